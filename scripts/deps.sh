@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ttmem needs to build and test, when any is missing.
+# As root it runs apt-get; otherwise it prints the one line to run and fails.
+set -eu
+pkgs="gcc make cmake pkg-config libcmocka-dev"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ttmem: missing Debian packages:$missing; run: sudo apt-get update && sudo apt-get install -y$missing" >&2
+  exit 1
+fi
+echo "ttmem: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing

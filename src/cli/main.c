@@ -1,0 +1,81 @@
+/*
+ * main.c — the ttmem command: one table of subcommands, used for dispatch and for the help text.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "ttmem/ttmem.h"
+
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+    const char *summary;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"simulate", ttm_cli_simulate,
+     "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json]",
+     "run a simulated TT-Metal workload through the core and report"},
+    {"demo", ttm_cli_demo, "demo", "the llama-like 8-device run, reported"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ttmem COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n             %s\n", commands[i].name, commands[i].summary,
+                commands[i].usage);
+    fprintf(out, "\n  ttmem help | --help     this text\n  ttmem --version\n");
+}
+
+int ttm_cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("ttmem: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int ttm_cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+        return TTM_EINVAL;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*end != '\0')
+        return TTM_EINVAL;
+    if (errno == ERANGE)
+        return TTM_ERANGE;
+    *out = v;
+    return TTM_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ttmem %s\n", TTM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    return ttm_cli_fail("unknown command '%s'; run 'ttmem help' for the list", cmd);
+}

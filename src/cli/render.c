@@ -1,0 +1,414 @@
+/*
+ * render.c — the report model as text for people and as JSON for programs
+ * (schema: docs/REPORT_SCHEMA.md; bump TTM_REPORT_SCHEMA_VERSION on incompatible changes).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "common/arch.h"
+#include "common/fmt.h"
+#include "common/json.h"
+
+static const char *arch_name(unsigned arch)
+{
+    const ttm_arch_profile *p = ttm__arch_profile(arch);
+    return p ? p->name : "unknown";
+}
+
+static void print_pids(FILE *out, const uint32_t *pids, unsigned n, bool more)
+{
+    for (unsigned i = 0; i < n; i++)
+        fprintf(out, "%s%" PRIu32, i ? "," : "", pids[i]);
+    if (more)
+        fputs(",…", out);
+}
+
+static uint64_t space_used(const ttm_device_stats *d, ttm_space sp)
+{
+    uint64_t sum = 0;
+    for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+        if (ttm__memtype_space(m) == sp)
+            sum += d->mem[m].live_bytes;
+    return sum;
+}
+
+static void text_headline(FILE *out, const ttm_report *r)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN];
+    const ttm_totals *t = &r->totals;
+    fprintf(out, "Events      %s: %s allocations, %s frees", ttm__fmt_count(a, t->events),
+            ttm__fmt_count(b, t->allocs), ttm__fmt_count(c, t->frees));
+    if (t->allocs > 0 && t->frees > t->allocs)
+        fprintf(out, " (%.1f%% more frees than allocations)", r->excess_free_pct);
+    fputc('\n', out);
+
+    const uint64_t *cc = t->class_count;
+    if (r->unmatched_frees > 0) {
+        fprintf(out, "Unmatched   %s frees on %s addresses: %s unknown, %s excess, %s double\n",
+                ttm__fmt_count(a, r->unmatched_frees), ttm__fmt_count(b, r->unmatched_addrs),
+                ttm__fmt_count(c, cc[TTM_CLASS_UNKNOWN_FREE]),
+                ttm__fmt_count(d, cc[TTM_CLASS_EXCESS_FREE]),
+                ttm__fmt_count(a, cc[TTM_CLASS_DOUBLE_FREE]));
+        const ttm_report_unmatched *w = &r->unmatched[0];
+        fprintf(out, "Worst       device %u %s 0x%" PRIX64 " freed %s more times than allocated (pid ",
+                w->device, ttm__memtype_name(w->memtype), w->addr, ttm__fmt_count(a, w->total));
+        print_pids(out, w->pids, w->npids, w->more_pids);
+        fputs(")\n", out);
+    } else {
+        fputs("Unmatched   none: every free matched an allocation\n", out);
+    }
+    if (cc[TTM_CLASS_UNKNOWN_FREE] > 0)
+        fprintf(out, "            unknown: %s (%s distinct addresses)\n",
+                ttm__fmt_count(a, cc[TTM_CLASS_UNKNOWN_FREE]),
+                ttm__fmt_count(b, r->classes[TTM_CLASS_UNKNOWN_FREE].distinct_addrs));
+    uint64_t views = cc[TTM_CLASS_FREE_VIEW] + cc[TTM_CLASS_VIEW_AFTER_OWNER];
+    if (views > 0)
+        fprintf(out, "Views       %s view frees explained (%s after their owner): not warnings\n",
+                ttm__fmt_count(a, views), ttm__fmt_count(b, cc[TTM_CLASS_VIEW_AFTER_OWNER]));
+    if (r->leaked_count > 0)
+        fprintf(out, "Leaks       %s buffers, %s still allocated at process exit\n",
+                ttm__fmt_count(a, r->leaked_count), ttm__fmt_bytes(b, r->leaked_bytes));
+    else
+        fputs("Leaks       none at process exit\n", out);
+    fprintf(out, "Live now    %s buffers", ttm__fmt_count(a, t->live_records));
+    if (t->reuse_allocs > 0)
+        fprintf(out, "; %s allocations reused an address, %s with a new size",
+                ttm__fmt_count(b, t->reuse_allocs), ttm__fmt_count(c, t->reuse_size_changes));
+    fputc('\n', out);
+}
+
+static void text_classes(FILE *out, const ttm_report *r)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
+    fprintf(out, "\n%-20s %12s %12s %10s  %s\n", "Diagnosis", "count", "bytes", "addresses",
+            "meaning");
+    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
+        const ttm_report_class *rc = &r->classes[k];
+        if (rc->count == 0)
+            continue;
+        bool anomaly = ttm_class_is_anomaly(k);
+        fprintf(out, "%s %-18s %12s %12s %10s  %s\n", anomaly ? "!" : " ", ttm_class_name(k),
+                ttm__fmt_count(a, rc->count), ttm__fmt_bytes(b, rc->bytes),
+                anomaly ? ttm__fmt_count(c, rc->distinct_addrs) : "", ttm_class_help(k));
+    }
+    const ttm_totals *t = &r->totals;
+    if (t->offenders_dropped || t->history_dropped || t->freed_objs_dropped ||
+        t->processes_dropped)
+        fprintf(out, "  (tables full: %" PRIu64 " offender, %" PRIu64 " history, %" PRIu64
+                     " freed-object, %" PRIu64 " process entries not kept; counts stay exact)\n",
+                t->offenders_dropped, t->history_dropped, t->freed_objs_dropped,
+                t->processes_dropped);
+}
+
+static void text_unmatched(FILE *out, const ttm_report *r)
+{
+    if (r->nunmatched == 0)
+        return;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN];
+    fprintf(out, "\nFrees matched to no allocation, worst addresses\n");
+    fprintf(out, "  %6s %-13s %-18s %10s %8s %8s %8s  %s\n", "device", "type", "address",
+            "unmatched", "excess", "unknown", "double", "pids");
+    for (size_t i = 0; i < r->nunmatched; i++) {
+        const ttm_report_unmatched *u = &r->unmatched[i];
+        fprintf(out, "  %6u %-13s 0x%-16" PRIX64 " %10s %8s %8s %8s  ", u->device,
+                ttm__memtype_name(u->memtype), u->addr, ttm__fmt_count(a, u->total),
+                ttm__fmt_count(b, u->excess), ttm__fmt_count(c, u->unknown),
+                ttm__fmt_count(d, u->dbl));
+        print_pids(out, u->pids, u->npids, u->more_pids);
+        fputc('\n', out);
+    }
+}
+
+static void text_offenders(FILE *out, const ttm_report *r)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
+        const ttm_report_class *rc = &r->classes[k];
+        if (rc->noffenders == 0 || k == TTM_CLASS_EXCESS_FREE || k == TTM_CLASS_UNKNOWN_FREE ||
+            k == TTM_CLASS_DOUBLE_FREE || k == TTM_CLASS_LEAKED_AT_EXIT)
+            continue;
+        fprintf(out, "\n%s: worst addresses\n", ttm_class_name(k));
+        for (size_t i = 0; i < rc->noffenders; i++) {
+            const ttm_offender *o = &rc->offenders[i];
+            fprintf(out, "  device %u %-13s 0x%-16" PRIX64 " %8s times, %10s  pids ", o->device,
+                    ttm__memtype_name(o->memtype), o->addr, ttm__fmt_count(a, o->count),
+                    ttm__fmt_bytes(b, o->bytes));
+            print_pids(out, o->pids, o->npids, o->more_pids);
+            fputc('\n', out);
+        }
+    }
+}
+
+static void text_leaks(FILE *out, const ttm_report *r)
+{
+    if (r->nleaks == 0)
+        return;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    fprintf(out, "\nLeaked at exit, oldest first (%zu of %s)\n", r->nleaks,
+            ttm__fmt_count(a, r->leaked_count));
+    fprintf(out, "  %8s %6s %-13s %-18s %12s %18s\n", "pid", "device", "type", "address", "size",
+            "object");
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const ttm_leak *l = &r->leaks[i];
+        fprintf(out, "  %8" PRIu32 " %6u %-13s 0x%-16" PRIX64 " %12s %18s\n", l->pid, l->device,
+                ttm__memtype_name(l->memtype), l->addr, ttm__fmt_bytes(a, l->size),
+                l->obj ? (snprintf(b, sizeof b, "0x%" PRIx64, l->obj), b) : "-");
+    }
+}
+
+static void text_devices(FILE *out, const ttm_report *r)
+{
+    if (r->ndevices == 0)
+        return;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN], e[TTM_FMT_LEN],
+        f[TTM_FMT_LEN];
+    fprintf(out, "\nDevices (DRAM = DRAM+TRACE, L1 = L1+L1_SMALL+CB+KERNEL)\n");
+    fprintf(out, "  %6s %-12s %10s %10s %10s   %10s %10s %10s\n", "device", "arch", "DRAM used",
+            "peak", "capacity", "L1 used", "peak", "capacity");
+    for (size_t i = 0; i < r->ndevices; i++) {
+        const ttm_device_stats *dv = &r->devices[i];
+        fprintf(out, "  %6u %-12s %10s %10s %10s   %10s %10s %10s\n", dv->device,
+                arch_name(dv->arch), ttm__fmt_bytes(a, space_used(dv, TTM_SPACE_DRAM)),
+                ttm__fmt_bytes(b, dv->space_peak[TTM_SPACE_DRAM]),
+                dv->capacity[TTM_SPACE_DRAM] ? ttm__fmt_bytes(c, dv->capacity[TTM_SPACE_DRAM])
+                                             : "N/A",
+                ttm__fmt_bytes(d, space_used(dv, TTM_SPACE_L1)),
+                ttm__fmt_bytes(e, dv->space_peak[TTM_SPACE_L1]),
+                dv->capacity[TTM_SPACE_L1] ? ttm__fmt_bytes(f, dv->capacity[TTM_SPACE_L1])
+                                           : "N/A");
+    }
+    fprintf(out, "\nPeaks per device and type\n");
+    for (size_t i = 0; i < r->ndevices; i++) {
+        const ttm_device_stats *dv = &r->devices[i];
+        fprintf(out, "  device %-3u", dv->device);
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            if (dv->mem[m].peak_bytes > 0)
+                fprintf(out, " %s %s", ttm__memtype_name(m), ttm__fmt_bytes(a, dv->mem[m].peak_bytes));
+        fputc('\n', out);
+    }
+}
+
+void ttm_render_text(FILE *out, const ttm_report *r, const char *title)
+{
+    if (title != NULL)
+        fprintf(out, "ttmem report: %s\n\n", title);
+    text_headline(out, r);
+    text_classes(out, r);
+    text_unmatched(out, r);
+    text_offenders(out, r);
+    text_leaks(out, r);
+    text_devices(out, r);
+}
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+static void json_addr(ttm_json *j, const char *key, uint64_t addr)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%" PRIX64, addr);
+    ttm__json_str(j, key, buf);
+}
+
+static void json_pids(ttm_json *j, const uint32_t *pids, unsigned n, bool more)
+{
+    ttm__json_arr_begin(j, "pids");
+    for (unsigned i = 0; i < n; i++)
+        ttm__json_u64(j, NULL, pids[i]);
+    ttm__json_arr_end(j);
+    ttm__json_bool(j, "more_pids", more);
+}
+
+static void json_memstats(ttm_json *j, const ttm_memstat *mem)
+{
+    ttm__json_obj_begin(j, "memtypes");
+    for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++) {
+        const ttm_memstat *s = &mem[m];
+        if (s->allocs == 0 && s->live_bytes == 0 && s->peak_bytes == 0)
+            continue;
+        ttm__json_obj_begin(j, ttm__memtype_name(m));
+        ttm__json_u64(j, "live_bytes", s->live_bytes);
+        ttm__json_u64(j, "live_count", s->live_count);
+        ttm__json_u64(j, "peak_bytes", s->peak_bytes);
+        ttm__json_u64(j, "peak_ts", s->peak_ts);
+        ttm__json_u64(j, "allocs", s->allocs);
+        ttm__json_u64(j, "frees", s->frees);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_obj_end(j);
+}
+
+static void json_totals(ttm_json *j, const ttm_report *r)
+{
+    const ttm_totals *t = &r->totals;
+    ttm__json_obj_begin(j, "totals");
+    ttm__json_u64(j, "events", t->events);
+    ttm__json_u64(j, "allocs", t->allocs);
+    ttm__json_u64(j, "frees", t->frees);
+    ttm__json_u64(j, "marks", t->marks);
+    ttm__json_f64(j, "excess_free_pct", r->excess_free_pct);
+    ttm__json_u64(j, "live_records", t->live_records);
+    ttm__json_u64(j, "reuse_allocs", t->reuse_allocs);
+    ttm__json_u64(j, "reuse_size_changes", t->reuse_size_changes);
+    ttm__json_u64(j, "first_ts", t->first_ts);
+    ttm__json_u64(j, "last_ts", t->last_ts);
+    ttm__json_obj_begin(j, "dropped");
+    ttm__json_u64(j, "offenders", t->offenders_dropped);
+    ttm__json_u64(j, "history", t->history_dropped);
+    ttm__json_u64(j, "freed_objs", t->freed_objs_dropped);
+    ttm__json_u64(j, "processes", t->processes_dropped);
+    ttm__json_obj_end(j);
+    ttm__json_obj_end(j);
+}
+
+static void json_classes(ttm_json *j, const ttm_report *r)
+{
+    ttm__json_obj_begin(j, "classes");
+    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
+        const ttm_report_class *rc = &r->classes[k];
+        ttm__json_obj_begin(j, ttm_class_name(k));
+        ttm__json_bool(j, "anomaly", ttm_class_is_anomaly(k));
+        ttm__json_u64(j, "count", rc->count);
+        ttm__json_u64(j, "bytes", rc->bytes);
+        ttm__json_u64(j, "distinct_addrs", rc->distinct_addrs);
+        ttm__json_arr_begin(j, "offenders");
+        for (size_t i = 0; i < rc->noffenders; i++) {
+            const ttm_offender *o = &rc->offenders[i];
+            ttm__json_obj_begin(j, NULL);
+            ttm__json_u64(j, "device", o->device);
+            ttm__json_str(j, "memtype", ttm__memtype_name(o->memtype));
+            json_addr(j, "addr", o->addr);
+            ttm__json_u64(j, "count", o->count);
+            ttm__json_u64(j, "bytes", o->bytes);
+            ttm__json_u64(j, "first_ts", o->first_ts);
+            ttm__json_u64(j, "last_ts", o->last_ts);
+            json_pids(j, o->pids, o->npids, o->more_pids);
+            ttm__json_obj_end(j);
+        }
+        ttm__json_arr_end(j);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_obj_end(j);
+}
+
+static void json_unmatched(ttm_json *j, const ttm_report *r)
+{
+    ttm__json_obj_begin(j, "unmatched_frees");
+    ttm__json_u64(j, "count", r->unmatched_frees);
+    ttm__json_u64(j, "distinct_addrs", r->unmatched_addrs);
+    ttm__json_arr_begin(j, "worst");
+    for (size_t i = 0; i < r->nunmatched; i++) {
+        const ttm_report_unmatched *u = &r->unmatched[i];
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "device", u->device);
+        ttm__json_str(j, "memtype", ttm__memtype_name(u->memtype));
+        json_addr(j, "addr", u->addr);
+        ttm__json_u64(j, "unmatched", u->total);
+        ttm__json_u64(j, "excess_free", u->excess);
+        ttm__json_u64(j, "unknown_free", u->unknown);
+        ttm__json_u64(j, "double_free", u->dbl);
+        json_pids(j, u->pids, u->npids, u->more_pids);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+    ttm__json_obj_end(j);
+}
+
+static void json_leaks(ttm_json *j, const ttm_report *r)
+{
+    ttm__json_obj_begin(j, "leaks");
+    ttm__json_u64(j, "count", r->leaked_count);
+    ttm__json_u64(j, "bytes", r->leaked_bytes);
+    ttm__json_arr_begin(j, "listed");
+    for (size_t i = 0; i < r->nleaks; i++) {
+        const ttm_leak *l = &r->leaks[i];
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "pid", l->pid);
+        ttm__json_u64(j, "device", l->device);
+        ttm__json_str(j, "memtype", ttm__memtype_name(l->memtype));
+        json_addr(j, "addr", l->addr);
+        ttm__json_u64(j, "size", l->size);
+        ttm__json_u64(j, "obj", l->obj);
+        ttm__json_u64(j, "alloc_ts", l->alloc_ts);
+        ttm__json_u64(j, "exit_ts", l->exit_ts);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+    ttm__json_obj_end(j);
+}
+
+static void json_devices(ttm_json *j, const ttm_report *r)
+{
+    static const char *const space_keys[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
+    ttm__json_arr_begin(j, "devices");
+    for (size_t i = 0; i < r->ndevices; i++) {
+        const ttm_device_stats *d = &r->devices[i];
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "device", d->device);
+        ttm__json_str(j, "arch", arch_name(d->arch));
+        for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
+            ttm__json_obj_begin(j, space_keys[s]);
+            ttm__json_u64(j, "used", space_used(d, (ttm_space)s));
+            ttm__json_u64(j, "peak", d->space_peak[s]);
+            ttm__json_u64(j, "peak_ts", d->space_peak_ts[s]);
+            if (d->capacity[s])
+                ttm__json_u64(j, "capacity", d->capacity[s]);
+            else
+                ttm__json_str(j, "capacity", NULL);
+            ttm__json_obj_end(j);
+        }
+        json_memstats(j, d->mem);
+        ttm__json_obj_begin(j, "classes");
+        for (unsigned k = 0; k < TTM_CLASS__COUNT; k++)
+            if (d->class_count[k])
+                ttm__json_u64(j, ttm_class_name(k), d->class_count[k]);
+        ttm__json_obj_end(j);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+}
+
+static void json_processes(ttm_json *j, const ttm_report *r)
+{
+    ttm__json_arr_begin(j, "processes");
+    for (size_t i = 0; i < r->nprocs; i++) {
+        const ttm_proc_stats *p = &r->procs[i];
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "pid", p->pid);
+        ttm__json_bool(j, "alive", p->alive);
+        ttm__json_u64(j, "first_ts", p->first_ts);
+        ttm__json_u64(j, "exit_ts", p->exit_ts);
+        ttm__json_u64(j, "live_records", p->live_records);
+        ttm__json_u64(j, "leaked_count", p->leaked_count);
+        ttm__json_u64(j, "leaked_bytes", p->leaked_bytes);
+        ttm__json_u64(j, "anomalies", p->anomalies);
+        ttm__json_arr_begin(j, "devices");
+        for (size_t k = 0; k < p->ndevices; k++) {
+            ttm__json_obj_begin(j, NULL);
+            ttm__json_u64(j, "device", p->devices[k].device);
+            json_memstats(j, p->devices[k].mem);
+            ttm__json_obj_end(j);
+        }
+        ttm__json_arr_end(j);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+}
+
+void ttm_render_json(FILE *out, const ttm_report *r, const char *source)
+{
+    ttm_json j;
+    ttm__json_init(&j, out, true);
+    ttm__json_obj_begin(&j, NULL);
+    ttm__json_str(&j, "schema", "ttmem.report");
+    ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
+    ttm__json_str(&j, "source", source);
+    json_totals(&j, r);
+    json_classes(&j, r);
+    json_unmatched(&j, r);
+    json_leaks(&j, r);
+    json_devices(&j, r);
+    json_processes(&j, r);
+    ttm__json_obj_end(&j);
+    ttm__json_finish(&j);
+}

@@ -1,0 +1,220 @@
+/*
+ * registry.h — the core registry: live buffers, the classification of every event, statistics.
+ *
+ * This is the single place where the meaning of an event is decided (DESIGN §4). It is pure:
+ * no I/O, no clocks, no globals; given the same events it reaches the same state. Time comes
+ * only from the events' ts fields.
+ *
+ * Lifecycle: ttm_registry_open() creates a registry, ttm_registry_close() frees it and
+ * everything it owns; close(NULL) is a no-op. Nothing returned by a query outlives the next
+ * call that changes the registry unless the query copies it out.
+ */
+#ifndef TTM_CORE_REGISTRY_H
+#define TTM_CORE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/event.h"
+
+/*
+ * Classes. Every ALLOC and FREE gets exactly one primary class; size_mismatch and
+ * ambiguous_free are counted in addition to the primary class. leaked_at_exit is given to each
+ * owning record still live when its process exits. X(name, anomaly, text):
+ *   anomaly = 1 when the class is a finding worth showing a user (it has an offender table).
+ */
+#define TTM_CLASS_MAP(X)                                                                          \
+    X(ALLOC_OK, 0, "alloc_ok", "allocation of a free key")                                       \
+    X(DUPLICATE_ALLOC, 1, "duplicate_alloc",                                                      \
+      "allocation at a live key with the same object (or none): reference count +1")             \
+    X(ALLOC_VIEW, 0, "alloc_view", "a view (no bytes) attached to its owner or standing alone")  \
+    X(OVERLAP, 1, "overlap", "allocation over a live buffer of another object")                  \
+    X(MISSED_FREE, 1, "missed_free", "a buffer replaced by an overlapping allocation, its free never reported") \
+    X(FREE_OK, 0, "free_ok", "free of a live owning buffer")                                      \
+    X(FREE_VIEW, 0, "free_view", "free of a live view (no bytes)")                               \
+    X(VIEW_AFTER_OWNER, 0, "view_after_owner", "a view freed after its owner's memory (benign)") \
+    X(DOUBLE_FREE, 1, "double_free", "the same object freed again")                              \
+    X(EXCESS_FREE, 1, "excess_free",                                                              \
+      "a free of an address allocated earlier, with nothing live there and no object id")        \
+    X(UNKNOWN_FREE, 1, "unknown_free",                                                            \
+      "a free of an address never allocated since tracking began")                              \
+    X(FOREIGN_FREE, 1, "foreign_free", "a free of a buffer owned by another live process")      \
+    X(SIZE_MISMATCH, 1, "size_mismatch", "a free whose size differs from the allocation")       \
+    X(AMBIGUOUS_FREE, 1, "ambiguous_free",                                                        \
+      "a free without memtype that matched buffers in several address spaces")                  \
+    X(LEAKED_AT_EXIT, 1, "leaked_at_exit", "a buffer still live when its process exited")       \
+    X(INVALID, 1, "invalid", "an event with a bad kind, memtype or flags (rejected)")            \
+    X(LIMIT, 1, "limit", "an allocation refused by the per-process live-record limit")
+
+typedef enum ttm_class {
+#define TTM__CLASS_ENUM(name, anomaly, text, help) TTM_CLASS_##name,
+    TTM_CLASS_MAP(TTM__CLASS_ENUM)
+#undef TTM__CLASS_ENUM
+        TTM_CLASS__COUNT
+} ttm_class;
+
+#define TTM_CLASS_BIT(c) (1u << (c))
+
+/* "free_ok"; "?" when out of range. */
+const char *ttm_class_name(unsigned c);
+/* One-line explanation of a class. */
+const char *ttm_class_help(unsigned c);
+/* True for classes that are findings (they have offender tables). */
+bool ttm_class_is_anomaly(unsigned c);
+/* Parses a class name; returns 0 and stores it, or TTM_EINVAL. */
+int ttm_class_parse(const char *s, ttm_class *out);
+
+typedef struct ttm_registry ttm_registry;
+
+typedef struct ttm_registry_config {
+    uint32_t max_live_per_pid;     /* 0 = unlimited; beyond it ALLOCs are classed LIMIT */
+    uint32_t max_offenders;        /* distinct (class, device, addr) entries kept; 0 = 65536 */
+    uint32_t max_history;          /* distinct (device, space, addr) keys remembered; 0 = 4M */
+    uint32_t max_freed_objs;       /* freed object ids remembered for double-free; 0 = 1M */
+    uint32_t max_leaks_listed;     /* leaked records kept for listing; 0 = 4096 (all counted) */
+    uint32_t max_processes;        /* processes kept (live + exited); 0 = 4096 */
+} ttm_registry_config;
+
+/* Creates a registry. cfg may be NULL for defaults. Returns 0 or TTM_ENOMEM / TTM_EINVAL. */
+int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg);
+/* Frees the registry and all it owns; NULL is a no-op. */
+void ttm_registry_close(ttm_registry *reg);
+
+/*
+ * Applies one event on behalf of process pid (the kernel's word, never the event's).
+ * ALLOC and FREE are classified; DEVICE_INFO sets capacities; PROC_START registers the
+ * process; PROC_EXIT is the same as ttm_registry_process_exit(reg, pid, ev->ts); MARK is
+ * counted. Returns a bit mask of the classes given to the event (TTM_CLASS_BIT), 0 for control
+ * events. Never fails: an event that cannot be stored (out of memory) is counted as INVALID.
+ */
+uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev);
+
+/* Process exit: every owning record of pid still live is counted leaked_at_exit (and listed,
+ * oldest first), then reclaimed; its views are dropped. The process is kept as exited. */
+void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts);
+
+/* Sets a device's capacity for a space (DRAM or L1), overriding any profile. */
+void ttm_registry_set_capacity(ttm_registry *reg, uint16_t device, ttm_space space,
+                               uint64_t bytes);
+/* Gives every device that has no capacity yet (and every device later seen) the capacities of
+ * an architecture profile. */
+void ttm_registry_set_default_arch(ttm_registry *reg, ttm_arch arch);
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+typedef struct ttm_memstat {
+    uint64_t live_bytes;
+    uint64_t live_count;  /* live owning buffers (views not counted) */
+    uint64_t peak_bytes;
+    uint64_t peak_ts;     /* ts of the event that set the peak */
+    uint64_t allocs;      /* owning allocations accepted (ALLOC_OK, OVERLAP) */
+    uint64_t frees;       /* owning releases (FREE_OK at zero refs, MISSED_FREE, leaks) */
+} ttm_memstat;
+
+typedef struct ttm_device_stats {
+    uint16_t device;
+    uint32_t arch;                           /* ttm_arch, 0 when unknown */
+    uint64_t capacity[TTM_SPACE_COUNT];      /* bytes; 0 when unknown */
+    ttm_memstat mem[TTM_MEMTYPE_COUNT];
+    uint64_t space_peak[TTM_SPACE_COUNT];    /* peak of the space's total (DRAM+TRACE, L1+...) */
+    uint64_t space_peak_ts[TTM_SPACE_COUNT];
+    uint64_t class_count[TTM_CLASS__COUNT];
+    uint64_t class_bytes[TTM_CLASS__COUNT];  /* bytes the events of the class named */
+} ttm_device_stats;
+
+typedef struct ttm_totals {
+    uint64_t events;       /* every event applied, control events included */
+    uint64_t allocs;       /* ALLOC events */
+    uint64_t frees;        /* FREE events */
+    uint64_t marks;
+    uint64_t class_count[TTM_CLASS__COUNT];
+    uint64_t class_bytes[TTM_CLASS__COUNT];
+    uint64_t live_records; /* owning + views */
+    uint64_t reuse_allocs;        /* allocations at a key allocated before */
+    uint64_t reuse_size_changes;  /* ... whose size differed from the previous one there */
+    uint64_t offenders_dropped;   /* anomalies not given an offender entry (table full) */
+    uint64_t history_dropped;     /* keys not remembered (history full) */
+    uint64_t freed_objs_dropped;  /* freed object ids not remembered */
+    uint64_t processes_dropped;   /* processes not kept (table full) */
+    uint64_t first_ts, last_ts;   /* of ALLOC/FREE events */
+} ttm_totals;
+
+void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
+
+/* Devices seen, ascending. Returns the count; fills up to cap entries of out (may be NULL). */
+size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap);
+
+#define TTM_PROC_MAX_PIDS 4
+
+typedef struct ttm_offender {
+    ttm_class cls;
+    uint16_t device;
+    uint8_t memtype;       /* last memtype seen (TTM_MEM_ANY if never known) */
+    uint64_t addr;
+    uint64_t count;
+    uint64_t bytes;
+    uint64_t first_ts, last_ts;
+    uint32_t pids[TTM_PROC_MAX_PIDS]; /* distinct pids, first seen first */
+    uint8_t npids;                    /* how many of pids[] are set */
+    bool more_pids;                   /* more than TTM_PROC_MAX_PIDS distinct pids */
+} ttm_offender;
+
+/* Offender entries of class cls (or of every anomaly class when cls is TTM_CLASS__COUNT),
+ * sorted by count descending, then device, then addr. Returns the number of entries of that
+ * class; fills up to cap (out may be NULL). distinct_addrs of a class is this count. */
+size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offender *out,
+                              size_t cap);
+
+typedef struct ttm_leak {
+    uint32_t pid;
+    uint16_t device;
+    uint8_t memtype;
+    uint64_t addr;
+    uint64_t size;
+    uint64_t obj;
+    uint64_t alloc_ts;
+    uint64_t exit_ts;
+} ttm_leak;
+
+/* Leaks listed at process exits, oldest allocation first. Returns how many are listed (the
+ * count of leaked_at_exit may be larger when the list is full). */
+size_t ttm_registry_leaks(const ttm_registry *reg, ttm_leak *out, size_t cap);
+
+typedef struct ttm_proc_mem {
+    uint16_t device;
+    ttm_memstat mem[TTM_MEMTYPE_COUNT];
+} ttm_proc_mem;
+
+typedef struct ttm_proc_stats {
+    uint32_t pid;
+    bool alive;
+    uint64_t first_ts, exit_ts;
+    uint64_t live_records;
+    uint64_t leaked_count, leaked_bytes;
+    uint64_t anomalies;          /* events of this pid given an anomaly class */
+    size_t ndevices;
+    const ttm_proc_mem *devices; /* owned by the registry; valid until the next change */
+} ttm_proc_stats;
+
+/* Processes seen, ascending by pid. Returns the count; fills up to cap. */
+size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size_t cap);
+
+typedef struct ttm_live {
+    uint32_t pid;
+    uint16_t device;
+    uint8_t memtype;
+    uint16_t flags;
+    uint32_t refs;
+    uint64_t addr, size, obj, ts;
+} ttm_live;
+
+/* Calls fn for every live record (owning and views) in no particular order; stops early when
+ * fn returns false. */
+void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_live *, void *),
+                               void *arg);
+
+/* Bytes the registry uses for live records and their index (for the ≤ 64 B/buffer budget). */
+size_t ttm_registry_live_memory(const ttm_registry *reg);
+
+#endif /* TTM_CORE_REGISTRY_H */

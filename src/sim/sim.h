@@ -1,0 +1,62 @@
+/*
+ * sim.h — workload scenarios that reproduce TT-Metal's allocation patterns, with ground truth.
+ *
+ * A scenario is a seeded, deterministic generator of events for one or more simulated
+ * processes. While it generates, it also writes down what each event *is* from its own model of
+ * the objects it creates (not by running a registry): the ground truth that the core's verdict
+ * must equal. Two client behaviours are modelled: IDENTITY (object ids and VIEW flags, as
+ * libttmem reports) and LEGACY (addresses only, as the prototype's client reported).
+ */
+#ifndef TTM_SIM_SIM_H
+#define TTM_SIM_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/event.h"
+#include "core/registry.h"
+
+typedef enum ttm_sim_client { TTM_SIM_IDENTITY = 0, TTM_SIM_LEGACY = 1 } ttm_sim_client;
+
+/* Receives each generated event in order. pid is the simulated process (small numbers from
+ * 1000 up); a process's end is delivered as a TTM_EV_PROC_EXIT event. DEVICE_INFO events come
+ * first. */
+typedef void (*ttm_sim_emit_fn)(void *arg, uint32_t pid, const ttm_event *ev);
+
+#define TTM_SIM_MAX_PEAKS 64
+
+typedef struct ttm_sim_peak {
+    uint16_t device;
+    uint8_t memtype;
+    uint64_t bytes;
+} ttm_sim_peak;
+
+typedef struct ttm_sim_truth {
+    uint64_t events;                         /* events emitted (control events included) */
+    uint64_t class_count[TTM_CLASS__COUNT];  /* expected count of every class */
+    uint64_t leaked_bytes;                   /* expected bytes of leaked_at_exit */
+    size_t npeaks;                           /* expected peak bytes per (device, memtype) */
+    ttm_sim_peak peaks[TTM_SIM_MAX_PEAKS];   /* (only the pairs the scenario asserts) */
+} ttm_sim_truth;
+
+typedef struct ttm_sim_scenario {
+    const char *name;
+    const char *summary; /* one line for `--scenario list` */
+} ttm_sim_scenario;
+
+/* The table of scenarios; *count receives its length. */
+const ttm_sim_scenario *ttm_sim_scenarios(size_t *count);
+
+/* Runs scenario name with the given client behaviour and seed, delivering every event to emit
+ * and filling truth (may be NULL). Returns 0, or TTM_ENOENT for an unknown name. */
+int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
+                void *arg, ttm_sim_truth *truth);
+
+/* Compares truth with a registry that has applied the scenario's events. Each difference is
+ * one line "class double_free: expected 3, got 2" passed to fn. Returns the number of
+ * differences (0 = the core's verdict equals the ground truth). */
+size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
+                     void (*fn)(void *arg, const char *line), void *arg);
+
+#endif /* TTM_SIM_SIM_H */
