@@ -83,6 +83,52 @@ typedef enum ttm_arch {
     TTM_ARCH_QUASAR = 4
 } ttm_arch;
 
+/* ---- client API (libttmem) ---------------------------------------------------------------
+ *
+ * An application reports its device allocations with these calls. Tracking is enabled when
+ * the environment has TTMEM=1 or TT_ALLOC_TRACKING_ENABLED=1 (read once, at the first call);
+ * otherwise every call returns TTM_EDISABLED after one predictable branch. The daemon's socket
+ * is $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, else /tmp/ttmem-$UID/ttmemd.sock.
+ *
+ * Every call is thread-safe and never blocks the caller without bound: events go into a
+ * shared-memory ring with no system call; when the ring is full and a daemon is attached the
+ * call waits for room (counted); when no daemon exists it drops the event (counted, and
+ * reported to the next daemon). A forked child opens its own session at its first call.
+ * Returns 0, TTM_EDISABLED, TTM_EINVAL (bad argument), or TTM_EAGAIN (dropped: no daemon).
+ */
+
+typedef struct ttm_client_stats {
+    uint64_t events;     /* events committed to the ring */
+    uint64_t waited;     /* events that waited for room */
+    uint64_t dropped;    /* events dropped while no daemon existed */
+    uint64_t reconnects; /* sessions opened after the first */
+    int connected;       /* 1 while a daemon holds the ring */
+    int enabled;         /* 1 when tracking is enabled */
+} ttm_client_stats;
+
+/* 1 when tracking is enabled for this process, else 0. */
+TTM_API int ttm_client_enabled(void);
+/* An allocation of size bytes at addr on device. obj is the caller's identity for the buffer
+ * (a unique id or pointer; 0 = none); flags may hold TTM_FLAG_VIEW. */
+TTM_API int ttm_buffer_alloc(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
+                             uint64_t obj, uint32_t flags);
+/* A free. memtype may be TTM_MEM_ANY and size 0 when not known. */
+TTM_API int ttm_buffer_free(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
+                            uint64_t obj, uint32_t flags);
+/* What a device is: its architecture and capacities in bytes (0 = use the profile's). */
+TTM_API int ttm_device_describe(uint16_t device, ttm_arch arch, uint64_t dram_bytes,
+                                uint64_t l1_bytes);
+/* Marks the start of a named phase ("warmup", "trace capture"); name is cut at 39 bytes. */
+TTM_API int ttm_phase_mark(const char *name);
+/* Waits up to timeout_ms until the daemon has consumed every event committed so far.
+ * Returns 0, TTM_ETIMEDOUT, TTM_ECONN (no daemon) or TTM_EDISABLED. */
+TTM_API int ttm_client_flush(int timeout_ms);
+/* Copies the client's counters into *out. */
+TTM_API void ttm_client_stats_get(ttm_client_stats *out);
+/* Sets a callback for the client's diagnostics (connection lost, version mismatch, ...);
+ * NULL restores the default, one line on stderr for the first of each kind. */
+TTM_API void ttm_client_set_log(void (*fn)(int err, const char *msg, void *arg), void *arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,81 @@
+/*
+ * ring.h — the native transport's event ring: a memfd shared by one client process (many
+ * producer threads) and the daemon (one consumer). DESIGN §5.
+ *
+ * Layout: a header (ttm_ring_hdr, 256 bytes: identity, then the producer, consumer and
+ * statistics words each on its own cache line), then nslots slots of one ttm_event each
+ * (nslots a power of two). The total size is ttm__ring_bytes(nslots).
+ *
+ * Protocol:
+ * - A producer reserves a position with a compare-and-swap on head, only while
+ *   head - tail < nslots (never a slot it cannot fill); it writes the event into slot
+ *   pos & (nslots-1) and commits it by storing seq = (uint32_t)(pos + 1) with release order.
+ *   No system call per event.
+ * - The consumer reads slots from tail in order; a slot is ready when its seq equals
+ *   (uint32_t)(tail + 1) (acquire). After consuming it stores tail + 1 (release).
+ * - Doorbell: before sleeping the consumer sets consumer_sleeping = 1 and re-checks the ring;
+ *   a producer that commits and finds consumer_sleeping == 1 exchanges it to 0 and writes the
+ *   ring's eventfd once. So at most one wake-up per empty -> non-empty transition.
+ * - Full ring: with the daemon alive the producer waits (spin, then sleep), counting `waited`;
+ *   with no daemon it drops the event, counting `dropped`.
+ * - The peer's bytes are never trusted: the consumer validates the header (magic, version,
+ *   slot size, nslots, size of the mapping) before use, and bounds every index it reads.
+ */
+#ifndef TTM_COMMON_RING_H
+#define TTM_COMMON_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/event.h"
+
+#define TTM_RING_MAGIC 0x31474e49524d5454ull /* "TTMRING1" little-endian */
+#define TTM_RING_VERSION 1u
+#define TTM_RING_MIN_SLOTS 64u
+#define TTM_RING_MAX_SLOTS (1u << 24)
+#define TTM_RING_DEFAULT_SLOTS (1u << 16) /* 4 MiB of events */
+
+typedef struct ttm_ring_hdr {
+    /* identity: written once by the creator */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t slot_size; /* sizeof(ttm_event) */
+    uint32_t nslots;
+    uint32_t hdr_size;  /* sizeof(ttm_ring_hdr) */
+    uint32_t creator_pid;
+    uint32_t reserved0[9];
+    /* producers */
+    _Alignas(64) _Atomic uint64_t head;
+    /* consumer */
+    _Alignas(64) _Atomic uint64_t tail;
+    _Atomic uint32_t consumer_sleeping;
+    _Atomic uint32_t consumer_attached; /* 1 while a daemon holds the ring */
+    /* statistics, written by producers */
+    _Alignas(64) _Atomic uint64_t waited;  /* events that had to wait for room */
+    _Atomic uint64_t dropped;              /* events dropped while no daemon existed */
+    _Atomic uint64_t dropped_reported;     /* dropped count already reported to a daemon */
+    _Atomic uint64_t doorbells;            /* eventfd writes */
+} ttm_ring_hdr;
+
+_Static_assert(sizeof(ttm_ring_hdr) == 256, "ring header is four cache lines");
+
+/* Bytes of a ring with nslots slots (header included). */
+size_t ttm__ring_bytes(uint32_t nslots);
+
+/* Initialises a zeroed mapping of ttm__ring_bytes(nslots) bytes as an empty ring.
+ * nslots must be a power of two in [TTM_RING_MIN_SLOTS, TTM_RING_MAX_SLOTS]. */
+int ttm__ring_init(void *mem, uint32_t nslots, uint32_t creator_pid);
+
+/* Validates a mapping received from a peer: magic, version, slot size, header size, nslots a
+ * power of two in range, and ttm__ring_bytes(nslots) <= map_bytes. Returns 0, TTM_EPROTO or
+ * TTM_EVERSION; msg (if not NULL, msg_len bytes) receives one line saying what is wrong. */
+int ttm__ring_validate(const void *mem, size_t map_bytes, char *msg, size_t msg_len);
+
+static inline ttm_event *ttm__ring_slots(ttm_ring_hdr *h)
+{
+    return (ttm_event *)((char *)h + sizeof(ttm_ring_hdr));
+}
+
+#endif /* TTM_COMMON_RING_H */
