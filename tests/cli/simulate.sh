@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ttmem simulate from the outside: every scenario passes --check in both client behaviours,
+# the report says what the investigators dug out by hand, and bad input gets one clear line.
+set -u
+build=$1
+ttmem="$build/ttmem"
+fail=0
+pass=0
+check() { # name, condition result
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# every scenario, both client behaviours, --check
+scenarios=$("$ttmem" simulate --scenario list | awk '{print $1}')
+[ -n "$scenarios" ]; check "scenario list is not empty" $?
+for s in $scenarios; do
+    for c in identity legacy; do
+        "$ttmem" simulate --scenario "$s" --client "$c" --seed 7 --check >"$tmp/out" 2>"$tmp/err"
+        check "simulate $s --client $c --check exits 0 ($(head -c 300 "$tmp/err"))" $?
+        grep -q "check passed" "$tmp/err"; check "simulate $s $c says check passed" $?
+    done
+done
+
+# the legacy llama report names the worst address and the excess percentage
+"$ttmem" simulate --scenario llama --client legacy >"$tmp/legacy.txt" 2>&1
+grep -Eq "^Worst +device [0-9]+ DRAM 0x[0-9A-F]+ freed [0-9,]+ more times than allocated" "$tmp/legacy.txt"
+check "legacy report names the worst address" $?
+grep -Eq "\(([0-9.]+)% more frees than allocations\)" "$tmp/legacy.txt"
+check "legacy report gives the excess of frees in %" $?
+grep -Eq "^Unmatched +[0-9,]+ frees on [0-9,]+ addresses" "$tmp/legacy.txt"
+check "legacy report counts unmatched frees and their addresses" $?
+
+# identity: mesh views are explained, no unknown or excess frees
+"$ttmem" simulate --scenario mesh8 --client identity --json >"$tmp/id.json"
+check "identity json exits 0" $?
+python3 - "$tmp/id.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["schema"] == "ttmem.report" and r["schema_version"] == 1, r.get("schema")
+c = r["classes"]
+assert c["unknown_free"]["count"] == 0, c["unknown_free"]
+assert c["excess_free"]["count"] == 0, c["excess_free"]
+assert c["free_view"]["count"] + c["view_after_owner"]["count"] > 0
+assert r["totals"]["allocs"] > 0 and len(r["devices"]) == 8, len(r["devices"])
+PY
+check "identity mesh8 JSON: views explained, no unknown/excess frees" $?
+
+# bad input: one line on stderr, non-zero exit
+bad() { # description, expected-substring, args...
+    local what=$1 want=$2
+    shift 2
+    "$ttmem" "$@" >"$tmp/o" 2>"$tmp/e"
+    local rc=$?
+    [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q "$want" "$tmp/e"
+    check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $?
+}
+bad "unknown scenario" "unknown scenario 'nope'" simulate --scenario nope
+bad "bad client" "identity' or 'legacy'" simulate --scenario llama --client both
+bad "bad seed" "not a number" simulate --scenario llama --seed 12x
+bad "negative seed" "not a number" simulate --scenario llama --seed -1
+bad "missing scenario" "scenario is required" simulate
+bad "unknown flag" "unknown option" simulate --scenario llama --frobnicate
+bad "unknown command" "unknown command" frobnicate
+bad "missing value" "missing its value" simulate --scenario
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
