@@ -41,4 +41,39 @@ typedef struct ttm_hello_reply {
 _Static_assert(sizeof(ttm_hello) == 56, "hello is 56 bytes");
 _Static_assert(sizeof(ttm_hello_reply) == 128, "hello reply is 128 bytes");
 
+
+/* ---- codec (proto.c), shared by the client and the daemon ---------------------------------- */
+
+/* Sends one HELLO with memfd and eventfd attached (SCM_RIGHTS) on a connected AF_UNIX socket,
+ * with MSG_NOSIGNAL (never raises SIGPIPE). The descriptors stay owned by the caller.
+ * Returns 0, TTM_EINVAL (NULL hello or a negative fd), TTM_ECLOSED (peer gone) or TTM_EIO. */
+int ttm__proto_send_hello(int sock, const ttm_hello *hello, int memfd, int eventfd);
+
+/* Receives and checks one HELLO and its two descriptors. A HELLO that arrives in pieces is
+ * awaited for at most TTM_PROTO_PIECE_WAIT_MS in total; on a non-blocking socket with nothing
+ * queued yet it returns TTM_EAGAIN. Checks: magic, version, size, slot size, nslots (a power
+ * of two in range), ring_bytes == ttm__ring_bytes(nslots), exactly two descriptors attached.
+ * On success *memfd and *eventfd receive the descriptors (owned by the caller, close-on-exec).
+ * On any error both are -1 (whatever was received is closed) and msg (if not NULL, len bytes)
+ * gets one line saying what is wrong, suitable for ttm__proto_send_reply.
+ * Returns 0, TTM_EAGAIN, TTM_ECLOSED (EOF before any byte), TTM_EPROTO (truncated, garbage,
+ * bad geometry, missing descriptors), TTM_EVERSION (magic right, version not ours), TTM_EIO. */
+int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, char *msg,
+                          size_t len);
+
+/* Sends one ttm_hello_reply: status 0 or a negative ttm_err, and message (NULL = "", cut at
+ * 119 bytes). Returns 0, TTM_ECLOSED or TTM_EIO. MSG_NOSIGNAL. */
+int ttm__proto_send_reply(int sock, int status, const char *message);
+
+/* Receives one ttm_hello_reply into *out, waiting at most timeout_ms (< 0 = no limit).
+ * out->message is always NUL-terminated afterwards. Returns 0 when a well-formed reply arrived
+ * (the daemon's verdict is out->status), TTM_ETIMEDOUT, TTM_ECLOSED, TTM_EPROTO (bad magic,
+ * status not 0 or a negative ttm_err, short reply) or TTM_EIO. */
+int ttm__proto_recv_reply(int sock, ttm_hello_reply *out, int timeout_ms);
+
+/* Fills a HELLO for a ring of nslots slots; comm is taken from the calling process. */
+void ttm__proto_hello_init(ttm_hello *hello, uint32_t nslots, uint64_t dropped, uint32_t flags);
+
+#define TTM_PROTO_PIECE_WAIT_MS 200
+
 #endif /* TTM_COMMON_PROTO_H */

@@ -78,4 +78,74 @@ static inline ttm_event *ttm__ring_slots(ttm_ring_hdr *h)
     return (ttm_event *)((char *)h + sizeof(ttm_ring_hdr));
 }
 
+
+/* ---- consumer side (ring.c) ---------------------------------------------------------------
+ * The consumer passes map_bytes, the size of its mapping; nslots is re-read and re-checked
+ * against it on every call, so a peer rewriting its header can never make the consumer read
+ * outside the mapping. */
+
+/* Copies up to max committed events, in ring order, into out and advances tail past them.
+ * Live peer (peer_dead false): stops at the first slot not yet committed; head is not read.
+ * Dead peer (peer_dead true, the producer process is gone so nothing more will be committed):
+ * walks from tail to head (clamped to tail + nslots), skipping slots that were reserved but
+ * never committed, so that everything committed is drained; call until it returns 0.
+ * Returns the number of events copied; 0 when nothing is ready or the header is invalid. */
+size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size_t max,
+                         bool peer_dead);
+
+/* True when the slot at tail is committed (the consumer has work). */
+bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes);
+
+/* The consumer's half of the doorbell: announces consumer_sleeping = 1 (sequentially
+ * consistent), then re-checks the ring. Returns true when the consumer may now block on the
+ * eventfd (a producer committing after this will ring it), false when events arrived meanwhile
+ * (consumer_sleeping was put back to 0; consume them). Blocking with a timeout (e.g. 100 ms)
+ * is still recommended as a backstop against a peer that does not ring. */
+bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes);
+
+/* ---- producer side (inline: the client's hot path) -------------------------------------- */
+
+/* Reserves one position. *tail_cache is the producer's last seen tail (a lower bound, may be
+ * stale; refreshed here only when the ring looks full). Returns true and stores the position
+ * in *pos, or false when the ring is full (head - tail >= nslots). Lock-free. The cache may
+ * be shared by threads; it must be reset to the ring's tail whenever the ring is replaced. */
+static inline bool ttm__ring_reserve(ttm_ring_hdr *h, uint32_t nslots,
+                                     _Atomic uint64_t *tail_cache, uint64_t *pos)
+{
+    uint64_t p = atomic_load_explicit(&h->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(tail_cache, memory_order_acquire);
+    for (;;) {
+        if (p - t >= nslots || p < t) {
+            /* Looks full (or the cache is ahead of a stale head): refresh tail once. */
+            uint64_t nt = atomic_load_explicit(&h->tail, memory_order_acquire);
+            if (nt > p) { /* head moved on since we read it, or a broken consumer */
+                p = atomic_load_explicit(&h->head, memory_order_relaxed);
+                if (nt > p)
+                    return false;
+            }
+            t = nt;
+            atomic_store_explicit(tail_cache, nt, memory_order_release);
+            if (p - t >= nslots)
+                return false;
+        }
+        if (atomic_compare_exchange_weak_explicit(&h->head, &p, p + 1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *pos = p;
+            return true;
+        }
+    }
+}
+
+/* Commits a reserved, filled slot: stores its seq = (uint32_t)(pos + 1) with release order.
+ * Returns true when the consumer announced it is sleeping and this producer took the job of
+ * ringing the doorbell (the caller writes the eventfd once). */
+static inline bool ttm__ring_commit(ttm_ring_hdr *h, ttm_event *slot, uint64_t pos)
+{
+    __atomic_store_n(&slot->seq, (uint32_t)(pos + 1), __ATOMIC_RELEASE);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with ttm__ring_prepare_sleep */
+    if (atomic_load_explicit(&h->consumer_sleeping, memory_order_relaxed) == 0)
+        return false;
+    return atomic_exchange_explicit(&h->consumer_sleeping, 0, memory_order_acq_rel) != 0;
+}
+
 #endif /* TTM_COMMON_RING_H */
