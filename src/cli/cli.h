@@ -13,6 +13,7 @@
 /* Every subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 int ttm_cli_simulate(int argc, char **argv);
 int ttm_cli_demo(int argc, char **argv);
+int ttm_cli_analyze_log(int argc, char **argv);
 
 /* Prints "ttmem: " + the formatted message + newline on stderr. Returns 2 (usage errors) so
  * callers can `return ttm_cli_fail(...)`. */

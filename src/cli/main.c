@@ -22,6 +22,8 @@ static const cli_command commands[] = {
      "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json]",
      "run a simulated TT-Metal workload through the core and report"},
     {"demo", ttm_cli_demo, "demo", "the llama-like 8-device run, reported"},
+    {"analyze-log", ttm_cli_analyze_log, "analyze-log [--json] [--top N] [FILE...]",
+     "rebuild and diagnose the event stream of allocation-server prototype logs (.gz too)"},
 };
 
 static void usage(FILE *out)
