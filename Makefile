@@ -30,6 +30,7 @@ test-asan: deps
 
 bench: build
 	./$(BUILD)/bench/bench_core
+	./$(BUILD)/bench/bench_analyze_log
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)

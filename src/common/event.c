@@ -42,6 +42,8 @@ int ttm__memtype_parse(const char *s, unsigned *out)
         *out = TTM_MEM_ANY;
         return TTM_OK;
     }
+    if (*s < '0' || *s > '9')
+        return TTM_EINVAL;
     char *end = NULL;
     unsigned long v = strtoul(s, &end, 10);
     if (*end == '\0' && (v < TTM_MEMTYPE_COUNT || v == TTM_MEM_ANY)) {

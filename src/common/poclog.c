@@ -3,6 +3,8 @@
  */
 #include "common/poclog.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct cursor {
@@ -197,4 +199,40 @@ ttm_poclog_kind ttm__poclog_parse_line(const char *line, size_t len, ttm_poclog_
     ev->ts = st->lines;
     *pid = (uint32_t)p;
     return TTM_POCLOG_EVENT;
+}
+
+int ttm__poclog_format_alloc(char *buf, size_t len, uint32_t pid, uint64_t size, unsigned memtype,
+                             uint16_t device, uint64_t id, uint32_t refs)
+{
+    if (refs > 1)
+        return snprintf(buf, len,
+                        "\u2713 [PID %" PRIu32 "] Allocated %" PRIu64 " bytes of %s on device %u "
+                        "(buffer_id=%" PRIu64 ", ref_count=%" PRIu32 ")",
+                        pid, size, ttm__memtype_name(memtype), device, id, refs);
+    return snprintf(buf, len,
+                    "\u2713 [PID %" PRIu32 "] Allocated %" PRIu64 " bytes of %s on device %u "
+                    "(buffer_id=%" PRIu64 ")",
+                    pid, size, ttm__memtype_name(memtype), device, id);
+}
+
+int ttm__poclog_format_freed(char *buf, size_t len, uint32_t pid, uint64_t id, uint16_t device,
+                             uint64_t size, uint32_t refs_left)
+{
+    if (refs_left > 0)
+        return snprintf(buf, len,
+                        "\u2717 [PID %" PRIu32 "] Freed buffer %" PRIu64 " on device %u (%" PRIu64
+                        " bytes, ref_count=%" PRIu32 " remaining)",
+                        pid, id, device, size, refs_left);
+    return snprintf(buf, len,
+                    "\u2717 [PID %" PRIu32 "] Freed buffer %" PRIu64 " on device %u (%" PRIu64
+                    " bytes, FINAL)",
+                    pid, id, device, size);
+}
+
+int ttm__poclog_format_unknown(char *buf, size_t len, uint32_t pid, uint64_t id, uint16_t device)
+{
+    return snprintf(buf, len,
+                    "\u26a0 [PID %" PRIu32 "] Deallocation for unknown buffer %" PRIu64
+                    " on device %u (allocated before tracking started)",
+                    pid, id, device);
 }

@@ -50,4 +50,14 @@ typedef struct ttm_poclog_stats {
 ttm_poclog_kind ttm__poclog_parse_line(const char *line, size_t len, ttm_poclog_stats *st,
                                        uint32_t *pid, ttm_event *ev);
 
+/* The prototype's own line formats (decimal ids), for `ttmemd --poc-log` and for tests: each
+ * writes one line without a newline into buf (len bytes) and returns its length, as snprintf.
+ * refs > 1 adds ", ref_count=refs" to an allocation; refs_left 0 prints FINAL on a free. */
+int ttm__poclog_format_alloc(char *buf, size_t len, uint32_t pid, uint64_t size, unsigned memtype,
+                             uint16_t device, uint64_t id, uint32_t refs);
+int ttm__poclog_format_freed(char *buf, size_t len, uint32_t pid, uint64_t id, uint16_t device,
+                             uint64_t size, uint32_t refs_left);
+int ttm__poclog_format_unknown(char *buf, size_t len, uint32_t pid, uint64_t id,
+                               uint16_t device);
+
 #endif /* TTM_COMMON_POCLOG_H */

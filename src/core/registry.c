@@ -156,6 +156,9 @@ struct ttm_registry {
     ttm_leak *leaks;
     size_t nleaks;
 
+    ttm_apply_info scratch_info; /* where apply writes when the caller wants no info */
+    ttm_apply_info *info;        /* during one apply: the caller's or scratch_info */
+
     ttm_totals t;
 };
 
@@ -480,11 +483,21 @@ static proc *proc_get(ttm_registry *reg, uint32_t pid, uint64_t ts)
     return p;
 }
 
-static ttm_memstat *proc_mem(proc *p, uint16_t device, unsigned memtype)
+static ttm_memstat *proc_mem_find(proc *p, uint16_t device, unsigned memtype)
 {
     for (size_t i = 0; i < p->ndevices; i++)
         if (p->devices[i].device == device)
             return &p->devices[i].mem[memtype];
+    return NULL;
+}
+
+/* The process's statistics for (device, memtype), created when missing; NULL when memory is
+ * short. */
+static ttm_memstat *proc_mem(proc *p, uint16_t device, unsigned memtype)
+{
+    ttm_memstat *m = proc_mem_find(p, device, memtype);
+    if (m != NULL)
+        return m;
     if (p->ndevices == p->cap_devices) {
         size_t cap = p->cap_devices ? p->cap_devices * 2 : 4;
         ttm_proc_mem *nd = ttm__reallocarray(p->devices, cap, sizeof *nd);
@@ -742,7 +755,7 @@ static void bytes_out(ttm_registry *reg, const rec *r)
         memstat_sub(&d->s.mem[r->memtype], r->size);
     proc *p = proc_find(reg, r->pid);
     if (p != NULL) {
-        ttm_memstat *pm = proc_mem(p, r->device, r->memtype);
+        ttm_memstat *pm = proc_mem_find(p, r->device, r->memtype);
         if (pm != NULL)
             memstat_sub(pm, r->size);
     }
@@ -763,6 +776,17 @@ static void count_class(ttm_registry *reg, dev *d, proc *p, unsigned cls, uint16
             p->anomalies++;
         offender_note(reg, cls, device, memtype, addr, bytes, pid, ts);
     }
+}
+
+static void note_record(ttm_registry *reg, const rec *r)
+{
+    *reg->info = (ttm_apply_info){
+        .matched = true,
+        .owner_pid = r->pid,
+        .refs = r->refs,
+        .size = r->size,
+        .memtype = r->memtype,
+    };
 }
 
 static void proc_live(proc *p, int delta)
@@ -818,6 +842,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         r->obj = ev->obj;
         r->ts = ev->ts;
         r->rflags |= REC_VIEW | ((mine || other) ? REC_ATTACHED : 0);
+        note_record(reg, r);
         proc_live(p, 1);
         count_class(reg, d, p, TTM_CLASS_ALLOC_VIEW, ev->device, ev->memtype, ev->addr, 0, pid,
                     ev->ts);
@@ -827,6 +852,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     if (mine != NULL && mine->obj == ev->obj) {
         if (mine->refs < UINT32_MAX)
             mine->refs++;
+        note_record(reg, mine);
         count_class(reg, d, p, TTM_CLASS_DUPLICATE_ALLOC, ev->device, ev->memtype, ev->addr,
                     ev->size, pid, ev->ts);
         return TTM_CLASS_BIT(TTM_CLASS_DUPLICATE_ALLOC);
@@ -844,6 +870,11 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         h->last_size = ev->size;
         h->last_memtype = ev->memtype;
     }
+
+    /* The process's per-device entry must exist before bytes move, so that its statistics
+     * never miss a record that the device's statistics hold. */
+    if (p != NULL && proc_mem(p, ev->device, ev->memtype) == NULL)
+        goto out_nomem;
 
     unsigned cls = TTM_CLASS_ALLOC_OK;
     if (mine != NULL) {
@@ -866,6 +897,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     r->obj = ev->obj;
     r->ts = ev->ts;
     proc_live(p, 1);
+    note_record(reg, r);
     bytes_in(reg, d, p, r, ev->ts);
     count_class(reg, d, p, cls, ev->device, ev->memtype, ev->addr, ev->size, pid, ev->ts);
     return TTM_CLASS_BIT(cls);
@@ -966,6 +998,8 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     }
 
     unsigned memtype = chosen ? chosen->memtype : h ? h->last_memtype : ev->memtype;
+    if (chosen != NULL)
+        note_record(reg, chosen);
     unsigned cls;
     uint64_t bytes = 0;
     if (chosen != NULL && chosen->pid != pid) {
@@ -974,6 +1008,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     } else if (chosen != NULL && (chosen->rflags & REC_VIEW)) {
         cls = (chosen->rflags & REC_OWNER_RELEASED) ? TTM_CLASS_VIEW_AFTER_OWNER
                                                      : TTM_CLASS_FREE_VIEW;
+        reg->info->refs = 0;
         rec_delete(reg, chosen_i);
         proc_live(p, -1);
     } else if (chosen != NULL) {
@@ -983,7 +1018,8 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
             count_class(reg, d, p, TTM_CLASS_SIZE_MISMATCH, ev->device, memtype, ev->addr,
                         ev->size, pid, ev->ts);
         }
-        if (--chosen->refs == 0) {
+        reg->info->refs = --chosen->refs;
+        if (chosen->refs == 0) {
             bytes = chosen->size;
             bytes_out(reg, chosen);
             views_owner_released(reg, chosen);
@@ -1013,6 +1049,14 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
 
 uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev)
 {
+    return ttm_registry_apply_ex(reg, pid, ev, NULL);
+}
+
+uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
+                               ttm_apply_info *info)
+{
+    reg->info = info != NULL ? info : &reg->scratch_info;
+    memset(reg->info, 0, sizeof *reg->info);
     reg->t.events++;
     switch (ev->kind) {
     case TTM_EV_ALLOC:
@@ -1070,6 +1114,13 @@ uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     else
         reg->t.frees++;
 
+    if (p == NULL && is_alloc && reg->nprocs < reg->cfg.max_processes) {
+        /* out of memory for the process's entry: storing the record now would let the
+         * process's statistics and the device's disagree later */
+        count_class(reg, d, NULL, TTM_CLASS_INVALID, ev->device, TTM_MEM_ANY, ev->addr, ev->size,
+                    pid, ev->ts);
+        return TTM_CLASS_BIT(TTM_CLASS_INVALID);
+    }
     bool bad_memtype = is_alloc ? !ttm__memtype_valid(ev->memtype)
                                 : !(ttm__memtype_valid(ev->memtype) || ev->memtype == TTM_MEM_ANY);
     if (bad_memtype || (ev->flags & ~TTM_FLAG_VIEW) != 0 || d == NULL) {

@@ -90,6 +90,19 @@ void ttm_registry_close(ttm_registry *reg);
  */
 uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev);
 
+/* What an ALLOC or FREE found, for outputs that mirror the legacy server's log lines. */
+typedef struct ttm_apply_info {
+    bool matched;       /* a live record was found (FREE) or created / re-referenced (ALLOC) */
+    uint32_t owner_pid; /* the record's process */
+    uint32_t refs;      /* its reference count after the event (0: the record closed) */
+    uint64_t size;      /* its size */
+    uint8_t memtype;    /* its memtype */
+} ttm_apply_info;
+
+/* ttm_registry_apply() that also fills *info (zeroed when nothing matched). */
+uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
+                               ttm_apply_info *info);
+
 /* Process exit: every owning record of pid still live is counted leaked_at_exit (and listed,
  * oldest first), then reclaimed; its views are dropped. The process is kept as exited. */
 void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts);
