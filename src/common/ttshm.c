@@ -1,0 +1,310 @@
+/*
+ * ttshm.c — reading (and, on request, reaping) TT-Metal's per-chip shared-memory regions.
+ */
+#include "common/ttshm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "ttmem/ttmem.h"
+
+/* Offsets of one layout: versions 2..4 share one, version 1 (pre-release) has its own. */
+typedef struct layout {
+    size_t size;
+    unsigned ntotals;     /* counters in the totals block at 48 */
+    size_t chips_off, chip_size;
+    size_t procs_off, proc_size;
+    unsigned nproc_counters; /* counters after pid+pad */
+    size_t proc_ts_off, proc_name_off;
+} layout;
+
+static const layout layout_v2 = {TTM_TTSHM_SIZE_V2, 5, 88, 48, 856, 120, 5, 48, 56};
+static const layout layout_v1 = {TTM_TTSHM_SIZE_V1, 6, 96, 56, 992, 128, 6, 56, 64};
+
+static uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static const layout *layout_of(uint32_t version)
+{
+    if (version == 1)
+        return &layout_v1;
+    if (version >= 2 && version <= 4)
+        return &layout_v2;
+    return NULL;
+}
+
+static bool pid_alive(int32_t pid)
+{
+    if (pid <= 0)
+        return false;
+    return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
+{
+    out->state = TTM_TTSHM_INVALID;
+    out->nchips = out->nprocs = out->ghosts = 0;
+    if (len < 48) {
+        snprintf(out->why, sizeof out->why, "%zu bytes: too short for any layout", len);
+        return TTM_OK;
+    }
+    out->version = rd32(buf);
+    const layout *l = layout_of(out->version);
+    if (l == NULL) {
+        snprintf(out->why, sizeof out->why, "unsupported layout version %u (known: 1 to 4)",
+                 out->version);
+        return TTM_OK;
+    }
+    if (len < l->size) {
+        snprintf(out->why, sizeof out->why, "%zu bytes, version %u needs %zu (truncated?)", len,
+                 out->version, l->size);
+        return TTM_OK;
+    }
+    if (out->version == 4) {
+        uint32_t init = rd32(buf + 8536);
+        if (init != TTM_TTSHM_READY) {
+            out->state = TTM_TTSHM_NOT_READY;
+            snprintf(out->why, sizeof out->why, "being initialised (init_state 0x%x)", init);
+            return TTM_OK;
+        }
+    }
+    out->num_active_processes = rd32(buf + 4);
+    out->last_update = rd64(buf + 8);
+    out->reference_count = rd32(buf + 16);
+    out->board_serial = rd64(buf + 24);
+    out->asic_id = rd64(buf + 32);
+    out->device_id = (int32_t)rd32(buf + 40);
+    memset(out->total, 0, sizeof out->total);
+    for (unsigned c = 0; c < l->ntotals; c++)
+        out->total[c] = rd64(buf + 48 + 8 * c);
+
+    for (size_t i = 0; i < TTM_TTSHM_MAX_CHIPS; i++) {
+        const uint8_t *s = buf + l->chips_off + i * l->chip_size;
+        ttm_ttshm_chip ch = {.chip_id = rd32(s), .is_remote = rd32(s + 4)};
+        bool any = false;
+        for (unsigned c = 0; c < l->ntotals; c++) {
+            ch.bytes[c] = rd64(s + 8 + 8 * c);
+            any |= ch.bytes[c] != 0;
+        }
+        /* version 3 marks unused slots with 0xFFFFFFFF; versions 1 and 2 leave them zeroed */
+        bool used = out->version == 3 || out->version == 4 ? ch.chip_id != 0xFFFFFFFFu
+                                                           : (ch.chip_id != 0 || any);
+        if (used)
+            out->chips[out->nchips++] = ch;
+    }
+
+    for (size_t i = 0; i < TTM_TTSHM_MAX_PROCS; i++) {
+        const uint8_t *s = buf + l->procs_off + i * l->proc_size;
+        int32_t pid = (int32_t)rd32(s);
+        if (pid == 0)
+            continue;
+        ttm_ttshm_proc *p = &out->procs[out->nprocs++];
+        memset(p, 0, sizeof *p);
+        p->pid = pid;
+        for (unsigned c = 0; c < l->nproc_counters; c++)
+            p->bytes[c] = rd64(s + 8 + 8 * c);
+        p->last_update = rd64(s + l->proc_ts_off);
+        const uint8_t *name = s + l->proc_name_off;
+        size_t k = 0;
+        for (; k < sizeof p->name - 1 && name[k] != '\0'; k++)
+            p->name[k] = (name[k] >= 0x20 && name[k] < 0x7f) ? (char)name[k] : '?';
+        p->name[k] = '\0';
+        p->alive = pid_alive(pid);
+        if (!p->alive)
+            out->ghosts++;
+    }
+    out->state = TTM_TTSHM_OK;
+    out->why[0] = '\0';
+    return TTM_OK;
+}
+
+/* "tt_device_<decimal>_memory" → id */
+static bool region_name(const char *name, uint64_t *id)
+{
+    static const char pre[] = "tt_device_", suf[] = "_memory";
+    size_t n = strlen(name);
+    if (n <= sizeof pre - 1 + sizeof suf - 1 || strncmp(name, pre, sizeof pre - 1) != 0 ||
+        strcmp(name + n - (sizeof suf - 1), suf) != 0)
+        return false;
+    const char *p = name + sizeof pre - 1, *end = name + n - (sizeof suf - 1);
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *id = v;
+    return true;
+}
+
+static void read_region(ttm_ttshm_region *r)
+{
+    uint8_t buf[TTM_TTSHM_SIZE_V1 + 64];
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        r->state = TTM_TTSHM_INVALID;
+        snprintf(r->why, sizeof r->why, "cannot open: %s", strerror(errno));
+        return;
+    }
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t k = pread(fd, buf + got, sizeof buf - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    ttm__ttshm_parse(buf, got, r);
+}
+
+static int region_cmp(const void *a, const void *b)
+{
+    const ttm_ttshm_region *x = a, *y = b;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (dir == NULL)
+        dir = TTM_TTSHM_DEFAULT_DIR;
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return TTM_ENOENT;
+    ttm_ttshm_region *regions = NULL;
+    size_t count = 0, cap = 0;
+    struct dirent *e;
+    int rc = TTM_OK;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t id;
+        if (!region_name(e->d_name, &id))
+            continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            ttm_ttshm_region *nr = ttm__reallocarray(regions, ncap, sizeof *nr);
+            if (nr == NULL) {
+                rc = TTM_ENOMEM;
+                break;
+            }
+            regions = nr;
+            cap = ncap;
+        }
+        ttm_ttshm_region *r = &regions[count++];
+        memset(r, 0, sizeof *r);
+        r->id = id;
+        snprintf(r->path, sizeof r->path, "%s/%s", dir, e->d_name);
+        read_region(r);
+    }
+    closedir(d);
+    if (rc != TTM_OK) {
+        ttm__free(regions);
+        return rc;
+    }
+    if (count > 1)
+        qsort(regions, count, sizeof *regions, region_cmp);
+    *out = regions;
+    *n = count;
+    return TTM_OK;
+}
+
+uint64_t ttm__ttshm_dram_usage(const uint64_t bytes[TTM_TTSHM_NCOUNTERS])
+{
+    return bytes[TTM_TTSHM_DRAM] + bytes[TTM_TTSHM_TRACE];
+}
+
+uint64_t ttm__ttshm_l1_usage(const uint64_t bytes[TTM_TTSHM_NCOUNTERS])
+{
+    return bytes[TTM_TTSHM_L1] + bytes[TTM_TTSHM_L1_SMALL] + bytes[TTM_TTSHM_CB] +
+           bytes[TTM_TTSHM_KERNEL];
+}
+
+static void sub_saturating(uint64_t *p, uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t next = cur > v ? cur - v : 0;
+        if (__atomic_compare_exchange_n(p, &cur, next, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+            return;
+    }
+}
+
+int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
+{
+    *reaped = 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(why, len, "cannot open %s for writing: %s", path, strerror(e));
+        return e == EACCES || e == EPERM || e == EROFS ? TTM_EPERM : TTM_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < 48) {
+        snprintf(why, len, "%s is not a TT-Metal memory region (too short)", path);
+        close(fd);
+        return TTM_EPROTO;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        snprintf(why, len, "cannot map %s: %s", path, strerror(errno));
+        return TTM_EIO;
+    }
+    uint32_t version = __atomic_load_n((uint32_t *)m, __ATOMIC_ACQUIRE);
+    const layout *l = layout_of(version);
+    int rc = TTM_OK;
+    if (l == NULL || size < l->size ||
+        (version == 4 && __atomic_load_n((uint32_t *)(m + 8536), __ATOMIC_ACQUIRE) !=
+                             TTM_TTSHM_READY)) {
+        snprintf(why, len, "%s: not a ready TT-Metal memory region of a known layout", path);
+        rc = TTM_EPROTO;
+        goto out_unmap;
+    }
+    for (size_t i = 0; i < TTM_TTSHM_MAX_PROCS; i++) {
+        uint8_t *s = m + l->procs_off + i * l->proc_size;
+        int32_t pid = __atomic_load_n((int32_t *)s, __ATOMIC_ACQUIRE);
+        if (pid == 0 || pid_alive(pid))
+            continue;
+        /* claim the slot first, so two reapers never subtract the same ghost twice */
+        if (!__atomic_compare_exchange_n((int32_t *)s, &pid, 0, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_RELAXED))
+            continue;
+        for (unsigned c = 0; c < l->nproc_counters && c < l->ntotals; c++) {
+            uint64_t *counter = (uint64_t *)(s + 8 + 8 * c);
+            uint64_t v = __atomic_exchange_n(counter, 0, __ATOMIC_RELAXED);
+            sub_saturating((uint64_t *)(m + 48 + 8 * c), v);
+        }
+        uint32_t *active = (uint32_t *)(m + 4);
+        uint32_t cur = __atomic_load_n(active, __ATOMIC_RELAXED);
+        while (cur > 0 && !__atomic_compare_exchange_n(active, &cur, cur - 1, false,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+        (*reaped)++;
+    }
+out_unmap:
+    munmap(m, size);
+    return rc;
+}
