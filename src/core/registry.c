@@ -1213,27 +1213,37 @@ static int offender_cmp(const void *a, const void *b)
     return (int)x->cls - (int)y->cls;
 }
 
+/* Keeps the k best entries (by cmp) of a stream in out[0..k), sorted, with no memory of its
+ * own: each entry is inserted in place when it beats the worst one kept. */
+static void topk_insert(void *out, size_t *kept, size_t cap, size_t size, const void *entry,
+                        int (*cmp)(const void *, const void *))
+{
+    char *base = out;
+    size_t n = *kept;
+    if (n == cap && cmp(entry, base + (n - 1) * size) >= 0)
+        return;
+    size_t at = n < cap ? n : n - 1;
+    while (at > 0 && cmp(entry, base + (at - 1) * size) < 0) {
+        memcpy(base + at * size, base + (at - 1) * size, size);
+        at--;
+    }
+    memcpy(base + at * size, entry, size);
+    if (n < cap)
+        *kept = n + 1;
+}
+
 size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offender *out,
                               size_t cap)
 {
     const offender_slot *s = reg->offs.slots;
-    size_t n = 0;
-    ttm_offender *all = NULL;
-    size_t nall = 0;
-    for (size_t i = 0; reg->offs.mask && i <= reg->offs.mask; i++)
-        if (s[i].used && (cls == TTM_CLASS__COUNT || s[i].o.cls == cls))
-            n++;
-    if (out == NULL || cap == 0 || n == 0)
-        return n;
-    all = ttm__calloc(n, sizeof *all);
-    if (all == NULL)
-        return n;
-    for (size_t i = 0; i <= reg->offs.mask; i++)
-        if (s[i].used && (cls == TTM_CLASS__COUNT || s[i].o.cls == cls))
-            all[nall++] = s[i].o;
-    qsort(all, nall, sizeof *all, offender_cmp);
-    memcpy(out, all, (nall < cap ? nall : cap) * sizeof *all);
-    ttm__free(all);
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; reg->offs.mask && i <= reg->offs.mask; i++) {
+        if (!s[i].used || (cls != TTM_CLASS__COUNT && s[i].o.cls != cls))
+            continue;
+        n++;
+        if (out != NULL && cap > 0)
+            topk_insert(out, &kept, cap, sizeof *out, &s[i].o, offender_cmp);
+    }
     return n;
 }
 
@@ -1252,14 +1262,10 @@ static int proc_cmp(const void *a, const void *b)
 
 size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size_t cap)
 {
-    if (out == NULL || cap == 0 || reg->nprocs == 0)
-        return reg->nprocs;
-    ttm_proc_stats *all = ttm__calloc(reg->nprocs, sizeof *all);
-    if (all == NULL)
-        return 0;
-    for (size_t i = 0; i < reg->nprocs; i++) {
+    size_t kept = 0;
+    for (size_t i = 0; out != NULL && cap > 0 && i < reg->nprocs; i++) {
         const proc *p = reg->procs[i];
-        all[i] = (ttm_proc_stats){
+        ttm_proc_stats ps = {
             .pid = p->pid,
             .alive = p->alive,
             .first_ts = p->first_ts,
@@ -1271,10 +1277,8 @@ size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size
             .ndevices = p->ndevices,
             .devices = p->devices,
         };
+        topk_insert(out, &kept, cap, sizeof *out, &ps, proc_cmp);
     }
-    qsort(all, reg->nprocs, sizeof *all, proc_cmp);
-    memcpy(out, all, (reg->nprocs < cap ? reg->nprocs : cap) * sizeof *all);
-    ttm__free(all);
     return reg->nprocs;
 }
 
