@@ -24,6 +24,8 @@ static const cli_command commands[] = {
     {"demo", ttm_cli_demo, "demo", "the llama-like 8-device run, reported"},
     {"analyze-log", ttm_cli_analyze_log, "analyze-log [--json] [--top N] [FILE...]",
      "rebuild and diagnose the event stream of allocation-server prototype logs (.gz too)"},
+    {"metrics", ttm_cli_metrics, "metrics [--socket PATH] [--shm-dir DIR]",
+     "print the Prometheus metrics once (node_exporter textfile collector)"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,289 @@
+/*
+ * metrics.c — the Prometheus text exposition of a snapshot.
+ *
+ * One table lists the families (name, type, help); each family is written by one loop over the
+ * snapshot. Label values are escaped as the format requires (backslash, double quote, newline).
+ */
+#include "core/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/arch.h"
+#include "core/registry.h"
+
+typedef struct out {
+    ttm_snap_buf *b;
+    int err;
+} out;
+
+static void emit(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void emit(out *o, const char *fmt, ...)
+{
+    if (o->err)
+        return;
+    for (;;) {
+        size_t room = o->b->cap - o->b->len;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf((char *)o->b->data + o->b->len, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            o->err = TTM_EINVAL;
+            return;
+        }
+        if ((size_t)n < room) {
+            o->b->len += (size_t)n;
+            return;
+        }
+        size_t cap = o->b->cap ? o->b->cap * 2 : 16384;
+        while (cap - o->b->len <= (size_t)n)
+            cap *= 2;
+        uint8_t *p = ttm__reallocarray(o->b->data, cap, 1);
+        if (p == NULL) {
+            o->err = TTM_ENOMEM;
+            return;
+        }
+        o->b->data = p;
+        o->b->cap = cap;
+    }
+}
+
+/* A label value, escaped, into buf (len bytes). */
+static const char *esc(char *buf, size_t len, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 3 < len; s++) {
+        if (*s == '\\' || *s == '"') {
+            buf[o++] = '\\';
+            buf[o++] = *s;
+        } else if (*s == '\n') {
+            buf[o++] = '\\';
+            buf[o++] = 'n';
+        } else {
+            buf[o++] = *s;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void family(out *o, const char *name, const char *type, const char *help)
+{
+    emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *lower_memtype(unsigned m)
+{
+    static const char *const names[TTM_MEMTYPE_COUNT] = {"dram",     "l1",    "system_memory",
+                                                         "l1_small", "trace", "cb",
+                                                         "kernel"};
+    return m < TTM_MEMTYPE_COUNT ? names[m] : "any";
+}
+
+static const char *space_label(unsigned s)
+{
+    static const char *const names[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
+    return s < TTM_SPACE_COUNT ? names[s] : "?";
+}
+
+static void daemon_families(out *o, const ttm_snapshot *s)
+{
+    const ttm_snap_daemon *d = &s->daemon;
+    char v[64];
+    family(o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
+    emit(o, "ttmem_build_info{version=\"%s\"} 1\n", esc(v, sizeof v, TTM_VERSION));
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
+        return;
+    family(o, "ttmem_daemon_uptime_seconds", "gauge", "Seconds since ttmemd started.");
+    emit(o, "ttmem_daemon_uptime_seconds %.3f\n", (double)d->uptime_ns / 1e9);
+    family(o, "ttmem_clients_connected", "gauge", "Client sessions holding an event ring now.");
+    emit(o, "ttmem_clients_connected %" PRIu32 "\n", d->clients_connected);
+    family(o, "ttmem_clients_total", "counter", "Client sessions accepted since ttmemd started.");
+    emit(o, "ttmem_clients_total %" PRIu64 "\n", d->clients_total);
+    family(o, "ttmem_clients_rejected_total", "counter",
+           "Client handshakes refused (malformed, wrong version, bad ring) or over the limit.");
+    emit(o, "ttmem_clients_rejected_total{reason=\"handshake\"} %" PRIu64 "\n",
+         d->clients_rejected);
+    emit(o, "ttmem_clients_rejected_total{reason=\"limit\"} %" PRIu64 "\n", d->clients_refused);
+    family(o, "ttmem_ring_events_total", "counter", "Events taken from client rings.");
+    emit(o, "ttmem_ring_events_total %" PRIu64 "\n", d->events);
+    family(o, "ttmem_events_waited_total", "counter",
+           "Events whose producer waited for room in a full ring (back-pressure).");
+    emit(o, "ttmem_events_waited_total %" PRIu64 "\n", d->waited);
+    family(o, "ttmem_events_dropped_total", "counter",
+           "Events dropped by clients while no daemon existed, as reported on reconnect.");
+    emit(o, "ttmem_events_dropped_total %" PRIu64 "\n", d->dropped);
+}
+
+static void totals_families(out *o, const ttm_snapshot *s)
+{
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)))
+        return;
+    const ttm_snap_totals *t = &s->totals;
+    family(o, "ttmem_events_total", "counter", "Events applied to the registry, by kind.");
+    emit(o, "ttmem_events_total{kind=\"alloc\"} %" PRIu64 "\n", t->allocs);
+    emit(o, "ttmem_events_total{kind=\"free\"} %" PRIu64 "\n", t->frees);
+    emit(o, "ttmem_events_total{kind=\"mark\"} %" PRIu64 "\n", t->marks);
+    emit(o, "ttmem_events_total{kind=\"other\"} %" PRIu64 "\n",
+         t->events - t->allocs - t->frees - t->marks);
+    family(o, "ttmem_live_buffers", "gauge", "Buffers live in the registry (owning and views).");
+    emit(o, "ttmem_live_buffers %" PRIu64 "\n", t->live_records);
+}
+
+static void device_families(out *o, const ttm_snapshot *s)
+{
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) || s->ndevices == 0)
+        return;
+    family(o, "ttmem_device_memory_used_bytes", "gauge",
+           "Bytes of device memory held by live buffers, by device and memory type.");
+    for (size_t i = 0; i < s->ndevices; i++)
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            emit(o, "ttmem_device_memory_used_bytes{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
+                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].live_bytes);
+    family(o, "ttmem_device_memory_peak_bytes", "gauge",
+           "Highest bytes held at once since tracking began, by device and memory type.");
+    for (size_t i = 0; i < s->ndevices; i++)
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            emit(o, "ttmem_device_memory_peak_bytes{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
+                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].peak_bytes);
+    family(o, "ttmem_device_buffers", "gauge",
+           "Live owning buffers, by device and memory type.");
+    for (size_t i = 0; i < s->ndevices; i++)
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            emit(o, "ttmem_device_buffers{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
+                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].live_count);
+    family(o, "ttmem_device_memory_capacity_bytes", "gauge",
+           "Capacity of a device's memory space (dram = DRAM + TRACE; l1 = L1 + L1_SMALL + CB + "
+           "KERNEL); absent when unknown.");
+    for (size_t i = 0; i < s->ndevices; i++)
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+            if (s->devices[i].capacity[sp] != 0)
+                emit(o,
+                     "ttmem_device_memory_capacity_bytes{device=\"%u\",space=\"%s\"} %" PRIu64
+                     "\n",
+                     s->devices[i].device, space_label(sp), s->devices[i].capacity[sp]);
+    family(o, "ttmem_device_space_peak_bytes", "gauge",
+           "Highest total of a device's memory space held at once.");
+    for (size_t i = 0; i < s->ndevices; i++)
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+            emit(o, "ttmem_device_space_peak_bytes{device=\"%u\",space=\"%s\"} %" PRIu64 "\n",
+                 s->devices[i].device, space_label(sp), s->devices[i].space_peak[sp]);
+    family(o, "ttmem_diagnosis_events_total", "counter",
+           "Events by diagnosis class and device (docs/CLASSIFICATION.md).");
+    for (size_t i = 0; i < s->ndevices; i++) {
+        const ttm_snap_device *d = &s->devices[i];
+        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+            emit(o, "ttmem_diagnosis_events_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
+                 ttm_class_name(c), d->device, d->class_count[c]);
+    }
+    family(o, "ttmem_diagnosis_bytes_total", "counter",
+           "Bytes named by the events of a diagnosis class, by device.");
+    for (size_t i = 0; i < s->ndevices; i++) {
+        const ttm_snap_device *d = &s->devices[i];
+        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+            emit(o, "ttmem_diagnosis_bytes_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
+                 ttm_class_name(c), d->device, d->class_bytes[c]);
+    }
+}
+
+static void process_families(out *o, const ttm_snapshot *s)
+{
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
+        return;
+    char name[2 * TTM_SNAP_NAME_LEN + 1];
+    family(o, "ttmem_process_memory_bytes", "gauge",
+           "Bytes held by a live process, by device and memory type (series end with the "
+           "process).");
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const ttm_snap_proc *p = &s->procs[i];
+        if (!p->alive)
+            continue;
+        esc(name, sizeof name, p->name);
+        for (size_t k = 0; k < p->ndevices; k++)
+            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+                if (p->devices[k].mem[m].allocs > 0)
+                    emit(o,
+                         "ttmem_process_memory_bytes{pid=\"%" PRIu32
+                         "\",process=\"%s\",device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
+                         p->pid, name, p->devices[k].device, lower_memtype(m),
+                         p->devices[k].mem[m].live_bytes);
+    }
+    family(o, "ttmem_process_events_dropped_total", "counter",
+           "Events a live process dropped while no daemon existed.");
+    for (size_t i = 0; i < s->nprocs; i++) {
+        const ttm_snap_proc *p = &s->procs[i];
+        if (p->alive)
+            emit(o,
+                 "ttmem_process_events_dropped_total{pid=\"%" PRIu32 "\",process=\"%s\"} %" PRIu64
+                 "\n",
+                 p->pid, esc(name, sizeof name, p->name), p->dropped);
+    }
+}
+
+static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
+{
+    static const char *const counters[TTM_TTSHM_NCOUNTERS] = {"dram",  "l1", "l1_small",
+                                                              "trace", "cb", "kernel"};
+    family(o, "ttmem_ttmetal_regions", "gauge",
+           "TT-Metal shared-memory regions found, by state (ok, not_ready, invalid).");
+    size_t st[3] = {0};
+    for (size_t i = 0; i < n; i++)
+        st[r[i].state < 3 ? r[i].state : 2]++;
+    emit(o, "ttmem_ttmetal_regions{state=\"ok\"} %zu\n", st[TTM_TTSHM_OK]);
+    emit(o, "ttmem_ttmetal_regions{state=\"not_ready\"} %zu\n", st[TTM_TTSHM_NOT_READY]);
+    emit(o, "ttmem_ttmetal_regions{state=\"invalid\"} %zu\n", st[TTM_TTSHM_INVALID]);
+    if (st[TTM_TTSHM_OK] == 0)
+        return;
+    family(o, "ttmem_ttmetal_memory_bytes", "gauge",
+           "Counters of TT-Metal's own shared-memory region (counters only: no buffer identity), "
+           "by region id and memory type.");
+    for (size_t i = 0; i < n; i++)
+        for (unsigned c = 0; r[i].state == TTM_TTSHM_OK && c < TTM_TTSHM_NCOUNTERS; c++)
+            emit(o, "ttmem_ttmetal_memory_bytes{region=\"%" PRIu64 "\",memtype=\"%s\"} %" PRIu64
+                    "\n",
+                 r[i].id, counters[c], r[i].total[c]);
+    family(o, "ttmem_ttmetal_process_memory_bytes", "gauge",
+           "Per-process counters of TT-Metal's shared-memory region (live processes only).");
+    char name[130];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; r[i].state == TTM_TTSHM_OK && k < r[i].nprocs; k++) {
+            const ttm_ttshm_proc *p = &r[i].procs[k];
+            if (!p->alive)
+                continue;
+            esc(name, sizeof name, p->name);
+            for (unsigned c = 0; c < TTM_TTSHM_NCOUNTERS; c++)
+                if (p->bytes[c] != 0)
+                    emit(o,
+                         "ttmem_ttmetal_process_memory_bytes{region=\"%" PRIu64
+                         "\",pid=\"%" PRId32 "\",process=\"%s\",memtype=\"%s\"} %" PRIu64 "\n",
+                         r[i].id, p->pid, name, counters[c], p->bytes[c]);
+        }
+    }
+    family(o, "ttmem_ttmetal_ghost_processes", "gauge",
+           "Dead processes still holding counters in a TT-Metal region (reap with --reap).");
+    for (size_t i = 0; i < n; i++)
+        if (r[i].state == TTM_TTSHM_OK)
+            emit(o, "ttmem_ttmetal_ghost_processes{region=\"%" PRIu64 "\"} %zu\n", r[i].id,
+                 r[i].ghosts);
+}
+
+int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, size_t nregions,
+                       ttm_snap_buf *b)
+{
+    out o = {b, 0};
+    ttm_snapshot empty = {0};
+    const ttm_snapshot *snap = s ? s : &empty;
+    family(&o, "ttmem_daemon_up", "gauge", "1 when ttmemd answered this scrape's snapshot.");
+    emit(&o, "ttmem_daemon_up %d\n", s != NULL);
+    daemon_families(&o, snap);
+    totals_families(&o, snap);
+    device_families(&o, snap);
+    process_families(&o, snap);
+    shm_families(&o, regions, nregions);
+    return o.err;
+}
