@@ -13,6 +13,8 @@
 
 #include "ttmem/ttmem.h"
 
+#define PREPARE_SLEEP_SPINS 512 /* a few microseconds: a producer finishing an event */
+
 size_t ttm__ring_bytes(uint32_t nslots)
 {
     return sizeof(ttm_ring_hdr) + (size_t)nslots * sizeof(ttm_event);
@@ -43,9 +45,8 @@ int ttm__ring_init(void *mem, uint32_t nslots, uint32_t creator_pid)
     atomic_init(&h->dropped, 0);
     atomic_init(&h->dropped_reported, 0);
     atomic_init(&h->doorbells, 0);
-    /* A zeroed slot reads as "not committed": the first lap expects seq 1..nslots, and every
-     * later lap finds the previous lap's seq, nslots apart from the one it expects. */
-    memset(ttm__ring_slots(h), 0, (size_t)nslots * sizeof(ttm_event));
+    /* The slots are left as they are, zero: a zeroed slot reads as "not committed" (the first
+     * lap expects seq 1..nslots, every later lap finds the previous lap's seq). */
     return TTM_OK;
 }
 
@@ -165,12 +166,27 @@ bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes)
 
 bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes)
 {
-    if (checked_nslots(h, map_bytes) == 0)
+    uint32_t n = checked_nslots(h, map_bytes);
+    if (n == 0)
         return true; /* nothing to consume from an invalid ring; the caller sleeps */
     atomic_store_explicit(&h->consumer_sleeping, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in ttm__ring_commit */
-    if (!ttm__ring_ready(h, map_bytes))
-        return true;
-    atomic_store_explicit(&h->consumer_sleeping, 0, memory_order_relaxed);
-    return false;
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_seq_cst);
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    if (head == tail)
+        return true; /* empty: whoever reserves next sees the announcement and rings */
+    /* A reservation exists: its producer may have read consumer_sleeping == 0 and will not
+     * ring, so do not block while it finishes. Wait briefly for the commit. */
+    ttm_event *slot = &ttm__ring_slots(h)[tail & (n - 1)];
+    for (int i = 0; i < PREPARE_SLEEP_SPINS; i++) {
+        if (slot_committed(slot, tail)) {
+            atomic_store_explicit(&h->consumer_sleeping, 0, memory_order_relaxed);
+            return false;
+        }
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    /* Stalled producer (preempted, stopped, or dead mid-event): block; the backstop timeout
+     * or the next producer's doorbell brings the consumer back. */
+    return true;
 }

@@ -16,6 +16,13 @@
  * - Doorbell: before sleeping the consumer sets consumer_sleeping = 1 and re-checks the ring;
  *   a producer that commits and finds consumer_sleeping == 1 exchanges it to 0 and writes the
  *   ring's eventfd once. So at most one wake-up per empty -> non-empty transition.
+ *   Precisely (no fence of its own on the producer's path): the producer reads
+ *   consumer_sleeping right after its reservation CAS on head (both sequentially consistent),
+ *   and rings after its commit if it read 1; the consumer stores consumer_sleeping = 1 and
+ *   then reads head (both sequentially consistent). Either the consumer sees the reservation
+ *   (head != tail: it does not block, ttm__ring_prepare_sleep) or the producer sees the
+ *   announcement and rings. A producer stalled between reservation and commit can delay its
+ *   event until the consumer's backstop timeout, which every consumer must therefore have.
  * - Full ring: with the daemon alive the producer waits (spin, then sleep), counting `waited`;
  *   with no daemon it drops the event, counting `dropped`.
  * - The peer's bytes are never trusted: the consumer validates the header (magic, version,
@@ -96,11 +103,13 @@ size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size
 /* True when the slot at tail is committed (the consumer has work). */
 bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes);
 
-/* The consumer's half of the doorbell: announces consumer_sleeping = 1 (sequentially
- * consistent), then re-checks the ring. Returns true when the consumer may now block on the
- * eventfd (a producer committing after this will ring it), false when events arrived meanwhile
- * (consumer_sleeping was put back to 0; consume them). Blocking with a timeout (e.g. 100 ms)
- * is still recommended as a backstop against a peer that does not ring. */
+/* The consumer's half of the doorbell: announces consumer_sleeping = 1, then re-checks the
+ * ring. Returns false when the consumer must not block: an event is committed at tail (or
+ * becomes so within a short spin while a producer finishes it); consumer_sleeping is then put
+ * back to 0. Returns true when the consumer may block on the eventfd: a producer reserving
+ * after this rings it. Block with a timeout (e.g. 10..100 ms) as a backstop against a
+ * producer stalled mid-event or a peer that does not ring, and store consumer_sleeping = 0
+ * after waking. */
 bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes);
 
 /* ---- producer side (inline: the client's hot path) -------------------------------------- */
@@ -108,9 +117,10 @@ bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes);
 /* Reserves one position. *tail_cache is the producer's last seen tail (a lower bound, may be
  * stale; refreshed here only when the ring looks full). Returns true and stores the position
  * in *pos, or false when the ring is full (head - tail >= nslots). Lock-free. The cache may
- * be shared by threads; it must be reset to the ring's tail whenever the ring is replaced. */
+ * be shared by threads; it must be reset to the ring's tail whenever the ring is replaced.
+ * On success *bell says whether the consumer had announced sleep; pass it to the commit. */
 static inline bool ttm__ring_reserve(ttm_ring_hdr *h, uint32_t nslots,
-                                     _Atomic uint64_t *tail_cache, uint64_t *pos)
+                                     _Atomic uint64_t *tail_cache, uint64_t *pos, bool *bell)
 {
     uint64_t p = atomic_load_explicit(&h->head, memory_order_relaxed);
     uint64_t t = atomic_load_explicit(tail_cache, memory_order_acquire);
@@ -128,22 +138,24 @@ static inline bool ttm__ring_reserve(ttm_ring_hdr *h, uint32_t nslots,
             if (p - t >= nslots)
                 return false;
         }
-        if (atomic_compare_exchange_weak_explicit(&h->head, &p, p + 1, memory_order_relaxed,
+        if (atomic_compare_exchange_weak_explicit(&h->head, &p, p + 1, memory_order_seq_cst,
                                                   memory_order_relaxed)) {
             *pos = p;
+            /* Ordered after the CAS (on x86 the locked CAS is the barrier: no extra cost);
+             * pairs with the consumer's store and head load in ttm__ring_prepare_sleep. */
+            *bell = atomic_load_explicit(&h->consumer_sleeping, memory_order_seq_cst) != 0;
             return true;
         }
     }
 }
 
 /* Commits a reserved, filled slot: stores its seq = (uint32_t)(pos + 1) with release order.
- * Returns true when the consumer announced it is sleeping and this producer took the job of
- * ringing the doorbell (the caller writes the eventfd once). */
-static inline bool ttm__ring_commit(ttm_ring_hdr *h, ttm_event *slot, uint64_t pos)
+ * Returns true when the caller must ring the doorbell (write the eventfd once): the
+ * reservation saw the consumer asleep and this producer is the one that took the job. */
+static inline bool ttm__ring_commit(ttm_ring_hdr *h, ttm_event *slot, uint64_t pos, bool bell)
 {
     __atomic_store_n(&slot->seq, (uint32_t)(pos + 1), __ATOMIC_RELEASE);
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with ttm__ring_prepare_sleep */
-    if (atomic_load_explicit(&h->consumer_sleeping, memory_order_relaxed) == 0)
+    if (__builtin_expect(!bell, 1))
         return false;
     return atomic_exchange_explicit(&h->consumer_sleeping, 0, memory_order_acq_rel) != 0;
 }

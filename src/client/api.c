@@ -1,0 +1,303 @@
+/*
+ * api.c — libttmem's public calls (ttmem.h, client section): the enable gate, the producer
+ * hot path into the ring, flush, statistics.
+ *
+ * Hot path, enabled: one acquire load of the ring pointer, a lock-free reservation (ring.h),
+ * 60 bytes of stores, one release store of the slot's seq, and a doorbell check; the thread id
+ * is cached in a thread-local and the timestamp comes from clock.c. No lock, no system call
+ * (except the doorbell on an empty -> non-empty transition while the daemon sleeps).
+ * Disabled: one load and one predictable branch.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client.h"
+#include "common/event.h"
+#include "common/ring.h"
+#include "ttmem/ttmem.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+ttm__client ttm__g = {
+    .gate = TTM__GATE_UNKNOWN,
+    .session = TTM__SESS_NONE,
+    .ring = NULL,
+    .memfd = -1,
+    .eventfd = -1,
+    .sock = -1,
+    .mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
+__thread uint32_t ttm__t_tid __attribute__((tls_model("initial-exec")));
+
+static bool env_is_on(const char *v)
+{
+    return v != NULL && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+                         strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+}
+
+/* Reads the environment once; concurrent first callers agree on the result. */
+static int __attribute__((noinline, cold)) gate_init(void)
+{
+    int want = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
+                   ? TTM__GATE_ON
+                   : TTM__GATE_OFF;
+    int expected = TTM__GATE_UNKNOWN;
+    atomic_compare_exchange_strong(&ttm__g.gate, &expected, want);
+    return atomic_load(&ttm__g.gate);
+}
+
+/* The gate: TTM_EDISABLED after one branch when off. */
+#define GATE_CHECK()                                                                             \
+    do {                                                                                         \
+        int g_ = atomic_load_explicit(&ttm__g.gate, memory_order_relaxed);                       \
+        if (g_ == TTM__GATE_OFF)                                                                 \
+            return TTM_EDISABLED;                                                                \
+        if (unlikely(g_ == TTM__GATE_UNKNOWN) && gate_init() != TTM__GATE_ON)                    \
+            return TTM_EDISABLED;                                                                \
+    } while (0)
+
+static inline uint32_t my_tid(void)
+{
+    uint32_t t = ttm__t_tid;
+    if (unlikely(t == 0)) {
+        t = (uint32_t)gettid();
+        ttm__t_tid = t;
+    }
+    return t;
+}
+
+static void sleep_ns(long ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000l, .tv_nsec = ns % 1000000000l};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Asks for the cache line of a slot a few positions ahead in exclusive state, so that its
+ * write is an L1 hit by the time a producer gets there: the ring is larger than L2 and the
+ * consumer on another core read the line a lap ago, and a locked CAS waits for the previous
+ * event's stores to complete. Measured: see docs/BENCHMARKS.md. */
+#define PREFETCH_AHEAD 8
+static inline void prefetch_for_write(const void *p)
+{
+#if defined(__x86_64__)
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
+/* The ring is full. With a daemon attached: wait for room (spin, then sleep with a growing
+ * period), at most TTM__FULL_WAIT_NS in total. Without one, or when the wait runs out: drop.
+ * Returns 0 with *pos reserved, or TTM_EAGAIN (dropped, counted). */
+static int __attribute__((noinline)) wait_for_room(ttm_ring_hdr *h, uint64_t *pos, bool *bell)
+{
+    int saved_errno = errno;
+    if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
+        goto out_drop;
+    atomic_fetch_add_explicit(&h->waited, 1, memory_order_relaxed);
+    for (int i = 0; i < 256; i++) {
+        cpu_relax();
+        if (ttm__ring_reserve(h, ttm__g.nslots, &ttm__g.tail_cache, pos, bell))
+            return TTM_OK;
+    }
+    int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
+    long nap = 1000; /* 1 us, doubling to 1 ms */
+    for (;;) {
+        if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
+            goto out_drop;
+        sleep_ns(nap);
+        if (ttm__ring_reserve(h, ttm__g.nslots, &ttm__g.tail_cache, pos, bell)) {
+            errno = saved_errno;
+            return TTM_OK;
+        }
+        if (mono_ns() >= deadline)
+            goto out_drop;
+        if (nap < 1000000)
+            nap *= 2;
+    }
+out_drop:
+    atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+    errno = saved_errno;
+    return TTM_EAGAIN;
+}
+
+/* The ring of this process, creating the session at the first enabled call. NULL when no
+ * ring could be made (the event is then dropped and counted). */
+static ttm_ring_hdr *__attribute__((noinline, cold)) ring_slow(void)
+{
+    if (atomic_load_explicit(&ttm__g.session, memory_order_acquire) == TTM__SESS_NONE)
+        ttm__session_start();
+    return atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
+}
+
+/* Puts one event into the ring. ev has everything but tid, seq and ts. */
+static inline int produce(ttm_event *ev)
+{
+    ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
+    if (unlikely(h == NULL)) {
+        h = ring_slow();
+        if (h == NULL) {
+            atomic_fetch_add_explicit(&ttm__g.dropped_noring, 1, memory_order_relaxed);
+            return TTM_EAGAIN;
+        }
+    }
+    ev->tid = my_tid();
+    ev->ts = ttm__clock_now();
+    uint32_t n = ttm__g.nslots;
+    uint64_t pos;
+    bool bell;
+    if (unlikely(!ttm__ring_reserve(h, n, &ttm__g.tail_cache, &pos, &bell))) {
+        int err = wait_for_room(h, &pos, &bell);
+        if (err != TTM_OK)
+            return err;
+    }
+    ttm_event *slots = ttm__ring_slots(h);
+    ttm_event *slot = &slots[pos & (n - 1)];
+    prefetch_for_write(&slots[(pos + PREFETCH_AHEAD) & (n - 1)]);
+    /* Everything but seq, which is the commit and is stored last, atomically. */
+    memcpy(slot, ev, offsetof(ttm_event, seq));
+    memcpy((char *)slot + offsetof(ttm_event, ts), (const char *)ev + offsetof(ttm_event, ts),
+           sizeof(ttm_event) - offsetof(ttm_event, ts));
+    if (unlikely(ttm__ring_commit(h, slot, pos, bell)))
+        ttm__client_doorbell();
+    return TTM_OK;
+}
+
+int ttm_client_enabled(void)
+{
+    int g = atomic_load_explicit(&ttm__g.gate, memory_order_relaxed);
+    if (g == TTM__GATE_UNKNOWN)
+        g = gate_init();
+    return g == TTM__GATE_ON;
+}
+
+static inline int buffer_event(uint8_t kind, uint16_t device, ttm_memtype memtype, uint64_t addr,
+                               uint64_t size, uint64_t obj, uint32_t flags)
+{
+    ttm_event ev;
+    ev.kind = kind;
+    ev.memtype = (uint8_t)memtype;
+    ev.flags = (uint16_t)flags;
+    ev.device = device;
+    ev.reserved = 0;
+    ev.addr = addr;
+    ev.size = size;
+    ev.obj = obj;
+    memset((char *)&ev + offsetof(ttm_event, obj) + sizeof ev.obj, 0,
+           sizeof ev - offsetof(ttm_event, obj) - sizeof ev.obj);
+    return produce(&ev);
+}
+
+int ttm_buffer_alloc(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
+                     uint64_t obj, uint32_t flags)
+{
+    GATE_CHECK();
+    if (unlikely((unsigned)memtype >= TTM_MEMTYPE_COUNT || (flags & ~TTM_FLAG_VIEW) != 0))
+        return TTM_EINVAL;
+    return buffer_event(TTM_EV_ALLOC, device, memtype, addr, size, obj, flags);
+}
+
+int ttm_buffer_free(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
+                    uint64_t obj, uint32_t flags)
+{
+    GATE_CHECK();
+    if (unlikely(((unsigned)memtype >= TTM_MEMTYPE_COUNT && memtype != TTM_MEM_ANY) ||
+                 (flags & ~TTM_FLAG_VIEW) != 0))
+        return TTM_EINVAL;
+    return buffer_event(TTM_EV_FREE, device, memtype, addr, size, obj, flags);
+}
+
+int ttm_device_describe(uint16_t device, ttm_arch arch, uint64_t dram_bytes, uint64_t l1_bytes)
+{
+    GATE_CHECK();
+    if ((unsigned)arch > TTM_ARCH_QUASAR)
+        return TTM_EINVAL;
+    ttm_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TTM_EV_DEVICE_INFO;
+    ev.memtype = TTM_MEM_ANY;
+    ev.device = device;
+    ev.dram_capacity = dram_bytes;
+    ev.l1_capacity = l1_bytes;
+    ev.arch = (uint32_t)arch;
+    return produce(&ev);
+}
+
+int ttm_phase_mark(const char *name)
+{
+    GATE_CHECK();
+    if (name == NULL)
+        return TTM_EINVAL;
+    ttm_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.kind = TTM_EV_MARK;
+    ev.memtype = TTM_MEM_ANY;
+    size_t n = strnlen(name, TTM_MARK_NAME_MAX - 1);
+    memcpy(ev.mark, name, n);
+    return produce(&ev);
+}
+
+int ttm_client_flush(int timeout_ms)
+{
+    GATE_CHECK();
+    ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
+    if (h == NULL)
+        return TTM_OK; /* nothing was ever committed by this process */
+    if (timeout_ms < 0)
+        timeout_ms = 0;
+    uint64_t target = atomic_load_explicit(&h->head, memory_order_acquire);
+    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+    long nap = 20000; /* 20 us, doubling to 1 ms */
+    for (;;) {
+        if (atomic_load_explicit(&h->tail, memory_order_acquire) >= target)
+            return TTM_OK;
+        if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
+            return TTM_ECONN;
+        if (mono_ns() >= deadline)
+            return TTM_ETIMEDOUT;
+        sleep_ns(nap);
+        if (nap < 1000000)
+            nap *= 2;
+    }
+}
+
+void ttm_client_stats_get(ttm_client_stats *out)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof *out);
+    out->enabled = ttm_client_enabled();
+    out->dropped = atomic_load(&ttm__g.dropped_noring);
+    out->reconnects = atomic_load(&ttm__g.reconnects);
+    out->connected = atomic_load(&ttm__g.connected);
+    ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
+    if (h != NULL) {
+        out->events = atomic_load(&h->head);
+        out->waited = atomic_load(&h->waited);
+        out->dropped += atomic_load(&h->dropped);
+    }
+}
