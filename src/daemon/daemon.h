@@ -1,0 +1,209 @@
+/*
+ * daemon.h — what ttmemd's files share: its configuration, the daemon state (listeners,
+ * sessions, process table, query connections, counters) and the functions that move events
+ * from client rings into the core registry and snapshots out to the query socket.
+ *
+ * One thread runs everything from one epoll loop (loop.c): accepting clients (session.c),
+ * draining their rings, detecting their exit, and answering queries (query.c). Nothing here is
+ * thread-safe, by design.
+ */
+#ifndef TTM_DAEMON_DAEMON_H
+#define TTM_DAEMON_DAEMON_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/event.h"
+#include "common/ring.h"
+#include "common/snapshot.h"
+#include "core/registry.h"
+
+#define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
+#define TTM_DAEMON_BUDGET 65536           /* events drained from one ring before others run */
+#define TTM_DAEMON_TICK_MS 50             /* safety-net drain, timeouts, liveness */
+#define TTM_DAEMON_HANDSHAKE_MS 5000      /* a client must send its HELLO within this */
+#define TTM_DAEMON_LINGER_MS 1000         /* a closed session of a live process waits this */
+#define TTM_DAEMON_MAX_QUERY_CONNS 64
+#define TTM_DAEMON_QUERY_IDLE_MS 30000
+#define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */
+#define TTM_SOCK_PATH_MAX 108             /* sizeof(sockaddr_un.sun_path) */
+
+typedef struct ttm_daemon_config {
+    char socket_path[TTM_SOCK_PATH_MAX];
+    char query_path[TTM_SOCK_PATH_MAX];
+    char lock_path[PATH_MAX];
+    char pid_file[PATH_MAX];  /* "" = none */
+    char log_file[PATH_MAX];  /* "" = stderr (foreground) or DIR/ttmemd.log (daemon) */
+    bool foreground;
+    bool default_socket;      /* the path came from the default, not --socket */
+    int ready_fd;             /* -1, or a descriptor that receives "ready\n" once listening */
+    uint32_t max_clients;
+    uint32_t max_live_per_client;
+} ttm_daemon_config;
+
+/* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
+typedef enum ttm_ep_kind {
+    TTM_EP_LISTEN,
+    TTM_EP_QUERY_LISTEN,
+    TTM_EP_SIGNAL,
+    TTM_EP_TIMER,
+    TTM_EP_SESSION,
+    TTM_EP_DOORBELL,
+    TTM_EP_QUERY
+} ttm_ep_kind;
+
+typedef struct ttm_ep {
+    ttm_ep_kind kind;
+    void *owner;
+} ttm_ep;
+
+/* A process as the daemon knows it beyond the registry: its name, user and transport
+ * counters. Kept after the process exits (bounded by TTM_DAEMON_MAX_PROCS). */
+typedef struct ttm_dproc {
+    uint32_t pid, uid;
+    char name[16];
+    uint32_t sessions_open;  /* sessions holding (or lingering on) a ring of this process */
+    bool exited;
+    bool reattached;
+    uint64_t events, rejected, waited, dropped, prior_events, sessions;
+    uint64_t last_ns;        /* last session change, for eviction */
+} ttm_dproc;
+
+typedef enum ttm_session_state {
+    TTM_SESSION_HANDSHAKE, /* connected, waiting for the HELLO */
+    TTM_SESSION_ACTIVE,    /* ring mapped and drained */
+    TTM_SESSION_LINGER     /* connection closed by a process that still runs */
+} ttm_session_state;
+
+typedef struct ttm_session {
+    ttm_ep sock_ep, bell_ep;
+    struct ttm_session *prev, *next;
+    ttm_session_state state;
+    int fd, memfd, efd;       /* -1 when closed */
+    uint32_t pid, uid;
+    ttm_dproc *proc;          /* NULL until ACTIVE */
+    ttm_ring_hdr *ring;       /* NULL until ACTIVE */
+    size_t map_bytes;
+    dev_t ring_dev;
+    ino_t ring_ino;
+    uint64_t opened_ns, linger_ns;
+    uint64_t waited_base;     /* ring's waited counter already accounted */
+    uint64_t dropped_base;    /* ring's dropped counter already accounted */
+    bool hot;                 /* its last drain stopped at the budget: more to do */
+    bool broken;              /* the ring became unreadable */
+    bool dead;                /* closed; freed after the current epoll batch */
+} ttm_session;
+
+typedef struct ttm_qconn {
+    ttm_ep ep;
+    struct ttm_qconn *prev, *next;
+    int fd;
+    uint8_t in[TTM_SNAP_HDR_SIZE + 16];
+    size_t inlen;
+    ttm_snap_buf out;
+    size_t outpos;
+    bool close_after; /* close once out is written (after an ERROR) */
+    bool dead;        /* closed; freed after the current epoll batch */
+    uint64_t last_ns;
+} ttm_qconn;
+
+typedef struct ttm_daemon {
+    ttm_daemon_config cfg;
+    int epfd, listen_fd, query_fd, sig_fd, timer_fd, lock_fd;
+    ttm_ep listen_ep, query_ep, sig_ep, timer_ep;
+    ttm_registry *reg;
+    uint64_t start_ns;
+    bool stop;
+    unsigned ticks;
+
+    ttm_session *sessions;     /* every session, any state */
+    uint32_t nsessions;        /* in the list */
+    uint32_t nactive;          /* ACTIVE ones */
+    ttm_qconn *qconns;
+    uint32_t nqconns;
+    /* Closed sessions and query connections wait here until the epoll batch that may still
+     * name them is over (their prev pointer links this list). */
+    ttm_session *dead_sessions;
+    ttm_qconn *dead_qconns;
+
+    ttm_dproc **procs;         /* ascending by pid */
+    size_t nprocs, procs_cap;
+
+    /* counters reported in the snapshot */
+    uint64_t clients_total, clients_rejected, clients_refused, reattached;
+    uint64_t events, events_rejected, prior_events, dropped, ring_errors, queries;
+    uint64_t procs_dropped;
+    uint32_t classes_seen;     /* TTM_CLASS_BIT of each class already logged once */
+    bool control_logged;       /* the first client-sent control event was logged */
+
+    ttm_event batch[TTM_DAEMON_BATCH];
+} ttm_daemon;
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock clients stamp events with). */
+uint64_t ttm__now_ns(void);
+
+/* ---- listen.c: sockets, lock, pid file --------------------------------------------------- */
+
+/* Makes sure the socket's directory exists (created 0700), takes the daemon lock next to the
+ * socket, refuses when another daemon holds it or listens on the socket, replaces a stale
+ * socket file, and binds and listens on both sockets (0600 and 0660). On failure msg gets one
+ * line and nothing is left open. Returns 0, TTM_EEXIST (another daemon), TTM_EPERM or
+ * TTM_EIO. */
+int ttm__listen_open(ttm_daemon *d, char *msg, size_t msg_len);
+/* Closes the listeners and removes the socket files (the lock file stays, see listen.c). */
+void ttm__listen_close(ttm_daemon *d);
+/* Writes the pid file when configured. Returns 0 or TTM_EIO (msg says why). */
+int ttm__pidfile_write(const ttm_daemon *d, char *msg, size_t msg_len);
+void ttm__pidfile_remove(const ttm_daemon *d);
+
+/* ---- session.c: clients --------------------------------------------------------------------- */
+
+/* Accepts every pending connection on the main socket. */
+void ttm__session_accept(ttm_daemon *d);
+/* Handles epoll events of a session's socket (HELLO, hang-up). */
+void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events);
+/* Handles the doorbell of a session's ring: drains it. */
+void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s);
+/* Drains sessions whose last drain hit the budget. Returns true when some are still hot. */
+bool ttm__session_drain_hot(ttm_daemon *d);
+/* The periodic tick: drains every ring, times out handshakes, settles lingering sessions,
+ * checks that connected processes still exist. */
+void ttm__session_tick(ttm_daemon *d);
+/* Clean stop: drains every ring, detaches (consumer_attached = 0) and closes every session
+ * without declaring the processes exited (they reconnect to the next daemon). */
+void ttm__session_close_all(ttm_daemon *d);
+/* The process-table entry of pid, or NULL. */
+ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
+/* Frees the process table. */
+void ttm__proc_table_free(ttm_daemon *d);
+
+/* ---- query.c: the read-only query socket -------------------------------------------------- */
+
+void ttm__query_accept(ttm_daemon *d);
+void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events);
+/* Closes query connections idle for too long. */
+void ttm__query_tick(ttm_daemon *d);
+void ttm__query_close_all(ttm_daemon *d);
+/* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
+int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
+
+/* Frees the sessions and query connections closed during the last epoll batch. */
+void ttm__daemon_reap(ttm_daemon *d);
+
+/* ---- loop.c ------------------------------------------------------------------------------- */
+
+/* Adds fd to the epoll set with events, pointing at ep. Returns 0 or TTM_EIO. */
+int ttm__ep_add(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep);
+/* Changes the events of a registered fd. */
+int ttm__ep_mod(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep);
+/* Removes fd from the epoll set (no-op for -1). */
+void ttm__ep_del(ttm_daemon *d, int fd);
+/* Runs the loop until a stop signal. Returns 0 or TTM_EIO. */
+int ttm__daemon_run(ttm_daemon *d);
+/* Logs the final summary: counters and one line per diagnosis class seen. */
+void ttm__daemon_summary(ttm_daemon *d);
+
+#endif /* TTM_DAEMON_DAEMON_H */

@@ -1,0 +1,194 @@
+/*
+ * loop.c — ttmemd's event loop: one epoll set holding the two listeners, a signalfd, a
+ * periodic timer, every client socket and ring doorbell, and every query connection.
+ *
+ * Signals are read from the signalfd (no work in signal handlers): SIGINT and SIGTERM stop the
+ * loop, SIGHUP reopens the log file. The timer (TTM_DAEMON_TICK_MS) is the safety net that
+ * drains rings whose doorbell was missed and settles timeouts. A ring that hit its drain budget
+ * is revisited before the loop blocks again, so one busy client cannot starve the others.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+uint64_t ttm__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int ttm__ep_add(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep)
+{
+    struct epoll_event e = {.events = events, .data.ptr = ep};
+    return epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &e) == 0 ? TTM_OK : TTM_EIO;
+}
+
+int ttm__ep_mod(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep)
+{
+    struct epoll_event e = {.events = events, .data.ptr = ep};
+    return epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &e) == 0 ? TTM_OK : TTM_EIO;
+}
+
+void ttm__ep_del(ttm_daemon *d, int fd)
+{
+    if (fd >= 0 && d->epfd >= 0)
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+static int setup(ttm_daemon *d)
+{
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (d->epfd < 0)
+        return TTM_EIO;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return TTM_EIO;
+    d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (d->sig_fd < 0 || d->timer_fd < 0)
+        return TTM_EIO;
+    struct itimerspec it = {
+        .it_interval = {0, TTM_DAEMON_TICK_MS * 1000000L},
+        .it_value = {0, TTM_DAEMON_TICK_MS * 1000000L},
+    };
+    if (timerfd_settime(d->timer_fd, 0, &it, NULL) != 0)
+        return TTM_EIO;
+    d->listen_ep = (ttm_ep){TTM_EP_LISTEN, d};
+    d->query_ep = (ttm_ep){TTM_EP_QUERY_LISTEN, d};
+    d->sig_ep = (ttm_ep){TTM_EP_SIGNAL, d};
+    d->timer_ep = (ttm_ep){TTM_EP_TIMER, d};
+    if (ttm__ep_add(d, d->listen_fd, EPOLLIN, &d->listen_ep) != TTM_OK ||
+        ttm__ep_add(d, d->query_fd, EPOLLIN, &d->query_ep) != TTM_OK ||
+        ttm__ep_add(d, d->sig_fd, EPOLLIN, &d->sig_ep) != TTM_OK ||
+        ttm__ep_add(d, d->timer_fd, EPOLLIN, &d->timer_ep) != TTM_OK)
+        return TTM_EIO;
+    return TTM_OK;
+}
+
+static void on_signal(ttm_daemon *d)
+{
+    struct signalfd_siginfo si;
+    while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            if (d->cfg.log_file[0] != '\0' && ttm__log_open(d->cfg.log_file) != TTM_OK)
+                TTM_LOG(ERROR, "cannot reopen log file %s: %s", d->cfg.log_file,
+                        strerror(errno));
+            TTM_LOG(INFO, "SIGHUP: log reopened");
+            continue;
+        }
+        TTM_LOG(INFO, "%s from pid %u: stopping", strsignal((int)si.ssi_signo), si.ssi_pid);
+        d->stop = true;
+    }
+}
+
+static void on_timer(ttm_daemon *d)
+{
+    uint64_t expirations;
+    if (read(d->timer_fd, &expirations, sizeof expirations) < 0)
+        return;
+    d->ticks++;
+    ttm__session_tick(d);
+    ttm__query_tick(d);
+}
+
+int ttm__daemon_run(ttm_daemon *d)
+{
+    if (setup(d) != TTM_OK) {
+        TTM_LOG(ERROR, "cannot set up the event loop: %s", strerror(errno));
+        return TTM_EIO;
+    }
+    d->start_ns = ttm__now_ns();
+    struct epoll_event evs[64];
+    bool hot = false;
+    while (!d->stop) {
+        int n = epoll_wait(d->epfd, evs, 64, hot ? 0 : -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            TTM_LOG(ERROR, "epoll_wait failed: %s", strerror(errno));
+            return TTM_EIO;
+        }
+        for (int i = 0; i < n; i++) {
+            ttm_ep *ep = evs[i].data.ptr;
+            uint32_t e = evs[i].events;
+            switch (ep->kind) {
+            case TTM_EP_LISTEN:
+                ttm__session_accept(d);
+                break;
+            case TTM_EP_QUERY_LISTEN:
+                ttm__query_accept(d);
+                break;
+            case TTM_EP_SIGNAL:
+                on_signal(d);
+                break;
+            case TTM_EP_TIMER:
+                on_timer(d);
+                break;
+            case TTM_EP_SESSION:
+                ttm__session_on_socket(d, ep->owner, e);
+                break;
+            case TTM_EP_DOORBELL:
+                ttm__session_on_doorbell(d, ep->owner);
+                break;
+            case TTM_EP_QUERY:
+                ttm__query_on_event(d, ep->owner, e);
+                break;
+            }
+        }
+        hot = ttm__session_drain_hot(d);
+        ttm__daemon_reap(d);
+    }
+    return TTM_OK;
+}
+
+void ttm__daemon_reap(ttm_daemon *d)
+{
+    while (d->dead_sessions != NULL) {
+        ttm_session *s = d->dead_sessions;
+        d->dead_sessions = s->next;
+        ttm__free(s);
+    }
+    while (d->dead_qconns != NULL) {
+        ttm_qconn *q = d->dead_qconns;
+        d->dead_qconns = q->next;
+        ttm__free(q);
+    }
+}
+
+void ttm__daemon_summary(ttm_daemon *d)
+{
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    uint64_t waited = 0;
+    for (size_t i = 0; i < d->nprocs; i++)
+        waited += d->procs[i]->waited;
+    TTM_LOG(INFO,
+            "summary: %llu events from %llu sessions (%llu refused, %llu rejected), %llu "
+            "allocations, %llu frees, %llu live buffers; %llu waited for room, %llu dropped "
+            "while no daemon existed, %llu handled by a previous daemon",
+            (unsigned long long)d->events, (unsigned long long)d->clients_total,
+            (unsigned long long)d->clients_refused, (unsigned long long)d->clients_rejected,
+            (unsigned long long)t.allocs, (unsigned long long)t.frees,
+            (unsigned long long)t.live_records, (unsigned long long)waited, (unsigned long long)d->dropped,
+            (unsigned long long)d->prior_events);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        if (t.class_count[c] > 0)
+            TTM_LOG(INFO, "summary: %-16s %llu (%llu bytes): %s", ttm_class_name(c),
+                    (unsigned long long)t.class_count[c], (unsigned long long)t.class_bytes[c],
+                    ttm_class_help(c));
+}

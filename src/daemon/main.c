@@ -1,0 +1,347 @@
+/*
+ * main.c — ttmemd: options, becoming a daemon, and the life of the process around the event
+ * loop (listen, run, summarise, clean up).
+ *
+ * By default ttmemd detaches: the command returns once the daemon listens (or prints why it
+ * could not), and the daemon logs to DIR/ttmemd.log next to its socket. --foreground keeps it
+ * attached and logging to stderr (tests, systemd, `ttmem record`).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/paths.h"
+#include "common/snapshot.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+#define USAGE                                                                                    \
+    "usage: ttmemd [--foreground] [--socket PATH] [--query-socket PATH] [--log-level "          \
+    "error|warn|info|debug]\n"                                                                   \
+    "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
+    "[--max-live-per-client N] [--ready-fd FD]\n"
+
+static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("ttmemd: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("; see 'ttmemd --help'\n", stderr);
+    return 2;
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s == NULL || *s == '\0' || *s == '-')
+        return TTM_EINVAL;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno != 0 || v < min || v > max)
+        return TTM_EINVAL;
+    *out = (uint32_t)v;
+    return TTM_OK;
+}
+
+static int copy_path(char *dst, size_t cap, const char *src, const char *what)
+{
+    if (src[0] == '\0' || strlen(src) >= cap)
+        return usage_fail("%s '%s' is empty or longer than %zu bytes", what, src, cap - 1);
+    memcpy(dst, src, strlen(src) + 1);
+    return 0;
+}
+
+/* Parses the command line into cfg. Returns -1 to go on, or an exit status. */
+static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
+{
+    static const struct option longopts[] = {
+        {"foreground", no_argument, NULL, 'f'},
+        {"socket", required_argument, NULL, 's'},
+        {"query-socket", required_argument, NULL, 'q'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"max-clients", required_argument, NULL, 'c'},
+        {"max-live-per-client", required_argument, NULL, 'm'},
+        {"ready-fd", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    bool have_socket = false, have_query = false;
+    uint32_t v;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            cfg->foreground = true;
+            break;
+        case 's':
+            if (copy_path(cfg->socket_path, sizeof cfg->socket_path, optarg, "--socket") != 0)
+                return 2;
+            have_socket = true;
+            break;
+        case 'q':
+            if (copy_path(cfg->query_path, sizeof cfg->query_path, optarg, "--query-socket") != 0)
+                return 2;
+            have_query = true;
+            break;
+        case 'l':
+            if (ttm__log_parse_level(optarg, &ttm__log_level) != TTM_OK)
+                return usage_fail("--log-level must be error, warn, info or debug, not '%s'",
+                                  optarg);
+            break;
+        case 'L':
+            if (copy_path(cfg->log_file, sizeof cfg->log_file, optarg, "--log-file") != 0)
+                return 2;
+            break;
+        case 'p':
+            if (copy_path(cfg->pid_file, sizeof cfg->pid_file, optarg, "--pid-file") != 0)
+                return 2;
+            break;
+        case 'c':
+            if (parse_u32(optarg, 1, 65536, &v) != TTM_OK)
+                return usage_fail("--max-clients must be a number from 1 to 65536, not '%s'",
+                                  optarg);
+            cfg->max_clients = v;
+            break;
+        case 'm':
+            if (parse_u32(optarg, 0, UINT32_MAX, &v) != TTM_OK)
+                return usage_fail("--max-live-per-client must be a number (0 = unlimited), "
+                                  "not '%s'",
+                                  optarg);
+            cfg->max_live_per_client = v;
+            break;
+        case 'r':
+            if (parse_u32(optarg, 3, 65535, &v) != TTM_OK || fcntl((int)v, F_GETFD) < 0)
+                return usage_fail("--ready-fd '%s' is not an open descriptor above 2", optarg);
+            cfg->ready_fd = (int)v;
+            break;
+        case 'h':
+            fputs(USAGE, stdout);
+            printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
+                   "else /tmp/ttmem-$UID/ttmemd.sock;\nthe query socket to SOCKET.query. "
+                   "See docs/DAEMON.md.\n");
+            return 0;
+        case 'V':
+            printf("ttmemd %s\n", TTM_VERSION);
+            return 0;
+        default:
+            if (optopt != 0)
+                return usage_fail("option '%s' is missing its value or is unknown",
+                                  argv[optind - 1]);
+            return usage_fail("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_fail("unexpected argument '%s'", argv[optind]);
+    if (!have_socket) {
+        if (ttm__default_socket_path(cfg->socket_path, sizeof cfg->socket_path) != TTM_OK)
+            return usage_fail("the default socket path is too long; use --socket PATH");
+        const char *env = getenv("TTMEM_SOCKET");
+        cfg->default_socket = env == NULL || env[0] == '\0';
+    }
+    if (!have_query &&
+        ttm__snap_query_path(cfg->socket_path, cfg->query_path, sizeof cfg->query_path) != TTM_OK)
+        return usage_fail("the query socket path '%s.query' is too long; use --query-socket",
+                          cfg->socket_path);
+    if (strcmp(cfg->query_path, cfg->socket_path) == 0)
+        return usage_fail("the query socket must differ from the socket");
+    if ((size_t)snprintf(cfg->lock_path, sizeof cfg->lock_path, "%s.lock", cfg->socket_path) >=
+        sizeof cfg->lock_path)
+        return usage_fail("socket path too long");
+    if (!cfg->foreground && cfg->log_file[0] == '\0') {
+        char copy[TTM_SOCK_PATH_MAX];
+        snprintf(copy, sizeof copy, "%s", cfg->socket_path);
+        snprintf(cfg->log_file, sizeof cfg->log_file, "%s/ttmemd.log", dirname(copy));
+    }
+    return -1;
+}
+
+/* Detaches: returns in the daemon (with *notify_fd set to the pipe that tells the waiting
+ * parent how startup went); the parent waits for that word and exits with it. */
+static int detach(int *notify_fd)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        fprintf(stderr, "ttmemd: cannot create a pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "ttmemd: cannot fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid > 0) { /* the command the user ran: wait for the verdict */
+        close(p[1]);
+        char buf[512];
+        size_t off = 0;
+        ssize_t n;
+        while (off < sizeof buf - 1 && (n = read(p[0], buf + off, sizeof buf - 1 - off)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                break;
+            off += (size_t)n;
+        }
+        buf[off] = '\0';
+        waitpid(pid, NULL, 0);
+        if (strncmp(buf, "ready\n", 6) == 0)
+            return 0;
+        if (off == 0)
+            fputs("ttmemd: the daemon died while starting; see its log\n", stderr);
+        else
+            fputs(buf, stderr);
+        return 1;
+    }
+    close(p[0]);
+    if (setsid() < 0)
+        _exit(1);
+    pid = fork();
+    if (pid < 0)
+        _exit(1);
+    if (pid > 0)
+        _exit(0); /* the session leader goes: the daemon can never regain a terminal */
+    if (chdir("/") != 0)
+        _exit(1);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (null > STDERR_FILENO)
+            close(null);
+    }
+    *notify_fd = p[1];
+    return -1;
+}
+
+/* Tells whoever waits how startup went: "ready\n", or the error line. */
+static void notify(int *fd, const char *line)
+{
+    if (*fd < 0)
+        return;
+    size_t len = strlen(line);
+    while (len > 0) {
+        ssize_t n = write(*fd, line, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        line += n;
+        len -= (size_t)n;
+    }
+    close(*fd);
+    *fd = -1;
+}
+
+int main(int argc, char **argv)
+{
+    ttm_daemon *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        fputs("ttmemd: out of memory\n", stderr);
+        return 70;
+    }
+    d->epfd = d->listen_fd = d->query_fd = d->sig_fd = d->timer_fd = d->lock_fd = -1;
+    d->cfg.ready_fd = -1;
+    d->cfg.max_clients = 256;
+    int rc = parse_options(argc, argv, &d->cfg);
+    if (rc >= 0) {
+        free(d);
+        return rc;
+    }
+    int notify_fd = d->cfg.ready_fd;
+    if (!d->cfg.foreground) {
+        rc = detach(&notify_fd);
+        if (rc >= 0) {
+            free(d);
+            return rc;
+        }
+    }
+    char msg[600];
+    if (d->cfg.log_file[0] != '\0' && ttm__log_open(d->cfg.log_file) != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: cannot open log file %.300s: %s\n",
+                 d->cfg.log_file, strerror(errno));
+        fputs(msg, stderr);
+        notify(&notify_fd, msg);
+        free(d);
+        return 1;
+    }
+    if (!d->cfg.foreground) { /* stderr follows the log from now on */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    ttm_registry_config rcfg = {.max_live_per_pid = d->cfg.max_live_per_client};
+    int err = ttm_registry_open(&d->reg, &rcfg);
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: cannot create the registry: %s\n", ttm_strerror(err));
+        goto out_fail;
+    }
+    char why[400];
+    err = ttm__listen_open(d, why, sizeof why);
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        goto out_close_registry;
+    }
+    err = ttm__pidfile_write(d, why, sizeof why);
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        goto out_close_listen;
+    }
+    TTM_LOG(INFO, "ttmemd %s listening on %s (queries on %s); at most %u clients and %u live "
+                  "records per client (0 = unlimited)",
+            TTM_VERSION, d->cfg.socket_path, d->cfg.query_path, d->cfg.max_clients,
+            d->cfg.max_live_per_client);
+    notify(&notify_fd, "ready\n");
+
+    rc = ttm__daemon_run(d) == TTM_OK ? 0 : 1;
+    ttm__query_close_all(d);
+    ttm__session_close_all(d);
+    ttm__daemon_reap(d);
+    ttm__daemon_summary(d);
+    ttm__pidfile_remove(d);
+    ttm__listen_close(d);
+    if (d->sig_fd >= 0)
+        close(d->sig_fd);
+    if (d->timer_fd >= 0)
+        close(d->timer_fd);
+    if (d->epfd >= 0)
+        close(d->epfd);
+    ttm__proc_table_free(d);
+    ttm_registry_close(d->reg);
+    TTM_LOG(INFO, "stopped");
+    ttm__log_open(NULL);
+    free(d);
+    return rc;
+
+out_close_listen:
+    ttm__listen_close(d);
+out_close_registry:
+    ttm_registry_close(d->reg);
+out_fail:
+    if (d->cfg.log_file[0] != '\0') /* the log file keeps it; stderr gets the plain line */
+        TTM_LOG(ERROR, "%.*s", (int)strcspn(msg + 8, "\n"), msg + 8);
+    if (d->cfg.foreground)
+        fputs(msg, stderr);
+    notify(&notify_fd, msg);
+    ttm__log_open(NULL);
+    free(d);
+    return 1;
+}
