@@ -198,18 +198,18 @@ int ttm_cli_demo(int argc, char **argv)
         ttm_totals a, b;
         ttm_registry_totals(legacy, &a);
         ttm_registry_totals(identity, &b);
-        char x[TTM_FMT_LEN], y[TTM_FMT_LEN], z[TTM_FMT_LEN];
+        char u0[TTM_FMT_LEN], u1[TTM_FMT_LEN], e0[TTM_FMT_LEN], e1[TTM_FMT_LEN], v[TTM_FMT_LEN];
         printf("\nThe same run reported with object ids and VIEW flags (ttmem's own client):\n"
                "  unknown frees %s -> %s, excess frees %s -> %s; %s mesh view frees are "
                "explained as views, not warnings\n",
-               ttm__fmt_count(x, a.class_count[TTM_CLASS_UNKNOWN_FREE]),
-               ttm__fmt_count(y, b.class_count[TTM_CLASS_UNKNOWN_FREE]),
-               ttm__fmt_count(z, a.class_count[TTM_CLASS_EXCESS_FREE]),
-               ttm__fmt_count(x, b.class_count[TTM_CLASS_EXCESS_FREE]),
-               ttm__fmt_count(y, b.class_count[TTM_CLASS_FREE_VIEW] +
+               ttm__fmt_count(u0, a.class_count[TTM_CLASS_UNKNOWN_FREE]),
+               ttm__fmt_count(u1, b.class_count[TTM_CLASS_UNKNOWN_FREE]),
+               ttm__fmt_count(e0, a.class_count[TTM_CLASS_EXCESS_FREE]),
+               ttm__fmt_count(e1, b.class_count[TTM_CLASS_EXCESS_FREE]),
+               ttm__fmt_count(v, b.class_count[TTM_CLASS_FREE_VIEW] +
                                      b.class_count[TTM_CLASS_VIEW_AFTER_OWNER]));
         printf("  double frees: %s (object ids tell a second free of the same buffer apart)\n",
-               ttm__fmt_count(x, b.class_count[TTM_CLASS_DOUBLE_FREE]));
+               ttm__fmt_count(u0, b.class_count[TTM_CLASS_DOUBLE_FREE]));
     }
     ttm_registry_close(legacy);
     ttm_registry_close(identity);

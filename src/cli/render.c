@@ -45,11 +45,12 @@ static void text_headline(FILE *out, const ttm_report *r)
 
     const uint64_t *cc = t->class_count;
     if (r->unmatched_frees > 0) {
+        char e[TTM_FMT_LEN];
         fprintf(out, "Unmatched   %s frees on %s addresses: %s unknown, %s excess, %s double\n",
                 ttm__fmt_count(a, r->unmatched_frees), ttm__fmt_count(b, r->unmatched_addrs),
                 ttm__fmt_count(c, cc[TTM_CLASS_UNKNOWN_FREE]),
                 ttm__fmt_count(d, cc[TTM_CLASS_EXCESS_FREE]),
-                ttm__fmt_count(a, cc[TTM_CLASS_DOUBLE_FREE]));
+                ttm__fmt_count(e, cc[TTM_CLASS_DOUBLE_FREE]));
         const ttm_report_unmatched *w = &r->unmatched[0];
         fprintf(out, "Worst       device %u %s 0x%" PRIX64 " freed %s more times than allocated (pid ",
                 w->device, ttm__memtype_name(w->memtype), w->addr, ttm__fmt_count(a, w->total));

@@ -214,7 +214,12 @@ int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
         ttm_ttshm_region *r = &regions[count++];
         memset(r, 0, sizeof *r);
         r->id = id;
-        snprintf(r->path, sizeof r->path, "%s/%s", dir, e->d_name);
+        int len = snprintf(r->path, sizeof r->path, "%s/%s", dir, e->d_name);
+        if (len < 0 || (size_t)len >= sizeof r->path) {
+            r->state = TTM_TTSHM_INVALID;
+            snprintf(r->why, sizeof r->why, "path too long under %.60s", dir);
+            continue;
+        }
         read_region(r);
     }
     closedir(d);

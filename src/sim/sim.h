@@ -49,7 +49,8 @@ typedef struct ttm_sim_scenario {
 const ttm_sim_scenario *ttm_sim_scenarios(size_t *count);
 
 /* Runs scenario name with the given client behaviour and seed, delivering every event to emit
- * and filling truth (may be NULL). Returns 0, or TTM_ENOENT for an unknown name. */
+ * and filling truth (may be NULL). Returns 0, TTM_ENOENT for an unknown name, or TTM_EINVAL
+ * for a NULL emit or an unknown client behaviour. */
 int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
                 void *arg, ttm_sim_truth *truth);
 

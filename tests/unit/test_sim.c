@@ -1,0 +1,488 @@
+/*
+ * test_sim.c — unit tests of the simulator (src/sim): every scenario, with both client
+ * behaviours and two seeds, is run into a fresh core registry, and the registry's verdict must
+ * equal the scenario's ground truth: event by event (the class mask ttm_registry_apply() returns
+ * against the mask the scenario expects) and in total (ttm_sim_check()). Also: determinism, the
+ * shape of the event streams each client sends, the llama run's figures (event count, the
+ * legacy client's excess of frees and its worst address), the scenario table and the check's
+ * difference lines.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim/sim.h"
+#include "sim/sim_internal.h"
+
+static const uint64_t seeds[] = {1, 2};
+
+static const char *client_name(ttm_sim_client c)
+{
+    return c == TTM_SIM_LEGACY ? "legacy" : "identity";
+}
+
+static void class_names(uint32_t mask, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        if (mask & TTM_CLASS_BIT(c))
+            n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? "+" : "",
+                                  ttm_class_name(c));
+    if (n == 0)
+        snprintf(out, cap, "-");
+}
+
+/* ---- one run into a registry, compared event by event ------------------------------------- */
+
+#define MAX_REPORTED 8
+
+typedef struct run {
+    ttm_registry *reg;
+    uint64_t n;          /* events */
+    uint64_t mismatches; /* events whose class mask differed */
+    uint64_t hash;       /* FNV-1a over pid and event bytes */
+    bool ts_ok;          /* timestamps strictly increasing */
+    uint64_t last_ts;
+    bool control_seen;           /* a non-DEVICE_INFO event was seen */
+    uint64_t device_infos_after; /* DEVICE_INFO events after the first other event */
+    uint64_t device_infos;
+    bool info_ok; /* DEVICE_INFO events carry the Wormhole B0 profile */
+    uint64_t starts, exits;
+    uint64_t shape_errors; /* ALLOC/FREE fields not as the client reports them */
+    ttm_sim_client client;
+    bool check_shape;
+} run;
+
+static void hash_bytes(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 0x100000001b3ull;
+    }
+}
+
+static void on_event(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expect)
+{
+    run *r = arg;
+    uint32_t got = ttm_registry_apply(r->reg, pid, ev);
+    if (got != expect) {
+        if (r->mismatches < MAX_REPORTED) {
+            char e[256], g[256];
+            class_names(expect, e, sizeof e);
+            class_names(got, g, sizeof g);
+            print_error("event %llu pid %u %s dev %u memtype %u flags %#x addr %#llx size %llu "
+                        "obj %llu ts %llu: expected %s, got %s\n",
+                        (unsigned long long)r->n, pid, ttm__event_kind_name(ev->kind), ev->device,
+                        ev->memtype, ev->flags, (unsigned long long)ev->addr,
+                        (unsigned long long)ev->size, (unsigned long long)ev->obj,
+                        (unsigned long long)ev->ts, e, g);
+        }
+        r->mismatches++;
+    }
+    hash_bytes(&r->hash, &pid, sizeof pid);
+    hash_bytes(&r->hash, ev, sizeof *ev);
+    if (r->n > 0 && ev->ts <= r->last_ts)
+        r->ts_ok = false;
+    r->last_ts = ev->ts;
+    r->n++;
+
+    if (ev->kind == TTM_EV_DEVICE_INFO) {
+        r->device_infos++;
+        if (r->control_seen)
+            r->device_infos_after++;
+        if (ev->arch != TTM_ARCH_WORMHOLE_B0 || ev->dram_capacity != (12ull << 30) ||
+            ev->l1_capacity != 64ull * 1499136)
+            r->info_ok = false;
+        return;
+    }
+    r->control_seen = true;
+    if (ev->kind == TTM_EV_PROC_START)
+        r->starts++;
+    if (ev->kind == TTM_EV_PROC_EXIT)
+        r->exits++;
+    if (!r->check_shape || (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE))
+        return;
+    if (r->client == TTM_SIM_IDENTITY) {
+        if (ev->obj == 0 || ev->memtype == TTM_MEM_ANY)
+            r->shape_errors++;
+    } else {
+        if (ev->obj != 0 || (ev->flags & TTM_FLAG_VIEW))
+            r->shape_errors++;
+        if (ev->kind == TTM_EV_FREE && (ev->memtype != TTM_MEM_ANY || ev->size != 0))
+            r->shape_errors++;
+    }
+}
+
+static void print_line(void *arg, const char *line)
+{
+    print_error("%s: %s\n", (const char *)arg, line);
+}
+
+/* Runs a scenario into a fresh registry, asserts that every event's class and the totals match
+ * the ground truth, and returns the registry (the caller closes it). */
+static ttm_registry *run_checked(const char *name, ttm_sim_client client, uint64_t seed,
+                                 ttm_sim_truth *truth, run *out)
+{
+    run r = {.hash = 0xcbf29ce484222325ull,
+             .ts_ok = true,
+             .info_ok = true,
+             .client = client,
+             .check_shape = strcmp(name, "invalid") != 0};
+    assert_int_equal(ttm_registry_open(&r.reg, NULL), TTM_OK);
+    assert_int_equal(ttm__sim_run_expect(name, client, seed, on_event, &r, truth), TTM_OK);
+    char who[96];
+    snprintf(who, sizeof who, "%s (%s client, seed %llu)", name, client_name(client),
+             (unsigned long long)seed);
+    if (r.mismatches)
+        print_error("%s: %llu events classified differently\n", who,
+                    (unsigned long long)r.mismatches);
+    size_t diffs = ttm_sim_check(truth, r.reg, print_line, who);
+    assert_int_equal(r.mismatches, 0);
+    assert_int_equal(diffs, 0);
+
+    assert_int_equal(truth->events, r.n);
+    assert_true(r.ts_ok);
+    assert_true(r.device_infos > 0);
+    assert_int_equal(r.device_infos_after, 0);
+    assert_true(r.info_ok);
+    assert_true(r.exits > 0);
+    assert_int_equal(r.starts, r.exits);
+    assert_int_equal(r.shape_errors, 0);
+    assert_true(truth->npeaks > 0);
+    if (out != NULL)
+        *out = r;
+    return r.reg;
+}
+
+typedef struct scenario_case {
+    const char *name;
+    ttm_sim_client client;
+} scenario_case;
+
+static bool is_mesh(const char *name)
+{
+    return strncmp(name, "mesh", 4) == 0 || strcmp(name, "llama") == 0;
+}
+
+/* Every scenario, both seeds: the core's verdict equals the truth. */
+static void test_scenario(void **state)
+{
+    const scenario_case *c = *state;
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        ttm_sim_truth truth;
+        ttm_registry *reg = run_checked(c->name, c->client, seeds[i], &truth, NULL);
+        ttm_totals t;
+        ttm_registry_totals(reg, &t);
+        if (c->client == TTM_SIM_IDENTITY && is_mesh(c->name)) {
+            assert_int_equal(t.class_count[TTM_CLASS_UNKNOWN_FREE], 0);
+            assert_int_equal(t.class_count[TTM_CLASS_EXCESS_FREE], 0);
+            assert_true(t.class_count[TTM_CLASS_ALLOC_VIEW] > 0);
+            assert_true(t.class_count[TTM_CLASS_FREE_VIEW] > 0);
+            assert_true(t.class_count[TTM_CLASS_VIEW_AFTER_OWNER] > 0);
+        }
+        if (c->client == TTM_SIM_LEGACY && is_mesh(c->name)) {
+            assert_true(t.class_count[TTM_CLASS_EXCESS_FREE] > 0);
+            assert_true(t.class_count[TTM_CLASS_UNKNOWN_FREE] > 0);
+            assert_int_equal(t.class_count[TTM_CLASS_ALLOC_VIEW], 0);
+        }
+        ttm_registry_close(reg);
+    }
+}
+
+/* ---- what each scenario must show ---------------------------------------------------------- */
+
+static uint64_t count_of(const char *name, ttm_sim_client client, ttm_class cls)
+{
+    ttm_sim_truth truth;
+    ttm_registry *reg = run_checked(name, client, 1, &truth, NULL);
+    ttm_registry_close(reg);
+    return truth.class_count[cls];
+}
+
+static void test_scenario_findings(void **state)
+{
+    (void)state;
+    const ttm_sim_client I = TTM_SIM_IDENTITY, L = TTM_SIM_LEGACY;
+    assert_true(count_of("program-pool", I, TTM_CLASS_DOUBLE_FREE) > 0);
+    assert_int_equal(count_of("program-pool", I, TTM_CLASS_EXCESS_FREE), 0);
+    assert_true(count_of("program-pool", L, TTM_CLASS_EXCESS_FREE) > 0);
+    assert_int_equal(count_of("program-pool", L, TTM_CLASS_DOUBLE_FREE), 0);
+    assert_true(count_of("program-pool", I, TTM_CLASS_DUPLICATE_ALLOC) > 0);
+    assert_true(count_of("pre-tracking", I, TTM_CLASS_UNKNOWN_FREE) == 24);
+    assert_true(count_of("pre-tracking", L, TTM_CLASS_UNKNOWN_FREE) == 24);
+    assert_true(count_of("reuse", I, TTM_CLASS_SIZE_MISMATCH) > 0);
+    assert_int_equal(count_of("reuse", I, TTM_CLASS_MISSED_FREE), 1);
+    assert_int_equal(count_of("reuse", I, TTM_CLASS_OVERLAP), 1);
+    assert_int_equal(count_of("reuse", L, TTM_CLASS_DUPLICATE_ALLOC), 1);
+    assert_int_equal(count_of("reuse", L, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    assert_true(count_of("leaks", I, TTM_CLASS_LEAKED_AT_EXIT) > 0);
+    assert_true(count_of("leaks", L, TTM_CLASS_LEAKED_AT_EXIT) > 0);
+    assert_int_equal(count_of("multi-process", I, TTM_CLASS_FOREIGN_FREE), 1);
+    assert_int_equal(count_of("multi-process", L, TTM_CLASS_FOREIGN_FREE), 1);
+    assert_int_equal(count_of("multi-process", I, TTM_CLASS_OVERLAP), 1);
+    assert_int_equal(count_of("multi-process", I, TTM_CLASS_UNKNOWN_FREE), 1);
+    assert_int_equal(count_of("multi-process", L, TTM_CLASS_EXCESS_FREE), 1);
+    assert_true(count_of("ambiguous", L, TTM_CLASS_AMBIGUOUS_FREE) > 0);
+    assert_int_equal(count_of("ambiguous", I, TTM_CLASS_AMBIGUOUS_FREE), 0);
+    assert_true(count_of("invalid", I, TTM_CLASS_INVALID) > 0);
+    assert_true(count_of("llama", I, TTM_CLASS_LEAKED_AT_EXIT) > 0);
+}
+
+/* Memtypes the scenarios exercise: CB and KERNEL in cb-kernel, TRACE in trace. */
+static bool peak_of(const ttm_sim_truth *t, unsigned memtype, uint64_t *bytes)
+{
+    for (size_t i = 0; i < t->npeaks; i++) {
+        if (t->peaks[i].memtype == memtype) {
+            *bytes = t->peaks[i].bytes;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_memtypes(void **state)
+{
+    (void)state;
+    ttm_sim_truth t;
+    uint64_t b = 0;
+    ttm_registry_close(run_checked("cb-kernel", TTM_SIM_IDENTITY, 3, &t, NULL));
+    assert_true(peak_of(&t, TTM_MEM_CB, &b) && b > 0);
+    assert_true(peak_of(&t, TTM_MEM_KERNEL, &b) && b >= 204 * 1024);
+    assert_true(peak_of(&t, TTM_MEM_L1_SMALL, &b) && b > 0);
+    ttm_registry_close(run_checked("trace", TTM_SIM_LEGACY, 3, &t, NULL));
+    assert_true(peak_of(&t, TTM_MEM_TRACE, &b) && b >= (32ull << 20) && b <= (256ull << 20));
+    ttm_registry_close(run_checked("leaks", TTM_SIM_IDENTITY, 3, &t, NULL));
+    assert_true(peak_of(&t, TTM_MEM_SYSTEM, &b) && b > 0);
+}
+
+/* ---- llama --------------------------------------------------------------------------------- */
+
+static void test_llama_figures(void **state)
+{
+    (void)state;
+    for (int c = 0; c < 2; c++) {
+        ttm_sim_truth truth;
+        run r;
+        ttm_registry *reg = run_checked("llama", (ttm_sim_client)c, 7, &truth, &r);
+        ttm_totals t;
+        ttm_registry_totals(reg, &t);
+        print_message("llama %s: %llu events, %llu allocs, %llu frees, %llu excess, %llu unknown, "
+                      "%llu double\n",
+                      client_name((ttm_sim_client)c), (unsigned long long)r.n,
+                      (unsigned long long)t.allocs, (unsigned long long)t.frees,
+                      (unsigned long long)t.class_count[TTM_CLASS_EXCESS_FREE],
+                      (unsigned long long)t.class_count[TTM_CLASS_UNKNOWN_FREE],
+                      (unsigned long long)t.class_count[TTM_CLASS_DOUBLE_FREE]);
+        assert_true(r.n >= 90000 && r.n <= 120000);
+        assert_int_equal(r.device_infos, 8);
+        if (c == TTM_SIM_LEGACY) {
+            /* frees exceed allocations by 5-15% */
+            assert_true(t.frees * 100 >= t.allocs * 105);
+            assert_true(t.frees * 100 <= t.allocs * 115);
+            size_t n = ttm_registry_offenders(reg, TTM_CLASS_EXCESS_FREE, NULL, 0);
+            assert_true(n >= 100); /* concentrated on a few hundred addresses */
+            ttm_offender worst;
+            assert_int_equal(ttm_registry_offenders(reg, TTM_CLASS_EXCESS_FREE, &worst, 1), n);
+            assert_true(worst.count >= 1000);
+            assert_int_equal(worst.device, 1);
+            assert_int_equal(worst.memtype, TTM_MEM_DRAM);
+        } else {
+            assert_int_equal(t.frees, t.allocs - truth.class_count[TTM_CLASS_LEAKED_AT_EXIT] +
+                                          truth.class_count[TTM_CLASS_DOUBLE_FREE]);
+            assert_true(truth.class_count[TTM_CLASS_DOUBLE_FREE] >= 1000);
+        }
+        ttm_device_stats devs[8];
+        assert_int_equal(ttm_registry_devices(reg, devs, 8), 8);
+        for (int d = 0; d < 8; d++) {
+            assert_int_equal(devs[d].arch, TTM_ARCH_WORMHOLE_B0);
+            assert_int_equal(devs[d].capacity[TTM_SPACE_DRAM], 12ull << 30);
+            assert_true(devs[d].mem[TTM_MEM_KERNEL].peak_bytes >= 204 * 1024);
+            assert_int_equal(devs[d].mem[TTM_MEM_TRACE].peak_bytes, 128ull << 20);
+        }
+        ttm_registry_close(reg);
+    }
+}
+
+/* ---- determinism --------------------------------------------------------------------------- */
+
+static void hash_only(void *arg, uint32_t pid, const ttm_event *ev)
+{
+    uint64_t *h = arg;
+    hash_bytes(h, &pid, sizeof pid);
+    hash_bytes(h, ev, sizeof *ev);
+}
+
+static uint64_t stream_hash(const char *name, ttm_sim_client client, uint64_t seed,
+                            ttm_sim_truth *truth)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    assert_int_equal(ttm_sim_run(name, client, seed, hash_only, &h, truth), TTM_OK);
+    return h;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            ttm_sim_truth a, b;
+            uint64_t h1 = stream_hash(s[i].name, (ttm_sim_client)c, 5, &a);
+            uint64_t h2 = stream_hash(s[i].name, (ttm_sim_client)c, 5, &b);
+            assert_true(h1 == h2);
+            assert_memory_equal(&a, &b, sizeof a);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        uint64_t h1 = stream_hash("llama", (ttm_sim_client)c, 1, NULL);
+        uint64_t h2 = stream_hash("llama", (ttm_sim_client)c, 2, NULL);
+        assert_true(h1 != h2);
+    }
+    /* the clients report the same run differently */
+    assert_true(stream_hash("mesh8", TTM_SIM_IDENTITY, 1, NULL) !=
+                stream_hash("mesh8", TTM_SIM_LEGACY, 1, NULL));
+}
+
+/* ---- table, errors, check ------------------------------------------------------------------ */
+
+static void test_table(void **state)
+{
+    (void)state;
+    static const char *const required[] = {"mesh2",        "mesh8", "mesh32", "program-pool",
+                                           "pre-tracking", "reuse", "leaks",  "multi-process",
+                                           "cb-kernel",    "trace", "llama"};
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    assert_non_null(s);
+    assert_true(n >= sizeof required / sizeof required[0]);
+    assert_ptr_equal(ttm_sim_scenarios(NULL), s);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(s[i].name);
+        assert_non_null(s[i].summary);
+        assert_true(strlen(s[i].summary) > 10 && strlen(s[i].summary) < 100);
+        assert_null(strchr(s[i].summary, '\n'));
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s[i].name, s[j].name);
+    }
+    for (size_t k = 0; k < sizeof required / sizeof required[0]; k++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            found = found || strcmp(s[i].name, required[k]) == 0;
+        if (!found)
+            fail_msg("scenario %s is missing", required[k]);
+    }
+}
+
+static void count_only(void *arg, uint32_t pid, const ttm_event *ev)
+{
+    (void)pid;
+    (void)ev;
+    (*(uint64_t *)arg)++;
+}
+
+static void test_unknown_name(void **state)
+{
+    (void)state;
+    uint64_t n = 0;
+    ttm_sim_truth truth;
+    assert_int_equal(ttm_sim_run("no-such-scenario", TTM_SIM_IDENTITY, 1, count_only, &n, &truth),
+                     TTM_ENOENT);
+    assert_int_equal(ttm_sim_run(NULL, TTM_SIM_IDENTITY, 1, count_only, &n, NULL), TTM_ENOENT);
+    assert_int_equal(ttm_sim_run("", TTM_SIM_LEGACY, 1, count_only, &n, NULL), TTM_ENOENT);
+    assert_int_equal(n, 0);
+    assert_int_equal(ttm_sim_run("reuse", TTM_SIM_IDENTITY, 1, NULL, NULL, NULL), TTM_EINVAL);
+    /* truth may be NULL */
+    assert_int_equal(ttm_sim_run("reuse", TTM_SIM_LEGACY, 1, count_only, &n, NULL), TTM_OK);
+    assert_true(n > 0);
+}
+
+typedef struct lines {
+    int n;
+    char first[160];
+} lines;
+
+static void collect_line(void *arg, const char *line)
+{
+    lines *l = arg;
+    if (l->n++ == 0)
+        snprintf(l->first, sizeof l->first, "%s", line);
+}
+
+static void test_check_reports_differences(void **state)
+{
+    (void)state;
+    ttm_sim_truth truth;
+    ttm_registry *reg = run_checked("program-pool", TTM_SIM_IDENTITY, 1, &truth, NULL);
+    ttm_sim_truth bad = truth;
+    bad.class_count[TTM_CLASS_DOUBLE_FREE]++;
+    lines l = {0};
+    assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+    assert_int_equal(l.n, 1);
+    char want[160];
+    snprintf(want, sizeof want, "class double_free: expected %llu, got %llu",
+             (unsigned long long)bad.class_count[TTM_CLASS_DOUBLE_FREE],
+             (unsigned long long)truth.class_count[TTM_CLASS_DOUBLE_FREE]);
+    assert_string_equal(l.first, want);
+
+    bad = truth;
+    assert_true(bad.npeaks > 0);
+    bad.peaks[0].bytes += 1;
+    bad.leaked_bytes += 4096;
+    bad.events += 1;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 3);
+    assert_int_equal(ttm_sim_check(&bad, reg, NULL, NULL), 3);
+    assert_int_equal(l.n, 3);
+    assert_non_null(strstr(l.first, "events: expected"));
+
+    bad = truth;
+    bad.peaks[0].device = 7; /* a device the registry never saw */
+    memset(&l, 0, sizeof l);
+    assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+    assert_non_null(strstr(l.first, "peak device 7 DRAM: expected"));
+    assert_non_null(strstr(l.first, ", got 0"));
+    ttm_registry_close(reg);
+}
+
+int main(void)
+{
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    static const struct CMUnitTest fixed[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_unknown_name),
+        cmocka_unit_test(test_check_reports_differences),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_scenario_findings),
+        cmocka_unit_test(test_memtypes),
+        cmocka_unit_test(test_llama_figures),
+    };
+    size_t nfixed = sizeof fixed / sizeof fixed[0];
+    size_t ntests = nfixed + 2 * n;
+    struct CMUnitTest *tests = calloc(ntests, sizeof *tests);
+    scenario_case *cases = calloc(2 * n, sizeof *cases);
+    char(*names)[64] = calloc(2 * n, sizeof *names);
+    if (tests == NULL || cases == NULL || names == NULL)
+        return 1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        cases[i] = (scenario_case){s[i / 2].name, (ttm_sim_client)(i % 2)};
+        snprintf(names[i], sizeof names[i], "scenario %s (%s)", cases[i].name,
+                 client_name(cases[i].client));
+        tests[i] = (struct CMUnitTest){names[i], test_scenario, NULL, NULL, &cases[i]};
+    }
+    memcpy(tests + 2 * n, fixed, sizeof fixed);
+    int rc = _cmocka_run_group_tests("sim", tests, ntests, NULL, NULL);
+    free(names);
+    free(cases);
+    free(tests);
+    return rc;
+}
