@@ -257,6 +257,13 @@ static int op_legacy(uint64_t i, int id)
 
 /* ---- main -------------------------------------------------------------------------------- */
 
+static void quiet(int err, const char *msg, void *arg)
+{
+    (void)err;
+    (void)msg;
+    (void)arg;
+}
+
 int main(int argc, char **argv)
 {
     bool eager = argc > 1 && strcmp(argv[1], "--eager") == 0;
@@ -341,6 +348,7 @@ int main(int argc, char **argv)
            (unsigned long long)st.events, (unsigned long long)received,
            (unsigned long long)st.waited, (unsigned long long)st.dropped);
 
+    ttm_client_set_log(quiet, NULL); /* the consumer going away is expected here */
     atomic_store(&c.stop, 1);
     pthread_join(c.thread, NULL);
     close(c.listen_fd);

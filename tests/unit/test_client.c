@@ -1,0 +1,740 @@
+/*
+ * test_client.c — unit tests of libttmem (src/client) through its public API, against a small
+ * in-test fake daemon: a thread that accepts HELLOs on a temporary socket, maps each client's
+ * ring and drains it with ttm__ring_consume(). No real ttmemd is involved.
+ *
+ * The enable gate is read once per process, so every case runs in its own forked process with
+ * its own environment (run_case); a failing check there prints the line and exits non-zero.
+ *
+ * Covered: disabled by default (no socket, no thread), the two enabling variables, no daemon
+ * (one stderr line, then quiet; drops counted with TTM_EAGAIN once the ring fills), argument
+ * checks, the session (HELLO fields, SO_PEERCRED pid, every field of every event kind, flush),
+ * a daemon that refuses (its message reaches the log callback), a full ring with a daemon
+ * attached (the producer waits, then gets room; bounded wait then drop), a lost daemon (the same
+ * ring handed to the next one, drops reported in its HELLO), fork (the child's own session,
+ * nothing written into the parent's ring) and the exit-time flush.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/proto.h"
+#include "common/ring.h"
+#include "ttmem/ttmem.h"
+
+#define CHECK(c)                                                                                 \
+    do {                                                                                         \
+        if (!(c)) {                                                                              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                \
+            _exit(1);                                                                            \
+        }                                                                                        \
+    } while (0)
+
+static void msleep(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Log callback collecting messages. */
+typedef struct logbook {
+    pthread_mutex_t mu;
+    int n;
+    int err[16];
+    char msg[16][320];
+} logbook;
+
+static logbook book = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void collect_log(int err, const char *msg, void *arg)
+{
+    logbook *b = arg;
+    pthread_mutex_lock(&b->mu);
+    if (b->n < 16) {
+        b->err[b->n] = err;
+        snprintf(b->msg[b->n], sizeof b->msg[b->n], "%s", msg);
+        b->n++;
+    }
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Runs fn in a fresh process with the tracking variables cleared, then env (NAME=VALUE...). */
+static void run_case(void (*fn)(void), const char *const *env)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        unsetenv("TTMEM");
+        unsetenv("TT_ALLOC_TRACKING_ENABLED");
+        unsetenv("TTMEM_SOCKET");
+        unsetenv("TTMEM_RING_SLOTS");
+        for (; env != NULL && *env != NULL; env++)
+            putenv((char *)*env);
+        alarm(60);
+        /* Diagnostics go to the logbook (the no-daemon case restores the stderr default). */
+        ttm_client_set_log(collect_log, &book);
+        fn();
+        fflush(NULL);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("case process failed (status 0x%x)", status);
+}
+
+/* ---- the fake daemon ----------------------------------------------------------------------- */
+
+#define FAKE_SESSIONS 4
+#define FAKE_EVENTS 4096
+
+typedef struct fsess {
+    int sock, memfd, efd;
+    ttm_ring_hdr *h;
+    size_t bytes;
+    pid_t pid;
+    ttm_hello hello;
+    bool eof;
+    uint64_t head_at_eof, tail_at_eof;
+    ttm_event ev[FAKE_EVENTS];
+    size_t nev;
+} fsess;
+
+typedef struct fake {
+    char dir[64], path[108];
+    int lfd;
+    int reply_status;
+    char reply_msg[120];
+    _Atomic int drain;    /* consume events */
+    _Atomic int stop;
+    int drain_after_ms;   /* wait this long after a session starts before draining */
+    pthread_mutex_t mu;
+    fsess s[FAKE_SESSIONS];
+    int ns;
+    _Atomic int accepted; /* sessions accepted, refused ones included */
+    pthread_t thr;
+} fake;
+
+static void fake_listen(fake *f)
+{
+    f->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    CHECK(f->lfd >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", f->path);
+    unlink(f->path);
+    CHECK(bind(f->lfd, (struct sockaddr *)&a, sizeof a) == 0);
+    CHECK(listen(f->lfd, 8) == 0);
+}
+
+/* Accepts one pending session, if any; called under f->mu. */
+static void fake_accept(fake *f, uint64_t now)
+{
+    int s = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (s < 0)
+        return;
+    atomic_fetch_add(&f->accepted, 1);
+    fsess tmp;
+    memset(&tmp, 0, sizeof tmp);
+    char msg[128];
+    int err = ttm__proto_recv_hello(s, &tmp.hello, &tmp.memfd, &tmp.efd, msg, sizeof msg);
+    CHECK(err == TTM_OK);
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    CHECK(getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0);
+    if (f->reply_status != 0) {
+        CHECK(ttm__proto_send_reply(s, f->reply_status, f->reply_msg) == TTM_OK);
+        close(tmp.memfd);
+        close(tmp.efd);
+        close(s);
+        return;
+    }
+    CHECK(f->ns < FAKE_SESSIONS);
+    tmp.bytes = (size_t)tmp.hello.ring_bytes;
+    tmp.h = mmap(NULL, tmp.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, tmp.memfd, 0);
+    CHECK(tmp.h != MAP_FAILED);
+    CHECK(ttm__ring_validate(tmp.h, tmp.bytes, msg, sizeof msg) == TTM_OK);
+    CHECK(ttm__proto_send_reply(s, 0, NULL) == TTM_OK);
+    tmp.sock = s;
+    tmp.pid = cred.pid;
+    tmp.head_at_eof = now; /* until EOF: the session's start time, for drain_after_ms */
+    memcpy(&f->s[f->ns], &tmp, sizeof tmp);
+    f->ns++;
+}
+
+static void fake_drain_one(fsess *s, bool dead)
+{
+    for (;;) {
+        size_t room = FAKE_EVENTS - s->nev;
+        CHECK(room > 0);
+        size_t n = ttm__ring_consume(s->h, s->bytes, s->ev + s->nev, room, dead);
+        s->nev += n;
+        if (n == 0)
+            return;
+    }
+}
+
+static void *fake_main(void *arg)
+{
+    fake *f = arg;
+    while (!atomic_load(&f->stop)) {
+        uint64_t now = mono_ns();
+        pthread_mutex_lock(&f->mu);
+        if (f->lfd >= 0)
+            fake_accept(f, now);
+        for (int i = 0; i < f->ns; i++) {
+            fsess *s = &f->s[i];
+            if (s->eof)
+                continue;
+            bool started = now - s->head_at_eof >= (uint64_t)f->drain_after_ms * 1000000u;
+            if (atomic_load(&f->drain) && started)
+                fake_drain_one(s, false);
+            char c;
+            ssize_t r = recv(s->sock, &c, 1, MSG_DONTWAIT);
+            if (r == 0) { /* the client is gone: record what it left, then drain it all */
+                s->eof = true;
+                s->head_at_eof = atomic_load(&s->h->head);
+                s->tail_at_eof = atomic_load(&s->h->tail);
+                fake_drain_one(s, true);
+                close(s->sock);
+                s->sock = -1;
+            }
+        }
+        pthread_mutex_unlock(&f->mu);
+        msleep(1);
+    }
+    return NULL;
+}
+
+static void fake_start(fake *f, int reply_status, const char *reply_msg)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/ttm-test-client-XXXXXX");
+    CHECK(mkdtemp(f->dir) != NULL);
+    snprintf(f->path, sizeof f->path, "%s/d.sock", f->dir);
+    f->reply_status = reply_status;
+    if (reply_msg != NULL)
+        snprintf(f->reply_msg, sizeof f->reply_msg, "%s", reply_msg);
+    atomic_store(&f->drain, 1);
+    pthread_mutex_init(&f->mu, NULL);
+    fake_listen(f);
+    setenv("TTMEM_SOCKET", f->path, 1);
+    CHECK(pthread_create(&f->thr, NULL, fake_main, f) == 0);
+}
+
+/* The daemon dies: every session socket and the listener close. */
+static void fake_crash(fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->ns; i++) {
+        if (f->s[i].sock >= 0 && !f->s[i].eof) {
+            close(f->s[i].sock);
+            f->s[i].sock = -1;
+            f->s[i].eof = true;
+        }
+    }
+    close(f->lfd);
+    f->lfd = -1;
+    unlink(f->path);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_restart(fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    fake_listen(f);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_stop(fake *f)
+{
+    atomic_store(&f->stop, 1);
+    pthread_join(f->thr, NULL);
+    for (int i = 0; i < f->ns; i++) {
+        if (f->s[i].sock >= 0)
+            close(f->s[i].sock);
+        munmap(f->s[i].h, f->s[i].bytes);
+        close(f->s[i].memfd);
+        close(f->s[i].efd);
+    }
+    if (f->lfd >= 0)
+        close(f->lfd);
+    unlink(f->path);
+    rmdir(f->dir);
+}
+
+/* Waits up to ms for cond (a statement-expression over the fake or the client). */
+#define WAIT_FOR(cond, ms)                                                                       \
+    do {                                                                                         \
+        int waited_ = 0;                                                                         \
+        while (!(cond) && waited_ < (ms)) {                                                      \
+            msleep(2);                                                                           \
+            waited_ += 2;                                                                        \
+        }                                                                                        \
+        CHECK(cond);                                                                             \
+    } while (0)
+
+static int sessions(fake *f)
+{
+    pthread_mutex_lock(&f->mu);
+    int n = f->ns;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+static bool session_ended(fake *f, int i)
+{
+    pthread_mutex_lock(&f->mu);
+    bool eof = f->s[i].eof;
+    pthread_mutex_unlock(&f->mu);
+    return eof;
+}
+
+static ttm_client_stats stats(void)
+{
+    ttm_client_stats st;
+    ttm_client_stats_get(&st);
+    return st;
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static bool logged(int err, const char *needle)
+{
+    pthread_mutex_lock(&book.mu);
+    bool found = false;
+    for (int i = 0; i < book.n; i++)
+        found |= book.err[i] == err && strstr(book.msg[i], needle) != NULL;
+    pthread_mutex_unlock(&book.mu);
+    return found;
+}
+
+/* ---- cases ------------------------------------------------------------------------------- */
+
+static void case_disabled(void)
+{
+    /* A daemon socket exists, but tracking is off: nothing may touch it. */
+    fake f;
+    fake_start(&f, 0, NULL);
+    int threads = count_threads();
+    CHECK(ttm_client_enabled() == 0);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0x1000, 4096, 1, 0) == TTM_EDISABLED);
+    CHECK(ttm_buffer_free(0, TTM_MEM_DRAM, 0x1000, 4096, 1, 0) == TTM_EDISABLED);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_ANY, 0, 0, 0, 0xffff) == TTM_EDISABLED);
+    CHECK(ttm_device_describe(0, TTM_ARCH_WORMHOLE_B0, 0, 0) == TTM_EDISABLED);
+    CHECK(ttm_phase_mark("x") == TTM_EDISABLED);
+    CHECK(ttm_client_flush(100) == TTM_EDISABLED);
+    ttm_client_stats st = stats();
+    CHECK(st.enabled == 0 && st.events == 0 && st.connected == 0);
+    msleep(50);
+    CHECK(atomic_load(&f.accepted) == 0);
+    CHECK(count_threads() == threads); /* no watcher thread was started */
+    fake_stop(&f);
+}
+
+static void case_enabled_by_tt_variable(void)
+{
+    CHECK(ttm_client_enabled() == 1);
+}
+
+static void case_disabled_by_zero(void)
+{
+    CHECK(ttm_client_enabled() == 0);
+    CHECK(ttm_phase_mark("x") == TTM_EDISABLED);
+}
+
+static void case_bad_arguments(void)
+{
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_ANY, 0x1000, 1, 0, 0) == TTM_EINVAL);
+    CHECK(ttm_buffer_alloc(0, (ttm_memtype)7, 0x1000, 1, 0, 0) == TTM_EINVAL);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0x1000, 1, 0, 0x2) == TTM_EINVAL);
+    CHECK(ttm_buffer_free(0, (ttm_memtype)9, 0x1000, 1, 0, 0) == TTM_EINVAL);
+    CHECK(ttm_buffer_free(0, TTM_MEM_DRAM, 0x1000, 1, 0, 0x8000) == TTM_EINVAL);
+    CHECK(ttm_device_describe(0, (ttm_arch)17, 0, 0) == TTM_EINVAL);
+    CHECK(ttm_phase_mark(NULL) == TTM_EINVAL);
+    CHECK(ttm_client_flush(0) == TTM_OK); /* nothing committed, no session needed */
+    ttm_client_stats_get(NULL);
+    CHECK(stats().events == 0);
+}
+
+/* No daemon: one line on stderr, then quiet; the ring takes 64 events, then drops. */
+static void case_no_daemon(void)
+{
+    ttm_client_set_log(NULL, NULL);
+    char tmpl[] = "/tmp/ttm-test-stderr-XXXXXX";
+    int fd = mkstemp(tmpl);
+    CHECK(fd >= 0);
+    unlink(tmpl);
+    CHECK(dup2(fd, 2) == 2);
+    for (int i = 0; i < 64; i++)
+        CHECK(ttm_buffer_alloc(1, TTM_MEM_L1, 0x1000u * (unsigned)i, 64, 0, 0) == TTM_OK);
+    for (int i = 0; i < 10; i++)
+        CHECK(ttm_buffer_free(1, TTM_MEM_L1, 0x1000u * (unsigned)i, 64, 0, 0) == TTM_EAGAIN);
+    ttm_client_stats st = stats();
+    CHECK(st.enabled == 1);
+    CHECK(st.connected == 0);
+    CHECK(st.events == 64);
+    CHECK(st.dropped == 10);
+    CHECK(st.waited == 0);
+    CHECK(ttm_client_flush(100) == TTM_ECONN);
+    msleep(500); /* several background retries (50, 100, 200 ms ...) */
+    CHECK(ttm_phase_mark("still quiet") == TTM_EAGAIN);
+    char buf[2048] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    CHECK(n > 0);
+    int lines = 0;
+    for (ssize_t i = 0; i < n; i++)
+        lines += buf[i] == '\n';
+    if (lines != 1)
+        fprintf(stdout, "stderr was:\n%s", buf);
+    CHECK(lines == 1);
+    CHECK(strstr(buf, "ttmem: no daemon at /nonexistent/ttmemd.sock") != NULL);
+}
+
+static void case_session_events(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    uint64_t t0 = mono_ns();
+    CHECK(ttm_buffer_alloc(3, TTM_MEM_L1, 0x1000, 4096, 77, TTM_FLAG_VIEW) == TTM_OK);
+    /* The first call waited for the first attempt: attached already. */
+    CHECK(stats().connected == 1);
+    CHECK(ttm_buffer_free(3, TTM_MEM_ANY, 0x1000, 0, 77, 0) == TTM_OK);
+    CHECK(ttm_device_describe(3, TTM_ARCH_WORMHOLE_B0, 12ull << 30, 1464ull << 10) == TTM_OK);
+    CHECK(ttm_phase_mark("a phase name that is longer than thirty-nine bytes") == TTM_OK);
+    for (int i = 0; i < 1000; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    uint64_t t1 = mono_ns();
+
+    pthread_mutex_lock(&f.mu);
+    CHECK(f.ns == 1);
+    fsess *s = &f.s[0];
+    CHECK(s->pid == getpid());
+    CHECK(s->hello.magic == TTM_PROTO_MAGIC && s->hello.version == TTM_PROTO_VERSION);
+    CHECK(s->hello.nslots == 128); /* TTMEM_RING_SLOTS=100, rounded up */
+    CHECK(s->hello.flags == 0 && s->hello.dropped == 0);
+    CHECK(s->h->creator_pid == (uint32_t)getpid());
+    CHECK(s->nev == 1004);
+    uint32_t tid = (uint32_t)gettid();
+    for (size_t i = 0; i < s->nev; i++) {
+        CHECK(s->ev[i].seq == i + 1);
+        CHECK(s->ev[i].tid == tid);
+        CHECK(s->ev[i].ts + 1000000 >= t0 && s->ev[i].ts <= t1 + 1000000);
+        if (i > 0)
+            CHECK(s->ev[i].ts >= s->ev[i - 1].ts);
+    }
+    ttm_event *e = s->ev;
+    CHECK(e[0].kind == TTM_EV_ALLOC && e[0].device == 3 && e[0].memtype == TTM_MEM_L1);
+    CHECK(e[0].addr == 0x1000 && e[0].size == 4096 && e[0].obj == 77);
+    CHECK(e[0].flags == TTM_FLAG_VIEW);
+    CHECK(e[1].kind == TTM_EV_FREE && e[1].memtype == TTM_MEM_ANY && e[1].size == 0);
+    CHECK(e[1].obj == 77 && e[1].flags == 0);
+    CHECK(e[2].kind == TTM_EV_DEVICE_INFO && e[2].device == 3);
+    CHECK(e[2].arch == TTM_ARCH_WORMHOLE_B0);
+    CHECK(e[2].dram_capacity == 12ull << 30 && e[2].l1_capacity == 1464ull << 10);
+    CHECK(e[3].kind == TTM_EV_MARK);
+    CHECK(strcmp(e[3].mark, "a phase name that is longer than thirty") == 0);
+    CHECK(e[1003].addr == 999);
+    pthread_mutex_unlock(&f.mu);
+
+    ttm_client_stats st = stats();
+    CHECK(st.events == 1004 && st.dropped == 0 && st.reconnects == 0);
+    fake_stop(&f);
+}
+
+static void case_refused(void)
+{
+    fake f;
+    fake_start(&f, TTM_EVERSION, "protocol version 1 not supported: this daemon speaks 2");
+    CHECK(ttm_phase_mark("start") == TTM_OK); /* kept in the ring */
+    CHECK(stats().connected == 0);
+    CHECK(logged(TTM_EVERSION, "refused this process: protocol version 1 not supported: this "
+                               "daemon speaks 2"));
+    msleep(300); /* retries do not repeat the same line */
+    pthread_mutex_lock(&book.mu);
+    int n = book.n;
+    pthread_mutex_unlock(&book.mu);
+    CHECK(n == 1);
+    fake_stop(&f);
+}
+
+typedef struct waiter {
+    int rc;
+    _Atomic int done;
+} waiter;
+
+static void *produce_one(void *arg)
+{
+    waiter *w = arg;
+    w->rc = ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xdead, 1, 0, 0);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* Full ring, daemon attached: the producer waits for room (counted), nothing is dropped; a
+ * daemon that never drains costs a bounded wait, then a counted drop. */
+static void case_full_ring_waits(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    atomic_store(&f.drain, 0);
+    for (int i = 0; i < 64; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    CHECK(stats().connected == 1);
+    waiter w = {0};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, produce_one, &w) == 0);
+    msleep(100);
+    CHECK(atomic_load(&w.done) == 0); /* waiting, not dropped */
+    CHECK(stats().waited == 1);
+    atomic_store(&f.drain, 1);
+    pthread_join(t, NULL);
+    CHECK(w.rc == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    CHECK(stats().dropped == 0);
+
+    atomic_store(&f.drain, 0);
+    for (int i = 0; i < 64; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    uint64_t t0 = mono_ns();
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xbad, 1, 0, 0) == TTM_EAGAIN);
+    CHECK(mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 2 s), never forever */
+    ttm_client_stats st = stats();
+    CHECK(st.waited == 2 && st.dropped == 1);
+    CHECK(ttm_client_flush(50) == TTM_ETIMEDOUT);
+    atomic_store(&f.drain, 1);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    pthread_mutex_lock(&f.mu);
+    CHECK(f.s[0].nev == 64 + 1 + 64);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* The daemon dies with events undrained; while none exists the ring fills and drops are
+ * counted; the next daemon gets the same ring (flags 1, the drop count) and drains it all. */
+static void case_reconnect_same_ring(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    atomic_store(&f.drain, 0);
+    for (int i = 0; i < 10; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    CHECK(stats().connected == 1);
+    fake_crash(&f);
+    WAIT_FOR(stats().connected == 0, 5000);
+    for (int i = 10; i < 64; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    for (int i = 0; i < 6; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xd0, 1, 0, 0) == TTM_EAGAIN);
+    CHECK(stats().dropped == 6);
+    WAIT_FOR(logged(TTM_ECLOSED, "lost the connection"), 2000);
+
+    atomic_store(&f.drain, 1);
+    fake_restart(&f);
+    WAIT_FOR(stats().connected == 1, 8000);
+    CHECK(stats().reconnects == 1);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 64, 1, 0, 0) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    pthread_mutex_lock(&f.mu);
+    CHECK(f.ns == 2);
+    fsess *s = &f.s[1];
+    CHECK(s->hello.flags == 1);
+    CHECK(s->hello.dropped == 6);
+    CHECK(s->nev == 65);
+    for (size_t i = 0; i < s->nev; i++)
+        CHECK(s->ev[i].addr == i);
+    CHECK(f.s[0].nev == 0);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* A forked child opens its own session with its own ring and never writes into the parent's. */
+static void case_fork(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 1, 1, 0, 0) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        CHECK(stats().connected == 0 && stats().events == 0);
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 2, 1, 0, 0) == TTM_OK);
+        CHECK(stats().connected == 1 && stats().events == 1);
+        CHECK(ttm_client_flush(5000) == TTM_OK);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 3, 1, 0, 0) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    CHECK(stats().events == 2 && stats().connected == 1 && stats().reconnects == 0);
+    WAIT_FOR(sessions(&f) == 2, 2000);
+    pthread_mutex_lock(&f.mu);
+    CHECK(f.s[0].pid == getpid() && f.s[1].pid == child);
+    CHECK(f.s[0].nev == 2 && f.s[0].ev[0].addr == 1 && f.s[0].ev[1].addr == 3);
+    CHECK(f.s[1].nev == 1 && f.s[1].ev[0].addr == 2);
+    CHECK(f.s[1].h->creator_pid == (uint32_t)child);
+    CHECK(f.s[0].ev[1].seq == 2); /* the parent's ring saw no write from the child */
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* exit() waits (bounded) until the daemon has drained everything committed, so the daemon
+ * never sees the connection close with events still in the ring. */
+static void case_exit_flush(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    pthread_mutex_lock(&f.mu);
+    f.drain_after_ms = 300; /* a slow daemon */
+    pthread_mutex_unlock(&f.mu);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        for (int i = 0; i < 100; i++)
+            CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+        exit(0); /* atexit handlers run */
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    WAIT_FOR(sessions(&f) == 1, 2000);
+    WAIT_FOR(session_ended(&f, 0), 2000);
+    fsess *s = &f.s[0];
+    pthread_mutex_lock(&f.mu);
+    CHECK(s->head_at_eof == 100);
+    CHECK(s->tail_at_eof == 100);
+    CHECK(s->nev == 100);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* ---- cmocka wrappers ---------------------------------------------------------------------- */
+
+static void test_disabled_by_default(void **state)
+{
+    (void)state;
+    run_case(case_disabled, NULL);
+    static const char *const zero[] = {"TTMEM=0", NULL};
+    run_case(case_disabled_by_zero, zero);
+}
+
+static void test_enabling_variables(void **state)
+{
+    (void)state;
+    static const char *const tt[] = {"TT_ALLOC_TRACKING_ENABLED=1",
+                                     "TTMEM_SOCKET=/nonexistent/ttmemd.sock", NULL};
+    run_case(case_enabled_by_tt_variable, tt);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_SOCKET=/nonexistent/ttmemd.sock", NULL};
+    run_case(case_bad_arguments, env);
+}
+
+static void test_no_daemon(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_SOCKET=/nonexistent/ttmemd.sock",
+                                      "TTMEM_RING_SLOTS=64", NULL};
+    run_case(case_no_daemon, env);
+}
+
+static void test_session_events(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_RING_SLOTS=100", NULL};
+    run_case(case_session_events, env);
+}
+
+static void test_refused(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", NULL};
+    run_case(case_refused, env);
+}
+
+static void test_full_ring_waits(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_RING_SLOTS=64", NULL};
+    run_case(case_full_ring_waits, env);
+}
+
+static void test_reconnect_same_ring(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_RING_SLOTS=64", NULL};
+    run_case(case_reconnect_same_ring, env);
+}
+
+static void test_fork(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", NULL};
+    run_case(case_fork, env);
+}
+
+static void test_exit_flush(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", NULL};
+    run_case(case_exit_flush, env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_disabled_by_default),
+        cmocka_unit_test(test_enabling_variables),
+        cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_no_daemon),
+        cmocka_unit_test(test_session_events),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_full_ring_waits),
+        cmocka_unit_test(test_reconnect_same_ring),
+        cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_exit_flush),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
