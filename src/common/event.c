@@ -19,11 +19,6 @@ const char *ttm__memtype_name(unsigned memtype)
     return memtype == TTM_MEM_ANY ? "ANY" : "?";
 }
 
-bool ttm__memtype_valid(unsigned memtype)
-{
-    return memtype < TTM_MEMTYPE_COUNT;
-}
-
 int ttm__memtype_parse(const char *s, unsigned *out)
 {
     if (s == NULL || *s == '\0')
@@ -51,19 +46,6 @@ int ttm__memtype_parse(const char *s, unsigned *out)
         return TTM_OK;
     }
     return TTM_EINVAL;
-}
-
-ttm_space ttm__memtype_space(unsigned memtype)
-{
-    switch (memtype) {
-    case TTM_MEM_DRAM:
-    case TTM_MEM_TRACE:
-        return TTM_SPACE_DRAM;
-    case TTM_MEM_SYSTEM:
-        return TTM_SPACE_SYSTEM;
-    default:
-        return TTM_SPACE_L1;
-    }
 }
 
 const char *ttm__space_name(ttm_space space)

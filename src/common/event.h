@@ -74,9 +74,18 @@ const char *ttm__memtype_name(unsigned memtype);
  * Returns 0 and stores the value, or TTM_EINVAL. */
 int ttm__memtype_parse(const char *s, unsigned *out);
 /* True for 0..TTM_MEMTYPE_COUNT-1 (ANY is not a concrete type). */
-bool ttm__memtype_valid(unsigned memtype);
-/* Address space of a concrete memtype. */
-ttm_space ttm__memtype_space(unsigned memtype);
+static inline bool ttm__memtype_valid(unsigned memtype)
+{
+    return memtype < TTM_MEMTYPE_COUNT;
+}
+
+/* Address space of a concrete memtype (inline: the registry asks on every event). */
+static inline ttm_space ttm__memtype_space(unsigned memtype)
+{
+    return memtype == TTM_MEM_DRAM || memtype == TTM_MEM_TRACE ? TTM_SPACE_DRAM
+           : memtype == TTM_MEM_SYSTEM                         ? TTM_SPACE_SYSTEM
+                                                               : TTM_SPACE_L1;
+}
 /* "DRAM", "L1", "SYSTEM". */
 const char *ttm__space_name(ttm_space space);
 /* Name of an event kind ("alloc"), "?" when out of range. */

@@ -83,20 +83,41 @@ typedef struct rec {
 
 _Static_assert(sizeof(rec) == 48, "a live record is 48 bytes");
 
-typedef struct hist_entry { /* a key ever allocated */
+/* A key ever allocated, in 16 bytes: the address, then packed: bit 0 used, bits 1-2 space,
+ * bits 3-5 the last memtype, bits 6-21 the device, bits 22-63 the last size (sizes of 4 TiB and
+ * more are kept as 4 TiB - 1: only compared for "reused with a new size"). */
+typedef struct hist_entry {
     uint64_t addr;
-    uint64_t last_size;
-    uint16_t device;
-    uint8_t space;
-    uint8_t used;
-    uint8_t last_memtype;
+    uint64_t meta;
 } hist_entry;
 
-typedef struct objkey { /* a freed (pid, obj) */
-    uint64_t obj;
-    uint32_t pid;
-    uint32_t state; /* 0 empty, 1 used, 2 deleted */
-} objkey;
+#define HIST_KEY_MASK ((1ull << 22) - 1 - (7ull << 3))
+#define HIST_SIZE_MAX ((1ull << 42) - 1)
+
+static inline uint64_t hist_key(uint16_t device, unsigned space)
+{
+    return 1u | (uint64_t)space << 1 | (uint64_t)device << 6;
+}
+
+static inline uint64_t hist_last_size(const hist_entry *h)
+{
+    return h->meta >> 22;
+}
+
+static inline unsigned hist_last_memtype(const hist_entry *h)
+{
+    return (unsigned)(h->meta >> 3) & 7;
+}
+
+static inline uint64_t hist_size_of(uint64_t size)
+{
+    return size < HIST_SIZE_MAX ? size : HIST_SIZE_MAX;
+}
+
+static inline void hist_set_last(hist_entry *h, unsigned memtype, uint64_t size)
+{
+    h->meta = (h->meta & HIST_KEY_MASK) | (uint64_t)(memtype & 7) << 3 | hist_size_of(size) << 22;
+}
 
 typedef struct offender_slot {
     ttm_offender o;
@@ -140,7 +161,7 @@ struct ttm_registry {
     uint32_t bucket_mask;
 
     otable hist;   /* hist_entry */
-    otable freed;  /* objkey */
+    otable freed;  /* uint64_t fingerprints of freed (pid, obj) */
     otable offs;   /* offender_slot */
     otable pidmap; /* pidslot */
 
@@ -177,6 +198,13 @@ static uint64_t mix64(uint64_t x)
 static uint64_t key_hash(uint16_t device, unsigned space, uint64_t addr)
 {
     return mix64(addr ^ ((uint64_t)device << 40) ^ ((uint64_t)space << 58));
+}
+
+/* The record index hashes (device, addr) without the space: records of every space at one
+ * address share a chain, so a FREE without memtype walks one chain, not three. */
+static inline uint32_t bucket_of(uint64_t mask, uint16_t device, uint64_t addr)
+{
+    return (uint32_t)(key_hash(device, 0, addr) & mask);
 }
 
 static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
@@ -232,10 +260,11 @@ static hist_entry *hist_find(const ttm_registry *reg, uint16_t device, unsigned 
     if (reg->hist.mask == 0)
         return NULL;
     hist_entry *s = reg->hist.slots;
+    uint64_t key = hist_key(device, space);
     for (size_t i = key_hash(device, space, addr) & reg->hist.mask;; i = (i + 1) & reg->hist.mask) {
-        if (!s[i].used)
+        if (s[i].meta == 0)
             return NULL;
-        if (s[i].addr == addr && s[i].device == device && s[i].space == space)
+        if (s[i].addr == addr && (s[i].meta & HIST_KEY_MASK) == key)
             return &s[i];
     }
 }
@@ -244,7 +273,7 @@ static hist_entry *hist_slot(otable *t, uint16_t device, unsigned space, uint64_
 {
     hist_entry *s = t->slots;
     size_t i = key_hash(device, space, addr) & t->mask;
-    while (s[i].used)
+    while (s[i].meta != 0)
         i = (i + 1) & t->mask;
     return &s[i];
 }
@@ -253,8 +282,10 @@ static void hist_rehash(otable *t, void *old, size_t oldcap)
 {
     hist_entry *o = old;
     for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].used) {
-            *hist_slot(t, o[i].device, o[i].space, o[i].addr) = o[i];
+        if (o[i].meta != 0) {
+            uint16_t device = (uint16_t)(o[i].meta >> 6);
+            unsigned space = (unsigned)(o[i].meta >> 1) & 3;
+            *hist_slot(t, device, space, o[i].addr) = o[i];
             t->used++;
             t->live++;
         }
@@ -268,52 +299,43 @@ static hist_entry *hist_add(ttm_registry *reg, uint16_t device, unsigned space, 
         return NULL;
     }
     hist_entry *h = hist_slot(&reg->hist, device, space, addr);
-    h->used = 1;
-    h->device = device;
-    h->space = (uint8_t)space;
     h->addr = addr;
+    h->meta = hist_key(device, space);
     reg->hist.used++;
     reg->hist.live++;
     return h;
 }
 
-/* freed objects */
-static uint64_t obj_hash(uint32_t pid, uint64_t obj)
+/* freed objects: the set holds 64-bit fingerprints of (pid, obj), 0 meaning an empty slot. Two
+ * pairs share a fingerprint with a probability of about n^2 / 2^65 (3e-8 at a million freed
+ * objects); entries are never removed, so one probe loop serves lookup and insertion. */
+static uint64_t obj_fingerprint(uint32_t pid, uint64_t obj)
 {
-    return mix64(obj ^ ((uint64_t)pid << 32) ^ pid);
+    uint64_t h = mix64(obj ^ ((uint64_t)pid << 32) ^ pid);
+    return h ? h : 1;
 }
 
-static objkey *freed_lookup(const otable *t, uint32_t pid, uint64_t obj, objkey **first_free)
+/* The slot holding fp, or the empty slot where it would go. */
+static uint64_t *freed_slot(const otable *t, uint64_t fp)
 {
-    if (first_free)
-        *first_free = NULL;
-    if (t->mask == 0)
-        return NULL;
-    objkey *s = t->slots;
-    for (size_t i = obj_hash(pid, obj) & t->mask;; i = (i + 1) & t->mask) {
-        if (s[i].state == 0) {
-            if (first_free && *first_free == NULL)
-                *first_free = &s[i];
-            return NULL;
-        }
-        if (s[i].state == 2) {
-            if (first_free && *first_free == NULL)
-                *first_free = &s[i];
-            continue;
-        }
-        if (s[i].obj == obj && s[i].pid == pid)
-            return &s[i];
-    }
+    uint64_t *s = t->slots;
+    size_t i = fp & t->mask;
+    while (s[i] != 0 && s[i] != fp)
+        i = (i + 1) & t->mask;
+    return &s[i];
+}
+
+static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj)
+{
+    return reg->freed.mask != 0 && *freed_slot(&reg->freed, obj_fingerprint(pid, obj)) != 0;
 }
 
 static void freed_rehash(otable *t, void *old, size_t oldcap)
 {
-    objkey *o = old;
+    uint64_t *o = old;
     for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].state == 1) {
-            objkey *dst = NULL;
-            freed_lookup(t, o[i].pid, o[i].obj, &dst);
-            *dst = o[i];
+        if (o[i] != 0) {
+            *freed_slot(t, o[i]) = o[i];
             t->used++;
             t->live++;
         }
@@ -322,29 +344,16 @@ static void freed_rehash(otable *t, void *old, size_t oldcap)
 
 static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
-    if (freed_lookup(&reg->freed, pid, obj, NULL) != NULL)
+    uint64_t fp = obj_fingerprint(pid, obj);
+    if (reg->freed.mask != 0 && *freed_slot(&reg->freed, fp) == fp)
         return;
-    if (!otable_reserve(&reg->freed, sizeof(objkey), reg->cfg.max_freed_objs, freed_rehash)) {
+    if (!otable_reserve(&reg->freed, sizeof(uint64_t), reg->cfg.max_freed_objs, freed_rehash)) {
         reg->t.freed_objs_dropped++;
         return;
     }
-    objkey *slot = NULL;
-    freed_lookup(&reg->freed, pid, obj, &slot);
-    if (slot->state == 0)
-        reg->freed.used++;
-    slot->state = 1;
-    slot->pid = pid;
-    slot->obj = obj;
+    *freed_slot(&reg->freed, fp) = fp;
+    reg->freed.used++;
     reg->freed.live++;
-}
-
-static void freed_remove(ttm_registry *reg, uint32_t pid, uint64_t obj)
-{
-    objkey *k = freed_lookup(&reg->freed, pid, obj, NULL);
-    if (k != NULL) {
-        k->state = 2;
-        reg->freed.live--;
-    }
 }
 
 /* offenders */
@@ -440,6 +449,8 @@ static void pid_rehash(otable *t, void *old, size_t oldcap)
 
 static proc *proc_find(const ttm_registry *reg, uint32_t pid)
 {
+    if (reg->last_proc != NULL && reg->last_proc->pid == pid)
+        return reg->last_proc;
     if (reg->pidmap.mask == 0)
         return NULL;
     pidslot *s = pid_slot(&reg->pidmap, pid);
@@ -638,7 +649,7 @@ static bool buckets_grow(ttm_registry *reg)
         rec *r = rec_at(reg, i);
         if (!(r->rflags & REC_USED))
             continue;
-        uint32_t b = (uint32_t)key_hash(r->device, rec_space(r), r->addr) & (cap - 1);
+        uint32_t b = bucket_of(cap - 1, r->device, r->addr);
         r->next = nb[b];
         nb[b] = i;
     }
@@ -678,7 +689,7 @@ static rec *rec_new(ttm_registry *reg, uint16_t device, unsigned memtype, uint64
     r->addr = addr;
     r->rflags = REC_USED;
     r->refs = 1;
-    uint32_t b = (uint32_t)key_hash(device, ttm__memtype_space(memtype), addr) & reg->bucket_mask;
+    uint32_t b = bucket_of(reg->bucket_mask, device, addr);
     r->next = reg->buckets[b];
     reg->buckets[b] = i;
     reg->live++;
@@ -689,7 +700,7 @@ static rec *rec_new(ttm_registry *reg, uint16_t device, unsigned memtype, uint64
 static void rec_delete(ttm_registry *reg, uint32_t i)
 {
     rec *r = rec_at(reg, i);
-    uint32_t b = (uint32_t)key_hash(r->device, rec_space(r), r->addr) & reg->bucket_mask;
+    uint32_t b = bucket_of(reg->bucket_mask, r->device, r->addr);
     uint32_t *link = &reg->buckets[b];
     while (*link != i)
         link = &rec_at(reg, *link)->next;
@@ -812,7 +823,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     /* Owning records at the key: ours, and any other process's. */
     rec *mine = NULL, *other = NULL;
     uint32_t mine_i = NIL;
-    uint32_t b = (uint32_t)key_hash(ev->device, space, ev->addr) & reg->bucket_mask;
+    uint32_t b = bucket_of(reg->bucket_mask, ev->device, ev->addr);
     for (uint32_t i = reg->buckets[b]; i != NIL;) {
         rec *r = rec_at(reg, i);
         uint32_t at = i;
@@ -829,9 +840,6 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
             other = r;
         }
     }
-
-    if (ev->obj != 0)
-        freed_remove(reg, pid, ev->obj);
 
     if (is_view) {
         rec *r = rec_new(reg, ev->device, ev->memtype, ev->addr);
@@ -861,14 +869,13 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     hist_entry *h = hist_find(reg, ev->device, space, ev->addr);
     if (h != NULL) {
         reg->t.reuse_allocs++;
-        if (h->last_size != ev->size)
+        if (hist_last_size(h) != hist_size_of(ev->size))
             reg->t.reuse_size_changes++;
     } else {
         h = hist_add(reg, ev->device, space, ev->addr);
     }
     if (h != NULL) {
-        h->last_size = ev->size;
-        h->last_memtype = ev->memtype;
+        hist_set_last(h, ev->memtype, ev->size);
     }
 
     /* The process's per-device entry must exist before bytes move, so that its statistics
@@ -926,37 +933,51 @@ static bool better_match(const rec *a, const rec *b, uint32_t pid, uint64_t obj)
     return a->ts > b->ts;
 }
 
-/* The index of the record a FREE at the key should take, or NIL. Sets *owner_live when an
- * owning record of any object is live at the key. */
-static uint32_t find_match(ttm_registry *reg, uint32_t pid, uint16_t device, unsigned space,
-                           uint64_t addr, uint64_t obj, bool *owner_live)
+/* Finds the record a FREE should take in each space of space_mask at (device, addr), in one
+ * walk of the chain: best[space] receives its index or NIL. Sets *owner_live when an owning
+ * record of any object is live there. */
+static void find_matches(ttm_registry *reg, uint32_t pid, uint16_t device, unsigned space_mask,
+                         uint64_t addr, uint64_t obj, uint32_t best[TTM_SPACE_COUNT],
+                         bool *owner_live)
 {
-    rec *best = NULL;
-    uint32_t best_i = NIL;
-    uint32_t b = (uint32_t)key_hash(device, space, addr) & reg->bucket_mask;
-    for (uint32_t i = reg->buckets[b]; i != NIL;) {
+    rec *bestr[TTM_SPACE_COUNT] = {NULL, NULL, NULL};
+    for (unsigned s = 0; s < TTM_SPACE_COUNT; s++)
+        best[s] = NIL;
+    for (uint32_t i = reg->buckets[bucket_of(reg->bucket_mask, device, addr)]; i != NIL;) {
         rec *r = rec_at(reg, i);
         uint32_t at = i;
         i = r->next;
-        if (r->addr != addr || r->device != device || rec_space(r) != space)
+        unsigned s = rec_space(r);
+        if (r->addr != addr || r->device != device || !(space_mask & (1u << s)))
             continue;
         if (!(r->rflags & REC_VIEW))
             *owner_live = true;
         if (obj != 0 && r->obj != 0 && r->obj != obj)
             continue;
-        if (better_match(r, best, pid, obj)) {
-            best = r;
-            best_i = at;
+        if (better_match(r, bestr[s], pid, obj)) {
+            bestr[s] = r;
+            best[s] = at;
         }
     }
-    return best_i;
+}
+
+/* The history entry of the first space in space_mask that has one (DRAM, L1, SYSTEM). */
+static hist_entry *hist_find_any(const ttm_registry *reg, uint16_t device, unsigned space_mask,
+                                 uint64_t addr)
+{
+    for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
+        hist_entry *h = (space_mask & (1u << s)) ? hist_find(reg, device, s, addr) : NULL;
+        if (h != NULL)
+            return h;
+    }
+    return NULL;
 }
 
 /* Marks the views attached at an owner's key as having outlived it. */
 static void views_owner_released(ttm_registry *reg, const rec *owner)
 {
     unsigned space = rec_space(owner);
-    uint32_t b = (uint32_t)key_hash(owner->device, space, owner->addr) & reg->bucket_mask;
+    uint32_t b = bucket_of(reg->bucket_mask, owner->device, owner->addr);
     for (uint32_t i = reg->buckets[b]; i != NIL;) {
         rec *r = rec_at(reg, i);
         i = r->next;
@@ -972,23 +993,23 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     uint32_t chosen_i = NIL;
     unsigned nspaces_matched = 0;
     bool owner_live = false;
-    hist_entry *h = NULL;
-
+    unsigned space_mask = ev->memtype == TTM_MEM_ANY
+                              ? (1u << TTM_SPACE_COUNT) - 1
+                              : 1u << ttm__memtype_space(ev->memtype);
+    uint32_t best[TTM_SPACE_COUNT];
+    find_matches(reg, pid, ev->device, space_mask, ev->addr, ev->obj, best, &owner_live);
     for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
-        if (ev->memtype != TTM_MEM_ANY && s != (unsigned)ttm__memtype_space(ev->memtype))
+        if (best[s] == NIL)
             continue;
-        uint32_t mi = find_match(reg, pid, ev->device, s, ev->addr, ev->obj, &owner_live);
-        if (mi != NIL) {
-            rec *m = rec_at(reg, mi);
-            nspaces_matched++;
-            if (chosen == NULL || m->ts > chosen->ts) {
-                chosen = m;
-                chosen_i = mi;
-            }
+        rec *m = rec_at(reg, best[s]);
+        nspaces_matched++;
+        if (chosen == NULL || m->ts > chosen->ts) {
+            chosen = m;
+            chosen_i = best[s];
         }
-        if (h == NULL)
-            h = hist_find(reg, ev->device, s, ev->addr);
     }
+    /* history only matters when nothing live matched */
+    hist_entry *h = chosen == NULL ? hist_find_any(reg, ev->device, space_mask, ev->addr) : NULL;
 
     uint32_t extra = 0;
     if (nspaces_matched > 1) {
@@ -997,7 +1018,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
                     0, pid, ev->ts);
     }
 
-    unsigned memtype = chosen ? chosen->memtype : h ? h->last_memtype : ev->memtype;
+    unsigned memtype = chosen ? chosen->memtype : h ? hist_last_memtype(h) : ev->memtype;
     if (chosen != NULL)
         note_record(reg, chosen);
     unsigned cls;
@@ -1032,7 +1053,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
         cls = owner_live ? TTM_CLASS_FREE_VIEW
               : h != NULL ? TTM_CLASS_VIEW_AFTER_OWNER
                           : TTM_CLASS_UNKNOWN_FREE;
-    } else if (ev->obj != 0 && freed_lookup(&reg->freed, pid, ev->obj, NULL) != NULL) {
+    } else if (ev->obj != 0 && freed_contains(reg, pid, ev->obj)) {
         cls = TTM_CLASS_DOUBLE_FREE;
     } else if (ev->obj == 0 && h != NULL) {
         cls = TTM_CLASS_EXCESS_FREE;
@@ -1129,6 +1150,59 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         return TTM_CLASS_BIT(TTM_CLASS_INVALID);
     }
     return is_alloc ? apply_alloc(reg, pid, ev, d, p) : apply_free(reg, pid, ev, d, p);
+}
+
+/* ---- batches ------------------------------------------------------------------------------- */
+
+/* Each event touches a few places that are rarely in cache with 100,000 buffers live: its
+ * bucket, the first record of the chain, its history slot and, for a free with an object id,
+ * its freed-set slot. A batch asks for them ahead of time, in two steps (the chain's first
+ * record is known only once the bucket has arrived), so that the memory latency of one event
+ * overlaps the work on the ones before it. */
+#define PREFETCH_FAR 8
+#define PREFETCH_NEAR 4
+
+static void prefetch_far(const ttm_registry *reg, const ttm_event *ev)
+{
+    if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
+        return;
+    __builtin_prefetch(&reg->buckets[bucket_of(reg->bucket_mask, ev->device, ev->addr)]);
+    if (ev->kind == TTM_EV_ALLOC && reg->hist.mask != 0 && ttm__memtype_valid(ev->memtype)) {
+        const hist_entry *h = reg->hist.slots;
+        __builtin_prefetch(&h[key_hash(ev->device, ttm__memtype_space(ev->memtype), ev->addr) &
+                              reg->hist.mask]);
+    }
+}
+
+static void prefetch_near(const ttm_registry *reg, uint32_t pid, const ttm_event *ev)
+{
+    if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
+        return;
+    uint32_t head = reg->buckets[bucket_of(reg->bucket_mask, ev->device, ev->addr)];
+    if (head != NIL && head < reg->next_unused)
+        __builtin_prefetch(rec_at(reg, head));
+    if (ev->kind == TTM_EV_FREE && ev->obj != 0 && reg->freed.mask != 0) {
+        const uint64_t *k = reg->freed.slots;
+        __builtin_prefetch(&k[obj_fingerprint(pid, ev->obj) & reg->freed.mask], 1);
+    }
+}
+
+void ttm_registry_apply_batch(ttm_registry *reg, uint32_t pid, const ttm_event *ev, size_t n,
+                              uint32_t *masks)
+{
+    for (size_t i = 0; i < n && i < PREFETCH_FAR; i++)
+        prefetch_far(reg, &ev[i]);
+    for (size_t i = 0; i < n && i < PREFETCH_NEAR; i++)
+        prefetch_near(reg, pid, &ev[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_FAR < n)
+            prefetch_far(reg, &ev[i + PREFETCH_FAR]);
+        if (i + PREFETCH_NEAR < n)
+            prefetch_near(reg, pid, &ev[i + PREFETCH_NEAR]);
+        uint32_t m = ttm_registry_apply_ex(reg, pid, &ev[i], NULL);
+        if (masks != NULL)
+            masks[i] = m;
+    }
 }
 
 static int leak_cmp(const void *a, const void *b)

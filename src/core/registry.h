@@ -90,6 +90,12 @@ void ttm_registry_close(ttm_registry *reg);
  */
 uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev);
 
+/* Applies n events of one process, in order, exactly as n calls of ttm_registry_apply() would,
+ * but faster: the memory each event will touch is requested ahead of time. masks (may be NULL)
+ * receives each event's class mask. */
+void ttm_registry_apply_batch(ttm_registry *reg, uint32_t pid, const ttm_event *ev, size_t n,
+                              uint32_t *masks);
+
 /* What an ALLOC or FREE found, for outputs that mirror the legacy server's log lines. */
 typedef struct ttm_apply_info {
     bool matched;       /* a live record was found (FREE) or created / re-referenced (ALLOC) */
