@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -183,6 +184,7 @@ typedef struct run_arg {
     size_t events;
     pthread_barrier_t *start;
     int (*op)(uint64_t i, int id); /* NULL: ttm_buffer_alloc() */
+    bool pin;
 } run_arg;
 
 static void *producer_main(void *arg)
@@ -192,6 +194,12 @@ static void *producer_main(void *arg)
     double *v = malloc(nb * sizeof *v);
     if (v == NULL)
         return NULL;
+    if (r->pin) { /* contending for real: each producer on its own CPU */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(r->id % (int)sysconf(_SC_NPROCESSORS_ONLN), &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
     pthread_barrier_wait(r->start);
     uint64_t i = 0;
     uint16_t dev = (uint16_t)r->id;
@@ -220,7 +228,8 @@ static void measure(int threads, size_t total, int (*op)(uint64_t, int), samples
         pthread_t t[8];
         run_arg a[8];
         for (int k = 0; k < threads; k++) {
-            a[k] = (run_arg){.out = out, .id = k, .events = RUN_EVENTS, .start = &start, .op = op};
+            a[k] = (run_arg){.out = out, .id = k, .events = RUN_EVENTS, .start = &start, .op = op,
+                             .pin = threads > 1};
             pthread_create(&t[k], NULL, producer_main, &a[k]);
         }
         for (int k = 0; k < threads; k++)

@@ -33,6 +33,7 @@ ttm__client ttm__g = {
     .memfd = -1,
     .eventfd = -1,
     .sock = -1,
+    .stall_tail = TTM__NO_STALL,
     .mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
@@ -112,12 +113,21 @@ static inline void prefetch_for_write(const void *p)
 
 /* The ring is full. With a daemon attached: wait for room (spin, then sleep with a growing
  * period), at most TTM__FULL_WAIT_NS in total. Without one, or when the wait runs out: drop.
- * Returns 0 with *pos reserved, or TTM_EAGAIN (dropped, counted). */
+ * A daemon that let a wait run out is stalled: until it consumes again (tail moves), events
+ * that find the ring full are dropped at once, so a hung daemon costs the application one
+ * bounded wait, not one per event. Returns 0 with *pos reserved, or TTM_EAGAIN (dropped,
+ * counted). */
 static int __attribute__((noinline)) wait_for_room(ttm_ring_hdr *h, uint64_t *pos, bool *bell)
 {
     int saved_errno = errno;
     if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
         goto out_drop;
+    uint64_t stall = atomic_load_explicit(&ttm__g.stall_tail, memory_order_relaxed);
+    if (stall != TTM__NO_STALL) {
+        if (atomic_load_explicit(&h->tail, memory_order_relaxed) == stall)
+            goto out_drop;
+        atomic_store_explicit(&ttm__g.stall_tail, TTM__NO_STALL, memory_order_relaxed);
+    }
     atomic_fetch_add_explicit(&h->waited, 1, memory_order_relaxed);
     for (int i = 0; i < 256; i++) {
         cpu_relax();
@@ -134,8 +144,12 @@ static int __attribute__((noinline)) wait_for_room(ttm_ring_hdr *h, uint64_t *po
             errno = saved_errno;
             return TTM_OK;
         }
-        if (mono_ns() >= deadline)
+        if (mono_ns() >= deadline) {
+            atomic_store_explicit(&ttm__g.stall_tail,
+                                  atomic_load_explicit(&h->tail, memory_order_relaxed),
+                                  memory_order_relaxed);
             goto out_drop;
+        }
         if (nap < 1000000)
             nap *= 2;
     }

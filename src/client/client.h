@@ -33,6 +33,7 @@ enum {
 #define TTM__REPLY_TIMEOUT_MS 1000 /* a daemon that does not answer the HELLO in time is dead */
 #define TTM__FULL_WAIT_NS 2000000000ll /* bound on a producer's wait for room (2 s) */
 #define TTM__EXIT_FLUSH_MS 1000
+#define TTM__NO_STALL UINT64_MAX
 #define TTM__BACKOFF_MIN_MS 50
 #define TTM__BACKOFF_MAX_MS 2000
 
@@ -48,6 +49,7 @@ typedef struct ttm__client {
     _Atomic int sock;            /* the session socket, -1 when none */
     _Atomic uint64_t reconnects;
     _Atomic uint64_t dropped_noring; /* events dropped because no ring could be made */
+    _Atomic uint64_t stall_tail;     /* tail when a wait for room timed out, else NO_STALL */
     pthread_mutex_t mu;              /* session setup, fork, log state; never on the hot path */
 } ttm__client;
 

@@ -269,6 +269,7 @@ static int attempt(bool reattach, int *last_err)
         goto out_close_sock;
     }
     atomic_store(&h->dropped_reported, dropped);
+    atomic_store(&ttm__g.stall_tail, TTM__NO_STALL); /* a new daemon gets a fresh chance */
     atomic_store_explicit(&ttm__g.connected, 1, memory_order_release);
     *last_err = TTM_OK;
     return TTM_OK;
@@ -397,6 +398,7 @@ static void atfork_child(void)
     atomic_store(&ttm__g.reconnects, 0);
     atomic_store(&ttm__g.dropped_noring, 0);
     atomic_store(&ttm__g.tail_cache, 0);
+    atomic_store(&ttm__g.stall_tail, TTM__NO_STALL);
     ttm__g.nslots = 0;
     ttm__g.ring_bytes = 0;
     first_done = false;

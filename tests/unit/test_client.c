@@ -539,11 +539,28 @@ static void case_full_ring_waits(void)
     CHECK(mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 2 s), never forever */
     ttm_client_stats st = stats();
     CHECK(st.waited == 2 && st.dropped == 1);
+    /* The daemon is now known to be stalled: no second wait until it consumes again. */
+    t0 = mono_ns();
+    CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xbad, 1, 0, 0) == TTM_EAGAIN);
+    CHECK(mono_ns() - t0 < 1000000000ull);
+    st = stats();
+    CHECK(st.waited == 2 && st.dropped == 2);
     CHECK(ttm_client_flush(50) == TTM_ETIMEDOUT);
     atomic_store(&f.drain, 1);
     CHECK(ttm_client_flush(5000) == TTM_OK);
+    /* It consumes again: waiting resumes. */
+    atomic_store(&f.drain, 0);
+    for (int i = 0; i < 64; i++)
+        CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
+    CHECK(pthread_create(&t, NULL, produce_one, &w) == 0);
+    msleep(50);
+    atomic_store(&f.drain, 1);
+    pthread_join(t, NULL);
+    CHECK(w.rc == TTM_OK);
+    CHECK(stats().waited == 3 && stats().dropped == 2);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
     pthread_mutex_lock(&f.mu);
-    CHECK(f.s[0].nev == 64 + 1 + 64);
+    CHECK(f.s[0].nev == 64 + 1 + 64 + 64 + 1);
     pthread_mutex_unlock(&f.mu);
     fake_stop(&f);
 }
