@@ -97,6 +97,7 @@ typedef struct consumer {
     char path[108];
     _Atomic int stop;
     _Atomic uint64_t received;
+    _Atomic uint64_t doorbells; /* the ring's count, read when the consumer stops */
     bool eager; /* --eager: drain slot by slot, never nap */
     pthread_t thread;
 } consumer;
@@ -154,6 +155,7 @@ static void *consumer_main(void *arg)
         atomic_store(&h->consumer_sleeping, 0);
     }
     atomic_store(&h->consumer_attached, 0);
+    atomic_store(&c->doorbells, atomic_load(&h->doorbells));
     munmap(h, bytes);
     close(memfd);
     close(efd);
@@ -362,6 +364,8 @@ int main(int argc, char **argv)
     pthread_join(c.thread, NULL);
     close(c.listen_fd);
     unlink(c.path);
+    printf("  doorbells rung by the producers: %llu\n",
+           (unsigned long long)atomic_load(&c.doorbells));
     free(one.v);
     free(two.v);
     free(base.v);
