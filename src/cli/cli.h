@@ -27,4 +27,61 @@ int ttm_cli_parse_u64(const char *s, uint64_t *out);
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
 
+/* ---- talking to ttmemd (cmd_status.c, cmd_dump.c, cmd_record.c, cmd_demo.c) -------------- */
+#include <sys/types.h>
+
+#include "common/json.h"
+#include "common/snapshot.h"
+
+int ttm_cli_status(int argc, char **argv);
+int ttm_cli_dump(int argc, char **argv);
+int ttm_cli_record(int argc, char **argv);
+
+#define TTM_CLI_PATH_MAX 108 /* a Unix socket path, NUL included */
+
+/* Works out the daemon socket (socket, else the default path) and its query socket (query,
+ * else SOCKET.query) into the two buffers of len bytes. Returns 0, or an exit status after
+ * printing the error. */
+int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
+                         char *query_out, size_t len);
+/* Fetches a snapshot from the query socket. On failure prints one line ("ttmemd is not running
+ * at SOCKET: ..." when nothing listens) and returns 1; returns 0 with *out filled (free it with
+ * ttm__snapshot_free). */
+int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q,
+                  ttm_snapshot *out);
+/* The daemon's identity, clients and transport counters: three lines of text, or a "daemon"
+ * object in JSON. */
+void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket);
+void ttm_cli_json_daemon(ttm_json *j, const ttm_snapshot *s, const char *socket);
+
+/* Builds the core's report model from a snapshot with the FINDINGS, TOTALS, DEVICES and PROCS
+ * sections, for ttm_render_text/json. Aborts on out-of-memory (a program). Free with
+ * ttm_report_free(). */
+ttm_report *ttm_cli_report_from_snapshot(const ttm_snapshot *s);
+/* "Transport" lines: events taken, waited, dropped, reattached rings, per process when any
+ * were lost. */
+void ttm_cli_print_transport(FILE *out, const ttm_snapshot *s);
+
+/* A private ttmemd on a socket in a fresh temporary directory (`ttmem record`, `ttmem demo`).
+ * Lifecycle: ttm_cli_private_start() starts it and waits until it listens;
+ * ttm_cli_private_stop() stops it and removes the directory; stop(NULL) is a no-op. */
+typedef struct ttm_cli_private ttm_cli_private;
+/* Returns 0, or prints one line and returns 1. */
+int ttm_cli_private_start(ttm_cli_private **out);
+const char *ttm_cli_private_socket(const ttm_cli_private *p);
+/* Starts argv with TTMEM=1 and TTMEM_SOCKET set. stdout_fd >= 0 replaces its stdout. Returns
+ * the pid, or -1 after printing why. */
+pid_t ttm_cli_private_spawn(const ttm_cli_private *p, char *const argv[], int stdout_fd);
+/* Waits up to timeout_ms until no client session is open (every process's exit handled).
+ * Returns 0, or 1 when some are still open (printed). */
+int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms);
+/* Fetches the report sections (top offenders per class, max leaks listed). Returns 0 or 1
+ * (printed). */
+int ttm_cli_private_report(ttm_cli_private *p, uint32_t top, uint32_t max_leaks,
+                           ttm_snapshot *out);
+void ttm_cli_private_stop(ttm_cli_private *p);
+/* Path of a program installed next to the ttmem binary (ttmemd, ttmem-simproc) into buf; when
+ * there is none, the bare name (found on PATH). */
+void ttm_cli_sibling(const char *name, char *buf, size_t len);
+
 #endif /* TTM_CLI_CLI_H */

@@ -1,7 +1,8 @@
 /*
  * cmd_simulate.c — `ttmem simulate`: runs a simulator scenario through the core registry,
  * prints the report, and with --check compares the core's verdict with the scenario's ground
- * truth. Also `ttmem demo` (the llama run, both client behaviours).
+ * truth. (`ttmem demo`, which runs simulated processes through a real daemon, is in
+ * cmd_demo.c.)
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -175,43 +176,5 @@ int ttm_cli_simulate(int argc, char **argv)
         }
     }
     ttm_registry_close(reg);
-    return rc;
-}
-
-int ttm_cli_demo(int argc, char **argv)
-{
-    (void)argv;
-    if (argc > 1)
-        return ttm_cli_fail("demo: takes no arguments");
-    sim_opts o = {.scenario = "llama", .client = TTM_SIM_LEGACY, .seed = 1};
-    ttm_registry *legacy = NULL, *identity = NULL;
-    ttm_sim_truth truth;
-    printf("ttmem demo: a llama-like run on an 8-chip mesh, as the prototype's client reported "
-           "it (addresses only)\n\n");
-    int rc = run_scenario(&o, &legacy, &truth);
-    if (rc == 0)
-        rc = report_registry(legacy, &o, stdout);
-    o.client = TTM_SIM_IDENTITY;
-    if (rc == 0)
-        rc = run_scenario(&o, &identity, &truth);
-    if (rc == 0) {
-        ttm_totals a, b;
-        ttm_registry_totals(legacy, &a);
-        ttm_registry_totals(identity, &b);
-        char u0[TTM_FMT_LEN], u1[TTM_FMT_LEN], e0[TTM_FMT_LEN], e1[TTM_FMT_LEN], v[TTM_FMT_LEN];
-        printf("\nThe same run reported with object ids and VIEW flags (ttmem's own client):\n"
-               "  unknown frees %s -> %s, excess frees %s -> %s; %s mesh view frees are "
-               "explained as views, not warnings\n",
-               ttm__fmt_count(u0, a.class_count[TTM_CLASS_UNKNOWN_FREE]),
-               ttm__fmt_count(u1, b.class_count[TTM_CLASS_UNKNOWN_FREE]),
-               ttm__fmt_count(e0, a.class_count[TTM_CLASS_EXCESS_FREE]),
-               ttm__fmt_count(e1, b.class_count[TTM_CLASS_EXCESS_FREE]),
-               ttm__fmt_count(v, b.class_count[TTM_CLASS_FREE_VIEW] +
-                                     b.class_count[TTM_CLASS_VIEW_AFTER_OWNER]));
-        printf("  double frees: %s (object ids tell a second free of the same buffer apart)\n",
-               ttm__fmt_count(u0, b.class_count[TTM_CLASS_DOUBLE_FREE]));
-    }
-    ttm_registry_close(legacy);
-    ttm_registry_close(identity);
     return rc;
 }

@@ -206,6 +206,8 @@ int main(int argc, char **argv)
             continue;
         if (ev->kind == TTM_EV_PROC_EXIT)
             break;
+        if (ev->kind == TTM_EV_PROC_START)
+            continue; /* the daemon says when a process starts */
         int r = replay(ev, (uint16_t)device_base);
         if (r == TTM_EDISABLED) {
             fprintf(stderr, "ttmem-simproc: tracking is disabled: set TTMEM=1\n");

@@ -1,0 +1,901 @@
+/*
+ * it_daemon.c — integration tests of ttmemd with real processes: a real daemon on a socket in
+ * a temporary directory, real clients (it_client, through libttmem), checks through the query
+ * socket's snapshot. One case per run: `it_daemon CASE TTMEMD IT_CLIENT`; ctest runs each case
+ * as its own test with a timeout.
+ *
+ * Every process a case starts is recorded and killed at exit (normal, failed check, or the
+ * case's own alarm), and the temporary directory is removed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/proto.h"
+#include "common/ring.h"
+#include "common/snapshot.h"
+#include "core/registry.h"
+
+extern char **environ;
+
+#define CASE_TIMEOUT_S 90
+
+static const char *g_case, *g_ttmemd, *g_client;
+static char g_dir[96], g_sock[128], g_query[140];
+static pid_t g_pids[64];
+static int g_npids;
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+/* Copies a path known to be short (under the 96-byte g_dir) into a socket address. */
+static void set_sun_path(struct sockaddr_un *sa, const char *path)
+{
+    size_t n = strlen(path);
+    if (n >= sizeof sa->sun_path)
+        n = sizeof sa->sun_path - 1;
+    memcpy(sa->sun_path, path, n);
+    sa->sun_path[n] = '\0';
+}
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void cleanup(void)
+{
+    for (int i = 0; i < g_npids; i++) {
+        if (g_pids[i] > 0) {
+            kill(g_pids[i], SIGCONT);
+            kill(g_pids[i], SIGKILL);
+            waitpid(g_pids[i], NULL, 0);
+            g_pids[i] = -1;
+        }
+    }
+    if (g_dir[0] != '\0')
+        remove_dir(g_dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "it_daemon: case timed out\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0) {
+            kill(g_pids[i], SIGCONT);
+            kill(g_pids[i], SIGKILL);
+        }
+    remove_dir(g_dir); /* not async-signal-safe, but the case is over either way */
+    _exit(1);
+}
+
+static void fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void fail(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "it_daemon: %s: line %d: ", g_case, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (!(cond))                                                                            \
+            fail(__LINE__, "check failed: " #cond ": " __VA_ARGS__);                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                          \
+    do {                                                                                        \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                   \
+        if (va_ != vb_)                                                                         \
+            fail(__LINE__, "%s == %lld, expected %s == %lld", #a, va_, #b, vb_);                \
+    } while (0)
+
+static void track(pid_t pid)
+{
+    if (g_npids < (int)(sizeof g_pids / sizeof g_pids[0]))
+        g_pids[g_npids++] = pid;
+}
+
+static void untrack(pid_t pid)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == pid)
+            g_pids[i] = -1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Reads one line from fd within timeout_ms into buf. Returns 0 or -1. */
+static int read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t off = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (off < len - 1) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + off, 1);
+        if (n <= 0)
+            break;
+        if (buf[off] == '\n') {
+            buf[off] = '\0';
+            return 0;
+        }
+        off++;
+    }
+    buf[off] = '\0';
+    return -1;
+}
+
+/* Waits for pid to end; returns its wait status. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            untrack(pid);
+            return status;
+        }
+        if (now_ms() > deadline)
+            fail(__LINE__, "pid %d did not exit within %d ms", (int)pid, timeout_ms);
+        sleep_ms(5);
+    }
+}
+
+/* Starts ttmemd on g_sock with extra arguments (NULL-terminated). stderr goes to errfile.
+ * Waits until it listens. */
+static pid_t start_daemon_at(const char *sock, const char *errfile, const char *const *extra)
+{
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        close(p[0]);
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        if (p[1] != 3) {
+            dup2(p[1], 3);
+            close(p[1]);
+        }
+        const char *args[32] = {g_ttmemd, "--foreground", "--socket", sock, "--ready-fd", "3",
+                                "--log-level", "debug"};
+        int n = 8;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        execv(g_ttmemd, (char *const *)args);
+        _exit(127);
+    }
+    track(pid);
+    close(p[1]);
+    char line[256];
+    int rc = read_line(p[0], line, sizeof line, 10000);
+    close(p[0]);
+    CHECK(rc == 0 && strcmp(line, "ready") == 0, "ttmemd did not become ready: '%s'", line);
+    return pid;
+}
+
+static pid_t start_daemon(const char *const *extra)
+{
+    char err[160];
+    snprintf(err, sizeof err, "%s/ttmemd.err", g_dir);
+    return start_daemon_at(g_sock, err, extra);
+}
+
+typedef struct client {
+    pid_t pid;
+    int in, out; /* its stdin (we write), its stdout (we read) */
+} client;
+
+/* Starts it_client with args; enabled sets TTMEM=1 and TTMEM_SOCKET; extra_env is one more
+ * NAME=VALUE or NULL. */
+static client start_client(bool enabled, const char *extra_env, const char *const *args)
+{
+    int in[2], out[2];
+    CHECK(pipe(in) == 0 && pipe(out) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        dup2(in[0], STDIN_FILENO);
+        dup2(out[1], STDOUT_FILENO);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        unsetenv("TTMEM");
+        unsetenv("TT_ALLOC_TRACKING_ENABLED");
+        unsetenv("TTMEM_RING_SLOTS");
+        setenv("TTMEM_SOCKET", g_sock, 1);
+        if (enabled)
+            setenv("TTMEM", "1", 1);
+        if (extra_env != NULL)
+            putenv((char *)extra_env);
+        const char *argv[32] = {g_client};
+        int n = 1;
+        for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        execv(g_client, (char *const *)argv);
+        _exit(127);
+    }
+    track(pid);
+    close(in[0]);
+    close(out[1]);
+    return (client){.pid = pid, .in = in[1], .out = out[0]};
+}
+
+static void client_close(client *c)
+{
+    if (c->in >= 0)
+        close(c->in);
+    if (c->out >= 0)
+        close(c->out);
+    c->in = c->out = -1;
+}
+
+typedef struct cstats {
+    unsigned long long events, dropped, waited, reconnects;
+    int connected, enabled, flush;
+} cstats;
+
+/* Reads the client's final "stats ..." line. */
+static cstats read_stats(client *c, int timeout_ms)
+{
+    char line[256];
+    cstats s;
+    memset(&s, 0, sizeof s);
+    CHECK(read_line(c->out, line, sizeof line, timeout_ms) == 0, "no stats from pid %d",
+          (int)c->pid);
+    int n = sscanf(line,
+                   "stats events=%llu dropped=%llu waited=%llu reconnects=%llu connected=%d "
+                   "enabled=%d flush=%d",
+                   &s.events, &s.dropped, &s.waited, &s.reconnects, &s.connected, &s.enabled,
+                   &s.flush);
+    CHECK(n == 7, "bad stats line '%s'", line);
+    return s;
+}
+
+static void snap(ttm_snapshot *s, uint32_t sections)
+{
+    ttm_snap_query q = {.sections = sections, .top = 10, .max_leaks = 100};
+    char msg[256];
+    int err = ttm__snap_fetch(g_query, &q, 5000, s, msg, sizeof msg);
+    CHECK(err == TTM_OK, "query failed: %s", msg);
+}
+
+static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i].pid == (uint32_t)pid)
+            return &s->procs[i];
+    return NULL;
+}
+
+static uint64_t cls(const ttm_snapshot *s, ttm_class c)
+{
+    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+}
+
+/* Waits until no session is open (every client's exit handled). */
+static void settle(void)
+{
+    int64_t deadline = now_ms() + 10000;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        bool open = s.daemon.clients_connected > 0;
+        for (size_t i = 0; i < s.nprocs; i++)
+            open |= s.procs[i].connected;
+        ttm__snapshot_free(&s);
+        if (!open)
+            return;
+        CHECK(now_ms() < deadline, "sessions still open after 10 s");
+        sleep_ms(10);
+    }
+}
+
+/* Waits until pid has an open session (connected). */
+static void wait_connected(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        const ttm_snap_proc *p = proc_of(&s, pid);
+        bool ok = p != NULL && p->connected;
+        ttm__snapshot_free(&s);
+        if (ok)
+            return;
+        CHECK(now_ms() < deadline, "pid %d never connected", (int)pid);
+        sleep_ms(10);
+    }
+}
+
+static void write_line(client *c, const char *s)
+{
+    CHECK(write(c->in, s, strlen(s)) == (ssize_t)strlen(s), "write to client");
+}
+
+static bool file_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* ---- cases -------------------------------------------------------------------------------- */
+
+/* N processes x M threads x K pairs, plus L leaks each: exact counts everywhere. */
+static void case_counts(void)
+{
+    enum { N = 4, M = 4, K = 5000, L = 3 };
+    start_daemon(NULL);
+    client c[N];
+    char dev[N][8];
+    for (int i = 0; i < N; i++) {
+        snprintf(dev[i], sizeof dev[i], "%d", i);
+        const char *args[] = {"--pairs", "5000", "--threads", "4", "--device", dev[i],
+                              "--leak", "3", NULL};
+        c[i] = start_client(true, NULL, args);
+    }
+    const unsigned long long per = 2ull * M * K + L;
+    for (int i = 0; i < N; i++) {
+        cstats st = read_stats(&c[i], 60000);
+        CHECK_EQ(st.enabled, 1);
+        CHECK_EQ(st.events, per);
+        CHECK_EQ(st.dropped, 0);
+        CHECK_EQ(st.flush, TTM_OK);
+        int status = wait_exit(c[i].pid, 10000);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client exit status 0x%x", status);
+    }
+    settle();
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(s.daemon.events, N * per);
+    CHECK_EQ(s.daemon.dropped, 0);
+    CHECK_EQ(s.daemon.clients_total, N);
+    CHECK_EQ(s.daemon.clients_connected, 0);
+    CHECK_EQ(s.totals.allocs, N * (1ull * M * K + L));
+    CHECK_EQ(s.totals.frees, N * 1ull * M * K);
+    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), N * (1ull * M * K + L));
+    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), N * 1ull * M * K);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), N * L);
+    CHECK_EQ(s.totals.live_records, 0);
+    for (unsigned k = 0; k < s.totals.nclasses; k++)
+        if (k != TTM_CLASS_ALLOC_OK && k != TTM_CLASS_FREE_OK && k != TTM_CLASS_LEAKED_AT_EXIT)
+            CHECK(s.totals.class_count[k] == 0, "unexpected class %s", ttm_class_name(k));
+    for (int i = 0; i < N; i++) {
+        const ttm_snap_proc *p = proc_of(&s, c[i].pid);
+        CHECK(p != NULL, "pid %d missing", (int)c[i].pid);
+        CHECK_EQ(p->events, per);
+        CHECK_EQ(p->leaked_count, L);
+        CHECK_EQ(p->leaked_bytes, L * 1024ull);
+        CHECK(!p->alive && !p->connected, "pid %d still alive", (int)c[i].pid);
+        CHECK(strcmp(p->name, "it_client") == 0, "name '%s'", p->name);
+        client_close(&c[i]);
+    }
+    CHECK_EQ(s.ndevices, N);
+    for (size_t i = 0; i < s.ndevices; i++) {
+        const ttm_snap_mem *m = &s.devices[i].mem[TTM_MEM_DRAM];
+        CHECK_EQ(m->live_bytes, 0);
+        CHECK_EQ(m->allocs, 1ull * M * K);
+        CHECK(m->peak_bytes >= 1ull * K * 4096 && m->peak_bytes <= 1ull * M * K * 4096,
+              "peak %llu", (unsigned long long)m->peak_bytes);
+    }
+    ttm__snapshot_free(&s);
+}
+
+/* A client killed by SIGKILL while its committed events are still in the ring (the daemon is
+ * stopped meanwhile): nothing is lost, its buffers are leaked_at_exit and reclaimed. */
+static void case_sigkill(void)
+{
+    enum { K = 5000 };
+    pid_t d = start_daemon(NULL);
+    /* one allocation opens the session, then the burst waits for "go" */
+    const char *args[] = {"--alloc-at", "0x5000", "--hold", "--burst", "5000", NULL};
+    client c = start_client(true, NULL, args);
+    char line[128];
+    CHECK(read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+          "client not ready: '%s'", line);
+    CHECK(kill(d, SIGSTOP) == 0, "SIGSTOP");
+    write_line(&c, "go\n");
+    CHECK(read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "committed 5000") == 0,
+          "no burst: '%s'", line);
+    CHECK(kill(c.pid, SIGKILL) == 0, "SIGKILL");
+    int status = wait_exit(c.pid, 5000);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status 0x%x", status);
+    CHECK(kill(d, SIGCONT) == 0, "SIGCONT");
+    settle();
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_REPORT);
+    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    CHECK(p != NULL, "killed pid missing");
+    CHECK_EQ(p->events, K + 1);
+    CHECK_EQ(s.totals.allocs, K + 1);
+    CHECK_EQ(p->leaked_count, K + 1);
+    CHECK_EQ(p->leaked_bytes, (K + 1) * 4096ull);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), K + 1);
+    CHECK_EQ(s.totals.live_records, 0);
+    CHECK(!p->alive, "still alive");
+    CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 0);
+    CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].peak_bytes, (K + 1) * 4096ull);
+    CHECK_EQ(s.findings.leaked_count, K + 1);
+    CHECK(s.findings.nleaks > 0 && s.findings.leaks[0].pid == (uint32_t)c.pid, "leak list");
+    ttm__snapshot_free(&s);
+    client_close(&c);
+}
+
+/* The daemon killed and restarted under a running client: the client reconnects with its ring,
+ * the new daemon counts what a previous daemon took and what was dropped; every committed event
+ * is accounted for. */
+static void case_restart(void)
+{
+    pid_t d = start_daemon(NULL);
+    const char *args[] = {"--stream", NULL};
+    client c = start_client(true, "TTMEM_RING_SLOTS=1024", args);
+    wait_connected(c.pid, 10000);
+    sleep_ms(200);
+    CHECK(kill(d, SIGKILL) == 0, "kill daemon");
+    wait_exit(d, 5000);
+    sleep_ms(400); /* the ring fills: events are dropped and counted */
+    start_daemon(NULL);
+    wait_connected(c.pid, 15000);
+    sleep_ms(200);
+    write_line(&c, "q");
+    cstats st = read_stats(&c, 20000);
+    int status = wait_exit(c.pid, 10000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
+    settle();
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    CHECK(p != NULL, "client missing in the new daemon");
+    CHECK(st.reconnects >= 1, "no reconnect");
+    CHECK(p->reattached, "not marked reattached");
+    CHECK_EQ(s.daemon.reattached, 1);
+    CHECK(st.dropped > 0, "the test expected drops while no daemon existed");
+    CHECK_EQ(p->dropped, st.dropped);
+    CHECK_EQ(s.daemon.dropped, st.dropped);
+    /* every committed event: taken by the old daemon, or by this one */
+    CHECK_EQ(p->prior_events + p->events, st.events);
+    CHECK(p->prior_events > 0 && p->events > 0, "prior %llu, events %llu",
+          (unsigned long long)p->prior_events, (unsigned long long)p->events);
+    ttm__snapshot_free(&s);
+    client_close(&c);
+}
+
+/* Without TTMEM no connection is made. */
+static void case_disabled(void)
+{
+    start_daemon(NULL);
+    const char *args[] = {"--pairs", "100", "--leak", "2", NULL};
+    client c = start_client(false, NULL, args);
+    cstats st = read_stats(&c, 10000);
+    wait_exit(c.pid, 5000);
+    CHECK_EQ(st.enabled, 0);
+    CHECK_EQ(st.events, 0);
+    client c0 = start_client(false, "TTMEM=0", args);
+    cstats st0 = read_stats(&c0, 10000);
+    wait_exit(c0.pid, 5000);
+    CHECK_EQ(st0.enabled, 0);
+    sleep_ms(200);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(s.daemon.clients_total, 0);
+    CHECK_EQ(s.daemon.clients_rejected, 0);
+    CHECK_EQ(s.daemon.events, 0);
+    CHECK_EQ(s.nprocs, 0);
+    ttm__snapshot_free(&s);
+    client_close(&c);
+    client_close(&c0);
+}
+
+/* A second daemon on the same socket refuses; a stale socket file is replaced; a file that is
+ * not a socket is not. */
+static void case_second(void)
+{
+    start_daemon(NULL);
+    char err[160];
+    snprintf(err, sizeof err, "%s/second.err", g_dir);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, STDERR_FILENO);
+        execl(g_ttmemd, g_ttmemd, "--foreground", "--socket", g_sock, (char *)NULL);
+        _exit(127);
+    }
+    track(pid);
+    int status = wait_exit(pid, 10000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second daemon status 0x%x", status);
+    CHECK(file_contains(err, "already running"), "no clear message in %s", err);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS); /* the first one still serves */
+    ttm__snapshot_free(&s);
+
+    /* a stale socket: bound, never listened on, left behind */
+    char stale[160], stale_err[160];
+    snprintf(stale, sizeof stale, "%s/stale.sock", g_dir);
+    snprintf(stale_err, sizeof stale_err, "%s/stale.err", g_dir);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    set_sun_path(&sa, stale);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "bind stale");
+    close(fd);
+    pid_t d2 = start_daemon_at(stale, stale_err, NULL);
+    CHECK(file_contains(stale_err, "replaced stale socket"), "stale socket not reported");
+    kill(d2, SIGTERM);
+    status = wait_exit(d2, 5000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "stop status 0x%x", status);
+    CHECK(file_contains(stale_err, "summary:"), "no final summary");
+    CHECK(access(stale, F_OK) != 0, "socket file left behind");
+
+    /* a regular file where the socket should be */
+    char plain[160];
+    snprintf(plain, sizeof plain, "%s/plain.sock", g_dir);
+    fd = open(plain, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+    pid = fork();
+    if (pid == 0) {
+        int efd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(efd, STDERR_FILENO);
+        execl(g_ttmemd, g_ttmemd, "--foreground", "--socket", plain, (char *)NULL);
+        _exit(127);
+    }
+    track(pid);
+    status = wait_exit(pid, 10000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+    CHECK(file_contains(err, "is not a socket"), "no clear message");
+}
+
+/* A client cannot free another process's buffer. */
+static void case_foreign(void)
+{
+    start_daemon(NULL);
+    const char *owner_args[] = {"--alloc-at", "0x5000", "--hold", NULL};
+    client owner = start_client(true, NULL, owner_args);
+    char line[64];
+    CHECK(read_line(owner.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+          "owner not ready: '%s'", line);
+    const char *thief_args[] = {"--free-at", "0x5000", NULL};
+    client thief = start_client(true, NULL, thief_args);
+    read_stats(&thief, 10000);
+    wait_exit(thief.pid, 5000);
+    int64_t deadline = now_ms() + 10000;
+    ttm_snapshot s;
+    for (;;) {
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        const ttm_snap_proc *t = proc_of(&s, thief.pid);
+        if (t != NULL && !t->connected)
+            break;
+        ttm__snapshot_free(&s);
+        CHECK(now_ms() < deadline, "thief session never ended");
+        sleep_ms(10);
+    }
+    CHECK_EQ(cls(&s, TTM_CLASS_FOREIGN_FREE), 1);
+    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), 0);
+    CHECK_EQ(s.totals.live_records, 1);
+    const ttm_snap_proc *o = proc_of(&s, owner.pid);
+    CHECK(o != NULL && o->live_records == 1, "owner lost its buffer");
+    CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 4096);
+    ttm__snapshot_free(&s);
+    write_line(&owner, "done\n");
+    read_stats(&owner, 10000);
+    wait_exit(owner.pid, 5000);
+    settle();
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    CHECK_EQ(s.totals.live_records, 0);
+    ttm__snapshot_free(&s);
+    client_close(&owner);
+    client_close(&thief);
+}
+
+/* ---- raw HELLOs ---- */
+
+static int raw_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    set_sun_path(&sa, g_sock);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+    return fd;
+}
+
+/* A sealed memfd holding a valid ring of nslots, truncated to bytes (0 = the ring's size). */
+static int make_ring(uint32_t nslots, size_t bytes, bool seal)
+{
+    size_t need = ttm__ring_bytes(nslots);
+    int fd = memfd_create("it-ring", MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
+    CHECK(fd >= 0 && ftruncate(fd, (off_t)need) == 0, "memfd");
+    void *m = mmap(NULL, need, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED, "mmap");
+    ttm__ring_init(m, nslots, (uint32_t)getpid());
+    munmap(m, need);
+    if (bytes != 0)
+        CHECK(ftruncate(fd, (off_t)bytes) == 0, "truncate");
+    if (seal)
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+    return fd;
+}
+
+/* Sends raw bytes with up to two descriptors, reads the reply: its status and message. */
+static int exchange(const void *buf, size_t len, int fd1, int fd2, bool half_close, char *msg,
+                    size_t msg_len)
+{
+    int s = raw_connect();
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    union {
+        char b[CMSG_SPACE(2 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    int fds[2] = {fd1, fd2};
+    int nfds = (fd1 >= 0) + (fd2 >= 0);
+    if (nfds > 0) {
+        memset(&ctl, 0, sizeof ctl);
+        m.msg_control = ctl.b;
+        m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+    }
+    CHECK(sendmsg(s, &m, MSG_NOSIGNAL) == (ssize_t)len, "sendmsg");
+    if (half_close)
+        shutdown(s, SHUT_WR);
+    ttm_hello_reply r;
+    int err = ttm__proto_recv_reply(s, &r, 5000);
+    close(s);
+    CHECK(err == TTM_OK, "no reply: %s", ttm_strerror(err));
+    snprintf(msg, msg_len, "%s", r.message);
+    return r.status;
+}
+
+static void case_badhello(void)
+{
+    start_daemon(NULL);
+    char msg[160];
+    ttm_hello h;
+    int memfd = make_ring(1024, 0, true);
+    int efd = eventfd(0, EFD_CLOEXEC);
+    int rejected = 0;
+
+    /* malformed: not a hello at all */
+    memset(&h, 0x5a, sizeof h);
+    CHECK_EQ(exchange(&h, sizeof h, memfd, efd, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "not a ttmem hello") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* malformed: cut short */
+    ttm__proto_hello_init(&h, 1024, 0, 0);
+    CHECK_EQ(exchange(&h, 10, memfd, efd, true, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "truncated") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* wrong version */
+    ttm__proto_hello_init(&h, 1024, 0, 0);
+    h.version = 99;
+    CHECK_EQ(exchange(&h, sizeof h, memfd, efd, false, msg, sizeof msg),
+             TTM_EVERSION);
+    CHECK(strstr(msg, "version 99") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* no descriptors */
+    ttm__proto_hello_init(&h, 1024, 0, 0);
+    CHECK_EQ(exchange(&h, sizeof h, -1, -1, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "descriptors") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* bad descriptor: a pipe instead of the ring */
+    int pp[2];
+    CHECK(pipe(pp) == 0, "pipe");
+    CHECK_EQ(exchange(&h, sizeof h, pp[0], efd, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "memfd") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* bad descriptor: a pipe instead of the eventfd */
+    CHECK_EQ(exchange(&h, sizeof h, memfd, pp[1], false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "eventfd") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* a ring of the wrong size */
+    int small = make_ring(1024, 4096, true);
+    CHECK_EQ(exchange(&h, sizeof h, small, efd, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "bytes") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* geometry that disagrees with the ring header */
+    ttm__proto_hello_init(&h, 2048, 0, 0);
+    int big = make_ring(1024, ttm__ring_bytes(2048), true);
+    CHECK_EQ(exchange(&h, sizeof h, big, efd, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "slots") != NULL, "msg '%s'", msg);
+    rejected++;
+    /* a ring the client could shrink under the daemon */
+    ttm__proto_hello_init(&h, 1024, 0, 0);
+    int unsealed = make_ring(1024, 0, false);
+    CHECK_EQ(exchange(&h, sizeof h, unsealed, efd, false, msg, sizeof msg), TTM_EPROTO);
+    CHECK(strstr(msg, "sealed") != NULL, "msg '%s'", msg);
+    rejected++;
+
+    /* the daemon still serves a good client */
+    const char *args[] = {"--pairs", "1000", NULL};
+    client c = start_client(true, NULL, args);
+    cstats st = read_stats(&c, 10000);
+    wait_exit(c.pid, 5000);
+    CHECK_EQ(st.events, 2000);
+    settle();
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(s.daemon.clients_rejected, rejected);
+    CHECK_EQ(s.daemon.clients_total, 1);
+    CHECK_EQ(s.totals.allocs, 1000);
+    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), 1000);
+    ttm__snapshot_free(&s);
+    client_close(&c);
+    close(memfd);
+    close(small);
+    close(big);
+    close(unsealed);
+    close(efd);
+    close(pp[0]);
+    close(pp[1]);
+}
+
+/* --max-clients and --max-live-per-client, each with its counter. */
+static void case_limits(void)
+{
+    const char *extra[] = {"--max-clients", "1", "--max-live-per-client", "10", NULL};
+    start_daemon(extra);
+    const char *hold_args[] = {"--leak", "15", "--hold", NULL};
+    client a = start_client(true, NULL, hold_args);
+    char line[64];
+    CHECK(read_line(a.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+          "first client not ready: '%s'", line);
+    const char *args[] = {"--pairs", "10", NULL};
+    client b = start_client(true, NULL, args);
+    cstats st = read_stats(&b, 20000);
+    wait_exit(b.pid, 5000);
+    CHECK_EQ(st.connected, 0);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK(s.daemon.clients_refused >= 1, "refused %llu",
+          (unsigned long long)s.daemon.clients_refused);
+    CHECK_EQ(s.daemon.max_clients, 1);
+    CHECK_EQ(s.daemon.max_live_per_client, 10);
+    CHECK_EQ(cls(&s, TTM_CLASS_LIMIT), 5);
+    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), 10);
+    ttm__snapshot_free(&s);
+    write_line(&a, "done\n");
+    read_stats(&a, 10000);
+    wait_exit(a.pid, 5000);
+    settle();
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 10);
+    ttm__snapshot_free(&s);
+    client_close(&a);
+    client_close(&b);
+}
+
+/* A query that is not one gets an error frame; the daemon keeps answering. */
+static void case_query(void)
+{
+    start_daemon(NULL);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    set_sun_path(&sa, g_query);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect");
+    uint8_t junk[16];
+    memset(junk, 0xee, sizeof junk);
+    CHECK(write(fd, junk, sizeof junk) == (ssize_t)sizeof junk, "write");
+    uint8_t hdr[TTM_SNAP_HDR_SIZE];
+    size_t off = 0;
+    while (off < sizeof hdr) {
+        ssize_t n = read(fd, hdr + off, sizeof hdr - off);
+        CHECK(n > 0, "no error frame");
+        off += (size_t)n;
+    }
+    ttm_snap_frame fr;
+    CHECK(ttm__snap_decode_frame(hdr, sizeof hdr, &fr, NULL, 0) == TTM_OK, "frame");
+    CHECK_EQ(fr.type, TTM_SNAP_MSG_ERROR);
+    CHECK_EQ(fr.status, TTM_EPROTO);
+    close(fd);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS | TTM_SNAP_WANT_DUMP | TTM_SNAP_WANT_REPORT);
+    CHECK(s.sections == (TTM_SNAP_WANT_STATUS | TTM_SNAP_WANT_DUMP | TTM_SNAP_WANT_REPORT),
+          "sections 0x%x", s.sections);
+    ttm__snapshot_free(&s);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} cases[] = {
+    {"counts", case_counts},   {"sigkill", case_sigkill},   {"restart", case_restart},
+    {"disabled", case_disabled}, {"second", case_second},   {"foreign", case_foreign},
+    {"badhello", case_badhello}, {"limits", case_limits},   {"query", case_query},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT\n");
+        return 2;
+    }
+    g_case = argv[1];
+    g_ttmemd = argv[2];
+    g_client = argv[3];
+    void (*fn)(void) = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(cases[i].name, g_case) == 0)
+            fn = cases[i].fn;
+    if (fn == NULL) {
+        fprintf(stderr, "it_daemon: unknown case '%s'\n", g_case);
+        return 2;
+    }
+    snprintf(g_dir, sizeof g_dir, "/tmp/ttmem-it.XXXXXX");
+    if (mkdtemp(g_dir) == NULL) {
+        perror("it_daemon: mkdtemp");
+        g_dir[0] = '\0';
+        return 1;
+    }
+    snprintf(g_sock, sizeof g_sock, "%s/d.sock", g_dir);
+    snprintf(g_query, sizeof g_query, "%s.query", g_sock);
+    atexit(cleanup);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(CASE_TIMEOUT_S);
+    fn();
+    printf("it_daemon: %s passed\n", g_case);
+    return 0;
+}
