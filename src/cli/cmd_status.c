@@ -82,7 +82,7 @@ static const char *proc_state(const ttm_snap_proc *p)
 {
     if (p->connected)
         return "connected";
-    return p->alive ? "gone?" : "exited";
+    return p->alive ? "closing" : "exited";
 }
 
 static bool mem_active(const ttm_snap_mem *m)
@@ -193,20 +193,20 @@ static void text_procs(FILE *out, const ttm_snapshot *s)
 
 static void text_classes(FILE *out, const ttm_snapshot *s)
 {
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
     const ttm_snap_totals *t = &s->totals;
     fprintf(out, "\nDiagnosis   %s allocations, %s frees, %s live buffers\n",
             ttm__fmt_count(a, t->allocs), ttm__fmt_count(b, t->frees),
-            ttm__fmt_count(a, t->live_records));
+            ttm__fmt_count(c, t->live_records));
     bool any = false;
-    for (unsigned c = 0; c < t->nclasses && c < TTM_CLASS__COUNT; c++) {
-        if (t->class_count[c] == 0)
+    for (unsigned k = 0; k < t->nclasses && k < TTM_CLASS__COUNT; k++) {
+        if (t->class_count[k] == 0)
             continue;
         any = true;
-        bool anomaly = ttm_class_is_anomaly(c);
-        fprintf(out, "%s %-18s %12s %12s  %s\n", anomaly ? "!" : " ", ttm_class_name(c),
-                ttm__fmt_count(a, t->class_count[c]), ttm__fmt_bytes(b, t->class_bytes[c]),
-                ttm_class_help(c));
+        bool anomaly = ttm_class_is_anomaly(k);
+        fprintf(out, "%s %-18s %12s %12s  %s\n", anomaly ? "!" : " ", ttm_class_name(k),
+                ttm__fmt_count(a, t->class_count[k]), ttm__fmt_bytes(b, t->class_bytes[k]),
+                ttm_class_help(k));
     }
     if (!any)
         fputs("  no events yet\n", out);

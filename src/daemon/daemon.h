@@ -42,6 +42,7 @@ typedef struct ttm_daemon_config {
     int ready_fd;             /* -1, or a descriptor that receives "ready\n" once listening */
     uint32_t max_clients;
     uint32_t max_live_per_client;
+    uint32_t default_arch;    /* ttm_arch for devices that never describe themselves; 0 = none */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */

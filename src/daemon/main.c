@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/arch.h"
 #include "common/paths.h"
 #include "common/snapshot.h"
 #include "daemon/daemon.h"
@@ -28,7 +29,8 @@
     "usage: ttmemd [--foreground] [--socket PATH] [--query-socket PATH] [--log-level "          \
     "error|warn|info|debug]\n"                                                                   \
     "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
-    "[--max-live-per-client N] [--ready-fd FD]\n"
+    "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
+    "              [--arch grayskull|wormhole_b0|blackhole]\n"
 
 static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_fail(const char *fmt, ...)
@@ -76,6 +78,7 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"max-clients", required_argument, NULL, 'c'},
         {"max-live-per-client", required_argument, NULL, 'm'},
         {"ready-fd", required_argument, NULL, 'r'},
+        {"arch", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -130,6 +133,14 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                 return usage_fail("--ready-fd '%s' is not an open descriptor above 2", optarg);
             cfg->ready_fd = (int)v;
             break;
+        case 'a': {
+            ttm_arch arch;
+            if (ttm__arch_parse(optarg, &arch) != TTM_OK)
+                return usage_fail("--arch must be grayskull, wormhole_b0 or blackhole, not '%s'",
+                                  optarg);
+            cfg->default_arch = (uint32_t)arch;
+            break;
+        }
         case 'h':
             fputs(USAGE, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
@@ -294,6 +305,8 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: cannot create the registry: %s\n", ttm_strerror(err));
         goto out_fail;
     }
+    if (d->cfg.default_arch != 0)
+        ttm_registry_set_default_arch(d->reg, (ttm_arch)d->cfg.default_arch);
     char why[400];
     err = ttm__listen_open(d, why, sizeof why);
     if (err != TTM_OK) {

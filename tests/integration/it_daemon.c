@@ -38,6 +38,8 @@ static const char *g_case, *g_ttmemd, *g_client;
 static char g_dir[96], g_sock[128], g_query[140];
 static pid_t g_pids[64];
 static int g_npids;
+static pid_t g_daemons[8]; /* stopped with SIGTERM at the end: each must exit 0 */
+static int g_ndaemons;
 
 /* ---- harness ----------------------------------------------------------------------------- */
 
@@ -132,6 +134,9 @@ static void untrack(pid_t pid)
     for (int i = 0; i < g_npids; i++)
         if (g_pids[i] == pid)
             g_pids[i] = -1;
+    for (int i = 0; i < g_ndaemons; i++)
+        if (g_daemons[i] == pid)
+            g_daemons[i] = -1;
 }
 
 static int64_t now_ms(void)
@@ -217,6 +222,8 @@ static pid_t start_daemon_at(const char *sock, const char *errfile, const char *
         _exit(127);
     }
     track(pid);
+    if (g_ndaemons < (int)(sizeof g_daemons / sizeof g_daemons[0]))
+        g_daemons[g_ndaemons++] = pid;
     close(p[1]);
     char line[256];
     int rc = read_line(p[0], line, sizeof line, 10000);
@@ -857,6 +864,34 @@ static void case_query(void)
     ttm__snapshot_free(&s);
 }
 
+/* Stops the daemons still running: each must stop cleanly on SIGTERM (under the sanitizers a
+ * leak or an error makes the status non-zero), and no log may hold a sanitizer report. */
+static void finish(void)
+{
+    for (int i = 0; i < g_ndaemons; i++) {
+        pid_t pid = g_daemons[i];
+        if (pid <= 0)
+            continue;
+        CHECK(kill(pid, SIGTERM) == 0, "SIGTERM to the daemon");
+        int status = wait_exit(pid, 10000);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon %d stopped with 0x%x",
+              (int)pid, status);
+    }
+    DIR *d = opendir(g_dir);
+    struct dirent *e;
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 4, ".err") != 0)
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
+        CHECK(!file_contains(path, "Sanitizer") && !file_contains(path, "runtime error"),
+              "sanitizer report in %s", path);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -896,6 +931,7 @@ int main(int argc, char **argv)
     signal(SIGALRM, on_alarm);
     alarm(CASE_TIMEOUT_S);
     fn();
+    finish();
     printf("it_daemon: %s passed\n", g_case);
     return 0;
 }

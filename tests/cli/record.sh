@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# ttmem record and ttmem demo from the outside: a program that leaks 3 buffers and double-frees
+# 1 is reported with exactly those findings and record returns its exit status; signals reach
+# the program; a program killed by a signal gives 128+N; bad input gets one clear line; the
+# private daemon and its directory are gone afterwards.
+set -u
+build=$1
+ttmem="$build/ttmem"
+leaker="$build/tests/it_leaker"
+fail=0
+pass=0
+check() { # name, condition result
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
+}
+tmp=$(mktemp -d /tmp/ttmem-rec.XXXXXX)
+priv="$tmp/priv" # TMPDIR of the commands under test: their private directories land here
+mkdir "$priv"
+bg=""
+cleanup() {
+    [ -n "$bg" ] && kill -9 "$bg" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+no_leftovers() { [ -z "$(ls -A "$priv")" ]; }
+
+TMPDIR="$priv" "$ttmem" record -- "$leaker" >"$tmp/out" 2>"$tmp/err"
+check "record returns the program's status 3 (got $?)" $([ $? -eq 3 ]; echo $?)
+grep -q "^it_leaker: 5 allocated" "$tmp/out"; check "the program's output comes through" $?
+grep -Eq "^Leaks +3 buffers, 1.06 MiB still allocated at process exit" "$tmp/out"
+check "record reports the 3 leaks" $?
+grep -Eq "^! double_free +1 " "$tmp/out"; check "record reports the double free" $?
+grep -Eq "^Unmatched +1 frees on 1 addresses: 0 unknown, 0 excess, 1 double" "$tmp/out"
+check "the double free is the only unmatched free" $?
+[ "$(grep -Ec "^! " "$tmp/out")" -eq 2 ]; check "exactly two kinds of findings ($(grep -E '^! ' "$tmp/out" | tr '\n' ' '))" $?
+grep -Eq "^Transport +8 events from 1 process through the ring; 0 waited for room, 0 dropped: nothing was lost" "$tmp/out"
+check "record says nothing was lost" $?
+[ ! -s "$tmp/err" ]; check "record writes nothing on stderr ($(head -c 200 "$tmp/err"))" $?
+no_leftovers; check "the private directory is removed" $?
+
+TMPDIR="$priv" "$ttmem" record -o "$tmp/r.json" -- "$leaker" >"$tmp/out" 2>"$tmp/err"
+check "record -o returns 3" $([ $? -eq 3 ]; echo $?)
+grep -q "report written to $tmp/r.json" "$tmp/err"; check "record -o says where" $?
+python3 - "$tmp/r.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["schema"] == "ttmem.report", r["schema"]
+c = {k: v["count"] for k, v in r["classes"].items()}
+assert c["alloc_ok"] == 5 and c["free_ok"] == 2, c
+assert c["double_free"] == 1 and c["leaked_at_exit"] == 3, c
+others = {k: v for k, v in c.items() if v and k not in ("alloc_ok", "free_ok", "double_free", "leaked_at_exit")}
+assert not others, others
+assert r["leaks"]["count"] == 3 and len(r["leaks"]["listed"]) == 3, r["leaks"]
+assert sorted(l["addr"] for l in r["leaks"]["listed"]) == ["0x300000", "0x400000", "0x500000"]
+assert r["leaks"]["bytes"] == (1 << 20) + 65536 + 2048, r["leaks"]["bytes"]
+assert r["totals"]["live_records"] == 0
+PY
+check "record -o JSON has exactly the findings" $?
+
+TMPDIR="$priv" "$ttmem" record --json -- sh -c "exec '$leaker' >/dev/null" >"$tmp/r2.json"
+check "record --json returns 3" $([ $? -eq 3 ]; echo $?)
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['classes']['leaked_at_exit']['count']==3" "$tmp/r2.json"
+check "record --json prints the JSON report" $?
+
+# exit statuses and bad input
+TMPDIR="$priv" "$ttmem" record -- sh -c 'kill -9 $$' >/dev/null 2>&1
+check "a program killed by SIGKILL gives 137" $([ $? -eq 137 ]; echo $?)
+TMPDIR="$priv" "$ttmem" record -- sh -c 'exit 0' >/dev/null 2>&1
+check "a program that succeeds gives 0" $?
+TMPDIR="$priv" "$ttmem" record -- /nonexistent/program >/dev/null 2>"$tmp/err"
+check "a missing program gives 127" $([ $? -eq 127 ]; echo $?)
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cannot run '/nonexistent/program'" "$tmp/err"
+check "a missing program: one clear line ($(cat "$tmp/err"))" $?
+"$ttmem" record >/dev/null 2>"$tmp/err"
+check "record without a command exits 2" $([ $? -eq 2 ]; echo $?)
+[ "$(wc -l <"$tmp/err")" -eq 1 ]; check "record without a command: one line" $?
+"$ttmem" record -o /nonexistent/dir/r.json -- true >/dev/null 2>"$tmp/err"
+check "record -o into a missing directory exits 1" $([ $? -eq 1 ]; echo $?)
+no_leftovers; check "no private directory left behind" $?
+
+# SIGTERM sent to ttmem reaches the program
+TMPDIR="$priv" "$ttmem" record -- sleep 30 >/dev/null 2>&1 &
+bg=$!
+sleep 0.5
+start=$(date +%s)
+kill -TERM "$bg"
+wait "$bg"
+rc=$?
+bg=""
+check "SIGTERM reaches the program: 143 (got $rc)" $([ "$rc" -eq 143 ]; echo $?)
+[ $(($(date +%s) - start)) -lt 10 ]; check "and promptly" $?
+no_leftovers; check "no private directory left after a signal" $?
+
+# the demo: simulated processes through the real daemon, one killed mid-run
+TMPDIR="$priv" "$ttmem" demo >"$tmp/demo.txt" 2>"$tmp/demo.err"
+check "ttmem demo exits 0 ($(head -c 300 "$tmp/demo.err"))" $?
+grep -Eq "^Killed +pid [0-9]+ died by SIGKILL after 30,000 events" "$tmp/demo.txt"
+check "the demo kills one process after 30,000 events" $?
+grep -Eq "^! leaked_at_exit " "$tmp/demo.txt"; check "the demo reports leaks at exit" $?
+grep -Eq "^Transport .*3 processes.*nothing was lost" "$tmp/demo.txt"; check "the demo lost nothing" $?
+no_leftovers; check "the demo leaves nothing behind" $?
+
+echo "record.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
