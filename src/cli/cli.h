@@ -84,4 +84,7 @@ void ttm_cli_private_stop(ttm_cli_private *p);
  * there is none, the bare name (found on PATH). */
 void ttm_cli_sibling(const char *name, char *buf, size_t len);
 
+/* `ttmem top` (cmd_top.c): the live monitor, and --once / --loop / --json. */
+int ttm_cli_top(int argc, char **argv);
+
 #endif /* TTM_CLI_CLI_H */

@@ -33,6 +33,8 @@ static const cli_command commands[] = {
      "run CMD with tracking under a private ttmemd; report when it exits"},
     {"metrics", ttm_cli_metrics, "metrics [--socket PATH] [--shm-dir DIR]",
      "print the Prometheus metrics once (node_exporter textfile collector)"},
+    {"top", ttm_cli_top, "top [--once | -l SECONDS | --json] [-d SECONDS] [--socket PATH]",
+     "the live monitor: devices, processes, diagnosis counters, history (keys: h)"},
 };
 
 static void usage(FILE *out)

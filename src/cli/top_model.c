@@ -1,0 +1,461 @@
+/*
+ * top_model.c — `ttmem top`'s model: the daemon's snapshot and TT-Metal's shared-memory
+ * regions turned into device and process rows with valid bits, and a usage history per device.
+ *
+ * Rows are rebuilt from scratch at every ingest (a Galaxy's 32 devices x 64 processes is a few
+ * thousand small copies); only the history persists, keyed by (source, device).
+ */
+#include "cli/top_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+#define TTM_TOP_MAX_HIST 1024u /* distinct (source, device) histories kept */
+
+int ttm__top_model_init(ttm_top_model *m, const char *host, const char *socket_path,
+                        const char *shm_dir)
+{
+    memset(m, 0, sizeof *m);
+    snprintf(m->host, sizeof m->host, "%s", host != NULL && host[0] ? host : "?");
+    snprintf(m->socket_path, sizeof m->socket_path, "%s", socket_path ? socket_path : "");
+    snprintf(m->shm_dir, sizeof m->shm_dir, "%s",
+             shm_dir != NULL && shm_dir[0] ? shm_dir : TTM_TTSHM_DEFAULT_DIR);
+    return TTM_OK;
+}
+
+void ttm__top_model_free(ttm_top_model *m)
+{
+    if (m == NULL)
+        return;
+    ttm__snapshot_free(&m->snap);
+    ttm__free(m->devices);
+    ttm__free(m->procs);
+    ttm__free(m->pdevs);
+    for (size_t i = 0; i < m->nhist; i++)
+        ttm__free(m->hist[i]);
+    ttm__free(m->hist);
+    memset(m, 0, sizeof *m);
+}
+
+uint64_t ttm__top_space_used(const uint64_t bytes[TTM_MEMTYPE_COUNT], uint32_t valid,
+                             ttm_space space, bool *valid_out)
+{
+    static const unsigned dram[] = {TTM_MEM_DRAM, TTM_MEM_TRACE};
+    static const unsigned l1[] = {TTM_MEM_L1, TTM_MEM_L1_SMALL, TTM_MEM_CB, TTM_MEM_KERNEL};
+    const unsigned *members = space == TTM_SPACE_DRAM ? dram : l1;
+    size_t n = space == TTM_SPACE_DRAM ? 2 : space == TTM_SPACE_L1 ? 4 : 0;
+    uint64_t sum = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (valid & TTM_TOP_V_MEM(members[i])) {
+            sum += bytes[members[i]];
+            any = true;
+        }
+    }
+    if (valid_out != NULL)
+        *valid_out = any;
+    return sum;
+}
+
+bool ttm__top_model_empty(const ttm_top_model *m)
+{
+    return m->dstate == TTM_TOP_DAEMON_NONE && m->nregions == 0;
+}
+
+const ttm_top_hist *ttm__top_model_hist(const ttm_top_model *m, const ttm_top_device *d)
+{
+    return d != NULL && d->hist < m->nhist ? m->hist[d->hist] : NULL;
+}
+
+/* ---- growable arrays ----------------------------------------------------------------------- */
+
+static int reserve(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return TTM_OK;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *p = ttm__reallocarray(*arr, n, elem);
+    if (p == NULL)
+        return TTM_ENOMEM;
+    *arr = p;
+    *cap = n;
+    return TTM_OK;
+}
+
+static ttm_top_device *add_device(ttm_top_model *m)
+{
+    if (reserve((void **)&m->devices, &m->cap_devices, m->ndevices + 1, sizeof *m->devices))
+        return NULL;
+    ttm_top_device *d = &m->devices[m->ndevices++];
+    memset(d, 0, sizeof *d);
+    d->hist = SIZE_MAX;
+    return d;
+}
+
+static ttm_top_proc *add_proc(ttm_top_model *m)
+{
+    if (reserve((void **)&m->procs, &m->cap_procs, m->nprocs + 1, sizeof *m->procs))
+        return NULL;
+    ttm_top_proc *p = &m->procs[m->nprocs++];
+    memset(p, 0, sizeof *p);
+    p->first_dev = m->npdevs;
+    return p;
+}
+
+static ttm_top_pdev *add_pdev(ttm_top_model *m)
+{
+    if (reserve((void **)&m->pdevs, &m->cap_pdevs, m->npdevs + 1, sizeof *m->pdevs))
+        return NULL;
+    ttm_top_pdev *pd = &m->pdevs[m->npdevs++];
+    memset(pd, 0, sizeof *pd);
+    return pd;
+}
+
+/* ---- the daemon's rows --------------------------------------------------------------------- */
+
+static void copy_name(char *dst, size_t len, const char *src, size_t srclen)
+{
+    size_t n = 0;
+    while (n + 1 < len && n < srclen && src[n] != '\0') {
+        unsigned char c = (unsigned char)src[n];
+        dst[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        n++;
+    }
+    dst[n] = '\0';
+}
+
+static int daemon_rows(ttm_top_model *m, const ttm_snapshot *s)
+{
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) {
+        for (size_t i = 0; i < s->ndevices; i++) {
+            const ttm_snap_device *sd = &s->devices[i];
+            ttm_top_device *d = add_device(m);
+            if (d == NULL)
+                return TTM_ENOMEM;
+            d->src = TTM_TOP_SRC_DAEMON;
+            d->device = sd->device;
+            d->valid = TTM_TOP_V_MEM_ALL;
+            for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
+                d->bytes[t] = sd->mem[t].live_bytes;
+            if (sd->arch != 0) {
+                d->arch = sd->arch;
+                d->valid |= TTM_TOP_V_ARCH;
+            }
+            for (unsigned sp = 0; sp < 2; sp++) {
+                d->cap[sp] = sd->capacity[sp];
+                d->peak[sp] = sd->space_peak[sp];
+                if (sd->capacity[sp] != 0)
+                    d->valid |= sp == TTM_SPACE_DRAM ? TTM_TOP_V_CAP_DRAM : TTM_TOP_V_CAP_L1;
+                d->valid |= sp == TTM_SPACE_DRAM ? TTM_TOP_V_PEAK_DRAM : TTM_TOP_V_PEAK_L1;
+            }
+            d->nclasses = sd->nclasses < TTM_CLASS__COUNT ? sd->nclasses : TTM_CLASS__COUNT;
+            memcpy(d->class_count, sd->class_count, d->nclasses * sizeof d->class_count[0]);
+            memcpy(d->class_bytes, sd->class_bytes, d->nclasses * sizeof d->class_bytes[0]);
+            d->valid |= TTM_TOP_V_CLASSES;
+        }
+    }
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) {
+        for (size_t i = 0; i < s->nprocs; i++) {
+            const ttm_snap_proc *sp = &s->procs[i];
+            ttm_top_proc *p = add_proc(m);
+            if (p == NULL)
+                return TTM_ENOMEM;
+            p->src = TTM_TOP_SRC_DAEMON;
+            p->pid = sp->pid;
+            copy_name(p->name, sizeof p->name, sp->name, sizeof sp->name);
+            p->valid = TTM_TOP_V_MEM_ALL | TTM_TOP_V_ANOM;
+            p->alive = sp->alive;
+            p->connected = sp->connected;
+            p->anomalies = sp->anomalies;
+            p->leaked_count = sp->leaked_count;
+            p->leaked_bytes = sp->leaked_bytes;
+            p->events = sp->events;
+            p->dropped = sp->dropped;
+            for (size_t k = 0; k < sp->ndevices; k++) {
+                ttm_top_pdev *pd = add_pdev(m);
+                if (pd == NULL)
+                    return TTM_ENOMEM;
+                pd->device = sp->devices[k].device;
+                for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
+                    pd->bytes[t] = sp->devices[k].mem[t].live_bytes;
+                p->ndevs++;
+            }
+        }
+    }
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)) {
+        m->diag_valid = true;
+        m->nclasses = s->totals.nclasses < TTM_CLASS__COUNT ? s->totals.nclasses
+                                                            : TTM_CLASS__COUNT;
+        memcpy(m->class_count, s->totals.class_count, m->nclasses * sizeof m->class_count[0]);
+        memcpy(m->class_bytes, s->totals.class_bytes, m->nclasses * sizeof m->class_bytes[0]);
+    }
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
+        m->dropped = s->daemon.dropped;
+    return TTM_OK;
+}
+
+/* ---- the shared-memory rows ---------------------------------------------------------------- */
+
+typedef struct shm_slot {
+    int32_t pid;
+    uint32_t device;
+    uint32_t valid;
+    bool alive;
+    const char *name;
+    uint64_t bytes[TTM_MEMTYPE_COUNT];
+} shm_slot;
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const shm_slot *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    return x->device < y->device ? -1 : x->device > y->device;
+}
+
+/* Counter order of a region -> memtype. KERNEL exists only in the older layout (version 1). */
+static uint32_t shm_bytes(const uint64_t in[TTM_TTSHM_NCOUNTERS], uint32_t version,
+                          uint64_t out[TTM_MEMTYPE_COUNT])
+{
+    static const unsigned map[TTM_TTSHM_NCOUNTERS] = {TTM_MEM_DRAM, TTM_MEM_L1,
+                                                      TTM_MEM_L1_SMALL, TTM_MEM_TRACE,
+                                                      TTM_MEM_CB, TTM_MEM_KERNEL};
+    uint32_t valid = 0;
+    for (unsigned c = 0; c < TTM_TTSHM_NCOUNTERS; c++) {
+        if (c == TTM_TTSHM_KERNEL && version != 1)
+            continue;
+        out[map[c]] = in[c];
+        valid |= TTM_TOP_V_MEM(map[c]);
+    }
+    return valid;
+}
+
+static uint32_t region_device(const ttm_ttshm_region *r)
+{
+    return r->device_id >= 0 ? (uint32_t)r->device_id : (uint32_t)r->id;
+}
+
+static int shm_rows(ttm_top_model *m, const ttm_ttshm_region *regions, size_t n)
+{
+    size_t nslots = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ttm_ttshm_region *r = &regions[i];
+        if (r->state != TTM_TTSHM_OK)
+            continue;
+        ttm_top_device *d = add_device(m);
+        if (d == NULL)
+            return TTM_ENOMEM;
+        d->src = TTM_TOP_SRC_SHM;
+        d->device = region_device(r);
+        d->region = r->id;
+        d->valid = shm_bytes(r->total, r->version, d->bytes);
+        nslots += r->nprocs;
+    }
+    if (nslots == 0)
+        return TTM_OK;
+    shm_slot *slots = ttm__calloc(nslots, sizeof *slots);
+    if (slots == NULL)
+        return TTM_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ttm_ttshm_region *r = &regions[i];
+        if (r->state != TTM_TTSHM_OK)
+            continue;
+        for (size_t j = 0; j < r->nprocs && k < nslots; j++) {
+            shm_slot *sl = &slots[k++];
+            sl->pid = r->procs[j].pid;
+            sl->device = region_device(r);
+            sl->alive = r->procs[j].alive;
+            sl->name = r->procs[j].name;
+            sl->valid = shm_bytes(r->procs[j].bytes, r->version, sl->bytes);
+        }
+    }
+    qsort(slots, k, sizeof *slots, cmp_slot);
+    int err = TTM_OK;
+    for (size_t i = 0; i < k && err == TTM_OK;) {
+        ttm_top_proc *p = add_proc(m);
+        if (p == NULL) {
+            err = TTM_ENOMEM;
+            break;
+        }
+        p->src = TTM_TOP_SRC_SHM;
+        p->pid = (uint32_t)slots[i].pid;
+        copy_name(p->name, sizeof p->name, slots[i].name, TTM_TOP_NAME_LEN);
+        p->valid = TTM_TOP_V_MEM_ALL;
+        p->alive = slots[i].alive;
+        size_t j = i;
+        for (; j < k && slots[j].pid == slots[i].pid; j++) {
+            ttm_top_pdev *pd = add_pdev(m);
+            if (pd == NULL) {
+                err = TTM_ENOMEM;
+                break;
+            }
+            pd->device = slots[j].device;
+            memcpy(pd->bytes, slots[j].bytes, sizeof pd->bytes);
+            p->valid &= slots[j].valid | ~TTM_TOP_V_MEM_ALL;
+            p->ndevs++;
+        }
+        i = j;
+    }
+    ttm__free(slots);
+    return err;
+}
+
+/* ---- history ------------------------------------------------------------------------------- */
+
+static size_t find_hist(ttm_top_model *m, ttm_top_src src, uint32_t device)
+{
+    for (size_t i = 0; i < m->nhist; i++)
+        if (m->hist[i]->src == src && m->hist[i]->device == device)
+            return i;
+    if (m->nhist >= TTM_TOP_MAX_HIST)
+        return SIZE_MAX;
+    if (reserve((void **)&m->hist, &m->cap_hist, m->nhist + 1, sizeof *m->hist))
+        return SIZE_MAX;
+    ttm_top_hist *h = ttm__malloc(sizeof *h);
+    if (h == NULL)
+        return SIZE_MAX;
+    h->src = src;
+    h->device = device;
+    for (size_t s = 0; s < TTM_TOP_HIST_LEN; s++)
+        h->used[0][s] = h->used[1][s] = TTM_TOP_HIST_NONE;
+    m->hist[m->nhist] = h;
+    return m->nhist++;
+}
+
+static void record_sample(ttm_top_model *m)
+{
+    size_t slot;
+    if (m->hist_count < TTM_TOP_HIST_LEN) {
+        slot = (m->hist_head + m->hist_count) % TTM_TOP_HIST_LEN;
+        m->hist_count++;
+    } else {
+        slot = m->hist_head;
+        m->hist_head = (m->hist_head + 1) % TTM_TOP_HIST_LEN;
+    }
+    m->hist_ts[slot] = m->now_ns;
+    for (size_t i = 0; i < m->nhist; i++)
+        m->hist[i]->used[0][slot] = m->hist[i]->used[1][slot] = TTM_TOP_HIST_NONE;
+    bool fresh_daemon = m->dstate == TTM_TOP_DAEMON_OK;
+    for (size_t i = 0; i < m->ndevices; i++) {
+        ttm_top_device *d = &m->devices[i];
+        d->hist = find_hist(m, d->src, d->device);
+        if (d->hist == SIZE_MAX || (d->src == TTM_TOP_SRC_DAEMON && !fresh_daemon))
+            continue; /* a stale row is not a new sample */
+        for (unsigned sp = 0; sp < 2; sp++) {
+            bool ok;
+            uint64_t used = ttm__top_space_used(d->bytes, d->valid, (ttm_space)sp, &ok);
+            m->hist[d->hist]->used[sp][slot] = ok ? used : TTM_TOP_HIST_NONE;
+        }
+    }
+}
+
+/* ---- ingest -------------------------------------------------------------------------------- */
+
+static int cmp_device(const void *a, const void *b)
+{
+    const ttm_top_device *x = a, *y = b;
+    if (x->src != y->src)
+        return x->src < y->src ? -1 : 1;
+    if (x->device != y->device)
+        return x->device < y->device ? -1 : 1;
+    return x->region < y->region ? -1 : x->region > y->region;
+}
+
+int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daemon_err,
+                          const ttm_ttshm_region *regions, size_t nregions, const char *shm_err,
+                          uint64_t now_ns)
+{
+    m->now_ns = now_ns;
+    m->refreshes++;
+    if (snap != NULL) {
+        /* the previous fresh counters become the baseline for "+N since the last refresh" */
+        m->prev_valid = m->diag_valid && m->dstate == TTM_TOP_DAEMON_OK;
+        memcpy(m->prev_class_count, m->class_count, sizeof m->prev_class_count);
+        m->prev_dropped = m->dropped;
+        ttm__snapshot_free(&m->snap);
+        m->snap = *snap;
+        memset(snap, 0, sizeof *snap);
+        m->dstate = TTM_TOP_DAEMON_OK;
+        m->last_ok_ns = now_ns;
+        m->daemon_err[0] = '\0';
+    } else {
+        if (m->dstate != TTM_TOP_DAEMON_NONE)
+            m->dstate = TTM_TOP_DAEMON_STALE;
+        snprintf(m->daemon_err, sizeof m->daemon_err, "%s",
+                 daemon_err != NULL && daemon_err[0] ? daemon_err : "no answer");
+    }
+
+    m->ndevices = m->nprocs = m->npdevs = 0;
+    m->diag_valid = false;
+    m->nclasses = 0;
+    memset(m->class_count, 0, sizeof m->class_count);
+    memset(m->class_bytes, 0, sizeof m->class_bytes);
+    m->dropped = 0;
+
+    m->nregions = nregions;
+    m->nregions_ok = m->nregions_bad = m->nregions_ghosts = 0;
+    m->shm_err[0] = '\0';
+    for (size_t i = 0; i < nregions; i++) {
+        if (regions[i].state == TTM_TTSHM_OK) {
+            m->nregions_ok++;
+            m->nregions_ghosts += regions[i].ghosts;
+        } else if (regions[i].state == TTM_TTSHM_INVALID) {
+            m->nregions_bad++;
+            if (m->shm_err[0] == '\0')
+                snprintf(m->shm_err, sizeof m->shm_err, "%s: %s", regions[i].path,
+                         regions[i].why);
+        }
+    }
+    if (shm_err != NULL && shm_err[0])
+        snprintf(m->shm_err, sizeof m->shm_err, "%s", shm_err);
+
+    int err = TTM_OK;
+    if (m->dstate != TTM_TOP_DAEMON_NONE)
+        err = daemon_rows(m, &m->snap);
+    if (err == TTM_OK)
+        err = shm_rows(m, regions, nregions);
+    if (err != TTM_OK) {
+        m->ndevices = m->nprocs = m->npdevs = 0;
+        return err;
+    }
+    if (m->ndevices > 1)
+        qsort(m->devices, m->ndevices, sizeof *m->devices, cmp_device);
+    record_sample(m);
+    return TTM_OK;
+}
+
+int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
+{
+    char qpath[300], msg[200] = "";
+    ttm_snapshot snap;
+    memset(&snap, 0, sizeof snap);
+    bool have = false;
+    if (ttm__snap_query_path(m->socket_path, qpath, sizeof qpath) != TTM_OK) {
+        snprintf(msg, sizeof msg, "socket path too long");
+    } else {
+        ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+        int err = ttm__snap_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
+        have = err == TTM_OK;
+        if (!have && msg[0] == '\0')
+            snprintf(msg, sizeof msg, "%s", ttm_strerror(err));
+    }
+
+    ttm_ttshm_region *regions = NULL;
+    size_t nregions = 0;
+    char shm_err[400] = "";
+    int serr = ttm__ttshm_scan(m->shm_dir, &regions, &nregions);
+    if (serr != TTM_OK && serr != TTM_ENOENT)
+        snprintf(shm_err, sizeof shm_err, "cannot scan %s: %s", m->shm_dir, ttm_strerror(serr));
+
+    int err = ttm__top_model_ingest(m, have ? &snap : NULL, msg, regions, nregions, shm_err,
+                                    now_ns);
+    ttm__snapshot_free(&snap);
+    ttm__free(regions);
+    return err;
+}
