@@ -141,6 +141,7 @@ typedef struct ttm_daemon {
     bool control_logged;       /* the first client-sent control event was logged */
 
     ttm_event batch[TTM_DAEMON_BATCH];
+    uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
 } ttm_daemon;
 
 /* CLOCK_MONOTONIC in nanoseconds (the clock clients stamp events with). */

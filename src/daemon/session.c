@@ -260,31 +260,41 @@ static void note_classes(ttm_daemon *d, const ttm_session *s, const ttm_event *e
     }
 }
 
-static void apply_batch(ttm_daemon *d, ttm_session *s, size_t n)
+/* Applies a run of events to the registry with the batch interface, then logs the classes that
+ * appear for the first time. */
+static void apply_run(ttm_daemon *d, ttm_session *s, size_t from, size_t to)
 {
-    ttm_registry *reg = d->reg;
-    uint32_t pid = s->pid;
+    if (to <= from)
+        return;
+    ttm_registry_apply_batch(d->reg, s->pid, &d->batch[from], to - from, &d->masks[from]);
     uint32_t seen = d->classes_seen;
-    for (size_t i = 0; i < n; i++) {
-        const ttm_event *ev = &d->batch[i];
-        if (ev->kind == TTM_EV_PROC_START || ev->kind == TTM_EV_PROC_EXIT) {
-            /* The daemon alone says when a process starts and ends. */
-            d->events_rejected++;
-            s->proc->rejected++;
-            if (!d->control_logged) {
-                d->control_logged = true;
-                TTM_LOG(WARN, "pid %u (%s) sent a %s event: clients may not send process "
-                              "start/exit, ignored (counted, not logged again)",
-                        pid, s->proc->name, ttm__event_kind_name(ev->kind));
-            }
-            continue;
-        }
-        uint32_t mask = ttm_registry_apply(reg, pid, ev);
-        if (mask & ~seen) {
-            note_classes(d, s, ev, mask);
+    for (size_t i = from; i < to; i++)
+        if (d->masks[i] & ~seen) {
+            note_classes(d, s, &d->batch[i], d->masks[i]);
             seen = d->classes_seen;
         }
+}
+
+static void apply_batch(ttm_daemon *d, ttm_session *s, size_t n)
+{
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ttm_event *ev = &d->batch[i];
+        if (ev->kind != TTM_EV_PROC_START && ev->kind != TTM_EV_PROC_EXIT)
+            continue;
+        /* The daemon alone says when a process starts and ends. */
+        apply_run(d, s, from, i);
+        from = i + 1;
+        d->events_rejected++;
+        s->proc->rejected++;
+        if (!d->control_logged) {
+            d->control_logged = true;
+            TTM_LOG(WARN, "pid %u (%s) sent a %s event: clients may not send process start/exit, "
+                          "ignored (counted, not logged again)",
+                    s->pid, s->proc->name, ttm__event_kind_name(ev->kind));
+        }
     }
+    apply_run(d, s, from, n);
     d->events += n;
     s->proc->events += n;
 }
