@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# ttmem top from the outside: a real ttmemd on a temporary socket fed by real clients (libttmem
+# through it_client, and a simulator process), plus a TT-Metal shared-memory region; the
+# interactive monitor runs under tmux and the captured pane must show the devices, processes
+# and counters with the numbers `ttmem status --json` gives; the views, help, resize,
+# too-small, the daemon lost (STALE) and back; --once / --loop / --json checked against
+# status; bad input gets one clear line. Whatever binaries $1 holds are used: under
+# `make test-asan` these frames run under ASan+UBSan, and a sanitizer report fails the test.
+set -u
+build=$1
+ttmem="$build/ttmem"
+ttmemd="$build/ttmemd"
+client="$build/tests/it_client"
+simproc="$build/ttmem-simproc"
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "SKIP: tmux is not installed (scripts/deps.sh installs it)"
+    exit 0
+fi
+fail=0
+pass=0
+check() { # name, condition result
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
+}
+tmp=$(mktemp -d /tmp/ttmem-top.XXXXXX)
+sock="$tmp/d.sock"
+shm="$tmp/shm"
+mkdir "$shm"
+tm() { tmux -S "$tmp/tmux.sock" "$@"; }
+pids=()
+dpid=""
+cleanup() {
+    tm kill-server 2>/dev/null
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+export TERM=xterm-256color LANG=C.UTF-8 LC_ALL=C.UTF-8
+
+start_daemon() {
+    "$ttmemd" --foreground --socket "$sock" --arch wormhole_b0 --log-level warn \
+        2>>"$tmp/ttmemd.log" &
+    dpid=$!
+    for _ in $(seq 200); do [ -S "$sock.query" ] && return 0; sleep 0.05; done
+    return 1
+}
+# gone NAME PATTERN: the pane into $tmp/NAME once PATTERN is no longer in it (up to 10 s)
+gone() {
+    for _ in $(seq 100); do
+        tm capture-pane -p -t top >"$tmp/$1" 2>/dev/null
+        grep -Eq -- "$2" "$tmp/$1" || return 0
+        sleep 0.1
+    done
+    echo "--- pane $1 still has '$2':"
+    cat "$tmp/$1"
+    return 1
+}
+# capture NAME PATTERN: the pane into $tmp/NAME once it matches PATTERN (up to 10 s)
+capture() {
+    for _ in $(seq 100); do
+        tm capture-pane -p -t top >"$tmp/$1" 2>/dev/null
+        grep -Eq -- "$2" "$tmp/$1" && return 0
+        sleep 0.1
+    done
+    echo "--- pane $1 never matched '$2':"
+    cat "$tmp/$1"
+    return 1
+}
+
+# ---- bad input and nothing to monitor, before any daemon ---------------------------------------
+bad() { # description, expected exit status, expected substring, args...
+    local what=$1 want_rc=$2 want=$3
+    shift 3
+    "$ttmem" top "$@" >"$tmp/o" 2>"$tmp/e" </dev/null
+    local rc=$?
+    [ $rc -eq "$want_rc" ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q -- "$want" "$tmp/e"
+    check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $?
+}
+bad "unknown option" 2 "unknown option '--bogus'" --bogus
+bad "bad --loop" 2 "--loop wants seconds" --loop abc
+bad "zero --loop" 2 "--loop wants seconds" -l 0
+bad "bad --iterations" 2 "--iterations wants a whole number" --once --iterations x
+bad "bad --width" 2 "--width wants a whole number" --once --width 5
+bad "unknown view" 2 "unknown view 'nope'" --once --view nope
+bad "unknown sort column" 2 "unknown column 'size'" --once --sort size
+bad "--once with --loop" 2 "exclude each other" --once --loop 1
+bad "a missing value" 2 "missing its value" --once --socket
+bad "interactive without a terminal" 2 "not a terminal; use 'ttmem top --once'" --socket "$sock"
+bad "--once with nothing to monitor" 1 "nothing to monitor: ttmemd is not running at $sock" \
+    --once --socket "$sock" --shm-dir "$shm"
+grep -q "start 'ttmemd', or run your program under 'ttmem record -- CMD'" "$tmp/e"
+check "nothing to monitor says how to start tracking" $?
+bad "--json with nothing to monitor" 1 "nothing to monitor" --json --socket "$sock" --shm-dir "$shm"
+
+# ---- a daemon, clients, a simulator process, a TT-Metal region ---------------------------------
+start_daemon; check "ttmemd starts on $sock" $?
+run_holder() { # fifo, output, client args...
+    local fifo=$1 out=$2
+    shift 2
+    mkfifo "$fifo"
+    TTMEM=1 TTMEM_SOCKET="$sock" "$client" "$@" --hold <"$fifo" >"$out" 2>>"$tmp/clients.err" &
+    pids+=($!)
+}
+run_holder "$tmp/h1" "$tmp/h1.out" --device 1 --leak 3 --alloc-at 0x7000 --double-free
+h1=${pids[-1]}
+exec 7>"$tmp/h1"
+run_holder "$tmp/h2" "$tmp/h2.out" --device 2 --leak 5 --alloc-at 0x8000
+h2=${pids[-1]}
+exec 8>"$tmp/h2"
+TTMEM=1 TTMEM_SOCKET="$sock" "$client" --device 3 --leak 2 >/dev/null # exits holding 2 buffers
+TTMEM=1 TTMEM_SOCKET="$sock" "$simproc" --scenario mesh8 --device-base 8 --stop-after 400 \
+    >"$tmp/sim.out" 2>>"$tmp/clients.err" &
+sim=$!
+pids+=("$sim")
+for _ in $(seq 200); do
+    grep -q ready "$tmp/h1.out" && grep -q ready "$tmp/h2.out" && grep -q stopped "$tmp/sim.out" && break
+    sleep 0.05
+done
+grep -q "ready 0" "$tmp/h1.out" && grep -q "ready 0" "$tmp/h2.out"; check "holders are ready" $?
+grep -q "stopped 400" "$tmp/sim.out"; check "the simulator process replayed 400 events" $?
+# TT-Metal's region for device 5, version 2, one live process (this shell): counters only
+python3 - "$shm/tt_device_77_memory" $$ <<'PY'
+import struct, sys
+b = bytearray(8576)
+struct.pack_into("<IIQI", b, 0, 2, 1, 0, 1)
+struct.pack_into("<qqi", b, 24, 0, 77, 5)
+struct.pack_into("<QQQQQ", b, 48, 2 << 30, 1 << 20, 0, 128 << 20, 0)
+off = 856
+struct.pack_into("<i", b, off, int(sys.argv[2]))
+struct.pack_into("<QQQQQ", b, off + 8, 2 << 30, 1 << 20, 0, 128 << 20, 0)
+b[off + 56:off + 56 + 10] = b"tt-metal-x"
+open(sys.argv[1], "wb").write(b)
+PY
+
+"$ttmem" status --json --socket "$sock" >"$tmp/status.json"
+check "status --json exits 0" $?
+
+# ---- non-interactive ---------------------------------------------------------------------------
+"$ttmem" status --json --socket "$sock" >"$tmp/status2.json"
+"$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 100 >"$tmp/once.txt" 2>"$tmp/once.err"
+check "--once exits 0" $?
+[ ! -s "$tmp/once.err" ]; check "--once: nothing on stderr" $?
+grep -q "^ ttmem top" "$tmp/once.txt" && grep -q "^PROCESSES" "$tmp/once.txt" && grep -q "^DIAGNOSIS" "$tmp/once.txt" &&
+    grep -q "^TRANSPORT" "$tmp/once.txt" && ! grep -q "q quit" "$tmp/once.txt"
+check "--once prints every section, no key hints" $?
+[ "$(awk '{ if (length($0) > 100) n++ } END { print n + 0 }' "$tmp/once.txt")" -eq 0 ]; check "--once --width 100 fits" $?
+grep -Eq "^R +$h1 +it_client +1 +4.00K +3.00K +0B +0B +0B +0B +1$" "$tmp/once.txt"; check "--once: holder 1's row" $?
+grep -Eq "^R +$h2 +it_client +2 +4.00K +5.00K " "$tmp/once.txt"; check "--once: holder 2's row" $?
+grep -Eq "^ +s5 counters only +DRAM \[ +capacity N/A +\] +N/A +2.12G / N/A +peak N/A" "$tmp/once.txt"
+check "--once: the TT-Metal device, counters only, N/A where unknown" $?
+"$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 80 --height 24 >"$tmp/once24.txt"
+[ "$(wc -l <"$tmp/once24.txt")" -eq 24 ]; check "--once --height 24 is 24 lines" $?
+"$ttmem" top --loop 0.2 --iterations 3 --socket "$sock" --shm-dir "$shm" --width 90 --height 20 >"$tmp/loop.txt"
+check "--loop exits 0" $?
+[ "$(grep -c "^ ttmem top" "$tmp/loop.txt")" -eq 3 ]; check "--loop --iterations 3 prints 3 frames" $?
+
+"$ttmem" top --json --socket "$sock" --shm-dir "$shm" >"$tmp/top.json"
+check "--json exits 0" $?
+python3 - "$tmp/top.json" "$tmp/status2.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+s = json.load(open(sys.argv[2]))
+assert t["schema"] == s["schema"] == "ttmem.status" and t["schema_version"] == s["schema_version"]
+for k in ("totals", "classes", "devices", "processes"):
+    assert t[k] == s[k], k
+for k in ("version", "pid", "socket", "clients", "transport"):
+    assert t["daemon"][k] == s["daemon"][k], k
+r = t["shm"]["regions"]
+assert t["shm"]["counters_only"] and len(r) == 1 and r[0]["state"] == "ok" and r[0]["device_id"] == 5
+assert r[0]["totals"]["DRAM"] == 2 << 30 and r[0]["totals"]["KERNEL"] is None
+assert r[0]["processes"][0]["name"] == "tt-metal-x"
+PY
+check "--json: status's document, the same numbers, plus the shm region" $?
+"$ttmem" top --json --loop 0.2 --iterations 2 --socket "$sock" --shm-dir "$shm" >"$tmp/loop.json"
+python3 -c "import json,sys; ls=open(sys.argv[1]).read().splitlines(); assert len(ls)==2; [json.loads(l) for l in ls]" "$tmp/loop.json"
+check "--json --loop: one document per line" $?
+
+# ---- the interactive monitor under tmux --------------------------------------------------------
+tm new-session -d -s top -x 120 -y 40 \
+    "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5; echo \"exit=\$?\"; sleep 30"
+capture pane1 "PROCESSES" && capture pane1 "DIAG .*dropped"
+check "the monitor draws devices and processes" $?
+python3 - "$tmp/status.json" "$tmp/pane1" "$dpid" "$h1" "$h2" "$sim" <<'PY'
+import json, re, sys
+s = json.load(open(sys.argv[1]))
+pane = open(sys.argv[2]).read().splitlines()
+dpid, h1, h2, sim = (int(x) for x in sys.argv[3:7])
+text = "\n".join(pane)
+
+def fb(v):  # ttm__fmt_bytes
+    if v < 1024:
+        return "%d B" % v
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    x, u = float(v), 0
+    while x >= 1024 and u + 1 < len(units):
+        x /= 1024; u += 1
+    return ("%.2f %s" if x < 10 else "%.1f %s" if x < 100 else "%.0f %s") % (x, units[u])
+
+errors = []
+def need(cond, what):
+    if not cond:
+        errors.append(what)
+
+need(re.search(r"ttmemd %s pid %d up " % (re.escape(s["daemon"]["version"]), dpid), pane[0]),
+     "header names the daemon: " + pane[0])
+need("ttmemd (3 clients) at " in pane[1] and "1 TT-Metal shm region (counters only) in" in pane[1],
+     "sources line: " + pane[1])
+need(re.search(r"DEVICES %d\b" % (len(s["devices"]) + 1), text), "device count (daemon + shm)")
+# every daemon device: DRAM and L1 used / capacity as status says (its line or the next)
+for d in s["devices"]:
+    i = next((k for k, l in enumerate(pane) if re.match(r"^ {0,3}%d (WH|wormhole_b0) +DRAM \[" % d["device"], l)), None)
+    if i is None:
+        errors.append("no row for device %d" % d["device"]); continue
+    rows = pane[i] + " " + (pane[i + 1] if i + 1 < len(pane) else "")
+    for key in ("dram", "l1"):
+        sp = d["spaces"][key]
+        pat = re.escape(fb(sp["used"])) + r" ?/ ?" + re.escape(fb(sp["capacity"]))
+        need(re.search(pat, rows), "device %d %s %s in %r" % (d["device"], key, pat, rows))
+need(re.search(r"^ +s5 +(shm|counters only)", text, re.M), "the TT-Metal region's device s5")
+# every process row: bytes per type, devices and anomalies as status says
+cols = ["DRAM", "L1", "L1_SMALL", "TRACE", "CB", "KERNEL"]
+for p in s["processes"]:
+    row = next((l for l in pane if re.match(r"^[RrX] +%d " % p["pid"], l)), None)
+    if row is None:
+        errors.append("no row for pid %d" % p["pid"]); continue
+    want = " +".join(re.escape(fb(p["bytes"].get(c, 0))) for c in cols) + r" +%d$" % p["anomalies"]
+    need(re.search(want, row.rstrip()), "pid %d: %r !~ %r" % (p["pid"], row, want))
+    need(p["name"][:15] in row, "pid %d name" % p["pid"])
+    need(row[0] == ("R" if p["connected"] else "X" if not p["alive"] else "r"), "pid %d state %r" % (p["pid"], row[0]))
+row = next((l for l in pane if re.match(r"^R +%d " % h1, l)), "")
+need(re.search(r" 1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +1$", row.rstrip()), "holder 1 sent values: " + row)
+row = next((l for l in pane if re.match(r"^R +%d " % sim, l)), "")
+need(re.search(r" 8-15 ", row), "the simulator process is on devices 8-15: " + row)
+need(re.search(r"^C +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$", text, re.M),
+     "the counters-only process with N/A for KERNEL and anomalies")
+c = s["classes"]
+diag = next((l for l in pane if l.startswith("DIAG")), "")
+for label, cls in (("unknown", "unknown_free"), ("double", "double_free"), ("excess", "excess_free"), ("leaked", "leaked_at_exit")):
+    need(re.search(r"\b%s %d\b" % (label, c[cls]["count"]), diag), "DIAG %s %d in %r" % (label, c[cls]["count"], diag))
+need(re.search(r"\bdropped %d\b" % s["daemon"]["transport"]["dropped"], diag), "DIAG dropped")
+need(c["double_free"]["count"] >= 1 and c["leaked_at_exit"]["count"] >= 2, "the clients' findings reached the daemon")
+need(all(len(l) <= 120 for l in pane), "lines fit the pane")
+if errors:
+    print("\n".join(errors)); print("--- pane:"); print(text); sys.exit(1)
+PY
+check "the pane shows devices, processes and counters with status's numbers" $?
+
+# views: processes, diagnosis (with explanations), history; help
+tm send-keys -t top v
+capture pane2 "^S +PID NAME" && ! grep -q "^DEVICES" "$tmp/pane2"; check "v: the processes view" $?
+tm send-keys -t top v
+capture pane3 "double frees +[0-9]"; check "v: the diagnosis view" $?
+grep -q "the same object freed again" "$tmp/pane3" && grep -q "a buffer still live when its process exited" "$tmp/pane3" &&
+    grep -q "its ring filled while no daemon" "$tmp/pane3"
+check "diagnosis counters are explained" $?
+grep -Eq "leaks at exit +$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['classes']['leaked_at_exit']['count'])" "$tmp/status.json") " "$tmp/pane3"
+check "diagnosis: leaks at exit as status says" $?
+tm send-keys -t top Tab
+capture pane4 "HISTORY" && grep -Eq "^ +1 DRAM \|" "$tmp/pane4"; check "Tab: the history view" $?
+tm send-keys -t top h
+capture pane5 "^KEYS" && grep -q "device filter" "$tmp/pane5"; check "h: help" $?
+tm send-keys -t top x v
+capture pane6 "DIAG .*dropped"; check "any key closes help; v wraps to devices" $?
+# device filter by number, sort keys
+tm send-keys -t top 2
+capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R +$h2 " "$tmp/pane7" && ! grep -Eq "^R +$h1 " "$tmp/pane7"
+check "2: only device 2 and its process" $?
+tm send-keys -t top a s
+capture pane8 "sort l1 descending" && ! grep -q "device 2 only" "$tmp/pane8"; check "a: all devices; s: next sort column" $?
+tm send-keys -t top p
+capture pane9 "PAUSED"; check "p: paused" $?
+tm send-keys -t top p
+gone pane9 "PAUSED"; check "p: resumed" $?
+# resize: 80x24 fits, 60x20 is too small, back
+tm resize-window -t top -x 80 -y 24
+capture pane10 "q quit" && [ "$(awk '{ if (length($0) > 80) n++ } END { print n + 0 }' "$tmp/pane10")" -eq 0 ] &&
+    [ "$(wc -l <"$tmp/pane10")" -le 24 ]
+check "resized to 80x24: everything fits" $?
+grep -q "PROCESSES" "$tmp/pane10" && grep -q "DEVICES" "$tmp/pane10"; check "80x24 still shows devices and processes" $?
+tm resize-window -t top -x 60 -y 20
+capture pane11 "too small: ttmem top needs 70x16"; check "60x20: a one-line too-small message" $?
+tm resize-window -t top -x 120 -y 40
+capture pane12 "PROCESSES"; check "back to 120x40" $?
+
+# the daemon lost: the last frame stays, marked STALE; a new daemon is picked up
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+old=$dpid
+dpid=""
+capture pane13 "STALE" && grep -q "lost .* ago" "$tmp/pane13" && grep -Eq "^R +$h1 " "$tmp/pane13"
+check "daemon gone: STALE, the last frame kept" $?
+start_daemon; check "a new ttmemd starts" $?
+capture pane14 "ttmemd [0-9.]+ pid $dpid " && ! grep -q STALE "$tmp/pane14"
+check "the monitor reconnects to the new daemon (pid $old -> $dpid)" $?
+tm send-keys -t top q
+capture pane15 "^exit=0"; check "q quits with status 0" $?
+tm kill-session -t top
+
+# a few frames on their own (under ASan in the asan tree): exit 0 after --iterations
+tm new-session -d -s top -x 100 -y 30 \
+    "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.2 --iterations 5 --view history 2>'$tmp/frames.err'; echo \"exit=\$?\"; sleep 30"
+capture pane16 "^exit=" && grep -q "^exit=0" "$tmp/pane16"
+check "5 frames, then exit 0 ($(head -c 400 "$tmp/frames.err"))" $?
+[ ! -s "$tmp/frames.err" ]; check "nothing on stderr (no sanitizer report)" $?
+tm kill-session -t top
+
+# the daemon gone, shm region still there: --once shows the counters, says the daemon is absent
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+dpid=""
+"$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 100 >"$tmp/shmonly.txt" 2>&1
+check "--once with only TT-Metal regions exits 0" $?
+grep -q "no ttmemd at $sock" "$tmp/shmonly.txt" && grep -q "tt-metal-x" "$tmp/shmonly.txt" &&
+    grep -q "^DIAG\|N/A: TT-Metal's shared-memory counters carry no buffer identity" "$tmp/shmonly.txt"
+check "--once: shm-only frame, diagnosis N/A" $?
+
+echo done >&7
+echo done >&8
+exec 7>&- 8>&-
+echo "top.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
