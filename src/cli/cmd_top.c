@@ -265,9 +265,10 @@ static int print_frame(const ttm_top_frame *f)
 static int nothing_error(const ttm_top_model *m)
 {
     fprintf(stderr,
-            "ttmem: top: nothing to monitor: ttmemd is not running at %s (%s) and there are no "
-            "TT-Metal regions in %s; start 'ttmemd', or run your program under 'ttmem record "
-            "-- CMD'\n",
+            "ttmem: top: nothing to monitor: ttmemd %s at %s (%s) and there are no TT-Metal "
+            "regions in %s; start 'ttmemd', or run your program under 'ttmem record -- CMD'\n",
+            m->daemon_code == TTM_OK || m->daemon_code == TTM_ECONN ? "is not running"
+                                                                    : "does not answer",
             m->socket_path, m->daemon_err[0] ? m->daemon_err : "no answer", m->shm_dir);
     return 1;
 }
@@ -519,6 +520,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
         (void)ttm__ttshm_scan(m->shm_dir, &regions, &nregions);
         if (err != TTM_OK && nregions == 0 && i == 0) {
             snprintf(m->daemon_err, sizeof m->daemon_err, "%s", msg[0] ? msg : ttm_strerror(err));
+            m->daemon_code = err;
             ttm__free(regions);
             rc = nothing_error(m);
             break;

@@ -1343,32 +1343,36 @@ static void header(lay *L)
             span(L, line, x + paused_at, 6, TTM_TOP_A_WARN);
     }
 
-    /* sources */
+    /* sources: what each one is first, where it is last (a long path is what gets cut) */
     line = line_new(L);
     col = put(L, line, 0, TTM_TOP_A_DIM, "sources: ");
     switch (m->dstate) {
     case TTM_TOP_DAEMON_OK:
-        col = putf(L, line, col, TTM_TOP_A_NORMAL, "ttmemd at %s", m->socket_path);
+        col = put(L, line, col, TTM_TOP_A_NORMAL, "ttmemd");
         if (m->snap.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
-            col = putf(L, line, col, TTM_TOP_A_DIM, " (%u clients)",
+            col = putf(L, line, col, TTM_TOP_A_NORMAL, " (%u clients)",
                        m->snap.daemon.clients_connected);
+        col = putf(L, line, col, TTM_TOP_A_DIM, " at %s", m->socket_path);
         break;
     case TTM_TOP_DAEMON_STALE:
-        col = putf(L, line, col, TTM_TOP_A_STALE, "ttmemd at %s lost %s ago (%s): last frame kept, retrying",
-                   m->socket_path,
+        col = putf(L, line, col, TTM_TOP_A_STALE,
+                   "ttmemd lost %s ago (%s): last frame kept, retrying",
                    fmt_age(a, m->now_ns >= m->last_ok_ns ? m->now_ns - m->last_ok_ns : 0),
                    m->daemon_err);
+        col = putf(L, line, col, TTM_TOP_A_DIM, " at %s", m->socket_path);
         break;
     default:
         col = putf(L, line, col, TTM_TOP_A_DIM, "no ttmemd at %s", m->socket_path);
         break;
     }
     col = put(L, line, col, TTM_TOP_A_DIM, "; ");
-    if (m->nregions_ok > 0)
-        col = putf(L, line, col, TTM_TOP_A_SHM, "%zu TT-Metal shm region%s in %s (counters only)",
-                   m->nregions_ok, m->nregions_ok == 1 ? "" : "s", m->shm_dir);
-    else
+    if (m->nregions_ok > 0) {
+        col = putf(L, line, col, TTM_TOP_A_SHM, "%zu TT-Metal shm region%s (counters only)",
+                   m->nregions_ok, m->nregions_ok == 1 ? "" : "s");
+        col = putf(L, line, col, TTM_TOP_A_DIM, " in %s", m->shm_dir);
+    } else {
         col = putf(L, line, col, TTM_TOP_A_DIM, "TT-Metal shm: none in %s", m->shm_dir);
+    }
     if (m->nregions_ghosts > 0)
         col = putf(L, line, col, TTM_TOP_A_WARN, ", %zu ghost slot%s", m->nregions_ghosts,
                    m->nregions_ghosts == 1 ? "" : "s");
@@ -1444,8 +1448,9 @@ static void nothing_body(lay *L)
     char text[1024];
     line_new(L);
     snprintf(text, sizeof text,
-             "Nothing to monitor: ttmemd is not running at %s (%s) and there are no TT-Metal "
-             "regions in %s.",
+             "Nothing to monitor: ttmemd %s at %s (%s) and there are no TT-Metal regions in %s.",
+             m->daemon_code == TTM_OK || m->daemon_code == TTM_ECONN ? "is not running"
+                                                                     : "does not answer",
              m->socket_path, m->daemon_err[0] ? m->daemon_err : "no answer", m->shm_dir);
     put_wrapped(L, 2, TTM_TOP_A_WARN, text);
     line_new(L);

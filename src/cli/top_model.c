@@ -436,14 +436,15 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
     ttm_snapshot snap;
     memset(&snap, 0, sizeof snap);
     bool have = false;
+    int qerr = TTM_ERANGE;
     if (ttm__snap_query_path(m->socket_path, qpath, sizeof qpath) != TTM_OK) {
         snprintf(msg, sizeof msg, "socket path too long");
     } else {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        int err = ttm__snap_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
-        have = err == TTM_OK;
+        qerr = ttm__snap_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
+        have = qerr == TTM_OK;
         if (!have && msg[0] == '\0')
-            snprintf(msg, sizeof msg, "%s", ttm_strerror(err));
+            snprintf(msg, sizeof msg, "%s", ttm_strerror(qerr));
     }
 
     ttm_ttshm_region *regions = NULL;
@@ -453,6 +454,7 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
     if (serr != TTM_OK && serr != TTM_ENOENT)
         snprintf(shm_err, sizeof shm_err, "cannot scan %s: %s", m->shm_dir, ttm_strerror(serr));
 
+    m->daemon_code = qerr;
     int err = ttm__top_model_ingest(m, have ? &snap : NULL, msg, regions, nregions, shm_err,
                                     now_ns);
     ttm__snapshot_free(&snap);

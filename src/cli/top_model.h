@@ -120,6 +120,7 @@ typedef struct ttm_top_model {
     /* daemon source */
     ttm_top_dstate dstate;
     char daemon_err[200];     /* why the last query failed ("" when it did not) */
+    int daemon_code;          /* its ttm_err as the refresh saw it; TTM_ECONN: nothing listens */
     ttm_snapshot snap;        /* the last snapshot that arrived (kept while stale) */
     uint64_t last_ok_ns;      /* caller's clock at the last answer */
 
