@@ -339,6 +339,75 @@ static double baseline(uint64_t events)
     return rate;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* DESIGN §6: a snapshot of 32 devices x 64 processes within 1 ms. 64 processes each hold a
+ * DRAM and an L1 buffer on each of 32 devices; the figure is the median round trip of a status
+ * query (connect, request, the daemon builds and encodes, the client decodes). */
+static void snapshot_budget(void)
+{
+    enum { PROCS = 64, DEVICES = 32, ROUNDS = 101 };
+    int ready[2], hold[2];
+    if (pipe(ready) != 0 || pipe(hold) != 0)
+        die("pipe");
+    pid_t pids[PROCS];
+    for (int i = 0; i < PROCS; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0)
+            die("fork");
+        if (pids[i] == 0) {
+            close(ready[0]);
+            close(hold[1]);
+            for (uint16_t d = 0; d < DEVICES; d++) {
+                ttm_buffer_alloc(100 + d, TTM_MEM_DRAM, 0x1000000 + (uint64_t)i * 0x100000,
+                                 1 << 20, 0, 0);
+                ttm_buffer_alloc(100 + d, TTM_MEM_L1, 0x10000 + (uint64_t)i * 0x400, 1024, 0, 0);
+            }
+            char c = ttm_client_flush(10000) == TTM_OK ? 'r' : 'x';
+            (void)!write(ready[1], &c, 1);
+            (void)!read(hold[0], &c, 1); /* until the parent closes it */
+            _exit(0);
+        }
+    }
+    close(ready[1]);
+    close(hold[0]);
+    int good = 0;
+    for (int i = 0; i < PROCS; i++) {
+        char c;
+        if (read(ready[0], &c, 1) == 1 && c == 'r')
+            good++;
+    }
+    double t[ROUNDS];
+    size_t bytes_devices = 0, procs = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+        ttm_snapshot s;
+        char msg[200];
+        double t0 = now_s();
+        if (ttm__snap_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
+            die(msg);
+        t[r] = now_s() - t0;
+        bytes_devices = s.ndevices;
+        procs = 0;
+        for (size_t k = 0; k < s.nprocs; k++)
+            procs += s.procs[k].connected;
+        ttm__snapshot_free(&s);
+    }
+    qsort(t, ROUNDS, sizeof t[0], cmp_double);
+    printf("snapshot (status query round trip) with %zu devices and %zu connected processes: "
+           "median %.3f ms, p99 %.3f ms (budget 1 ms)%s\n\n",
+           bytes_devices, procs, t[ROUNDS / 2] * 1e3, t[ROUNDS * 99 / 100] * 1e3,
+           good == PROCS ? "" : " (some processes failed to attach)");
+    close(hold[1]);
+    close(ready[0]);
+    for (int i = 0; i < PROCS; i++)
+        waitpid(pids[i], NULL, 0);
+}
+
 static void machine(void)
 {
     struct utsname u;
@@ -394,11 +463,13 @@ int main(int argc, char **argv)
     start_daemon(ttmemd);
     setenv("TTMEM", "1", 1);
     setenv("TTMEM_SOCKET", sock, 1);
-    if (ttm_buffer_alloc(0, TTM_MEM_L1, 0, 64, 0, 0) != TTM_OK || ttm_client_flush(5000) != TTM_OK)
+    if (ttm_buffer_alloc(100, TTM_MEM_L1, 0, 64, 0, 0) != TTM_OK ||
+        ttm_client_flush(5000) != TTM_OK)
         die("the client could not attach to ttmemd");
-    ttm_buffer_free(0, TTM_MEM_L1, 0, 64, 0, 0);
+    ttm_buffer_free(100, TTM_MEM_L1, 0, 64, 0, 0);
 
     machine();
+    snapshot_budget(); /* first, on the fresh daemon: 32 devices, 64 processes and this one */
     printf("ring: %s slots; events per run: %llu (alloc/free pairs, 4,096 addresses)\n\n",
            getenv("TTMEM_RING_SLOTS") ? getenv("TTMEM_RING_SLOTS") : "65536 (default)",
            (unsigned long long)events);

@@ -29,7 +29,7 @@
 #define W_CLASS_PAIR 16u                     /* count, bytes */
 #define W_DEVICE_FIXED (8u + 9u * 8u + TTM_MEMTYPE_COUNT * W_MEM)
 #define W_PROC_FIXED (4u + 4u + TTM_SNAP_NAME_LEN + 4u + 11u * 8u + 4u)
-#define W_PROC_MEM (4u + TTM_MEMTYPE_COUNT * W_MEM)
+#define W_PROC_MEM_MIN 4u /* device, mask of the memtypes that follow, pad */
 #define W_LIVE 48u
 #define W_OFFENDER 64u
 #define W_UNMATCHED 64u
@@ -130,10 +130,14 @@ static uint8_t *w_room(writer *w, size_t n)
     return at;
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
+static inline void put_le(uint8_t *p, uint64_t v, unsigned n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, n); /* the low n bytes come first */
+#else
     for (unsigned i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static void w_u8(writer *w, uint8_t v)
@@ -245,11 +249,15 @@ static const uint8_t *r_take(reader *r, size_t n, const char *what)
     return at;
 }
 
-static uint64_t get_le(const uint8_t *p, unsigned n)
+static inline uint64_t get_le(const uint8_t *p, unsigned n)
 {
     uint64_t v = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, p, n);
+#else
     for (unsigned i = 0; i < n; i++)
         v |= (uint64_t)p[i] << (8 * i);
+#endif
     return v;
 }
 
@@ -412,12 +420,15 @@ int ttm__snap_decode_error(const uint8_t *payload, size_t len, char *msg, size_t
 
 static void w_mem(writer *w, const ttm_snap_mem *m)
 {
-    w_u64(w, m->live_bytes);
-    w_u64(w, m->live_count);
-    w_u64(w, m->peak_bytes);
-    w_u64(w, m->peak_ts);
-    w_u64(w, m->allocs);
-    w_u64(w, m->frees);
+    uint8_t *p = w_room(w, W_MEM); /* one reservation for the six fields */
+    if (p == NULL)
+        return;
+    put_le(p, m->live_bytes, 8);
+    put_le(p + 8, m->live_count, 8);
+    put_le(p + 16, m->peak_bytes, 8);
+    put_le(p + 24, m->peak_ts, 8);
+    put_le(p + 32, m->allocs, 8);
+    put_le(p + 40, m->frees, 8);
 }
 
 static size_t w_section_begin(writer *w, unsigned id)
@@ -524,10 +535,18 @@ static void enc_procs(writer *w, const ttm_snapshot *s)
             w_u64(w, v[k]);
         w_u32(w, (uint32_t)p->ndevices);
         for (size_t k = 0; k < p->ndevices; k++) {
-            w_u16(w, p->devices[k].device);
-            w_u16(w, 0);
+            /* sparse: a process touches few memtypes of a device; all-zero ones are left out */
+            const ttm_snap_mem *mem = p->devices[k].mem;
+            uint8_t mask = 0;
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                w_mem(w, &p->devices[k].mem[m]);
+                if (memcmp(&mem[m], &(ttm_snap_mem){0}, sizeof mem[m]) != 0)
+                    mask |= (uint8_t)(1u << m);
+            w_u16(w, p->devices[k].device);
+            w_u8(w, mask);
+            w_u8(w, 0);
+            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+                if (mask & (1u << m))
+                    w_mem(w, &mem[m]);
         }
     }
 }
@@ -667,12 +686,15 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
 
 static void r_mem(reader *r, ttm_snap_mem *m)
 {
-    m->live_bytes = r_u64(r, "memstat");
-    m->live_count = r_u64(r, "memstat");
-    m->peak_bytes = r_u64(r, "memstat");
-    m->peak_ts = r_u64(r, "memstat");
-    m->allocs = r_u64(r, "memstat");
-    m->frees = r_u64(r, "memstat");
+    const uint8_t *p = r_take(r, W_MEM, "memstat");
+    if (p == NULL)
+        return;
+    m->live_bytes = get_le(p, 8);
+    m->live_count = get_le(p + 8, 8);
+    m->peak_bytes = get_le(p + 16, 8);
+    m->peak_ts = get_le(p + 24, 8);
+    m->allocs = get_le(p + 32, 8);
+    m->frees = get_le(p + 40, 8);
 }
 
 static uint32_t r_nclasses(reader *r, const char *what)
@@ -776,18 +798,21 @@ static int dec_procs(reader *r, ttm_snapshot *s)
                          &p->dropped,      &p->prior_events, &p->sessions};
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
             *v[k] = r_u64(r, "process counters");
-        size_t nd = r_count(r, W_PROC_MEM, "process device count");
+        size_t nd = r_count(r, W_PROC_MEM_MIN, "process device count");
         if (nd == 0)
             continue;
         p->devices = ttm__calloc(nd, sizeof *p->devices);
         if (p->devices == NULL)
             return TTM_ENOMEM;
         p->ndevices = nd;
-        for (size_t k = 0; k < nd; k++) {
+        for (size_t k = 0; k < nd && !r->bad; k++) {
             p->devices[k].device = r_u16(r, "process device");
-            (void)r_u16(r, "process device pad");
+            uint8_t mask = r_u8(r, "process memtype mask");
+            if (r_u8(r, "process device pad") != 0 || mask >= (1u << TTM_MEMTYPE_COUNT))
+                r_fail(r, "process memtype mask");
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                r_mem(r, &p->devices[k].mem[m]);
+                if (mask & (1u << m))
+                    r_mem(r, &p->devices[k].mem[m]);
         }
     }
     return TTM_OK;
