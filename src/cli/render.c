@@ -132,9 +132,9 @@ static void text_offenders(FILE *out, const ttm_report *r)
         fprintf(out, "\n%s: worst addresses\n", ttm_class_name(k));
         for (size_t i = 0; i < rc->noffenders; i++) {
             const ttm_offender *o = &rc->offenders[i];
-            fprintf(out, "  device %u %-13s 0x%-16" PRIX64 " %8s times, %10s  pids ", o->device,
+            fprintf(out, "  device %u %-13s 0x%-16" PRIX64 " %8s %-5s %10s  pids ", o->device,
                     ttm__memtype_name(o->memtype), o->addr, ttm__fmt_count(a, o->count),
-                    ttm__fmt_bytes(b, o->bytes));
+                    o->count == 1 ? "time," : "times,", ttm__fmt_bytes(b, o->bytes));
             print_pids(out, o->pids, o->npids, o->more_pids);
             fputc('\n', out);
         }

@@ -47,6 +47,20 @@ assert r["totals"]["allocs"] > 0 and len(r["devices"]) == 8, len(r["devices"])
 PY
 check "identity mesh8 JSON: views explained, no unknown/excess frees" $?
 
+# golden reports: the text a user reads, byte for byte (regenerate with UPDATE_GOLDEN=1 after a
+# deliberate change, and read the diff)
+src=${2:-$(dirname "$0")/../..}
+golden() { # file, args...
+    local file="$src/tests/golden/$1"
+    shift
+    "$ttmem" simulate "$@" >"$tmp/golden" 2>/dev/null
+    if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then cp "$tmp/golden" "$file"; fi
+    diff -u "$file" "$tmp/golden" >"$tmp/golden.diff"
+    check "golden $1 ($(head -c 600 "$tmp/golden.diff"))" $?
+}
+golden leaks_identity.txt --scenario leaks --client identity --seed 3
+golden program_pool_legacy.txt --scenario program-pool --client legacy --seed 3
+
 # bad input: one line on stderr, non-zero exit
 bad() { # description, expected-substring, args...
     local what=$1 want=$2
