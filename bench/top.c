@@ -1,0 +1,214 @@
+/*
+ * bench/top.c — what one refresh of `ttmem top` costs for a Galaxy: 32 devices x 64 processes,
+ * every process on every device (DESIGN §6: a snapshot of 32 x 64 in ≤ 1 ms).
+ *
+ * The snapshot is built in memory once, then each iteration does what the monitor does with a
+ * reply, minus the socket: encode it as the daemon would (ttm__snap_encode_snapshot), decode it
+ * as the client does (ttm__snap_decode_snapshot), ingest it into the model (rows, valid bits,
+ * history sample), and lay out a frame (80x24 and 200x60, devices view; and the history view
+ * at 200x60 once the ring is full). Figures are the median and p99 per stage over the
+ * iterations. Baseline, same run: a memcpy of the encoded frame (the memory floor).
+ *
+ * usage: bench_top [ITERATIONS]   (2000 by default)
+ *
+ * The monitor's own model and layout live in the ttmem program (src/cli), so their sources are
+ * compiled in here, as in tests/unit/test_top_layout.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/top_layout.c"
+#include "cli/top_model.c"
+
+#define NDEV 32
+#define NPROC 64
+
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_ns(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The snapshot a Galaxy's daemon would send: every process on every device, every memtype in
+ * use, every class counted. */
+static void build(ttm_snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->sections = TTM_SNAP_WANT_STATUS;
+    snprintf(s->daemon.version, sizeof s->daemon.version, "0.1.0");
+    s->daemon.pid = 4242;
+    s->daemon.uptime_ns = 86400ull * 1000000000ull;
+    s->daemon.clients_connected = NPROC;
+    s->totals.nclasses = TTM_CLASS__COUNT;
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        s->totals.class_count[c] = 1000u + c;
+    s->ndevices = NDEV;
+    s->devices = ttm__xcalloc(NDEV, sizeof *s->devices);
+    for (unsigned d = 0; d < NDEV; d++) {
+        ttm_snap_device *sd = &s->devices[d];
+        sd->device = (uint16_t)d;
+        sd->arch = TTM_ARCH_WORMHOLE_B0;
+        sd->capacity[TTM_SPACE_DRAM] = 12ull << 30;
+        sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
+        sd->nclasses = TTM_CLASS__COUNT;
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+            sd->class_count[c] = d + c;
+    }
+    s->nprocs = NPROC;
+    s->procs = ttm__xcalloc(NPROC, sizeof *s->procs);
+    for (unsigned i = 0; i < NPROC; i++) {
+        ttm_snap_proc *p = &s->procs[i];
+        p->pid = 10000 + i;
+        snprintf(p->name, sizeof p->name, "python3-%02u", i);
+        p->alive = p->connected = true;
+        p->anomalies = i % 5;
+        p->ndevices = NDEV;
+        p->devices = ttm__xcalloc(NDEV, sizeof *p->devices);
+        for (unsigned d = 0; d < NDEV; d++) {
+            ttm_snap_proc_mem *pm = &p->devices[d];
+            pm->device = (uint16_t)d;
+            for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++) {
+                pm->mem[t].live_bytes = (uint64_t)(i + 1) * (t + 1) * 4096u;
+                pm->mem[t].live_count = i + t;
+                s->devices[d].mem[t].live_bytes += pm->mem[t].live_bytes;
+            }
+        }
+    }
+}
+
+typedef struct stage {
+    const char *name;
+    uint64_t *ns;
+} stage;
+
+static void report(const stage *st, size_t n)
+{
+    size_t p50 = n / 2, p99 = n * 99 / 100;
+    qsort(st->ns, n, sizeof *st->ns, cmp_ns);
+    printf("  %-34s %9.1f %9.1f\n", st->name, (double)st->ns[p50] / 1000.0,
+           (double)st->ns[p99 < n ? p99 : n - 1] / 1000.0);
+}
+
+int main(int argc, char **argv)
+{
+    size_t iters = 2000;
+    if (argc > 1) {
+        char *end;
+        unsigned long v = strtoul(argv[1], &end, 10);
+        if (*end != '\0' || v == 0 || v > 10000000) {
+            fprintf(stderr, "usage: bench_top [ITERATIONS]\n");
+            return 2;
+        }
+        iters = v;
+    }
+    ttm_snapshot src;
+    build(&src);
+    ttm_snap_buf frame = {0};
+    if (ttm__snap_encode_snapshot(&src, &frame) != TTM_OK) {
+        fprintf(stderr, "bench_top: cannot encode the snapshot\n");
+        return 1;
+    }
+    uint8_t *copy = ttm__xmalloc(frame.len);
+
+    ttm_top_model m;
+    ttm__top_model_init(&m, "galaxy", "/run/ttmem/ttmemd.sock", "/dev/shm");
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    ttm_top_frame f80 = {0}, f200 = {0}, fh = {0};
+
+    stage stages[] = {
+        {"encode (daemon side)", NULL},
+        {"decode (client side)", NULL},
+        {"model ingest", NULL},
+        {"layout 80x24, devices view", NULL},
+        {"layout 200x60, devices view", NULL},
+        {"refresh: encode+decode+model+80x24", NULL},
+        {"layout 200x60, history view (full)", NULL},
+        {"baseline: memcpy of the frame", NULL},
+    };
+    size_t nst = sizeof stages / sizeof stages[0];
+    for (size_t k = 0; k < nst; k++)
+        stages[k].ns = ttm__xcalloc(iters, sizeof(uint64_t));
+
+    uint64_t clock = 1000000000ull;
+    for (size_t i = 0; i < iters + TTM_TOP_HIST_LEN; i++) {
+        bool timed = i >= TTM_TOP_HIST_LEN; /* warm-up fills the history ring */
+        size_t k = timed ? i - TTM_TOP_HIST_LEN : 0;
+        uint64_t t0 = clock_ns();
+        ttm_snap_buf out = {0};
+        if (ttm__snap_encode_snapshot(&src, &out) != TTM_OK)
+            return 1;
+        uint64_t t1 = clock_ns();
+        ttm_snapshot snap;
+        char msg[128];
+        if (ttm__snap_decode_snapshot(out.data + TTM_SNAP_HDR_SIZE, out.len - TTM_SNAP_HDR_SIZE,
+                                      &snap, msg, sizeof msg) != TTM_OK) {
+            fprintf(stderr, "bench_top: decode: %s\n", msg);
+            return 1;
+        }
+        uint64_t t2 = clock_ns();
+        clock += 1000000000ull;
+        if (ttm__top_model_ingest(&m, &snap, NULL, NULL, 0, NULL, clock) != TTM_OK)
+            return 1;
+        uint64_t t3 = clock_ns();
+        st.view = TTM_TOP_VIEW_DEVICES;
+        if (ttm__top_layout(&m, &st, 80, 24, &f80) != TTM_OK)
+            return 1;
+        uint64_t t4 = clock_ns();
+        if (ttm__top_layout(&m, &st, 200, 60, &f200) != TTM_OK)
+            return 1;
+        uint64_t t5 = clock_ns();
+        st.view = TTM_TOP_VIEW_HISTORY;
+        if (ttm__top_layout(&m, &st, 200, 60, &fh) != TTM_OK)
+            return 1;
+        uint64_t t6 = clock_ns();
+        memcpy(copy, out.data, out.len);
+        __asm__ volatile("" : : "r"(copy) : "memory");
+        uint64_t t7 = clock_ns();
+        ttm__snap_buf_free(&out);
+        ttm__snapshot_free(&snap);
+        if (!timed)
+            continue;
+        stages[0].ns[k] = t1 - t0;
+        stages[1].ns[k] = t2 - t1;
+        stages[2].ns[k] = t3 - t2;
+        stages[3].ns[k] = t4 - t3;
+        stages[4].ns[k] = t5 - t4;
+        stages[5].ns[k] = t4 - t0;
+        stages[6].ns[k] = t6 - t5;
+        stages[7].ns[k] = t7 - t6;
+    }
+    printf("bench_top: %d devices x %d processes (every process on every device), %zu "
+           "iterations\n",
+           NDEV, NPROC, iters);
+    printf("  snapshot frame %zu bytes; model %zu device rows, %zu process rows, %zu "
+           "process-device rows; history %zu samples\n",
+           frame.len, m.ndevices, m.nprocs, m.npdevs, m.hist_count);
+    printf("  %-34s %9s %9s\n", "stage", "p50 us", "p99 us");
+    for (size_t k = 0; k < nst; k++)
+        report(&stages[k], iters);
+    size_t p50 = iters / 2;
+    double total = (double)stages[5].ns[p50] / 1000.0;
+    printf("budget (DESIGN §6): refresh of 32 x 64 <= 1000 us: %s (%.1f us)\n",
+           total <= 1000.0 ? "met" : "MISSED", total);
+
+    for (size_t k = 0; k < nst; k++)
+        free(stages[k].ns);
+    ttm__top_frame_free(&f80);
+    ttm__top_frame_free(&f200);
+    ttm__top_frame_free(&fh);
+    ttm__top_model_free(&m);
+    ttm__free(copy);
+    ttm__snap_buf_free(&frame);
+    ttm__snapshot_free(&src);
+    return 0;
+}
