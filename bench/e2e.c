@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
@@ -70,6 +71,7 @@ static void start_daemon(const char *ttmemd)
     if (daemon_pid < 0)
         die("fork");
     if (daemon_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
         dup2(p[1], 3);
         execl(ttmemd, ttmemd, "--foreground", "--socket", sock, "--ready-fd", "3",
               "--log-level", "warn", (char *)NULL);

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -168,6 +169,7 @@ int ttm_cli_private_start(ttm_cli_private **out)
     }
     if (pid == 0) {
         setpgid(0, 0); /* away from the terminal's signals: CMD gets those */
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* a killed ttmem takes its private daemon along */
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);

@@ -24,6 +24,7 @@
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
 #define TTM_DAEMON_BUDGET 65536           /* events drained from one ring before others run */
 #define TTM_DAEMON_TICK_MS 50             /* safety-net drain, timeouts, liveness */
+#define TTM_DAEMON_NAP_US 50              /* after a drain that found events, look again this late */
 #define TTM_DAEMON_HANDSHAKE_MS 5000      /* a client must send its HELLO within this */
 #define TTM_DAEMON_LINGER_MS 1000         /* a closed session of a live process waits this */
 #define TTM_DAEMON_MAX_QUERY_CONNS 64
@@ -94,6 +95,8 @@ typedef struct ttm_session {
     uint64_t waited_base;     /* ring's waited counter already accounted */
     uint64_t dropped_base;    /* ring's dropped counter already accounted */
     bool hot;                 /* its last drain stopped at the budget: more to do */
+    bool napping;             /* its last drain found events: drain again at nap_until_ns */
+    uint64_t nap_until_ns;
     bool broken;              /* the ring became unreadable */
     bool dead;                /* closed; freed after the current epoll batch */
 } ttm_session;
@@ -169,8 +172,10 @@ void ttm__session_accept(ttm_daemon *d);
 void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events);
 /* Handles the doorbell of a session's ring: drains it. */
 void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s);
-/* Drains sessions whose last drain hit the budget. Returns true when some are still hot. */
-bool ttm__session_drain_hot(ttm_daemon *d);
+/* Drains the sessions that are due: those whose last drain hit the budget, and those whose nap
+ * is over. Returns how long the loop may wait before the next one is due: 0, a number of
+ * nanoseconds, or -1 (nothing due; wait for events). */
+int64_t ttm__session_poll(ttm_daemon *d);
 /* The periodic tick: drains every ring, times out handshakes, settles lingering sessions,
  * checks that connected processes still exist. */
 void ttm__session_tick(ttm_daemon *d);

@@ -390,15 +390,26 @@ static bool guarded_prepare_sleep(ttm_daemon *d, ttm_session *s)
     return may_sleep;
 }
 
-/* Drains, then arms the doorbell; keeps going while events arrive during arming. */
+/* Drains; then either naps (events came: more are likely, and a producer that finds the
+ * consumer awake does not pay for a doorbell) or, when the ring was already empty, arms the
+ * doorbell. So under a steady stream the daemon polls every TTM_DAEMON_NAP_US and producers
+ * almost never ring; an idle ring costs nothing (docs/CLIENT.md, "arm the doorbell late"). */
 static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s)
 {
-    if (s->ring != NULL && !s->broken) /* awake now: producers need not ring (ring.h) */
-        atomic_store_explicit(&s->ring->consumer_sleeping, 0, memory_order_relaxed);
+    s->napping = false;
+    if (s->ring == NULL || s->broken)
+        return;
+    /* awake now: producers need not ring (ring.h) */
+    atomic_store_explicit(&s->ring->consumer_sleeping, 0, memory_order_relaxed);
     for (;;) {
-        session_drain(d, s, false, TTM_DAEMON_BUDGET);
+        size_t n = session_drain(d, s, false, TTM_DAEMON_BUDGET);
         if (s->hot || s->broken || s->ring == NULL)
             return;
+        if (n > 0) {
+            s->napping = true;
+            s->nap_until_ns = ttm__now_ns() + TTM_DAEMON_NAP_US * 1000u;
+            return;
+        }
         if (guarded_prepare_sleep(d, s))
             return;
     }
@@ -779,22 +790,31 @@ void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s)
         session_hangup(d, s);
 }
 
-bool ttm__session_drain_hot(ttm_daemon *d)
+int64_t ttm__session_poll(ttm_daemon *d)
 {
-    bool any = false;
+    int64_t wait = -1;
+    uint64_t now = ttm__now_ns();
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
-        if (s->hot) {
+        if (s->hot || (s->napping && s->nap_until_ns <= now)) {
             session_drain_and_sleep(d, s);
             if (s->broken)
                 session_hangup(d, s);
-            else if (s->hot)
-                any = true;
+            now = ttm__now_ns();
+        }
+        if (!s->dead) {
+            if (s->hot)
+                wait = 0;
+            else if (s->napping) {
+                int64_t left = s->nap_until_ns > now ? (int64_t)(s->nap_until_ns - now) : 0;
+                if (wait < 0 || left < wait)
+                    wait = left;
+            }
         }
         s = next;
     }
-    return any;
+    return wait;
 }
 
 void ttm__session_tick(ttm_daemon *d)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -204,6 +205,7 @@ static pid_t start_daemon_at(const char *sock, const char *errfile, const char *
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
         close(p[0]);
         int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0)
@@ -253,6 +255,7 @@ static client start_client(bool enabled, const char *extra_env, const char *cons
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(in[0], STDIN_FILENO);
         dup2(out[1], STDOUT_FILENO);
         close(in[0]);
