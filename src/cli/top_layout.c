@@ -1265,7 +1265,7 @@ static int history_view(lay *L, int rows, int first)
     int col = put(L, line, 0, TTM_TOP_A_TITLE, "HISTORY");
     put_fit(L, line, col + 2, TTM_TOP_A_DIM,
             "use as % of capacity, highest per column (levels " TTM_TOP_GRAPH_GLYPHS ")");
-    fmt_age(a, step * (uint64_t)cols);
+    fmt_age(a, step * (uint64_t)cols + 500000000ull); /* to the nearest second */
     line = line_new(L);
     for (int g = 0; g < (two_lines ? 1 : 2); g++) {
         int x = g == 0 ? HIST_GX : x2;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli/top_layout.h"
+#include "common/alloc.h"
 
 struct ttm_top_term {
     SCREEN *screen;
@@ -53,11 +54,7 @@ static void set_attrs(ttm_top_term *t)
 int ttm__top_term_open(ttm_top_term **out, char *err, size_t len)
 {
     *out = NULL;
-    ttm_top_term *t = calloc(1, sizeof *t);
-    if (t == NULL) {
-        snprintf(err, len, "out of memory");
-        return TTM_ENOMEM;
-    }
+    ttm_top_term *t = ttm__xcalloc(1, sizeof *t);
     setlocale(LC_ALL, "");
     const char *cs = nl_langinfo(CODESET);
     t->utf8 = cs != NULL && strcmp(cs, "UTF-8") == 0;
@@ -65,7 +62,7 @@ int ttm__top_term_open(ttm_top_term **out, char *err, size_t len)
     if (t->screen == NULL) {
         snprintf(err, len, "cannot use the terminal (TERM=%s)",
                  getenv("TERM") ? getenv("TERM") : "unset");
-        free(t);
+        ttm__free(t);
         return TTM_EIO;
     }
     cbreak();
@@ -99,7 +96,7 @@ void ttm__top_term_close(ttm_top_term *t)
     endwin();
     /* newterm()'s screen: release what ncurses can, so leak checkers see a clean exit */
     delscreen(t->screen);
-    free(t);
+    ttm__free(t);
 }
 
 void ttm__top_term_size(ttm_top_term *t, int *width, int *height)
