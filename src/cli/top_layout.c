@@ -119,6 +119,8 @@ typedef struct lay {
     int limit;     /* lines the current part may reach */
     bool bounded;
     bool wide;     /* room for long byte formats */
+    const size_t *dev; /* the devices shown, as indexes into m->devices ... */
+    size_t ndev;       /* ... and how many */
 } lay;
 
 static int line_new(lay *L)
@@ -631,11 +633,7 @@ static void devices_title(lay *L, size_t shown, ttm_top_devmode mode, int first,
 static int devices_list(lay *L, ttm_top_devmode mode, int rows, int first)
 {
     const ttm_top_model *m = L->m;
-    size_t idx[1024];
-    size_t n = 0;
-    for (size_t i = 0; i < m->ndevices && n < sizeof idx / sizeof idx[0]; i++)
-        if (dev_shown(L, &m->devices[i]))
-            idx[n++] = i;
+    const size_t *idx = L->dev, n = L->ndev;
     int per = mode == TTM_TOP_DEV_FULL ? 3 : 1;
     int entries = mode == TTM_TOP_DEV_GRID ? dev_rows_needed(L, mode, n) : (int)n;
     int fit = rows < 0 ? entries : rows / per;
@@ -659,10 +657,7 @@ static int devices_list(lay *L, ttm_top_devmode mode, int rows, int first)
 
 static size_t devices_shown(const lay *L)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < L->m->ndevices; i++)
-        n += dev_shown(L, &L->m->devices[i]);
-    return n;
+    return L->ndev;
 }
 
 /* ---- processes ----------------------------------------------------------------------------- */
@@ -1114,11 +1109,11 @@ static int diag_devices(lay *L, int rows, int first)
 {
     const ttm_top_model *m = L->m;
     char buf[TTM_FMT_LEN];
-    size_t idx[1024];
+    /* daemon rows come first in the model: the shown ones are a prefix of L->dev */
+    const size_t *idx = L->dev;
     size_t n = 0;
-    for (size_t i = 0; i < m->ndevices && n < sizeof idx / sizeof idx[0]; i++)
-        if (m->devices[i].src == TTM_TOP_SRC_DAEMON && dev_shown(L, &m->devices[i]))
-            idx[n++] = i;
+    while (n < L->ndev && m->devices[idx[n]].src == TTM_TOP_SRC_DAEMON)
+        n++;
     if (n == 0 || rows == 0)
         return 0;
     int line = line_new(L);
@@ -1248,11 +1243,7 @@ static int history_view(lay *L, int rows, int first)
 {
     const ttm_top_model *m = L->m;
     char a[TTM_FMT_LEN];
-    size_t idx[1024];
-    size_t n = 0;
-    for (size_t i = 0; i < m->ndevices && n < sizeof idx / sizeof idx[0]; i++)
-        if (dev_shown(L, &m->devices[i]))
-            idx[n++] = i;
+    const size_t *idx = L->dev, n = L->ndev;
     bool two_lines = rows < 0 || (int)n * 2 <= rows - 2;
     int cols = hist_cols(L, two_lines);
     int x2 = HIST_GX + cols + 2 + 1 + HIST_TAIL + 4; /* the second graph's bar (one line) */
@@ -1309,13 +1300,11 @@ static void header(lay *L)
     if (m->dstate != TTM_TOP_DAEMON_NONE && (m->snap.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
         col = putf(L, line, col, TTM_TOP_A_HEADER, "  ttmemd %.16s pid %u up %s",
                    m->snap.daemon.version, m->snap.daemon.pid,
-                   fmt_age(a, m->snap.daemon.uptime_ns +
-                                  (m->now_ns >= m->last_ok_ns ? m->now_ns - m->last_ok_ns : 0)));
+                   fmt_age(a, m->snap.daemon.uptime_ns)); /* as of its last answer */
     else if (m->dstate == TTM_TOP_DAEMON_NONE)
         col = put(L, line, col, TTM_TOP_A_HEADER, "  ttmemd not running");
     if (!st->plain)
-        col = putf(L, line, col, TTM_TOP_A_HEADER, "  refresh %.1fs", st->refresh_ms / 1000.0);
-    (void)col;
+        putf(L, line, col, TTM_TOP_A_HEADER, "  refresh %.1fs", st->refresh_ms / 1000.0);
     /* flags at the right */
     char flags[96] = "";
     size_t fl = 0;
@@ -1571,8 +1560,8 @@ static void view_diagnosis(lay *L)
     }
     int left = L->limit - (int)L->f->nlines;
     size_t n = 0;
-    for (size_t i = 0; i < L->m->ndevices; i++)
-        n += L->m->devices[i].src == TTM_TOP_SRC_DAEMON && dev_shown(L, &L->m->devices[i]);
+    while (n < L->ndev && L->m->devices[L->dev[n]].src == TTM_TOP_SRC_DAEMON)
+        n++;
     int first = clamp_scroll(L, (int)n, left - 1 < 1 ? 1 : left - 1);
     diag_devices(L, left, first);
 }
@@ -1600,6 +1589,7 @@ void ttm__top_frame_free(ttm_top_frame *f)
     ttm__free(f->text);
     ttm__free(f->spans);
     ttm__free(f->rows);
+    ttm__free(f->devs);
     memset(f, 0, sizeof *f);
 }
 
@@ -1645,6 +1635,19 @@ int ttm__top_layout(const ttm_top_model *m, const ttm_top_state *st, int width, 
         f->cap_rows = m->nprocs;
     }
     size_t nrows = m->nprocs ? ttm__top_proc_rows(m, st, f->rows) : 0;
+    if (m->ndevices > f->cap_devs) {
+        size_t *d = ttm__reallocarray(f->devs, m->ndevices, sizeof *d);
+        if (d == NULL) {
+            f->nlines = 0;
+            return TTM_ENOMEM;
+        }
+        f->devs = d;
+        f->cap_devs = m->ndevices;
+    }
+    for (size_t i = 0; i < m->ndevices; i++)
+        if (dev_shown(&L, &m->devices[i]))
+            f->devs[L.ndev++] = i;
+    L.dev = f->devs;
 
     if (L.bounded && !st->plain)
         L.limit = height - 1; /* the footer's line */

@@ -135,8 +135,9 @@ typedef struct ttm_top_frame {
     int scroll;               /* the scroll applied */
     int scroll_max;           /* the largest useful scroll of the view's list */
     /* owned storage */
-    size_t cap_lines, cap_spans, cap_rows;
+    size_t cap_lines, cap_spans, cap_rows, cap_devs;
     ttm_top_row *rows;
+    size_t *devs;             /* indexes of the devices shown (the filter applied) */
     int err;
 } ttm_top_frame;
 
