@@ -1403,31 +1403,33 @@ static void footer(lay *L)
     put(L, line, quit_at + 3, TTM_TOP_A_NORMAL, "quit");
 }
 
+/* The help: at most 13 lines of at most 70 columns, so that it fits the smallest terminal. */
 static void help_body(lay *L)
 {
     static const char *const text[] = {
-        "KEYS",
-        "  h ?            this help (any key closes it)",
-        "  v Tab S-Tab    next / previous view: devices, processes, diagnosis, history",
-        "  s > <          sort by the next / previous column;  r  reverse the order",
-        "  d 0-9 a        device filter: next device / device number (type digits) / all",
-        "  c              device display: auto, full (3 lines), line (1 line), grid",
-        "  p space        pause / resume refreshing",
-        "  Up Down PgUp PgDn Home End   scroll the list that does not fit",
-        "  q              quit",
-        "",
+        "KEYS  h ? help (any key closes it)   p space pause/resume   q quit",
+        "  v Tab S-Tab  view: devices, processes, diagnosis, history",
+        "  s > <  r     sort by the next / previous column;  r reverses it",
+        "  d 0-9 a      device filter: next / number (type digits) / all",
+        "  c            device display: auto, full, line (1 per device), grid",
+        "  arrows PgUp PgDn Home End   scroll the list that does not fit",
         "READING IT",
-        "  DRAM bar = DRAM (#) + TRACE (t); L1 bar = L1 (#) + L1_SMALL (s) + CB (c) + KERNEL (k)",
+        "  DRAM = DRAM(#)+TRACE(t)   L1 = L1(#)+L1_SMALL(s)+CB(c)+KERNEL(k)",
         "  green below 75% of capacity, yellow from 75%, red from 90%",
-        "  S column: R running, r running (no session), X exited, C TT-Metal counters only,",
-        "            G ghost (a killed process left its counters in shared memory)",
-        "  N/A: the source does not have the value (TT-Metal counters: no capacity, peak,",
-        "       anomalies or KERNEL); never shown as 0",
-        "  STALE: ttmemd stopped answering; the last frame stays and ttmem top keeps retrying",
+        "  S: R running, r no session, X exited, C TT-Metal counters, G ghost",
+        "  N/A: the source lacks the value (TT-Metal counters: capacity,",
+        "       peak, anomalies, KERNEL); never shown as 0",
+        "  STALE: ttmemd stopped answering; last frame kept, retrying",
     };
     for (size_t i = 0; i < sizeof text / sizeof text[0]; i++) {
         int line = line_new(L);
-        put(L, line, 0, (i == 0 || i == 10) ? TTM_TOP_A_TITLE : TTM_TOP_A_NORMAL, text[i]);
+        if (i == 0 || i == 6) {
+            int n = i == 0 ? 4 : 10;
+            put(L, line, 0, TTM_TOP_A_NORMAL, text[i]);
+            span(L, line, 0, n, TTM_TOP_A_TITLE);
+        } else {
+            put(L, line, 0, TTM_TOP_A_NORMAL, text[i]);
+        }
     }
 }
 

@@ -215,6 +215,12 @@ static void test_80x24(void **state)
     assert_non_null(strstr(ttm__top_frame_line(&f, (size_t)last), "h help"));
     assert_non_null(strstr(ttm__top_frame_line(&f, (size_t)last), "q quit"));
     assert_int_equal(attr_at(&f, 0, 0), TTM_TOP_A_HEADER);
+    /* the whole help fits the smallest terminal */
+    st.help = true;
+    layout(&m, &st, TTM_TOP_MIN_WIDTH, TTM_TOP_MIN_HEIGHT, &f);
+    assert_int_equal(find_line(&f, "KEYS"), 2);
+    assert_true(has(&f, "  STALE: ttmemd stopped answering; last frame kept, retrying"));
+    assert_true(has(&f, "q quit"));
     ttm__top_frame_free(&f);
     ttm__top_model_free(&m);
 }
