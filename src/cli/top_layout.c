@@ -1339,8 +1339,9 @@ static void header(lay *L)
     case TTM_TOP_DAEMON_OK:
         col = put(L, line, col, TTM_TOP_A_NORMAL, "ttmemd");
         if (m->snap.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
-            col = putf(L, line, col, TTM_TOP_A_NORMAL, " (%u clients)",
-                       m->snap.daemon.clients_connected);
+            col = putf(L, line, col, TTM_TOP_A_NORMAL, " (%u client%s)",
+                       m->snap.daemon.clients_connected,
+                       m->snap.daemon.clients_connected == 1 ? "" : "s");
         col = putf(L, line, col, TTM_TOP_A_DIM, " at %s", m->socket_path);
         break;
     case TTM_TOP_DAEMON_STALE:
