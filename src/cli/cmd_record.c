@@ -255,6 +255,7 @@ pid_t ttm_cli_private_spawn(const ttm_cli_private *p, char *const argv[], int st
     return pid;
 }
 
+/* False once the daemon has ended (reaped here; a failure is said once, in one line). */
 static bool daemon_alive(ttm_cli_private *p)
 {
     if (p->daemon <= 0)
@@ -262,6 +263,10 @@ static bool daemon_alive(ttm_cli_private *p)
     int status;
     if (waitpid(p->daemon, &status, WNOHANG) == p->daemon) {
         p->daemon = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fprintf(stderr, "ttmem: the private ttmemd failed (%s %d)\n",
+                    WIFSIGNALED(status) ? "signal" : "exit status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
         return false;
     }
     return true;
