@@ -108,6 +108,22 @@ static void on_timer(ttm_daemon *d)
     ttm__query_tick(d);
 }
 
+/* epoll_pwait2 (nanosecond timeouts, Linux 5.11) when the kernel has it, else epoll_wait with
+ * the timeout rounded up to a millisecond. */
+static int wait_events(ttm_daemon *d, struct epoll_event *evs, int max, int64_t wait_ns)
+{
+    static bool no_pwait2;
+    if (!no_pwait2) {
+        struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
+        int n = epoll_pwait2(d->epfd, evs, max, wait_ns >= 0 ? &ts : NULL, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        no_pwait2 = true;
+    }
+    int ms = wait_ns < 0 ? -1 : (int)((wait_ns + 999999) / 1000000);
+    return epoll_wait(d->epfd, evs, max, ms);
+}
+
 int ttm__daemon_run(ttm_daemon *d)
 {
     if (setup(d) != TTM_OK) {
@@ -118,8 +134,7 @@ int ttm__daemon_run(ttm_daemon *d)
     struct epoll_event evs[64];
     int64_t wait_ns = -1;
     while (!d->stop) {
-        struct timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
-        int n = epoll_pwait2(d->epfd, evs, 64, wait_ns >= 0 ? &ts : NULL, NULL);
+        int n = wait_events(d, evs, 64, wait_ns);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
