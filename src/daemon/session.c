@@ -616,6 +616,11 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         reject(d, s, err, msg);
         return;
     }
+    if (s->pid == 0) { /* SO_PEERCRED could not map the peer into our pid namespace */
+        reject(d, s, TTM_EPERM, "the daemon cannot see this process's pid (another pid "
+                                "namespace?): run ttmemd in the same pid namespace");
+        return;
+    }
     err = map_ring(d, s, &hello, msg, sizeof msg);
     if (err != TTM_OK) {
         reject(d, s, err, msg);
@@ -641,6 +646,18 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     uint64_t add = hello.dropped;
     if (ring_dropped > reported && ring_dropped - reported > add)
         add = ring_dropped - reported;
+
+    err = ttm__proto_send_reply(s->fd, TTM_OK, NULL);
+    if (err != TTM_OK) { /* nothing is counted for a session that never began */
+        TTM_LOG(DEBUG, "pid %u: gone before the reply: %s", s->pid, ttm_strerror(err));
+        s->proc->sessions_open--;
+        s->proc->sessions--;
+        if (s->proc->sessions_open == 0)
+            s->proc->exited = true;
+        s->proc = NULL;
+        session_free(d, s);
+        return;
+    }
     if (add > 0) {
         s->proc->dropped += add;
         d->dropped += add;
@@ -657,16 +674,6 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     if (hello.flags & 1u) {
         s->proc->reattached = true;
         d->reattached++;
-    }
-
-    err = ttm__proto_send_reply(s->fd, TTM_OK, NULL);
-    if (err != TTM_OK) {
-        TTM_LOG(DEBUG, "pid %u: gone before the reply: %s", s->pid, ttm_strerror(err));
-        s->proc->sessions_open--;
-        s->proc->sessions--;
-        s->proc = NULL;
-        session_free(d, s);
-        return;
     }
     atomic_store_explicit(&h->consumer_attached, 1, memory_order_release);
     s->state = TTM_SESSION_ACTIVE;
