@@ -31,6 +31,9 @@ test-asan: deps
 bench: build
 	./$(BUILD)/bench/bench_core
 	./$(BUILD)/bench/bench_analyze_log
+	./$(BUILD)/bench/bench_client
+	./$(BUILD)/bench/bench_e2e
+	./$(BUILD)/bench/bench_top
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
