@@ -20,6 +20,13 @@ int ttm_cli_metrics(int argc, char **argv);
  * callers can `return ttm_cli_fail(...)`. */
 int ttm_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The default branch of a getopt_long loop (opterr = 0): one line naming the unknown option,
+ * or the option missing its value, for subcommand cmd. Returns 2. */
+int ttm_cli_bad_option(const char *cmd, char **argv);
+
+/* Parses --top N (1..10000) into *out. Returns 0, or prints one line and returns 2. */
+int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out);
+
 /* Parses a whole decimal or 0x-hex unsigned number; returns 0 or TTM_EINVAL / TTM_ERANGE. */
 int ttm_cli_parse_u64(const char *s, uint64_t *out);
 

@@ -160,7 +160,6 @@ int ttm_cli_analyze_log(int argc, char **argv)
     };
     bool json = false;
     ttm_report_options ropt = {0};
-    uint64_t v;
     int c;
     opterr = 0;
     optind = 1;
@@ -170,20 +169,15 @@ int ttm_cli_analyze_log(int argc, char **argv)
             json = true;
             break;
         case 't':
-            if (ttm_cli_parse_u64(optarg, &v) != TTM_OK || v == 0 || v > 10000)
-                return ttm_cli_fail("analyze-log: --top '%s' must be a number from 1 to 10000",
-                                    optarg);
-            ropt.top = (size_t)v;
+            if (ttm_cli_parse_top("analyze-log", optarg, &ropt.top) != 0)
+                return 2;
             break;
         case 'h':
             printf("usage: ttmem analyze-log [--json] [--top N] [FILE...]   (- or none: standard "
                    "input; .gz files are read as they are)\n");
             return 0;
         default:
-            if (optopt)
-                return ttm_cli_fail("analyze-log: option is missing its value");
-            return ttm_cli_fail("analyze-log: unknown option '%s'; see 'ttmem analyze-log --help'",
-                                argv[optind - 1]);
+            return ttm_cli_bad_option("analyze-log", argv);
         }
     }
 

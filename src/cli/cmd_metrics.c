@@ -41,10 +41,7 @@ int ttm_cli_metrics(int argc, char **argv)
             printf("usage: ttmem metrics [--socket PATH] [--shm-dir DIR]\n");
             return 0;
         default:
-            if (optopt)
-                return ttm_cli_fail("metrics: option is missing its value");
-            return ttm_cli_fail("metrics: unknown option '%s'; see 'ttmem metrics --help'",
-                                argv[optind - 1]);
+            return ttm_cli_bad_option("metrics", argv);
         }
     }
     if (optind < argc)

@@ -130,10 +130,8 @@ int ttm_cli_simulate(int argc, char **argv)
             o.json = true;
             break;
         case 't':
-            if (ttm_cli_parse_u64(optarg, &v) != TTM_OK || v == 0 || v > 10000)
-                return ttm_cli_fail("simulate: --top '%s' must be a number from 1 to 10000",
-                                    optarg);
-            o.top = (size_t)v;
+            if (ttm_cli_parse_top("simulate", optarg, &o.top) != 0)
+                return 2;
             break;
         case 'h':
             printf("usage: ttmem simulate --scenario NAME|list [--client identity|legacy] "
@@ -141,10 +139,7 @@ int ttm_cli_simulate(int argc, char **argv)
             list_scenarios();
             return 0;
         default:
-            if (optopt)
-                return usage_error("an option is missing its value or is unknown");
-            return ttm_cli_fail("simulate: unknown option '%s'; see 'ttmem simulate --help'",
-                                argv[optind - 1]);
+            return ttm_cli_bad_option("simulate", argv);
         }
     }
     if (optind < argc)

@@ -2,6 +2,7 @@
  * main.c — the ttmem command: one table of subcommands, used for dispatch and for the help text.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,23 @@ int ttm_cli_fail(const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     return 2;
+}
+
+int ttm_cli_bad_option(const char *cmd, char **argv)
+{
+    if (optopt)
+        return ttm_cli_fail("%s: option '%s' is missing its value", cmd, argv[optind - 1]);
+    return ttm_cli_fail("%s: unknown option '%s'; see 'ttmem %s --help'", cmd, argv[optind - 1],
+                        cmd);
+}
+
+int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out)
+{
+    uint64_t v;
+    if (ttm_cli_parse_u64(arg, &v) != TTM_OK || v == 0 || v > 10000)
+        return ttm_cli_fail("%s: --top '%s' must be a number from 1 to 10000", cmd, arg);
+    *out = (size_t)v;
+    return 0;
 }
 
 int ttm_cli_parse_u64(const char *s, uint64_t *out)

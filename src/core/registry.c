@@ -696,6 +696,19 @@ static rec *rec_new(ttm_registry *reg, uint16_t device, unsigned memtype, uint64
     return r;
 }
 
+/* A new record for pid's ALLOC event ev; NULL when memory is short. */
+static rec *rec_open(ttm_registry *reg, uint32_t pid, const ttm_event *ev)
+{
+    rec *r = rec_new(reg, ev->device, ev->memtype, ev->addr);
+    if (r != NULL) {
+        r->pid = pid;
+        r->size = ev->size;
+        r->obj = ev->obj;
+        r->ts = ev->ts;
+    }
+    return r;
+}
+
 /* Unlinks record i (at bucket b) and returns its slot to the free list. */
 static void rec_delete(ttm_registry *reg, uint32_t i)
 {
@@ -842,13 +855,9 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     }
 
     if (is_view) {
-        rec *r = rec_new(reg, ev->device, ev->memtype, ev->addr);
+        rec *r = rec_open(reg, pid, ev);
         if (r == NULL)
             goto out_nomem;
-        r->pid = pid;
-        r->size = ev->size;
-        r->obj = ev->obj;
-        r->ts = ev->ts;
         r->rflags |= REC_VIEW | ((mine || other) ? REC_ATTACHED : 0);
         note_record(reg, r);
         proc_live(p, 1);
@@ -896,13 +905,9 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         cls = TTM_CLASS_OVERLAP;
     }
 
-    rec *r = rec_new(reg, ev->device, ev->memtype, ev->addr);
+    rec *r = rec_open(reg, pid, ev);
     if (r == NULL)
         goto out_nomem;
-    r->pid = pid;
-    r->size = ev->size;
-    r->obj = ev->obj;
-    r->ts = ev->ts;
     proc_live(p, 1);
     note_record(reg, r);
     bytes_in(reg, d, p, r, ev->ts);
