@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "ttmem/ttmem.h"
 
 static const struct {
@@ -39,32 +40,6 @@ bool ttm__poc_size_valid(size_t size)
     return size == TTM_POC_V1_SIZE || size == TTM_POC_V2_SIZE || size == TTM_POC_V3_SIZE;
 }
 
-/* little-endian field access, independent of the host's byte order and alignment */
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
 static bool zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -77,7 +52,7 @@ bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail)
 {
     if (avail < 40)
         return false;
-    int32_t dev = (int32_t)get32(buf + 4);
+    int32_t dev = (int32_t)ttm__le32(buf + 4);
     return buf[0] >= TTM_POC_TYPE_MIN && buf[0] <= TTM_POC_TYPE_MAX && zero(buf + 1, 3) &&
            zero(buf + 17, 3) && dev >= -1 && dev <= 65535;
 }
@@ -114,39 +89,39 @@ int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const cha
     }
     memset(out, 0, sizeof *out);
     out->type = buf[0];
-    out->device_id = (int32_t)get32(buf + 4);
-    out->size = get64(buf + 8);
+    out->device_id = (int32_t)ttm__le32(buf + 4);
+    out->size = ttm__le64(buf + 8);
     out->buffer_type = buf[16];
-    out->process_id = (int32_t)get32(buf + 20);
-    out->buffer_id = get64(buf + 24);
-    out->timestamp = get64(buf + 32);
-    out->dram_allocated = get64(buf + 40);
-    out->l1_allocated = get64(buf + 48);
-    out->l1_small_allocated = get64(buf + 56);
-    out->trace_allocated = get64(buf + 64);
+    out->process_id = (int32_t)ttm__le32(buf + 20);
+    out->buffer_id = ttm__le64(buf + 24);
+    out->timestamp = ttm__le64(buf + 32);
+    out->dram_allocated = ttm__le64(buf + 40);
+    out->l1_allocated = ttm__le64(buf + 48);
+    out->l1_small_allocated = ttm__le64(buf + 56);
+    out->trace_allocated = ttm__le64(buf + 64);
     if (size == TTM_POC_V2_SIZE) {
-        out->total_dram_size = get64(buf + 72);
-        out->total_l1_size = get64(buf + 80);
-        out->arch_type = get32(buf + 88);
-        out->num_dram_channels = get32(buf + 92);
-        out->dram_size_per_channel = get32(buf + 96);
-        out->l1_size_per_core = get32(buf + 100);
-        out->is_available = get32(buf + 104);
-        out->num_devices = get32(buf + 108);
+        out->total_dram_size = ttm__le64(buf + 72);
+        out->total_l1_size = ttm__le64(buf + 80);
+        out->arch_type = ttm__le32(buf + 88);
+        out->num_dram_channels = ttm__le32(buf + 92);
+        out->dram_size_per_channel = ttm__le32(buf + 96);
+        out->l1_size_per_core = ttm__le32(buf + 100);
+        out->is_available = ttm__le32(buf + 104);
+        out->num_devices = ttm__le32(buf + 108);
     } else if (size == TTM_POC_V3_SIZE) {
-        out->cb_allocated = get64(buf + 72);
-        out->kernel_allocated = get64(buf + 80);
-        out->total_dram_size = get64(buf + 88);
-        out->total_l1_size = get64(buf + 96);
-        out->arch_type = get32(buf + 104);
-        out->num_dram_channels = get32(buf + 108);
-        out->dram_size_per_channel = get32(buf + 112);
-        out->l1_size_per_core = get32(buf + 116);
-        out->is_available = get32(buf + 120);
-        out->num_devices = get32(buf + 124);
-        out->ringbuffer_total_size = get32(buf + 128);
-        out->ringbuffer_used_bytes = get32(buf + 132);
-        out->ringbuffer_num_programs = get32(buf + 136);
+        out->cb_allocated = ttm__le64(buf + 72);
+        out->kernel_allocated = ttm__le64(buf + 80);
+        out->total_dram_size = ttm__le64(buf + 88);
+        out->total_l1_size = ttm__le64(buf + 96);
+        out->arch_type = ttm__le32(buf + 104);
+        out->num_dram_channels = ttm__le32(buf + 108);
+        out->dram_size_per_channel = ttm__le32(buf + 112);
+        out->l1_size_per_core = ttm__le32(buf + 116);
+        out->is_available = ttm__le32(buf + 120);
+        out->num_devices = ttm__le32(buf + 124);
+        out->ringbuffer_total_size = ttm__le32(buf + 128);
+        out->ringbuffer_used_bytes = ttm__le32(buf + 132);
+        out->ringbuffer_num_programs = ttm__le32(buf + 136);
     }
     return TTM_OK;
 }
@@ -157,39 +132,39 @@ int ttm__poc_encode(const ttm_poc_msg *m, size_t size, uint8_t *buf)
         return TTM_EINVAL;
     memset(buf, 0, size);
     buf[0] = m->type;
-    put32(buf + 4, (uint32_t)m->device_id);
-    put64(buf + 8, m->size);
+    ttm__put_le32(buf + 4, (uint32_t)m->device_id);
+    ttm__put_le64(buf + 8, m->size);
     buf[16] = m->buffer_type;
-    put32(buf + 20, (uint32_t)m->process_id);
-    put64(buf + 24, m->buffer_id);
-    put64(buf + 32, m->timestamp);
-    put64(buf + 40, m->dram_allocated);
-    put64(buf + 48, m->l1_allocated);
-    put64(buf + 56, m->l1_small_allocated);
-    put64(buf + 64, m->trace_allocated);
+    ttm__put_le32(buf + 20, (uint32_t)m->process_id);
+    ttm__put_le64(buf + 24, m->buffer_id);
+    ttm__put_le64(buf + 32, m->timestamp);
+    ttm__put_le64(buf + 40, m->dram_allocated);
+    ttm__put_le64(buf + 48, m->l1_allocated);
+    ttm__put_le64(buf + 56, m->l1_small_allocated);
+    ttm__put_le64(buf + 64, m->trace_allocated);
     if (size == TTM_POC_V2_SIZE) {
-        put64(buf + 72, m->total_dram_size);
-        put64(buf + 80, m->total_l1_size);
-        put32(buf + 88, m->arch_type);
-        put32(buf + 92, m->num_dram_channels);
-        put32(buf + 96, m->dram_size_per_channel);
-        put32(buf + 100, m->l1_size_per_core);
-        put32(buf + 104, m->is_available);
-        put32(buf + 108, m->num_devices);
+        ttm__put_le64(buf + 72, m->total_dram_size);
+        ttm__put_le64(buf + 80, m->total_l1_size);
+        ttm__put_le32(buf + 88, m->arch_type);
+        ttm__put_le32(buf + 92, m->num_dram_channels);
+        ttm__put_le32(buf + 96, m->dram_size_per_channel);
+        ttm__put_le32(buf + 100, m->l1_size_per_core);
+        ttm__put_le32(buf + 104, m->is_available);
+        ttm__put_le32(buf + 108, m->num_devices);
     } else if (size == TTM_POC_V3_SIZE) {
-        put64(buf + 72, m->cb_allocated);
-        put64(buf + 80, m->kernel_allocated);
-        put64(buf + 88, m->total_dram_size);
-        put64(buf + 96, m->total_l1_size);
-        put32(buf + 104, m->arch_type);
-        put32(buf + 108, m->num_dram_channels);
-        put32(buf + 112, m->dram_size_per_channel);
-        put32(buf + 116, m->l1_size_per_core);
-        put32(buf + 120, m->is_available);
-        put32(buf + 124, m->num_devices);
-        put32(buf + 128, m->ringbuffer_total_size);
-        put32(buf + 132, m->ringbuffer_used_bytes);
-        put32(buf + 136, m->ringbuffer_num_programs);
+        ttm__put_le64(buf + 72, m->cb_allocated);
+        ttm__put_le64(buf + 80, m->kernel_allocated);
+        ttm__put_le64(buf + 88, m->total_dram_size);
+        ttm__put_le64(buf + 96, m->total_l1_size);
+        ttm__put_le32(buf + 104, m->arch_type);
+        ttm__put_le32(buf + 108, m->num_dram_channels);
+        ttm__put_le32(buf + 112, m->dram_size_per_channel);
+        ttm__put_le32(buf + 116, m->l1_size_per_core);
+        ttm__put_le32(buf + 120, m->is_available);
+        ttm__put_le32(buf + 124, m->num_devices);
+        ttm__put_le32(buf + 128, m->ringbuffer_total_size);
+        ttm__put_le32(buf + 132, m->ringbuffer_used_bytes);
+        ttm__put_le32(buf + 136, m->ringbuffer_num_programs);
     }
     return TTM_OK;
 }

@@ -6,6 +6,7 @@
  * deserves to know why, a one-line message in a caller-owned buffer.
  */
 #include "common/proto.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -46,17 +47,6 @@ static int wait_fd(int fd, short events, int timeout_ms)
     }
 }
 
-static void set_msg(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_msg(char *msg, size_t len, const char *fmt, ...)
-{
-    if (msg == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-}
 
 static int errno_to_ttm(int e)
 {
@@ -160,31 +150,31 @@ static void collect_fds(struct msghdr *m, int *fds, int *nfds, int *extra)
 static int check_hello(const ttm_hello *h, char *msg, size_t len)
 {
     if (h->magic != TTM_PROTO_MAGIC) {
-        set_msg(msg, len, "not a ttmem hello (magic 0x%08x)", h->magic);
+        ttm__set_msg(msg, len, "not a ttmem hello (magic 0x%08x)", h->magic);
         return TTM_EPROTO;
     }
     if (h->version != TTM_PROTO_VERSION) {
-        set_msg(msg, len, "protocol version %u not supported: this daemon speaks %u",
+        ttm__set_msg(msg, len, "protocol version %u not supported: this daemon speaks %u",
                 (unsigned)h->version, TTM_PROTO_VERSION);
         return TTM_EVERSION;
     }
     if (h->size != sizeof(ttm_hello)) {
-        set_msg(msg, len, "hello of %u bytes, expected %zu", (unsigned)h->size,
+        ttm__set_msg(msg, len, "hello of %u bytes, expected %zu", (unsigned)h->size,
                 sizeof(ttm_hello));
         return TTM_EPROTO;
     }
     if (h->slot_size != sizeof(ttm_event)) {
-        set_msg(msg, len, "ring slot size %u, expected %zu", h->slot_size, sizeof(ttm_event));
+        ttm__set_msg(msg, len, "ring slot size %u, expected %zu", h->slot_size, sizeof(ttm_event));
         return TTM_EPROTO;
     }
     uint32_t n = h->nslots;
     if (n < TTM_RING_MIN_SLOTS || n > TTM_RING_MAX_SLOTS || (n & (n - 1)) != 0) {
-        set_msg(msg, len, "ring slot count %u is not a power of two in [%u, %u]", n,
+        ttm__set_msg(msg, len, "ring slot count %u is not a power of two in [%u, %u]", n,
                 TTM_RING_MIN_SLOTS, TTM_RING_MAX_SLOTS);
         return TTM_EPROTO;
     }
     if (h->ring_bytes != ttm__ring_bytes(n)) {
-        set_msg(msg, len, "ring of %u slots must be %zu bytes, hello says %llu", n,
+        ttm__set_msg(msg, len, "ring of %u slots must be %zu bytes, hello says %llu", n,
                 ttm__ring_bytes(n), (unsigned long long)h->ring_bytes);
         return TTM_EPROTO;
     }
@@ -198,9 +188,9 @@ int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, 
         *memfd = -1;
     if (eventfd != NULL)
         *eventfd = -1;
-    set_msg(msg, len, "%s", "");
+    ttm__set_msg(msg, len, "%s", "");
     if (hello == NULL || memfd == NULL || eventfd == NULL || sock < 0) {
-        set_msg(msg, len, "invalid argument");
+        ttm__set_msg(msg, len, "invalid argument");
         return TTM_EINVAL;
     }
     int fds[MAX_FDS] = {-1, -1, -1, -1};
@@ -242,23 +232,23 @@ int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, 
             int w = left > 0 ? wait_fd(sock, POLLIN, (int)left) : 0;
             if (w == 1)
                 continue;
-            set_msg(msg, len, "truncated hello: %zu of %zu bytes, then silence", off,
+            ttm__set_msg(msg, len, "truncated hello: %zu of %zu bytes, then silence", off,
                     sizeof buf);
             err = TTM_EPROTO;
             goto out_close_fds;
         }
         if (n == 0 && off == 0) {
-            set_msg(msg, len, "connection closed before the hello");
+            ttm__set_msg(msg, len, "connection closed before the hello");
             err = TTM_ECLOSED;
             goto out_close_fds;
         }
         if (n == 0) {
-            set_msg(msg, len, "truncated hello: %zu of %zu bytes, then end of stream", off,
+            ttm__set_msg(msg, len, "truncated hello: %zu of %zu bytes, then end of stream", off,
                     sizeof buf);
             err = TTM_EPROTO;
             goto out_close_fds;
         }
-        set_msg(msg, len, "reading the hello failed: %s", strerror(errno));
+        ttm__set_msg(msg, len, "reading the hello failed: %s", strerror(errno));
         err = errno_to_ttm(errno);
         goto out_close_fds;
     }
@@ -267,7 +257,7 @@ int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, 
     if (err != TTM_OK)
         goto out_close_fds;
     if (ctrunc || extra > 0 || nfds != 2) {
-        set_msg(msg, len, "hello must carry exactly 2 descriptors (ring memfd, eventfd), got %d",
+        ttm__set_msg(msg, len, "hello must carry exactly 2 descriptors (ring memfd, eventfd), got %d",
                 nfds + extra + (ctrunc ? 1 : 0));
         err = TTM_EPROTO;
         goto out_close_fds;

@@ -8,6 +8,7 @@
  * remaining bytes can hold that many elements of the smallest wire size.
  */
 #include "common/snapshot.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -77,16 +78,6 @@ const char *ttm__snap_section_name(unsigned sec)
     }
 }
 
-static void set_msg(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_msg(char *msg, size_t len, const char *fmt, ...)
-{
-    if (msg == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, len, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- writer -------------------------------------------------------------------------------- */
 
@@ -322,9 +313,9 @@ static size_t r_count(reader *r, size_t min_size, const char *what)
 int ttm__snap_decode_frame(const uint8_t *buf, size_t len, ttm_snap_frame *out, char *msg,
                            size_t msg_len)
 {
-    set_msg(msg, msg_len, "%s", "");
+    ttm__set_msg(msg, msg_len, "%s", "");
     if (buf == NULL || out == NULL || len < TTM_SNAP_HDR_SIZE) {
-        set_msg(msg, msg_len, "query frame header of %zu bytes, expected %u", len,
+        ttm__set_msg(msg, msg_len, "query frame header of %zu bytes, expected %u", len,
                 TTM_SNAP_HDR_SIZE);
         return TTM_EPROTO;
     }
@@ -334,30 +325,30 @@ int ttm__snap_decode_frame(const uint8_t *buf, size_t len, ttm_snap_frame *out, 
     out->length = (uint32_t)get_le(buf + 8, 4);
     out->status = (int32_t)(uint32_t)get_le(buf + 12, 4);
     if (magic != TTM_SNAP_MAGIC) {
-        set_msg(msg, msg_len, "not a ttmem query frame (magic 0x%08x)", magic);
+        ttm__set_msg(msg, msg_len, "not a ttmem query frame (magic 0x%08x)", magic);
         return TTM_EPROTO;
     }
     const msg_info *m = msg_lookup(out->type);
     if (out->version != TTM_SNAP_VERSION && out->type != TTM_SNAP_MSG_ERROR) {
-        set_msg(msg, msg_len, "query protocol version %u not supported: this side speaks %u",
+        ttm__set_msg(msg, msg_len, "query protocol version %u not supported: this side speaks %u",
                 (unsigned)out->version, TTM_SNAP_VERSION);
         return TTM_EVERSION;
     }
     if (m == NULL) {
-        set_msg(msg, msg_len, "unknown query message type %u", (unsigned)out->type);
+        ttm__set_msg(msg, msg_len, "unknown query message type %u", (unsigned)out->type);
         return TTM_EPROTO;
     }
     if (out->length < m->min_payload || out->length > m->max_payload) {
-        set_msg(msg, msg_len, "%s message with a %u-byte payload (allowed %u to %u)", m->name,
+        ttm__set_msg(msg, msg_len, "%s message with a %u-byte payload (allowed %u to %u)", m->name,
                 out->length, m->min_payload, m->max_payload);
         return TTM_EPROTO;
     }
     if (out->type != TTM_SNAP_MSG_ERROR && out->status != 0) {
-        set_msg(msg, msg_len, "%s message with status %d", m->name, (int)out->status);
+        ttm__set_msg(msg, msg_len, "%s message with status %d", m->name, (int)out->status);
         return TTM_EPROTO;
     }
     if (out->type == TTM_SNAP_MSG_ERROR && out->status >= 0) {
-        set_msg(msg, msg_len, "error message without an error status (%d)", (int)out->status);
+        ttm__set_msg(msg, msg_len, "error message without an error status (%d)", (int)out->status);
         return TTM_EPROTO;
     }
     return TTM_OK;
@@ -940,7 +931,7 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
                               size_t msg_len)
 {
     memset(out, 0, sizeof *out);
-    set_msg(msg, msg_len, "%s", "");
+    ttm__set_msg(msg, msg_len, "%s", "");
     reader top = {.p = payload, .len = payload ? len : 0};
     int err = TTM_OK;
     while (r_left(&top) > 0) {
@@ -949,7 +940,7 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
         uint32_t slen = r_u32(&top, "section header");
         const uint8_t *body = r_take(&top, slen, "section length");
         if (top.bad || pad != 0) {
-            set_msg(msg, msg_len, "snapshot section header is cut or corrupt at byte %zu",
+            ttm__set_msg(msg, msg_len, "snapshot section header is cut or corrupt at byte %zu",
                     top.pos);
             err = TTM_EPROTO;
             goto out_free;
@@ -957,7 +948,7 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
         if (id >= 32 || ttm__snap_section_name(id)[0] == '?')
             continue; /* a section of a newer daemon: skip it */
         if (out->sections & TTM_SNAP_BIT(id)) {
-            set_msg(msg, msg_len, "snapshot section '%s' appears twice",
+            ttm__set_msg(msg, msg_len, "snapshot section '%s' appears twice",
                     ttm__snap_section_name(id));
             err = TTM_EPROTO;
             goto out_free;
@@ -985,12 +976,12 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
             break;
         }
         if (err != TTM_OK) {
-            set_msg(msg, msg_len, "out of memory decoding the '%s' section",
+            ttm__set_msg(msg, msg_len, "out of memory decoding the '%s' section",
                     ttm__snap_section_name(id));
             goto out_free;
         }
         if (r.bad || r.pos != r.len) {
-            set_msg(msg, msg_len, "snapshot section '%s' is malformed (%s)",
+            ttm__set_msg(msg, msg_len, "snapshot section '%s' is malformed (%s)",
                     ttm__snap_section_name(id), r.bad ? r.what : "trailing bytes");
             err = TTM_EPROTO;
             goto out_free;
@@ -1107,10 +1098,10 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
                     char *msg, size_t msg_len)
 {
     memset(out, 0, sizeof *out);
-    set_msg(msg, msg_len, "%s", "");
+    ttm__set_msg(msg, msg_len, "%s", "");
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (path == NULL || strlen(path) >= sizeof sa.sun_path) {
-        set_msg(msg, msg_len, "query socket path is too long");
+        ttm__set_msg(msg, msg_len, "query socket path is too long");
         return TTM_EINVAL;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
@@ -1120,11 +1111,11 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
     int err;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        set_msg(msg, msg_len, "cannot create a socket: %s", strerror(errno));
+        ttm__set_msg(msg, msg_len, "cannot create a socket: %s", strerror(errno));
         return TTM_EIO;
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        set_msg(msg, msg_len, "cannot connect to %s: %s", path, strerror(errno));
+        ttm__set_msg(msg, msg_len, "cannot connect to %s: %s", path, strerror(errno));
         err = TTM_ECONN;
         goto out_close_fd;
     }
@@ -1132,13 +1123,13 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
     if (err == TTM_OK)
         err = write_all(fd, req.data, req.len, deadline);
     if (err != TTM_OK) {
-        set_msg(msg, msg_len, "sending the query to %s failed: %s", path, ttm_strerror(err));
+        ttm__set_msg(msg, msg_len, "sending the query to %s failed: %s", path, ttm_strerror(err));
         goto out_close_fd;
     }
     uint8_t hdr[TTM_SNAP_HDR_SIZE];
     err = read_all(fd, hdr, sizeof hdr, deadline);
     if (err != TTM_OK) {
-        set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
+        ttm__set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
         goto out_close_fd;
     }
     ttm_snap_frame fr;
@@ -1147,28 +1138,28 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
         goto out_close_fd;
     payload = ttm__malloc(fr.length ? fr.length : 1);
     if (payload == NULL) {
-        set_msg(msg, msg_len, "out of memory for a %u-byte reply", fr.length);
+        ttm__set_msg(msg, msg_len, "out of memory for a %u-byte reply", fr.length);
         err = TTM_ENOMEM;
         goto out_close_fd;
     }
     err = read_all(fd, payload, fr.length, deadline);
     if (err != TTM_OK) {
-        set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
+        ttm__set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
         goto out_free_payload;
     }
     if (fr.type == TTM_SNAP_MSG_ERROR) {
         char text[TTM_SNAP_ERRMSG_MAX + 1];
         if (ttm__snap_decode_error(payload, fr.length, text, sizeof text) != TTM_OK) {
-            set_msg(msg, msg_len, "malformed error reply from %s", path);
+            ttm__set_msg(msg, msg_len, "malformed error reply from %s", path);
             err = TTM_EPROTO;
         } else {
-            set_msg(msg, msg_len, "%s", text);
+            ttm__set_msg(msg, msg_len, "%s", text);
             err = fr.status;
         }
         goto out_free_payload;
     }
     if (fr.type != TTM_SNAP_MSG_SNAPSHOT) {
-        set_msg(msg, msg_len, "unexpected %s message from %s", ttm__snap_msg_name(fr.type),
+        ttm__set_msg(msg, msg_len, "unexpected %s message from %s", ttm__snap_msg_name(fr.type),
                 path);
         err = TTM_EPROTO;
         goto out_free_payload;

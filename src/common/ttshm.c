@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/util.h"
 #include "ttmem/ttmem.h"
 
 /* Offsets of one layout: versions 2..4 share one, version 1 (pre-release) has its own. */
@@ -29,19 +30,6 @@ typedef struct layout {
 
 static const layout layout_v2 = {TTM_TTSHM_SIZE_V2, 5, 88, 48, 856, 120, 5, 48, 56};
 static const layout layout_v1 = {TTM_TTSHM_SIZE_V1, 6, 96, 56, 992, 128, 6, 56, 64};
-
-static uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static const layout *layout_of(uint32_t version)
 {
@@ -67,7 +55,7 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
         snprintf(out->why, sizeof out->why, "%zu bytes: too short for any layout", len);
         return TTM_OK;
     }
-    out->version = rd32(buf);
+    out->version = ttm__le32(buf);
     const layout *l = layout_of(out->version);
     if (l == NULL) {
         snprintf(out->why, sizeof out->why, "unsupported layout version %u (known: 1 to 4)",
@@ -80,29 +68,29 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
         return TTM_OK;
     }
     if (out->version == 4) {
-        uint32_t init = rd32(buf + 8536);
+        uint32_t init = ttm__le32(buf + 8536);
         if (init != TTM_TTSHM_READY) {
             out->state = TTM_TTSHM_NOT_READY;
             snprintf(out->why, sizeof out->why, "being initialised (init_state 0x%x)", init);
             return TTM_OK;
         }
     }
-    out->num_active_processes = rd32(buf + 4);
-    out->last_update = rd64(buf + 8);
-    out->reference_count = rd32(buf + 16);
-    out->board_serial = rd64(buf + 24);
-    out->asic_id = rd64(buf + 32);
-    out->device_id = (int32_t)rd32(buf + 40);
+    out->num_active_processes = ttm__le32(buf + 4);
+    out->last_update = ttm__le64(buf + 8);
+    out->reference_count = ttm__le32(buf + 16);
+    out->board_serial = ttm__le64(buf + 24);
+    out->asic_id = ttm__le64(buf + 32);
+    out->device_id = (int32_t)ttm__le32(buf + 40);
     memset(out->total, 0, sizeof out->total);
     for (unsigned c = 0; c < l->ntotals; c++)
-        out->total[c] = rd64(buf + 48 + 8 * c);
+        out->total[c] = ttm__le64(buf + 48 + 8 * c);
 
     for (size_t i = 0; i < TTM_TTSHM_MAX_CHIPS; i++) {
         const uint8_t *s = buf + l->chips_off + i * l->chip_size;
-        ttm_ttshm_chip ch = {.chip_id = rd32(s), .is_remote = rd32(s + 4)};
+        ttm_ttshm_chip ch = {.chip_id = ttm__le32(s), .is_remote = ttm__le32(s + 4)};
         bool any = false;
         for (unsigned c = 0; c < l->ntotals; c++) {
-            ch.bytes[c] = rd64(s + 8 + 8 * c);
+            ch.bytes[c] = ttm__le64(s + 8 + 8 * c);
             any |= ch.bytes[c] != 0;
         }
         /* version 3 marks unused slots with 0xFFFFFFFF; versions 1 and 2 leave them zeroed */
@@ -114,15 +102,15 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
 
     for (size_t i = 0; i < TTM_TTSHM_MAX_PROCS; i++) {
         const uint8_t *s = buf + l->procs_off + i * l->proc_size;
-        int32_t pid = (int32_t)rd32(s);
+        int32_t pid = (int32_t)ttm__le32(s);
         if (pid == 0)
             continue;
         ttm_ttshm_proc *p = &out->procs[out->nprocs++];
         memset(p, 0, sizeof *p);
         p->pid = pid;
         for (unsigned c = 0; c < l->nproc_counters; c++)
-            p->bytes[c] = rd64(s + 8 + 8 * c);
-        p->last_update = rd64(s + l->proc_ts_off);
+            p->bytes[c] = ttm__le64(s + 8 + 8 * c);
+        p->last_update = ttm__le64(s + l->proc_ts_off);
         const uint8_t *name = s + l->proc_name_off;
         size_t k = 0;
         for (; k < sizeof p->name - 1 && name[k] != '\0'; k++)

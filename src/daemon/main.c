@@ -25,13 +25,15 @@
 #include "common/snapshot.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/metrics_http.h"
 
 #define USAGE                                                                                    \
     "usage: ttmemd [--foreground] [--socket PATH] [--query-socket PATH] [--log-level "          \
     "error|warn|info|debug]\n"                                                                   \
     "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
     "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
-    "              [--arch grayskull|wormhole_b0|blackhole]\n"
+    "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
+    "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR]\n"
 
 static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_fail(const char *fmt, ...)
@@ -66,6 +68,9 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
     return 0;
 }
 
+/* Long options without a letter of their own. */
+enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
+
 /* Parses the command line into cfg. Returns -1 to go on, or an exit status. */
 static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
 {
@@ -80,6 +85,8 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"max-live-per-client", required_argument, NULL, 'm'},
         {"ready-fd", required_argument, NULL, 'r'},
         {"arch", required_argument, NULL, 'a'},
+        {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+        {"shm-dir", required_argument, NULL, OPT_SHM_DIR},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -142,6 +149,20 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             cfg->default_arch = (uint32_t)arch;
             break;
         }
+        case OPT_METRICS_LISTEN: {
+            ttm_metrics_addr addr;
+            char why[200];
+            if (ttm__metrics_addr_parse(optarg, &addr, why, sizeof why) != TTM_OK)
+                return usage_fail("%s", why);
+            if (copy_path(cfg->metrics_listen, sizeof cfg->metrics_listen, optarg,
+                          "--metrics-listen") != 0)
+                return 2;
+            break;
+        }
+        case OPT_SHM_DIR:
+            if (copy_path(cfg->shm_dir, sizeof cfg->shm_dir, optarg, "--shm-dir") != 0)
+                return 2;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
@@ -299,6 +320,14 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Block the stop signals before anyone can learn we are ready: one sent right after
+     * "ready" then waits for the loop's signalfd and gets the clean stop, not a default death. */
+    sigset_t stop_set;
+    sigemptyset(&stop_set);
+    sigaddset(&stop_set, SIGINT);
+    sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &stop_set, NULL);
     /* Snapshots allocate and free the same few hundred KiB per query: keep such blocks in the
      * heap instead of mapping fresh (page-faulting) memory every time. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
@@ -318,10 +347,15 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_registry;
     }
-    err = ttm__pidfile_write(d, why, sizeof why);
+    err = ttm__metrics_http_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_listen;
+    }
+    err = ttm__pidfile_write(d, why, sizeof why);
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        goto out_close_metrics;
     }
     TTM_LOG(INFO, "ttmemd %s listening on %s (queries on %s); at most %u clients and %u live "
                   "records per client (0 = unlimited)",
@@ -330,6 +364,7 @@ int main(int argc, char **argv)
     notify(&notify_fd, "ready\n");
 
     rc = ttm__daemon_run(d) == TTM_OK ? 0 : 1;
+    ttm__metrics_http_close(d);
     ttm__query_close_all(d);
     ttm__session_close_all(d);
     ttm__daemon_reap(d);
@@ -349,6 +384,8 @@ int main(int argc, char **argv)
     free(d);
     return rc;
 
+out_close_metrics:
+    ttm__metrics_http_close(d);
 out_close_listen:
     ttm__listen_close(d);
 out_close_registry:
