@@ -19,6 +19,37 @@
 #include "core/registry.h"
 
 /* The bit of a class by its short name: B(FREE_OK). */
+/* Short names for the hand-built sequences. */
+#define DRAM   TTM_MEM_DRAM
+#define L1     TTM_MEM_L1
+#define SYS    TTM_MEM_SYSTEM
+#define L1S    TTM_MEM_L1_SMALL
+#define TRACE  TTM_MEM_TRACE
+#define CB     TTM_MEM_CB
+#define KERNEL TTM_MEM_KERNEL
+#define ANY    TTM_MEM_ANY
+#define VIEW   TTM_FLAG_VIEW
+
+#define A  0x100000ull
+#define A2 0x200000ull
+#define A3 0x300000ull
+
+/* cmocka fixtures: a fresh registry with defaults in *state. */
+static inline int setup(void **state)
+{
+    ttm_registry *reg = NULL;
+    if (ttm_registry_open(&reg, NULL) != TTM_OK)
+        return -1;
+    *state = reg;
+    return 0;
+}
+
+static inline int teardown(void **state)
+{
+    ttm_registry_close(*state);
+    return 0;
+}
+
 #define B(c) TTM_CLASS_BIT(TTM_CLASS_##c)
 
 /* Devices used by the tests are below this bound (for the invariant tables). */

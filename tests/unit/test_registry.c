@@ -14,34 +14,6 @@
 
 #include "registry_util.h"
 
-#define DRAM   TTM_MEM_DRAM
-#define L1     TTM_MEM_L1
-#define SYS    TTM_MEM_SYSTEM
-#define L1S    TTM_MEM_L1_SMALL
-#define TRACE  TTM_MEM_TRACE
-#define CB     TTM_MEM_CB
-#define KERNEL TTM_MEM_KERNEL
-#define ANY    TTM_MEM_ANY
-#define VIEW   TTM_FLAG_VIEW
-
-#define A  0x100000ull
-#define A2 0x200000ull
-#define A3 0x300000ull
-
-static int setup(void **state)
-{
-    ttm_registry *reg = NULL;
-    if (ttm_registry_open(&reg, NULL) != TTM_OK)
-        return -1;
-    *state = reg;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    ttm_registry_close(*state);
-    return 0;
-}
 
 /* ---- FREE classes ------------------------------------------------------------------------- */
 
