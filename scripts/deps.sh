@@ -2,7 +2,10 @@
 # Installs the Debian packages ttmem needs to build and test, when any is missing.
 # As root it runs apt-get; otherwise it prints the one line to run and fails.
 set -eu
-pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux"
+# libmicrohttpd-dev: ttmemd's /metrics endpoint. prometheus: promtool and the server that
+# tests/cli/metrics.sh starts on a free loopback port (the package's own service is not used).
+pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
+libmicrohttpd-dev prometheus"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -287,3 +287,18 @@ int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, s
     shm_families(&o, regions, nregions);
     return o.err;
 }
+
+int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *b)
+{
+    out o = {b, 0};
+    family(&o, "ttmem_scrapes_total", "counter",
+           "Scrapes of ttmemd's GET /metrics answered before this one, by HTTP status.");
+    emit(&o, "ttmem_scrapes_total{code=\"200\"} %" PRIu64 "\n", st->ok);
+    emit(&o, "ttmem_scrapes_total{code=\"503\"} %" PRIu64 "\n", st->unavailable);
+    family(&o, "ttmem_scrape_duration_seconds", "summary",
+           "Time ttmemd's event loop spent building scrape texts (snapshot, TT-Metal regions, "
+           "rendering), before this one.");
+    emit(&o, "ttmem_scrape_duration_seconds_sum %.6f\n", (double)st->build_ns / 1e9);
+    emit(&o, "ttmem_scrape_duration_seconds_count %" PRIu64 "\n", st->builds);
+    return o.err;
+}

@@ -11,6 +11,7 @@
 #define TTM_CORE_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/snapshot.h"
 #include "common/ttshm.h"
@@ -19,5 +20,18 @@
  * (n may be 0) to out. Returns 0 or TTM_ENOMEM. */
 int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, size_t nregions,
                        ttm_snap_buf *out);
+
+/* What ttmemd's HTTP endpoint knows about its own scrapes, as of the moment it renders one. */
+typedef struct ttm_metrics_scrapes {
+    uint64_t ok;          /* GET /metrics answered 200 before this one */
+    uint64_t unavailable; /* answered 503: the event loop did not hand over a text in time */
+    uint64_t builds;      /* texts the event loop built (one may serve several scrapes) */
+    uint64_t build_ns;    /* time the event loop spent building them (snapshot, scan, render) */
+} ttm_metrics_scrapes;
+
+/* Appends the families of the HTTP endpoint's own scrapes (ttmem_scrapes_total,
+ * ttmem_scrape_duration_seconds) to out, after ttm_metrics_render's text. `ttmem metrics`
+ * has no endpoint and does not print them. Returns 0 or TTM_ENOMEM. */
+int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *out);
 
 #endif /* TTM_CORE_METRICS_H */

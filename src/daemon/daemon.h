@@ -44,6 +44,9 @@ typedef struct ttm_daemon_config {
     uint32_t max_clients;
     uint32_t max_live_per_client;
     uint32_t default_arch;    /* ttm_arch for devices that never describe themselves; 0 = none */
+    /* the Prometheus endpoint (metrics_http.c, docs/METRICS.md) */
+    char metrics_listen[64];  /* --metrics-listen [ADDR:]PORT; "" = off */
+    char shm_dir[PATH_MAX];   /* --shm-dir: TT-Metal regions; "" = $TTMEM_SHM_DIR or /dev/shm */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
@@ -54,7 +57,8 @@ typedef enum ttm_ep_kind {
     TTM_EP_TIMER,
     TTM_EP_SESSION,
     TTM_EP_DOORBELL,
-    TTM_EP_QUERY
+    TTM_EP_QUERY,
+    TTM_EP_METRICS     /* the metrics endpoint's request eventfd (metrics_http.c) */
 } ttm_ep_kind;
 
 typedef struct ttm_ep {
@@ -140,6 +144,7 @@ typedef struct ttm_daemon {
     uint64_t clients_total, clients_rejected, clients_refused, reattached;
     uint64_t events, events_rejected, prior_events, dropped, ring_errors, queries;
     uint64_t procs_dropped;
+    struct ttm_metrics_http *metrics; /* the Prometheus endpoint (metrics_http.c); NULL when off */
     uint32_t classes_seen;     /* TTM_CLASS_BIT of each class already logged once */
     bool control_logged;       /* the first client-sent control event was logged */
 

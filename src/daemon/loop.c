@@ -22,6 +22,7 @@
 #include "common/alloc.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/metrics_http.h"
 
 uint64_t ttm__now_ns(void)
 {
@@ -78,6 +79,8 @@ static int setup(ttm_daemon *d)
         ttm__ep_add(d, d->query_fd, EPOLLIN, &d->query_ep) != TTM_OK ||
         ttm__ep_add(d, d->sig_fd, EPOLLIN, &d->sig_ep) != TTM_OK ||
         ttm__ep_add(d, d->timer_fd, EPOLLIN, &d->timer_ep) != TTM_OK)
+        return TTM_EIO;
+    if (ttm__metrics_http_register(d) != TTM_OK)
         return TTM_EIO;
     return TTM_OK;
 }
@@ -165,6 +168,9 @@ int ttm__daemon_run(ttm_daemon *d)
                 break;
             case TTM_EP_QUERY:
                 ttm__query_on_event(d, ep->owner, e);
+                break;
+            case TTM_EP_METRICS:
+                ttm__metrics_http_on_event(d);
                 break;
             }
         }

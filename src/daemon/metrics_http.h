@@ -1,0 +1,61 @@
+/*
+ * metrics_http.h — ttmemd's Prometheus endpoint: `--metrics-listen [ADDR:]PORT` serves
+ * GET /metrics with libmicrohttpd, on threads of its own.
+ *
+ * The registry belongs to the event loop's thread and the HTTP threads never touch it. A scrape
+ * posts a request (an eventfd in the loop's epoll set) and waits, with a timeout, for the text;
+ * the loop builds the snapshot exactly as for the query socket (ttm__daemon_snapshot), scans
+ * TT-Metal's shared-memory regions, renders with ttm_metrics_render and hands the text over
+ * under a mutex. The loop never waits for HTTP: it renders and moves on; slow or hostile HTTP
+ * clients cost the HTTP threads, bounded by a connection limit, a per-connection memory limit
+ * and an idle timeout.
+ */
+#ifndef TTM_DAEMON_METRICS_HTTP_H
+#define TTM_DAEMON_METRICS_HTTP_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "daemon/daemon.h"
+
+#define TTM_METRICS_WAIT_MS 2000       /* a scrape waits this long for the loop, then 503 */
+#define TTM_METRICS_MAX_CONNS 64       /* HTTP connections at once; more are refused */
+#define TTM_METRICS_CONN_TIMEOUT_S 10  /* an HTTP connection idle this long is closed */
+#define TTM_METRICS_CONN_MEMORY 32768  /* bytes a connection may use for its request */
+#define TTM_METRICS_THREADS 2          /* libmicrohttpd's polling threads */
+#define TTM_METRICS_ADDR_TEXT 64       /* "[ffff:...:ffff]:65535" and its NUL */
+
+typedef struct ttm_metrics_http ttm_metrics_http;
+
+/* A parsed --metrics-listen value. */
+typedef struct ttm_metrics_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char text[TTM_METRICS_ADDR_TEXT]; /* canonical: "127.0.0.1:9464", "[::1]:9464" */
+} ttm_metrics_addr;
+
+/* Parses "[ADDR:]PORT": PORT alone means 127.0.0.1:PORT; ADDR is a numeric IPv4 address,
+ * "localhost" (127.0.0.1) or an IPv6 address in brackets ("[::1]:9464"); PORT is 1..65535.
+ * Returns 0, or TTM_EINVAL with one line in msg (msg_len bytes) saying what is wrong. */
+int ttm__metrics_addr_parse(const char *spec, ttm_metrics_addr *out, char *msg, size_t msg_len);
+
+/* When d->cfg.metrics_listen is set: binds and listens on it and starts the HTTP threads
+ * (signals blocked in them, so that the loop's signalfd gets every signal). Call after any
+ * fork and before ttm__daemon_run. Sets d->metrics. Returns 0 (also when metrics are off),
+ * TTM_EIO (cannot listen: msg says on what and why, e.g. the port is in use), TTM_EINVAL or
+ * TTM_ENOMEM; on failure nothing is left open. */
+int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len);
+
+/* Adds the endpoint's request eventfd to the loop's epoll set (TTM_EP_METRICS). No-op when
+ * metrics are off. Returns 0 or TTM_EIO. */
+int ttm__metrics_http_register(ttm_daemon *d);
+
+/* The loop's side, on TTM_EP_METRICS: builds the text the waiting scrapes asked for and hands
+ * it over. Never blocks on HTTP. */
+void ttm__metrics_http_on_event(ttm_daemon *d);
+
+/* Stops the HTTP threads (waiting scrapes get 503 at once), closes the listener and frees the
+ * endpoint; d->metrics becomes NULL. No-op when metrics are off. */
+void ttm__metrics_http_close(ttm_daemon *d);
+
+#endif /* TTM_DAEMON_METRICS_HTTP_H */
