@@ -44,6 +44,11 @@ typedef struct ttm_daemon_config {
     uint32_t max_clients;
     uint32_t max_live_per_client;
     uint32_t default_arch;    /* ttm_arch for devices that never describe themselves; 0 = none */
+    /* the legacy allocation-server socket (poc.c, docs/COMPAT.md) */
+    char poc_path[TTM_SOCK_PATH_MAX]; /* "" = not listening */
+    uint32_t poc_size;        /* 72, 112 or 144 forced; 0 = detected per connection */
+    bool poc_log;             /* print the prototype's per-event log lines */
+    uint32_t devices;         /* --devices N: devices 0..N-1 announced with default_arch */
     /* the Prometheus endpoint (metrics_http.c, docs/METRICS.md) */
     char metrics_listen[64];  /* --metrics-listen [ADDR:]PORT; "" = off */
     char shm_dir[PATH_MAX];   /* --shm-dir: TT-Metal regions; "" = $TTMEM_SHM_DIR or /dev/shm */
@@ -58,7 +63,9 @@ typedef enum ttm_ep_kind {
     TTM_EP_SESSION,
     TTM_EP_DOORBELL,
     TTM_EP_QUERY,
-    TTM_EP_METRICS     /* the metrics endpoint's request eventfd (metrics_http.c) */
+    TTM_EP_METRICS,    /* the metrics endpoint's request eventfd (metrics_http.c) */
+    TTM_EP_POC_LISTEN, /* the legacy socket (poc.c) */
+    TTM_EP_POC         /* a legacy connection; owner is poc.c's */
 } ttm_ep_kind;
 
 typedef struct ttm_ep {
@@ -145,6 +152,7 @@ typedef struct ttm_daemon {
     uint64_t events, events_rejected, prior_events, dropped, ring_errors, queries;
     uint64_t procs_dropped;
     struct ttm_metrics_http *metrics; /* the Prometheus endpoint (metrics_http.c); NULL when off */
+    struct ttm_poc *poc;       /* the legacy listener's state (poc.c); NULL when off */
     uint32_t classes_seen;     /* TTM_CLASS_BIT of each class already logged once */
     bool control_logged;       /* the first client-sent control event was logged */
 
@@ -191,6 +199,42 @@ void ttm__session_close_all(ttm_daemon *d);
 ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
 /* Frees the process table. */
 void ttm__proc_table_free(ttm_daemon *d);
+
+/* Binds and listens on path with mode after the same checks as the main socket (another
+ * daemon there: TTM_EEXIST; a stale socket file is replaced); option names the option that
+ * moves the path, for the error line in msg. Returns the non-blocking descriptor, or a
+ * negative ttm_err. */
+int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *msg,
+                     size_t msg_len);
+
+/* For poc.c: the process-table entry of a process opening a connection (NULL when the table
+ * is full of connected processes or memory ran out; sessions_open is incremented), whether a
+ * process is gone (no such pid, or a zombie), and whether a ring session of pid is open. */
+ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid);
+bool ttm__process_gone(uint32_t pid);
+bool ttm__session_holds(const ttm_daemon *d, uint32_t pid);
+
+/* ---- poc.c: the legacy allocation-server socket (docs/COMPAT.md) --------------------------- */
+
+/* Announces --devices (device-info events for devices 0..N-1 with the --arch profile) and,
+ * with --poc-socket, binds the legacy socket. Returns 0, or an error with one line in msg
+ * (nothing left open). */
+int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len);
+/* Adds the legacy listener to the epoll set (after the loop's setup). Returns 0 or TTM_EIO. */
+int ttm__poc_watch(ttm_daemon *d);
+void ttm__poc_accept(ttm_daemon *d);
+/* Handles epoll events of a legacy connection (owner of a TTM_EP_POC registration). */
+void ttm__poc_on_event(ttm_daemon *d, void *conn, uint32_t events);
+/* The periodic tick: decides the message size of idle connections, settles the exit of
+ * processes whose connection closed while they still ran. */
+void ttm__poc_tick(ttm_daemon *d);
+/* True when a legacy connection of pid is open. */
+bool ttm__poc_holds(const ttm_daemon *d, uint32_t pid);
+/* Frees the connections closed during the last epoll batch. */
+void ttm__poc_reap(ttm_daemon *d);
+/* Clean stop: closes every connection (processes are not declared exited unless gone), the
+ * listener and its socket file; frees the state. No-op when off. */
+void ttm__poc_close(ttm_daemon *d);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 

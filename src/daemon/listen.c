@@ -114,8 +114,8 @@ static int take_lock(ttm_daemon *d, char *msg, size_t msg_len)
 }
 
 /* Probes path: TTM_EEXIST when something listens there, 0 when nothing does (a stale file is
- * removed), TTM_EIO when the path is not usable. */
-static int probe_socket(const char *path, char *msg, size_t msg_len)
+ * removed), TTM_EIO when the path is not usable. option names the option that moves it. */
+static int probe_socket(const char *path, const char *option, char *msg, size_t msg_len)
 {
     struct stat st;
     if (lstat(path, &st) != 0) {
@@ -125,8 +125,8 @@ static int probe_socket(const char *path, char *msg, size_t msg_len)
         return TTM_EIO;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        set_msg(msg, msg_len, "%s exists and is not a socket: remove it, or use --socket PATH",
-                path);
+        set_msg(msg, msg_len, "%s exists and is not a socket: remove it, or use %s PATH",
+                path, option);
         return TTM_EIO;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -141,8 +141,8 @@ static int probe_socket(const char *path, char *msg, size_t msg_len)
     close(fd);
     if (r == 0) {
         set_msg(msg, msg_len,
-                "another ttmemd is already listening on %s: stop it first, or use --socket PATH",
-                path);
+                "another ttmemd is already listening on %s: stop it first, or use %s PATH",
+                path, option);
         return TTM_EEXIST;
     }
     if (e != ECONNREFUSED && e != ENOENT) {
@@ -193,9 +193,9 @@ int ttm__listen_open(ttm_daemon *d, char *msg, size_t msg_len)
     err = take_lock(d, msg, msg_len);
     if (err != TTM_OK)
         return err;
-    err = probe_socket(d->cfg.socket_path, msg, msg_len);
+    err = probe_socket(d->cfg.socket_path, "--socket", msg, msg_len);
     if (err == TTM_OK)
-        err = probe_socket(d->cfg.query_path, msg, msg_len);
+        err = probe_socket(d->cfg.query_path, "--query-socket", msg, msg_len);
     if (err != TTM_OK)
         goto out_unlock;
     d->listen_fd = bind_listen(d->cfg.socket_path, 0600, msg, msg_len);
@@ -218,6 +218,16 @@ out_unlock:
     close(d->lock_fd);
     d->lock_fd = -1;
     return err;
+}
+
+int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *msg,
+                     size_t msg_len)
+{
+    int err = probe_socket(path, option, msg, msg_len);
+    if (err != TTM_OK)
+        return err;
+    int fd = bind_listen(path, mode, msg, msg_len);
+    return fd >= 0 ? fd : TTM_EIO;
 }
 
 void ttm__listen_close(ttm_daemon *d)

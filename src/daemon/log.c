@@ -83,3 +83,18 @@ void ttm__log_write(int level, const char *fmt, ...)
     while (w < 0 && errno == EINTR);
     errno = saved;
 }
+
+void ttm__log_raw(const char *buf, size_t len)
+{
+    int saved = errno;
+    while (len > 0) {
+        ssize_t w = write(log_fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        buf += w;
+        len -= (size_t)w;
+    }
+    errno = saved;
+}

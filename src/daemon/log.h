@@ -8,6 +8,8 @@
 #ifndef TTM_DAEMON_LOG_H
 #define TTM_DAEMON_LOG_H
 
+#include <stddef.h>
+
 #define TTM_LOG_LEVEL_MAP(X)                                                                     \
     X(ERROR, 0, "error")                                                                         \
     X(WARN, 1, "warn")                                                                           \
@@ -35,6 +37,11 @@ void ttm__log_write(int level, const char *fmt, ...) __attribute__((format(print
 
 /* Parses "error", "warn", "info" or "debug". Returns 0 and stores the level, or TTM_EINVAL. */
 int ttm__log_parse_level(const char *s, int *out);
+
+/* Writes len bytes to the log's destination as they are: no time stamp, no level, no check
+ * (the caller decides). For output that other tools parse, such as the prototype's per-event
+ * lines of `--poc-log` and the DUMP reports (docs/COMPAT.md). Short writes are retried. */
+void ttm__log_raw(const char *buf, size_t len);
 
 /* Sends log lines to path (appended, created 0600), or to stderr when path is NULL. Keeps the
  * previous destination on failure. Returns 0 or TTM_EIO (errno kept). */

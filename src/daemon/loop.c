@@ -82,6 +82,8 @@ static int setup(ttm_daemon *d)
         return TTM_EIO;
     if (ttm__metrics_http_register(d) != TTM_OK)
         return TTM_EIO;
+    if (ttm__poc_watch(d) != TTM_OK)
+        return TTM_EIO;
     return TTM_OK;
 }
 
@@ -109,6 +111,7 @@ static void on_timer(ttm_daemon *d)
     d->ticks++;
     ttm__session_tick(d);
     ttm__query_tick(d);
+    ttm__poc_tick(d);
 }
 
 /* epoll_pwait2 (nanosecond timeouts, Linux 5.11) when the kernel has it, else epoll_wait with
@@ -172,6 +175,12 @@ int ttm__daemon_run(ttm_daemon *d)
             case TTM_EP_METRICS:
                 ttm__metrics_http_on_event(d);
                 break;
+            case TTM_EP_POC_LISTEN:
+                ttm__poc_accept(d);
+                break;
+            case TTM_EP_POC:
+                ttm__poc_on_event(d, ep->owner, e);
+                break;
             }
         }
         wait_ns = ttm__session_poll(d);
@@ -192,6 +201,7 @@ void ttm__daemon_reap(ttm_daemon *d)
         d->dead_qconns = q->next;
         ttm__free(q);
     }
+    ttm__poc_reap(d);
 }
 
 void ttm__daemon_summary(ttm_daemon *d)

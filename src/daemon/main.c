@@ -22,6 +22,7 @@
 
 #include "common/arch.h"
 #include "common/paths.h"
+#include "common/poc.h"
 #include "common/snapshot.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
@@ -34,6 +35,9 @@
     "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
     "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR]\n"
+
+#define USAGE_POC                                                                                \
+    "              [--poc-socket[=PATH]] [--poc-size 72|112|144] [--poc-log] [--devices N]\n"
 
 static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_fail(const char *fmt, ...)
@@ -71,6 +75,9 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 /* Long options without a letter of their own. */
 enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
 
+/* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
+enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
+
 /* Parses the command line into cfg. Returns -1 to go on, or an exit status. */
 static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
 {
@@ -85,6 +92,10 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"max-live-per-client", required_argument, NULL, 'm'},
         {"ready-fd", required_argument, NULL, 'r'},
         {"arch", required_argument, NULL, 'a'},
+        {"poc-socket", optional_argument, NULL, OPT_POC_SOCKET},
+        {"poc-size", required_argument, NULL, OPT_POC_SIZE},
+        {"poc-log", no_argument, NULL, OPT_POC_LOG},
+        {"devices", required_argument, NULL, OPT_DEVICES},
         {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
         {"shm-dir", required_argument, NULL, OPT_SHM_DIR},
         {"help", no_argument, NULL, 'h'},
@@ -163,8 +174,33 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             if (copy_path(cfg->shm_dir, sizeof cfg->shm_dir, optarg, "--shm-dir") != 0)
                 return 2;
             break;
+        case OPT_POC_SOCKET: {
+            /* --poc-socket, --poc-socket=PATH, or --poc-socket PATH (a word not starting
+             * with '-') */
+            const char *path = optarg;
+            if (path == NULL && optind < argc && argv[optind][0] != '-')
+                path = argv[optind++];
+            if (copy_path(cfg->poc_path, sizeof cfg->poc_path,
+                          path != NULL ? path : TTM_POC_DEFAULT_SOCKET, "--poc-socket") != 0)
+                return 2;
+            break;
+        }
+        case OPT_POC_SIZE:
+            if (parse_u32(optarg, 72, 144, &v) != TTM_OK || (v != 72 && v != 112 && v != 144))
+                return usage_fail("--poc-size must be 72, 112 or 144, not '%s'", optarg);
+            cfg->poc_size = v;
+            break;
+        case OPT_POC_LOG:
+            cfg->poc_log = true;
+            break;
+        case OPT_DEVICES:
+            if (parse_u32(optarg, 1, 1024, &v) != TTM_OK)
+                return usage_fail("--devices must be a number from 1 to 1024, not '%s'", optarg);
+            cfg->devices = v;
+            break;
         case 'h':
             fputs(USAGE, stdout);
+            fputs(USAGE_POC, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
                    "else /tmp/ttmem-$UID/ttmemd.sock;\nthe query socket to SOCKET.query. "
                    "See docs/DAEMON.md.\n");
@@ -181,6 +217,8 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
     }
     if (optind < argc)
         return usage_fail("unexpected argument '%s'", argv[optind]);
+    if (cfg->devices > 0 && cfg->default_arch == 0)
+        return usage_fail("--devices needs --arch to say what the devices are");
     if (!have_socket) {
         if (ttm__default_socket_path(cfg->socket_path, sizeof cfg->socket_path) != TTM_OK)
             return usage_fail("the default socket path is too long; use --socket PATH");
@@ -352,10 +390,15 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_listen;
     }
-    err = ttm__pidfile_write(d, why, sizeof why);
+    err = ttm__poc_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_metrics;
+    }
+    err = ttm__pidfile_write(d, why, sizeof why);
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        goto out_close_poc;
     }
     TTM_LOG(INFO, "ttmemd %s listening on %s (queries on %s); at most %u clients and %u live "
                   "records per client (0 = unlimited)",
@@ -366,6 +409,7 @@ int main(int argc, char **argv)
     rc = ttm__daemon_run(d) == TTM_OK ? 0 : 1;
     ttm__metrics_http_close(d);
     ttm__query_close_all(d);
+    ttm__poc_close(d);
     ttm__session_close_all(d);
     ttm__daemon_reap(d);
     ttm__daemon_summary(d);
@@ -384,6 +428,8 @@ int main(int argc, char **argv)
     free(d);
     return rc;
 
+out_close_poc:
+    ttm__poc_close(d);
 out_close_metrics:
     ttm__metrics_http_close(d);
 out_close_listen:

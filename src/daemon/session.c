@@ -443,7 +443,7 @@ static bool other_session_of(const ttm_daemon *d, const ttm_session *s)
     for (const ttm_session *o = d->sessions; o != NULL; o = o->next)
         if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE)
             return true;
-    return false;
+    return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
 }
 
 /* Ends a session. exited: the process is gone (or counts as gone); its remaining committed
@@ -872,4 +872,24 @@ void ttm__session_close_all(ttm_daemon *d)
         else
             session_end(d, s, false, "daemon stopping");
     }
+}
+
+/* ---- for the legacy listener (poc.c) ------------------------------------------------------- */
+
+ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid)
+{
+    return proc_attach(d, pid, uid, "");
+}
+
+bool ttm__process_gone(uint32_t pid)
+{
+    return process_gone(pid);
+}
+
+bool ttm__session_holds(const ttm_daemon *d, uint32_t pid)
+{
+    for (const ttm_session *s = d->sessions; s != NULL; s = s->next)
+        if (s->pid == pid && s->state != TTM_SESSION_HANDSHAKE)
+            return true;
+    return false;
 }
