@@ -1,0 +1,939 @@
+/*
+ * it_poc.c — integration tests of ttmemd's legacy socket (`--poc-socket`, docs/COMPAT.md): a
+ * real daemon on sockets in a temporary directory, and test clients that speak the
+ * allocation-server prototype's protocol as ../shared/spec/poc-protocol.md writes it. Messages
+ * and expected replies are packed here by hand at the spec's offsets (not with src/common/poc.c,
+ * whose bugs they would share), and replies are compared byte by byte.
+ *
+ * One case per run: `it_poc CASE TTMEMD TTMEM`; ctest runs each case as its own test with a
+ * timeout. Every process a case starts is killed at exit and the temporary directory removed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/snapshot.h"
+#include "core/registry.h"
+
+#define CASE_TIMEOUT_S 90
+
+static const char *g_case, *g_ttmemd, *g_ttmem;
+static char g_dir[64], g_sock[96], g_query[108], g_poc[96], g_log[128];
+static pid_t g_pids[32];
+static int g_npids;
+static pid_t g_daemon = -1;
+static pid_t g_main_pid; /* forked helpers fail without cleaning up the case */
+
+/* ---- harness ----------------------------------------------------------------------------- */
+
+static void remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void kill_all(void)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0) {
+            kill(g_pids[i], SIGKILL);
+            waitpid(g_pids[i], NULL, 0);
+            g_pids[i] = -1;
+        }
+}
+
+static void cleanup(void)
+{
+    if (getpid() != g_main_pid)
+        return;
+    kill_all();
+    if (g_dir[0] != '\0')
+        remove_dir(g_dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "it_poc: case timed out\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] > 0)
+            kill(g_pids[i], SIGKILL);
+    remove_dir(g_dir); /* not async-signal-safe, but the case is over either way */
+    _exit(1);
+}
+
+static void fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void fail(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "it_poc: %s: line %d: ", g_case, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (getpid() != g_main_pid)
+        _exit(1);
+    exit(1);
+}
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (!(cond))                                                                            \
+            fail(__LINE__, "check failed: " #cond ": " __VA_ARGS__);                            \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                          \
+    do {                                                                                        \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                   \
+        if (va_ != vb_)                                                                         \
+            fail(__LINE__, "%s == %lld, expected %s == %lld", #a, va_, #b, vb_);                \
+    } while (0)
+
+static void track(pid_t pid)
+{
+    if (g_npids < (int)(sizeof g_pids / sizeof g_pids[0]))
+        g_pids[g_npids++] = pid;
+}
+
+static void untrack(pid_t pid)
+{
+    for (int i = 0; i < g_npids; i++)
+        if (g_pids[i] == pid)
+            g_pids[i] = -1;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Starts ttmemd with the legacy socket and extra arguments (NULL-terminated); its log goes to
+ * g_log. Waits until it listens. */
+static void start_daemon(const char *const *extra)
+{
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        close(p[0]);
+        int fd = open(g_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        if (p[1] != 3) {
+            dup2(p[1], 3);
+            close(p[1]);
+        }
+        const char *args[32] = {g_ttmemd,   "--foreground", "--socket", g_sock,
+                                "--ready-fd", "3",          "--log-level", "debug"};
+        int n = 8;
+        char poc_arg[160];
+        snprintf(poc_arg, sizeof poc_arg, "--poc-socket=%s", g_poc);
+        args[n++] = poc_arg;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        execv(g_ttmemd, (char *const *)args);
+        _exit(127);
+    }
+    track(pid);
+    g_daemon = pid;
+    close(p[1]);
+    char line[256] = "";
+    size_t off = 0;
+    int64_t deadline = now_ms() + 10000;
+    while (off < sizeof line - 1 && now_ms() < deadline) {
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(p[0], line + off, sizeof line - 1 - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+        if (memchr(line, '\n', off) != NULL)
+            break;
+    }
+    line[off] = '\0';
+    close(p[0]);
+    CHECK(strcmp(line, "ready\n") == 0, "ttmemd did not become ready: '%s'", line);
+}
+
+/* Stops the daemon: it must stop cleanly on SIGTERM (under the sanitizers a leak or an error
+ * makes the status non-zero), and its log may hold no sanitizer report. */
+static void stop_daemon(void)
+{
+    if (g_daemon <= 0)
+        return;
+    CHECK(kill(g_daemon, SIGTERM) == 0, "SIGTERM to the daemon");
+    int64_t deadline = now_ms() + 10000;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(g_daemon, &status, WNOHANG);
+        if (r == g_daemon)
+            break;
+        CHECK(now_ms() < deadline, "the daemon did not stop within 10 s");
+        sleep_us(5000);
+    }
+    untrack(g_daemon);
+    g_daemon = -1;
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the daemon stopped with 0x%x", status);
+}
+
+/* Counts the lines of the daemon's log that contain needle. */
+static int log_count(const char *needle)
+{
+    FILE *f = fopen(g_log, "r");
+    if (f == NULL)
+        return 0;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
+static void snap(ttm_snapshot *s)
+{
+    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS, .top = 10};
+    char msg[256];
+    int err = ttm__snap_fetch(g_query, &q, 5000, s, msg, sizeof msg);
+    CHECK(err == TTM_OK, "query failed: %s", msg);
+}
+
+static const ttm_snap_proc *proc_of(const ttm_snapshot *s, uint32_t pid)
+{
+    for (size_t i = 0; i < s->nprocs; i++)
+        if (s->procs[i].pid == pid)
+            return &s->procs[i];
+    return NULL;
+}
+
+static uint64_t cls(const ttm_snapshot *s, ttm_class c)
+{
+    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+}
+
+/* ---- the protocol, from the spec ---------------------------------------------------------- */
+
+enum {
+    ALLOC = 1, FREE = 2, QUERY = 3, RESPONSE = 4, DUMP_REMAINING = 5, DEVICE_INFO_QUERY = 6,
+    DEVICE_INFO_RESPONSE = 7, CB_ALLOC = 8, CB_FREE = 9, KERNEL_LOAD = 10, KERNEL_UNLOAD = 11,
+    DUMP_KERNELS = 12
+};
+enum { DRAM = 0, L1 = 1, SYSTEM_MEMORY = 2, L1_SMALL = 3, TRACE = 4 };
+
+#define FAKE_PID 0x7fffffff /* what the messages claim; the daemon must not believe it */
+
+static void le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* The common 40-byte prefix; the rest of the size bytes zero. */
+static void pack(uint8_t *b, size_t size, uint8_t type, int32_t dev, uint64_t bytes,
+                 uint8_t buffer_type, uint64_t id)
+{
+    memset(b, 0, size);
+    b[0] = type;
+    le(b + 4, (uint32_t)dev, 4);
+    le(b + 8, bytes, 8);
+    b[16] = buffer_type;
+    le(b + 20, (uint32_t)FAKE_PID, 4);
+    le(b + 24, id, 8);
+    le(b + 32, type == ALLOC ? 1700000000000000000ull : 0, 8);
+}
+
+typedef struct totals {
+    uint64_t dram, l1, l1_small, trace, cb, kernel;
+} totals;
+
+/* The RESPONSE the spec describes: zeroed, type 4, device_id echoed, per-type totals (v3 also
+ * cb and kernel). */
+static void expect_response(uint8_t *b, size_t size, int32_t dev, const totals *t)
+{
+    memset(b, 0, size);
+    b[0] = RESPONSE;
+    le(b + 4, (uint32_t)dev, 4);
+    le(b + 40, t->dram, 8);
+    le(b + 48, t->l1, 8);
+    le(b + 56, t->l1_small, 8);
+    le(b + 64, t->trace, 8);
+    if (size == 144) {
+        le(b + 72, t->cb, 8);
+        le(b + 80, t->kernel, 8);
+    }
+}
+
+typedef struct devinfo {
+    uint64_t total_dram, total_l1;
+    uint32_t arch, channels, per_channel, l1_per_core, available, num_devices;
+} devinfo;
+
+/* The DEVICE_INFO_RESPONSE: v2 and v3 place the fields differently; v1 has none of them. */
+static void expect_devinfo(uint8_t *b, size_t size, int32_t dev, const devinfo *i)
+{
+    memset(b, 0, size);
+    b[0] = DEVICE_INFO_RESPONSE;
+    le(b + 4, (uint32_t)dev, 4);
+    size_t o = size == 144 ? 88 : 72;
+    if (size == 72)
+        return;
+    le(b + o, i->total_dram, 8);
+    le(b + o + 8, i->total_l1, 8);
+    le(b + o + 16, i->arch, 4);
+    le(b + o + 20, i->channels, 4);
+    le(b + o + 24, i->per_channel, 4);
+    le(b + o + 28, i->l1_per_core, 4);
+    le(b + o + 32, i->available, 4);
+    le(b + o + 36, i->num_devices, 4);
+}
+
+/* Blackhole, from ../shared/spec/devices.md. */
+static const devinfo BLACKHOLE = {
+    .total_dram = 8ull * 4278190080ull, .total_l1 = 140ull * 1572864ull, .arch = 3,
+    .channels = 8, .per_channel = 4278190080u, .l1_per_core = 1572864u, .available = 1};
+
+static int poc_connect(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0, "socket");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_poc);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect %s: %s", g_poc,
+          strerror(errno));
+    return fd;
+}
+
+/* Sends len bytes in writes of at most chunk bytes (0 = one write), pausing pause_us between. */
+static void send_bytes(int fd, const uint8_t *b, size_t len, size_t chunk, long pause_us)
+{
+    size_t off = 0;
+    while (off < len) {
+        size_t n = chunk == 0 || len - off < chunk ? len - off : chunk;
+        ssize_t w = write(fd, b + off, n);
+        CHECK(w > 0, "write: %s", strerror(errno));
+        off += (size_t)w;
+        if (pause_us > 0 && off < len)
+            sleep_us(pause_us);
+    }
+}
+
+/* Sends what it can: the daemon may close the connection in the middle (garbage). */
+static void send_lossy(int fd, const uint8_t *b, size_t len, size_t chunk)
+{
+    for (size_t off = 0; off < len; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (write(fd, b + off, n) != (ssize_t)n)
+            return;
+    }
+}
+
+static void send_msg(int fd, size_t size, uint8_t type, int32_t dev, uint64_t bytes,
+                     uint8_t buffer_type, uint64_t id)
+{
+    uint8_t b[144];
+    pack(b, size, type, dev, bytes, buffer_type, id);
+    send_bytes(fd, b, size, 0, 0);
+}
+
+/* Reads exactly len bytes within timeout_ms. Returns the count read (less on EOF/timeout). */
+static size_t read_exact(int fd, uint8_t *b, size_t len, int timeout_ms)
+{
+    size_t off = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (off < len) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(fd, b + off, len - off);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    return off;
+}
+
+/* Reads one reply of size bytes and compares it with want, byte by byte. */
+static void check_reply(int line, int fd, size_t size, const uint8_t *want)
+{
+    uint8_t got[144];
+    size_t n = read_exact(fd, got, size, 5000);
+    if (n != size)
+        fail(line, "reply of %zu bytes expected, got %zu", size, n);
+    for (size_t i = 0; i < size; i++)
+        if (got[i] != want[i])
+            fail(line, "%zu-byte reply differs at offset %zu: got 0x%02x, expected 0x%02x", size,
+                 i, got[i], want[i]);
+}
+
+static void query(int line, int fd, size_t size, int32_t dev, const totals *t)
+{
+    uint8_t want[144];
+    send_msg(fd, size, QUERY, dev, 0, 0, 0);
+    expect_response(want, size, dev, t);
+    check_reply(line, fd, size, want);
+}
+
+static void device_info(int line, int fd, size_t size, int32_t dev, const devinfo *i)
+{
+    uint8_t want[144];
+    send_msg(fd, size, DEVICE_INFO_QUERY, dev, 0, 0, 0);
+    expect_devinfo(want, size, dev, i);
+    check_reply(line, fd, size, want);
+}
+
+/* True when the daemon closed fd (EOF) within timeout_ms; bytes before it are discarded. */
+static bool closed_by_daemon(int fd, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    uint8_t b[256];
+    while (now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        ssize_t n = read(fd, b, sizeof b);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+    }
+    return false;
+}
+
+/* Waits until the registry has no live record and the process's exit was settled. */
+static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s);
+        const ttm_snap_proc *p = proc_of(&s, pid);
+        bool done = p != NULL && !p->alive && p->leaked_count == leaked;
+        ttm__snapshot_free(&s);
+        if (done)
+            return;
+        CHECK(now_ms() < deadline, "pid %u: exit with %llu leaks not settled", pid,
+              (unsigned long long)leaked);
+        sleep_us(20000);
+    }
+}
+
+/* ---- cases -------------------------------------------------------------------------------- */
+
+/* One client of one message size: every message type, and every reply checked byte by byte. */
+static void run_size(size_t size)
+{
+    static const char *const extra[] = {"--devices", "4", "--arch", "blackhole", NULL};
+    start_daemon(extra);
+    int fd = poc_connect();
+    /* device 0 and device 1, every buffer type; the same address on both devices */
+    send_msg(fd, size, ALLOC, 0, 4096, DRAM, 0x10000);
+    send_msg(fd, size, ALLOC, 0, 1024, L1, 0x2000);
+    send_msg(fd, size, ALLOC, 0, 512, L1_SMALL, 0x3000);
+    send_msg(fd, size, ALLOC, 0, 65536, TRACE, 0x80000000ull);
+    send_msg(fd, size, ALLOC, 0, 1 << 20, SYSTEM_MEMORY, 0x100000000ull);
+    send_msg(fd, size, ALLOC, 1, 8192, DRAM, 0x10000);
+    send_msg(fd, size, ALLOC, 1, 2048, L1, 0x2000);
+    send_msg(fd, size, ALLOC, 0, 4096, DRAM, 0x10000); /* again: reference count 2 */
+    totals t0 = {.dram = 4096, .l1 = 1024, .l1_small = 512, .trace = 65536};
+    totals t1 = {.dram = 8192, .l1 = 2048};
+    if (size == 144) {
+        send_msg(fd, size, CB_ALLOC, 0, 3000, 0, 0x5000);
+        send_msg(fd, size, KERNEL_LOAD, 0, 700, 1 /* Fabric */, 77);
+        send_msg(fd, size, CB_ALLOC, 1, 100, 0, 0x5000);
+        t0.cb = 3000;
+        t0.kernel = 700;
+        t1.cb = 100;
+    }
+    query(__LINE__, fd, size, 0, &t0);
+    query(__LINE__, fd, size, 1, &t1);
+    totals zero = {0};
+    query(__LINE__, fd, size, 3, &zero);  /* a known device with nothing on it */
+    query(__LINE__, fd, size, 9, &zero);  /* a device nobody mentioned */
+    query(__LINE__, fd, size, -1, &zero); /* not a device */
+
+    /* frees: the size and buffer type of a FREE are not used */
+    send_msg(fd, size, FREE, 0, 0, 0, 0x10000);
+    query(__LINE__, fd, size, 0, &t0); /* one reference left */
+    send_msg(fd, size, FREE, 0, 999999, TRACE, 0x10000);
+    send_msg(fd, size, FREE, 0, 0, 0, 0x2000);
+    t0.dram = 0;
+    t0.l1 = 0;
+    if (size == 144) {
+        send_msg(fd, size, CB_FREE, 0, 3000, 0, 0x5000);
+        send_msg(fd, size, KERNEL_UNLOAD, 0, 700, 1, 77);
+        t0.cb = 0;
+        t0.kernel = 0;
+    }
+    send_msg(fd, size, FREE, 0, 0, 0, 0xdead0000ull); /* never allocated */
+    query(__LINE__, fd, size, 0, &t0);
+
+    /* device information: --devices 4 --arch blackhole */
+    devinfo all = {.available = 1, .num_devices = 4};
+    device_info(__LINE__, fd, size, -1, &all);
+    device_info(__LINE__, fd, size, 2, &BLACKHOLE);
+    devinfo none = {0};
+    device_info(__LINE__, fd, size, 7, &none);
+
+    /* reports: no reply (the next reply is the query's), a report on the daemon's output */
+    send_msg(fd, size, DUMP_REMAINING, 0, 0, 0, 0);
+    send_msg(fd, size, DUMP_KERNELS, 0, 0, 0, 0);
+    query(__LINE__, fd, size, 1, &t1);
+    CHECK_EQ(log_count("REMAINING ALLOCATED BUFFERS"), 1);
+    CHECK_EQ(log_count("LOADED KERNELS"), 1);
+    char want_line[64];
+    snprintf(want_line, sizeof want_line, "legacy client pid %d sends %zu-byte", (int)getpid(),
+             size);
+    CHECK_EQ(log_count(want_line), 1);
+
+    /* the registry holds the kernel's pid, never the claimed one */
+    ttm_snapshot s;
+    snap(&s);
+    const ttm_snap_proc *me = proc_of(&s, (uint32_t)getpid());
+    CHECK(me != NULL && me->connected, "this process is a connected process");
+    CHECK(proc_of(&s, FAKE_PID) == NULL, "no process has the claimed pid");
+    CHECK_EQ(cls(&s, TTM_CLASS_DUPLICATE_ALLOC), 1);
+    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 1);
+    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), size == 144 ? 5 : 3);
+    CHECK_EQ(s.totals.live_records, size == 144 ? 6 : 5);
+    ttm__snapshot_free(&s);
+    close(fd);
+    stop_daemon();
+}
+
+static void case_v1(void)
+{
+    run_size(72);
+}
+
+static void case_v2(void)
+{
+    run_size(112);
+}
+
+static void case_v3(void)
+{
+    run_size(144);
+}
+
+/* A 112-byte and a 144-byte client at once, sending in turns: each reply has its request's
+ * size, the totals hold both. Closing one connection settles nothing while the other is open. */
+static void case_mixed(void)
+{
+    static const char *const extra[] = {"--devices", "2", "--arch", "wormhole_b0", NULL};
+    start_daemon(extra);
+    int a = poc_connect(), b = poc_connect();
+    for (int i = 0; i < 50; i++) {
+        send_msg(a, 112, ALLOC, 0, 1000, DRAM, 0x100000 + (uint64_t)i * 0x1000);
+        send_msg(b, 144, ALLOC, 1, 2000, L1, 0x1000 + (uint64_t)i * 0x100);
+        send_msg(b, 144, CB_ALLOC, 0, 10, 0, 0x90000 + (uint64_t)i * 0x100);
+    }
+    totals t0 = {.dram = 50000, .cb = 500}, t1 = {.l1 = 100000};
+    query(__LINE__, a, 112, 0, &t0);
+    query(__LINE__, b, 144, 0, &t0);
+    query(__LINE__, a, 112, 1, &t1);
+    query(__LINE__, b, 144, 1, &t1);
+    devinfo wh = {.total_dram = 12ull << 30, .total_l1 = 64ull * 1499136, .arch = 2,
+                  .channels = 12, .per_channel = 1u << 30, .l1_per_core = 1499136,
+                  .available = 1};
+    device_info(__LINE__, a, 112, 1, &wh);
+    device_info(__LINE__, b, 144, 1, &wh);
+    close(a); /* the process still has b: nothing is settled */
+    sleep_us(100000);
+    query(__LINE__, b, 144, 0, &t0);
+    ttm_snapshot s;
+    snap(&s);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
+    CHECK_EQ(s.totals.live_records, 150);
+    ttm__snapshot_free(&s);
+    close(b);
+    stop_daemon();
+}
+
+/* Garbage, corrupted messages and a client that speaks no protocol at all; the clean client
+ * beside them never notices. */
+static void case_garbage(void)
+{
+    start_daemon(NULL);
+    int clean = poc_connect();
+    send_msg(clean, 72, ALLOC, 0, 100, DRAM, 0x1000);
+
+    /* garbage before the first message: skipped, the size still detected */
+    int g = poc_connect();
+    uint8_t junk[2000];
+    memset(junk, 0xee, sizeof junk);
+    send_bytes(g, junk, 13, 0, 0);
+    send_msg(g, 112, ALLOC, 0, 200, DRAM, 0x2000);
+    send_msg(g, 112, ALLOC, 0, 300, DRAM, 0x3000);
+    /* garbage between messages */
+    send_bytes(g, junk, 5, 0, 0);
+    send_msg(g, 112, ALLOC, 0, 400, DRAM, 0x4000);
+    /* a corrupted message: type 1, but its pads are not zero and nothing in it is small */
+    uint8_t bad[112];
+    memset(bad, 0x41, sizeof bad);
+    bad[0] = ALLOC;
+    send_bytes(g, bad, sizeof bad, 0, 0);
+    send_msg(g, 112, ALLOC, 0, 500, DRAM, 0x5000);
+    /* a server-to-client type from a client: ignored */
+    send_msg(g, 112, RESPONSE, 0, 0, 0, 0);
+    totals t = {.dram = 100 + 200 + 300 + 400 + 500};
+    /* the clean client's lone ALLOC waits until its size is known: its query tells it */
+    query(__LINE__, clean, 72, 0, &t);
+    query(__LINE__, g, 112, 0, &t);
+
+    /* nothing but garbage: closed after 10 bad messages in a row, with one log line */
+    int noise = poc_connect();
+    send_lossy(noise, junk, sizeof junk, sizeof junk);
+    CHECK(closed_by_daemon(noise, 5000), "a client sending only garbage is disconnected");
+    close(noise);
+    CHECK_EQ(log_count("bad messages in a row"), 1);
+    /* garbage after the size is known: the same */
+    int noise2 = poc_connect();
+    send_msg(noise2, 144, ALLOC, 0, 1, DRAM, 0x6000);
+    send_msg(noise2, 144, ALLOC, 0, 1, DRAM, 0x7000);
+    send_lossy(noise2, junk, sizeof junk, 7);
+    CHECK(closed_by_daemon(noise2, 5000), "garbage after good messages disconnects too");
+    close(noise2);
+    CHECK_EQ(log_count("bad messages in a row"), 2);
+
+    /* the others still work */
+    t.dram += 2;
+    query(__LINE__, clean, 72, 0, &t);
+    send_msg(g, 112, FREE, 0, 0, 0, 0x5000);
+    t.dram -= 500;
+    query(__LINE__, g, 112, 0, &t);
+    close(g);
+    close(clean);
+    stop_daemon();
+    CHECK_EQ(log_count("only the server sends"), 1);
+}
+
+/* Messages split over many small writes; two such clients interleaved; a stream cut inside a
+ * message. */
+static void case_split(void)
+{
+    start_daemon(NULL);
+    int a = poc_connect(), b = poc_connect();
+    uint8_t sa[144 * 8], sb[72 * 8];
+    size_t na = 0, nb = 0;
+    for (int i = 0; i < 6; i++) {
+        pack(sa + na, 144, i % 2 ? CB_ALLOC : ALLOC, 2, 64 + (uint64_t)i, L1, 0x100 * (i + 1));
+        na += 144;
+        pack(sb + nb, 72, ALLOC, 3, 1000, DRAM, 0x10000 * (i + 1));
+        nb += 72;
+    }
+    pack(sa + na, 144, QUERY, 2, 0, 0, 0);
+    na += 144;
+    pack(sb + nb, 72, QUERY, 3, 0, 0, 0);
+    nb += 72;
+    /* interleave: a few bytes of one, then of the other */
+    size_t oa = 0, ob = 0;
+    unsigned k = 1;
+    while (oa < na || ob < nb) {
+        size_t ca = 1 + k % 13, cb = 1 + (k * 7) % 11;
+        k++;
+        if (oa < na) {
+            size_t n = na - oa < ca ? na - oa : ca;
+            send_bytes(a, sa + oa, n, 0, 0);
+            oa += n;
+        }
+        if (ob < nb) {
+            size_t n = nb - ob < cb ? nb - ob : cb;
+            send_bytes(b, sb + ob, n, 0, 0);
+            ob += n;
+        }
+        sleep_us(100);
+    }
+    uint8_t want[144];
+    totals ta = {.l1 = 64 + 66 + 68, .cb = 65 + 67 + 69}, tb = {.dram = 6000};
+    expect_response(want, 144, 2, &ta);
+    check_reply(__LINE__, a, 144, want);
+    expect_response(want, 72, 3, &tb);
+    check_reply(__LINE__, b, 72, want);
+
+    /* one message and a half, then the connection closes: the half is dropped */
+    int c = poc_connect();
+    uint8_t two[144];
+    pack(two, 72, ALLOC, 4, 5000, DRAM, 0x1000);
+    pack(two + 72, 72, ALLOC, 4, 7000, DRAM, 0x2000);
+    send_bytes(c, two, 72 + 50, 0, 0);
+    close(c);
+    /* a lone 40-byte header, then close */
+    c = poc_connect();
+    send_bytes(c, two, 40, 0, 0);
+    close(c);
+    sleep_us(200000);
+    totals t4 = {.dram = 5000};
+    query(__LINE__, b, 72, 4, &t4);
+    close(a);
+    close(b);
+    stop_daemon();
+}
+
+/* The pid is the kernel's: a client that claims another pid is shown under its own by
+ * `ttmem status --json`. Its exit settles its buffers as leaked_at_exit, whether it closes
+ * the connection before exiting or exits after closing. */
+static void case_pid(void)
+{
+    start_daemon(NULL);
+    int go[2], ready[2];
+    CHECK(pipe(go) == 0 && pipe(ready) == 0, "pipe");
+    pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        close(go[1]);
+        close(ready[0]);
+        int fd = poc_connect();
+        send_msg(fd, 72, ALLOC, 5, 4096, DRAM, 0x1000);
+        send_msg(fd, 72, ALLOC, 5, 2048, L1, 0x2000);
+        totals t = {.dram = 4096, .l1 = 2048};
+        query(__LINE__, fd, 72, 5, &t);
+        (void)!write(ready[1], "r", 1);
+        char x;
+        (void)!read(go[0], &x, 1); /* 1: close and stay; EOF: exit */
+        close(fd);
+        (void)!write(ready[1], "c", 1);
+        (void)!read(go[0], &x, 1);
+        _exit(0);
+    }
+    track(child);
+    close(go[0]);
+    close(ready[1]);
+    char x;
+    CHECK(read(ready[0], &x, 1) == 1, "the child is ready");
+
+    char cmd[512], out[128];
+    snprintf(cmd, sizeof cmd, "%s status --json --socket %s > %s/status.json", g_ttmem, g_sock,
+             g_dir);
+    CHECK(system(cmd) == 0, "ttmem status --json");
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import json,sys; s=json.load(open('%s/status.json')); "
+             "p={x['pid']:x for x in s['processes']}; "
+             "assert %d in p and p[%d]['bytes']['DRAM']==4096 and p[%d]['connected'], p; "
+             "assert %d not in p\"",
+             g_dir, (int)child, (int)child, (int)child, FAKE_PID);
+    CHECK(system(cmd) == 0, "status --json shows the real pid with its bytes, not the claimed");
+
+    /* the connection closes, the process runs on: its buffers stay */
+    CHECK(write(go[1], "1", 1) == 1, "tell the child");
+    CHECK(read(ready[0], &x, 1) == 1, "the child closed its connection");
+    sleep_us(300000);
+    ttm_snapshot s;
+    snap(&s);
+    const ttm_snap_proc *p = proc_of(&s, (uint32_t)child);
+    CHECK(p != NULL && p->alive && !p->connected && p->live_records == 2, "buffers stay");
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
+    ttm__snapshot_free(&s);
+    /* then it exits: leaked_at_exit within the once-a-second check */
+    close(go[1]);
+    CHECK(waitpid(child, NULL, 0) == child, "the child exits");
+    untrack(child);
+    wait_leaked((uint32_t)child, 2, 5000);
+    snprintf(out, sizeof out, "pid %d", (int)child);
+
+    /* a process that exits with its connection open: settled when the connection closes */
+    child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        int fd = poc_connect();
+        send_msg(fd, 144, KERNEL_LOAD, 6, 300, 2, 5);
+        totals t = {.kernel = 300};
+        query(__LINE__, fd, 144, 6, &t);
+        _exit(0);
+    }
+    track(child);
+    CHECK(waitpid(child, NULL, 0) == child, "the second child exits");
+    untrack(child);
+    wait_leaked((uint32_t)child, 1, 5000);
+    stop_daemon();
+    CHECK(log_count(out) >= 2, "the log names the real pid");
+}
+
+/* A client that sends queries and does not read the replies: the daemon stops reading it
+ * (instead of buffering without bound or blocking) and serves the others; when the client
+ * reads, every reply arrives, in order. */
+static void case_stall(void)
+{
+    enum { N = 10000 }; /* 720 KB each way: more than the socket buffers hold */
+    start_daemon(NULL);
+    int slow = poc_connect(), other = poc_connect();
+    send_msg(slow, 72, ALLOC, 0, 123, DRAM, 0x1000);
+    uint8_t *msgs = calloc(N, 72);
+    CHECK(msgs != NULL, "memory");
+    for (int i = 0; i < N; i++)
+        pack(msgs + (size_t)i * 72, 72, QUERY, i % 2, 0, 0, 0);
+    /* the socket buffers fill: write from a child so this process can go on */
+    pid_t writer = fork();
+    CHECK(writer >= 0, "fork");
+    if (writer == 0) {
+        send_bytes(slow, msgs, (size_t)N * 72, 0, 0);
+        _exit(0);
+    }
+    track(writer);
+    sleep_us(300000);
+    totals t0 = {.dram = 123}, t1 = {0};
+    for (int i = 0; i < 20; i++) {
+        send_msg(other, 72, ALLOC, 1, 10, L1, 0x100 + (uint64_t)i * 0x10);
+        t1.l1 += 10;
+        query(__LINE__, other, 72, 1, &t1);
+    }
+    uint8_t want0[72], want1[72];
+    expect_response(want0, 72, 0, &t0);
+    for (int i = 0; i < N; i++) {
+        expect_response(want1, 72, 1, &t1);
+        /* device 1's totals grew while the queries waited: the early replies may say less */
+        uint8_t got[72];
+        CHECK_EQ(read_exact(slow, got, 72, 5000), 72);
+        if (i % 2 == 0) {
+            CHECK(memcmp(got, want0, 72) == 0, "reply %d to the stalled client", i);
+        } else {
+            CHECK(got[0] == RESPONSE && got[4] == 1, "reply %d is device 1's", i);
+        }
+    }
+    CHECK(waitpid(writer, NULL, 0) == writer, "the writer finished");
+    untrack(writer);
+    free(msgs);
+    close(slow);
+    close(other);
+    stop_daemon();
+}
+
+/* --poc-size forces the size: 144-byte messages on a connection forced to 72 are taken as two
+ * 72-byte ones (the second is not plausible: bad). Bad options get one line and exit 2. */
+static void case_options(void)
+{
+    static const char *const extra[] = {"--poc-size", "72", NULL};
+    start_daemon(extra);
+    int fd = poc_connect();
+    send_msg(fd, 72, ALLOC, 0, 100, DRAM, 0x1000);
+    totals t = {.dram = 100};
+    query(__LINE__, fd, 72, 0, &t);
+    close(fd);
+    stop_daemon();
+    CHECK_EQ(log_count("messages forced to 72 bytes"), 1);
+
+    static const char *const bad[][4] = {
+        {"--poc-size", "100", NULL},
+        {"--devices", "4", NULL},
+        {"--devices", "0", "--arch", "blackhole"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s --foreground --socket %s/x.sock %s %s %s %s 2>%s/opt.err",
+                 g_ttmemd, g_dir, bad[i][0], bad[i][1], bad[i][2] ? bad[i][2] : "",
+                 bad[i][3] ? bad[i][3] : "", g_dir);
+        int st = system(cmd);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "'%s' exits 2 (0x%x)", cmd, st);
+        snprintf(cmd, sizeof cmd, "test $(wc -l < %s/opt.err) -eq 1", g_dir);
+        CHECK(system(cmd) == 0, "one line on stderr for option set %zu", i);
+    }
+    /* the optional path as a separate word, with a detached daemon */
+    char cmd[600], path[160];
+    snprintf(cmd, sizeof cmd,
+             "%s --socket %s/y.sock --poc-socket %s/z.sock --pid-file %s/y.pid --log-file "
+             "%s/y.log",
+             g_ttmemd, g_dir, g_dir, g_dir, g_dir);
+    CHECK(system(cmd) == 0, "a detached ttmemd with --poc-socket PATH starts");
+    snprintf(path, sizeof path, "%s/y.pid", g_dir);
+    FILE *f = fopen(path, "r");
+    int dpid = 0;
+    bool have_pid = f != NULL && fscanf(f, "%d", &dpid) == 1 && dpid > 0;
+    if (f != NULL)
+        fclose(f);
+    CHECK(have_pid, "the pid file names the daemon");
+    snprintf(path, sizeof path, "%s/z.sock", g_dir);
+    bool there = access(path, F_OK) == 0;
+    kill(dpid, SIGTERM);
+    for (int i = 0; i < 500 && access(path, F_OK) == 0; i++)
+        sleep_us(10000);
+    CHECK(there, "--poc-socket PATH (a separate word) listens at PATH");
+    CHECK(access(path, F_OK) != 0, "the legacy socket is removed at a clean stop");
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} cases[] = {
+    {"v1", case_v1},         {"v2", case_v2},     {"v3", case_v3},
+    {"mixed", case_mixed},   {"garbage", case_garbage}, {"split", case_split},
+    {"pid", case_pid},       {"stall", case_stall}, {"options", case_options},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc != 4) {
+        fprintf(stderr, "usage: it_poc CASE TTMEMD TTMEM\n");
+        return 2;
+    }
+    g_case = argv[1];
+    g_ttmemd = argv[2];
+    g_ttmem = argv[3];
+    void (*fn)(void) = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(cases[i].name, g_case) == 0)
+            fn = cases[i].fn;
+    if (fn == NULL) {
+        fprintf(stderr, "it_poc: unknown case '%s'\n", g_case);
+        return 2;
+    }
+    snprintf(g_dir, sizeof g_dir, "/tmp/ttmem-poc.XXXXXX");
+    if (mkdtemp(g_dir) == NULL) {
+        perror("it_poc: mkdtemp");
+        g_dir[0] = '\0';
+        return 1;
+    }
+    snprintf(g_sock, sizeof g_sock, "%s/d.sock", g_dir);
+    snprintf(g_query, sizeof g_query, "%s.query", g_sock);
+    snprintf(g_poc, sizeof g_poc, "%s/poc.sock", g_dir);
+    snprintf(g_log, sizeof g_log, "%s/ttmemd.err", g_dir);
+    g_main_pid = getpid();
+    atexit(cleanup);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(CASE_TIMEOUT_S);
+    fn();
+    stop_daemon();
+    CHECK(log_count("Sanitizer") == 0 && log_count("runtime error") == 0,
+          "sanitizer report in the daemon's log");
+    printf("it_poc: %s passed\n", g_case);
+    return 0;
+}
