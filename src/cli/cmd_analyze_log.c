@@ -138,13 +138,15 @@ static int analyze_input(const char *path, ttm_registry *reg, ttm_poclog_stats *
 
 static void print_parse_summary(FILE *out, const ttm_poclog_stats *st, int nfiles)
 {
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN];
+    /* one buffer per number: they are all read when fprintf runs */
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN], e[TTM_FMT_LEN],
+        f[TTM_FMT_LEN], g[TTM_FMT_LEN];
     fprintf(out, "Log         %s lines in %d input%s: %s events (%s allocated, %s freed, %s "
                  "unknown-buffer lines), %s other lines skipped, %s unparseable\n",
             ttm__fmt_count(a, st->lines), nfiles, nfiles == 1 ? "" : "s",
             ttm__fmt_count(b, st->events), ttm__fmt_count(c, st->allocs),
-            ttm__fmt_count(d, st->frees), ttm__fmt_count(a, st->unknown_lines),
-            ttm__fmt_count(b, st->skipped), ttm__fmt_count(c, st->bad));
+            ttm__fmt_count(d, st->frees), ttm__fmt_count(e, st->unknown_lines),
+            ttm__fmt_count(f, st->skipped), ttm__fmt_count(g, st->bad));
     for (size_t i = 0; i < st->nkept; i++)
         fprintf(out, "            unparseable line %llu: %s\n",
                 (unsigned long long)st->kept_lineno[i], st->kept[i]);
