@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# ttmemd's legacy socket from the outside: the Python client written with the spec's struct
+# formats (tests/integration/poc_client.py), and the ground truth: a simulator scenario replayed
+# in the legacy client's behaviour through the socket (it_poc_replay), the daemon's --poc-log
+# output fed to `ttmem analyze-log --json`, whose class counts must equal the scenario's ground
+# truth (leaked_at_exit excepted: a log has no exits).
+set -u
+build=$1
+src=$2
+ttmem="$build/ttmem"
+ttmemd="$build/ttmemd"
+replay="$build/tests/it_poc_replay"
+fail=0
+pass=0
+check() { # name, condition result
+    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
+}
+tmp=$(mktemp -d /tmp/ttmem-poc.XXXXXX)
+dpid=
+cleanup() {
+    [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# start_daemon LOG ARGS...: a foreground daemon on $tmp/d.sock with the legacy socket $tmp/p.sock
+start_daemon() {
+    local log=$1
+    shift
+    "$ttmemd" --foreground --socket "$tmp/d.sock" --poc-socket="$tmp/p.sock" --log-file "$log" "$@" &
+    dpid=$!
+    for _ in $(seq 200); do [ -S "$tmp/p.sock" ] && [ -S "$tmp/d.sock.query" ] && return 0; sleep 0.02; done
+    echo "FAIL: ttmemd did not start ($log)"
+    return 1
+}
+stop_daemon() {
+    kill -TERM "$dpid"
+    timeout 10 tail --pid="$dpid" -f /dev/null
+    wait "$dpid"
+    local rc=$?
+    dpid=
+    return $rc
+}
+
+# the Python client
+start_daemon "$tmp/py.log" --devices 2 --arch wormhole_b0 --poc-log
+timeout 30 python3 "$src/tests/integration/poc_client.py" "$tmp/p.sock"
+check "the Python client's checks pass" $?
+stop_daemon; check "the daemon stops cleanly after the Python client" $?
+grep -q "REMAINING ALLOCATED BUFFERS" "$tmp/py.log"; check "DUMP_REMAINING prints the report" $?
+grep -Eq "^✓ \[PID [0-9]+\] Allocated 4096 bytes of DRAM on device 0 \(buffer_id=1048576\)$" "$tmp/py.log"
+check "--poc-log prints the prototype's allocation line (decimal id)" $?
+! grep -q "\[PID 1\]" "$tmp/py.log"; check "the log never shows the pid the messages claim" $?
+
+# the ground truth, scenario by scenario
+for sc in program-pool pre-tracking reuse mesh8 cb-kernel trace llama; do
+    start_daemon "$tmp/$sc.log" --poc-log || { check "$sc: daemon" 1; continue; }
+    timeout 120 "$replay" "$sc" "$tmp/p.sock" >"$tmp/$sc.truth"
+    check "$sc: replayed through the legacy socket" $?
+    stop_daemon; check "$sc: the daemon stops cleanly" $?
+    "$ttmem" analyze-log --json "$tmp/$sc.log" >"$tmp/$sc.json" 2>"$tmp/$sc.err"
+    check "$sc: analyze-log reads the daemon's output" $?
+    grep -q " 0 unparseable" "$tmp/$sc.err"; check "$sc: every event line parses ($(head -c 300 "$tmp/$sc.err"))" $?
+    python3 - "$tmp/$sc.truth" "$tmp/$sc.json" <<'PY'
+import json, sys
+truth = json.load(open(sys.argv[1]))
+report = json.load(open(sys.argv[2]))
+bad = []
+for k in ("alloc_ok", "duplicate_alloc", "free_ok", "excess_free", "unknown_free"):
+    got = report["classes"][k]["count"]
+    if got != truth[k]:
+        bad.append("%s: analyze-log %d, ground truth %d" % (k, got, truth[k]))
+events = report["totals"]["events"]
+if events != truth["messages"]:
+    bad.append("events: analyze-log %d, messages sent %d" % (events, truth["messages"]))
+if bad:
+    print("%s: %s" % (truth["scenario"], "; ".join(bad)))
+    sys.exit(1)
+PY
+    check "$sc: analyze-log of the --poc-log output equals the ground truth" $?
+done
+# a scenario of several processes is refused in one line
+"$replay" multi-process "$tmp/p.sock" >/dev/null 2>"$tmp/multi.err"
+[ $? -eq 2 ] && [ "$(wc -l <"$tmp/multi.err")" -eq 1 ]; check "a multi-process scenario is refused" $?
+
+echo "poc.sh: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
