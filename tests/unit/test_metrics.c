@@ -159,12 +159,43 @@ static void test_no_daemon_and_regions(void **state)
     free(t);
 }
 
+/* The endpoint's own families, appended to a render: values, summary shape, and that
+ * allocation failure is reported, never a half-written family. */
+static void test_scrape_families(void **state)
+{
+    (void)state;
+    ttm_snap_buf b = {0};
+    assert_int_equal(ttm_metrics_render(NULL, NULL, 0, &b), TTM_OK);
+    size_t before = b.len;
+    ttm_metrics_scrapes st = {.ok = 41, .unavailable = 2, .builds = 40, .build_ns = 1500000};
+    assert_int_equal(ttm_metrics_render_scrapes(&st, &b), TTM_OK);
+    char *t = malloc(b.len + 1);
+    memcpy(t, b.data, b.len);
+    t[b.len] = '\0';
+    assert_true(b.len > before);
+    assert_non_null(strstr(t, "ttmem_daemon_up 0\n")); /* the render before is kept */
+    assert_non_null(strstr(t, "# TYPE ttmem_scrapes_total counter\n"
+                              "ttmem_scrapes_total{code=\"200\"} 41\n"
+                              "ttmem_scrapes_total{code=\"503\"} 2\n"));
+    assert_non_null(strstr(t, "# TYPE ttmem_scrape_duration_seconds summary\n"
+                              "ttmem_scrape_duration_seconds_sum 0.001500\n"
+                              "ttmem_scrape_duration_seconds_count 40\n"));
+    free(t);
+    ttm__snap_buf_free(&b);
+    ttm_snap_buf empty = {0};
+    ttm__alloc_fail_at(1);
+    assert_int_equal(ttm_metrics_render_scrapes(&st, &empty), TTM_ENOMEM);
+    ttm__alloc_fail_at(0);
+    ttm__snap_buf_free(&empty);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_labels),
         cmocka_unit_test(test_help_and_type_for_every_family),
         cmocka_unit_test(test_no_daemon_and_regions),
+        cmocka_unit_test(test_scrape_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
