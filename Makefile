@@ -34,6 +34,7 @@ bench: build
 	./$(BUILD)/bench/bench_client
 	./$(BUILD)/bench/bench_e2e
 	./$(BUILD)/bench/bench_top
+	./$(BUILD)/bench/bench_metrics
 
 install: build
 	cmake --install $(BUILD) --prefix $(or $(PREFIX),/usr/local)
