@@ -39,6 +39,7 @@ void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
 
 #include "common/json.h"
 #include "common/snapshot.h"
+#include "common/ttshm.h"
 
 int ttm_cli_status(int argc, char **argv);
 int ttm_cli_dump(int argc, char **argv);
@@ -60,6 +61,24 @@ int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q
  * object in JSON. */
 void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket);
 void ttm_cli_json_daemon(ttm_json *j, const ttm_snapshot *s, const char *socket);
+/* Prints the one line that says why a snapshot could not be fetched (err, msg from
+ * ttm__snap_fetch): "ttmemd is not running at SOCKET: ..." when nothing listens. */
+void ttm_cli_fetch_error(const char *socket, const char *query, int err, const char *msg);
+
+/* TT-Metal's shared-memory regions as a command scanned them (ttm__ttshm_scan). */
+typedef struct ttm_cli_shm {
+    const char *dir;                 /* the directory scanned */
+    const ttm_ttshm_region *regions; /* sorted by id; NULL when n is 0 */
+    size_t n;
+} ttm_cli_shm;
+
+/* Writes the members of the ttmem.status document (schema "ttmem.status", docs/DAEMON.md and
+ * docs/COMPAT.md) into the object the caller opened: from s the daemon, totals, classes,
+ * devices and processes; with s NULL, "daemon": null and "daemon_error": daemon_err instead;
+ * then, when shm is not NULL, the "shm" member (TT-Metal's regions, counters only). `ttmem
+ * status --json` and `ttmem top --json` both write their documents with it. */
+void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
+                         const char *daemon_err, const ttm_cli_shm *shm);
 
 /* Builds the core's report model from a snapshot with the FINDINGS, TOTALS, DEVICES and PROCS
  * sections, for ttm_render_text/json. Aborts on out-of-memory (a program). Free with

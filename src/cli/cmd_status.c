@@ -1,15 +1,21 @@
 /*
  * cmd_status.c — `ttmem status`: a snapshot from the running ttmemd, as a table or JSON
  * (schema "ttmem.status", docs/DAEMON.md): per device and memtype used/peak/capacity, per
- * process name and bytes per type, diagnosis counters, transport counters. Also the way every
- * command reaches a daemon's query socket (ttm_cli_fetch).
+ * process name and bytes per type, diagnosis counters, transport counters; and TT-Metal's own
+ * shared-memory regions (docs/COMPAT.md), which need no daemon: counters only, per chip and
+ * per process, ghosts of dead processes marked, `--reap` to clear them. Also the way every
+ * command reaches a daemon's query socket (ttm_cli_fetch) and the one writer of the
+ * ttmem.status document (ttm_cli_json_status, used by `ttmem top --json` too).
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
+#include "common/alloc.h"
 #include "common/arch.h"
 #include "common/fmt.h"
 #include "common/json.h"
@@ -39,6 +45,17 @@ int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
     return 0;
 }
 
+void ttm_cli_fetch_error(const char *socket, const char *query, int err, const char *msg)
+{
+    if (err == TTM_ECONN)
+        fprintf(stderr, "ttmemd is not running at %s: start it with 'ttmemd' or use 'ttmem "
+                        "record -- CMD'\n",
+                socket);
+    else
+        fprintf(stderr, "ttmem: cannot query ttmemd at %s: %s\n", query,
+                msg != NULL && msg[0] ? msg : ttm_strerror(err));
+}
+
 int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q,
                   ttm_snapshot *out)
 {
@@ -46,14 +63,7 @@ int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q
     int err = ttm__snap_fetch(query, q, 10000, out, msg, sizeof msg);
     if (err == TTM_OK)
         return 0;
-    if (err == TTM_ECONN) {
-        fprintf(stderr, "ttmemd is not running at %s: start it with 'ttmemd' or use 'ttmem "
-                        "record -- CMD'\n",
-                socket);
-        return 1;
-    }
-    fprintf(stderr, "ttmem: cannot query ttmemd at %s: %s\n", query,
-            msg[0] ? msg : ttm_strerror(err));
+    ttm_cli_fetch_error(socket, query, err, msg);
     return 1;
 }
 
@@ -274,102 +284,304 @@ static void json_classes(ttm_json *j, const char *key, uint32_t n, const uint64_
     ttm__json_obj_end(j);
 }
 
-static void json_status(FILE *out, const ttm_snapshot *s, const char *socket)
+/* The daemon's members of the ttmem.status document. */
+static void json_snapshot(ttm_json *j, const ttm_snapshot *s, const char *socket)
 {
     static const char *const space_keys[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
-    ttm_json j;
-    ttm__json_init(&j, out, true);
-    ttm__json_obj_begin(&j, NULL);
-    ttm__json_str(&j, "schema", "ttmem.status");
-    ttm__json_u64(&j, "schema_version", 1);
-    ttm_cli_json_daemon(&j, s, socket);
+    ttm_cli_json_daemon(j, s, socket);
     const ttm_snap_totals *t = &s->totals;
-    ttm__json_obj_begin(&j, "totals");
-    ttm__json_u64(&j, "events", t->events);
-    ttm__json_u64(&j, "allocs", t->allocs);
-    ttm__json_u64(&j, "frees", t->frees);
-    ttm__json_u64(&j, "marks", t->marks);
-    ttm__json_u64(&j, "live_records", t->live_records);
-    ttm__json_obj_end(&j);
-    json_classes(&j, "classes", t->nclasses, t->class_count, t->class_bytes, true);
+    ttm__json_obj_begin(j, "totals");
+    ttm__json_u64(j, "events", t->events);
+    ttm__json_u64(j, "allocs", t->allocs);
+    ttm__json_u64(j, "frees", t->frees);
+    ttm__json_u64(j, "marks", t->marks);
+    ttm__json_u64(j, "live_records", t->live_records);
+    ttm__json_obj_end(j);
+    json_classes(j, "classes", t->nclasses, t->class_count, t->class_bytes, true);
 
-    ttm__json_arr_begin(&j, "devices");
+    ttm__json_arr_begin(j, "devices");
     for (size_t i = 0; i < s->ndevices; i++) {
         const ttm_snap_device *d = &s->devices[i];
-        ttm__json_obj_begin(&j, NULL);
-        ttm__json_u64(&j, "device", d->device);
-        ttm__json_str(&j, "arch", arch_name(d->arch));
-        ttm__json_obj_begin(&j, "spaces");
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "device", d->device);
+        ttm__json_str(j, "arch", arch_name(d->arch));
+        ttm__json_obj_begin(j, "spaces");
         for (unsigned k = 0; k < TTM_SPACE_COUNT; k++) {
             uint64_t used = 0;
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
                 if (ttm__memtype_space(m) == k)
                     used += d->mem[m].live_bytes;
-            ttm__json_obj_begin(&j, space_keys[k]);
-            ttm__json_u64(&j, "used", used);
-            ttm__json_u64(&j, "peak", d->space_peak[k]);
+            ttm__json_obj_begin(j, space_keys[k]);
+            ttm__json_u64(j, "used", used);
+            ttm__json_u64(j, "peak", d->space_peak[k]);
             if (d->capacity[k])
-                ttm__json_u64(&j, "capacity", d->capacity[k]);
+                ttm__json_u64(j, "capacity", d->capacity[k]);
             else
-                ttm__json_str(&j, "capacity", NULL);
-            ttm__json_obj_end(&j);
+                ttm__json_str(j, "capacity", NULL);
+            ttm__json_obj_end(j);
         }
-        ttm__json_obj_end(&j);
-        ttm__json_obj_begin(&j, "memtypes");
+        ttm__json_obj_end(j);
+        ttm__json_obj_begin(j, "memtypes");
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
             if (mem_active(&d->mem[m]))
-                json_mem(&j, ttm__memtype_name(m), &d->mem[m],
+                json_mem(j, ttm__memtype_name(m), &d->mem[m],
                          d->capacity[ttm__memtype_space(m)]);
-        ttm__json_obj_end(&j);
-        json_classes(&j, "classes", d->nclasses, d->class_count, d->class_bytes, false);
-        ttm__json_obj_end(&j);
+        ttm__json_obj_end(j);
+        json_classes(j, "classes", d->nclasses, d->class_count, d->class_bytes, false);
+        ttm__json_obj_end(j);
     }
-    ttm__json_arr_end(&j);
+    ttm__json_arr_end(j);
 
-    ttm__json_arr_begin(&j, "processes");
+    ttm__json_arr_begin(j, "processes");
     for (size_t i = 0; i < s->nprocs; i++) {
         const ttm_snap_proc *p = &s->procs[i];
-        ttm__json_obj_begin(&j, NULL);
-        ttm__json_u64(&j, "pid", p->pid);
-        ttm__json_str(&j, "name", p->name);
-        ttm__json_u64(&j, "uid", p->uid);
-        ttm__json_str(&j, "state", proc_state(p));
-        ttm__json_bool(&j, "alive", p->alive);
-        ttm__json_bool(&j, "connected", p->connected);
-        ttm__json_bool(&j, "reattached", p->reattached);
-        ttm__json_u64(&j, "sessions", p->sessions);
-        ttm__json_u64(&j, "events", p->events);
-        ttm__json_u64(&j, "waited", p->waited);
-        ttm__json_u64(&j, "dropped", p->dropped);
-        ttm__json_u64(&j, "prior_events", p->prior_events);
-        ttm__json_u64(&j, "live_records", p->live_records);
-        ttm__json_u64(&j, "leaked_count", p->leaked_count);
-        ttm__json_u64(&j, "leaked_bytes", p->leaked_bytes);
-        ttm__json_u64(&j, "anomalies", p->anomalies);
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "pid", p->pid);
+        ttm__json_str(j, "name", p->name);
+        ttm__json_u64(j, "uid", p->uid);
+        ttm__json_str(j, "state", proc_state(p));
+        ttm__json_bool(j, "alive", p->alive);
+        ttm__json_bool(j, "connected", p->connected);
+        ttm__json_bool(j, "reattached", p->reattached);
+        ttm__json_u64(j, "sessions", p->sessions);
+        ttm__json_u64(j, "events", p->events);
+        ttm__json_u64(j, "waited", p->waited);
+        ttm__json_u64(j, "dropped", p->dropped);
+        ttm__json_u64(j, "prior_events", p->prior_events);
+        ttm__json_u64(j, "live_records", p->live_records);
+        ttm__json_u64(j, "leaked_count", p->leaked_count);
+        ttm__json_u64(j, "leaked_bytes", p->leaked_bytes);
+        ttm__json_u64(j, "anomalies", p->anomalies);
         uint64_t bytes[TTM_MEMTYPE_COUNT];
         proc_bytes(p, bytes);
-        ttm__json_obj_begin(&j, "bytes");
+        ttm__json_obj_begin(j, "bytes");
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
             if (bytes[m])
-                ttm__json_u64(&j, ttm__memtype_name(m), bytes[m]);
-        ttm__json_obj_end(&j);
-        ttm__json_arr_begin(&j, "devices");
+                ttm__json_u64(j, ttm__memtype_name(m), bytes[m]);
+        ttm__json_obj_end(j);
+        ttm__json_arr_begin(j, "devices");
         for (size_t k = 0; k < p->ndevices; k++) {
-            ttm__json_obj_begin(&j, NULL);
-            ttm__json_u64(&j, "device", p->devices[k].device);
-            ttm__json_obj_begin(&j, "memtypes");
+            ttm__json_obj_begin(j, NULL);
+            ttm__json_u64(j, "device", p->devices[k].device);
+            ttm__json_obj_begin(j, "memtypes");
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
                 if (mem_active(&p->devices[k].mem[m]))
-                    json_mem(&j, ttm__memtype_name(m), &p->devices[k].mem[m], 0);
-            ttm__json_obj_end(&j);
-            ttm__json_obj_end(&j);
+                    json_mem(j, ttm__memtype_name(m), &p->devices[k].mem[m], 0);
+            ttm__json_obj_end(j);
+            ttm__json_obj_end(j);
         }
-        ttm__json_arr_end(&j);
-        ttm__json_obj_end(&j);
+        ttm__json_arr_end(j);
+        ttm__json_obj_end(j);
     }
-    ttm__json_arr_end(&j);
-    ttm__json_obj_end(&j);
-    ttm__json_finish(&j);
+    ttm__json_arr_end(j);
+}
+
+/* Counters of a region, by TT-Metal's names; KERNEL is null where the layout has none. */
+static void json_counters(ttm_json *j, const char *key, const uint64_t *c, uint32_t version)
+{
+    static const char *const names[TTM_TTSHM_NCOUNTERS] = {"DRAM",  "L1", "L1_SMALL",
+                                                           "TRACE", "CB", "KERNEL"};
+    ttm__json_obj_begin(j, key);
+    for (unsigned k = 0; k < TTM_TTSHM_NCOUNTERS; k++) {
+        if (k == TTM_TTSHM_KERNEL && version != 1)
+            ttm__json_str(j, names[k], NULL);
+        else
+            ttm__json_u64(j, names[k], c[k]);
+    }
+    ttm__json_obj_end(j);
+}
+
+static const char *shm_state(ttm_ttshm_state st)
+{
+    return st == TTM_TTSHM_OK ? "ok" : st == TTM_TTSHM_NOT_READY ? "not_ready" : "invalid";
+}
+
+static void json_shm(ttm_json *j, const ttm_cli_shm *shm)
+{
+    ttm__json_obj_begin(j, "shm");
+    ttm__json_str(j, "dir", shm->dir);
+    ttm__json_bool(j, "counters_only", true);
+    ttm__json_arr_begin(j, "regions");
+    for (size_t i = 0; i < shm->n; i++) {
+        const ttm_ttshm_region *r = &shm->regions[i];
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_str(j, "path", r->path);
+        ttm__json_u64(j, "id", r->id);
+        ttm__json_str(j, "state", shm_state(r->state));
+        if (r->state != TTM_TTSHM_OK) {
+            ttm__json_str(j, "why", r->why);
+            ttm__json_obj_end(j);
+            continue;
+        }
+        ttm__json_u64(j, "version", r->version);
+        ttm__json_i64(j, "device_id", r->device_id);
+        ttm__json_u64(j, "asic_id", r->asic_id);
+        ttm__json_u64(j, "num_active_processes", r->num_active_processes);
+        ttm__json_u64(j, "reference_count", r->reference_count);
+        ttm__json_u64(j, "last_update", r->last_update);
+        ttm__json_u64(j, "ghosts", r->ghosts);
+        json_counters(j, "totals", r->total, r->version);
+        ttm__json_u64(j, "dram_usage", ttm__ttshm_dram_usage(r->total));
+        ttm__json_u64(j, "l1_usage", ttm__ttshm_l1_usage(r->total));
+        ttm__json_arr_begin(j, "chips");
+        for (size_t k = 0; k < r->nchips; k++) {
+            ttm__json_obj_begin(j, NULL);
+            ttm__json_u64(j, "chip_id", r->chips[k].chip_id);
+            ttm__json_bool(j, "remote", r->chips[k].is_remote != 0);
+            json_counters(j, "bytes", r->chips[k].bytes, r->version);
+            ttm__json_obj_end(j);
+        }
+        ttm__json_arr_end(j);
+        ttm__json_arr_begin(j, "processes");
+        for (size_t k = 0; k < r->nprocs; k++) {
+            ttm__json_obj_begin(j, NULL);
+            ttm__json_i64(j, "pid", r->procs[k].pid);
+            ttm__json_str(j, "name", r->procs[k].name);
+            ttm__json_bool(j, "alive", r->procs[k].alive);
+            ttm__json_bool(j, "ghost", !r->procs[k].alive);
+            json_counters(j, "bytes", r->procs[k].bytes, r->version);
+            ttm__json_obj_end(j);
+        }
+        ttm__json_arr_end(j);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+    ttm__json_obj_end(j);
+}
+
+void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
+                         const char *daemon_err, const ttm_cli_shm *shm)
+{
+    if (s != NULL) {
+        json_snapshot(j, s, socket);
+    } else {
+        ttm__json_str(j, "daemon", NULL);
+        ttm__json_str(j, "daemon_error", daemon_err != NULL ? daemon_err : "no answer");
+    }
+    if (shm != NULL)
+        json_shm(j, shm);
+}
+
+/* ---- TT-Metal's regions, as text ---------------------------------------------------------- */
+
+static void text_counters_head(FILE *out, const char *first, int width, uint32_t version)
+{
+    fprintf(out, "    %-*s %10s %10s %10s %10s %10s", width, first, "DRAM", "L1", "L1_SMALL",
+            "TRACE", "CB");
+    if (version == 1)
+        fprintf(out, " %10s", "KERNEL");
+}
+
+static void text_counters(FILE *out, const uint64_t *c, uint32_t version)
+{
+    char b[TTM_FMT_LEN];
+    for (unsigned k = 0; k < TTM_TTSHM_KERNEL; k++)
+        fprintf(out, " %10s", ttm__fmt_bytes(b, c[k]));
+    if (version == 1)
+        fprintf(out, " %10s", ttm__fmt_bytes(b, c[TTM_TTSHM_KERNEL]));
+}
+
+static void text_shm(FILE *out, const ttm_cli_shm *shm, bool leading_blank)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    if (leading_blank)
+        fputc('\n', out);
+    fprintf(out, "TT-Metal shared memory in %s (counters only: bytes per chip and process, no "
+                 "buffer identity)\n",
+            shm->dir);
+    if (shm->n == 0) {
+        fputs("  no tt_device_*_memory regions\n", out);
+        return;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    for (size_t i = 0; i < shm->n; i++) {
+        const ttm_ttshm_region *r = &shm->regions[i];
+        const char *name = strrchr(r->path, '/') ? strrchr(r->path, '/') + 1 : r->path;
+        if (r->state != TTM_TTSHM_OK) {
+            fprintf(out, "  %s: %s: %s\n", name,
+                    r->state == TTM_TTSHM_NOT_READY ? "not ready" : "invalid, not shown", r->why);
+            continue;
+        }
+        char age[48] = "";
+        if (r->last_update > 0 && r->last_update <= now_ns) {
+            char d[32];
+            fmt_duration(d, sizeof d, now_ns - r->last_update);
+            snprintf(age, sizeof age, ", updated %s ago", d);
+        }
+        fprintf(out, "  %s: layout v%u, device %d, %u processes attached", name, r->version,
+                (int)r->device_id, r->num_active_processes);
+        if (r->ghosts > 0)
+            fprintf(out, " (%zu ghost%s)", r->ghosts, r->ghosts == 1 ? "" : "s");
+        fprintf(out, "%s; DRAM %s, L1 %s in use\n", age,
+                ttm__fmt_bytes(a, ttm__ttshm_dram_usage(r->total)),
+                ttm__fmt_bytes(b, ttm__ttshm_l1_usage(r->total)));
+        text_counters_head(out, "chip", 16, r->version);
+        fputc('\n', out);
+        fprintf(out, "    %-16s", "total");
+        text_counters(out, r->total, r->version);
+        fputc('\n', out);
+        for (size_t k = 0; k < r->nchips; k++) {
+            char chip[32];
+            snprintf(chip, sizeof chip, "%u%s", r->chips[k].chip_id,
+                     r->chips[k].is_remote ? " (remote)" : "");
+            fprintf(out, "    %-16s", chip);
+            text_counters(out, r->chips[k].bytes, r->version);
+            fputc('\n', out);
+        }
+        if (r->nprocs == 0)
+            continue;
+        text_counters_head(out, "pid     name", 24, r->version);
+        fputc('\n', out);
+        for (size_t k = 0; k < r->nprocs; k++) {
+            const ttm_ttshm_proc *p = &r->procs[k];
+            char who[48];
+            snprintf(who, sizeof who, "%-7d %.16s", (int)p->pid, p->name[0] ? p->name : "?");
+            fprintf(out, "    %-24s", who);
+            text_counters(out, p->bytes, r->version);
+            fputs(p->alive ? "\n" : "  ghost: the process is gone\n", out);
+        }
+    }
+    size_t ghosts = 0;
+    for (size_t i = 0; i < shm->n; i++)
+        ghosts += shm->regions[i].state == TTM_TTSHM_OK ? shm->regions[i].ghosts : 0;
+    if (ghosts > 0)
+        fprintf(out, "  %zu ghost%s (killed processes whose bytes were never given back): "
+                     "'ttmem status --reap' clears them\n",
+                ghosts, ghosts == 1 ? "" : "s");
+}
+
+/* --reap: clears the ghosts of every valid region. Returns 0, or 1 when a region could not be
+ * reaped (one line each). */
+static int reap_regions(const ttm_cli_shm *shm)
+{
+    size_t total = 0, regions = 0, denied = 0;
+    int rc = 0;
+    for (size_t i = 0; i < shm->n; i++) {
+        const ttm_ttshm_region *r = &shm->regions[i];
+        if (r->state != TTM_TTSHM_OK)
+            continue;
+        size_t n = 0;
+        char why[300];
+        int err = ttm__ttshm_reap(r->path, &n, why, sizeof why);
+        if (err == TTM_EPERM) {
+            denied++;
+            rc = 1;
+        } else if (err != TTM_OK) {
+            fprintf(stderr, "ttmem: cannot reap: %s\n", why);
+            rc = 1;
+        }
+        total += n;
+        regions += n > 0;
+    }
+    if (denied > 0)
+        fprintf(stderr, "ttmem: cannot reap ghosts in %s: no write access to %zu region%s (run "
+                        "as the regions' owner or as root)\n",
+                shm->dir, denied, denied == 1 ? "" : "s");
+    printf("Reaped %zu ghost process%s in %zu region%s\n", total, total == 1 ? "" : "es",
+           regions, regions == 1 ? "" : "s");
+    return rc;
 }
 
 /* ---- the command -------------------------------------------------------------------------- */
@@ -380,11 +592,14 @@ int ttm_cli_status(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"socket", required_argument, NULL, 's'},
         {"query-socket", required_argument, NULL, 'q'},
+        {"shm-dir", required_argument, NULL, 'd'},
+        {"reap", no_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *socket = NULL, *query = NULL;
-    bool json = false;
+    const char *shm_dir = getenv("TTMEM_SHM_DIR");
+    bool json = false, reap = false;
     int c;
     opterr = 0;
     optind = 1;
@@ -399,8 +614,15 @@ int ttm_cli_status(int argc, char **argv)
         case 'q':
             query = optarg;
             break;
+        case 'd':
+            shm_dir = optarg;
+            break;
+        case 'r':
+            reap = true;
+            break;
         case 'h':
-            printf("usage: ttmem status [--json] [--socket PATH] [--query-socket PATH]\n");
+            printf("usage: ttmem status [--json] [--socket PATH] [--query-socket PATH] "
+                   "[--shm-dir DIR] [--reap]\n");
             return 0;
         default:
             if (optopt)
@@ -412,23 +634,63 @@ int ttm_cli_status(int argc, char **argv)
     }
     if (optind < argc)
         return ttm_cli_fail("status: unexpected argument '%s'", argv[optind]);
+    if (shm_dir == NULL || shm_dir[0] == '\0')
+        shm_dir = TTM_TTSHM_DEFAULT_DIR;
     char sock[TTM_CLI_PATH_MAX], qpath[TTM_CLI_PATH_MAX];
     int rc = ttm_cli_socket_paths(socket, query, sock, qpath, sizeof sock);
     if (rc != 0)
         return rc;
+
+    ttm_cli_shm shm = {.dir = shm_dir};
+    ttm_ttshm_region *regions = NULL;
+    int reap_rc = 0;
+    if (reap) {
+        (void)ttm__ttshm_scan(shm_dir, &regions, &shm.n);
+        shm.regions = regions;
+        reap_rc = reap_regions(&shm);
+        ttm__free(regions);
+        regions = NULL;
+    }
+    if (ttm__ttshm_scan(shm_dir, &regions, &shm.n) == TTM_ENOMEM)
+        return ttm_cli_fail("status: out of memory reading %s", shm_dir), 1;
+    shm.regions = regions;
+
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
     ttm_snapshot s;
-    rc = ttm_cli_fetch(sock, qpath, &q, &s);
-    if (rc != 0)
-        return rc;
-    if (json) {
-        json_status(stdout, &s, sock);
-    } else {
-        ttm_cli_print_daemon(stdout, &s, sock);
-        text_devices(stdout, &s);
-        text_procs(stdout, &s);
-        text_classes(stdout, &s);
+    char msg[300] = "";
+    int err = ttm__snap_fetch(qpath, &q, 10000, &s, msg, sizeof msg);
+    if (err != TTM_OK) {
+        /* no daemon: TT-Metal's regions still tell something */
+        ttm_cli_fetch_error(sock, qpath, err, msg);
+        if (msg[0] == '\0')
+            snprintf(msg, sizeof msg, "%s", err == TTM_ECONN ? "not running" : ttm_strerror(err));
     }
-    ttm__snapshot_free(&s);
-    return 0;
+    const ttm_snapshot *sp = err == TTM_OK ? &s : NULL;
+    if (sp == NULL && shm.n == 0) {
+        ttm__free(regions);
+        return 1;
+    }
+    if (json) {
+        ttm_json j;
+        ttm__json_init(&j, stdout, true);
+        ttm__json_obj_begin(&j, NULL);
+        ttm__json_str(&j, "schema", "ttmem.status");
+        ttm__json_u64(&j, "schema_version", 1);
+        ttm_cli_json_status(&j, sp, sock, msg, &shm);
+        ttm__json_obj_end(&j);
+        ttm__json_finish(&j);
+    } else {
+        if (sp != NULL) {
+            ttm_cli_print_daemon(stdout, sp, sock);
+            text_devices(stdout, sp);
+            text_procs(stdout, sp);
+            text_classes(stdout, sp);
+        }
+        if (sp == NULL || shm.n > 0)
+            text_shm(stdout, &shm, sp != NULL);
+    }
+    if (sp != NULL)
+        ttm__snapshot_free(&s);
+    ttm__free(regions);
+    return reap_rc;
 }
