@@ -95,6 +95,8 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
             .findings = {.excess_free_pct = 12.5, .unmatched_frees = 2, .unmatched_addrs = 1,
                          .nunmatched = 1, .unmatched = un, .nclasses = 17,
                          .leaked_count = 1, .leaked_bytes = 64, .nleaks = 1, .leaks = lk},
+            .legacy = {.path = "/tmp/tt_allocation_server.sock", .connected = 1,
+                       .connections = 3, .bad = 2, .ntypes = 13, .messages = {0, 5, 4, 1}},
         };
         s.findings.classes[8] = (ttm_snap_class){.count = 2, .bytes = 8192, .distinct_addrs = 1,
                                                  .noffenders = 1, .offenders = off};

@@ -20,6 +20,7 @@
 #include "common/fmt.h"
 #include "common/json.h"
 #include "common/paths.h"
+#include "common/poc.h"
 #include "core/registry.h"
 
 int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
@@ -132,6 +133,37 @@ void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket)
         fprintf(out, ", %s control events refused", ttm__fmt_count(a, d->events_rejected));
     if (d->ring_errors > 0)
         fprintf(out, ", %s rings broke", ttm__fmt_count(a, d->ring_errors));
+    fputc('\n', out);
+}
+
+/* The legacy socket's line, when the daemon listens on one. */
+static void text_legacy(FILE *out, const ttm_snapshot *s)
+{
+    const ttm_snap_legacy *l = &s->legacy;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
+        return;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
+    uint64_t total = 0;
+    for (uint32_t t = 0; t < l->ntypes; t++)
+        total += l->messages[t];
+    fprintf(out, "Legacy      %s: %" PRIu32 " connected, %s since start; %s messages", l->path,
+            l->connected, ttm__fmt_count(a, l->connections), ttm__fmt_count(b, total));
+    const char *sep = " (";
+    for (uint32_t t = 1; t < l->ntypes && t <= TTM_POC_TYPE_MAX; t++) {
+        if (l->messages[t] == 0)
+            continue;
+        fprintf(out, "%s%s %s", sep, ttm__poc_type_name(t), ttm__fmt_count(a, l->messages[t]));
+        sep = ", ";
+    }
+    fputs(sep[0] == ',' ? ")" : "", out);
+    if (l->bad > 0 || l->refused > 0 || l->truncated > 0 || l->rejected > 0) {
+        char d[TTM_FMT_LEN], e[TTM_FMT_LEN], f[TTM_FMT_LEN];
+        fprintf(out, "; %s bad, %s resynchronised, %s connections closed for bad messages, %s "
+                     "refused, %s cut short, %s ignored",
+                ttm__fmt_count(a, l->bad), ttm__fmt_count(b, l->resyncs),
+                ttm__fmt_count(c, l->closed_bad), ttm__fmt_count(d, l->refused),
+                ttm__fmt_count(e, l->truncated), ttm__fmt_count(f, l->rejected));
+    }
     fputc('\n', out);
 }
 
@@ -376,6 +408,30 @@ static void json_snapshot(ttm_json *j, const ttm_snapshot *s, const char *socket
     ttm__json_arr_end(j);
 }
 
+static void json_legacy(ttm_json *j, const ttm_snap_legacy *l)
+{
+    ttm__json_obj_begin(j, "legacy");
+    ttm__json_str(j, "socket", l->path[0] ? l->path : NULL);
+    if (l->forced_size)
+        ttm__json_u64(j, "message_size", l->forced_size);
+    else
+        ttm__json_str(j, "message_size", "detected");
+    ttm__json_u64(j, "connected", l->connected);
+    ttm__json_u64(j, "connections", l->connections);
+    ttm__json_u64(j, "refused", l->refused);
+    ttm__json_u64(j, "closed_bad", l->closed_bad);
+    ttm__json_u64(j, "bad", l->bad);
+    ttm__json_u64(j, "resyncs", l->resyncs);
+    ttm__json_u64(j, "skipped_bytes", l->skipped_bytes);
+    ttm__json_u64(j, "truncated", l->truncated);
+    ttm__json_u64(j, "rejected", l->rejected);
+    ttm__json_obj_begin(j, "messages");
+    for (uint32_t t = 1; t < l->ntypes && t <= TTM_POC_TYPE_MAX; t++)
+        ttm__json_u64(j, ttm__poc_type_name(t), l->messages[t]);
+    ttm__json_obj_end(j);
+    ttm__json_obj_end(j);
+}
+
 /* Counters of a region, by TT-Metal's names; KERNEL is null where the layout has none. */
 static void json_counters(ttm_json *j, const char *key, const uint64_t *c, uint32_t version)
 {
@@ -454,6 +510,8 @@ void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
 {
     if (s != NULL) {
         json_snapshot(j, s, socket);
+        if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
+            json_legacy(j, &s->legacy);
     } else {
         ttm__json_str(j, "daemon", NULL);
         ttm__json_str(j, "daemon_error", daemon_err != NULL ? daemon_err : "no answer");
@@ -682,6 +740,7 @@ int ttm_cli_status(int argc, char **argv)
     } else {
         if (sp != NULL) {
             ttm_cli_print_daemon(stdout, sp, sock);
+            text_legacy(stdout, sp);
             text_devices(stdout, sp);
             text_procs(stdout, sp);
             text_classes(stdout, sp);

@@ -632,6 +632,22 @@ static void enc_findings(writer *w, const ttm_snap_findings *f)
     }
 }
 
+static void enc_legacy(writer *w, const ttm_snap_legacy *l)
+{
+    w_str(w, l->path, sizeof l->path);
+    w_u32(w, l->forced_size);
+    w_u32(w, l->connected);
+    const uint64_t v[] = {l->connections, l->refused,       l->closed_bad, l->bad,
+                          l->resyncs,     l->skipped_bytes, l->truncated,  l->rejected};
+    _Static_assert(sizeof v / sizeof v[0] == 8, "dec_legacy reads 8 u64 counters");
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        w_u64(w, v[i]);
+    uint32_t n = l->ntypes < TTM_SNAP_LEGACY_TYPES ? l->ntypes : TTM_SNAP_LEGACY_TYPES;
+    w_u32(w, n);
+    for (uint32_t i = 0; i < n; i++)
+        w_u64(w, l->messages[i]);
+}
+
 int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
 {
     writer w = {.b = out};
@@ -639,7 +655,8 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
     size_t at = w_frame_begin(&w, TTM_SNAP_MSG_SNAPSHOT, 0);
     static const unsigned order[] = {TTM_SNAP_SEC_DAEMON, TTM_SNAP_SEC_TOTALS,
                                      TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_PROCS,
-                                     TTM_SNAP_SEC_LIVE,   TTM_SNAP_SEC_FINDINGS};
+                                     TTM_SNAP_SEC_LIVE,   TTM_SNAP_SEC_FINDINGS,
+                                     TTM_SNAP_SEC_LEGACY};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         unsigned id = order[i];
         if (!(s->sections & TTM_SNAP_BIT(id)))
@@ -660,6 +677,9 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
             break;
         case TTM_SNAP_SEC_LIVE:
             enc_live(&w, s);
+            break;
+        case TTM_SNAP_SEC_LEGACY:
+            enc_legacy(&w, &s->legacy);
             break;
         default:
             enc_findings(&w, &s->findings);
@@ -927,6 +947,24 @@ static int dec_findings(reader *r, ttm_snap_findings *f)
     return TTM_OK;
 }
 
+static int dec_legacy(reader *r, ttm_snap_legacy *l)
+{
+    r_str(r, l->path, sizeof l->path, "legacy path");
+    l->forced_size = r_u32(r, "legacy size");
+    l->connected = r_u32(r, "legacy connections");
+    uint64_t *v[] = {&l->connections, &l->refused,       &l->closed_bad, &l->bad,
+                     &l->resyncs,     &l->skipped_bytes, &l->truncated,  &l->rejected};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        *v[i] = r_u64(r, "legacy counters");
+    uint32_t n = r_u32(r, "legacy message types");
+    if (n > TTM_SNAP_LEGACY_TYPES)
+        r_fail(r, "legacy message types");
+    l->ntypes = r->bad ? 0 : n;
+    for (uint32_t i = 0; i < l->ntypes; i++)
+        l->messages[i] = r_u64(r, "legacy message counts");
+    return TTM_OK;
+}
+
 int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *out, char *msg,
                               size_t msg_len)
 {
@@ -970,6 +1008,9 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
             break;
         case TTM_SNAP_SEC_LIVE:
             err = dec_live(&r, out);
+            break;
+        case TTM_SNAP_SEC_LEGACY:
+            err = dec_legacy(&r, &out->legacy);
             break;
         default:
             err = dec_findings(&r, &out->findings);

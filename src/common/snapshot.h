@@ -55,7 +55,8 @@ typedef enum ttm_snap_msg {
     X(DEVICES, 3, "devices")   /* per device: memtypes, capacities, peaks, classes */          \
     X(PROCS, 4, "processes")   /* per process: name, transport counters, bytes per device */   \
     X(LIVE, 5, "live")         /* the live buffers (dump) */                                   \
-    X(FINDINGS, 6, "findings") /* classes with worst offenders, unmatched frees, leaks */
+    X(FINDINGS, 6, "findings") /* classes with worst offenders, unmatched frees, leaks */     \
+    X(LEGACY, 7, "legacy")     /* the legacy socket's counters (ttmemd --poc-socket) */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),
@@ -66,7 +67,8 @@ typedef enum ttm_snap_section {
 #define TTM_SNAP_BIT(sec) (1u << (sec))
 #define TTM_SNAP_WANT_STATUS                                                                    \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) |                   \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                   \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
 #define TTM_SNAP_WANT_DUMP                                                                      \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                    \
      TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE))
@@ -109,6 +111,26 @@ typedef struct ttm_snap_daemon {
     uint64_t queries;             /* queries served */
     uint64_t procs_dropped;       /* process entries not kept (table full) */
 } ttm_snap_daemon;
+
+#define TTM_SNAP_LEGACY_TYPES 16 /* message-type counters carried (index = AllocMessage type) */
+#define TTM_SNAP_PATH_LEN 108    /* a Unix socket path, NUL included */
+
+/* The legacy allocation-server socket (docs/COMPAT.md). */
+typedef struct ttm_snap_legacy {
+    char path[TTM_SNAP_PATH_LEN]; /* "" when the daemon does not listen on one */
+    uint32_t forced_size;         /* --poc-size; 0 = detected per connection */
+    uint32_t connected;           /* connections open */
+    uint64_t connections;         /* accepted since start */
+    uint64_t refused;             /* refused (limit, credentials, memory) */
+    uint64_t closed_bad;          /* closed after 10 bad messages in a row */
+    uint64_t bad;                 /* bad messages (implausible headers, garbage) */
+    uint64_t resyncs;             /* resynchronisations after bad bytes */
+    uint64_t skipped_bytes;       /* bytes skipped to resynchronise */
+    uint64_t truncated;           /* streams that ended inside a message */
+    uint64_t rejected;            /* well-formed messages that could not apply (device -1) */
+    uint32_t ntypes;              /* entries of messages[] valid */
+    uint64_t messages[TTM_SNAP_LEGACY_TYPES]; /* messages received, by type */
+} ttm_snap_legacy;
 
 typedef struct ttm_snap_totals {
     uint64_t events, allocs, frees, marks;
@@ -227,6 +249,7 @@ typedef struct ttm_snapshot {
     size_t nlive;
     ttm_snap_live *live;
     ttm_snap_findings findings;
+    ttm_snap_legacy legacy;
 } ttm_snapshot;
 
 /* A growable output buffer. Zero-initialise it; ttm__snap_buf_free() releases it. */

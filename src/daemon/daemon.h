@@ -235,6 +235,8 @@ void ttm__poc_reap(ttm_daemon *d);
 /* Clean stop: closes every connection (processes are not declared exited unless gone), the
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);
+/* The legacy protocol's counters for the snapshot (zeroes and an empty path when off). */
+void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 

@@ -888,6 +888,29 @@ void ttm__poc_tick(ttm_daemon *d)
     log_flush(P);
 }
 
+void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out)
+{
+    memset(out, 0, sizeof *out);
+    const ttm_poc *P = d->poc;
+    if (P == NULL)
+        return;
+    snprintf(out->path, sizeof out->path, "%s", d->cfg.poc_path);
+    out->forced_size = d->cfg.poc_size;
+    out->connected = P->nconns;
+    out->connections = P->connections;
+    out->refused = P->refused;
+    out->closed_bad = P->closed_bad;
+    out->bad = P->bad;
+    out->resyncs = P->resyncs;
+    out->skipped_bytes = P->skipped_bytes;
+    out->truncated = P->truncated;
+    out->rejected = P->rejected;
+    _Static_assert(TTM_POC_TYPE_MAX < TTM_SNAP_LEGACY_TYPES, "every type has a counter");
+    out->ntypes = TTM_POC_TYPE_MAX + 1;
+    for (unsigned t = 0; t <= TTM_POC_TYPE_MAX; t++)
+        out->messages[t] = P->messages[t];
+}
+
 void ttm__poc_reap(ttm_daemon *d)
 {
     ttm_poc *P = d->poc;

@@ -353,6 +353,8 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *o
         err = fill_live(d, q, out);
     if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)))
         err = fill_findings(d, q, &out->findings);
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
+        ttm__poc_fill(d, &out->legacy);
     /* only the sections this daemon knows */
     uint32_t known = 0;
 #define TTM__SNAP_SEC_BIT(name, value, text) known |= TTM_SNAP_BIT(value);

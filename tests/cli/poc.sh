@@ -46,6 +46,15 @@ stop_daemon() {
 start_daemon "$tmp/py.log" --devices 2 --arch wormhole_b0 --poc-log
 timeout 30 python3 "$src/tests/integration/poc_client.py" "$tmp/p.sock"
 check "the Python client's checks pass" $?
+"$ttmem" status --socket "$tmp/d.sock" >"$tmp/status.txt"
+grep -Eq "^Legacy +$tmp/p.sock: 0 connected, 2 since start; 19 messages \(ALLOC 5, FREE 1, QUERY 5, DUMP_REMAINING 1, DEVICE_INFO_QUERY 3\)$" "$tmp/status.txt"
+check "status shows the legacy socket's counters ($(grep Legacy "$tmp/status.txt"))" $?
+"$ttmem" status --json --socket "$tmp/d.sock" | python3 -c "
+import json, sys
+l = json.load(sys.stdin)['legacy']
+assert l['socket'] == '$tmp/p.sock' and l['connections'] == 2 and l['bad'] == 0, l
+assert l['messages']['ALLOC'] == 5 and l['messages']['DEVICE_INFO_QUERY'] == 3, l"
+check "status --json has the legacy member" $?
 stop_daemon; check "the daemon stops cleanly after the Python client" $?
 grep -q "REMAINING ALLOCATED BUFFERS" "$tmp/py.log"; check "DUMP_REMAINING prints the report" $?
 grep -Eq "^✓ \[PID [0-9]+\] Allocated 4096 bytes of DRAM on device 0 \(buffer_id=1048576\)$" "$tmp/py.log"

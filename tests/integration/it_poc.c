@@ -641,6 +641,20 @@ static void case_garbage(void)
     send_msg(g, 112, FREE, 0, 0, 0, 0x5000);
     t.dram -= 500;
     query(__LINE__, g, 112, 0, &t);
+    /* the counters say what happened */
+    ttm_snapshot s;
+    snap(&s);
+    const ttm_snap_legacy *l = &s.legacy;
+    CHECK(s.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY), "the snapshot has the legacy section");
+    CHECK(strcmp(l->path, g_poc) == 0, "legacy socket path '%s'", l->path);
+    CHECK_EQ(l->connected, 2);
+    CHECK_EQ(l->connections, 4);
+    CHECK_EQ(l->closed_bad, 2);
+    CHECK_EQ(l->resyncs, 3); /* after the leading junk, the junk between, the corrupted one */
+    CHECK_EQ(l->bad, 3 + 10 + 10);
+    CHECK(l->ntypes > RESPONSE && l->messages[RESPONSE] == 1, "one RESPONSE counted");
+    CHECK_EQ(l->messages[ALLOC], 1 + 4 + 2);
+    ttm__snapshot_free(&s);
     close(g);
     close(clean);
     stop_daemon();
