@@ -127,7 +127,7 @@ typedef struct ttm_snap_legacy {
     uint64_t resyncs;             /* resynchronisations after bad bytes */
     uint64_t skipped_bytes;       /* bytes skipped to resynchronise */
     uint64_t truncated;           /* streams that ended inside a message */
-    uint64_t rejected;            /* well-formed messages that could not apply (device -1) */
+    uint64_t rejected;            /* messages ignored: device -1, a DUMP within a second */
     uint32_t ntypes;              /* entries of messages[] valid */
     uint64_t messages[TTM_SNAP_LEGACY_TYPES]; /* messages received, by type */
 } ttm_snap_legacy;

@@ -45,6 +45,7 @@
 #define POC_BAD_LIMIT 10         /* bad messages in a row that close a connection */
 #define POC_LOG_CAP 65536        /* --poc-log lines gathered before one write */
 #define POC_DUMP_MAX 10000       /* buffers listed by one DUMP report */
+#define POC_DUMP_GAP_NS 1000000000ull /* one DUMP report of each kind per second at most */
 #define POC_WATCH_MAX TTM_DAEMON_MAX_PROCS
 
 typedef struct poc_conn {
@@ -83,6 +84,8 @@ struct ttm_poc {
     uint64_t connections, refused, closed_bad, bad, resyncs, skipped_bytes, truncated;
     uint64_t rejected;        /* well-formed messages that cannot apply (device -1, ...) */
     uint64_t messages[TTM_POC_TYPE_MAX + 1];
+    uint64_t dumps_skipped;   /* DUMP requests within a second of the previous one */
+    uint64_t last_dump_ns[2]; /* DUMP_REMAINING, DUMP_KERNELS */
     bool refused_logged, rejected_logged, response_logged, watch_full_logged;
     size_t loglen;
     char logbuf[POC_LOG_CAP];
@@ -550,9 +553,21 @@ static void handle(ttm_daemon *d, poc_conn *c, const uint8_t *buf)
         break;
     }
     case TTM_POC_DUMP_REMAINING:
-    case TTM_POC_DUMP_KERNELS:
-        dump_report(d, c, m.type == TTM_POC_DUMP_KERNELS);
+    case TTM_POC_DUMP_KERNELS: {
+        /* a report can be 10,000 lines: a client asking in a loop must not flood the log */
+        bool kernels = m.type == TTM_POC_DUMP_KERNELS;
+        uint64_t now = ttm__now_ns();
+        if (P->last_dump_ns[kernels] != 0 && now - P->last_dump_ns[kernels] < POC_DUMP_GAP_NS) {
+            P->dumps_skipped++;
+            POC_LOG(d, DEBUG, "legacy client pid %u: %s within a second of the last one: "
+                              "skipped",
+                    c->pid, ttm__poc_type_name(m.type));
+            break;
+        }
+        P->last_dump_ns[kernels] = now;
+        dump_report(d, c, kernels);
         break;
+    }
     default: /* RESPONSE, DEVICE_INFO_RESPONSE: the server's own types */
         if (!P->response_logged)
             POC_LOG(d, WARN, "legacy client pid %u sent a %s message, which only the server "
@@ -904,7 +919,7 @@ void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out)
     out->resyncs = P->resyncs;
     out->skipped_bytes = P->skipped_bytes;
     out->truncated = P->truncated;
-    out->rejected = P->rejected;
+    out->rejected = P->rejected + P->dumps_skipped;
     _Static_assert(TTM_POC_TYPE_MAX < TTM_SNAP_LEGACY_TYPES, "every type has a counter");
     out->ntypes = TTM_POC_TYPE_MAX + 1;
     for (unsigned t = 0; t <= TTM_POC_TYPE_MAX; t++)
