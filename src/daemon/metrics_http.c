@@ -437,7 +437,8 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)TTM_METRICS_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)TTM_METRICS_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)TTM_METRICS_MAX_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)TTM_METRICS_MAX_CONNS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)TTM_METRICS_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)TTM_METRICS_CONN_MEMORY, MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

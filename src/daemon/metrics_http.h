@@ -7,8 +7,8 @@
  * the loop builds the snapshot exactly as for the query socket (ttm__daemon_snapshot), scans
  * TT-Metal's shared-memory regions, renders with ttm_metrics_render and hands the text over
  * under a mutex. The loop never waits for HTTP: it renders and moves on; slow or hostile HTTP
- * clients cost the HTTP threads, bounded by a connection limit, a per-connection memory limit
- * and an idle timeout.
+ * clients cost the HTTP threads, bounded by a connection limit (in total and per address), a
+ * per-connection memory limit and an idle timeout.
  */
 #ifndef TTM_DAEMON_METRICS_HTTP_H
 #define TTM_DAEMON_METRICS_HTTP_H
@@ -19,7 +19,8 @@
 #include "daemon/daemon.h"
 
 #define TTM_METRICS_WAIT_MS 2000       /* a scrape waits this long for the loop, then 503 */
-#define TTM_METRICS_MAX_CONNS 64       /* HTTP connections at once; more are refused */
+#define TTM_METRICS_MAX_CONNS 64       /* HTTP connections at once; more wait or are refused */
+#define TTM_METRICS_MAX_CONNS_PER_IP 32 /* from one address: no host can take every slot */
 #define TTM_METRICS_CONN_TIMEOUT_S 10  /* an HTTP connection idle this long is closed */
 #define TTM_METRICS_CONN_MEMORY 32768  /* bytes a connection may use for its request */
 #define TTM_METRICS_THREADS 2          /* libmicrohttpd's polling threads */

@@ -361,23 +361,46 @@ PY
 check "pid $h2's L1 bytes on device 2 are 5 KiB, labelled it_client" $?
 
 # ---- hostile HTTP clients do not stall ingestion or other scrapes ---------------------------------
-# 40 connections that send part of a request and never finish it, and one that asks for the
-# whole exposition and reads it one byte a second; they stay open while clients push events.
+# From another address (127.0.0.2), one connection that asks for the whole exposition and reads
+# it one byte a second, then 40 that send part of a request and never finish it: 31 of those fit
+# under the per-address limit (32), the rest are refused at once. They stay open while clients
+# push events and Prometheus and this script (from 127.0.0.1) go on scraping.
 cat >"$tmp/hostile.py" <<'PY'
 import socket, sys, time
 port, n, out, secs = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-conns = []
-for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: never-finishes")
-    conns.append(s)
-slow = socket.socket()
-slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-slow.connect(("127.0.0.1", port))
+def connect():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    s.bind(("127.0.0.2", 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+slow = connect()
 slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
 slow.settimeout(1.5)
+conns = []
+for i in range(n):
+    s = connect()
+    try:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nUser-Agent: never-finishes")
+    except OSError:
+        pass  # refused already
+    conns.append(s)
+time.sleep(0.5)
+def closed_by_server():
+    k = 0
+    for s in conns:
+        s.setblocking(False)
+        try:
+            if s.recv(4096) == b"":
+                k += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            k += 1
+    return k
 with open(out, "w") as f:
-    f.write("open %d\n" % n)
+    f.write("open %d refused=%d\n" % (n, closed_by_server()))
 got = 0
 end = time.time() + secs
 while time.time() < end:
@@ -389,24 +412,15 @@ while time.time() < end:
     except socket.timeout:
         pass
     time.sleep(1)
-closed = 0
-for s in conns:
-    s.setblocking(False)
-    try:
-        if s.recv(4096) == b"":
-            closed += 1
-    except BlockingIOError:
-        pass
-    except OSError:
-        closed += 1
 with open(out, "a") as f:
-    f.write("done closed=%d slow_bytes=%d\n" % (closed, got))
+    f.write("done closed=%d slow_bytes=%d\n" % (closed_by_server(), got))
 PY
 python3 "$tmp/hostile.py" "$mport" 40 "$tmp/hostile.out" 14 &
 hostile=$!
 pids+=("$hostile")
 for _ in $(seq 100); do grep -q "^open" "$tmp/hostile.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "^open 40" "$tmp/hostile.out"; check "40 unfinished requests and a slow reader are connected" $?
+grep -q "^open 40 refused=[89]$" "$tmp/hostile.out"
+check "a slow reader and 40 unfinished requests from one address: 8 or 9 refused at its limit of 32 ($(head -1 "$tmp/hostile.out"))" $?
 sleep 1
 # a stream of events while they hang on, and a burst of 20,000 events that must all arrive
 mkfifo "$tmp/stream"
