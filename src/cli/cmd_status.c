@@ -68,7 +68,7 @@ int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q
     return 1;
 }
 
-/* ---- text --------------------------------------------------------------------------------- */
+/* ---- text ------------------------------------------------------------------------------------ */
 
 static void fmt_duration(char *buf, size_t len, uint64_t ns)
 {
@@ -254,7 +254,7 @@ static void text_classes(FILE *out, const ttm_snapshot *s)
         fputs("  no events yet\n", out);
 }
 
-/* ---- JSON --------------------------------------------------------------------------------- */
+/* ---- JSON ------------------------------------------------------------------------------------ */
 
 void ttm_cli_json_daemon(ttm_json *j, const ttm_snapshot *s, const char *socket)
 {
@@ -520,7 +520,7 @@ void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
         json_shm(j, shm);
 }
 
-/* ---- TT-Metal's regions, as text ---------------------------------------------------------- */
+/* ---- TT-Metal's regions, as text ------------------------------------------------------------- */
 
 static void text_counters_head(FILE *out, const char *first, int width, uint32_t version)
 {
@@ -642,7 +642,7 @@ static int reap_regions(const ttm_cli_shm *shm)
     return rc;
 }
 
-/* ---- the command -------------------------------------------------------------------------- */
+/* ---- the command ----------------------------------------------------------------------------- */
 
 int ttm_cli_status(int argc, char **argv)
 {

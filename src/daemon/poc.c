@@ -91,7 +91,7 @@ struct ttm_poc {
     char logbuf[POC_LOG_CAP];
 };
 
-/* ---- output on the daemon's log ---------------------------------------------------------------- */
+/* ---- output on the daemon's log -------------------------------------------------------------- */
 
 static void log_flush(ttm_poc *P)
 {
@@ -119,7 +119,7 @@ static void log_line(ttm_poc *P, const char *line, size_t len)
     P->logbuf[P->loglen++] = '\n';
 }
 
-/* ---- process lifecycle ------------------------------------------------------------------------ */
+/* ---- process lifecycle ----------------------------------------------------------------------- */
 
 bool ttm__poc_holds(const ttm_daemon *d, uint32_t pid)
 {
@@ -190,7 +190,7 @@ static void after_close(ttm_daemon *d, uint32_t pid)
             pid);
 }
 
-/* ---- connections -------------------------------------------------------------------------------- */
+/* ---- connections ----------------------------------------------------------------------------- */
 
 static void conn_close(ttm_daemon *d, poc_conn *c, bool settle, const char *why)
 {
@@ -273,7 +273,7 @@ static bool out_room(poc_conn *c)
     return c->outlen + c->size <= POC_OUT_CAP;
 }
 
-/* ---- messages ------------------------------------------------------------------------------------ */
+/* ---- messages -------------------------------------------------------------------------------- */
 
 /* Logs the first appearance of each anomaly class (as session.c does for rings). */
 static void note_classes(ttm_daemon *d, const poc_conn *c, const ttm_event *ev, uint32_t mask)
@@ -728,7 +728,7 @@ static void conn_run(ttm_daemon *d, poc_conn *c, uint32_t events)
     log_flush(d->poc);
 }
 
-/* ---- entry points ----------------------------------------------------------------------------- */
+/* ---- entry points ---------------------------------------------------------------------------- */
 
 /* Device-info events for devices 0..N-1 with the --arch profile. */
 static void announce_devices(ttm_daemon *d)

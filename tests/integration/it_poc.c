@@ -38,7 +38,7 @@ static int g_npids;
 static pid_t g_daemon = -1;
 static pid_t g_main_pid; /* forked helpers fail without cleaning up the case */
 
-/* ---- harness ----------------------------------------------------------------------------- */
+/* ---- harness --------------------------------------------------------------------------------- */
 
 static void remove_dir(const char *dir)
 {
@@ -250,7 +250,7 @@ static uint64_t cls(const ttm_snapshot *s, ttm_class c)
     return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
 }
 
-/* ---- the protocol, from the spec ---------------------------------------------------------- */
+/* ---- the protocol, from the spec ------------------------------------------------------------- */
 
 enum {
     ALLOC = 1, FREE = 2, QUERY = 3, RESPONSE = 4, DUMP_REMAINING = 5, DEVICE_INFO_QUERY = 6,
@@ -457,7 +457,7 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
     }
 }
 
-/* ---- cases -------------------------------------------------------------------------------- */
+/* ---- cases ----------------------------------------------------------------------------------- */
 
 /* One client of one message size: every message type, and every reply checked byte by byte. */
 static void run_size(size_t size)
