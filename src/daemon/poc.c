@@ -891,7 +891,9 @@ void ttm__poc_tick(ttm_daemon *d)
         return;
     for (size_t i = 0; i < P->nwatch;) {
         uint32_t pid = P->watch[i];
-        if (ttm__poc_holds(d, pid) || ttm__session_holds(d, pid)) {
+        const ttm_dproc *p = ttm__proc_find(d, pid);
+        if (ttm__poc_holds(d, pid) || ttm__session_holds(d, pid) || (p != NULL && p->exited)) {
+            /* reconnected, or a ring session of it settled its exit */
             P->watch[i] = P->watch[--P->nwatch];
         } else if (ttm__process_gone(pid)) {
             P->watch[i] = P->watch[--P->nwatch];
