@@ -906,6 +906,87 @@ static void case_options(void)
     CHECK(access(path, F_OK) != 0, "the legacy socket is removed at a clean stop");
 }
 
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Streams of random messages of every type from several connections at once, some bytes
+ * flipped, inserted or dropped, so that the parser takes every path (detection, resync,
+ * replies to queries nobody reads, the bad-message limit): the daemon survives, and a clean
+ * client on a device nobody else names gets exact answers. */
+static void case_random(void)
+{
+    enum { CONNS = 4, BYTES = 1 << 18 };
+    static const size_t sizes[CONNS] = {72, 112, 144, 72};
+    start_daemon(NULL);
+    int clean = poc_connect();
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    uint8_t *buf = malloc(BYTES + 256);
+    CHECK(buf != NULL, "memory");
+    int fds[CONNS];
+    for (int k = 0; k < CONNS; k++) {
+        fds[k] = poc_connect();
+        CHECK(fcntl(fds[k], F_SETFL, O_NONBLOCK) == 0, "non-blocking");
+    }
+    totals t = {0};
+    uint64_t sent = 0;
+    for (int round = 0; round < 8; round++) {
+        for (int k = 0; k < CONNS; k++) {
+            size_t len = 0, size = sizes[k];
+            while (len + size + 1 < BYTES) {
+                uint64_t r = rnd(&x);
+                uint8_t type = r % 4 == 0 ? (uint8_t)(1 + (r >> 8) % 12) : (uint8_t)(1 + r % 2);
+                pack(buf + len, size, type, (int32_t)((r >> 16) % 8), (r >> 24) % 65536,
+                     (uint8_t)((r >> 40) % 6), ((r >> 44) % 64) * 0x100);
+                switch ((r >> 52) % 512) {
+                case 0: /* a flipped byte */
+                    buf[len + (r >> 20) % size] ^= (uint8_t)(1 + (r >> 30) % 255);
+                    break;
+                case 1: /* an inserted byte */
+                    memmove(buf + len + 1, buf + len, size);
+                    buf[len] = (uint8_t)(r >> 33);
+                    len++;
+                    break;
+                case 2: /* a dropped byte */
+                    len--;
+                    break;
+                default:
+                    break;
+                }
+                len += size;
+            }
+            size_t off = 0; /* what fits: the daemon stops reading where replies pile up */
+            while (off < len) {
+                size_t n = 1 + (size_t)(rnd(&x) % 4096);
+                ssize_t w = write(fds[k], buf + off, len - off < n ? len - off : n);
+                if (w <= 0)
+                    break;
+                off += (size_t)w;
+            }
+            sent += off;
+        }
+        send_msg(clean, 144, ALLOC, 999, 100, DRAM, 0x1000 + (uint64_t)round * 0x100);
+        t.dram += 100;
+        query(__LINE__, clean, 144, 999, &t);
+    }
+    for (int k = 0; k < CONNS; k++)
+        close(fds[k]);
+    free(buf);
+    query(__LINE__, clean, 144, 999, &t);
+    close(clean);
+    ttm_snapshot s;
+    snap(&s);
+    CHECK(s.legacy.bad > 0 && s.legacy.resyncs > 0, "the noise was noticed");
+    CHECK(s.legacy.messages[ALLOC] > 1000, "most messages got through (%llu bytes sent)",
+          (unsigned long long)sent);
+    ttm__snapshot_free(&s);
+    stop_daemon();
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
@@ -913,6 +994,7 @@ static const struct {
     {"v1", case_v1},         {"v2", case_v2},     {"v3", case_v3},
     {"mixed", case_mixed},   {"garbage", case_garbage}, {"split", case_split},
     {"pid", case_pid},       {"stall", case_stall}, {"options", case_options},
+    {"random", case_random},
 };
 
 int main(int argc, char **argv)
