@@ -81,8 +81,11 @@ bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail);
 
 /* Works out a connection's message size from the first bytes it sent (avail of them).
  * Returns 72/112/144, 0 when more bytes are needed to tell, or -1 when no size fits (garbage).
- * Rules: a buffer that holds exactly one message's worth is that message; otherwise the size
- * whose next message also starts plausibly wins, smallest first. */
+ * Rules: the size whose next message also starts plausibly wins, smallest first; failing that,
+ * a buffer that holds exactly one message's worth is taken as that message. The second rule is
+ * a guess: the first 72 bytes of a 112- or 144-byte message still arriving look like one v1
+ * message, so a caller should use it only once the stream has paused or closed (ttmemd waits
+ * for a quiet tick). */
 int ttm__poc_detect_size(const uint8_t *buf, size_t avail);
 
 /* One-line description of a message for debug logs ("ALLOC dev=0 type=DRAM size=16384

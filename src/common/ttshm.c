@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +245,18 @@ static void sub_saturating(uint64_t *p, uint64_t v)
     }
 }
 
+/* Reaping writes through a shared mapping that the runtime may truncate under us: a SIGBUS
+ * during the walk jumps back here instead of killing the caller. */
+static __thread sigjmp_buf *reap_jmp;
+
+static void reap_on_sigbus(int sig)
+{
+    if (reap_jmp != NULL)
+        siglongjmp(*reap_jmp, 1);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
 {
     *reaped = 0;
@@ -266,15 +279,25 @@ int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
         snprintf(why, len, "cannot map %s: %s", path, strerror(errno));
         return TTM_EIO;
     }
+    struct sigaction guard = {.sa_handler = reap_on_sigbus}, saved;
+    sigemptyset(&guard.sa_mask);
+    sigaction(SIGBUS, &guard, &saved);
+    sigjmp_buf jb;
+    volatile int rc = TTM_OK;
+    if (sigsetjmp(jb, 1) != 0) {
+        snprintf(why, len, "%s was truncated while being reaped; run again", path);
+        rc = TTM_EIO;
+        goto out_unguard;
+    }
+    reap_jmp = &jb;
     uint32_t version = __atomic_load_n((uint32_t *)m, __ATOMIC_ACQUIRE);
     const layout *l = layout_of(version);
-    int rc = TTM_OK;
     if (l == NULL || size < l->size ||
         (version == 4 && __atomic_load_n((uint32_t *)(m + 8536), __ATOMIC_ACQUIRE) !=
                              TTM_TTSHM_READY)) {
         snprintf(why, len, "%s: not a ready TT-Metal memory region of a known layout", path);
         rc = TTM_EPROTO;
-        goto out_unmap;
+        goto out_unguard;
     }
     for (size_t i = 0; i < TTM_TTSHM_MAX_PROCS; i++) {
         uint8_t *s = m + l->procs_off + i * l->proc_size;
@@ -297,7 +320,9 @@ int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
             ;
         (*reaped)++;
     }
-out_unmap:
+out_unguard:
+    reap_jmp = NULL;
+    sigaction(SIGBUS, &saved, NULL);
     munmap(m, size);
     return rc;
 }

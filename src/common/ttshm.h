@@ -91,7 +91,9 @@ uint64_t ttm__ttshm_l1_usage(const uint64_t bytes[TTM_TTSHM_NCOUNTERS]);
 
 /* Clears the slots of dead processes in the region at path, subtracting their counters from
  * the totals (saturating). *reaped receives how many. Returns 0, TTM_EPERM (no write access),
- * TTM_EPROTO (not a valid region) or TTM_EIO; why (len bytes) gets one line on failure. */
+ * TTM_EPROTO (not a valid region) or TTM_EIO (also when the region is truncated while being
+ * reaped: a SIGBUS handler is installed for the duration of the call and the previous one
+ * restored); why (len bytes) gets one line on failure. */
 int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len);
 
 #endif /* TTM_COMMON_TTSHM_H */

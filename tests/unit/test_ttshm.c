@@ -289,6 +289,31 @@ static void test_rewritten_while_read(void **state)
     assert_true(ok + invalid > 0);
 }
 
+/* Reaping while the region is truncated and rewritten under it: never a crash (SIGBUS is
+ * caught), only OK, EPROTO or EIO. */
+static void test_reap_while_truncated(void **state)
+{
+    (void)state;
+    rewriter w = {0};
+    snprintf(w.path, sizeof w.path, "%s/tt_device_11_memory", dir);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, rewrite_loop, &w), 0);
+    unsigned outcomes[3] = {0};
+    for (int i = 0; i < 2000; i++) {
+        char why[160] = "";
+        size_t reaped;
+        int rc = ttm__ttshm_reap(w.path, &reaped, why, sizeof why);
+        assert_true(rc == TTM_OK || rc == TTM_EPROTO || rc == TTM_EIO);
+        outcomes[rc == TTM_OK ? 0 : rc == TTM_EPROTO ? 1 : 2]++;
+        if (rc != TTM_OK)
+            assert_true(why[0] != '\0');
+    }
+    w.stop = 1;
+    pthread_join(th, NULL);
+    unlink(w.path);
+    assert_int_equal(outcomes[0] + outcomes[1] + outcomes[2], 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +321,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_regions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reap_ghosts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewritten_while_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reap_while_truncated, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
