@@ -34,6 +34,11 @@ int ttm_cli_parse_u64(const char *s, uint64_t *out);
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
 
+/* Reads from fd until a newline, end of file, a full buffer or timeout_ms, into buf (len
+ * bytes, always NUL-terminated). Returns the bytes read (0: end of file with nothing), or -1
+ * when the time ran out first. */
+ssize_t ttm_cli_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
 /* ---- talking to ttmemd (cmd_status.c, cmd_dump.c, cmd_record.c, cmd_demo.c) -------------- */
 #include <sys/types.h>
 

@@ -35,34 +35,10 @@ typedef struct demo_proc {
 static int wait_stopped(int fd)
 {
     char buf[128];
-    size_t off = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left = STOP_WAIT_MS - ((now.tv_sec - t0.tv_sec) * 1000 +
-                                    (now.tv_nsec - t0.tv_nsec) / 1000000);
-        if (left <= 0)
-            return -1;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            continue;
-        ssize_t n = read(fd, buf + off, sizeof buf - 1 - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        off += (size_t)n;
-        buf[off] = '\0';
-        if (strchr(buf, '\n') != NULL)
-            return strncmp(buf, "stopped ", 8) == 0 ? 0 : -1;
-        if (off == sizeof buf - 1)
-            return -1;
-    }
+    return ttm_cli_read_line(fd, buf, sizeof buf, STOP_WAIT_MS) > 0 &&
+                   strncmp(buf, "stopped ", 8) == 0
+               ? 0
+               : -1;
 }
 
 static int wait_child(pid_t pid)

@@ -91,48 +91,53 @@ static void remove_dir(const char *dir)
     rmdir(dir);
 }
 
+ssize_t ttm_cli_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t off = 0;
+    int64_t deadline = mono_ms() + timeout_ms;
+    buf[0] = '\0';
+    while (off < len - 1 && strchr(buf, '\n') == NULL) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return -1;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r <= 0)
+            continue; /* EINTR or the deadline: the loop decides */
+        ssize_t n = read(fd, buf + off, len - 1 - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+        buf[off] = '\0';
+    }
+    return (ssize_t)off;
+}
+
 /* Waits for the daemon's word on fd: "ready\n", or its error line (into why). */
 static int wait_ready(int fd, pid_t pid, char *why, size_t len)
 {
-    size_t off = 0;
-    int64_t deadline = mono_ms() + READY_WAIT_MS;
-    why[0] = '\0';
-    for (;;) {
-        int64_t left = deadline - mono_ms();
-        if (left <= 0) {
-            snprintf(why, len, "it did not become ready within %d ms", READY_WAIT_MS);
-            return -1;
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            continue;
-        ssize_t n = read(fd, why + off, len - 1 - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n > 0) {
-            off += (size_t)n;
-            why[off] = '\0';
-            if (strncmp(why, "ready\n", 6) == 0)
-                return 0;
-            if (off < len - 1 && strchr(why, '\n') == NULL)
-                continue;
-        }
-        /* EOF or an error line: the daemon failed */
-        int status;
-        if (off == 0 && waitpid(pid, &status, WNOHANG) == pid && WIFEXITED(status) &&
-            WEXITSTATUS(status) == 127)
-            snprintf(why, len, "ttmemd could not be run (is it installed next to ttmem?)");
-        else if (off == 0)
-            snprintf(why, len, "it exited while starting");
-        why[strcspn(why, "\n")] = '\0';
-        if (strncmp(why, "ttmemd: ", 8) == 0)
-            memmove(why, why + 8, strlen(why + 8) + 1);
+    ssize_t got = ttm_cli_read_line(fd, why, len, READY_WAIT_MS);
+    if (got < 0) {
+        snprintf(why, len, "it did not become ready within %d ms", READY_WAIT_MS);
         return -1;
     }
+    if (strncmp(why, "ready\n", 6) == 0)
+        return 0;
+    /* end of file or an error line: the daemon failed */
+    int status;
+    if (got == 0 && waitpid(pid, &status, WNOHANG) == pid && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 127)
+        snprintf(why, len, "ttmemd could not be run (is it installed next to ttmem?)");
+    else if (got == 0)
+        snprintf(why, len, "it exited while starting");
+    why[strcspn(why, "\n")] = '\0';
+    if (strncmp(why, "ttmemd: ", 8) == 0)
+        memmove(why, why + 8, strlen(why + 8) + 1);
+    return -1;
 }
+
 
 int ttm_cli_private_start(ttm_cli_private **out)
 {
@@ -708,6 +713,11 @@ int ttm_cli_record(int argc, char **argv)
     }
     if ((out_file != NULL || json) && (snap.daemon.dropped > 0 || snap.daemon.prior_events > 0))
         ttm_cli_print_transport(stderr, &snap);
+    if (snap.daemon.clients_total == 0)
+        fprintf(stderr, "ttmem: record: '%s' reported nothing: is it built with libttmem (or a "
+                        "TT-Metal build with allocation tracking)? TTMEM=1 and TTMEM_SOCKET were "
+                        "set for it\n",
+                cmd[0]);
     fflush(stdout);
     ttm_report_free(r);
     ttm__snapshot_free(&snap);
