@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "common/alloc.h"
 #include "common/poclog.h"
 #include "core/legacy.h"
@@ -58,19 +59,6 @@ static void emit_line(void *arg, uint32_t pid, const ttm_event *ev)
         append(t, line, n);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double analyze(const text *t, uint64_t *events)
 {
     ttm_registry *reg = NULL;
@@ -78,7 +66,7 @@ static double analyze(const text *t, uint64_t *events)
         exit(1);
     ttm_poclog_stats st;
     memset(&st, 0, sizeof st);
-    double t0 = now_s();
+    double t0 = ttm_bench_now_s();
     const char *p = t->buf, *end = t->buf + t->len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -89,7 +77,7 @@ static double analyze(const text *t, uint64_t *events)
             ttm_registry_apply(reg, pid, &ev);
         p += n + 1;
     }
-    double dt = now_s() - t0;
+    double dt = ttm_bench_now_s() - t0;
     *events = st.events;
     ttm_registry_close(reg);
     return dt;
@@ -97,7 +85,7 @@ static double analyze(const text *t, uint64_t *events)
 
 static double split_only(const text *t, size_t *lines)
 {
-    double t0 = now_s();
+    double t0 = ttm_bench_now_s();
     size_t n = 0;
     const char *p = t->buf, *end = t->buf + t->len;
     while (p < end) {
@@ -106,7 +94,7 @@ static double split_only(const text *t, size_t *lines)
         p = nl ? nl + 1 : end;
     }
     *lines = n;
-    return now_s() - t0;
+    return ttm_bench_now_s() - t0;
 }
 
 int main(void)
@@ -128,8 +116,8 @@ int main(void)
         dts[r] = analyze(&t, &events);
         splits[r] = split_only(&t, &lines);
     }
-    qsort(dts, ROUNDS, sizeof dts[0], cmp_double);
-    qsort(splits, ROUNDS, sizeof splits[0], cmp_double);
+    qsort(dts, ROUNDS, sizeof dts[0], ttm_bench_cmp_double);
+    qsort(splits, ROUNDS, sizeof splits[0], ttm_bench_cmp_double);
     double mb = (double)t.len / 1e6;
     printf("bench_analyze_log: %.1f MB of prototype log text, %zu lines, %llu events; median of "
            "%d rounds\n",

@@ -38,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "common/proto.h"
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
@@ -47,19 +48,6 @@
                              producer, not a full ring */
 #define BENCH_SLOTS "65536"
 #define LEGACY_MSG 72
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 typedef struct samples {
     double *v;
@@ -85,7 +73,7 @@ static void samples_add(samples *s, const double *v, size_t n)
 
 static void samples_stats(samples *s, double *median, double *p99)
 {
-    qsort(s->v, s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, s->n, sizeof *s->v, ttm_bench_cmp_double);
     *median = s->n ? s->v[s->n / 2] : 0;
     *p99 = s->n ? s->v[(s->n * 99) / 100] : 0;
 }
@@ -206,7 +194,7 @@ static void *producer_main(void *arg)
     uint64_t i = 0;
     uint16_t dev = (uint16_t)r->id;
     for (size_t b = 0; b < nb; b++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = ttm_bench_now_ns();
         if (r->op == NULL) { /* the library call itself, no indirection in the loop */
             for (int k = 0; k < BATCH; k++, i++)
                 (void)ttm_buffer_alloc(dev, TTM_MEM_DRAM, 0x1000 * i, 4096, i + 1, 0);
@@ -214,7 +202,7 @@ static void *producer_main(void *arg)
             for (int k = 0; k < BATCH; k++, i++)
                 (void)r->op(i, r->id);
         }
-        v[b] = (double)(now_ns() - t0) / BATCH;
+        v[b] = (double)(ttm_bench_now_ns() - t0) / BATCH;
     }
     samples_add(r->out, v, nb);
     free(v);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "common/alloc.h"
 #include "core/registry.h"
 #include "sim/sim.h"
@@ -41,19 +42,6 @@ static void collect(void *arg, uint32_t pid, const ttm_event *ev)
     }
     s->ev[s->n] = *ev;
     s->pid[s->n++] = pid;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* 100,000 live buffers owned by a long-running process, in an address range that the scenario
@@ -91,7 +79,7 @@ static double run_round(const stream *s, size_t *live_mem, uint64_t *live, doubl
     *live_mem = ttm_registry_live_memory(reg);
     double warm[PASSES - 1];
     for (int p = 0; p < PASSES; p++) {
-        double t0 = now_s();
+        double t0 = ttm_bench_now_s();
         /* as the daemon does: a batch per run of one process's events */
         for (size_t i = 0; i < s->n;) {
             size_t j = i + 1;
@@ -100,23 +88,23 @@ static double run_round(const stream *s, size_t *live_mem, uint64_t *live, doubl
             ttm_registry_apply_batch(reg, s->pid[i], &s->ev[i], j - i, NULL);
             i = j;
         }
-        double dt = now_s() - t0;
+        double dt = ttm_bench_now_s() - t0;
         if (p == 0)
             *cold = dt;
         else
             warm[p - 1] = dt;
     }
     ttm_registry_close(reg);
-    qsort(warm, PASSES - 1, sizeof warm[0], cmp_double);
+    qsort(warm, PASSES - 1, sizeof warm[0], ttm_bench_cmp_double);
     return warm[(PASSES - 1) / 2];
 }
 
 static double copy_round(const stream *s)
 {
     ttm_event *dst = ttm__xmalloc(s->n * sizeof *dst);
-    double t0 = now_s();
+    double t0 = ttm_bench_now_s();
     memcpy(dst, s->ev, s->n * sizeof *dst);
-    double dt = now_s() - t0;
+    double dt = ttm_bench_now_s() - t0;
     volatile uint8_t sink = dst[s->n / 2].kind;
     (void)sink;
     ttm__free(dst);
@@ -145,9 +133,9 @@ int main(int argc, char **argv)
             dts[r] = run_round(&s, &live_mem, &live, &colds[r]);
             copies[r] = copy_round(&s);
         }
-        qsort(dts, ROUNDS, sizeof dts[0], cmp_double);
-        qsort(copies, ROUNDS, sizeof copies[0], cmp_double);
-        qsort(colds, ROUNDS, sizeof colds[0], cmp_double);
+        qsort(dts, ROUNDS, sizeof dts[0], ttm_bench_cmp_double);
+        qsort(copies, ROUNDS, sizeof copies[0], ttm_bench_cmp_double);
+        qsort(colds, ROUNDS, sizeof colds[0], ttm_bench_cmp_double);
         double med = dts[ROUNDS / 2];
         printf("%-9s %9zu %12.0f %10.1f %14.0f %14.1f %12.2f\n", modes[m], s.n,
                (double)s.n / med, med * 1e9 / (double)s.n, (double)s.n / colds[ROUNDS / 2],

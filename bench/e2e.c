@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "common/alloc.h"
 #include "common/snapshot.h"
 #include "core/registry.h"
@@ -46,13 +47,6 @@
 
 static char dir[64], sock[128], query[140];
 static pid_t daemon_pid = -1;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what)
 {
@@ -132,12 +126,6 @@ static void *producer(void *arg)
     return NULL;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* ---- the llama mix, generated before the clock starts ---- */
 
 typedef struct mix {
@@ -188,7 +176,7 @@ static double run_llama(unsigned nproc, bool *ok)
         expected += m[i].n;
     }
     pid_t *pids = ttm__xcalloc(nproc, sizeof *pids);
-    double t0 = now_s();
+    double t0 = ttm_bench_now_s();
     for (unsigned i = 0; i < nproc; i++) {
         pids[i] = fork();
         if (pids[i] < 0)
@@ -202,7 +190,7 @@ static double run_llama(unsigned nproc, bool *ok)
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             *ok = false;
     }
-    double dt = now_s() - t0;
+    double dt = ttm_bench_now_s() - t0;
     /* what the daemon took from those processes */
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
     ttm_snapshot s;
@@ -258,7 +246,7 @@ static double run(const char *name, unsigned threads, uint64_t events, bool with
         daemon_counts(&d_before, &drop_before);
         pthread_t th[8];
         job jobs[8];
-        double t0 = now_s();
+        double t0 = ttm_bench_now_s();
         for (unsigned t = 0; t < threads; t++) {
             jobs[t] = (job){.pairs = events / 2 / threads,
                             .base = ((uint64_t)(t + 1) << 40) + ((uint64_t)r << 36),
@@ -268,7 +256,7 @@ static double run(const char *name, unsigned threads, uint64_t events, bool with
         for (unsigned t = 0; t < threads; t++)
             pthread_join(th[t], NULL);
         int f = ttm_client_flush(60000);
-        double dt = now_s() - t0;
+        double dt = ttm_bench_now_s() - t0;
         ttm_client_stats_get(&after);
         daemon_counts(&d_after, &drop_after);
         unsigned long long committed = after.events - before.events;
@@ -283,7 +271,7 @@ static double run(const char *name, unsigned threads, uint64_t events, bool with
     }
     if (lost != 0 || dropped != 0)
         *ok = false;
-    qsort(rates, PAIR_ROUNDS, sizeof rates[0], cmp_double);
+    qsort(rates, PAIR_ROUNDS, sizeof rates[0], ttm_bench_cmp_double);
     double med = rates[PAIR_ROUNDS / 2];
     char range[32];
     snprintf(range, sizeof range, "%.1f-%.1f", rates[0] / 1e6, rates[PAIR_ROUNDS - 1] / 1e6);
@@ -338,7 +326,7 @@ static double baseline(uint64_t events)
     memset(&ev, 0, sizeof ev);
     ev.memtype = TTM_MEM_DRAM;
     ev.size = 4096;
-    double t0 = now_s();
+    double t0 = ttm_bench_now_s();
     for (uint64_t i = 0; i < events; i++) {
         ev.kind = (i & 1) ? TTM_EV_FREE : TTM_EV_ALLOC;
         ev.addr = ((i / 2) & 4095) << 12;
@@ -350,7 +338,7 @@ static double baseline(uint64_t events)
     uint64_t got = 0;
     if (read(done[0], &got, sizeof got) != (ssize_t)sizeof got)
         die("baseline reader");
-    double dt = now_s() - t0;
+    double dt = ttm_bench_now_s() - t0;
     waitpid(pid, NULL, 0);
     close(done[0]);
     close(ls);
@@ -404,17 +392,17 @@ static void snapshot_budget(void)
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
         ttm_snapshot s;
         char msg[200];
-        double t0 = now_s();
+        double t0 = ttm_bench_now_s();
         if (ttm__snap_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
             die(msg);
-        t[r] = now_s() - t0;
+        t[r] = ttm_bench_now_s() - t0;
         bytes_devices = s.ndevices;
         procs = 0;
         for (size_t k = 0; k < s.nprocs; k++)
             procs += s.procs[k].connected;
         ttm__snapshot_free(&s);
     }
-    qsort(t, ROUNDS, sizeof t[0], cmp_double);
+    qsort(t, ROUNDS, sizeof t[0], ttm_bench_cmp_double);
     printf("snapshot (status query round trip) with %zu devices and %zu connected processes: "
            "median %.3f ms, p99 %.3f ms (budget 1 ms)%s\n\n",
            bytes_devices, procs, t[ROUNDS / 2] * 1e3, t[ROUNDS * 99 / 100] * 1e3,
@@ -423,27 +411,6 @@ static void snapshot_budget(void)
     close(ready[0]);
     for (int i = 0; i < PROCS; i++)
         waitpid(pids[i], NULL, 0);
-}
-
-static void machine(void)
-{
-    struct utsname u;
-    uname(&u);
-    char model[256] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        char line[512];
-        while (fgets(line, sizeof line, f) != NULL)
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c != NULL)
-                    snprintf(model, sizeof model, "%s", c + 2);
-                model[strcspn(model, "\n")] = '\0';
-                break;
-            }
-        fclose(f);
-    }
-    printf("machine: %s, %ld CPUs, Linux %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
 int main(int argc, char **argv)
@@ -485,7 +452,7 @@ int main(int argc, char **argv)
         die("the client could not attach to ttmemd");
     ttm_buffer_free(100, TTM_MEM_L1, 0, 64, 0, 0);
 
-    machine();
+    ttm_bench_machine();
     snapshot_budget(); /* first, on the fresh daemon: 32 devices, 64 processes and this one */
     printf("ring: %s slots; %d rounds of %llu events per pairs row (alloc/free pairs over 4,096 "
            "addresses): median and range\n\n",

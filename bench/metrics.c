@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "common/alloc.h"
 #include "core/metrics.h"
 #include "core/registry.h"
@@ -45,13 +46,6 @@
 static char dir[64], sock[128];
 static pid_t daemon_pid = -1;
 
-static uint64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void die(const char *what)
 {
     fprintf(stderr, "bench_metrics: %s\n", what);
@@ -60,92 +54,20 @@ static void die(const char *what)
     exit(1);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void report(const char *name, uint64_t *ns, size_t n)
 {
-    qsort(ns, n, sizeof *ns, cmp_u64);
+    qsort(ns, n, sizeof *ns, ttm_bench_cmp_u64);
     size_t p99 = n * 99 / 100;
     printf("  %-52s %9.3f %9.3f\n", name, (double)ns[n / 2] / 1e6,
            (double)ns[p99 < n ? p99 : n - 1] / 1e6);
 }
 
-static void machine(void)
-{
-    struct utsname u;
-    uname(&u);
-    char model[256] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f != NULL) {
-        char line[512];
-        while (fgets(line, sizeof line, f) != NULL)
-            if (strncmp(line, "model name", 10) == 0) {
-                char *c = strchr(line, ':');
-                if (c != NULL)
-                    snprintf(model, sizeof model, "%s", c + 2);
-                model[strcspn(model, "\n")] = '\0';
-                break;
-            }
-        fclose(f);
-    }
-    printf("machine: %s, %ld CPUs, Linux %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
-}
-
 /* ---- 1. the render, in memory ------------------------------------------------------------- */
-
-static void build(ttm_snapshot *s)
-{
-    memset(s, 0, sizeof *s);
-    s->sections = TTM_SNAP_WANT_STATUS;
-    snprintf(s->daemon.version, sizeof s->daemon.version, "0.1.0");
-    s->daemon.clients_connected = NPROC;
-    s->daemon.uptime_ns = 86400ull * 1000000000ull;
-    s->totals.nclasses = TTM_CLASS__COUNT;
-    s->ndevices = NDEV;
-    s->devices = ttm__xcalloc(NDEV, sizeof *s->devices);
-    for (unsigned d = 0; d < NDEV; d++) {
-        ttm_snap_device *sd = &s->devices[d];
-        sd->device = (uint16_t)d;
-        sd->arch = TTM_ARCH_WORMHOLE_B0;
-        sd->capacity[TTM_SPACE_DRAM] = 12ull << 30;
-        sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
-        sd->nclasses = TTM_CLASS__COUNT;
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-            sd->class_count[c] = 1000u * d + c;
-            sd->class_bytes[c] = (1000u * d + c) << 12;
-        }
-    }
-    s->nprocs = NPROC;
-    s->procs = ttm__xcalloc(NPROC, sizeof *s->procs);
-    for (unsigned i = 0; i < NPROC; i++) {
-        ttm_snap_proc *p = &s->procs[i];
-        p->pid = 100000 + i;
-        snprintf(p->name, sizeof p->name, "python3-%02u", i);
-        p->alive = p->connected = true;
-        p->ndevices = NDEV;
-        p->devices = ttm__xcalloc(NDEV, sizeof *p->devices);
-        for (unsigned d = 0; d < NDEV; d++) {
-            ttm_snap_proc_mem *pm = &p->devices[d];
-            pm->device = (uint16_t)d;
-            for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++) {
-                pm->mem[t].allocs = 3;
-                pm->mem[t].live_count = 1;
-                pm->mem[t].live_bytes = (uint64_t)(i + 1) * (t + 1) * 40960u;
-                s->devices[d].mem[t].live_bytes += pm->mem[t].live_bytes;
-                s->devices[d].mem[t].live_count++;
-            }
-        }
-    }
-}
 
 static void render_part(size_t iters)
 {
     ttm_snapshot s;
-    build(&s);
+    ttm_bench_galaxy_snapshot(&s, NDEV, NPROC);
     uint64_t *render = ttm__xcalloc(iters, sizeof(uint64_t));
     uint64_t *copy = ttm__xcalloc(iters, sizeof(uint64_t));
     ttm_metrics_scrapes st = {.ok = 1000, .builds = 1000, .build_ns = 2000000000ull};
@@ -153,16 +75,16 @@ static void render_part(size_t iters)
     char *dst = NULL;
     for (size_t i = 0; i < iters + 10; i++) {
         ttm_snap_buf b = {0};
-        uint64_t t0 = clock_ns();
+        uint64_t t0 = ttm_bench_now_ns();
         if (ttm_metrics_render(&s, NULL, 0, &b) != TTM_OK ||
             ttm_metrics_render_scrapes(&st, &b) != TTM_OK)
             die("render failed");
-        uint64_t t1 = clock_ns();
+        uint64_t t1 = ttm_bench_now_ns();
         if (dst == NULL)
             dst = ttm__xmalloc(b.len);
         memcpy(dst, b.data, b.len);
         __asm__ volatile("" : : "r"(dst) : "memory");
-        uint64_t t2 = clock_ns();
+        uint64_t t2 = ttm_bench_now_ns();
         len = b.len;
         if (samples == 0)
             for (size_t k = 0; k < b.len; k++)
@@ -341,9 +263,9 @@ static void daemon_part(const char *ttmemd, size_t rounds)
     double prev_sum = 0, prev_count = 0;
     size_t series = 0, n = 0;
     for (size_t r = 0; r < rounds + 1; r++) {
-        uint64_t t0 = clock_ns();
+        uint64_t t0 = ttm_bench_now_ns();
         len = scrape(fd, &body, &cap);
-        uint64_t t1 = clock_ns();
+        uint64_t t1 = ttm_bench_now_ns();
         double sum = sample(body, "\nttmem_scrape_duration_seconds_sum ");
         double count = sample(body, "\nttmem_scrape_duration_seconds_count ");
         /* this text reports the builds before it: the previous scrape's build */
@@ -406,7 +328,7 @@ int main(int argc, char **argv)
         *strrchr(self, '/') = '\0';
         snprintf(ttmemd, sizeof ttmemd, "%s/../ttmemd", self);
     }
-    machine();
+    ttm_bench_machine();
     render_part(iters);
     daemon_part(ttmemd, rounds);
     return 0;

@@ -19,71 +19,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
 
 #define NDEV 32
 #define NPROC 64
-
-static uint64_t clock_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_ns(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The snapshot a Galaxy's daemon would send: every process on every device, every memtype in
- * use, every class counted. */
-static void build(ttm_snapshot *s)
-{
-    memset(s, 0, sizeof *s);
-    s->sections = TTM_SNAP_WANT_STATUS;
-    snprintf(s->daemon.version, sizeof s->daemon.version, "0.1.0");
-    s->daemon.pid = 4242;
-    s->daemon.uptime_ns = 86400ull * 1000000000ull;
-    s->daemon.clients_connected = NPROC;
-    s->totals.nclasses = TTM_CLASS__COUNT;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
-        s->totals.class_count[c] = 1000u + c;
-    s->ndevices = NDEV;
-    s->devices = ttm__xcalloc(NDEV, sizeof *s->devices);
-    for (unsigned d = 0; d < NDEV; d++) {
-        ttm_snap_device *sd = &s->devices[d];
-        sd->device = (uint16_t)d;
-        sd->arch = TTM_ARCH_WORMHOLE_B0;
-        sd->capacity[TTM_SPACE_DRAM] = 12ull << 30;
-        sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
-        sd->nclasses = TTM_CLASS__COUNT;
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
-            sd->class_count[c] = d + c;
-    }
-    s->nprocs = NPROC;
-    s->procs = ttm__xcalloc(NPROC, sizeof *s->procs);
-    for (unsigned i = 0; i < NPROC; i++) {
-        ttm_snap_proc *p = &s->procs[i];
-        p->pid = 10000 + i;
-        snprintf(p->name, sizeof p->name, "python3-%02u", i);
-        p->alive = p->connected = true;
-        p->anomalies = i % 5;
-        p->ndevices = NDEV;
-        p->devices = ttm__xcalloc(NDEV, sizeof *p->devices);
-        for (unsigned d = 0; d < NDEV; d++) {
-            ttm_snap_proc_mem *pm = &p->devices[d];
-            pm->device = (uint16_t)d;
-            for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++) {
-                pm->mem[t].live_bytes = (uint64_t)(i + 1) * (t + 1) * 4096u;
-                pm->mem[t].live_count = i + t;
-                s->devices[d].mem[t].live_bytes += pm->mem[t].live_bytes;
-            }
-        }
-    }
-}
 
 typedef struct stage {
     const char *name;
@@ -93,7 +34,7 @@ typedef struct stage {
 static void report(const stage *st, size_t n)
 {
     size_t p50 = n / 2, p99 = n * 99 / 100;
-    qsort(st->ns, n, sizeof *st->ns, cmp_ns);
+    qsort(st->ns, n, sizeof *st->ns, ttm_bench_cmp_u64);
     printf("  %-34s %9.1f %9.1f\n", st->name, (double)st->ns[p50] / 1000.0,
            (double)st->ns[p99 < n ? p99 : n - 1] / 1000.0);
 }
@@ -111,7 +52,7 @@ int main(int argc, char **argv)
         iters = v;
     }
     ttm_snapshot src;
-    build(&src);
+    ttm_bench_galaxy_snapshot(&src, NDEV, NPROC);
     ttm_snap_buf frame = {0};
     if (ttm__snap_encode_snapshot(&src, &frame) != TTM_OK) {
         fprintf(stderr, "bench_top: cannot encode the snapshot\n");
@@ -143,11 +84,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < iters + TTM_TOP_HIST_LEN; i++) {
         bool timed = i >= TTM_TOP_HIST_LEN; /* warm-up fills the history ring */
         size_t k = timed ? i - TTM_TOP_HIST_LEN : 0;
-        uint64_t t0 = clock_ns();
+        uint64_t t0 = ttm_bench_now_ns();
         ttm_snap_buf out = {0};
         if (ttm__snap_encode_snapshot(&src, &out) != TTM_OK)
             return 1;
-        uint64_t t1 = clock_ns();
+        uint64_t t1 = ttm_bench_now_ns();
         ttm_snapshot snap;
         char msg[128];
         if (ttm__snap_decode_snapshot(out.data + TTM_SNAP_HDR_SIZE, out.len - TTM_SNAP_HDR_SIZE,
@@ -155,25 +96,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_top: decode: %s\n", msg);
             return 1;
         }
-        uint64_t t2 = clock_ns();
+        uint64_t t2 = ttm_bench_now_ns();
         clock += 1000000000ull;
         if (ttm__top_model_ingest(&m, &snap, NULL, NULL, 0, NULL, clock) != TTM_OK)
             return 1;
-        uint64_t t3 = clock_ns();
+        uint64_t t3 = ttm_bench_now_ns();
         st.view = TTM_TOP_VIEW_DEVICES;
         if (ttm__top_layout(&m, &st, 80, 24, &f80) != TTM_OK)
             return 1;
-        uint64_t t4 = clock_ns();
+        uint64_t t4 = ttm_bench_now_ns();
         if (ttm__top_layout(&m, &st, 200, 60, &f200) != TTM_OK)
             return 1;
-        uint64_t t5 = clock_ns();
+        uint64_t t5 = ttm_bench_now_ns();
         st.view = TTM_TOP_VIEW_HISTORY;
         if (ttm__top_layout(&m, &st, 200, 60, &fh) != TTM_OK)
             return 1;
-        uint64_t t6 = clock_ns();
+        uint64_t t6 = ttm_bench_now_ns();
         memcpy(copy, out.data, out.len);
         __asm__ volatile("" : : "r"(copy) : "memory");
-        uint64_t t7 = clock_ns();
+        uint64_t t7 = ttm_bench_now_ns();
         ttm__snap_buf_free(&out);
         ttm__snapshot_free(&snap);
         if (!timed)

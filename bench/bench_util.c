@@ -1,0 +1,108 @@
+/*
+ * bench_util.c — shared helpers of the benchmarks (bench_util.h).
+ */
+#include "bench_util.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "core/registry.h"
+
+uint64_t ttm_bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+double ttm_bench_now_s(void)
+{
+    return (double)ttm_bench_now_ns() * 1e-9;
+}
+
+int ttm_bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int ttm_bench_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void ttm_bench_machine(void)
+{
+    struct utsname u;
+    uname(&u);
+    char model[256] = "?";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f != NULL) {
+        char line[512];
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (strncmp(line, "model name", 10) == 0) {
+                char *c = strchr(line, ':');
+                if (c != NULL)
+                    snprintf(model, sizeof model, "%s", c + 2);
+                model[strcspn(model, "\n")] = '\0';
+                break;
+            }
+        }
+        fclose(f);
+    }
+    printf("machine: %s, %ld CPUs, Linux %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
+}
+
+void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc)
+{
+    memset(s, 0, sizeof *s);
+    s->sections = TTM_SNAP_WANT_STATUS;
+    snprintf(s->daemon.version, sizeof s->daemon.version, "0.1.0");
+    s->daemon.pid = 4242;
+    s->daemon.uptime_ns = 86400ull * 1000000000ull;
+    s->daemon.clients_connected = nproc;
+    s->totals.nclasses = TTM_CLASS__COUNT;
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        s->totals.class_count[c] = 1000u + c;
+    s->ndevices = ndev;
+    s->devices = ttm__xcalloc(ndev, sizeof *s->devices);
+    for (unsigned d = 0; d < ndev; d++) {
+        ttm_snap_device *sd = &s->devices[d];
+        sd->device = (uint16_t)d;
+        sd->arch = TTM_ARCH_WORMHOLE_B0;
+        sd->capacity[TTM_SPACE_DRAM] = 12ull << 30;
+        sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
+        sd->nclasses = TTM_CLASS__COUNT;
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+            sd->class_count[c] = 1000u * d + c;
+            sd->class_bytes[c] = (1000u * d + c) << 12;
+        }
+    }
+    s->nprocs = nproc;
+    s->procs = ttm__xcalloc(nproc, sizeof *s->procs);
+    for (unsigned i = 0; i < nproc; i++) {
+        ttm_snap_proc *p = &s->procs[i];
+        p->pid = 100000 + i;
+        snprintf(p->name, sizeof p->name, "python3-%02u", i % 100);
+        p->alive = p->connected = true;
+        p->anomalies = i % 5;
+        p->ndevices = ndev;
+        p->devices = ttm__xcalloc(ndev, sizeof *p->devices);
+        for (unsigned d = 0; d < ndev; d++) {
+            ttm_snap_proc_mem *pm = &p->devices[d];
+            pm->device = (uint16_t)d;
+            for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++) {
+                pm->mem[t].allocs = 3;
+                pm->mem[t].live_count = 1;
+                pm->mem[t].live_bytes = (uint64_t)(i + 1) * (t + 1) * 40960u;
+                s->devices[d].mem[t].live_bytes += pm->mem[t].live_bytes;
+                s->devices[d].mem[t].live_count++;
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+/*
+ * bench_util.h — what every benchmark here needs: clocks, comparators for medians, a line
+ * naming the machine, and the 32-device × 64-process snapshot a Galaxy's daemon would send.
+ */
+#ifndef TTM_BENCH_UTIL_H
+#define TTM_BENCH_UTIL_H
+
+#include <stdint.h>
+
+#include "common/snapshot.h"
+
+/* CLOCK_MONOTONIC in nanoseconds, and in seconds. */
+uint64_t ttm_bench_now_ns(void);
+double ttm_bench_now_s(void);
+/* qsort comparators, ascending. */
+int ttm_bench_cmp_double(const void *a, const void *b);
+int ttm_bench_cmp_u64(const void *a, const void *b);
+/* Prints "machine: MODEL, N CPUs, Linux RELEASE". */
+void ttm_bench_machine(void);
+/* Fills *s (arrays from ttm__xcalloc; ttm__snapshot_free releases them) with the status
+ * snapshot of ndev devices and nproc processes, every process holding every memtype on every
+ * device and every class counted. */
+void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc);
+
+#endif /* TTM_BENCH_UTIL_H */
