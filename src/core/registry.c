@@ -759,9 +759,8 @@ static void memstat_sub(ttm_memstat *m, uint64_t bytes)
 }
 
 /* Bytes of an owning record enter the statistics. */
-static void bytes_in(ttm_registry *reg, dev *d, proc *p, const rec *r, uint64_t ts)
+static void bytes_in(dev *d, proc *p, const rec *r, uint64_t ts)
 {
-    (void)reg;
     memstat_add(&d->s.mem[r->memtype], r->size, ts);
     space_peak(d, r->memtype, ts);
     if (p != NULL) {
@@ -910,7 +909,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         goto out_nomem;
     proc_live(p, 1);
     note_record(reg, r);
-    bytes_in(reg, d, p, r, ev->ts);
+    bytes_in(d, p, r, ev->ts);
     count_class(reg, d, p, cls, ev->device, ev->memtype, ev->addr, ev->size, pid, ev->ts);
     return TTM_CLASS_BIT(cls);
 
