@@ -30,21 +30,20 @@
 #include "common/ring.h"
 #include "common/snapshot.h"
 #include "core/registry.h"
+#include "harness.h"
 
 extern char **environ;
 
 #define CASE_TIMEOUT_S 90
 
-static const char *g_case, *g_ttmemd, *g_client;
-static char g_dir[96], g_sock[128], g_query[140];
-static pid_t g_pids[64];
-static int g_npids;
+static const char *g_ttmemd, *g_client;
+static char g_sock[128], g_query[140];
 static pid_t g_daemons[8]; /* stopped with SIGTERM at the end: each must exit 0 */
 static int g_ndaemons;
 
 /* ---- harness ----------------------------------------------------------------------------- */
 
-/* Copies a path known to be short (under the 96-byte g_dir) into a socket address. */
+/* Copies a path known to be short (under the 64-byte it_dir) into a socket address. */
 static void set_sun_path(struct sockaddr_un *sa, const char *path)
 {
     size_t n = strlen(path);
@@ -54,190 +53,37 @@ static void set_sun_path(struct sockaddr_un *sa, const char *path)
     sa->sun_path[n] = '\0';
 }
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static void cleanup(void)
-{
-    for (int i = 0; i < g_npids; i++) {
-        if (g_pids[i] > 0) {
-            kill(g_pids[i], SIGCONT);
-            kill(g_pids[i], SIGKILL);
-            waitpid(g_pids[i], NULL, 0);
-            g_pids[i] = -1;
-        }
-    }
-    if (g_dir[0] != '\0')
-        remove_dir(g_dir);
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "it_daemon: case timed out\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    for (int i = 0; i < g_npids; i++)
-        if (g_pids[i] > 0) {
-            kill(g_pids[i], SIGCONT);
-            kill(g_pids[i], SIGKILL);
-        }
-    remove_dir(g_dir); /* not async-signal-safe, but the case is over either way */
-    _exit(1);
-}
-
-static void fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void fail(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "it_daemon: %s: line %d: ", g_case, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            fail(__LINE__, "check failed: " #cond ": " __VA_ARGS__);                            \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                          \
-    do {                                                                                        \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                   \
-        if (va_ != vb_)                                                                         \
-            fail(__LINE__, "%s == %lld, expected %s == %lld", #a, va_, #b, vb_);                \
-    } while (0)
-
-static void track(pid_t pid)
-{
-    if (g_npids < (int)(sizeof g_pids / sizeof g_pids[0]))
-        g_pids[g_npids++] = pid;
-}
-
+/* Forgets pid: no longer killed at the end, no longer a daemon that must stop cleanly. */
 static void untrack(pid_t pid)
 {
-    for (int i = 0; i < g_npids; i++)
-        if (g_pids[i] == pid)
-            g_pids[i] = -1;
+    it_untrack(pid);
     for (int i = 0; i < g_ndaemons; i++)
         if (g_daemons[i] == pid)
             g_daemons[i] = -1;
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Reads one line from fd within timeout_ms into buf. Returns 0 or -1. */
-static int read_line(int fd, char *buf, size_t len, int timeout_ms)
-{
-    size_t off = 0;
-    int64_t deadline = now_ms() + timeout_ms;
-    while (off < len - 1) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        ssize_t n = read(fd, buf + off, 1);
-        if (n <= 0)
-            break;
-        if (buf[off] == '\n') {
-            buf[off] = '\0';
-            return 0;
-        }
-        off++;
-    }
-    buf[off] = '\0';
-    return -1;
-}
-
 /* Waits for pid to end; returns its wait status. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
-    int status;
-    for (;;) {
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) {
-            untrack(pid);
-            return status;
-        }
-        if (now_ms() > deadline)
-            fail(__LINE__, "pid %d did not exit within %d ms", (int)pid, timeout_ms);
-        sleep_ms(5);
-    }
+    int status = it_wait_exit(pid, timeout_ms);
+    untrack(pid);
+    return status;
 }
 
 /* Starts ttmemd on g_sock with extra arguments (NULL-terminated). stderr goes to errfile.
  * Waits until it listens. */
 static pid_t start_daemon_at(const char *sock, const char *errfile, const char *const *extra)
 {
-    int p[2];
-    CHECK(pipe(p) == 0, "pipe");
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
-        close(p[0]);
-        int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, STDERR_FILENO);
-        if (p[1] != 3) {
-            dup2(p[1], 3);
-            close(p[1]);
-        }
-        const char *args[32] = {g_ttmemd, "--foreground", "--socket", sock, "--ready-fd", "3",
-                                "--log-level", "debug"};
-        int n = 8;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
-            args[n++] = extra[i];
-        args[n] = NULL;
-        execv(g_ttmemd, (char *const *)args);
-        _exit(127);
-    }
-    track(pid);
+    pid_t pid = it_start_ttmemd(g_ttmemd, sock, errfile, extra);
     if (g_ndaemons < (int)(sizeof g_daemons / sizeof g_daemons[0]))
         g_daemons[g_ndaemons++] = pid;
-    close(p[1]);
-    char line[256];
-    int rc = read_line(p[0], line, sizeof line, 10000);
-    close(p[0]);
-    CHECK(rc == 0 && strcmp(line, "ready") == 0, "ttmemd did not become ready: '%s'", line);
     return pid;
 }
 
 static pid_t start_daemon(const char *const *extra)
 {
     char err[160];
-    snprintf(err, sizeof err, "%s/ttmemd.err", g_dir);
+    snprintf(err, sizeof err, "%s/ttmemd.err", it_dir);
     return start_daemon_at(g_sock, err, extra);
 }
 
@@ -278,7 +124,7 @@ static client start_client(bool enabled, const char *extra_env, const char *cons
         execv(g_client, (char *const *)argv);
         _exit(127);
     }
-    track(pid);
+    it_track(pid);
     close(in[0]);
     close(out[1]);
     return (client){.pid = pid, .in = in[1], .out = out[0]};
@@ -304,7 +150,7 @@ static cstats read_stats(client *c, int timeout_ms)
     char line[256];
     cstats s;
     memset(&s, 0, sizeof s);
-    CHECK(read_line(c->out, line, sizeof line, timeout_ms) == 0, "no stats from pid %d",
+    CHECK(it_read_line(c->out, line, sizeof line, timeout_ms) == 0, "no stats from pid %d",
           (int)c->pid);
     int n = sscanf(line,
                    "stats events=%llu dropped=%llu waited=%llu reconnects=%llu connected=%d "
@@ -339,7 +185,7 @@ static uint64_t cls(const ttm_snapshot *s, ttm_class c)
 /* Waits until no session is open (every client's exit handled). */
 static void settle(void)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = it_now_ms() + 10000;
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
@@ -349,15 +195,15 @@ static void settle(void)
         ttm__snapshot_free(&s);
         if (!open)
             return;
-        CHECK(now_ms() < deadline, "sessions still open after 10 s");
-        sleep_ms(10);
+        CHECK(it_now_ms() < deadline, "sessions still open after 10 s");
+        it_sleep_ms(10);
     }
 }
 
 /* Waits until pid has an open session (connected). */
 static void wait_connected(pid_t pid, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = it_now_ms() + timeout_ms;
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
@@ -366,8 +212,8 @@ static void wait_connected(pid_t pid, int timeout_ms)
         ttm__snapshot_free(&s);
         if (ok)
             return;
-        CHECK(now_ms() < deadline, "pid %d never connected", (int)pid);
-        sleep_ms(10);
+        CHECK(it_now_ms() < deadline, "pid %d never connected", (int)pid);
+        it_sleep_ms(10);
     }
 }
 
@@ -461,11 +307,11 @@ static void case_sigkill(void)
     const char *args[] = {"--alloc-at", "0x5000", "--hold", "--burst", "5000", NULL};
     client c = start_client(true, NULL, args);
     char line[128];
-    CHECK(read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+    CHECK(it_read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
           "client not ready: '%s'", line);
     CHECK(kill(d, SIGSTOP) == 0, "SIGSTOP");
     write_line(&c, "go\n");
-    CHECK(read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "committed 5000") == 0,
+    CHECK(it_read_line(c.out, line, sizeof line, 10000) == 0 && strcmp(line, "committed 5000") == 0,
           "no burst: '%s'", line);
     CHECK(kill(c.pid, SIGKILL) == 0, "SIGKILL");
     int status = wait_exit(c.pid, 5000);
@@ -500,13 +346,13 @@ static void case_restart(void)
     const char *args[] = {"--stream", NULL};
     client c = start_client(true, "TTMEM_RING_SLOTS=1024", args);
     wait_connected(c.pid, 10000);
-    sleep_ms(200);
+    it_sleep_ms(200);
     CHECK(kill(d, SIGKILL) == 0, "kill daemon");
     wait_exit(d, 5000);
-    sleep_ms(400); /* the ring fills: events are dropped and counted */
+    it_sleep_ms(400); /* the ring fills: events are dropped and counted */
     start_daemon(NULL);
     wait_connected(c.pid, 15000);
-    sleep_ms(200);
+    it_sleep_ms(200);
     write_line(&c, "q");
     cstats st = read_stats(&c, 20000);
     int status = wait_exit(c.pid, 10000);
@@ -544,7 +390,7 @@ static void case_disabled(void)
     cstats st0 = read_stats(&c0, 10000);
     wait_exit(c0.pid, 5000);
     CHECK_EQ(st0.enabled, 0);
-    sleep_ms(200);
+    it_sleep_ms(200);
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
     CHECK_EQ(s.daemon.clients_total, 0);
@@ -562,7 +408,7 @@ static void case_second(void)
 {
     start_daemon(NULL);
     char err[160];
-    snprintf(err, sizeof err, "%s/second.err", g_dir);
+    snprintf(err, sizeof err, "%s/second.err", it_dir);
     pid_t pid = fork();
     CHECK(pid >= 0, "fork");
     if (pid == 0) {
@@ -571,7 +417,7 @@ static void case_second(void)
         execl(g_ttmemd, g_ttmemd, "--foreground", "--socket", g_sock, (char *)NULL);
         _exit(127);
     }
-    track(pid);
+    it_track(pid);
     int status = wait_exit(pid, 10000);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "second daemon status 0x%x", status);
     CHECK(file_contains(err, "already running"), "no clear message in %s", err);
@@ -581,8 +427,8 @@ static void case_second(void)
 
     /* a stale socket: bound, never listened on, left behind */
     char stale[160], stale_err[160];
-    snprintf(stale, sizeof stale, "%s/stale.sock", g_dir);
-    snprintf(stale_err, sizeof stale_err, "%s/stale.err", g_dir);
+    snprintf(stale, sizeof stale, "%s/stale.sock", it_dir);
+    snprintf(stale_err, sizeof stale_err, "%s/stale.err", it_dir);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     set_sun_path(&sa, stale);
@@ -598,7 +444,7 @@ static void case_second(void)
 
     /* a regular file where the socket should be */
     char plain[160];
-    snprintf(plain, sizeof plain, "%s/plain.sock", g_dir);
+    snprintf(plain, sizeof plain, "%s/plain.sock", it_dir);
     fd = open(plain, O_WRONLY | O_CREAT, 0600);
     close(fd);
     pid = fork();
@@ -608,7 +454,7 @@ static void case_second(void)
         execl(g_ttmemd, g_ttmemd, "--foreground", "--socket", plain, (char *)NULL);
         _exit(127);
     }
-    track(pid);
+    it_track(pid);
     status = wait_exit(pid, 10000);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
     CHECK(file_contains(err, "is not a socket"), "no clear message");
@@ -621,13 +467,13 @@ static void case_foreign(void)
     const char *owner_args[] = {"--alloc-at", "0x5000", "--hold", NULL};
     client owner = start_client(true, NULL, owner_args);
     char line[64];
-    CHECK(read_line(owner.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+    CHECK(it_read_line(owner.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
           "owner not ready: '%s'", line);
     const char *thief_args[] = {"--free-at", "0x5000", NULL};
     client thief = start_client(true, NULL, thief_args);
     read_stats(&thief, 10000);
     wait_exit(thief.pid, 5000);
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = it_now_ms() + 10000;
     ttm_snapshot s;
     for (;;) {
         snap(&s, TTM_SNAP_WANT_STATUS);
@@ -635,8 +481,8 @@ static void case_foreign(void)
         if (t != NULL && !t->connected)
             break;
         ttm__snapshot_free(&s);
-        CHECK(now_ms() < deadline, "thief session never ended");
-        sleep_ms(10);
+        CHECK(it_now_ms() < deadline, "thief session never ended");
+        it_sleep_ms(10);
     }
     CHECK_EQ(cls(&s, TTM_CLASS_FOREIGN_FREE), 1);
     CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), 0);
@@ -810,7 +656,7 @@ static void case_limits(void)
     const char *hold_args[] = {"--leak", "15", "--hold", NULL};
     client a = start_client(true, NULL, hold_args);
     char line[64];
-    CHECK(read_line(a.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
+    CHECK(it_read_line(a.out, line, sizeof line, 10000) == 0 && strcmp(line, "ready 0") == 0,
           "first client not ready: '%s'", line);
     const char *args[] = {"--pairs", "10", NULL};
     client b = start_client(true, NULL, args);
@@ -880,14 +726,14 @@ static void finish(void)
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon %d stopped with 0x%x",
               (int)pid, status);
     }
-    DIR *d = opendir(g_dir);
+    DIR *d = opendir(it_dir);
     struct dirent *e;
     while (d != NULL && (e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
         if (n < 4 || strcmp(e->d_name + n - 4, ".err") != 0)
             continue;
         char path[512];
-        snprintf(path, sizeof path, "%s/%s", g_dir, e->d_name);
+        snprintf(path, sizeof path, "%s/%s", it_dir, e->d_name);
         CHECK(!file_contains(path, "Sanitizer") && !file_contains(path, "runtime error"),
               "sanitizer report in %s", path);
     }
@@ -910,31 +756,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT\n");
         return 2;
     }
-    g_case = argv[1];
-    g_ttmemd = argv[2];
-    g_client = argv[3];
     void (*fn)(void) = NULL;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (strcmp(cases[i].name, g_case) == 0)
+        if (strcmp(cases[i].name, argv[1]) == 0)
             fn = cases[i].fn;
     if (fn == NULL) {
-        fprintf(stderr, "it_daemon: unknown case '%s'\n", g_case);
+        fprintf(stderr, "it_daemon: unknown case '%s'\n", argv[1]);
         return 2;
     }
-    snprintf(g_dir, sizeof g_dir, "/tmp/ttmem-it.XXXXXX");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("it_daemon: mkdtemp");
-        g_dir[0] = '\0';
+    g_ttmemd = argv[2];
+    g_client = argv[3];
+    if (it_begin("it_daemon", argv[1], "/tmp/ttmem-it.XXXXXX", CASE_TIMEOUT_S) != 0)
         return 1;
-    }
-    snprintf(g_sock, sizeof g_sock, "%s/d.sock", g_dir);
+    snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
-    atexit(cleanup);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    alarm(CASE_TIMEOUT_S);
     fn();
     finish();
-    printf("it_daemon: %s passed\n", g_case);
+    printf("it_daemon: %s passed\n", it_case);
     return 0;
 }

@@ -28,170 +28,29 @@
 
 #include "common/snapshot.h"
 #include "core/registry.h"
+#include "harness.h"
 
 #define CASE_TIMEOUT_S 90
 
-static const char *g_case, *g_ttmemd, *g_ttmem;
-static char g_dir[64], g_sock[96], g_query[108], g_poc[96], g_log[128];
-static pid_t g_pids[32];
-static int g_npids;
+static const char *g_ttmemd, *g_ttmem;
+static char g_sock[96], g_query[108], g_poc[96], g_log[128];
 static pid_t g_daemon = -1;
-static pid_t g_main_pid; /* forked helpers fail without cleaning up the case */
 
 /* ---- harness --------------------------------------------------------------------------------- */
 
-static void remove_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-static void kill_all(void)
-{
-    for (int i = 0; i < g_npids; i++)
-        if (g_pids[i] > 0) {
-            kill(g_pids[i], SIGKILL);
-            waitpid(g_pids[i], NULL, 0);
-            g_pids[i] = -1;
-        }
-}
-
-static void cleanup(void)
-{
-    if (getpid() != g_main_pid)
-        return;
-    kill_all();
-    if (g_dir[0] != '\0')
-        remove_dir(g_dir);
-}
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "it_poc: case timed out\n";
-    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
-    for (int i = 0; i < g_npids; i++)
-        if (g_pids[i] > 0)
-            kill(g_pids[i], SIGKILL);
-    remove_dir(g_dir); /* not async-signal-safe, but the case is over either way */
-    _exit(1);
-}
-
-static void fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void fail(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "it_poc: %s: line %d: ", g_case, line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    if (getpid() != g_main_pid)
-        _exit(1);
-    exit(1);
-}
-
-#define CHECK(cond, ...)                                                                        \
-    do {                                                                                        \
-        if (!(cond))                                                                            \
-            fail(__LINE__, "check failed: " #cond ": " __VA_ARGS__);                            \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                                          \
-    do {                                                                                        \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                   \
-        if (va_ != vb_)                                                                         \
-            fail(__LINE__, "%s == %lld, expected %s == %lld", #a, va_, #b, vb_);                \
-    } while (0)
-
-static void track(pid_t pid)
-{
-    if (g_npids < (int)(sizeof g_pids / sizeof g_pids[0]))
-        g_pids[g_npids++] = pid;
-}
-
-static void untrack(pid_t pid)
-{
-    for (int i = 0; i < g_npids; i++)
-        if (g_pids[i] == pid)
-            g_pids[i] = -1;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* Starts ttmemd with the legacy socket and extra arguments (NULL-terminated); its log goes to
  * g_log. Waits until it listens. */
 static void start_daemon(const char *const *extra)
 {
-    int p[2];
-    CHECK(pipe(p) == 0, "pipe");
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(p[0]);
-        int fd = open(g_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0)
-            dup2(fd, STDERR_FILENO);
-        if (p[1] != 3) {
-            dup2(p[1], 3);
-            close(p[1]);
-        }
-        const char *args[32] = {g_ttmemd,   "--foreground", "--socket", g_sock,
-                                "--ready-fd", "3",          "--log-level", "debug"};
-        int n = 8;
-        char poc_arg[160];
-        snprintf(poc_arg, sizeof poc_arg, "--poc-socket=%s", g_poc);
-        args[n++] = poc_arg;
-        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
-            args[n++] = extra[i];
-        args[n] = NULL;
-        execv(g_ttmemd, (char *const *)args);
-        _exit(127);
-    }
-    track(pid);
-    g_daemon = pid;
-    close(p[1]);
-    char line[256] = "";
-    size_t off = 0;
-    int64_t deadline = now_ms() + 10000;
-    while (off < sizeof line - 1 && now_ms() < deadline) {
-        struct pollfd pf = {.fd = p[0], .events = POLLIN};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(p[0], line + off, sizeof line - 1 - off);
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-        if (memchr(line, '\n', off) != NULL)
-            break;
-    }
-    line[off] = '\0';
-    close(p[0]);
-    CHECK(strcmp(line, "ready\n") == 0, "ttmemd did not become ready: '%s'", line);
+    char poc_arg[160];
+    snprintf(poc_arg, sizeof poc_arg, "--poc-socket=%s", g_poc);
+    const char *args[24] = {poc_arg};
+    int n = 1;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    g_daemon = it_start_ttmemd(g_ttmemd, g_sock, g_log, args);
 }
 
 /* Stops the daemon: it must stop cleanly on SIGTERM (under the sanitizers a leak or an error
@@ -201,16 +60,16 @@ static void stop_daemon(void)
     if (g_daemon <= 0)
         return;
     CHECK(kill(g_daemon, SIGTERM) == 0, "SIGTERM to the daemon");
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = it_now_ms() + 10000;
     int status = 0;
     for (;;) {
         pid_t r = waitpid(g_daemon, &status, WNOHANG);
         if (r == g_daemon)
             break;
-        CHECK(now_ms() < deadline, "the daemon did not stop within 10 s");
-        sleep_us(5000);
+        CHECK(it_now_ms() < deadline, "the daemon did not stop within 10 s");
+        it_sleep_us(5000);
     }
-    untrack(g_daemon);
+    it_untrack(g_daemon);
     g_daemon = -1;
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the daemon stopped with 0x%x", status);
 }
@@ -352,7 +211,7 @@ static void send_bytes(int fd, const uint8_t *b, size_t len, size_t chunk, long 
         CHECK(w > 0, "write: %s", strerror(errno));
         off += (size_t)w;
         if (pause_us > 0 && off < len)
-            sleep_us(pause_us);
+            it_sleep_us(pause_us);
     }
 }
 
@@ -378,9 +237,9 @@ static void send_msg(int fd, size_t size, uint8_t type, int32_t dev, uint64_t by
 static size_t read_exact(int fd, uint8_t *b, size_t len, int timeout_ms)
 {
     size_t off = 0;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = it_now_ms() + timeout_ms;
     while (off < len) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - it_now_ms();
         if (left <= 0)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -400,10 +259,10 @@ static void check_reply(int line, int fd, size_t size, const uint8_t *want)
     uint8_t got[144];
     size_t n = read_exact(fd, got, size, 5000);
     if (n != size)
-        fail(line, "reply of %zu bytes expected, got %zu", size, n);
+        it_fail(line, "reply of %zu bytes expected, got %zu", size, n);
     for (size_t i = 0; i < size; i++)
         if (got[i] != want[i])
-            fail(line, "%zu-byte reply differs at offset %zu: got 0x%02x, expected 0x%02x", size,
+            it_fail(line, "%zu-byte reply differs at offset %zu: got 0x%02x, expected 0x%02x", size,
                  i, got[i], want[i]);
 }
 
@@ -426,9 +285,9 @@ static void device_info(int line, int fd, size_t size, int32_t dev, const devinf
 /* True when the daemon closed fd (EOF) within timeout_ms; bytes before it are discarded. */
 static bool closed_by_daemon(int fd, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = it_now_ms() + timeout_ms;
     uint8_t b[256];
-    while (now_ms() < deadline) {
+    while (it_now_ms() < deadline) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 50) <= 0)
             continue;
@@ -442,7 +301,7 @@ static bool closed_by_daemon(int fd, int timeout_ms)
 /* Waits until the registry has no live record and the process's exit was settled. */
 static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = it_now_ms() + timeout_ms;
     for (;;) {
         ttm_snapshot s;
         snap(&s);
@@ -451,9 +310,9 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
         ttm__snapshot_free(&s);
         if (done)
             return;
-        CHECK(now_ms() < deadline, "pid %u: exit with %llu leaks not settled", pid,
+        CHECK(it_now_ms() < deadline, "pid %u: exit with %llu leaks not settled", pid,
               (unsigned long long)leaked);
-        sleep_us(20000);
+        it_sleep_us(20000);
     }
 }
 
@@ -581,7 +440,7 @@ static void case_mixed(void)
     device_info(__LINE__, a, 112, 1, &wh);
     device_info(__LINE__, b, 144, 1, &wh);
     close(a); /* the process still has b: nothing is settled */
-    sleep_us(100000);
+    it_sleep_us(100000);
     query(__LINE__, b, 144, 0, &t0);
     ttm_snapshot s;
     snap(&s);
@@ -698,7 +557,7 @@ static void case_split(void)
             send_bytes(b, sb + ob, n, 0, 0);
             ob += n;
         }
-        sleep_us(100);
+        it_sleep_us(100);
     }
     uint8_t want[144];
     totals ta = {.l1 = 64 + 66 + 68, .cb = 65 + 67 + 69}, tb = {.dram = 6000};
@@ -718,7 +577,7 @@ static void case_split(void)
     c = poc_connect();
     send_bytes(c, two, 40, 0, 0);
     close(c);
-    sleep_us(200000);
+    it_sleep_us(200000);
     totals t4 = {.dram = 5000};
     query(__LINE__, b, 72, 4, &t4);
     close(a);
@@ -752,7 +611,7 @@ static void case_pid(void)
         (void)!read(go[0], &x, 1);
         _exit(0);
     }
-    track(child);
+    it_track(child);
     close(go[0]);
     close(ready[1]);
     char x;
@@ -760,20 +619,20 @@ static void case_pid(void)
 
     char cmd[512], out[128];
     snprintf(cmd, sizeof cmd, "%s status --json --socket %s > %s/status.json", g_ttmem, g_sock,
-             g_dir);
+             it_dir);
     CHECK(system(cmd) == 0, "ttmem status --json");
     snprintf(cmd, sizeof cmd,
              "python3 -c \"import json,sys; s=json.load(open('%s/status.json')); "
              "p={x['pid']:x for x in s['processes']}; "
              "assert %d in p and p[%d]['bytes']['DRAM']==4096 and p[%d]['connected'], p; "
              "assert %d not in p\"",
-             g_dir, (int)child, (int)child, (int)child, FAKE_PID);
+             it_dir, (int)child, (int)child, (int)child, FAKE_PID);
     CHECK(system(cmd) == 0, "status --json shows the real pid with its bytes, not the claimed");
 
     /* the connection closes, the process runs on: its buffers stay */
     CHECK(write(go[1], "1", 1) == 1, "tell the child");
     CHECK(read(ready[0], &x, 1) == 1, "the child closed its connection");
-    sleep_us(300000);
+    it_sleep_us(300000);
     ttm_snapshot s;
     snap(&s);
     const ttm_snap_proc *p = proc_of(&s, (uint32_t)child);
@@ -783,7 +642,7 @@ static void case_pid(void)
     /* then it exits: leaked_at_exit within the once-a-second check */
     close(go[1]);
     CHECK(waitpid(child, NULL, 0) == child, "the child exits");
-    untrack(child);
+    it_untrack(child);
     wait_leaked((uint32_t)child, 2, 5000);
     snprintf(out, sizeof out, "pid %d", (int)child);
 
@@ -797,9 +656,9 @@ static void case_pid(void)
         query(__LINE__, fd, 144, 6, &t);
         _exit(0);
     }
-    track(child);
+    it_track(child);
     CHECK(waitpid(child, NULL, 0) == child, "the second child exits");
-    untrack(child);
+    it_untrack(child);
     wait_leaked((uint32_t)child, 1, 5000);
     stop_daemon();
     CHECK(log_count(out) >= 2, "the log names the real pid");
@@ -825,8 +684,8 @@ static void case_stall(void)
         send_bytes(slow, msgs, (size_t)N * 72, 0, 0);
         _exit(0);
     }
-    track(writer);
-    sleep_us(300000);
+    it_track(writer);
+    it_sleep_us(300000);
     totals t0 = {.dram = 123}, t1 = {0};
     for (int i = 0; i < 20; i++) {
         send_msg(other, 72, ALLOC, 1, 10, L1, 0x100 + (uint64_t)i * 0x10);
@@ -847,7 +706,7 @@ static void case_stall(void)
         }
     }
     CHECK(waitpid(writer, NULL, 0) == writer, "the writer finished");
-    untrack(writer);
+    it_untrack(writer);
     free(msgs);
     close(slow);
     close(other);
@@ -876,11 +735,11 @@ static void case_options(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char cmd[512];
         snprintf(cmd, sizeof cmd, "%s --foreground --socket %s/x.sock %s %s %s %s 2>%s/opt.err",
-                 g_ttmemd, g_dir, bad[i][0], bad[i][1], bad[i][2] ? bad[i][2] : "",
-                 bad[i][3] ? bad[i][3] : "", g_dir);
+                 g_ttmemd, it_dir, bad[i][0], bad[i][1], bad[i][2] ? bad[i][2] : "",
+                 bad[i][3] ? bad[i][3] : "", it_dir);
         int st = system(cmd);
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2, "'%s' exits 2 (0x%x)", cmd, st);
-        snprintf(cmd, sizeof cmd, "test $(wc -l < %s/opt.err) -eq 1", g_dir);
+        snprintf(cmd, sizeof cmd, "test $(wc -l < %s/opt.err) -eq 1", it_dir);
         CHECK(system(cmd) == 0, "one line on stderr for option set %zu", i);
     }
     /* the optional path as a separate word, with a detached daemon */
@@ -888,20 +747,20 @@ static void case_options(void)
     snprintf(cmd, sizeof cmd,
              "%s --socket %s/y.sock --poc-socket %s/z.sock --pid-file %s/y.pid --log-file "
              "%s/y.log",
-             g_ttmemd, g_dir, g_dir, g_dir, g_dir);
+             g_ttmemd, it_dir, it_dir, it_dir, it_dir);
     CHECK(system(cmd) == 0, "a detached ttmemd with --poc-socket PATH starts");
-    snprintf(path, sizeof path, "%s/y.pid", g_dir);
+    snprintf(path, sizeof path, "%s/y.pid", it_dir);
     FILE *f = fopen(path, "r");
     int dpid = 0;
     bool have_pid = f != NULL && fscanf(f, "%d", &dpid) == 1 && dpid > 0;
     if (f != NULL)
         fclose(f);
     CHECK(have_pid, "the pid file names the daemon");
-    snprintf(path, sizeof path, "%s/z.sock", g_dir);
+    snprintf(path, sizeof path, "%s/z.sock", it_dir);
     bool there = access(path, F_OK) == 0;
     kill(dpid, SIGTERM);
     for (int i = 0; i < 500 && access(path, F_OK) == 0; i++)
-        sleep_us(10000);
+        it_sleep_us(10000);
     CHECK(there, "--poc-socket PATH (a separate word) listens at PATH");
     CHECK(access(path, F_OK) != 0, "the legacy socket is removed at a clean stop");
 }
@@ -1003,36 +862,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: it_poc CASE TTMEMD TTMEM\n");
         return 2;
     }
-    g_case = argv[1];
-    g_ttmemd = argv[2];
-    g_ttmem = argv[3];
     void (*fn)(void) = NULL;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (strcmp(cases[i].name, g_case) == 0)
+        if (strcmp(cases[i].name, argv[1]) == 0)
             fn = cases[i].fn;
     if (fn == NULL) {
-        fprintf(stderr, "it_poc: unknown case '%s'\n", g_case);
+        fprintf(stderr, "it_poc: unknown case '%s'\n", argv[1]);
         return 2;
     }
-    snprintf(g_dir, sizeof g_dir, "/tmp/ttmem-poc.XXXXXX");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("it_poc: mkdtemp");
-        g_dir[0] = '\0';
+    g_ttmemd = argv[2];
+    g_ttmem = argv[3];
+    if (it_begin("it_poc", argv[1], "/tmp/ttmem-poc.XXXXXX", CASE_TIMEOUT_S) != 0)
         return 1;
-    }
-    snprintf(g_sock, sizeof g_sock, "%s/d.sock", g_dir);
+    snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
-    snprintf(g_poc, sizeof g_poc, "%s/poc.sock", g_dir);
-    snprintf(g_log, sizeof g_log, "%s/ttmemd.err", g_dir);
-    g_main_pid = getpid();
-    atexit(cleanup);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    alarm(CASE_TIMEOUT_S);
+    snprintf(g_poc, sizeof g_poc, "%s/poc.sock", it_dir);
+    snprintf(g_log, sizeof g_log, "%s/ttmemd.err", it_dir);
     fn();
     stop_daemon();
     CHECK(log_count("Sanitizer") == 0 && log_count("runtime error") == 0,
           "sanitizer report in the daemon's log");
-    printf("it_poc: %s passed\n", g_case);
+    printf("it_poc: %s passed\n", it_case);
     return 0;
 }

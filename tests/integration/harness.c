@@ -1,0 +1,216 @@
+/*
+ * harness.c — the integration tests' shared harness (harness.h).
+ */
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *it_prog = "it";
+const char *it_case = "?";
+char it_dir[64];
+
+static pid_t pids[64];
+static int npids;
+static pid_t main_pid;
+
+void it_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d != NULL) {
+        struct dirent *e;
+        char path[512];
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static void kill_tracked(bool reap)
+{
+    for (int i = 0; i < npids; i++) {
+        if (pids[i] > 0) {
+            kill(pids[i], SIGCONT);
+            kill(pids[i], SIGKILL);
+            if (reap) {
+                waitpid(pids[i], NULL, 0);
+                pids[i] = -1;
+            }
+        }
+    }
+}
+
+static void cleanup(void)
+{
+    if (getpid() != main_pid)
+        return;
+    kill_tracked(true);
+    if (it_dir[0] != '\0')
+        it_remove_dir(it_dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "integration test: case timed out\n";
+    (void)!write(STDERR_FILENO, msg, sizeof msg - 1);
+    kill_tracked(false);
+    it_remove_dir(it_dir); /* not async-signal-safe, but the case is over either way */
+    _exit(1);
+}
+
+int it_begin(const char *prog, const char *case_name, const char *tmpl, unsigned timeout_s)
+{
+    it_prog = prog;
+    it_case = case_name;
+    snprintf(it_dir, sizeof it_dir, "%s", tmpl);
+    if (mkdtemp(it_dir) == NULL) {
+        fprintf(stderr, "%s: cannot make a temporary directory from %s: %s\n", prog, tmpl,
+                strerror(errno));
+        it_dir[0] = '\0';
+        return 1;
+    }
+    main_pid = getpid();
+    atexit(cleanup);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(timeout_s);
+    return 0;
+}
+
+void it_fail(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: %s: line %d: ", it_prog, it_case, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (getpid() != main_pid)
+        _exit(1);
+    exit(1);
+}
+
+void it_track(pid_t pid)
+{
+    if (npids < (int)(sizeof pids / sizeof pids[0]))
+        pids[npids++] = pid;
+}
+
+void it_untrack(pid_t pid)
+{
+    for (int i = 0; i < npids; i++)
+        if (pids[i] == pid)
+            pids[i] = -1;
+}
+
+int64_t it_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void it_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void it_sleep_ms(long ms)
+{
+    it_sleep_us(ms * 1000);
+}
+
+int it_read_line(int fd, char *buf, size_t len, int timeout_ms)
+{
+    size_t off = 0;
+    int64_t deadline = it_now_ms() + timeout_ms;
+    while (off < len - 1) {
+        int64_t left = deadline - it_now_ms();
+        if (left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(fd, buf + off, 1);
+        if (n <= 0)
+            break;
+        if (buf[off] == '\n') {
+            buf[off] = '\0';
+            return 0;
+        }
+        off++;
+    }
+    buf[off] = '\0';
+    return -1;
+}
+
+int it_wait_exit(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    int status;
+    for (;;) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) {
+            it_untrack(pid);
+            return status;
+        }
+        if (it_now_ms() > deadline)
+            it_fail(__LINE__, "pid %d did not exit within %d ms", (int)pid, timeout_ms);
+        it_sleep_ms(5);
+    }
+}
+
+pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
+                      const char *const *extra)
+{
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        close(p[0]);
+        int fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0)
+            dup2(fd, STDERR_FILENO);
+        if (p[1] != 3) {
+            dup2(p[1], 3);
+            close(p[1]);
+        }
+        const char *args[32] = {ttmemd,       "--foreground", "--socket", sock,
+                                "--ready-fd", "3",            "--log-level", "debug"};
+        int n = 8;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        execv(ttmemd, (char *const *)args);
+        _exit(127);
+    }
+    it_track(pid);
+    close(p[1]);
+    char line[256];
+    int rc = it_read_line(p[0], line, sizeof line, 10000);
+    close(p[0]);
+    CHECK(rc == 0 && strcmp(line, "ready") == 0, "ttmemd did not become ready: '%s'", line);
+    return pid;
+}

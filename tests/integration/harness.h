@@ -1,0 +1,61 @@
+/*
+ * harness.h — what the integration test programs (it_daemon, it_poc) share: one case per run
+ * in its own temporary directory under a timeout, child processes that never outlive the case,
+ * checks that name the case and line, clocks, and a ttmemd started and awaited until ready.
+ */
+#ifndef TTM_TESTS_HARNESS_H
+#define TTM_TESTS_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+extern const char *it_prog; /* "it_daemon": prefixes every failure */
+extern const char *it_case; /* the case being run */
+extern char it_dir[64];     /* the case's temporary directory ("" until it_begin) */
+
+/* Starts a case: makes a directory from tmpl ("/tmp/ttmem-it.XXXXXX"), registers the clean-up
+ * (kill every tracked process, remove the directory; only in this process, not in forked
+ * helpers) and a timeout of timeout_s seconds. Returns 0, or prints why and returns 1. */
+int it_begin(const char *prog, const char *case_name, const char *tmpl, unsigned timeout_s);
+
+/* Prints "PROG: CASE: line N: message" and ends the case (a forked helper exits at once). */
+void it_fail(int line, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#define CHECK(cond, ...)                                                                        \
+    do {                                                                                        \
+        if (!(cond))                                                                            \
+            it_fail(__LINE__, "check failed: " #cond ": " __VA_ARGS__);                         \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                          \
+    do {                                                                                        \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                   \
+        if (va_ != vb_)                                                                         \
+            it_fail(__LINE__, "%s == %lld, expected %s == %lld", #a, va_, #b, vb_);             \
+    } while (0)
+
+/* Processes killed (SIGCONT, then SIGKILL) and reaped when the case ends. */
+void it_track(pid_t pid);
+void it_untrack(pid_t pid);
+
+int64_t it_now_ms(void);
+void it_sleep_us(long us);
+void it_sleep_ms(long ms);
+
+/* Reads one line from fd within timeout_ms into buf, without its newline. Returns 0, or -1
+ * (time out, end of file, or a line longer than buf) with what was read in buf. */
+int it_read_line(int fd, char *buf, size_t len, int timeout_ms);
+
+/* Waits for pid to end (it_fail after timeout_ms); untracks it and returns its wait status. */
+int it_wait_exit(pid_t pid, int timeout_ms);
+
+/* Starts `ttmemd --foreground --socket SOCK --ready-fd 3 --log-level debug EXTRA...` with its
+ * stderr appended to errfile, tracks it, and waits until it says "ready" (it_fail otherwise). */
+pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
+                      const char *const *extra);
+
+/* Removes a directory and the files in it. */
+void it_remove_dir(const char *dir);
+
+#endif /* TTM_TESTS_HARNESS_H */
