@@ -76,6 +76,18 @@ static void on_alarm(int sig)
     _exit(1);
 }
 
+void (*it_find_case(const it_case_entry *cases, size_t n, const char *name))(void)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(cases[i].name, name) == 0)
+            return cases[i].fn;
+    fprintf(stderr, "unknown case '%s'; the cases are:", name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %s", cases[i].name);
+    fputc('\n', stderr);
+    return NULL;
+}
+
 int it_begin(const char *prog, const char *case_name, const char *tmpl, unsigned timeout_s)
 {
     it_prog = prog;

@@ -14,6 +14,15 @@ extern const char *it_prog; /* "it_daemon": prefixes every failure */
 extern const char *it_case; /* the case being run */
 extern char it_dir[64];     /* the case's temporary directory ("" until it_begin) */
 
+/* The cases a program runs, by name. */
+typedef struct it_case_entry {
+    const char *name;
+    void (*fn)(void);
+} it_case_entry;
+
+/* The function of case `name` in cases[0..n), or NULL (after printing the known names). */
+void (*it_find_case(const it_case_entry *cases, size_t n, const char *name))(void);
+
 /* Starts a case: makes a directory from tmpl ("/tmp/ttmem-it.XXXXXX"), registers the clean-up
  * (kill every tracked process, remove the directory; only in this process, not in forked
  * helpers) and a timeout of timeout_s seconds. Returns 0, or prints why and returns 1. */

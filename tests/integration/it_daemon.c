@@ -741,10 +741,7 @@ static void finish(void)
         closedir(d);
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} cases[] = {
+static const it_case_entry cases[] = {
     {"counts", case_counts},   {"sigkill", case_sigkill},   {"restart", case_restart},
     {"disabled", case_disabled}, {"second", case_second},   {"foreign", case_foreign},
     {"badhello", case_badhello}, {"limits", case_limits},   {"query", case_query},
@@ -756,14 +753,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT\n");
         return 2;
     }
-    void (*fn)(void) = NULL;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (strcmp(cases[i].name, argv[1]) == 0)
-            fn = cases[i].fn;
-    if (fn == NULL) {
-        fprintf(stderr, "it_daemon: unknown case '%s'\n", argv[1]);
+    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    if (fn == NULL)
         return 2;
-    }
     g_ttmemd = argv[2];
     g_client = argv[3];
     if (it_begin("it_daemon", argv[1], "/tmp/ttmem-it.XXXXXX", CASE_TIMEOUT_S) != 0)

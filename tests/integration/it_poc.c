@@ -846,10 +846,7 @@ static void case_random(void)
     stop_daemon();
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} cases[] = {
+static const it_case_entry cases[] = {
     {"v1", case_v1},         {"v2", case_v2},     {"v3", case_v3},
     {"mixed", case_mixed},   {"garbage", case_garbage}, {"split", case_split},
     {"pid", case_pid},       {"stall", case_stall}, {"options", case_options},
@@ -862,14 +859,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: it_poc CASE TTMEMD TTMEM\n");
         return 2;
     }
-    void (*fn)(void) = NULL;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (strcmp(cases[i].name, argv[1]) == 0)
-            fn = cases[i].fn;
-    if (fn == NULL) {
-        fprintf(stderr, "it_poc: unknown case '%s'\n", argv[1]);
+    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    if (fn == NULL)
         return 2;
-    }
     g_ttmemd = argv[2];
     g_ttmem = argv[3];
     if (it_begin("it_poc", argv[1], "/tmp/ttmem-poc.XXXXXX", CASE_TIMEOUT_S) != 0)
