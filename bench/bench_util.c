@@ -3,9 +3,15 @@
  */
 #include "bench_util.h"
 
+#include <stdbool.h>
+
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,4 +111,59 @@ void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc)
             }
         }
     }
+}
+
+pid_t ttm_bench_ttmemd_start(const char *ttmemd, const char *sock, const char *const *extra,
+                             char *err, size_t errlen)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        snprintf(err, errlen, "pipe failed");
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork failed");
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
+        dup2(p[1], 3);
+        const char *args[32] = {ttmemd,       "--foreground", "--socket",   sock,
+                                "--ready-fd", "3",            "--log-level", "warn"};
+        int n = 8;
+        for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+            args[n++] = extra[i];
+        args[n] = NULL;
+        execv(ttmemd, (char *const *)args);
+        _exit(127);
+    }
+    close(p[1]);
+    char buf[256] = {0};
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    bool ready = poll(&pf, 1, 10000) > 0 && read(p[0], buf, sizeof buf - 1) > 0 &&
+                 strncmp(buf, "ready", 5) == 0;
+    close(p[0]);
+    if (!ready) {
+        buf[strcspn(buf, "\n")] = '\0';
+        snprintf(err, errlen, "%s", buf[0] ? buf : "ttmemd did not start (use --ttmemd PATH)");
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+void ttm_bench_ttmemd_stop(pid_t pid, const char *sock, const char *dir)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s.lock", sock);
+    unlink(path);
+    rmdir(dir);
 }

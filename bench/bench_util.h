@@ -5,7 +5,9 @@
 #ifndef TTM_BENCH_UTIL_H
 #define TTM_BENCH_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/snapshot.h"
 
@@ -21,5 +23,12 @@ void ttm_bench_machine(void);
  * snapshot of ndev devices and nproc processes, every process holding every memtype on every
  * device and every class counted. */
 void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc);
+
+/* Starts `ttmemd --foreground --socket SOCK --ready-fd 3 --log-level warn EXTRA...` (dies
+ * with the bench) and waits until it is ready. Returns its pid, or -1 with one line in err. */
+pid_t ttm_bench_ttmemd_start(const char *ttmemd, const char *sock, const char *const *extra,
+                             char *err, size_t errlen);
+/* Stops it with SIGTERM, waits, and removes its lock file and the directory dir. */
+void ttm_bench_ttmemd_stop(pid_t pid, const char *sock, const char *dir);
 
 #endif /* TTM_BENCH_UTIL_H */

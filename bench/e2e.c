@@ -58,37 +58,16 @@ static void die(const char *what)
 
 static void start_daemon(const char *ttmemd)
 {
-    int p[2];
-    if (pipe(p) != 0)
-        die("pipe");
-    daemon_pid = fork();
+    char err[256];
+    daemon_pid = ttm_bench_ttmemd_start(ttmemd, sock, NULL, err, sizeof err);
     if (daemon_pid < 0)
-        die("fork");
-    if (daemon_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
-        dup2(p[1], 3);
-        execl(ttmemd, ttmemd, "--foreground", "--socket", sock, "--ready-fd", "3",
-              "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    char buf[16] = {0};
-    struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    if (poll(&pf, 1, 10000) <= 0 || read(p[0], buf, sizeof buf - 1) <= 0 ||
-        strncmp(buf, "ready", 5) != 0)
-        die("ttmemd did not start (use --ttmemd PATH)");
-    close(p[0]);
+        die(err);
 }
 
 static void stop_daemon(void)
 {
-    kill(daemon_pid, SIGTERM);
-    waitpid(daemon_pid, NULL, 0);
+    ttm_bench_ttmemd_stop(daemon_pid, sock, dir);
     daemon_pid = -1;
-    char path[200];
-    snprintf(path, sizeof path, "%s.lock", sock);
-    unlink(path);
-    rmdir(dir);
 }
 
 /* Events the daemon took from this process so far, and what it counts as dropped. */

@@ -123,40 +123,18 @@ static int free_port(void)
 
 static void start_daemon(const char *ttmemd, int port)
 {
-    char listen_arg[32];
+    char listen_arg[32], err[256];
     snprintf(listen_arg, sizeof listen_arg, "127.0.0.1:%d", port);
-    int p[2];
-    if (pipe(p) != 0)
-        die("pipe");
-    daemon_pid = fork();
+    const char *extra[] = {"--arch", "wormhole_b0", "--metrics-listen", listen_arg, NULL};
+    daemon_pid = ttm_bench_ttmemd_start(ttmemd, sock, extra, err, sizeof err);
     if (daemon_pid < 0)
-        die("fork");
-    if (daemon_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the bench */
-        dup2(p[1], 3);
-        execl(ttmemd, ttmemd, "--foreground", "--socket", sock, "--ready-fd", "3",
-              "--log-level", "warn", "--arch", "wormhole_b0", "--metrics-listen", listen_arg,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(p[1]);
-    char buf[256] = {0};
-    struct pollfd pf = {.fd = p[0], .events = POLLIN};
-    if (poll(&pf, 1, 10000) <= 0 || read(p[0], buf, sizeof buf - 1) <= 0 ||
-        strncmp(buf, "ready", 5) != 0)
-        die(buf[0] ? buf : "ttmemd did not start (use --ttmemd PATH)");
-    close(p[0]);
+        die(err);
 }
 
 static void stop_daemon(void)
 {
-    kill(daemon_pid, SIGTERM);
-    waitpid(daemon_pid, NULL, 0);
+    ttm_bench_ttmemd_stop(daemon_pid, sock, dir);
     daemon_pid = -1;
-    char path[200];
-    snprintf(path, sizeof path, "%s.lock", sock);
-    unlink(path);
-    rmdir(dir);
 }
 
 /* One GET /metrics on the kept-alive connection fd; the body into *body (grown as needed).
