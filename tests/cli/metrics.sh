@@ -22,18 +22,7 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
     echo "SKIP: prometheus/promtool are not installed (scripts/deps.sh installs them)"
     exit 0
 fi
-fail=0
-pass=0
-check() { # name, condition result (TTM_VERBOSE=1 shows the passes too)
-    if [ "$2" -eq 0 ]; then
-        pass=$((pass + 1))
-        [ -n "${TTM_VERBOSE:-}" ] && echo "ok: $1"
-    else
-        echo "FAIL: $1"
-        fail=$((fail + 1))
-    fi
-    return 0
-}
+. "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-metrics.XXXXXX)
 sock="$tmp/d.sock"
 shm="$tmp/shm"
@@ -124,13 +113,6 @@ grep -q "metrics: serving http://127.0.0.1:$mport/metrics" "$tmp/ttmemd.log"
 check "the log names the endpoint" $?
 murl="http://127.0.0.1:$mport/metrics"
 
-run_holder() { # fifo, out, args...: an it_client that holds its buffers until a line arrives
-    local fifo=$1 out=$2
-    shift 2
-    mkfifo "$fifo"
-    TTMEM=1 TTMEM_SOCKET="$sock" "$client" "$@" --hold <"$fifo" >"$out" 2>>"$tmp/clients.err" &
-    pids+=($!)
-}
 run_holder "$tmp/h1" "$tmp/h1.out" --device 1 --leak 3 --alloc-at 0x7000 --double-free
 h1=${pids[-1]}
 exec 7>"$tmp/h1"

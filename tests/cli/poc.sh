@@ -10,11 +10,7 @@ src=$2
 ttmem="$build/ttmem"
 ttmemd="$build/ttmemd"
 replay="$build/tests/it_poc_replay"
-fail=0
-pass=0
-check() { # name, condition result
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-poc.XXXXXX)
 dpid=
 cleanup() {

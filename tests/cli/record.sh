@@ -7,11 +7,7 @@ set -u
 build=$1
 ttmem="$build/ttmem"
 leaker="$build/tests/it_leaker"
-fail=0
-pass=0
-check() { # name, condition result
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-rec.XXXXXX)
 priv="$tmp/priv" # TMPDIR of the commands under test: their private directories land here
 mkdir "$priv"

@@ -10,11 +10,7 @@ src=$2
 ttmem="$build/ttmem"
 ttmemd="$build/ttmemd"
 writer="$src/tests/integration/shm_writer.py"
-fail=0
-pass=0
-check() { # name, condition result
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-shm.XXXXXX)
 chmod 755 "$tmp" # the --reap check runs as another user
 dpid=

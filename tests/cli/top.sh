@@ -16,11 +16,7 @@ if ! command -v tmux >/dev/null 2>&1; then
     echo "SKIP: tmux is not installed (scripts/deps.sh installs it)"
     exit 0
 fi
-fail=0
-pass=0
-check() { # name, condition result
-    if [ "$2" -eq 0 ]; then pass=$((pass + 1)); else echo "FAIL: $1"; fail=$((fail + 1)); fi
-}
+. "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-top.XXXXXX)
 sock="$tmp/d.sock"
 shm="$tmp/shm"
@@ -95,13 +91,6 @@ bad "--json with nothing to monitor" 1 "nothing to monitor" --json --socket "$so
 
 # ---- a daemon, clients, a simulator process, a TT-Metal region ---------------------------------
 start_daemon; check "ttmemd starts on $sock" $?
-run_holder() { # fifo, output, client args...
-    local fifo=$1 out=$2
-    shift 2
-    mkfifo "$fifo"
-    TTMEM=1 TTMEM_SOCKET="$sock" "$client" "$@" --hold <"$fifo" >"$out" 2>>"$tmp/clients.err" &
-    pids+=($!)
-}
 run_holder "$tmp/h1" "$tmp/h1.out" --device 1 --leak 3 --alloc-at 0x7000 --double-free
 h1=${pids[-1]}
 exec 7>"$tmp/h1"
