@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/arch.h"
+#include "common/poc.h"
 #include "core/registry.h"
 
 typedef struct out {
@@ -225,6 +226,40 @@ static void process_families(out *o, const ttm_snapshot *s)
     }
 }
 
+static void legacy_families(out *o, const ttm_snapshot *s)
+{
+    const ttm_snap_legacy *l = &s->legacy;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
+        return;
+    family(o, "ttmem_legacy_connections", "gauge",
+           "Connections open on the allocation-server prototype's socket (--poc-socket).");
+    emit(o, "ttmem_legacy_connections %" PRIu32 "\n", l->connected);
+    family(o, "ttmem_legacy_connections_total", "counter",
+           "Connections accepted on the prototype's socket.");
+    emit(o, "ttmem_legacy_connections_total %" PRIu64 "\n", l->connections);
+    family(o, "ttmem_legacy_messages_total", "counter",
+           "Prototype messages received, by message type.");
+    for (unsigned t = TTM_POC_TYPE_MIN; t <= TTM_POC_TYPE_MAX && t < l->ntypes; t++) {
+        char name[32];
+        const char *n = ttm__poc_type_name(t);
+        size_t k = 0;
+        for (; n[k] != '\0' && k < sizeof name - 1; k++)
+            name[k] = (char)(n[k] >= 'A' && n[k] <= 'Z' ? n[k] + ('a' - 'A') : n[k]);
+        name[k] = '\0';
+        emit(o, "ttmem_legacy_messages_total{type=\"%s\"} %" PRIu64 "\n", name, l->messages[t]);
+    }
+    family(o, "ttmem_legacy_bad_messages_total", "counter",
+           "Prototype messages that were not plausible (garbage, bad pads or type).");
+    emit(o, "ttmem_legacy_bad_messages_total %" PRIu64 "\n", l->bad);
+    family(o, "ttmem_legacy_resyncs_total", "counter",
+           "Resynchronisations of a prototype stream after bad bytes.");
+    emit(o, "ttmem_legacy_resyncs_total %" PRIu64 "\n", l->resyncs);
+    family(o, "ttmem_legacy_closed_total", "counter",
+           "Prototype connections closed by ttmemd, by reason.");
+    emit(o, "ttmem_legacy_closed_total{reason=\"bad_messages\"} %" PRIu64 "\n", l->closed_bad);
+    emit(o, "ttmem_legacy_closed_total{reason=\"refused\"} %" PRIu64 "\n", l->refused);
+}
+
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
 {
     static const char *const counters[TTM_TTSHM_NCOUNTERS] = {"dram",  "l1", "l1_small",
@@ -284,6 +319,7 @@ int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, s
     totals_families(&o, snap);
     device_families(&o, snap);
     process_families(&o, snap);
+    legacy_families(&o, snap);
     shm_families(&o, regions, nregions);
     return o.err;
 }

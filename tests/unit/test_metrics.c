@@ -189,12 +189,43 @@ static void test_scrape_families(void **state)
     ttm__snap_buf_free(&empty);
 }
 
+static void test_legacy_socket(void **state)
+{
+    (void)state;
+    ttm_snapshot s;
+    ttm_snap_proc_mem pm = {0};
+    build(&s, &pm);
+    char *t = render(&s, NULL, 0);
+    assert_null(strstr(t, "ttmem_legacy_")); /* no --poc-socket: no legacy families */
+    free(t);
+    s.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY);
+    strcpy(s.legacy.path, "/tmp/tt_allocation_server.sock");
+    s.legacy.connected = 2;
+    s.legacy.connections = 9;
+    s.legacy.bad = 4;
+    s.legacy.resyncs = 3;
+    s.legacy.closed_bad = 1;
+    s.legacy.ntypes = TTM_SNAP_LEGACY_TYPES;
+    s.legacy.messages[1] = 100; /* ALLOC */
+    s.legacy.messages[12] = 7;  /* DUMP_KERNELS */
+    t = render(&s, NULL, 0);
+    assert_non_null(strstr(t, "ttmem_legacy_connections 2\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_connections_total 9\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_messages_total{type=\"alloc\"} 100\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_messages_total{type=\"dump_kernels\"} 7\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_bad_messages_total 4\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_resyncs_total 3\n"));
+    assert_non_null(strstr(t, "ttmem_legacy_closed_total{reason=\"bad_messages\"} 1\n"));
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_labels),
         cmocka_unit_test(test_help_and_type_for_every_family),
         cmocka_unit_test(test_no_daemon_and_regions),
+        cmocka_unit_test(test_legacy_socket),
         cmocka_unit_test(test_scrape_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
