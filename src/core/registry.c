@@ -161,7 +161,8 @@ struct ttm_registry {
     uint32_t bucket_mask;
 
     otable hist;   /* hist_entry */
-    otable freed;  /* uint64_t fingerprints of freed (pid, obj) */
+    otable freed[2]; /* uint64_t fingerprints of freed (pid, obj): current and previous generation */
+    unsigned freed_cur;
     otable offs;   /* offender_slot */
     otable pidmap; /* pidslot */
 
@@ -306,9 +307,11 @@ static hist_entry *hist_add(ttm_registry *reg, uint16_t device, unsigned space, 
     return h;
 }
 
-/* freed objects: the set holds 64-bit fingerprints of (pid, obj), 0 meaning an empty slot. Two
- * pairs share a fingerprint with a probability of about n^2 / 2^65 (3e-8 at a million freed
- * objects); entries are never removed, so one probe loop serves lookup and insertion. */
+/* freed objects: two generations of 64-bit fingerprints of (pid, obj), 0 meaning an empty
+ * slot. A free is written to the current generation; when that holds half of max_freed_objs,
+ * the previous generation is forgotten (counted in freed_objs_dropped) and its table becomes
+ * the current one. So the most recent frees are always remembered, in tables small enough to
+ * stay in cache. Two pairs share a fingerprint with a probability of about n^2 / 2^65. */
 static uint64_t obj_fingerprint(uint32_t pid, uint64_t obj)
 {
     uint64_t h = mix64(obj ^ ((uint64_t)pid << 32) ^ pid);
@@ -327,7 +330,11 @@ static uint64_t *freed_slot(const otable *t, uint64_t fp)
 
 static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
-    return reg->freed.mask != 0 && *freed_slot(&reg->freed, obj_fingerprint(pid, obj)) != 0;
+    uint64_t fp = obj_fingerprint(pid, obj);
+    for (unsigned g = 0; g < 2; g++)
+        if (reg->freed[g].mask != 0 && *freed_slot(&reg->freed[g], fp) != 0)
+            return true;
+    return false;
 }
 
 static void freed_rehash(otable *t, void *old, size_t oldcap)
@@ -345,15 +352,27 @@ static void freed_rehash(otable *t, void *old, size_t oldcap)
 static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
-    if (reg->freed.mask != 0 && *freed_slot(&reg->freed, fp) == fp)
+    otable *cur = &reg->freed[reg->freed_cur];
+    if (cur->mask != 0 && *freed_slot(cur, fp) == fp)
         return;
-    if (!otable_reserve(&reg->freed, sizeof(uint64_t), reg->cfg.max_freed_objs, freed_rehash)) {
-        reg->t.freed_objs_dropped++;
+    size_t gen_cap = reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
+    if (cur->live >= gen_cap) {
+        /* the current generation is full: forget the previous one and reuse its table */
+        reg->freed_cur ^= 1;
+        otable *old = &reg->freed[reg->freed_cur];
+        reg->t.freed_objs_dropped += old->live;
+        if (old->mask != 0)
+            memset(old->slots, 0, (old->mask + 1) * sizeof(uint64_t));
+        old->used = old->live = 0;
+        cur = old;
+    }
+    if (!otable_reserve(cur, sizeof(uint64_t), gen_cap, freed_rehash)) {
+        reg->t.freed_objs_dropped++; /* out of memory */
         return;
     }
-    *freed_slot(&reg->freed, fp) = fp;
-    reg->freed.used++;
-    reg->freed.live++;
+    *freed_slot(cur, fp) = fp;
+    cur->used++;
+    cur->live++;
 }
 
 /* offenders */
@@ -576,7 +595,7 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
         reg->cfg = *cfg;
     reg->cfg.max_offenders = cfg_or(reg->cfg.max_offenders, 65536);
     reg->cfg.max_history = cfg_or(reg->cfg.max_history, 4u << 20);
-    reg->cfg.max_freed_objs = cfg_or(reg->cfg.max_freed_objs, 1u << 20);
+    reg->cfg.max_freed_objs = cfg_or(reg->cfg.max_freed_objs, 1u << 19);
     reg->cfg.max_leaks_listed = cfg_or(reg->cfg.max_leaks_listed, 4096);
     reg->cfg.max_processes = cfg_or(reg->cfg.max_processes, 4096);
     reg->free_head = NIL;
@@ -602,7 +621,8 @@ void ttm_registry_close(ttm_registry *reg)
     ttm__free(reg->chunks);
     ttm__free(reg->buckets);
     ttm__free(reg->hist.slots);
-    ttm__free(reg->freed.slots);
+    ttm__free(reg->freed[0].slots);
+    ttm__free(reg->freed[1].slots);
     ttm__free(reg->offs.slots);
     ttm__free(reg->pidmap.slots);
     for (size_t i = 0; i < reg->nprocs; i++) {
@@ -1185,9 +1205,10 @@ static void prefetch_near(const ttm_registry *reg, uint32_t pid, const ttm_event
     uint32_t head = reg->buckets[bucket_of(reg->bucket_mask, ev->device, ev->addr)];
     if (head != NIL && head < reg->next_unused)
         __builtin_prefetch(rec_at(reg, head));
-    if (ev->kind == TTM_EV_FREE && ev->obj != 0 && reg->freed.mask != 0) {
-        const uint64_t *k = reg->freed.slots;
-        __builtin_prefetch(&k[obj_fingerprint(pid, ev->obj) & reg->freed.mask], 1);
+    const otable *cur = &reg->freed[reg->freed_cur];
+    if (ev->kind == TTM_EV_FREE && ev->obj != 0 && cur->mask != 0) {
+        const uint64_t *k = cur->slots;
+        __builtin_prefetch(&k[obj_fingerprint(pid, ev->obj) & cur->mask], 1);
     }
 }
 

@@ -71,7 +71,8 @@ typedef struct ttm_registry_config {
     uint32_t max_live_per_pid;     /* 0 = unlimited; beyond it ALLOCs are classed LIMIT */
     uint32_t max_offenders;        /* distinct (class, device, addr) entries kept; 0 = 65536 */
     uint32_t max_history;          /* distinct (device, space, addr) keys remembered; 0 = 4M */
-    uint32_t max_freed_objs;       /* freed object ids remembered for double-free; 0 = 1M */
+    uint32_t max_freed_objs;       /* freed object ids remembered for double-free (the most
+                                    * recent, in two generations of half); 0 = 512K */
     uint32_t max_leaks_listed;     /* leaked records kept for listing; 0 = 4096 (all counted) */
     uint32_t max_processes;        /* processes kept (live + exited); 0 = 4096 */
 } ttm_registry_config;
@@ -154,7 +155,7 @@ typedef struct ttm_totals {
     uint64_t reuse_size_changes;  /* ... whose size differed from the previous one there */
     uint64_t offenders_dropped;   /* anomalies not given an offender entry (table full) */
     uint64_t history_dropped;     /* keys not remembered (history full) */
-    uint64_t freed_objs_dropped;  /* freed object ids not remembered */
+    uint64_t freed_objs_dropped;  /* freed object ids forgotten (older generations) */
     uint64_t processes_dropped;   /* processes not kept (table full) */
     uint64_t first_ts, last_ts;   /* of ALLOC/FREE events */
 } ttm_totals;
