@@ -24,15 +24,6 @@ static void print_pids(FILE *out, const uint32_t *pids, unsigned n, bool more)
         fputs(",…", out);
 }
 
-static uint64_t space_used(const ttm_device_stats *d, ttm_space sp)
-{
-    uint64_t sum = 0;
-    for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-        if (ttm__memtype_space(m) == sp)
-            sum += d->mem[m].live_bytes;
-    return sum;
-}
-
 static void text_headline(FILE *out, const ttm_report *r)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN];
@@ -170,11 +161,11 @@ static void text_devices(FILE *out, const ttm_report *r)
     for (size_t i = 0; i < r->ndevices; i++) {
         const ttm_device_stats *dv = &r->devices[i];
         fprintf(out, "  %6u %-12s %10s %10s %10s   %10s %10s %10s\n", dv->device,
-                arch_name(dv->arch), ttm__fmt_bytes(a, space_used(dv, TTM_SPACE_DRAM)),
+                arch_name(dv->arch), ttm__fmt_bytes(a, ttm_device_space_used(dv, TTM_SPACE_DRAM)),
                 ttm__fmt_bytes(b, dv->space_peak[TTM_SPACE_DRAM]),
                 dv->capacity[TTM_SPACE_DRAM] ? ttm__fmt_bytes(c, dv->capacity[TTM_SPACE_DRAM])
                                              : "N/A",
-                ttm__fmt_bytes(d, space_used(dv, TTM_SPACE_L1)),
+                ttm__fmt_bytes(d, ttm_device_space_used(dv, TTM_SPACE_L1)),
                 ttm__fmt_bytes(e, dv->space_peak[TTM_SPACE_L1]),
                 dv->capacity[TTM_SPACE_L1] ? ttm__fmt_bytes(f, dv->capacity[TTM_SPACE_L1])
                                            : "N/A");
@@ -349,7 +340,7 @@ static void json_devices(ttm_json *j, const ttm_report *r)
         ttm__json_str(j, "arch", arch_name(d->arch));
         for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
             ttm__json_obj_begin(j, space_keys[s]);
-            ttm__json_u64(j, "used", space_used(d, (ttm_space)s));
+            ttm__json_u64(j, "used", ttm_device_space_used(d, (ttm_space)s));
             ttm__json_u64(j, "peak", d->space_peak[s]);
             ttm__json_u64(j, "peak_ts", d->space_peak_ts[s]);
             if (d->capacity[s])

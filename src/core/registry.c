@@ -746,13 +746,19 @@ static void rec_delete(ttm_registry *reg, uint32_t i)
 
 /* ---- accounting ----------------------------------------------------------------------------- */
 
-static void space_peak(dev *d, unsigned memtype, uint64_t ts)
+uint64_t ttm_device_space_used(const ttm_device_stats *d, ttm_space sp)
 {
-    ttm_space sp = ttm__memtype_space(memtype);
     uint64_t sum = 0;
     for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
         if (ttm__memtype_space(m) == sp)
-            sum += d->s.mem[m].live_bytes;
+            sum += d->mem[m].live_bytes;
+    return sum;
+}
+
+static void space_peak(dev *d, unsigned memtype, uint64_t ts)
+{
+    ttm_space sp = ttm__memtype_space(memtype);
+    uint64_t sum = ttm_device_space_used(&d->s, sp);
     if (sum > d->s.space_peak[sp]) {
         d->s.space_peak[sp] = sum;
         d->s.space_peak_ts[sp] = ts;

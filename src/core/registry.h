@@ -143,6 +143,10 @@ typedef struct ttm_device_stats {
     uint64_t class_bytes[TTM_CLASS__COUNT];  /* bytes the events of the class named */
 } ttm_device_stats;
 
+/* Bytes live in a device's address space: DRAM + TRACE, L1 + L1_SMALL + CB + KERNEL, or
+ * SYSTEM_MEMORY. */
+uint64_t ttm_device_space_used(const ttm_device_stats *d, ttm_space sp);
+
 typedef struct ttm_totals {
     uint64_t events;       /* every event applied, control events included */
     uint64_t allocs;       /* ALLOC events */
