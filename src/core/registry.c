@@ -174,6 +174,8 @@ struct ttm_registry {
     uint16_t *dev_ids;
     size_t ndevs;
     ttm_arch default_arch;
+    uint64_t size_max[TTM_SPACE_COUNT]; /* sizes beyond are oversize (unless a device says more) */
+    uint64_t size_max_least;            /* the least of them: the hot path's one comparison */
 
     ttm_leak *leaks;
     size_t nleaks;
@@ -216,6 +218,13 @@ static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
 static inline ttm_space rec_space(const rec *r)
 {
     return ttm__memtype_space(r->memtype);
+}
+
+/* a + b, or UINT64_MAX when the sum does not fit: no byte total of the core ever wraps. */
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    uint64_t s;
+    return __builtin_add_overflow(a, b, &s) ? UINT64_MAX : s;
 }
 
 static uint32_t cfg_or(uint32_t v, uint32_t dflt)
@@ -427,7 +436,7 @@ static void offender_note(ttm_registry *reg, unsigned cls, uint16_t device, unsi
     }
     ttm_offender *o = &s->o;
     o->count++;
-    o->bytes += bytes;
+    o->bytes = sat_add(o->bytes, bytes);
     o->last_ts = ts;
     if (memtype != TTM_MEM_ANY)
         o->memtype = (uint8_t)memtype;
@@ -548,9 +557,11 @@ static ttm_memstat *proc_mem(proc *p, uint16_t device, unsigned memtype)
 }
 
 /* devices */
+/* Fills the capacities not set explicitly from a profile: the device's own architecture's
+ * when it named one, else arch's (the default). */
 static void dev_apply_profile(dev *d, ttm_arch arch)
 {
-    const ttm_arch_profile *prof = ttm__arch_profile(arch);
+    const ttm_arch_profile *prof = ttm__arch_profile(d->s.arch != 0 ? d->s.arch : arch);
     if (prof == NULL)
         return;
     if (!d->capacity_set[TTM_SPACE_DRAM])
@@ -581,6 +592,60 @@ static dev *dev_get(ttm_registry *reg, uint16_t device)
     return d;
 }
 
+/* ---- sizes ---------------------------------------------------------------------------------- */
+
+/* Sizes beyond any device (docs/CLASSIFICATION.md, "Sizes"): TTM_SIZE_MARGIN times the largest
+ * capacity any built-in profile has in the space; SYSTEM_MEMORY (host memory, no profile) has a
+ * fixed bound. A device that says it has more raises its own bound to its capacity. */
+#define TTM_SIZE_MARGIN 16u
+#define TTM_SYSTEM_SIZE_MAX (1ull << 44) /* 16 TiB */
+
+static void size_bounds_init(ttm_registry *reg)
+{
+    uint64_t dram = 0, l1 = 0;
+    for (unsigned a = 0; a < 256; a++) {
+        const ttm_arch_profile *prof = ttm__arch_profile(a);
+        if (prof == NULL)
+            continue;
+        if (ttm__arch_dram_bytes(prof) > dram)
+            dram = ttm__arch_dram_bytes(prof);
+        if (ttm__arch_l1_bytes(prof) > l1)
+            l1 = ttm__arch_l1_bytes(prof);
+    }
+    reg->size_max[TTM_SPACE_DRAM] = dram * TTM_SIZE_MARGIN;
+    reg->size_max[TTM_SPACE_L1] = l1 * TTM_SIZE_MARGIN;
+    reg->size_max[TTM_SPACE_SYSTEM] = TTM_SYSTEM_SIZE_MAX;
+    reg->size_max_least = UINT64_MAX;
+    for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+        if (reg->size_max[sp] < reg->size_max_least)
+            reg->size_max_least = reg->size_max[sp];
+}
+
+static uint64_t size_bound(const ttm_registry *reg, const dev *d, unsigned space)
+{
+    uint64_t cap = d != NULL ? d->s.capacity[space] : 0;
+    return cap > reg->size_max[space] ? cap : reg->size_max[space];
+}
+
+uint64_t ttm_registry_size_max(const ttm_registry *reg, uint16_t device, ttm_space space)
+{
+    if ((unsigned)space >= TTM_SPACE_COUNT)
+        return 0;
+    return size_bound(reg, reg->devs[device], space);
+}
+
+/* True when ev's size is more than its space can hold on device d (a FREE without memtype:
+ * more than any space can). */
+static bool size_beyond_device(const ttm_registry *reg, const dev *d, const ttm_event *ev)
+{
+    if (ev->memtype != TTM_MEM_ANY)
+        return ev->size > size_bound(reg, d, ttm__memtype_space(ev->memtype));
+    for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+        if (ev->size <= size_bound(reg, d, sp))
+            return false;
+    return true;
+}
+
 /* ---- open / close --------------------------------------------------------------------------- */
 
 int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
@@ -599,6 +664,7 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
     reg->cfg.max_leaks_listed = cfg_or(reg->cfg.max_leaks_listed, 4096);
     reg->cfg.max_processes = cfg_or(reg->cfg.max_processes, 4096);
     reg->free_head = NIL;
+    size_bounds_init(reg);
     reg->devs = ttm__calloc(MAX_DEVICES, sizeof *reg->devs);
     reg->dev_ids = ttm__calloc(MAX_DEVICES, sizeof *reg->dev_ids);
     reg->bucket_mask = 1023;
@@ -751,7 +817,7 @@ uint64_t ttm_device_space_used(const ttm_device_stats *d, ttm_space sp)
     uint64_t sum = 0;
     for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
         if (ttm__memtype_space(m) == sp)
-            sum += d->mem[m].live_bytes;
+            sum = sat_add(sum, d->mem[m].live_bytes);
     return sum;
 }
 
@@ -767,7 +833,7 @@ static void space_peak(dev *d, unsigned memtype, uint64_t ts)
 
 static void memstat_add(ttm_memstat *m, uint64_t bytes, uint64_t ts)
 {
-    m->live_bytes += bytes;
+    m->live_bytes = sat_add(m->live_bytes, bytes);
     m->live_count++;
     m->allocs++;
     if (m->live_bytes > m->peak_bytes) {
@@ -815,10 +881,10 @@ static void count_class(ttm_registry *reg, dev *d, proc *p, unsigned cls, uint16
                         uint64_t ts)
 {
     reg->t.class_count[cls]++;
-    reg->t.class_bytes[cls] += bytes;
+    reg->t.class_bytes[cls] = sat_add(reg->t.class_bytes[cls], bytes);
     if (d != NULL) {
         d->s.class_count[cls]++;
-        d->s.class_bytes[cls] += bytes;
+        d->s.class_bytes[cls] = sat_add(d->s.class_bytes[cls], bytes);
     }
     if (class_table[cls].anomaly) {
         if (p != NULL)
@@ -1128,12 +1194,16 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     case TTM_EV_DEVICE_INFO: {
         dev *d = dev_get(reg, ev->device);
         if (d != NULL) {
+            /* a capacity the event gives wins; one it leaves 0 comes from the profile of the
+             * architecture it names (ttmem.h: 0 = the profile's), space by space */
             if (ev->dram_capacity)
                 ttm_registry_set_capacity(reg, ev->device, TTM_SPACE_DRAM, ev->dram_capacity);
             if (ev->l1_capacity)
                 ttm_registry_set_capacity(reg, ev->device, TTM_SPACE_L1, ev->l1_capacity);
-            if (ev->arch)
+            if (ev->arch) {
                 d->s.arch = ev->arch;
+                dev_apply_profile(d, (ttm_arch)ev->arch);
+            }
         }
         return 0;
     }
@@ -1178,6 +1248,12 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         count_class(reg, d, p, TTM_CLASS_INVALID, ev->device, TTM_MEM_ANY, ev->addr, ev->size,
                     pid, ev->ts);
         return TTM_CLASS_BIT(TTM_CLASS_INVALID);
+    }
+    if (__builtin_expect(ev->size > reg->size_max_least, 0) && size_beyond_device(reg, d, ev)) {
+        /* no byte of it is counted: the size is what is wrong */
+        count_class(reg, d, p, TTM_CLASS_OVERSIZE, ev->device, ev->memtype, ev->addr, 0, pid,
+                    ev->ts);
+        return TTM_CLASS_BIT(TTM_CLASS_OVERSIZE);
     }
     return is_alloc ? apply_alloc(reg, pid, ev, d, p) : apply_free(reg, pid, ev, d, p);
 }
@@ -1261,7 +1337,7 @@ void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
                         r->size, pid, ts);
             if (p != NULL) {
                 p->leaked_count++;
-                p->leaked_bytes += r->size;
+                p->leaked_bytes = sat_add(p->leaked_bytes, r->size);
             }
             if (reg->nleaks < reg->cfg.max_leaks_listed) {
                 if (reg->leaks == NULL)

@@ -45,7 +45,9 @@
       "a free without memtype that matched buffers in several address spaces")                  \
     X(LEAKED_AT_EXIT, 1, "leaked_at_exit", "a buffer still live when its process exited")       \
     X(INVALID, 1, "invalid", "an event with a bad kind, memtype or flags (rejected)")            \
-    X(LIMIT, 1, "limit", "an allocation refused by the per-process live-record limit")
+    X(LIMIT, 1, "limit", "an allocation refused by the per-process live-record limit")         \
+    X(OVERSIZE, 1, "oversize",                                                                    \
+      "an allocation or free of more bytes than any device holds (rejected)")
 
 typedef enum ttm_class {
 #define TTM__CLASS_ENUM(name, anomaly, text, help) TTM_CLASS_##name,
@@ -120,6 +122,10 @@ void ttm_registry_set_capacity(ttm_registry *reg, uint16_t device, ttm_space spa
 /* Gives every device that has no capacity yet (and every device later seen) the capacities of
  * an architecture profile. */
 void ttm_registry_set_default_arch(ttm_registry *reg, ttm_arch arch);
+
+/* The largest size an ALLOC or FREE may carry in a space of a device; larger ones are classed
+ * OVERSIZE and change nothing else (docs/CLASSIFICATION.md, "Sizes"). */
+uint64_t ttm_registry_size_max(const ttm_registry *reg, uint16_t device, ttm_space space);
 
 /* ---- queries ------------------------------------------------------------------------------ */
 

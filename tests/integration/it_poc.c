@@ -846,11 +846,38 @@ static void case_random(void)
     stop_daemon();
 }
 
+/* Issue 9, item 7: two allocations of 2^64-1 bytes and one of 2 once made DRAM `used: 0` with
+ * three live buffers, and every other client's QUERY then said 0. The impossible sizes are
+ * refused (class oversize, counted) and the totals stay exact. */
+static void case_overflow(void)
+{
+    static const char *const extra[] = {"--devices", "1", "--arch", "wormhole_b0", NULL};
+    start_daemon(extra);
+    int fd = poc_connect();
+    send_msg(fd, 144, ALLOC, 0, UINT64_MAX, DRAM, 0x10000);
+    send_msg(fd, 144, ALLOC, 0, UINT64_MAX, DRAM, 0x20000);
+    send_msg(fd, 144, ALLOC, 0, 2, DRAM, 0x30000);
+    totals t = {.dram = 2};
+    query(__LINE__, fd, 144, 0, &t);
+    int other = poc_connect(); /* another client, after the first one's messages were applied */
+    query(__LINE__, other, 112, 0, &t);
+    ttm_snapshot s;
+    snap(&s);
+    CHECK_EQ(cls(&s, TTM_CLASS_OVERSIZE), 2);
+    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), 1);
+    CHECK_EQ(s.totals.live_records, 1);
+    ttm__snapshot_free(&s);
+    CHECK_EQ(log_count("first oversize"), 1);
+    close(other);
+    close(fd);
+    stop_daemon();
+}
+
 static const it_case_entry cases[] = {
     {"v1", case_v1},         {"v2", case_v2},     {"v3", case_v3},
     {"mixed", case_mixed},   {"garbage", case_garbage}, {"split", case_split},
     {"pid", case_pid},       {"stall", case_stall}, {"options", case_options},
-    {"random", case_random},
+    {"random", case_random}, {"overflow", case_overflow},
 };
 
 int main(int argc, char **argv)

@@ -30,6 +30,99 @@ static uint32_t device_info(ttm_registry *reg, uint16_t dev, uint64_t dram, uint
     return ttm_registry_apply(reg, 0, &ev);
 }
 
+
+/* Issue 9, item 6: a DEVICE_INFO that names an architecture and leaves a capacity 0 gets that
+ * capacity from the architecture's profile (ttmem.h: 0 = the profile's), space by space, and
+ * the device's own architecture wins over the default one. */
+static void test_device_info_profile_capacity(void **state)
+{
+    ttm_registry *reg = *state;
+    const ttm_arch_profile *wh = ttm__arch_profile(TTM_ARCH_WORMHOLE_B0);
+    const ttm_arch_profile *bh = ttm__arch_profile(TTM_ARCH_BLACKHOLE);
+    assert_int_equal(device_info(reg, 0, 0, 0, TTM_ARCH_WORMHOLE_B0, 1), 0);
+    ttm_device_stats d = dev_stats(reg, 0);
+    assert_int_equal(d.arch, TTM_ARCH_WORMHOLE_B0);
+    assert_int_equal(d.capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(wh));
+    assert_int_equal(d.capacity[TTM_SPACE_L1], ttm__arch_l1_bytes(wh));
+    /* DRAM given, L1 0: L1 from the profile */
+    assert_int_equal(device_info(reg, 1, 5ull << 30, 0, TTM_ARCH_BLACKHOLE, 2), 0);
+    d = dev_stats(reg, 1);
+    assert_int_equal(d.capacity[TTM_SPACE_DRAM], 5ull << 30);
+    assert_int_equal(d.capacity[TTM_SPACE_L1], ttm__arch_l1_bytes(bh));
+    /* L1 given, DRAM 0: DRAM from the profile */
+    assert_int_equal(device_info(reg, 2, 0, 12345, TTM_ARCH_BLACKHOLE, 3), 0);
+    d = dev_stats(reg, 2);
+    assert_int_equal(d.capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(bh));
+    assert_int_equal(d.capacity[TTM_SPACE_L1], 12345);
+    /* a default architecture set later does not override what a device said it is */
+    ttm_registry_set_default_arch(reg, TTM_ARCH_GRAYSKULL);
+    d = dev_stats(reg, 0);
+    assert_int_equal(d.arch, TTM_ARCH_WORMHOLE_B0);
+    assert_int_equal(d.capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(wh));
+    /* a device first given the default profile, then describing itself, takes its own */
+    assert_int_equal(alloc(reg, 1, 4, DRAM, A, 64, 0, 0, 4), B(ALLOC_OK));
+    assert_int_equal(dev_stats(reg, 4).arch, TTM_ARCH_GRAYSKULL);
+    assert_int_equal(device_info(reg, 4, 0, 0, TTM_ARCH_BLACKHOLE, 5), 0);
+    d = dev_stats(reg, 4);
+    assert_int_equal(d.arch, TTM_ARCH_BLACKHOLE);
+    assert_int_equal(d.capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(bh));
+    assert_int_equal(d.capacity[TTM_SPACE_L1], ttm__arch_l1_bytes(bh));
+}
+
+/* Issue 9, item 7: two allocations of 2^64-1 bytes and one of 2 once summed to 0. Sizes no
+ * device holds are OVERSIZE (rejected, counted, no bytes), and byte sums saturate. */
+static void test_oversize_and_saturation(void **state)
+{
+    ttm_registry *reg = *state;
+    assert_int_equal(alloc(reg, 1, 0, DRAM, A, UINT64_MAX, 1, 0, 1), B(OVERSIZE));
+    assert_int_equal(alloc(reg, 1, 0, DRAM, A2, UINT64_MAX, 2, 0, 2), B(OVERSIZE));
+    assert_int_equal(alloc(reg, 1, 0, DRAM, A3, 2, 3, 0, 3), B(ALLOC_OK));
+    assert_int_equal(live_bytes(reg, 0, DRAM), 2);
+    assert_int_equal(mem(reg, 0, DRAM).live_count, 1);
+    assert_int_equal(proc_live_bytes(reg, 1, 0, DRAM), 2);
+    ttm_totals t = totals(reg);
+    assert_int_equal(t.class_count[TTM_CLASS_OVERSIZE], 2);
+    assert_int_equal(t.class_bytes[TTM_CLASS_OVERSIZE], 0);
+    assert_int_equal(t.live_records, 1);
+    assert_int_equal(offender_at(reg, TTM_CLASS_OVERSIZE, 0, A).count, 1);
+    /* a free of an impossible size is rejected as well; the record stays */
+    assert_int_equal(dealloc(reg, 1, 0, DRAM, A3, UINT64_MAX, 3, 0, 4), B(OVERSIZE));
+    assert_int_equal(dealloc(reg, 1, 0, ANY, A3, UINT64_MAX, 3, 0, 5), B(OVERSIZE));
+    assert_int_equal(live_bytes(reg, 0, DRAM), 2);
+
+    /* the bound: the largest profile's capacity of the space times the margin */
+    uint64_t dmax = ttm_registry_size_max(reg, 0, TTM_SPACE_DRAM);
+    uint64_t lmax = ttm_registry_size_max(reg, 0, TTM_SPACE_L1);
+    assert_true(dmax >= 16 * ttm__arch_dram_bytes(ttm__arch_profile(TTM_ARCH_BLACKHOLE)));
+    assert_true(lmax >= 16 * ttm__arch_l1_bytes(ttm__arch_profile(TTM_ARCH_BLACKHOLE)));
+    assert_int_equal(alloc(reg, 1, 0, DRAM, 0x10000000, dmax, 4, 0, 6), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 1, 0, DRAM, 0x20000000, dmax + 1, 5, 0, 7), B(OVERSIZE));
+    assert_int_equal(alloc(reg, 1, 0, L1, 0x1000, lmax + 1, 6, 0, 8), B(OVERSIZE));
+    assert_int_equal(alloc(reg, 1, 0, SYS, 0x1000, lmax + 1, 7, 0, 9), B(ALLOC_OK));
+    /* a device that says it has more raises its own bound */
+    ttm_registry_set_capacity(reg, 5, TTM_SPACE_L1, lmax * 2);
+    assert_int_equal(alloc(reg, 1, 5, L1, 0x1000, lmax + 1, 8, 0, 10), B(ALLOC_OK));
+    check_invariants(reg);
+
+    /* sums saturate instead of wrapping: many maximal buffers in every DRAM memtype */
+    ttm_registry_set_capacity(reg, 6, TTM_SPACE_DRAM, UINT64_MAX / 2);
+    assert_int_equal(alloc(reg, 1, 6, DRAM, 0x1000, UINT64_MAX / 2, 10, 0, 11), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 1, 6, DRAM, 0x2000, UINT64_MAX / 2, 11, 0, 12), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 1, 6, DRAM, 0x3000, UINT64_MAX / 2, 12, 0, 13), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 1, 6, TRACE, 0x4000, UINT64_MAX / 2, 13, 0, 14), B(ALLOC_OK));
+    ttm_device_stats d = dev_stats(reg, 6);
+    assert_true(d.mem[DRAM].live_bytes == UINT64_MAX);
+    assert_true(d.mem[DRAM].peak_bytes == UINT64_MAX);
+    assert_true(ttm_device_space_used(&d, TTM_SPACE_DRAM) == UINT64_MAX);
+    assert_true(d.space_peak[TTM_SPACE_DRAM] == UINT64_MAX);
+    assert_true(d.class_bytes[TTM_CLASS_ALLOC_OK] == UINT64_MAX);
+    assert_true(proc_live_bytes(reg, 1, 6, DRAM) == UINT64_MAX);
+    ttm_registry_process_exit(reg, 1, 20);
+    ttm_proc_stats ps = proc_stats(reg, 1);
+    assert_true(ps.leaked_bytes == UINT64_MAX);
+    assert_true(totals(reg).class_bytes[TTM_CLASS_LEAKED_AT_EXIT] == UINT64_MAX);
+}
+
 /* ---- statistics --------------------------------------------------------------------------- */
 
 static void test_memstat_live_peak(void **state)
@@ -437,7 +530,7 @@ static void test_class_names(void **state)
         "alloc_ok",     "duplicate_alloc", "alloc_view",       "overlap",        "missed_free",
         "free_ok",      "free_view",       "view_after_owner", "double_free",    "excess_free",
         "unknown_free", "foreign_free",    "size_mismatch",    "ambiguous_free", "leaked_at_exit",
-        "invalid",      "limit",
+        "invalid",      "limit",           "oversize",
     };
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
         const char *n = ttm_class_name(c);
@@ -887,6 +980,8 @@ int main(void)
         T(test_process_device_bytes),
         T(test_device_info_capacity),
         T(test_default_arch_wormhole),
+        T(test_device_info_profile_capacity),
+        T(test_oversize_and_saturation),
         T(test_reuse_counters),
         T(test_offender_pids),
         cmocka_unit_test(test_offender_table_bound),
