@@ -18,6 +18,7 @@
 
 #include "common/alloc.h"
 #include "common/arch.h"
+#include "common/util.h"
 
 #define NIL UINT32_MAX
 #define CHUNK_SHIFT 12
@@ -1491,4 +1492,594 @@ size_t ttm_registry_live_memory(const ttm_registry *reg)
     return (size_t)reg->nchunks * CHUNK_SIZE * sizeof(rec) +
            ((size_t)reg->bucket_mask + 1) * sizeof(uint32_t) +
            (size_t)reg->nchunks * sizeof(rec *);
+}
+
+/* ---- persistence ------------------------------------------------------------------------------
+ *
+ * The state is a little-endian byte string of 64-bit words (docs/DAEMON.md, "Restart"):
+ *   header   magic "TTMSTAT1", version, flags, total length, checksum of every later word
+ *   shape    TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT (a build with other tables
+ *            writes another version)
+ *   totals, devices, processes, live records, history, freed objects (current generation,
+ *   then the previous one), offenders, leaks listed, and the caller's annex.
+ * Live and peak figures that follow from the live records (live bytes and counts per device,
+ * memtype and process, live records per process) are not stored: load recomputes them, so a
+ * loaded registry is consistent by construction. */
+
+#define STATE_MAGIC 0x31544154534d5454ull /* "TTMSTAT1" little-endian */
+#define STATE_HDR_WORDS 5
+
+typedef struct wbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool nomem;
+} wbuf;
+
+static void w64(wbuf *w, uint64_t v)
+{
+    if (w->len + 8 > w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 4096;
+        uint8_t *np = w->nomem ? NULL : ttm__reallocarray(w->p, cap, 1);
+        if (np == NULL) {
+            w->nomem = true;
+            return;
+        }
+        w->p = np;
+        w->cap = cap;
+    }
+    ttm__put_le64(w->p + w->len, v);
+    w->len += 8;
+}
+
+/* FNV-style over words: any change confined to one word always changes the result. */
+uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ len;
+    for (size_t i = 0; i + 8 <= len; i += 8)
+        h = (h ^ ttm__le64(p + i)) * 0x100000001b3ull;
+    return mix64(h);
+}
+
+static void w_memstat(wbuf *w, const ttm_memstat *m)
+{
+    w64(w, m->peak_bytes);
+    w64(w, m->peak_ts);
+    w64(w, m->allocs);
+    w64(w, m->frees);
+}
+
+int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_len,
+                      uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    wbuf w = {0};
+    size_t guess = 512 + (size_t)reg->live * 48 + reg->hist.live * 16 +
+                   (reg->freed[0].live + reg->freed[1].live) * 8 + reg->offs.live * 80 +
+                   reg->nleaks * 48 + reg->ndevs * 512 + reg->nprocs * 256 + annex_len;
+    w.p = ttm__malloc(guess);
+    if (w.p == NULL)
+        return TTM_ENOMEM;
+    w.cap = guess;
+    for (unsigned i = 0; i < STATE_HDR_WORDS; i++)
+        w64(&w, 0); /* filled at the end */
+    w64(&w, TTM_CLASS__COUNT);
+    w64(&w, TTM_MEMTYPE_COUNT);
+    w64(&w, TTM_SPACE_COUNT);
+
+    const ttm_totals *t = &reg->t;
+    w64(&w, t->events);
+    w64(&w, t->allocs);
+    w64(&w, t->frees);
+    w64(&w, t->marks);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+        w64(&w, t->class_count[c]);
+        w64(&w, t->class_bytes[c]);
+    }
+    w64(&w, t->reuse_allocs);
+    w64(&w, t->reuse_size_changes);
+    w64(&w, t->offenders_dropped);
+    w64(&w, t->history_dropped);
+    w64(&w, t->freed_objs_dropped);
+    w64(&w, t->processes_dropped);
+    w64(&w, t->first_ts);
+    w64(&w, t->last_ts);
+
+    w64(&w, reg->ndevs);
+    for (size_t i = 0; i < reg->ndevs; i++) {
+        const dev *d = reg->devs[reg->dev_ids[i]];
+        w64(&w, d->s.device);
+        w64(&w, d->s.arch);
+        unsigned set = 0;
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++) {
+            w64(&w, d->s.capacity[sp]);
+            w64(&w, d->s.space_peak[sp]);
+            w64(&w, d->s.space_peak_ts[sp]);
+            set |= d->capacity_set[sp] ? 1u << sp : 0;
+        }
+        w64(&w, set);
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            w_memstat(&w, &d->s.mem[m]);
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+            w64(&w, d->s.class_count[c]);
+            w64(&w, d->s.class_bytes[c]);
+        }
+    }
+
+    w64(&w, reg->nprocs);
+    for (size_t i = 0; i < reg->nprocs; i++) {
+        const proc *p = reg->procs[i];
+        w64(&w, p->pid);
+        w64(&w, p->alive);
+        w64(&w, p->first_ts);
+        w64(&w, p->exit_ts);
+        w64(&w, p->leaked_count);
+        w64(&w, p->leaked_bytes);
+        w64(&w, p->anomalies);
+        w64(&w, p->ndevices);
+        for (size_t j = 0; j < p->ndevices; j++) {
+            w64(&w, p->devices[j].device);
+            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+                w_memstat(&w, &p->devices[j].mem[m]);
+        }
+    }
+
+    w64(&w, reg->live);
+    for (uint32_t i = 0; i < reg->next_unused; i++) {
+        const rec *r = rec_at(reg, i);
+        if (!(r->rflags & REC_USED))
+            continue;
+        w64(&w, r->addr);
+        w64(&w, r->size);
+        w64(&w, r->obj);
+        w64(&w, r->ts);
+        w64(&w, (uint64_t)r->pid << 32 | r->refs);
+        w64(&w, (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
+                    (r->rflags & ~(unsigned)REC_USED));
+    }
+
+    w64(&w, reg->hist.live);
+    const hist_entry *hs = reg->hist.slots;
+    for (size_t i = 0; reg->hist.mask && i <= reg->hist.mask; i++) {
+        if (hs[i].meta != 0) {
+            w64(&w, hs[i].addr);
+            w64(&w, hs[i].meta);
+        }
+    }
+
+    for (unsigned g = 0; g < 2; g++) {
+        const otable *ft = &reg->freed[g == 0 ? reg->freed_cur : reg->freed_cur ^ 1];
+        w64(&w, ft->live);
+        const uint64_t *fs = ft->slots;
+        for (size_t i = 0; ft->mask && i <= ft->mask; i++)
+            if (fs[i] != 0)
+                w64(&w, fs[i]);
+    }
+
+    w64(&w, reg->offs.live);
+    const offender_slot *os = reg->offs.slots;
+    for (size_t i = 0; reg->offs.mask && i <= reg->offs.mask; i++) {
+        if (!os[i].used)
+            continue;
+        const ttm_offender *o = &os[i].o;
+        w64(&w, (uint64_t)o->cls | (uint64_t)o->device << 8 | (uint64_t)o->memtype << 24 |
+                    (uint64_t)o->npids << 32 | (uint64_t)o->more_pids << 40);
+        w64(&w, o->addr);
+        w64(&w, o->count);
+        w64(&w, o->bytes);
+        w64(&w, o->first_ts);
+        w64(&w, o->last_ts);
+        w64(&w, (uint64_t)o->pids[0] | (uint64_t)o->pids[1] << 32);
+        w64(&w, (uint64_t)o->pids[2] | (uint64_t)o->pids[3] << 32);
+    }
+
+    w64(&w, reg->nleaks);
+    for (size_t i = 0; i < reg->nleaks; i++) {
+        const ttm_leak *l = &reg->leaks[i];
+        w64(&w, (uint64_t)l->pid | (uint64_t)l->device << 32 | (uint64_t)l->memtype << 48);
+        w64(&w, l->addr);
+        w64(&w, l->size);
+        w64(&w, l->obj);
+        w64(&w, l->alloc_ts);
+        w64(&w, l->exit_ts);
+    }
+
+    w64(&w, annex_len);
+    const uint8_t *a = annex;
+    for (size_t i = 0; i < annex_len; i += 8) {
+        uint8_t word[8] = {0};
+        memcpy(word, a + i, annex_len - i < 8 ? annex_len - i : 8);
+        w64(&w, ttm__le64(word));
+    }
+
+    if (w.nomem) {
+        ttm__free(w.p);
+        return TTM_ENOMEM;
+    }
+    ttm__put_le64(w.p, STATE_MAGIC);
+    ttm__put_le64(w.p + 8, TTM_REGISTRY_STATE_VERSION);
+    ttm__put_le64(w.p + 16, 0);
+    ttm__put_le64(w.p + 24, w.len);
+    size_t hdr = STATE_HDR_WORDS * 8;
+    ttm__put_le64(w.p + 32, ttm__registry_state_checksum(w.p + hdr, w.len - hdr));
+    *out = w.p;
+    *out_len = w.len;
+    return TTM_OK;
+}
+
+typedef struct rbuf {
+    const uint8_t *p;
+    size_t len, off;
+    bool short_read;
+} rbuf;
+
+static uint64_t r64(rbuf *r)
+{
+    if (r->off + 8 > r->len) {
+        r->short_read = true;
+        return 0;
+    }
+    uint64_t v = ttm__le64(r->p + r->off);
+    r->off += 8;
+    return v;
+}
+
+/* A count of entries of words_each words: at most what the rest of the buffer can hold. */
+static bool r_count(rbuf *r, size_t words_each, uint64_t *n)
+{
+    *n = r64(r);
+    return !r->short_read && *n <= (r->len - r->off) / (8 * words_each);
+}
+
+static void r_memstat(rbuf *r, ttm_memstat *m)
+{
+    m->peak_bytes = r64(r);
+    m->peak_ts = r64(r);
+    m->allocs = r64(r);
+    m->frees = r64(r);
+}
+
+/* The body of ttm_registry_load(): fills reg from r. Returns 0, TTM_EPROTO with msg set, or
+ * TTM_ENOMEM. */
+static int load_body(ttm_registry *reg, rbuf *r, const uint8_t **annex, size_t *annex_len,
+                     char *msg, size_t msg_len)
+{
+#define BAD(...)                                                                               \
+    do {                                                                                       \
+        ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
+        return TTM_EPROTO;                                                                     \
+    } while (0)
+    ttm_totals *t = &reg->t;
+    t->events = r64(r);
+    t->allocs = r64(r);
+    t->frees = r64(r);
+    t->marks = r64(r);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+        t->class_count[c] = r64(r);
+        t->class_bytes[c] = r64(r);
+    }
+    t->reuse_allocs = r64(r);
+    t->reuse_size_changes = r64(r);
+    t->offenders_dropped = r64(r);
+    t->history_dropped = r64(r);
+    t->freed_objs_dropped = r64(r);
+    t->processes_dropped = r64(r);
+    t->first_ts = r64(r);
+    t->last_ts = r64(r);
+
+    uint64_t n;
+    const size_t dev_words = 3 + 3 * TTM_SPACE_COUNT + 4 * TTM_MEMTYPE_COUNT + 2 * TTM_CLASS__COUNT;
+    if (!r_count(r, dev_words, &n) || n > MAX_DEVICES)
+        BAD("the device count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = r64(r), arch = r64(r);
+        if (id >= MAX_DEVICES || arch > UINT32_MAX)
+            BAD("device entry %llu: id %llu or architecture %llu out of range",
+                (unsigned long long)i, (unsigned long long)id, (unsigned long long)arch);
+        if (reg->devs[id] != NULL)
+            BAD("device %llu appears twice", (unsigned long long)id);
+        dev *d = dev_get(reg, (uint16_t)id);
+        if (d == NULL)
+            return TTM_ENOMEM;
+        d->s.arch = (uint32_t)arch;
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++) {
+            d->s.capacity[sp] = r64(r);
+            d->s.space_peak[sp] = r64(r);
+            d->s.space_peak_ts[sp] = r64(r);
+        }
+        uint64_t set = r64(r);
+        if (set >> TTM_SPACE_COUNT)
+            BAD("device %llu: bad capacity flags", (unsigned long long)id);
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+            d->capacity_set[sp] = (set >> sp) & 1;
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            r_memstat(r, &d->s.mem[m]);
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+            d->s.class_count[c] = r64(r);
+            d->s.class_bytes[c] = r64(r);
+        }
+    }
+
+    if (!r_count(r, 8, &n))
+        BAD("the process count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t pid = r64(r), alive = r64(r);
+        if (pid > UINT32_MAX || alive > 1)
+            BAD("process entry %llu: pid or state out of range", (unsigned long long)i);
+        if (proc_find(reg, (uint32_t)pid) != NULL)
+            BAD("process %llu appears twice", (unsigned long long)pid);
+        uint64_t first_ts = r64(r);
+        size_t before = reg->nprocs;
+        proc *p = proc_get(reg, (uint32_t)pid, first_ts);
+        if (p == NULL && reg->nprocs == before && before < reg->cfg.max_processes)
+            return TTM_ENOMEM;
+        proc scratch = {0}; /* a process the table has no room for: read, then dropped */
+        proc *q = p != NULL ? p : &scratch;
+        q->alive = alive != 0;
+        q->exit_ts = r64(r);
+        q->leaked_count = r64(r);
+        q->leaked_bytes = r64(r);
+        q->anomalies = r64(r);
+        uint64_t nd;
+        if (!r_count(r, 1 + 4 * TTM_MEMTYPE_COUNT, &nd) || nd > MAX_DEVICES)
+            BAD("process %llu: the device count is wrong", (unsigned long long)pid);
+        int64_t last = -1;
+        for (uint64_t j = 0; j < nd; j++) {
+            uint64_t id = r64(r);
+            if (id >= MAX_DEVICES || (int64_t)id <= last)
+                BAD("process %llu: device %llu out of order", (unsigned long long)pid,
+                    (unsigned long long)id);
+            last = (int64_t)id;
+            ttm_memstat ms[TTM_MEMTYPE_COUNT];
+            memset(ms, 0, sizeof ms);
+            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+                r_memstat(r, &ms[m]);
+            if (p == NULL)
+                continue;
+            if (proc_mem(p, (uint16_t)id, 0) == NULL)
+                return TTM_ENOMEM;
+            memcpy(p->devices[p->ndevices - 1].mem, ms, sizeof ms);
+        }
+    }
+
+    if (!r_count(r, 6, &n) || n >= NIL - 1)
+        BAD("the live record count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t addr = r64(r), size = r64(r), obj = r64(r), ts = r64(r);
+        uint64_t pr = r64(r), dm = r64(r);
+        uint32_t pid = (uint32_t)(pr >> 32), refs = (uint32_t)pr;
+        uint64_t device = dm >> 16;
+        unsigned memtype = (unsigned)(dm >> 8) & 0xff, rflags = (unsigned)dm & 0xff;
+        if (device >= MAX_DEVICES || reg->devs[device] == NULL || !ttm__memtype_valid(memtype) ||
+            refs == 0 || (rflags & ~(unsigned)(REC_VIEW | REC_ATTACHED | REC_OWNER_RELEASED)))
+            BAD("live record %llu is malformed", (unsigned long long)i);
+        rec *rc = rec_new(reg, (uint16_t)device, memtype, addr);
+        if (rc == NULL)
+            return TTM_ENOMEM;
+        rc->size = size;
+        rc->obj = obj;
+        rc->ts = ts;
+        rc->pid = pid;
+        rc->refs = refs;
+        rc->rflags = (uint8_t)(REC_USED | rflags);
+        proc *p = proc_find(reg, pid);
+        if (p != NULL)
+            p->live_records++;
+        else if (t->processes_dropped == 0) /* a record has a process unless the table was full */
+            BAD("live record %llu belongs to no process", (unsigned long long)i);
+        if (rflags & REC_VIEW)
+            continue;
+        dev *d = reg->devs[device];
+        d->s.mem[memtype].live_bytes = sat_add(d->s.mem[memtype].live_bytes, size);
+        d->s.mem[memtype].live_count++;
+        if (p != NULL) {
+            ttm_memstat *pm = proc_mem(p, (uint16_t)device, memtype);
+            if (pm == NULL)
+                return TTM_ENOMEM;
+            pm->live_bytes = sat_add(pm->live_bytes, size);
+            pm->live_count++;
+        }
+    }
+
+    if (!r_count(r, 2, &n))
+        BAD("the history count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t addr = r64(r), meta = r64(r);
+        unsigned space = (unsigned)(meta >> 1) & 3, memtype = (unsigned)(meta >> 3) & 7;
+        uint16_t device = (uint16_t)(meta >> 6);
+        if (!(meta & 1) || space >= TTM_SPACE_COUNT || !ttm__memtype_valid(memtype) ||
+            ttm__memtype_space(memtype) != space)
+            BAD("history entry %llu is malformed", (unsigned long long)i);
+        if (hist_find(reg, device, space, addr) != NULL)
+            BAD("history entry %llu appears twice", (unsigned long long)i);
+        hist_entry *h = hist_add(reg, device, space, addr);
+        if (h != NULL)
+            h->meta = meta;
+    }
+
+    /* generation 0 is the current one; a shorter bound than the saver's keeps the newest */
+    reg->freed_cur = 0;
+    size_t gen_cap = reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
+    for (unsigned g = 0; g < 2; g++) {
+        if (!r_count(r, 1, &n))
+            BAD("the freed-object count is wrong");
+        otable *ft = &reg->freed[g];
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t fp = r64(r);
+            if (fp == 0)
+                BAD("freed object %llu is malformed", (unsigned long long)i);
+            if (ft->mask != 0 && *freed_slot(ft, fp) == fp)
+                continue;
+            if (!otable_reserve(ft, sizeof(uint64_t), gen_cap, freed_rehash)) {
+                t->freed_objs_dropped++;
+                continue;
+            }
+            *freed_slot(ft, fp) = fp;
+            ft->used++;
+            ft->live++;
+        }
+    }
+
+    if (!r_count(r, 8, &n))
+        BAD("the offender count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = r64(r);
+        ttm_offender o;
+        memset(&o, 0, sizeof o);
+        unsigned cls = (unsigned)k & 0xff, memtype = (unsigned)(k >> 24) & 0xff;
+        unsigned npids = (unsigned)(k >> 32) & 0xff, more = (unsigned)(k >> 40) & 0xff;
+        o.device = (uint16_t)(k >> 8);
+        o.addr = r64(r);
+        o.count = r64(r);
+        o.bytes = r64(r);
+        o.first_ts = r64(r);
+        o.last_ts = r64(r);
+        uint64_t p01 = r64(r), p23 = r64(r);
+        if (cls >= TTM_CLASS__COUNT || !class_table[cls].anomaly ||
+            !(ttm__memtype_valid(memtype) || memtype == TTM_MEM_ANY) ||
+            npids > TTM_PROC_MAX_PIDS || more > 1 || (k >> 41) != 0)
+            BAD("offender entry %llu is malformed", (unsigned long long)i);
+        o.cls = (ttm_class)cls;
+        o.memtype = (uint8_t)memtype;
+        o.npids = (uint8_t)npids;
+        o.more_pids = more != 0;
+        o.pids[0] = (uint32_t)p01;
+        o.pids[1] = (uint32_t)(p01 >> 32);
+        o.pids[2] = (uint32_t)p23;
+        o.pids[3] = (uint32_t)(p23 >> 32);
+        if (reg->offs.mask != 0 && off_slot(&reg->offs, cls, o.device, o.addr)->used)
+            BAD("offender entry %llu appears twice", (unsigned long long)i);
+        if (!otable_reserve(&reg->offs, sizeof(offender_slot), reg->cfg.max_offenders,
+                            off_rehash)) {
+            t->offenders_dropped++;
+            continue;
+        }
+        offender_slot *s = off_slot(&reg->offs, cls, o.device, o.addr);
+        s->used = true;
+        s->o = o;
+        reg->offs.used++;
+        reg->offs.live++;
+    }
+
+    if (!r_count(r, 6, &n))
+        BAD("the leak count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = r64(r);
+        ttm_leak l = {
+            .pid = (uint32_t)k,
+            .device = (uint16_t)(k >> 32),
+            .memtype = (uint8_t)(k >> 48),
+        };
+        l.addr = r64(r);
+        l.size = r64(r);
+        l.obj = r64(r);
+        l.alloc_ts = r64(r);
+        l.exit_ts = r64(r);
+        if ((k >> 56) != 0 || !ttm__memtype_valid(l.memtype))
+            BAD("leak entry %llu is malformed", (unsigned long long)i);
+        if (reg->nleaks >= reg->cfg.max_leaks_listed)
+            continue;
+        if (reg->leaks == NULL)
+            reg->leaks = ttm__calloc(reg->cfg.max_leaks_listed, sizeof *reg->leaks);
+        if (reg->leaks == NULL)
+            return TTM_ENOMEM;
+        reg->leaks[reg->nleaks++] = l;
+    }
+    if (reg->nleaks > 1)
+        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
+
+    /* what the counters say must agree with what the entries hold */
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < reg->ndevs; i++)
+            sum += reg->devs[reg->dev_ids[i]]->s.class_count[c];
+        if (c != TTM_CLASS_INVALID && sum != t->class_count[c])
+            BAD("the devices' %s counts do not add up to the total", class_table[c].name);
+    }
+    for (size_t i = 0; i < reg->ndevs; i++) {
+        const ttm_device_stats *ds = &reg->devs[reg->dev_ids[i]]->s;
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+            if (ds->mem[m].peak_bytes < ds->mem[m].live_bytes)
+                BAD("device %u: a peak below its live bytes", ds->device);
+        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+            if (ds->space_peak[sp] < ttm_device_space_used(ds, (ttm_space)sp))
+                BAD("device %u: a space peak below its live bytes", ds->device);
+    }
+    for (size_t i = 0; i < reg->nprocs; i++)
+        for (size_t j = 0; j < reg->procs[i]->ndevices; j++)
+            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
+                if (reg->procs[i]->devices[j].mem[m].peak_bytes <
+                    reg->procs[i]->devices[j].mem[m].live_bytes)
+                    BAD("process %u: a peak below its live bytes", reg->procs[i]->pid);
+
+    uint64_t alen = r64(r);
+    if (r->short_read || alen > r->len - r->off || (alen + 7) / 8 != (r->len - r->off) / 8 ||
+        (r->len - r->off) % 8 != 0)
+        BAD("the annex length is wrong");
+    *annex = alen ? r->p + r->off : NULL;
+    *annex_len = (size_t)alen;
+    r->off = r->len;
+    if (r->short_read)
+        BAD("the state is truncated");
+    return TTM_OK;
+#undef BAD
+}
+
+int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const uint8_t *buf,
+                      size_t len, const uint8_t **annex, size_t *annex_len, char *msg,
+                      size_t msg_len)
+{
+    *out = NULL;
+    *annex = NULL;
+    *annex_len = 0;
+    const size_t hdr = STATE_HDR_WORDS * 8;
+    if (buf == NULL || len < hdr || ttm__le64(buf) != STATE_MAGIC) {
+        ttm__set_msg(msg, msg_len, "not a ttmem state (no TTMSTAT1 header)");
+        return TTM_EPROTO;
+    }
+    uint64_t version = ttm__le64(buf + 8);
+    if (version != TTM_REGISTRY_STATE_VERSION) {
+        ttm__set_msg(msg, msg_len, "state format version %llu, this build reads version %u",
+                     (unsigned long long)version, TTM_REGISTRY_STATE_VERSION);
+        return TTM_EVERSION;
+    }
+    if (ttm__le64(buf + 16) != 0) {
+        ttm__set_msg(msg, msg_len, "the state's header has unknown flags (damaged)");
+        return TTM_EPROTO;
+    }
+    if (ttm__le64(buf + 24) != len || len % 8 != 0) {
+        ttm__set_msg(msg, msg_len, "the state is %zu bytes, its header says %llu (truncated?)",
+                     len, (unsigned long long)ttm__le64(buf + 24));
+        return TTM_EPROTO;
+    }
+    if (ttm__registry_state_checksum(buf + hdr, len - hdr) != ttm__le64(buf + 32)) {
+        ttm__set_msg(msg, msg_len, "the state's checksum does not match (damaged)");
+        return TTM_EPROTO;
+    }
+    rbuf r = {.p = buf, .len = len, .off = hdr};
+    uint64_t nc = r64(&r), nm = r64(&r), ns = r64(&r);
+    if (nc != TTM_CLASS__COUNT || nm != TTM_MEMTYPE_COUNT || ns != TTM_SPACE_COUNT) {
+        ttm__set_msg(msg, msg_len, "the state has %llu classes, %llu memtypes and %llu spaces; "
+                     "this build has %u, %u and %u",
+                     (unsigned long long)nc, (unsigned long long)nm, (unsigned long long)ns,
+                     TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT);
+        return TTM_EVERSION;
+    }
+    ttm_registry *reg;
+    int err = ttm_registry_open(&reg, cfg);
+    if (err != TTM_OK) {
+        ttm__set_msg(msg, msg_len, "cannot create a registry: %s", ttm_strerror(err));
+        return err;
+    }
+    err = load_body(reg, &r, annex, annex_len, msg, msg_len);
+    if (err == TTM_ENOMEM)
+        ttm__set_msg(msg, msg_len, "out of memory loading the state");
+    if (err != TTM_OK) {
+        ttm_registry_close(reg);
+        *annex = NULL;
+        *annex_len = 0;
+        return err;
+    }
+    *out = reg;
+    return TTM_OK;
 }

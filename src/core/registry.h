@@ -244,6 +244,45 @@ typedef struct ttm_live {
 void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_live *, void *),
                                void *arg);
 
+/* ---- persistence (docs/DAEMON.md, "Restart") ---------------------------------------------- */
+
+#define TTM_REGISTRY_STATE_VERSION 1u
+
+/*
+ * Serializes everything the verdicts depend on — devices and their capacities, live records
+ * (owner, obj, flags, sizes, times, reference counts), per-device and per-process statistics
+ * and peaks, class counters, the history of allocated keys and the freed-object set the rules
+ * consult, offenders, the listed leaks, the totals — into one new buffer: a versioned,
+ * checksummed byte string, independent of the host's byte order. annex (annex_len bytes; may be
+ * NULL when 0) is stored with it, opaque, and given back by ttm_registry_load(): the daemon keeps
+ * its own per-process counters there. The configuration is not saved (the loader gives its own).
+ * Returns 0 with *out (free with ttm__free) and *out_len set, or TTM_ENOMEM (*out NULL).
+ * Costs one pass over the live records and the tables; the registry is not changed.
+ */
+int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_len,
+                      uint8_t **out, size_t *out_len);
+
+/*
+ * Rebuilds a registry from a buffer written by ttm_registry_save(), with configuration cfg (NULL
+ * for defaults) and no default architecture (set it after). Everything is validated: the
+ * header, the length, the checksum, then every field and count, so a damaged or crafted
+ * buffer is refused whole, never half-loaded and never read out of bounds. Figures derived
+ * from the live records (live bytes and counts) are recomputed, not read. Entries beyond the
+ * loader's bounds (history, freed objects, offenders, processes, leaks listed) are dropped and
+ * counted as when those tables fill.
+ * Returns 0 with *out a new registry and *annex / *annex_len pointing into buf (valid as long
+ * as buf is); TTM_EVERSION for another format version or another build's class/memtype tables;
+ * TTM_EPROTO for anything else wrong; TTM_ENOMEM. On an error *out is NULL and msg (msg_len
+ * bytes) gets one line saying what is wrong.
+ */
+int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const uint8_t *buf,
+                      size_t len, const uint8_t **annex, size_t *annex_len, char *msg,
+                      size_t msg_len);
+
+/* The checksum a state's header carries: of the len bytes after the header (len a multiple of
+ * 8). Internal; exposed for the tests that forge states. */
+uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len);
+
 /* Bytes the registry uses for live records and their index (for the ≤ 64 B/buffer budget). */
 size_t ttm_registry_live_memory(const ttm_registry *reg);
 

@@ -354,4 +354,80 @@ static inline void check_invariants(const ttm_registry *reg)
     check_consistency(reg, true, true);
 }
 
+/* ---- a sequence of events of several processes ---------------------------------------- */
+
+typedef struct pev {
+    uint32_t pid;
+    ttm_event ev;
+} pev;
+
+#define SEQ_MAX 2048
+
+static inline size_t seq_add(pev *s, size_t n, uint32_t pid, ttm_event ev)
+{
+    assert_true(n < SEQ_MAX);
+    s[n].pid = pid;
+    s[n].ev = ev;
+    return n + 1;
+}
+
+/* A sequence touching every path that allocates: devices, processes, records, views,
+ * duplicates, overlaps, history, the freed set, offenders, leaks. */
+static inline size_t build_sequence(pev *s)
+{
+    static const unsigned types[5] = {DRAM, L1, TRACE, CB, L1S};
+    size_t n = 0;
+    uint64_t ts = 1;
+    ttm_event ev = util_event(TTM_EV_DEVICE_INFO, 0, 0, 0, 0, 0, 0, ts++);
+    ev.dram_capacity = 12ull << 30;
+    ev.l1_capacity = 64ull * 1499136;
+    ev.arch = TTM_ARCH_WORMHOLE_B0;
+    n = seq_add(s, n, 1, ev);
+    n = seq_add(s, n, 1, util_event(TTM_EV_PROC_START, 0, 0, 0, 0, 0, 0, ts++));
+    n = seq_add(s, n, 2, util_event(TTM_EV_PROC_START, 0, 0, 0, 0, 0, 0, ts++));
+    ev = util_event(TTM_EV_MARK, 0, 0, 0, 0, 0, 0, ts++);
+    strcpy(ev.mark, "phase");
+    n = seq_add(s, n, 1, ev);
+    for (unsigned i = 0; i < 300; i++)
+        n = seq_add(s, n, 1,
+                    util_event(TTM_EV_ALLOC, i % 3, types[i % 5], 0x1000ull * (i + 1),
+                               64 * (i % 7 + 1), i + 1, 0, ts++));
+    for (unsigned i = 0; i < 20; i++)
+        n = seq_add(s, n, 1,
+                    util_event(TTM_EV_ALLOC, i % 3, types[i % 5], 0x1000ull * (i + 1), 0, 1000 + i,
+                               VIEW, ts++));
+    n = seq_add(s, n, 1, util_event(TTM_EV_ALLOC, 0, DRAM, 0x1000, 64, 1, 0, ts++));
+    n = seq_add(s, n, 1, util_event(TTM_EV_ALLOC, 2, DRAM, 0x6000, 64, 5000, 0, ts++));
+    for (unsigned i = 0; i < 60; i++)
+        n = seq_add(
+            s, n, 2,
+            util_event(TTM_EV_ALLOC, 0, DRAM, 0x800000ull + 0x1000ull * i, 128, 0, 0, ts++));
+    n = seq_add(s, n, 2, util_event(TTM_EV_ALLOC, 1, L1, 0xb000, 64, 77, 0, ts++));
+    for (unsigned i = 0; i < 300; i += 2) {
+        unsigned t = i % 4 == 0 ? ANY : types[i % 5];
+        uint64_t size = i % 10 == 0 ? 1 : 64 * (i % 7 + 1);
+        n = seq_add(s, n, 1,
+                    util_event(TTM_EV_FREE, i % 3, t, 0x1000ull * (i + 1), size, i + 1, 0, ts++));
+    }
+    for (unsigned i = 0; i < 20; i++)
+        n = seq_add(s, n, 1,
+                    util_event(TTM_EV_FREE, i % 3, types[i % 5], 0x1000ull * (i + 1), 0, 1000 + i,
+                               VIEW, ts++));
+    for (unsigned i = 0; i < 10; i++) {
+        n = seq_add(s, n, 1, util_event(TTM_EV_FREE, 0, DRAM, 0x1000, 0, 3, 0, ts++));
+        n = seq_add(s, n, 1,
+                    util_event(TTM_EV_FREE, 3, DRAM, 0xdead000ull + 0x1000ull * i, 0, 0, 0, ts++));
+    }
+    for (unsigned i = 0; i < 60; i += 2)
+        n = seq_add(s, n, 2,
+                    util_event(TTM_EV_FREE, 0, DRAM, 0x800000ull + 0x1000ull * i, 128, 0, 0, ts++));
+    for (unsigned i = 0; i < 20; i++)
+        n = seq_add(s, n, 2, util_event(TTM_EV_FREE, 0, DRAM, 0x800000ull, 0, 0, 0, ts++));
+    n = seq_add(s, n, 2, util_event(TTM_EV_FREE, 1, L1, 0x2000, 0, 0, 0, ts++));
+    n = seq_add(s, n, 1, util_event(TTM_EV_ALLOC, 0, 9, 0x1000, 64, 0, 0, ts++));
+    n = seq_add(s, n, 2, util_event(TTM_EV_PROC_EXIT, 0, 0, 0, 0, 0, 0, ts++));
+    n = seq_add(s, n, 3, util_event(TTM_EV_ALLOC, 4, SYS, 0x1000, 4096, 0, 0, ts++));
+    return n;
+}
+
 #endif /* TTM_TESTS_REGISTRY_UTIL_H */
