@@ -31,6 +31,7 @@
 #define TTM_DAEMON_QUERY_IDLE_MS 30000
 #define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */
 #define TTM_SOCK_PATH_MAX 108             /* sizeof(sockaddr_un.sun_path) */
+#define TTM_STATE_CHECKPOINT_MS 2000      /* state.c: a checkpoint when something changed */
 
 typedef struct ttm_daemon_config {
     char socket_path[TTM_SOCK_PATH_MAX];
@@ -52,6 +53,7 @@ typedef struct ttm_daemon_config {
     /* the Prometheus endpoint (metrics_http.c, docs/METRICS.md) */
     char metrics_listen[64];  /* --metrics-listen [ADDR:]PORT; "" = off */
     char shm_dir[PATH_MAX];   /* --shm-dir: TT-Metal regions; "" = $TTMEM_SHM_DIR or /dev/shm */
+    char state_file[PATH_MAX]; /* state.c: --state-file, default SOCKET.state; "" = --no-state */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
@@ -83,6 +85,7 @@ typedef struct ttm_dproc {
     bool reattached;
     uint64_t events, rejected, waited, dropped, prior_events, sessions;
     uint64_t last_ns;        /* last session change, for eviction */
+    bool restored;           /* loaded from a state file (state.c), not reattached since */
 } ttm_dproc;
 
 typedef enum ttm_session_state {
@@ -155,6 +158,9 @@ typedef struct ttm_daemon {
     struct ttm_poc *poc;       /* the legacy listener's state (poc.c); NULL when off */
     uint32_t classes_seen;     /* TTM_CLASS_BIT of each class already logged once */
     bool control_logged;       /* the first client-sent control event was logged */
+    /* state.c: persistence across restarts */
+    uint64_t state_saves, state_errors, state_save_ns; /* writes, failures, last write's time */
+    uint64_t state_last_ns, state_check_ns, state_sig;
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
@@ -250,6 +256,20 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *o
 
 /* Frees the sessions and query connections closed during the last epoll batch. */
 void ttm__daemon_reap(ttm_daemon *d);
+
+/* ---- state.c: the state across restarts (docs/DAEMON.md, "Restart") ---------------------- */
+
+/* Loads cfg.state_file when it exists (call with the daemon lock held, before serving): the
+ * registry and process table are replaced by the saved ones, and processes that no longer run
+ * are settled as exited. A missing file starts empty; a bad one gets one log line, is renamed
+ * to STATE.bad and the daemon starts empty. Always returns 0: the daemon works without it. */
+int ttm__state_load(ttm_daemon *d);
+/* Writes the state atomically (why names the occasion in the log). Returns 0, TTM_EIO or
+ * TTM_ENOMEM (one log line for the first failure, all counted). No-op with --no-state. */
+int ttm__state_save(ttm_daemon *d, const char *why);
+/* The periodic part: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and
+ * the settling of restored processes that exit before they reattach. */
+void ttm__state_tick(ttm_daemon *d);
 
 /* ---- loop.c ------------------------------------------------------------------------------- */
 

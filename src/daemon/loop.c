@@ -112,6 +112,7 @@ static void on_timer(ttm_daemon *d)
     ttm__session_tick(d);
     ttm__query_tick(d);
     ttm__poc_tick(d);
+    ttm__state_tick(d);
 }
 
 /* epoll_pwait2 (nanosecond timeouts, Linux 5.11) when the kernel has it, else epoll_wait with

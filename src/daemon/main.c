@@ -34,7 +34,8 @@
     "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
     "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
-    "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR]\n"
+    "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR] [--state-file PATH | "       \
+    "--no-state]\n"
 
 #define USAGE_POC                                                                                \
     "              [--poc-socket[=PATH]] [--poc-size 72|112|144] [--poc-log] [--devices N]\n"
@@ -75,6 +76,9 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 /* Long options without a letter of their own. */
 enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
 
+/* Persistence across restarts (state.c, docs/DAEMON.md "Restart"). */
+enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE };
+
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
 
@@ -98,11 +102,13 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
         {"shm-dir", required_argument, NULL, OPT_SHM_DIR},
+        {"state-file", required_argument, NULL, OPT_STATE_FILE},
+        {"no-state", no_argument, NULL, OPT_NO_STATE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    bool have_socket = false, have_query = false;
+    bool have_socket = false, have_query = false, have_state = false, no_state = false;
     uint32_t v;
     int c;
     opterr = 0;
@@ -174,6 +180,14 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             if (copy_path(cfg->shm_dir, sizeof cfg->shm_dir, optarg, "--shm-dir") != 0)
                 return 2;
             break;
+        case OPT_STATE_FILE:
+            if (copy_path(cfg->state_file, sizeof cfg->state_file, optarg, "--state-file") != 0)
+                return 2;
+            have_state = true;
+            break;
+        case OPT_NO_STATE:
+            no_state = true;
+            break;
         case OPT_POC_SOCKET: {
             /* --poc-socket, --poc-socket=PATH, or --poc-socket PATH (a word not starting
              * with '-') */
@@ -233,6 +247,13 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         return usage_fail("the query socket must differ from the socket");
     if ((size_t)snprintf(cfg->lock_path, sizeof cfg->lock_path, "%s.lock", cfg->socket_path) >=
         sizeof cfg->lock_path)
+        return usage_fail("socket path too long");
+    if (have_state && no_state)
+        return usage_fail("--state-file and --no-state exclude each other");
+    if (no_state)
+        cfg->state_file[0] = '\0';
+    else if (!have_state && (size_t)snprintf(cfg->state_file, sizeof cfg->state_file, "%s.state",
+                                             cfg->socket_path) >= sizeof cfg->state_file)
         return usage_fail("socket path too long");
     if (!cfg->foreground && cfg->log_file[0] == '\0') {
         char copy[TTM_SOCK_PATH_MAX];
@@ -385,6 +406,7 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_registry;
     }
+    (void)ttm__state_load(d); /* under the daemon lock, before anyone is served */
     err = ttm__metrics_http_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
@@ -412,6 +434,7 @@ int main(int argc, char **argv)
     ttm__poc_close(d);
     ttm__session_close_all(d);
     ttm__daemon_reap(d);
+    (void)ttm__state_save(d, "stopping");
     ttm__daemon_summary(d);
     ttm__pidfile_remove(d);
     ttm__listen_close(d);

@@ -667,10 +667,18 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     s->dropped_base = reported + add;
     atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
     if (!same_ring && tail > 0) {
-        /* a previous daemon consumed these; this registry never saw them */
-        s->proc->prior_events += tail;
-        d->prior_events += tail;
+        /* a previous daemon consumed these; this registry never saw them, except what a state
+         * reloaded at start already holds (state.c, docs/DAEMON.md "Restart") */
+        uint64_t known = s->proc->restored ? s->proc->events + s->proc->prior_events : 0;
+        uint64_t unseen = tail > known ? tail - known : 0;
+        s->proc->prior_events += unseen;
+        d->prior_events += unseen;
+        if (s->proc->restored && unseen > 0)
+            TTM_LOG(WARN, "pid %u (%s): %llu events consumed by the previous daemon after its "
+                          "last checkpoint are missing from the reloaded state",
+                    s->pid, s->proc->name, (unsigned long long)unseen);
     }
+    s->proc->restored = false;
     if (hello.flags & 1u) {
         s->proc->reattached = true;
         d->reattached++;

@@ -1,0 +1,461 @@
+/*
+ * state.c — ttmemd's memory across restarts (docs/DAEMON.md, "Restart"): the registry and the
+ * process table written to SOCKET.state at a clean stop and, for crashes, as a checkpoint every
+ * TTM_STATE_CHECKPOINT_MS when something changed; read back at start.
+ *
+ * The file is the core's serialization (ttm_registry_save), with the daemon's own part — its
+ * counters and the process table — in the core's annex, so one header, one length and one
+ * checksum cover everything. It is written atomically (a temporary file in the same directory,
+ * fsync, rename, fsync of the directory) with O_NOFOLLOW | O_CLOEXEC and mode 0600, and read
+ * with O_NOFOLLOW; it must be a regular file owned by the daemon's user. A file that is damaged,
+ * of another version or not ours gets one log line, is renamed to STATE.bad, and the daemon
+ * starts empty.
+ *
+ * At start, every process of the loaded state that no longer runs — no such pid, a zombie, or
+ * a pid now held by another process (its start time differs) — is settled as exited: its live
+ * buffers are reported leaked_at_exit and reclaimed, as if its exit had been seen. A process
+ * that still runs keeps its records and is expected to reattach its ring; until it does, it is
+ * checked every second.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/util.h"
+#include "daemon/daemon.h"
+#include "daemon/log.h"
+
+#define ANNEX_MAGIC 0x434f5250444d5454ull /* "TTMDPROC" little-endian */
+#define ANNEX_VERSION 1u
+#define ANNEX_HEAD_WORDS 8
+#define ANNEX_PROC_WORDS 15
+#define STATE_FILE_MAX (4ull << 30) /* bytes: larger is not a state this daemon wrote */
+
+/* ---- process identity ------------------------------------------------------------------------ */
+
+/* The start time of pid (clock ticks since boot, /proc/PID/stat field 22), 0 when unknown:
+ * tells a process from a later one that got the same pid. */
+static uint64_t proc_start_time(uint32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    if (p == NULL)
+        return 0;
+    p++;
+    for (int field = 3; field < 22 && p != NULL; field++) { /* p: the space before `field` */
+        p = strchr(p + 1, ' ');
+    }
+    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+/* ---- the annex: the daemon's counters and process table --------------------------------- */
+
+static void put(uint8_t **p, uint64_t v)
+{
+    ttm__put_le64(*p, v);
+    *p += 8;
+}
+
+static uint64_t get(const uint8_t **p)
+{
+    uint64_t v = ttm__le64(*p);
+    *p += 8;
+    return v;
+}
+
+/* Returns a new buffer of *len bytes, or NULL when memory is short. */
+static uint8_t *annex_build(const ttm_daemon *d, size_t *len)
+{
+    *len = (ANNEX_HEAD_WORDS + d->nprocs * ANNEX_PROC_WORDS) * 8;
+    uint8_t *buf = ttm__malloc(*len), *p = buf;
+    if (buf == NULL)
+        return NULL;
+    put(&p, ANNEX_MAGIC);
+    put(&p, ANNEX_VERSION);
+    put(&p, d->events);
+    put(&p, d->events_rejected);
+    put(&p, d->prior_events);
+    put(&p, d->dropped);
+    put(&p, d->classes_seen);
+    put(&p, d->nprocs);
+    for (size_t i = 0; i < d->nprocs; i++) {
+        const ttm_dproc *pr = d->procs[i];
+        uint8_t name[16] = {0};
+        memcpy(name, pr->name, strnlen(pr->name, sizeof pr->name - 1));
+        put(&p, (uint64_t)pr->pid | (uint64_t)pr->uid << 32);
+        put(&p, ttm__le64(name));
+        put(&p, ttm__le64(name + 8));
+        put(&p, (uint64_t)pr->exited | (uint64_t)pr->reattached << 1);
+        put(&p, pr->events);
+        put(&p, pr->rejected);
+        put(&p, pr->waited);
+        put(&p, pr->dropped);
+        put(&p, pr->prior_events);
+        put(&p, pr->sessions);
+        put(&p, pr->exited ? 0 : proc_start_time(pr->pid));
+        put(&p, 0); /* reserved */
+        put(&p, 0);
+        put(&p, 0);
+        put(&p, 0);
+    }
+    return buf;
+}
+
+/* Rebuilds the process table from an annex (the table is empty). Returns 0, or TTM_EPROTO
+ * with msg set, or TTM_ENOMEM. Start times go to starts[] (one per entry, in table order). */
+static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **starts, char *msg,
+                      size_t msg_len)
+{
+    *starts = NULL;
+    if (len < ANNEX_HEAD_WORDS * 8 || len % 8 != 0 || ttm__le64(a) != ANNEX_MAGIC ||
+        ttm__le64(a + 8) != ANNEX_VERSION) {
+        ttm__set_msg(msg, msg_len, "the daemon's part of the state is missing or of another "
+                                   "version");
+        return TTM_EPROTO;
+    }
+    const uint8_t *p = a + 16;
+    uint64_t events = get(&p), rejected = get(&p), prior = get(&p), dropped = get(&p);
+    uint64_t seen = get(&p), n = get(&p);
+    if (n > TTM_DAEMON_MAX_PROCS || n * ANNEX_PROC_WORDS * 8 != len - ANNEX_HEAD_WORDS * 8 ||
+        seen > UINT32_MAX) {
+        ttm__set_msg(msg, msg_len, "the daemon's process table has a wrong length");
+        return TTM_EPROTO;
+    }
+    d->procs = n ? ttm__calloc(n, sizeof *d->procs) : NULL;
+    *starts = ttm__calloc(n ? n : 1, sizeof **starts);
+    if ((n && d->procs == NULL) || *starts == NULL)
+        goto out_nomem;
+    d->procs_cap = n;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t id = get(&p);
+        uint8_t name[16];
+        ttm__put_le64(name, get(&p));
+        ttm__put_le64(name + 8, get(&p));
+        uint64_t flags = get(&p);
+        uint32_t pid = (uint32_t)id;
+        if (flags > 3 || pid == 0 || (i > 0 && d->procs[i - 1]->pid >= pid)) {
+            ttm__set_msg(msg, msg_len, "process entry %llu is malformed or out of order",
+                         (unsigned long long)i);
+            return TTM_EPROTO;
+        }
+        ttm_dproc *pr = ttm__calloc(1, sizeof *pr);
+        if (pr == NULL)
+            goto out_nomem;
+        d->procs[d->nprocs++] = pr;
+        pr->pid = pid;
+        pr->uid = (uint32_t)(id >> 32);
+        memcpy(pr->name, name, sizeof pr->name - 1);
+        pr->name[sizeof pr->name - 1] = '\0';
+        for (char *c = pr->name; *c; c++) /* shown in one-line logs and tables */
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        pr->exited = flags & 1;
+        pr->reattached = (flags >> 1) & 1;
+        pr->events = get(&p);
+        pr->rejected = get(&p);
+        pr->waited = get(&p);
+        pr->dropped = get(&p);
+        pr->prior_events = get(&p);
+        pr->sessions = get(&p);
+        (*starts)[i] = get(&p);
+        p += 4 * 8;
+        pr->restored = !pr->exited;
+        pr->last_ns = ttm__now_ns();
+    }
+    d->events = events;
+    d->events_rejected = rejected;
+    d->prior_events = prior;
+    d->dropped = dropped;
+    d->classes_seen = (uint32_t)seen;
+    return TTM_OK;
+
+out_nomem:
+    ttm__set_msg(msg, msg_len, "out of memory loading the process table");
+    return TTM_ENOMEM;
+}
+
+/* ---- settling ---------------------------------------------------------------------------------- */
+
+/* The process of a loaded state is gone: its exit is settled as if it had been seen. */
+static void settle_exit(ttm_daemon *d, uint32_t pid, ttm_dproc *pr, const char *why)
+{
+    ttm_totals before, after;
+    ttm_registry_totals(d->reg, &before);
+    ttm_registry_process_exit(d->reg, pid, ttm__now_ns());
+    ttm_registry_totals(d->reg, &after);
+    if (pr != NULL) {
+        pr->exited = true;
+        pr->restored = false;
+    }
+    TTM_LOG(INFO, "pid %u (%s) exited while no daemon ran (%s): %llu buffers (%llu bytes) leaked "
+                  "at exit and reclaimed",
+            pid, pr != NULL ? pr->name : "?", why,
+            (unsigned long long)(after.class_count[TTM_CLASS_LEAKED_AT_EXIT] -
+                                 before.class_count[TTM_CLASS_LEAKED_AT_EXIT]),
+            (unsigned long long)(after.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] -
+                                 before.class_bytes[TTM_CLASS_LEAKED_AT_EXIT]));
+}
+
+/* Settles every process the registry holds as alive that no longer runs. starts (may be NULL)
+ * gives the saved start time of each process-table entry. */
+static void settle_gone(ttm_daemon *d, const uint64_t *starts)
+{
+    size_t n = ttm_registry_processes(d->reg, NULL, 0);
+    ttm_proc_stats *ps = n ? ttm__calloc(n, sizeof *ps) : NULL;
+    if (ps == NULL)
+        return;
+    n = ttm_registry_processes(d->reg, ps, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!ps[i].alive)
+            continue;
+        uint32_t pid = ps[i].pid;
+        ttm_dproc *pr = ttm__proc_find(d, pid);
+        if (pr != NULL && pr->sessions_open > 0)
+            continue;
+        uint64_t saved = 0;
+        if (starts != NULL && pr != NULL)
+            for (size_t k = 0; k < d->nprocs; k++)
+                if (d->procs[k] == pr)
+                    saved = starts[k];
+        if (ttm__process_gone(pid))
+            settle_exit(d, pid, pr, "no such process");
+        else if (starts != NULL && saved != 0 && proc_start_time(pid) != saved)
+            settle_exit(d, pid, pr, "its pid now belongs to another process");
+    }
+    /* entries of the process table the registry does not hold as alive */
+    for (size_t k = 0; k < d->nprocs; k++) {
+        ttm_dproc *pr = d->procs[k];
+        if (!pr->exited && pr->sessions_open == 0 && ttm__process_gone(pr->pid)) {
+            pr->exited = true;
+            pr->restored = false;
+        }
+    }
+    ttm__free(ps);
+}
+
+/* ---- files --------------------------------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return TTM_EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return TTM_OK;
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+int ttm__state_save(ttm_daemon *d, const char *why)
+{
+    if (d->cfg.state_file[0] == '\0' || d->reg == NULL)
+        return TTM_OK;
+    uint64_t t0 = ttm__now_ns();
+    size_t alen = 0, len = 0;
+    uint8_t *annex = annex_build(d, &alen), *buf = NULL;
+    int err = annex != NULL ? ttm_registry_save(d->reg, annex, alen, &buf, &len) : TTM_ENOMEM;
+    ttm__free(annex);
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.state_file);
+    int fd = -1;
+    if (err == TTM_OK) {
+        (void)unlink(tmp); /* a leftover of a crash in the middle of a write */
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+            err = TTM_EIO;
+    }
+    if (err == TTM_OK && (write_all(fd, buf, len) != TTM_OK || fsync(fd) != 0))
+        err = TTM_EIO;
+    if (fd >= 0 && close(fd) != 0 && err == TTM_OK)
+        err = TTM_EIO;
+    if (err == TTM_OK && rename(tmp, d->cfg.state_file) != 0)
+        err = TTM_EIO;
+    int saved_errno = errno;
+    ttm__free(buf);
+    uint64_t ns = ttm__now_ns() - t0;
+    if (err != TTM_OK) {
+        if (fd >= 0)
+            (void)unlink(tmp);
+        d->state_errors++;
+        if (d->state_errors == 1 || TTM_LOG_DEBUG <= ttm__log_level)
+            TTM_LOG(ERROR, "cannot write the state file %s (%s): %s; the next daemon would start "
+                           "without it (counted, logged once)",
+                    d->cfg.state_file, why,
+                    err == TTM_ENOMEM ? "out of memory" : strerror(saved_errno));
+        return err;
+    }
+    fsync_dir_of(d->cfg.state_file);
+    d->state_saves++;
+    d->state_save_ns = ns;
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    TTM_LOG(DEBUG, "state written to %s (%s): %llu events, %llu live buffers, %zu bytes in %.1f ms",
+            d->cfg.state_file, why, (unsigned long long)t.events,
+            (unsigned long long)t.live_records, len, (double)ns / 1e6);
+    return TTM_OK;
+}
+
+/* Reads the whole file at path into a new buffer. Returns 0, TTM_ENOENT (no file), or an
+ * error with msg set. */
+static int read_file(const char *path, uint8_t **out, size_t *len, char *msg, size_t msg_len)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return TTM_ENOENT;
+        ttm__set_msg(msg, msg_len, "cannot open it: %s", strerror(errno));
+        return TTM_EIO;
+    }
+    struct stat st;
+    int err = TTM_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        ttm__set_msg(msg, msg_len, "not a regular file owned by this user");
+        err = TTM_EPERM;
+    } else if ((uint64_t)st.st_size > STATE_FILE_MAX) {
+        ttm__set_msg(msg, msg_len, "%lld bytes is more than a state can be",
+                     (long long)st.st_size);
+        err = TTM_EPROTO;
+    }
+    uint8_t *buf = err == TTM_OK ? ttm__malloc((size_t)st.st_size + 1) : NULL;
+    if (err == TTM_OK && buf == NULL) {
+        ttm__set_msg(msg, msg_len, "out of memory");
+        err = TTM_ENOMEM;
+    }
+    size_t off = 0;
+    while (err == TTM_OK && off < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            ttm__set_msg(msg, msg_len, "cannot read it: %s", n < 0 ? strerror(errno) : "short");
+            err = TTM_EIO;
+        } else {
+            off += (size_t)n;
+        }
+    }
+    close(fd);
+    if (err != TTM_OK) {
+        ttm__free(buf);
+        return err;
+    }
+    *out = buf;
+    *len = off;
+    return TTM_OK;
+}
+
+int ttm__state_load(ttm_daemon *d)
+{
+    if (d->cfg.state_file[0] == '\0')
+        return TTM_OK;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char msg[200] = "";
+    int err = read_file(d->cfg.state_file, &buf, &len, msg, sizeof msg);
+    if (err == TTM_ENOENT) {
+        TTM_LOG(INFO, "no state file %s: starting empty", d->cfg.state_file);
+        return TTM_OK;
+    }
+    ttm_registry *reg = NULL;
+    const uint8_t *annex = NULL;
+    size_t alen = 0;
+    uint64_t *starts = NULL;
+    if (err == TTM_OK) {
+        ttm_registry_config rcfg = {.max_live_per_pid = d->cfg.max_live_per_client};
+        err = ttm_registry_load(&reg, &rcfg, buf, len, &annex, &alen, msg, sizeof msg);
+    }
+    if (err == TTM_OK) {
+        err = annex_load(d, annex, alen, &starts, msg, sizeof msg);
+        if (err != TTM_OK) {
+            ttm__proc_table_free(d);
+            d->events = d->events_rejected = d->prior_events = d->dropped = 0;
+            d->classes_seen = 0;
+        }
+    }
+    ttm__free(buf);
+    if (err != TTM_OK) {
+        ttm_registry_close(reg);
+        ttm__free(starts);
+        char bad[PATH_MAX + 8];
+        snprintf(bad, sizeof bad, "%s.bad", d->cfg.state_file);
+        bool moved = err != TTM_EPERM && rename(d->cfg.state_file, bad) == 0;
+        TTM_LOG(ERROR, "state file %s ignored: %s%s; starting empty", d->cfg.state_file, msg,
+                moved ? " (kept as .bad)" : "");
+        return TTM_OK; /* the daemon works without it */
+    }
+    ttm_registry_close(d->reg);
+    d->reg = reg;
+    if (d->cfg.default_arch != 0)
+        ttm_registry_set_default_arch(d->reg, (ttm_arch)d->cfg.default_arch);
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    TTM_LOG(INFO, "state loaded from %s: %zu bytes, %llu live buffers, %zu processes",
+            d->cfg.state_file, len, (unsigned long long)t.live_records, d->nprocs);
+    settle_gone(d, starts);
+    ttm__free(starts);
+    return TTM_OK;
+}
+
+/* A cheap summary of everything that changes the state: a checkpoint is written only when it
+ * moved. */
+static uint64_t state_signature(const ttm_daemon *d)
+{
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    uint64_t exited = 0;
+    for (size_t i = 0; i < d->nprocs; i++)
+        exited += d->procs[i]->exited;
+    return t.events ^ (t.class_count[TTM_CLASS_LEAKED_AT_EXIT] << 20) ^ (d->nprocs << 40) ^
+           (exited << 52) ^ (d->clients_total << 8);
+}
+
+void ttm__state_tick(ttm_daemon *d)
+{
+    if (d->cfg.state_file[0] == '\0')
+        return;
+    uint64_t now = ttm__now_ns();
+    bool restored_waiting = false;
+    for (size_t i = 0; i < d->nprocs && !restored_waiting; i++)
+        restored_waiting = d->procs[i]->restored && d->procs[i]->sessions_open == 0;
+    if (restored_waiting && now - d->state_check_ns >= 1000000000ull) {
+        d->state_check_ns = now;
+        settle_gone(d, NULL);
+    }
+    if (now - d->state_last_ns < (uint64_t)TTM_STATE_CHECKPOINT_MS * 1000000u)
+        return;
+    d->state_last_ns = now;
+    uint64_t sig = state_signature(d);
+    if (sig == d->state_sig && d->state_saves > 0)
+        return;
+    if (ttm__state_save(d, "checkpoint") == TTM_OK)
+        d->state_sig = sig;
+}
