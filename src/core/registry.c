@@ -851,16 +851,14 @@ static void memstat_sub(ttm_memstat *m, uint64_t bytes)
     m->frees++;
 }
 
-/* Bytes of an owning record enter the statistics. */
-static void bytes_in(dev *d, proc *p, const rec *r, uint64_t ts)
+/* Bytes of an owning record enter the statistics: the device's, and pm (its process's for
+ * the record's device and memtype; NULL when the process has no entry). */
+static void bytes_in(dev *d, ttm_memstat *pm, const rec *r, uint64_t ts)
 {
     memstat_add(&d->s.mem[r->memtype], r->size, ts);
     space_peak(d, r->memtype, ts);
-    if (p != NULL) {
-        ttm_memstat *pm = proc_mem(p, r->device, r->memtype);
-        if (pm != NULL)
-            memstat_add(pm, r->size, ts);
-    }
+    if (pm != NULL)
+        memstat_add(pm, r->size, ts);
 }
 
 /* Bytes of an owning record leave the statistics. */
@@ -981,7 +979,8 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
 
     /* The process's per-device entry must exist before bytes move, so that its statistics
      * never miss a record that the device's statistics hold. */
-    if (p != NULL && proc_mem(p, ev->device, ev->memtype) == NULL)
+    ttm_memstat *pm = p != NULL ? proc_mem(p, ev->device, ev->memtype) : NULL;
+    if (p != NULL && pm == NULL)
         goto out_nomem;
 
     unsigned cls = TTM_CLASS_ALLOC_OK;
@@ -1002,7 +1001,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         goto out_nomem;
     proc_live(p, 1);
     note_record(reg, r);
-    bytes_in(d, p, r, ev->ts);
+    bytes_in(d, pm, r, ev->ts); /* pm stays valid: nothing since has grown p->devices */
     count_class(reg, d, p, cls, ev->device, ev->memtype, ev->addr, ev->size, pid, ev->ts);
     return TTM_CLASS_BIT(cls);
 
@@ -1431,7 +1430,7 @@ size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offende
 
 size_t ttm_registry_leaks(const ttm_registry *reg, ttm_leak *out, size_t cap)
 {
-    if (out != NULL)
+    if (out != NULL && reg->leaks != NULL)
         memcpy(out, reg->leaks, (reg->nleaks < cap ? reg->nleaks : cap) * sizeof *out);
     return reg->nleaks;
 }
