@@ -32,6 +32,7 @@
 #define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */
 #define TTM_SOCK_PATH_MAX 108             /* sizeof(sockaddr_un.sun_path) */
 #define TTM_STATE_CHECKPOINT_MS 2000      /* state.c: a checkpoint when something changed */
+#define TTM_STATE_REPLAY_MAX (1u << 20)   /* state.c: events of a crash window replayed at most */
 
 typedef struct ttm_daemon_config {
     char socket_path[TTM_SOCK_PATH_MAX];
@@ -54,6 +55,7 @@ typedef struct ttm_daemon_config {
     char metrics_listen[64];  /* --metrics-listen [ADDR:]PORT; "" = off */
     char shm_dir[PATH_MAX];   /* --shm-dir: TT-Metal regions; "" = $TTMEM_SHM_DIR or /dev/shm */
     char state_file[PATH_MAX]; /* state.c: --state-file, default SOCKET.state; "" = --no-state */
+    uint32_t checkpoint_ms;   /* --checkpoint-interval; 0 = only at a clean stop */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
@@ -270,6 +272,12 @@ int ttm__state_save(ttm_daemon *d, const char *why);
 /* The periodic part: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and
  * the settling of restored processes that exit before they reattach. */
 void ttm__state_tick(ttm_daemon *d);
+/* At the reattach of a restored process: replays, from its ring, the events of positions
+ * [from, tail) that the previous daemon consumed after the state's checkpoint, as long as the
+ * ring still holds them whole (at most TTM_STATE_REPLAY_MAX, the newest). Returns how many were
+ * applied; *lost gets how many of the window could not be. */
+uint64_t ttm__state_replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t tail,
+                           uint64_t *lost);
 
 /* ---- loop.c ------------------------------------------------------------------------------- */
 

@@ -35,7 +35,8 @@
     "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
     "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR] [--state-file PATH | "       \
-    "--no-state]\n"
+    "--no-state]\n"                                                                   \
+    "              [--checkpoint-interval MS]\n"
 
 #define USAGE_POC                                                                                \
     "              [--poc-socket[=PATH]] [--poc-size 72|112|144] [--poc-log] [--devices N]\n"
@@ -77,7 +78,7 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
 
 /* Persistence across restarts (state.c, docs/DAEMON.md "Restart"). */
-enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE };
+enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE, OPT_CHECKPOINT };
 
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
@@ -104,6 +105,7 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"shm-dir", required_argument, NULL, OPT_SHM_DIR},
         {"state-file", required_argument, NULL, OPT_STATE_FILE},
         {"no-state", no_argument, NULL, OPT_NO_STATE},
+        {"checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -187,6 +189,13 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             break;
         case OPT_NO_STATE:
             no_state = true;
+            break;
+        case OPT_CHECKPOINT:
+            if (parse_u32(optarg, 0, 86400000, &v) != TTM_OK)
+                return usage_fail("--checkpoint-interval must be milliseconds from 0 (only at a "
+                                  "clean stop) to 86400000, not '%s'",
+                                  optarg);
+            cfg->checkpoint_ms = v;
             break;
         case OPT_POC_SOCKET: {
             /* --poc-socket, --poc-socket=PATH, or --poc-socket PATH (a word not starting
@@ -349,6 +358,7 @@ int main(int argc, char **argv)
     d->epfd = d->listen_fd = d->query_fd = d->sig_fd = d->timer_fd = d->lock_fd = -1;
     d->cfg.ready_fd = -1;
     d->cfg.max_clients = 256;
+    d->cfg.checkpoint_ms = TTM_STATE_CHECKPOINT_MS;
     int rc = parse_options(argc, argv, &d->cfg);
     if (rc >= 0) {
         free(d);

@@ -670,13 +670,17 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start already holds (state.c, docs/DAEMON.md "Restart") */
         uint64_t known = s->proc->restored ? s->proc->events + s->proc->prior_events : 0;
-        uint64_t unseen = tail > known ? tail - known : 0;
+        uint64_t unseen = tail > known ? tail - known : 0, replayed = 0;
+        if (s->proc->restored && unseen > 0)
+            replayed = ttm__state_replay(d, s, known, tail, &unseen);
         s->proc->prior_events += unseen;
         d->prior_events += unseen;
-        if (s->proc->restored && unseen > 0)
-            TTM_LOG(WARN, "pid %u (%s): %llu events consumed by the previous daemon after its "
-                          "last checkpoint are missing from the reloaded state",
-                    s->pid, s->proc->name, (unsigned long long)unseen);
+        if (s->proc->restored && (unseen > 0 || replayed > 0))
+            TTM_LOG(WARN, "pid %u (%s): of the %llu events the previous daemon consumed after "
+                          "its last checkpoint, %llu were replayed from the ring and %llu are "
+                          "missing from the reloaded state",
+                    s->pid, s->proc->name, (unsigned long long)(unseen + replayed),
+                    (unsigned long long)replayed, (unsigned long long)unseen);
     }
     s->proc->restored = false;
     if (hello.flags & 1u) {

@@ -1,7 +1,7 @@
 /*
  * state.c — ttmemd's memory across restarts (docs/DAEMON.md, "Restart"): the registry and the
  * process table written to SOCKET.state at a clean stop and, for crashes, as a checkpoint every
- * TTM_STATE_CHECKPOINT_MS when something changed; read back at start.
+ * --checkpoint-interval (TTM_STATE_CHECKPOINT_MS) when something changed; read back at start.
  *
  * The file is the core's serialization (ttm_registry_save), with the daemon's own part — its
  * counters and the process table — in the core's annex, so one header, one length and one
@@ -16,6 +16,9 @@
  * buffers are reported leaked_at_exit and reclaimed, as if its exit had been seen. A process
  * that still runs keeps its records and is expected to reattach its ring; until it does, it is
  * checked every second.
+ *
+ * After a crash the state is older than the rings' tails; when a restored process reattaches,
+ * the events of that window that its ring still holds are replayed (ttm__state_replay).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +30,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/ring.h"
 #include "common/util.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
@@ -450,7 +454,10 @@ void ttm__state_tick(ttm_daemon *d)
         d->state_check_ns = now;
         settle_gone(d, NULL);
     }
-    if (now - d->state_last_ns < (uint64_t)TTM_STATE_CHECKPOINT_MS * 1000000u)
+    if (d->state_last_ns == 0)
+        d->state_last_ns = now; /* the first checkpoint comes one interval after the start */
+    if (d->cfg.checkpoint_ms == 0 ||
+        now - d->state_last_ns < (uint64_t)d->cfg.checkpoint_ms * 1000000u)
         return;
     d->state_last_ns = now;
     uint64_t sig = state_signature(d);
@@ -458,4 +465,61 @@ void ttm__state_tick(ttm_daemon *d)
         return;
     if (ttm__state_save(d, "checkpoint") == TTM_OK)
         d->state_sig = sig;
+}
+
+/* ---- the crash window ------------------------------------------------------------------------ */
+
+uint64_t ttm__state_replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t tail,
+                           uint64_t *lost)
+{
+    *lost = tail > from ? tail - from : 0;
+    if (s->ring == NULL || tail <= from || s->map_bytes <= sizeof(ttm_ring_hdr))
+        return 0;
+    /* the mapping was validated for exactly this many slots (map_ring) */
+    uint64_t nslots = (s->map_bytes - sizeof(ttm_ring_hdr)) / sizeof(ttm_event);
+    uint64_t start = from;
+    if (tail - start > nslots) /* older ones were overwritten for certain */
+        start = tail - nslots;
+    if (tail - start > TTM_STATE_REPLAY_MAX)
+        start = tail - TTM_STATE_REPLAY_MAX;
+    const ttm_event *slots = ttm__ring_slots(s->ring);
+    uint64_t replayed = 0;
+    bool gap = start != from;
+    for (uint64_t p = start; p < tail;) {
+        size_t n = tail - p < TTM_DAEMON_BATCH ? (size_t)(tail - p) : TTM_DAEMON_BATCH;
+        for (size_t i = 0; i < n; i++)
+            memcpy(&d->batch[i], (const void *)&slots[(p + i) & (nslots - 1)], sizeof d->batch[i]);
+        /* A producer rewrites slot q & (nslots - 1) only after reserving position q + nslots
+         * (head > q + nslots): what head says after the copy tells which copies were whole. */
+        atomic_thread_fence(memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_seq_cst);
+        size_t ok = 0;
+        while (ok < n && p + ok + nslots >= head && d->batch[ok].seq == (uint32_t)(p + ok + 1))
+            ok++;
+        if (ok == 0 && replayed == 0 && !gap && p + nslots < head) {
+            /* the oldest part is gone: skip it, replay what follows */
+            uint64_t first = head - nslots;
+            p = first > p ? first : p + 1;
+            gap = true;
+            continue;
+        }
+        size_t kept = 0;
+        for (size_t i = 0; i < ok; i++) {
+            if (d->batch[i].kind == TTM_EV_PROC_START || d->batch[i].kind == TTM_EV_PROC_EXIT) {
+                d->events_rejected++;
+                s->proc->rejected++;
+                continue;
+            }
+            d->batch[kept++] = d->batch[i];
+        }
+        ttm_registry_apply_batch(d->reg, s->pid, d->batch, kept, d->masks);
+        d->events += ok;
+        s->proc->events += ok;
+        replayed += ok;
+        p += ok;
+        if (ok < n)
+            break; /* overwritten under us: the rest cannot be trusted */
+    }
+    *lost = tail - from - replayed;
+    return replayed;
 }

@@ -9,6 +9,8 @@
  *             buffers allocated before the restart are free_ok (0 unknown_free); the L1 buffer
  *             is reported leaked when the client exits
  *   crash     SIGKILL after a checkpoint that holds every event: the same
+ *   window    SIGKILL with events consumed after the state was written: they are replayed from
+ *             the client's ring
  *   gone      the client dies while no daemon runs: the restarted daemon settles its exit
  *   corrupt   truncated, flipped, other-version and symlinked state files: one log line each,
  *             the daemon starts empty and serves a client
@@ -280,6 +282,47 @@ static void case_crash(void)
     stop_daemon(d);
 }
 
+/* The crash window, made deterministic: checkpoints only at a clean stop. The first daemon
+ * stops cleanly with the allocations in its state; the second, reloaded, takes the 17 frees and
+ * is killed before any checkpoint; the third reloads the older state and must replay the frees
+ * from the client's ring, so they are free_ok and only the L1 buffer leaks. */
+static void case_window(void)
+{
+    static const char *const slow[] = {"--checkpoint-interval", "0", NULL};
+    pid_t d = start_daemon(slow);
+    client c = start_client();
+    expect_line(&c, "ready 0");
+    stop_daemon(d);
+    d = start_daemon(slow);
+    wait_reattached(c.pid);
+    check_picture(c.pid);
+    send_line(&c);
+    expect_line(&c, "freed 0"); /* the second daemon has consumed the frees */
+    CHECK(kill(d, SIGKILL) == 0, "kill");
+    it_wait_exit(d, 10000);
+    d = start_daemon(slow);
+    wait_reattached(c.pid);
+    CHECK_EQ(log_count("17 were replayed from the ring and 0 are missing"), 1);
+    ttm_snapshot s;
+    snap(&s);
+    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), NBUF);
+    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    CHECK(p != NULL, "the client is unknown");
+    CHECK_EQ(proc_dram(p), 0);
+    CHECK_EQ(p->prior_events, 0);
+    CHECK_EQ(p->events, 1 + NBUF + 1 + NBUF);
+    ttm__snapshot_free(&s);
+    send_line(&c);
+    int status = it_wait_exit(c.pid, 20000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
+    wait_exited(c.pid, 1);
+    snap(&s);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    ttm__snapshot_free(&s);
+    stop_daemon(d);
+}
+
 static void case_gone(void)
 {
     pid_t d = start_daemon(NULL);
@@ -385,7 +428,8 @@ static void case_disabled(void)
 }
 
 static const it_case_entry cases[] = {
-    {"clean", case_clean},     {"crash", case_crash},       {"gone", case_gone},
+    {"clean", case_clean},     {"crash", case_crash},       {"window", case_window},
+    {"gone", case_gone},
     {"corrupt", case_corrupt}, {"disabled", case_disabled},
 };
 
