@@ -1514,19 +1514,29 @@ typedef struct wbuf {
     bool nomem;
 } wbuf;
 
-static void w64(wbuf *w, uint64_t v)
+/* Grows w for one more word; false (and w->nomem) when memory is short. */
+static bool w_room(wbuf *w)
 {
-    if (w->len + 8 > w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 4096;
-        uint8_t *np = w->nomem ? NULL : ttm__reallocarray(w->p, cap, 1);
-        if (np == NULL) {
-            w->nomem = true;
-            return;
-        }
-        w->p = np;
-        w->cap = cap;
+    size_t cap = w->cap ? w->cap * 2 : 4096;
+    uint8_t *np = w->nomem ? NULL : ttm__reallocarray(w->p, cap, 1);
+    if (np == NULL) {
+        w->nomem = true;
+        return false;
     }
+    w->p = np;
+    w->cap = cap;
+    return true;
+}
+
+static inline void w64(wbuf *w, uint64_t v)
+{
+    if (__builtin_expect(w->len + 8 > w->cap, 0) && !w_room(w))
+        return;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(w->p + w->len, &v, 8); /* one store: the format is little endian */
+#else
     ttm__put_le64(w->p + w->len, v);
+#endif
     w->len += 8;
 }
 

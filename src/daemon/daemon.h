@@ -88,6 +88,8 @@ typedef struct ttm_dproc {
     uint64_t events, rejected, waited, dropped, prior_events, sessions;
     uint64_t last_ns;        /* last session change, for eviction */
     bool restored;           /* loaded from a state file (state.c), not reattached since */
+    uint64_t state_ring_tail; /* state.c: its ring's tail when the state was written (0: none) */
+    uint64_t state_ring_ino;  /* ... and that ring's inode */
 } ttm_dproc;
 
 typedef enum ttm_session_state {

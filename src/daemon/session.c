@@ -669,7 +669,11 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start already holds (state.c, docs/DAEMON.md "Restart") */
-        uint64_t known = s->proc->restored ? s->proc->events + s->proc->prior_events : 0;
+        uint64_t known = !s->proc->restored ? 0
+                         : s->proc->state_ring_tail != 0 &&
+                                   s->proc->state_ring_ino == (uint64_t)s->ring_ino
+                             ? s->proc->state_ring_tail /* the same ring as at the checkpoint */
+                             : s->proc->events + s->proc->prior_events;
         uint64_t unseen = tail > known ? tail - known : 0, replayed = 0;
         if (s->proc->restored && unseen > 0)
             replayed = ttm__state_replay(d, s, known, tail, &unseen);

@@ -112,9 +112,16 @@ static uint8_t *annex_build(const ttm_daemon *d, size_t *len)
         put(&p, pr->prior_events);
         put(&p, pr->sessions);
         put(&p, pr->exited ? 0 : proc_start_time(pr->pid));
+        /* the ring it is attached by: where its crash window will begin */
+        const ttm_session *rs = NULL;
+        for (const ttm_session *se = d->sessions; se != NULL && rs == NULL; se = se->next)
+            if (se->pid == pr->pid && se->ring != NULL && !se->broken)
+                rs = se;
+        bool keep = rs == NULL && pr->restored; /* not reattached since a load: as loaded */
+        put(&p, rs ? atomic_load_explicit(&rs->ring->tail, memory_order_acquire)
+                   : keep ? pr->state_ring_tail : 0);
+        put(&p, rs ? (uint64_t)rs->ring_ino : keep ? pr->state_ring_ino : 0);
         put(&p, 0); /* reserved */
-        put(&p, 0);
-        put(&p, 0);
         put(&p, 0);
     }
     return buf;
@@ -177,7 +184,9 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         pr->prior_events = get(&p);
         pr->sessions = get(&p);
         (*starts)[i] = get(&p);
-        p += 4 * 8;
+        pr->state_ring_tail = get(&p);
+        pr->state_ring_ino = get(&p);
+        p += 2 * 8;
         pr->restored = !pr->exited;
         pr->last_ns = ttm__now_ns();
     }
