@@ -323,7 +323,9 @@ static void case_window(void)
     stop_daemon(d);
 }
 
-static void case_gone(void)
+/* A state holding the client's buffers, written at a clean stop; then the client dies while no
+ * daemon runs. Returns the client's pid. */
+static pid_t state_of_dead_client(void)
 {
     pid_t d = start_daemon(NULL);
     client c = start_client();
@@ -331,7 +333,13 @@ static void case_gone(void)
     stop_daemon(d);
     kill(c.pid, SIGKILL);
     it_wait_exit(c.pid, 10000);
-    d = start_daemon(NULL);
+    return c.pid;
+}
+
+static void case_gone(void)
+{
+    client c = {.pid = state_of_dead_client()};
+    pid_t d = start_daemon(NULL);
     CHECK_EQ(log_count("exited while no daemon ran"), 1);
     wait_exited(c.pid, NBUF + 1);
     ttm_snapshot s;
@@ -355,13 +363,8 @@ static void write_file(const char *path, const uint8_t *b, size_t len)
 
 static void case_corrupt(void)
 {
-    /* a good state to damage: a client's buffers, then a clean stop */
-    pid_t d = start_daemon(NULL);
-    client c = start_client();
-    expect_line(&c, "ready 0");
-    stop_daemon(d);
-    kill(c.pid, SIGKILL);
-    it_wait_exit(c.pid, 10000);
+    (void)state_of_dead_client(); /* a good state to damage */
+    pid_t d;
     FILE *f = fopen(g_state, "rb");
     CHECK(f != NULL, "no state file");
     static uint8_t good[1 << 20];
