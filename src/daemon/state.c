@@ -342,7 +342,8 @@ int ttm__state_save(ttm_daemon *d, const char *why)
 static int read_file(const char *path, uint8_t **out, size_t *len, char *msg, size_t msg_len)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted there must not hang the start (it is refused below) */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return TTM_ENOENT;

@@ -12,7 +12,7 @@
  *   window    SIGKILL with events consumed after the state was written: they are replayed from
  *             the client's ring
  *   gone      the client dies while no daemon runs: the restarted daemon settles its exit
- *   corrupt   truncated, flipped, other-version and symlinked state files: one log line each,
+ *   corrupt   truncated, flipped, other-version, symlinked and FIFO state files: one log line each,
  *             the daemon starts empty and serves a client
  *   disabled  --no-state writes and reads nothing
  * Nothing waits on time: every wait is for a line, a log line or a snapshot field, under a
@@ -372,7 +372,7 @@ static void case_corrupt(void)
     fclose(f);
     CHECK(len > 64 && len < sizeof good, "state of %zu bytes", len);
     static uint8_t bad[1 << 20];
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 5; variant++) {
         memcpy(bad, good, len);
         size_t blen = len;
         if (variant == 0)
@@ -382,6 +382,10 @@ static void case_corrupt(void)
         else if (variant == 2)
             bad[8]++; /* another format version */
         write_file(g_state, bad, blen);
+        if (variant == 4) { /* a FIFO planted there: refused, the start does not hang */
+            unlink(g_state);
+            CHECK(mkfifo(g_state, 0600) == 0, "mkfifo");
+        }
         if (variant == 3) { /* a symlink planted where the state goes */
             char target[160];
             snprintf(target, sizeof target, "%s/elsewhere", it_dir);
