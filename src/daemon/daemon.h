@@ -274,12 +274,12 @@ int ttm__state_save(ttm_daemon *d, const char *why);
 /* The periodic part: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and
  * the settling of restored processes that exit before they reattach. */
 void ttm__state_tick(ttm_daemon *d);
-/* At the reattach of a restored process: replays, from its ring, the events of positions
- * [from, tail) that the previous daemon consumed after the state's checkpoint, as long as the
- * ring still holds them whole (at most TTM_STATE_REPLAY_MAX, the newest). Returns how many were
- * applied; *lost gets how many of the window could not be. */
-uint64_t ttm__state_replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t tail,
-                           uint64_t *lost);
+/* At the handshake of a session whose ring's tail is tail (> 0; events taken by earlier
+ * daemons): returns how many of them this registry never saw. For a process restored from a
+ * state, the events the previous daemon consumed after the checkpoint are first replayed from
+ * the ring while it still holds them whole (at most TTM_STATE_REPLAY_MAX, the newest), and one
+ * line is logged; for any other process that is all of tail. */
+uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail);
 
 /* ---- loop.c ------------------------------------------------------------------------------- */
 

@@ -668,23 +668,10 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
-         * reloaded at start already holds (state.c, docs/DAEMON.md "Restart") */
-        uint64_t known = !s->proc->restored ? 0
-                         : s->proc->state_ring_tail != 0 &&
-                                   s->proc->state_ring_ino == (uint64_t)s->ring_ino
-                             ? s->proc->state_ring_tail /* the same ring as at the checkpoint */
-                             : s->proc->events + s->proc->prior_events;
-        uint64_t unseen = tail > known ? tail - known : 0, replayed = 0;
-        if (s->proc->restored && unseen > 0)
-            replayed = ttm__state_replay(d, s, known, tail, &unseen);
+         * reloaded at start holds or replays from the ring (state.c) */
+        uint64_t unseen = ttm__state_reattach(d, s, tail);
         s->proc->prior_events += unseen;
         d->prior_events += unseen;
-        if (s->proc->restored && (unseen > 0 || replayed > 0))
-            TTM_LOG(WARN, "pid %u (%s): of the %llu events the previous daemon consumed after "
-                          "its last checkpoint, %llu were replayed from the ring and %llu are "
-                          "missing from the reloaded state",
-                    s->pid, s->proc->name, (unsigned long long)(unseen + replayed),
-                    (unsigned long long)replayed, (unsigned long long)unseen);
     }
     s->proc->restored = false;
     if (hello.flags & 1u) {

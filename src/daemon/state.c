@@ -479,8 +479,11 @@ void ttm__state_tick(ttm_daemon *d)
 
 /* ---- the crash window ------------------------------------------------------------------------ */
 
-uint64_t ttm__state_replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t tail,
-                           uint64_t *lost)
+/* Replays the events of positions [from, tail) from s's ring as long as the ring still holds
+ * them whole (at most TTM_STATE_REPLAY_MAX, the newest). Returns how many were applied; *lost
+ * gets how many of the window could not be. */
+static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t tail,
+                       uint64_t *lost)
 {
     *lost = tail > from ? tail - from : 0;
     if (s->ring == NULL || tail <= from || s->map_bytes <= sizeof(ttm_ring_hdr))
@@ -532,4 +535,25 @@ uint64_t ttm__state_replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_
     }
     *lost = tail - from - replayed;
     return replayed;
+}
+
+uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail)
+{
+    ttm_dproc *p = s->proc;
+    if (!p->restored)
+        return tail; /* everything before tail went to a daemon this registry knows nothing of */
+    /* what the state holds of this ring: its tail at the checkpoint when it is the same ring
+     * (the memfd's inode), else all the process's events */
+    uint64_t known = p->state_ring_tail != 0 && p->state_ring_ino == (uint64_t)s->ring_ino
+                         ? p->state_ring_tail
+                         : p->events + p->prior_events;
+    if (tail <= known)
+        return 0;
+    uint64_t lost = 0, replayed = replay(d, s, known, tail, &lost);
+    TTM_LOG(WARN, "pid %u (%s): of the %llu events the previous daemon consumed after its last "
+                  "checkpoint, %llu were replayed from the ring and %llu are missing from the "
+                  "reloaded state",
+            s->pid, p->name, (unsigned long long)(tail - known), (unsigned long long)replayed,
+            (unsigned long long)lost);
+    return lost;
 }
