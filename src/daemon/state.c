@@ -40,6 +40,7 @@
 #define ANNEX_HEAD_WORDS 8
 #define ANNEX_PROC_WORDS 15
 #define STATE_FILE_MAX (4ull << 30) /* bytes: larger is not a state this daemon wrote */
+#define TTM_STATE_DUTY 20u            /* checkpoints take at most 1/20 of the loop's time */
 
 /* ---- process identity ------------------------------------------------------------------------ */
 
@@ -314,7 +315,6 @@ int ttm__state_save(ttm_daemon *d, const char *why)
         err = TTM_EIO;
     int saved_errno = errno;
     ttm__free(buf);
-    uint64_t ns = ttm__now_ns() - t0;
     if (err != TTM_OK) {
         if (fd >= 0)
             (void)unlink(tmp);
@@ -328,12 +328,16 @@ int ttm__state_save(ttm_daemon *d, const char *why)
     }
     fsync_dir_of(d->cfg.state_file);
     d->state_saves++;
-    d->state_save_ns = ns;
+    d->state_save_ns = ttm__now_ns() - t0;
     ttm_totals t;
     ttm_registry_totals(d->reg, &t);
     TTM_LOG(DEBUG, "state written to %s (%s): %llu events, %llu live buffers, %zu bytes in %.1f ms",
             d->cfg.state_file, why, (unsigned long long)t.events,
-            (unsigned long long)t.live_records, len, (double)ns / 1e6);
+            (unsigned long long)t.live_records, len, (double)d->state_save_ns / 1e6);
+    if (strcmp(why, "stopping") == 0)
+        TTM_LOG(INFO, "state: written %llu times (%llu failed) to %s",
+                (unsigned long long)d->state_saves, (unsigned long long)d->state_errors,
+                d->cfg.state_file);
     return TTM_OK;
 }
 
@@ -466,8 +470,12 @@ void ttm__state_tick(ttm_daemon *d)
     }
     if (d->state_last_ns == 0)
         d->state_last_ns = now; /* the first checkpoint comes one interval after the start */
-    if (d->cfg.checkpoint_ms == 0 ||
-        now - d->state_last_ns < (uint64_t)d->cfg.checkpoint_ms * 1000000u)
+    /* a write blocks the loop: spacing checkpoints by TTM_STATE_DUTY times the last write's
+     * time keeps them under 1/TTM_STATE_DUTY of the loop however large the state grows */
+    uint64_t interval = (uint64_t)d->cfg.checkpoint_ms * 1000000u;
+    if (interval != 0 && interval < d->state_save_ns * TTM_STATE_DUTY)
+        interval = d->state_save_ns * TTM_STATE_DUTY;
+    if (d->cfg.checkpoint_ms == 0 || now - d->state_last_ns < interval)
         return;
     d->state_last_ns = now;
     uint64_t sig = state_signature(d);
