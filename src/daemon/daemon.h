@@ -165,6 +165,7 @@ typedef struct ttm_daemon {
     /* state.c: persistence across restarts */
     uint64_t state_saves, state_errors, state_save_ns; /* writes, failures, last write's time */
     uint64_t state_last_ns, state_check_ns, state_sig;
+    struct ttm_state_writer *state_writer; /* the checkpoint being written, or NULL */
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
@@ -268,8 +269,9 @@ void ttm__daemon_reap(ttm_daemon *d);
  * are settled as exited. A missing file starts empty; a bad one gets one log line, is renamed
  * to STATE.bad and the daemon starts empty. Always returns 0: the daemon works without it. */
 int ttm__state_load(ttm_daemon *d);
-/* Writes the state atomically (why names the occasion in the log). Returns 0, TTM_EIO or
- * TTM_ENOMEM (one log line for the first failure, all counted). No-op with --no-state. */
+/* Writes the state atomically, now, after any checkpoint still being written (why names the
+ * occasion in the log). Returns 0, TTM_EIO or TTM_ENOMEM (one log line for the first failure,
+ * all counted). No-op with --no-state. */
 int ttm__state_save(ttm_daemon *d, const char *why);
 /* The periodic part: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and
  * the settling of restored processes that exit before they reattach. */

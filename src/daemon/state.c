@@ -5,7 +5,9 @@
  *
  * The file is the core's serialization (ttm_registry_save), with the daemon's own part — its
  * counters and the process table — in the core's annex, so one header, one length and one
- * checksum cover everything. It is written atomically (a temporary file in the same directory,
+ * checksum cover everything. The loop serializes; a checkpoint's file is written by a thread
+ * that touches nothing but its buffer and path (one write at a time, collected by the tick), a
+ * clean stop's by the loop itself. It is written atomically (a temporary file in the same directory,
  * fsync, rename, fsync of the directory) with O_NOFOLLOW | O_CLOEXEC and mode 0600, and read
  * with O_NOFOLLOW; it must be a regular file owned by the daemon's user. A file that is damaged,
  * of another version or not ours gets one log line, is renamed to STATE.bad, and the daemon
@@ -23,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,56 +293,154 @@ static void fsync_dir_of(const char *path)
     }
 }
 
-int ttm__state_save(ttm_daemon *d, const char *why)
+/* Writes len bytes atomically to path: path.tmp created exclusively, written, fsynced, renamed
+ * over path, the directory fsynced. Touches nothing but its arguments (the checkpoint writer
+ * runs it on its own thread). Returns 0, or TTM_EIO with *err_no set. */
+static int write_state(const char *path, const uint8_t *buf, size_t len, int *err_no)
 {
-    if (d->cfg.state_file[0] == '\0' || d->reg == NULL)
-        return TTM_OK;
-    uint64_t t0 = ttm__now_ns();
-    size_t alen = 0, len = 0;
-    uint8_t *annex = annex_build(d, &alen), *buf = NULL;
-    int err = annex != NULL ? ttm_registry_save(d->reg, annex, alen, &buf, &len) : TTM_ENOMEM;
-    ttm__free(annex);
     char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", d->cfg.state_file);
-    int fd = -1;
-    if (err == TTM_OK) {
-        (void)unlink(tmp); /* a leftover of a crash in the middle of a write */
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-            err = TTM_EIO;
-    }
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    (void)unlink(tmp); /* a leftover of a crash in the middle of a write */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int err = fd >= 0 ? TTM_OK : TTM_EIO;
     if (err == TTM_OK && (write_all(fd, buf, len) != TTM_OK || fsync(fd) != 0))
         err = TTM_EIO;
     if (fd >= 0 && close(fd) != 0 && err == TTM_OK)
         err = TTM_EIO;
-    if (err == TTM_OK && rename(tmp, d->cfg.state_file) != 0)
+    if (err == TTM_OK && rename(tmp, path) != 0)
         err = TTM_EIO;
-    int saved_errno = errno;
-    ttm__free(buf);
+    *err_no = errno;
     if (err != TTM_OK) {
         if (fd >= 0)
             (void)unlink(tmp);
+        return err;
+    }
+    fsync_dir_of(path);
+    return TTM_OK;
+}
+
+/* The checkpoint writer: the loop serializes, this thread writes, so a checkpoint blocks the
+ * loop only for the serialization. One write at a time; the loop collects the result. */
+struct ttm_state_writer {
+    pthread_t thread;
+    char path[PATH_MAX];
+    uint8_t *buf;
+    size_t len;
+    uint64_t events, live, t0, serialize_ns, end_ns;
+    int err, err_no;
+    _Atomic bool done;
+};
+
+static void *writer_main(void *arg)
+{
+    struct ttm_state_writer *w = arg;
+    w->err = write_state(w->path, w->buf, w->len, &w->err_no);
+    w->end_ns = ttm__now_ns();
+    atomic_store_explicit(&w->done, true, memory_order_release);
+    return NULL;
+}
+
+/* Counts and logs the outcome of one write. */
+static void account(ttm_daemon *d, const char *why, int err, int err_no, size_t len,
+                    uint64_t events, uint64_t live, uint64_t ns)
+{
+    if (err != TTM_OK) {
         d->state_errors++;
         if (d->state_errors == 1 || TTM_LOG_DEBUG <= ttm__log_level)
             TTM_LOG(ERROR, "cannot write the state file %s (%s): %s; the next daemon would start "
                            "without it (counted, logged once)",
-                    d->cfg.state_file, why,
-                    err == TTM_ENOMEM ? "out of memory" : strerror(saved_errno));
-        return err;
+                    d->cfg.state_file, why, err == TTM_ENOMEM ? "out of memory" : strerror(err_no));
+        return;
     }
-    fsync_dir_of(d->cfg.state_file);
     d->state_saves++;
-    d->state_save_ns = ttm__now_ns() - t0;
+    TTM_LOG(DEBUG, "state written to %s (%s): %llu events, %llu live buffers, %zu bytes in %.1f ms",
+            d->cfg.state_file, why, (unsigned long long)events, (unsigned long long)live, len,
+            (double)ns / 1e6);
+}
+
+/* Waits for the checkpoint writer (if one runs) and accounts for its write. */
+static void writer_join(ttm_daemon *d)
+{
+    struct ttm_state_writer *w = d->state_writer;
+    if (w == NULL)
+        return;
+    pthread_join(w->thread, NULL);
+    uint64_t ns = w->end_ns - w->t0;
+    account(d, "checkpoint", w->err, w->err_no, w->len, w->events, w->live, ns);
+    TTM_LOG(DEBUG, "checkpoint: the loop spent %.1f ms serializing, the writer thread the rest",
+            (double)w->serialize_ns / 1e6);
+    /* the loop was blocked only while it serialized; space checkpoints by the whole write */
+    d->state_save_ns = ns;
+    ttm__free(w->buf);
+    ttm__free(w);
+    d->state_writer = NULL;
+}
+
+/* The state in a new buffer. Returns 0 or TTM_ENOMEM. */
+static int serialize(const ttm_daemon *d, uint8_t **buf, size_t *len)
+{
+    size_t alen = 0;
+    uint8_t *annex = annex_build(d, &alen);
+    int err = annex != NULL ? ttm_registry_save(d->reg, annex, alen, buf, len) : TTM_ENOMEM;
+    ttm__free(annex);
+    return err;
+}
+
+int ttm__state_save(ttm_daemon *d, const char *why)
+{
+    if (d->cfg.state_file[0] == '\0' || d->reg == NULL)
+        return TTM_OK;
+    writer_join(d); /* a checkpoint still being written finishes first: renames stay in order */
+    uint64_t t0 = ttm__now_ns();
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int err_no = 0;
+    int err = serialize(d, &buf, &len);
+    if (err == TTM_OK)
+        err = write_state(d->cfg.state_file, buf, len, &err_no);
+    ttm__free(buf);
     ttm_totals t;
     ttm_registry_totals(d->reg, &t);
-    TTM_LOG(DEBUG, "state written to %s (%s): %llu events, %llu live buffers, %zu bytes in %.1f ms",
-            d->cfg.state_file, why, (unsigned long long)t.events,
-            (unsigned long long)t.live_records, len, (double)d->state_save_ns / 1e6);
-    if (strcmp(why, "stopping") == 0)
-        TTM_LOG(INFO, "state: written %llu times (%llu failed) to %s",
-                (unsigned long long)d->state_saves, (unsigned long long)d->state_errors,
-                d->cfg.state_file);
-    return TTM_OK;
+    d->state_save_ns = ttm__now_ns() - t0;
+    account(d, why, err, err_no, len, t.events, t.live_records, d->state_save_ns);
+    TTM_LOG(INFO, "state: written %llu times (%llu failed) to %s",
+            (unsigned long long)d->state_saves, (unsigned long long)d->state_errors,
+            d->cfg.state_file);
+    return err;
+}
+
+/* A checkpoint: serialized here, written by the writer thread (synchronously when the thread
+ * cannot be started). */
+static void checkpoint(ttm_daemon *d)
+{
+    struct ttm_state_writer *w = ttm__calloc(1, sizeof *w);
+    if (w == NULL) {
+        account(d, "checkpoint", TTM_ENOMEM, 0, 0, 0, 0, 0);
+        return;
+    }
+    w->t0 = ttm__now_ns();
+    int err = serialize(d, &w->buf, &w->len);
+    if (err != TTM_OK) {
+        account(d, "checkpoint", err, 0, 0, 0, 0, 0);
+        ttm__free(w);
+        return;
+    }
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    w->events = t.events;
+    w->live = t.live_records;
+    w->serialize_ns = ttm__now_ns() - w->t0;
+    snprintf(w->path, sizeof w->path, "%s", d->cfg.state_file);
+    d->state_writer = w;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        writer_main(w); /* no thread: write it now */
+        d->state_writer = NULL;
+        account(d, "checkpoint", w->err, w->err_no, w->len, w->events, w->live,
+                ttm__now_ns() - w->t0);
+        d->state_save_ns = ttm__now_ns() - w->t0;
+        ttm__free(w->buf);
+        ttm__free(w);
+    }
 }
 
 /* Reads the whole file at path into a new buffer. Returns 0, TTM_ENOENT (no file), or an
@@ -460,6 +562,11 @@ void ttm__state_tick(ttm_daemon *d)
 {
     if (d->cfg.state_file[0] == '\0')
         return;
+    if (d->state_writer != NULL) {
+        if (!atomic_load_explicit(&d->state_writer->done, memory_order_acquire))
+            return; /* one write at a time */
+        writer_join(d);
+    }
     uint64_t now = ttm__now_ns();
     bool restored_waiting = false;
     for (size_t i = 0; i < d->nprocs && !restored_waiting; i++)
@@ -481,8 +588,8 @@ void ttm__state_tick(ttm_daemon *d)
     uint64_t sig = state_signature(d);
     if (sig == d->state_sig && d->state_saves > 0)
         return;
-    if (ttm__state_save(d, "checkpoint") == TTM_OK)
-        d->state_sig = sig;
+    checkpoint(d);
+    d->state_sig = sig; /* a failed write is retried when the state changes again */
 }
 
 /* ---- the crash window ------------------------------------------------------------------------ */
