@@ -86,7 +86,10 @@ typedef struct fd_id {
     long long efd_id;  /* -1: none shown */
 } fd_id;
 static fd_id id_memfd, id_efd, id_sock;
-static _Atomic uint64_t bell_dev, bell_ino; /* id_efd for the doorbell, read without the lock */
+/* The doorbell's quick check, read without the lock: id_efd's inode, and the owner (F_SETOWN)
+ * libttmem gives its eventfd, since every eventfd has the same inode. */
+static _Atomic uint64_t bell_dev, bell_ino;
+static _Atomic int bell_owner;
 
 static int64_t now_ms(void)
 {
@@ -215,6 +218,8 @@ static bool fd_is(int fd, const fd_id *id, bool is_eventfd)
     if ((uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino ||
         (uint32_t)(st.st_mode & S_IFMT) != id->type)
         return false;
+    if (is_eventfd && fcntl(fd, F_GETOWN) != atomic_load(&bell_owner))
+        return false;
     return !is_eventfd || id->efd_id < 0 || eventfd_id(fd) == id->efd_id;
 }
 
@@ -227,6 +232,9 @@ static void own_memfd(int fd)
 
 static void own_eventfd(int fd)
 {
+    int me = (int)getpid();
+    (void)fcntl(fd, F_SETOWN, me); /* a mark: no O_ASYNC, so no signal is ever sent */
+    atomic_store(&bell_owner, me);
     fd_identify(fd, true, &id_efd);
     atomic_store(&bell_dev, id_efd.dev);
     atomic_store(&bell_ino, id_efd.ino);
@@ -329,7 +337,8 @@ void ttm__client_doorbell(void)
     /* Never write into a descriptor that the application closed and reused: the watcher
      * notices the loss and makes a new doorbell; the daemon's timer drains meanwhile. */
     if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == atomic_load(&bell_ino) &&
-        (uint64_t)st.st_dev == atomic_load(&bell_dev)) {
+        (uint64_t)st.st_dev == atomic_load(&bell_dev) &&
+        fcntl(fd, F_GETOWN) == atomic_load(&bell_owner)) {
         ssize_t r;
         do {
             r = write(fd, &one, sizeof one);
@@ -665,6 +674,8 @@ static int attempt(bool reattach, int *last_err)
     uint32_t peer = 0;
     if (err == TTM_OK)
         err = recv_reply_patiently(s, &reply, &peer);
+    else if (ttm__proto_recv_reply(s, &reply, 0) == TTM_OK)
+        err = TTM_OK; /* refused before the HELLO was read (a limit): its reply says why */
     if (err != TTM_OK) {
         if (TTM_ECONN != *last_err) {
             if (err == TTM_ETIMEDOUT)
