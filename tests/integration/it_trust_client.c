@@ -15,6 +15,9 @@
  *   closefrom_detached  the same with no daemon running: the old ring's events are carried into
  *                       the new ring and reach the daemon that starts later, in order
  *   many                16 processes x 200,000 events at once: zero loss by every counter
+ *   slow_daemon         the daemon is stopped (SIGSTOP) for 1.5 s while 8 processes start and
+ *                       fill their rings: slow to answer the HELLO is not dead (the client
+ *                       gives up only after 5 s without any progress): zero loss
  *   refused_line        a daemon that cannot serve a client (client limit) says so in the
  *                       client's one stderr line
  */
@@ -331,6 +334,31 @@ static void case_many(void)
     ttm__snapshot_free(&s);
 }
 
+static void case_slow_daemon(void)
+{
+    enum { N = 8, K = 100000 };
+    pid_t d = start_daemon(NULL);
+    CHECK(kill(d, SIGSTOP) == 0, "SIGSTOP");
+    proc c[N];
+    const char *args[] = {"--pairs", "100000", NULL};
+    for (int i = 0; i < N; i++)
+        c[i] = start_client(0, args);
+    it_sleep_ms(1500); /* the stimulus: a daemon that answers nobody for 1.5 s */
+    CHECK(kill(d, SIGCONT) == 0, "SIGCONT");
+    for (int i = 0; i < N; i++) {
+        cstats st = finish_client(&c[i]);
+        CHECK_EQ(st.dropped, 0);
+        CHECK_EQ(st.events, 2ull * K);
+        CHECK_EQ(st.reconnects, 0);
+    }
+    settle();
+    ttm_snapshot s;
+    snap(&s);
+    CHECK_EQ(s.daemon.dropped, 0);
+    CHECK_EQ(s.daemon.events, 2ull * N * K);
+    ttm__snapshot_free(&s);
+}
+
 static void case_refused_line(void)
 {
     static const char *const extra[] = {"--max-clients", "1", NULL};
@@ -362,7 +390,8 @@ static const it_case_entry cases[] = {
     {"mt_first_use", case_mt_first_use},         {"restart_backoff", case_restart_backoff},
     {"closefrom_attached", case_closefrom_attached},
     {"closefrom_detached", case_closefrom_detached},
-    {"many", case_many},                         {"refused_line", case_refused_line},
+    {"many", case_many},                         {"slow_daemon", case_slow_daemon},
+    {"refused_line", case_refused_line},
 };
 
 int main(int argc, char **argv)
