@@ -582,6 +582,11 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
     for (;;) {
         struct pollfd p = {.fd = s, .events = POLLIN};
         int r = poll(&p, 1, 100);
+        pthread_mutex_lock(&ttm__g.mu);
+        bool ours = fd_is(s, &id_sock, false); /* never read the application's file */
+        pthread_mutex_unlock(&ttm__g.mu);
+        if (!ours)
+            return TTM_EIO;
         if (r > 0)
             return ttm__proto_recv_reply(s, reply, TTM__REPLY_IDLE_MS);
         if (r < 0 && errno != EINTR)

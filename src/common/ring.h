@@ -1,6 +1,6 @@
 /*
  * ring.h — the native transport's event ring: a memfd shared by one client process (many
- * producer threads) and the daemon (one consumer). DESIGN §5.
+ * producer threads) and the daemon (one consumer).
  *
  * Layout: a header (ttm_ring_hdr, 256 bytes: identity, then the producer, consumer and
  * statistics words each on its own cache line), then nslots slots of one ttm_event each
