@@ -220,7 +220,11 @@ static bool fd_is(int fd, const fd_id *id, bool is_eventfd)
         return false;
     if (is_eventfd && fcntl(fd, F_GETOWN) != atomic_load(&bell_owner))
         return false;
-    return !is_eventfd || id->efd_id < 0 || eventfd_id(fd) == id->efd_id;
+    if (!is_eventfd || id->efd_id < 0)
+        return true;
+    long long now = eventfd_id(fd); /* -1 when fdinfo cannot be read now (no fd left): the
+                                       owner mark decided */
+    return now < 0 || now == id->efd_id;
 }
 
 /* Installs a descriptor libttmem just made, with its identity. Under ttm__g.mu. */
