@@ -183,7 +183,13 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
                 seen = t;
                 deadline = now + TTM__FULL_WAIT_NS;
             } else if (now >= deadline) {
-                atomic_store_explicit(&ttm__g.stall_tail, t, memory_order_relaxed);
+                if (atomic_exchange_explicit(&ttm__g.stall_tail, t, memory_order_relaxed) !=
+                    t)
+                    ttm__client_log(TTM_ETIMEDOUT,
+                                    "the daemon consumed nothing from this process's full ring "
+                                    "for %lld s; events that find it full are dropped and "
+                                    "counted until it consumes again",
+                                    TTM__FULL_WAIT_NS / 1000000000ll);
                 goto out_drop;
             }
             if (nap < 1000000)

@@ -41,7 +41,7 @@ enum {
 /* Bound on a producer's wait for room while the daemon makes no progress on this ring (its
  * tail stands still): a daemon that consumes keeps the producer waiting, one that stalls for
  * this long costs one bounded wait. */
-#define TTM__FULL_WAIT_NS 2000000000ll
+#define TTM__FULL_WAIT_NS 5000000000ll
 #define TTM__EXIT_FLUSH_MS 1000
 #define TTM__NO_STALL UINT64_MAX
 #define TTM__BACKOFF_MIN_MS 50

@@ -109,9 +109,17 @@ static cstats finish_client(proc *c)
     char line[256];
     cstats s;
     memset(&s, 0, sizeof s);
-    CHECK(it_read_line(c->out, line, sizeof line, 90000) == 0,
-          "no stats from pid %d (a dropped event makes it_client exit 1; see %s)", (int)c->pid,
-          c->err);
+    if (it_read_line(c->out, line, sizeof line, 90000) != 0) {
+        char said[512] = "";
+        FILE *f = fopen(c->err, "r");
+        if (f != NULL) {
+            size_t n = fread(said, 1, sizeof said - 1, f);
+            said[n] = '\0';
+            fclose(f);
+        }
+        it_fail(__LINE__, "no stats from pid %d (a dropped event makes it_client exit 1); its "
+                "stderr: %s", (int)c->pid, said);
+    }
     int n = sscanf(line,
                    "stats events=%llu dropped=%llu waited=%llu reconnects=%llu connected=%d "
                    "enabled=%d flush=%d",

@@ -553,7 +553,7 @@ static void case_full_ring_waits(void)
         CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
     uint64_t t0 = mono_ns();
     CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xbad, 1, 0, 0) == TTM_EAGAIN);
-    CHECK(mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 2 s), never forever */
+    CHECK(mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 5 s), never forever */
     ttm_client_stats st = stats();
     CHECK(st.waited == 2 && st.dropped == 1);
     /* The daemon is now known to be stalled: no second wait until it consumes again. */
