@@ -162,8 +162,12 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
             atomic_fetch_add_explicit(&h->waited, 1, memory_order_relaxed);
             counted = true;
         }
+        /* Every reservation right after a check that h is still the ring: a ring the session
+         * retires (session.c) takes no new event once producers can see its successor. */
         for (int i = 0; i < 256; i++) {
             cpu_relax();
+            if (atomic_load_explicit(&ttm__g.ring, memory_order_acquire) != h)
+                return RING_REPLACED;
             if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
                 return TTM_OK;
         }
@@ -171,10 +175,10 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
         int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
         long nap = 1000; /* 1 us, doubling to 1 ms */
         for (;;) {
+            sleep_ns(nap);
             if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire) ||
                 atomic_load_explicit(&ttm__g.ring, memory_order_acquire) != h)
                 break; /* the outer loop decides */
-            sleep_ns(nap);
             if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
                 return TTM_OK;
             uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);

@@ -40,6 +40,7 @@
 #define CALIBRATE_EVERY_MS 1000
 #define FD_CHECK_MS 100       /* the watcher re-checks the descriptors' identity this often */
 #define SETTLE_MS 200         /* bound on producers finishing events in a retired ring */
+#define GRACE_MS 20           /* then again, for a producer preempted right before reserving */
 #define OLD_DRAIN_MS 500      /* bound on the daemon draining a retired ring (its linger is 1 s) */
 #define WATCHER_STACK (256 * 1024)
 
@@ -435,6 +436,12 @@ static int ring_rebuild(bool held_by_daemon)
     pthread_mutex_unlock(&ttm__g.mu);
 
     int64_t end = now_ms() + SETTLE_MS;
+    while (!settled(old, from) && now_ms() < end)
+        sleep_ms(1);
+    /* A producer between its load of the ring pointer and its reservation is nanoseconds from
+     * it unless preempted: give such a one a grace, then settle again. */
+    sleep_ms(GRACE_MS);
+    end = now_ms() + SETTLE_MS;
     while (!settled(old, from) && now_ms() < end)
         sleep_ms(1);
     if (held_by_daemon) {
