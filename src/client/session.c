@@ -580,9 +580,12 @@ static unsigned long long cpu_ticks(uint32_t pid)
     return ut + st;
 }
 
+#define NOT_OURS 1 /* recv_reply_patiently(): the socket is no longer ours */
+
 /* Waits for the daemon's reply to the HELLO for as long as the daemon makes progress (its CPU
  * time moves: it is busy, with other clients or a backlog, not dead), at most
- * TTM__REPLY_CAP_MS; a daemon that made none for TTM__REPLY_IDLE_MS is given up on. */
+ * TTM__REPLY_CAP_MS; a daemon that made none for TTM__REPLY_IDLE_MS is given up on. Returns
+ * 0, a ttm_err, or NOT_OURS. */
 static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pid)
 {
     struct ucred cr;
@@ -597,11 +600,11 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
         bool ours = fd_is(s, &id_sock, false); /* never read the application's file */
         pthread_mutex_unlock(&ttm__g.mu);
         if (!ours)
-            return TTM_EIO;
+            return NOT_OURS;
         if (r > 0)
             return ttm__proto_recv_reply(s, reply, TTM__REPLY_IDLE_MS);
         if (r < 0 && errno != EINTR)
-            return TTM_EIO;
+            return TTM_ECONN;
         maybe_calibrate();
         int64_t now = now_ms();
         unsigned long long c = cpu_ticks(*peer_pid);
@@ -681,15 +684,16 @@ static int attempt(bool reattach, int *last_err)
     bool ours = fd_is(mfd, &id_memfd, false) && fd_is(efd, &id_efd, true) &&
                 fd_is(s, &id_sock, false);
     pthread_mutex_unlock(&ttm__g.mu);
-    if (!ours) {
-        err = TTM_EIO; /* the watcher's check rebuilds them next */
-        goto out_close_sock;
-    }
+    if (!ours)
+        goto out_lost_fds;
     err = ttm__proto_send_hello(s, &hello, mfd, efd);
     ttm_hello_reply reply;
     uint32_t peer = 0;
-    if (err == TTM_OK)
+    if (err == TTM_OK) {
         err = recv_reply_patiently(s, &reply, &peer);
+        if (err == NOT_OURS)
+            goto out_lost_fds;
+    }
     else if (ttm__proto_recv_reply(s, &reply, 0) == TTM_OK)
         err = TTM_OK; /* refused before the HELLO was read (a limit): its reply says why */
     if (err != TTM_OK) {
@@ -732,6 +736,16 @@ out_failed:
     fail_seen = seen;
     pthread_mutex_unlock(&ttm__g.mu);
     return *last_err = err;
+
+out_lost_fds:
+    /* The application took a descriptor away mid-attempt: not the daemon's failure. Retry at
+     * once (the watcher's check at the top of its loop makes new descriptors first). */
+    close_sock();
+    pthread_mutex_lock(&ttm__g.mu);
+    fail_seen.valid = false;
+    kicked = true;
+    pthread_mutex_unlock(&ttm__g.mu);
+    return TTM_EIO;
 }
 
 /* Sleeps ms milliseconds, or less when a producer kicks, keeping the clock calibrated. */
