@@ -70,6 +70,7 @@ static uint32_t daemon_pid; /* of the daemon holding the ring, 0 when unknown */
 typedef struct path_id {
     bool valid, absent;
     uint64_t dev, ino;
+    int64_t ctime_ns; /* a socket re-created on a reused inode number still differs here */
 } path_id;
 static path_id fail_seen;
 static char attempt_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -544,6 +545,7 @@ static path_id path_identify(const char *path)
     else {
         id.dev = (uint64_t)st.st_dev;
         id.ino = (uint64_t)st.st_ino;
+        id.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
     }
     return id;
 }
@@ -860,7 +862,8 @@ static bool worth_trying(void)
     path_id now = path_identify(attempt_path);
     if (now.absent || fail_seen.absent)
         return now.absent != fail_seen.absent;
-    return now.dev != fail_seen.dev || now.ino != fail_seen.ino;
+    return now.dev != fail_seen.dev || now.ino != fail_seen.ino ||
+           now.ctime_ns != fail_seen.ctime_ns;
 }
 
 bool ttm__session_await_daemon(void)
