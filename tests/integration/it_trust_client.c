@@ -300,7 +300,19 @@ static void check_closefrom(proc *c, unsigned long long events)
     char pidtxt[32];
     snprintf(pidtxt, sizeof pidtxt, "pid %d ", (int)c->pid);
     const char *const exited[] = {pidtxt, ") exited (", NULL};
-    CHECK_EQ(count_lines(g_err, exited), 1);
+    int n = count_lines(g_err, exited);
+    if (n != 1) {
+        char said[1024] = "";
+        FILE *f = fopen(g_err, "r");
+        char l[512];
+        while (f != NULL && fgets(l, sizeof l, f) != NULL)
+            if (strstr(l, pidtxt) != NULL && strlen(said) + strlen(l) < sizeof said)
+                strcat(said, l);
+        if (f != NULL)
+            fclose(f);
+        it_fail(__LINE__, "the daemon logged the exit of pid %d %d times:\n%s", (int)c->pid, n,
+                said);
+    }
 }
 
 static void case_closefrom_attached(void)
