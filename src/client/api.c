@@ -111,52 +111,124 @@ static inline void prefetch_for_write(const void *p)
 #endif
 }
 
-/* The ring is full. With a daemon attached: wait for room (spin, then sleep with a growing
- * period), at most TTM__FULL_WAIT_NS in total. Without one, or when the wait runs out: drop.
- * A daemon that let a wait run out is stalled: until it consumes again (tail moves), events
- * that find the ring full are dropped at once, so a hung daemon costs the application one
- * bounded wait, not one per event. Returns 0 with *pos reserved, or TTM_EAGAIN (dropped,
- * counted). */
-static int __attribute__((noinline)) wait_for_room(ttm_ring_hdr *h, uint64_t *pos, bool *bell)
+/* Fills the reserved slot pos of ring h (n slots) with ev and commits it. */
+static inline void fill_and_commit(ttm_ring_hdr *h, uint32_t n, uint64_t pos, bool bell,
+                                   const ttm_event *ev)
 {
-    int saved_errno = errno;
-    if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
-        goto out_drop;
-    uint64_t stall = atomic_load_explicit(&ttm__g.stall_tail, memory_order_relaxed);
-    if (stall != TTM__NO_STALL) {
-        if (atomic_load_explicit(&h->tail, memory_order_relaxed) == stall)
-            goto out_drop;
-        atomic_store_explicit(&ttm__g.stall_tail, TTM__NO_STALL, memory_order_relaxed);
-    }
-    atomic_fetch_add_explicit(&h->waited, 1, memory_order_relaxed);
-    for (int i = 0; i < 256; i++) {
-        cpu_relax();
-        if (ttm__ring_reserve(h, ttm__g.nslots, &ttm__g.tail_cache, pos, bell))
-            return TTM_OK;
-    }
-    int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
-    long nap = 1000; /* 1 us, doubling to 1 ms */
+    ttm_event *slots = ttm__ring_slots(h);
+    ttm_event *slot = &slots[pos & (n - 1)];
+    prefetch_for_write(&slots[(pos + PREFETCH_AHEAD) & (n - 1)]);
+    /* Everything but seq, which is the commit and is stored last, atomically. */
+    memcpy(slot, ev, offsetof(ttm_event, seq));
+    memcpy((char *)slot + offsetof(ttm_event, ts), (const char *)ev + offsetof(ttm_event, ts),
+           sizeof(ttm_event) - offsetof(ttm_event, ts));
+    if (unlikely(ttm__ring_commit(h, slot, pos, bell)))
+        ttm__client_doorbell();
+}
+
+/* wait_for_room()'s verdicts besides TTM_OK and TTM_EAGAIN: the ring was replaced (session.c
+ * rebuilt it after the application closed its memfd); retry in the new one. */
+#define RING_REPLACED 1
+
+/* The ring is full. With a daemon attached: wait for room (spin, then sleep with a growing
+ * period) for as long as the daemon makes progress on this ring (its tail moves); give up when
+ * it made none for TTM__FULL_WAIT_NS. Without one: ask the session for one (a connection
+ * attempt in progress, or one that could succeed now) and wait for it, bounded; drop only when
+ * no daemon accepts the ring. A daemon that let a wait run out is stalled: until it consumes
+ * again (tail moves), events that find the ring full are dropped at once, so a hung daemon
+ * costs the application one bounded wait, not one per event. Returns 0 with *pos reserved,
+ * RING_REPLACED, or TTM_EAGAIN (dropped, counted in the ring). */
+static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64_t *pos,
+                                                         bool *bell)
+{
+    bool counted = false;
     for (;;) {
-        if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
-            goto out_drop;
-        sleep_ns(nap);
-        if (ttm__ring_reserve(h, ttm__g.nslots, &ttm__g.tail_cache, pos, bell)) {
-            errno = saved_errno;
+        if (atomic_load_explicit(&ttm__g.ring, memory_order_acquire) != h)
+            return RING_REPLACED;
+        if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
             return TTM_OK;
+        if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire)) {
+            if (!ttm__session_await_daemon())
+                goto out_drop;
+            continue;
         }
-        if (mono_ns() >= deadline) {
-            atomic_store_explicit(&ttm__g.stall_tail,
-                                  atomic_load_explicit(&h->tail, memory_order_relaxed),
-                                  memory_order_relaxed);
-            goto out_drop;
+        uint64_t stall = atomic_load_explicit(&ttm__g.stall_tail, memory_order_relaxed);
+        if (stall != TTM__NO_STALL) {
+            if (atomic_load_explicit(&h->tail, memory_order_relaxed) == stall)
+                goto out_drop;
+            atomic_store_explicit(&ttm__g.stall_tail, TTM__NO_STALL, memory_order_relaxed);
         }
-        if (nap < 1000000)
-            nap *= 2;
+        if (!counted) {
+            atomic_fetch_add_explicit(&h->waited, 1, memory_order_relaxed);
+            counted = true;
+        }
+        /* Every reservation right after a check that h is still the ring: a ring the session
+         * retires (session.c) takes no new event once producers can see its successor. */
+        for (int i = 0; i < 256; i++) {
+            cpu_relax();
+            if (atomic_load_explicit(&ttm__g.ring, memory_order_acquire) != h)
+                return RING_REPLACED;
+            if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
+                return TTM_OK;
+        }
+        uint64_t seen = atomic_load_explicit(&h->tail, memory_order_acquire);
+        int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
+        long nap = 1000; /* 1 us, doubling to 1 ms */
+        for (;;) {
+            sleep_ns(nap);
+            if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire) ||
+                atomic_load_explicit(&ttm__g.ring, memory_order_acquire) != h)
+                break; /* the outer loop decides */
+            if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
+                return TTM_OK;
+            uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+            int64_t now = mono_ns();
+            if (t != seen) { /* the daemon is consuming this ring: it is slow, not dead */
+                seen = t;
+                deadline = now + TTM__FULL_WAIT_NS;
+            } else if (now >= deadline) {
+                if (atomic_exchange_explicit(&ttm__g.stall_tail, t, memory_order_relaxed) !=
+                    t)
+                    ttm__client_log(TTM_ETIMEDOUT,
+                                    "the daemon consumed nothing from this process's full ring "
+                                    "for %lld s; events that find it full are dropped and "
+                                    "counted until it consumes again",
+                                    TTM__FULL_WAIT_NS / 1000000000ll);
+                goto out_drop;
+            }
+            if (nap < 1000000)
+                nap *= 2;
+        }
     }
 out_drop:
     atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-    errno = saved_errno;
     return TTM_EAGAIN;
+}
+
+/* The full-ring path of produce(): waits for room (possibly in a replacement ring), then
+ * fills and commits. */
+static int __attribute__((noinline, cold)) produce_waiting(ttm_event *ev)
+{
+    int saved_errno = errno;
+    for (;;) {
+        ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
+        uint32_t n = ttm__g.nslots;
+        if (h == NULL) { /* only in a child forked meanwhile, which has no ring yet */
+            atomic_fetch_add_explicit(&ttm__g.dropped_noring, 1, memory_order_relaxed);
+            errno = saved_errno;
+            return TTM_EAGAIN;
+        }
+        uint64_t pos;
+        bool bell;
+        int err = wait_for_room(h, &pos, &bell);
+        if (err == RING_REPLACED)
+            continue;
+        errno = saved_errno;
+        if (err != TTM_OK)
+            return err;
+        fill_and_commit(h, n, pos, bell, ev);
+        return TTM_OK;
+    }
 }
 
 /* The ring of this process, creating the session at the first enabled call. NULL when no
@@ -184,20 +256,9 @@ static inline int produce(ttm_event *ev)
     uint32_t n = ttm__g.nslots;
     uint64_t pos;
     bool bell;
-    if (unlikely(!ttm__ring_reserve(h, n, &ttm__g.tail_cache, &pos, &bell))) {
-        int err = wait_for_room(h, &pos, &bell);
-        if (err != TTM_OK)
-            return err;
-    }
-    ttm_event *slots = ttm__ring_slots(h);
-    ttm_event *slot = &slots[pos & (n - 1)];
-    prefetch_for_write(&slots[(pos + PREFETCH_AHEAD) & (n - 1)]);
-    /* Everything but seq, which is the commit and is stored last, atomically. */
-    memcpy(slot, ev, offsetof(ttm_event, seq));
-    memcpy((char *)slot + offsetof(ttm_event, ts), (const char *)ev + offsetof(ttm_event, ts),
-           sizeof(ttm_event) - offsetof(ttm_event, ts));
-    if (unlikely(ttm__ring_commit(h, slot, pos, bell)))
-        ttm__client_doorbell();
+    if (unlikely(!ttm__ring_reserve(h, n, &h->tail_cache, &pos, &bell)))
+        return produce_waiting(ev);
+    fill_and_commit(h, n, pos, bell, ev);
     return TTM_OK;
 }
 
@@ -306,11 +367,12 @@ void ttm_client_stats_get(ttm_client_stats *out)
     memset(out, 0, sizeof *out);
     out->enabled = ttm_client_enabled();
     out->dropped = atomic_load(&ttm__g.dropped_noring);
+    out->events = atomic_load(&ttm__g.events_base);
     out->reconnects = atomic_load(&ttm__g.reconnects);
     out->connected = atomic_load(&ttm__g.connected);
     ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_acquire);
     if (h != NULL) {
-        out->events = atomic_load(&h->head);
+        out->events += atomic_load(&h->head);
         out->waited = atomic_load(&h->waited);
         out->dropped += atomic_load(&h->dropped);
     }

@@ -30,8 +30,18 @@ enum {
     TTM__SESS_FAILED = 2, /* the ring could not be created: every event is dropped */
 };
 
-#define TTM__REPLY_TIMEOUT_MS 1000 /* a daemon that does not answer the HELLO in time is dead */
-#define TTM__FULL_WAIT_NS 2000000000ll /* bound on a producer's wait for room (2 s) */
+/* A daemon that answers neither the HELLO nor makes any progress (its CPU time stands still)
+ * for TTM__REPLY_IDLE_MS is dead; a busy one is waited for up to TTM__REPLY_CAP_MS. Where the
+ * daemon's progress cannot be seen (its pid is not visible), TTM__REPLY_IDLE_MS is the bound. */
+#define TTM__REPLY_IDLE_MS 5000
+#define TTM__REPLY_CAP_MS 60000
+/* The first enabled call waits this long for the first attempt's outcome; the attempt itself
+ * goes on in the background, and producers that fill the ring meanwhile wait for it. */
+#define TTM__FIRST_WAIT_MS 1500
+/* Bound on a producer's wait for room while the daemon makes no progress on this ring (its
+ * tail stands still): a daemon that consumes keeps the producer waiting, one that stalls for
+ * this long costs one bounded wait. */
+#define TTM__FULL_WAIT_NS 5000000000ll
 #define TTM__EXIT_FLUSH_MS 1000
 #define TTM__NO_STALL UINT64_MAX
 #define TTM__BACKOFF_MIN_MS 50
@@ -40,16 +50,18 @@ enum {
 typedef struct ttm__client {
     _Atomic int gate;
     _Atomic int session;
-    ttm_ring_hdr *_Atomic ring; /* published once initialised; NULL before */
-    uint32_t nslots;            /* of the ring; written before ring is published */
+    ttm_ring_hdr *_Atomic ring; /* published once initialised; NULL before; replaced only when
+                                   the application took the memfd away (session.c) */
+    uint32_t nslots;            /* of every ring of this process; set before the first ring */
     size_t ring_bytes;
-    _Atomic uint64_t tail_cache; /* producers' shared lower bound on the ring's tail */
     _Atomic int connected;       /* 1 while a daemon holds the ring */
-    _Atomic int memfd, eventfd;  /* -1 when closed */
+    _Atomic int memfd, eventfd;  /* -1 when closed or no longer ours */
     _Atomic int sock;            /* the session socket, -1 when none */
     _Atomic uint64_t reconnects;
     _Atomic uint64_t dropped_noring; /* events dropped because no ring could be made */
     _Atomic uint64_t stall_tail;     /* tail when a wait for room timed out, else NO_STALL */
+    _Atomic uint64_t events_base;    /* events committed to retired rings, not carried over */
+    _Atomic uint64_t rebuilds;       /* sessions rebuilt because a descriptor was lost */
     pthread_mutex_t mu;              /* session setup, fork, log state; never on the hot path */
 } ttm__client;
 
@@ -68,8 +80,15 @@ int ttm__session_start(void);
  * each err). */
 void ttm__client_log(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Rings the doorbell: one eventfd write. */
+/* Rings the doorbell: one eventfd write, after checking the descriptor is still the ring's. */
 void ttm__client_doorbell(void);
+
+/* Called by a producer that found the ring full while no daemon holds it. Returns true when a
+ * daemon holds the ring now (wait for room), false when none accepts it (drop, counted): it
+ * waits for a connection attempt in progress, and asks the watcher for one at once when
+ * nothing has shown that it would fail (the last failure's socket path is unchanged). Bounded
+ * by the handshake's own bounds. */
+bool ttm__session_await_daemon(void);
 
 /* ---- clock.c ---- */
 

@@ -1,16 +1,20 @@
 /*
- * session.c — libttmem's session with the daemon (DESIGN §5): the ring in a memfd, the HELLO
- * that hands it over, the watcher thread that notices a lost daemon and hands the same ring to
- * the next one with exponential back-off, the fork and exit handlers, and diagnostics.
+ * session.c — libttmem's session with the daemon: the ring in a memfd, the HELLO that hands it
+ * over, the watcher thread that notices a lost daemon and hands the same ring to the next one
+ * with exponential back-off, the descriptors' identity (an application that closes or reuses
+ * them never has its own files touched), the fork and exit handlers, and diagnostics.
  *
  * Threads: the first enabled call creates the ring and the watcher, then waits (bounded) for
  * the watcher's first connection attempt so that an application starting next to a running
- * daemon is attached before its first event is counted as "no daemon". From then on only the
- * watcher does socket I/O. ttm__g.mu guards setup and every descriptor's creation and closing
- * (so fork never splits them); it is never held across I/O that waits on the daemon.
+ * daemon is attached before its first event. Producers that find the ring full while no
+ * daemon holds it wait for the attempt in progress, or kick the watcher into one at once
+ * (ttm__session_await_daemon). Only the watcher does socket I/O. ttm__g.mu guards setup, the
+ * attempt counters and every descriptor's creation and closing (so fork never splits them); it
+ * is never held across I/O that waits on the daemon.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,9 +36,12 @@
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
 
-#define FIRST_ATTEMPT_WAIT_MS (TTM__REPLY_TIMEOUT_MS + 500)
 #define CALIBRATE_FIRST_MS 20
 #define CALIBRATE_EVERY_MS 1000
+#define FD_CHECK_MS 100       /* the watcher re-checks the descriptors' identity this often */
+#define SETTLE_MS 200         /* bound on producers finishing events in a retired ring */
+#define GRACE_MS 20           /* then again, for a producer preempted right before reserving */
+#define OLD_DRAIN_MS 500      /* bound on the daemon draining a retired ring (its linger is 1 s) */
 #define WATCHER_STACK (256 * 1024)
 
 /* Diagnostics. log_mu is taken after ttm__g.mu when both are needed. */
@@ -43,16 +51,73 @@ static void *log_arg;
 static uint32_t log_seen; /* bit -err: the default sink already printed that kind */
 
 /* Setup, guarded by ttm__g.mu. */
-static pthread_cond_t first_cv = PTHREAD_COND_INITIALIZER;
-static bool first_done;          /* the watcher's first attempt finished */
 static bool handlers_registered; /* atfork and atexit, once per process image */
+static bool watcher_running;
 static int64_t next_calibration; /* watcher only */
+
+/* Connection attempts, guarded by ttm__g.mu. attempts_started != attempts_finished while one is
+ * in progress; state_cv is broadcast when one finishes; a producer sets kicked and signals
+ * kick_cv to end the watcher's back-off at once. */
+static pthread_cond_t state_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t kick_cv = PTHREAD_COND_INITIALIZER;
+static bool kicked;
+static uint64_t attempts_started, attempts_finished;
+static uint32_t daemon_pid; /* of the daemon holding the ring, 0 when unknown */
+
+/* What the socket path was when the last attempt that failed began: another attempt can only
+ * succeed once it changed (a daemon that starts binds a new socket), so a producer kicks the
+ * watcher only then. valid is false after a success or a lost connection. */
+typedef struct path_id {
+    bool valid, absent;
+    uint64_t dev, ino;
+    int64_t ctime_ns; /* a socket re-created on a reused inode number still differs here */
+} path_id;
+static path_id fail_seen;
+static char attempt_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* Each descriptor's identity when libttmem made it. An application may close any descriptor
+ * (closefrom(3) before an exec) and reuse its number for its own file: before a descriptor is
+ * used for anything that matters (a HELLO, a doorbell write, a close), it is checked against
+ * its identity, and one that is no longer ours is forgotten, never closed, written or sent.
+ * Guarded by ttm__g.mu, except the doorbell's quick copy. An eventfd's inode is shared by all
+ * eventfds; where the kernel shows an eventfd-id (fdinfo) it is part of the identity. */
+typedef struct fd_id {
+    bool set;
+    uint64_t dev, ino;
+    uint32_t type;     /* st_mode & S_IFMT */
+    long long efd_id;  /* -1: none shown */
+} fd_id;
+static fd_id id_memfd, id_efd, id_sock;
+/* The doorbell's quick check, read without the lock: id_efd's inode, and the owner (F_SETOWN)
+ * libttmem gives its eventfd, since every eventfd has the same inode. */
+static _Atomic uint64_t bell_dev, bell_ino;
+static _Atomic int bell_owner;
 
 static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec deadline_in_ms(int64_t ms)
+{
+    struct timespec d;
+    clock_gettime(CLOCK_MONOTONIC, &d);
+    d.tv_sec += ms / 1000;
+    d.tv_nsec += (ms % 1000) * 1000000l;
+    if (d.tv_nsec >= 1000000000l) {
+        d.tv_sec++;
+        d.tv_nsec -= 1000000000l;
+    }
+    return d;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 /* ---- diagnostics ---------------------------------------------------------------------- */
@@ -113,62 +178,159 @@ static uint32_t slots_from_env(void)
     return n;
 }
 
-/* Creates the ring's memfd (sealed against resizing so a daemon's mapping can never be cut
- * short under it), maps it, creates the doorbell, and stores all three in ttm__g (ring not yet
- * published). Called under ttm__g.mu. */
-static int ring_create(void)
-{
-    uint32_t n = slots_from_env();
-    size_t bytes = ttm__ring_bytes(n);
-    const char *what;
-    int err = TTM_EIO;
+/* ---- descriptor identity -------------------------------------------------------------- */
 
+static long long eventfd_id(int fd)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return -1;
+    ssize_t n = read(f, buf, sizeof buf - 1);
+    close(f);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "eventfd-id:");
+    return p != NULL ? strtoll(p + strlen("eventfd-id:"), NULL, 10) : -1;
+}
+
+static void fd_identify(int fd, bool is_eventfd, fd_id *out)
+{
+    struct stat st;
+    memset(out, 0, sizeof *out);
+    out->efd_id = -1;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        return;
+    out->set = true;
+    out->dev = (uint64_t)st.st_dev;
+    out->ino = (uint64_t)st.st_ino;
+    out->type = (uint32_t)(st.st_mode & S_IFMT);
+    if (is_eventfd)
+        out->efd_id = eventfd_id(fd);
+}
+
+/* True when fd is still the descriptor that id describes. */
+static bool fd_is(int fd, const fd_id *id, bool is_eventfd)
+{
+    struct stat st;
+    if (fd < 0 || !id->set || fstat(fd, &st) != 0)
+        return false;
+    if ((uint64_t)st.st_dev != id->dev || (uint64_t)st.st_ino != id->ino ||
+        (uint32_t)(st.st_mode & S_IFMT) != id->type)
+        return false;
+    if (is_eventfd && fcntl(fd, F_GETOWN) != atomic_load(&bell_owner))
+        return false;
+    if (!is_eventfd || id->efd_id < 0)
+        return true;
+    long long now = eventfd_id(fd); /* -1 when fdinfo cannot be read now (no fd left): the
+                                       owner mark decided */
+    return now < 0 || now == id->efd_id;
+}
+
+/* Installs a descriptor libttmem just made, with its identity. Under ttm__g.mu. */
+static void own_memfd(int fd)
+{
+    fd_identify(fd, false, &id_memfd);
+    atomic_store(&ttm__g.memfd, fd);
+}
+
+static void own_eventfd(int fd)
+{
+    int me = (int)getpid();
+    (void)fcntl(fd, F_SETOWN, me); /* a mark: no O_ASYNC, so no signal is ever sent */
+    atomic_store(&bell_owner, me);
+    fd_identify(fd, true, &id_efd);
+    atomic_store(&bell_dev, id_efd.dev);
+    atomic_store(&bell_ino, id_efd.ino);
+    atomic_store(&ttm__g.eventfd, fd);
+}
+
+/* Closes *fd when it is still ours, forgets it either way. Under ttm__g.mu. */
+static void close_if_ours(_Atomic int *fd, fd_id *id, bool is_eventfd)
+{
+    int v = atomic_exchange(fd, -1);
+    if (v >= 0 && fd_is(v, id, is_eventfd))
+        close(v);
+    memset(id, 0, sizeof *id);
+}
+
+/* ---- ring ------------------------------------------------------------------------------ */
+
+/* Makes a ring of ttm__g.nslots slots in a memfd (sealed against resizing so a daemon's
+ * mapping can never be cut short under it), mapped and initialised. Under ttm__g.mu. Returns
+ * 0 with *out and *out_fd, or an error with *what naming the step that failed. */
+static int ring_make(ttm_ring_hdr **out, int *out_fd, const char **what)
+{
+    size_t bytes = ttm__g.ring_bytes;
     int mfd = memfd_create("ttmem-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mfd < 0) {
-        what = "memfd_create";
+        *what = "memfd_create";
         goto out_fail;
     }
     if (ftruncate(mfd, (off_t)bytes) != 0) {
-        what = "ftruncate";
+        *what = "ftruncate";
         goto out_close_memfd;
     }
     /* Best effort: a kernel without seals still works, the daemon copes with SIGBUS risk. */
     (void)fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, mfd, 0);
     if (mem == MAP_FAILED) {
-        what = "mmap";
+        *what = "mmap";
         goto out_close_memfd;
     }
-    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (efd < 0) {
-        what = "eventfd";
+    if (ttm__ring_init(mem, ttm__g.nslots, (uint32_t)getpid()) != TTM_OK) {
+        *what = "ring init";
+        errno = EINVAL;
         goto out_unmap;
     }
-    err = ttm__ring_init(mem, n, (uint32_t)getpid());
-    if (err != TTM_OK) {
-        what = "ring init";
-        goto out_close_eventfd;
-    }
-    ttm__g.nslots = n;
-    ttm__g.ring_bytes = bytes;
-    atomic_store(&ttm__g.tail_cache, 0);
-    atomic_store(&ttm__g.memfd, mfd);
-    atomic_store(&ttm__g.eventfd, efd);
-    atomic_store_explicit(&ttm__g.ring, (ttm_ring_hdr *)mem, memory_order_release);
+    *out = mem;
+    *out_fd = mfd;
     return TTM_OK;
 
-out_close_eventfd:
-    close(efd);
 out_unmap:
     munmap(mem, bytes);
 out_close_memfd:
     close(mfd);
 out_fail:
-    if (errno == ENOMEM)
-        err = TTM_ENOMEM;
-    ttm__client_log(err, "cannot create the event ring of %zu bytes (%s: %s); tracking is off "
-                    "for this process", bytes, what, strerror(errno));
-    return err;
+    return errno == ENOMEM ? TTM_ENOMEM : TTM_EIO;
+}
+
+/* Makes the doorbell eventfd and installs it. Under ttm__g.mu. */
+static int bell_make(void)
+{
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0)
+        return errno == ENOMEM ? TTM_ENOMEM : TTM_EIO;
+    own_eventfd(efd);
+    return TTM_OK;
+}
+
+/* The first ring, with its doorbell, published. Under ttm__g.mu. */
+static int ring_create(void)
+{
+    ttm__g.nslots = slots_from_env();
+    ttm__g.ring_bytes = ttm__ring_bytes(ttm__g.nslots);
+    const char *what = "eventfd";
+    ttm_ring_hdr *h;
+    int mfd;
+    int err = ring_make(&h, &mfd, &what);
+    if (err == TTM_OK) {
+        err = bell_make();
+        if (err != TTM_OK) {
+            munmap(h, ttm__g.ring_bytes);
+            close(mfd);
+        }
+    }
+    if (err != TTM_OK) {
+        ttm__client_log(err, "cannot create the event ring of %zu bytes (%s: %s); tracking is "
+                        "off for this process", ttm__g.ring_bytes, what, strerror(errno));
+        return err;
+    }
+    own_memfd(mfd);
+    atomic_store_explicit(&ttm__g.ring, h, memory_order_release);
+    return TTM_OK;
 }
 
 void ttm__client_doorbell(void)
@@ -176,8 +338,13 @@ void ttm__client_doorbell(void)
     int saved_errno = errno;
     int fd = atomic_load_explicit(&ttm__g.eventfd, memory_order_relaxed);
     ttm_ring_hdr *h = atomic_load_explicit(&ttm__g.ring, memory_order_relaxed);
+    struct stat st;
     uint64_t one = 1;
-    if (fd >= 0) {
+    /* Never write into a descriptor that the application closed and reused: the watcher
+     * notices the loss and makes a new doorbell; the daemon's timer drains meanwhile. */
+    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_ino == atomic_load(&bell_ino) &&
+        (uint64_t)st.st_dev == atomic_load(&bell_dev) &&
+        fcntl(fd, F_GETOWN) == atomic_load(&bell_owner)) {
         ssize_t r;
         do {
             r = write(fd, &one, sizeof one);
@@ -189,16 +356,267 @@ void ttm__client_doorbell(void)
     errno = saved_errno;
 }
 
-/* ---- the session with a daemon ----------------------------------------------------------- */
+/* ---- a ring whose memfd was lost ------------------------------------------------------------ */
 
-static void close_sock(int *s)
+/* Copies the events committed in old from *from on (in order, up to the first one not yet
+ * committed) into ring h as a producer would. Returns how many were copied. */
+static uint64_t copy_committed(ttm_ring_hdr *old, uint64_t *from, ttm_ring_hdr *h)
+{
+    uint32_t n = ttm__g.nslots;
+    ttm_event *src = ttm__ring_slots(old), *dst = ttm__ring_slots(h);
+    uint64_t head = atomic_load_explicit(&old->head, memory_order_acquire);
+    uint64_t copied = 0;
+    for (; *from < head; (*from)++) {
+        ttm_event *e = &src[*from & (n - 1)];
+        if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)(*from + 1))
+            break;
+        uint64_t pos;
+        bool bell;
+        if (!ttm__ring_reserve(h, n, &h->tail_cache, &pos, &bell)) {
+            atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+            continue;
+        }
+        ttm_event *d = &dst[pos & (n - 1)];
+        memcpy(d, e, sizeof *d);
+        d->seq = 0;
+        if (ttm__ring_commit(h, d, pos, bell))
+            ttm__client_doorbell();
+        copied++;
+    }
+    return copied;
+}
+
+/* True when every position of old in [from, head) is committed and head stood still. */
+static bool settled(ttm_ring_hdr *old, uint64_t from)
+{
+    uint32_t n = ttm__g.nslots;
+    uint64_t head = atomic_load_explicit(&old->head, memory_order_acquire);
+    for (uint64_t p = from; p < head; p++)
+        if (__atomic_load_n(&ttm__ring_slots(old)[p & (n - 1)].seq, __ATOMIC_ACQUIRE) !=
+            (uint32_t)(p + 1))
+            return false;
+    return atomic_load_explicit(&old->head, memory_order_acquire) == head;
+}
+
+/* The application closed the ring's memfd: the ring can never be handed to a daemon again.
+ * A new ring (new memfd) replaces it without losing what was committed in the old one:
+ * - the new ring is published, so producers move to it at their next event; one that loaded
+ *   the old pointer just before finishes its event there (waited for, SETTLE_MS);
+ * - held_by_daemon (a daemon was attached when the loss was seen, and it still runs): that
+ *   daemon drains the old ring itself, through its own mapping, as it does for any closed
+ *   session; the new ring's HELLO waits (OLD_DRAIN_MS) until it has, so that the daemon sees
+ *   the old ring's events before the new ring's;
+ * - otherwise nobody will ever read the old ring: its committed events are copied into the
+ *   new ring first, in order, before the new ring is published (the few that producers finish
+ *   in the old ring after that are appended).
+ * The old mapping is then replaced by anonymous memory, never unmapped: a producer preempted
+ *   for longer than the settling bound writes harmlessly there instead of faulting.
+ * The ring's counters carry over. Returns 0 or an error (the old ring stays, unattachable). */
+static int ring_rebuild(bool held_by_daemon)
 {
     pthread_mutex_lock(&ttm__g.mu);
-    if (*s >= 0)
-        close(*s);
-    *s = -1;
-    atomic_store(&ttm__g.sock, -1);
+    ttm_ring_hdr *old = atomic_load(&ttm__g.ring);
+    const char *what = "";
+    ttm_ring_hdr *h;
+    int mfd;
+    int err = old != NULL ? ring_make(&h, &mfd, &what) : TTM_EIO;
+    if (err != TTM_OK) {
+        pthread_mutex_unlock(&ttm__g.mu);
+        ttm__client_log(err, "cannot make a new event ring after the application closed the "
+                        "old one's memfd (%s: %s); events are dropped and counted once it "
+                        "fills", what, strerror(errno));
+        return err;
+    }
+    atomic_store(&h->waited, atomic_load(&old->waited));
+    atomic_store(&h->dropped, atomic_load(&old->dropped));
+    atomic_store(&h->dropped_reported, atomic_load(&old->dropped_reported));
+    uint64_t from = atomic_load_explicit(&old->tail, memory_order_acquire);
+    uint64_t copied = held_by_daemon ? 0 : copy_committed(old, &from, h);
+    own_memfd(mfd);
+    atomic_store_explicit(&ttm__g.ring, h, memory_order_release);
     pthread_mutex_unlock(&ttm__g.mu);
+
+    int64_t end = now_ms() + SETTLE_MS;
+    while (!settled(old, from) && now_ms() < end)
+        sleep_ms(1);
+    /* A producer between its load of the ring pointer and its reservation is nanoseconds from
+     * it unless preempted: give such a one a grace, then settle again. */
+    sleep_ms(GRACE_MS);
+    end = now_ms() + SETTLE_MS;
+    while (!settled(old, from) && now_ms() < end)
+        sleep_ms(1);
+    if (held_by_daemon) {
+        end = now_ms() + OLD_DRAIN_MS;
+        while (atomic_load_explicit(&old->tail, memory_order_acquire) <
+                   atomic_load_explicit(&old->head, memory_order_acquire) &&
+               now_ms() < end)
+            sleep_ms(1);
+        /* A daemon that died meanwhile will not drain it: nobody else will. */
+        if (daemon_pid != 0 && kill((pid_t)daemon_pid, 0) != 0 && errno == ESRCH) {
+            from = atomic_load_explicit(&old->tail, memory_order_acquire);
+            held_by_daemon = false;
+        }
+    }
+    if (!held_by_daemon)
+        copied += copy_committed(old, &from, h);
+    atomic_fetch_add(&ttm__g.events_base, atomic_load(&old->head) - copied);
+    (void)mmap(old, ttm__g.ring_bytes, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    return TTM_OK;
+}
+
+/* Lost descriptors (bits). */
+enum { LOST_SOCK = 1, LOST_MEMFD = 2, LOST_EVENTFD = 4 };
+
+/* Checks that the session's descriptors are still ours; forgets those that are not (never
+ * closing them: the numbers may be the application's files now). Returns the LOST_ bits. */
+static int fds_check(void)
+{
+    pthread_mutex_lock(&ttm__g.mu);
+    int s = atomic_load(&ttm__g.sock), m = atomic_load(&ttm__g.memfd);
+    int e = atomic_load(&ttm__g.eventfd);
+    int lost = 0;
+    if (s >= 0 && !fd_is(s, &id_sock, false))
+        lost |= LOST_SOCK;
+    if (!fd_is(m, &id_memfd, false))
+        lost |= LOST_MEMFD;
+    if (!fd_is(e, &id_efd, true))
+        lost |= LOST_EVENTFD;
+    if (lost & LOST_SOCK) {
+        atomic_store(&ttm__g.sock, -1);
+        memset(&id_sock, 0, sizeof id_sock);
+    }
+    if ((lost & LOST_MEMFD) && m >= 0) {
+        atomic_store(&ttm__g.memfd, -1);
+        memset(&id_memfd, 0, sizeof id_memfd);
+    }
+    if ((lost & LOST_EVENTFD) && e >= 0) {
+        atomic_store(&ttm__g.eventfd, -1);
+        memset(&id_efd, 0, sizeof id_efd);
+        atomic_store(&bell_ino, 0);
+    }
+    pthread_mutex_unlock(&ttm__g.mu);
+    /* Only report what was lost since the last repair (a failed repair leaves -1 behind). */
+    if ((lost & LOST_SOCK) || ((lost & LOST_MEMFD) && m >= 0) ||
+        ((lost & LOST_EVENTFD) && e >= 0)) {
+        atomic_fetch_add(&ttm__g.rebuilds, 1);
+        ttm__client_log(TTM_EIO, "descriptors of libttmem were closed or replaced by the "
+                        "application (%s%s%s); they are left alone and the session is rebuilt "
+                        "with new ones",
+                        (lost & LOST_SOCK) ? " socket" : "",
+                        (lost & LOST_MEMFD) && m >= 0 ? " ring" : "",
+                        (lost & LOST_EVENTFD) && e >= 0 ? " doorbell" : "");
+    }
+    return lost;
+}
+
+/* Makes new descriptors for those lost (fds_check). Returns true when the ring was replaced. */
+static bool fds_repair(int lost, bool held_by_daemon)
+{
+    bool replaced = false;
+    if (lost & LOST_MEMFD)
+        replaced = ring_rebuild(held_by_daemon) == TTM_OK;
+    if (lost & LOST_EVENTFD) {
+        pthread_mutex_lock(&ttm__g.mu);
+        int err = bell_make();
+        pthread_mutex_unlock(&ttm__g.mu);
+        if (err != TTM_OK)
+            ttm__client_log(err, "cannot make a new doorbell (eventfd: %s); retrying",
+                            strerror(errno));
+    }
+    return replaced;
+}
+
+/* ---- the session with a daemon ----------------------------------------------------------- */
+
+static void close_sock(void)
+{
+    pthread_mutex_lock(&ttm__g.mu);
+    close_if_ours(&ttm__g.sock, &id_sock, false);
+    pthread_mutex_unlock(&ttm__g.mu);
+}
+
+static path_id path_identify(const char *path)
+{
+    struct stat st;
+    path_id id = {.valid = true};
+    if (stat(path, &st) != 0)
+        id.absent = true;
+    else {
+        id.dev = (uint64_t)st.st_dev;
+        id.ino = (uint64_t)st.st_ino;
+        id.ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
+    }
+    return id;
+}
+
+static void maybe_calibrate(void)
+{
+    int64_t now = now_ms();
+    if (now >= next_calibration) {
+        ttm__clock_calibrate();
+        next_calibration = now + CALIBRATE_EVERY_MS;
+    }
+}
+
+/* CPU time (clock ticks) the process pid has used, or ULLONG_MAX when it cannot be read. */
+static unsigned long long cpu_ticks(uint32_t pid)
+{
+    if (pid == 0)
+        return ULLONG_MAX;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ULLONG_MAX;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return ULLONG_MAX;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    unsigned long long ut, st;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &ut, &st) != 2)
+        return ULLONG_MAX;
+    return ut + st;
+}
+
+#define NOT_OURS 1 /* recv_reply_patiently(): the socket is no longer ours */
+
+/* Waits for the daemon's reply to the HELLO for as long as the daemon makes progress (its CPU
+ * time moves: it is busy, with other clients or a backlog, not dead), at most
+ * TTM__REPLY_CAP_MS; a daemon that made none for TTM__REPLY_IDLE_MS is given up on. Returns
+ * 0, a ttm_err, or NOT_OURS. */
+static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pid)
+{
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    *peer_pid = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 ? (uint32_t)cr.pid : 0;
+    int64_t start = now_ms(), progress = start;
+    unsigned long long cpu = cpu_ticks(*peer_pid);
+    for (;;) {
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        int r = poll(&p, 1, 100);
+        pthread_mutex_lock(&ttm__g.mu);
+        bool ours = fd_is(s, &id_sock, false); /* never read the application's file */
+        pthread_mutex_unlock(&ttm__g.mu);
+        if (!ours)
+            return NOT_OURS;
+        if (r > 0)
+            return ttm__proto_recv_reply(s, reply, TTM__REPLY_IDLE_MS);
+        if (r < 0 && errno != EINTR)
+            return TTM_ECONN;
+        maybe_calibrate();
+        int64_t now = now_ms();
+        unsigned long long c = cpu_ticks(*peer_pid);
+        if (c != ULLONG_MAX && c != cpu) {
+            cpu = c;
+            progress = now;
+        }
+        if (now - progress >= TTM__REPLY_IDLE_MS || now - start >= TTM__REPLY_CAP_MS)
+            return TTM_ETIMEDOUT;
+    }
 }
 
 /* One attempt: connect, HELLO with both descriptors, read the verdict. Returns 0 attached
@@ -214,16 +632,20 @@ static int attempt(bool reattach, int *last_err)
                                        "to a shorter path");
         return *last_err = TTM_ECONN;
     }
+    path_id seen = path_identify(path);
 
     pthread_mutex_lock(&ttm__g.mu);
+    memcpy(attempt_path, path, sizeof path);
     int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd_identify(s, false, &id_sock);
     atomic_store(&ttm__g.sock, s);
     pthread_mutex_unlock(&ttm__g.mu);
     if (s < 0) {
         if (TTM_EIO != *last_err)
             ttm__client_log(TTM_EIO, "cannot create a socket for the daemon (%s); retrying",
                             strerror(errno));
-        return *last_err = TTM_EIO;
+        err = TTM_EIO;
+        goto out_failed;
     }
 
     struct sockaddr_un addr;
@@ -231,9 +653,18 @@ static int attempt(bool reattach, int *last_err)
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, path, strlen(path) + 1);
     int rc;
-    do {
+    int64_t busy_until = now_ms() + TTM__REPLY_IDLE_MS;
+    for (;;) {
         rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
-    } while (rc != 0 && errno == EINTR);
+        if (rc == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        /* EAGAIN: the daemon's listen backlog is full; it is busy, not absent. */
+        if (errno != EAGAIN || now_ms() >= busy_until)
+            break;
+        sleep_ms(2);
+    }
     if (rc != 0) {
         if (TTM_ECONN != *last_err)
             ttm__client_log(TTM_ECONN,
@@ -249,79 +680,124 @@ static int attempt(bool reattach, int *last_err)
     uint64_t reported = atomic_load(&h->dropped_reported);
     ttm_hello hello;
     ttm__proto_hello_init(&hello, ttm__g.nslots, dropped - reported, reattach ? 1u : 0u);
-    err = ttm__proto_send_hello(s, &hello, atomic_load(&ttm__g.memfd),
-                                atomic_load(&ttm__g.eventfd));
+    pthread_mutex_lock(&ttm__g.mu);
+    int mfd = atomic_load(&ttm__g.memfd), efd = atomic_load(&ttm__g.eventfd);
+    /* The last check before the descriptors leave: never send the application's files. */
+    bool ours = fd_is(mfd, &id_memfd, false) && fd_is(efd, &id_efd, true) &&
+                fd_is(s, &id_sock, false);
+    pthread_mutex_unlock(&ttm__g.mu);
+    if (!ours)
+        goto out_lost_fds;
+    err = ttm__proto_send_hello(s, &hello, mfd, efd);
     ttm_hello_reply reply;
-    if (err == TTM_OK)
-        err = ttm__proto_recv_reply(s, &reply, TTM__REPLY_TIMEOUT_MS);
+    uint32_t peer = 0;
+    if (err == TTM_OK) {
+        err = recv_reply_patiently(s, &reply, &peer);
+        if (err == NOT_OURS)
+            goto out_lost_fds;
+    }
+    else if (ttm__proto_recv_reply(s, &reply, 0) == TTM_OK)
+        err = TTM_OK; /* refused before the HELLO was read (a limit): its reply says why */
     if (err != TTM_OK) {
-        if (TTM_ECONN != *last_err)
-            ttm__client_log(TTM_ECONN, "the daemon at %s did not complete the handshake (%s); "
-                                       "retrying in the background", path, ttm_strerror(err));
+        if (TTM_ECONN != *last_err) {
+            if (err == TTM_ETIMEDOUT)
+                ttm__client_log(TTM_ECONN, "the daemon at %s did not answer the handshake and "
+                                "made no progress for %d s; events wait in the ring, are "
+                                "dropped and counted once it fills, and the daemon is retried "
+                                "in the background", path, TTM__REPLY_IDLE_MS / 1000);
+            else
+                ttm__client_log(TTM_ECONN, "the daemon at %s did not complete the handshake "
+                                "(%s); retrying in the background", path, ttm_strerror(err));
+        }
         err = TTM_ECONN;
         goto out_close_sock;
     }
     if (reply.status != 0) {
         err = reply.status;
         if (err != *last_err)
-            ttm__client_log(err, "the daemon at %s refused this process: %s", path,
+            ttm__client_log(err, "the daemon at %s refused this process: %s; events wait in "
+                            "the ring, are dropped and counted once it fills, and the daemon "
+                            "is retried in the background", path,
                             reply.message[0] != '\0' ? reply.message : ttm_strerror(err));
         goto out_close_sock;
     }
     atomic_store(&h->dropped_reported, dropped);
     atomic_store(&ttm__g.stall_tail, TTM__NO_STALL); /* a new daemon gets a fresh chance */
+    pthread_mutex_lock(&ttm__g.mu);
+    daemon_pid = peer;
+    fail_seen.valid = false;
     atomic_store_explicit(&ttm__g.connected, 1, memory_order_release);
+    pthread_mutex_unlock(&ttm__g.mu);
     *last_err = TTM_OK;
     return TTM_OK;
 
 out_close_sock:
-    close_sock(&s);
+    close_sock();
+out_failed:
+    pthread_mutex_lock(&ttm__g.mu);
+    fail_seen = seen;
+    pthread_mutex_unlock(&ttm__g.mu);
     return *last_err = err;
+
+out_lost_fds:
+    /* The application took a descriptor away mid-attempt: not the daemon's failure. Retry at
+     * once (the watcher's check at the top of its loop makes new descriptors first). */
+    close_sock();
+    pthread_mutex_lock(&ttm__g.mu);
+    fail_seen.valid = false;
+    kicked = true;
+    pthread_mutex_unlock(&ttm__g.mu);
+    return TTM_EIO;
 }
 
-static void maybe_calibrate(void)
-{
-    int64_t now = now_ms();
-    if (now >= next_calibration) {
-        ttm__clock_calibrate();
-        next_calibration = now + CALIBRATE_EVERY_MS;
-    }
-}
-
-/* Sleeps ms milliseconds, keeping the clock calibrated meanwhile. */
-static void nap_ms(int64_t ms)
+/* Sleeps ms milliseconds, or less when a producer kicks, keeping the clock calibrated. */
+static void nap_or_kick(int64_t ms)
 {
     int64_t end = now_ms() + ms;
     for (;;) {
         maybe_calibrate();
         int64_t now = now_ms();
-        if (now >= end)
+        pthread_mutex_lock(&ttm__g.mu);
+        if (kicked || now >= end) {
+            kicked = false;
+            pthread_mutex_unlock(&ttm__g.mu);
             return;
+        }
         int64_t until = end < next_calibration ? end : next_calibration;
-        int64_t d = until > now ? until - now : 1;
-        struct timespec ts = {.tv_sec = d / 1000, .tv_nsec = (d % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        struct timespec d = deadline_in_ms(until > now ? until - now : 1);
+        pthread_cond_clockwait(&kick_cv, &ttm__g.mu, CLOCK_MONOTONIC, &d);
+        pthread_mutex_unlock(&ttm__g.mu);
     }
 }
 
-/* Waits, while attached, until the daemon's end of the socket closes. */
-static void watch_until_lost(int s)
+/* Waits, while attached, until the daemon's end of the socket closes (0) or a descriptor of
+ * the session is found lost (its LOST_ bits), checking them every FD_CHECK_MS. */
+static int watch_until_lost(int s)
 {
+    int64_t next_check = now_ms() + FD_CHECK_MS;
     for (;;) {
         maybe_calibrate();
-        int64_t wait = next_calibration - now_ms();
+        int64_t now = now_ms();
+        int64_t until = next_calibration < next_check ? next_calibration : next_check;
         struct pollfd p = {.fd = s, .events = POLLIN | POLLRDHUP};
-        int r = poll(&p, 1, wait > 0 ? (int)wait : 0);
+        int r = poll(&p, 1, until > now ? (int)(until - now) : 0);
         if (r < 0 && errno != EINTR)
-            return;
+            return 0;
+        if (r > 0 || now_ms() >= next_check) {
+            /* Whatever the socket says, it speaks for the daemon only while it is ours. */
+            int lost = fds_check();
+            if (lost != 0)
+                return lost;
+            next_check = now_ms() + FD_CHECK_MS;
+        }
         if (r <= 0)
             continue;
         if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
-            return;
+            return 0;
         char junk[256]; /* the daemon sends nothing after the reply; discard what it does */
         ssize_t n = recv(s, junk, sizeof junk, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-            return;
+            return 0;
     }
 }
 
@@ -329,36 +805,104 @@ static void *watcher_main(void *unused)
 {
     (void)unused;
     int64_t backoff = TTM__BACKOFF_MIN_MS;
-    bool attached_before = false;
+    bool attached_before = false, same_ring = false;
     int last_err = TTM_OK;
     next_calibration = now_ms() + CALIBRATE_FIRST_MS;
-    for (bool first = true;; first = false) {
-        int err = attempt(attached_before, &last_err);
-        if (first) {
-            pthread_mutex_lock(&ttm__g.mu);
-            first_done = true;
-            pthread_cond_broadcast(&first_cv);
-            pthread_mutex_unlock(&ttm__g.mu);
-        }
-        if (err == TTM_OK) {
-            if (attached_before)
-                atomic_fetch_add(&ttm__g.reconnects, 1);
-            attached_before = true;
-            backoff = TTM__BACKOFF_MIN_MS;
-            int s = atomic_load(&ttm__g.sock);
-            watch_until_lost(s);
-            atomic_store_explicit(&ttm__g.connected, 0, memory_order_release);
-            close_sock(&s);
-            ttm__client_log(TTM_ECLOSED, "lost the connection to the daemon; events wait in "
-                                         "the ring and the daemon is retried in the background");
-            last_err = TTM_ECLOSED;
-            nap_ms(TTM__BACKOFF_MIN_MS);
+    for (;;) {
+        int lost = fds_check();
+        if (lost != 0 && fds_repair(lost, false))
+            same_ring = false;
+        pthread_mutex_lock(&ttm__g.mu);
+        attempts_started++;
+        kicked = false;
+        pthread_mutex_unlock(&ttm__g.mu);
+        int err = attempt(attached_before && same_ring, &last_err);
+        pthread_mutex_lock(&ttm__g.mu);
+        attempts_finished = attempts_started;
+        pthread_cond_broadcast(&state_cv);
+        pthread_mutex_unlock(&ttm__g.mu);
+        if (err != TTM_OK) {
+            nap_or_kick(backoff);
+            backoff = backoff * 2 > TTM__BACKOFF_MAX_MS ? TTM__BACKOFF_MAX_MS : backoff * 2;
             continue;
         }
-        nap_ms(backoff);
-        backoff = backoff * 2 > TTM__BACKOFF_MAX_MS ? TTM__BACKOFF_MAX_MS : backoff * 2;
+        if (attached_before)
+            atomic_fetch_add(&ttm__g.reconnects, 1);
+        attached_before = same_ring = true;
+        backoff = TTM__BACKOFF_MIN_MS;
+        lost = watch_until_lost(atomic_load(&ttm__g.sock));
+        atomic_store_explicit(&ttm__g.connected, 0, memory_order_release);
+        pthread_mutex_lock(&ttm__g.mu);
+        fail_seen.valid = false; /* a daemon that comes back is worth a try at once */
+        pthread_mutex_unlock(&ttm__g.mu);
+        if (lost != 0) {
+            /* The daemon still holds the ring (our socket, or its linger on the closed one):
+             * repair, then hand the new descriptors over at once, within its linger. */
+            if (fds_repair(lost, true))
+                same_ring = false;
+            close_sock();
+            continue;
+        }
+        close_sock();
+        ttm__client_log(TTM_ECLOSED, "lost the connection to the daemon; events wait in "
+                                     "the ring and the daemon is retried in the background");
+        last_err = TTM_ECLOSED;
+        nap_or_kick(TTM__BACKOFF_MIN_MS);
     }
     return NULL;
+}
+
+/* ---- waiting for a daemon ------------------------------------------------------------------ */
+
+/* True when an attempt now could have another outcome than the last failed one. Under mu. */
+static bool worth_trying(void)
+{
+    if (!fail_seen.valid || attempt_path[0] == '\0')
+        return true;
+    path_id now = path_identify(attempt_path);
+    if (now.absent || fail_seen.absent)
+        return now.absent != fail_seen.absent;
+    return now.dev != fail_seen.dev || now.ino != fail_seen.ino ||
+           now.ctime_ns != fail_seen.ctime_ns;
+}
+
+bool ttm__session_await_daemon(void)
+{
+    int saved_errno = errno;
+    bool ok = false;
+    int kicks = 0;
+    struct timespec deadline = deadline_in_ms(TTM__REPLY_CAP_MS + TTM__REPLY_IDLE_MS);
+    pthread_mutex_lock(&ttm__g.mu);
+    for (;;) {
+        if (atomic_load_explicit(&ttm__g.connected, memory_order_acquire)) {
+            ok = true;
+            break;
+        }
+        if (!watcher_running)
+            break;
+        if (attempts_started == attempts_finished) {
+            /* None in progress: kick one when it could succeed now, else the ring is dropping
+             * for want of a daemon that accepts it. */
+            if (kicks >= 2 || !worth_trying())
+                break;
+            kicks++;
+            kicked = true;
+            pthread_cond_signal(&kick_cv);
+            uint64_t target = attempts_started + 1;
+            while (!atomic_load(&ttm__g.connected) && attempts_finished < target)
+                if (pthread_cond_clockwait(&state_cv, &ttm__g.mu, CLOCK_MONOTONIC, &deadline) ==
+                    ETIMEDOUT)
+                    goto out_unlock;
+            continue;
+        }
+        if (pthread_cond_clockwait(&state_cv, &ttm__g.mu, CLOCK_MONOTONIC, &deadline) ==
+            ETIMEDOUT)
+            break;
+    }
+out_unlock:
+    pthread_mutex_unlock(&ttm__g.mu);
+    errno = saved_errno;
+    return ok;
 }
 
 /* ---- fork and exit ------------------------------------------------------------------------ */
@@ -375,34 +919,37 @@ static void atfork_parent(void)
     pthread_mutex_unlock(&ttm__g.mu);
 }
 
-static void close_atomic_fd(_Atomic int *fd)
-{
-    int v = atomic_exchange(fd, -1);
-    if (v >= 0)
-        close(v);
-}
-
 /* The child has only the forking thread and no watcher. It must never write into the parent's
  * ring nor keep the parent's session socket open (the daemon would not see the parent exit):
- * drop all of it; the child's first call makes its own session. */
+ * drop all of it (closing only what is still ours); the child's first call makes its own
+ * session. */
 static void atfork_child(void)
 {
     ttm_ring_hdr *h = atomic_exchange(&ttm__g.ring, NULL);
     if (h != NULL)
         munmap(h, ttm__g.ring_bytes);
-    close_atomic_fd(&ttm__g.sock);
-    close_atomic_fd(&ttm__g.memfd);
-    close_atomic_fd(&ttm__g.eventfd);
+    close_if_ours(&ttm__g.sock, &id_sock, false);
+    close_if_ours(&ttm__g.memfd, &id_memfd, false);
+    close_if_ours(&ttm__g.eventfd, &id_efd, true);
+    atomic_store(&bell_dev, 0);
+    atomic_store(&bell_ino, 0);
     atomic_store(&ttm__g.session, TTM__SESS_NONE);
     atomic_store(&ttm__g.connected, 0);
     atomic_store(&ttm__g.reconnects, 0);
     atomic_store(&ttm__g.dropped_noring, 0);
-    atomic_store(&ttm__g.tail_cache, 0);
+    atomic_store(&ttm__g.events_base, 0);
+    atomic_store(&ttm__g.rebuilds, 0);
     atomic_store(&ttm__g.stall_tail, TTM__NO_STALL);
     ttm__g.nslots = 0;
     ttm__g.ring_bytes = 0;
-    first_done = false;
-    first_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    watcher_running = false;
+    kicked = false;
+    attempts_started = attempts_finished = 0;
+    daemon_pid = 0;
+    memset(&fail_seen, 0, sizeof fail_seen);
+    attempt_path[0] = '\0';
+    state_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
+    kick_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     ttm__t_tid = 0;
     pthread_mutex_unlock(&log_mu);
     pthread_mutex_unlock(&ttm__g.mu);
@@ -466,22 +1013,12 @@ int ttm__session_start(void)
     }
     ttm__clock_init();
     atomic_store(&ttm__g.session, TTM__SESS_READY);
-    first_done = false;
-    if (start_watcher() != TTM_OK)
-        first_done = true;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += FIRST_ATTEMPT_WAIT_MS / 1000;
-    deadline.tv_nsec += (FIRST_ATTEMPT_WAIT_MS % 1000) * 1000000l;
-    if (deadline.tv_nsec >= 1000000000l) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000l;
-    }
-    while (!first_done) {
-        if (pthread_cond_clockwait(&first_cv, &ttm__g.mu, CLOCK_MONOTONIC, &deadline) ==
+    watcher_running = start_watcher() == TTM_OK;
+    struct timespec deadline = deadline_in_ms(TTM__FIRST_WAIT_MS);
+    while (watcher_running && attempts_finished == 0)
+        if (pthread_cond_clockwait(&state_cv, &ttm__g.mu, CLOCK_MONOTONIC, &deadline) ==
             ETIMEDOUT)
             break;
-    }
     pthread_mutex_unlock(&ttm__g.mu);
     errno = saved_errno;
     return TTM_OK;

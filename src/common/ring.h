@@ -1,6 +1,6 @@
 /*
  * ring.h — the native transport's event ring: a memfd shared by one client process (many
- * producer threads) and the daemon (one consumer). DESIGN §5.
+ * producer threads) and the daemon (one consumer).
  *
  * Layout: a header (ttm_ring_hdr, 256 bytes: identity, then the producer, consumer and
  * statistics words each on its own cache line), then nslots slots of one ttm_event each
@@ -55,6 +55,11 @@ typedef struct ttm_ring_hdr {
     uint32_t reserved0[9];
     /* producers */
     _Alignas(64) _Atomic uint64_t head;
+    /* The producers' shared lower bound on tail (refreshed only when the ring looks full), kept
+     * on head's line, which a producer owns after its CAS anyway. Producer-private: the
+     * consumer never reads it. Per ring, so a producer still busy in a retired ring never
+     * feeds its successor a stale bound. Was padding in version 1: the layout is unchanged. */
+    _Atomic uint64_t tail_cache;
     /* consumer */
     _Alignas(64) _Atomic uint64_t tail;
     _Atomic uint32_t consumer_sleeping;

@@ -1,0 +1,237 @@
+/*
+ * bench/many.c — many producer processes at once against one real ttmemd: N processes, each
+ * committing M events through the real libttmem (alloc/free pairs with distinct object ids),
+ * all started together. Printed: the events lost by every count there is (the daemon's
+ * snapshot: events taken versus committed, its `dropped`, its refused/rejected clients; the
+ * clients' own `dropped` and whether each attached), the daemon's peak RSS (VmHWM of
+ * /proc/PID/status), and the wall time from the first fork to the daemon having taken every
+ * event. Baseline, same run: 1 process x M events against a fresh daemon; the ratios follow.
+ *
+ * Usage: bench_many [--ttmemd PATH] [--procs N] [--events M]   (defaults 64 x 1,000,000;
+ * ttmemd defaults to the one next to the bench directory)
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "common/snapshot.h"
+#include "ttmem/ttmem.h"
+
+static char dir[64], sock[128], query[140];
+static pid_t daemon_pid = -1;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_many: %s\n", what);
+    if (daemon_pid > 0)
+        kill(daemon_pid, SIGKILL);
+    exit(1);
+}
+
+/* What one client process reports back through its pipe. */
+typedef struct report {
+    uint64_t events, dropped, waited;
+    int connected, flush;
+} report;
+
+/* A client: the gate is read at the first call, so the environment is set first. */
+static void child_main(unsigned idx, uint64_t events, int out)
+{
+    setenv("TTMEM", "1", 1);
+    setenv("TTMEM_SOCKET", sock, 1);
+    uint64_t base = (uint64_t)getpid() << 32;
+    for (uint64_t i = 0; i + 1 < events; i += 2) {
+        uint64_t addr = ((uint64_t)(idx + 1) << 32) + ((i / 2) % 65536) * 4096; /* its own */
+        ttm_buffer_alloc(0, TTM_MEM_DRAM, addr, 4096, base + i + 1, 0);
+        ttm_buffer_free(0, TTM_MEM_DRAM, addr, 4096, base + i + 1, 0);
+    }
+    report r;
+    memset(&r, 0, sizeof r);
+    r.flush = ttm_client_flush(600000);
+    ttm_client_stats st;
+    ttm_client_stats_get(&st);
+    r.events = st.events;
+    r.dropped = st.dropped;
+    r.waited = st.waited;
+    r.connected = st.connected;
+    ssize_t n = write(out, &r, sizeof r);
+    _exit(n == (ssize_t)sizeof r ? 0 : 1);
+}
+
+static uint64_t vm_hwm_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    uint64_t kib = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmHWM: %" SCNu64, &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+typedef struct result {
+    unsigned procs;
+    uint64_t per, committed, taken, daemon_dropped, client_dropped, refused, rejected;
+    uint64_t waited, detached, flush_failed, hwm_kib;
+    double wall_s;
+} result;
+
+static void fetch(ttm_snapshot *s)
+{
+    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+    char msg[200];
+    if (ttm__snap_fetch(query, &q, 30000, s, msg, sizeof msg) != TTM_OK)
+        die(msg);
+}
+
+static result run(const char *ttmemd, unsigned procs, uint64_t per)
+{
+    result r;
+    memset(&r, 0, sizeof r);
+    r.procs = procs;
+    r.per = per & ~1ull;
+    char err[256];
+    daemon_pid = ttm_bench_ttmemd_start(ttmemd, sock, NULL, err, sizeof err);
+    if (daemon_pid < 0)
+        die(err);
+    int p[2];
+    if (pipe(p) != 0)
+        die("pipe");
+    pid_t *kids = calloc(procs, sizeof *kids);
+    if (kids == NULL)
+        die("out of memory");
+    double t0 = ttm_bench_now_s();
+    for (unsigned i = 0; i < procs; i++) {
+        pid_t pid = kids[i] = fork();
+        if (pid < 0)
+            die("fork");
+        if (pid == 0) {
+            close(p[0]);
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            child_main(i, r.per, p[1]);
+        }
+    }
+    close(p[1]);
+    for (unsigned i = 0; i < procs; i++) {
+        report c;
+        ssize_t n = read(p[0], &c, sizeof c);
+        if (n != (ssize_t)sizeof c) {
+            r.detached++; /* a client that died without reporting: count it as lost */
+            continue;
+        }
+        r.committed += c.events;
+        r.client_dropped += c.dropped;
+        r.waited += c.waited;
+        r.detached += c.connected ? 0 : 1;
+        r.flush_failed += c.flush != TTM_OK;
+    }
+    close(p[0]);
+    for (unsigned i = 0; i < procs; i++) /* reap every client (not the daemon) */
+        while (waitpid(kids[i], NULL, 0) < 0 && errno == EINTR) {
+        }
+    free(kids);
+    /* The daemon has taken everything when its count reaches what was committed, or when no
+     * session is left open (what is missing then is lost). */
+    ttm_snapshot s;
+    for (;;) {
+        fetch(&s);
+        bool open = s.daemon.clients_connected > 0;
+        if (s.daemon.events >= (uint64_t)procs * r.per || !open)
+            break;
+        ttm__snapshot_free(&s);
+        usleep(1000);
+    }
+    r.wall_s = ttm_bench_now_s() - t0;
+    r.taken = s.daemon.events;
+    r.daemon_dropped = s.daemon.dropped;
+    r.refused = s.daemon.clients_refused;
+    r.rejected = s.daemon.clients_rejected;
+    ttm__snapshot_free(&s);
+    r.hwm_kib = vm_hwm_kib(daemon_pid);
+    ttm_bench_ttmemd_stop(daemon_pid, sock, "");
+    daemon_pid = -1;
+    return r;
+}
+
+static uint64_t lost(const result *r)
+{
+    uint64_t want = (uint64_t)r->procs * r->per;
+    return want > r->taken ? want - r->taken : 0;
+}
+
+static void print(const char *name, const result *r)
+{
+    printf("  %-9s %3u x %-9" PRIu64 " lost %-9" PRIu64 " (daemon dropped %" PRIu64
+           ", clients dropped %" PRIu64 ", detached %" PRIu64 ", refused %" PRIu64
+           ", rejected %" PRIu64 ")\n",
+           name, r->procs, r->per, lost(r), r->daemon_dropped, r->client_dropped, r->detached,
+           r->refused, r->rejected);
+    printf("  %-9s daemon peak RSS %.1f MiB, wall %.2f s, %.2f M events/s, waited %" PRIu64
+           ", flush failed %" PRIu64 "\n",
+           "", r->hwm_kib / 1024.0, r->wall_s,
+           (double)r->procs * (double)r->per / r->wall_s / 1e6, r->waited, r->flush_failed);
+}
+
+int main(int argc, char **argv)
+{
+    char ttmemd[PATH_MAX] = "";
+    unsigned procs = 64;
+    uint64_t per = 1000000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--ttmemd") == 0 && i + 1 < argc)
+            snprintf(ttmemd, sizeof ttmemd, "%s", argv[++i]);
+        else if (strcmp(argv[i], "--procs") == 0 && i + 1 < argc)
+            procs = (unsigned)strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
+            per = strtoull(argv[++i], NULL, 0);
+        else {
+            fprintf(stderr, "usage: bench_many [--ttmemd PATH] [--procs N] [--events M]\n");
+            return 2;
+        }
+    }
+    if (procs < 1 || procs > 4096 || per < 2) {
+        fprintf(stderr, "bench_many: --procs must be 1..4096 and --events at least 2\n");
+        return 2;
+    }
+    if (ttmemd[0] == '\0') {
+        char self[PATH_MAX - 16];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            die("cannot find myself; use --ttmemd PATH");
+        self[n] = '\0';
+        *strrchr(self, '/') = '\0';
+        snprintf(ttmemd, sizeof ttmemd, "%s/../ttmemd", self);
+    }
+    snprintf(dir, sizeof dir, "/tmp/ttmem-many.XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        die("mkdtemp");
+    snprintf(sock, sizeof sock, "%s/d.sock", dir);
+    snprintf(query, sizeof query, "%s.query", sock);
+
+    ttm_bench_machine();
+    printf("bench_many: %u processes x %" PRIu64 " events, all at once, one ttmemd\n", procs,
+           per);
+    result base = run(ttmemd, 1, per);
+    print("baseline", &base);
+    result many = run(ttmemd, procs, per);
+    print("many", &many);
+    printf("  ratio     wall %.1fx for %ux the events (%.2fx the time per event), peak RSS "
+           "%.2fx\n",
+           many.wall_s / base.wall_s, procs,
+           many.wall_s / base.wall_s / procs, (double)many.hwm_kib / (double)base.hwm_kib);
+    rmdir(dir);
+    return lost(&many) == 0 && many.client_dropped == 0 ? 0 : 1;
+}
