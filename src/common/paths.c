@@ -99,10 +99,14 @@ static void dir_of(const char *path, char *buf, size_t len)
         *slash = '\0';
 }
 
+/* True when path is a socket, or may be one that we cannot see (a directory closed to us:
+ * connect() then tells the user why). */
 static bool is_socket(const char *path)
 {
     struct stat st;
-    return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+    if (lstat(path, &st) != 0)
+        return errno == EACCES;
+    return S_ISSOCK(st.st_mode);
 }
 
 /* True unless the daemon that holds path's lock file is known to be gone (a socket left behind
