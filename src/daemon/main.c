@@ -4,7 +4,9 @@
  *
  * By default ttmemd detaches: the command returns once the daemon listens (or prints why it
  * could not), and the daemon logs to DIR/ttmemd.log next to its socket. --foreground keeps it
- * attached and logging to stderr (tests, systemd, `ttmem record`).
+ * attached and logging to stderr (tests, systemd, `ttmem record`). The socket's directory is
+ * created and checked before anything is created in it, the log file included. --system runs
+ * the host-wide daemon: socket in --system-dir (root's, 0750) of --group (docs/DAEMON.md).
  */
 #include <errno.h>
 #include <fcntl.h>
