@@ -361,14 +361,36 @@ static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
     return NULL;
 }
 
+/* With env (XDG_RUNTIME_DIR pointing at a planted default directory, no system daemon): the
+ * victim's client stays detached, `ttmem CMD` exits 1 and ttmemd itself refuses to start, each
+ * with one line containing needle. */
+static void default_dir_refused(const char *const *env, const char *cmd, const char *needle)
+{
+    char err[160], out[160];
+    const char *args[] = {"--alloc-at", "0x5000", NULL};
+    proc c = client_as((uid_t)-1, (gid_t)-1, env, at(err, sizeof err, "client.err"), args);
+    CHECK_EQ(client_connected(&c), 0);
+    CHECK_EQ(proc_status(&c), 0);
+    CHECK_ONE_LINE(err, needle);
+    const char *st[] = {cmd, NULL};
+    CHECK_EQ(cli_as((uid_t)-1, (gid_t)-1, env, at(out, sizeof out, "cli.out"),
+                    at(err, sizeof err, "cli.err"), st),
+             1);
+    CHECK_ONE_LINE(err, needle);
+    const char *dargs[] = {g_ttmemd, "--foreground", NULL};
+    proc d = run_as((uid_t)-1, (gid_t)-1, env, at(err, sizeof err, "ttmemd.err"), dargs);
+    CHECK_EQ(proc_status(&d), 1);
+    CHECK_ONE_LINE(err, needle);
+}
+
 /* ---- cases ------------------------------------------------------------------------------------ */
 
 /* Item 16: the attacker (nobody) pre-creates the victim's (root's) default directory 0777 and
- * listens in it. The victim's client and CLI refuse it in one line; the attacker gets nothing,
- * not even a connection. */
+ * listens in it. The victim's client, CLI and ttmemd refuse it in one line each; the attacker
+ * gets nothing, not even a connection. */
 static void case_planted(void)
 {
-    char xdg[128], dir[160], sock[200], env_xdg[160], err[160], out[160];
+    char xdg[128], dir[160], sock[200], env_xdg[160];
     at(xdg, sizeof xdg, "xdg");
     CHECK(mkdir(xdg, 01777) == 0 && chmod(xdg, 01777) == 0, "mkdir %s", xdg); /* like /tmp */
     snprintf(dir, sizeof dir, "%s/ttmem", xdg);
@@ -377,38 +399,21 @@ static void case_planted(void)
 
     snprintf(env_xdg, sizeof env_xdg, "XDG_RUNTIME_DIR=%s", xdg);
     const char *env[] = {env_xdg, "TTMEM_SYSTEM_DIR=/nonexistent", NULL};
-    const char *args[] = {"--alloc-at", "0x5000", NULL};
-    proc c = client_as((uid_t)-1, (gid_t)-1, env, at(err, sizeof err, "client.err"), args);
-    CHECK_EQ(client_connected(&c), 0);
-    CHECK_EQ(proc_status(&c), 0);
-    CHECK_ONE_LINE(err, "must belong to uid 0 with mode 0700 (it has uid 65534, mode 0777)");
-
-    const char *st[] = {"status", NULL};
-    int rc = cli_as((uid_t)-1, (gid_t)-1, env, at(out, sizeof out, "status.out"),
-                    at(err, sizeof err, "status.err"), st);
-    CHECK_EQ(rc, 1);
-    CHECK_ONE_LINE(err, "not connecting to a daemon: directory");
-
+    default_dir_refused(env, "status",
+                        "must belong to uid 0 with mode 0700 (it has uid 65534, mode 0777)");
     int conns, fds;
     long bytes;
     hostile_report(&h, &conns, &bytes, &fds);
     CHECK_EQ(conns, 0);
     CHECK_EQ(bytes, 0);
     CHECK_EQ(fds, 0);
-
-    /* and the victim's own daemon will not start in the planted directory either */
-    const char *denv[] = {env_xdg, NULL};
-    const char *dargs[] = {g_ttmemd, "--foreground", NULL};
-    proc d = run_as((uid_t)-1, (gid_t)-1, denv, at(err, sizeof err, "ttmemd.err"), dargs);
-    CHECK_EQ(proc_status(&d), 1);
-    CHECK_ONE_LINE(err, "must belong to uid 0 with mode 0700");
 }
 
 /* Item 16: the default directory is a symbolic link (planted by nobody) to the victim's own
  * daemon's directory: neither the client nor the CLI follows it, nor does ttmemd. */
 static void case_symlink(void)
 {
-    char real[128], sock[160], xdg[128], link[160], env_xdg[160], err[160], out[160],
+    char real[128], sock[160], xdg[128], link[160], env_xdg[160], err[160],
         query[180];
     at(real, sizeof real, "real");
     CHECK(mkdir(real, 0700) == 0, "mkdir");
@@ -429,26 +434,11 @@ static void case_symlink(void)
 
     snprintf(env_xdg, sizeof env_xdg, "XDG_RUNTIME_DIR=%s", xdg);
     const char *env[] = {env_xdg, "TTMEM_SYSTEM_DIR=/nonexistent", NULL};
-    const char *args[] = {"--alloc-at", "0x5000", NULL};
-    proc c = client_as((uid_t)-1, (gid_t)-1, env, at(err, sizeof err, "client.err"), args);
-    CHECK_EQ(client_connected(&c), 0);
-    CHECK_EQ(proc_status(&c), 0);
-    CHECK_ONE_LINE(err, "is a symbolic link");
-    const char *st[] = {"dump", NULL};
-    CHECK_EQ(cli_as((uid_t)-1, (gid_t)-1, env, at(out, sizeof out, "dump.out"),
-                    at(err, sizeof err, "dump.err"), st),
-             1);
-    CHECK_ONE_LINE(err, "is a symbolic link");
+    default_dir_refused(env, "dump", "is a symbolic link");
     ttm_snapshot s;
     snap_at(query, &s);
     CHECK_EQ(s.daemon.clients_total, 0);
     ttm__snapshot_free(&s);
-
-    const char *denv[] = {env_xdg, NULL};
-    const char *dargs[] = {g_ttmemd, "--foreground", NULL};
-    proc d = run_as((uid_t)-1, (gid_t)-1, denv, at(err, sizeof err, "ttmemd.err"), dargs);
-    CHECK_EQ(proc_status(&d), 1);
-    CHECK_ONE_LINE(err, "is a symbolic link");
 }
 
 /* Item 17: a link planted at the lock, log or pid file (symbolic, or hard to a file of ours)
