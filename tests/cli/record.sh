@@ -76,10 +76,12 @@ no_leftovers; check "no private directory left behind" $?
 # SIGTERM sent to ttmem reaches the program
 TMPDIR="$priv" "$ttmem" record -- sleep 30 >/dev/null 2>&1 &
 bg=$!
-# ttmem forwards signals once the program runs: wait until it catches SIGTERM (bit 14 of SigCgt
-# in /proc), not for a while
+# ttmem forwards signals once the program runs: wait until ttmem (not the shell that forks it,
+# which may catch SIGTERM itself until it execs) catches SIGTERM (bit 14 of SigCgt), not for a
+# while
 catches_term() {
     local mask
+    [ "$(cat "/proc/$bg/comm" 2>/dev/null)" = ttmem ] || return 1
     mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$bg/status" 2>/dev/null)
     [ -n "$mask" ] && [ $(((16#$mask >> 14) & 1)) -eq 1 ]
 }
