@@ -399,8 +399,20 @@ static void case_planted(void)
 
     snprintf(env_xdg, sizeof env_xdg, "XDG_RUNTIME_DIR=%s", xdg);
     const char *env[] = {env_xdg, "TTMEM_SYSTEM_DIR=/nonexistent", NULL};
-    default_dir_refused(env, "status",
-                        "must belong to uid 0 with mode 0700 (it has uid 65534, mode 0777)");
+    const char *needle = "must belong to uid 0 with mode 0700 (it has uid 65534, mode 0777)";
+    default_dir_refused(env, "status", needle);
+    /* every other command that connects: one line each (metrics still prints daemon_up 0) */
+    struct {
+        const char *args[3];
+        int status;
+    } cmds[] = {{{"dump", NULL}, 1}, {{"top", "--once", NULL}, 1}, {{"metrics", NULL}, 0}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char out[160], err[160];
+        int rc = cli_as((uid_t)-1, (gid_t)-1, env, at(out, sizeof out, "cli.out"),
+                        at(err, sizeof err, "cli.err"), cmds[i].args);
+        CHECK(rc == cmds[i].status, "ttmem %s exited %d", cmds[i].args[0], rc);
+        CHECK_ONE_LINE(err, needle);
+    }
     int conns, fds;
     long bytes;
     hostile_report(&h, &conns, &bytes, &fds);
