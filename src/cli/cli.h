@@ -52,9 +52,10 @@ int ttm_cli_record(int argc, char **argv);
 
 #define TTM_CLI_PATH_MAX 108 /* a Unix socket path, NUL included */
 
-/* Works out the daemon socket (socket, else the default path) and its query socket (query,
- * else SOCKET.query) into the two buffers of len bytes. Returns 0, or an exit status after
- * printing the error. */
+/* Works out the daemon socket (socket, else ttm__socket_resolve's choice: $TTMEM_SOCKET, the
+ * user's daemon, the system daemon) and its query socket (query, else SOCKET.query) into the
+ * two buffers of len bytes. Returns 0, or an exit status after printing the error (1: the
+ * default directory must not be trusted). */
 int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
                          char *query_out, size_t len);
 /* Fetches a snapshot from the query socket. On failure prints one line ("ttmemd is not running

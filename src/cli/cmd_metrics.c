@@ -46,20 +46,22 @@ int ttm_cli_metrics(int argc, char **argv)
     }
     if (optind < argc)
         return ttm_cli_fail("metrics: unexpected argument '%s'", argv[optind]);
-    if (sock[0] == '\0' && ttm__default_socket_path(sock, sizeof sock) != TTM_OK)
-        return ttm_cli_fail("metrics: cannot work out the daemon's socket path; use --socket");
-
-    char qpath[300], msg[256] = "";
+    char chosen[256], qpath[300] = "", msg[300] = "";
+    snprintf(chosen, sizeof chosen, "%s", sock);
+    int rerr = ttm__socket_resolve(chosen[0] != '\0' ? chosen : NULL, sock, sizeof sock, NULL,
+                                   msg, sizeof msg);
+    if (rerr == TTM_ERANGE)
+        return ttm_cli_fail("metrics: %s; use --socket", msg);
     ttm_snapshot snap;
     memset(&snap, 0, sizeof snap);
     bool have = false;
-    if (ttm__snap_query_path(sock, qpath, sizeof qpath) == TTM_OK) {
+    if (rerr == TTM_OK && ttm__snap_query_path(sock, qpath, sizeof qpath) == TTM_OK) {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
         have = ttm__snap_fetch(qpath, &q, 2000, &snap, msg, sizeof msg) == TTM_OK;
     }
     if (!have)
         fprintf(stderr, "ttmem: metrics: no daemon answered at %s (%s); ttmem_daemon_up is 0\n",
-                qpath, msg[0] ? msg : "no answer");
+                qpath[0] ? qpath : sock, msg[0] ? msg : "no answer");
 
     ttm_ttshm_region *regions = NULL;
     size_t nregions = 0;

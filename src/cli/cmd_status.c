@@ -26,13 +26,16 @@
 int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
                          char *query_out, size_t len)
 {
-    if (socket != NULL) {
-        if (strlen(socket) >= len || strlen(socket) >= TTM_CLI_PATH_MAX)
-            return ttm_cli_fail("--socket '%s' is too long for a Unix socket", socket), 2;
-        snprintf(sock_out, len, "%s", socket);
-    } else if (ttm__default_socket_path(sock_out, len) != TTM_OK) {
-        return ttm_cli_fail("the default socket path is too long; use --socket PATH"), 2;
-    }
+    if (socket != NULL && (strlen(socket) >= len || strlen(socket) >= TTM_CLI_PATH_MAX))
+        return ttm_cli_fail("--socket '%s' is too long for a Unix socket", socket), 2;
+    /* --socket, $TTMEM_SOCKET, the user's daemon or the system one: only in a directory that
+     * may be trusted (paths.h); the daemon's identity is checked once connected */
+    char why[300];
+    int err = ttm__socket_resolve(socket, sock_out, len, NULL, why, sizeof why);
+    if (err == TTM_EPERM)
+        return ttm_cli_fail("not connecting to a daemon: %s", why), 1;
+    if (err != TTM_OK)
+        return ttm_cli_fail("%s; use --socket PATH", why), 2;
     if (query != NULL) {
         if (strlen(query) >= len || strlen(query) >= TTM_CLI_PATH_MAX)
             return ttm_cli_fail("--query-socket '%s' is too long for a Unix socket", query), 2;

@@ -624,13 +624,15 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
  * from the previous attempt's (*last_err), so a daemon that stays away costs one line. */
 static int attempt(bool reattach, int *last_err)
 {
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    int err = ttm__default_socket_path(path, sizeof path);
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)], why[300];
+    /* which daemon, in a directory that may be trusted (paths.h; docs/RELIABILITY.md, 16) */
+    int err = ttm__socket_resolve(NULL, path, sizeof path, NULL, why, sizeof why);
     if (err != TTM_OK) {
+        err = err == TTM_EPERM ? TTM_EPERM : TTM_ECONN;
         if (err != *last_err)
-            ttm__client_log(TTM_ECONN, "the daemon socket path is too long; set TTMEM_SOCKET "
-                                       "to a shorter path");
-        return *last_err = TTM_ECONN;
+            ttm__client_log(err, "not connecting to a daemon: %s; events wait in the ring, are "
+                                 "dropped and counted once it fills", why);
+        return *last_err = err;
     }
     path_id seen = path_identify(path);
 
@@ -672,6 +674,14 @@ static int attempt(bool reattach, int *last_err)
                             "counted once it fills, and the daemon is retried in the background",
                             path, strerror(errno));
         err = TTM_ECONN;
+        goto out_close_sock;
+    }
+    /* the daemon must be the user's own or root's before it sees a byte or the ring */
+    err = ttm__peer_check(s, path, why, sizeof why);
+    if (err != TTM_OK) {
+        if (err != *last_err)
+            ttm__client_log(err, "%s; events wait in the ring, are dropped and counted once it "
+                                 "fills", why);
         goto out_close_sock;
     }
 

@@ -8,6 +8,7 @@
  * remaining bytes can hold that many elements of the smallest wire size.
  */
 #include "common/snapshot.h"
+
 #include "common/util.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/paths.h"
 #include "ttmem/ttmem.h"
 
 /* Wire sizes of the fixed records (bytes). */
@@ -1160,6 +1162,9 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
         err = TTM_ECONN;
         goto out_close_fd;
     }
+    err = ttm__peer_check(fd, path, msg, msg_len); /* the user's own daemon or root's */
+    if (err != TTM_OK)
+        goto out_close_fd;
     err = ttm__snap_encode_query(q, &req);
     if (err == TTM_OK)
         err = write_all(fd, req.data, req.len, deadline);

@@ -56,6 +56,10 @@ typedef struct ttm_daemon_config {
     char shm_dir[PATH_MAX];   /* --shm-dir: TT-Metal regions; "" = $TTMEM_SHM_DIR or /dev/shm */
     char state_file[PATH_MAX]; /* state.c: --state-file, default SOCKET.state; "" = --no-state */
     uint32_t checkpoint_ms;   /* --checkpoint-interval; 0 = only at a clean stop */
+    /* the host-wide daemon (--system, listen.c, docs/DAEMON.md "System mode") */
+    bool system;              /* sockets 0660 and directory 0750 of group `group`, root-owned */
+    char group[64];           /* --group NAME|GID; "" = ttmem */
+    gid_t gid;                /* group resolved by main.c */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
@@ -176,9 +180,14 @@ uint64_t ttm__now_ns(void);
 
 /* ---- listen.c: sockets, lock, pid file --------------------------------------------------- */
 
-/* Makes sure the socket's directory exists (created 0700), takes the daemon lock next to the
- * socket, refuses when another daemon holds it or listens on the socket, replaces a stale
- * socket file, and binds and listens on both sockets (0600 and 0660). On failure msg gets one
+/* Makes sure the socket's directory exists (created 0700; 0750 in system mode) and may be
+ * trusted: the default and the system directory must pass ttm__dir_check (paths.h), and the
+ * system one is given to cfg.gid. Called before anything is created in it (the log file).
+ * Returns 0, TTM_EPERM or TTM_EIO with one line in msg. */
+int ttm__listen_dir(const ttm_daemon *d, char *msg, size_t msg_len);
+/* After ttm__listen_dir: takes the daemon lock next to the socket, refuses when another daemon
+ * holds it or listens on the socket, replaces a stale socket file, and binds and listens on
+ * both sockets (0600 and 0660; both 0660 of cfg.gid in system mode). On failure msg gets one
  * line and nothing is left open. Returns 0, TTM_EEXIST (another daemon), TTM_EPERM or
  * TTM_EIO. */
 int ttm__listen_open(ttm_daemon *d, char *msg, size_t msg_len);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/paths.h"
 #include "ttmem/ttmem.h"
 
 int ttm__log_level = TTM_LOG_INFO;
@@ -41,7 +42,8 @@ int ttm__log_open(const char *path)
         log_fd = STDERR_FILENO;
         return TTM_OK;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    /* never through a planted link, never into a file that is not a plain file of ours */
+    int fd = ttm__file_create(path, O_WRONLY | O_APPEND, 0600);
     if (fd < 0)
         return TTM_EIO;
     if (log_fd != STDERR_FILENO)

@@ -43,8 +43,9 @@ int ttm__log_parse_level(const char *s, int *out);
  * lines of `--poc-log` and the DUMP reports (docs/COMPAT.md). Short writes are retried. */
 void ttm__log_raw(const char *buf, size_t len);
 
-/* Sends log lines to path (appended, created 0600), or to stderr when path is NULL. Keeps the
- * previous destination on failure. Returns 0 or TTM_EIO (errno kept). */
+/* Sends log lines to path (appended, created 0600; never through a symbolic link, errno ELOOP,
+ * nor into a file that is not a plain file of ours, EPERM), or to stderr when path is NULL.
+ * Keeps the previous destination on failure. Returns 0 or TTM_EIO (errno kept). */
 int ttm__log_open(const char *path);
 
 #endif /* TTM_DAEMON_LOG_H */

@@ -4,11 +4,14 @@
  *
  * By default ttmemd detaches: the command returns once the daemon listens (or prints why it
  * could not), and the daemon logs to DIR/ttmemd.log next to its socket. --foreground keeps it
- * attached and logging to stderr (tests, systemd, `ttmem record`).
+ * attached and logging to stderr (tests, systemd, `ttmem record`). The socket's directory is
+ * created and checked before anything is created in it, the log file included. --system runs
+ * the host-wide daemon: socket in --system-dir (root's, 0750) of --group (docs/DAEMON.md).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <malloc.h>
 #include <signal.h>
@@ -35,8 +38,8 @@
     "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
     "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR] [--state-file PATH | "       \
-    "--no-state]\n"                                                                   \
-    "              [--checkpoint-interval MS]\n"
+    "--no-state]\n"                                                                          \
+    "              [--checkpoint-interval MS] [--system [--system-dir DIR] [--group NAME|GID]]\n"
 
 #define USAGE_POC                                                                                \
     "              [--poc-socket[=PATH]] [--poc-size 72|112|144] [--poc-log] [--devices N]\n"
@@ -75,13 +78,30 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 }
 
 /* Long options without a letter of their own. */
-enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
+enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR, OPT_SYSTEM, OPT_SYSTEM_DIR, OPT_GROUP };
 
 /* Persistence across restarts (state.c, docs/DAEMON.md "Restart"). */
 enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE, OPT_CHECKPOINT };
 
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
+
+/* The group named by s (a name or a number) into *gid. Returns 0 or TTM_ENOENT. */
+static int resolve_group(const char *s, gid_t *gid)
+{
+    struct group gr, *found = NULL;
+    char buf[4096];
+    if (getgrnam_r(s, &gr, buf, sizeof buf, &found) == 0 && found != NULL) {
+        *gid = found->gr_gid;
+        return TTM_OK;
+    }
+    uint32_t v;
+    if (parse_u32(s, 0, UINT32_MAX - 1, &v) == TTM_OK) {
+        *gid = (gid_t)v;
+        return TTM_OK;
+    }
+    return TTM_ENOENT;
+}
 
 /* Parses the command line into cfg. Returns -1 to go on, or an exit status. */
 static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
@@ -106,11 +126,15 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"state-file", required_argument, NULL, OPT_STATE_FILE},
         {"no-state", no_argument, NULL, OPT_NO_STATE},
         {"checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT},
+        {"system", no_argument, NULL, OPT_SYSTEM},
+        {"system-dir", required_argument, NULL, OPT_SYSTEM_DIR},
+        {"group", required_argument, NULL, OPT_GROUP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool have_socket = false, have_query = false, have_state = false, no_state = false;
+    char system_dir[TTM_SOCK_PATH_MAX] = "";
     uint32_t v;
     int c;
     opterr = 0;
@@ -197,6 +221,20 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                                   optarg);
             cfg->checkpoint_ms = v;
             break;
+        case OPT_SYSTEM:
+            cfg->system = true;
+            break;
+        case OPT_SYSTEM_DIR:
+            if (optarg[0] != '/')
+                return usage_fail("--system-dir must be an absolute path, not '%s'", optarg);
+            if (copy_path(system_dir, sizeof system_dir - sizeof "/" TTM_SOCKET_NAME, optarg,
+                          "--system-dir") != 0)
+                return 2;
+            break;
+        case OPT_GROUP:
+            if (copy_path(cfg->group, sizeof cfg->group, optarg, "--group") != 0)
+                return 2;
+            break;
         case OPT_POC_SOCKET: {
             /* --poc-socket, --poc-socket=PATH, or --poc-socket PATH (a word not starting
              * with '-') */
@@ -226,7 +264,10 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             fputs(USAGE_POC, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
                    "else /tmp/ttmem-$UID/ttmemd.sock;\nthe query socket to SOCKET.query. "
-                   "See docs/DAEMON.md.\n");
+                   "--system: the host-wide daemon (as root), socket\n"
+                   "DIR/ttmemd.sock (DIR: --system-dir, else $TTMEM_SYSTEM_DIR, else "
+                   TTM_SYSTEM_DIR_DEFAULT ") of group\n--group (default "
+                   TTM_SYSTEM_GROUP_DEFAULT "). See docs/DAEMON.md.\n");
             return 0;
         case 'V':
             printf("ttmemd %s\n", TTM_VERSION);
@@ -242,7 +283,24 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         return usage_fail("unexpected argument '%s'", argv[optind]);
     if (cfg->devices > 0 && cfg->default_arch == 0)
         return usage_fail("--devices needs --arch to say what the devices are");
-    if (!have_socket) {
+    if ((system_dir[0] != '\0' || cfg->group[0] != '\0') && !cfg->system)
+        return usage_fail("--system-dir and --group go with --system");
+    if (cfg->system) {
+        if (have_socket)
+            return usage_fail("--system puts the socket in --system-dir DIR; --socket does not "
+                              "go with it");
+        if (system_dir[0] == '\0' && ttm__system_dir(system_dir, sizeof system_dir) != TTM_OK)
+            return usage_fail("$TTMEM_SYSTEM_DIR is too long; use --system-dir DIR");
+        if ((size_t)snprintf(cfg->socket_path, sizeof cfg->socket_path, "%s/" TTM_SOCKET_NAME,
+                             system_dir) >= sizeof cfg->socket_path)
+            return usage_fail("--system-dir '%s' is too long for a socket in it", system_dir);
+        if (cfg->group[0] == '\0')
+            snprintf(cfg->group, sizeof cfg->group, "%s", TTM_SYSTEM_GROUP_DEFAULT);
+        if (resolve_group(cfg->group, &cfg->gid) != TTM_OK)
+            return usage_fail("group '%s' does not exist: create it (groupadd --system %s) or "
+                              "name another with --group",
+                              cfg->group, cfg->group);
+    } else if (!have_socket) {
         if (ttm__default_socket_path(cfg->socket_path, sizeof cfg->socket_path) != TTM_OK)
             return usage_fail("the default socket path is too long; use --socket PATH");
         const char *env = getenv("TTMEM_SOCKET");
@@ -372,11 +430,22 @@ int main(int argc, char **argv)
             return rc;
         }
     }
-    char msg[600];
-    if (d->cfg.log_file[0] != '\0' && ttm__log_open(d->cfg.log_file) != TTM_OK) {
-        snprintf(msg, sizeof msg, "ttmemd: cannot open log file %.300s: %s\n",
-                 d->cfg.log_file, strerror(errno));
-        fputs(msg, stderr);
+    char msg[600], why[400];
+    /* The directory first: the default log file lives in it, and nothing is created in a
+     * directory that has not passed its check. */
+    int err = ttm__listen_dir(d, why, sizeof why);
+    if (err == TTM_OK && d->cfg.log_file[0] != '\0' && ttm__log_open(d->cfg.log_file) != TTM_OK) {
+        int e = errno;
+        snprintf(why, sizeof why, "cannot open log file %.300s: %s", d->cfg.log_file,
+                 e == ELOOP ? "it is a symbolic link; remove it"
+                 : e == EPERM ? "it is not a plain file of ours; remove it"
+                              : strerror(e));
+        err = TTM_EIO;
+    }
+    if (err != TTM_OK) { /* one line: on stderr in the foreground, else through the parent */
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        if (d->cfg.foreground || notify_fd < 0)
+            fputs(msg, stderr);
         notify(&notify_fd, msg);
         free(d);
         return 1;
@@ -403,14 +472,13 @@ int main(int argc, char **argv)
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
     ttm_registry_config rcfg = {.max_live_per_pid = d->cfg.max_live_per_client};
-    int err = ttm_registry_open(&d->reg, &rcfg);
+    err = ttm_registry_open(&d->reg, &rcfg);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: cannot create the registry: %s\n", ttm_strerror(err));
         goto out_fail;
     }
     if (d->cfg.default_arch != 0)
         ttm_registry_set_default_arch(d->reg, (ttm_arch)d->cfg.default_arch);
-    char why[400];
     err = ttm__listen_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ttmemd and the commands that talk to it, from the outside: the daemon detaches and writes its
 # pid file, `ttmem status` and `ttmem dump` (text and JSON) show what clients reported, a dead
-# daemon gets one clear line, bad options get one clear line, SIGTERM stops it with a summary.
+# daemon gets one clear line, bad options get one clear line, SIGTERM stops it with a summary;
+# the plain `ttmemd` of the README starts detached on a fresh host and is found and stopped.
 set -u
 build=$1
 ttmem="$build/ttmem"
@@ -136,6 +137,41 @@ for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 grep -q "summary: leaked_at_exit" "$tmp/ttmemd.log"; check "the log has a summary line per class" $?
 [ "$(grep -c "first double_free" "$tmp/ttmemd.log")" -eq 1 ] && grep -q "summary: double_free *2 " "$tmp/ttmemd.log"
 check "diagnosis classes are logged when they first appear, not per event" $?
+
+# the README's plain `ttmemd` on a fresh host (item 19): no option, an empty runtime directory;
+# the daemon creates its directory before its log, detaches, and is found by a plain
+# `ttmem status` with the same environment
+fresh="$tmp/fresh"
+mkdir -p "$fresh/home" "$fresh/xdg" "$fresh/tmp"
+chmod 700 "$fresh/xdg"
+fenv=(env -u TTMEM_SOCKET HOME="$fresh/home" XDG_RUNTIME_DIR="$fresh/xdg" TMPDIR="$fresh/tmp"
+      TTMEM_SYSTEM_DIR="$fresh/no-system")
+fsock="$fresh/xdg/ttmem/ttmemd.sock"
+"${fenv[@]}" "$ttmemd" >"$tmp/fresh.out" 2>"$tmp/fresh.err"
+check "plain ttmemd on a fresh host exits 0 ($(head -c 300 "$tmp/fresh.err"))" $?
+[ ! -s "$tmp/fresh.err" ]; check "plain ttmemd prints nothing" $?
+for _ in $(seq 200); do [ -S "$fsock" ] && break; sleep 0.05; done
+[ -S "$fsock" ]; check "the detached daemon listens at the default socket" $?
+[ "$(stat -c %a "$fresh/xdg/ttmem")" = 700 ]; check "its directory is created 0700" $?
+"${fenv[@]}" "$ttmem" status >"$tmp/fresh.status" 2>&1
+check "plain ttmem status finds it ($(head -c 300 "$tmp/fresh.status"))" $?
+fpid=$(sed -nE 's/^ttmemd [0-9.]+, pid ([0-9]+),.*/\1/p' "$tmp/fresh.status")
+[ -n "$fpid" ] && pids+=("$fpid")
+[ -n "$fpid" ] && [ "$fpid" = "$(tr -d '\n' <"$fsock.lock")" ]; check "status names the daemon's pid ($fpid)" $?
+[ -n "$fpid" ] && kill -TERM "$fpid"
+for _ in $(seq 200); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.05; done
+! kill -0 "$fpid" 2>/dev/null; check "the detached daemon stops on SIGTERM to its pid" $?
+grep -q "listening on $fsock" "$fresh/xdg/ttmem/ttmemd.log"; check "it logged to ttmemd.log next to its socket" $?
+[ ! -e "$fsock" ]; check "its socket is removed" $?
+# a planted link at that log: one line (not two), exit 1, the target untouched
+echo precious >"$tmp/precious"
+rm -f "$fresh/xdg/ttmem/ttmemd.log"
+ln -s "$tmp/precious" "$fresh/xdg/ttmem/ttmemd.log"
+"${fenv[@]}" "$ttmemd" >/dev/null 2>"$tmp/fresh.err"
+check "ttmemd over a planted log link exits 1" $([ $? -eq 1 ]; echo $?)
+[ "$(wc -l <"$tmp/fresh.err")" -eq 1 ] && grep -q "cannot open log file .*symbolic link" "$tmp/fresh.err"
+check "and says so in one line ($(cat "$tmp/fresh.err"))" $?
+[ "$(cat "$tmp/precious")" = precious ]; check "the link's target is untouched" $?
 
 echo "daemon.sh: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

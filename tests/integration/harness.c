@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -195,6 +196,12 @@ int it_wait_exit(pid_t pid, int timeout_ms)
 pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
                       const char *const *extra)
 {
+    return it_start_ttmemd_as(ttmemd, sock, errfile, extra, (uid_t)-1, (gid_t)-1);
+}
+
+pid_t it_start_ttmemd_as(const char *ttmemd, const char *sock, const char *errfile,
+                         const char *const *extra, uid_t uid, gid_t gid)
+{
     int p[2];
     CHECK(pipe(p) == 0, "pipe");
     pid_t pid = fork();
@@ -209,9 +216,17 @@ pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
             dup2(p[1], 3);
             close(p[1]);
         }
-        const char *args[32] = {ttmemd,       "--foreground", "--socket", sock,
-                                "--ready-fd", "3",            "--log-level", "debug"};
-        int n = 8;
+        if (gid != (gid_t)-1 && (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0))
+            _exit(126);
+        if (uid != (uid_t)-1 && setresuid(uid, uid, uid) != 0)
+            _exit(126);
+        const char *args[32] = {ttmemd, "--foreground", "--ready-fd", "3", "--log-level",
+                                "debug"};
+        int n = 6;
+        if (sock != NULL) {
+            args[n++] = "--socket";
+            args[n++] = sock;
+        }
         for (int i = 0; extra != NULL && extra[i] != NULL && n < 30; i++)
             args[n++] = extra[i];
         args[n] = NULL;

@@ -63,6 +63,10 @@ int it_wait_exit(pid_t pid, int timeout_ms);
  * stderr appended to errfile, tracks it, and waits until it says "ready" (it_fail otherwise). */
 pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
                       const char *const *extra);
+/* The same, with no --socket when sock is NULL, and run as uid and gid (no supplementary
+ * groups) unless they are -1. */
+pid_t it_start_ttmemd_as(const char *ttmemd, const char *sock, const char *errfile,
+                         const char *const *extra, uid_t uid, gid_t gid);
 
 /* Removes a directory and the files in it. */
 void it_remove_dir(const char *dir);
