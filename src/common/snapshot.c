@@ -648,6 +648,18 @@ static void enc_legacy(writer *w, const ttm_snap_legacy *l)
         w_u64(w, l->messages[i]);
 }
 
+static void enc_service(writer *w, const ttm_snap_service *v)
+{
+    w_u32(w, v->query_conns);
+    w_u32(w, v->query_max_conns);
+    const uint64_t c[] = {v->query_out_max, v->query_buffered, v->query_buffered_peak,
+                          v->query_refused, v->query_waited,   v->query_cut,
+                          v->query_idle};
+    _Static_assert(sizeof c / sizeof c[0] == 7, "dec_service reads 7 u64 counters");
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        w_u64(w, c[i]);
+}
+
 int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
 {
     writer w = {.b = out};
@@ -656,7 +668,7 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
     static const unsigned order[] = {TTM_SNAP_SEC_DAEMON, TTM_SNAP_SEC_TOTALS,
                                      TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_PROCS,
                                      TTM_SNAP_SEC_LIVE,   TTM_SNAP_SEC_FINDINGS,
-                                     TTM_SNAP_SEC_LEGACY};
+                                     TTM_SNAP_SEC_LEGACY, TTM_SNAP_SEC_SERVICE};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         unsigned id = order[i];
         if (!(s->sections & TTM_SNAP_BIT(id)))
@@ -680,6 +692,9 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
             break;
         case TTM_SNAP_SEC_LEGACY:
             enc_legacy(&w, &s->legacy);
+            break;
+        case TTM_SNAP_SEC_SERVICE:
+            enc_service(&w, &s->service);
             break;
         default:
             enc_findings(&w, &s->findings);
@@ -965,6 +980,18 @@ static int dec_legacy(reader *r, ttm_snap_legacy *l)
     return TTM_OK;
 }
 
+static int dec_service(reader *r, ttm_snap_service *v)
+{
+    v->query_conns = r_u32(r, "query connections");
+    v->query_max_conns = r_u32(r, "query connection limit");
+    uint64_t *c[] = {&v->query_out_max, &v->query_buffered, &v->query_buffered_peak,
+                     &v->query_refused, &v->query_waited,   &v->query_cut,
+                     &v->query_idle};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        *c[i] = r_u64(r, "query counters");
+    return TTM_OK;
+}
+
 int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *out, char *msg,
                               size_t msg_len)
 {
@@ -1011,6 +1038,9 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
             break;
         case TTM_SNAP_SEC_LEGACY:
             err = dec_legacy(&r, &out->legacy);
+            break;
+        case TTM_SNAP_SEC_SERVICE:
+            err = dec_service(&r, &out->service);
             break;
         default:
             err = dec_findings(&r, &out->findings);
