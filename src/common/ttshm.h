@@ -28,7 +28,7 @@
  * at most TTM_TTSHM_MAX_ENTRIES directory entries are examined, and of the region files among
  * them at most TTM_TTSHM_MAX_REGIONS (those with the lowest ids) are opened and read. The rest
  * are counted in ttm_ttshm_scan_stats. */
-#define TTM_TTSHM_MAX_ENTRIES 16384u
+#define TTM_TTSHM_MAX_ENTRIES 65536u
 #define TTM_TTSHM_MAX_REGIONS 256u
 
 typedef enum ttm_ttshm_counter {
