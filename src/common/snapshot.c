@@ -654,8 +654,8 @@ static void enc_service(writer *w, const ttm_snap_service *v)
     w_u32(w, v->query_max_conns);
     const uint64_t c[] = {v->query_out_max, v->query_buffered, v->query_buffered_peak,
                           v->query_refused, v->query_waited,   v->query_cut,
-                          v->query_idle};
-    _Static_assert(sizeof c / sizeof c[0] == 7, "dec_service reads 7 u64 counters");
+                          v->query_idle,    v->query_evicted};
+    _Static_assert(sizeof c / sizeof c[0] == 8, "dec_service reads 8 u64 counters");
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         w_u64(w, c[i]);
 }
@@ -986,7 +986,7 @@ static int dec_service(reader *r, ttm_snap_service *v)
     v->query_max_conns = r_u32(r, "query connection limit");
     uint64_t *c[] = {&v->query_out_max, &v->query_buffered, &v->query_buffered_peak,
                      &v->query_refused, &v->query_waited,   &v->query_cut,
-                     &v->query_idle};
+                     &v->query_idle,    &v->query_evicted};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
         *c[i] = r_u64(r, "query counters");
     return TTM_OK;

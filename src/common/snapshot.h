@@ -143,6 +143,8 @@ typedef struct ttm_snap_service {
     uint64_t query_refused;   /* connections refused at query_max_conns */
     uint64_t query_waited;    /* queries that waited for room under query_out_max */
     uint64_t query_cut;       /* connections closed: a reply not read within the deadline */
+    uint64_t query_evicted;   /* connections closed at the limit for a newcomer: the one whose
+                               * reply had waited longest to be read */
     uint64_t query_idle;      /* connections closed after the idle timeout */
 } ttm_snap_service;
 

@@ -277,11 +277,13 @@ static void service_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_query_buffered_bytes{kind=\"budget\"} %" PRIu64 "\n", v->query_out_max);
     family(o, "ttmem_query_limited_total", "counter",
            "Times a bound of the query socket was reached, by bound: refused (connection limit), "
-           "waited (reply budget), cut (reply not read in time), idle (idle timeout).");
+           "waited (reply budget), cut (reply not read in time), idle (idle timeout), evicted (an "
+           "unread reply's connection closed for a newcomer at the limit).");
     emit(o, "ttmem_query_limited_total{bound=\"refused\"} %" PRIu64 "\n", v->query_refused);
     emit(o, "ttmem_query_limited_total{bound=\"waited\"} %" PRIu64 "\n", v->query_waited);
     emit(o, "ttmem_query_limited_total{bound=\"cut\"} %" PRIu64 "\n", v->query_cut);
     emit(o, "ttmem_query_limited_total{bound=\"idle\"} %" PRIu64 "\n", v->query_idle);
+    emit(o, "ttmem_query_limited_total{bound=\"evicted\"} %" PRIu64 "\n", v->query_evicted);
 }
 
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)

@@ -473,6 +473,24 @@ static void qconn_free(ttm_daemon *d, ttm_qconn *q)
     d->dead_qconns = q;
 }
 
+/* At the connection limit: closes the connection whose reply has waited longest to be read,
+ * when that is TTM_DAEMON_QUERY_EVICT_MS or more (a reader that does not read gives way to a
+ * newcomer; connections waiting for their reply to be built are never chosen). Returns whether
+ * one was closed. */
+static bool evict_one(ttm_daemon *d)
+{
+    uint64_t now = ttm__now_ns();
+    ttm_qconn *victim = NULL;
+    for (ttm_qconn *q = d->qconns; q != NULL; q = q->next)
+        if (q->out.len > 0 && now - q->reply_ns >= (uint64_t)TTM_DAEMON_QUERY_EVICT_MS * 1000000u &&
+            (victim == NULL || q->reply_ns < victim->reply_ns))
+            victim = q;
+    if (victim == NULL)
+        return false;
+    qconn_free(d, victim);
+    return true;
+}
+
 void ttm__query_accept(ttm_daemon *d)
 {
     for (;;) {
@@ -484,6 +502,8 @@ void ttm__query_accept(ttm_daemon *d)
                 TTM_LOG(WARN, "accept on %s failed: %s", d->cfg.query_path, strerror(errno));
             return;
         }
+        if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS && evict_one(d))
+            d->qsvc.query_evicted++;
         if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS) {
             ttm_snap_buf b = {0};
             if (ttm__snap_encode_error(TTM_ELIMIT, "too many query connections; retry",
