@@ -1193,18 +1193,30 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
     err = ttm__snap_encode_query(q, &req);
     if (err == TTM_OK)
         err = write_all(fd, req.data, req.len, deadline);
-    if (err != TTM_OK) {
+    /* A daemon that refuses the connection (too many) writes an ERROR and closes before it
+     * reads the query: the send then fails, but the ERROR is there to be read. */
+    int send_err = err;
+    if (err != TTM_OK && err != TTM_ECLOSED) {
         ttm__set_msg(msg, msg_len, "sending the query to %s failed: %s", path, ttm_strerror(err));
         goto out_close_fd;
     }
     uint8_t hdr[TTM_SNAP_HDR_SIZE];
     err = read_all(fd, hdr, sizeof hdr, deadline);
     if (err != TTM_OK) {
-        ttm__set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
+        if (send_err != TTM_OK)
+            err = send_err;
+        ttm__set_msg(msg, msg_len, "%s %s failed: %s",
+                     send_err != TTM_OK ? "sending the query to" : "reading the reply from",
+                     path, ttm_strerror(err));
         goto out_close_fd;
     }
     ttm_snap_frame fr;
     err = ttm__snap_decode_frame(hdr, sizeof hdr, &fr, msg, msg_len);
+    if (err == TTM_OK && send_err != TTM_OK && fr.type != TTM_SNAP_MSG_ERROR) {
+        ttm__set_msg(msg, msg_len, "sending the query to %s failed: %s", path,
+                     ttm_strerror(send_err));
+        err = send_err;
+    }
     if (err != TTM_OK)
         goto out_close_fd;
     payload = ttm__malloc(fr.length ? fr.length : 1);

@@ -34,6 +34,7 @@
 #define TTM_DAEMON_QUERY_OUT_MAX (64ull << 20)   /* large replies buffered, all connections */
 #define TTM_DAEMON_QUERY_SMALL (1ull << 20)      /* replies estimated below this: no budget */
 #define TTM_DAEMON_QUERY_TURN_BYTES (4ull << 20) /* reply bytes (estimated) built per turn */
+#define TTM_DAEMON_QUERY_MAX_LIVE (1u << 20)     /* live buffers listed per reply (48 MiB) */
 #define TTM_DAEMON_QUERY_EVICT_MS 500            /* at the limit, a reply unread this long
                                                   * gives its connection to a newcomer */
 #define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */

@@ -231,6 +231,8 @@ static int fill_live(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *s)
     size_t cap = (size_t)t.live_records;
     if (q->max_live > 0 && cap > q->max_live)
         cap = q->max_live;
+    if (cap > TTM_DAEMON_QUERY_MAX_LIVE) /* one reply's work and size are bounded */
+        cap = TTM_DAEMON_QUERY_MAX_LIVE;
     if (cap == 0)
         return TTM_OK;
     live_ctx c = {.out = ttm__calloc(cap, sizeof(ttm_snap_live)), .cap = cap};
@@ -402,6 +404,8 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         uint64_t n = t.live_records;
         if (q->max_live > 0 && n > q->max_live)
             n = q->max_live;
+        if (n > TTM_DAEMON_QUERY_MAX_LIVE)
+            n = TTM_DAEMON_QUERY_MAX_LIVE;
         est += n * 48;
     }
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)) {
