@@ -30,7 +30,8 @@
 #define TTM_DAEMON_MAX_QUERY_CONNS 64
 #define TTM_DAEMON_QUERY_IDLE_MS 30000
 /* The query socket's output bounds (query.c, docs/DAEMON.md) */
-#define TTM_DAEMON_QUERY_SEND_MS 10000           /* a reply must be read within this */
+#define TTM_DAEMON_QUERY_SEND_MS 10000           /* a reply's reader must take some of it
+                                                  * within this (from the last progress) */
 #define TTM_DAEMON_QUERY_OUT_MAX (64ull << 20)   /* large replies buffered, all connections */
 #define TTM_DAEMON_QUERY_SMALL (1ull << 20)      /* replies estimated below this: no budget */
 #define TTM_DAEMON_QUERY_TURN_BYTES (4ull << 20) /* reply bytes (estimated) built per turn */
@@ -135,7 +136,7 @@ typedef struct ttm_qconn {
     struct ttm_qconn *wnext;
     bool pending, waited, large;
     ttm_snap_query req;
-    uint64_t reply_ns;        /* when out was queued */
+    uint64_t reply_ns;        /* when out was queued or last written to */
 } ttm_qconn;
 
 typedef struct ttm_daemon {

@@ -382,8 +382,10 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *o
  * connection's query reaches the front of d->qwait and, when it is large (estimated at
  * TTM_DAEMON_QUERY_SMALL or more), when the large replies already buffered leave room for it
  * under TTM_DAEMON_QUERY_OUT_MAX (one is always allowed). So at most TTM_DAEMON_MAX_QUERY_CONNS
- * small replies and OUT_MAX plus one large reply are held, whoever connects; a reply not read
- * within TTM_DAEMON_QUERY_SEND_MS closes its connection; and one loop turn builds replies worth
+ * small replies and OUT_MAX plus one large reply are held, whoever connects; a reply of which
+ * nothing is read for TTM_DAEMON_QUERY_SEND_MS closes its connection (a slow reader that still
+ * reads keeps it, but gives its slot up to a newcomer at the connection limit: evict_one); and
+ * one loop turn builds replies worth
  * at most TTM_DAEMON_QUERY_TURN_BYTES (at least one), so rings keep being drained between. */
 
 /* An upper bound of the reply's size, from counts the registry keeps (no walk). */
@@ -545,6 +547,7 @@ static bool flush_out(ttm_daemon *d, ttm_qconn *q)
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             q->outpos += (size_t)n;
+            q->reply_ns = ttm__now_ns(); /* the deadline counts from the last progress */
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -713,7 +716,7 @@ void ttm__query_tick(ttm_daemon *d)
             d->qsvc.query_cut++;
             if (now - d->qcut_logged_ns > 10000000000ull || d->qcut_logged_ns == 0) {
                 TTM_LOG(INFO,
-                        "query: closed a connection that did not read its %zu-byte reply within "
+                        "query: closed a connection that read nothing of its %zu-byte reply for "
                         "%d ms (%llu so far; this line at most every 10 s)",
                         q->out.len, TTM_DAEMON_QUERY_SEND_MS,
                         (unsigned long long)d->qsvc.query_cut);

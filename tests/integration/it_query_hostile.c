@@ -59,11 +59,29 @@ static void start_daemon(const char *const *extra)
     g_daemon = it_start_ttmemd(g_ttmemd, g_sock, err, extra);
 }
 
+/* Prints the daemon's last log lines that mention needle, to explain a failure. */
+static void log_tail(const char *needle)
+{
+    char path[160], line[512], keep[20][512];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/ttmemd.err", it_dir);
+    FILE *f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strstr(line, needle) != NULL)
+            snprintf(keep[n++ % 20], sizeof keep[0], "%s", line);
+    if (f != NULL)
+        fclose(f);
+    for (size_t i = n > 20 ? n - 20 : 0; i < n; i++)
+        fprintf(stderr, "  ttmemd: %s", keep[i % 20]);
+}
+
 static void snap(ttm_snapshot *s, uint32_t sections)
 {
     ttm_snap_query q = {.sections = sections};
     char msg[256];
     int err = ttm__snap_fetch(g_query, &q, DEADLINE_MS, s, msg, sizeof msg);
+    if (err != TTM_OK)
+        log_tail("query");
     CHECK(err == TTM_OK, "query failed: %s", msg);
 }
 
