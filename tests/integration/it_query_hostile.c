@@ -3,7 +3,7 @@
  * a real ttmemd on a temporary socket, a real innocent producer (it_client --stream through
  * libttmem) and hostile clients written here. One case per run:
  *
- *   query_flood        64 connections (the limit) ask the query socket for half a million live
+ *   query_flood        64 connections (the limit) ask the query socket for 100,000 live
  *                      buffers and never read the replies
  *   shm_flood          100,000 planted tt_device_N_memory files in the directory the metrics
  *                      endpoint and `ttmem status` read
@@ -203,7 +203,7 @@ static long hwm_mib(void)
 
 /* ---- 12: the query socket -------------------------------------------------------------------- */
 
-#define FLOOD_LIVE "500000"
+#define FLOOD_LIVE "100000"
 #define FLOOD_CONNS 64 /* every slot of the query socket */
 
 static int query_connect(void)
@@ -237,7 +237,7 @@ static void case_query_flood(void)
     ttm__snapshot_free(&s);
     long base = hwm_mib();
 
-    /* the attack: ask for every live buffer (24 MB each), never read */
+    /* the attack: ask for every live buffer (4.8 MB each), never read */
     int att[FLOOD_CONNS];
     ttm_snap_buf req = {0};
     ttm_snap_query dump = {.sections = TTM_SNAP_WANT_DUMP};
