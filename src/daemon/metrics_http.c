@@ -99,11 +99,6 @@ static void snap_release(msnap *m)
     ttm__free(m);
 }
 
-static void text_free(void *cls)
-{
-    ttm__free(cls);
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -347,11 +342,12 @@ static ttm_snap_buf *render(const msnap *m, const ttm_ttshm_region *regions, siz
     return out;
 }
 
+/* libmicrohttpd's free callback of a response: the text rendered for one scrape. */
 static void buf_release(void *cls)
 {
     ttm_snap_buf *b = cls;
     ttm__snap_buf_free(b);
-    text_free(b);
+    ttm__free(b);
 }
 
 /* libmicrohttpd's access handler. Wrong paths and methods are answered on the first call
