@@ -76,6 +76,7 @@ typedef struct ttm_cli_shm {
     const char *dir;                 /* the directory scanned */
     const ttm_ttshm_region *regions; /* sorted by id; NULL when n is 0 */
     size_t n;
+    ttm_ttshm_scan_stats left_out;   /* what the scan's bounds left out (ttm__ttshm_scan_ex) */
 } ttm_cli_shm;
 
 /* Writes the members of the ttmem.status document (schema "ttmem.status", docs/DAEMON.md and

@@ -505,6 +505,9 @@ static void json_shm(ttm_json *j, const ttm_cli_shm *shm)
         ttm__json_obj_end(j);
     }
     ttm__json_arr_end(j);
+    ttm__json_u64(j, "entries_examined", shm->left_out.entries);
+    ttm__json_bool(j, "entries_capped", shm->left_out.entries_capped);
+    ttm__json_u64(j, "regions_skipped", shm->left_out.regions_skipped);
     ttm__json_obj_end(j);
 }
 
@@ -550,6 +553,12 @@ static void text_shm(FILE *out, const ttm_cli_shm *shm, bool leading_blank)
     fprintf(out, "TT-Metal shared memory in %s (counters only: bytes per chip and process, no "
                  "buffer identity)\n",
             shm->dir);
+    if (shm->left_out.regions_skipped > 0)
+        fprintf(out, "  %zu more regions not read: at most %u (the lowest ids) are read\n",
+                shm->left_out.regions_skipped, TTM_TTSHM_MAX_REGIONS);
+    if (shm->left_out.entries_capped)
+        fprintf(out, "  the directory has more than %u entries: the rest were not examined\n",
+                TTM_TTSHM_MAX_ENTRIES);
     if (shm->n == 0) {
         fputs("  no tt_device_*_memory regions\n", out);
         return;
@@ -712,7 +721,7 @@ int ttm_cli_status(int argc, char **argv)
         ttm__free(regions);
         regions = NULL;
     }
-    if (ttm__ttshm_scan(shm_dir, &regions, &shm.n) == TTM_ENOMEM)
+    if (ttm__ttshm_scan_ex(shm_dir, &regions, &shm.n, &shm.left_out) == TTM_ENOMEM)
         return ttm_cli_fail("status: out of memory reading %s", shm_dir), 1;
     shm.regions = regions;
 
@@ -748,7 +757,7 @@ int ttm_cli_status(int argc, char **argv)
             text_procs(stdout, sp);
             text_classes(stdout, sp);
         }
-        if (sp == NULL || shm.n > 0)
+        if (sp == NULL || shm.n > 0 || shm.left_out.entries_capped)
             text_shm(stdout, &shm, sp != NULL);
     }
     if (sp != NULL)

@@ -650,6 +650,18 @@ static void enc_legacy(writer *w, const ttm_snap_legacy *l)
         w_u64(w, l->messages[i]);
 }
 
+static void enc_service(writer *w, const ttm_snap_service *v)
+{
+    w_u32(w, v->query_conns);
+    w_u32(w, v->query_max_conns);
+    const uint64_t c[] = {v->query_out_max, v->query_buffered, v->query_buffered_peak,
+                          v->query_refused, v->query_waited,   v->query_cut,
+                          v->query_idle,    v->query_evicted};
+    _Static_assert(sizeof c / sizeof c[0] == 8, "dec_service reads 8 u64 counters");
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        w_u64(w, c[i]);
+}
+
 int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
 {
     writer w = {.b = out};
@@ -658,7 +670,7 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
     static const unsigned order[] = {TTM_SNAP_SEC_DAEMON, TTM_SNAP_SEC_TOTALS,
                                      TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_PROCS,
                                      TTM_SNAP_SEC_LIVE,   TTM_SNAP_SEC_FINDINGS,
-                                     TTM_SNAP_SEC_LEGACY};
+                                     TTM_SNAP_SEC_LEGACY, TTM_SNAP_SEC_SERVICE};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
         unsigned id = order[i];
         if (!(s->sections & TTM_SNAP_BIT(id)))
@@ -682,6 +694,9 @@ int ttm__snap_encode_snapshot(const ttm_snapshot *s, ttm_snap_buf *out)
             break;
         case TTM_SNAP_SEC_LEGACY:
             enc_legacy(&w, &s->legacy);
+            break;
+        case TTM_SNAP_SEC_SERVICE:
+            enc_service(&w, &s->service);
             break;
         default:
             enc_findings(&w, &s->findings);
@@ -967,6 +982,18 @@ static int dec_legacy(reader *r, ttm_snap_legacy *l)
     return TTM_OK;
 }
 
+static int dec_service(reader *r, ttm_snap_service *v)
+{
+    v->query_conns = r_u32(r, "query connections");
+    v->query_max_conns = r_u32(r, "query connection limit");
+    uint64_t *c[] = {&v->query_out_max, &v->query_buffered, &v->query_buffered_peak,
+                     &v->query_refused, &v->query_waited,   &v->query_cut,
+                     &v->query_idle,    &v->query_evicted};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        *c[i] = r_u64(r, "query counters");
+    return TTM_OK;
+}
+
 int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *out, char *msg,
                               size_t msg_len)
 {
@@ -1013,6 +1040,9 @@ int ttm__snap_decode_snapshot(const uint8_t *payload, size_t len, ttm_snapshot *
             break;
         case TTM_SNAP_SEC_LEGACY:
             err = dec_legacy(&r, &out->legacy);
+            break;
+        case TTM_SNAP_SEC_SERVICE:
+            err = dec_service(&r, &out->service);
             break;
         default:
             err = dec_findings(&r, &out->findings);
@@ -1168,18 +1198,30 @@ int ttm__snap_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, t
     err = ttm__snap_encode_query(q, &req);
     if (err == TTM_OK)
         err = write_all(fd, req.data, req.len, deadline);
-    if (err != TTM_OK) {
+    /* A daemon that refuses the connection (too many) writes an ERROR and closes before it
+     * reads the query: the send then fails, but the ERROR is there to be read. */
+    int send_err = err;
+    if (err != TTM_OK && err != TTM_ECLOSED) {
         ttm__set_msg(msg, msg_len, "sending the query to %s failed: %s", path, ttm_strerror(err));
         goto out_close_fd;
     }
     uint8_t hdr[TTM_SNAP_HDR_SIZE];
     err = read_all(fd, hdr, sizeof hdr, deadline);
     if (err != TTM_OK) {
-        ttm__set_msg(msg, msg_len, "reading the reply from %s failed: %s", path, ttm_strerror(err));
+        if (send_err != TTM_OK)
+            err = send_err;
+        ttm__set_msg(msg, msg_len, "%s %s failed: %s",
+                     send_err != TTM_OK ? "sending the query to" : "reading the reply from",
+                     path, ttm_strerror(err));
         goto out_close_fd;
     }
     ttm_snap_frame fr;
     err = ttm__snap_decode_frame(hdr, sizeof hdr, &fr, msg, msg_len);
+    if (err == TTM_OK && send_err != TTM_OK && fr.type != TTM_SNAP_MSG_ERROR) {
+        ttm__set_msg(msg, msg_len, "sending the query to %s failed: %s", path,
+                     ttm_strerror(send_err));
+        err = send_err;
+    }
     if (err != TTM_OK)
         goto out_close_fd;
     payload = ttm__malloc(fr.length ? fr.length : 1);

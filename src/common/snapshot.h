@@ -56,7 +56,8 @@ typedef enum ttm_snap_msg {
     X(PROCS, 4, "processes")   /* per process: name, transport counters, bytes per device */   \
     X(LIVE, 5, "live")         /* the live buffers (dump) */                                   \
     X(FINDINGS, 6, "findings") /* classes with worst offenders, unmatched frees, leaks */     \
-    X(LEGACY, 7, "legacy")     /* the legacy socket's counters (ttmemd --poc-socket) */
+    X(LEGACY, 7, "legacy")     /* the legacy socket's counters (ttmemd --poc-socket) */    \
+    X(SERVICE, 8, "service")   /* the query socket's limits and what they cut */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),
@@ -68,7 +69,7 @@ typedef enum ttm_snap_section {
 #define TTM_SNAP_WANT_STATUS                                                                    \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) |                   \
      TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                   \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
 #define TTM_SNAP_WANT_DUMP                                                                      \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                    \
      TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE))
@@ -131,6 +132,21 @@ typedef struct ttm_snap_legacy {
     uint32_t ntypes;              /* entries of messages[] valid */
     uint64_t messages[TTM_SNAP_LEGACY_TYPES]; /* messages received, by type */
 } ttm_snap_legacy;
+
+/* The query socket: its bounds (docs/DAEMON.md) and every time one was reached. */
+typedef struct ttm_snap_service {
+    uint32_t query_conns;     /* connections open now */
+    uint32_t query_max_conns; /* the limit; more are answered "too many" and closed */
+    uint64_t query_out_max;   /* bytes of replies buffered for all connections, large replies */
+    uint64_t query_buffered;  /* bytes of replies waiting to be read now */
+    uint64_t query_buffered_peak;
+    uint64_t query_refused;   /* connections refused at query_max_conns */
+    uint64_t query_waited;    /* queries that waited for room under query_out_max */
+    uint64_t query_cut;       /* connections closed: a reply not read within the deadline */
+    uint64_t query_evicted;   /* connections closed at the limit for a newcomer: the one whose
+                               * reply had waited longest to be read */
+    uint64_t query_idle;      /* connections closed after the idle timeout */
+} ttm_snap_service;
 
 typedef struct ttm_snap_totals {
     uint64_t events, allocs, frees, marks;
@@ -250,6 +266,7 @@ typedef struct ttm_snapshot {
     ttm_snap_live *live;
     ttm_snap_findings findings;
     ttm_snap_legacy legacy;
+    ttm_snap_service service;
 } ttm_snapshot;
 
 /* A growable output buffer. Zero-initialise it; ttm__snap_buf_free() releases it. */

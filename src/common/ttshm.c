@@ -148,10 +148,17 @@ static bool region_name(const char *name, uint64_t *id)
 static void read_region(ttm_ttshm_region *r)
 {
     uint8_t buf[TTM_TTSHM_SIZE_V1 + 64];
-    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         r->state = TTM_TTSHM_INVALID;
         snprintf(r->why, sizeof r->why, "cannot open: %s", strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        r->state = TTM_TTSHM_INVALID;
+        snprintf(r->why, sizeof r->why, "not a regular file");
         return;
     }
     size_t got = 0;
@@ -167,14 +174,44 @@ static void read_region(ttm_ttshm_region *r)
     ttm__ttshm_parse(buf, got, r);
 }
 
-static int region_cmp(const void *a, const void *b)
+/* A region file found in the directory, before it is read. */
+typedef struct candidate {
+    uint64_t id;
+    char name[256];
+} candidate;
+
+/* Keeps the TTM_TTSHM_MAX_REGIONS lowest ids of the names seen, sorted; returns false when the
+ * name was not kept (or pushed out the highest one kept: either way one is skipped). */
+static bool keep_lowest(candidate *c, size_t *count, uint64_t id, const char *name)
 {
-    const ttm_ttshm_region *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
+    size_t n = *count;
+    if (n == TTM_TTSHM_MAX_REGIONS && id >= c[n - 1].id)
+        return false;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c[mid].id <= id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    bool full = n == TTM_TTSHM_MAX_REGIONS;
+    size_t move = (full ? n - 1 : n) - lo;
+    memmove(&c[lo + 1], &c[lo], move * sizeof *c);
+    c[lo].id = id;
+    snprintf(c[lo].name, sizeof c[lo].name, "%s", name);
+    if (!full)
+        (*count)++;
+    return !full;
 }
 
-int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
+int ttm__ttshm_scan_ex(const char *dir, ttm_ttshm_region **out, size_t *n,
+                       ttm_ttshm_scan_stats *st)
 {
+    ttm_ttshm_scan_stats local;
+    if (st == NULL)
+        st = &local;
+    memset(st, 0, sizeof *st);
     *out = NULL;
     *n = 0;
     if (dir == NULL)
@@ -182,28 +219,36 @@ int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
     DIR *d = opendir(dir);
     if (d == NULL)
         return TTM_ENOENT;
-    ttm_ttshm_region *regions = NULL;
-    size_t count = 0, cap = 0;
+    candidate *cand = ttm__calloc(TTM_TTSHM_MAX_REGIONS, sizeof *cand);
+    if (cand == NULL) {
+        closedir(d);
+        return TTM_ENOMEM;
+    }
+    size_t count = 0;
     struct dirent *e;
-    int rc = TTM_OK;
     while ((e = readdir(d)) != NULL) {
+        if (st->entries == TTM_TTSHM_MAX_ENTRIES) {
+            st->entries_capped = true;
+            break;
+        }
+        st->entries++;
         uint64_t id;
         if (!region_name(e->d_name, &id))
             continue;
-        if (count == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            ttm_ttshm_region *nr = ttm__reallocarray(regions, ncap, sizeof *nr);
-            if (nr == NULL) {
-                rc = TTM_ENOMEM;
-                break;
-            }
-            regions = nr;
-            cap = ncap;
-        }
-        ttm_ttshm_region *r = &regions[count++];
-        memset(r, 0, sizeof *r);
-        r->id = id;
-        int len = snprintf(r->path, sizeof r->path, "%s/%s", dir, e->d_name);
+        st->regions_found++;
+        if (!keep_lowest(cand, &count, id, e->d_name))
+            st->regions_skipped++;
+    }
+    closedir(d);
+    ttm_ttshm_region *regions = count ? ttm__calloc(count, sizeof *regions) : NULL;
+    if (count > 0 && regions == NULL) {
+        ttm__free(cand);
+        return TTM_ENOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        ttm_ttshm_region *r = &regions[i];
+        r->id = cand[i].id;
+        int len = snprintf(r->path, sizeof r->path, "%s/%s", dir, cand[i].name);
         if (len < 0 || (size_t)len >= sizeof r->path) {
             r->state = TTM_TTSHM_INVALID;
             snprintf(r->why, sizeof r->why, "path too long under %.60s", dir);
@@ -211,16 +256,15 @@ int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
         }
         read_region(r);
     }
-    closedir(d);
-    if (rc != TTM_OK) {
-        ttm__free(regions);
-        return rc;
-    }
-    if (count > 1)
-        qsort(regions, count, sizeof *regions, region_cmp);
+    ttm__free(cand);
     *out = regions;
     *n = count;
     return TTM_OK;
+}
+
+int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n)
+{
+    return ttm__ttshm_scan_ex(dir, out, n, NULL);
 }
 
 uint64_t ttm__ttshm_dram_usage(const uint64_t bytes[TTM_TTSHM_NCOUNTERS])

@@ -24,6 +24,12 @@
 #define TTM_TTSHM_SIZE_V1 9280u  /* the older pre-release layout, version field 1 */
 #define TTM_TTSHM_READY 0x52454459u
 #define TTM_TTSHM_DEFAULT_DIR "/dev/shm"
+/* What one scan may cost, whatever the directory holds (anyone may create files in /dev/shm):
+ * at most TTM_TTSHM_MAX_ENTRIES directory entries are examined, and of the region files among
+ * them at most TTM_TTSHM_MAX_REGIONS (those with the lowest ids) are opened and read. The rest
+ * are counted in ttm_ttshm_scan_stats. */
+#define TTM_TTSHM_MAX_ENTRIES 65536u
+#define TTM_TTSHM_MAX_REGIONS 256u
 
 typedef enum ttm_ttshm_counter {
     TTM_TTSHM_DRAM = 0,
@@ -78,10 +84,22 @@ typedef struct ttm_ttshm_region {
  * Returns 0 with out->state set; never fails on bad bytes (they make the state INVALID). */
 int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out);
 
-/* Reads every tt_device_<id>_memory file of dir (NULL: TTM_TTSHM_DEFAULT_DIR), sorted by id.
- * *out receives a malloc'ed array the caller frees with ttm__free; *n its length. Unreadable
- * files are included as INVALID with the reason. Returns 0, TTM_ENOENT (no such directory:
- * that is the normal "no regions" case, *n = 0) or TTM_ENOMEM. */
+/* What a scan left out. */
+typedef struct ttm_ttshm_scan_stats {
+    size_t entries;         /* directory entries examined */
+    bool entries_capped;    /* it stopped at TTM_TTSHM_MAX_ENTRIES: later entries unexamined */
+    size_t regions_found;   /* region file names among the entries examined */
+    size_t regions_skipped; /* of those, not read: beyond TTM_TTSHM_MAX_REGIONS (highest ids) */
+} ttm_ttshm_scan_stats;
+
+/* Reads the tt_device_<id>_memory files of dir (NULL: TTM_TTSHM_DEFAULT_DIR), within the
+ * bounds above, sorted by id. *out receives a malloc'ed array the caller frees with ttm__free;
+ * *n its length. Unreadable files and files that are not regular files are included as
+ * INVALID with the reason. st (may be NULL) receives what was left out. Returns 0, TTM_ENOENT
+ * (no such directory: that is the normal "no regions" case, *n = 0) or TTM_ENOMEM. */
+int ttm__ttshm_scan_ex(const char *dir, ttm_ttshm_region **out, size_t *n,
+                       ttm_ttshm_scan_stats *st);
+/* ttm__ttshm_scan_ex without the statistics. */
 int ttm__ttshm_scan(const char *dir, ttm_ttshm_region **out, size_t *n);
 
 /* Device-level usage as the runtime's own monitor shows it: DRAM = dram + trace,

@@ -260,6 +260,32 @@ static void legacy_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_legacy_closed_total{reason=\"refused\"} %" PRIu64 "\n", l->refused);
 }
 
+static void service_families(out *o, const ttm_snapshot *s)
+{
+    const ttm_snap_service *v = &s->service;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)))
+        return;
+    family(o, "ttmem_query_connections", "gauge",
+           "Connections to ttmemd's query socket open now, and their limit.");
+    emit(o, "ttmem_query_connections{kind=\"open\"} %" PRIu32 "\n", v->query_conns);
+    emit(o, "ttmem_query_connections{kind=\"limit\"} %" PRIu32 "\n", v->query_max_conns);
+    family(o, "ttmem_query_buffered_bytes", "gauge",
+           "Bytes of query replies waiting to be read: now, the peak, and the budget of large "
+           "replies.");
+    emit(o, "ttmem_query_buffered_bytes{kind=\"now\"} %" PRIu64 "\n", v->query_buffered);
+    emit(o, "ttmem_query_buffered_bytes{kind=\"peak\"} %" PRIu64 "\n", v->query_buffered_peak);
+    emit(o, "ttmem_query_buffered_bytes{kind=\"budget\"} %" PRIu64 "\n", v->query_out_max);
+    family(o, "ttmem_query_limited_total", "counter",
+           "Times a bound of the query socket was reached, by bound: refused (connection limit), "
+           "waited (reply budget), cut (reply not read in time), idle (idle timeout), evicted (an "
+           "unread reply's connection closed for a newcomer at the limit).");
+    emit(o, "ttmem_query_limited_total{bound=\"refused\"} %" PRIu64 "\n", v->query_refused);
+    emit(o, "ttmem_query_limited_total{bound=\"waited\"} %" PRIu64 "\n", v->query_waited);
+    emit(o, "ttmem_query_limited_total{bound=\"cut\"} %" PRIu64 "\n", v->query_cut);
+    emit(o, "ttmem_query_limited_total{bound=\"idle\"} %" PRIu64 "\n", v->query_idle);
+    emit(o, "ttmem_query_limited_total{bound=\"evicted\"} %" PRIu64 "\n", v->query_evicted);
+}
+
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
 {
     static const char *const counters[TTM_TTSHM_NCOUNTERS] = {"dram",  "l1", "l1_small",
@@ -320,6 +346,7 @@ int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, s
     device_families(&o, snap);
     process_families(&o, snap);
     legacy_families(&o, snap);
+    service_families(&o, snap);
     shm_families(&o, regions, nregions);
     return o.err;
 }
@@ -332,9 +359,27 @@ int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *b)
     emit(&o, "ttmem_scrapes_total{code=\"200\"} %" PRIu64 "\n", st->ok);
     emit(&o, "ttmem_scrapes_total{code=\"503\"} %" PRIu64 "\n", st->unavailable);
     family(&o, "ttmem_scrape_duration_seconds", "summary",
-           "Time ttmemd's event loop spent building scrape texts (snapshot, TT-Metal regions, "
-           "rendering), before this one.");
+           "Time ttmemd's event loop spent building the snapshots of scrapes before this one "
+           "(TT-Metal's directory is scanned and the text rendered off the loop).");
     emit(&o, "ttmem_scrape_duration_seconds_sum %.6f\n", (double)st->build_ns / 1e9);
     emit(&o, "ttmem_scrape_duration_seconds_count %" PRIu64 "\n", st->builds);
+    family(&o, "ttmem_http_connections", "gauge",
+           "HTTP connections to the metrics endpoint open now, and its limits.");
+    emit(&o, "ttmem_http_connections{kind=\"open\"} %" PRIu32 "\n", st->conns);
+    emit(&o, "ttmem_http_connections{kind=\"limit\"} %" PRIu32 "\n", st->max_conns);
+    emit(&o, "ttmem_http_connections{kind=\"limit_per_address\"} %" PRIu32 "\n",
+         st->max_conns_per_peer);
+    family(&o, "ttmem_http_connections_closed_total", "counter",
+           "HTTP connections the endpoint closed itself, by reason: deadline (a request not "
+           "answered within the per-request deadline), per_address (its address had its limit).");
+    emit(&o, "ttmem_http_connections_closed_total{reason=\"deadline\"} %" PRIu64 "\n",
+         st->cut_deadline);
+    emit(&o, "ttmem_http_connections_closed_total{reason=\"per_address\"} %" PRIu64 "\n",
+         st->refused_peer);
+    family(&o, "ttmem_ttmetal_scan", "gauge",
+           "What this scrape's scan of TT-Metal's directory examined and left out (bounded).");
+    emit(&o, "ttmem_ttmetal_scan{kind=\"entries\"} %" PRIu64 "\n", st->shm_entries);
+    emit(&o, "ttmem_ttmetal_scan{kind=\"entries_capped\"} %" PRIu64 "\n", st->shm_capped);
+    emit(&o, "ttmem_ttmetal_scan{kind=\"regions_skipped\"} %" PRIu64 "\n", st->shm_skipped);
     return o.err;
 }

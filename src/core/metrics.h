@@ -26,7 +26,15 @@ typedef struct ttm_metrics_scrapes {
     uint64_t ok;          /* GET /metrics answered 200 before this one */
     uint64_t unavailable; /* answered 503: the event loop did not hand over a text in time */
     uint64_t builds;      /* texts the event loop built (one may serve several scrapes) */
-    uint64_t build_ns;    /* time the event loop spent building them (snapshot, scan, render) */
+    uint64_t build_ns;    /* time the event loop spent building their snapshots */
+    /* the endpoint's connection bounds (docs/METRICS.md) */
+    uint32_t conns, max_conns, max_conns_per_peer, deadline_s;
+    uint64_t cut_deadline;  /* connections closed at the per-request deadline */
+    uint64_t refused_peer;  /* connections closed at once: their address had its limit */
+    /* TT-Metal's directory, as this scrape's scan left it */
+    uint64_t shm_entries;   /* directory entries examined */
+    uint64_t shm_capped;    /* 1 when the scan stopped at its entry limit */
+    uint64_t shm_skipped;   /* region files not read (beyond the region limit) */
 } ttm_metrics_scrapes;
 
 /* Appends the families of the HTTP endpoint's own scrapes (ttmem_scrapes_total,

@@ -29,6 +29,15 @@
 #define TTM_DAEMON_LINGER_MS 1000         /* a closed session of a live process waits this */
 #define TTM_DAEMON_MAX_QUERY_CONNS 64
 #define TTM_DAEMON_QUERY_IDLE_MS 30000
+/* The query socket's output bounds (query.c, docs/DAEMON.md) */
+#define TTM_DAEMON_QUERY_SEND_MS 10000           /* a reply's reader must take some of it
+                                                  * within this (from the last progress) */
+#define TTM_DAEMON_QUERY_OUT_MAX (64ull << 20)   /* large replies buffered, all connections */
+#define TTM_DAEMON_QUERY_SMALL (1ull << 20)      /* replies estimated below this: no budget */
+#define TTM_DAEMON_QUERY_TURN_BYTES (4ull << 20) /* reply bytes (estimated) built per turn */
+#define TTM_DAEMON_QUERY_MAX_LIVE (1u << 20)     /* live buffers listed per reply (48 MiB) */
+#define TTM_DAEMON_QUERY_EVICT_MS 500            /* at the limit, a reply unread this long
+                                                  * gives its connection to a newcomer */
 #define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */
 #define TTM_SOCK_PATH_MAX 108             /* sizeof(sockaddr_un.sun_path) */
 #define TTM_STATE_CHECKPOINT_MS 2000      /* state.c: a checkpoint when something changed */
@@ -134,6 +143,11 @@ typedef struct ttm_qconn {
     bool close_after; /* close once out is written (after an ERROR) */
     bool dead;        /* closed; freed after the current epoll batch */
     uint64_t last_ns;
+    /* query.c's output bounds: a query read waits in d->qwait until it may be built */
+    struct ttm_qconn *wnext;
+    bool pending, waited, large;
+    ttm_snap_query req;
+    uint64_t reply_ns;        /* when out was queued or last written to */
 } ttm_qconn;
 
 typedef struct ttm_daemon {
@@ -150,6 +164,10 @@ typedef struct ttm_daemon {
     uint32_t nactive;          /* ACTIVE ones */
     ttm_qconn *qconns;
     uint32_t nqconns;
+    ttm_qconn *qwait;          /* queries read and not yet built, oldest first (query.c) */
+    ttm_snap_service qsvc;     /* the query socket's bounds and counters (query.c) */
+    uint64_t qbuf_large;       /* bytes of large replies buffered (under QUERY_OUT_MAX) */
+    uint64_t qcut_logged_ns;
     /* Closed sessions and query connections wait here until the epoll batch that may still
      * name them is over (their prev pointer links this list). */
     ttm_session *dead_sessions;
@@ -265,6 +283,10 @@ void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events);
 /* Closes query connections idle for too long. */
 void ttm__query_tick(ttm_daemon *d);
 void ttm__query_close_all(ttm_daemon *d);
+/* Builds the replies of waiting queries, within the reply budget and TTM_DAEMON_QUERY_TURN_BYTES
+ * per call (the loop calls it once a turn). Returns true when some could be built now but were
+ * left for the next turn (the loop should not block). */
+bool ttm__query_poll(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
 int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
 

@@ -185,6 +185,8 @@ int ttm__daemon_run(ttm_daemon *d)
             }
         }
         wait_ns = ttm__session_poll(d);
+        if (ttm__query_poll(d))
+            wait_ns = 0;
         ttm__daemon_reap(d);
     }
     return TTM_OK;

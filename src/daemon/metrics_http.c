@@ -3,12 +3,21 @@
  * libmicrohttpd, and the hand-over between its threads and the event loop.
  *
  * Two sides share one small state under a mutex: tickets (a scrape takes the next number and
- * waits until the text served covers it), the latest text (reference-counted: a response
- * being written keeps it alive after the loop has moved on to a newer one), and the counts of
- * answered scrapes. The HTTP side never touches the registry; the loop side never waits on a
- * condition, only takes the mutex for a few stores. Scrapes that arrive while a text is being
- * built are answered by the next build, so a burst of scrapes costs the loop one build each
- * round, not one per scrape.
+ * waits until the snapshot served covers it), the latest snapshot (reference-counted: a scrape
+ * rendering from it keeps it alive after the loop has moved on to a newer one), the counts of
+ * answered scrapes, and the open connections. The HTTP side never touches the registry; the
+ * loop side never waits on a condition, only takes the mutex for a few stores, and does
+ * nothing but the snapshot: TT-Metal's directory is scanned and the text rendered by the
+ * scrape's own HTTP thread. Scrapes that arrive while a snapshot is being built are answered
+ * by the next build, so a burst of scrapes costs the loop one build each round.
+ *
+ * Connections are bounded by libmicrohttpd (TTM_METRICS_MAX_CONNS in total, an idle timeout)
+ * and here: at most TTM_METRICS_MAX_CONNS_PER_PEER from one address (more are shut down as they
+ * start), and a total deadline per request (TTM_METRICS_DEADLINE_S from the connection's start
+ * or its previous answer) that a watchdog thread enforces by shutting the socket down, which
+ * libmicrohttpd then closes. libmicrohttpd reports a connection closed
+ * (MHD_CONNECTION_NOTIFY_CLOSED) before it closes its socket, and the record is removed under
+ * the mutex the watchdog holds, so a shutdown() never reaches a descriptor reused since.
  */
 #include "daemon/metrics_http.h"
 
@@ -38,12 +47,21 @@
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* One rendered exposition. refs: the endpoint's "latest" pointer, plus one per response that
- * is being sent from it. */
-typedef struct mtext {
+/* One snapshot built by the loop. refs: the endpoint's "latest" pointer, plus one per scrape
+ * rendering from it. */
+typedef struct msnap {
     atomic_uint refs;
-    ttm_snap_buf buf;
-} mtext;
+    ttm_snapshot snap;
+} msnap;
+
+/* An HTTP connection (libmicrohttpd's socket context), in ttm_metrics_http.conns. */
+typedef struct hconn {
+    struct hconn *prev, *next;
+    int fd;
+    struct sockaddr_storage addr;
+    uint64_t since_ns; /* its start, or the end of its last request */
+    bool cut;          /* shut down: libmicrohttpd closes it next */
+} hconn;
 
 struct ttm_metrics_http {
     ttm_ep ep;                 /* TTM_EP_METRICS, on efd */
@@ -56,27 +74,42 @@ struct ttm_metrics_http {
     /* Shared with the HTTP threads, under mu. */
     pthread_mutex_t mu;
     pthread_cond_t cv;         /* broadcast when served moves, or on closing */
+    pthread_cond_t wd_cv;      /* wakes the watchdog: a connection started, or closing */
     uint64_t requested;        /* tickets handed out */
-    uint64_t served;           /* text answers every ticket up to this (written by the loop) */
+    uint64_t served;           /* snap answers every ticket up to this (written by the loop) */
     bool bell_pending;         /* efd was rung and the loop has not yet taken the tickets */
     bool closing;
-    mtext *text;               /* the latest text; NULL when the last build failed */
+    msnap *snap;               /* the latest snapshot; NULL when the last build failed */
     uint64_t ok, unavailable;  /* scrapes answered 200 and 503 */
-
-    /* The loop's alone. */
-    uint64_t builds, build_ns;
-    size_t last_len;           /* size of the last text: the next one's first allocation */
+    uint64_t builds, build_ns; /* the loop's snapshot builds */
+    hconn *conns;
+    uint32_t nconns;
+    uint64_t cut_deadline, refused_peer;
+    pthread_t watchdog;
+    bool watchdog_running;
 };
 
-/* ---- the text and its references -------------------------------------------------------- */
+/* ---- the snapshot and its references ------------------------------------------------------ */
 
-static void text_release(void *cls)
+static void snap_release(msnap *m)
 {
-    mtext *t = cls;
-    if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1)
+    if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
         return;
-    ttm__snap_buf_free(&t->buf);
-    ttm__free(t);
+    ttm__snapshot_free(&m->snap);
+    ttm__free(m);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
+                             .tv_nsec = (long)(ns % 1000000000u)};
 }
 
 /* ---- addresses ------------------------------------------------------------------------------ */
@@ -232,19 +265,16 @@ static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned status, c
     return ret;
 }
 
-/* Takes a ticket, rings the loop when nobody has yet, and waits up to TTM_METRICS_WAIT_MS for
- * a text that covers it. Returns the text with a reference for the caller, or NULL (the loop
- * did not answer in time, could not build, or the endpoint is closing). */
-static mtext *await_text(ttm_metrics_http *h)
+/* Takes a ticket and rings the loop when nobody has yet; scans TT-Metal's directory while the
+ * loop builds; then waits up to TTM_METRICS_WAIT_MS for a snapshot that covers the ticket.
+ * Returns the snapshot with a reference for the caller (and the regions, and the endpoint's
+ * counters in *st), or NULL (the loop did not answer in time, could not build, or the
+ * endpoint is closing; *regions is then NULL). */
+static msnap *await_snap(ttm_metrics_http *h, ttm_ttshm_region **regions, size_t *nregions,
+                         ttm_metrics_scrapes *st)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += TTM_METRICS_WAIT_MS / 1000;
-    deadline.tv_nsec += (long)(TTM_METRICS_WAIT_MS % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    uint64_t t0 = mono_ns();
+    struct timespec deadline = ns_to_ts(t0 + (uint64_t)TTM_METRICS_WAIT_MS * 1000000u);
     pthread_mutex_lock(&h->mu);
     uint64_t ticket = ++h->requested;
     bool ring = !h->bell_pending && !h->closing;
@@ -254,20 +284,70 @@ static mtext *await_text(ttm_metrics_http *h)
         uint64_t one = 1;
         (void)!write(h->efd, &one, sizeof one);
     }
+    ttm_ttshm_scan_stats sst;
+    if (ttm__ttshm_scan_ex(h->shm_dir, regions, nregions, &sst) != TTM_OK)
+        *nregions = 0; /* no directory: no regions; out of memory: none this time */
     pthread_mutex_lock(&h->mu);
     int rc = 0;
     while (h->served < ticket && !h->closing && rc != ETIMEDOUT)
         rc = pthread_cond_timedwait(&h->cv, &h->mu, &deadline);
-    mtext *t = NULL;
-    if (h->served >= ticket && h->text != NULL) {
-        t = h->text;
-        atomic_fetch_add(&t->refs, 1);
+    msnap *m = NULL;
+    *st = (ttm_metrics_scrapes){
+        .ok = h->ok,
+        .unavailable = h->unavailable,
+        .builds = h->builds,
+        .build_ns = h->build_ns,
+        .conns = h->nconns,
+        .max_conns = TTM_METRICS_MAX_CONNS,
+        .max_conns_per_peer = TTM_METRICS_MAX_CONNS_PER_PEER,
+        .deadline_s = TTM_METRICS_DEADLINE_S,
+        .cut_deadline = h->cut_deadline,
+        .refused_peer = h->refused_peer,
+        .shm_entries = sst.entries,
+        .shm_capped = sst.entries_capped,
+        .shm_skipped = sst.regions_skipped,
+    };
+    if (h->served >= ticket && h->snap != NULL) {
+        m = h->snap;
+        atomic_fetch_add(&m->refs, 1);
         h->ok++;
     } else {
         h->unavailable++;
     }
     pthread_mutex_unlock(&h->mu);
-    return t;
+    if (m == NULL) {
+        ttm__free(*regions);
+        *regions = NULL;
+    }
+    return m;
+}
+
+/* The exposition of one scrape, or NULL (out of memory). */
+static ttm_snap_buf *render(const msnap *m, const ttm_ttshm_region *regions, size_t n,
+                            const ttm_metrics_scrapes *st)
+{
+    ttm_snap_buf b = {0};
+    int err = ttm_metrics_render(&m->snap, regions, n, &b);
+    if (err == TTM_OK)
+        err = ttm_metrics_render_scrapes(st, &b);
+    if (err != TTM_OK) {
+        ttm__snap_buf_free(&b);
+        return NULL;
+    }
+    ttm_snap_buf *out = ttm__malloc(sizeof *out);
+    if (out != NULL)
+        *out = b;
+    else
+        ttm__snap_buf_free(&b);
+    return out;
+}
+
+/* libmicrohttpd's free callback of a response: the text rendered for one scrape. */
+static void buf_release(void *cls)
+{
+    ttm_snap_buf *b = cls;
+    ttm__snap_buf_free(b);
+    ttm__free(b);
 }
 
 /* libmicrohttpd's access handler. Wrong paths and methods are answered on the first call
@@ -297,59 +377,176 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    mtext *t = await_text(h);
-    if (t == NULL)
+    ttm_ttshm_region *regions = NULL;
+    size_t nregions = 0;
+    ttm_metrics_scrapes st;
+    msnap *m = await_snap(h, &regions, &nregions, &st);
+    if (m == NULL)
         return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "ttmemd did not produce the metrics in time; retry\n", NULL);
+    ttm_snap_buf *b = render(m, regions, nregions, &st);
+    snap_release(m);
+    ttm__free(regions);
+    if (b == NULL)
+        return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "ttmemd ran out of memory rendering the metrics; retry\n", NULL);
     struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback_cls(
-        t->buf.len, t->buf.data, text_release, t);
+        b->len, b->data, buf_release, b);
     if (r == NULL) {
-        text_release(t);
+        buf_release(b);
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, CONTENT_TYPE);
     enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-    MHD_destroy_response(r); /* the connection holds it (and through it, t) while sending */
+    MHD_destroy_response(r); /* the connection holds it (and through it, b) while sending */
     return ret;
+}
+
+/* ---- connections: per-address limit and the per-request deadline ---------------------------- */
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family)
+        return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    if (a->ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+    return true;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: records a connection as it starts (and shuts it down at once
+ * when its address already has TTM_METRICS_MAX_CONNS_PER_PEER), forgets it as it closes. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    ttm_metrics_http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        hconn *k = *socket_context;
+        if (k == NULL)
+            return;
+        pthread_mutex_lock(&h->mu);
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            h->conns = k->next;
+        if (k->next)
+            k->next->prev = k->prev;
+        h->nconns--;
+        pthread_mutex_unlock(&h->mu);
+        ttm__free(k);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ad =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    hconn *k = ttm__calloc(1, sizeof *k);
+    if (k == NULL || fd == NULL) {
+        ttm__free(k);
+        if (fd != NULL)
+            shutdown(fd->connect_fd, SHUT_RDWR); /* cannot be bounded: not served */
+        return;
+    }
+    k->fd = fd->connect_fd;
+    k->since_ns = mono_ns();
+    if (ad != NULL && ad->client_addr != NULL)
+        memcpy(&k->addr, ad->client_addr,
+               ad->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in));
+    pthread_mutex_lock(&h->mu);
+    unsigned same = 0;
+    for (const hconn *o = h->conns; o != NULL; o = o->next)
+        same += !o->cut && same_addr(&o->addr, &k->addr);
+    k->next = h->conns;
+    if (h->conns)
+        h->conns->prev = k;
+    h->conns = k;
+    h->nconns++;
+    if (same >= TTM_METRICS_MAX_CONNS_PER_PEER) {
+        k->cut = true;
+        h->refused_peer++;
+        shutdown(k->fd, SHUT_RDWR);
+    }
+    pthread_mutex_unlock(&h->mu);
+    *socket_context = k;
+}
+
+/* MHD_OPTION_NOTIFY_COMPLETED: a request was answered; the next one gets a whole deadline. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)con_cls;
+    (void)toe;
+    ttm_metrics_http *h = cls;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL)
+        return;
+    hconn *k = ci->socket_context;
+    pthread_mutex_lock(&h->mu);
+    k->since_ns = mono_ns();
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* The watchdog thread: shuts down every connection whose request is not answered within
+ * TTM_METRICS_DEADLINE_S, sleeping until the next one is due. */
+static void *watchdog_main(void *arg)
+{
+    ttm_metrics_http *h = arg;
+    const uint64_t limit = (uint64_t)TTM_METRICS_DEADLINE_S * 1000000000u;
+    uint64_t logged_ns = 0, logged_cut = 0;
+    pthread_mutex_lock(&h->mu);
+    while (!h->closing) {
+        uint64_t now = mono_ns(), next = now + limit;
+        for (hconn *k = h->conns; k != NULL; k = k->next) {
+            if (k->cut)
+                continue;
+            if (now - k->since_ns >= limit) {
+                k->cut = true;
+                h->cut_deadline++;
+                shutdown(k->fd, SHUT_RDWR);
+            } else if (k->since_ns + limit < next) {
+                next = k->since_ns + limit;
+            }
+        }
+        if (h->cut_deadline != logged_cut && (logged_ns == 0 || now - logged_ns >= 60000000000ull)) {
+            TTM_LOG(INFO,
+                    "metrics: %llu connections closed at the %d s request deadline so far (this "
+                    "line at most once a minute)",
+                    (unsigned long long)h->cut_deadline, TTM_METRICS_DEADLINE_S);
+            logged_ns = now;
+            logged_cut = h->cut_deadline;
+        }
+        struct timespec ts = ns_to_ts(next);
+        pthread_cond_timedwait(&h->wd_cv, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
 }
 
 /* ---- the loop's side ------------------------------------------------------------------------ */
 
-/* Builds one text: the snapshot the query socket would send for `ttmem status`, TT-Metal's
- * regions, the exposition, and the endpoint's own counters. Returns it with one reference, or
- * NULL (logged). */
-static mtext *build(ttm_daemon *d, ttm_metrics_http *h, const ttm_metrics_scrapes *st)
+/* Builds one snapshot: what the query socket would send for `ttmem status`. Returns it with
+ * one reference, or NULL (logged). */
+static msnap *build(ttm_daemon *d)
 {
-    mtext *t = ttm__calloc(1, sizeof *t);
-    if (t == NULL) {
+    msnap *m = ttm__calloc(1, sizeof *m);
+    if (m == NULL) {
         TTM_LOG(WARN, "metrics: cannot build a scrape: %s", ttm_strerror(TTM_ENOMEM));
         return NULL;
     }
-    atomic_init(&t->refs, 1u);
-    size_t hint = h->last_len + h->last_len / 8 + 4096;
-    t->buf.data = ttm__malloc(hint);
-    t->buf.cap = t->buf.data != NULL ? hint : 0;
+    atomic_init(&m->refs, 1u);
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-    ttm_snapshot snap;
-    int err = ttm__daemon_snapshot(d, &q, &snap);
-    if (err == TTM_OK) {
-        ttm_ttshm_region *regions = NULL;
-        size_t nregions = 0;
-        if (ttm__ttshm_scan(h->shm_dir, &regions, &nregions) != TTM_OK)
-            nregions = 0; /* no directory: no regions; out of memory: none this time */
-        err = ttm_metrics_render(&snap, regions, nregions, &t->buf);
-        if (err == TTM_OK)
-            err = ttm_metrics_render_scrapes(st, &t->buf);
-        ttm__free(regions);
-        ttm__snapshot_free(&snap);
-    }
+    int err = ttm__daemon_snapshot(d, &q, &m->snap);
     if (err != TTM_OK) {
         TTM_LOG(WARN, "metrics: cannot build a scrape: %s", ttm_strerror(err));
-        text_release(t);
+        ttm__free(m);
         return NULL;
     }
-    h->last_len = t->buf.len;
-    return t;
+    return m;
 }
 
 void ttm__metrics_http_on_event(ttm_daemon *d)
@@ -363,26 +560,23 @@ void ttm__metrics_http_on_event(ttm_daemon *d)
     pthread_mutex_lock(&h->mu);
     uint64_t upto = h->requested;
     h->bell_pending = false;
-    ttm_metrics_scrapes st = {.ok = h->ok, .unavailable = h->unavailable};
+    bool late = upto == h->served; /* a late bell for tickets already answered */
     pthread_mutex_unlock(&h->mu);
-    if (upto == h->served) /* a late bell for tickets already answered */
+    if (late)
         return;
-    st.builds = h->builds;
-    st.build_ns = h->build_ns;
     uint64_t t0 = ttm__now_ns();
-    mtext *t = build(d, h, &st);
+    msnap *m = build(d);
     uint64_t spent = ttm__now_ns() - t0;
+    pthread_mutex_lock(&h->mu);
+    msnap *old = h->snap;
+    h->snap = m;
+    h->served = upto;
     h->builds++;
     h->build_ns += spent;
-    pthread_mutex_lock(&h->mu);
-    mtext *old = h->text;
-    h->text = t;
-    h->served = upto;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
-    text_release(old);
-    TTM_LOG(DEBUG, "metrics: scrape text of %zu bytes built in %.3f ms",
-            t != NULL ? t->buf.len : 0, (double)spent / 1e6);
+    snap_release(old);
+    TTM_LOG(DEBUG, "metrics: scrape snapshot built in %.3f ms", (double)spent / 1e6);
 }
 
 /* ---- life ----------------------------------------------------------------------------------- */
@@ -418,6 +612,10 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
     }
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int cerr = pthread_cond_init(&h->cv, &ca);
+    if (cerr == 0 && pthread_cond_init(&h->wd_cv, &ca) != 0) {
+        pthread_cond_destroy(&h->cv);
+        cerr = 1;
+    }
     pthread_condattr_destroy(&ca);
     if (cerr != 0) {
         snprintf(msg, msg_len, "cannot start the metrics endpoint: out of resources");
@@ -437,10 +635,12 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
         0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned int)TTM_METRICS_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)TTM_METRICS_MAX_CONNS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned int)TTM_METRICS_MAX_CONNS_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)TTM_METRICS_MAX_CONNS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned int)TTM_METRICS_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)TTM_METRICS_CONN_MEMORY, MHD_OPTION_END);
+        (size_t)TTM_METRICS_CONN_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_END);
+    /* (the per-address limit is ours, in on_connection, so that every refusal is counted) */
+    bool wd = h->mhd != NULL && pthread_create(&h->watchdog, NULL, watchdog_main, h) == 0;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (h->mhd == NULL) {
         snprintf(msg, msg_len, "cannot start the HTTP server for metrics on %s", h->addr.text);
@@ -448,6 +648,12 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
             close(fd);
         goto out_destroy_sync;
     }
+    if (!wd) {
+        snprintf(msg, msg_len, "cannot start the metrics endpoint's watchdog thread");
+        MHD_stop_daemon(h->mhd);
+        goto out_destroy_sync;
+    }
+    h->watchdog_running = true;
     h->ep = (ttm_ep){TTM_EP_METRICS, h};
     d->metrics = h;
     TTM_LOG(INFO, "metrics: serving http://%s/metrics", h->addr.text);
@@ -456,6 +662,7 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
 out_destroy_sync:
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->wd_cv);
 out_close_efd:
     close(h->efd);
 out_free:
@@ -479,13 +686,17 @@ void ttm__metrics_http_close(ttm_daemon *d)
     pthread_mutex_lock(&h->mu);
     h->closing = true;
     pthread_cond_broadcast(&h->cv);
+    pthread_cond_broadcast(&h->wd_cv);
     pthread_mutex_unlock(&h->mu);
+    if (h->watchdog_running)
+        pthread_join(h->watchdog, NULL);
     MHD_stop_daemon(h->mhd); /* joins its threads, closes the listener and every connection */
     ttm__ep_del(d, h->efd);
     close(h->efd);
-    text_release(h->text);
+    snap_release(h->snap);
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cv);
+    pthread_cond_destroy(&h->wd_cv);
     ttm__free(h);
     d->metrics = NULL;
 }

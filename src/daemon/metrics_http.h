@@ -4,11 +4,12 @@
  *
  * The registry belongs to the event loop's thread and the HTTP threads never touch it. A scrape
  * posts a request (an eventfd in the loop's epoll set) and waits, with a timeout, for the text;
- * the loop builds the snapshot exactly as for the query socket (ttm__daemon_snapshot), scans
- * TT-Metal's shared-memory regions, renders with ttm_metrics_render and hands the text over
- * under a mutex. The loop never waits for HTTP: it renders and moves on; slow or hostile HTTP
- * clients cost the HTTP threads, bounded by a connection limit (in total and per address), a
- * per-connection memory limit and an idle timeout.
+ * the loop builds the snapshot exactly as for the query socket (ttm__daemon_snapshot) and
+ * hands it over under a mutex; the scrape's thread scans TT-Metal's shared-memory regions
+ * (bounded: ttshm.h) and renders with ttm_metrics_render. The loop never waits for HTTP and
+ * never touches the directory; slow or hostile HTTP clients cost the HTTP threads, bounded by
+ * a connection limit in total and per address, a per-connection memory limit, an idle timeout
+ * and a total deadline per request.
  */
 #ifndef TTM_DAEMON_METRICS_HTTP_H
 #define TTM_DAEMON_METRICS_HTTP_H
@@ -19,9 +20,11 @@
 #include "daemon/daemon.h"
 
 #define TTM_METRICS_WAIT_MS 2000       /* a scrape waits this long for the loop, then 503 */
-#define TTM_METRICS_MAX_CONNS 64       /* HTTP connections at once; more wait or are refused */
-#define TTM_METRICS_MAX_CONNS_PER_IP 32 /* from one address: no host can take every slot */
-#define TTM_METRICS_CONN_TIMEOUT_S 10  /* an HTTP connection idle this long is closed */
+#define TTM_METRICS_MAX_CONNS 64       /* HTTP connections at once; more wait in the backlog */
+#define TTM_METRICS_MAX_CONNS_PER_PEER 8 /* from one address: no host can take every slot */
+#define TTM_METRICS_CONN_TIMEOUT_S 5   /* an HTTP connection idle this long is closed */
+#define TTM_METRICS_DEADLINE_S 10      /* a request not answered this long after the connection
+                                        * opened (or its previous answer) is cut, trickle or not */
 #define TTM_METRICS_CONN_MEMORY 32768  /* bytes a connection may use for its request */
 #define TTM_METRICS_THREADS 2          /* libmicrohttpd's polling threads */
 #define TTM_METRICS_ADDR_TEXT 64       /* "[ffff:...:ffff]:65535" and its NUL */

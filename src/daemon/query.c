@@ -4,7 +4,9 @@
  * registry, the report model and the daemon's own counters.
  *
  * Nothing a query says can change the registry. Queries are bounded: at most
- * TTM_DAEMON_MAX_QUERY_CONNS connections, a fixed-size request, idle connections closed.
+ * TTM_DAEMON_MAX_QUERY_CONNS connections, a fixed-size request, one reply per connection at a
+ * time, the bytes of replies buffered for all connections together, the reply bytes built per
+ * loop turn, a deadline for reading a reply, and idle connections closed (see "connections").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -229,6 +231,8 @@ static int fill_live(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *s)
     size_t cap = (size_t)t.live_records;
     if (q->max_live > 0 && cap > q->max_live)
         cap = q->max_live;
+    if (cap > TTM_DAEMON_QUERY_MAX_LIVE) /* one reply's work and size are bounded */
+        cap = TTM_DAEMON_QUERY_MAX_LIVE;
     if (cap == 0)
         return TTM_OK;
     live_ctx c = {.out = ttm__calloc(cap, sizeof(ttm_snap_live)), .cap = cap};
@@ -355,6 +359,12 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *o
         err = fill_findings(d, q, &out->findings);
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
         ttm__poc_fill(d, &out->legacy);
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)) {
+        out->service = d->qsvc;
+        out->service.query_conns = d->nqconns;
+        out->service.query_max_conns = TTM_DAEMON_MAX_QUERY_CONNS;
+        out->service.query_out_max = TTM_DAEMON_QUERY_OUT_MAX;
+    }
     /* only the sections this daemon knows */
     uint32_t known = 0;
 #define TTM__SNAP_SEC_BIT(name, value, text) known |= TTM_SNAP_BIT(value);
@@ -368,6 +378,84 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *o
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* Output bounds. A connection holds at most one reply; a reply is built only when its
+ * connection's query reaches the front of d->qwait and, when it is large (estimated at
+ * TTM_DAEMON_QUERY_SMALL or more), when the large replies already buffered leave room for it
+ * under TTM_DAEMON_QUERY_OUT_MAX (one is always allowed). So at most TTM_DAEMON_MAX_QUERY_CONNS
+ * small replies and OUT_MAX plus one large reply are held, whoever connects; a reply of which
+ * nothing is read for TTM_DAEMON_QUERY_SEND_MS closes its connection (a slow reader that still
+ * reads keeps it, but gives its slot up to a newcomer at the connection limit: evict_one); and
+ * one loop turn builds replies worth
+ * at most TTM_DAEMON_QUERY_TURN_BYTES (at least one), so rings keep being drained between. */
+
+/* An upper bound of the reply's size, from counts the registry keeps (no walk). */
+static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
+{
+    uint32_t want = q->sections;
+    uint64_t ndev = ttm_registry_devices(d->reg, NULL, 0);
+    uint64_t est = 4096; /* header, daemon, totals, legacy, service */
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES))
+        est += ndev * 1024;
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) {
+        uint64_t np = ttm_registry_processes(d->reg, NULL, 0) + d->nprocs;
+        est += np * (256 + ndev * 320);
+    }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)) {
+        ttm_totals t;
+        ttm_registry_totals(d->reg, &t);
+        uint64_t n = t.live_records;
+        if (q->max_live > 0 && n > q->max_live)
+            n = q->max_live;
+        if (n > TTM_DAEMON_QUERY_MAX_LIVE)
+            n = TTM_DAEMON_QUERY_MAX_LIVE;
+        est += n * 48;
+    }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)) {
+        uint64_t top = q->top ? q->top : 10, leaks = q->max_leaks ? q->max_leaks : 20;
+        est += (uint64_t)TTM_CLASS__COUNT * (32 + top * 80) + top * 80 + leaks * 48;
+    }
+    return est;
+}
+
+/* Accounts a reply just queued in q->out, or (sign false) one written or dropped. */
+static void out_account(ttm_daemon *d, ttm_qconn *q, bool add)
+{
+    ttm_snap_service *v = &d->qsvc;
+    uint64_t n = q->out.len;
+    if (add) {
+        v->query_buffered += n;
+        if (v->query_buffered > v->query_buffered_peak)
+            v->query_buffered_peak = v->query_buffered;
+        if (q->large)
+            d->qbuf_large += n;
+        q->reply_ns = ttm__now_ns();
+        return;
+    }
+    v->query_buffered -= n < v->query_buffered ? n : v->query_buffered;
+    if (q->large)
+        d->qbuf_large -= n < d->qbuf_large ? n : d->qbuf_large;
+    q->large = false;
+}
+
+static void out_drop(ttm_daemon *d, ttm_qconn *q)
+{
+    out_account(d, q, false);
+    ttm__snap_buf_free(&q->out);
+    q->outpos = 0;
+}
+
+static void wait_remove(ttm_daemon *d, ttm_qconn *q)
+{
+    for (ttm_qconn **p = &d->qwait; *p != NULL; p = &(*p)->wnext) {
+        if (*p == q) {
+            *p = q->wnext;
+            break;
+        }
+    }
+    q->wnext = NULL;
+    q->pending = false;
+}
+
 static void qconn_free(ttm_daemon *d, ttm_qconn *q)
 {
     ttm__ep_del(d, q->fd);
@@ -375,7 +463,9 @@ static void qconn_free(ttm_daemon *d, ttm_qconn *q)
         close(q->fd);
         q->fd = -1;
     }
-    ttm__snap_buf_free(&q->out);
+    if (q->pending)
+        wait_remove(d, q);
+    out_drop(d, q);
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -389,6 +479,24 @@ static void qconn_free(ttm_daemon *d, ttm_qconn *q)
     d->dead_qconns = q;
 }
 
+/* At the connection limit: closes the connection whose reply has waited longest to be read,
+ * when that is TTM_DAEMON_QUERY_EVICT_MS or more (a reader that does not read gives way to a
+ * newcomer; connections waiting for their reply to be built are never chosen). Returns whether
+ * one was closed. */
+static bool evict_one(ttm_daemon *d)
+{
+    uint64_t now = ttm__now_ns();
+    ttm_qconn *victim = NULL;
+    for (ttm_qconn *q = d->qconns; q != NULL; q = q->next)
+        if (q->out.len > 0 && now - q->reply_ns >= (uint64_t)TTM_DAEMON_QUERY_EVICT_MS * 1000000u &&
+            (victim == NULL || q->reply_ns < victim->reply_ns))
+            victim = q;
+    if (victim == NULL)
+        return false;
+    qconn_free(d, victim);
+    return true;
+}
+
 void ttm__query_accept(ttm_daemon *d)
 {
     for (;;) {
@@ -400,6 +508,8 @@ void ttm__query_accept(ttm_daemon *d)
                 TTM_LOG(WARN, "accept on %s failed: %s", d->cfg.query_path, strerror(errno));
             return;
         }
+        if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS && evict_one(d))
+            d->qsvc.query_evicted++;
         if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS) {
             ttm_snap_buf b = {0};
             if (ttm__snap_encode_error(TTM_ELIMIT, "too many query connections; retry",
@@ -407,11 +517,13 @@ void ttm__query_accept(ttm_daemon *d)
                 (void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
             ttm__snap_buf_free(&b);
             close(fd);
+            d->qsvc.query_refused++;
             continue;
         }
         ttm_qconn *q = ttm__calloc(1, sizeof *q);
         if (q == NULL) {
             close(fd);
+            d->qsvc.query_refused++;
             continue;
         }
         q->ep = (ttm_ep){TTM_EP_QUERY, q};
@@ -435,56 +547,104 @@ static bool flush_out(ttm_daemon *d, ttm_qconn *q)
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             q->outpos += (size_t)n;
+            q->reply_ns = ttm__now_ns(); /* the deadline counts from the last progress */
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ttm__ep_mod(d, q->fd, EPOLLOUT | EPOLLRDHUP, &q->ep);
+            /* EPOLLOUT alone (hang-ups are always reported): a peer that shut its side
+             * down without reading must not wake the loop again and again */
+            ttm__ep_mod(d, q->fd, EPOLLOUT, &q->ep);
             return true;
         }
         return false;
     }
-    ttm__snap_buf_free(&q->out);
-    q->outpos = 0;
+    out_drop(d, q);
     if (q->close_after)
         return false;
     ttm__ep_mod(d, q->fd, EPOLLIN | EPOLLRDHUP, &q->ep);
     return true;
 }
 
-static void answer_error(ttm_qconn *q, int status, const char *msg)
+static void answer_error(ttm_daemon *d, ttm_qconn *q, int status, const char *msg)
 {
-    ttm__snap_buf_free(&q->out);
+    out_drop(d, q);
     if (ttm__snap_encode_error(status, msg, &q->out) != TTM_OK)
         ttm__snap_buf_free(&q->out);
+    out_account(d, q, true);
     q->close_after = true;
 }
 
-/* Answers a complete request in q->in. */
-static void answer(ttm_daemon *d, ttm_qconn *q, const ttm_snap_frame *fr)
+/* Builds the reply of a waiting query into q->out. */
+static void answer(ttm_daemon *d, ttm_qconn *q)
 {
-    ttm_snap_query req;
-    if (fr->type != TTM_SNAP_MSG_QUERY ||
-        ttm__snap_decode_query(q->in + TTM_SNAP_HDR_SIZE, fr->length, &req) != TTM_OK) {
-        answer_error(q, TTM_EPROTO, "expected a query message");
-        return;
-    }
     ttm_snapshot snap;
     uint64_t t0 = ttm__now_ns();
-    int err = ttm__daemon_snapshot(d, &req, &snap);
+    int err = ttm__daemon_snapshot(d, &q->req, &snap);
     if (err == TTM_OK) {
         err = ttm__snap_encode_snapshot(&snap, &q->out);
         ttm__snapshot_free(&snap);
     }
     if (err != TTM_OK) {
         TTM_LOG(WARN, "cannot answer a query: %s", ttm_strerror(err));
-        answer_error(q, err, "the daemon could not build the snapshot");
+        answer_error(d, q, err, "the daemon could not build the snapshot");
         return;
     }
+    out_account(d, q, true);
     d->queries++;
-    TTM_LOG(DEBUG, "query: sections 0x%x, %zu bytes in %.3f ms", req.sections, q->out.len,
+    TTM_LOG(DEBUG, "query: sections 0x%x, %zu bytes in %.3f ms", q->req.sections, q->out.len,
             (double)(ttm__now_ns() - t0) / 1e6);
+}
+
+bool ttm__query_poll(ttm_daemon *d)
+{
+    uint64_t built = 0;
+    ttm_qconn **p = &d->qwait;
+    while (*p != NULL) {
+        ttm_qconn *q = *p;
+        uint64_t est = reply_estimate(d, &q->req);
+        bool large = est >= TTM_DAEMON_QUERY_SMALL;
+        if (large && d->qbuf_large > 0 && d->qbuf_large + est > TTM_DAEMON_QUERY_OUT_MAX) {
+            if (!q->waited)
+                d->qsvc.query_waited++;
+            q->waited = true;
+            p = &q->wnext; /* a small one behind it may still go */
+            continue;
+        }
+        if (built > 0 && built + est > TTM_DAEMON_QUERY_TURN_BYTES)
+            return true; /* the rest next turn, after the rings */
+        *p = q->wnext;
+        q->wnext = NULL;
+        q->pending = false;
+        q->large = large;
+        answer(d, q);
+        built += est;
+        q->last_ns = ttm__now_ns();
+        if (!flush_out(d, q))
+            qconn_free(d, q);
+    }
+    return false;
+}
+
+/* A whole request is in q->in: decoded into q->req, the connection waits in d->qwait (not
+ * read from meanwhile: one query at a time per connection). */
+static void enqueue(ttm_daemon *d, ttm_qconn *q, const ttm_snap_frame *fr)
+{
+    if (ttm__snap_decode_query(q->in + TTM_SNAP_HDR_SIZE, fr->length, &q->req) != TTM_OK) {
+        answer_error(d, q, TTM_EPROTO, "expected a query message");
+        if (!flush_out(d, q))
+            qconn_free(d, q);
+        return;
+    }
+    ttm_qconn **p = &d->qwait;
+    while (*p != NULL)
+        p = &(*p)->wnext;
+    *p = q;
+    q->wnext = NULL;
+    q->pending = true;
+    q->waited = false;
+    ttm__ep_mod(d, q->fd, 0, &q->ep); /* only a hang-up (EPOLLHUP, EPOLLERR) is reported */
 }
 
 void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events)
@@ -492,6 +652,11 @@ void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events)
     if (q->dead)
         return;
     q->last_ns = ttm__now_ns();
+    if (q->pending) { /* waiting for its reply to be built: only the end matters */
+        if (events & (EPOLLHUP | EPOLLERR))
+            qconn_free(d, q);
+        return;
+    }
     if (q->out.len > 0) { /* writing a reply: only EPOLLOUT (or the end) matters */
         if ((events & EPOLLERR) || !flush_out(d, q))
             qconn_free(d, q);
@@ -511,15 +676,15 @@ void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events)
                 }
                 if (err != TTM_OK) {
                     TTM_LOG(DEBUG, "bad query: %s", msg);
-                    answer_error(q, err, msg);
+                    answer_error(d, q, err, msg);
                     break;
                 }
                 want = TTM_SNAP_HDR_SIZE + fr.length;
             }
             if (q->inlen >= want) {
-                answer(d, q, &fr);
                 q->inlen = 0;
-                break;
+                enqueue(d, q, &fr);
+                return;
             }
             ssize_t n = recv(q->fd, q->in + q->inlen, want - q->inlen, MSG_DONTWAIT);
             if (n > 0) {
@@ -547,8 +712,22 @@ void ttm__query_tick(ttm_daemon *d)
     ttm_qconn *q = d->qconns;
     while (q != NULL) {
         ttm_qconn *next = q->next;
-        if (now - q->last_ns > (uint64_t)TTM_DAEMON_QUERY_IDLE_MS * 1000000u)
+        if (q->out.len > 0 && now - q->reply_ns > (uint64_t)TTM_DAEMON_QUERY_SEND_MS * 1000000u) {
+            d->qsvc.query_cut++;
+            if (now - d->qcut_logged_ns > 10000000000ull || d->qcut_logged_ns == 0) {
+                TTM_LOG(INFO,
+                        "query: closed a connection that read nothing of its %zu-byte reply for "
+                        "%d ms (%llu so far; this line at most every 10 s)",
+                        q->out.len, TTM_DAEMON_QUERY_SEND_MS,
+                        (unsigned long long)d->qsvc.query_cut);
+                d->qcut_logged_ns = now;
+            }
             qconn_free(d, q);
+        } else if (!q->pending && q->out.len == 0 &&
+                   now - q->last_ns > (uint64_t)TTM_DAEMON_QUERY_IDLE_MS * 1000000u) {
+            d->qsvc.query_idle++;
+            qconn_free(d, q);
+        }
         q = next;
     }
 }

@@ -82,7 +82,7 @@ grep -q "^  tt_device_1_memory: invalid, not shown: .*truncated" "$tmp/out"; che
 grep -q "^  tt_device_2_memory: invalid, not shown: unsupported layout version 9" "$tmp/out"; check "bad version: invalid" $?
 grep -q "^  tt_device_3_memory: not ready: being initialised" "$tmp/out"; check "v4 not ready" $?
 grep -q "^  tt_device_4_memory: invalid, not shown: 0 bytes" "$tmp/out"; check "empty region: invalid" $?
-[ "$(wc -l <"$tmp/out")" -eq 5 ]; check "one line per bad region ($(wc -l <"$tmp/out") lines)" $?
+[ "$(wc -l <"$tmp/out")" -eq 5 ]; st=$?; check "one line per bad region ($(wc -l <"$tmp/out") lines)" $st
 "$ttmem" status --json --socket "$sock" --shm-dir "$tmp/bad" 2>/dev/null | python3 -c "
 import json, sys
 r = json.load(sys.stdin)['shm']['regions']
@@ -133,7 +133,7 @@ else
     "$ttmem" status --reap --socket "$sock" --shm-dir "$tmp/r2" >"$tmp/out" 2>"$tmp/err"
 fi
 check "--reap without write access: exit 1" $([ $? -eq 1 ]; echo $?)
-[ "$(grep -c "no write access" "$tmp/err")" -eq 1 ]; check "--reap without write access: one line ($(cat "$tmp/err"))" $?
+[ "$(grep -c "no write access" "$tmp/err")" -eq 1 ]; st=$?; check "--reap without write access: one line ($(cat "$tmp/err"))" $st
 grep -q "^Reaped 0 ghost processes in 0 regions" "$tmp/out"; check "--reap without write access reaps nothing" $?
 chmod 600 "$tmp/r2"/*
 "$ttmem" status --reap --socket "$sock" --shm-dir "$tmp/r2" >"$tmp/out" 2>/dev/null

@@ -241,3 +241,53 @@ pid_t it_start_ttmemd_as(const char *ttmemd, const char *sock, const char *errfi
     CHECK(rc == 0 && strcmp(line, "ready") == 0, "ttmemd did not become ready: '%s'", line);
     return pid;
 }
+
+pid_t it_spawn(const char *const *argv, const char *const *env, int *in, int *out)
+{
+    int pin[2] = {-1, -1}, pout[2] = {-1, -1};
+    CHECK((in == NULL || pipe(pin) == 0) && (out == NULL || pipe(pout) == 0), "pipe");
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDWR);
+        dup2(in != NULL ? pin[0] : null, STDIN_FILENO);
+        dup2(out != NULL ? pout[1] : null, STDOUT_FILENO);
+        for (int i = 0; i < 2; i++) {
+            if (pin[i] >= 0)
+                close(pin[i]);
+            if (pout[i] >= 0)
+                close(pout[i]);
+        }
+        for (int i = 0; env != NULL && env[i] != NULL; i++)
+            putenv((char *)env[i]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    it_track(pid);
+    if (in != NULL) {
+        close(pin[0]);
+        *in = pin[1];
+    }
+    if (out != NULL) {
+        close(pout[1]);
+        *out = pout[0];
+    }
+    return pid;
+}
+
+long it_proc_kib(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long v = -1;
+    size_t n = strlen(field);
+    while (v < 0 && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, field, n) == 0 && line[n] == ':')
+            v = strtol(line + n + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
