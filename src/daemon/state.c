@@ -502,7 +502,7 @@ int ttm__state_load(ttm_daemon *d)
     char msg[200] = "";
     int err = read_file(d->cfg.state_file, &buf, &len, msg, sizeof msg);
     if (err == TTM_ENOENT) {
-        TTM_LOG(INFO, "no state file %s: starting empty", d->cfg.state_file);
+        TTM_LOG(DEBUG, "no state file %s: starting empty", d->cfg.state_file);
         return TTM_OK;
     }
     ttm_registry *reg = NULL;
