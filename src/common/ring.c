@@ -177,16 +177,18 @@ bool ttm__ring_check_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos)
 size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size_t max,
                          bool peer_dead)
 {
-    if (checked_nslots(h, map_bytes) == 0)
+    uint32_t n = checked_nslots(h, map_bytes);
+    if (n == 0)
         return 0;
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed), next;
+    uint64_t start = tail;
     size_t got = 0;
-    /* a dead peer's call walks until it finds events or reaches head, as it always did */
+    /* a dead peer's call walks until it finds events or reaches head, one lap at most */
     do {
         got = ttm__ring_peek_at(h, map_bytes, tail, out, max, peer_dead, &next);
         if (next != tail) /* one release store per batch frees the slots for producers */
             ttm__ring_release_at(h, next);
-        if (got > 0 || next == tail)
+        if (got > 0 || next == tail || next - start >= n)
             break;
         tail = next;
     } while (peer_dead);

@@ -192,8 +192,10 @@ static int attack_counters(void)
         return 1;
     printf("attached\n");
     fflush(stdout);
-    static const uint64_t values[] = {18446744073709551000ull, 5, 18000000000000000000ull, 0,
-                                      1ull << 62};
+    /* each differs from every other by more than 2^60: every change is backwards or a jump no
+     * producer can make, whichever of them the daemon happens to read */
+    static const uint64_t values[] = {18446744073709551000ull, 1ull << 62,
+                                      18000000000000000000ull, 1ull << 63};
     for (unsigned i = 0;; i++) {
         for (int k = 0; k < 16; k++)
             produce(&p);
