@@ -32,7 +32,7 @@
     "usage: ttmemd [--foreground] [--socket PATH] [--query-socket PATH] [--log-level "          \
     "error|warn|info|debug]\n"                                                                   \
     "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
-    "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
+    "[--max-live-per-client N] [--keep-exited N] [--ready-fd FD]\n"                           \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
     "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR]\n"
 
@@ -73,7 +73,7 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 }
 
 /* Long options without a letter of their own. */
-enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR };
+enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR, OPT_KEEP_EXITED };
 
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
@@ -98,6 +98,7 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
         {"shm-dir", required_argument, NULL, OPT_SHM_DIR},
+        {"keep-exited", required_argument, NULL, OPT_KEEP_EXITED},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -170,6 +171,12 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                 return 2;
             break;
         }
+        case OPT_KEEP_EXITED: /* session.c: exited processes kept, most recent first */
+            if (parse_u32(optarg, 1, 1024, &v) != TTM_OK)
+                return usage_fail("--keep-exited must be a number from 1 to 1024, not '%s'",
+                                  optarg);
+            cfg->keep_exited = v;
+            break;
         case OPT_SHM_DIR:
             if (copy_path(cfg->shm_dir, sizeof cfg->shm_dir, optarg, "--shm-dir") != 0)
                 return 2;
