@@ -894,7 +894,9 @@ static void case_hostile_rewind(void)
     start_daemon(NULL);
     client c = start_innocent();
     client h = start_hostile("rewind", NULL, "attached");
-    WAIT_DAEMON(ring_errors, 5, 30000);
+    WAIT_DAEMON(ring_errors, 20, 30000);
+    wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
+    WAIT_DAEMON(ring_errors, 21, 30000); /* and the attack still runs */
     innocent_check(&c);
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
@@ -928,6 +930,7 @@ static void case_hostile_counters(void)
     client c = start_innocent();
     client h = start_hostile("counters", NULL, "attached");
     WAIT_DAEMON(ring_errors, 50, 30000);
+    wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
     const ttm_snap_proc *p = proc_of(&s, h.pid);
@@ -958,7 +961,7 @@ static void case_hostile_idle(void)
     /* the oldest pre-HELLO connections beyond the per-user budget (32) are closed, counted */
     WAIT_DAEMON(clients_refused, 300 - 32, 30000);
     client c = start_innocent();
-    wait_events(c.pid, 1000, 30000);
+    wait_events(c.pid, 200000, 60000);
     innocent_check(&c);
     client_close(&h);
 }
@@ -1030,7 +1033,10 @@ static void finish(void)
             continue;
         /* promptly, whatever the clients still attached do (a generous deadline) */
         CHECK(kill(pid, SIGTERM) == 0, "SIGTERM to the daemon");
+        int64_t t0 = it_now_ms();
         int status = wait_exit(pid, 20000);
+        printf("it_daemon: %s: daemon %d stopped %lld ms after SIGTERM\n", it_case, (int)pid,
+               (long long)(it_now_ms() - t0));
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon %d stopped with 0x%x",
               (int)pid, status);
     }
