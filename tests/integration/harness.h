@@ -64,6 +64,9 @@ int it_wait_exit(pid_t pid, int timeout_ms);
 pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
                       const char *const *extra);
 
+/* The lines of the file at path that contain needle; -1 when it cannot be read. */
+int it_count_lines(const char *path, const char *needle);
+
 /* Removes a directory and the files in it. */
 void it_remove_dir(const char *dir);
 
