@@ -665,16 +665,21 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
         procs_trim(d);
 }
 
-/* The settling step of a loop turn: every settling session drains one budget; those done
- * (ring empty or broken) have their exit applied. */
+/* The settling step of a loop turn: every settling session drains its share of the turn's
+ * budget; those done (ring empty or broken) have their exit applied. */
 static void settle_step(ttm_daemon *d)
 {
     note_exits(d);
+    if (d->nsettling == 0)
+        return;
+    size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
+    if (budget < TTM_DAEMON_BUDGET)
+        budget = TTM_DAEMON_BUDGET;
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
         if (s->state == TTM_SESSION_SETTLING) {
-            session_drain(d, s, TTM_DAEMON_TURN_EVENTS);
+            session_drain(d, s, budget);
             if (!s->hot)
                 session_finish(d, s, true, s->exit_why ? s->exit_why : "exited");
         }
