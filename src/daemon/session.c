@@ -515,7 +515,7 @@ static void session_gone(ttm_daemon *d, ttm_session *s, const char *why)
 }
 
 /* Looks for exits that have happened: the ready pidfds of the exit epoll set, and /proc for the
- * lingering sessions that have no pidfd. Each found starts settling. */
+ * sessions that have no pidfd. Each found starts settling. */
 static void note_exits(ttm_daemon *d)
 {
     if (d->exit_epoll_on) {
@@ -528,10 +528,11 @@ static void note_exits(ttm_daemon *d)
                 break;
         }
     }
-    if (d->no_pidfd > 0)
+    if (d->no_pidfd > 0) /* only on kernels without pidfds, or a process gone at its HELLO */
         for (ttm_session *s = d->sessions; s != NULL; s = s->next)
-            if (s->state == TTM_SESSION_LINGER && s->polled && process_gone(s->pid))
-                session_gone(d, s, "connection closed");
+            if (s->polled && process_gone(s->pid))
+                session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed"
+                                                                  : "exited");
 }
 
 /* True when an older session of the same process still has events: those come first. */
