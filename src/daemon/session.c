@@ -875,12 +875,17 @@ static void exit_watch_start(ttm_daemon *d, ttm_session *s)
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
 #endif
+    /* test hook: TTMEMD_TEST_NO_PIDFD=1 takes the /proc path of kernels without pidfds */
+    static int no_pidfds = -1;
+    if (no_pidfds < 0)
+        no_pidfds = getenv("TTMEMD_TEST_NO_PIDFD") != NULL;
     int pfd = -1;
     socklen_t len = sizeof pfd;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) != 0 || len != sizeof pfd)
+    if (no_pidfds ||
+        getsockopt(s->fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) != 0 || len != sizeof pfd)
         pfd = -1;
 #ifdef SYS_pidfd_open
-    if (pfd < 0)
+    if (pfd < 0 && !no_pidfds)
         pfd = (int)syscall(SYS_pidfd_open, (pid_t)s->pid, 0);
 #endif
     if (pfd >= 0 && !d->exit_epoll_on) {

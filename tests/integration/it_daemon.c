@@ -956,7 +956,7 @@ static void case_hostile_idle(void)
 
 /* Item 2: back-to-back processes, each exiting with a DRAM buffer at the same address: the
  * previous one's exit is settled before the next one's allocation, so no overlap, ever. */
-static void case_backtoback(void)
+static void backtoback(void)
 {
     enum { RUNS = 200 };
     start_daemon(NULL);
@@ -978,6 +978,18 @@ static void case_backtoback(void)
     CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS);
     CHECK_EQ(s.totals.live_records, 0);
     ttm__snapshot_free(&s);
+}
+
+static void case_backtoback(void)
+{
+    backtoback();
+}
+
+/* The same where the kernel has no pidfds: exits found through /proc before every apply. */
+static void case_backtoback_polled(void)
+{
+    setenv("TTMEMD_TEST_NO_PIDFD", "1", 1);
+    backtoback();
 }
 
 /* Item 9: exited processes kept are bounded (the 64 most recent), the rest counted, and
@@ -1049,7 +1061,8 @@ static const it_case_entry cases[] = {
     {"badhello", case_badhello}, {"limits", case_limits},   {"query", case_query},
     {"hostile_eventfd", case_hostile_eventfd}, {"hostile_rewind", case_hostile_rewind},
     {"hostile_counters", case_hostile_counters}, {"hostile_idle", case_hostile_idle},
-    {"backtoback", case_backtoback}, {"exited", case_exited},
+    {"backtoback", case_backtoback}, {"backtoback_polled", case_backtoback_polled},
+    {"exited", case_exited},
 };
 
 int main(int argc, char **argv)
