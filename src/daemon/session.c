@@ -126,14 +126,16 @@ ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid)
     return found ? d->procs[i] : NULL;
 }
 
-/* Evicts the exited process seen longest ago, here and in the registry (its leaks stay in
- * the totals); false when every entry is in use. */
-static bool proc_evict_one(ttm_daemon *d)
+/* Evicts the process without an open session (only an exited one when exited_only) seen
+ * longest ago, here and in the registry (its leaks stay in the totals); false when there is
+ * none. */
+static bool proc_evict_one(ttm_daemon *d, bool exited_only)
 {
     size_t victim = SIZE_MAX;
     for (size_t i = 0; i < d->nprocs; i++) {
         const ttm_dproc *p = d->procs[i];
-        if (p->sessions_open == 0 && (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
+        if (p->sessions_open == 0 && (p->exited || !exited_only) &&
+            (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
             victim = i;
     }
     if (victim == SIZE_MAX)
@@ -155,7 +157,7 @@ static void procs_trim(ttm_daemon *d)
     size_t exited = 0;
     for (size_t i = 0; i < d->nprocs; i++)
         exited += d->procs[i]->exited && d->procs[i]->sessions_open == 0;
-    while (exited > keep && proc_evict_one(d))
+    while (exited > keep && proc_evict_one(d, true))
         exited--;
 }
 
@@ -188,7 +190,7 @@ static ttm_dproc *proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid, const c
     }
     if (p == NULL) {
         if (d->nprocs >= TTM_DAEMON_MAX_PROCS) {
-            if (!proc_evict_one(d))
+            if (!proc_evict_one(d, false))
                 return NULL;
             i = proc_index(d, pid, &found);
         }
@@ -1042,14 +1044,27 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
 /* ---- entry points ---------------------------------------------------------------------------- */
 
 /* Makes room for a connection of uid that has not said HELLO yet: when the pending budget (or
- * uid's share of it) is used up, the oldest pending connection (of uid, when uid's share is
- * the one used up) is closed: honest clients send their HELLO right after connecting, so the
- * oldest is the likeliest to be idle. Counted as refused. */
+ * uid's share of it) is used up, the pending connections whose HELLO has arrived are served
+ * first, then the oldest still pending (of uid, when uid's share is the one used up) is
+ * closed: honest clients send their HELLO right after connecting, so the oldest silent one is
+ * the likeliest to be idle. Counted as refused. */
 static void pending_make_room(ttm_daemon *d, uint32_t uid)
 {
+    if (d->npending < TTM_DAEMON_MAX_PENDING_UID)
+        return;
+    /* first the pending connections whose HELLO is there: they are served, not evicted */
+    ttm_session *s = d->sessions;
+    while (s != NULL) {
+        ttm_session *next = s->next;
+        int avail = 0;
+        if (!s->dead && s->state == TTM_SESSION_HANDSHAKE && ioctl(s->fd, FIONREAD, &avail) == 0 &&
+            avail >= (int)sizeof(ttm_hello))
+            handshake(d, s, 0);
+        s = next;
+    }
     uint32_t of_uid = 0;
     ttm_session *oldest = NULL, *oldest_uid = NULL;
-    for (ttm_session *s = d->sessions; s != NULL; s = s->next) {
+    for (s = d->sessions; s != NULL; s = s->next) {
         if (s->state != TTM_SESSION_HANDSHAKE)
             continue;
         if (oldest == NULL || s->seq < oldest->seq)
