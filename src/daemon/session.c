@@ -1057,8 +1057,8 @@ static void pending_make_room(ttm_daemon *d, uint32_t uid)
     while (s != NULL) {
         ttm_session *next = s->next;
         int avail = 0;
-        if (!s->dead && s->state == TTM_SESSION_HANDSHAKE && ioctl(s->fd, FIONREAD, &avail) == 0 &&
-            avail >= (int)sizeof(ttm_hello))
+        if (!s->dead && s->state == TTM_SESSION_HANDSHAKE &&
+            ioctl(s->fd, FIONREAD, &avail) == 0 && avail >= (int)sizeof(ttm_hello))
             handshake(d, s, 0);
         s = next;
     }
