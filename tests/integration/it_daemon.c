@@ -937,8 +937,7 @@ static void case_hostile_counters(void)
     int lines = it_count_lines(err, "which no producer can do");
     int64_t secs = (it_now_ms() - t0) / 1000 + 2;
     CHECK(lines >= 0 && lines <= 20 + 5 * secs, "%d warning lines in %lld s for %llu ring errors",
-          lines,
-          (long long)secs, (unsigned long long)errors);
+          lines, (long long)secs, (unsigned long long)errors);
     client_close(&h);
 }
 
