@@ -36,10 +36,10 @@ typedef struct peer {
     int sock, memfd, efd;
     ttm_ring_hdr *h;
     _Atomic uint64_t tail_cache;
-    uint64_t n;
 } peer;
 
 static const char *g_sock;
+static uint64_t g_pairs; /* pairs begun over every session: objects are unique */
 
 static void die(const char *what)
 {
@@ -92,29 +92,39 @@ static void detach(peer *p)
     munmap(p->h, ttm__ring_bytes(NSLOTS));
 }
 
-/* Commits one alloc/free pair when there is room; rings the doorbell as libttmem does. */
+/* Commits the next event when there is room (alloc of pair n, then its free); rings the
+ * doorbell as libttmem does. Returns false when the ring is full. */
+static bool produce_one(peer *p)
+{
+    static bool free_next; /* the alloc of pair g_pairs is committed, its free is not */
+    uint64_t pos;
+    bool bell;
+    if (!ttm__ring_reserve(p->h, NSLOTS, &p->tail_cache, &pos, &bell))
+        return false;
+    ttm_event *slot = &ttm__ring_slots(p->h)[pos & (NSLOTS - 1)];
+    memset(slot, 0, offsetof(ttm_event, seq));
+    slot->kind = free_next ? TTM_EV_FREE : TTM_EV_ALLOC;
+    slot->memtype = TTM_MEM_DRAM;
+    slot->device = 7;
+    slot->ts = g_pairs;
+    slot->addr = 0x70000000ull + ((g_pairs % 512) << 12);
+    slot->size = 4096;
+    slot->obj = g_pairs + 1;
+    if (ttm__ring_commit(p->h, slot, pos, bell)) {
+        uint64_t one = 1;
+        (void)!write(p->efd, &one, sizeof one);
+    }
+    if (free_next)
+        g_pairs++;
+    free_next = !free_next;
+    return true;
+}
+
+/* One alloc/free pair, as far as there is room. */
 static void produce(peer *p)
 {
-    for (int k = 0; k < 2; k++) {
-        uint64_t pos;
-        bool bell;
-        if (!ttm__ring_reserve(p->h, NSLOTS, &p->tail_cache, &pos, &bell))
-            return;
-        ttm_event *slot = &ttm__ring_slots(p->h)[pos & (NSLOTS - 1)];
-        memset(slot, 0, offsetof(ttm_event, seq));
-        slot->kind = k == 0 ? TTM_EV_ALLOC : TTM_EV_FREE;
-        slot->memtype = TTM_MEM_DRAM;
-        slot->device = 7;
-        slot->ts = p->n;
-        slot->addr = 0x70000000ull + ((p->n % 512) << 12);
-        slot->size = 4096;
-        slot->obj = p->n + 1;
-        if (ttm__ring_commit(p->h, slot, pos, bell)) {
-            uint64_t one = 1;
-            (void)!write(p->efd, &one, sizeof one);
-        }
-    }
-    p->n++;
+    if (produce_one(p))
+        produce_one(p);
 }
 
 static bool session_closed(const peer *p)
