@@ -234,6 +234,10 @@ static void text_procs(FILE *out, const ttm_snapshot *s)
                 ttm__fmt_count(a, p->leaked_count),
                 p->prior_events ? " (ring reattached)" : "");
     }
+    if (s->daemon.procs_dropped > 0) /* the daemon keeps only the most recent exited ones */
+        fprintf(out, "  ... and %" PRIu64 " earlier exited processes not shown (their leaks "
+                     "are in the totals)\n",
+                s->daemon.procs_dropped);
 }
 
 static void text_classes(FILE *out, const ttm_snapshot *s)

@@ -118,15 +118,16 @@ static bool slot_committed(ttm_event *slot, uint64_t pos)
     return __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) == (uint32_t)(pos + 1);
 }
 
-size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size_t max,
-                         bool peer_dead)
+size_t ttm__ring_peek_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos, ttm_event *out,
+                         size_t max, bool peer_dead, uint64_t *next)
 {
+    *next = pos;
     uint32_t n = checked_nslots(h, map_bytes);
     if (n == 0 || out == NULL || max == 0)
         return 0;
     ttm_event *slots = ttm__ring_slots(h);
     uint64_t mask = n - 1;
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t tail = pos;
     size_t got = 0;
 
     if (!peer_dead) {
@@ -134,8 +135,7 @@ size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size
             memcpy(&out[got++], &slots[tail & mask], sizeof(ttm_event));
             tail++;
         }
-        if (got > 0) /* one release store per batch frees the slots for producers */
-            atomic_store_explicit(&h->tail, tail, memory_order_release);
+        *next = tail;
         return got;
     }
 
@@ -145,33 +145,86 @@ size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size
         return 0; /* corrupt: nothing can be trusted to be pending */
     if (head - tail > n)
         head = tail + n;
-    while (tail < head && got < max) {
+    /* A dead peer's ring may hold a long run of holes: look at most max * 4 slots per call
+     * so that one call stays bounded; the caller calls again while *next moves. */
+    uint64_t limit = tail + (uint64_t)max * 4;
+    while (tail < head && got < max && tail < limit) {
         ttm_event *slot = &slots[tail & mask];
         if (slot_committed(slot, tail))
             memcpy(&out[got++], slot, sizeof(ttm_event));
         tail++;
     }
-    atomic_store_explicit(&h->tail, tail, memory_order_release);
+    *next = tail;
     return got;
 }
 
-bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes)
+void ttm__ring_release_at(ttm_ring_hdr *h, uint64_t pos)
+{
+    atomic_store_explicit(&h->tail, pos, memory_order_release);
+}
+
+bool ttm__ring_check_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos)
 {
     uint32_t n = checked_nslots(h, map_bytes);
     if (n == 0)
         return false;
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
-    return slot_committed(&ttm__ring_slots(h)[tail & (n - 1)], tail);
+    if (atomic_load_explicit(&h->tail, memory_order_relaxed) != pos)
+        return false;
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    return head >= pos && head - pos <= n;
+}
+
+size_t ttm__ring_consume(ttm_ring_hdr *h, size_t map_bytes, ttm_event *out, size_t max,
+                         bool peer_dead)
+{
+    uint32_t n = checked_nslots(h, map_bytes);
+    if (n == 0)
+        return 0;
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed), next;
+    uint64_t start = tail;
+    size_t got = 0;
+    /* a dead peer's call walks until it finds events or reaches head, one lap at most */
+    do {
+        got = ttm__ring_peek_at(h, map_bytes, tail, out, max, peer_dead, &next);
+        if (next != tail) /* one release store per batch frees the slots for producers */
+            ttm__ring_release_at(h, next);
+        if (got > 0 || next == tail || next - start >= n)
+            break;
+        tail = next;
+    } while (peer_dead);
+    return got;
+}
+
+bool ttm__ring_ready_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos)
+{
+    uint32_t n = checked_nslots(h, map_bytes);
+    if (n == 0)
+        return false;
+    return slot_committed(&ttm__ring_slots(h)[pos & (n - 1)], pos);
+}
+
+bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes)
+{
+    if (checked_nslots(h, map_bytes) == 0)
+        return false;
+    return ttm__ring_ready_at(h, map_bytes, atomic_load_explicit(&h->tail, memory_order_relaxed));
 }
 
 bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes)
+{
+    if (checked_nslots(h, map_bytes) == 0)
+        return true;
+    return ttm__ring_prepare_sleep_at(h, map_bytes,
+                                      atomic_load_explicit(&h->tail, memory_order_relaxed));
+}
+
+bool ttm__ring_prepare_sleep_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t tail)
 {
     uint32_t n = checked_nslots(h, map_bytes);
     if (n == 0)
         return true; /* nothing to consume from an invalid ring; the caller sleeps */
     atomic_store_explicit(&h->consumer_sleeping, 1, memory_order_seq_cst);
     uint64_t head = atomic_load_explicit(&h->head, memory_order_seq_cst);
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
     if (head == tail)
         return true; /* empty: whoever reserves next sees the announcement and rings */
     /* A reservation exists: its producer may have read consumer_sleeping == 0 and will not

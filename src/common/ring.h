@@ -117,6 +117,21 @@ bool ttm__ring_ready(ttm_ring_hdr *h, size_t map_bytes);
  * after waking. */
 bool ttm__ring_prepare_sleep(ttm_ring_hdr *h, size_t map_bytes);
 
+/* The same three operations for a consumer that keeps its own position (the daemon): pos is
+ * the consumer's tail, never re-read from the peer-writable header, so a peer that rewrites
+ * tail cannot make the consumer read an event twice. ttm__ring_peek_at copies up to max
+ * committed events from *pos on (dead peer: as ttm__ring_consume, holes skipped) without
+ * publishing anything and stores in *next the position after them; ttm__ring_release_at
+ * publishes a position (tail = pos, release order) once its events are applied. Returns the
+ * number of events copied. ttm__ring_check_at says whether the peer-written head and tail are
+ * consistent with pos: tail == pos and pos <= head <= pos + nslots; false on corruption. */
+size_t ttm__ring_peek_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos, ttm_event *out,
+                         size_t max, bool peer_dead, uint64_t *next);
+void ttm__ring_release_at(ttm_ring_hdr *h, uint64_t pos);
+bool ttm__ring_check_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos);
+bool ttm__ring_ready_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos);
+bool ttm__ring_prepare_sleep_at(ttm_ring_hdr *h, size_t map_bytes, uint64_t pos);
+
 /* ---- producer side (inline: the client's hot path) -------------------------------------- */
 
 /* Reserves one position. *tail_cache is the producer's last seen tail (a lower bound, may be

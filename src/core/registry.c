@@ -1367,6 +1367,33 @@ void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
     }
 }
 
+int ttm_registry_process_forget(ttm_registry *reg, uint32_t pid)
+{
+    proc *p = proc_find(reg, pid);
+    if (p == NULL)
+        return TTM_ENOENT;
+    if (p->alive)
+        return TTM_EINVAL;
+    size_t at = 0;
+    while (reg->procs[at] != p)
+        at++;
+    reg->procs[at] = reg->procs[--reg->nprocs];
+    if (reg->last_proc == p)
+        reg->last_proc = NULL;
+    ttm__free(p->devices);
+    ttm__free(p);
+    /* indices moved: rebuild the pid map (its capacity is kept) */
+    memset(reg->pidmap.slots, 0, (reg->pidmap.mask + 1) * sizeof(pidslot));
+    reg->pidmap.used = reg->pidmap.live = 0;
+    for (size_t i = 0; i < reg->nprocs; i++) {
+        *pid_slot(&reg->pidmap, reg->procs[i]->pid) = (pidslot){reg->procs[i]->pid,
+                                                                 (uint32_t)(i + 1)};
+        reg->pidmap.used++;
+        reg->pidmap.live++;
+    }
+    return TTM_OK;
+}
+
 /* ---- queries -------------------------------------------------------------------------------- */
 
 void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out)

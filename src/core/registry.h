@@ -116,6 +116,11 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
  * oldest first), then reclaimed; its views are dropped. The process is kept as exited. */
 void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts);
 
+/* Forgets an exited process's statistics (its leaks stay in the totals and the leak list), so
+ * that a caller keeping only the most recent exited processes bounds the table. Returns 0,
+ * TTM_ENOENT (not known) or TTM_EINVAL (still alive). */
+int ttm_registry_process_forget(ttm_registry *reg, uint32_t pid);
+
 /* Sets a device's capacity for a space (DRAM or L1), overriding any profile. */
 void ttm_registry_set_capacity(ttm_registry *reg, uint16_t device, ttm_space space,
                                uint64_t bytes);

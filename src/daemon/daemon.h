@@ -22,7 +22,9 @@
 #include "core/registry.h"
 
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
-#define TTM_DAEMON_BUDGET 65536           /* events drained from one ring before others run */
+#define TTM_DAEMON_BUDGET 8192            /* events one ring may have applied per loop turn, at
+                                             least; more when few rings are busy (session.c) */
+#define TTM_DAEMON_TURN_EVENTS 262144     /* events a loop turn applies at most, split over rings */
 #define TTM_DAEMON_TICK_MS 50             /* safety-net drain, timeouts, liveness */
 #define TTM_DAEMON_NAP_US 50              /* after a drain that found events, look again this late */
 #define TTM_DAEMON_HANDSHAKE_MS 5000      /* a client must send its HELLO within this */
@@ -39,6 +41,11 @@
 #define TTM_DAEMON_QUERY_EVICT_MS 500            /* at the limit, a reply unread this long
                                                   * gives its connection to a newcomer */
 #define TTM_DAEMON_MAX_PROCS 4096         /* processes remembered (live and exited) */
+#define TTM_DAEMON_KEEP_EXITED 64         /* exited processes kept, most recent first */
+#define TTM_DAEMON_MAX_PENDING 64         /* connections that have not said HELLO yet */
+#define TTM_DAEMON_MAX_PENDING_UID 32     /* of those, from one uid */
+#define TTM_DAEMON_ACCEPTS_PER_TURN 64    /* connections accepted per loop turn */
+#define TTM_DAEMON_WAIT_SLACK 65536       /* producer threads that may be waiting at once */
 #define TTM_SOCK_PATH_MAX 108             /* sizeof(sockaddr_un.sun_path) */
 #define TTM_STATE_CHECKPOINT_MS 2000      /* state.c: a checkpoint when something changed */
 #define TTM_STATE_REPLAY_MAX (1u << 20)   /* state.c: events of a crash window replayed at most */
@@ -69,6 +76,7 @@ typedef struct ttm_daemon_config {
     bool system;              /* sockets 0660 and directory 0750 of group `group`, root-owned */
     char group[64];           /* --group NAME|GID; "" = ttmem */
     gid_t gid;                /* group resolved by main.c */
+    uint32_t keep_exited;     /* exited processes kept in the table; 0 = TTM_DAEMON_KEEP_EXITED */
 } ttm_daemon_config;
 
 /* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
@@ -82,7 +90,8 @@ typedef enum ttm_ep_kind {
     TTM_EP_QUERY,
     TTM_EP_METRICS,    /* the metrics endpoint's request eventfd (metrics_http.c) */
     TTM_EP_POC_LISTEN, /* the legacy socket (poc.c) */
-    TTM_EP_POC         /* a legacy connection; owner is poc.c's */
+    TTM_EP_POC,        /* a legacy connection; owner is poc.c's */
+    TTM_EP_EXIT        /* the epoll set of the clients' pidfds (session.c) */
 } ttm_ep_kind;
 
 typedef struct ttm_ep {
@@ -108,7 +117,9 @@ typedef struct ttm_dproc {
 typedef enum ttm_session_state {
     TTM_SESSION_HANDSHAKE, /* connected, waiting for the HELLO */
     TTM_SESSION_ACTIVE,    /* ring mapped and drained */
-    TTM_SESSION_LINGER     /* connection closed by a process that still runs */
+    TTM_SESSION_LINGER,    /* connection closed by a process that still runs */
+    TTM_SESSION_SETTLING   /* the process is gone (or counts as gone): drained, then its exit
+                              is applied; no other ring's events are applied meanwhile */
 } ttm_session_state;
 
 typedef struct ttm_session {
@@ -130,6 +141,15 @@ typedef struct ttm_session {
     uint64_t nap_until_ns;
     bool broken;              /* the ring became unreadable */
     bool dead;                /* closed; freed after the current epoll batch */
+    /* added for issue 9 (session.c) */
+    int pidfd;                /* the process's pidfd in the exit epoll set, or -1 */
+    bool polled;              /* no pidfd: its exit is found by polling /proc (no_pidfd) */
+    const char *exit_why;     /* SETTLING: why the process counts as gone (a literal) */
+    uint32_t nslots;          /* the ring's geometry as accepted at the HELLO */
+    uint64_t seq;             /* sessions in the order they were accepted */
+    uint64_t pos;             /* the daemon's own consumer position (tail is only published) */
+    uint64_t acct_pos, acct_ns; /* position and time of the last counter check */
+    uint64_t dropped_seen;    /* the ring's dropped counter as last read */
 } ttm_session;
 
 typedef struct ttm_qconn {
@@ -188,10 +208,28 @@ typedef struct ttm_daemon {
     uint64_t state_saves, state_errors, state_save_ns; /* writes, failures, last write's time */
     uint64_t state_last_ns, state_check_ns, state_sig;
     struct ttm_state_writer *state_writer; /* the checkpoint being written, or NULL */
+    /* added for issue 9 (session.c) */
+    uint32_t npending;         /* sessions in HANDSHAKE */
+    uint32_t nsettling;        /* sessions in SETTLING */
+    uint32_t no_pidfd;         /* sessions past HELLO without a pidfd (their exit is polled) */
+    int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
+    bool exit_epoll_on;
+    bool stopping;             /* the final drains of a clean stop */
+    ttm_ep exit_ep;
+    uint64_t session_seq;
+    uint64_t pending_evicted;  /* pre-HELLO connections closed to make room (also refused) */
+    uint64_t counters_rejected; /* implausible ring counters (also ring_errors) */
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
 } ttm_daemon;
+
+/* a + b, saturating at UINT64_MAX: sums of peer-reported counters never wrap. */
+static inline uint64_t ttm__sat_add(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
 
 /* CLOCK_MONOTONIC in nanoseconds (the clock clients stamp events with). */
 uint64_t ttm__now_ns(void);
@@ -221,17 +259,23 @@ void ttm__pidfile_remove(const ttm_daemon *d);
 void ttm__session_accept(ttm_daemon *d);
 /* Handles epoll events of a session's socket (HELLO, hang-up). */
 void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events);
-/* Handles the doorbell of a session's ring: drains it. */
+/* Handles the doorbell of a session's ring (edge-triggered, never read): marks it due. */
 void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s);
-/* Drains the sessions that are due: those whose last drain hit the budget, and those whose nap
- * is over. Returns how long the loop may wait before the next one is due: 0, a number of
- * nanoseconds, or -1 (nothing due; wait for events). */
+/* Handles the exit epoll set: sessions whose process exited start settling. */
+void ttm__session_on_exit(ttm_daemon *d);
+/* One loop turn's draining: first the sessions of exited processes are settled (each within a
+ * budget; no other ring's events are applied until they are done), then every due ring (its
+ * doorbell rang, its last drain stopped at its budget, or its nap is over) gets one budget.
+ * Returns how long the loop may wait before the next one is due: 0, a number of nanoseconds,
+ * or -1 (nothing due; wait for events). */
 int64_t ttm__session_poll(ttm_daemon *d);
-/* The periodic tick: drains every ring, times out handshakes, settles lingering sessions,
- * checks that connected processes still exist. */
+/* The periodic tick: marks every ring due, times out handshakes, ends lingering sessions,
+ * checks that processes without a pidfd still exist, trims the exited processes kept. */
 void ttm__session_tick(ttm_daemon *d);
-/* Clean stop: drains every ring, detaches (consumer_attached = 0) and closes every session
- * without declaring the processes exited (they reconnect to the next daemon). */
+/* Clean stop: settles the processes already gone, drains every other ring of at most what it
+ * can hold (a producer that keeps writing cannot hold the stop up), detaches
+ * (consumer_attached = 0) and closes every session without declaring the processes exited
+ * (they reconnect to the next daemon). */
 void ttm__session_close_all(ttm_daemon *d);
 /* The process-table entry of pid, or NULL. */
 ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);

@@ -5,9 +5,12 @@
  * microseconds after it was drained.
  *
  * Signals are read from the signalfd (no work in signal handlers): SIGINT and SIGTERM stop the
- * loop, SIGHUP reopens the log file. The timer (TTM_DAEMON_TICK_MS) is the safety net that
- * drains rings whose doorbell was missed and settles timeouts. A ring that hit its drain budget
- * is revisited before the loop blocks again, so one busy client cannot starve the others.
+ * loop at the end of the turn that reads them, SIGHUP reopens the log file. The timer
+ * (TTM_DAEMON_TICK_MS) is the safety net that drains rings whose doorbell was missed and
+ * settles timeouts. Epoll events only mark work (a doorbell marks its ring due); the draining
+ * of a turn happens after the batch (ttm__session_poll): exits first, then one budget per due
+ * ring, so no client, however fast or hostile, holds a turn longer than its budget, and
+ * handshakes, queries and signals are served between turns.
  */
 #include <errno.h>
 #include <signal.h>
@@ -109,6 +112,8 @@ static void on_timer(ttm_daemon *d)
     if (read(d->timer_fd, &expirations, sizeof expirations) < 0)
         return;
     d->ticks++;
+    if (d->ticks % (1000 / TTM_DAEMON_TICK_MS) == 0)
+        ttm__log_tick(); /* the rate limits' "N similar lines suppressed" lines */
     ttm__session_tick(d);
     ttm__query_tick(d);
     ttm__poc_tick(d);
@@ -182,8 +187,16 @@ int ttm__daemon_run(ttm_daemon *d)
             case TTM_EP_POC:
                 ttm__poc_on_event(d, ep->owner, e);
                 break;
+            case TTM_EP_EXIT:
+                ttm__session_on_exit(d);
+                break;
             }
         }
+        /* Draining happens here, after the whole batch: exits (pidfds, hang-ups) and
+         * doorbells of one batch are then seen together, exits settle first, and every due
+         * ring gets one budget per turn. A stop signal ends the loop within this turn. */
+        if (d->stop)
+            break;
         wait_ns = ttm__session_poll(d);
         if (ttm__query_poll(d))
             wait_ns = 0;
@@ -209,12 +222,15 @@ void ttm__daemon_reap(ttm_daemon *d)
 
 void ttm__daemon_summary(ttm_daemon *d)
 {
+    ttm__log_tick();
+    if (TTM_LOG_INFO > ttm__log_level)
+        return;
     ttm_totals t;
     ttm_registry_totals(d->reg, &t);
     uint64_t waited = 0;
     for (size_t i = 0; i < d->nprocs; i++)
-        waited += d->procs[i]->waited;
-    TTM_LOG(INFO,
+        waited = ttm__sat_add(waited, d->procs[i]->waited);
+    ttm__log_write(TTM_LOG_INFO,
             "summary: %llu events from %llu sessions (%llu refused, %llu rejected), %llu "
             "allocations, %llu frees, %llu live buffers; %llu waited for room, %llu dropped "
             "while no daemon existed, %llu handled by a previous daemon",
@@ -223,9 +239,16 @@ void ttm__daemon_summary(ttm_daemon *d)
             (unsigned long long)t.allocs, (unsigned long long)t.frees,
             (unsigned long long)t.live_records, (unsigned long long)waited, (unsigned long long)d->dropped,
             (unsigned long long)d->prior_events);
+    ttm__log_write(TTM_LOG_INFO,
+                   "summary: %llu ring errors (%llu implausible counters), %llu connections "
+                   "closed without a hello to make room, %llu exited processes not kept, %llu "
+                   "log lines suppressed by the rate limits",
+                   (unsigned long long)d->ring_errors, (unsigned long long)d->counters_rejected,
+                   (unsigned long long)d->pending_evicted, (unsigned long long)d->procs_dropped,
+                   (unsigned long long)ttm__log_suppressed_total());
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
         if (t.class_count[c] > 0)
-            TTM_LOG(INFO, "summary: %-16s %llu (%llu bytes): %s", ttm_class_name(c),
+            ttm__log_write(TTM_LOG_INFO, "summary: %-16s %llu (%llu bytes): %s", ttm_class_name(c),
                     (unsigned long long)t.class_count[c], (unsigned long long)t.class_bytes[c],
                     ttm_class_help(c));
 }

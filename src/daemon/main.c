@@ -35,7 +35,7 @@
     "usage: ttmemd [--foreground] [--socket PATH] [--query-socket PATH] [--log-level "          \
     "error|warn|info|debug]\n"                                                                   \
     "              [--log-file PATH] [--pid-file PATH] [--max-clients N] "                       \
-    "[--max-live-per-client N] [--ready-fd FD]\n"                                             \
+    "[--max-live-per-client N] [--keep-exited N] [--ready-fd FD]\n"                           \
     "              [--arch grayskull|wormhole_b0|blackhole]\n"                                 \
     "              [--metrics-listen [ADDR:]PORT] [--shm-dir DIR] [--state-file PATH | "       \
     "--no-state]\n"                                                                          \
@@ -78,7 +78,8 @@ static int copy_path(char *dst, size_t cap, const char *src, const char *what)
 }
 
 /* Long options without a letter of their own. */
-enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR, OPT_SYSTEM, OPT_SYSTEM_DIR, OPT_GROUP };
+enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR, OPT_SYSTEM, OPT_SYSTEM_DIR, OPT_GROUP,
+       OPT_KEEP_EXITED };
 
 /* Persistence across restarts (state.c, docs/DAEMON.md "Restart"). */
 enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE, OPT_CHECKPOINT };
@@ -129,6 +130,7 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"system", no_argument, NULL, OPT_SYSTEM},
         {"system-dir", required_argument, NULL, OPT_SYSTEM_DIR},
         {"group", required_argument, NULL, OPT_GROUP},
+        {"keep-exited", required_argument, NULL, OPT_KEEP_EXITED},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -202,6 +204,12 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                 return 2;
             break;
         }
+        case OPT_KEEP_EXITED: /* session.c: exited processes kept, most recent first */
+            if (parse_u32(optarg, 1, 1024, &v) != TTM_OK)
+                return usage_fail("--keep-exited must be a number from 1 to 1024, not '%s'",
+                                  optarg);
+            cfg->keep_exited = v;
+            break;
         case OPT_SHM_DIR:
             if (copy_path(cfg->shm_dir, sizeof cfg->shm_dir, optarg, "--shm-dir") != 0)
                 return 2;

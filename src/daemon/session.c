@@ -7,11 +7,25 @@
  * least the ring's size, an eventfd) and the ring's header (ring.c). A refused client gets a
  * reply with a negative status and one line, the daemon logs one line and counts it.
  *
- * Exit: when a client's connection closes the daemon drains its ring, then confirms the
- * process is gone (no such pid, or a zombie) and only then drains the slots a killed producer
- * reserved but never committed (peer_dead), reports its live buffers as leaked_at_exit and
- * reclaims them. A process that closed its connection but still runs lingers for
+ * Exit: each session's process is watched with a pidfd (SO_PEERPIDFD, else pidfd_open; else
+ * /proc is polled) in an epoll set of its own, so an exit is known the moment it happens. A
+ * session whose process is gone SETTLES: its ring is drained (the slots a killed producer
+ * reserved but never committed skipped), its live buffers are reported leaked_at_exit and
+ * reclaimed. The ordering rule: an exit that happened before an event is settled before that
+ * event is applied. So after copying a batch out of any ring and before applying it, the
+ * daemon looks at the exit epoll set (one epoll_wait with no timeout); when some exit is
+ * pending the batch is not applied (nor released: it stays in the ring) and the settling comes
+ * first. And a new session of a pid is never drained while an older one of the same pid still
+ * has events. A process that closed its connection but still runs lingers for
  * TTM_DAEMON_LINGER_MS (it may be reconnecting with the same ring), then counts as exited.
+ *
+ * Budgets: the daemon keeps its own consumer position (the ring's tail is only published), so
+ * a peer that rewinds tail or moves head out of range is detected, counted and closed, and no
+ * event is read twice. Every drain, of a live ring, a lingering one, a settling one or at a
+ * clean stop, is bounded per loop turn; a ring that had more goes on in the next turn. The
+ * doorbell eventfd is never read (edge-triggered in epoll: each wake-up is a hint), so a
+ * client that makes it blocking cannot block the daemon. The ring's counters are checked
+ * (never backwards, never more than the producer could have produced) before they are summed.
  *
  * The ring lives in memory the client controls. The daemon accepts only a memfd sealed against
  * shrinking, so its mapping cannot be cut short; as defence in depth it still drains rings
@@ -28,7 +42,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +93,16 @@ static void ring_fault(ttm_daemon *d, ttm_session *s)
             s->pid);
 }
 
+/* Marks a session whose client moved the ring's tail or head where no producer can. */
+static void ring_corrupt(ttm_daemon *d, ttm_session *s)
+{
+    s->broken = true;
+    d->ring_errors++;
+    TTM_LOG(WARN, "pid %u: its ring's tail or head was moved by the client (the daemon's "
+                  "position is %llu); closing the session",
+            s->pid, (unsigned long long)s->pos);
+}
+
 /* ---- the process table ---------------------------------------------------------------------- */
 
 static size_t proc_index(const ttm_daemon *d, uint32_t pid, bool *found)
@@ -100,23 +126,39 @@ ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid)
     return found ? d->procs[i] : NULL;
 }
 
-/* Evicts the exited process seen longest ago; false when every entry is in use. */
-static bool proc_evict_one(ttm_daemon *d)
+/* Evicts the process without an open session (only an exited one when exited_only) seen
+ * longest ago, here and in the registry (its leaks stay in the totals); false when there is
+ * none. */
+static bool proc_evict_one(ttm_daemon *d, bool exited_only)
 {
     size_t victim = SIZE_MAX;
     for (size_t i = 0; i < d->nprocs; i++) {
         const ttm_dproc *p = d->procs[i];
-        if (p->sessions_open == 0 && (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
+        if (p->sessions_open == 0 && (p->exited || !exited_only) &&
+            (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
             victim = i;
     }
     if (victim == SIZE_MAX)
         return false;
+    (void)ttm_registry_process_forget(d->reg, d->procs[victim]->pid);
     ttm__free(d->procs[victim]);
     memmove(&d->procs[victim], &d->procs[victim + 1],
             (d->nprocs - victim - 1) * sizeof d->procs[0]);
     d->nprocs--;
     d->procs_dropped++;
     return true;
+}
+
+/* Keeps at most keep_exited exited processes (the most recent); the others are counted in
+ * procs_dropped. */
+static void procs_trim(ttm_daemon *d)
+{
+    size_t keep = d->cfg.keep_exited ? d->cfg.keep_exited : TTM_DAEMON_KEEP_EXITED;
+    size_t exited = 0;
+    for (size_t i = 0; i < d->nprocs; i++)
+        exited += d->procs[i]->exited && d->procs[i]->sessions_open == 0;
+    while (exited > keep && proc_evict_one(d, true))
+        exited--;
 }
 
 static void read_comm(uint32_t pid, char *name, size_t len)
@@ -148,7 +190,7 @@ static ttm_dproc *proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid, const c
     }
     if (p == NULL) {
         if (d->nprocs >= TTM_DAEMON_MAX_PROCS) {
-            if (!proc_evict_one(d))
+            if (!proc_evict_one(d, false))
                 return NULL;
             i = proc_index(d, pid, &found);
         }
@@ -217,8 +259,23 @@ static void close_fd(int *fd)
 }
 
 /* Unmaps the ring and closes every descriptor; frees the session. */
+/* Stops watching s's process for its exit. */
+static void exit_watch_stop(ttm_daemon *d, ttm_session *s)
+{
+    if (s->pidfd >= 0) {
+        if (d->exit_epoll_on)
+            epoll_ctl(d->exit_epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
+        close_fd(&s->pidfd);
+    }
+    if (s->polled) {
+        s->polled = false;
+        d->no_pidfd--;
+    }
+}
+
 static void session_free(ttm_daemon *d, ttm_session *s)
 {
+    exit_watch_stop(d, s);
     ttm__ep_del(d, s->fd);
     ttm__ep_del(d, s->efd);
     if (s->ring != NULL) {
@@ -230,6 +287,10 @@ static void session_free(ttm_daemon *d, ttm_session *s)
     close_fd(&s->efd);
     if (s->state == TTM_SESSION_ACTIVE)
         d->nactive--;
+    else if (s->state == TTM_SESSION_HANDSHAKE)
+        d->npending--;
+    else if (s->state == TTM_SESSION_SETTLING)
+        d->nsettling--;
     if (s->proc != NULL) {
         s->proc->sessions_open--;
         s->proc->last_ns = ttm__now_ns();
@@ -299,123 +360,113 @@ static void apply_batch(ttm_daemon *d, ttm_session *s, size_t n)
     s->proc->events += n;
 }
 
-/* Reads the ring's producer-side counters: waits for room and drops while no daemon existed.
+/* A counter the client reported that cannot be true: counted, logged (rate-limited), not
+ * summed. */
+static void counter_bad(ttm_daemon *d, ttm_session *s, const char *what, uint64_t was,
+                        uint64_t now)
+{
+    d->ring_errors++;
+    d->counters_rejected++;
+    TTM_LOG(WARN, "pid %u (%s): its ring's %s counter went from %llu to %llu, which no "
+                  "producer can do; not counted (a ring error)",
+            s->pid, s->proc ? s->proc->name : "?", what, (unsigned long long)was,
+            (unsigned long long)now);
+}
+
+/* Reads the ring's producer-side counters: waits for room and drops while no daemon existed,
+ * each checked against what the producer could have done since the last check: waits at most
+ * the events consumed since plus a ring and the threads that may be waiting; drops at most one
+ * per nanosecond (every reservation is a compare-and-swap on one cache line) plus a ring.
  * Called under the guard. */
 static void account_counters(ttm_daemon *d, ttm_session *s)
 {
     ttm_ring_hdr *h = s->ring;
+    uint64_t now = ttm__now_ns();
     uint64_t waited = atomic_load_explicit(&h->waited, memory_order_relaxed);
-    if (waited > s->waited_base) {
-        s->proc->waited += waited - s->waited_base;
+    if (waited != s->waited_base) {
+        uint64_t limit = (s->pos - s->acct_pos) + s->nslots + TTM_DAEMON_WAIT_SLACK;
+        if (waited < s->waited_base || waited - s->waited_base > limit)
+            counter_bad(d, s, "waited", s->waited_base, waited);
+        else
+            s->proc->waited = ttm__sat_add(s->proc->waited, waited - s->waited_base);
         s->waited_base = waited;
     }
     uint64_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-    if (dropped > s->dropped_base) {
-        uint64_t add = dropped - s->dropped_base;
-        s->proc->dropped += add;
-        d->dropped += add;
-        s->dropped_base = dropped;
-        TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring", s->pid,
-                s->proc->name, (unsigned long long)add);
+    if (dropped != s->dropped_seen) {
+        uint64_t limit = (now - s->acct_ns) + s->nslots;
+        if (dropped < s->dropped_seen || dropped - s->dropped_seen > limit) {
+            counter_bad(d, s, "dropped", s->dropped_seen, dropped);
+            s->dropped_base = dropped;
+        } else if (dropped > s->dropped_base) {
+            uint64_t add = dropped - s->dropped_base;
+            s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+            d->dropped = ttm__sat_add(d->dropped, add);
+            s->dropped_base = dropped;
+            TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring",
+                    s->pid, s->proc->name, (unsigned long long)add);
+        }
+        s->dropped_seen = dropped;
     }
+    s->acct_pos = s->pos;
+    s->acct_ns = now;
     /* Tell the client (and any next daemon) what has been accounted for. */
-    if (atomic_load_explicit(&h->dropped_reported, memory_order_relaxed) < s->dropped_base)
+    if (atomic_load_explicit(&h->dropped_reported, memory_order_relaxed) != s->dropped_base)
         atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
 }
 
-/* One consume call under the SIGBUS guard. Returns the events copied into d->batch; on a
- * fault marks the session broken and returns 0. */
-static size_t guarded_consume(ttm_daemon *d, ttm_session *s, bool peer_dead)
+/* One peek under the SIGBUS guard, after checking that tail and head are where they can be.
+ * Returns the events copied into d->batch and their end in *next; on a fault or a moved tail
+ * marks the session broken and returns 0. */
+static size_t guarded_peek(ttm_daemon *d, ttm_session *s, bool peer_dead, uint64_t *next)
 {
+    *next = s->pos;
     guard_install();
     if (sigsetjmp(ring_jmp, 0) != 0) {
         ring_fault(d, s);
         return 0;
     }
     ring_guarded = 1;
-    size_t n = ttm__ring_consume(s->ring, s->map_bytes, d->batch, TTM_DAEMON_BATCH, peer_dead);
+    size_t n = 0;
+    bool ok = ttm__ring_check_at(s->ring, s->map_bytes, s->pos);
+    if (ok)
+        n = ttm__ring_peek_at(s->ring, s->map_bytes, s->pos, d->batch, TTM_DAEMON_BATCH,
+                              peer_dead, next);
     ring_guarded = 0;
+    if (!ok)
+        ring_corrupt(d, s);
     return n;
 }
 
-/* Reads the ring's counters (and whether more is ready) under the guard. */
-static bool guarded_account(ttm_daemon *d, ttm_session *s)
+/* Publishes the daemon's position as the ring's tail, under the guard. */
+static void guarded_release(ttm_daemon *d, ttm_session *s)
 {
+    guard_install();
+    if (sigsetjmp(ring_jmp, 0) != 0) {
+        ring_fault(d, s);
+        return;
+    }
+    ring_guarded = 1;
+    ttm__ring_release_at(s->ring, s->pos);
+    ring_guarded = 0;
+}
+
+/* Reads the ring's counters (when account) and whether more is ready, under the guard. */
+static bool guarded_ready(ttm_daemon *d, ttm_session *s, bool account)
+{
+    if (s->ring == NULL || s->broken)
+        return false;
     guard_install();
     if (sigsetjmp(ring_jmp, 0) != 0) {
         ring_fault(d, s);
         return false;
     }
     ring_guarded = 1;
-    account_counters(d, s);
-    bool ready = ttm__ring_ready(s->ring, s->map_bytes);
+    if (account)
+        account_counters(d, s);
+    bool ready = ttm__ring_ready_at(s->ring, s->map_bytes, s->pos);
     ring_guarded = 0;
     return ready;
 }
-
-/* Drains up to budget events (SIZE_MAX = all) from s's ring. Returns the number drained;
- * sets s->hot when it stopped at the budget with more ready. */
-static size_t session_drain(ttm_daemon *d, ttm_session *s, bool peer_dead, size_t budget)
-{
-    s->hot = false;
-    if (s->ring == NULL || s->broken)
-        return 0;
-    size_t total = 0;
-    while (total < budget) {
-        size_t n = guarded_consume(d, s, peer_dead);
-        if (n == 0)
-            break;
-        apply_batch(d, s, n);
-        total += n;
-    }
-    if (s->broken)
-        return total;
-    bool ready = guarded_account(d, s);
-    if (total >= budget && !peer_dead && ready)
-        s->hot = true;
-    return total;
-}
-
-/* Announces sleep under the guard; true when the consumer may block (see ring.h). */
-static bool guarded_prepare_sleep(ttm_daemon *d, ttm_session *s)
-{
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
-        ring_fault(d, s);
-        return true;
-    }
-    ring_guarded = 1;
-    bool may_sleep = ttm__ring_prepare_sleep(s->ring, s->map_bytes);
-    ring_guarded = 0;
-    return may_sleep;
-}
-
-/* Drains; then either naps (events came: more are likely, and a producer that finds the
- * consumer awake does not pay for a doorbell) or, when the ring was already empty, arms the
- * doorbell. So under a steady stream the daemon polls every TTM_DAEMON_NAP_US and producers
- * almost never ring; an idle ring costs nothing (docs/CLIENT.md, "arm the doorbell late"). */
-static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s)
-{
-    s->napping = false;
-    if (s->ring == NULL || s->broken)
-        return;
-    /* awake now: producers need not ring (ring.h) */
-    atomic_store_explicit(&s->ring->consumer_sleeping, 0, memory_order_relaxed);
-    for (;;) {
-        size_t n = session_drain(d, s, false, TTM_DAEMON_BUDGET);
-        if (s->hot || s->broken || s->ring == NULL)
-            return;
-        if (n > 0) {
-            s->napping = true;
-            s->nap_until_ns = ttm__now_ns() + TTM_DAEMON_NAP_US * 1000u;
-            return;
-        }
-        if (guarded_prepare_sleep(d, s))
-            return;
-    }
-}
-
-/* ---- exit ------------------------------------------------------------------------------------ */
 
 /* 1 when pid no longer runs (no such process, or a zombie), 0 when it runs. */
 static bool process_gone(uint32_t pid)
@@ -438,25 +489,163 @@ static bool process_gone(uint32_t pid)
     return rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
+/* Whether s's process is gone: its pidfd is readable, or /proc says so. */
+static bool session_process_gone(const ttm_session *s)
+{
+    if (s->pidfd >= 0) {
+        struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
+        return poll(&p, 1, 0) > 0;
+    }
+    return process_gone(s->pid);
+}
+
+/* The process of s is gone (or counts as gone): s settles from the next drain on. */
+static void session_gone(ttm_daemon *d, ttm_session *s, const char *why)
+{
+    if (s->state == TTM_SESSION_SETTLING || s->state == TTM_SESSION_HANDSHAKE)
+        return;
+    exit_watch_stop(d, s);
+    ttm__ep_del(d, s->fd);
+    close_fd(&s->fd);
+    if (s->state == TTM_SESSION_ACTIVE)
+        d->nactive--;
+    s->state = TTM_SESSION_SETTLING;
+    s->exit_why = why;
+    s->napping = false;
+    s->hot = true;
+    d->nsettling++;
+}
+
+/* Looks for exits that have happened: the ready pidfds of the exit epoll set, and /proc for the
+ * sessions that have no pidfd. Each found starts settling. */
+static void note_exits(ttm_daemon *d)
+{
+    if (d->exit_epoll_on) {
+        struct epoll_event evs[32];
+        int n;
+        while ((n = epoll_wait(d->exit_epfd, evs, 32, 0)) > 0) {
+            for (int i = 0; i < n; i++)
+                session_gone(d, evs[i].data.ptr, "exited");
+            if (n < 32)
+                break;
+        }
+    }
+    if (d->no_pidfd > 0) /* only on kernels without pidfds, or a process gone at its HELLO */
+        for (ttm_session *s = d->sessions; s != NULL; s = s->next)
+            if (s->polled && process_gone(s->pid))
+                session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed"
+                                                                  : "exited");
+}
+
+/* True when an older session of the same process still has events: those come first. */
+static bool older_pending(ttm_daemon *d, const ttm_session *s)
+{
+    if (s->proc == NULL || s->proc->sessions_open < 2)
+        return false;
+    for (ttm_session *o = d->sessions; o != NULL; o = o->next)
+        if (o != s && o->pid == s->pid && o->seq < s->seq && o->ring != NULL &&
+            (o->state == TTM_SESSION_SETTLING || guarded_ready(d, o, false)))
+            return true;
+    return false;
+}
+
+/* Drains up to budget slots of s's ring into the registry. Returns the slots gone through;
+ * sets s->hot when it stopped with more to do (the budget, or another session had to come
+ * first: a pending exit, an older session of the same pid). */
+static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
+{
+    s->hot = false;
+    if (s->ring == NULL || s->broken)
+        return 0;
+    bool dead = s->state == TTM_SESSION_SETTLING;
+    if (!dead && !d->stopping && (d->nsettling > 0 || older_pending(d, s))) {
+        s->hot = true;
+        return 0;
+    }
+    size_t total = 0;
+    while (total < budget) {
+        uint64_t next;
+        size_t n = guarded_peek(d, s, dead, &next);
+        if (s->broken || next == s->pos)
+            break;
+        if (!dead && !d->stopping) {
+            /* the ordering rule: exits that have happened are settled before these events */
+            note_exits(d);
+            if (d->nsettling > (s->state == TTM_SESSION_SETTLING ? 1u : 0u)) {
+                s->hot = true; /* not applied, not released: they wait in the ring */
+                return total;
+            }
+        }
+        apply_batch(d, s, n);
+        total += (size_t)(next - s->pos);
+        s->pos = next;
+        guarded_release(d, s);
+    }
+    if (s->broken)
+        return total;
+    bool ready = guarded_ready(d, s, true);
+    if (total >= budget && (dead || ready))
+        s->hot = true;
+    return total;
+}
+
+/* Announces sleep under the guard; true when the consumer may block (see ring.h). */
+static bool guarded_prepare_sleep(ttm_daemon *d, ttm_session *s)
+{
+    guard_install();
+    if (sigsetjmp(ring_jmp, 0) != 0) {
+        ring_fault(d, s);
+        return true;
+    }
+    ring_guarded = 1;
+    bool may_sleep = ttm__ring_prepare_sleep_at(s->ring, s->map_bytes, s->pos);
+    ring_guarded = 0;
+    return may_sleep;
+}
+
+/* Drains one budget; then either naps (events came: more are likely, and a producer that finds
+ * the consumer awake does not pay for a doorbell) or, when the ring was already empty, arms
+ * the doorbell. So under a steady stream the daemon polls every TTM_DAEMON_NAP_US and
+ * producers almost never ring; an idle ring costs nothing (docs/CLIENT.md, "arm the doorbell
+ * late"). */
+static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget)
+{
+    s->napping = false;
+    if (s->ring == NULL || s->broken)
+        return;
+    /* awake now: producers need not ring (ring.h) */
+    atomic_store_explicit(&s->ring->consumer_sleeping, 0, memory_order_relaxed);
+    for (int tries = 0; tries < 4; tries++) {
+        size_t n = session_drain(d, s, budget);
+        if (s->hot || s->broken || s->ring == NULL)
+            return;
+        if (n > 0)
+            break;
+        if (guarded_prepare_sleep(d, s))
+            return;
+    }
+    s->napping = true; /* events came (or a producer is finishing one): look again soon */
+    s->nap_until_ns = ttm__now_ns() + TTM_DAEMON_NAP_US * 1000u;
+}
+
+/* ---- exit ------------------------------------------------------------------------------------ */
+
 static bool other_session_of(const ttm_daemon *d, const ttm_session *s)
 {
     for (const ttm_session *o = d->sessions; o != NULL; o = o->next)
-        if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE)
+        if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE &&
+            o->state != TTM_SESSION_SETTLING)
             return true;
     return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
 }
 
-/* Ends a session. exited: the process is gone (or counts as gone); its remaining committed
- * events are drained and, unless another session of the same pid remains, the registry is
- * told it exited. Otherwise the ring is only detached. */
-static void session_end(ttm_daemon *d, ttm_session *s, bool exited, const char *why)
+/* Ends a session whose ring needs no more draining. exited: the process is gone (or counts as
+ * gone): unless another session of the same pid remains the registry is told it exited.
+ * Otherwise the ring is only detached. */
+static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const char *why)
 {
-    if (s->ring != NULL) {
-        while (session_drain(d, s, exited, SIZE_MAX) > 0)
-            ;
-        if (!exited && !s->broken)
-            atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
-    }
+    if (s->ring != NULL && !exited && !s->broken)
+        atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
     if (s->proc != NULL && exited && !other_session_of(d, s)) {
         ttm_totals before, after;
         ttm_registry_totals(d->reg, &before);
@@ -475,9 +664,34 @@ static void session_end(ttm_daemon *d, ttm_session *s, bool exited, const char *
         TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
     }
     session_free(d, s);
+    if (exited)
+        procs_trim(d);
 }
 
-/* The connection closed: settle now when the process is gone, else linger. */
+/* The settling step of a loop turn: every settling session drains its share of the turn's
+ * budget; those done (ring empty or broken) have their exit applied. */
+static void settle_step(ttm_daemon *d)
+{
+    note_exits(d);
+    if (d->nsettling == 0)
+        return;
+    size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
+    if (budget < TTM_DAEMON_BUDGET)
+        budget = TTM_DAEMON_BUDGET;
+    ttm_session *s = d->sessions;
+    while (d->nsettling > 0 && s != NULL) {
+        ttm_session *next = s->next;
+        if (s->state == TTM_SESSION_SETTLING) {
+            session_drain(d, s, budget);
+            if (!s->hot)
+                session_finish(d, s, true, s->exit_why ? s->exit_why : "exited");
+        }
+        s = next;
+    }
+}
+
+/* The connection closed: the process may be exiting (settled at once when it is gone, else
+ * when its pidfd says so) or only have closed its descriptors (it lingers). */
 static void session_hangup(ttm_daemon *d, ttm_session *s)
 {
     if (s->state == TTM_SESSION_HANDSHAKE) {
@@ -485,17 +699,18 @@ static void session_hangup(ttm_daemon *d, ttm_session *s)
         session_free(d, s);
         return;
     }
+    if (s->state != TTM_SESSION_ACTIVE)
+        return;
     ttm__ep_del(d, s->fd);
     close_fd(&s->fd);
-    if (process_gone(s->pid)) {
-        session_end(d, s, true, "connection closed");
+    if (s->broken || session_process_gone(s)) {
+        session_gone(d, s, s->broken ? "ring unreadable" : "connection closed");
         return;
     }
-    session_drain(d, s, false, SIZE_MAX);
-    if (s->state == TTM_SESSION_ACTIVE)
-        d->nactive--;
+    d->nactive--;
     s->state = TTM_SESSION_LINGER;
     s->linger_ns = ttm__now_ns();
+    s->hot = true;
 }
 
 /* ---- handshake ------------------------------------------------------------------------------- */
@@ -506,6 +721,17 @@ static void reject(ttm_daemon *d, ttm_session *s, int status, const char *msg)
     TTM_LOG(WARN, "refused client pid %u uid %u: %s", s->pid, s->uid, msg);
     ttm__proto_send_reply(s->fd, status, msg);
     session_free(d, s);
+}
+
+/* Refuses a connection at --max-clients: counted, told, logged (rate-limited). */
+static void refuse_limit(ttm_daemon *d, int fd, uint32_t pid)
+{
+    char msg[120];
+    snprintf(msg, sizeof msg, "ttmemd serves at most %u clients (--max-clients)",
+             d->cfg.max_clients);
+    d->clients_refused++;
+    TTM_LOG(WARN, "refused client pid %u: %s (counted)", pid, msg);
+    ttm__proto_send_reply(fd, TTM_ELIMIT, msg);
 }
 
 static bool is_eventfd(int fd)
@@ -519,10 +745,22 @@ static bool is_eventfd(int fd)
     return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
-/* Checks the descriptors and maps the ring. Returns 0 or an error with msg filled. */
+/* Checks the descriptors and maps the ring. Returns 0 or an error with msg filled. Only
+ * operations that cannot block are made on the client's descriptors: fcntl first (it fails at
+ * once on anything that is not a memfd), then fstat and mmap of a memfd. */
 static int map_ring(ttm_daemon *d, ttm_session *s, const ttm_hello *hello, char *msg,
                     size_t msg_len)
 {
+    /* A ring that can shrink under the daemon's mapping could fault it: the memfd must be
+     * sealed against shrinking (libttmem seals it; a client that allowed sealing but did not
+     * seal gets it done here). */
+    (void)fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+    int seals = fcntl(s->memfd, F_GET_SEALS);
+    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+        snprintf(msg, msg_len, "the ring must be a memfd sealed against shrinking "
+                               "(F_SEAL_SHRINK)");
+        return TTM_EPROTO;
+    }
     struct stat st;
     if (fstat(s->memfd, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(msg, msg_len, "descriptor 1 is not a memfd or regular file holding the ring");
@@ -535,16 +773,6 @@ static int map_ring(ttm_daemon *d, ttm_session *s, const ttm_hello *hello, char 
     }
     if (!is_eventfd(s->efd)) {
         snprintf(msg, msg_len, "descriptor 2 is not an eventfd (the ring's doorbell)");
-        return TTM_EPROTO;
-    }
-    /* A ring that can shrink under the daemon's mapping could fault it: the memfd must be
-     * sealed against shrinking (libttmem seals it; a client that allowed sealing but did not
-     * seal gets it done here). */
-    (void)fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK);
-    int seals = fcntl(s->memfd, F_GET_SEALS);
-    if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-        snprintf(msg, msg_len, "the ring must be a memfd sealed against shrinking "
-                               "(F_SEAL_SHRINK)");
         return TTM_EPROTO;
     }
     void *map = mmap(NULL, (size_t)hello->ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -571,13 +799,26 @@ static int map_ring(ttm_daemon *d, ttm_session *s, const ttm_hello *hello, char 
                  ((volatile ttm_ring_hdr *)s->ring)->nslots, hello->nslots);
         err = TTM_EPROTO;
     }
+    if (err == TTM_OK) {
+        /* the daemon's position starts at the ring's tail: it must be where a consumer left it */
+        uint64_t tail = atomic_load_explicit(&s->ring->tail, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_acquire);
+        if (tail > head || head - tail > hello->nslots) {
+            snprintf(msg, msg_len, "ring header has tail %llu and head %llu: not a ring of %u "
+                                   "slots",
+                     (unsigned long long)tail, (unsigned long long)head, hello->nslots);
+            err = TTM_EPROTO;
+        }
+        s->pos = tail;
+    }
     ring_guarded = 0;
+    s->nslots = hello->nslots;
     return err;
 }
 
 /* Hands the ring over when an older session of the same process holds the same ring (a
- * reconnect to this daemon): the old session is drained and freed, its counters carry over.
- * Returns true when that happened. */
+ * reconnect to this daemon): the new session goes on from the old one's position and
+ * counters, nothing is drained here. Returns true when that happened. */
 static bool take_over_same_ring(ttm_daemon *d, ttm_session *s)
 {
     bool found = false;
@@ -585,16 +826,92 @@ static bool take_over_same_ring(ttm_daemon *d, ttm_session *s)
     while (o != NULL) {
         ttm_session *next = o->next;
         if (o != s && o->pid == s->pid && o->ring != NULL && o->ring_dev == s->ring_dev &&
-            o->ring_ino == s->ring_ino) {
-            session_drain(d, o, false, SIZE_MAX);
+            o->ring_ino == s->ring_ino && o->state != TTM_SESSION_SETTLING && !o->broken) {
             TTM_LOG(DEBUG, "pid %u: ring handed from an older session to a new one", s->pid);
+            s->pos = o->pos;
             s->waited_base = o->waited_base;
+            s->dropped_base = o->dropped_base;
+            s->dropped_seen = o->dropped_seen;
+            s->seq = o->seq; /* it takes the older one's place in the per-pid order */
             found = true;
             session_free(d, o);
         }
         o = next;
     }
     return found;
+}
+
+/* How long pid has existed, from /proc/PID/stat's start time; UINT64_MAX when unknown. Bounds
+ * the drops a client can claim to have had. */
+static uint64_t process_age_ns(uint32_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return UINT64_MAX;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return UINT64_MAX;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    /* field 22 (starttime); p points at the end of field 2 */
+    for (int field = 2; p != NULL && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (p == NULL)
+        return UINT64_MAX;
+    unsigned long long ticks = strtoull(p + 1, NULL, 10);
+    long hz = sysconf(_SC_CLK_TCK);
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    uint64_t start = hz > 0 ? ticks * (1000000000ull / (uint64_t)hz) : 0;
+    return now > start ? now - start + 1000000000ull : 1000000000ull;
+}
+
+/* Watches s's process for its exit: the pidfd of the connection's peer (SO_PEERPIDFD, Linux
+ * 6.5), else pidfd_open(2) (5.3), in the exit epoll set; without either /proc is polled. */
+static void exit_watch_start(ttm_daemon *d, ttm_session *s)
+{
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+    /* test hook: TTMEMD_TEST_NO_PIDFD=1 takes the /proc path of kernels without pidfds */
+    static int no_pidfds = -1;
+    if (no_pidfds < 0)
+        no_pidfds = getenv("TTMEMD_TEST_NO_PIDFD") != NULL;
+    int pfd = -1;
+    socklen_t len = sizeof pfd;
+    if (no_pidfds ||
+        getsockopt(s->fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) != 0 || len != sizeof pfd)
+        pfd = -1;
+#ifdef SYS_pidfd_open
+    if (pfd < 0 && !no_pidfds)
+        pfd = (int)syscall(SYS_pidfd_open, (pid_t)s->pid, 0);
+#endif
+    if (pfd >= 0 && !d->exit_epoll_on) {
+        d->exit_epfd = epoll_create1(EPOLL_CLOEXEC);
+        d->exit_ep = (ttm_ep){TTM_EP_EXIT, d};
+        if (d->exit_epfd >= 0 && ttm__ep_add(d, d->exit_epfd, EPOLLIN, &d->exit_ep) == TTM_OK) {
+            d->exit_epoll_on = true;
+        } else if (d->exit_epfd >= 0) {
+            close(d->exit_epfd);
+            d->exit_epfd = -1;
+        }
+    }
+    if (pfd >= 0 && d->exit_epoll_on) {
+        fcntl(pfd, F_SETFD, FD_CLOEXEC);
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
+        if (epoll_ctl(d->exit_epfd, EPOLL_CTL_ADD, pfd, &e) == 0) {
+            s->pidfd = pfd;
+            return;
+        }
+    }
+    if (pfd >= 0)
+        close(pfd);
+    s->polled = true;
+    d->no_pidfd++;
 }
 
 static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
@@ -621,11 +938,18 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
                                 "namespace?): run ttmemd in the same pid namespace");
         return;
     }
+    if (d->nsessions - d->npending >= d->cfg.max_clients) {
+        refuse_limit(d, s->fd, s->pid);
+        session_free(d, s);
+        return;
+    }
     err = map_ring(d, s, &hello, msg, sizeof msg);
     if (err != TTM_OK) {
         reject(d, s, err, msg);
         return;
     }
+    /* exits that happened before this process started are settled first */
+    note_exits(d);
     s->proc = proc_attach(d, s->pid, s->uid, hello.comm);
     if (s->proc == NULL) {
         reject(d, s, TTM_ELIMIT, "the daemon's process table is full");
@@ -636,16 +960,23 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     bool same_ring = other && take_over_same_ring(d, s);
     /* Counters already in the ring belong to earlier daemons or sessions, except the drops the
      * client says no daemon has heard of. */
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     uint64_t reported = atomic_load_explicit(&h->dropped_reported, memory_order_relaxed);
     uint64_t ring_dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
-    if (!same_ring)
+    if (!same_ring) {
         s->waited_base = atomic_load_explicit(&h->waited, memory_order_relaxed);
+        s->dropped_seen = ring_dropped;
+    }
+    uint64_t tail = s->pos;
     /* The client reports what it dropped; the ring's own counter may say more (drops after the
-     * HELLO was written): the larger is accounted, once. */
+     * HELLO was written): the larger is accounted, once, if the process could have produced
+     * that many events in its life (one a nanosecond at most). */
     uint64_t add = hello.dropped;
     if (ring_dropped > reported && ring_dropped - reported > add)
         add = ring_dropped - reported;
+    if (add > process_age_ns(s->pid)) {
+        counter_bad(d, s, "dropped (at its hello)", reported, reported + add);
+        add = 0;
+    }
 
     err = ttm__proto_send_reply(s->fd, TTM_OK, NULL);
     if (err != TTM_OK) { /* nothing is counted for a session that never began */
@@ -659,30 +990,37 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         return;
     }
     if (add > 0) {
-        s->proc->dropped += add;
-        d->dropped += add;
+        s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+        d->dropped = ttm__sat_add(d->dropped, add);
         TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring", s->pid,
                 s->proc->name, (unsigned long long)add);
     }
-    s->dropped_base = reported + add;
+    if (!same_ring)
+        s->dropped_base = ttm__sat_add(reported, add);
     atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start holds or replays from the ring (state.c) */
         uint64_t unseen = ttm__state_reattach(d, s, tail);
-        s->proc->prior_events += unseen;
-        d->prior_events += unseen;
+        s->proc->prior_events = ttm__sat_add(s->proc->prior_events, unseen);
+        d->prior_events = ttm__sat_add(d->prior_events, unseen);
     }
     s->proc->restored = false;
     if (hello.flags & 1u) {
         s->proc->reattached = true;
         d->reattached++;
     }
+    s->acct_pos = s->pos;
+    s->acct_ns = ttm__now_ns();
     atomic_store_explicit(&h->consumer_attached, 1, memory_order_release);
+    d->npending--;
     s->state = TTM_SESSION_ACTIVE;
     d->nactive++;
     d->clients_total++;
-    if (ttm__ep_add(d, s->efd, EPOLLIN, &s->bell_ep) != TTM_OK) {
+    exit_watch_start(d, s);
+    /* edge-triggered and never read: a client that makes its eventfd blocking, or reads it
+     * itself, can only lose its own wake-ups (the tick drains every ring anyway) */
+    if (ttm__ep_add(d, s->efd, EPOLLIN | EPOLLET, &s->bell_ep) != TTM_OK) {
         TTM_LOG(ERROR, "pid %u: cannot watch its doorbell (%s); its ring is drained by the "
                        "timer only",
                 s->pid, strerror(errno));
@@ -703,14 +1041,65 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     else
         TTM_LOG(INFO, "pid %u (%s) uid %u connected, ring of %u slots", s->pid, s->proc->name,
                 s->uid, hello.nslots);
-    session_drain_and_sleep(d, s);
+    s->hot = true; /* drained in this loop turn, in its turn */
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
+/* Makes room for a connection of uid that has not said HELLO yet: when the pending budget (or
+ * uid's share of it) is used up, the pending connections whose HELLO has arrived are served
+ * first, then the oldest still pending (of uid, when uid's share is the one used up) is
+ * closed: honest clients send their HELLO right after connecting, so the oldest silent one is
+ * the likeliest to be idle. Counted as refused. */
+static void pending_make_room(ttm_daemon *d, uint32_t uid)
+{
+    if (d->npending < TTM_DAEMON_MAX_PENDING_UID)
+        return;
+    /* first the pending connections whose HELLO is there: they are served, not evicted */
+    ttm_session *s = d->sessions;
+    while (s != NULL) {
+        ttm_session *next = s->next;
+        int avail = 0;
+        if (!s->dead && s->state == TTM_SESSION_HANDSHAKE &&
+            ioctl(s->fd, FIONREAD, &avail) == 0 && avail >= (int)sizeof(ttm_hello))
+            handshake(d, s, 0);
+        s = next;
+    }
+    uint32_t of_uid = 0;
+    ttm_session *oldest = NULL, *oldest_uid = NULL;
+    for (s = d->sessions; s != NULL; s = s->next) {
+        if (s->state != TTM_SESSION_HANDSHAKE)
+            continue;
+        if (oldest == NULL || s->seq < oldest->seq)
+            oldest = s;
+        if (s->uid == uid) {
+            of_uid++;
+            if (oldest_uid == NULL || s->seq < oldest_uid->seq)
+                oldest_uid = s;
+        }
+    }
+    ttm_session *victim = NULL;
+    if (of_uid >= TTM_DAEMON_MAX_PENDING_UID)
+        victim = oldest_uid;
+    else if (d->npending >= TTM_DAEMON_MAX_PENDING)
+        victim = oldest;
+    if (victim == NULL)
+        return;
+    d->clients_refused++;
+    d->pending_evicted++;
+    char msg[120];
+    snprintf(msg, sizeof msg, "too many connections without a hello (at most %u, %u per "
+                              "user): the oldest is closed",
+             TTM_DAEMON_MAX_PENDING, TTM_DAEMON_MAX_PENDING_UID);
+    TTM_LOG(WARN, "closed a connection of pid %u uid %u that sent no hello: %s (counted)",
+            victim->pid, victim->uid, msg);
+    ttm__proto_send_reply(victim->fd, TTM_ELIMIT, msg);
+    session_free(d, victim);
+}
+
 void ttm__session_accept(ttm_daemon *d)
 {
-    for (;;) {
+    for (int k = 0; k < TTM_DAEMON_ACCEPTS_PER_TURN; k++) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -726,18 +1115,12 @@ void ttm__session_accept(ttm_daemon *d)
             close(fd);
             continue;
         }
-        if (d->nsessions >= d->cfg.max_clients) {
-            char msg[120];
-            snprintf(msg, sizeof msg, "ttmemd serves at most %u clients (--max-clients)",
-                     d->cfg.max_clients);
-            d->clients_refused++;
-            if (d->clients_refused == 1 || TTM_LOG_DEBUG <= ttm__log_level)
-                TTM_LOG(WARN, "refused client pid %d: %s (counted, logged once)", (int)cred.pid,
-                        msg);
-            ttm__proto_send_reply(fd, TTM_ELIMIT, msg);
+        if (d->nsessions - d->npending >= d->cfg.max_clients) {
+            refuse_limit(d, fd, (uint32_t)cred.pid);
             close(fd);
             continue;
         }
+        pending_make_room(d, (uint32_t)cred.uid);
         ttm_session *s = ttm__calloc(1, sizeof *s);
         if (s == NULL) {
             TTM_LOG(ERROR, "out of memory accepting a client");
@@ -747,20 +1130,24 @@ void ttm__session_accept(ttm_daemon *d)
         s->sock_ep = (ttm_ep){TTM_EP_SESSION, s};
         s->bell_ep = (ttm_ep){TTM_EP_DOORBELL, s};
         s->fd = fd;
-        s->memfd = s->efd = -1;
+        s->memfd = s->efd = s->pidfd = -1;
         s->pid = (uint32_t)cred.pid;
         s->uid = (uint32_t)cred.uid;
         s->state = TTM_SESSION_HANDSHAKE;
         s->opened_ns = ttm__now_ns();
+        s->seq = ++d->session_seq;
         s->next = d->sessions;
         if (d->sessions)
             d->sessions->prev = s;
         d->sessions = s;
         d->nsessions++;
+        d->npending++;
         if (ttm__ep_add(d, fd, EPOLLIN | EPOLLRDHUP, &s->sock_ep) != TTM_OK) {
             TTM_LOG(ERROR, "cannot watch a client socket: %s", strerror(errno));
             session_free(d, s);
+            continue;
         }
+        handshake(d, s, 0); /* an honest client's HELLO is usually there already */
     }
 }
 
@@ -772,12 +1159,15 @@ void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
         handshake(d, s, events);
         return;
     }
+    if (s->state != TTM_SESSION_ACTIVE)
+        return;
     if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
         session_hangup(d, s);
         return;
     }
     if (events & EPOLLIN) {
-        /* Nothing is expected after the HELLO: discard, and notice an EOF. */
+        /* Nothing is expected after the HELLO: discard (a bounded amount per turn), and
+         * notice an EOF. The socket is the daemon's own non-blocking file description. */
         char buf[256];
         ssize_t n = recv(s->fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
@@ -787,30 +1177,37 @@ void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
 
 void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s)
 {
-    if (s->dead)
-        return;
-    uint64_t v;
-    if (s->efd >= 0 && read(s->efd, &v, sizeof v) < 0 && errno != EAGAIN && errno != EINTR) {
-        ttm__ep_del(d, s->efd);
-        close_fd(&s->efd);
-    }
-    if (s->state != TTM_SESSION_HANDSHAKE)
-        session_drain_and_sleep(d, s);
-    if (s->broken)
-        session_hangup(d, s);
+    (void)d;
+    if (!s->dead && s->state != TTM_SESSION_HANDSHAKE)
+        s->hot = true;
+}
+
+void ttm__session_on_exit(ttm_daemon *d)
+{
+    note_exits(d);
 }
 
 int64_t ttm__session_poll(ttm_daemon *d)
 {
+    settle_step(d);
+    if (d->nsettling > 0)
+        return 0; /* more to settle next turn; the others wait */
+    uint32_t busy = 0;
+    for (ttm_session *s = d->sessions; s != NULL; s = s->next)
+        busy += s->hot || s->napping;
+    size_t budget = busy > 0 ? TTM_DAEMON_TURN_EVENTS / busy : TTM_DAEMON_TURN_EVENTS;
+    if (budget < TTM_DAEMON_BUDGET)
+        budget = TTM_DAEMON_BUDGET;
     int64_t wait = -1;
     uint64_t now = ttm__now_ns();
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
-        if (s->hot || (s->napping && s->nap_until_ns <= now)) {
-            session_drain_and_sleep(d, s);
+        bool live = s->state == TTM_SESSION_ACTIVE || s->state == TTM_SESSION_LINGER;
+        if (live && (s->hot || (s->napping && s->nap_until_ns <= now))) {
+            session_drain_and_sleep(d, s, budget);
             if (s->broken)
-                session_hangup(d, s);
+                session_gone(d, s, "ring unreadable");
             now = ttm__now_ns();
         }
         if (!s->dead) {
@@ -824,6 +1221,8 @@ int64_t ttm__session_poll(ttm_daemon *d)
         }
         s = next;
     }
+    if (d->nsettling > 0)
+        wait = 0;
     return wait;
 }
 
@@ -844,37 +1243,60 @@ void ttm__session_tick(ttm_daemon *d)
             }
             break;
         case TTM_SESSION_ACTIVE:
-            session_drain_and_sleep(d, s);
+            s->hot = true; /* the safety net for a missed doorbell */
             if (s->broken)
-                session_hangup(d, s);
-            else if (check_alive && process_gone(s->pid)) {
-                ttm__ep_del(d, s->fd);
-                close_fd(&s->fd);
-                session_end(d, s, true, "process gone, connection still open");
-            }
+                session_gone(d, s, "ring unreadable");
+            else if (check_alive && s->polled && process_gone(s->pid))
+                session_gone(d, s, "process gone, connection still open");
             break;
         case TTM_SESSION_LINGER:
-            if (process_gone(s->pid) || s->broken)
-                session_end(d, s, true, "connection closed");
+            s->hot = true;
+            if (s->broken)
+                session_gone(d, s, "ring unreadable");
             else if (now - s->linger_ns > (uint64_t)TTM_DAEMON_LINGER_MS * 1000000u)
-                session_end(d, s, true, "connection closed, process still running");
-            else
-                session_drain(d, s, false, SIZE_MAX);
+                session_gone(d, s, "connection closed, process still running");
+            break;
+        case TTM_SESSION_SETTLING:
             break;
         }
         s = next;
     }
+    if (check_alive)
+        procs_trim(d);
 }
 
 void ttm__session_close_all(ttm_daemon *d)
 {
+    d->stopping = true;
+    note_exits(d);
+    for (ttm_session *s = d->sessions; s != NULL; s = s->next)
+        if (s->state == TTM_SESSION_LINGER && session_process_gone(s))
+            session_gone(d, s, "connection closed");
+    /* the processes already gone first, each drained of what its ring holds */
+    while (d->nsettling > 0) {
+        ttm_session *s = d->sessions;
+        while (s != NULL && s->state != TTM_SESSION_SETTLING)
+            s = s->next;
+        if (s == NULL)
+            break;
+        session_drain(d, s, (size_t)s->nslots + TTM_DAEMON_BATCH);
+        session_finish(d, s, true, s->exit_why ? s->exit_why : "exited");
+    }
+    /* then every other ring: at most what it can hold, so a producer that keeps writing
+     * cannot hold the stop up; what is left stays in the ring for the next daemon */
     while (d->sessions != NULL) {
         ttm_session *s = d->sessions;
-        if (s->state == TTM_SESSION_LINGER && process_gone(s->pid))
-            session_end(d, s, true, "connection closed");
-        else
-            session_end(d, s, false, "daemon stopping");
+        if (s->state != TTM_SESSION_HANDSHAKE)
+            session_drain(d, s, s->nslots);
+        session_finish(d, s, false, "daemon stopping");
     }
+    if (d->exit_epoll_on) {
+        ttm__ep_del(d, d->exit_epfd);
+        close(d->exit_epfd);
+        d->exit_epfd = -1;
+        d->exit_epoll_on = false;
+    }
+    procs_trim(d);
 }
 
 /* ---- for the legacy listener (poc.c) ------------------------------------------------------- */

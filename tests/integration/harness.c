@@ -44,6 +44,19 @@ void it_remove_dir(const char *dir)
     rmdir(dir);
 }
 
+int it_count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    char line[2048];
+    int n = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, needle) != NULL;
+    fclose(f);
+    return n;
+}
+
 static void kill_tracked(bool reap)
 {
     for (int i = 0; i < npids; i++) {

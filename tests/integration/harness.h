@@ -76,6 +76,9 @@ pid_t it_spawn(const char *const *argv, const char *const *env, int *in, int *ou
 /* A line of /proc/PID/status ("VmHWM", "VmRSS") in KiB, or -1. */
 long it_proc_kib(pid_t pid, const char *field);
 
+/* The lines of the file at path that contain needle; -1 when it cannot be read. */
+int it_count_lines(const char *path, const char *needle);
+
 /* Removes a directory and the files in it. */
 void it_remove_dir(const char *dir);
 

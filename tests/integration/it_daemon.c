@@ -1,8 +1,10 @@
 /*
  * it_daemon.c — integration tests of ttmemd with real processes: a real daemon on a socket in
- * a temporary directory, real clients (it_client, through libttmem), checks through the query
- * socket's snapshot. One case per run: `it_daemon CASE TTMEMD IT_CLIENT`; ctest runs each case
- * as its own test with a timeout.
+ * a temporary directory, real clients (it_client, through libttmem), hostile clients
+ * (it_hostile, the protocol spoken by hand, then abused), checks through the query socket's
+ * snapshot. One case per run: `it_daemon CASE TTMEMD IT_CLIENT IT_HOSTILE TTMEM`; ctest runs
+ * each case as its own test with a timeout. No check depends on timing: cases wait for a
+ * counter, an event or a line, with a generous deadline that only turns a hang into a failure.
  *
  * Every process a case starts is recorded and killed at exit (normal, failed check, or the
  * case's own alarm), and the temporary directory is removed.
@@ -36,7 +38,7 @@ extern char **environ;
 
 #define CASE_TIMEOUT_S 90
 
-static const char *g_ttmemd, *g_client;
+static const char *g_ttmemd, *g_client, *g_hostile, *g_ttmem;
 static char g_sock[128], g_query[140];
 static pid_t g_daemons[8]; /* stopped with SIGTERM at the end: each must exit 0 */
 static int g_ndaemons;
@@ -92,9 +94,10 @@ typedef struct client {
     int in, out; /* its stdin (we write), its stdout (we read) */
 } client;
 
-/* Starts it_client with args; enabled sets TTMEM=1 and TTMEM_SOCKET; extra_env is one more
- * NAME=VALUE or NULL. */
-static client start_client(bool enabled, const char *extra_env, const char *const *args)
+/* Starts prog with args (after argv[0]) with its stdin and stdout on pipes; enabled sets
+ * TTMEM=1; TTMEM_SOCKET is always set; extra_env is one more NAME=VALUE or NULL. */
+static client start_prog(const char *prog, bool enabled, const char *extra_env,
+                         const char *const *args)
 {
     int in[2], out[2];
     CHECK(pipe(in) == 0 && pipe(out) == 0, "pipe");
@@ -116,18 +119,24 @@ static client start_client(bool enabled, const char *extra_env, const char *cons
             setenv("TTMEM", "1", 1);
         if (extra_env != NULL)
             putenv((char *)extra_env);
-        const char *argv[32] = {g_client};
+        const char *argv[32] = {prog};
         int n = 1;
         for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
             argv[n++] = args[i];
         argv[n] = NULL;
-        execv(g_client, (char *const *)argv);
+        execv(prog, (char *const *)argv);
         _exit(127);
     }
     it_track(pid);
     close(in[0]);
     close(out[1]);
     return (client){.pid = pid, .in = in[1], .out = out[0]};
+}
+
+/* Starts it_client with args; enabled sets TTMEM=1; extra_env is one more NAME=VALUE or NULL. */
+static client start_client(bool enabled, const char *extra_env, const char *const *args)
+{
+    return start_prog(g_client, enabled, extra_env, args);
 }
 
 static void client_close(client *c)
@@ -215,6 +224,84 @@ static void wait_connected(pid_t pid, int timeout_ms)
         CHECK(it_now_ms() < deadline, "pid %d never connected", (int)pid);
         it_sleep_ms(10);
     }
+}
+
+/* Waits until the daemon has taken at least n events of pid. */
+static void wait_events(pid_t pid, uint64_t n, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        const ttm_snap_proc *p = proc_of(&s, pid);
+        bool ok = p != NULL && p->events >= n;
+        ttm__snapshot_free(&s);
+        if (ok)
+            return;
+        CHECK(it_now_ms() < deadline, "pid %d: fewer than %llu events after %d ms", (int)pid,
+              (unsigned long long)n, timeout_ms);
+        it_sleep_ms(10);
+    }
+}
+
+/* Waits until the daemon-wide counter picked by field reaches n; returns its value. */
+static uint64_t wait_daemon_counter(size_t field, const char *name, uint64_t n, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        uint64_t v;
+        memcpy(&v, (const char *)&s.daemon + field, sizeof v);
+        ttm__snapshot_free(&s);
+        if (v >= n)
+            return v;
+        CHECK(it_now_ms() < deadline, "%s is %llu after %d ms, expected %llu", name,
+              (unsigned long long)v, timeout_ms, (unsigned long long)n);
+        it_sleep_ms(10);
+    }
+}
+#define WAIT_DAEMON(field, n, ms)                                                               \
+    wait_daemon_counter(offsetof(ttm_snap_daemon, field), #field, (n), (ms))
+
+/* Maps (read-only) the ring libttmem made in process pid, through /proc/PID/fd. */
+static const ttm_ring_hdr *map_client_ring(pid_t pid, size_t *bytes)
+{
+    char dir[64], path[400], target[256];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *dd = opendir(dir);
+    CHECK(dd != NULL, "cannot list %s", dir);
+    struct dirent *e;
+    const ttm_ring_hdr *h = NULL;
+    while (h == NULL && (e = readdir(dd)) != NULL) {
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strncmp(target, "/memfd:ttmem", 12) != 0)
+            continue;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(ttm_ring_hdr)) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+        if (m == MAP_FAILED)
+            continue;
+        if (((const ttm_ring_hdr *)m)->magic == TTM_RING_MAGIC) {
+            h = m;
+            *bytes = (size_t)st.st_size;
+        } else {
+            munmap(m, (size_t)st.st_size);
+        }
+    }
+    closedir(dd);
+    CHECK(h != NULL, "no ring found in pid %d", (int)pid);
+    return h;
 }
 
 static void write_line(client *c, const char *s)
@@ -346,13 +433,21 @@ static void case_restart(void)
     const char *args[] = {"--stream", NULL};
     client c = start_client(true, "TTMEM_RING_SLOTS=1024", args);
     wait_connected(c.pid, 10000);
-    it_sleep_ms(200);
+    wait_events(c.pid, 1000, 10000); /* the first daemon took some */
     CHECK(kill(d, SIGKILL) == 0, "kill daemon");
     wait_exit(d, 5000);
-    it_sleep_ms(400); /* the ring fills: events are dropped and counted */
+    /* the ring fills: events are dropped and counted (seen in the ring's own counter) */
+    size_t ring_bytes;
+    const ttm_ring_hdr *ring = map_client_ring(c.pid, &ring_bytes);
+    int64_t deadline = it_now_ms() + 20000;
+    while (atomic_load_explicit(&ring->dropped, memory_order_relaxed) == 0) {
+        CHECK(it_now_ms() < deadline, "no drops while no daemon existed");
+        it_sleep_ms(5);
+    }
+    munmap((void *)ring, ring_bytes);
     start_daemon(NULL);
     wait_connected(c.pid, 15000);
-    it_sleep_ms(200);
+    wait_events(c.pid, 1000, 15000); /* the new daemon took some too */
     write_line(&c, "q");
     cstats st = read_stats(&c, 20000);
     int status = wait_exit(c.pid, 10000);
@@ -390,14 +485,22 @@ static void case_disabled(void)
     cstats st0 = read_stats(&c0, 10000);
     wait_exit(c0.pid, 5000);
     CHECK_EQ(st0.enabled, 0);
-    it_sleep_ms(200);
+    /* A connection either of them had made would be ahead of this probe's in the listen
+     * queue: once the probe is settled, the daemon has seen everything they did. */
+    const char *probe_args[] = {"--pairs", "1", NULL};
+    client probe = start_client(true, NULL, probe_args);
+    read_stats(&probe, 10000);
+    wait_exit(probe.pid, 5000);
+    settle();
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
-    CHECK_EQ(s.daemon.clients_total, 0);
+    CHECK_EQ(s.daemon.clients_total, 1);
     CHECK_EQ(s.daemon.clients_rejected, 0);
-    CHECK_EQ(s.daemon.events, 0);
-    CHECK_EQ(s.nprocs, 0);
+    CHECK_EQ(s.daemon.events, 2);
+    CHECK_EQ(s.nprocs, 1);
+    CHECK(proc_of(&s, probe.pid) != NULL, "the probe is missing");
     ttm__snapshot_free(&s);
+    client_close(&probe);
     client_close(&c);
     client_close(&c0);
 }
@@ -713,6 +816,215 @@ static void case_query(void)
     ttm__snapshot_free(&s);
 }
 
+/* ---- hostile peers (issue 9): each attack runs next to an innocent client ------------------ */
+
+/* Starts it_hostile with an attack; waits for its line saying the attack runs. */
+static client start_hostile(const char *attack, const char *arg, const char *expect)
+{
+    const char *args[] = {g_sock, attack, arg, NULL};
+    client h = start_prog(g_hostile, false, NULL, args);
+    char line[64];
+    CHECK(it_read_line(h.out, line, sizeof line, 15000) == 0 && strcmp(line, expect) == 0,
+          "hostile %s not running: '%s'", attack, line);
+    return h;
+}
+
+/* An innocent client streaming alloc/free pairs, connected. */
+static client start_innocent(void)
+{
+    const char *args[] = {"--stream", NULL};
+    client c = start_client(true, NULL, args);
+    wait_connected(c.pid, 15000);
+    return c;
+}
+
+/* Stops the innocent client and checks it lost nothing: what it committed is what the daemon
+ * took, it dropped nothing. Returns the events the daemon took from it. */
+static uint64_t innocent_check(client *c)
+{
+    write_line(c, "q");
+    cstats st = read_stats(c, 30000);
+    int status = wait_exit(c->pid, 10000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "innocent status 0x%x", status);
+    CHECK_EQ(st.enabled, 1);
+    CHECK_EQ(st.dropped, 0);
+    CHECK_EQ(st.flush, TTM_OK);
+    int64_t deadline = it_now_ms() + 20000;
+    for (;;) {
+        ttm_snapshot s;
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        const ttm_snap_proc *p = proc_of(&s, c->pid);
+        CHECK(p != NULL, "innocent pid %d missing", (int)c->pid);
+        bool done = !p->connected;
+        uint64_t events = p->events, dropped = p->dropped, prior = p->prior_events;
+        ttm__snapshot_free(&s);
+        if (done) {
+            CHECK_EQ(dropped, 0);
+            CHECK_EQ(prior, 0);
+            CHECK_EQ(events, st.events); /* lost: st.events - events = 0 */
+            CHECK(events > 0, "the innocent client sent nothing");
+            printf("it_daemon: %s: the innocent client committed %llu events, the daemon took "
+                   "%llu, lost 0\n",
+                   it_case, st.events, (unsigned long long)events);
+            client_close(c);
+            return events;
+        }
+        CHECK(it_now_ms() < deadline, "innocent session never ended");
+        it_sleep_ms(10);
+    }
+}
+
+/* Item 10: the doorbell eventfd made blocking and read back by the client itself. The daemon
+ * never reads it (a blocked read() ignored SIGTERM for good). */
+static void case_hostile_eventfd(void)
+{
+    start_daemon(NULL);
+    client c = start_innocent();
+    client h = start_hostile("eventfd", NULL, "attached");
+    wait_events(h.pid, 20000, 30000); /* thousands of doorbells went by */
+    innocent_check(&c);
+    wait_events(h.pid, 40000, 30000); /* still served */
+    client_close(&h);
+}
+
+/* Item 11: a client rewinding its ring's tail in a loop (and reconnecting when closed): the
+ * daemon keeps its own position, detects it, counts it and closes the session, each time. */
+static void case_hostile_rewind(void)
+{
+    start_daemon(NULL);
+    client c = start_innocent();
+    client h = start_hostile("rewind", NULL, "attached");
+    WAIT_DAEMON(ring_errors, 20, 30000);
+    wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
+    WAIT_DAEMON(ring_errors, 21, 30000); /* and the attack still runs */
+    innocent_check(&c);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    /* Never an event read twice: the hostile client's objects are unique over its life, so a
+     * free read again would be a double_free, an allocation read again (still live) a
+     * duplicate_alloc. */
+    const ttm_snap_proc *p = proc_of(&s, h.pid);
+    CHECK(p != NULL && p->events > 0, "hostile missing");
+    CHECK_EQ(cls(&s, TTM_CLASS_DOUBLE_FREE), 0);
+    CHECK_EQ(cls(&s, TTM_CLASS_DUPLICATE_ALLOC), 0);
+    ttm__snapshot_free(&s);
+    client_close(&h);
+}
+
+/* Item 8: a client rewriting its ring's waited/dropped counters with impossible values. Never
+ * summed (counted as ring errors), and the warning is rate-limited. */
+static void case_hostile_counters(void)
+{
+    int64_t t0 = it_now_ms();
+    start_daemon(NULL);
+    client c = start_innocent();
+    client h = start_hostile("counters", NULL, "attached");
+    WAIT_DAEMON(ring_errors, 50, 30000);
+    wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    const ttm_snap_proc *p = proc_of(&s, h.pid);
+    CHECK(p != NULL, "hostile missing");
+    CHECK_EQ(p->dropped, 0);
+    CHECK_EQ(p->waited, 0);
+    CHECK_EQ(s.daemon.dropped, 0);
+    CHECK(s.daemon.waited < (1ull << 40), "daemon-wide waited %llu",
+          (unsigned long long)s.daemon.waited);
+    uint64_t errors = s.daemon.ring_errors;
+    ttm__snapshot_free(&s);
+    innocent_check(&c);
+    /* at most a burst, then a few lines a second, per call site (log.h) */
+    char err[160];
+    snprintf(err, sizeof err, "%s/ttmemd.err", it_dir);
+    int lines = it_count_lines(err, "which no producer can do");
+    int64_t secs = (it_now_ms() - t0) / 1000 + 2;
+    CHECK(lines >= 0 && lines <= 20 + 5 * secs, "%d warning lines in %lld s for %llu ring errors",
+          lines, (long long)secs, (unsigned long long)errors);
+    client_close(&h);
+}
+
+/* Item 15: 300 connections that never say HELLO cannot use up the client slots. */
+static void case_hostile_idle(void)
+{
+    start_daemon(NULL);
+    client h = start_hostile("idle", "300", "idle 300");
+    /* the oldest pre-HELLO connections beyond the per-user budget (32) are closed, counted */
+    WAIT_DAEMON(clients_refused, 300 - 32, 30000);
+    client c = start_innocent();
+    wait_events(c.pid, 200000, 60000);
+    innocent_check(&c);
+    client_close(&h);
+}
+
+/* Item 2: back-to-back processes, each exiting with a DRAM buffer at the same address: the
+ * previous one's exit is settled before the next one's allocation, so no overlap, ever. */
+static void backtoback(void)
+{
+    enum { RUNS = 200 };
+    start_daemon(NULL);
+    const char *args[] = {"--alloc-at", "0x1000", NULL};
+    for (int i = 0; i < RUNS; i++) {
+        client c = start_client(true, NULL, args);
+        cstats st = read_stats(&c, 10000);
+        CHECK_EQ(st.events, 1);
+        int status = wait_exit(c.pid, 10000);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run %d: status 0x%x", i, status);
+        client_close(&c);
+    }
+    settle();
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(cls(&s, TTM_CLASS_OVERLAP), 0);
+    CHECK_EQ(cls(&s, TTM_CLASS_MISSED_FREE), 0);
+    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), RUNS);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS);
+    CHECK_EQ(s.totals.live_records, 0);
+    ttm__snapshot_free(&s);
+}
+
+static void case_backtoback(void)
+{
+    backtoback();
+}
+
+/* The same where the kernel has no pidfds: exits found through /proc before every apply. */
+static void case_backtoback_polled(void)
+{
+    setenv("TTMEMD_TEST_NO_PIDFD", "1", 1);
+    backtoback();
+}
+
+/* Item 9: exited processes kept are bounded (the 64 most recent), the rest counted, and
+ * `ttmem status` says so in one line. */
+static void case_exited(void)
+{
+    enum { RUNS = 100, KEPT = 64 };
+    start_daemon(NULL);
+    const char *args[] = {"--leak", "1", NULL};
+    for (int i = 0; i < RUNS; i++) {
+        client c = start_client(true, NULL, args);
+        read_stats(&c, 10000);
+        wait_exit(c.pid, 10000);
+        client_close(&c);
+    }
+    settle();
+    WAIT_DAEMON(procs_dropped, RUNS - KEPT, 10000);
+    ttm_snapshot s;
+    snap(&s, TTM_SNAP_WANT_STATUS);
+    CHECK_EQ(s.nprocs, KEPT);
+    CHECK_EQ(s.daemon.procs_dropped, RUNS - KEPT);
+    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS); /* the totals keep every leak */
+    for (size_t i = 0; i < s.nprocs; i++)
+        CHECK_EQ(s.procs[i].leaked_count, 1);
+    ttm__snapshot_free(&s);
+    char cmd[600], out[160];
+    snprintf(out, sizeof out, "%s/status.out", it_dir);
+    snprintf(cmd, sizeof cmd, "'%s' status --socket '%s' > '%s' 2>&1", g_ttmem, g_sock, out);
+    CHECK(system(cmd) == 0, "ttmem status failed");
+    CHECK(file_contains(out, "36 earlier exited processes not shown"), "no summary line in %s",
+          out);
+}
+
 /* Stops the daemons still running: each must stop cleanly on SIGTERM (under the sanitizers a
  * leak or an error makes the status non-zero), and no log may hold a sanitizer report. */
 static void finish(void)
@@ -721,8 +1033,12 @@ static void finish(void)
         pid_t pid = g_daemons[i];
         if (pid <= 0)
             continue;
+        /* promptly, whatever the clients still attached do (a generous deadline) */
         CHECK(kill(pid, SIGTERM) == 0, "SIGTERM to the daemon");
-        int status = wait_exit(pid, 10000);
+        int64_t t0 = it_now_ms();
+        int status = wait_exit(pid, 20000);
+        printf("it_daemon: %s: daemon %d stopped %lld ms after SIGTERM\n", it_case, (int)pid,
+               (long long)(it_now_ms() - t0));
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon %d stopped with 0x%x",
               (int)pid, status);
     }
@@ -745,12 +1061,16 @@ static const it_case_entry cases[] = {
     {"counts", case_counts},   {"sigkill", case_sigkill},   {"restart", case_restart},
     {"disabled", case_disabled}, {"second", case_second},   {"foreign", case_foreign},
     {"badhello", case_badhello}, {"limits", case_limits},   {"query", case_query},
+    {"hostile_eventfd", case_hostile_eventfd}, {"hostile_rewind", case_hostile_rewind},
+    {"hostile_counters", case_hostile_counters}, {"hostile_idle", case_hostile_idle},
+    {"backtoback", case_backtoback}, {"backtoback_polled", case_backtoback_polled},
+    {"exited", case_exited},
 };
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT\n");
+    if (argc != 6) {
+        fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT IT_HOSTILE TTMEM\n");
         return 2;
     }
     void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
@@ -758,6 +1078,8 @@ int main(int argc, char **argv)
         return 2;
     g_ttmemd = argv[2];
     g_client = argv[3];
+    g_hostile = argv[4];
+    g_ttmem = argv[5];
     if (it_begin("it_daemon", argv[1], "/tmp/ttmem-it.XXXXXX", CASE_TIMEOUT_S) != 0)
         return 1;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);

@@ -77,15 +77,8 @@ static void stop_daemon(void)
 /* Counts the lines of the daemon's log that contain needle. */
 static int log_count(const char *needle)
 {
-    FILE *f = fopen(g_log, "r");
-    if (f == NULL)
-        return 0;
-    char line[2048];
-    int n = 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
+    int n = it_count_lines(g_log, needle);
+    return n < 0 ? 0 : n;
 }
 
 static void snap(ttm_snapshot *s)
