@@ -630,11 +630,15 @@ static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
-static bool other_session_of(const ttm_daemon *d, const ttm_session *s)
+/* True when another session of s's pid holds a ring (or a legacy connection of it is open).
+ * settling: whether sessions that are settling an exit count. The exit itself counts them (a
+ * process that rebuilt its ring ends with two sessions and exits once, when the last is
+ * drained); a new HELLO does not (the pid of a process being settled may already be reused). */
+static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool settling)
 {
     for (const ttm_session *o = d->sessions; o != NULL; o = o->next)
         if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE &&
-            o->state != TTM_SESSION_SETTLING)
+            (settling || o->state != TTM_SESSION_SETTLING))
             return true;
     return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
 }
@@ -646,7 +650,7 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
 {
     if (s->ring != NULL && !exited && !s->broken)
         atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
-    if (s->proc != NULL && exited && !other_session_of(d, s)) {
+    if (s->proc != NULL && exited && !other_session_of(d, s, true)) {
         ttm_totals before, after;
         ttm_registry_totals(d->reg, &before);
         ttm_registry_process_exit(d->reg, s->pid, ttm__now_ns());
@@ -956,7 +960,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         return;
     }
     ttm_ring_hdr *h = s->ring;
-    bool other = other_session_of(d, s);
+    bool other = other_session_of(d, s, false);
     bool same_ring = other && take_over_same_ring(d, s);
     /* Counters already in the ring belong to earlier daemons or sessions, except the drops the
      * client says no daemon has heard of. */
