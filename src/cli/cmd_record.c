@@ -186,9 +186,10 @@ int ttm_cli_private_start(ttm_cli_private **out)
         }
         if (dup2(pipefd[1], 3) < 0)
             _exit(127);
+        /* --no-state: a private daemon lives for one command; its directory is removed after */
         char *args[] = {daemon,         "--foreground", "--socket",   p->socket,
                         "--ready-fd",   "3",            "--log-file", p->log,
-                        "--log-level", "info",         NULL};
+                        "--log-level", "info",         "--no-state", NULL};
         execvp(daemon, args);
         _exit(127);
     }

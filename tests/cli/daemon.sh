@@ -26,7 +26,7 @@ export TTMEM_SHM_DIR="$tmp/no-shm"
 "$ttmem" status --socket "$sock" >"$tmp/out" 2>"$tmp/err"
 check "status without a daemon exits 1" $([ $? -eq 1 ]; echo $?)
 [ "$(cat "$tmp/err")" = "ttmemd is not running at $sock: start it with 'ttmemd' or use 'ttmem record -- CMD'" ]
-check "status without a daemon says so in one line ($(cat "$tmp/err"))" $?
+st=$?; check "status without a daemon says so in one line ($(cat "$tmp/err"))" $st
 "$ttmem" dump --socket "$sock" >/dev/null 2>"$tmp/err"
 check "dump without a daemon exits 1" $([ $? -eq 1 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ]; check "dump without a daemon: one line" $?
@@ -50,7 +50,7 @@ check "ttmemd detaches and exits 0" $?
 [ "$(stat -c %a "$sock.query")" = 660 ]; check "query socket mode 0660" $?
 "$ttmemd" --socket "$sock" 2>"$tmp/err"
 check "a second ttmemd exits 1" $([ $? -eq 1 ]; echo $?)
-grep -q "already running on $sock" "$tmp/err"; check "a second ttmemd says why ($(cat "$tmp/err"))" $?
+grep -q "already running on $sock" "$tmp/err"; st=$?; check "a second ttmemd says why ($(cat "$tmp/err"))" $st
 
 # two clients: one still holding buffers, one gone
 TTMEM=1 TTMEM_SOCKET="$sock" "$client" --pairs 100 --leak 2 --device 1 --double-free >/dev/null
@@ -148,13 +148,13 @@ fenv=(env -u TTMEM_SOCKET HOME="$fresh/home" XDG_RUNTIME_DIR="$fresh/xdg" TMPDIR
       TTMEM_SYSTEM_DIR="$fresh/no-system")
 fsock="$fresh/xdg/ttmem/ttmemd.sock"
 "${fenv[@]}" "$ttmemd" >"$tmp/fresh.out" 2>"$tmp/fresh.err"
-check "plain ttmemd on a fresh host exits 0 ($(head -c 300 "$tmp/fresh.err"))" $?
+st=$?; check "plain ttmemd on a fresh host exits 0 ($(head -c 300 "$tmp/fresh.err"))" $st
 [ ! -s "$tmp/fresh.err" ]; check "plain ttmemd prints nothing" $?
 for _ in $(seq 200); do [ -S "$fsock" ] && break; sleep 0.05; done
 [ -S "$fsock" ]; check "the detached daemon listens at the default socket" $?
 [ "$(stat -c %a "$fresh/xdg/ttmem")" = 700 ]; check "its directory is created 0700" $?
 "${fenv[@]}" "$ttmem" status >"$tmp/fresh.status" 2>&1
-check "plain ttmem status finds it ($(head -c 300 "$tmp/fresh.status"))" $?
+st=$?; check "plain ttmem status finds it ($(head -c 300 "$tmp/fresh.status"))" $st
 fpid=$(sed -nE 's/^ttmemd [0-9.]+, pid ([0-9]+),.*/\1/p' "$tmp/fresh.status")
 [ -n "$fpid" ] && pids+=("$fpid")
 [ -n "$fpid" ] && [ "$fpid" = "$(tr -d '\n' <"$fsock.lock")" ]; check "status names the daemon's pid ($fpid)" $?
@@ -170,7 +170,7 @@ ln -s "$tmp/precious" "$fresh/xdg/ttmem/ttmemd.log"
 "${fenv[@]}" "$ttmemd" >/dev/null 2>"$tmp/fresh.err"
 check "ttmemd over a planted log link exits 1" $([ $? -eq 1 ]; echo $?)
 [ "$(wc -l <"$tmp/fresh.err")" -eq 1 ] && grep -q "cannot open log file .*symbolic link" "$tmp/fresh.err"
-check "and says so in one line ($(cat "$tmp/fresh.err"))" $?
+st=$?; check "and says so in one line ($(cat "$tmp/fresh.err"))" $st
 [ "$(cat "$tmp/precious")" = precious ]; check "the link's target is untouched" $?
 
 echo "daemon.sh: $pass passed, $fail failed"

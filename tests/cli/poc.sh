@@ -43,8 +43,8 @@ start_daemon "$tmp/py.log" --devices 2 --arch wormhole_b0 --poc-log
 timeout 30 python3 "$src/tests/integration/poc_client.py" "$tmp/p.sock"
 check "the Python client's checks pass" $?
 "$ttmem" status --socket "$tmp/d.sock" >"$tmp/status.txt"
-grep -Eq "^Legacy +$tmp/p.sock: 0 connected, 2 since start; 19 messages \(ALLOC 5, FREE 1, QUERY 5, DUMP_REMAINING 1, DEVICE_INFO_QUERY 3\)$" "$tmp/status.txt"
-check "status shows the legacy socket's counters ($(grep Legacy "$tmp/status.txt"))" $?
+grep -Eq "^Legacy +$tmp/p.sock: 0 connected, 2 since start; 15 messages \(ALLOC 5, FREE 1, QUERY 5, DUMP_REMAINING 1, DEVICE_INFO_QUERY 3\)$" "$tmp/status.txt"
+st=$?; check "status shows the legacy socket's counters ($(grep Legacy "$tmp/status.txt"))" $st
 "$ttmem" status --json --socket "$tmp/d.sock" | python3 -c "
 import json, sys
 l = json.load(sys.stdin)['legacy']
@@ -65,7 +65,7 @@ for sc in program-pool pre-tracking reuse mesh8 cb-kernel trace llama; do
     stop_daemon; check "$sc: the daemon stops cleanly" $?
     "$ttmem" analyze-log --json "$tmp/$sc.log" >"$tmp/$sc.json" 2>"$tmp/$sc.err"
     check "$sc: analyze-log reads the daemon's output" $?
-    grep -q " 0 unparseable" "$tmp/$sc.err"; check "$sc: every event line parses ($(head -c 300 "$tmp/$sc.err"))" $?
+    grep -q " 0 unparseable" "$tmp/$sc.err"; st=$?; check "$sc: every event line parses ($(head -c 300 "$tmp/$sc.err"))" $st
     python3 - "$tmp/$sc.truth" "$tmp/$sc.json" <<'PY'
 import json, sys
 truth = json.load(open(sys.argv[1]))

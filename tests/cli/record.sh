@@ -27,10 +27,10 @@ check "record reports the 3 leaks" $?
 grep -Eq "^! double_free +1 " "$tmp/out"; check "record reports the double free" $?
 grep -Eq "^Unmatched +1 frees on 1 addresses: 0 unknown, 0 excess, 1 double" "$tmp/out"
 check "the double free is the only unmatched free" $?
-[ "$(grep -Ec "^! " "$tmp/out")" -eq 2 ]; check "exactly two kinds of findings ($(grep -E '^! ' "$tmp/out" | tr '\n' ' '))" $?
+[ "$(grep -Ec "^! " "$tmp/out")" -eq 2 ]; st=$?; check "exactly two kinds of findings ($(grep -E '^! ' "$tmp/out" | tr '\n' ' '))" $st
 grep -Eq "^Transport +8 events from 1 process through the ring; 0 waited for room, 0 dropped: nothing was lost" "$tmp/out"
 check "record says nothing was lost" $?
-[ ! -s "$tmp/err" ]; check "record writes nothing on stderr ($(head -c 200 "$tmp/err"))" $?
+[ ! -s "$tmp/err" ]; st=$?; check "record writes nothing on stderr ($(head -c 200 "$tmp/err"))" $st
 no_leftovers; check "the private directory is removed" $?
 
 TMPDIR="$priv" "$ttmem" record -o "$tmp/r.json" -- "$leaker" >"$tmp/out" 2>"$tmp/err"
@@ -65,7 +65,7 @@ check "a program that succeeds gives 0" $?
 TMPDIR="$priv" "$ttmem" record -- /nonexistent/program >/dev/null 2>"$tmp/err"
 check "a missing program gives 127" $([ $? -eq 127 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cannot run '/nonexistent/program'" "$tmp/err"
-check "a missing program: one clear line ($(cat "$tmp/err"))" $?
+st=$?; check "a missing program: one clear line ($(cat "$tmp/err"))" $st
 "$ttmem" record >/dev/null 2>"$tmp/err"
 check "record without a command exits 2" $([ $? -eq 2 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ]; check "record without a command: one line" $?
@@ -97,7 +97,7 @@ no_leftovers; check "no private directory left after a signal" $?
 
 # the demo: simulated processes through the real daemon, one killed mid-run
 TMPDIR="$priv" "$ttmem" demo >"$tmp/demo.txt" 2>"$tmp/demo.err"
-check "ttmem demo exits 0 ($(head -c 300 "$tmp/demo.err"))" $?
+st=$?; check "ttmem demo exits 0 ($(head -c 300 "$tmp/demo.err"))" $st
 grep -Eq "^Killed +pid [0-9]+ died by SIGKILL after 30,000 events" "$tmp/demo.txt"
 check "the demo kills one process after 30,000 events" $?
 grep -Eq "^! leaked_at_exit " "$tmp/demo.txt"; check "the demo reports leaks at exit" $?

@@ -14,7 +14,7 @@ scenarios=$("$ttmem" simulate --scenario list | awk '{print $1}')
 for s in $scenarios; do
     for c in identity legacy; do
         "$ttmem" simulate --scenario "$s" --client "$c" --seed 7 --check >"$tmp/out" 2>"$tmp/err"
-        check "simulate $s --client $c --check exits 0 ($(head -c 300 "$tmp/err"))" $?
+        st=$?; check "simulate $s --client $c --check exits 0 ($(head -c 300 "$tmp/err"))" $st
         grep -q "check passed" "$tmp/err"; check "simulate $s $c says check passed" $?
     done
 done
@@ -52,7 +52,7 @@ golden() { # file, args...
     "$ttmem" simulate "$@" >"$tmp/golden" 2>/dev/null
     if [ "${UPDATE_GOLDEN:-0}" = 1 ]; then cp "$tmp/golden" "$file"; fi
     diff -u "$file" "$tmp/golden" >"$tmp/golden.diff"
-    check "golden $1 ($(head -c 600 "$tmp/golden.diff"))" $?
+    st=$?; check "golden $1 ($(head -c 600 "$tmp/golden.diff"))" $st
 }
 golden leaks_identity.txt --scenario leaks --client identity --seed 3
 golden program_pool_legacy.txt --scenario program-pool --client legacy --seed 3
@@ -64,7 +64,7 @@ bad() { # description, expected-substring, args...
     "$ttmem" "$@" >"$tmp/o" 2>"$tmp/e"
     local rc=$?
     [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q "$want" "$tmp/e"
-    check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $?
+    st=$?; check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $st
 }
 bad "unknown scenario" "unknown scenario 'nope'" simulate --scenario nope
 bad "bad client" "identity' or 'legacy'" simulate --scenario llama --client both

@@ -21,7 +21,7 @@ sed "s|^ExecStart=$bindir/ttmemd |ExecStart=$build/ttmemd |" "$build/ttmemd.serv
 grep -q -- "--system --foreground" "$unit"; check "the unit runs ttmemd --system in the foreground" $?
 systemd-analyze verify "$unit" >"$tmp/verify.out" 2>&1
 check "systemd-analyze verify accepts the unit" $?
-! grep -q "ttmemd.service" "$tmp/verify.out"; check "and has nothing to say about it ($(grep ttmemd.service "$tmp/verify.out" | head -3))" $?
+! grep -q "ttmemd.service" "$tmp/verify.out"; st=$?; check "and has nothing to say about it ($(grep ttmemd.service "$tmp/verify.out" | head -3))" $st
 if systemd-analyze security --offline=yes "$unit" >"$tmp/security.out" 2>&1; then
     level=$(sed -nE 's/.*Overall exposure level for ttmemd.service: ([0-9.]+).*/\1/p' "$tmp/security.out")
     [ -n "$level" ] && awk -v l="$level" 'BEGIN { exit !(l <= 4.0) }'

@@ -71,7 +71,7 @@ bad() { # description, expected exit status, expected substring, args...
     "$ttmem" top "$@" >"$tmp/o" 2>"$tmp/e" </dev/null
     local rc=$?
     [ $rc -eq "$want_rc" ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q -- "$want" "$tmp/e"
-    check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $?
+    st=$?; check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $st
 }
 bad "unknown option" 2 "unknown option '--bogus'" --bogus
 bad "bad --loop" 2 "--loop wants seconds" --loop abc
@@ -290,7 +290,7 @@ tm kill-session -t top
 tm new-session -d -s top -x 100 -y 30 \
     "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.2 --iterations 5 --view history 2>'$tmp/frames.err'; echo \"exit=\$?\"; sleep 30"
 capture pane16 "^exit=" && grep -q "^exit=0" "$tmp/pane16"
-check "5 frames, then exit 0 ($(head -c 400 "$tmp/frames.err"))" $?
+st=$?; check "5 frames, then exit 0 ($(head -c 400 "$tmp/frames.err"))" $st
 [ ! -s "$tmp/frames.err" ]; check "nothing on stderr (no sanitizer report)" $?
 tm kill-session -t top
 
