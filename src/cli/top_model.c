@@ -407,8 +407,8 @@ int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daem
             m->nregions_ghosts += regions[i].ghosts;
         } else if (regions[i].state == TTM_TTSHM_INVALID) {
             m->nregions_bad++;
-            if (m->shm_err[0] == '\0')
-                snprintf(m->shm_err, sizeof m->shm_err, "%s: %s", regions[i].path,
+            if (m->shm_err[0] == '\0') /* one footer line: the path and the reason, cut */
+                snprintf(m->shm_err, sizeof m->shm_err, "%.300s: %.90s", regions[i].path,
                          regions[i].why);
         }
     }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +117,8 @@ static void bind_at(const char *path, bool listen_too, int *fd)
 
 static void write_pid(const char *sock, long pid)
 {
-    char lock[160];
-    snprintf(lock, sizeof lock, "%s.lock", sock);
+    char lock[PATH_MAX];
+    assert_true((size_t)snprintf(lock, sizeof lock, "%s.lock", sock) < sizeof lock);
     FILE *f = fopen(lock, "w");
     assert_non_null(f);
     fprintf(f, "%ld\n", pid);
