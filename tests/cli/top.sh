@@ -38,12 +38,12 @@ start_daemon() {
     "$ttmemd" --foreground --socket "$sock" --arch wormhole_b0 --log-level warn \
         2>>"$tmp/ttmemd.log" &
     dpid=$!
-    for _ in $(seq 200); do [ -S "$sock.query" ] && return 0; sleep 0.05; done
+    for _ in $(seq 1200); do [ -S "$sock.query" ] && return 0; sleep 0.05; done
     return 1
 }
-# gone NAME PATTERN: the pane into $tmp/NAME once PATTERN is no longer in it (up to 10 s)
+# gone NAME PATTERN: the pane into $tmp/NAME once PATTERN is no longer in it (up to 60 s)
 gone() {
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         tm capture-pane -p -t top >"$tmp/$1" 2>/dev/null
         grep -Eq -- "$2" "$tmp/$1" || return 0
         sleep 0.1
@@ -53,8 +53,8 @@ gone() {
     return 1
 }
 # capture NAME PATTERN: the pane into $tmp/NAME once it matches PATTERN (up to 10 s)
-capture() {
-    for _ in $(seq 100); do
+capture() { # waits for the pane to match, up to a generous 60 s (a hang, not a slow machine)
+    for _ in $(seq 600); do
         tm capture-pane -p -t top >"$tmp/$1" 2>/dev/null
         grep -Eq -- "$2" "$tmp/$1" && return 0
         sleep 0.1
@@ -102,7 +102,7 @@ TTMEM=1 TTMEM_SOCKET="$sock" "$simproc" --scenario mesh8 --device-base 8 --stop-
     >"$tmp/sim.out" 2>>"$tmp/clients.err" &
 sim=$!
 pids+=("$sim")
-for _ in $(seq 200); do
+for _ in $(seq 1200); do
     grep -q ready "$tmp/h1.out" && grep -q ready "$tmp/h2.out" && grep -q stopped "$tmp/sim.out" && break
     sleep 0.05
 done
