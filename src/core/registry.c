@@ -146,6 +146,9 @@ typedef struct proc {
     size_t ndevices, cap_devices;
     ttm_proc_mem *devices;
     reclist recs; /* its live records, oldest first */
+    /* an exit being settled in steps (ttm_registry_process_exit_step): its time, its leaks */
+    bool exiting;
+    uint64_t exiting_ts, exit_leaked_count, exit_leaked_bytes;
 } proc;
 
 typedef struct dev {
@@ -1393,6 +1396,8 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
         if (p != NULL) {
             p->leaked_count++;
             p->leaked_bytes = sat_add(p->leaked_bytes, r->size);
+            p->exit_leaked_count++;
+            p->exit_leaked_bytes = sat_add(p->exit_leaked_bytes, r->size);
         }
         if (reg->nleaks < reg->cfg.max_leaks_listed) {
             if (reg->leaks == NULL)
@@ -1418,9 +1423,22 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
 }
 
 bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts, size_t budget,
-                                    size_t *visited)
+                                    ttm_exit_progress *progress)
 {
     proc *p = proc_get(reg, pid, ts);
+    if (p != NULL && !p->exiting) {
+        p->exiting = true;
+        p->exiting_ts = ts;
+        p->exit_leaked_count = p->exit_leaked_bytes = 0;
+    }
+    if (p != NULL)
+        ts = p->exiting_ts; /* every step settles at the time of the first */
+    uint64_t leaked_count = 0, leaked_bytes = 0; /* without an entry: this (only) step's */
+    if (p == NULL) {
+        ttm_totals *t = &reg->t;
+        leaked_count = t->class_count[TTM_CLASS_LEAKED_AT_EXIT];
+        leaked_bytes = t->class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
+    }
     size_t n = 0;
     bool listed = false;
     while (p != NULL && n < budget && p->recs.head != NIL) {
@@ -1440,14 +1458,28 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
     }
     if (listed && reg->nleaks > 1)
         qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
+    if (progress != NULL) {
+        progress->visited = n;
+        progress->leaked_count =
+            p != NULL ? p->exit_leaked_count
+                      : reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT] - leaked_count;
+        progress->leaked_bytes =
+            p != NULL ? p->exit_leaked_bytes
+                      : reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] - leaked_bytes;
+    }
     if (done && p != NULL) {
         p->alive = false;
         p->exit_ts = ts;
         p->live_records = 0;
+        p->exiting = false;
     }
-    if (visited != NULL)
-        *visited = n;
     return done;
+}
+
+bool ttm_registry_process_settling(const ttm_registry *reg, uint32_t pid)
+{
+    const proc *p = proc_find(reg, pid);
+    return p != NULL && p->exiting;
 }
 
 void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
