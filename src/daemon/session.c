@@ -648,6 +648,19 @@ static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool set
  * process that held millions of buffers costs every turn a bounded slice (docs/DAEMON.md). */
 #define TTM__EXIT_TURN_RECORDS 262144
 
+/* The records of a turn. Test hook: TTMEMD_TEST_EXIT_RECORDS=N makes it N, so that a test can
+ * watch an exit half settled (it waits for that state, it does not time it). */
+static size_t exit_turn_records(void)
+{
+    static size_t n;
+    if (n == 0) {
+        const char *e = getenv("TTMEMD_TEST_EXIT_RECORDS");
+        unsigned long v = e != NULL ? strtoul(e, NULL, 10) : 0;
+        n = v > 0 ? (size_t)v : TTM__EXIT_TURN_RECORDS;
+    }
+    return n;
+}
+
 /* One step of the exit of s's process, whose ring needs no more draining: at most budget of
  * its records are reclaimed. Returns false while records are left (the next turn goes on),
  * true when the exit is done or is not this session's to apply (another session of the same
@@ -697,9 +710,11 @@ static void settle_step(ttm_daemon *d)
     size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
-    size_t records = TTM__EXIT_TURN_RECORDS / d->nsettling;
-    if (records < TTM_DAEMON_BUDGET)
+    size_t records = exit_turn_records() / d->nsettling;
+    if (records < TTM_DAEMON_BUDGET && exit_turn_records() >= TTM_DAEMON_BUDGET)
         records = TTM_DAEMON_BUDGET;
+    if (records == 0)
+        records = 1;
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
@@ -1310,7 +1325,7 @@ void ttm__session_close_all(ttm_daemon *d)
          * records not reclaimed yet; the next daemon, finding it gone, settles the rest at
          * load (state.c) */
         const char *why = s->exit_why ? s->exit_why : "exited";
-        if (!session_exit_step(d, s, TTM__EXIT_TURN_RECORDS, why)) {
+        if (!session_exit_step(d, s, exit_turn_records(), why)) {
             exits_left = true;
             TTM_LOG(INFO, "pid %u (%s) exited (%s): daemon stopping with its exit half "
                           "settled; the rest is settled when the next daemon loads the state",
