@@ -764,29 +764,6 @@ static bool buckets_grow(ttm_registry *reg)
     return true;
 }
 
-/* The list record r is on. */
-static reclist *rec_list(ttm_registry *reg, const rec *r)
-{
-    if (!(r->rflags & REC_ORPHAN)) {
-        proc *p = proc_find(reg, r->pid);
-        if (p != NULL) /* always: a process with records is never forgotten */
-            return &p->recs;
-    }
-    return &reg->orphans;
-}
-
-static void list_append(ttm_registry *reg, reclist *l, uint32_t i)
-{
-    rec *r = rec_at(reg, i);
-    r->pnext = NIL;
-    r->pprev = l->tail;
-    if (l->tail != NIL)
-        rec_at(reg, l->tail)->pnext = i;
-    else
-        l->head = i;
-    l->tail = i;
-}
-
 static void list_remove(ttm_registry *reg, reclist *l, uint32_t i)
 {
     rec *r = rec_at(reg, i);
@@ -827,17 +804,25 @@ static rec *rec_new(ttm_registry *reg, proc *p, uint32_t pid, uint16_t device, u
         i = reg->next_unused++;
     }
     rec *r = rec_at(reg, i);
-    memset(r, 0, sizeof *r);
-    r->device = device;
-    r->memtype = (uint8_t)memtype;
-    r->addr = addr;
-    r->rflags = p != NULL ? REC_USED : REC_USED | REC_ORPHAN;
-    r->refs = 1;
-    r->pid = pid;
     uint32_t b = bucket_of(reg->bucket_mask, device, addr);
-    r->next = reg->buckets[b];
+    reclist *l = p != NULL ? &p->recs : &reg->orphans;
+    *r = (rec){
+        .addr = addr,
+        .pid = pid,
+        .next = reg->buckets[b],
+        .refs = 1,
+        .device = device,
+        .memtype = (uint8_t)memtype,
+        .rflags = p != NULL ? REC_USED : REC_USED | REC_ORPHAN,
+        .pprev = l->tail,
+        .pnext = NIL,
+    };
     reg->buckets[b] = i;
-    list_append(reg, p != NULL ? &p->recs : &reg->orphans, i);
+    if (l->tail != NIL)
+        rec_at(reg, l->tail)->pnext = i;
+    else
+        l->head = i;
+    l->tail = i;
     reg->live++;
     return r;
 }
@@ -854,11 +839,14 @@ static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *
     return r;
 }
 
-/* Unlinks record i from its chain and its list and returns its slot to the free list. */
-static void rec_delete(ttm_registry *reg, uint32_t i)
+/* Unlinks record i from its chain and its list and returns its slot to the free list. p is the
+ * entry of the record's process (records are deleted only by their own process's events and
+ * exit; a process with records is never forgotten, so its entry exists unless the record is an
+ * orphan). */
+static void rec_delete(ttm_registry *reg, proc *p, uint32_t i)
 {
     rec *r = rec_at(reg, i);
-    list_remove(reg, rec_list(reg, r), i);
+    list_remove(reg, p != NULL && !(r->rflags & REC_ORPHAN) ? &p->recs : &reg->orphans, i);
     uint32_t b = bucket_of(reg->bucket_mask, r->device, r->addr);
     uint32_t *link = &reg->buckets[b];
     while (*link != i)
@@ -1049,7 +1037,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         bytes_out(reg, mine);
         count_class(reg, d, p, TTM_CLASS_MISSED_FREE, mine->device, mine->memtype, mine->addr,
                     mine->size, pid, ev->ts);
-        rec_delete(reg, mine_i);
+        rec_delete(reg, p, mine_i);
         proc_live(p, -1);
     } else if (other != NULL) {
         cls = TTM_CLASS_OVERLAP;
@@ -1185,7 +1173,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
         cls = (chosen->rflags & REC_OWNER_RELEASED) ? TTM_CLASS_VIEW_AFTER_OWNER
                                                      : TTM_CLASS_FREE_VIEW;
         reg->info->refs = 0;
-        rec_delete(reg, chosen_i);
+        rec_delete(reg, p, chosen_i);
         proc_live(p, -1);
     } else if (chosen != NULL) {
         cls = TTM_CLASS_FREE_OK;
@@ -1201,7 +1189,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
             views_owner_released(reg, chosen);
             if (chosen->obj != 0)
                 freed_add(reg, pid, chosen->obj);
-            rec_delete(reg, chosen_i);
+            rec_delete(reg, p, chosen_i);
             proc_live(p, -1);
         }
     } else if (ev->flags & TTM_FLAG_VIEW) {
@@ -1418,7 +1406,7 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
         }
         bytes_out(reg, r);
     }
-    rec_delete(reg, i);
+    rec_delete(reg, p, i);
     proc_live(p, -1);
 }
 
