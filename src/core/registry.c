@@ -1421,12 +1421,9 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
     }
     if (p != NULL)
         ts = p->exiting_ts; /* every step settles at the time of the first */
-    uint64_t leaked_count = 0, leaked_bytes = 0; /* without an entry: this (only) step's */
-    if (p == NULL) {
-        ttm_totals *t = &reg->t;
-        leaked_count = t->class_count[TTM_CLASS_LEAKED_AT_EXIT];
-        leaked_bytes = t->class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
-    }
+    /* a process without an entry exits in one step: its leaks are the totals' growth */
+    uint64_t count0 = reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT];
+    uint64_t bytes0 = reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
     size_t n = 0;
     bool listed = false;
     while (p != NULL && n < budget && p->recs.head != NIL) {
@@ -1448,12 +1445,10 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
         qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
     if (progress != NULL) {
         progress->visited = n;
-        progress->leaked_count =
-            p != NULL ? p->exit_leaked_count
-                      : reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT] - leaked_count;
-        progress->leaked_bytes =
-            p != NULL ? p->exit_leaked_bytes
-                      : reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] - leaked_bytes;
+        progress->leaked_count = p != NULL ? p->exit_leaked_count
+                                           : reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT] - count0;
+        progress->leaked_bytes = p != NULL ? p->exit_leaked_bytes
+                                           : reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] - bytes0;
     }
     if (done && p != NULL) {
         p->alive = false;

@@ -476,7 +476,8 @@ static void test_alloc_failure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_half_settled_exit),      cmocka_unit_test(test_restart_picture),
+        cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_restart_picture),
+        cmocka_unit_test(test_half_settled_exit),
         cmocka_unit_test(test_empty_round_trip), cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_forged),          cmocka_unit_test(test_smaller_bounds),
         cmocka_unit_test(test_alloc_failure),
