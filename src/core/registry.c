@@ -10,8 +10,9 @@
  *   the records were made), so an exit visits the exiting process's records only and a record
  *   leaves its list in O(1); records made while the process table was full (no entry for
  *   their process) are on one list of their own, the orphans;
- * - a power-of-two array of 32-bit bucket heads indexes them by (device, space, addr); records
- *   sharing a key (an owner, its views, records of other processes) sit in the same chain;
+ * - a power-of-two array of 32-bit bucket heads (one per 0.6 to 1.25 records) indexes them by
+ *   (device, space, addr); records sharing a key (an owner, its views, records of other
+ *   processes) sit in the same chain;
  * - open-addressing tables hold what outlives a record: keys ever allocated (history), freed
  *   object ids (for double frees), offenders, processes.
  */
@@ -783,7 +784,10 @@ static void list_remove(ttm_registry *reg, reclist *l, uint32_t i)
 static rec *rec_new(ttm_registry *reg, proc *p, uint32_t pid, uint16_t device, unsigned memtype,
                     uint64_t addr)
 {
-    if (reg->live + 1 > (uint64_t)reg->bucket_mask + 1 && reg->bucket_mask < (1u << 30))
+    /* the index doubles at 1.25 records a bucket: right after, it holds 6.4 bytes per live
+     * record, so a record (56) and its share of the index stay within 64 bytes at any size */
+    uint64_t nb = (uint64_t)reg->bucket_mask + 1;
+    if (reg->live + 1 > nb + nb / 4 && reg->bucket_mask < (1u << 30))
         (void)buckets_grow(reg); /* a full index only slows lookups down */
     uint32_t i = reg->free_head;
     if (i != NIL) {
