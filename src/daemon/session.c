@@ -645,7 +645,7 @@ static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool set
 
 /* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
  * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
- * process that held millions of buffers costs every turn a bounded slice (about 20 ms here:
+ * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
  * docs/RELIABILITY.md, item 11, "Exit of a large process"). */
 #define TTM__EXIT_TURN_RECORDS 32768
 
