@@ -9,7 +9,13 @@
  * printed, each the median over the rounds. A baseline from the same run: a plain loop that only copies the events (memory
  * bandwidth floor), so the figures can be compared across machines.
  *
- * usage: bench_core [identity|legacy]   (both by default)
+ * `bench_core exit`: the settle rate of an exit (records reclaimed per second) of a process
+ * holding EXIT_BIG live buffers while another holds EXIT_OTHER, in steps of the daemon's
+ * per-turn budget (the longest step is printed: what one loop turn spends), and the cost of a
+ * tiny process's exit next to them (records visited: its own, whatever the others hold). The
+ * baseline from the same run: the rate at which the same buffers were allocated.
+ *
+ * usage: bench_core [identity|legacy|exit]   (identity and legacy by default)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +105,71 @@ static double run_round(const stream *s, size_t *live_mem, uint64_t *live, doubl
     return warm[(PASSES - 1) / 2];
 }
 
+#define EXIT_BIG 2000000u
+#define EXIT_OTHER 1000000u
+#define EXIT_STEP 32768u /* the daemon's records per loop turn (session.c) */
+
+static void fill(ttm_registry *reg, uint32_t pid, uint32_t n, uint64_t base, uint64_t *ts)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        ttm_event ev = {.kind = TTM_EV_ALLOC,
+                        .device = (uint16_t)(i % 8),
+                        .memtype = TTM_MEM_DRAM,
+                        .ts = ++*ts,
+                        .addr = base + (uint64_t)i * 4096,
+                        .size = 4096,
+                        .obj = base + i};
+        ttm_registry_apply(reg, pid, &ev);
+    }
+}
+
+static int exit_bench(void)
+{
+    ttm_registry *reg = NULL;
+    if (ttm_registry_open(&reg, NULL) != TTM_OK) {
+        fprintf(stderr, "bench_core: cannot open a registry: out of memory\n");
+        return 1;
+    }
+    uint64_t ts = 0;
+    fill(reg, 2, EXIT_OTHER, 0x100000000000ull, &ts);
+    double t0 = ttm_bench_now_s();
+    fill(reg, 1, EXIT_BIG, 0x200000000000ull, &ts);
+    double fill_s = ttm_bench_now_s() - t0;
+    fill(reg, 3, 3, 0x300000000000ull, &ts);
+
+    ttm_exit_progress pr;
+    double t1 = ttm_bench_now_s();
+    bool done = ttm_registry_process_exit_step(reg, 3, ++ts, SIZE_MAX, &pr);
+    double tiny_s = ttm_bench_now_s() - t1;
+    size_t tiny_visited = pr.visited;
+
+    double longest = 0, t2 = ttm_bench_now_s();
+    size_t steps = 0, settled = 0;
+    done = false;
+    while (!done) {
+        double s0 = ttm_bench_now_s();
+        done = ttm_registry_process_exit_step(reg, 1, ++ts, EXIT_STEP, &pr);
+        double ds = ttm_bench_now_s() - s0;
+        longest = ds > longest ? ds : longest;
+        settled += pr.visited;
+        steps++;
+    }
+    double exit_s = ttm_bench_now_s() - t2;
+    printf("bench_core exit: %u buffers of one process settled (%u of another live)\n", EXIT_BIG,
+           EXIT_OTHER);
+    printf("%-34s %14s %10s\n", "", "records/s", "ns/record");
+    printf("%-34s %14.0f %10.1f\n", "allocating them (baseline)", EXIT_BIG / fill_s,
+           fill_s * 1e9 / EXIT_BIG);
+    printf("%-34s %14.0f %10.1f\n", "settling the exit", (double)settled / exit_s,
+           exit_s * 1e9 / (double)settled);
+    printf("exit/alloc ratio %.2f; %zu steps of %u, longest %.1f ms\n", fill_s / exit_s, steps,
+           EXIT_STEP, longest * 1e3);
+    printf("a 3-buffer process's exit next to them: %zu records visited, %.1f us\n",
+           tiny_visited, tiny_s * 1e6);
+    ttm_registry_close(reg);
+    return 0;
+}
+
 static double copy_round(const stream *s)
 {
     ttm_event *dst = ttm__xmalloc(s->n * sizeof *dst);
@@ -114,6 +185,8 @@ static double copy_round(const stream *s)
 int main(int argc, char **argv)
 {
     static const char *const modes[] = {"identity", "legacy"};
+    if (argc > 1 && strcmp(argv[1], "exit") == 0)
+        return exit_bench();
     printf("bench_core: llama scenario on top of %u live buffers, median of %d rounds\n",
            PREFILL, ROUNDS);
     printf("%-9s %9s %12s %10s %14s %14s %12s\n", "client", "events", "events/s", "ns/event",

@@ -4,10 +4,15 @@
  * The rules implemented here are written out in docs/CLASSIFICATION.md; keep the two in step.
  *
  * Memory layout, chosen for the ≤ 64 bytes per live buffer budget and for ingest speed:
- * - records live in fixed chunks of 4096 (48 bytes each), recycled through a free list, so a
+ * - records live in fixed chunks of 4096 (56 bytes each), recycled through a free list, so a
  *   growing registry never moves a record and wastes at most one chunk;
- * - a power-of-two array of 32-bit bucket heads indexes them by (device, space, addr); records
- *   sharing a key (an owner, its views, records of other processes) sit in the same chain;
+ * - each record is also on its process's list (doubly linked through the record, in the order
+ *   the records were made), so an exit visits the exiting process's records only and a record
+ *   leaves its list in O(1); records made while the process table was full (no entry for
+ *   their process) are on one list of their own, the orphans;
+ * - a power-of-two array of 32-bit bucket heads (one per 0.6 to 1.25 records) indexes them by
+ *   (device, space, addr); records sharing a key (an owner, its views, records of other
+ *   processes) sit in the same chain;
  * - open-addressing tables hold what outlives a record: keys ever allocated (history), freed
  *   object ids (for double frees), offenders, processes.
  */
@@ -70,6 +75,7 @@ enum {
     REC_VIEW = 2,           /* the record is a view: no bytes */
     REC_ATTACHED = 4,       /* a view that found a live owner when it was allocated */
     REC_OWNER_RELEASED = 8, /* a view whose owner's memory has been released since */
+    REC_ORPHAN = 16,        /* on the orphan list: its process had no entry when it was made */
 };
 
 typedef struct rec {
@@ -80,9 +86,15 @@ typedef struct rec {
     uint16_t device;
     uint8_t memtype;
     uint8_t rflags;
+    uint32_t pprev, pnext; /* the process's list (or the orphans'), NIL at its ends */
 } rec;
 
-_Static_assert(sizeof(rec) == 48, "a live record is 48 bytes");
+_Static_assert(sizeof(rec) == 56, "a live record is 56 bytes");
+
+/* A list of records through their pprev / pnext links: a process's, or the orphans'. */
+typedef struct reclist {
+    uint32_t head, tail; /* NIL when empty */
+} reclist;
 
 /* A key ever allocated, in 16 bytes: the address, then packed: bit 0 used, bits 1-2 space,
  * bits 3-5 the last memtype, bits 6-21 the device, bits 22-63 the last size (sizes of 4 TiB and
@@ -134,6 +146,10 @@ typedef struct proc {
     uint64_t anomalies;
     size_t ndevices, cap_devices;
     ttm_proc_mem *devices;
+    reclist recs; /* its live records, oldest first */
+    /* an exit being settled in steps (ttm_registry_process_exit_step): its time, its leaks */
+    bool exiting;
+    uint64_t exiting_ts, exit_leaked_count, exit_leaked_bytes;
 } proc;
 
 typedef struct dev {
@@ -157,6 +173,7 @@ struct ttm_registry {
     uint32_t next_unused; /* records ever handed out from the chunks */
     uint32_t free_head;
     uint64_t live; /* records in use */
+    reclist orphans; /* records whose process had no entry (the table was full) */
 
     uint32_t *buckets;
     uint32_t bucket_mask;
@@ -514,6 +531,7 @@ static proc *proc_get(ttm_registry *reg, uint32_t pid, uint64_t ts)
         p->pid = pid;
         p->alive = true;
         p->first_ts = ts;
+        p->recs = (reclist){NIL, NIL};
         reg->procs[reg->nprocs++] = p;
         *pid_slot(&reg->pidmap, pid) = (pidslot){pid, (uint32_t)reg->nprocs};
         reg->pidmap.used++;
@@ -665,6 +683,7 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
     reg->cfg.max_leaks_listed = cfg_or(reg->cfg.max_leaks_listed, 4096);
     reg->cfg.max_processes = cfg_or(reg->cfg.max_processes, 4096);
     reg->free_head = NIL;
+    reg->orphans = (reclist){NIL, NIL};
     size_bounds_init(reg);
     reg->devs = ttm__calloc(MAX_DEVICES, sizeof *reg->devs);
     reg->dev_ids = ttm__calloc(MAX_DEVICES, sizeof *reg->dev_ids);
@@ -746,10 +765,29 @@ static bool buckets_grow(ttm_registry *reg)
     return true;
 }
 
-/* Takes a free record slot and links it into its key's chain. NULL when memory is short. */
-static rec *rec_new(ttm_registry *reg, uint16_t device, unsigned memtype, uint64_t addr)
+static void list_remove(ttm_registry *reg, reclist *l, uint32_t i)
 {
-    if (reg->live + 1 > (uint64_t)reg->bucket_mask + 1 && reg->bucket_mask < (1u << 30))
+    rec *r = rec_at(reg, i);
+    if (r->pprev != NIL)
+        rec_at(reg, r->pprev)->pnext = r->pnext;
+    else
+        l->head = r->pnext;
+    if (r->pnext != NIL)
+        rec_at(reg, r->pnext)->pprev = r->pprev;
+    else
+        l->tail = r->pprev;
+}
+
+/* Takes a free record slot for pid (p its entry, NULL when the table had no room: the record
+ * is an orphan) and links it into its key's chain and at the end of its list. NULL when memory
+ * is short. */
+static rec *rec_new(ttm_registry *reg, proc *p, uint32_t pid, uint16_t device, unsigned memtype,
+                    uint64_t addr)
+{
+    /* the index doubles at 1.25 records a bucket: right after, it holds 6.4 bytes per live
+     * record, so a record (56) and its share of the index stay within 64 bytes at any size */
+    uint64_t nb = (uint64_t)reg->bucket_mask + 1;
+    if (reg->live + 1 > nb + nb / 4 && reg->bucket_mask < (1u << 30))
         (void)buckets_grow(reg); /* a full index only slows lookups down */
     uint32_t i = reg->free_head;
     if (i != NIL) {
@@ -770,25 +808,34 @@ static rec *rec_new(ttm_registry *reg, uint16_t device, unsigned memtype, uint64
         i = reg->next_unused++;
     }
     rec *r = rec_at(reg, i);
-    memset(r, 0, sizeof *r);
-    r->device = device;
-    r->memtype = (uint8_t)memtype;
-    r->addr = addr;
-    r->rflags = REC_USED;
-    r->refs = 1;
     uint32_t b = bucket_of(reg->bucket_mask, device, addr);
-    r->next = reg->buckets[b];
+    reclist *l = p != NULL ? &p->recs : &reg->orphans;
+    *r = (rec){
+        .addr = addr,
+        .pid = pid,
+        .next = reg->buckets[b],
+        .refs = 1,
+        .device = device,
+        .memtype = (uint8_t)memtype,
+        .rflags = p != NULL ? REC_USED : REC_USED | REC_ORPHAN,
+        .pprev = l->tail,
+        .pnext = NIL,
+    };
     reg->buckets[b] = i;
+    if (l->tail != NIL)
+        rec_at(reg, l->tail)->pnext = i;
+    else
+        l->head = i;
+    l->tail = i;
     reg->live++;
     return r;
 }
 
-/* A new record for pid's ALLOC event ev; NULL when memory is short. */
-static rec *rec_open(ttm_registry *reg, uint32_t pid, const ttm_event *ev)
+/* A new record for pid's ALLOC event ev (p its entry, or NULL); NULL when memory is short. */
+static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *ev)
 {
-    rec *r = rec_new(reg, ev->device, ev->memtype, ev->addr);
+    rec *r = rec_new(reg, p, pid, ev->device, ev->memtype, ev->addr);
     if (r != NULL) {
-        r->pid = pid;
         r->size = ev->size;
         r->obj = ev->obj;
         r->ts = ev->ts;
@@ -796,10 +843,14 @@ static rec *rec_open(ttm_registry *reg, uint32_t pid, const ttm_event *ev)
     return r;
 }
 
-/* Unlinks record i (at bucket b) and returns its slot to the free list. */
-static void rec_delete(ttm_registry *reg, uint32_t i)
+/* Unlinks record i from its chain and its list and returns its slot to the free list. p is the
+ * entry of the record's process (records are deleted only by their own process's events and
+ * exit; a process with records is never forgotten, so its entry exists unless the record is an
+ * orphan). */
+static void rec_delete(ttm_registry *reg, proc *p, uint32_t i)
 {
     rec *r = rec_at(reg, i);
+    list_remove(reg, p != NULL && !(r->rflags & REC_ORPHAN) ? &p->recs : &reg->orphans, i);
     uint32_t b = bucket_of(reg->bucket_mask, r->device, r->addr);
     uint32_t *link = &reg->buckets[b];
     while (*link != i)
@@ -945,7 +996,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     }
 
     if (is_view) {
-        rec *r = rec_open(reg, pid, ev);
+        rec *r = rec_open(reg, p, pid, ev);
         if (r == NULL)
             goto out_nomem;
         r->rflags |= REC_VIEW | ((mine || other) ? REC_ATTACHED : 0);
@@ -990,13 +1041,13 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         bytes_out(reg, mine);
         count_class(reg, d, p, TTM_CLASS_MISSED_FREE, mine->device, mine->memtype, mine->addr,
                     mine->size, pid, ev->ts);
-        rec_delete(reg, mine_i);
+        rec_delete(reg, p, mine_i);
         proc_live(p, -1);
     } else if (other != NULL) {
         cls = TTM_CLASS_OVERLAP;
     }
 
-    rec *r = rec_open(reg, pid, ev);
+    rec *r = rec_open(reg, p, pid, ev);
     if (r == NULL)
         goto out_nomem;
     proc_live(p, 1);
@@ -1126,7 +1177,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
         cls = (chosen->rflags & REC_OWNER_RELEASED) ? TTM_CLASS_VIEW_AFTER_OWNER
                                                      : TTM_CLASS_FREE_VIEW;
         reg->info->refs = 0;
-        rec_delete(reg, chosen_i);
+        rec_delete(reg, p, chosen_i);
         proc_live(p, -1);
     } else if (chosen != NULL) {
         cls = TTM_CLASS_FREE_OK;
@@ -1142,7 +1193,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
             views_owner_released(reg, chosen);
             if (chosen->obj != 0)
                 freed_add(reg, pid, chosen->obj);
-            rec_delete(reg, chosen_i);
+            rec_delete(reg, p, chosen_i);
             proc_live(p, -1);
         }
     } else if (ev->flags & TTM_FLAG_VIEW) {
@@ -1324,47 +1375,103 @@ static int leak_cmp(const void *a, const void *b)
     return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
+/* Settles record i of an exiting process (p its entry, or NULL): an owning record is counted
+ * leaked_at_exit and listed while the list has room, its bytes leave the statistics; then the
+ * record (owning or view) is reclaimed. *listed is set when the leak list grew. */
+static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t ts, bool *listed)
+{
+    rec *r = rec_at(reg, i);
+    if (!(r->rflags & REC_VIEW)) {
+        dev *d = reg->devs[r->device];
+        count_class(reg, d, p, TTM_CLASS_LEAKED_AT_EXIT, r->device, r->memtype, r->addr, r->size,
+                    r->pid, ts);
+        if (p != NULL) {
+            p->leaked_count++;
+            p->leaked_bytes = sat_add(p->leaked_bytes, r->size);
+            p->exit_leaked_count++;
+            p->exit_leaked_bytes = sat_add(p->exit_leaked_bytes, r->size);
+        }
+        if (reg->nleaks < reg->cfg.max_leaks_listed) {
+            if (reg->leaks == NULL)
+                reg->leaks = ttm__calloc(reg->cfg.max_leaks_listed, sizeof *reg->leaks);
+            if (reg->leaks != NULL) {
+                reg->leaks[reg->nleaks++] = (ttm_leak){
+                    .pid = r->pid,
+                    .device = r->device,
+                    .memtype = r->memtype,
+                    .addr = r->addr,
+                    .size = r->size,
+                    .obj = r->obj,
+                    .alloc_ts = r->ts,
+                    .exit_ts = ts,
+                };
+                *listed = true;
+            }
+        }
+        bytes_out(reg, r);
+    }
+    rec_delete(reg, p, i);
+    proc_live(p, -1);
+}
+
+bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts, size_t budget,
+                                    ttm_exit_progress *progress)
 {
     proc *p = proc_get(reg, pid, ts);
-    for (uint32_t i = 0; i < reg->next_unused; i++) {
-        rec *r = rec_at(reg, i);
-        if (!(r->rflags & REC_USED) || r->pid != pid)
-            continue;
-        if (!(r->rflags & REC_VIEW)) {
-            dev *d = reg->devs[r->device];
-            count_class(reg, d, p, TTM_CLASS_LEAKED_AT_EXIT, r->device, r->memtype, r->addr,
-                        r->size, pid, ts);
-            if (p != NULL) {
-                p->leaked_count++;
-                p->leaked_bytes = sat_add(p->leaked_bytes, r->size);
-            }
-            if (reg->nleaks < reg->cfg.max_leaks_listed) {
-                if (reg->leaks == NULL)
-                    reg->leaks = ttm__calloc(reg->cfg.max_leaks_listed, sizeof *reg->leaks);
-                if (reg->leaks != NULL)
-                    reg->leaks[reg->nleaks++] = (ttm_leak){
-                        .pid = pid,
-                        .device = r->device,
-                        .memtype = r->memtype,
-                        .addr = r->addr,
-                        .size = r->size,
-                        .obj = r->obj,
-                        .alloc_ts = r->ts,
-                        .exit_ts = ts,
-                    };
-            }
-            bytes_out(reg, r);
-        }
-        rec_delete(reg, i);
+    if (p != NULL && !p->exiting) {
+        p->exiting = true;
+        p->exiting_ts = ts;
+        p->exit_leaked_count = p->exit_leaked_bytes = 0;
     }
-    if (reg->nleaks > 1)
+    if (p != NULL)
+        ts = p->exiting_ts; /* every step settles at the time of the first */
+    /* a process without an entry exits in one step: its leaks are the totals' growth */
+    uint64_t count0 = reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT];
+    uint64_t bytes0 = reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
+    size_t n = 0;
+    bool listed = false;
+    while (p != NULL && n < budget && p->recs.head != NIL) {
+        exit_settle_record(reg, p, p->recs.head, ts, &listed);
+        n++;
+    }
+    bool done = p == NULL || p->recs.head == NIL;
+    if (done && reg->orphans.head != NIL) {
+        /* records made while the table was full: one walk of the orphans, not budgeted */
+        for (uint32_t i = reg->orphans.head; i != NIL; n++) {
+            rec *r = rec_at(reg, i);
+            uint32_t next = r->pnext;
+            if (r->pid == pid)
+                exit_settle_record(reg, p, i, ts, &listed);
+            i = next;
+        }
+    }
+    if (listed && reg->nleaks > 1)
         qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
-    if (p != NULL) {
+    if (progress != NULL) {
+        progress->visited = n;
+        progress->leaked_count = p != NULL ? p->exit_leaked_count
+                                           : reg->t.class_count[TTM_CLASS_LEAKED_AT_EXIT] - count0;
+        progress->leaked_bytes = p != NULL ? p->exit_leaked_bytes
+                                           : reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] - bytes0;
+    }
+    if (done && p != NULL) {
         p->alive = false;
         p->exit_ts = ts;
         p->live_records = 0;
+        p->exiting = false;
     }
+    return done;
+}
+
+bool ttm_registry_process_settling(const ttm_registry *reg, uint32_t pid)
+{
+    const proc *p = proc_find(reg, pid);
+    return p != NULL && p->exiting;
+}
+
+void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
+{
+    (void)ttm_registry_process_exit_step(reg, pid, ts, SIZE_MAX, NULL);
 }
 
 int ttm_registry_process_forget(ttm_registry *reg, uint32_t pid)
@@ -1660,18 +1767,22 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         }
     }
 
+    /* process by process, each list in its order (then the orphans), so that load rebuilds the
+     * lists by appending */
     w64(&w, reg->live);
-    for (uint32_t i = 0; i < reg->next_unused; i++) {
-        const rec *r = rec_at(reg, i);
-        if (!(r->rflags & REC_USED))
-            continue;
-        w64(&w, r->addr);
-        w64(&w, r->size);
-        w64(&w, r->obj);
-        w64(&w, r->ts);
-        w64(&w, (uint64_t)r->pid << 32 | r->refs);
-        w64(&w, (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
-                    (r->rflags & ~(unsigned)REC_USED));
+    for (size_t k = 0; k <= reg->nprocs; k++) {
+        const reclist *l = k < reg->nprocs ? &reg->procs[k]->recs : &reg->orphans;
+        for (uint32_t i = l->head; i != NIL;) {
+            const rec *r = rec_at(reg, i);
+            i = r->pnext;
+            w64(&w, r->addr);
+            w64(&w, r->size);
+            w64(&w, r->obj);
+            w64(&w, r->ts);
+            w64(&w, (uint64_t)r->pid << 32 | r->refs);
+            w64(&w, (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
+                        (r->rflags & ~(unsigned)(REC_USED | REC_ORPHAN)));
+        }
     }
 
     w64(&w, reg->hist.live);
@@ -1889,20 +2000,22 @@ static int load_body(ttm_registry *reg, rbuf *r, const uint8_t **annex, size_t *
         if (device >= MAX_DEVICES || reg->devs[device] == NULL || !ttm__memtype_valid(memtype) ||
             refs == 0 || (rflags & ~(unsigned)(REC_VIEW | REC_ATTACHED | REC_OWNER_RELEASED)))
             BAD("live record %llu is malformed", (unsigned long long)i);
-        rec *rc = rec_new(reg, (uint16_t)device, memtype, addr);
+        proc *p = proc_find(reg, pid);
+        if (p == NULL && t->processes_dropped == 0) /* a record has a process unless the table
+                                                     * was full */
+            BAD("live record %llu belongs to no process", (unsigned long long)i);
+        /* the state lists each process's records in its list's order: appending them rebuilds
+         * the lists as they were */
+        rec *rc = rec_new(reg, p, pid, (uint16_t)device, memtype, addr);
         if (rc == NULL)
             return TTM_ENOMEM;
         rc->size = size;
         rc->obj = obj;
         rc->ts = ts;
-        rc->pid = pid;
         rc->refs = refs;
-        rc->rflags = (uint8_t)(REC_USED | rflags);
-        proc *p = proc_find(reg, pid);
+        rc->rflags |= (uint8_t)rflags;
         if (p != NULL)
             p->live_records++;
-        else if (t->processes_dropped == 0) /* a record has a process unless the table was full */
-            BAD("live record %llu belongs to no process", (unsigned long long)i);
         if (rflags & REC_VIEW)
             continue;
         dev *d = reg->devs[device];

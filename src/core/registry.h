@@ -113,8 +113,34 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
                                ttm_apply_info *info);
 
 /* Process exit: every owning record of pid still live is counted leaked_at_exit (and listed,
- * oldest first), then reclaimed; its views are dropped. The process is kept as exited. */
+ * oldest first), then reclaimed; its views are dropped. The process is kept as exited. The
+ * whole exit at once: ttm_registry_process_exit_step() with no budget. */
 void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts);
+
+typedef struct ttm_exit_progress {
+    size_t visited;        /* records this step went through */
+    uint64_t leaked_count; /* buffers this exit has counted leaked_at_exit so far (all steps) */
+    uint64_t leaked_bytes; /* ... and their bytes */
+} ttm_exit_progress;
+
+/*
+ * Process exit in steps: settles at most budget of pid's records (oldest first) as
+ * ttm_registry_process_exit() does, and returns true when none is left, the process is then
+ * kept as exited; false when more remain (call again). The exit's time is the ts of its first
+ * step (the leaks listed carry it); later steps' ts are ignored. The cost of a step is
+ * the records it settles, whatever other processes hold. Between steps the registry is
+ * consistent: every record settled is counted, listed and out of the statistics, every one
+ * not settled is still live and owned by pid, which stays alive until the last step. An event
+ * of pid applied between steps belongs to the exiting process (its records are settled too).
+ * progress (may be NULL) receives the records the step went through (those settled, plus, in
+ * the last step only, the orphan records walked: made while the process table was full,
+ * totals.processes_dropped > 0, a degraded mode, not budgeted) and the leaks of this exit.
+ */
+bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts, size_t budget,
+                                    ttm_exit_progress *progress);
+
+/* True while an exit of pid is settled in steps: begun, not finished. */
+bool ttm_registry_process_settling(const ttm_registry *reg, uint32_t pid);
 
 /* Forgets an exited process's statistics (its leaks stay in the totals and the leak list), so
  * that a caller keeping only the most recent exited processes bounds the table. Returns 0,

@@ -643,37 +643,66 @@ static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool set
     return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
 }
 
+/* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
+ * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
+ * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
+ * docs/RELIABILITY.md, item 11, "Exit of a large process"). */
+#define TTM__EXIT_TURN_RECORDS 32768
+
+/* The records of a turn. Test hook: TTMEMD_TEST_EXIT_RECORDS=N makes it N, so that a test can
+ * watch an exit half settled (it waits for that state, it does not time it). */
+static size_t exit_turn_records(void)
+{
+    static size_t n;
+    if (n == 0) {
+        const char *e = getenv("TTMEMD_TEST_EXIT_RECORDS");
+        unsigned long v = e != NULL ? strtoul(e, NULL, 10) : 0;
+        n = v > 0 ? (size_t)v : TTM__EXIT_TURN_RECORDS;
+    }
+    return n;
+}
+
+/* One step of the exit of s's process, whose ring needs no more draining: at most budget of
+ * its records are reclaimed. Returns false while records are left (the next turn goes on),
+ * true when the exit is done or is not this session's to apply (another session of the same
+ * process remains: the last one applies it, a process that rebuilt its ring exits once). An
+ * exit once begun is carried to its end whatever sessions appear meanwhile (the pid may be
+ * reused: the new session waits for it, see session_drain). */
+static bool session_exit_step(ttm_daemon *d, ttm_session *s, size_t budget, const char *why)
+{
+    if (s->proc == NULL)
+        return true;
+    if (!ttm_registry_process_settling(d->reg, s->pid) && other_session_of(d, s, true)) {
+        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
+        return true;
+    }
+    ttm_exit_progress pr;
+    if (!ttm_registry_process_exit_step(d->reg, s->pid, ttm__now_ns(), budget, &pr))
+        return false;
+    s->proc->exited = true;
+    TTM_LOG(INFO, "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at "
+                  "exit and reclaimed",
+            s->pid, s->proc->name, why, (unsigned long long)s->proc->events,
+            (unsigned long long)pr.leaked_count, (unsigned long long)pr.leaked_bytes);
+    return true;
+}
+
 /* Ends a session whose ring needs no more draining. exited: the process is gone (or counts as
- * gone): unless another session of the same pid remains the registry is told it exited.
- * Otherwise the ring is only detached. */
+ * gone) and session_exit_step() has applied its exit. Otherwise the ring is only detached. */
 static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const char *why)
 {
     if (s->ring != NULL && !exited && !s->broken)
         atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
-    if (s->proc != NULL && exited && !other_session_of(d, s, true)) {
-        ttm_totals before, after;
-        ttm_registry_totals(d->reg, &before);
-        ttm_registry_process_exit(d->reg, s->pid, ttm__now_ns());
-        ttm_registry_totals(d->reg, &after);
-        s->proc->exited = true;
-        uint64_t n = after.class_count[TTM_CLASS_LEAKED_AT_EXIT] -
-                     before.class_count[TTM_CLASS_LEAKED_AT_EXIT];
-        uint64_t b = after.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] -
-                     before.class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
-        TTM_LOG(INFO, "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at "
-                      "exit and reclaimed",
-                s->pid, s->proc->name, why, (unsigned long long)s->proc->events,
-                (unsigned long long)n, (unsigned long long)b);
-    } else if (s->proc != NULL) {
+    if (s->proc != NULL && !exited)
         TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
-    }
     session_free(d, s);
     if (exited)
         procs_trim(d);
 }
 
 /* The settling step of a loop turn: every settling session drains its share of the turn's
- * budget; those done (ring empty or broken) have their exit applied. */
+ * budget; those drained (ring empty or broken) apply their share of the turn's records of
+ * their exit, and end when it is done. */
 static void settle_step(ttm_daemon *d)
 {
     note_exits(d);
@@ -682,13 +711,19 @@ static void settle_step(ttm_daemon *d)
     size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
+    size_t records = exit_turn_records() / d->nsettling;
+    if (records < TTM_DAEMON_BUDGET && exit_turn_records() >= TTM_DAEMON_BUDGET)
+        records = TTM_DAEMON_BUDGET;
+    if (records == 0)
+        records = 1;
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
         if (s->state == TTM_SESSION_SETTLING) {
             session_drain(d, s, budget);
-            if (!s->hot)
-                session_finish(d, s, true, s->exit_why ? s->exit_why : "exited");
+            const char *why = s->exit_why ? s->exit_why : "exited";
+            if (!s->hot && session_exit_step(d, s, records, why))
+                session_finish(d, s, true, why);
         }
         s = next;
     }
@@ -1277,6 +1312,7 @@ void ttm__session_close_all(ttm_daemon *d)
         if (s->state == TTM_SESSION_LINGER && session_process_gone(s))
             session_gone(d, s, "connection closed");
     /* the processes already gone first, each drained of what its ring holds */
+    bool exits_left = false;
     while (d->nsettling > 0) {
         ttm_session *s = d->sessions;
         while (s != NULL && s->state != TTM_SESSION_SETTLING)
@@ -1284,13 +1320,27 @@ void ttm__session_close_all(ttm_daemon *d)
         if (s == NULL)
             break;
         session_drain(d, s, (size_t)s->nslots + TTM_DAEMON_BATCH);
-        session_finish(d, s, true, s->exit_why ? s->exit_why : "exited");
+        /* one turn's share of its exit, no more: the stop is not held up by a process that
+         * held millions of buffers. An exit left half applied is consistent in the state
+         * saved next (every step is), where the process still counts as alive with the
+         * records not reclaimed yet; the next daemon, finding it gone, settles the rest at
+         * load (state.c) */
+        const char *why = s->exit_why ? s->exit_why : "exited";
+        if (!session_exit_step(d, s, exit_turn_records(), why)) {
+            exits_left = true;
+            TTM_LOG(INFO, "pid %u (%s) exited (%s): daemon stopping with its exit half "
+                          "settled; the rest is settled when the next daemon loads the state",
+                    s->pid, s->proc->name, why);
+        }
+        session_finish(d, s, true, why);
     }
     /* then every other ring: at most what it can hold, so a producer that keeps writing
-     * cannot hold the stop up; what is left stays in the ring for the next daemon */
+     * cannot hold the stop up; what is left stays in the ring for the next daemon. None when
+     * an exit was left half settled: the ordering rule holds across the restart too (the next
+     * daemon settles the exit at load, before it replays what the rings hold) */
     while (d->sessions != NULL) {
         ttm_session *s = d->sessions;
-        if (s->state != TTM_SESSION_HANDSHAKE)
+        if (s->state != TTM_SESSION_HANDSHAKE && !exits_left)
             session_drain(d, s, s->nslots);
         session_finish(d, s, false, "daemon stopping");
     }

@@ -862,6 +862,169 @@ static void test_leaks_list_bound(void **state)
     ttm_registry_close(reg);
 }
 
+
+/* ---- exits in steps ------------------------------------------------------------------------ */
+
+#define BIG_LIVE 100000u
+
+/* An exit visits only the exiting process's records: a process holding 3 buffers and a view
+ * exits in one step that goes through 4 records, however many another process holds. */
+static void test_exit_cost_own_records(void **state)
+{
+    ttm_registry *reg = *state;
+    for (uint32_t i = 0; i < BIG_LIVE; i++)
+        assert_int_equal(alloc(reg, 1, (uint16_t)(i % 4), DRAM, 0x100000 + (uint64_t)i * 64, 64,
+                               0, 0, 1 + i),
+                         B(ALLOC_OK));
+    for (uint64_t k = 0; k < 3; k++)
+        assert_int_equal(alloc(reg, 2, 0, L1, 0x1000 + k * 0x100, 16, 0, 0, 200000 + k),
+                         B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 2, 0, L1, 0x1000, 0, 0, VIEW, 200010), B(ALLOC_VIEW));
+    ttm_exit_progress pr;
+    assert_true(ttm_registry_process_exit_step(reg, 2, 300000, SIZE_MAX, &pr));
+    assert_int_equal(pr.visited, 4);
+    assert_int_equal(pr.leaked_count, 3);
+    assert_int_equal(pr.leaked_bytes, 48);
+    assert_false(ttm_registry_process_settling(reg, 2));
+    assert_false(proc_stats(reg, 2).alive);
+    assert_int_equal(totals(reg).live_records, BIG_LIVE);
+    /* the same again, with the big process exited first: the small one costs the same */
+    assert_true(ttm_registry_process_exit_step(reg, 1, 300001, SIZE_MAX, &pr));
+    assert_int_equal(pr.visited, BIG_LIVE);
+    for (uint64_t k = 0; k < 3; k++)
+        assert_int_equal(alloc(reg, 3, 0, L1, 0x1000 + k * 0x100, 16, 0, 0, 400000 + k),
+                         B(ALLOC_OK));
+    assert_true(ttm_registry_process_exit_step(reg, 3, 500000, SIZE_MAX, &pr));
+    assert_int_equal(pr.visited, 3);
+    assert_int_equal(totals(reg).live_records, 0);
+    check_invariants(reg);
+}
+
+/* An exit settled in budgeted steps: each step settles at most the budget, the oldest
+ * records first; between steps the statistics, the leak list and the offenders are
+ * consistent, the process is alive with what is left; the end is the whole exit's. */
+static void test_exit_steps_consistent(void **state)
+{
+    ttm_registry *reg = *state;
+    ttm_registry_config cfg = {.max_leaks_listed = 8};
+    ttm_registry *whole = open_reg(&cfg), *steps = open_reg(&cfg);
+    (void)reg;
+    const unsigned n = 50, budget = 7;
+    for (ttm_registry *r = whole; r != NULL; r = r == whole ? steps : NULL) {
+        for (unsigned i = 0; i < n; i++) {
+            /* ts descending with the address: the leak list sorts by time */
+            assert_int_equal(alloc(r, 5, (uint16_t)(i % 2), DRAM, 0x10000 + i * 0x100, 100 + i,
+                                   0, 0, 1000 - i),
+                             B(ALLOC_OK));
+            if (i % 10 == 0)
+                assert_int_equal(alloc(r, 5, (uint16_t)(i % 2), DRAM, 0x10000 + i * 0x100, 0, 0,
+                                       VIEW, 2000 + i),
+                                 B(ALLOC_VIEW));
+        }
+        assert_int_equal(alloc(r, 6, 0, DRAM, 0x900000, 4096, 0, 0, 3000), B(ALLOC_OK));
+    }
+    ttm_registry_process_exit(whole, 5, 5000);
+
+    uint64_t settled = 0, bytes = 0, records = totals(steps).live_records;
+    unsigned calls = 0;
+    for (;;) {
+        ttm_exit_progress pr;
+        /* later ts are ignored: the exit's time is the first step's */
+        bool done = ttm_registry_process_exit_step(steps, 5, 5000 + calls, budget, &pr);
+        calls++;
+        assert_true(pr.visited <= budget);
+        records -= pr.visited;
+        assert_int_equal(totals(steps).live_records, records);
+        check_invariants(steps);
+        ttm_proc_stats ps = proc_stats(steps, 5);
+        assert_true(pr.leaked_count >= settled);
+        settled = pr.leaked_count;
+        bytes = pr.leaked_bytes;
+        assert_int_equal(ps.leaked_count, settled);
+        assert_int_equal(ps.leaked_bytes, bytes);
+        assert_int_equal(class_count(steps, TTM_CLASS_LEAKED_AT_EXIT), settled);
+        assert_int_equal(ttm_registry_offenders(steps, TTM_CLASS_LEAKED_AT_EXIT, NULL, 0),
+                         settled);
+        size_t nl = ttm_registry_leaks(steps, NULL, 0);
+        assert_int_equal(nl, settled < 8 ? settled : 8);
+        ttm_leak leaks[8];
+        ttm_registry_leaks(steps, leaks, 8);
+        for (size_t i = 0; i < nl; i++) {
+            assert_int_equal(leaks[i].exit_ts, 5000);
+            if (i > 0)
+                assert_true(leaks[i - 1].alloc_ts <= leaks[i].alloc_ts);
+        }
+        if (done) {
+            assert_false(ps.alive);
+            assert_false(ttm_registry_process_settling(steps, 5));
+            break;
+        }
+        assert_true(ps.alive);
+        assert_true(ttm_registry_process_settling(steps, 5));
+        assert_int_equal(pr.visited, budget);
+        assert_int_equal(ps.live_records, records - 1); /* pid 6's one */
+    }
+    assert_int_equal(calls, (n + n / 10 + budget - 1) / budget);
+    assert_int_equal(settled, n);
+    /* the oldest records first: the first step settled the first made */
+    ttm_leak lw[8], ls[8];
+    assert_int_equal(ttm_registry_leaks(whole, lw, 8), 8);
+    assert_int_equal(ttm_registry_leaks(steps, ls, 8), 8);
+    assert_memory_equal(lw, ls, sizeof lw);
+    ttm_totals tw = totals(whole), tsx = totals(steps);
+    assert_memory_equal(&tw, &tsx, sizeof tw);
+    ttm_proc_stats pw = proc_stats(whole, 5), pst = proc_stats(steps, 5);
+    assert_int_equal(pw.leaked_bytes, pst.leaked_bytes);
+    assert_int_equal(pw.exit_ts, pst.exit_ts);
+    assert_int_equal(ttm_registry_process_forget(steps, 5), TTM_OK);
+    ttm_registry_close(whole);
+    ttm_registry_close(steps);
+}
+
+/* A process that exits in steps cannot be forgotten half way (it is alive until the end). */
+static void test_exit_steps_forget(void **state)
+{
+    ttm_registry *reg = *state;
+    for (unsigned i = 0; i < 10; i++)
+        assert_int_equal(alloc(reg, 9, 0, DRAM, 0x1000 + i * 0x100, 8, 0, 0, 1 + i), B(ALLOC_OK));
+    assert_false(ttm_registry_process_exit_step(reg, 9, 100, 4, NULL));
+    assert_int_equal(ttm_registry_process_forget(reg, 9), TTM_EINVAL);
+    assert_false(ttm_registry_process_exit_step(reg, 9, 100, 4, NULL));
+    assert_true(ttm_registry_process_exit_step(reg, 9, 100, 4, NULL));
+    assert_int_equal(ttm_registry_process_forget(reg, 9), TTM_OK);
+    /* a budget of 0 settles nothing; an exit with nothing left is done at once */
+    assert_int_equal(alloc(reg, 10, 0, DRAM, 0x9000, 8, 0, 0, 200), B(ALLOC_OK));
+    assert_false(ttm_registry_process_exit_step(reg, 10, 300, 0, NULL));
+    assert_true(ttm_registry_process_exit_step(reg, 10, 300, 1, NULL));
+    assert_true(ttm_registry_process_exit_step(reg, 11, 300, 0, NULL));
+    check_invariants(reg);
+}
+
+/* Records made while the process table was full (orphans) are reclaimed at their exit too. */
+static void test_exit_orphans(void **state)
+{
+    (void)state;
+    ttm_registry_config cfg = {.max_processes = 1};
+    ttm_registry *reg = open_reg(&cfg);
+    assert_int_equal(alloc(reg, 1, 0, DRAM, 0x1000, 8, 0, 0, 1), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 2, 0, DRAM, 0x2000, 8, 0, 0, 2), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 2, 0, DRAM, 0x3000, 8, 0, 0, 3), B(ALLOC_OK));
+    assert_int_equal(alloc(reg, 3, 0, DRAM, 0x4000, 8, 0, 0, 4), B(ALLOC_OK));
+    assert_true(totals(reg).processes_dropped > 0);
+    assert_int_equal(dealloc(reg, 2, 0, DRAM, 0x2000, 8, 0, 0, 5), B(FREE_OK));
+    ttm_exit_progress pr;
+    assert_true(ttm_registry_process_exit_step(reg, 2, 10, 1, &pr));
+    assert_int_equal(pr.leaked_count, 1);
+    assert_int_equal(pr.visited, 2); /* the orphans walked: pid 2's and pid 3's */
+    assert_int_equal(totals(reg).live_records, 2);
+    ttm_registry_process_exit(reg, 3, 11);
+    ttm_registry_process_exit(reg, 1, 12);
+    assert_int_equal(totals(reg).live_records, 0);
+    assert_int_equal(class_count(reg, TTM_CLASS_LEAKED_AT_EXIT), 3);
+    assert_int_equal(live_bytes(reg, 0, DRAM), 0);
+    ttm_registry_close(reg);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -896,6 +1059,10 @@ int main(void)
         T(test_proc_exit_event),
         T(test_leaks_sorted_across_exits),
         cmocka_unit_test(test_leaks_list_bound),
+        T(test_exit_cost_own_records),
+        T(test_exit_steps_consistent),
+        T(test_exit_steps_forget),
+        cmocka_unit_test(test_exit_orphans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,41 @@ static void test_round_trip(void **state)
     ttm__free(buf);
 }
 
+/* A state saved while an exit is half settled (a daemon stopping in the middle of one) loads
+ * consistent: the process alive with the records not reclaimed yet, in their order; finishing
+ * the exit on the loaded registry gives what finishing it on the first gives. */
+static void test_half_settled_exit(void **state)
+{
+    (void)state;
+    ttm_registry_config cfg = {.max_leaks_listed = 4096};
+    ttm_registry *a = built(&cfg, NULL);
+    for (unsigned i = 0; i < 40; i++)
+        assert_int_equal(alloc(a, 4, 0, DRAM, 0x500000 + i * 0x100, 10 + i, 0, 0, 150000 - i),
+                         B(ALLOC_OK));
+    ttm_exit_progress pr;
+    assert_false(ttm_registry_process_exit_step(a, 4, 160000, 15, &pr));
+    assert_int_equal(pr.visited, 15);
+    check_invariants(a);
+    size_t len;
+    uint8_t *buf = save(a, NULL, &len);
+    ttm_registry *b = NULL;
+    char msg[200];
+    assert_int_equal(load(&b, &cfg, buf, len, msg, sizeof msg), TTM_OK);
+    check_invariants(b);
+    assert_same(a, b);
+    assert_true(proc_stats(b, 4).alive);
+    assert_int_equal(proc_stats(b, 4).live_records, 25);
+    /* the rest, in steps on a and at once on b (the next daemon settles it at load) */
+    while (!ttm_registry_process_exit_step(a, 4, 160000, 4, NULL))
+        check_invariants(a);
+    ttm_registry_process_exit(b, 4, 160000);
+    assert_same(a, b);
+    assert_same_future(a, b);
+    ttm_registry_close(b);
+    ttm_registry_close(a);
+    ttm__free(buf);
+}
+
 /* The restart case of the issue: a device described, 8.5 GiB held, the daemon restarts; the
  * reloaded registry knows the arch, the capacity and the bytes, and the free is ok. */
 static void test_restart_picture(void **state)
@@ -442,6 +477,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_restart_picture),
+        cmocka_unit_test(test_half_settled_exit),
         cmocka_unit_test(test_empty_round_trip), cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_forged),          cmocka_unit_test(test_smaller_bounds),
         cmocka_unit_test(test_alloc_failure),
