@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/snapshot.h"
+
 extern const char *it_prog; /* "it_daemon": prefixes every failure */
 extern const char *it_case; /* the case being run */
 extern char it_dir[64];     /* the case's temporary directory ("" until it_begin) */
@@ -81,5 +83,15 @@ int it_count_lines(const char *path, const char *needle);
 
 /* Removes a directory and the files in it. */
 void it_remove_dir(const char *dir);
+
+/* Asks the daemon at query for sections (top 10 offenders, 100 leaks) into *s, waiting at most
+ * timeout_ms; a failed query ends the case with the daemon's one line. Free with
+ * ttm__snapshot_free(). */
+void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_snapshot *s);
+/* The process pid in s, or NULL. */
+const ttm_snap_proc *it_proc_of(const ttm_snapshot *s, uint32_t pid);
+/* How many events of class c (a ttm_class) the daemon counted (0 for a class it does not
+ * know). */
+uint64_t it_class(const ttm_snapshot *s, unsigned c);
 
 #endif /* TTM_TESTS_HARNESS_H */

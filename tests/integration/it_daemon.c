@@ -172,23 +172,7 @@ static cstats read_stats(client *c, int timeout_ms)
 
 static void snap(ttm_snapshot *s, uint32_t sections)
 {
-    ttm_snap_query q = {.sections = sections, .top = 10, .max_leaks = 100};
-    char msg[256];
-    int err = ttm__snap_fetch(g_query, &q, 5000, s, msg, sizeof msg);
-    CHECK(err == TTM_OK, "query failed: %s", msg);
-}
-
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
-            return &s->procs[i];
-    return NULL;
-}
-
-static uint64_t cls(const ttm_snapshot *s, ttm_class c)
-{
-    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+    it_snap(g_query, sections, 5000, s);
 }
 
 /* Waits until no session is open (every client's exit handled). */
@@ -216,7 +200,7 @@ static void wait_connected(pid_t pid, int timeout_ms)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->connected;
         ttm__snapshot_free(&s);
         if (ok)
@@ -233,7 +217,7 @@ static void wait_events(pid_t pid, uint64_t n, int timeout_ms)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->events >= n;
         ttm__snapshot_free(&s);
         if (ok)
@@ -356,15 +340,15 @@ static void case_counts(void)
     CHECK_EQ(s.daemon.clients_connected, 0);
     CHECK_EQ(s.totals.allocs, N * (1ull * M * K + L));
     CHECK_EQ(s.totals.frees, N * 1ull * M * K);
-    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), N * (1ull * M * K + L));
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), N * 1ull * M * K);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), N * L);
+    CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), N * (1ull * M * K + L));
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), N * 1ull * M * K);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), N * L);
     CHECK_EQ(s.totals.live_records, 0);
     for (unsigned k = 0; k < s.totals.nclasses; k++)
         if (k != TTM_CLASS_ALLOC_OK && k != TTM_CLASS_FREE_OK && k != TTM_CLASS_LEAKED_AT_EXIT)
             CHECK(s.totals.class_count[k] == 0, "unexpected class %s", ttm_class_name(k));
     for (int i = 0; i < N; i++) {
-        const ttm_snap_proc *p = proc_of(&s, c[i].pid);
+        const ttm_snap_proc *p = it_proc_of(&s, c[i].pid);
         CHECK(p != NULL, "pid %d missing", (int)c[i].pid);
         CHECK_EQ(p->events, per);
         CHECK_EQ(p->leaked_count, L);
@@ -407,13 +391,13 @@ static void case_sigkill(void)
     settle();
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_REPORT);
-    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL, "killed pid missing");
     CHECK_EQ(p->events, K + 1);
     CHECK_EQ(s.totals.allocs, K + 1);
     CHECK_EQ(p->leaked_count, K + 1);
     CHECK_EQ(p->leaked_bytes, (K + 1) * 4096ull);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), K + 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), K + 1);
     CHECK_EQ(s.totals.live_records, 0);
     CHECK(!p->alive, "still alive");
     CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 0);
@@ -455,7 +439,7 @@ static void case_restart(void)
     settle();
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
-    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL, "client missing in the new daemon");
     CHECK(st.reconnects >= 1, "no reconnect");
     CHECK(p->reattached, "not marked reattached");
@@ -498,7 +482,7 @@ static void case_disabled(void)
     CHECK_EQ(s.daemon.clients_rejected, 0);
     CHECK_EQ(s.daemon.events, 2);
     CHECK_EQ(s.nprocs, 1);
-    CHECK(proc_of(&s, probe.pid) != NULL, "the probe is missing");
+    CHECK(it_proc_of(&s, probe.pid) != NULL, "the probe is missing");
     ttm__snapshot_free(&s);
     client_close(&probe);
     client_close(&c);
@@ -580,17 +564,17 @@ static void case_foreign(void)
     ttm_snapshot s;
     for (;;) {
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *t = proc_of(&s, thief.pid);
+        const ttm_snap_proc *t = it_proc_of(&s, thief.pid);
         if (t != NULL && !t->connected)
             break;
         ttm__snapshot_free(&s);
         CHECK(it_now_ms() < deadline, "thief session never ended");
         it_sleep_ms(10);
     }
-    CHECK_EQ(cls(&s, TTM_CLASS_FOREIGN_FREE), 1);
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FOREIGN_FREE), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), 0);
     CHECK_EQ(s.totals.live_records, 1);
-    const ttm_snap_proc *o = proc_of(&s, owner.pid);
+    const ttm_snap_proc *o = it_proc_of(&s, owner.pid);
     CHECK(o != NULL && o->live_records == 1, "owner lost its buffer");
     CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 4096);
     ttm__snapshot_free(&s);
@@ -599,7 +583,7 @@ static void case_foreign(void)
     wait_exit(owner.pid, 5000);
     settle();
     snap(&s, TTM_SNAP_WANT_STATUS);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
     CHECK_EQ(s.totals.live_records, 0);
     ttm__snapshot_free(&s);
     client_close(&owner);
@@ -739,7 +723,7 @@ static void case_badhello(void)
     CHECK_EQ(s.daemon.clients_rejected, rejected);
     CHECK_EQ(s.daemon.clients_total, 1);
     CHECK_EQ(s.totals.allocs, 1000);
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), 1000);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), 1000);
     ttm__snapshot_free(&s);
     client_close(&c);
     close(memfd);
@@ -772,15 +756,15 @@ static void case_limits(void)
           (unsigned long long)s.daemon.clients_refused);
     CHECK_EQ(s.daemon.max_clients, 1);
     CHECK_EQ(s.daemon.max_live_per_client, 10);
-    CHECK_EQ(cls(&s, TTM_CLASS_LIMIT), 5);
-    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), 10);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LIMIT), 5);
+    CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), 10);
     ttm__snapshot_free(&s);
     write_line(&a, "done\n");
     read_stats(&a, 10000);
     wait_exit(a.pid, 5000);
     settle();
     snap(&s, TTM_SNAP_WANT_STATUS);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 10);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 10);
     ttm__snapshot_free(&s);
     client_close(&a);
     client_close(&b);
@@ -853,7 +837,7 @@ static uint64_t innocent_check(client *c)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, c->pid);
+        const ttm_snap_proc *p = it_proc_of(&s, c->pid);
         CHECK(p != NULL, "innocent pid %d missing", (int)c->pid);
         bool done = !p->connected;
         uint64_t events = p->events, dropped = p->dropped, prior = p->prior_events;
@@ -903,10 +887,10 @@ static void case_hostile_rewind(void)
     /* Never an event read twice: the hostile client's objects are unique over its life, so a
      * free read again would be a double_free, an allocation read again (still live) a
      * duplicate_alloc. */
-    const ttm_snap_proc *p = proc_of(&s, h.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, h.pid);
     CHECK(p != NULL && p->events > 0, "hostile missing");
-    CHECK_EQ(cls(&s, TTM_CLASS_DOUBLE_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_DUPLICATE_ALLOC), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_DOUBLE_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_DUPLICATE_ALLOC), 0);
     ttm__snapshot_free(&s);
     client_close(&h);
 }
@@ -923,7 +907,7 @@ static void case_hostile_counters(void)
     wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
-    const ttm_snap_proc *p = proc_of(&s, h.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, h.pid);
     CHECK(p != NULL, "hostile missing");
     CHECK_EQ(p->dropped, 0);
     CHECK_EQ(p->waited, 0);
@@ -974,10 +958,10 @@ static void backtoback(void)
     settle();
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
-    CHECK_EQ(cls(&s, TTM_CLASS_OVERLAP), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_MISSED_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), RUNS);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS);
+    CHECK_EQ(it_class(&s, TTM_CLASS_OVERLAP), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_MISSED_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), RUNS);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS);
     CHECK_EQ(s.totals.live_records, 0);
     ttm__snapshot_free(&s);
 }
@@ -1013,7 +997,7 @@ static void case_exited(void)
     snap(&s, TTM_SNAP_WANT_STATUS);
     CHECK_EQ(s.nprocs, KEPT);
     CHECK_EQ(s.daemon.procs_dropped, RUNS - KEPT);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS); /* the totals keep every leak */
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), RUNS); /* the totals keep every leak */
     for (size_t i = 0; i < s.nprocs; i++)
         CHECK_EQ(s.procs[i].leaked_count, 1);
     ttm__snapshot_free(&s);
@@ -1034,7 +1018,7 @@ static uint64_t wait_half_settled(pid_t pid, uint64_t held, int timeout_ms)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         uint64_t left = p != NULL ? p->live_records : 0;
         bool half = p != NULL && p->alive && left > 0 && left < held;
         bool done = p != NULL && !p->alive;
@@ -1085,7 +1069,7 @@ static void case_bigexit(void)
     {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, c.pid);
+        const ttm_snap_proc *p = it_proc_of(&s, c.pid);
         CHECK(p != NULL, "innocent missing");
         before = p->events;
         ttm__snapshot_free(&s);
@@ -1097,14 +1081,14 @@ static void case_bigexit(void)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, big);
+        const ttm_snap_proc *p = it_proc_of(&s, big);
         CHECK(p != NULL, "big pid missing");
         bool done = !p->alive;
         if (done) {
             CHECK_EQ(p->leaked_count, BIG);
             CHECK_EQ(p->leaked_bytes, BIG * 1024ull);
             CHECK_EQ(p->live_records, 0);
-            CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), BIG);
+            CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), BIG);
         }
         ttm__snapshot_free(&s);
         if (done)
@@ -1116,9 +1100,9 @@ static void case_bigexit(void)
     innocent_check(&c);
     ttm_snapshot s;
     snap(&s, TTM_SNAP_WANT_STATUS);
-    CHECK_EQ(cls(&s, TTM_CLASS_OVERLAP), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_FOREIGN_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_OVERLAP), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FOREIGN_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
     ttm__snapshot_free(&s);
     char err[160];
     snprintf(err, sizeof err, "%s/ttmemd.err", it_dir);
@@ -1140,13 +1124,13 @@ static void case_bigexit(void)
     snprintf(err2, sizeof err2, "%s/ttmemd2.err", it_dir);
     start_daemon_at(g_sock, err2, NULL);
     snap(&s, TTM_SNAP_WANT_STATUS);
-    const ttm_snap_proc *p = proc_of(&s, big2);
+    const ttm_snap_proc *p = it_proc_of(&s, big2);
     CHECK(p != NULL, "second big pid missing after the restart");
     CHECK(!p->alive, "second big pid still alive after the restart");
     CHECK_EQ(p->leaked_count, BIG2);
     CHECK_EQ(p->leaked_bytes, BIG2 * 1024ull);
     CHECK_EQ(p->live_records, 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), BIG + BIG2);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), BIG + BIG2);
     CHECK_EQ(s.totals.live_records, 0);
     ttm__snapshot_free(&s);
     CHECK_EQ(it_count_lines(err2, "exited while no daemon ran"), 1);

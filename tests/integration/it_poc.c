@@ -83,23 +83,7 @@ static int log_count(const char *needle)
 
 static void snap(ttm_snapshot *s)
 {
-    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS, .top = 10};
-    char msg[256];
-    int err = ttm__snap_fetch(g_query, &q, 5000, s, msg, sizeof msg);
-    CHECK(err == TTM_OK, "query failed: %s", msg);
-}
-
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, uint32_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == pid)
-            return &s->procs[i];
-    return NULL;
-}
-
-static uint64_t cls(const ttm_snapshot *s, ttm_class c)
-{
-    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+    it_snap(g_query, TTM_SNAP_WANT_STATUS, 5000, s);
 }
 
 /* ---- the protocol, from the spec ------------------------------------------------------------- */
@@ -298,7 +282,7 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
     for (;;) {
         ttm_snapshot s;
         snap(&s);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool done = p != NULL && !p->alive && p->leaked_count == leaked;
         ttm__snapshot_free(&s);
         if (done)
@@ -381,12 +365,12 @@ static void run_size(size_t size)
     /* the registry holds the kernel's pid, never the claimed one */
     ttm_snapshot s;
     snap(&s);
-    const ttm_snap_proc *me = proc_of(&s, (uint32_t)getpid());
+    const ttm_snap_proc *me = it_proc_of(&s, (uint32_t)getpid());
     CHECK(me != NULL && me->connected, "this process is a connected process");
-    CHECK(proc_of(&s, FAKE_PID) == NULL, "no process has the claimed pid");
-    CHECK_EQ(cls(&s, TTM_CLASS_DUPLICATE_ALLOC), 1);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 1);
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), size == 144 ? 5 : 3);
+    CHECK(it_proc_of(&s, FAKE_PID) == NULL, "no process has the claimed pid");
+    CHECK_EQ(it_class(&s, TTM_CLASS_DUPLICATE_ALLOC), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), size == 144 ? 5 : 3);
     CHECK_EQ(s.totals.live_records, size == 144 ? 6 : 5);
     CHECK_EQ(s.legacy.rejected, 1);
     CHECK_EQ(s.legacy.messages[DUMP_REMAINING], 2);
@@ -437,7 +421,7 @@ static void case_mixed(void)
     query(__LINE__, b, 144, 0, &t0);
     ttm_snapshot s;
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     CHECK_EQ(s.totals.live_records, 150);
     ttm__snapshot_free(&s);
     close(b);
@@ -628,9 +612,9 @@ static void case_pid(void)
     it_sleep_us(300000);
     ttm_snapshot s;
     snap(&s);
-    const ttm_snap_proc *p = proc_of(&s, (uint32_t)child);
+    const ttm_snap_proc *p = it_proc_of(&s, (uint32_t)child);
     CHECK(p != NULL && p->alive && !p->connected && p->live_records == 2, "buffers stay");
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     ttm__snapshot_free(&s);
     /* then it exits: leaked_at_exit within the once-a-second check */
     close(go[1]);
@@ -856,8 +840,8 @@ static void case_overflow(void)
     query(__LINE__, other, 112, 0, &t);
     ttm_snapshot s;
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_OVERSIZE), 2);
-    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_OVERSIZE), 2);
+    CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), 1);
     CHECK_EQ(s.totals.live_records, 1);
     ttm__snapshot_free(&s);
     CHECK_EQ(log_count("first oversize"), 1);

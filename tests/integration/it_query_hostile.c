@@ -85,14 +85,6 @@ static void snap(ttm_snapshot *s, uint32_t sections)
     CHECK(err == TTM_OK, "query failed: %s", msg);
 }
 
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
-            return &s->procs[i];
-    return NULL;
-}
-
 typedef struct client {
     pid_t pid;
     int in, out;
@@ -121,7 +113,7 @@ static void wait_connected(pid_t pid)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->connected;
         ttm__snapshot_free(&s);
         if (ok)
@@ -160,7 +152,7 @@ static void finish_producer(client *c)
     for (;;) {
         ttm_snapshot s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = proc_of(&s, c->pid);
+        const ttm_snap_proc *p = it_proc_of(&s, c->pid);
         uint64_t got = p != NULL ? p->events : 0, pdrop = p != NULL ? p->dropped : 0;
         uint64_t ddrop = s.daemon.dropped;
         ttm__snapshot_free(&s);

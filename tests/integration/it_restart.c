@@ -100,18 +100,7 @@ static void stop_daemon(pid_t pid)
 
 static void snap(ttm_snapshot *s)
 {
-    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS, .top = 10, .max_leaks = 100};
-    char msg[256];
-    int err = ttm__snap_fetch(g_query, &q, 5000, s, msg, sizeof msg);
-    CHECK(err == TTM_OK, "query failed: %s", msg);
-}
-
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
-            return &s->procs[i];
-    return NULL;
+    it_snap(g_query, TTM_SNAP_WANT_STATUS, 5000, s);
 }
 
 static const ttm_snap_device *dev_of(const ttm_snapshot *s, uint16_t id)
@@ -120,11 +109,6 @@ static const ttm_snap_device *dev_of(const ttm_snapshot *s, uint16_t id)
         if (s->devices[i].device == id)
             return &s->devices[i];
     return NULL;
-}
-
-static uint64_t cls(const ttm_snapshot *s, ttm_class c)
-{
-    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
 }
 
 static uint64_t proc_dram(const ttm_snap_proc *p)
@@ -172,7 +156,7 @@ static void wait_reattached(pid_t pid)
     for (;;) {
         ttm_snapshot s;
         snap(&s);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->connected && p->reattached;
         ttm__snapshot_free(&s);
         if (ok)
@@ -189,7 +173,7 @@ static void wait_exited(pid_t pid, uint64_t leaked)
     for (;;) {
         ttm_snapshot s;
         snap(&s);
-        const ttm_snap_proc *p = proc_of(&s, pid);
+        const ttm_snap_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && !p->alive && p->leaked_count == leaked;
         ttm__snapshot_free(&s);
         if (ok)
@@ -213,7 +197,7 @@ static void check_picture(pid_t pid)
     CHECK_EQ(d->capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(wh));
     CHECK_EQ(d->capacity[TTM_SPACE_L1], ttm__arch_l1_bytes(wh));
     CHECK_EQ(d->mem[TTM_MEM_DRAM].live_bytes, NBUF * BUF_BYTES);
-    const ttm_snap_proc *p = proc_of(&s, pid);
+    const ttm_snap_proc *p = it_proc_of(&s, pid);
     CHECK(p != NULL, "the client is unknown");
     CHECK_EQ(proc_dram(p), NBUF * BUF_BYTES);
     CHECK_EQ(p->live_records, NBUF + 1);
@@ -231,12 +215,12 @@ static void finish_client(client *c)
     wait_exited(c->pid, 1);
     ttm_snapshot s;
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), NBUF);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_EXCESS_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
-    CHECK_EQ(cls(&s, TTM_CLASS_ALLOC_OK), NBUF + 1);
-    const ttm_snap_proc *p = proc_of(&s, c->pid);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), NBUF);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_EXCESS_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), NBUF + 1);
+    const ttm_snap_proc *p = it_proc_of(&s, c->pid);
     CHECK_EQ(p->leaked_bytes, 4096);
     CHECK_EQ(proc_dram(p), 0);
     CHECK_EQ(p->prior_events, 0); /* every event is in this daemon's registry */
@@ -305,9 +289,9 @@ static void case_window(void)
     CHECK_EQ(log_count("17 were replayed from the ring and 0 are missing"), 1);
     ttm_snapshot s;
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_FREE_OK), NBUF);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
-    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), NBUF);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL, "the client is unknown");
     CHECK_EQ(proc_dram(p), 0);
     CHECK_EQ(p->prior_events, 0);
@@ -318,7 +302,7 @@ static void case_window(void)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
     wait_exited(c.pid, 1);
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
     ttm__snapshot_free(&s);
     stop_daemon(d);
 }
@@ -344,7 +328,7 @@ static void case_gone(void)
     wait_exited(c.pid, NBUF + 1);
     ttm_snapshot s;
     snap(&s);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), NBUF + 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), NBUF + 1);
     CHECK_EQ(s.totals.live_records, 0);
     const ttm_snap_device *dv = dev_of(&s, 0);
     CHECK(dv != NULL && dv->mem[TTM_MEM_DRAM].live_bytes == 0, "DRAM not reclaimed");
@@ -426,7 +410,7 @@ static void case_disabled(void)
     wait_reattached(c.pid);
     ttm_snapshot s;
     snap(&s);
-    const ttm_snap_proc *p = proc_of(&s, c.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL && proc_dram(p) == 0, "the daemon knew something without a state");
     ttm__snapshot_free(&s);
     kill(c.pid, SIGKILL);

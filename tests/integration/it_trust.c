@@ -347,18 +347,7 @@ static void write_file(const char *path, const char *text)
 
 static void snap_at(const char *query, ttm_snapshot *s)
 {
-    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-    char msg[300];
-    int err = ttm__snap_fetch(query, &q, 10000, s, msg, sizeof msg);
-    CHECK(err == TTM_OK, "query %s failed: %s", query, msg);
-}
-
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
-            return &s->procs[i];
-    return NULL;
+    it_snap(query, TTM_SNAP_WANT_STATUS, 10000, s);
 }
 
 /* With env (XDG_RUNTIME_DIR pointing at a planted default directory, no system daemon): the
@@ -577,7 +566,7 @@ static void case_system(void)
           "nobody's client not ready: '%s'", line);
     ttm_snapshot s;
     snap_at(query, &s);
-    const ttm_snap_proc *p = proc_of(&s, owner.pid);
+    const ttm_snap_proc *p = it_proc_of(&s, owner.pid);
     CHECK(p != NULL && p->connected && p->uid == NOBODY && p->live_records == 1,
           "nobody's client is not attached with its record");
     ttm__snapshot_free(&s);
@@ -590,18 +579,18 @@ static void case_system(void)
     int64_t deadline = it_now_ms() + 10000;
     for (;;) { /* until the thief's exit is settled */
         snap_at(query, &s);
-        const ttm_snap_proc *t = proc_of(&s, thief_pid);
+        const ttm_snap_proc *t = it_proc_of(&s, thief_pid);
         if (t != NULL && !t->connected)
             break;
         ttm__snapshot_free(&s);
         CHECK(it_now_ms() < deadline, "the other uid's session never ended");
         it_sleep_ms(10);
     }
-    const ttm_snap_proc *t = proc_of(&s, thief_pid);
+    const ttm_snap_proc *t = it_proc_of(&s, thief_pid);
     CHECK(t->uid == OTHER, "thief uid %u", t->uid);
     CHECK_EQ(s.totals.class_count[TTM_CLASS_FOREIGN_FREE], 1);
     CHECK_EQ(s.totals.class_count[TTM_CLASS_FREE_OK], 0);
-    p = proc_of(&s, owner.pid);
+    p = it_proc_of(&s, owner.pid);
     CHECK(p != NULL && p->live_records == 1, "the owner lost its record to another uid");
     CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 4096);
     ttm__snapshot_free(&s);

@@ -135,23 +135,7 @@ static cstats finish_client(proc *c)
 
 static void snap(ttm_snapshot *s)
 {
-    ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS, .top = 10, .max_leaks = 100};
-    char msg[256];
-    int err = ttm__snap_fetch(g_query, &q, 10000, s, msg, sizeof msg);
-    CHECK(err == TTM_OK, "query failed: %s", msg);
-}
-
-static const ttm_snap_proc *proc_of(const ttm_snapshot *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
-            return &s->procs[i];
-    return NULL;
-}
-
-static uint64_t cls(const ttm_snapshot *s, ttm_class c)
-{
-    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+    it_snap(g_query, TTM_SNAP_WANT_STATUS, 10000, s);
 }
 
 /* Waits until the daemon has settled the exit of every process it saw (none alive). */
@@ -232,7 +216,7 @@ static void check_all_taken(proc *c, int n, unsigned long long per)
     CHECK_EQ(s.daemon.clients_total, n);
     CHECK_EQ(s.daemon.clients_refused, 0);
     CHECK_EQ(s.daemon.clients_rejected, 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
     ttm__snapshot_free(&s);
 }
 
@@ -289,15 +273,15 @@ static void check_closefrom(proc *c, unsigned long long events)
     settle();
     ttm_snapshot s;
     snap(&s);
-    const ttm_snap_proc *p = proc_of(&s, c->pid);
+    const ttm_snap_proc *p = it_proc_of(&s, c->pid);
     CHECK(p != NULL, "pid %d unknown to the daemon", (int)c->pid);
     CHECK_EQ(p->events, events);
     CHECK_EQ(p->leaked_count, 0);
     CHECK_EQ(s.daemon.dropped, 0);
     CHECK_EQ(s.daemon.ring_errors, 0);
     CHECK_EQ(s.daemon.clients_rejected, 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_UNKNOWN_FREE), 0);
-    CHECK_EQ(cls(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     ttm__snapshot_free(&s);
     char pidtxt[32];
     snprintf(pidtxt, sizeof pidtxt, "pid %d ", (int)c->pid);
