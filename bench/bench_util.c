@@ -3,7 +3,10 @@
  */
 #include "bench_util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 #include <poll.h>
 #include <signal.h>
@@ -166,4 +169,31 @@ void ttm_bench_ttmemd_stop(pid_t pid, const char *sock, const char *dir)
     snprintf(path, sizeof path, "%s.lock", sock);
     unlink(path);
     rmdir(dir);
+}
+
+void ttm_bench_find_ttmemd(char *ttmemd, size_t len)
+{
+    if (ttmemd[0] != '\0')
+        return;
+    char self[PATH_MAX - 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        fprintf(stderr, "bench: cannot find myself (%s); use --ttmemd PATH\n", strerror(errno));
+        exit(1);
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(ttmemd, len, "%s/../ttmemd", self);
+}
+
+void ttm_bench_private_paths(const char *name, char *dir, size_t dlen, char *sock, size_t slen,
+                             char *query, size_t qlen)
+{
+    snprintf(dir, dlen, "/tmp/ttmem-%s.XXXXXX", name);
+    if (mkdtemp(dir) == NULL) {
+        fprintf(stderr, "bench: cannot make a directory %s: %s\n", dir, strerror(errno));
+        exit(1);
+    }
+    snprintf(sock, slen, "%s/d.sock", dir);
+    snprintf(query, qlen, "%s.query", sock);
 }

@@ -28,6 +28,14 @@ void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc);
  * with the bench) and waits until it is ready. Returns its pid, or -1 with one line in err. */
 pid_t ttm_bench_ttmemd_start(const char *ttmemd, const char *sock, const char *const *extra,
                              char *err, size_t errlen);
+/* Fills ttmemd (len bytes) when it is "" (no --ttmemd PATH given) with the daemon built beside
+ * the bench: DIR/../ttmemd, DIR being the bench binary's directory. Exits with one line when the
+ * bench cannot find itself. */
+void ttm_bench_find_ttmemd(char *ttmemd, size_t len);
+/* Makes a fresh directory /tmp/ttmem-NAME.XXXXXX in dir (dlen bytes), its daemon socket
+ * DIR/d.sock in sock and the query socket SOCK.query in query. Exits with one line on failure. */
+void ttm_bench_private_paths(const char *name, char *dir, size_t dlen, char *sock, size_t slen,
+                             char *query, size_t qlen);
 /* Stops it with SIGTERM, waits, and removes its lock file and the directory dir. */
 void ttm_bench_ttmemd_stop(pid_t pid, const char *sock, const char *dir);
 

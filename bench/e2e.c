@@ -409,20 +409,8 @@ int main(int argc, char **argv)
         }
     }
     events &= ~3ull; /* whole pairs on 1 and 2 threads */
-    if (ttmemd[0] == '\0') {
-        char self[PATH_MAX - 16];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            die("cannot find myself; use --ttmemd PATH");
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0';
-        snprintf(ttmemd, sizeof ttmemd, "%s/../ttmemd", self);
-    }
-    snprintf(dir, sizeof dir, "/tmp/ttmem-e2e.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        die("mkdtemp");
-    snprintf(sock, sizeof sock, "%s/d.sock", dir);
-    snprintf(query, sizeof query, "%s.query", sock);
+    ttm_bench_find_ttmemd(ttmemd, sizeof ttmemd);
+    ttm_bench_private_paths("e2e", dir, sizeof dir, sock, sizeof sock, query, sizeof query);
     start_daemon(ttmemd);
     setenv("TTMEM", "1", 1);
     setenv("TTMEM_SOCKET", sock, 1);

@@ -206,20 +206,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_many: --procs must be 1..4096 and --events at least 2\n");
         return 2;
     }
-    if (ttmemd[0] == '\0') {
-        char self[PATH_MAX - 16];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            die("cannot find myself; use --ttmemd PATH");
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0';
-        snprintf(ttmemd, sizeof ttmemd, "%s/../ttmemd", self);
-    }
-    snprintf(dir, sizeof dir, "/tmp/ttmem-many.XXXXXX");
-    if (mkdtemp(dir) == NULL)
-        die("mkdtemp");
-    snprintf(sock, sizeof sock, "%s/d.sock", dir);
-    snprintf(query, sizeof query, "%s.query", sock);
+    ttm_bench_find_ttmemd(ttmemd, sizeof ttmemd);
+    ttm_bench_private_paths("many", dir, sizeof dir, sock, sizeof sock, query, sizeof query);
 
     ttm_bench_machine();
     printf("bench_many: %u processes x %" PRIu64 " events, all at once, one ttmemd\n", procs,

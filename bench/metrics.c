@@ -297,15 +297,7 @@ int main(int argc, char **argv)
             rounds = v / 5 + 1;
         }
     }
-    if (ttmemd[0] == '\0') {
-        char self[PATH_MAX - 16];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            die("cannot find myself; use --ttmemd PATH");
-        self[n] = '\0';
-        *strrchr(self, '/') = '\0';
-        snprintf(ttmemd, sizeof ttmemd, "%s/../ttmemd", self);
-    }
+    ttm_bench_find_ttmemd(ttmemd, sizeof ttmemd);
     ttm_bench_machine();
     render_part(iters);
     daemon_part(ttmemd, rounds);
