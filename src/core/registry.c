@@ -1354,7 +1354,8 @@ size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offende
 
 size_t ttm_registry_leaks(const ttm_registry *reg, ttm_leak *out, size_t cap)
 {
-    if (out != NULL)
+    /* reg->leaks is NULL until the first leak: memcpy's source must not be, even for 0 bytes */
+    if (out != NULL && reg->nleaks > 0 && cap > 0)
         memcpy(out, reg->leaks, (reg->nleaks < cap ? reg->nleaks : cap) * sizeof *out);
     return reg->nleaks;
 }
