@@ -4,8 +4,9 @@
 set -eu
 # libmicrohttpd-dev: ttmemd's /metrics endpoint. prometheus: promtool and the server that
 # tests/cli/metrics.sh starts on a free loopback port (the package's own service is not used).
+# clang: the libFuzzer build (`make test`'s third pass, `make fuzz`); it brings libFuzzer.
 pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
-libmicrohttpd-dev prometheus"
+libmicrohttpd-dev prometheus clang"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
