@@ -3,8 +3,8 @@
 # which its ttm__fuzz_seeds() makes with the real encoders (HELLOs and replies sent through
 # the real protocol code, rings filled by the real producer, snapshots, queries and errors from
 # the snapshot encoder, legacy messages from the legacy encoder, log lines from the log
-# formatters), written out by `fuzz_NAME --write-corpus`; for ttshm also the regions that
-# tests/integration/shm_writer.py writes the way the runtime lays them out.
+# formatters), written out by `fuzz_NAME --write-corpus`; for ttshm and ttshm_reap also the
+# regions that tests/integration/shm_writer.py writes the way the runtime lays them out.
 #
 # usage: fuzz/corpus.sh BUILD_DIR           rewrites fuzz/corpus/*/ (after a format change)
 #        fuzz/corpus.sh --check BUILD_DIR   fails when the checked-in corpus differs from what
@@ -28,7 +28,7 @@ for c in "$src"/fuzz_*.c; do
   [ -x "$bin" ] || { echo "fuzz/corpus.sh: $bin not built" >&2; exit 2; }
   out=$tmp/$short
   "$bin" --write-corpus "$out" >/dev/null
-  if [ "$short" = ttshm ]; then
+  if [ "$short" = ttshm ] || [ "$short" = ttshm_reap ]; then
     # pid 1 is alive everywhere; 4194304 (the largest pid_max) never is: a ghost
     python3 "$src/../tests/integration/shm_writer.py" layouts "$out" 1 4194304
     for v in 1 2 3 4; do mv "$out/tt_device_10${v}_memory" "$out/region-v$v"; done
