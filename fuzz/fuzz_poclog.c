@@ -38,9 +38,13 @@ static const struct {
     SEED("\xe2\x9c\x97 [PID 1691149] Freed buffer 3700768 on device 0 (1048576 bytes, FINAL)"),
     SEED("\xe2\x9a\xa0 [PID 1714322] Deallocation for unknown buffer 694960736 on device 4 (allocated before tracking started)"),
 };
-static const uint8_t *seed_ptrs[sizeof seed_table / sizeof seed_table[0]];
-static size_t seed_lens[sizeof seed_table / sizeof seed_table[0]];
+#define NFORMATTED 4
+#define NSEEDS (sizeof seed_table / sizeof seed_table[0] + NFORMATTED)
+static char seed_lines[NFORMATTED][256];
+static const uint8_t *seed_ptrs[NSEEDS];
+static size_t seed_lens[NSEEDS];
 
+/* The lines above are the prototype's own output; these come from ttmemd's formatters. */
 size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
 {
     size_t n = sizeof seed_table / sizeof seed_table[0];
@@ -48,7 +52,21 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
         seed_ptrs[i] = seed_table[i].p;
         seed_lens[i] = seed_table[i].n;
     }
+    int len[NFORMATTED];
+    len[0] = ttm__poclog_format_alloc(seed_lines[0], sizeof seed_lines[0], 4242, 1u << 20,
+                                      TTM_MEM_L1, 3, 0x1c0000, 1);
+    len[1] = ttm__poclog_format_alloc(seed_lines[1], sizeof seed_lines[1], 4242, 65536,
+                                      TTM_MEM_TRACE, 0, 0x10, 3);
+    len[2] = ttm__poclog_format_freed(seed_lines[2], sizeof seed_lines[2], 4242, 0x1c0000, 3,
+                                      1u << 20, 0);
+    len[3] = ttm__poclog_format_unknown(seed_lines[3], sizeof seed_lines[3], 4242, 77, 1);
+    for (size_t i = 0; i < NFORMATTED; i++) {
+        if (len[i] <= 0 || (size_t)len[i] >= sizeof seed_lines[i])
+            abort();
+        seed_ptrs[n + i] = (const uint8_t *)seed_lines[i];
+        seed_lens[n + i] = (size_t)len[i];
+    }
     *seeds = seed_ptrs;
     *sizes = seed_lens;
-    return n;
+    return NSEEDS;
 }

@@ -56,36 +56,64 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#define SEED_SLOTS 64
-static _Alignas(64) uint8_t seed_live[sizeof(ttm_ring_hdr) + SEED_SLOTS * sizeof(ttm_event)];
-static _Alignas(64) uint8_t seed_lap[sizeof(ttm_ring_hdr) + SEED_SLOTS * sizeof(ttm_event)];
-static const uint8_t *seed_ptrs[2] = {seed_live, seed_lap};
-static const size_t seed_lens[2] = {sizeof seed_live, sizeof seed_lap};
+/* ---- seeds: rings as the real producer (ttm__ring_reserve/commit) and consumer leave them -- */
 
-/* A ring with committed events from tail to head except one reserved, uncommitted slot. */
-static void fill(uint8_t *mem, uint64_t tail, uint64_t head, uint64_t hole)
+#define SEED_SLOTS 64
+#define NSEEDS 3
+static _Alignas(64) uint8_t seed_mem[NSEEDS][sizeof(ttm_ring_hdr) + SEED_SLOTS * sizeof(ttm_event)];
+static const uint8_t *seed_ptrs[NSEEDS];
+static size_t seed_lens[NSEEDS];
+
+/* Produces n events the way the client does; with hole, the middle reservation is never
+ * committed (a producer that died mid-event). */
+static void produce(ttm_ring_hdr *h, _Atomic uint64_t *tail_cache, unsigned n, bool hole)
 {
-    ttm_ring_hdr *h = (ttm_ring_hdr *)mem;
-    ttm__ring_init(mem, SEED_SLOTS, 1234);
-    ttm_event *s = ttm__ring_slots(h);
-    for (uint64_t p = tail; p < head; p++) {
-        ttm_event *e = &s[p & (SEED_SLOTS - 1)];
-        e->kind = TTM_EV_ALLOC;
-        e->addr = p * 4096;
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t pos;
+        bool bell;
+        if (!ttm__ring_reserve(h, SEED_SLOTS, tail_cache, &pos, &bell))
+            abort();
+        ttm_event *e = &ttm__ring_slots(h)[pos & (SEED_SLOTS - 1)];
+        uint32_t seq = e->seq;
+        memset(e, 0, sizeof *e);
+        e->seq = seq;
+        e->kind = i % 3 == 2 ? TTM_EV_FREE : TTM_EV_ALLOC;
+        e->memtype = (uint8_t)(i % 2);
+        e->device = (uint16_t)(i % 4);
+        e->tid = 1234;
+        e->ts = 1000 + pos;
+        e->addr = 0x10000 + (pos / 3) * 4096;
         e->size = 4096;
-        e->seq = p == hole ? (uint32_t)(p + 1 - SEED_SLOTS) : (uint32_t)(p + 1);
+        if (hole && i == n / 2)
+            continue;
+        (void)ttm__ring_commit(h, e, pos, bell);
     }
-    atomic_store(&h->tail, tail);
-    atomic_store(&h->head, head);
+}
+
+static void seed_ring(size_t i, unsigned first, unsigned consumed, unsigned then, bool hole)
+{
+    ttm_ring_hdr *h = (ttm_ring_hdr *)seed_mem[i];
+    memset(seed_mem[i], 0, sizeof seed_mem[i]);
+    if (ttm__ring_init(h, SEED_SLOTS, 1234) != TTM_OK)
+        abort();
+    _Atomic uint64_t tail_cache = 0;
+    produce(h, &tail_cache, first, false);
+    static ttm_event out[SEED_SLOTS];
+    if (ttm__ring_consume(h, sizeof seed_mem[i], out, consumed, false) != consumed)
+        abort();
+    produce(h, &tail_cache, then, hole);
+    seed_ptrs[i] = seed_mem[i];
+    seed_lens[i] = sizeof seed_mem[i];
 }
 
 size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
 {
-    memset(seed_live, 0, sizeof seed_live);
-    memset(seed_lap, 0, sizeof seed_lap);
-    fill(seed_live, 3, 40, 20);
-    fill(seed_lap, 100, 150, 120); /* second lap: stale seqs behind */
+    if (seed_lens[0] == 0) {
+        seed_ring(0, 40, 3, 0, false);  /* first lap, events waiting */
+        seed_ring(1, 60, 50, 37, true); /* second lap, stale seqs behind, one uncommitted */
+        seed_ring(2, 64, 0, 0, false);  /* full */
+    }
     *seeds = seed_ptrs;
     *sizes = seed_lens;
-    return 2;
+    return NSEEDS;
 }

@@ -2,7 +2,7 @@
  * fuzz_snapshot.c — the query protocol's decoders (src/common/snapshot.c) on arbitrary bytes:
  * frame header, QUERY, ERROR and SNAPSHOT payloads never crash nor read out of bounds, and a
  * snapshot that decodes re-encodes to a canonical form that decodes to the same bytes again.
- * The seed is a full snapshot with every section, built at start.
+ * The seeds are frames made by the real encoders (ttm__fuzz_seeds).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -55,15 +55,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-/* ---- seed: one snapshot with every section ---- */
+/* ---- seeds: frames from the real encoders: a snapshot with every section, a status-only
+ * snapshot, QUERY frames and an ERROR frame ---- */
 
-static ttm_snap_buf seed_buf;
-static const uint8_t *seed_list[1];
-static size_t seed_sizes[1];
+#define NSEEDS 5
+static ttm_snap_buf seed_buf[NSEEDS];
+static const uint8_t *seed_list[NSEEDS];
+static size_t seed_sizes[NSEEDS];
 
 size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
 {
-    if (seed_buf.len == 0) {
+    if (seed_buf[0].len == 0) {
         static ttm_snap_proc_mem pm[2] = {{.device = 0, .mem = {{4096, 1, 8192, 5, 2, 1}}},
                                           {.device = 3, .mem = {[1] = {64, 1, 64, 9, 1, 0}}}};
         static ttm_snap_device dev[2] = {
@@ -100,12 +102,24 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
         };
         s.findings.classes[8] = (ttm_snap_class){.count = 2, .bytes = 8192, .distinct_addrs = 1,
                                                  .noffenders = 1, .offenders = off};
-        if (ttm__snap_encode_snapshot(&s, &seed_buf) != TTM_OK)
+        if (ttm__snap_encode_snapshot(&s, &seed_buf[0]) != TTM_OK)
             abort();
-        seed_list[0] = seed_buf.data;
-        seed_sizes[0] = seed_buf.len;
+        s.sections = TTM_SNAP_WANT_STATUS;
+        if (ttm__snap_encode_snapshot(&s, &seed_buf[1]) != TTM_OK)
+            abort();
+        ttm_snap_query all = {.sections = TTM_SNAP_WANT_REPORT | TTM_SNAP_WANT_DUMP,
+                              .top = 5, .max_leaks = 20, .max_live = 100};
+        ttm_snap_query dflt = {.sections = TTM_SNAP_WANT_STATUS};
+        if (ttm__snap_encode_query(&all, &seed_buf[2]) != TTM_OK ||
+            ttm__snap_encode_query(&dflt, &seed_buf[3]) != TTM_OK ||
+            ttm__snap_encode_error(TTM_EPROTO, "query: unknown section bit 0x40", &seed_buf[4]))
+            abort();
+        for (size_t i = 0; i < NSEEDS; i++) {
+            seed_list[i] = seed_buf[i].data;
+            seed_sizes[i] = seed_buf[i].len;
+        }
     }
     *seeds = seed_list;
     *sizes = seed_sizes;
-    return 1;
+    return NSEEDS;
 }

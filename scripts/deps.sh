@@ -6,8 +6,9 @@ set -eu
 # tests/cli/metrics.sh starts on a free loopback port (the package's own service is not used).
 # systemd: systemd-analyze, which tests/cli/systemd.sh runs on contrib/systemd/ttmemd.service
 # (Debian 12 images ship it; installing it into a container does not make it the init).
+# clang: the libFuzzer build (`make test`'s third pass, `make fuzz`); it brings libFuzzer.
 pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
-libmicrohttpd-dev prometheus systemd"
+libmicrohttpd-dev prometheus systemd clang"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
