@@ -882,13 +882,22 @@ static void case_hostile_rewind(void)
     wait_events(c.pid, 200000, 60000); /* the innocent one streams during the attack */
     WAIT_DAEMON(ring_errors, 21, 30000); /* and the attack still runs */
     innocent_check(&c);
+    /* Each broken session settles the hostile process as gone, and its next session starts a
+     * fresh entry: wait for one that has events. */
     ttm_snapshot s;
-    snap(&s, TTM_SNAP_WANT_STATUS);
+    int64_t deadline = it_now_ms() + 30000;
+    for (;;) {
+        snap(&s, TTM_SNAP_WANT_STATUS);
+        const ttm_snap_proc *p = it_proc_of(&s, h.pid);
+        if (p != NULL && p->events > 0)
+            break;
+        ttm__snapshot_free(&s);
+        CHECK(it_now_ms() < deadline, "the hostile client's events never showed");
+        it_sleep_ms(10);
+    }
     /* Never an event read twice: the hostile client's objects are unique over its life, so a
      * free read again would be a double_free, an allocation read again (still live) a
      * duplicate_alloc. */
-    const ttm_snap_proc *p = it_proc_of(&s, h.pid);
-    CHECK(p != NULL && p->events > 0, "hostile missing");
     CHECK_EQ(it_class(&s, TTM_CLASS_DOUBLE_FREE), 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_DUPLICATE_ALLOC), 0);
     ttm__snapshot_free(&s);
