@@ -131,8 +131,9 @@ static inline void fill_and_commit(ttm_ring_hdr *h, uint32_t n, uint64_t pos, bo
 #define RING_REPLACED 1
 
 /* The ring is full. With a daemon attached: wait for room (spin, then sleep with a growing
- * period) for as long as the daemon makes progress on this ring (its tail moves); give up when
- * it made none for TTM__FULL_WAIT_NS. Without one: ask the session for one (a connection
+ * period) for as long as the daemon makes progress on this ring (its tail moves, or its
+ * consumer_beat while it holds the ring back behind an exit: ring.h); give up when it made none
+ * for TTM__FULL_WAIT_NS. Without one: ask the session for one (a connection
  * attempt in progress, or one that could succeed now) and wait for it, bounded; drop only when
  * no daemon accepts the ring. A daemon that let a wait run out is stalled: until it consumes
  * again (tail moves), events that find the ring full are dropped at once, so a hung daemon
@@ -172,6 +173,7 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
                 return TTM_OK;
         }
         uint64_t seen = atomic_load_explicit(&h->tail, memory_order_acquire);
+        uint64_t beat = atomic_load_explicit(&h->consumer_beat, memory_order_acquire);
         int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
         long nap = 1000; /* 1 us, doubling to 1 ms */
         for (;;) {
@@ -182,9 +184,13 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
             if (ttm__ring_reserve(h, ttm__g.nslots, &h->tail_cache, pos, bell))
                 return TTM_OK;
             uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+            uint64_t b = atomic_load_explicit(&h->consumer_beat, memory_order_acquire);
             int64_t now = mono_ns();
-            if (t != seen) { /* the daemon is consuming this ring: it is slow, not dead */
+            if (t != seen || b != beat) {
+                /* the daemon consumes this ring, or holds it back while it settles another
+                 * process's exit (ring.h): it is slow, not dead */
                 seen = t;
+                beat = b;
                 deadline = now + TTM__FULL_WAIT_NS;
             } else if (now >= deadline) {
                 if (atomic_exchange_explicit(&ttm__g.stall_tail, t, memory_order_relaxed) !=

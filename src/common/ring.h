@@ -64,6 +64,11 @@ typedef struct ttm_ring_hdr {
     _Alignas(64) _Atomic uint64_t tail;
     _Atomic uint32_t consumer_sleeping;
     _Atomic uint32_t consumer_attached; /* 1 while a daemon holds the ring */
+    /* Moved by the consumer while it holds this ring back on purpose (it is settling another
+     * process's exit, which must be applied before this ring's later events): a producer
+     * waiting for room counts it as progress, as it counts tail moving. Was padding in
+     * version 1: the layout is unchanged. */
+    _Atomic uint64_t consumer_beat;
     /* statistics, written by producers */
     _Alignas(64) _Atomic uint64_t waited;  /* events that had to wait for room */
     _Atomic uint64_t dropped;              /* events dropped while no daemon existed */

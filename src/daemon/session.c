@@ -450,6 +450,20 @@ static void guarded_release(ttm_daemon *d, ttm_session *s)
     ring_guarded = 0;
 }
 
+/* Tells the ring's producers, under the guard, that the daemon is alive and holds the ring
+ * back on purpose (ring.h, consumer_beat). */
+static void guarded_beat(ttm_daemon *d, ttm_session *s)
+{
+    guard_install();
+    if (sigsetjmp(ring_jmp, 0) != 0) {
+        ring_fault(d, s);
+        return;
+    }
+    ring_guarded = 1;
+    atomic_fetch_add_explicit(&s->ring->consumer_beat, 1, memory_order_release);
+    ring_guarded = 0;
+}
+
 /* Reads the ring's counters (when account) and whether more is ready, under the guard. */
 static bool guarded_ready(ttm_daemon *d, ttm_session *s, bool account)
 {
@@ -1283,6 +1297,8 @@ void ttm__session_tick(ttm_daemon *d)
             break;
         case TTM_SESSION_ACTIVE:
             s->hot = true; /* the safety net for a missed doorbell */
+            if (d->nsettling > 0 && s->ring != NULL && !s->broken)
+                guarded_beat(d, s); /* held back behind an exit: not stalled */
             if (s->broken)
                 session_gone(d, s, "ring unreadable");
             else if (check_alive && s->polled && process_gone(s->pid))

@@ -257,6 +257,12 @@ pid_t it_start_ttmemd_as(const char *ttmemd, const char *sock, const char *errfi
 
 pid_t it_spawn(const char *const *argv, const char *const *env, int *in, int *out)
 {
+    return it_spawn_err(argv, env, in, out, NULL);
+}
+
+pid_t it_spawn_err(const char *const *argv, const char *const *env, int *in, int *out,
+                   const char *err)
+{
     int pin[2] = {-1, -1}, pout[2] = {-1, -1};
     CHECK((in == NULL || pipe(pin) == 0) && (out == NULL || pipe(pout) == 0), "pipe");
     pid_t pid = fork();
@@ -272,8 +278,17 @@ pid_t it_spawn(const char *const *argv, const char *const *env, int *in, int *ou
             if (pout[i] >= 0)
                 close(pout[i]);
         }
-        for (int i = 0; env != NULL && env[i] != NULL; i++)
-            putenv((char *)env[i]);
+        if (err != NULL) {
+            int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (e >= 0)
+                dup2(e, STDERR_FILENO);
+        }
+        for (int i = 0; env != NULL && env[i] != NULL; i++) {
+            if (strchr(env[i], '=') != NULL)
+                putenv((char *)env[i]);
+            else
+                unsetenv(env[i]);
+        }
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }

@@ -70,9 +70,14 @@ pid_t it_start_ttmemd(const char *ttmemd, const char *sock, const char *errfile,
 pid_t it_start_ttmemd_as(const char *ttmemd, const char *sock, const char *errfile,
                          const char *const *extra, uid_t uid, gid_t gid);
 
-/* Starts argv[0] with argv (NULL-terminated) and the NAME=VALUE strings of env (NULL-terminated,
- * or NULL) added to the environment; its stdin and stdout are pipes whose other ends go to
- * *in (we write) and *out (we read), or /dev/null when in or out is NULL. Tracked. */
+/* Starts argv[0] with argv (NULL-terminated) and its environment changed by env (NULL-terminated,
+ * or NULL): a NAME=VALUE string sets NAME, a bare NAME removes it. Its stdin and stdout are pipes
+ * whose other ends go to *in (we write) and *out (we read), or /dev/null when in or out is NULL;
+ * its stderr goes to the file err (created or truncated), or stays ours when err is NULL.
+ * Tracked. */
+pid_t it_spawn_err(const char *const *argv, const char *const *env, int *in, int *out,
+                   const char *err);
+/* it_spawn_err() with our stderr. */
 pid_t it_spawn(const char *const *argv, const char *const *env, int *in, int *out);
 
 /* A line of /proc/PID/status ("VmHWM", "VmRSS") in KiB, or -1. */

@@ -99,38 +99,22 @@ typedef struct client {
 static client start_prog(const char *prog, bool enabled, const char *extra_env,
                          const char *const *args)
 {
-    int in[2], out[2];
-    CHECK(pipe(in) == 0 && pipe(out) == 0, "pipe");
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(in[0], STDIN_FILENO);
-        dup2(out[1], STDOUT_FILENO);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        unsetenv("TTMEM");
-        unsetenv("TT_ALLOC_TRACKING_ENABLED");
-        unsetenv("TTMEM_RING_SLOTS");
-        setenv("TTMEM_SOCKET", g_sock, 1);
-        if (enabled)
-            setenv("TTMEM", "1", 1);
-        if (extra_env != NULL)
-            putenv((char *)extra_env);
-        const char *argv[32] = {prog};
-        int n = 1;
-        for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(prog, (char *const *)argv);
-        _exit(127);
-    }
-    it_track(pid);
-    close(in[0]);
-    close(out[1]);
-    return (client){.pid = pid, .in = in[1], .out = out[0]};
+    char sock_env[160];
+    snprintf(sock_env, sizeof sock_env, "TTMEM_SOCKET=%s", g_sock);
+    const char *env[7] = {"TTMEM", "TT_ALLOC_TRACKING_ENABLED", "TTMEM_RING_SLOTS", sock_env};
+    int nenv = 4;
+    if (enabled)
+        env[nenv++] = "TTMEM=1";
+    if (extra_env != NULL)
+        env[nenv++] = extra_env;
+    const char *argv[32] = {prog};
+    int n = 1;
+    for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    client c;
+    c.pid = it_spawn(argv, env, &c.in, &c.out);
+    return c;
 }
 
 /* Starts it_client with args; enabled sets TTMEM=1; extra_env is one more NAME=VALUE or NULL. */

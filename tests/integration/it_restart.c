@@ -49,29 +49,14 @@ typedef struct client {
 
 static client start_client(void)
 {
-    int in[2], out[2];
-    CHECK(pipe(in) == 0 && pipe(out) == 0, "pipe");
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(in[0], STDIN_FILENO);
-        dup2(out[1], STDOUT_FILENO);
-        close(in[0]);
-        close(in[1]);
-        close(out[0]);
-        close(out[1]);
-        unsetenv("TT_ALLOC_TRACKING_ENABLED");
-        unsetenv("TTMEM_RING_SLOTS");
-        setenv("TTMEM_SOCKET", g_sock, 1);
-        setenv("TTMEM", "1", 1);
-        execl(g_client, g_client, (char *)NULL);
-        _exit(127);
-    }
-    it_track(pid);
-    close(in[0]);
-    close(out[1]);
-    return (client){.pid = pid, .in = in[1], .out = out[0]};
+    char sock_env[160];
+    snprintf(sock_env, sizeof sock_env, "TTMEM_SOCKET=%s", g_sock);
+    const char *argv[] = {g_client, NULL};
+    const char *env[] = {"TT_ALLOC_TRACKING_ENABLED", "TTMEM_RING_SLOTS", sock_env, "TTMEM=1",
+                         NULL};
+    client c;
+    c.pid = it_spawn(argv, env, &c.in, &c.out);
+    return c;
 }
 
 static void expect_line(client *c, const char *want)

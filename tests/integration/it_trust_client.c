@@ -52,40 +52,18 @@ static proc start_client(unsigned ring_slots, const char *const *args)
 {
     static int seq;
     proc c;
-    int in[2], out[2];
-    CHECK(pipe(in) == 0 && pipe(out) == 0, "pipe");
     snprintf(c.err, sizeof c.err, "%s/client%d.err", it_dir, seq++);
-    pid_t pid = fork();
-    CHECK(pid >= 0, "fork");
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int e = open(c.err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        dup2(in[0], STDIN_FILENO);
-        dup2(out[1], STDOUT_FILENO);
-        if (e >= 0)
-            dup2(e, STDERR_FILENO);
-        char slots[32];
-        snprintf(slots, sizeof slots, "%u", ring_slots);
-        unsetenv("TT_ALLOC_TRACKING_ENABLED");
-        unsetenv("TTMEM_RING_SLOTS");
-        if (ring_slots != 0)
-            setenv("TTMEM_RING_SLOTS", slots, 1);
-        setenv("TTMEM_SOCKET", g_sock, 1);
-        setenv("TTMEM", "1", 1);
-        const char *argv[32] = {g_client};
-        int n = 1;
-        for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
-            argv[n++] = args[i];
-        argv[n] = NULL;
-        execv(g_client, (char *const *)argv);
-        _exit(127);
-    }
-    it_track(pid);
-    close(in[0]);
-    close(out[1]);
-    c.pid = pid;
-    c.in = in[1];
-    c.out = out[0];
+    char slots[48], sock_env[160];
+    snprintf(slots, sizeof slots, "TTMEM_RING_SLOTS=%u", ring_slots);
+    snprintf(sock_env, sizeof sock_env, "TTMEM_SOCKET=%s", g_sock);
+    const char *env[] = {"TT_ALLOC_TRACKING_ENABLED", ring_slots != 0 ? slots : "TTMEM_RING_SLOTS",
+                         sock_env, "TTMEM=1", NULL};
+    const char *argv[32] = {g_client};
+    int n = 1;
+    for (int i = 0; args != NULL && args[i] != NULL && n < 30; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    c.pid = it_spawn_err(argv, env, &c.in, &c.out, c.err);
     return c;
 }
 
