@@ -53,14 +53,21 @@ gone() {
     return 1
 }
 # capture NAME PATTERN: the pane into $tmp/NAME once it matches PATTERN (up to 10 s)
-capture() { # waits for the pane to match, up to a generous 60 s (a hang, not a slow machine)
+capture() { # NAME PATTERN...: the pane into $tmp/NAME once every PATTERN is in one capture of
+    # it (a frame drawn halfway has only some); up to a generous 60 s (a hang, not a slow machine)
+    local name=$1 pat ok
+    shift
     for _ in $(seq 600); do
-        tm capture-pane -p -t top >"$tmp/$1" 2>/dev/null
-        grep -Eq -- "$2" "$tmp/$1" && return 0
+        tm capture-pane -p -t top >"$tmp/$name" 2>/dev/null
+        ok=1
+        for pat in "$@"; do
+            grep -Eq -- "$pat" "$tmp/$name" || { ok=0; break; }
+        done
+        [ "$ok" = 1 ] && return 0
         sleep 0.1
     done
-    echo "--- pane $1 never matched '$2':"
-    cat "$tmp/$1"
+    echo "--- pane $name never matched all of: $*"
+    cat "$tmp/$name"
     return 1
 }
 
@@ -240,15 +247,16 @@ tm send-keys -t top v
 capture pane2 "^S +PID NAME" && ! grep -q "^DEVICES" "$tmp/pane2"; check "v: the processes view" $?
 tm send-keys -t top v
 capture pane3 "double frees +[0-9]"; check "v: the diagnosis view" $?
-grep -q "the same object freed again" "$tmp/pane3" && grep -q "a buffer still live when its process exited" "$tmp/pane3" &&
-    grep -q "its ring filled while no daemon" "$tmp/pane3"
+capture pane3 "the same object freed again" "a buffer still live when its process exited" \
+    "its ring filled while no daemon"
 check "diagnosis counters are explained" $?
-grep -Eq "leaks at exit +$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['classes']['leaked_at_exit']['count'])" "$tmp/status.json") " "$tmp/pane3"
-check "diagnosis: leaks at exit as status says" $?
+leaks=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['classes']['leaked_at_exit']['count'])" "$tmp/status.json")
+capture pane3 "leaks at exit +$leaks "
+check "diagnosis: leaks at exit as status says ($leaks)" $?
 tm send-keys -t top Tab
 capture pane4 "HISTORY" && grep -Eq "^ +1 DRAM \|" "$tmp/pane4"; check "Tab: the history view" $?
 tm send-keys -t top h
-capture pane5 "^KEYS" && grep -q "device filter" "$tmp/pane5"; check "h: help" $?
+capture pane5 "^KEYS" "device filter"; check "h: help" $?
 tm send-keys -t top x v
 capture pane6 "DIAG .*dropped"; check "any key closes help; v wraps to devices" $?
 # device filter by number, sort keys
@@ -263,7 +271,7 @@ tm send-keys -t top p
 gone pane9 "PAUSED"; check "p: resumed" $?
 # resize: 80x24 fits, 60x20 is too small, back
 tm resize-window -t top -x 80 -y 24
-capture pane10 "q quit" && [ "$(awk '{ if (length($0) > 80) n++ } END { print n + 0 }' "$tmp/pane10")" -eq 0 ] &&
+capture pane10 "q quit" "PROCESSES" "DEVICES" && [ "$(awk '{ if (length($0) > 80) n++ } END { print n + 0 }' "$tmp/pane10")" -eq 0 ] &&
     [ "$(wc -l <"$tmp/pane10")" -le 24 ]
 check "resized to 80x24: everything fits" $?
 grep -q "PROCESSES" "$tmp/pane10" && grep -q "DEVICES" "$tmp/pane10"; check "80x24 still shows devices and processes" $?
@@ -277,7 +285,7 @@ kill -TERM "$dpid"
 wait "$dpid" 2>/dev/null
 old=$dpid
 dpid=""
-capture pane13 "STALE" && grep -q "lost .* ago" "$tmp/pane13" && grep -Eq "^R +$h1 " "$tmp/pane13"
+capture pane13 "STALE" "lost .* ago" "^R +$h1 "
 check "daemon gone: STALE, the last frame kept" $?
 start_daemon; check "a new ttmemd starts" $?
 capture pane14 "ttmemd [0-9.]+ pid $dpid " && ! grep -q STALE "$tmp/pane14"
