@@ -34,6 +34,7 @@
 #include "common/paths.h"
 #include "common/proto.h"
 #include "common/ring.h"
+#include "common/util.h"
 #include "ttmem/ttmem.h"
 
 #define CALIBRATE_FIRST_MS 20
@@ -564,20 +565,10 @@ static unsigned long long cpu_ticks(uint32_t pid)
 {
     if (pid == 0)
         return ULLONG_MAX;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ULLONG_MAX;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return ULLONG_MAX;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+    char buf[512];
+    const char *utime = ttm__proc_stat_field(pid, 14, buf, sizeof buf);
     unsigned long long ut, st;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                            &ut, &st) != 2)
+    if (utime == NULL || sscanf(utime, "%llu %llu", &ut, &st) != 2)
         return ULLONG_MAX;
     return ut + st;
 }

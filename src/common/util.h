@@ -34,4 +34,10 @@ static inline void ttm__put_le64(uint8_t *p, uint64_t v)
 /* Formats one line into msg (len bytes, always NUL-terminated); msg NULL or len 0: nothing. */
 void ttm__set_msg(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Reads /proc/PID/stat into buf (len bytes) and returns its field `field` (1-based, as proc(5)
+ * numbers them: 3 state, 14 utime, 15 stime, 22 starttime; field >= 3), the text up to the next
+ * space; NULL when the file cannot be read (errno says why) or has no such field. The command
+ * name (field 2) may hold spaces and parentheses: fields are counted from its last ')'. */
+const char *ttm__proc_stat_field(uint32_t pid, int field, char *buf, size_t len);
+
 #endif /* TTM_COMMON_UTIL_H */

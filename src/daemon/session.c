@@ -50,6 +50,7 @@
 
 #include "common/alloc.h"
 #include "common/proto.h"
+#include "common/util.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 
@@ -489,18 +490,11 @@ static bool process_gone(uint32_t pid)
         return false;
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
         return true;
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[256];
+    const char *state = ttm__proc_stat_field(pid, 3, buf, sizeof buf);
+    if (state == NULL)
         return errno == ENOENT;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *rp = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-    return rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    return *state == 'Z' || *state == 'X';
 }
 
 /* Whether s's process is gone: its pidfd is readable, or /proc says so. */
@@ -898,23 +892,11 @@ static bool take_over_same_ring(ttm_daemon *d, ttm_session *s)
  * the drops a client can claim to have had. */
 static uint64_t process_age_ns(uint32_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[1024];
+    const char *field = ttm__proc_stat_field(pid, 22, buf, sizeof buf);
+    if (field == NULL)
         return UINT64_MAX;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return UINT64_MAX;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    /* field 22 (starttime); p points at the end of field 2 */
-    for (int field = 2; p != NULL && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    if (p == NULL)
-        return UINT64_MAX;
-    unsigned long long ticks = strtoull(p + 1, NULL, 10);
+    unsigned long long ticks = strtoull(field, NULL, 10);
     long hz = sysconf(_SC_CLK_TCK);
     struct timespec ts;
     clock_gettime(CLOCK_BOOTTIME, &ts);

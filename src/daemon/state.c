@@ -52,24 +52,9 @@
  * tells a process from a later one that got the same pid. */
 static uint64_t proc_start_time(uint32_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%u/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
-    if (p == NULL)
-        return 0;
-    p++;
-    for (int field = 3; field < 22 && p != NULL; field++) { /* p: the space before `field` */
-        p = strchr(p + 1, ' ');
-    }
-    return p != NULL ? strtoull(p + 1, NULL, 10) : 0;
+    char buf[1024];
+    const char *start = ttm__proc_stat_field(pid, 22, buf, sizeof buf);
+    return start != NULL ? strtoull(start, NULL, 10) : 0;
 }
 
 /* ---- the annex: the daemon's counters and process table --------------------------------- */

@@ -10,13 +10,17 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/arch.h"
 #include "common/event.h"
+#include "common/util.h"
 #include "ttmem/ttmem.h"
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -374,6 +378,28 @@ static void test_zero_sized_and_x_forms(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, reset_hook, reset_hook)
 
+/* /proc/PID/stat fields are counted from the name's last ')', whatever the name holds. */
+static void test_proc_stat_field(void **state)
+{
+    (void)state;
+    char old[17] = "", buf[512];
+    prctl(PR_GET_NAME, old);
+    assert_int_equal(prctl(PR_SET_NAME, "a) b (c) 1 2"), 0);
+    const char *st = ttm__proc_stat_field((uint32_t)getpid(), 3, buf, sizeof buf);
+    assert_non_null(st);
+    assert_true(*st == 'R' || *st == 'S');
+    const char *ppid = ttm__proc_stat_field((uint32_t)getpid(), 4, buf, sizeof buf);
+    assert_non_null(ppid);
+    assert_int_equal(strtol(ppid, NULL, 10), (long)getppid());
+    prctl(PR_SET_NAME, old);
+    assert_null(ttm__proc_stat_field((uint32_t)getpid(), 2, buf, sizeof buf)); /* not a field */
+    assert_null(ttm__proc_stat_field((uint32_t)getpid(), 1000, buf, sizeof buf));
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_null(ttm__proc_stat_field(0x7ffffffeu, 3, buf, sizeof buf)); /* no such process */
+    assert_int_equal(errno, ENOENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +412,7 @@ int main(void)
         cmocka_unit_test(test_event_kinds),
         cmocka_unit_test(test_arch_profiles),
         cmocka_unit_test(test_arch_parse),
+        cmocka_unit_test(test_proc_stat_field),
         T(test_alloc_fail_hook),
         T(test_alloc_fail_first),
         T(test_reallocarray),
