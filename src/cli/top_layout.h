@@ -201,9 +201,86 @@ typedef enum ttm_top_action {
 
 /* Applies a key to the state (pure: now_ns is the caller's monotonic clock, used to join
  * digits into one device number; page is the rows a PgUp/PgDn moves). The device key d cycles
- * through the model's device ids. Returns what to do next. */
+ * through the model's device ids. Dispatches through the key table (ttm__top_keys): the row
+ * that binds the key in the current mode acts; on the help screen any other key closes it.
+ * TTM_TOP_KEY_RESIZE is the terminal's event, not a key: it redraws in every mode. Returns
+ * what to do next. */
 ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int key,
                                   uint64_t now_ns, int page);
+
+/* ---- the key table -------------------------------------------------------------------------- */
+
+/* The modes a key works in, as bits. */
+#define TTM_TOP_MODE_VIEW 0x1u /* a view is shown */
+#define TTM_TOP_MODE_HELP 0x2u /* the help screen is shown (a key bound in no row closes it) */
+
+/* The sections of the help screen in their order, X(name, title): each is one line of it. */
+#define TTM_TOP_KEYSEC_MAP(X)                                                                   \
+    X(GENERAL, "general")                                                                       \
+    X(VIEW, "views")                                                                            \
+    X(SORT, "sorting")                                                                          \
+    X(FILTER, "device filter")                                                                  \
+    X(DISPLAY, "device display")                                                                \
+    X(SCROLL, "scrolling")
+
+typedef enum ttm_top_keysec {
+#define TTM__TOP_KEYSEC_ENUM(name, title) TTM_TOP_KEYSEC_##name,
+    TTM_TOP_KEYSEC_MAP(TTM__TOP_KEYSEC_ENUM)
+#undef TTM__TOP_KEYSEC_ENUM
+        TTM_TOP_KEYSEC__COUNT
+} ttm_top_keysec;
+
+/* One binding of a row: a key, or the range key..last, and the argument its action gets. */
+typedef struct ttm_top_keybind {
+    int key;  /* printable ASCII, Tab, or TTM_TOP_KEY_*; 0 ends a row's bindings */
+    int last; /* 0: the one key; else the last key of the range key..last */
+    int arg;  /* passed to the action: a direction, a step */
+    bool alt; /* the other direction of the action: shown after " / " */
+} ttm_top_keybind;
+
+/* What an action sees: the state it changes and what the key came with. */
+typedef struct ttm_top_keyctx {
+    ttm_top_state *st;
+    const ttm_top_model *m;
+    int key;         /* the key pressed (the digit of a range) */
+    uint64_t now_ns; /* the caller's monotonic clock */
+    int page;        /* rows a page moves (>= 1) */
+    bool typing;     /* a device number was being typed before this key */
+} ttm_top_keyctx;
+
+#define TTM_TOP_KEY_BINDS 7 /* bindings of a row, with the ending 0 */
+
+/* One row of the key table: a key (its bindings), what it does, the modes it works in, its
+ * help line and its section of the help screen. The state machine, the help screen, the
+ * usage text and docs/TOP.md's key list all come from these rows. */
+typedef struct ttm_top_key {
+    const char *name;                 /* the action, as tests and messages call it */
+    ttm_top_keysec section;
+    unsigned modes;                   /* TTM_TOP_MODE_* bits */
+    ttm_top_action (*act)(const ttm_top_keyctx *k, int arg);
+    ttm_top_keybind keys[TTM_TOP_KEY_BINDS];
+    const char *help;                 /* one line, shown after the row's keys */
+} ttm_top_key;
+
+/* The key table, in help-screen order. */
+extern const ttm_top_key ttm__top_keys[];
+extern const size_t ttm__top_nkeys;
+
+/* The row that binds key in mode (a TTM_TOP_MODE_* bit), with the binding's argument in *arg
+ * (may be NULL); NULL when no row does. */
+const ttm_top_key *ttm__top_key_find(int key, unsigned mode, int *arg);
+
+/* A key's name as the help shows it: "v", "Tab", "S-Tab", "space", "PgUp" (at least 8 bytes;
+ * returns buf). */
+const char *ttm__top_key_name(int key, char *buf, size_t len);
+
+/* A row's keys as the help shows them, "v Tab / S-Tab", "0-9"; with backticks around each
+ * name (markdown), "`v` `Tab` / `S-Tab`". Returns buf (cut to len). */
+const char *ttm__top_key_label(const ttm_top_key *k, bool markdown, char *buf, size_t len);
+
+/* The help screen's line for a section: its rows' "keys help" items, three spaces apart
+ * (without the line's indent). Returns buf (cut to len). */
+const char *ttm__top_keys_line(ttm_top_keysec sec, char *buf, size_t len);
 
 /* ---- the terminal (top_view.c, the only file that includes curses.h) ------------------------ */
 

@@ -5,7 +5,7 @@
  * states, colour thresholds at 75% and 90%, keys, history, scrolling and allocation failure.
  *
  * The model and layout live in the ttmem program (src/cli), not in a library, so their sources
- * are compiled into this test directly.
+ * (the layout's parts, the key table, the model) are compiled into this test directly.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,8 +17,17 @@
 
 #include <cmocka.h>
 
+#include "cli/top_budget.c"
+#include "cli/top_devices.c"
+#include "cli/top_diag.c"
+#include "cli/top_draw.c"
+#include "cli/top_header.c"
+#include "cli/top_help.c"
+#include "cli/top_history.c"
+#include "cli/top_keys.c"
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
+#include "cli/top_procs.c"
 
 #define GIB (1ull << 30)
 #define MIB (1ull << 20)
@@ -826,10 +835,10 @@ static void test_names(void **state)
     assert_string_equal(ttm__top_col_name(TTM_TOP_COL_KERNEL), "kernel");
     assert_string_equal(ttm__top_view_name(TTM_TOP_VIEW__COUNT), "?");
     char buf[TTM_FMT_LEN];
-    assert_string_equal(fmt_short(buf, 512), "512B");
-    assert_string_equal(fmt_short(buf, 12 * GIB), "12.0G");
-    assert_string_equal(fmt_short(buf, 1023 * 1024 + 1000), "1024K"); /* never 6 characters */
-    assert_string_equal(fmt_short(buf, (uint64_t)(9.999 * 1024)), "10.0K");
+    assert_string_equal(ttm__top_fmt_short(buf, 512), "512B");
+    assert_string_equal(ttm__top_fmt_short(buf, 12 * GIB), "12.0G");
+    assert_string_equal(ttm__top_fmt_short(buf, 1023 * 1024 + 1000), "1024K"); /* never 6 characters */
+    assert_string_equal(ttm__top_fmt_short(buf, (uint64_t)(9.999 * 1024)), "10.0K");
     ttm__top_frame_free(NULL);
     ttm__top_model_free(NULL);
 }
