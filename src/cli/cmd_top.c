@@ -24,6 +24,7 @@
 #include "cli/top_model.h"
 #include "common/alloc.h"
 #include "common/arch.h"
+#include "common/clock.h"
 #include "common/json.h"
 
 static volatile sig_atomic_t quit_signal;
@@ -31,13 +32,6 @@ static volatile sig_atomic_t quit_signal;
 static void on_signal(int sig)
 {
     quit_signal = sig;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Sleeps ms, cut short by a signal. */
@@ -119,8 +113,10 @@ static void usage(FILE *out)
             "      --sort COLUMN     pid, name, devices, dram, l1, l1_small, trace, cb, kernel,\n"
             "                        anomalies\n"
             "      --device N        show device N only\n"
-            "keys: h help, v/Tab view, s < > sort, r reverse, d/0-9/a device, c device display,\n"
-            "      p/space pause, arrows/PgUp/PgDn scroll, q quit\n");
+            "keys of the monitor (h shows them there):\n");
+    char line[256];
+    for (unsigned s = 0; s < TTM_TOP_KEYSEC__COUNT; s++)
+        fprintf(out, "  %s\n", ttm__top_keys_line((ttm_top_keysec)s, line, sizeof line));
 }
 
 static int parse_opts(int argc, char **argv, top_opts *o)
@@ -282,7 +278,7 @@ static int run_text(top_opts *o, ttm_top_model *m)
     int rc = 0;
     o->st.plain = true;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
-        uint64_t start = now_ns();
+        uint64_t start = ttm__mono_ns();
         if (ttm__top_model_refresh(m, 2000, start) != TTM_OK) {
             ttm_cli_fail("top: out of memory");
             rc = 1;
@@ -305,7 +301,7 @@ static int run_text(top_opts *o, ttm_top_model *m)
             break;
         }
         if (frames == 0 || i + 1 < frames) {
-            uint64_t spent = (now_ns() - start) / 1000000u;
+            uint64_t spent = (ttm__mono_ns() - start) / 1000000u;
             nap(spent < interval_ms ? interval_ms - spent : 0);
         }
     }
@@ -325,7 +321,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
                             m->socket_path);
     int rc = 0;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
-        uint64_t start = now_ns();
+        uint64_t start = ttm__mono_ns();
         ttm_snapshot s;
         memset(&s, 0, sizeof s);
         char msg[200] = "";
@@ -362,7 +358,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
             break;
         }
         if (frames == 0 || i + 1 < frames) {
-            uint64_t spent = (now_ns() - start) / 1000000u;
+            uint64_t spent = (ttm__mono_ns() - start) / 1000000u;
             nap(spent < interval_ms ? interval_ms - spent : 0);
         }
     }
@@ -389,7 +385,7 @@ static int run_interactive(top_opts *o, ttm_top_model *m)
     int rc = 0;
     bool relayout = true;
     while (!quit_signal) {
-        uint64_t now = now_ns();
+        uint64_t now = ttm__mono_ns();
         if (!st->paused && now >= next) {
             if (o->iterations > 0 && refreshes >= o->iterations)
                 break; /* the last frame has been shown for one interval */
@@ -398,7 +394,7 @@ static int run_interactive(top_opts *o, ttm_top_model *m)
                 break;
             }
             refreshes++;
-            now = now_ns();
+            now = ttm__mono_ns();
             next = now + interval_ns;
             relayout = true;
         }
@@ -421,7 +417,7 @@ static int run_interactive(top_opts *o, ttm_top_model *m)
             continue;
         int w, h;
         ttm__top_term_size(term, &w, &h);
-        ttm_top_action act = ttm__top_state_key(st, m, key, now_ns(), h > 8 ? h - 8 : 1);
+        ttm_top_action act = ttm__top_state_key(st, m, key, ttm__mono_ns(), h > 8 ? h - 8 : 1);
         if (act == TTM_TOP_ACT_QUIT)
             break;
         if (act == TTM_TOP_ACT_REFRESH)
