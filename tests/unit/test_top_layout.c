@@ -2,7 +2,9 @@
  * test_top_layout.c — `ttmem top` without a terminal: the model built from hand-made snapshots
  * and shared-memory regions, and the pure layout at 80x24, 200x60 and on a 32-device Galaxy;
  * sorting by every column, the device filter, the too-small, stale, nothing-to-monitor and N/A
- * states, colour thresholds at 75% and 90%, keys, history, scrolling and allocation failure.
+ * states, colour thresholds at 75% and 90%, keys, history, scrolling and allocation failure;
+ * and the key table: every key reaches its action, none is bound twice, every one is on the
+ * help screen, and docs/TOP.md's key list is the table's.
  *
  * The model and layout live in the ttmem program (src/cli), not in a library, so their sources
  * (the layout's parts, the key table, the model) are compiled into this test directly.
@@ -819,6 +821,212 @@ static void test_allocation_failure(void **state)
     ttm__top_model_free(&m);
 }
 
+/* ---- the key table ------------------------------------------------------------------------ */
+
+static bool same_state(const ttm_top_state *a, const ttm_top_state *b)
+{
+    return a->view == b->view && a->sort == b->sort && a->ascending == b->ascending &&
+           a->filter == b->filter && a->filter_device == b->filter_device &&
+           a->scroll == b->scroll && a->paused == b->paused && a->help == b->help &&
+           a->plain == b->plain && a->devmode == b->devmode && a->refresh_ms == b->refresh_ms &&
+           a->typing == b->typing && a->typed == b->typed && a->typed_ns == b->typed_ns;
+}
+
+/* A state away from the defaults, so that every action changes something visible. */
+static void busy_state(ttm_top_state *st, unsigned mode)
+{
+    ttm__top_state_init(st, 1000);
+    st->view = TTM_TOP_VIEW_DIAGNOSIS;
+    st->scroll = 5;
+    st->filter = true;
+    st->filter_device = 3;
+    st->help = mode == TTM_TOP_MODE_HELP;
+}
+
+/* Every key of every row, in every mode the row names, reaches the row's action through the
+ * state machine: the same result and state as the action called directly. */
+static void test_key_table_dispatch(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    model_with(&m, 16, 2, 1);
+    uint64_t t = 50 * SEC;
+    assert_true(ttm__top_nkeys > 0);
+    for (size_t i = 0; i < ttm__top_nkeys; i++) {
+        const ttm_top_key *k = &ttm__top_keys[i];
+        assert_non_null(k->act);
+        assert_true(k->modes != 0);
+        assert_true(k->keys[0].key != 0);
+        for (const ttm_top_keybind *b = k->keys; b->key != 0; b++) {
+            int last = b->last ? b->last : b->key;
+            for (int key = b->key; key <= last; key++) {
+                for (unsigned mode = 1; mode <= TTM_TOP_MODE_HELP; mode <<= 1) {
+                    if (!(k->modes & mode))
+                        continue;
+                    int arg = -99;
+                    assert_ptr_equal(ttm__top_key_find(key, mode, &arg), k);
+                    assert_int_equal(arg, b->arg);
+                    ttm_top_state got, want;
+                    busy_state(&got, mode);
+                    busy_state(&want, mode);
+                    ttm_top_keyctx c = {&want, &m, key, t, 10, want.typing};
+                    want.typing = false;
+                    ttm_top_action a = k->act(&c, b->arg);
+                    assert_int_not_equal(a, TTM_TOP_ACT_NONE);
+                    assert_int_equal(ttm__top_state_key(&got, &m, key, t, 10), a);
+                    if (!same_state(&got, &want))
+                        fail_msg("key %d (%s) does not reach its action", key, k->name);
+                }
+            }
+        }
+    }
+    /* and no key acts without a row: unbound keys do nothing in a view ... */
+    for (int key = 0; key <= TTM_TOP_KEY_RESIZE; key++) {
+        if (key == TTM_TOP_KEY_RESIZE || ttm__top_key_find(key, TTM_TOP_MODE_VIEW, NULL) != NULL)
+            continue;
+        ttm_top_state st, before;
+        busy_state(&st, TTM_TOP_MODE_VIEW);
+        before = st;
+        assert_int_equal(ttm__top_state_key(&st, &m, key, t, 10), TTM_TOP_ACT_NONE);
+        assert_true(same_state(&st, &before));
+    }
+    /* ... and close the help screen there */
+    for (int key = 0; key <= TTM_TOP_KEY_BTAB; key++) {
+        if (ttm__top_key_find(key, TTM_TOP_MODE_HELP, NULL) != NULL)
+            continue;
+        ttm_top_state st;
+        busy_state(&st, TTM_TOP_MODE_HELP);
+        assert_int_equal(ttm__top_state_key(&st, &m, key, t, 10), TTM_TOP_ACT_REDRAW);
+        assert_false(st.help);
+        assert_int_equal(st.view, TTM_TOP_VIEW_DIAGNOSIS);
+    }
+    ttm__top_model_free(&m);
+}
+
+/* No two rows (nor two bindings of one row) bind the same key in the same mode. */
+static void test_key_table_unique(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ttm__top_nkeys; i++) {
+        for (size_t j = i; j < ttm__top_nkeys; j++) {
+            const ttm_top_key *x = &ttm__top_keys[i], *y = &ttm__top_keys[j];
+            if (!(x->modes & y->modes))
+                continue;
+            for (const ttm_top_keybind *a = x->keys; a->key != 0; a++) {
+                for (const ttm_top_keybind *b = i == j ? a + 1 : y->keys; b->key != 0; b++) {
+                    int alast = a->last ? a->last : a->key, blast = b->last ? b->last : b->key;
+                    if (a->key <= blast && b->key <= alast)
+                        fail_msg("'%s' and '%s' both bind key %d", x->name, y->name,
+                                 a->key > b->key ? a->key : b->key);
+                }
+            }
+        }
+    }
+}
+
+/* Every row's keys and help are on the help screen, whole, at the smallest terminal; every
+ * section is one line of it; the footer's key hints are bound keys. */
+static void test_key_table_help(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    model_with(&m, 2, 2, 1);
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.help = true;
+    ttm_top_frame f = {0};
+    layout(&m, &st, TTM_TOP_MIN_WIDTH, TTM_TOP_MIN_HEIGHT, &f);
+    for (size_t i = 0; i < ttm__top_nkeys; i++) {
+        const ttm_top_key *k = &ttm__top_keys[i];
+        assert_true(k->help != NULL && k->help[0] != '\0');
+        assert_true((unsigned)k->section < TTM_TOP_KEYSEC__COUNT);
+        char label[64], item[160];
+        snprintf(item, sizeof item, "%s %s", ttm__top_key_label(k, false, label, sizeof label),
+                 k->help);
+        int line = find_line(&f, item);
+        if (line < 0) {
+            dump(&f);
+            fail_msg("the help screen lacks '%s'", item);
+        }
+        assert_int_equal(line, 2 + (int)k->section); /* its section's line, under the header */
+    }
+    /* every key line fits the smallest terminal after its indent ("KEYS  " on the first) */
+    for (unsigned sec = 0; sec < TTM_TOP_KEYSEC__COUNT; sec++) {
+        char text[256];
+        size_t indent = sec == 0 ? 6 : 2;
+        assert_true(strlen(ttm__top_keys_line((ttm_top_keysec)sec, text, sizeof text)) + indent <=
+                    TTM_TOP_MIN_WIDTH);
+    }
+    /* the footer's hints: each key character (or range "0-9") is bound in a view */
+    st.help = false;
+    layout(&m, &st, 80, 24, &f);
+    size_t footer = f.nlines - 1, hints = 0;
+    for (size_t i = 0; i < f.nspans; i++) {
+        const ttm_top_span *sp = &f.spans[i];
+        if (sp->line != footer || sp->attr != TTM_TOP_A_KEY)
+            continue;
+        const char *text = ttm__top_frame_line(&f, footer) + sp->col;
+        for (int c = 0; c < sp->len; c++) {
+            int lo = text[c], hi = lo;
+            if (c + 2 < sp->len && text[c + 1] == '-') {
+                hi = text[c + 2];
+                c += 2;
+            }
+            for (int key = lo; key <= hi; key++) {
+                if (ttm__top_key_find(key, TTM_TOP_MODE_VIEW, NULL) == NULL)
+                    fail_msg("the footer shows key '%c', which nothing binds", key);
+                hints++;
+            }
+        }
+    }
+    assert_true(hints >= 10);
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
+/* The key list of docs/TOP.md, as the key table writes it. */
+static void keys_markdown(char *buf, size_t len)
+{
+    size_t o = (size_t)snprintf(buf, len, "| keys | action | works |\n|---|---|---|\n");
+    for (size_t i = 0; i < ttm__top_nkeys && o < len; i++) {
+        const ttm_top_key *k = &ttm__top_keys[i];
+        char label[128];
+        o += (size_t)snprintf(buf + o, len - o, "| %s | %s | %s |\n",
+                              ttm__top_key_label(k, true, label, sizeof label), k->help,
+                              k->modes & TTM_TOP_MODE_HELP ? "in a view and on the help screen"
+                                                           : "in a view");
+    }
+}
+
+/* docs/TOP.md's key list is the key table's (between its two marker lines). */
+static void test_key_table_docs(void **state)
+{
+    (void)state;
+    static const char begin[] = "<!-- keys: generated from src/cli/top_keys.c -->\n";
+    static const char end[] = "<!-- end of keys -->\n";
+    char path[4096];
+    const char *me = __FILE__, *tail = strstr(me, "tests/unit/test_top_layout.c");
+    assert_non_null(tail); /* the build compiles this file by its path in the source tree */
+    snprintf(path, sizeof path, "%.*sdocs/TOP.md", (int)(tail - me), me);
+    FILE *fp = fopen(path, "r");
+    if (fp == NULL)
+        fail_msg("cannot open %s", path);
+    static char doc[65536];
+    size_t n = fread(doc, 1, sizeof doc - 1, fp);
+    fclose(fp);
+    doc[n] = '\0';
+    const char *a = strstr(doc, begin), *b = a ? strstr(a, end) : NULL;
+    if (a == NULL || b == NULL)
+        fail_msg("%s has no key list between '%.*s' and '%.*s'", path, (int)sizeof begin - 2,
+                 begin, (int)sizeof end - 2, end);
+    a += sizeof begin - 1;
+    static char want[8192];
+    keys_markdown(want, sizeof want);
+    if (strlen(want) != (size_t)(b - a) || strncmp(a, want, (size_t)(b - a)) != 0)
+        fail_msg("the key list of %s differs from the key table; it should read:\n%s", path,
+                 want);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -862,6 +1070,10 @@ int main(void)
         cmocka_unit_test(test_unbounded_once),
         cmocka_unit_test(test_every_view_and_size),
         cmocka_unit_test(test_allocation_failure),
+        cmocka_unit_test(test_key_table_dispatch),
+        cmocka_unit_test(test_key_table_unique),
+        cmocka_unit_test(test_key_table_help),
+        cmocka_unit_test(test_key_table_docs),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
