@@ -118,11 +118,26 @@ static void put_bar(ttm_top_lay *L, int line, int col, int barw, const ttm_top_d
     ttm__top_span(L, line, col + 1, from, ttm__top_level_attr(used, cap));
 }
 
+/* Bytes v in a cell of width cells (right-aligned, or left), or N/A when not known; returns the
+ * column after the cell. */
+static int put_size_cell(ttm_top_lay *L, int line, int col, int width, bool right, bool known,
+                         uint64_t v)
+{
+    char buf[TTM_FMT_LEN];
+    const char *text = known ? ttm__top_fmt_size(L, buf, v) : "N/A";
+    unsigned attr = known ? TTM_TOP_A_NORMAL : TTM_TOP_A_NA;
+    if (right)
+        ttm__top_putr(L, line, col, width, attr, text);
+    else
+        ttm__top_putl(L, line, col, width, attr, text);
+    return col + width;
+}
+
 /* "35.0%  4.20G / 12.0G  peak 5.00G" after a bar; returns the column after it. */
 static int put_bar_tail(ttm_top_lay *L, int line, int col, const ttm_top_device *d, unsigned sp,
                         bool peak, bool decimals)
 {
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    char a[TTM_FMT_LEN];
     bool ok;
     uint64_t used = ttm__top_space_used(d->bytes, d->valid, (ttm_space)sp, &ok);
     int pw = decimals ? 6 : 4;
@@ -133,24 +148,12 @@ static int put_bar_tail(ttm_top_lay *L, int line, int col, const ttm_top_device 
         ttm__top_putr(L, line, col, pw, TTM_TOP_A_NA, "N/A");
     col += pw + (decimals ? 2 : 1);
     int uw = L->wide ? 8 : 5;
-    if (ok)
-        ttm__top_putr(L, line, col, uw, TTM_TOP_A_NORMAL, ttm__top_fmt_size(L, a, used));
-    else
-        ttm__top_putr(L, line, col, uw, TTM_TOP_A_NA, "N/A");
-    col += uw;
+    col = put_size_cell(L, line, col, uw, true, ok, used);
     col = ttm__top_put(L, line, col, TTM_TOP_A_DIM, decimals ? " / " : "/");
-    if (ttm__top_cap_valid(d, sp))
-        ttm__top_putl(L, line, col, uw, TTM_TOP_A_NORMAL, ttm__top_fmt_size(L, b, d->cap[sp]));
-    else
-        ttm__top_putl(L, line, col, uw, TTM_TOP_A_NA, "N/A");
-    col += uw;
+    col = put_size_cell(L, line, col, uw, false, ttm__top_cap_valid(d, sp), d->cap[sp]);
     if (peak) {
         col = ttm__top_put(L, line, col, TTM_TOP_A_DIM, decimals ? "  peak " : " pk ");
-        if (peak_valid(d, sp))
-            ttm__top_putl(L, line, col, uw, TTM_TOP_A_NORMAL, ttm__top_fmt_size(L, a, d->peak[sp]));
-        else
-            ttm__top_putl(L, line, col, uw, TTM_TOP_A_NA, "N/A");
-        col += uw;
+        col = put_size_cell(L, line, col, uw, false, peak_valid(d, sp), d->peak[sp]);
     }
     return col;
 }
