@@ -10,6 +10,10 @@
  *
  * Lifecycle: zero a ttm_top_frame; ttm__top_layout() fills it (reusing its memory from the
  * previous frame); ttm__top_frame_free() releases it (NULL is a no-op).
+ *
+ * Also here: the keys as a pure state transition (ttm__top_state_key) and the key table it
+ * dispatches through (top_keys.c), and the terminal (top_view.c). The layout's own parts and
+ * primitives are internal: top_parts.h, top_draw.h.
  */
 #ifndef TTM_CLI_TOP_LAYOUT_H
 #define TTM_CLI_TOP_LAYOUT_H
