@@ -1,6 +1,7 @@
 /*
  * bench/top.c — what one refresh of `ttmem top` costs for a Galaxy: 32 devices x 64 processes,
- * every process on every device (DESIGN §6: a snapshot of 32 x 64 in ≤ 1 ms).
+ * every process on every device (the budget in docs/ARCHITECTURE.md: a snapshot of 32 x 64 in
+ * ≤ 1 ms).
  *
  * The snapshot is built in memory once, then each iteration does what the monitor does with a
  * reply, minus the socket: encode it as the daemon would (ttm__snap_encode_snapshot), decode it
