@@ -80,12 +80,8 @@ check "the check finds each planted breach and nothing else (got: $got)" $?
 
 [ -d "$src/src" ]; check "the source tree $src/src exists" $?
 violations "$src" >"$tmp/found"
-n=$(wc -l <"$tmp/found")
-if [ "$n" -ne 0 ]; then
-    echo "includes that break the layering of docs/ARCHITECTURE.md ($n):"
-    sed 's/^/  /' "$tmp/found"
-fi
-[ "$n" -eq 0 ]; check "every include in src/ keeps the layering" $?
+check_none "every include in src/ keeps the layering" "$tmp/found" \
+    "includes that break the layering of docs/ARCHITECTURE.md"
 
 echo "layering: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -49,12 +49,8 @@ check "the scan finds each planted pointer and nothing in clean text ($(tr '\n' 
 # The repository itself.
 [ -d "$src" ]; check "the source tree $src exists" $?
 pointers_in "$src" >"$tmp/found"
-n=$(wc -l <"$tmp/found")
-if [ "$n" -ne 0 ]; then
-    echo "pointers outside the repository ($n lines; write the fact, or point into docs/):"
-    sed 's/^/  /' "$tmp/found"
-fi
-[ "$n" -eq 0 ]; check "no tracked file points outside the repository" $?
+check_none "no tracked file points outside the repository" "$tmp/found" \
+    "pointers outside the repository (write the fact, or point into docs/)"
 
 echo "standalone: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
