@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 const char *it_prog = "it";
 const char *it_case = "?";
 char it_dir[64];
@@ -177,9 +179,7 @@ void it_untrack(pid_t pid)
 
 int64_t it_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ttm__mono_ms();
 }
 
 void it_sleep_us(long us)
