@@ -1,6 +1,6 @@
 /*
  * bench/analyze_log.c — how fast `ttmem analyze-log` digests the prototype's logs
- * (DESIGN §6: ≥ 100 MB/s of log text).
+ * (the budget in docs/ARCHITECTURE.md: ≥ 100 MB/s of log text).
  *
  * The log is made the way the prototype made it: the llama scenario in the legacy client
  * behaviour is classified by the core and written as the prototype's log lines (legacy.c),

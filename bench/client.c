@@ -1,8 +1,9 @@
 /*
- * bench/client.c — what one ttm_buffer_alloc() costs the application (DESIGN §6): enabled with
- * 1 thread (≤ 30 ns median), enabled with 2 threads contending (≤ 100 ns), disabled (≤ 2 ns),
- * and, in the same run, the legacy prototype's way as a baseline: one blocking send() of a
- * 72-byte message per event over a Unix socket to a reader thread (target: ≥ 50x cheaper).
+ * bench/client.c — what one ttm_buffer_alloc() costs the application (the budgets in
+ * docs/ARCHITECTURE.md): enabled with 1 thread (≤ 30 ns median), enabled with 2 threads contending
+ * (≤ 100 ns), disabled (≤ 2 ns), and, in the same run, the legacy prototype's way as a baseline:
+ * one blocking send() of a 72-byte message per event over a Unix socket to a reader thread (target:
+ * ≥ 50x cheaper).
  *
  * The enabled runs go through the real libttmem (shared library) into a real ring; the daemon
  * is replaced by a minimal consumer thread in this process that accepts the HELLO on a

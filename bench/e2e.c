@@ -1,10 +1,10 @@
 /*
- * bench/e2e.c — sustained events per second end to end (DESIGN §6: ≥ 10 M events/s with zero
- * loss): the application calls the real libttmem, events go through the shared-memory ring to
- * a real ttmemd (started here on a temporary socket), which applies them to its core registry.
- * The clock stops when ttm_client_flush() says the daemon has consumed everything; the daemon's
- * snapshot then says how many events it took from this process, which must equal what the
- * client committed, with nothing dropped.
+ * bench/e2e.c — sustained events per second end to end (the budget in docs/ARCHITECTURE.md: ≥ 10 M
+ * events/s with zero loss): the application calls the real libttmem, events go through the
+ * shared-memory ring to a real ttmemd (started here on a temporary socket), which applies them to
+ * its core registry. The clock stops when ttm_client_flush() says the daemon has consumed
+ * everything; the daemon's snapshot then says how many events it took from this process, which must
+ * equal what the client committed, with nothing dropped.
  *
  * Workloads: alloc/free pairs with a new object id each (every free enters the core's freed-object
  * set, the costliest path), on 1 and 2 threads, and over 100,000 long-lived buffers; the same
@@ -329,9 +329,9 @@ static double baseline(uint64_t events)
     return rate;
 }
 
-/* DESIGN §6: a snapshot of 32 devices x 64 processes within 1 ms. 64 processes each hold a
- * DRAM and an L1 buffer on each of 32 devices; the figure is the median round trip of a status
- * query (connect, request, the daemon builds and encodes, the client decodes). */
+/* The budget (docs/ARCHITECTURE.md): a snapshot of 32 devices x 64 processes within 1 ms. 64
+ * processes each hold a DRAM and an L1 buffer on each of 32 devices; the figure is the median round
+ * trip of a status query (connect, request, the daemon builds and encodes, the client decodes). */
 static void snapshot_budget(void)
 {
     enum { PROCS = 64, DEVICES = 32, ROUNDS = 101 };

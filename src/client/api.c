@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "common/clock.h"
 #include "common/event.h"
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
@@ -81,13 +82,6 @@ static void sleep_ns(long ns)
     struct timespec ts = {.tv_sec = ns / 1000000000l, .tv_nsec = ns % 1000000000l};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 static inline void cpu_relax(void)
@@ -174,7 +168,7 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
         }
         uint64_t seen = atomic_load_explicit(&h->tail, memory_order_acquire);
         uint64_t beat = atomic_load_explicit(&h->consumer_beat, memory_order_acquire);
-        int64_t deadline = mono_ns() + TTM__FULL_WAIT_NS;
+        int64_t deadline = (int64_t)ttm__mono_ns() + TTM__FULL_WAIT_NS;
         long nap = 1000; /* 1 us, doubling to 1 ms */
         for (;;) {
             sleep_ns(nap);
@@ -185,7 +179,7 @@ static int __attribute__((noinline, cold)) wait_for_room(ttm_ring_hdr *h, uint64
                 return TTM_OK;
             uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
             uint64_t b = atomic_load_explicit(&h->consumer_beat, memory_order_acquire);
-            int64_t now = mono_ns();
+            int64_t now = (int64_t)ttm__mono_ns();
             if (t != seen || b != beat) {
                 /* the daemon consumes this ring, or holds it back while it settles another
                  * process's exit (ring.h): it is slow, not dead */
@@ -351,14 +345,14 @@ int ttm_client_flush(int timeout_ms)
     if (timeout_ms < 0)
         timeout_ms = 0;
     uint64_t target = atomic_load_explicit(&h->head, memory_order_acquire);
-    int64_t deadline = mono_ns() + (int64_t)timeout_ms * 1000000;
+    int64_t deadline = (int64_t)ttm__mono_ns() + (int64_t)timeout_ms * 1000000;
     long nap = 20000; /* 20 us, doubling to 1 ms */
     for (;;) {
         if (atomic_load_explicit(&h->tail, memory_order_acquire) >= target)
             return TTM_OK;
         if (!atomic_load_explicit(&ttm__g.connected, memory_order_acquire))
             return TTM_ECONN;
-        if (mono_ns() >= deadline)
+        if ((int64_t)ttm__mono_ns() >= deadline)
             return TTM_ETIMEDOUT;
         sleep_ns(nap);
         if (nap < 1000000)

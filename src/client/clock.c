@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "client/client.h"
+#include "common/clock.h"
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -48,13 +49,6 @@ static _Atomic int map_idx = -1; /* -1: use clock_gettime */
 /* Watcher-only state. */
 static bool tsc_usable;
 static uint64_t last_tsc, last_ns; /* the previous calibration pair */
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline uint64_t read_tsc(void)
 {
@@ -79,7 +73,7 @@ uint64_t ttm__clock_now(void)
     int i = atomic_load_explicit(&map_idx, memory_order_acquire);
     if (__builtin_expect(i >= 0, 1))
         return map_apply(&maps[i], read_tsc());
-    return mono_ns();
+    return ttm__mono_ns();
 }
 
 /* One (CLOCK_MONOTONIC, TSC) pair: the tightest of three tries, the TSC taken at the middle. */
@@ -89,7 +83,7 @@ static void take_pair(uint64_t *tsc, uint64_t *ns)
     *tsc = *ns = 0; /* the first round always replaces them; gcc -O3 cannot tell */
     for (int k = 0; k < 3; k++) {
         uint64_t t0 = read_tsc();
-        uint64_t n = mono_ns();
+        uint64_t n = ttm__mono_ns();
         uint64_t t1 = read_tsc();
         if (t1 - t0 < best) {
             best = t1 - t0;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "common/clock.h"
 #include "common/paths.h"
 #include "common/proto.h"
 #include "common/ring.h"
@@ -93,26 +94,6 @@ static fd_id id_memfd, id_efd, id_sock;
  * libttmem gives its eventfd, since every eventfd has the same inode. */
 static _Atomic uint64_t bell_dev, bell_ino;
 static _Atomic int bell_owner;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec deadline_in_ms(int64_t ms)
-{
-    struct timespec d;
-    clock_gettime(CLOCK_MONOTONIC, &d);
-    d.tv_sec += ms / 1000;
-    d.tv_nsec += (ms % 1000) * 1000000l;
-    if (d.tv_nsec >= 1000000000l) {
-        d.tv_sec++;
-        d.tv_nsec -= 1000000000l;
-    }
-    return d;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -437,20 +418,20 @@ static int ring_rebuild(bool held_by_daemon)
     atomic_store_explicit(&ttm__g.ring, h, memory_order_release);
     pthread_mutex_unlock(&ttm__g.mu);
 
-    int64_t end = now_ms() + SETTLE_MS;
-    while (!settled(old, from) && now_ms() < end)
+    int64_t end = ttm__mono_ms() + SETTLE_MS;
+    while (!settled(old, from) && ttm__mono_ms() < end)
         sleep_ms(1);
     /* A producer between its load of the ring pointer and its reservation is nanoseconds from
      * it unless preempted: give such a one a grace, then settle again. */
     sleep_ms(GRACE_MS);
-    end = now_ms() + SETTLE_MS;
-    while (!settled(old, from) && now_ms() < end)
+    end = ttm__mono_ms() + SETTLE_MS;
+    while (!settled(old, from) && ttm__mono_ms() < end)
         sleep_ms(1);
     if (held_by_daemon) {
-        end = now_ms() + OLD_DRAIN_MS;
+        end = ttm__mono_ms() + OLD_DRAIN_MS;
         while (atomic_load_explicit(&old->tail, memory_order_acquire) <
                    atomic_load_explicit(&old->head, memory_order_acquire) &&
-               now_ms() < end)
+               ttm__mono_ms() < end)
             sleep_ms(1);
         /* A daemon that died meanwhile will not drain it: nobody else will. */
         if (daemon_pid != 0 && kill((pid_t)daemon_pid, 0) != 0 && errno == ESRCH) {
@@ -553,7 +534,7 @@ static path_id path_identify(const char *path)
 
 static void maybe_calibrate(void)
 {
-    int64_t now = now_ms();
+    int64_t now = ttm__mono_ms();
     if (now >= next_calibration) {
         ttm__clock_calibrate();
         next_calibration = now + CALIBRATE_EVERY_MS;
@@ -584,7 +565,7 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
     struct ucred cr;
     socklen_t len = sizeof cr;
     *peer_pid = getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 ? (uint32_t)cr.pid : 0;
-    int64_t start = now_ms(), progress = start;
+    int64_t start = ttm__mono_ms(), progress = start;
     unsigned long long cpu = cpu_ticks(*peer_pid);
     for (;;) {
         struct pollfd p = {.fd = s, .events = POLLIN};
@@ -599,7 +580,7 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
         if (r < 0 && errno != EINTR)
             return TTM_ECONN;
         maybe_calibrate();
-        int64_t now = now_ms();
+        int64_t now = ttm__mono_ms();
         unsigned long long c = cpu_ticks(*peer_pid);
         if (c != ULLONG_MAX && c != cpu) {
             cpu = c;
@@ -646,7 +627,7 @@ static int attempt(bool reattach, int *last_err)
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, path, strlen(path) + 1);
     int rc;
-    int64_t busy_until = now_ms() + TTM__REPLY_IDLE_MS;
+    int64_t busy_until = ttm__mono_ms() + TTM__REPLY_IDLE_MS;
     for (;;) {
         rc = connect(s, (struct sockaddr *)&addr, sizeof addr);
         if (rc == 0)
@@ -654,7 +635,7 @@ static int attempt(bool reattach, int *last_err)
         if (errno == EINTR)
             continue;
         /* EAGAIN: the daemon's listen backlog is full; it is busy, not absent. */
-        if (errno != EAGAIN || now_ms() >= busy_until)
+        if (errno != EAGAIN || ttm__mono_ms() >= busy_until)
             break;
         sleep_ms(2);
     }
@@ -754,10 +735,10 @@ out_lost_fds:
 /* Sleeps ms milliseconds, or less when a producer kicks, keeping the clock calibrated. */
 static void nap_or_kick(int64_t ms)
 {
-    int64_t end = now_ms() + ms;
+    int64_t end = ttm__mono_ms() + ms;
     for (;;) {
         maybe_calibrate();
-        int64_t now = now_ms();
+        int64_t now = ttm__mono_ms();
         pthread_mutex_lock(&ttm__g.mu);
         if (kicked || now >= end) {
             kicked = false;
@@ -765,7 +746,7 @@ static void nap_or_kick(int64_t ms)
             return;
         }
         int64_t until = end < next_calibration ? end : next_calibration;
-        struct timespec d = deadline_in_ms(until > now ? until - now : 1);
+        struct timespec d = ttm__mono_deadline_ms(until > now ? until - now : 1);
         pthread_cond_clockwait(&kick_cv, &ttm__g.mu, CLOCK_MONOTONIC, &d);
         pthread_mutex_unlock(&ttm__g.mu);
     }
@@ -775,21 +756,21 @@ static void nap_or_kick(int64_t ms)
  * the session is found lost (its LOST_ bits), checking them every FD_CHECK_MS. */
 static int watch_until_lost(int s)
 {
-    int64_t next_check = now_ms() + FD_CHECK_MS;
+    int64_t next_check = ttm__mono_ms() + FD_CHECK_MS;
     for (;;) {
         maybe_calibrate();
-        int64_t now = now_ms();
+        int64_t now = ttm__mono_ms();
         int64_t until = next_calibration < next_check ? next_calibration : next_check;
         struct pollfd p = {.fd = s, .events = POLLIN | POLLRDHUP};
         int r = poll(&p, 1, until > now ? (int)(until - now) : 0);
         if (r < 0 && errno != EINTR)
             return 0;
-        if (r > 0 || now_ms() >= next_check) {
+        if (r > 0 || ttm__mono_ms() >= next_check) {
             /* Whatever the socket says, it speaks for the daemon only while it is ours. */
             int lost = fds_check();
             if (lost != 0)
                 return lost;
-            next_check = now_ms() + FD_CHECK_MS;
+            next_check = ttm__mono_ms() + FD_CHECK_MS;
         }
         if (r <= 0)
             continue;
@@ -808,7 +789,7 @@ static void *watcher_main(void *unused)
     int64_t backoff = TTM__BACKOFF_MIN_MS;
     bool attached_before = false, same_ring = false;
     int last_err = TTM_OK;
-    next_calibration = now_ms() + CALIBRATE_FIRST_MS;
+    next_calibration = ttm__mono_ms() + CALIBRATE_FIRST_MS;
     for (;;) {
         int lost = fds_check();
         if (lost != 0 && fds_repair(lost, false))
@@ -872,7 +853,7 @@ bool ttm__session_await_daemon(void)
     int saved_errno = errno;
     bool ok = false;
     int kicks = 0;
-    struct timespec deadline = deadline_in_ms(TTM__REPLY_CAP_MS + TTM__REPLY_IDLE_MS);
+    struct timespec deadline = ttm__mono_deadline_ms(TTM__REPLY_CAP_MS + TTM__REPLY_IDLE_MS);
     pthread_mutex_lock(&ttm__g.mu);
     for (;;) {
         if (atomic_load_explicit(&ttm__g.connected, memory_order_acquire)) {
@@ -1015,7 +996,7 @@ int ttm__session_start(void)
     ttm__clock_init();
     atomic_store(&ttm__g.session, TTM__SESS_READY);
     watcher_running = start_watcher() == TTM_OK;
-    struct timespec deadline = deadline_in_ms(TTM__FIRST_WAIT_MS);
+    struct timespec deadline = ttm__mono_deadline_ms(TTM__FIRST_WAIT_MS);
     while (watcher_running && attempts_finished == 0)
         if (pthread_cond_clockwait(&state_cv, &ttm__g.mu, CLOCK_MONOTONIC, &deadline) ==
             ETIMEDOUT)

@@ -1,7 +1,7 @@
 /*
- * arch.h — built-in device profiles: memory sizes per architecture (../shared/spec/devices.md).
- * Used for capacities when no device-info event has been seen, and by the legacy protocol's
- * DEVICE_INFO replies.
+ * arch.h — built-in device profiles: memory sizes per architecture (the figures and where they
+ * come from: docs/ARCHITECTURE.md, "Device profiles"). Used for capacities when no device-info
+ * event has been seen, and by the legacy protocol's DEVICE_INFO replies.
  */
 #ifndef TTM_COMMON_ARCH_H
 #define TTM_COMMON_ARCH_H

@@ -16,13 +16,21 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "common/util.h"
+#include "common/bytes.h"
 #include "ttmem/ttmem.h"
+
+/* The header every layout shares (little-endian, naturally aligned): version u32 @0,
+ * num_active_processes u32 @4, last_update_timestamp u64 @8 (ns since epoch), reference_count
+ * u32 @16, board_serial u64 @24, asic_id u64 @32, device_id i32 @40; then the totals, one u64
+ * per counter. Version 4 adds init_state (u32) after the per-process slots. */
+#define HEADER_SIZE 48u      /* what a region must hold before its version can mean anything */
+#define TOTALS_OFF 48u
+#define INIT_STATE_OFF 8536u /* version 4 only */
 
 /* Offsets of one layout: versions 2..4 share one, version 1 (pre-release) has its own. */
 typedef struct layout {
     size_t size;
-    unsigned ntotals;     /* counters in the totals block at 48 */
+    unsigned ntotals;     /* counters in the totals block at TOTALS_OFF */
     size_t chips_off, chip_size;
     size_t procs_off, proc_size;
     unsigned nproc_counters; /* counters after pid+pad */
@@ -52,7 +60,7 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
 {
     out->state = TTM_TTSHM_INVALID;
     out->nchips = out->nprocs = out->ghosts = 0;
-    if (len < 48) {
+    if (len < HEADER_SIZE) {
         snprintf(out->why, sizeof out->why, "%zu bytes: too short for any layout", len);
         return TTM_OK;
     }
@@ -69,7 +77,7 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
         return TTM_OK;
     }
     if (out->version == 4) {
-        uint32_t init = ttm__le32(buf + 8536);
+        uint32_t init = ttm__le32(buf + INIT_STATE_OFF);
         if (init != TTM_TTSHM_READY) {
             out->state = TTM_TTSHM_NOT_READY;
             snprintf(out->why, sizeof out->why, "being initialised (init_state 0x%x)", init);
@@ -84,7 +92,7 @@ int ttm__ttshm_parse(const uint8_t *buf, size_t len, ttm_ttshm_region *out)
     out->device_id = (int32_t)ttm__le32(buf + 40);
     memset(out->total, 0, sizeof out->total);
     for (unsigned c = 0; c < l->ntotals; c++)
-        out->total[c] = ttm__le64(buf + 48 + 8 * c);
+        out->total[c] = ttm__le64(buf + TOTALS_OFF + 8 * c);
 
     for (size_t i = 0; i < TTM_TTSHM_MAX_CHIPS; i++) {
         const uint8_t *s = buf + l->chips_off + i * l->chip_size;
@@ -311,7 +319,7 @@ int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
         return e == EACCES || e == EPERM || e == EROFS ? TTM_EPERM : TTM_EIO;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size < 48) {
+    if (fstat(fd, &st) != 0 || st.st_size < HEADER_SIZE) {
         snprintf(why, len, "%s is not a TT-Metal memory region (too short)", path);
         close(fd);
         return TTM_EPROTO;
@@ -337,7 +345,7 @@ int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
     uint32_t version = __atomic_load_n((uint32_t *)m, __ATOMIC_ACQUIRE);
     const layout *l = layout_of(version);
     if (l == NULL || size < l->size ||
-        (version == 4 && __atomic_load_n((uint32_t *)(m + 8536), __ATOMIC_ACQUIRE) !=
+        (version == 4 && __atomic_load_n((uint32_t *)(m + INIT_STATE_OFF), __ATOMIC_ACQUIRE) !=
                              TTM_TTSHM_READY)) {
         snprintf(why, len, "%s: not a ready TT-Metal memory region of a known layout", path);
         rc = TTM_EPROTO;
@@ -355,7 +363,7 @@ int ttm__ttshm_reap(const char *path, size_t *reaped, char *why, size_t len)
         for (unsigned c = 0; c < l->nproc_counters && c < l->ntotals; c++) {
             uint64_t *counter = (uint64_t *)(s + 8 + 8 * c);
             uint64_t v = __atomic_exchange_n(counter, 0, __ATOMIC_RELAXED);
-            sub_saturating((uint64_t *)(m + 48 + 8 * c), v);
+            sub_saturating((uint64_t *)(m + TOTALS_OFF + 8 * c), v);
         }
         uint32_t *active = (uint32_t *)(m + 4);
         uint32_t cur = __atomic_load_n(active, __ATOMIC_RELAXED);

@@ -1,6 +1,34 @@
 /*
  * ttshm.h — TT-Metal's native per-chip shared-memory counter regions
- * (/dev/shm/tt_device_<id>_memory; ../shared/spec/ttmetal-shm.md), read without trusting them.
+ * (/dev/shm/tt_device_<id>_memory), read without trusting them. User documentation:
+ * docs/COMPAT.md, section 2.
+ *
+ * The runtime creates one region per chip (<id> decimal: the chip's unique id), O_CREAT|O_EXCL
+ * with mode 0600, sized with ftruncate, mapped shared and never unlinked; it updates every
+ * counter with relaxed atomics, frees subtract with a saturating compare-and-swap, and the CB
+ * total is stored (last writer wins), not accumulated. TT_METAL_SHM_TRACKING_DISABLED=1 turns
+ * the regions off. The layout of versions 2, 3 and 4 (little-endian, natural alignment,
+ * 8,576 bytes):
+ *
+ *   @0     u32 version              @4   u32 num_active_processes
+ *   @8     u64 last_update_timestamp (ns since the epoch)
+ *   @16    u32 reference_count (processes attached)
+ *   @24    u64 board_serial         @32  u64 asic_id      @40  i32 device_id (last attacher)
+ *   @48    u64 totals: dram, l1, l1_small, trace, cb
+ *   @88    chips[16], 48 bytes each: u32 chip_id @0 (versions 3 and 4: 0xFFFFFFFF = unused
+ *          slot; version 2: 0), u32 is_remote @4, the five counters @8..@40
+ *   @856   processes[64], 120 bytes each: i32 pid @0 (0 = free slot), the five counters
+ *          @8..@40, u64 last_update_timestamp @48, char process_name[64] @56 (NUL-terminated,
+ *          from /proc/PID/comm)
+ *   @8536  u32 init_state, version 4 only: 0 uninitialised, 1 in progress, TTM_TTSHM_READY
+ *
+ * The older pre-release layout (version field 1, 9,280 bytes) has the same header to @48, six
+ * totals (kernel @88 after cb), chips[16] of 56 bytes @96 and processes[64] of 128 bytes @992,
+ * each with a kernel counter (in the process slot before the timestamp).
+ *
+ * A process claims a slot with a compare-and-swap of pid 0 -> its pid and, on a clean exit,
+ * subtracts its own counters and clears the slot; the last process to detach resets the totals.
+ * A process killed with SIGKILL leaves its slot and bytes behind (a "ghost").
  *
  * Regions are read with pread() into a private copy, never mapped, so a region truncated or
  * torn down under the reader cannot fault it; the copy is then validated (size for the

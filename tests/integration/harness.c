@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
+
 const char *it_prog = "it";
 const char *it_case = "?";
 char it_dir[64];
@@ -121,6 +123,34 @@ int it_begin(const char *prog, const char *case_name, const char *tmpl, unsigned
     return 0;
 }
 
+void (*it_main_begin(const it_program *p, int argc, char **argv, int *status))(void)
+{
+    int nargs = 0;
+    while (nargs < (int)(sizeof p->args / sizeof p->args[0]) && p->args[nargs] != NULL)
+        nargs++;
+    *status = 2;
+    if (argc != 2 + nargs) {
+        fprintf(stderr, "usage: %s CASE %s\n", p->name, p->usage);
+        return NULL;
+    }
+    void (*fn)(void) = it_find_case(p->cases, p->ncases, argv[1]);
+    if (fn == NULL)
+        return NULL;
+    for (int i = 0; i < nargs; i++)
+        *p->args[i] = argv[2 + i];
+    *status = 1;
+    if (it_begin(p->name, argv[1], p->tmpl, p->timeout_s) != 0)
+        return NULL;
+    *status = 0;
+    return fn;
+}
+
+int it_passed(void)
+{
+    printf("%s: %s passed\n", it_prog, it_case);
+    return 0;
+}
+
 void it_fail(int line, const char *fmt, ...)
 {
     va_list ap;
@@ -149,9 +179,7 @@ void it_untrack(pid_t pid)
 
 int64_t it_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return ttm__mono_ms();
 }
 
 void it_sleep_us(long us)

@@ -1,6 +1,6 @@
 /*
- * harness.h — what the integration test programs (it_daemon, it_poc) share: one case per run
- * in its own temporary directory under a timeout, child processes that never outlive the case,
+ * harness.h — what the integration test programs (it_daemon, it_poc, ...) share: one case per
+ * run, picked from the command line, in its own temporary directory under a timeout, child processes that never outlive the case,
  * checks that name the case and line, clocks, and a ttmemd started and awaited until ready.
  */
 #ifndef TTM_TESTS_HARNESS_H
@@ -24,6 +24,27 @@ typedef struct it_case_entry {
 
 /* The function of case `name` in cases[0..n), or NULL (after printing the known names). */
 void (*it_find_case(const it_case_entry *cases, size_t n, const char *name))(void);
+
+/* A program that runs one case per invocation: `PROG CASE ARG...`. */
+typedef struct it_program {
+    const char *name;           /* "it_daemon": prefixes every failure */
+    const char *usage;          /* the words after CASE, for the usage line: "TTMEMD TTMEM" */
+    const char **args[8];       /* where the words after CASE go, in order; NULL ends the list */
+    const it_case_entry *cases; /* the cases, by name */
+    size_t ncases;
+    const char *tmpl;           /* the case directory's template, for it_begin */
+    unsigned timeout_s;         /* the case's timeout, for it_begin */
+} it_program;
+
+/* What such a main() does first: checks that argv is PROG CASE and one word for each of
+ * p->args (otherwise prints "usage: NAME CASE USAGE"), stores those words through p->args,
+ * finds the case and begins it (it_begin). Returns the case's function, or NULL with *status
+ * set to main()'s exit status: 2 for a wrong command line or an unknown case, 1 when the case
+ * cannot begin. */
+void (*it_main_begin(const it_program *p, int argc, char **argv, int *status))(void);
+
+/* Prints "PROG: CASE passed" and returns 0: what main() returns when its case passed. */
+int it_passed(void);
 
 /* Starts a case: makes a directory from tmpl ("/tmp/ttmem-it.XXXXXX"), registers the clean-up
  * (kill every tracked process, remove the directory; only in this process, not in forked

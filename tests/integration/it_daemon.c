@@ -1173,25 +1173,19 @@ static const it_case_entry cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: it_daemon CASE TTMEMD IT_CLIENT IT_HOSTILE TTMEM\n");
-        return 2;
-    }
-    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
-    if (fn == NULL)
-        return 2;
-    g_ttmemd = argv[2];
-    g_client = argv[3];
-    g_hostile = argv[4];
-    g_ttmem = argv[5];
     /* bigexit moves 2.5 M buffers through a daemon and a restart: a longer deadline */
-    unsigned timeout_s = strcmp(argv[1], "bigexit") == 0 ? 4 * CASE_TIMEOUT_S : CASE_TIMEOUT_S;
-    if (it_begin("it_daemon", argv[1], "/tmp/ttmem-it.XXXXXX", timeout_s) != 0)
-        return 1;
+    bool big = argc > 1 && strcmp(argv[1], "bigexit") == 0;
+    const it_program prog = {"it_daemon", "TTMEMD IT_CLIENT IT_HOSTILE TTMEM",
+                             {&g_ttmemd, &g_client, &g_hostile, &g_ttmem},
+                             cases, sizeof cases / sizeof cases[0], "/tmp/ttmem-it.XXXXXX",
+                             big ? 4 * CASE_TIMEOUT_S : CASE_TIMEOUT_S};
+    int status;
+    void (*fn)(void) = it_main_begin(&prog, argc, argv, &status);
+    if (fn == NULL)
+        return status;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
     fn();
     finish();
-    printf("it_daemon: %s passed\n", it_case);
-    return 0;
+    return it_passed();
 }

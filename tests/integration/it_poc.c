@@ -859,17 +859,13 @@ static const it_case_entry cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: it_poc CASE TTMEMD TTMEM\n");
-        return 2;
-    }
-    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    static const it_program prog = {"it_poc", "TTMEMD TTMEM", {&g_ttmemd, &g_ttmem},
+                                    cases, sizeof cases / sizeof cases[0],
+                                    "/tmp/ttmem-poc.XXXXXX", CASE_TIMEOUT_S};
+    int status;
+    void (*fn)(void) = it_main_begin(&prog, argc, argv, &status);
     if (fn == NULL)
-        return 2;
-    g_ttmemd = argv[2];
-    g_ttmem = argv[3];
-    if (it_begin("it_poc", argv[1], "/tmp/ttmem-poc.XXXXXX", CASE_TIMEOUT_S) != 0)
-        return 1;
+        return status;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
     snprintf(g_poc, sizeof g_poc, "%s/poc.sock", it_dir);
@@ -878,6 +874,5 @@ int main(int argc, char **argv)
     stop_daemon();
     CHECK(log_count("Sanitizer") == 0 && log_count("runtime error") == 0,
           "sanitizer report in the daemon's log");
-    printf("it_poc: %s passed\n", it_case);
-    return 0;
+    return it_passed();
 }

@@ -558,21 +558,16 @@ static const it_case_entry cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: it_query_hostile CASE TTMEMD IT_CLIENT TTMEM\n");
-        return 2;
-    }
-    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    static const it_program prog = {"it_query_hostile", "TTMEMD IT_CLIENT TTMEM",
+                                    {&g_ttmemd, &g_client, &g_ttmem},
+                                    cases, sizeof cases / sizeof cases[0],
+                                    "/tmp/ttmem-qh.XXXXXX", CASE_TIMEOUT_S};
+    int status;
+    void (*fn)(void) = it_main_begin(&prog, argc, argv, &status);
     if (fn == NULL)
-        return 2;
-    g_ttmemd = argv[2];
-    g_client = argv[3];
-    g_ttmem = argv[4];
-    if (it_begin("it_query_hostile", argv[1], "/tmp/ttmem-qh.XXXXXX", CASE_TIMEOUT_S) != 0)
-        return 1;
+        return status;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
     fn();
-    printf("it_query_hostile: %s passed\n", it_case);
-    return 0;
+    return it_passed();
 }

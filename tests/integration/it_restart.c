@@ -411,17 +411,13 @@ static const it_case_entry cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: it_restart CASE TTMEMD CLIENT\n");
-        return 2;
-    }
-    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    static const it_program prog = {"it_restart", "TTMEMD CLIENT", {&g_ttmemd, &g_client},
+                                    cases, sizeof cases / sizeof cases[0],
+                                    "/tmp/ttmem-rs.XXXXXX", CASE_TIMEOUT_S};
+    int status;
+    void (*fn)(void) = it_main_begin(&prog, argc, argv, &status);
     if (fn == NULL)
-        return 2;
-    g_ttmemd = argv[2];
-    g_client = argv[3];
-    if (it_begin("it_restart", argv[1], "/tmp/ttmem-rs.XXXXXX", CASE_TIMEOUT_S) != 0)
-        return 1;
+        return status;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
     snprintf(g_log, sizeof g_log, "%s/ttmemd.err", it_dir);
@@ -429,6 +425,5 @@ int main(int argc, char **argv)
     fn();
     CHECK(log_count("Sanitizer") == 0 && log_count("runtime error") == 0,
           "sanitizer report in the daemon's log");
-    printf("it_restart: %s passed\n", it_case);
-    return 0;
+    return it_passed();
 }

@@ -369,21 +369,16 @@ static const it_case_entry cases[] = {
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: it_trust_client CASE TTMEMD IT_CLIENT\n");
-        return 2;
-    }
-    void (*fn)(void) = it_find_case(cases, sizeof cases / sizeof cases[0], argv[1]);
+    static const it_program prog = {"it_trust_client", "TTMEMD IT_CLIENT", {&g_ttmemd, &g_client},
+                                    cases, sizeof cases / sizeof cases[0],
+                                    "/tmp/ttmem-itc.XXXXXX", CASE_TIMEOUT_S};
+    int status;
+    void (*fn)(void) = it_main_begin(&prog, argc, argv, &status);
     if (fn == NULL)
-        return 2;
-    g_ttmemd = argv[2];
-    g_client = argv[3];
-    if (it_begin("it_trust_client", argv[1], "/tmp/ttmem-itc.XXXXXX", CASE_TIMEOUT_S) != 0)
-        return 1;
+        return status;
     snprintf(g_sock, sizeof g_sock, "%s/d.sock", it_dir);
     snprintf(g_query, sizeof g_query, "%s.query", g_sock);
     snprintf(g_err, sizeof g_err, "%s/ttmemd.err", it_dir);
     fn();
-    printf("it_trust_client: %s passed\n", it_case);
-    return 0;
+    return it_passed();
 }

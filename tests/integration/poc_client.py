@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """poc_client.py — a client of ttmemd's legacy socket written the way the allocation-server
 prototype's Python client and monitors are: the standard library only (socket, struct) and
-exactly the two struct formats of ../shared/spec/poc-protocol.md. It allocates, frees and
-queries, and checks every reply byte by byte against the struct the spec says it must be.
+exactly the two struct formats those clients use (V1 and V2 below: the 72- and 112-byte
+messages of docs/COMPAT.md). It allocates, frees and queries, and checks every reply byte by
+byte against the struct the protocol says it must be.
 
     poc_client.py SOCKET
 
@@ -101,8 +102,8 @@ def main():
           got == want)
     b.sendall(v2(DEVICE_INFO_QUERY, 1))
     got = recv_exact(b, 112)
-    # Wormhole_B0 from ../shared/spec/devices.md: 12 banks of 1 GiB, 64 worker cores of
-    # 1,499,136 B of L1
+    # Wormhole_B0's profile (src/common/arch.c, docs/ARCHITECTURE.md): 12 banks of 1 GiB, 64
+    # worker cores of 1,499,136 B of L1
     want = struct.pack(V2, DEVICE_INFO_RESPONSE, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
                        12 << 30, 64 * 1499136, 2, 12, 1 << 30, 1499136, 1, 0)
     check("device info of device 1: %r" % ((struct.unpack(V2, got) if len(got) == 112 else got),),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """shm_writer.py — writes TT-Metal's per-chip shared-memory regions the way the runtime lays
-them out (../shared/spec/ttmetal-shm.md; the same bytes as tests/unit/test_ttshm.c), for tests
+them out (the layout in src/common/ttshm.h; the same bytes as tests/unit/test_ttshm.c), for tests
 of `ttmem status` against regions it did not write itself.
 
     shm_writer.py layouts DIR LIVE_PID GHOST_PID   tt_device_10{1,2,3,4}_memory: versions 1-4

@@ -17,6 +17,18 @@ check() {
     return 0
 }
 
+# check_none NAME FILE WHAT: counts a check that passed when FILE is empty; otherwise prints
+# "WHAT (N):" and FILE's lines, indented (each a finding, e.g. file:line: why).
+check_none() {
+    local n
+    n=$(wc -l <"$2")
+    if [ "$n" -ne 0 ]; then
+        echo "$3 ($n):"
+        sed 's/^/  /' "$2"
+    fi
+    [ "$n" -eq 0 ]; check "$1" $?
+}
+
 # run_holder FIFO OUT ARGS...: starts an it_client ($client) on $sock that reports ARGS and holds
 # its buffers until a line arrives on FIFO; its pid is appended to the pids array.
 run_holder() {
