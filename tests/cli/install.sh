@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# install.sh BUILD SRC CC — the packaging contract. A scratch tree is configured by
+# install.sh SRC CC — the packaging contract (ctest: packaging.install; TTM_KEEP=1 keeps the
+# temporary directory). A scratch tree is configured by
 # `make install` with -DBUILD_TESTING=OFF and cmocka unfindable, built with CC and staged with
 # DESTDIR under the prefix /usr, with apt-get and dpkg-query replaced by programs that leave a
 # mark: then make must not have looked for a package, CMake for cmocka or any test; the staged
@@ -7,9 +8,8 @@
 # give a ttmem.pc that a program compiles and links against, and its ttmem, ttmemd and
 # `ttmem demo` (which finds ttmem-simproc in libexec) must run from the staged tree.
 set -u
-build=$1
-src=$2
-cc=${3:-cc}
+src=$1
+cc=${2:-cc}
 . "$(dirname "$0")/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-install.XXXXXX)
 trap '[ -n "${TTM_KEEP:-}" ] || rm -rf "$tmp"' EXIT
@@ -32,6 +32,12 @@ st=$?
 check "make install DESTDIR=... PREFIX=/usr builds and stages a tree ($(tail -3 "$tmp/make.out"))" $st
 [ ! -e "$tmp/package-tool-called" ]
 st=$?; check "make install runs no package tool ($(cat "$tmp/package-tool-called" 2>/dev/null))" $st
+if [ "$st" -ne 0 ] || [ ! -d "$stage" ]; then
+    echo "install.sh: make install failed, nothing staged to check:"
+    tail -20 "$tmp/make.out"
+    echo "install.sh: $pass passed, $fail failed"
+    exit 1
+fi
 [ -f "$tree/CMakeCache.txt" ]; check "it configured the scratch tree $tree" $?
 grep -q '^BUILD_TESTING:BOOL=OFF' "$tree/CMakeCache.txt"; check "with BUILD_TESTING=OFF" $?
 grep -q '^TTM_WERROR:BOOL=OFF' "$tree/CMakeCache.txt"; check "and warnings not fatal" $?
@@ -47,10 +53,12 @@ ntests=$(cd "$tree" && ctest -N 2>/dev/null | sed -nE 's/^Total Tests: ([0-9]+)/
 check "the CLI, the daemon and the benchmarks built" $?
 
 # the layout: GNUInstallDirs under /usr
+# (Debian, prefix /usr: lib/<multiarch>, what the compiler says; elsewhere what CMake chose)
 libdir=$(sed -nE 's/^CMAKE_INSTALL_LIBDIR:PATH=(.*)/\1/p' "$tree/CMakeCache.txt")
 multiarch=$("$cc" -print-multiarch 2>/dev/null)
 if [ -f /etc/debian_version ] && [ -n "$multiarch" ]; then
-    [ "$libdir" = "lib/$multiarch" ]; check "the libdir is Debian's multiarch one ($libdir)" $?
+    [ "$libdir" = "lib/$multiarch" ]; check "CMake's libdir is Debian's multiarch one ($libdir)" $?
+    libdir="lib/$multiarch"
 else
     [ -n "$libdir" ]; check "GNUInstallDirs gave a libdir ($libdir)" $?
 fi
