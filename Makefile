@@ -47,8 +47,9 @@ test: build
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory test-fuzz
 
-# What a release is built with: Release (-O2/-O3 find other warnings than RelWithDebInfo) with
-# gcc and with clang, every target, -Werror. Built, not run: the tests ran above.
+# What a release is built with: Release (-O3 and NDEBUG: other inlining, no asserts, so other
+# warnings than RelWithDebInfo) with gcc and with clang, every target, -Werror. Built, not run:
+# the tests ran above.
 test-release: deps
 	cmake -S . -B $(REL_GCC_BUILD) -DCMAKE_C_COMPILER=gcc -DCMAKE_BUILD_TYPE=Release $(DEV_FLAGS)
 	cmake --build $(REL_GCC_BUILD) -j $(JOBS)
