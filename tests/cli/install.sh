@@ -16,9 +16,10 @@ trap '[ -n "${TTM_KEEP:-}" ] || rm -rf "$tmp"' EXIT
 stage="$tmp/stage"
 tree="$tmp/tree"
 
-# make install must not install packages: apt-get, apt and dpkg-query leave a mark and fail.
+# make install must not install packages: apt-get, apt, dpkg-query (and sudo) leave a mark and
+# fail.
 mkdir -p "$tmp/fakebin"
-for p in apt-get apt dpkg-query; do
+for p in apt-get apt dpkg-query sudo; do
     printf '#!/bin/sh\necho "%s $*" >>"%s/package-tool-called"\nexit 1\n' "$p" "$tmp" \
         >"$tmp/fakebin/$p"
     chmod +x "$tmp/fakebin/$p"
@@ -28,11 +29,11 @@ PATH="$tmp/fakebin:$PATH" make -C "$src" --no-print-directory install INSTALL_BU
     PREFIX=/usr DESTDIR="$stage" JOBS=2 \
     CMAKE_ARGS="-DCMAKE_C_COMPILER=$cc -DCMAKE_DISABLE_FIND_PACKAGE_cmocka=TRUE" \
     >"$tmp/make.out" 2>&1
-st=$?
-check "make install DESTDIR=... PREFIX=/usr builds and stages a tree ($(tail -3 "$tmp/make.out"))" $st
+made=$?
+check "make install DESTDIR=... PREFIX=/usr builds and stages a tree ($(tail -3 "$tmp/make.out"))" $made
 [ ! -e "$tmp/package-tool-called" ]
 st=$?; check "make install runs no package tool ($(cat "$tmp/package-tool-called" 2>/dev/null))" $st
-if [ "$st" -ne 0 ] || [ ! -d "$stage" ]; then
+if [ "$made" -ne 0 ] || [ ! -d "$stage" ]; then
     echo "install.sh: make install failed, nothing staged to check:"
     tail -20 "$tmp/make.out"
     echo "install.sh: $pass passed, $fail failed"
