@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ttmem needs to build and test, when any is missing.
+# Installs the Debian packages ttmem needs to build and test, when any is missing: `make demo`,
+# `make test` and the other developer targets run it, `make install` never does.
 # As root it runs apt-get; otherwise it prints the one line to run and fails.
 set -eu
 # libmicrohttpd-dev: ttmemd's /metrics endpoint. prometheus: promtool and the server that
 # tests/cli/metrics.sh starts on a free loopback port (the package's own service is not used).
 # systemd: systemd-analyze, which tests/cli/systemd.sh runs on contrib/systemd/ttmemd.service
 # (Debian 12 images ship it; installing it into a container does not make it the init).
-# clang: the libFuzzer build (`make test`'s third pass, `make fuzz`); it brings libFuzzer.
+# clang: the Release build with clang and the libFuzzer build (`make test`, `make fuzz`); it
+# brings libFuzzer. libcmocka-dev: the unit tests only (BUILD_TESTING).
 pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
 libmicrohttpd-dev prometheus systemd clang"
 missing=""

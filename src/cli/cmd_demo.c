@@ -23,6 +23,12 @@
 #define KILL_AFTER "30000"      /* events the killed process reports before it dies */
 #define STOP_WAIT_MS 60000
 
+/* Where `cmake --install` puts ttmem-simproc (LIBEXECDIR/ttmem), relative to the directory of
+ * the ttmem binary (BINDIR); the build computes it from the install directories. */
+#ifndef TTM_SIMPROC_REL
+#error "TTM_SIMPROC_REL (the path of ttmem-simproc relative to BINDIR) is set by CMakeLists.txt"
+#endif
+
 typedef struct demo_proc {
     const char *what;
     char *argv[16];
@@ -50,6 +56,20 @@ static int wait_child(pid_t pid)
     return status;
 }
 
+/* Path of ttmem-simproc into buf: the one next to the ttmem binary (a build tree), else the
+ * installed one (LIBEXECDIR/ttmem, TTM_SIMPROC_REL from the binary's directory), else the bare
+ * name (found on PATH). */
+static void find_simproc(char *buf, size_t len)
+{
+    ttm_cli_sibling("ttmem-simproc", buf, len);
+    if (strchr(buf, '/') != NULL)
+        return; /* next to ttmem */
+    char installed[PATH_MAX];
+    ttm_cli_sibling(TTM_SIMPROC_REL, installed, sizeof installed);
+    if (strcmp(installed, TTM_SIMPROC_REL) != 0) /* found under the binary's directory */
+        snprintf(buf, len, "%s", installed);
+}
+
 static const ttm_snap_proc *find_proc(const ttm_snapshot *s, pid_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)
@@ -64,7 +84,7 @@ int ttm_cli_demo(int argc, char **argv)
     if (argc > 1)
         return ttm_cli_fail("demo: takes no arguments");
     char simproc[PATH_MAX];
-    ttm_cli_sibling("ttmem-simproc", simproc, sizeof simproc);
+    find_simproc(simproc, sizeof simproc);
     demo_proc procs[] = {
         {.what = "llama on devices 0-7, runs to the end",
          .argv = {simproc, "--scenario", "llama", "--device-base", "0", NULL}},
