@@ -49,13 +49,13 @@
 #define POC_WATCH_MAX TTM_DAEMON_MAX_PROCS
 
 typedef struct poc_conn {
-    ttm_ep ep;
+    ttm_watch w;              /* w.events: the epoll events registered */
+    ttm_loop_dead dead_node;  /* freed after the epoll batch that closed it */
     struct poc_conn *prev, *next;
     int fd;                   /* -1 when closed */
     uint32_t pid, uid;
     ttm_dproc *proc;
     uint32_t size;            /* message size; 0 until detected */
-    uint32_t interest;        /* epoll events registered */
     uint32_t bad_in_row;
     uint64_t skipping;        /* bytes skipped in the current resynchronisation; 0 = in sync */
     uint64_t messages, bad, resyncs;
@@ -74,9 +74,9 @@ typedef struct ttm_poc ttm_poc;
 
 struct ttm_poc {
     int listen_fd;            /* -1 when not listening */
-    ttm_ep listen_ep;
+    ttm_watch listen_w;
+    ttm_loop_hook tick;
     poc_conn *conns;
-    poc_conn *dead;           /* closed during this epoll batch (linked by next) */
     uint32_t nconns;
     uint32_t *watch;          /* pids whose connection closed while they still ran */
     size_t nwatch;
@@ -145,7 +145,7 @@ static void settle_exit(ttm_daemon *d, uint32_t pid, const char *why)
 {
     ttm_totals before, after;
     ttm_registry_totals(d->reg, &before);
-    ttm_registry_process_exit(d->reg, pid, ttm__now_ns());
+    ttm_registry_process_exit(d->reg, pid, ttm__mono_ns());
     ttm_registry_totals(d->reg, &after);
     ttm_dproc *p = ttm__proc_find(d, pid);
     if (p != NULL && p->sessions_open == 0)
@@ -198,7 +198,7 @@ static void conn_close(ttm_daemon *d, poc_conn *c, bool settle, const char *why)
     if (c->dead)
         return;
     log_flush(P);
-    ttm__ep_del(d, c->fd);
+    ttm__loop_del(d->loop, &c->w);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -211,12 +211,11 @@ static void conn_close(ttm_daemon *d, poc_conn *c, bool settle, const char *why)
         c->next->prev = c->prev;
     P->nconns--;
     c->dead = true;
-    c->prev = NULL;
-    c->next = P->dead;
-    P->dead = c;
+    c->prev = c->next = NULL;
+    ttm__loop_defer(d->loop, &c->dead_node, ttm__free, c);
     if (c->proc != NULL) {
         c->proc->sessions_open--;
-        c->proc->last_ns = ttm__now_ns();
+        c->proc->last_ns = ttm__mono_ns();
     }
     POC_LOG(d, DEBUG, "legacy client pid %u: connection closed (%s): %llu messages, %llu bad, "
                       "%llu resynchronisations",
@@ -237,8 +236,8 @@ static void conn_interest(ttm_daemon *d, poc_conn *c)
         want |= EPOLLIN | EPOLLRDHUP;
     if (out_pending)
         want |= EPOLLOUT;
-    if (want != c->interest && ttm__ep_mod(d, c->fd, want, &c->ep) == TTM_OK)
-        c->interest = want;
+    if (want != c->w.events)
+        (void)ttm__loop_mod(d->loop, &c->w, want);
 }
 
 /* Writes what the output buffer holds. Returns false when the connection broke (closed). */
@@ -309,7 +308,7 @@ static void apply_buffer(ttm_daemon *d, poc_conn *c, const ttm_poc_msg *m)
     memset(&ev, 0, sizeof ev);
     ev.device = (uint16_t)m->device_id;
     ev.addr = m->buffer_id;
-    ev.ts = ttm__now_ns();
+    ev.ts = ttm__mono_ns();
     switch (m->type) {
     case TTM_POC_ALLOC:
         ev.kind = TTM_EV_ALLOC;
@@ -556,7 +555,7 @@ static void handle(ttm_daemon *d, poc_conn *c, const uint8_t *buf)
     case TTM_POC_DUMP_KERNELS: {
         /* a report can be 10,000 lines: a client asking in a loop must not flood the log */
         bool kernels = m.type == TTM_POC_DUMP_KERNELS;
-        uint64_t now = ttm__now_ns();
+        uint64_t now = ttm__mono_ns();
         if (P->last_dump_ns[kernels] != 0 && now - P->last_dump_ns[kernels] < POC_DUMP_GAP_NS) {
             P->dumps_skipped++;
             POC_LOG(d, DEBUG, "legacy client pid %u: %s within a second of the last one: "
@@ -671,7 +670,7 @@ static void conn_read(ttm_daemon *d, poc_conn *c)
         if (n > 0) {
             c->inlen += (size_t)n;
             budget -= (size_t)n < budget ? (size_t)n : budget;
-            c->last_rx_ns = ttm__now_ns();
+            c->last_rx_ns = ttm__mono_ns();
             c->idle = false;
             conn_process(d, c);
             continue;
@@ -739,7 +738,7 @@ static void announce_devices(ttm_daemon *d)
         memset(&ev, 0, sizeof ev);
         ev.kind = TTM_EV_DEVICE_INFO;
         ev.device = (uint16_t)i;
-        ev.ts = ttm__now_ns();
+        ev.ts = ttm__mono_ns();
         ev.dram_capacity = ttm__arch_dram_bytes(p);
         ev.l1_capacity = ttm__arch_l1_bytes(p);
         ev.arch = (uint32_t)p->arch;
@@ -772,7 +771,6 @@ int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len)
         ttm__free(P);
         return err;
     }
-    P->listen_ep = (ttm_ep){TTM_EP_POC_LISTEN, P};
     d->poc = P;
     return TTM_OK;
 
@@ -781,7 +779,10 @@ out_free_state:
     return TTM_ENOMEM;
 }
 
-int ttm__poc_watch(ttm_daemon *d)
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events);
+static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks);
+
+int ttm__poc_register(ttm_daemon *d)
 {
     if (d->poc == NULL)
         return TTM_OK;
@@ -791,10 +792,15 @@ int ttm__poc_watch(ttm_daemon *d)
             : d->cfg.poc_size == 112 ? "112 bytes"
             : d->cfg.poc_size == 144 ? "144 bytes"
                                      : "");
-    return ttm__ep_add(d, d->poc->listen_fd, EPOLLIN, &d->poc->listen_ep);
+    ttm__watch_init(&d->poc->listen_w, on_listen, d);
+    ttm__loop_on_tick(d->loop, &d->poc->tick, poc_tick, d);
+    return ttm__loop_add(d->loop, &d->poc->listen_w, d->poc->listen_fd, EPOLLIN);
 }
 
-void ttm__poc_accept(ttm_daemon *d)
+static void on_conn(ttm_loop *l, ttm_watch *w, uint32_t events);
+
+/* Accepts every pending connection on the legacy socket. */
+static void poc_accept(ttm_daemon *d)
 {
     ttm_poc *P = d->poc;
     if (P == NULL)
@@ -833,13 +839,13 @@ void ttm__poc_accept(ttm_daemon *d)
             close(fd);
             continue;
         }
-        c->ep = (ttm_ep){TTM_EP_POC, c};
+        ttm__watch_init(&c->w, on_conn, c);
         c->fd = fd;
         c->pid = (uint32_t)cred.pid;
         c->uid = cred.uid;
         c->proc = proc;
         c->size = d->cfg.poc_size;
-        c->last_rx_ns = ttm__now_ns();
+        c->last_rx_ns = ttm__mono_ns();
         c->next = P->conns;
         if (P->conns)
             P->conns->prev = c;
@@ -850,10 +856,9 @@ void ttm__poc_accept(ttm_daemon *d)
         ttm_event start;
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
-        start.ts = ttm__now_ns();
+        start.ts = ttm__mono_ns();
         ttm_registry_apply(d->reg, c->pid, &start); /* a no-op for a process already known */
-        c->interest = EPOLLIN | EPOLLRDHUP;
-        if (ttm__ep_add(d, fd, c->interest, &c->ep) != TTM_OK) {
+        if (ttm__loop_add(d->loop, &c->w, fd, EPOLLIN | EPOLLRDHUP) != TTM_OK) {
             POC_LOG(d, ERROR, "cannot watch a legacy client socket: %s", strerror(errno));
             conn_close(d, c, true, "cannot be watched");
             continue;
@@ -863,20 +868,33 @@ void ttm__poc_accept(ttm_daemon *d)
     }
 }
 
-void ttm__poc_on_event(ttm_daemon *d, void *conn, uint32_t events)
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
-    poc_conn *c = conn;
+    (void)w;
+    (void)events;
+    poc_accept(ttm__loop_ctx(l));
+}
+
+/* Epoll events of a legacy connection. */
+static void on_conn(ttm_loop *l, ttm_watch *w, uint32_t events)
+{
+    ttm_daemon *d = ttm__loop_ctx(l);
+    poc_conn *c = w->owner;
     if (d->poc == NULL || c->dead)
         return;
     conn_run(d, c, events);
 }
 
-void ttm__poc_tick(ttm_daemon *d)
+/* The tick: decides the message size of idle connections; once a second, settles the exit
+ * of processes whose connection closed while they still ran. */
+static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
+    (void)l;
+    ttm_daemon *d = arg;
     ttm_poc *P = d->poc;
     if (P == NULL)
         return;
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     poc_conn *c = P->conns;
     while (c != NULL) {
         poc_conn *next = c->next;
@@ -887,7 +905,7 @@ void ttm__poc_tick(ttm_daemon *d)
         }
         c = next;
     }
-    if (d->ticks % (1000 / TTM_DAEMON_TICK_MS) != 0)
+    if (ticks % (1000 / TTM_DAEMON_TICK_MS) != 0)
         return;
     for (size_t i = 0; i < P->nwatch;) {
         uint32_t pid = P->watch[i];
@@ -928,18 +946,6 @@ void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out)
         out->messages[t] = P->messages[t];
 }
 
-void ttm__poc_reap(ttm_daemon *d)
-{
-    ttm_poc *P = d->poc;
-    if (P == NULL)
-        return;
-    while (P->dead != NULL) {
-        poc_conn *c = P->dead;
-        P->dead = c->next;
-        ttm__free(c);
-    }
-}
-
 void ttm__poc_close(ttm_daemon *d)
 {
     ttm_poc *P = d->poc;
@@ -955,7 +961,6 @@ void ttm__poc_close(ttm_daemon *d)
     for (size_t i = 0; i < P->nwatch; i++)
         if (ttm__process_gone(P->watch[i]))
             settle_exit(d, P->watch[i], "gone after closing its legacy connection");
-    ttm__poc_reap(d);
     log_flush(P);
     char a[TTM_FMT_LEN];
     TTM_LOG(INFO, "legacy protocol: %s connections (%llu refused, %llu closed for bad "
@@ -963,7 +968,8 @@ void ttm__poc_close(ttm_daemon *d)
             ttm__fmt_count(a, P->connections), (unsigned long long)P->refused,
             (unsigned long long)P->closed_bad, (unsigned long long)P->bad,
             (unsigned long long)P->resyncs);
-    ttm__ep_del(d, P->listen_fd);
+    if (d->loop != NULL)
+        ttm__loop_del(d->loop, &P->listen_w);
     if (P->listen_fd >= 0) {
         close(P->listen_fd);
         P->listen_fd = -1;

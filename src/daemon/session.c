@@ -224,7 +224,7 @@ static ttm_dproc *proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid, const c
     p->exited = false;
     p->sessions_open++;
     p->sessions++;
-    p->last_ns = ttm__now_ns();
+    p->last_ns = ttm__mono_ns();
     return p;
 }
 
@@ -277,8 +277,8 @@ static void exit_watch_stop(ttm_daemon *d, ttm_session *s)
 static void session_free(ttm_daemon *d, ttm_session *s)
 {
     exit_watch_stop(d, s);
-    ttm__ep_del(d, s->fd);
-    ttm__ep_del(d, s->efd);
+    ttm__loop_del(d->loop, &s->sock_w);
+    ttm__loop_del(d->loop, &s->bell_w);
     if (s->ring != NULL) {
         munmap(s->ring, s->map_bytes);
         s->ring = NULL;
@@ -294,13 +294,12 @@ static void session_free(ttm_daemon *d, ttm_session *s)
         d->nsettling--;
     if (s->proc != NULL) {
         s->proc->sessions_open--;
-        s->proc->last_ns = ttm__now_ns();
+        s->proc->last_ns = ttm__mono_ns();
     }
     list_remove(d, s);
     s->dead = true;
     s->hot = false;
-    s->next = d->dead_sessions;
-    d->dead_sessions = s;
+    ttm__loop_defer(d->loop, &s->dead_node, ttm__free, s);
 }
 
 /* ---- draining -------------------------------------------------------------------------------- */
@@ -382,7 +381,7 @@ static void counter_bad(ttm_daemon *d, ttm_session *s, const char *what, uint64_
 static void account_counters(ttm_daemon *d, ttm_session *s)
 {
     ttm_ring_hdr *h = s->ring;
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     uint64_t waited = atomic_load_explicit(&h->waited, memory_order_relaxed);
     if (waited != s->waited_base) {
         uint64_t limit = (s->pos - s->acct_pos) + s->nslots + TTM_DAEMON_WAIT_SLACK;
@@ -513,7 +512,7 @@ static void session_gone(ttm_daemon *d, ttm_session *s, const char *why)
     if (s->state == TTM_SESSION_SETTLING || s->state == TTM_SESSION_HANDSHAKE)
         return;
     exit_watch_stop(d, s);
-    ttm__ep_del(d, s->fd);
+    ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
     if (s->state == TTM_SESSION_ACTIVE)
         d->nactive--;
@@ -633,7 +632,7 @@ static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget
             return;
     }
     s->napping = true; /* events came (or a producer is finishing one): look again soon */
-    s->nap_until_ns = ttm__now_ns() + TTM_DAEMON_NAP_US * 1000u;
+    s->nap_until_ns = ttm__mono_ns() + TTM_DAEMON_NAP_US * 1000u;
 }
 
 /* ---- exit ------------------------------------------------------------------------------------ */
@@ -685,7 +684,7 @@ static bool session_exit_step(ttm_daemon *d, ttm_session *s, size_t budget, cons
         return true;
     }
     ttm_exit_progress pr;
-    if (!ttm_registry_process_exit_step(d->reg, s->pid, ttm__now_ns(), budget, &pr))
+    if (!ttm_registry_process_exit_step(d->reg, s->pid, ttm__mono_ns(), budget, &pr))
         return false;
     s->proc->exited = true;
     TTM_LOG(INFO, "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at "
@@ -748,7 +747,7 @@ static void session_hangup(ttm_daemon *d, ttm_session *s)
     }
     if (s->state != TTM_SESSION_ACTIVE)
         return;
-    ttm__ep_del(d, s->fd);
+    ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
     if (s->broken || session_process_gone(s)) {
         session_gone(d, s, s->broken ? "ring unreadable" : "connection closed");
@@ -756,7 +755,7 @@ static void session_hangup(ttm_daemon *d, ttm_session *s)
     }
     d->nactive--;
     s->state = TTM_SESSION_LINGER;
-    s->linger_ns = ttm__now_ns();
+    s->linger_ns = ttm__mono_ns();
     s->hot = true;
 }
 
@@ -905,6 +904,14 @@ static uint64_t process_age_ns(uint32_t pid)
     return now > start ? now - start + 1000000000ull : 1000000000ull;
 }
 
+/* The exit epoll set became readable: sessions whose process exited start settling. */
+static void on_exit_set(ttm_loop *l, ttm_watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+    note_exits(ttm__loop_ctx(l));
+}
+
 /* Watches s's process for its exit: the pidfd of the connection's peer (SO_PEERPIDFD, Linux
  * 6.5), else pidfd_open(2) (5.3), in the exit epoll set; without either /proc is polled. */
 static void exit_watch_start(ttm_daemon *d, ttm_session *s)
@@ -927,8 +934,8 @@ static void exit_watch_start(ttm_daemon *d, ttm_session *s)
 #endif
     if (pfd >= 0 && !d->exit_epoll_on) {
         d->exit_epfd = epoll_create1(EPOLL_CLOEXEC);
-        d->exit_ep = (ttm_ep){TTM_EP_EXIT, d};
-        if (d->exit_epfd >= 0 && ttm__ep_add(d, d->exit_epfd, EPOLLIN, &d->exit_ep) == TTM_OK) {
+        ttm__watch_init(&d->exit_w, on_exit_set, d);
+        if (d->exit_epfd >= 0 && ttm__loop_add(d->loop, &d->exit_w, d->exit_epfd, EPOLLIN) == TTM_OK) {
             d->exit_epoll_on = true;
         } else if (d->exit_epfd >= 0) {
             close(d->exit_epfd);
@@ -1046,7 +1053,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         d->reattached++;
     }
     s->acct_pos = s->pos;
-    s->acct_ns = ttm__now_ns();
+    s->acct_ns = ttm__mono_ns();
     atomic_store_explicit(&h->consumer_attached, 1, memory_order_release);
     d->npending--;
     s->state = TTM_SESSION_ACTIVE;
@@ -1055,7 +1062,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     exit_watch_start(d, s);
     /* edge-triggered and never read: a client that makes its eventfd blocking, or reads it
      * itself, can only lose its own wake-ups (the tick drains every ring anyway) */
-    if (ttm__ep_add(d, s->efd, EPOLLIN | EPOLLET, &s->bell_ep) != TTM_OK) {
+    if (ttm__loop_add(d->loop, &s->bell_w, s->efd, EPOLLIN | EPOLLET) != TTM_OK) {
         TTM_LOG(ERROR, "pid %u: cannot watch its doorbell (%s); its ring is drained by the "
                        "timer only",
                 s->pid, strerror(errno));
@@ -1065,7 +1072,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         ttm_event start;
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
-        start.ts = ttm__now_ns();
+        start.ts = ttm__mono_ns();
         ttm_registry_apply(d->reg, s->pid, &start);
     }
     if (hello.flags & 1u)
@@ -1080,6 +1087,9 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
+
+static void on_socket(ttm_loop *l, ttm_watch *w, uint32_t events);
+static void on_doorbell(ttm_loop *l, ttm_watch *w, uint32_t events);
 
 /* Makes room for a connection of uid that has not said HELLO yet: when the pending budget (or
  * uid's share of it) is used up, the pending connections whose HELLO has arrived are served
@@ -1132,7 +1142,8 @@ static void pending_make_room(ttm_daemon *d, uint32_t uid)
     session_free(d, victim);
 }
 
-void ttm__session_accept(ttm_daemon *d)
+/* Accepts every pending connection on the main socket. */
+static void session_accept(ttm_daemon *d)
 {
     for (int k = 0; k < TTM_DAEMON_ACCEPTS_PER_TURN; k++) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1162,14 +1173,14 @@ void ttm__session_accept(ttm_daemon *d)
             close(fd);
             continue;
         }
-        s->sock_ep = (ttm_ep){TTM_EP_SESSION, s};
-        s->bell_ep = (ttm_ep){TTM_EP_DOORBELL, s};
+        ttm__watch_init(&s->sock_w, on_socket, s);
+        ttm__watch_init(&s->bell_w, on_doorbell, s);
         s->fd = fd;
         s->memfd = s->efd = s->pidfd = -1;
         s->pid = (uint32_t)cred.pid;
         s->uid = (uint32_t)cred.uid;
         s->state = TTM_SESSION_HANDSHAKE;
-        s->opened_ns = ttm__now_ns();
+        s->opened_ns = ttm__mono_ns();
         s->seq = ++d->session_seq;
         s->next = d->sessions;
         if (d->sessions)
@@ -1177,7 +1188,7 @@ void ttm__session_accept(ttm_daemon *d)
         d->sessions = s;
         d->nsessions++;
         d->npending++;
-        if (ttm__ep_add(d, fd, EPOLLIN | EPOLLRDHUP, &s->sock_ep) != TTM_OK) {
+        if (ttm__loop_add(d->loop, &s->sock_w, fd, EPOLLIN | EPOLLRDHUP) != TTM_OK) {
             TTM_LOG(ERROR, "cannot watch a client socket: %s", strerror(errno));
             session_free(d, s);
             continue;
@@ -1186,8 +1197,11 @@ void ttm__session_accept(ttm_daemon *d)
     }
 }
 
-void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
+/* Epoll events of a session's socket (HELLO, hang-up). */
+static void on_socket(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
+    ttm_daemon *d = ttm__loop_ctx(l);
+    ttm_session *s = w->owner;
     if (s->dead)
         return;
     if (s->state == TTM_SESSION_HANDSHAKE) {
@@ -1210,20 +1224,25 @@ void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
     }
 }
 
-void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s)
+/* The doorbell of a session's ring (edge-triggered, never read): marks it due. */
+static void on_doorbell(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
-    (void)d;
+    (void)l;
+    (void)events;
+    ttm_session *s = w->owner;
     if (!s->dead && s->state != TTM_SESSION_HANDSHAKE)
         s->hot = true;
 }
 
-void ttm__session_on_exit(ttm_daemon *d)
+/* One loop turn's draining (the before-sleep hook): first the sessions of exited processes
+ * are settled (each within a budget; no other ring's events are applied until they are done),
+ * then every due ring (its doorbell rang, its last drain stopped at its budget, or its nap is
+ * over) gets one budget. Returns how long the loop may wait before the next one is due: 0, a
+ * number of nanoseconds, or -1 (nothing due; wait for events). */
+static int64_t session_poll(ttm_loop *l, void *arg)
 {
-    note_exits(d);
-}
-
-int64_t ttm__session_poll(ttm_daemon *d)
-{
+    (void)l;
+    ttm_daemon *d = arg;
     settle_step(d);
     if (d->nsettling > 0)
         return 0; /* more to settle next turn; the others wait */
@@ -1234,7 +1253,7 @@ int64_t ttm__session_poll(ttm_daemon *d)
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
     int64_t wait = -1;
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
@@ -1243,7 +1262,7 @@ int64_t ttm__session_poll(ttm_daemon *d)
             session_drain_and_sleep(d, s, budget);
             if (s->broken)
                 session_gone(d, s, "ring unreadable");
-            now = ttm__now_ns();
+            now = ttm__mono_ns();
         }
         if (!s->dead) {
             if (s->hot)
@@ -1261,10 +1280,14 @@ int64_t ttm__session_poll(ttm_daemon *d)
     return wait;
 }
 
-void ttm__session_tick(ttm_daemon *d)
+/* The periodic tick: marks every ring due, times out handshakes, ends lingering sessions,
+ * checks that processes without a pidfd still exist, trims the exited processes kept. */
+static void session_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
-    uint64_t now = ttm__now_ns();
-    bool check_alive = d->ticks % (1000 / TTM_DAEMON_TICK_MS) == 0;
+    (void)l;
+    ttm_daemon *d = arg;
+    uint64_t now = ttm__mono_ns();
+    bool check_alive = ticks % (1000 / TTM_DAEMON_TICK_MS) == 0;
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
@@ -1343,12 +1366,27 @@ void ttm__session_close_all(ttm_daemon *d)
         session_finish(d, s, false, "daemon stopping");
     }
     if (d->exit_epoll_on) {
-        ttm__ep_del(d, d->exit_epfd);
+        ttm__loop_del(d->loop, &d->exit_w);
         close(d->exit_epfd);
         d->exit_epfd = -1;
         d->exit_epoll_on = false;
     }
     procs_trim(d);
+}
+
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+    session_accept(ttm__loop_ctx(l));
+}
+
+int ttm__session_register(ttm_daemon *d)
+{
+    ttm__watch_init(&d->listen_w, on_listen, d);
+    ttm__loop_on_tick(d->loop, &d->session_tick, session_tick, d);
+    ttm__loop_before_sleep(d->loop, &d->session_sleep, session_poll, d);
+    return ttm__loop_add(d->loop, &d->listen_w, d->listen_fd, EPOLLIN);
 }
 
 /* ---- for the legacy listener (poc.c) ------------------------------------------------------- */

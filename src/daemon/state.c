@@ -178,7 +178,7 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         pr->state_ring_ino = get(&p);
         p += 2 * 8;
         pr->restored = !pr->exited;
-        pr->last_ns = ttm__now_ns();
+        pr->last_ns = ttm__mono_ns();
     }
     d->events = events;
     d->events_rejected = rejected;
@@ -199,7 +199,7 @@ static void settle_exit(ttm_daemon *d, uint32_t pid, ttm_dproc *pr, const char *
 {
     ttm_totals before, after;
     ttm_registry_totals(d->reg, &before);
-    ttm_registry_process_exit(d->reg, pid, ttm__now_ns());
+    ttm_registry_process_exit(d->reg, pid, ttm__mono_ns());
     ttm_registry_totals(d->reg, &after);
     if (pr != NULL) {
         pr->exited = true;
@@ -320,7 +320,7 @@ static void *writer_main(void *arg)
 {
     struct ttm_state_writer *w = arg;
     w->err = write_state(w->path, w->buf, w->len, &w->err_no);
-    w->end_ns = ttm__now_ns();
+    w->end_ns = ttm__mono_ns();
     atomic_store_explicit(&w->done, true, memory_order_release);
     return NULL;
 }
@@ -376,7 +376,7 @@ int ttm__state_save(ttm_daemon *d, const char *why)
     if (d->cfg.state_file[0] == '\0' || d->reg == NULL)
         return TTM_OK;
     writer_join(d); /* a checkpoint still being written finishes first: renames stay in order */
-    uint64_t t0 = ttm__now_ns();
+    uint64_t t0 = ttm__mono_ns();
     uint8_t *buf = NULL;
     size_t len = 0;
     int err_no = 0;
@@ -386,7 +386,7 @@ int ttm__state_save(ttm_daemon *d, const char *why)
     ttm__free(buf);
     ttm_totals t;
     ttm_registry_totals(d->reg, &t);
-    d->state_save_ns = ttm__now_ns() - t0;
+    d->state_save_ns = ttm__mono_ns() - t0;
     account(d, why, err, err_no, len, t.events, t.live_records, d->state_save_ns);
     TTM_LOG(INFO, "state: written %llu times (%llu failed) to %s",
             (unsigned long long)d->state_saves, (unsigned long long)d->state_errors,
@@ -403,7 +403,7 @@ static void checkpoint(ttm_daemon *d)
         account(d, "checkpoint", TTM_ENOMEM, 0, 0, 0, 0, 0);
         return;
     }
-    w->t0 = ttm__now_ns();
+    w->t0 = ttm__mono_ns();
     int err = serialize(d, &w->buf, &w->len);
     if (err != TTM_OK) {
         account(d, "checkpoint", err, 0, 0, 0, 0, 0);
@@ -414,15 +414,15 @@ static void checkpoint(ttm_daemon *d)
     ttm_registry_totals(d->reg, &t);
     w->events = t.events;
     w->live = t.live_records;
-    w->serialize_ns = ttm__now_ns() - w->t0;
+    w->serialize_ns = ttm__mono_ns() - w->t0;
     snprintf(w->path, sizeof w->path, "%s", d->cfg.state_file);
     d->state_writer = w;
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         writer_main(w); /* no thread: write it now */
         d->state_writer = NULL;
         account(d, "checkpoint", w->err, w->err_no, w->len, w->events, w->live,
-                ttm__now_ns() - w->t0);
-        d->state_save_ns = ttm__now_ns() - w->t0;
+                ttm__mono_ns() - w->t0);
+        d->state_save_ns = ttm__mono_ns() - w->t0;
         ttm__free(w->buf);
         ttm__free(w);
     }
@@ -543,8 +543,13 @@ static uint64_t state_signature(const ttm_daemon *d)
            (exited << 52) ^ (d->clients_total << 8);
 }
 
-void ttm__state_tick(ttm_daemon *d)
+/* The tick: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and the
+ * settling of restored processes that exit before they reattach. */
+static void state_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
+    (void)l;
+    (void)ticks;
+    ttm_daemon *d = arg;
     if (d->cfg.state_file[0] == '\0')
         return;
     if (d->state_writer != NULL) {
@@ -552,7 +557,7 @@ void ttm__state_tick(ttm_daemon *d)
             return; /* one write at a time */
         writer_join(d);
     }
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     bool restored_waiting = false;
     for (size_t i = 0; i < d->nprocs && !restored_waiting; i++)
         restored_waiting = d->procs[i]->restored && d->procs[i]->sessions_open == 0;
@@ -656,4 +661,9 @@ uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail)
             s->pid, p->name, (unsigned long long)(tail - known), (unsigned long long)replayed,
             (unsigned long long)lost);
     return lost;
+}
+
+void ttm__state_register(ttm_daemon *d)
+{
+    ttm__loop_on_tick(d->loop, &d->state_tick, state_tick, d);
 }
