@@ -22,6 +22,7 @@
 #include "common/snapshot.h"
 #include "core/registry.h"
 #include "daemon/loop.h"
+#include "daemon/proc.h"
 
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
 #define TTM_DAEMON_BUDGET 8192            /* events one ring may have applied per loop turn, at
@@ -81,21 +82,6 @@ typedef struct ttm_daemon_config {
     uint32_t keep_exited;     /* exited processes kept in the table; 0 = TTM_DAEMON_KEEP_EXITED */
 } ttm_daemon_config;
 
-/* A process as the daemon knows it beyond the registry: its name, user and transport
- * counters. Kept after the process exits (bounded by TTM_DAEMON_MAX_PROCS). */
-typedef struct ttm_dproc {
-    uint32_t pid, uid;
-    char name[16];
-    uint32_t sessions_open;  /* sessions holding (or lingering on) a ring of this process */
-    bool exited;
-    bool reattached;
-    uint64_t events, rejected, waited, dropped, prior_events, sessions;
-    uint64_t last_ns;        /* last session change, for eviction */
-    bool restored;           /* loaded from a state file (state.c), not reattached since */
-    uint64_t state_ring_tail; /* state.c: its ring's tail when the state was written (0: none) */
-    uint64_t state_ring_ino;  /* ... and that ring's inode */
-} ttm_dproc;
-
 typedef enum ttm_session_state {
     TTM_SESSION_HANDSHAKE, /* connected, waiting for the HELLO */
     TTM_SESSION_ACTIVE,    /* ring mapped and drained */
@@ -111,7 +97,8 @@ typedef struct ttm_session {
     ttm_session_state state;
     int fd, memfd, efd;       /* -1 when closed */
     uint32_t pid, uid;
-    ttm_dproc *proc;          /* NULL until ACTIVE */
+    ttm_pconn pc;             /* its connection in the process table (proc.h): pc.proc is
+                                 NULL until the HELLO is accepted */
     ttm_ring_hdr *ring;       /* NULL until ACTIVE */
     size_t map_bytes;
     dev_t ring_dev;
@@ -125,8 +112,6 @@ typedef struct ttm_session {
     bool broken;              /* the ring became unreadable */
     bool dead;                /* closed; freed after the current epoll batch (dead_node) */
     /* added for issue 9 (session.c) */
-    int pidfd;                /* the process's pidfd in the exit epoll set, or -1 */
-    bool polled;              /* no pidfd: its exit is found by polling /proc (no_pidfd) */
     const char *exit_why;     /* SETTLING: why the process counts as gone (a literal) */
     uint32_t nslots;          /* the ring's geometry as accepted at the HELLO */
     uint64_t seq;             /* sessions in the order they were accepted */
@@ -173,8 +158,14 @@ typedef struct ttm_daemon {
     uint64_t qbuf_large;       /* bytes of large replies buffered (under QUERY_OUT_MAX) */
     uint64_t qcut_logged_ns;
 
+    /* the process table (proc.c) */
     ttm_dproc **procs;         /* ascending by pid */
     size_t nprocs, procs_cap;
+    ttm_pconn *pconns;         /* every connection attached to a process (sessions, legacy) */
+    uint32_t *released;        /* pids whose last connection closed while they still ran */
+    size_t nreleased;
+    bool released_full_logged;
+    ttm_loop_hook proc_tick;
 
     /* counters reported in the snapshot */
     uint64_t clients_total, clients_rejected, clients_refused, reattached;
@@ -191,7 +182,7 @@ typedef struct ttm_daemon {
     /* added for issue 9 (session.c) */
     uint32_t npending;         /* sessions in HANDSHAKE */
     uint32_t nsettling;        /* sessions in SETTLING */
-    uint32_t no_pidfd;         /* sessions past HELLO without a pidfd (their exit is polled) */
+    uint32_t no_pidfd;         /* connections watched without a pidfd (their exit is polled) */
     int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
     bool exit_epoll_on;
     bool stopping;             /* the final drains of a clean stop */
@@ -244,24 +235,12 @@ int ttm__session_register(ttm_daemon *d);
  * (consumer_attached = 0) and closes every session without declaring the processes exited
  * (they reconnect to the next daemon). */
 void ttm__session_close_all(ttm_daemon *d);
-/* The process-table entry of pid, or NULL. */
-ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
-/* Frees the process table. */
-void ttm__proc_table_free(ttm_daemon *d);
-
 /* Binds and listens on path with mode after the same checks as the main socket (another
  * daemon there: TTM_EEXIST; a stale socket file is replaced); option names the option that
  * moves the path, for the error line in msg. Returns the non-blocking descriptor, or a
  * negative ttm_err. */
 int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *msg,
                      size_t msg_len);
-
-/* For poc.c: the process-table entry of a process opening a connection (NULL when the table
- * is full of connected processes or memory ran out; sessions_open is incremented), whether a
- * process is gone (no such pid, or a zombie), and whether a ring session of pid is open. */
-ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid);
-bool ttm__process_gone(uint32_t pid);
-bool ttm__session_holds(const ttm_daemon *d, uint32_t pid);
 
 /* ---- poc.c: the legacy allocation-server socket (docs/COMPAT.md) --------------------------- */
 
@@ -273,8 +252,6 @@ int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len);
  * message size of idle connections and settles the exit of processes whose connection closed
  * while they still ran). No-op when off. Returns 0 or TTM_EIO. */
 int ttm__poc_register(ttm_daemon *d);
-/* True when a legacy connection of pid is open. */
-bool ttm__poc_holds(const ttm_daemon *d, uint32_t pid);
 /* Clean stop: closes every connection (processes are not declared exited unless gone), the
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);

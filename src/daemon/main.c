@@ -443,7 +443,8 @@ static void daemon_tick(ttm_loop *l, void *arg, uint64_t ticks)
 }
 
 /* Wires every module into the loop: signals, the daemon's tick, the native sessions, the
- * query socket, the Prometheus endpoint, the legacy socket and the state's checkpoints. The
+ * query socket, the Prometheus endpoint, the legacy socket, the process table's
+ * once-a-second check and the state's checkpoints. The
  * order is the order of their ticks and before-sleep hooks: rings are drained before queries
  * are answered. Returns 0 or TTM_EIO (errno says why). */
 static int wire(ttm_daemon *d)
@@ -458,6 +459,7 @@ static int wire(ttm_daemon *d)
     if (ttm__session_register(d) != TTM_OK || ttm__query_register(d) != TTM_OK ||
         ttm__metrics_http_register(d) != TTM_OK || ttm__poc_register(d) != TTM_OK)
         return TTM_EIO;
+    ttm__proc_register(d);
     ttm__state_register(d);
     return TTM_OK;
 }
@@ -621,8 +623,8 @@ int main(int argc, char **argv)
     ttm__daemon_summary(d);
     ttm__pidfile_remove(d);
     ttm__listen_close(d);
-    ttm__loop_close(d->loop);
     ttm__proc_table_free(d);
+    ttm__loop_close(d->loop);
     ttm_registry_close(d->reg);
     TTM_LOG(INFO, "stopped");
     ttm__log_open(NULL);

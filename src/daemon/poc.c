@@ -46,7 +46,6 @@
 #define POC_LOG_CAP 65536        /* --poc-log lines gathered before one write */
 #define POC_DUMP_MAX 10000       /* buffers listed by one DUMP report */
 #define POC_DUMP_GAP_NS 1000000000ull /* one DUMP report of each kind per second at most */
-#define POC_WATCH_MAX TTM_DAEMON_MAX_PROCS
 
 typedef struct poc_conn {
     ttm_watch w;              /* w.events: the epoll events registered */
@@ -54,7 +53,7 @@ typedef struct poc_conn {
     struct poc_conn *prev, *next;
     int fd;                   /* -1 when closed */
     uint32_t pid, uid;
-    ttm_dproc *proc;
+    ttm_pconn pc;             /* its connection in the process table (pc.proc: its entry) */
     uint32_t size;            /* message size; 0 until detected */
     uint32_t bad_in_row;
     uint64_t skipping;        /* bytes skipped in the current resynchronisation; 0 = in sync */
@@ -78,15 +77,13 @@ struct ttm_poc {
     ttm_loop_hook tick;
     poc_conn *conns;
     uint32_t nconns;
-    uint32_t *watch;          /* pids whose connection closed while they still ran */
-    size_t nwatch;
     /* counters (docs/COMPAT.md) */
     uint64_t connections, refused, closed_bad, bad, resyncs, skipped_bytes, truncated;
     uint64_t rejected;        /* well-formed messages that cannot apply (device -1, ...) */
     uint64_t messages[TTM_POC_TYPE_MAX + 1];
     uint64_t dumps_skipped;   /* DUMP requests within a second of the previous one */
     uint64_t last_dump_ns[2]; /* DUMP_REMAINING, DUMP_KERNELS */
-    bool refused_logged, rejected_logged, response_logged, watch_full_logged;
+    bool refused_logged, rejected_logged, response_logged;
     size_t loglen;
     char logbuf[POC_LOG_CAP];
 };
@@ -119,77 +116,6 @@ static void log_line(ttm_poc *P, const char *line, size_t len)
     P->logbuf[P->loglen++] = '\n';
 }
 
-/* ---- process lifecycle ----------------------------------------------------------------------- */
-
-bool ttm__poc_holds(const ttm_daemon *d, uint32_t pid)
-{
-    if (d->poc == NULL)
-        return false;
-    for (const poc_conn *c = d->poc->conns; c != NULL; c = c->next)
-        if (c->pid == pid)
-            return true;
-    return false;
-}
-
-static void watch_remove(ttm_poc *P, uint32_t pid)
-{
-    for (size_t i = 0; i < P->nwatch; i++)
-        if (P->watch[i] == pid) {
-            P->watch[i] = P->watch[--P->nwatch];
-            return;
-        }
-}
-
-/* The process exited: its live buffers are leaked_at_exit and reclaimed (one info line). */
-static void settle_exit(ttm_daemon *d, uint32_t pid, const char *why)
-{
-    ttm_totals before, after;
-    ttm_registry_totals(d->reg, &before);
-    ttm_registry_process_exit(d->reg, pid, ttm__mono_ns());
-    ttm_registry_totals(d->reg, &after);
-    ttm_dproc *p = ttm__proc_find(d, pid);
-    if (p != NULL && p->sessions_open == 0)
-        p->exited = true;
-    POC_LOG(d, INFO,
-            "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at exit and "
-            "reclaimed",
-            pid, p != NULL && p->name[0] ? p->name : "?", why,
-            (unsigned long long)(p != NULL ? p->events : 0),
-            (unsigned long long)(after.class_count[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_count[TTM_CLASS_LEAKED_AT_EXIT]),
-            (unsigned long long)(after.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_bytes[TTM_CLASS_LEAKED_AT_EXIT]));
-}
-
-/* After a connection of pid closed: the process exited when it is gone and holds no other
- * connection or session; if it still runs, it is watched. */
-static void after_close(ttm_daemon *d, uint32_t pid)
-{
-    ttm_poc *P = d->poc;
-    if (ttm__poc_holds(d, pid) || ttm__session_holds(d, pid))
-        return; /* whoever holds it last settles its exit */
-    if (ttm__process_gone(pid)) {
-        settle_exit(d, pid, "legacy connection closed");
-        return;
-    }
-    for (size_t i = 0; i < P->nwatch; i++)
-        if (P->watch[i] == pid)
-            return;
-    if (P->nwatch >= POC_WATCH_MAX) {
-        if (!P->watch_full_logged)
-            POC_LOG(d, WARN, "pid %u closed its legacy connection but still runs, and %d such "
-                             "processes are already watched: its buffers stay until the daemon "
-                             "stops (logged once)",
-                    pid, POC_WATCH_MAX);
-        P->watch_full_logged = true;
-        return;
-    }
-    P->watch[P->nwatch++] = pid;
-    POC_LOG(d, DEBUG, "pid %u closed its legacy connection but still runs: its buffers stay "
-                      "until it exits",
-            pid);
-}
-
 /* ---- connections ----------------------------------------------------------------------------- */
 
 static void conn_close(ttm_daemon *d, poc_conn *c, bool settle, const char *why)
@@ -213,16 +139,13 @@ static void conn_close(ttm_daemon *d, poc_conn *c, bool settle, const char *why)
     c->dead = true;
     c->prev = c->next = NULL;
     ttm__loop_defer(d->loop, &c->dead_node, ttm__free, c);
-    if (c->proc != NULL) {
-        c->proc->sessions_open--;
-        c->proc->last_ns = ttm__mono_ns();
-    }
+    ttm__proc_detach(d, &c->pc);
     POC_LOG(d, DEBUG, "legacy client pid %u: connection closed (%s): %llu messages, %llu bad, "
                       "%llu resynchronisations",
             c->pid, why, (unsigned long long)c->messages, (unsigned long long)c->bad,
             (unsigned long long)c->resyncs);
-    if (settle)
-        after_close(d, c->pid);
+    if (settle) /* the process has exited when it is gone and nothing else holds it */
+        ttm__proc_released(d, c->pid, "legacy connection closed", true);
 }
 
 /* Sets the epoll interest the connection's state calls for. */
@@ -285,7 +208,7 @@ static void note_classes(ttm_daemon *d, const poc_conn *c, const ttm_event *ev, 
         POC_LOG(d, WARN,
                 "first %s: pid %u (%s, legacy client) %s device %u %s 0x%llx (%s); further ones "
                 "are counted, not logged",
-                ttm_class_name(k), c->pid, c->proc && c->proc->name[0] ? c->proc->name : "?",
+                ttm_class_name(k), c->pid, c->pc.proc && c->pc.proc->name[0] ? c->pc.proc->name : "?",
                 ttm__event_kind_name(ev->kind), ev->device, ttm__memtype_name(ev->memtype),
                 (unsigned long long)ev->addr, ttm_class_help(k));
     }
@@ -334,8 +257,8 @@ static void apply_buffer(ttm_daemon *d, poc_conn *c, const ttm_poc_msg *m)
     }
     ttm_apply_info info;
     uint32_t mask = ttm_registry_apply_ex(d->reg, c->pid, &ev, &info);
-    if (c->proc != NULL)
-        c->proc->events++;
+    if (c->pc.proc != NULL)
+        c->pc.proc->events++;
     if (d->cfg.poc_log) {
         char line[256];
         size_t n = ttm_legacy_log_line(line, sizeof line, c->pid, &ev, mask, &info);
@@ -759,24 +682,14 @@ int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len)
         snprintf(msg, msg_len, "out of memory for the legacy listener");
         return TTM_ENOMEM;
     }
-    P->watch = ttm__calloc(POC_WATCH_MAX, sizeof *P->watch);
-    if (P->watch == NULL) {
-        snprintf(msg, msg_len, "out of memory for the legacy listener");
-        goto out_free_state;
-    }
     P->listen_fd = ttm__listen_unix(d->cfg.poc_path, 0600, "--poc-socket=", msg, msg_len);
     if (P->listen_fd < 0) {
         int err = P->listen_fd;
-        ttm__free(P->watch);
         ttm__free(P);
         return err;
     }
     d->poc = P;
     return TTM_OK;
-
-out_free_state:
-    ttm__free(P);
-    return TTM_ENOMEM;
 }
 
 static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events);
@@ -827,8 +740,12 @@ static void poc_accept(ttm_daemon *d)
         ttm_dproc *proc = NULL;
         if (why == NULL && (c = ttm__calloc(1, sizeof *c)) == NULL)
             why = "out of memory";
-        if (why == NULL && (proc = ttm__proc_attach(d, (uint32_t)cred.pid, cred.uid)) == NULL)
-            why = "the daemon's process table is full";
+        if (why == NULL) {
+            ttm__pconn_init(&c->pc, c);
+            proc = ttm__proc_attach(d, &c->pc, (uint32_t)cred.pid, cred.uid, "");
+            if (proc == NULL)
+                why = "the daemon's process table is full";
+        }
         if (why != NULL) {
             P->refused++;
             if (!P->refused_logged || TTM_LOG_DEBUG <= ttm__log_level)
@@ -843,7 +760,6 @@ static void poc_accept(ttm_daemon *d)
         c->fd = fd;
         c->pid = (uint32_t)cred.pid;
         c->uid = cred.uid;
-        c->proc = proc;
         c->size = d->cfg.poc_size;
         c->last_rx_ns = ttm__mono_ns();
         c->next = P->conns;
@@ -852,7 +768,6 @@ static void poc_accept(ttm_daemon *d)
         P->conns = c;
         P->nconns++;
         P->connections++;
-        watch_remove(P, c->pid); /* it runs and speaks again */
         ttm_event start;
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
@@ -885,11 +800,11 @@ static void on_conn(ttm_loop *l, ttm_watch *w, uint32_t events)
     conn_run(d, c, events);
 }
 
-/* The tick: decides the message size of idle connections; once a second, settles the exit
- * of processes whose connection closed while they still ran. */
+/* The tick: decides the message size of idle connections. */
 static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
     (void)l;
+    (void)ticks;
     ttm_daemon *d = arg;
     ttm_poc *P = d->poc;
     if (P == NULL)
@@ -904,21 +819,6 @@ static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks)
             conn_run(d, c, 0);
         }
         c = next;
-    }
-    if (ticks % (1000 / TTM_DAEMON_TICK_MS) != 0)
-        return;
-    for (size_t i = 0; i < P->nwatch;) {
-        uint32_t pid = P->watch[i];
-        const ttm_dproc *p = ttm__proc_find(d, pid);
-        if (ttm__poc_holds(d, pid) || ttm__session_holds(d, pid) || (p != NULL && p->exited)) {
-            /* reconnected, or a ring session of it settled its exit */
-            P->watch[i] = P->watch[--P->nwatch];
-        } else if (ttm__process_gone(pid)) {
-            P->watch[i] = P->watch[--P->nwatch];
-            settle_exit(d, pid, "gone after closing its legacy connection");
-        } else {
-            i++;
-        }
     }
     log_flush(P);
 }
@@ -955,12 +855,9 @@ void ttm__poc_close(ttm_daemon *d)
         poc_conn *c = P->conns;
         uint32_t pid = c->pid;
         conn_close(d, c, false, "daemon stopping");
-        if (!ttm__poc_holds(d, pid) && !ttm__session_holds(d, pid) && ttm__process_gone(pid))
-            settle_exit(d, pid, "legacy connection closed");
+        ttm__proc_released(d, pid, "legacy connection closed", false);
     }
-    for (size_t i = 0; i < P->nwatch; i++)
-        if (ttm__process_gone(P->watch[i]))
-            settle_exit(d, P->watch[i], "gone after closing its legacy connection");
+    ttm__proc_check_released(d);
     log_flush(P);
     char a[TTM_FMT_LEN];
     TTM_LOG(INFO, "legacy protocol: %s connections (%llu refused, %llu closed for bad "
@@ -975,7 +872,6 @@ void ttm__poc_close(ttm_daemon *d)
         P->listen_fd = -1;
         unlink(d->cfg.poc_path);
     }
-    ttm__free(P->watch);
     ttm__free(P);
     d->poc = NULL;
 }

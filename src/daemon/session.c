@@ -104,139 +104,6 @@ static void ring_corrupt(ttm_daemon *d, ttm_session *s)
             s->pid, (unsigned long long)s->pos);
 }
 
-/* ---- the process table ---------------------------------------------------------------------- */
-
-static size_t proc_index(const ttm_daemon *d, uint32_t pid, bool *found)
-{
-    size_t lo = 0, hi = d->nprocs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->procs[mid]->pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < d->nprocs && d->procs[lo]->pid == pid;
-    return lo;
-}
-
-ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid)
-{
-    bool found;
-    size_t i = proc_index(d, pid, &found);
-    return found ? d->procs[i] : NULL;
-}
-
-/* Evicts the process without an open session (only an exited one when exited_only) seen
- * longest ago, here and in the registry (its leaks stay in the totals); false when there is
- * none. */
-static bool proc_evict_one(ttm_daemon *d, bool exited_only)
-{
-    size_t victim = SIZE_MAX;
-    for (size_t i = 0; i < d->nprocs; i++) {
-        const ttm_dproc *p = d->procs[i];
-        if (p->sessions_open == 0 && (p->exited || !exited_only) &&
-            (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
-            victim = i;
-    }
-    if (victim == SIZE_MAX)
-        return false;
-    (void)ttm_registry_process_forget(d->reg, d->procs[victim]->pid);
-    ttm__free(d->procs[victim]);
-    memmove(&d->procs[victim], &d->procs[victim + 1],
-            (d->nprocs - victim - 1) * sizeof d->procs[0]);
-    d->nprocs--;
-    d->procs_dropped++;
-    return true;
-}
-
-/* Keeps at most keep_exited exited processes (the most recent); the others are counted in
- * procs_dropped. */
-static void procs_trim(ttm_daemon *d)
-{
-    size_t keep = d->cfg.keep_exited ? d->cfg.keep_exited : TTM_DAEMON_KEEP_EXITED;
-    size_t exited = 0;
-    for (size_t i = 0; i < d->nprocs; i++)
-        exited += d->procs[i]->exited && d->procs[i]->sessions_open == 0;
-    while (exited > keep && proc_evict_one(d, true))
-        exited--;
-}
-
-static void read_comm(uint32_t pid, char *name, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/comm", pid);
-    name[0] = '\0';
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return;
-    if (fgets(name, (int)len, f) != NULL)
-        name[strcspn(name, "\n")] = '\0';
-    fclose(f);
-    for (char *c = name; *c; c++) /* shown in one-line logs and tables */
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-}
-
-/* The entry for a process starting a session: found, reused (a new process with a reused pid)
- * or created. NULL only when the table is full of connected processes or memory ran out. */
-static ttm_dproc *proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid, const char *hello_comm)
-{
-    bool found;
-    size_t i = proc_index(d, pid, &found);
-    ttm_dproc *p = found ? d->procs[i] : NULL;
-    if (p != NULL && p->sessions_open == 0 && p->exited) {
-        memset(p, 0, sizeof *p); /* the pid was reused */
-        p->pid = pid;
-    }
-    if (p == NULL) {
-        if (d->nprocs >= TTM_DAEMON_MAX_PROCS) {
-            if (!proc_evict_one(d, false))
-                return NULL;
-            i = proc_index(d, pid, &found);
-        }
-        if (d->nprocs == d->procs_cap) {
-            size_t cap = d->procs_cap ? d->procs_cap * 2 : 64;
-            ttm_dproc **np = ttm__reallocarray(d->procs, cap, sizeof *np);
-            if (np == NULL)
-                return NULL;
-            d->procs = np;
-            d->procs_cap = cap;
-        }
-        p = ttm__calloc(1, sizeof *p);
-        if (p == NULL)
-            return NULL;
-        p->pid = pid;
-        memmove(&d->procs[i + 1], &d->procs[i], (d->nprocs - i) * sizeof d->procs[0]);
-        d->procs[i] = p;
-        d->nprocs++;
-    }
-    p->uid = uid;
-    read_comm(pid, p->name, sizeof p->name);
-    if (p->name[0] == '\0') { /* already gone: keep what it said of itself, marked */
-        char comm[sizeof p->name];
-        snprintf(comm, sizeof comm, "%.*s", (int)sizeof comm - 1, hello_comm);
-        for (char *c = comm; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
-        snprintf(p->name, sizeof p->name, "%s", comm);
-    }
-    p->exited = false;
-    p->sessions_open++;
-    p->sessions++;
-    p->last_ns = ttm__mono_ns();
-    return p;
-}
-
-void ttm__proc_table_free(ttm_daemon *d)
-{
-    for (size_t i = 0; i < d->nprocs; i++)
-        ttm__free(d->procs[i]);
-    ttm__free(d->procs);
-    d->procs = NULL;
-    d->nprocs = d->procs_cap = 0;
-}
-
 /* ---- session list --------------------------------------------------------------------------- */
 
 static void list_remove(ttm_daemon *d, ttm_session *s)
@@ -259,24 +126,10 @@ static void close_fd(int *fd)
     }
 }
 
-/* Unmaps the ring and closes every descriptor; frees the session. */
-/* Stops watching s's process for its exit. */
-static void exit_watch_stop(ttm_daemon *d, ttm_session *s)
-{
-    if (s->pidfd >= 0) {
-        if (d->exit_epoll_on)
-            epoll_ctl(d->exit_epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
-        close_fd(&s->pidfd);
-    }
-    if (s->polled) {
-        s->polled = false;
-        d->no_pidfd--;
-    }
-}
-
+/* Unmaps the ring and closes every descriptor, detaches the session from its process; frees
+ * it after the loop's batch. */
 static void session_free(ttm_daemon *d, ttm_session *s)
 {
-    exit_watch_stop(d, s);
     ttm__loop_del(d->loop, &s->sock_w);
     ttm__loop_del(d->loop, &s->bell_w);
     if (s->ring != NULL) {
@@ -292,10 +145,7 @@ static void session_free(ttm_daemon *d, ttm_session *s)
         d->npending--;
     else if (s->state == TTM_SESSION_SETTLING)
         d->nsettling--;
-    if (s->proc != NULL) {
-        s->proc->sessions_open--;
-        s->proc->last_ns = ttm__mono_ns();
-    }
+    ttm__proc_detach(d, &s->pc);
     list_remove(d, s);
     s->dead = true;
     s->hot = false;
@@ -315,7 +165,7 @@ static void note_classes(ttm_daemon *d, const ttm_session *s, const ttm_event *e
         TTM_LOG(WARN,
                 "first %s: pid %u (%s) %s device %u %s 0x%llx (%s); further ones are counted, "
                 "not logged",
-                ttm_class_name(c), s->pid, s->proc ? s->proc->name : "?",
+                ttm_class_name(c), s->pid, s->pc.proc ? s->pc.proc->name : "?",
                 ttm__event_kind_name(ev->kind), ev->device, ttm__memtype_name(ev->memtype),
                 (unsigned long long)ev->addr, ttm_class_help(c));
     }
@@ -347,17 +197,17 @@ static void apply_batch(ttm_daemon *d, ttm_session *s, size_t n)
         apply_run(d, s, from, i);
         from = i + 1;
         d->events_rejected++;
-        s->proc->rejected++;
+        s->pc.proc->rejected++;
         if (!d->control_logged) {
             d->control_logged = true;
             TTM_LOG(WARN, "pid %u (%s) sent a %s event: clients may not send process start/exit, "
                           "ignored (counted, not logged again)",
-                    s->pid, s->proc->name, ttm__event_kind_name(ev->kind));
+                    s->pid, s->pc.proc->name, ttm__event_kind_name(ev->kind));
         }
     }
     apply_run(d, s, from, n);
     d->events += n;
-    s->proc->events += n;
+    s->pc.proc->events += n;
 }
 
 /* A counter the client reported that cannot be true: counted, logged (rate-limited), not
@@ -369,7 +219,7 @@ static void counter_bad(ttm_daemon *d, ttm_session *s, const char *what, uint64_
     d->counters_rejected++;
     TTM_LOG(WARN, "pid %u (%s): its ring's %s counter went from %llu to %llu, which no "
                   "producer can do; not counted (a ring error)",
-            s->pid, s->proc ? s->proc->name : "?", what, (unsigned long long)was,
+            s->pid, s->pc.proc ? s->pc.proc->name : "?", what, (unsigned long long)was,
             (unsigned long long)now);
 }
 
@@ -388,7 +238,7 @@ static void account_counters(ttm_daemon *d, ttm_session *s)
         if (waited < s->waited_base || waited - s->waited_base > limit)
             counter_bad(d, s, "waited", s->waited_base, waited);
         else
-            s->proc->waited = ttm__sat_add(s->proc->waited, waited - s->waited_base);
+            s->pc.proc->waited = ttm__sat_add(s->pc.proc->waited, waited - s->waited_base);
         s->waited_base = waited;
     }
     uint64_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
@@ -399,11 +249,11 @@ static void account_counters(ttm_daemon *d, ttm_session *s)
             s->dropped_base = dropped;
         } else if (dropped > s->dropped_base) {
             uint64_t add = dropped - s->dropped_base;
-            s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+            s->pc.proc->dropped = ttm__sat_add(s->pc.proc->dropped, add);
             d->dropped = ttm__sat_add(d->dropped, add);
             s->dropped_base = dropped;
             TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring",
-                    s->pid, s->proc->name, (unsigned long long)add);
+                    s->pid, s->pc.proc->name, (unsigned long long)add);
         }
         s->dropped_seen = dropped;
     }
@@ -482,72 +332,40 @@ static bool guarded_ready(ttm_daemon *d, ttm_session *s, bool account)
     return ready;
 }
 
-/* 1 when pid no longer runs (no such process, or a zombie), 0 when it runs. */
-static bool process_gone(uint32_t pid)
-{
-    if (pid == 0)
-        return false;
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        return true;
-    char buf[256];
-    const char *state = ttm__proc_stat_field(pid, 3, buf, sizeof buf);
-    if (state == NULL)
-        return errno == ENOENT;
-    return *state == 'Z' || *state == 'X';
-}
-
-/* Whether s's process is gone: its pidfd is readable, or /proc says so. */
-static bool session_process_gone(const ttm_session *s)
-{
-    if (s->pidfd >= 0) {
-        struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-        return poll(&p, 1, 0) > 0;
-    }
-    return process_gone(s->pid);
-}
-
 /* The process of s is gone (or counts as gone): s settles from the next drain on. */
 static void session_gone(ttm_daemon *d, ttm_session *s, const char *why)
 {
     if (s->state == TTM_SESSION_SETTLING || s->state == TTM_SESSION_HANDSHAKE)
         return;
-    exit_watch_stop(d, s);
+    ttm__proc_unwatch(d, &s->pc);
     ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
     if (s->state == TTM_SESSION_ACTIVE)
         d->nactive--;
     s->state = TTM_SESSION_SETTLING;
+    s->pc.settling = true;
     s->exit_why = why;
     s->napping = false;
     s->hot = true;
     d->nsettling++;
 }
 
-/* Looks for exits that have happened: the ready pidfds of the exit epoll set, and /proc for the
- * sessions that have no pidfd. Each found starts settling. */
-static void note_exits(ttm_daemon *d)
+/* The process table found s's process gone (proc.h): s settles. */
+static void on_gone(ttm_daemon *d, ttm_pconn *c, ttm_gone_how how)
 {
-    if (d->exit_epoll_on) {
-        struct epoll_event evs[32];
-        int n;
-        while ((n = epoll_wait(d->exit_epfd, evs, 32, 0)) > 0) {
-            for (int i = 0; i < n; i++)
-                session_gone(d, evs[i].data.ptr, "exited");
-            if (n < 32)
-                break;
-        }
-    }
-    if (d->no_pidfd > 0) /* only on kernels without pidfds, or a process gone at its HELLO */
-        for (ttm_session *s = d->sessions; s != NULL; s = s->next)
-            if (s->polled && process_gone(s->pid))
-                session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed"
-                                                                  : "exited");
+    ttm_session *s = c->owner;
+    if (how == TTM_GONE_PIDFD)
+        session_gone(d, s, "exited");
+    else if (how == TTM_GONE_POLLED)
+        session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed" : "exited");
+    else if (s->state == TTM_SESSION_ACTIVE)
+        session_gone(d, s, "process gone, connection still open");
 }
 
 /* True when an older session of the same process still has events: those come first. */
 static bool older_pending(ttm_daemon *d, const ttm_session *s)
 {
-    if (s->proc == NULL || s->proc->sessions_open < 2)
+    if (s->pc.proc == NULL || s->pc.proc->sessions_open < 2)
         return false;
     for (ttm_session *o = d->sessions; o != NULL; o = o->next)
         if (o != s && o->pid == s->pid && o->seq < s->seq && o->ring != NULL &&
@@ -577,7 +395,7 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
             break;
         if (!dead && !d->stopping) {
             /* the ordering rule: exits that have happened are settled before these events */
-            note_exits(d);
+            ttm__proc_note_exits(d);
             if (d->nsettling > (s->state == TTM_SESSION_SETTLING ? 1u : 0u)) {
                 s->hot = true; /* not applied, not released: they wait in the ring */
                 return total;
@@ -637,19 +455,6 @@ static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
-/* True when another session of s's pid holds a ring (or a legacy connection of it is open).
- * settling: whether sessions that are settling an exit count. The exit itself counts them (a
- * process that rebuilt its ring ends with two sessions and exits once, when the last is
- * drained); a new HELLO does not (the pid of a process being settled may already be reused). */
-static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool settling)
-{
-    for (const ttm_session *o = d->sessions; o != NULL; o = o->next)
-        if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE &&
-            (settling || o->state != TTM_SESSION_SETTLING))
-            return true;
-    return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
-}
-
 /* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
  * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
  * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
@@ -670,28 +475,15 @@ static size_t exit_turn_records(void)
 }
 
 /* One step of the exit of s's process, whose ring needs no more draining: at most budget of
- * its records are reclaimed. Returns false while records are left (the next turn goes on),
- * true when the exit is done or is not this session's to apply (another session of the same
- * process remains: the last one applies it, a process that rebuilt its ring exits once). An
- * exit once begun is carried to its end whatever sessions appear meanwhile (the pid may be
- * reused: the new session waits for it, see session_drain). */
+ * its records are reclaimed (ttm__proc_exit_step: true when done, or when another connection
+ * of the process remains and the last one applies it). An exit once begun is carried to its
+ * end whatever sessions appear meanwhile (the pid may be reused: the new session waits for
+ * it, see session_drain). */
 static bool session_exit_step(ttm_daemon *d, ttm_session *s, size_t budget, const char *why)
 {
-    if (s->proc == NULL)
+    if (s->pc.proc == NULL)
         return true;
-    if (!ttm_registry_process_settling(d->reg, s->pid) && other_session_of(d, s, true)) {
-        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
-        return true;
-    }
-    ttm_exit_progress pr;
-    if (!ttm_registry_process_exit_step(d->reg, s->pid, ttm__mono_ns(), budget, &pr))
-        return false;
-    s->proc->exited = true;
-    TTM_LOG(INFO, "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at "
-                  "exit and reclaimed",
-            s->pid, s->proc->name, why, (unsigned long long)s->proc->events,
-            (unsigned long long)pr.leaked_count, (unsigned long long)pr.leaked_bytes);
-    return true;
+    return ttm__proc_exit_step(d, &s->pc, s->pid, budget, why, false);
 }
 
 /* Ends a session whose ring needs no more draining. exited: the process is gone (or counts as
@@ -700,11 +492,11 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
 {
     if (s->ring != NULL && !exited && !s->broken)
         atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
-    if (s->proc != NULL && !exited)
-        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
+    if (s->pc.proc != NULL && !exited)
+        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->pc.proc->name, why);
     session_free(d, s);
     if (exited)
-        procs_trim(d);
+        ttm__proc_trim(d);
 }
 
 /* The settling step of a loop turn: every settling session drains its share of the turn's
@@ -712,7 +504,7 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
  * their exit, and end when it is done. */
 static void settle_step(ttm_daemon *d)
 {
-    note_exits(d);
+    ttm__proc_note_exits(d);
     if (d->nsettling == 0)
         return;
     size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
@@ -749,7 +541,7 @@ static void session_hangup(ttm_daemon *d, ttm_session *s)
         return;
     ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
-    if (s->broken || session_process_gone(s)) {
+    if (s->broken || ttm__proc_conn_gone(&s->pc)) {
         session_gone(d, s, s->broken ? "ring unreadable" : "connection closed");
         return;
     }
@@ -904,58 +696,6 @@ static uint64_t process_age_ns(uint32_t pid)
     return now > start ? now - start + 1000000000ull : 1000000000ull;
 }
 
-/* The exit epoll set became readable: sessions whose process exited start settling. */
-static void on_exit_set(ttm_loop *l, ttm_watch *w, uint32_t events)
-{
-    (void)w;
-    (void)events;
-    note_exits(ttm__loop_ctx(l));
-}
-
-/* Watches s's process for its exit: the pidfd of the connection's peer (SO_PEERPIDFD, Linux
- * 6.5), else pidfd_open(2) (5.3), in the exit epoll set; without either /proc is polled. */
-static void exit_watch_start(ttm_daemon *d, ttm_session *s)
-{
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-    /* test hook: TTMEMD_TEST_NO_PIDFD=1 takes the /proc path of kernels without pidfds */
-    static int no_pidfds = -1;
-    if (no_pidfds < 0)
-        no_pidfds = getenv("TTMEMD_TEST_NO_PIDFD") != NULL;
-    int pfd = -1;
-    socklen_t len = sizeof pfd;
-    if (no_pidfds ||
-        getsockopt(s->fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) != 0 || len != sizeof pfd)
-        pfd = -1;
-#ifdef SYS_pidfd_open
-    if (pfd < 0 && !no_pidfds)
-        pfd = (int)syscall(SYS_pidfd_open, (pid_t)s->pid, 0);
-#endif
-    if (pfd >= 0 && !d->exit_epoll_on) {
-        d->exit_epfd = epoll_create1(EPOLL_CLOEXEC);
-        ttm__watch_init(&d->exit_w, on_exit_set, d);
-        if (d->exit_epfd >= 0 && ttm__loop_add(d->loop, &d->exit_w, d->exit_epfd, EPOLLIN) == TTM_OK) {
-            d->exit_epoll_on = true;
-        } else if (d->exit_epfd >= 0) {
-            close(d->exit_epfd);
-            d->exit_epfd = -1;
-        }
-    }
-    if (pfd >= 0 && d->exit_epoll_on) {
-        fcntl(pfd, F_SETFD, FD_CLOEXEC);
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
-        if (epoll_ctl(d->exit_epfd, EPOLL_CTL_ADD, pfd, &e) == 0) {
-            s->pidfd = pfd;
-            return;
-        }
-    }
-    if (pfd >= 0)
-        close(pfd);
-    s->polled = true;
-    d->no_pidfd++;
-}
-
 static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
 {
     int avail = 0;
@@ -991,14 +731,13 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         return;
     }
     /* exits that happened before this process started are settled first */
-    note_exits(d);
-    s->proc = proc_attach(d, s->pid, s->uid, hello.comm);
-    if (s->proc == NULL) {
+    ttm__proc_note_exits(d);
+    if (ttm__proc_attach(d, &s->pc, s->pid, s->uid, hello.comm) == NULL) {
         reject(d, s, TTM_ELIMIT, "the daemon's process table is full");
         return;
     }
     ttm_ring_hdr *h = s->ring;
-    bool other = other_session_of(d, s, false);
+    bool other = ttm__proc_held(d, s->pid, &s->pc, false);
     bool same_ring = other && take_over_same_ring(d, s);
     /* Counters already in the ring belong to earlier daemons or sessions, except the drops the
      * client says no daemon has heard of. */
@@ -1023,19 +762,19 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     err = ttm__proto_send_reply(s->fd, TTM_OK, NULL);
     if (err != TTM_OK) { /* nothing is counted for a session that never began */
         TTM_LOG(DEBUG, "pid %u: gone before the reply: %s", s->pid, ttm_strerror(err));
-        s->proc->sessions_open--;
-        s->proc->sessions--;
-        if (s->proc->sessions_open == 0)
-            s->proc->exited = true;
-        s->proc = NULL;
+        ttm_dproc *p = s->pc.proc;
+        p->sessions--;
+        ttm__proc_detach(d, &s->pc);
+        if (p->sessions_open == 0)
+            p->exited = true;
         session_free(d, s);
         return;
     }
     if (add > 0) {
-        s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+        s->pc.proc->dropped = ttm__sat_add(s->pc.proc->dropped, add);
         d->dropped = ttm__sat_add(d->dropped, add);
         TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring", s->pid,
-                s->proc->name, (unsigned long long)add);
+                s->pc.proc->name, (unsigned long long)add);
     }
     if (!same_ring)
         s->dropped_base = ttm__sat_add(reported, add);
@@ -1044,12 +783,12 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start holds or replays from the ring (state.c) */
         uint64_t unseen = ttm__state_reattach(d, s, tail);
-        s->proc->prior_events = ttm__sat_add(s->proc->prior_events, unseen);
+        s->pc.proc->prior_events = ttm__sat_add(s->pc.proc->prior_events, unseen);
         d->prior_events = ttm__sat_add(d->prior_events, unseen);
     }
-    s->proc->restored = false;
+    s->pc.proc->restored = false;
     if (hello.flags & 1u) {
-        s->proc->reattached = true;
+        s->pc.proc->reattached = true;
         d->reattached++;
     }
     s->acct_pos = s->pos;
@@ -1059,7 +798,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     s->state = TTM_SESSION_ACTIVE;
     d->nactive++;
     d->clients_total++;
-    exit_watch_start(d, s);
+    ttm__proc_watch(d, &s->pc, s->fd, on_gone);
     /* edge-triggered and never read: a client that makes its eventfd blocking, or reads it
      * itself, can only lose its own wake-ups (the tick drains every ring anyway) */
     if (ttm__loop_add(d->loop, &s->bell_w, s->efd, EPOLLIN | EPOLLET) != TTM_OK) {
@@ -1078,10 +817,10 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     if (hello.flags & 1u)
         TTM_LOG(INFO, "pid %u (%s) uid %u reattached its ring of %u slots: %llu earlier events "
                       "went to a previous daemon, %llu dropped while none existed",
-                s->pid, s->proc->name, s->uid, hello.nslots, (unsigned long long)tail,
+                s->pid, s->pc.proc->name, s->uid, hello.nslots, (unsigned long long)tail,
                 (unsigned long long)add);
     else
-        TTM_LOG(INFO, "pid %u (%s) uid %u connected, ring of %u slots", s->pid, s->proc->name,
+        TTM_LOG(INFO, "pid %u (%s) uid %u connected, ring of %u slots", s->pid, s->pc.proc->name,
                 s->uid, hello.nslots);
     s->hot = true; /* drained in this loop turn, in its turn */
 }
@@ -1176,7 +915,8 @@ static void session_accept(ttm_daemon *d)
         ttm__watch_init(&s->sock_w, on_socket, s);
         ttm__watch_init(&s->bell_w, on_doorbell, s);
         s->fd = fd;
-        s->memfd = s->efd = s->pidfd = -1;
+        s->memfd = s->efd = -1;
+        ttm__pconn_init(&s->pc, s);
         s->pid = (uint32_t)cred.pid;
         s->uid = (uint32_t)cred.uid;
         s->state = TTM_SESSION_HANDSHAKE;
@@ -1280,14 +1020,14 @@ static int64_t session_poll(ttm_loop *l, void *arg)
     return wait;
 }
 
-/* The periodic tick: marks every ring due, times out handshakes, ends lingering sessions,
- * checks that processes without a pidfd still exist, trims the exited processes kept. */
+/* The periodic tick: marks every ring due (the safety net for a missed doorbell), times out
+ * handshakes, ends lingering sessions. */
 static void session_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
     (void)l;
+    (void)ticks;
     ttm_daemon *d = arg;
     uint64_t now = ttm__mono_ns();
-    bool check_alive = ticks % (1000 / TTM_DAEMON_TICK_MS) == 0;
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
@@ -1306,8 +1046,6 @@ static void session_tick(ttm_loop *l, void *arg, uint64_t ticks)
                 guarded_beat(d, s); /* held back behind an exit: not stalled */
             if (s->broken)
                 session_gone(d, s, "ring unreadable");
-            else if (check_alive && s->polled && process_gone(s->pid))
-                session_gone(d, s, "process gone, connection still open");
             break;
         case TTM_SESSION_LINGER:
             s->hot = true;
@@ -1321,16 +1059,14 @@ static void session_tick(ttm_loop *l, void *arg, uint64_t ticks)
         }
         s = next;
     }
-    if (check_alive)
-        procs_trim(d);
 }
 
 void ttm__session_close_all(ttm_daemon *d)
 {
     d->stopping = true;
-    note_exits(d);
+    ttm__proc_note_exits(d);
     for (ttm_session *s = d->sessions; s != NULL; s = s->next)
-        if (s->state == TTM_SESSION_LINGER && session_process_gone(s))
+        if (s->state == TTM_SESSION_LINGER && ttm__proc_conn_gone(&s->pc))
             session_gone(d, s, "connection closed");
     /* the processes already gone first, each drained of what its ring holds */
     bool exits_left = false;
@@ -1351,7 +1087,7 @@ void ttm__session_close_all(ttm_daemon *d)
             exits_left = true;
             TTM_LOG(INFO, "pid %u (%s) exited (%s): daemon stopping with its exit half "
                           "settled; the rest is settled when the next daemon loads the state",
-                    s->pid, s->proc->name, why);
+                    s->pid, s->pc.proc->name, why);
         }
         session_finish(d, s, true, why);
     }
@@ -1365,13 +1101,7 @@ void ttm__session_close_all(ttm_daemon *d)
             session_drain(d, s, s->nslots);
         session_finish(d, s, false, "daemon stopping");
     }
-    if (d->exit_epoll_on) {
-        ttm__loop_del(d->loop, &d->exit_w);
-        close(d->exit_epfd);
-        d->exit_epfd = -1;
-        d->exit_epoll_on = false;
-    }
-    procs_trim(d);
+    ttm__proc_trim(d);
 }
 
 static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events)
@@ -1387,24 +1117,4 @@ int ttm__session_register(ttm_daemon *d)
     ttm__loop_on_tick(d->loop, &d->session_tick, session_tick, d);
     ttm__loop_before_sleep(d->loop, &d->session_sleep, session_poll, d);
     return ttm__loop_add(d->loop, &d->listen_w, d->listen_fd, EPOLLIN);
-}
-
-/* ---- for the legacy listener (poc.c) ------------------------------------------------------- */
-
-ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid)
-{
-    return proc_attach(d, pid, uid, "");
-}
-
-bool ttm__process_gone(uint32_t pid)
-{
-    return process_gone(pid);
-}
-
-bool ttm__session_holds(const ttm_daemon *d, uint32_t pid)
-{
-    for (const ttm_session *s = d->sessions; s != NULL; s = s->next)
-        if (s->pid == pid && s->state != TTM_SESSION_HANDSHAKE)
-            return true;
-    return false;
 }

@@ -194,26 +194,6 @@ out_nomem:
 
 /* ---- settling ---------------------------------------------------------------------------------- */
 
-/* The process of a loaded state is gone: its exit is settled as if it had been seen. */
-static void settle_exit(ttm_daemon *d, uint32_t pid, ttm_dproc *pr, const char *why)
-{
-    ttm_totals before, after;
-    ttm_registry_totals(d->reg, &before);
-    ttm_registry_process_exit(d->reg, pid, ttm__mono_ns());
-    ttm_registry_totals(d->reg, &after);
-    if (pr != NULL) {
-        pr->exited = true;
-        pr->restored = false;
-    }
-    TTM_LOG(INFO, "pid %u (%s) exited while no daemon ran (%s): %llu buffers (%llu bytes) leaked "
-                  "at exit and reclaimed",
-            pid, pr != NULL ? pr->name : "?", why,
-            (unsigned long long)(after.class_count[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_count[TTM_CLASS_LEAKED_AT_EXIT]),
-            (unsigned long long)(after.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_bytes[TTM_CLASS_LEAKED_AT_EXIT]));
-}
-
 /* Settles every process the registry holds as alive that no longer runs. starts (may be NULL)
  * gives the saved start time of each process-table entry. */
 static void settle_gone(ttm_daemon *d, const uint64_t *starts)
@@ -235,15 +215,17 @@ static void settle_gone(ttm_daemon *d, const uint64_t *starts)
             for (size_t k = 0; k < d->nprocs; k++)
                 if (d->procs[k] == pr)
                     saved = starts[k];
-        if (ttm__process_gone(pid))
-            settle_exit(d, pid, pr, "no such process");
+        /* gone while no daemon ran: its exit is settled as if it had been seen */
+        if (ttm__pid_gone(pid))
+            (void)ttm__proc_exit_step(d, NULL, pid, SIZE_MAX, "no such process", true);
         else if (starts != NULL && saved != 0 && proc_start_time(pid) != saved)
-            settle_exit(d, pid, pr, "its pid now belongs to another process");
+            (void)ttm__proc_exit_step(d, NULL, pid, SIZE_MAX,
+                                      "its pid now belongs to another process", true);
     }
     /* entries of the process table the registry does not hold as alive */
     for (size_t k = 0; k < d->nprocs; k++) {
         ttm_dproc *pr = d->procs[k];
-        if (!pr->exited && pr->sessions_open == 0 && ttm__process_gone(pr->pid)) {
+        if (!pr->exited && pr->sessions_open == 0 && ttm__pid_gone(pr->pid)) {
             pr->exited = true;
             pr->restored = false;
         }
@@ -625,14 +607,14 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
         for (size_t i = 0; i < ok; i++) {
             if (d->batch[i].kind == TTM_EV_PROC_START || d->batch[i].kind == TTM_EV_PROC_EXIT) {
                 d->events_rejected++;
-                s->proc->rejected++;
+                s->pc.proc->rejected++;
                 continue;
             }
             d->batch[kept++] = d->batch[i];
         }
         ttm_registry_apply_batch(d->reg, s->pid, d->batch, kept, d->masks);
         d->events += ok;
-        s->proc->events += ok;
+        s->pc.proc->events += ok;
         replayed += ok;
         p += ok;
         if (ok < n)
@@ -644,7 +626,7 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
 
 uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail)
 {
-    ttm_dproc *p = s->proc;
+    ttm_dproc *p = s->pc.proc;
     if (!p->restored)
         return tail; /* everything before tail went to a daemon this registry knows nothing of */
     /* what the state holds of this ring: its tail at the checkpoint when it is the same ring
