@@ -85,6 +85,22 @@ static void guard_install(void)
     guard_installed = true;
 }
 
+/* What runs under the guard: reads and writes of s's mapped ring, nothing else. */
+typedef void (*guarded_fn)(ttm_daemon *d, ttm_session *s, void *arg);
+
+/* Calls fn(d, s, arg) under the SIGBUS guard. Returns true when it ran to its end, false when
+ * the ring faulted (fn left where the fault hit it; the caller says what that means). */
+static bool guarded(ttm_daemon *d, ttm_session *s, guarded_fn fn, void *arg)
+{
+    guard_install();
+    if (sigsetjmp(ring_jmp, 0) != 0)
+        return false; /* on_sigbus cleared ring_guarded */
+    ring_guarded = 1;
+    fn(d, s, arg);
+    ring_guarded = 0;
+    return true;
+}
+
 /* Marks a session whose ring faulted: it is drained no more and closes as if disconnected. */
 static void ring_fault(ttm_daemon *d, ttm_session *s)
 {
@@ -264,54 +280,76 @@ static void account_counters(ttm_daemon *d, ttm_session *s)
         atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
 }
 
+typedef struct peek_args {
+    bool peer_dead, ok;
+    uint64_t *next;
+    size_t n;
+} peek_args;
+
+static void do_peek(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    peek_args *a = arg;
+    a->ok = ttm__ring_check_at(s->ring, s->map_bytes, s->pos);
+    if (a->ok)
+        a->n = ttm__ring_peek_at(s->ring, s->map_bytes, s->pos, d->batch, TTM_DAEMON_BATCH,
+                                 a->peer_dead, a->next);
+}
+
 /* One peek under the SIGBUS guard, after checking that tail and head are where they can be.
  * Returns the events copied into d->batch and their end in *next; on a fault or a moved tail
  * marks the session broken and returns 0. */
 static size_t guarded_peek(ttm_daemon *d, ttm_session *s, bool peer_dead, uint64_t *next)
 {
     *next = s->pos;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    peek_args a = {.peer_dead = peer_dead, .next = next};
+    if (!guarded(d, s, do_peek, &a)) {
         ring_fault(d, s);
         return 0;
     }
-    ring_guarded = 1;
-    size_t n = 0;
-    bool ok = ttm__ring_check_at(s->ring, s->map_bytes, s->pos);
-    if (ok)
-        n = ttm__ring_peek_at(s->ring, s->map_bytes, s->pos, d->batch, TTM_DAEMON_BATCH,
-                              peer_dead, next);
-    ring_guarded = 0;
-    if (!ok)
+    if (!a.ok)
         ring_corrupt(d, s);
-    return n;
+    return a.n;
+}
+
+static void do_release(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    (void)arg;
+    ttm__ring_release_at(s->ring, s->pos);
 }
 
 /* Publishes the daemon's position as the ring's tail, under the guard. */
 static void guarded_release(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    if (!guarded(d, s, do_release, NULL))
         ring_fault(d, s);
-        return;
-    }
-    ring_guarded = 1;
-    ttm__ring_release_at(s->ring, s->pos);
-    ring_guarded = 0;
+}
+
+static void do_beat(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    (void)arg;
+    atomic_fetch_add_explicit(&s->ring->consumer_beat, 1, memory_order_release);
 }
 
 /* Tells the ring's producers, under the guard, that the daemon is alive and holds the ring
  * back on purpose (ring.h, consumer_beat). */
 static void guarded_beat(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    if (!guarded(d, s, do_beat, NULL))
         ring_fault(d, s);
-        return;
-    }
-    ring_guarded = 1;
-    atomic_fetch_add_explicit(&s->ring->consumer_beat, 1, memory_order_release);
-    ring_guarded = 0;
+}
+
+typedef struct ready_args {
+    bool account, ready;
+} ready_args;
+
+static void do_ready(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    ready_args *a = arg;
+    if (a->account)
+        account_counters(d, s);
+    a->ready = ttm__ring_ready_at(s->ring, s->map_bytes, s->pos);
 }
 
 /* Reads the ring's counters (when account) and whether more is ready, under the guard. */
@@ -319,17 +357,12 @@ static bool guarded_ready(ttm_daemon *d, ttm_session *s, bool account)
 {
     if (s->ring == NULL || s->broken)
         return false;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    ready_args a = {.account = account};
+    if (!guarded(d, s, do_ready, &a)) {
         ring_fault(d, s);
         return false;
     }
-    ring_guarded = 1;
-    if (account)
-        account_counters(d, s);
-    bool ready = ttm__ring_ready_at(s->ring, s->map_bytes, s->pos);
-    ring_guarded = 0;
-    return ready;
+    return a.ready;
 }
 
 /* The process of s is gone (or counts as gone): s settles from the next drain on. */
@@ -414,17 +447,20 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
     return total;
 }
 
+static void do_prepare_sleep(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    *(bool *)arg = ttm__ring_prepare_sleep_at(s->ring, s->map_bytes, s->pos);
+}
+
 /* Announces sleep under the guard; true when the consumer may block (see ring.h). */
 static bool guarded_prepare_sleep(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    bool may_sleep = true;
+    if (!guarded(d, s, do_prepare_sleep, &may_sleep)) {
         ring_fault(d, s);
         return true;
     }
-    ring_guarded = 1;
-    bool may_sleep = ttm__ring_prepare_sleep_at(s->ring, s->map_bytes, s->pos);
-    ring_guarded = 0;
     return may_sleep;
 }
 
@@ -583,6 +619,39 @@ static bool is_eventfd(int fd)
     return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
+typedef struct check_args {
+    const ttm_hello *hello;
+    char *msg;
+    size_t msg_len;
+    int err;
+} check_args;
+
+/* The checks of a freshly mapped ring's header; the daemon's position starts at its tail. */
+static void do_check(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    check_args *a = arg;
+    const ttm_hello *hello = a->hello;
+    a->err = ttm__ring_validate(s->ring, s->map_bytes, a->msg, a->msg_len);
+    if (a->err == TTM_OK && ((volatile ttm_ring_hdr *)s->ring)->nslots != hello->nslots) {
+        snprintf(a->msg, a->msg_len, "ring header says %u slots, hello says %u",
+                 ((volatile ttm_ring_hdr *)s->ring)->nslots, hello->nslots);
+        a->err = TTM_EPROTO;
+    }
+    if (a->err != TTM_OK)
+        return;
+    /* it must be where a consumer left it */
+    uint64_t tail = atomic_load_explicit(&s->ring->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_acquire);
+    if (tail > head || head - tail > hello->nslots) {
+        snprintf(a->msg, a->msg_len, "ring header has tail %llu and head %llu: not a ring of %u "
+                                     "slots",
+                 (unsigned long long)tail, (unsigned long long)head, hello->nslots);
+        a->err = TTM_EPROTO;
+    }
+    s->pos = tail;
+}
+
 /* Checks the descriptors and maps the ring. Returns 0 or an error with msg filled. Only
  * operations that cannot block are made on the client's descriptors: fcntl first (it fails at
  * once on anything that is not a memfd), then fstat and mmap of a memfd. */
@@ -623,33 +692,13 @@ static int map_ring(ttm_daemon *d, ttm_session *s, const ttm_hello *hello, char 
     s->map_bytes = (size_t)hello->ring_bytes;
     s->ring_dev = st.st_dev;
     s->ring_ino = st.st_ino;
-    int err;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    check_args a = {.hello = hello, .msg = msg, .msg_len = msg_len};
+    if (!guarded(d, s, do_check, &a)) {
         snprintf(msg, msg_len, "the ring memfd shrank while it was being checked");
         d->ring_errors++;
         return TTM_EPROTO;
     }
-    ring_guarded = 1;
-    err = ttm__ring_validate(map, s->map_bytes, msg, msg_len);
-    if (err == TTM_OK && ((volatile ttm_ring_hdr *)s->ring)->nslots != hello->nslots) {
-        snprintf(msg, msg_len, "ring header says %u slots, hello says %u",
-                 ((volatile ttm_ring_hdr *)s->ring)->nslots, hello->nslots);
-        err = TTM_EPROTO;
-    }
-    if (err == TTM_OK) {
-        /* the daemon's position starts at the ring's tail: it must be where a consumer left it */
-        uint64_t tail = atomic_load_explicit(&s->ring->tail, memory_order_acquire);
-        uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_acquire);
-        if (tail > head || head - tail > hello->nslots) {
-            snprintf(msg, msg_len, "ring header has tail %llu and head %llu: not a ring of %u "
-                                   "slots",
-                     (unsigned long long)tail, (unsigned long long)head, hello->nslots);
-            err = TTM_EPROTO;
-        }
-        s->pos = tail;
-    }
-    ring_guarded = 0;
+    int err = a.err;
     s->nslots = hello->nslots;
     return err;
 }
