@@ -536,7 +536,7 @@ static void conn_process(ttm_daemon *d, poc_conn *c)
     while (!c->dead) {
         size_t avail = c->inlen - pos;
         const uint8_t *p = c->in + pos;
-        if (avail < 40)
+        if (avail < TTM_POC_HEADER_SIZE)
             break;
         if (!ttm__poc_header_plausible(p, avail)) {
             if (!skip_bad(d, c, &pos))
@@ -553,7 +553,7 @@ static void conn_process(ttm_daemon *d, poc_conn *c)
         if (c->size == 0) {
             /* Decide only when the next message's header is here, or when nothing more is
              * coming for now: a lone message of 72 bytes may be the first half of one of 144. */
-            if (avail < TTM_POC_MAX_SIZE + 40 && !c->eof && !c->idle)
+            if (avail < TTM_POC_MAX_SIZE + TTM_POC_HEADER_SIZE && !c->eof && !c->idle)
                 break;
             int size = ttm__poc_detect_size(p, avail);
             if (size == 0)

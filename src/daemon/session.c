@@ -836,7 +836,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         d->prior_events = ttm__sat_add(d->prior_events, unseen);
     }
     s->pc.proc->restored = false;
-    if (hello.flags & 1u) {
+    if (hello.flags & TTM_HELLO_REATTACH) {
         s->pc.proc->reattached = true;
         d->reattached++;
     }
@@ -863,7 +863,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         start.ts = ttm__mono_ns();
         ttm_registry_apply(d->reg, s->pid, &start);
     }
-    if (hello.flags & 1u)
+    if (hello.flags & TTM_HELLO_REATTACH)
         TTM_LOG(INFO, "pid %u (%s) uid %u reattached its ring of %u slots: %llu earlier events "
                       "went to a previous daemon, %llu dropped while none existed",
                 s->pid, s->pc.proc->name, s->uid, hello.nslots, (unsigned long long)tail,
