@@ -92,8 +92,7 @@ void ttm__proc_trim(ttm_daemon *d)
         exited--;
 }
 
-/* Replaces what cannot be shown in a one-line log or a table. */
-static void name_clean(char *name)
+void ttm__proc_name_clean(char *name)
 {
     for (char *c = name; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -111,7 +110,7 @@ static void read_comm(uint32_t pid, char *name, size_t len)
     if (fgets(name, (int)len, f) != NULL)
         name[strcspn(name, "\n")] = '\0';
     fclose(f);
-    name_clean(name);
+    ttm__proc_name_clean(name);
 }
 
 /* The entry for a process opening a connection: found, reused (a new process with a reused
@@ -171,7 +170,7 @@ ttm_dproc *ttm__proc_attach(ttm_daemon *d, ttm_pconn *c, uint32_t pid, uint32_t 
     read_comm(pid, p->name, sizeof p->name);
     if (p->name[0] == '\0') { /* already gone: keep what it said of itself, marked */
         snprintf(p->name, sizeof p->name, "%.*s", (int)sizeof p->name - 1, comm);
-        name_clean(p->name);
+        ttm__proc_name_clean(p->name);
     }
     p->exited = false;
     p->sessions_open++;

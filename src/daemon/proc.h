@@ -77,6 +77,9 @@ void ttm__proc_detach(ttm_daemon *d, ttm_pconn *c);
 /* True when a connection of pid other than except (may be NULL) is attached; settling says
  * whether connections settling an exit count. */
 bool ttm__proc_held(const ttm_daemon *d, uint32_t pid, const ttm_pconn *except, bool settling);
+/* Replaces the characters of a process name that cannot be shown in a one-line log or a
+ * table with '?'. */
+void ttm__proc_name_clean(char *name);
 /* The entry of pid, or NULL. */
 ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
 

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/ring.h"
 #include "common/util.h"
 #include "daemon/daemon.h"
@@ -59,62 +60,47 @@ static uint64_t proc_start_time(uint32_t pid)
 
 /* ---- the annex: the daemon's counters and process table --------------------------------- */
 
-static void put(uint8_t **p, uint64_t v)
+/* Writes the annex into *out (zeroed). Returns 0 or TTM_ENOMEM (out freed). */
+static int annex_build(const ttm_daemon *d, ttm_bytes *out)
 {
-    ttm__put_le64(*p, v);
-    *p += 8;
-}
-
-static uint64_t get(const uint8_t **p)
-{
-    uint64_t v = ttm__le64(*p);
-    *p += 8;
-    return v;
-}
-
-/* Returns a new buffer of *len bytes, or NULL when memory is short. */
-static uint8_t *annex_build(const ttm_daemon *d, size_t *len)
-{
-    *len = (ANNEX_HEAD_WORDS + d->nprocs * ANNEX_PROC_WORDS) * 8;
-    uint8_t *buf = ttm__malloc(*len), *p = buf;
-    if (buf == NULL)
-        return NULL;
-    put(&p, ANNEX_MAGIC);
-    put(&p, ANNEX_VERSION);
-    put(&p, d->events);
-    put(&p, d->events_rejected);
-    put(&p, d->prior_events);
-    put(&p, d->dropped);
-    put(&p, d->classes_seen);
-    put(&p, d->nprocs);
+    ttm_bw w = ttm__bw_over(out);
+    ttm__bw_u64(&w, ANNEX_MAGIC);
+    ttm__bw_u64(&w, ANNEX_VERSION);
+    ttm__bw_u64(&w, d->events);
+    ttm__bw_u64(&w, d->events_rejected);
+    ttm__bw_u64(&w, d->prior_events);
+    ttm__bw_u64(&w, d->dropped);
+    ttm__bw_u64(&w, d->classes_seen);
+    ttm__bw_u64(&w, d->nprocs);
     for (size_t i = 0; i < d->nprocs; i++) {
         const ttm_dproc *pr = d->procs[i];
         uint8_t name[16] = {0};
         memcpy(name, pr->name, strnlen(pr->name, sizeof pr->name - 1));
-        put(&p, (uint64_t)pr->pid | (uint64_t)pr->uid << 32);
-        put(&p, ttm__le64(name));
-        put(&p, ttm__le64(name + 8));
-        put(&p, (uint64_t)pr->exited | (uint64_t)pr->reattached << 1);
-        put(&p, pr->events);
-        put(&p, pr->rejected);
-        put(&p, pr->waited);
-        put(&p, pr->dropped);
-        put(&p, pr->prior_events);
-        put(&p, pr->sessions);
-        put(&p, pr->exited ? 0 : proc_start_time(pr->pid));
+        ttm__bw_u64(&w, (uint64_t)pr->pid | (uint64_t)pr->uid << 32);
+        ttm__bw_bytes(&w, name, sizeof name);
+        ttm__bw_u64(&w, (uint64_t)pr->exited | (uint64_t)pr->reattached << 1);
+        ttm__bw_u64(&w, pr->events);
+        ttm__bw_u64(&w, pr->rejected);
+        ttm__bw_u64(&w, pr->waited);
+        ttm__bw_u64(&w, pr->dropped);
+        ttm__bw_u64(&w, pr->prior_events);
+        ttm__bw_u64(&w, pr->sessions);
+        ttm__bw_u64(&w, pr->exited ? 0 : proc_start_time(pr->pid));
         /* the ring it is attached by: where its crash window will begin */
         const ttm_session *rs = NULL;
         for (const ttm_session *se = d->sessions; se != NULL && rs == NULL; se = se->next)
             if (se->pid == pr->pid && se->ring != NULL && !se->broken)
                 rs = se;
         bool keep = rs == NULL && pr->restored; /* not reattached since a load: as loaded */
-        put(&p, rs ? atomic_load_explicit(&rs->ring->tail, memory_order_acquire)
-                   : keep ? pr->state_ring_tail : 0);
-        put(&p, rs ? (uint64_t)rs->ring_ino : keep ? pr->state_ring_ino : 0);
-        put(&p, 0); /* reserved */
-        put(&p, 0);
+        ttm__bw_u64(&w, rs ? atomic_load_explicit(&rs->ring->tail, memory_order_acquire)
+                           : keep ? pr->state_ring_tail : 0);
+        ttm__bw_u64(&w, rs ? (uint64_t)rs->ring_ino : keep ? pr->state_ring_ino : 0);
+        ttm__bw_u64(&w, 0); /* reserved */
+        ttm__bw_u64(&w, 0);
     }
-    return buf;
+    if (w.err != 0)
+        ttm__bytes_free(out);
+    return w.err;
 }
 
 /* Rebuilds the process table from an annex (the table is empty). Returns 0, or TTM_EPROTO
@@ -123,15 +109,16 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
                       size_t msg_len)
 {
     *starts = NULL;
-    if (len < ANNEX_HEAD_WORDS * 8 || len % 8 != 0 || ttm__le64(a) != ANNEX_MAGIC ||
-        ttm__le64(a + 8) != ANNEX_VERSION) {
+    ttm_br r = ttm__br_over(a, len);
+    if (len < ANNEX_HEAD_WORDS * 8 || len % 8 != 0 || ttm__br_u64(&r, "magic") != ANNEX_MAGIC ||
+        ttm__br_u64(&r, "version") != ANNEX_VERSION) {
         ttm__set_msg(msg, msg_len, "the daemon's part of the state is missing or of another "
                                    "version");
         return TTM_EPROTO;
     }
-    const uint8_t *p = a + 16;
-    uint64_t events = get(&p), rejected = get(&p), prior = get(&p), dropped = get(&p);
-    uint64_t seen = get(&p), n = get(&p);
+    uint64_t events = ttm__br_u64(&r, "events"), rejected = ttm__br_u64(&r, "rejected");
+    uint64_t prior = ttm__br_u64(&r, "prior"), dropped = ttm__br_u64(&r, "dropped");
+    uint64_t seen = ttm__br_u64(&r, "classes"), n = ttm__br_u64(&r, "processes");
     if (n > TTM_DAEMON_MAX_PROCS || n * ANNEX_PROC_WORDS * 8 != len - ANNEX_HEAD_WORDS * 8 ||
         seen > UINT32_MAX) {
         ttm__set_msg(msg, msg_len, "the daemon's process table has a wrong length");
@@ -143,11 +130,9 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         goto out_nomem;
     d->procs_cap = n;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t id = get(&p);
-        uint8_t name[16];
-        ttm__put_le64(name, get(&p));
-        ttm__put_le64(name + 8, get(&p));
-        uint64_t flags = get(&p);
+        uint64_t id = ttm__br_u64(&r, "id");
+        const uint8_t *name = ttm__br_take(&r, 16, "name");
+        uint64_t flags = ttm__br_u64(&r, "flags");
         uint32_t pid = (uint32_t)id;
         if (flags > 3 || pid == 0 || (i > 0 && d->procs[i - 1]->pid >= pid)) {
             ttm__set_msg(msg, msg_len, "process entry %llu is malformed or out of order",
@@ -162,21 +147,19 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         pr->uid = (uint32_t)(id >> 32);
         memcpy(pr->name, name, sizeof pr->name - 1);
         pr->name[sizeof pr->name - 1] = '\0';
-        for (char *c = pr->name; *c; c++) /* shown in one-line logs and tables */
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
+        ttm__proc_name_clean(pr->name);
         pr->exited = flags & 1;
         pr->reattached = (flags >> 1) & 1;
-        pr->events = get(&p);
-        pr->rejected = get(&p);
-        pr->waited = get(&p);
-        pr->dropped = get(&p);
-        pr->prior_events = get(&p);
-        pr->sessions = get(&p);
-        (*starts)[i] = get(&p);
-        pr->state_ring_tail = get(&p);
-        pr->state_ring_ino = get(&p);
-        p += 2 * 8;
+        pr->events = ttm__br_u64(&r, "events");
+        pr->rejected = ttm__br_u64(&r, "rejected");
+        pr->waited = ttm__br_u64(&r, "waited");
+        pr->dropped = ttm__br_u64(&r, "dropped");
+        pr->prior_events = ttm__br_u64(&r, "prior");
+        pr->sessions = ttm__br_u64(&r, "sessions");
+        (*starts)[i] = ttm__br_u64(&r, "start");
+        pr->state_ring_tail = ttm__br_u64(&r, "ring tail");
+        pr->state_ring_ino = ttm__br_u64(&r, "ring inode");
+        (void)ttm__br_take(&r, 2 * 8, "reserved");
         pr->restored = !pr->exited;
         pr->last_ns = ttm__mono_ns();
     }
@@ -346,10 +329,11 @@ static void writer_join(ttm_daemon *d)
 /* The state in a new buffer. Returns 0 or TTM_ENOMEM. */
 static int serialize(const ttm_daemon *d, uint8_t **buf, size_t *len)
 {
-    size_t alen = 0;
-    uint8_t *annex = annex_build(d, &alen);
-    int err = annex != NULL ? ttm_registry_save(d->reg, annex, alen, buf, len) : TTM_ENOMEM;
-    ttm__free(annex);
+    ttm_bytes annex = {0};
+    int err = annex_build(d, &annex);
+    if (err == TTM_OK)
+        err = ttm_registry_save(d->reg, annex.data, annex.len, buf, len);
+    ttm__bytes_free(&annex);
     return err;
 }
 
