@@ -1,5 +1,5 @@
 /*
- * poc.h — the allocation-server prototype's socket protocol (../shared/spec/poc-protocol.md):
+ * poc.h — the allocation-server prototype's socket protocol (docs/COMPAT.md, "The wire format"):
  * raw packed little-endian AllocMessage structs of 72 (v1), 112 (v2) or 144 (v3) bytes, with
  * no header, length, magic or version.
  *

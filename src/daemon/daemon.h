@@ -244,8 +244,7 @@ int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *ms
 
 /* ---- poc.c: the legacy allocation-server socket (docs/COMPAT.md) --------------------------- */
 
-/* Announces --devices (device-info events for devices 0..N-1 with the --arch profile) and,
- * with --poc-socket, binds the legacy socket. Returns 0, or an error with one line in msg
+/* With --poc-socket, binds the legacy socket. Returns 0, or an error with one line in msg
  * (nothing left open). */
 int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len);
 /* Registers the legacy listener in d->loop (its connections, and a tick that decides the

@@ -415,6 +415,27 @@ static void notify(int *fd, const char *line)
     *fd = -1;
 }
 
+/* --devices N: device-info events for devices 0..N-1 with the --arch profile, for clients
+ * that never describe their devices (the legacy protocol has no such message). */
+static void announce_devices(ttm_daemon *d)
+{
+    const ttm_arch_profile *p = ttm__arch_profile(d->cfg.default_arch);
+    for (uint32_t i = 0; i < d->cfg.devices && p != NULL; i++) {
+        ttm_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = TTM_EV_DEVICE_INFO;
+        ev.device = (uint16_t)i;
+        ev.ts = ttm__mono_ns();
+        ev.dram_capacity = ttm__arch_dram_bytes(p);
+        ev.l1_capacity = ttm__arch_l1_bytes(p);
+        ev.arch = (uint32_t)p->arch;
+        ev.worker_cores = p->worker_cores;
+        ev.l1_per_core = p->l1_per_core;
+        ev.dram_channels = p->dram_channels;
+        ttm_registry_apply(d->reg, 0, &ev);
+    }
+}
+
 /* ---- the event loop and its modules ------------------------------------------------------- */
 
 /* SIGINT and SIGTERM stop the loop at the end of the turn that reads them, SIGHUP reopens the
@@ -596,6 +617,7 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_listen;
     }
+    announce_devices(d);
     err = ttm__poc_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);

@@ -347,6 +347,25 @@ void ttm__proc_unwatch(ttm_daemon *d, ttm_pconn *c)
     c->gone = NULL;
 }
 
+/* ---- what the processes do ------------------------------------------------------------- */
+
+void ttm__proc_note_classes(ttm_daemon *d, uint32_t pid, const ttm_dproc *p, const char *via,
+                            const ttm_event *ev, uint32_t mask)
+{
+    uint32_t fresh = mask & ~d->classes_seen;
+    d->classes_seen |= mask;
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+        if (!(fresh & TTM_CLASS_BIT(c)) || !ttm_class_is_anomaly(c))
+            continue;
+        TTM_LOG(WARN,
+                "first %s: pid %u (%s%s) %s device %u %s 0x%llx (%s); further ones are counted, "
+                "not logged",
+                ttm_class_name(c), pid, p != NULL && p->name[0] ? p->name : "?", via,
+                ttm__event_kind_name(ev->kind), ev->device, ttm__memtype_name(ev->memtype),
+                (unsigned long long)ev->addr, ttm_class_help(c));
+    }
+}
+
 /* ---- exits ---------------------------------------------------------------------------------- */
 
 bool ttm__proc_exit_step(ttm_daemon *d, const ttm_pconn *c, uint32_t pid, size_t budget,

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/event.h"
 #include "daemon/loop.h"
 
 typedef struct ttm_daemon ttm_daemon;
@@ -114,6 +115,10 @@ void ttm__proc_check_released(ttm_daemon *d);
 /* Keeps at most --keep-exited exited processes without a connection (the most recent); the
  * others are forgotten here and in the registry and counted in procs_dropped. */
 void ttm__proc_trim(ttm_daemon *d);
+/* Logs the first appearance of each anomaly class in mask (given to ev of pid, entry p, which
+ * may be NULL; via: "" or ", legacy client"), never one line per event. */
+void ttm__proc_note_classes(ttm_daemon *d, uint32_t pid, const ttm_dproc *p, const char *via,
+                            const ttm_event *ev, uint32_t mask);
 /* Frees the table and closes the exit epoll set. */
 void ttm__proc_table_free(ttm_daemon *d);
 

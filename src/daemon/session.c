@@ -170,23 +170,6 @@ static void session_free(ttm_daemon *d, ttm_session *s)
 
 /* ---- draining -------------------------------------------------------------------------------- */
 
-/* Logs the first appearance of each diagnosis class (never one line per event). */
-static void note_classes(ttm_daemon *d, const ttm_session *s, const ttm_event *ev, uint32_t mask)
-{
-    uint32_t fresh = mask & ~d->classes_seen;
-    d->classes_seen |= mask;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        if (!(fresh & TTM_CLASS_BIT(c)) || !ttm_class_is_anomaly(c))
-            continue;
-        TTM_LOG(WARN,
-                "first %s: pid %u (%s) %s device %u %s 0x%llx (%s); further ones are counted, "
-                "not logged",
-                ttm_class_name(c), s->pid, s->pc.proc ? s->pc.proc->name : "?",
-                ttm__event_kind_name(ev->kind), ev->device, ttm__memtype_name(ev->memtype),
-                (unsigned long long)ev->addr, ttm_class_help(c));
-    }
-}
-
 /* Applies a run of events to the registry with the batch interface, then logs the classes that
  * appear for the first time. */
 static void apply_run(ttm_daemon *d, ttm_session *s, size_t from, size_t to)
@@ -197,7 +180,7 @@ static void apply_run(ttm_daemon *d, ttm_session *s, size_t from, size_t to)
     uint32_t seen = d->classes_seen;
     for (size_t i = from; i < to; i++)
         if (d->masks[i] & ~seen) {
-            note_classes(d, s, &d->batch[i], d->masks[i]);
+            ttm__proc_note_classes(d, s->pid, s->pc.proc, "", &d->batch[i], d->masks[i]);
             seen = d->classes_seen;
         }
 }
