@@ -3,9 +3,12 @@
  * sessions, process table, query connections, counters) and the functions that move events
  * from client rings into the core registry and snapshots out to the query socket.
  *
- * One thread runs everything from one epoll loop (loop.c): accepting clients (session.c),
- * draining their rings, detecting their exit, and answering queries (query.c). Nothing here is
- * thread-safe, by design.
+ * One thread runs everything from one event loop (loop.h, which knows none of this): main.c
+ * wires the modules into it, and each registers its own watchers and hooks: native clients and
+ * the draining of their rings (session.c), the query socket (query.c), the legacy socket
+ * (poc.c, poc_xlate.c), the Prometheus endpoint (metrics_http.c), the process table with
+ * liveness and exits (proc.h) and the restart state (state.c). The transports call the process
+ * table, never each other. Nothing here is thread-safe, by design.
  */
 #ifndef TTM_DAEMON_DAEMON_H
 #define TTM_DAEMON_DAEMON_H

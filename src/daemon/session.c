@@ -7,8 +7,8 @@
  * least the ring's size, an eventfd) and the ring's header (ring.c). A refused client gets a
  * reply with a negative status and one line, the daemon logs one line and counts it.
  *
- * Exit: each session's process is watched with a pidfd (SO_PEERPIDFD, else pidfd_open; else
- * /proc is polled) in an epoll set of its own, so an exit is known the moment it happens. A
+ * Exit: each session's process is watched by the process table (proc.h: a pidfd in its exit
+ * epoll set, else /proc), so an exit is known the moment it happens. A
  * session whose process is gone SETTLES: its ring is drained (the slots a killed producer
  * reserved but never committed skipped), its live buffers are reported leaked_at_exit and
  * reclaimed. The ordering rule: an exit that happened before an event is settled before that
