@@ -169,6 +169,10 @@ typedef struct ttm_daemon {
     size_t nreleased;
     bool released_full_logged;
     ttm_loop_hook proc_tick;
+    uint32_t no_pidfd;         /* connections watched without a pidfd (their exit is polled) */
+    int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
+    bool exit_epoll_on;
+    ttm_watch exit_w;
 
     /* counters reported in the snapshot */
     uint64_t clients_total, clients_rejected, clients_refused, reattached;
@@ -185,11 +189,7 @@ typedef struct ttm_daemon {
     /* added for issue 9 (session.c) */
     uint32_t npending;         /* sessions in HANDSHAKE */
     uint32_t nsettling;        /* sessions in SETTLING */
-    uint32_t no_pidfd;         /* connections watched without a pidfd (their exit is polled) */
-    int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
-    bool exit_epoll_on;
     bool stopping;             /* the final drains of a clean stop */
-    ttm_watch exit_w;
     uint64_t session_seq;
     uint64_t pending_evicted;  /* pre-HELLO connections closed to make room (also refused) */
     uint64_t counters_rejected; /* implausible ring counters (also ring_errors) */

@@ -333,6 +333,9 @@ static void conn_run(ttm_daemon *d, poc_conn *c, uint32_t events)
 
 /* ---- entry points ---------------------------------------------------------------------------- */
 
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events);
+static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks);
+
 int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len)
 {
     if (d->cfg.poc_path[0] == '\0')
@@ -348,12 +351,11 @@ int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len)
         ttm__free(P);
         return err;
     }
+    ttm__watch_init(&P->listen_w, on_listen, d);
     d->poc = P;
     return TTM_OK;
 }
 
-static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events);
-static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks);
 
 int ttm__poc_register(ttm_daemon *d)
 {
@@ -365,7 +367,6 @@ int ttm__poc_register(ttm_daemon *d)
             : d->cfg.poc_size == 112 ? "112 bytes"
             : d->cfg.poc_size == 144 ? "144 bytes"
                                      : "");
-    ttm__watch_init(&d->poc->listen_w, on_listen, d);
     ttm__loop_on_tick(d->loop, &d->poc->tick, poc_tick, d);
     return ttm__loop_add(d->loop, &d->poc->listen_w, d->poc->listen_fd, EPOLLIN);
 }
