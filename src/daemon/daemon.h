@@ -228,8 +228,8 @@ void ttm__pidfile_remove(const ttm_daemon *d);
 /* ---- session.c: clients --------------------------------------------------------------------- */
 
 /* Registers the native sessions in d->loop: the main socket's watcher (accepts), every
- * session's socket and doorbell, the exit epoll set, the tick (every ring due, handshake
- * timeouts, lingering sessions, processes without a pidfd) and the before-sleep hook that
+ * session's socket and doorbell, the tick (every ring due, handshake timeouts, lingering
+ * sessions) and the before-sleep hook that
  * drains: the exits first (each within a budget; no other ring's events are applied until
  * they are done), then one budget per due ring. Returns 0 or TTM_EIO. */
 int ttm__session_register(ttm_daemon *d);
@@ -251,8 +251,7 @@ int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *ms
  * (nothing left open). */
 int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len);
 /* Registers the legacy listener in d->loop (its connections, and a tick that decides the
- * message size of idle connections and settles the exit of processes whose connection closed
- * while they still ran). No-op when off. Returns 0 or TTM_EIO. */
+ * message size of idle connections). No-op when off. Returns 0 or TTM_EIO. */
 int ttm__poc_register(ttm_daemon *d);
 /* Clean stop: closes every connection (processes are not declared exited unless gone), the
  * listener and its socket file; frees the state. No-op when off. */
@@ -267,10 +266,10 @@ void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out);
  * hook that builds the replies of waiting queries within the reply budget and
  * TTM_DAEMON_QUERY_TURN_BYTES per turn (after the rings). Returns 0 or TTM_EIO. */
 int ttm__query_register(ttm_daemon *d);
+/* Closes every query connection (clean stop). */
 void ttm__query_close_all(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
 int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
-
 
 /* ---- state.c: the state across restarts (docs/DAEMON.md, "Restart") ---------------------- */
 
