@@ -368,6 +368,34 @@ void ttm__proc_note_classes(ttm_daemon *d, uint32_t pid, const ttm_dproc *p, con
 
 /* ---- exits ---------------------------------------------------------------------------------- */
 
+/* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
+ * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
+ * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
+ * docs/RELIABILITY.md, item 11, "Exit of a large process"). */
+#define TTM__EXIT_TURN_RECORDS 32768
+
+/* The records of a turn, all exits together. Test hook: TTMEMD_TEST_EXIT_RECORDS=N makes it N, so that a test can
+ * watch an exit half settled (it waits for that state, it does not time it). */
+static size_t exit_turn_records(void)
+{
+    static size_t n;
+    if (n == 0) {
+        const char *e = getenv("TTMEMD_TEST_EXIT_RECORDS");
+        unsigned long v = e != NULL ? strtoul(e, NULL, 10) : 0;
+        n = v > 0 ? (size_t)v : TTM__EXIT_TURN_RECORDS;
+    }
+    return n;
+}
+
+size_t ttm__proc_exit_records(unsigned nsettling)
+{
+    size_t total = exit_turn_records();
+    size_t records = nsettling > 0 ? total / nsettling : total;
+    if (records < TTM_DAEMON_BUDGET && total >= TTM_DAEMON_BUDGET)
+        records = TTM_DAEMON_BUDGET;
+    return records > 0 ? records : 1;
+}
+
 bool ttm__proc_exit_step(ttm_daemon *d, const ttm_pconn *c, uint32_t pid, size_t budget,
                          const char *why, bool away)
 {

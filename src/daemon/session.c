@@ -474,25 +474,6 @@ static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
-/* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
- * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
- * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
- * docs/RELIABILITY.md, item 11, "Exit of a large process"). */
-#define TTM__EXIT_TURN_RECORDS 32768
-
-/* The records of a turn. Test hook: TTMEMD_TEST_EXIT_RECORDS=N makes it N, so that a test can
- * watch an exit half settled (it waits for that state, it does not time it). */
-static size_t exit_turn_records(void)
-{
-    static size_t n;
-    if (n == 0) {
-        const char *e = getenv("TTMEMD_TEST_EXIT_RECORDS");
-        unsigned long v = e != NULL ? strtoul(e, NULL, 10) : 0;
-        n = v > 0 ? (size_t)v : TTM__EXIT_TURN_RECORDS;
-    }
-    return n;
-}
-
 /* One step of the exit of s's process, whose ring needs no more draining: at most budget of
  * its records are reclaimed (ttm__proc_exit_step: true when done, or when another connection
  * of the process remains and the last one applies it). An exit once begun is carried to its
@@ -529,11 +510,7 @@ static void settle_step(ttm_daemon *d)
     size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
-    size_t records = exit_turn_records() / d->nsettling;
-    if (records < TTM_DAEMON_BUDGET && exit_turn_records() >= TTM_DAEMON_BUDGET)
-        records = TTM_DAEMON_BUDGET;
-    if (records == 0)
-        records = 1;
+    size_t records = ttm__proc_exit_records(d->nsettling);
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
@@ -1115,7 +1092,7 @@ void ttm__session_close_all(ttm_daemon *d)
          * records not reclaimed yet; the next daemon, finding it gone, settles the rest at
          * load (state.c) */
         const char *why = s->exit_why ? s->exit_why : "exited";
-        if (!session_exit_step(d, s, exit_turn_records(), why)) {
+        if (!session_exit_step(d, s, ttm__proc_exit_records(1), why)) {
             exits_left = true;
             TTM_LOG(INFO, "pid %u (%s) exited (%s): daemon stopping with its exit half "
                           "settled; the rest is settled when the next daemon loads the state",
