@@ -50,8 +50,12 @@ typedef enum ttm_err {
 
 /* Human-readable text of an error code; never NULL ("unknown error" for codes not in the list). */
 TTM_API const char *ttm_strerror(int err);
-/* Symbolic name of an error code ("TTM_EPROTO"); never NULL. */
+/* Symbolic name of an error code ("TTM_EPROTO"); never NULL ("TTM_E?" for codes not in the
+ * list). */
 TTM_API const char *ttm_err_name(int err);
+/* 1 when err is TTM_OK or an error of the list, 0 otherwise (how a status read from a peer is
+ * checked). */
+TTM_API int ttm_err_valid(int err);
 
 /* ---- memory types ------------------------------------------------------------------------- */
 

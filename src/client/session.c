@@ -661,7 +661,7 @@ static int attempt(bool reattach, int *last_err)
     uint64_t dropped = atomic_load(&h->dropped);
     uint64_t reported = atomic_load(&h->dropped_reported);
     ttm_hello hello;
-    ttm__proto_hello_init(&hello, ttm__g.nslots, dropped - reported, reattach ? 1u : 0u);
+    ttm__proto_hello_init(&hello, ttm__g.nslots, dropped - reported, reattach ? TTM_HELLO_REATTACH : 0u);
     pthread_mutex_lock(&ttm__g.mu);
     int mfd = atomic_load(&ttm__g.memfd), efd = atomic_load(&ttm__g.eventfd);
     /* The last check before the descriptors leave: never send the application's files. */

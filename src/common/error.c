@@ -1,5 +1,6 @@
 /*
- * error.c — ttm_strerror() and ttm_err_name(), generated from the one list in ttmem.h.
+ * error.c — ttm_strerror(), ttm_err_name() and ttm_err_valid(), generated from the one list in
+ * ttmem.h.
  */
 #include "ttmem/ttmem.h"
 
@@ -26,5 +27,17 @@ const char *ttm_err_name(int err)
 #undef TTM__ERR_NAME
     default:
         return "TTM_E?";
+    }
+}
+
+int ttm_err_valid(int err)
+{
+    switch (err) {
+#define TTM__ERR_CASE(name, value, text) case value:
+        TTM_ERRNO_MAP(TTM__ERR_CASE)
+#undef TTM__ERR_CASE
+        return 1;
+    default:
+        return 0;
     }
 }

@@ -10,6 +10,9 @@
 #include "common/util.h"
 #include "ttmem/ttmem.h"
 
+#define TTM__POC_STR(x) #x
+#define TTM__POC_XSTR(x) TTM__POC_STR(x) /* "12" for TTM_POC_TYPE_MAX */
+
 static const struct {
     const char *name;
     unsigned since;
@@ -50,7 +53,7 @@ static bool zero(const uint8_t *p, size_t n)
 
 bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail)
 {
-    if (avail < 40)
+    if (avail < TTM_POC_HEADER_SIZE)
         return false;
     int32_t dev = (int32_t)ttm__le32(buf + 4);
     return buf[0] >= TTM_POC_TYPE_MIN && buf[0] <= TTM_POC_TYPE_MAX && zero(buf + 1, 3) &&
@@ -60,17 +63,18 @@ bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail)
 int ttm__poc_detect_size(const uint8_t *buf, size_t avail)
 {
     static const unsigned sizes[] = {TTM_POC_V1_SIZE, TTM_POC_V2_SIZE, TTM_POC_V3_SIZE};
-    if (avail < 40)
+    if (avail < TTM_POC_HEADER_SIZE)
         return 0;
     if (!ttm__poc_header_plausible(buf, avail))
         return -1;
     for (size_t i = 0; i < 3; i++)
-        if (avail >= sizes[i] + 40 && ttm__poc_header_plausible(buf + sizes[i], avail - sizes[i]))
+        if (avail >= sizes[i] + TTM_POC_HEADER_SIZE &&
+            ttm__poc_header_plausible(buf + sizes[i], avail - sizes[i]))
             return (int)sizes[i];
     for (size_t i = 0; i < 3; i++)
         if (avail == sizes[i])
             return (int)sizes[i];
-    return avail >= TTM_POC_V3_SIZE + 40 ? -1 : 0;
+    return avail >= TTM_POC_V3_SIZE + TTM_POC_HEADER_SIZE ? -1 : 0;
 }
 
 int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const char **why)
@@ -79,7 +83,7 @@ int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const cha
     if (!ttm__poc_size_valid(size))
         reason = "message size is not 72, 112 or 144 bytes";
     else if (buf[0] < TTM_POC_TYPE_MIN || buf[0] > TTM_POC_TYPE_MAX)
-        reason = "message type is not 1..12";
+        reason = "message type is not 1.." TTM__POC_XSTR(TTM_POC_TYPE_MAX);
     else if (!zero(buf + 1, 3) || !zero(buf + 17, 3))
         reason = "padding bytes are not zero";
     if (reason != NULL) {

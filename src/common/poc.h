@@ -1,5 +1,5 @@
 /*
- * poc.h — the allocation-server prototype's socket protocol (../shared/spec/poc-protocol.md):
+ * poc.h — the allocation-server prototype's socket protocol (docs/COMPAT.md, "The wire format"):
  * raw packed little-endian AllocMessage structs of 72 (v1), 112 (v2) or 144 (v3) bytes, with
  * no header, length, magic or version.
  *
@@ -18,6 +18,9 @@
 #define TTM_POC_V2_SIZE 112u
 #define TTM_POC_V3_SIZE 144u
 #define TTM_POC_MAX_SIZE TTM_POC_V3_SIZE
+/* The first 40 bytes of every version: type, pads, device, size, buffer type, pid, buffer id,
+ * timestamp. Enough of them tell whether a message can start here (the stream has no magic). */
+#define TTM_POC_HEADER_SIZE 40u
 #define TTM_POC_DEFAULT_SOCKET "/tmp/tt_allocation_server.sock"
 
 /* X(name, value, since_version, reply_type (0 = none)) */
@@ -41,8 +44,14 @@ typedef enum ttm_poc_type {
 #undef TTM__POC_ENUM
 } ttm_poc_type;
 
+/* The types are 1..12 without a gap: the first and last rows of TTM_POC_TYPE_MAP. */
 #define TTM_POC_TYPE_MIN 1
 #define TTM_POC_TYPE_MAX 12
+#define TTM__POC_COUNT(name, value, since, reply) +1
+_Static_assert(TTM_POC_TYPE_MIN == TTM_POC_ALLOC && TTM_POC_TYPE_MAX == TTM_POC_DUMP_KERNELS &&
+                   TTM_POC_TYPE_MAX - TTM_POC_TYPE_MIN + 1 == 0 TTM_POC_TYPE_MAP(TTM__POC_COUNT),
+               "TTM_POC_TYPE_MIN..MAX are the table's types");
+#undef TTM__POC_COUNT
 
 /* One message of any version, decoded. Fields a version does not carry are zero. */
 typedef struct ttm_poc_msg {
@@ -76,7 +85,8 @@ int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const cha
 /* Encodes m as a message of `size` bytes into buf (size bytes). Returns 0 or TTM_EINVAL. */
 int ttm__poc_encode(const ttm_poc_msg *m, size_t size, uint8_t *buf);
 
-/* True when the bytes at buf (at least 40) can start a message: type 1..12, zero pads. */
+/* True when the bytes at buf (at least TTM_POC_HEADER_SIZE) can start a message: type 1..12,
+ * zero pads, device -1..65535. */
 bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail);
 
 /* Works out a connection's message size from the first bytes it sent (avail of them).

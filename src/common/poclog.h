@@ -1,6 +1,6 @@
 /*
  * poclog.h — a parser for the allocation-server prototype's log lines
- * (../shared/spec/poc-protocol.md, "The prototype server's log lines"), turning a log back into
+ * (docs/COMPAT.md, section 3, "The prototype's logs"), turning a log back into
  * the event stream it was printed from.
  *
  * The parser is fed whole lines (without the newline) and never does I/O. Recognised lines:

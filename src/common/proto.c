@@ -307,7 +307,7 @@ int ttm__proto_recv_reply(int sock, ttm_hello_reply *out, int timeout_ms)
     out->message[sizeof out->message - 1] = '\0';
     if (out->magic != TTM_PROTO_MAGIC)
         return TTM_EPROTO;
-    if (out->status > 0 || (out->status != 0 && strcmp(ttm_err_name(out->status), "TTM_E?") == 0))
+    if (!ttm_err_valid(out->status)) /* 0 or an error of the list */
         return TTM_EPROTO;
     return TTM_OK;
 }

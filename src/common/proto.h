@@ -18,6 +18,9 @@
 #define TTM_PROTO_MAGIC 0x484d5454u /* "TTMH" */
 #define TTM_PROTO_VERSION 1u
 
+/* ttm_hello.flags: the ring was handed to a daemon before (a reconnect or a new daemon). */
+#define TTM_HELLO_REATTACH 1u
+
 typedef struct ttm_hello {
     uint32_t magic;
     uint16_t version;
@@ -26,7 +29,7 @@ typedef struct ttm_hello {
     uint32_t slot_size;
     uint64_t ring_bytes;
     uint64_t dropped;       /* events dropped while no daemon existed, not yet reported */
-    uint32_t flags;         /* 1 = reattach: the ring was handed to a daemon before */
+    uint32_t flags;         /* TTM_HELLO_* */
     uint32_t reserved;
     char comm[16];          /* informational only (the daemon reads /proc/PID/comm itself) */
 } ttm_hello;

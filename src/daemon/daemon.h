@@ -3,9 +3,12 @@
  * sessions, process table, query connections, counters) and the functions that move events
  * from client rings into the core registry and snapshots out to the query socket.
  *
- * One thread runs everything from one epoll loop (loop.c): accepting clients (session.c),
- * draining their rings, detecting their exit, and answering queries (query.c). Nothing here is
- * thread-safe, by design.
+ * One thread runs everything from one event loop (loop.h, which knows none of this): main.c
+ * wires the modules into it, and each registers its own watchers and hooks: native clients and
+ * the draining of their rings (session.c), the query socket (query.c), the legacy socket
+ * (poc.c, poc_xlate.c), the Prometheus endpoint (metrics_http.c), the process table with
+ * liveness and exits (proc.h) and the restart state (state.c). The transports call the process
+ * table, never each other. Nothing here is thread-safe, by design.
  */
 #ifndef TTM_DAEMON_DAEMON_H
 #define TTM_DAEMON_DAEMON_H
@@ -16,10 +19,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/clock.h"
 #include "common/event.h"
 #include "common/ring.h"
 #include "common/snapshot.h"
 #include "core/registry.h"
+#include "daemon/loop.h"
+#include "daemon/proc.h"
 
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
 #define TTM_DAEMON_BUDGET 8192            /* events one ring may have applied per loop turn, at
@@ -79,41 +85,6 @@ typedef struct ttm_daemon_config {
     uint32_t keep_exited;     /* exited processes kept in the table; 0 = TTM_DAEMON_KEEP_EXITED */
 } ttm_daemon_config;
 
-/* What an epoll registration points at: data.ptr is a ttm_ep embedded in its owner. */
-typedef enum ttm_ep_kind {
-    TTM_EP_LISTEN,
-    TTM_EP_QUERY_LISTEN,
-    TTM_EP_SIGNAL,
-    TTM_EP_TIMER,
-    TTM_EP_SESSION,
-    TTM_EP_DOORBELL,
-    TTM_EP_QUERY,
-    TTM_EP_METRICS,    /* the metrics endpoint's request eventfd (metrics_http.c) */
-    TTM_EP_POC_LISTEN, /* the legacy socket (poc.c) */
-    TTM_EP_POC,        /* a legacy connection; owner is poc.c's */
-    TTM_EP_EXIT        /* the epoll set of the clients' pidfds (session.c) */
-} ttm_ep_kind;
-
-typedef struct ttm_ep {
-    ttm_ep_kind kind;
-    void *owner;
-} ttm_ep;
-
-/* A process as the daemon knows it beyond the registry: its name, user and transport
- * counters. Kept after the process exits (bounded by TTM_DAEMON_MAX_PROCS). */
-typedef struct ttm_dproc {
-    uint32_t pid, uid;
-    char name[16];
-    uint32_t sessions_open;  /* sessions holding (or lingering on) a ring of this process */
-    bool exited;
-    bool reattached;
-    uint64_t events, rejected, waited, dropped, prior_events, sessions;
-    uint64_t last_ns;        /* last session change, for eviction */
-    bool restored;           /* loaded from a state file (state.c), not reattached since */
-    uint64_t state_ring_tail; /* state.c: its ring's tail when the state was written (0: none) */
-    uint64_t state_ring_ino;  /* ... and that ring's inode */
-} ttm_dproc;
-
 typedef enum ttm_session_state {
     TTM_SESSION_HANDSHAKE, /* connected, waiting for the HELLO */
     TTM_SESSION_ACTIVE,    /* ring mapped and drained */
@@ -123,12 +94,14 @@ typedef enum ttm_session_state {
 } ttm_session_state;
 
 typedef struct ttm_session {
-    ttm_ep sock_ep, bell_ep;
+    ttm_watch sock_w, bell_w;
+    ttm_loop_dead dead_node;  /* freed after the epoll batch that closed it */
     struct ttm_session *prev, *next;
     ttm_session_state state;
     int fd, memfd, efd;       /* -1 when closed */
     uint32_t pid, uid;
-    ttm_dproc *proc;          /* NULL until ACTIVE */
+    ttm_pconn pc;             /* its connection in the process table (proc.h): pc.proc is
+                                 NULL until the HELLO is accepted */
     ttm_ring_hdr *ring;       /* NULL until ACTIVE */
     size_t map_bytes;
     dev_t ring_dev;
@@ -140,10 +113,8 @@ typedef struct ttm_session {
     bool napping;             /* its last drain found events: drain again at nap_until_ns */
     uint64_t nap_until_ns;
     bool broken;              /* the ring became unreadable */
-    bool dead;                /* closed; freed after the current epoll batch */
+    bool dead;                /* closed; freed after the current epoll batch (dead_node) */
     /* added for issue 9 (session.c) */
-    int pidfd;                /* the process's pidfd in the exit epoll set, or -1 */
-    bool polled;              /* no pidfd: its exit is found by polling /proc (no_pidfd) */
     const char *exit_why;     /* SETTLING: why the process counts as gone (a literal) */
     uint32_t nslots;          /* the ring's geometry as accepted at the HELLO */
     uint64_t seq;             /* sessions in the order they were accepted */
@@ -153,7 +124,8 @@ typedef struct ttm_session {
 } ttm_session;
 
 typedef struct ttm_qconn {
-    ttm_ep ep;
+    ttm_watch w;
+    ttm_loop_dead dead_node;  /* freed after the epoll batch that closed it */
     struct ttm_qconn *prev, *next;
     int fd;
     uint8_t in[TTM_SNAP_HDR_SIZE + 16];
@@ -172,12 +144,12 @@ typedef struct ttm_qconn {
 
 typedef struct ttm_daemon {
     ttm_daemon_config cfg;
-    int epfd, listen_fd, query_fd, sig_fd, timer_fd, lock_fd;
-    ttm_ep listen_ep, query_ep, sig_ep, timer_ep;
+    ttm_loop *loop;            /* the event loop (loop.h); main.c wires the modules into it */
+    int listen_fd, query_fd, lock_fd;
+    ttm_watch listen_w, query_w; /* the listeners' watchers (session.c, query.c) */
+    ttm_loop_hook session_tick, session_sleep, query_tick, query_sleep, state_tick, daemon_tick;
     ttm_registry *reg;
     uint64_t start_ns;
-    bool stop;
-    unsigned ticks;
 
     ttm_session *sessions;     /* every session, any state */
     uint32_t nsessions;        /* in the list */
@@ -188,13 +160,19 @@ typedef struct ttm_daemon {
     ttm_snap_service qsvc;     /* the query socket's bounds and counters (query.c) */
     uint64_t qbuf_large;       /* bytes of large replies buffered (under QUERY_OUT_MAX) */
     uint64_t qcut_logged_ns;
-    /* Closed sessions and query connections wait here until the epoll batch that may still
-     * name them is over (their prev pointer links this list). */
-    ttm_session *dead_sessions;
-    ttm_qconn *dead_qconns;
 
+    /* the process table (proc.c) */
     ttm_dproc **procs;         /* ascending by pid */
     size_t nprocs, procs_cap;
+    ttm_pconn *pconns;         /* every connection attached to a process (sessions, legacy) */
+    uint32_t *released;        /* pids whose last connection closed while they still ran */
+    size_t nreleased;
+    bool released_full_logged;
+    ttm_loop_hook proc_tick;
+    uint32_t no_pidfd;         /* connections watched without a pidfd (their exit is polled) */
+    int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
+    bool exit_epoll_on;
+    ttm_watch exit_w;
 
     /* counters reported in the snapshot */
     uint64_t clients_total, clients_rejected, clients_refused, reattached;
@@ -211,11 +189,7 @@ typedef struct ttm_daemon {
     /* added for issue 9 (session.c) */
     uint32_t npending;         /* sessions in HANDSHAKE */
     uint32_t nsettling;        /* sessions in SETTLING */
-    uint32_t no_pidfd;         /* sessions past HELLO without a pidfd (their exit is polled) */
-    int exit_epfd;             /* epoll set of the pidfds; valid when exit_epoll_on */
-    bool exit_epoll_on;
     bool stopping;             /* the final drains of a clean stop */
-    ttm_ep exit_ep;
     uint64_t session_seq;
     uint64_t pending_evicted;  /* pre-HELLO connections closed to make room (also refused) */
     uint64_t counters_rejected; /* implausible ring counters (also ring_errors) */
@@ -231,8 +205,6 @@ static inline uint64_t ttm__sat_add(uint64_t a, uint64_t b)
     return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
-/* CLOCK_MONOTONIC in nanoseconds (the clock clients stamp events with). */
-uint64_t ttm__now_ns(void);
 
 /* ---- listen.c: sockets, lock, pid file --------------------------------------------------- */
 
@@ -255,33 +227,17 @@ void ttm__pidfile_remove(const ttm_daemon *d);
 
 /* ---- session.c: clients --------------------------------------------------------------------- */
 
-/* Accepts every pending connection on the main socket. */
-void ttm__session_accept(ttm_daemon *d);
-/* Handles epoll events of a session's socket (HELLO, hang-up). */
-void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events);
-/* Handles the doorbell of a session's ring (edge-triggered, never read): marks it due. */
-void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s);
-/* Handles the exit epoll set: sessions whose process exited start settling. */
-void ttm__session_on_exit(ttm_daemon *d);
-/* One loop turn's draining: first the sessions of exited processes are settled (each within a
- * budget; no other ring's events are applied until they are done), then every due ring (its
- * doorbell rang, its last drain stopped at its budget, or its nap is over) gets one budget.
- * Returns how long the loop may wait before the next one is due: 0, a number of nanoseconds,
- * or -1 (nothing due; wait for events). */
-int64_t ttm__session_poll(ttm_daemon *d);
-/* The periodic tick: marks every ring due, times out handshakes, ends lingering sessions,
- * checks that processes without a pidfd still exist, trims the exited processes kept. */
-void ttm__session_tick(ttm_daemon *d);
+/* Registers the native sessions in d->loop: the main socket's watcher (accepts), every
+ * session's socket and doorbell, the tick (every ring due, handshake timeouts, lingering
+ * sessions) and the before-sleep hook that
+ * drains: the exits first (each within a budget; no other ring's events are applied until
+ * they are done), then one budget per due ring. Returns 0 or TTM_EIO. */
+int ttm__session_register(ttm_daemon *d);
 /* Clean stop: settles the processes already gone, drains every other ring of at most what it
  * can hold (a producer that keeps writing cannot hold the stop up), detaches
  * (consumer_attached = 0) and closes every session without declaring the processes exited
  * (they reconnect to the next daemon). */
 void ttm__session_close_all(ttm_daemon *d);
-/* The process-table entry of pid, or NULL. */
-ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
-/* Frees the process table. */
-void ttm__proc_table_free(ttm_daemon *d);
-
 /* Binds and listens on path with mode after the same checks as the main socket (another
  * daemon there: TTM_EEXIST; a stale socket file is replaced); option names the option that
  * moves the path, for the error line in msg. Returns the non-blocking descriptor, or a
@@ -289,31 +245,14 @@ void ttm__proc_table_free(ttm_daemon *d);
 int ttm__listen_unix(const char *path, mode_t mode, const char *option, char *msg,
                      size_t msg_len);
 
-/* For poc.c: the process-table entry of a process opening a connection (NULL when the table
- * is full of connected processes or memory ran out; sessions_open is incremented), whether a
- * process is gone (no such pid, or a zombie), and whether a ring session of pid is open. */
-ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid);
-bool ttm__process_gone(uint32_t pid);
-bool ttm__session_holds(const ttm_daemon *d, uint32_t pid);
-
 /* ---- poc.c: the legacy allocation-server socket (docs/COMPAT.md) --------------------------- */
 
-/* Announces --devices (device-info events for devices 0..N-1 with the --arch profile) and,
- * with --poc-socket, binds the legacy socket. Returns 0, or an error with one line in msg
+/* With --poc-socket, binds the legacy socket. Returns 0, or an error with one line in msg
  * (nothing left open). */
 int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len);
-/* Adds the legacy listener to the epoll set (after the loop's setup). Returns 0 or TTM_EIO. */
-int ttm__poc_watch(ttm_daemon *d);
-void ttm__poc_accept(ttm_daemon *d);
-/* Handles epoll events of a legacy connection (owner of a TTM_EP_POC registration). */
-void ttm__poc_on_event(ttm_daemon *d, void *conn, uint32_t events);
-/* The periodic tick: decides the message size of idle connections, settles the exit of
- * processes whose connection closed while they still ran. */
-void ttm__poc_tick(ttm_daemon *d);
-/* True when a legacy connection of pid is open. */
-bool ttm__poc_holds(const ttm_daemon *d, uint32_t pid);
-/* Frees the connections closed during the last epoll batch. */
-void ttm__poc_reap(ttm_daemon *d);
+/* Registers the legacy listener in d->loop (its connections, and a tick that decides the
+ * message size of idle connections). No-op when off. Returns 0 or TTM_EIO. */
+int ttm__poc_register(ttm_daemon *d);
 /* Clean stop: closes every connection (processes are not declared exited unless gone), the
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);
@@ -322,20 +261,15 @@ void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 
-void ttm__query_accept(ttm_daemon *d);
-void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events);
-/* Closes query connections idle for too long. */
-void ttm__query_tick(ttm_daemon *d);
+/* Registers the query socket in d->loop: its watcher (accepts), the connections, the tick
+ * (connections whose reply is not read, or idle too long, are closed) and the before-sleep
+ * hook that builds the replies of waiting queries within the reply budget and
+ * TTM_DAEMON_QUERY_TURN_BYTES per turn (after the rings). Returns 0 or TTM_EIO. */
+int ttm__query_register(ttm_daemon *d);
+/* Closes every query connection (clean stop). */
 void ttm__query_close_all(ttm_daemon *d);
-/* Builds the replies of waiting queries, within the reply budget and TTM_DAEMON_QUERY_TURN_BYTES
- * per call (the loop calls it once a turn). Returns true when some could be built now but were
- * left for the next turn (the loop should not block). */
-bool ttm__query_poll(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
 int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
-
-/* Frees the sessions and query connections closed during the last epoll batch. */
-void ttm__daemon_reap(ttm_daemon *d);
 
 /* ---- state.c: the state across restarts (docs/DAEMON.md, "Restart") ---------------------- */
 
@@ -348,9 +282,10 @@ int ttm__state_load(ttm_daemon *d);
  * occasion in the log). Returns 0, TTM_EIO or TTM_ENOMEM (one log line for the first failure,
  * all counted). No-op with --no-state. */
 int ttm__state_save(ttm_daemon *d, const char *why);
-/* The periodic part: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and
- * the settling of restored processes that exit before they reattach. */
-void ttm__state_tick(ttm_daemon *d);
+/* Registers the periodic part in d->loop: a checkpoint every TTM_STATE_CHECKPOINT_MS when
+ * something changed, and the settling of restored processes that exit before they
+ * reattach. */
+void ttm__state_register(ttm_daemon *d);
 /* At the handshake of a session whose ring's tail is tail (> 0; events taken by earlier
  * daemons): returns how many of them this registry never saw. For a process restored from a
  * state, the events the previous daemon consumed after the checkpoint are first replayed from
@@ -358,16 +293,8 @@ void ttm__state_tick(ttm_daemon *d);
  * line is logged; for any other process that is all of tail. */
 uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail);
 
-/* ---- loop.c ------------------------------------------------------------------------------- */
+/* ---- main.c ------------------------------------------------------------------------------- */
 
-/* Adds fd to the epoll set with events, pointing at ep. Returns 0 or TTM_EIO. */
-int ttm__ep_add(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep);
-/* Changes the events of a registered fd. */
-int ttm__ep_mod(ttm_daemon *d, int fd, uint32_t events, ttm_ep *ep);
-/* Removes fd from the epoll set (no-op for -1). */
-void ttm__ep_del(ttm_daemon *d, int fd);
-/* Runs the loop until a stop signal. Returns 0 or TTM_EIO. */
-int ttm__daemon_run(ttm_daemon *d);
 /* Logs the final summary: counters and one line per diagnosis class seen. */
 void ttm__daemon_summary(ttm_daemon *d);
 

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/paths.h"
 #include "ttmem/ttmem.h"
 
@@ -60,13 +61,6 @@ static pthread_mutex_t sites_lock = PTHREAD_MUTEX_INITIALIZER;
 static ttm_log_site *sites;        /* the sites that suppressed lines at least once */
 static uint64_t suppressed_total;
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void vwrite_line(int level, const char *fmt, va_list ap)
 {
     int saved = errno;
@@ -110,7 +104,7 @@ void ttm__log_write(int level, const char *fmt, ...)
 static bool site_admit(ttm_log_site *site, const char *file, int line, int level,
                        const char *fmt)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = ttm__mono_ns();
     pthread_mutex_lock(&sites_lock);
     if (site->file == NULL) {
         site->file = file;

@@ -28,6 +28,7 @@
 #include "common/poc.h"
 #include "common/snapshot.h"
 #include "daemon/daemon.h"
+#include "daemon/loop.h"
 #include "daemon/log.h"
 #include "daemon/metrics_http.h"
 
@@ -414,6 +415,124 @@ static void notify(int *fd, const char *line)
     *fd = -1;
 }
 
+/* --devices N: device-info events for devices 0..N-1 with the --arch profile, for clients
+ * that never describe their devices (the legacy protocol has no such message). */
+static void announce_devices(ttm_daemon *d)
+{
+    const ttm_arch_profile *p = ttm__arch_profile(d->cfg.default_arch);
+    for (uint32_t i = 0; i < d->cfg.devices && p != NULL; i++) {
+        ttm_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.kind = TTM_EV_DEVICE_INFO;
+        ev.device = (uint16_t)i;
+        ev.ts = ttm__mono_ns();
+        ev.dram_capacity = ttm__arch_dram_bytes(p);
+        ev.l1_capacity = ttm__arch_l1_bytes(p);
+        ev.arch = (uint32_t)p->arch;
+        ev.worker_cores = p->worker_cores;
+        ev.l1_per_core = p->l1_per_core;
+        ev.dram_channels = p->dram_channels;
+        ttm_registry_apply(d->reg, 0, &ev);
+    }
+}
+
+/* ---- the event loop and its modules ------------------------------------------------------- */
+
+/* SIGINT and SIGTERM stop the loop at the end of the turn that reads them, SIGHUP reopens the
+ * log file (read from the loop's signalfd: no work in signal handlers). */
+static void on_signal(ttm_loop *l, void *arg, int signo, uint32_t from_pid)
+{
+    ttm_daemon *d = arg;
+    if (signo == SIGHUP) {
+        if (d->cfg.log_file[0] != '\0' && ttm__log_open(d->cfg.log_file) != TTM_OK)
+            TTM_LOG(ERROR, "cannot reopen log file %s: %s", d->cfg.log_file, strerror(errno));
+        TTM_LOG(INFO, "SIGHUP: log reopened");
+        return;
+    }
+    TTM_LOG(INFO, "%s from pid %u: stopping", strsignal(signo), from_pid);
+    ttm__loop_stop(l);
+}
+
+/* The daemon's own tick, before the modules': the rate limits' "N similar lines suppressed"
+ * lines once a second. */
+static void daemon_tick(ttm_loop *l, void *arg, uint64_t ticks)
+{
+    (void)l;
+    (void)arg;
+    if (ticks % (1000 / TTM_DAEMON_TICK_MS) == 0)
+        ttm__log_tick();
+}
+
+/* Wires every module into the loop: signals, the daemon's tick, the native sessions, the
+ * query socket, the Prometheus endpoint, the legacy socket, the process table's
+ * once-a-second check and the state's checkpoints. The
+ * order is the order of their ticks and before-sleep hooks: rings are drained before queries
+ * are answered. Returns 0 or TTM_EIO (errno says why). */
+static int wire(ttm_daemon *d)
+{
+    static const int signos[] = {SIGINT, SIGTERM, SIGHUP};
+    int err = ttm__loop_open(&d->loop, TTM_DAEMON_TICK_MS, d);
+    if (err != TTM_OK)
+        return err;
+    if (ttm__loop_signals(d->loop, signos, 3, on_signal, d) != TTM_OK)
+        return TTM_EIO;
+    ttm__loop_on_tick(d->loop, &d->daemon_tick, daemon_tick, d);
+    if (ttm__session_register(d) != TTM_OK || ttm__query_register(d) != TTM_OK ||
+        ttm__metrics_http_register(d) != TTM_OK || ttm__poc_register(d) != TTM_OK)
+        return TTM_EIO;
+    ttm__proc_register(d);
+    ttm__state_register(d);
+    return TTM_OK;
+}
+
+/* Runs the daemon's loop until a stop signal. Returns 0 or TTM_EIO. */
+static int run(ttm_daemon *d)
+{
+    if (wire(d) != TTM_OK) {
+        TTM_LOG(ERROR, "cannot set up the event loop: %s", strerror(errno));
+        return TTM_EIO;
+    }
+    d->start_ns = ttm__mono_ns();
+    if (ttm__loop_run(d->loop) != TTM_OK) {
+        TTM_LOG(ERROR, "epoll_wait failed: %s", strerror(errno));
+        return TTM_EIO;
+    }
+    return TTM_OK;
+}
+
+void ttm__daemon_summary(ttm_daemon *d)
+{
+    ttm__log_tick();
+    if (TTM_LOG_INFO > ttm__log_level)
+        return;
+    ttm_totals t;
+    ttm_registry_totals(d->reg, &t);
+    uint64_t waited = 0;
+    for (size_t i = 0; i < d->nprocs; i++)
+        waited = ttm__sat_add(waited, d->procs[i]->waited);
+    ttm__log_write(TTM_LOG_INFO,
+            "summary: %llu events from %llu sessions (%llu refused, %llu rejected), %llu "
+            "allocations, %llu frees, %llu live buffers; %llu waited for room, %llu dropped "
+            "while no daemon existed, %llu handled by a previous daemon",
+            (unsigned long long)d->events, (unsigned long long)d->clients_total,
+            (unsigned long long)d->clients_refused, (unsigned long long)d->clients_rejected,
+            (unsigned long long)t.allocs, (unsigned long long)t.frees,
+            (unsigned long long)t.live_records, (unsigned long long)waited, (unsigned long long)d->dropped,
+            (unsigned long long)d->prior_events);
+    ttm__log_write(TTM_LOG_INFO,
+                   "summary: %llu ring errors (%llu implausible counters), %llu connections "
+                   "closed without a hello to make room, %llu exited processes not kept, %llu "
+                   "log lines suppressed by the rate limits",
+                   (unsigned long long)d->ring_errors, (unsigned long long)d->counters_rejected,
+                   (unsigned long long)d->pending_evicted, (unsigned long long)d->procs_dropped,
+                   (unsigned long long)ttm__log_suppressed_total());
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        if (t.class_count[c] > 0)
+            ttm__log_write(TTM_LOG_INFO, "summary: %-16s %llu (%llu bytes): %s", ttm_class_name(c),
+                    (unsigned long long)t.class_count[c], (unsigned long long)t.class_bytes[c],
+                    ttm_class_help(c));
+}
+
 int main(int argc, char **argv)
 {
     ttm_daemon *d = calloc(1, sizeof *d);
@@ -421,7 +540,7 @@ int main(int argc, char **argv)
         fputs("ttmemd: out of memory\n", stderr);
         return 70;
     }
-    d->epfd = d->listen_fd = d->query_fd = d->sig_fd = d->timer_fd = d->lock_fd = -1;
+    d->listen_fd = d->query_fd = d->lock_fd = -1;
     d->cfg.ready_fd = -1;
     d->cfg.max_clients = 256;
     d->cfg.checkpoint_ms = TTM_STATE_CHECKPOINT_MS;
@@ -498,6 +617,7 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
         goto out_close_listen;
     }
+    announce_devices(d);
     err = ttm__poc_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
@@ -514,23 +634,19 @@ int main(int argc, char **argv)
             d->cfg.max_live_per_client);
     notify(&notify_fd, "ready\n");
 
-    rc = ttm__daemon_run(d) == TTM_OK ? 0 : 1;
+    rc = run(d) == TTM_OK ? 0 : 1;
     ttm__metrics_http_close(d);
     ttm__query_close_all(d);
     ttm__poc_close(d);
     ttm__session_close_all(d);
-    ttm__daemon_reap(d);
+    if (d->loop != NULL)
+        ttm__loop_reap(d->loop);
     (void)ttm__state_save(d, "stopping");
     ttm__daemon_summary(d);
     ttm__pidfile_remove(d);
     ttm__listen_close(d);
-    if (d->sig_fd >= 0)
-        close(d->sig_fd);
-    if (d->timer_fd >= 0)
-        close(d->timer_fd);
-    if (d->epfd >= 0)
-        close(d->epfd);
     ttm__proc_table_free(d);
+    ttm__loop_close(d->loop);
     ttm_registry_close(d->reg);
     TTM_LOG(INFO, "stopped");
     ttm__log_open(NULL);

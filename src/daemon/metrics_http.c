@@ -64,7 +64,7 @@ typedef struct hconn {
 } hconn;
 
 struct ttm_metrics_http {
-    ttm_ep ep;                 /* TTM_EP_METRICS, on efd */
+    ttm_watch w;               /* on efd, in the loop */
     struct MHD_Daemon *mhd;
     int efd;                   /* scrapes ring it; the loop reads it */
     ttm_metrics_addr addr;
@@ -97,19 +97,6 @@ static void snap_release(msnap *m)
         return;
     ttm__snapshot_free(&m->snap);
     ttm__free(m);
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static struct timespec ns_to_ts(uint64_t ns)
-{
-    return (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
-                             .tv_nsec = (long)(ns % 1000000000u)};
 }
 
 /* ---- addresses ------------------------------------------------------------------------------ */
@@ -273,8 +260,8 @@ static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned status, c
 static msnap *await_snap(ttm_metrics_http *h, ttm_ttshm_region **regions, size_t *nregions,
                          ttm_metrics_scrapes *st)
 {
-    uint64_t t0 = mono_ns();
-    struct timespec deadline = ns_to_ts(t0 + (uint64_t)TTM_METRICS_WAIT_MS * 1000000u);
+    uint64_t t0 = ttm__mono_ns();
+    struct timespec deadline = ttm__mono_ts(t0 + (uint64_t)TTM_METRICS_WAIT_MS * 1000000u);
     pthread_mutex_lock(&h->mu);
     uint64_t ticket = ++h->requested;
     bool ring = !h->bell_pending && !h->closing;
@@ -451,7 +438,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         return;
     }
     k->fd = fd->connect_fd;
-    k->since_ns = mono_ns();
+    k->since_ns = ttm__mono_ns();
     if (ad != NULL && ad->client_addr != NULL)
         memcpy(&k->addr, ad->client_addr,
                ad->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -487,7 +474,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     hconn *k = ci->socket_context;
     pthread_mutex_lock(&h->mu);
-    k->since_ns = mono_ns();
+    k->since_ns = ttm__mono_ns();
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -500,7 +487,7 @@ static void *watchdog_main(void *arg)
     uint64_t logged_ns = 0, logged_cut = 0;
     pthread_mutex_lock(&h->mu);
     while (!h->closing) {
-        uint64_t now = mono_ns(), next = now + limit;
+        uint64_t now = ttm__mono_ns(), next = now + limit;
         for (hconn *k = h->conns; k != NULL; k = k->next) {
             if (k->cut)
                 continue;
@@ -520,7 +507,7 @@ static void *watchdog_main(void *arg)
             logged_ns = now;
             logged_cut = h->cut_deadline;
         }
-        struct timespec ts = ns_to_ts(next);
+        struct timespec ts = ttm__mono_ts(next);
         pthread_cond_timedwait(&h->wd_cv, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);
@@ -549,8 +536,13 @@ static msnap *build(ttm_daemon *d)
     return m;
 }
 
-void ttm__metrics_http_on_event(ttm_daemon *d)
+/* The loop's side of a scrape (the request eventfd is readable): builds the text the waiting
+ * scrapes asked for and hands it over. Never blocks on HTTP. */
+static void on_request_posted(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
+    (void)l;
+    (void)events;
+    ttm_daemon *d = w->owner;
     ttm_metrics_http *h = d->metrics;
     if (h == NULL)
         return;
@@ -564,9 +556,9 @@ void ttm__metrics_http_on_event(ttm_daemon *d)
     pthread_mutex_unlock(&h->mu);
     if (late)
         return;
-    uint64_t t0 = ttm__now_ns();
+    uint64_t t0 = ttm__mono_ns();
     msnap *m = build(d);
-    uint64_t spent = ttm__now_ns() - t0;
+    uint64_t spent = ttm__mono_ns() - t0;
     pthread_mutex_lock(&h->mu);
     msnap *old = h->snap;
     h->snap = m;
@@ -654,7 +646,7 @@ int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len)
         goto out_destroy_sync;
     }
     h->watchdog_running = true;
-    h->ep = (ttm_ep){TTM_EP_METRICS, h};
+    ttm__watch_init(&h->w, on_request_posted, d);
     d->metrics = h;
     TTM_LOG(INFO, "metrics: serving http://%s/metrics", h->addr.text);
     return TTM_OK;
@@ -675,7 +667,7 @@ int ttm__metrics_http_register(ttm_daemon *d)
     ttm_metrics_http *h = d->metrics;
     if (h == NULL)
         return TTM_OK;
-    return ttm__ep_add(d, h->efd, EPOLLIN, &h->ep);
+    return ttm__loop_add(d->loop, &h->w, h->efd, EPOLLIN);
 }
 
 void ttm__metrics_http_close(ttm_daemon *d)
@@ -691,7 +683,8 @@ void ttm__metrics_http_close(ttm_daemon *d)
     if (h->watchdog_running)
         pthread_join(h->watchdog, NULL);
     MHD_stop_daemon(h->mhd); /* joins its threads, closes the listener and every connection */
-    ttm__ep_del(d, h->efd);
+    if (d->loop != NULL)
+        ttm__loop_del(d->loop, &h->w);
     close(h->efd);
     snap_release(h->snap);
     pthread_mutex_destroy(&h->mu);

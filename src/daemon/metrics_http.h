@@ -50,13 +50,10 @@ int ttm__metrics_addr_parse(const char *spec, ttm_metrics_addr *out, char *msg, 
  * TTM_ENOMEM; on failure nothing is left open. */
 int ttm__metrics_http_open(ttm_daemon *d, char *msg, size_t msg_len);
 
-/* Adds the endpoint's request eventfd to the loop's epoll set (TTM_EP_METRICS). No-op when
- * metrics are off. Returns 0 or TTM_EIO. */
+/* Adds the endpoint's request eventfd to d->loop: a scrape's request is answered by the loop
+ * (it builds the snapshot and hands it over; it never blocks on HTTP). No-op when metrics are
+ * off. Returns 0 or TTM_EIO. */
 int ttm__metrics_http_register(ttm_daemon *d);
-
-/* The loop's side, on TTM_EP_METRICS: builds the text the waiting scrapes asked for and hands
- * it over. Never blocks on HTTP. */
-void ttm__metrics_http_on_event(ttm_daemon *d);
 
 /* Stops the HTTP threads (waiting scrapes get 503 at once), closes the listener and frees the
  * endpoint; d->metrics becomes NULL. No-op when metrics are off. */

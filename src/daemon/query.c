@@ -38,7 +38,7 @@ static void mem_copy(ttm_snap_mem *dst, const ttm_memstat *src)
 
 static void fill_daemon(ttm_daemon *d, ttm_snap_daemon *o)
 {
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     snprintf(o->version, sizeof o->version, "%s", TTM_VERSION);
     o->pid = (uint32_t)getpid();
     o->max_clients = d->cfg.max_clients;
@@ -428,7 +428,7 @@ static void out_account(ttm_daemon *d, ttm_qconn *q, bool add)
             v->query_buffered_peak = v->query_buffered;
         if (q->large)
             d->qbuf_large += n;
-        q->reply_ns = ttm__now_ns();
+        q->reply_ns = ttm__mono_ns();
         return;
     }
     v->query_buffered -= n < v->query_buffered ? n : v->query_buffered;
@@ -458,7 +458,7 @@ static void wait_remove(ttm_daemon *d, ttm_qconn *q)
 
 static void qconn_free(ttm_daemon *d, ttm_qconn *q)
 {
-    ttm__ep_del(d, q->fd);
+    ttm__loop_del(d->loop, &q->w);
     if (q->fd >= 0) {
         close(q->fd);
         q->fd = -1;
@@ -475,8 +475,8 @@ static void qconn_free(ttm_daemon *d, ttm_qconn *q)
     d->nqconns--;
     q->dead = true;
     q->prev = NULL;
-    q->next = d->dead_qconns;
-    d->dead_qconns = q;
+    q->next = NULL;
+    ttm__loop_defer(d->loop, &q->dead_node, ttm__free, q);
 }
 
 /* At the connection limit: closes the connection whose reply has waited longest to be read,
@@ -485,7 +485,7 @@ static void qconn_free(ttm_daemon *d, ttm_qconn *q)
  * one was closed. */
 static bool evict_one(ttm_daemon *d)
 {
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     ttm_qconn *victim = NULL;
     for (ttm_qconn *q = d->qconns; q != NULL; q = q->next)
         if (q->out.len > 0 && now - q->reply_ns >= (uint64_t)TTM_DAEMON_QUERY_EVICT_MS * 1000000u &&
@@ -497,7 +497,10 @@ static bool evict_one(ttm_daemon *d)
     return true;
 }
 
-void ttm__query_accept(ttm_daemon *d)
+static void on_conn(ttm_loop *l, ttm_watch *w, uint32_t events);
+
+/* Accepts every pending connection on the query socket. */
+static void query_accept(ttm_daemon *d)
 {
     for (;;) {
         int fd = accept4(d->query_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -526,15 +529,15 @@ void ttm__query_accept(ttm_daemon *d)
             d->qsvc.query_refused++;
             continue;
         }
-        q->ep = (ttm_ep){TTM_EP_QUERY, q};
+        ttm__watch_init(&q->w, on_conn, q);
         q->fd = fd;
-        q->last_ns = ttm__now_ns();
+        q->last_ns = ttm__mono_ns();
         q->next = d->qconns;
         if (d->qconns)
             d->qconns->prev = q;
         d->qconns = q;
         d->nqconns++;
-        if (ttm__ep_add(d, fd, EPOLLIN | EPOLLRDHUP, &q->ep) != TTM_OK)
+        if (ttm__loop_add(d->loop, &q->w, fd, EPOLLIN | EPOLLRDHUP) != TTM_OK)
             qconn_free(d, q);
     }
 }
@@ -547,7 +550,7 @@ static bool flush_out(ttm_daemon *d, ttm_qconn *q)
                          MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             q->outpos += (size_t)n;
-            q->reply_ns = ttm__now_ns(); /* the deadline counts from the last progress */
+            q->reply_ns = ttm__mono_ns(); /* the deadline counts from the last progress */
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -555,7 +558,7 @@ static bool flush_out(ttm_daemon *d, ttm_qconn *q)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             /* EPOLLOUT alone (hang-ups are always reported): a peer that shut its side
              * down without reading must not wake the loop again and again */
-            ttm__ep_mod(d, q->fd, EPOLLOUT, &q->ep);
+            ttm__loop_mod(d->loop, &q->w, EPOLLOUT);
             return true;
         }
         return false;
@@ -563,7 +566,7 @@ static bool flush_out(ttm_daemon *d, ttm_qconn *q)
     out_drop(d, q);
     if (q->close_after)
         return false;
-    ttm__ep_mod(d, q->fd, EPOLLIN | EPOLLRDHUP, &q->ep);
+    ttm__loop_mod(d->loop, &q->w, EPOLLIN | EPOLLRDHUP);
     return true;
 }
 
@@ -580,7 +583,7 @@ static void answer_error(ttm_daemon *d, ttm_qconn *q, int status, const char *ms
 static void answer(ttm_daemon *d, ttm_qconn *q)
 {
     ttm_snapshot snap;
-    uint64_t t0 = ttm__now_ns();
+    uint64_t t0 = ttm__mono_ns();
     int err = ttm__daemon_snapshot(d, &q->req, &snap);
     if (err == TTM_OK) {
         err = ttm__snap_encode_snapshot(&snap, &q->out);
@@ -594,11 +597,16 @@ static void answer(ttm_daemon *d, ttm_qconn *q)
     out_account(d, q, true);
     d->queries++;
     TTM_LOG(DEBUG, "query: sections 0x%x, %zu bytes in %.3f ms", q->req.sections, q->out.len,
-            (double)(ttm__now_ns() - t0) / 1e6);
+            (double)(ttm__mono_ns() - t0) / 1e6);
 }
 
-bool ttm__query_poll(ttm_daemon *d)
+/* The before-sleep hook: builds the replies of waiting queries, within the reply budget and
+ * TTM_DAEMON_QUERY_TURN_BYTES per turn. Returns 0 when some could be built now but were left
+ * for the next turn (the loop should not block), else -1. */
+static int64_t query_poll(ttm_loop *l, void *arg)
 {
+    (void)l;
+    ttm_daemon *d = arg;
     uint64_t built = 0;
     ttm_qconn **p = &d->qwait;
     while (*p != NULL) {
@@ -613,18 +621,18 @@ bool ttm__query_poll(ttm_daemon *d)
             continue;
         }
         if (built > 0 && built + est > TTM_DAEMON_QUERY_TURN_BYTES)
-            return true; /* the rest next turn, after the rings */
+            return 0; /* the rest next turn, after the rings */
         *p = q->wnext;
         q->wnext = NULL;
         q->pending = false;
         q->large = large;
         answer(d, q);
         built += est;
-        q->last_ns = ttm__now_ns();
+        q->last_ns = ttm__mono_ns();
         if (!flush_out(d, q))
             qconn_free(d, q);
     }
-    return false;
+    return -1;
 }
 
 /* A whole request is in q->in: decoded into q->req, the connection waits in d->qwait (not
@@ -644,14 +652,17 @@ static void enqueue(ttm_daemon *d, ttm_qconn *q, const ttm_snap_frame *fr)
     q->wnext = NULL;
     q->pending = true;
     q->waited = false;
-    ttm__ep_mod(d, q->fd, 0, &q->ep); /* only a hang-up (EPOLLHUP, EPOLLERR) is reported */
+    ttm__loop_mod(d->loop, &q->w, 0); /* only a hang-up (EPOLLHUP, EPOLLERR) is reported */
 }
 
-void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events)
+/* Epoll events of a query connection. */
+static void on_conn(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
+    ttm_daemon *d = ttm__loop_ctx(l);
+    ttm_qconn *q = w->owner;
     if (q->dead)
         return;
-    q->last_ns = ttm__now_ns();
+    q->last_ns = ttm__mono_ns();
     if (q->pending) { /* waiting for its reply to be built: only the end matters */
         if (events & (EPOLLHUP | EPOLLERR))
             qconn_free(d, q);
@@ -706,9 +717,13 @@ void ttm__query_on_event(ttm_daemon *d, ttm_qconn *q, uint32_t events)
         qconn_free(d, q);
 }
 
-void ttm__query_tick(ttm_daemon *d)
+/* The tick: closes connections whose reply is not read, or idle for too long. */
+static void query_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
-    uint64_t now = ttm__now_ns();
+    (void)l;
+    (void)ticks;
+    ttm_daemon *d = arg;
+    uint64_t now = ttm__mono_ns();
     ttm_qconn *q = d->qconns;
     while (q != NULL) {
         ttm_qconn *next = q->next;
@@ -736,4 +751,19 @@ void ttm__query_close_all(ttm_daemon *d)
 {
     while (d->qconns != NULL)
         qconn_free(d, d->qconns);
+}
+
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+    query_accept(ttm__loop_ctx(l));
+}
+
+int ttm__query_register(ttm_daemon *d)
+{
+    ttm__watch_init(&d->query_w, on_listen, d);
+    ttm__loop_on_tick(d->loop, &d->query_tick, query_tick, d);
+    ttm__loop_before_sleep(d->loop, &d->query_sleep, query_poll, d);
+    return ttm__loop_add(d->loop, &d->query_w, d->query_fd, EPOLLIN);
 }

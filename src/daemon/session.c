@@ -7,8 +7,8 @@
  * least the ring's size, an eventfd) and the ring's header (ring.c). A refused client gets a
  * reply with a negative status and one line, the daemon logs one line and counts it.
  *
- * Exit: each session's process is watched with a pidfd (SO_PEERPIDFD, else pidfd_open; else
- * /proc is polled) in an epoll set of its own, so an exit is known the moment it happens. A
+ * Exit: each session's process is watched by the process table (proc.h: a pidfd in its exit
+ * epoll set, else /proc), so an exit is known the moment it happens. A
  * session whose process is gone SETTLES: its ring is drained (the slots a killed producer
  * reserved but never committed skipped), its live buffers are reported leaked_at_exit and
  * reclaimed. The ordering rule: an exit that happened before an event is settled before that
@@ -85,6 +85,22 @@ static void guard_install(void)
     guard_installed = true;
 }
 
+/* What runs under the guard: reads and writes of s's mapped ring, nothing else. */
+typedef void (*guarded_fn)(ttm_daemon *d, ttm_session *s, void *arg);
+
+/* Calls fn(d, s, arg) under the SIGBUS guard. Returns true when it ran to its end, false when
+ * the ring faulted (fn left where the fault hit it; the caller says what that means). */
+static bool guarded(ttm_daemon *d, ttm_session *s, guarded_fn fn, void *arg)
+{
+    guard_install();
+    if (sigsetjmp(ring_jmp, 0) != 0)
+        return false; /* on_sigbus cleared ring_guarded */
+    ring_guarded = 1;
+    fn(d, s, arg);
+    ring_guarded = 0;
+    return true;
+}
+
 /* Marks a session whose ring faulted: it is drained no more and closes as if disconnected. */
 static void ring_fault(ttm_daemon *d, ttm_session *s)
 {
@@ -102,139 +118,6 @@ static void ring_corrupt(ttm_daemon *d, ttm_session *s)
     TTM_LOG(WARN, "pid %u: its ring's tail or head was moved by the client (the daemon's "
                   "position is %llu); closing the session",
             s->pid, (unsigned long long)s->pos);
-}
-
-/* ---- the process table ---------------------------------------------------------------------- */
-
-static size_t proc_index(const ttm_daemon *d, uint32_t pid, bool *found)
-{
-    size_t lo = 0, hi = d->nprocs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->procs[mid]->pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < d->nprocs && d->procs[lo]->pid == pid;
-    return lo;
-}
-
-ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid)
-{
-    bool found;
-    size_t i = proc_index(d, pid, &found);
-    return found ? d->procs[i] : NULL;
-}
-
-/* Evicts the process without an open session (only an exited one when exited_only) seen
- * longest ago, here and in the registry (its leaks stay in the totals); false when there is
- * none. */
-static bool proc_evict_one(ttm_daemon *d, bool exited_only)
-{
-    size_t victim = SIZE_MAX;
-    for (size_t i = 0; i < d->nprocs; i++) {
-        const ttm_dproc *p = d->procs[i];
-        if (p->sessions_open == 0 && (p->exited || !exited_only) &&
-            (victim == SIZE_MAX || p->last_ns < d->procs[victim]->last_ns))
-            victim = i;
-    }
-    if (victim == SIZE_MAX)
-        return false;
-    (void)ttm_registry_process_forget(d->reg, d->procs[victim]->pid);
-    ttm__free(d->procs[victim]);
-    memmove(&d->procs[victim], &d->procs[victim + 1],
-            (d->nprocs - victim - 1) * sizeof d->procs[0]);
-    d->nprocs--;
-    d->procs_dropped++;
-    return true;
-}
-
-/* Keeps at most keep_exited exited processes (the most recent); the others are counted in
- * procs_dropped. */
-static void procs_trim(ttm_daemon *d)
-{
-    size_t keep = d->cfg.keep_exited ? d->cfg.keep_exited : TTM_DAEMON_KEEP_EXITED;
-    size_t exited = 0;
-    for (size_t i = 0; i < d->nprocs; i++)
-        exited += d->procs[i]->exited && d->procs[i]->sessions_open == 0;
-    while (exited > keep && proc_evict_one(d, true))
-        exited--;
-}
-
-static void read_comm(uint32_t pid, char *name, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/comm", pid);
-    name[0] = '\0';
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return;
-    if (fgets(name, (int)len, f) != NULL)
-        name[strcspn(name, "\n")] = '\0';
-    fclose(f);
-    for (char *c = name; *c; c++) /* shown in one-line logs and tables */
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-}
-
-/* The entry for a process starting a session: found, reused (a new process with a reused pid)
- * or created. NULL only when the table is full of connected processes or memory ran out. */
-static ttm_dproc *proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid, const char *hello_comm)
-{
-    bool found;
-    size_t i = proc_index(d, pid, &found);
-    ttm_dproc *p = found ? d->procs[i] : NULL;
-    if (p != NULL && p->sessions_open == 0 && p->exited) {
-        memset(p, 0, sizeof *p); /* the pid was reused */
-        p->pid = pid;
-    }
-    if (p == NULL) {
-        if (d->nprocs >= TTM_DAEMON_MAX_PROCS) {
-            if (!proc_evict_one(d, false))
-                return NULL;
-            i = proc_index(d, pid, &found);
-        }
-        if (d->nprocs == d->procs_cap) {
-            size_t cap = d->procs_cap ? d->procs_cap * 2 : 64;
-            ttm_dproc **np = ttm__reallocarray(d->procs, cap, sizeof *np);
-            if (np == NULL)
-                return NULL;
-            d->procs = np;
-            d->procs_cap = cap;
-        }
-        p = ttm__calloc(1, sizeof *p);
-        if (p == NULL)
-            return NULL;
-        p->pid = pid;
-        memmove(&d->procs[i + 1], &d->procs[i], (d->nprocs - i) * sizeof d->procs[0]);
-        d->procs[i] = p;
-        d->nprocs++;
-    }
-    p->uid = uid;
-    read_comm(pid, p->name, sizeof p->name);
-    if (p->name[0] == '\0') { /* already gone: keep what it said of itself, marked */
-        char comm[sizeof p->name];
-        snprintf(comm, sizeof comm, "%.*s", (int)sizeof comm - 1, hello_comm);
-        for (char *c = comm; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
-        snprintf(p->name, sizeof p->name, "%s", comm);
-    }
-    p->exited = false;
-    p->sessions_open++;
-    p->sessions++;
-    p->last_ns = ttm__now_ns();
-    return p;
-}
-
-void ttm__proc_table_free(ttm_daemon *d)
-{
-    for (size_t i = 0; i < d->nprocs; i++)
-        ttm__free(d->procs[i]);
-    ttm__free(d->procs);
-    d->procs = NULL;
-    d->nprocs = d->procs_cap = 0;
 }
 
 /* ---- session list --------------------------------------------------------------------------- */
@@ -259,26 +142,12 @@ static void close_fd(int *fd)
     }
 }
 
-/* Unmaps the ring and closes every descriptor; frees the session. */
-/* Stops watching s's process for its exit. */
-static void exit_watch_stop(ttm_daemon *d, ttm_session *s)
-{
-    if (s->pidfd >= 0) {
-        if (d->exit_epoll_on)
-            epoll_ctl(d->exit_epfd, EPOLL_CTL_DEL, s->pidfd, NULL);
-        close_fd(&s->pidfd);
-    }
-    if (s->polled) {
-        s->polled = false;
-        d->no_pidfd--;
-    }
-}
-
+/* Unmaps the ring and closes every descriptor, detaches the session from its process; frees
+ * it after the loop's batch. */
 static void session_free(ttm_daemon *d, ttm_session *s)
 {
-    exit_watch_stop(d, s);
-    ttm__ep_del(d, s->fd);
-    ttm__ep_del(d, s->efd);
+    ttm__loop_del(d->loop, &s->sock_w);
+    ttm__loop_del(d->loop, &s->bell_w);
     if (s->ring != NULL) {
         munmap(s->ring, s->map_bytes);
         s->ring = NULL;
@@ -292,35 +161,14 @@ static void session_free(ttm_daemon *d, ttm_session *s)
         d->npending--;
     else if (s->state == TTM_SESSION_SETTLING)
         d->nsettling--;
-    if (s->proc != NULL) {
-        s->proc->sessions_open--;
-        s->proc->last_ns = ttm__now_ns();
-    }
+    ttm__proc_detach(d, &s->pc);
     list_remove(d, s);
     s->dead = true;
     s->hot = false;
-    s->next = d->dead_sessions;
-    d->dead_sessions = s;
+    ttm__loop_defer(d->loop, &s->dead_node, ttm__free, s);
 }
 
 /* ---- draining -------------------------------------------------------------------------------- */
-
-/* Logs the first appearance of each diagnosis class (never one line per event). */
-static void note_classes(ttm_daemon *d, const ttm_session *s, const ttm_event *ev, uint32_t mask)
-{
-    uint32_t fresh = mask & ~d->classes_seen;
-    d->classes_seen |= mask;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        if (!(fresh & TTM_CLASS_BIT(c)) || !ttm_class_is_anomaly(c))
-            continue;
-        TTM_LOG(WARN,
-                "first %s: pid %u (%s) %s device %u %s 0x%llx (%s); further ones are counted, "
-                "not logged",
-                ttm_class_name(c), s->pid, s->proc ? s->proc->name : "?",
-                ttm__event_kind_name(ev->kind), ev->device, ttm__memtype_name(ev->memtype),
-                (unsigned long long)ev->addr, ttm_class_help(c));
-    }
-}
 
 /* Applies a run of events to the registry with the batch interface, then logs the classes that
  * appear for the first time. */
@@ -332,7 +180,7 @@ static void apply_run(ttm_daemon *d, ttm_session *s, size_t from, size_t to)
     uint32_t seen = d->classes_seen;
     for (size_t i = from; i < to; i++)
         if (d->masks[i] & ~seen) {
-            note_classes(d, s, &d->batch[i], d->masks[i]);
+            ttm__proc_note_classes(d, s->pid, s->pc.proc, "", &d->batch[i], d->masks[i]);
             seen = d->classes_seen;
         }
 }
@@ -348,17 +196,17 @@ static void apply_batch(ttm_daemon *d, ttm_session *s, size_t n)
         apply_run(d, s, from, i);
         from = i + 1;
         d->events_rejected++;
-        s->proc->rejected++;
+        s->pc.proc->rejected++;
         if (!d->control_logged) {
             d->control_logged = true;
             TTM_LOG(WARN, "pid %u (%s) sent a %s event: clients may not send process start/exit, "
                           "ignored (counted, not logged again)",
-                    s->pid, s->proc->name, ttm__event_kind_name(ev->kind));
+                    s->pid, s->pc.proc->name, ttm__event_kind_name(ev->kind));
         }
     }
     apply_run(d, s, from, n);
     d->events += n;
-    s->proc->events += n;
+    s->pc.proc->events += n;
 }
 
 /* A counter the client reported that cannot be true: counted, logged (rate-limited), not
@@ -370,7 +218,7 @@ static void counter_bad(ttm_daemon *d, ttm_session *s, const char *what, uint64_
     d->counters_rejected++;
     TTM_LOG(WARN, "pid %u (%s): its ring's %s counter went from %llu to %llu, which no "
                   "producer can do; not counted (a ring error)",
-            s->pid, s->proc ? s->proc->name : "?", what, (unsigned long long)was,
+            s->pid, s->pc.proc ? s->pc.proc->name : "?", what, (unsigned long long)was,
             (unsigned long long)now);
 }
 
@@ -382,14 +230,14 @@ static void counter_bad(ttm_daemon *d, ttm_session *s, const char *what, uint64_
 static void account_counters(ttm_daemon *d, ttm_session *s)
 {
     ttm_ring_hdr *h = s->ring;
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     uint64_t waited = atomic_load_explicit(&h->waited, memory_order_relaxed);
     if (waited != s->waited_base) {
         uint64_t limit = (s->pos - s->acct_pos) + s->nslots + TTM_DAEMON_WAIT_SLACK;
         if (waited < s->waited_base || waited - s->waited_base > limit)
             counter_bad(d, s, "waited", s->waited_base, waited);
         else
-            s->proc->waited = ttm__sat_add(s->proc->waited, waited - s->waited_base);
+            s->pc.proc->waited = ttm__sat_add(s->pc.proc->waited, waited - s->waited_base);
         s->waited_base = waited;
     }
     uint64_t dropped = atomic_load_explicit(&h->dropped, memory_order_relaxed);
@@ -400,11 +248,11 @@ static void account_counters(ttm_daemon *d, ttm_session *s)
             s->dropped_base = dropped;
         } else if (dropped > s->dropped_base) {
             uint64_t add = dropped - s->dropped_base;
-            s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+            s->pc.proc->dropped = ttm__sat_add(s->pc.proc->dropped, add);
             d->dropped = ttm__sat_add(d->dropped, add);
             s->dropped_base = dropped;
             TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring",
-                    s->pid, s->proc->name, (unsigned long long)add);
+                    s->pid, s->pc.proc->name, (unsigned long long)add);
         }
         s->dropped_seen = dropped;
     }
@@ -415,54 +263,76 @@ static void account_counters(ttm_daemon *d, ttm_session *s)
         atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
 }
 
+typedef struct peek_args {
+    bool peer_dead, ok;
+    uint64_t *next;
+    size_t n;
+} peek_args;
+
+static void do_peek(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    peek_args *a = arg;
+    a->ok = ttm__ring_check_at(s->ring, s->map_bytes, s->pos);
+    if (a->ok)
+        a->n = ttm__ring_peek_at(s->ring, s->map_bytes, s->pos, d->batch, TTM_DAEMON_BATCH,
+                                 a->peer_dead, a->next);
+}
+
 /* One peek under the SIGBUS guard, after checking that tail and head are where they can be.
  * Returns the events copied into d->batch and their end in *next; on a fault or a moved tail
  * marks the session broken and returns 0. */
 static size_t guarded_peek(ttm_daemon *d, ttm_session *s, bool peer_dead, uint64_t *next)
 {
     *next = s->pos;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    peek_args a = {.peer_dead = peer_dead, .next = next};
+    if (!guarded(d, s, do_peek, &a)) {
         ring_fault(d, s);
         return 0;
     }
-    ring_guarded = 1;
-    size_t n = 0;
-    bool ok = ttm__ring_check_at(s->ring, s->map_bytes, s->pos);
-    if (ok)
-        n = ttm__ring_peek_at(s->ring, s->map_bytes, s->pos, d->batch, TTM_DAEMON_BATCH,
-                              peer_dead, next);
-    ring_guarded = 0;
-    if (!ok)
+    if (!a.ok)
         ring_corrupt(d, s);
-    return n;
+    return a.n;
+}
+
+static void do_release(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    (void)arg;
+    ttm__ring_release_at(s->ring, s->pos);
 }
 
 /* Publishes the daemon's position as the ring's tail, under the guard. */
 static void guarded_release(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    if (!guarded(d, s, do_release, NULL))
         ring_fault(d, s);
-        return;
-    }
-    ring_guarded = 1;
-    ttm__ring_release_at(s->ring, s->pos);
-    ring_guarded = 0;
+}
+
+static void do_beat(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    (void)arg;
+    atomic_fetch_add_explicit(&s->ring->consumer_beat, 1, memory_order_release);
 }
 
 /* Tells the ring's producers, under the guard, that the daemon is alive and holds the ring
  * back on purpose (ring.h, consumer_beat). */
 static void guarded_beat(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    if (!guarded(d, s, do_beat, NULL))
         ring_fault(d, s);
-        return;
-    }
-    ring_guarded = 1;
-    atomic_fetch_add_explicit(&s->ring->consumer_beat, 1, memory_order_release);
-    ring_guarded = 0;
+}
+
+typedef struct ready_args {
+    bool account, ready;
+} ready_args;
+
+static void do_ready(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    ready_args *a = arg;
+    if (a->account)
+        account_counters(d, s);
+    a->ready = ttm__ring_ready_at(s->ring, s->map_bytes, s->pos);
 }
 
 /* Reads the ring's counters (when account) and whether more is ready, under the guard. */
@@ -470,41 +340,12 @@ static bool guarded_ready(ttm_daemon *d, ttm_session *s, bool account)
 {
     if (s->ring == NULL || s->broken)
         return false;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    ready_args a = {.account = account};
+    if (!guarded(d, s, do_ready, &a)) {
         ring_fault(d, s);
         return false;
     }
-    ring_guarded = 1;
-    if (account)
-        account_counters(d, s);
-    bool ready = ttm__ring_ready_at(s->ring, s->map_bytes, s->pos);
-    ring_guarded = 0;
-    return ready;
-}
-
-/* 1 when pid no longer runs (no such process, or a zombie), 0 when it runs. */
-static bool process_gone(uint32_t pid)
-{
-    if (pid == 0)
-        return false;
-    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-        return true;
-    char buf[256];
-    const char *state = ttm__proc_stat_field(pid, 3, buf, sizeof buf);
-    if (state == NULL)
-        return errno == ENOENT;
-    return *state == 'Z' || *state == 'X';
-}
-
-/* Whether s's process is gone: its pidfd is readable, or /proc says so. */
-static bool session_process_gone(const ttm_session *s)
-{
-    if (s->pidfd >= 0) {
-        struct pollfd p = {.fd = s->pidfd, .events = POLLIN};
-        return poll(&p, 1, 0) > 0;
-    }
-    return process_gone(s->pid);
+    return a.ready;
 }
 
 /* The process of s is gone (or counts as gone): s settles from the next drain on. */
@@ -512,43 +353,35 @@ static void session_gone(ttm_daemon *d, ttm_session *s, const char *why)
 {
     if (s->state == TTM_SESSION_SETTLING || s->state == TTM_SESSION_HANDSHAKE)
         return;
-    exit_watch_stop(d, s);
-    ttm__ep_del(d, s->fd);
+    ttm__proc_unwatch(d, &s->pc);
+    ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
     if (s->state == TTM_SESSION_ACTIVE)
         d->nactive--;
     s->state = TTM_SESSION_SETTLING;
+    s->pc.settling = true;
     s->exit_why = why;
     s->napping = false;
     s->hot = true;
     d->nsettling++;
 }
 
-/* Looks for exits that have happened: the ready pidfds of the exit epoll set, and /proc for the
- * sessions that have no pidfd. Each found starts settling. */
-static void note_exits(ttm_daemon *d)
+/* The process table found s's process gone (proc.h): s settles. */
+static void on_gone(ttm_daemon *d, ttm_pconn *c, ttm_gone_how how)
 {
-    if (d->exit_epoll_on) {
-        struct epoll_event evs[32];
-        int n;
-        while ((n = epoll_wait(d->exit_epfd, evs, 32, 0)) > 0) {
-            for (int i = 0; i < n; i++)
-                session_gone(d, evs[i].data.ptr, "exited");
-            if (n < 32)
-                break;
-        }
-    }
-    if (d->no_pidfd > 0) /* only on kernels without pidfds, or a process gone at its HELLO */
-        for (ttm_session *s = d->sessions; s != NULL; s = s->next)
-            if (s->polled && process_gone(s->pid))
-                session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed"
-                                                                  : "exited");
+    ttm_session *s = c->owner;
+    if (how == TTM_GONE_PIDFD)
+        session_gone(d, s, "exited");
+    else if (how == TTM_GONE_POLLED)
+        session_gone(d, s, s->state == TTM_SESSION_LINGER ? "connection closed" : "exited");
+    else if (s->state == TTM_SESSION_ACTIVE)
+        session_gone(d, s, "process gone, connection still open");
 }
 
 /* True when an older session of the same process still has events: those come first. */
 static bool older_pending(ttm_daemon *d, const ttm_session *s)
 {
-    if (s->proc == NULL || s->proc->sessions_open < 2)
+    if (s->pc.proc == NULL || s->pc.proc->sessions_open < 2)
         return false;
     for (ttm_session *o = d->sessions; o != NULL; o = o->next)
         if (o != s && o->pid == s->pid && o->seq < s->seq && o->ring != NULL &&
@@ -578,7 +411,7 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
             break;
         if (!dead && !d->stopping) {
             /* the ordering rule: exits that have happened are settled before these events */
-            note_exits(d);
+            ttm__proc_note_exits(d);
             if (d->nsettling > (s->state == TTM_SESSION_SETTLING ? 1u : 0u)) {
                 s->hot = true; /* not applied, not released: they wait in the ring */
                 return total;
@@ -597,17 +430,20 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
     return total;
 }
 
+static void do_prepare_sleep(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    *(bool *)arg = ttm__ring_prepare_sleep_at(s->ring, s->map_bytes, s->pos);
+}
+
 /* Announces sleep under the guard; true when the consumer may block (see ring.h). */
 static bool guarded_prepare_sleep(ttm_daemon *d, ttm_session *s)
 {
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    bool may_sleep = true;
+    if (!guarded(d, s, do_prepare_sleep, &may_sleep)) {
         ring_fault(d, s);
         return true;
     }
-    ring_guarded = 1;
-    bool may_sleep = ttm__ring_prepare_sleep_at(s->ring, s->map_bytes, s->pos);
-    ring_guarded = 0;
     return may_sleep;
 }
 
@@ -633,66 +469,21 @@ static void session_drain_and_sleep(ttm_daemon *d, ttm_session *s, size_t budget
             return;
     }
     s->napping = true; /* events came (or a producer is finishing one): look again soon */
-    s->nap_until_ns = ttm__now_ns() + TTM_DAEMON_NAP_US * 1000u;
+    s->nap_until_ns = ttm__mono_ns() + TTM_DAEMON_NAP_US * 1000u;
 }
 
 /* ---- exit ------------------------------------------------------------------------------------ */
 
-/* True when another session of s's pid holds a ring (or a legacy connection of it is open).
- * settling: whether sessions that are settling an exit count. The exit itself counts them (a
- * process that rebuilt its ring ends with two sessions and exits once, when the last is
- * drained); a new HELLO does not (the pid of a process being settled may already be reused). */
-static bool other_session_of(const ttm_daemon *d, const ttm_session *s, bool settling)
-{
-    for (const ttm_session *o = d->sessions; o != NULL; o = o->next)
-        if (o != s && o->pid == s->pid && o->state != TTM_SESSION_HANDSHAKE &&
-            (settling || o->state != TTM_SESSION_SETTLING))
-            return true;
-    return ttm__poc_holds(d, s->pid); /* a legacy connection of the same process (poc.c) */
-}
-
-/* Records of an exiting process reclaimed per loop turn, shared by the exits being settled
- * (at least TTM_DAEMON_BUDGET each); the rest of an exit goes on in the next turns, so a
- * process that held millions of buffers costs every turn a bounded slice (12-21 ms here:
- * docs/RELIABILITY.md, item 11, "Exit of a large process"). */
-#define TTM__EXIT_TURN_RECORDS 32768
-
-/* The records of a turn. Test hook: TTMEMD_TEST_EXIT_RECORDS=N makes it N, so that a test can
- * watch an exit half settled (it waits for that state, it does not time it). */
-static size_t exit_turn_records(void)
-{
-    static size_t n;
-    if (n == 0) {
-        const char *e = getenv("TTMEMD_TEST_EXIT_RECORDS");
-        unsigned long v = e != NULL ? strtoul(e, NULL, 10) : 0;
-        n = v > 0 ? (size_t)v : TTM__EXIT_TURN_RECORDS;
-    }
-    return n;
-}
-
 /* One step of the exit of s's process, whose ring needs no more draining: at most budget of
- * its records are reclaimed. Returns false while records are left (the next turn goes on),
- * true when the exit is done or is not this session's to apply (another session of the same
- * process remains: the last one applies it, a process that rebuilt its ring exits once). An
- * exit once begun is carried to its end whatever sessions appear meanwhile (the pid may be
- * reused: the new session waits for it, see session_drain). */
+ * its records are reclaimed (ttm__proc_exit_step: true when done, or when another connection
+ * of the process remains and the last one applies it). An exit once begun is carried to its
+ * end whatever sessions appear meanwhile (the pid may be reused: the new session waits for
+ * it, see session_drain). */
 static bool session_exit_step(ttm_daemon *d, ttm_session *s, size_t budget, const char *why)
 {
-    if (s->proc == NULL)
+    if (s->pc.proc == NULL)
         return true;
-    if (!ttm_registry_process_settling(d->reg, s->pid) && other_session_of(d, s, true)) {
-        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
-        return true;
-    }
-    ttm_exit_progress pr;
-    if (!ttm_registry_process_exit_step(d->reg, s->pid, ttm__now_ns(), budget, &pr))
-        return false;
-    s->proc->exited = true;
-    TTM_LOG(INFO, "pid %u (%s) exited (%s): %llu events, %llu buffers (%llu bytes) leaked at "
-                  "exit and reclaimed",
-            s->pid, s->proc->name, why, (unsigned long long)s->proc->events,
-            (unsigned long long)pr.leaked_count, (unsigned long long)pr.leaked_bytes);
-    return true;
+    return ttm__proc_exit_step(d, &s->pc, s->pid, budget, why, false);
 }
 
 /* Ends a session whose ring needs no more draining. exited: the process is gone (or counts as
@@ -701,11 +492,11 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
 {
     if (s->ring != NULL && !exited && !s->broken)
         atomic_store_explicit(&s->ring->consumer_attached, 0, memory_order_release);
-    if (s->proc != NULL && !exited)
-        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->proc->name, why);
+    if (s->pc.proc != NULL && !exited)
+        TTM_LOG(DEBUG, "pid %u (%s): session closed (%s)", s->pid, s->pc.proc->name, why);
     session_free(d, s);
     if (exited)
-        procs_trim(d);
+        ttm__proc_trim(d);
 }
 
 /* The settling step of a loop turn: every settling session drains its share of the turn's
@@ -713,17 +504,13 @@ static void session_finish(ttm_daemon *d, ttm_session *s, bool exited, const cha
  * their exit, and end when it is done. */
 static void settle_step(ttm_daemon *d)
 {
-    note_exits(d);
+    ttm__proc_note_exits(d);
     if (d->nsettling == 0)
         return;
     size_t budget = TTM_DAEMON_TURN_EVENTS / d->nsettling;
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
-    size_t records = exit_turn_records() / d->nsettling;
-    if (records < TTM_DAEMON_BUDGET && exit_turn_records() >= TTM_DAEMON_BUDGET)
-        records = TTM_DAEMON_BUDGET;
-    if (records == 0)
-        records = 1;
+    size_t records = ttm__proc_exit_records(d->nsettling);
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
@@ -748,15 +535,15 @@ static void session_hangup(ttm_daemon *d, ttm_session *s)
     }
     if (s->state != TTM_SESSION_ACTIVE)
         return;
-    ttm__ep_del(d, s->fd);
+    ttm__loop_del(d->loop, &s->sock_w);
     close_fd(&s->fd);
-    if (s->broken || session_process_gone(s)) {
+    if (s->broken || ttm__proc_conn_gone(&s->pc)) {
         session_gone(d, s, s->broken ? "ring unreadable" : "connection closed");
         return;
     }
     d->nactive--;
     s->state = TTM_SESSION_LINGER;
-    s->linger_ns = ttm__now_ns();
+    s->linger_ns = ttm__mono_ns();
     s->hot = true;
 }
 
@@ -790,6 +577,39 @@ static bool is_eventfd(int fd)
         return false;
     target[n] = '\0';
     return strcmp(target, "anon_inode:[eventfd]") == 0;
+}
+
+typedef struct check_args {
+    const ttm_hello *hello;
+    char *msg;
+    size_t msg_len;
+    int err;
+} check_args;
+
+/* The checks of a freshly mapped ring's header; the daemon's position starts at its tail. */
+static void do_check(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    (void)d;
+    check_args *a = arg;
+    const ttm_hello *hello = a->hello;
+    a->err = ttm__ring_validate(s->ring, s->map_bytes, a->msg, a->msg_len);
+    if (a->err == TTM_OK && ((volatile ttm_ring_hdr *)s->ring)->nslots != hello->nslots) {
+        snprintf(a->msg, a->msg_len, "ring header says %u slots, hello says %u",
+                 ((volatile ttm_ring_hdr *)s->ring)->nslots, hello->nslots);
+        a->err = TTM_EPROTO;
+    }
+    if (a->err != TTM_OK)
+        return;
+    /* it must be where a consumer left it */
+    uint64_t tail = atomic_load_explicit(&s->ring->tail, memory_order_acquire);
+    uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_acquire);
+    if (tail > head || head - tail > hello->nslots) {
+        snprintf(a->msg, a->msg_len, "ring header has tail %llu and head %llu: not a ring of %u "
+                                     "slots",
+                 (unsigned long long)tail, (unsigned long long)head, hello->nslots);
+        a->err = TTM_EPROTO;
+    }
+    s->pos = tail;
 }
 
 /* Checks the descriptors and maps the ring. Returns 0 or an error with msg filled. Only
@@ -832,33 +652,13 @@ static int map_ring(ttm_daemon *d, ttm_session *s, const ttm_hello *hello, char 
     s->map_bytes = (size_t)hello->ring_bytes;
     s->ring_dev = st.st_dev;
     s->ring_ino = st.st_ino;
-    int err;
-    guard_install();
-    if (sigsetjmp(ring_jmp, 0) != 0) {
+    check_args a = {.hello = hello, .msg = msg, .msg_len = msg_len};
+    if (!guarded(d, s, do_check, &a)) {
         snprintf(msg, msg_len, "the ring memfd shrank while it was being checked");
         d->ring_errors++;
         return TTM_EPROTO;
     }
-    ring_guarded = 1;
-    err = ttm__ring_validate(map, s->map_bytes, msg, msg_len);
-    if (err == TTM_OK && ((volatile ttm_ring_hdr *)s->ring)->nslots != hello->nslots) {
-        snprintf(msg, msg_len, "ring header says %u slots, hello says %u",
-                 ((volatile ttm_ring_hdr *)s->ring)->nslots, hello->nslots);
-        err = TTM_EPROTO;
-    }
-    if (err == TTM_OK) {
-        /* the daemon's position starts at the ring's tail: it must be where a consumer left it */
-        uint64_t tail = atomic_load_explicit(&s->ring->tail, memory_order_acquire);
-        uint64_t head = atomic_load_explicit(&s->ring->head, memory_order_acquire);
-        if (tail > head || head - tail > hello->nslots) {
-            snprintf(msg, msg_len, "ring header has tail %llu and head %llu: not a ring of %u "
-                                   "slots",
-                     (unsigned long long)tail, (unsigned long long)head, hello->nslots);
-            err = TTM_EPROTO;
-        }
-        s->pos = tail;
-    }
-    ring_guarded = 0;
+    int err = a.err;
     s->nslots = hello->nslots;
     return err;
 }
@@ -905,50 +705,6 @@ static uint64_t process_age_ns(uint32_t pid)
     return now > start ? now - start + 1000000000ull : 1000000000ull;
 }
 
-/* Watches s's process for its exit: the pidfd of the connection's peer (SO_PEERPIDFD, Linux
- * 6.5), else pidfd_open(2) (5.3), in the exit epoll set; without either /proc is polled. */
-static void exit_watch_start(ttm_daemon *d, ttm_session *s)
-{
-#ifndef SO_PEERPIDFD
-#define SO_PEERPIDFD 77
-#endif
-    /* test hook: TTMEMD_TEST_NO_PIDFD=1 takes the /proc path of kernels without pidfds */
-    static int no_pidfds = -1;
-    if (no_pidfds < 0)
-        no_pidfds = getenv("TTMEMD_TEST_NO_PIDFD") != NULL;
-    int pfd = -1;
-    socklen_t len = sizeof pfd;
-    if (no_pidfds ||
-        getsockopt(s->fd, SOL_SOCKET, SO_PEERPIDFD, &pfd, &len) != 0 || len != sizeof pfd)
-        pfd = -1;
-#ifdef SYS_pidfd_open
-    if (pfd < 0 && !no_pidfds)
-        pfd = (int)syscall(SYS_pidfd_open, (pid_t)s->pid, 0);
-#endif
-    if (pfd >= 0 && !d->exit_epoll_on) {
-        d->exit_epfd = epoll_create1(EPOLL_CLOEXEC);
-        d->exit_ep = (ttm_ep){TTM_EP_EXIT, d};
-        if (d->exit_epfd >= 0 && ttm__ep_add(d, d->exit_epfd, EPOLLIN, &d->exit_ep) == TTM_OK) {
-            d->exit_epoll_on = true;
-        } else if (d->exit_epfd >= 0) {
-            close(d->exit_epfd);
-            d->exit_epfd = -1;
-        }
-    }
-    if (pfd >= 0 && d->exit_epoll_on) {
-        fcntl(pfd, F_SETFD, FD_CLOEXEC);
-        struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
-        if (epoll_ctl(d->exit_epfd, EPOLL_CTL_ADD, pfd, &e) == 0) {
-            s->pidfd = pfd;
-            return;
-        }
-    }
-    if (pfd >= 0)
-        close(pfd);
-    s->polled = true;
-    d->no_pidfd++;
-}
-
 static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
 {
     int avail = 0;
@@ -984,14 +740,13 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         return;
     }
     /* exits that happened before this process started are settled first */
-    note_exits(d);
-    s->proc = proc_attach(d, s->pid, s->uid, hello.comm);
-    if (s->proc == NULL) {
+    ttm__proc_note_exits(d);
+    if (ttm__proc_attach(d, &s->pc, s->pid, s->uid, hello.comm) == NULL) {
         reject(d, s, TTM_ELIMIT, "the daemon's process table is full");
         return;
     }
     ttm_ring_hdr *h = s->ring;
-    bool other = other_session_of(d, s, false);
+    bool other = ttm__proc_held(d, s->pid, &s->pc, false);
     bool same_ring = other && take_over_same_ring(d, s);
     /* Counters already in the ring belong to earlier daemons or sessions, except the drops the
      * client says no daemon has heard of. */
@@ -1016,19 +771,19 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     err = ttm__proto_send_reply(s->fd, TTM_OK, NULL);
     if (err != TTM_OK) { /* nothing is counted for a session that never began */
         TTM_LOG(DEBUG, "pid %u: gone before the reply: %s", s->pid, ttm_strerror(err));
-        s->proc->sessions_open--;
-        s->proc->sessions--;
-        if (s->proc->sessions_open == 0)
-            s->proc->exited = true;
-        s->proc = NULL;
+        ttm_dproc *p = s->pc.proc;
+        p->sessions--;
+        ttm__proc_detach(d, &s->pc);
+        if (p->sessions_open == 0)
+            p->exited = true;
         session_free(d, s);
         return;
     }
     if (add > 0) {
-        s->proc->dropped = ttm__sat_add(s->proc->dropped, add);
+        s->pc.proc->dropped = ttm__sat_add(s->pc.proc->dropped, add);
         d->dropped = ttm__sat_add(d->dropped, add);
         TTM_LOG(WARN, "pid %u (%s) dropped %llu events while no daemon held its ring", s->pid,
-                s->proc->name, (unsigned long long)add);
+                s->pc.proc->name, (unsigned long long)add);
     }
     if (!same_ring)
         s->dropped_base = ttm__sat_add(reported, add);
@@ -1037,25 +792,25 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start holds or replays from the ring (state.c) */
         uint64_t unseen = ttm__state_reattach(d, s, tail);
-        s->proc->prior_events = ttm__sat_add(s->proc->prior_events, unseen);
+        s->pc.proc->prior_events = ttm__sat_add(s->pc.proc->prior_events, unseen);
         d->prior_events = ttm__sat_add(d->prior_events, unseen);
     }
-    s->proc->restored = false;
-    if (hello.flags & 1u) {
-        s->proc->reattached = true;
+    s->pc.proc->restored = false;
+    if (hello.flags & TTM_HELLO_REATTACH) {
+        s->pc.proc->reattached = true;
         d->reattached++;
     }
     s->acct_pos = s->pos;
-    s->acct_ns = ttm__now_ns();
+    s->acct_ns = ttm__mono_ns();
     atomic_store_explicit(&h->consumer_attached, 1, memory_order_release);
     d->npending--;
     s->state = TTM_SESSION_ACTIVE;
     d->nactive++;
     d->clients_total++;
-    exit_watch_start(d, s);
+    ttm__proc_watch(d, &s->pc, s->fd, on_gone);
     /* edge-triggered and never read: a client that makes its eventfd blocking, or reads it
      * itself, can only lose its own wake-ups (the tick drains every ring anyway) */
-    if (ttm__ep_add(d, s->efd, EPOLLIN | EPOLLET, &s->bell_ep) != TTM_OK) {
+    if (ttm__loop_add(d->loop, &s->bell_w, s->efd, EPOLLIN | EPOLLET) != TTM_OK) {
         TTM_LOG(ERROR, "pid %u: cannot watch its doorbell (%s); its ring is drained by the "
                        "timer only",
                 s->pid, strerror(errno));
@@ -1065,21 +820,24 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         ttm_event start;
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
-        start.ts = ttm__now_ns();
+        start.ts = ttm__mono_ns();
         ttm_registry_apply(d->reg, s->pid, &start);
     }
-    if (hello.flags & 1u)
+    if (hello.flags & TTM_HELLO_REATTACH)
         TTM_LOG(INFO, "pid %u (%s) uid %u reattached its ring of %u slots: %llu earlier events "
                       "went to a previous daemon, %llu dropped while none existed",
-                s->pid, s->proc->name, s->uid, hello.nslots, (unsigned long long)tail,
+                s->pid, s->pc.proc->name, s->uid, hello.nslots, (unsigned long long)tail,
                 (unsigned long long)add);
     else
-        TTM_LOG(INFO, "pid %u (%s) uid %u connected, ring of %u slots", s->pid, s->proc->name,
+        TTM_LOG(INFO, "pid %u (%s) uid %u connected, ring of %u slots", s->pid, s->pc.proc->name,
                 s->uid, hello.nslots);
     s->hot = true; /* drained in this loop turn, in its turn */
 }
 
 /* ---- entry points ---------------------------------------------------------------------------- */
+
+static void on_socket(ttm_loop *l, ttm_watch *w, uint32_t events);
+static void on_doorbell(ttm_loop *l, ttm_watch *w, uint32_t events);
 
 /* Makes room for a connection of uid that has not said HELLO yet: when the pending budget (or
  * uid's share of it) is used up, the pending connections whose HELLO has arrived are served
@@ -1132,7 +890,8 @@ static void pending_make_room(ttm_daemon *d, uint32_t uid)
     session_free(d, victim);
 }
 
-void ttm__session_accept(ttm_daemon *d)
+/* Accepts every pending connection on the main socket. */
+static void session_accept(ttm_daemon *d)
 {
     for (int k = 0; k < TTM_DAEMON_ACCEPTS_PER_TURN; k++) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1162,14 +921,15 @@ void ttm__session_accept(ttm_daemon *d)
             close(fd);
             continue;
         }
-        s->sock_ep = (ttm_ep){TTM_EP_SESSION, s};
-        s->bell_ep = (ttm_ep){TTM_EP_DOORBELL, s};
+        ttm__watch_init(&s->sock_w, on_socket, s);
+        ttm__watch_init(&s->bell_w, on_doorbell, s);
         s->fd = fd;
-        s->memfd = s->efd = s->pidfd = -1;
+        s->memfd = s->efd = -1;
+        ttm__pconn_init(&s->pc, s);
         s->pid = (uint32_t)cred.pid;
         s->uid = (uint32_t)cred.uid;
         s->state = TTM_SESSION_HANDSHAKE;
-        s->opened_ns = ttm__now_ns();
+        s->opened_ns = ttm__mono_ns();
         s->seq = ++d->session_seq;
         s->next = d->sessions;
         if (d->sessions)
@@ -1177,7 +937,7 @@ void ttm__session_accept(ttm_daemon *d)
         d->sessions = s;
         d->nsessions++;
         d->npending++;
-        if (ttm__ep_add(d, fd, EPOLLIN | EPOLLRDHUP, &s->sock_ep) != TTM_OK) {
+        if (ttm__loop_add(d->loop, &s->sock_w, fd, EPOLLIN | EPOLLRDHUP) != TTM_OK) {
             TTM_LOG(ERROR, "cannot watch a client socket: %s", strerror(errno));
             session_free(d, s);
             continue;
@@ -1186,8 +946,11 @@ void ttm__session_accept(ttm_daemon *d)
     }
 }
 
-void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
+/* Epoll events of a session's socket (HELLO, hang-up). */
+static void on_socket(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
+    ttm_daemon *d = ttm__loop_ctx(l);
+    ttm_session *s = w->owner;
     if (s->dead)
         return;
     if (s->state == TTM_SESSION_HANDSHAKE) {
@@ -1210,20 +973,25 @@ void ttm__session_on_socket(ttm_daemon *d, ttm_session *s, uint32_t events)
     }
 }
 
-void ttm__session_on_doorbell(ttm_daemon *d, ttm_session *s)
+/* The doorbell of a session's ring (edge-triggered, never read): marks it due. */
+static void on_doorbell(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
-    (void)d;
+    (void)l;
+    (void)events;
+    ttm_session *s = w->owner;
     if (!s->dead && s->state != TTM_SESSION_HANDSHAKE)
         s->hot = true;
 }
 
-void ttm__session_on_exit(ttm_daemon *d)
+/* One loop turn's draining (the before-sleep hook): first the sessions of exited processes
+ * are settled (each within a budget; no other ring's events are applied until they are done),
+ * then every due ring (its doorbell rang, its last drain stopped at its budget, or its nap is
+ * over) gets one budget. Returns how long the loop may wait before the next one is due: 0, a
+ * number of nanoseconds, or -1 (nothing due; wait for events). */
+static int64_t session_poll(ttm_loop *l, void *arg)
 {
-    note_exits(d);
-}
-
-int64_t ttm__session_poll(ttm_daemon *d)
-{
+    (void)l;
+    ttm_daemon *d = arg;
     settle_step(d);
     if (d->nsettling > 0)
         return 0; /* more to settle next turn; the others wait */
@@ -1234,7 +1002,7 @@ int64_t ttm__session_poll(ttm_daemon *d)
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
     int64_t wait = -1;
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
@@ -1243,7 +1011,7 @@ int64_t ttm__session_poll(ttm_daemon *d)
             session_drain_and_sleep(d, s, budget);
             if (s->broken)
                 session_gone(d, s, "ring unreadable");
-            now = ttm__now_ns();
+            now = ttm__mono_ns();
         }
         if (!s->dead) {
             if (s->hot)
@@ -1261,10 +1029,14 @@ int64_t ttm__session_poll(ttm_daemon *d)
     return wait;
 }
 
-void ttm__session_tick(ttm_daemon *d)
+/* The periodic tick: marks every ring due (the safety net for a missed doorbell), times out
+ * handshakes, ends lingering sessions. */
+static void session_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
-    uint64_t now = ttm__now_ns();
-    bool check_alive = d->ticks % (1000 / TTM_DAEMON_TICK_MS) == 0;
+    (void)l;
+    (void)ticks;
+    ttm_daemon *d = arg;
+    uint64_t now = ttm__mono_ns();
     ttm_session *s = d->sessions;
     while (s != NULL) {
         ttm_session *next = s->next;
@@ -1283,8 +1055,6 @@ void ttm__session_tick(ttm_daemon *d)
                 guarded_beat(d, s); /* held back behind an exit: not stalled */
             if (s->broken)
                 session_gone(d, s, "ring unreadable");
-            else if (check_alive && s->polled && process_gone(s->pid))
-                session_gone(d, s, "process gone, connection still open");
             break;
         case TTM_SESSION_LINGER:
             s->hot = true;
@@ -1298,16 +1068,14 @@ void ttm__session_tick(ttm_daemon *d)
         }
         s = next;
     }
-    if (check_alive)
-        procs_trim(d);
 }
 
 void ttm__session_close_all(ttm_daemon *d)
 {
     d->stopping = true;
-    note_exits(d);
+    ttm__proc_note_exits(d);
     for (ttm_session *s = d->sessions; s != NULL; s = s->next)
-        if (s->state == TTM_SESSION_LINGER && session_process_gone(s))
+        if (s->state == TTM_SESSION_LINGER && ttm__proc_conn_gone(&s->pc))
             session_gone(d, s, "connection closed");
     /* the processes already gone first, each drained of what its ring holds */
     bool exits_left = false;
@@ -1324,11 +1092,11 @@ void ttm__session_close_all(ttm_daemon *d)
          * records not reclaimed yet; the next daemon, finding it gone, settles the rest at
          * load (state.c) */
         const char *why = s->exit_why ? s->exit_why : "exited";
-        if (!session_exit_step(d, s, exit_turn_records(), why)) {
+        if (!session_exit_step(d, s, ttm__proc_exit_records(1), why)) {
             exits_left = true;
             TTM_LOG(INFO, "pid %u (%s) exited (%s): daemon stopping with its exit half "
                           "settled; the rest is settled when the next daemon loads the state",
-                    s->pid, s->proc->name, why);
+                    s->pid, s->pc.proc->name, why);
         }
         session_finish(d, s, true, why);
     }
@@ -1342,31 +1110,20 @@ void ttm__session_close_all(ttm_daemon *d)
             session_drain(d, s, s->nslots);
         session_finish(d, s, false, "daemon stopping");
     }
-    if (d->exit_epoll_on) {
-        ttm__ep_del(d, d->exit_epfd);
-        close(d->exit_epfd);
-        d->exit_epfd = -1;
-        d->exit_epoll_on = false;
-    }
-    procs_trim(d);
+    ttm__proc_trim(d);
 }
 
-/* ---- for the legacy listener (poc.c) ------------------------------------------------------- */
-
-ttm_dproc *ttm__proc_attach(ttm_daemon *d, uint32_t pid, uint32_t uid)
+static void on_listen(ttm_loop *l, ttm_watch *w, uint32_t events)
 {
-    return proc_attach(d, pid, uid, "");
+    (void)w;
+    (void)events;
+    session_accept(ttm__loop_ctx(l));
 }
 
-bool ttm__process_gone(uint32_t pid)
+int ttm__session_register(ttm_daemon *d)
 {
-    return process_gone(pid);
-}
-
-bool ttm__session_holds(const ttm_daemon *d, uint32_t pid)
-{
-    for (const ttm_session *s = d->sessions; s != NULL; s = s->next)
-        if (s->pid == pid && s->state != TTM_SESSION_HANDSHAKE)
-            return true;
-    return false;
+    ttm__watch_init(&d->listen_w, on_listen, d);
+    ttm__loop_on_tick(d->loop, &d->session_tick, session_tick, d);
+    ttm__loop_before_sleep(d->loop, &d->session_sleep, session_poll, d);
+    return ttm__loop_add(d->loop, &d->listen_w, d->listen_fd, EPOLLIN);
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/bytes.h"
 #include "common/ring.h"
 #include "common/util.h"
 #include "daemon/daemon.h"
@@ -59,62 +60,47 @@ static uint64_t proc_start_time(uint32_t pid)
 
 /* ---- the annex: the daemon's counters and process table --------------------------------- */
 
-static void put(uint8_t **p, uint64_t v)
+/* Writes the annex into *out (zeroed). Returns 0 or TTM_ENOMEM (out freed). */
+static int annex_build(const ttm_daemon *d, ttm_bytes *out)
 {
-    ttm__put_le64(*p, v);
-    *p += 8;
-}
-
-static uint64_t get(const uint8_t **p)
-{
-    uint64_t v = ttm__le64(*p);
-    *p += 8;
-    return v;
-}
-
-/* Returns a new buffer of *len bytes, or NULL when memory is short. */
-static uint8_t *annex_build(const ttm_daemon *d, size_t *len)
-{
-    *len = (ANNEX_HEAD_WORDS + d->nprocs * ANNEX_PROC_WORDS) * 8;
-    uint8_t *buf = ttm__malloc(*len), *p = buf;
-    if (buf == NULL)
-        return NULL;
-    put(&p, ANNEX_MAGIC);
-    put(&p, ANNEX_VERSION);
-    put(&p, d->events);
-    put(&p, d->events_rejected);
-    put(&p, d->prior_events);
-    put(&p, d->dropped);
-    put(&p, d->classes_seen);
-    put(&p, d->nprocs);
+    ttm_bw w = ttm__bw_over(out);
+    ttm__bw_u64(&w, ANNEX_MAGIC);
+    ttm__bw_u64(&w, ANNEX_VERSION);
+    ttm__bw_u64(&w, d->events);
+    ttm__bw_u64(&w, d->events_rejected);
+    ttm__bw_u64(&w, d->prior_events);
+    ttm__bw_u64(&w, d->dropped);
+    ttm__bw_u64(&w, d->classes_seen);
+    ttm__bw_u64(&w, d->nprocs);
     for (size_t i = 0; i < d->nprocs; i++) {
         const ttm_dproc *pr = d->procs[i];
         uint8_t name[16] = {0};
         memcpy(name, pr->name, strnlen(pr->name, sizeof pr->name - 1));
-        put(&p, (uint64_t)pr->pid | (uint64_t)pr->uid << 32);
-        put(&p, ttm__le64(name));
-        put(&p, ttm__le64(name + 8));
-        put(&p, (uint64_t)pr->exited | (uint64_t)pr->reattached << 1);
-        put(&p, pr->events);
-        put(&p, pr->rejected);
-        put(&p, pr->waited);
-        put(&p, pr->dropped);
-        put(&p, pr->prior_events);
-        put(&p, pr->sessions);
-        put(&p, pr->exited ? 0 : proc_start_time(pr->pid));
+        ttm__bw_u64(&w, (uint64_t)pr->pid | (uint64_t)pr->uid << 32);
+        ttm__bw_bytes(&w, name, sizeof name);
+        ttm__bw_u64(&w, (uint64_t)pr->exited | (uint64_t)pr->reattached << 1);
+        ttm__bw_u64(&w, pr->events);
+        ttm__bw_u64(&w, pr->rejected);
+        ttm__bw_u64(&w, pr->waited);
+        ttm__bw_u64(&w, pr->dropped);
+        ttm__bw_u64(&w, pr->prior_events);
+        ttm__bw_u64(&w, pr->sessions);
+        ttm__bw_u64(&w, pr->exited ? 0 : proc_start_time(pr->pid));
         /* the ring it is attached by: where its crash window will begin */
         const ttm_session *rs = NULL;
         for (const ttm_session *se = d->sessions; se != NULL && rs == NULL; se = se->next)
             if (se->pid == pr->pid && se->ring != NULL && !se->broken)
                 rs = se;
         bool keep = rs == NULL && pr->restored; /* not reattached since a load: as loaded */
-        put(&p, rs ? atomic_load_explicit(&rs->ring->tail, memory_order_acquire)
-                   : keep ? pr->state_ring_tail : 0);
-        put(&p, rs ? (uint64_t)rs->ring_ino : keep ? pr->state_ring_ino : 0);
-        put(&p, 0); /* reserved */
-        put(&p, 0);
+        ttm__bw_u64(&w, rs ? atomic_load_explicit(&rs->ring->tail, memory_order_acquire)
+                           : keep ? pr->state_ring_tail : 0);
+        ttm__bw_u64(&w, rs ? (uint64_t)rs->ring_ino : keep ? pr->state_ring_ino : 0);
+        ttm__bw_u64(&w, 0); /* reserved */
+        ttm__bw_u64(&w, 0);
     }
-    return buf;
+    if (w.err != 0)
+        ttm__bytes_free(out);
+    return w.err;
 }
 
 /* Rebuilds the process table from an annex (the table is empty). Returns 0, or TTM_EPROTO
@@ -123,15 +109,16 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
                       size_t msg_len)
 {
     *starts = NULL;
-    if (len < ANNEX_HEAD_WORDS * 8 || len % 8 != 0 || ttm__le64(a) != ANNEX_MAGIC ||
-        ttm__le64(a + 8) != ANNEX_VERSION) {
+    ttm_br r = ttm__br_over(a, len);
+    if (len < ANNEX_HEAD_WORDS * 8 || len % 8 != 0 || ttm__br_u64(&r, "magic") != ANNEX_MAGIC ||
+        ttm__br_u64(&r, "version") != ANNEX_VERSION) {
         ttm__set_msg(msg, msg_len, "the daemon's part of the state is missing or of another "
                                    "version");
         return TTM_EPROTO;
     }
-    const uint8_t *p = a + 16;
-    uint64_t events = get(&p), rejected = get(&p), prior = get(&p), dropped = get(&p);
-    uint64_t seen = get(&p), n = get(&p);
+    uint64_t events = ttm__br_u64(&r, "events"), rejected = ttm__br_u64(&r, "rejected");
+    uint64_t prior = ttm__br_u64(&r, "prior"), dropped = ttm__br_u64(&r, "dropped");
+    uint64_t seen = ttm__br_u64(&r, "classes"), n = ttm__br_u64(&r, "processes");
     if (n > TTM_DAEMON_MAX_PROCS || n * ANNEX_PROC_WORDS * 8 != len - ANNEX_HEAD_WORDS * 8 ||
         seen > UINT32_MAX) {
         ttm__set_msg(msg, msg_len, "the daemon's process table has a wrong length");
@@ -143,11 +130,9 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         goto out_nomem;
     d->procs_cap = n;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t id = get(&p);
-        uint8_t name[16];
-        ttm__put_le64(name, get(&p));
-        ttm__put_le64(name + 8, get(&p));
-        uint64_t flags = get(&p);
+        uint64_t id = ttm__br_u64(&r, "id");
+        const uint8_t *name = ttm__br_take(&r, 16, "name");
+        uint64_t flags = ttm__br_u64(&r, "flags");
         uint32_t pid = (uint32_t)id;
         if (flags > 3 || pid == 0 || (i > 0 && d->procs[i - 1]->pid >= pid)) {
             ttm__set_msg(msg, msg_len, "process entry %llu is malformed or out of order",
@@ -162,23 +147,21 @@ static int annex_load(ttm_daemon *d, const uint8_t *a, size_t len, uint64_t **st
         pr->uid = (uint32_t)(id >> 32);
         memcpy(pr->name, name, sizeof pr->name - 1);
         pr->name[sizeof pr->name - 1] = '\0';
-        for (char *c = pr->name; *c; c++) /* shown in one-line logs and tables */
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
+        ttm__proc_name_clean(pr->name);
         pr->exited = flags & 1;
         pr->reattached = (flags >> 1) & 1;
-        pr->events = get(&p);
-        pr->rejected = get(&p);
-        pr->waited = get(&p);
-        pr->dropped = get(&p);
-        pr->prior_events = get(&p);
-        pr->sessions = get(&p);
-        (*starts)[i] = get(&p);
-        pr->state_ring_tail = get(&p);
-        pr->state_ring_ino = get(&p);
-        p += 2 * 8;
+        pr->events = ttm__br_u64(&r, "events");
+        pr->rejected = ttm__br_u64(&r, "rejected");
+        pr->waited = ttm__br_u64(&r, "waited");
+        pr->dropped = ttm__br_u64(&r, "dropped");
+        pr->prior_events = ttm__br_u64(&r, "prior");
+        pr->sessions = ttm__br_u64(&r, "sessions");
+        (*starts)[i] = ttm__br_u64(&r, "start");
+        pr->state_ring_tail = ttm__br_u64(&r, "ring tail");
+        pr->state_ring_ino = ttm__br_u64(&r, "ring inode");
+        (void)ttm__br_take(&r, 2 * 8, "reserved");
         pr->restored = !pr->exited;
-        pr->last_ns = ttm__now_ns();
+        pr->last_ns = ttm__mono_ns();
     }
     d->events = events;
     d->events_rejected = rejected;
@@ -193,26 +176,6 @@ out_nomem:
 }
 
 /* ---- settling ---------------------------------------------------------------------------------- */
-
-/* The process of a loaded state is gone: its exit is settled as if it had been seen. */
-static void settle_exit(ttm_daemon *d, uint32_t pid, ttm_dproc *pr, const char *why)
-{
-    ttm_totals before, after;
-    ttm_registry_totals(d->reg, &before);
-    ttm_registry_process_exit(d->reg, pid, ttm__now_ns());
-    ttm_registry_totals(d->reg, &after);
-    if (pr != NULL) {
-        pr->exited = true;
-        pr->restored = false;
-    }
-    TTM_LOG(INFO, "pid %u (%s) exited while no daemon ran (%s): %llu buffers (%llu bytes) leaked "
-                  "at exit and reclaimed",
-            pid, pr != NULL ? pr->name : "?", why,
-            (unsigned long long)(after.class_count[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_count[TTM_CLASS_LEAKED_AT_EXIT]),
-            (unsigned long long)(after.class_bytes[TTM_CLASS_LEAKED_AT_EXIT] -
-                                 before.class_bytes[TTM_CLASS_LEAKED_AT_EXIT]));
-}
 
 /* Settles every process the registry holds as alive that no longer runs. starts (may be NULL)
  * gives the saved start time of each process-table entry. */
@@ -235,15 +198,17 @@ static void settle_gone(ttm_daemon *d, const uint64_t *starts)
             for (size_t k = 0; k < d->nprocs; k++)
                 if (d->procs[k] == pr)
                     saved = starts[k];
-        if (ttm__process_gone(pid))
-            settle_exit(d, pid, pr, "no such process");
+        /* gone while no daemon ran: its exit is settled as if it had been seen */
+        if (ttm__pid_gone(pid))
+            (void)ttm__proc_exit_step(d, NULL, pid, SIZE_MAX, "no such process", true);
         else if (starts != NULL && saved != 0 && proc_start_time(pid) != saved)
-            settle_exit(d, pid, pr, "its pid now belongs to another process");
+            (void)ttm__proc_exit_step(d, NULL, pid, SIZE_MAX,
+                                      "its pid now belongs to another process", true);
     }
     /* entries of the process table the registry does not hold as alive */
     for (size_t k = 0; k < d->nprocs; k++) {
         ttm_dproc *pr = d->procs[k];
-        if (!pr->exited && pr->sessions_open == 0 && ttm__process_gone(pr->pid)) {
+        if (!pr->exited && pr->sessions_open == 0 && ttm__pid_gone(pr->pid)) {
             pr->exited = true;
             pr->restored = false;
         }
@@ -320,7 +285,7 @@ static void *writer_main(void *arg)
 {
     struct ttm_state_writer *w = arg;
     w->err = write_state(w->path, w->buf, w->len, &w->err_no);
-    w->end_ns = ttm__now_ns();
+    w->end_ns = ttm__mono_ns();
     atomic_store_explicit(&w->done, true, memory_order_release);
     return NULL;
 }
@@ -364,10 +329,11 @@ static void writer_join(ttm_daemon *d)
 /* The state in a new buffer. Returns 0 or TTM_ENOMEM. */
 static int serialize(const ttm_daemon *d, uint8_t **buf, size_t *len)
 {
-    size_t alen = 0;
-    uint8_t *annex = annex_build(d, &alen);
-    int err = annex != NULL ? ttm_registry_save(d->reg, annex, alen, buf, len) : TTM_ENOMEM;
-    ttm__free(annex);
+    ttm_bytes annex = {0};
+    int err = annex_build(d, &annex);
+    if (err == TTM_OK)
+        err = ttm_registry_save(d->reg, annex.data, annex.len, buf, len);
+    ttm__bytes_free(&annex);
     return err;
 }
 
@@ -376,7 +342,7 @@ int ttm__state_save(ttm_daemon *d, const char *why)
     if (d->cfg.state_file[0] == '\0' || d->reg == NULL)
         return TTM_OK;
     writer_join(d); /* a checkpoint still being written finishes first: renames stay in order */
-    uint64_t t0 = ttm__now_ns();
+    uint64_t t0 = ttm__mono_ns();
     uint8_t *buf = NULL;
     size_t len = 0;
     int err_no = 0;
@@ -386,7 +352,7 @@ int ttm__state_save(ttm_daemon *d, const char *why)
     ttm__free(buf);
     ttm_totals t;
     ttm_registry_totals(d->reg, &t);
-    d->state_save_ns = ttm__now_ns() - t0;
+    d->state_save_ns = ttm__mono_ns() - t0;
     account(d, why, err, err_no, len, t.events, t.live_records, d->state_save_ns);
     TTM_LOG(INFO, "state: written %llu times (%llu failed) to %s",
             (unsigned long long)d->state_saves, (unsigned long long)d->state_errors,
@@ -403,7 +369,7 @@ static void checkpoint(ttm_daemon *d)
         account(d, "checkpoint", TTM_ENOMEM, 0, 0, 0, 0, 0);
         return;
     }
-    w->t0 = ttm__now_ns();
+    w->t0 = ttm__mono_ns();
     int err = serialize(d, &w->buf, &w->len);
     if (err != TTM_OK) {
         account(d, "checkpoint", err, 0, 0, 0, 0, 0);
@@ -414,15 +380,15 @@ static void checkpoint(ttm_daemon *d)
     ttm_registry_totals(d->reg, &t);
     w->events = t.events;
     w->live = t.live_records;
-    w->serialize_ns = ttm__now_ns() - w->t0;
+    w->serialize_ns = ttm__mono_ns() - w->t0;
     snprintf(w->path, sizeof w->path, "%s", d->cfg.state_file);
     d->state_writer = w;
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         writer_main(w); /* no thread: write it now */
         d->state_writer = NULL;
         account(d, "checkpoint", w->err, w->err_no, w->len, w->events, w->live,
-                ttm__now_ns() - w->t0);
-        d->state_save_ns = ttm__now_ns() - w->t0;
+                ttm__mono_ns() - w->t0);
+        d->state_save_ns = ttm__mono_ns() - w->t0;
         ttm__free(w->buf);
         ttm__free(w);
     }
@@ -543,8 +509,13 @@ static uint64_t state_signature(const ttm_daemon *d)
            (exited << 52) ^ (d->clients_total << 8);
 }
 
-void ttm__state_tick(ttm_daemon *d)
+/* The tick: a checkpoint every TTM_STATE_CHECKPOINT_MS when something changed, and the
+ * settling of restored processes that exit before they reattach. */
+static void state_tick(ttm_loop *l, void *arg, uint64_t ticks)
 {
+    (void)l;
+    (void)ticks;
+    ttm_daemon *d = arg;
     if (d->cfg.state_file[0] == '\0')
         return;
     if (d->state_writer != NULL) {
@@ -552,7 +523,7 @@ void ttm__state_tick(ttm_daemon *d)
             return; /* one write at a time */
         writer_join(d);
     }
-    uint64_t now = ttm__now_ns();
+    uint64_t now = ttm__mono_ns();
     bool restored_waiting = false;
     for (size_t i = 0; i < d->nprocs && !restored_waiting; i++)
         restored_waiting = d->procs[i]->restored && d->procs[i]->sessions_open == 0;
@@ -620,14 +591,14 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
         for (size_t i = 0; i < ok; i++) {
             if (d->batch[i].kind == TTM_EV_PROC_START || d->batch[i].kind == TTM_EV_PROC_EXIT) {
                 d->events_rejected++;
-                s->proc->rejected++;
+                s->pc.proc->rejected++;
                 continue;
             }
             d->batch[kept++] = d->batch[i];
         }
         ttm_registry_apply_batch(d->reg, s->pid, d->batch, kept, d->masks);
         d->events += ok;
-        s->proc->events += ok;
+        s->pc.proc->events += ok;
         replayed += ok;
         p += ok;
         if (ok < n)
@@ -639,7 +610,7 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
 
 uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail)
 {
-    ttm_dproc *p = s->proc;
+    ttm_dproc *p = s->pc.proc;
     if (!p->restored)
         return tail; /* everything before tail went to a daemon this registry knows nothing of */
     /* what the state holds of this ring: its tail at the checkpoint when it is the same ring
@@ -656,4 +627,9 @@ uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail)
             s->pid, p->name, (unsigned long long)(tail - known), (unsigned long long)replayed,
             (unsigned long long)lost);
     return lost;
+}
+
+void ttm__state_register(ttm_daemon *d)
+{
+    ttm__loop_on_tick(d->loop, &d->state_tick, state_tick, d);
 }

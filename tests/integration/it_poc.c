@@ -1,7 +1,7 @@
 /*
  * it_poc.c — integration tests of ttmemd's legacy socket (`--poc-socket`, docs/COMPAT.md): a
  * real daemon on sockets in a temporary directory, and test clients that speak the
- * allocation-server prototype's protocol as ../shared/spec/poc-protocol.md writes it. Messages
+ * allocation-server prototype's protocol as docs/COMPAT.md ("The wire format") writes it. Messages
  * and expected replies are packed here by hand at the spec's offsets (not with src/common/poc.c,
  * whose bugs they would share), and replies are compared byte by byte.
  *
@@ -162,7 +162,7 @@ static void expect_devinfo(uint8_t *b, size_t size, int32_t dev, const devinfo *
     le(b + o + 36, i->num_devices, 4);
 }
 
-/* Blackhole, from ../shared/spec/devices.md. */
+/* Blackhole: 8 DRAM channels of 4278190080 bytes, 140 worker cores of 1.5 MiB of L1. */
 static const devinfo BLACKHOLE = {
     .total_dram = 8ull * 4278190080ull, .total_l1 = 140ull * 1572864ull, .arch = 3,
     .channels = 8, .per_channel = 4278190080u, .l1_per_core = 1572864u, .available = 1};

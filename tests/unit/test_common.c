@@ -56,6 +56,7 @@ static void test_error_vocabulary(void **state)
         assert_string_equal(text, err_texts[i]);
         assert_string_equal(name, err_names[i]);
         assert_string_not_equal(text, "unknown error");
+        assert_int_equal(ttm_err_valid(e), 1);
         for (size_t j = 0; j < i; j++) {
             assert_int_not_equal(err_codes[j], e);
             assert_string_not_equal(ttm_strerror(err_codes[j]), text);
@@ -73,6 +74,7 @@ static void test_error_unknown_code(void **state)
     const int unknown[] = {1, 2, 100, -16, -1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_string_equal(ttm_strerror(unknown[i]), "unknown error");
+        assert_int_equal(ttm_err_valid(unknown[i]), 0);
         const char *name = ttm_err_name(unknown[i]);
         assert_non_null(name);
         for (size_t j = 0; j < NERR; j++)
