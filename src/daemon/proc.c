@@ -387,6 +387,23 @@ static size_t exit_turn_records(void)
     return n;
 }
 
+/* Test hook: TTMEMD_TEST_EXIT_LOCKSTEP=1 lets the exits being settled take one step per query
+ * answered, so that a test polling the query socket sees an exit half settled however loaded
+ * the machine is (it waits for that state, it never races the daemon for it). */
+bool ttm__proc_exit_may_step(const ttm_daemon *d)
+{
+    static int lockstep = -1;
+    static uint64_t last_queries;
+    if (lockstep < 0)
+        lockstep = getenv("TTMEMD_TEST_EXIT_LOCKSTEP") != NULL;
+    if (!lockstep)
+        return true;
+    if (d->queries == last_queries)
+        return false;
+    last_queries = d->queries;
+    return true;
+}
+
 size_t ttm__proc_exit_records(unsigned nsettling)
 {
     size_t total = exit_turn_records();

@@ -101,6 +101,9 @@ bool ttm__pid_gone(uint32_t pid);
 /* The records each of nsettling exits being settled may reclaim in one loop turn: a share of
  * the turn's (32768, or TTMEMD_TEST_EXIT_RECORDS), at least TTM_DAEMON_BUDGET, at least 1. */
 size_t ttm__proc_exit_records(unsigned nsettling);
+/* Whether the exits being settled may take their step this turn: always, unless the test hook
+ * TTMEMD_TEST_EXIT_LOCKSTEP ties the steps to the queries answered (one step per query). */
+bool ttm__proc_exit_may_step(const ttm_daemon *d);
 /* One step of pid's exit: at most budget of its records are reclaimed. c is the connection
  * through which it is settled (NULL: none). Returns false while records are left (call again
  * in a later turn); true when it is done (the entry is marked exited and ONE line logs what

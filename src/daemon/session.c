@@ -511,13 +511,14 @@ static void settle_step(ttm_daemon *d)
     if (budget < TTM_DAEMON_BUDGET)
         budget = TTM_DAEMON_BUDGET;
     size_t records = ttm__proc_exit_records(d->nsettling);
+    bool step = ttm__proc_exit_may_step(d);
     ttm_session *s = d->sessions;
     while (d->nsettling > 0 && s != NULL) {
         ttm_session *next = s->next;
         if (s->state == TTM_SESSION_SETTLING) {
             session_drain(d, s, budget);
             const char *why = s->exit_why ? s->exit_why : "exited";
-            if (!s->hot && session_exit_step(d, s, records, why))
+            if (step && !s->hot && session_exit_step(d, s, records, why))
                 session_finish(d, s, true, why);
         }
         s = next;

@@ -1043,8 +1043,8 @@ static pid_t start_big_and_kill(const char *n)
 }
 
 /* Items 2, 3, 11: the exit of a process holding 2 M live buffers is settled across loop turns
- * (a per-turn record budget, made small here through a test hook so that the half-settled
- * state lasts): meanwhile the daemon answers queries, an innocent client streaming all along
+ * (a per-turn record budget, made small here through test hooks that also tie each step to a
+ * query answered, so that the half-settled state is seen however loaded the machine): meanwhile the daemon answers queries, an innocent client streaming all along
  * loses nothing, and no later event of it is applied before the exit (no overlap, nothing
  * foreign); every leak is reported. Then a second large exit is interrupted by SIGTERM: the
  * daemon stops promptly, the state it saves holds the exit half applied, and the next daemon
@@ -1053,6 +1053,7 @@ static void case_bigexit(void)
 {
     enum { BIG = 2000000, BIG2 = 500000 };
     setenv("TTMEMD_TEST_EXIT_RECORDS", "5000", 1);
+    setenv("TTMEMD_TEST_EXIT_LOCKSTEP", "1", 1); /* one exit step per query answered */
     pid_t d = start_daemon(NULL);
     int di = g_ndaemons - 1;
     client c = start_innocent();
@@ -1087,7 +1088,7 @@ static void case_bigexit(void)
         if (done)
             break;
         CHECK(it_now_ms() < deadline, "the exit of %d never finished", (int)big);
-        it_sleep_ms(10);
+        it_sleep_ms(2); /* each query answered lets the exit take one more step */
     }
     wait_events(c.pid, before + 10000, 60000); /* the innocent one is served again */
     innocent_check(&c);
