@@ -364,7 +364,9 @@ static void json_processes(ttm_json *j, const ttm_report *r)
 {
     ttm__json_arr_begin(j, "processes");
     for (size_t i = 0; i < r->nprocs; i++) {
-        const ttm_proc_stats *p = &r->procs[i];
+        if (!r->procs[i].registered)
+            continue; /* connected, no event yet: not part of a report */
+        const ttm_proc_stats *p = &r->procs[i].stats;
         ttm__json_obj_begin(j, NULL);
         ttm__json_u64(j, "pid", p->pid);
         ttm__json_bool(j, "alive", p->alive);

@@ -17,7 +17,7 @@
 #include "core/registry.h"
 
 typedef struct out {
-    ttm_snap_buf *b;
+    ttm_bytes *b;
     int err;
 } out;
 
@@ -92,9 +92,9 @@ static const char *space_label(unsigned s)
     return s < TTM_SPACE_COUNT ? names[s] : "?";
 }
 
-static void daemon_families(out *o, const ttm_snapshot *s)
+static void daemon_families(out *o, const ttm_report *s)
 {
-    const ttm_snap_daemon *d = &s->daemon;
+    const ttm_report_daemon *d = &s->daemon;
     char v[64];
     family(o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
     emit(o, "ttmem_build_info{version=\"%s\"} 1\n", esc(v, sizeof v, TTM_VERSION));
@@ -121,11 +121,11 @@ static void daemon_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_events_dropped_total %" PRIu64 "\n", d->dropped);
 }
 
-static void totals_families(out *o, const ttm_snapshot *s)
+static void totals_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)))
         return;
-    const ttm_snap_totals *t = &s->totals;
+    const ttm_totals *t = &s->totals;
     family(o, "ttmem_events_total", "counter", "Events applied to the registry, by kind.");
     emit(o, "ttmem_events_total{kind=\"alloc\"} %" PRIu64 "\n", t->allocs);
     emit(o, "ttmem_events_total{kind=\"free\"} %" PRIu64 "\n", t->frees);
@@ -136,7 +136,7 @@ static void totals_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_live_buffers %" PRIu64 "\n", t->live_records);
 }
 
-static void device_families(out *o, const ttm_snapshot *s)
+static void device_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) || s->ndevices == 0)
         return;
@@ -177,58 +177,58 @@ static void device_families(out *o, const ttm_snapshot *s)
     family(o, "ttmem_diagnosis_events_total", "counter",
            "Events by diagnosis class and device (docs/CLASSIFICATION.md).");
     for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
-        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+        const ttm_device_stats *d = &s->devices[i];
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             emit(o, "ttmem_diagnosis_events_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
                  ttm_class_name(c), d->device, d->class_count[c]);
     }
     family(o, "ttmem_diagnosis_bytes_total", "counter",
            "Bytes named by the events of a diagnosis class, by device.");
     for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
-        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+        const ttm_device_stats *d = &s->devices[i];
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             emit(o, "ttmem_diagnosis_bytes_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
                  ttm_class_name(c), d->device, d->class_bytes[c]);
     }
 }
 
-static void process_families(out *o, const ttm_snapshot *s)
+static void process_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
         return;
-    char name[2 * TTM_SNAP_NAME_LEN + 1];
+    char name[2 * TTM_REPORT_NAME_LEN + 1];
     family(o, "ttmem_process_memory_bytes", "gauge",
            "Bytes held by a live process, by device and memory type (series end with the "
            "process).");
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
-        if (!p->alive)
+        const ttm_report_proc *p = &s->procs[i];
+        if (!p->stats.alive)
             continue;
         esc(name, sizeof name, p->name);
-        for (size_t k = 0; k < p->ndevices; k++)
+        for (size_t k = 0; k < p->stats.ndevices; k++)
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (p->devices[k].mem[m].allocs > 0)
+                if (p->stats.devices[k].mem[m].allocs > 0)
                     emit(o,
                          "ttmem_process_memory_bytes{pid=\"%" PRIu32
                          "\",process=\"%s\",device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                         p->pid, name, p->devices[k].device, lower_memtype(m),
-                         p->devices[k].mem[m].live_bytes);
+                         p->stats.pid, name, p->stats.devices[k].device, lower_memtype(m),
+                         p->stats.devices[k].mem[m].live_bytes);
     }
     family(o, "ttmem_process_events_dropped_total", "counter",
            "Events a live process dropped while no daemon existed.");
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
-        if (p->alive)
+        const ttm_report_proc *p = &s->procs[i];
+        if (p->stats.alive)
             emit(o,
                  "ttmem_process_events_dropped_total{pid=\"%" PRIu32 "\",process=\"%s\"} %" PRIu64
                  "\n",
-                 p->pid, esc(name, sizeof name, p->name), p->dropped);
+                 p->stats.pid, esc(name, sizeof name, p->name), p->dropped);
     }
 }
 
-static void legacy_families(out *o, const ttm_snapshot *s)
+static void legacy_families(out *o, const ttm_report *s)
 {
-    const ttm_snap_legacy *l = &s->legacy;
+    const ttm_report_legacy *l = &s->legacy;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
         return;
     family(o, "ttmem_legacy_connections", "gauge",
@@ -260,9 +260,9 @@ static void legacy_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_legacy_closed_total{reason=\"refused\"} %" PRIu64 "\n", l->refused);
 }
 
-static void service_families(out *o, const ttm_snapshot *s)
+static void service_families(out *o, const ttm_report *s)
 {
-    const ttm_snap_service *v = &s->service;
+    const ttm_report_service *v = &s->service;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)))
         return;
     family(o, "ttmem_query_connections", "gauge",
@@ -333,12 +333,12 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
                  r[i].ghosts);
 }
 
-int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, size_t nregions,
-                       ttm_snap_buf *b)
+int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, size_t nregions,
+                       ttm_bytes *b)
 {
     out o = {b, 0};
-    ttm_snapshot empty = {0};
-    const ttm_snapshot *snap = s ? s : &empty;
+    ttm_report empty = {0};
+    const ttm_report *snap = s ? s : &empty;
     family(&o, "ttmem_daemon_up", "gauge", "1 when ttmemd answered this scrape's snapshot.");
     emit(&o, "ttmem_daemon_up %d\n", s != NULL);
     daemon_families(&o, snap);
@@ -351,7 +351,7 @@ int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, s
     return o.err;
 }
 
-int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *b)
+int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_bytes *b)
 {
     out o = {b, 0};
     family(&o, "ttmem_scrapes_total", "counter",

@@ -18,7 +18,7 @@
 
 #include "common/event.h"
 #include "common/ring.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
@@ -158,7 +158,7 @@ typedef struct ttm_qconn {
     int fd;
     uint8_t in[TTM_SNAP_HDR_SIZE + 16];
     size_t inlen;
-    ttm_snap_buf out;
+    ttm_bytes out;
     size_t outpos;
     bool close_after; /* close once out is written (after an ERROR) */
     bool dead;        /* closed; freed after the current epoll batch */
@@ -185,7 +185,7 @@ typedef struct ttm_daemon {
     ttm_qconn *qconns;
     uint32_t nqconns;
     ttm_qconn *qwait;          /* queries read and not yet built, oldest first (query.c) */
-    ttm_snap_service qsvc;     /* the query socket's bounds and counters (query.c) */
+    ttm_report_service qsvc;     /* the query socket's bounds and counters (query.c) */
     uint64_t qbuf_large;       /* bytes of large replies buffered (under QUERY_OUT_MAX) */
     uint64_t qcut_logged_ns;
     /* Closed sessions and query connections wait here until the epoll batch that may still
@@ -318,7 +318,7 @@ void ttm__poc_reap(ttm_daemon *d);
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);
 /* The legacy protocol's counters for the snapshot (zeroes and an empty path when off). */
-void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out);
+void ttm__poc_fill(const ttm_daemon *d, ttm_report_legacy *out);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 
@@ -332,7 +332,7 @@ void ttm__query_close_all(ttm_daemon *d);
  * left for the next turn (the loop should not block). */
 bool ttm__query_poll(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
-int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
+int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out);
 
 /* Frees the sessions and query connections closed during the last epoll batch. */
 void ttm__daemon_reap(ttm_daemon *d);
