@@ -83,6 +83,69 @@ void ttm__schema_set_uint(void *p, size_t size, uint64_t v)
 
 /* ---- check ----------------------------------------------------------------------------------- */
 
+static size_t rec_align(const ttm_record *rec);
+
+/* The alignment the C ABI gives a member of this row's type. */
+static size_t field_align(const ttm_field *f)
+{
+    switch (f->type) {
+    case TTM_FT_STR:
+        return 1;
+    case TTM_FT_REC:
+        return rec_align(f->rec);
+    case TTM_FT_ARR:
+        return f->elem == TTM_FT_REC ? rec_align(f->rec) : scalar_width(f->elem);
+    case TTM_FT_DYN:
+        return _Alignof(void *);
+    default:
+        return scalar_width(f->type);
+    }
+}
+
+static size_t rec_align(const ttm_record *rec)
+{
+    size_t a = 1;
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (field_align(&rec->fields[i]) > a)
+            a = field_align(&rec->fields[i]);
+    return a;
+}
+
+static size_t round_up(size_t v, size_t a)
+{
+    return a > 1 ? (v + a - 1) / a * a : v;
+}
+
+/* Every member has a row: laid out in offset order, each row starts where the previous one
+ * ended plus at most its alignment's padding, and the last one ends where the struct does
+ * (plus its padding). A member without a row leaves a gap that padding cannot explain. */
+static bool check_coverage(const ttm_record *rec, char *msg, size_t msg_len)
+{
+    size_t pos = 0, done = 0;
+    while (done < rec->nfields) {
+        const ttm_field *next = NULL; /* the row of the lowest offset not yet seen */
+        for (size_t i = 0; i < rec->nfields; i++) {
+            const ttm_field *f = &rec->fields[i];
+            if (f->off >= pos && (next == NULL || f->off < next->off))
+                next = f;
+        }
+        if (next == NULL || next->off != round_up(pos, field_align(next))) {
+            ttm__set_msg(msg, msg_len, "record %s: the bytes before row %s have no row (or two "
+                                       "rows share a member)",
+                         rec->name, next ? next->name : "(end)");
+            return false;
+        }
+        pos = next->off + next->csize;
+        done++;
+    }
+    if (round_up(pos, rec_align(rec)) != rec->size) {
+        ttm__set_msg(msg, msg_len, "record %s: the members after its last row have no row",
+                     rec->name);
+        return false;
+    }
+    return true;
+}
+
 bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len)
 {
     for (size_t i = 0; i < rec->nfields; i++) {
@@ -137,7 +200,7 @@ bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len)
             !ttm__schema_check(f->rec, msg, msg_len))
             return false;
     }
-    return true;
+    return check_coverage(rec, msg, msg_len);
 }
 
 size_t ttm__schema_wire_min(const ttm_record *rec)
@@ -362,6 +425,83 @@ void ttm__schema_free(const ttm_record *rec, void *obj)
             ttm__schema_set_uint(base + f->count_off, f->count_size, 0);
         }
     }
+}
+
+/* ---- comparison ------------------------------------------------------------------------------ */
+
+static bool scalar_equal(ttm_ftype t, const uint8_t *a, const uint8_t *b)
+{
+    if (t == TTM_FT_BOOL)
+        return *(const bool *)a == *(const bool *)b;
+    return memcmp(a, b, scalar_width(t)) == 0; /* f64: the same bits */
+}
+
+static bool differ(char *where, size_t len, const char *rec, const char *field, size_t k)
+{
+    if (k == SIZE_MAX)
+        ttm__set_msg(where, len, "%s.%s", rec, field);
+    else
+        ttm__set_msg(where, len, "%s.%s[%zu]", rec, field, k);
+    return false;
+}
+
+bool ttm__schema_equal(const ttm_record *rec, const void *a, const void *b, unsigned section,
+                       char *where, size_t where_len)
+{
+    const uint8_t *pa = a, *pb = b;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (!row_in(f, section))
+            continue;
+        const uint8_t *x = pa + f->off, *y = pb + f->off;
+        switch (f->type) {
+        case TTM_FT_STR:
+            if (strncmp((const char *)x, (const char *)y, f->csize) != 0)
+                return differ(where, where_len, rec->name, f->name, SIZE_MAX);
+            break;
+        case TTM_FT_REC:
+            if (!ttm__schema_equal(f->rec, x, y, 0, where, where_len))
+                return false;
+            break;
+        case TTM_FT_ARR: {
+            size_t n = f->count;
+            if (f->flags & TTM_FF_COUNTED) {
+                n = (size_t)ttm__schema_get_uint(pa + f->count_off, f->count_size);
+                if (n != ttm__schema_get_uint(pb + f->count_off, f->count_size))
+                    return differ(where, where_len, rec->name, f->name, SIZE_MAX);
+                n = n < f->count ? n : f->count;
+            }
+            for (size_t k = 0; k < n; k++) {
+                bool same = f->elem == TTM_FT_REC
+                                ? ttm__schema_equal(f->rec, x + k * f->stride, y + k * f->stride,
+                                                    0, where, where_len)
+                                : scalar_equal(f->elem, x + k * f->stride, y + k * f->stride);
+                if (!same)
+                    return f->elem == TTM_FT_REC ? false
+                                                 : differ(where, where_len, rec->name, f->name, k);
+            }
+            break;
+        }
+        case TTM_FT_DYN: {
+            size_t n = (size_t)ttm__schema_get_uint(pa + f->count_off, f->count_size);
+            if (n != ttm__schema_get_uint(pb + f->count_off, f->count_size))
+                return differ(where, where_len, rec->name, f->name, SIZE_MAX);
+            const uint8_t *ea, *eb;
+            memcpy(&ea, x, sizeof ea);
+            memcpy(&eb, y, sizeof eb);
+            for (size_t k = 0; k < n; k++)
+                if (!ttm__schema_equal(f->rec, ea + k * f->rec->size, eb + k * f->rec->size, 0,
+                                       where, where_len))
+                    return false;
+            break;
+        }
+        default:
+            if (!scalar_equal(f->type, x, y))
+                return differ(where, where_len, rec->name, f->name, SIZE_MAX);
+            break;
+        }
+    }
+    return true;
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------ */

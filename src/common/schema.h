@@ -110,7 +110,8 @@ typedef struct ttm_record {
      .nfields = sizeof(rows) / sizeof((rows)[0])}
 
 /* Checks a record's table against its struct: every row's size matches its type, lies inside
- * the struct, counts are where they say; recursively. Returns true, or false with msg (one
+ * the struct, counts are where they say, and every member of the struct has a row (the rows,
+ * in offset order, leave no gap but the ABI's padding); recursively. Returns true, or false with msg (one
  * line) naming the row. */
 bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len);
 
@@ -133,6 +134,12 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
 
 /* Frees every dyn array under obj (recursively) and zeroes the counts; obj itself stays. */
 void ttm__schema_free(const ttm_record *rec, void *obj);
+
+/* True when the rows of rec (of `section` when not 0; TTM_FF_NOWIRE rows aside) hold the same
+ * values at a and b, arrays compared element by element; otherwise false with where (one
+ * line: "totals.last_ts") naming the first row that differs. */
+bool ttm__schema_equal(const ttm_record *rec, const void *a, const void *b, unsigned section,
+                       char *where, size_t where_len);
 
 /* Writes the rows of rec at obj to j, as members of the object j is in (the caller opens and
  * closes it). section as for ttm__schema_encode. */
