@@ -1161,6 +1161,73 @@ static void finish(void)
         closedir(d);
 }
 
+/* The report over the socket is the core's report of the same registry, row by row of every
+ * record (common/schema.h): the registry the daemon served is the one its clean stop writes
+ * to SOCKET.state, loaded here and reported by the core itself. A field the daemon or the CLI
+ * left out, copied wrong or zeroed differs from the core's. */
+static void case_schema(void)
+{
+    pid_t d = start_daemon(NULL);
+    const char *a0[] = {"--pairs", "300", "--device", "0", "--leak", "3", NULL};
+    const char *a1[] = {"--pairs", "40", "--device", "3", "--leak", "1", NULL};
+    const char *a2[] = {"--free-at", "0x7000", NULL};
+    const char *const *work[] = {a0, a1, a2};
+    for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) {
+        client c = start_client(true, NULL, work[i]);
+        read_stats(&c, 10000);
+        int status = wait_exit(c.pid, 10000);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
+        client_close(&c);
+    }
+    settle();
+    ttm_report net;
+    snap(&net, TTM_SNAP_WANT_REPORT);
+    CHECK_EQ(net.ndevices, 2);
+    CHECK_EQ(net.leaked_count, 4);
+    CHECK_EQ(it_class(&net, TTM_CLASS_UNKNOWN_FREE), 1);
+    CHECK(kill(d, SIGTERM) == 0, "stop the daemon");
+    int status = wait_exit(d, 10000);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon status 0x%x", status);
+
+    char path[160];
+    snprintf(path, sizeof path, "%s.state", g_sock);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "no state file %s", path);
+    static uint8_t buf[1 << 20];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    CHECK(len > 0 && len < sizeof buf, "state of %zu bytes", len);
+    ttm_registry *reg = NULL;
+    const uint8_t *annex;
+    size_t annex_len;
+    char msg[200];
+    CHECK(ttm_registry_load(&reg, NULL, buf, len, &annex, &annex_len, msg, sizeof msg) == TTM_OK,
+          "state: %s", msg);
+    ttm_report core;
+    ttm_report_options opt = {.top = 10, .max_leaks = 100}; /* what it_snap asks for */
+    CHECK(ttm_report_fill(reg, &opt, &core) == TTM_OK, "report");
+
+    char where[160];
+    const unsigned secs[] = {TTM_SNAP_SEC_TOTALS, TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_FINDINGS};
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
+        CHECK(ttm__schema_equal(&ttm_rec_report, &net, &core, secs[i], where, sizeof where),
+              "section %s: %s differs from the core's", ttm__snap_section_name(secs[i]), where);
+    size_t registered = 0;
+    for (size_t i = 0; i < net.nprocs; i++)
+        registered += net.procs[i].registered;
+    CHECK_EQ(registered, core.nprocs);
+    for (size_t i = 0; i < core.nprocs; i++) {
+        const ttm_report_proc *np = it_proc_of(&net, core.procs[i].stats.pid);
+        CHECK(np != NULL && np->registered, "pid %u missing", (unsigned)core.procs[i].stats.pid);
+        CHECK(ttm__schema_equal(&ttm_rec_proc_stats, &np->stats, &core.procs[i].stats, 0, where,
+                                sizeof where),
+              "pid %u: %s differs from the core's", (unsigned)np->stats.pid, where);
+    }
+    ttm_report_clear(&core);
+    ttm_report_clear(&net);
+    ttm_registry_close(reg);
+}
+
 static const it_case_entry cases[] = {
     {"counts", case_counts},   {"sigkill", case_sigkill},   {"restart", case_restart},
     {"disabled", case_disabled}, {"second", case_second},   {"foreign", case_foreign},
@@ -1169,6 +1236,7 @@ static const it_case_entry cases[] = {
     {"hostile_counters", case_hostile_counters}, {"hostile_idle", case_hostile_idle},
     {"backtoback", case_backtoback}, {"backtoback_polled", case_backtoback_polled},
     {"exited", case_exited},     {"bigexit", case_bigexit},
+    {"schema", case_schema},
 };
 
 int main(int argc, char **argv)
