@@ -33,6 +33,10 @@ int ttm_cli_parse_u64(const char *s, uint64_t *out);
 /* Renders a report. title may be NULL. */
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
+/* Writes the members of the sections of r that are set in sections (TTM_SNAP_BIT set) into the
+ * object j is in, through the report's tables: the one JSON vocabulary of report, status and
+ * dump. */
+void ttm_render_json_sections(ttm_json *j, const ttm_report *r, uint32_t sections);
 
 /* Reads from fd until a newline, end of file, a full buffer or timeout_ms, into buf (len
  * bytes, always NUL-terminated). Returns the bytes read (0: end of file with nothing), or -1

@@ -106,8 +106,7 @@ int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_
 {
     size_t top = opt && opt->top ? opt->top : 10;
     size_t max_leaks = opt && opt->max_leaks ? opt->max_leaks : 20;
-    const uint32_t all = TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |
-                         TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
+    const uint32_t all = TTM_REPORT_SECTIONS;
     uint32_t want = opt && opt->sections ? opt->sections & all : all;
     memset(r, 0, sizeof *r);
     r->schema_version = TTM_REPORT_SCHEMA_VERSION;

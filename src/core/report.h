@@ -18,7 +18,7 @@
 #include "core/registry.h"
 
 /* The JSON documents' schema (docs/REPORT_SCHEMA.md). */
-#define TTM_REPORT_SCHEMA_VERSION 1
+#define TTM_REPORT_SCHEMA_VERSION 2
 
 #define TTM_REPORT_NAME_LEN 16u     /* process name, NUL-terminated (/proc/PID/comm) */
 #define TTM_REPORT_VERSION_LEN 16u  /* the daemon's version string */
@@ -123,6 +123,11 @@ typedef struct ttm_report_proc {
     uint64_t sessions;              /* sessions opened */
 } ttm_report_proc;
 
+/* The sections a report built from a registry holds (and `ttmem record`'s JSON document). */
+#define TTM_REPORT_SECTIONS                                                                     \
+    (TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |                   \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS))
+
 /* A report. Built by ttm_report_build() from a registry (sections: totals, devices,
  * processes, findings), completed by a daemon with its own records, or decoded from a
  * snapshot (sections says which parts were carried: TTM_SNAP_BIT set, common/snapshot.h). */
@@ -163,7 +168,7 @@ void ttm_report_free(ttm_report *r);
 
 /* ---- the tables (report_schema.c) ---------------------------------------------------------- */
 
-extern const ttm_schema_enum ttm_enum_class, ttm_enum_memtype, ttm_enum_space;
+extern const ttm_schema_enum ttm_enum_class, ttm_enum_memtype, ttm_enum_space, ttm_enum_arch;
 extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec_proc_mem,
     ttm_rec_proc_stats, ttm_rec_proc, ttm_rec_offender, ttm_rec_class, ttm_rec_unmatched,
     ttm_rec_leak, ttm_rec_live, ttm_rec_daemon, ttm_rec_legacy, ttm_rec_service, ttm_rec_report;

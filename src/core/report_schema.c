@@ -8,6 +8,7 @@
  */
 #include "core/report.h"
 
+#include "common/arch.h"
 #include "common/snapshot.h"
 
 static const char *class_label(unsigned c)
@@ -20,6 +21,13 @@ static const char *space_label(unsigned s)
     return ttm__space_name((ttm_space)s);
 }
 
+static const char *arch_label(unsigned a)
+{
+    const ttm_arch_profile *p = ttm__arch_profile(a);
+    return p ? p->name : a == TTM_ARCH_INVALID ? "unknown" : "?";
+}
+
+const ttm_schema_enum ttm_enum_arch = {"arch", TTM_ARCH_BLACKHOLE + 1, arch_label};
 const ttm_schema_enum ttm_enum_class = {"class", TTM_CLASS__COUNT, class_label};
 const ttm_schema_enum ttm_enum_memtype = {"memtype", TTM_MEMTYPE_COUNT, ttm__memtype_name};
 const ttm_schema_enum ttm_enum_space = {"space", TTM_SPACE_COUNT, space_label};
@@ -76,10 +84,11 @@ const ttm_record ttm_rec_totals =
 
 static const ttm_field device_rows[] = {
     {TTM_ROW(ttm_device_stats, device, TTM_FT_U16), .help = "device number"},
-    {TTM_ROW(ttm_device_stats, arch, TTM_FT_U32), .help = "ttm_arch; 0 when unknown"},
+    {TTM_ROW(ttm_device_stats, arch, TTM_FT_U32), .values = &ttm_enum_arch,
+     .help = "architecture (wormhole_b0, blackhole, grayskull); unknown when none was given"},
     {TTM_ROW_ARR(ttm_device_stats, capacity, TTM_FT_U64), .index = &ttm_enum_space,
      .unit = "bytes", .help = "capacity of each address space; 0 when unknown"},
-    {TTM_ROW_ARR(ttm_device_stats, mem, TTM_FT_REC), .rec = &ttm_rec_memstat,
+    {TTM_ROW_ARR(ttm_device_stats, mem, TTM_FT_REC), .key = "memtypes", .rec = &ttm_rec_memstat,
      .index = &ttm_enum_memtype, .help = "per memtype"},
     {TTM_ROW_ARR(ttm_device_stats, space_peak, TTM_FT_U64), .index = &ttm_enum_space,
      .unit = "bytes", .help = "peak of each space's total (DRAM+TRACE, L1+L1_SMALL+CB+KERNEL)"},
@@ -129,7 +138,7 @@ const ttm_record ttm_rec_leak =
 
 static const ttm_field proc_mem_rows[] = {
     {TTM_ROW(ttm_proc_mem, device, TTM_FT_U16), .help = "device number"},
-    {TTM_ROW_ARR(ttm_proc_mem, mem, TTM_FT_REC), .rec = &ttm_rec_memstat,
+    {TTM_ROW_ARR(ttm_proc_mem, mem, TTM_FT_REC), .key = "memtypes", .rec = &ttm_rec_memstat,
      .index = &ttm_enum_memtype, .help = "per memtype"},
 };
 const ttm_record ttm_rec_proc_mem =
