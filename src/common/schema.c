@@ -676,3 +676,73 @@ void ttm__schema_doc(FILE *out, const ttm_record *rec)
     }
     fprintf(out, "\n");
 }
+
+/* True when rec's wire form has no array: always the same size. */
+static bool wire_fixed(const ttm_record *rec)
+{
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->flags & TTM_FF_NOWIRE)
+            continue;
+        if (f->type == TTM_FT_ARR || f->type == TTM_FT_DYN ||
+            (f->type == TTM_FT_REC && !wire_fixed(f->rec)))
+            return false;
+    }
+    return true;
+}
+
+/* The wire form of a row and its size in bytes, as text. */
+static void wire_form(const ttm_field *f, char *form, size_t flen, char *bytes, size_t blen)
+{
+    char elem[64];
+    size_t ew = 0;
+    if (f->type == TTM_FT_ARR || f->type == TTM_FT_DYN) {
+        if (f->type == TTM_FT_DYN || f->elem == TTM_FT_REC) {
+            snprintf(elem, sizeof elem, "%s", f->rec->name);
+            ew = ttm__schema_wire_min(f->rec);
+        } else {
+            snprintf(elem, sizeof elem, "%s", scalar_name(f->elem));
+            ew = scalar_width(f->elem);
+        }
+    }
+    switch (f->type) {
+    case TTM_FT_STR:
+        snprintf(form, flen, "string, NUL-padded");
+        snprintf(bytes, blen, "%zu", f->csize);
+        break;
+    case TTM_FT_REC:
+        snprintf(form, flen, "%s", f->rec->name);
+        snprintf(bytes, blen, "%s%zu", wire_fixed(f->rec) ? "" : "≥ ",
+                 ttm__schema_wire_min(f->rec));
+        break;
+    case TTM_FT_ARR:
+        snprintf(form, flen, "u32 n, then n × %s (%zu%s%s)", elem, f->count,
+                 f->index ? ", by " : "", f->index ? f->index->name : "");
+        snprintf(bytes, blen, "4 + n × %s%zu",
+                 f->elem == TTM_FT_REC && !wire_fixed(f->rec) ? "≥ " : "", ew);
+        break;
+    case TTM_FT_DYN:
+        snprintf(form, flen, "u32 n, then n × %s", elem);
+        snprintf(bytes, blen, "4 + n × %s%zu", wire_fixed(f->rec) ? "" : "≥ ", ew);
+        break;
+    default:
+        snprintf(form, flen, "%s%s%s", scalar_name(f->type), f->values ? ", a " : "",
+                 f->values ? f->values->name : "");
+        snprintf(bytes, blen, "%zu", scalar_width(f->type));
+        break;
+    }
+}
+
+void ttm__schema_doc_wire(FILE *out, const ttm_record *rec, unsigned section)
+{
+    fprintf(out, "| field | wire | bytes |\n|---|---|---|\n");
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (!row_in(f, section))
+            continue;
+        char form[128], bytes[48];
+        wire_form(f, form, sizeof form, bytes, sizeof bytes);
+        fprintf(out, "| `%s` | %s | %s |\n", f->name, form, bytes);
+    }
+    fprintf(out, "\n");
+}

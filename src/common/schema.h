@@ -148,6 +148,10 @@ void ttm__schema_json(ttm_json *j, const ttm_record *rec, const void *obj, unsig
 /* Writes rec as a Markdown table (key, type, unit, help), preceded by its help line. */
 void ttm__schema_doc(FILE *out, const ttm_record *rec);
 
+/* Writes the wire layout of rec's rows (of `section` when not 0) as a Markdown table: field,
+ * wire form, bytes. */
+void ttm__schema_doc_wire(FILE *out, const ttm_record *rec, unsigned section);
+
 /* "u64", "string[16]", "object totals", "map class -> u64", "array of leak"... into buf. */
 const char *ttm__schema_type_name(const ttm_field *f, char *buf, size_t len);
 
