@@ -32,6 +32,11 @@ int ttm_cli_parse_u64(const char *s, uint64_t *out);
 
 /* Renders a report. title may be NULL. */
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
+/* The schema versions of the status (also `ttmem top --json`) and dump documents; 2: their
+ * records are written by the report's tables (docs/REPORT_SCHEMA.md, "Changes"). */
+#define TTM_CLI_STATUS_SCHEMA_VERSION 2
+#define TTM_CLI_DUMP_SCHEMA_VERSION 2
+
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
 /* Writes the members of the sections of r that are set in sections (TTM_SNAP_BIT set) into the
  * object j is in, through the report's tables: the one JSON vocabulary of report, status and

@@ -108,12 +108,11 @@ static void json_dump(FILE *out, const ttm_report *s, const char *socket)
     ttm__json_init(&j, out, true);
     ttm__json_obj_begin(&j, NULL);
     ttm__json_str(&j, "schema", "ttmem.dump");
-    ttm__json_u64(&j, "schema_version", 1);
+    ttm__json_u64(&j, "schema_version", TTM_CLI_DUMP_SCHEMA_VERSION);
     ttm_cli_json_daemon(&j, s, socket);
     ttm__json_u64(&j, "live_total", s->live_total);
     ttm__json_u64(&j, "listed", s->nlive);
     ttm__json_arr_begin(&j, "devices");
-    char hex[24];
     for (size_t i = 0; i < s->nlive;) {
         size_t dend = run_end(s, i, 0);
         uint64_t bytes, n;
@@ -143,13 +142,8 @@ static void json_dump(FILE *out, const ttm_report *s, const char *socket)
                 for (size_t k = p; k < pend; k++) {
                     const ttm_live *l = &s->live[k];
                     ttm__json_obj_begin(&j, NULL);
-                    snprintf(hex, sizeof hex, "0x%" PRIX64, l->addr);
-                    ttm__json_str(&j, "addr", hex);
-                    ttm__json_u64(&j, "size", l->size);
-                    ttm__json_u64(&j, "obj", l->obj);
+                    ttm__schema_json(&j, &ttm_rec_live, l, 0);
                     ttm__json_bool(&j, "view", (l->flags & TTM_FLAG_VIEW) != 0);
-                    ttm__json_u64(&j, "refs", l->refs);
-                    ttm__json_u64(&j, "alloc_ts", l->ts);
                     ttm__json_obj_end(&j);
                 }
                 ttm__json_arr_end(&j);

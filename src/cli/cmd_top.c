@@ -346,7 +346,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
         ttm__json_init(&j, stdout, o->loop_s == 0);
         ttm__json_obj_begin(&j, NULL);
         ttm__json_str(&j, "schema", "ttmem.status");
-        ttm__json_u64(&j, "schema_version", 1);
+        ttm__json_u64(&j, "schema_version", TTM_CLI_STATUS_SCHEMA_VERSION);
         ttm__json_str(&j, "source", "ttmem top");
         ttm__json_str(&j, "host", m->host);
         /* the same document as `ttmem status --json`, from the one writer of it */

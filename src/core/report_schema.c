@@ -9,6 +9,7 @@
 #include "core/report.h"
 
 #include "common/arch.h"
+#include "common/poc.h"
 #include "common/snapshot.h"
 
 static const char *class_label(unsigned c)
@@ -26,6 +27,15 @@ static const char *arch_label(unsigned a)
     const ttm_arch_profile *p = ttm__arch_profile(a);
     return p ? p->name : a == TTM_ARCH_INVALID ? "unknown" : "?";
 }
+
+static const char *legacy_type_label(unsigned t)
+{
+    return t == 0 ? "NONE" : ttm__poc_type_name(t);
+}
+
+/* The legacy protocol's message types (docs/COMPAT.md), by AllocMessage type number. */
+static const ttm_schema_enum enum_legacy_type = {"legacy message type", TTM_POC_TYPE_MAX + 1,
+                                                 legacy_type_label};
 
 const ttm_schema_enum ttm_enum_arch = {"arch", TTM_ARCH_BLACKHOLE + 1, arch_label};
 const ttm_schema_enum ttm_enum_class = {"class", TTM_CLASS__COUNT, class_label};
@@ -174,7 +184,8 @@ static const ttm_field live_rows[] = {
     {TTM_ROW(ttm_live, addr, TTM_FT_U64), .flags = TTM_FF_HEX, .help = "device address"},
     {TTM_ROW(ttm_live, size, TTM_FT_U64), .unit = "bytes", .help = "size"},
     {TTM_ROW(ttm_live, obj, TTM_FT_U64), .help = "object id (0: none)"},
-    {TTM_ROW(ttm_live, ts, TTM_FT_U64), .unit = "ns", .help = "ts of the allocation"},
+    {TTM_ROW(ttm_live, ts, TTM_FT_U64), .key = "alloc_ts", .unit = "ns",
+     .help = "ts of the allocation"},
 };
 const ttm_record ttm_rec_live =
     TTM_RECORD(ttm_live, "live", "a live buffer (owning or a view)", live_rows);
@@ -310,8 +321,8 @@ static const ttm_field legacy_rows[] = {
      .help = "streams that ended inside a message"},
     {TTM_ROW(ttm_report_legacy, rejected, TTM_FT_U64), .unit = "messages",
      .help = "messages ignored: device -1, a DUMP within a second"},
-    {TTM_ROW_COUNTED(ttm_report_legacy, messages, TTM_FT_U64, ntypes), .unit = "messages",
-     .help = "messages received, by AllocMessage type"},
+    {TTM_ROW_COUNTED(ttm_report_legacy, messages, TTM_FT_U64, ntypes),
+     .index = &enum_legacy_type, .unit = "messages", .help = "messages received, by type"},
     {TTM_ROW(ttm_report_legacy, ntypes, TTM_FT_U32), .flags = TTM_FF_NOJSON,
      .help = "entries of messages valid"},
 };
