@@ -118,6 +118,14 @@ static void fill_report(ttm_report *r)
     r->sections = all_sections();
 }
 
+/* A report filled as above, and its SNAPSHOT frame. */
+static void filled_frame(ttm_report *r, ttm_bytes *b)
+{
+    fill_report(r);
+    memset(b, 0, sizeof *b);
+    assert_int_equal(ttm_report_encode(r, b), TTM_OK);
+}
+
 /* ---- tables ---------------------------------------------------------------------------------- */
 
 static void test_tables_match_structs(void **state)
@@ -131,9 +139,8 @@ static void test_tables_match_structs(void **state)
     }
     /* every section of the protocol is carried by some row of the report */
     ttm_report r;
-    fill_report(&r);
-    ttm_bytes b = {0};
-    assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
+    ttm_bytes b;
+    filled_frame(&r, &b);
     ttm_report back;
     assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE,
                                        &back, NULL, 0),
@@ -177,9 +184,8 @@ static void test_wire_round_trip(void **state)
 {
     (void)state;
     ttm_report r;
-    fill_report(&r);
-    ttm_bytes b = {0};
-    assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
+    ttm_bytes b;
+    filled_frame(&r, &b);
     ttm_snap_frame fr;
     assert_int_equal(ttm__snap_decode_frame(b.data, b.len, &fr, NULL, 0), TTM_OK);
     assert_int_equal(fr.type, TTM_SNAP_MSG_SNAPSHOT);
@@ -243,9 +249,8 @@ static void test_wire_cut_and_damaged(void **state)
 {
     (void)state;
     ttm_report r;
-    fill_report(&r);
-    ttm_bytes b = {0};
-    assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
+    ttm_bytes b;
+    filled_frame(&r, &b);
     const uint8_t *payload = b.data + TTM_SNAP_HDR_SIZE;
     size_t len = b.len - TTM_SNAP_HDR_SIZE;
     size_t refused = 0;
