@@ -1,7 +1,7 @@
 /*
  * gendocs.c — writes the generated blocks of the docs from the record tables
- * (core/report_schema.c): docs/REPORT_SCHEMA.md's records and docs/DAEMON.md's snapshot
- * sections. A block is the text between the lines `<!-- generated: NAME -->` and
+ * (core/report_schema.c): docs/REPORT_SCHEMA.md's records, docs/DAEMON.md's snapshot
+ * sections and docs/METRICS.md's families written from record rows. A block is the text between the lines `<!-- generated: NAME -->` and
  * `<!-- end generated -->`; everything else of a file is copied as it is.
  *
  *   gendocs IN_DIR OUT_DIR    reads IN_DIR/NAME.md, writes OUT_DIR/NAME.md (the same directory
@@ -67,6 +67,32 @@ static void block_snapshot_sections(FILE *out)
     }
 }
 
+/* The Prometheus families written from record rows (core/metrics.c, record_families). */
+static void block_metrics_families(FILE *out)
+{
+    fprintf(out, "| family | type | labels | from | HELP |\n|---|---|---|---|---|\n");
+    for (size_t r = 0; r < ttm_report_nrecords; r++) {
+        const ttm_record *rec = ttm_report_records[r];
+        for (size_t i = 0; i < rec->nfields; i++) {
+            const ttm_field *f = &rec->fields[i];
+            if (f->prom == NULL || (i > 0 && rec->fields[i - 1].prom != NULL &&
+                                    strcmp(rec->fields[i - 1].prom, f->prom) == 0))
+                continue; /* a family once, at its first row */
+            fprintf(out, "| `%s` | %s | ", f->prom, f->prom_kind);
+            size_t k = i;
+            for (; k < rec->nfields && rec->fields[k].prom != NULL &&
+                   strcmp(rec->fields[k].prom, f->prom) == 0;
+                 k++)
+                if (rec->fields[k].prom_labels != NULL)
+                    fprintf(out, "%s`%s`", k > i ? ", " : "", rec->fields[k].prom_labels);
+            fprintf(out, " | ");
+            for (size_t m = i; m < k; m++)
+                fprintf(out, "%s`%s.%s`", m > i ? ", " : "", rec->name, rec->fields[m].name);
+            fprintf(out, " | %s |\n", f->prom_help ? f->prom_help : f->help);
+        }
+    }
+}
+
 typedef struct block {
     const char *name;
     void (*write)(FILE *);
@@ -75,6 +101,7 @@ typedef struct block {
 static const block blocks[] = {
     {"report-records", block_report_records},
     {"snapshot-sections", block_snapshot_sections},
+    {"metrics-families", block_metrics_families},
 };
 
 static int regenerate(const char *in_dir, const char *out_dir, const char *file)
@@ -140,7 +167,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: gendocs IN_DIR OUT_DIR\n");
         return 2;
     }
-    static const char *const files[] = {"REPORT_SCHEMA.md", "DAEMON.md"};
+    static const char *const files[] = {"REPORT_SCHEMA.md", "DAEMON.md", "METRICS.md"};
     int rc = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         rc |= regenerate(argv[1], argv[2], files[i]);

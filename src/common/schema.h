@@ -80,8 +80,11 @@ typedef struct ttm_field {
     unsigned section;              /* the snapshot section carrying it (report rows), or 0 */
     const char *unit;              /* "bytes", "ns", "events"; NULL when none */
     const char *help;              /* one line */
-    const char *prom;              /* Prometheus family (without ttmem_) when exported */
+    const char *prom;              /* Prometheus family ("ttmem_clients_total") when exported */
     const char *prom_kind;         /* "counter" or "gauge" */
+    const char *prom_labels;       /* the sample's labels ("reason=\"limit\""), or NULL */
+    const char *prom_help;         /* the family's HELP, on the row that opens it (rows of one
+                                    * family are contiguous); unit "ns" is written in seconds */
 } ttm_field;
 
 typedef struct ttm_record {

@@ -92,33 +92,37 @@ static const char *space_label(unsigned s)
     return s < TTM_SPACE_COUNT ? names[s] : "?";
 }
 
+/* The families of a record's exported rows (common/schema.h: prom, prom_kind, prom_labels,
+ * prom_help), one sample per row, in row order; a row in ns is written in seconds. */
+static void record_families(out *o, const ttm_record *rec, const void *obj)
+{
+    const uint8_t *base = obj;
+    const char *open = NULL; /* the family whose HELP and TYPE are written */
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->prom == NULL)
+            continue;
+        if (open == NULL || strcmp(open, f->prom) != 0) {
+            family(o, f->prom, f->prom_kind, f->prom_help ? f->prom_help : f->help);
+            open = f->prom;
+        }
+        uint64_t v = ttm__schema_get_uint(base + f->off, f->csize);
+        const char *l = f->prom_labels ? "{" : "", *r = f->prom_labels ? "}" : "";
+        const char *labels = f->prom_labels ? f->prom_labels : "";
+        if (f->unit != NULL && strcmp(f->unit, "ns") == 0)
+            emit(o, "%s%s%s%s %.3f\n", f->prom, l, labels, r, (double)v / 1e9);
+        else
+            emit(o, "%s%s%s%s %" PRIu64 "\n", f->prom, l, labels, r, v);
+    }
+}
+
 static void daemon_families(out *o, const ttm_report *s)
 {
-    const ttm_report_daemon *d = &s->daemon;
     char v[64];
     family(o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
     emit(o, "ttmem_build_info{version=\"%s\"} 1\n", esc(v, sizeof v, TTM_VERSION));
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
-        return;
-    family(o, "ttmem_daemon_uptime_seconds", "gauge", "Seconds since ttmemd started.");
-    emit(o, "ttmem_daemon_uptime_seconds %.3f\n", (double)d->uptime_ns / 1e9);
-    family(o, "ttmem_clients_connected", "gauge", "Client sessions holding an event ring now.");
-    emit(o, "ttmem_clients_connected %" PRIu32 "\n", d->clients_connected);
-    family(o, "ttmem_clients_total", "counter", "Client sessions accepted since ttmemd started.");
-    emit(o, "ttmem_clients_total %" PRIu64 "\n", d->clients_total);
-    family(o, "ttmem_clients_rejected_total", "counter",
-           "Client handshakes refused (malformed, wrong version, bad ring) or over the limit.");
-    emit(o, "ttmem_clients_rejected_total{reason=\"handshake\"} %" PRIu64 "\n",
-         d->clients_rejected);
-    emit(o, "ttmem_clients_rejected_total{reason=\"limit\"} %" PRIu64 "\n", d->clients_refused);
-    family(o, "ttmem_ring_events_total", "counter", "Events taken from client rings.");
-    emit(o, "ttmem_ring_events_total %" PRIu64 "\n", d->events);
-    family(o, "ttmem_events_waited_total", "counter",
-           "Events whose producer waited for room in a full ring (back-pressure).");
-    emit(o, "ttmem_events_waited_total %" PRIu64 "\n", d->waited);
-    family(o, "ttmem_events_dropped_total", "counter",
-           "Events dropped by clients while no daemon existed, as reported on reconnect.");
-    emit(o, "ttmem_events_dropped_total %" PRIu64 "\n", d->dropped);
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
+        record_families(o, &ttm_rec_daemon, &s->daemon);
 }
 
 static void totals_families(out *o, const ttm_report *s)
@@ -262,28 +266,8 @@ static void legacy_families(out *o, const ttm_report *s)
 
 static void service_families(out *o, const ttm_report *s)
 {
-    const ttm_report_service *v = &s->service;
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)))
-        return;
-    family(o, "ttmem_query_connections", "gauge",
-           "Connections to ttmemd's query socket open now, and their limit.");
-    emit(o, "ttmem_query_connections{kind=\"open\"} %" PRIu32 "\n", v->query_conns);
-    emit(o, "ttmem_query_connections{kind=\"limit\"} %" PRIu32 "\n", v->query_max_conns);
-    family(o, "ttmem_query_buffered_bytes", "gauge",
-           "Bytes of query replies waiting to be read: now, the peak, and the budget of large "
-           "replies.");
-    emit(o, "ttmem_query_buffered_bytes{kind=\"now\"} %" PRIu64 "\n", v->query_buffered);
-    emit(o, "ttmem_query_buffered_bytes{kind=\"peak\"} %" PRIu64 "\n", v->query_buffered_peak);
-    emit(o, "ttmem_query_buffered_bytes{kind=\"budget\"} %" PRIu64 "\n", v->query_out_max);
-    family(o, "ttmem_query_limited_total", "counter",
-           "Times a bound of the query socket was reached, by bound: refused (connection limit), "
-           "waited (reply budget), cut (reply not read in time), idle (idle timeout), evicted (an "
-           "unread reply's connection closed for a newcomer at the limit).");
-    emit(o, "ttmem_query_limited_total{bound=\"refused\"} %" PRIu64 "\n", v->query_refused);
-    emit(o, "ttmem_query_limited_total{bound=\"waited\"} %" PRIu64 "\n", v->query_waited);
-    emit(o, "ttmem_query_limited_total{bound=\"cut\"} %" PRIu64 "\n", v->query_cut);
-    emit(o, "ttmem_query_limited_total{bound=\"idle\"} %" PRIu64 "\n", v->query_idle);
-    emit(o, "ttmem_query_limited_total{bound=\"evicted\"} %" PRIu64 "\n", v->query_evicted);
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
+        record_families(o, &ttm_rec_service, &s->service);
 }
 
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)

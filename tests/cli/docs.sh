@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The generated blocks of the docs (docs/REPORT_SCHEMA.md's records, docs/DAEMON.md's snapshot
-# sections) are what the record tables make now: tools/gendocs writes a fresh copy, and any
+# sections, docs/METRICS.md's families written from record rows) are what the record tables make now: tools/gendocs writes a fresh copy, and any
 # difference fails with the diff and the command that regenerates the docs.
 set -u
 build=$1
@@ -10,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 "$build/tools/gendocs" "$src/docs" "$tmp"; check "gendocs runs" $?
-for f in REPORT_SCHEMA.md DAEMON.md; do
+for f in REPORT_SCHEMA.md DAEMON.md METRICS.md; do
     grep -q "<!-- generated: " "$src/docs/$f"; check "$f has a generated block" $?
     if diff -u "$src/docs/$f" "$tmp/$f"; then
         check "$f is what the tables make" 0
