@@ -6,6 +6,7 @@
 #include "common/schema.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -203,7 +204,21 @@ bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len)
     return check_coverage(rec, msg, msg_len);
 }
 
+static size_t wire_min_of(const ttm_record *rec);
+
 size_t ttm__schema_wire_min(const ttm_record *rec)
+{
+    if (rec->memo == NULL)
+        return wire_min_of(rec);
+    size_t m = atomic_load_explicit(&rec->memo->wire_min1, memory_order_relaxed);
+    if (m == 0) {
+        m = wire_min_of(rec) + 1;
+        atomic_store_explicit(&rec->memo->wire_min1, m, memory_order_relaxed);
+    }
+    return m - 1;
+}
+
+static size_t wire_min_of(const ttm_record *rec)
 {
     size_t n = 0;
     for (size_t i = 0; i < rec->nfields; i++) {
@@ -231,6 +246,14 @@ size_t ttm__schema_wire_min(const ttm_record *rec)
 
 /* ---- wire: encoding -------------------------------------------------------------------------- */
 
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
 static void enc_scalar(ttm_bw *w, ttm_ftype t, const uint8_t *p)
 {
     switch (t) {
@@ -252,9 +275,104 @@ static void enc_scalar(ttm_bw *w, ttm_ftype t, const uint8_t *p)
     }
 }
 
+/* True when every row of rec is a scalar or a string: its wire form has one size and is written
+ * and read in one reservation (the bulk of a snapshot: memstats, live buffers), and nothing
+ * under it is allocated. */
+static bool rec_flat(const ttm_record *rec)
+{
+    int known = rec->memo ? atomic_load_explicit(&rec->memo->flat, memory_order_relaxed) : 0;
+    if (known != 0)
+        return known == 1;
+    bool flat = true;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->type == TTM_FT_REC || f->type == TTM_FT_ARR || f->type == TTM_FT_DYN)
+            flat = false;
+    }
+    if (rec->memo != NULL)
+        atomic_store_explicit(&rec->memo->flat, flat ? 1 : 2, memory_order_relaxed);
+    return flat;
+}
+
+/* One scalar at q, at its width (constant widths: no call for the copy); returns q after it. */
+static uint8_t *put_scalar(uint8_t *q, ttm_ftype t, const uint8_t *p)
+{
+    switch (t) {
+    case TTM_FT_U8:
+        *q = *p;
+        return q + 1;
+    case TTM_FT_U16:
+        ttm__put_le16(q, (uint16_t)ttm__schema_get_uint(p, 2));
+        return q + 2;
+    case TTM_FT_U32:
+        ttm__put_le32(q, (uint32_t)ttm__schema_get_uint(p, 4));
+        return q + 4;
+    default:
+        ttm__put_le64(q, ttm__schema_get_uint(p, 8));
+        return q + 8;
+    }
+}
+
+/* True when rec's struct holds exactly its wire form: a flat record of integers without an
+ * enumeration to check, laid out in row order without padding, on a little-endian host. Its
+ * wire form is then copied as it is. */
+static bool rec_same(const ttm_record *rec)
+{
+    int known = rec->memo ? atomic_load_explicit(&rec->memo->same, memory_order_relaxed) : 0;
+    if (known != 0)
+        return known == 1;
+    bool same = rec_flat(rec);
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    same = false;
+#endif
+    size_t pos = 0;
+    for (size_t i = 0; same && i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if ((f->flags & TTM_FF_NOWIRE) || f->values != NULL || f->off != pos ||
+            f->type == TTM_FT_STR || f->type == TTM_FT_BOOL)
+            same = false;
+        pos += f->csize;
+    }
+    same = same && pos == rec->size;
+    if (rec->memo != NULL)
+        atomic_store_explicit(&rec->memo->same, same ? 1 : 2, memory_order_relaxed);
+    return same;
+}
+
+static void encode_flat(ttm_bw *w, const ttm_record *rec, const uint8_t *base)
+{
+    if (rec_same(rec)) {
+        ttm__bw_bytes(w, base, rec->size);
+        return;
+    }
+    uint8_t *q = ttm__bw_room(w, ttm__schema_wire_min(rec));
+    if (q == NULL)
+        return;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->flags & TTM_FF_NOWIRE)
+            continue;
+        const uint8_t *p = base + f->off;
+        if (f->type == TTM_FT_STR) {
+            size_t k = strnlen((const char *)p, f->csize - 1);
+            memcpy(q, p, k);
+            memset(q + k, 0, f->csize - k);
+            q += f->csize;
+        } else if (f->type == TTM_FT_BOOL) {
+            *q++ = *(const bool *)p ? 1 : 0;
+        } else {
+            q = put_scalar(q, f->type, p);
+        }
+    }
+}
+
 void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsigned section)
 {
     const uint8_t *base = obj;
+    if (section == 0 && rec_flat(rec)) {
+        encode_flat(w, rec, base);
+        return;
+    }
     for (size_t i = 0; i < rec->nfields && w->err == 0; i++) {
         const ttm_field *f = &rec->fields[i];
         if (!row_in(f, section))
@@ -271,15 +389,26 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
         case TTM_FT_REC:
             ttm__schema_encode(w, f->rec, p, 0);
             break;
-        case TTM_FT_ARR:
+        case TTM_FT_ARR: {
             ttm__bw_u32(w, (uint32_t)f->count);
+            uint8_t bits[(f->count + 7) / 8];
+            if (f->flags & TTM_FF_SPARSE) {
+                memset(bits, 0, sizeof bits);
+                for (size_t k = 0; k < f->count; k++)
+                    if (!all_zero(p + k * f->stride, f->stride))
+                        bits[k / 8] |= (uint8_t)(1u << (k % 8));
+                ttm__bw_bytes(w, bits, sizeof bits);
+            }
             for (size_t k = 0; k < f->count; k++) {
+                if ((f->flags & TTM_FF_SPARSE) && !(bits[k / 8] & (1u << (k % 8))))
+                    continue;
                 if (f->elem == TTM_FT_REC)
                     ttm__schema_encode(w, f->rec, p + k * f->stride, 0);
                 else
                     enc_scalar(w, f->elem, p + k * f->stride);
             }
             break;
+        }
         case TTM_FT_DYN: {
             size_t n = (size_t)ttm__schema_get_uint(base + f->count_off, f->count_size);
             const uint8_t *arr;
@@ -342,9 +471,48 @@ static void skip_elem(ttm_br *r, const ttm_field *f)
     }
 }
 
+static void decode_flat(ttm_br *r, const ttm_record *rec, uint8_t *base)
+{
+    const uint8_t *q = ttm__br_take(r, ttm__schema_wire_min(rec), rec->name);
+    if (q == NULL)
+        return;
+    if (rec_same(rec)) {
+        memcpy(base, q, rec->size);
+        return;
+    }
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->flags & TTM_FF_NOWIRE)
+            continue;
+        uint8_t *p = base + f->off;
+        if (f->type == TTM_FT_STR) {
+            memcpy(p, q, f->csize - 1);
+            p[f->csize - 1] = '\0';
+            q += f->csize;
+            continue;
+        }
+        if (f->type == TTM_FT_BOOL) {
+            if (*q > 1)
+                ttm__br_fail(r, f->name);
+            *(bool *)p = *q++ == 1;
+            continue;
+        }
+        size_t n = scalar_width(f->type);
+        uint64_t v = n == 8 ? ttm__le64(q) : n == 4 ? ttm__le32(q) : n == 2 ? ttm__le16(q) : *q;
+        q += n;
+        if (f->values != NULL && f->values->label((unsigned)v)[0] == '?')
+            ttm__br_fail(r, f->name); /* not a value of its enumeration */
+        ttm__schema_set_uint(p, n, v);
+    }
+}
+
 int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned section)
 {
     uint8_t *base = obj;
+    if (section == 0 && rec_flat(rec)) {
+        decode_flat(r, rec, base);
+        return TTM_OK;
+    }
     for (size_t i = 0; i < rec->nfields && !r->bad; i++) {
         const ttm_field *f = &rec->fields[i];
         if (!row_in(f, section))
@@ -361,8 +529,19 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
         case TTM_FT_ARR: {
             size_t emin = f->elem == TTM_FT_REC ? ttm__schema_wire_min(f->rec)
                                                 : scalar_width(f->elem);
-            size_t n = ttm__br_count(r, emin, f->name);
+            const uint8_t *bits = NULL;
+            size_t n;
+            if (f->flags & TTM_FF_SPARSE) { /* the bitmap bounds the count */
+                n = ttm__br_u32(r, f->name);
+                bits = ttm__br_take(r, n / 8 + (n % 8 != 0), f->name);
+                if (bits != NULL && n % 8 != 0 && (bits[n / 8] >> (n % 8)) != 0)
+                    ttm__br_fail(r, f->name); /* bits beyond the count */
+            } else {
+                n = ttm__br_count(r, emin, f->name);
+            }
             for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++) {
+                if (bits != NULL && !(bits[k / 8] & (1u << (k % 8))))
+                    continue;
                 if (k >= f->count)
                     skip_elem(r, f);
                 else if (f->elem == TTM_FT_REC)
@@ -405,12 +584,14 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
 void ttm__schema_free(const ttm_record *rec, void *obj)
 {
     uint8_t *base = obj;
+    if (rec_flat(rec))
+        return; /* nothing under it is allocated */
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
         uint8_t *p = base + f->off;
         if (f->type == TTM_FT_REC) {
             ttm__schema_free(f->rec, p);
-        } else if (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC) {
+        } else if (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC && !rec_flat(f->rec)) {
             for (size_t k = 0; k < f->count; k++)
                 ttm__schema_free(f->rec, p + k * f->stride);
         } else if (f->type == TTM_FT_DYN) {
@@ -716,10 +897,16 @@ static void wire_form(const ttm_field *f, char *form, size_t flen, char *bytes, 
                  ttm__schema_wire_min(f->rec));
         break;
     case TTM_FT_ARR:
-        snprintf(form, flen, "u32 n, then n × %s (%zu%s%s)", elem, f->count,
+        snprintf(form, flen, "u32 n, %sthen %s %s (%zu%s%s)",
+                 (f->flags & TTM_FF_SPARSE) ? "a bitmap of n bits, " : "",
+                 (f->flags & TTM_FF_SPARSE) ? "the non-zero ones of n ×" : "n ×", elem, f->count,
                  f->index ? ", by " : "", f->index ? f->index->name : "");
-        snprintf(bytes, blen, "4 + n × %s%zu",
-                 f->elem == TTM_FT_REC && !wire_fixed(f->rec) ? "≥ " : "", ew);
+        if (f->flags & TTM_FF_SPARSE)
+            snprintf(bytes, blen, "4 + ⌈n / 8⌉ + set bits × %s%zu",
+                     f->elem == TTM_FT_REC && !wire_fixed(f->rec) ? "≥ " : "", ew);
+        else
+            snprintf(bytes, blen, "4 + n × %s%zu",
+                     f->elem == TTM_FT_REC && !wire_fixed(f->rec) ? "≥ " : "", ew);
         break;
     case TTM_FT_DYN:
         snprintf(form, flen, "u32 n, then n × %s", elem);
@@ -740,7 +927,7 @@ void ttm__schema_doc_wire(FILE *out, const ttm_record *rec, unsigned section)
         const ttm_field *f = &rec->fields[i];
         if (!row_in(f, section))
             continue;
-        char form[128], bytes[48];
+        char form[256], bytes[96];
         wire_form(f, form, sizeof form, bytes, sizeof bytes);
         fprintf(out, "| `%s` | %s | %s |\n", f->name, form, bytes);
     }

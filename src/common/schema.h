@@ -14,7 +14,9 @@
  *   rec                      the nested record's wire form;
  *   arr                      u32 count, then count elements (a decoder keeps the first ones
  *                            its struct has room for and skips the rest: a newer peer may
- *                            know more classes);
+ *                            know more classes); a sparse arr (TTM_FF_SPARSE): u32 count,
+ *                            ceil(count / 8) bytes of bitmap (bit k of byte k / 8: element k
+ *                            is not all zero; the unused bits 0), then those elements only;
  *   dyn                      u32 count, then count elements (pointer + size_t count in C).
  * Rows flagged TTM_FF_NOWIRE are not on the wire. A decoder validates every count against the
  * bytes left before it allocates (count x the element's smallest wire size must fit), so it
@@ -23,6 +25,7 @@
 #ifndef TTM_COMMON_SCHEMA_H
 #define TTM_COMMON_SCHEMA_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +62,8 @@ typedef struct ttm_schema_enum {
 #define TTM_FF_FLAT 8u    /* TTM_FT_REC in JSON: its rows at this level, no object of its own */
 #define TTM_FF_COUNTED 16u /* TTM_FT_ARR: the first *count_off elements are valid (JSON lists
                             * those; a decoder checks the count against the capacity) */
+#define TTM_FF_SPARSE 32u  /* TTM_FT_ARR on the wire: a bitmap of the elements that are not all
+                            * zero after the count, then only those (JSON is unchanged) */
 
 struct ttm_record;
 
@@ -87,12 +92,22 @@ typedef struct ttm_field {
                                     * family are contiguous); unit "ns" is written in seconds */
 } ttm_field;
 
+/* What the walkers derive from a table once (the first walk computes it; every walk that
+ * computes it again stores the same values). */
+typedef struct ttm_record_memo {
+    _Atomic size_t wire_min1; /* ttm__schema_wire_min() + 1; 0 = not yet known */
+    _Atomic int flat;         /* 1: every row is a scalar or a string, 2: not; 0 = unknown */
+    _Atomic int same;         /* 1: the struct's bytes are its wire form (little-endian host,
+                               * unchecked integers in wire order, no padding), 2: not */
+} ttm_record_memo;
+
 typedef struct ttm_record {
     const char *name; /* "totals" */
     const char *help;
     size_t size; /* sizeof the struct */
     const ttm_field *fields;
     size_t nfields;
+    ttm_record_memo *memo; /* static, one per record (TTM_RECORD makes it) */
 } ttm_record;
 
 /* Row helpers: TTM_ROW(struct, member, type) fills name, offset, size and type; the rest is
@@ -110,7 +125,7 @@ typedef struct ttm_record {
                                .count_size = sizeof(((S *)0)->n)
 #define TTM_RECORD(S, recname, helptext, rows)                                                  \
     {.name = (recname), .help = (helptext), .size = sizeof(S), .fields = (rows),                \
-     .nfields = sizeof(rows) / sizeof((rows)[0])}
+     .nfields = sizeof(rows) / sizeof((rows)[0]), .memo = &(ttm_record_memo){0}}
 
 /* Checks a record's table against its struct: every row's size matches its type, lies inside
  * the struct, counts are where they say, and every member of the struct has a row (the rows,

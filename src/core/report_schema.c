@@ -99,15 +99,15 @@ static const ttm_field device_rows[] = {
     {TTM_ROW_ARR(ttm_device_stats, capacity, TTM_FT_U64), .index = &ttm_enum_space,
      .unit = "bytes", .help = "capacity of each address space; 0 when unknown"},
     {TTM_ROW_ARR(ttm_device_stats, mem, TTM_FT_REC), .key = "memtypes", .rec = &ttm_rec_memstat,
-     .index = &ttm_enum_memtype, .help = "per memtype"},
+     .index = &ttm_enum_memtype, .flags = TTM_FF_SPARSE, .help = "per memtype"},
     {TTM_ROW_ARR(ttm_device_stats, space_peak, TTM_FT_U64), .index = &ttm_enum_space,
      .unit = "bytes", .help = "peak of each space's total (DRAM+TRACE, L1+L1_SMALL+CB+KERNEL)"},
     {TTM_ROW_ARR(ttm_device_stats, space_peak_ts, TTM_FT_U64), .index = &ttm_enum_space,
      .unit = "ns", .help = "ts of each space's peak"},
     {TTM_ROW_ARR(ttm_device_stats, class_count, TTM_FT_U64), .index = &ttm_enum_class,
-     .unit = "events", .help = "events of the device given each class"},
+     .flags = TTM_FF_SPARSE, .unit = "events", .help = "events of the device given each class"},
     {TTM_ROW_ARR(ttm_device_stats, class_bytes, TTM_FT_U64), .index = &ttm_enum_class,
-     .unit = "bytes", .help = "bytes the device's events of each class named"},
+     .flags = TTM_FF_SPARSE, .unit = "bytes", .help = "bytes the device's events of each class named"},
 };
 const ttm_record ttm_rec_device =
     TTM_RECORD(ttm_device_stats, "device", "one device: capacities, memtypes, peaks, classes",
@@ -149,7 +149,7 @@ const ttm_record ttm_rec_leak =
 static const ttm_field proc_mem_rows[] = {
     {TTM_ROW(ttm_proc_mem, device, TTM_FT_U16), .help = "device number"},
     {TTM_ROW_ARR(ttm_proc_mem, mem, TTM_FT_REC), .key = "memtypes", .rec = &ttm_rec_memstat,
-     .index = &ttm_enum_memtype, .help = "per memtype"},
+     .index = &ttm_enum_memtype, .flags = TTM_FF_SPARSE, .help = "per memtype"},
 };
 const ttm_record ttm_rec_proc_mem =
     TTM_RECORD(ttm_proc_mem, "proc_mem", "a process's bytes on one device", proc_mem_rows);
