@@ -399,10 +399,13 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
                         bits[k / 8] |= (uint8_t)(1u << (k % 8));
                 ttm__bw_bytes(w, bits, sizeof bits);
             }
+            bool same = f->elem == TTM_FT_REC && rec_same(f->rec);
             for (size_t k = 0; k < f->count; k++) {
                 if ((f->flags & TTM_FF_SPARSE) && !(bits[k / 8] & (1u << (k % 8))))
                     continue;
-                if (f->elem == TTM_FT_REC)
+                if (same) /* the element's struct is its wire form (memstats) */
+                    ttm__bw_bytes(w, p + k * f->stride, f->rec->size);
+                else if (f->elem == TTM_FT_REC)
                     ttm__schema_encode(w, f->rec, p + k * f->stride, 0);
                 else
                     enc_scalar(w, f->elem, p + k * f->stride);
@@ -539,12 +542,17 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
             } else {
                 n = ttm__br_count(r, emin, f->name);
             }
+            bool same = f->elem == TTM_FT_REC && rec_same(f->rec);
             for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++) {
                 if (bits != NULL && !(bits[k / 8] & (1u << (k % 8))))
                     continue;
-                if (k >= f->count)
+                if (k >= f->count) {
                     skip_elem(r, f);
-                else if (f->elem == TTM_FT_REC)
+                } else if (same) { /* the element's bytes are its struct (memstats) */
+                    const uint8_t *q = ttm__br_take(r, f->rec->size, f->name);
+                    if (q != NULL)
+                        memcpy(p + k * f->stride, q, f->rec->size);
+                } else if (f->elem == TTM_FT_REC)
                     err = ttm__schema_decode(r, f->rec, p + k * f->stride, 0);
                 else
                     dec_scalar(r, f, f->elem, p + k * f->stride);
