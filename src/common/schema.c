@@ -328,7 +328,7 @@ static bool rec_same(const ttm_record *rec)
     size_t pos = 0;
     for (size_t i = 0; same && i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if ((f->flags & TTM_FF_NOWIRE) || f->values != NULL || f->off != pos ||
+        if ((f->flags & (TTM_FF_NOWIRE | TTM_FF_CHECKED)) || f->off != pos ||
             f->type == TTM_FT_STR || f->type == TTM_FT_BOOL)
             same = false;
         pos += f->csize;
@@ -455,7 +455,7 @@ static void dec_scalar(ttm_br *r, const ttm_field *f, ttm_ftype t, uint8_t *p)
         v = ttm__br_u64(r, what);
         break;
     }
-    if (f->values != NULL && !r->bad && f->values->label((unsigned)v)[0] == '?')
+    if ((f->flags & TTM_FF_CHECKED) && !r->bad && f->values->label((unsigned)v)[0] == '?')
         ttm__br_fail(r, what); /* not a value of its enumeration */
     ttm__schema_set_uint(p, scalar_width(t), v);
 }
@@ -503,7 +503,7 @@ static void decode_flat(ttm_br *r, const ttm_record *rec, uint8_t *base)
         size_t n = scalar_width(f->type);
         uint64_t v = n == 8 ? ttm__le64(q) : n == 4 ? ttm__le32(q) : n == 2 ? ttm__le16(q) : *q;
         q += n;
-        if (f->values != NULL && f->values->label((unsigned)v)[0] == '?')
+        if ((f->flags & TTM_FF_CHECKED) && f->values->label((unsigned)v)[0] == '?')
             ttm__br_fail(r, f->name); /* not a value of its enumeration */
         ttm__schema_set_uint(p, n, v);
     }

@@ -62,6 +62,8 @@ typedef struct ttm_schema_enum {
 #define TTM_FF_FLAT 8u    /* TTM_FT_REC in JSON: its rows at this level, no object of its own */
 #define TTM_FF_COUNTED 16u /* TTM_FT_ARR: the first *count_off elements are valid (JSON lists
                             * those; a decoder checks the count against the capacity) */
+#define TTM_FF_CHECKED 64u /* a field with values: a decoder refuses a value without a name (the
+                            * others pass through, named "?" in JSON: a client may send any) */
 #define TTM_FF_SPARSE 32u  /* TTM_FT_ARR on the wire: a bitmap of the elements that are not all
                             * zero after the count, then only those (JSON is unchanged) */
 

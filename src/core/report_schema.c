@@ -25,7 +25,7 @@ static const char *space_label(unsigned s)
 static const char *arch_label(unsigned a)
 {
     const ttm_arch_profile *p = ttm__arch_profile(a);
-    return p ? p->name : a == TTM_ARCH_INVALID ? "unknown" : "?";
+    return p ? p->name : "unknown"; /* a client's device-info event may name any number */
 }
 
 static const char *legacy_type_label(unsigned t)
@@ -115,7 +115,7 @@ const ttm_record ttm_rec_device =
 
 static const ttm_field offender_rows[] = {
     {TTM_ROW(ttm_offender, cls, TTM_FT_U32), .key = "class", .values = &ttm_enum_class,
-     .help = "the anomaly class"},
+     .flags = TTM_FF_CHECKED, .help = "the anomaly class"},
     {TTM_ROW(ttm_offender, device, TTM_FT_U16), .help = "device number"},
     {TTM_ROW(ttm_offender, memtype, TTM_FT_U8), .values = &ttm_enum_memtype,
      .help = "last memtype seen (ANY if never known)"},
@@ -194,7 +194,7 @@ const ttm_record ttm_rec_live =
 
 static const ttm_field class_rows[] = {
     {TTM_ROW(ttm_report_class, cls, TTM_FT_U32), .key = "class", .values = &ttm_enum_class,
-     .help = "the class"},
+     .flags = TTM_FF_CHECKED, .help = "the class"},
     {TTM_ROW(ttm_report_class, count, TTM_FT_U64), .unit = "events", .help = "events given it"},
     {TTM_ROW(ttm_report_class, bytes, TTM_FT_U64), .unit = "bytes", .help = "bytes they named"},
     {TTM_ROW(ttm_report_class, distinct_addrs, TTM_FT_U64), .unit = "addresses",

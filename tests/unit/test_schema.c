@@ -296,6 +296,36 @@ static void test_wire_cut_and_damaged(void **state)
     ttm__bytes_free(&b);
 }
 
+/* Values a client chose (a memtype, an architecture) pass through whatever they are; a class
+ * is the daemon's own and one without a name is refused. */
+static void test_wire_values(void **state)
+{
+    (void)state;
+    ttm_report r;
+    fill_report(&r);
+    r.live[0].memtype = 200;
+    r.devices[0].arch = 77;
+    ttm_bytes b = {0};
+    assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
+    ttm_report back;
+    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE,
+                                       &back, NULL, 0),
+                     TTM_OK);
+    assert_int_equal(back.live[0].memtype, 200);
+    assert_int_equal(back.devices[0].arch, 77);
+    ttm_report_clear(&back);
+    ttm__bytes_free(&b);
+    r.classes[5].offenders[0].cls = 99;
+    assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
+    char msg[200];
+    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE,
+                                       &back, msg, sizeof msg),
+                     TTM_EPROTO);
+    assert_non_null(strstr(msg, "cls"));
+    ttm__bytes_free(&b);
+    ttm_report_clear(&r);
+}
+
 /* ---- JSON: a small reader, and the walk that checks what it read ---------------------------- */
 
 typedef enum jt { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jt;
@@ -560,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_wire_round_trip),
         cmocka_unit_test(test_wire_sections_alone),
         cmocka_unit_test(test_wire_cut_and_damaged),
+        cmocka_unit_test(test_wire_values),
         cmocka_unit_test(test_json_every_key_and_value),
         cmocka_unit_test(test_doc_lists_every_key),
     };
