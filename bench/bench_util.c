@@ -67,7 +67,7 @@ void ttm_bench_machine(void)
     printf("machine: %s, %ld CPUs, Linux %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
-void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc)
+void ttm_bench_galaxy_snapshot(ttm_report *s, unsigned ndev, unsigned nproc)
 {
     memset(s, 0, sizeof *s);
     s->sections = TTM_SNAP_WANT_STATUS;
@@ -75,18 +75,16 @@ void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc)
     s->daemon.pid = 4242;
     s->daemon.uptime_ns = 86400ull * 1000000000ull;
     s->daemon.clients_connected = nproc;
-    s->totals.nclasses = TTM_CLASS__COUNT;
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
         s->totals.class_count[c] = 1000u + c;
     s->ndevices = ndev;
     s->devices = ttm__xcalloc(ndev, sizeof *s->devices);
     for (unsigned d = 0; d < ndev; d++) {
-        ttm_snap_device *sd = &s->devices[d];
+        ttm_device_stats *sd = &s->devices[d];
         sd->device = (uint16_t)d;
         sd->arch = TTM_ARCH_WORMHOLE_B0;
         sd->capacity[TTM_SPACE_DRAM] = 12ull << 30;
         sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
-        sd->nclasses = TTM_CLASS__COUNT;
         for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
             sd->class_count[c] = 1000u * d + c;
             sd->class_bytes[c] = (1000u * d + c) << 12;
@@ -95,15 +93,16 @@ void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc)
     s->nprocs = nproc;
     s->procs = ttm__xcalloc(nproc, sizeof *s->procs);
     for (unsigned i = 0; i < nproc; i++) {
-        ttm_snap_proc *p = &s->procs[i];
-        p->pid = 100000 + i;
+        ttm_report_proc *p = &s->procs[i];
+        p->stats.pid = 100000 + i;
         snprintf(p->name, sizeof p->name, "python3-%02u", i % 100);
-        p->alive = p->connected = true;
-        p->anomalies = i % 5;
-        p->ndevices = ndev;
-        p->devices = ttm__xcalloc(ndev, sizeof *p->devices);
+        p->stats.alive = p->connected = true;
+        p->stats.anomalies = i % 5;
+        p->stats.ndevices = ndev;
+        ttm_proc_mem *pms = ttm__xcalloc(ndev, sizeof *pms);
+        p->stats.devices = pms;
         for (unsigned d = 0; d < ndev; d++) {
-            ttm_snap_proc_mem *pm = &p->devices[d];
+            ttm_proc_mem *pm = &pms[d];
             pm->device = (uint16_t)d;
             for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++) {
                 pm->mem[t].allocs = 3;

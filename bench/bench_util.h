@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 
 /* CLOCK_MONOTONIC in nanoseconds, and in seconds. */
 uint64_t ttm_bench_now_ns(void);
@@ -19,10 +19,10 @@ int ttm_bench_cmp_double(const void *a, const void *b);
 int ttm_bench_cmp_u64(const void *a, const void *b);
 /* Prints "machine: MODEL, N CPUs, Linux RELEASE". */
 void ttm_bench_machine(void);
-/* Fills *s (arrays from ttm__xcalloc; ttm__snapshot_free releases them) with the status
+/* Fills *s (arrays from ttm__xcalloc; ttm_report_clear releases them) with the status
  * snapshot of ndev devices and nproc processes, every process holding every memtype on every
  * device and every class counted. */
-void ttm_bench_galaxy_snapshot(ttm_snapshot *s, unsigned ndev, unsigned nproc);
+void ttm_bench_galaxy_snapshot(ttm_report *s, unsigned ndev, unsigned nproc);
 
 /* Starts `ttmemd --foreground --socket SOCK --ready-fd 3 --log-level warn EXTRA...` (dies
  * with the bench) and waits until it is ready. Returns its pid, or -1 with one line in err. */

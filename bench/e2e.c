@@ -38,7 +38,7 @@
 
 #include "bench_util.h"
 #include "common/alloc.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "sim/sim.h"
 #include "ttmem/ttmem.h"
@@ -74,17 +74,17 @@ static void stop_daemon(void)
 static void daemon_counts(unsigned long long *events, unsigned long long *dropped)
 {
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-    ttm_snapshot s;
+    ttm_report s;
     char msg[200];
-    if (ttm__snap_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
+    if (ttm_report_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
         die(msg);
     *events = *dropped = 0;
     for (size_t i = 0; i < s.nprocs; i++)
-        if (s.procs[i].pid == (uint32_t)getpid()) {
+        if (s.procs[i].stats.pid == (uint32_t)getpid()) {
             *events = s.procs[i].events;
             *dropped = s.procs[i].dropped;
         }
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 typedef struct job {
@@ -172,23 +172,23 @@ static double run_llama(unsigned nproc, bool *ok)
     double dt = ttm_bench_now_s() - t0;
     /* what the daemon took from those processes */
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-    ttm_snapshot s;
+    ttm_report s;
     char msg[200];
     unsigned long long taken = 0, dropped = 0, waited = 0;
     for (int tries = 0; tries < 500; tries++) { /* until the last exit is settled */
-        if (ttm__snap_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
+        if (ttm_report_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
             die(msg);
         taken = dropped = waited = 0;
         bool open = false;
         for (size_t k = 0; k < s.nprocs; k++)
             for (unsigned i = 0; i < nproc; i++)
-                if (s.procs[k].pid == (uint32_t)pids[i]) {
+                if (s.procs[k].stats.pid == (uint32_t)pids[i]) {
                     taken += s.procs[k].events;
                     dropped += s.procs[k].dropped;
                     waited += s.procs[k].waited;
                     open |= s.procs[k].connected;
                 }
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (!open)
             break;
         struct timespec ts = {0, 10000000};
@@ -369,17 +369,17 @@ static void snapshot_budget(void)
     size_t bytes_devices = 0, procs = 0;
     for (int r = 0; r < ROUNDS; r++) {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        ttm_snapshot s;
+        ttm_report s;
         char msg[200];
         double t0 = ttm_bench_now_s();
-        if (ttm__snap_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
+        if (ttm_report_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
             die(msg);
         t[r] = ttm_bench_now_s() - t0;
         bytes_devices = s.ndevices;
         procs = 0;
         for (size_t k = 0; k < s.nprocs; k++)
             procs += s.procs[k].connected;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
     }
     qsort(t, ROUNDS, sizeof t[0], ttm_bench_cmp_double);
     printf("snapshot (status query round trip) with %zu devices and %zu connected processes: "

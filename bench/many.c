@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "ttmem/ttmem.h"
 
 static char dir[64], sock[128], query[140];
@@ -89,11 +89,11 @@ typedef struct result {
     double wall_s;
 } result;
 
-static void fetch(ttm_snapshot *s)
+static void fetch(ttm_report *s)
 {
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
     char msg[200];
-    if (ttm__snap_fetch(query, &q, 30000, s, msg, sizeof msg) != TTM_OK)
+    if (ttm_report_fetch(query, &q, 30000, s, msg, sizeof msg) != TTM_OK)
         die(msg);
 }
 
@@ -145,13 +145,13 @@ static result run(const char *ttmemd, unsigned procs, uint64_t per)
     free(kids);
     /* The daemon has taken everything when its count reaches what was committed, or when no
      * session is left open (what is missing then is lost). */
-    ttm_snapshot s;
+    ttm_report s;
     for (;;) {
         fetch(&s);
         bool open = s.daemon.clients_connected > 0;
         if (s.daemon.events >= (uint64_t)procs * r.per || !open)
             break;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         usleep(1000);
     }
     r.wall_s = ttm_bench_now_s() - t0;
@@ -159,7 +159,7 @@ static result run(const char *ttmemd, unsigned procs, uint64_t per)
     r.daemon_dropped = s.daemon.dropped;
     r.refused = s.daemon.clients_refused;
     r.rejected = s.daemon.clients_rejected;
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     r.hwm_kib = vm_hwm_kib(daemon_pid);
     ttm_bench_ttmemd_stop(daemon_pid, sock, "");
     daemon_pid = -1;

@@ -66,7 +66,7 @@ static void report(const char *name, uint64_t *ns, size_t n)
 
 static void render_part(size_t iters)
 {
-    ttm_snapshot s;
+    ttm_report s;
     ttm_bench_galaxy_snapshot(&s, NDEV, NPROC);
     uint64_t *render = ttm__xcalloc(iters, sizeof(uint64_t));
     uint64_t *copy = ttm__xcalloc(iters, sizeof(uint64_t));
@@ -74,7 +74,7 @@ static void render_part(size_t iters)
     size_t len = 0, samples = 0;
     char *dst = NULL;
     for (size_t i = 0; i < iters + 10; i++) {
-        ttm_snap_buf b = {0};
+        ttm_bytes b = {0};
         uint64_t t0 = ttm_bench_now_ns();
         if (ttm_metrics_render(&s, NULL, 0, &b) != TTM_OK ||
             ttm_metrics_render_scrapes(&st, &b) != TTM_OK)
@@ -89,7 +89,7 @@ static void render_part(size_t iters)
         if (samples == 0)
             for (size_t k = 0; k < b.len; k++)
                 samples += b.data[k] == '\n' && k + 1 < b.len && b.data[k + 1] != '#';
-        ttm__snap_buf_free(&b);
+        ttm__bytes_free(&b);
         if (i >= 10) { /* the first renders warm the heap */
             render[i - 10] = t1 - t0;
             copy[i - 10] = t2 - t1;
@@ -104,7 +104,7 @@ static void render_part(size_t iters)
     free(render);
     free(copy);
     ttm__free(dst);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 /* ---- 2. a real daemon --------------------------------------------------------------------- */

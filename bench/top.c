@@ -4,8 +4,8 @@
  * ≤ 1 ms).
  *
  * The snapshot is built in memory once, then each iteration does what the monitor does with a
- * reply, minus the socket: encode it as the daemon would (ttm__snap_encode_snapshot), decode it
- * as the client does (ttm__snap_decode_snapshot), ingest it into the model (rows, valid bits,
+ * reply, minus the socket: encode it as the daemon would (ttm_report_encode), decode it
+ * as the client does (ttm_report_decode), ingest it into the model (rows, valid bits,
  * history sample), and lay out a frame (80x24 and 200x60, devices view; and the history view
  * at 200x60 once the ring is full). Figures are the median and p99 per stage over the
  * iterations. Baseline, same run: a memcpy of the encoded frame (the memory floor).
@@ -61,10 +61,10 @@ int main(int argc, char **argv)
         }
         iters = v;
     }
-    ttm_snapshot src;
+    ttm_report src;
     ttm_bench_galaxy_snapshot(&src, NDEV, NPROC);
-    ttm_snap_buf frame = {0};
-    if (ttm__snap_encode_snapshot(&src, &frame) != TTM_OK) {
+    ttm_bytes frame = {0};
+    if (ttm_report_encode(&src, &frame) != TTM_OK) {
         fprintf(stderr, "bench_top: cannot encode the snapshot\n");
         return 1;
     }
@@ -95,13 +95,13 @@ int main(int argc, char **argv)
         bool timed = i >= TTM_TOP_HIST_LEN; /* warm-up fills the history ring */
         size_t k = timed ? i - TTM_TOP_HIST_LEN : 0;
         uint64_t t0 = ttm_bench_now_ns();
-        ttm_snap_buf out = {0};
-        if (ttm__snap_encode_snapshot(&src, &out) != TTM_OK)
+        ttm_bytes out = {0};
+        if (ttm_report_encode(&src, &out) != TTM_OK)
             return 1;
         uint64_t t1 = ttm_bench_now_ns();
-        ttm_snapshot snap;
+        ttm_report snap;
         char msg[128];
-        if (ttm__snap_decode_snapshot(out.data + TTM_SNAP_HDR_SIZE, out.len - TTM_SNAP_HDR_SIZE,
+        if (ttm_report_decode(out.data + TTM_SNAP_HDR_SIZE, out.len - TTM_SNAP_HDR_SIZE,
                                       &snap, msg, sizeof msg) != TTM_OK) {
             fprintf(stderr, "bench_top: decode: %s\n", msg);
             return 1;
@@ -125,8 +125,8 @@ int main(int argc, char **argv)
         memcpy(copy, out.data, out.len);
         __asm__ volatile("" : : "r"(copy) : "memory");
         uint64_t t7 = ttm_bench_now_ns();
-        ttm__snap_buf_free(&out);
-        ttm__snapshot_free(&snap);
+        ttm__bytes_free(&out);
+        ttm_report_clear(&snap);
         if (!timed)
             continue;
         stages[0].ns[k] = t1 - t0;
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     ttm__top_frame_free(&fh);
     ttm__top_model_free(&m);
     ttm__free(copy);
-    ttm__snap_buf_free(&frame);
-    ttm__snapshot_free(&src);
+    ttm__bytes_free(&frame);
+    ttm_report_clear(&src);
     return 0;
 }

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "ttmem/ttmem.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -15,23 +15,23 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes);
 
 static void round_trip(const uint8_t *payload, size_t len)
 {
-    ttm_snapshot s;
-    if (ttm__snap_decode_snapshot(payload, len, &s, NULL, 0) != TTM_OK)
+    ttm_report s;
+    if (ttm_report_decode(payload, len, &s, NULL, 0) != TTM_OK)
         return;
-    ttm_snap_buf a = {0}, b = {0};
-    if (ttm__snap_encode_snapshot(&s, &a) != TTM_OK)
+    ttm_bytes a = {0}, b = {0};
+    if (ttm_report_encode(&s, &a) != TTM_OK)
         abort();
-    ttm_snapshot again;
-    if (ttm__snap_decode_snapshot(a.data + TTM_SNAP_HDR_SIZE, a.len - TTM_SNAP_HDR_SIZE, &again,
+    ttm_report again;
+    if (ttm_report_decode(a.data + TTM_SNAP_HDR_SIZE, a.len - TTM_SNAP_HDR_SIZE, &again,
                                   NULL, 0) != TTM_OK)
         abort();
-    if (ttm__snap_encode_snapshot(&again, &b) != TTM_OK || a.len != b.len ||
+    if (ttm_report_encode(&again, &b) != TTM_OK || a.len != b.len ||
         memcmp(a.data, b.data, a.len) != 0)
         abort();
-    ttm__snapshot_free(&again);
-    ttm__snapshot_free(&s);
-    ttm__snap_buf_free(&a);
-    ttm__snap_buf_free(&b);
+    ttm_report_clear(&again);
+    ttm_report_clear(&s);
+    ttm__bytes_free(&a);
+    ttm__bytes_free(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -59,53 +59,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
  * snapshot, QUERY frames and an ERROR frame ---- */
 
 #define NSEEDS 5
-static ttm_snap_buf seed_buf[NSEEDS];
+static ttm_bytes seed_buf[NSEEDS];
 static const uint8_t *seed_list[NSEEDS];
 static size_t seed_sizes[NSEEDS];
 
 size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
 {
     if (seed_buf[0].len == 0) {
-        static ttm_snap_proc_mem pm[2] = {{.device = 0, .mem = {{4096, 1, 8192, 5, 2, 1}}},
-                                          {.device = 3, .mem = {[1] = {64, 1, 64, 9, 1, 0}}}};
-        static ttm_snap_device dev[2] = {
-            {.device = 0, .arch = 2, .capacity = {12ull << 30, 96 << 20, 0}, .nclasses = 17,
+        static ttm_proc_mem pm[2] = {{.device = 0, .mem = {{4096, 1, 8192, 5, 2, 1}}},
+                                     {.device = 3, .mem = {[1] = {64, 1, 64, 9, 1, 0}}}};
+        static ttm_device_stats dev[2] = {
+            {.device = 0, .arch = 2, .capacity = {12ull << 30, 96 << 20, 0},
              .mem = {{4096, 1, 8192, 5, 2, 1}}, .class_count = {2, 0, 0, 0, 0, 1}},
-            {.device = 3, .arch = 3, .nclasses = 17, .mem = {[1] = {64, 1, 64, 9, 1, 0}}},
+            {.device = 3, .arch = 3, .mem = {[1] = {64, 1, 64, 9, 1, 0}}},
         };
-        static ttm_snap_proc proc[2] = {
-            {.pid = 100, .uid = 1000, .name = "python3", .alive = true, .connected = true,
-             .events = 7, .ndevices = 2, .devices = pm},
-            {.pid = 101, .name = "gone", .exit_ts = 99, .leaked_count = 1, .dropped = 3},
+        static ttm_report_proc proc[2] = {
+            {.stats = {.pid = 100, .alive = true, .ndevices = 2, .devices = pm},
+             .registered = true, .uid = 1000, .name = "python3", .connected = true, .events = 7},
+            {.stats = {.pid = 101, .exit_ts = 99, .leaked_count = 1}, .registered = true,
+             .name = "gone", .dropped = 3},
         };
-        static ttm_snap_live live[2] = {{100, 0, 0, 0, 1, 0x1000, 4096, 7, 5},
-                                        {100, 3, 1, 1, 1, 0x20, 64, 0, 9}};
-        static ttm_snap_offender off[1] = {
+        static ttm_live live[2] = {{100, 0, 0, 0, 1, 0x1000, 4096, 7, 5},
+                                   {100, 3, 1, 1, 1, 0x20, 64, 0, 9}};
+        static ttm_offender off[1] = {
             {.cls = 8, .memtype = 0, .device = 0, .addr = 0x1000, .count = 2, .npids = 2,
              .pids = {100, 101}}};
-        static ttm_snap_unmatched un[1] = {{.device = 0, .addr = 0x1000, .dbl = 2, .total = 2,
+        static ttm_report_unmatched un[1] = {{.device = 0, .addr = 0x1000, .dbl = 2, .total = 2,
                                             .npids = 1, .pids = {100}}};
-        static ttm_snap_leak lk[1] = {{.pid = 101, .device = 3, .memtype = 1, .addr = 0x20,
+        static ttm_leak lk[1] = {{.pid = 101, .device = 3, .memtype = 1, .addr = 0x20,
                                        .size = 64, .alloc_ts = 1, .exit_ts = 99}};
-        static ttm_snapshot s = {
+        static ttm_report s = {
             .sections = TTM_SNAP_WANT_REPORT | TTM_SNAP_WANT_DUMP,
             .daemon = {.version = "0.1.0", .pid = 42, .max_clients = 256, .events = 7},
-            .totals = {.events = 9, .allocs = 3, .frees = 2, .nclasses = 17,
-                       .class_count = {2, 0, 0, 0, 0, 1}},
+            .totals = {.events = 9, .allocs = 3, .frees = 2, .class_count = {2, 0, 0, 0, 0, 1}},
             .ndevices = 2, .devices = dev, .nprocs = 2, .procs = proc,
             .live_total = 2, .nlive = 2, .live = live,
-            .findings = {.excess_free_pct = 12.5, .unmatched_frees = 2, .unmatched_addrs = 1,
-                         .nunmatched = 1, .unmatched = un, .nclasses = 17,
-                         .leaked_count = 1, .leaked_bytes = 64, .nleaks = 1, .leaks = lk},
+            .excess_free_pct = 12.5, .unmatched_frees = 2, .unmatched_addrs = 1,
+            .nunmatched = 1, .unmatched = un,
+            .leaked_count = 1, .leaked_bytes = 64, .nleaks = 1, .leaks = lk,
             .legacy = {.path = "/tmp/tt_allocation_server.sock", .connected = 1,
                        .connections = 3, .bad = 2, .ntypes = 13, .messages = {0, 5, 4, 1}},
         };
-        s.findings.classes[8] = (ttm_snap_class){.count = 2, .bytes = 8192, .distinct_addrs = 1,
+        s.classes[8] = (ttm_report_class){.cls = 8, .count = 2, .bytes = 8192, .distinct_addrs = 1,
                                                  .noffenders = 1, .offenders = off};
-        if (ttm__snap_encode_snapshot(&s, &seed_buf[0]) != TTM_OK)
+        if (ttm_report_encode(&s, &seed_buf[0]) != TTM_OK)
             abort();
         s.sections = TTM_SNAP_WANT_STATUS;
-        if (ttm__snap_encode_snapshot(&s, &seed_buf[1]) != TTM_OK)
+        if (ttm_report_encode(&s, &seed_buf[1]) != TTM_OK)
             abort();
         ttm_snap_query all = {.sections = TTM_SNAP_WANT_REPORT | TTM_SNAP_WANT_DUMP,
                               .top = 5, .max_leaks = 20, .max_live = 100};

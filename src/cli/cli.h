@@ -32,7 +32,16 @@ int ttm_cli_parse_u64(const char *s, uint64_t *out);
 
 /* Renders a report. title may be NULL. */
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
+/* The schema versions of the status (also `ttmem top --json`) and dump documents; 2: their
+ * records are written by the report's tables (docs/REPORT_SCHEMA.md, "Changes"). */
+#define TTM_CLI_STATUS_SCHEMA_VERSION 2
+#define TTM_CLI_DUMP_SCHEMA_VERSION 2
+
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
+/* Writes the members of the sections of r that are set in sections (TTM_SNAP_BIT set) into the
+ * object j is in, through the report's tables: the one JSON vocabulary of report, status and
+ * dump. */
+void ttm_render_json_sections(ttm_json *j, const ttm_report *r, uint32_t sections);
 
 /* Reads from fd until a newline, end of file, a full buffer or timeout_ms, into buf (len
  * bytes, always NUL-terminated). Returns the bytes read (0: end of file with nothing), or -1
@@ -43,7 +52,7 @@ ssize_t ttm_cli_read_line(int fd, char *buf, size_t len, int timeout_ms);
 #include <sys/types.h>
 
 #include "common/json.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "common/ttshm.h"
 
 int ttm_cli_status(int argc, char **argv);
@@ -60,15 +69,15 @@ int ttm_cli_socket_paths(const char *socket, const char *query, char *sock_out,
                          char *query_out, size_t len);
 /* Fetches a snapshot from the query socket. On failure prints one line ("ttmemd is not running
  * at SOCKET: ..." when nothing listens) and returns 1; returns 0 with *out filled (free it with
- * ttm__snapshot_free). */
+ * ttm_report_clear). */
 int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q,
-                  ttm_snapshot *out);
+                  ttm_report *out);
 /* The daemon's identity, clients and transport counters: three lines of text, or a "daemon"
  * object in JSON. */
-void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket);
-void ttm_cli_json_daemon(ttm_json *j, const ttm_snapshot *s, const char *socket);
+void ttm_cli_print_daemon(FILE *out, const ttm_report *s, const char *socket);
+void ttm_cli_json_daemon(ttm_json *j, const ttm_report *s, const char *socket);
 /* Prints the one line that says why a snapshot could not be fetched (err, msg from
- * ttm__snap_fetch): "ttmemd is not running at SOCKET: ..." when nothing listens. */
+ * ttm_report_fetch): "ttmemd is not running at SOCKET: ..." when nothing listens. */
 void ttm_cli_fetch_error(const char *socket, const char *query, int err, const char *msg);
 
 /* TT-Metal's shared-memory regions as a command scanned them (ttm__ttshm_scan). */
@@ -84,16 +93,12 @@ typedef struct ttm_cli_shm {
  * devices and processes; with s NULL, "daemon": null and "daemon_error": daemon_err instead;
  * then, when shm is not NULL, the "shm" member (TT-Metal's regions, counters only). `ttmem
  * status --json` and `ttmem top --json` both write their documents with it. */
-void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
+void ttm_cli_json_status(ttm_json *j, const ttm_report *s, const char *socket,
                          const char *daemon_err, const ttm_cli_shm *shm);
 
-/* Builds the core's report model from a snapshot with the FINDINGS, TOTALS, DEVICES and PROCS
- * sections, for ttm_render_text/json. Aborts on out-of-memory (a program). Free with
- * ttm_report_free(). */
-ttm_report *ttm_cli_report_from_snapshot(const ttm_snapshot *s);
 /* "Transport" lines: events taken, waited, dropped, reattached rings, per process when any
  * were lost. */
-void ttm_cli_print_transport(FILE *out, const ttm_snapshot *s);
+void ttm_cli_print_transport(FILE *out, const ttm_report *s);
 
 /* A private ttmemd on a socket in a fresh temporary directory (`ttmem record`, `ttmem demo`).
  * Lifecycle: ttm_cli_private_start() starts it and waits until it listens;
@@ -111,7 +116,7 @@ int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms);
 /* Fetches the report sections (top offenders per class, max leaks listed). Returns 0 or 1
  * (printed). */
 int ttm_cli_private_report(ttm_cli_private *p, uint32_t top, uint32_t max_leaks,
-                           ttm_snapshot *out);
+                           ttm_report *out);
 void ttm_cli_private_stop(ttm_cli_private *p);
 /* Path of a program installed next to the ttmem binary (ttmemd, ttmem-simproc) into buf; when
  * there is none, the bare name (found on PATH). */

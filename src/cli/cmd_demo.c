@@ -70,10 +70,10 @@ static void find_simproc(char *buf, size_t len)
         snprintf(buf, len, "%s", installed);
 }
 
-static const ttm_snap_proc *find_proc(const ttm_snapshot *s, pid_t pid)
+static const ttm_report_proc *find_proc(const ttm_report *s, pid_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == (uint32_t)pid)
+        if (s->procs[i].stats.pid == (uint32_t)pid)
             return &s->procs[i];
     return NULL;
 }
@@ -158,28 +158,26 @@ int ttm_cli_demo(int argc, char **argv)
         ttm_cli_private_stop(p);
         return rc;
     }
-    ttm_snapshot snap;
+    ttm_report snap;
     if (ttm_cli_private_settle(p, 10000) != 0 || ttm_cli_private_report(p, 5, 10, &snap) != 0) {
         ttm_cli_private_stop(p);
         return 1;
     }
     printf("\n");
-    ttm_report *r = ttm_cli_report_from_snapshot(&snap);
-    ttm_render_text(stdout, r, "demo (llama x2, one killed mid-run; leaks)");
+    ttm_render_text(stdout, &snap, "demo (llama x2, one killed mid-run; leaks)");
     ttm_cli_print_transport(stdout, &snap);
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
     for (size_t i = 0; i < nprocs; i++) {
-        const ttm_snap_proc *sp = find_proc(&snap, procs[i].pid);
+        const ttm_report_proc *sp = find_proc(&snap, procs[i].pid);
         if (sp == NULL || !procs[i].killed)
             continue;
         printf("\nKilled      pid %ld died by SIGKILL after %s events: the daemon drained its "
                "ring (nothing it\n            committed was lost) and reported its %s live "
                "buffers (%s) as leaked_at_exit\n",
                (long)procs[i].pid, ttm__fmt_count(a, sp->events),
-               ttm__fmt_count(b, sp->leaked_count), ttm__fmt_bytes(c, sp->leaked_bytes));
+               ttm__fmt_count(b, sp->stats.leaked_count), ttm__fmt_bytes(c, sp->stats.leaked_bytes));
     }
-    ttm_report_free(r);
-    ttm__snapshot_free(&snap);
+    ttm_report_clear(&snap);
     ttm_cli_private_stop(p);
     return 0;
 }

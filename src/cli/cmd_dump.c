@@ -15,7 +15,7 @@
 
 static int live_cmp(const void *a, const void *b)
 {
-    const ttm_snap_live *x = a, *y = b;
+    const ttm_live *x = a, *y = b;
     if (x->device != y->device)
         return x->device < y->device ? -1 : 1;
     if (x->memtype != y->memtype)
@@ -27,21 +27,21 @@ static int live_cmp(const void *a, const void *b)
     return 0;
 }
 
-static const char *proc_name(const ttm_snapshot *s, uint32_t pid)
+static const char *proc_name(const ttm_report *s, uint32_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == pid)
+        if (s->procs[i].stats.pid == pid)
             return s->procs[i].name[0] ? s->procs[i].name : "?";
     return "?";
 }
 
 /* The end of the run [i, end) of entries with the same key (level 0 device, 1 memtype, 2 pid). */
-static size_t run_end(const ttm_snapshot *s, size_t i, int level)
+static size_t run_end(const ttm_report *s, size_t i, int level)
 {
-    const ttm_snap_live *a = &s->live[i];
+    const ttm_live *a = &s->live[i];
     size_t k = i + 1;
     for (; k < s->nlive; k++) {
-        const ttm_snap_live *b = &s->live[k];
+        const ttm_live *b = &s->live[k];
         if (b->device != a->device || (level >= 1 && b->memtype != a->memtype) ||
             (level >= 2 && b->pid != a->pid))
             break;
@@ -50,7 +50,7 @@ static size_t run_end(const ttm_snapshot *s, size_t i, int level)
 }
 
 /* Owning bytes and buffer count of [i, end): views hold no bytes. */
-static void run_sum(const ttm_snapshot *s, size_t i, size_t end, uint64_t *bytes, uint64_t *n)
+static void run_sum(const ttm_report *s, size_t i, size_t end, uint64_t *bytes, uint64_t *n)
 {
     *bytes = 0;
     *n = end - i;
@@ -59,7 +59,7 @@ static void run_sum(const ttm_snapshot *s, size_t i, size_t end, uint64_t *bytes
             *bytes += s->live[i].size;
 }
 
-static void text_dump(FILE *out, const ttm_snapshot *s)
+static void text_dump(FILE *out, const ttm_report *s)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
     fprintf(out, "Live buffers: %s", ttm__fmt_count(a, s->live_total));
@@ -84,7 +84,7 @@ static void text_dump(FILE *out, const ttm_snapshot *s)
                         proc_name(s, s->live[p].pid), ttm__fmt_count(a, n),
                         ttm__fmt_bytes(b, bytes));
                 for (size_t k = p; k < pend; k++) {
-                    const ttm_snap_live *l = &s->live[k];
+                    const ttm_live *l = &s->live[k];
                     fprintf(out, "      0x%-16" PRIX64 " %10s", l->addr, ttm__fmt_bytes(a, l->size));
                     if (l->obj)
                         fprintf(out, "  obj 0x%" PRIx64, l->obj);
@@ -102,18 +102,17 @@ static void text_dump(FILE *out, const ttm_snapshot *s)
     }
 }
 
-static void json_dump(FILE *out, const ttm_snapshot *s, const char *socket)
+static void json_dump(FILE *out, const ttm_report *s, const char *socket)
 {
     ttm_json j;
     ttm__json_init(&j, out, true);
     ttm__json_obj_begin(&j, NULL);
     ttm__json_str(&j, "schema", "ttmem.dump");
-    ttm__json_u64(&j, "schema_version", 1);
+    ttm__json_u64(&j, "schema_version", TTM_CLI_DUMP_SCHEMA_VERSION);
     ttm_cli_json_daemon(&j, s, socket);
     ttm__json_u64(&j, "live_total", s->live_total);
     ttm__json_u64(&j, "listed", s->nlive);
     ttm__json_arr_begin(&j, "devices");
-    char hex[24];
     for (size_t i = 0; i < s->nlive;) {
         size_t dend = run_end(s, i, 0);
         uint64_t bytes, n;
@@ -141,15 +140,10 @@ static void json_dump(FILE *out, const ttm_snapshot *s, const char *socket)
                 ttm__json_u64(&j, "bytes", bytes);
                 ttm__json_arr_begin(&j, "buffers");
                 for (size_t k = p; k < pend; k++) {
-                    const ttm_snap_live *l = &s->live[k];
+                    const ttm_live *l = &s->live[k];
                     ttm__json_obj_begin(&j, NULL);
-                    snprintf(hex, sizeof hex, "0x%" PRIX64, l->addr);
-                    ttm__json_str(&j, "addr", hex);
-                    ttm__json_u64(&j, "size", l->size);
-                    ttm__json_u64(&j, "obj", l->obj);
+                    ttm__schema_json(&j, &ttm_rec_live, l, 0);
                     ttm__json_bool(&j, "view", (l->flags & TTM_FLAG_VIEW) != 0);
-                    ttm__json_u64(&j, "refs", l->refs);
-                    ttm__json_u64(&j, "alloc_ts", l->ts);
                     ttm__json_obj_end(&j);
                 }
                 ttm__json_arr_end(&j);
@@ -218,7 +212,7 @@ int ttm_cli_dump(int argc, char **argv)
     if (rc != 0)
         return rc;
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_DUMP, .max_live = (uint32_t)max};
-    ttm_snapshot s;
+    ttm_report s;
     rc = ttm_cli_fetch(sock, qpath, &q, &s);
     if (rc != 0)
         return rc;
@@ -228,6 +222,6 @@ int ttm_cli_dump(int argc, char **argv)
         json_dump(stdout, &s, sock);
     else
         text_dump(stdout, &s);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     return 0;
 }

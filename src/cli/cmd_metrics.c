@@ -10,7 +10,7 @@
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/paths.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "common/ttshm.h"
 #include "core/metrics.h"
 
@@ -52,12 +52,12 @@ int ttm_cli_metrics(int argc, char **argv)
                                    msg, sizeof msg);
     if (rerr == TTM_ERANGE)
         return ttm_cli_fail("metrics: %s; use --socket", msg);
-    ttm_snapshot snap;
+    ttm_report snap;
     memset(&snap, 0, sizeof snap);
     bool have = false;
     if (rerr == TTM_OK && ttm__snap_query_path(sock, qpath, sizeof qpath) == TTM_OK) {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        have = ttm__snap_fetch(qpath, &q, 2000, &snap, msg, sizeof msg) == TTM_OK;
+        have = ttm_report_fetch(qpath, &q, 2000, &snap, msg, sizeof msg) == TTM_OK;
     }
     if (!have)
         fprintf(stderr, "ttmem: metrics: no daemon answered at %s (%s); ttmem_daemon_up is 0\n",
@@ -67,7 +67,7 @@ int ttm_cli_metrics(int argc, char **argv)
     size_t nregions = 0;
     (void)ttm__ttshm_scan(shm_dir, &regions, &nregions);
 
-    ttm_snap_buf text = {0};
+    ttm_bytes text = {0};
     int err = ttm_metrics_render(have ? &snap : NULL, regions, nregions, &text);
     int rc = 0;
     if (err != TTM_OK) {
@@ -77,8 +77,8 @@ int ttm_cli_metrics(int argc, char **argv)
         ttm_cli_fail("metrics: cannot write the output");
         rc = 1;
     }
-    ttm__snap_buf_free(&text);
+    ttm__bytes_free(&text);
     ttm__free(regions);
-    ttm__snapshot_free(&snap);
+    ttm_report_clear(&snap);
     return rc;
 }

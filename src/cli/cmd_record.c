@@ -28,6 +28,7 @@
 
 #include "cli/cli.h"
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "common/fmt.h"
 
 struct ttm_cli_private {
@@ -40,13 +41,6 @@ struct ttm_cli_private {
 
 #define READY_WAIT_MS 10000
 #define STOP_WAIT_MS 5000
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(long ms)
 {
@@ -94,10 +88,10 @@ static void remove_dir(const char *dir)
 ssize_t ttm_cli_read_line(int fd, char *buf, size_t len, int timeout_ms)
 {
     size_t off = 0;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = ttm__mono_ms() + timeout_ms;
     buf[0] = '\0';
     while (off < len - 1 && strchr(buf, '\n') == NULL) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - ttm__mono_ms();
         if (left <= 0)
             return -1;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -295,7 +289,7 @@ static void show_log_tail(const ttm_cli_private *p)
 
 int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = ttm__mono_ms() + timeout_ms;
     ttm_snap_query q = {.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) |
                                     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)};
     size_t open = 0;
@@ -305,9 +299,9 @@ int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms)
             show_log_tail(p);
             return 1;
         }
-        ttm_snapshot s;
+        ttm_report s;
         char msg[256];
-        int err = ttm__snap_fetch(p->query, &q, 5000, &s, msg, sizeof msg);
+        int err = ttm_report_fetch(p->query, &q, 5000, &s, msg, sizeof msg);
         if (err != TTM_OK) {
             fprintf(stderr, "ttmem: cannot query the private ttmemd: %s\n", msg);
             return 1;
@@ -316,10 +310,10 @@ int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms)
         for (size_t i = 0; i < s.nprocs; i++)
             if (s.procs[i].connected && open == 0)
                 open = 1; /* a closed session still settling */
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (open == 0)
             return 0;
-        if (mono_ms() >= deadline)
+        if (ttm__mono_ms() >= deadline)
             break;
         sleep_ms(20);
     }
@@ -330,11 +324,11 @@ int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms)
 }
 
 int ttm_cli_private_report(ttm_cli_private *p, uint32_t top, uint32_t max_leaks,
-                           ttm_snapshot *out)
+                           ttm_report *out)
 {
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_REPORT, .top = top, .max_leaks = max_leaks};
     char msg[256];
-    int err = ttm__snap_fetch(p->query, &q, 10000, out, msg, sizeof msg);
+    int err = ttm_report_fetch(p->query, &q, 10000, out, msg, sizeof msg);
     if (err != TTM_OK) {
         fprintf(stderr, "ttmem: cannot fetch the report from the private ttmemd: %s\n", msg);
         return 1;
@@ -348,8 +342,8 @@ void ttm_cli_private_stop(ttm_cli_private *p)
         return;
     if (p->daemon > 0) {
         kill(p->daemon, SIGTERM);
-        int64_t deadline = mono_ms() + STOP_WAIT_MS;
-        while (daemon_alive(p) && mono_ms() < deadline)
+        int64_t deadline = ttm__mono_ms() + STOP_WAIT_MS;
+        while (daemon_alive(p) && ttm__mono_ms() < deadline)
             sleep_ms(10);
         if (p->daemon > 0) {
             fprintf(stderr, "ttmem: the private ttmemd did not stop within %d ms; killed\n",
@@ -363,175 +357,10 @@ void ttm_cli_private_stop(ttm_cli_private *p)
     ttm__free(p);
 }
 
-/* ---- snapshot -> report model ------------------------------------------------------------ */
-
-static void mem_back(ttm_memstat *dst, const ttm_snap_mem *src)
-{
-    dst->live_bytes = src->live_bytes;
-    dst->live_count = src->live_count;
-    dst->peak_bytes = src->peak_bytes;
-    dst->peak_ts = src->peak_ts;
-    dst->allocs = src->allocs;
-    dst->frees = src->frees;
-}
-
-static void pids_back(uint32_t *dst, const uint32_t *src)
-{
-    for (unsigned i = 0; i < TTM_PROC_MAX_PIDS && i < TTM_SNAP_MAX_PIDS; i++)
-        dst[i] = src[i];
-}
-
-ttm_report *ttm_cli_report_from_snapshot(const ttm_snapshot *s)
-{
-    ttm_report *r = ttm__xcalloc(1, sizeof *r);
-    r->schema_version = TTM_REPORT_SCHEMA_VERSION;
-    const ttm_snap_totals *st = &s->totals;
-    ttm_totals *t = &r->totals;
-    t->events = st->events;
-    t->allocs = st->allocs;
-    t->frees = st->frees;
-    t->marks = st->marks;
-    t->live_records = st->live_records;
-    t->reuse_allocs = st->reuse_allocs;
-    t->reuse_size_changes = st->reuse_size_changes;
-    t->offenders_dropped = st->offenders_dropped;
-    t->history_dropped = st->history_dropped;
-    t->freed_objs_dropped = st->freed_objs_dropped;
-    t->processes_dropped = st->processes_dropped;
-    t->first_ts = st->first_ts;
-    t->last_ts = st->last_ts;
-    for (unsigned c = 0; c < st->nclasses && c < TTM_CLASS__COUNT; c++) {
-        t->class_count[c] = st->class_count[c];
-        t->class_bytes[c] = st->class_bytes[c];
-    }
-
-    const ttm_snap_findings *f = &s->findings;
-    r->excess_free_pct = f->excess_free_pct;
-    r->unmatched_frees = f->unmatched_frees;
-    r->unmatched_addrs = f->unmatched_addrs;
-    r->leaked_count = f->leaked_count;
-    r->leaked_bytes = f->leaked_bytes;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        ttm_report_class *rc = &r->classes[c];
-        rc->cls = (ttm_class)c;
-        rc->count = t->class_count[c];
-        rc->bytes = t->class_bytes[c];
-        if (c >= f->nclasses)
-            continue;
-        const ttm_snap_class *sc = &f->classes[c];
-        rc->distinct_addrs = sc->distinct_addrs;
-        if (sc->noffenders == 0)
-            continue;
-        rc->offenders = ttm__xcalloc(sc->noffenders, sizeof *rc->offenders);
-        rc->noffenders = sc->noffenders;
-        for (size_t i = 0; i < sc->noffenders; i++) {
-            const ttm_snap_offender *so = &sc->offenders[i];
-            ttm_offender *o = &rc->offenders[i];
-            o->cls = so->cls < TTM_CLASS__COUNT ? (ttm_class)so->cls : (ttm_class)c;
-            o->device = so->device;
-            o->memtype = so->memtype;
-            o->addr = so->addr;
-            o->count = so->count;
-            o->bytes = so->bytes;
-            o->first_ts = so->first_ts;
-            o->last_ts = so->last_ts;
-            pids_back(o->pids, so->pids);
-            o->npids = so->npids;
-            o->more_pids = so->more_pids;
-        }
-    }
-    if (f->nunmatched > 0) {
-        r->unmatched = ttm__xcalloc(f->nunmatched, sizeof *r->unmatched);
-        r->nunmatched = f->nunmatched;
-        for (size_t i = 0; i < f->nunmatched; i++) {
-            const ttm_snap_unmatched *su = &f->unmatched[i];
-            ttm_report_unmatched *u = &r->unmatched[i];
-            u->device = su->device;
-            u->memtype = su->memtype;
-            u->addr = su->addr;
-            u->excess = su->excess;
-            u->unknown = su->unknown;
-            u->dbl = su->dbl;
-            u->total = su->total;
-            pids_back(u->pids, su->pids);
-            u->npids = su->npids;
-            u->more_pids = su->more_pids;
-        }
-    }
-    if (f->nleaks > 0) {
-        r->leaks = ttm__xcalloc(f->nleaks, sizeof *r->leaks);
-        r->nleaks = f->nleaks;
-        for (size_t i = 0; i < f->nleaks; i++) {
-            const ttm_snap_leak *sl = &f->leaks[i];
-            r->leaks[i] = (ttm_leak){.pid = sl->pid,
-                                     .device = sl->device,
-                                     .memtype = sl->memtype,
-                                     .addr = sl->addr,
-                                     .size = sl->size,
-                                     .obj = sl->obj,
-                                     .alloc_ts = sl->alloc_ts,
-                                     .exit_ts = sl->exit_ts};
-        }
-    }
-    if (s->ndevices > 0) {
-        r->devices = ttm__xcalloc(s->ndevices, sizeof *r->devices);
-        r->ndevices = s->ndevices;
-        for (size_t i = 0; i < s->ndevices; i++) {
-            const ttm_snap_device *sd = &s->devices[i];
-            ttm_device_stats *d = &r->devices[i];
-            d->device = sd->device;
-            d->arch = sd->arch;
-            for (unsigned k = 0; k < TTM_SPACE_COUNT; k++) {
-                d->capacity[k] = sd->capacity[k];
-                d->space_peak[k] = sd->space_peak[k];
-                d->space_peak_ts[k] = sd->space_peak_ts[k];
-            }
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                mem_back(&d->mem[m], &sd->mem[m]);
-            for (unsigned c = 0; c < sd->nclasses && c < TTM_CLASS__COUNT; c++) {
-                d->class_count[c] = sd->class_count[c];
-                d->class_bytes[c] = sd->class_bytes[c];
-            }
-        }
-    }
-    /* Processes the registry never saw (connected, no event yet) have no place in a report. */
-    size_t np = 0;
-    for (size_t i = 0; i < s->nprocs; i++)
-        np += s->procs[i].first_ts != 0 || s->procs[i].ndevices > 0 || s->procs[i].exit_ts != 0;
-    if (np > 0) {
-        r->procs = ttm__xcalloc(np, sizeof *r->procs);
-        for (size_t i = 0; i < s->nprocs; i++) {
-            const ttm_snap_proc *sp = &s->procs[i];
-            if (!(sp->first_ts != 0 || sp->ndevices > 0 || sp->exit_ts != 0))
-                continue;
-            ttm_proc_stats *ps = &r->procs[r->nprocs++];
-            ps->pid = sp->pid;
-            ps->alive = sp->alive;
-            ps->first_ts = sp->first_ts;
-            ps->exit_ts = sp->exit_ts;
-            ps->live_records = sp->live_records;
-            ps->leaked_count = sp->leaked_count;
-            ps->leaked_bytes = sp->leaked_bytes;
-            ps->anomalies = sp->anomalies;
-            if (sp->ndevices > 0) {
-                ttm_proc_mem *pm = ttm__xcalloc(sp->ndevices, sizeof *pm);
-                for (size_t k = 0; k < sp->ndevices; k++) {
-                    pm[k].device = sp->devices[k].device;
-                    for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                        mem_back(&pm[k].mem[m], &sp->devices[k].mem[m]);
-                }
-                ps->devices = pm;
-                ps->ndevices = sp->ndevices;
-            }
-        }
-    }
-    return r;
-}
-
-void ttm_cli_print_transport(FILE *out, const ttm_snapshot *s)
+void ttm_cli_print_transport(FILE *out, const ttm_report *s)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
-    const ttm_snap_daemon *d = &s->daemon;
+    const ttm_report_daemon *d = &s->daemon;
     size_t nproc = 0;
     for (size_t i = 0; i < s->nprocs; i++)
         nproc += s->procs[i].sessions > 0;
@@ -543,15 +372,15 @@ void ttm_cli_print_transport(FILE *out, const ttm_snapshot *s)
         fputs(": nothing was lost", out);
     fputc('\n', out);
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
+        const ttm_report_proc *p = &s->procs[i];
         if (p->dropped > 0)
             fprintf(out, "            pid %" PRIu32 " (%s) dropped %s events while no daemon "
                          "existed\n",
-                    p->pid, p->name, ttm__fmt_count(a, p->dropped));
+                    p->stats.pid, p->name, ttm__fmt_count(a, p->dropped));
         if (p->prior_events > 0)
             fprintf(out, "            pid %" PRIu32 " (%s): %s earlier events went to a "
                          "previous daemon and are not in this report\n",
-                    p->pid, p->name, ttm__fmt_count(a, p->prior_events));
+                    p->stats.pid, p->name, ttm__fmt_count(a, p->prior_events));
     }
     if (d->clients_rejected > 0 || d->events_rejected > 0)
         fprintf(out, "            %s clients and %s control events were refused (see the "
@@ -680,7 +509,7 @@ int ttm_cli_record(int argc, char **argv)
     int status = wait_status(child);
     forward_stop();
 
-    ttm_snapshot snap;
+    ttm_report snap;
     int failed = ttm_cli_private_settle(p, 5000);
     if (failed && !daemon_alive(p)) {
         ttm_cli_private_stop(p);
@@ -694,7 +523,7 @@ int ttm_cli_record(int argc, char **argv)
             fclose(out_file);
         return status != 0 ? status : 1;
     }
-    ttm_report *r = ttm_cli_report_from_snapshot(&snap);
+    const ttm_report *r = &snap; /* the daemon's report, as decoded */
     char title[512];
     size_t off = (size_t)snprintf(title, sizeof title, "record");
     for (char **a = cmd; *a != NULL && off < sizeof title; a++)
@@ -720,8 +549,7 @@ int ttm_cli_record(int argc, char **argv)
                         "set for it\n",
                 cmd[0]);
     fflush(stdout);
-    ttm_report_free(r);
-    ttm__snapshot_free(&snap);
+    ttm_report_clear(&snap);
     ttm_cli_private_stop(p);
     return status;
 }

@@ -61,10 +61,10 @@ void ttm_cli_fetch_error(const char *socket, const char *query, int err, const c
 }
 
 int ttm_cli_fetch(const char *socket, const char *query, const ttm_snap_query *q,
-                  ttm_snapshot *out)
+                  ttm_report *out)
 {
     char msg[300];
-    int err = ttm__snap_fetch(query, q, 10000, out, msg, sizeof msg);
+    int err = ttm_report_fetch(query, q, 10000, out, msg, sizeof msg);
     if (err == TTM_OK)
         return 0;
     ttm_cli_fetch_error(socket, query, err, msg);
@@ -92,30 +92,30 @@ static const char *arch_name(unsigned arch)
     return p ? p->name : "unknown";
 }
 
-static const char *proc_state(const ttm_snap_proc *p)
+static const char *proc_state(const ttm_report_proc *p)
 {
     if (p->connected)
         return "connected";
-    return p->alive ? "closing" : "exited";
+    return p->stats.alive ? "closing" : "exited";
 }
 
-static bool mem_active(const ttm_snap_mem *m)
+static bool mem_active(const ttm_memstat *m)
 {
     return m->live_bytes || m->peak_bytes || m->allocs || m->live_count;
 }
 
 /* Bytes per memtype of a process, summed over its devices. */
-static void proc_bytes(const ttm_snap_proc *p, uint64_t out[TTM_MEMTYPE_COUNT])
+static void proc_bytes(const ttm_report_proc *p, uint64_t out[TTM_MEMTYPE_COUNT])
 {
     memset(out, 0, sizeof(uint64_t) * TTM_MEMTYPE_COUNT);
-    for (size_t k = 0; k < p->ndevices; k++)
+    for (size_t k = 0; k < p->stats.ndevices; k++)
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            out[m] += p->devices[k].mem[m].live_bytes;
+            out[m] += p->stats.devices[k].mem[m].live_bytes;
 }
 
-void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket)
+void ttm_cli_print_daemon(FILE *out, const ttm_report *s, const char *socket)
 {
-    const ttm_snap_daemon *d = &s->daemon;
+    const ttm_report_daemon *d = &s->daemon;
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], up[32];
     fmt_duration(up, sizeof up, d->uptime_ns);
     fprintf(out, "ttmemd %s, pid %" PRIu32 ", up %s, socket %s\n", d->version, d->pid, up,
@@ -140,9 +140,9 @@ void ttm_cli_print_daemon(FILE *out, const ttm_snapshot *s, const char *socket)
 }
 
 /* The legacy socket's line, when the daemon listens on one. */
-static void text_legacy(FILE *out, const ttm_snapshot *s)
+static void text_legacy(FILE *out, const ttm_report *s)
 {
-    const ttm_snap_legacy *l = &s->legacy;
+    const ttm_report_legacy *l = &s->legacy;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
         return;
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
@@ -170,7 +170,7 @@ static void text_legacy(FILE *out, const ttm_snapshot *s)
     fputc('\n', out);
 }
 
-static void text_devices(FILE *out, const ttm_snapshot *s)
+static void text_devices(FILE *out, const ttm_report *s)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], e[TTM_FMT_LEN];
     fprintf(out, "\nDevices (capacity is shared per space: DRAM = DRAM+TRACE, L1 = "
@@ -182,10 +182,10 @@ static void text_devices(FILE *out, const ttm_snapshot *s)
     fprintf(out, "  %6s %-12s %-13s %11s %11s %11s %9s\n", "device", "arch", "type", "used",
             "peak", "capacity", "buffers");
     for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
+        const ttm_device_stats *d = &s->devices[i];
         bool first = true;
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++) {
-            const ttm_snap_mem *mm = &d->mem[m];
+            const ttm_memstat *mm = &d->mem[m];
             if (!mem_active(mm))
                 continue;
             uint64_t cap = d->capacity[ttm__memtype_space(m)];
@@ -200,7 +200,7 @@ static void text_devices(FILE *out, const ttm_snapshot *s)
     }
 }
 
-static void text_procs(FILE *out, const ttm_snapshot *s)
+static void text_procs(FILE *out, const ttm_report *s)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], e[TTM_FMT_LEN];
     bool used[TTM_MEMTYPE_COUNT] = {false};
@@ -221,17 +221,17 @@ static void text_procs(FILE *out, const ttm_snapshot *s)
             fprintf(out, " %10s", ttm__memtype_name(m));
     fprintf(out, " %11s %8s %8s %8s\n", "events", "waited", "dropped", "leaked");
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
+        const ttm_report_proc *p = &s->procs[i];
         uint64_t bytes[TTM_MEMTYPE_COUNT];
         proc_bytes(p, bytes);
-        fprintf(out, "  %8" PRIu32 " %-16s %-9s", p->pid, p->name[0] ? p->name : "?",
+        fprintf(out, "  %8" PRIu32 " %-16s %-9s", p->stats.pid, p->name[0] ? p->name : "?",
                 proc_state(p));
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
             if (used[m])
                 fprintf(out, " %10s", ttm__fmt_bytes(a, bytes[m]));
         fprintf(out, " %11s %8s %8s %8s%s\n", ttm__fmt_count(b, p->events),
                 ttm__fmt_count(c, p->waited), ttm__fmt_count(e, p->dropped),
-                ttm__fmt_count(a, p->leaked_count),
+                ttm__fmt_count(a, p->stats.leaked_count),
                 p->prior_events ? " (ring reattached)" : "");
     }
     if (s->daemon.procs_dropped > 0) /* the daemon keeps only the most recent exited ones */
@@ -240,15 +240,15 @@ static void text_procs(FILE *out, const ttm_snapshot *s)
                 s->daemon.procs_dropped);
 }
 
-static void text_classes(FILE *out, const ttm_snapshot *s)
+static void text_classes(FILE *out, const ttm_report *s)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
-    const ttm_snap_totals *t = &s->totals;
+    const ttm_totals *t = &s->totals;
     fprintf(out, "\nDiagnosis   %s allocations, %s frees, %s live buffers\n",
             ttm__fmt_count(a, t->allocs), ttm__fmt_count(b, t->frees),
             ttm__fmt_count(c, t->live_records));
     bool any = false;
-    for (unsigned k = 0; k < t->nclasses && k < TTM_CLASS__COUNT; k++) {
+    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
         if (t->class_count[k] == 0)
             continue;
         any = true;
@@ -263,180 +263,41 @@ static void text_classes(FILE *out, const ttm_snapshot *s)
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
-void ttm_cli_json_daemon(ttm_json *j, const ttm_snapshot *s, const char *socket)
+void ttm_cli_json_daemon(ttm_json *j, const ttm_report *s, const char *socket)
 {
-    const ttm_snap_daemon *d = &s->daemon;
-    ttm__json_obj_begin(j, "daemon");
-    ttm__json_str(j, "version", d->version);
-    ttm__json_u64(j, "pid", d->pid);
     ttm__json_str(j, "socket", socket);
-    ttm__json_f64(j, "uptime_s", (double)d->uptime_ns / 1e9);
-    ttm__json_obj_begin(j, "clients");
-    ttm__json_u64(j, "connected", d->clients_connected);
-    ttm__json_u64(j, "total", d->clients_total);
-    ttm__json_u64(j, "refused", d->clients_refused);
-    ttm__json_u64(j, "rejected", d->clients_rejected);
-    ttm__json_u64(j, "max", d->max_clients);
-    ttm__json_obj_end(j);
-    ttm__json_u64(j, "max_live_per_client", d->max_live_per_client);
-    ttm__json_obj_begin(j, "transport");
-    ttm__json_u64(j, "events", d->events);
-    ttm__json_u64(j, "waited", d->waited);
-    ttm__json_u64(j, "dropped", d->dropped);
-    ttm__json_u64(j, "prior_events", d->prior_events);
-    ttm__json_u64(j, "reattached", d->reattached);
-    ttm__json_u64(j, "events_rejected", d->events_rejected);
-    ttm__json_u64(j, "ring_errors", d->ring_errors);
-    ttm__json_obj_end(j);
-    ttm__json_u64(j, "queries", d->queries);
-    ttm__json_u64(j, "processes_dropped", d->procs_dropped);
-    ttm__json_obj_end(j);
+    ttm_render_json_sections(j, s, TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON));
 }
 
-static void json_mem(ttm_json *j, const char *key, const ttm_snap_mem *m, uint64_t capacity)
+/* The daemon's members of the ttmem.status document: its records through the report's
+ * tables (docs/REPORT_SCHEMA.md), each process with two views of its own record added:
+ * "state" (connected / closing / exited) and "bytes" (its live bytes per memtype, summed over
+ * its devices). */
+static void json_snapshot(ttm_json *j, const ttm_report *s, const char *socket)
 {
-    ttm__json_obj_begin(j, key);
-    ttm__json_u64(j, "used", m->live_bytes);
-    ttm__json_u64(j, "peak", m->peak_bytes);
-    if (capacity)
-        ttm__json_u64(j, "capacity", capacity);
-    else
-        ttm__json_str(j, "capacity", NULL);
-    ttm__json_u64(j, "live_count", m->live_count);
-    ttm__json_u64(j, "allocs", m->allocs);
-    ttm__json_u64(j, "frees", m->frees);
-    ttm__json_obj_end(j);
-}
-
-static void json_classes(ttm_json *j, const char *key, uint32_t n, const uint64_t *count,
-                         const uint64_t *bytes, bool all)
-{
-    ttm__json_obj_begin(j, key);
-    for (unsigned c = 0; c < n && c < TTM_CLASS__COUNT; c++) {
-        if (!all && count[c] == 0)
-            continue;
-        ttm__json_obj_begin(j, ttm_class_name(c));
-        ttm__json_u64(j, "count", count[c]);
-        ttm__json_u64(j, "bytes", bytes[c]);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_obj_end(j);
-}
-
-/* The daemon's members of the ttmem.status document. */
-static void json_snapshot(ttm_json *j, const ttm_snapshot *s, const char *socket)
-{
-    static const char *const space_keys[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
     ttm_cli_json_daemon(j, s, socket);
-    const ttm_snap_totals *t = &s->totals;
-    ttm__json_obj_begin(j, "totals");
-    ttm__json_u64(j, "events", t->events);
-    ttm__json_u64(j, "allocs", t->allocs);
-    ttm__json_u64(j, "frees", t->frees);
-    ttm__json_u64(j, "marks", t->marks);
-    ttm__json_u64(j, "live_records", t->live_records);
-    ttm__json_obj_end(j);
-    json_classes(j, "classes", t->nclasses, t->class_count, t->class_bytes, true);
-
-    ttm__json_arr_begin(j, "devices");
-    for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "device", d->device);
-        ttm__json_str(j, "arch", arch_name(d->arch));
-        ttm__json_obj_begin(j, "spaces");
-        for (unsigned k = 0; k < TTM_SPACE_COUNT; k++) {
-            uint64_t used = 0;
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (ttm__memtype_space(m) == k)
-                    used += d->mem[m].live_bytes;
-            ttm__json_obj_begin(j, space_keys[k]);
-            ttm__json_u64(j, "used", used);
-            ttm__json_u64(j, "peak", d->space_peak[k]);
-            if (d->capacity[k])
-                ttm__json_u64(j, "capacity", d->capacity[k]);
-            else
-                ttm__json_str(j, "capacity", NULL);
-            ttm__json_obj_end(j);
-        }
-        ttm__json_obj_end(j);
-        ttm__json_obj_begin(j, "memtypes");
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            if (mem_active(&d->mem[m]))
-                json_mem(j, ttm__memtype_name(m), &d->mem[m],
-                         d->capacity[ttm__memtype_space(m)]);
-        ttm__json_obj_end(j);
-        json_classes(j, "classes", d->nclasses, d->class_count, d->class_bytes, false);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_arr_end(j);
-
-    ttm__json_arr_begin(j, "processes");
-    for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "pid", p->pid);
-        ttm__json_str(j, "name", p->name);
-        ttm__json_u64(j, "uid", p->uid);
-        ttm__json_str(j, "state", proc_state(p));
-        ttm__json_bool(j, "alive", p->alive);
-        ttm__json_bool(j, "connected", p->connected);
-        ttm__json_bool(j, "reattached", p->reattached);
-        ttm__json_u64(j, "sessions", p->sessions);
-        ttm__json_u64(j, "events", p->events);
-        ttm__json_u64(j, "waited", p->waited);
-        ttm__json_u64(j, "dropped", p->dropped);
-        ttm__json_u64(j, "prior_events", p->prior_events);
-        ttm__json_u64(j, "live_records", p->live_records);
-        ttm__json_u64(j, "leaked_count", p->leaked_count);
-        ttm__json_u64(j, "leaked_bytes", p->leaked_bytes);
-        ttm__json_u64(j, "anomalies", p->anomalies);
-        uint64_t bytes[TTM_MEMTYPE_COUNT];
-        proc_bytes(p, bytes);
-        ttm__json_obj_begin(j, "bytes");
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            if (bytes[m])
-                ttm__json_u64(j, ttm__memtype_name(m), bytes[m]);
-        ttm__json_obj_end(j);
-        ttm__json_arr_begin(j, "devices");
-        for (size_t k = 0; k < p->ndevices; k++) {
+    ttm_render_json_sections(j, s,
+                             TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES));
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) {
+        ttm__json_arr_begin(j, "processes");
+        for (size_t i = 0; i < s->nprocs; i++) {
+            const ttm_report_proc *p = &s->procs[i];
             ttm__json_obj_begin(j, NULL);
-            ttm__json_u64(j, "device", p->devices[k].device);
-            ttm__json_obj_begin(j, "memtypes");
+            ttm__schema_json(j, &ttm_rec_proc, p, 0);
+            ttm__json_str(j, "state", proc_state(p));
+            uint64_t bytes[TTM_MEMTYPE_COUNT];
+            proc_bytes(p, bytes);
+            ttm__json_obj_begin(j, "bytes");
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (mem_active(&p->devices[k].mem[m]))
-                    json_mem(j, ttm__memtype_name(m), &p->devices[k].mem[m], 0);
+                if (bytes[m])
+                    ttm__json_u64(j, ttm__memtype_name(m), bytes[m]);
             ttm__json_obj_end(j);
             ttm__json_obj_end(j);
         }
         ttm__json_arr_end(j);
-        ttm__json_obj_end(j);
     }
-    ttm__json_arr_end(j);
-}
-
-static void json_legacy(ttm_json *j, const ttm_snap_legacy *l)
-{
-    ttm__json_obj_begin(j, "legacy");
-    ttm__json_str(j, "socket", l->path[0] ? l->path : NULL);
-    if (l->forced_size)
-        ttm__json_u64(j, "message_size", l->forced_size);
-    else
-        ttm__json_str(j, "message_size", "detected");
-    ttm__json_u64(j, "connected", l->connected);
-    ttm__json_u64(j, "connections", l->connections);
-    ttm__json_u64(j, "refused", l->refused);
-    ttm__json_u64(j, "closed_bad", l->closed_bad);
-    ttm__json_u64(j, "bad", l->bad);
-    ttm__json_u64(j, "resyncs", l->resyncs);
-    ttm__json_u64(j, "skipped_bytes", l->skipped_bytes);
-    ttm__json_u64(j, "truncated", l->truncated);
-    ttm__json_u64(j, "rejected", l->rejected);
-    ttm__json_obj_begin(j, "messages");
-    for (uint32_t t = 1; t < l->ntypes && t <= TTM_POC_TYPE_MAX; t++)
-        ttm__json_u64(j, ttm__poc_type_name(t), l->messages[t]);
-    ttm__json_obj_end(j);
-    ttm__json_obj_end(j);
+    ttm_render_json_sections(j, s,
+                             TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE));
 }
 
 /* Counters of a region, by TT-Metal's names; KERNEL is null where the layout has none. */
@@ -515,13 +376,11 @@ static void json_shm(ttm_json *j, const ttm_cli_shm *shm)
     ttm__json_obj_end(j);
 }
 
-void ttm_cli_json_status(ttm_json *j, const ttm_snapshot *s, const char *socket,
+void ttm_cli_json_status(ttm_json *j, const ttm_report *s, const char *socket,
                          const char *daemon_err, const ttm_cli_shm *shm)
 {
     if (s != NULL) {
         json_snapshot(j, s, socket);
-        if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
-            json_legacy(j, &s->legacy);
     } else {
         ttm__json_str(j, "daemon", NULL);
         ttm__json_str(j, "daemon_error", daemon_err != NULL ? daemon_err : "no answer");
@@ -730,16 +589,16 @@ int ttm_cli_status(int argc, char **argv)
     shm.regions = regions;
 
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-    ttm_snapshot s;
+    ttm_report s;
     char msg[300] = "";
-    int err = ttm__snap_fetch(qpath, &q, 10000, &s, msg, sizeof msg);
+    int err = ttm_report_fetch(qpath, &q, 10000, &s, msg, sizeof msg);
     if (err != TTM_OK) {
         /* no daemon: TT-Metal's regions still tell something */
         ttm_cli_fetch_error(sock, qpath, err, msg);
         if (msg[0] == '\0')
             snprintf(msg, sizeof msg, "%s", err == TTM_ECONN ? "not running" : ttm_strerror(err));
     }
-    const ttm_snapshot *sp = err == TTM_OK ? &s : NULL;
+    const ttm_report *sp = err == TTM_OK ? &s : NULL;
     if (sp == NULL && shm.n == 0) {
         ttm__free(regions);
         return 1;
@@ -749,7 +608,7 @@ int ttm_cli_status(int argc, char **argv)
         ttm__json_init(&j, stdout, true);
         ttm__json_obj_begin(&j, NULL);
         ttm__json_str(&j, "schema", "ttmem.status");
-        ttm__json_u64(&j, "schema_version", 1);
+        ttm__json_u64(&j, "schema_version", TTM_CLI_STATUS_SCHEMA_VERSION);
         ttm_cli_json_status(&j, sp, sock, msg, &shm);
         ttm__json_obj_end(&j);
         ttm__json_finish(&j);
@@ -765,7 +624,7 @@ int ttm_cli_status(int argc, char **argv)
             text_shm(stdout, &shm, sp != NULL);
     }
     if (sp != NULL)
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
     ttm__free(regions);
     return reap_rc;
 }

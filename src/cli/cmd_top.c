@@ -322,11 +322,11 @@ static int run_json(top_opts *o, ttm_top_model *m)
     int rc = 0;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
         uint64_t start = ttm__mono_ns();
-        ttm_snapshot s;
+        ttm_report s;
         memset(&s, 0, sizeof s);
         char msg[200] = "";
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        int err = ttm__snap_fetch(qpath, &q, 2000, &s, msg, sizeof msg);
+        int err = ttm_report_fetch(qpath, &q, 2000, &s, msg, sizeof msg);
         ttm_ttshm_region *regions = NULL;
         size_t nregions = 0;
         (void)ttm__ttshm_scan(m->shm_dir, &regions, &nregions);
@@ -342,7 +342,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
         ttm__json_init(&j, stdout, o->loop_s == 0);
         ttm__json_obj_begin(&j, NULL);
         ttm__json_str(&j, "schema", "ttmem.status");
-        ttm__json_u64(&j, "schema_version", 1);
+        ttm__json_u64(&j, "schema_version", TTM_CLI_STATUS_SCHEMA_VERSION);
         ttm__json_str(&j, "source", "ttmem top");
         ttm__json_str(&j, "host", m->host);
         /* the same document as `ttmem status --json`, from the one writer of it */
@@ -351,7 +351,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
                             msg[0] ? msg : ttm_strerror(err), &shm);
         ttm__json_obj_end(&j);
         ttm__json_finish(&j);
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         ttm__free(regions);
         if (fflush(stdout) != 0 || ferror(stdout)) {
             rc = 1;

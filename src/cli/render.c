@@ -195,198 +195,9 @@ void ttm_render_text(FILE *out, const ttm_report *r, const char *title)
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 
-static void json_addr(ttm_json *j, const char *key, uint64_t addr)
-{
-    char buf[24];
-    snprintf(buf, sizeof buf, "0x%" PRIX64, addr);
-    ttm__json_str(j, key, buf);
-}
-
-static void json_pids(ttm_json *j, const uint32_t *pids, unsigned n, bool more)
-{
-    ttm__json_arr_begin(j, "pids");
-    for (unsigned i = 0; i < n; i++)
-        ttm__json_u64(j, NULL, pids[i]);
-    ttm__json_arr_end(j);
-    ttm__json_bool(j, "more_pids", more);
-}
-
-static void json_memstats(ttm_json *j, const ttm_memstat *mem)
-{
-    ttm__json_obj_begin(j, "memtypes");
-    for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++) {
-        const ttm_memstat *s = &mem[m];
-        if (s->allocs == 0 && s->live_bytes == 0 && s->peak_bytes == 0)
-            continue;
-        ttm__json_obj_begin(j, ttm__memtype_name(m));
-        ttm__json_u64(j, "live_bytes", s->live_bytes);
-        ttm__json_u64(j, "live_count", s->live_count);
-        ttm__json_u64(j, "peak_bytes", s->peak_bytes);
-        ttm__json_u64(j, "peak_ts", s->peak_ts);
-        ttm__json_u64(j, "allocs", s->allocs);
-        ttm__json_u64(j, "frees", s->frees);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_obj_end(j);
-}
-
-static void json_totals(ttm_json *j, const ttm_report *r)
-{
-    const ttm_totals *t = &r->totals;
-    ttm__json_obj_begin(j, "totals");
-    ttm__json_u64(j, "events", t->events);
-    ttm__json_u64(j, "allocs", t->allocs);
-    ttm__json_u64(j, "frees", t->frees);
-    ttm__json_u64(j, "marks", t->marks);
-    ttm__json_f64(j, "excess_free_pct", r->excess_free_pct);
-    ttm__json_u64(j, "live_records", t->live_records);
-    ttm__json_u64(j, "reuse_allocs", t->reuse_allocs);
-    ttm__json_u64(j, "reuse_size_changes", t->reuse_size_changes);
-    ttm__json_u64(j, "first_ts", t->first_ts);
-    ttm__json_u64(j, "last_ts", t->last_ts);
-    ttm__json_obj_begin(j, "dropped");
-    ttm__json_u64(j, "offenders", t->offenders_dropped);
-    ttm__json_u64(j, "history", t->history_dropped);
-    ttm__json_u64(j, "freed_objs", t->freed_objs_dropped);
-    ttm__json_u64(j, "processes", t->processes_dropped);
-    ttm__json_obj_end(j);
-    ttm__json_obj_end(j);
-}
-
-static void json_classes(ttm_json *j, const ttm_report *r)
-{
-    ttm__json_obj_begin(j, "classes");
-    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
-        const ttm_report_class *rc = &r->classes[k];
-        ttm__json_obj_begin(j, ttm_class_name(k));
-        ttm__json_bool(j, "anomaly", ttm_class_is_anomaly(k));
-        ttm__json_u64(j, "count", rc->count);
-        ttm__json_u64(j, "bytes", rc->bytes);
-        ttm__json_u64(j, "distinct_addrs", rc->distinct_addrs);
-        ttm__json_arr_begin(j, "offenders");
-        for (size_t i = 0; i < rc->noffenders; i++) {
-            const ttm_offender *o = &rc->offenders[i];
-            ttm__json_obj_begin(j, NULL);
-            ttm__json_u64(j, "device", o->device);
-            ttm__json_str(j, "memtype", ttm__memtype_name(o->memtype));
-            json_addr(j, "addr", o->addr);
-            ttm__json_u64(j, "count", o->count);
-            ttm__json_u64(j, "bytes", o->bytes);
-            ttm__json_u64(j, "first_ts", o->first_ts);
-            ttm__json_u64(j, "last_ts", o->last_ts);
-            json_pids(j, o->pids, o->npids, o->more_pids);
-            ttm__json_obj_end(j);
-        }
-        ttm__json_arr_end(j);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_obj_end(j);
-}
-
-static void json_unmatched(ttm_json *j, const ttm_report *r)
-{
-    ttm__json_obj_begin(j, "unmatched_frees");
-    ttm__json_u64(j, "count", r->unmatched_frees);
-    ttm__json_u64(j, "distinct_addrs", r->unmatched_addrs);
-    ttm__json_arr_begin(j, "worst");
-    for (size_t i = 0; i < r->nunmatched; i++) {
-        const ttm_report_unmatched *u = &r->unmatched[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "device", u->device);
-        ttm__json_str(j, "memtype", ttm__memtype_name(u->memtype));
-        json_addr(j, "addr", u->addr);
-        ttm__json_u64(j, "unmatched", u->total);
-        ttm__json_u64(j, "excess_free", u->excess);
-        ttm__json_u64(j, "unknown_free", u->unknown);
-        ttm__json_u64(j, "double_free", u->dbl);
-        json_pids(j, u->pids, u->npids, u->more_pids);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_arr_end(j);
-    ttm__json_obj_end(j);
-}
-
-static void json_leaks(ttm_json *j, const ttm_report *r)
-{
-    ttm__json_obj_begin(j, "leaks");
-    ttm__json_u64(j, "count", r->leaked_count);
-    ttm__json_u64(j, "bytes", r->leaked_bytes);
-    ttm__json_arr_begin(j, "listed");
-    for (size_t i = 0; i < r->nleaks; i++) {
-        const ttm_leak *l = &r->leaks[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "pid", l->pid);
-        ttm__json_u64(j, "device", l->device);
-        ttm__json_str(j, "memtype", ttm__memtype_name(l->memtype));
-        json_addr(j, "addr", l->addr);
-        ttm__json_u64(j, "size", l->size);
-        ttm__json_u64(j, "obj", l->obj);
-        ttm__json_u64(j, "alloc_ts", l->alloc_ts);
-        ttm__json_u64(j, "exit_ts", l->exit_ts);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_arr_end(j);
-    ttm__json_obj_end(j);
-}
-
-static void json_devices(ttm_json *j, const ttm_report *r)
-{
-    static const char *const space_keys[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
-    ttm__json_arr_begin(j, "devices");
-    for (size_t i = 0; i < r->ndevices; i++) {
-        const ttm_device_stats *d = &r->devices[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "device", d->device);
-        ttm__json_str(j, "arch", arch_name(d->arch));
-        for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
-            ttm__json_obj_begin(j, space_keys[s]);
-            ttm__json_u64(j, "used", ttm_device_space_used(d, (ttm_space)s));
-            ttm__json_u64(j, "peak", d->space_peak[s]);
-            ttm__json_u64(j, "peak_ts", d->space_peak_ts[s]);
-            if (d->capacity[s])
-                ttm__json_u64(j, "capacity", d->capacity[s]);
-            else
-                ttm__json_str(j, "capacity", NULL);
-            ttm__json_obj_end(j);
-        }
-        json_memstats(j, d->mem);
-        ttm__json_obj_begin(j, "classes");
-        for (unsigned k = 0; k < TTM_CLASS__COUNT; k++)
-            if (d->class_count[k])
-                ttm__json_u64(j, ttm_class_name(k), d->class_count[k]);
-        ttm__json_obj_end(j);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_arr_end(j);
-}
-
-static void json_processes(ttm_json *j, const ttm_report *r)
-{
-    ttm__json_arr_begin(j, "processes");
-    for (size_t i = 0; i < r->nprocs; i++) {
-        const ttm_proc_stats *p = &r->procs[i];
-        ttm__json_obj_begin(j, NULL);
-        ttm__json_u64(j, "pid", p->pid);
-        ttm__json_bool(j, "alive", p->alive);
-        ttm__json_u64(j, "first_ts", p->first_ts);
-        ttm__json_u64(j, "exit_ts", p->exit_ts);
-        ttm__json_u64(j, "live_records", p->live_records);
-        ttm__json_u64(j, "leaked_count", p->leaked_count);
-        ttm__json_u64(j, "leaked_bytes", p->leaked_bytes);
-        ttm__json_u64(j, "anomalies", p->anomalies);
-        ttm__json_arr_begin(j, "devices");
-        for (size_t k = 0; k < p->ndevices; k++) {
-            ttm__json_obj_begin(j, NULL);
-            ttm__json_u64(j, "device", p->devices[k].device);
-            json_memstats(j, p->devices[k].mem);
-            ttm__json_obj_end(j);
-        }
-        ttm__json_arr_end(j);
-        ttm__json_obj_end(j);
-    }
-    ttm__json_arr_end(j);
-}
-
+/* The report's sections in the document, in the report table's order: every row of the
+ * records they hold, written by the table walker (docs/REPORT_SCHEMA.md is generated from the
+ * same tables). */
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source)
 {
     ttm_json j;
@@ -395,12 +206,14 @@ void ttm_render_json(FILE *out, const ttm_report *r, const char *source)
     ttm__json_str(&j, "schema", "ttmem.report");
     ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
     ttm__json_str(&j, "source", source);
-    json_totals(&j, r);
-    json_classes(&j, r);
-    json_unmatched(&j, r);
-    json_leaks(&j, r);
-    json_devices(&j, r);
-    json_processes(&j, r);
+    ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS);
     ttm__json_obj_end(&j);
     ttm__json_finish(&j);
+}
+
+void ttm_render_json_sections(ttm_json *j, const ttm_report *r, uint32_t sections)
+{
+    for (unsigned id = 1; id < 32; id++)
+        if (sections & r->sections & TTM_SNAP_BIT(id))
+            ttm__schema_json(j, &ttm_rec_report, r, id);
 }

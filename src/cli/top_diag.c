@@ -195,7 +195,7 @@ void ttm__top_transport(ttm_top_lay *L)
     const ttm_top_model *m = L->m;
     if (m->dstate == TTM_TOP_DAEMON_NONE || !(m->snap.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
         return;
-    const ttm_snap_daemon *d = &m->snap.daemon;
+    const ttm_report_daemon *d = &m->snap.daemon;
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN];
     int line = ttm__top_line(L);
     ttm__top_put(L, line, 0, TTM_TOP_A_TITLE, "TRANSPORT");

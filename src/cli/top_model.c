@@ -30,7 +30,7 @@ void ttm__top_model_free(ttm_top_model *m)
 {
     if (m == NULL)
         return;
-    ttm__snapshot_free(&m->snap);
+    ttm_report_clear(&m->snap);
     ttm__free(m->devices);
     ttm__free(m->procs);
     ttm__free(m->pdevs);
@@ -129,11 +129,11 @@ static void copy_name(char *dst, size_t len, const char *src, size_t srclen)
     dst[n] = '\0';
 }
 
-static int daemon_rows(ttm_top_model *m, const ttm_snapshot *s)
+static int daemon_rows(ttm_top_model *m, const ttm_report *s)
 {
     if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) {
         for (size_t i = 0; i < s->ndevices; i++) {
-            const ttm_snap_device *sd = &s->devices[i];
+            const ttm_device_stats *sd = &s->devices[i];
             ttm_top_device *d = add_device(m);
             if (d == NULL)
                 return TTM_ENOMEM;
@@ -153,7 +153,7 @@ static int daemon_rows(ttm_top_model *m, const ttm_snapshot *s)
                     d->valid |= sp == TTM_SPACE_DRAM ? TTM_TOP_V_CAP_DRAM : TTM_TOP_V_CAP_L1;
                 d->valid |= sp == TTM_SPACE_DRAM ? TTM_TOP_V_PEAK_DRAM : TTM_TOP_V_PEAK_L1;
             }
-            d->nclasses = sd->nclasses < TTM_CLASS__COUNT ? sd->nclasses : TTM_CLASS__COUNT;
+            d->nclasses = TTM_CLASS__COUNT;
             memcpy(d->class_count, sd->class_count, d->nclasses * sizeof d->class_count[0]);
             memcpy(d->class_bytes, sd->class_bytes, d->nclasses * sizeof d->class_bytes[0]);
             d->valid |= TTM_TOP_V_CLASSES;
@@ -161,36 +161,35 @@ static int daemon_rows(ttm_top_model *m, const ttm_snapshot *s)
     }
     if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) {
         for (size_t i = 0; i < s->nprocs; i++) {
-            const ttm_snap_proc *sp = &s->procs[i];
+            const ttm_report_proc *sp = &s->procs[i];
             ttm_top_proc *p = add_proc(m);
             if (p == NULL)
                 return TTM_ENOMEM;
             p->src = TTM_TOP_SRC_DAEMON;
-            p->pid = sp->pid;
+            p->pid = sp->stats.pid;
             copy_name(p->name, sizeof p->name, sp->name, sizeof sp->name);
             p->valid = TTM_TOP_V_MEM_ALL | TTM_TOP_V_ANOM;
-            p->alive = sp->alive;
+            p->alive = sp->stats.alive;
             p->connected = sp->connected;
-            p->anomalies = sp->anomalies;
-            p->leaked_count = sp->leaked_count;
-            p->leaked_bytes = sp->leaked_bytes;
+            p->anomalies = sp->stats.anomalies;
+            p->leaked_count = sp->stats.leaked_count;
+            p->leaked_bytes = sp->stats.leaked_bytes;
             p->events = sp->events;
             p->dropped = sp->dropped;
-            for (size_t k = 0; k < sp->ndevices; k++) {
+            for (size_t k = 0; k < sp->stats.ndevices; k++) {
                 ttm_top_pdev *pd = add_pdev(m);
                 if (pd == NULL)
                     return TTM_ENOMEM;
-                pd->device = sp->devices[k].device;
+                pd->device = sp->stats.devices[k].device;
                 for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
-                    pd->bytes[t] = sp->devices[k].mem[t].live_bytes;
+                    pd->bytes[t] = sp->stats.devices[k].mem[t].live_bytes;
                 p->ndevs++;
             }
         }
     }
     if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)) {
         m->diag_valid = true;
-        m->nclasses = s->totals.nclasses < TTM_CLASS__COUNT ? s->totals.nclasses
-                                                            : TTM_CLASS__COUNT;
+        m->nclasses = TTM_CLASS__COUNT;
         memcpy(m->class_count, s->totals.class_count, m->nclasses * sizeof m->class_count[0]);
         memcpy(m->class_bytes, s->totals.class_bytes, m->nclasses * sizeof m->class_bytes[0]);
     }
@@ -367,7 +366,7 @@ static int cmp_device(const void *a, const void *b)
     return x->region < y->region ? -1 : x->region > y->region;
 }
 
-int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daemon_err,
+int ttm__top_model_ingest(ttm_top_model *m, ttm_report *snap, const char *daemon_err,
                           const ttm_ttshm_region *regions, size_t nregions, const char *shm_err,
                           uint64_t now_ns)
 {
@@ -378,7 +377,7 @@ int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daem
         m->prev_valid = m->diag_valid && m->dstate == TTM_TOP_DAEMON_OK;
         memcpy(m->prev_class_count, m->class_count, sizeof m->prev_class_count);
         m->prev_dropped = m->dropped;
-        ttm__snapshot_free(&m->snap);
+        ttm_report_clear(&m->snap);
         m->snap = *snap;
         memset(snap, 0, sizeof *snap);
         m->dstate = TTM_TOP_DAEMON_OK;
@@ -433,7 +432,7 @@ int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daem
 int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
 {
     char qpath[300], msg[200] = "";
-    ttm_snapshot snap;
+    ttm_report snap;
     memset(&snap, 0, sizeof snap);
     bool have = false;
     int qerr = TTM_ERANGE;
@@ -441,7 +440,7 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
         snprintf(msg, sizeof msg, "socket path too long");
     } else {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        qerr = ttm__snap_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
+        qerr = ttm_report_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
         have = qerr == TTM_OK;
         if (!have && msg[0] == '\0')
             snprintf(msg, sizeof msg, "%s", ttm_strerror(qerr));
@@ -457,7 +456,7 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
     m->daemon_code = qerr;
     int err = ttm__top_model_ingest(m, have ? &snap : NULL, msg, regions, nregions, shm_err,
                                     now_ns);
-    ttm__snapshot_free(&snap);
+    ttm_report_clear(&snap);
     ttm__free(regions);
     return err;
 }

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "common/ttshm.h"
 #include "core/registry.h"
 
@@ -121,7 +121,7 @@ typedef struct ttm_top_model {
     ttm_top_dstate dstate;
     char daemon_err[200];     /* why the last query failed ("" when it did not) */
     int daemon_code;          /* its ttm_err as the refresh saw it; TTM_ECONN: nothing listens */
-    ttm_snapshot snap;        /* the last snapshot that arrived (kept while stale) */
+    ttm_report snap;        /* the last snapshot that arrived (kept while stale) */
     uint64_t last_ok_ns;      /* caller's clock at the last answer */
 
     /* shm source */
@@ -179,7 +179,7 @@ void ttm__top_model_free(ttm_top_model *m);
  *   regions, nregions: the shm scan (may be NULL / 0); shm_err: why the scan failed, or NULL.
  * Returns 0 or TTM_ENOMEM (the model is then empty but consistent).
  */
-int ttm__top_model_ingest(ttm_top_model *m, ttm_snapshot *snap, const char *daemon_err,
+int ttm__top_model_ingest(ttm_top_model *m, ttm_report *snap, const char *daemon_err,
                           const ttm_ttshm_region *regions, size_t nregions, const char *shm_err,
                           uint64_t now_ns);
 

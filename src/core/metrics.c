@@ -17,7 +17,7 @@
 #include "core/registry.h"
 
 typedef struct out {
-    ttm_snap_buf *b;
+    ttm_bytes *b;
     int err;
 } out;
 
@@ -92,40 +92,44 @@ static const char *space_label(unsigned s)
     return s < TTM_SPACE_COUNT ? names[s] : "?";
 }
 
-static void daemon_families(out *o, const ttm_snapshot *s)
+/* The families of a record's exported rows (common/schema.h: prom, prom_kind, prom_labels,
+ * prom_help), one sample per row, in row order; a row in ns is written in seconds. */
+static void record_families(out *o, const ttm_record *rec, const void *obj)
 {
-    const ttm_snap_daemon *d = &s->daemon;
+    const uint8_t *base = obj;
+    const char *open = NULL; /* the family whose HELP and TYPE are written */
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->prom == NULL)
+            continue;
+        if (open == NULL || strcmp(open, f->prom) != 0) {
+            family(o, f->prom, f->prom_kind, f->prom_help ? f->prom_help : f->help);
+            open = f->prom;
+        }
+        uint64_t v = ttm__schema_get_uint(base + f->off, f->csize);
+        const char *l = f->prom_labels ? "{" : "", *r = f->prom_labels ? "}" : "";
+        const char *labels = f->prom_labels ? f->prom_labels : "";
+        if (f->unit != NULL && strcmp(f->unit, "ns") == 0)
+            emit(o, "%s%s%s%s %.3f\n", f->prom, l, labels, r, (double)v / 1e9);
+        else
+            emit(o, "%s%s%s%s %" PRIu64 "\n", f->prom, l, labels, r, v);
+    }
+}
+
+static void daemon_families(out *o, const ttm_report *s)
+{
     char v[64];
     family(o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
     emit(o, "ttmem_build_info{version=\"%s\"} 1\n", esc(v, sizeof v, TTM_VERSION));
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
-        return;
-    family(o, "ttmem_daemon_uptime_seconds", "gauge", "Seconds since ttmemd started.");
-    emit(o, "ttmem_daemon_uptime_seconds %.3f\n", (double)d->uptime_ns / 1e9);
-    family(o, "ttmem_clients_connected", "gauge", "Client sessions holding an event ring now.");
-    emit(o, "ttmem_clients_connected %" PRIu32 "\n", d->clients_connected);
-    family(o, "ttmem_clients_total", "counter", "Client sessions accepted since ttmemd started.");
-    emit(o, "ttmem_clients_total %" PRIu64 "\n", d->clients_total);
-    family(o, "ttmem_clients_rejected_total", "counter",
-           "Client handshakes refused (malformed, wrong version, bad ring) or over the limit.");
-    emit(o, "ttmem_clients_rejected_total{reason=\"handshake\"} %" PRIu64 "\n",
-         d->clients_rejected);
-    emit(o, "ttmem_clients_rejected_total{reason=\"limit\"} %" PRIu64 "\n", d->clients_refused);
-    family(o, "ttmem_ring_events_total", "counter", "Events taken from client rings.");
-    emit(o, "ttmem_ring_events_total %" PRIu64 "\n", d->events);
-    family(o, "ttmem_events_waited_total", "counter",
-           "Events whose producer waited for room in a full ring (back-pressure).");
-    emit(o, "ttmem_events_waited_total %" PRIu64 "\n", d->waited);
-    family(o, "ttmem_events_dropped_total", "counter",
-           "Events dropped by clients while no daemon existed, as reported on reconnect.");
-    emit(o, "ttmem_events_dropped_total %" PRIu64 "\n", d->dropped);
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
+        record_families(o, &ttm_rec_daemon, &s->daemon);
 }
 
-static void totals_families(out *o, const ttm_snapshot *s)
+static void totals_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)))
         return;
-    const ttm_snap_totals *t = &s->totals;
+    const ttm_totals *t = &s->totals;
     family(o, "ttmem_events_total", "counter", "Events applied to the registry, by kind.");
     emit(o, "ttmem_events_total{kind=\"alloc\"} %" PRIu64 "\n", t->allocs);
     emit(o, "ttmem_events_total{kind=\"free\"} %" PRIu64 "\n", t->frees);
@@ -136,7 +140,7 @@ static void totals_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_live_buffers %" PRIu64 "\n", t->live_records);
 }
 
-static void device_families(out *o, const ttm_snapshot *s)
+static void device_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) || s->ndevices == 0)
         return;
@@ -177,58 +181,58 @@ static void device_families(out *o, const ttm_snapshot *s)
     family(o, "ttmem_diagnosis_events_total", "counter",
            "Events by diagnosis class and device (docs/CLASSIFICATION.md).");
     for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
-        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+        const ttm_device_stats *d = &s->devices[i];
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             emit(o, "ttmem_diagnosis_events_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
                  ttm_class_name(c), d->device, d->class_count[c]);
     }
     family(o, "ttmem_diagnosis_bytes_total", "counter",
            "Bytes named by the events of a diagnosis class, by device.");
     for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_snap_device *d = &s->devices[i];
-        for (unsigned c = 0; c < d->nclasses && c < TTM_CLASS__COUNT; c++)
+        const ttm_device_stats *d = &s->devices[i];
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             emit(o, "ttmem_diagnosis_bytes_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
                  ttm_class_name(c), d->device, d->class_bytes[c]);
     }
 }
 
-static void process_families(out *o, const ttm_snapshot *s)
+static void process_families(out *o, const ttm_report *s)
 {
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
         return;
-    char name[2 * TTM_SNAP_NAME_LEN + 1];
+    char name[2 * TTM_REPORT_NAME_LEN + 1];
     family(o, "ttmem_process_memory_bytes", "gauge",
            "Bytes held by a live process, by device and memory type (series end with the "
            "process).");
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
-        if (!p->alive)
+        const ttm_report_proc *p = &s->procs[i];
+        if (!p->stats.alive)
             continue;
         esc(name, sizeof name, p->name);
-        for (size_t k = 0; k < p->ndevices; k++)
+        for (size_t k = 0; k < p->stats.ndevices; k++)
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (p->devices[k].mem[m].allocs > 0)
+                if (p->stats.devices[k].mem[m].allocs > 0)
                     emit(o,
                          "ttmem_process_memory_bytes{pid=\"%" PRIu32
                          "\",process=\"%s\",device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                         p->pid, name, p->devices[k].device, lower_memtype(m),
-                         p->devices[k].mem[m].live_bytes);
+                         p->stats.pid, name, p->stats.devices[k].device, lower_memtype(m),
+                         p->stats.devices[k].mem[m].live_bytes);
     }
     family(o, "ttmem_process_events_dropped_total", "counter",
            "Events a live process dropped while no daemon existed.");
     for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_snap_proc *p = &s->procs[i];
-        if (p->alive)
+        const ttm_report_proc *p = &s->procs[i];
+        if (p->stats.alive)
             emit(o,
                  "ttmem_process_events_dropped_total{pid=\"%" PRIu32 "\",process=\"%s\"} %" PRIu64
                  "\n",
-                 p->pid, esc(name, sizeof name, p->name), p->dropped);
+                 p->stats.pid, esc(name, sizeof name, p->name), p->dropped);
     }
 }
 
-static void legacy_families(out *o, const ttm_snapshot *s)
+static void legacy_families(out *o, const ttm_report *s)
 {
-    const ttm_snap_legacy *l = &s->legacy;
+    const ttm_report_legacy *l = &s->legacy;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
         return;
     family(o, "ttmem_legacy_connections", "gauge",
@@ -260,30 +264,10 @@ static void legacy_families(out *o, const ttm_snapshot *s)
     emit(o, "ttmem_legacy_closed_total{reason=\"refused\"} %" PRIu64 "\n", l->refused);
 }
 
-static void service_families(out *o, const ttm_snapshot *s)
+static void service_families(out *o, const ttm_report *s)
 {
-    const ttm_snap_service *v = &s->service;
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)))
-        return;
-    family(o, "ttmem_query_connections", "gauge",
-           "Connections to ttmemd's query socket open now, and their limit.");
-    emit(o, "ttmem_query_connections{kind=\"open\"} %" PRIu32 "\n", v->query_conns);
-    emit(o, "ttmem_query_connections{kind=\"limit\"} %" PRIu32 "\n", v->query_max_conns);
-    family(o, "ttmem_query_buffered_bytes", "gauge",
-           "Bytes of query replies waiting to be read: now, the peak, and the budget of large "
-           "replies.");
-    emit(o, "ttmem_query_buffered_bytes{kind=\"now\"} %" PRIu64 "\n", v->query_buffered);
-    emit(o, "ttmem_query_buffered_bytes{kind=\"peak\"} %" PRIu64 "\n", v->query_buffered_peak);
-    emit(o, "ttmem_query_buffered_bytes{kind=\"budget\"} %" PRIu64 "\n", v->query_out_max);
-    family(o, "ttmem_query_limited_total", "counter",
-           "Times a bound of the query socket was reached, by bound: refused (connection limit), "
-           "waited (reply budget), cut (reply not read in time), idle (idle timeout), evicted (an "
-           "unread reply's connection closed for a newcomer at the limit).");
-    emit(o, "ttmem_query_limited_total{bound=\"refused\"} %" PRIu64 "\n", v->query_refused);
-    emit(o, "ttmem_query_limited_total{bound=\"waited\"} %" PRIu64 "\n", v->query_waited);
-    emit(o, "ttmem_query_limited_total{bound=\"cut\"} %" PRIu64 "\n", v->query_cut);
-    emit(o, "ttmem_query_limited_total{bound=\"idle\"} %" PRIu64 "\n", v->query_idle);
-    emit(o, "ttmem_query_limited_total{bound=\"evicted\"} %" PRIu64 "\n", v->query_evicted);
+    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
+        record_families(o, &ttm_rec_service, &s->service);
 }
 
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
@@ -333,12 +317,12 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
                  r[i].ghosts);
 }
 
-int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, size_t nregions,
-                       ttm_snap_buf *b)
+int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, size_t nregions,
+                       ttm_bytes *b)
 {
     out o = {b, 0};
-    ttm_snapshot empty = {0};
-    const ttm_snapshot *snap = s ? s : &empty;
+    ttm_report empty = {0};
+    const ttm_report *snap = s ? s : &empty;
     family(&o, "ttmem_daemon_up", "gauge", "1 when ttmemd answered this scrape's snapshot.");
     emit(&o, "ttmem_daemon_up %d\n", s != NULL);
     daemon_families(&o, snap);
@@ -351,7 +335,7 @@ int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, s
     return o.err;
 }
 
-int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *b)
+int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_bytes *b)
 {
     out o = {b, 0};
     family(&o, "ttmem_scrapes_total", "counter",

@@ -13,13 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "common/ttshm.h"
 
 /* Appends the exposition text for s (may be NULL when no daemon answered) and the regions
  * (n may be 0) to out. Returns 0 or TTM_ENOMEM. */
-int ttm_metrics_render(const ttm_snapshot *s, const ttm_ttshm_region *regions, size_t nregions,
-                       ttm_snap_buf *out);
+int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, size_t nregions,
+                       ttm_bytes *out);
 
 /* What ttmemd's HTTP endpoint knows about its own scrapes, as of the moment it renders one. */
 typedef struct ttm_metrics_scrapes {
@@ -40,6 +40,6 @@ typedef struct ttm_metrics_scrapes {
 /* Appends the families of the HTTP endpoint's own scrapes (ttmem_scrapes_total,
  * ttmem_scrape_duration_seconds) to out, after ttm_metrics_render's text. `ttmem metrics`
  * has no endpoint and does not print them. Returns 0 or TTM_ENOMEM. */
-int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_snap_buf *out);
+int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_bytes *out);
 
 #endif /* TTM_CORE_METRICS_H */

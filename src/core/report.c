@@ -1,6 +1,7 @@
 /*
  * report.c — builds the report model from a registry: totals, classes with their worst
- * offenders, frees matched to no allocation merged per address, leaks, devices, processes.
+ * offenders, frees matched to no allocation merged per address, leaks, devices, processes;
+ * and carries it as a snapshot (encode, decode, fetch) through the tables of report_schema.c.
  */
 #include "core/report.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/snapshot.h"
 
 static int unmatched_cmp(const void *a, const void *b)
 {
@@ -43,7 +45,7 @@ static void add_pid(ttm_report_unmatched *u, uint32_t pid)
     if (u->npids < TTM_PROC_MAX_PIDS)
         u->pids[u->npids++] = pid;
     else
-        u->more_pids = 1;
+        u->more_pids = true;
 }
 
 /* Merges the excess, unknown and double-free offenders per (device, addr): the addresses freed
@@ -86,7 +88,7 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
         for (unsigned p = 0; p < o->npids; p++)
             add_pid(cur, o->pids[p]);
         if (o->more_pids)
-            cur->more_pids = 1;
+            cur->more_pids = true;
     }
     ttm__free(all);
     qsort(u, nu, sizeof *u, unmatched_cmp);
@@ -96,16 +98,38 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
     return TTM_OK;
 }
 
-int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm_report **out)
+static int fill_findings(ttm_report *r, const ttm_registry *reg, size_t top, size_t max_leaks);
+static int fill_devices(ttm_report *r, const ttm_registry *reg);
+static int fill_procs(ttm_report *r, const ttm_registry *reg);
+
+int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_report *r)
 {
     size_t top = opt && opt->top ? opt->top : 10;
     size_t max_leaks = opt && opt->max_leaks ? opt->max_leaks : 20;
-    *out = NULL;
-    ttm_report *r = ttm__calloc(1, sizeof *r);
-    if (r == NULL)
-        return TTM_ENOMEM;
+    const uint32_t all = TTM_REPORT_SECTIONS;
+    uint32_t want = opt && opt->sections ? opt->sections & all : all;
+    memset(r, 0, sizeof *r);
     r->schema_version = TTM_REPORT_SCHEMA_VERSION;
+    r->sections = want | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS);
     ttm_registry_totals(reg, &r->totals);
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)) {
+        if (fill_findings(r, reg, top, max_leaks) != TTM_OK)
+            goto out_nomem;
+    }
+    if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) && fill_devices(r, reg) != TTM_OK)
+        goto out_nomem;
+    if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) && fill_procs(r, reg) != TTM_OK)
+        goto out_nomem;
+    return TTM_OK;
+
+out_nomem:
+    ttm_report_clear(r);
+    return TTM_ENOMEM;
+}
+
+/* The classes with their worst offenders, the unmatched frees, the leaks. */
+static int fill_findings(ttm_report *r, const ttm_registry *reg, size_t top, size_t max_leaks)
+{
     const ttm_totals *t = &r->totals;
     if (t->allocs > 0)
         r->excess_free_pct = ((double)t->frees - (double)t->allocs) * 100.0 / (double)t->allocs;
@@ -126,12 +150,12 @@ int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm
             continue;
         rc->offenders = ttm__calloc(k, sizeof *rc->offenders);
         if (rc->offenders == NULL)
-            goto out_nomem;
+            return TTM_ENOMEM;
         ttm_registry_offenders(reg, c, rc->offenders, k);
         rc->noffenders = k;
     }
     if (build_unmatched(r, reg, top) != TTM_OK)
-        goto out_nomem;
+        return TTM_ENOMEM;
 
     r->leaked_count = t->class_count[TTM_CLASS_LEAKED_AT_EXIT];
     r->leaked_bytes = t->class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
@@ -140,61 +164,117 @@ int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm
         size_t k = nl < max_leaks ? nl : max_leaks;
         r->leaks = ttm__calloc(k, sizeof *r->leaks);
         if (r->leaks == NULL)
-            goto out_nomem;
+            return TTM_ENOMEM;
         ttm_registry_leaks(reg, r->leaks, k);
         r->nleaks = k;
     }
+    return TTM_OK;
+}
 
+static int fill_devices(ttm_report *r, const ttm_registry *reg)
+{
     size_t nd = ttm_registry_devices(reg, NULL, 0);
     if (nd > 0) {
         r->devices = ttm__calloc(nd, sizeof *r->devices);
         if (r->devices == NULL)
-            goto out_nomem;
+            return TTM_ENOMEM;
         r->ndevices = ttm_registry_devices(reg, r->devices, nd);
     }
+    return TTM_OK;
+}
 
+/* Processes, each with a copy of its per-device statistics: a report must not point into the
+ * registry. */
+static int fill_procs(ttm_report *r, const ttm_registry *reg)
+{
     size_t np = ttm_registry_processes(reg, NULL, 0);
     if (np > 0) {
+        ttm_proc_stats *tmp = ttm__calloc(np, sizeof *tmp);
         r->procs = ttm__calloc(np, sizeof *r->procs);
-        if (r->procs == NULL)
-            goto out_nomem;
-        np = ttm_registry_processes(reg, r->procs, np);
+        if (tmp == NULL || r->procs == NULL) {
+            ttm__free(tmp);
+            return TTM_ENOMEM;
+        }
+        np = ttm_registry_processes(reg, tmp, np);
         r->nprocs = np;
         for (size_t i = 0; i < np; i++) {
-            /* copy the per-device arrays: a report must not point into the registry */
-            ttm_proc_stats *ps = &r->procs[i];
-            ttm_proc_mem *copy = NULL;
-            if (ps->ndevices > 0) {
-                copy = ttm__calloc(ps->ndevices, sizeof *copy);
+            ttm_report_proc *p = &r->procs[i];
+            p->stats = tmp[i];
+            p->stats.devices = NULL;
+            p->stats.ndevices = 0;
+            p->registered = true;
+            if (tmp[i].ndevices > 0) {
+                ttm_proc_mem *copy = ttm__calloc(tmp[i].ndevices, sizeof *copy);
                 if (copy == NULL) {
-                    for (size_t j = i; j < np; j++)
-                        r->procs[j].devices = NULL;
-                    goto out_nomem;
+                    ttm__free(tmp);
+                    return TTM_ENOMEM;
                 }
-                memcpy(copy, ps->devices, ps->ndevices * sizeof *copy);
+                memcpy(copy, tmp[i].devices, tmp[i].ndevices * sizeof *copy);
+                p->stats.devices = copy;
+                p->stats.ndevices = tmp[i].ndevices;
             }
-            ps->devices = copy;
         }
+        ttm__free(tmp);
+    }
+    return TTM_OK;
+}
+
+int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm_report **out)
+{
+    *out = NULL;
+    ttm_report *r = ttm__calloc(1, sizeof *r);
+    if (r == NULL)
+        return TTM_ENOMEM;
+    int err = ttm_report_fill(reg, opt, r);
+    if (err != TTM_OK) {
+        ttm__free(r);
+        return err;
     }
     *out = r;
     return TTM_OK;
+}
 
-out_nomem:
-    ttm_report_free(r);
-    return TTM_ENOMEM;
+void ttm_report_clear(ttm_report *r)
+{
+    if (r == NULL)
+        return;
+    ttm__schema_free(&ttm_rec_report, r);
+    memset(r, 0, sizeof *r);
 }
 
 void ttm_report_free(ttm_report *r)
 {
-    if (r == NULL)
-        return;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
-        ttm__free(r->classes[c].offenders);
-    ttm__free(r->unmatched);
-    ttm__free(r->leaks);
-    ttm__free(r->devices);
-    for (size_t i = 0; i < r->nprocs; i++)
-        ttm__free((void *)r->procs[i].devices);
-    ttm__free(r->procs);
+    ttm_report_clear(r);
     ttm__free(r);
+}
+
+int ttm_report_encode(const ttm_report *r, ttm_bytes *out)
+{
+    return ttm__snap_encode_sections(&ttm_rec_report, r, r->sections, out);
+}
+
+int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char *msg,
+                      size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    uint32_t sections = 0;
+    int err = ttm__snap_decode_sections(&ttm_rec_report, out, &sections, payload, len, msg,
+                                        msg_len);
+    if (err != TTM_OK)
+        return err;
+    out->schema_version = TTM_REPORT_SCHEMA_VERSION;
+    out->sections = sections;
+    return TTM_OK;
+}
+
+int ttm_report_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, ttm_report *out,
+                     char *msg, size_t msg_len)
+{
+    memset(out, 0, sizeof *out);
+    ttm_bytes payload = {0};
+    int err = ttm__snap_fetch(path, q, timeout_ms, &payload, msg, msg_len);
+    if (err == TTM_OK)
+        err = ttm_report_decode(payload.data, payload.len, out, msg, msg_len);
+    ttm__bytes_free(&payload);
+    return err;
 }

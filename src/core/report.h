@@ -8,16 +8,28 @@
 #ifndef TTM_CORE_REPORT_H
 #define TTM_CORE_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/bytes.h"
+#include "common/schema.h"
+#include "common/snapshot.h"
 #include "core/registry.h"
 
-#define TTM_REPORT_SCHEMA_VERSION 1
+/* The JSON documents' schema (docs/REPORT_SCHEMA.md). */
+#define TTM_REPORT_SCHEMA_VERSION 2
+
+#define TTM_REPORT_NAME_LEN 16u     /* process name, NUL-terminated (/proc/PID/comm) */
+#define TTM_REPORT_VERSION_LEN 16u  /* the daemon's version string */
+#define TTM_REPORT_LEGACY_TYPES 16u /* legacy message-type counters (index = AllocMessage type) */
+#define TTM_REPORT_PATH_LEN 108u    /* a Unix socket path, NUL included */
 
 typedef struct ttm_report_options {
     size_t top;        /* offenders listed per class and in the worst list; 0 = 10 */
     size_t max_leaks;  /* leaks listed; 0 = 20 */
+    uint32_t sections; /* the parts built, of TOTALS, DEVICES, PROCS and FINDINGS
+                        * (TTM_SNAP_BIT set); 0 = all of them */
 } ttm_report_options;
 
 typedef struct ttm_report_class {
@@ -38,11 +50,90 @@ typedef struct ttm_report_unmatched {
     uint64_t total;                /* freed this many more times than allocated */
     uint32_t pids[TTM_PROC_MAX_PIDS];
     uint8_t npids;
-    uint8_t more_pids;
+    bool more_pids;
 } ttm_report_unmatched;
 
+/* The daemon that answered a query: identity, limits, clients, transport counters. */
+typedef struct ttm_report_daemon {
+    char version[TTM_REPORT_VERSION_LEN]; /* "0.1.0" */
+    uint32_t pid;
+    uint32_t max_clients;
+    uint32_t max_live_per_client; /* 0 = unlimited */
+    uint32_t clients_connected;   /* sessions holding a ring now */
+    uint64_t uptime_ns;
+    uint64_t now_ns;              /* the daemon's CLOCK_MONOTONIC when the snapshot was taken */
+    uint64_t clients_total;       /* sessions accepted since start */
+    uint64_t clients_rejected;    /* HELLOs refused (malformed, version, descriptors, ring) */
+    uint64_t clients_refused;     /* connections refused at the client limit */
+    uint64_t reattached;          /* sessions that took over a ring from a previous daemon */
+    uint64_t events;              /* events taken from rings */
+    uint64_t events_rejected;     /* client-sent control kinds (process start/exit) ignored */
+    uint64_t prior_events;        /* events a previous daemon took from reattached rings */
+    uint64_t waited;              /* producer waits for room, summed over rings */
+    uint64_t dropped;             /* events dropped while no daemon existed, as reported */
+    uint64_t ring_errors;         /* rings that became unreadable (truncated, corrupt) */
+    uint64_t queries;             /* queries served */
+    uint64_t procs_dropped;       /* process entries not kept (table full) */
+} ttm_report_daemon;
+
+/* The legacy allocation-server socket (docs/COMPAT.md). */
+typedef struct ttm_report_legacy {
+    char path[TTM_REPORT_PATH_LEN]; /* "" when the daemon does not listen on one */
+    uint32_t forced_size;           /* --poc-size; 0 = detected per connection */
+    uint32_t connected;             /* connections open */
+    uint64_t connections;           /* accepted since start */
+    uint64_t refused;               /* refused (limit, credentials, memory) */
+    uint64_t closed_bad;            /* closed after 10 bad messages in a row */
+    uint64_t bad;                   /* bad messages (implausible headers, garbage) */
+    uint64_t resyncs;               /* resynchronisations after bad bytes */
+    uint64_t skipped_bytes;         /* bytes skipped to resynchronise */
+    uint64_t truncated;             /* streams that ended inside a message */
+    uint64_t rejected;              /* messages ignored: device -1, a DUMP within a second */
+    uint32_t ntypes;                /* entries of messages[] valid */
+    uint64_t messages[TTM_REPORT_LEGACY_TYPES]; /* messages received, by type */
+} ttm_report_legacy;
+
+/* The query socket: its bounds (docs/DAEMON.md) and every time one was reached. */
+typedef struct ttm_report_service {
+    uint32_t query_conns;     /* connections open now */
+    uint32_t query_max_conns; /* the limit; more are answered "too many" and closed */
+    uint64_t query_out_max;   /* bytes of replies buffered for all connections, large replies */
+    uint64_t query_buffered;  /* bytes of replies waiting to be read now */
+    uint64_t query_buffered_peak;
+    uint64_t query_refused;   /* connections refused at query_max_conns */
+    uint64_t query_waited;    /* queries that waited for room under query_out_max */
+    uint64_t query_cut;       /* connections closed: a reply not read within the deadline */
+    uint64_t query_idle;      /* connections closed after the idle timeout */
+    uint64_t query_evicted;   /* connections closed at the limit for a newcomer: the one whose
+                               * reply had waited longest to be read */
+} ttm_report_service;
+
+/* A process: the registry's statistics and, from a daemon, its transport counters. */
+typedef struct ttm_report_proc {
+    ttm_proc_stats stats;           /* stats.devices is owned by the report */
+    bool registered;                /* the registry knows it (false: connected, no event yet) */
+    uint32_t uid;
+    char name[TTM_REPORT_NAME_LEN];
+    bool connected;                 /* a session holds its ring now */
+    bool reattached;                /* its ring was handed over from a previous daemon */
+    uint64_t events;                /* events taken from its rings */
+    uint64_t waited;                /* producer waits for room */
+    uint64_t dropped;               /* events dropped while no daemon existed */
+    uint64_t prior_events;          /* events a previous daemon took from its ring */
+    uint64_t sessions;              /* sessions opened */
+} ttm_report_proc;
+
+/* The sections a report built from a registry holds (and `ttmem record`'s JSON document). */
+#define TTM_REPORT_SECTIONS                                                                     \
+    (TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |                   \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS))
+
+/* A report. Built by ttm_report_build() from a registry (sections: totals, devices,
+ * processes, findings), completed by a daemon with its own records, or decoded from a
+ * snapshot (sections says which parts were carried: TTM_SNAP_BIT set, common/snapshot.h). */
 typedef struct ttm_report {
     int schema_version;
+    uint32_t sections;
     ttm_totals totals;
     double excess_free_pct;      /* (frees - allocs) / allocs * 100; 0 when no allocs */
     uint64_t unmatched_frees;    /* excess + unknown + double frees */
@@ -56,12 +147,49 @@ typedef struct ttm_report {
     size_t ndevices;
     ttm_device_stats *devices;
     size_t nprocs;
-    ttm_proc_stats *procs;       /* devices pointers are copies owned by the report */
+    ttm_report_proc *procs;      /* ascending by pid */
+    ttm_report_daemon daemon;
+    ttm_report_legacy legacy;
+    ttm_report_service service;
+    uint64_t live_total;         /* live records in the registry (nlive may be fewer) */
+    size_t nlive;
+    ttm_live *live;
 } ttm_report;
 
 /* Builds a report from reg. opt may be NULL. Returns 0 or TTM_ENOMEM (nothing allocated). */
 int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm_report **out);
-/* Frees a report; NULL is a no-op. */
+/* Fills *r (zeroed first) as ttm_report_build() does, in the caller's storage; on failure
+ * nothing stays allocated. */
+int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_report *r);
+/* Frees the arrays of a report and zeroes it (the struct itself stays); NULL is a no-op. */
+void ttm_report_clear(ttm_report *r);
+/* Frees a report made by ttm_report_build(); NULL is a no-op. */
 void ttm_report_free(ttm_report *r);
+
+/* ---- the tables (report_schema.c) ---------------------------------------------------------- */
+
+extern const ttm_schema_enum ttm_enum_class, ttm_enum_memtype, ttm_enum_space, ttm_enum_arch;
+extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec_proc_mem,
+    ttm_rec_proc_stats, ttm_rec_proc, ttm_rec_offender, ttm_rec_class, ttm_rec_unmatched,
+    ttm_rec_leak, ttm_rec_live, ttm_rec_daemon, ttm_rec_legacy, ttm_rec_service, ttm_rec_report;
+/* Every record above, the report last: for the docs and the tests. */
+extern const ttm_record *const ttm_report_records[];
+extern const size_t ttm_report_nrecords;
+
+/* ---- the report as a snapshot (common/snapshot.h's sections) ------------------------------- */
+
+/* Appends a whole SNAPSHOT frame holding the sections named in r->sections. Returns 0,
+ * TTM_ENOMEM, or TTM_ERANGE (the payload would exceed TTM_SNAP_MAX_FRAME); on failure out is
+ * left as it was. */
+int ttm_report_encode(const ttm_report *r, ttm_bytes *out);
+/* Decodes a SNAPSHOT payload into *out (zeroed first; on failure nothing stays allocated).
+ * Returns 0, TTM_EPROTO (msg says what is wrong; msg may be NULL) or TTM_ENOMEM. */
+int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char *msg,
+                      size_t msg_len);
+/* Asks the daemon at the query socket path for q's sections (common/snapclient.c) and decodes
+ * the reply into *out (zeroed first). Returns what ttm__snap_fetch() and ttm_report_decode()
+ * return; msg (msg_len bytes) receives one line. */
+int ttm_report_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, ttm_report *out,
+                     char *msg, size_t msg_len);
 
 #endif /* TTM_CORE_REPORT_H */

@@ -22,7 +22,7 @@
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/ring.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "daemon/loop.h"
 #include "daemon/proc.h"
@@ -130,7 +130,7 @@ typedef struct ttm_qconn {
     int fd;
     uint8_t in[TTM_SNAP_HDR_SIZE + 16];
     size_t inlen;
-    ttm_snap_buf out;
+    ttm_bytes out;
     size_t outpos;
     bool close_after; /* close once out is written (after an ERROR) */
     bool dead;        /* closed; freed after the current epoll batch */
@@ -157,7 +157,7 @@ typedef struct ttm_daemon {
     ttm_qconn *qconns;
     uint32_t nqconns;
     ttm_qconn *qwait;          /* queries read and not yet built, oldest first (query.c) */
-    ttm_snap_service qsvc;     /* the query socket's bounds and counters (query.c) */
+    ttm_report_service qsvc;     /* the query socket's bounds and counters (query.c) */
     uint64_t qbuf_large;       /* bytes of large replies buffered (under QUERY_OUT_MAX) */
     uint64_t qcut_logged_ns;
 
@@ -257,7 +257,7 @@ int ttm__poc_register(ttm_daemon *d);
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);
 /* The legacy protocol's counters for the snapshot (zeroes and an empty path when off). */
-void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out);
+void ttm__poc_fill(const ttm_daemon *d, ttm_report_legacy *out);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 
@@ -269,7 +269,7 @@ int ttm__query_register(ttm_daemon *d);
 /* Closes every query connection (clean stop). */
 void ttm__query_close_all(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
-int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out);
+int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out);
 
 /* ---- state.c: the state across restarts (docs/DAEMON.md, "Restart") ---------------------- */
 

@@ -51,7 +51,7 @@
  * rendering from it. */
 typedef struct msnap {
     atomic_uint refs;
-    ttm_snapshot snap;
+    ttm_report snap;
 } msnap;
 
 /* An HTTP connection (libmicrohttpd's socket context), in ttm_metrics_http.conns. */
@@ -95,7 +95,7 @@ static void snap_release(msnap *m)
 {
     if (m == NULL || atomic_fetch_sub(&m->refs, 1) != 1)
         return;
-    ttm__snapshot_free(&m->snap);
+    ttm_report_clear(&m->snap);
     ttm__free(m);
 }
 
@@ -310,30 +310,30 @@ static msnap *await_snap(ttm_metrics_http *h, ttm_ttshm_region **regions, size_t
 }
 
 /* The exposition of one scrape, or NULL (out of memory). */
-static ttm_snap_buf *render(const msnap *m, const ttm_ttshm_region *regions, size_t n,
+static ttm_bytes *render(const msnap *m, const ttm_ttshm_region *regions, size_t n,
                             const ttm_metrics_scrapes *st)
 {
-    ttm_snap_buf b = {0};
+    ttm_bytes b = {0};
     int err = ttm_metrics_render(&m->snap, regions, n, &b);
     if (err == TTM_OK)
         err = ttm_metrics_render_scrapes(st, &b);
     if (err != TTM_OK) {
-        ttm__snap_buf_free(&b);
+        ttm__bytes_free(&b);
         return NULL;
     }
-    ttm_snap_buf *out = ttm__malloc(sizeof *out);
+    ttm_bytes *out = ttm__malloc(sizeof *out);
     if (out != NULL)
         *out = b;
     else
-        ttm__snap_buf_free(&b);
+        ttm__bytes_free(&b);
     return out;
 }
 
 /* libmicrohttpd's free callback of a response: the text rendered for one scrape. */
 static void buf_release(void *cls)
 {
-    ttm_snap_buf *b = cls;
-    ttm__snap_buf_free(b);
+    ttm_bytes *b = cls;
+    ttm__bytes_free(b);
     ttm__free(b);
 }
 
@@ -371,7 +371,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (m == NULL)
         return reply_static(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                             "ttmemd did not produce the metrics in time; retry\n", NULL);
-    ttm_snap_buf *b = render(m, regions, nregions, &st);
+    ttm_bytes *b = render(m, regions, nregions, &st);
     snap_release(m);
     ttm__free(regions);
     if (b == NULL)

@@ -484,7 +484,7 @@ static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks)
     ttm__poc_log_flush(&P->x);
 }
 
-void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out)
+void ttm__poc_fill(const ttm_daemon *d, ttm_report_legacy *out)
 {
     memset(out, 0, sizeof *out);
     const ttm_poc *P = d->poc;
@@ -501,7 +501,7 @@ void ttm__poc_fill(const ttm_daemon *d, ttm_snap_legacy *out)
     out->skipped_bytes = P->skipped_bytes;
     out->truncated = P->truncated;
     out->rejected = P->x.rejected + P->x.dumps_skipped;
-    _Static_assert(TTM_POC_TYPE_MAX < TTM_SNAP_LEGACY_TYPES, "every type has a counter");
+    _Static_assert(TTM_POC_TYPE_MAX < TTM_REPORT_LEGACY_TYPES, "every type has a counter");
     out->ntypes = TTM_POC_TYPE_MAX + 1;
     for (unsigned t = 0; t <= TTM_POC_TYPE_MAX; t++)
         out->messages[t] = P->messages[t];

@@ -1,7 +1,7 @@
 /*
  * query.c — ttmemd's read-only query socket: one QUERY in, one SNAPSHOT (or ERROR) out, as
- * many times as the client asks on one connection; and the snapshot itself, built from the
- * registry, the report model and the daemon's own counters.
+ * many times as the client asks on one connection. The report a query is answered with is
+ * built by report_fill.c.
  *
  * Nothing a query says can change the registry. Queries are bounded: at most
  * TTM_DAEMON_MAX_QUERY_CONNS connections, a fixed-size request, one reply per connection at a
@@ -20,361 +20,6 @@
 #include "core/report.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
-
-_Static_assert(TTM_CLASS__COUNT <= TTM_SNAP_CLASSES_MAX, "the snapshot has room for every class");
-_Static_assert(TTM_PROC_MAX_PIDS == TTM_SNAP_MAX_PIDS, "offender pid lists have the same size");
-
-/* ---- building a snapshot --------------------------------------------------------------------- */
-
-static void mem_copy(ttm_snap_mem *dst, const ttm_memstat *src)
-{
-    dst->live_bytes = src->live_bytes;
-    dst->live_count = src->live_count;
-    dst->peak_bytes = src->peak_bytes;
-    dst->peak_ts = src->peak_ts;
-    dst->allocs = src->allocs;
-    dst->frees = src->frees;
-}
-
-static void fill_daemon(ttm_daemon *d, ttm_snap_daemon *o)
-{
-    uint64_t now = ttm__mono_ns();
-    snprintf(o->version, sizeof o->version, "%s", TTM_VERSION);
-    o->pid = (uint32_t)getpid();
-    o->max_clients = d->cfg.max_clients;
-    o->max_live_per_client = d->cfg.max_live_per_client;
-    o->clients_connected = d->nactive;
-    o->uptime_ns = now - d->start_ns;
-    o->now_ns = now;
-    o->clients_total = d->clients_total;
-    o->clients_rejected = d->clients_rejected;
-    o->clients_refused = d->clients_refused;
-    o->reattached = d->reattached;
-    o->events = d->events;
-    o->events_rejected = d->events_rejected;
-    o->prior_events = d->prior_events;
-    o->dropped = d->dropped;
-    o->ring_errors = d->ring_errors;
-    o->queries = d->queries;
-    o->procs_dropped = d->procs_dropped;
-    uint64_t waited = 0;
-    for (size_t i = 0; i < d->nprocs; i++)
-        waited += d->procs[i]->waited;
-    o->waited = waited;
-}
-
-static void fill_totals(const ttm_totals *t, ttm_snap_totals *o)
-{
-    o->events = t->events;
-    o->allocs = t->allocs;
-    o->frees = t->frees;
-    o->marks = t->marks;
-    o->live_records = t->live_records;
-    o->reuse_allocs = t->reuse_allocs;
-    o->reuse_size_changes = t->reuse_size_changes;
-    o->offenders_dropped = t->offenders_dropped;
-    o->history_dropped = t->history_dropped;
-    o->freed_objs_dropped = t->freed_objs_dropped;
-    o->processes_dropped = t->processes_dropped;
-    o->first_ts = t->first_ts;
-    o->last_ts = t->last_ts;
-    o->nclasses = TTM_CLASS__COUNT;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        o->class_count[c] = t->class_count[c];
-        o->class_bytes[c] = t->class_bytes[c];
-    }
-}
-
-static int fill_devices(ttm_daemon *d, ttm_snapshot *s)
-{
-    size_t n = ttm_registry_devices(d->reg, NULL, 0);
-    if (n == 0)
-        return TTM_OK;
-    ttm_device_stats *tmp = ttm__calloc(n, sizeof *tmp);
-    s->devices = ttm__calloc(n, sizeof *s->devices);
-    if (tmp == NULL || s->devices == NULL) {
-        ttm__free(tmp);
-        return TTM_ENOMEM;
-    }
-    n = ttm_registry_devices(d->reg, tmp, n);
-    s->ndevices = n;
-    for (size_t i = 0; i < n; i++) {
-        const ttm_device_stats *src = &tmp[i];
-        ttm_snap_device *o = &s->devices[i];
-        o->device = src->device;
-        o->arch = src->arch;
-        for (unsigned k = 0; k < TTM_SPACE_COUNT; k++) {
-            o->capacity[k] = src->capacity[k];
-            o->space_peak[k] = src->space_peak[k];
-            o->space_peak_ts[k] = src->space_peak_ts[k];
-        }
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            mem_copy(&o->mem[m], &src->mem[m]);
-        o->nclasses = TTM_CLASS__COUNT;
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-            o->class_count[c] = src->class_count[c];
-            o->class_bytes[c] = src->class_bytes[c];
-        }
-    }
-    ttm__free(tmp);
-    return TTM_OK;
-}
-
-static void proc_transport(const ttm_dproc *dp, ttm_snap_proc *o)
-{
-    o->uid = dp->uid;
-    snprintf(o->name, sizeof o->name, "%s", dp->name);
-    o->connected = dp->sessions_open > 0;
-    o->reattached = dp->reattached;
-    o->events = dp->events;
-    o->waited = dp->waited;
-    o->dropped = dp->dropped;
-    o->prior_events = dp->prior_events;
-    o->sessions = dp->sessions;
-}
-
-/* Processes: every one the registry knows, with the daemon's transport view merged in, and
- * those the daemon knows that never reached the registry. Ascending by pid. */
-static int fill_procs(ttm_daemon *d, ttm_snapshot *s)
-{
-    size_t n = ttm_registry_processes(d->reg, NULL, 0);
-    ttm_proc_stats *tmp = n ? ttm__calloc(n, sizeof *tmp) : NULL;
-    if (n > 0 && tmp == NULL)
-        return TTM_ENOMEM;
-    n = ttm_registry_processes(d->reg, tmp, n);
-    size_t cap = n + d->nprocs;
-    if (cap == 0) {
-        ttm__free(tmp);
-        return TTM_OK;
-    }
-    s->procs = ttm__calloc(cap, sizeof *s->procs);
-    if (s->procs == NULL) {
-        ttm__free(tmp);
-        return TTM_ENOMEM;
-    }
-    size_t i = 0, j = 0, k = 0;
-    int err = TTM_OK;
-    while (i < n || j < d->nprocs) {
-        ttm_snap_proc *o = &s->procs[k++];
-        const ttm_proc_stats *rp = i < n ? &tmp[i] : NULL;
-        const ttm_dproc *dp = j < d->nprocs ? d->procs[j] : NULL;
-        if (rp != NULL && dp != NULL && rp->pid != dp->pid) {
-            if (rp->pid < dp->pid)
-                dp = NULL;
-            else
-                rp = NULL;
-        }
-        if (dp != NULL) {
-            o->pid = dp->pid;
-            proc_transport(dp, o);
-            o->alive = !dp->exited;
-            j++;
-        }
-        if (rp != NULL) {
-            o->pid = rp->pid;
-            o->alive = rp->alive;
-            o->first_ts = rp->first_ts;
-            o->exit_ts = rp->exit_ts;
-            o->live_records = rp->live_records;
-            o->leaked_count = rp->leaked_count;
-            o->leaked_bytes = rp->leaked_bytes;
-            o->anomalies = rp->anomalies;
-            if (rp->ndevices > 0) {
-                o->devices = ttm__calloc(rp->ndevices, sizeof *o->devices);
-                if (o->devices == NULL) {
-                    err = TTM_ENOMEM;
-                    break;
-                }
-                o->ndevices = rp->ndevices;
-                for (size_t m = 0; m < rp->ndevices; m++) {
-                    o->devices[m].device = rp->devices[m].device;
-                    for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
-                        mem_copy(&o->devices[m].mem[t], &rp->devices[m].mem[t]);
-                }
-            }
-            i++;
-        }
-    }
-    s->nprocs = k;
-    ttm__free(tmp);
-    return err;
-}
-
-typedef struct live_ctx {
-    ttm_snap_live *out;
-    size_t n, cap;
-} live_ctx;
-
-static bool live_one(const ttm_live *l, void *arg)
-{
-    live_ctx *c = arg;
-    if (c->n >= c->cap)
-        return false;
-    ttm_snap_live *o = &c->out[c->n++];
-    o->pid = l->pid;
-    o->device = l->device;
-    o->memtype = l->memtype;
-    o->flags = l->flags;
-    o->refs = l->refs;
-    o->addr = l->addr;
-    o->size = l->size;
-    o->obj = l->obj;
-    o->ts = l->ts;
-    return true;
-}
-
-static int fill_live(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *s)
-{
-    ttm_totals t;
-    ttm_registry_totals(d->reg, &t);
-    s->live_total = t.live_records;
-    size_t cap = (size_t)t.live_records;
-    if (q->max_live > 0 && cap > q->max_live)
-        cap = q->max_live;
-    if (cap > TTM_DAEMON_QUERY_MAX_LIVE) /* one reply's work and size are bounded */
-        cap = TTM_DAEMON_QUERY_MAX_LIVE;
-    if (cap == 0)
-        return TTM_OK;
-    live_ctx c = {.out = ttm__calloc(cap, sizeof(ttm_snap_live)), .cap = cap};
-    if (c.out == NULL)
-        return TTM_ENOMEM;
-    ttm_registry_foreach_live(d->reg, live_one, &c);
-    s->live = c.out;
-    s->nlive = c.n;
-    return TTM_OK;
-}
-
-static void pids_copy(uint32_t *dst, const uint32_t *src, unsigned n)
-{
-    for (unsigned i = 0; i < TTM_SNAP_MAX_PIDS; i++)
-        dst[i] = i < n ? src[i] : 0;
-}
-
-static int fill_findings(ttm_daemon *d, const ttm_snap_query *q, ttm_snap_findings *f)
-{
-    ttm_report_options opt = {.top = q->top, .max_leaks = q->max_leaks};
-    ttm_report *r = NULL;
-    int err = ttm_report_build(d->reg, &opt, &r);
-    if (err != TTM_OK)
-        return err;
-    f->excess_free_pct = r->excess_free_pct;
-    f->unmatched_frees = r->unmatched_frees;
-    f->unmatched_addrs = r->unmatched_addrs;
-    f->leaked_count = r->leaked_count;
-    f->leaked_bytes = r->leaked_bytes;
-    f->nclasses = TTM_CLASS__COUNT;
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        const ttm_report_class *rc = &r->classes[c];
-        ttm_snap_class *o = &f->classes[c];
-        o->count = rc->count;
-        o->bytes = rc->bytes;
-        o->distinct_addrs = rc->distinct_addrs;
-        if (rc->noffenders == 0)
-            continue;
-        o->offenders = ttm__calloc(rc->noffenders, sizeof *o->offenders);
-        if (o->offenders == NULL)
-            goto out_nomem;
-        o->noffenders = rc->noffenders;
-        for (size_t i = 0; i < rc->noffenders; i++) {
-            const ttm_offender *src = &rc->offenders[i];
-            ttm_snap_offender *dst = &o->offenders[i];
-            dst->cls = (uint8_t)src->cls;
-            dst->memtype = src->memtype;
-            dst->device = src->device;
-            dst->addr = src->addr;
-            dst->count = src->count;
-            dst->bytes = src->bytes;
-            dst->first_ts = src->first_ts;
-            dst->last_ts = src->last_ts;
-            dst->npids = src->npids;
-            dst->more_pids = src->more_pids;
-            pids_copy(dst->pids, src->pids, src->npids);
-        }
-    }
-    if (r->nunmatched > 0) {
-        f->unmatched = ttm__calloc(r->nunmatched, sizeof *f->unmatched);
-        if (f->unmatched == NULL)
-            goto out_nomem;
-        f->nunmatched = r->nunmatched;
-        for (size_t i = 0; i < r->nunmatched; i++) {
-            const ttm_report_unmatched *src = &r->unmatched[i];
-            ttm_snap_unmatched *dst = &f->unmatched[i];
-            dst->device = src->device;
-            dst->memtype = src->memtype;
-            dst->addr = src->addr;
-            dst->excess = src->excess;
-            dst->unknown = src->unknown;
-            dst->dbl = src->dbl;
-            dst->total = src->total;
-            dst->npids = src->npids;
-            dst->more_pids = src->more_pids != 0;
-            pids_copy(dst->pids, src->pids, src->npids);
-        }
-    }
-    if (r->nleaks > 0) {
-        f->leaks = ttm__calloc(r->nleaks, sizeof *f->leaks);
-        if (f->leaks == NULL)
-            goto out_nomem;
-        f->nleaks = r->nleaks;
-        for (size_t i = 0; i < r->nleaks; i++) {
-            const ttm_leak *src = &r->leaks[i];
-            ttm_snap_leak *dst = &f->leaks[i];
-            dst->pid = src->pid;
-            dst->device = src->device;
-            dst->memtype = src->memtype;
-            dst->addr = src->addr;
-            dst->size = src->size;
-            dst->obj = src->obj;
-            dst->alloc_ts = src->alloc_ts;
-            dst->exit_ts = src->exit_ts;
-        }
-    }
-    ttm_report_free(r);
-    return TTM_OK;
-
-out_nomem:
-    ttm_report_free(r);
-    return TTM_ENOMEM;
-}
-
-int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_snapshot *out)
-{
-    memset(out, 0, sizeof *out);
-    uint32_t want = q->sections;
-    int err = TTM_OK;
-    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
-        fill_daemon(d, &out->daemon);
-    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)) {
-        ttm_totals t;
-        ttm_registry_totals(d->reg, &t);
-        fill_totals(&t, &out->totals);
-    }
-    if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)))
-        err = fill_devices(d, out);
-    if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
-        err = fill_procs(d, out);
-    if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)))
-        err = fill_live(d, q, out);
-    if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)))
-        err = fill_findings(d, q, &out->findings);
-    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
-        ttm__poc_fill(d, &out->legacy);
-    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)) {
-        out->service = d->qsvc;
-        out->service.query_conns = d->nqconns;
-        out->service.query_max_conns = TTM_DAEMON_MAX_QUERY_CONNS;
-        out->service.query_out_max = TTM_DAEMON_QUERY_OUT_MAX;
-    }
-    /* only the sections this daemon knows */
-    uint32_t known = 0;
-#define TTM__SNAP_SEC_BIT(name, value, text) known |= TTM_SNAP_BIT(value);
-    TTM_SNAP_SECTION_MAP(TTM__SNAP_SEC_BIT)
-#undef TTM__SNAP_SEC_BIT
-    out->sections = want & known;
-    if (err != TTM_OK)
-        ttm__snapshot_free(out);
-    return err;
-}
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
@@ -398,7 +43,7 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         est += ndev * 1024;
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) {
         uint64_t np = ttm_registry_processes(d->reg, NULL, 0) + d->nprocs;
-        est += np * (256 + ndev * 320);
+        est += np * (256 + ndev * (8 + TTM_MEMTYPE_COUNT * 48));
     }
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)) {
         ttm_totals t;
@@ -420,7 +65,7 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
 /* Accounts a reply just queued in q->out, or (sign false) one written or dropped. */
 static void out_account(ttm_daemon *d, ttm_qconn *q, bool add)
 {
-    ttm_snap_service *v = &d->qsvc;
+    ttm_report_service *v = &d->qsvc;
     uint64_t n = q->out.len;
     if (add) {
         v->query_buffered += n;
@@ -440,7 +85,7 @@ static void out_account(ttm_daemon *d, ttm_qconn *q, bool add)
 static void out_drop(ttm_daemon *d, ttm_qconn *q)
 {
     out_account(d, q, false);
-    ttm__snap_buf_free(&q->out);
+    ttm__bytes_free(&q->out);
     q->outpos = 0;
 }
 
@@ -514,11 +159,11 @@ static void query_accept(ttm_daemon *d)
         if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS && evict_one(d))
             d->qsvc.query_evicted++;
         if (d->nqconns >= TTM_DAEMON_MAX_QUERY_CONNS) {
-            ttm_snap_buf b = {0};
+            ttm_bytes b = {0};
             if (ttm__snap_encode_error(TTM_ELIMIT, "too many query connections; retry",
                                        &b) == TTM_OK)
                 (void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-            ttm__snap_buf_free(&b);
+            ttm__bytes_free(&b);
             close(fd);
             d->qsvc.query_refused++;
             continue;
@@ -574,7 +219,7 @@ static void answer_error(ttm_daemon *d, ttm_qconn *q, int status, const char *ms
 {
     out_drop(d, q);
     if (ttm__snap_encode_error(status, msg, &q->out) != TTM_OK)
-        ttm__snap_buf_free(&q->out);
+        ttm__bytes_free(&q->out);
     out_account(d, q, true);
     q->close_after = true;
 }
@@ -582,12 +227,12 @@ static void answer_error(ttm_daemon *d, ttm_qconn *q, int status, const char *ms
 /* Builds the reply of a waiting query into q->out. */
 static void answer(ttm_daemon *d, ttm_qconn *q)
 {
-    ttm_snapshot snap;
+    ttm_report snap;
     uint64_t t0 = ttm__mono_ns();
     int err = ttm__daemon_snapshot(d, &q->req, &snap);
     if (err == TTM_OK) {
-        err = ttm__snap_encode_snapshot(&snap, &q->out);
-        ttm__snapshot_free(&snap);
+        err = ttm_report_encode(&snap, &q->out);
+        ttm_report_clear(&snap);
     }
     if (err != TTM_OK) {
         TTM_LOG(WARN, "cannot answer a query: %s", ttm_strerror(err));

@@ -77,21 +77,21 @@ python3 - "$tmp/status.json" "$holder" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 holder = int(sys.argv[2])
-assert s["schema"] == "ttmem.status" and s["schema_version"] == 1, s["schema"]
+assert s["schema"] == "ttmem.status" and s["schema_version"] == 2, s["schema"]
 d = s["daemon"]
-assert d["clients"]["connected"] == 1 and d["clients"]["total"] == 2, d["clients"]
-assert d["transport"]["dropped"] == 0 and d["transport"]["events"] == 205 + 7, d["transport"]
+assert d["clients_connected"] == 1 and d["clients_total"] == 2, d
+assert d["dropped"] == 0 and d["events"] == 205 + 7, d
 assert s["totals"]["allocs"] == 103 + 5, s["totals"]
-assert s["classes"]["leaked_at_exit"]["count"] == 2
-assert s["classes"]["double_free"]["count"] == 2
+assert s["totals"]["class_count"]["leaked_at_exit"] == 2
+assert s["totals"]["class_count"]["double_free"] == 2
 procs = {p["pid"]: p for p in s["processes"]}
 h = procs[holder]
 assert h["name"] == "it_client" and h["connected"] and h["state"] == "connected", h
 assert h["bytes"]["DRAM"] == 4096 and h["bytes"]["L1"] == 3 * 1024, h["bytes"]
 devs = {d["device"]: d for d in s["devices"]}
-assert devs[2]["memtypes"]["DRAM"]["used"] == 4096, devs[2]
-assert devs[2]["memtypes"]["DRAM"]["capacity"] == 12 << 30, devs[2]  # --arch wormhole_b0
-assert devs[1]["memtypes"]["DRAM"]["peak"] == 100 * 4096, devs[1]
+assert devs[2]["memtypes"]["DRAM"]["live_bytes"] == 4096, devs[2]
+assert devs[2]["capacity"]["DRAM"] == 12 << 30, devs[2]  # --arch wormhole_b0
+assert devs[1]["memtypes"]["DRAM"]["peak_bytes"] == 100 * 4096, devs[1]
 PY
 check "status --json has the right numbers" $?
 
@@ -122,10 +122,10 @@ exec 7>&-
 wait "$holder"
 for _ in $(seq 100); do
     "$ttmem" status --json --socket "$sock" >"$tmp/s2.json" 2>/dev/null
-    python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(s['daemon']['clients']['connected'])" "$tmp/s2.json" && break
+    python3 -c "import json,sys; s=json.load(open(sys.argv[1])); sys.exit(s['daemon']['clients_connected'])" "$tmp/s2.json" && break
     sleep 0.05
 done
-python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['classes']['leaked_at_exit']['count']==6; assert s['totals']['live_records']==0" "$tmp/s2.json"
+python3 -c "import json,sys; s=json.load(open(sys.argv[1])); assert s['totals']['class_count']['leaked_at_exit']==6; assert s['totals']['live_records']==0" "$tmp/s2.json"
 check "the holder's 4 buffers are leaked at exit and reclaimed" $?
 
 # SIGTERM: a clean stop, a summary per class, files removed

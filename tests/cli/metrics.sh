@@ -243,10 +243,10 @@ def expected(s):
     d = s["daemon"]
     e["ttmem_daemon_up"] = {L(): 1}
     e['up{job="ttmem"}'] = {L(): 1}
-    e["ttmem_clients_connected"] = {L(): d["clients"]["connected"]}
-    e["ttmem_clients_total"] = {L(): d["clients"]["total"]}
-    e["ttmem_ring_events_total"] = {L(): d["transport"]["events"]}
-    e["ttmem_events_dropped_total"] = {L(): d["transport"]["dropped"]}
+    e["ttmem_clients_connected"] = {L(): d["clients_connected"]}
+    e["ttmem_clients_total"] = {L(): d["clients_total"]}
+    e["ttmem_ring_events_total"] = {L(): d["events"]}
+    e["ttmem_events_dropped_total"] = {L(): d["dropped"]}
     e["ttmem_live_buffers"] = {L(): s["totals"]["live_records"]}
     e["ttmem_events_total"] = {L(kind="alloc"): s["totals"]["allocs"],
                                L(kind="free"): s["totals"]["frees"],
@@ -257,13 +257,13 @@ def expected(s):
     for dev in s["devices"]:
         for mt in MEMTYPES:
             m = dev["memtypes"].get(mt, {})
-            used[L(device=dev["device"], memtype=mt.lower())] = m.get("used", 0)
-            peak[L(device=dev["device"], memtype=mt.lower())] = m.get("peak", 0)
-        for sp, v in dev["spaces"].items():
-            if v["capacity"] is not None:
-                cap[L(device=dev["device"], space=sp)] = v["capacity"]
-        for cls in s["classes"]:
-            diag[L(device=dev["device"], **{"class": cls})] = dev["classes"].get(cls, {}).get("count", 0)
+            used[L(device=dev["device"], memtype=mt.lower())] = m.get("live_bytes", 0)
+            peak[L(device=dev["device"], memtype=mt.lower())] = m.get("peak_bytes", 0)
+        for sp, v in dev["capacity"].items():
+            if v != 0:
+                cap[L(device=dev["device"], space=sp.lower())] = v
+        for cls, n in dev["class_count"].items():
+            diag[L(device=dev["device"], **{"class": cls})] = n
     e["ttmem_device_memory_used_bytes"] = used
     e["ttmem_device_memory_peak_bytes"] = peak
     e["ttmem_device_memory_capacity_bytes"] = cap
@@ -276,7 +276,7 @@ def expected(s):
             for mt, m in pd["memtypes"].items():
                 if m["allocs"] > 0:
                     procs[L(pid=p["pid"], process=p["name"], device=pd["device"],
-                            memtype=mt.lower())] = m["used"]
+                            memtype=mt.lower())] = m["live_bytes"]
     e["ttmem_process_memory_bytes"] = procs
     e["ttmem_ttmetal_memory_bytes"] = {L(region=77, memtype="dram"): 2 << 30,
                                        L(region=77, memtype="l1"): 1 << 20,

@@ -48,7 +48,7 @@ st=$?; check "status shows the legacy socket's counters ($(grep Legacy "$tmp/sta
 "$ttmem" status --json --socket "$tmp/d.sock" | python3 -c "
 import json, sys
 l = json.load(sys.stdin)['legacy']
-assert l['socket'] == '$tmp/p.sock' and l['connections'] == 2 and l['bad'] == 0, l
+assert l['path'] == '$tmp/p.sock' and l['connections'] == 2 and l['bad'] == 0, l
 assert l['messages']['ALLOC'] == 5 and l['messages']['DEVICE_INFO_QUERY'] == 3, l"
 check "status --json has the legacy member" $?
 stop_daemon; check "the daemon stops cleanly after the Python client" $?

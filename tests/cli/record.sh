@@ -45,9 +45,9 @@ assert c["alloc_ok"] == 5 and c["free_ok"] == 2, c
 assert c["double_free"] == 1 and c["leaked_at_exit"] == 3, c
 others = {k: v for k, v in c.items() if v and k not in ("alloc_ok", "free_ok", "double_free", "leaked_at_exit")}
 assert not others, others
-assert r["leaks"]["count"] == 3 and len(r["leaks"]["listed"]) == 3, r["leaks"]
-assert sorted(l["addr"] for l in r["leaks"]["listed"]) == ["0x300000", "0x400000", "0x500000"]
-assert r["leaks"]["bytes"] == (1 << 20) + 65536 + 2048, r["leaks"]["bytes"]
+assert r["leaked_count"] == 3 and len(r["leaks"]) == 3, r["leaks"]
+assert sorted(l["addr"] for l in r["leaks"]) == ["0x300000", "0x400000", "0x500000"]
+assert r["leaked_bytes"] == (1 << 20) + 65536 + 2048, r["leaked_bytes"]
 assert r["totals"]["live_records"] == 0
 PY
 check "record -o JSON has exactly the findings" $?

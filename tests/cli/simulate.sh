@@ -34,7 +34,7 @@ check "identity json exits 0" $?
 python3 - "$tmp/id.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-assert r["schema"] == "ttmem.report" and r["schema_version"] == 1, r.get("schema")
+assert r["schema"] == "ttmem.report" and r["schema_version"] == 2, r.get("schema")
 c = r["classes"]
 assert c["unknown_free"]["count"] == 0, c["unknown_free"]
 assert c["excess_free"]["count"] == 0, c["excess_free"]

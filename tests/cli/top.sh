@@ -158,9 +158,9 @@ import json, sys
 t = json.load(open(sys.argv[1]))
 s = json.load(open(sys.argv[2]))
 assert t["schema"] == s["schema"] == "ttmem.status" and t["schema_version"] == s["schema_version"]
-for k in ("totals", "classes", "devices", "processes"):
+for k in ("totals", "devices", "processes", "socket"):
     assert t[k] == s[k], k
-for k in ("version", "pid", "socket", "clients", "transport"):
+for k in ("version", "pid", "clients_total", "events"):
     assert t["daemon"][k] == s["daemon"][k], k
 r = t["shm"]["regions"]
 assert t["shm"]["counters_only"] and len(r) == 1 and r[0]["state"] == "ok" and r[0]["device_id"] == 5
@@ -209,9 +209,10 @@ for d in s["devices"]:
     if i is None:
         errors.append("no row for device %d" % d["device"]); continue
     rows = pane[i] + " " + (pane[i + 1] if i + 1 < len(pane) else "")
-    for key in ("dram", "l1"):
-        sp = d["spaces"][key]
-        pat = re.escape(fb(sp["used"])) + r" ?/ ?" + re.escape(fb(sp["capacity"]))
+    space = {"DRAM": ("DRAM", "TRACE"), "L1": ("L1", "L1_SMALL", "CB", "KERNEL")}
+    for key, members in space.items():
+        used = sum(d["memtypes"][m]["live_bytes"] for m in members)
+        pat = re.escape(fb(used)) + r" ?/ ?" + re.escape(fb(d["capacity"][key]))
         need(re.search(pat, rows), "device %d %s %s in %r" % (d["device"], key, pat, rows))
 need(re.search(r"^ +s5 +(shm|counters only)", text, re.M), "the TT-Metal region's device s5")
 # every process row: bytes per type, devices and anomalies as status says
@@ -230,11 +231,11 @@ row = next((l for l in pane if re.match(r"^R +%d " % sim, l)), "")
 need(re.search(r" 8-15 ", row), "the simulator process is on devices 8-15: " + row)
 need(re.search(r"^C +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$", text, re.M),
      "the counters-only process with N/A for KERNEL and anomalies")
-c = s["classes"]
+c = {k: {"count": n} for k, n in s["totals"]["class_count"].items()}
 diag = next((l for l in pane if l.startswith("DIAG")), "")
 for label, cls in (("unknown", "unknown_free"), ("double", "double_free"), ("excess", "excess_free"), ("leaked", "leaked_at_exit")):
     need(re.search(r"\b%s %d\b" % (label, c[cls]["count"]), diag), "DIAG %s %d in %r" % (label, c[cls]["count"], diag))
-need(re.search(r"\bdropped %d\b" % s["daemon"]["transport"]["dropped"], diag), "DIAG dropped")
+need(re.search(r"\bdropped %d\b" % s["daemon"]["dropped"], diag), "DIAG dropped")
 need(c["double_free"]["count"] >= 1 and c["leaked_at_exit"]["count"] >= 2, "the clients' findings reached the daemon")
 need(all(len(l) <= 120 for l in pane), "lines fit the pane")
 if errors:
@@ -250,7 +251,7 @@ capture pane3 "double frees +[0-9]"; check "v: the diagnosis view" $?
 capture pane3 "the same object freed again" "a buffer still live when its process exited" \
     "its ring filled while no daemon"
 check "diagnosis counters are explained" $?
-leaks=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['classes']['leaked_at_exit']['count'])" "$tmp/status.json")
+leaks=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['class_count']['leaked_at_exit'])" "$tmp/status.json")
 capture pane3 "leaks at exit +$leaks "
 check "diagnosis: leaks at exit as status says ($leaks)" $?
 tm send-keys -t top Tab

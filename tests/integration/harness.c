@@ -348,24 +348,24 @@ long it_proc_kib(pid_t pid, const char *field)
     return v;
 }
 
-void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_snapshot *s)
+void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s)
 {
     ttm_snap_query q = {.sections = sections, .top = 10, .max_leaks = 100};
     char msg[300];
-    int err = ttm__snap_fetch(query, &q, timeout_ms, s, msg, sizeof msg);
+    int err = ttm_report_fetch(query, &q, timeout_ms, s, msg, sizeof msg);
     if (err != TTM_OK)
         it_fail(__LINE__, "query %s failed: %s", query, msg);
 }
 
-const ttm_snap_proc *it_proc_of(const ttm_snapshot *s, uint32_t pid)
+const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)
-        if (s->procs[i].pid == pid)
+        if (s->procs[i].stats.pid == pid)
             return &s->procs[i];
     return NULL;
 }
 
-uint64_t it_class(const ttm_snapshot *s, unsigned c)
+uint64_t it_class(const ttm_report *s, unsigned c)
 {
-    return c < s->totals.nclasses ? s->totals.class_count[c] : 0;
+    return c < TTM_CLASS__COUNT ? s->totals.class_count[c] : 0;
 }

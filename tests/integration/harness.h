@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 
 extern const char *it_prog; /* "it_daemon": prefixes every failure */
 extern const char *it_case; /* the case being run */
@@ -112,12 +112,12 @@ void it_remove_dir(const char *dir);
 
 /* Asks the daemon at query for sections (top 10 offenders, 100 leaks) into *s, waiting at most
  * timeout_ms; a failed query ends the case with the daemon's one line. Free with
- * ttm__snapshot_free(). */
-void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_snapshot *s);
+ * ttm_report_clear(). */
+void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s);
 /* The process pid in s, or NULL. */
-const ttm_snap_proc *it_proc_of(const ttm_snapshot *s, uint32_t pid);
+const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid);
 /* How many events of class c (a ttm_class) the daemon counted (0 for a class it does not
  * know). */
-uint64_t it_class(const ttm_snapshot *s, unsigned c);
+uint64_t it_class(const ttm_report *s, unsigned c);
 
 #endif /* TTM_TESTS_HARNESS_H */

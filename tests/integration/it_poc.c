@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "harness.h"
 
@@ -81,7 +81,7 @@ static int log_count(const char *needle)
     return n < 0 ? 0 : n;
 }
 
-static void snap(ttm_snapshot *s)
+static void snap(ttm_report *s)
 {
     it_snap(g_query, TTM_SNAP_WANT_STATUS, 5000, s);
 }
@@ -280,11 +280,11 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
 {
     int64_t deadline = it_now_ms() + timeout_ms;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s);
-        const ttm_snap_proc *p = it_proc_of(&s, pid);
-        bool done = p != NULL && !p->alive && p->leaked_count == leaked;
-        ttm__snapshot_free(&s);
+        const ttm_report_proc *p = it_proc_of(&s, pid);
+        bool done = p != NULL && !p->stats.alive && p->stats.leaked_count == leaked;
+        ttm_report_clear(&s);
         if (done)
             return;
         CHECK(it_now_ms() < deadline, "pid %u: exit with %llu leaks not settled", pid,
@@ -363,9 +363,9 @@ static void run_size(size_t size)
     CHECK_EQ(log_count(want_line), 1);
 
     /* the registry holds the kernel's pid, never the claimed one */
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_proc *me = it_proc_of(&s, (uint32_t)getpid());
+    const ttm_report_proc *me = it_proc_of(&s, (uint32_t)getpid());
     CHECK(me != NULL && me->connected, "this process is a connected process");
     CHECK(it_proc_of(&s, FAKE_PID) == NULL, "no process has the claimed pid");
     CHECK_EQ(it_class(&s, TTM_CLASS_DUPLICATE_ALLOC), 1);
@@ -374,7 +374,7 @@ static void run_size(size_t size)
     CHECK_EQ(s.totals.live_records, size == 144 ? 6 : 5);
     CHECK_EQ(s.legacy.rejected, 1);
     CHECK_EQ(s.legacy.messages[DUMP_REMAINING], 2);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     close(fd);
     stop_daemon();
 }
@@ -419,11 +419,11 @@ static void case_mixed(void)
     close(a); /* the process still has b: nothing is settled */
     it_sleep_us(100000);
     query(__LINE__, b, 144, 0, &t0);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     CHECK_EQ(s.totals.live_records, 150);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     close(b);
     stop_daemon();
 }
@@ -481,9 +481,9 @@ static void case_garbage(void)
     t.dram -= 500;
     query(__LINE__, g, 112, 0, &t);
     /* the counters say what happened */
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_legacy *l = &s.legacy;
+    const ttm_report_legacy *l = &s.legacy;
     CHECK(s.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY), "the snapshot has the legacy section");
     CHECK(strcmp(l->path, g_poc) == 0, "legacy socket path '%s'", l->path);
     CHECK_EQ(l->connected, 2);
@@ -493,7 +493,7 @@ static void case_garbage(void)
     CHECK_EQ(l->bad, 3 + 10 + 10);
     CHECK(l->ntypes > RESPONSE && l->messages[RESPONSE] == 1, "one RESPONSE counted");
     CHECK_EQ(l->messages[ALLOC], 1 + 4 + 2);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     close(g);
     close(clean);
     stop_daemon();
@@ -610,12 +610,12 @@ static void case_pid(void)
     CHECK(write(go[1], "1", 1) == 1, "tell the child");
     CHECK(read(ready[0], &x, 1) == 1, "the child closed its connection");
     it_sleep_us(300000);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_proc *p = it_proc_of(&s, (uint32_t)child);
-    CHECK(p != NULL && p->alive && !p->connected && p->live_records == 2, "buffers stay");
+    const ttm_report_proc *p = it_proc_of(&s, (uint32_t)child);
+    CHECK(p != NULL && p->stats.alive && !p->connected && p->stats.live_records == 2, "buffers stay");
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     /* then it exits: leaked_at_exit within the once-a-second check */
     close(go[1]);
     CHECK(waitpid(child, NULL, 0) == child, "the child exits");
@@ -814,12 +814,12 @@ static void case_random(void)
     free(buf);
     query(__LINE__, clean, 144, 999, &t);
     close(clean);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK(s.legacy.bad > 0 && s.legacy.resyncs > 0, "the noise was noticed");
     CHECK(s.legacy.messages[ALLOC] > 1000, "most messages got through (%llu bytes sent)",
           (unsigned long long)sent);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     stop_daemon();
 }
 
@@ -838,12 +838,12 @@ static void case_overflow(void)
     query(__LINE__, fd, 144, 0, &t);
     int other = poc_connect(); /* another client, after the first one's messages were applied */
     query(__LINE__, other, 112, 0, &t);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_OVERSIZE), 2);
     CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), 1);
     CHECK_EQ(s.totals.live_records, 1);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     CHECK_EQ(log_count("first oversize"), 1);
     close(other);
     close(fd);

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "harness.h"
 
 #define CASE_TIMEOUT_S 240
@@ -75,11 +75,11 @@ static void log_tail(const char *needle)
         fprintf(stderr, "  ttmemd: %s", keep[i % 20]);
 }
 
-static void snap(ttm_snapshot *s, uint32_t sections)
+static void snap(ttm_report *s, uint32_t sections)
 {
     ttm_snap_query q = {.sections = sections};
     char msg[256];
-    int err = ttm__snap_fetch(g_query, &q, DEADLINE_MS, s, msg, sizeof msg);
+    int err = ttm_report_fetch(g_query, &q, DEADLINE_MS, s, msg, sizeof msg);
     if (err != TTM_OK)
         log_tail("query");
     CHECK(err == TTM_OK, "query failed: %s", msg);
@@ -111,11 +111,11 @@ static void wait_connected(pid_t pid)
 {
     int64_t deadline = it_now_ms() + DEADLINE_MS;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = it_proc_of(&s, pid);
+        const ttm_report_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->connected;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (ok)
             return;
         CHECK(it_now_ms() < deadline, "pid %d never connected", (int)pid);
@@ -150,12 +150,12 @@ static void finish_producer(client *c)
     CHECK(events > 0, "the producer sent nothing");
     int64_t deadline = it_now_ms() + DEADLINE_MS;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_snap_proc *p = it_proc_of(&s, c->pid);
+        const ttm_report_proc *p = it_proc_of(&s, c->pid);
         uint64_t got = p != NULL ? p->events : 0, pdrop = p != NULL ? p->dropped : 0;
         uint64_t ddrop = s.daemon.dropped;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         CHECK_EQ(pdrop, 0);
         CHECK_EQ(ddrop, 0);
         if (got == events)
@@ -221,20 +221,20 @@ static void case_query_flood(void)
               strncmp(line, "ready", 5) == 0,
           "the filler is not ready: '%s'", line);
     client prod = start_producer();
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s, TTM_SNAP_WANT_STATUS);
     CHECK(s.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE), "no service section");
     /* the filler's own buffers: the producer's alloc/free pairs may hold one more meanwhile */
-    const ttm_snap_proc *fp = it_proc_of(&s, (uint32_t)filler.pid);
+    const ttm_report_proc *fp = it_proc_of(&s, (uint32_t)filler.pid);
     CHECK(fp != NULL, "the filler is unknown");
-    CHECK_EQ(fp->live_records, atoll(FLOOD_LIVE));
+    CHECK_EQ(fp->stats.live_records, atoll(FLOOD_LIVE));
     uint64_t q0 = s.daemon.queries;
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     long base = hwm_mib();
 
     /* the attack: ask for every live buffer (4.8 MB each), never read */
     int att[FLOOD_CONNS];
-    ttm_snap_buf req = {0};
+    ttm_bytes req = {0};
     ttm_snap_query dump = {.sections = TTM_SNAP_WANT_DUMP};
     CHECK(ttm__snap_encode_query(&dump, &req) == TTM_OK, "encode");
     for (int i = 0; i < FLOOD_CONNS; i++) {
@@ -242,13 +242,13 @@ static void case_query_flood(void)
         CHECK(write(att[i], req.data, req.len) == (ssize_t)req.len, "send the query");
     }
     /* a legitimate client takes one of the slots back from them */
-    ttm__snap_buf_free(&req);
+    ttm__bytes_free(&req);
 
     /* legitimate status queries meanwhile, until every attacking query was either built or is
      * waiting for room, and one reply that was not read has been cut at its deadline */
     int64_t deadline = it_now_ms() + 3 * DEADLINE_MS, worst = 0;
     uint64_t polls = 0;
-    ttm_snap_service v;
+    ttm_report_service v;
     uint64_t retries = 0;
     for (;;) {
         int64_t t0 = it_now_ms();
@@ -257,7 +257,7 @@ static void case_query_flood(void)
         ttm_snap_query sq = {.sections = TTM_SNAP_WANT_STATUS};
         char msg[256];
         int err;
-        while ((err = ttm__snap_fetch(g_query, &sq, DEADLINE_MS, &s, msg, sizeof msg)) ==
+        while ((err = ttm_report_fetch(g_query, &sq, DEADLINE_MS, &s, msg, sizeof msg)) ==
                TTM_ELIMIT) {
             retries++;
             CHECK(it_now_ms() < deadline, "no room for a legitimate query: %s", msg);
@@ -269,7 +269,7 @@ static void case_query_flood(void)
         polls++;
         v = s.service;
         uint64_t built = s.daemon.queries - q0 - polls;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (built + v.query_waited >= FLOOD_CONNS && v.query_cut >= 1)
             break;
         CHECK(it_now_ms() < deadline, "attack not absorbed: %llu built, %llu waiting, %llu cut",
@@ -296,7 +296,7 @@ static void case_query_flood(void)
     /* the whole dump still works for a client that reads it */
     snap(&s, TTM_SNAP_WANT_DUMP);
     CHECK_EQ(s.nlive, atoll(FLOOD_LIVE));
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     finish_producer(&prod);
     CHECK(write(filler.in, "go\n", 3) == 3, "release the filler");
     it_wait_exit(filler.pid, DEADLINE_MS);

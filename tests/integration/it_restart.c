@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "common/arch.h"
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "harness.h"
 
@@ -83,12 +83,12 @@ static void stop_daemon(pid_t pid)
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon status 0x%x", status);
 }
 
-static void snap(ttm_snapshot *s)
+static void snap(ttm_report *s)
 {
     it_snap(g_query, TTM_SNAP_WANT_STATUS, 5000, s);
 }
 
-static const ttm_snap_device *dev_of(const ttm_snapshot *s, uint16_t id)
+static const ttm_device_stats *dev_of(const ttm_report *s, uint16_t id)
 {
     for (size_t i = 0; i < s->ndevices; i++)
         if (s->devices[i].device == id)
@@ -96,11 +96,11 @@ static const ttm_snap_device *dev_of(const ttm_snapshot *s, uint16_t id)
     return NULL;
 }
 
-static uint64_t proc_dram(const ttm_snap_proc *p)
+static uint64_t proc_dram(const ttm_report_proc *p)
 {
-    for (size_t i = 0; i < p->ndevices; i++)
-        if (p->devices[i].device == 0)
-            return p->devices[i].mem[TTM_MEM_DRAM].live_bytes;
+    for (size_t i = 0; i < p->stats.ndevices; i++)
+        if (p->stats.devices[i].device == 0)
+            return p->stats.devices[i].mem[TTM_MEM_DRAM].live_bytes;
     return 0;
 }
 
@@ -139,11 +139,11 @@ static void wait_reattached(pid_t pid)
 {
     int64_t deadline = it_now_ms() + 20000;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s);
-        const ttm_snap_proc *p = it_proc_of(&s, pid);
+        const ttm_report_proc *p = it_proc_of(&s, pid);
         bool ok = p != NULL && p->connected && p->reattached;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (ok)
             return;
         CHECK(it_now_ms() < deadline, "pid %d never reattached", (int)pid);
@@ -156,11 +156,11 @@ static void wait_exited(pid_t pid, uint64_t leaked)
 {
     int64_t deadline = it_now_ms() + 20000;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s);
-        const ttm_snap_proc *p = it_proc_of(&s, pid);
-        bool ok = p != NULL && !p->alive && p->leaked_count == leaked;
-        ttm__snapshot_free(&s);
+        const ttm_report_proc *p = it_proc_of(&s, pid);
+        bool ok = p != NULL && !p->stats.alive && p->stats.leaked_count == leaked;
+        ttm_report_clear(&s);
         if (ok)
             return;
         CHECK(it_now_ms() < deadline, "pid %d not settled as exited with %llu leaks", (int)pid,
@@ -173,20 +173,20 @@ static void wait_exited(pid_t pid, uint64_t leaked)
  * profile's capacities, and its bytes. */
 static void check_picture(pid_t pid)
 {
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_device *d = dev_of(&s, 0);
+    const ttm_device_stats *d = dev_of(&s, 0);
     CHECK(d != NULL, "device 0 unknown");
     CHECK_EQ(d->arch, TTM_ARCH_WORMHOLE_B0);
     const ttm_arch_profile *wh = ttm__arch_profile(TTM_ARCH_WORMHOLE_B0);
     CHECK_EQ(d->capacity[TTM_SPACE_DRAM], ttm__arch_dram_bytes(wh));
     CHECK_EQ(d->capacity[TTM_SPACE_L1], ttm__arch_l1_bytes(wh));
     CHECK_EQ(d->mem[TTM_MEM_DRAM].live_bytes, NBUF * BUF_BYTES);
-    const ttm_snap_proc *p = it_proc_of(&s, pid);
+    const ttm_report_proc *p = it_proc_of(&s, pid);
     CHECK(p != NULL, "the client is unknown");
     CHECK_EQ(proc_dram(p), NBUF * BUF_BYTES);
-    CHECK_EQ(p->live_records, NBUF + 1);
-    ttm__snapshot_free(&s);
+    CHECK_EQ(p->stats.live_records, NBUF + 1);
+    ttm_report_clear(&s);
 }
 
 /* After the restart: the frees are ok, the exit reports the one leak, nothing was unseen. */
@@ -198,19 +198,19 @@ static void finish_client(client *c)
     int status = it_wait_exit(c->pid, 20000);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
     wait_exited(c->pid, 1);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), NBUF);
     CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_EXCESS_FREE), 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
     CHECK_EQ(it_class(&s, TTM_CLASS_ALLOC_OK), NBUF + 1);
-    const ttm_snap_proc *p = it_proc_of(&s, c->pid);
-    CHECK_EQ(p->leaked_bytes, 4096);
+    const ttm_report_proc *p = it_proc_of(&s, c->pid);
+    CHECK_EQ(p->stats.leaked_bytes, 4096);
     CHECK_EQ(proc_dram(p), 0);
     CHECK_EQ(p->prior_events, 0); /* every event is in this daemon's registry */
     CHECK_EQ(p->events, 1 + NBUF + 1 + NBUF); /* describe, allocations, frees */
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 static void case_clean(void)
@@ -272,23 +272,23 @@ static void case_window(void)
     d = start_daemon(slow);
     wait_reattached(c.pid);
     CHECK_EQ(log_count("17 were replayed from the ring and 0 are missing"), 1);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), NBUF);
     CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
-    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
+    const ttm_report_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL, "the client is unknown");
     CHECK_EQ(proc_dram(p), 0);
     CHECK_EQ(p->prior_events, 0);
     CHECK_EQ(p->events, 1 + NBUF + 1 + NBUF);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     send_line(&c);
     int status = it_wait_exit(c.pid, 20000);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "client status 0x%x", status);
     wait_exited(c.pid, 1);
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 1);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     stop_daemon(d);
 }
 
@@ -311,13 +311,13 @@ static void case_gone(void)
     pid_t d = start_daemon(NULL);
     CHECK_EQ(log_count("exited while no daemon ran"), 1);
     wait_exited(c.pid, NBUF + 1);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), NBUF + 1);
     CHECK_EQ(s.totals.live_records, 0);
-    const ttm_snap_device *dv = dev_of(&s, 0);
+    const ttm_device_stats *dv = dev_of(&s, 0);
     CHECK(dv != NULL && dv->mem[TTM_MEM_DRAM].live_bytes == 0, "DRAM not reclaimed");
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     stop_daemon(d);
 }
 
@@ -365,11 +365,11 @@ static void case_corrupt(void)
         int before = log_count("ignored");
         d = start_daemon(NULL);
         CHECK_EQ(log_count("ignored"), before + 1);
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s);
         CHECK_EQ(s.nprocs, 0);
         CHECK_EQ(s.totals.live_records, 0);
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         if (variant == 3) { /* the daemon works: a client is served */
             client c2 = start_client();
             expect_line(&c2, "ready 0");
@@ -393,11 +393,11 @@ static void case_disabled(void)
     CHECK(stat(g_state, &st) != 0 && errno == ENOENT, "a state file was written");
     d = start_daemon(extra);
     wait_reattached(c.pid);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_proc *p = it_proc_of(&s, c.pid);
+    const ttm_report_proc *p = it_proc_of(&s, c.pid);
     CHECK(p != NULL && proc_dram(p) == 0, "the daemon knew something without a state");
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     kill(c.pid, SIGKILL);
     it_wait_exit(c.pid, 10000);
     stop_daemon(d);

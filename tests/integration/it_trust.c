@@ -28,7 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "harness.h"
 
@@ -345,7 +345,7 @@ static void write_file(const char *path, const char *text)
     close(fd);
 }
 
-static void snap_at(const char *query, ttm_snapshot *s)
+static void snap_at(const char *query, ttm_report *s)
 {
     it_snap(query, TTM_SNAP_WANT_STATUS, 10000, s);
 }
@@ -436,10 +436,10 @@ static void case_symlink(void)
     snprintf(env_xdg, sizeof env_xdg, "XDG_RUNTIME_DIR=%s", xdg);
     const char *env[] = {env_xdg, "TTMEM_SYSTEM_DIR=/nonexistent", NULL};
     default_dir_refused(env, "dump", "is a symbolic link");
-    ttm_snapshot s;
+    ttm_report s;
     snap_at(query, &s);
     CHECK_EQ(s.daemon.clients_total, 0);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 /* Item 17: a link planted at the lock, log or pid file (symbolic, or hard to a file of ours)
@@ -564,12 +564,12 @@ static void case_system(void)
     char line[64];
     CHECK(it_read_line(owner.out, line, sizeof line, 15000) == 0 && strcmp(line, "ready 0") == 0,
           "nobody's client not ready: '%s'", line);
-    ttm_snapshot s;
+    ttm_report s;
     snap_at(query, &s);
-    const ttm_snap_proc *p = it_proc_of(&s, owner.pid);
-    CHECK(p != NULL && p->connected && p->uid == NOBODY && p->live_records == 1,
+    const ttm_report_proc *p = it_proc_of(&s, owner.pid);
+    CHECK(p != NULL && p->connected && p->uid == NOBODY && p->stats.live_records == 1,
           "nobody's client is not attached with its record");
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 
     const char *thief_args[] = {"--free-at", "0x5000", NULL};
     proc thief = client_as(OTHER, NOBODY, env, at(err, sizeof err, "thief.err"), thief_args);
@@ -579,21 +579,21 @@ static void case_system(void)
     int64_t deadline = it_now_ms() + 10000;
     for (;;) { /* until the thief's exit is settled */
         snap_at(query, &s);
-        const ttm_snap_proc *t = it_proc_of(&s, thief_pid);
+        const ttm_report_proc *t = it_proc_of(&s, thief_pid);
         if (t != NULL && !t->connected)
             break;
-        ttm__snapshot_free(&s);
+        ttm_report_clear(&s);
         CHECK(it_now_ms() < deadline, "the other uid's session never ended");
         it_sleep_ms(10);
     }
-    const ttm_snap_proc *t = it_proc_of(&s, thief_pid);
+    const ttm_report_proc *t = it_proc_of(&s, thief_pid);
     CHECK(t->uid == OTHER, "thief uid %u", t->uid);
     CHECK_EQ(s.totals.class_count[TTM_CLASS_FOREIGN_FREE], 1);
     CHECK_EQ(s.totals.class_count[TTM_CLASS_FREE_OK], 0);
     p = it_proc_of(&s, owner.pid);
-    CHECK(p != NULL && p->live_records == 1, "the owner lost its record to another uid");
+    CHECK(p != NULL && p->stats.live_records == 1, "the owner lost its record to another uid");
     CHECK_EQ(s.devices[0].mem[TTM_MEM_DRAM].live_bytes, 4096);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 
     /* outside the group: the 0660 socket is closed to it, and it is told so */
     proc out_c = client_as(OUTSIDER, OUTSIDER, env, at(err, sizeof err, "outsider.err"),

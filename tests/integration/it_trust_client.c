@@ -32,7 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/snapshot.h"
+#include "core/report.h"
 #include "core/registry.h"
 #include "harness.h"
 
@@ -111,7 +111,7 @@ static cstats finish_client(proc *c)
     return s;
 }
 
-static void snap(ttm_snapshot *s)
+static void snap(ttm_report *s)
 {
     it_snap(g_query, TTM_SNAP_WANT_STATUS, 10000, s);
 }
@@ -121,12 +121,12 @@ static void settle(void)
 {
     int64_t deadline = it_now_ms() + 30000;
     for (;;) {
-        ttm_snapshot s;
+        ttm_report s;
         snap(&s);
         bool open = s.daemon.clients_connected > 0;
         for (size_t i = 0; i < s.nprocs; i++)
-            open |= s.procs[i].connected || s.procs[i].alive;
-        ttm__snapshot_free(&s);
+            open |= s.procs[i].connected || s.procs[i].stats.alive;
+        ttm_report_clear(&s);
         if (!open)
             return;
         CHECK(it_now_ms() < deadline, "sessions still open after 30 s");
@@ -187,7 +187,7 @@ static void check_all_taken(proc *c, int n, unsigned long long per)
         CHECK_EQ(st.reconnects, 0);
     }
     settle();
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(s.daemon.dropped, 0);
     CHECK_EQ(s.daemon.events, per * (unsigned long long)n);
@@ -195,7 +195,7 @@ static void check_all_taken(proc *c, int n, unsigned long long per)
     CHECK_EQ(s.daemon.clients_refused, 0);
     CHECK_EQ(s.daemon.clients_rejected, 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 /* ---- cases ------------------------------------------------------------------------------- */
@@ -226,13 +226,13 @@ static void case_restart_backoff(void)
     CHECK_EQ(st.events, 2000 + 40000);
     CHECK_EQ(st.reconnects, 1);
     settle();
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK_EQ(s.daemon.dropped, 0);
     /* The second daemon took the first one's state over (state.c): its count goes on from the
      * 2000 events the first one drained. */
     CHECK_EQ(s.daemon.events, 2000 + 40000);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     stop_daemon(d2);
 }
 
@@ -249,18 +249,18 @@ static void check_closefrom(proc *c, unsigned long long events)
     static const char *const rebuilt[] = {"closed or replaced by the application", NULL};
     CHECK(count_lines(c->err, rebuilt) == 1, "no line about the lost descriptors in %s", c->err);
     settle();
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
-    const ttm_snap_proc *p = it_proc_of(&s, c->pid);
+    const ttm_report_proc *p = it_proc_of(&s, c->pid);
     CHECK(p != NULL, "pid %d unknown to the daemon", (int)c->pid);
     CHECK_EQ(p->events, events);
-    CHECK_EQ(p->leaked_count, 0);
+    CHECK_EQ(p->stats.leaked_count, 0);
     CHECK_EQ(s.daemon.dropped, 0);
     CHECK_EQ(s.daemon.ring_errors, 0);
     CHECK_EQ(s.daemon.clients_rejected, 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_UNKNOWN_FREE), 0);
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
     char pidtxt[32];
     snprintf(pidtxt, sizeof pidtxt, "pid %d ", (int)c->pid);
     const char *const exited[] = {pidtxt, ") exited (", NULL};
@@ -352,11 +352,11 @@ static void case_refused_line(void)
     CHECK_EQ(count_lines(b.err, why), 1);
     CHECK(write(a.in, "q\n", 2) == 2, "write");
     finish_client(&a);
-    ttm_snapshot s;
+    ttm_report s;
     snap(&s);
     CHECK(s.daemon.clients_refused >= 1, "refused %llu",
           (unsigned long long)s.daemon.clients_refused);
-    ttm__snapshot_free(&s);
+    ttm_report_clear(&s);
 }
 
 static const it_case_entry cases[] = {

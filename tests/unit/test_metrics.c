@@ -16,21 +16,21 @@
 #include "core/metrics.h"
 #include "core/registry.h"
 
-static char *render(const ttm_snapshot *s, const ttm_ttshm_region *r, size_t n)
+static char *render(const ttm_report *s, const ttm_ttshm_region *r, size_t n)
 {
-    ttm_snap_buf b = {0};
+    ttm_bytes b = {0};
     assert_int_equal(ttm_metrics_render(s, r, n, &b), TTM_OK);
     char *text = malloc(b.len + 1);
     memcpy(text, b.data, b.len);
     text[b.len] = '\0';
-    ttm__snap_buf_free(&b);
+    ttm__bytes_free(&b);
     return text;
 }
 
-static void build(ttm_snapshot *s, ttm_snap_proc_mem *pm)
+static void build(ttm_report *s, ttm_proc_mem *pm)
 {
-    static ttm_snap_device dev[2];
-    static ttm_snap_proc procs[2];
+    static ttm_device_stats dev[2];
+    static ttm_report_proc procs[2];
     memset(s, 0, sizeof *s);
     memset(dev, 0, sizeof dev);
     memset(procs, 0, sizeof procs);
@@ -49,23 +49,22 @@ static void build(ttm_snapshot *s, ttm_snap_proc_mem *pm)
         dev[i].mem[TTM_MEM_DRAM].live_bytes = 4096u * (unsigned)(i + 1);
         dev[i].mem[TTM_MEM_DRAM].peak_bytes = 8192;
         dev[i].mem[TTM_MEM_TRACE].live_bytes = 1u << 27;
-        dev[i].nclasses = TTM_CLASS__COUNT;
         dev[i].class_count[TTM_CLASS_UNKNOWN_FREE] = 9;
     }
     s->ndevices = 2;
     s->devices = dev;
-    procs[0].pid = 4242;
-    procs[0].alive = true;
+    procs[0].stats.pid = 4242;
+    procs[0].stats.alive = true;
     strcpy(procs[0].name, "py\"th\\on");
-    procs[0].ndevices = 1;
-    procs[0].devices = pm;
+    procs[0].stats.ndevices = 1;
+    procs[0].stats.devices = pm;
     pm->device = 7;
     pm->mem[TTM_MEM_L1].allocs = 1;
     pm->mem[TTM_MEM_L1].live_bytes = 256;
-    procs[1].pid = 99;
-    procs[1].alive = false; /* exited: no series */
-    procs[1].ndevices = 1;
-    procs[1].devices = pm;
+    procs[1].stats.pid = 99;
+    procs[1].stats.alive = false; /* exited: no series */
+    procs[1].stats.ndevices = 1;
+    procs[1].stats.devices = pm;
     s->nprocs = 2;
     s->procs = procs;
 }
@@ -73,8 +72,8 @@ static void build(ttm_snapshot *s, ttm_snap_proc_mem *pm)
 static void test_values_and_labels(void **state)
 {
     (void)state;
-    ttm_snapshot s;
-    ttm_snap_proc_mem pm = {0};
+    ttm_report s;
+    ttm_proc_mem pm = {0};
     build(&s, &pm);
     char *t = render(&s, NULL, 0);
     assert_non_null(strstr(t, "ttmem_daemon_up 1\n"));
@@ -100,8 +99,8 @@ static void test_values_and_labels(void **state)
 static void test_help_and_type_for_every_family(void **state)
 {
     (void)state;
-    ttm_snapshot s;
-    ttm_snap_proc_mem pm = {0};
+    ttm_report s;
+    ttm_proc_mem pm = {0};
     build(&s, &pm);
     char *t = render(&s, NULL, 0);
     char seen_type[128][96];
@@ -164,7 +163,7 @@ static void test_no_daemon_and_regions(void **state)
 static void test_scrape_families(void **state)
 {
     (void)state;
-    ttm_snap_buf b = {0};
+    ttm_bytes b = {0};
     assert_int_equal(ttm_metrics_render(NULL, NULL, 0, &b), TTM_OK);
     size_t before = b.len;
     ttm_metrics_scrapes st = {.ok = 41, .unavailable = 2, .builds = 40, .build_ns = 1500000};
@@ -181,19 +180,19 @@ static void test_scrape_families(void **state)
                               "ttmem_scrape_duration_seconds_sum 0.001500\n"
                               "ttmem_scrape_duration_seconds_count 40\n"));
     free(t);
-    ttm__snap_buf_free(&b);
-    ttm_snap_buf empty = {0};
+    ttm__bytes_free(&b);
+    ttm_bytes empty = {0};
     ttm__alloc_fail_at(1);
     assert_int_equal(ttm_metrics_render_scrapes(&st, &empty), TTM_ENOMEM);
     ttm__alloc_fail_at(0);
-    ttm__snap_buf_free(&empty);
+    ttm__bytes_free(&empty);
 }
 
 static void test_legacy_socket(void **state)
 {
     (void)state;
-    ttm_snapshot s;
-    ttm_snap_proc_mem pm = {0};
+    ttm_report s;
+    ttm_proc_mem pm = {0};
     build(&s, &pm);
     char *t = render(&s, NULL, 0);
     assert_null(strstr(t, "ttmem_legacy_")); /* no --poc-socket: no legacy families */
@@ -205,7 +204,7 @@ static void test_legacy_socket(void **state)
     s.legacy.bad = 4;
     s.legacy.resyncs = 3;
     s.legacy.closed_bad = 1;
-    s.legacy.ntypes = TTM_SNAP_LEGACY_TYPES;
+    s.legacy.ntypes = TTM_REPORT_LEGACY_TYPES;
     s.legacy.messages[1] = 100; /* ALLOC */
     s.legacy.messages[12] = 7;  /* DUMP_KERNELS */
     t = render(&s, NULL, 0);

@@ -40,16 +40,15 @@
 /* A snapshot as the decoder would leave it (heap arrays), ndev wormhole devices and nproc
  * processes; process i holds (i + 1) MiB of DRAM on each of its devices, (nproc - i) KiB of L1,
  * i * 3 % 7 KiB of L1_SMALL, ... so that every column orders them differently. */
-static ttm_snapshot *make_snap(size_t ndev, size_t nproc, size_t devs_per_proc)
+static ttm_report *make_snap(size_t ndev, size_t nproc, size_t devs_per_proc)
 {
-    ttm_snapshot *s = ttm__xcalloc(1, sizeof *s);
+    ttm_report *s = ttm__xcalloc(1, sizeof *s);
     s->sections = TTM_SNAP_WANT_STATUS;
     snprintf(s->daemon.version, sizeof s->daemon.version, "0.1.0");
     s->daemon.pid = 777;
     s->daemon.uptime_ns = 3723 * SEC;
     s->daemon.clients_connected = (uint32_t)nproc;
     s->daemon.dropped = 5;
-    s->totals.nclasses = TTM_CLASS__COUNT;
     s->totals.class_count[TTM_CLASS_UNKNOWN_FREE] = 11;
     s->totals.class_count[TTM_CLASS_DOUBLE_FREE] = 22;
     s->totals.class_count[TTM_CLASS_EXCESS_FREE] = 33;
@@ -59,28 +58,28 @@ static ttm_snapshot *make_snap(size_t ndev, size_t nproc, size_t devs_per_proc)
     s->ndevices = ndev;
     s->devices = ttm__xcalloc(ndev ? ndev : 1, sizeof *s->devices);
     for (size_t d = 0; d < ndev; d++) {
-        ttm_snap_device *sd = &s->devices[d];
+        ttm_device_stats *sd = &s->devices[d];
         sd->device = (uint16_t)d;
         sd->arch = TTM_ARCH_WORMHOLE_B0;
         sd->capacity[TTM_SPACE_DRAM] = 12 * GIB;
         sd->capacity[TTM_SPACE_L1] = 64ull * 1499136;
-        sd->nclasses = TTM_CLASS__COUNT;
         sd->class_count[TTM_CLASS_UNKNOWN_FREE] = d;
     }
     s->nprocs = nproc;
     s->procs = ttm__xcalloc(nproc ? nproc : 1, sizeof *s->procs);
     for (size_t i = 0; i < nproc; i++) {
-        ttm_snap_proc *p = &s->procs[i];
-        p->pid = (uint32_t)(1000 + i);
+        ttm_report_proc *p = &s->procs[i];
+        p->stats.pid = (uint32_t)(1000 + i);
         snprintf(p->name, sizeof p->name, "proc%02u", (unsigned)((i * 7) % (nproc ? nproc : 1) % 100));
-        p->alive = p->connected = true;
-        p->anomalies = (i * 5) % 11;
+        p->stats.alive = p->connected = true;
+        p->stats.anomalies = (i * 5) % 11;
         size_t nd = ndev == 0 ? 0 : devs_per_proc < ndev ? devs_per_proc : ndev;
         nd = nd > 1 ? nd - (i % 2) : nd; /* processes differ in their device count */
-        p->ndevices = nd;
-        p->devices = ttm__xcalloc(nd ? nd : 1, sizeof *p->devices);
+        p->stats.ndevices = nd;
+        ttm_proc_mem *pms = ttm__xcalloc(nd ? nd : 1, sizeof *pms);
+        p->stats.devices = pms;
         for (size_t k = 0; k < nd; k++) {
-            ttm_snap_proc_mem *pm = &p->devices[k];
+            ttm_proc_mem *pm = &pms[k];
             pm->device = (uint16_t)((i + k) % ndev);
             pm->mem[TTM_MEM_DRAM].live_bytes = (i + 1) * MIB;
             pm->mem[TTM_MEM_L1].live_bytes = (nproc - i) * 1024;
@@ -88,13 +87,13 @@ static ttm_snapshot *make_snap(size_t ndev, size_t nproc, size_t devs_per_proc)
             pm->mem[TTM_MEM_TRACE].live_bytes = (i * 5 % 13) * MIB;
             pm->mem[TTM_MEM_CB].live_bytes = (i * 11 % 17) * 1024;
             pm->mem[TTM_MEM_KERNEL].live_bytes = (i * 13 % 19) * 1024;
-            ttm_snap_device *sd = &s->devices[pm->device];
+            ttm_device_stats *sd = &s->devices[pm->device];
             for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
                 sd->mem[t].live_bytes += pm->mem[t].live_bytes;
         }
     }
     for (size_t d = 0; d < ndev; d++) {
-        ttm_snap_device *sd = &s->devices[d];
+        ttm_device_stats *sd = &s->devices[d];
         sd->space_peak[TTM_SPACE_DRAM] = sd->mem[TTM_MEM_DRAM].live_bytes + 
                                          sd->mem[TTM_MEM_TRACE].live_bytes + MIB;
         sd->space_peak[TTM_SPACE_L1] = 2 * MIB;
@@ -103,7 +102,7 @@ static ttm_snapshot *make_snap(size_t ndev, size_t nproc, size_t devs_per_proc)
 }
 
 /* Moves s into the model (and frees the shell). */
-static void feed(ttm_top_model *m, ttm_snapshot *s, const ttm_ttshm_region *r, size_t nr,
+static void feed(ttm_top_model *m, ttm_report *s, const ttm_ttshm_region *r, size_t nr,
                  uint64_t now)
 {
     assert_int_equal(ttm__top_model_ingest(m, s, s ? NULL : "cannot connect", r, nr, NULL, now),
@@ -542,7 +541,7 @@ static void test_na_values(void **state)
     assert_non_null(strstr(line, "  N/A   N/A"));
     assert_true(has(&f, "DIAG  N/A"));
     /* a daemon device without a capacity: N/A in its bar, never a made-up share */
-    ttm_snapshot *s = make_snap(1, 1, 1);
+    ttm_report *s = make_snap(1, 1, 1);
     s->devices[0].capacity[TTM_SPACE_DRAM] = 0;
     s->devices[0].arch = 0;
     feed(&m, s, &r, 1, 2 * SEC);
@@ -566,7 +565,7 @@ static void test_colour_thresholds(void **state)
     /* three devices at 10%, 80% and 95% of DRAM: their bars and percentages take the colours */
     static const double share[3] = {0.10, 0.80, 0.95};
     static const unsigned want[3] = {TTM_TOP_A_OK, TTM_TOP_A_WARN, TTM_TOP_A_CRIT};
-    ttm_snapshot *s = make_snap(3, 0, 0);
+    ttm_report *s = make_snap(3, 0, 0);
     for (int d = 0; d < 3; d++)
         s->devices[d].mem[TTM_MEM_DRAM].live_bytes = (uint64_t)(share[d] * 12.0 * (double)GIB);
     ttm_top_model m;
@@ -672,7 +671,7 @@ static void test_history(void **state)
     ttm__top_model_init(&m, "h", "/s", "/dev/shm");
     /* 60 samples a second apart, DRAM use rising from 0 to 12 GiB (full) */
     for (int i = 0; i < 60; i++) {
-        ttm_snapshot *s = make_snap(1, 0, 0);
+        ttm_report *s = make_snap(1, 0, 0);
         s->devices[0].mem[TTM_MEM_DRAM].live_bytes = (uint64_t)i * (12 * GIB) / 59;
         feed(&m, s, NULL, 0, (uint64_t)(i + 1) * SEC);
     }
@@ -809,7 +808,7 @@ static void test_allocation_failure(void **state)
         ttm__top_frame_free(&f);
     }
     for (unsigned long n = 1; n < 12; n++) {
-        ttm_snapshot *s = make_snap(8, 16, 4);
+        ttm_report *s = make_snap(8, 16, 4);
         ttm__alloc_fail_at(n);
         int err = ttm__top_model_ingest(&m, s, NULL, NULL, 0, NULL, 200 * SEC);
         ttm__alloc_fail_at(0);

@@ -1,0 +1,175 @@
+/*
+ * gendocs.c — writes the generated blocks of the docs from the record tables
+ * (core/report_schema.c): docs/REPORT_SCHEMA.md's records, docs/DAEMON.md's snapshot
+ * sections and docs/METRICS.md's families written from record rows. A block is the text between the lines `<!-- generated: NAME -->` and
+ * `<!-- end generated -->`; everything else of a file is copied as it is.
+ *
+ *   gendocs IN_DIR OUT_DIR    reads IN_DIR/NAME.md, writes OUT_DIR/NAME.md (the same directory
+ *                             regenerates in place; ctest cli.docs compares a fresh copy)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/schema.h"
+#include "common/snapshot.h"
+#include "core/report.h"
+
+static void block_report_records(FILE *out)
+{
+    for (size_t i = ttm_report_nrecords; i-- > 0;) /* the report first, then what it holds */
+        ttm__schema_doc(out, ttm_report_records[i]);
+}
+
+/* The records a section's rows hold, each once, in the order met. */
+static void collect(const ttm_record *rec, const ttm_record **seen, size_t *n, size_t cap)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (seen[i] == rec)
+            return;
+    if (*n < cap)
+        seen[(*n)++] = rec;
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (rec->fields[i].rec != NULL && !(rec->fields[i].flags & TTM_FF_NOWIRE))
+            collect(rec->fields[i].rec, seen, n, cap);
+}
+
+static void block_snapshot_sections(FILE *out)
+{
+    const ttm_record *seen[32];
+    size_t nseen = 0;
+    fprintf(out, "| id | name | rows of the report it carries |\n|---|---|---|\n");
+    for (unsigned id = 1; id < 32; id++) {
+        const char *name = ttm__snap_section_name(id);
+        if (name[0] == '?')
+            continue;
+        fprintf(out, "| %u | %s |", id, name);
+        const char *sep = " ";
+        for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
+            const ttm_field *f = &ttm_rec_report.fields[i];
+            if (f->section != id || (f->flags & TTM_FF_NOWIRE))
+                continue;
+            fprintf(out, "%s`%s`", sep, f->name);
+            sep = ", ";
+        }
+        fprintf(out, " |\n");
+    }
+    fprintf(out, "\nA section's bytes are the rows it carries, in the order of the report record:\n\n");
+    ttm__schema_doc_wire(out, &ttm_rec_report, 0);
+    for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
+        const ttm_field *f = &ttm_rec_report.fields[i];
+        if (f->rec != NULL && !(f->flags & TTM_FF_NOWIRE))
+            collect(f->rec, seen, &nseen, sizeof seen / sizeof seen[0]);
+    }
+    for (size_t i = 0; i < nseen; i++) {
+        fprintf(out, "`%s`:\n\n", seen[i]->name);
+        ttm__schema_doc_wire(out, seen[i], 0);
+    }
+}
+
+/* The Prometheus families written from record rows (core/metrics.c, record_families). */
+static void block_metrics_families(FILE *out)
+{
+    fprintf(out, "| family | type | labels | from | HELP |\n|---|---|---|---|---|\n");
+    for (size_t r = 0; r < ttm_report_nrecords; r++) {
+        const ttm_record *rec = ttm_report_records[r];
+        for (size_t i = 0; i < rec->nfields; i++) {
+            const ttm_field *f = &rec->fields[i];
+            if (f->prom == NULL || (i > 0 && rec->fields[i - 1].prom != NULL &&
+                                    strcmp(rec->fields[i - 1].prom, f->prom) == 0))
+                continue; /* a family once, at its first row */
+            fprintf(out, "| `%s` | %s | ", f->prom, f->prom_kind);
+            size_t k = i;
+            for (; k < rec->nfields && rec->fields[k].prom != NULL &&
+                   strcmp(rec->fields[k].prom, f->prom) == 0;
+                 k++)
+                if (rec->fields[k].prom_labels != NULL)
+                    fprintf(out, "%s`%s`", k > i ? ", " : "", rec->fields[k].prom_labels);
+            fprintf(out, " | ");
+            for (size_t m = i; m < k; m++)
+                fprintf(out, "%s`%s.%s`", m > i ? ", " : "", rec->name, rec->fields[m].name);
+            fprintf(out, " | %s |\n", f->prom_help ? f->prom_help : f->help);
+        }
+    }
+}
+
+typedef struct block {
+    const char *name;
+    void (*write)(FILE *);
+} block;
+
+static const block blocks[] = {
+    {"report-records", block_report_records},
+    {"snapshot-sections", block_snapshot_sections},
+    {"metrics-families", block_metrics_families},
+};
+
+static int regenerate(const char *in_dir, const char *out_dir, const char *file)
+{
+    char in_path[4096], out_path[4096];
+    snprintf(in_path, sizeof in_path, "%s/%s", in_dir, file);
+    snprintf(out_path, sizeof out_path, "%s/%s", out_dir, file);
+    FILE *in = fopen(in_path, "r");
+    if (in == NULL) {
+        perror(in_path);
+        return 1;
+    }
+    char *text = NULL; /* the whole output, built first: IN and OUT may be the same file */
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char line[8192];
+    bool skipping = false;
+    int rc = 0;
+    while (fgets(line, sizeof line, in) != NULL) {
+        if (skipping) {
+            if (strncmp(line, "<!-- end generated -->", 22) == 0) {
+                fputs(line, mem);
+                skipping = false;
+            }
+            continue;
+        }
+        fputs(line, mem);
+        char name[64];
+        if (sscanf(line, "<!-- generated: %63[a-z-] -->", name) == 1) {
+            size_t k = 0;
+            while (k < sizeof blocks / sizeof blocks[0] && strcmp(blocks[k].name, name) != 0)
+                k++;
+            if (k == sizeof blocks / sizeof blocks[0]) {
+                fprintf(stderr, "gendocs: %s: unknown block '%s'\n", in_path, name);
+                rc = 1;
+                continue;
+            }
+            fputs("\n", mem);
+            blocks[k].write(mem);
+            skipping = true;
+        }
+    }
+    fclose(in);
+    fclose(mem);
+    if (skipping) {
+        fprintf(stderr, "gendocs: %s: a generated block is not closed\n", in_path);
+        rc = 1;
+    }
+    FILE *out = rc == 0 ? fopen(out_path, "w") : NULL;
+    if (rc == 0 && (out == NULL || fwrite(text, 1, len, out) != len)) {
+        perror(out_path);
+        rc = 1;
+    }
+    if (out != NULL && fclose(out) != 0)
+        rc = 1;
+    free(text);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: gendocs IN_DIR OUT_DIR\n");
+        return 2;
+    }
+    static const char *const files[] = {"REPORT_SCHEMA.md", "DAEMON.md", "METRICS.md"};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        rc |= regenerate(argv[1], argv[2], files[i]);
+    return rc;
+}
