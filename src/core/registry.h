@@ -1,9 +1,13 @@
 /*
  * registry.h — the core registry: live buffers, the classification of every event, statistics.
  *
- * This is the single place where the meaning of an event is decided (DESIGN §4). It is pure:
- * no I/O, no clocks, no globals; given the same events it reaches the same state. Time comes
- * only from the events' ts fields.
+ * This is the single place where the meaning of an event is decided: the rules are written out
+ * in docs/CLASSIFICATION.md. It is pure: no I/O, no clocks, no globals; given the same events
+ * it reaches the same state. Time comes only from the events' ts fields. Its budgets (events
+ * per second, bytes per live buffer) are in docs/ARCHITECTURE.md.
+ *
+ * Inside: registry.c (the rules, processes, devices, queries), store.c (the live records),
+ * table.c (the side tables), registry_state.c (save and load).
  *
  * Lifecycle: ttm_registry_open() creates a registry, ttm_registry_close() frees it and
  * everything it owns; close(NULL) is a no-op. Nothing returned by a query outlives the next

@@ -228,8 +228,7 @@ hist_entry *ttm__reg_hist_find(const ttm_registry *reg, uint16_t device, unsigne
 
 /* A new history entry for a key known absent (its last memtype and size 0); NULL when the
  * history is full (counted in history_dropped) or memory is short. */
-hist_entry *ttm__reg_hist_add(ttm_registry *reg, uint16_t device, unsigned space,
-                              uint64_t addr);
+hist_entry *ttm__reg_hist_add(ttm_registry *reg, uint16_t device, unsigned space, uint64_t addr);
 
 /* Sorts the leak list: oldest allocation first, then pid, device and addr. */
 void ttm__reg_leaks_sort(ttm_registry *reg);

@@ -1,7 +1,8 @@
 /*
  * registry_state.c — the registry's persistence codec: ttm_registry_save() and
- * ttm_registry_load() (registry.h; the format is described in docs/DAEMON.md, "Restart"),
- * written with the project's one little-endian writer and reader (common/bytes.h).
+ * ttm_registry_load() (registry.h), written with the project's one little-endian writer and
+ * reader (common/bytes.h). The state's format (below) is versioned by
+ * TTM_REGISTRY_STATE_VERSION: a change of its bytes is a new version.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,7 @@
 #include "common/util.h"
 #include "core/registry_internal.h"
 
-/* ---- persistence ------------------------------------------------------------------------------
- *
+/*
  * The state is a little-endian byte string of 64-bit words (docs/DAEMON.md, "Restart"):
  *   header   magic "TTMSTAT1", version, flags, total length, checksum of every later word
  *   shape    TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT (a build with other tables
@@ -32,11 +32,6 @@ static void w_words(ttm_bw *w, const uint64_t *v, size_t n)
     uint8_t *p = ttm__bw_room(w, n * 8);
     for (size_t i = 0; p != NULL && i < n; i++)
         ttm__put_le64(p + 8 * i, v[i]);
-}
-
-static inline void w64(ttm_bw *w, uint64_t v)
-{
-    ttm__bw_u64(w, v);
 }
 
 /* FNV-style over words: any change confined to one word always changes the result. */
@@ -66,7 +61,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         return TTM_ENOMEM;
     ttm_bw w = ttm__bw_over(&buf);
     for (unsigned i = 0; i < STATE_HDR_WORDS; i++)
-        w64(&w, 0); /* filled at the end */
+        ttm__bw_u64(&w, 0); /* filled at the end */
     w_words(&w, (const uint64_t[]){TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT}, 3);
 
     const ttm_totals *t = &reg->t;
@@ -79,7 +74,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                                t->first_ts, t->last_ts},
             8);
 
-    w64(&w, reg->ndevs);
+    ttm__bw_u64(&w, reg->ndevs);
     for (size_t i = 0; i < reg->ndevs; i++) {
         const dev *d = reg->devs[reg->dev_ids[i]];
         w_words(&w, (const uint64_t[]){d->s.device, d->s.arch}, 2);
@@ -91,14 +86,14 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                     3);
             set |= d->capacity_set[sp] ? 1u << sp : 0;
         }
-        w64(&w, set);
+        ttm__bw_u64(&w, set);
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
             w_memstat(&w, &d->s.mem[m]);
         for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             w_words(&w, (const uint64_t[]){d->s.class_count[c], d->s.class_bytes[c]}, 2);
     }
 
-    w64(&w, reg->nprocs);
+    ttm__bw_u64(&w, reg->nprocs);
     for (size_t i = 0; i < reg->nprocs; i++) {
         const proc *p = reg->procs[i];
         w_words(&w,
@@ -106,7 +101,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                                    p->leaked_bytes, p->anomalies, p->ndevices},
                 8);
         for (size_t j = 0; j < p->ndevices; j++) {
-            w64(&w, p->devices[j].device);
+            ttm__bw_u64(&w, p->devices[j].device);
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
                 w_memstat(&w, &p->devices[j].mem[m]);
         }
@@ -114,7 +109,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
 
     /* process by process, each list in its order (then the orphans), so that load rebuilds the
      * lists by appending */
-    w64(&w, reg->st.live);
+    ttm__bw_u64(&w, reg->st.live);
     for (size_t k = 0; k <= reg->nprocs; k++) {
         const reclist *l = k < reg->nprocs ? &reg->procs[k]->recs : &reg->st.orphans;
         for (uint32_t i = l->head; i != NIL;) {
@@ -129,20 +124,20 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         }
     }
 
-    w64(&w, reg->hist.live);
+    ttm__bw_u64(&w, reg->hist.live);
     size_t pos = 0;
     for (const hist_entry *h; (h = ttm__table_next(&reg->hist, &pos)) != NULL;)
         w_words(&w, (const uint64_t[]){h->addr, h->meta}, 2);
 
     for (unsigned g = 0; g < 2; g++) {
         const ttm_table *ft = &reg->freed[g == 0 ? reg->freed_cur : reg->freed_cur ^ 1];
-        w64(&w, ft->live);
+        ttm__bw_u64(&w, ft->live);
         pos = 0;
         for (const uint64_t *fp; (fp = ttm__table_next(ft, &pos)) != NULL;)
-            w64(&w, *fp);
+            ttm__bw_u64(&w, *fp);
     }
 
-    w64(&w, reg->offs.live);
+    ttm__bw_u64(&w, reg->offs.live);
     pos = 0;
     for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &pos)) != NULL;) {
         const ttm_offender *o = &s->o;
@@ -156,7 +151,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                 8);
     }
 
-    w64(&w, reg->nleaks);
+    ttm__bw_u64(&w, reg->nleaks);
     for (size_t i = 0; i < reg->nleaks; i++) {
         const ttm_leak *l = &reg->leaks[i];
         w_words(&w,
@@ -167,7 +162,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
     }
 
     /* the annex in whole words, its last one zero-padded */
-    w64(&w, annex_len);
+    ttm__bw_u64(&w, annex_len);
     ttm__bw_bytes(&w, annex, annex_len);
     static const uint8_t pad[8];
     ttm__bw_bytes(&w, pad, (8 - annex_len % 8) % 8);
@@ -328,7 +323,8 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
             BAD("live record %llu belongs to no process", (unsigned long long)i);
         /* the state lists each process's records in its list's order: appending them rebuilds
          * the lists as they were */
-        rec *rc = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, (uint16_t)device, memtype, addr);
+        rec *rc = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, (uint16_t)device,
+                                 memtype, addr);
         if (rc == NULL)
             return TTM_ENOMEM;
         rc->size = size;

@@ -12,7 +12,8 @@
 
 int ttm__store_init(ttm_store *st)
 {
-    *st = (ttm_store){.free_head = NIL, .orphans = {NIL, NIL}, .bucket_mask = STORE_FIRST_BUCKETS - 1};
+    *st = (ttm_store){
+        .free_head = NIL, .orphans = {NIL, NIL}, .bucket_mask = STORE_FIRST_BUCKETS - 1};
     st->buckets = ttm__malloc(STORE_FIRST_BUCKETS * sizeof *st->buckets);
     if (st->buckets == NULL)
         return TTM_ENOMEM;

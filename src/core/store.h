@@ -27,9 +27,9 @@
 
 #include "common/event.h"
 
-#define NIL UINT32_MAX
+#define NIL                   UINT32_MAX
 #define TTM_STORE_CHUNK_SHIFT 12
-#define TTM_STORE_CHUNK_SIZE (1u << TTM_STORE_CHUNK_SHIFT)
+#define TTM_STORE_CHUNK_SIZE  (1u << TTM_STORE_CHUNK_SHIFT)
 
 enum {
     REC_USED = 1,           /* the slot holds a live record */

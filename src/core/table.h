@@ -82,8 +82,8 @@ static inline const void *ttm__table_home(const ttm_table *t, const ttm_table_ty
 }
 
 /* The entry with key (of hash hash), or NULL. type is t's type. */
-static inline void *ttm__table_find(const ttm_table *t, const ttm_table_type *type,
-                                    uint64_t hash, const void *key)
+static inline void *ttm__table_find(const ttm_table *t, const ttm_table_type *type, uint64_t hash,
+                                    const void *key)
 {
     if (t->mask == 0)
         return NULL;
