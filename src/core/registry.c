@@ -63,25 +63,6 @@ static uint32_t cfg_or(uint32_t v, uint32_t dflt)
     return v ? v : dflt;
 }
 
-/* history */
-hist_entry *ttm__reg_hist_find(const ttm_registry *reg, uint16_t device, unsigned space,
-                               uint64_t addr)
-{
-    hist_entry key = {.addr = addr, .meta = hist_key(device, space)};
-    return ttm__table_find(&reg->hist, &hist_type, ttm__key_hash(device, space, addr), &key);
-}
-
-hist_entry *ttm__reg_hist_add(ttm_registry *reg, uint16_t device, unsigned space, uint64_t addr)
-{
-    hist_entry *h = ttm__table_add(&reg->hist, &hist_type, ttm__key_hash(device, space, addr));
-    if (h == NULL) {
-        reg->t.history_dropped++;
-        return NULL;
-    }
-    *h = (hist_entry){.addr = addr, .meta = hist_key(device, space)};
-    return h;
-}
-
 /* freed objects: two generations of fingerprints. A free is written to the current
  * generation; when that holds half of max_freed_objs, the previous generation is forgotten
  * (counted in freed_objs_dropped) and its table becomes the current one. So the most recent
@@ -210,37 +191,44 @@ proc *ttm__reg_proc_find(const ttm_registry *reg, uint32_t pid)
     return s != NULL ? reg->procs[s->idx1 - 1] : NULL;
 }
 
+/* A new entry for pid (known absent), alive since ts; NULL when the table is full or memory is
+ * short. */
+static proc *proc_add(ttm_registry *reg, uint32_t pid, uint64_t ts)
+{
+    if (reg->nprocs >= reg->cfg.max_processes) {
+        reg->t.processes_dropped++;
+        return NULL;
+    }
+    if (reg->nprocs == reg->cap_procs) {
+        size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 16;
+        proc **np = ttm__reallocarray(reg->procs, cap, sizeof *np);
+        if (np == NULL)
+            return NULL;
+        reg->procs = np;
+        reg->cap_procs = cap;
+    }
+    if (!ttm__table_reserve(&reg->pidmap))
+        return NULL;
+    proc *p = ttm__calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->pid = pid;
+    p->alive = true;
+    p->first_ts = ts;
+    p->recs = (reclist){NIL, NIL};
+    reg->procs[reg->nprocs++] = p;
+    pidslot *s = ttm__table_add(&reg->pidmap, &pid_type, ttm__mix64(pid)); /* reserved */
+    *s = (pidslot){pid, (uint32_t)reg->nprocs};
+    return p;
+}
+
 proc *ttm__reg_proc(ttm_registry *reg, uint32_t pid, uint64_t ts)
 {
     if (reg->last_proc != NULL && reg->last_proc->pid == pid)
         return reg->last_proc;
     proc *p = ttm__reg_proc_find(reg, pid);
-    if (p == NULL) {
-        if (reg->nprocs >= reg->cfg.max_processes) {
-            reg->t.processes_dropped++;
-            return NULL;
-        }
-        if (reg->nprocs == reg->cap_procs) {
-            size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 16;
-            proc **np = ttm__reallocarray(reg->procs, cap, sizeof *np);
-            if (np == NULL)
-                return NULL;
-            reg->procs = np;
-            reg->cap_procs = cap;
-        }
-        if (!ttm__table_reserve(&reg->pidmap))
-            return NULL;
-        p = ttm__calloc(1, sizeof *p);
-        if (p == NULL)
-            return NULL;
-        p->pid = pid;
-        p->alive = true;
-        p->first_ts = ts;
-        p->recs = (reclist){NIL, NIL};
-        reg->procs[reg->nprocs++] = p;
-        pidslot *s = ttm__table_add(&reg->pidmap, &pid_type, ttm__mix64(pid)); /* reserved */
-        *s = (pidslot){pid, (uint32_t)reg->nprocs};
-    }
+    if (p == NULL && (p = proc_add(reg, pid, ts)) == NULL)
+        return NULL;
     reg->last_proc = p;
     return p;
 }
@@ -622,13 +610,13 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         return TTM_CLASS_BIT(TTM_CLASS_DUPLICATE_ALLOC);
     }
 
-    hist_entry *h = ttm__reg_hist_find(reg, ev->device, space, ev->addr);
+    hist_entry *h = hist_find(reg, ev->device, space, ev->addr);
     if (h != NULL) {
         reg->t.reuse_allocs++;
         if (hist_last_size(h) != hist_size_of(ev->size))
             reg->t.reuse_size_changes++;
     } else {
-        h = ttm__reg_hist_add(reg, ev->device, space, ev->addr);
+        h = hist_add(reg, ev->device, space, ev->addr);
     }
     if (h != NULL) {
         hist_set_last(h, ev->memtype, ev->size);
@@ -719,7 +707,7 @@ static hist_entry *hist_find_any(const ttm_registry *reg, uint16_t device, unsig
                                  uint64_t addr)
 {
     for (unsigned s = 0; s < TTM_SPACE_COUNT; s++) {
-        hist_entry *h = (space_mask & (1u << s)) ? ttm__reg_hist_find(reg, device, s, addr) : NULL;
+        hist_entry *h = (space_mask & (1u << s)) ? hist_find(reg, device, s, addr) : NULL;
         if (h != NULL)
             return h;
     }

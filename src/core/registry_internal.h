@@ -205,6 +205,28 @@ struct ttm_registry {
     ttm_totals t;
 };
 
+/* The history entry of (device, space, addr), or NULL. */
+static inline hist_entry *hist_find(const ttm_registry *reg, uint16_t device, unsigned space,
+                                    uint64_t addr)
+{
+    hist_entry key = {.addr = addr, .meta = hist_key(device, space)};
+    return ttm__table_find(&reg->hist, &hist_type, ttm__key_hash(device, space, addr), &key);
+}
+
+/* A new history entry for a key known absent (its last memtype and size 0); NULL when the
+ * history is full (counted in history_dropped) or memory is short. */
+static inline hist_entry *hist_add(ttm_registry *reg, uint16_t device, unsigned space,
+                                   uint64_t addr)
+{
+    hist_entry *h = ttm__table_add(&reg->hist, &hist_type, ttm__key_hash(device, space, addr));
+    if (h == NULL) {
+        reg->t.history_dropped++;
+        return NULL;
+    }
+    *h = (hist_entry){.addr = addr, .meta = hist_key(device, space)};
+    return h;
+}
+
 /* ---- what registry.c gives registry_state.c ------------------------------------------------- */
 
 /* The device's entry, created (with the default profile) when missing; NULL when memory is
@@ -221,14 +243,6 @@ proc *ttm__reg_proc(ttm_registry *reg, uint32_t pid, uint64_t ts);
 /* The process's statistics for (device, memtype), its per-device entry created (kept ascending
  * by device) when missing; NULL when memory is short. */
 ttm_memstat *ttm__reg_proc_mem(proc *p, uint16_t device, unsigned memtype);
-
-/* The history entry of (device, space, addr), or NULL. */
-hist_entry *ttm__reg_hist_find(const ttm_registry *reg, uint16_t device, unsigned space,
-                               uint64_t addr);
-
-/* A new history entry for a key known absent (its last memtype and size 0); NULL when the
- * history is full (counted in history_dropped) or memory is short. */
-hist_entry *ttm__reg_hist_add(ttm_registry *reg, uint16_t device, unsigned space, uint64_t addr);
 
 /* Sorts the leak list: oldest allocation first, then pid, device and addr. */
 void ttm__reg_leaks_sort(ttm_registry *reg);

@@ -357,9 +357,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         if (!(meta & 1) || space >= TTM_SPACE_COUNT || !ttm__memtype_valid(memtype) ||
             ttm__memtype_space(memtype) != space)
             BAD("history entry %llu is malformed", (unsigned long long)i);
-        if (ttm__reg_hist_find(reg, device, space, addr) != NULL)
+        if (hist_find(reg, device, space, addr) != NULL)
             BAD("history entry %llu appears twice", (unsigned long long)i);
-        hist_entry *h = ttm__reg_hist_add(reg, device, space, addr);
+        hist_entry *h = hist_add(reg, device, space, addr);
         if (h != NULL)
             h->meta = meta;
     }

@@ -29,12 +29,23 @@ static bool present(const ttm_table_type *type, const void *e)
     return !type->empty(e) && (type->buried == NULL || !type->buried(e));
 }
 
-bool ttm__table_reserve(ttm_table *t)
+/* Copies one entry; the sizes of the registry's tables are copied inline. */
+static inline void copy_entry(void *dst, const void *src, size_t size)
 {
-    if (t->live >= t->max)
-        return false;
-    if (t->mask != 0 && (t->used + 1) * 2 <= t->mask + 1)
-        return true;
+    switch (size) {
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    case 16:
+        memcpy(dst, src, 16);
+        break;
+    default:
+        memcpy(dst, src, size);
+    }
+}
+
+bool ttm__table_grow(ttm_table *t)
+{
     size_t oldcap = t->mask ? t->mask + 1 : 0;
     size_t cap = oldcap ? oldcap : TABLE_MIN_CAP;
     while ((t->live + 1) * 2 > cap || cap <= oldcap / 2)
@@ -53,7 +64,7 @@ bool ttm__table_reserve(ttm_table *t)
         size_t j = type->hash(e) & (cap - 1);
         while (!type->empty(slots + j * type->entry_size))
             j = (j + 1) & (cap - 1);
-        memcpy(slots + j * type->entry_size, e, type->entry_size);
+        copy_entry(slots + j * type->entry_size, e, type->entry_size);
     }
     ttm__free(t->slots);
     t->slots = slots;

@@ -54,13 +54,23 @@ void ttm__table_init(ttm_table *t, const ttm_table_type *type, size_t max);
 /* Releases the array; the table is then empty, as after ttm__table_init(). NULL is a no-op. */
 void ttm__table_free(ttm_table *t);
 
+/* The slow part of ttm__table_reserve(): a new array, or the same size swept of tombstones. */
+bool ttm__table_grow(ttm_table *t);
+
 /*
  * Ensures room for one more entry at a load of at most 1/2: grows the array (doubling), or
  * rehashes it at its size when tombstones fill it. Returns false when the table holds max
  * entries already, or memory is short (the table is then unchanged): the caller counts the
  * entry it could not keep. Moves the entries when it reallocates.
  */
-bool ttm__table_reserve(ttm_table *t);
+static inline bool ttm__table_reserve(ttm_table *t)
+{
+    if (t->live >= t->max)
+        return false;
+    if (t->mask != 0 && (t->used + 1) * 2 <= t->mask + 1)
+        return true;
+    return ttm__table_grow(t);
+}
 
 /* Forgets every entry and tombstone, keeping the array. */
 void ttm__table_clear(ttm_table *t);
