@@ -63,11 +63,11 @@ static uint32_t cfg_or(uint32_t v, uint32_t dflt)
     return v ? v : dflt;
 }
 
-/* freed objects: two generations of fingerprints. A free is written to the current
+/* Freed objects: two generations of fingerprints. A free is written to the current
  * generation; when that holds half of max_freed_objs, the previous generation is forgotten
  * (counted in freed_objs_dropped) and its table becomes the current one. So the most recent
- * frees are always remembered, in tables small enough to stay in cache. */
-/* The most freed objects a generation holds: half of max_freed_objs. */
+ * frees are always remembered, in tables small enough to stay in cache. This is the most freed
+ * objects a generation holds. */
 static size_t freed_gen_cap(const ttm_registry *reg)
 {
     return reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;

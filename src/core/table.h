@@ -15,7 +15,8 @@
  *
  * Lifecycle: ttm__table_init() makes an empty table that owns no memory yet;
  * ttm__table_free() releases its array (a zeroed or freed table is a no-op). Entry pointers
- * stay valid until the next ttm__table_reserve() (which may move every entry).
+ * stay valid until the next ttm__table_reserve() or ttm__table_add() (either may move every
+ * entry).
  */
 #ifndef TTM_CORE_TABLE_H
 #define TTM_CORE_TABLE_H
