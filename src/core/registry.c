@@ -1143,7 +1143,7 @@ size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offende
                               size_t cap)
 {
     size_t n = 0, kept = 0, pos = 0;
-    for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &pos)) != NULL;) {
+    for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
         if (cls != TTM_CLASS__COUNT && s->o.cls != cls)
             continue;
         n++;

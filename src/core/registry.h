@@ -291,7 +291,8 @@ void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_liv
  * checksummed byte string, independent of the host's byte order. annex (annex_len bytes; may be
  * NULL when 0) is stored with it, opaque, and given back by ttm_registry_load(): the daemon keeps
  * its own per-process counters there. The configuration is not saved (the loader gives its own).
- * Returns 0 with *out (free with ttm__free) and *out_len set, or TTM_ENOMEM (*out NULL).
+ * Returns 0 with *out (free with ttm__free) and *out_len set, or TTM_ENOMEM (*out NULL);
+ * TTM_EPROTO only if the registry's counts disagreed with its tables (a bug, never a state).
  * Costs one pass over the live records and the tables; the registry is not changed.
  */
 int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_len,

@@ -34,6 +34,40 @@ static void w_words(ttm_bw *w, const uint64_t *v, size_t n)
         ttm__put_le64(p + 8 * i, v[i]);
 }
 
+/* A section of a known number of words, reserved in the writer at once so that its entries are
+ * stored without growing the buffer each; a section written past its size fails the writer. */
+typedef struct wsec {
+    ttm_bw *w;
+    uint8_t *p, *end; /* NULL after a failure */
+} wsec;
+
+static wsec w_section(ttm_bw *w, size_t words)
+{
+    uint8_t *p = ttm__bw_room(w, words * 8);
+    return (wsec){w, p, p != NULL ? p + words * 8 : NULL};
+}
+
+static inline void sec_words(wsec *s, const uint64_t *v, size_t n)
+{
+    if (s->p == NULL)
+        return;
+    if ((size_t)(s->end - s->p) < n * 8) {
+        ttm__bw_fail(s->w, TTM_EPROTO); /* the registry's counts disagree with its tables */
+        s->p = NULL;
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        ttm__put_le64(s->p + 8 * i, v[i]);
+    s->p += n * 8;
+}
+
+/* Checks that the section got exactly its words. */
+static void sec_done(const wsec *s)
+{
+    if (s->p != s->end)
+        ttm__bw_fail(s->w, TTM_EPROTO);
+}
+
 /* FNV-style over words: any change confined to one word always changes the result. */
 uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len)
 {
@@ -110,12 +144,13 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
     /* process by process, each list in its order (then the orphans), so that load rebuilds the
      * lists by appending */
     ttm__bw_u64(&w, reg->st.live);
+    wsec sec = w_section(&w, reg->st.live * 6);
     for (size_t k = 0; k <= reg->nprocs; k++) {
         const reclist *l = k < reg->nprocs ? &reg->procs[k]->recs : &reg->st.orphans;
         for (uint32_t i = l->head; i != NIL;) {
             const rec *r = ttm__store_at(&reg->st, i);
             i = r->pnext;
-            w_words(&w,
+            sec_words(&sec,
                     (const uint64_t[]){r->addr, r->size, r->obj, r->ts,
                                        (uint64_t)r->pid << 32 | r->refs,
                                        (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
@@ -124,24 +159,31 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         }
     }
 
+    sec_done(&sec);
+
     ttm__bw_u64(&w, reg->hist.live);
+    sec = w_section(&w, reg->hist.live * 2);
     size_t pos = 0;
-    for (const hist_entry *h; (h = ttm__table_next(&reg->hist, &pos)) != NULL;)
-        w_words(&w, (const uint64_t[]){h->addr, h->meta}, 2);
+    for (const hist_entry *h; (h = ttm__table_next(&reg->hist, &hist_type, &pos)) != NULL;)
+        sec_words(&sec, (const uint64_t[]){h->addr, h->meta}, 2);
+    sec_done(&sec);
 
     for (unsigned g = 0; g < 2; g++) {
         const ttm_table *ft = &reg->freed[g == 0 ? reg->freed_cur : reg->freed_cur ^ 1];
         ttm__bw_u64(&w, ft->live);
+        sec = w_section(&w, ft->live);
         pos = 0;
-        for (const uint64_t *fp; (fp = ttm__table_next(ft, &pos)) != NULL;)
-            ttm__bw_u64(&w, *fp);
+        for (const uint64_t *fp; (fp = ttm__table_next(ft, &freed_type, &pos)) != NULL;)
+            sec_words(&sec, fp, 1);
+        sec_done(&sec);
     }
 
     ttm__bw_u64(&w, reg->offs.live);
+    sec = w_section(&w, reg->offs.live * 8);
     pos = 0;
-    for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &pos)) != NULL;) {
+    for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
         const ttm_offender *o = &s->o;
-        w_words(&w,
+        sec_words(&sec,
                 (const uint64_t[]){(uint64_t)o->cls | (uint64_t)o->device << 8 |
                                        (uint64_t)o->memtype << 24 | (uint64_t)o->npids << 32 |
                                        (uint64_t)o->more_pids << 40,
@@ -151,15 +193,20 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                 8);
     }
 
+    sec_done(&sec);
+
     ttm__bw_u64(&w, reg->nleaks);
+    sec = w_section(&w, reg->nleaks * 6);
     for (size_t i = 0; i < reg->nleaks; i++) {
         const ttm_leak *l = &reg->leaks[i];
-        w_words(&w,
+        sec_words(&sec,
                 (const uint64_t[]){(uint64_t)l->pid | (uint64_t)l->device << 32 |
                                        (uint64_t)l->memtype << 48,
                                    l->addr, l->size, l->obj, l->alloc_ts, l->exit_ts},
                 6);
     }
+
+    sec_done(&sec);
 
     /* the annex in whole words, its last one zero-padded */
     ttm__bw_u64(&w, annex_len);
@@ -169,7 +216,7 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
 
     if (w.err != 0) {
         ttm__bytes_free(&buf);
-        return TTM_ENOMEM;
+        return w.err;
     }
     ttm__bw_patch(&w, 0, STATE_MAGIC, 8);
     ttm__bw_patch(&w, 8, TTM_REGISTRY_STATE_VERSION, 8);
@@ -186,6 +233,15 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
 static inline uint64_t r64(ttm_br *r)
 {
     return ttm__br_u64(r, "the state is truncated");
+}
+
+/* The next n words into v (zeros, and the reader bad, past the end): one bounds check for a
+ * whole entry. */
+static void r_words(ttm_br *r, uint64_t *v, size_t n)
+{
+    const uint8_t *p = ttm__br_take(r, n * 8, "the state is truncated");
+    for (size_t i = 0; i < n; i++)
+        v[i] = p != NULL ? ttm__le64(p + 8 * i) : 0;
 }
 
 /* A count of entries of words_each words: at most what the rest of the buffer can hold. */
@@ -309,8 +365,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
     if (!r_count(r, 6, &n) || n >= NIL - 1)
         BAD("the live record count is wrong");
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t addr = r64(r), size = r64(r), obj = r64(r), ts = r64(r);
-        uint64_t pr = r64(r), dm = r64(r);
+        uint64_t w[6];
+        r_words(r, w, 6);
+        uint64_t addr = w[0], size = w[1], obj = w[2], ts = w[3], pr = w[4], dm = w[5];
         uint32_t pid = (uint32_t)(pr >> 32), refs = (uint32_t)pr;
         uint64_t device = dm >> 16;
         unsigned memtype = (unsigned)(dm >> 8) & 0xff, rflags = (unsigned)dm & 0xff;
@@ -351,7 +408,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
     if (!r_count(r, 2, &n))
         BAD("the history count is wrong");
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t addr = r64(r), meta = r64(r);
+        uint64_t w[2];
+        r_words(r, w, 2);
+        uint64_t addr = w[0], meta = w[1];
         unsigned space = (unsigned)(meta >> 1) & 3, memtype = (unsigned)(meta >> 3) & 7;
         uint16_t device = (uint16_t)(meta >> 6);
         if (!(meta & 1) || space >= TTM_SPACE_COUNT || !ttm__memtype_valid(memtype) ||
@@ -370,8 +429,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         if (!r_count(r, 1, &n))
             BAD("the freed-object count is wrong");
         ttm_table *ft = &reg->freed[g];
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t fp = r64(r);
+        const uint8_t *fps = ttm__br_take(r, (size_t)n * 8, "the state is truncated"); /* fits */
+        for (uint64_t i = 0; fps != NULL && i < n; i++) {
+            uint64_t fp = ttm__le64(fps + 8 * i);
             if (fp == 0)
                 BAD("freed object %llu is malformed", (unsigned long long)i);
             if (ttm__table_find(ft, &freed_type, fp, &fp) != NULL)

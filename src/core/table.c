@@ -1,6 +1,6 @@
 /*
- * table.c — growth, clearing, erasure and iteration of the core's open-addressing table
- * (table.h). The lookups are inline in table.h.
+ * table.c — growth, clearing and erasure of the core's open-addressing table (table.h). The
+ * lookups and the iteration are inline in table.h.
  */
 #include "core/table.h"
 
@@ -84,17 +84,4 @@ void ttm__table_erase(ttm_table *t, void *entry)
 {
     t->type->bury(entry);
     t->live--;
-}
-
-void *ttm__table_next(const ttm_table *t, size_t *pos)
-{
-    for (size_t i = *pos; t->mask != 0 && i <= t->mask; i++) {
-        uint8_t *e = t->slots + i * t->type->entry_size;
-        if (present(t->type, e)) {
-            *pos = i + 1;
-            return e;
-        }
-    }
-    *pos = t->mask ? t->mask + 1 : 0;
-    return NULL;
 }

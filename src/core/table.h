@@ -80,11 +80,6 @@ void ttm__table_clear(ttm_table *t);
  * bury/buried. */
 void ttm__table_erase(ttm_table *t, void *entry);
 
-/* The next present entry at slot index *pos or after it, in slot order, and *pos past it; NULL
- * when there is none. Start with *pos = 0. The table must not change during the walk except
- * through ttm__table_erase() of the entry just returned. */
-void *ttm__table_next(const ttm_table *t, size_t *pos);
-
 /* The slot where a probe for hash starts (for a prefetch); NULL while no array is allocated. */
 static inline const void *ttm__table_home(const ttm_table *t, const ttm_table_type *type,
                                           uint64_t hash)
@@ -126,6 +121,22 @@ static inline void *ttm__table_add(ttm_table *t, const ttm_table_type *type, uin
             return e;
         }
     }
+}
+
+/* The next present entry at slot index *pos or after it, in slot order, and *pos past it; NULL
+ * when there is none. Start with *pos = 0. The table must not change during the walk except
+ * through ttm__table_erase() of the entry just returned. type is t's type. */
+static inline void *ttm__table_next(const ttm_table *t, const ttm_table_type *type, size_t *pos)
+{
+    for (size_t i = *pos; t->mask != 0 && i <= t->mask; i++) {
+        uint8_t *e = t->slots + i * type->entry_size;
+        if (!type->empty(e) && (type->buried == NULL || !type->buried(e))) {
+            *pos = i + 1;
+            return e;
+        }
+    }
+    *pos = t->mask ? t->mask + 1 : 0;
+    return NULL;
 }
 
 #endif /* TTM_CORE_TABLE_H */

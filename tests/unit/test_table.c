@@ -104,7 +104,7 @@ static bool erase(ttm_table *t, uint64_t key)
 static size_t walk(const ttm_table *t)
 {
     size_t n = 0, pos = 0;
-    for (kv *e; (e = ttm__table_next(t, &pos)) != NULL; n++) {
+    for (kv *e; (e = ttm__table_next(t, t->type, &pos)) != NULL; n++) {
         assert_true(e->key != 0 && e->key != TOMB);
         assert_ptr_equal(find(t, e->key), e);
     }
@@ -242,7 +242,7 @@ static void test_iteration(void **state)
     ttm_table t;
     ttm__table_init(&t, &mixed, 1000);
     size_t pos = 0;
-    assert_null(ttm__table_next(&t, &pos)); /* nothing allocated */
+    assert_null(ttm__table_next(&t, t.type, &pos)); /* nothing allocated */
     bool seen[301] = {false};
     for (uint64_t k = 1; k <= 300; k++)
         add(&t, k, k);
@@ -250,7 +250,7 @@ static void test_iteration(void **state)
         erase(&t, k);
     pos = 0;
     size_t n = 0, last = 0;
-    for (kv *e; (e = ttm__table_next(&t, &pos)) != NULL; n++) {
+    for (kv *e; (e = ttm__table_next(&t, t.type, &pos)) != NULL; n++) {
         size_t at = (size_t)(e - (kv *)t.slots);
         assert_true(n == 0 || at > last); /* slot order */
         last = at;
@@ -261,7 +261,7 @@ static void test_iteration(void **state)
             ttm__table_erase(&t, e); /* erasing the entry just returned is allowed */
     }
     assert_int_equal(n, 200);
-    assert_null(ttm__table_next(&t, &pos)); /* stays at the end */
+    assert_null(ttm__table_next(&t, t.type, &pos)); /* stays at the end */
     assert_int_equal(walk(&t), 100);
     for (uint64_t k = 1; k <= 300; k++)
         assert_true((find(&t, k) != NULL) == (k % 2 == 1 && k % 3 != 0));
