@@ -49,7 +49,7 @@ typedef struct ttm_table {
 } ttm_table;
 
 /* An empty table of entries of type (a static object of the caller's) holding at most max
- * entries (max ≥ 1). Allocates nothing. */
+ * entries (0 is taken as 1). Allocates nothing. */
 void ttm__table_init(ttm_table *t, const ttm_table_type *type, size_t max);
 
 /* Releases the array; the table is then empty, as after ttm__table_init(). NULL is a no-op. */
