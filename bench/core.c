@@ -1,13 +1,19 @@
 /*
  * bench/core.c — ingest rate of the core registry on the llama mix with 100,000 live buffers,
- * and the registry's memory per live buffer (DESIGN §6: ≥ 15 M events/s, ≤ 64 B/buffer).
+ * and the registry's memory per live buffer (the budgets, docs/ARCHITECTURE.md: ≥ 15 M events/s,
+ * ≤ 64 B/buffer).
  *
  * The llama scenario's events (identity and legacy client behaviours) are generated once into
  * memory; each round opens a registry, fills it with 100,000 long-lived buffers spread over 8
  * devices, then times applying the whole scenario on top of them, five passes in a row: the
  * first pass ("cold": tables still growing) and the median of the others (sustained) are
- * printed, each the median over the rounds. A baseline from the same run: a plain loop that only copies the events (memory
- * bandwidth floor), so the figures can be compared across machines.
+ * printed, each the median over the rounds. Two baselines from the same run: a plain loop that
+ * only copies the events (memory bandwidth floor), and a bare open-addressing table of
+ * (device, space, addr) keys, prefilled with the same 100,000 keys, into which each ALLOC of
+ * the scenario inserts its key and each FREE erases it (a FREE without memtype tries the
+ * spaces in turn): the least any tracker must do per event. The claim is the ratio of the
+ * registry's time per event to the bare table's, which the machine's speed and load largely
+ * cancel out of.
  *
  * `bench_core exit`: the settle rate of an exit (records reclaimed per second) of a process
  * holding EXIT_BIG live buffers while another holds EXIT_OTHER, in steps of the daemon's
@@ -170,6 +176,135 @@ static int exit_bench(void)
     return 0;
 }
 
+/* ---- the bare baseline: an open-addressing set of (device, space, addr) --------------------- */
+
+/* A slot: the address, and the key's rest packed as bit 0 used, bit 1 tombstone, bits 2-3
+ * space, bits 8-23 device (0: empty). */
+typedef struct bare_slot {
+    uint64_t addr;
+    uint64_t meta;
+} bare_slot;
+
+typedef struct bare_set {
+    bare_slot *s;
+    size_t mask, used, live;
+} bare_set;
+
+static uint64_t bare_hash(uint64_t addr, uint64_t meta)
+{
+    uint64_t x = addr ^ (meta << 40);
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static uint64_t bare_meta(uint16_t device, unsigned space)
+{
+    return 1u | (uint64_t)space << 2 | (uint64_t)device << 8;
+}
+
+static void bare_insert(bare_set *t, uint64_t addr, uint64_t meta);
+
+/* Doubles the table (load ≤ 1/2), dropping the tombstones. */
+static void bare_grow(bare_set *t)
+{
+    bare_set n = {.mask = t->mask ? t->mask * 2 + 1 : 1023};
+    n.s = ttm__xcalloc(n.mask + 1, sizeof *n.s);
+    for (size_t i = 0; t->mask && i <= t->mask; i++)
+        if (t->s[i].meta & 1)
+            bare_insert(&n, t->s[i].addr, t->s[i].meta);
+    ttm__free(t->s);
+    *t = n;
+}
+
+static void bare_insert(bare_set *t, uint64_t addr, uint64_t meta)
+{
+    if ((t->used + 1) * 2 > t->mask + 1)
+        bare_grow(t);
+    size_t tomb = SIZE_MAX;
+    for (size_t i = bare_hash(addr, meta) & t->mask;; i = (i + 1) & t->mask) {
+        if (t->s[i].meta == 0) {
+            if (tomb == SIZE_MAX)
+                t->used++;
+            else
+                i = tomb;
+            t->s[i] = (bare_slot){addr, meta};
+            t->live++;
+            return;
+        }
+        if (t->s[i].meta == 2 && tomb == SIZE_MAX)
+            tomb = i;
+        else if (t->s[i].meta == meta && t->s[i].addr == addr)
+            return;
+    }
+}
+
+static bool bare_erase(bare_set *t, uint64_t addr, uint64_t meta)
+{
+    for (size_t i = bare_hash(addr, meta) & t->mask;; i = (i + 1) & t->mask) {
+        if (t->s[i].meta == 0)
+            return false;
+        if (t->s[i].meta == meta && t->s[i].addr == addr) {
+            t->s[i].meta = 2;
+            t->live--;
+            return true;
+        }
+    }
+}
+
+/* One pass of the scenario's ALLOC / FREE keys through the bare set. noinline so that
+ * callgrind can count it apart. */
+__attribute__((noinline)) static void bare_pass(bare_set *t, const stream *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const ttm_event *ev = &s->ev[i];
+        if (ev->kind == TTM_EV_ALLOC && ev->memtype < TTM_MEMTYPE_COUNT) {
+            bare_insert(t, ev->addr, bare_meta(ev->device, ttm__memtype_space(ev->memtype)));
+        } else if (ev->kind == TTM_EV_FREE) {
+            if (ev->memtype < TTM_MEMTYPE_COUNT) {
+                (void)bare_erase(t, ev->addr,
+                                 bare_meta(ev->device, ttm__memtype_space(ev->memtype)));
+                continue;
+            }
+            for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
+                if (bare_erase(t, ev->addr, bare_meta(ev->device, sp)))
+                    break;
+        }
+    }
+}
+
+/* One round of the baseline, shaped as run_round(): the set prefilled with the same keys as
+ * prefill(), then PASSES passes, each from a copy of the prefilled set (made outside the
+ * timing: the bare set has no exits to return it to the live set); the median of the later
+ * passes. */
+static double bare_round(const stream *s)
+{
+    bare_set pre = {0};
+    for (uint32_t i = 0; i < PREFILL; i++)
+        bare_insert(&pre, 0x7f0000000000ull + (uint64_t)i * 4096,
+                    bare_meta((uint16_t)(i % 8), (i & 1) ? TTM_SPACE_L1 : TTM_SPACE_DRAM));
+    bare_set t = pre;
+    t.s = ttm__xmalloc((pre.mask + 1) * sizeof *t.s);
+    double warm[PASSES - 1];
+    for (int p = 0; p < PASSES; p++) {
+        ttm__free(t.s);
+        t = pre;
+        t.s = ttm__xmalloc((pre.mask + 1) * sizeof *t.s);
+        memcpy(t.s, pre.s, (pre.mask + 1) * sizeof *t.s);
+        double t0 = ttm_bench_now_s();
+        bare_pass(&t, s);
+        double dt = ttm_bench_now_s() - t0;
+        if (p > 0)
+            warm[p - 1] = dt;
+    }
+    ttm__free(t.s);
+    ttm__free(pre.s);
+    qsort(warm, PASSES - 1, sizeof warm[0], ttm_bench_cmp_double);
+    return warm[(PASSES - 1) / 2];
+}
+
 static double copy_round(const stream *s)
 {
     ttm_event *dst = ttm__xmalloc(s->n * sizeof *dst);
@@ -189,8 +324,10 @@ int main(int argc, char **argv)
         return exit_bench();
     printf("bench_core: llama scenario on top of %u live buffers, median of %d rounds\n",
            PREFILL, ROUNDS);
-    printf("%-9s %9s %12s %10s %14s %14s %12s\n", "client", "events", "events/s", "ns/event",
-           "cold events/s", "B/live buffer", "copy ns/ev");
+    printf("ratio = ns/event of the registry / ns/event of a bare open-addressing insert/erase "
+           "of the same keys\n");
+    printf("%-9s %9s %12s %10s %14s %14s %12s %12s %10s\n", "client", "events", "events/s",
+           "ns/event", "cold events/s", "B/live buffer", "copy ns/ev", "bare ns/ev", "ratio");
     for (int m = 0; m < 2; m++) {
         if (argc > 1 && strcmp(argv[1], modes[m]) != 0)
             continue;
@@ -199,20 +336,23 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_core: the llama scenario is missing\n");
             return 1;
         }
-        double dts[ROUNDS], colds[ROUNDS], copies[ROUNDS];
+        double dts[ROUNDS], colds[ROUNDS], copies[ROUNDS], bares[ROUNDS];
         size_t live_mem = 0;
         uint64_t live = 0;
         for (int r = 0; r < ROUNDS; r++) {
             dts[r] = run_round(&s, &live_mem, &live, &colds[r]);
             copies[r] = copy_round(&s);
+            bares[r] = bare_round(&s);
         }
         qsort(dts, ROUNDS, sizeof dts[0], ttm_bench_cmp_double);
         qsort(copies, ROUNDS, sizeof copies[0], ttm_bench_cmp_double);
         qsort(colds, ROUNDS, sizeof colds[0], ttm_bench_cmp_double);
-        double med = dts[ROUNDS / 2];
-        printf("%-9s %9zu %12.0f %10.1f %14.0f %14.1f %12.2f\n", modes[m], s.n,
+        qsort(bares, ROUNDS, sizeof bares[0], ttm_bench_cmp_double);
+        double med = dts[ROUNDS / 2], bare = bares[ROUNDS / 2];
+        printf("%-9s %9zu %12.0f %10.1f %14.0f %14.1f %12.2f %12.2f %10.2f\n", modes[m], s.n,
                (double)s.n / med, med * 1e9 / (double)s.n, (double)s.n / colds[ROUNDS / 2],
-               (double)live_mem / (double)live, copies[ROUNDS / 2] * 1e9 / (double)s.n);
+               (double)live_mem / (double)live, copies[ROUNDS / 2] * 1e9 / (double)s.n,
+               bare * 1e9 / (double)s.n, med / bare);
         ttm__free(s.ev);
         ttm__free(s.pid);
     }

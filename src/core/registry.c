@@ -1,20 +1,12 @@
 /*
- * registry.c — the core registry: live records, history, classification, statistics.
+ * registry.c — the core registry's rules: the classification of every ALLOC and FREE, the
+ * settlement of an exit, the counting of classes, bytes and peaks per device and process, and
+ * the queries that read them back.
  *
  * The rules implemented here are written out in docs/CLASSIFICATION.md; keep the two in step.
- *
- * Memory layout, chosen for the ≤ 64 bytes per live buffer budget and for ingest speed:
- * - records live in fixed chunks of 4096 (56 bytes each), recycled through a free list, so a
- *   growing registry never moves a record and wastes at most one chunk;
- * - each record is also on its process's list (doubly linked through the record, in the order
- *   the records were made), so an exit visits the exiting process's records only and a record
- *   leaves its list in O(1); records made while the process table was full (no entry for
- *   their process) are on one list of their own, the orphans;
- * - a power-of-two array of 32-bit bucket heads (one per 0.6 to 1.25 records) indexes them by
- *   (device, space, addr); records sharing a key (an owner, its views, records of other
- *   processes) sit in the same chain;
- * - open-addressing tables hold what outlives a record: keys ever allocated (history), freed
- *   object ids (for double frees), offenders, processes.
+ * The live records are kept by store.c, the tables that outlive a record (history, freed
+ * objects, offenders, the pid map) are table.c's, the persistence codec is registry_state.c;
+ * registry_internal.h holds the structures they share.
  */
 #include "core/registry.h"
 
@@ -24,11 +16,7 @@
 #include "common/alloc.h"
 #include "common/arch.h"
 #include "common/util.h"
-
-#define NIL UINT32_MAX
-#define CHUNK_SHIFT 12
-#define CHUNK_SIZE (1u << CHUNK_SHIFT)
-#define MAX_DEVICES 65536u
+#include "core/registry_internal.h"
 
 /* ---- class table ---------------------------------------------------------------------------- */
 
@@ -68,389 +56,71 @@ int ttm_class_parse(const char *s, ttm_class *out)
     return TTM_EINVAL;
 }
 
-/* ---- structures ----------------------------------------------------------------------------- */
-
-enum {
-    REC_USED = 1,           /* the slot holds a live record */
-    REC_VIEW = 2,           /* the record is a view: no bytes */
-    REC_ATTACHED = 4,       /* a view that found a live owner when it was allocated */
-    REC_OWNER_RELEASED = 8, /* a view whose owner's memory has been released since */
-    REC_ORPHAN = 16,        /* on the orphan list: its process had no entry when it was made */
-};
-
-typedef struct rec {
-    uint64_t addr, size, obj, ts;
-    uint32_t pid;
-    uint32_t next; /* bucket chain while used; free list while not */
-    uint32_t refs;
-    uint16_t device;
-    uint8_t memtype;
-    uint8_t rflags;
-    uint32_t pprev, pnext; /* the process's list (or the orphans'), NIL at its ends */
-} rec;
-
-_Static_assert(sizeof(rec) == 56, "a live record is 56 bytes");
-
-/* A list of records through their pprev / pnext links: a process's, or the orphans'. */
-typedef struct reclist {
-    uint32_t head, tail; /* NIL when empty */
-} reclist;
-
-/* A key ever allocated, in 16 bytes: the address, then packed: bit 0 used, bits 1-2 space,
- * bits 3-5 the last memtype, bits 6-21 the device, bits 22-63 the last size (sizes of 4 TiB and
- * more are kept as 4 TiB - 1: only compared for "reused with a new size"). */
-typedef struct hist_entry {
-    uint64_t addr;
-    uint64_t meta;
-} hist_entry;
-
-#define HIST_KEY_MASK ((1ull << 22) - 1 - (7ull << 3))
-#define HIST_SIZE_MAX ((1ull << 42) - 1)
-
-static inline uint64_t hist_key(uint16_t device, unsigned space)
-{
-    return 1u | (uint64_t)space << 1 | (uint64_t)device << 6;
-}
-
-static inline uint64_t hist_last_size(const hist_entry *h)
-{
-    return h->meta >> 22;
-}
-
-static inline unsigned hist_last_memtype(const hist_entry *h)
-{
-    return (unsigned)(h->meta >> 3) & 7;
-}
-
-static inline uint64_t hist_size_of(uint64_t size)
-{
-    return size < HIST_SIZE_MAX ? size : HIST_SIZE_MAX;
-}
-
-static inline void hist_set_last(hist_entry *h, unsigned memtype, uint64_t size)
-{
-    h->meta = (h->meta & HIST_KEY_MASK) | (uint64_t)(memtype & 7) << 3 | hist_size_of(size) << 22;
-}
-
-typedef struct offender_slot {
-    ttm_offender o;
-    bool used;
-} offender_slot;
-
-typedef struct proc {
-    uint32_t pid;
-    bool alive;
-    uint64_t first_ts, exit_ts;
-    uint64_t live_records;
-    uint64_t leaked_count, leaked_bytes;
-    uint64_t anomalies;
-    size_t ndevices, cap_devices;
-    ttm_proc_mem *devices;
-    reclist recs; /* its live records, oldest first */
-    /* an exit being settled in steps (ttm_registry_process_exit_step): its time, its leaks */
-    bool exiting;
-    uint64_t exiting_ts, exit_leaked_count, exit_leaked_bytes;
-} proc;
-
-typedef struct dev {
-    ttm_device_stats s;
-    bool capacity_set[TTM_SPACE_COUNT]; /* set explicitly (not from the default profile) */
-} dev;
-
-/* A growable open-addressing table of fixed-size entries. */
-typedef struct otable {
-    void *slots;
-    size_t mask;  /* capacity - 1, capacity a power of two; 0 when not allocated */
-    size_t used;  /* slots not empty (deleted included) */
-    size_t live;  /* entries present */
-} otable;
-
-struct ttm_registry {
-    ttm_registry_config cfg;
-
-    rec **chunks;
-    uint32_t nchunks;
-    uint32_t next_unused; /* records ever handed out from the chunks */
-    uint32_t free_head;
-    uint64_t live; /* records in use */
-    reclist orphans; /* records whose process had no entry (the table was full) */
-
-    uint32_t *buckets;
-    uint32_t bucket_mask;
-
-    otable hist;   /* hist_entry */
-    otable freed[2]; /* uint64_t fingerprints of freed (pid, obj): current and previous generation */
-    unsigned freed_cur;
-    otable offs;   /* offender_slot */
-    otable pidmap; /* pidslot */
-
-    proc **procs;
-    size_t nprocs, cap_procs;
-    proc *last_proc;
-
-    dev **devs; /* MAX_DEVICES lazily created */
-    uint16_t *dev_ids;
-    size_t ndevs;
-    ttm_arch default_arch;
-    uint64_t size_max[TTM_SPACE_COUNT]; /* sizes beyond are oversize (unless a device says more) */
-    uint64_t size_max_least;            /* the least of them: the hot path's one comparison */
-
-    ttm_leak *leaks;
-    size_t nleaks;
-
-    ttm_apply_info scratch_info; /* where apply writes when the caller wants no info */
-    ttm_apply_info *info;        /* during one apply: the caller's or scratch_info */
-
-    ttm_totals t;
-};
-
-/* ---- helpers -------------------------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-static uint64_t key_hash(uint16_t device, unsigned space, uint64_t addr)
-{
-    return mix64(addr ^ ((uint64_t)device << 40) ^ ((uint64_t)space << 58));
-}
-
-/* The record index hashes (device, addr) without the space: records of every space at one
- * address share a chain, so a FREE without memtype walks one chain, not three. */
-static inline uint32_t bucket_of(uint64_t mask, uint16_t device, uint64_t addr)
-{
-    return (uint32_t)(key_hash(device, 0, addr) & mask);
-}
-
-static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
-{
-    return &reg->chunks[i >> CHUNK_SHIFT][i & (CHUNK_SIZE - 1)];
-}
-
-static inline ttm_space rec_space(const rec *r)
-{
-    return ttm__memtype_space(r->memtype);
-}
-
-/* a + b, or UINT64_MAX when the sum does not fit: no byte total of the core ever wraps. */
-static inline uint64_t sat_add(uint64_t a, uint64_t b)
-{
-    uint64_t s;
-    return __builtin_add_overflow(a, b, &s) ? UINT64_MAX : s;
-}
+/* ---- side tables ---------------------------------------------------------------------------- */
 
 static uint32_t cfg_or(uint32_t v, uint32_t dflt)
 {
     return v ? v : dflt;
 }
 
-/* ---- open tables ---------------------------------------------------------------------------- */
-
-/* Ensures room for one more entry (load ≤ 1/2). Returns false when the table may not grow past
- * max entries or memory is short. rehash re-inserts the old slots into the new array. */
-static bool otable_reserve(otable *t, size_t entry_size, size_t max,
-                           void (*rehash)(otable *t, void *old, size_t oldcap))
+/* Freed objects: two generations of fingerprints. A free is written to the current
+ * generation; when that holds half of max_freed_objs, the previous generation is forgotten
+ * (counted in freed_objs_dropped) and its table becomes the current one. So the most recent
+ * frees are always remembered, in tables small enough to stay in cache. This is the most freed
+ * objects a generation holds. */
+static size_t freed_gen_cap(const ttm_registry *reg)
 {
-    if (t->live >= max)
-        return false;
-    if (t->mask != 0 && (t->used + 1) * 2 <= t->mask + 1)
-        return true;
-    size_t oldcap = t->mask ? t->mask + 1 : 0;
-    size_t cap = oldcap ? oldcap : 64;
-    while ((t->live + 1) * 2 > cap || cap <= oldcap / 2)
-        cap *= 2;
-    if (oldcap && (t->live + 1) * 4 > oldcap) /* not mostly tombstones: grow */
-        cap = oldcap * 2 > cap ? oldcap * 2 : cap;
-    void *slots = ttm__calloc(cap, entry_size);
-    if (slots == NULL)
-        return false;
-    void *old = t->slots;
-    t->slots = slots;
-    t->mask = cap - 1;
-    t->used = 0;
-    t->live = 0;
-    if (old != NULL)
-        rehash(t, old, oldcap);
-    ttm__free(old);
-    return true;
-}
-
-/* history */
-static hist_entry *hist_find(const ttm_registry *reg, uint16_t device, unsigned space,
-                             uint64_t addr)
-{
-    if (reg->hist.mask == 0)
-        return NULL;
-    hist_entry *s = reg->hist.slots;
-    uint64_t key = hist_key(device, space);
-    for (size_t i = key_hash(device, space, addr) & reg->hist.mask;; i = (i + 1) & reg->hist.mask) {
-        if (s[i].meta == 0)
-            return NULL;
-        if (s[i].addr == addr && (s[i].meta & HIST_KEY_MASK) == key)
-            return &s[i];
-    }
-}
-
-static hist_entry *hist_slot(otable *t, uint16_t device, unsigned space, uint64_t addr)
-{
-    hist_entry *s = t->slots;
-    size_t i = key_hash(device, space, addr) & t->mask;
-    while (s[i].meta != 0)
-        i = (i + 1) & t->mask;
-    return &s[i];
-}
-
-static void hist_rehash(otable *t, void *old, size_t oldcap)
-{
-    hist_entry *o = old;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].meta != 0) {
-            uint16_t device = (uint16_t)(o[i].meta >> 6);
-            unsigned space = (unsigned)(o[i].meta >> 1) & 3;
-            *hist_slot(t, device, space, o[i].addr) = o[i];
-            t->used++;
-            t->live++;
-        }
-    }
-}
-
-static hist_entry *hist_add(ttm_registry *reg, uint16_t device, unsigned space, uint64_t addr)
-{
-    if (!otable_reserve(&reg->hist, sizeof(hist_entry), reg->cfg.max_history, hist_rehash)) {
-        reg->t.history_dropped++;
-        return NULL;
-    }
-    hist_entry *h = hist_slot(&reg->hist, device, space, addr);
-    h->addr = addr;
-    h->meta = hist_key(device, space);
-    reg->hist.used++;
-    reg->hist.live++;
-    return h;
-}
-
-/* freed objects: two generations of 64-bit fingerprints of (pid, obj), 0 meaning an empty
- * slot. A free is written to the current generation; when that holds half of max_freed_objs,
- * the previous generation is forgotten (counted in freed_objs_dropped) and its table becomes
- * the current one. So the most recent frees are always remembered, in tables small enough to
- * stay in cache. Two pairs share a fingerprint with a probability of about n^2 / 2^65. */
-static uint64_t obj_fingerprint(uint32_t pid, uint64_t obj)
-{
-    uint64_t h = mix64(obj ^ ((uint64_t)pid << 32) ^ pid);
-    return h ? h : 1;
-}
-
-/* The slot holding fp, or the empty slot where it would go. */
-static uint64_t *freed_slot(const otable *t, uint64_t fp)
-{
-    uint64_t *s = t->slots;
-    size_t i = fp & t->mask;
-    while (s[i] != 0 && s[i] != fp)
-        i = (i + 1) & t->mask;
-    return &s[i];
+    return reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
 }
 
 static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
     for (unsigned g = 0; g < 2; g++)
-        if (reg->freed[g].mask != 0 && *freed_slot(&reg->freed[g], fp) != 0)
+        if (ttm__table_find(&reg->freed[g], &freed_type, fp, &fp) != NULL)
             return true;
     return false;
-}
-
-static void freed_rehash(otable *t, void *old, size_t oldcap)
-{
-    uint64_t *o = old;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (o[i] != 0) {
-            *freed_slot(t, o[i]) = o[i];
-            t->used++;
-            t->live++;
-        }
-    }
 }
 
 static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
-    otable *cur = &reg->freed[reg->freed_cur];
-    if (cur->mask != 0 && *freed_slot(cur, fp) == fp)
+    ttm_table *cur = &reg->freed[reg->freed_cur];
+    if (ttm__table_find(cur, &freed_type, fp, &fp) != NULL)
         return;
-    size_t gen_cap = reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
-    if (cur->live >= gen_cap) {
+    if (cur->live >= freed_gen_cap(reg)) {
         /* the current generation is full: forget the previous one and reuse its table */
         reg->freed_cur ^= 1;
-        otable *old = &reg->freed[reg->freed_cur];
-        reg->t.freed_objs_dropped += old->live;
-        if (old->mask != 0)
-            memset(old->slots, 0, (old->mask + 1) * sizeof(uint64_t));
-        old->used = old->live = 0;
-        cur = old;
+        cur = &reg->freed[reg->freed_cur];
+        reg->t.freed_objs_dropped += cur->live;
+        ttm__table_clear(cur);
     }
-    if (!otable_reserve(cur, sizeof(uint64_t), gen_cap, freed_rehash)) {
+    uint64_t *slot = ttm__table_add(cur, &freed_type, fp);
+    if (slot == NULL) {
         reg->t.freed_objs_dropped++; /* out of memory */
         return;
     }
-    *freed_slot(cur, fp) = fp;
-    cur->used++;
-    cur->live++;
+    *slot = fp;
 }
 
 /* offenders */
-static uint64_t off_hash(unsigned cls, uint16_t device, uint64_t addr)
-{
-    return mix64(addr ^ ((uint64_t)device << 40) ^ ((uint64_t)cls << 56));
-}
-
-static offender_slot *off_slot(const otable *t, unsigned cls, uint16_t device, uint64_t addr)
-{
-    offender_slot *s = t->slots;
-    for (size_t i = off_hash(cls, device, addr) & t->mask;; i = (i + 1) & t->mask) {
-        if (!s[i].used)
-            return &s[i];
-        if (s[i].o.cls == cls && s[i].o.device == device && s[i].o.addr == addr)
-            return &s[i];
-    }
-}
-
-static void off_rehash(otable *t, void *old, size_t oldcap)
-{
-    offender_slot *o = old;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].used) {
-            *off_slot(t, o[i].o.cls, o[i].o.device, o[i].o.addr) = o[i];
-            t->used++;
-            t->live++;
-        }
-    }
-}
-
 static void offender_note(ttm_registry *reg, unsigned cls, uint16_t device, unsigned memtype,
                           uint64_t addr, uint64_t bytes, uint32_t pid, uint64_t ts)
 {
-    offender_slot *s = reg->offs.mask ? off_slot(&reg->offs, cls, device, addr) : NULL;
-    if (s == NULL || !s->used) {
-        if (!otable_reserve(&reg->offs, sizeof(offender_slot), reg->cfg.max_offenders,
-                            off_rehash)) {
+    ttm_offender key = {.cls = (ttm_class)cls, .device = device, .addr = addr};
+    uint64_t hash = off_hash_of(cls, device, addr);
+    offender_slot *s = ttm__table_find(&reg->offs, &off_type, hash, &key);
+    if (s == NULL) {
+        s = ttm__table_add(&reg->offs, &off_type, hash);
+        if (s == NULL) {
             reg->t.offenders_dropped++;
             return;
         }
-        s = off_slot(&reg->offs, cls, device, addr);
         memset(s, 0, sizeof *s);
         s->used = true;
-        s->o.cls = (ttm_class)cls;
-        s->o.device = device;
-        s->o.addr = addr;
+        s->o = key;
         s->o.memtype = TTM_MEM_ANY;
         s->o.first_ts = ts;
-        reg->offs.used++;
-        reg->offs.live++;
     }
     ttm_offender *o = &s->o;
     o->count++;
@@ -467,76 +137,98 @@ static void offender_note(ttm_registry *reg, unsigned cls, uint16_t device, unsi
         o->more_pids = true;
 }
 
-/* processes: the pid map holds (pid, index + 1) pairs so that it can rehash on its own */
+/* processes: the pid map holds (pid, index in procs + 1) pairs; a forgotten process leaves a
+ * tombstone (idx1 0, pid not 0), an empty slot is all zeros */
 typedef struct pidslot {
     uint32_t pid;
-    uint32_t idx1; /* 0 = empty */
+    uint32_t idx1; /* 0 = empty or erased */
 } pidslot;
 
-static pidslot *pid_slot(const otable *t, uint32_t pid)
+static inline uint64_t pid_hash(const void *e)
 {
-    pidslot *s = t->slots;
-    for (size_t i = mix64(pid) & t->mask;; i = (i + 1) & t->mask)
-        if (s[i].idx1 == 0 || s[i].pid == pid)
-            return &s[i];
+    return ttm__mix64(((const pidslot *)e)->pid);
 }
 
-static void pid_rehash(otable *t, void *old, size_t oldcap)
+static inline bool pid_empty(const void *e)
 {
-    pidslot *o = old;
-    for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].idx1 != 0) {
-            *pid_slot(t, o[i].pid) = o[i];
-            t->used++;
-            t->live++;
-        }
-    }
+    const pidslot *s = e;
+    return s->idx1 == 0 && s->pid == 0;
 }
 
-static proc *proc_find(const ttm_registry *reg, uint32_t pid)
+static inline bool pid_match(const void *e, const void *key)
+{
+    return ((const pidslot *)e)->pid == *(const uint32_t *)key;
+}
+
+static inline void pid_bury(void *e)
+{
+    *(pidslot *)e = (pidslot){.pid = 1, .idx1 = 0};
+}
+
+static inline bool pid_buried(const void *e)
+{
+    const pidslot *s = e;
+    return s->idx1 == 0 && s->pid != 0;
+}
+
+static const ttm_table_type pid_type = {.entry_size = sizeof(pidslot),
+                                        .hash = pid_hash,
+                                        .empty = pid_empty,
+                                        .match = pid_match,
+                                        .bury = pid_bury,
+                                        .buried = pid_buried};
+
+static pidslot *pid_find(const ttm_registry *reg, uint32_t pid)
+{
+    return ttm__table_find(&reg->pidmap, &pid_type, ttm__mix64(pid), &pid);
+}
+
+proc *ttm__reg_proc_find(const ttm_registry *reg, uint32_t pid)
 {
     if (reg->last_proc != NULL && reg->last_proc->pid == pid)
         return reg->last_proc;
-    if (reg->pidmap.mask == 0)
+    pidslot *s = pid_find(reg, pid);
+    return s != NULL ? reg->procs[s->idx1 - 1] : NULL;
+}
+
+/* A new entry for pid (known absent), alive since ts; NULL when the table is full or memory is
+ * short. */
+static proc *proc_add(ttm_registry *reg, uint32_t pid, uint64_t ts)
+{
+    if (reg->nprocs >= reg->cfg.max_processes) {
+        reg->t.processes_dropped++;
         return NULL;
-    pidslot *s = pid_slot(&reg->pidmap, pid);
-    return s->idx1 ? reg->procs[s->idx1 - 1] : NULL;
+    }
+    if (reg->nprocs == reg->cap_procs) {
+        size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 16;
+        proc **np = ttm__reallocarray(reg->procs, cap, sizeof *np);
+        if (np == NULL)
+            return NULL;
+        reg->procs = np;
+        reg->cap_procs = cap;
+    }
+    if (!ttm__table_reserve(&reg->pidmap))
+        return NULL;
+    proc *p = ttm__calloc(1, sizeof *p);
+    if (p == NULL)
+        return NULL;
+    p->pid = pid;
+    p->alive = true;
+    p->first_ts = ts;
+    p->recs = (reclist){NIL, NIL};
+    reg->procs[reg->nprocs++] = p;
+    pidslot *s = ttm__table_add(&reg->pidmap, &pid_type, ttm__mix64(pid)); /* reserved */
+    *s = (pidslot){pid, (uint32_t)reg->nprocs};
+    return p;
 }
 
-/* Finds or creates pid's entry; NULL when the table is full or memory is short (the caller
- * then goes on without per-process statistics). A new entry is alive. */
-static proc *proc_get(ttm_registry *reg, uint32_t pid, uint64_t ts)
+proc *ttm__reg_proc(ttm_registry *reg, uint32_t pid, uint64_t ts)
 {
     if (reg->last_proc != NULL && reg->last_proc->pid == pid)
         return reg->last_proc;
-    proc *p = proc_find(reg, pid);
-    if (p == NULL) {
-        if (reg->nprocs >= reg->cfg.max_processes) {
-            reg->t.processes_dropped++;
-            return NULL;
-        }
-        if (reg->nprocs == reg->cap_procs) {
-            size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 16;
-            proc **np = ttm__reallocarray(reg->procs, cap, sizeof *np);
-            if (np == NULL)
-                return NULL;
-            reg->procs = np;
-            reg->cap_procs = cap;
-        }
-        if (!otable_reserve(&reg->pidmap, sizeof(pidslot), reg->cfg.max_processes, pid_rehash))
-            return NULL;
-        p = ttm__calloc(1, sizeof *p);
-        if (p == NULL)
-            return NULL;
-        p->pid = pid;
-        p->alive = true;
-        p->first_ts = ts;
-        p->recs = (reclist){NIL, NIL};
-        reg->procs[reg->nprocs++] = p;
-        *pid_slot(&reg->pidmap, pid) = (pidslot){pid, (uint32_t)reg->nprocs};
-        reg->pidmap.used++;
-        reg->pidmap.live++;
-    }
+    proc *p = ttm__reg_proc_find(reg, pid);
+    if (p == NULL && (p = proc_add(reg, pid, ts)) == NULL)
+        return NULL;
     reg->last_proc = p;
     return p;
 }
@@ -549,9 +241,7 @@ static ttm_memstat *proc_mem_find(proc *p, uint16_t device, unsigned memtype)
     return NULL;
 }
 
-/* The process's statistics for (device, memtype), created when missing; NULL when memory is
- * short. */
-static ttm_memstat *proc_mem(proc *p, uint16_t device, unsigned memtype)
+ttm_memstat *ttm__reg_proc_mem(proc *p, uint16_t device, unsigned memtype)
 {
     ttm_memstat *m = proc_mem_find(p, device, memtype);
     if (m != NULL)
@@ -591,7 +281,7 @@ static void dev_apply_profile(dev *d, ttm_arch arch)
         d->s.arch = arch;
 }
 
-static dev *dev_get(ttm_registry *reg, uint16_t device)
+dev *ttm__reg_dev(ttm_registry *reg, uint16_t device)
 {
     dev *d = reg->devs[device];
     if (d != NULL)
@@ -610,7 +300,6 @@ static dev *dev_get(ttm_registry *reg, uint16_t device)
     reg->devs[device] = d;
     return d;
 }
-
 /* ---- sizes ---------------------------------------------------------------------------------- */
 
 /* Sizes beyond any device (docs/CLASSIFICATION.md, "Sizes"): TTM_SIZE_MARGIN times the largest
@@ -682,18 +371,18 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
     reg->cfg.max_freed_objs = cfg_or(reg->cfg.max_freed_objs, 1u << 19);
     reg->cfg.max_leaks_listed = cfg_or(reg->cfg.max_leaks_listed, 4096);
     reg->cfg.max_processes = cfg_or(reg->cfg.max_processes, 4096);
-    reg->free_head = NIL;
-    reg->orphans = (reclist){NIL, NIL};
+    ttm__table_init(&reg->hist, &hist_type, reg->cfg.max_history);
+    for (unsigned g = 0; g < 2; g++)
+        ttm__table_init(&reg->freed[g], &freed_type, freed_gen_cap(reg));
+    ttm__table_init(&reg->offs, &off_type, reg->cfg.max_offenders);
+    ttm__table_init(&reg->pidmap, &pid_type, reg->cfg.max_processes);
     size_bounds_init(reg);
     reg->devs = ttm__calloc(MAX_DEVICES, sizeof *reg->devs);
     reg->dev_ids = ttm__calloc(MAX_DEVICES, sizeof *reg->dev_ids);
-    reg->bucket_mask = 1023;
-    reg->buckets = ttm__malloc((reg->bucket_mask + 1) * sizeof *reg->buckets);
-    if (reg->devs == NULL || reg->dev_ids == NULL || reg->buckets == NULL) {
+    if (reg->devs == NULL || reg->dev_ids == NULL || ttm__store_init(&reg->st) != TTM_OK) {
         ttm_registry_close(reg);
         return TTM_ENOMEM;
     }
-    memset(reg->buckets, 0xff, (reg->bucket_mask + 1) * sizeof *reg->buckets);
     *out = reg;
     return TTM_OK;
 }
@@ -702,15 +391,12 @@ void ttm_registry_close(ttm_registry *reg)
 {
     if (reg == NULL)
         return;
-    for (uint32_t i = 0; i < reg->nchunks; i++)
-        ttm__free(reg->chunks[i]);
-    ttm__free(reg->chunks);
-    ttm__free(reg->buckets);
-    ttm__free(reg->hist.slots);
-    ttm__free(reg->freed[0].slots);
-    ttm__free(reg->freed[1].slots);
-    ttm__free(reg->offs.slots);
-    ttm__free(reg->pidmap.slots);
+    ttm__store_free(&reg->st);
+    ttm__table_free(&reg->hist);
+    ttm__table_free(&reg->freed[0]);
+    ttm__table_free(&reg->freed[1]);
+    ttm__table_free(&reg->offs);
+    ttm__table_free(&reg->pidmap);
     for (size_t i = 0; i < reg->nprocs; i++) {
         ttm__free(reg->procs[i]->devices);
         ttm__free(reg->procs[i]);
@@ -728,7 +414,7 @@ void ttm_registry_close(ttm_registry *reg)
 void ttm_registry_set_capacity(ttm_registry *reg, uint16_t device, ttm_space space,
                                uint64_t bytes)
 {
-    dev *d = dev_get(reg, device);
+    dev *d = ttm__reg_dev(reg, device);
     if (d == NULL || (unsigned)space >= TTM_SPACE_COUNT)
         return;
     d->s.capacity[space] = bytes;
@@ -744,97 +430,17 @@ void ttm_registry_set_default_arch(ttm_registry *reg, ttm_arch arch)
 
 /* ---- records -------------------------------------------------------------------------------- */
 
-static bool buckets_grow(ttm_registry *reg)
+static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
 {
-    uint32_t cap = (reg->bucket_mask + 1) * 2;
-    uint32_t *nb = ttm__malloc((size_t)cap * sizeof *nb);
-    if (nb == NULL)
-        return false;
-    memset(nb, 0xff, (size_t)cap * sizeof *nb);
-    for (uint32_t i = 0; i < reg->next_unused; i++) {
-        rec *r = rec_at(reg, i);
-        if (!(r->rflags & REC_USED))
-            continue;
-        uint32_t b = bucket_of(cap - 1, r->device, r->addr);
-        r->next = nb[b];
-        nb[b] = i;
-    }
-    ttm__free(reg->buckets);
-    reg->buckets = nb;
-    reg->bucket_mask = cap - 1;
-    return true;
+    return ttm__store_at(&reg->st, i);
 }
 
-static void list_remove(ttm_registry *reg, reclist *l, uint32_t i)
-{
-    rec *r = rec_at(reg, i);
-    if (r->pprev != NIL)
-        rec_at(reg, r->pprev)->pnext = r->pnext;
-    else
-        l->head = r->pnext;
-    if (r->pnext != NIL)
-        rec_at(reg, r->pnext)->pprev = r->pprev;
-    else
-        l->tail = r->pprev;
-}
-
-/* Takes a free record slot for pid (p its entry, NULL when the table had no room: the record
- * is an orphan) and links it into its key's chain and at the end of its list. NULL when memory
- * is short. */
-static rec *rec_new(ttm_registry *reg, proc *p, uint32_t pid, uint16_t device, unsigned memtype,
-                    uint64_t addr)
-{
-    /* the index doubles at 1.25 records a bucket: right after, it holds 6.4 bytes per live
-     * record, so a record (56) and its share of the index stay within 64 bytes at any size */
-    uint64_t nb = (uint64_t)reg->bucket_mask + 1;
-    if (reg->live + 1 > nb + nb / 4 && reg->bucket_mask < (1u << 30))
-        (void)buckets_grow(reg); /* a full index only slows lookups down */
-    uint32_t i = reg->free_head;
-    if (i != NIL) {
-        reg->free_head = rec_at(reg, i)->next;
-    } else {
-        if (reg->next_unused == NIL - 1)
-            return NULL;
-        if ((reg->next_unused >> CHUNK_SHIFT) == reg->nchunks) {
-            rec **nc = ttm__reallocarray(reg->chunks, reg->nchunks + 1, sizeof *nc);
-            if (nc == NULL)
-                return NULL;
-            reg->chunks = nc;
-            rec *chunk = ttm__malloc(CHUNK_SIZE * sizeof(rec));
-            if (chunk == NULL)
-                return NULL;
-            reg->chunks[reg->nchunks++] = chunk;
-        }
-        i = reg->next_unused++;
-    }
-    rec *r = rec_at(reg, i);
-    uint32_t b = bucket_of(reg->bucket_mask, device, addr);
-    reclist *l = p != NULL ? &p->recs : &reg->orphans;
-    *r = (rec){
-        .addr = addr,
-        .pid = pid,
-        .next = reg->buckets[b],
-        .refs = 1,
-        .device = device,
-        .memtype = (uint8_t)memtype,
-        .rflags = p != NULL ? REC_USED : REC_USED | REC_ORPHAN,
-        .pprev = l->tail,
-        .pnext = NIL,
-    };
-    reg->buckets[b] = i;
-    if (l->tail != NIL)
-        rec_at(reg, l->tail)->pnext = i;
-    else
-        l->head = i;
-    l->tail = i;
-    reg->live++;
-    return r;
-}
-
-/* A new record for pid's ALLOC event ev (p its entry, or NULL); NULL when memory is short. */
+/* A new record for pid's ALLOC event ev (p its entry, or NULL: an orphan); NULL when memory is
+ * short. */
 static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *ev)
 {
-    rec *r = rec_new(reg, p, pid, ev->device, ev->memtype, ev->addr);
+    rec *r = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, ev->device, ev->memtype,
+                            ev->addr);
     if (r != NULL) {
         r->size = ev->size;
         r->obj = ev->obj;
@@ -843,23 +449,12 @@ static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *
     return r;
 }
 
-/* Unlinks record i from its chain and its list and returns its slot to the free list. p is the
- * entry of the record's process (records are deleted only by their own process's events and
- * exit; a process with records is never forgotten, so its entry exists unless the record is an
- * orphan). */
+/* Deletes record i. p is the entry of the record's process (records are deleted only by their
+ * own process's events and exit; a process with records is never forgotten, so its entry
+ * exists unless the record is an orphan). */
 static void rec_delete(ttm_registry *reg, proc *p, uint32_t i)
 {
-    rec *r = rec_at(reg, i);
-    list_remove(reg, p != NULL && !(r->rflags & REC_ORPHAN) ? &p->recs : &reg->orphans, i);
-    uint32_t b = bucket_of(reg->bucket_mask, r->device, r->addr);
-    uint32_t *link = &reg->buckets[b];
-    while (*link != i)
-        link = &rec_at(reg, *link)->next;
-    *link = r->next;
-    r->rflags = 0;
-    r->next = reg->free_head;
-    reg->free_head = i;
-    reg->live--;
+    ttm__store_delete(&reg->st, p != NULL ? &p->recs : NULL, i);
 }
 
 /* ---- accounting ----------------------------------------------------------------------------- */
@@ -918,7 +513,7 @@ static void bytes_out(ttm_registry *reg, const rec *r)
     dev *d = reg->devs[r->device];
     if (d != NULL)
         memstat_sub(&d->s.mem[r->memtype], r->size);
-    proc *p = proc_find(reg, r->pid);
+    proc *p = ttm__reg_proc_find(reg, r->pid);
     if (p != NULL) {
         ttm_memstat *pm = proc_mem_find(p, r->device, r->memtype);
         if (pm != NULL)
@@ -977,12 +572,11 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     /* Owning records at the key: ours, and any other process's. */
     rec *mine = NULL, *other = NULL;
     uint32_t mine_i = NIL;
-    uint32_t b = bucket_of(reg->bucket_mask, ev->device, ev->addr);
-    for (uint32_t i = reg->buckets[b]; i != NIL;) {
+    for (uint32_t i = *ttm__store_bucket(&reg->st, ev->device, ev->addr); i != NIL;) {
         rec *r = rec_at(reg, i);
         uint32_t at = i;
         i = r->next;
-        if (r->addr != ev->addr || r->device != ev->device || rec_space(r) != space ||
+        if (r->addr != ev->addr || r->device != ev->device || ttm__rec_space(r) != space ||
             (r->rflags & REC_VIEW))
             continue;
         if (r->pid == pid) {
@@ -1030,7 +624,7 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
 
     /* The process's per-device entry must exist before bytes move, so that its statistics
      * never miss a record that the device's statistics hold. */
-    ttm_memstat *pm = p != NULL ? proc_mem(p, ev->device, ev->memtype) : NULL;
+    ttm_memstat *pm = p != NULL ? ttm__reg_proc_mem(p, ev->device, ev->memtype) : NULL;
     if (p != NULL && pm == NULL)
         goto out_nomem;
 
@@ -1090,11 +684,11 @@ static void find_matches(ttm_registry *reg, uint32_t pid, uint16_t device, unsig
     rec *bestr[TTM_SPACE_COUNT] = {NULL, NULL, NULL};
     for (unsigned s = 0; s < TTM_SPACE_COUNT; s++)
         best[s] = NIL;
-    for (uint32_t i = reg->buckets[bucket_of(reg->bucket_mask, device, addr)]; i != NIL;) {
+    for (uint32_t i = *ttm__store_bucket(&reg->st, device, addr); i != NIL;) {
         rec *r = rec_at(reg, i);
         uint32_t at = i;
         i = r->next;
-        unsigned s = rec_space(r);
+        unsigned s = ttm__rec_space(r);
         if (r->addr != addr || r->device != device || !(space_mask & (1u << s)))
             continue;
         if (!(r->rflags & REC_VIEW))
@@ -1123,12 +717,11 @@ static hist_entry *hist_find_any(const ttm_registry *reg, uint16_t device, unsig
 /* Marks the views attached at an owner's key as having outlived it. */
 static void views_owner_released(ttm_registry *reg, const rec *owner)
 {
-    unsigned space = rec_space(owner);
-    uint32_t b = bucket_of(reg->bucket_mask, owner->device, owner->addr);
-    for (uint32_t i = reg->buckets[b]; i != NIL;) {
+    unsigned space = ttm__rec_space(owner);
+    for (uint32_t i = *ttm__store_bucket(&reg->st, owner->device, owner->addr); i != NIL;) {
         rec *r = rec_at(reg, i);
         i = r->next;
-        if (r->addr == owner->addr && r->device == owner->device && rec_space(r) == space &&
+        if (r->addr == owner->addr && r->device == owner->device && ttm__rec_space(r) == space &&
             (r->rflags & REC_VIEW) && (r->rflags & REC_ATTACHED))
             r->rflags |= REC_OWNER_RELEASED;
     }
@@ -1231,7 +824,7 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     case TTM_EV_FREE:
         break;
     case TTM_EV_PROC_START: {
-        proc *p = proc_get(reg, pid, ev->ts);
+        proc *p = ttm__reg_proc(reg, pid, ev->ts);
         if (p != NULL && !p->alive) { /* a pid reused by a new process */
             p->alive = true;
             p->first_ts = ev->ts;
@@ -1243,7 +836,7 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         ttm_registry_process_exit(reg, pid, ev->ts);
         return 0;
     case TTM_EV_DEVICE_INFO: {
-        dev *d = dev_get(reg, ev->device);
+        dev *d = ttm__reg_dev(reg, ev->device);
         if (d != NULL) {
             /* a capacity the event gives wins; one it leaves 0 comes from the profile of the
              * architecture it names (ttmem.h: 0 = the profile's), space by space */
@@ -1262,8 +855,8 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         reg->t.marks++;
         return 0;
     default: {
-        dev *d = dev_get(reg, ev->device);
-        count_class(reg, d, proc_get(reg, pid, ev->ts), TTM_CLASS_INVALID, ev->device,
+        dev *d = ttm__reg_dev(reg, ev->device);
+        count_class(reg, d, ttm__reg_proc(reg, pid, ev->ts), TTM_CLASS_INVALID, ev->device,
                     TTM_MEM_ANY, 0, 0, pid, ev->ts);
         return TTM_CLASS_BIT(TTM_CLASS_INVALID);
     }
@@ -1274,8 +867,8 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     if (ev->ts > reg->t.last_ts)
         reg->t.last_ts = ev->ts;
 
-    dev *d = dev_get(reg, ev->device);
-    proc *p = proc_get(reg, pid, ev->ts);
+    dev *d = ttm__reg_dev(reg, ev->device);
+    proc *p = ttm__reg_proc(reg, pid, ev->ts);
     if (p != NULL && !p->alive) { /* events after exit: the pid was reused */
         p->alive = true;
         p->exit_ts = 0;
@@ -1323,26 +916,23 @@ static void prefetch_far(const ttm_registry *reg, const ttm_event *ev)
 {
     if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
         return;
-    __builtin_prefetch(&reg->buckets[bucket_of(reg->bucket_mask, ev->device, ev->addr)]);
-    if (ev->kind == TTM_EV_ALLOC && reg->hist.mask != 0 && ttm__memtype_valid(ev->memtype)) {
-        const hist_entry *h = reg->hist.slots;
-        __builtin_prefetch(&h[key_hash(ev->device, ttm__memtype_space(ev->memtype), ev->addr) &
-                              reg->hist.mask]);
-    }
+    __builtin_prefetch(ttm__store_bucket(&reg->st, ev->device, ev->addr));
+    if (ev->kind == TTM_EV_ALLOC && reg->hist.mask != 0 && ttm__memtype_valid(ev->memtype))
+        __builtin_prefetch(ttm__table_home(
+            &reg->hist, &hist_type,
+            ttm__key_hash(ev->device, ttm__memtype_space(ev->memtype), ev->addr)));
 }
 
 static void prefetch_near(const ttm_registry *reg, uint32_t pid, const ttm_event *ev)
 {
     if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
         return;
-    uint32_t head = reg->buckets[bucket_of(reg->bucket_mask, ev->device, ev->addr)];
-    if (head != NIL && head < reg->next_unused)
+    uint32_t head = *ttm__store_bucket(&reg->st, ev->device, ev->addr);
+    if (head != NIL && head < reg->st.next_unused)
         __builtin_prefetch(rec_at(reg, head));
-    const otable *cur = &reg->freed[reg->freed_cur];
-    if (ev->kind == TTM_EV_FREE && ev->obj != 0 && cur->mask != 0) {
-        const uint64_t *k = cur->slots;
-        __builtin_prefetch(&k[obj_fingerprint(pid, ev->obj) & cur->mask], 1);
-    }
+    const ttm_table *cur = &reg->freed[reg->freed_cur];
+    if (ev->kind == TTM_EV_FREE && ev->obj != 0 && cur->mask != 0)
+        __builtin_prefetch(ttm__table_home(cur, &freed_type, obj_fingerprint(pid, ev->obj)), 1);
 }
 
 void ttm_registry_apply_batch(ttm_registry *reg, uint32_t pid, const ttm_event *ev, size_t n,
@@ -1373,6 +963,12 @@ static int leak_cmp(const void *a, const void *b)
     if (x->device != y->device)
         return x->device < y->device ? -1 : 1;
     return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+void ttm__reg_leaks_sort(ttm_registry *reg)
+{
+    if (reg->nleaks > 1)
+        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
 }
 
 /* Settles record i of an exiting process (p its entry, or NULL): an owning record is counted
@@ -1417,7 +1013,7 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
 bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts, size_t budget,
                                     ttm_exit_progress *progress)
 {
-    proc *p = proc_get(reg, pid, ts);
+    proc *p = ttm__reg_proc(reg, pid, ts);
     if (p != NULL && !p->exiting) {
         p->exiting = true;
         p->exiting_ts = ts;
@@ -1435,9 +1031,9 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
         n++;
     }
     bool done = p == NULL || p->recs.head == NIL;
-    if (done && reg->orphans.head != NIL) {
+    if (done && reg->st.orphans.head != NIL) {
         /* records made while the table was full: one walk of the orphans, not budgeted */
-        for (uint32_t i = reg->orphans.head; i != NIL; n++) {
+        for (uint32_t i = reg->st.orphans.head; i != NIL; n++) {
             rec *r = rec_at(reg, i);
             uint32_t next = r->pnext;
             if (r->pid == pid)
@@ -1445,8 +1041,8 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
             i = next;
         }
     }
-    if (listed && reg->nleaks > 1)
-        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
+    if (listed)
+        ttm__reg_leaks_sort(reg);
     if (progress != NULL) {
         progress->visited = n;
         progress->leaked_count = p != NULL ? p->exit_leaked_count
@@ -1465,7 +1061,7 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
 
 bool ttm_registry_process_settling(const ttm_registry *reg, uint32_t pid)
 {
-    const proc *p = proc_find(reg, pid);
+    const proc *p = ttm__reg_proc_find(reg, pid);
     return p != NULL && p->exiting;
 }
 
@@ -1476,28 +1072,24 @@ void ttm_registry_process_exit(ttm_registry *reg, uint32_t pid, uint64_t ts)
 
 int ttm_registry_process_forget(ttm_registry *reg, uint32_t pid)
 {
-    proc *p = proc_find(reg, pid);
+    proc *p = ttm__reg_proc_find(reg, pid);
     if (p == NULL)
         return TTM_ENOENT;
     if (p->alive)
         return TTM_EINVAL;
-    size_t at = 0;
-    while (reg->procs[at] != p)
-        at++;
-    reg->procs[at] = reg->procs[--reg->nprocs];
+    pidslot *s = pid_find(reg, pid);
+    size_t at = s->idx1 - 1;
+    ttm__table_erase(&reg->pidmap, s);
+    /* the last process takes the forgotten one's place in procs */
+    proc *last = reg->procs[--reg->nprocs];
+    if (last != p) {
+        reg->procs[at] = last;
+        pid_find(reg, last->pid)->idx1 = (uint32_t)(at + 1);
+    }
     if (reg->last_proc == p)
         reg->last_proc = NULL;
     ttm__free(p->devices);
     ttm__free(p);
-    /* indices moved: rebuild the pid map (its capacity is kept) */
-    memset(reg->pidmap.slots, 0, (reg->pidmap.mask + 1) * sizeof(pidslot));
-    reg->pidmap.used = reg->pidmap.live = 0;
-    for (size_t i = 0; i < reg->nprocs; i++) {
-        *pid_slot(&reg->pidmap, reg->procs[i]->pid) = (pidslot){reg->procs[i]->pid,
-                                                                 (uint32_t)(i + 1)};
-        reg->pidmap.used++;
-        reg->pidmap.live++;
-    }
     return TTM_OK;
 }
 
@@ -1506,7 +1098,7 @@ int ttm_registry_process_forget(ttm_registry *reg, uint32_t pid)
 void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out)
 {
     *out = reg->t;
-    out->live_records = reg->live;
+    out->live_records = reg->st.live;
 }
 
 size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap)
@@ -1550,14 +1142,13 @@ static void topk_insert(void *out, size_t *kept, size_t cap, size_t size, const 
 size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offender *out,
                               size_t cap)
 {
-    const offender_slot *s = reg->offs.slots;
-    size_t n = 0, kept = 0;
-    for (size_t i = 0; reg->offs.mask && i <= reg->offs.mask; i++) {
-        if (!s[i].used || (cls != TTM_CLASS__COUNT && s[i].o.cls != cls))
+    size_t n = 0, kept = 0, pos = 0;
+    for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
+        if (cls != TTM_CLASS__COUNT && s->o.cls != cls)
             continue;
         n++;
         if (out != NULL && cap > 0)
-            topk_insert(out, &kept, cap, sizeof *out, &s[i].o, offender_cmp);
+            topk_insert(out, &kept, cap, sizeof *out, &s->o, offender_cmp);
     }
     return n;
 }
@@ -1600,7 +1191,7 @@ size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size
 void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_live *, void *),
                                void *arg)
 {
-    for (uint32_t i = 0; i < reg->next_unused; i++) {
+    for (uint32_t i = 0; i < reg->st.next_unused; i++) {
         const rec *r = rec_at(reg, i);
         if (!(r->rflags & REC_USED))
             continue;
@@ -1622,613 +1213,6 @@ void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_liv
 
 size_t ttm_registry_live_memory(const ttm_registry *reg)
 {
-    return (size_t)reg->nchunks * CHUNK_SIZE * sizeof(rec) +
-           ((size_t)reg->bucket_mask + 1) * sizeof(uint32_t) +
-           (size_t)reg->nchunks * sizeof(rec *);
+    return ttm__store_memory(&reg->st);
 }
 
-/* ---- persistence ------------------------------------------------------------------------------
- *
- * The state is a little-endian byte string of 64-bit words (docs/DAEMON.md, "Restart"):
- *   header   magic "TTMSTAT1", version, flags, total length, checksum of every later word
- *   shape    TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT (a build with other tables
- *            writes another version)
- *   totals, devices, processes, live records, history, freed objects (current generation,
- *   then the previous one), offenders, leaks listed, and the caller's annex.
- * Live and peak figures that follow from the live records (live bytes and counts per device,
- * memtype and process, live records per process) are not stored: load recomputes them, so a
- * loaded registry is consistent by construction. */
-
-#define STATE_MAGIC 0x31544154534d5454ull /* "TTMSTAT1" little-endian */
-#define STATE_HDR_WORDS 5
-
-typedef struct wbuf {
-    uint8_t *p;
-    size_t len, cap;
-    bool nomem;
-} wbuf;
-
-/* Grows w for one more word; false (and w->nomem) when memory is short. */
-static bool w_room(wbuf *w)
-{
-    size_t cap = w->cap ? w->cap * 2 : 4096;
-    uint8_t *np = w->nomem ? NULL : ttm__reallocarray(w->p, cap, 1);
-    if (np == NULL) {
-        w->nomem = true;
-        return false;
-    }
-    w->p = np;
-    w->cap = cap;
-    return true;
-}
-
-static inline void w64(wbuf *w, uint64_t v)
-{
-    if (__builtin_expect(w->len + 8 > w->cap, 0) && !w_room(w))
-        return;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(w->p + w->len, &v, 8); /* one store: the format is little endian */
-#else
-    ttm__put_le64(w->p + w->len, v);
-#endif
-    w->len += 8;
-}
-
-/* FNV-style over words: any change confined to one word always changes the result. */
-uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len)
-{
-    uint64_t h = 0xcbf29ce484222325ull ^ len;
-    for (size_t i = 0; i + 8 <= len; i += 8)
-        h = (h ^ ttm__le64(p + i)) * 0x100000001b3ull;
-    return mix64(h);
-}
-
-static void w_memstat(wbuf *w, const ttm_memstat *m)
-{
-    w64(w, m->peak_bytes);
-    w64(w, m->peak_ts);
-    w64(w, m->allocs);
-    w64(w, m->frees);
-}
-
-int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_len,
-                      uint8_t **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    wbuf w = {0};
-    size_t guess = 512 + (size_t)reg->live * 48 + reg->hist.live * 16 +
-                   (reg->freed[0].live + reg->freed[1].live) * 8 + reg->offs.live * 80 +
-                   reg->nleaks * 48 + reg->ndevs * 512 + reg->nprocs * 256 + annex_len;
-    w.p = ttm__malloc(guess);
-    if (w.p == NULL)
-        return TTM_ENOMEM;
-    w.cap = guess;
-    for (unsigned i = 0; i < STATE_HDR_WORDS; i++)
-        w64(&w, 0); /* filled at the end */
-    w64(&w, TTM_CLASS__COUNT);
-    w64(&w, TTM_MEMTYPE_COUNT);
-    w64(&w, TTM_SPACE_COUNT);
-
-    const ttm_totals *t = &reg->t;
-    w64(&w, t->events);
-    w64(&w, t->allocs);
-    w64(&w, t->frees);
-    w64(&w, t->marks);
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        w64(&w, t->class_count[c]);
-        w64(&w, t->class_bytes[c]);
-    }
-    w64(&w, t->reuse_allocs);
-    w64(&w, t->reuse_size_changes);
-    w64(&w, t->offenders_dropped);
-    w64(&w, t->history_dropped);
-    w64(&w, t->freed_objs_dropped);
-    w64(&w, t->processes_dropped);
-    w64(&w, t->first_ts);
-    w64(&w, t->last_ts);
-
-    w64(&w, reg->ndevs);
-    for (size_t i = 0; i < reg->ndevs; i++) {
-        const dev *d = reg->devs[reg->dev_ids[i]];
-        w64(&w, d->s.device);
-        w64(&w, d->s.arch);
-        unsigned set = 0;
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++) {
-            w64(&w, d->s.capacity[sp]);
-            w64(&w, d->s.space_peak[sp]);
-            w64(&w, d->s.space_peak_ts[sp]);
-            set |= d->capacity_set[sp] ? 1u << sp : 0;
-        }
-        w64(&w, set);
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            w_memstat(&w, &d->s.mem[m]);
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-            w64(&w, d->s.class_count[c]);
-            w64(&w, d->s.class_bytes[c]);
-        }
-    }
-
-    w64(&w, reg->nprocs);
-    for (size_t i = 0; i < reg->nprocs; i++) {
-        const proc *p = reg->procs[i];
-        w64(&w, p->pid);
-        w64(&w, p->alive);
-        w64(&w, p->first_ts);
-        w64(&w, p->exit_ts);
-        w64(&w, p->leaked_count);
-        w64(&w, p->leaked_bytes);
-        w64(&w, p->anomalies);
-        w64(&w, p->ndevices);
-        for (size_t j = 0; j < p->ndevices; j++) {
-            w64(&w, p->devices[j].device);
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                w_memstat(&w, &p->devices[j].mem[m]);
-        }
-    }
-
-    /* process by process, each list in its order (then the orphans), so that load rebuilds the
-     * lists by appending */
-    w64(&w, reg->live);
-    for (size_t k = 0; k <= reg->nprocs; k++) {
-        const reclist *l = k < reg->nprocs ? &reg->procs[k]->recs : &reg->orphans;
-        for (uint32_t i = l->head; i != NIL;) {
-            const rec *r = rec_at(reg, i);
-            i = r->pnext;
-            w64(&w, r->addr);
-            w64(&w, r->size);
-            w64(&w, r->obj);
-            w64(&w, r->ts);
-            w64(&w, (uint64_t)r->pid << 32 | r->refs);
-            w64(&w, (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
-                        (r->rflags & ~(unsigned)(REC_USED | REC_ORPHAN)));
-        }
-    }
-
-    w64(&w, reg->hist.live);
-    const hist_entry *hs = reg->hist.slots;
-    for (size_t i = 0; reg->hist.mask && i <= reg->hist.mask; i++) {
-        if (hs[i].meta != 0) {
-            w64(&w, hs[i].addr);
-            w64(&w, hs[i].meta);
-        }
-    }
-
-    for (unsigned g = 0; g < 2; g++) {
-        const otable *ft = &reg->freed[g == 0 ? reg->freed_cur : reg->freed_cur ^ 1];
-        w64(&w, ft->live);
-        const uint64_t *fs = ft->slots;
-        for (size_t i = 0; ft->mask && i <= ft->mask; i++)
-            if (fs[i] != 0)
-                w64(&w, fs[i]);
-    }
-
-    w64(&w, reg->offs.live);
-    const offender_slot *os = reg->offs.slots;
-    for (size_t i = 0; reg->offs.mask && i <= reg->offs.mask; i++) {
-        if (!os[i].used)
-            continue;
-        const ttm_offender *o = &os[i].o;
-        w64(&w, (uint64_t)o->cls | (uint64_t)o->device << 8 | (uint64_t)o->memtype << 24 |
-                    (uint64_t)o->npids << 32 | (uint64_t)o->more_pids << 40);
-        w64(&w, o->addr);
-        w64(&w, o->count);
-        w64(&w, o->bytes);
-        w64(&w, o->first_ts);
-        w64(&w, o->last_ts);
-        w64(&w, (uint64_t)o->pids[0] | (uint64_t)o->pids[1] << 32);
-        w64(&w, (uint64_t)o->pids[2] | (uint64_t)o->pids[3] << 32);
-    }
-
-    w64(&w, reg->nleaks);
-    for (size_t i = 0; i < reg->nleaks; i++) {
-        const ttm_leak *l = &reg->leaks[i];
-        w64(&w, (uint64_t)l->pid | (uint64_t)l->device << 32 | (uint64_t)l->memtype << 48);
-        w64(&w, l->addr);
-        w64(&w, l->size);
-        w64(&w, l->obj);
-        w64(&w, l->alloc_ts);
-        w64(&w, l->exit_ts);
-    }
-
-    w64(&w, annex_len);
-    const uint8_t *a = annex;
-    for (size_t i = 0; i < annex_len; i += 8) {
-        uint8_t word[8] = {0};
-        memcpy(word, a + i, annex_len - i < 8 ? annex_len - i : 8);
-        w64(&w, ttm__le64(word));
-    }
-
-    if (w.nomem) {
-        ttm__free(w.p);
-        return TTM_ENOMEM;
-    }
-    ttm__put_le64(w.p, STATE_MAGIC);
-    ttm__put_le64(w.p + 8, TTM_REGISTRY_STATE_VERSION);
-    ttm__put_le64(w.p + 16, 0);
-    ttm__put_le64(w.p + 24, w.len);
-    size_t hdr = STATE_HDR_WORDS * 8;
-    ttm__put_le64(w.p + 32, ttm__registry_state_checksum(w.p + hdr, w.len - hdr));
-    *out = w.p;
-    *out_len = w.len;
-    return TTM_OK;
-}
-
-typedef struct rbuf {
-    const uint8_t *p;
-    size_t len, off;
-    bool short_read;
-} rbuf;
-
-static uint64_t r64(rbuf *r)
-{
-    if (r->off + 8 > r->len) {
-        r->short_read = true;
-        return 0;
-    }
-    uint64_t v = ttm__le64(r->p + r->off);
-    r->off += 8;
-    return v;
-}
-
-/* A count of entries of words_each words: at most what the rest of the buffer can hold. */
-static bool r_count(rbuf *r, size_t words_each, uint64_t *n)
-{
-    *n = r64(r);
-    return !r->short_read && *n <= (r->len - r->off) / (8 * words_each);
-}
-
-static void r_memstat(rbuf *r, ttm_memstat *m)
-{
-    m->peak_bytes = r64(r);
-    m->peak_ts = r64(r);
-    m->allocs = r64(r);
-    m->frees = r64(r);
-}
-
-/* The body of ttm_registry_load(): fills reg from r. Returns 0, TTM_EPROTO with msg set, or
- * TTM_ENOMEM. */
-static int load_body(ttm_registry *reg, rbuf *r, const uint8_t **annex, size_t *annex_len,
-                     char *msg, size_t msg_len)
-{
-#define BAD(...)                                                                               \
-    do {                                                                                       \
-        ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
-        return TTM_EPROTO;                                                                     \
-    } while (0)
-    ttm_totals *t = &reg->t;
-    t->events = r64(r);
-    t->allocs = r64(r);
-    t->frees = r64(r);
-    t->marks = r64(r);
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        t->class_count[c] = r64(r);
-        t->class_bytes[c] = r64(r);
-    }
-    t->reuse_allocs = r64(r);
-    t->reuse_size_changes = r64(r);
-    t->offenders_dropped = r64(r);
-    t->history_dropped = r64(r);
-    t->freed_objs_dropped = r64(r);
-    t->processes_dropped = r64(r);
-    t->first_ts = r64(r);
-    t->last_ts = r64(r);
-
-    uint64_t n;
-    const size_t dev_words = 3 + 3 * TTM_SPACE_COUNT + 4 * TTM_MEMTYPE_COUNT + 2 * TTM_CLASS__COUNT;
-    if (!r_count(r, dev_words, &n) || n > MAX_DEVICES)
-        BAD("the device count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t id = r64(r), arch = r64(r);
-        if (id >= MAX_DEVICES || arch > UINT32_MAX)
-            BAD("device entry %llu: id %llu or architecture %llu out of range",
-                (unsigned long long)i, (unsigned long long)id, (unsigned long long)arch);
-        if (reg->devs[id] != NULL)
-            BAD("device %llu appears twice", (unsigned long long)id);
-        dev *d = dev_get(reg, (uint16_t)id);
-        if (d == NULL)
-            return TTM_ENOMEM;
-        d->s.arch = (uint32_t)arch;
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++) {
-            d->s.capacity[sp] = r64(r);
-            d->s.space_peak[sp] = r64(r);
-            d->s.space_peak_ts[sp] = r64(r);
-        }
-        uint64_t set = r64(r);
-        if (set >> TTM_SPACE_COUNT)
-            BAD("device %llu: bad capacity flags", (unsigned long long)id);
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
-            d->capacity_set[sp] = (set >> sp) & 1;
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            r_memstat(r, &d->s.mem[m]);
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-            d->s.class_count[c] = r64(r);
-            d->s.class_bytes[c] = r64(r);
-        }
-    }
-
-    if (!r_count(r, 8, &n))
-        BAD("the process count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t pid = r64(r), alive = r64(r);
-        if (pid > UINT32_MAX || alive > 1)
-            BAD("process entry %llu: pid or state out of range", (unsigned long long)i);
-        if (proc_find(reg, (uint32_t)pid) != NULL)
-            BAD("process %llu appears twice", (unsigned long long)pid);
-        uint64_t first_ts = r64(r);
-        size_t before = reg->nprocs;
-        proc *p = proc_get(reg, (uint32_t)pid, first_ts);
-        if (p == NULL && reg->nprocs == before && before < reg->cfg.max_processes)
-            return TTM_ENOMEM;
-        proc scratch = {0}; /* a process the table has no room for: read, then dropped */
-        proc *q = p != NULL ? p : &scratch;
-        q->alive = alive != 0;
-        q->exit_ts = r64(r);
-        q->leaked_count = r64(r);
-        q->leaked_bytes = r64(r);
-        q->anomalies = r64(r);
-        uint64_t nd;
-        if (!r_count(r, 1 + 4 * TTM_MEMTYPE_COUNT, &nd) || nd > MAX_DEVICES)
-            BAD("process %llu: the device count is wrong", (unsigned long long)pid);
-        int64_t last = -1;
-        for (uint64_t j = 0; j < nd; j++) {
-            uint64_t id = r64(r);
-            if (id >= MAX_DEVICES || (int64_t)id <= last)
-                BAD("process %llu: device %llu out of order", (unsigned long long)pid,
-                    (unsigned long long)id);
-            last = (int64_t)id;
-            ttm_memstat ms[TTM_MEMTYPE_COUNT];
-            memset(ms, 0, sizeof ms);
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                r_memstat(r, &ms[m]);
-            if (p == NULL)
-                continue;
-            if (proc_mem(p, (uint16_t)id, 0) == NULL)
-                return TTM_ENOMEM;
-            memcpy(p->devices[p->ndevices - 1].mem, ms, sizeof ms);
-        }
-    }
-
-    if (!r_count(r, 6, &n) || n >= NIL - 1)
-        BAD("the live record count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t addr = r64(r), size = r64(r), obj = r64(r), ts = r64(r);
-        uint64_t pr = r64(r), dm = r64(r);
-        uint32_t pid = (uint32_t)(pr >> 32), refs = (uint32_t)pr;
-        uint64_t device = dm >> 16;
-        unsigned memtype = (unsigned)(dm >> 8) & 0xff, rflags = (unsigned)dm & 0xff;
-        if (device >= MAX_DEVICES || reg->devs[device] == NULL || !ttm__memtype_valid(memtype) ||
-            refs == 0 || (rflags & ~(unsigned)(REC_VIEW | REC_ATTACHED | REC_OWNER_RELEASED)))
-            BAD("live record %llu is malformed", (unsigned long long)i);
-        proc *p = proc_find(reg, pid);
-        if (p == NULL && t->processes_dropped == 0) /* a record has a process unless the table
-                                                     * was full */
-            BAD("live record %llu belongs to no process", (unsigned long long)i);
-        /* the state lists each process's records in its list's order: appending them rebuilds
-         * the lists as they were */
-        rec *rc = rec_new(reg, p, pid, (uint16_t)device, memtype, addr);
-        if (rc == NULL)
-            return TTM_ENOMEM;
-        rc->size = size;
-        rc->obj = obj;
-        rc->ts = ts;
-        rc->refs = refs;
-        rc->rflags |= (uint8_t)rflags;
-        if (p != NULL)
-            p->live_records++;
-        if (rflags & REC_VIEW)
-            continue;
-        dev *d = reg->devs[device];
-        d->s.mem[memtype].live_bytes = sat_add(d->s.mem[memtype].live_bytes, size);
-        d->s.mem[memtype].live_count++;
-        if (p != NULL) {
-            ttm_memstat *pm = proc_mem(p, (uint16_t)device, memtype);
-            if (pm == NULL)
-                return TTM_ENOMEM;
-            pm->live_bytes = sat_add(pm->live_bytes, size);
-            pm->live_count++;
-        }
-    }
-
-    if (!r_count(r, 2, &n))
-        BAD("the history count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t addr = r64(r), meta = r64(r);
-        unsigned space = (unsigned)(meta >> 1) & 3, memtype = (unsigned)(meta >> 3) & 7;
-        uint16_t device = (uint16_t)(meta >> 6);
-        if (!(meta & 1) || space >= TTM_SPACE_COUNT || !ttm__memtype_valid(memtype) ||
-            ttm__memtype_space(memtype) != space)
-            BAD("history entry %llu is malformed", (unsigned long long)i);
-        if (hist_find(reg, device, space, addr) != NULL)
-            BAD("history entry %llu appears twice", (unsigned long long)i);
-        hist_entry *h = hist_add(reg, device, space, addr);
-        if (h != NULL)
-            h->meta = meta;
-    }
-
-    /* generation 0 is the current one; a shorter bound than the saver's keeps the newest */
-    reg->freed_cur = 0;
-    size_t gen_cap = reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
-    for (unsigned g = 0; g < 2; g++) {
-        if (!r_count(r, 1, &n))
-            BAD("the freed-object count is wrong");
-        otable *ft = &reg->freed[g];
-        for (uint64_t i = 0; i < n; i++) {
-            uint64_t fp = r64(r);
-            if (fp == 0)
-                BAD("freed object %llu is malformed", (unsigned long long)i);
-            if (ft->mask != 0 && *freed_slot(ft, fp) == fp)
-                continue;
-            if (!otable_reserve(ft, sizeof(uint64_t), gen_cap, freed_rehash)) {
-                t->freed_objs_dropped++;
-                continue;
-            }
-            *freed_slot(ft, fp) = fp;
-            ft->used++;
-            ft->live++;
-        }
-    }
-
-    if (!r_count(r, 8, &n))
-        BAD("the offender count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t k = r64(r);
-        ttm_offender o;
-        memset(&o, 0, sizeof o);
-        unsigned cls = (unsigned)k & 0xff, memtype = (unsigned)(k >> 24) & 0xff;
-        unsigned npids = (unsigned)(k >> 32) & 0xff, more = (unsigned)(k >> 40) & 0xff;
-        o.device = (uint16_t)(k >> 8);
-        o.addr = r64(r);
-        o.count = r64(r);
-        o.bytes = r64(r);
-        o.first_ts = r64(r);
-        o.last_ts = r64(r);
-        uint64_t p01 = r64(r), p23 = r64(r);
-        if (cls >= TTM_CLASS__COUNT || !class_table[cls].anomaly ||
-            !(ttm__memtype_valid(memtype) || memtype == TTM_MEM_ANY) ||
-            npids > TTM_PROC_MAX_PIDS || more > 1 || (k >> 41) != 0)
-            BAD("offender entry %llu is malformed", (unsigned long long)i);
-        o.cls = (ttm_class)cls;
-        o.memtype = (uint8_t)memtype;
-        o.npids = (uint8_t)npids;
-        o.more_pids = more != 0;
-        o.pids[0] = (uint32_t)p01;
-        o.pids[1] = (uint32_t)(p01 >> 32);
-        o.pids[2] = (uint32_t)p23;
-        o.pids[3] = (uint32_t)(p23 >> 32);
-        if (reg->offs.mask != 0 && off_slot(&reg->offs, cls, o.device, o.addr)->used)
-            BAD("offender entry %llu appears twice", (unsigned long long)i);
-        if (!otable_reserve(&reg->offs, sizeof(offender_slot), reg->cfg.max_offenders,
-                            off_rehash)) {
-            t->offenders_dropped++;
-            continue;
-        }
-        offender_slot *s = off_slot(&reg->offs, cls, o.device, o.addr);
-        s->used = true;
-        s->o = o;
-        reg->offs.used++;
-        reg->offs.live++;
-    }
-
-    if (!r_count(r, 6, &n))
-        BAD("the leak count is wrong");
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t k = r64(r);
-        ttm_leak l = {
-            .pid = (uint32_t)k,
-            .device = (uint16_t)(k >> 32),
-            .memtype = (uint8_t)(k >> 48),
-        };
-        l.addr = r64(r);
-        l.size = r64(r);
-        l.obj = r64(r);
-        l.alloc_ts = r64(r);
-        l.exit_ts = r64(r);
-        if ((k >> 56) != 0 || !ttm__memtype_valid(l.memtype))
-            BAD("leak entry %llu is malformed", (unsigned long long)i);
-        if (reg->nleaks >= reg->cfg.max_leaks_listed)
-            continue;
-        if (reg->leaks == NULL)
-            reg->leaks = ttm__calloc(reg->cfg.max_leaks_listed, sizeof *reg->leaks);
-        if (reg->leaks == NULL)
-            return TTM_ENOMEM;
-        reg->leaks[reg->nleaks++] = l;
-    }
-    if (reg->nleaks > 1)
-        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
-
-    /* what the counters say must agree with what the entries hold */
-    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
-        uint64_t sum = 0;
-        for (size_t i = 0; i < reg->ndevs; i++)
-            sum += reg->devs[reg->dev_ids[i]]->s.class_count[c];
-        if (c != TTM_CLASS_INVALID && sum != t->class_count[c])
-            BAD("the devices' %s counts do not add up to the total", class_table[c].name);
-    }
-    for (size_t i = 0; i < reg->ndevs; i++) {
-        const ttm_device_stats *ds = &reg->devs[reg->dev_ids[i]]->s;
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            if (ds->mem[m].peak_bytes < ds->mem[m].live_bytes)
-                BAD("device %u: a peak below its live bytes", ds->device);
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
-            if (ds->space_peak[sp] < ttm_device_space_used(ds, (ttm_space)sp))
-                BAD("device %u: a space peak below its live bytes", ds->device);
-    }
-    for (size_t i = 0; i < reg->nprocs; i++)
-        for (size_t j = 0; j < reg->procs[i]->ndevices; j++)
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (reg->procs[i]->devices[j].mem[m].peak_bytes <
-                    reg->procs[i]->devices[j].mem[m].live_bytes)
-                    BAD("process %u: a peak below its live bytes", reg->procs[i]->pid);
-
-    uint64_t alen = r64(r);
-    if (r->short_read || alen > r->len - r->off || (alen + 7) / 8 != (r->len - r->off) / 8 ||
-        (r->len - r->off) % 8 != 0)
-        BAD("the annex length is wrong");
-    *annex = alen ? r->p + r->off : NULL;
-    *annex_len = (size_t)alen;
-    r->off = r->len;
-    if (r->short_read)
-        BAD("the state is truncated");
-    return TTM_OK;
-#undef BAD
-}
-
-int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const uint8_t *buf,
-                      size_t len, const uint8_t **annex, size_t *annex_len, char *msg,
-                      size_t msg_len)
-{
-    *out = NULL;
-    *annex = NULL;
-    *annex_len = 0;
-    const size_t hdr = STATE_HDR_WORDS * 8;
-    if (buf == NULL || len < hdr || ttm__le64(buf) != STATE_MAGIC) {
-        ttm__set_msg(msg, msg_len, "not a ttmem state (no TTMSTAT1 header)");
-        return TTM_EPROTO;
-    }
-    uint64_t version = ttm__le64(buf + 8);
-    if (version != TTM_REGISTRY_STATE_VERSION) {
-        ttm__set_msg(msg, msg_len, "state format version %llu, this build reads version %u",
-                     (unsigned long long)version, TTM_REGISTRY_STATE_VERSION);
-        return TTM_EVERSION;
-    }
-    if (ttm__le64(buf + 16) != 0) {
-        ttm__set_msg(msg, msg_len, "the state's header has unknown flags (damaged)");
-        return TTM_EPROTO;
-    }
-    if (ttm__le64(buf + 24) != len || len % 8 != 0) {
-        ttm__set_msg(msg, msg_len, "the state is %zu bytes, its header says %llu (truncated?)",
-                     len, (unsigned long long)ttm__le64(buf + 24));
-        return TTM_EPROTO;
-    }
-    if (ttm__registry_state_checksum(buf + hdr, len - hdr) != ttm__le64(buf + 32)) {
-        ttm__set_msg(msg, msg_len, "the state's checksum does not match (damaged)");
-        return TTM_EPROTO;
-    }
-    rbuf r = {.p = buf, .len = len, .off = hdr};
-    uint64_t nc = r64(&r), nm = r64(&r), ns = r64(&r);
-    if (nc != TTM_CLASS__COUNT || nm != TTM_MEMTYPE_COUNT || ns != TTM_SPACE_COUNT) {
-        ttm__set_msg(msg, msg_len, "the state has %llu classes, %llu memtypes and %llu spaces; "
-                     "this build has %u, %u and %u",
-                     (unsigned long long)nc, (unsigned long long)nm, (unsigned long long)ns,
-                     TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT);
-        return TTM_EVERSION;
-    }
-    ttm_registry *reg;
-    int err = ttm_registry_open(&reg, cfg);
-    if (err != TTM_OK) {
-        ttm__set_msg(msg, msg_len, "cannot create a registry: %s", ttm_strerror(err));
-        return err;
-    }
-    err = load_body(reg, &r, annex, annex_len, msg, msg_len);
-    if (err == TTM_ENOMEM)
-        ttm__set_msg(msg, msg_len, "out of memory loading the state");
-    if (err != TTM_OK) {
-        ttm_registry_close(reg);
-        *annex = NULL;
-        *annex_len = 0;
-        return err;
-    }
-    *out = reg;
-    return TTM_OK;
-}

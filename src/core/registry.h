@@ -1,9 +1,13 @@
 /*
  * registry.h — the core registry: live buffers, the classification of every event, statistics.
  *
- * This is the single place where the meaning of an event is decided (DESIGN §4). It is pure:
- * no I/O, no clocks, no globals; given the same events it reaches the same state. Time comes
- * only from the events' ts fields.
+ * This is the single place where the meaning of an event is decided: the rules are written out
+ * in docs/CLASSIFICATION.md. It is pure: no I/O, no clocks, no globals; given the same events
+ * it reaches the same state. Time comes only from the events' ts fields. Its budgets (events
+ * per second, bytes per live buffer) are in docs/ARCHITECTURE.md.
+ *
+ * Inside: registry.c (the rules, processes, devices, queries), store.c (the live records),
+ * table.c (the side tables), registry_state.c (save and load).
  *
  * Lifecycle: ttm_registry_open() creates a registry, ttm_registry_close() frees it and
  * everything it owns; close(NULL) is a no-op. Nothing returned by a query outlives the next
@@ -287,7 +291,8 @@ void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_liv
  * checksummed byte string, independent of the host's byte order. annex (annex_len bytes; may be
  * NULL when 0) is stored with it, opaque, and given back by ttm_registry_load(): the daemon keeps
  * its own per-process counters there. The configuration is not saved (the loader gives its own).
- * Returns 0 with *out (free with ttm__free) and *out_len set, or TTM_ENOMEM (*out NULL).
+ * Returns 0 with *out (free with ttm__free) and *out_len set, or TTM_ENOMEM (*out NULL);
+ * TTM_EPROTO only if the registry's counts disagreed with its tables (a bug, never a state).
  * Costs one pass over the live records and the tables; the registry is not changed.
  */
 int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_len,

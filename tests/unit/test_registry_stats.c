@@ -3,7 +3,7 @@
  * peak bytes per (device, memtype) and per space, per-process figures, capacities from
  * DEVICE_INFO and architecture profiles, reuse counters, offender tables and their bounds, the
  * other bounded tables, class names, control events, allocation failure at every allocation,
- * and the memory budget per live buffer (DESIGN §6: ≤ 64 bytes).
+ * and the memory budget per live buffer (docs/ARCHITECTURE.md, the budgets: ≤ 64 bytes).
  */
 #include <setjmp.h>
 #include <stdarg.h>

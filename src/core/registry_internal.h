@@ -1,0 +1,250 @@
+/*
+ * registry_internal.h — the registry's private structures, shared by the files that make it up:
+ * registry.c (the rules, the process and device tables, the queries), registry_state.c (the
+ * persistence codec), on top of store.c (the live records) and table.c (the side tables).
+ * Nothing outside src/core/registry*.c includes it.
+ *
+ * What outlives a record sits in open-addressing tables (table.h): the keys ever allocated
+ * (history), the freed object ids (for double frees), the offenders, the pid map.
+ */
+#ifndef TTM_CORE_REGISTRY_INTERNAL_H
+#define TTM_CORE_REGISTRY_INTERNAL_H
+
+#include "core/registry.h"
+#include "core/store.h"
+#include "core/table.h"
+
+#define MAX_DEVICES 65536u
+
+/* a + b, or UINT64_MAX when the sum does not fit: no byte total of the core ever wraps. */
+static inline uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    uint64_t s;
+    return __builtin_add_overflow(a, b, &s) ? UINT64_MAX : s;
+}
+
+/* ---- history: a key ever allocated ---------------------------------------------------------- */
+
+/* In 16 bytes: the address, then packed: bit 0 used, bits 1-2 space, bits 3-5 the last memtype,
+ * bits 6-21 the device, bits 22-63 the last size (sizes of 4 TiB and more are kept as
+ * 4 TiB - 1: only compared for "reused with a new size"). */
+typedef struct hist_entry {
+    uint64_t addr;
+    uint64_t meta;
+} hist_entry;
+
+#define HIST_KEY_MASK ((1ull << 22) - 1 - (7ull << 3))
+#define HIST_SIZE_MAX ((1ull << 42) - 1)
+
+static inline uint64_t hist_key(uint16_t device, unsigned space)
+{
+    return 1u | (uint64_t)space << 1 | (uint64_t)device << 6;
+}
+
+static inline uint16_t hist_device(const hist_entry *h)
+{
+    return (uint16_t)(h->meta >> 6);
+}
+
+static inline unsigned hist_space(const hist_entry *h)
+{
+    return (unsigned)(h->meta >> 1) & 3;
+}
+
+static inline uint64_t hist_last_size(const hist_entry *h)
+{
+    return h->meta >> 22;
+}
+
+static inline unsigned hist_last_memtype(const hist_entry *h)
+{
+    return (unsigned)(h->meta >> 3) & 7;
+}
+
+static inline uint64_t hist_size_of(uint64_t size)
+{
+    return size < HIST_SIZE_MAX ? size : HIST_SIZE_MAX;
+}
+
+static inline void hist_set_last(hist_entry *h, unsigned memtype, uint64_t size)
+{
+    h->meta = (h->meta & HIST_KEY_MASK) | (uint64_t)(memtype & 7) << 3 | hist_size_of(size) << 22;
+}
+
+static inline uint64_t hist_hash(const void *e)
+{
+    const hist_entry *h = e;
+    return ttm__key_hash(hist_device(h), hist_space(h), h->addr);
+}
+
+static inline bool hist_empty(const void *e)
+{
+    return ((const hist_entry *)e)->meta == 0;
+}
+
+/* The key of a lookup: the address and hist_key(). */
+static inline bool hist_match(const void *e, const void *key)
+{
+    const hist_entry *h = e, *k = key;
+    return h->addr == k->addr && (h->meta & HIST_KEY_MASK) == k->meta;
+}
+
+static const ttm_table_type hist_type = {
+    .entry_size = sizeof(hist_entry), .hash = hist_hash, .empty = hist_empty, .match = hist_match};
+
+/* ---- freed objects: 64-bit fingerprints of (pid, obj), 0 meaning an empty slot --------------- */
+
+/* Two pairs share a fingerprint with a probability of about n^2 / 2^65. */
+static inline uint64_t obj_fingerprint(uint32_t pid, uint64_t obj)
+{
+    uint64_t h = ttm__mix64(obj ^ ((uint64_t)pid << 32) ^ pid);
+    return h ? h : 1;
+}
+
+static inline uint64_t freed_hash(const void *e)
+{
+    return *(const uint64_t *)e;
+}
+
+static inline bool freed_empty(const void *e)
+{
+    return *(const uint64_t *)e == 0;
+}
+
+static inline bool freed_match(const void *e, const void *key)
+{
+    return *(const uint64_t *)e == *(const uint64_t *)key;
+}
+
+static const ttm_table_type freed_type = {
+    .entry_size = sizeof(uint64_t), .hash = freed_hash, .empty = freed_empty, .match = freed_match};
+
+/* ---- offenders: one entry per (class, device, addr) ----------------------------------------- */
+
+typedef struct offender_slot {
+    ttm_offender o;
+    bool used;
+} offender_slot;
+
+static inline uint64_t off_hash_of(unsigned cls, uint16_t device, uint64_t addr)
+{
+    return ttm__mix64(addr ^ ((uint64_t)device << 40) ^ ((uint64_t)cls << 56));
+}
+
+static inline uint64_t off_hash(const void *e)
+{
+    const ttm_offender *o = &((const offender_slot *)e)->o;
+    return off_hash_of(o->cls, o->device, o->addr);
+}
+
+static inline bool off_empty(const void *e)
+{
+    return !((const offender_slot *)e)->used;
+}
+
+/* The key of a lookup: an offender with cls, device and addr set. */
+static inline bool off_match(const void *e, const void *key)
+{
+    const ttm_offender *o = &((const offender_slot *)e)->o, *k = key;
+    return o->cls == k->cls && o->device == k->device && o->addr == k->addr;
+}
+
+static const ttm_table_type off_type = {
+    .entry_size = sizeof(offender_slot), .hash = off_hash, .empty = off_empty, .match = off_match};
+
+/* ---- processes and devices ------------------------------------------------------------------ */
+
+typedef struct proc {
+    uint32_t pid;
+    bool alive;
+    uint64_t first_ts, exit_ts;
+    uint64_t live_records;
+    uint64_t leaked_count, leaked_bytes;
+    uint64_t anomalies;
+    size_t ndevices, cap_devices;
+    ttm_proc_mem *devices;
+    reclist recs; /* its live records, oldest first */
+    /* an exit being settled in steps (ttm_registry_process_exit_step): its time, its leaks */
+    bool exiting;
+    uint64_t exiting_ts, exit_leaked_count, exit_leaked_bytes;
+} proc;
+
+typedef struct dev {
+    ttm_device_stats s;
+    bool capacity_set[TTM_SPACE_COUNT]; /* set explicitly (not from the default profile) */
+} dev;
+
+struct ttm_registry {
+    ttm_registry_config cfg;
+
+    ttm_store st; /* the live records */
+
+    ttm_table hist;     /* hist_entry: the keys ever allocated */
+    ttm_table freed[2]; /* fingerprints of freed (pid, obj): current and previous generation */
+    unsigned freed_cur;
+    ttm_table offs;   /* offender_slot */
+    ttm_table pidmap; /* pidslot (registry.c): pid -> index in procs */
+
+    proc **procs;
+    size_t nprocs, cap_procs;
+    proc *last_proc;
+
+    dev **devs; /* MAX_DEVICES lazily created */
+    uint16_t *dev_ids;
+    size_t ndevs;
+    ttm_arch default_arch;
+    uint64_t size_max[TTM_SPACE_COUNT]; /* sizes beyond are oversize (unless a device says more) */
+    uint64_t size_max_least;            /* the least of them: the hot path's one comparison */
+
+    ttm_leak *leaks;
+    size_t nleaks;
+
+    ttm_apply_info scratch_info; /* where apply writes when the caller wants no info */
+    ttm_apply_info *info;        /* during one apply: the caller's or scratch_info */
+
+    ttm_totals t;
+};
+
+/* The history entry of (device, space, addr), or NULL. */
+static inline hist_entry *hist_find(const ttm_registry *reg, uint16_t device, unsigned space,
+                                    uint64_t addr)
+{
+    hist_entry key = {.addr = addr, .meta = hist_key(device, space)};
+    return ttm__table_find(&reg->hist, &hist_type, ttm__key_hash(device, space, addr), &key);
+}
+
+/* A new history entry for a key known absent (its last memtype and size 0); NULL when the
+ * history is full (counted in history_dropped) or memory is short. */
+static inline hist_entry *hist_add(ttm_registry *reg, uint16_t device, unsigned space,
+                                   uint64_t addr)
+{
+    hist_entry *h = ttm__table_add(&reg->hist, &hist_type, ttm__key_hash(device, space, addr));
+    if (h == NULL) {
+        reg->t.history_dropped++;
+        return NULL;
+    }
+    *h = (hist_entry){.addr = addr, .meta = hist_key(device, space)};
+    return h;
+}
+
+/* ---- what registry.c gives registry_state.c ------------------------------------------------- */
+
+/* The device's entry, created (with the default profile) when missing; NULL when memory is
+ * short. */
+dev *ttm__reg_dev(ttm_registry *reg, uint16_t device);
+
+/* pid's entry, or NULL. */
+proc *ttm__reg_proc_find(const ttm_registry *reg, uint32_t pid);
+
+/* pid's entry, created alive (first seen at ts) when missing; NULL when the table is full
+ * (counted in processes_dropped) or memory is short. */
+proc *ttm__reg_proc(ttm_registry *reg, uint32_t pid, uint64_t ts);
+
+/* The process's statistics for (device, memtype), its per-device entry created (kept ascending
+ * by device) when missing; NULL when memory is short. */
+ttm_memstat *ttm__reg_proc_mem(proc *p, uint16_t device, unsigned memtype);
+
+/* Sorts the leak list: oldest allocation first, then pid, device and addr. */
+void ttm__reg_leaks_sort(ttm_registry *reg);
+
+#endif /* TTM_CORE_REGISTRY_INTERNAL_H */
