@@ -142,6 +142,18 @@ typedef struct ttm_qconn {
     uint64_t reply_ns;        /* when out was queued or last written to */
 } ttm_qconn;
 
+struct ttm_daemon;
+
+/* A module's part of every snapshot, embedded in the module and registered with
+ * ttm__report_part_add(): after the core's sections, report_fill.c calls fill for each part
+ * whose sections were asked, so a new source of report data is one module and one call. */
+typedef struct ttm_report_part {
+    uint32_t sections; /* the TTM_SNAP_BIT set it fills */
+    void (*fill)(const struct ttm_daemon *d, const void *owner, ttm_report *out);
+    const void *owner;
+    struct ttm_report_part *next;
+} ttm_report_part;
+
 typedef struct ttm_daemon {
     ttm_daemon_config cfg;
     ttm_loop *loop;            /* the event loop (loop.h); main.c wires the modules into it */
@@ -180,6 +192,7 @@ typedef struct ttm_daemon {
     uint64_t procs_dropped;
     struct ttm_metrics_http *metrics; /* the Prometheus endpoint (metrics_http.c); NULL when off */
     struct ttm_poc *poc;       /* the legacy listener's state (poc.c); NULL when off */
+    ttm_report_part *report_parts; /* the modules' parts of a snapshot (report_fill.c) */
     uint32_t classes_seen;     /* TTM_CLASS_BIT of each class already logged once */
     bool control_logged;       /* the first client-sent control event was logged */
     /* state.c: persistence across restarts */
@@ -256,8 +269,6 @@ int ttm__poc_register(ttm_daemon *d);
 /* Clean stop: closes every connection (processes are not declared exited unless gone), the
  * listener and its socket file; frees the state. No-op when off. */
 void ttm__poc_close(ttm_daemon *d);
-/* The legacy protocol's counters for the snapshot (zeroes and an empty path when off). */
-void ttm__poc_fill(const ttm_daemon *d, ttm_report_legacy *out);
 
 /* ---- query.c: the read-only query socket -------------------------------------------------- */
 
@@ -270,6 +281,10 @@ int ttm__query_register(ttm_daemon *d);
 void ttm__query_close_all(ttm_daemon *d);
 /* Fills *out with the sections q asks for. Returns 0 or TTM_ENOMEM (out freed). */
 int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out);
+/* Adds a module's part of every snapshot (p is the module's; it lives as long as d). */
+void ttm__report_part_add(ttm_daemon *d, ttm_report_part *p);
+/* Removes a part added before (no-op when it is not there). */
+void ttm__report_part_del(ttm_daemon *d, ttm_report_part *p);
 
 /* ---- state.c: the state across restarts (docs/DAEMON.md, "Restart") ---------------------- */
 

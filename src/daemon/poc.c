@@ -64,6 +64,7 @@ typedef struct poc_conn {
 typedef struct ttm_poc ttm_poc;
 
 struct ttm_poc {
+    ttm_report_part part; /* the legacy section of every snapshot */
     int listen_fd;            /* -1 when not listening */
     ttm_watch listen_w;
     ttm_loop_hook tick;
@@ -357,6 +358,8 @@ int ttm__poc_open(ttm_daemon *d, char *msg, size_t msg_len)
 }
 
 
+static void poc_fill(const ttm_daemon *d, const void *owner, ttm_report *r);
+
 int ttm__poc_register(ttm_daemon *d)
 {
     if (d->poc == NULL)
@@ -368,6 +371,10 @@ int ttm__poc_register(ttm_daemon *d)
             : d->cfg.poc_size == 144 ? "144 bytes"
                                      : "");
     ttm__loop_on_tick(d->loop, &d->poc->tick, poc_tick, d);
+    d->poc->part = (ttm_report_part){.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY),
+                                     .fill = poc_fill,
+                                     .owner = d->poc};
+    ttm__report_part_add(d, &d->poc->part);
     return ttm__loop_add(d->loop, &d->poc->listen_w, d->poc->listen_fd, EPOLLIN);
 }
 
@@ -484,12 +491,12 @@ static void poc_tick(ttm_loop *l, void *arg, uint64_t ticks)
     ttm__poc_log_flush(&P->x);
 }
 
-void ttm__poc_fill(const ttm_daemon *d, ttm_report_legacy *out)
+/* The legacy section of a snapshot: this listener's counters. */
+static void poc_fill(const ttm_daemon *d, const void *owner, ttm_report *r)
 {
+    const ttm_poc *P = owner;
+    ttm_report_legacy *out = &r->legacy;
     memset(out, 0, sizeof *out);
-    const ttm_poc *P = d->poc;
-    if (P == NULL)
-        return;
     snprintf(out->path, sizeof out->path, "%s", d->cfg.poc_path);
     out->forced_size = d->cfg.poc_size;
     out->connected = P->nconns;
@@ -512,6 +519,7 @@ void ttm__poc_close(ttm_daemon *d)
     ttm_poc *P = d->poc;
     if (P == NULL)
         return;
+    ttm__report_part_del(d, &P->part);
     while (P->conns != NULL) {
         poc_conn *c = P->conns;
         uint32_t pid = c->pid;

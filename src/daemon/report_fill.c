@@ -129,6 +129,21 @@ static int fill_live(ttm_daemon *d, const ttm_snap_query *q, ttm_report *r)
     return TTM_OK;
 }
 
+void ttm__report_part_add(ttm_daemon *d, ttm_report_part *p)
+{
+    p->next = d->report_parts;
+    d->report_parts = p;
+}
+
+void ttm__report_part_del(ttm_daemon *d, ttm_report_part *p)
+{
+    for (ttm_report_part **at = &d->report_parts; *at != NULL; at = &(*at)->next)
+        if (*at == p) {
+            *at = p->next;
+            return;
+        }
+}
+
 int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out)
 {
     memset(out, 0, sizeof *out);
@@ -148,8 +163,9 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
         err = fill_live(d, q, out);
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
         fill_daemon(d, &out->daemon);
-    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY))
-        ttm__poc_fill(d, &out->legacy);
+    for (const ttm_report_part *p = d->report_parts; p != NULL; p = p->next)
+        if (want & p->sections)
+            p->fill(d, p->owner, out);
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE)) {
         out->service = d->qsvc;
         out->service.query_conns = d->nqconns;
