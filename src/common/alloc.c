@@ -72,6 +72,17 @@ void *ttm__xcalloc(size_t count, size_t size)
     return p ? p : oom(count * size);
 }
 
+void *ttm__grow(void *arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return arr;
+    size_t ncap = *cap ? *cap * 2 : first;
+    void *p = ncap > *cap ? ttm__reallocarray(arr, ncap, size) : NULL;
+    if (p != NULL)
+        *cap = ncap;
+    return p;
+}
+
 void *ttm__xreallocarray(void *p, size_t count, size_t size)
 {
     void *q = ttm__reallocarray(p, count, size);

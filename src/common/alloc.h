@@ -15,6 +15,10 @@ void *ttm__calloc(size_t count, size_t size);
 /* Like realloc(); on failure the old block is untouched. Overflow of count*size fails. */
 void *ttm__reallocarray(void *p, size_t count, size_t size);
 void ttm__free(void *p);
+/* Makes room for one more element in an array of *cap elements of size bytes that holds n:
+ * returns arr itself while n < *cap, else the array doubled (first elements the first time)
+ * with *cap updated; NULL when memory is short (arr and *cap unchanged). */
+void *ttm__grow(void *arr, size_t *cap, size_t n, size_t size, size_t first);
 
 /* Program forms: never return NULL. */
 void *ttm__xmalloc(size_t n);

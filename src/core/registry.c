@@ -199,14 +199,10 @@ static proc *proc_add(ttm_registry *reg, uint32_t pid, uint64_t ts)
         reg->t.processes_dropped++;
         return NULL;
     }
-    if (reg->nprocs == reg->cap_procs) {
-        size_t cap = reg->cap_procs ? reg->cap_procs * 2 : 16;
-        proc **np = ttm__reallocarray(reg->procs, cap, sizeof *np);
-        if (np == NULL)
-            return NULL;
-        reg->procs = np;
-        reg->cap_procs = cap;
-    }
+    proc **np = ttm__grow(reg->procs, &reg->cap_procs, reg->nprocs, sizeof *np, 16);
+    if (np == NULL)
+        return NULL;
+    reg->procs = np;
     if (!ttm__table_reserve(&reg->pidmap))
         return NULL;
     proc *p = ttm__calloc(1, sizeof *p);

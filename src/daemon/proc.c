@@ -132,14 +132,10 @@ static ttm_dproc *proc_get(ttm_daemon *d, uint32_t pid)
             return NULL;
         i = proc_index(d, pid, &found);
     }
-    if (d->nprocs == d->procs_cap) {
-        size_t cap = d->procs_cap ? d->procs_cap * 2 : 64;
-        ttm_dproc **np = ttm__reallocarray(d->procs, cap, sizeof *np);
-        if (np == NULL)
-            return NULL;
-        d->procs = np;
-        d->procs_cap = cap;
-    }
+    ttm_dproc **np = ttm__grow(d->procs, &d->procs_cap, d->nprocs, sizeof *np, 64);
+    if (np == NULL)
+        return NULL;
+    d->procs = np;
     p = ttm__calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
