@@ -19,13 +19,12 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/clock.h"
 #include "core/registry.h"
 
 uint64_t ttm_bench_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return ttm__mono_ns();
 }
 
 double ttm_bench_now_s(void)

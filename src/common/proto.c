@@ -19,17 +19,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
 
 #define MAX_FDS 4 /* room to notice (and close) more descriptors than the two we expect */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits up to timeout_ms (< 0 = forever) for events on fd. Returns 1 ready, 0 timeout, or a
  * ttm_err. POLLHUP/POLLERR count as ready: the following read or write reports them. */
@@ -227,8 +221,8 @@ int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, 
             }
             /* The rest of a HELLO that arrived in pieces: wait, but not for long. */
             if (deadline == 0)
-                deadline = now_ms() + TTM_PROTO_PIECE_WAIT_MS;
-            int64_t left = deadline - now_ms();
+                deadline = ttm__mono_ms() + TTM_PROTO_PIECE_WAIT_MS;
+            int64_t left = deadline - ttm__mono_ms();
             int w = left > 0 ? wait_fd(sock, POLLIN, (int)left) : 0;
             if (w == 1)
                 continue;
@@ -277,12 +271,12 @@ int ttm__proto_recv_reply(int sock, ttm_hello_reply *out, int timeout_ms)
     if (out == NULL || sock < 0)
         return TTM_EINVAL;
     memset(out, 0, sizeof *out);
-    int64_t deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+    int64_t deadline = timeout_ms >= 0 ? ttm__mono_ms() + timeout_ms : 0;
     size_t off = 0;
     while (off < sizeof *out) {
         int left = -1;
         if (timeout_ms >= 0) {
-            int64_t l = deadline - now_ms();
+            int64_t l = deadline - ttm__mono_ms();
             left = l > 0 ? (int)l : 0;
         }
         int w = wait_fd(sock, POLLIN, left);

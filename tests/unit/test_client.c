@@ -37,6 +37,7 @@
 
 #include <cmocka.h>
 
+#include "common/clock.h"
 #include "common/proto.h"
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
@@ -56,12 +57,6 @@ static void msleep(int ms)
     }
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Log callback collecting messages. */
 typedef struct logbook {
@@ -205,7 +200,7 @@ static void *fake_main(void *arg)
 {
     fake *f = arg;
     while (!atomic_load(&f->stop)) {
-        uint64_t now = mono_ns();
+        uint64_t now = ttm__mono_ns();
         pthread_mutex_lock(&f->mu);
         if (f->lfd >= 0)
             fake_accept(f, now);
@@ -450,7 +445,7 @@ static void case_session_events(void)
 {
     fake f;
     fake_start(&f, 0, NULL);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = ttm__mono_ns();
     CHECK(ttm_buffer_alloc(3, TTM_MEM_L1, 0x1000, 4096, 77, TTM_FLAG_VIEW) == TTM_OK);
     /* The first call waited for the first attempt: attached already. */
     CHECK(stats().connected == 1);
@@ -460,7 +455,7 @@ static void case_session_events(void)
     for (int i = 0; i < 1000; i++)
         CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
     CHECK(ttm_client_flush(5000) == TTM_OK);
-    uint64_t t1 = mono_ns();
+    uint64_t t1 = ttm__mono_ns();
 
     pthread_mutex_lock(&f.mu);
     CHECK(f.ns == 1);
@@ -551,15 +546,15 @@ static void case_full_ring_waits(void)
     atomic_store(&f.drain, 0);
     for (int i = 0; i < 64; i++)
         CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, (uint64_t)i, 1, 0, 0) == TTM_OK);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = ttm__mono_ns();
     CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xbad, 1, 0, 0) == TTM_EAGAIN);
-    CHECK(mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 5 s), never forever */
+    CHECK(ttm__mono_ns() - t0 < 10ull * 1000000000ull); /* bounded (about 5 s), never forever */
     ttm_client_stats st = stats();
     CHECK(st.waited == 2 && st.dropped == 1);
     /* The daemon is now known to be stalled: no second wait until it consumes again. */
-    t0 = mono_ns();
+    t0 = ttm__mono_ns();
     CHECK(ttm_buffer_alloc(0, TTM_MEM_DRAM, 0xbad, 1, 0, 0) == TTM_EAGAIN);
-    CHECK(mono_ns() - t0 < 1000000000ull);
+    CHECK(ttm__mono_ns() - t0 < 1000000000ull);
     st = stats();
     CHECK(st.waited == 2 && st.dropped == 2);
     CHECK(ttm_client_flush(50) == TTM_ETIMEDOUT);
