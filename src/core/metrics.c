@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -78,22 +79,331 @@ static void family(out *o, const char *name, const char *type, const char *help)
     emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static const char *lower_memtype(unsigned m)
+/* ---- the families written from the report's record tables ----------------------------------- */
+
+/* The families whose samples the record tables give (docs/METRICS.md lists them with their
+ * paths). Entries of one family are contiguous; the first carries the HELP. */
+const ttm_prom_family ttm_prom_families[] = {
+    {.path = "daemon", .help = "the exported rows of the daemon record"},
+    {"ttmem_events_total", "counter", "kind=\"alloc\"", "totals.allocs", 0,
+     "Events applied to the registry, by kind."},
+    {"ttmem_events_total", "counter", "kind=\"free\"", "totals.frees", 0, NULL},
+    {"ttmem_events_total", "counter", "kind=\"mark\"", "totals.marks", 0, NULL},
+    {"ttmem_events_total", "counter", "kind=\"other\"", "totals.events-allocs-frees-marks", 0,
+     NULL},
+    {"ttmem_live_buffers", "gauge", NULL, "totals.live_records", 0,
+     "Buffers live in the registry (owning and views)."},
+    {"ttmem_device_memory_used_bytes", "gauge", "device,memtype",
+     "devices[device=device].mem[memtype].live_bytes", TTM_PROM_ANY,
+     "Bytes of device memory held by live buffers, by device and memory type."},
+    {"ttmem_device_memory_peak_bytes", "gauge", "device,memtype",
+     "devices[device=device].mem[memtype].peak_bytes", TTM_PROM_ANY,
+     "Highest bytes held at once since tracking began, by device and memory type."},
+    {"ttmem_device_buffers", "gauge", "device,memtype",
+     "devices[device=device].mem[memtype].live_count", TTM_PROM_ANY,
+     "Live owning buffers, by device and memory type."},
+    {"ttmem_device_memory_capacity_bytes", "gauge", "device,space",
+     "devices[device=device].capacity[space]", TTM_PROM_ANY | TTM_PROM_NONZERO,
+     "Capacity of a device's memory space (dram = DRAM + TRACE; l1 = L1 + L1_SMALL + CB + "
+     "KERNEL); absent when unknown."},
+    {"ttmem_device_space_peak_bytes", "gauge", "device,space",
+     "devices[device=device].space_peak[space]", TTM_PROM_ANY,
+     "Highest total of a device's memory space held at once."},
+    {"ttmem_diagnosis_events_total", "counter", "class,device",
+     "devices[device=device].class_count[class]", TTM_PROM_ANY,
+     "Events by diagnosis class and device (docs/CLASSIFICATION.md)."},
+    {"ttmem_diagnosis_bytes_total", "counter", "class,device",
+     "devices[device=device].class_bytes[class]", TTM_PROM_ANY,
+     "Bytes named by the events of a diagnosis class, by device."},
+    {"ttmem_process_memory_bytes", "gauge", "pid,process,device,memtype",
+     "procs[?stats.alive,pid=stats.pid,process=name].stats.devices[device=device]"
+     ".mem[?allocs,memtype].live_bytes",
+     0,
+     "Bytes held by a live process, by device and memory type (series end with the "
+     "process)."},
+    {"ttmem_process_events_dropped_total", "counter", "pid,process",
+     "procs[?stats.alive,pid=stats.pid,process=name].dropped", 0,
+     "Events a live process dropped while no daemon existed."},
+    {"ttmem_legacy_connections", "gauge", NULL, "legacy[?path].connected", 0,
+     "Connections open on the allocation-server prototype's socket (--poc-socket)."},
+    {"ttmem_legacy_connections_total", "counter", NULL, "legacy[?path].connections", 0,
+     "Connections accepted on the prototype's socket."},
+    {"ttmem_legacy_messages_total", "counter", "type", "legacy[?path].messages[1..,type]", 0,
+     "Prototype messages received, by message type."},
+    {"ttmem_legacy_bad_messages_total", "counter", NULL, "legacy[?path].bad", 0,
+     "Prototype messages that were not plausible (garbage, bad pads or type)."},
+    {"ttmem_legacy_resyncs_total", "counter", NULL, "legacy[?path].resyncs", 0,
+     "Resynchronisations of a prototype stream after bad bytes."},
+    {"ttmem_legacy_closed_total", "counter", "reason=\"bad_messages\"",
+     "legacy[?path].closed_bad", 0, "Prototype connections closed by ttmemd, by reason."},
+    {"ttmem_legacy_closed_total", "counter", "reason=\"refused\"", "legacy[?path].refused", 0,
+     NULL},
+    {.path = "service", .help = "the exported rows of the service record"},
+};
+const size_t ttm_prom_nfamilies = sizeof ttm_prom_families / sizeof ttm_prom_families[0];
+
+#define MAX_LABELS 6
+
+/* A walk of one entry's path: the labels bound so far (by name, as the entry lists them). */
+typedef struct walk {
+    out *o;
+    const ttm_prom_family *fam;
+    const char *names[MAX_LABELS]; /* the entry's label names; NULL for a constant item */
+    size_t name_len[MAX_LABELS];
+    const char *consts[MAX_LABELS]; /* a constant item (name="value") as written */
+    size_t const_len[MAX_LABELS];
+    size_t nlabels;
+    char values[MAX_LABELS][2 * TTM_REPORT_NAME_LEN + 1]; /* bound values, escaped */
+} walk;
+
+/* The row called name[0..len) of rec, or NULL. */
+static const ttm_field *row_named(const ttm_record *rec, const char *name, size_t len)
 {
-    static const char *const names[TTM_MEMTYPE_COUNT] = {"dram",     "l1",    "system_memory",
-                                                         "l1_small", "trace", "cb",
-                                                         "kernel"};
-    return m < TTM_MEMTYPE_COUNT ? names[m] : "any";
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (strncmp(rec->fields[i].name, name, len) == 0 && rec->fields[i].name[len] == '\0')
+            return &rec->fields[i];
+    return NULL;
 }
 
-static const char *space_label(unsigned s)
+/* The row a dotted path[0..len) names below rec (through nested records), and its address
+ * from obj in *at; NULL when the path names no row (a table error, reported as TTM_EINVAL). */
+static const ttm_field *row_at(const ttm_record *rec, const uint8_t *obj, const char *path,
+                               size_t len, const uint8_t **at)
 {
-    static const char *const names[TTM_SPACE_COUNT] = {"dram", "l1", "system"};
-    return s < TTM_SPACE_COUNT ? names[s] : "?";
+    for (;;) {
+        const char *dot = memchr(path, '.', len);
+        size_t n = dot ? (size_t)(dot - path) : len;
+        const ttm_field *f = row_named(rec, path, n);
+        if (f == NULL || (dot != NULL && f->type != TTM_FT_REC))
+            return NULL;
+        obj += f->off;
+        if (dot == NULL) {
+            *at = obj;
+            return f;
+        }
+        rec = f->rec;
+        path += n + 1;
+        len -= n + 1;
+    }
+}
+
+/* A label value into buf: a string escaped, an integer in decimal. */
+static void label_value(char *buf, size_t len, const ttm_field *f, const uint8_t *p)
+{
+    if (f->type == TTM_FT_STR)
+        esc(buf, len, (const char *)p);
+    else
+        snprintf(buf, len, "%" PRIu64, ttm__schema_get_uint(p, f->csize));
+}
+
+/* A value of an enumeration as a label: its name in lower case. */
+static void enum_label(char *buf, size_t len, const ttm_schema_enum *e, unsigned v)
+{
+    const char *n = e->label(v);
+    size_t k = 0;
+    for (; n[k] != '\0' && k + 1 < len; k++)
+        buf[k] = (char)(n[k] >= 'A' && n[k] <= 'Z' ? n[k] + ('a' - 'A') : n[k]);
+    buf[k] = '\0';
+}
+
+static int bind(walk *w, const char *name, size_t len, char **slot)
+{
+    for (size_t i = 0; i < w->nlabels; i++)
+        if (w->names[i] != NULL && w->name_len[i] == len && strncmp(w->names[i], name, len) == 0) {
+            *slot = w->values[i];
+            return 0;
+        }
+    return TTM_EINVAL; /* the path binds a label the entry does not list */
+}
+
+/* One sample: the family's name, its labels in the entry's order, the value (ns as seconds). */
+static void sample(out *o, const char *name, const char *labels, size_t labels_len,
+                   const ttm_field *f, uint64_t v)
+{
+    const char *l = labels_len ? "{" : "", *r = labels_len ? "}" : "";
+    if (f->unit != NULL && strcmp(f->unit, "ns") == 0)
+        emit(o, "%s%s%.*s%s %.3f\n", name, l, (int)labels_len, labels, r, (double)v / 1e9);
+    else
+        emit(o, "%s%s%.*s%s %" PRIu64 "\n", name, l, (int)labels_len, labels, r, v);
+}
+
+static void leaf(walk *w, const ttm_field *f, uint64_t v)
+{
+    if ((w->fam->flags & TTM_PROM_NONZERO) && v == 0)
+        return;
+    char labels[MAX_LABELS * (2 * TTM_REPORT_NAME_LEN + 40)];
+    size_t n = 0;
+    for (size_t i = 0; i < w->nlabels && n < sizeof labels; i++) {
+        int k = w->names[i] != NULL
+                    ? snprintf(labels + n, sizeof labels - n, "%s%.*s=\"%s\"", i ? "," : "",
+                               (int)w->name_len[i], w->names[i], w->values[i])
+                    : snprintf(labels + n, sizeof labels - n, "%s%.*s", i ? "," : "",
+                               (int)w->const_len[i], w->consts[i]);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    sample(w->o, w->fam->name, labels, n < sizeof labels ? n : sizeof labels - 1, f, v);
+}
+
+/*
+ * The bracket of a segment, items[0..len) (comma-separated), applied to one element at obj of
+ * record rec (NULL for a scalar element) with index k of the row's enumeration:
+ *   ?ROW      the element counts only when ROW (dotted) is not 0 / not empty;
+ *   NAME=ROW  binds label NAME to ROW's value;
+ *   NAME      binds label NAME to the index's name (lower case);
+ *   N..       indices below N are skipped.
+ * Returns 1 to go on with the element, 0 to skip it, or TTM_EINVAL (negative).
+ */
+static int bracket(walk *w, const ttm_field *f, const char *items, size_t len,
+                   const ttm_record *rec, const uint8_t *obj, size_t k)
+{
+    while (len > 0) {
+        const char *comma = memchr(items, ',', len);
+        size_t n = comma ? (size_t)(comma - items) : len;
+        const char *eq = memchr(items, '=', n);
+        const uint8_t *at = NULL;
+        char *slot = NULL;
+        if (items[0] == '?') {
+            const ttm_field *c = rec ? row_at(rec, obj, items + 1, n - 1, &at) : NULL;
+            if (c == NULL)
+                return TTM_EINVAL;
+            if (c->type == TTM_FT_STR ? *at == '\0' : ttm__schema_get_uint(at, c->csize) == 0)
+                return 0;
+        } else if (n > 2 && items[n - 1] == '.' && items[n - 2] == '.') {
+            if (k < (size_t)strtoul(items, NULL, 10))
+                return 0;
+        } else if (eq != NULL) {
+            const ttm_field *c = rec ? row_at(rec, obj, eq + 1, n - (size_t)(eq + 1 - items), &at)
+                                     : NULL;
+            if (c == NULL || bind(w, items, (size_t)(eq - items), &slot) != 0)
+                return TTM_EINVAL;
+            label_value(slot, sizeof w->values[0], c, at);
+        } else {
+            if (f->index == NULL || bind(w, items, n, &slot) != 0)
+                return TTM_EINVAL;
+            enum_label(slot, sizeof w->values[0], f->index, (unsigned)k);
+        }
+        items += n + (comma != NULL);
+        len -= n + (comma != NULL);
+    }
+    return 1;
+}
+
+/* The samples of path (len bytes) below the record rec at obj. */
+static int walk_path(walk *w, const ttm_record *rec, const uint8_t *obj, const char *path,
+                     size_t len)
+{
+    const char *br = NULL, *end = path;
+    while (end < path + len && *end != '.') {
+        if (*end == '[') {
+            br = end;
+            end = memchr(end, ']', (size_t)(path + len - end));
+            if (end == NULL)
+                return TTM_EINVAL;
+        }
+        end++;
+    }
+    size_t name_len = (size_t)((br ? br : end) - path);
+    const char *items = br ? br + 1 : "";
+    size_t items_len = br ? (size_t)(end - br - 2) : 0;
+    const char *rest = end < path + len ? end + 1 : NULL;
+    size_t rest_len = rest ? (size_t)(path + len - rest) : 0;
+    const char *minus = rest == NULL ? memchr(path, '-', name_len) : NULL;
+    const ttm_field *f = row_named(rec, path, minus ? (size_t)(minus - path) : name_len);
+    if (f == NULL)
+        return TTM_EINVAL;
+    const uint8_t *p = obj + f->off;
+    if (minus != NULL) { /* ROW-ROW-...: the first row less the others */
+        uint64_t v = ttm__schema_get_uint(p, f->csize);
+        for (const char *m = minus; m != NULL && m < path + name_len;) {
+            const char *next = memchr(m + 1, '-', (size_t)(path + name_len - m - 1));
+            size_t n = (size_t)((next ? next : path + name_len) - m - 1);
+            const ttm_field *g = row_named(rec, m + 1, n);
+            if (g == NULL)
+                return TTM_EINVAL;
+            v -= ttm__schema_get_uint(obj + g->off, g->csize);
+            m = next;
+        }
+        leaf(w, f, v);
+        return 0;
+    }
+    size_t count = 1, stride = 0;
+    const ttm_record *elem = f->rec;
+    if (f->type == TTM_FT_DYN) {
+        count = (size_t)ttm__schema_get_uint(obj + f->count_off, f->count_size);
+        memcpy(&p, p, sizeof p);
+        stride = f->rec->size;
+    } else if (f->type == TTM_FT_ARR) {
+        count = f->count;
+        if (f->flags & TTM_FF_COUNTED) {
+            uint64_t c = ttm__schema_get_uint(obj + f->count_off, f->count_size);
+            count = c < count ? (size_t)c : count;
+        }
+        stride = f->stride;
+        if (f->elem != TTM_FT_REC)
+            elem = NULL;
+    }
+    for (size_t k = 0; k < count; k++) {
+        const uint8_t *e = p + k * stride;
+        int go = bracket(w, f, items, items_len, elem, e, k);
+        if (go < 0)
+            return go;
+        if (go == 0)
+            continue;
+        if (rest != NULL) {
+            if (elem == NULL)
+                return TTM_EINVAL;
+            int rc = walk_path(w, elem, e, rest, rest_len);
+            if (rc != 0)
+                return rc;
+        } else if (elem == NULL) {
+            leaf(w, f, ttm__schema_get_uint(e, f->type == TTM_FT_ARR ? f->stride : f->csize));
+        } else {
+            return TTM_EINVAL; /* a path ends at a record */
+        }
+    }
+    return 0;
+}
+
+/* Whether the entry's family has HELP and TYPE in this text: its record's section is present,
+ * the conditions of the records before the first list hold, and (TTM_PROM_ANY) that list has
+ * elements. */
+static bool family_present(const ttm_report *s, const ttm_prom_family *fam)
+{
+    const ttm_record *rec = &ttm_rec_report;
+    const uint8_t *obj = (const uint8_t *)s;
+    const char *path = fam->path;
+    for (bool top = true;; top = false) {
+        size_t n = strcspn(path, ".[-");
+        const ttm_field *f = row_named(rec, path, n);
+        if (f == NULL)
+            return false;
+        if (top && f->section != 0 && !(s->sections & TTM_SNAP_BIT(f->section)))
+            return false;
+        if (f->type == TTM_FT_DYN || (f->type == TTM_FT_ARR && (f->flags & TTM_FF_COUNTED)))
+            return !(fam->flags & TTM_PROM_ANY) ||
+                   ttm__schema_get_uint(obj + f->count_off, f->count_size) > 0;
+        if (f->type == TTM_FT_ARR)
+            return !(fam->flags & TTM_PROM_ANY) || f->count > 0;
+        if (f->type != TTM_FT_REC)
+            return true;
+        if (path[n] == '[') {
+            walk w = {0};
+            const char *close = strchr(path, ']');
+            if (close == NULL || bracket(&w, f, path + n + 1, (size_t)(close - path - n - 1),
+                                         f->rec, obj + f->off, 0) != 1)
+                return false;
+            n = (size_t)(close + 1 - path);
+        }
+        if (path[n] != '.')
+            return true;
+        obj += f->off;
+        rec = f->rec;
+        path += n + 1;
+    }
 }
 
 /* The families of a record's exported rows (common/schema.h: prom, prom_kind, prom_labels,
- * prom_help), one sample per row, in row order; a row in ns is written in seconds. */
+ * prom_help), one sample per row, in row order. */
 static void record_families(out *o, const ttm_record *rec, const void *obj)
 {
     const uint8_t *base = obj;
@@ -106,168 +416,46 @@ static void record_families(out *o, const ttm_record *rec, const void *obj)
             family(o, f->prom, f->prom_kind, f->prom_help ? f->prom_help : f->help);
             open = f->prom;
         }
-        uint64_t v = ttm__schema_get_uint(base + f->off, f->csize);
-        const char *l = f->prom_labels ? "{" : "", *r = f->prom_labels ? "}" : "";
         const char *labels = f->prom_labels ? f->prom_labels : "";
-        if (f->unit != NULL && strcmp(f->unit, "ns") == 0)
-            emit(o, "%s%s%s%s %.3f\n", f->prom, l, labels, r, (double)v / 1e9);
-        else
-            emit(o, "%s%s%s%s %" PRIu64 "\n", f->prom, l, labels, r, v);
+        sample(o, f->prom, labels, strlen(labels), f, ttm__schema_get_uint(base + f->off, f->csize));
     }
 }
 
-static void daemon_families(out *o, const ttm_report *s)
+/* The samples of one entry; HELP and TYPE first when it opens its family. */
+static void entry_families(out *o, const ttm_report *s, const ttm_prom_family *fam)
 {
-    char v[64];
-    family(o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
-    emit(o, "ttmem_build_info{version=\"%s\"} 1\n", esc(v, sizeof v, TTM_VERSION));
-    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
-        record_families(o, &ttm_rec_daemon, &s->daemon);
-}
-
-static void totals_families(out *o, const ttm_report *s)
-{
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS)))
+    if (fam->name == NULL) { /* the exported rows of a record of the report */
+        const uint8_t *at = NULL;
+        const ttm_field *f = row_at(&ttm_rec_report, (const uint8_t *)s, fam->path,
+                                    strlen(fam->path), &at);
+        if (f == NULL || f->rec == NULL) {
+            o->err = o->err ? o->err : TTM_EINVAL;
+            return;
+        }
+        if (f->section == 0 || (s->sections & TTM_SNAP_BIT(f->section)))
+            record_families(o, f->rec, at);
         return;
-    const ttm_totals *t = &s->totals;
-    family(o, "ttmem_events_total", "counter", "Events applied to the registry, by kind.");
-    emit(o, "ttmem_events_total{kind=\"alloc\"} %" PRIu64 "\n", t->allocs);
-    emit(o, "ttmem_events_total{kind=\"free\"} %" PRIu64 "\n", t->frees);
-    emit(o, "ttmem_events_total{kind=\"mark\"} %" PRIu64 "\n", t->marks);
-    emit(o, "ttmem_events_total{kind=\"other\"} %" PRIu64 "\n",
-         t->events - t->allocs - t->frees - t->marks);
-    family(o, "ttmem_live_buffers", "gauge", "Buffers live in the registry (owning and views).");
-    emit(o, "ttmem_live_buffers %" PRIu64 "\n", t->live_records);
-}
-
-static void device_families(out *o, const ttm_report *s)
-{
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) || s->ndevices == 0)
+    }
+    if (!family_present(s, fam))
         return;
-    family(o, "ttmem_device_memory_used_bytes", "gauge",
-           "Bytes of device memory held by live buffers, by device and memory type.");
-    for (size_t i = 0; i < s->ndevices; i++)
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            emit(o, "ttmem_device_memory_used_bytes{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].live_bytes);
-    family(o, "ttmem_device_memory_peak_bytes", "gauge",
-           "Highest bytes held at once since tracking began, by device and memory type.");
-    for (size_t i = 0; i < s->ndevices; i++)
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            emit(o, "ttmem_device_memory_peak_bytes{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].peak_bytes);
-    family(o, "ttmem_device_buffers", "gauge",
-           "Live owning buffers, by device and memory type.");
-    for (size_t i = 0; i < s->ndevices; i++)
-        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-            emit(o, "ttmem_device_buffers{device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                 s->devices[i].device, lower_memtype(m), s->devices[i].mem[m].live_count);
-    family(o, "ttmem_device_memory_capacity_bytes", "gauge",
-           "Capacity of a device's memory space (dram = DRAM + TRACE; l1 = L1 + L1_SMALL + CB + "
-           "KERNEL); absent when unknown.");
-    for (size_t i = 0; i < s->ndevices; i++)
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
-            if (s->devices[i].capacity[sp] != 0)
-                emit(o,
-                     "ttmem_device_memory_capacity_bytes{device=\"%u\",space=\"%s\"} %" PRIu64
-                     "\n",
-                     s->devices[i].device, space_label(sp), s->devices[i].capacity[sp]);
-    family(o, "ttmem_device_space_peak_bytes", "gauge",
-           "Highest total of a device's memory space held at once.");
-    for (size_t i = 0; i < s->ndevices; i++)
-        for (unsigned sp = 0; sp < TTM_SPACE_COUNT; sp++)
-            emit(o, "ttmem_device_space_peak_bytes{device=\"%u\",space=\"%s\"} %" PRIu64 "\n",
-                 s->devices[i].device, space_label(sp), s->devices[i].space_peak[sp]);
-    family(o, "ttmem_diagnosis_events_total", "counter",
-           "Events by diagnosis class and device (docs/CLASSIFICATION.md).");
-    for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_device_stats *d = &s->devices[i];
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
-            emit(o, "ttmem_diagnosis_events_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
-                 ttm_class_name(c), d->device, d->class_count[c]);
+    if (fam->help != NULL)
+        family(o, fam->name, fam->kind, fam->help);
+    walk w = {.o = o, .fam = fam};
+    for (const char *l = fam->labels; l != NULL && *l != '\0' && w.nlabels < MAX_LABELS;) {
+        size_t n = strcspn(l, ",");
+        if (memchr(l, '=', n) != NULL) {
+            w.consts[w.nlabels] = l;
+            w.const_len[w.nlabels] = n;
+        } else {
+            w.names[w.nlabels] = l;
+            w.name_len[w.nlabels] = n;
+        }
+        w.nlabels++;
+        l += n + (l[n] == ',');
     }
-    family(o, "ttmem_diagnosis_bytes_total", "counter",
-           "Bytes named by the events of a diagnosis class, by device.");
-    for (size_t i = 0; i < s->ndevices; i++) {
-        const ttm_device_stats *d = &s->devices[i];
-        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
-            emit(o, "ttmem_diagnosis_bytes_total{class=\"%s\",device=\"%u\"} %" PRIu64 "\n",
-                 ttm_class_name(c), d->device, d->class_bytes[c]);
-    }
-}
-
-static void process_families(out *o, const ttm_report *s)
-{
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
-        return;
-    char name[2 * TTM_REPORT_NAME_LEN + 1];
-    family(o, "ttmem_process_memory_bytes", "gauge",
-           "Bytes held by a live process, by device and memory type (series end with the "
-           "process).");
-    for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_report_proc *p = &s->procs[i];
-        if (!p->stats.alive)
-            continue;
-        esc(name, sizeof name, p->name);
-        for (size_t k = 0; k < p->stats.ndevices; k++)
-            for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
-                if (p->stats.devices[k].mem[m].allocs > 0)
-                    emit(o,
-                         "ttmem_process_memory_bytes{pid=\"%" PRIu32
-                         "\",process=\"%s\",device=\"%u\",memtype=\"%s\"} %" PRIu64 "\n",
-                         p->stats.pid, name, p->stats.devices[k].device, lower_memtype(m),
-                         p->stats.devices[k].mem[m].live_bytes);
-    }
-    family(o, "ttmem_process_events_dropped_total", "counter",
-           "Events a live process dropped while no daemon existed.");
-    for (size_t i = 0; i < s->nprocs; i++) {
-        const ttm_report_proc *p = &s->procs[i];
-        if (p->stats.alive)
-            emit(o,
-                 "ttmem_process_events_dropped_total{pid=\"%" PRIu32 "\",process=\"%s\"} %" PRIu64
-                 "\n",
-                 p->stats.pid, esc(name, sizeof name, p->name), p->dropped);
-    }
-}
-
-static void legacy_families(out *o, const ttm_report *s)
-{
-    const ttm_report_legacy *l = &s->legacy;
-    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY)) || l->path[0] == '\0')
-        return;
-    family(o, "ttmem_legacy_connections", "gauge",
-           "Connections open on the allocation-server prototype's socket (--poc-socket).");
-    emit(o, "ttmem_legacy_connections %" PRIu32 "\n", l->connected);
-    family(o, "ttmem_legacy_connections_total", "counter",
-           "Connections accepted on the prototype's socket.");
-    emit(o, "ttmem_legacy_connections_total %" PRIu64 "\n", l->connections);
-    family(o, "ttmem_legacy_messages_total", "counter",
-           "Prototype messages received, by message type.");
-    for (unsigned t = TTM_POC_TYPE_MIN; t <= TTM_POC_TYPE_MAX && t < l->ntypes; t++) {
-        char name[32];
-        const char *n = ttm__poc_type_name(t);
-        size_t k = 0;
-        for (; n[k] != '\0' && k < sizeof name - 1; k++)
-            name[k] = (char)(n[k] >= 'A' && n[k] <= 'Z' ? n[k] + ('a' - 'A') : n[k]);
-        name[k] = '\0';
-        emit(o, "ttmem_legacy_messages_total{type=\"%s\"} %" PRIu64 "\n", name, l->messages[t]);
-    }
-    family(o, "ttmem_legacy_bad_messages_total", "counter",
-           "Prototype messages that were not plausible (garbage, bad pads or type).");
-    emit(o, "ttmem_legacy_bad_messages_total %" PRIu64 "\n", l->bad);
-    family(o, "ttmem_legacy_resyncs_total", "counter",
-           "Resynchronisations of a prototype stream after bad bytes.");
-    emit(o, "ttmem_legacy_resyncs_total %" PRIu64 "\n", l->resyncs);
-    family(o, "ttmem_legacy_closed_total", "counter",
-           "Prototype connections closed by ttmemd, by reason.");
-    emit(o, "ttmem_legacy_closed_total{reason=\"bad_messages\"} %" PRIu64 "\n", l->closed_bad);
-    emit(o, "ttmem_legacy_closed_total{reason=\"refused\"} %" PRIu64 "\n", l->refused);
-}
-
-static void service_families(out *o, const ttm_report *s)
-{
-    if (s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
-        record_families(o, &ttm_rec_service, &s->service);
+    int rc = walk_path(&w, &ttm_rec_report, (const uint8_t *)s, fam->path, strlen(fam->path));
+    if (rc != 0 && o->err == 0)
+        o->err = rc;
 }
 
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
@@ -325,12 +513,11 @@ int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, siz
     const ttm_report *snap = s ? s : &empty;
     family(&o, "ttmem_daemon_up", "gauge", "1 when ttmemd answered this scrape's snapshot.");
     emit(&o, "ttmem_daemon_up %d\n", s != NULL);
-    daemon_families(&o, snap);
-    totals_families(&o, snap);
-    device_families(&o, snap);
-    process_families(&o, snap);
-    legacy_families(&o, snap);
-    service_families(&o, snap);
+    char version[64];
+    family(&o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
+    emit(&o, "ttmem_build_info{version=\"%s\"} 1\n", esc(version, sizeof version, TTM_VERSION));
+    for (size_t i = 0; i < ttm_prom_nfamilies; i++)
+        entry_families(&o, snap, &ttm_prom_families[i]);
     shm_families(&o, regions, nregions);
     return o.err;
 }

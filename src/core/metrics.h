@@ -16,6 +16,33 @@
 #include "core/report.h"
 #include "common/ttshm.h"
 
+/* A family, or one sample set of it, written from the record tables (core/report_schema.c).
+ * path names rows from the report record down, by their C names, separated by '.'; a list (a
+ * dyn or fixed array) is walked element by element, and a bracket after a row's name, items
+ * separated by ',', applies to each element: `?ROW` keeps only elements whose ROW (dotted, in
+ * the element) is not 0 or empty, `NAME=ROW` binds label NAME to ROW's value, `NAME` binds it
+ * to the element's index named by the row's enumeration (lower case), `N..` skips indices
+ * below N. On a record row (not a list) the `?ROW` items decide whether the family is written
+ * at all. The last row gives the value; `ROW-ROW-...` is the first less the others. */
+typedef struct ttm_prom_family {
+    const char *name;   /* "ttmem_device_memory_used_bytes"; NULL: the exported rows (prom
+                         * columns) of the record path names, in row order */
+    const char *kind;   /* "gauge", "counter" */
+    const char *labels; /* label names in the text's order, constants as name="value"; NULL */
+    const char *path;
+    unsigned flags;     /* TTM_PROM_* */
+    const char *help;   /* the HELP line, on the entry that opens the family; NULL on the
+                         * entries that add samples to it */
+} ttm_prom_family;
+
+#define TTM_PROM_NONZERO 1u /* no sample for a value of 0 (a capacity not known) */
+#define TTM_PROM_ANY 2u     /* no HELP or TYPE when the path's first list is empty */
+
+/* The families ttm_metrics_render writes from the report, in the order it writes them, after
+ * ttmem_daemon_up and ttmem_build_info and before TT-Metal's regions. */
+extern const ttm_prom_family ttm_prom_families[];
+extern const size_t ttm_prom_nfamilies;
+
 /* Appends the exposition text for s (may be NULL when no daemon answered) and the regions
  * (n may be 0) to out. Returns 0 or TTM_ENOMEM. */
 int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, size_t nregions,
