@@ -79,6 +79,84 @@ static void family(out *o, const char *name, const char *type, const char *help)
     emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* ---- the families written by code of their own (TT-Metal's regions, the endpoint's scrapes) -- */
+
+enum {
+    FIX_UP,
+    FIX_BUILD,
+    FIX_SHM_REGIONS,
+    FIX_SHM_MEMORY,
+    FIX_SHM_PROCESS,
+    FIX_SHM_GHOSTS,
+    FIX_SCRAPES,
+    FIX_SCRAPE_DURATION,
+    FIX_HTTP_CONNS,
+    FIX_HTTP_CLOSED,
+    FIX_SHM_SCAN,
+    FIX__COUNT
+};
+
+/* Their names, labels and HELP, in the order of the text (path: where the values come from,
+ * for the docs, which are generated from this table). */
+const ttm_prom_family ttm_prom_fixed[] = {
+    [FIX_UP] = {"ttmem_daemon_up", "gauge", NULL,
+                "whether ttmemd answered (0 from `ttmem metrics` with no daemon)", 0,
+                "1 when ttmemd answered this scrape's snapshot."},
+    [FIX_BUILD] = {"ttmem_build_info", "gauge", "version", "the build; the value is 1", 0,
+                   "ttmem build information; always 1."},
+    [FIX_SHM_REGIONS] = {"ttmem_ttmetal_regions", "gauge", "state",
+                         "TT-Metal's shared-memory regions; `state`: ok, not_ready, invalid", 0,
+                         "TT-Metal shared-memory regions found, by state (ok, not_ready, "
+                         "invalid)."},
+    [FIX_SHM_MEMORY] = {"ttmem_ttmetal_memory_bytes", "gauge", "region,memtype",
+                        "a region's totals (only when a region is ok)", 0,
+                        "Counters of TT-Metal's own shared-memory region (counters only: no "
+                        "buffer identity), by region id and memory type."},
+    [FIX_SHM_PROCESS] = {"ttmem_ttmetal_process_memory_bytes", "gauge",
+                         "region,pid,process,memtype", "a region's live processes, counters not 0",
+                         0,
+                         "Per-process counters of TT-Metal's shared-memory region (live "
+                         "processes only)."},
+    [FIX_SHM_GHOSTS] = {"ttmem_ttmetal_ghost_processes", "gauge", "region",
+                        "a region's dead processes still holding counters (`--reap` clears them)",
+                        0,
+                        "Dead processes still holding counters in a TT-Metal region (reap with "
+                        "--reap)."},
+    [FIX_SCRAPES] = {"ttmem_scrapes_total", "counter", "code", "the endpoint; `code`: 200, 503",
+                     TTM_PROM_ENDPOINT,
+                     "Scrapes of ttmemd's GET /metrics answered before this one, by HTTP "
+                     "status."},
+    [FIX_SCRAPE_DURATION] = {"ttmem_scrape_duration_seconds", "summary", NULL,
+                             "the endpoint (`_sum`, `_count`)", TTM_PROM_ENDPOINT,
+                             "Time ttmemd's event loop spent building the snapshots of scrapes "
+                             "before this one (TT-Metal's directory is scanned and the text "
+                             "rendered off the loop)."},
+    [FIX_HTTP_CONNS] = {"ttmem_http_connections", "gauge", "kind",
+                        "the endpoint; `kind`: open, limit, limit_per_address", TTM_PROM_ENDPOINT,
+                        "HTTP connections to the metrics endpoint open now, and its limits."},
+    [FIX_HTTP_CLOSED] = {"ttmem_http_connections_closed_total", "counter", "reason",
+                         "the endpoint; `reason`: deadline (10 s), per_address (8 connections)",
+                         TTM_PROM_ENDPOINT,
+                         "HTTP connections the endpoint closed itself, by reason: deadline (a "
+                         "request not answered within the per-request deadline), per_address "
+                         "(its address had its limit)."},
+    [FIX_SHM_SCAN] = {"ttmem_ttmetal_scan", "gauge", "kind",
+                      "the endpoint's scan; `kind`: entries, entries_capped (1 at 65,536 "
+                      "entries), regions_skipped (beyond 256)",
+                      TTM_PROM_ENDPOINT,
+                      "What this scrape's scan of TT-Metal's directory examined and left out "
+                      "(bounded)."},
+};
+const size_t ttm_prom_nfixed = sizeof ttm_prom_fixed / sizeof ttm_prom_fixed[0];
+_Static_assert(sizeof ttm_prom_fixed / sizeof ttm_prom_fixed[0] == FIX__COUNT &&
+                   FIX_SHM_REGIONS == TTM_PROM_NHEAD,
+               "every fixed family has its entry; the first TTM_PROM_NHEAD precede the report's");
+
+static void fixed(out *o, unsigned id)
+{
+    family(o, ttm_prom_fixed[id].name, ttm_prom_fixed[id].kind, ttm_prom_fixed[id].help);
+}
+
 /* ---- the families written from the report's record tables ----------------------------------- */
 
 /* The families whose samples the record tables give (docs/METRICS.md lists them with their
@@ -364,6 +442,32 @@ static int walk_path(walk *w, const ttm_record *rec, const uint8_t *obj, const c
     return 0;
 }
 
+const ttm_field *ttm_metrics_value_row(const ttm_prom_family *fam)
+{
+    if (fam->name == NULL)
+        return NULL;
+    const ttm_record *rec = &ttm_rec_report;
+    for (const char *p = fam->path;;) {
+        size_t n = strcspn(p, ".[-");
+        const ttm_field *f = row_named(rec, p, n);
+        if (f == NULL)
+            return NULL;
+        p += n;
+        if (*p == '[') {
+            p = strchr(p, ']');
+            if (p == NULL)
+                return NULL;
+            p++;
+        }
+        if (*p != '.')
+            return f;
+        if (f->rec == NULL)
+            return NULL;
+        rec = f->rec;
+        p++;
+    }
+}
+
 /* Whether the entry's family has HELP and TYPE in this text: its record's section is present,
  * the conditions of the records before the first list hold, and (TTM_PROM_ANY) that list has
  * elements. */
@@ -462,8 +566,7 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
 {
     static const char *const counters[TTM_TTSHM_NCOUNTERS] = {"dram",  "l1", "l1_small",
                                                               "trace", "cb", "kernel"};
-    family(o, "ttmem_ttmetal_regions", "gauge",
-           "TT-Metal shared-memory regions found, by state (ok, not_ready, invalid).");
+    fixed(o, FIX_SHM_REGIONS);
     size_t st[3] = {0};
     for (size_t i = 0; i < n; i++)
         st[r[i].state < 3 ? r[i].state : 2]++;
@@ -472,16 +575,13 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
     emit(o, "ttmem_ttmetal_regions{state=\"invalid\"} %zu\n", st[TTM_TTSHM_INVALID]);
     if (st[TTM_TTSHM_OK] == 0)
         return;
-    family(o, "ttmem_ttmetal_memory_bytes", "gauge",
-           "Counters of TT-Metal's own shared-memory region (counters only: no buffer identity), "
-           "by region id and memory type.");
+    fixed(o, FIX_SHM_MEMORY);
     for (size_t i = 0; i < n; i++)
         for (unsigned c = 0; r[i].state == TTM_TTSHM_OK && c < TTM_TTSHM_NCOUNTERS; c++)
             emit(o, "ttmem_ttmetal_memory_bytes{region=\"%" PRIu64 "\",memtype=\"%s\"} %" PRIu64
                     "\n",
                  r[i].id, counters[c], r[i].total[c]);
-    family(o, "ttmem_ttmetal_process_memory_bytes", "gauge",
-           "Per-process counters of TT-Metal's shared-memory region (live processes only).");
+    fixed(o, FIX_SHM_PROCESS);
     char name[130];
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; r[i].state == TTM_TTSHM_OK && k < r[i].nprocs; k++) {
@@ -497,8 +597,7 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
                          r[i].id, p->pid, name, counters[c], p->bytes[c]);
         }
     }
-    family(o, "ttmem_ttmetal_ghost_processes", "gauge",
-           "Dead processes still holding counters in a TT-Metal region (reap with --reap).");
+    fixed(o, FIX_SHM_GHOSTS);
     for (size_t i = 0; i < n; i++)
         if (r[i].state == TTM_TTSHM_OK)
             emit(o, "ttmem_ttmetal_ghost_processes{region=\"%" PRIu64 "\"} %zu\n", r[i].id,
@@ -511,10 +610,10 @@ int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, siz
     out o = {b, 0};
     ttm_report empty = {0};
     const ttm_report *snap = s ? s : &empty;
-    family(&o, "ttmem_daemon_up", "gauge", "1 when ttmemd answered this scrape's snapshot.");
+    fixed(&o, FIX_UP);
     emit(&o, "ttmem_daemon_up %d\n", s != NULL);
     char version[64];
-    family(&o, "ttmem_build_info", "gauge", "ttmem build information; always 1.");
+    fixed(&o, FIX_BUILD);
     emit(&o, "ttmem_build_info{version=\"%s\"} 1\n", esc(version, sizeof version, TTM_VERSION));
     for (size_t i = 0; i < ttm_prom_nfamilies; i++)
         entry_families(&o, snap, &ttm_prom_families[i]);
@@ -525,30 +624,23 @@ int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, siz
 int ttm_metrics_render_scrapes(const ttm_metrics_scrapes *st, ttm_bytes *b)
 {
     out o = {b, 0};
-    family(&o, "ttmem_scrapes_total", "counter",
-           "Scrapes of ttmemd's GET /metrics answered before this one, by HTTP status.");
+    fixed(&o, FIX_SCRAPES);
     emit(&o, "ttmem_scrapes_total{code=\"200\"} %" PRIu64 "\n", st->ok);
     emit(&o, "ttmem_scrapes_total{code=\"503\"} %" PRIu64 "\n", st->unavailable);
-    family(&o, "ttmem_scrape_duration_seconds", "summary",
-           "Time ttmemd's event loop spent building the snapshots of scrapes before this one "
-           "(TT-Metal's directory is scanned and the text rendered off the loop).");
+    fixed(&o, FIX_SCRAPE_DURATION);
     emit(&o, "ttmem_scrape_duration_seconds_sum %.6f\n", (double)st->build_ns / 1e9);
     emit(&o, "ttmem_scrape_duration_seconds_count %" PRIu64 "\n", st->builds);
-    family(&o, "ttmem_http_connections", "gauge",
-           "HTTP connections to the metrics endpoint open now, and its limits.");
+    fixed(&o, FIX_HTTP_CONNS);
     emit(&o, "ttmem_http_connections{kind=\"open\"} %" PRIu32 "\n", st->conns);
     emit(&o, "ttmem_http_connections{kind=\"limit\"} %" PRIu32 "\n", st->max_conns);
     emit(&o, "ttmem_http_connections{kind=\"limit_per_address\"} %" PRIu32 "\n",
          st->max_conns_per_peer);
-    family(&o, "ttmem_http_connections_closed_total", "counter",
-           "HTTP connections the endpoint closed itself, by reason: deadline (a request not "
-           "answered within the per-request deadline), per_address (its address had its limit).");
+    fixed(&o, FIX_HTTP_CLOSED);
     emit(&o, "ttmem_http_connections_closed_total{reason=\"deadline\"} %" PRIu64 "\n",
          st->cut_deadline);
     emit(&o, "ttmem_http_connections_closed_total{reason=\"per_address\"} %" PRIu64 "\n",
          st->refused_peer);
-    family(&o, "ttmem_ttmetal_scan", "gauge",
-           "What this scrape's scan of TT-Metal's directory examined and left out (bounded).");
+    fixed(&o, FIX_SHM_SCAN);
     emit(&o, "ttmem_ttmetal_scan{kind=\"entries\"} %" PRIu64 "\n", st->shm_entries);
     emit(&o, "ttmem_ttmetal_scan{kind=\"entries_capped\"} %" PRIu64 "\n", st->shm_capped);
     emit(&o, "ttmem_ttmetal_scan{kind=\"regions_skipped\"} %" PRIu64 "\n", st->shm_skipped);

@@ -37,11 +37,23 @@ typedef struct ttm_prom_family {
 
 #define TTM_PROM_NONZERO 1u /* no sample for a value of 0 (a capacity not known) */
 #define TTM_PROM_ANY 2u     /* no HELP or TYPE when the path's first list is empty */
+#define TTM_PROM_ENDPOINT 4u /* written by ttmemd's endpoint only (ttm_metrics_render_scrapes) */
 
 /* The families ttm_metrics_render writes from the report, in the order it writes them, after
  * ttmem_daemon_up and ttmem_build_info and before TT-Metal's regions. */
 extern const ttm_prom_family ttm_prom_families[];
 extern const size_t ttm_prom_nfamilies;
+
+/* The families written by code of their own, with their HELP (path: where their values come
+ * from, in words), in the order of the text: the first TTM_PROM_NHEAD before the report's
+ * families, TT-Metal's regions after them, then the endpoint's (TTM_PROM_ENDPOINT). */
+extern const ttm_prom_family ttm_prom_fixed[];
+extern const size_t ttm_prom_nfixed;
+#define TTM_PROM_NHEAD 2
+
+/* The row whose value an entry of ttm_prom_families writes (of a ROW-ROW path, the first),
+ * or NULL for an entry of a record's rows or a path that names no row. */
+const ttm_field *ttm_metrics_value_row(const ttm_prom_family *fam);
 
 /* Appends the exposition text for s (may be NULL when no daemon answered) and the regions
  * (n may be 0) to out. Returns 0 or TTM_ENOMEM. */
