@@ -56,7 +56,8 @@ static void block_snapshot_sections(FILE *out)
         }
         fprintf(out, " |\n");
     }
-    fprintf(out, "\nA section's bytes are the rows it carries, in the order of the report record:\n\n");
+    fprintf(out,
+            "\nA section's bytes are the rows it carries, in the order of the report record:\n\n");
     ttm__schema_doc_wire(out, &ttm_rec_report, 0);
     for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
         const ttm_field *f = &ttm_rec_report.fields[i];

@@ -1,8 +1,13 @@
 /*
  * metrics.c — the Prometheus text exposition of a snapshot.
  *
- * One table lists the families (name, type, help); each family is written by one loop over the
- * snapshot. Label values are escaped as the format requires (backslash, double quote, newline).
+ * The families of the report are written by walking the record tables (core/report_schema.c):
+ * the Prometheus columns of a record's rows (one sample per row), and ttm_prom_families, whose
+ * entries name a path of rows from the report down with the labels it binds (metrics.h), so a
+ * family is a table entry, never code of its own. The families that do not come from the
+ * report (TT-Metal's regions, the endpoint's scrapes) are written by code and take their HELP
+ * from ttm_prom_fixed. docs/METRICS.md's table is generated from these tables. Label values
+ * are escaped as the format requires (backslash, double quote, newline).
  */
 #include "core/metrics.h"
 
@@ -13,8 +18,6 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/arch.h"
-#include "common/poc.h"
 #include "core/registry.h"
 
 typedef struct out {
@@ -212,8 +215,8 @@ const ttm_prom_family ttm_prom_families[] = {
      "Prototype messages that were not plausible (garbage, bad pads or type)."},
     {"ttmem_legacy_resyncs_total", "counter", NULL, "legacy[?path].resyncs", 0,
      "Resynchronisations of a prototype stream after bad bytes."},
-    {"ttmem_legacy_closed_total", "counter", "reason=\"bad_messages\"",
-     "legacy[?path].closed_bad", 0, "Prototype connections closed by ttmemd, by reason."},
+    {"ttmem_legacy_closed_total", "counter", "reason=\"bad_messages\"", "legacy[?path].closed_bad",
+     0, "Prototype connections closed by ttmemd, by reason."},
     {"ttmem_legacy_closed_total", "counter", "reason=\"refused\"", "legacy[?path].refused", 0,
      NULL},
     {.path = "service", .help = "the exported rows of the service record"},
@@ -350,8 +353,8 @@ static int bracket(walk *w, const ttm_field *f, const char *items, size_t len,
             if (k < (size_t)strtoul(items, NULL, 10))
                 return 0;
         } else if (eq != NULL) {
-            const ttm_field *c = rec ? row_at(rec, obj, eq + 1, n - (size_t)(eq + 1 - items), &at)
-                                     : NULL;
+            const ttm_field *c =
+                rec ? row_at(rec, obj, eq + 1, n - (size_t)(eq + 1 - items), &at) : NULL;
             if (c == NULL || bind(w, items, (size_t)(eq - items), &slot) != 0)
                 return TTM_EINVAL;
             label_value(slot, sizeof w->values[0], c, at);
@@ -521,7 +524,8 @@ static void record_families(out *o, const ttm_record *rec, const void *obj)
             open = f->prom;
         }
         const char *labels = f->prom_labels ? f->prom_labels : "";
-        sample(o, f->prom, labels, strlen(labels), f, ttm__schema_get_uint(base + f->off, f->csize));
+        sample(o, f->prom, labels, strlen(labels), f,
+               ttm__schema_get_uint(base + f->off, f->csize));
     }
 }
 
@@ -530,8 +534,8 @@ static void entry_families(out *o, const ttm_report *s, const ttm_prom_family *f
 {
     if (fam->name == NULL) { /* the exported rows of a record of the report */
         const uint8_t *at = NULL;
-        const ttm_field *f = row_at(&ttm_rec_report, (const uint8_t *)s, fam->path,
-                                    strlen(fam->path), &at);
+        const ttm_field *f =
+            row_at(&ttm_rec_report, (const uint8_t *)s, fam->path, strlen(fam->path), &at);
         if (f == NULL || f->rec == NULL) {
             o->err = o->err ? o->err : TTM_EINVAL;
             return;
@@ -578,8 +582,8 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
     fixed(o, FIX_SHM_MEMORY);
     for (size_t i = 0; i < n; i++)
         for (unsigned c = 0; r[i].state == TTM_TTSHM_OK && c < TTM_TTSHM_NCOUNTERS; c++)
-            emit(o, "ttmem_ttmetal_memory_bytes{region=\"%" PRIu64 "\",memtype=\"%s\"} %" PRIu64
-                    "\n",
+            emit(o,
+                 "ttmem_ttmetal_memory_bytes{region=\"%" PRIu64 "\",memtype=\"%s\"} %" PRIu64 "\n",
                  r[i].id, counters[c], r[i].total[c]);
     fixed(o, FIX_SHM_PROCESS);
     char name[130];
@@ -592,8 +596,8 @@ static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)
             for (unsigned c = 0; c < TTM_TTSHM_NCOUNTERS; c++)
                 if (p->bytes[c] != 0)
                     emit(o,
-                         "ttmem_ttmetal_process_memory_bytes{region=\"%" PRIu64
-                         "\",pid=\"%" PRId32 "\",process=\"%s\",memtype=\"%s\"} %" PRIu64 "\n",
+                         "ttmem_ttmetal_process_memory_bytes{region=\"%" PRIu64 "\",pid=\"%" PRId32
+                         "\",process=\"%s\",memtype=\"%s\"} %" PRIu64 "\n",
                          r[i].id, p->pid, name, counters[c], p->bytes[c]);
         }
     }

@@ -30,13 +30,13 @@ typedef struct ttm_prom_family {
     const char *kind;   /* "gauge", "counter" */
     const char *labels; /* label names in the text's order, constants as name="value"; NULL */
     const char *path;
-    unsigned flags;     /* TTM_PROM_* */
-    const char *help;   /* the HELP line, on the entry that opens the family; NULL on the
-                         * entries that add samples to it */
+    unsigned flags;   /* TTM_PROM_* */
+    const char *help; /* the HELP line, on the entry that opens the family; NULL on the
+                       * entries that add samples to it */
 } ttm_prom_family;
 
-#define TTM_PROM_NONZERO 1u /* no sample for a value of 0 (a capacity not known) */
-#define TTM_PROM_ANY 2u     /* no HELP or TYPE when the path's first list is empty */
+#define TTM_PROM_NONZERO  1u /* no sample for a value of 0 (a capacity not known) */
+#define TTM_PROM_ANY      2u /* no HELP or TYPE when the path's first list is empty */
 #define TTM_PROM_ENDPOINT 4u /* written by ttmemd's endpoint only (ttm_metrics_render_scrapes) */
 
 /* The families ttm_metrics_render writes from the report, in the order it writes them, after
@@ -68,12 +68,12 @@ typedef struct ttm_metrics_scrapes {
     uint64_t build_ns;    /* time the event loop spent building their snapshots */
     /* the endpoint's connection bounds (docs/METRICS.md) */
     uint32_t conns, max_conns, max_conns_per_peer, deadline_s;
-    uint64_t cut_deadline;  /* connections closed at the per-request deadline */
-    uint64_t refused_peer;  /* connections closed at once: their address had its limit */
+    uint64_t cut_deadline; /* connections closed at the per-request deadline */
+    uint64_t refused_peer; /* connections closed at once: their address had its limit */
     /* TT-Metal's directory, as this scrape's scan left it */
-    uint64_t shm_entries;   /* directory entries examined */
-    uint64_t shm_capped;    /* 1 when the scan stopped at its entry limit */
-    uint64_t shm_skipped;   /* region files not read (beyond the region limit) */
+    uint64_t shm_entries; /* directory entries examined */
+    uint64_t shm_capped;  /* 1 when the scan stopped at its entry limit */
+    uint64_t shm_skipped; /* region files not read (beyond the region limit) */
 } ttm_metrics_scrapes;
 
 /* Appends the families of the HTTP endpoint's own scrapes (ttmem_scrapes_total,

@@ -89,12 +89,17 @@ static void test_values_and_labels(void **state)
     assert_non_null(strstr(t, "ttmem_daemon_uptime_seconds 2.500\n"));
     assert_non_null(strstr(t, "ttmem_events_total{kind=\"free\"} 110\n"));
     assert_non_null(strstr(t, "ttmem_events_total{kind=\"other\"} 3\n"));
-    assert_non_null(strstr(t, "ttmem_device_memory_used_bytes{device=\"7\",memtype=\"dram\"} 8192\n"));
-    assert_non_null(strstr(t, "ttmem_device_memory_used_bytes{device=\"0\",memtype=\"trace\"} 134217728\n"));
-    assert_non_null(strstr(t, "ttmem_device_memory_peak_bytes{device=\"0\",memtype=\"dram\"} 8192\n"));
-    assert_non_null(strstr(t, "ttmem_device_memory_capacity_bytes{device=\"0\",space=\"dram\"} 12884901888\n"));
+    assert_non_null(
+        strstr(t, "ttmem_device_memory_used_bytes{device=\"7\",memtype=\"dram\"} 8192\n"));
+    assert_non_null(
+        strstr(t, "ttmem_device_memory_used_bytes{device=\"0\",memtype=\"trace\"} 134217728\n"));
+    assert_non_null(
+        strstr(t, "ttmem_device_memory_peak_bytes{device=\"0\",memtype=\"dram\"} 8192\n"));
+    assert_non_null(
+        strstr(t, "ttmem_device_memory_capacity_bytes{device=\"0\",space=\"dram\"} 12884901888\n"));
     assert_null(strstr(t, "capacity_bytes{device=\"0\",space=\"l1\"}")); /* unknown: absent */
-    assert_non_null(strstr(t, "ttmem_diagnosis_events_total{class=\"unknown_free\",device=\"7\"} 9\n"));
+    assert_non_null(
+        strstr(t, "ttmem_diagnosis_events_total{class=\"unknown_free\",device=\"7\"} 9\n"));
     assert_non_null(strstr(t, "ttmem_process_memory_bytes{pid=\"4242\",process=\"py\\\"th\\\\on\","
                               "device=\"7\",memtype=\"l1\"} 256\n"));
     assert_null(strstr(t, "pid=\"99\""));
@@ -224,7 +229,8 @@ static void test_legacy_socket(void **state)
     free(t);
 }
 
-/* ---- every family of the tables, from a report of distinct values ------------------------------ */
+/* ---- every family of the tables, from a report of distinct values ------------------------------
+ */
 
 /* Which row each distinct value was written to: a number, or a string ("s1234"). */
 typedef struct filled {
@@ -441,8 +447,8 @@ static size_t check_entry_samples(const char *text, const ttm_prom_family *fam)
                 *close = '\0';
                 const ttm_field *got = row_of(q, false);
                 if (got == NULL || strlen(got->name) != rl || strncmp(got->name, rn, rl) != 0)
-                    fail_msg("%s: label %.*s is from row %s, not %.*s", fam->name,
-                             (int)(eq - p), p, got ? got->name : "(none)", (int)rl, rn);
+                    fail_msg("%s: label %.*s is from row %s, not %.*s", fam->name, (int)(eq - p), p,
+                             got ? got->name : "(none)", (int)rl, rn);
             }
             p = close[1] == ',' ? close + 2 : close + 1;
         }
