@@ -411,7 +411,9 @@ static int walk_path(walk *w, const ttm_record *rec, const uint8_t *obj, const c
     const ttm_record *elem = f->rec;
     if (f->type == TTM_FT_DYN) {
         count = (size_t)ttm__schema_get_uint(obj + f->count_off, f->count_size);
-        memcpy(&p, p, sizeof p);
+        const uint8_t *arr; /* the member is the array's pointer */
+        memcpy(&arr, p, sizeof arr);
+        p = arr;
         stride = f->rec->size;
     } else if (f->type == TTM_FT_ARR) {
         count = f->count;
