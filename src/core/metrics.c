@@ -25,36 +25,55 @@ typedef struct out {
     int err;
 } out;
 
+/* Room for n more bytes and a NUL in o's buffer; false (o->err set) when there is none. */
+static bool room(out *o, size_t n)
+{
+    if (o->err)
+        return false;
+    if (o->b->cap - o->b->len > n)
+        return true;
+    size_t cap = o->b->cap ? o->b->cap * 2 : 16384;
+    while (cap - o->b->len <= n)
+        cap *= 2;
+    uint8_t *p = ttm__reallocarray(o->b->data, cap, 1);
+    if (p == NULL) {
+        o->err = TTM_ENOMEM;
+        return false;
+    }
+    o->b->data = p;
+    o->b->cap = cap;
+    return true;
+}
+
 static void emit(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void emit(out *o, const char *fmt, ...)
 {
-    if (o->err)
-        return;
-    for (;;) {
-        size_t room = o->b->cap - o->b->len;
+    size_t want = 0;
+    while (room(o, want)) {
+        size_t left = o->b->cap - o->b->len;
         va_list ap;
         va_start(ap, fmt);
-        int n = vsnprintf((char *)o->b->data + o->b->len, room, fmt, ap);
+        int n = vsnprintf((char *)o->b->data + o->b->len, left, fmt, ap);
         va_end(ap);
         if (n < 0) {
             o->err = TTM_EINVAL;
             return;
         }
-        if ((size_t)n < room) {
+        if ((size_t)n < left) {
             o->b->len += (size_t)n;
             return;
         }
-        size_t cap = o->b->cap ? o->b->cap * 2 : 16384;
-        while (cap - o->b->len <= (size_t)n)
-            cap *= 2;
-        uint8_t *p = ttm__reallocarray(o->b->data, cap, 1);
-        if (p == NULL) {
-            o->err = TTM_ENOMEM;
-            return;
-        }
-        o->b->data = p;
-        o->b->cap = cap;
+        want = (size_t)n;
+    }
+}
+
+/* n bytes of s, as they are. */
+static void put(out *o, const char *s, size_t n)
+{
+    if (room(o, n)) {
+        memcpy(o->b->data + o->b->len, s, n);
+        o->b->len += n;
     }
 }
 
@@ -224,48 +243,188 @@ const ttm_prom_family ttm_prom_families[] = {
 const size_t ttm_prom_nfamilies = sizeof ttm_prom_families / sizeof ttm_prom_families[0];
 
 #define MAX_LABELS 6
+#define MAX_SEGS   8
+#define MAX_ITEMS  6
+#define MAX_MINUS  4
 
-/* A walk of one entry's path: the labels bound so far (by name, as the entry lists them). */
-typedef struct walk {
-    out *o;
+/* A row reached from an element through nested records: its offset there, and the row. */
+typedef struct reach {
+    size_t off;
+    const ttm_field *f;
+} reach;
+
+enum { IT_COND, IT_ROW, IT_INDEX, IT_FROM };
+
+/* One item of a segment's bracket, resolved. */
+typedef struct item {
+    int kind;    /* IT_* */
+    reach r;     /* IT_COND, IT_ROW: the row in the element */
+    size_t slot; /* IT_ROW, IT_INDEX: the label it binds (its position in the entry's list) */
+    size_t from; /* IT_FROM: the first index kept */
+} item;
+
+/* One segment of a path: a row of the record the previous segment reached. */
+typedef struct seg {
+    const ttm_field *f;
+    item items[MAX_ITEMS];
+    size_t nitems;
+    const ttm_field *minus[MAX_MINUS]; /* ROW-ROW-...: the rows subtracted */
+    size_t nminus;
+} seg;
+
+/* An entry's path and labels resolved against the record tables once per render, so that
+ * walking the report compares no names. */
+typedef struct plan {
     const ttm_prom_family *fam;
-    const char *names[MAX_LABELS]; /* the entry's label names; NULL for a constant item */
+    seg segs[MAX_SEGS];
+    size_t nsegs;
+    const char *names[MAX_LABELS]; /* a label's name, or NULL for a constant (name="value") */
     size_t name_len[MAX_LABELS];
-    const char *consts[MAX_LABELS]; /* a constant item (name="value") as written */
+    const char *consts[MAX_LABELS];
     size_t const_len[MAX_LABELS];
     size_t nlabels;
-    char values[MAX_LABELS][2 * TTM_REPORT_NAME_LEN + 1]; /* bound values, escaped */
+} plan;
+
+/* A walk of one entry's plan: the label values bound so far, escaped. */
+typedef struct walk {
+    out *o;
+    const plan *pl;
+    char values[MAX_LABELS][2 * TTM_REPORT_NAME_LEN + 1];
 } walk;
 
 /* The row called name[0..len) of rec, or NULL. */
 static const ttm_field *row_named(const ttm_record *rec, const char *name, size_t len)
 {
-    for (size_t i = 0; i < rec->nfields; i++)
+    for (size_t i = 0; rec != NULL && i < rec->nfields; i++)
         if (strncmp(rec->fields[i].name, name, len) == 0 && rec->fields[i].name[len] == '\0')
             return &rec->fields[i];
     return NULL;
 }
 
-/* The row a dotted path[0..len) names below rec (through nested records), and its address
- * from obj in *at; NULL when the path names no row (a table error, reported as TTM_EINVAL). */
-static const ttm_field *row_at(const ttm_record *rec, const uint8_t *obj, const char *path,
-                               size_t len, const uint8_t **at)
+/* The row a dotted path[0..len) names below rec (through nested records); false when none. */
+static bool reach_row(const ttm_record *rec, const char *path, size_t len, reach *r)
 {
+    r->off = 0;
     for (;;) {
         const char *dot = memchr(path, '.', len);
         size_t n = dot ? (size_t)(dot - path) : len;
         const ttm_field *f = row_named(rec, path, n);
         if (f == NULL || (dot != NULL && f->type != TTM_FT_REC))
-            return NULL;
-        obj += f->off;
+            return false;
+        r->off += f->off;
         if (dot == NULL) {
-            *at = obj;
-            return f;
+            r->f = f;
+            return true;
         }
         rec = f->rec;
         path += n + 1;
         len -= n + 1;
     }
+}
+
+/* The position of label name[0..len) in the entry's list, or MAX_LABELS. */
+static size_t slot_of(const plan *pl, const char *name, size_t len)
+{
+    for (size_t i = 0; i < pl->nlabels; i++)
+        if (pl->names[i] != NULL && pl->name_len[i] == len && strncmp(pl->names[i], name, len) == 0)
+            return i;
+    return MAX_LABELS;
+}
+
+/* The items of a bracket, items[0..len), of segment s (elements of record elem, NULL for
+ * scalars). */
+static int compile_items(plan *pl, seg *s, const ttm_record *elem, const char *items, size_t len)
+{
+    while (len > 0) {
+        const char *comma = memchr(items, ',', len);
+        size_t n = comma ? (size_t)(comma - items) : len;
+        const char *eq = memchr(items, '=', n);
+        if (s->nitems == MAX_ITEMS || n == 0)
+            return TTM_EINVAL;
+        item *it = &s->items[s->nitems++];
+        if (items[0] == '?') {
+            it->kind = IT_COND;
+            if (!reach_row(elem, items + 1, n - 1, &it->r))
+                return TTM_EINVAL;
+        } else if (n > 2 && items[n - 1] == '.' && items[n - 2] == '.') {
+            it->kind = IT_FROM;
+            it->from = (size_t)strtoul(items, NULL, 10);
+        } else if (eq != NULL) {
+            it->kind = IT_ROW;
+            it->slot = slot_of(pl, items, (size_t)(eq - items));
+            if (it->slot == MAX_LABELS ||
+                !reach_row(elem, eq + 1, n - (size_t)(eq + 1 - items), &it->r))
+                return TTM_EINVAL;
+        } else {
+            it->kind = IT_INDEX;
+            it->slot = slot_of(pl, items, n);
+            if (it->slot == MAX_LABELS || s->f->index == NULL)
+                return TTM_EINVAL;
+        }
+        items += n + (comma != NULL);
+        len -= n + (comma != NULL);
+    }
+    return 0;
+}
+
+/* The plan of an entry of ttm_prom_families (metrics.h says how a path reads); TTM_EINVAL
+ * when the path or the labels do not fit the tables (the test of every family catches it). */
+static int compile(const ttm_prom_family *fam, plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    pl->fam = fam;
+    for (const char *l = fam->labels; l != NULL && *l != '\0';) {
+        size_t n = strcspn(l, ",");
+        if (pl->nlabels == MAX_LABELS)
+            return TTM_EINVAL;
+        if (memchr(l, '=', n) != NULL) {
+            pl->consts[pl->nlabels] = l;
+            pl->const_len[pl->nlabels] = n;
+        } else {
+            pl->names[pl->nlabels] = l;
+            pl->name_len[pl->nlabels] = n;
+        }
+        pl->nlabels++;
+        l += n + (l[n] == ',');
+    }
+    const ttm_record *rec = &ttm_rec_report;
+    for (const char *p = fam->path;;) {
+        if (pl->nsegs == MAX_SEGS)
+            return TTM_EINVAL;
+        seg *s = &pl->segs[pl->nsegs++];
+        size_t n = strcspn(p, ".[-");
+        if ((s->f = row_named(rec, p, n)) == NULL)
+            return TTM_EINVAL;
+        for (p += n; *p == '-'; p += n + 1) {
+            n = strcspn(p + 1, ".[-");
+            const ttm_field *g = row_named(rec, p + 1, n);
+            if (g == NULL || s->nminus == MAX_MINUS)
+                return TTM_EINVAL;
+            s->minus[s->nminus++] = g;
+        }
+        if (*p == '[') {
+            const char *close = strchr(p, ']');
+            if (close == NULL)
+                return TTM_EINVAL;
+            int rc = compile_items(pl, s, s->f->rec, p + 1, (size_t)(close - p - 1));
+            if (rc != 0)
+                return rc;
+            p = close + 1;
+        }
+        if (*p == '\0')
+            return s->f->rec == NULL ? 0 : TTM_EINVAL; /* a path ends at a scalar */
+        if (*p != '.' || (rec = s->f->rec) == NULL)
+            return TTM_EINVAL;
+        p++;
+    }
+}
+
+const ttm_field *ttm_metrics_value_row(const ttm_prom_family *fam)
+{
+    plan pl;
+    if (fam->name == NULL || compile(fam, &pl) != 0)
+        return NULL;
+    return pl.segs[pl.nsegs - 1].f;
 }
 
 /* A label value into buf: a string escaped, an integer in decimal. */
@@ -287,228 +446,162 @@ static void enum_label(char *buf, size_t len, const ttm_schema_enum *e, unsigned
     buf[k] = '\0';
 }
 
-static int bind(walk *w, const char *name, size_t len, char **slot)
-{
-    for (size_t i = 0; i < w->nlabels; i++)
-        if (w->names[i] != NULL && w->name_len[i] == len && strncmp(w->names[i], name, len) == 0) {
-            *slot = w->values[i];
-            return 0;
-        }
-    return TTM_EINVAL; /* the path binds a label the entry does not list */
-}
-
-/* One sample: the family's name, its labels in the entry's order, the value (ns as seconds). */
+/* One sample: the family's name, its labels in the entry's order, the value (ns as seconds).
+ * Written without printf but for seconds: a Galaxy host's text has some 16,000 samples. */
 static void sample(out *o, const char *name, const char *labels, size_t labels_len,
                    const ttm_field *f, uint64_t v)
 {
-    const char *l = labels_len ? "{" : "", *r = labels_len ? "}" : "";
-    if (f->unit != NULL && strcmp(f->unit, "ns") == 0)
-        emit(o, "%s%s%.*s%s %.3f\n", name, l, (int)labels_len, labels, r, (double)v / 1e9);
-    else
-        emit(o, "%s%s%.*s%s %" PRIu64 "\n", name, l, (int)labels_len, labels, r, v);
+    put(o, name, strlen(name));
+    if (labels_len) {
+        put(o, "{", 1);
+        put(o, labels, labels_len);
+        put(o, "}", 1);
+    }
+    if (f->unit != NULL && strcmp(f->unit, "ns") == 0) {
+        emit(o, " %.3f\n", (double)v / 1e9);
+        return;
+    }
+    char digits[24];
+    size_t k = sizeof digits;
+    digits[--k] = '\n';
+    do
+        digits[--k] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    digits[--k] = ' ';
+    put(o, digits + k, sizeof digits - k);
+}
+
+/* s (n bytes) at buf + *at when it fits in len (with a NUL); the labels of one sample. */
+static void cat(char *buf, size_t len, size_t *at, const char *s, size_t n)
+{
+    if (*at + n < len) {
+        memcpy(buf + *at, s, n);
+        *at += n;
+    }
 }
 
 static void leaf(walk *w, const ttm_field *f, uint64_t v)
 {
-    if ((w->fam->flags & TTM_PROM_NONZERO) && v == 0)
+    const plan *pl = w->pl;
+    if ((pl->fam->flags & TTM_PROM_NONZERO) && v == 0)
         return;
     char labels[MAX_LABELS * (2 * TTM_REPORT_NAME_LEN + 40)];
     size_t n = 0;
-    for (size_t i = 0; i < w->nlabels && n < sizeof labels; i++) {
-        int k = w->names[i] != NULL
-                    ? snprintf(labels + n, sizeof labels - n, "%s%.*s=\"%s\"", i ? "," : "",
-                               (int)w->name_len[i], w->names[i], w->values[i])
-                    : snprintf(labels + n, sizeof labels - n, "%s%.*s", i ? "," : "",
-                               (int)w->const_len[i], w->consts[i]);
-        n += k > 0 ? (size_t)k : 0;
+    for (size_t i = 0; i < pl->nlabels; i++) {
+        if (i > 0)
+            cat(labels, sizeof labels, &n, ",", 1);
+        if (pl->names[i] == NULL) {
+            cat(labels, sizeof labels, &n, pl->consts[i], pl->const_len[i]);
+            continue;
+        }
+        cat(labels, sizeof labels, &n, pl->names[i], pl->name_len[i]);
+        cat(labels, sizeof labels, &n, "=\"", 2);
+        cat(labels, sizeof labels, &n, w->values[i], strlen(w->values[i]));
+        cat(labels, sizeof labels, &n, "\"", 1);
     }
-    sample(w->o, w->fam->name, labels, n < sizeof labels ? n : sizeof labels - 1, f, v);
+    sample(w->o, pl->fam->name, labels, n, f, v);
 }
 
-/*
- * The bracket of a segment, items[0..len) (comma-separated), applied to one element at obj of
- * record rec (NULL for a scalar element) with index k of the row's enumeration:
- *   ?ROW      the element counts only when ROW (dotted) is not 0 / not empty;
- *   NAME=ROW  binds label NAME to ROW's value;
- *   NAME      binds label NAME to the index's name (lower case);
- *   N..       indices below N are skipped.
- * Returns 1 to go on with the element, 0 to skip it, or TTM_EINVAL (negative).
- */
-static int bracket(walk *w, const ttm_field *f, const char *items, size_t len,
-                   const ttm_record *rec, const uint8_t *obj, size_t k)
+/* The bracket of segment s applied to its element e (index k): false when the element is
+ * left out; the labels it binds are set. */
+static bool keep(walk *w, const seg *s, const uint8_t *e, size_t k)
 {
-    while (len > 0) {
-        const char *comma = memchr(items, ',', len);
-        size_t n = comma ? (size_t)(comma - items) : len;
-        const char *eq = memchr(items, '=', n);
-        const uint8_t *at = NULL;
-        char *slot = NULL;
-        if (items[0] == '?') {
-            const ttm_field *c = rec ? row_at(rec, obj, items + 1, n - 1, &at) : NULL;
-            if (c == NULL)
-                return TTM_EINVAL;
-            if (c->type == TTM_FT_STR ? *at == '\0' : ttm__schema_get_uint(at, c->csize) == 0)
-                return 0;
-        } else if (n > 2 && items[n - 1] == '.' && items[n - 2] == '.') {
-            if (k < (size_t)strtoul(items, NULL, 10))
-                return 0;
-        } else if (eq != NULL) {
-            const ttm_field *c =
-                rec ? row_at(rec, obj, eq + 1, n - (size_t)(eq + 1 - items), &at) : NULL;
-            if (c == NULL || bind(w, items, (size_t)(eq - items), &slot) != 0)
-                return TTM_EINVAL;
-            label_value(slot, sizeof w->values[0], c, at);
-        } else {
-            if (f->index == NULL || bind(w, items, n, &slot) != 0)
-                return TTM_EINVAL;
-            enum_label(slot, sizeof w->values[0], f->index, (unsigned)k);
+    for (size_t i = 0; i < s->nitems; i++) {
+        const item *it = &s->items[i];
+        const uint8_t *at = e + it->r.off;
+        switch (it->kind) {
+        case IT_COND:
+            if (it->r.f->type == TTM_FT_STR ? *at == '\0'
+                                            : ttm__schema_get_uint(at, it->r.f->csize) == 0)
+                return false;
+            break;
+        case IT_FROM:
+            if (k < it->from)
+                return false;
+            break;
+        case IT_ROW:
+            label_value(w->values[it->slot], sizeof w->values[0], it->r.f, at);
+            break;
+        default:
+            enum_label(w->values[it->slot], sizeof w->values[0], s->f->index, (unsigned)k);
+            break;
         }
-        items += n + (comma != NULL);
-        len -= n + (comma != NULL);
     }
-    return 1;
+    return true;
 }
 
-/* The samples of path (len bytes) below the record rec at obj. */
-static int walk_path(walk *w, const ttm_record *rec, const uint8_t *obj, const char *path,
-                     size_t len)
+/* The elements of segment s's row in the record at obj: where they start, how many, and the
+ * distance between two (a record or a scalar row: itself, once). */
+static size_t elements(const seg *s, const uint8_t *obj, const uint8_t **p, size_t *stride)
 {
-    const char *br = NULL, *end = path;
-    while (end < path + len && *end != '.') {
-        if (*end == '[') {
-            br = end;
-            end = memchr(end, ']', (size_t)(path + len - end));
-            if (end == NULL)
-                return TTM_EINVAL;
-        }
-        end++;
-    }
-    size_t name_len = (size_t)((br ? br : end) - path);
-    const char *items = br ? br + 1 : "";
-    size_t items_len = br ? (size_t)(end - br - 2) : 0;
-    const char *rest = end < path + len ? end + 1 : NULL;
-    size_t rest_len = rest ? (size_t)(path + len - rest) : 0;
-    const char *minus = rest == NULL ? memchr(path, '-', name_len) : NULL;
-    const ttm_field *f = row_named(rec, path, minus ? (size_t)(minus - path) : name_len);
-    if (f == NULL)
-        return TTM_EINVAL;
-    const uint8_t *p = obj + f->off;
-    if (minus != NULL) { /* ROW-ROW-...: the first row less the others */
-        uint64_t v = ttm__schema_get_uint(p, f->csize);
-        for (const char *m = minus; m != NULL && m < path + name_len;) {
-            const char *next = memchr(m + 1, '-', (size_t)(path + name_len - m - 1));
-            size_t n = (size_t)((next ? next : path + name_len) - m - 1);
-            const ttm_field *g = row_named(rec, m + 1, n);
-            if (g == NULL)
-                return TTM_EINVAL;
-            v -= ttm__schema_get_uint(obj + g->off, g->csize);
-            m = next;
-        }
-        leaf(w, f, v);
-        return 0;
-    }
-    size_t count = 1, stride = 0;
-    const ttm_record *elem = f->rec;
+    const ttm_field *f = s->f;
+    *p = obj + f->off;
+    *stride = 0;
     if (f->type == TTM_FT_DYN) {
-        count = (size_t)ttm__schema_get_uint(obj + f->count_off, f->count_size);
         const uint8_t *arr; /* the member is the array's pointer */
-        memcpy(&arr, p, sizeof arr);
-        p = arr;
-        stride = f->rec->size;
-    } else if (f->type == TTM_FT_ARR) {
-        count = f->count;
-        if (f->flags & TTM_FF_COUNTED) {
-            uint64_t c = ttm__schema_get_uint(obj + f->count_off, f->count_size);
-            count = c < count ? (size_t)c : count;
-        }
-        stride = f->stride;
-        if (f->elem != TTM_FT_REC)
-            elem = NULL;
+        memcpy(&arr, *p, sizeof arr);
+        *p = arr;
+        *stride = f->rec->size;
+        return (size_t)ttm__schema_get_uint(obj + f->count_off, f->count_size);
     }
+    if (f->type != TTM_FT_ARR)
+        return 1;
+    *stride = f->stride;
+    if (!(f->flags & TTM_FF_COUNTED))
+        return f->count;
+    uint64_t c = ttm__schema_get_uint(obj + f->count_off, f->count_size);
+    return c < f->count ? (size_t)c : f->count;
+}
+
+/* The samples of segments i.. of the plan, below the record at obj. */
+static void walk_seg(walk *w, size_t i, const uint8_t *obj)
+{
+    const seg *s = &w->pl->segs[i];
+    const ttm_field *f = s->f;
+    if (s->nminus > 0) { /* ROW-ROW-...: the first row less the others */
+        uint64_t v = ttm__schema_get_uint(obj + f->off, f->csize);
+        for (size_t m = 0; m < s->nminus; m++)
+            v -= ttm__schema_get_uint(obj + s->minus[m]->off, s->minus[m]->csize);
+        leaf(w, f, v);
+        return;
+    }
+    const uint8_t *p;
+    size_t stride, count = elements(s, obj, &p, &stride);
+    size_t size = f->type == TTM_FT_ARR ? f->stride : f->csize;
     for (size_t k = 0; k < count; k++) {
         const uint8_t *e = p + k * stride;
-        int go = bracket(w, f, items, items_len, elem, e, k);
-        if (go < 0)
-            return go;
-        if (go == 0)
+        if (!keep(w, s, e, k))
             continue;
-        if (rest != NULL) {
-            if (elem == NULL)
-                return TTM_EINVAL;
-            int rc = walk_path(w, elem, e, rest, rest_len);
-            if (rc != 0)
-                return rc;
-        } else if (elem == NULL) {
-            leaf(w, f, ttm__schema_get_uint(e, f->type == TTM_FT_ARR ? f->stride : f->csize));
-        } else {
-            return TTM_EINVAL; /* a path ends at a record */
-        }
-    }
-    return 0;
-}
-
-const ttm_field *ttm_metrics_value_row(const ttm_prom_family *fam)
-{
-    if (fam->name == NULL)
-        return NULL;
-    const ttm_record *rec = &ttm_rec_report;
-    for (const char *p = fam->path;;) {
-        size_t n = strcspn(p, ".[-");
-        const ttm_field *f = row_named(rec, p, n);
-        if (f == NULL)
-            return NULL;
-        p += n;
-        if (*p == '[') {
-            p = strchr(p, ']');
-            if (p == NULL)
-                return NULL;
-            p++;
-        }
-        if (*p != '.')
-            return f;
-        if (f->rec == NULL)
-            return NULL;
-        rec = f->rec;
-        p++;
+        if (i + 1 < w->pl->nsegs)
+            walk_seg(w, i + 1, e);
+        else
+            leaf(w, f, ttm__schema_get_uint(e, size));
     }
 }
 
-/* Whether the entry's family has HELP and TYPE in this text: its record's section is present,
- * the conditions of the records before the first list hold, and (TTM_PROM_ANY) that list has
- * elements. */
-static bool family_present(const ttm_report *s, const ttm_prom_family *fam)
+/* Whether the entry's family has HELP and TYPE in this text: its part of the report is in the
+ * snapshot, the brackets of the records before the first list keep them, and (TTM_PROM_ANY)
+ * that list has elements. */
+static bool present(walk *w, const ttm_report *s)
 {
-    const ttm_record *rec = &ttm_rec_report;
+    const plan *pl = w->pl;
+    const ttm_field *top = pl->segs[0].f;
+    if (top->section != 0 && !(s->sections & TTM_SNAP_BIT(top->section)))
+        return false;
     const uint8_t *obj = (const uint8_t *)s;
-    const char *path = fam->path;
-    for (bool top = true;; top = false) {
-        size_t n = strcspn(path, ".[-");
-        const ttm_field *f = row_named(rec, path, n);
-        if (f == NULL)
-            return false;
-        if (top && f->section != 0 && !(s->sections & TTM_SNAP_BIT(f->section)))
-            return false;
-        if (f->type == TTM_FT_DYN || (f->type == TTM_FT_ARR && (f->flags & TTM_FF_COUNTED)))
-            return !(fam->flags & TTM_PROM_ANY) ||
-                   ttm__schema_get_uint(obj + f->count_off, f->count_size) > 0;
-        if (f->type == TTM_FT_ARR)
-            return !(fam->flags & TTM_PROM_ANY) || f->count > 0;
+    for (size_t i = 0; i < pl->nsegs; i++) {
+        const ttm_field *f = pl->segs[i].f;
+        const uint8_t *p;
+        size_t stride, count = elements(&pl->segs[i], obj, &p, &stride);
+        if (f->type == TTM_FT_DYN || f->type == TTM_FT_ARR)
+            return !(pl->fam->flags & TTM_PROM_ANY) || count > 0;
         if (f->type != TTM_FT_REC)
             return true;
-        if (path[n] == '[') {
-            walk w = {0};
-            const char *close = strchr(path, ']');
-            if (close == NULL || bracket(&w, f, path + n + 1, (size_t)(close - path - n - 1),
-                                         f->rec, obj + f->off, 0) != 1)
-                return false;
-            n = (size_t)(close + 1 - path);
-        }
-        if (path[n] != '.')
-            return true;
-        obj += f->off;
-        rec = f->rec;
-        path += n + 1;
+        if (!keep(w, &pl->segs[i], p, 0))
+            return false;
+        obj = p;
     }
+    return true;
 }
 
 /* The families of a record's exported rows (common/schema.h: prom, prom_kind, prom_labels,
@@ -535,37 +628,26 @@ static void record_families(out *o, const ttm_record *rec, const void *obj)
 static void entry_families(out *o, const ttm_report *s, const ttm_prom_family *fam)
 {
     if (fam->name == NULL) { /* the exported rows of a record of the report */
-        const uint8_t *at = NULL;
-        const ttm_field *f =
-            row_at(&ttm_rec_report, (const uint8_t *)s, fam->path, strlen(fam->path), &at);
-        if (f == NULL || f->rec == NULL) {
+        const ttm_field *f = row_named(&ttm_rec_report, fam->path, strlen(fam->path));
+        if (f == NULL || f->type != TTM_FT_REC) {
             o->err = o->err ? o->err : TTM_EINVAL;
             return;
         }
         if (f->section == 0 || (s->sections & TTM_SNAP_BIT(f->section)))
-            record_families(o, f->rec, at);
+            record_families(o, f->rec, (const uint8_t *)s + f->off);
         return;
     }
-    if (!family_present(s, fam))
+    plan pl;
+    if (compile(fam, &pl) != 0) {
+        o->err = o->err ? o->err : TTM_EINVAL;
+        return;
+    }
+    walk w = {.o = o, .pl = &pl};
+    if (!present(&w, s))
         return;
     if (fam->help != NULL)
         family(o, fam->name, fam->kind, fam->help);
-    walk w = {.o = o, .fam = fam};
-    for (const char *l = fam->labels; l != NULL && *l != '\0' && w.nlabels < MAX_LABELS;) {
-        size_t n = strcspn(l, ",");
-        if (memchr(l, '=', n) != NULL) {
-            w.consts[w.nlabels] = l;
-            w.const_len[w.nlabels] = n;
-        } else {
-            w.names[w.nlabels] = l;
-            w.name_len[w.nlabels] = n;
-        }
-        w.nlabels++;
-        l += n + (l[n] == ',');
-    }
-    int rc = walk_path(&w, &ttm_rec_report, (const uint8_t *)s, fam->path, strlen(fam->path));
-    if (rc != 0 && o->err == 0)
-        o->err = rc;
+    walk_seg(&w, 0, (const uint8_t *)s);
 }
 
 static void shm_families(out *o, const ttm_ttshm_region *r, size_t n)

@@ -349,8 +349,10 @@ static const ttm_record *record_of(const ttm_field *f)
  * NULL when the label is an index's name or a constant. */
 static const char *bound_row(const char *path, const char *name, size_t len, size_t *row_len)
 {
-    for (const char *p = path; (p = strstr(p, name)) != NULL; p++) {
-        if ((p[-1] != '[' && p[-1] != ',') || p[len] != '=')
+    char item[64]; /* "name=", after a '[' or a ',' of the path */
+    snprintf(item, sizeof item, "%.*s=", (int)len, name);
+    for (const char *p = path; (p = strstr(p, item)) != NULL; p++) {
+        if (p == path || (p[-1] != '[' && p[-1] != ','))
             continue;
         const char *r = p + len + 1;
         size_t n = strcspn(r, ",]");
