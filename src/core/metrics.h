@@ -23,7 +23,8 @@
  * the element) is not 0 or empty, `NAME=ROW` binds label NAME to ROW's value, `NAME` binds it
  * to the element's index named by the row's enumeration (lower case), `N..` skips indices
  * below N. On a record row (not a list) the `?ROW` items decide whether the family is written
- * at all. The last row gives the value; `ROW-ROW-...` is the first less the others. */
+ * at all, as does the snapshot section of the path's first row. The last row gives the value
+ * (a row in ns is written in seconds); `ROW-ROW-...` is the first less the others. */
 typedef struct ttm_prom_family {
     const char *name;   /* "ttmem_device_memory_used_bytes"; NULL: the exported rows (prom
                          * columns) of the record path names, in row order */
@@ -56,7 +57,8 @@ extern const size_t ttm_prom_nfixed;
 const ttm_field *ttm_metrics_value_row(const ttm_prom_family *fam);
 
 /* Appends the exposition text for s (may be NULL when no daemon answered) and the regions
- * (n may be 0) to out. Returns 0 or TTM_ENOMEM. */
+ * (n may be 0) to out. Returns 0, TTM_ENOMEM, or TTM_EINVAL when an entry of the tables names
+ * a row or label they do not have (test_metrics renders every entry). */
 int ttm_metrics_render(const ttm_report *s, const ttm_ttshm_region *regions, size_t nregions,
                        ttm_bytes *out);
 
