@@ -1,7 +1,8 @@
 /*
  * gendocs.c — writes the generated blocks of the docs from the record tables
  * (core/report_schema.c): docs/REPORT_SCHEMA.md's records, docs/DAEMON.md's snapshot
- * sections and docs/METRICS.md's families written from record rows. A block is the text between the lines `<!-- generated: NAME -->` and
+ * sections and docs/METRICS.md's table of every family (core/metrics.c's tables). A block is
+ * the text between the lines `<!-- generated: NAME -->` and
  * `<!-- end generated -->`; everything else of a file is copied as it is.
  *
  *   gendocs IN_DIR OUT_DIR    reads IN_DIR/NAME.md, writes OUT_DIR/NAME.md (the same directory
@@ -13,6 +14,7 @@
 
 #include "common/schema.h"
 #include "common/snapshot.h"
+#include "core/metrics.h"
 #include "core/report.h"
 
 static void block_report_records(FILE *out)
@@ -54,7 +56,8 @@ static void block_snapshot_sections(FILE *out)
         }
         fprintf(out, " |\n");
     }
-    fprintf(out, "\nA section's bytes are the rows it carries, in the order of the report record:\n\n");
+    fprintf(out,
+            "\nA section's bytes are the rows it carries, in the order of the report record:\n\n");
     ttm__schema_doc_wire(out, &ttm_rec_report, 0);
     for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
         const ttm_field *f = &ttm_rec_report.fields[i];
@@ -67,30 +70,98 @@ static void block_snapshot_sections(FILE *out)
     }
 }
 
-/* The Prometheus families written from record rows (core/metrics.c, record_families). */
+/* Each item of a label list ("device,memtype", "kind=\"alloc\"") in backticks, those of the
+ * previous lists of the family (prev[0..nprev)) left out. */
+static void labels_cell(FILE *out, const ttm_prom_family *fams, size_t first, size_t k)
+{
+    const char *sep = "";
+    for (size_t e = first; e <= k; e++) {
+        for (const char *l = fams[e].labels; l != NULL && *l != '\0';) {
+            size_t n = strcspn(l, ",");
+            bool seen = false;
+            for (size_t d = first; d < e && !seen; d++)
+                seen = fams[d].labels != NULL && strncmp(fams[d].labels, l, n) == 0 &&
+                       (fams[d].labels[n] == '\0' || fams[d].labels[n] == ',');
+            if (!seen) {
+                fprintf(out, "%s`%.*s`", sep, (int)n, l);
+                sep = ", ";
+            }
+            l += n + (l[n] == ',');
+        }
+    }
+}
+
+static void fixed_row(FILE *out, const ttm_prom_family *f)
+{
+    fprintf(out, "| `%s` | %s | ", f->name, f->kind);
+    labels_cell(out, f, 0, 0);
+    fprintf(out, " | %s%s | %s |\n", f->path,
+            (f->flags & TTM_PROM_ENDPOINT) ? " (endpoint only, not in `ttmem metrics`)" : "",
+            f->help);
+}
+
+/* The families of a record's exported rows (core/metrics.c, record_families): a family once,
+ * with the rows it is written from. */
+static void record_rows(FILE *out, const ttm_record *rec)
+{
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->prom == NULL || (i > 0 && rec->fields[i - 1].prom != NULL &&
+                                strcmp(rec->fields[i - 1].prom, f->prom) == 0))
+            continue; /* a family once, at its first row */
+        fprintf(out, "| `%s` | %s | ", f->prom, f->prom_kind);
+        size_t k = i;
+        for (; k < rec->nfields && rec->fields[k].prom != NULL &&
+               strcmp(rec->fields[k].prom, f->prom) == 0;
+             k++)
+            if (rec->fields[k].prom_labels != NULL)
+                fprintf(out, "%s`%s`", k > i ? ", " : "", rec->fields[k].prom_labels);
+        fprintf(out, " | ");
+        for (size_t m = i; m < k; m++)
+            fprintf(out, "%s`%s.%s` (%s)", m > i ? "; " : "", rec->name, rec->fields[m].name,
+                    rec->fields[m].help);
+        fprintf(out, " | %s |\n", f->prom_help ? f->prom_help : f->help);
+    }
+}
+
+/* Every family of the exposition, in the order of the text (core/metrics.c): the fixed ones,
+ * those of the record rows and those of the paths through the record tables. */
 static void block_metrics_families(FILE *out)
 {
     fprintf(out, "| family | type | labels | from | HELP |\n|---|---|---|---|---|\n");
-    for (size_t r = 0; r < ttm_report_nrecords; r++) {
-        const ttm_record *rec = ttm_report_records[r];
-        for (size_t i = 0; i < rec->nfields; i++) {
-            const ttm_field *f = &rec->fields[i];
-            if (f->prom == NULL || (i > 0 && rec->fields[i - 1].prom != NULL &&
-                                    strcmp(rec->fields[i - 1].prom, f->prom) == 0))
-                continue; /* a family once, at its first row */
-            fprintf(out, "| `%s` | %s | ", f->prom, f->prom_kind);
-            size_t k = i;
-            for (; k < rec->nfields && rec->fields[k].prom != NULL &&
-                   strcmp(rec->fields[k].prom, f->prom) == 0;
-                 k++)
-                if (rec->fields[k].prom_labels != NULL)
-                    fprintf(out, "%s`%s`", k > i ? ", " : "", rec->fields[k].prom_labels);
-            fprintf(out, " | ");
-            for (size_t m = i; m < k; m++)
-                fprintf(out, "%s`%s.%s`", m > i ? ", " : "", rec->name, rec->fields[m].name);
-            fprintf(out, " | %s |\n", f->prom_help ? f->prom_help : f->help);
+    for (size_t i = 0; i < TTM_PROM_NHEAD; i++)
+        fixed_row(out, &ttm_prom_fixed[i]);
+    for (size_t i = 0; i < ttm_prom_nfamilies; i++) {
+        const ttm_prom_family *f = &ttm_prom_families[i];
+        if (f->name == NULL) {
+            const ttm_field *row = NULL;
+            for (size_t k = 0; k < ttm_rec_report.nfields && row == NULL; k++)
+                if (strcmp(ttm_rec_report.fields[k].name, f->path) == 0)
+                    row = &ttm_rec_report.fields[k];
+            if (row != NULL && row->rec != NULL)
+                record_rows(out, row->rec);
+            continue;
         }
+        if (f->help == NULL)
+            continue; /* written with the entry that opens the family */
+        size_t k = i;
+        while (k + 1 < ttm_prom_nfamilies && ttm_prom_families[k + 1].help == NULL &&
+               ttm_prom_families[k + 1].name != NULL &&
+               strcmp(ttm_prom_families[k + 1].name, f->name) == 0)
+            k++;
+        fprintf(out, "| `%s` | %s | ", f->name, f->kind);
+        labels_cell(out, ttm_prom_families, i, k);
+        fprintf(out, " | ");
+        for (size_t e = i; e <= k; e++) {
+            const ttm_field *row = ttm_metrics_value_row(&ttm_prom_families[e]);
+            fprintf(out, "%s`%s` (%s)", e > i ? "; " : "", ttm_prom_families[e].path,
+                    row ? row->help : "?");
+        }
+        fprintf(out, " | %s%s |\n", f->help,
+                (f->flags & TTM_PROM_NONZERO) ? " No sample for a value of 0." : "");
     }
+    for (size_t i = TTM_PROM_NHEAD; i < ttm_prom_nfixed; i++)
+        fixed_row(out, &ttm_prom_fixed[i]);
 }
 
 typedef struct block {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The generated blocks of the docs (docs/REPORT_SCHEMA.md's records, docs/DAEMON.md's snapshot
-# sections, docs/METRICS.md's families written from record rows) are what the record tables make now: tools/gendocs writes a fresh copy, and any
+# sections, docs/METRICS.md's table of every family) are what the record tables make now: tools/gendocs writes a fresh copy, and any
 # difference fails with the diff and the command that regenerates the docs.
 set -u
 build=$1

@@ -169,6 +169,10 @@ diff <(grep '^# TYPE' "$tmp/cli.txt") \
         -e ttmem_http_connections -e ttmem_ttmetal_scan) \
     >"$tmp/families.diff"
 st=$?; check "the endpoint serves ttmem metrics' families ($(head -3 "$tmp/families.diff"))" $st
+# docs/METRICS.md's table (generated from the renderer's tables) lists every family served
+undoc=$(grep '^# TYPE' "$tmp/scrape.txt" | while read -r _ _ f _; do
+    grep -qF "| \`$f\` |" "$(dirname "$0")/../../docs/METRICS.md" || echo "$f"; done)
+[ -z "$undoc" ]; check "docs/METRICS.md lists every family of a scrape (missing: $undoc)" $?
 grep -q '^ttmem_scrapes_total{code="200"} ' "$tmp/scrape.txt" &&
     grep -q '^ttmem_scrape_duration_seconds_count ' "$tmp/scrape.txt"
 check "the endpoint adds its own scrape counters" $?
