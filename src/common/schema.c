@@ -326,6 +326,8 @@ enum { PLAN_RUN, PLAN_SCALAR, PLAN_STR, PLAN_REC, PLAN_ARR, PLAN_DYN };
 
 typedef struct ttm_record_plan plan;
 
+static size_t arr_raw_bound(const ttm_field *f, const ttm_plan_op *op);
+
 static const plan *plan_slow(const ttm_record *rec, plan *local);
 
 static inline const plan *plan_of(const ttm_record *rec, plan *local)
@@ -386,6 +388,17 @@ static void plan_compile(const ttm_record *rec, plan *pl)
         default:
             op->kind = raw_scalar(f->type, f->flags) ? PLAN_RUN : PLAN_SCALAR;
             op->len = (uint32_t)f->csize;
+            break;
+        }
+    }
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (op->kind == PLAN_RUN) {
+            pl->bound += op->len;
+        } else if (op->kind == PLAN_ARR && op->len != 0) {
+            pl->bound += arr_raw_bound(&rec->fields[op->row], op);
+        } else {
+            pl->bound = 0;
             break;
         }
     }
@@ -494,30 +507,48 @@ static bool copy_nonzero(uint8_t *q, const uint8_t *p, size_t n)
 
 /* An arr row: its count, a sparse one's bitmap, its elements. Elements whose struct is their
  * wire form (op->len) go out in one reservation, a sparse array's zero elements taken back. */
+static uint8_t *put_arr_raw(uint8_t *q, const ttm_field *f, const ttm_plan_op *op,
+                            const uint8_t *p)
+{
+    ttm__put_le32(q, (uint32_t)f->count);
+    q += 4;
+    if (!(f->flags & TTM_FF_SPARSE)) {
+        memcpy(q, p, f->count * op->len);
+        return q + f->count * op->len;
+    }
+    uint8_t *bits = q;
+    size_t nb = (f->count + 7) / 8;
+    for (size_t b = 0; b < nb; b++)
+        bits[b] = 0;
+    q += nb;
+    for (size_t k = 0; k < f->count; k++)
+        if (copy_nonzero(q, p + k * f->stride, op->len)) {
+            bits[k / 8] |= (uint8_t)(1u << (k % 8));
+            q += op->len;
+        }
+    return q;
+}
+
+/* The most bytes an arr of raw elements writes. */
+static size_t arr_raw_bound(const ttm_field *f, const ttm_plan_op *op)
+{
+    return 4 + ((f->flags & TTM_FF_SPARSE) ? (f->count + 7) / 8 : 0) + f->count * op->len;
+}
+
+/* Gives back the room reserved beyond q (a sparse array's zero elements). */
+static void bw_trim(ttm_bw *w, const uint8_t *q)
+{
+    w->b->len = (size_t)(q - w->b->data);
+}
+
 static void encode_arr(ttm_bw *w, const ttm_field *f, const ttm_plan_op *op, const uint8_t *p)
 {
     bool sparse = (f->flags & TTM_FF_SPARSE) != 0;
     size_t nb = sparse ? (f->count + 7) / 8 : 0;
     if (op->len != 0) {
-        uint8_t *q = ttm__bw_room(w, 4 + nb + f->count * op->len);
-        if (q == NULL)
-            return;
-        ttm__put_le32(q, (uint32_t)f->count);
-        q += 4;
-        if (!sparse) {
-            memcpy(q, p, f->count * op->len);
-            return;
-        }
-        uint8_t *bits = q;
-        for (size_t b = 0; b < nb; b++)
-            bits[b] = 0;
-        q += nb;
-        for (size_t k = 0; k < f->count; k++)
-            if (copy_nonzero(q, p + k * f->stride, op->len)) {
-                bits[k / 8] |= (uint8_t)(1u << (k % 8));
-                q += op->len;
-            }
-        w->b->len = (size_t)(q - w->b->data); /* the zero elements' room back */
+        uint8_t *q = ttm__bw_room(w, arr_raw_bound(f, op));
+        if (q != NULL)
+            bw_trim(w, put_arr_raw(q, f, op, p));
         return;
     }
     uint8_t bits[nb > 0 ? nb : 1];
@@ -549,6 +580,22 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
     }
     plan local;
     const plan *pl = plan_of(rec, &local);
+    if (section == 0 && pl->bound != 0) { /* runs and raw arrays: one reservation */
+        uint8_t *q = ttm__bw_room(w, pl->bound);
+        if (q == NULL)
+            return;
+        for (unsigned i = 0; i < pl->nops; i++) {
+            const ttm_plan_op *op = &pl->ops[i];
+            if (op->kind == PLAN_RUN) {
+                memcpy(q, base + op->off, op->len);
+                q += op->len;
+            } else {
+                q = put_arr_raw(q, &rec->fields[op->row], op, base + op->off);
+            }
+        }
+        bw_trim(w, q);
+        return;
+    }
     for (unsigned i = 0; i < pl->nops && w->err == 0; i++) {
         const ttm_plan_op *op = &pl->ops[i];
         if (section != 0 && op->section != section)
@@ -675,7 +722,7 @@ static void decode_flat(ttm_br *r, const ttm_record *rec, uint8_t *base)
 /* A run's bytes; when they are not all there, the row they run out in is named. */
 static void decode_run(ttm_br *r, const ttm_record *rec, const ttm_plan_op *op, uint8_t *p)
 {
-    if (ttm__br_left(r) >= op->len) {
+    if (!r->bad && r->len - r->pos >= op->len) {
         memcpy(p, ttm__br_take(r, op->len, rec->fields[op->row].name), op->len);
         return;
     }
@@ -713,11 +760,14 @@ static int decode_arr(ttm_br *r, const ttm_field *f, const ttm_plan_op *op, uint
     if (r->bad)
         return TTM_OK;
     if (op->len != 0) { /* the elements' bytes are their structs: one take */
-        if (present > ttm__br_left(r) / op->len) {
+        size_t bytes;
+        if (__builtin_mul_overflow(present, (size_t)op->len, &bytes)) {
             ttm__br_fail(r, f->name);
             return TTM_OK;
         }
-        const uint8_t *q = ttm__br_take(r, present * op->len, f->name);
+        const uint8_t *q = ttm__br_take(r, bytes, f->name);
+        if (q == NULL)
+            return TTM_OK;
         if (bits == NULL) {
             memcpy(p, q, (n < f->count ? n : f->count) * op->len);
             return TTM_OK;

@@ -121,6 +121,8 @@ typedef struct ttm_record_memo {
         unsigned nops;
         bool owns;    /* a dyn array lies under it: freeing it walks it */
         bool counted; /* it has counted arr rows: a decoder checks their counts */
+        size_t bound; /* when every step is a run or an arr of raw elements: the most wire
+                       * bytes they write (one reservation); 0 otherwise */
         ttm_plan_op ops[TTM_SCHEMA_MAX_ROWS];
     } plan;
 } ttm_record_memo;
