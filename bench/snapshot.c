@@ -62,16 +62,12 @@ int main(int argc, char **argv)
             return fprintf(stderr, "bench_snapshot: decode failed: %s\n", msg), 1;
         ttm_report_clear(&got);
         uint64_t t2 = ttm_bench_now_ns();
-        if (dst == NULL)
-            dst = ttm__xmalloc(frame.len);
-        memcpy(dst, frame.data, frame.len);
-        __asm__ volatile("" : : "r"(dst) : "memory");
-        uint64_t t3 = ttm_bench_now_ns();
+        uint64_t copy = ttm_bench_copy_ns(&dst, frame.data, frame.len);
         len = frame.len;
         if (i >= WARM) { /* the first rounds warm the heap and the caches */
             enc[i - WARM] = t1 - t0;
             dec[i - WARM] = t2 - t1;
-            cpy[i - WARM] = t3 - t2;
+            cpy[i - WARM] = copy;
         }
     }
     double e = median_us(enc, rounds), d = median_us(dec, rounds), c = median_us(cpy, rounds);
