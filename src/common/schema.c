@@ -803,6 +803,46 @@ static int decode_arr(ttm_br *r, const ttm_field *f, const ttm_plan_op *op, uint
     return err;
 }
 
+/* A record of runs and raw arrays (pl->bound) whose arrays have this side's counts, read in
+ * place when its most bytes are left: one take at the end. Returns false, having taken
+ * nothing, when the input is another shape (a peer's other counts, bits beyond the count):
+ * the step by step walk then reads it and says what is wrong. */
+static bool decode_bounded(ttm_br *r, const ttm_record *rec, const plan *pl, uint8_t *base)
+{
+    if (r->bad || r->len - r->pos < pl->bound)
+        return false;
+    const uint8_t *q0 = r->p + r->pos, *q = q0;
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        uint8_t *p = base + op->off;
+        if (op->kind == PLAN_RUN) {
+            memcpy(p, q, op->len);
+            q += op->len;
+            continue;
+        }
+        const ttm_field *f = &rec->fields[op->row];
+        if (ttm__le32(q) != f->count)
+            return false;
+        q += 4;
+        if (!(f->flags & TTM_FF_SPARSE)) {
+            memcpy(p, q, f->count * op->len);
+            q += f->count * op->len;
+            continue;
+        }
+        const uint8_t *bits = q;
+        q += (f->count + 7) / 8;
+        if (f->count % 8 != 0 && (bits[f->count / 8] >> (f->count % 8)) != 0)
+            return false;
+        for (size_t k = 0; k < f->count; k++)
+            if (bits[k / 8] >> (k % 8) & 1u) {
+                memcpy(p + k * f->stride, q, op->len);
+                q += op->len;
+            }
+    }
+    (void)ttm__br_take(r, (size_t)(q - q0), rec->name);
+    return true;
+}
+
 int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned section)
 {
     uint8_t *base = obj;
@@ -812,6 +852,8 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
     }
     plan local;
     const plan *pl = plan_of(rec, &local);
+    if (section == 0 && pl->bound != 0 && !pl->counted && decode_bounded(r, rec, pl, base))
+        return TTM_OK;
     for (unsigned i = 0; i < pl->nops && !r->bad; i++) {
         const ttm_plan_op *op = &pl->ops[i];
         if (section != 0 && op->section != section)
