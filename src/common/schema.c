@@ -833,11 +833,14 @@ static bool decode_bounded(ttm_br *r, const ttm_record *rec, const plan *pl, uin
         q += (f->count + 7) / 8;
         if (f->count % 8 != 0 && (bits[f->count / 8] >> (f->count % 8)) != 0)
             return false;
-        for (size_t k = 0; k < f->count; k++)
-            if (bits[k / 8] >> (k % 8) & 1u) {
-                memcpy(p + k * f->stride, q, op->len);
-                q += op->len;
-            }
+        for (size_t k = 0; k < f->count;) { /* each run of present elements in one copy */
+            size_t run = 0;
+            while (k + run < f->count && (bits[(k + run) / 8] >> ((k + run) % 8) & 1u))
+                run++;
+            memcpy(p + k * f->stride, q, run * op->len);
+            q += run * op->len;
+            k += run + 1; /* past the run and the absent element that ends it */
+        }
     }
     (void)ttm__br_take(r, (size_t)(q - q0), rec->name);
     return true;
