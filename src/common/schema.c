@@ -736,6 +736,30 @@ static void decode_run(ttm_br *r, const ttm_record *rec, const ttm_plan_op *op, 
     ttm__br_fail(r, rec->fields[row].name);
 }
 
+/* Copies the first n elements of a sparse array present in bits (len bytes each, one after
+ * another at q) to their places (stride apart at p): each run of present elements in one copy.
+ * Returns q after them. */
+static inline const uint8_t *copy_present(uint8_t *p, size_t stride, const uint8_t *q,
+                                          size_t len, const uint8_t *bits, size_t n)
+{
+    for (size_t k0 = 0; k0 < n; k0 += 64) {
+        size_t nbits = n - k0 < 64 ? n - k0 : 64;
+        uint64_t x = nbits <= 8 ? bits[k0 / 8]
+                                : ttm__get_le(bits + k0 / 8, (unsigned)((nbits + 7) / 8));
+        if (nbits < 64)
+            x &= (1ull << nbits) - 1;
+        while (x != 0) {
+            unsigned at = (unsigned)__builtin_ctzll(x);
+            uint64_t y = ~(x >> at);
+            unsigned run = y == 0 ? 64 - at : (unsigned)__builtin_ctzll(y);
+            memcpy(p + (k0 + at) * stride, q, run * len);
+            q += run * len;
+            x = at + run >= 64 ? 0 : x & (~0ull << (at + run));
+        }
+    }
+    return q;
+}
+
 /* An arr row (see encode_arr). */
 static int decode_arr(ttm_br *r, const ttm_field *f, const ttm_plan_op *op, uint8_t *p)
 {
@@ -773,20 +797,7 @@ static int decode_arr(ttm_br *r, const ttm_field *f, const ttm_plan_op *op, uint
             return TTM_OK;
         }
         size_t keep = n < f->count ? n : f->count; /* the surplus is skipped: q is past it */
-        for (size_t k0 = 0; k0 < keep; k0 += 64) { /* each run of present elements: one copy */
-            size_t nbits = keep - k0 < 64 ? keep - k0 : 64;
-            uint64_t x = ttm__get_le(bits + k0 / 8, (unsigned)((nbits + 7) / 8));
-            if (nbits < 64)
-                x &= (1ull << nbits) - 1;
-            while (x != 0) {
-                unsigned at = (unsigned)__builtin_ctzll(x);
-                uint64_t y = ~(x >> at);
-                unsigned run = y == 0 ? 64 - at : (unsigned)__builtin_ctzll(y);
-                memcpy(p + (k0 + at) * f->stride, q, run * op->len);
-                q += run * op->len;
-                x = at + run >= 64 ? 0 : x & (~0ull << (at + run));
-            }
-        }
+        copy_present(p, f->stride, q, op->len, bits, keep);
         return TTM_OK;
     }
     int err = TTM_OK;
@@ -833,14 +844,7 @@ static bool decode_bounded(ttm_br *r, const ttm_record *rec, const plan *pl, uin
         q += (f->count + 7) / 8;
         if (f->count % 8 != 0 && (bits[f->count / 8] >> (f->count % 8)) != 0)
             return false;
-        for (size_t k = 0; k < f->count;) { /* each run of present elements in one copy */
-            size_t run = 0;
-            while (k + run < f->count && (bits[(k + run) / 8] >> ((k + run) % 8) & 1u))
-                run++;
-            memcpy(p + k * f->stride, q, run * op->len);
-            q += run * op->len;
-            k += run + 1; /* past the run and the absent element that ends it */
-        }
+        q = copy_present(p, f->stride, q, op->len, bits, f->count);
     }
     (void)ttm__br_take(r, (size_t)(q - q0), rec->name);
     return true;
