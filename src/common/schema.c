@@ -571,6 +571,22 @@ static void encode_arr(ttm_bw *w, const ttm_field *f, const ttm_plan_op *op, con
     }
 }
 
+/* The wire form of a record of runs and raw arrays (pl->bound) at q; returns q after it. */
+static uint8_t *put_bounded(uint8_t *q, const ttm_record *rec, const plan *pl,
+                            const uint8_t *base)
+{
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (op->kind == PLAN_RUN) {
+            memcpy(q, base + op->off, op->len);
+            q += op->len;
+        } else {
+            q = put_arr_raw(q, &rec->fields[op->row], op, base + op->off);
+        }
+    }
+    return q;
+}
+
 void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsigned section)
 {
     const uint8_t *base = obj;
@@ -582,18 +598,8 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
     const plan *pl = plan_of(rec, &local);
     if (section == 0 && pl->bound != 0) { /* runs and raw arrays: one reservation */
         uint8_t *q = ttm__bw_room(w, pl->bound);
-        if (q == NULL)
-            return;
-        for (unsigned i = 0; i < pl->nops; i++) {
-            const ttm_plan_op *op = &pl->ops[i];
-            if (op->kind == PLAN_RUN) {
-                memcpy(q, base + op->off, op->len);
-                q += op->len;
-            } else {
-                q = put_arr_raw(q, &rec->fields[op->row], op, base + op->off);
-            }
-        }
-        bw_trim(w, q);
+        if (q != NULL)
+            bw_trim(w, put_bounded(q, rec, pl, base));
         return;
     }
     for (unsigned i = 0; i < pl->nops && w->err == 0; i++) {
@@ -631,6 +637,18 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
                 break;
             }
             ttm__bw_u32(w, (uint32_t)n);
+            plan el_local;
+            const plan *el = rec_flat(f->rec) ? NULL : plan_of(f->rec, &el_local);
+            size_t room;
+            if (el != NULL && el->bound != 0 && n > 0 &&
+                !__builtin_mul_overflow(n, el->bound, &room)) { /* all of them in one */
+                uint8_t *q = ttm__bw_room(w, room);
+                for (size_t k = 0; q != NULL && k < n; k++)
+                    q = put_bounded(q, f->rec, el, arr + k * f->rec->size);
+                if (q != NULL)
+                    bw_trim(w, q);
+                break;
+            }
             for (size_t k = 0; k < n && w->err == 0; k++)
                 ttm__schema_encode(w, f->rec, arr + k * f->rec->size, 0);
             break;
@@ -890,8 +908,12 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
                 return TTM_ENOMEM;
             memcpy(p, &arr, sizeof arr);
             ttm__schema_set_uint(base + f->count_off, f->count_size, n);
+            plan el_local;
+            const plan *el = rec_flat(f->rec) ? NULL : plan_of(f->rec, &el_local);
+            bool in_place = el != NULL && el->bound != 0 && !el->counted;
             for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++)
-                err = ttm__schema_decode(r, f->rec, arr + k * f->rec->size, 0);
+                if (!in_place || !decode_bounded(r, f->rec, el, arr + k * f->rec->size))
+                    err = ttm__schema_decode(r, f->rec, arr + k * f->rec->size, 0);
             break;
         }
         default:
