@@ -66,6 +66,16 @@ void ttm_bench_machine(void)
     printf("machine: %s, %ld CPUs, Linux %s\n", model, sysconf(_SC_NPROCESSORS_ONLN), u.release);
 }
 
+uint64_t ttm_bench_copy_ns(uint8_t **dst, const void *src, size_t n)
+{
+    if (*dst == NULL)
+        *dst = ttm__xmalloc(n);
+    uint64_t t0 = ttm_bench_now_ns();
+    memcpy(*dst, src, n);
+    __asm__ volatile("" : : "r"(*dst) : "memory");
+    return ttm_bench_now_ns() - t0;
+}
+
 void ttm_bench_galaxy_snapshot(ttm_report *s, unsigned ndev, unsigned nproc)
 {
     memset(s, 0, sizeof *s);

@@ -17,6 +17,9 @@ double ttm_bench_now_s(void);
 /* qsort comparators, ascending. */
 int ttm_bench_cmp_double(const void *a, const void *b);
 int ttm_bench_cmp_u64(const void *a, const void *b);
+/* The baseline of the in-memory benches: the ns a memcpy of n bytes from src into *dst takes
+ * (*dst is allocated at the first call, n bytes; the caller frees it with ttm__free). */
+uint64_t ttm_bench_copy_ns(uint8_t **dst, const void *src, size_t n);
 /* Prints "machine: MODEL, N CPUs, Linux RELEASE". */
 void ttm_bench_machine(void);
 /* Fills *s (arrays from ttm__xcalloc; ttm_report_clear releases them) with the status

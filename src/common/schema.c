@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -149,6 +150,11 @@ static bool check_coverage(const ttm_record *rec, char *msg, size_t msg_len)
 
 bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len)
 {
+    if (rec->nfields > TTM_SCHEMA_MAX_ROWS) {
+        ttm__set_msg(msg, msg_len, "record %s: %zu rows, more than the %u a plan holds",
+                     rec->name, rec->nfields, TTM_SCHEMA_MAX_ROWS);
+        return false;
+    }
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
         size_t want = 0;
@@ -244,15 +250,175 @@ static size_t wire_min_of(const ttm_record *rec)
     return n;
 }
 
-/* ---- wire: encoding -------------------------------------------------------------------------- */
+/* ---- wire: the plan ------------------------------------------------------------------------- */
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        acc |= v;
+    }
+    for (; i < n; i++)
+        acc |= p[i];
+    return acc == 0;
 }
+
+/* True when every row of rec is a scalar or a string: its wire form has one size and is written
+ * and read in one reservation (the bulk of a snapshot: memstats, live buffers), and nothing
+ * under it is allocated. */
+static inline bool rec_flat(const ttm_record *rec)
+{
+    int known = rec->memo ? atomic_load_explicit(&rec->memo->flat, memory_order_relaxed) : 0;
+    if (known != 0)
+        return known == 1;
+    bool flat = true;
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->type == TTM_FT_REC || f->type == TTM_FT_ARR || f->type == TTM_FT_DYN)
+            flat = false;
+    }
+    if (rec->memo != NULL)
+        atomic_store_explicit(&rec->memo->flat, flat ? 1 : 2, memory_order_relaxed);
+    return flat;
+}
+
+/* True when a scalar of type t (row flags) is stored as its wire form: an integer or f64 on a
+ * little-endian host that a decoder does not check (bools are, so are enumerations' values). */
+static bool raw_scalar(ttm_ftype t, unsigned flags)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return scalar_width(t) > 0 && t != TTM_FT_BOOL && !(flags & TTM_FF_CHECKED);
+#else
+    (void)t;
+    (void)flags;
+    return false;
+#endif
+}
+
+/* True when rec's struct holds exactly its wire form: a flat record of integers without an
+ * enumeration to check, laid out in row order without padding, on a little-endian host. Its
+ * wire form is then copied as it is. */
+static bool rec_same(const ttm_record *rec)
+{
+    int known = rec->memo ? atomic_load_explicit(&rec->memo->same, memory_order_relaxed) : 0;
+    if (known != 0)
+        return known == 1;
+    bool same = rec_flat(rec);
+    size_t pos = 0;
+    for (size_t i = 0; same && i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if ((f->flags & TTM_FF_NOWIRE) || f->off != pos || !raw_scalar(f->type, f->flags))
+            same = false;
+        pos += f->csize;
+    }
+    same = same && pos == rec->size;
+    if (rec->memo != NULL)
+        atomic_store_explicit(&rec->memo->same, same ? 1 : 2, memory_order_relaxed);
+    return same;
+}
+
+/* The steps of a plan. A run is rows next to each other in the table and in the struct, each
+ * stored as its wire form (raw_scalar), of one section: one copy on either side. */
+enum { PLAN_RUN, PLAN_SCALAR, PLAN_STR, PLAN_REC, PLAN_ARR, PLAN_DYN };
+
+typedef struct ttm_record_plan plan;
+
+static size_t arr_raw_bound(const ttm_field *f, const ttm_plan_op *op);
+
+static const plan *plan_slow(const ttm_record *rec, plan *local);
+
+static inline const plan *plan_of(const ttm_record *rec, plan *local)
+{
+    ttm_record_memo *m = rec->memo;
+    if (m != NULL && atomic_load_explicit(&m->plan_state, memory_order_acquire) == 2)
+        return &m->plan;
+    return plan_slow(rec, local);
+}
+
+/* True when freeing rec walks something: a dyn array lies under it. */
+static bool rec_owns(const ttm_record *rec)
+{
+    plan local;
+    return plan_of(rec, &local)->owns;
+}
+
+static void plan_compile(const ttm_record *rec, plan *pl)
+{
+    if (rec->nfields > TTM_SCHEMA_MAX_ROWS)
+        abort(); /* a table ttm__schema_check refuses */
+    memset(pl, 0, sizeof *pl);
+    for (size_t i = 0; i < rec->nfields; i++) {
+        const ttm_field *f = &rec->fields[i];
+        if (f->type == TTM_FT_DYN ||
+            ((f->type == TTM_FT_REC || (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC)) &&
+             rec_owns(f->rec)))
+            pl->owns = true;
+        if (f->flags & TTM_FF_NOWIRE)
+            continue;
+        if (f->type == TTM_FT_ARR && (f->flags & TTM_FF_COUNTED))
+            pl->counted = true;
+        ttm_plan_op *last = pl->nops > 0 ? &pl->ops[pl->nops - 1] : NULL;
+        if (raw_scalar(f->type, f->flags) && last != NULL && last->kind == PLAN_RUN &&
+            last->section == f->section && last->off + last->len == f->off) {
+            last->len += (uint32_t)f->csize;
+            continue;
+        }
+        ttm_plan_op *op = &pl->ops[pl->nops++];
+        op->row = (uint16_t)i;
+        op->section = (uint8_t)f->section;
+        op->off = (uint32_t)f->off;
+        switch (f->type) {
+        case TTM_FT_STR:
+            op->kind = PLAN_STR;
+            break;
+        case TTM_FT_REC:
+            op->kind = PLAN_REC;
+            break;
+        case TTM_FT_ARR:
+            op->kind = PLAN_ARR;
+            if (f->elem == TTM_FT_REC ? rec_same(f->rec) : raw_scalar(f->elem, f->flags))
+                op->len = (uint32_t)f->stride;
+            break;
+        case TTM_FT_DYN:
+            op->kind = PLAN_DYN;
+            break;
+        default:
+            op->kind = raw_scalar(f->type, f->flags) ? PLAN_RUN : PLAN_SCALAR;
+            op->len = (uint32_t)f->csize;
+            break;
+        }
+    }
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (op->kind == PLAN_RUN) {
+            pl->bound += op->len;
+        } else if (op->kind == PLAN_ARR && op->len != 0) {
+            pl->bound += arr_raw_bound(&rec->fields[op->row], op);
+        } else {
+            pl->bound = 0;
+            break;
+        }
+    }
+}
+
+/* rec's plan: compiled once and kept in its memo; until it is there, the one compiled into
+ * local. */
+static const plan *plan_slow(const ttm_record *rec, plan *local)
+{
+    ttm_record_memo *m = rec->memo;
+    plan_compile(rec, local);
+    int none = 0;
+    if (m != NULL && atomic_compare_exchange_strong(&m->plan_state, &none, 1)) {
+        m->plan = *local;
+        atomic_store_explicit(&m->plan_state, 2, memory_order_release);
+    }
+    return local;
+}
+
+/* ---- wire: encoding -------------------------------------------------------------------------- */
 
 static void enc_scalar(ttm_bw *w, ttm_ftype t, const uint8_t *p)
 {
@@ -275,25 +441,6 @@ static void enc_scalar(ttm_bw *w, ttm_ftype t, const uint8_t *p)
     }
 }
 
-/* True when every row of rec is a scalar or a string: its wire form has one size and is written
- * and read in one reservation (the bulk of a snapshot: memstats, live buffers), and nothing
- * under it is allocated. */
-static bool rec_flat(const ttm_record *rec)
-{
-    int known = rec->memo ? atomic_load_explicit(&rec->memo->flat, memory_order_relaxed) : 0;
-    if (known != 0)
-        return known == 1;
-    bool flat = true;
-    for (size_t i = 0; i < rec->nfields; i++) {
-        const ttm_field *f = &rec->fields[i];
-        if (f->type == TTM_FT_REC || f->type == TTM_FT_ARR || f->type == TTM_FT_DYN)
-            flat = false;
-    }
-    if (rec->memo != NULL)
-        atomic_store_explicit(&rec->memo->flat, flat ? 1 : 2, memory_order_relaxed);
-    return flat;
-}
-
 /* One scalar at q, at its width (constant widths: no call for the copy); returns q after it. */
 static uint8_t *put_scalar(uint8_t *q, ttm_ftype t, const uint8_t *p)
 {
@@ -311,32 +458,6 @@ static uint8_t *put_scalar(uint8_t *q, ttm_ftype t, const uint8_t *p)
         ttm__put_le64(q, ttm__schema_get_uint(p, 8));
         return q + 8;
     }
-}
-
-/* True when rec's struct holds exactly its wire form: a flat record of integers without an
- * enumeration to check, laid out in row order without padding, on a little-endian host. Its
- * wire form is then copied as it is. */
-static bool rec_same(const ttm_record *rec)
-{
-    int known = rec->memo ? atomic_load_explicit(&rec->memo->same, memory_order_relaxed) : 0;
-    if (known != 0)
-        return known == 1;
-    bool same = rec_flat(rec);
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-    same = false;
-#endif
-    size_t pos = 0;
-    for (size_t i = 0; same && i < rec->nfields; i++) {
-        const ttm_field *f = &rec->fields[i];
-        if ((f->flags & (TTM_FF_NOWIRE | TTM_FF_CHECKED)) || f->off != pos ||
-            f->type == TTM_FT_STR || f->type == TTM_FT_BOOL)
-            same = false;
-        pos += f->csize;
-    }
-    same = same && pos == rec->size;
-    if (rec->memo != NULL)
-        atomic_store_explicit(&rec->memo->same, same ? 1 : 2, memory_order_relaxed);
-    return same;
 }
 
 static void encode_flat(ttm_bw *w, const ttm_record *rec, const uint8_t *base)
@@ -366,6 +487,106 @@ static void encode_flat(ttm_bw *w, const ttm_record *rec, const uint8_t *base)
     }
 }
 
+/* Copies an element of n bytes from p to q; returns false (q then holds garbage) when it is all
+ * zero. Elements of whole words are copied and tested in one pass. */
+static bool copy_nonzero(uint8_t *q, const uint8_t *p, size_t n)
+{
+    if (n % 8 != 0) {
+        memcpy(q, p, n);
+        return !all_zero(p, n);
+    }
+    uint64_t acc = 0;
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, 8);
+        memcpy(q + i, &v, 8);
+        acc |= v;
+    }
+    return acc != 0;
+}
+
+/* An arr row: its count, a sparse one's bitmap, its elements. Elements whose struct is their
+ * wire form (op->len) go out in one reservation, a sparse array's zero elements taken back. */
+static uint8_t *put_arr_raw(uint8_t *q, const ttm_field *f, const ttm_plan_op *op,
+                            const uint8_t *p)
+{
+    ttm__put_le32(q, (uint32_t)f->count);
+    q += 4;
+    if (!(f->flags & TTM_FF_SPARSE)) {
+        memcpy(q, p, f->count * op->len);
+        return q + f->count * op->len;
+    }
+    uint8_t *bits = q;
+    size_t nb = (f->count + 7) / 8;
+    for (size_t b = 0; b < nb; b++)
+        bits[b] = 0;
+    q += nb;
+    for (size_t k = 0; k < f->count; k++)
+        if (copy_nonzero(q, p + k * f->stride, op->len)) {
+            bits[k / 8] |= (uint8_t)(1u << (k % 8));
+            q += op->len;
+        }
+    return q;
+}
+
+/* The most bytes an arr of raw elements writes. */
+static size_t arr_raw_bound(const ttm_field *f, const ttm_plan_op *op)
+{
+    return 4 + ((f->flags & TTM_FF_SPARSE) ? (f->count + 7) / 8 : 0) + f->count * op->len;
+}
+
+/* Gives back the room reserved beyond q (a sparse array's zero elements). */
+static void bw_trim(ttm_bw *w, const uint8_t *q)
+{
+    w->b->len = (size_t)(q - w->b->data);
+}
+
+static void encode_arr(ttm_bw *w, const ttm_field *f, const ttm_plan_op *op, const uint8_t *p)
+{
+    bool sparse = (f->flags & TTM_FF_SPARSE) != 0;
+    size_t nb = sparse ? (f->count + 7) / 8 : 0;
+    if (op->len != 0) {
+        uint8_t *q = ttm__bw_room(w, arr_raw_bound(f, op));
+        if (q != NULL)
+            bw_trim(w, put_arr_raw(q, f, op, p));
+        return;
+    }
+    uint8_t bits[nb > 0 ? nb : 1];
+    if (sparse) {
+        memset(bits, 0, nb);
+        for (size_t k = 0; k < f->count; k++)
+            if (!all_zero(p + k * f->stride, f->stride))
+                bits[k / 8] |= (uint8_t)(1u << (k % 8));
+    }
+    ttm__bw_u32(w, (uint32_t)f->count);
+    if (nb > 0)
+        ttm__bw_bytes(w, bits, nb);
+    for (size_t k = 0; k < f->count; k++) {
+        if (sparse && !(bits[k / 8] & (1u << (k % 8))))
+            continue;
+        if (f->elem == TTM_FT_REC)
+            ttm__schema_encode(w, f->rec, p + k * f->stride, 0);
+        else
+            enc_scalar(w, f->elem, p + k * f->stride);
+    }
+}
+
+/* The wire form of a record of runs and raw arrays (pl->bound) at q; returns q after it. */
+static uint8_t *put_bounded(uint8_t *q, const ttm_record *rec, const plan *pl,
+                            const uint8_t *base)
+{
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (op->kind == PLAN_RUN) {
+            memcpy(q, base + op->off, op->len);
+            q += op->len;
+        } else {
+            q = put_arr_raw(q, &rec->fields[op->row], op, base + op->off);
+        }
+    }
+    return q;
+}
+
 void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsigned section)
 {
     const uint8_t *base = obj;
@@ -373,46 +594,41 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
         encode_flat(w, rec, base);
         return;
     }
-    for (size_t i = 0; i < rec->nfields && w->err == 0; i++) {
-        const ttm_field *f = &rec->fields[i];
-        if (!row_in(f, section))
+    plan local;
+    const plan *pl = plan_of(rec, &local);
+    if (section == 0 && pl->bound != 0) { /* runs and raw arrays: one reservation */
+        uint8_t *q = ttm__bw_room(w, pl->bound);
+        if (q != NULL)
+            bw_trim(w, put_bounded(q, rec, pl, base));
+        return;
+    }
+    for (unsigned i = 0; i < pl->nops && w->err == 0; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (section != 0 && op->section != section)
             continue;
-        const uint8_t *p = base + f->off;
-        switch (f->type) {
-        case TTM_FT_STR: {
+        const ttm_field *f = &rec->fields[op->row];
+        const uint8_t *p = base + op->off;
+        switch (op->kind) {
+        case PLAN_RUN: {
+            uint8_t *q = ttm__bw_room(w, op->len);
+            if (q != NULL)
+                memcpy(q, p, op->len);
+            break;
+        }
+        case PLAN_STR: {
             char s[f->csize]; /* the string up to its NUL, whatever follows it in the member */
             memcpy(s, p, f->csize);
             s[f->csize - 1] = '\0';
             ttm__bw_str(w, s, f->csize);
             break;
         }
-        case TTM_FT_REC:
+        case PLAN_REC:
             ttm__schema_encode(w, f->rec, p, 0);
             break;
-        case TTM_FT_ARR: {
-            ttm__bw_u32(w, (uint32_t)f->count);
-            uint8_t bits[(f->count + 7) / 8];
-            if (f->flags & TTM_FF_SPARSE) {
-                memset(bits, 0, sizeof bits);
-                for (size_t k = 0; k < f->count; k++)
-                    if (!all_zero(p + k * f->stride, f->stride))
-                        bits[k / 8] |= (uint8_t)(1u << (k % 8));
-                ttm__bw_bytes(w, bits, sizeof bits);
-            }
-            bool same = f->elem == TTM_FT_REC && rec_same(f->rec);
-            for (size_t k = 0; k < f->count; k++) {
-                if ((f->flags & TTM_FF_SPARSE) && !(bits[k / 8] & (1u << (k % 8))))
-                    continue;
-                if (same) /* the element's struct is its wire form (memstats) */
-                    ttm__bw_bytes(w, p + k * f->stride, f->rec->size);
-                else if (f->elem == TTM_FT_REC)
-                    ttm__schema_encode(w, f->rec, p + k * f->stride, 0);
-                else
-                    enc_scalar(w, f->elem, p + k * f->stride);
-            }
+        case PLAN_ARR:
+            encode_arr(w, f, op, p);
             break;
-        }
-        case TTM_FT_DYN: {
+        case PLAN_DYN: {
             size_t n = (size_t)ttm__schema_get_uint(base + f->count_off, f->count_size);
             const uint8_t *arr;
             memcpy(&arr, p, sizeof arr);
@@ -421,6 +637,18 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
                 break;
             }
             ttm__bw_u32(w, (uint32_t)n);
+            plan el_local;
+            const plan *el = rec_flat(f->rec) ? NULL : plan_of(f->rec, &el_local);
+            size_t room;
+            if (el != NULL && el->bound != 0 && n > 0 &&
+                !__builtin_mul_overflow(n, el->bound, &room)) { /* all of them in one */
+                uint8_t *q = ttm__bw_room(w, room);
+                for (size_t k = 0; q != NULL && k < n; k++)
+                    q = put_bounded(q, f->rec, el, arr + k * f->rec->size);
+                if (q != NULL)
+                    bw_trim(w, q);
+                break;
+            }
             for (size_t k = 0; k < n && w->err == 0; k++)
                 ttm__schema_encode(w, f->rec, arr + k * f->rec->size, 0);
             break;
@@ -509,6 +737,137 @@ static void decode_flat(ttm_br *r, const ttm_record *rec, uint8_t *base)
     }
 }
 
+/* A run's bytes; when they are not all there, the row they run out in is named. */
+static void decode_run(ttm_br *r, const ttm_record *rec, const ttm_plan_op *op, uint8_t *p)
+{
+    if (!r->bad && r->len - r->pos >= op->len) {
+        memcpy(p, ttm__br_take(r, op->len, rec->fields[op->row].name), op->len);
+        return;
+    }
+    size_t left = ttm__br_left(r), row = op->row;
+    while (row + 1 < rec->nfields &&
+           ((rec->fields[row].flags & TTM_FF_NOWIRE) || rec->fields[row].csize <= left)) {
+        if (!(rec->fields[row].flags & TTM_FF_NOWIRE))
+            left -= rec->fields[row].csize;
+        row++;
+    }
+    ttm__br_fail(r, rec->fields[row].name);
+}
+
+/* Copies the first n elements of a sparse array present in bits (len bytes each, one after
+ * another at q) to their places (stride apart at p): each run of present elements in one copy.
+ * Returns q after them. */
+static inline const uint8_t *copy_present(uint8_t *p, size_t stride, const uint8_t *q,
+                                          size_t len, const uint8_t *bits, size_t n)
+{
+    for (size_t k0 = 0; k0 < n; k0 += 64) {
+        size_t nbits = n - k0 < 64 ? n - k0 : 64;
+        uint64_t x = nbits <= 8 ? bits[k0 / 8]
+                                : ttm__get_le(bits + k0 / 8, (unsigned)((nbits + 7) / 8));
+        if (nbits < 64)
+            x &= (1ull << nbits) - 1;
+        while (x != 0) {
+            unsigned at = (unsigned)__builtin_ctzll(x);
+            uint64_t y = ~(x >> at);
+            unsigned run = y == 0 ? 64 - at : (unsigned)__builtin_ctzll(y);
+            memcpy(p + (k0 + at) * stride, q, run * len);
+            q += run * len;
+            x = at + run >= 64 ? 0 : x & (~0ull << (at + run));
+        }
+    }
+    return q;
+}
+
+/* An arr row (see encode_arr). */
+static int decode_arr(ttm_br *r, const ttm_field *f, const ttm_plan_op *op, uint8_t *p)
+{
+    const uint8_t *bits = NULL;
+    size_t n, present;
+    if (f->flags & TTM_FF_SPARSE) { /* the bitmap bounds the count */
+        n = ttm__br_u32(r, f->name);
+        size_t nb = n / 8 + (n % 8 != 0);
+        bits = ttm__br_take(r, nb, f->name);
+        if (bits != NULL && n % 8 != 0 && (bits[n / 8] >> (n % 8)) != 0)
+            ttm__br_fail(r, f->name); /* bits beyond the count */
+        present = 0;
+        for (size_t b = 0; bits != NULL && b < nb; b++)
+            for (unsigned x = bits[b]; x != 0; x &= x - 1)
+                present++;
+    } else {
+        size_t emin = op->len != 0             ? op->len
+                      : f->elem == TTM_FT_REC ? ttm__schema_wire_min(f->rec)
+                                              : scalar_width(f->elem);
+        n = present = ttm__br_count(r, emin, f->name);
+    }
+    if (r->bad)
+        return TTM_OK;
+    if (op->len != 0) { /* the elements' bytes are their structs: one take */
+        size_t bytes;
+        if (__builtin_mul_overflow(present, (size_t)op->len, &bytes)) {
+            ttm__br_fail(r, f->name);
+            return TTM_OK;
+        }
+        const uint8_t *q = ttm__br_take(r, bytes, f->name);
+        if (q == NULL)
+            return TTM_OK;
+        if (bits == NULL) {
+            memcpy(p, q, (n < f->count ? n : f->count) * op->len);
+            return TTM_OK;
+        }
+        size_t keep = n < f->count ? n : f->count; /* the surplus is skipped: q is past it */
+        copy_present(p, f->stride, q, op->len, bits, keep);
+        return TTM_OK;
+    }
+    int err = TTM_OK;
+    for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++) {
+        if (bits != NULL && !(bits[k / 8] & (1u << (k % 8))))
+            continue;
+        if (k >= f->count)
+            skip_elem(r, f);
+        else if (f->elem == TTM_FT_REC)
+            err = ttm__schema_decode(r, f->rec, p + k * f->stride, 0);
+        else
+            dec_scalar(r, f, f->elem, p + k * f->stride);
+    }
+    return err;
+}
+
+/* A record of runs and raw arrays (pl->bound) whose arrays have this side's counts, read in
+ * place when its most bytes are left: one take at the end. Returns false, having taken
+ * nothing, when the input is another shape (a peer's other counts, bits beyond the count):
+ * the step by step walk then reads it and says what is wrong. */
+static bool decode_bounded(ttm_br *r, const ttm_record *rec, const plan *pl, uint8_t *base)
+{
+    if (r->bad || r->len - r->pos < pl->bound)
+        return false;
+    const uint8_t *q0 = r->p + r->pos, *q = q0;
+    for (unsigned i = 0; i < pl->nops; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        uint8_t *p = base + op->off;
+        if (op->kind == PLAN_RUN) {
+            memcpy(p, q, op->len);
+            q += op->len;
+            continue;
+        }
+        const ttm_field *f = &rec->fields[op->row];
+        if (ttm__le32(q) != f->count)
+            return false;
+        q += 4;
+        if (!(f->flags & TTM_FF_SPARSE)) {
+            memcpy(p, q, f->count * op->len);
+            q += f->count * op->len;
+            continue;
+        }
+        const uint8_t *bits = q;
+        q += (f->count + 7) / 8;
+        if (f->count % 8 != 0 && (bits[f->count / 8] >> (f->count % 8)) != 0)
+            return false;
+        q = copy_present(p, f->stride, q, op->len, bits, f->count);
+    }
+    (void)ttm__br_take(r, (size_t)(q - q0), rec->name);
+    return true;
+}
+
 int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned section)
 {
     uint8_t *base = obj;
@@ -516,50 +875,31 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
         decode_flat(r, rec, base);
         return TTM_OK;
     }
-    for (size_t i = 0; i < rec->nfields && !r->bad; i++) {
-        const ttm_field *f = &rec->fields[i];
-        if (!row_in(f, section))
+    plan local;
+    const plan *pl = plan_of(rec, &local);
+    if (section == 0 && pl->bound != 0 && !pl->counted && decode_bounded(r, rec, pl, base))
+        return TTM_OK;
+    for (unsigned i = 0; i < pl->nops && !r->bad; i++) {
+        const ttm_plan_op *op = &pl->ops[i];
+        if (section != 0 && op->section != section)
             continue;
-        uint8_t *p = base + f->off;
+        const ttm_field *f = &rec->fields[op->row];
+        uint8_t *p = base + op->off;
         int err = TTM_OK;
-        switch (f->type) {
-        case TTM_FT_STR:
+        switch (op->kind) {
+        case PLAN_RUN:
+            decode_run(r, rec, op, p);
+            break;
+        case PLAN_STR:
             ttm__br_str(r, (char *)p, f->csize, f->name);
             break;
-        case TTM_FT_REC:
+        case PLAN_REC:
             err = ttm__schema_decode(r, f->rec, p, 0);
             break;
-        case TTM_FT_ARR: {
-            size_t emin = f->elem == TTM_FT_REC ? ttm__schema_wire_min(f->rec)
-                                                : scalar_width(f->elem);
-            const uint8_t *bits = NULL;
-            size_t n;
-            if (f->flags & TTM_FF_SPARSE) { /* the bitmap bounds the count */
-                n = ttm__br_u32(r, f->name);
-                bits = ttm__br_take(r, n / 8 + (n % 8 != 0), f->name);
-                if (bits != NULL && n % 8 != 0 && (bits[n / 8] >> (n % 8)) != 0)
-                    ttm__br_fail(r, f->name); /* bits beyond the count */
-            } else {
-                n = ttm__br_count(r, emin, f->name);
-            }
-            bool same = f->elem == TTM_FT_REC && rec_same(f->rec);
-            for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++) {
-                if (bits != NULL && !(bits[k / 8] & (1u << (k % 8))))
-                    continue;
-                if (k >= f->count) {
-                    skip_elem(r, f);
-                } else if (same) { /* the element's bytes are its struct (memstats) */
-                    const uint8_t *q = ttm__br_take(r, f->rec->size, f->name);
-                    if (q != NULL)
-                        memcpy(p + k * f->stride, q, f->rec->size);
-                } else if (f->elem == TTM_FT_REC)
-                    err = ttm__schema_decode(r, f->rec, p + k * f->stride, 0);
-                else
-                    dec_scalar(r, f, f->elem, p + k * f->stride);
-            }
+        case PLAN_ARR:
+            err = decode_arr(r, f, op, p);
             break;
-        }
-        case TTM_FT_DYN: {
+        case PLAN_DYN: {
             size_t n = ttm__br_count(r, ttm__schema_wire_min(f->rec), f->name);
             if (n == 0)
                 break;
@@ -568,8 +908,12 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
                 return TTM_ENOMEM;
             memcpy(p, &arr, sizeof arr);
             ttm__schema_set_uint(base + f->count_off, f->count_size, n);
+            plan el_local;
+            const plan *el = rec_flat(f->rec) ? NULL : plan_of(f->rec, &el_local);
+            bool in_place = el != NULL && el->bound != 0 && !el->counted;
             for (size_t k = 0; k < n && !r->bad && err == TTM_OK; k++)
-                err = ttm__schema_decode(r, f->rec, arr + k * f->rec->size, 0);
+                if (!in_place || !decode_bounded(r, f->rec, el, arr + k * f->rec->size))
+                    err = ttm__schema_decode(r, f->rec, arr + k * f->rec->size, 0);
             break;
         }
         default:
@@ -580,7 +924,7 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
             return err;
     }
     /* counted arrays: the count fits the capacity */
-    for (size_t i = 0; i < rec->nfields && !r->bad; i++) {
+    for (size_t i = 0; pl->counted && i < rec->nfields && !r->bad; i++) {
         const ttm_field *f = &rec->fields[i];
         if (f->type == TTM_FT_ARR && (f->flags & TTM_FF_COUNTED) && row_in(f, section) &&
             ttm__schema_get_uint(base + f->count_off, f->count_size) > f->count)
@@ -592,21 +936,21 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
 void ttm__schema_free(const ttm_record *rec, void *obj)
 {
     uint8_t *base = obj;
-    if (rec_flat(rec))
+    if (rec_flat(rec) || !rec_owns(rec))
         return; /* nothing under it is allocated */
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
         uint8_t *p = base + f->off;
         if (f->type == TTM_FT_REC) {
             ttm__schema_free(f->rec, p);
-        } else if (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC && !rec_flat(f->rec)) {
+        } else if (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC && rec_owns(f->rec)) {
             for (size_t k = 0; k < f->count; k++)
                 ttm__schema_free(f->rec, p + k * f->stride);
         } else if (f->type == TTM_FT_DYN) {
             size_t n = (size_t)ttm__schema_get_uint(base + f->count_off, f->count_size);
             uint8_t *arr;
             memcpy(&arr, p, sizeof arr);
-            for (size_t k = 0; arr != NULL && k < n; k++)
+            for (size_t k = 0; arr != NULL && k < n && rec_owns(f->rec); k++)
                 ttm__schema_free(f->rec, arr + k * f->rec->size);
             ttm__free(arr);
             arr = NULL;

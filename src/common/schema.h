@@ -94,13 +94,37 @@ typedef struct ttm_field {
                                     * family are contiguous); unit "ns" is written in seconds */
 } ttm_field;
 
+/* The most rows a record's table may have (ttm__schema_check refuses more): the wire walkers
+ * compile a table into at most this many steps. */
+#define TTM_SCHEMA_MAX_ROWS 32u
+
+/* One step of a record's wire plan (schema.c): a run of rows copied as they are, or one row. */
+typedef struct ttm_plan_op {
+    uint8_t kind;    /* schema.c's PLAN_* */
+    uint8_t section; /* the snapshot section of its rows */
+    uint16_t row;    /* its (first) row in the table */
+    uint32_t off;    /* offset in the struct */
+    uint32_t len;    /* a run: its bytes (wire and struct); an arr: an element's bytes when its
+                      * struct is its wire form, else 0 */
+} ttm_plan_op;
+
 /* What the walkers derive from a table once (the first walk computes it; every walk that
- * computes it again stores the same values). */
+ * computes it again stores the same values). The plan is published by plan_state (release /
+ * acquire): a walk that finds it not ready yet uses one it compiled itself. */
 typedef struct ttm_record_memo {
     _Atomic size_t wire_min1; /* ttm__schema_wire_min() + 1; 0 = not yet known */
     _Atomic int flat;         /* 1: every row is a scalar or a string, 2: not; 0 = unknown */
     _Atomic int same;         /* 1: the struct's bytes are its wire form (little-endian host,
                                * unchecked integers in wire order, no padding), 2: not */
+    _Atomic int plan_state;   /* 0: none, 1: being stored, 2: ready */
+    struct ttm_record_plan {
+        unsigned nops;
+        bool owns;    /* a dyn array lies under it: freeing it walks it */
+        bool counted; /* it has counted arr rows: a decoder checks their counts */
+        size_t bound; /* when every step is a run or an arr of raw elements: the most wire
+                       * bytes they write (one reservation); 0 otherwise */
+        ttm_plan_op ops[TTM_SCHEMA_MAX_ROWS];
+    } plan;
 } ttm_record_memo;
 
 typedef struct ttm_record {

@@ -326,6 +326,69 @@ static void test_wire_values(void **state)
     ttm_report_clear(&r);
 }
 
+/* A sparse array of records as a peer may send it: the reader that reads a record in place
+ * (when its most bytes are left) and the one that goes row by row keep the same elements; a
+ * newer peer's surplus elements are skipped; bits beyond the count are refused. */
+static size_t proc_mem_wire(uint8_t *w, uint32_t count, const uint8_t *bits, unsigned present)
+{
+    size_t n = 0;
+    ttm__put_le16(w, 5);
+    ttm__put_le32(w + 2, count);
+    n = 6;
+    memcpy(w + n, bits, (count + 7) / 8);
+    n += (count + 7) / 8;
+    for (unsigned k = 0; k < present; k++)
+        for (unsigned i = 0; i < sizeof(ttm_memstat) / 8; i++, n += 8)
+            ttm__put_le64(w + n, 100u * (k + 1) + i);
+    return n;
+}
+
+static void decode_proc_mem(const uint8_t *w, size_t len, size_t want_pos, ttm_proc_mem *out)
+{
+    ttm_br r = ttm__br_over(w, len);
+    memset(out, 0, sizeof *out);
+    assert_int_equal(ttm__schema_decode(&r, &ttm_rec_proc_mem, out, 0), TTM_OK);
+    assert_false(r.bad);
+    assert_int_equal(r.pos, want_pos);
+}
+
+static void test_wire_sparse_in_place(void **state)
+{
+    (void)state;
+    static uint8_t w[1024]; /* zeros after the record: room to read it in place */
+    const uint8_t mine[1] = {0x45}; /* memtypes 0, 2, 6 */
+    size_t n = proc_mem_wire(w, TTM_MEMTYPE_COUNT, mine, 3);
+    ttm_proc_mem a, b;
+    decode_proc_mem(w, sizeof w, n, &a); /* in place */
+    decode_proc_mem(w, n, n, &b);        /* row by row: no byte to spare */
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(a.device, 5);
+    assert_int_equal(a.mem[0].live_bytes, 100);
+    assert_int_equal(a.mem[2].live_bytes, 200);
+    assert_int_equal(a.mem[6].frees, 305);
+    assert_int_equal(a.mem[1].live_bytes, 0);
+    /* a newer peer with 9 memtypes: the two this side does not know are skipped */
+    const uint8_t newer[2] = {0x05, 0x01}; /* memtypes 0, 2 and 8 */
+    memset(w, 0, sizeof w);
+    n = proc_mem_wire(w, 9, newer, 3);
+    decode_proc_mem(w, sizeof w, n, &a);
+    decode_proc_mem(w, n, n, &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(a.mem[2].live_bytes, 200);
+    assert_int_equal(a.mem[6].live_bytes, 0);
+    /* a bit beyond the count */
+    const uint8_t beyond[1] = {0x81};
+    memset(w, 0, sizeof w);
+    n = proc_mem_wire(w, TTM_MEMTYPE_COUNT, beyond, 2);
+    for (size_t len = n; len <= sizeof w; len += sizeof w - n) {
+        ttm_br r = ttm__br_over(w, len);
+        memset(&a, 0, sizeof a);
+        assert_int_equal(ttm__schema_decode(&r, &ttm_rec_proc_mem, &a, 0), TTM_OK);
+        assert_true(r.bad);
+        assert_string_equal(r.what, "mem");
+    }
+}
+
 /* ---- JSON: a small reader, and the walk that checks what it read ---------------------------- */
 
 typedef enum jt { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jt;
@@ -591,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_wire_sections_alone),
         cmocka_unit_test(test_wire_cut_and_damaged),
         cmocka_unit_test(test_wire_values),
+        cmocka_unit_test(test_wire_sparse_in_place),
         cmocka_unit_test(test_json_every_key_and_value),
         cmocka_unit_test(test_doc_lists_every_key),
     };
