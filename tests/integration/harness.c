@@ -357,6 +357,23 @@ void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s
         it_fail(__LINE__, "query %s failed: %s", query, msg);
 }
 
+void it_wait_connected(const char *query, pid_t pid, int timeout_ms)
+{
+    int64_t deadline = it_now_ms() + timeout_ms;
+    for (;;) {
+        ttm_report s;
+        it_snap(query, TTM_SNAP_WANT_STATUS, timeout_ms, &s);
+        const ttm_report_proc *p = it_proc_of(&s, (uint32_t)pid);
+        bool ok = p != NULL && p->connected;
+        ttm_report_clear(&s);
+        if (ok)
+            return;
+        if (it_now_ms() >= deadline)
+            it_fail(__LINE__, "pid %d never connected", (int)pid);
+        it_sleep_ms(10);
+    }
+}
+
 const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)

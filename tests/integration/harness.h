@@ -116,6 +116,9 @@ void it_remove_dir(const char *dir);
 void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s);
 /* The process pid in s, or NULL. */
 const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid);
+/* Waits (polling the daemon at query, at most timeout_ms) until pid holds an open session; the
+ * case fails when it does not. */
+void it_wait_connected(const char *query, pid_t pid, int timeout_ms);
 /* How many events of class c (a ttm_class) the daemon counted (0 for a class it does not
  * know). */
 uint64_t it_class(const ttm_report *s, unsigned c);

@@ -177,23 +177,6 @@ static void settle(void)
     }
 }
 
-/* Waits until pid has an open session (connected). */
-static void wait_connected(pid_t pid, int timeout_ms)
-{
-    int64_t deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        ttm_report s;
-        snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_report_proc *p = it_proc_of(&s, pid);
-        bool ok = p != NULL && p->connected;
-        ttm_report_clear(&s);
-        if (ok)
-            return;
-        CHECK(it_now_ms() < deadline, "pid %d never connected", (int)pid);
-        it_sleep_ms(10);
-    }
-}
-
 /* Waits until the daemon has taken at least n events of pid. */
 static void wait_events(pid_t pid, uint64_t n, int timeout_ms)
 {
@@ -400,7 +383,7 @@ static void case_restart(void)
     pid_t d = start_daemon(NULL);
     const char *args[] = {"--stream", NULL};
     client c = start_client(true, "TTMEM_RING_SLOTS=1024", args);
-    wait_connected(c.pid, 10000);
+    it_wait_connected(g_query, c.pid, 10000);
     wait_events(c.pid, 1000, 10000); /* the first daemon took some */
     CHECK(kill(d, SIGKILL) == 0, "kill daemon");
     wait_exit(d, 5000);
@@ -414,7 +397,7 @@ static void case_restart(void)
     }
     munmap((void *)ring, ring_bytes);
     start_daemon(NULL);
-    wait_connected(c.pid, 15000);
+    it_wait_connected(g_query, c.pid, 15000);
     wait_events(c.pid, 1000, 15000); /* the new daemon took some too */
     write_line(&c, "q");
     cstats st = read_stats(&c, 20000);
@@ -802,7 +785,7 @@ static client start_innocent(void)
 {
     const char *args[] = {"--stream", NULL};
     client c = start_client(true, NULL, args);
-    wait_connected(c.pid, 15000);
+    it_wait_connected(g_query, c.pid, 15000);
     return c;
 }
 

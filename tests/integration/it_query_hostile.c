@@ -106,28 +106,11 @@ static client start_client(const char *const *args)
     return c;
 }
 
-/* Waits until pid holds an open session. */
-static void wait_connected(pid_t pid)
-{
-    int64_t deadline = it_now_ms() + DEADLINE_MS;
-    for (;;) {
-        ttm_report s;
-        snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_report_proc *p = it_proc_of(&s, pid);
-        bool ok = p != NULL && p->connected;
-        ttm_report_clear(&s);
-        if (ok)
-            return;
-        CHECK(it_now_ms() < deadline, "pid %d never connected", (int)pid);
-        it_sleep_ms(10);
-    }
-}
-
 /* The innocent producer: alloc/free pairs as fast as it_client --stream goes. */
 static client start_producer(void)
 {
     client c = start_client((const char *const[]){"--device", "7", "--stream", NULL});
-    wait_connected(c.pid);
+    it_wait_connected(g_query, c.pid, DEADLINE_MS);
     return c;
 }
 
