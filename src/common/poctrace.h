@@ -117,8 +117,8 @@ void ttm__poctrace_init(ttm_poctrace *r, ttm_poctrace_fn fn, void *arg);
  * return of the callback (the rest of data is then not read). */
 int ttm__poctrace_feed(ttm_poctrace *r, const void *data, size_t len);
 
-/* Ends the input: a last line without a newline is read (and counted in partial_last), and a
- * block still open is counted as truncated. Returns as ttm__poctrace_feed. */
+/* Ends the input: a last line without a newline is counted (lines, partial_last) but not read,
+ * and a block still open is counted as truncated. No record can end here: returns 0. */
 int ttm__poctrace_finish(ttm_poctrace *r);
 
 #endif /* TTM_COMMON_POCTRACE_H */
