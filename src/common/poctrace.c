@@ -226,6 +226,7 @@ static void add_frame(ttm_poctrace *r, const char *s, size_t n)
     memset(f, 0, sizeof *f);
     memcpy(f->text, s, n);
     f->text[n] = '\0';
+    f->len = (uint16_t)n;
     f->cut = r->line_cut;
     if (!f->cut)
         parse_frame(f, n);

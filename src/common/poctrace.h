@@ -43,12 +43,14 @@ typedef enum ttm_poctrace_kind {
     TTM_POCTRACE_FREE = 2,  /* "Deallocation" */
 } ttm_poctrace_kind;
 
-/* One frame line. text is the line without its indent, NUL-terminated; the module is
+/* One frame line. text is the line without its indent, len bytes (which may hold any byte, NUL
+ * too) and a NUL after them; the module is
  * text[0, module_len), the function text[func_off, func_off + func_len) (both empty when the
  * line does not have them, e.g. a stripped frame "MODULE : +0x1d"). cut: the line was longer
  * than TTM_POCTRACE_LINE_MAX; text holds its start and nothing else was parsed. */
 typedef struct ttm_poctrace_frame {
     char text[TTM_POCTRACE_LINE_MAX + 1];
+    uint16_t len;
     uint16_t module_len;
     uint16_t func_off, func_len;
     bool has_offset; /* "+0xOFF" (or "-0xOFF": offset_neg) after the function */
