@@ -73,7 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #define RULE "\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\xe2\x94\x80\n"
-#define SEED(s) {(const uint8_t *)(s), sizeof(s) - 1}
+#define SEED(s)                                                                                    \
+    {                                                                                              \
+        (const uint8_t *)(s), sizeof(s) - 1                                                        \
+    }
 /* The demo client's own forms: its header, an allocation with demangled frames, a deallocation
  * (no number), backtrace_symbols' raw lines, CRLF line ends, a file cut in a block. */
 static const struct {
@@ -88,10 +91,11 @@ static const struct {
          "  /lib/x86_64-linux-gnu/libc.so.6 : +0x271ca\n\n"),
     SEED(RULE "Deallocation\nTime: 2025-10-14 09:31:08\nDevice: 0\nAddress: 0x1100000\n"
               "Stack trace:\n  ./client : main+0x5d\n\n"),
-    SEED(RULE "Allocation #2\nTime: 2025-10-14 09:31:08\nDevice: 1\nType: UNKNOWN\n"
-              "Size: 3000000 bytes (2929.69 KB)\nAddress: 0x2000000\nStack trace:\n"
-              "  [0x7f3a2b4c5d6e]\n  /opt/lib/libtt_metal.so(_ZN2tt5guardEv-0x10) [0x7f3a2b000010]\n"
-              "\n"),
+    SEED(RULE
+         "Allocation #2\nTime: 2025-10-14 09:31:08\nDevice: 1\nType: UNKNOWN\n"
+         "Size: 3000000 bytes (2929.69 KB)\nAddress: 0x2000000\nStack trace:\n"
+         "  [0x7f3a2b4c5d6e]\n  /opt/lib/libtt_metal.so(_ZN2tt5guardEv-0x10) [0x7f3a2b000010]\n"
+         "\n"),
     SEED("=== TT-Metal Buffer Allocation Stack Traces ===\r\nPID: 7\r\n\r\n" RULE
          "Allocation #5\r\nTime: 2025-10-14 09:31:07\r\nDevice: 3\r\nType: L1_SMALL\r\n"
          "Size: 64 bytes (0.0625 KB)\r\nAddress: 0x40\r\nStack trace:\r\n  m : f+0x1\r\n\r\n"),

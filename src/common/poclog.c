@@ -7,78 +7,39 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct cursor {
-    const char *p;
-    const char *end;
-} cursor;
-
-static bool take(cursor *c, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
-    c->p += n;
-    return true;
-}
+#include "common/scan.h"
 
 /* A decimal number, or a hexadecimal one after "0x". */
-static bool number(cursor *c, uint64_t *out)
+static bool number(ttm_scan *c, uint64_t *out)
 {
-    uint64_t v = 0;
-    const char *start;
     if (c->end - c->p > 2 && c->p[0] == '0' && (c->p[1] == 'x' || c->p[1] == 'X')) {
         c->p += 2;
-        start = c->p;
-        while (c->p < c->end) {
-            unsigned ch = (unsigned char)*c->p, d;
-            if (ch >= '0' && ch <= '9')
-                d = ch - '0';
-            else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
-                d = (ch | 0x20) - 'a' + 10;
-            else
-                break;
-            if (v >> 60)
-                return false;
-            v = v << 4 | d;
-            c->p++;
-        }
-    } else {
-        start = c->p;
-        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-            unsigned d = (unsigned)(*c->p - '0');
-            if (v > (UINT64_MAX - d) / 10)
-                return false;
-            v = v * 10 + d;
-            c->p++;
-        }
+        return ttm__scan_hexdigits(c, out);
     }
-    if (c->p == start)
-        return false;
-    *out = v;
-    return true;
+    return ttm__scan_dec(c, out);
 }
 
-static bool device(cursor *c, uint16_t *out)
+static bool device(ttm_scan *c, uint16_t *out)
 {
     uint64_t v;
-    if (!take(c, " on device ") || !number(c, &v) || v > UINT16_MAX)
+    if (!ttm__scan_lit(c, " on device ") || !number(c, &v) || v > UINT16_MAX)
         return false;
     *out = (uint16_t)v;
     return true;
 }
 
-static bool memtype_word(cursor *c, uint8_t *out)
+static bool memtype_word(ttm_scan *c, uint8_t *out)
 {
     /* longest first: L1_SMALL before L1 */
     static const struct {
         const char *word;
         uint8_t type;
-    } words[] = {{"DRAM", TTM_MEM_DRAM},         {"L1_SMALL", TTM_MEM_L1_SMALL},
-                 {"L1", TTM_MEM_L1},             {"SYSTEM_MEMORY", TTM_MEM_SYSTEM},
-                 {"TRACE", TTM_MEM_TRACE},       {"CB", TTM_MEM_CB},
+    } words[] = {{"DRAM", TTM_MEM_DRAM},    {"L1_SMALL", TTM_MEM_L1_SMALL},
+                 {"L1", TTM_MEM_L1},        {"SYSTEM_MEMORY", TTM_MEM_SYSTEM},
+                 {"TRACE", TTM_MEM_TRACE},  {"CB", TTM_MEM_CB},
                  {"KERNEL", TTM_MEM_KERNEL}};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
-        if (take(c, words[i].word)) {
+        if (ttm__scan_lit(c, words[i].word)) {
             *out = words[i].type;
             return true;
         }
@@ -91,9 +52,7 @@ static void keep_bad(ttm_poclog_stats *st, const char *line, size_t len)
     st->bad++;
     if (st->nkept >= TTM_POCLOG_KEEP_BAD)
         return;
-    size_t n = len < TTM_POCLOG_BAD_LEN - 1 ? len : TTM_POCLOG_BAD_LEN - 1;
-    memcpy(st->kept[st->nkept], line, n);
-    st->kept[st->nkept][n] = '\0';
+    ttm__scan_keep(st->kept[st->nkept], TTM_POCLOG_BAD_LEN, line, len);
     st->kept_lineno[st->nkept++] = st->lines;
 }
 
@@ -110,15 +69,15 @@ static bool has_glyph(const char *from, const char *to)
     return false;
 }
 
-static ttm_poclog_kind parse_alloc(cursor *c, ttm_event *ev)
+static ttm_poclog_kind parse_alloc(ttm_scan *c, ttm_event *ev)
 {
     uint64_t size, id, refs;
-    if (!number(c, &size) || !take(c, " bytes of ") || !memtype_word(c, &ev->memtype) ||
-        !device(c, &ev->device) || !take(c, " (buffer_id=") || !number(c, &id))
+    if (!number(c, &size) || !ttm__scan_lit(c, " bytes of ") || !memtype_word(c, &ev->memtype) ||
+        !device(c, &ev->device) || !ttm__scan_lit(c, " (buffer_id=") || !number(c, &id))
         return TTM_POCLOG_BAD;
-    if (take(c, ", ref_count=") && !number(c, &refs))
+    if (ttm__scan_lit(c, ", ref_count=") && !number(c, &refs))
         return TTM_POCLOG_BAD;
-    if (!take(c, ")"))
+    if (!ttm__scan_lit(c, ")"))
         return TTM_POCLOG_BAD;
     ev->kind = TTM_EV_ALLOC;
     ev->size = size;
@@ -126,15 +85,16 @@ static ttm_poclog_kind parse_alloc(cursor *c, ttm_event *ev)
     return TTM_POCLOG_EVENT;
 }
 
-static ttm_poclog_kind parse_freed(cursor *c, ttm_event *ev)
+static ttm_poclog_kind parse_freed(ttm_scan *c, ttm_event *ev)
 {
     uint64_t size, id, refs;
-    if (!number(c, &id) || !device(c, &ev->device) || !take(c, " (") || !number(c, &size) ||
-        !take(c, " bytes, "))
+    if (!number(c, &id) || !device(c, &ev->device) || !ttm__scan_lit(c, " (") ||
+        !number(c, &size) || !ttm__scan_lit(c, " bytes, "))
         return TTM_POCLOG_BAD;
-    if (!take(c, "FINAL") && !(take(c, "ref_count=") && number(c, &refs) && take(c, " remaining")))
+    if (!ttm__scan_lit(c, "FINAL") &&
+        !(ttm__scan_lit(c, "ref_count=") && number(c, &refs) && ttm__scan_lit(c, " remaining")))
         return TTM_POCLOG_BAD;
-    if (!take(c, ")"))
+    if (!ttm__scan_lit(c, ")"))
         return TTM_POCLOG_BAD;
     ev->kind = TTM_EV_FREE;
     ev->memtype = TTM_MEM_ANY;
@@ -143,7 +103,7 @@ static ttm_poclog_kind parse_freed(cursor *c, ttm_event *ev)
     return TTM_POCLOG_EVENT;
 }
 
-static ttm_poclog_kind parse_unknown(cursor *c, ttm_event *ev)
+static ttm_poclog_kind parse_unknown(ttm_scan *c, ttm_event *ev)
 {
     uint64_t id;
     if (!number(c, &id) || !device(c, &ev->device))
@@ -167,22 +127,22 @@ ttm_poclog_kind ttm__poclog_parse_line(const char *line, size_t len, ttm_poclog_
         st->skipped++;
         return TTM_POCLOG_SKIPPED;
     }
-    cursor c = {tag + 5, end};
+    ttm_scan c = {tag + 5, end};
     uint64_t p;
-    if (!number(&c, &p) || p > UINT32_MAX || !take(&c, "] ")) {
+    if (!number(&c, &p) || p > UINT32_MAX || !ttm__scan_lit(&c, "] ")) {
         keep_bad(st, line, len);
         return TTM_POCLOG_BAD;
     }
     memset(ev, 0, sizeof *ev);
     ttm_poclog_kind k;
     uint64_t *kind_count;
-    if (take(&c, "Allocated ")) {
+    if (ttm__scan_lit(&c, "Allocated ")) {
         k = parse_alloc(&c, ev);
         kind_count = &st->allocs;
-    } else if (take(&c, "Freed buffer ")) {
+    } else if (ttm__scan_lit(&c, "Freed buffer ")) {
         k = parse_freed(&c, ev);
         kind_count = &st->frees;
-    } else if (take(&c, "Deallocation for unknown buffer ")) {
+    } else if (ttm__scan_lit(&c, "Deallocation for unknown buffer ")) {
         k = parse_unknown(&c, ev);
         kind_count = &st->unknown_lines;
     } else {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/event.h"
+#include "common/scan.h"
 
 #define HEADER "=== TT-Metal Buffer Allocation Stack Traces ==="
 
@@ -16,74 +17,21 @@ enum {
     ST_TYPE,
     ST_SIZE,
     ST_ADDRESS,
-    ST_STACK, /* "Stack trace:" */
+    ST_STACK,  /* "Stack trace:" */
     ST_FRAMES, /* frame lines until the blank line */
 };
 
-typedef struct cursor {
-    const char *p;
-    const char *end;
-} cursor;
-
-static bool take(cursor *c, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
-    c->p += n;
-    return true;
-}
-
-static bool at_end(const cursor *c)
-{
-    return c->p == c->end;
-}
-
-static bool dec(cursor *c, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *start = c->p;
-    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
-        unsigned d = (unsigned)(*c->p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-        c->p++;
-    }
-    *out = v;
-    return c->p != start;
-}
-
 /* "0x" and hex digits */
-static bool hex(cursor *c, uint64_t *out)
+static bool hex(ttm_scan *c, uint64_t *out)
 {
-    if (!take(c, "0x"))
-        return false;
-    uint64_t v = 0;
-    const char *start = c->p;
-    for (; c->p < c->end; c->p++) {
-        unsigned ch = (unsigned char)*c->p | 0x20, d;
-        if (ch >= '0' && ch <= '9')
-            d = ch - '0';
-        else if (ch >= 'a' && ch <= 'f')
-            d = ch - 'a' + 10;
-        else
-            break;
-        if (v >> 60)
-            return false;
-        v = v << 4 | d;
-    }
-    *out = v;
-    return c->p != start;
+    return ttm__scan_lit(c, "0x") && ttm__scan_hexdigits(c, out);
 }
 
 static void keep_bad(ttm_poctrace_stats *st, const char *line, size_t len)
 {
     if (st->nkept >= TTM_POCTRACE_KEEP_BAD)
         return;
-    size_t n = len < TTM_POCTRACE_BAD_LEN - 1 ? len : TTM_POCTRACE_BAD_LEN - 1;
-    memcpy(st->kept[st->nkept], line, n);
-    st->kept[st->nkept][n] = '\0';
+    ttm__scan_keep(st->kept[st->nkept], TTM_POCTRACE_BAD_LEN, line, len);
     st->kept_lineno[st->nkept++] = st->lines;
 }
 
@@ -100,7 +48,7 @@ static bool is_rule(const char *s, size_t n)
     return true;
 }
 
-static bool parse_time(cursor *c, char out[20])
+static bool parse_time(ttm_scan *c, char out[20])
 {
     static const char pattern[] = "dddd-dd-dd dd:dd:dd";
     if ((size_t)(c->end - c->p) != sizeof pattern - 1)
@@ -116,18 +64,19 @@ static bool parse_time(cursor *c, char out[20])
     return true;
 }
 
-static bool parse_device(cursor *c, int32_t *out)
+static bool parse_device(ttm_scan *c, int32_t *out)
 {
-    bool neg = take(c, "-");
+    bool neg = ttm__scan_lit(c, "-");
     uint64_t v;
-    if (!dec(c, &v) || !at_end(c) || v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
+    if (!ttm__scan_dec(c, &v) || !ttm__scan_at_end(c) ||
+        v > (neg ? (uint64_t)INT32_MAX + 1 : (uint64_t)INT32_MAX))
         return false;
     *out = neg ? (int32_t)(-(int64_t)v) : (int32_t)v;
     return true;
 }
 
 /* The prototype's type words are ttm's memtype names, or UNKNOWN for a type past TRACE. */
-static bool parse_type(cursor *c, uint8_t *out)
+static bool parse_type(ttm_scan *c, uint8_t *out)
 {
     size_t n = (size_t)(c->end - c->p);
     if (n == 7 && memcmp(c->p, "UNKNOWN", 7) == 0) {
@@ -145,14 +94,14 @@ static bool parse_type(cursor *c, uint8_t *out)
 }
 
 /* "N bytes (K KB)": K is N/1024 in C++'s default float format, not checked beyond its shape */
-static bool parse_size(cursor *c, uint64_t *out)
+static bool parse_size(ttm_scan *c, uint64_t *out)
 {
-    if (!dec(c, out) || !take(c, " bytes"))
+    if (!ttm__scan_dec(c, out) || !ttm__scan_lit(c, " bytes"))
         return false;
-    if (at_end(c))
+    if (ttm__scan_at_end(c))
         return true;
     size_t n = (size_t)(c->end - c->p);
-    return n > 6 && take(c, " (") && memcmp(c->end - 4, " KB)", 4) == 0;
+    return n > 6 && ttm__scan_lit(c, " (") && memcmp(c->end - 4, " KB)", 4) == 0;
 }
 
 /* Offsets of a span of f->text, capped to the field widths (the text is at most
@@ -170,9 +119,9 @@ static bool func_offset(ttm_poctrace_frame *f, const char *from, const char *to)
     for (const char *s = to; s > from; s--) {
         if (s[-1] != '+' && s[-1] != '-')
             continue;
-        cursor c = {s, to};
+        ttm_scan c = {s, to};
         uint64_t off;
-        if (!hex(&c, &off) || !at_end(&c))
+        if (!hex(&c, &off) || !ttm__scan_at_end(&c))
             return false;
         set_func(f, from, s - 1);
         f->has_offset = true;
@@ -198,9 +147,9 @@ static void parse_frame(ttm_poctrace_frame *f, size_t n)
     const char *br = n >= 4 && end[-1] == ']' ? memrchr(t, '[', n) : NULL;
     if (br == NULL)
         return;
-    cursor c = {br + 1, end - 1};
+    ttm_scan c = {br + 1, end - 1};
     uint64_t addr;
-    if (!hex(&c, &addr) || !at_end(&c))
+    if (!hex(&c, &addr) || !ttm__scan_at_end(&c))
         return;
     f->has_addr = true;
     f->addr = addr;
@@ -247,18 +196,18 @@ static void bad_line(ttm_poctrace *r, const char *s, size_t n)
     r->state = ST_IDLE;
 }
 
-static bool start_block(ttm_poctrace *r, cursor *c)
+static bool start_block(ttm_poctrace *r, ttm_scan *c)
 {
     ttm_poctrace_kind kind;
-    if (take(c, "Allocation #"))
+    if (ttm__scan_lit(c, "Allocation #"))
         kind = TTM_POCTRACE_ALLOC;
-    else if (take(c, "Deallocation"))
+    else if (ttm__scan_lit(c, "Deallocation"))
         kind = TTM_POCTRACE_FREE;
     else
         return false;
     uint64_t number = 0;
-    bool has_number = kind == TTM_POCTRACE_ALLOC || take(c, " #");
-    if ((has_number && !dec(c, &number)) || !at_end(c) || r->line_cut)
+    bool has_number = kind == TTM_POCTRACE_ALLOC || ttm__scan_lit(c, " #");
+    if ((has_number && !ttm__scan_dec(c, &number)) || !ttm__scan_at_end(c) || r->line_cut)
         return false;
     drop_open(r);
     ttm_poctrace_record *rec = &r->rec;
@@ -298,7 +247,7 @@ static int line(ttm_poctrace *r, const char *s, size_t n)
 {
     ttm_poctrace_stats *st = &r->st;
     ttm_poctrace_record *rec = &r->rec;
-    cursor c = {s, s + n};
+    ttm_scan c = {s, s + n};
     st->lines++;
     if (r->line_cut)
         st->lines_cut++;
@@ -332,7 +281,8 @@ static int line(ttm_poctrace *r, const char *s, size_t n)
     case ST_IDLE:
         if (n == 0) {
             st->skipped++;
-        } else if (take(&c, "PID: ") && dec(&c, &v) && at_end(&c) && v <= UINT32_MAX) {
+        } else if (ttm__scan_lit(&c, "PID: ") && ttm__scan_dec(&c, &v) && ttm__scan_at_end(&c) &&
+                   v <= UINT32_MAX) {
             r->has_pid = true;
             r->pid = (uint32_t)v;
             st->skipped++;
@@ -342,19 +292,19 @@ static int line(ttm_poctrace *r, const char *s, size_t n)
         }
         return 0;
     case ST_TIME:
-        ok = take(&c, "Time: ") && parse_time(&c, rec->time);
+        ok = ttm__scan_lit(&c, "Time: ") && parse_time(&c, rec->time);
         break;
     case ST_DEVICE:
-        ok = take(&c, "Device: ") && parse_device(&c, &rec->device);
+        ok = ttm__scan_lit(&c, "Device: ") && parse_device(&c, &rec->device);
         break;
     case ST_TYPE:
-        ok = take(&c, "Type: ") && parse_type(&c, &rec->memtype);
+        ok = ttm__scan_lit(&c, "Type: ") && parse_type(&c, &rec->memtype);
         break;
     case ST_SIZE:
-        ok = take(&c, "Size: ") && parse_size(&c, &rec->size);
+        ok = ttm__scan_lit(&c, "Size: ") && parse_size(&c, &rec->size);
         break;
     case ST_ADDRESS:
-        ok = take(&c, "Address: ") && hex(&c, &rec->address) && at_end(&c);
+        ok = ttm__scan_lit(&c, "Address: ") && hex(&c, &rec->address) && ttm__scan_at_end(&c);
         break;
     case ST_STACK:
         ok = n == 12 && memcmp(s, "Stack trace:", 12) == 0;

@@ -34,9 +34,9 @@
 #include <stdint.h>
 
 #define TTM_POCTRACE_LINE_MAX 2048 /* bytes kept of a line (longer ones are cut) */
-#define TTM_POCTRACE_FRAMES 15     /* frames kept per record: the prototype prints 15 */
+#define TTM_POCTRACE_FRAMES   15   /* frames kept per record: the prototype prints 15 */
 #define TTM_POCTRACE_KEEP_BAD 5    /* bad lines kept for display */
-#define TTM_POCTRACE_BAD_LEN 160   /* bytes kept of each */
+#define TTM_POCTRACE_BAD_LEN  160  /* bytes kept of each */
 
 typedef enum ttm_poctrace_kind {
     TTM_POCTRACE_ALLOC = 1, /* "Allocation #N" */
@@ -66,29 +66,29 @@ typedef struct ttm_poctrace_record {
     bool has_number; /* allocations are numbered per process from 0; deallocations are not */
     bool has_pid;    /* a "PID:" line came before it */
     uint64_t number;
-    uint32_t pid;       /* of the last header before the block */
-    uint64_t lineno;    /* line of "Allocation"/"Deallocation", from 1 */
-    char time[20];      /* "YYYY-MM-DD HH:MM:SS", the writer's local time */
+    uint32_t pid;    /* of the last header before the block */
+    uint64_t lineno; /* line of "Allocation"/"Deallocation", from 1 */
+    char time[20];   /* "YYYY-MM-DD HH:MM:SS", the writer's local time */
     int32_t device;
-    uint8_t memtype;    /* TTM_MEM_*; TTM_MEM_ANY for "UNKNOWN" and on deallocations */
-    uint64_t size;      /* bytes; 0 on deallocations */
-    uint64_t address;   /* the buffer id the client reported */
-    uint32_t nframes;   /* frames kept, innermost first */
+    uint8_t memtype;     /* TTM_MEM_*; TTM_MEM_ANY for "UNKNOWN" and on deallocations */
+    uint64_t size;       /* bytes; 0 on deallocations */
+    uint64_t address;    /* the buffer id the client reported */
+    uint32_t nframes;    /* frames kept, innermost first */
     uint32_t frames_cut; /* frames dropped past TTM_POCTRACE_FRAMES */
     ttm_poctrace_frame frames[TTM_POCTRACE_FRAMES];
 } ttm_poctrace_record;
 
 typedef struct ttm_poctrace_stats {
     uint64_t lines, bytes;
-    uint64_t headers;   /* header lines */
+    uint64_t headers; /* header lines */
     uint64_t records, allocs, frees;
-    uint64_t frames;    /* frames in the records reported */
-    uint64_t frames_cut; /* frames dropped from them */
-    uint64_t lines_cut; /* lines longer than TTM_POCTRACE_LINE_MAX */
-    uint64_t truncated; /* blocks that ended before their blank line */
-    uint64_t bad;       /* blocks dropped on an unexpected line */
-    uint64_t garbage;   /* lines outside any block that are nothing known */
-    uint64_t skipped;   /* blank lines, rules and PID lines outside blocks */
+    uint64_t frames;       /* frames in the records reported */
+    uint64_t frames_cut;   /* frames dropped from them */
+    uint64_t lines_cut;    /* lines longer than TTM_POCTRACE_LINE_MAX */
+    uint64_t truncated;    /* blocks that ended before their blank line */
+    uint64_t bad;          /* blocks dropped on an unexpected line */
+    uint64_t garbage;      /* lines outside any block that are nothing known */
+    uint64_t skipped;      /* blank lines, rules and PID lines outside blocks */
     uint64_t partial_last; /* 1 when the input ended in the middle of a line */
     size_t nkept;
     uint64_t kept_lineno[TTM_POCTRACE_KEEP_BAD];

@@ -100,9 +100,8 @@ static void read_text(const char *text, size_t len, size_t chunk, seen *s)
     if (chunk == 0)
         chunk = len ? len : 1;
     for (size_t off = 0; off < len; off += chunk)
-        assert_int_equal(ttm__poctrace_feed(&reader, text + off, off + chunk > len ? len - off
-                                                                                  : chunk),
-                         0);
+        assert_int_equal(
+            ttm__poctrace_feed(&reader, text + off, off + chunk > len ? len - off : chunk), 0);
     assert_int_equal(ttm__poctrace_finish(&reader), 0);
 }
 
@@ -284,38 +283,37 @@ static void test_cut_everywhere(void **state)
 static void test_garbage_and_bad_fields(void **state)
 {
     (void)state;
-    static const char text[] =
-        "make[2]: Entering directory\n"
-        "\n" RULE "Allocation #3\n"
-        "Time: 2025-10-14 9:31:07\n" /* one digit hour: bad */
-        "Device: 0\n" RULE "Allocation #4\n"
-        "Time: 2025-10-14 09:31:07\n"
-        "Device: zero\n" /* bad */
-        "Type: L1\n"     /* garbage: outside any block now */
+    static const char text[] = "make[2]: Entering directory\n"
+                               "\n" RULE "Allocation #3\n"
+                               "Time: 2025-10-14 9:31:07\n" /* one digit hour: bad */
+                               "Device: 0\n" RULE "Allocation #4\n"
+                               "Time: 2025-10-14 09:31:07\n"
+                               "Device: zero\n" /* bad */
+                               "Type: L1\n"     /* garbage: outside any block now */
         RULE "Allocation #5\n"
-        "Time: 2025-10-14 09:31:07\n"
-        "Device: -1\n"
-        "Type: SPARSE\n" RULE "Allocation #6\n"
-        "Time: 2025-10-14 09:31:07\n"
-        "Device: 2\n"
-        "Type: UNKNOWN\n"
-        "Size: 12 bytes (0.0117188 KB)\n"
-        "Address: 0xzz\n" RULE "Allocation #7\n"
-        "Time: 2025-10-14 09:31:07\n"
-        "Device: -1\n"
-        "Type: UNKNOWN\n"
-        "Size: 12 bytes (0.0117188 KB)\n"
-        "Address: 0xC0\n"
-        "Stack trace:\n"
-        "  a : f+0x1\n"
-        "not a frame\n" RULE "Deallocation #9\n"
-        "Time: 2025-10-14 09:31:07\n"
-        "Device: 3\n"
-        "Address: 0xAbC\n"
-        "Stack trace:\n"
-        "  \xff\xfe binary : \x01+0x2\n"
-        "\n"
-        "\x00\x01\x02\n";
+                               "Time: 2025-10-14 09:31:07\n"
+                               "Device: -1\n"
+                               "Type: SPARSE\n" RULE "Allocation #6\n"
+                               "Time: 2025-10-14 09:31:07\n"
+                               "Device: 2\n"
+                               "Type: UNKNOWN\n"
+                               "Size: 12 bytes (0.0117188 KB)\n"
+                               "Address: 0xzz\n" RULE "Allocation #7\n"
+                               "Time: 2025-10-14 09:31:07\n"
+                               "Device: -1\n"
+                               "Type: UNKNOWN\n"
+                               "Size: 12 bytes (0.0117188 KB)\n"
+                               "Address: 0xC0\n"
+                               "Stack trace:\n"
+                               "  a : f+0x1\n"
+                               "not a frame\n" RULE "Deallocation #9\n"
+                               "Time: 2025-10-14 09:31:07\n"
+                               "Device: 3\n"
+                               "Address: 0xAbC\n"
+                               "Stack trace:\n"
+                               "  \xff\xfe binary : \x01+0x2\n"
+                               "\n"
+                               "\x00\x01\x02\n";
     read_text(text, sizeof text - 1, 0, &got);
     const ttm_poctrace_stats *st = &reader.st;
     assert_int_equal(got.n, 1);
@@ -402,8 +400,9 @@ static void test_long_lines_and_many_frames(void **state)
     append(buf, &n, "x");
     memset(buf + n, 'g', 3 * TTM_POCTRACE_LINE_MAX);
     n += 3 * TTM_POCTRACE_LINE_MAX;
-    append(buf, &n, "\n" RULE "Allocation #1\nTime: 2025-10-14 09:31:07\nDevice: 0\nType: L1\n"
-                    "Size: 1 bytes (0.000976562 KB)\nAddress: 0x1\nStack trace:\n  lib.so : ");
+    append(buf, &n,
+           "\n" RULE "Allocation #1\nTime: 2025-10-14 09:31:07\nDevice: 0\nType: L1\n"
+           "Size: 1 bytes (0.000976562 KB)\nAddress: 0x1\nStack trace:\n  lib.so : ");
     memset(buf + n, 'f', 2 * TTM_POCTRACE_LINE_MAX);
     n += 2 * TTM_POCTRACE_LINE_MAX;
     append(buf, &n, "+0x1\r\n");
