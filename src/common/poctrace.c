@@ -104,8 +104,8 @@ static bool parse_size(ttm_scan *c, uint64_t *out)
     return n > 6 && ttm__scan_lit(c, " (") && memcmp(c->end - 4, " KB)", 4) == 0;
 }
 
-/* Offsets of a span of f->text, capped to the field widths (the text is at most
- * TTM_POCTRACE_LINE_MAX bytes, which fits). */
+/* Records [from, to) of f->text as the function (the text is at most TTM_POCTRACE_LINE_MAX
+ * bytes, so offsets fit in 16 bits). */
 static void set_func(ttm_poctrace_frame *f, const char *from, const char *to)
 {
     f->func_off = (uint16_t)(from - f->text);
