@@ -4,7 +4,7 @@
  * that its call chains can be walked by frame pointers.
  *
  * Covered: a known chain chain_a -> chain_b -> chain_c gives, with both walkers, the return
- * addresses into chain_c, chain_b, chain_a (named by dladdr);
+ * addresses into chain_c, chain_b, chain_a (named by dladdr), and both walkers the same ones;
  * skip drops frames; the depth bound holds; forged frame chains (a loop, a pointer going down,
  * one outside the stack, a misaligned one, a wild one) stop the walk without reading outside;
  * a corrupted saved frame pointer in a real chain stops the walk in a forked child without a
@@ -107,6 +107,20 @@ static void test_chain_unwind(void **state)
 {
     (void)state;
     check_chain(TTM__STACK_UNWIND);
+}
+
+/* Through code with frame pointers both walkers see the same return addresses. */
+static void test_walkers_agree(void **state)
+{
+    (void)state;
+    uintptr_t pcs[2][TTM__STACK_DEPTH_MAX];
+    unsigned n[2];
+    for (int i = 0; i < 2; i++)
+        n[i] = chain_a(pcs[i], 3, 0, i == 0 ? TTM__STACK_FP : TTM__STACK_UNWIND);
+    assert_int_equal(n[0], 3);
+    assert_int_equal(n[1], 3);
+    /* The return addresses into chain_c, chain_b and chain_a: one call site each. */
+    assert_memory_equal(pcs[0], pcs[1], 3 * sizeof pcs[0][0]);
 }
 
 /* Depth is clamped to TTM__STACK_DEPTH_MAX on a deep chain. */
@@ -432,6 +446,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_fp),        cmocka_unit_test(test_chain_unwind),
+        cmocka_unit_test(test_walkers_agree),
         cmocka_unit_test(test_depth_max),       cmocka_unit_test(test_forged),
         cmocka_unit_test(test_corrupt_fp_child), cmocka_unit_test(test_intern_ids),
         cmocka_unit_test(test_intern_distinct), cmocka_unit_test(test_full),
