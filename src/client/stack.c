@@ -29,27 +29,33 @@
 
 /* ---- the calling thread's stack bounds ---- */
 
+static __thread uintptr_t t_stack_lo __attribute__((tls_model("initial-exec")));
 static __thread uintptr_t t_stack_hi __attribute__((tls_model("initial-exec")));
 static __thread bool t_stack_known __attribute__((tls_model("initial-exec")));
 
-/* The top of the calling thread's stack, read once per thread; 0 when unknown (then the
- * frame-pointer walk records nothing). The low bound is the walk's own frame: every frame it
- * follows lies above it, so only [own frame, top) is ever read. */
-static uintptr_t thread_stack_hi(void)
+/* The calling thread's stack [*lo, return value), read once per thread; 0 when unknown (then
+ * the frame-pointer walk records nothing). */
+static uintptr_t thread_stack(uintptr_t *lo)
 {
-    if (__builtin_expect(t_stack_known, 1))
+    if (__builtin_expect(t_stack_known, 1)) {
+        *lo = t_stack_lo;
         return t_stack_hi;
+    }
     pthread_attr_t attr;
-    uintptr_t hi = 0;
+    uintptr_t l = 0, hi = 0;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *addr = NULL;
         size_t size = 0;
-        if (pthread_attr_getstack(&attr, &addr, &size) == 0)
-            hi = (uintptr_t)addr + size;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            l = (uintptr_t)addr;
+            hi = l + size;
+        }
         pthread_attr_destroy(&attr);
     }
+    t_stack_lo = l;
     t_stack_hi = hi;
     t_stack_known = true;
+    *lo = l;
     return hi;
 }
 
@@ -169,8 +175,13 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
         _Unwind_Backtrace(unwind_cb, &s);
         n = s.n;
     } else {
-        uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-        n = fp_walk(fp, fp, thread_stack_hi(), buf, want);
+        /* The walk reads only [own frame, top of the thread's stack): that range is mapped.
+         * On a stack of another kind (a signal stack, a coroutine's) it records nothing, since
+         * the memory between that stack and the thread's is not known to be. */
+        uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = 0;
+        uintptr_t hi = thread_stack(&lo);
+        if (fp >= lo && fp < hi)
+            n = fp_walk(fp, fp, hi, buf, want);
     }
     unsigned first = skip < n ? skip : n;
     while (first < n && buf[first] >= text_lo && buf[first] < text_hi)

@@ -7,7 +7,9 @@
  *                      the calling thread's stack [lo, hi) (taken once per thread with
  *                      pthread_getattr_np and cached in a thread-local), be aligned, and
  *                      strictly increase; the walk stops at the first frame that breaks a rule
- *                      (code built without frame pointers, e.g. Debian 12's libc);
+ *                      (code built without frame pointers, e.g. Debian 12's libc), and records
+ *                      nothing when the capture runs on another stack than the thread's own
+ *                      (a signal stack, a coroutine's);
  *   TTM__STACK_UNWIND  libgcc's _Unwind_Backtrace, which reads .eh_frame and needs no frame
  *                      pointers (slower; see docs/CLIENT.md, "Stacks (in progress)").
  * Both record return addresses, innermost first, and leave out the capture's own frame, the

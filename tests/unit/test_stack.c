@@ -8,9 +8,10 @@
  * skip drops frames; the depth bound holds; forged frame chains (a loop, a pointer going down,
  * one outside the stack, a misaligned one, a wild one) stop the walk without reading outside;
  * a corrupted saved frame pointer in a real chain stops the walk in a forked child without a
- * crash; the same call site gives the same id, different ones different ids; every new stack is
- * taken once, in id order; both bounds (stacks, arena) return id 0 and count; threads interning
- * the same stacks concurrently agree on every id.
+ * crash; on a coroutine's stack the walk records nothing; the same call site gives the same
+ * id, different ones different ids; every new stack is taken once, in id order; both bounds
+ * (stacks, arena) return id 0 and count; threads interning the same stacks concurrently agree
+ * on every id; a new thread reads its own stack bounds.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -427,6 +429,33 @@ static void test_thread_bounds(void **state)
     assert_int_equal(ok, 1);
 }
 
+/* On a stack that is not the thread's own (a coroutine's), the frame-pointer walk records
+ * nothing rather than follow frames into memory it does not know. */
+static ucontext_t uc_main, uc_co;
+static unsigned co_n = 99;
+
+static void co_run(void)
+{
+    uintptr_t pcs[TTM__STACK_DEPTH_MAX];
+    co_n = chain_a(pcs, 32, 0, TTM__STACK_FP);
+}
+
+static void test_foreign_stack(void **state)
+{
+    (void)state;
+    size_t size = 256 * 1024;
+    void *stk = malloc(size);
+    assert_non_null(stk);
+    assert_int_equal(getcontext(&uc_co), 0);
+    uc_co.uc_stack.ss_sp = stk;
+    uc_co.uc_stack.ss_size = size;
+    uc_co.uc_link = &uc_main;
+    makecontext(&uc_co, co_run, 0);
+    assert_int_equal(swapcontext(&uc_main, &uc_co), 0);
+    assert_int_equal(co_n, 0);
+    free(stk);
+}
+
 static void test_process_table(void **state)
 {
     (void)state;
@@ -451,7 +480,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_fp_child), cmocka_unit_test(test_intern_ids),
         cmocka_unit_test(test_intern_distinct), cmocka_unit_test(test_full),
         cmocka_unit_test(test_threads_agree),   cmocka_unit_test(test_thread_bounds),
-        cmocka_unit_test(test_process_table),
+        cmocka_unit_test(test_foreign_stack),   cmocka_unit_test(test_process_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
