@@ -93,6 +93,7 @@ typedef struct ttm__stack_stats {
     uint64_t full;        /* interns refused because a bound was reached */
     uint64_t taken;       /* handed out by ttm__stack_take */
 } ttm__stack_stats;
+/* Fills *st with t's counters (all 0 for t == NULL). Thread-safe. */
 void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st);
 
 #endif /* TTM_CLIENT_STACK_H */
