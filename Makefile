@@ -88,6 +88,7 @@ bench: build
 	./$(BUILD)/bench/bench_e2e
 	./$(BUILD)/bench/bench_top
 	./$(BUILD)/bench/bench_metrics
+	./$(BUILD)/bench/bench_stacks
 
 # A packager's build in a tree of its own: Release, BUILD_TESTING=OFF (cmocka and the other test
 # dependencies are not looked for), warnings not fatal; then staged into DESTDIR (if given) +

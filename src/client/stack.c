@@ -1,0 +1,382 @@
+/*
+ * stack.c — capture of call stacks (frame-pointer walk, libgcc unwinder) and their interning
+ * into stack ids; the contracts are in stack.h, the measured costs in docs/CLIENT.md
+ * ("Stacks (in progress)") and docs/BENCHMARKS.md (bench_stacks).
+ *
+ * This file is built with -fno-omit-frame-pointer (CMakeLists.txt) so that the capture's own
+ * frame is a well-formed link of the chain the walk starts from.
+ */
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unwind.h>
+
+#include "client/stack.h"
+
+#if defined(__aarch64__)
+#define FP_ALIGN 16u
+#else
+#define FP_ALIGN ((uintptr_t)sizeof(uintptr_t))
+#endif
+#define FRAME_WORDS 2u /* saved frame pointer, return address */
+/* Innermost frames inside libttmem that the capture may trim (ttm_* call chains are short). */
+#define TRIM_MAX 16u
+
+/* ---- the calling thread's stack bounds ---- */
+
+static __thread uintptr_t t_stack_lo __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t t_stack_hi __attribute__((tls_model("initial-exec")));
+static __thread bool t_stack_known __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's stack [*lo, return value), read once per thread; 0 when unknown (then
+ * the frame-pointer walk records nothing). */
+static uintptr_t thread_stack(uintptr_t *lo)
+{
+    if (__builtin_expect(t_stack_known, 1)) {
+        *lo = t_stack_lo;
+        return t_stack_hi;
+    }
+    pthread_attr_t attr;
+    uintptr_t l = 0, hi = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *addr = NULL;
+        size_t size = 0;
+        if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+            l = (uintptr_t)addr;
+            hi = l + size;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    t_stack_lo = l;
+    t_stack_hi = hi;
+    t_stack_known = true;
+    *lo = l;
+    return hi;
+}
+
+/* ---- libttmem's own text, for trimming ---- */
+
+static pthread_once_t text_once = PTHREAD_ONCE_INIT;
+static uintptr_t text_lo, text_hi; /* [lo, hi) of libttmem's executable segment; 0, 0 when
+                                      libttmem is linked into the program itself */
+
+typedef struct text_find {
+    uintptr_t addr;
+    int index;
+} text_find;
+
+static int text_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    text_find *f = arg;
+    int index = f->index++;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (f->addr < lo || f->addr >= hi)
+            continue;
+        /* The first object dl_iterate_phdr reports is the program: trimming by text there
+         * would trim the application's frames too. */
+        if (index != 0) {
+            text_lo = lo;
+            text_hi = hi;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void text_init(void)
+{
+    text_find f = {.addr = (uintptr_t)&ttm__stack_capture, .index = 0};
+    dl_iterate_phdr(text_find_cb, &f);
+}
+
+/* ---- walkers ---- */
+
+static inline unsigned fp_walk(uintptr_t cur, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                               unsigned depth)
+{
+    unsigned n = 0;
+    if (hi < FRAME_WORDS * sizeof(uintptr_t))
+        return 0;
+    uintptr_t last = hi - FRAME_WORDS * sizeof(uintptr_t);
+    while (n < depth) {
+        if (cur < lo || cur > last || (cur & (FP_ALIGN - 1)) != 0)
+            break;
+        const uintptr_t *frame = (const uintptr_t *)cur;
+        uintptr_t ret = frame[1];
+        if (ret == 0)
+            break;
+        pcs[n++] = ret;
+        lo = cur + FRAME_WORDS * sizeof(uintptr_t); /* the next frame lies strictly above */
+        cur = frame[0];
+    }
+    return n;
+}
+
+unsigned ttm__stack_fp_walk(const void *fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                            unsigned depth)
+{
+    return fp_walk((uintptr_t)fp, lo, hi, pcs, depth);
+}
+
+typedef struct unwind_state {
+    uintptr_t *pcs;
+    unsigned n, max;
+    bool own; /* the first frame reported is the capture itself */
+} unwind_state;
+
+static _Unwind_Reason_Code unwind_cb(struct _Unwind_Context *ctx, void *arg)
+{
+    unwind_state *s = arg;
+    if (s->own) {
+        s->own = false;
+        return _URC_NO_REASON;
+    }
+    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+    if (ip == 0)
+        return _URC_END_OF_STACK;
+    s->pcs[s->n++] = ip;
+    return s->n < s->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+ttm__stack_walker ttm__stack_walker_default(void)
+{
+#if defined(__x86_64__) || defined(__aarch64__)
+    return TTM__STACK_FP;
+#else
+    return TTM__STACK_UNWIND;
+#endif
+}
+
+unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned depth,
+                                                      unsigned skip, ttm__stack_walker w)
+{
+    uintptr_t buf[TTM__STACK_DEPTH_MAX + TRIM_MAX + 8];
+    if (depth > TTM__STACK_DEPTH_MAX)
+        depth = TTM__STACK_DEPTH_MAX;
+    if (depth == 0)
+        return 0;
+    pthread_once(&text_once, text_init);
+    unsigned want = depth + skip + (text_hi != 0 ? TRIM_MAX : 0);
+    if (want > sizeof buf / sizeof buf[0])
+        want = sizeof buf / sizeof buf[0];
+    unsigned n = 0;
+    if (w == TTM__STACK_UNWIND) {
+        unwind_state s = {.pcs = buf, .n = 0, .max = want, .own = true};
+        _Unwind_Backtrace(unwind_cb, &s);
+        n = s.n;
+    } else {
+        /* The walk reads only [own frame, top of the thread's stack): that range is mapped.
+         * On a stack of another kind (a signal stack, a coroutine's) it records nothing, since
+         * the memory between that stack and the thread's is not known to be. */
+        uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = 0;
+        uintptr_t hi = thread_stack(&lo);
+        if (fp >= lo && fp < hi)
+            n = fp_walk(fp, fp, hi, buf, want);
+    }
+    unsigned first = skip < n ? skip : n;
+    while (first < n && buf[first] >= text_lo && buf[first] < text_hi)
+        first++;
+    n -= first;
+    if (n > depth)
+        n = depth;
+    memcpy(pcs, buf + first, n * sizeof *pcs);
+    return n;
+}
+
+/* ---- the intern table ---- */
+
+typedef struct slot {
+    _Atomic uint64_t key; /* the stack's hash, never 0; 0 while the slot is empty */
+    uint32_t id;
+    uint32_t off; /* into the arena, in addresses */
+    uint32_t depth;
+} slot;
+
+struct ttm__stack_table {
+    uint32_t max_stacks;
+    uint32_t mask; /* slots - 1; slots >= 2 * max_stacks, a power of two */
+    size_t arena_cap; /* in addresses */
+    slot *slots;
+    uintptr_t *arena;
+    uint32_t *by_id; /* id - 1 -> slot index */
+    _Atomic uint32_t count;
+    _Atomic uint32_t taken;
+    _Atomic uint64_t full;
+    size_t arena_used; /* under mu */
+    pthread_mutex_t mu; /* inserts */
+};
+
+ttm__stack_table *ttm__stack_table_new(uint32_t max_stacks, size_t arena_bytes)
+{
+    if (max_stacks == 0 || max_stacks > (1u << 30))
+        return NULL;
+    ttm__stack_table *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    uint32_t nslots = 2;
+    while (nslots < 2 * max_stacks)
+        nslots <<= 1;
+    t->max_stacks = max_stacks;
+    t->mask = nslots - 1;
+    t->arena_cap = arena_bytes / sizeof(uintptr_t);
+    if (t->arena_cap > UINT32_MAX)
+        t->arena_cap = UINT32_MAX;
+    t->slots = calloc(nslots, sizeof *t->slots);
+    if (t->slots == NULL)
+        goto out_free_table;
+    t->arena = malloc(t->arena_cap ? t->arena_cap * sizeof *t->arena : 1);
+    if (t->arena == NULL)
+        goto out_free_slots;
+    t->by_id = malloc((size_t)max_stacks * sizeof *t->by_id);
+    if (t->by_id == NULL)
+        goto out_free_arena;
+    if (pthread_mutex_init(&t->mu, NULL) != 0)
+        goto out_free_by_id;
+    return t;
+out_free_by_id:
+    free(t->by_id);
+out_free_arena:
+    free(t->arena);
+out_free_slots:
+    free(t->slots);
+out_free_table:
+    free(t);
+    return NULL;
+}
+
+void ttm__stack_table_free(ttm__stack_table *t)
+{
+    if (t == NULL)
+        return;
+    pthread_mutex_destroy(&t->mu);
+    free(t->by_id);
+    free(t->arena);
+    free(t->slots);
+    free(t);
+}
+
+static pthread_once_t process_once = PTHREAD_ONCE_INIT;
+static ttm__stack_table *process_table;
+
+static void process_table_init(void)
+{
+    process_table = ttm__stack_table_new(TTM__STACK_MAX_STACKS, TTM__STACK_ARENA_BYTES);
+}
+
+ttm__stack_table *ttm__stack_table_process(void)
+{
+    pthread_once(&process_once, process_table_init);
+    return process_table;
+}
+
+/* A 64-bit hash of the addresses, never 0: four independent multiply-add lanes (a serial
+ * chain of multiplies cost ~1.5 ns per address), folded and finished with murmur3's
+ * finalizer. */
+static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t l[4] = {n, 0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull};
+    unsigned i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (unsigned j = 0; j < 4; j++)
+            l[j] = (l[j] + (uint64_t)pcs[i + j]) * k;
+    for (; i < n; i++)
+        l[0] = (l[0] + (uint64_t)pcs[i]) * k;
+    uint64_t h = l[0] ^ ((l[1] << 17) | (l[1] >> 47)) ^ ((l[2] << 31) | (l[2] >> 33)) ^
+                 ((l[3] << 47) | (l[3] >> 17));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
+/* The slot holding pcs, or the empty slot where it would go; NULL when neither is found in a
+ * whole lap (cannot happen while the load stays under one half). */
+static slot *probe(ttm__stack_table *t, uint64_t h, const uintptr_t *pcs, unsigned n)
+{
+    for (uint32_t i = 0, at = (uint32_t)h & t->mask; i <= t->mask; i++, at = (at + 1) & t->mask) {
+        slot *s = &t->slots[at];
+        uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        if (k == 0)
+            return s;
+        if (k == h && s->depth == n && memcmp(t->arena + s->off, pcs, n * sizeof *pcs) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)
+{
+    if (t == NULL || n == 0 || n > TTM__STACK_DEPTH_MAX)
+        return 0;
+    uint64_t h = stack_hash(pcs, n);
+    slot *s = probe(t, h, pcs, n);
+    if (s != NULL && atomic_load_explicit(&s->key, memory_order_relaxed) != 0)
+        return s->id;
+    uint32_t id = 0;
+    pthread_mutex_lock(&t->mu);
+    s = probe(t, h, pcs, n); /* another thread may have inserted it meanwhile */
+    if (s != NULL && atomic_load_explicit(&s->key, memory_order_relaxed) != 0) {
+        id = s->id;
+        goto out_unlock;
+    }
+    uint32_t count = atomic_load_explicit(&t->count, memory_order_relaxed);
+    if (s == NULL || count >= t->max_stacks || t->arena_used + n > t->arena_cap) {
+        atomic_fetch_add_explicit(&t->full, 1, memory_order_relaxed);
+        goto out_unlock;
+    }
+    id = count + 1;
+    memcpy(t->arena + t->arena_used, pcs, n * sizeof *pcs);
+    s->id = id;
+    s->off = (uint32_t)t->arena_used;
+    s->depth = n;
+    t->arena_used += n;
+    t->by_id[count] = (uint32_t)(s - t->slots);
+    atomic_store_explicit(&s->key, h, memory_order_release);
+    atomic_store_explicit(&t->count, id, memory_order_release);
+out_unlock:
+    pthread_mutex_unlock(&t->mu);
+    return id;
+}
+
+bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out)
+{
+    if (t == NULL)
+        return false;
+    uint32_t c = atomic_load_explicit(&t->taken, memory_order_relaxed);
+    do {
+        if (c >= atomic_load_explicit(&t->count, memory_order_acquire))
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&t->taken, &c, c + 1, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    const slot *s = &t->slots[t->by_id[c]];
+    out->id = s->id;
+    out->depth = s->depth;
+    out->pcs = t->arena + s->off;
+    return true;
+}
+
+void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&t->mu);
+    st->stacks = atomic_load(&t->count);
+    st->arena_bytes = (uint64_t)t->arena_used * sizeof(uintptr_t);
+    pthread_mutex_unlock(&t->mu);
+    st->full = atomic_load(&t->full);
+    st->taken = atomic_load(&t->taken);
+}

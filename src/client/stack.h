@@ -1,0 +1,99 @@
+/*
+ * stack.h — call stacks in libttmem: capture of raw return addresses on the hot path, and their
+ * interning into 32-bit stack ids that stay the same for the life of the process.
+ *
+ * Two walkers capture a stack:
+ *   TTM__STACK_FP      a bounds-checked frame-pointer walk: each frame pointer must lie inside
+ *                      the calling thread's stack [lo, hi) (taken once per thread with
+ *                      pthread_getattr_np and cached in a thread-local), be aligned, and
+ *                      strictly increase; the walk stops at the first frame that breaks a rule
+ *                      (code built without frame pointers, e.g. Debian 12's libc), and records
+ *                      nothing when the capture runs on another stack than the thread's own
+ *                      (a signal stack, a coroutine's);
+ *   TTM__STACK_UNWIND  libgcc's _Unwind_Backtrace, which reads .eh_frame and needs no frame
+ *                      pointers (slower; see docs/CLIENT.md, "Stacks (in progress)").
+ * Both record return addresses, innermost first, and leave out the capture's own frame, the
+ * `skip` frames above it, and the innermost frames that lie in libttmem's own text when
+ * libttmem is a shared object of its own.
+ *
+ * The intern table maps a stack (its addresses) to an id 1, 2, 3, ... in order of first sight;
+ * id 0 means "not interned" (empty stack, or a bound reached: counted). Lookups of a stack seen
+ * before take no lock (an open-addressing probe with acquire loads); a new stack is inserted
+ * under the table's mutex. Every interned stack is handed once to ttm__stack_take(), for the
+ * step that ships new stacks to the daemon. Memory comes from the libc allocator.
+ *
+ * Not yet called from the event path (issue 11 wires it in).
+ */
+#ifndef TTM_CLIENT_STACK_H
+#define TTM_CLIENT_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TTM__STACK_DEPTH_DEFAULT 32
+#define TTM__STACK_DEPTH_MAX 64
+/* Bounds of the process's table: stacks, and bytes of addresses they hold together. */
+#define TTM__STACK_MAX_STACKS 65536u
+#define TTM__STACK_ARENA_BYTES (4u << 20)
+
+typedef enum ttm__stack_walker {
+    TTM__STACK_FP = 1,
+    TTM__STACK_UNWIND = 2,
+} ttm__stack_walker;
+
+/* The walker this build uses unless told otherwise (docs/CLIENT.md says why). */
+ttm__stack_walker ttm__stack_walker_default(void);
+
+/* Captures the caller's stack into pcs (room for depth entries; depth is clamped to
+ * [0, TTM__STACK_DEPTH_MAX]): return addresses, innermost first, without this function's frame,
+ * the next `skip` frames, and the innermost frames inside libttmem's text (when libttmem is a
+ * shared object). Returns the number of addresses stored (0 when nothing could be walked).
+ * Takes no lock; the first call on a thread reads that thread's stack bounds. */
+unsigned ttm__stack_capture(uintptr_t *pcs, unsigned depth, unsigned skip, ttm__stack_walker w);
+
+/* The frame-pointer walk itself, from frame pointer fp over a stack [lo, hi): at most depth
+ * return addresses into pcs. A frame is followed only while its pointer lies in [lo, hi - 2
+ * words], is aligned and is above the previous one; nothing outside [lo, hi) is read. Returns
+ * the number of addresses stored. Exposed for tests that give it forged chains. */
+unsigned ttm__stack_fp_walk(const void *fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
+                            unsigned depth);
+
+/* The intern table: opaque. ttm__stack_table_new returns NULL when out of memory; the table
+ * owns everything it holds; ttm__stack_table_free(NULL) is a no-op, and no other thread may use
+ * the table while it is freed. */
+typedef struct ttm__stack_table ttm__stack_table;
+ttm__stack_table *ttm__stack_table_new(uint32_t max_stacks, size_t arena_bytes);
+void ttm__stack_table_free(ttm__stack_table *t);
+
+/* The process's table (bounds TTM__STACK_MAX_STACKS / TTM__STACK_ARENA_BYTES), created at the
+ * first call; NULL if it could not be allocated (then every intern into it returns 0). */
+ttm__stack_table *ttm__stack_table_process(void);
+
+/* The id of the stack pcs[0..n) in t (t may be NULL: 0), inserting it when new. Returns 0 for
+ * n == 0, for n > TTM__STACK_DEPTH_MAX, and when the table or its arena is full (counted in
+ * full). Thread-safe; no lock when the stack was seen before. */
+uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n);
+
+/* One interned stack as handed out by ttm__stack_take: pcs points into the table and stays
+ * valid until the table is freed. */
+typedef struct ttm__stack_rec {
+    uint32_t id;
+    unsigned depth;
+    const uintptr_t *pcs;
+} ttm__stack_rec;
+
+/* Takes the next stack not handed out yet, in id order: true and *out filled, or false when
+ * every interned stack was taken. Each stack is handed out once, whichever thread asks. */
+bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out);
+
+typedef struct ttm__stack_stats {
+    uint64_t stacks;      /* interned */
+    uint64_t arena_bytes; /* bytes of addresses they hold */
+    uint64_t full;        /* interns refused because a bound was reached */
+    uint64_t taken;       /* handed out by ttm__stack_take */
+} ttm__stack_stats;
+/* Fills *st with t's counters (all 0 for t == NULL). Thread-safe. */
+void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st);
+
+#endif /* TTM_CLIENT_STACK_H */
