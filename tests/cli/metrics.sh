@@ -109,6 +109,11 @@ mport=$(free_port)
 dpid=$!
 for _ in $(seq 200); do [ -S "$sock.query" ] && break; sleep 0.05; done
 [ -S "$sock.query" ]; check "ttmemd starts with --metrics-listen $mport" $?
+# the line is written when the endpoint is registered, which may come after the query socket
+for _ in $(seq 200); do
+    grep -q "metrics: serving http://127.0.0.1:$mport/metrics" "$tmp/ttmemd.log" && break
+    sleep 0.05
+done
 grep -q "metrics: serving http://127.0.0.1:$mport/metrics" "$tmp/ttmemd.log"
 check "the log names the endpoint" $?
 murl="http://127.0.0.1:$mport/metrics"
