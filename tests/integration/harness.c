@@ -357,21 +357,36 @@ void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s
         it_fail(__LINE__, "query %s failed: %s", query, msg);
 }
 
-void it_wait_connected(const char *query, pid_t pid, int timeout_ms)
+void it_wait_proc(const char *query, pid_t pid, bool (*pred)(const ttm_report_proc *p, void *arg),
+                  void *arg, int timeout_ms, const char *what, ttm_report *out)
 {
     int64_t deadline = it_now_ms() + timeout_ms;
     for (;;) {
         ttm_report s;
         it_snap(query, TTM_SNAP_WANT_STATUS, timeout_ms, &s);
-        const ttm_report_proc *p = it_proc_of(&s, (uint32_t)pid);
-        bool ok = p != NULL && p->connected;
+        bool ok = pred(it_proc_of(&s, (uint32_t)pid), arg);
+        if (ok && out != NULL) {
+            *out = s;
+            return;
+        }
         ttm_report_clear(&s);
         if (ok)
             return;
         if (it_now_ms() >= deadline)
-            it_fail(__LINE__, "pid %d never connected", (int)pid);
+            it_fail(__LINE__, "pid %d: %s after %d ms", (int)pid, what, timeout_ms);
         it_sleep_ms(10);
     }
+}
+
+static bool proc_connected(const ttm_report_proc *p, void *arg)
+{
+    (void)arg;
+    return p != NULL && p->connected;
+}
+
+void it_wait_connected(const char *query, pid_t pid, int timeout_ms)
+{
+    it_wait_proc(query, pid, proc_connected, NULL, timeout_ms, "never connected", NULL);
 }
 
 const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid)

@@ -116,8 +116,12 @@ void it_remove_dir(const char *dir);
 void it_snap(const char *query, uint32_t sections, int timeout_ms, ttm_report *s);
 /* The process pid in s, or NULL. */
 const ttm_report_proc *it_proc_of(const ttm_report *s, uint32_t pid);
-/* Waits (polling the daemon at query, at most timeout_ms) until pid holds an open session; the
- * case fails when it does not. */
+/* Polls the daemon at query (status sections) until pred holds for process pid (p NULL while
+ * the daemon does not know it), at most timeout_ms; the case fails naming `what` when it never
+ * does. out (may be NULL) keeps the snapshot in which it held: free it with ttm_report_clear(). */
+void it_wait_proc(const char *query, pid_t pid, bool (*pred)(const ttm_report_proc *p, void *arg),
+                  void *arg, int timeout_ms, const char *what, ttm_report *out);
+/* it_wait_proc() until pid holds an open session. */
 void it_wait_connected(const char *query, pid_t pid, int timeout_ms);
 /* How many events of class c (a ttm_class) the daemon counted (0 for a class it does not
  * know). */

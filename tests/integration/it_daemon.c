@@ -154,6 +154,19 @@ static cstats read_stats(client *c, int timeout_ms)
     return s;
 }
 
+/* Predicates of it_wait_proc(). */
+static bool proc_disconnected(const ttm_report_proc *p, void *arg)
+{
+    (void)arg;
+    return p != NULL && !p->connected;
+}
+
+static bool proc_has_events(const ttm_report_proc *p, void *arg)
+{
+    (void)arg;
+    return p != NULL && p->events > 0;
+}
+
 static void snap(ttm_report *s, uint32_t sections)
 {
     it_snap(g_query, sections, 5000, s);
@@ -178,21 +191,16 @@ static void settle(void)
 }
 
 /* Waits until the daemon has taken at least n events of pid. */
+static bool proc_events_at_least(const ttm_report_proc *p, void *arg)
+{
+    return p != NULL && p->events >= *(const uint64_t *)arg;
+}
+
 static void wait_events(pid_t pid, uint64_t n, int timeout_ms)
 {
-    int64_t deadline = it_now_ms() + timeout_ms;
-    for (;;) {
-        ttm_report s;
-        snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_report_proc *p = it_proc_of(&s, pid);
-        bool ok = p != NULL && p->events >= n;
-        ttm_report_clear(&s);
-        if (ok)
-            return;
-        CHECK(it_now_ms() < deadline, "pid %d: fewer than %llu events after %d ms", (int)pid,
-              (unsigned long long)n, timeout_ms);
-        it_sleep_ms(10);
-    }
+    char what[64];
+    snprintf(what, sizeof what, "fewer than %llu events", (unsigned long long)n);
+    it_wait_proc(g_query, pid, proc_events_at_least, &n, timeout_ms, what, NULL);
 }
 
 /* Waits until the daemon-wide counter picked by field reaches n; returns its value. */
@@ -527,17 +535,9 @@ static void case_foreign(void)
     client thief = start_client(true, NULL, thief_args);
     read_stats(&thief, 10000);
     wait_exit(thief.pid, 5000);
-    int64_t deadline = it_now_ms() + 10000;
     ttm_report s;
-    for (;;) {
-        snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_report_proc *t = it_proc_of(&s, thief.pid);
-        if (t != NULL && !t->connected)
-            break;
-        ttm_report_clear(&s);
-        CHECK(it_now_ms() < deadline, "thief session never ended");
-        it_sleep_ms(10);
-    }
+    it_wait_proc(g_query, thief.pid, proc_disconnected, NULL, 10000, "thief session never ended",
+                 &s);
     CHECK_EQ(it_class(&s, TTM_CLASS_FOREIGN_FREE), 1);
     CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), 0);
     CHECK_EQ(s.totals.live_records, 1);
@@ -852,16 +852,8 @@ static void case_hostile_rewind(void)
     /* Each broken session settles the hostile process as gone, and its next session starts a
      * fresh entry: wait for one that has events. */
     ttm_report s;
-    int64_t deadline = it_now_ms() + 30000;
-    for (;;) {
-        snap(&s, TTM_SNAP_WANT_STATUS);
-        const ttm_report_proc *p = it_proc_of(&s, h.pid);
-        if (p != NULL && p->events > 0)
-            break;
-        ttm_report_clear(&s);
-        CHECK(it_now_ms() < deadline, "the hostile client's events never showed");
-        it_sleep_ms(10);
-    }
+    it_wait_proc(g_query, h.pid, proc_has_events, NULL, 30000,
+                 "the hostile client's events never showed", &s);
     /* Never an event read twice: the hostile client's objects are unique over its life, so a
      * free read again would be a double_free, an allocation read again (still live) a
      * duplicate_alloc. */
