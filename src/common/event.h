@@ -48,6 +48,11 @@ typedef struct ttm_event {
             uint64_t addr;     /* device address */
             uint64_t size;     /* bytes; 0 on a FREE that does not know */
             uint64_t obj;      /* client object identity; 0 = none */
+            /* Call site. In a client's ring: the process's own ids (its stack table and scope
+             * names, shipped beside the ring: common/side.h). Everywhere past ingest: ids of the
+             * registry's stack table (core/stacks.h), which the daemon substitutes. 0 = none. */
+            uint32_t stack;    /* the call stack */
+            uint32_t scope;    /* the innermost scope name of the producing thread */
         };
         struct {               /* DEVICE_INFO */
             uint64_t dram_capacity; /* bytes of DRAM on the device */
