@@ -241,7 +241,9 @@ ttm_leak_group *ttm__reg_lgroup(ttm_registry *reg, uint32_t stack)
             return &s->g;
         s = ttm__table_add(&reg->lgroups, &lgroup_type, h);
         if (s != NULL) {
-            *s = (lgroup_slot){.g = {.stack = stack}, .used = true};
+            memset(s, 0, sizeof *s); /* padding included: rows are compared whole */
+            s->g.stack = stack;
+            s->used = true;
             return &s->g;
         }
         reg->t.leak_groups_folded++;
@@ -277,14 +279,18 @@ ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name)
             return &s->b;
         s = ttm__table_add(&reg->bd, &bd_type, h);
         if (s != NULL) {
-            *s = (bd_slot){.b = key, .used = true};
+            memset(s, 0, sizeof *s);
+            s->b.kind = (uint8_t)kind;
+            s->b.name = name;
+            s->used = true;
             return &s->b;
         }
         reg->t.breakdown_folded++;
     }
     unsigned k = kind == TTM_BREAKDOWN_PHASE ? 0 : 1;
     if (!reg->bd_fold_used[k]) {
-        reg->bd_fold[k] = (ttm_breakdown){.kind = (uint8_t)kind};
+        memset(&reg->bd_fold[k], 0, sizeof reg->bd_fold[k]);
+        reg->bd_fold[k].kind = (uint8_t)kind;
         reg->bd_fold_used[k] = true;
     }
     return &reg->bd_fold[k];
@@ -1606,7 +1612,9 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
             e = ttm__table_add(&t, &lsite_type, h);
             if (e == NULL)
                 goto out_nomem;
-            *e = (lsite_slot){.s = {.stack = stack}, .used = true};
+            memset(e, 0, sizeof *e);
+            e->s.stack = stack;
+            e->used = true;
         }
         e->s.count++;
         e->s.bytes = sat_add(e->s.bytes, r->size);

@@ -425,16 +425,18 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
         ttm_leak_group *g = ttm__reg_lgroup(reg, stack);
         if (g->count != 0 && g->stack == stack)
             BAD("leak group %llu appears twice", (unsigned long long)i);
-        ttm_leak_group in = {
-            .stack = g->stack,
-            .count = w[1],
-            .bytes = w[2],
-            .oldest_ts = w[3],
-            .pids = {(uint32_t)w[4], (uint32_t)(w[4] >> 32), (uint32_t)w[5],
-                     (uint32_t)(w[5] >> 32)},
-            .npids = (uint8_t)npids,
-            .more_pids = more != 0,
-        };
+        ttm_leak_group in;
+        memset(&in, 0, sizeof in); /* padding included: groups are compared whole */
+        in.stack = g->stack;
+        in.count = w[1];
+        in.bytes = w[2];
+        in.oldest_ts = w[3];
+        in.pids[0] = (uint32_t)w[4];
+        in.pids[1] = (uint32_t)(w[4] >> 32);
+        in.pids[2] = (uint32_t)w[5];
+        in.pids[3] = (uint32_t)(w[5] >> 32);
+        in.npids = (uint8_t)npids;
+        in.more_pids = more != 0;
         if (g->count == 0) {
             *g = in;
             continue;
