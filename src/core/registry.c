@@ -1589,43 +1589,12 @@ size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, si
     return n;
 }
 
-typedef struct lsite_slot {
-    ttm_live_site s;
-    bool used;
-} lsite_slot;
-
-static inline uint64_t lsite_hash(const void *e)
-{
-    return ttm__mix64(((const lsite_slot *)e)->s.stack);
-}
-
-static inline bool lsite_empty(const void *e)
-{
-    return !((const lsite_slot *)e)->used;
-}
-
-static inline bool lsite_match(const void *e, const void *key)
-{
-    return ((const lsite_slot *)e)->s.stack == *(const uint32_t *)key;
-}
-
-static const ttm_table_type lsite_type = {
-    .entry_size = sizeof(lsite_slot), .hash = lsite_hash, .empty = lsite_empty, .match = lsite_match};
-
-static int lsite_cmp(const void *a, const void *b)
-{
-    const ttm_live_site *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
-}
-
 size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap)
 {
+    /* grouped as the leaks at exit are (a leak group's stack, count and bytes), stack 0
+     * included */
     ttm_table t;
-    ttm__table_init(&t, &lsite_type, reg->st.live + 1);
+    ttm__table_init(&t, &lgroup_type, reg->st.live + 1);
     size_t n = 0;
     for (uint32_t i = 0; i < reg->st.next_unused; i++) {
         const rec *r = rec_at(reg, i);
@@ -1635,22 +1604,30 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
         if (ctx != 0)
             ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
         uint64_t h = ttm__mix64(stack);
-        lsite_slot *e = ttm__table_find(&t, &lsite_type, h, &stack);
+        lgroup_slot *e = ttm__table_find(&t, &lgroup_type, h, &stack);
         if (e == NULL) {
-            e = ttm__table_add(&t, &lsite_type, h);
+            e = ttm__table_add(&t, &lgroup_type, h);
             if (e == NULL)
                 goto out_nomem;
             memset(e, 0, sizeof *e);
-            e->s.stack = stack;
+            e->g.stack = stack;
             e->used = true;
         }
-        e->s.count++;
-        e->s.bytes = sat_add(e->s.bytes, r->size);
+        e->g.count++;
+        e->g.bytes = sat_add(e->g.bytes, r->size);
     }
-    ttm_live_site *rows = rows_collect(&t, &lsite_type, sizeof *rows, NULL, 0, &n);
+    ttm_leak_group *rows = rows_collect(&t, &lgroup_type, sizeof *rows, NULL, 0, &n);
     if (rows == NULL)
         goto out_nomem;
-    rows_out(rows, n, sizeof *rows, lsite_cmp, out, cap);
+    if (out != NULL && cap > 0 && n > 0) {
+        qsort(rows, n, sizeof *rows, lgroup_cmp);
+        for (size_t i = 0; i < n && i < cap; i++) {
+            memset(&out[i], 0, sizeof out[i]);
+            out[i].stack = rows[i].stack;
+            out[i].count = rows[i].count;
+            out[i].bytes = rows[i].bytes;
+        }
+    }
     ttm__free(rows);
     ttm__table_free(&t);
     return n;
