@@ -32,12 +32,6 @@ static int offender_key_cmp(const void *a, const void *b)
     return 0;
 }
 
-static bool is_unmatched(unsigned cls)
-{
-    return cls == TTM_CLASS_EXCESS_FREE || cls == TTM_CLASS_UNKNOWN_FREE ||
-           cls == TTM_CLASS_DOUBLE_FREE;
-}
-
 static void add_pid(ttm_report_unmatched *u, uint32_t pid)
 {
     for (unsigned i = 0; i < u->npids; i++)
@@ -50,10 +44,15 @@ static void add_pid(ttm_report_unmatched *u, uint32_t pid)
 }
 
 /* Merges the excess, unknown and double-free offenders per (device, addr): the addresses freed
- * more times than they were allocated. Keeps the `top` worst. */
+ * more times than they were allocated. Keeps the `top` worst. Only those three classes' entries
+ * are fetched (the leaks of a big exit are offenders too: thousands, none of them unmatched). */
 static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
 {
-    size_t n = ttm_registry_offenders(reg, TTM_CLASS__COUNT, NULL, 0);
+    static const unsigned classes[] = {TTM_CLASS_EXCESS_FREE, TTM_CLASS_UNKNOWN_FREE,
+                                       TTM_CLASS_DOUBLE_FREE};
+    size_t counts[3], n = 0;
+    for (size_t c = 0; c < 3; c++)
+        n += counts[c] = ttm_registry_offenders(reg, classes[c], NULL, 0);
     if (n == 0)
         return TTM_OK;
     ttm_offender *all = ttm__calloc(n, sizeof *all);
@@ -63,13 +62,13 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
         ttm__free(u);
         return TTM_ENOMEM;
     }
-    n = ttm_registry_offenders(reg, TTM_CLASS__COUNT, all, n);
+    n = 0;
+    for (size_t c = 0; c < 3; c++)
+        n += ttm_registry_offenders(reg, classes[c], all + n, counts[c]);
     qsort(all, n, sizeof *all, offender_key_cmp);
     size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
         const ttm_offender *o = &all[i];
-        if (!is_unmatched(o->cls))
-            continue;
         ttm_report_unmatched *cur = &u[nu > 0 ? nu - 1 : 0];
         if (nu == 0 || cur->device != o->device || cur->addr != o->addr) {
             cur = &u[nu++];
@@ -348,8 +347,14 @@ static char *string_dup(const ttm_stacks *s, uint32_t id, bool *nomem)
     return out;
 }
 
+/* The modules met in the stacks' frames: a bit per module id (seen) and the list. */
+typedef struct modset {
+    uint8_t *seen;
+    idset ids;
+} modset;
+
 /* Stack id's frames into st (id set already); its native frames' modules into mods. */
-static int copy_stack(const ttm_stacks *s, uint32_t id, ttm_report_stack *st, idset *mods)
+static int copy_stack(const ttm_stacks *s, uint32_t id, ttm_report_stack *st, modset *mods)
 {
     const uint32_t *fr;
     size_t n = ttm_stacks_stack_get(s, id, &fr);
@@ -366,7 +371,10 @@ static int copy_stack(const ttm_stacks *s, uint32_t id, ttm_report_stack *st, id
         if (f->kind == TTM_FRAME_NATIVE) {
             o->module = f->module;
             o->offset = f->offset;
-            idset_add(mods, f->module);
+            if (f->module != 0 && !(mods->seen[f->module / 8] & (1u << (f->module % 8)))) {
+                mods->seen[f->module / 8] |= (uint8_t)(1u << (f->module % 8));
+                idset_add(&mods->ids, f->module);
+            }
             continue;
         }
         /* PYTHON and TEXT: the names themselves (a TEXT frame's module name stands in for
@@ -376,7 +384,7 @@ static int copy_stack(const ttm_stacks *s, uint32_t id, ttm_report_stack *st, id
                                  : f->kind == TTM_FRAME_TEXT ? f->module : 0, &nomem);
         o->line = f->line;
     }
-    return nomem || mods->nomem ? TTM_ENOMEM : TTM_OK;
+    return nomem || mods->ids.nomem ? TTM_ENOMEM : TTM_OK;
 }
 
 static char *hex_dup(const uint8_t *b, size_t n)
@@ -430,12 +438,16 @@ static void clear_refs(ttm_report *r)
 int ttm_report_resolve(ttm_report *r, const ttm_stacks *s)
 {
     clear_refs(r);
-    idset stacks = {0}, strings = {0}, mods = {0};
+    idset stacks = {0}, strings = {0};
+    modset mods = {0};
     int err = TTM_OK;
+    ttm_stacks_stats ss;
+    ttm_stacks_stats_get(s, &ss);
     collect_refs(r, &stacks, &strings);
     idset_seal(&stacks);
     idset_seal(&strings);
-    if (stacks.nomem || strings.nomem)
+    if (stacks.nomem || strings.nomem ||
+        (mods.seen = ttm__calloc((size_t)ss.modules / 8 + 1, 1)) == NULL)
         goto out_nomem;
     if (stacks.n > 0 && (r->stacks = ttm__calloc(stacks.n, sizeof *r->stacks)) == NULL)
         goto out_nomem;
@@ -445,11 +457,11 @@ int ttm_report_resolve(ttm_report *r, const ttm_stacks *s)
         if (copy_stack(s, st->id, st, &mods) != TTM_OK)
             goto out_nomem;
     }
-    idset_seal(&mods);
-    if (mods.n > 0 && (r->modules = ttm__calloc(mods.n, sizeof *r->modules)) == NULL)
+    idset_seal(&mods.ids);
+    if (mods.ids.n > 0 && (r->modules = ttm__calloc(mods.ids.n, sizeof *r->modules)) == NULL)
         goto out_nomem;
-    for (size_t i = 0; i < mods.n; i++)
-        if (copy_module(s, mods.ids[i], &r->modules[r->nmodules++]) != TTM_OK)
+    for (size_t i = 0; i < mods.ids.n; i++)
+        if (copy_module(s, mods.ids.ids[i], &r->modules[r->nmodules++]) != TTM_OK)
             goto out_nomem;
     if (strings.n > 0 && (r->strings = ttm__calloc(strings.n, sizeof *r->strings)) == NULL)
         goto out_nomem;
@@ -469,7 +481,8 @@ out_nomem:
 out_free_sets:
     ttm__free(stacks.ids);
     ttm__free(strings.ids);
-    ttm__free(mods.ids);
+    ttm__free(mods.ids.ids);
+    ttm__free(mods.seen);
     return err;
 }
 
