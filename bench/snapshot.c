@@ -93,66 +93,84 @@ static ttm_registry *sites_registry(void)
     return reg;
 }
 
+/* One round of the codec on r: encode into frame (kept from round to round), decode the
+ * payload and free it, copy the frame (the baseline). t[0..2]: encode, decode + free, copy ns.
+ * Returns 0, or 1 with a message. */
+static int codec_round(const ttm_report *r, ttm_bytes *frame, uint8_t **dst, uint64_t t[3])
+{
+    frame->len = 0;
+    uint64_t t0 = ttm_bench_now_ns();
+    if (ttm_report_encode(r, frame) != TTM_OK)
+        return fprintf(stderr, "bench_snapshot: encode failed\n"), 1;
+    uint64_t t1 = ttm_bench_now_ns();
+    ttm_report got;
+    char msg[200];
+    if (ttm_report_decode(frame->data + TTM_SNAP_HDR_SIZE, frame->len - TTM_SNAP_HDR_SIZE, &got,
+                          msg, sizeof msg) != TTM_OK)
+        return fprintf(stderr, "bench_snapshot: decode failed: %s\n", msg), 1;
+    ttm_report_clear(&got);
+    uint64_t t2 = ttm_bench_now_ns();
+    t[0] = t1 - t0;
+    t[1] = t2 - t1;
+    t[2] = ttm_bench_copy_ns(dst, frame->data, frame->len);
+    return 0;
+}
+
+/* The medians of the stages (ns[s][0..rounds)), the last one the baseline, as a table. */
+static void print_stages(const char *const *names, uint64_t **ns, size_t nstages, size_t rounds)
+{
+    double base = median_us(ns[nstages - 1], rounds);
+    printf("  %-34s %10s %10s\n", "stage", "median us", "x memcpy");
+    for (size_t k = 0; k < nstages; k++) {
+        double m = k + 1 < nstages ? median_us(ns[k], rounds) : base;
+        printf("  %-34s %10.1f %10.1f\n", names[k], m, m / base);
+    }
+}
+
 /* The call-site rounds. Returns 0, or 1 with a message. */
 static int bench_sites(size_t rounds)
 {
     ttm_registry *reg = sites_registry();
     if (reg == NULL)
         return fprintf(stderr, "bench_snapshot: registry\n"), 1;
-    uint64_t *bld = ttm__xcalloc(rounds, sizeof *bld), *enc = ttm__xcalloc(rounds, sizeof *enc);
-    uint64_t *dec = ttm__xcalloc(rounds, sizeof *dec), *cpy = ttm__xcalloc(rounds, sizeof *cpy);
+    uint64_t *ns[4];
+    for (size_t k = 0; k < 4; k++)
+        ns[k] = ttm__xcalloc(rounds, sizeof *ns[k]);
     ttm_report_options opt = {.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
     ttm_bytes frame = {0};
     uint8_t *dst = NULL;
-    size_t len = 0, nstacks = 0, nframes = 0;
-    for (size_t i = 0; i < rounds + 2; i++) {
-        ttm_report r, got;
-        char msg[200];
-        frame.len = 0;
-        uint64_t t0 = ttm_bench_now_ns();
+    size_t nstacks = 0, nframes = 0;
+    for (size_t i = 0; i < rounds + 2; i++) { /* two rounds to warm up */
+        ttm_report r;
+        uint64_t t0 = ttm_bench_now_ns(), t[3];
         if (ttm_report_fill(reg, &opt, &r) != TTM_OK)
             return fprintf(stderr, "bench_snapshot: build failed\n"), 1;
         uint64_t t1 = ttm_bench_now_ns();
-        if (ttm_report_encode(&r, &frame) != TTM_OK)
-            return fprintf(stderr, "bench_snapshot: encode failed\n"), 1;
-        uint64_t t2 = ttm_bench_now_ns();
-        if (ttm_report_decode(frame.data + TTM_SNAP_HDR_SIZE, frame.len - TTM_SNAP_HDR_SIZE, &got,
-                              msg, sizeof msg) != TTM_OK)
-            return fprintf(stderr, "bench_snapshot: decode failed: %s\n", msg), 1;
-        ttm_report_clear(&got);
-        uint64_t t3 = ttm_bench_now_ns();
-        uint64_t copy = ttm_bench_copy_ns(&dst, frame.data, frame.len);
-        len = frame.len;
+        if (codec_round(&r, &frame, &dst, t) != 0)
+            return 1;
         nstacks = r.nstacks;
         nframes = 0;
         for (size_t k = 0; k < r.nstacks; k++)
             nframes += r.stacks[k].nframes;
         ttm_report_clear(&r);
         if (i >= 2) {
-            bld[i - 2] = t1 - t0;
-            enc[i - 2] = t2 - t1;
-            dec[i - 2] = t3 - t2;
-            cpy[i - 2] = copy;
+            ns[0][i - 2] = t1 - t0;
+            for (size_t k = 0; k < 3; k++)
+                ns[k + 1][i - 2] = t[k];
         }
     }
     if (nstacks != NSTACKS)
         return fprintf(stderr, "bench_snapshot: %zu stacks reported\n", nstacks), 1;
-    double b = median_us(bld, rounds), e = median_us(enc, rounds), d = median_us(dec, rounds);
-    double c = median_us(cpy, rounds);
     printf("call sites: a report referring to %zu distinct stacks (%zu frames), a %zu-byte frame; "
            "medians of %zu rounds\n",
-           nstacks, nframes, len, rounds);
-    printf("  %-34s %10s %10s\n", "stage", "median us", "x memcpy");
-    printf("  %-34s %10.1f %10.1f\n", "build (fill + resolve)", b, b / c);
-    printf("  %-34s %10.1f %10.1f\n", "encode (frame)", e, e / c);
-    printf("  %-34s %10.1f %10.1f\n", "decode + free (payload)", d, d / c);
-    printf("  %-34s %10.1f %10.1f\n", "baseline: memcpy of the frame", c, 1.0);
+           nstacks, nframes, frame.len, rounds);
+    static const char *const names[] = {"build (fill + resolve)", "encode (frame)",
+                                        "decode + free (payload)", "baseline: memcpy of the frame"};
+    print_stages(names, ns, 4, rounds);
     ttm__bytes_free(&frame);
     ttm__free(dst);
-    free(bld);
-    free(enc);
-    free(dec);
-    free(cpy);
+    for (size_t k = 0; k < 4; k++)
+        free(ns[k]);
     ttm_registry_close(reg);
     return 0;
 }
@@ -170,46 +188,30 @@ int main(int argc, char **argv)
     }
     ttm_report src;
     ttm_bench_galaxy_snapshot(&src, NDEV, NPROC);
-    uint64_t *enc = ttm__xcalloc(rounds, sizeof *enc), *dec = ttm__xcalloc(rounds, sizeof *dec);
-    uint64_t *cpy = ttm__xcalloc(rounds, sizeof *cpy);
+    uint64_t *ns[3];
+    for (size_t k = 0; k < 3; k++)
+        ns[k] = ttm__xcalloc(rounds, sizeof *ns[k]);
     ttm_bytes frame = {0};
     uint8_t *dst = NULL;
-    size_t len = 0;
     for (size_t i = 0; i < rounds + WARM; i++) {
-        frame.len = 0;
-        uint64_t t0 = ttm_bench_now_ns();
-        if (ttm_report_encode(&src, &frame) != TTM_OK)
-            return fprintf(stderr, "bench_snapshot: encode failed\n"), 1;
-        uint64_t t1 = ttm_bench_now_ns();
-        ttm_report got;
-        char msg[200];
-        if (ttm_report_decode(frame.data + TTM_SNAP_HDR_SIZE, frame.len - TTM_SNAP_HDR_SIZE, &got,
-                              msg, sizeof msg) != TTM_OK)
-            return fprintf(stderr, "bench_snapshot: decode failed: %s\n", msg), 1;
-        ttm_report_clear(&got);
-        uint64_t t2 = ttm_bench_now_ns();
-        uint64_t copy = ttm_bench_copy_ns(&dst, frame.data, frame.len);
-        len = frame.len;
-        if (i >= WARM) { /* the first rounds warm the heap and the caches */
-            enc[i - WARM] = t1 - t0;
-            dec[i - WARM] = t2 - t1;
-            cpy[i - WARM] = copy;
-        }
+        uint64_t t[3];
+        if (codec_round(&src, &frame, &dst, t) != 0)
+            return 1;
+        if (i >= WARM) /* the first rounds warm the heap and the caches */
+            for (size_t k = 0; k < 3; k++)
+                ns[k][i - WARM] = t[k];
     }
-    double e = median_us(enc, rounds), d = median_us(dec, rounds), c = median_us(cpy, rounds);
     ttm_bench_machine();
     printf("snapshot codec in process: %d devices x %d processes (status sections), a %zu-byte "
            "frame; medians of %zu rounds\n",
-           NDEV, NPROC, len, rounds);
-    printf("  %-34s %10s %10s\n", "stage", "median us", "x memcpy");
-    printf("  %-34s %10.1f %10.1f\n", "encode (frame)", e, e / c);
-    printf("  %-34s %10.1f %10.1f\n", "decode + free (payload)", d, d / c);
-    printf("  %-34s %10.1f %10.1f\n", "baseline: memcpy of the frame", c, 1.0);
+           NDEV, NPROC, frame.len, rounds);
+    static const char *const names[] = {"encode (frame)", "decode + free (payload)",
+                                        "baseline: memcpy of the frame"};
+    print_stages(names, ns, 3, rounds);
     ttm__bytes_free(&frame);
     ttm__free(dst);
-    free(enc);
-    free(dec);
-    free(cpy);
+    for (size_t k = 0; k < 3; k++)
+        free(ns[k]);
     ttm_report_clear(&src);
     return bench_sites(rounds / 50 > 11 ? rounds / 50 : 11);
 }

@@ -17,15 +17,10 @@
 #include <cmocka.h>
 
 #include "common/alloc.h"
-#include "common/json.h"
-#include "common/snapshot.h"
-#include "core/registry.h"
-#include "core/report.h"
+#include "registry_util.h"
+#include "report_util.h"
 #include "ttmem/ttmem.h"
 
-#define A  0x100000ull
-#define A2 0x200000ull
-#define A3 0x300000ull
 #define A4 0x400000ull
 
 typedef struct fixture {
@@ -50,14 +45,8 @@ static uint32_t str(ttm_stacks *s, const char *text)
 static void apply(ttm_registry *reg, uint32_t pid, uint8_t kind, uint64_t addr, uint32_t stack,
                   uint32_t scope, uint64_t ts)
 {
-    ttm_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.kind = kind;
-    ev.memtype = TTM_MEM_DRAM;
-    ev.addr = addr;
-    ev.size = 4096;
-    ev.obj = addr == A2 ? 42 : 0; /* a double free is of an object */
-    ev.ts = ts;
+    /* a double free is of an object */
+    ttm_event ev = util_event(kind, 0, DRAM, addr, 4096, addr == A2 ? 42 : 0, 0, ts);
     ev.stack = stack;
     ev.scope = scope;
     ttm_registry_apply(reg, pid, &ev);
@@ -90,10 +79,7 @@ static void make(fixture *f)
     f->s_live = ttm_stacks_stack(s, (uint32_t[]){n2, n1}, 2);
     f->scope = str(s, "matmul");
 
-    ttm_event mark;
-    memset(&mark, 0, sizeof mark);
-    mark.kind = TTM_EV_MARK;
-    mark.ts = 1;
+    ttm_event mark = util_event(TTM_EV_MARK, 0, 0, 0, 0, 0, 0, 1);
     snprintf(mark.mark, sizeof mark.mark, "warmup");
     ttm_registry_apply(f->reg, 1, &mark);
     f->phase = ttm_stacks_string(s, "warmup", 6); /* the mark interned it */
@@ -122,8 +108,17 @@ static const char *string_in(const ttm_report *r, uint32_t id)
     return NULL;
 }
 
-static const ttm_report_options with_stacks = {.sections = TTM_REPORT_SECTIONS |
-                                                           TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
+static const ttm_report_options with_stacks_opt = {.sections = TTM_REPORT_SECTIONS |
+                                                               TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
+
+/* The fixture's registry (in f) and its report with the STACKS section. */
+static ttm_report *built(fixture *f)
+{
+    make(f);
+    ttm_report *r = NULL;
+    assert_int_equal(ttm_report_build(f->reg, &with_stacks_opt, &r), TTM_OK);
+    return r;
+}
 
 /* What the report of the fixture says, wherever it came from (built or decoded). */
 static void check_report(const fixture *f, const ttm_report *r)
@@ -200,9 +195,7 @@ static void test_build(void **state)
 {
     (void)state;
     fixture f;
-    make(&f);
-    ttm_report *r = NULL;
-    assert_int_equal(ttm_report_build(f.reg, &with_stacks, &r), TTM_OK);
+    ttm_report *r = built(&f);
     assert_true(r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
     check_report(&f, r);
     /* resolving again gives the same lists (the daemon does, after adding live buffers) */
@@ -223,16 +216,12 @@ static void test_wire(void **state)
 {
     (void)state;
     fixture f;
-    make(&f);
-    ttm_report *r = NULL;
-    assert_int_equal(ttm_report_build(f.reg, &with_stacks, &r), TTM_OK);
+    ttm_report *r = built(&f);
     ttm_bytes b = {0};
     assert_int_equal(ttm_report_encode(r, &b), TTM_OK);
     ttm_report back;
     char msg[200];
-    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE, &back,
-                                       msg, sizeof msg),
-                     TTM_OK);
+    assert_int_equal(decode_frame(&b, &back, msg, sizeof msg), TTM_OK);
     check_report(&f, &back);
     char where[160];
     assert_true(ttm__schema_equal(&ttm_rec_report, r, &back, 0, where, sizeof where));
@@ -243,9 +232,7 @@ static void test_wire(void **state)
     /* without STACKS the other sections are what an older peer sends: no call sites */
     r->sections &= ~TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     assert_int_equal(ttm_report_encode(r, &b), TTM_OK);
-    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE, &back,
-                                       msg, sizeof msg),
-                     TTM_OK);
+    assert_int_equal(decode_frame(&b, &back, msg, sizeof msg), TTM_OK);
     assert_int_equal(back.classes[TTM_CLASS_DOUBLE_FREE].offenders[0].nsites, 0);
     assert_int_equal(back.leaks[0].stack, 0);
     assert_int_equal(back.leaks[0].addr, A);
@@ -263,9 +250,7 @@ static void test_wire(void **state)
     w.packed.nleak_contexts = 1;
     w.packed.leak_contexts = &bad;
     assert_int_equal(ttm__snap_encode_sections(&ttm_rec_report, &w, w.sections, &b), TTM_OK);
-    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE, &back,
-                                       msg, sizeof msg),
-                     TTM_EPROTO);
+    assert_int_equal(decode_frame(&b, &back, msg, sizeof msg), TTM_EPROTO);
     assert_non_null(strstr(msg, "leak 5"));
     ttm__bytes_free(&b);
     ttm_report_free(r);
@@ -276,20 +261,8 @@ static void test_json(void **state)
 {
     (void)state;
     fixture f;
-    make(&f);
-    ttm_report *r = NULL;
-    assert_int_equal(ttm_report_build(f.reg, &with_stacks, &r), TTM_OK);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    assert_non_null(out);
-    ttm_json j;
-    ttm__json_init(&j, out, false);
-    ttm__json_obj_begin(&j, NULL);
-    ttm__schema_json(&j, &ttm_rec_report, r, 0);
-    ttm__json_obj_end(&j);
-    ttm__json_finish(&j);
-    fclose(out);
+    ttm_report *r = built(&f);
+    char *text = json_text(&ttm_rec_report, r, false);
     char want[256];
     snprintf(want, sizeof want,
              "\"sites\":[{\"stack\":%u,\"scope\":0,\"phase\":%u,\"release_stack\":%u,"
@@ -324,7 +297,7 @@ static void test_alloc_failure_every_n(void **state)
     for (n = 1;; n++) {
         ttm_report *r = NULL;
         ttm__alloc_fail_at(n);
-        int err = ttm_report_build(f.reg, &with_stacks, &r);
+        int err = ttm_report_build(f.reg, &with_stacks_opt, &r);
         unsigned long made = ttm__alloc_fail_at(0);
         if (err == TTM_OK) {
             assert_true(made < n);

@@ -21,6 +21,7 @@
 #include "common/schema.h"
 #include "common/snapshot.h"
 #include "core/report.h"
+#include "report_util.h"
 #include "ttmem/ttmem.h"
 
 /* ---- filling every field with a distinct value -------------------------------------------- */
@@ -787,17 +788,7 @@ static void test_json_every_key_and_value(void **state)
     (void)state;
     ttm_report r;
     fill_report(&r);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    assert_non_null(out);
-    ttm_json j;
-    ttm__json_init(&j, out, true);
-    ttm__json_obj_begin(&j, NULL);
-    ttm__schema_json(&j, &ttm_rec_report, &r, 0);
-    ttm__json_obj_end(&j);
-    ttm__json_finish(&j);
-    fclose(out);
+    char *text = json_text(&ttm_rec_report, &r, true);
     jp p = {.p = text};
     jv doc;
     jparse(&p, &doc);
