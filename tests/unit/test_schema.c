@@ -76,7 +76,10 @@ static void fill(const ttm_record *rec, void *obj)
             if (v % 3 != 2) {
                 str = ttm__malloc(32);
                 assert_non_null(str);
-                snprintf(str, 32, v % 3 == 0 ? "v%llu" : "", (unsigned long long)v);
+                if (v % 3 == 0)
+                    snprintf(str, 32, "v%llu", (unsigned long long)v);
+                else
+                    str[0] = '\0';
             }
             memcpy(p, &str, sizeof str);
             break;
