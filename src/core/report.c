@@ -225,15 +225,16 @@ static int fill_procs(ttm_report *r, const ttm_registry *reg)
 }
 
 /* The registry's call-site lists: every leak group, the top live sites, the phases, the
- * breakdown, the table's counters. */
+ * breakdown, the table's counters. The registry's group queries return 0 when memory is short:
+ * the second call of one that had rows is then TTM_ENOMEM. */
 static int fill_stacks(ttm_report *r, const ttm_registry *reg, size_t top)
 {
     size_t n = ttm_registry_leak_groups(reg, NULL, 0);
     if (n > 0) {
         if ((r->leak_groups = ttm__calloc(n, sizeof *r->leak_groups)) == NULL)
             return TTM_ENOMEM;
-        n = ttm_registry_leak_groups(reg, r->leak_groups, n);
-        r->nleak_groups = n; /* the same registry: the same groups */
+        if ((r->nleak_groups = ttm_registry_leak_groups(reg, r->leak_groups, n)) == 0)
+            return TTM_ENOMEM;
     }
     if ((r->live_sites = ttm__calloc(top, sizeof *r->live_sites)) == NULL)
         return TTM_ENOMEM;
@@ -247,9 +248,9 @@ static int fill_stacks(ttm_report *r, const ttm_registry *reg, size_t top)
     }
     n = ttm_registry_breakdown(reg, NULL, 0);
     if (n > 0) {
-        if ((r->breakdown = ttm__calloc(n, sizeof *r->breakdown)) == NULL)
+        if ((r->breakdown = ttm__calloc(n, sizeof *r->breakdown)) == NULL ||
+            (r->nbreakdown = ttm_registry_breakdown(reg, r->breakdown, n)) == 0)
             return TTM_ENOMEM;
-        r->nbreakdown = ttm_registry_breakdown(reg, r->breakdown, n);
     }
     ttm_stacks_stats_get(ttm_registry_stacks_c(reg), &r->stack_stats);
     return TTM_OK;
