@@ -414,7 +414,9 @@ int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const 
  * 8). Internal; exposed for the tests that forge states. */
 uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len);
 
-/* Bytes the registry uses for live records and their index (for the ≤ 64 B/buffer budget). */
+/* Bytes the registry uses for live records, their contexts' side arrays (none while no record
+ * had a context) and their index (for the ≤ 64 B/buffer budget, which holds without
+ * contexts; with a context on every record it is 4 bytes more). */
 size_t ttm_registry_live_memory(const ttm_registry *reg);
 
 #endif /* TTM_CORE_REGISTRY_H */

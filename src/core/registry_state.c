@@ -411,6 +411,7 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
 
     if (!r_count(r, 6, &n))
         BAD("the leak group count is wrong");
+    bool seen0 = false;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w[6];
         r_words(r, w, 6);
@@ -418,13 +419,16 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
         unsigned npids = (unsigned)(w[0] >> 32) & 0xff, more = (unsigned)(w[0] >> 40);
         if (!stack_ok(reg, stack) || npids > TTM_PROC_MAX_PIDS || more > 1 || w[1] == 0)
             BAD("leak group %llu is malformed", (unsigned long long)i);
+        bool dup = stack == 0 ? seen0 : ttm__table_find(&reg->lgroups, &lgroup_type,
+                                                       ttm__mix64(stack), &stack) != NULL;
+        if (dup)
+            BAD("leak group %llu appears twice", (unsigned long long)i);
+        seen0 |= stack == 0;
         /* room refused for want of memory is an error here, not a fold */
         if (stack != 0 && reg->lgroups.live < reg->lgroups.max &&
             !ttm__table_reserve(&reg->lgroups))
             return TTM_ENOMEM;
         ttm_leak_group *g = ttm__reg_lgroup(reg, stack);
-        if (g->count != 0 && g->stack == stack)
-            BAD("leak group %llu appears twice", (unsigned long long)i);
         ttm_leak_group in;
         memset(&in, 0, sizeof in); /* padding included: groups are compared whole */
         in.stack = g->stack;
@@ -462,6 +466,7 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
 
     if (!r_count(r, BD_WORDS, &n))
         BAD("the breakdown row count is wrong");
+    bool seen_fold[2] = {false, false};
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w[BD_WORDS];
         r_words(r, w, BD_WORDS);
@@ -469,13 +474,19 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
         uint64_t name = w[0] >> 8;
         if ((kind != TTM_BREAKDOWN_PHASE && kind != TTM_BREAKDOWN_SCOPE) || !string_ok(reg, name))
             BAD("breakdown row %llu is malformed", (unsigned long long)i);
+        ttm_breakdown key = {.kind = (uint8_t)kind, .name = (uint32_t)name};
+        unsigned k = kind == TTM_BREAKDOWN_PHASE ? 0 : 1;
+        bool dup = name == 0 ? seen_fold[k]
+                             : ttm__table_find(&reg->bd, &bd_type, bd_hash_of(kind, key.name),
+                                               &key) != NULL;
+        if (dup)
+            BAD("breakdown row %llu appears twice", (unsigned long long)i);
+        seen_fold[k] |= name == 0;
         if (name != 0 && reg->bd.live < reg->bd.max && !ttm__table_reserve(&reg->bd))
             return TTM_ENOMEM;
         bool folded;
         ttm_breakdown *b = ttm__reg_bd_row(reg, kind, (uint32_t)name, &folded);
         reg->t.breakdown_folded += folded;
-        if (name != 0 && b->name == name && (b->allocs | b->anomalies) != 0)
-            BAD("breakdown row %llu appears twice", (unsigned long long)i);
         /* added, not set: a row the loader's bound folds joins the row of name 0 */
         b->allocs = sat_add(b->allocs, w[1]);
         b->anomalies = sat_add(b->anomalies, w[2]);
