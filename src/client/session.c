@@ -670,7 +670,7 @@ static int attempt(bool reattach, int *last_err)
     pthread_mutex_unlock(&ttm__g.mu);
     if (!ours)
         goto out_lost_fds;
-    err = ttm__proto_send_hello(s, &hello, mfd, efd);
+    err = ttm__proto_send_hello(s, &hello, mfd, efd, -1);
     ttm_hello_reply reply;
     uint32_t peer = 0;
     if (err == TTM_OK) {

@@ -112,7 +112,7 @@ static void run_case(void (*fn)(void), const char *const *env)
 #define FAKE_EVENTS 4096
 
 typedef struct fsess {
-    int sock, memfd, efd;
+    int sock, memfd, efd, sidefd;
     ttm_ring_hdr *h;
     size_t bytes;
     pid_t pid;
@@ -159,7 +159,8 @@ static void fake_accept(fake *f, uint64_t now)
     fsess tmp;
     memset(&tmp, 0, sizeof tmp);
     char msg[128];
-    int err = ttm__proto_recv_hello(s, &tmp.hello, &tmp.memfd, &tmp.efd, msg, sizeof msg);
+    int err = ttm__proto_recv_hello(s, &tmp.hello, &tmp.memfd, &tmp.efd, &tmp.sidefd, msg,
+                                    sizeof msg);
     CHECK(err == TTM_OK);
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -168,6 +169,8 @@ static void fake_accept(fake *f, uint64_t now)
         CHECK(ttm__proto_send_reply(s, f->reply_status, f->reply_msg) == TTM_OK);
         close(tmp.memfd);
         close(tmp.efd);
+        if (tmp.sidefd >= 0)
+            close(tmp.sidefd);
         close(s);
         return;
     }
@@ -278,6 +281,8 @@ static void fake_stop(fake *f)
         munmap(f->s[i].h, f->s[i].bytes);
         close(f->s[i].memfd);
         close(f->s[i].efd);
+        if (f->s[i].sidefd >= 0)
+            close(f->s[i].sidefd);
     }
     if (f->lfd >= 0)
         close(f->lfd);
