@@ -1,5 +1,5 @@
 /*
- * stack.c — capture of call stacks (frame-pointer walk, libgcc unwinder, and the policy that
+ * stack.c — capture of call stacks (frame-pointer walk, the unwinder of unwind.h, the policy that
  * picks between them for an event) and their interning into stack ids; the contracts are in
  * stack.h, the measured costs in docs/CLIENT.md ("Stacks") and docs/BENCHMARKS.md.
  *
@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unwind.h>
 
 #include "client/side_writer.h"
 #include "client/stack.h"
+#include "client/unwind.h"
 
 #if defined(__aarch64__)
 #define FP_ALIGN 16u
@@ -140,39 +140,6 @@ unsigned ttm__stack_fp_walk(const void *fp, uintptr_t lo, uintptr_t hi, uintptr_
     return fp_walk((uintptr_t)fp, lo, hi, pcs, depth, &whole);
 }
 
-typedef struct unwind_state {
-    uintptr_t *pcs;
-    unsigned n, max;
-    unsigned skip; /* frames still to leave out: the unwinder's own, then the caller's skip */
-} unwind_state;
-
-static _Unwind_Reason_Code unwind_cb(struct _Unwind_Context *ctx, void *arg)
-{
-    unwind_state *s = arg;
-    if (s->skip > 0) {
-        s->skip--;
-        return _URC_NO_REASON;
-    }
-    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
-    if (ip == 0)
-        return _URC_END_OF_STACK;
-    s->pcs[s->n++] = ip;
-    return s->n < s->max ? _URC_NO_REASON : _URC_END_OF_STACK;
-}
-
-/* The unwinder: return addresses of the caller's stack, innermost first, without this
- * function's frame and the next skip frames; at most depth of them. libgcc's
- * _Unwind_Backtrace, which reads .eh_frame and needs no frame pointers. */
-static unsigned __attribute__((noinline)) unwind_capture(uintptr_t *pcs, unsigned depth,
-                                                         unsigned skip)
-{
-    if (depth == 0)
-        return 0;
-    unwind_state s = {.pcs = pcs, .n = 0, .max = depth, .skip = 1 + skip};
-    _Unwind_Backtrace(unwind_cb, &s);
-    return s.n;
-}
-
 ttm__stack_walker ttm__stack_walker_default(void)
 {
 #if defined(__x86_64__) || defined(__aarch64__)
@@ -196,7 +163,7 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
         want = sizeof buf / sizeof buf[0];
     unsigned n = 0;
     if (w == TTM__STACK_UNWIND) {
-        n = unwind_capture(buf, want, 1); /* 1: this function's frame */
+        n = ttm__unwind_capture(buf, want, 1); /* 1: this function's frame */
     } else {
         /* The walk reads only [own frame, top of the thread's stack): that range is mapped.
          * On a stack of another kind (a signal stack, a coroutine's) it records nothing, since
@@ -225,6 +192,12 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
 #define TERMINAL_SLOTS 64u
 #define TERMINAL_TAIL 3u /* at most this many frames after a terminal one */
 static _Atomic uintptr_t terminal[TERMINAL_SLOTS];
+static _Atomic uint64_t unwinds;
+
+uint64_t ttm__stack_unwinds(void)
+{
+    return atomic_load_explicit(&unwinds, memory_order_relaxed);
+}
 
 static inline unsigned terminal_at(uintptr_t pc)
 {
@@ -279,7 +252,8 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
      * application from ret on. */
     uintptr_t buf[TTM__STACK_DEPTH_MAX + TRIM_MAX];
     unsigned cap = (unsigned)(sizeof buf / sizeof buf[0]);
-    unsigned m = unwind_capture(buf, cap, 0);
+    unsigned m = ttm__unwind_capture(buf, cap, 0);
+    atomic_fetch_add_explicit(&unwinds, 1, memory_order_relaxed);
     unsigned first = 0;
     while (first < m && first < TRIM_MAX && buf[first] != ret)
         first++;

@@ -10,8 +10,9 @@
  *                      (code built without frame pointers, e.g. Debian 12's libc), and records
  *                      nothing when the capture runs on another stack than the thread's own
  *                      (a signal stack, a coroutine's);
- *   TTM__STACK_UNWIND  libgcc's _Unwind_Backtrace, which reads .eh_frame and needs no frame
- *                      pointers (slower; see docs/CLIENT.md, "Stacks");
+ *   TTM__STACK_UNWIND  the unwinder (unwind.h: libunwind loaded by dlopen, else libgcc), which
+ *                      reads .eh_frame and needs no frame pointers (slower; docs/CLIENT.md,
+ *                      "Stacks");
  *   TTM__STACK_AUTO    (an event's stack, ttm__stack_capture_at) the frame-pointer walk,
  *                      validated: kept when every address lies in a module of the side log's
  *                      last sync and the chain ended as chains end (a null link, the depth, or
@@ -69,6 +70,8 @@ unsigned ttm__stack_capture(uintptr_t *pcs, unsigned depth, unsigned skip, ttm__
  * found). Takes no lock. */
 unsigned ttm__stack_capture_at(uintptr_t *pcs, unsigned depth, uintptr_t ret, const void *fp,
                                ttm__stack_walker w);
+/* How many times ttm__stack_capture_at ran the unwinder (for ttm_client_stats). */
+uint64_t ttm__stack_unwinds(void);
 
 /* The frame-pointer walk itself, from frame pointer fp over a stack [lo, hi): at most depth
  * return addresses into pcs. A frame is followed only while its pointer lies in [lo, hi - 2
