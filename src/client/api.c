@@ -445,9 +445,10 @@ int ttm_stacks_set(unsigned what, unsigned depth)
 
 unsigned ttm_stacks_get(unsigned *depth)
 {
+    bool on = ttm_client_enabled(); /* reads the environment at the first call */
     if (depth != NULL)
         *depth = atomic_load(&stacks_depth);
-    return ttm_client_enabled() ? atomic_load(&stacks_what) : 0u;
+    return on ? atomic_load(&stacks_what) : 0u;
 }
 
 int ttm_scope_push(const char *name)

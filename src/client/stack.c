@@ -261,10 +261,15 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
         return 0; /* the application's frame is not where the unwinder went */
     unsigned got = m - first;
     bool complete = m < cap; /* the unwinder reached the stack's end */
-    /* A walk that broke only in the start-up frames: its last address is terminal. */
-    if (w == TTM__STACK_AUTO && n > 0 && !whole && complete && got >= n &&
-        got <= n + TERMINAL_TAIL && memcmp(buf + first, pcs, n * sizeof *pcs) == 0)
-        terminal_add(pcs[n - 1]);
+    /* A walk the unwinder confirms, short of start-up frames only (start_thread's, libc's
+     * main glue): its last address is terminal, and the walk's stack is the one kept, so that
+     * the site keeps one id whichever walker captured it. */
+    if (w == TTM__STACK_AUTO && n > 0 && complete && got >= n && got <= n + TERMINAL_TAIL &&
+        memcmp(buf + first, pcs, n * sizeof *pcs) == 0) {
+        if (!whole)
+            terminal_add(pcs[n - 1]);
+        return n;
+    }
     if (got > depth)
         got = depth;
     memcpy(pcs, buf + first, got * sizeof *pcs);
