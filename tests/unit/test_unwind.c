@@ -10,7 +10,9 @@
  * get their own chain. The fallback: TTMEM_UNWINDER=libgcc and a libunwind that cannot be
  * loaded both choose libgcc, which still unwinds the chain. The dlopen leaves glibc's
  * backtrace() (and libgcc's _Unwind_Backtrace) as they were: they still resolve to libc and
- * libgcc_s after libunwind.so.8 is loaded, and backtrace() still sees the chain.
+ * libgcc_s after libunwind.so.8 is loaded, and backtrace() still sees the chain. In this
+ * process without Python, the Python frame capture (src/client/pystack.c) finds nothing and
+ * leaves a native stack as it was.
  */
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -25,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "client/pystack.h"
 #include "client/unwind.h"
 
 #if defined(__clang__)
@@ -256,12 +259,40 @@ static void test_threads(void **state)
     }
 }
 
+static void py_frame_cb(const ttm__py_frame *f, void *arg)
+{
+    (void)f;
+    ++*(int *)arg;
+}
+
+/* No CPython here: no frames, the native stack back as it was (cut at cap). */
+static void test_no_python(void **state)
+{
+    (void)state;
+    assert_false(ttm__py_present());
+    int calls = 0;
+    assert_int_equal(ttm__py_walk(py_frame_cb, &calls, 64), 0);
+    assert_int_equal(calls, 0);
+    uintptr_t pcs[DEPTH_MAX], copy[DEPTH_MAX];
+    unsigned n = uw_a(pcs, 16, 0, ttm__unwind_capture);
+    assert_true(n >= 3);
+    memcpy(copy, pcs, sizeof pcs);
+    assert_int_equal(ttm__py_stack(pcs, n, DEPTH_MAX), n);
+    assert_memory_equal(pcs, copy, sizeof pcs);
+    assert_int_equal(ttm__py_stack(pcs, n, 2), 2);
+    ttm__py_stats st;
+    ttm__py_stats_get(&st);
+    assert_int_equal(st.frames, 0);
+    assert_int_equal(st.misses, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_libunwind),     cmocka_unit_test(test_chain_libgcc),
         cmocka_unit_test(test_backends_agree),      cmocka_unit_test(test_fallback_unloadable),
         cmocka_unit_test(test_backtrace_unchanged), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_no_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
