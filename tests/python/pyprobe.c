@@ -170,6 +170,8 @@ PROBE void probe_stats(uint64_t *o)
     o[4] = st.lost;
 }
 
+static volatile unsigned sink;
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -185,7 +187,6 @@ PROBE double probe_bench(unsigned calls, int python)
     double *m = malloc(batches * sizeof *m);
     if (m == NULL)
         return -1;
-    volatile unsigned sink = 0;
     for (unsigned b = 0; b < batches; b++) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
