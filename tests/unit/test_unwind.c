@@ -48,26 +48,23 @@ unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth);
 unsigned uw_glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip);
 
-CHAIN unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
+/* One link of the chain: calls next, then does work so that the call is not a tail call. */
+#define LINK(name, next)                                                                       \
+    CHAIN unsigned name(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)           \
+    {                                                                                          \
+        unsigned n = next(pcs, depth, skip, f);                                                \
+        sink++;                                                                                \
+        return n;                                                                              \
+    }
+
+static inline unsigned call_capture(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
 {
-    unsigned n = f(pcs, depth, skip);
-    sink++; /* not a tail call */
-    return n;
+    return f(pcs, depth, skip);
 }
 
-CHAIN unsigned uw_b(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    unsigned n = uw_c(pcs, depth, skip, f);
-    sink++;
-    return n;
-}
-
-CHAIN unsigned uw_a(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    unsigned n = uw_b(pcs, depth, skip, f);
-    sink++;
-    return n;
-}
+LINK(uw_c, call_capture)
+LINK(uw_b, uw_c)
+LINK(uw_a, uw_b)
 
 CHAIN unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth)
 {
