@@ -32,6 +32,7 @@
 int probe_walk(char *buf, size_t len);
 int probe_present(void);
 int probe_stack(char *buf, size_t len);
+int probe_stack_raising(char *buf, size_t len);
 int probe_cthread(void);
 void probe_stats(uint64_t *o);
 double probe_bench(unsigned calls, int python);
@@ -130,6 +131,22 @@ PROBE int probe_stack(char *buf, size_t len)
             ok && info.dli_fname ? info.dli_fname : "?");
     }
     return (int)n;
+}
+
+/* probe_stack with a Python exception pending, as a C extension may have when it frees a
+ * buffer on its error path: sets ValueError("probe: pending") first (CPython's own
+ * PyErr_SetString, found as pystack.c finds the API; the caller must hold the GIL: PyDLL), so
+ * the caller sees that exception raised when the capture kept it. -1 when the API is absent. */
+PROBE int probe_stack_raising(char *buf, size_t len)
+{
+    void (*set)(void *type, const char *msg);
+    void *sym = dlsym(RTLD_DEFAULT, "PyErr_SetString");
+    void **exc = dlsym(RTLD_DEFAULT, "PyExc_ValueError");
+    memcpy(&set, &sym, sizeof set);
+    if (set == NULL || exc == NULL)
+        return -1;
+    set(*exc, "probe: pending");
+    return probe_stack(buf, len);
 }
 
 typedef struct cthread {

@@ -6,8 +6,10 @@ ctypes.CDLL (the GIL released around the call: the capture takes it again) and c
 (the GIL held, as from a C extension). Checked: the file, function and line of the calling
 Python code, innermost first, both ways and from a Python thread; the Python frames interleaved
 with the native ones (read back from the side log's records) without libpython's own frames;
-a call site seen before costs no new lookups (the cache); a thread Python does not know gets
-no Python frames and its native stack back unchanged.
+a call site seen before costs no new lookups (the cache); more call sites than the cache holds
+are refused by it (counted) and still resolved; an exception pending when the capture runs is
+still pending after it; a thread Python does not know gets no Python frames and its native
+stack back unchanged.
 """
 import ctypes
 import inspect
@@ -30,6 +32,7 @@ def load(kind):
     lib = kind(sys.argv[1])
     lib.probe_walk.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     lib.probe_stack.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+    lib.probe_stack_raising.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
     lib.probe_stats.argtypes = [ctypes.POINTER(ctypes.c_uint64)]
     lib.probe_stats.restype = None
     return lib
@@ -122,6 +125,40 @@ def check_cache(lib):
     check(after[4] == 0, f"cache: frames lost {after}")
 
 
+def check_pending_error(pydll):
+    """A capture (with frames not cached yet) while an exception is pending keeps it."""
+    buf = ctypes.create_string_buffer(BUF)
+    raised = None
+    try:
+        pydll.probe_stack_raising(buf, BUF)
+    except ValueError as e:
+        raised = str(e)
+    check(raised == "probe: pending", f"pending exception: {raised!r}")
+    got = lines(buf)
+    check(any(e[:3] == ["py", HERE, "check_pending_error"] for e in got),
+          f"pending exception: frames {got}")
+
+
+def check_cache_bound(lib):
+    """More call sites than the cache holds: it stops growing (counted), frames still come."""
+    before = stats(lib)
+    n = 7000  # > 3/4 of TTM__PY_CACHE_SLOTS (8192): every one a new code object
+    src = "\n".join(f"def site{i}(f):\n    return f()\n" for i in range(n))
+    ns = {}
+    exec(compile(src, "generated_sites.py", "exec"), ns)
+    buf = ctypes.create_string_buffer(BUF)
+    for i in range(n):
+        ns[f"site{i}"](lambda: lib.probe_stack(buf, BUF))
+    after = stats(lib)
+    check(after[3] > before[3], f"cache bound: none refused {before} -> {after}")
+    check(after[2] <= 8192 * 3 // 4, f"cache bound: {after[2]} cached")
+    check(after[4] == before[4], f"cache bound: frames lost {before} -> {after}")
+    last = lines(buf)  # the last site's stack, resolved without the cache
+    check(any(e[:4] == ["py", "generated_sites.py", f"site{n - 1}", str(3 * (n - 1) + 2)]
+              for e in last),
+          f"cache bound: last site's frame {last}")
+
+
 def thread_target(lib, result):
     result.append(outer(call_walk, lib))
 
@@ -148,6 +185,8 @@ def main():
     check_stack(pydll, "PyDLL")
     check_cache(cdll)
     check_thread(cdll)
+    check_pending_error(pydll)
+    check_cache_bound(cdll)
     check(cdll.probe_cthread() == 1, "a C thread got Python frames or a changed stack")
     if failures:
         print(f"{len(failures)} failure(s)", file=sys.stderr)
