@@ -128,16 +128,29 @@ static bool api_find(void)
     return true;
 }
 
+/* Calls of this thread left before it asks the loader again whether CPython came in. */
+#define RECHECK_CALLS 1024u
+static __thread unsigned t_recheck __attribute__((tls_model("initial-exec")));
+
 /* The API, or NULL when the process has no CPython. Looked up once; when it was absent, looked
- * up again only after the loader mapped another object (an embedding program may dlopen
- * libpython after its first events). */
+ * up again after the loader mapped another object (an embedding program may dlopen libpython
+ * after its first events), which each thread asks the loader (dl_iterate_phdr, which takes its
+ * lock) once every RECHECK_CALLS calls: in between, a process without Python pays a
+ * thread-local decrement. */
 static const py_api *api(void)
 {
     int s = atomic_load_explicit(&api_state, memory_order_acquire);
     if (__builtin_expect(s == API_PRESENT, 1))
         return &api_v;
-    if (s == API_ABSENT && loader_adds() == __atomic_load_n(&api_adds, __ATOMIC_RELAXED))
-        return NULL;
+    if (s == API_ABSENT) {
+        if (t_recheck > 0) {
+            t_recheck--;
+            return NULL;
+        }
+        t_recheck = RECHECK_CALLS;
+        if (loader_adds() == __atomic_load_n(&api_adds, __ATOMIC_RELAXED))
+            return NULL;
+    }
     pthread_mutex_lock(&api_mu);
     s = atomic_load_explicit(&api_state, memory_order_relaxed);
     if (s != API_PRESENT) {

@@ -3,7 +3,8 @@
  * embed CPython (a Python program calling libttmem through ctypes, or a C extension that does),
  * without linking libpython: the CPython C API is looked up with dlsym(RTLD_DEFAULT) at the
  * first use (CPython 3.9 or later: PyThreadState_GetFrame, PyFrame_GetBack, PyFrame_GetCode
- * are 3.9's), and in a process without it every call returns at once, having done nothing.
+ * are 3.9's), and in a process without it every call returns at once, having done nothing
+ * (each thread asks the loader whether libpython came in since, once every 1,024 calls).
  *
  * Frames are read with the GIL held: the calling thread takes it with PyGILState_Ensure (ctypes
  * releases it around a foreign call; a C extension holding it already takes it again, which
