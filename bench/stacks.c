@@ -12,7 +12,8 @@
  *   - heaptrack's baseline: a malloc(64) + free loop at the bottom of the same chain without
  *     frame pointers, run in a child process with and without `heaptrack` (found in PATH), in
  *     this run; beside it the same loop with what ttmem adds to an alloc and a free event with
- *     stacks on (two captures by libunwind + interns).
+ *     stacks on (captures by libunwind + interns: on the alloc and the free, or on the alloc
+ *     only), and what two frame-pointer walks would add.
  *
  * Every capture comes from the same call site, so after the first one the intern is the lookup
  * of a stack seen before: the case of every event but the first of each call site.
@@ -51,6 +52,7 @@ enum {
     KIND_LIBGCC,
     KIND_MALLOC,
     KIND_MALLOC_TTM,
+    KIND_MALLOC_TTM1,
     KIND_N
 };
 static const char *const kind_name[KIND_N] = {
@@ -63,6 +65,7 @@ static const char *const kind_name[KIND_N] = {
     "libgcc + intern (no-fp)",
     "malloc+free (no-fp chain)",
     "malloc+free + 2 ttmem stacks",
+    "malloc+free + 1 ttmem stack",
 };
 
 typedef struct run {
@@ -102,7 +105,7 @@ static __attribute__((noinline)) uint32_t malloc_free(int kind, unsigned *depth)
     void *p = malloc(64);
     sink_ptr = p;
     uint32_t id = 0;
-    if (kind == KIND_MALLOC_TTM)
+    if (kind == KIND_MALLOC_TTM || kind == KIND_MALLOC_TTM1)
         id = stack_event(KIND_LIBUNWIND, depth);
     free(p);
     if (kind == KIND_MALLOC_TTM)
@@ -119,7 +122,7 @@ static void measure(void *arg)
         for (int i = 0; i < BATCH; i++) {
             if (r->kind == KIND_BASELINE)
                 acc += empty_call();
-            else if (r->kind == KIND_MALLOC || r->kind == KIND_MALLOC_TTM)
+            else if (r->kind >= KIND_MALLOC)
                 acc += malloc_free(r->kind, &r->depth);
             else
                 acc += stack_event(r->kind, &r->depth);
@@ -251,7 +254,8 @@ static double malloc_child(bool heaptrack, size_t calls, const char *dir)
     return ns;
 }
 
-static void heaptrack_baseline(size_t calls)
+/* fp: the frame-pointer walk + intern figure of this run (on the chain with frame pointers). */
+static void heaptrack_baseline(size_t calls, double fp)
 {
     char dir[] = "/tmp/ttmem-bench-heaptrack.XXXXXX";
     if (mkdtemp(dir) == NULL) {
@@ -262,6 +266,7 @@ static void heaptrack_baseline(size_t calls)
     double ht = malloc_child(true, calls, dir);
     double in_proc = bench(KIND_MALLOC, 1, calls, false);
     double ttm = bench(KIND_MALLOC_TTM, 1, calls, false);
+    double ttm1 = bench(KIND_MALLOC_TTM1, 1, calls, false);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     if (system(rm) != 0)
@@ -272,10 +277,12 @@ static void heaptrack_baseline(size_t calls)
     }
     printf("  malloc+free in a child: %.1f ns; under heaptrack: %.1f ns (heaptrack adds %.1f ns)\n",
            plain, ht, ht - plain);
-    double ttm_add = ttm - in_proc;
-    printf("  ttmem's stacks on an alloc + a free event (libunwind): add %.1f ns; heaptrack's "
-           "addition / ttmem's: %.1f×\n",
-           ttm_add, ttm_add > 0 ? (ht - plain) / ttm_add : 0.0);
+    double add2 = ttm - in_proc, add1 = ttm1 - in_proc, ht_add = ht - plain;
+    printf("  heaptrack's addition / ttmem's: libunwind, stacks on the alloc and the free "
+           "(+%.1f ns) %.1f×; on the alloc only (+%.1f ns) %.1f×; frame-pointer walk, both "
+           "(+%.1f ns) %.1f×, alloc only %.1f×\n",
+           add2, add2 > 0 ? ht_add / add2 : 0.0, add1, add1 > 0 ? ht_add / add1 : 0.0, 2 * fp,
+           ht_add / (2 * fp), ht_add / fp);
 }
 
 int main(int argc, char **argv)
@@ -303,10 +310,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_stacks: no stack table\n");
         return 1;
     }
+    double fp1 = 0;
     for (unsigned nt = 1; nt <= 2; nt++) {
         double base = bench(KIND_BASELINE, nt, calls, false);
         bench(KIND_FP_WALK, nt, calls, false);
         double fp = bench(KIND_FP, nt, calls, false);
+        if (nt == 1)
+            fp1 = fp;
         bench(KIND_FP_NOFP, nt, calls, false);
         double uw = bench(KIND_LIBUNWIND, nt, calls, false);
         double pt = -1;
@@ -324,7 +334,7 @@ int main(int argc, char **argv)
                nt, nt > 1 ? "s" : "", fp / base, uw / base, pt > 0 ? pt / base : 0.0,
                gcc / base, uw / fp, gcc / uw);
     }
-    heaptrack_baseline(calls / 4);
+    heaptrack_baseline(calls / 4, fp1);
     ttm__stack_stats st;
     ttm__stack_table_stats(ttm__stack_table_process(), &st);
     printf("  table: %llu stacks, %llu bytes of addresses, %llu refused\n",

@@ -10,7 +10,9 @@
  * get their own chain. The fallback: TTMEM_UNWINDER=libgcc and a libunwind that cannot be
  * loaded both choose libgcc, which still unwinds the chain. The dlopen leaves glibc's
  * backtrace() (and libgcc's _Unwind_Backtrace) as they were: they still resolve to libc and
- * libgcc_s after libunwind.so.8 is loaded, and backtrace() still sees the chain.
+ * libgcc_s after libunwind.so.8 is loaded, and backtrace() still sees the chain. In this
+ * process without Python, the Python frame capture (src/client/pystack.c) finds nothing and
+ * leaves a native stack as it was.
  */
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -25,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include "client/pystack.h"
 #include "client/unwind.h"
 
 #if defined(__clang__)
@@ -43,27 +46,25 @@ unsigned uw_a(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_b(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth);
+unsigned uw_glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip);
 
-CHAIN unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
+/* One link of the chain: calls next, then does work so that the call is not a tail call. */
+#define LINK(name, next)                                                                       \
+    CHAIN unsigned name(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)           \
+    {                                                                                          \
+        unsigned n = next(pcs, depth, skip, f);                                                \
+        sink++;                                                                                \
+        return n;                                                                              \
+    }
+
+static inline unsigned call_capture(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
 {
-    unsigned n = f(pcs, depth, skip);
-    sink++; /* not a tail call */
-    return n;
+    return f(pcs, depth, skip);
 }
 
-CHAIN unsigned uw_b(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    unsigned n = uw_c(pcs, depth, skip, f);
-    sink++;
-    return n;
-}
-
-CHAIN unsigned uw_a(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    unsigned n = uw_b(pcs, depth, skip, f);
-    sink++;
-    return n;
-}
+LINK(uw_c, call_capture)
+LINK(uw_b, uw_c)
+LINK(uw_a, uw_b)
 
 CHAIN unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth)
 {
@@ -180,14 +181,19 @@ static void test_fallback_unloadable(void **state)
     assert_string_equal(ttm__unwind_name(), "libunwind");
 }
 
-/* glibc's backtrace() as a capture function for the chain. */
-static unsigned glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip)
+/* glibc's backtrace() as a capture function for the chain: what it gives after its entry in
+ * this function (before it: a sanitizer's interceptor, in a sanitizer build). */
+CHAIN unsigned uw_glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip)
 {
-    void *buf[DEPTH_MAX + 2];
-    int got = backtrace(buf, (int)(depth + skip + 1 < DEPTH_MAX ? depth + skip + 1 : DEPTH_MAX));
+    void *buf[DEPTH_MAX];
+    int got = backtrace(buf, DEPTH_MAX);
+    int i = 0;
+    while (i < got && strcmp(fn_of((uintptr_t)buf[i] + 1), "uw_glibc_capture") != 0)
+        i++;
     unsigned n = 0;
-    for (int i = 1 + (int)skip; i < got && n < depth; i++) /* [0] is glibc_capture itself */
+    for (i += 1 + (int)skip; i < got && n < depth; i++)
         pcs[n++] = (uintptr_t)buf[i];
+    sink++;
     return n;
 }
 
@@ -204,11 +210,16 @@ static void test_backtrace_unchanged(void **state)
     assert_non_null(h);
     assert_non_null(dlsym(h, "backtrace"));
     dlclose(h);
-    assert_non_null(strstr(global_owner("backtrace"), "libc.so"));
+    /* libc's (or, in a sanitizer build, the sanitizer runtime's interceptor), never
+     * libunwind's. */
+    const char *bt = global_owner("backtrace");
+    assert_true(strstr(bt, "libc.so") != NULL || strstr(bt, "san") != NULL);
+    assert_null(strstr(bt, "libunwind"));
     const char *gcc = global_owner("_Unwind_Backtrace");
+    assert_true(gcc[0] != 0);
     assert_null(strstr(gcc, "libunwind"));
     /* The glibc backtrace() still sees the chain. */
-    unsigned n = uw_a(pcs, 8, 0, glibc_capture);
+    unsigned n = uw_a(pcs, 8, 0, uw_glibc_capture);
     assert_true(n >= 3);
     assert_string_equal(fn_of(pcs[0]), "uw_c");
     assert_string_equal(fn_of(pcs[1]), "uw_b");
@@ -256,12 +267,40 @@ static void test_threads(void **state)
     }
 }
 
+static void py_frame_cb(const ttm__py_frame *f, void *arg)
+{
+    (void)f;
+    ++*(int *)arg;
+}
+
+/* No CPython here: no frames, the native stack back as it was (cut at cap). */
+static void test_no_python(void **state)
+{
+    (void)state;
+    assert_false(ttm__py_present());
+    int calls = 0;
+    assert_int_equal(ttm__py_walk(py_frame_cb, &calls, 64), 0);
+    assert_int_equal(calls, 0);
+    uintptr_t pcs[DEPTH_MAX], copy[DEPTH_MAX];
+    unsigned n = uw_a(pcs, 16, 0, ttm__unwind_capture);
+    assert_true(n >= 3);
+    memcpy(copy, pcs, sizeof pcs);
+    assert_int_equal(ttm__py_stack(pcs, n, DEPTH_MAX), n);
+    assert_memory_equal(pcs, copy, sizeof pcs);
+    assert_int_equal(ttm__py_stack(pcs, n, 2), 2);
+    ttm__py_stats st;
+    ttm__py_stats_get(&st);
+    assert_int_equal(st.frames, 0);
+    assert_int_equal(st.misses, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_libunwind),     cmocka_unit_test(test_chain_libgcc),
         cmocka_unit_test(test_backends_agree),      cmocka_unit_test(test_fallback_unloadable),
         cmocka_unit_test(test_backtrace_unchanged), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_no_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
