@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/pystack.h"
 #include "client/side_writer.h"
 #include "client/stack.h"
 #include "common/clock.h"
@@ -378,7 +379,8 @@ static uint32_t __attribute__((noinline)) event_stack(uintptr_t ret, const void 
     ttm__stack_walker w =
         (ttm__stack_walker)atomic_load_explicit(&stacks_walker, memory_order_relaxed);
     unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w);
-    (void)what;
+    if (what & TTM_STACKS_PYTHON)
+        n = ttm__py_stack(pcs, n, TTM__STACK_INTERN_MAX);
     uint32_t id = n > 0 ? ttm__stack_intern(table(), pcs, n) : 0;
     if (unlikely(id == 0))
         atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
