@@ -142,7 +142,10 @@ typedef struct sv_stack {
 typedef struct side_view {
     bool bad;         /* a record that breaks the format */
     uint64_t committed;
-    uint32_t nmods, nstacks, nstrs;
+    uint32_t nmods, nstacks, nstrs, npyframes;
+    struct {
+        uint32_t file, func, line;
+    } pyframes[SV_STRS];
     sv_mod mods[SV_MODS];
     sv_stack stacks[SV_STACKS];
     struct {
@@ -207,6 +210,12 @@ static void side_read(const ttm_side_hdr *h, side_view *v)
                       r.len != 8 + 8 * st->depth;
             if (!v->bad)
                 memcpy(st->pcs, p + 8, 8 * (size_t)st->depth);
+        } else if (r.type == TTM_SIDE_PYFRAME && v->npyframes < SV_STRS && r.len == 16) {
+            memcpy(&v->pyframes[v->npyframes].file, p + 4, 4);
+            memcpy(&v->pyframes[v->npyframes].func, p + 8, 4);
+            memcpy(&v->pyframes[v->npyframes].line, p + 12, 4);
+            v->npyframes++;
+            v->bad |= id != v->npyframes;
         } else if (r.type == TTM_SIDE_STRING && v->nstrs < SV_STRS) {
             v->strs[v->nstrs].id = id;
             memcpy(&v->strs[v->nstrs].kind, p + 4, 4);
@@ -1243,6 +1252,61 @@ static void case_fork_side(void)
     fake_stop(&f);
 }
 
+/* A new image (exec) is a new session with a side log of its own; a Python program calling
+ * libttmem through ctypes with TTMEM_STACKS=python gets its own file, function and line in its
+ * stacks, beside the native frames. */
+static void case_exec_python(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    static const char script[] =
+        "import ctypes, sys\n"
+        "lib = ctypes.CDLL(sys.argv[1])\n"
+        "def leak_here():\n"
+        "    return lib.ttm_buffer_alloc(0, 0, 0x5000, 64, 0, 0)\n"
+        "assert leak_here() == 0\n"
+        "assert lib.ttm_client_flush(5000) == 0\n";
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        execlp("python3", "python3", "-c", script, TTM_LIBTTMEM_SO, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* 127: no python3 in PATH */
+    WAIT_FOR(sessions(&f) == 1, 2000);
+    WAIT_FOR(session_ended(&f, 0), 2000);
+    view_of(&f, 0);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(s->pid == child && s->side->creator_pid == (uint32_t)child);
+    CHECK(s->nev == 1 && s->ev[0].addr == 0x5000 && s->unknown_ids == 0);
+    const sv_stack *st = sv_stack_of(&view, s->ev[0].stack);
+    pthread_mutex_unlock(&f.mu);
+    CHECK(st != NULL);
+    bool native = false, here = false, module = false;
+    for (unsigned i = 0; i < st->depth; i++) {
+        uint64_t e = st->pcs[i];
+        if (!(e & TTM_SIDE_PYFRAME_BIT)) {
+            native = true;
+            continue;
+        }
+        uint32_t id = (uint32_t)e;
+        CHECK(id >= 1 && id <= view.npyframes);
+        const char *file = sv_string(&view, view.pyframes[id - 1].file);
+        const char *func = sv_string(&view, view.pyframes[id - 1].func);
+        CHECK(file != NULL && func != NULL);
+        if (strcmp(func, "leak_here") == 0) {
+            CHECK(!here && !module); /* innermost first */
+            here = strcmp(file, "<string>") == 0 && view.pyframes[id - 1].line == 4;
+        }
+        module |= strcmp(func, "<module>") == 0 && view.pyframes[id - 1].line == 5;
+    }
+    CHECK(native && here && module);
+    fake_stop(&f);
+}
+
 /* ---- cmocka wrappers ---------------------------------------------------------------------- */
 
 static void test_disabled_by_default(void **state)
@@ -1400,6 +1464,13 @@ static void test_fork_side(void **state)
     run_case(case_fork_side, env);
 }
 
+static void test_exec_python(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=python", NULL};
+    run_case(case_exec_python, env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1420,6 +1491,7 @@ int main(void)
         cmocka_unit_test(test_dlopen_modules),
         cmocka_unit_test(test_side_full),
         cmocka_unit_test(test_fork_side),
+        cmocka_unit_test(test_exec_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
