@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "client/side_writer.h"
+#include "client/stack.h"
 #include "common/bytes.h"
 #include "common/side.h"
 #include "ttmem/ttmem.h"
@@ -209,22 +210,12 @@ static char *str_arena; /* TTM__SIDE_STRING_ARENA bytes; written under mu, befor
 static uint32_t str_used;
 static itable pyframes = {.max = TTM__SIDE_MAX_PYFRAMES};
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
-}
-
 static uint64_t hash_bytes(unsigned kind, const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ kind; /* FNV-1a, then the finalizer */
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return mix(h);
+    return ttm__hash_finish(h);
 }
 
 /* Slots for twice the table's bound, at the first insert. Under mu. */
@@ -279,6 +270,36 @@ static bool str_eq(const islot *s, const void *what)
     return s->c == k->kind && s->b == k->n && memcmp(str_arena + s->a, k->s, k->n) == 0;
 }
 
+/* Under mu, for what (hash h) not found without the lock: the empty slot a new entry goes
+ * in, or NULL with *id = the entry's id when another thread inserted it meanwhile, or 0 when
+ * there is no room (a full table: counted). */
+static islot *insert_begin(itable *t, uint64_t h, islot_eq eq, const void *what, uint32_t *id)
+{
+    *id = 0;
+    islot *slot = itable_ready(t) ? iprobe(t, h, eq, what) : NULL;
+    *id = ifound(slot);
+    if (*id != 0 || slot == NULL)
+        return NULL;
+    if (t->count >= t->max) {
+        atomic_fetch_add(&n_table_full, 1);
+        return NULL;
+    }
+    return slot;
+}
+
+/* Under mu, once the entry's record is committed: publishes it as the next id. */
+static uint32_t insert_end(itable *t, islot *slot, uint64_t h, uint32_t a, uint32_t b,
+                           uint32_t c)
+{
+    uint32_t id = ++t->count;
+    slot->id = id;
+    slot->a = a;
+    slot->b = b;
+    slot->c = c;
+    atomic_store_explicit(&slot->key, h, memory_order_release);
+    return id;
+}
+
 uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
 {
     if (s == NULL || n == 0 || kind < TTM_SIDE_STR_SCOPE || kind > TTM_SIDE_STR_PYFUNC)
@@ -291,16 +312,12 @@ uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
     if (id != 0)
         return id;
     pthread_mutex_lock(&mu);
-    islot *slot = NULL;
-    if (itable_ready(&strings))
-        slot = iprobe(&strings, h, str_eq, &k);
-    id = ifound(slot);
-    if (id != 0 || slot == NULL)
+    islot *slot = insert_begin(&strings, h, str_eq, &k, &id);
+    if (slot == NULL)
         goto out_unlock;
     if (str_arena == NULL)
         str_arena = malloc(TTM__SIDE_STRING_ARENA);
-    if (strings.count >= strings.max || str_arena == NULL ||
-        TTM__SIDE_STRING_ARENA - str_used < n) {
+    if (str_arena == NULL || TTM__SIDE_STRING_ARENA - str_used < n) {
         atomic_fetch_add(&n_table_full, 1);
         goto out_unlock;
     }
@@ -308,19 +325,13 @@ uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
     uint8_t *p = rec_begin(TTM_SIDE_STRING, len);
     if (p == NULL)
         goto out_unlock;
-    id = strings.count + 1;
-    ttm__put_le32(p, id);
+    ttm__put_le32(p, strings.count + 1);
     ttm__put_le32(p + 4, kind);
     memcpy(p + 8, s, n);
-    memcpy(str_arena + str_used, s, n);
-    slot->id = id;
-    slot->a = str_used;
-    str_used += (uint32_t)n;
-    slot->b = (uint32_t)n;
-    slot->c = kind;
     rec_commit(len);
-    strings.count = id;
-    atomic_store_explicit(&slot->key, h, memory_order_release);
+    memcpy(str_arena + str_used, s, n);
+    id = insert_end(&strings, slot, h, str_used, (uint32_t)n, kind);
+    str_used += (uint32_t)n;
     atomic_fetch_add(&n_strings, 1);
 out_unlock:
     pthread_mutex_unlock(&mu);
@@ -338,39 +349,23 @@ uint32_t ttm__side_pyframe(uint32_t file, uint32_t func, uint32_t line)
     if (file == 0 || func == 0)
         return 0;
     uint32_t k[3] = {file, func, line};
-    uint64_t h = mix(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
-                     ((uint64_t)line << 52));
+    uint64_t h = ttm__hash_finish(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
+                                  ((uint64_t)line << 52));
     uint32_t id = ifound(iprobe(&pyframes, h, frame_eq, k));
     if (id != 0)
         return id;
     pthread_mutex_lock(&mu);
-    islot *slot = NULL;
-    if (itable_ready(&pyframes))
-        slot = iprobe(&pyframes, h, frame_eq, k);
-    id = ifound(slot);
-    if (id != 0 || slot == NULL)
-        goto out_unlock;
-    if (pyframes.count >= pyframes.max) {
-        atomic_fetch_add(&n_table_full, 1);
-        goto out_unlock;
+    islot *slot = insert_begin(&pyframes, h, frame_eq, k, &id);
+    uint8_t *p = slot != NULL ? rec_begin(TTM_SIDE_PYFRAME, 16) : NULL;
+    if (p != NULL) {
+        ttm__put_le32(p, pyframes.count + 1);
+        ttm__put_le32(p + 4, file);
+        ttm__put_le32(p + 8, func);
+        ttm__put_le32(p + 12, line);
+        rec_commit(16);
+        id = insert_end(&pyframes, slot, h, file, func, line);
+        atomic_fetch_add(&n_pyframes, 1);
     }
-    uint8_t *p = rec_begin(TTM_SIDE_PYFRAME, 16);
-    if (p == NULL)
-        goto out_unlock;
-    id = pyframes.count + 1;
-    ttm__put_le32(p, id);
-    ttm__put_le32(p + 4, file);
-    ttm__put_le32(p + 8, func);
-    ttm__put_le32(p + 12, line);
-    slot->id = id;
-    slot->a = file;
-    slot->b = func;
-    slot->c = line;
-    rec_commit(16);
-    pyframes.count = id;
-    atomic_store_explicit(&slot->key, h, memory_order_release);
-    atomic_fetch_add(&n_pyframes, 1);
-out_unlock:
     pthread_mutex_unlock(&mu);
     return id;
 }

@@ -383,12 +383,7 @@ static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
         l[0] = (l[0] + (uint64_t)pcs[i]) * k;
     uint64_t h = l[0] ^ ((l[1] << 17) | (l[1] >> 47)) ^ ((l[2] << 31) | (l[2] >> 33)) ^
                  ((l[3] << 47) | (l[3] >> 17));
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
+    return ttm__hash_finish(h);
 }
 
 /* The slot holding pcs, or the empty slot where it would go; NULL when neither is found in a
