@@ -1269,6 +1269,10 @@ static void case_exec_python(void)
     pid_t child = fork();
     CHECK(child >= 0);
     if (child == 0) {
+#ifdef TTM_PY_PRELOAD /* a sanitized libttmem.so in an uninstrumented interpreter */
+        setenv("LD_PRELOAD", TTM_PY_PRELOAD, 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+#endif
         execlp("python3", "python3", "-c", script, TTM_LIBTTMEM_SO, (char *)NULL);
         _exit(127);
     }
