@@ -378,10 +378,15 @@ static uint32_t __attribute__((noinline)) event_stack(uintptr_t ret, const void 
     unsigned depth = atomic_load_explicit(&stacks_depth, memory_order_relaxed);
     ttm__stack_walker w =
         (ttm__stack_walker)atomic_load_explicit(&stacks_walker, memory_order_relaxed);
-    unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w);
-    if (what & TTM_STACKS_PYTHON)
+    uint32_t id = 0;
+    ttm__stack_table *t = table(); /* the process's, which the capture looks stacks up in */
+    unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w, &id);
+    if (what & TTM_STACKS_PYTHON) {
         n = ttm__py_stack(pcs, n, TTM__STACK_INTERN_MAX);
-    uint32_t id = n > 0 ? ttm__stack_intern(table(), pcs, n) : 0;
+        id = 0; /* the native part's id is not the whole stack's */
+    }
+    if (id == 0 && n > 0)
+        id = ttm__stack_intern(t, pcs, n);
     if (unlikely(id == 0))
         atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
     return id;

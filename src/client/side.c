@@ -439,10 +439,12 @@ static bool range_find(uintptr_t pc, uint32_t n, uint32_t *hint)
 
 bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n)
 {
-    for (;;) {
+    /* A writer preempted in the middle of its few stores must not hold readers for long:
+     * after a bounded number of tries the answer is "not known" (the caller then unwinds). */
+    for (int tries = 0; tries < 64; tries++) {
         uint32_t s1 = atomic_load_explicit(&ranges_seq, memory_order_acquire);
         if (s1 & 1u)
-            continue; /* the writer is changing it: a few stores */
+            continue;
         uint32_t nr = atomic_load_explicit(&nranges, memory_order_relaxed);
         if (nr > TTM__SIDE_MAX_MODULES)
             nr = TTM__SIDE_MAX_MODULES;
@@ -454,6 +456,7 @@ bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n)
         if (atomic_load_explicit(&ranges_seq, memory_order_relaxed) == s1)
             return known;
     }
+    return false;
 }
 
 static int counts_cb(struct dl_phdr_info *info, size_t size, void *arg)

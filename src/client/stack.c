@@ -225,10 +225,15 @@ static void terminal_add(uintptr_t pc)
     }
 }
 
+static uint32_t lookup(ttm__stack_table *t, const uintptr_t *pcs, unsigned n);
+static ttm__stack_table *process_table;
+
 unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigned depth,
                                                          uintptr_t ret, const void *fp,
-                                                         ttm__stack_walker w)
+                                                         ttm__stack_walker w, uint32_t *id)
 {
+    if (id != NULL)
+        *id = 0;
     if (depth > TTM__STACK_DEPTH_MAX)
         depth = TTM__STACK_DEPTH_MAX;
     if (depth == 0 || ret == 0)
@@ -244,9 +249,19 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
             n = fp_walk(f, f, hi, pcs, depth, &whole);
         if (w == TTM__STACK_FP)
             return n;
-        if (n > 0 && pcs[0] == ret && ttm__side_pcs_known(pcs, n) &&
-            (whole || terminal_known(pcs[n - 1])))
-            return n;
+        if (n > 0 && pcs[0] == ret && (whole || terminal_known(pcs[n - 1]))) {
+            /* A stack the process's table holds was validated (or confirmed by the unwinder)
+             * when it was first seen: the same addresses need no second look at the modules. */
+            uint32_t found = id != NULL ? lookup(__atomic_load_n(&process_table, __ATOMIC_ACQUIRE),
+                                                 pcs, n)
+                                        : 0;
+            if (found != 0) {
+                *id = found;
+                return n;
+            }
+            if (ttm__side_pcs_known(pcs, n))
+                return n;
+        }
     }
     /* The unwinder, from here: this function's caller, then libttmem's public call, then the
      * application from ret on. */
@@ -352,7 +367,6 @@ void ttm__stack_table_free(ttm__stack_table *t)
 }
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
-static ttm__stack_table *process_table;
 
 static void process_table_init(void)
 {
@@ -399,6 +413,15 @@ static slot *probe(ttm__stack_table *t, uint64_t h, const uintptr_t *pcs, unsign
             return s;
     }
     return NULL;
+}
+
+/* The id of pcs[0..n) when t holds it, else 0; no lock, no insert. */
+static uint32_t lookup(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)
+{
+    if (t == NULL || n == 0 || n > TTM__STACK_INTERN_MAX)
+        return 0;
+    slot *s = probe(t, stack_hash(pcs, n), pcs, n);
+    return s != NULL && atomic_load_explicit(&s->key, memory_order_relaxed) != 0 ? s->id : 0;
 }
 
 uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)

@@ -77,10 +77,12 @@ unsigned ttm__stack_capture(uintptr_t *pcs, unsigned depth, unsigned skip, ttm__
  * the stack stored in pcs (room for depth, clamped to TTM__STACK_DEPTH_MAX) starts at ret, so
  * none of libttmem's frames is in it however its functions were inlined. w: TTM__STACK_FP
  * (the walk from fp, as it is), TTM__STACK_UNWIND (the unwinder, cut before ret), or
- * TTM__STACK_AUTO (the policy above). Returns the number of addresses (0: none could be
- * found). Takes no lock. */
+ * TTM__STACK_AUTO (the policy above). When id is not NULL and the walk's stack was found in
+ * the process's table while validating it (a stack seen before needs no module check), *id
+ * receives its id, else 0. Returns the number of addresses (0: none could be found). Takes no
+ * lock. */
 unsigned ttm__stack_capture_at(uintptr_t *pcs, unsigned depth, uintptr_t ret, const void *fp,
-                               ttm__stack_walker w);
+                               ttm__stack_walker w, uint32_t *id);
 /* How many times ttm__stack_capture_at ran the unwinder (for ttm_client_stats). */
 uint64_t ttm__stack_unwinds(void);
 
