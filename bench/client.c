@@ -1,7 +1,7 @@
 /*
  * bench/client.c — what one ttm_buffer_alloc() costs the application (the budgets in
- * docs/ARCHITECTURE.md): enabled with 1 thread (≤ 30 ns median), enabled with 2 threads contending
- * (≤ 100 ns), disabled (≤ 1 ns: the header's inline gate; the exported function called directly
+ * docs/ARCHITECTURE.md): enabled with 1 thread (≤ 30 ns median), enabled with 2 threads
+ * contending (≤ 100 ns), disabled (≤ 1 ns: the header's inline gate; the exported function called directly
  * beside it), and, in the same run, the legacy prototype's way as a baseline: one blocking send()
  * of a 72-byte message per event over a Unix socket to a reader thread (target: ≥ 50x cheaper).
  *

@@ -5,8 +5,9 @@
  * validates return addresses for the frame-pointer walk.
  *
  * The string table keeps its bytes in an arena of its own (TTM__SIDE_STRING_ARENA, allocated
- * at the first string), never in the shared log, whose mapping a rebuild replaces. Lookups of a string or frame seen before take no lock (open addressing, the key published
- * last with release order, as in stack.c); inserts take the writer's mutex.
+ * at the first string), never in the shared log, whose mapping a rebuild replaces. Lookups of
+ * a string or frame seen before take no lock (open addressing, the key published last with
+ * release order, as in stack.c); inserts take the writer's mutex.
  *
  * Lock order: the stack table's mutex (stack.c) -> the writer's mutex -> the dynamic loader's
  * (inside dl_iterate_phdr). Nothing here calls back into the stack table.
@@ -38,7 +39,7 @@
 /* ---- the log ----------------------------------------------------------------------------- */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static ttm_side_hdr *side_map;  /* NULL until made (or after a fork, until the child's copy) */
+static ttm_side_hdr *side_map; /* NULL until made (or after a fork, until the child's copy) */
 static size_t side_bytes;
 static int side_fd = -1;
 static uint64_t side_dev, side_ino; /* the memfd's identity, to tell it from a reused number */
@@ -48,8 +49,7 @@ static ttm_side_hdr *inherited;
 static size_t inherited_bytes;
 static uint64_t fork_committed; /* committed when the fork happened (set under mu) */
 
-static _Atomic uint64_t n_strings, n_pyframes, n_modules, n_unmaps, n_stacks, n_table_full,
-    n_syncs;
+static _Atomic uint64_t n_strings, n_pyframes, n_modules, n_unmaps, n_stacks, n_table_full, n_syncs;
 
 static size_t bytes_from_env(void)
 {
@@ -288,8 +288,7 @@ static islot *insert_begin(itable *t, uint64_t h, islot_eq eq, const void *what,
 }
 
 /* Under mu, once the entry's record is committed: publishes it as the next id. */
-static uint32_t insert_end(itable *t, islot *slot, uint64_t h, uint32_t a, uint32_t b,
-                           uint32_t c)
+static uint32_t insert_end(itable *t, islot *slot, uint64_t h, uint32_t a, uint32_t b, uint32_t c)
 {
     uint32_t id = ++t->count;
     slot->id = id;
@@ -489,8 +488,8 @@ static uint32_t build_id(const struct dl_phdr_info *info, uint8_t out[TTM_SIDE_B
                 break;
             if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
                 memcmp(p + sizeof nh, "GNU", 4) == 0) {
-                uint32_t n = nh.n_descsz < TTM_SIDE_BUILD_ID_MAX ? nh.n_descsz
-                                                                 : TTM_SIDE_BUILD_ID_MAX;
+                uint32_t n =
+                    nh.n_descsz < TTM_SIDE_BUILD_ID_MAX ? nh.n_descsz : TTM_SIDE_BUILD_ID_MAX;
                 memcpy(out, p + sizeof nh + name, n);
                 return n;
             }
@@ -510,8 +509,7 @@ static const char *module_path(const struct dl_phdr_info *info, bool first, size
     uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
     for (int i = 0; vdso != 0 && i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && ph->p_offset == 0 &&
-            info->dlpi_addr + ph->p_vaddr == vdso) {
+        if (ph->p_type == PT_LOAD && ph->p_offset == 0 && info->dlpi_addr + ph->p_vaddr == vdso) {
             *len = strlen("[vdso]");
             return "[vdso]";
         }
@@ -583,8 +581,8 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
     memcpy(p + 32, bid, sizeof bid);
     memcpy(p + TTM_SIDE_MODULE_FIXED, path, plen);
     rec_commit(len);
-    mods[nmods++] = (module){.id = id, .seen = true, .bias = info->dlpi_addr, .lo = lo,
-                             .hi = hi, .name_hash = nh};
+    mods[nmods++] = (module){
+        .id = id, .seen = true, .bias = info->dlpi_addr, .lo = lo, .hi = hi, .name_hash = nh};
     atomic_fetch_add(&n_modules, 1);
     return 0;
 }
