@@ -125,24 +125,23 @@ static void stacks_from_env(void)
     atomic_store(&stacks_what, what);
 }
 
-static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Reads the environment once; concurrent first callers agree on the result (and none goes on
- * before the stack settings are in place). */
+/* Reads the environment once; concurrent first callers agree on the result. No lock (a fork
+ * at any moment leaves nothing held): the first caller to claim the environment also reads the
+ * stack settings, before it opens the gate; another first caller may open it a moment before
+ * that, and its events then carry no stack, as if stacks had been switched on just after. */
 static int __attribute__((noinline, cold)) gate_init(void)
 {
-    pthread_mutex_lock(&gate_mu);
-    int g = __atomic_load_n(&ttm__gate_word, __ATOMIC_ACQUIRE);
-    if (g == TTM__GATE_UNKNOWN) {
-        g = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
-                ? TTM__GATE_ON
-                : TTM__GATE_OFF;
-        if (g == TTM__GATE_ON)
-            stacks_from_env();
-        __atomic_store_n(&ttm__gate_word, g, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&gate_mu);
-    return g;
+    static _Atomic int env_claimed;
+    int want = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
+                   ? TTM__GATE_ON
+                   : TTM__GATE_OFF;
+    int unclaimed = 0;
+    if (want == TTM__GATE_ON && atomic_compare_exchange_strong(&env_claimed, &unclaimed, 1))
+        stacks_from_env();
+    int expected = TTM__GATE_UNKNOWN;
+    __atomic_compare_exchange_n(&ttm__gate_word, &expected, want, false, __ATOMIC_RELEASE,
+                                __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&ttm__gate_word, __ATOMIC_ACQUIRE);
 }
 
 /* The gate: TTM_EDISABLED after one branch when off. */
