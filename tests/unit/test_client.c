@@ -1252,6 +1252,70 @@ static void case_fork_side(void)
     fake_stop(&f);
 }
 
+/* The descriptor number of the side log (its memfd's name), -1 when none is open. */
+static int side_fd_number(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strstr(target, "memfd:ttmem-side") != NULL)
+                found = atoi(e->d_name);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The application closes the side log's descriptor and reuses its number for a file of its
+ * own: the next daemon gets a new memfd holding the same records (the ids the events carry
+ * stay valid), and the application's file is never touched. */
+static void case_side_fd_lost(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_scope_push("kept") == TTM_OK);
+    CHECK(ttmtest_site_alloc(1) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    int fd = side_fd_number();
+    CHECK(fd >= 0);
+    int mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(mine >= 0 && dup2(mine, fd) == fd); /* closes the side log's, reuses the number */
+    close(mine);
+    fake_crash(&f);
+    WAIT_FOR(stats().connected == 0, 5000);
+    fake_restart(&f);
+    CHECK(ttmtest_site_alloc(2) == TTM_OK);
+    WAIT_FOR(sessions(&f) == 2, 5000);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    char target[64];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    CHECK(n > 0);
+    target[n] = '\0';
+    CHECK(strcmp(target, "/dev/null") == 0); /* still the application's */
+    pthread_mutex_lock(&f.mu);
+    fsess *a = &f.s[0], *b = &f.s[1];
+    CHECK(b->side != NULL && b->unknown_ids == 0 && a->unknown_ids == 0);
+    struct stat sa, sb;
+    CHECK(fstat(a->sidefd, &sa) == 0 && fstat(b->sidefd, &sb) == 0 && sa.st_ino != sb.st_ino);
+    CHECK(b->nev >= 1 && b->ev[b->nev - 1].addr == 2);
+    uint32_t stack = b->ev[b->nev - 1].stack, scope = b->ev[b->nev - 1].scope;
+    CHECK(stack != 0 && scope != 0);
+    side_read(b->side, &view);
+    CHECK(!view.bad && sv_stack_of(&view, stack) != NULL);
+    CHECK(strcmp(sv_string(&view, scope), "kept") == 0);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
 /* A new image (exec) is a new session with a side log of its own; a Python program calling
  * libttmem through ctypes with TTMEM_STACKS=python gets its own file, function and line in its
  * stacks, beside the native frames. */
@@ -1468,6 +1532,13 @@ static void test_fork_side(void **state)
     run_case(case_fork_side, env);
 }
 
+static void test_side_fd_lost(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", NULL};
+    run_case(case_side_fd_lost, env);
+}
+
 static void test_exec_python(void **state)
 {
     (void)state;
@@ -1495,6 +1566,7 @@ int main(void)
         cmocka_unit_test(test_dlopen_modules),
         cmocka_unit_test(test_side_full),
         cmocka_unit_test(test_fork_side),
+        cmocka_unit_test(test_side_fd_lost),
         cmocka_unit_test(test_exec_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
