@@ -388,15 +388,21 @@ ttm__stack_table *ttm__stack_table_process(void)
 static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t l[4] = {n, 0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull};
+    /* four scalars, not an array: an array indexed in an inner loop was kept in memory, each
+     * step waiting on the previous store (~1.5 ns per address instead of ~0.3) */
+    uint64_t l0 = n, l1 = 0x243f6a8885a308d3ull, l2 = 0x13198a2e03707344ull,
+             l3 = 0xa4093822299f31d0ull;
     unsigned i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (unsigned j = 0; j < 4; j++)
-            l[j] = (l[j] + (uint64_t)pcs[i + j]) * k;
+    for (; i + 4 <= n; i += 4) {
+        l0 = (l0 + (uint64_t)pcs[i]) * k;
+        l1 = (l1 + (uint64_t)pcs[i + 1]) * k;
+        l2 = (l2 + (uint64_t)pcs[i + 2]) * k;
+        l3 = (l3 + (uint64_t)pcs[i + 3]) * k;
+    }
     for (; i < n; i++)
-        l[0] = (l[0] + (uint64_t)pcs[i]) * k;
-    uint64_t h = l[0] ^ ((l[1] << 17) | (l[1] >> 47)) ^ ((l[2] << 31) | (l[2] >> 33)) ^
-                 ((l[3] << 47) | (l[3] >> 17));
+        l0 = (l0 + (uint64_t)pcs[i]) * k;
+    uint64_t h =
+        l0 ^ ((l1 << 17) | (l1 >> 47)) ^ ((l2 << 31) | (l2 >> 33)) ^ ((l3 << 47) | (l3 >> 17));
     return ttm__hash_finish(h);
 }
 
