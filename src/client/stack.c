@@ -191,6 +191,9 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
  * ending at one of them is whole. A small set, filled at the first sight of each. */
 #define TERMINAL_SLOTS 64u
 #define TERMINAL_TAIL 3u /* at most this many frames after a terminal one */
+/* libttmem's frames the unwinder reports before the application's return address (the
+ * public call's and the capture's caller's; more only through unusual inlining). */
+#define OWN_MAX 6u
 static _Atomic uintptr_t terminal[TERMINAL_SLOTS];
 static _Atomic uint64_t unwinds;
 
@@ -265,12 +268,12 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
     }
     /* The unwinder, from here: this function's caller, then libttmem's public call, then the
      * application from ret on. */
-    uintptr_t buf[TTM__STACK_DEPTH_MAX + TRIM_MAX];
-    unsigned cap = (unsigned)(sizeof buf / sizeof buf[0]);
+    uintptr_t buf[TTM__STACK_DEPTH_MAX + OWN_MAX];
+    unsigned cap = depth + OWN_MAX; /* no frame unwound beyond what can be kept */
     unsigned m = ttm__unwind_capture(buf, cap, 0);
     atomic_fetch_add_explicit(&unwinds, 1, memory_order_relaxed);
     unsigned first = 0;
-    while (first < m && first < TRIM_MAX && buf[first] != ret)
+    while (first < m && first < OWN_MAX && buf[first] != ret)
         first++;
     if (first >= m || buf[first] != ret)
         return 0; /* the application's frame is not where the unwinder went */
