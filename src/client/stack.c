@@ -311,13 +311,12 @@ struct ttm__stack_table {
     uintptr_t *arena;
     uint32_t *by_id; /* id - 1 -> slot index */
     _Atomic uint32_t count;
-    _Atomic uint32_t taken;
     _Atomic uint64_t full;
     size_t arena_used; /* under mu */
     pthread_mutex_t mu; /* inserts */
     /* the process's table: writes each new stack's record (side log) before its id is
      * published; false refuses the stack (counted in full) */
-    bool (*emit)(uint32_t id, const uintptr_t *pcs, unsigned n);
+    ttm__stack_emit_fn emit;
 };
 
 ttm__stack_table *ttm__stack_table_new(uint32_t max_stacks, size_t arena_bytes)
@@ -374,8 +373,7 @@ static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static void process_table_init(void)
 {
     ttm__stack_table *t = ttm__stack_table_new(TTM__STACK_MAX_STACKS, TTM__STACK_ARENA_BYTES);
-    if (t != NULL)
-        t->emit = ttm__side_stack;
+    ttm__stack_table_set_emit(t, ttm__side_stack);
     __atomic_store_n(&process_table, t, __ATOMIC_RELEASE);
 }
 
@@ -472,21 +470,10 @@ out_unlock:
     return id;
 }
 
-bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out)
+void ttm__stack_table_set_emit(ttm__stack_table *t, ttm__stack_emit_fn emit)
 {
-    if (t == NULL)
-        return false;
-    uint32_t c = atomic_load_explicit(&t->taken, memory_order_relaxed);
-    do {
-        if (c >= atomic_load_explicit(&t->count, memory_order_acquire))
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&t->taken, &c, c + 1, memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    const slot *s = &t->slots[t->by_id[c]];
-    out->id = s->id;
-    out->depth = s->depth;
-    out->pcs = t->arena + s->off;
-    return true;
+    if (t != NULL)
+        t->emit = emit;
 }
 
 void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
@@ -499,7 +486,6 @@ void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
     st->arena_bytes = (uint64_t)t->arena_used * sizeof(uintptr_t);
     pthread_mutex_unlock(&t->mu);
     st->full = atomic_load(&t->full);
-    st->taken = atomic_load(&t->taken);
 }
 
 static ttm__stack_table *fork_locked; /* the table prepare locked (it may appear meanwhile) */

@@ -110,23 +110,18 @@ ttm__stack_table *ttm__stack_table_process(void);
  * when the stack was seen before. */
 uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n);
 
-/* One interned stack as handed out by ttm__stack_take: pcs points into the table and stays
- * valid until the table is freed. */
-typedef struct ttm__stack_rec {
-    uint32_t id;
-    unsigned depth;
-    const uintptr_t *pcs;
-} ttm__stack_rec;
-
-/* Takes the next stack not handed out yet, in id order: true and *out filled, or false when
- * every interned stack was taken. Each stack is handed out once, whichever thread asks. */
-bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out);
+/* The step that ships a new stack (the process's table: ttm__side_stack, which writes its
+ * STACK record): called under the table's mutex with the id the stack is about to get and its
+ * addresses, before the id is published; false refuses the stack (not interned, counted in
+ * full, its id given to the next one). NULL (a new table's default): none. Set it before the
+ * table is used. */
+typedef bool (*ttm__stack_emit_fn)(uint32_t id, const uintptr_t *pcs, unsigned n);
+void ttm__stack_table_set_emit(ttm__stack_table *t, ttm__stack_emit_fn emit);
 
 typedef struct ttm__stack_stats {
     uint64_t stacks;      /* interned */
     uint64_t arena_bytes; /* bytes of addresses they hold */
-    uint64_t full;        /* interns refused because a bound was reached */
-    uint64_t taken;       /* handed out by ttm__stack_take */
+    uint64_t full;        /* interns refused because a bound was reached or emit refused */
 } ttm__stack_stats;
 /* Fills *st with t's counters (all 0 for t == NULL). Thread-safe. */
 void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st);
