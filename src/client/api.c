@@ -109,7 +109,9 @@ static void stacks_from_env(void)
             depth = (unsigned)d;
         }
     }
-    int walker = TTM__STACK_AUTO;
+    /* auto where frames are laid out as the walk expects (x86-64, aarch64), else the unwinder */
+    int walker =
+        ttm__stack_walker_default() == TTM__STACK_FP ? TTM__STACK_AUTO : TTM__STACK_UNWIND;
     v = getenv("TTMEM_STACK_UNWINDER");
     if (v != NULL && v[0] != '\0') {
         if (strcasecmp(v, "fp") == 0)
