@@ -65,6 +65,8 @@ static uintptr_t thread_stack(uintptr_t *lo)
 static pthread_once_t text_once = PTHREAD_ONCE_INIT;
 static uintptr_t text_lo, text_hi; /* [lo, hi) of libttmem's executable segment; 0, 0 when
                                       libttmem is linked into the program itself */
+static uintptr_t libc_lo, libc_hi; /* the C library's (libc.so.*), 0, 0 when not found: where
+                                      the threads' and the program's start-up frames lie */
 
 typedef struct text_find {
     uintptr_t addr;
@@ -94,10 +96,39 @@ static int text_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+static int libc_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    const char *name = info->dlpi_name != NULL ? strrchr(info->dlpi_name, '/') : NULL;
+    if (name == NULL || strncmp(name + 1, "libc.so", strlen("libc.so")) != 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            libc_lo = info->dlpi_addr + ph->p_vaddr;
+            libc_hi = libc_lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void text_init(void)
 {
     text_find f = {.addr = (uintptr_t)&ttm__stack_capture, .index = 0};
     dl_iterate_phdr(text_find_cb, &f);
+    dl_iterate_phdr(libc_find_cb, NULL);
+}
+
+/* True when the frames tail[0..n) are start-up frames: in the C library, but for the
+ * outermost one, which may be the program's _start. */
+static bool startup_frames(const uintptr_t *tail, unsigned n)
+{
+    for (unsigned i = 0; i + 1 < n; i++)
+        if (tail[i] < libc_lo || tail[i] >= libc_hi)
+            return false;
+    return libc_hi != 0;
 }
 
 /* ---- walkers ---- */
@@ -279,14 +310,18 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
         return 0; /* the application's frame is not where the unwinder went */
     unsigned got = m - first;
     bool complete = m < cap; /* the unwinder reached the stack's end */
-    /* A walk the unwinder confirms, short of start-up frames only (start_thread's, libc's
-     * main glue): its last address is terminal, and the walk's stack is the one kept, so that
-     * the site keeps one id whichever walker captured it. */
-    if (w == TTM__STACK_AUTO && n > 0 && complete && got >= n && got <= n + TERMINAL_TAIL &&
+    /* A walk the unwinder confirms is the stack kept (so a call site keeps one id whichever
+     * walker captured it): a whole one, or one short of start-up frames only (start_thread
+     * and clone3, libc's main glue and _start), whose last address is then terminal. */
+    if (w == TTM__STACK_AUTO && n > 0 && got >= n &&
         memcmp(buf + first, pcs, n * sizeof *pcs) == 0) {
-        if (!whole)
+        if (whole)
+            return n; /* it was right: only its modules were not known yet */
+        pthread_once(&text_once, text_init);
+        if (complete && got <= n + TERMINAL_TAIL && startup_frames(buf + first + n, got - n)) {
             terminal_add(pcs[n - 1]);
-        return n;
+            return n;
+        }
     }
     if (got > depth)
         got = depth;
