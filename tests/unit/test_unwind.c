@@ -48,23 +48,18 @@ unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth);
 unsigned uw_glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip);
 
-/* One link of the chain: calls next, then does work so that the call is not a tail call. */
-#define LINK(name, next)                                                                       \
+/* One link of the chain: makes the call, then does work so that it is not a tail call. */
+#define LINK(name, call)                                                                       \
     CHAIN unsigned name(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)           \
     {                                                                                          \
-        unsigned n = next(pcs, depth, skip, f);                                                \
+        unsigned n = call;                                                                     \
         sink++;                                                                                \
         return n;                                                                              \
     }
 
-static inline unsigned call_capture(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    return f(pcs, depth, skip);
-}
-
-LINK(uw_c, call_capture)
-LINK(uw_b, uw_c)
-LINK(uw_a, uw_b)
+LINK(uw_c, f(pcs, depth, skip))
+LINK(uw_b, uw_c(pcs, depth, skip, f))
+LINK(uw_a, uw_b(pcs, depth, skip, f))
 
 CHAIN unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth)
 {
