@@ -70,6 +70,8 @@ static ttm_side_hdr *hdr_of(const ttm_side_in *si)
     return (ttm_side_hdr *)(uintptr_t)si->base;
 }
 
+_Static_assert(sizeof(ttm_side_counts) % sizeof(uint64_t) == 0, "counters are all u64");
+
 void ttm__side_counts_add(ttm_side_counts *to, const ttm_side_counts *from)
 {
     uint64_t *t = (uint64_t *)to;

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
+#include "core/report.h"
 #include "core/stacks.h"
 
 /* Per-session bounds (client ids beyond them map to 0, counted in `bound`). */
@@ -44,28 +45,10 @@
 
 typedef struct ttm_side_in ttm_side_in;
 
-/* What side logs did: per process (proc.h) and for the whole daemon (daemon.h). Each call
- * below adds to the counters it is given. */
-typedef struct ttm_side_counts {
-    uint64_t logs;          /* side logs accepted */
-    uint64_t refused;       /* side logs refused at the handshake (seals, size, header) */
-    uint64_t broken;        /* side logs read no more: framing lost, committed moved back */
-    uint64_t records;       /* records read, of every type */
-    uint64_t bytes;         /* bytes of those records (headers and padding included) */
-    uint64_t modules;       /* MODULE records taken */
-    uint64_t stacks;        /* STACK records taken */
-    uint64_t strings;       /* STRING records taken */
-    uint64_t pyframes;      /* PYFRAME records taken */
-    uint64_t unmaps;        /* UNMAP records taken */
-    uint64_t skipped;       /* records of an unknown type, skipped */
-    uint64_t bad;           /* records of a known type that break the format, skipped */
-    uint64_t bound;         /* ids beyond a per-session bound, or refused by the registry's
-                             * tables (full): mapped to 0 */
-    uint64_t refs_unknown;  /* references inside the log to ids not shipped before (a
-                             * PYFRAME's strings, a STACK's Python frames): treated as 0 */
-    uint64_t stack_unknown; /* events carrying a stack id never shipped: stack 0 */
-    uint64_t scope_unknown; /* events carrying a scope id never shipped: scope 0 */
-} ttm_side_counts;
+/* What side logs did: per process (proc.h) and for the whole daemon (daemon.h), reported as
+ * they are (core/report.h, whose comments say what each counter counts). Each call below adds
+ * to the counters it is given. */
+typedef ttm_report_side ttm_side_counts;
 
 /* to += from, field by field (saturating). */
 void ttm__side_counts_add(ttm_side_counts *to, const ttm_side_counts *from);
