@@ -12,9 +12,10 @@
  *
  * Writers append under one process-local mutex (never on the path of an event whose stack and
  * scope were seen before). Bounds: the memfd's size (TTM_SIDE_DEFAULT_BYTES, or
- * $TTMEM_SIDE_BYTES within [TTM_SIDE_MIN_BYTES, TTM_SIDE_MAX_BYTES]), the string and Python
- * frame tables (TTM__SIDE_MAX_STRINGS, TTM__SIDE_MAX_PYFRAMES), the module table
- * (TTM__SIDE_MAX_MODULES live ranges); each refusal is counted (ttm__side_stats).
+ * $TTMEM_SIDE_BYTES within [TTM_SIDE_MIN_BYTES, TTM_SIDE_MAX_BYTES]), the string table
+ * (TTM__SIDE_MAX_STRINGS in TTM__SIDE_STRING_ARENA bytes), the Python frame table
+ * (TTM__SIDE_MAX_PYFRAMES), the module table (TTM__SIDE_MAX_MODULES live modules); each
+ * refusal is counted (ttm__side_stats_get).
  */
 #ifndef TTM_CLIENT_SIDE_WRITER_H
 #define TTM_CLIENT_SIDE_WRITER_H
@@ -28,6 +29,7 @@
 #define TTM__SIDE_MAX_STRINGS 16384u
 #define TTM__SIDE_MAX_PYFRAMES 65536u
 #define TTM__SIDE_MAX_MODULES 512u /* modules mapped at once (each: its executable range) */
+#define TTM__SIDE_STRING_ARENA (1u << 20) /* bytes of all interned strings together */
 
 /* The process's side log: makes it if there is none yet (memfd of the configured size,
  * sealed against shrinking and growing, header written), and returns its descriptor (owned by
@@ -60,9 +62,9 @@ void ttm__side_modules_sync(void);
  * stack must then not be handed out. */
 bool ttm__side_stack(uint32_t id, const uintptr_t *pcs, unsigned n);
 
-/* True when pc lies in the executable range of a module of the last sync. Lock-free (a
- * sequence-checked read of the range table); used to validate a frame-pointer walk. */
-bool ttm__side_pc_known(uintptr_t pc);
+/* True when every pcs[0..n) lies in the executable range of a module of the last sync.
+ * Lock-free (a sequence-checked read of the range table); validates a frame-pointer walk. */
+bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n);
 
 typedef struct ttm__side_stats {
     uint64_t bytes;      /* committed bytes of records */

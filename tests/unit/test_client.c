@@ -468,7 +468,9 @@ static void case_session_events(void)
     CHECK(s->pid == getpid());
     CHECK(s->hello.magic == TTM_PROTO_MAGIC && s->hello.version == TTM_PROTO_VERSION);
     CHECK(s->hello.nslots == 128); /* TTMEM_RING_SLOTS=100, rounded up */
-    CHECK(s->hello.flags == 0 && s->hello.dropped == 0);
+    /* the side log rides along (TTM_HELLO_SIDE), its own memfd */
+    CHECK(s->hello.flags == TTM_HELLO_SIDE && s->hello.dropped == 0);
+    CHECK(s->sidefd >= 0);
     CHECK(s->h->creator_pid == (uint32_t)getpid());
     CHECK(s->nev == 1004);
     uint32_t tid = (uint32_t)gettid();
@@ -615,7 +617,7 @@ static void case_reconnect_same_ring(void)
     pthread_mutex_lock(&f.mu);
     CHECK(f.ns == 2);
     fsess *s = &f.s[1];
-    CHECK(s->hello.flags == 1);
+    CHECK(s->hello.flags == (TTM_HELLO_REATTACH | TTM_HELLO_SIDE));
     CHECK(s->hello.dropped == 6);
     CHECK(s->nev == 164);
     for (size_t i = 0; i < s->nev; i++)
