@@ -21,18 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/proto.h"
-#include "common/ring.h"
 #include "common/snapshot.h"
+#include "hand_client.h"
 #include "harness.h"
-#include "side_log.h"
 
 #define NSLOTS 1024u
 #define CASE_TIMEOUT_S 90
@@ -41,113 +35,26 @@
 static const char *g_ttmemd;
 static char g_sock[96], g_query[112], g_log[96];
 
-/* ---- a client speaking the protocol by hand (runs in a forked child) ---------------------- */
+/* ---- the clients (forked; hand_client.h) -------------------------------------------------- */
 
-typedef struct peer {
-    int sock, memfd, efd, sidefd;
-    ttm_ring_hdr *h;
-    _Atomic uint64_t tail_cache;
-    side_log side;
-    uint64_t objs;
-} peer;
+typedef hand_client peer;
 
-static void peer_die(const char *what)
-{
-    fprintf(stderr, "it_side client %d: %s: %s\n", (int)getpid(), what, strerror(errno));
-    _exit(1);
-}
-
-/* The ring and its doorbell. */
-static void peer_ring(peer *p)
-{
-    size_t bytes = ttm__ring_bytes(NSLOTS);
-    p->memfd = memfd_create("it-side-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (p->memfd < 0 || ftruncate(p->memfd, (off_t)bytes) != 0)
-        peer_die("memfd");
-    p->h = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, p->memfd, 0);
-    if (p->h == MAP_FAILED)
-        peer_die("mmap");
-    ttm__ring_init(p->h, NSLOTS, (uint32_t)getpid());
-    if (fcntl(p->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
-        peer_die("seal the ring");
-    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    p->sidefd = -1;
-}
-
-/* A side log of TTM_SIDE_MIN_BYTES, its header written, sealed with seals (0: not at all). */
 static void peer_side(peer *p, int seals)
 {
-    p->sidefd = memfd_create("it-side-log", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (p->sidefd < 0 || ftruncate(p->sidefd, TTM_SIDE_MIN_BYTES) != 0)
-        peer_die("side memfd");
-    void *m = mmap(NULL, TTM_SIDE_MIN_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, p->sidefd, 0);
-    if (m == MAP_FAILED)
-        peer_die("side mmap");
-    side_log_init(&p->side, m, TTM_SIDE_MIN_BYTES);
-    if (seals != 0 && fcntl(p->sidefd, F_ADD_SEALS, seals) != 0)
-        peer_die("seal the side log");
+    hc_side(p, TTM_SIDE_MIN_BYTES, seals);
 }
 
-/* Connects and says HELLO with the ring (and the side log, when there is one). Returns false
- * when no daemon listens (yet) or it went before replying; a refusal ends the client. */
 static bool peer_hello(peer *p, uint32_t flags)
 {
-    p->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_sock);
-    if (p->sock < 0)
-        peer_die("socket");
-    if (connect(p->sock, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(p->sock);
-        return false;
-    }
-    ttm_hello hello;
-    ttm__proto_hello_init(&hello, NSLOTS, 0, flags | (p->sidefd >= 0 ? TTM_HELLO_SIDE : 0));
-    ttm_hello_reply r;
-    if (ttm__proto_send_hello(p->sock, &hello, p->memfd, p->efd, p->sidefd) != TTM_OK ||
-        ttm__proto_recv_reply(p->sock, &r, 10000) != TTM_OK) {
-        close(p->sock); /* a daemon stopping: try the next one */
-        return false;
-    }
-    if (r.status != 0) {
-        fprintf(stderr, "it_side client: refused: %s\n", r.message);
-        _exit(1);
-    }
-    return true;
-}
-
-/* Commits one ALLOC (or the FREE of the last object) carrying stack and scope, waiting for
- * room as a producer does. */
-static void peer_event(peer *p, uint8_t kind, uint32_t stack, uint32_t scope)
-{
-    uint64_t pos;
-    bool bell;
-    while (!ttm__ring_reserve(p->h, NSLOTS, &p->tail_cache, &pos, &bell))
-        it_sleep_us(200);
-    ttm_event *e = &ttm__ring_slots(p->h)[pos & (NSLOTS - 1)];
-    memset(e, 0, offsetof(ttm_event, seq));
-    if (kind == TTM_EV_ALLOC)
-        p->objs++;
-    e->kind = kind;
-    e->memtype = TTM_MEM_DRAM;
-    e->ts = pos + 1;
-    e->addr = 0x10000000ull + (p->objs << 12);
-    e->size = 4096;
-    e->obj = p->objs;
-    e->stack = stack;
-    e->scope = scope;
-    if (ttm__ring_commit(p->h, e, pos, bell)) {
-        uint64_t one = 1;
-        (void)!write(p->efd, &one, sizeof one);
-    }
+    return hc_hello(p, g_sock, flags);
 }
 
 /* n allocations, each freed right away, all carrying stack and scope. */
 static void peer_pairs(peer *p, unsigned n, uint32_t stack, uint32_t scope)
 {
     for (unsigned i = 0; i < n; i++) {
-        peer_event(p, TTM_EV_ALLOC, stack, scope);
-        peer_event(p, TTM_EV_FREE, stack, scope);
+        hc_event(p, TTM_EV_ALLOC, stack, scope);
+        hc_event(p, TTM_EV_FREE, stack, scope);
     }
 }
 
@@ -190,8 +97,7 @@ static pid_t fork_client(void (*body)(peer *p, void *arg), void *arg)
     CHECK(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         peer p;
-        memset(&p, 0, sizeof p);
-        peer_ring(&p);
+        hc_ring(&p, NSLOTS);
         body(&p, arg);
         for (;;)
             pause();
@@ -228,7 +134,7 @@ static void body_innocent(peer *p, void *arg)
     peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     peer_records(p);
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 500, 1, 1);
 }
 
@@ -257,7 +163,7 @@ static void body_translate(peer *p, void *arg)
     peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     peer_records(p);
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 100, 1, 1);  /* known */
     peer_pairs(p, 50, 2, 0);   /* known, no scope */
     peer_pairs(p, 10, 99, 42); /* never shipped */
@@ -267,7 +173,7 @@ static void body_no_side(peer *p, void *arg)
 {
     (void)arg;
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 20, 1, 1); /* two descriptors: no side log, every id unknown */
 }
 
@@ -309,7 +215,7 @@ static void body_refused(peer *p, void *arg)
         side_log_hdr(&p->side)->magic = 0x4242;
     peer_records(p);
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 30, 1, 1);
 }
 
@@ -341,7 +247,7 @@ static void body_broken(peer *p, void *arg)
     peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     peer_records(p);
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 50, 1, 1);
     uint8_t junk[16] = {0};
     side_log_rec_raw(&p->side, TTM_SIDE_STRING, 0x7fffffffu, junk, sizeof junk);
@@ -373,7 +279,7 @@ static void body_reattach(peer *p, void *arg)
     peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
     peer_records(p);
     if (!peer_hello(p, 0))
-        peer_die("connect");
+        hc_die("connect");
     peer_pairs(p, 100, 1, 1);
     /* wait for the daemon to go, then for the next one, and hand it the same ring and log */
     char c;
