@@ -222,6 +222,31 @@ static bool map_set(id_map *m, uint32_t id, uint32_t reg)
     return true;
 }
 
+/* Whether a record (its payload valid) may take client id in m: an id 0 or shipped before is
+ * bad, one beyond the bound is counted there. */
+static bool id_fresh(const id_map *m, uint32_t id, bool valid, ttm_side_counts *c)
+{
+    if (!valid || id == 0 || map_get(m, id) != 0) {
+        c->bad++;
+        return false;
+    }
+    if (id > m->max) {
+        c->bound++;
+        return false;
+    }
+    return true;
+}
+
+/* Maps client id to reg (0: the registry's tables refused it) and counts the record taken. */
+static void id_take(id_map *m, uint32_t id, uint32_t reg, uint64_t *taken, ttm_side_counts *c)
+{
+    if (reg == 0 || !map_set(m, id, reg)) {
+        c->bound++;
+        return;
+    }
+    (*taken)++;
+}
+
 /* ---- module ranges --------------------------------------------------------------------------- */
 
 /* The index of the first range whose hi lies above pc (nranges when none). */
@@ -277,11 +302,11 @@ static void rec_module(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_t
     const uint8_t *bid = p + 32;
     const char *path = (const char *)(p + TTM_SIDE_MODULE_FIXED);
     size_t path_len = n - TTM_SIDE_MODULE_FIXED;
-    if (id == 0 || bid_len > TTM_SIDE_BUILD_ID_MAX || r.lo >= r.hi ||
-        memchr(path, '\0', path_len) != NULL || map_get(&si->modules, id) != 0) {
-        c->bad++;
+    if (!id_fresh(&si->modules, id,
+                  bid_len <= TTM_SIDE_BUILD_ID_MAX && r.lo < r.hi &&
+                      memchr(path, '\0', path_len) == NULL,
+                  c))
         return;
-    }
     r.module = ttm_stacks_module(st, bid, bid_len, path, path_len);
     if (r.module == 0 || !map_set(&si->modules, id, r.module) || !range_add(si, &r)) {
         c->bound++;
@@ -330,15 +355,9 @@ static void rec_stack(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_t 
         return;
     }
     uint32_t id = ttm__le32(p), depth = ttm__le32(p + 4);
-    if (id == 0 || depth == 0 || depth > TTM_SIDE_STACK_MAX || n != 8 + (size_t)depth * 8 ||
-        map_get(&si->stacks, id) != 0) {
-        c->bad++;
+    if (!id_fresh(&si->stacks, id,
+                  depth > 0 && depth <= TTM_SIDE_STACK_MAX && n == 8 + (size_t)depth * 8, c))
         return;
-    }
-    if (id > si->stacks.max) {
-        c->bound++;
-        return;
-    }
     uint32_t frames[TTM_SIDE_STACK_MAX];
     size_t nf = 0;
     for (uint32_t k = 0; k < depth; k++) {
@@ -361,12 +380,7 @@ static void rec_stack(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_t 
     }
     if (nf == 0)
         return; /* nothing left of it (counted above): its id stays unknown */
-    uint32_t reg = ttm_stacks_stack(st, frames, nf);
-    if (reg == 0 || !map_set(&si->stacks, id, reg)) {
-        c->bound++;
-        return;
-    }
-    c->stacks++;
+    id_take(&si->stacks, id, ttm_stacks_stack(st, frames, nf), &c->stacks, c);
 }
 
 /* STRING: u32 id, u32 kind, bytes. */
@@ -378,21 +392,11 @@ static void rec_string(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_t
         return;
     }
     uint32_t id = ttm__le32(p), kind = ttm__le32(p + 4);
-    if (id == 0 || kind < TTM_SIDE_STR_SCOPE || kind > TTM_SIDE_STR_PYFUNC ||
-        map_get(&si->strings, id) != 0) {
-        c->bad++;
+    if (!id_fresh(&si->strings, id, kind >= TTM_SIDE_STR_SCOPE && kind <= TTM_SIDE_STR_PYFUNC,
+                  c))
         return;
-    }
-    if (id > si->strings.max) {
-        c->bound++;
-        return;
-    }
-    uint32_t reg = ttm_stacks_string(st, (const char *)(p + 8), n - 8);
-    if (reg == 0 || !map_set(&si->strings, id, reg)) {
-        c->bound++;
-        return;
-    }
-    c->strings++;
+    id_take(&si->strings, id, ttm_stacks_string(st, (const char *)(p + 8), n - 8),
+            &c->strings, c);
 }
 
 /* The registry id of a string a PYFRAME names: 0 for 0, counted when never shipped. */
@@ -413,24 +417,13 @@ static void rec_pyframe(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_
         return;
     }
     uint32_t id = ttm__le32(p);
-    if (id == 0 || map_get(&si->pyframes, id) != 0) {
-        c->bad++;
+    if (!id_fresh(&si->pyframes, id, true, c))
         return;
-    }
-    if (id > si->pyframes.max) {
-        c->bound++;
-        return;
-    }
     ttm_frame f = {.kind = TTM_FRAME_PYTHON,
                    .file = string_ref(si, ttm__le32(p + 4), c),
                    .function = string_ref(si, ttm__le32(p + 8), c),
                    .line = ttm__le32(p + 12)};
-    uint32_t reg = ttm_stacks_frame(st, &f);
-    if (reg == 0 || !map_set(&si->pyframes, id, reg)) {
-        c->bound++;
-        return;
-    }
-    c->pyframes++;
+    id_take(&si->pyframes, id, ttm_stacks_frame(st, &f), &c->pyframes, c);
 }
 
 /* ---- reading --------------------------------------------------------------------------------- */

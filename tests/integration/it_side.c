@@ -90,6 +90,15 @@ static uint64_t records_bytes(void)
     return l.end;
 }
 
+/* A well-behaved start: a sealed side log holding write_records(), then the HELLO. */
+static void peer_start(peer *p)
+{
+    peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    peer_records(p);
+    if (!peer_hello(p, 0))
+        hc_die("connect");
+}
+
 /* Forks a client that runs body, then waits to be killed. */
 static pid_t fork_client(void (*body)(peer *p, void *arg), void *arg)
 {
@@ -131,10 +140,7 @@ static int log_count(const char *needle)
 static void body_innocent(peer *p, void *arg)
 {
     (void)arg;
-    peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    peer_records(p);
-    if (!peer_hello(p, 0))
-        hc_die("connect");
+    peer_start(p);
     peer_pairs(p, 500, 1, 1);
 }
 
@@ -160,10 +166,7 @@ static void start_daemon(void)
 static void body_translate(peer *p, void *arg)
 {
     (void)arg;
-    peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    peer_records(p);
-    if (!peer_hello(p, 0))
-        hc_die("connect");
+    peer_start(p);
     peer_pairs(p, 100, 1, 1);  /* known */
     peer_pairs(p, 50, 2, 0);   /* known, no scope */
     peer_pairs(p, 10, 99, 42); /* never shipped */
@@ -244,10 +247,7 @@ static void case_refused(void)
 static void body_broken(peer *p, void *arg)
 {
     (void)arg;
-    peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    peer_records(p);
-    if (!peer_hello(p, 0))
-        hc_die("connect");
+    peer_start(p);
     peer_pairs(p, 50, 1, 1);
     uint8_t junk[16] = {0};
     side_log_rec_raw(&p->side, TTM_SIDE_STRING, 0x7fffffffu, junk, sizeof junk);
@@ -276,10 +276,7 @@ static void case_broken(void)
 static void body_reattach(peer *p, void *arg)
 {
     (void)arg;
-    peer_side(p, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-    peer_records(p);
-    if (!peer_hello(p, 0))
-        hc_die("connect");
+    peer_start(p);
     peer_pairs(p, 100, 1, 1);
     /* wait for the daemon to go, then for the next one, and hand it the same ring and log */
     char c;
