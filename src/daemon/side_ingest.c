@@ -122,6 +122,10 @@ int ttm__side_in_over(ttm_side_in **out, const void *map, size_t map_bytes, char
                       size_t len)
 {
     *out = NULL;
+    if ((uintptr_t)map % _Alignof(ttm_side_hdr) != 0) {
+        snprintf(msg, len, "side log not aligned to %zu bytes", _Alignof(ttm_side_hdr));
+        return TTM_EINVAL;
+    }
     int err = check_hdr(map, map_bytes, msg, len);
     if (err != TTM_OK)
         return err;

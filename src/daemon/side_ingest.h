@@ -60,8 +60,9 @@ void ttm__side_counts_add(ttm_side_counts *to, const ttm_side_counts *from);
  * TTM_EPROTO (msg, len bytes, says why in one line) or TTM_ENOMEM; *out is NULL then. */
 int ttm__side_in_open(ttm_side_in **out, int fd, char *msg, size_t len);
 
-/* The same checks on a side log already in memory (map, map_bytes: the whole log), which the
- * reader does not own: it must stay valid until ttm__side_in_close(). For tests and fuzzing. */
+/* The same checks on a side log already in memory (map, map_bytes: the whole log; aligned as
+ * ttm_side_hdr is, 64 bytes, else TTM_EINVAL), which the reader does not own: it must stay
+ * valid until ttm__side_in_close(). For tests and fuzzing. */
 int ttm__side_in_over(ttm_side_in **out, const void *map, size_t map_bytes, char *msg,
                       size_t len);
 

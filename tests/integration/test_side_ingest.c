@@ -424,6 +424,7 @@ static void test_header(void **state)
     side_log_init(&l, mem, LOG_BYTES / 2); /* too small */
     assert_int_equal(ttm__side_in_over(&si, mem, LOG_BYTES / 2, msg, sizeof msg), TTM_EPROTO);
     side_log_init(&l, mem, 2 * LOG_BYTES);
+    assert_int_equal(ttm__side_in_over(&si, mem + 8, LOG_BYTES, msg, sizeof msg), TTM_EINVAL);
     assert_int_equal(ttm__side_in_over(&si, mem, 2 * LOG_BYTES, msg, sizeof msg), TTM_OK);
     ttm__side_in_close(si);
     free(mem);
