@@ -878,8 +878,8 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
-         * reloaded at start holds or replays from the ring (state.c) */
-        /* a replay of the ring (state.c) translates its events' ids: the side log first */
+         * reloaded at start holds or replays from the ring (state.c; the replay translates the
+         * events' ids, so the side log is read first) */
         if (s->pc.proc->restored)
             side_sync(d, s, SIZE_MAX);
         uint64_t unseen = ttm__state_reattach(d, s, tail);
