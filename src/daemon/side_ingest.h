@@ -38,7 +38,8 @@
 #define TTM_SIDE_IN_MAX_STACKS (1u << 20)
 #define TTM_SIDE_IN_MAX_STRINGS (1u << 20)
 #define TTM_SIDE_IN_MAX_PYFRAMES (1u << 20)
-#define TTM_SIDE_IN_MAX_MODULES (1u << 16)
+#define TTM_SIDE_IN_MAX_MODULES 4096u /* a large Python process maps ~1,500; each MODULE
+                                        * record may shift the sorted ranges (memmove) */
 /* Bytes of records one ttm__side_in_read() call goes through at most, unless told otherwise
  * (a full 256 MiB log is read in 64 loop turns). */
 #define TTM_SIDE_IN_BUDGET (4u << 20)
@@ -89,8 +90,5 @@ void ttm__side_in_break(ttm_side_in *si, ttm_side_counts *c);
  * into the registry's: an id the log has not shipped becomes 0, counted in stack_unknown /
  * scope_unknown. si NULL (a session without a side log): every id becomes 0, counted. */
 void ttm__side_in_rewrite(const ttm_side_in *si, ttm_event *ev, size_t n, ttm_side_counts *c);
-
-/* Bytes the reader holds on the heap (its id arrays and ranges; the mapping not counted). */
-size_t ttm__side_in_memory(const ttm_side_in *si);
 
 #endif /* TTM_DAEMON_SIDE_INGEST_H */
