@@ -40,8 +40,8 @@
 #define TTM_SIDE_IN_MAX_PYFRAMES (1u << 20)
 #define TTM_SIDE_IN_MAX_MODULES 4096u /* a large Python process maps ~1,500; each MODULE
                                         * record may shift the sorted ranges (memmove) */
-/* Bytes of records one ttm__side_in_read() call goes through at most, unless told otherwise
- * (a full 256 MiB log is read in 64 loop turns). */
+/* Bytes of records a session reads per drain (per loop turn) at most, and one
+ * ttm__side_in_read() call unless told otherwise (a full 256 MiB log is read in 64 turns). */
 #define TTM_SIDE_IN_BUDGET (4u << 20)
 
 typedef struct ttm_side_in ttm_side_in;

@@ -14,6 +14,8 @@
  *              the ids read before keep working, the session and an innocent client go on
  *   reattach   a new daemon (after a clean stop) reads the same side log from its start: the
  *              reattached client's ids resolve there too
+ *   big        more side log than a turn reads before the first event: the events wait for
+ *              it, none with an unknown id
  *   crash      after a daemon was killed, the next one replays from the ring what the killed
  *              one took after the saved state, the ids translated through the side log too
  */
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/snapshot.h"
+#include "daemon/side_ingest.h"
 #include "hand_client.h"
 #include "harness.h"
 
@@ -370,12 +373,48 @@ static void case_crash(void)
     CHECK(it_count_lines(log, "Sanitizer") == 0, "sanitizer report in the third daemon's log");
 }
 
+/* More records than a turn reads (TTM_SIDE_IN_BUDGET) before the first event: the events wait
+ * in the ring until the log is read as far as they need, none with an unknown id. */
+#define BIG_STRINGS 6000u /* of 1,000 bytes: 6 MB */
+
+static void body_big(peer *p, void *arg)
+{
+    (void)arg;
+    hc_side(p, TTM_SIDE_DEFAULT_BYTES, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    write_records(&p->side); /* strings 1..3 */
+    char name[1001];
+    memset(name, 'x', 1000);
+    name[1000] = '\0';
+    for (uint32_t i = 4; i < 4 + BIG_STRINGS; i++) {
+        snprintf(name, 12, "%010u", i); /* distinct strings */
+        name[10] = 'x';
+        side_log_string(&p->side, i, TTM_SIDE_STR_SCOPE, name);
+    }
+    side_log_commit(&p->side);
+    if (!peer_hello(p, 0))
+        hc_die("connect");
+    peer_pairs(p, 100, 1, 3 + BIG_STRINGS); /* the last string */
+}
+
+static void case_big(void)
+{
+    start_daemon();
+    pid_t a = fork_client(body_big, NULL);
+    ttm_report s;
+    const ttm_report_proc *p = wait_events(a, 200, &s);
+    CHECK(p->side.bytes > TTM_SIDE_IN_BUDGET, "only %llu bytes", (unsigned long long)p->side.bytes);
+    CHECK_EQ(p->side.strings, 3 + BIG_STRINGS);
+    CHECK_EQ(p->side.stack_unknown + p->side.scope_unknown + p->side.bad, 0);
+    ttm_report_clear(&s);
+}
+
 static const it_case_entry cases[] = {
     {"translate", case_translate},
     {"refused", case_refused},
     {"broken", case_broken},
     {"reattach", case_reattach},
     {"crash", case_crash},
+    {"big", case_big},
 };
 
 int main(int argc, char **argv)
