@@ -132,10 +132,12 @@ static bool has_events(const ttm_report_proc *p, void *arg)
     return p != NULL && p->events >= *(const uint64_t *)arg;
 }
 
-/* Waits until pid's events reached n; returns its entry (in *s, freed by the caller). */
+/* Waits until pid's events reached n, then takes a snapshot with the stacks section too (it
+ * carries the side log counters); returns pid's entry (in *s, freed by the caller). */
 static const ttm_report_proc *wait_events(pid_t pid, uint64_t n, ttm_report *s)
 {
-    it_wait_proc(g_query, pid, has_events, &n, WAIT_MS, "its events never arrived", s);
+    it_wait_proc(g_query, pid, has_events, &n, WAIT_MS, "its events never arrived", NULL);
+    it_snap(g_query, TTM_SNAP_WANT_STATUS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS), WAIT_MS, s);
     const ttm_report_proc *p = it_proc_of(s, (uint32_t)pid);
     CHECK(p != NULL, "pid %d missing", (int)pid);
     return p;
@@ -332,8 +334,7 @@ static pid_t next_daemon(int n, char *path, size_t len)
 static void check_reread(pid_t pid, uint64_t n, uint64_t unknown)
 {
     ttm_report s;
-    it_wait_proc(g_query, pid, has_events, &n, WAIT_MS, "no events after the reattach", &s);
-    const ttm_report_proc *p = it_proc_of(&s, (uint32_t)pid);
+    const ttm_report_proc *p = wait_events(pid, n, &s);
     CHECK(p->reattached, "not reattached");
     CHECK_EQ(p->side.logs, 1);
     CHECK_EQ(p->side.records, records_written(NULL));
