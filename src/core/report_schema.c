@@ -288,6 +288,43 @@ const ttm_record ttm_rec_unmatched =
     TTM_RECORD(ttm_report_unmatched, "unmatched",
                "frees matched to no allocation at one (device, address)", unmatched_rows);
 
+static const ttm_field side_rows[] = {
+    {TTM_ROW(ttm_report_side, logs, TTM_FT_U64), .unit = "logs", .help = "side logs accepted"},
+    {TTM_ROW(ttm_report_side, refused, TTM_FT_U64), .unit = "logs",
+     .help = "side logs refused at the handshake (seals, size, header)"},
+    {TTM_ROW(ttm_report_side, broken, TTM_FT_U64), .unit = "logs",
+     .help = "side logs read no more: framing lost, committed moved back"},
+    {TTM_ROW(ttm_report_side, records, TTM_FT_U64), .unit = "records",
+     .help = "records read, of every type"},
+    {TTM_ROW(ttm_report_side, bytes, TTM_FT_U64), .unit = "bytes",
+     .help = "bytes of those records"},
+    {TTM_ROW(ttm_report_side, modules, TTM_FT_U64), .unit = "records",
+     .help = "MODULE records taken"},
+    {TTM_ROW(ttm_report_side, stacks, TTM_FT_U64), .unit = "records",
+     .help = "STACK records taken"},
+    {TTM_ROW(ttm_report_side, strings, TTM_FT_U64), .unit = "records",
+     .help = "STRING records taken"},
+    {TTM_ROW(ttm_report_side, pyframes, TTM_FT_U64), .unit = "records",
+     .help = "PYFRAME records taken"},
+    {TTM_ROW(ttm_report_side, unmaps, TTM_FT_U64), .unit = "records",
+     .help = "UNMAP records taken"},
+    {TTM_ROW(ttm_report_side, skipped, TTM_FT_U64), .unit = "records",
+     .help = "records of an unknown type, skipped"},
+    {TTM_ROW(ttm_report_side, bad, TTM_FT_U64), .unit = "records",
+     .help = "records of a known type that break the format, skipped"},
+    {TTM_ROW(ttm_report_side, bound, TTM_FT_U64), .unit = "ids",
+     .help = "ids beyond a per-session bound or refused by the full tables: 0"},
+    {TTM_ROW(ttm_report_side, refs_unknown, TTM_FT_U64), .unit = "ids",
+     .help = "references in the log to ids not shipped before: 0"},
+    {TTM_ROW(ttm_report_side, stack_unknown, TTM_FT_U64), .unit = "events",
+     .help = "events whose stack id was never shipped: stack 0"},
+    {TTM_ROW(ttm_report_side, scope_unknown, TTM_FT_U64), .unit = "events",
+     .help = "events whose scope id was never shipped: scope 0"},
+};
+const ttm_record ttm_rec_side =
+    TTM_RECORD(ttm_report_side, "side", "what side logs did (call stacks, modules, scopes)",
+               side_rows);
+
 static const ttm_field proc_rows[] = {
     {TTM_ROW(ttm_report_proc, stats, TTM_FT_REC), .rec = &ttm_rec_proc_stats,
      .flags = TTM_FF_FLAT, .help = "the registry's statistics"},
@@ -308,6 +345,8 @@ static const ttm_field proc_rows[] = {
      .help = "events a previous daemon took from its ring"},
     {TTM_ROW(ttm_report_proc, sessions, TTM_FT_U64), .unit = "sessions",
      .help = "sessions opened"},
+    {TTM_ROW(ttm_report_proc, side, TTM_FT_REC), .rec = &ttm_rec_side, .flags = TTM_FF_PACKED,
+     .help = "its sessions' side logs (the stacks section carries them)"},
 };
 const ttm_record ttm_rec_proc =
     TTM_RECORD(ttm_report_proc, "process", "a process: statistics and transport counters",
@@ -363,6 +402,8 @@ static const ttm_field daemon_rows[] = {
      .help = "queries served"},
     {TTM_ROW(ttm_report_daemon, procs_dropped, TTM_FT_U64), .unit = "processes",
      .help = "process entries not kept (table full)"},
+    {TTM_ROW(ttm_report_daemon, side, TTM_FT_REC), .rec = &ttm_rec_side, .flags = TTM_FF_PACKED,
+     .help = "every session's side log (the stacks section carries them)"},
 };
 const ttm_record ttm_rec_daemon =
     TTM_RECORD(ttm_report_daemon, "daemon", "the daemon: identity, limits, clients, transport",
@@ -588,12 +629,28 @@ const ttm_record ttm_rec_report_context =
                "the allocation context of one leak or live buffer, as the wire carries it",
                report_context_rows);
 
+static const ttm_field report_proc_side_rows[] = {
+    {TTM_ROW(ttm_report_proc_side, index, TTM_FT_U32), .help = "its place in the processes"},
+    {TTM_ROW(ttm_report_proc_side, side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "its side log counters"},
+};
+const ttm_record ttm_rec_report_proc_side =
+    TTM_RECORD(ttm_report_proc_side, "proc_side",
+               "the side log counters of one process, as the wire carries them",
+               report_proc_side_rows);
+
 static const ttm_field report_packed_rows[] = {
     {TTM_ROW(ttm_report_packed, phases_dropped, TTM_FT_U64), .help = "totals.phases_dropped"},
     {TTM_ROW(ttm_report_packed, leak_groups_folded, TTM_FT_U64),
      .help = "totals.leak_groups_folded"},
     {TTM_ROW(ttm_report_packed, breakdown_folded, TTM_FT_U64),
      .help = "totals.breakdown_folded"},
+    {TTM_ROW(ttm_report_packed, daemon_side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "daemon.side"},
+    {TTM_ROW_DYN(ttm_report_packed, proc_sides, nproc_sides, &ttm_rec_report_proc_side),
+     .help = "the processes whose side log counters are not all 0"},
+    {TTM_ROW(ttm_report_packed, nproc_sides, TTM_FT_U64),
+     .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON, .help = "entries of proc_sides"},
     {TTM_ROW_DYN(ttm_report_packed, offender_sites, noffender_sites, &ttm_rec_offender_sites),
      .help = "the findings' offenders that have sites"},
     {TTM_ROW(ttm_report_packed, noffender_sites, TTM_FT_U64),
@@ -705,6 +762,7 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_site,          &ttm_rec_offender,       &ttm_rec_class,
     &ttm_rec_unmatched,     &ttm_rec_leak,           &ttm_rec_live,
     &ttm_rec_daemon,        &ttm_rec_legacy,         &ttm_rec_service,
+    &ttm_rec_side,          &ttm_rec_report_proc_side,
     &ttm_rec_leak_group,    &ttm_rec_live_site,      &ttm_rec_phase,
     &ttm_rec_breakdown,     &ttm_rec_report_string,  &ttm_rec_report_module,
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
