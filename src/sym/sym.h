@@ -66,8 +66,9 @@ void ttm_sym_close(ttm_sym *s);
 
 /* Replaces the debug directories by dirs, a ':'-separated list of roots searched for
  * ROOT/.build-id/xx/yyyy.debug and for debuglink targets (empty entries are skipped; "" means
- * none). Modules already opened stay as they are. Returns 0, TTM_EINVAL (s or dirs NULL),
- * TTM_ENOMEM. */
+ * none). Closes the modules opened so far and empties the address cache, so later answers
+ * use the new directories (strings returned before stay valid). Returns 0, TTM_EINVAL (s or
+ * dirs NULL), TTM_ENOMEM. */
 int ttm_sym_set_debug_dirs(ttm_sym *s, const char *dirs);
 
 /* Symbolizes one frame. path: the module's file as the report names it; build_id/build_id_len:

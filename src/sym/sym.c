@@ -1,0 +1,791 @@
+/*
+ * sym.c — the report-time symbolizer (sym.h): one libdwfl offline session per module file,
+ * opened after its build-id was checked against the report's, and two caches in front of it
+ * (the modules, the answers per address). The lookup order and the files searched are in
+ * docs/SYMBOLS.md.
+ *
+ * Addresses: each module is reported to libdwfl at bias 0 (dwfl_report_elf, ET_DYN placed at
+ * its own p_vaddr), so a report's offset (the ELF virtual address of a return address) plus
+ * the bias libdwfl gives back is the address looked up; offset - 1 lies inside the call
+ * instruction. Only addresses inside an executable PT_LOAD segment of the file are looked up:
+ * anything else (a header, data, an offset beyond the file) has no answer rather than the
+ * nearest symbol's name.
+ *
+ * Demangling: __cxa_demangle of libstdc++, found with dlopen("libstdc++.so.6") at the first
+ * mangled name. The CLI stays a C program with no link dependency on libstdc++; where
+ * libstdc++ is absent the mangled name is shown.
+ */
+#include "sym/sym.h"
+
+#include "common/alloc.h"
+#include "core/store.h"
+#include "core/table.h"
+#include "ttmem/ttmem.h"
+
+#include <dlfcn.h>
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwelf.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYM_BUILD_ID_MAX 64u /* longer build-ids are not matched (GNU ld writes 20 bytes) */
+#define SYM_EXEC_MAX 8u      /* executable PT_LOAD segments kept per module */
+#define SYM_DEFAULT_DIRS "/usr/lib/debug"
+#define SYM_STR_CHUNK 65536u
+
+/* One (path, build-id) pair asked for: usable (dwfl set) or known to have no matching file. */
+typedef struct sym_mod {
+    char *path;
+    uint8_t bid[SYM_BUILD_ID_MAX];
+    size_t bid_len;
+    uint64_t hash, id, last_use;
+    Dwfl *dwfl; /* NULL: no matching file */
+    Dwfl_Module *mod;
+    Dwarf_Addr bias; /* libdwfl address = ELF virtual address + bias */
+    struct { uint64_t lo, hi; } exec[SYM_EXEC_MAX];
+    unsigned nexec;
+    bool main_symtab;  /* the file libdwfl reads as the module has a .symtab */
+    uint8_t table_src; /* TTM_SYM_SYMTAB / _DYNSYM once known, 0 before */
+} sym_mod;
+
+/* An answer per (module id, offset); the module id is never reused, so answers of an evicted
+ * module are never matched again. Present entries have mod_id != 0. */
+typedef struct sym_addr {
+    uint64_t mod_id, offset;
+    const char *function, *file;
+    uint32_t line;
+    uint8_t source;
+} sym_addr;
+
+/* An interned string: its hash and text (in the chunks). */
+typedef struct sym_str {
+    uint64_t hash;
+    const char *text;
+} sym_str;
+
+typedef struct sym_str_key {
+    const char *text;
+    size_t len;
+} sym_str_key;
+
+typedef struct sym_chunk {
+    struct sym_chunk *next;
+    size_t used, cap;
+    char data[];
+} sym_chunk;
+
+typedef char *(*sym_demangle_fn)(const char *, char *, size_t *, int *);
+
+struct ttm_sym {
+    Dwfl_Callbacks cb;
+    char *dipath;  /* libdwfl's debuginfo_path: ":.debug:" then the roots */
+    char *roots;   /* the debug roots as given, ':'-separated */
+    sym_mod mods[TTM_SYM_MAX_MODULES];
+    unsigned nmods;
+    uint64_t next_mod_id, tick;
+    ttm_table addrs; /* sym_addr */
+    ttm_table strs;  /* sym_str */
+    sym_chunk *chunks;
+    void *cxx;            /* dlopen handle of libstdc++, or NULL */
+    sym_demangle_fn demangle;
+    bool demangle_tried;
+    bool oom; /* an intern() failed since the flag was last cleared */
+    ttm_sym_stats st;
+};
+
+/* ---- tables -------------------------------------------------------------------------------- */
+
+static uint64_t addr_hash_of(uint64_t mod_id, uint64_t offset)
+{
+    return ttm__mix64(offset ^ (mod_id * 0x9e3779b97f4a7c15ull));
+}
+
+static uint64_t addr_hash(const void *e)
+{
+    const sym_addr *a = e;
+    return addr_hash_of(a->mod_id, a->offset);
+}
+
+static bool addr_empty(const void *e)
+{
+    return ((const sym_addr *)e)->mod_id == 0;
+}
+
+static bool addr_match(const void *e, const void *key)
+{
+    const sym_addr *a = e, *k = key;
+    return a->mod_id == k->mod_id && a->offset == k->offset;
+}
+
+static const ttm_table_type addr_type = {
+    .entry_size = sizeof(sym_addr), .hash = addr_hash, .empty = addr_empty, .match = addr_match};
+
+static uint64_t str_hash_of(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    return ttm__mix64(h) | 1; /* never 0: a present entry is never all zero */
+}
+
+static uint64_t str_hash(const void *e)
+{
+    return ((const sym_str *)e)->hash;
+}
+
+static bool str_empty(const void *e)
+{
+    return ((const sym_str *)e)->text == NULL;
+}
+
+static bool str_match(const void *e, const void *key)
+{
+    const sym_str *s = e;
+    const sym_str_key *k = key;
+    return strncmp(s->text, k->text, k->len) == 0 && s->text[k->len] == '\0';
+}
+
+static const ttm_table_type str_type = {
+    .entry_size = sizeof(sym_str), .hash = str_hash, .empty = str_empty, .match = str_match};
+
+/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short. */
+static const char *intern(ttm_sym *s, const char *text, size_t n)
+{
+    sym_str_key key = {text, n};
+    uint64_t h = str_hash_of(text, n);
+    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
+    if (hit != NULL)
+        return hit->text;
+    sym_chunk *c = s->chunks;
+    if (c == NULL || c->cap - c->used < n + 1) {
+        size_t cap = n + 1 > SYM_STR_CHUNK ? n + 1 : SYM_STR_CHUNK;
+        c = ttm__malloc(sizeof(*c) + cap);
+        if (c == NULL) {
+            s->oom = true;
+            return NULL;
+        }
+        c->cap = cap;
+        c->used = 0;
+        c->next = s->chunks;
+        s->chunks = c;
+    }
+    char *copy = c->data + c->used;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    sym_str *e = ttm__table_add(&s->strs, &str_type, h);
+    if (e == NULL) {
+        s->oom = true;
+        return NULL;
+    }
+    c->used += n + 1;
+    e->hash = h;
+    e->text = copy;
+    return copy;
+}
+
+static const char *intern_str(ttm_sym *s, const char *text)
+{
+    return text != NULL ? intern(s, text, strlen(text)) : NULL;
+}
+
+/* The demangled, interned form of a symbol or linkage name (itself when it is no C++ name or
+ * libstdc++ is not there). */
+static const char *demangled(ttm_sym *s, const char *name)
+{
+    if (name == NULL || name[0] == '\0')
+        return NULL;
+    if (strncmp(name, "_Z", 2) != 0)
+        return intern_str(s, name);
+    if (!s->demangle_tried) {
+        s->demangle_tried = true;
+        s->cxx = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+        void *fn = s->cxx != NULL ? dlsym(s->cxx, "__cxa_demangle") : NULL;
+        memcpy(&s->demangle, &fn, sizeof(fn)); /* POSIX: a function's address as void * */
+    }
+    if (s->demangle == NULL)
+        return intern_str(s, name);
+    int status = 0;
+    char *d = s->demangle(name, NULL, NULL, &status);
+    const char *r = intern_str(s, status == 0 && d != NULL ? d : name);
+    free(d); /* __cxa_demangle allocates with malloc */
+    return r;
+}
+
+/* ---- module files -------------------------------------------------------------------------- */
+
+/* What a candidate file says about itself. */
+typedef struct sym_file {
+    bool matches;       /* an ELF file whose build-id is the one asked for */
+    bool main_symtab;
+    uint64_t exec[SYM_EXEC_MAX][2];
+    unsigned nexec;
+    char *debuglink;    /* its .gnu_debuglink name (owned), or NULL */
+} sym_file;
+
+/* Reads file's build-id, executable segments, .symtab presence and debuglink into *f.
+ * bid_len 0: any ELF file matches. Returns 0 (f->matches tells), TTM_ENOENT (no such file, not
+ * ELF), TTM_ENOMEM. */
+static int file_probe(const char *file, const uint8_t *bid, size_t bid_len, sym_file *f)
+{
+    memset(f, 0, sizeof(*f));
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return TTM_ENOENT;
+    int rc = TTM_ENOENT;
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    if (elf == NULL || elf_kind(elf) != ELF_K_ELF)
+        goto out_end;
+    const void *got = NULL;
+    ssize_t got_len = dwelf_elf_gnu_build_id(elf, &got);
+    if (bid_len == 0)
+        f->matches = true;
+    else
+        f->matches = got_len == (ssize_t)bid_len && memcmp(got, bid, bid_len) == 0;
+    size_t nph = 0;
+    if (elf_getphdrnum(elf, &nph) == 0) {
+        for (size_t i = 0; i < nph && f->nexec < SYM_EXEC_MAX; i++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(elf, (int)i, &ph) != NULL && ph.p_type == PT_LOAD &&
+                (ph.p_flags & PF_X) != 0) {
+                f->exec[f->nexec][0] = ph.p_vaddr;
+                f->exec[f->nexec][1] = ph.p_vaddr + ph.p_memsz;
+                f->nexec++;
+            }
+        }
+    }
+    for (Elf_Scn *scn = elf_nextscn(elf, NULL); scn != NULL; scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) != NULL && sh.sh_type == SHT_SYMTAB) {
+            f->main_symtab = true;
+            break;
+        }
+    }
+    GElf_Word crc;
+    const char *link = dwelf_elf_gnu_debuglink(elf, &crc);
+    rc = 0;
+    if (link != NULL && link[0] != '\0' && strchr(link, '/') == NULL) {
+        f->debuglink = ttm__malloc(strlen(link) + 1);
+        if (f->debuglink == NULL)
+            rc = TTM_ENOMEM;
+        else
+            strcpy(f->debuglink, link);
+    }
+out_end:
+    elf_end(elf);
+    close(fd);
+    return rc;
+}
+
+/* Tries one candidate file for m: when it matches, reports it to a new libdwfl session and
+ * returns 0; TTM_ENOENT when it does not match or cannot be used; TTM_ENOMEM. */
+static int mod_try(ttm_sym *s, sym_mod *m, const char *file)
+{
+    sym_file f;
+    int rc = file_probe(file, m->bid, m->bid_len, &f);
+    ttm__free(f.debuglink);
+    if (rc != 0)
+        return rc;
+    if (!f.matches || f.nexec == 0)
+        return TTM_ENOENT;
+    Dwfl *dwfl = dwfl_begin(&s->cb);
+    if (dwfl == NULL)
+        return TTM_ENOMEM;
+    dwfl_report_begin(dwfl);
+    Dwfl_Module *mod = dwfl_report_elf(dwfl, file, file, -1, 0, true);
+    if (mod == NULL || dwfl_report_end(dwfl, NULL, NULL) != 0) {
+        dwfl_end(dwfl);
+        return TTM_ENOENT;
+    }
+    GElf_Addr bias = 0;
+    if (dwfl_module_getelf(mod, &bias) == NULL) {
+        dwfl_end(dwfl);
+        return TTM_ENOENT;
+    }
+    m->dwfl = dwfl;
+    m->mod = mod;
+    m->bias = bias;
+    m->main_symtab = f.main_symtab;
+    m->nexec = f.nexec;
+    for (unsigned i = 0; i < f.nexec; i++) {
+        m->exec[i].lo = f.exec[i][0];
+        m->exec[i].hi = f.exec[i][1];
+    }
+    return 0;
+}
+
+/* Writes "a" + "b" + "c" into a new string (owned by the caller), or NULL. */
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *r = ttm__malloc(la + lb + lc + 1);
+    if (r != NULL) {
+        memcpy(r, a, la);
+        memcpy(r + la, b, lb);
+        memcpy(r + la + lb, c, lc + 1);
+    }
+    return r;
+}
+
+/* Calls try(s, m, ROOT + middle + tail) for each debug root until one returns other than
+ * TTM_ENOENT. */
+static int roots_try(ttm_sym *s, sym_mod *m, const char *middle, const char *tail)
+{
+    const char *p = s->roots;
+    while (*p != '\0') {
+        const char *end = strchr(p, ':');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n > 0) {
+            char *root = ttm__malloc(n + 1);
+            if (root == NULL)
+                return TTM_ENOMEM;
+            memcpy(root, p, n);
+            root[n] = '\0';
+            char *file = join3(root, middle, tail);
+            ttm__free(root);
+            if (file == NULL)
+                return TTM_ENOMEM;
+            int rc = mod_try(s, m, file);
+            ttm__free(file);
+            if (rc != TTM_ENOENT)
+                return rc;
+        }
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return TTM_ENOENT;
+}
+
+/* The files tried for m once the file at its path was missing or of another build: the debug
+ * roots' .build-id/xx/yyyy.debug, then the path's debuglink beside it, in .debug/ beside it and
+ * under each root. */
+static int mod_find_elsewhere(ttm_sym *s, sym_mod *m)
+{
+    int rc = TTM_ENOENT;
+    if (m->bid_len > 1) {
+        char rel[16 + 2 * SYM_BUILD_ID_MAX + 8];
+        int k = snprintf(rel, sizeof(rel), "/.build-id/%02x/", m->bid[0]);
+        for (size_t i = 1; i < m->bid_len; i++)
+            k += snprintf(rel + k, sizeof(rel) - (size_t)k, "%02x", m->bid[i]);
+        rc = roots_try(s, m, rel, ".debug");
+        if (rc != TTM_ENOENT)
+            return rc;
+    }
+    sym_file f;
+    if (file_probe(m->path, NULL, 0, &f) != 0 || f.debuglink == NULL) {
+        ttm__free(f.debuglink);
+        return TTM_ENOENT;
+    }
+    const char *slash = strrchr(m->path, '/');
+    size_t dlen = slash != NULL ? (size_t)(slash - m->path) + 1 : 0; /* with the '/' */
+    char *dir = ttm__malloc(dlen + 1);
+    if (dir == NULL) {
+        rc = TTM_ENOMEM;
+        goto out_link;
+    }
+    memcpy(dir, m->path, dlen);
+    dir[dlen] = '\0';
+    static const char *const beside[] = {"", ".debug/"};
+    for (size_t i = 0; i < 2 && rc == TTM_ENOENT; i++) {
+        char *file = join3(dir, beside[i], f.debuglink);
+        if (file == NULL) {
+            rc = TTM_ENOMEM;
+            break;
+        }
+        rc = mod_try(s, m, file);
+        ttm__free(file);
+    }
+    if (rc == TTM_ENOENT && dir[0] == '/')
+        rc = roots_try(s, m, dir, f.debuglink);
+    ttm__free(dir);
+out_link:
+    ttm__free(f.debuglink);
+    return rc;
+}
+
+static void mod_drop(sym_mod *m)
+{
+    if (m->dwfl != NULL)
+        dwfl_end(m->dwfl);
+    ttm__free(m->path);
+    memset(m, 0, sizeof(*m));
+}
+
+static uint64_t mod_hash_of(const char *path, const uint8_t *bid, size_t bid_len)
+{
+    uint64_t h = str_hash_of(path, strlen(path));
+    return ttm__mix64(h ^ str_hash_of((const char *)bid, bid_len));
+}
+
+/* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
+ * when no matching file was found). NULL when memory is short. */
+static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len)
+{
+    uint64_t h = mod_hash_of(path, bid, bid_len);
+    for (unsigned i = 0; i < s->nmods; i++) {
+        sym_mod *m = &s->mods[i];
+        if (m->hash == h && m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 &&
+            strcmp(m->path, path) == 0) {
+            m->last_use = ++s->tick;
+            return m;
+        }
+    }
+    size_t plen = strlen(path);
+    char *copy = ttm__malloc(plen + 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, path, plen + 1);
+    sym_mod *m;
+    if (s->nmods < TTM_SYM_MAX_MODULES) {
+        m = &s->mods[s->nmods++];
+    } else {
+        m = &s->mods[0];
+        for (unsigned i = 1; i < s->nmods; i++)
+            if (s->mods[i].last_use < m->last_use)
+                m = &s->mods[i];
+        mod_drop(m);
+        s->st.modules_evicted++;
+    }
+    m->path = copy;
+    memcpy(m->bid, bid, bid_len);
+    m->bid_len = bid_len;
+    m->hash = h;
+    m->id = ++s->next_mod_id;
+    m->last_use = ++s->tick;
+    int rc = mod_try(s, m, path);
+    if (rc == TTM_ENOENT && bid_len > 0)
+        rc = mod_find_elsewhere(s, m);
+    if (rc == TTM_ENOMEM) { /* not remembered: a later lookup tries again */
+        mod_drop(m);
+        *m = s->mods[--s->nmods];
+        memset(&s->mods[s->nmods], 0, sizeof(*m));
+        return NULL;
+    }
+    if (rc == 0)
+        s->st.modules_opened++;
+    else
+        s->st.modules_failed++;
+    return m;
+}
+
+/* The symbol table libdwfl uses for m: the .symtab of the file or of its debug file, else the
+ * dynamic one. */
+static uint8_t mod_table_src(sym_mod *m)
+{
+    if (m->table_src != 0)
+        return m->table_src;
+    m->table_src = TTM_SYM_DYNSYM;
+    if (m->main_symtab) {
+        m->table_src = TTM_SYM_SYMTAB;
+        return m->table_src;
+    }
+    Dwarf_Addr b;
+    Dwarf *dw = dwfl_module_getdwarf(m->mod, &b);
+    Elf *elf = dw != NULL ? dwarf_getelf(dw) : NULL;
+    for (Elf_Scn *scn = elf != NULL ? elf_nextscn(elf, NULL) : NULL; scn != NULL;
+         scn = elf_nextscn(elf, scn)) {
+        GElf_Shdr sh;
+        if (gelf_getshdr(scn, &sh) != NULL && sh.sh_type == SHT_SYMTAB) {
+            m->table_src = TTM_SYM_SYMTAB;
+            break;
+        }
+    }
+    return m->table_src;
+}
+
+/* ---- one address --------------------------------------------------------------------------- */
+
+/* The name of a function DIE (subprogram or inlined subroutine): its linkage name demangled,
+ * else its DW_AT_name, through abstract origins and specifications. */
+static const char *die_function(ttm_sym *s, Dwarf_Die *die)
+{
+    Dwarf_Attribute a;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &a) != NULL ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a) != NULL)
+        name = dwarf_formstring(&a);
+    if (name == NULL && dwarf_attr_integrate(die, DW_AT_name, &a) != NULL)
+        name = dwarf_formstring(&a);
+    return demangled(s, name);
+}
+
+static bool is_function_scope(Dwarf_Die *die)
+{
+    int tag = dwarf_tag(die);
+    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
+           tag == DW_TAG_entry_point;
+}
+
+/* The file and line an inlined subroutine was called from (DW_AT_call_file/_line). */
+static void die_call_site(ttm_sym *s, Dwarf_Die *cu, Dwarf_Die *die, ttm_sym_frame *f)
+{
+    Dwarf_Attribute a;
+    Dwarf_Word idx, line;
+    if (dwarf_attr(die, DW_AT_call_line, &a) != NULL && dwarf_formudata(&a, &line) == 0)
+        f->line = (uint32_t)line;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (dwarf_attr(die, DW_AT_call_file, &a) != NULL && dwarf_formudata(&a, &idx) == 0 &&
+        dwarf_getsrcfiles(cu, &files, &nfiles) == 0 && idx < nfiles)
+        f->file = intern_str(s, dwarf_filesrc(files, idx, NULL, NULL));
+}
+
+/* Resolves the libdwfl address addr of m into out[0..cap): out[0] the innermost function with
+ * the line table's file and line, then the functions it was inlined into. Returns the number
+ * of frames filled (0: nothing known). */
+static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *out, size_t cap)
+{
+    size_t n = 0;
+    memset(&out[0], 0, sizeof(out[0]));
+    Dwarf_Addr dbias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &dbias);
+    if (cu != NULL) {
+        Dwarf_Die *scopes = NULL;
+        int ns = dwarf_getscopes(cu, addr - dbias, &scopes);
+        /* For an inlined instance, dwarf_getscopes goes on with the scopes of its abstract
+         * definition; the chain of callers is the concrete instance's own parents. */
+        int k = 0;
+        while (k < ns && !is_function_scope(&scopes[k]))
+            k++;
+        if (k < ns && dwarf_tag(&scopes[k]) == DW_TAG_inlined_subroutine) {
+            Dwarf_Die inl = scopes[k];
+            free(scopes);
+            scopes = NULL;
+            ns = dwarf_getscopes_die(&inl, &scopes);
+        }
+        Dwarf_Die *prev = NULL; /* the function scope inside the one being named */
+        for (int i = 0; i < ns && n < cap; i++) {
+            if (!is_function_scope(&scopes[i]))
+                continue;
+            ttm_sym_frame *f = &out[n];
+            if (n > 0) {
+                memset(f, 0, sizeof(*f));
+                die_call_site(s, cu, prev, f);
+            }
+            f->function = die_function(s, &scopes[i]);
+            f->source = f->function != NULL ? TTM_SYM_DEBUG : TTM_SYM_NONE;
+            n++;
+            prev = &scopes[i];
+            if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+                break;
+        }
+        free(scopes); /* dwarf_getscopes allocates with malloc */
+    }
+    Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+    int line = 0;
+    const char *file = l != NULL ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
+    if (file != NULL && line > 0) {
+        out[0].file = intern_str(s, file);
+        out[0].line = (uint32_t)line;
+    }
+    if (out[0].function == NULL) {
+        GElf_Off off;
+        GElf_Sym sym;
+        const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
+        unsigned type = GELF_ST_TYPE(sym.st_info);
+        if (name != NULL && (type == STT_FUNC || type == STT_GNU_IFUNC) &&
+            (sym.st_size == 0 || off < sym.st_size)) {
+            out[0].function = demangled(s, name);
+            if (out[0].function != NULL)
+                out[0].source = mod_table_src(m);
+        }
+    }
+    if (out[0].function == NULL && out[0].line == 0)
+        return 0;
+    return n > 0 ? n : 1;
+}
+
+/* The module of a lookup and the libdwfl address of its offset - 1; TTM_ENOENT when the module
+ * is unusable or the offset lies outside its executable segments. */
+static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len,
+                  uint64_t offset, sym_mod **mp, Dwarf_Addr *addr)
+{
+    if (path == NULL || path[0] == '\0' || path[0] == '[' || offset == 0 ||
+        bid_len > SYM_BUILD_ID_MAX || (bid == NULL && bid_len != 0))
+        return TTM_ENOENT;
+    sym_mod *m = mod_get(s, path, bid != NULL ? bid : (const uint8_t *)"", bid_len);
+    if (m == NULL)
+        return TTM_ENOMEM;
+    if (m->dwfl == NULL)
+        return TTM_ENOENT;
+    uint64_t at = offset - 1;
+    bool inside = false;
+    for (unsigned i = 0; i < m->nexec && !inside; i++)
+        inside = at >= m->exec[i].lo && at < m->exec[i].hi;
+    if (!inside)
+        return TTM_ENOENT;
+    *mp = m;
+    *addr = at + m->bias;
+    return 0;
+}
+
+/* ---- the API ------------------------------------------------------------------------------- */
+
+/* Builds libdwfl's debuginfo_path from s->roots. */
+static int set_dipath(ttm_sym *s)
+{
+    char *p = join3(":.debug", s->roots[0] != '\0' ? ":" : "", s->roots);
+    if (p == NULL)
+        return TTM_ENOMEM;
+    ttm__free(s->dipath);
+    s->dipath = p;
+    return 0;
+}
+
+int ttm_sym_open(ttm_sym **out)
+{
+    if (out == NULL)
+        return TTM_EINVAL;
+    *out = NULL;
+    ttm_sym *s = ttm__calloc(1, sizeof(*s));
+    if (s == NULL)
+        return TTM_ENOMEM;
+    elf_version(EV_CURRENT);
+    s->cb.find_elf = dwfl_build_id_find_elf;
+    s->cb.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->cb.section_address = dwfl_offline_section_address;
+    s->cb.debuginfo_path = &s->dipath;
+    ttm__table_init(&s->addrs, &addr_type, TTM_SYM_MAX_ADDRS);
+    ttm__table_init(&s->strs, &str_type, SIZE_MAX / 2);
+    const char *env = getenv("TTMEM_DEBUG_DIRS");
+    if (ttm_sym_set_debug_dirs(s, env != NULL ? env : SYM_DEFAULT_DIRS) != 0) {
+        ttm_sym_close(s);
+        return TTM_ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+static void mods_drop_all(ttm_sym *s)
+{
+    for (unsigned i = 0; i < s->nmods; i++)
+        mod_drop(&s->mods[i]);
+    s->nmods = 0;
+}
+
+void ttm_sym_close(ttm_sym *s)
+{
+    if (s == NULL)
+        return;
+    mods_drop_all(s);
+    ttm__table_free(&s->addrs);
+    ttm__table_free(&s->strs);
+    while (s->chunks != NULL) {
+        sym_chunk *next = s->chunks->next;
+        ttm__free(s->chunks);
+        s->chunks = next;
+    }
+    if (s->cxx != NULL)
+        dlclose(s->cxx);
+    ttm__free(s->dipath);
+    ttm__free(s->roots);
+    ttm__free(s);
+}
+
+int ttm_sym_set_debug_dirs(ttm_sym *s, const char *dirs)
+{
+    if (s == NULL || dirs == NULL)
+        return TTM_EINVAL;
+    char *copy = join3(dirs, "", "");
+    if (copy == NULL)
+        return TTM_ENOMEM;
+    char *old = s->roots;
+    s->roots = copy;
+    if (set_dipath(s) != 0) {
+        s->roots = old;
+        ttm__free(copy);
+        return TTM_ENOMEM;
+    }
+    ttm__free(old);
+    mods_drop_all(s);
+    ttm__table_clear(&s->addrs);
+    return 0;
+}
+
+int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t build_id_len,
+                   uint64_t offset, ttm_sym_frame *out)
+{
+    if (s == NULL || out == NULL)
+        return TTM_EINVAL;
+    memset(out, 0, sizeof(*out));
+    s->st.lookups++;
+    sym_mod *m;
+    Dwarf_Addr addr;
+    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
+    if (rc != 0)
+        return rc;
+    sym_addr key = {.mod_id = m->id, .offset = offset};
+    uint64_t h = addr_hash_of(m->id, offset);
+    const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
+    if (hit == NULL) {
+        ttm_sym_frame f;
+        s->oom = false;
+        resolve(s, m, addr, &f, 1);
+        if (s->oom)
+            return TTM_ENOMEM; /* an incomplete answer is neither given nor kept */
+        if (s->addrs.live >= s->addrs.max) {
+            s->st.addrs_evicted += s->addrs.live;
+            ttm__table_clear(&s->addrs);
+        }
+        sym_addr *e = ttm__table_add(&s->addrs, &addr_type, h);
+        if (e == NULL) {
+            *out = f; /* out of memory for the cache: the answer still stands */
+        } else {
+            *e = key;
+            e->function = f.function;
+            e->file = f.file;
+            e->line = f.line;
+            e->source = f.source;
+            hit = e;
+        }
+    } else {
+        s->st.addr_hits++;
+    }
+    if (hit != NULL) {
+        out->function = hit->function;
+        out->file = hit->file;
+        out->line = hit->line;
+        out->source = hit->source;
+    }
+    return out->function != NULL || out->line != 0 ? 0 : TTM_ENOENT;
+}
+
+int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
+                          size_t build_id_len, uint64_t offset, ttm_sym_frame *out, size_t cap,
+                          size_t *n)
+{
+    if (s == NULL || out == NULL || cap == 0 || n == NULL)
+        return TTM_EINVAL;
+    *n = 0;
+    memset(out, 0, sizeof(*out));
+    s->st.lookups++;
+    sym_mod *m;
+    Dwarf_Addr addr;
+    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
+    if (rc != 0)
+        return rc;
+    s->oom = false;
+    *n = resolve(s, m, addr, out, cap);
+    if (s->oom) {
+        *n = 0;
+        memset(out, 0, sizeof(*out));
+        return TTM_ENOMEM;
+    }
+    return *n > 0 ? 0 : TTM_ENOENT;
+}
+
+void ttm_sym_stats_get(const ttm_sym *s, ttm_sym_stats *st)
+{
+    if (s == NULL)
+        memset(st, 0, sizeof(*st));
+    else
+        *st = s->st;
+}
