@@ -40,6 +40,30 @@
 #define SYM_EXEC_MAX 8u      /* executable PT_LOAD segments kept per module */
 #define SYM_DEFAULT_DIRS "/usr/lib/debug"
 #define SYM_STR_CHUNK 65536u
+#define SYM_INLINE_MAX 32u /* inlining depth followed at one address */
+
+/* A function's code range (in the DWARF's numbering) and its DIE. */
+typedef struct sym_fn {
+    Dwarf_Addr lo, hi;
+    Dwarf_Die die;
+} sym_fn;
+
+/* The functions of one compilation unit with code, sorted by start: found by a binary search
+ * instead of a walk of the CU's DIE tree per address (dwarf_getscopes), which costs tens of
+ * microseconds per address in a large CU. Present entries have key != 0. */
+typedef struct sym_cu {
+    Dwarf_Off key; /* the CU DIE's offset + 1 */
+    sym_fn *fns;
+    size_t n;
+} sym_cu;
+
+/* A function symbol of the module's symbol table, at its libdwfl address. */
+typedef struct sym_fsym {
+    Dwarf_Addr addr;
+    uint64_t size;
+    const char *name; /* in libdwfl's mapping of the string table: valid while dwfl is open */
+    int rank;         /* STB_GLOBAL 2, STB_WEAK 1, else 0: the best of aliases sorts last */
+} sym_fsym;
 
 /* One (path, build-id) pair asked for: usable (dwfl set) or known to have no matching file. */
 typedef struct sym_mod {
@@ -54,6 +78,12 @@ typedef struct sym_mod {
     unsigned nexec;
     bool main_symtab;  /* the file libdwfl reads as the module has a .symtab */
     uint8_t table_src; /* TTM_SYM_SYMTAB / _DYNSYM once known, 0 before */
+    ttm_table cus;     /* sym_cu: the function index of each CU looked at */
+    /* The function symbols sorted by address, built at the first lookup that needs them
+     * (dwfl_module_addrinfo scans the whole table on every call). */
+    sym_fsym *syms;
+    size_t nsyms;
+    bool syms_built;
 } sym_mod;
 
 /* An answer per (module id, offset); the module id is never reused, so answers of an evicted
@@ -155,6 +185,24 @@ static bool str_match(const void *e, const void *key)
 
 static const ttm_table_type str_type = {
     .entry_size = sizeof(sym_str), .hash = str_hash, .empty = str_empty, .match = str_match};
+
+static uint64_t cu_hash(const void *e)
+{
+    return ttm__mix64(((const sym_cu *)e)->key);
+}
+
+static bool cu_empty(const void *e)
+{
+    return ((const sym_cu *)e)->key == 0;
+}
+
+static bool cu_match(const void *e, const void *key)
+{
+    return ((const sym_cu *)e)->key == ((const sym_cu *)key)->key;
+}
+
+static const ttm_table_type cu_type = {
+    .entry_size = sizeof(sym_cu), .hash = cu_hash, .empty = cu_empty, .match = cu_match};
 
 /* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short. */
 static const char *intern(ttm_sym *s, const char *text, size_t n)
@@ -413,6 +461,11 @@ out_link:
 
 static void mod_drop(sym_mod *m)
 {
+    size_t pos = 0;
+    for (sym_cu *c; (c = ttm__table_next(&m->cus, &cu_type, &pos)) != NULL;)
+        ttm__free(c->fns);
+    ttm__table_free(&m->cus);
+    ttm__free(m->syms);
     if (m->dwfl != NULL)
         dwfl_end(m->dwfl);
     ttm__free(m->path);
@@ -455,6 +508,7 @@ static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t
         s->st.modules_evicted++;
     }
     m->path = copy;
+    ttm__table_init(&m->cus, &cu_type, SIZE_MAX / 2);
     memcpy(m->bid, bid, bid_len);
     m->bid_len = bid_len;
     m->hash = h;
@@ -501,6 +555,73 @@ static uint8_t mod_table_src(sym_mod *m)
     return m->table_src;
 }
 
+static int fsym_cmp(const void *a, const void *b)
+{
+    const sym_fsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Builds m's sorted function symbols from the table libdwfl chose for it (.symtab of the file
+ * or of its debug file, else .dynsym). Returns 0 or TTM_ENOMEM. */
+static int mod_symbols_build(sym_mod *m)
+{
+    int count = dwfl_module_getsymtab(m->mod);
+    size_t cap = 0, n = 0;
+    sym_fsym *v = NULL;
+    for (int i = 0; i < count; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        unsigned type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
+            (type != STT_FUNC && type != STT_GNU_IFUNC))
+            continue;
+        sym_fsym *g = ttm__grow(v, &cap, n, sizeof(*v), 256);
+        if (g == NULL) {
+            ttm__free(v);
+            return TTM_ENOMEM;
+        }
+        v = g;
+        v[n++] = (sym_fsym){.addr = addr, .size = sym.st_size, .name = name,
+                            .rank = bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0};
+    }
+    qsort(v, n, sizeof(*v), fsym_cmp);
+    m->syms = v;
+    m->nsyms = n;
+    m->syms_built = true;
+    return 0;
+}
+
+/* The function symbol whose code holds addr: the one of the nearest start at or below it
+ * when its size covers addr (or it has no size and nothing sized nearer does), else one
+ * starting a little lower whose size covers it; NULL when none (s->oom set when memory was
+ * short). */
+static const sym_fsym *mod_symbol(ttm_sym *s, sym_mod *m, Dwarf_Addr addr)
+{
+    if (!m->syms_built && mod_symbols_build(m) != 0) {
+        s->oom = true;
+        return NULL;
+    }
+    size_t lo = 0, hi = m->nsyms;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->syms[mid].addr <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const sym_fsym *near = &m->syms[lo - 1];
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
+        if (m->syms[i].size != 0 && addr - m->syms[i].addr < m->syms[i].size)
+            return &m->syms[i];
+    return near->size == 0 ? near : NULL;
+}
+
 /* ---- one address --------------------------------------------------------------------------- */
 
 /* The name of a function DIE (subprogram or inlined subroutine): its linkage name demangled,
@@ -517,11 +638,72 @@ static const char *die_function(ttm_sym *s, Dwarf_Die *die)
     return demangled(s, name);
 }
 
-static bool is_function_scope(Dwarf_Die *die)
+/* Collects the code ranges of each function DIE dwarf_getfuncs hands over. */
+typedef struct fn_vec {
+    sym_fn *v;
+    size_t n, cap;
+    bool oom;
+} fn_vec;
+
+static int fn_collect(Dwarf_Die *die, void *arg)
 {
-    int tag = dwarf_tag(die);
-    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-           tag == DW_TAG_entry_point;
+    fn_vec *fv = arg;
+    Dwarf_Addr base, lo, hi;
+    for (ptrdiff_t off = 0; (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0;) {
+        sym_fn *v = ttm__grow(fv->v, &fv->cap, fv->n, sizeof(*v), 64);
+        if (v == NULL) {
+            fv->oom = true;
+            return DWARF_CB_ABORT;
+        }
+        fv->v = v;
+        v[fv->n++] = (sym_fn){.lo = lo, .hi = hi, .die = *die};
+    }
+    return DWARF_CB_OK;
+}
+
+static int fn_cmp(const void *a, const void *b)
+{
+    const sym_fn *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The function index of the CU cu of m, built at its first use; NULL when memory is short
+ * (s->oom set). */
+static const sym_cu *cu_index(ttm_sym *s, sym_mod *m, Dwarf_Die *cu)
+{
+    sym_cu key = {.key = dwarf_dieoffset(cu) + 1};
+    uint64_t h = ttm__mix64(key.key);
+    const sym_cu *hit = ttm__table_find(&m->cus, &cu_type, h, &key);
+    if (hit != NULL)
+        return hit;
+    fn_vec fv = {0};
+    dwarf_getfuncs(cu, fn_collect, &fv, 0);
+    sym_cu *e = fv.oom ? NULL : ttm__table_add(&m->cus, &cu_type, h);
+    if (e == NULL) {
+        ttm__free(fv.v);
+        s->oom = true;
+        return NULL;
+    }
+    qsort(fv.v, fv.n, sizeof(*fv.v), fn_cmp);
+    *e = (sym_cu){.key = key.key, .fns = fv.v, .n = fv.n};
+    return e;
+}
+
+/* The function of c whose code holds pc (the innermost when ranges nest), or NULL. */
+static const sym_fn *cu_function(const sym_cu *c, Dwarf_Addr pc)
+{
+    size_t lo = 0, hi = c->n; /* the first with fns[i].lo > pc is at hi */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->fns[mid].lo <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
+        if (pc < c->fns[i].hi)
+            return &c->fns[i];
+    return NULL;
 }
 
 /* The file and line an inlined subroutine was called from (DW_AT_call_file/_line). */
@@ -547,37 +729,39 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
     memset(&out[0], 0, sizeof(out[0]));
     Dwarf_Addr dbias = 0;
     Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &dbias);
-    if (cu != NULL) {
-        Dwarf_Die *scopes = NULL;
-        int ns = dwarf_getscopes(cu, addr - dbias, &scopes);
-        /* For an inlined instance, dwarf_getscopes goes on with the scopes of its abstract
-         * definition; the chain of callers is the concrete instance's own parents. */
-        int k = 0;
-        while (k < ns && !is_function_scope(&scopes[k]))
-            k++;
-        if (k < ns && dwarf_tag(&scopes[k]) == DW_TAG_inlined_subroutine) {
-            Dwarf_Die inl = scopes[k];
-            free(scopes);
-            scopes = NULL;
-            ns = dwarf_getscopes_die(&inl, &scopes);
+    const sym_cu *c = cu != NULL ? cu_index(s, m, cu) : NULL;
+    const sym_fn *fn = c != NULL ? cu_function(c, addr - dbias) : NULL;
+    if (fn != NULL) {
+        /* The concrete scopes inside the function that hold the address, outermost first:
+         * the function, then each inlined subroutine down to the innermost one. */
+        Dwarf_Die chain[SYM_INLINE_MAX];
+        size_t nc = 1;
+        chain[0] = fn->die;
+        Dwarf_Die cur = fn->die, child;
+        for (bool deeper = true; deeper;) {
+            deeper = false;
+            if (dwarf_child(&cur, &child) != 0)
+                break;
+            do {
+                if (dwarf_haspc(&child, addr - dbias) == 1) {
+                    deeper = true;
+                    break;
+                }
+            } while (dwarf_siblingof(&child, &child) == 0);
+            if (deeper && dwarf_tag(&child) == DW_TAG_inlined_subroutine && nc < SYM_INLINE_MAX)
+                chain[nc++] = child;
+            cur = child;
         }
-        Dwarf_Die *prev = NULL; /* the function scope inside the one being named */
-        for (int i = 0; i < ns && n < cap; i++) {
-            if (!is_function_scope(&scopes[i]))
-                continue;
+        for (size_t i = nc; i-- > 0 && n < cap;) {
             ttm_sym_frame *f = &out[n];
             if (n > 0) {
                 memset(f, 0, sizeof(*f));
-                die_call_site(s, cu, prev, f);
+                die_call_site(s, cu, &chain[i + 1], f);
             }
-            f->function = die_function(s, &scopes[i]);
+            f->function = die_function(s, &chain[i]);
             f->source = f->function != NULL ? TTM_SYM_DEBUG : TTM_SYM_NONE;
             n++;
-            prev = &scopes[i];
-            if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
-                break;
         }
-        free(scopes); /* dwarf_getscopes allocates with malloc */
     }
     Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
     int line = 0;
@@ -587,13 +771,9 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
         out[0].line = (uint32_t)line;
     }
     if (out[0].function == NULL) {
-        GElf_Off off;
-        GElf_Sym sym;
-        const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-        unsigned type = GELF_ST_TYPE(sym.st_info);
-        if (name != NULL && (type == STT_FUNC || type == STT_GNU_IFUNC) &&
-            (sym.st_size == 0 || off < sym.st_size)) {
-            out[0].function = demangled(s, name);
+        const sym_fsym *fs = mod_symbol(s, m, addr);
+        if (fs != NULL) {
+            out[0].function = demangled(s, fs->name);
             if (out[0].function != NULL)
                 out[0].source = mod_table_src(m);
         }
