@@ -720,6 +720,14 @@ static void die_call_site(ttm_sym *s, Dwarf_Die *cu, Dwarf_Die *die, ttm_sym_fra
         f->file = intern_str(s, dwarf_filesrc(files, idx, NULL, NULL));
 }
 
+/* DIEs whose children may hold the inlined code at an address (variables, parameters, types
+ * and call sites do not: their pc attributes are not looked at). */
+static bool is_code_scope(int tag)
+{
+    return tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block ||
+           tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
+
 /* Resolves the libdwfl address addr of m into out[0..cap): out[0] the innermost function with
  * the line table's file and line, then the functions it was inlined into. Returns the number
  * of frames filled (0: nothing known). */
@@ -743,7 +751,7 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
             if (dwarf_child(&cur, &child) != 0)
                 break;
             do {
-                if (dwarf_haspc(&child, addr - dbias) == 1) {
+                if (is_code_scope(dwarf_tag(&child)) && dwarf_haspc(&child, addr - dbias) == 1) {
                     deeper = true;
                     break;
                 }
