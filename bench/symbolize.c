@@ -10,8 +10,9 @@
  * gives its wall time and this process's CPU time (the machine may be shared).
  *
  * The frames: every function of the modules' symbol tables (.symtab when the file has one,
- * else .dynsym) with a size gives addresses inside it (one per 4 bytes, at most 256); a stack is DEPTH of them picked
- * at random. With the default pool (POOL addresses) stacks share frames as a real report's do;
+ * else .dynsym) with a size gives addresses inside it (one per 4 bytes, at most 256); a stack is
+ * DEPTH of them picked at random. With the default pool (POOL addresses) stacks share frames as a
+ * real report's do;
  * `--distinct` makes every frame of every stack its own address (STACKS × DEPTH addresses, or
  * as many as the modules have: the worst case for the address cache).
  *
@@ -32,8 +33,8 @@
 #include "common/alloc.h"
 #include "sym/sym.h"
 
-#define DEPTH 32
-#define POOL 20000u
+#define DEPTH    32
+#define POOL     20000u
 #define MAX_MODS 8
 
 typedef struct mod {
@@ -249,8 +250,8 @@ int main(int argc, char **argv)
     ttm_sym_close(s);
 
     double per = 1e9 / (double)nframes;
-    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named\n", "baseline: dladdr (1 frame in 8)", base,
-           base_cpu, base * per, named_base);
+    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named\n",
+           "baseline: dladdr (1 frame in 8)", base, base_cpu, base * per, named_base);
     printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named, %zu with a line; "
            "%.3fx the baseline's time\n",
            "ttm_sym cold (fresh handle)", cold, cold_cpu, cold * per, named_cold, lined_cold,
@@ -264,7 +265,10 @@ int main(int argc, char **argv)
            (unsigned long long)st.addr_hits, (unsigned long long)st.lookups);
     printf("  budget: a report of %zu stacks symbolized cold in %.3f s, cpu %.3f s (budget 1 s): "
            "%s\n",
-           stacks, cold, cold_cpu, cold <= 1.0 ? "within" : cold_cpu <= 1.0 ? "cpu within" : "OVER");
+           stacks, cold, cold_cpu,
+           cold <= 1.0       ? "within"
+           : cold_cpu <= 1.0 ? "cpu within"
+                             : "OVER");
     ttm__free(fr);
     ttm__free(all);
     return 0;

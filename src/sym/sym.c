@@ -37,10 +37,10 @@
 #include <unistd.h>
 
 #define SYM_BUILD_ID_MAX 64u /* longer build-ids are not matched (GNU ld writes 20 bytes) */
-#define SYM_EXEC_MAX 8u      /* executable PT_LOAD segments kept per module */
+#define SYM_EXEC_MAX     8u  /* executable PT_LOAD segments kept per module */
 #define SYM_DEFAULT_DIRS "/usr/lib/debug"
-#define SYM_STR_CHUNK 65536u
-#define SYM_INLINE_MAX 32u /* inlining depth followed at one address */
+#define SYM_STR_CHUNK    65536u
+#define SYM_INLINE_MAX   32u /* inlining depth followed at one address */
 
 /* A function's code range (in the DWARF's numbering) and its DIE. */
 typedef struct sym_fn {
@@ -74,7 +74,9 @@ typedef struct sym_mod {
     Dwfl *dwfl; /* NULL: no matching file */
     Dwfl_Module *mod;
     Dwarf_Addr bias; /* libdwfl address = ELF virtual address + bias */
-    struct { uint64_t lo, hi; } exec[SYM_EXEC_MAX];
+    struct {
+        uint64_t lo, hi;
+    } exec[SYM_EXEC_MAX];
     unsigned nexec;
     bool main_symtab;  /* the file libdwfl reads as the module has a .symtab */
     uint8_t table_src; /* TTM_SYM_SYMTAB / _DYNSYM once known, 0 before */
@@ -116,15 +118,15 @@ typedef char *(*sym_demangle_fn)(const char *, char *, size_t *, int *);
 
 struct ttm_sym {
     Dwfl_Callbacks cb;
-    char *dipath;  /* libdwfl's debuginfo_path: ":.debug:" then the roots */
-    char *roots;   /* the debug roots as given, ':'-separated */
+    char *dipath; /* libdwfl's debuginfo_path: ":.debug:" then the roots */
+    char *roots;  /* the debug roots as given, ':'-separated */
     sym_mod mods[TTM_SYM_MAX_MODULES];
     unsigned nmods;
     uint64_t next_mod_id, tick;
     ttm_table addrs; /* sym_addr */
     ttm_table strs;  /* sym_str */
     sym_chunk *chunks;
-    void *cxx;            /* dlopen handle of libstdc++, or NULL */
+    void *cxx; /* dlopen handle of libstdc++, or NULL */
     sym_demangle_fn demangle;
     bool demangle_tried;
     bool oom; /* an intern() failed since the flag was last cleared */
@@ -271,11 +273,11 @@ static const char *demangled(ttm_sym *s, const char *name)
 
 /* What a candidate file says about itself. */
 typedef struct sym_file {
-    bool matches;       /* an ELF file whose build-id is the one asked for */
+    bool matches; /* an ELF file whose build-id is the one asked for */
     bool main_symtab;
     uint64_t exec[SYM_EXEC_MAX][2];
     unsigned nexec;
-    char *debuglink;    /* its .gnu_debuglink name (owned), or NULL */
+    char *debuglink; /* its .gnu_debuglink name (owned), or NULL */
 } sym_file;
 
 /* Reads file's build-id, executable segments, .symtab presence and debuglink into *f.
@@ -585,8 +587,12 @@ static int mod_symbols_build(sym_mod *m)
             return TTM_ENOMEM;
         }
         v = g;
-        v[n++] = (sym_fsym){.addr = addr, .size = sym.st_size, .name = name,
-                            .rank = bind == STB_GLOBAL ? 2 : bind == STB_WEAK ? 1 : 0};
+        v[n++] = (sym_fsym){.addr = addr,
+                            .size = sym.st_size,
+                            .name = name,
+                            .rank = bind == STB_GLOBAL ? 2
+                                    : bind == STB_WEAK ? 1
+                                                       : 0};
     }
     qsort(v, n, sizeof(*v), fsym_cmp);
     m->syms = v;
@@ -793,8 +799,8 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
 
 /* The module of a lookup and the libdwfl address of its offset - 1; TTM_ENOENT when the module
  * is unusable or the offset lies outside its executable segments. */
-static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len,
-                  uint64_t offset, sym_mod **mp, Dwarf_Addr *addr)
+static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len, uint64_t offset,
+                  sym_mod **mp, Dwarf_Addr *addr)
 {
     if (path == NULL || path[0] == '\0' || path[0] == '[' || offset == 0 ||
         bid_len > SYM_BUILD_ID_MAX || (bid == NULL && bid_len != 0))
