@@ -65,6 +65,13 @@ typedef struct sym_fsym {
     int rank;         /* STB_GLOBAL 2, STB_WEAK 1, else 0: the best of aliases sorts last */
 } sym_fsym;
 
+/* A compilation unit's code range (in libdwfl's numbering), for files without .debug_aranges
+ * (clang does not write it): its CU DIE and the DWARF bias. */
+typedef struct sym_curange {
+    Dwarf_Addr lo, hi, bias;
+    Dwarf_Die cu;
+} sym_curange;
+
 /* One (path, build-id) pair asked for: usable (dwfl set) or known to have no matching file. */
 typedef struct sym_mod {
     char *path;
@@ -86,6 +93,10 @@ typedef struct sym_mod {
     sym_fsym *syms;
     size_t nsyms;
     bool syms_built;
+    /* The CU ranges sorted by start, built when .debug_aranges did not know an address. */
+    sym_curange *curs;
+    size_t ncurs;
+    bool curs_built;
 } sym_mod;
 
 /* An answer per (module id, offset); the module id is never reused, so answers of an evicted
@@ -468,6 +479,7 @@ static void mod_drop(sym_mod *m)
         ttm__free(c->fns);
     ttm__table_free(&m->cus);
     ttm__free(m->syms);
+    ttm__free(m->curs);
     if (m->dwfl != NULL)
         dwfl_end(m->dwfl);
     ttm__free(m->path);
@@ -644,6 +656,63 @@ static const char *die_function(ttm_sym *s, Dwarf_Die *die)
     return demangled(s, name);
 }
 
+static int curange_cmp(const void *a, const void *b)
+{
+    const sym_curange *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Builds m's CU ranges from every CU DIE's ranges. Returns 0 or TTM_ENOMEM. */
+static int mod_curanges_build(sym_mod *m)
+{
+    size_t cap = 0, n = 0;
+    sym_curange *v = NULL;
+    Dwarf_Addr bias;
+    for (Dwarf_Die *cu = NULL; (cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL;) {
+        Dwarf_Addr base, lo, hi;
+        for (ptrdiff_t off = 0; (off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0;) {
+            sym_curange *g = ttm__grow(v, &cap, n, sizeof(*v), 64);
+            if (g == NULL) {
+                ttm__free(v);
+                return TTM_ENOMEM;
+            }
+            v = g;
+            v[n++] = (sym_curange){.lo = lo + bias, .hi = hi + bias, .bias = bias, .cu = *cu};
+        }
+    }
+    qsort(v, n, sizeof(*v), curange_cmp);
+    m->curs = v;
+    m->ncurs = n;
+    m->curs_built = true;
+    return 0;
+}
+
+/* The CU DIE holding the libdwfl address addr of m and its DWARF bias: from .debug_aranges
+ * (libdwfl), else from the CU ranges; NULL when no CU has it (s->oom set when memory was
+ * short). */
+static Dwarf_Die *mod_cu_of(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, Dwarf_Addr *dbias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, dbias);
+    if (cu != NULL)
+        return cu;
+    if (!m->curs_built && mod_curanges_build(m) != 0) {
+        s->oom = true;
+        return NULL;
+    }
+    size_t lo = 0, hi = m->ncurs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->curs[mid].lo <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0 || addr >= m->curs[lo - 1].hi)
+        return NULL;
+    *dbias = m->curs[lo - 1].bias;
+    return &m->curs[lo - 1].cu;
+}
+
 /* Collects the code ranges of each function DIE dwarf_getfuncs hands over. */
 typedef struct fn_vec {
     sym_fn *v;
@@ -742,7 +811,7 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
     size_t n = 0;
     memset(&out[0], 0, sizeof(out[0]));
     Dwarf_Addr dbias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &dbias);
+    Dwarf_Die *cu = mod_cu_of(s, m, addr, &dbias);
     const sym_cu *c = cu != NULL ? cu_index(s, m, cu) : NULL;
     const sym_fn *fn = c != NULL ? cu_function(c, addr - dbias) : NULL;
     if (fn != NULL) {
@@ -777,10 +846,10 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
             n++;
         }
     }
-    Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+    Dwarf_Line *l = cu != NULL ? dwarf_getsrc_die(cu, addr - dbias) : NULL;
     int line = 0;
-    const char *file = l != NULL ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
-    if (file != NULL && line > 0) {
+    const char *file = l != NULL ? dwarf_linesrc(l, NULL, NULL) : NULL;
+    if (file != NULL && dwarf_lineno(l, &line) == 0 && line > 0) {
         out[0].file = intern_str(s, file);
         out[0].line = (uint32_t)line;
     }
