@@ -606,7 +606,8 @@ static int mod_symbols_build(sym_mod *m)
                                     : bind == STB_WEAK ? 1
                                                        : 0};
     }
-    qsort(v, n, sizeof(*v), fsym_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), fsym_cmp);
     m->syms = v;
     m->nsyms = n;
     m->syms_built = true;
@@ -680,7 +681,8 @@ static int mod_curanges_build(sym_mod *m)
             v[n++] = (sym_curange){.lo = lo + bias, .hi = hi + bias, .bias = bias, .cu = *cu};
         }
     }
-    qsort(v, n, sizeof(*v), curange_cmp);
+    if (n > 1)
+        qsort(v, n, sizeof(*v), curange_cmp);
     m->curs = v;
     m->ncurs = n;
     m->curs_built = true;
@@ -759,7 +761,8 @@ static const sym_cu *cu_index(ttm_sym *s, sym_mod *m, Dwarf_Die *cu)
         s->oom = true;
         return NULL;
     }
-    qsort(fv.v, fv.n, sizeof(*fv.v), fn_cmp);
+    if (fv.n > 1)
+        qsort(fv.v, fv.n, sizeof(*fv.v), fn_cmp);
     *e = (sym_cu){.key = key.key, .fns = fv.v, .n = fv.n};
     return e;
 }
