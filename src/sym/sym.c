@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +104,7 @@ typedef struct sym_mod {
  * module are never matched again. Present entries have mod_id != 0. */
 typedef struct sym_addr {
     uint64_t mod_id, offset;
-    const char *function, *file;
-    uint32_t line;
-    uint8_t source;
+    ttm_sym_frame f;
 } sym_addr;
 
 /* An interned string: its hash and text (in the chunks). */
@@ -143,6 +142,30 @@ struct ttm_sym {
     bool oom; /* an intern() failed since the flag was last cleared */
     ttm_sym_stats st;
 };
+
+/* The sorted arrays below (function ranges, symbols, CU ranges) start each entry with its
+ * start address, so one search serves them all. */
+_Static_assert(offsetof(sym_fn, lo) == 0, "sym_fn starts with its key");
+_Static_assert(offsetof(sym_fsym, addr) == 0, "sym_fsym starts with its key");
+_Static_assert(offsetof(sym_curange, lo) == 0, "sym_curange starts with its key");
+
+/* How many of the n entries (of size bytes each, sorted by the Dwarf_Addr each starts with)
+ * start at or below addr: the entry that may hold addr is the one before that index. */
+static size_t upper_bound(const void *arr, size_t n, size_t size, Dwarf_Addr addr)
+{
+    const uint8_t *p = arr;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Dwarf_Addr key;
+        memcpy(&key, p + mid * size, sizeof(key));
+        if (key <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 /* ---- tables -------------------------------------------------------------------------------- */
 
@@ -624,14 +647,7 @@ static const sym_fsym *mod_symbol(ttm_sym *s, sym_mod *m, Dwarf_Addr addr)
         s->oom = true;
         return NULL;
     }
-    size_t lo = 0, hi = m->nsyms;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->syms[mid].addr <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = upper_bound(m->syms, m->nsyms, sizeof(*m->syms), addr);
     if (lo == 0)
         return NULL;
     const sym_fsym *near = &m->syms[lo - 1];
@@ -701,14 +717,7 @@ static Dwarf_Die *mod_cu_of(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, Dwarf_Addr 
         s->oom = true;
         return NULL;
     }
-    size_t lo = 0, hi = m->ncurs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->curs[mid].lo <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = upper_bound(m->curs, m->ncurs, sizeof(*m->curs), addr);
     if (lo == 0 || addr >= m->curs[lo - 1].hi)
         return NULL;
     *dbias = m->curs[lo - 1].bias;
@@ -770,14 +779,7 @@ static const sym_cu *cu_index(ttm_sym *s, sym_mod *m, Dwarf_Die *cu)
 /* The function of c whose code holds pc (the innermost when ranges nest), or NULL. */
 static const sym_fn *cu_function(const sym_cu *c, Dwarf_Addr pc)
 {
-    size_t lo = 0, hi = c->n; /* the first with fns[i].lo > pc is at hi */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->fns[mid].lo <= pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = upper_bound(c->fns, c->n, sizeof(*c->fns), pc);
     for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
         if (pc < c->fns[i].hi)
             return &c->fns[i];
@@ -874,6 +876,7 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
 static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len, uint64_t offset,
                   sym_mod **mp, Dwarf_Addr *addr)
 {
+    s->st.lookups++;
     if (path == NULL || path[0] == '\0' || path[0] == '[' || offset == 0 ||
         bid_len > SYM_BUILD_ID_MAX || (bid == NULL && bid_len != 0))
         return TTM_ENOENT;
@@ -976,13 +979,27 @@ int ttm_sym_set_debug_dirs(ttm_sym *s, const char *dirs)
     return 0;
 }
 
+/* resolve() watching for a short memory: 0 (*n frames, at least one), TTM_ENOENT (nothing
+ * known) or TTM_ENOMEM (an incomplete answer is not given: out[0] cleared, *n 0). */
+static int resolve_checked(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *out, size_t cap,
+                           size_t *n)
+{
+    s->oom = false;
+    *n = resolve(s, m, addr, out, cap);
+    if (s->oom) {
+        *n = 0;
+        memset(out, 0, sizeof(*out));
+        return TTM_ENOMEM;
+    }
+    return *n > 0 ? 0 : TTM_ENOENT;
+}
+
 int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t build_id_len,
                    uint64_t offset, ttm_sym_frame *out)
 {
     if (s == NULL || out == NULL)
         return TTM_EINVAL;
     memset(out, 0, sizeof(*out));
-    s->st.lookups++;
     sym_mod *m;
     Dwarf_Addr addr;
     int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
@@ -991,37 +1008,25 @@ int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t
     sym_addr key = {.mod_id = m->id, .offset = offset};
     uint64_t h = addr_hash_of(m->id, offset);
     const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
-    if (hit == NULL) {
-        ttm_sym_frame f;
-        s->oom = false;
-        resolve(s, m, addr, &f, 1);
-        if (s->oom)
-            return TTM_ENOMEM; /* an incomplete answer is neither given nor kept */
-        if (s->addrs.live >= s->addrs.max) {
-            s->st.addrs_evicted += s->addrs.live;
-            ttm__table_clear(&s->addrs);
-        }
-        sym_addr *e = ttm__table_add(&s->addrs, &addr_type, h);
-        if (e == NULL) {
-            *out = f; /* out of memory for the cache: the answer still stands */
-        } else {
-            *e = key;
-            e->function = f.function;
-            e->file = f.file;
-            e->line = f.line;
-            e->source = f.source;
-            hit = e;
-        }
-    } else {
-        s->st.addr_hits++;
-    }
     if (hit != NULL) {
-        out->function = hit->function;
-        out->file = hit->file;
-        out->line = hit->line;
-        out->source = hit->source;
+        s->st.addr_hits++;
+        *out = hit->f;
+        return out->function != NULL || out->line != 0 ? 0 : TTM_ENOENT;
     }
-    return out->function != NULL || out->line != 0 ? 0 : TTM_ENOENT;
+    size_t n;
+    rc = resolve_checked(s, m, addr, out, 1, &n);
+    if (rc == TTM_ENOMEM)
+        return rc;
+    if (s->addrs.live >= s->addrs.max) {
+        s->st.addrs_evicted += s->addrs.live;
+        ttm__table_clear(&s->addrs);
+    }
+    sym_addr *e = ttm__table_add(&s->addrs, &addr_type, h);
+    if (e != NULL) { /* else out of memory for the cache: the answer still stands */
+        *e = key;
+        e->f = *out;
+    }
+    return rc;
 }
 
 int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
@@ -1032,20 +1037,10 @@ int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
         return TTM_EINVAL;
     *n = 0;
     memset(out, 0, sizeof(*out));
-    s->st.lookups++;
     sym_mod *m;
     Dwarf_Addr addr;
     int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
-    if (rc != 0)
-        return rc;
-    s->oom = false;
-    *n = resolve(s, m, addr, out, cap);
-    if (s->oom) {
-        *n = 0;
-        memset(out, 0, sizeof(*out));
-        return TTM_ENOMEM;
-    }
-    return *n > 0 ? 0 : TTM_ENOENT;
+    return rc != 0 ? rc : resolve_checked(s, m, addr, out, cap, n);
 }
 
 void ttm_sym_stats_get(const ttm_sym *s, ttm_sym_stats *st)
