@@ -2,11 +2,12 @@
  * bench/symbolize.c — what symbolizing a report costs the CLI (issue 11's budget: a report of
  * 10,000 distinct stacks in ≤ 1 s): STACKS stacks of DEPTH native frames over real modules of
  * this machine (libc, libdw, libelf and this bench, built with -g), each frame a code address
- * inside a function of one of them, symbolized with src/sym cold (a fresh handle: every module
- * opened, its DWARF and symbol tables read, every address resolved) and warm (the same frames
- * again on the same handle), beside the same-run baseline of dladdr() on the same addresses
- * (the loaded objects' exported names only, no file or line: the least any symbolizer does;
- * timed on every 8th frame and scaled to all of them, as it costs ~15 µs a frame). Each pass
+ * inside a function of one of them, symbolized with src/sym as the CLI does it
+ * (ttm_sym_lookup_inline: the function, file and line and the inline chain) cold (a fresh
+ * handle: every module opened, its DWARF and symbol tables read, every address resolved) and warm
+ * (the same frames again on the same handle), beside the same-run baseline of dladdr() on the same
+ * addresses (the loaded objects' exported names only, no file or line: the least any symbolizer
+ * does; timed on every 8th frame and scaled to all of them, as it costs ~15 µs a frame). Each pass
  * gives its wall time and this process's CPU time (the machine may be shared).
  *
  * The frames: every function of the modules' symbol tables (.symtab when the file has one,
@@ -33,9 +34,10 @@
 #include "common/alloc.h"
 #include "sym/sym.h"
 
-#define DEPTH    32
-#define POOL     20000u
-#define MAX_MODS 8
+#define DEPTH      32
+#define POOL       20000u
+#define MAX_MODS   8
+#define INLINE_CAP 16 /* the CLI's room for one address's inline chain */
 
 typedef struct mod {
     char path[4096];
@@ -149,19 +151,25 @@ static double cpu_s(void)
 
 static double last_cpu; /* CPU seconds of the last pass */
 
-/* One pass of the symbolizer over every frame; counts the answers into *named and *lined.
+/* One pass of the symbolizer over every frame, as the CLI asks (the inline chain, at most
+ * INLINE_CAP functions); counts the answers into *named, *lined and *inlined (functions of
+ * the chains beyond the innermost).
  * Returns the wall seconds (last_cpu: the CPU seconds). */
-static double sym_pass(ttm_sym *s, const frame *fr, size_t n, size_t *named, size_t *lined)
+static double sym_pass(ttm_sym *s, const frame *fr, size_t n, size_t *named, size_t *lined,
+                       size_t *inlined)
 {
-    *named = *lined = 0;
+    *named = *lined = *inlined = 0;
     double c0 = cpu_s();
     uint64_t t0 = ttm_bench_now_ns();
     for (size_t i = 0; i < n; i++) {
         const mod *m = &mods[fr[i].mod];
-        ttm_sym_frame f;
-        if (ttm_sym_lookup(s, m->path, m->bid, m->bid_len, fr[i].offset, &f) == 0) {
-            *named += f.function != NULL;
-            *lined += f.line != 0;
+        ttm_sym_frame chain[INLINE_CAP];
+        size_t k;
+        if (ttm_sym_lookup_inline(s, m->path, m->bid, m->bid_len, fr[i].offset, chain, INLINE_CAP,
+                                  &k) == 0) {
+            *named += chain[0].function != NULL;
+            *lined += chain[0].line != 0;
+            *inlined += k - 1;
         }
     }
     double wall = (double)(ttm_bench_now_ns() - t0) / 1e9;
@@ -236,15 +244,17 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < nmods; i++)
         printf("  %s (build-id %s)\n", mods[i].path, mods[i].bid_len ? "yes" : "none");
 
-    size_t named_base, named_cold, lined_cold, named_warm, lined_warm;
+    size_t named_base, named_cold, lined_cold, named_warm, lined_warm, inl_cold, inl_warm;
     double base = dladdr_pass(fr, nframes, &named_base), base_cpu = last_cpu;
     ttm_sym *s = NULL;
     if (ttm_sym_open(&s) != 0) {
         fprintf(stderr, "bench_symbolize: ttm_sym_open failed\n");
         return 1;
     }
-    double cold = sym_pass(s, fr, nframes, &named_cold, &lined_cold), cold_cpu = last_cpu;
-    double warm = sym_pass(s, fr, nframes, &named_warm, &lined_warm), warm_cpu = last_cpu;
+    double cold = sym_pass(s, fr, nframes, &named_cold, &lined_cold, &inl_cold),
+           cold_cpu = last_cpu;
+    double warm = sym_pass(s, fr, nframes, &named_warm, &lined_warm, &inl_warm),
+           warm_cpu = last_cpu;
     ttm_sym_stats st;
     ttm_sym_stats_get(s, &st);
     ttm_sym_close(s);
@@ -252,14 +262,14 @@ int main(int argc, char **argv)
     double per = 1e9 / (double)nframes;
     printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named\n",
            "baseline: dladdr (1 frame in 8)", base, base_cpu, base * per, named_base);
-    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named, %zu with a line; "
-           "%.3fx the baseline's time\n",
+    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named, %zu with a line, %zu "
+           "inlined callers; %.3fx the baseline's time\n",
            "ttm_sym cold (fresh handle)", cold, cold_cpu, cold * per, named_cold, lined_cold,
-           cold / base);
-    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named, %zu with a line; "
-           "%.3fx the baseline's time\n",
+           inl_cold, cold / base);
+    printf("  %-34s %7.3f s (cpu %7.3f s) %8.1f ns/frame  %zu named, %zu with a line, %zu "
+           "inlined callers; %.3fx the baseline's time\n",
            "ttm_sym warm (same handle again)", warm, warm_cpu, warm * per, named_warm, lined_warm,
-           warm / base);
+           inl_warm, warm / base);
     printf("  modules opened %llu, failed %llu; address cache hits %llu of %llu lookups\n",
            (unsigned long long)st.modules_opened, (unsigned long long)st.modules_failed,
            (unsigned long long)st.addr_hits, (unsigned long long)st.lookups);

@@ -104,7 +104,9 @@ typedef struct sym_mod {
  * module are never matched again. Present entries have mod_id != 0. */
 typedef struct sym_addr {
     uint64_t mod_id, offset;
-    ttm_sym_frame f;
+    ttm_sym_frame f;            /* the innermost function (what ttm_sym_lookup answers) */
+    const ttm_sym_frame *outer; /* the functions it was inlined into (in the chunks) */
+    uint32_t nouter;
 } sym_addr;
 
 /* An interned string: its hash and text (in the chunks). */
@@ -121,7 +123,7 @@ typedef struct sym_str_key {
 typedef struct sym_chunk {
     struct sym_chunk *next;
     size_t used, cap;
-    char data[];
+    _Alignas(8) char data[];
 } sym_chunk;
 
 typedef char *(*sym_demangle_fn)(const char *, char *, size_t *, int *);
@@ -240,17 +242,14 @@ static bool cu_match(const void *e, const void *key)
 static const ttm_table_type cu_type = {
     .entry_size = sizeof(sym_cu), .hash = cu_hash, .empty = cu_empty, .match = cu_match};
 
-/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short. */
-static const char *intern(ttm_sym *s, const char *text, size_t n)
+/* n bytes aligned to align (a power of two ≤ 8) from the chunks, kept until ttm_sym_close;
+ * NULL when memory is short (s->oom set). */
+static void *arena_take(ttm_sym *s, size_t n, size_t align)
 {
-    sym_str_key key = {text, n};
-    uint64_t h = str_hash_of(text, n);
-    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
-    if (hit != NULL)
-        return hit->text;
     sym_chunk *c = s->chunks;
-    if (c == NULL || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > SYM_STR_CHUNK ? n + 1 : SYM_STR_CHUNK;
+    size_t at = c != NULL ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (c == NULL || at > c->cap || c->cap - at < n) {
+        size_t cap = n > SYM_STR_CHUNK ? n : SYM_STR_CHUNK;
         c = ttm__malloc(sizeof(*c) + cap);
         if (c == NULL) {
             s->oom = true;
@@ -260,16 +259,31 @@ static const char *intern(ttm_sym *s, const char *text, size_t n)
         c->used = 0;
         c->next = s->chunks;
         s->chunks = c;
+        at = 0;
     }
-    char *copy = c->data + c->used;
-    memcpy(copy, text, n);
-    copy[n] = '\0';
-    sym_str *e = ttm__table_add(&s->strs, &str_type, h);
-    if (e == NULL) {
+    c->used = at + n;
+    return c->data + at;
+}
+
+/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short (s->oom
+ * set). */
+static const char *intern(ttm_sym *s, const char *text, size_t n)
+{
+    sym_str_key key = {text, n};
+    uint64_t h = str_hash_of(text, n);
+    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
+    if (hit != NULL)
+        return hit->text;
+    if (!ttm__table_reserve(&s->strs)) {
         s->oom = true;
         return NULL;
     }
-    c->used += n + 1;
+    char *copy = arena_take(s, n + 1, 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    sym_str *e = ttm__table_add(&s->strs, &str_type, h); /* room was reserved: never NULL */
     e->hash = h;
     e->text = copy;
     return copy;
@@ -979,19 +993,50 @@ int ttm_sym_set_debug_dirs(ttm_sym *s, const char *dirs)
     return 0;
 }
 
-/* resolve() watching for a short memory: 0 (*n frames, at least one), TTM_ENOENT (nothing
- * known) or TTM_ENOMEM (an incomplete answer is not given: out[0] cleared, *n 0). */
-static int resolve_checked(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *out, size_t cap,
-                           size_t *n)
+/* The answer for (path, build-id, offset): from the address cache, or resolved now (the whole
+ * inline chain) and kept there. *e points at the cache entry, or at tmp when the cache had no
+ * room. Returns 0, TTM_ENOENT (nothing known: (*e)->f all unknown) or TTM_ENOMEM (an
+ * incomplete answer is neither given nor kept). */
+static int lookup_entry(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len,
+                        uint64_t offset, sym_addr *tmp, const sym_addr **e)
 {
-    s->oom = false;
-    *n = resolve(s, m, addr, out, cap);
-    if (s->oom) {
-        *n = 0;
-        memset(out, 0, sizeof(*out));
-        return TTM_ENOMEM;
+    sym_mod *m;
+    Dwarf_Addr addr;
+    int rc = locate(s, path, bid, bid_len, offset, &m, &addr);
+    if (rc != 0)
+        return rc;
+    sym_addr key = {.mod_id = m->id, .offset = offset};
+    uint64_t h = addr_hash_of(m->id, offset);
+    const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
+    if (hit != NULL) {
+        s->st.addr_hits++;
+        *e = hit;
+        return hit->f.function != NULL || hit->f.line != 0 ? 0 : TTM_ENOENT;
     }
-    return *n > 0 ? 0 : TTM_ENOENT;
+    ttm_sym_frame chain[SYM_INLINE_MAX];
+    s->oom = false;
+    size_t n = resolve(s, m, addr, chain, SYM_INLINE_MAX);
+    *tmp = key;
+    tmp->f = chain[0];
+    if (n > 1 && !s->oom) {
+        ttm_sym_frame *outer = arena_take(s, (n - 1) * sizeof(*outer), 8);
+        if (outer != NULL) {
+            memcpy(outer, chain + 1, (n - 1) * sizeof(*outer));
+            tmp->outer = outer;
+            tmp->nouter = (uint32_t)(n - 1);
+        }
+    }
+    if (s->oom)
+        return TTM_ENOMEM;
+    if (s->addrs.live >= s->addrs.max) {
+        s->st.addrs_evicted += s->addrs.live;
+        ttm__table_clear(&s->addrs);
+    }
+    sym_addr *slot = ttm__table_add(&s->addrs, &addr_type, h);
+    if (slot != NULL) /* else out of memory for the cache: the answer still stands */
+        *slot = *tmp;
+    *e = slot != NULL ? slot : tmp;
+    return n > 0 ? 0 : TTM_ENOENT;
 }
 
 int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t build_id_len,
@@ -1000,32 +1045,11 @@ int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t
     if (s == NULL || out == NULL)
         return TTM_EINVAL;
     memset(out, 0, sizeof(*out));
-    sym_mod *m;
-    Dwarf_Addr addr;
-    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
-    if (rc != 0)
-        return rc;
-    sym_addr key = {.mod_id = m->id, .offset = offset};
-    uint64_t h = addr_hash_of(m->id, offset);
-    const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
-    if (hit != NULL) {
-        s->st.addr_hits++;
-        *out = hit->f;
-        return out->function != NULL || out->line != 0 ? 0 : TTM_ENOENT;
-    }
-    size_t n;
-    rc = resolve_checked(s, m, addr, out, 1, &n);
-    if (rc == TTM_ENOMEM)
-        return rc;
-    if (s->addrs.live >= s->addrs.max) {
-        s->st.addrs_evicted += s->addrs.live;
-        ttm__table_clear(&s->addrs);
-    }
-    sym_addr *e = ttm__table_add(&s->addrs, &addr_type, h);
-    if (e != NULL) { /* else out of memory for the cache: the answer still stands */
-        *e = key;
-        e->f = *out;
-    }
+    sym_addr tmp;
+    const sym_addr *e;
+    int rc = lookup_entry(s, path, build_id, build_id_len, offset, &tmp, &e);
+    if (rc == 0)
+        *out = e->f;
     return rc;
 }
 
@@ -1037,10 +1061,17 @@ int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
         return TTM_EINVAL;
     *n = 0;
     memset(out, 0, sizeof(*out));
-    sym_mod *m;
-    Dwarf_Addr addr;
-    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
-    return rc != 0 ? rc : resolve_checked(s, m, addr, out, cap, n);
+    sym_addr tmp;
+    const sym_addr *e;
+    int rc = lookup_entry(s, path, build_id, build_id_len, offset, &tmp, &e);
+    if (rc != 0)
+        return rc;
+    out[0] = e->f;
+    size_t k = e->nouter < cap - 1 ? e->nouter : cap - 1;
+    if (k > 0)
+        memcpy(out + 1, e->outer, k * sizeof(*out));
+    *n = 1 + k;
+    return 0;
 }
 
 void ttm_sym_stats_get(const ttm_sym *s, ttm_sym_stats *st)

@@ -85,9 +85,10 @@ int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t
 /* Like ttm_sym_lookup, but reports the inlining chain at the address: out[0] is the innermost
  * function (the one ttm_sym_lookup names, with the same file and line), out[1] the function it
  * was inlined into with the file and line of that call site, and so on out to the real
- * (out-of-line) function; at most cap frames, *n set to the number filled (1 when nothing was
- * inlined or no DWARF is there). Same returns as ttm_sym_lookup; TTM_EINVAL also for cap 0 or
- * n NULL. */
+ * (out-of-line) function; at most cap frames (and at most 32 levels of inlining), *n set to
+ * the number filled (1 when nothing was inlined or no DWARF is there). Shares the address cache
+ * with ttm_sym_lookup (an address is resolved once, chain included, whichever asks first). Same
+ * returns as ttm_sym_lookup; TTM_EINVAL also for cap 0 or n NULL. */
 int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
                           size_t build_id_len, uint64_t offset, ttm_sym_frame *out, size_t cap,
                           size_t *n);
