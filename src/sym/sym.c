@@ -134,6 +134,7 @@ struct ttm_sym {
     char *roots;  /* the debug roots as given, ':'-separated */
     sym_mod mods[TTM_SYM_MAX_MODULES];
     unsigned nmods;
+    unsigned last; /* index of the module of the previous lookup (checked against nmods) */
     uint64_t next_mod_id, tick;
     ttm_table addrs; /* sym_addr */
     ttm_table strs;  /* sym_str */
@@ -531,14 +532,26 @@ static uint64_t mod_hash_of(const char *path, const uint8_t *bid, size_t bid_len
 
 /* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
  * when no matching file was found). NULL when memory is short. */
+static bool mod_is(const sym_mod *m, const char *path, const uint8_t *bid, size_t bid_len)
+{
+    return m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 && strcmp(m->path, path) == 0;
+}
+
 static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len)
 {
+    /* The module of the previous lookup first: a stack's frames come in runs of one module,
+     * and this spares the hash of the path. */
+    sym_mod *last = s->last < s->nmods ? &s->mods[s->last] : NULL;
+    if (last != NULL && mod_is(last, path, bid, bid_len)) {
+        last->last_use = ++s->tick;
+        return last;
+    }
     uint64_t h = mod_hash_of(path, bid, bid_len);
     for (unsigned i = 0; i < s->nmods; i++) {
         sym_mod *m = &s->mods[i];
-        if (m->hash == h && m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 &&
-            strcmp(m->path, path) == 0) {
+        if (m->hash == h && mod_is(m, path, bid, bid_len)) {
             m->last_use = ++s->tick;
+            s->last = i;
             return m;
         }
     }
@@ -578,6 +591,7 @@ static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t
         s->st.modules_opened++;
     else
         s->st.modules_failed++;
+    s->last = (unsigned)(m - s->mods);
     return m;
 }
 
