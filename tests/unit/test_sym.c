@@ -257,6 +257,50 @@ static void test_debuglink(void **state)
     ttm_sym_close(s);
 }
 
+/* Removes a directory tree the test made under /tmp/ttm_sym_*. */
+static void remove_tree(const char *root)
+{
+    char cmd[PATH_MAX + 16];
+    assert_true(strncmp(root, "/tmp/ttm_sym_", 13) == 0 && strchr(root, '\'') == NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A rebuilt file whose debuglink names the first build's debug file: that file is found by
+ * the link (beside the file, or under a debug root followed by the file's directory) and used
+ * for the first build's frames; without it, nothing. */
+static void test_debuglink_of_rebuild(void **state)
+{
+    (void)state;
+    unsigned line = 0;
+    where w = where_of(symt_c_leaf(&line));
+    ttm_sym *s = open_sym(empty_root);
+    ttm_sym_frame f;
+    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-other-linked.so", &f), 0);
+    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    /* The same file seen from a directory without the debug file beside it... */
+    char dir[] = "/tmp/ttm_sym_link.XXXXXX", root[] = "/tmp/ttm_sym_root.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(mkdtemp(root));
+    char so[PATH_MAX], sub[2 * PATH_MAX], debug[3 * PATH_MAX];
+    snprintf(so, sizeof(so), "%s/rebuilt.so", dir);
+    assert_int_equal(symlink(SYMTEST_DIR "/symtest-other-linked.so", so), 0);
+    assert_int_equal(lookup(s, &w, so, &f), TTM_ENOENT);
+    /* ...finds it under a root followed by its directory. */
+    snprintf(sub, sizeof(sub), "%s/tmp", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof(sub), "%s%s", root, dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(debug, sizeof(debug), "%s/symtest.debug", sub);
+    assert_int_equal(symlink(SYMTEST_DIR "/symtest.debug", debug), 0);
+    assert_int_equal(ttm_sym_set_debug_dirs(s, root), 0);
+    assert_int_equal(lookup(s, &w, so, &f), 0);
+    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    ttm_sym_close(s);
+    remove_tree(root);
+    remove_tree(dir);
+}
+
 /* A debug root holding .build-id/xx/yyyy.debug for libsymtest.so; *root is set to it. */
 static void make_build_id_root(const where *w, char *root, size_t cap)
 {
@@ -273,15 +317,6 @@ static void make_build_id_root(const where *w, char *root, size_t cap)
         m += snprintf(link + m, sizeof(link) - (size_t)m, "%02x", w->bid[i]);
     snprintf(link + m, sizeof(link) - (size_t)m, ".debug");
     assert_int_equal(symlink(SYMTEST_DIR "/symtest.debug", link), 0);
-}
-
-static void remove_build_id_root(const where *w, const char *root)
-{
-    char cmd[PATH_MAX + 16];
-    (void)w;
-    assert_true(strncmp(root, "/tmp/ttm_sym_root.", 18) == 0);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    assert_int_equal(system(cmd), 0);
 }
 
 static void test_build_id_dir(void **state)
@@ -317,7 +352,7 @@ static void test_build_id_dir(void **state)
     assert_int_equal(lookup(s, &w, "/nonexistent/libsymtest.so", &f), 0);
     check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
     ttm_sym_close(s);
-    remove_build_id_root(&w, root);
+    remove_tree(root);
 }
 
 static void test_other_build(void **state)
@@ -504,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_inline_chain),
         cmocka_unit_test(test_stripped_copies),
         cmocka_unit_test(test_debuglink),
+        cmocka_unit_test(test_debuglink_of_rebuild),
         cmocka_unit_test(test_build_id_dir),
         cmocka_unit_test(test_other_build),
         cmocka_unit_test(test_missing_and_garbage),
