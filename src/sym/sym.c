@@ -27,7 +27,6 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
@@ -142,7 +141,7 @@ struct ttm_sym {
     void *cxx; /* dlopen handle of libstdc++, or NULL */
     sym_demangle_fn demangle;
     bool demangle_tried;
-    bool oom; /* an intern() failed since the flag was last cleared */
+    bool oom; /* an allocation of a lookup failed since the flag was last cleared */
     ttm_sym_stats st;
 };
 
@@ -433,8 +432,8 @@ static char *join3(const char *a, const char *b, const char *c)
     return r;
 }
 
-/* Calls try(s, m, ROOT + middle + tail) for each debug root until one returns other than
- * TTM_ENOENT. */
+/* Calls mod_try(s, m, ROOT + middle + tail) for each debug root ROOT until one returns other
+ * than TTM_ENOENT, and returns that (TTM_ENOENT when none did). */
 static int roots_try(ttm_sym *s, sym_mod *m, const char *middle, const char *tail)
 {
     const char *p = s->roots;
@@ -530,13 +529,14 @@ static uint64_t mod_hash_of(const char *path, const uint8_t *bid, size_t bid_len
     return ttm__mix64(h ^ str_hash_of((const char *)bid, bid_len));
 }
 
-/* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
- * when no matching file was found). NULL when memory is short. */
+/* True when m is the entry of (path, bid). */
 static bool mod_is(const sym_mod *m, const char *path, const uint8_t *bid, size_t bid_len)
 {
     return m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 && strcmp(m->path, path) == 0;
 }
 
+/* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
+ * when no matching file was found). NULL when memory is short. */
 static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len)
 {
     /* The module of the previous lookup first: a stack's frames come in runs of one module,
