@@ -108,10 +108,12 @@ typedef struct sym_addr {
     uint32_t nouter;
 } sym_addr;
 
-/* An interned string: its hash and text (in the chunks). */
+/* An interned string: its hash and text (in the chunks); for a mangled C++ name, its
+ * demangled form once asked for (so each name is demangled once). */
 typedef struct sym_str {
     uint64_t hash;
     const char *text;
+    const char *demangled;
 } sym_str;
 
 typedef struct sym_str_key {
@@ -265,15 +267,15 @@ static void *arena_take(ttm_sym *s, size_t n, size_t align)
     return c->data + at;
 }
 
-/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short (s->oom
- * set). */
-static const char *intern(ttm_sym *s, const char *text, size_t n)
+/* The entry of the interned copy of s[0..n), valid until the next intern; NULL when memory is
+ * short (s->oom set). */
+static sym_str *intern_entry(ttm_sym *s, const char *text, size_t n)
 {
     sym_str_key key = {text, n};
     uint64_t h = str_hash_of(text, n);
-    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
+    sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
     if (hit != NULL)
-        return hit->text;
+        return hit;
     if (!ttm__table_reserve(&s->strs)) {
         s->oom = true;
         return NULL;
@@ -284,14 +286,16 @@ static const char *intern(ttm_sym *s, const char *text, size_t n)
     memcpy(copy, text, n);
     copy[n] = '\0';
     sym_str *e = ttm__table_add(&s->strs, &str_type, h); /* room was reserved: never NULL */
-    e->hash = h;
-    e->text = copy;
-    return copy;
+    *e = (sym_str){.hash = h, .text = copy};
+    return e;
 }
 
+/* The interned copy of text (NULL for NULL), valid until ttm_sym_close; NULL when memory is
+ * short (s->oom set). */
 static const char *intern_str(ttm_sym *s, const char *text)
 {
-    return text != NULL ? intern(s, text, strlen(text)) : NULL;
+    const sym_str *e = text != NULL ? intern_entry(s, text, strlen(text)) : NULL;
+    return e != NULL ? e->text : NULL;
 }
 
 /* The demangled, interned form of a symbol or linkage name (itself when it is no C++ name or
@@ -308,12 +312,20 @@ static const char *demangled(ttm_sym *s, const char *name)
         void *fn = s->cxx != NULL ? dlsym(s->cxx, "__cxa_demangle") : NULL;
         memcpy(&s->demangle, &fn, sizeof(fn)); /* POSIX: a function's address as void * */
     }
-    if (s->demangle == NULL)
-        return intern_str(s, name);
+    sym_str *e = intern_entry(s, name, strlen(name));
+    if (e == NULL || s->demangle == NULL || e->demangled != NULL)
+        return e == NULL ? NULL : e->demangled != NULL ? e->demangled : e->text;
+    const char *mangled = e->text;
     int status = 0;
     char *d = s->demangle(name, NULL, NULL, &status);
-    const char *r = intern_str(s, status == 0 && d != NULL ? d : name);
+    const char *r = status == 0 && d != NULL ? intern_str(s, d) : mangled;
     free(d); /* __cxa_demangle allocates with malloc */
+    if (r == NULL)
+        return NULL;
+    /* The mangled name's entry again: interning the demangled one may have moved it. */
+    e = intern_entry(s, mangled, strlen(mangled)); /* present: found, never added */
+    if (e != NULL)
+        e->demangled = r;
     return r;
 }
 
