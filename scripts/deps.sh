@@ -9,8 +9,15 @@ set -eu
 # (Debian 12 images ship it; installing it into a container does not make it the init).
 # clang: the Release build with clang and the libFuzzer build (`make test`, `make fuzz`); it
 # brings libFuzzer. libcmocka-dev: the unit tests only (BUILD_TESTING).
-pkgs="gcc make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
-libmicrohttpd-dev prometheus systemd clang"
+# libdw-dev (elfutils): the CLI's symbolizer, src/sym (function, file and line of the native
+# frames of a report). g++: the C++ test programs of the stacks tests (test_sym's test library,
+# tests/stacks). binutils: objcopy, which makes test_sym's stripped copies (gcc brings it).
+# libunwind8: libttmem loads libunwind with dlopen at run time when it is there (stacks of code
+# built without frame pointers); the build never links it, so no libunwind-dev (linking it
+# would reroute glibc's backtrace()). heaptrack: the baseline of bench_stacks only, never used
+# by a test or a program. python3: also the Python-frames tests (tests/python).
+pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
+libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

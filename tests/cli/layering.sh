@@ -17,8 +17,9 @@ allowed() {
     core) echo "common core ttmem" ;;
     client) echo "client common ttmem" ;;
     daemon) echo "common core daemon ttmem" ;;
-    cli) echo "cli common core sim ttmem" ;;
+    cli) echo "cli common core sim sym ttmem" ;;
     sim) echo "common core sim ttmem" ;;
+    sym) echo "common core sym ttmem" ;;
     *) echo "" ;;
     esac
 }
