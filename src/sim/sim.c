@@ -36,7 +36,8 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count)
 }
 
 int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
-                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
+                        ttm_stacks *stacks, ttm__sim_expect_fn fn, void *arg,
+                        ttm_sim_truth *truth)
 {
     size_t i = 0;
     while (name != NULL && i < NSCENARIOS && strcmp(name, scenario_table[i].name) != 0)
@@ -49,7 +50,7 @@ int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
     if (truth == NULL)
         truth = local = ttm__xmalloc(sizeof *local);
     ttm__sim S;
-    ttm__sim_init(&S, client, seed, fn, arg, truth);
+    ttm__sim_init(&S, client, seed, stacks, fn, arg, truth);
     scenario_fns[i](&S);
     ttm__sim_fini(&S);
     ttm__free(local);
@@ -68,13 +69,19 @@ static void emit_only(void *arg, uint32_t pid, const ttm_event *ev, uint32_t exp
     a->emit(a->arg, pid, ev);
 }
 
-int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
-                void *arg, ttm_sim_truth *truth)
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed,
+                       ttm_stacks *stacks, ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth)
 {
     if (emit == NULL)
         return TTM_EINVAL;
     emit_adapter a = {emit, arg};
-    return ttm__sim_run_expect(name, client, seed, emit_only, &a, truth);
+    return ttm__sim_run_expect(name, client, seed, stacks, emit_only, &a, truth);
+}
+
+int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
+                void *arg, ttm_sim_truth *truth)
+{
+    return ttm_sim_run_stacks(name, client, seed, NULL, emit, arg, truth);
 }
 
 /* ---- check --------------------------------------------------------------------------------- */

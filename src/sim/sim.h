@@ -16,6 +16,7 @@
 
 #include "common/event.h"
 #include "core/registry.h"
+#include "core/stacks.h"
 
 typedef enum ttm_sim_client { TTM_SIM_IDENTITY = 0, TTM_SIM_LEGACY = 1 } ttm_sim_client;
 
@@ -53,6 +54,14 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count);
  * for a NULL emit or an unknown client behaviour. */
 int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
                 void *arg, ttm_sim_truth *truth);
+
+/* ttm_sim_run() whose ALLOC and FREE events carry call sites: a stack of TEXT frames naming the
+ * simulated code path (the buffer call, the MeshBuffer layer, the scenario's path, the scenario
+ * function) and the scope of the simulated op, interned into stacks (the registry's table,
+ * ttm_registry_stacks(), for the ids to mean something to it). stacks NULL: ttm_sim_run(). The
+ * events are otherwise the same as ttm_sim_run()'s, and so is the truth. */
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed,
+                       ttm_stacks *stacks, ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth);
 
 /* Compares truth with a registry that has applied the scenario's events. Each difference is
  * one line "class double_free: expected 3, got 2" passed to fn. Returns the number of

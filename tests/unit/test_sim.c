@@ -5,7 +5,9 @@
  * against the mask the scenario expects) and in total (ttm_sim_check()). Also: determinism, the
  * shape of the event streams each client sends, the llama run's figures (event count, the
  * legacy client's excess of frees and its worst address), the scenario table and the check's
- * difference lines.
+ * difference lines. Call sites: with a stacks table every ALLOC and FREE carries a stack of
+ * TEXT frames ending in the scenario's function, the stream is otherwise the same, and the
+ * frames name the path each expected class comes from (the pool's double free, the mesh views).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,7 +139,7 @@ static ttm_registry *run_checked(const char *name, ttm_sim_client client, uint64
              .client = client,
              .check_shape = strcmp(name, "invalid") != 0};
     assert_int_equal(ttm_registry_open(&r.reg, NULL), TTM_OK);
-    assert_int_equal(ttm__sim_run_expect(name, client, seed, on_event, &r, truth), TTM_OK);
+    assert_int_equal(ttm__sim_run_expect(name, client, seed, NULL, on_event, &r, truth), TTM_OK);
     char who[96];
     snprintf(who, sizeof who, "%s (%s client, seed %llu)", name, client_name(client),
              (unsigned long long)seed);
@@ -453,6 +455,144 @@ static void test_check_reports_differences(void **state)
     ttm_registry_close(reg);
 }
 
+/* ---- call sites ---------------------------------------------------------------------------- */
+
+typedef struct sites_run {
+    ttm_stacks *st;
+    uint64_t hash;  /* the stream with stack and scope zeroed */
+    uint64_t events, scoped;
+    uint64_t bad;   /* events whose stack breaks the rules below */
+    uint64_t pool_double_frees, view_events;
+    bool want_pool; /* every double_free comes from the pool's release */
+    char first_bad[320];
+} sites_run;
+
+/* The function of frame k of stack id (NULL when there is none), NUL-terminated in buf. */
+static const char *frame_function(const ttm_stacks *st, uint32_t stack, size_t k, char *buf,
+                                  size_t cap)
+{
+    const uint32_t *frames = NULL;
+    size_t n = ttm_stacks_stack_get(st, stack, &frames);
+    if (k >= n)
+        return NULL;
+    const ttm_frame *f = ttm_stacks_frame_get(st, frames[k]);
+    size_t len = 0;
+    const char *s = f != NULL && f->kind == TTM_FRAME_TEXT
+                        ? ttm_stacks_string_get(st, f->function, &len)
+                        : NULL;
+    if (s == NULL || len >= cap)
+        return NULL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static void sites_bad(sites_run *r, const char *why, uint32_t expect)
+{
+    char names[96];
+    class_names(expect, names, sizeof names);
+    if (r->bad++ == 0)
+        snprintf(r->first_bad, sizeof r->first_bad, "event %llu (%s): %s",
+                 (unsigned long long)r->events, names, why);
+}
+
+static void on_sited(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expect)
+{
+    sites_run *r = arg;
+    ttm_event plain = *ev;
+    r->events++;
+    if (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE) {
+        plain.stack = plain.scope = 0;
+        char fn[256];
+        const uint32_t *frames = NULL;
+        size_t n = ttm_stacks_stack_get(r->st, ev->stack, &frames);
+        const char *inner = frame_function(r->st, ev->stack, 0, fn, sizeof fn);
+        const char *want_inner = ev->kind == TTM_EV_ALLOC ? "tt::tt_metal::Buffer::allocate_impl"
+                                                          : "tt::tt_metal::Buffer::deallocate_impl";
+        const ttm_frame *outer = n > 0 ? ttm_stacks_frame_get(r->st, frames[n - 1]) : NULL;
+        size_t mlen = 0;
+        const char *module =
+            outer != NULL ? ttm_stacks_string_get(r->st, outer->module, &mlen) : NULL;
+        if (n < 3)
+            sites_bad(r, "fewer than 3 frames", expect);
+        else if (inner == NULL || strcmp(inner, want_inner) != 0)
+            sites_bad(r, "the innermost frame is not the buffer call", expect);
+        else if (module == NULL || mlen != 14 || memcmp(module, "ttmem simulate", 14) != 0 ||
+                 outer->file == 0)
+            sites_bad(r, "the outermost frame is not a scenario's function", expect);
+        if (ev->scope != 0) {
+            size_t len = 0;
+            if (ttm_stacks_string_get(r->st, ev->scope, &len) == NULL || len == 0)
+                sites_bad(r, "a scope id the table does not hold", expect);
+            r->scoped++;
+        }
+        if (expect & (TTM_CLASS_BIT(TTM_CLASS_ALLOC_VIEW) | TTM_CLASS_BIT(TTM_CLASS_FREE_VIEW) |
+                      TTM_CLASS_BIT(TTM_CLASS_VIEW_AFTER_OWNER))) {
+            const char *layer = frame_function(r->st, ev->stack, 1, fn, sizeof fn);
+            if (layer == NULL || strstr(layer, "MeshBuffer") == NULL ||
+                strstr(layer, "(per-device") == NULL)
+                sites_bad(r, "a view without the MeshBuffer view frame", expect);
+            r->view_events++;
+        }
+        if (expect & TTM_CLASS_BIT(TTM_CLASS_DOUBLE_FREE)) {
+            const char *site = frame_function(r->st, ev->stack, 1, fn, sizeof fn);
+            bool pool = site != NULL && strcmp(site, "tt::tt_metal::ProgramBufferPool::release") == 0;
+            r->pool_double_frees += pool;
+            if (r->want_pool && !pool)
+                sites_bad(r, "a double free not from the pool's release", expect);
+        }
+    }
+    hash_bytes(&r->hash, &pid, sizeof pid);
+    hash_bytes(&r->hash, &plain, sizeof plain);
+}
+
+static void hash_plain(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expect)
+{
+    (void)expect;
+    hash_bytes(arg, &pid, sizeof pid);
+    hash_bytes(arg, ev, sizeof *ev);
+}
+
+static void test_call_sites(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            ttm_stacks *st = NULL;
+            assert_int_equal(ttm_stacks_open(&st, NULL), TTM_OK);
+            sites_run r = {.st = st, .hash = 0xcbf29ce484222325ull};
+            r.want_pool = strcmp(s[i].name, "program-pool") == 0 || strcmp(s[i].name, "llama") == 0;
+            ttm_sim_truth with, without;
+            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, st, on_sited,
+                                                 &r, &with),
+                             TTM_OK);
+            uint64_t plain = 0xcbf29ce484222325ull;
+            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, NULL,
+                                                 hash_plain, &plain, &without),
+                             TTM_OK);
+            if (r.bad > 0)
+                fail_msg("%s (%s client): %llu events: %s", s[i].name,
+                         client_name((ttm_sim_client)c), (unsigned long long)r.bad, r.first_bad);
+            /* the same events and truth, but for the call sites */
+            assert_true(r.hash == plain);
+            assert_memory_equal(&with, &without, sizeof with);
+            if (r.scoped == 0)
+                fail_msg("%s: no event has a scope", s[i].name);
+            if (r.want_pool && c == TTM_SIM_IDENTITY)
+                assert_true(r.pool_double_frees > 0);
+            if (strncmp(s[i].name, "mesh", 4) == 0 && c == TTM_SIM_IDENTITY)
+                assert_true(r.view_events > 0);
+            ttm_stacks_stats ss;
+            ttm_stacks_stats_get(st, &ss);
+            assert_int_equal(ss.full + ss.invalid, 0);
+            assert_true(ss.stacks > 0 && ss.stacks < 200); /* a few paths, not one per event */
+            ttm_stacks_close(st);
+        }
+    }
+}
+
 int main(void)
 {
     size_t n = 0;
@@ -465,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_scenario_findings),
         cmocka_unit_test(test_memtypes),
         cmocka_unit_test(test_llama_figures),
+        cmocka_unit_test(test_call_sites),
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ntests = nfixed + 2 * n;
