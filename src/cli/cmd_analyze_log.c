@@ -457,6 +457,8 @@ int ttm_cli_analyze_log(int argc, char **argv)
     ttm__free(buf);
 
     ttm_report *r = NULL;
+    if (stack_log != NULL) /* the report carries the stacks its sites name */
+        ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     if (rc == 0 && (err = ttm_report_build(a.reg, &ropt, &r)) != TTM_OK) {
         ttm_cli_fail("analyze-log: cannot build the report: %s", ttm_strerror(err));
         rc = 1;
