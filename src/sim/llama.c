@@ -16,7 +16,7 @@
  *   the runtime frees twice, and every 8 steps an all-gather output MeshBuffer;
  * - close mesh: everything but the L1 system buffers is freed, MeshBuffers in varied orders.
  *
- * The spec's run tracked ~83,000 buffers (~49,000 DRAM, ~34,000 L1); this one is scaled to
+ * The real run tracked ~83,000 buffers (~49,000 DRAM, ~34,000 L1); this one is scaled to
  * keep the event count near 100,000 with either client (about 109,000 identity, 99,000
  * legacy), with DRAM buffers outnumbering L1 ones likewise (about 28,000 to 18,000
  * single-device buffers, plus the MeshBuffers in DRAM). With the legacy client the frees exceed
