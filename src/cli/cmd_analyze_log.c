@@ -406,6 +406,9 @@ int ttm_cli_analyze_log(int argc, char **argv)
                 return 2;
             break;
         case 's':
+            if (stack_log != NULL)
+                return ttm_cli_fail("analyze-log: --stack-log given twice (one stack-trace log "
+                                    "holds every process's records)");
             stack_log = optarg;
             break;
         case 'h':
@@ -420,16 +423,21 @@ int ttm_cli_analyze_log(int argc, char **argv)
         }
     }
 
+    char *stdin_only[] = {"-"};
+    bool alone = stack_log != NULL && optind == argc;
+    char **files = optind < argc ? argv + optind : stdin_only;
+    int count = optind < argc ? argc - optind : alone ? 0 : 1;
+    for (int i = 0; stack_log != NULL && strcmp(stack_log, "-") == 0 && i < count; i++)
+        if (strcmp(files[i], "-") == 0)
+            return ttm_cli_fail("analyze-log: the stack-trace log and a server log cannot both "
+                                "be standard input");
+
     analysis a = {0};
     int err = ttm_registry_open(&a.reg, NULL);
     if (err != TTM_OK)
         return ttm_cli_fail("analyze-log: cannot create the registry: %s", ttm_strerror(err)), 1;
     char *buf = ttm__xmalloc(CHUNK);
     int rc = 0, nfiles = 0;
-    char *stdin_only[] = {"-"};
-    bool alone = stack_log != NULL && optind == argc;
-    char **files = optind < argc ? argv + optind : stdin_only;
-    int count = optind < argc ? argc - optind : alone ? 0 : 1;
     trace_side trace = {0};
 
     if (stack_log != NULL && !alone) {

@@ -195,6 +195,18 @@ rc=$?
 [ $rc -eq 1 ] && grep -q "cannot open" "$tmp/e"
 check "a missing stack-trace log is one line (rc=$rc)" $?
 
+bad() { # description, expected-substring, args...
+    local what=$1 want=$2
+    shift 2
+    "$ttmem" "$@" >"$tmp/o" 2>"$tmp/e" </dev/null
+    local rc=$?
+    [ $rc -ne 0 ] && [ "$(wc -l <"$tmp/e")" -eq 1 ] && grep -q "$want" "$tmp/e"
+    st=$?; check "$what (rc=$rc, stderr: $(cat "$tmp/e"))" $st
+}
+bad "two stack-trace logs" "given twice" analyze-log --stack-log a --stack-log b c
+bad "both from standard input" "cannot both be standard input" analyze-log --stack-log - -
+bad "--stack-log without its value" "missing its value" analyze-log --stack-log
+
 # the 167,000-line case: streaming, bounded memory (the trace log is read ahead in a window,
 # never whole: the process stays far below the logs' size)
 python3 "$tmp/gen.py" "$tmp/big" 170000
