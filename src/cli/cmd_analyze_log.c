@@ -106,6 +106,8 @@ typedef struct trace_side {
     uint64_t other_pids;    /* records of processes the server log does not name: skipped */
     uint64_t no_stack;      /* records whose stack could not be interned (bounds) */
     uint64_t events_stacked; /* events with a stack */
+    uint64_t after_end;     /* records read after the server logs ended (matched nothing) */
+    bool draining;          /* the server logs ended: the rest is read to be counted */
     bool failed;            /* a read error was reported */
 } trace_side;
 
@@ -150,6 +152,10 @@ static int on_record(void *arg, const ttm_poctrace_record *rec)
         t->other_pids++;
         return 0;
     }
+    if (t->draining) {
+        t->after_end++;
+        return 0;
+    }
     uint32_t stack = intern_stack(t->stacks, rec);
     if (stack == 0 && rec->nframes > 0)
         t->no_stack++;
@@ -171,11 +177,11 @@ static int on_record(void *arg, const ttm_poctrace_record *rec)
     return 0;
 }
 
-/* Reads the stack-trace log until the matcher's window is full (or, alone, to its end). A
- * read error is one line; what was read until then is used. */
+/* Reads the stack-trace log until the matcher's window is full (alone or draining: to its
+ * end). A read error is one line; what was read until then is used. */
 static void trace_pump(trace_side *t)
 {
-    while (!t->eof && (t->m == NULL || !ttm__poctrace_matcher_full(t->m))) {
+    while (!t->eof && (t->m == NULL || t->draining || !ttm__poctrace_matcher_full(t->m))) {
         if (t->off == t->len) {
             const char *why = NULL;
             long got = input_read(&t->in, t->buf, CHUNK, &why);
@@ -318,7 +324,8 @@ static void print_trace_summary(FILE *out, const trace_side *t)
         ttm_poctrace_match_stats ms;
         ttm__poctrace_matcher_stats(t->m, &ms);
         fprintf(out, "; %s attached to events, %s matched no event",
-                ttm__fmt_count(a, ms.taken), ttm__fmt_count(b, ms.dropped + ms.left));
+                ttm__fmt_count(a, ms.taken),
+                ttm__fmt_count(b, ms.dropped + ms.left + t->after_end));
         if (t->other_pids > 0)
             fprintf(out, ", %s of processes the server log does not name skipped",
                     ttm__fmt_count(c, t->other_pids));
@@ -461,6 +468,10 @@ int ttm_cli_analyze_log(int argc, char **argv)
         nfiles++;
         if (analyze_input(files[i], &a, buf, feed_line) != 0)
             rc = 1;
+    }
+    if (rc == 0 && a.trace != NULL) { /* the rest of the trace log, to account for all of it */
+        trace.draining = true;
+        trace_pump(&trace);
     }
     ttm__free(buf);
 

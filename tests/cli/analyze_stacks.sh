@@ -166,6 +166,23 @@ if "stacks" in r:  # what the ids mean: TEXT frames with the function as the log
 PY
 check "small logs: the generator's stacks on the right findings, one summary line" $?
 
+# a server log that stops early: the trace log is still read to its end, and every record of
+# the run is either attached or counted as matching nothing
+head -n 3000 "$tmp/small/server.log" >"$tmp/small/head.log"
+"$ttmem" analyze-log "$tmp/small/head.log" --stack-log "$tmp/small/trace.log" >"$tmp/head.txt" 2>&1
+check "analyze-log of a shorter server log exits 0" $?
+python3 - "$tmp/small/expect.json" "$tmp/head.txt" <<'PY'
+import json, re, sys
+exp = json.load(open(sys.argv[1]))
+line = [l for l in open(sys.argv[2]).read().splitlines() if l.startswith("Stacks ")][0]
+m = re.search(r"([\d,]+) attached to events, ([\d,]+) matched no event", line)
+num = lambda s: int(s.replace(",", ""))
+attached, unmatched = num(m.group(1)), num(m.group(2))
+assert unmatched > 0 and attached + unmatched == exp["attached"], (line, exp)
+assert "damaged: 1 blocks cut short" in line, line
+PY
+check "a shorter server log: every record of the run accounted for" $?
+
 # the stack-trace log alone: its own events, with their stacks
 "$ttmem" analyze-log --json --stack-log "$tmp/small/trace.log" >"$tmp/alone.json" 2>"$tmp/alone.err"
 check "analyze-log --stack-log alone exits 0" $?
