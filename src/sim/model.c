@@ -31,6 +31,7 @@ void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks
     S->arg = arg;
     S->truth = truth;
     S->where.stacks = stacks;
+    truth->has_sites = stacks != NULL;
 }
 
 void ttm__sim_fini(ttm__sim *S)
@@ -104,12 +105,35 @@ static ttm__sim_proc *proc_of(ttm__sim *S, uint32_t pid)
     return &S->procs[S->nprocs++];
 }
 
+/* One more expected event of class cls from stack (runs with call sites only). */
+static void truth_site(ttm__sim *S, unsigned cls, uint32_t stack)
+{
+    ttm_sim_truth *t = S->truth;
+    if (S->where.stacks == NULL)
+        return;
+    for (size_t i = t->nsites; i > 0; i--) {
+        if (t->sites[i - 1].cls == cls && t->sites[i - 1].stack == stack) {
+            t->sites[i - 1].count++;
+            return;
+        }
+    }
+    if (t->nsites == TTM_SIM_MAX_SITES) {
+        t->sites_lost++;
+        return;
+    }
+    t->sites[t->nsites++] = (ttm_sim_site){.cls = (uint8_t)cls, .stack = stack, .count = 1};
+}
+
 /* Stamps ev (time, per-process sequence, thread, call site), counts it into the truth and
  * hands it on. */
 static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
 {
-    if (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE)
+    if (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE) {
         ttm__sim_context(S, ev);
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+            if ((expect & TTM_CLASS_BIT(c)) && ttm_class_is_anomaly(c))
+                truth_site(S, c, ev->stack);
+    }
     ev->ts = S->ts;
     S->ts += TTM__SIM_TS_STEP;
     ev->seq = proc_of(S, pid)->seq++;
@@ -266,6 +290,7 @@ void ttm__sim_proc_exit(ttm__sim *S, uint32_t pid)
         if (!r->view) {
             S->truth->class_count[TTM_CLASS_LEAKED_AT_EXIT]++;
             S->truth->leaked_bytes += r->size;
+            truth_site(S, TTM_CLASS_LEAKED_AT_EXIT, r->stack);
             bytes_sub(S, r);
         }
         r->refs = 0;
@@ -287,7 +312,8 @@ void ttm__sim_mark(ttm__sim *S, uint32_t pid, const char *name)
 
 /* ---- allocations and frees ----------------------------------------------------------------- */
 
-static void emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32_t expect)
+/* Emits an ALLOC of record r; returns the stack it carried. */
+static uint32_t emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32_t expect)
 {
     ttm_event ev;
     memset(&ev, 0, sizeof ev);
@@ -301,6 +327,7 @@ static void emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32
         ev.flags = r->view ? TTM_FLAG_VIEW : 0;
     }
     emit(S, r->pid, &ev, expect);
+    return ev.stack;
 }
 
 uint32_t ttm__sim_alloc_obj(ttm__sim *S, uint32_t pid, uint16_t device, unsigned memtype,
@@ -326,7 +353,8 @@ uint32_t ttm__sim_alloc_obj(ttm__sim *S, uint32_t pid, uint16_t device, unsigned
     }
     if (!view)
         hist_add(S, device, ttm__memtype_space(memtype), addr);
-    emit_alloc(S, r, size, expect);
+    uint32_t stack = emit_alloc(S, r, size, expect);
+    S->recs[i].stack = stack;
     return i;
 }
 
@@ -349,6 +377,7 @@ void ttm__sim_missed(ttm__sim *S, uint32_t rec)
     ttm__sim_rec *r = ttm__sim_rec_at(S, rec);
     assert(r->refs > 0 && !r->view);
     S->truth->class_count[TTM_CLASS_MISSED_FREE]++;
+    truth_site(S, TTM_CLASS_MISSED_FREE, r->stack);
     bytes_sub(S, r);
     r->refs = 0;
 }

@@ -49,7 +49,8 @@ typedef void (*ttm__sim_expect_fn)(void *arg, uint32_t pid, const ttm_event *ev,
 typedef struct ttm__sim_rec {
     uint64_t addr, size, obj;
     uint32_t pid;
-    uint32_t refs; /* the tracker's reference count; 0 = not live */
+    uint32_t refs;  /* the tracker's reference count; 0 = not live */
+    uint32_t stack; /* the allocation's stack (with call sites), which the tracker keeps */
     uint16_t device;
     uint8_t memtype;
     bool view;

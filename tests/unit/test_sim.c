@@ -577,7 +577,8 @@ static void test_call_sites(void **state)
                          client_name((ttm_sim_client)c), (unsigned long long)r.bad, r.first_bad);
             /* the same events and truth, but for the call sites */
             assert_true(r.hash == plain);
-            assert_memory_equal(&with, &without, sizeof with);
+            assert_memory_equal(&with, &without, offsetof(ttm_sim_truth, has_sites));
+            assert_true(with.has_sites && !without.has_sites && without.nsites == 0);
             if (r.scoped == 0)
                 fail_msg("%s: no event has a scope", s[i].name);
             if (r.want_pool && c == TTM_SIM_IDENTITY)
@@ -589,6 +590,69 @@ static void test_call_sites(void **state)
             assert_int_equal(ss.full + ss.invalid, 0);
             assert_true(ss.stacks > 0 && ss.stacks < 200); /* a few paths, not one per event */
             ttm_stacks_close(st);
+        }
+    }
+}
+
+static void apply_plain(void *arg, uint32_t pid, const ttm_event *ev)
+{
+    ttm_registry_apply(arg, pid, ev);
+}
+
+/* With call sites into the registry's own table, the check also holds every (class, stack) of
+ * the truth against the offenders' sites and the leak groups, and a truth with a site moved to
+ * another stack, or counted once more, is told apart. */
+static void test_sites_checked(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    static ttm_sim_truth truth, bad;
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            ttm_registry *reg = NULL;
+            assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
+            assert_int_equal(ttm_sim_run_stacks(s[i].name, (ttm_sim_client)c, 4,
+                                                ttm_registry_stacks(reg), apply_plain, reg,
+                                                &truth),
+                             TTM_OK);
+            assert_true(truth.has_sites);
+            assert_int_equal(truth.sites_lost, 0);
+            size_t diffs = ttm_sim_check(&truth, reg, print_line, (void *)s[i].name);
+            assert_int_equal(diffs, 0);
+            /* every anomaly and leak is in the truth's sites (but invalid events of no known
+             * kind: they carry no call site) */
+            uint64_t per_class[TTM_CLASS__COUNT] = {0};
+            for (size_t k = 0; k < truth.nsites; k++) {
+                assert_int_not_equal(truth.sites[k].stack, 0);
+                per_class[truth.sites[k].cls] += truth.sites[k].count;
+            }
+            for (unsigned k = 0; k < TTM_CLASS__COUNT; k++)
+                if ((ttm_class_is_anomaly(k) || k == TTM_CLASS_LEAKED_AT_EXIT) &&
+                    (k == TTM_CLASS_INVALID ? per_class[k] > truth.class_count[k]
+                                            : per_class[k] != truth.class_count[k]))
+                    fail_msg("%s: %s: %llu in sites, %llu in all", s[i].name, ttm_class_name(k),
+                             (unsigned long long)per_class[k],
+                             (unsigned long long)truth.class_count[k]);
+            bool inexact[TTM_CLASS__COUNT] = {false};
+            size_t noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, NULL, 0);
+            ttm_offender *offs = calloc(noffs + 1, sizeof *offs);
+            assert_non_null(offs);
+            noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, offs, noffs);
+            for (size_t k = 0; k < noffs; k++)
+                inexact[offs[k].cls] = inexact[offs[k].cls] ||
+                                       (offs[k].sites_other > 0 &&
+                                        offs[k].cls != TTM_CLASS_LEAKED_AT_EXIT);
+            free(offs);
+            for (size_t k = 0; k < truth.nsites; k++) {
+                bad = truth;
+                bad.sites[k].count++; /* told apart unless the class's counts are bounds */
+                assert_true(ttm_sim_check(&bad, reg, NULL, NULL) >= !inexact[truth.sites[k].cls]);
+                bad = truth;
+                bad.sites[k].stack = truth.sites[k].stack + 1000;
+                assert_true(ttm_sim_check(&bad, reg, NULL, NULL) >= 1);
+            }
+            ttm_registry_close(reg);
         }
     }
 }
@@ -606,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_memtypes),
         cmocka_unit_test(test_llama_figures),
         cmocka_unit_test(test_call_sites),
+        cmocka_unit_test(test_sites_checked),
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ntests = nfixed + 2 * n;
