@@ -101,14 +101,14 @@ typedef struct trace_side {
     ttm_poctrace *reader;
     ttm_poctrace_matcher *m; /* NULL when the log is analysed alone */
     ttm_stacks *stacks;
-    ttm_registry *reg;      /* alone: where its events go */
-    const uint8_t *pids;    /* the server log's pids (a bit per pid), NULL = unknown */
-    uint64_t other_pids;    /* records of processes the server log does not name: skipped */
-    uint64_t no_stack;      /* records whose stack could not be interned (bounds) */
+    ttm_registry *reg;       /* alone: where its events go */
+    const uint8_t *pids;     /* the server log's pids (a bit per pid), NULL = unknown */
+    uint64_t other_pids;     /* records of processes the server log does not name: skipped */
+    uint64_t no_stack;       /* records whose stack could not be interned (bounds) */
     uint64_t events_stacked; /* events with a stack */
-    uint64_t after_end;     /* records read after the server logs ended (matched nothing) */
-    bool draining;          /* the server logs ended: the rest is read to be counted */
-    bool failed;            /* a read error was reported */
+    uint64_t after_end;      /* records read after the server logs ended (matched nothing) */
+    bool draining;           /* the server logs ended: the rest is read to be counted */
+    bool failed;             /* a read error was reported */
 } trace_side;
 
 typedef struct analysis {
@@ -323,8 +323,7 @@ static void print_trace_summary(FILE *out, const trace_side *t)
     if (t->m != NULL) {
         ttm_poctrace_match_stats ms;
         ttm__poctrace_matcher_stats(t->m, &ms);
-        fprintf(out, "; %s attached to events, %s matched no event",
-                ttm__fmt_count(a, ms.taken),
+        fprintf(out, "; %s attached to events, %s matched no event", ttm__fmt_count(a, ms.taken),
                 ttm__fmt_count(b, ms.dropped + ms.left + t->after_end));
         if (t->other_pids > 0)
             fprintf(out, ", %s of processes the server log does not name skipped",
@@ -344,8 +343,9 @@ static void print_trace_summary(FILE *out, const trace_side *t)
                 ttm__fmt_count(c, st->garbage), st->partial_last ? ", a cut last line" : "");
     fputc('\n', out);
     if (st->records == 0 && st->lines > 0)
-        fprintf(out, "            no stack-trace records in %s: is it the prototype's stack-trace "
-                     "log (\"" TRACE_HEADER "\")?\n",
+        fprintf(out,
+                "            no stack-trace records in %s: is it the prototype's stack-trace "
+                "log (\"" TRACE_HEADER "\")?\n",
                 t->in.name);
     for (size_t i = 0; i < st->nkept; i++)
         fprintf(out, "            stack-trace log line %llu: %s\n",
@@ -485,7 +485,10 @@ int ttm_cli_analyze_log(int argc, char **argv)
     if (rc == 0) {
         char title[256];
         snprintf(title, sizeof title, "analyze-log %s%s%s%s", alone ? "" : files[0],
-                 count > 1 ? " ..." : "", alone ? "--stack-log " : stack_log ? " --stack-log " : "",
+                 count > 1 ? " ..." : "",
+                 alone       ? "--stack-log "
+                 : stack_log ? " --stack-log "
+                             : "",
                  stack_log ? stack_log : "");
         FILE *out = json ? stderr : stdout;
         if (json)

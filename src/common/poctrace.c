@@ -499,8 +499,8 @@ static keyent *key_find(ttm_poctrace_matcher *m, uint8_t kind, int32_t device, u
     size_t i = (size_t)key_hash(kind, device, addr, size) & m->kmask;
     for (;; i = (i + 1) & m->kmask) {
         keyent *k = &m->keys[i];
-        if (!k->used || (k->kind == kind && k->device == device && k->addr == addr &&
-                         k->size == size))
+        if (!k->used ||
+            (k->kind == kind && k->device == device && k->addr == addr && k->size == size))
             return k;
     }
 }
@@ -576,14 +576,28 @@ int ttm__poctrace_matcher_add(ttm_poctrace_matcher *m, const ttm_poctrace_record
     uint64_t size = kind == TTM_EV_ALLOC ? rec->size : 0;
     uint32_t s = (uint32_t)(m->tail % m->window);
     pend *p = &m->ring[s];
-    *p = (pend){.addr = rec->address, .size = size, .seq = m->tail, .stack = stack, .next = NIL,
-                .device = rec->device, .kind = kind, .memtype = rec->memtype, .live = true};
+    *p = (pend){.addr = rec->address,
+                .size = size,
+                .seq = m->tail,
+                .stack = stack,
+                .next = NIL,
+                .device = rec->device,
+                .kind = kind,
+                .memtype = rec->memtype,
+                .live = true};
     keyent *k = key_find(m, kind, rec->device, rec->address, size);
-    if (!k->used)
-        *k = (keyent){.addr = rec->address, .size = size, .device = rec->device, .kind = kind,
-                      .used = true, .first = s, .last = s};
-    else
-        m->ring[k->last].next = s, k->last = s;
+    if (k->used) {
+        m->ring[k->last].next = s;
+        k->last = s;
+    } else {
+        *k = (keyent){.addr = rec->address,
+                      .size = size,
+                      .device = rec->device,
+                      .kind = kind,
+                      .used = true,
+                      .first = s,
+                      .last = s};
+    }
     m->tail++;
     m->pending++;
     m->st.added++;

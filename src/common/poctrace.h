@@ -161,13 +161,13 @@ int ttm__poctrace_finish(ttm_poctrace *r);
 #define TTM_POCTRACE_WINDOW 65536u /* pending records, by default */
 
 typedef struct ttm_poctrace_match_stats {
-    uint64_t added;     /* records put in the window */
-    uint64_t taken;     /* events given a record's stack */
-    uint64_t missed;    /* events no pending record matched */
-    uint64_t dropped;   /* records given up (the events went past them, or a resync) */
-    uint64_t resyncs;   /* times the window was given up */
-    uint64_t left;      /* records pending at ttm__poctrace_matcher_stats() */
-    uint64_t peak;      /* most records pending at once */
+    uint64_t added;   /* records put in the window */
+    uint64_t taken;   /* events given a record's stack */
+    uint64_t missed;  /* events no pending record matched */
+    uint64_t dropped; /* records given up (the events went past them, or a resync) */
+    uint64_t resyncs; /* times the window was given up */
+    uint64_t left;    /* records pending at ttm__poctrace_matcher_stats() */
+    uint64_t peak;    /* most records pending at once */
 } ttm_poctrace_match_stats;
 
 typedef struct ttm_poctrace_matcher ttm_poctrace_matcher;

@@ -141,9 +141,9 @@ void ttm__sim_scenario_llama(ttm__sim *S)
     ttm__sim_scope(S, "ttnn::as_tensor");
     for (unsigned k = 0; k < LL_STATIC; k++) {
         TTM__SIM_AT(S, k < LL_WEIGHTS ? TTM__SIM_SITE_TENSOR("ttnn::as_tensor|"
-                                                            "models::llama::load_weights")
+                                                             "models::llama::load_weights")
                                       : TTM__SIM_SITE_TENSOR("ttnn::zeros|"
-                                                            "models::llama::allocate_kv_cache"));
+                                                             "models::llama::allocate_kv_cache"));
         ttm__sim_mesh_alloc(S, &stat[k], pid, 0, LL_DEV, TTM_MEM_DRAM, LL_MESH + k * MIB(4),
                             k < LL_WEIGHTS ? MIB(32) / LL_DEV : MIB(2));
     }

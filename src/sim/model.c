@@ -525,9 +525,9 @@ void ttm__sim_list_free(ttm__sim_list *l)
 /* ---- mesh buffers -------------------------------------------------------------------------- */
 
 /* The mesh layer's frames (call sites) */
-#define MESH_CREATE "tt::tt_metal::distributed::MeshBuffer::create"
-#define MESH_VIEW "tt::tt_metal::distributed::MeshBuffer::create (per-device view)"
-#define MESH_DEALLOC "tt::tt_metal::distributed::MeshBuffer::deallocate"
+#define MESH_CREATE       "tt::tt_metal::distributed::MeshBuffer::create"
+#define MESH_VIEW         "tt::tt_metal::distributed::MeshBuffer::create (per-device view)"
+#define MESH_DEALLOC      "tt::tt_metal::distributed::MeshBuffer::deallocate"
 #define MESH_DEALLOC_PART "tt::tt_metal::distributed::MeshBuffer::deallocate (per-device buffer)"
 
 void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t first, uint16_t ndev,

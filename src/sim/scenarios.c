@@ -709,8 +709,8 @@ void ttm__sim_scenario_trace(ttm__sim *S)
         ttm__sim_scope(S, "ttnn::matmul");
         for (unsigned i = 0; i < 20; i++) {
             if (act.n < 8 && ttm__sim_chance(S, 55)) {
-                TTM__SIM_AT(S,
-                            TTM__SIM_SITE_TENSOR("ttnn::operations::matmul::Matmul::create_output"));
+                TTM__SIM_AT(
+                    S, TTM__SIM_SITE_TENSOR("ttnn::operations::matmul::Matmul::create_output"));
                 ttm__sim_list_push(&act, ttm__sim_alloc(S, pid, (uint16_t)ttm__sim_below(S, 2),
                                                         TTM_MEM_DRAM, ttm__sim_pool_take(S, apool),
                                                         KIB(256) << ttm__sim_below(S, 4), A_OK));

@@ -35,9 +35,8 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count)
     return scenario_table;
 }
 
-int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
-                        ttm_stacks *stacks, ttm__sim_expect_fn fn, void *arg,
-                        ttm_sim_truth *truth)
+int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
 {
     size_t i = 0;
     while (name != NULL && i < NSCENARIOS && strcmp(name, scenario_table[i].name) != 0)
@@ -69,8 +68,8 @@ static void emit_only(void *arg, uint32_t pid, const ttm_event *ev, uint32_t exp
     a->emit(a->arg, pid, ev);
 }
 
-int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed,
-                       ttm_stacks *stacks, ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth)
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                       ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth)
 {
     if (emit == NULL)
         return TTM_EINVAL;

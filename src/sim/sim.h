@@ -52,7 +52,7 @@ typedef struct ttm_sim_truth {
      * the leaks at exit, in order of first sight */
     bool has_sites;
     size_t nsites;
-    uint64_t sites_lost;                     /* events of pairs past TTM_SIM_MAX_SITES */
+    uint64_t sites_lost; /* events of pairs past TTM_SIM_MAX_SITES */
     ttm_sim_site sites[TTM_SIM_MAX_SITES];
 } ttm_sim_truth;
 
@@ -75,8 +75,8 @@ int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_
  * function) and the scope of the simulated op, interned into stacks (the registry's table,
  * ttm_registry_stacks(), for the ids to mean something to it). stacks NULL: ttm_sim_run(). The
  * events are otherwise the same as ttm_sim_run()'s, and so is the truth. */
-int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed,
-                       ttm_stacks *stacks, ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth);
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                       ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth);
 
 /* Compares truth with a registry that has applied the scenario's events. Each difference is
  * one line "class double_free: expected 3, got 2" passed to fn. With call sites, also each

@@ -106,7 +106,7 @@ typedef struct ttm__sim_scope_memo {
 
 /* Where the events come from (only used with a stacks table). */
 typedef struct ttm__sim_where {
-    ttm_stacks *stacks; /* NULL: no call sites, nothing below is used */
+    ttm_stacks *stacks;             /* NULL: no call sites, nothing below is used */
     const char *path, *func, *file; /* the site (ttm__sim_site) */
     const char *layer;              /* the MeshBuffer helper's frame, NULL outside */
     const char *scope;              /* the scope's name, NULL = none */
@@ -164,9 +164,8 @@ void ttm__sim_fini(ttm__sim *S);
 
 /* Runs scenario name; returns 0 or TTM_ENOENT. The private form of ttm_sim_run_stacks() that
  * also hands every event's expected class mask to fn. stacks and truth may be NULL. */
-int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
-                        ttm_stacks *stacks, ttm__sim_expect_fn fn, void *arg,
-                        ttm_sim_truth *truth);
+int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth);
 
 /* ---- randomness ---------------------------------------------------------------------------- */
 
@@ -258,7 +257,7 @@ bool ttm__sim_live(const ttm__sim *S, uint32_t i);
  * a table, stack and scope stay 0 and nothing is interned.
  */
 /* Sites more than one scenario uses */
-#define TTM__SIM_SITE_DEALLOC "ttnn::deallocate|ttnn::Tensor::deallocate"
+#define TTM__SIM_SITE_DEALLOC    "ttnn::deallocate|ttnn::Tensor::deallocate"
 #define TTM__SIM_SITE_TENSOR(op) "ttnn::allocate_tensor_on_device|" op
 #define TTM__SIM_SITE_PROG_ALLOC                                                                   \
     "tt::tt_metal::detail::ProgramImpl::allocate_kernel_bin_buf_on_device|"                        \

@@ -12,9 +12,9 @@
 
 #include <string.h>
 
-#define LIBTT "libtt_metal.so"
+#define LIBTT      "libtt_metal.so"
 #define BUFFER_CPP "tt_metal/impl/buffers/buffer.cpp"
-#define MESH_CPP "tt_metal/distributed/mesh_buffer.cpp"
+#define MESH_CPP   "tt_metal/distributed/mesh_buffer.cpp"
 
 void ttm__sim_site(ttm__sim *S, const char *path, const char *func, const char *file)
 {

@@ -518,9 +518,9 @@ static void test_frame_source_line(void **state)
 /* ---- the matcher ---- */
 
 typedef struct gen_ev {
-    ttm_event ev;    /* as the server log gives it */
-    uint32_t stack;  /* the stack the generator attached (0: not in the stack-trace log) */
-    bool in_server;  /* the server log has it */
+    ttm_event ev;   /* as the server log gives it */
+    uint32_t stack; /* the stack the generator attached (0: not in the stack-trace log) */
+    bool in_server; /* the server log has it */
 } gen_ev;
 
 static uint64_t rnd_state;
@@ -588,7 +588,7 @@ static void to_record(const gen_ev *g, ttm_poctrace_record *rec)
 
 typedef struct match_run {
     size_t events, with_stack, records;
-    size_t first_match; /* index (in server order) of the first event given a stack */
+    size_t first_match;  /* index (in server order) of the first event given a stack */
     size_t missed_after; /* events with a record that got none after the first match */
     size_t wrong;        /* events given another record's stack */
     size_t last_bad;     /* index + 1 of the last event with a record not given its stack */
@@ -609,8 +609,11 @@ static void run_matcher(const gen_ev *g, size_t n, const size_t *order, uint32_t
     for (size_t k = 0; k < n; k++) {
         while (!ttm__poctrace_matcher_full(m) && (foreign < head || next < n)) {
             if (foreign < head) { /* another run, on a device this one never uses */
-                gen_ev f = {.ev = {.kind = TTM_EV_ALLOC, .device = 9, .addr = foreign,
-                                   .size = 64, .memtype = TTM_MEM_L1}};
+                gen_ev f = {.ev = {.kind = TTM_EV_ALLOC,
+                                   .device = 9,
+                                   .addr = foreign,
+                                   .size = 64,
+                                   .memtype = TTM_MEM_L1}};
                 to_record(&f, &rec);
                 assert_int_equal(ttm__poctrace_matcher_add(m, &rec, 1000000 + (uint32_t)foreign),
                                  TTM_OK);

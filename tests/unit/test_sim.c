@@ -459,9 +459,9 @@ static void test_check_reports_differences(void **state)
 
 typedef struct sites_run {
     ttm_stacks *st;
-    uint64_t hash;  /* the stream with stack and scope zeroed */
+    uint64_t hash; /* the stream with stack and scope zeroed */
     uint64_t events, scoped;
-    uint64_t bad;   /* events whose stack breaks the rules below */
+    uint64_t bad; /* events whose stack breaks the rules below */
     uint64_t pool_double_frees, view_events;
     bool want_pool; /* every double_free comes from the pool's release */
     char first_bad[320];
@@ -536,7 +536,8 @@ static void on_sited(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expe
         }
         if (expect & TTM_CLASS_BIT(TTM_CLASS_DOUBLE_FREE)) {
             const char *site = frame_function(r->st, ev->stack, 1, fn, sizeof fn);
-            bool pool = site != NULL && strcmp(site, "tt::tt_metal::ProgramBufferPool::release") == 0;
+            bool pool =
+                site != NULL && strcmp(site, "tt::tt_metal::ProgramBufferPool::release") == 0;
             r->pool_double_frees += pool;
             if (r->want_pool && !pool)
                 sites_bad(r, "a double free not from the pool's release", expect);
@@ -565,12 +566,12 @@ static void test_call_sites(void **state)
             sites_run r = {.st = st, .hash = 0xcbf29ce484222325ull};
             r.want_pool = strcmp(s[i].name, "program-pool") == 0 || strcmp(s[i].name, "llama") == 0;
             ttm_sim_truth with, without;
-            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, st, on_sited,
-                                                 &r, &with),
-                             TTM_OK);
+            assert_int_equal(
+                ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, st, on_sited, &r, &with),
+                TTM_OK);
             uint64_t plain = 0xcbf29ce484222325ull;
-            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, NULL,
-                                                 hash_plain, &plain, &without),
+            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, NULL, hash_plain,
+                                                 &plain, &without),
                              TTM_OK);
             if (r.bad > 0)
                 fail_msg("%s (%s client): %llu events: %s", s[i].name,
@@ -613,8 +614,7 @@ static void test_sites_checked(void **state)
             ttm_registry *reg = NULL;
             assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
             assert_int_equal(ttm_sim_run_stacks(s[i].name, (ttm_sim_client)c, 4,
-                                                ttm_registry_stacks(reg), apply_plain, reg,
-                                                &truth),
+                                                ttm_registry_stacks(reg), apply_plain, reg, &truth),
                              TTM_OK);
             assert_true(truth.has_sites);
             assert_int_equal(truth.sites_lost, 0);
@@ -640,9 +640,9 @@ static void test_sites_checked(void **state)
             assert_non_null(offs);
             noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, offs, noffs);
             for (size_t k = 0; k < noffs; k++)
-                inexact[offs[k].cls] = inexact[offs[k].cls] ||
-                                       (offs[k].sites_other > 0 &&
-                                        offs[k].cls != TTM_CLASS_LEAKED_AT_EXIT);
+                inexact[offs[k].cls] =
+                    inexact[offs[k].cls] ||
+                    (offs[k].sites_other > 0 && offs[k].cls != TTM_CLASS_LEAKED_AT_EXIT);
             free(offs);
             for (size_t k = 0; k < truth.nsites; k++) {
                 bad = truth;
