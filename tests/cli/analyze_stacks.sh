@@ -166,14 +166,16 @@ if "stacks" in r:  # what the ids mean: TEXT frames with the function as the log
 PY
 check "small logs: the generator's stacks on the right findings, one summary line" $?
 
-# compressed logs read as they are: the same accounting
-gzip -c "$tmp/small/server.log" >"$tmp/small/server.log.gz"
-gzip -c "$tmp/small/trace.log" >"$tmp/small/trace.log.gz"
-"$ttmem" analyze-log "$tmp/small/server.log.gz" --stack-log "$tmp/small/trace.log.gz" >"$tmp/gz.txt" 2>&1
-check "analyze-log of .gz logs exits 0" $?
-"$ttmem" analyze-log "$tmp/small/server.log" --stack-log "$tmp/small/trace.log" >"$tmp/plain.txt" 2>&1
-[ "$(grep '^Stacks' "$tmp/gz.txt" | sed 's/^[^:]*://')" = "$(grep '^Stacks' "$tmp/plain.txt" | sed 's/^[^:]*://')" ]
-check "the .gz logs give the plain logs' Stacks line" $?
+# compressed logs read as they are (a build with zlib): the same accounting
+if ldd "$ttmem" 2>/dev/null | grep -q 'libz\.so'; then
+    gzip -c "$tmp/small/server.log" >"$tmp/small/server.log.gz"
+    gzip -c "$tmp/small/trace.log" >"$tmp/small/trace.log.gz"
+    "$ttmem" analyze-log "$tmp/small/server.log.gz" --stack-log "$tmp/small/trace.log.gz" >"$tmp/gz.txt" 2>&1
+    check "analyze-log of .gz logs exits 0" $?
+    "$ttmem" analyze-log "$tmp/small/server.log" --stack-log "$tmp/small/trace.log" >"$tmp/plain.txt" 2>&1
+    [ "$(grep '^Stacks' "$tmp/gz.txt" | sed 's/^[^:]*://')" = "$(grep '^Stacks' "$tmp/plain.txt" | sed 's/^[^:]*://')" ]
+    check "the .gz logs give the plain logs' Stacks line" $?
+fi
 
 # a server log that stops early: the trace log is still read to its end, and every record of
 # the run is either attached or counted as matching nothing
