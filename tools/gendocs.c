@@ -32,7 +32,7 @@ static void collect(const ttm_record *rec, const ttm_record **seen, size_t *n, s
     if (*n < cap)
         seen[(*n)++] = rec;
     for (size_t i = 0; i < rec->nfields; i++)
-        if (rec->fields[i].rec != NULL && !(rec->fields[i].flags & TTM_FF_NOWIRE))
+        if (rec->fields[i].rec != NULL && !(rec->fields[i].flags & TTM_FF_OFFWIRE))
             collect(rec->fields[i].rec, seen, n, cap);
 }
 
@@ -49,7 +49,7 @@ static void block_snapshot_sections(FILE *out)
         const char *sep = " ";
         for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
             const ttm_field *f = &ttm_rec_report.fields[i];
-            if (f->section != id || (f->flags & TTM_FF_NOWIRE))
+            if (f->section != id || (f->flags & TTM_FF_OFFWIRE))
                 continue;
             fprintf(out, "%s`%s`", sep, f->name);
             sep = ", ";
@@ -61,7 +61,7 @@ static void block_snapshot_sections(FILE *out)
     ttm__schema_doc_wire(out, &ttm_rec_report, 0);
     for (size_t i = 0; i < ttm_rec_report.nfields; i++) {
         const ttm_field *f = &ttm_rec_report.fields[i];
-        if (f->rec != NULL && !(f->flags & TTM_FF_NOWIRE))
+        if (f->rec != NULL && !(f->flags & TTM_FF_OFFWIRE))
             collect(f->rec, seen, &nseen, sizeof seen / sizeof seen[0]);
     }
     for (size_t i = 0; i < nseen; i++) {

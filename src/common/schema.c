@@ -35,7 +35,7 @@ static size_t scalar_width(ttm_ftype t)
 
 static bool row_in(const ttm_field *f, unsigned section)
 {
-    return !(f->flags & TTM_FF_NOWIRE) && (section == 0 || f->section == section);
+    return !(f->flags & TTM_FF_OFFWIRE) && (section == 0 || f->section == section);
 }
 
 uint64_t ttm__schema_get_uint(const void *p, size_t size)
@@ -99,6 +99,8 @@ static size_t field_align(const ttm_field *f)
         return f->elem == TTM_FT_REC ? rec_align(f->rec) : scalar_width(f->elem);
     case TTM_FT_DYN:
         return _Alignof(void *);
+    case TTM_FT_VSTR:
+        return _Alignof(char *);
     default:
         return scalar_width(f->type);
     }
@@ -190,6 +192,9 @@ bool ttm__schema_check(const ttm_record *rec, char *msg, size_t msg_len)
             else if (f->count_size != sizeof(size_t) || f->count_off + f->count_size > rec->size)
                 why = "a dynamic array whose count is not a size_t member";
             break;
+        case TTM_FT_VSTR:
+            want = sizeof(char *);
+            break;
         default:
             want = scalar_width(f->type);
             break;
@@ -229,7 +234,7 @@ static size_t wire_min_of(const ttm_record *rec)
     size_t n = 0;
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->flags & TTM_FF_NOWIRE)
+        if (f->flags & TTM_FF_OFFWIRE)
             continue;
         switch (f->type) {
         case TTM_FT_STR:
@@ -240,6 +245,7 @@ static size_t wire_min_of(const ttm_record *rec)
             break;
         case TTM_FT_ARR:
         case TTM_FT_DYN:
+        case TTM_FT_VSTR:
             n += 4;
             break;
         default:
@@ -277,7 +283,8 @@ static inline bool rec_flat(const ttm_record *rec)
     bool flat = true;
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->type == TTM_FT_REC || f->type == TTM_FT_ARR || f->type == TTM_FT_DYN)
+        if (f->type == TTM_FT_REC || f->type == TTM_FT_ARR || f->type == TTM_FT_DYN ||
+            f->type == TTM_FT_VSTR)
             flat = false;
     }
     if (rec->memo != NULL)
@@ -310,7 +317,7 @@ static bool rec_same(const ttm_record *rec)
     size_t pos = 0;
     for (size_t i = 0; same && i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if ((f->flags & TTM_FF_NOWIRE) || f->off != pos || !raw_scalar(f->type, f->flags))
+        if ((f->flags & TTM_FF_OFFWIRE) || f->off != pos || !raw_scalar(f->type, f->flags))
             same = false;
         pos += f->csize;
     }
@@ -322,7 +329,7 @@ static bool rec_same(const ttm_record *rec)
 
 /* The steps of a plan. A run is rows next to each other in the table and in the struct, each
  * stored as its wire form (raw_scalar), of one section: one copy on either side. */
-enum { PLAN_RUN, PLAN_SCALAR, PLAN_STR, PLAN_REC, PLAN_ARR, PLAN_DYN };
+enum { PLAN_RUN, PLAN_SCALAR, PLAN_STR, PLAN_REC, PLAN_ARR, PLAN_DYN, PLAN_VSTR };
 
 typedef struct ttm_record_plan plan;
 
@@ -338,7 +345,7 @@ static inline const plan *plan_of(const ttm_record *rec, plan *local)
     return plan_slow(rec, local);
 }
 
-/* True when freeing rec walks something: a dyn array lies under it. */
+/* True when freeing rec walks something: a dyn array or a vstr lies under it. */
 static bool rec_owns(const ttm_record *rec)
 {
     plan local;
@@ -352,11 +359,11 @@ static void plan_compile(const ttm_record *rec, plan *pl)
     memset(pl, 0, sizeof *pl);
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->type == TTM_FT_DYN ||
+        if (f->type == TTM_FT_DYN || f->type == TTM_FT_VSTR ||
             ((f->type == TTM_FT_REC || (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC)) &&
              rec_owns(f->rec)))
             pl->owns = true;
-        if (f->flags & TTM_FF_NOWIRE)
+        if (f->flags & TTM_FF_OFFWIRE)
             continue;
         if (f->type == TTM_FT_ARR && (f->flags & TTM_FF_COUNTED))
             pl->counted = true;
@@ -384,6 +391,9 @@ static void plan_compile(const ttm_record *rec, plan *pl)
             break;
         case TTM_FT_DYN:
             op->kind = PLAN_DYN;
+            break;
+        case TTM_FT_VSTR:
+            op->kind = PLAN_VSTR;
             break;
         default:
             op->kind = raw_scalar(f->type, f->flags) ? PLAN_RUN : PLAN_SCALAR;
@@ -471,7 +481,7 @@ static void encode_flat(ttm_bw *w, const ttm_record *rec, const uint8_t *base)
         return;
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->flags & TTM_FF_NOWIRE)
+        if (f->flags & TTM_FF_OFFWIRE)
             continue;
         const uint8_t *p = base + f->off;
         if (f->type == TTM_FT_STR) {
@@ -571,6 +581,24 @@ static void encode_arr(ttm_bw *w, const ttm_field *f, const ttm_plan_op *op, con
     }
 }
 
+/* A vstr member at p: its length and bytes, or the NULL length. */
+static void encode_vstr(ttm_bw *w, const uint8_t *p)
+{
+    const char *str;
+    memcpy(&str, p, sizeof str);
+    if (str == NULL) {
+        ttm__bw_u32(w, TTM_SCHEMA_VSTR_NULL);
+        return;
+    }
+    size_t n = strlen(str);
+    if (n > TTM_SCHEMA_VSTR_MAX) {
+        ttm__bw_fail(w, TTM_ERANGE);
+        return;
+    }
+    ttm__bw_u32(w, (uint32_t)n);
+    ttm__bw_bytes(w, str, n);
+}
+
 /* The wire form of a record of runs and raw arrays (pl->bound) at q; returns q after it. */
 static uint8_t *put_bounded(uint8_t *q, const ttm_record *rec, const plan *pl,
                             const uint8_t *base)
@@ -624,6 +652,9 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
         }
         case PLAN_REC:
             ttm__schema_encode(w, f->rec, p, 0);
+            break;
+        case PLAN_VSTR:
+            encode_vstr(w, p);
             break;
         case PLAN_ARR:
             encode_arr(w, f, op, p);
@@ -713,7 +744,7 @@ static void decode_flat(ttm_br *r, const ttm_record *rec, uint8_t *base)
     }
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->flags & TTM_FF_NOWIRE)
+        if (f->flags & TTM_FF_OFFWIRE)
             continue;
         uint8_t *p = base + f->off;
         if (f->type == TTM_FT_STR) {
@@ -746,8 +777,8 @@ static void decode_run(ttm_br *r, const ttm_record *rec, const ttm_plan_op *op, 
     }
     size_t left = ttm__br_left(r), row = op->row;
     while (row + 1 < rec->nfields &&
-           ((rec->fields[row].flags & TTM_FF_NOWIRE) || rec->fields[row].csize <= left)) {
-        if (!(rec->fields[row].flags & TTM_FF_NOWIRE))
+           ((rec->fields[row].flags & TTM_FF_OFFWIRE) || rec->fields[row].csize <= left)) {
+        if (!(rec->fields[row].flags & TTM_FF_OFFWIRE))
             left -= rec->fields[row].csize;
         row++;
     }
@@ -868,6 +899,33 @@ static bool decode_bounded(ttm_br *r, const ttm_record *rec, const plan *pl, uin
     return true;
 }
 
+/* A vstr into the member at p (NULL before): bounded by what is left and by
+ * TTM_SCHEMA_VSTR_MAX, without a NUL inside. */
+static int decode_vstr(ttm_br *r, const ttm_field *f, uint8_t *p)
+{
+    uint32_t n = ttm__br_u32(r, f->name);
+    if (r->bad || n == TTM_SCHEMA_VSTR_NULL)
+        return TTM_OK;
+    if (n > TTM_SCHEMA_VSTR_MAX) {
+        ttm__br_fail(r, f->name);
+        return TTM_OK;
+    }
+    const uint8_t *q = ttm__br_take(r, n, f->name);
+    if (q == NULL)
+        return TTM_OK;
+    if (memchr(q, '\0', n) != NULL) {
+        ttm__br_fail(r, f->name);
+        return TTM_OK;
+    }
+    char *str = ttm__malloc((size_t)n + 1);
+    if (str == NULL)
+        return TTM_ENOMEM;
+    memcpy(str, q, n);
+    str[n] = '\0';
+    memcpy(p, &str, sizeof str);
+    return TTM_OK;
+}
+
 int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned section)
 {
     uint8_t *base = obj;
@@ -895,6 +953,9 @@ int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned sec
             break;
         case PLAN_REC:
             err = ttm__schema_decode(r, f->rec, p, 0);
+            break;
+        case PLAN_VSTR:
+            err = decode_vstr(r, f, p);
             break;
         case PLAN_ARR:
             err = decode_arr(r, f, op, p);
@@ -946,6 +1007,12 @@ void ttm__schema_free(const ttm_record *rec, void *obj)
         } else if (f->type == TTM_FT_ARR && f->elem == TTM_FT_REC && rec_owns(f->rec)) {
             for (size_t k = 0; k < f->count; k++)
                 ttm__schema_free(f->rec, p + k * f->stride);
+        } else if (f->type == TTM_FT_VSTR) {
+            char *str;
+            memcpy(&str, p, sizeof str);
+            ttm__free(str);
+            str = NULL;
+            memcpy(p, &str, sizeof str);
         } else if (f->type == TTM_FT_DYN) {
             size_t n = (size_t)ttm__schema_get_uint(base + f->count_off, f->count_size);
             uint8_t *arr;
@@ -996,6 +1063,14 @@ bool ttm__schema_equal(const ttm_record *rec, const void *a, const void *b, unsi
             if (!ttm__schema_equal(f->rec, x, y, 0, where, where_len))
                 return false;
             break;
+        case TTM_FT_VSTR: {
+            const char *sa, *sb;
+            memcpy(&sa, x, sizeof sa);
+            memcpy(&sb, y, sizeof sb);
+            if ((sa == NULL) != (sb == NULL) || (sa != NULL && strcmp(sa, sb) != 0))
+                return differ(where, where_len, rec->name, f->name, SIZE_MAX);
+            break;
+        }
         case TTM_FT_ARR: {
             size_t n = f->count;
             if (f->flags & TTM_FF_COUNTED) {
@@ -1097,6 +1172,12 @@ void ttm__schema_json(ttm_json *j, const ttm_record *rec, const void *obj, unsig
             ttm__json_str(j, key, s);
             break;
         }
+        case TTM_FT_VSTR: {
+            const char *str;
+            memcpy(&str, p, sizeof str);
+            ttm__json_str(j, key, str); /* NULL: null */
+            break;
+        }
         case TTM_FT_REC:
             if (f->flags & TTM_FF_FLAT) {
                 ttm__schema_json(j, f->rec, p, 0);
@@ -1168,6 +1249,9 @@ const char *ttm__schema_type_name(const ttm_field *f, char *buf, size_t len)
     case TTM_FT_STR:
         snprintf(buf, len, "string[%zu]", f->csize);
         break;
+    case TTM_FT_VSTR:
+        snprintf(buf, len, "string or null");
+        break;
     case TTM_FT_REC:
         snprintf(buf, len, "%s %s", (f->flags & TTM_FF_FLAT) ? "fields of" : "object",
                  f->rec->name);
@@ -1210,14 +1294,14 @@ void ttm__schema_doc(FILE *out, const ttm_record *rec)
     fprintf(out, "\n");
 }
 
-/* True when rec's wire form has no array: always the same size. */
+/* True when rec's wire form has no array and no vstr: always the same size. */
 static bool wire_fixed(const ttm_record *rec)
 {
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
-        if (f->flags & TTM_FF_NOWIRE)
+        if (f->flags & TTM_FF_OFFWIRE)
             continue;
-        if (f->type == TTM_FT_ARR || f->type == TTM_FT_DYN ||
+        if (f->type == TTM_FT_ARR || f->type == TTM_FT_DYN || f->type == TTM_FT_VSTR ||
             (f->type == TTM_FT_REC && !wire_fixed(f->rec)))
             return false;
     }
@@ -1242,6 +1326,10 @@ static void wire_form(const ttm_field *f, char *form, size_t flen, char *bytes, 
     case TTM_FT_STR:
         snprintf(form, flen, "string, NUL-padded");
         snprintf(bytes, blen, "%zu", f->csize);
+        break;
+    case TTM_FT_VSTR:
+        snprintf(form, flen, "u32 n, then n bytes (n = 0xFFFFFFFF: null, no bytes)");
+        snprintf(bytes, blen, "4 + n");
         break;
     case TTM_FT_REC:
         snprintf(form, flen, "%s", f->rec->name);

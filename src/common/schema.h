@@ -17,10 +17,15 @@
  *                            know more classes); a sparse arr (TTM_FF_SPARSE): u32 count,
  *                            ceil(count / 8) bytes of bitmap (bit k of byte k / 8: element k
  *                            is not all zero; the unused bits 0), then those elements only;
- *   dyn                      u32 count, then count elements (pointer + size_t count in C).
- * Rows flagged TTM_FF_NOWIRE are not on the wire. A decoder validates every count against the
- * bytes left before it allocates (count x the element's smallest wire size must fit), so it
- * never allocates more than the payload can describe, and names the first bad field ("what").
+ *   dyn                      u32 count, then count elements (pointer + size_t count in C);
+ *   vstr                     u32 length, then that many bytes (no NUL); length 0xFFFFFFFF
+ *                            and no bytes for NULL. A decoder refuses a length beyond what is
+ *                            left or beyond TTM_SCHEMA_VSTR_MAX, and bytes holding a NUL; it
+ *                            allocates length + 1 bytes (ttm__schema_free frees them).
+ * Rows flagged TTM_FF_NOWIRE or TTM_FF_PACKED are not on the wire. A decoder validates every
+ * count against the bytes left before it allocates (count x the element's smallest wire size
+ * must fit), so it never allocates more than the payload can describe, and names the first bad
+ * field ("what").
  */
 #ifndef TTM_COMMON_SCHEMA_H
 #define TTM_COMMON_SCHEMA_H
@@ -45,6 +50,7 @@ typedef enum ttm_ftype {
     TTM_FT_REC, /* a nested record, inline */
     TTM_FT_ARR, /* a fixed array of elements of type elem (a scalar or TTM_FT_REC) */
     TTM_FT_DYN, /* a pointer to a size_t count (count_off) of records rec */
+    TTM_FT_VSTR, /* char *, owned, NUL-terminated, or NULL (unknown) */
 } ttm_ftype;
 
 /* An enumeration whose values index an array (JSON: an object keyed by the names) or are the
@@ -66,6 +72,13 @@ typedef struct ttm_schema_enum {
                             * others pass through, named "?" in JSON: a client may send any) */
 #define TTM_FF_SPARSE 32u  /* TTM_FT_ARR on the wire: a bitmap of the elements that are not all
                             * zero after the count, then only those (JSON is unchanged) */
+#define TTM_FF_PACKED 128u /* not on the wire inside its record: the record's owner carries it
+                            * elsewhere (the report's STACKS section packs the call sites of
+                            * offenders, leaks and live buffers, core/report.c), so that a peer
+                            * that does not ask for it reads the record as before. JSON, docs
+                            * and the decoder's zeroing treat it as any row; ttm__schema_equal
+                            * skips it as it skips TTM_FF_NOWIRE rows. */
+#define TTM_FF_OFFWIRE (TTM_FF_NOWIRE | TTM_FF_PACKED)
 
 struct ttm_record;
 
@@ -94,9 +107,14 @@ typedef struct ttm_field {
                                     * family are contiguous); unit "ns" is written in seconds */
 } ttm_field;
 
+/* The longest vstr a decoder accepts (an encoder refuses a longer one: TTM_ERANGE). */
+#define TTM_SCHEMA_VSTR_MAX (64u << 10)
+/* The wire length of a NULL vstr. */
+#define TTM_SCHEMA_VSTR_NULL 0xFFFFFFFFu
+
 /* The most rows a record's table may have (ttm__schema_check refuses more): the wire walkers
  * compile a table into at most this many steps. */
-#define TTM_SCHEMA_MAX_ROWS 32u
+#define TTM_SCHEMA_MAX_ROWS 48u
 
 /* One step of a record's wire plan (schema.c): a run of rows copied as they are, or one row. */
 typedef struct ttm_plan_op {
@@ -146,6 +164,10 @@ typedef struct ttm_record {
 #define TTM_ROW_COUNTED(S, m, E, n)                                                             \
     TTM_ROW_ARR(S, m, E), .flags = TTM_FF_COUNTED, .count_off = offsetof(S, n),                 \
                           .count_size = sizeof(((S *)0)->n)
+/* A counted arr with more flags than TTM_FF_COUNTED (fl). */
+#define TTM_ROW_COUNTED_FL(S, m, E, n, fl)                                                      \
+    TTM_ROW_ARR(S, m, E), .flags = TTM_FF_COUNTED | (fl), .count_off = offsetof(S, n),          \
+                          .count_size = sizeof(((S *)0)->n)
 #define TTM_ROW_DYN(S, m, n, R)                                                                 \
     TTM_ROW(S, m, TTM_FT_DYN), .rec = (R), .count_off = offsetof(S, n),                         \
                                .count_size = sizeof(((S *)0)->n)
@@ -176,7 +198,8 @@ void ttm__schema_encode(ttm_bw *w, const ttm_record *rec, const void *obj, unsig
  * 0, or TTM_ENOMEM; a malformed input leaves r bad with r->what naming the field. */
 int ttm__schema_decode(ttm_br *r, const ttm_record *rec, void *obj, unsigned section);
 
-/* Frees every dyn array under obj (recursively) and zeroes the counts; obj itself stays. */
+/* Frees every dyn array and vstr under obj (recursively), zeroes the counts and NULLs the
+ * pointers; obj itself stays. */
 void ttm__schema_free(const ttm_record *rec, void *obj);
 
 /* True when the rows of rec (of `section` when not 0; TTM_FF_NOWIRE rows aside) hold the same

@@ -56,7 +56,10 @@ typedef enum ttm_snap_msg {
     X(LIVE, 5, "live")         /* the live buffers (dump) */                                   \
     X(FINDINGS, 6, "findings") /* classes with worst offenders, unmatched frees, leaks */     \
     X(LEGACY, 7, "legacy")     /* the legacy socket's counters (ttmemd --poc-socket) */    \
-    X(SERVICE, 8, "service")   /* the query socket's limits and what they cut */
+    X(SERVICE, 8, "service")   /* the query socket's limits and what they cut */             \
+    X(STACKS, 9, "stacks")     /* call sites: leak groups, live sites, phases, breakdown,     \
+                                * the stacks, modules and strings they refer to, and the sites \
+                                * of the findings' offenders, leaks and live buffers */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),

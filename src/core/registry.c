@@ -73,34 +73,267 @@ static size_t freed_gen_cap(const ttm_registry *reg)
     return reg->cfg.max_freed_objs / 2 ? reg->cfg.max_freed_objs / 2 : 1;
 }
 
-static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj)
+/* True when (pid, obj) is in the freed-object set; *release_ctx (when found) receives the
+ * context of the free that released it, 0 when it had none. */
+static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj,
+                           uint32_t *release_ctx)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
-    for (unsigned g = 0; g < 2; g++)
-        if (ttm__table_find(&reg->freed[g], &freed_type, fp, &fp) != NULL)
-            return true;
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned g = reg->freed_cur ^ k; /* the current generation holds the latest release */
+        if (ttm__table_find(&reg->freed[g], &freed_type, fp, &fp) == NULL)
+            continue;
+        const freed_ctx_entry *e = ttm__table_find(&reg->freed_ctx[g], &freed_ctx_type, fp, &fp);
+        *release_ctx = e != NULL ? e->ctx : 0;
+        return true;
+    }
     return false;
+}
+
+/* Keeps the releasing free's context ctx of fingerprint fp in generation g (ctx not 0, or an
+ * entry to update); a context that finds no room is lost (the double free then has no release
+ * stack), never the freed object itself. */
+void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx)
+{
+    ttm_table *t = &reg->freed_ctx[g];
+    freed_ctx_entry *e = ttm__table_find(t, &freed_ctx_type, fp, &fp);
+    if (e == NULL && ctx != 0 && (e = ttm__table_add(t, &freed_ctx_type, fp)) != NULL)
+        e->fp = fp;
+    if (e != NULL)
+        e->ctx = ctx;
 }
 
 static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
     ttm_table *cur = &reg->freed[reg->freed_cur];
-    if (ttm__table_find(cur, &freed_type, fp, &fp) != NULL)
-        return;
-    if (cur->live >= freed_gen_cap(reg)) {
-        /* the current generation is full: forget the previous one and reuse its table */
-        reg->freed_cur ^= 1;
-        cur = &reg->freed[reg->freed_cur];
-        reg->t.freed_objs_dropped += cur->live;
-        ttm__table_clear(cur);
+    if (ttm__table_find(cur, &freed_type, fp, &fp) == NULL) {
+        if (cur->live >= freed_gen_cap(reg)) {
+            /* the current generation is full: forget the previous one and reuse its table */
+            reg->freed_cur ^= 1;
+            cur = &reg->freed[reg->freed_cur];
+            reg->t.freed_objs_dropped += cur->live;
+            ttm__table_clear(cur);
+            ttm__table_clear(&reg->freed_ctx[reg->freed_cur]);
+        }
+        uint64_t *slot = ttm__table_add(cur, &freed_type, fp);
+        if (slot == NULL) {
+            reg->t.freed_objs_dropped++; /* out of memory */
+            return;
+        }
+        *slot = fp;
     }
-    uint64_t *slot = ttm__table_add(cur, &freed_type, fp);
-    if (slot == NULL) {
-        reg->t.freed_objs_dropped++; /* out of memory */
-        return;
+    /* the latest release is the one a double free follows */
+    if (reg->cur.ctx != 0 || reg->freed_ctx[reg->freed_cur].live != 0)
+        ttm__reg_freed_ctx_put(reg, reg->freed_cur, fp, reg->cur.ctx);
+}
+
+/* ---- call sites ----------------------------------------------------------------------------- */
+
+void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, uint32_t *scope,
+                      uint32_t *phase)
+{
+    ttm_context c = {0, 0, 0};
+    if (ctx != 0)
+        (void)ttm_stacks_context_get(reg->stacks, ctx, &c);
+    *stack = c.stack;
+    *scope = c.scope;
+    *phase = c.phase;
+}
+
+/* Makes (stack, scope, phase) the context the rules work for: interned (the last one is
+ * remembered: events in a row often share it); a context the table refuses is none. */
+static void cur_set_event(ttm_registry *reg, uint32_t stack, uint32_t scope, uint32_t phase)
+{
+    cur_ctx *l = &reg->last_ctx;
+    if (l->ctx == 0 || l->stack != stack || l->scope != scope || l->phase != phase) {
+        uint32_t id = ttm_stacks_context(reg->stacks, stack, scope, phase);
+        if (id == 0) {
+            reg->cur = (cur_ctx){0};
+            return;
+        }
+        *l = (cur_ctx){.ctx = id, .stack = stack, .scope = scope, .phase = phase};
     }
-    *slot = fp;
+    reg->cur = *l;
+}
+
+/* Makes a stored context id the one the rules work for. */
+static void cur_set_id(ttm_registry *reg, uint32_t ctx)
+{
+    reg->cur = (cur_ctx){.ctx = ctx};
+    if (ctx != 0)
+        ttm__reg_ctx_get(reg, ctx, &reg->cur.stack, &reg->cur.scope, &reg->cur.phase);
+    if (reg->cur.stack == 0 && reg->cur.scope == 0 && reg->cur.phase == 0)
+        reg->cur.ctx = 0;
+}
+
+/* Space-saving (Metwally et al.) over the entry's TTM_SITES_MAX slots: a site already kept is
+ * counted; a new one takes a free slot, or else the slot whose count + err is least, inheriting
+ * that sum as its err. Exact while the entry has seen at most TTM_SITES_MAX sites; beyond, any
+ * site with more than count / TTM_SITES_MAX of the entry's attributed events is kept.
+ * docs/CLASSIFICATION.md, "Call sites". */
+static void site_note(const cur_ctx *c, offender_slot *s, uint64_t bytes)
+{
+    ttm_offender *o = &s->o;
+    uint32_t rel = o->cls == TTM_CLASS_DOUBLE_FREE ? c->release_stack : 0;
+    for (unsigned i = 0; i < o->nsites; i++) {
+        ttm_site *t = &o->sites[i];
+        if (t->stack == c->stack && t->scope == c->scope && t->phase == c->phase &&
+            t->release_stack == rel) {
+            t->count++;
+            t->bytes = sat_add(t->bytes, bytes);
+            return;
+        }
+    }
+    unsigned at = o->nsites;
+    uint64_t err = 0;
+    if (at < TTM_SITES_MAX) {
+        o->nsites++;
+    } else {
+        at = 0;
+        for (unsigned i = 1; i < TTM_SITES_MAX; i++)
+            if (o->sites[i].count + s->site_err[i] < o->sites[at].count + s->site_err[at])
+                at = i;
+        err = sat_add(o->sites[at].count, s->site_err[at]);
+    }
+    o->sites[at] = (ttm_site){.stack = c->stack,
+                              .scope = c->scope,
+                              .phase = c->phase,
+                              .release_stack = rel,
+                              .count = 1,
+                              .bytes = bytes};
+    s->site_err[at] = err;
+}
+
+static int site_cmp(const void *a, const void *b)
+{
+    const ttm_site *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    if (x->stack != y->stack)
+        return x->stack < y->stack ? -1 : 1;
+    if (x->scope != y->scope)
+        return x->scope < y->scope ? -1 : 1;
+    if (x->phase != y->phase)
+        return x->phase < y->phase ? -1 : 1;
+    return x->release_stack < y->release_stack ? -1 : x->release_stack > y->release_stack;
+}
+
+/* An offender as a query returns it: its sites by count, the events outside them. */
+static ttm_offender offender_out(const offender_slot *s)
+{
+    ttm_offender o = s->o;
+    if (o.nsites > 1)
+        qsort(o.sites, o.nsites, sizeof o.sites[0], site_cmp);
+    uint64_t in = 0;
+    for (unsigned i = 0; i < o.nsites; i++)
+        in = sat_add(in, o.sites[i].count);
+    o.sites_other = o.count > in ? o.count - in : 0;
+    return o;
+}
+
+ttm_leak_group *ttm__reg_lgroup(ttm_registry *reg, uint32_t stack)
+{
+    if (stack != 0) {
+        uint64_t h = ttm__mix64(stack);
+        lgroup_slot *s = ttm__table_find(&reg->lgroups, &lgroup_type, h, &stack);
+        if (s != NULL)
+            return &s->g;
+        s = ttm__table_add(&reg->lgroups, &lgroup_type, h);
+        if (s != NULL) {
+            memset(s, 0, sizeof *s); /* padding included: rows are compared whole */
+            s->g.stack = stack;
+            s->used = true;
+            return &s->g;
+        }
+        reg->t.leak_groups_folded++;
+    }
+    return &reg->lgroup0;
+}
+
+/* A leak (a record of pid allocated at alloc_ts, of bytes bytes) joins its stack's group. */
+static void lgroup_note(ttm_registry *reg, uint32_t stack, uint32_t pid, uint64_t bytes,
+                        uint64_t alloc_ts)
+{
+    ttm_leak_group *g = ttm__reg_lgroup(reg, stack);
+    if (g->count == 0 || alloc_ts < g->oldest_ts)
+        g->oldest_ts = alloc_ts;
+    g->count++;
+    g->bytes = sat_add(g->bytes, bytes);
+    for (unsigned i = 0; i < g->npids; i++)
+        if (g->pids[i] == pid)
+            return;
+    if (g->npids < TTM_PROC_MAX_PIDS)
+        g->pids[g->npids++] = pid;
+    else
+        g->more_pids = true;
+}
+
+ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name)
+{
+    if (name != 0) {
+        ttm_breakdown key = {.kind = (uint8_t)kind, .name = name};
+        uint64_t h = bd_hash_of(kind, name);
+        bd_slot *s = ttm__table_find(&reg->bd, &bd_type, h, &key);
+        if (s != NULL)
+            return &s->b;
+        s = ttm__table_add(&reg->bd, &bd_type, h);
+        if (s != NULL) {
+            memset(s, 0, sizeof *s);
+            s->b.kind = (uint8_t)kind;
+            s->b.name = name;
+            s->used = true;
+            return &s->b;
+        }
+        reg->t.breakdown_folded++;
+    }
+    unsigned k = kind == TTM_BREAKDOWN_PHASE ? 0 : 1;
+    if (!reg->bd_fold_used[k]) {
+        memset(&reg->bd_fold[k], 0, sizeof reg->bd_fold[k]);
+        reg->bd_fold[k].kind = (uint8_t)kind;
+        reg->bd_fold_used[k] = true;
+    }
+    return &reg->bd_fold[k];
+}
+
+/* The breakdown rows of the current context: class cls given (bytes bytes), or, for
+ * TTM_CLASS__COUNT, an ALLOC event. */
+static void bd_note(ttm_registry *reg, unsigned cls, uint64_t bytes)
+{
+    const uint32_t names[2] = {reg->cur.phase, reg->cur.scope};
+    for (unsigned k = 0; k < 2; k++) {
+        if (names[k] == 0)
+            continue;
+        ttm_breakdown *b =
+            ttm__reg_bd_row(reg, k == 0 ? TTM_BREAKDOWN_PHASE : TTM_BREAKDOWN_SCOPE, names[k]);
+        if (b == NULL)
+            continue;
+        if (cls == TTM_CLASS__COUNT) {
+            b->allocs++;
+            continue;
+        }
+        b->class_count[cls]++;
+        if (class_table[cls].anomaly)
+            b->anomalies++;
+        if (cls == TTM_CLASS_LEAKED_AT_EXIT) {
+            b->leaked_count++;
+            b->leaked_bytes = sat_add(b->leaked_bytes, bytes);
+        }
+    }
+}
+
+bool ttm__reg_phase_add(ttm_registry *reg, uint32_t pid, uint32_t name, uint64_t ts)
+{
+    if (reg->nphases >= reg->cfg.max_phases) {
+        reg->t.phases_dropped++;
+        return true;
+    }
+    ttm_phase *np = ttm__grow(reg->phases, &reg->cap_phases, reg->nphases, sizeof *np, 64);
+    if (np == NULL)
+        return false;
+    reg->phases = np;
+    reg->phases[reg->nphases++] = (ttm_phase){.pid = pid, .name = name, .ts = ts};
+    return true;
 }
 
 /* offenders */
@@ -126,6 +359,8 @@ static void offender_note(ttm_registry *reg, unsigned cls, uint16_t device, unsi
     o->count++;
     o->bytes = sat_add(o->bytes, bytes);
     o->last_ts = ts;
+    if (reg->cur.ctx != 0)
+        site_note(&reg->cur, s, bytes);
     if (memtype != TTM_MEM_ANY)
         o->memtype = (uint8_t)memtype;
     for (unsigned i = 0; i < o->npids; i++)
@@ -367,9 +602,16 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
     reg->cfg.max_freed_objs = cfg_or(reg->cfg.max_freed_objs, 1u << 19);
     reg->cfg.max_leaks_listed = cfg_or(reg->cfg.max_leaks_listed, 4096);
     reg->cfg.max_processes = cfg_or(reg->cfg.max_processes, 4096);
+    reg->cfg.max_phases = cfg_or(reg->cfg.max_phases, 4096);
+    reg->cfg.max_leak_groups = cfg_or(reg->cfg.max_leak_groups, 4096);
+    reg->cfg.max_breakdown = cfg_or(reg->cfg.max_breakdown, 1024);
     ttm__table_init(&reg->hist, &hist_type, reg->cfg.max_history);
-    for (unsigned g = 0; g < 2; g++)
+    for (unsigned g = 0; g < 2; g++) {
         ttm__table_init(&reg->freed[g], &freed_type, freed_gen_cap(reg));
+        ttm__table_init(&reg->freed_ctx[g], &freed_ctx_type, freed_gen_cap(reg));
+    }
+    ttm__table_init(&reg->lgroups, &lgroup_type, reg->cfg.max_leak_groups);
+    ttm__table_init(&reg->bd, &bd_type, reg->cfg.max_breakdown);
     ttm__table_init(&reg->offs, &off_type, reg->cfg.max_offenders);
     ttm__table_init(&reg->pidmap, &pid_type, reg->cfg.max_processes);
     size_bounds_init(reg);
@@ -378,6 +620,11 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
     if (reg->devs == NULL || reg->dev_ids == NULL || ttm__store_init(&reg->st) != TTM_OK) {
         ttm_registry_close(reg);
         return TTM_ENOMEM;
+    }
+    int err = ttm_stacks_open(&reg->stacks, &reg->cfg.stacks);
+    if (err != TTM_OK) {
+        ttm_registry_close(reg);
+        return err;
     }
     *out = reg;
     return TTM_OK;
@@ -389,8 +636,14 @@ void ttm_registry_close(ttm_registry *reg)
         return;
     ttm__store_free(&reg->st);
     ttm__table_free(&reg->hist);
-    ttm__table_free(&reg->freed[0]);
-    ttm__table_free(&reg->freed[1]);
+    for (unsigned g = 0; g < 2; g++) {
+        ttm__table_free(&reg->freed[g]);
+        ttm__table_free(&reg->freed_ctx[g]);
+    }
+    ttm__table_free(&reg->lgroups);
+    ttm__table_free(&reg->bd);
+    ttm__free(reg->phases);
+    ttm_stacks_close(reg->stacks);
     ttm__table_free(&reg->offs);
     ttm__table_free(&reg->pidmap);
     for (size_t i = 0; i < reg->nprocs; i++) {
@@ -405,6 +658,16 @@ void ttm_registry_close(ttm_registry *reg)
     ttm__free(reg->dev_ids);
     ttm__free(reg->leaks);
     ttm__free(reg);
+}
+
+ttm_stacks *ttm_registry_stacks(ttm_registry *reg)
+{
+    return reg->stacks;
+}
+
+const ttm_stacks *ttm_registry_stacks_c(const ttm_registry *reg)
+{
+    return reg->stacks;
 }
 
 void ttm_registry_set_capacity(ttm_registry *reg, uint16_t device, ttm_space space,
@@ -431,12 +694,12 @@ static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
     return ttm__store_at(&reg->st, i);
 }
 
-/* A new record for pid's ALLOC event ev (p its entry, or NULL: an orphan); NULL when memory is
- * short. */
+/* A new record for pid's ALLOC event ev (p its entry, or NULL: an orphan), with the current
+ * context; NULL when memory is short. */
 static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *ev)
 {
     rec *r = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, ev->device, ev->memtype,
-                            ev->addr);
+                            ev->addr, reg->cur.ctx, NULL);
     if (r != NULL) {
         r->size = ev->size;
         r->obj = ev->obj;
@@ -532,6 +795,8 @@ static void count_class(ttm_registry *reg, dev *d, proc *p, unsigned cls, uint16
             p->anomalies++;
         offender_note(reg, cls, device, memtype, addr, bytes, pid, ts);
     }
+    if (reg->cur.phase != 0 || reg->cur.scope != 0)
+        bd_note(reg, cls, bytes);
 }
 
 static void note_record(ttm_registry *reg, const rec *r)
@@ -629,8 +894,14 @@ static uint32_t apply_alloc(ttm_registry *reg, uint32_t pid, const ttm_event *ev
         /* The allocator handed our live address out again: the old buffer's free was missed. */
         cls = TTM_CLASS_OVERLAP;
         bytes_out(reg, mine);
+        /* the finding is the replaced buffer's: its sites are where that one was allocated */
+        cur_ctx event_ctx = reg->cur;
+        uint32_t mine_ctx = ttm__store_ctx(&reg->st, mine_i);
+        if (mine_ctx != event_ctx.ctx)
+            cur_set_id(reg, mine_ctx);
         count_class(reg, d, p, TTM_CLASS_MISSED_FREE, mine->device, mine->memtype, mine->addr,
                     mine->size, pid, ev->ts);
+        reg->cur = event_ctx;
         rec_delete(reg, p, mine_i);
         proc_live(p, -1);
     } else if (other != NULL) {
@@ -747,7 +1018,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     /* history only matters when nothing live matched */
     hist_entry *h = chosen == NULL ? hist_find_any(reg, ev->device, space_mask, ev->addr) : NULL;
 
-    uint32_t extra = 0;
+    uint32_t extra = 0, release_ctx = 0;
     if (nspaces_matched > 1) {
         extra = TTM_CLASS_BIT(TTM_CLASS_AMBIGUOUS_FREE);
         count_class(reg, d, p, TTM_CLASS_AMBIGUOUS_FREE, ev->device, chosen->memtype, ev->addr,
@@ -789,8 +1060,12 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
         cls = owner_live ? TTM_CLASS_FREE_VIEW
               : h != NULL ? TTM_CLASS_VIEW_AFTER_OWNER
                           : TTM_CLASS_UNKNOWN_FREE;
-    } else if (ev->obj != 0 && freed_contains(reg, pid, ev->obj)) {
+    } else if (ev->obj != 0 && freed_contains(reg, pid, ev->obj, &release_ctx)) {
         cls = TTM_CLASS_DOUBLE_FREE;
+        if (release_ctx != 0 && reg->cur.ctx != 0) {
+            uint32_t scope, phase;
+            ttm__reg_ctx_get(reg, release_ctx, &reg->cur.release_stack, &scope, &phase);
+        }
     } else if (ev->obj == 0 && h != NULL) {
         cls = TTM_CLASS_EXCESS_FREE;
     } else {
@@ -799,6 +1074,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     if (cls != TTM_CLASS_FREE_OK && bytes == 0 && chosen == NULL)
         bytes = ev->size;
     count_class(reg, d, p, cls, ev->device, memtype, ev->addr, bytes, pid, ev->ts);
+    reg->cur.release_stack = 0;
     return TTM_CLASS_BIT(cls) | extra;
 }
 
@@ -815,6 +1091,7 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     reg->info = info != NULL ? info : &reg->scratch_info;
     memset(reg->info, 0, sizeof *reg->info);
     reg->t.events++;
+    reg->cur = (cur_ctx){0};
     switch (ev->kind) {
     case TTM_EV_ALLOC:
     case TTM_EV_FREE:
@@ -847,9 +1124,15 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         }
         return 0;
     }
-    case TTM_EV_MARK:
+    case TTM_EV_MARK: {
         reg->t.marks++;
+        uint32_t name = ttm_stacks_string(reg->stacks, ev->mark, strnlen(ev->mark, sizeof ev->mark));
+        proc *p = ttm__reg_proc(reg, pid, ev->ts);
+        if (p != NULL)
+            p->phase = name;
+        (void)ttm__reg_phase_add(reg, pid, name, ev->ts);
         return 0;
+    }
     default: {
         dev *d = ttm__reg_dev(reg, ev->device);
         count_class(reg, d, ttm__reg_proc(reg, pid, ev->ts), TTM_CLASS_INVALID, ev->device,
@@ -874,6 +1157,12 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         reg->t.allocs++;
     else
         reg->t.frees++;
+    uint32_t phase = p != NULL ? p->phase : 0;
+    if (__builtin_expect((ev->stack | ev->scope | phase) != 0, 0)) {
+        cur_set_event(reg, ev->stack, ev->scope, phase);
+        if (is_alloc && (reg->cur.phase != 0 || reg->cur.scope != 0))
+            bd_note(reg, TTM_CLASS__COUNT, 0);
+    }
 
     if (p == NULL && is_alloc && reg->nprocs < reg->cfg.max_processes) {
         /* out of memory for the process's entry: storing the record now would let the
@@ -975,8 +1264,12 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
     rec *r = rec_at(reg, i);
     if (!(r->rflags & REC_VIEW)) {
         dev *d = reg->devs[r->device];
+        uint32_t ctx = ttm__store_ctx(&reg->st, i);
+        if (ctx != reg->cur.ctx)
+            cur_set_id(reg, ctx);
         count_class(reg, d, p, TTM_CLASS_LEAKED_AT_EXIT, r->device, r->memtype, r->addr, r->size,
                     r->pid, ts);
+        lgroup_note(reg, reg->cur.stack, r->pid, r->size, r->ts);
         if (p != NULL) {
             p->leaked_count++;
             p->leaked_bytes = sat_add(p->leaked_bytes, r->size);
@@ -996,6 +1289,9 @@ static void exit_settle_record(ttm_registry *reg, proc *p, uint32_t i, uint64_t 
                     .obj = r->obj,
                     .alloc_ts = r->ts,
                     .exit_ts = ts,
+                    .stack = reg->cur.stack,
+                    .scope = reg->cur.scope,
+                    .phase = reg->cur.phase,
                 };
                 *listed = true;
             }
@@ -1022,6 +1318,8 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
     uint64_t bytes0 = reg->t.class_bytes[TTM_CLASS_LEAKED_AT_EXIT];
     size_t n = 0;
     bool listed = false;
+    cur_ctx outer = reg->cur; /* an exit inside an apply (PROC_EXIT): none */
+    reg->cur = (cur_ctx){0};
     while (p != NULL && n < budget && p->recs.head != NIL) {
         exit_settle_record(reg, p, p->recs.head, ts, &listed);
         n++;
@@ -1037,6 +1335,7 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
             i = next;
         }
     }
+    reg->cur = outer;
     if (listed)
         ttm__reg_leaks_sort(reg);
     if (progress != NULL) {
@@ -1143,8 +1442,10 @@ size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offende
         if (cls != TTM_CLASS__COUNT && s->o.cls != cls)
             continue;
         n++;
-        if (out != NULL && cap > 0)
-            topk_insert(out, &kept, cap, sizeof *out, &s->o, offender_cmp);
+        if (out != NULL && cap > 0) {
+            ttm_offender o = offender_out(s);
+            topk_insert(out, &kept, cap, sizeof *out, &o, offender_cmp);
+        }
     }
     return n;
 }
@@ -1202,9 +1503,168 @@ void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_liv
             .obj = r->obj,
             .ts = r->ts,
         };
+        uint32_t ctx = ttm__store_ctx(&reg->st, i);
+        if (ctx != 0)
+            ttm__reg_ctx_get(reg, ctx, &l.stack, &l.scope, &l.phase);
         if (!fn(&l, arg))
             return;
     }
+}
+
+/* Copies the n entries of size size at base into out (up to cap), sorted by cmp: a query's
+ * rows, whatever order its table holds them in. Sorts base in place. */
+static void rows_out(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *),
+                     void *out, size_t cap)
+{
+    if (out == NULL || cap == 0 || n == 0)
+        return;
+    qsort(base, n, size, cmp);
+    memcpy(out, base, (n < cap ? n : cap) * size);
+}
+
+/* The present entries of table t (of type type, each holding a row of row_size bytes at its
+ * start), plus extra (n_extra rows), in one new array; NULL when memory is short. */
+static void *rows_collect(const ttm_table *t, const ttm_table_type *type, size_t row_size,
+                          const void *extra, size_t n_extra, size_t *n)
+{
+    *n = 0;
+    char *rows = ttm__malloc((t->live + n_extra + 1) * row_size);
+    if (rows == NULL)
+        return NULL;
+    size_t pos = 0;
+    for (const void *e; (e = ttm__table_next(t, type, &pos)) != NULL;)
+        memcpy(rows + (*n)++ * row_size, e, row_size);
+    memcpy(rows + *n * row_size, extra, n_extra * row_size);
+    *n += n_extra;
+    return rows;
+}
+
+static int lgroup_cmp(const void *a, const void *b)
+{
+    const ttm_leak_group *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, size_t cap)
+{
+    size_t n;
+    ttm_leak_group *rows = rows_collect(&reg->lgroups, &lgroup_type, sizeof *rows, &reg->lgroup0,
+                                        reg->lgroup0.count != 0, &n);
+    if (rows == NULL)
+        return 0;
+    rows_out(rows, n, sizeof *rows, lgroup_cmp, out, cap);
+    ttm__free(rows);
+    return n;
+}
+
+typedef struct lsite_slot {
+    ttm_live_site s;
+    bool used;
+} lsite_slot;
+
+static inline uint64_t lsite_hash(const void *e)
+{
+    return ttm__mix64(((const lsite_slot *)e)->s.stack);
+}
+
+static inline bool lsite_empty(const void *e)
+{
+    return !((const lsite_slot *)e)->used;
+}
+
+static inline bool lsite_match(const void *e, const void *key)
+{
+    return ((const lsite_slot *)e)->s.stack == *(const uint32_t *)key;
+}
+
+static const ttm_table_type lsite_type = {
+    .entry_size = sizeof(lsite_slot), .hash = lsite_hash, .empty = lsite_empty, .match = lsite_match};
+
+static int lsite_cmp(const void *a, const void *b)
+{
+    const ttm_live_site *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap)
+{
+    ttm_table t;
+    ttm__table_init(&t, &lsite_type, reg->st.live + 1);
+    size_t n = 0;
+    for (uint32_t i = 0; i < reg->st.next_unused; i++) {
+        const rec *r = rec_at(reg, i);
+        if (!(r->rflags & REC_USED) || (r->rflags & REC_VIEW))
+            continue;
+        uint32_t stack = 0, scope, phase, ctx = ttm__store_ctx(&reg->st, i);
+        if (ctx != 0)
+            ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
+        uint64_t h = ttm__mix64(stack);
+        lsite_slot *e = ttm__table_find(&t, &lsite_type, h, &stack);
+        if (e == NULL) {
+            e = ttm__table_add(&t, &lsite_type, h);
+            if (e == NULL)
+                goto out_nomem;
+            memset(e, 0, sizeof *e);
+            e->s.stack = stack;
+            e->used = true;
+        }
+        e->s.count++;
+        e->s.bytes = sat_add(e->s.bytes, r->size);
+    }
+    ttm_live_site *rows = rows_collect(&t, &lsite_type, sizeof *rows, NULL, 0, &n);
+    if (rows == NULL)
+        goto out_nomem;
+    rows_out(rows, n, sizeof *rows, lsite_cmp, out, cap);
+    ttm__free(rows);
+    ttm__table_free(&t);
+    return n;
+
+out_nomem:
+    ttm__table_free(&t);
+    return 0;
+}
+
+size_t ttm_registry_phases(const ttm_registry *reg, ttm_phase *out, size_t cap)
+{
+    if (out != NULL && reg->nphases > 0)
+        memcpy(out, reg->phases, (reg->nphases < cap ? reg->nphases : cap) * sizeof *out);
+    return reg->nphases;
+}
+
+static int bd_cmp(const void *a, const void *b)
+{
+    const ttm_breakdown *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    if (x->anomalies != y->anomalies)
+        return x->anomalies > y->anomalies ? -1 : 1;
+    if (x->allocs != y->allocs)
+        return x->allocs > y->allocs ? -1 : 1;
+    return x->name < y->name ? -1 : x->name > y->name;
+}
+
+size_t ttm_registry_breakdown(const ttm_registry *reg, ttm_breakdown *out, size_t cap)
+{
+    ttm_breakdown fold[2];
+    size_t nfold = 0;
+    for (unsigned k = 0; k < 2; k++)
+        if (reg->bd_fold_used[k])
+            fold[nfold++] = reg->bd_fold[k];
+    size_t n;
+    ttm_breakdown *rows = rows_collect(&reg->bd, &bd_type, sizeof *rows, fold, nfold, &n);
+    if (rows == NULL)
+        return 0;
+    rows_out(rows, n, sizeof *rows, bd_cmp, out, cap);
+    ttm__free(rows);
+    return n;
 }
 
 size_t ttm_registry_live_memory(const ttm_registry *reg)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
+#include "core/stacks.h"
 
 /*
  * Classes. Every ALLOC and FREE gets exactly one primary class; size_mismatch and
@@ -81,6 +82,13 @@ typedef struct ttm_registry_config {
                                     * recent, in two generations of half); 0 = 512K */
     uint32_t max_leaks_listed;     /* leaked records kept for listing; 0 = 4096 (all counted) */
     uint32_t max_processes;        /* processes kept (live + exited); 0 = 4096 */
+    /* call sites (docs/CLASSIFICATION.md, "Call sites") */
+    ttm_stacks_config stacks;      /* bounds of the registry's call-site table */
+    uint32_t max_phases;           /* marks kept in the phase list; 0 = 4096 (all counted) */
+    uint32_t max_leak_groups;      /* leak groups by allocation stack; 0 = 4096 (beyond: folded
+                                    * into the group of stack 0, counted) */
+    uint32_t max_breakdown;        /* breakdown rows (phases and scopes together); 0 = 1024
+                                    * (beyond: folded into the row of name 0, counted) */
 } ttm_registry_config;
 
 /* Creates a registry. cfg may be NULL for defaults. Returns 0 or TTM_ENOMEM / TTM_EINVAL. */
@@ -88,11 +96,23 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg);
 /* Frees the registry and all it owns; NULL is a no-op. */
 void ttm_registry_close(ttm_registry *reg);
 
+/* The registry's call-site table (core/stacks.h): the ids of ev->stack and ev->scope, of the
+ * phases and of every site a query returns are its ids. Owned by the registry (opened by
+ * ttm_registry_open() with cfg->stacks, saved and loaded with it); the caller may intern into
+ * it (the daemon does, from its clients' side logs) but never closes it. */
+ttm_stacks *ttm_registry_stacks(ttm_registry *reg);
+const ttm_stacks *ttm_registry_stacks_c(const ttm_registry *reg);
+
 /*
  * Applies one event on behalf of process pid (the kernel's word, never the event's).
  * ALLOC and FREE are classified; DEVICE_INFO sets capacities; PROC_START registers the
  * process; PROC_EXIT is the same as ttm_registry_process_exit(reg, pid, ev->ts); MARK is
- * counted. Returns a bit mask of the classes given to the event (TTM_CLASS_BIT), 0 for control
+ * counted, its name interned (ttm_stacks_string) and made pid's current phase, and the mark
+ * appended to the phase list (ttm_registry_phases).
+ * An ALLOC or FREE carries a context: (ev->stack, ev->scope, pid's current phase), interned
+ * with ttm_stacks_context() — ids the table does not hold make the context 0. The context
+ * decides no verdict: it is only kept (by the live record, the offender's sites, the freed
+ * object, the leak) and counted (breakdown). When all three are 0 nothing is done for it. Returns a bit mask of the classes given to the event (TTM_CLASS_BIT), 0 for control
  * events. Never fails: an event that cannot be stored (out of memory) is counted as INVALID.
  */
 uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev);
@@ -203,6 +223,9 @@ typedef struct ttm_totals {
     uint64_t freed_objs_dropped;  /* freed object ids forgotten (older generations) */
     uint64_t processes_dropped;   /* processes not kept (table full) */
     uint64_t first_ts, last_ts;   /* of ALLOC/FREE events */
+    uint64_t phases_dropped;      /* marks not kept in the phase list (full) */
+    uint64_t leak_groups_folded;  /* leaks counted in the group of stack 0 (groups full) */
+    uint64_t breakdown_folded;    /* events counted in a breakdown row of name 0 (rows full) */
 } ttm_totals;
 
 void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
@@ -211,6 +234,18 @@ void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
 size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap);
 
 #define TTM_PROC_MAX_PIDS 4
+
+/* ---- call sites (docs/CLASSIFICATION.md, "Call sites") ---------------------------------- */
+
+#define TTM_SITES_MAX 4
+
+/* One call site of a finding: the context events came from, and how many. */
+typedef struct ttm_site {
+    uint32_t stack, scope, phase;   /* resolved from the event's context (0 = none) */
+    uint32_t release_stack;         /* double_free: the stack of the free that released the
+                                     * object first (0 when unknown); 0 for other classes */
+    uint64_t count, bytes;          /* events of the site (since it took its slot, exact) */
+} ttm_site;
 
 typedef struct ttm_offender {
     ttm_class cls;
@@ -223,6 +258,13 @@ typedef struct ttm_offender {
     uint32_t pids[TTM_PROC_MAX_PIDS]; /* distinct pids, first seen first */
     uint8_t npids;                    /* how many of pids[] are set */
     bool more_pids;                   /* more than TTM_PROC_MAX_PIDS distinct pids */
+    /* The entry's call sites, by count descending: exact while the entry has seen at most
+     * TTM_SITES_MAX distinct sites, beyond that the most frequent kept by space-saving
+     * (docs/CLASSIFICATION.md, "Call sites"). Events without a context have no site. */
+    uint8_t nsites;
+    ttm_site sites[TTM_SITES_MAX];
+    uint64_t sites_other;             /* events of the entry not in sites[] (count minus the
+                                       * sites' counts: events without context included) */
 } ttm_offender;
 
 /* Offender entries of class cls (or of every anomaly class when cls is TTM_CLASS__COUNT),
@@ -240,11 +282,59 @@ typedef struct ttm_leak {
     uint64_t obj;
     uint64_t alloc_ts;
     uint64_t exit_ts;
+    uint32_t stack, scope, phase;     /* the allocation's context (0 = none) */
 } ttm_leak;
 
 /* Leaks listed at process exits, oldest allocation first. Returns how many are listed (the
  * count of leaked_at_exit may be larger when the list is full). */
 size_t ttm_registry_leaks(const ttm_registry *reg, ttm_leak *out, size_t cap);
+
+typedef struct ttm_leak_group {      /* leaks at exit grouped by allocation stack */
+    uint32_t stack;                  /* 0 = allocations without a stack */
+    uint64_t count, bytes, oldest_ts;/* oldest allocation */
+    uint32_t pids[TTM_PROC_MAX_PIDS]; uint8_t npids; bool more_pids;
+} ttm_leak_group;
+
+/* Every leak counted at an exit (listed or not) in one group per allocation stack, at most
+ * cfg.max_leak_groups of them; a leak whose stack would need one more group goes to the group
+ * of stack 0 (counted in totals.leak_groups_folded). Fills up to cap (out may be NULL) by
+ * bytes descending, then count descending, then stack ascending; returns the number of
+ * groups. */
+size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, size_t cap);
+
+typedef struct ttm_live_site { uint32_t stack; uint64_t count, bytes; } ttm_live_site;
+
+/* Live owning buffers (views not counted) grouped by allocation stack (0: without a stack), by
+ * bytes descending, then count descending, then stack ascending: one walk of the live records,
+ * a transient table of the distinct stacks. Fills up to cap (out may be NULL); returns the
+ * number of groups (0 also when memory is short). */
+size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap);
+
+typedef struct ttm_phase { uint32_t pid, name; uint64_t ts; } ttm_phase;   /* a mark */
+
+/* The marks kept (the first cfg.max_phases; the rest counted in totals.phases_dropped), in the
+ * order applied: name is a string id (0 for an empty name). Fills up to cap (out may be NULL);
+ * returns how many are kept. */
+size_t ttm_registry_phases(const ttm_registry *reg, ttm_phase *out, size_t cap);
+
+#define TTM_BREAKDOWN_PHASE 1
+#define TTM_BREAKDOWN_SCOPE 2
+
+typedef struct ttm_breakdown {
+    uint8_t kind;                  /* TTM_BREAKDOWN_PHASE = 1, TTM_BREAKDOWN_SCOPE = 2 */
+    uint32_t name;                 /* string id, 0 = none */
+    uint64_t allocs, anomalies, leaked_count, leaked_bytes;
+    uint64_t class_count[TTM_CLASS__COUNT];
+} ttm_breakdown;
+
+/* Events broken down by phase and by scope: for each (kind, name) seen, the ALLOC events, the
+ * anomaly classes given (one per class given, as ttm_proc_stats.anomalies), the class counts,
+ * and the leaks at exit whose allocation had that phase (scope). An event counts in the phase
+ * row of its context's phase and in the scope row of its scope, each only when not 0; the row
+ * of name 0 holds what was folded when cfg.max_breakdown rows were taken (counted in
+ * totals.breakdown_folded). Fills up to cap (out may be NULL) by kind, then the anomalies
+ * descending, then allocs descending, then name ascending; returns the number of rows. */
+size_t ttm_registry_breakdown(const ttm_registry *reg, ttm_breakdown *out, size_t cap);
 
 typedef struct ttm_proc_mem {
     uint16_t device;
@@ -272,6 +362,7 @@ typedef struct ttm_live {
     uint16_t flags;
     uint32_t refs;
     uint64_t addr, size, obj, ts;
+    uint32_t stack, scope, phase;     /* the allocation's context (0 = none) */
 } ttm_live;
 
 /* Calls fn for every live record (owning and views) in no particular order; stops early when
@@ -281,13 +372,16 @@ void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_liv
 
 /* ---- persistence (docs/DAEMON.md, "Restart") ---------------------------------------------- */
 
-#define TTM_REGISTRY_STATE_VERSION 1u
+#define TTM_REGISTRY_STATE_VERSION 2u /* 2: call sites (contexts, sites, phases, groups) */
 
 /*
  * Serializes everything the verdicts depend on — devices and their capacities, live records
  * (owner, obj, flags, sizes, times, reference counts), per-device and per-process statistics
  * and peaks, class counters, the history of allocated keys and the freed-object set the rules
- * consult, offenders, the listed leaks, the totals — into one new buffer: a versioned,
+ * consult, offenders, the listed leaks, the totals, and the call sites: the call-site table
+ * (ttm_stacks_save), each record's context, the offenders' sites, the freed objects' release
+ * contexts, the phases and each process's current one, the leak groups, the breakdown — into
+ * one new buffer: a versioned,
  * checksummed byte string, independent of the host's byte order. annex (annex_len bytes; may be
  * NULL when 0) is stored with it, opaque, and given back by ttm_registry_load(): the daemon keeps
  * its own per-process counters there. The configuration is not saved (the loader gives its own).

@@ -5,7 +5,8 @@
  * Nothing outside src/core/registry*.c includes it.
  *
  * What outlives a record sits in open-addressing tables (table.h): the keys ever allocated
- * (history), the freed object ids (for double frees), the offenders, the pid map.
+ * (history), the freed object ids (for double frees) and their releasing frees' contexts, the
+ * offenders, the pid map, the leak groups, the breakdown rows.
  */
 #ifndef TTM_CORE_REGISTRY_INTERNAL_H
 #define TTM_CORE_REGISTRY_INTERNAL_H
@@ -119,10 +120,26 @@ static inline bool freed_match(const void *e, const void *key)
 static const ttm_table_type freed_type = {
     .entry_size = sizeof(uint64_t), .hash = freed_hash, .empty = freed_empty, .match = freed_match};
 
+/* The context of the free that released a freed object (fingerprint fp), kept beside the
+ * freed-object set only for frees that had one: a run without contexts never fills it. The
+ * fingerprint comes first, so the set's hash, empty and match functions serve it too. */
+typedef struct freed_ctx_entry {
+    uint64_t fp;
+    uint32_t ctx;
+} freed_ctx_entry;
+
+static const ttm_table_type freed_ctx_type = {.entry_size = sizeof(freed_ctx_entry),
+                                              .hash = freed_hash,
+                                              .empty = freed_empty,
+                                              .match = freed_match};
+
 /* ---- offenders: one entry per (class, device, addr) ----------------------------------------- */
 
 typedef struct offender_slot {
     ttm_offender o;
+    /* space-saving: the events a site's slot may have had before the site took it (the count
+     * of the site it replaced), so that count + err bounds the site's true count from above */
+    uint64_t site_err[TTM_SITES_MAX];
     bool used;
 } offender_slot;
 
@@ -152,6 +169,64 @@ static inline bool off_match(const void *e, const void *key)
 static const ttm_table_type off_type = {
     .entry_size = sizeof(offender_slot), .hash = off_hash, .empty = off_empty, .match = off_match};
 
+/* ---- leak groups: one per allocation stack (not 0: that group is kept apart) --------------- */
+
+typedef struct lgroup_slot {
+    ttm_leak_group g;
+    bool used;
+} lgroup_slot;
+
+static inline uint64_t lg_hash(const void *e)
+{
+    return ttm__mix64(((const lgroup_slot *)e)->g.stack);
+}
+
+static inline bool lg_empty(const void *e)
+{
+    return !((const lgroup_slot *)e)->used;
+}
+
+static inline bool lg_match(const void *e, const void *key)
+{
+    return ((const lgroup_slot *)e)->g.stack == *(const uint32_t *)key;
+}
+
+static const ttm_table_type lgroup_type = {
+    .entry_size = sizeof(lgroup_slot), .hash = lg_hash, .empty = lg_empty, .match = lg_match};
+
+/* ---- breakdown rows: one per (kind, name), name not 0 (the folded rows are kept apart) ------ */
+
+typedef struct bd_slot {
+    ttm_breakdown b;
+    bool used;
+} bd_slot;
+
+static inline uint64_t bd_hash_of(unsigned kind, uint32_t name)
+{
+    return ttm__mix64((uint64_t)kind << 32 | name);
+}
+
+static inline uint64_t bd_hash(const void *e)
+{
+    const ttm_breakdown *b = &((const bd_slot *)e)->b;
+    return bd_hash_of(b->kind, b->name);
+}
+
+static inline bool bd_empty(const void *e)
+{
+    return !((const bd_slot *)e)->used;
+}
+
+/* The key of a lookup: a ttm_breakdown with kind and name set. */
+static inline bool bd_match(const void *e, const void *key)
+{
+    const ttm_breakdown *b = &((const bd_slot *)e)->b, *k = key;
+    return b->kind == k->kind && b->name == k->name;
+}
+
+static const ttm_table_type bd_type = {
+    .entry_size = sizeof(bd_slot), .hash = bd_hash, .empty = bd_empty, .match = bd_match};
+
 /* ---- processes and devices ------------------------------------------------------------------ */
 
 typedef struct proc {
@@ -167,6 +242,7 @@ typedef struct proc {
     /* an exit being settled in steps (ttm_registry_process_exit_step): its time, its leaks */
     bool exiting;
     uint64_t exiting_ts, exit_leaked_count, exit_leaked_bytes;
+    uint32_t phase; /* the name of its last MARK (a string id), 0 before any */
 } proc;
 
 typedef struct dev {
@@ -174,13 +250,26 @@ typedef struct dev {
     bool capacity_set[TTM_SPACE_COUNT]; /* set explicitly (not from the default profile) */
 } dev;
 
+/* The context the rules are working for: the event's while an ALLOC or FREE is applied, a
+ * record's allocation while it is settled (a leak, a missed free); all 0 otherwise. */
+typedef struct cur_ctx {
+    uint32_t ctx;            /* the context id (0: none, and then so are the three below) */
+    uint32_t stack, scope, phase;
+    uint32_t release_stack;  /* while a double free is counted: the releasing free's stack */
+} cur_ctx;
+
 struct ttm_registry {
     ttm_registry_config cfg;
+
+    ttm_stacks *stacks; /* the call-site table (core/stacks.h) */
+    cur_ctx cur;
+    cur_ctx last_ctx;   /* the last context interned: events in a row often share theirs */
 
     ttm_store st; /* the live records */
 
     ttm_table hist;     /* hist_entry: the keys ever allocated */
     ttm_table freed[2]; /* fingerprints of freed (pid, obj): current and previous generation */
+    ttm_table freed_ctx[2]; /* freed_ctx_entry: the releasing frees' contexts, same generations */
     unsigned freed_cur;
     ttm_table offs;   /* offender_slot */
     ttm_table pidmap; /* pidslot (registry.c): pid -> index in procs */
@@ -198,6 +287,14 @@ struct ttm_registry {
 
     ttm_leak *leaks;
     size_t nleaks;
+
+    ttm_table lgroups;     /* lgroup_slot: leak groups of stacks not 0 */
+    ttm_leak_group lgroup0; /* the group of stack 0 (count 0: none) */
+    ttm_table bd;          /* bd_slot: breakdown rows of names not 0 */
+    ttm_breakdown bd_fold[2]; /* rows of name 0, phase then scope (used when bd_fold_used) */
+    bool bd_fold_used[2];
+    ttm_phase *phases;     /* the marks kept, in order */
+    size_t nphases, cap_phases;
 
     ttm_apply_info scratch_info; /* where apply writes when the caller wants no info */
     ttm_apply_info *info;        /* during one apply: the caller's or scratch_info */
@@ -246,5 +343,26 @@ ttm_memstat *ttm__reg_proc_mem(proc *p, uint16_t device, unsigned memtype);
 
 /* Sorts the leak list: oldest allocation first, then pid, device and addr. */
 void ttm__reg_leaks_sort(ttm_registry *reg);
+
+/* Keeps ctx as the context of the free that released fingerprint fp in freed generation g
+ * (registry.c; load uses it too). */
+void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx);
+
+/* Resolves context id ctx into out (zeros for 0 or an id the table does not hold). */
+void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, uint32_t *scope,
+                      uint32_t *phase);
+
+/* Appends a mark to the phase list (counted in phases_dropped when full); false only when
+ * memory is short. */
+bool ttm__reg_phase_add(ttm_registry *reg, uint32_t pid, uint32_t name, uint64_t ts);
+
+/* The breakdown row of (kind, name), created zeroed when missing: name 0, or a table without
+ * room, gives the kind's folded row (counted in breakdown_folded when name was not 0). NULL
+ * only when memory is short. */
+ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name);
+
+/* The leak group of stack (stack 0, or a table without room: the group of stack 0, counted in
+ * leak_groups_folded when stack was not 0). Never NULL. */
+ttm_leak_group *ttm__reg_lgroup(ttm_registry *reg, uint32_t stack);
 
 #endif /* TTM_CORE_REGISTRY_INTERNAL_H */

@@ -17,14 +17,24 @@
  *   header   magic "TTMSTAT1", version, flags, total length, checksum of every later word
  *   shape    TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT (a build with other tables
  *            writes another version)
+ *   (v2) the call-site table: its length in bytes, then ttm_stacks_save()'s bytes, zero-padded
+ *   to a word (it comes first: everything after refers to its ids);
  *   totals, devices, processes, live records, history, freed objects (current generation,
- *   then the previous one), offenders, leaks listed, and the caller's annex.
+ *   then the previous one), offenders, leaks listed, (v2) phases, leak groups, breakdown rows,
+ *   and the caller's annex. Version 2 adds to the entries of version 1: three totals, each
+ *   process's current phase, each record's context, each freed generation's release contexts,
+ *   each offender's sites (space-saving state included), each leak's context. Version 1 is
+ *   still read (no call sites: every context 0).
  * Live and peak figures that follow from the live records (live bytes and counts per device,
  * memtype and process, live records per process) are not stored: load recomputes them, so a
  * loaded registry is consistent by construction. */
 
 #define STATE_MAGIC 0x31544154534d5454ull /* "TTMSTAT1" little-endian */
 #define STATE_HDR_WORDS 5
+#define SITE_WORDS 5 /* stack | scope << 32, phase | release_stack << 32, count, bytes, err */
+#define OFF_WORDS_V1 8
+#define OFF_WORDS (OFF_WORDS_V1 + 1 + SITE_WORDS * TTM_SITES_MAX) /* + nsites, sites */
+#define BD_WORDS (5 + TTM_CLASS__COUNT)
 
 /* The n words of v, in one reservation of the writer's buffer. */
 static void w_words(ttm_bw *w, const uint64_t *v, size_t n)
@@ -87,9 +97,14 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
 {
     *out = NULL;
     *out_len = 0;
-    size_t guess = 512 + (size_t)reg->st.live * 48 + reg->hist.live * 16 +
-                   (reg->freed[0].live + reg->freed[1].live) * 8 + reg->offs.live * 80 +
-                   reg->nleaks * 48 + reg->ndevs * 512 + reg->nprocs * 256 + annex_len;
+    ttm_stacks_stats ss;
+    ttm_stacks_stats_get(reg->stacks, &ss);
+    size_t guess = 512 + (size_t)reg->st.live * 56 + reg->hist.live * 16 +
+                   (reg->freed[0].live + reg->freed[1].live) * 8 +
+                   (reg->freed_ctx[0].live + reg->freed_ctx[1].live) * 16 +
+                   reg->offs.live * OFF_WORDS * 8 + reg->nleaks * 64 + reg->nphases * 16 +
+                   reg->lgroups.live * 48 + reg->bd.live * BD_WORDS * 8 + reg->ndevs * 512 +
+                   reg->nprocs * 256 + (size_t)ss.memory + annex_len;
     ttm_bytes buf = {.data = ttm__malloc(guess), .cap = guess};
     if (buf.data == NULL)
         return TTM_ENOMEM;
@@ -98,6 +113,15 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         ttm__bw_u64(&w, 0); /* filled at the end */
     w_words(&w, (const uint64_t[]){TTM_CLASS__COUNT, TTM_MEMTYPE_COUNT, TTM_SPACE_COUNT}, 3);
 
+    size_t at = buf.len;
+    ttm__bw_u64(&w, 0); /* the call-site table's length, patched below */
+    ttm_stacks_save(reg->stacks, &w);
+    size_t slen = w.err == 0 ? buf.len - at - 8 : 0;
+    static const uint8_t pad[8];
+    ttm__bw_bytes(&w, pad, (8 - slen % 8) % 8);
+    if (w.err == 0)
+        ttm__bw_patch(&w, at, slen, 8);
+
     const ttm_totals *t = &reg->t;
     w_words(&w, (const uint64_t[]){t->events, t->allocs, t->frees, t->marks}, 4);
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
@@ -105,8 +129,9 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
     w_words(&w,
             (const uint64_t[]){t->reuse_allocs, t->reuse_size_changes, t->offenders_dropped,
                                t->history_dropped, t->freed_objs_dropped, t->processes_dropped,
-                               t->first_ts, t->last_ts},
-            8);
+                               t->first_ts, t->last_ts, t->phases_dropped,
+                               t->leak_groups_folded, t->breakdown_folded},
+            11);
 
     ttm__bw_u64(&w, reg->ndevs);
     for (size_t i = 0; i < reg->ndevs; i++) {
@@ -132,8 +157,8 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         const proc *p = reg->procs[i];
         w_words(&w,
                 (const uint64_t[]){p->pid, p->alive, p->first_ts, p->exit_ts, p->leaked_count,
-                                   p->leaked_bytes, p->anomalies, p->ndevices},
-                8);
+                                   p->leaked_bytes, p->anomalies, p->phase, p->ndevices},
+                9);
         for (size_t j = 0; j < p->ndevices; j++) {
             ttm__bw_u64(&w, p->devices[j].device);
             for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
@@ -144,18 +169,20 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
     /* process by process, each list in its order (then the orphans), so that load rebuilds the
      * lists by appending */
     ttm__bw_u64(&w, reg->st.live);
-    wsec sec = w_section(&w, reg->st.live * 6);
+    wsec sec = w_section(&w, reg->st.live * 7);
     for (size_t k = 0; k <= reg->nprocs; k++) {
         const reclist *l = k < reg->nprocs ? &reg->procs[k]->recs : &reg->st.orphans;
         for (uint32_t i = l->head; i != NIL;) {
             const rec *r = ttm__store_at(&reg->st, i);
+            uint32_t i0 = i;
             i = r->pnext;
             sec_words(&sec,
                     (const uint64_t[]){r->addr, r->size, r->obj, r->ts,
                                        (uint64_t)r->pid << 32 | r->refs,
                                        (uint64_t)r->device << 16 | (uint64_t)r->memtype << 8 |
-                                           (r->rflags & ~(unsigned)(REC_USED | REC_ORPHAN))},
-                    6);
+                                           (r->rflags & ~(unsigned)(REC_USED | REC_ORPHAN)),
+                                       ttm__store_ctx(&reg->st, i0)},
+                    7);
         }
     }
 
@@ -169,17 +196,25 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
     sec_done(&sec);
 
     for (unsigned g = 0; g < 2; g++) {
-        const ttm_table *ft = &reg->freed[g == 0 ? reg->freed_cur : reg->freed_cur ^ 1];
+        unsigned gi = g == 0 ? reg->freed_cur : reg->freed_cur ^ 1;
+        const ttm_table *ft = &reg->freed[gi];
         ttm__bw_u64(&w, ft->live);
         sec = w_section(&w, ft->live);
         pos = 0;
         for (const uint64_t *fp; (fp = ttm__table_next(ft, &freed_type, &pos)) != NULL;)
             sec_words(&sec, fp, 1);
         sec_done(&sec);
+        const ttm_table *ct = &reg->freed_ctx[gi];
+        ttm__bw_u64(&w, ct->live);
+        sec = w_section(&w, ct->live * 2);
+        pos = 0;
+        for (const freed_ctx_entry *e; (e = ttm__table_next(ct, &freed_ctx_type, &pos)) != NULL;)
+            sec_words(&sec, (const uint64_t[]){e->fp, e->ctx}, 2);
+        sec_done(&sec);
     }
 
     ttm__bw_u64(&w, reg->offs.live);
-    sec = w_section(&w, reg->offs.live * 8);
+    sec = w_section(&w, reg->offs.live * OFF_WORDS);
     pos = 0;
     for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
         const ttm_offender *o = &s->o;
@@ -189,29 +224,84 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
                                        (uint64_t)o->more_pids << 40,
                                    o->addr, o->count, o->bytes, o->first_ts, o->last_ts,
                                    (uint64_t)o->pids[0] | (uint64_t)o->pids[1] << 32,
-                                   (uint64_t)o->pids[2] | (uint64_t)o->pids[3] << 32},
-                8);
+                                   (uint64_t)o->pids[2] | (uint64_t)o->pids[3] << 32, o->nsites},
+                9);
+        for (unsigned k = 0; k < TTM_SITES_MAX; k++) {
+            const ttm_site *si = &o->sites[k];
+            sec_words(&sec,
+                      (const uint64_t[]){si->stack | (uint64_t)si->scope << 32,
+                                         si->phase | (uint64_t)si->release_stack << 32, si->count,
+                                         si->bytes, s->site_err[k]},
+                      SITE_WORDS);
+        }
     }
 
     sec_done(&sec);
 
     ttm__bw_u64(&w, reg->nleaks);
-    sec = w_section(&w, reg->nleaks * 6);
+    sec = w_section(&w, reg->nleaks * 8);
     for (size_t i = 0; i < reg->nleaks; i++) {
         const ttm_leak *l = &reg->leaks[i];
         sec_words(&sec,
                 (const uint64_t[]){(uint64_t)l->pid | (uint64_t)l->device << 32 |
                                        (uint64_t)l->memtype << 48,
-                                   l->addr, l->size, l->obj, l->alloc_ts, l->exit_ts},
-                6);
+                                   l->addr, l->size, l->obj, l->alloc_ts, l->exit_ts,
+                                   l->stack | (uint64_t)l->scope << 32, l->phase},
+                8);
     }
 
+    sec_done(&sec);
+
+    ttm__bw_u64(&w, reg->nphases);
+    sec = w_section(&w, reg->nphases * 2);
+    for (size_t i = 0; i < reg->nphases; i++) {
+        const ttm_phase *ph = &reg->phases[i];
+        sec_words(&sec, (const uint64_t[]){ph->pid | (uint64_t)ph->name << 32, ph->ts}, 2);
+    }
+    sec_done(&sec);
+
+    /* the leak groups, the group of stack 0 among them when it has any */
+    size_t ng = reg->lgroups.live + (reg->lgroup0.count != 0);
+    ttm__bw_u64(&w, ng);
+    sec = w_section(&w, ng * 6);
+    pos = 0;
+    for (size_t k = 0; k < ng; k++) {
+        const lgroup_slot *ls = k < reg->lgroups.live
+                                    ? ttm__table_next(&reg->lgroups, &lgroup_type, &pos)
+                                    : NULL;
+        const ttm_leak_group *g = ls != NULL ? &ls->g : &reg->lgroup0;
+        sec_words(&sec,
+                  (const uint64_t[]){g->stack | (uint64_t)g->npids << 32 |
+                                         (uint64_t)g->more_pids << 40,
+                                     g->count, g->bytes, g->oldest_ts,
+                                     (uint64_t)g->pids[0] | (uint64_t)g->pids[1] << 32,
+                                     (uint64_t)g->pids[2] | (uint64_t)g->pids[3] << 32},
+                  6);
+    }
+    sec_done(&sec);
+
+    /* the breakdown rows, the folded ones (name 0) among them when used */
+    size_t nb = reg->bd.live + reg->bd_fold_used[0] + reg->bd_fold_used[1];
+    ttm__bw_u64(&w, nb);
+    sec = w_section(&w, nb * BD_WORDS);
+    pos = 0;
+    unsigned fold = 0;
+    for (size_t k = 0; k < nb; k++) {
+        const bd_slot *bs = k < reg->bd.live ? ttm__table_next(&reg->bd, &bd_type, &pos) : NULL;
+        while (bs == NULL && !reg->bd_fold_used[fold])
+            fold++;
+        const ttm_breakdown *b = bs != NULL ? &bs->b : &reg->bd_fold[fold++];
+        sec_words(&sec,
+                  (const uint64_t[]){b->kind | (uint64_t)b->name << 8, b->allocs, b->anomalies,
+                                     b->leaked_count, b->leaked_bytes},
+                  5);
+        sec_words(&sec, b->class_count, TTM_CLASS__COUNT);
+    }
     sec_done(&sec);
 
     /* the annex in whole words, its last one zero-padded */
     ttm__bw_u64(&w, annex_len);
     ttm__bw_bytes(&w, annex, annex_len);
-    static const uint8_t pad[8];
     ttm__bw_bytes(&w, pad, (8 - annex_len % 8) % 8);
 
     if (w.err != 0) {
@@ -259,16 +349,163 @@ static void r_memstat(ttm_br *r, ttm_memstat *m)
     m->frees = r64(r);
 }
 
-/* The body of ttm_registry_load(): fills reg from r. Returns 0, TTM_EPROTO with msg set, or
- * TTM_ENOMEM. */
-static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t *annex_len,
-                     char *msg, size_t msg_len)
+/* True for 0 or a stack id reg's table holds. */
+static bool stack_ok(const ttm_registry *reg, uint64_t id)
+{
+    const uint32_t *frames;
+    return id == 0 || (id <= UINT32_MAX && ttm_stacks_stack_get(reg->stacks, (uint32_t)id,
+                                                                 &frames) != 0);
+}
+
+/* True for 0 or a string id reg's table holds. */
+static bool string_ok(const ttm_registry *reg, uint64_t id)
+{
+    size_t len;
+    return id == 0 ||
+           (id <= UINT32_MAX && ttm_stacks_string_get(reg->stacks, (uint32_t)id, &len) != NULL);
+}
+
+/* True for 0 or a context id reg's table holds. */
+static bool ctx_ok(const ttm_registry *reg, uint64_t id)
+{
+    ttm_context c;
+    return id == 0 ||
+           (id <= UINT32_MAX && ttm_stacks_context_get(reg->stacks, (uint32_t)id, &c));
+}
+
+/* The call-site table of a version 2 state: its length, its bytes, their padding. */
+static int load_stacks(ttm_registry *reg, ttm_br *r)
+{
+    uint64_t slen = r64(r);
+    if (r->bad || slen > ttm__br_left(r) || (8 - slen % 8) % 8 > ttm__br_left(r) - slen)
+        return TTM_EPROTO;
+    const uint8_t *p = ttm__br_take(r, (size_t)slen + (8 - slen % 8) % 8, "the call sites");
+    if (p == NULL)
+        return TTM_EPROTO;
+    ttm_br sr = ttm__br_over(p, (size_t)slen);
+    int err = ttm_stacks_load(reg->stacks, &sr);
+    if (err == TTM_OK && ttm__br_left(&sr) != 0)
+        err = TTM_EPROTO;
+    return err;
+}
+
+/* The phases, leak groups and breakdown rows of a version 2 state. */
+static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_len)
 {
 #define BAD(...)                                                                               \
     do {                                                                                       \
         ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
         return TTM_EPROTO;                                                                     \
     } while (0)
+    uint64_t n;
+    if (!r_count(r, 2, &n))
+        BAD("the phase count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w[2];
+        r_words(r, w, 2);
+        if (!string_ok(reg, w[0] >> 32))
+            BAD("phase %llu: its name is not in the call-site table", (unsigned long long)i);
+        if (!ttm__reg_phase_add(reg, (uint32_t)w[0], (uint32_t)(w[0] >> 32), w[1]))
+            return TTM_ENOMEM;
+    }
+
+    if (!r_count(r, 6, &n))
+        BAD("the leak group count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w[6];
+        r_words(r, w, 6);
+        uint32_t stack = (uint32_t)w[0];
+        unsigned npids = (unsigned)(w[0] >> 32) & 0xff, more = (unsigned)(w[0] >> 40);
+        if (!stack_ok(reg, stack) || npids > TTM_PROC_MAX_PIDS || more > 1 || w[1] == 0)
+            BAD("leak group %llu is malformed", (unsigned long long)i);
+        /* room refused for want of memory is an error here, not a fold */
+        if (stack != 0 && reg->lgroups.live < reg->lgroups.max &&
+            !ttm__table_reserve(&reg->lgroups))
+            return TTM_ENOMEM;
+        ttm_leak_group *g = ttm__reg_lgroup(reg, stack);
+        if (g->count != 0 && g->stack == stack)
+            BAD("leak group %llu appears twice", (unsigned long long)i);
+        ttm_leak_group in;
+        memset(&in, 0, sizeof in); /* padding included: groups are compared whole */
+        in.stack = g->stack;
+        in.count = w[1];
+        in.bytes = w[2];
+        in.oldest_ts = w[3];
+        in.pids[0] = (uint32_t)w[4];
+        in.pids[1] = (uint32_t)(w[4] >> 32);
+        in.pids[2] = (uint32_t)w[5];
+        in.pids[3] = (uint32_t)(w[5] >> 32);
+        in.npids = (uint8_t)npids;
+        in.more_pids = more != 0;
+        if (g->count == 0) {
+            *g = in;
+            continue;
+        }
+        /* a group the loader's bound folds into the group of stack 0 */
+        g->count = sat_add(g->count, in.count);
+        g->bytes = sat_add(g->bytes, in.bytes);
+        if (in.oldest_ts < g->oldest_ts)
+            g->oldest_ts = in.oldest_ts;
+        for (unsigned j = 0; j < in.npids; j++) {
+            bool seen = false;
+            for (unsigned q = 0; q < g->npids; q++)
+                seen |= g->pids[q] == in.pids[j];
+            if (seen)
+                continue;
+            if (g->npids < TTM_PROC_MAX_PIDS)
+                g->pids[g->npids++] = in.pids[j];
+            else
+                g->more_pids = true;
+        }
+        g->more_pids |= in.more_pids;
+    }
+
+    if (!r_count(r, BD_WORDS, &n))
+        BAD("the breakdown row count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w[BD_WORDS];
+        r_words(r, w, BD_WORDS);
+        unsigned kind = (unsigned)w[0] & 0xff;
+        uint64_t name = w[0] >> 8;
+        if ((kind != TTM_BREAKDOWN_PHASE && kind != TTM_BREAKDOWN_SCOPE) || !string_ok(reg, name))
+            BAD("breakdown row %llu is malformed", (unsigned long long)i);
+        if (name != 0 && reg->bd.live < reg->bd.max && !ttm__table_reserve(&reg->bd))
+            return TTM_ENOMEM;
+        ttm_breakdown *b = ttm__reg_bd_row(reg, kind, (uint32_t)name);
+        if (b == NULL)
+            return TTM_ENOMEM;
+        if (name != 0 && b->name == name && (b->allocs | b->anomalies) != 0)
+            BAD("breakdown row %llu appears twice", (unsigned long long)i);
+        /* added, not set: a row the loader's bound folds joins the row of name 0 */
+        b->allocs = sat_add(b->allocs, w[1]);
+        b->anomalies = sat_add(b->anomalies, w[2]);
+        b->leaked_count = sat_add(b->leaked_count, w[3]);
+        b->leaked_bytes = sat_add(b->leaked_bytes, w[4]);
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+            b->class_count[c] = sat_add(b->class_count[c], w[5 + c]);
+    }
+    return TTM_OK;
+#undef BAD
+}
+
+/* The body of ttm_registry_load(): fills reg from r. Returns 0, TTM_EPROTO with msg set, or
+ * TTM_ENOMEM. */
+static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8_t **annex,
+                     size_t *annex_len, char *msg, size_t msg_len)
+{
+#define BAD(...)                                                                               \
+    do {                                                                                       \
+        ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
+        return TTM_EPROTO;                                                                     \
+    } while (0)
+    bool v2 = version >= 2;
+    if (v2) {
+        int err = load_stacks(reg, r);
+        if (err == TTM_ENOMEM)
+            return err;
+        if (err != TTM_OK)
+            BAD("the call-site table is malformed");
+    }
     ttm_totals *t = &reg->t;
     t->events = r64(r);
     t->allocs = r64(r);
@@ -286,6 +523,11 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
     t->processes_dropped = r64(r);
     t->first_ts = r64(r);
     t->last_ts = r64(r);
+    if (v2) {
+        t->phases_dropped = r64(r);
+        t->leak_groups_folded = r64(r);
+        t->breakdown_folded = r64(r);
+    }
 
     uint64_t n;
     const size_t dev_words = 3 + 3 * TTM_SPACE_COUNT + 4 * TTM_MEMTYPE_COUNT + 2 * TTM_CLASS__COUNT;
@@ -340,6 +582,11 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         q->leaked_count = r64(r);
         q->leaked_bytes = r64(r);
         q->anomalies = r64(r);
+        uint64_t phase = v2 ? r64(r) : 0;
+        if (!string_ok(reg, phase))
+            BAD("process %llu: phase %llu is not a name", (unsigned long long)pid,
+                (unsigned long long)phase);
+        q->phase = (uint32_t)phase;
         uint64_t nd;
         if (!r_count(r, 1 + 4 * TTM_MEMTYPE_COUNT, &nd) || nd > MAX_DEVICES)
             BAD("process %llu: the device count is wrong", (unsigned long long)pid);
@@ -362,12 +609,17 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         }
     }
 
-    if (!r_count(r, 6, &n) || n >= NIL - 1)
+    const size_t rec_words = v2 ? 7 : 6;
+    if (!r_count(r, rec_words, &n) || n >= NIL - 1)
         BAD("the live record count is wrong");
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t w[6];
-        r_words(r, w, 6);
+        uint64_t w[7] = {0};
+        uint32_t idx;
+        r_words(r, w, rec_words);
         uint64_t addr = w[0], size = w[1], obj = w[2], ts = w[3], pr = w[4], dm = w[5];
+        if (!ctx_ok(reg, w[6]))
+            BAD("live record %llu: context %llu is not in the call-site table",
+                (unsigned long long)i, (unsigned long long)w[6]);
         uint32_t pid = (uint32_t)(pr >> 32), refs = (uint32_t)pr;
         uint64_t device = dm >> 16;
         unsigned memtype = (unsigned)(dm >> 8) & 0xff, rflags = (unsigned)dm & 0xff;
@@ -381,8 +633,8 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         /* the state lists each process's records in its list's order: appending them rebuilds
          * the lists as they were */
         rec *rc = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, (uint16_t)device,
-                                 memtype, addr);
-        if (rc == NULL)
+                                 memtype, addr, (uint32_t)w[6], &idx);
+        if (rc == NULL || ttm__store_ctx(&reg->st, idx) != w[6])
             return TTM_ENOMEM;
         rc->size = size;
         rc->obj = obj;
@@ -443,14 +695,31 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
             }
             *slot = fp;
         }
+        if (!v2)
+            continue;
+        if (!r_count(r, 2, &n))
+            BAD("the release context count is wrong");
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t w[2];
+            r_words(r, w, 2);
+            if (w[0] == 0 || w[1] == 0 || !ctx_ok(reg, w[1]))
+                BAD("release context %llu is malformed", (unsigned long long)i);
+            /* kept only for a freed object the bound kept */
+            if (ttm__table_find(ft, &freed_type, w[0], &w[0]) == NULL)
+                continue;
+            if (!ttm__table_reserve(&reg->freed_ctx[g]))
+                return TTM_ENOMEM; /* its bound is the freed set's: never full here */
+            ttm__reg_freed_ctx_put(reg, g, w[0], (uint32_t)w[1]);
+        }
     }
 
-    if (!r_count(r, 8, &n))
+    if (!r_count(r, v2 ? OFF_WORDS : OFF_WORDS_V1, &n))
         BAD("the offender count is wrong");
     for (uint64_t i = 0; i < n; i++) {
         uint64_t k = r64(r);
         ttm_offender o;
         memset(&o, 0, sizeof o);
+        uint64_t site_err[TTM_SITES_MAX] = {0};
         unsigned cls = (unsigned)k & 0xff, memtype = (unsigned)(k >> 24) & 0xff;
         unsigned npids = (unsigned)(k >> 32) & 0xff, more = (unsigned)(k >> 40) & 0xff;
         o.device = (uint16_t)(k >> 8);
@@ -460,6 +729,34 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         o.first_ts = r64(r);
         o.last_ts = r64(r);
         uint64_t p01 = r64(r), p23 = r64(r);
+        uint64_t nsites = v2 ? r64(r) : 0;
+        if (nsites > TTM_SITES_MAX)
+            BAD("offender entry %llu: %llu sites", (unsigned long long)i,
+                (unsigned long long)nsites);
+        uint64_t in_sites = 0;
+        for (unsigned j = 0; v2 && j < TTM_SITES_MAX; j++) {
+            uint64_t w[SITE_WORDS];
+            r_words(r, w, SITE_WORDS);
+            ttm_site *si = &o.sites[j];
+            *si = (ttm_site){.stack = (uint32_t)w[0],
+                             .scope = (uint32_t)(w[0] >> 32),
+                             .phase = (uint32_t)w[1],
+                             .release_stack = (uint32_t)(w[1] >> 32),
+                             .count = w[2],
+                             .bytes = w[3]};
+            site_err[j] = w[4];
+            bool used = j < nsites;
+            if ((!used && (w[0] | w[1] | w[2] | w[3] | w[4]) != 0) ||
+                (used && (si->count == 0 || !stack_ok(reg, si->stack) ||
+                          !string_ok(reg, si->scope) || !string_ok(reg, si->phase) ||
+                          !stack_ok(reg, si->release_stack))))
+                BAD("offender entry %llu: site %u is malformed", (unsigned long long)i, j);
+            in_sites = sat_add(in_sites, si->count);
+        }
+        if (in_sites > o.count)
+            BAD("offender entry %llu: its sites count more events than it has",
+                (unsigned long long)i);
+        o.nsites = (uint8_t)nsites;
         if (cls >= TTM_CLASS__COUNT || !ttm_class_is_anomaly(cls) ||
             !(ttm__memtype_valid(memtype) || memtype == TTM_MEM_ANY) ||
             npids > TTM_PROC_MAX_PIDS || more > 1 || (k >> 41) != 0)
@@ -482,9 +779,10 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         }
         s->used = true;
         s->o = o;
+        memcpy(s->site_err, site_err, sizeof site_err);
     }
 
-    if (!r_count(r, 6, &n))
+    if (!r_count(r, v2 ? 8 : 6, &n))
         BAD("the leak count is wrong");
     for (uint64_t i = 0; i < n; i++) {
         uint64_t k = r64(r);
@@ -498,7 +796,12 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         l.obj = r64(r);
         l.alloc_ts = r64(r);
         l.exit_ts = r64(r);
-        if ((k >> 56) != 0 || !ttm__memtype_valid(l.memtype))
+        uint64_t ss = v2 ? r64(r) : 0, ph = v2 ? r64(r) : 0;
+        l.stack = (uint32_t)ss;
+        l.scope = (uint32_t)(ss >> 32);
+        l.phase = (uint32_t)ph;
+        if ((k >> 56) != 0 || !ttm__memtype_valid(l.memtype) || !stack_ok(reg, l.stack) ||
+            !string_ok(reg, l.scope) || !string_ok(reg, ph))
             BAD("leak entry %llu is malformed", (unsigned long long)i);
         if (reg->nleaks >= reg->cfg.max_leaks_listed)
             continue;
@@ -509,6 +812,12 @@ static int load_body(ttm_registry *reg, ttm_br *r, const uint8_t **annex, size_t
         reg->leaks[reg->nleaks++] = l;
     }
     ttm__reg_leaks_sort(reg);
+
+    if (v2) {
+        int err = load_call_sites(reg, r, msg, msg_len);
+        if (err != TTM_OK)
+            return err;
+    }
 
     /* what the counters say must agree with what the entries hold */
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
@@ -560,8 +869,8 @@ int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const 
         return TTM_EPROTO;
     }
     uint64_t version = ttm__le64(buf + 8);
-    if (version != TTM_REGISTRY_STATE_VERSION) {
-        ttm__set_msg(msg, msg_len, "state format version %llu, this build reads version %u",
+    if (version < 1 || version > TTM_REGISTRY_STATE_VERSION) {
+        ttm__set_msg(msg, msg_len, "state format version %llu, this build reads versions 1 to %u",
                      (unsigned long long)version, TTM_REGISTRY_STATE_VERSION);
         return TTM_EVERSION;
     }
@@ -594,7 +903,7 @@ int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const 
         ttm__set_msg(msg, msg_len, "cannot create a registry: %s", ttm_strerror(err));
         return err;
     }
-    err = load_body(reg, &r, annex, annex_len, msg, msg_len);
+    err = load_body(reg, &r, (unsigned)version, annex, annex_len, msg, msg_len);
     if (err == TTM_ENOMEM)
         ttm__set_msg(msg, msg_len, "out of memory loading the state");
     if (err != TTM_OK) {

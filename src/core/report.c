@@ -10,6 +10,7 @@
 
 #include "common/alloc.h"
 #include "common/snapshot.h"
+#include "common/util.h"
 
 static int unmatched_cmp(const void *a, const void *b)
 {
@@ -248,9 +249,177 @@ void ttm_report_free(ttm_report *r)
     ttm__free(r);
 }
 
+/* ---- the packed rows (report.h, ttm_report_packed) ------------------------------------------ */
+
+/* A list of records with an allocation context: how the packed contexts reach them. */
+typedef struct ctx_list {
+    const char *what;                                  /* "leak", "live buffer" */
+    size_t (*count)(const ttm_report *r);              /* records listed */
+    ttm_context (*get)(const ttm_report *r, size_t k); /* record k's context */
+    void (*set)(ttm_report *r, size_t k, const ttm_context *c);
+    unsigned section; /* the section that carries the records */
+    size_t packed_n;  /* offsetof ttm_report_packed: the count of the carriers */
+    size_t packed_at; /* ... and their array */
+} ctx_list;
+
+static size_t leaks_count(const ttm_report *r) { return r->nleaks; }
+static size_t live_count(const ttm_report *r) { return r->nlive; }
+
+static ttm_context leak_get(const ttm_report *r, size_t k)
+{
+    return (ttm_context){r->leaks[k].stack, r->leaks[k].scope, r->leaks[k].phase};
+}
+
+static ttm_context live_get(const ttm_report *r, size_t k)
+{
+    return (ttm_context){r->live[k].stack, r->live[k].scope, r->live[k].phase};
+}
+
+static void leak_set(ttm_report *r, size_t k, const ttm_context *c)
+{
+    r->leaks[k].stack = c->stack;
+    r->leaks[k].scope = c->scope;
+    r->leaks[k].phase = c->phase;
+}
+
+static void live_set(ttm_report *r, size_t k, const ttm_context *c)
+{
+    r->live[k].stack = c->stack;
+    r->live[k].scope = c->scope;
+    r->live[k].phase = c->phase;
+}
+
+static const ctx_list ctx_lists[] = {
+    {"leak", leaks_count, leak_get, leak_set, TTM_SNAP_SEC_FINDINGS,
+     offsetof(ttm_report_packed, nleak_contexts), offsetof(ttm_report_packed, leak_contexts)},
+    {"live buffer", live_count, live_get, live_set, TTM_SNAP_SEC_LIVE,
+     offsetof(ttm_report_packed, nlive_contexts), offsetof(ttm_report_packed, live_contexts)},
+};
+
+static bool context_set(const ttm_context *c)
+{
+    return (c->stack | c->scope | c->phase) != 0;
+}
+
+/* The carriers of one list's contexts: those that are set, with their places (none when the
+ * list's section is not sent). */
+static int pack_contexts(const ttm_report *r, const ctx_list *l, ttm_report_packed *p)
+{
+    size_t total = (r->sections & TTM_SNAP_BIT(l->section)) ? l->count(r) : 0, n = 0;
+    for (size_t k = 0; k < total; k++) {
+        ttm_context c = l->get(r, k);
+        n += context_set(&c);
+    }
+    if (n == 0)
+        return TTM_OK;
+    ttm_report_context *out = ttm__calloc(n, sizeof *out);
+    if (out == NULL)
+        return TTM_ENOMEM;
+    n = 0;
+    for (size_t k = 0; k < total; k++) {
+        ttm_context c = l->get(r, k);
+        if (context_set(&c))
+            out[n++] = (ttm_report_context){
+                .index = (uint32_t)k, .stack = c.stack, .scope = c.scope, .phase = c.phase};
+    }
+    memcpy((uint8_t *)p + l->packed_at, &out, sizeof out);
+    memcpy((uint8_t *)p + l->packed_n, &n, sizeof n);
+    return TTM_OK;
+}
+
+/* The carriers of r's packed rows into *p (zeroed first): the totals' counters, and of the
+ * sections sent, the offenders that have sites, the leaks and live buffers that have a
+ * context. */
+static int pack(const ttm_report *r, ttm_report_packed *p)
+{
+    memset(p, 0, sizeof *p);
+    p->phases_dropped = r->totals.phases_dropped;
+    p->leak_groups_folded = r->totals.leak_groups_folded;
+    p->breakdown_folded = r->totals.breakdown_folded;
+    size_t n = 0;
+    unsigned nclasses = (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)) ? TTM_CLASS__COUNT : 0;
+    for (unsigned c = 0; c < nclasses; c++)
+        for (size_t k = 0; k < r->classes[c].noffenders; k++)
+            n += r->classes[c].offenders[k].nsites > 0 || r->classes[c].offenders[k].sites_other;
+    if (n > 0 && (p->offender_sites = ttm__calloc(n, sizeof *p->offender_sites)) == NULL)
+        goto out_nomem;
+    for (unsigned c = 0; c < nclasses; c++)
+        for (size_t k = 0; k < r->classes[c].noffenders; k++) {
+            const ttm_offender *o = &r->classes[c].offenders[k];
+            if (o->nsites == 0 && o->sites_other == 0)
+                continue;
+            ttm_report_offender_sites *os = &p->offender_sites[p->noffender_sites++];
+            os->cls = c;
+            os->index = (uint32_t)k;
+            os->nsites = o->nsites;
+            memcpy(os->sites, o->sites, sizeof os->sites);
+            os->sites_other = o->sites_other;
+        }
+    for (size_t l = 0; l < sizeof ctx_lists / sizeof ctx_lists[0]; l++)
+        if (pack_contexts(r, &ctx_lists[l], p) != TTM_OK)
+            goto out_nomem;
+    return TTM_OK;
+
+out_nomem:
+    ttm__schema_free(&ttm_rec_report_packed, p);
+    return TTM_ENOMEM;
+}
+
+/* Puts the carriers of r->packed back on their records and frees them: TTM_EPROTO (msg says
+ * which) when one names a record the report does not hold. */
+static int unpack(ttm_report *r, char *msg, size_t msg_len)
+{
+    ttm_report_packed *p = &r->packed;
+    int err = TTM_OK;
+    r->totals.phases_dropped = p->phases_dropped;
+    r->totals.leak_groups_folded = p->leak_groups_folded;
+    r->totals.breakdown_folded = p->breakdown_folded;
+    for (size_t i = 0; i < p->noffender_sites && err == TTM_OK; i++) {
+        const ttm_report_offender_sites *os = &p->offender_sites[i];
+        ttm_report_class *rc = &r->classes[os->cls]; /* a checked class: below the count */
+        if (os->index >= rc->noffenders) {
+            err = TTM_EPROTO;
+            ttm__set_msg(msg, msg_len, "stacks: sites of offender %u of %s, which is not there",
+                         (unsigned)os->index, ttm_class_name(os->cls));
+            break;
+        }
+        ttm_offender *o = &rc->offenders[os->index];
+        o->nsites = os->nsites;
+        memcpy(o->sites, os->sites, sizeof o->sites);
+        o->sites_other = os->sites_other;
+    }
+    for (size_t l = 0; l < sizeof ctx_lists / sizeof ctx_lists[0] && err == TTM_OK; l++) {
+        const ctx_list *cl = &ctx_lists[l];
+        size_t n, total = cl->count(r);
+        const ttm_report_context *c;
+        memcpy(&n, (const uint8_t *)p + cl->packed_n, sizeof n);
+        memcpy(&c, (const uint8_t *)p + cl->packed_at, sizeof c);
+        for (size_t i = 0; i < n; i++) {
+            if (c[i].index >= total) {
+                err = TTM_EPROTO;
+                ttm__set_msg(msg, msg_len, "stacks: context of %s %u, which is not there",
+                             cl->what, (unsigned)c[i].index);
+                break;
+            }
+            cl->set(r, c[i].index,
+                    &(ttm_context){.stack = c[i].stack, .scope = c[i].scope, .phase = c[i].phase});
+        }
+    }
+    ttm__schema_free(&ttm_rec_report_packed, p);
+    memset(p, 0, sizeof *p);
+    return err;
+}
+
 int ttm_report_encode(const ttm_report *r, ttm_bytes *out)
 {
-    return ttm__snap_encode_sections(&ttm_rec_report, r, r->sections, out);
+    if (!(r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)))
+        return ttm__snap_encode_sections(&ttm_rec_report, r, r->sections, out);
+    ttm_report w = *r; /* shallow: only its carriers are its own */
+    int err = pack(r, &w.packed);
+    if (err == TTM_OK)
+        err = ttm__snap_encode_sections(&ttm_rec_report, &w, w.sections, out);
+    ttm__schema_free(&ttm_rec_report_packed, &w.packed);
+    return err;
 }
 
 int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char *msg,
@@ -264,7 +433,9 @@ int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char 
         return err;
     out->schema_version = TTM_REPORT_SCHEMA_VERSION;
     out->sections = sections;
-    return TTM_OK;
+    if ((err = unpack(out, msg, msg_len)) != TTM_OK)
+        ttm_report_clear(out);
+    return err;
 }
 
 int ttm_report_fetch(const char *path, const ttm_snap_query *q, int timeout_ms, ttm_report *out,

@@ -16,6 +16,7 @@
 #include "common/schema.h"
 #include "common/snapshot.h"
 #include "core/registry.h"
+#include "core/stacks.h"
 
 /* The JSON documents' schema (docs/REPORT_SCHEMA.md). */
 #define TTM_REPORT_SCHEMA_VERSION 2
@@ -28,8 +29,8 @@
 typedef struct ttm_report_options {
     size_t top;        /* offenders listed per class and in the worst list; 0 = 10 */
     size_t max_leaks;  /* leaks listed; 0 = 20 */
-    uint32_t sections; /* the parts built, of TOTALS, DEVICES, PROCS and FINDINGS
-                        * (TTM_SNAP_BIT set); 0 = all of them */
+    uint32_t sections; /* the parts built, of TOTALS, DEVICES, PROCS, FINDINGS and STACKS
+                        * (TTM_SNAP_BIT set); 0 = all of them but STACKS */
 } ttm_report_options;
 
 typedef struct ttm_report_class {
@@ -123,14 +124,81 @@ typedef struct ttm_report_proc {
     uint64_t sessions;              /* sessions opened */
 } ttm_report_proc;
 
+/* ---- call sites (the STACKS section) ------------------------------------------------------
+ * Every id below is one of the registry's call-site table (core/stacks.h) when the report was
+ * built; the report carries what they mean (strings, modules, stacks with their frames) so that
+ * it stands alone. */
+
+/* A string the report's sites refer to: a scope or phase name. */
+typedef struct ttm_report_string {
+    uint32_t id;
+    char *text; /* owned */
+} ttm_report_string;
+
+/* A module a native frame refers to. */
+typedef struct ttm_report_module {
+    uint32_t id;
+    char *path;     /* owned; "" when none */
+    char *build_id; /* owned; lower-case hex, "" when none */
+} ttm_report_module;
+
+/* One frame of a stack. NATIVE: module + offset (a return address in the module's numbering:
+ * the symbolizer looks up offset - 1), function/file/line filled by the CLI's symbolizer (NULL /
+ * 0 until then, and when it cannot); PYTHON and TEXT: function/file/line from the strings (TEXT:
+ * module 0, the module name the text gave, if any, in file's place when it had no file). */
+typedef struct ttm_report_frame {
+    uint8_t kind; /* ttm_frame_kind */
+    uint32_t module;
+    uint64_t offset;
+    char *function; /* owned; NULL = unknown */
+    char *file;     /* owned; NULL = unknown */
+    uint32_t line;  /* 0 = unknown */
+} ttm_report_frame;
+
+/* A stack, innermost frame first. */
+typedef struct ttm_report_stack {
+    uint32_t id;
+    size_t nframes;
+    ttm_report_frame *frames;
+} ttm_report_stack;
+
+/* The wire's carriers of the call sites that belong to other sections' records (the rows of
+ * ttm_totals, ttm_offender, ttm_leak and ttm_live flagged TTM_FF_PACKED): ttm_report_encode()
+ * packs them into the STACKS section, ttm_report_decode() puts them back and frees these. A
+ * report in memory never holds any, and a peer that does not ask for STACKS reads TOTALS,
+ * FINDINGS and LIVE as before. */
+typedef struct ttm_report_offender_sites {
+    uint32_t cls;   /* classes[cls] */
+    uint32_t index; /* .offenders[index] */
+    uint8_t nsites;
+    ttm_site sites[TTM_SITES_MAX];
+    uint64_t sites_other;
+} ttm_report_offender_sites;
+
+typedef struct ttm_report_context {
+    uint32_t index; /* leaks[index] or live[index] */
+    uint32_t stack, scope, phase;
+} ttm_report_context;
+
+typedef struct ttm_report_packed {
+    uint64_t phases_dropped, leak_groups_folded, breakdown_folded; /* of totals */
+    size_t noffender_sites;
+    ttm_report_offender_sites *offender_sites;
+    size_t nleak_contexts;
+    ttm_report_context *leak_contexts;
+    size_t nlive_contexts;
+    ttm_report_context *live_contexts;
+} ttm_report_packed;
+
 /* The sections a report built from a registry holds (and `ttmem record`'s JSON document). */
 #define TTM_REPORT_SECTIONS                                                                     \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |                   \
      TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS))
 
 /* A report. Built by ttm_report_build() from a registry (sections: totals, devices,
- * processes, findings), completed by a daemon with its own records, or decoded from a
- * snapshot (sections says which parts were carried: TTM_SNAP_BIT set, common/snapshot.h). */
+ * processes, findings, and stacks when asked), completed by a daemon with its own records, or
+ * decoded from a snapshot (sections says which parts were carried: TTM_SNAP_BIT set,
+ * common/snapshot.h). */
 typedef struct ttm_report {
     int schema_version;
     uint32_t sections;
@@ -154,6 +222,23 @@ typedef struct ttm_report {
     uint64_t live_total;         /* live records in the registry (nlive may be fewer) */
     size_t nlive;
     ttm_live *live;
+    /* the STACKS section: call sites, and what their ids mean */
+    size_t nleak_groups;         /* every group (ttm_registry_leak_groups), by bytes */
+    ttm_leak_group *leak_groups;
+    size_t nlive_sites;          /* the top opt.top live allocation sites, by bytes */
+    ttm_live_site *live_sites;
+    size_t nphases;              /* the marks kept, in order */
+    ttm_phase *phases;
+    size_t nbreakdown;           /* by phase and by scope */
+    ttm_breakdown *breakdown;
+    size_t nstrings;             /* every scope and phase name referenced, by id */
+    ttm_report_string *strings;
+    size_t nmodules;             /* every module the stacks' native frames refer to, by id */
+    ttm_report_module *modules;
+    size_t nstacks;              /* every stack referenced by the report, by id */
+    ttm_report_stack *stacks;
+    ttm_stacks_stats stack_stats; /* the registry's call-site table */
+    ttm_report_packed packed;    /* the wire's carriers (see ttm_report_packed): always empty */
 } ttm_report;
 
 /* Builds a report from reg. opt may be NULL. Returns 0 or TTM_ENOMEM (nothing allocated). */
@@ -169,21 +254,29 @@ void ttm_report_free(ttm_report *r);
 /* ---- the tables (report_schema.c) ---------------------------------------------------------- */
 
 extern const ttm_schema_enum ttm_enum_class, ttm_enum_memtype, ttm_enum_space, ttm_enum_arch;
+extern const ttm_schema_enum ttm_enum_frame_kind, ttm_enum_breakdown_kind;
 extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec_proc_mem,
-    ttm_rec_proc_stats, ttm_rec_proc, ttm_rec_offender, ttm_rec_class, ttm_rec_unmatched,
-    ttm_rec_leak, ttm_rec_live, ttm_rec_daemon, ttm_rec_legacy, ttm_rec_service, ttm_rec_report;
+    ttm_rec_proc_stats, ttm_rec_proc, ttm_rec_site, ttm_rec_offender, ttm_rec_class,
+    ttm_rec_unmatched, ttm_rec_leak, ttm_rec_live, ttm_rec_daemon, ttm_rec_legacy,
+    ttm_rec_service, ttm_rec_leak_group, ttm_rec_live_site, ttm_rec_phase, ttm_rec_breakdown,
+    ttm_rec_report_string, ttm_rec_report_module, ttm_rec_report_frame, ttm_rec_report_stack,
+    ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
+    ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;
 
 /* ---- the report as a snapshot (common/snapshot.h's sections) ------------------------------- */
 
-/* Appends a whole SNAPSHOT frame holding the sections named in r->sections. Returns 0,
- * TTM_ENOMEM, or TTM_ERANGE (the payload would exceed TTM_SNAP_MAX_FRAME); on failure out is
- * left as it was. */
+/* Appends a whole SNAPSHOT frame holding the sections named in r->sections (with STACKS, the
+ * call sites of the offenders, leaks and live buffers packed into it). Returns 0, TTM_ENOMEM,
+ * or TTM_ERANGE (the payload would exceed TTM_SNAP_MAX_FRAME); on failure out is left as it
+ * was. */
 int ttm_report_encode(const ttm_report *r, ttm_bytes *out);
-/* Decodes a SNAPSHOT payload into *out (zeroed first; on failure nothing stays allocated).
- * Returns 0, TTM_EPROTO (msg says what is wrong; msg may be NULL) or TTM_ENOMEM. */
+/* Decodes a SNAPSHOT payload into *out (zeroed first; on failure nothing stays allocated); the
+ * packed call sites go back to their offenders, leaks and live buffers (a carrier naming one
+ * that is not there is TTM_EPROTO). Returns 0, TTM_EPROTO (msg says what is wrong; msg may be
+ * NULL) or TTM_ENOMEM. */
 int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char *msg,
                       size_t msg_len);
 /* Asks the daemon at the query socket path for q's sections (common/snapclient.c) and decodes

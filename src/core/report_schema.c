@@ -37,6 +37,22 @@ static const char *legacy_type_label(unsigned t)
 static const ttm_schema_enum enum_legacy_type = {"legacy message type", TTM_POC_TYPE_MAX + 1,
                                                  legacy_type_label};
 
+static const char *frame_kind_label(unsigned k)
+{
+    static const char *const names[] = {[TTM_FRAME_NATIVE] = "native",
+                                        [TTM_FRAME_PYTHON] = "python",
+                                        [TTM_FRAME_TEXT] = "text"};
+    return k < sizeof names / sizeof names[0] && names[k] ? names[k] : "?";
+}
+
+static const char *breakdown_kind_label(unsigned k)
+{
+    return k == TTM_BREAKDOWN_PHASE ? "phase" : k == TTM_BREAKDOWN_SCOPE ? "scope" : "?";
+}
+
+const ttm_schema_enum ttm_enum_frame_kind = {"frame kind", TTM_FRAME_TEXT + 1, frame_kind_label};
+const ttm_schema_enum ttm_enum_breakdown_kind = {"breakdown kind", TTM_BREAKDOWN_SCOPE + 1,
+                                                 breakdown_kind_label};
 const ttm_schema_enum ttm_enum_arch = {"arch", TTM_ARCH_BLACKHOLE + 1, arch_label};
 const ttm_schema_enum ttm_enum_class = {"class", TTM_CLASS__COUNT, class_label};
 const ttm_schema_enum ttm_enum_memtype = {"memtype", TTM_MEMTYPE_COUNT, ttm__memtype_name};
@@ -88,6 +104,15 @@ static const ttm_field totals_rows[] = {
      .help = "ts of the first ALLOC or FREE"},
     {TTM_ROW(ttm_totals, last_ts, TTM_FT_U64), .unit = "ns",
      .help = "ts of the last ALLOC or FREE"},
+    {TTM_ROW(ttm_totals, phases_dropped, TTM_FT_U64), .flags = TTM_FF_PACKED, .unit = "marks",
+     .help = "marks not kept in the phase list (full; carried by the stacks section)"},
+    {TTM_ROW(ttm_totals, leak_groups_folded, TTM_FT_U64), .flags = TTM_FF_PACKED,
+     .unit = "buffers",
+     .help = "leaks counted in the group of stack 0 (groups full; carried by the stacks section)"},
+    {TTM_ROW(ttm_totals, breakdown_folded, TTM_FT_U64), .flags = TTM_FF_PACKED,
+     .unit = "events",
+     .help = "events counted in a breakdown row of name 0 (rows full; carried by the stacks "
+             "section)"},
 };
 const ttm_record ttm_rec_totals =
     TTM_RECORD(ttm_totals, "totals", "the registry's totals and class counters", totals_rows);
@@ -113,6 +138,18 @@ const ttm_record ttm_rec_device =
     TTM_RECORD(ttm_device_stats, "device", "one device: capacities, memtypes, peaks, classes",
                device_rows);
 
+static const ttm_field site_rows[] = {
+    {TTM_ROW(ttm_site, stack, TTM_FT_U32), .help = "stack id (stacks[]); 0 = none"},
+    {TTM_ROW(ttm_site, scope, TTM_FT_U32), .help = "scope name, string id (strings[]); 0 = none"},
+    {TTM_ROW(ttm_site, phase, TTM_FT_U32), .help = "phase name, string id (strings[]); 0 = none"},
+    {TTM_ROW(ttm_site, release_stack, TTM_FT_U32),
+     .help = "double_free: the stack of the free that released the object first; 0 = unknown"},
+    {TTM_ROW(ttm_site, count, TTM_FT_U64), .unit = "events", .help = "events from this site"},
+    {TTM_ROW(ttm_site, bytes, TTM_FT_U64), .unit = "bytes", .help = "bytes they named"},
+};
+const ttm_record ttm_rec_site =
+    TTM_RECORD(ttm_site, "site", "a call site: where events came from, and how many", site_rows);
+
 static const ttm_field offender_rows[] = {
     {TTM_ROW(ttm_offender, cls, TTM_FT_U32), .key = "class", .values = &ttm_enum_class,
      .flags = TTM_FF_CHECKED, .help = "the anomaly class"},
@@ -128,6 +165,13 @@ static const ttm_field offender_rows[] = {
     {TTM_ROW(ttm_offender, npids, TTM_FT_U8), .flags = TTM_FF_NOJSON,
      .help = "how many of pids are set"},
     {TTM_ROW(ttm_offender, more_pids, TTM_FT_BOOL), .help = "more distinct pids than listed"},
+    {TTM_ROW_COUNTED_FL(ttm_offender, sites, TTM_FT_REC, nsites, TTM_FF_PACKED),
+     .rec = &ttm_rec_site,
+     .help = "its call sites, by count (the top ones; the stacks section carries them)"},
+    {TTM_ROW(ttm_offender, nsites, TTM_FT_U8), .flags = TTM_FF_NOJSON | TTM_FF_PACKED,
+     .help = "how many of sites are set"},
+    {TTM_ROW(ttm_offender, sites_other, TTM_FT_U64), .flags = TTM_FF_PACKED, .unit = "events",
+     .help = "its events in no listed site (without a context included)"},
 };
 const ttm_record ttm_rec_offender =
     TTM_RECORD(ttm_offender, "offender", "one (class, device, address) of an anomaly class",
@@ -142,6 +186,12 @@ static const ttm_field leak_rows[] = {
     {TTM_ROW(ttm_leak, obj, TTM_FT_U64), .help = "object id (0: none)"},
     {TTM_ROW(ttm_leak, alloc_ts, TTM_FT_U64), .unit = "ns", .help = "ts of its allocation"},
     {TTM_ROW(ttm_leak, exit_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the process exit"},
+    {TTM_ROW(ttm_leak, stack, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's stack id; 0 = none (the stacks section carries it)"},
+    {TTM_ROW(ttm_leak, scope, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's scope, string id; 0 = none"},
+    {TTM_ROW(ttm_leak, phase, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's phase, string id; 0 = none"},
 };
 const ttm_record ttm_rec_leak =
     TTM_RECORD(ttm_leak, "leak", "a buffer still live when its process exited", leak_rows);
@@ -186,6 +236,12 @@ static const ttm_field live_rows[] = {
     {TTM_ROW(ttm_live, obj, TTM_FT_U64), .help = "object id (0: none)"},
     {TTM_ROW(ttm_live, ts, TTM_FT_U64), .key = "alloc_ts", .unit = "ns",
      .help = "ts of the allocation"},
+    {TTM_ROW(ttm_live, stack, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's stack id; 0 = none (the stacks section carries it)"},
+    {TTM_ROW(ttm_live, scope, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's scope, string id; 0 = none"},
+    {TTM_ROW(ttm_live, phase, TTM_FT_U32), .flags = TTM_FF_PACKED,
+     .help = "the allocation's phase, string id; 0 = none"},
 };
 const ttm_record ttm_rec_live =
     TTM_RECORD(ttm_live, "live", "a live buffer (owning or a view)", live_rows);
@@ -388,6 +444,175 @@ const ttm_record ttm_rec_service =
     TTM_RECORD(ttm_report_service, "service", "the query socket's bounds and what they cut",
                service_rows);
 
+/* ---- call sites (the stacks section) ---------------------------------------------------- */
+
+static const ttm_field leak_group_rows[] = {
+    {TTM_ROW(ttm_leak_group, stack, TTM_FT_U32),
+     .help = "the allocation stack (stacks[]); 0 = without a stack, and the groups folded"},
+    {TTM_ROW(ttm_leak_group, count, TTM_FT_U64), .unit = "buffers", .help = "buffers leaked"},
+    {TTM_ROW(ttm_leak_group, bytes, TTM_FT_U64), .unit = "bytes", .help = "their bytes"},
+    {TTM_ROW(ttm_leak_group, oldest_ts, TTM_FT_U64), .unit = "ns",
+     .help = "ts of the oldest allocation"},
+    {TTM_ROW_COUNTED(ttm_leak_group, pids, TTM_FT_U32, npids),
+     .help = "distinct pids, first seen first"},
+    {TTM_ROW(ttm_leak_group, npids, TTM_FT_U8), .flags = TTM_FF_NOJSON,
+     .help = "how many of pids are set"},
+    {TTM_ROW(ttm_leak_group, more_pids, TTM_FT_BOOL), .help = "more distinct pids than listed"},
+};
+const ttm_record ttm_rec_leak_group = TTM_RECORD(
+    ttm_leak_group, "leak_group", "leaks at exit grouped by allocation stack", leak_group_rows);
+
+static const ttm_field live_site_rows[] = {
+    {TTM_ROW(ttm_live_site, stack, TTM_FT_U32),
+     .help = "the allocation stack (stacks[]); 0 = without a stack"},
+    {TTM_ROW(ttm_live_site, count, TTM_FT_U64), .unit = "buffers",
+     .help = "live owning buffers allocated there"},
+    {TTM_ROW(ttm_live_site, bytes, TTM_FT_U64), .unit = "bytes", .help = "their bytes"},
+};
+const ttm_record ttm_rec_live_site =
+    TTM_RECORD(ttm_live_site, "live_site", "live buffers grouped by allocation stack",
+               live_site_rows);
+
+static const ttm_field phase_rows[] = {
+    {TTM_ROW(ttm_phase, pid, TTM_FT_U32), .help = "the process that marked it"},
+    {TTM_ROW(ttm_phase, name, TTM_FT_U32), .help = "its name, string id (strings[]); 0 = empty"},
+    {TTM_ROW(ttm_phase, ts, TTM_FT_U64), .unit = "ns", .help = "ts of the mark"},
+};
+const ttm_record ttm_rec_phase =
+    TTM_RECORD(ttm_phase, "phase", "a mark (ttm_phase_mark): the start of a phase", phase_rows);
+
+static const ttm_field breakdown_rows[] = {
+    {TTM_ROW(ttm_breakdown, kind, TTM_FT_U8), .values = &ttm_enum_breakdown_kind,
+     .flags = TTM_FF_CHECKED, .help = "phase or scope"},
+    {TTM_ROW(ttm_breakdown, name, TTM_FT_U32),
+     .help = "its name, string id (strings[]); 0 = the rows folded when full"},
+    {TTM_ROW(ttm_breakdown, allocs, TTM_FT_U64), .unit = "events", .help = "ALLOC events"},
+    {TTM_ROW(ttm_breakdown, anomalies, TTM_FT_U64), .unit = "events",
+     .help = "anomaly classes given"},
+    {TTM_ROW(ttm_breakdown, leaked_count, TTM_FT_U64), .unit = "buffers",
+     .help = "leaks at exit allocated in it"},
+    {TTM_ROW(ttm_breakdown, leaked_bytes, TTM_FT_U64), .unit = "bytes", .help = "their bytes"},
+    {TTM_ROW_ARR(ttm_breakdown, class_count, TTM_FT_U64), .index = &ttm_enum_class,
+     .flags = TTM_FF_SPARSE, .unit = "events", .help = "its events given each class"},
+};
+const ttm_record ttm_rec_breakdown = TTM_RECORD(
+    ttm_breakdown, "breakdown", "events and leaks of one phase or scope", breakdown_rows);
+
+static const ttm_field report_string_rows[] = {
+    {TTM_ROW(ttm_report_string, id, TTM_FT_U32), .help = "string id"},
+    {TTM_ROW(ttm_report_string, text, TTM_FT_VSTR), .help = "its text"},
+};
+const ttm_record ttm_rec_report_string =
+    TTM_RECORD(ttm_report_string, "string", "a scope or phase name the report refers to",
+               report_string_rows);
+
+static const ttm_field report_module_rows[] = {
+    {TTM_ROW(ttm_report_module, id, TTM_FT_U32), .help = "module id"},
+    {TTM_ROW(ttm_report_module, path, TTM_FT_VSTR),
+     .help = "the file as the process mapped it; \"\" when unknown"},
+    {TTM_ROW(ttm_report_module, build_id, TTM_FT_VSTR),
+     .help = "its GNU build-id, lower-case hex; \"\" when none"},
+};
+const ttm_record ttm_rec_report_module = TTM_RECORD(
+    ttm_report_module, "module", "an executable file a native frame is in", report_module_rows);
+
+static const ttm_field report_frame_rows[] = {
+    {TTM_ROW(ttm_report_frame, kind, TTM_FT_U8), .values = &ttm_enum_frame_kind,
+     .flags = TTM_FF_CHECKED, .help = "native, python or text (a frame a log wrote)"},
+    {TTM_ROW(ttm_report_frame, module, TTM_FT_U32),
+     .help = "native: module id (modules[]); 0 = none (offset is the address)"},
+    {TTM_ROW(ttm_report_frame, offset, TTM_FT_U64), .flags = TTM_FF_HEX,
+     .help = "native: the return address in the module's numbering"},
+    {TTM_ROW(ttm_report_frame, function, TTM_FT_VSTR),
+     .help = "function; null = unknown (native: until symbolized)"},
+    {TTM_ROW(ttm_report_frame, file, TTM_FT_VSTR), .help = "source file; null = unknown"},
+    {TTM_ROW(ttm_report_frame, line, TTM_FT_U32), .help = "line; 0 = unknown"},
+};
+const ttm_record ttm_rec_report_frame =
+    TTM_RECORD(ttm_report_frame, "frame", "one frame of a stack", report_frame_rows);
+
+static const ttm_field report_stack_rows[] = {
+    {TTM_ROW(ttm_report_stack, id, TTM_FT_U32), .help = "stack id"},
+    {TTM_ROW_DYN(ttm_report_stack, frames, nframes, &ttm_rec_report_frame),
+     .help = "its frames, innermost first"},
+    {TTM_ROW(ttm_report_stack, nframes, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of frames"},
+};
+const ttm_record ttm_rec_report_stack =
+    TTM_RECORD(ttm_report_stack, "stack", "a call stack", report_stack_rows);
+
+static const ttm_field stack_stats_rows[] = {
+    {TTM_ROW(ttm_stacks_stats, strings, TTM_FT_U64), .unit = "strings", .help = "interned"},
+    {TTM_ROW(ttm_stacks_stats, modules, TTM_FT_U64), .unit = "modules", .help = "interned"},
+    {TTM_ROW(ttm_stacks_stats, frames, TTM_FT_U64), .unit = "frames", .help = "interned"},
+    {TTM_ROW(ttm_stacks_stats, stacks, TTM_FT_U64), .unit = "stacks", .help = "interned"},
+    {TTM_ROW(ttm_stacks_stats, contexts, TTM_FT_U64), .unit = "contexts", .help = "interned"},
+    {TTM_ROW(ttm_stacks_stats, string_bytes, TTM_FT_U64), .unit = "bytes",
+     .help = "bytes of all strings"},
+    {TTM_ROW(ttm_stacks_stats, stack_words, TTM_FT_U64), .unit = "frames",
+     .help = "frame ids of all stacks"},
+    {TTM_ROW(ttm_stacks_stats, full, TTM_FT_U64), .unit = "interns",
+     .help = "refused: a bound reached"},
+    {TTM_ROW(ttm_stacks_stats, invalid, TTM_FT_U64), .unit = "interns",
+     .help = "refused: bad input"},
+    {TTM_ROW(ttm_stacks_stats, memory, TTM_FT_U64), .unit = "bytes",
+     .help = "bytes the tables hold"},
+};
+const ttm_record ttm_rec_stack_stats =
+    TTM_RECORD(ttm_stacks_stats, "stack_stats", "the registry's call-site table", stack_stats_rows);
+
+static const ttm_field offender_sites_rows[] = {
+    {TTM_ROW(ttm_report_offender_sites, cls, TTM_FT_U32), .key = "class",
+     .values = &ttm_enum_class, .flags = TTM_FF_CHECKED, .help = "the offender's class"},
+    {TTM_ROW(ttm_report_offender_sites, index, TTM_FT_U32),
+     .help = "its place in the class's offenders"},
+    {TTM_ROW_COUNTED(ttm_report_offender_sites, sites, TTM_FT_REC, nsites), .rec = &ttm_rec_site,
+     .help = "its sites"},
+    {TTM_ROW(ttm_report_offender_sites, nsites, TTM_FT_U8), .flags = TTM_FF_NOJSON,
+     .help = "how many of sites are set"},
+    {TTM_ROW(ttm_report_offender_sites, sites_other, TTM_FT_U64), .unit = "events",
+     .help = "its events in no listed site"},
+};
+const ttm_record ttm_rec_offender_sites =
+    TTM_RECORD(ttm_report_offender_sites, "offender_sites",
+               "the sites of one offender, as the wire carries them", offender_sites_rows);
+
+static const ttm_field report_context_rows[] = {
+    {TTM_ROW(ttm_report_context, index, TTM_FT_U32), .help = "its place in the list"},
+    {TTM_ROW(ttm_report_context, stack, TTM_FT_U32), .help = "stack id"},
+    {TTM_ROW(ttm_report_context, scope, TTM_FT_U32), .help = "scope, string id"},
+    {TTM_ROW(ttm_report_context, phase, TTM_FT_U32), .help = "phase, string id"},
+};
+const ttm_record ttm_rec_report_context =
+    TTM_RECORD(ttm_report_context, "context",
+               "the allocation context of one leak or live buffer, as the wire carries it",
+               report_context_rows);
+
+static const ttm_field report_packed_rows[] = {
+    {TTM_ROW(ttm_report_packed, phases_dropped, TTM_FT_U64), .help = "totals.phases_dropped"},
+    {TTM_ROW(ttm_report_packed, leak_groups_folded, TTM_FT_U64),
+     .help = "totals.leak_groups_folded"},
+    {TTM_ROW(ttm_report_packed, breakdown_folded, TTM_FT_U64),
+     .help = "totals.breakdown_folded"},
+    {TTM_ROW_DYN(ttm_report_packed, offender_sites, noffender_sites, &ttm_rec_offender_sites),
+     .help = "the findings' offenders that have sites"},
+    {TTM_ROW(ttm_report_packed, noffender_sites, TTM_FT_U64),
+     .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON, .help = "entries of offender_sites"},
+    {TTM_ROW_DYN(ttm_report_packed, leak_contexts, nleak_contexts, &ttm_rec_report_context),
+     .help = "the listed leaks that have a context"},
+    {TTM_ROW(ttm_report_packed, nleak_contexts, TTM_FT_U64),
+     .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON, .help = "entries of leak_contexts"},
+    {TTM_ROW_DYN(ttm_report_packed, live_contexts, nlive_contexts, &ttm_rec_report_context),
+     .help = "the listed live buffers that have a context"},
+    {TTM_ROW(ttm_report_packed, nlive_contexts, TTM_FT_U64),
+     .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON, .help = "entries of live_contexts"},
+};
+const ttm_record ttm_rec_report_packed =
+    TTM_RECORD(ttm_report_packed, "packed",
+               "the call sites of the totals, findings and live records, as the stacks section "
+               "carries them (the rows flagged packed of those records)",
+               report_packed_rows);
+
 #define SEC(name) .section = TTM_SNAP_SEC_##name
 
 static const ttm_field report_rows[] = {
@@ -437,14 +662,53 @@ static const ttm_field report_rows[] = {
      .help = "the legacy socket (snapshots only)"},
     {TTM_ROW(ttm_report, service, TTM_FT_REC), .rec = &ttm_rec_service, SEC(SERVICE),
      .help = "the query socket (snapshots only)"},
+    {TTM_ROW_DYN(ttm_report, leak_groups, nleak_groups, &ttm_rec_leak_group), SEC(STACKS),
+     .help = "leaks at exit by allocation stack, most bytes first"},
+    {TTM_ROW(ttm_report, nleak_groups, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of leak_groups"},
+    {TTM_ROW_DYN(ttm_report, live_sites, nlive_sites, &ttm_rec_live_site), SEC(STACKS),
+     .help = "the top live allocation sites, most bytes first"},
+    {TTM_ROW(ttm_report, nlive_sites, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of live_sites"},
+    {TTM_ROW_DYN(ttm_report, phases, nphases, &ttm_rec_phase), SEC(STACKS),
+     .help = "the marks kept, in order"},
+    {TTM_ROW(ttm_report, nphases, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of phases"},
+    {TTM_ROW_DYN(ttm_report, breakdown, nbreakdown, &ttm_rec_breakdown), SEC(STACKS),
+     .help = "events and leaks by phase and by scope"},
+    {TTM_ROW(ttm_report, nbreakdown, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of breakdown"},
+    {TTM_ROW_DYN(ttm_report, strings, nstrings, &ttm_rec_report_string), SEC(STACKS),
+     .help = "every scope and phase name the report refers to, by id"},
+    {TTM_ROW(ttm_report, nstrings, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of strings"},
+    {TTM_ROW_DYN(ttm_report, modules, nmodules, &ttm_rec_report_module), SEC(STACKS),
+     .help = "every module the stacks' native frames are in, by id"},
+    {TTM_ROW(ttm_report, nmodules, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of modules"},
+    {TTM_ROW_DYN(ttm_report, stacks, nstacks, &ttm_rec_report_stack), SEC(STACKS),
+     .help = "every stack the report refers to, by id"},
+    {TTM_ROW(ttm_report, nstacks, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of stacks"},
+    {TTM_ROW(ttm_report, stack_stats, TTM_FT_REC), .rec = &ttm_rec_stack_stats, SEC(STACKS),
+     .help = "the registry's call-site table: sizes and refusals"},
+    {TTM_ROW(ttm_report, packed, TTM_FT_REC), .rec = &ttm_rec_report_packed, SEC(STACKS),
+     .flags = TTM_FF_NOJSON,
+     .help = "the call sites of totals, offenders, leaks and live buffers (wire only)"},
 };
 const ttm_record ttm_rec_report =
     TTM_RECORD(ttm_report, "report", "a report, or a snapshot's sections of it", report_rows);
 
 const ttm_record *const ttm_report_records[] = {
-    &ttm_rec_totals, &ttm_rec_memstat,   &ttm_rec_device,   &ttm_rec_proc_mem,
-    &ttm_rec_proc_stats, &ttm_rec_proc,  &ttm_rec_offender, &ttm_rec_class,
-    &ttm_rec_unmatched, &ttm_rec_leak,   &ttm_rec_live,     &ttm_rec_daemon,
-    &ttm_rec_legacy, &ttm_rec_service,   &ttm_rec_report,
+    &ttm_rec_totals,        &ttm_rec_memstat,        &ttm_rec_device,
+    &ttm_rec_proc_mem,      &ttm_rec_proc_stats,     &ttm_rec_proc,
+    &ttm_rec_site,          &ttm_rec_offender,       &ttm_rec_class,
+    &ttm_rec_unmatched,     &ttm_rec_leak,           &ttm_rec_live,
+    &ttm_rec_daemon,        &ttm_rec_legacy,         &ttm_rec_service,
+    &ttm_rec_leak_group,    &ttm_rec_live_site,      &ttm_rec_phase,
+    &ttm_rec_breakdown,     &ttm_rec_report_string,  &ttm_rec_report_module,
+    &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
+    &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
+    &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

@@ -26,6 +26,9 @@ void ttm__store_free(ttm_store *st)
     for (uint32_t i = 0; i < st->nchunks; i++)
         ttm__free(st->chunks[i]);
     ttm__free(st->chunks);
+    for (uint32_t i = 0; i < st->nctx; i++)
+        ttm__free(st->ctx[i]);
+    ttm__free(st->ctx);
     ttm__free(st->buckets);
     *st = (ttm_store){0};
 }
@@ -64,8 +67,31 @@ static void list_remove(ttm_store *st, reclist *l, uint32_t i)
         l->tail = r->pprev;
 }
 
+bool ttm__store_ctx_set_slow(ttm_store *st, uint32_t i, uint32_t ctx)
+{
+    uint32_t c = i >> TTM_STORE_CHUNK_SHIFT;
+    if (c >= st->nctx) {
+        /* cover every chunk there is: the array grows rarely (a chunk is 4096 records) */
+        uint32_t n = st->nchunks > c ? st->nchunks : c + 1;
+        uint32_t **nc = ttm__reallocarray(st->ctx, n, sizeof *nc);
+        if (nc == NULL)
+            return false;
+        memset(nc + st->nctx, 0, (size_t)(n - st->nctx) * sizeof *nc);
+        st->ctx = nc;
+        st->nctx = n;
+    }
+    if (st->ctx[c] == NULL) {
+        st->ctx[c] = ttm__calloc(TTM_STORE_CHUNK_SIZE, sizeof(uint32_t));
+        if (st->ctx[c] == NULL)
+            return false;
+        st->nctx_chunks++;
+    }
+    st->ctx[c][i & (TTM_STORE_CHUNK_SIZE - 1)] = ctx;
+    return true;
+}
+
 rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, unsigned memtype,
-                    uint64_t addr)
+                    uint64_t addr, uint32_t ctx, uint32_t *index)
 {
     /* the index doubles at 1.25 records a bucket: right after, it holds 6.4 bytes per live
      * record, so a record (56) and its share of the index stay within 64 bytes at any size */
@@ -113,6 +139,9 @@ rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, un
         l->head = i;
     l->tail = i;
     st->live++;
+    (void)ttm__store_ctx_set(st, i, ctx); /* a context that cannot be kept is 0 */
+    if (index != NULL)
+        *index = i;
     return r;
 }
 
@@ -133,5 +162,7 @@ void ttm__store_delete(ttm_store *st, reclist *l, uint32_t i)
 size_t ttm__store_memory(const ttm_store *st)
 {
     return (size_t)st->nchunks * TTM_STORE_CHUNK_SIZE * sizeof(rec) +
-           ((size_t)st->bucket_mask + 1) * sizeof(uint32_t) + (size_t)st->nchunks * sizeof(rec *);
+           ((size_t)st->bucket_mask + 1) * sizeof(uint32_t) + (size_t)st->nchunks * sizeof(rec *) +
+           (size_t)st->nctx_chunks * TTM_STORE_CHUNK_SIZE * sizeof(uint32_t) +
+           (size_t)st->nctx * sizeof(uint32_t *);
 }

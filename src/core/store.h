@@ -10,6 +10,10 @@
  *   order the records were made), so an exit visits the exiting process's records only and a
  *   record leaves its list in O(1); records made while the process table was full (no entry for
  *   their process, no list) are on one list of their own, the orphans;
+ * - a record's context (its allocation's call site, a core/stacks.h context id) is not in the
+ *   record but in a side array of 4096 32-bit ids per chunk, allocated the first time a
+ *   non-zero context is stored in that chunk: a store that never sees one (stacks off, no
+ *   marks) holds no byte more, one that does holds 4 bytes more per record;
  * - a power-of-two array of 32-bit bucket heads (one per 0.6 to 1.25 records) indexes them by
  *   (device, addr), without the space: records of every space at one address share a chain, so
  *   a FREE without memtype walks one chain, not three; records sharing a key (an owner, its
@@ -66,6 +70,9 @@ typedef struct ttm_store {
     reclist orphans; /* records whose process had no entry (the table was full) */
     uint32_t *buckets;
     uint32_t bucket_mask;
+    uint32_t **ctx;  /* per chunk: its records' contexts, or NULL (all 0); NULL until needed */
+    uint32_t nctx;   /* entries of ctx (chunks it covers) */
+    uint32_t nctx_chunks; /* side arrays allocated */
 } ttm_store;
 
 /* The 64-bit finaliser of splitmix64: the core's one mixing function. */
@@ -109,20 +116,46 @@ int ttm__store_init(ttm_store *st);
 /* Releases everything the store holds; a zeroed store is a no-op. */
 void ttm__store_free(ttm_store *st);
 
+/* The context of record i (0 when none was stored). */
+static inline uint32_t ttm__store_ctx(const ttm_store *st, uint32_t i)
+{
+    uint32_t c = i >> TTM_STORE_CHUNK_SHIFT;
+    return c < st->nctx && st->ctx[c] != NULL ? st->ctx[c][i & (TTM_STORE_CHUNK_SIZE - 1)] : 0;
+}
+
+/* The slow path of storing a context (store.c): allocates the chunk's side array. Returns
+ * false when memory is short (the record then has context 0). */
+bool ttm__store_ctx_set_slow(ttm_store *st, uint32_t i, uint32_t ctx);
+
+/* Stores the context of record i: nothing is done (or allocated) for a 0 in a chunk that has
+ * no side array. Returns false when memory is short (the record's context is then 0). */
+static inline bool ttm__store_ctx_set(ttm_store *st, uint32_t i, uint32_t ctx)
+{
+    uint32_t c = i >> TTM_STORE_CHUNK_SHIFT;
+    if (c < st->nctx && st->ctx[c] != NULL) {
+        st->ctx[c][i & (TTM_STORE_CHUNK_SIZE - 1)] = ctx;
+        return true;
+    }
+    return ctx == 0 || ttm__store_ctx_set_slow(st, i, ctx);
+}
+
 /*
  * Takes a free record for pid at (device, memtype, addr), links it into its chain and at the
  * end of list l (NULL: the record is an orphan, on the store's orphan list), with one
- * reference; the caller fills size, obj and ts. Returns it, or NULL when memory is short
- * (nothing changed). May grow the index first.
+ * reference and context ctx (0: none; when the side array cannot be allocated the record is
+ * kept with context 0); the caller fills size, obj and ts. *index (may be NULL) receives the
+ * record's index. Returns it, or NULL when memory is short (nothing changed). May grow the
+ * index first.
  */
 rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, unsigned memtype,
-                    uint64_t addr);
+                    uint64_t addr, uint32_t ctx, uint32_t *index);
 
 /* Unlinks record i from its chain and from its list (l, the list of the record's process, or
  * the orphans when the record is one; l may be NULL then) and frees it. */
 void ttm__store_delete(ttm_store *st, reclist *l, uint32_t i);
 
-/* Bytes of the chunks and the index (the memory budget's figure). */
+/* Bytes of the chunks, the contexts' side arrays and the index (the memory budget's
+ * figure). */
 size_t ttm__store_memory(const ttm_store *st);
 
 #endif /* TTM_CORE_STORE_H */

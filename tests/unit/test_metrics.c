@@ -277,8 +277,8 @@ static void fill_distinct(const ttm_record *rec, uint8_t *obj)
     for (size_t i = 0; i < rec->nfields; i++) {
         const ttm_field *f = &rec->fields[i];
         uint8_t *p = obj + f->off;
-        if (f->flags & TTM_FF_NOWIRE)
-            continue;
+        if ((f->flags & TTM_FF_NOWIRE) || f->type == TTM_FT_VSTR)
+            continue; /* no family reads a vstr (the stacks section's texts) */
         if (f->type == TTM_FT_STR) {
             assert_true(g_nfilled < sizeof g_filled / sizeof g_filled[0]);
             filled *e = &g_filled[g_nfilled++];
