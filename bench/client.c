@@ -100,9 +100,9 @@ static void *consumer_main(void *arg)
         return NULL;
     }
     ttm_hello hello;
-    int memfd = -1, efd = -1;
+    int memfd = -1, efd = -1, sidefd = -1;
     char msg[128];
-    int err = ttm__proto_recv_hello(s, &hello, &memfd, &efd, msg, sizeof msg);
+    int err = ttm__proto_recv_hello(s, &hello, &memfd, &efd, &sidefd, msg, sizeof msg);
     if (err != TTM_OK) {
         fprintf(stderr, "bench_client: hello rejected: %s\n", msg);
         ttm__proto_send_reply(s, err, msg);

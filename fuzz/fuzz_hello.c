@@ -32,11 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     feed(sv, data, size);
     ttm_hello h;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128];
-    int err = ttm__proto_recv_hello(sv[1], &h, &memfd, &efd, msg, sizeof msg);
+    int err = ttm__proto_recv_hello(sv[1], &h, &memfd, &efd, &sidefd, msg, sizeof msg);
     /* No descriptors ever come with these bytes, so nothing may be accepted. */
-    if (err == TTM_OK || memfd != -1 || efd != -1)
+    if (err == TTM_OK || memfd != -1 || efd != -1 || sidefd != -1)
         abort();
     if (err != TTM_ECLOSED && err != TTM_EPROTO && err != TTM_EVERSION)
         abort();
@@ -89,7 +89,7 @@ static void capture_hello(size_t i, uint32_t nslots, uint64_t dropped, uint32_t 
     memset(h.comm, 0, sizeof h.comm);
     strcpy(h.comm, "python3"); /* not the fuzzer's own name: the corpus stays the same */
     /* any two descriptors will do for the bytes: they are not part of them */
-    if (ttm__proto_send_hello(sv[0], &h, efd[0], efd[1]) != TTM_OK)
+    if (ttm__proto_send_hello(sv[0], &h, efd[0], efd[1], -1) != TTM_OK)
         abort();
     close(efd[0]);
     close(efd[1]);

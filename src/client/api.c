@@ -1,13 +1,19 @@
 /*
  * api.c — libttmem's public calls (ttmem.h, client section): the enable gate, the producer
- * hot path into the ring, flush, statistics.
+ * hot path into the ring, call stacks and scopes, flush, statistics.
  *
  * Hot path, enabled: one acquire load of the ring pointer, a lock-free reservation (ring.h),
  * 60 bytes of stores, one release store of the slot's seq, and a doorbell check; the thread id
- * is cached in a thread-local and the timestamp comes from clock.c. No lock, no system call
- * (except the doorbell on an empty -> non-empty transition while the daemon sleeps).
- * Disabled: one load and one predictable branch.
+ * and the innermost scope id are thread-locals and the timestamp comes from clock.c. No lock,
+ * no system call (except the doorbell on an empty -> non-empty transition while the daemon
+ * sleeps). With stacks on, first the capture and a lock-free intern of a stack seen before
+ * (stack.c). Disabled: one load and one predictable branch, inline in the caller (the header's
+ * gate), or here for callers that reach the exported functions directly.
+ *
+ * Built with -fno-omit-frame-pointer (CMakeLists.txt): a public call's frame is the link from
+ * which the frame-pointer walk starts, and its return address the stack's first entry.
  */
+#define TTM_NO_INLINE_GATE /* this file defines the functions the header's gate calls */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -19,6 +25,9 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/pystack.h"
+#include "client/side_writer.h"
+#include "client/stack.h"
 #include "common/clock.h"
 #include "common/event.h"
 #include "common/ring.h"
@@ -27,8 +36,9 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+int ttm__gate_word = TTM__GATE_UNKNOWN;
+
 ttm__client ttm__g = {
-    .gate = TTM__GATE_UNKNOWN,
     .session = TTM__SESS_NONE,
     .ring = NULL,
     .memfd = -1,
@@ -40,27 +50,105 @@ ttm__client ttm__g = {
 
 __thread uint32_t ttm__t_tid __attribute__((tls_model("initial-exec")));
 
+/* Call stacks: what (TTM_STACKS_* bits, 0 = off), native depth, walker. */
+static _Atomic unsigned stacks_what;
+static _Atomic unsigned stacks_depth = TTM__STACK_DEPTH_DEFAULT;
+static _Atomic int stacks_walker = TTM__STACK_AUTO;
+static _Atomic uint64_t stacks_dropped;
+static ttm__stack_table *_Atomic stack_table;
+
+/* Scopes: the innermost id, read by every event (initial-exec: one load), and the thread's
+ * stack of them (touched by push and pop only). */
+#define SCOPE_DEPTH_MAX 64
+#define SCOPE_NAME_MAX 255
+static __thread uint32_t t_scope_top __attribute__((tls_model("initial-exec")));
+static __thread uint32_t t_scopes[SCOPE_DEPTH_MAX];
+static __thread unsigned t_nscopes;
+
 static bool env_is_on(const char *v)
 {
     return v != NULL && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
                          strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
 }
 
-/* Reads the environment once; concurrent first callers agree on the result. */
+static bool env_is_off(const char *v)
+{
+    return strcmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+           strcasecmp(v, "off") == 0;
+}
+
+/* TTMEM_STACKS, TTMEM_STACK_DEPTH, TTMEM_STACK_UNWINDER: read with the gate, when tracking is
+ * on. A value that means nothing is said once (log callback) and the default used. */
+static void stacks_from_env(void)
+{
+    const char *v = getenv("TTMEM_STACKS");
+    unsigned what = 0;
+    if (v != NULL && v[0] != '\0' && !env_is_off(v)) {
+        if (env_is_on(v) || strcasecmp(v, "native") == 0)
+            what = TTM_STACKS_NATIVE;
+        else if (strcasecmp(v, "python") == 0)
+            what = TTM_STACKS_NATIVE | TTM_STACKS_PYTHON;
+        else
+            ttm__client_log(TTM_EINVAL, "TTMEM_STACKS=%s is not 0, 1, native or python; call "
+                            "stacks are off", v);
+    }
+    unsigned depth = TTM__STACK_DEPTH_DEFAULT;
+    v = getenv("TTMEM_STACK_DEPTH");
+    if (v != NULL && v[0] != '\0') {
+        char *end = NULL;
+        errno = 0;
+        unsigned long d = strtoul(v, &end, 10);
+        if (errno != 0 || end == v || *end != '\0' || v[0] == '-') {
+            ttm__client_log(TTM_EINVAL, "TTMEM_STACK_DEPTH=%s is not a number; using %u", v,
+                            depth);
+        } else if (d > TTM__STACK_DEPTH_MAX) {
+            ttm__client_log(TTM_ERANGE, "TTMEM_STACK_DEPTH=%s is over %u; using %u", v,
+                            TTM__STACK_DEPTH_MAX, TTM__STACK_DEPTH_MAX);
+            depth = TTM__STACK_DEPTH_MAX;
+        } else if (d > 0) {
+            depth = (unsigned)d;
+        }
+    }
+    int walker = TTM__STACK_AUTO;
+    v = getenv("TTMEM_STACK_UNWINDER");
+    if (v != NULL && v[0] != '\0') {
+        if (strcasecmp(v, "fp") == 0)
+            walker = TTM__STACK_FP;
+        else if (strcasecmp(v, "unwind") == 0)
+            walker = TTM__STACK_UNWIND;
+        else if (strcasecmp(v, "auto") != 0)
+            ttm__client_log(TTM_EINVAL, "TTMEM_STACK_UNWINDER=%s is not auto, fp or unwind; "
+                            "using auto", v);
+    }
+    atomic_store(&stacks_depth, depth);
+    atomic_store(&stacks_walker, walker);
+    atomic_store(&stacks_what, what);
+}
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Reads the environment once; concurrent first callers agree on the result (and none goes on
+ * before the stack settings are in place). */
 static int __attribute__((noinline, cold)) gate_init(void)
 {
-    int want = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
-                   ? TTM__GATE_ON
-                   : TTM__GATE_OFF;
-    int expected = TTM__GATE_UNKNOWN;
-    atomic_compare_exchange_strong(&ttm__g.gate, &expected, want);
-    return atomic_load(&ttm__g.gate);
+    pthread_mutex_lock(&gate_mu);
+    int g = __atomic_load_n(&ttm__gate_word, __ATOMIC_ACQUIRE);
+    if (g == TTM__GATE_UNKNOWN) {
+        g = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
+                ? TTM__GATE_ON
+                : TTM__GATE_OFF;
+        if (g == TTM__GATE_ON)
+            stacks_from_env();
+        __atomic_store_n(&ttm__gate_word, g, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&gate_mu);
+    return g;
 }
 
 /* The gate: TTM_EDISABLED after one branch when off. */
 #define GATE_CHECK()                                                                             \
     do {                                                                                         \
-        int g_ = atomic_load_explicit(&ttm__g.gate, memory_order_relaxed);                       \
+        int g_ = __atomic_load_n(&ttm__gate_word, __ATOMIC_RELAXED);                             \
         if (g_ == TTM__GATE_OFF)                                                                 \
             return TTM_EDISABLED;                                                                \
         if (unlikely(g_ == TTM__GATE_UNKNOWN) && gate_init() != TTM__GATE_ON)                    \
@@ -264,14 +352,51 @@ static inline int produce(ttm_event *ev)
 
 int ttm_client_enabled(void)
 {
-    int g = atomic_load_explicit(&ttm__g.gate, memory_order_relaxed);
+    int g = __atomic_load_n(&ttm__gate_word, __ATOMIC_RELAXED);
     if (g == TTM__GATE_UNKNOWN)
         g = gate_init();
     return g == TTM__GATE_ON;
 }
 
-static inline int buffer_event(uint8_t kind, uint16_t device, ttm_memtype memtype, uint64_t addr,
-                               uint64_t size, uint64_t obj, uint32_t flags)
+/* The process's stack table, looked up once. */
+static ttm__stack_table *table(void)
+{
+    ttm__stack_table *t = atomic_load_explicit(&stack_table, memory_order_acquire);
+    if (unlikely(t == NULL)) {
+        t = ttm__stack_table_process();
+        atomic_store_explicit(&stack_table, t, memory_order_release);
+    }
+    return t;
+}
+
+/* The stack id of a public call whose return address into the application is ret and whose
+ * frame is fp; 0 (counted) when none could be captured or interned. */
+static uint32_t __attribute__((noinline)) event_stack(uintptr_t ret, const void *fp)
+{
+    uintptr_t pcs[TTM__STACK_INTERN_MAX];
+    unsigned what = atomic_load_explicit(&stacks_what, memory_order_relaxed);
+    unsigned depth = atomic_load_explicit(&stacks_depth, memory_order_relaxed);
+    ttm__stack_walker w =
+        (ttm__stack_walker)atomic_load_explicit(&stacks_walker, memory_order_relaxed);
+    unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w);
+    if (what & TTM_STACKS_PYTHON)
+        n = ttm__py_stack(pcs, n, TTM__STACK_INTERN_MAX);
+    uint32_t id = n > 0 ? ttm__stack_intern(table(), pcs, n) : 0;
+    if (unlikely(id == 0))
+        atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
+    return id;
+}
+
+/* The stack of the public call this is expanded in (a macro: __builtin_return_address and
+ * __builtin_frame_address must be that call's own). 0 when stacks are off. */
+#define CALL_STACK()                                                                             \
+    (unlikely(atomic_load_explicit(&stacks_what, memory_order_relaxed) != 0)                     \
+         ? event_stack((uintptr_t)__builtin_return_address(0), __builtin_frame_address(0))       \
+         : 0u)
+
+static inline __attribute__((always_inline)) int
+buffer_event(uint8_t kind, uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
+             uint64_t obj, uint32_t flags, uint32_t stack)
 {
     ttm_event ev;
     ev.kind = kind;
@@ -282,8 +407,10 @@ static inline int buffer_event(uint8_t kind, uint16_t device, ttm_memtype memtyp
     ev.addr = addr;
     ev.size = size;
     ev.obj = obj;
-    memset((char *)&ev + offsetof(ttm_event, obj) + sizeof ev.obj, 0,
-           sizeof ev - offsetof(ttm_event, obj) - sizeof ev.obj);
+    ev.stack = stack;
+    ev.scope = t_scope_top;
+    memset((char *)&ev + offsetof(ttm_event, scope) + sizeof ev.scope, 0,
+           sizeof ev - offsetof(ttm_event, scope) - sizeof ev.scope);
     return produce(&ev);
 }
 
@@ -293,7 +420,7 @@ int ttm_buffer_alloc(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64
     GATE_CHECK();
     if (unlikely((unsigned)memtype >= TTM_MEMTYPE_COUNT || (flags & ~TTM_FLAG_VIEW) != 0))
         return TTM_EINVAL;
-    return buffer_event(TTM_EV_ALLOC, device, memtype, addr, size, obj, flags);
+    return buffer_event(TTM_EV_ALLOC, device, memtype, addr, size, obj, flags, CALL_STACK());
 }
 
 int ttm_buffer_free(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_t size,
@@ -303,7 +430,52 @@ int ttm_buffer_free(uint16_t device, ttm_memtype memtype, uint64_t addr, uint64_
     if (unlikely(((unsigned)memtype >= TTM_MEMTYPE_COUNT && memtype != TTM_MEM_ANY) ||
                  (flags & ~TTM_FLAG_VIEW) != 0))
         return TTM_EINVAL;
-    return buffer_event(TTM_EV_FREE, device, memtype, addr, size, obj, flags);
+    return buffer_event(TTM_EV_FREE, device, memtype, addr, size, obj, flags, CALL_STACK());
+}
+
+int ttm_stacks_set(unsigned what, unsigned depth)
+{
+    GATE_CHECK();
+    if ((what & ~(TTM_STACKS_NATIVE | TTM_STACKS_PYTHON)) != 0 || depth > TTM__STACK_DEPTH_MAX)
+        return TTM_EINVAL;
+    if (what & TTM_STACKS_PYTHON)
+        what |= TTM_STACKS_NATIVE;
+    atomic_store(&stacks_depth, depth == 0 ? TTM__STACK_DEPTH_DEFAULT : depth);
+    atomic_store(&stacks_what, what);
+    return TTM_OK;
+}
+
+unsigned ttm_stacks_get(unsigned *depth)
+{
+    bool on = ttm_client_enabled(); /* reads the environment at the first call */
+    if (depth != NULL)
+        *depth = atomic_load(&stacks_depth);
+    return on ? atomic_load(&stacks_what) : 0u;
+}
+
+int ttm_scope_push(const char *name)
+{
+    GATE_CHECK();
+    if (name == NULL || name[0] == '\0')
+        return TTM_EINVAL;
+    if (t_nscopes >= SCOPE_DEPTH_MAX)
+        return TTM_ELIMIT;
+    /* 0 when the string table or the side log is full (counted there): events then carry no
+     * scope until this one is popped */
+    uint32_t id = ttm__side_string(TTM_SIDE_STR_SCOPE, name, strnlen(name, SCOPE_NAME_MAX));
+    t_scopes[t_nscopes++] = id;
+    t_scope_top = id;
+    return TTM_OK;
+}
+
+int ttm_scope_pop(void)
+{
+    GATE_CHECK();
+    if (t_nscopes == 0)
+        return TTM_EINVAL;
+    t_nscopes--;
+    t_scope_top = t_nscopes > 0 ? t_scopes[t_nscopes - 1] : 0;
+    return TTM_OK;
 }
 
 int ttm_device_describe(uint16_t device, ttm_arch arch, uint64_t dram_bytes, uint64_t l1_bytes)
@@ -376,4 +548,13 @@ void ttm_client_stats_get(ttm_client_stats *out)
         out->waited = atomic_load(&h->waited);
         out->dropped += atomic_load(&h->dropped);
     }
+    ttm__side_stats side;
+    ttm__side_stats_get(&side);
+    out->stacks = side.stacks;
+    out->stacks_dropped = atomic_load(&stacks_dropped);
+    out->side_full = side.full;
+    out->side_bytes = side.bytes;
+    out->table_full = side.table_full;
+    out->modules = side.modules;
+    out->unwinds = ttm__stack_unwinds();
 }

@@ -1,6 +1,6 @@
 /*
  * session.c — libttmem's session with the daemon: the ring in a memfd, the HELLO that hands it
- * over, the watcher thread that notices a lost daemon and hands the same ring to the next one
+ * over (with the side log beside it, side_writer.h), the watcher thread that notices a lost daemon and hands the same ring to the next one
  * with exponential back-off, the descriptors' identity (an application that closes or reuses
  * them never has its own files touched), the fork and exit handlers, and diagnostics.
  *
@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/side_writer.h"
+#include "client/stack.h"
 #include "common/clock.h"
 #include "common/paths.h"
 #include "common/proto.h"
@@ -311,6 +313,12 @@ static int ring_create(void)
         return err;
     }
     own_memfd(mfd);
+    /* The side log (stacks, modules, scope names): without it events carry no call sites,
+     * but they still flow. */
+    int sfd;
+    if (ttm__side_create(&sfd, NULL) != TTM_OK)
+        ttm__client_log(TTM_EIO, "cannot create the side log (%s); events carry no call "
+                        "stacks or scopes", strerror(errno));
     atomic_store_explicit(&ttm__g.ring, h, memory_order_release);
     return TTM_OK;
 }
@@ -591,7 +599,7 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
     }
 }
 
-/* One attempt: connect, HELLO with both descriptors, read the verdict. Returns 0 attached
+/* One attempt: connect, HELLO with the ring's descriptors and the side log's, read the verdict. Returns 0 attached
  * (ttm__g.sock is the session's socket), else a ttm_err; the failure is logged when it differs
  * from the previous attempt's (*last_err), so a daemon that stays away costs one line. */
 static int attempt(bool reattach, int *last_err)
@@ -660,17 +668,25 @@ static int attempt(bool reattach, int *last_err)
     ttm_ring_hdr *h = atomic_load(&ttm__g.ring);
     uint64_t dropped = atomic_load(&h->dropped);
     uint64_t reported = atomic_load(&h->dropped_reported);
+    /* The side log, in a new memfd holding the same records if the application closed (or
+     * reused) its descriptor. */
+    int sfd = -1;
+    if (!ttm__side_fd_ours())
+        (void)ttm__side_rebuild();
+    if (ttm__side_fd_ours())
+        (void)ttm__side_create(&sfd, NULL);
     ttm_hello hello;
-    ttm__proto_hello_init(&hello, ttm__g.nslots, dropped - reported, reattach ? TTM_HELLO_REATTACH : 0u);
+    ttm__proto_hello_init(&hello, ttm__g.nslots, dropped - reported,
+                          (reattach ? TTM_HELLO_REATTACH : 0u) | (sfd >= 0 ? TTM_HELLO_SIDE : 0u));
     pthread_mutex_lock(&ttm__g.mu);
     int mfd = atomic_load(&ttm__g.memfd), efd = atomic_load(&ttm__g.eventfd);
     /* The last check before the descriptors leave: never send the application's files. */
     bool ours = fd_is(mfd, &id_memfd, false) && fd_is(efd, &id_efd, true) &&
-                fd_is(s, &id_sock, false);
+                fd_is(s, &id_sock, false) && (sfd < 0 || ttm__side_fd_ours());
     pthread_mutex_unlock(&ttm__g.mu);
     if (!ours)
         goto out_lost_fds;
-    err = ttm__proto_send_hello(s, &hello, mfd, efd);
+    err = ttm__proto_send_hello(s, &hello, mfd, efd, sfd);
     ttm_hello_reply reply;
     uint32_t peer = 0;
     if (err == TTM_OK) {
@@ -893,10 +909,14 @@ static void atfork_prepare(void)
 {
     pthread_mutex_lock(&ttm__g.mu);
     pthread_mutex_lock(&log_mu);
+    ttm__stack_atfork_prepare(); /* the stack table, then the side log (their lock order) */
+    ttm__side_atfork_prepare();
 }
 
 static void atfork_parent(void)
 {
+    ttm__side_atfork_parent();
+    ttm__stack_atfork_parent();
     pthread_mutex_unlock(&log_mu);
     pthread_mutex_unlock(&ttm__g.mu);
 }
@@ -933,6 +953,8 @@ static void atfork_child(void)
     state_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     kick_cv = (pthread_cond_t)PTHREAD_COND_INITIALIZER;
     ttm__t_tid = 0;
+    ttm__side_atfork_child(); /* the child's own side log, a copy, at its first need */
+    ttm__stack_atfork_child();
     pthread_mutex_unlock(&log_mu);
     pthread_mutex_unlock(&ttm__g.mu);
 }

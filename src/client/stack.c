@@ -1,7 +1,7 @@
 /*
- * stack.c — capture of call stacks (frame-pointer walk, libgcc unwinder) and their interning
- * into stack ids; the contracts are in stack.h, the measured costs in docs/CLIENT.md
- * ("Stacks (in progress)") and docs/BENCHMARKS.md (bench_stacks).
+ * stack.c — capture of call stacks (frame-pointer walk, the unwinder of unwind.h, the policy that
+ * picks between them for an event) and their interning into stack ids; the contracts are in
+ * stack.h, the measured costs in docs/CLIENT.md ("Stacks") and docs/BENCHMARKS.md.
  *
  * This file is built with -fno-omit-frame-pointer (CMakeLists.txt) so that the capture's own
  * frame is a well-formed link of the chain the walk starts from.
@@ -14,9 +14,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unwind.h>
 
+#include "client/side_writer.h"
 #include "client/stack.h"
+#include "client/unwind.h"
 
 #if defined(__aarch64__)
 #define FP_ALIGN 16u
@@ -101,51 +102,42 @@ static void text_init(void)
 
 /* ---- walkers ---- */
 
+/* *whole: the chain ended as chains end (a null frame pointer or return address, or depth
+ * reached), not at a link that broke a rule (code without frame pointers). */
 static inline unsigned fp_walk(uintptr_t cur, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
-                               unsigned depth)
+                               unsigned depth, bool *whole)
 {
     unsigned n = 0;
+    *whole = false;
     if (hi < FRAME_WORDS * sizeof(uintptr_t))
         return 0;
     uintptr_t last = hi - FRAME_WORDS * sizeof(uintptr_t);
     while (n < depth) {
+        if (cur == 0) {
+            *whole = true;
+            return n;
+        }
         if (cur < lo || cur > last || (cur & (FP_ALIGN - 1)) != 0)
-            break;
+            return n;
         const uintptr_t *frame = (const uintptr_t *)cur;
         uintptr_t ret = frame[1];
-        if (ret == 0)
-            break;
+        if (ret == 0) {
+            *whole = true;
+            return n;
+        }
         pcs[n++] = ret;
         lo = cur + FRAME_WORDS * sizeof(uintptr_t); /* the next frame lies strictly above */
         cur = frame[0];
     }
+    *whole = true;
     return n;
 }
 
 unsigned ttm__stack_fp_walk(const void *fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs,
                             unsigned depth)
 {
-    return fp_walk((uintptr_t)fp, lo, hi, pcs, depth);
-}
-
-typedef struct unwind_state {
-    uintptr_t *pcs;
-    unsigned n, max;
-    bool own; /* the first frame reported is the capture itself */
-} unwind_state;
-
-static _Unwind_Reason_Code unwind_cb(struct _Unwind_Context *ctx, void *arg)
-{
-    unwind_state *s = arg;
-    if (s->own) {
-        s->own = false;
-        return _URC_NO_REASON;
-    }
-    uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
-    if (ip == 0)
-        return _URC_END_OF_STACK;
-    s->pcs[s->n++] = ip;
-    return s->n < s->max ? _URC_NO_REASON : _URC_END_OF_STACK;
+    bool whole;
+    return fp_walk((uintptr_t)fp, lo, hi, pcs, depth, &whole);
 }
 
 ttm__stack_walker ttm__stack_walker_default(void)
@@ -171,17 +163,16 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
         want = sizeof buf / sizeof buf[0];
     unsigned n = 0;
     if (w == TTM__STACK_UNWIND) {
-        unwind_state s = {.pcs = buf, .n = 0, .max = want, .own = true};
-        _Unwind_Backtrace(unwind_cb, &s);
-        n = s.n;
+        n = ttm__unwind_capture(buf, want, 1); /* 1: this function's frame */
     } else {
         /* The walk reads only [own frame, top of the thread's stack): that range is mapped.
          * On a stack of another kind (a signal stack, a coroutine's) it records nothing, since
          * the memory between that stack and the thread's is not known to be. */
         uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = 0;
         uintptr_t hi = thread_stack(&lo);
+        bool whole;
         if (fp >= lo && fp < hi)
-            n = fp_walk(fp, fp, hi, buf, want);
+            n = fp_walk(fp, fp, hi, buf, want, &whole);
     }
     unsigned first = skip < n ? skip : n;
     while (first < n && buf[first] >= text_lo && buf[first] < text_hi)
@@ -191,6 +182,98 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
         n = depth;
     memcpy(pcs, buf + first, n * sizeof *pcs);
     return n;
+}
+
+/* ---- an event's stack: the walker policy ---- */
+
+/* Return addresses where frame-pointer walks end, found by the unwinder to be followed only by
+ * the thread's or the program's start-up frames (start_thread, __libc_start_call_main): a walk
+ * ending at one of them is whole. A small set, filled at the first sight of each. */
+#define TERMINAL_SLOTS 64u
+#define TERMINAL_TAIL 3u /* at most this many frames after a terminal one */
+static _Atomic uintptr_t terminal[TERMINAL_SLOTS];
+static _Atomic uint64_t unwinds;
+
+uint64_t ttm__stack_unwinds(void)
+{
+    return atomic_load_explicit(&unwinds, memory_order_relaxed);
+}
+
+static inline unsigned terminal_at(uintptr_t pc)
+{
+    return (unsigned)((pc * 0x9e3779b97f4a7c15ull) >> 58) & (TERMINAL_SLOTS - 1);
+}
+
+static bool terminal_known(uintptr_t pc)
+{
+    for (unsigned i = 0, at = terminal_at(pc); i < 8; i++, at = (at + 1) & (TERMINAL_SLOTS - 1)) {
+        uintptr_t v = atomic_load_explicit(&terminal[at], memory_order_relaxed);
+        if (v == pc)
+            return true;
+        if (v == 0)
+            return false;
+    }
+    return false;
+}
+
+static void terminal_add(uintptr_t pc)
+{
+    for (unsigned i = 0, at = terminal_at(pc); i < 8; i++, at = (at + 1) & (TERMINAL_SLOTS - 1)) {
+        uintptr_t v = 0;
+        if (atomic_compare_exchange_strong(&terminal[at], &v, pc) || v == pc)
+            return;
+    }
+}
+
+unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigned depth,
+                                                         uintptr_t ret, const void *fp,
+                                                         ttm__stack_walker w)
+{
+    if (depth > TTM__STACK_DEPTH_MAX)
+        depth = TTM__STACK_DEPTH_MAX;
+    if (depth == 0 || ret == 0)
+        return 0;
+    unsigned n = 0;
+    bool whole = false;
+    if (w != TTM__STACK_UNWIND) {
+        /* From the public call's frame up to the top of the thread's stack: mapped memory,
+         * when that frame lies between this function's own and the top. */
+        uintptr_t f = (uintptr_t)fp, own = (uintptr_t)__builtin_frame_address(0), lo = 0;
+        uintptr_t hi = thread_stack(&lo);
+        if (own >= lo && f >= own && f < hi)
+            n = fp_walk(f, f, hi, pcs, depth, &whole);
+        if (w == TTM__STACK_FP)
+            return n;
+        if (n > 0 && pcs[0] == ret && ttm__side_pcs_known(pcs, n) &&
+            (whole || terminal_known(pcs[n - 1])))
+            return n;
+    }
+    /* The unwinder, from here: this function's caller, then libttmem's public call, then the
+     * application from ret on. */
+    uintptr_t buf[TTM__STACK_DEPTH_MAX + TRIM_MAX];
+    unsigned cap = (unsigned)(sizeof buf / sizeof buf[0]);
+    unsigned m = ttm__unwind_capture(buf, cap, 0);
+    atomic_fetch_add_explicit(&unwinds, 1, memory_order_relaxed);
+    unsigned first = 0;
+    while (first < m && first < TRIM_MAX && buf[first] != ret)
+        first++;
+    if (first >= m || buf[first] != ret)
+        return 0; /* the application's frame is not where the unwinder went */
+    unsigned got = m - first;
+    bool complete = m < cap; /* the unwinder reached the stack's end */
+    /* A walk the unwinder confirms, short of start-up frames only (start_thread's, libc's
+     * main glue): its last address is terminal, and the walk's stack is the one kept, so that
+     * the site keeps one id whichever walker captured it. */
+    if (w == TTM__STACK_AUTO && n > 0 && complete && got >= n && got <= n + TERMINAL_TAIL &&
+        memcmp(buf + first, pcs, n * sizeof *pcs) == 0) {
+        if (!whole)
+            terminal_add(pcs[n - 1]);
+        return n;
+    }
+    if (got > depth)
+        got = depth;
+    memcpy(pcs, buf + first, got * sizeof *pcs);
+    return got;
 }
 
 /* ---- the intern table ---- */
@@ -214,6 +297,9 @@ struct ttm__stack_table {
     _Atomic uint64_t full;
     size_t arena_used; /* under mu */
     pthread_mutex_t mu; /* inserts */
+    /* the process's table: writes each new stack's record (side log) before its id is
+     * published; false refuses the stack (counted in full) */
+    bool (*emit)(uint32_t id, const uintptr_t *pcs, unsigned n);
 };
 
 ttm__stack_table *ttm__stack_table_new(uint32_t max_stacks, size_t arena_bytes)
@@ -270,7 +356,10 @@ static ttm__stack_table *process_table;
 
 static void process_table_init(void)
 {
-    process_table = ttm__stack_table_new(TTM__STACK_MAX_STACKS, TTM__STACK_ARENA_BYTES);
+    ttm__stack_table *t = ttm__stack_table_new(TTM__STACK_MAX_STACKS, TTM__STACK_ARENA_BYTES);
+    if (t != NULL)
+        t->emit = ttm__side_stack;
+    __atomic_store_n(&process_table, t, __ATOMIC_RELEASE);
 }
 
 ttm__stack_table *ttm__stack_table_process(void)
@@ -319,7 +408,7 @@ static slot *probe(ttm__stack_table *t, uint64_t h, const uintptr_t *pcs, unsign
 
 uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)
 {
-    if (t == NULL || n == 0 || n > TTM__STACK_DEPTH_MAX)
+    if (t == NULL || n == 0 || n > TTM__STACK_INTERN_MAX)
         return 0;
     uint64_t h = stack_hash(pcs, n);
     slot *s = probe(t, h, pcs, n);
@@ -338,6 +427,11 @@ uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n
         goto out_unlock;
     }
     id = count + 1;
+    if (t->emit != NULL && !t->emit(id, pcs, n)) {
+        atomic_fetch_add_explicit(&t->full, 1, memory_order_relaxed);
+        id = 0;
+        goto out_unlock;
+    }
     memcpy(t->arena + t->arena_used, pcs, n * sizeof *pcs);
     s->id = id;
     s->off = (uint32_t)t->arena_used;
@@ -379,4 +473,27 @@ void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
     pthread_mutex_unlock(&t->mu);
     st->full = atomic_load(&t->full);
     st->taken = atomic_load(&t->taken);
+}
+
+static ttm__stack_table *fork_locked; /* the table prepare locked (it may appear meanwhile) */
+
+void ttm__stack_atfork_prepare(void)
+{
+    fork_locked = __atomic_load_n(&process_table, __ATOMIC_ACQUIRE);
+    if (fork_locked != NULL)
+        pthread_mutex_lock(&fork_locked->mu);
+}
+
+void ttm__stack_atfork_parent(void)
+{
+    if (fork_locked != NULL)
+        pthread_mutex_unlock(&fork_locked->mu);
+}
+
+void ttm__stack_atfork_child(void)
+{
+    /* The table stays: the child's side log starts as a copy of its parent's, which holds
+     * every stack the table does. */
+    if (fork_locked != NULL)
+        pthread_mutex_unlock(&fork_locked->mu);
 }

@@ -1,6 +1,7 @@
 /*
- * proto.c — the native control protocol's codec (proto.h): HELLO with the ring's memfd and
- * doorbell eventfd attached (SCM_RIGHTS), and the daemon's one reply. Used by both sides.
+ * proto.c — the native control protocol's codec (proto.h): HELLO with the ring's memfd, its
+ * doorbell eventfd and the side log's memfd attached (SCM_RIGHTS), and the daemon's one reply.
+ * Used by both sides.
  *
  * Like the rest of src/common it never logs: every failure is a return code, and where a peer
  * deserves to know why, a one-line message in a caller-owned buffer.
@@ -23,7 +24,7 @@
 #include "common/ring.h"
 #include "ttmem/ttmem.h"
 
-#define MAX_FDS 4 /* room to notice (and close) more descriptors than the two we expect */
+#define MAX_FDS 5 /* room to notice (and close) more descriptors than the three we expect */
 
 /* Waits up to timeout_ms (< 0 = forever) for events on fd. Returns 1 ready, 0 timeout, or a
  * ttm_err. POLLHUP/POLLERR count as ready: the following read or write reports them. */
@@ -88,12 +89,13 @@ static int send_with_fds(int sock, const void *buf, size_t len, const int *fds, 
     return TTM_OK;
 }
 
-int ttm__proto_send_hello(int sock, const ttm_hello *hello, int memfd, int eventfd)
+int ttm__proto_send_hello(int sock, const ttm_hello *hello, int memfd, int eventfd, int sidefd)
 {
-    if (hello == NULL || sock < 0 || memfd < 0 || eventfd < 0)
+    if (hello == NULL || sock < 0 || memfd < 0 || eventfd < 0 ||
+        ((hello->flags & TTM_HELLO_SIDE) != 0) != (sidefd >= 0))
         return TTM_EINVAL;
-    int fds[2] = {memfd, eventfd};
-    return send_with_fds(sock, hello, sizeof *hello, fds, 2);
+    int fds[3] = {memfd, eventfd, sidefd};
+    return send_with_fds(sock, hello, sizeof *hello, fds, sidefd >= 0 ? 3 : 2);
 }
 
 int ttm__proto_send_reply(int sock, int status, const char *message)
@@ -175,19 +177,21 @@ static int check_hello(const ttm_hello *h, char *msg, size_t len)
     return TTM_OK;
 }
 
-int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, char *msg,
-                          size_t len)
+int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, int *sidefd,
+                          char *msg, size_t len)
 {
     if (memfd != NULL)
         *memfd = -1;
     if (eventfd != NULL)
         *eventfd = -1;
+    if (sidefd != NULL)
+        *sidefd = -1;
     ttm__set_msg(msg, len, "%s", "");
-    if (hello == NULL || memfd == NULL || eventfd == NULL || sock < 0) {
+    if (hello == NULL || memfd == NULL || eventfd == NULL || sidefd == NULL || sock < 0) {
         ttm__set_msg(msg, len, "invalid argument");
         return TTM_EINVAL;
     }
-    int fds[MAX_FDS] = {-1, -1, -1, -1};
+    int fds[MAX_FDS] = {-1, -1, -1, -1, -1};
     int nfds = 0, extra = 0;
     bool ctrunc = false;
     size_t off = 0;
@@ -250,15 +254,19 @@ int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, 
     err = check_hello(&buf, msg, len);
     if (err != TTM_OK)
         goto out_close_fds;
-    if (ctrunc || extra > 0 || nfds != 2) {
-        ttm__set_msg(msg, len, "hello must carry exactly 2 descriptors (ring memfd, eventfd), got %d",
-                nfds + extra + (ctrunc ? 1 : 0));
+    bool side = (buf.flags & TTM_HELLO_SIDE) != 0;
+    int want = side ? 3 : 2;
+    if (ctrunc || extra > 0 || nfds != want) {
+        ttm__set_msg(msg, len, "hello must carry exactly %d descriptors (ring memfd, eventfd%s), "
+                     "got %d", want, side ? ", side log memfd" : "",
+                     nfds + extra + (ctrunc ? 1 : 0));
         err = TTM_EPROTO;
         goto out_close_fds;
     }
     *hello = buf;
     *memfd = fds[0];
     *eventfd = fds[1];
+    *sidefd = side ? fds[2] : -1;
     return TTM_OK;
 
 out_close_fds:

@@ -2,8 +2,10 @@
  * proto.h — the native control protocol on the daemon's Unix socket (SOCK_SEQPACKET or
  * SOCK_STREAM with fixed-size messages; see src/common/proto.c).
  *
- * Session: the client connects and sends one ttm_hello with two descriptors attached
- * (SCM_RIGHTS): the ring's memfd and its doorbell eventfd. The daemon checks the message and
+ * Session: the client connects and sends one ttm_hello with two or three descriptors attached
+ * (SCM_RIGHTS): the ring's memfd, its doorbell eventfd and, when hello.flags has
+ * TTM_HELLO_SIDE, the side log's memfd (common/side.h: the stacks, modules and scope names the
+ * events refer to). The daemon checks the message and
  * the ring (ring.h) and answers one ttm_hello_reply: status 0, or a negative ttm_err and a
  * one-line message ("protocol version 2 not supported: this daemon speaks 1"). The PID is the
  * kernel's (SO_PEERCRED), never a field. After that the socket carries no events (they go
@@ -20,6 +22,8 @@
 
 /* ttm_hello.flags: the ring was handed to a daemon before (a reconnect or a new daemon). */
 #define TTM_HELLO_REATTACH 1u
+/* ttm_hello.flags: a third descriptor, the session's side log (common/side.h), is attached. */
+#define TTM_HELLO_SIDE 2u
 
 typedef struct ttm_hello {
     uint32_t magic;
@@ -47,22 +51,27 @@ _Static_assert(sizeof(ttm_hello_reply) == 128, "hello reply is 128 bytes");
 
 /* ---- codec (proto.c), shared by the client and the daemon ---------------------------------- */
 
-/* Sends one HELLO with memfd and eventfd attached (SCM_RIGHTS) on a connected AF_UNIX socket,
- * with MSG_NOSIGNAL (never raises SIGPIPE). The descriptors stay owned by the caller.
- * Returns 0, TTM_EINVAL (NULL hello or a negative fd), TTM_ECLOSED (peer gone) or TTM_EIO. */
-int ttm__proto_send_hello(int sock, const ttm_hello *hello, int memfd, int eventfd);
+/* Sends one HELLO with memfd, eventfd and (sidefd >= 0) sidefd attached (SCM_RIGHTS) on a
+ * connected AF_UNIX socket, with MSG_NOSIGNAL (never raises SIGPIPE). The hello's
+ * TTM_HELLO_SIDE flag must say whether sidefd is attached (sidefd -1: two descriptors, as
+ * before). The descriptors stay owned by the caller.
+ * Returns 0, TTM_EINVAL (NULL hello, a negative memfd or eventfd, or TTM_HELLO_SIDE not
+ * matching sidefd), TTM_ECLOSED (peer gone) or TTM_EIO. */
+int ttm__proto_send_hello(int sock, const ttm_hello *hello, int memfd, int eventfd, int sidefd);
 
-/* Receives and checks one HELLO and its two descriptors. A HELLO that arrives in pieces is
+/* Receives and checks one HELLO and its descriptors. A HELLO that arrives in pieces is
  * awaited for at most TTM_PROTO_PIECE_WAIT_MS in total; on a non-blocking socket with nothing
  * queued yet it returns TTM_EAGAIN. Checks: magic, version, size, slot size, nslots (a power
- * of two in range), ring_bytes == ttm__ring_bytes(nslots), exactly two descriptors attached.
- * On success *memfd and *eventfd receive the descriptors (owned by the caller, close-on-exec).
- * On any error both are -1 (whatever was received is closed) and msg (if not NULL, len bytes)
+ * of two in range), ring_bytes == ttm__ring_bytes(nslots), exactly two descriptors attached
+ * when TTM_HELLO_SIDE is clear (*sidefd = -1) and exactly three when it is set.
+ * On success *memfd, *eventfd and *sidefd receive the descriptors (owned by the caller,
+ * close-on-exec). On any error all three are -1 (whatever was received is closed) and msg (if
+ * not NULL, len bytes)
  * gets one line saying what is wrong, suitable for ttm__proto_send_reply.
  * Returns 0, TTM_EAGAIN, TTM_ECLOSED (EOF before any byte), TTM_EPROTO (truncated, garbage,
  * bad geometry, missing descriptors), TTM_EVERSION (magic right, version not ours), TTM_EIO. */
-int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, char *msg,
-                          size_t len);
+int ttm__proto_recv_hello(int sock, ttm_hello *hello, int *memfd, int *eventfd, int *sidefd,
+                          char *msg, size_t len);
 
 /* Sends one ttm_hello_reply: status 0 or a negative ttm_err, and message (NULL = "", cut at
  * 119 bytes). Returns 0, TTM_ECLOSED or TTM_EIO. MSG_NOSIGNAL. */

@@ -714,7 +714,10 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         return; /* the rest of the HELLO is on its way; the handshake timeout bounds the wait */
     ttm_hello hello;
     char msg[120];
-    int err = ttm__proto_recv_hello(s->fd, &hello, &s->memfd, &s->efd, msg, sizeof msg);
+    int sidefd = -1;
+    int err = ttm__proto_recv_hello(s->fd, &hello, &s->memfd, &s->efd, &sidefd, msg, sizeof msg);
+    if (sidefd >= 0)
+        close(sidefd); /* the side log's reader (side_ingest.c) takes it over */
     if (err == TTM_EAGAIN)
         return;
     if (err == TTM_ECLOSED) {

@@ -74,7 +74,7 @@ static int attach(peer *p, bool blocking_efd)
     p->sock = dial();
     ttm_hello hello;
     ttm__proto_hello_init(&hello, NSLOTS, 0, 0);
-    if (ttm__proto_send_hello(p->sock, &hello, p->memfd, p->efd) != TTM_OK)
+    if (ttm__proto_send_hello(p->sock, &hello, p->memfd, p->efd, -1) != TTM_OK)
         die("hello");
     ttm_hello_reply r;
     if (ttm__proto_recv_reply(p->sock, &r, 10000) != TTM_OK || r.status != 0) {

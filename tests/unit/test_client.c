@@ -13,8 +13,17 @@
  * attached (the producer waits, then gets room; bounded wait then drop), a lost daemon (the same
  * ring handed to the next one, drops reported in its HELLO), fork (the child's own session,
  * nothing written into the parent's ring) and the exit-time flush.
+ *
+ * Call sites (issue 11), the side log read back by a small reader here (side_read): every
+ * stack and scope id an event carries was committed to the side log before the fake daemon
+ * consumed the event; stacks start at the calling function, with its caller next, under every
+ * walker (fp, unwind, auto) and honour the depth; modules (the program, libc, a dlopen()ed
+ * object, its UNMAP after dlclose and a new id when it comes back); scopes nest per thread;
+ * the environment's stack settings and ttm_stacks_set; a full side log (counted, events carry
+ * 0); fork (the child's side log is a copy in a memfd of its own).
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +39,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +50,7 @@
 #include "common/clock.h"
 #include "common/proto.h"
 #include "common/ring.h"
+#include "common/side.h"
 #include "ttmem/ttmem.h"
 
 #define CHECK(c)                                                                                 \
@@ -91,6 +102,10 @@ static void run_case(void (*fn)(void), const char *const *env)
         unsetenv("TT_ALLOC_TRACKING_ENABLED");
         unsetenv("TTMEM_SOCKET");
         unsetenv("TTMEM_RING_SLOTS");
+        unsetenv("TTMEM_STACKS");
+        unsetenv("TTMEM_STACK_DEPTH");
+        unsetenv("TTMEM_STACK_UNWINDER");
+        unsetenv("TTMEM_SIDE_BYTES");
         for (; env != NULL && *env != NULL; env++)
             putenv((char *)*env);
         alarm(60);
@@ -106,15 +121,135 @@ static void run_case(void (*fn)(void), const char *const *env)
         fail_msg("case process failed (status 0x%x)", status);
 }
 
+/* ---- the side log, read back ------------------------------------------------------------- */
+
+#define SV_MODS 64
+#define SV_STACKS 1024
+#define SV_STRS 64
+
+typedef struct sv_mod {
+    uint32_t id, nbid;
+    uint64_t bias, lo, hi;
+    char path[256];
+    bool unmapped;
+} sv_mod;
+
+typedef struct sv_stack {
+    uint32_t id, depth;
+    uint64_t pcs[TTM_SIDE_STACK_MAX];
+} sv_stack;
+
+typedef struct side_view {
+    bool bad;         /* a record that breaks the format */
+    uint64_t committed;
+    uint32_t nmods, nstacks, nstrs;
+    sv_mod mods[SV_MODS];
+    sv_stack stacks[SV_STACKS];
+    struct {
+        uint32_t id, kind;
+        char text[256];
+    } strs[SV_STRS];
+} side_view;
+
+static side_view view; /* one case at a time; filled under the fake's mutex */
+
+/* Parses the committed records of h into v, checking the format (common/side.h): magic,
+ * lengths, 8-byte records, ids of each kind 1, 2, 3, ... in order. */
+static void side_read(const ttm_side_hdr *h, side_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (h->magic != TTM_SIDE_MAGIC || h->version != TTM_SIDE_VERSION ||
+        h->hdr_size != sizeof *h) {
+        v->bad = true;
+        return;
+    }
+    uint64_t end = atomic_load_explicit(&h->committed, memory_order_acquire);
+    v->committed = end;
+    const uint8_t *base = (const uint8_t *)h + sizeof *h;
+    uint32_t nmod_ids = 0;
+    for (uint64_t at = 0; at < end;) {
+        ttm_side_rec r;
+        if (end - at < sizeof r) {
+            v->bad = true;
+            return;
+        }
+        memcpy(&r, base + at, sizeof r);
+        const uint8_t *p = base + at + sizeof r;
+        uint64_t padded = (r.len + 7u) & ~7ull;
+        if (padded > end - at - sizeof r) {
+            v->bad = true;
+            return;
+        }
+        uint32_t id;
+        memcpy(&id, p, 4);
+        if (r.type == TTM_SIDE_MODULE && v->nmods < SV_MODS && r.len > TTM_SIDE_MODULE_FIXED) {
+            sv_mod *m = &v->mods[v->nmods++];
+            m->id = id;
+            memcpy(&m->nbid, p + 4, 4);
+            memcpy(&m->bias, p + 8, 8);
+            memcpy(&m->lo, p + 16, 8);
+            memcpy(&m->hi, p + 24, 8);
+            size_t n = r.len - TTM_SIDE_MODULE_FIXED;
+            n = n < sizeof m->path - 1 ? n : sizeof m->path - 1;
+            memcpy(m->path, p + TTM_SIDE_MODULE_FIXED, n);
+            v->bad |= id != ++nmod_ids || m->nbid > TTM_SIDE_BUILD_ID_MAX;
+        } else if (r.type == TTM_SIDE_UNMAP) {
+            bool found = false;
+            for (uint32_t i = 0; i < v->nmods; i++)
+                if (v->mods[i].id == id && !v->mods[i].unmapped)
+                    found = v->mods[i].unmapped = true;
+            v->bad |= !found || r.len != 4;
+        } else if (r.type == TTM_SIDE_STACK && v->nstacks < SV_STACKS) {
+            sv_stack *st = &v->stacks[v->nstacks++];
+            st->id = id;
+            memcpy(&st->depth, p + 4, 4);
+            v->bad |= id != v->nstacks || st->depth == 0 || st->depth > TTM_SIDE_STACK_MAX ||
+                      r.len != 8 + 8 * st->depth;
+            if (!v->bad)
+                memcpy(st->pcs, p + 8, 8 * (size_t)st->depth);
+        } else if (r.type == TTM_SIDE_STRING && v->nstrs < SV_STRS) {
+            v->strs[v->nstrs].id = id;
+            memcpy(&v->strs[v->nstrs].kind, p + 4, 4);
+            size_t n = r.len - 8 < 255 ? r.len - 8 : 255;
+            memcpy(v->strs[v->nstrs].text, p + 8, n);
+            v->nstrs++;
+            v->bad |= id != v->nstrs;
+        }
+        at += sizeof r + padded;
+    }
+}
+
+static const sv_stack *sv_stack_of(const side_view *v, uint32_t id)
+{
+    return id >= 1 && id <= v->nstacks ? &v->stacks[id - 1] : NULL;
+}
+
+static const char *sv_string(const side_view *v, uint32_t id)
+{
+    return id >= 1 && id <= v->nstrs ? v->strs[id - 1].text : NULL;
+}
+
+/* The module (mapped at the time, or not) whose range holds pc, NULL if none. */
+static const sv_mod *sv_module_at(const side_view *v, uint64_t pc, bool mapped_only)
+{
+    for (uint32_t i = 0; i < v->nmods; i++)
+        if (pc >= v->mods[i].lo && pc < v->mods[i].hi && !(mapped_only && v->mods[i].unmapped))
+            return &v->mods[i];
+    return NULL;
+}
+
 /* ---- the fake daemon ----------------------------------------------------------------------- */
 
 #define FAKE_SESSIONS 4
 #define FAKE_EVENTS 4096
 
 typedef struct fsess {
-    int sock, memfd, efd;
+    int sock, memfd, efd, sidefd;
     ttm_ring_hdr *h;
     size_t bytes;
+    ttm_side_hdr *side; /* mapped read-only; NULL without TTM_HELLO_SIDE */
+    size_t side_bytes;
+    uint64_t unknown_ids; /* events whose stack or scope the side log did not hold yet */
     pid_t pid;
     ttm_hello hello;
     bool eof;
@@ -159,7 +294,8 @@ static void fake_accept(fake *f, uint64_t now)
     fsess tmp;
     memset(&tmp, 0, sizeof tmp);
     char msg[128];
-    int err = ttm__proto_recv_hello(s, &tmp.hello, &tmp.memfd, &tmp.efd, msg, sizeof msg);
+    int err = ttm__proto_recv_hello(s, &tmp.hello, &tmp.memfd, &tmp.efd, &tmp.sidefd, msg,
+                                    sizeof msg);
     CHECK(err == TTM_OK);
     struct ucred cred;
     socklen_t len = sizeof cred;
@@ -168,6 +304,8 @@ static void fake_accept(fake *f, uint64_t now)
         CHECK(ttm__proto_send_reply(s, f->reply_status, f->reply_msg) == TTM_OK);
         close(tmp.memfd);
         close(tmp.efd);
+        if (tmp.sidefd >= 0)
+            close(tmp.sidefd);
         close(s);
         return;
     }
@@ -175,6 +313,18 @@ static void fake_accept(fake *f, uint64_t now)
     tmp.bytes = (size_t)tmp.hello.ring_bytes;
     tmp.h = mmap(NULL, tmp.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, tmp.memfd, 0);
     CHECK(tmp.h != MAP_FAILED);
+    if (tmp.sidefd >= 0) {
+        /* sealed as the daemon demands: it can never shrink under the mapping */
+        int seals = fcntl(tmp.sidefd, F_GET_SEALS);
+        CHECK(seals >= 0 && (seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+                                (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+        struct stat st;
+        CHECK(fstat(tmp.sidefd, &st) == 0 && st.st_size >= (off_t)TTM_SIDE_MIN_BYTES);
+        tmp.side_bytes = (size_t)st.st_size;
+        tmp.side = mmap(NULL, tmp.side_bytes, PROT_READ, MAP_SHARED, tmp.sidefd, 0);
+        CHECK(tmp.side != MAP_FAILED);
+        CHECK(tmp.side->map_bytes == tmp.side_bytes);
+    }
     CHECK(ttm__ring_validate(tmp.h, tmp.bytes, msg, sizeof msg) == TTM_OK);
     CHECK(ttm__proto_send_reply(s, 0, NULL) == TTM_OK);
     tmp.sock = s;
@@ -190,6 +340,25 @@ static void fake_drain_one(fsess *s, bool dead)
         size_t room = FAKE_EVENTS - s->nev;
         CHECK(room > 0);
         size_t n = ttm__ring_consume(s->h, s->bytes, s->ev + s->nev, room, dead);
+        /* Every id an event carries must be in the side log by the time the event is read
+         * (as the daemon reads: the ring first, then the side log up to `committed`). */
+        bool ids = false;
+        for (size_t i = s->nev; i < s->nev + n; i++)
+            ids |= (s->ev[i].kind == TTM_EV_ALLOC || s->ev[i].kind == TTM_EV_FREE) &&
+                   (s->ev[i].stack != 0 || s->ev[i].scope != 0);
+        if (ids && s->side != NULL) {
+            side_read(s->side, &view);
+            for (size_t i = s->nev; i < s->nev + n; i++) {
+                const ttm_event *e = &s->ev[i];
+                if (e->kind != TTM_EV_ALLOC && e->kind != TTM_EV_FREE)
+                    continue;
+                if ((e->stack != 0 && sv_stack_of(&view, e->stack) == NULL) ||
+                    (e->scope != 0 && sv_string(&view, e->scope) == NULL))
+                    s->unknown_ids++;
+            }
+        } else if (ids) {
+            s->unknown_ids++;
+        }
         s->nev += n;
         if (n == 0)
             return;
@@ -276,8 +445,12 @@ static void fake_stop(fake *f)
         if (f->s[i].sock >= 0)
             close(f->s[i].sock);
         munmap(f->s[i].h, f->s[i].bytes);
+        if (f->s[i].side != NULL)
+            munmap(f->s[i].side, f->s[i].side_bytes);
         close(f->s[i].memfd);
         close(f->s[i].efd);
+        if (f->s[i].sidefd >= 0)
+            close(f->s[i].sidefd);
     }
     if (f->lfd >= 0)
         close(f->lfd);
@@ -463,7 +636,9 @@ static void case_session_events(void)
     CHECK(s->pid == getpid());
     CHECK(s->hello.magic == TTM_PROTO_MAGIC && s->hello.version == TTM_PROTO_VERSION);
     CHECK(s->hello.nslots == 128); /* TTMEM_RING_SLOTS=100, rounded up */
-    CHECK(s->hello.flags == 0 && s->hello.dropped == 0);
+    /* the side log rides along (TTM_HELLO_SIDE), its own memfd */
+    CHECK(s->hello.flags == TTM_HELLO_SIDE && s->hello.dropped == 0);
+    CHECK(s->sidefd >= 0);
     CHECK(s->h->creator_pid == (uint32_t)getpid());
     CHECK(s->nev == 1004);
     uint32_t tid = (uint32_t)gettid();
@@ -610,7 +785,7 @@ static void case_reconnect_same_ring(void)
     pthread_mutex_lock(&f.mu);
     CHECK(f.ns == 2);
     fsess *s = &f.s[1];
-    CHECK(s->hello.flags == 1);
+    CHECK(s->hello.flags == (TTM_HELLO_REATTACH | TTM_HELLO_SIDE));
     CHECK(s->hello.dropped == 6);
     CHECK(s->nev == 164);
     for (size_t i = 0; i < s->nev; i++)
@@ -677,6 +852,393 @@ static void case_exit_flush(void)
     CHECK(s->head_at_eof == 100);
     CHECK(s->tail_at_eof == 100);
     CHECK(s->nev == 100);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+
+/* ---- call sites ---------------------------------------------------------------------------- */
+
+/* Call sites with names (exported, with default visibility: the program is linked with
+ * -rdynamic, so dladdr names them). Not tail calls: each frame stays on the stack while
+ * libttmem walks it. */
+#define SITE __attribute__((noinline, visibility("default")))
+int ttmtest_site_alloc(uint64_t addr);
+int ttmtest_site_free(uint64_t addr);
+int ttmtest_site_caller(uint64_t addr);
+int ttmtest_deep(int k, int leaf, uint64_t addr);
+
+SITE int ttmtest_site_alloc(uint64_t addr)
+{
+    int r = ttm_buffer_alloc(0, TTM_MEM_DRAM, addr, 64, 0, 0);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+SITE int ttmtest_site_free(uint64_t addr)
+{
+    int r = ttm_buffer_free(0, TTM_MEM_DRAM, addr, 64, 0, 0);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+SITE int ttmtest_site_caller(uint64_t addr)
+{
+    int r = ttmtest_site_alloc(addr);
+    r |= ttmtest_site_free(addr);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+/* k frames of recursion, then leaf 0 (an allocation), 1 (a free) or 2 (both, through
+ * ttmtest_site_caller): a chain deeper than any depth. */
+SITE int ttmtest_deep(int k, int leaf, uint64_t addr)
+{
+    int r = k > 0       ? ttmtest_deep(k - 1, leaf, addr)
+            : leaf == 0 ? ttmtest_site_alloc(addr)
+            : leaf == 1 ? ttmtest_site_free(addr)
+                        : ttmtest_site_caller(addr);
+    __asm__ volatile("" ::: "memory");
+    return r;
+}
+
+/* The exported function whose code holds pc (a return address: pc - 1 is the call). */
+static const char *fn_at(uint64_t pc)
+{
+    Dl_info di;
+    if (pc == 0 || dladdr((void *)(uintptr_t)(pc - 1), &di) == 0 || di.dli_sname == NULL)
+        return "?";
+    return di.dli_sname;
+}
+
+/* Snapshot of session i's side log into view (under the fake's mutex). */
+static void view_of(fake *f, int i)
+{
+    pthread_mutex_lock(&f->mu);
+    CHECK(f->s[i].side != NULL);
+    side_read(f->s[i].side, &view);
+    CHECK(!view.bad);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void *sites_thread(void *arg)
+{
+    for (int i = 0; i < 100; i++)
+        CHECK(ttmtest_site_caller((uint64_t)(uintptr_t)arg + (uint64_t)i) == TTM_OK);
+    return NULL;
+}
+
+/* Stacks start at the calling function, its caller next; the same site gives the same id;
+ * every id was in the side log before its event was read; the modules hold the frames. Run
+ * under each walker (TTMEM_STACK_UNWINDER) in a thread of its own (whose chain is all frame
+ * pointers up to the C library's thread start). */
+static void case_stack_sites(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_stacks_get(NULL) == TTM_STACKS_NATIVE);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, sites_thread, (void *)(uintptr_t)0x10000) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    ttm_client_stats st = stats();
+    CHECK(st.events == 200 && st.stacks == 2 && st.stacks_dropped == 0);
+    const char *w = getenv("TTMEM_STACK_UNWINDER");
+    if (strcmp(w, "fp") == 0)
+        CHECK(st.unwinds == 0);
+    else if (strcmp(w, "unwind") == 0)
+        CHECK(st.unwinds == 200);
+    else /* auto: the walk through frame pointers is trusted after the first check */
+        CHECK(st.unwinds >= 1 && st.unwinds <= 4);
+    view_of(&f, 0);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(s->nev == 200 && s->unknown_ids == 0);
+    uint32_t alloc_id = s->ev[0].stack, free_id = s->ev[1].stack;
+    CHECK(alloc_id != 0 && free_id != 0 && alloc_id != free_id);
+    for (size_t i = 0; i < s->nev; i++)
+        CHECK(s->ev[i].stack == (s->ev[i].kind == TTM_EV_ALLOC ? alloc_id : free_id));
+    pthread_mutex_unlock(&f.mu);
+    CHECK(view.nstacks == 2);
+    const sv_stack *a = sv_stack_of(&view, alloc_id), *b = sv_stack_of(&view, free_id);
+    CHECK(a != NULL && b != NULL && a->depth >= 3 && b->depth >= 3);
+    CHECK(strcmp(fn_at(a->pcs[0]), "ttmtest_site_alloc") == 0);
+    CHECK(strcmp(fn_at(a->pcs[1]), "ttmtest_site_caller") == 0);
+    CHECK(strcmp(fn_at(b->pcs[0]), "ttmtest_site_free") == 0);
+    CHECK(strcmp(fn_at(b->pcs[1]), "ttmtest_site_caller") == 0);
+    CHECK(a->pcs[1] != b->pcs[1]); /* two calls in the caller, two return addresses */
+    /* The frames lie in modules recorded before the stack: the program, then libc. */
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    CHECK(n > 0);
+    exe[n] = '\0';
+    const sv_mod *m = sv_module_at(&view, a->pcs[0], true);
+    CHECK(m != NULL && strcmp(m->path, exe) == 0 && m->nbid > 0);
+    CHECK(m->lo <= (uint64_t)(uintptr_t)ttmtest_site_alloc &&
+          (uint64_t)(uintptr_t)ttmtest_site_alloc < m->hi);
+    bool libc = false, vdso_or_more = view.nmods >= 3;
+    for (uint32_t i = 0; i < view.nmods; i++)
+        libc |= strstr(view.mods[i].path, "/libc.so") != NULL && view.mods[i].nbid > 0;
+    CHECK(libc && vdso_or_more);
+    fake_stop(&f);
+}
+
+/* TTMEM_STACK_DEPTH: every stack is cut there; ttm_stacks_set changes it at run time. */
+static void case_stack_depth(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    unsigned depth = 0;
+    CHECK(ttm_stacks_get(&depth) == TTM_STACKS_NATIVE && depth == 2);
+    CHECK(ttmtest_deep(40, 0, 1) == TTM_OK);
+    CHECK(ttm_stacks_set(TTM_STACKS_NATIVE, 0) == TTM_OK); /* 0: the default */
+    CHECK(ttm_stacks_get(&depth) == TTM_STACKS_NATIVE && depth == 32);
+    CHECK(ttmtest_deep(40, 0, 2) == TTM_OK);
+    CHECK(ttm_stacks_set(0, 0) == TTM_OK); /* off */
+    CHECK(ttm_stacks_get(NULL) == 0);
+    CHECK(ttmtest_deep(40, 0, 3) == TTM_OK);
+    CHECK(ttm_stacks_set(4, 0) == TTM_EINVAL && ttm_stacks_set(1, 65) == TTM_EINVAL);
+    CHECK(ttm_stacks_set(TTM_STACKS_PYTHON, 64) == TTM_OK); /* implies native */
+    CHECK(ttm_stacks_get(&depth) == (TTM_STACKS_NATIVE | TTM_STACKS_PYTHON) && depth == 64);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    view_of(&f, 0);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(s->nev == 3 && s->unknown_ids == 0);
+    const sv_stack *a = sv_stack_of(&view, s->ev[0].stack);
+    const sv_stack *b = sv_stack_of(&view, s->ev[1].stack);
+    CHECK(a != NULL && a->depth == 2);
+    CHECK(strcmp(fn_at(a->pcs[0]), "ttmtest_site_alloc") == 0);
+    CHECK(strcmp(fn_at(a->pcs[1]), "ttmtest_deep") == 0);
+    CHECK(b != NULL && b->depth == 32 && memcmp(a->pcs, b->pcs, 2 * sizeof a->pcs[0]) == 0);
+    CHECK(s->ev[2].stack == 0);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* The environment's stack settings, read with the gate: EXPECT_WHAT / EXPECT_DEPTH are what
+ * ttm_stacks_get must say, EXPECT_LOG a text the log callback must have received ("" none). */
+static void case_stack_env(void)
+{
+    unsigned depth = 0;
+    unsigned what = ttm_stacks_get(&depth);
+    CHECK(what == (unsigned)atoi(getenv("EXPECT_WHAT")));
+    CHECK(depth == (unsigned)atoi(getenv("EXPECT_DEPTH")));
+    const char *log = getenv("EXPECT_LOG");
+    pthread_mutex_lock(&book.mu);
+    int n = book.n;
+    pthread_mutex_unlock(&book.mu);
+    if (log[0] == '\0')
+        CHECK(n == 0);
+    else
+        CHECK(n == 1 && logged(n == 1 ? book.err[0] : 0, log));
+}
+
+static void *scope_worker(void *arg)
+{
+    (void)arg;
+    CHECK(ttm_scope_push("worker") == TTM_OK);
+    CHECK(ttmtest_site_alloc(100) == TTM_OK);
+    CHECK(ttm_scope_pop() == TTM_OK);
+    return NULL;
+}
+
+/* Scopes nest per thread; every event carries the innermost one of its thread. */
+static void case_scopes(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_scope_pop() == TTM_EINVAL);
+    CHECK(ttm_scope_push(NULL) == TTM_EINVAL && ttm_scope_push("") == TTM_EINVAL);
+    CHECK(ttmtest_site_alloc(1) == TTM_OK); /* no scope */
+    CHECK(ttm_scope_push("outer") == TTM_OK);
+    CHECK(ttmtest_site_alloc(2) == TTM_OK);
+    CHECK(ttm_scope_push("inner") == TTM_OK);
+    CHECK(ttmtest_site_alloc(3) == TTM_OK);
+    pthread_t t; /* another thread's scopes are its own */
+    CHECK(pthread_create(&t, NULL, scope_worker, NULL) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(ttmtest_site_alloc(4) == TTM_OK);
+    CHECK(ttm_scope_pop() == TTM_OK);
+    CHECK(ttmtest_site_alloc(5) == TTM_OK);
+    CHECK(ttm_scope_push("outer") == TTM_OK); /* the same name, the same id */
+    CHECK(ttmtest_site_alloc(6) == TTM_OK);
+    CHECK(ttm_scope_pop() == TTM_OK && ttm_scope_pop() == TTM_OK);
+    CHECK(ttmtest_site_alloc(7) == TTM_OK);
+    CHECK(ttm_scope_pop() == TTM_EINVAL);
+    char longname[400];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(ttm_scope_push(longname) == TTM_OK); /* cut at 255 bytes */
+    CHECK(ttmtest_site_alloc(8) == TTM_OK);
+    int pushed = 1;
+    while (ttm_scope_push("deep") == TTM_OK)
+        pushed++;
+    CHECK(pushed == 64 && ttm_scope_push("deep") == TTM_ELIMIT);
+    while (pushed-- > 0)
+        CHECK(ttm_scope_pop() == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    view_of(&f, 0);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(s->nev == 9 && s->unknown_ids == 0);
+    const char *want[9] = {NULL, "outer", "inner", "worker", "inner", "outer", "outer", NULL,
+                           NULL};
+    for (int i = 0; i < 9; i++) {
+        const ttm_event *e = &s->ev[i];
+        uint64_t addr = (uint64_t)(i < 3 ? i + 1 : i == 3 ? 100 : i);
+        CHECK(e->addr == addr);
+        if (i == 8) {
+            CHECK(e->scope != 0 && strlen(sv_string(&view, e->scope)) == 255);
+        } else if (want[i] == NULL) {
+            CHECK(e->scope == 0);
+        } else {
+            CHECK(e->scope != 0 && strcmp(sv_string(&view, e->scope), want[i]) == 0);
+        }
+    }
+    CHECK(s->ev[1].scope == s->ev[5].scope); /* interned once */
+    pthread_mutex_unlock(&f.mu);
+    for (uint32_t i = 0; i < view.nstrs; i++)
+        CHECK(view.strs[i].kind == TTM_SIDE_STR_SCOPE);
+    CHECK(view.nstrs == 5); /* outer, inner, worker, the long one, deep */
+    fake_stop(&f);
+}
+
+typedef int (*dso_alloc_fn)(uint64_t addr);
+
+/* Loads the test object; returns its allocation function. */
+static dso_alloc_fn dso_open(void **h)
+{
+    *h = dlopen(TTM_SIDE_DSO, RTLD_NOW | RTLD_LOCAL);
+    CHECK(*h != NULL);
+    dso_alloc_fn fn = (dso_alloc_fn)(uintptr_t)dlsym(*h, "side_dso_alloc");
+    CHECK(fn != NULL);
+    return fn;
+}
+
+/* The module of the stack of session 0's event i (innermost frame). */
+static const sv_mod *module_of_event(fake *f, size_t i)
+{
+    pthread_mutex_lock(&f->mu);
+    CHECK(f->s[0].nev > i);
+    uint32_t id = f->s[0].ev[i].stack;
+    pthread_mutex_unlock(&f->mu);
+    const sv_stack *st = sv_stack_of(&view, id);
+    CHECK(st != NULL);
+    return sv_module_at(&view, st->pcs[0], false);
+}
+
+/* A dlopen()ed object: a MODULE (its path, build-id and range) before the first stack through
+ * it, an UNMAP once it is gone, a new id when it comes back. */
+static void case_dlopen_modules(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    char dso[4096];
+    CHECK(realpath(TTM_SIDE_DSO, dso) != NULL);
+    void *h;
+    dso_alloc_fn fn = dso_open(&h);
+    CHECK(fn(1) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    view_of(&f, 0);
+    const sv_mod *m = module_of_event(&f, 0);
+    CHECK(m != NULL && strcmp(m->path, dso) == 0 && !m->unmapped && m->nbid > 0);
+    uint32_t first = m->id;
+    const sv_stack *st = sv_stack_of(&view, 1);
+    CHECK(st != NULL && st->depth >= 2 && strcmp(fn_at(st->pcs[1]), "case_dlopen_modules") != 0);
+    CHECK(dlclose(h) == 0);
+    /* a new stack makes the writer look at the modules again */
+    CHECK(ttmtest_site_alloc(2) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    view_of(&f, 0);
+    CHECK(view.mods[first - 1].id == first && view.mods[first - 1].unmapped);
+    fn = dso_open(&h);
+    CHECK(ttmtest_deep(1, 0, 3) == TTM_OK); /* another new stack: the object is back */
+    CHECK(fn(4) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    view_of(&f, 0);
+    uint32_t again = 0;
+    for (uint32_t i = 0; i < view.nmods; i++)
+        if (strcmp(view.mods[i].path, dso) == 0 && !view.mods[i].unmapped)
+            again = view.mods[i].id;
+    CHECK(again != 0 && again != first);
+    m = module_of_event(&f, 3);
+    CHECK(m != NULL && strcmp(m->path, dso) == 0);
+    pthread_mutex_lock(&f.mu);
+    CHECK(f.s[0].unknown_ids == 0);
+    pthread_mutex_unlock(&f.mu);
+    CHECK(dlclose(h) == 0);
+    fake_stop(&f);
+}
+
+/* A side log too small for every stack: records refused and counted, their events carry 0,
+ * the log never overflows, and every id that was handed out is in it. */
+static void case_side_full(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    int events = 0;
+    for (unsigned d = 1; d <= 64; d++) { /* 4 chains x 64 depths: about 250 stacks, 70 KB */
+        CHECK(ttm_stacks_set(TTM_STACKS_NATIVE, d) == TTM_OK);
+        for (int leaf = 0; leaf < 3; leaf++) {
+            CHECK(ttmtest_deep(70, leaf, (uint64_t)events) == TTM_OK);
+            events += leaf == 2 ? 2 : 1;
+        }
+    }
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    ttm_client_stats st = stats();
+    CHECK(st.side_full > 0 && st.stacks_dropped > 0 && st.stacks > 0);
+    view_of(&f, 0);
+    CHECK(view.nstacks == st.stacks);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(view.committed <= s->side_bytes - sizeof(ttm_side_hdr));
+    CHECK(s->side->full == st.side_full);
+    CHECK(s->nev == (size_t)events && s->unknown_ids == 0);
+    size_t zero = 0;
+    for (size_t i = 0; i < s->nev; i++)
+        zero += s->ev[i].stack == 0;
+    CHECK(zero == st.stacks_dropped);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* A forked child's side log is its own memfd, starting with everything its parent had
+ * committed (the ids the child inherited stay valid), and the parent's never sees the
+ * child's records. */
+static void case_fork_side(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_scope_push("before-fork") == TTM_OK);
+    CHECK(ttmtest_site_alloc(1) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        CHECK(ttmtest_site_alloc(2) == TTM_OK); /* the parent's stack and scope ids */
+        CHECK(ttmtest_site_free(2) == TTM_OK);  /* a new stack */
+        CHECK(ttm_client_flush(5000) == TTM_OK);
+        _exit(0);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    WAIT_FOR(sessions(&f) == 2, 2000);
+    WAIT_FOR(session_ended(&f, 1), 2000);
+    pthread_mutex_lock(&f.mu);
+    fsess *p = &f.s[0], *c = &f.s[1];
+    CHECK(c->pid == child && c->nev == 2 && p->nev == 1);
+    CHECK(p->unknown_ids == 0 && c->unknown_ids == 0);
+    CHECK(c->ev[0].stack == p->ev[0].stack && c->ev[0].scope == p->ev[0].scope);
+    CHECK(c->ev[1].stack != c->ev[0].stack);
+    struct stat ps, cs;
+    CHECK(fstat(p->sidefd, &ps) == 0 && fstat(c->sidefd, &cs) == 0 && ps.st_ino != cs.st_ino);
+    CHECK(c->side->creator_pid == (uint32_t)child && p->side->creator_pid == (uint32_t)getpid());
+    side_read(c->side, &view);
+    CHECK(!view.bad && view.nstacks == 2 && view.nstrs == 1);
+    CHECK(strcmp(view.strs[0].text, "before-fork") == 0);
+    side_read(p->side, &view);
+    CHECK(!view.bad && view.nstacks == 1);
     pthread_mutex_unlock(&f.mu);
     fake_stop(&f);
 }
@@ -756,6 +1318,88 @@ static void test_exit_flush(void **state)
     run_case(case_exit_flush, env);
 }
 
+static void test_stack_sites(void **state)
+{
+    (void)state;
+    static const char *const fp[] = {"TTMEM=1", "TTMEM_STACKS=1", "TTMEM_STACK_UNWINDER=fp",
+                                     NULL};
+    static const char *const unw[] = {"TTMEM=1", "TTMEM_STACKS=native",
+                                      "TTMEM_STACK_UNWINDER=unwind", NULL};
+    static const char *const aut[] = {"TTMEM=1", "TTMEM_STACKS=on", "TTMEM_STACK_UNWINDER=auto",
+                                      NULL};
+    run_case(case_stack_sites, fp);
+    run_case(case_stack_sites, unw);
+    run_case(case_stack_sites, aut);
+}
+
+static void test_stack_depth(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", "TTMEM_STACK_DEPTH=2", NULL};
+    run_case(case_stack_depth, env);
+}
+
+static void test_stack_env(void **state)
+{
+    (void)state;
+    static const char *const cases[][7] = {
+        {"TTMEM_STACKS=1", "TTMEM_STACK_DEPTH=", "EXPECT_WHAT=1", "EXPECT_DEPTH=32",
+         "EXPECT_LOG="},
+        {"TTMEM_STACKS=python", "TTMEM_STACK_DEPTH=10", "EXPECT_WHAT=3", "EXPECT_DEPTH=10",
+         "EXPECT_LOG="},
+        {"TTMEM_STACKS=off", "TTMEM_STACK_DEPTH=0", "EXPECT_WHAT=0", "EXPECT_DEPTH=32",
+         "EXPECT_LOG="},
+        {"TTMEM_STACKS=0", "TTMEM_STACK_DEPTH=64", "EXPECT_WHAT=0", "EXPECT_DEPTH=64",
+         "EXPECT_LOG="},
+        {"TTMEM_STACKS=sometimes", "TTMEM_STACK_DEPTH=8", "EXPECT_WHAT=0", "EXPECT_DEPTH=8",
+         "EXPECT_LOG=TTMEM_STACKS=sometimes is not"},
+        {"TTMEM_STACKS=NATIVE", "TTMEM_STACK_DEPTH=100", "EXPECT_WHAT=1", "EXPECT_DEPTH=64",
+         "EXPECT_LOG=TTMEM_STACK_DEPTH=100 is over 64"},
+        {"TTMEM_STACKS=yes", "TTMEM_STACK_DEPTH=-3", "EXPECT_WHAT=1", "EXPECT_DEPTH=32",
+         "EXPECT_LOG=TTMEM_STACK_DEPTH=-3 is not a number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *env[9] = {"TTMEM=1", "TTMEM_SOCKET=/nonexistent/ttmemd.sock"};
+        for (int k = 0; k < 5; k++)
+            env[2 + k] = cases[i][k];
+        run_case(case_stack_env, env);
+    }
+    /* tracking off: stacks are off whatever TTMEM_STACKS says */
+    static const char *const off[] = {"TTMEM_STACKS=1", "EXPECT_WHAT=0", "EXPECT_DEPTH=32",
+                                      "EXPECT_LOG=", NULL};
+    run_case(case_stack_env, off);
+}
+
+static void test_scopes(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", NULL}; /* scopes without stacks */
+    run_case(case_scopes, env);
+}
+
+static void test_dlopen_modules(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", NULL};
+    run_case(case_dlopen_modules, env);
+}
+
+static void test_side_full(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", "TTMEM_SIDE_BYTES=65536",
+                                      NULL};
+    run_case(case_side_full, env);
+}
+
+static void test_fork_side(void **state)
+{
+    (void)state;
+    /* depth 1: the same call site gives the same stack in the parent and the child */
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", "TTMEM_STACK_DEPTH=1", NULL};
+    run_case(case_fork_side, env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -769,6 +1413,13 @@ int main(void)
         cmocka_unit_test(test_reconnect_same_ring),
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_exit_flush),
+        cmocka_unit_test(test_stack_sites),
+        cmocka_unit_test(test_stack_depth),
+        cmocka_unit_test(test_stack_env),
+        cmocka_unit_test(test_scopes),
+        cmocka_unit_test(test_dlopen_modules),
+        cmocka_unit_test(test_side_full),
+        cmocka_unit_test(test_fork_side),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

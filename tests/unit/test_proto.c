@@ -2,8 +2,9 @@
  * test_proto.c — unit tests of the native control protocol's codec (src/common/proto.h) and of
  * the default socket path (paths.h): a HELLO with its memfd and eventfd over a socketpair,
  * truncated, garbage, wrong-version and wrong-geometry HELLOs rejected with a clear line and no
- * descriptor leaked, HELLOs with too few or too many descriptors, a HELLO in two pieces, and the
- * reply in both directions.
+ * descriptor leaked, HELLOs with too few or too many descriptors, the side log's third
+ * descriptor (TTM_HELLO_SIDE: exactly three then, exactly two without it), a HELLO in two
+ * pieces, and the reply in both directions.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -103,12 +104,13 @@ static void test_hello_roundtrip(void **state)
     ttm_hello h;
     ttm__proto_hello_init(&h, 1024, 7, 1);
     assert_int_equal(h.ring_bytes, ttm__ring_bytes(1024));
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev), TTM_OK);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, -1), TTM_OK);
 
     ttm_hello got;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128];
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg), TTM_OK);
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
+                     TTM_OK);
     assert_memory_equal(&got, &h, sizeof h);
     assert_int_equal(got.dropped, 7);
     assert_int_equal(got.flags, 1);
@@ -135,15 +137,17 @@ static void expect_reject(const void *hello, size_t len, int nfd, int err, const
     int sv[2];
     pair(sv);
     fds f = make_fds(64);
-    int fdv[4] = {f.mem, f.ev, f.mem, f.ev};
+    int fdv[6] = {f.mem, f.ev, f.mem, f.ev, f.mem, f.ev};
     send_raw(sv[0], hello, len, fdv, nfd);
     shutdown(sv[0], SHUT_WR); /* a truncated hello ends at EOF, not after the piece wait */
     ttm_hello got;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128] = "unset";
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg), err);
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
+                     err);
     assert_int_equal(memfd, -1);
     assert_int_equal(efd, -1);
+    assert_int_equal(sidefd, -1);
     if (needle != NULL && strstr(msg, needle) == NULL)
         fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
     close_fds(f);
@@ -196,32 +200,86 @@ static void test_hello_rejected(void **state)
     expect_reject(&good, sizeof good, 4, TTM_EPROTO, "exactly 2 descriptors");
 }
 
+/* TTM_HELLO_SIDE: the side log's memfd rides as the third descriptor. */
+static void test_hello_side(void **state)
+{
+    (void)state;
+    int base = count_open_fds();
+    int sv[2];
+    pair(sv);
+    fds f = make_fds(1024);
+    int side = memfd_create("test-side", MFD_CLOEXEC);
+    assert_true(side >= 0);
+    assert_int_equal(ftruncate(side, 4096), 0);
+    ttm_hello h;
+    ttm__proto_hello_init(&h, 1024, 0, TTM_HELLO_SIDE);
+    /* the flag and the descriptor must agree */
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, -1), TTM_EINVAL);
+    ttm_hello plain;
+    ttm__proto_hello_init(&plain, 1024, 0, 0);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &plain, f.mem, f.ev, side), TTM_EINVAL);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, side), TTM_OK);
+
+    ttm_hello got;
+    int memfd = -2, efd = -2, sidefd = -2;
+    char msg[128];
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
+                     TTM_OK);
+    assert_memory_equal(&got, &h, sizeof h);
+    assert_true(memfd >= 0 && efd >= 0 && sidefd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(sidefd, &st), 0);
+    assert_int_equal((size_t)st.st_size, 4096); /* the side log, not the ring */
+    assert_int_equal(fstat(memfd, &st), 0);
+    assert_int_equal((size_t)st.st_size, ttm__ring_bytes(1024));
+    assert_true((fcntl(sidefd, F_GETFD) & FD_CLOEXEC) != 0);
+    close(memfd);
+    close(efd);
+    close(sidefd);
+    close(side);
+    close_fds(f);
+    close_pair(sv);
+    assert_int_equal(count_open_fds(), base);
+
+    /* with the flag: exactly three; without it: exactly two (the 3-descriptor case above) */
+    ttm_hello hs;
+    ttm__proto_hello_init(&hs, 64, 0, TTM_HELLO_SIDE);
+    expect_reject(&hs, sizeof hs, 2, TTM_EPROTO, "exactly 3 descriptors");
+    expect_reject(&hs, sizeof hs, 0, TTM_EPROTO, "exactly 3 descriptors");
+    expect_reject(&hs, sizeof hs, 4, TTM_EPROTO, "exactly 3 descriptors");
+    expect_reject(&hs, sizeof hs, 6, TTM_EPROTO, "exactly 3 descriptors");
+    ttm_hello h2;
+    ttm__proto_hello_init(&h2, 64, 0, 0);
+    expect_reject(&h2, sizeof h2, 3, TTM_EPROTO, "exactly 2 descriptors");
+}
+
 static void test_hello_eof_eagain_args(void **state)
 {
     (void)state;
     int sv[2];
     ttm_hello got;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128];
 
     pair(sv);
     close(sv[0]);
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg),
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
                      TTM_ECLOSED);
     close(sv[1]);
 
     pair(sv);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg),
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
                      TTM_EAGAIN);
     assert_int_equal(memfd, -1);
-    assert_int_equal(ttm__proto_recv_hello(sv[1], NULL, &memfd, &efd, msg, sizeof msg),
+    assert_int_equal(ttm__proto_recv_hello(sv[1], NULL, &memfd, &efd, &sidefd, msg, sizeof msg),
                      TTM_EINVAL);
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, NULL, 0), TTM_EAGAIN);
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, NULL, 0),
+                     TTM_EAGAIN);
     ttm_hello h;
     ttm__proto_hello_init(&h, 64, 0, 0);
-    assert_int_equal(ttm__proto_send_hello(sv[0], NULL, 3, 4), TTM_EINVAL);
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, -1, 4), TTM_EINVAL);
+    assert_int_equal(ttm__proto_send_hello(sv[0], NULL, 3, 4, -1), TTM_EINVAL);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, -1, 4, -1), TTM_EINVAL);
     assert_int_equal(ttm__proto_send_reply(-1, 0, NULL), TTM_EINVAL);
     close_pair(sv);
 
@@ -229,7 +287,7 @@ static void test_hello_eof_eagain_args(void **state)
     pair(sv);
     close(sv[1]);
     fds f = make_fds(64);
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev), TTM_ECLOSED);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, -1), TTM_ECLOSED);
     assert_int_equal(ttm__proto_send_reply(sv[0], 0, "x"), TTM_ECLOSED);
     close_fds(f);
     close(sv[0]);
@@ -254,11 +312,11 @@ static void test_hello_in_pieces(void **state)
         _exit(0);
     }
     ttm_hello got;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128];
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     int err;
-    while ((err = ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg)) ==
+    while ((err = ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg)) ==
            TTM_EAGAIN)
         usleep(1000);
     assert_int_equal(err, TTM_OK);
@@ -283,10 +341,10 @@ static void test_hello_stalled_piece(void **state)
     int fdv[2] = {f.mem, f.ev};
     send_raw(sv[0], &h, 30, fdv, 2);
     ttm_hello got;
-    int memfd = -2, efd = -2;
+    int memfd = -2, efd = -2, sidefd = -2;
     char msg[128];
     int base = count_open_fds();
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, msg, sizeof msg),
+    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
                      TTM_EPROTO);
     assert_non_null(strstr(msg, "silence"));
     assert_int_equal(count_open_fds(), base);
@@ -379,6 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_roundtrip),
         cmocka_unit_test(test_hello_rejected),
+        cmocka_unit_test(test_hello_side),
         cmocka_unit_test(test_hello_eof_eagain_args),
         cmocka_unit_test(test_hello_in_pieces),
         cmocka_unit_test(test_hello_stalled_piece),

@@ -270,9 +270,9 @@ static void test_intern_ids(void **state)
         assert_int_equal(ids[i][1], ids[0][1]);
     }
     /* Empty and too deep are not interned and not counted as full. */
-    uintptr_t big[TTM__STACK_DEPTH_MAX + 1] = {0};
+    uintptr_t big[TTM__STACK_INTERN_MAX + 1] = {0};
     assert_int_equal(ttm__stack_intern(t, big, 0), 0);
-    assert_int_equal(ttm__stack_intern(t, big, TTM__STACK_DEPTH_MAX + 1), 0);
+    assert_int_equal(ttm__stack_intern(t, big, TTM__STACK_INTERN_MAX + 1), 0);
     assert_int_equal(ttm__stack_intern(NULL, big, 1), 0);
 
     /* Taken once each, in id order, with their addresses. */
