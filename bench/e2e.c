@@ -12,11 +12,18 @@
  * (mesh buffers, views, traces, program buffers) replayed by short-lived processes in turn, each
  * a different seed on its own 8 devices (this one includes process start-up).
  *
+ * The daemon alone (issue 11's budget, >= 5 M events/s with stacks on): a client process fills
+ * a ring of 2^20 slots with the llama mix before its HELLO, so the clock (HELLO to the whole
+ * ring consumed) measures ttmemd's ingest only; stacks off, and on (every event carrying a
+ * stack and a scope shipped in its side log: ids rewritten, contexts kept), alternating in the
+ * same run.
+ *
  * Baseline, same run: the prototype's way end to end — one blocking send() of a 64-byte event
  * per call over a Unix socket to a process that reads each one and applies it to a registry.
  *
- * Usage: bench_e2e [--ttmemd PATH] [events]   (default 10,000,000 per round, 5 rounds per row;
- * ttmemd defaults to the one next to the bench directory)
+ * Usage: bench_e2e [--ttmemd PATH] [--ingest] [events]   (default 10,000,000 per round, 5
+ * rounds per row; ttmemd defaults to the one next to the bench directory; --ingest: only the
+ * daemon's ingest rows)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/integration/hand_client.h"
 #include "bench_util.h"
 #include "common/alloc.h"
 #include "core/report.h"
@@ -208,6 +216,150 @@ static double run_llama(unsigned nproc, bool *ok)
     ttm__free(m);
     ttm__free(pids);
     return rate;
+}
+
+/* ---- the daemon's ingest, stacks off and on (issue 11's budget: >= 5 M events/s on) ---- */
+
+#define INGEST_SLOTS (1u << 20) /* a ring filled whole before the daemon sees it */
+#define INGEST_ROUNDS 5
+#define INGEST_MODULES 8
+#define INGEST_STACKS 4096
+#define INGEST_DEPTH 32
+#define INGEST_SCOPES 64
+
+/* The records of a process with INGEST_MODULES modules, INGEST_STACKS stacks of INGEST_DEPTH
+ * return addresses inside them and INGEST_SCOPES scope names. */
+static void ingest_side(side_log *l)
+{
+    for (uint32_t m = 0; m < INGEST_MODULES; m++) {
+        char path[64];
+        uint8_t bid[20] = {(uint8_t)m, 0x11, 0x22};
+        snprintf(path, sizeof path, "/usr/lib/libbench%u.so", m);
+        uint64_t lo = 0x7f0000000000ull + ((uint64_t)m << 32);
+        side_log_module(l, m + 1, lo - 0x1000, lo, lo + (64u << 20), bid, sizeof bid, path);
+    }
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (uint32_t k = 0; k < INGEST_STACKS; k++) {
+        uint64_t pcs[INGEST_DEPTH];
+        for (int f = 0; f < INGEST_DEPTH; f++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* the outer frames shared by many stacks, as real call chains are */
+            uint64_t site = f < INGEST_DEPTH / 2 ? x : (uint64_t)f * 977;
+            pcs[f] = 0x7f0000000000ull + ((site % INGEST_MODULES) << 32) + (site >> 40) % (64u << 20);
+        }
+        side_log_stack(l, k + 1, pcs, INGEST_DEPTH);
+    }
+    for (uint32_t k = 0; k < INGEST_SCOPES; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "op%u", k);
+        side_log_string(l, k + 1, TTM_SIDE_STR_SCOPE, name);
+    }
+    side_log_commit(l);
+}
+
+/* One round in a child: the ring filled with the mix (ids set when stacks), the side log
+ * written, then the HELLO; the clock runs from the HELLO until the daemon has consumed the
+ * whole ring. Writes the seconds to fd. */
+static void ingest_child(const mix *m, bool stacks, int fd)
+{
+    hand_client c;
+    hc_ring(&c, INGEST_SLOTS);
+    if (stacks) {
+        hc_side(&c, TTM_SIDE_DEFAULT_BYTES, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+        ingest_side(&c.side);
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        ttm_event e = m->ev[i];
+        if (stacks) {
+            e.stack = 1 + (uint32_t)((i * 2654435761u) % INGEST_STACKS);
+            e.scope = 1 + (uint32_t)(i / 512 % INGEST_SCOPES);
+        }
+        if (!hc_put(&c, &e, false))
+            die("the ingest ring is full");
+    }
+    double t0 = ttm_bench_now_s();
+    if (!hc_hello(&c, sock, 0))
+        die("the ingest client could not attach");
+    while (atomic_load_explicit(&c.h->tail, memory_order_acquire) < m->n) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+    double dt = ttm_bench_now_s() - t0;
+    (void)!write(fd, &dt, sizeof dt);
+    _exit(0);
+}
+
+/* Waits until the daemon has settled pid's exit (no other ring waits behind it). */
+static void wait_settled(pid_t pid)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+        ttm_report s;
+        char msg[200];
+        if (ttm_report_fetch(query, &q, 10000, &s, msg, sizeof msg) != TTM_OK)
+            die(msg);
+        bool open = false;
+        for (size_t k = 0; k < s.nprocs; k++)
+            if (s.procs[k].stats.pid == (uint32_t)pid)
+                open = s.procs[k].connected || s.procs[k].stats.alive;
+        ttm_report_clear(&s);
+        if (!open)
+            return;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    die("a process's exit was never settled");
+}
+
+/* The daemon alone: the llama mix in a ring filled before the HELLO, drained by ttmemd, stacks
+ * off (ids 0) and on (every event with a stack and a scope: ids rewritten, contexts kept), in
+ * alternating rounds of the same run. Prints both medians and their ratio. */
+static void run_ingest(bool *ok)
+{
+    mix m = {0};
+    for (unsigned seed = 1; m.n < INGEST_SLOTS; seed++) {
+        m.device_base = (uint16_t)(8 * seed); /* each seed on 8 devices of its own */
+        if (ttm_sim_run("llama", TTM_SIM_IDENTITY, seed, mix_add, &m, NULL) != TTM_OK)
+            die("the llama scenario is missing");
+    }
+    m.n = INGEST_SLOTS;
+    double rate[2][INGEST_ROUNDS];
+    for (int r = 0; r < INGEST_ROUNDS; r++)
+        for (int on = 0; on < 2; on++) {
+            int p[2];
+            if (pipe(p) != 0)
+                die("pipe");
+            pid_t pid = fork();
+            if (pid < 0)
+                die("fork");
+            if (pid == 0)
+                ingest_child(&m, on, p[1]);
+            close(p[1]);
+            double dt = 0;
+            if (read(p[0], &dt, sizeof dt) != (ssize_t)sizeof dt || dt <= 0)
+                *ok = false;
+            close(p[0]);
+            waitpid(pid, NULL, 0);
+            wait_settled(pid);
+            rate[on][r] = dt > 0 ? (double)m.n / dt : 0;
+        }
+    for (int on = 0; on < 2; on++) {
+        qsort(rate[on], INGEST_ROUNDS, sizeof rate[on][0], ttm_bench_cmp_double);
+        char range[32];
+        snprintf(range, sizeof range, "%.1f-%.1f", rate[on][0] / 1e6,
+                 rate[on][INGEST_ROUNDS - 1] / 1e6);
+        double med = rate[on][INGEST_ROUNDS / 2];
+        printf("| %-34s | %7u | %12llu | %8.2f M | %11s | %6.1f | %9s | %7s | %4s |\n",
+               on ? "daemon ingest, llama, stacks on (+)" : "daemon ingest, llama, stacks off",
+               1u, (unsigned long long)m.n * INGEST_ROUNDS, med / 1e6, range, 1e9 / med, "-",
+               "-", "-");
+    }
+    double off = rate[0][INGEST_ROUNDS / 2], on = rate[1][INGEST_ROUNDS / 2];
+    printf("\n(+) %u stacks of %u frames in %u modules and %u scopes, shipped in the side log; "
+           "every event carries a stack and a scope (ids rewritten, contexts kept): %.2f M "
+           "events/s, %.2f x the rate with stacks off (budget: >= 5 M events/s)\n",
+           INGEST_STACKS, INGEST_DEPTH, INGEST_MODULES, INGEST_SCOPES, on / 1e6, on / off);
+    ttm__free(m.ev);
 }
 
 #define PAIR_ROUNDS 5
@@ -396,14 +548,17 @@ int main(int argc, char **argv)
 {
     char ttmemd[PATH_MAX] = "";
     uint64_t events = 10000000;
+    bool ingest_only = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--ttmemd") == 0 && i + 1 < argc) {
             snprintf(ttmemd, sizeof ttmemd, "%s", argv[++i]);
+        } else if (strcmp(argv[i], "--ingest") == 0) {
+            ingest_only = true;
         } else {
             char *end;
             events = strtoull(argv[i], &end, 10);
             if (*end != '\0' || events < 1000) {
-                fprintf(stderr, "usage: bench_e2e [--ttmemd PATH] [events >= 1000]\n");
+                fprintf(stderr, "usage: bench_e2e [--ttmemd PATH] [--ingest] [events >= 1000]\n");
                 return 2;
             }
         }
@@ -412,6 +567,31 @@ int main(int argc, char **argv)
     ttm_bench_find_ttmemd(ttmemd, sizeof ttmemd);
     ttm_bench_private_paths("e2e", dir, sizeof dir, sock, sizeof sock, query, sizeof query);
     start_daemon(ttmemd);
+    /* The ingest rows' processes must not hold a libttmem session of their own beside their
+     * hand-made one: they are forked from a process that never used libttmem. */
+    bool ok = true;
+    if (ingest_only) {
+        ttm_bench_machine();
+        run_ingest(&ok);
+        stop_daemon();
+        return ok ? 0 : 1;
+    }
+    int go[2];
+    if (pipe(go) != 0)
+        die("pipe");
+    pid_t ingest = fork();
+    if (ingest < 0)
+        die("fork");
+    if (ingest == 0) { /* runs its rows when told, after the others */
+        close(go[1]);
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(1);
+        run_ingest(&ok);
+        fflush(stdout);
+        _exit(ok ? 0 : 1);
+    }
+    close(go[0]);
     setenv("TTMEM", "1", 1);
     setenv("TTMEM_SOCKET", sock, 1);
     if (ttm_buffer_alloc(100, TTM_MEM_L1, 0, 64, 0, 0) != TTM_OK ||
@@ -430,7 +610,6 @@ int main(int argc, char **argv)
     printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "---------",
            "--------------", "------------", "-------------", "--------", "-----------",
            "---------", "------");
-    bool ok = true;
     run("pairs, new object id each", 1, events, true, &ok);
     run("pairs, new object id each", 2, events, true, &ok);
     run("pairs without object ids", 1, events, false, &ok);
@@ -440,6 +619,12 @@ int main(int argc, char **argv)
     ttm_client_flush(10000);
     run("pairs + ids, 100,000 live buffers", 1, events, true, &ok);
     run_llama(16, &ok);
+    fflush(stdout);
+    int status = 0;
+    if (write(go[1], "g", 1) != 1 || waitpid(ingest, &status, 0) != ingest ||
+        !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        ok = false;
+    close(go[1]);
     baseline(events / 10);
     stop_daemon();
     printf("\n(*) each process starts, opens its session, replays one llama run and exits: the "

@@ -54,6 +54,29 @@ typedef struct ttm_report_unmatched {
     bool more_pids;
 } ttm_report_unmatched;
 
+/* What side logs did (the call stacks, modules and scope names a client ships beside its
+ * ring, docs/DAEMON.md "The side log"): of one process's sessions, or of all. */
+typedef struct ttm_report_side {
+    uint64_t logs;          /* side logs accepted */
+    uint64_t refused;       /* side logs refused at the handshake (seals, size, header) */
+    uint64_t broken;        /* side logs read no more: framing lost, committed moved back */
+    uint64_t records;       /* records read, of every type */
+    uint64_t bytes;         /* bytes of those records (headers and padding included) */
+    uint64_t modules;       /* MODULE records taken */
+    uint64_t stacks;        /* STACK records taken */
+    uint64_t strings;       /* STRING records taken */
+    uint64_t pyframes;      /* PYFRAME records taken */
+    uint64_t unmaps;        /* UNMAP records taken */
+    uint64_t skipped;       /* records of an unknown type, skipped */
+    uint64_t bad;           /* records of a known type that break the format, skipped */
+    uint64_t bound;         /* ids beyond a per-session bound, or refused by the registry's
+                             * tables (full): mapped to 0 */
+    uint64_t refs_unknown;  /* references inside the log to ids not shipped before (a
+                             * PYFRAME's strings, a STACK's Python frames): treated as 0 */
+    uint64_t stack_unknown; /* events carrying a stack id never shipped: stack 0 */
+    uint64_t scope_unknown; /* events carrying a scope id never shipped: scope 0 */
+} ttm_report_side;
+
 /* The daemon that answered a query: identity, limits, clients, transport counters. */
 typedef struct ttm_report_daemon {
     char version[TTM_REPORT_VERSION_LEN]; /* "0.1.0" */
@@ -75,6 +98,7 @@ typedef struct ttm_report_daemon {
     uint64_t ring_errors;         /* rings that became unreadable (truncated, corrupt) */
     uint64_t queries;             /* queries served */
     uint64_t procs_dropped;       /* process entries not kept (table full) */
+    ttm_report_side side;         /* every session's side log */
 } ttm_report_daemon;
 
 /* The legacy allocation-server socket (docs/COMPAT.md). */
@@ -122,6 +146,7 @@ typedef struct ttm_report_proc {
     uint64_t dropped;               /* events dropped while no daemon existed */
     uint64_t prior_events;          /* events a previous daemon took from its ring */
     uint64_t sessions;              /* sessions opened */
+    ttm_report_side side;           /* its sessions' side logs */
 } ttm_report_proc;
 
 /* ---- call sites (the STACKS section) ------------------------------------------------------
@@ -261,7 +286,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_service, ttm_rec_leak_group, ttm_rec_live_site, ttm_rec_phase, ttm_rec_breakdown,
     ttm_rec_report_string, ttm_rec_report_module, ttm_rec_report_frame, ttm_rec_report_stack,
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
-    ttm_rec_report;
+    ttm_rec_side, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

@@ -288,6 +288,43 @@ const ttm_record ttm_rec_unmatched =
     TTM_RECORD(ttm_report_unmatched, "unmatched",
                "frees matched to no allocation at one (device, address)", unmatched_rows);
 
+static const ttm_field side_rows[] = {
+    {TTM_ROW(ttm_report_side, logs, TTM_FT_U64), .unit = "logs", .help = "side logs accepted"},
+    {TTM_ROW(ttm_report_side, refused, TTM_FT_U64), .unit = "logs",
+     .help = "side logs refused at the handshake (seals, size, header)"},
+    {TTM_ROW(ttm_report_side, broken, TTM_FT_U64), .unit = "logs",
+     .help = "side logs read no more: framing lost, committed moved back"},
+    {TTM_ROW(ttm_report_side, records, TTM_FT_U64), .unit = "records",
+     .help = "records read, of every type"},
+    {TTM_ROW(ttm_report_side, bytes, TTM_FT_U64), .unit = "bytes",
+     .help = "bytes of those records"},
+    {TTM_ROW(ttm_report_side, modules, TTM_FT_U64), .unit = "records",
+     .help = "MODULE records taken"},
+    {TTM_ROW(ttm_report_side, stacks, TTM_FT_U64), .unit = "records",
+     .help = "STACK records taken"},
+    {TTM_ROW(ttm_report_side, strings, TTM_FT_U64), .unit = "records",
+     .help = "STRING records taken"},
+    {TTM_ROW(ttm_report_side, pyframes, TTM_FT_U64), .unit = "records",
+     .help = "PYFRAME records taken"},
+    {TTM_ROW(ttm_report_side, unmaps, TTM_FT_U64), .unit = "records",
+     .help = "UNMAP records taken"},
+    {TTM_ROW(ttm_report_side, skipped, TTM_FT_U64), .unit = "records",
+     .help = "records of an unknown type, skipped"},
+    {TTM_ROW(ttm_report_side, bad, TTM_FT_U64), .unit = "records",
+     .help = "records of a known type that break the format, skipped"},
+    {TTM_ROW(ttm_report_side, bound, TTM_FT_U64), .unit = "ids",
+     .help = "ids beyond a per-session bound or refused by the full tables: 0"},
+    {TTM_ROW(ttm_report_side, refs_unknown, TTM_FT_U64), .unit = "ids",
+     .help = "references in the log to ids not shipped before: 0"},
+    {TTM_ROW(ttm_report_side, stack_unknown, TTM_FT_U64), .unit = "events",
+     .help = "events whose stack id was never shipped: stack 0"},
+    {TTM_ROW(ttm_report_side, scope_unknown, TTM_FT_U64), .unit = "events",
+     .help = "events whose scope id was never shipped: scope 0"},
+};
+const ttm_record ttm_rec_side =
+    TTM_RECORD(ttm_report_side, "side", "what side logs did (call stacks, modules, scopes)",
+               side_rows);
+
 static const ttm_field proc_rows[] = {
     {TTM_ROW(ttm_report_proc, stats, TTM_FT_REC), .rec = &ttm_rec_proc_stats,
      .flags = TTM_FF_FLAT, .help = "the registry's statistics"},
@@ -308,6 +345,8 @@ static const ttm_field proc_rows[] = {
      .help = "events a previous daemon took from its ring"},
     {TTM_ROW(ttm_report_proc, sessions, TTM_FT_U64), .unit = "sessions",
      .help = "sessions opened"},
+    {TTM_ROW(ttm_report_proc, side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "its sessions' side logs"},
 };
 const ttm_record ttm_rec_proc =
     TTM_RECORD(ttm_report_proc, "process", "a process: statistics and transport counters",
@@ -363,6 +402,8 @@ static const ttm_field daemon_rows[] = {
      .help = "queries served"},
     {TTM_ROW(ttm_report_daemon, procs_dropped, TTM_FT_U64), .unit = "processes",
      .help = "process entries not kept (table full)"},
+    {TTM_ROW(ttm_report_daemon, side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "every session's side log"},
 };
 const ttm_record ttm_rec_daemon =
     TTM_RECORD(ttm_report_daemon, "daemon", "the daemon: identity, limits, clients, transport",
@@ -709,6 +750,6 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_breakdown,     &ttm_rec_report_string,  &ttm_rec_report_module,
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
-    &ttm_rec_report,
+    &ttm_rec_side,          &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

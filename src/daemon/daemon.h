@@ -26,6 +26,7 @@
 #include "core/registry.h"
 #include "daemon/loop.h"
 #include "daemon/proc.h"
+#include "daemon/side_ingest.h"
 
 #define TTM_DAEMON_BATCH 1024             /* events copied out of a ring per consume call */
 #define TTM_DAEMON_BUDGET 8192            /* events one ring may have applied per loop turn, at
@@ -121,6 +122,9 @@ typedef struct ttm_session {
     uint64_t pos;             /* the daemon's own consumer position (tail is only published) */
     uint64_t acct_pos, acct_ns; /* position and time of the last counter check */
     uint64_t dropped_seen;    /* the ring's dropped counter as last read */
+    /* added for issue 11 (session.c, side_ingest.h) */
+    ttm_side_in *side;        /* the side log's reader; NULL: the client sent none, or it was
+                                 refused (every stack and scope id it sends becomes 0) */
 } ttm_session;
 
 typedef struct ttm_qconn {
@@ -206,6 +210,8 @@ typedef struct ttm_daemon {
     uint64_t session_seq;
     uint64_t pending_evicted;  /* pre-HELLO connections closed to make room (also refused) */
     uint64_t counters_rejected; /* implausible ring counters (also ring_errors) */
+    /* added for issue 11 (session.c) */
+    ttm_side_counts side;      /* what the side logs of every session did */
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
@@ -251,6 +257,11 @@ int ttm__session_register(ttm_daemon *d);
  * (consumer_attached = 0) and closes every session without declaring the processes exited
  * (they reconnect to the next daemon). */
 void ttm__session_close_all(ttm_daemon *d);
+/* Rewrites the stack and scope ids of ev[0..n), copied from s's ring, from the client's ids
+ * into the registry's (side_ingest.h; the side log must have been read as far as the events
+ * need, as session.c does before every batch), counting unknown ids for s's process and the
+ * daemon. For state.c's replay of a ring at a reattach. */
+void ttm__session_side_rewrite(ttm_daemon *d, ttm_session *s, ttm_event *ev, size_t n);
 /* Binds and listens on path with mode after the same checks as the main socket (another
  * daemon there: TTM_EEXIST; a stale socket file is replaced); option names the option that
  * moves the path, for the error line in msg. Returns the non-blocking descriptor, or a

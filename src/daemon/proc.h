@@ -18,6 +18,7 @@
 
 #include "common/event.h"
 #include "daemon/loop.h"
+#include "daemon/side_ingest.h"
 
 typedef struct ttm_daemon ttm_daemon;
 
@@ -35,6 +36,7 @@ typedef struct ttm_dproc {
     bool restored;           /* loaded from a state file (state.c), not reattached since */
     uint64_t state_ring_tail; /* state.c: its ring's tail when the state was written (0: none) */
     uint64_t state_ring_ino;  /* ... and that ring's inode */
+    ttm_side_counts side;     /* what its sessions' side logs did (session.c) */
 } ttm_dproc;
 
 

@@ -34,6 +34,7 @@ static void fill_daemon(ttm_daemon *d, ttm_report_daemon *o)
     o->ring_errors = d->ring_errors;
     o->queries = d->queries;
     o->procs_dropped = d->procs_dropped;
+    o->side = d->side;
     uint64_t waited = 0;
     for (size_t i = 0; i < d->nprocs; i++)
         waited += d->procs[i]->waited;
@@ -52,6 +53,7 @@ static void proc_transport(const ttm_dproc *dp, ttm_report_proc *o)
     o->dropped = dp->dropped;
     o->prior_events = dp->prior_events;
     o->sessions = dp->sessions;
+    o->side = dp->side;
 }
 
 /* Merges the daemon's processes (ascending by pid, as the registry's are) into r->procs:

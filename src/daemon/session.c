@@ -152,6 +152,8 @@ static void session_free(ttm_daemon *d, ttm_session *s)
         munmap(s->ring, s->map_bytes);
         s->ring = NULL;
     }
+    ttm__side_in_close(s->side);
+    s->side = NULL;
     close_fd(&s->fd);
     close_fd(&s->memfd);
     close_fd(&s->efd);
@@ -166,6 +168,80 @@ static void session_free(ttm_daemon *d, ttm_session *s)
     s->dead = true;
     s->hot = false;
     ttm__loop_defer(d->loop, &s->dead_node, ttm__free, s);
+}
+
+/* ---- the side log ---------------------------------------------------------------------------- */
+
+/* Adds what one call counted to s's process and to the daemon. */
+static void side_count(ttm_daemon *d, ttm_session *s, const ttm_side_counts *c)
+{
+    if (s->pc.proc != NULL)
+        ttm__side_counts_add(&s->pc.proc->side, c);
+    ttm__side_counts_add(&d->side, c);
+}
+
+typedef struct side_args {
+    size_t budget;
+    int err;
+    ttm_side_counts c;
+    char msg[160];
+} side_args;
+
+static void do_side_read(ttm_daemon *d, ttm_session *s, void *arg)
+{
+    side_args *a = arg;
+    a->err = ttm__side_in_read(s->side, ttm_registry_stacks(d->reg), a->budget, &a->c, a->msg,
+                               sizeof a->msg);
+}
+
+/* Reads s's side log as far as its client has committed (budget bytes at most; SIZE_MAX: all
+ * of it), under the SIGBUS guard (the log is sealed, so a fault is not expected: one would
+ * break the side log, not the session). Returns false when the budget stopped it: the events
+ * copied from the ring may name records not read yet, so they wait for the next turn. Cheap
+ * when nothing is new (one acquire load and a compare). */
+static bool side_sync(ttm_daemon *d, ttm_session *s, size_t budget)
+{
+    if (!ttm__side_in_pending(s->side))
+        return true;
+    side_args a = {.budget = budget};
+    bool ok = guarded(d, s, do_side_read, &a);
+    if (!ok) {
+        ttm__side_in_break(s->side, &a.c);
+        snprintf(a.msg, sizeof a.msg, "its memfd became unreadable (truncated?)");
+        a.err = TTM_EPROTO;
+    }
+    side_count(d, s, &a.c);
+    if (a.err == TTM_EPROTO)
+        TTM_LOG(WARN, "pid %u (%s): %s; its later call stacks and scopes are 0 (counted)",
+                s->pid, s->pc.proc ? s->pc.proc->name : "?", a.msg);
+    return a.err != TTM_EAGAIN;
+}
+
+void ttm__session_side_rewrite(ttm_daemon *d, ttm_session *s, ttm_event *ev, size_t n)
+{
+    ttm_side_counts c = {0};
+    ttm__side_in_rewrite(s->side, ev, n, &c);
+    if (c.stack_unknown != 0 || c.scope_unknown != 0)
+        side_count(d, s, &c);
+}
+
+/* The side log handed over with s's HELLO (sidefd, -1 for none; closed here): checked and
+ * mapped (side_ingest.h). A refused one costs the session its call stacks, nothing else: one
+ * line; counted in *c, which the handshake adds once the process is known. */
+static void side_open(ttm_session *s, int sidefd, ttm_side_counts *c)
+{
+    if (sidefd < 0)
+        return;
+    char msg[160];
+    if (ttm__side_in_open(&s->side, sidefd, msg, sizeof msg) == TTM_OK) {
+        c->logs++;
+    } else {
+        c->refused++;
+        TTM_LOG(WARN, "pid %u: side log refused: %s; the session goes on without call stacks "
+                      "and scopes (counted)",
+                s->pid, msg);
+    }
+    close(sidefd);
 }
 
 /* ---- draining -------------------------------------------------------------------------------- */
@@ -417,6 +493,13 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
                 return total;
             }
         }
+        /* what the events name was committed to the side log before them (side.h): read it
+         * that far (within a budget; the whole of it at a clean stop), then translate */
+        if (!side_sync(d, s, d->stopping ? SIZE_MAX : 0)) {
+            s->hot = true; /* not applied, not released: they wait in the ring */
+            return total;
+        }
+        ttm__session_side_rewrite(d, s, d->batch, n);
         apply_batch(d, s, n);
         total += (size_t)(next - s->pos);
         s->pos = next;
@@ -716,8 +799,8 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     char msg[120];
     int sidefd = -1;
     int err = ttm__proto_recv_hello(s->fd, &hello, &s->memfd, &s->efd, &sidefd, msg, sizeof msg);
-    if (sidefd >= 0)
-        close(sidefd); /* the side log's reader (side_ingest.c) takes it over */
+    ttm_side_counts side_c = {0};
+    side_open(s, sidefd, &side_c); /* before any refusal: it closes sidefd */
     if (err == TTM_EAGAIN)
         return;
     if (err == TTM_ECLOSED) {
@@ -749,6 +832,7 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         reject(d, s, TTM_ELIMIT, "the daemon's process table is full");
         return;
     }
+    side_count(d, s, &side_c);
     ttm_ring_hdr *h = s->ring;
     bool other = ttm__proc_held(d, s->pid, &s->pc, false);
     bool same_ring = other && take_over_same_ring(d, s);
@@ -795,6 +879,9 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
          * reloaded at start holds or replays from the ring (state.c) */
+        /* a replay of the ring (state.c) translates its events' ids: the side log first */
+        if (s->pc.proc->restored)
+            side_sync(d, s, SIZE_MAX);
         uint64_t unseen = ttm__state_reattach(d, s, tail);
         s->pc.proc->prior_events = ttm__sat_add(s->pc.proc->prior_events, unseen);
         d->prior_events = ttm__sat_add(d->prior_events, unseen);

@@ -596,6 +596,7 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
             }
             d->batch[kept++] = d->batch[i];
         }
+        ttm__session_side_rewrite(d, s, d->batch, kept); /* client ids -> the registry's */
         ttm_registry_apply_batch(d->reg, s->pid, d->batch, kept, d->masks);
         d->events += ok;
         s->pc.proc->events += ok;
