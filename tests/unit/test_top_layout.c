@@ -30,6 +30,8 @@
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
 #include "cli/top_procs.c"
+#include "cli/top_sites.c"
+#include "cli/sites.c"
 
 #define GIB (1ull << 30)
 #define MIB (1ull << 20)
@@ -605,6 +607,16 @@ static void test_keys(void **state)
     ttm__top_state_key(&st, &m, '\t', t, 10);
     assert_int_equal(st.view, TTM_TOP_VIEW_DIAGNOSIS);
     ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
+    assert_int_equal(st.view, TTM_TOP_VIEW_SITES);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
+    assert_int_equal(st.view, TTM_TOP_VIEW_HISTORY);
+    /* l: straight to the sites view, fetched at once (the call sites are asked for there) */
+    assert_int_equal(ttm__top_state_key(&st, &m, 'l', t, 10), TTM_TOP_ACT_REFRESH);
+    assert_int_equal(st.view, TTM_TOP_VIEW_SITES);
+    ttm__top_state_key(&st, &m, 'v', t, 10);
+    assert_int_equal(st.view, TTM_TOP_VIEW_DEVICES);
     ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
     ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
     assert_int_equal(st.view, TTM_TOP_VIEW_HISTORY);
