@@ -32,12 +32,6 @@ static int offender_key_cmp(const void *a, const void *b)
     return 0;
 }
 
-static bool is_unmatched(unsigned cls)
-{
-    return cls == TTM_CLASS_EXCESS_FREE || cls == TTM_CLASS_UNKNOWN_FREE ||
-           cls == TTM_CLASS_DOUBLE_FREE;
-}
-
 static void add_pid(ttm_report_unmatched *u, uint32_t pid)
 {
     for (unsigned i = 0; i < u->npids; i++)
@@ -50,10 +44,15 @@ static void add_pid(ttm_report_unmatched *u, uint32_t pid)
 }
 
 /* Merges the excess, unknown and double-free offenders per (device, addr): the addresses freed
- * more times than they were allocated. Keeps the `top` worst. */
+ * more times than they were allocated. Keeps the `top` worst. Only those three classes' entries
+ * are fetched (the leaks of a big exit are offenders too: thousands, none of them unmatched). */
 static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
 {
-    size_t n = ttm_registry_offenders(reg, TTM_CLASS__COUNT, NULL, 0);
+    static const unsigned classes[] = {TTM_CLASS_EXCESS_FREE, TTM_CLASS_UNKNOWN_FREE,
+                                       TTM_CLASS_DOUBLE_FREE};
+    size_t counts[3], n = 0;
+    for (size_t c = 0; c < 3; c++)
+        n += counts[c] = ttm_registry_offenders(reg, classes[c], NULL, 0);
     if (n == 0)
         return TTM_OK;
     ttm_offender *all = ttm__calloc(n, sizeof *all);
@@ -63,13 +62,13 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
         ttm__free(u);
         return TTM_ENOMEM;
     }
-    n = ttm_registry_offenders(reg, TTM_CLASS__COUNT, all, n);
+    n = 0;
+    for (size_t c = 0; c < 3; c++)
+        n += ttm_registry_offenders(reg, classes[c], all + n, counts[c]);
     qsort(all, n, sizeof *all, offender_key_cmp);
     size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
         const ttm_offender *o = &all[i];
-        if (!is_unmatched(o->cls))
-            continue;
         ttm_report_unmatched *cur = &u[nu > 0 ? nu - 1 : 0];
         if (nu == 0 || cur->device != o->device || cur->addr != o->addr) {
             cur = &u[nu++];
@@ -102,13 +101,14 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
 static int fill_findings(ttm_report *r, const ttm_registry *reg, size_t top, size_t max_leaks);
 static int fill_devices(ttm_report *r, const ttm_registry *reg);
 static int fill_procs(ttm_report *r, const ttm_registry *reg);
+static int fill_stacks(ttm_report *r, const ttm_registry *reg, size_t top);
 
 int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_report *r)
 {
     size_t top = opt && opt->top ? opt->top : 10;
     size_t max_leaks = opt && opt->max_leaks ? opt->max_leaks : 20;
-    const uint32_t all = TTM_REPORT_SECTIONS;
-    uint32_t want = opt && opt->sections ? opt->sections & all : all;
+    const uint32_t all = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    uint32_t want = opt && opt->sections ? opt->sections & all : TTM_REPORT_SECTIONS;
     memset(r, 0, sizeof *r);
     r->schema_version = TTM_REPORT_SCHEMA_VERSION;
     r->sections = want | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS);
@@ -120,6 +120,10 @@ int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) && fill_devices(r, reg) != TTM_OK)
         goto out_nomem;
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) && fill_procs(r, reg) != TTM_OK)
+        goto out_nomem;
+    if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)) &&
+        (fill_stacks(r, reg, top) != TTM_OK ||
+         ttm_report_resolve(r, ttm_registry_stacks_c(reg)) != TTM_OK))
         goto out_nomem;
     return TTM_OK;
 
@@ -218,6 +222,269 @@ static int fill_procs(ttm_report *r, const ttm_registry *reg)
         ttm__free(tmp);
     }
     return TTM_OK;
+}
+
+/* The registry's call-site lists: every leak group, the top live sites, the phases, the
+ * breakdown, the table's counters. The registry's group queries return 0 when memory is short:
+ * the second call of one that had rows is then TTM_ENOMEM. */
+static int fill_stacks(ttm_report *r, const ttm_registry *reg, size_t top)
+{
+    size_t n = ttm_registry_leak_groups(reg, NULL, 0);
+    if (n > 0) {
+        if ((r->leak_groups = ttm__calloc(n, sizeof *r->leak_groups)) == NULL)
+            return TTM_ENOMEM;
+        if ((r->nleak_groups = ttm_registry_leak_groups(reg, r->leak_groups, n)) == 0)
+            return TTM_ENOMEM;
+    }
+    if ((r->live_sites = ttm__calloc(top, sizeof *r->live_sites)) == NULL)
+        return TTM_ENOMEM;
+    n = ttm_registry_live_sites(reg, r->live_sites, top); /* one walk: the top ones, all counted */
+    r->nlive_sites = n < top ? n : top;
+    n = ttm_registry_phases(reg, NULL, 0);
+    if (n > 0) {
+        if ((r->phases = ttm__calloc(n, sizeof *r->phases)) == NULL)
+            return TTM_ENOMEM;
+        r->nphases = ttm_registry_phases(reg, r->phases, n);
+    }
+    n = ttm_registry_breakdown(reg, NULL, 0);
+    if (n > 0) {
+        if ((r->breakdown = ttm__calloc(n, sizeof *r->breakdown)) == NULL ||
+            (r->nbreakdown = ttm_registry_breakdown(reg, r->breakdown, n)) == 0)
+            return TTM_ENOMEM;
+    }
+    ttm_stacks_stats_get(ttm_registry_stacks_c(reg), &r->stack_stats);
+    return TTM_OK;
+}
+
+/* ---- resolving ids: the stacks, modules and strings a report refers to -------------------- */
+
+/* A growable set of ids: collected, then sorted and made unique. */
+typedef struct idset {
+    uint32_t *ids;
+    size_t n, cap;
+    bool nomem;
+} idset;
+
+static void idset_add(idset *s, uint32_t id)
+{
+    if (id == 0 || s->nomem)
+        return;
+    uint32_t *p = ttm__grow(s->ids, &s->cap, s->n, sizeof *s->ids, 256);
+    if (p == NULL) {
+        s->nomem = true;
+        return;
+    }
+    s->ids = p;
+    s->ids[s->n++] = id;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void idset_seal(idset *s)
+{
+    if (s->n == 0)
+        return;
+    qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < s->n; i++)
+        if (s->ids[i] != s->ids[k - 1])
+            s->ids[k++] = s->ids[i];
+    s->n = k;
+}
+
+static void add_context(idset *stacks, idset *strings, uint32_t stack, uint32_t scope,
+                        uint32_t phase)
+{
+    idset_add(stacks, stack);
+    idset_add(strings, scope);
+    idset_add(strings, phase);
+}
+
+/* Every stack and every scope or phase name r's records refer to. */
+static void collect_refs(const ttm_report *r, idset *stacks, idset *strings)
+{
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        for (size_t k = 0; k < r->classes[c].noffenders; k++) {
+            const ttm_offender *o = &r->classes[c].offenders[k];
+            for (unsigned i = 0; i < o->nsites && i < TTM_SITES_MAX; i++) {
+                const ttm_site *st = &o->sites[i];
+                add_context(stacks, strings, st->stack, st->scope, st->phase);
+                idset_add(stacks, st->release_stack);
+            }
+        }
+    for (size_t i = 0; i < r->nleaks; i++)
+        add_context(stacks, strings, r->leaks[i].stack, r->leaks[i].scope, r->leaks[i].phase);
+    for (size_t i = 0; i < r->nlive; i++)
+        add_context(stacks, strings, r->live[i].stack, r->live[i].scope, r->live[i].phase);
+    for (size_t i = 0; i < r->nleak_groups; i++)
+        idset_add(stacks, r->leak_groups[i].stack);
+    for (size_t i = 0; i < r->nlive_sites; i++)
+        idset_add(stacks, r->live_sites[i].stack);
+    for (size_t i = 0; i < r->nphases; i++)
+        idset_add(strings, r->phases[i].name);
+    for (size_t i = 0; i < r->nbreakdown; i++)
+        idset_add(strings, r->breakdown[i].name);
+}
+
+/* A NUL-terminated copy of string id (NULL for 0, an id not interned, or memory short: *nomem
+ * tells the last). */
+static char *string_dup(const ttm_stacks *s, uint32_t id, bool *nomem)
+{
+    size_t len;
+    const char *b = ttm_stacks_string_get(s, id, &len);
+    if (b == NULL)
+        return NULL;
+    char *out = ttm__malloc(len + 1);
+    if (out == NULL) {
+        *nomem = true;
+        return NULL;
+    }
+    memcpy(out, b, len);
+    out[len] = '\0';
+    return out;
+}
+
+/* The modules met in the stacks' frames: a bit per module id (seen) and the list. */
+typedef struct modset {
+    uint8_t *seen;
+    idset ids;
+} modset;
+
+/* Stack id's frames into st (id set already); its native frames' modules into mods. */
+static int copy_stack(const ttm_stacks *s, uint32_t id, ttm_report_stack *st, modset *mods)
+{
+    const uint32_t *fr;
+    size_t n = ttm_stacks_stack_get(s, id, &fr);
+    if (n == 0)
+        return TTM_OK;
+    if ((st->frames = ttm__calloc(n, sizeof *st->frames)) == NULL)
+        return TTM_ENOMEM;
+    st->nframes = n;
+    bool nomem = false;
+    for (size_t i = 0; i < n; i++) {
+        const ttm_frame *f = ttm_stacks_frame_get(s, fr[i]);
+        ttm_report_frame *o = &st->frames[i];
+        o->kind = f->kind;
+        if (f->kind == TTM_FRAME_NATIVE) {
+            o->module = f->module;
+            o->offset = f->offset;
+            if (f->module != 0 && !(mods->seen[f->module / 8] & (1u << (f->module % 8)))) {
+                mods->seen[f->module / 8] |= (uint8_t)(1u << (f->module % 8));
+                idset_add(&mods->ids, f->module);
+            }
+            continue;
+        }
+        /* PYTHON and TEXT: the names themselves (a TEXT frame's module name stands in for
+         * its file when the text gave no file) */
+        o->function = string_dup(s, f->function, &nomem);
+        o->file = string_dup(s, f->file != 0 ? f->file
+                                 : f->kind == TTM_FRAME_TEXT ? f->module : 0, &nomem);
+        o->line = f->line;
+    }
+    return nomem || mods->ids.nomem ? TTM_ENOMEM : TTM_OK;
+}
+
+static char *hex_dup(const uint8_t *b, size_t n)
+{
+    char *out = ttm__malloc(2 * n + 1);
+    if (out == NULL)
+        return NULL;
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+static int copy_module(const ttm_stacks *s, uint32_t id, ttm_report_module *m)
+{
+    ttm_module_info mi;
+    m->id = id;
+    if (!ttm_stacks_module_get(s, id, &mi))
+        return TTM_OK; /* cannot be: native frames hold interned modules */
+    m->path = ttm__malloc(mi.path_len + 1);
+    m->build_id = hex_dup(mi.build_id, mi.build_id_len);
+    if (m->path == NULL || m->build_id == NULL)
+        return TTM_ENOMEM;
+    memcpy(m->path, mi.path, mi.path_len);
+    m->path[mi.path_len] = '\0';
+    return TTM_OK;
+}
+
+/* Frees a dyn list of rec's elements and empties it. */
+static void free_list(const ttm_record *rec, void *arr, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ttm__schema_free(rec, (uint8_t *)arr + i * rec->size);
+    ttm__free(arr);
+}
+
+static void clear_refs(ttm_report *r)
+{
+    free_list(&ttm_rec_report_string, r->strings, r->nstrings);
+    free_list(&ttm_rec_report_module, r->modules, r->nmodules);
+    free_list(&ttm_rec_report_stack, r->stacks, r->nstacks);
+    r->strings = NULL;
+    r->modules = NULL;
+    r->stacks = NULL;
+    r->nstrings = r->nmodules = r->nstacks = 0;
+}
+
+int ttm_report_resolve(ttm_report *r, const ttm_stacks *s)
+{
+    clear_refs(r);
+    idset stacks = {0}, strings = {0};
+    modset mods = {0};
+    int err = TTM_OK;
+    ttm_stacks_stats ss;
+    ttm_stacks_stats_get(s, &ss);
+    collect_refs(r, &stacks, &strings);
+    idset_seal(&stacks);
+    idset_seal(&strings);
+    if (stacks.nomem || strings.nomem ||
+        (mods.seen = ttm__calloc((size_t)ss.modules / 8 + 1, 1)) == NULL)
+        goto out_nomem;
+    if (stacks.n > 0 && (r->stacks = ttm__calloc(stacks.n, sizeof *r->stacks)) == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < stacks.n; i++) {
+        ttm_report_stack *st = &r->stacks[r->nstacks++];
+        st->id = stacks.ids[i];
+        if (copy_stack(s, st->id, st, &mods) != TTM_OK)
+            goto out_nomem;
+    }
+    idset_seal(&mods.ids);
+    if (mods.ids.n > 0 && (r->modules = ttm__calloc(mods.ids.n, sizeof *r->modules)) == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < mods.ids.n; i++)
+        if (copy_module(s, mods.ids.ids[i], &r->modules[r->nmodules++]) != TTM_OK)
+            goto out_nomem;
+    if (strings.n > 0 && (r->strings = ttm__calloc(strings.n, sizeof *r->strings)) == NULL)
+        goto out_nomem;
+    for (size_t i = 0; i < strings.n; i++) {
+        bool nomem = false;
+        char *text = string_dup(s, strings.ids[i], &nomem);
+        if (nomem)
+            goto out_nomem;
+        if (text != NULL)
+            r->strings[r->nstrings++] = (ttm_report_string){.id = strings.ids[i], .text = text};
+    }
+    goto out_free_sets;
+
+out_nomem:
+    err = TTM_ENOMEM;
+    clear_refs(r);
+out_free_sets:
+    ttm__free(stacks.ids);
+    ttm__free(strings.ids);
+    ttm__free(mods.ids.ids);
+    ttm__free(mods.seen);
+    return err;
 }
 
 int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm_report **out)

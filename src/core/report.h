@@ -271,6 +271,13 @@ int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm
 /* Fills *r (zeroed first) as ttm_report_build() does, in the caller's storage; on failure
  * nothing stays allocated. */
 int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_report *r);
+/* Fills r->stacks, r->modules and r->strings (freeing what they held) with every stack, module
+ * and scope or phase name r's records refer to (sites, leaks, live buffers, leak groups, live
+ * sites, phases, breakdown), read from s, the table the ids are of, by id ascending: PYTHON and
+ * TEXT frames get their function, file and line; NATIVE ones keep module + offset (function
+ * NULL). ttm_report_fill() calls it; a daemon that adds records after (live buffers) calls it
+ * again. Returns 0 or TTM_ENOMEM (the three lists then empty). */
+int ttm_report_resolve(ttm_report *r, const ttm_stacks *s);
 /* Frees the arrays of a report and zeroes it (the struct itself stays); NULL is a no-op. */
 void ttm_report_clear(ttm_report *r);
 /* Frees a report made by ttm_report_build(); NULL is a no-op. */

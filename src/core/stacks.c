@@ -33,7 +33,7 @@ enum refusal { REFUSED_NONE, REFUSED_INVALID, REFUSED_BOUND, REFUSED_NOMEM };
 struct ttm_stacks {
     ttm_stacks_config cfg; /* with the defaults filled in */
 
-    char *str_bytes;   /* every string's bytes, back to back */
+    char *str_bytes; /* every string's bytes, back to back */
     size_t str_bytes_cap;
     uint64_t str_bytes_len;
     uint64_t *str_end; /* string id i: bytes [str_end[i-2] (0 for i = 1), str_end[i-1]) */
@@ -84,7 +84,10 @@ static uint64_t hash_bytes(const void *p, size_t n, uint64_t seed)
 
 /* The 32 bits of a hash an index entry keeps (its id, never 0, marks it present): enough for
  * tables of at most 2^31 slots, which the bounds keep them under. */
-static inline uint32_t h32(uint64_t h) { return (uint32_t)(h ^ (h >> 32)); }
+static inline uint32_t h32(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
+}
 
 /* ---- the index entries: (id, hash) --------------------------------------------------------- */
 
@@ -93,8 +96,14 @@ typedef struct ix_entry {
     uint32_t hash;
 } ix_entry;
 
-static uint64_t ix_hash(const void *e) { return ((const ix_entry *)e)->hash; }
-static bool ix_empty(const void *e) { return ((const ix_entry *)e)->id == 0; }
+static uint64_t ix_hash(const void *e)
+{
+    return ((const ix_entry *)e)->hash;
+}
+static bool ix_empty(const void *e)
+{
+    return ((const ix_entry *)e)->id == 0;
+}
 
 /* A lookup key: the table, the content and its hash. */
 typedef struct ix_key {
@@ -174,8 +183,8 @@ static bool ctx_match(const void *e, const void *key)
            a->phase == b->phase;
 }
 
-#define IX_TYPE(name, fn)                                                                        \
-    static const ttm_table_type name = {                                                         \
+#define IX_TYPE(name, fn)                                                                          \
+    static const ttm_table_type name = {                                                           \
         .entry_size = sizeof(ix_entry), .hash = ix_hash, .empty = ix_empty, .match = fn}
 IX_TYPE(str_type, str_match);
 IX_TYPE(mod_type, mod_match);
@@ -283,8 +292,8 @@ static uint32_t index_new(ttm_table *t, const ttm_table_type *type, uint32_t has
 
 /* Starts an intern: *id is key's id when t has it (true); else true with *id 0 when a new
  * entry may be added (t has room reserved for it), false when it is refused (counted). */
-static bool intern_begin(ttm_stacks *s, ttm_table *t, const ttm_table_type *type,
-                         const ix_key *k, uint32_t *id)
+static bool intern_begin(ttm_stacks *s, ttm_table *t, const ttm_table_type *type, const ix_key *k,
+                         uint32_t *id)
 {
     const ix_entry *e = ttm__table_find(t, type, k->hash, k);
     *id = e != NULL ? e->id : 0;
@@ -351,7 +360,10 @@ uint32_t ttm_stacks_module(ttm_stacks *s, const uint8_t *build_id, size_t build_
     return index_new(&s->mod_index, &mod_type, k.hash, s->nmod);
 }
 
-static bool string_ok(const ttm_stacks *s, uint32_t id) { return id <= s->nstr; }
+static bool string_ok(const ttm_stacks *s, uint32_t id)
+{
+    return id <= s->nstr;
+}
 
 /* True when f follows the rules of stacks.h for its kind. */
 static bool frame_valid(const ttm_stacks *s, const ttm_frame *f)
@@ -407,8 +419,8 @@ uint32_t ttm_stacks_stack(ttm_stacks *s, const uint32_t *frames, size_t n)
     for (size_t i = 0; i < n; i++)
         if (frames[i] == 0 || frames[i] > s->nframe)
             return refuse(s, REFUSED_INVALID);
-    ix_key k = {.s = s, .hash = h32(hash_bytes(frames, n * sizeof *frames, 3)), .p = frames,
-                .n = n};
+    ix_key k = {
+        .s = s, .hash = h32(hash_bytes(frames, n * sizeof *frames, 3)), .p = frames, .n = n};
     uint32_t id;
     if (!intern_begin(s, &s->stk_index, &stk_type, &k, &id) || id != 0)
         return id;
@@ -495,7 +507,10 @@ bool ttm_stacks_context_get(const ttm_stacks *s, uint32_t id, ttm_context *out)
 
 /* ---- counters ------------------------------------------------------------------------------- */
 
-static uint64_t index_bytes(const ttm_table *t) { return t->mask ? (t->mask + 1) * sizeof(ix_entry) : 0; }
+static uint64_t index_bytes(const ttm_table *t)
+{
+    return t->mask ? (t->mask + 1) * sizeof(ix_entry) : 0;
+}
 
 void ttm_stacks_stats_get(const ttm_stacks *s, ttm_stacks_stats *out)
 {

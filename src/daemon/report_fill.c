@@ -1,8 +1,9 @@
 /*
  * report_fill.c — the report a query is answered with: the core's report of the registry
  * (ttm_report_fill), the daemon's processes merged into it with their transport counters,
- * the live buffers, and the daemon's own records (daemon, legacy socket, query socket). The
- * snapshot codec encodes it as it is: there is no copy of any field here.
+ * the live buffers (with STACKS, their stacks resolved too), and the daemon's own records
+ * (daemon, legacy socket, query socket). The snapshot codec encodes it as it is: there is no
+ * copy of any field here.
  */
 #include <stdio.h>
 #include <string.h>
@@ -152,7 +153,10 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
     uint32_t want = q->sections;
     const uint32_t from_registry =
         TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |
-        TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
+        TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
+        TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    const uint32_t live_stacks =
+        TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE) | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     int err = TTM_OK;
     if (want & from_registry) {
         ttm_report_options opt = {.top = q->top, .max_leaks = q->max_leaks,
@@ -163,6 +167,8 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
         err = merge_procs(d, out);
     if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)))
         err = fill_live(d, q, out);
+    if (err == TTM_OK && (want & live_stacks) == live_stacks) /* the live buffers' stacks too */
+        err = ttm_report_resolve(out, ttm_registry_stacks_c(d->reg));
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
         fill_daemon(d, &out->daemon);
     for (const ttm_report_part *p = d->report_parts; p != NULL; p = p->next)

@@ -1157,7 +1157,8 @@ static void case_schema(void)
     }
     settle();
     ttm_report net;
-    snap(&net, TTM_SNAP_WANT_REPORT);
+    snap(&net, TTM_SNAP_WANT_REPORT | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
+    CHECK(net.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS), "no stacks section");
     CHECK_EQ(net.ndevices, 2);
     CHECK_EQ(net.leaked_count, 4);
     CHECK_EQ(it_class(&net, TTM_CLASS_UNKNOWN_FREE), 1);
@@ -1180,11 +1181,13 @@ static void case_schema(void)
     CHECK(ttm_registry_load(&reg, NULL, buf, len, &annex, &annex_len, msg, sizeof msg) == TTM_OK,
           "state: %s", msg);
     ttm_report core;
-    ttm_report_options opt = {.top = 10, .max_leaks = 100}; /* what it_snap asks for */
+    ttm_report_options opt = {.top = 10, .max_leaks = 100, /* what it_snap asks for */
+                              .sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
     CHECK(ttm_report_fill(reg, &opt, &core) == TTM_OK, "report");
 
     char where[160];
-    const unsigned secs[] = {TTM_SNAP_SEC_TOTALS, TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_FINDINGS};
+    const unsigned secs[] = {TTM_SNAP_SEC_TOTALS, TTM_SNAP_SEC_DEVICES, TTM_SNAP_SEC_FINDINGS,
+                             TTM_SNAP_SEC_STACKS};
     for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
         CHECK(ttm__schema_equal(&ttm_rec_report, &net, &core, secs[i], where, sizeof where),
               "section %s: %s differs from the core's", ttm__snap_section_name(secs[i]), where);

@@ -21,6 +21,7 @@
 #include "common/schema.h"
 #include "common/snapshot.h"
 #include "core/report.h"
+#include "report_util.h"
 #include "ttmem/ttmem.h"
 
 /* ---- filling every field with a distinct value -------------------------------------------- */
@@ -75,7 +76,10 @@ static void fill(const ttm_record *rec, void *obj)
             if (v % 3 != 2) {
                 str = ttm__malloc(32);
                 assert_non_null(str);
-                snprintf(str, 32, v % 3 == 0 ? "v%llu" : "", (unsigned long long)v);
+                if (v % 3 == 0)
+                    snprintf(str, 32, "v%llu", (unsigned long long)v);
+                else
+                    str[0] = '\0';
             }
             memcpy(p, &str, sizeof str);
             break;
@@ -376,6 +380,100 @@ static void test_wire_cut_and_damaged(void **state)
     ttm__free(copy);
     ttm_report_clear(&r);
     ttm__bytes_free(&b);
+}
+
+/* A vstr: text, empty and NULL each round-trip as themselves; a length beyond the bytes left,
+ * beyond TTM_SCHEMA_VSTR_MAX, or bytes holding a NUL are refused naming the row; a string
+ * too long for the wire fails the encoder; free NULLs it. */
+typedef struct named {
+    uint32_t id;
+    char *text;
+} named;
+
+static void test_wire_vstr(void **state)
+{
+    (void)state;
+    static const ttm_field rows[] = {{TTM_ROW(named, id, TTM_FT_U32)},
+                                     {TTM_ROW(named, text, TTM_FT_VSTR)}};
+    const ttm_record rec = TTM_RECORD(named, "named", "", rows);
+    char msg[200];
+    assert_true(ttm__schema_check(&rec, msg, sizeof msg));
+    assert_int_equal(ttm__schema_wire_min(&rec), 8);
+    char text[] = "matmul", empty[] = "";
+    char *const values[] = {text, empty, NULL};
+    for (size_t i = 0; i < 3; i++) {
+        named a = {.id = 7, .text = values[i]}, b = {0};
+        ttm_bytes out = {0};
+        ttm_bw w = ttm__bw_over(&out);
+        ttm__schema_encode(&w, &rec, &a, 0);
+        assert_int_equal(w.err, 0);
+        assert_int_equal(out.len, 8 + (values[i] ? strlen(values[i]) : 0));
+        assert_int_equal(ttm__le32(out.data + 4),
+                         values[i] ? strlen(values[i]) : TTM_SCHEMA_VSTR_NULL);
+        ttm_br r = ttm__br_over(out.data, out.len);
+        assert_int_equal(ttm__schema_decode(&r, &rec, &b, 0), TTM_OK);
+        assert_false(r.bad);
+        assert_int_equal(ttm__br_left(&r), 0);
+        char where[100];
+        assert_true(ttm__schema_equal(&rec, &a, &b, 0, where, sizeof where));
+        if (values[i] == NULL) {
+            assert_null(b.text);
+        } else {
+            assert_non_null(b.text);
+            assert_ptr_not_equal(b.text, values[i]);
+        }
+        ttm__schema_free(&rec, &b);
+        assert_null(b.text);
+        ttm__bytes_free(&out);
+    }
+    /* NULL and "" differ */
+    named x = {.text = NULL}, y = {.text = empty};
+    char where[100];
+    assert_false(ttm__schema_equal(&rec, &x, &y, 0, where, sizeof where));
+    assert_string_equal(where, "named.text");
+
+    /* refused inputs */
+    struct {
+        uint8_t bytes[16];
+        size_t len;
+    } bad[] = {
+        {{1, 0, 0, 0, 4, 0, 0, 0, 'a', 'b', 'c'}, 11},       /* 4 bytes said, 3 left */
+        {{1, 0, 0, 0, 3, 0, 0, 0, 'a', 0, 'c'}, 11},         /* a NUL inside */
+        {{1, 0, 0, 0, 0x01, 0x00, 0x01, 0x00, 'a'}, 9},      /* beyond the 64 KiB bound */
+        {{1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff}, 8},           /* 4 GiB - 2 */
+        {{1, 0, 0, 0, 0xff, 0xff, 0xff}, 7},                 /* the length cut */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        named b = {0};
+        ttm_br r = ttm__br_over(bad[i].bytes, bad[i].len);
+        assert_int_equal(ttm__schema_decode(&r, &rec, &b, 0), TTM_OK);
+        assert_true(r.bad);
+        assert_string_equal(r.what, "text");
+        assert_null(b.text);
+    }
+    /* exactly at the bound passes; one more does not leave the encoder */
+    char *big = ttm__malloc(TTM_SCHEMA_VSTR_MAX + 2);
+    assert_non_null(big);
+    memset(big, 'x', TTM_SCHEMA_VSTR_MAX);
+    big[TTM_SCHEMA_VSTR_MAX] = '\0';
+    named a = {.text = big}, b = {0};
+    ttm_bytes out = {0};
+    ttm_bw w = ttm__bw_over(&out);
+    ttm__schema_encode(&w, &rec, &a, 0);
+    assert_int_equal(w.err, 0);
+    ttm_br r = ttm__br_over(out.data, out.len);
+    assert_int_equal(ttm__schema_decode(&r, &rec, &b, 0), TTM_OK);
+    assert_false(r.bad);
+    assert_int_equal(strlen(b.text), TTM_SCHEMA_VSTR_MAX);
+    ttm__schema_free(&rec, &b);
+    ttm__bytes_free(&out);
+    big[TTM_SCHEMA_VSTR_MAX] = 'x';
+    big[TTM_SCHEMA_VSTR_MAX + 1] = '\0';
+    w = ttm__bw_over(&out);
+    ttm__schema_encode(&w, &rec, &a, 0);
+    assert_int_equal(w.err, TTM_ERANGE);
+    ttm__bytes_free(&out);
+    ttm__free(big);
 }
 
 /* Values a client chose (a memtype, an architecture) pass through whatever they are; a class
@@ -693,17 +791,7 @@ static void test_json_every_key_and_value(void **state)
     (void)state;
     ttm_report r;
     fill_report(&r);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
-    assert_non_null(out);
-    ttm_json j;
-    ttm__json_init(&j, out, true);
-    ttm__json_obj_begin(&j, NULL);
-    ttm__schema_json(&j, &ttm_rec_report, &r, 0);
-    ttm__json_obj_end(&j);
-    ttm__json_finish(&j);
-    fclose(out);
+    char *text = json_text(&ttm_rec_report, &r, true);
     jp p = {.p = text};
     jv doc;
     jparse(&p, &doc);
@@ -747,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_wire_sections_alone),
         cmocka_unit_test(test_wire_cut_and_damaged),
         cmocka_unit_test(test_wire_values),
+        cmocka_unit_test(test_wire_vstr),
         cmocka_unit_test(test_wire_sparse_in_place),
         cmocka_unit_test(test_json_every_key_and_value),
         cmocka_unit_test(test_doc_lists_every_key),

@@ -35,7 +35,10 @@ static ttm_stacks_stats stats(const ttm_stacks *s)
     return st;
 }
 
-static uint32_t str(ttm_stacks *s, const char *text) { return ttm_stacks_string(s, text, strlen(text)); }
+static uint32_t str(ttm_stacks *s, const char *text)
+{
+    return ttm_stacks_string(s, text, strlen(text));
+}
 
 static uint32_t native(ttm_stacks *s, uint32_t module, uint64_t offset)
 {
