@@ -95,10 +95,10 @@ static void text_dump(FILE *out, const ttm_report *s, unsigned depth)
                         fputs("  view", out);
                     if (l->refs > 1)
                         fprintf(out, "  refs %" PRIu32, l->refs);
-                    char names[600];
-                    fprintf(out, "%s\n", depth ? ttm_cli_names(s, l->scope, l->phase, names,
-                                                                sizeof names)
-                                               : "");
+                    char names[600] = "";
+                    if (depth)
+                        ttm_cli_names(s, l->scope, l->phase, names, sizeof names);
+                    fprintf(out, "%s%s\n", names[0] ? "  " : "", names);
                     if (depth)
                         ttm_cli_print_stack(out, s, l->stack, depth, 8);
                 }

@@ -125,9 +125,9 @@ static void text_sites(FILE *out, const ttm_report *r, const ttm_offender *o, un
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN], names[600];
     for (unsigned i = 0; i < o->nsites; i++) {
         const ttm_site *st = &o->sites[i];
-        fprintf(out, "    %s %s, %s%s\n", ttm__fmt_count(a, st->count), times(st->count),
-                ttm__fmt_bytes(b, st->bytes), ttm_cli_names(r, st->scope, st->phase, names,
-                                                             sizeof names));
+        ttm_cli_names(r, st->scope, st->phase, names, sizeof names);
+        fprintf(out, "    %s %s, %s%s%s\n", ttm__fmt_count(a, st->count), times(st->count),
+                ttm__fmt_bytes(b, st->bytes), names[0] ? "; " : "", names);
         if (st->stack == 0 && (o->cls != TTM_CLASS_DOUBLE_FREE || st->release_stack == 0))
             continue; /* a site of names only (tracked without stacks) */
         if (o->cls == TTM_CLASS_DOUBLE_FREE) {

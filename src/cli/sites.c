@@ -84,6 +84,7 @@ static size_t build_id_bytes(const char *hex, uint8_t *out, size_t cap)
 }
 
 #define INLINE_MAX 16 /* functions of one address's inline chain shown */
+#define GATE_PREFIX "ttm__gated_" /* ttmem.h's inline gate around the reporting calls */
 
 size_t ttm_cli_symbolize_stack(const ttm_report *r, ttm_report_stack *st, ttm_sym *sym)
 {
@@ -104,6 +105,15 @@ size_t ttm_cli_symbolize_stack(const ttm_report *r, ttm_report_stack *st, ttm_sy
             n == 0)
             continue;
         resolved++;
+        /* ttmem's own frames are not the caller's: libttmem trims its own, and the header's
+         * inline gate (ttm__gated_*, inlined into the caller) is trimmed here, where inlined
+         * functions become visible */
+        size_t skip = 0;
+        while (i == 0 && skip + 1 < n && chain[skip].function != NULL &&
+               strncmp(chain[skip].function, GATE_PREFIX, sizeof GATE_PREFIX - 1) == 0)
+            skip++;
+        memmove(chain, chain + skip, (n - skip) * sizeof *chain);
+        n -= skip;
         if (n > 1) { /* room for the chain: frames i+1.. move up by n-1 */
             st->frames = ttm__xreallocarray(st->frames, st->nframes + n - 1, sizeof *st->frames);
             memmove(&st->frames[i + n], &st->frames[i + 1],
@@ -202,7 +212,7 @@ const char *ttm_cli_names(const ttm_report *r, uint32_t scope, uint32_t phase, c
                           size_t len)
 {
     const char *s = ttm_cli_string(r, scope), *p = ttm_cli_string(r, phase);
-    snprintf(buf, len, "%s%s%s%s", s ? " scope " : "", s ? s : "", p ? " phase " : "",
-             p ? p : "");
+    snprintf(buf, len, "%s%s%s%s%s", s ? "scope " : "", s ? s : "", s && p ? ", " : "",
+             p ? "phase " : "", p ? p : "");
     return buf;
 }

@@ -31,8 +31,9 @@ const char *ttm_cli_string(const ttm_report *r, uint32_t id);
  * yet, through sym (NULL: a handle of its own, closed before returning; a caller that
  * symbolizes again and again, `ttmem top`, keeps one so its caches serve every refresh). An
  * address inside inlined code becomes one frame per function of its inline chain, innermost
- * first, all with the address's module and offset. Frames whose module cannot be used keep
- * function NULL (shown as module+offset). Returns the number of native frames resolved. */
+ * first, all with the address's module and offset; at the innermost address, the functions of
+ * ttmem.h's inline gate (ttm__gated_*) are left out, as libttmem leaves out its own frames.
+ * Frames whose module cannot be used keep function NULL (shown as module+offset). Returns the number of native frames resolved. */
 size_t ttm_cli_symbolize(ttm_report *r, ttm_sym *sym);
 
 /* ttm_cli_symbolize() of one stack of r (sym not NULL). */
@@ -48,7 +49,7 @@ void ttm_cli_frame_text(const ttm_report *r, const ttm_report_frame *f, char *bu
 void ttm_cli_print_stack(FILE *out, const ttm_report *r, uint32_t stack, unsigned depth,
                          int indent);
 
-/* " scope NAME", " phase NAME", both, or nothing, for ids (0 = none), into buf. */
+/* "scope NAME", "phase NAME", "scope NAME, phase NAME" or "" for ids (0 = none), into buf. */
 const char *ttm_cli_names(const ttm_report *r, uint32_t scope, uint32_t phase, char *buf,
                           size_t len);
 
