@@ -3,7 +3,9 @@
  * (schema: docs/REPORT_SCHEMA.md; bump TTM_REPORT_SCHEMA_VERSION on incompatible changes).
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
 #include "cli/sites.h"
@@ -235,24 +237,42 @@ static const char *since(char *buf, size_t len, uint64_t ts, uint64_t first)
     return buf;
 }
 
+/* True when one of the n rows (size bytes each, a uint32_t stack id at offset off) has a
+ * stack: the sections by allocation site say nothing when none has. */
+static bool any_stack(const void *rows, size_t n, size_t size, size_t off)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t stack;
+        memcpy(&stack, (const char *)rows + i * size + off, sizeof stack);
+        if (stack != 0)
+            return true;
+    }
+    return false;
+}
+
+/* "  4.00 KiB in 3 buffers": the head of a site's lines. */
+static void site_head(FILE *out, uint64_t bytes, uint64_t count)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    fprintf(out, "  %s in %s buffer%s", ttm__fmt_bytes(a, bytes), ttm__fmt_count(b, count),
+            count == 1 ? "" : "s");
+}
+
 /* Leaks at exit grouped by allocation stack, largest first, as valgrind's loss records:
  * bytes, buffers, the oldest allocation, the pids, then the stack. Nothing when no leak had
  * a stack. */
 static void text_leak_groups(FILE *out, const ttm_report *r, unsigned depth)
 {
-    bool any = false;
-    for (size_t i = 0; i < r->nleak_groups; i++)
-        any |= r->leak_groups[i].stack != 0;
-    if (!any)
+    if (!any_stack(r->leak_groups, r->nleak_groups, sizeof *r->leak_groups,
+                   offsetof(ttm_leak_group, stack)))
         return;
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[32];
+    char c[32];
     fprintf(out, "\nLeaks by allocation site, largest first (%zu site%s)\n", r->nleak_groups,
             r->nleak_groups == 1 ? "" : "s");
     for (size_t i = 0; i < r->nleak_groups; i++) {
         const ttm_leak_group *g = &r->leak_groups[i];
-        fprintf(out, "  %s in %s buffer%s (record %zu of %zu), oldest %s, pid%s ",
-                ttm__fmt_bytes(a, g->bytes), ttm__fmt_count(b, g->count),
-                g->count == 1 ? "" : "s", i + 1, r->nleak_groups,
+        site_head(out, g->bytes, g->count);
+        fprintf(out, " (record %zu of %zu), oldest %s, pid%s ", i + 1, r->nleak_groups,
                 since(c, sizeof c, g->oldest_ts, r->totals.first_ts),
                 g->npids == 1 && !g->more_pids ? "" : "s");
         print_pids(out, g->pids, g->npids, g->more_pids);
@@ -263,17 +283,14 @@ static void text_leak_groups(FILE *out, const ttm_report *r, unsigned depth)
 
 static void text_live_sites(FILE *out, const ttm_report *r, unsigned depth)
 {
-    bool any = false;
-    for (size_t i = 0; i < r->nlive_sites; i++)
-        any |= r->live_sites[i].stack != 0;
-    if (!any)
+    if (!any_stack(r->live_sites, r->nlive_sites, sizeof *r->live_sites,
+                   offsetof(ttm_live_site, stack)))
         return;
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
     fprintf(out, "\nLive buffers by allocation site, largest first (top %zu)\n", r->nlive_sites);
     for (size_t i = 0; i < r->nlive_sites; i++) {
         const ttm_live_site *ls = &r->live_sites[i];
-        fprintf(out, "  %s in %s buffer%s\n", ttm__fmt_bytes(a, ls->bytes),
-                ttm__fmt_count(b, ls->count), ls->count == 1 ? "" : "s");
+        site_head(out, ls->bytes, ls->count);
+        fputc('\n', out);
         ttm_cli_print_stack(out, r, ls->stack, depth, 4);
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The layering of docs/ARCHITECTURE.md ("Layering"), checked on every #include in src/: which
-# directory may include which (common <- core <- {daemon, cli}, common <- client, nothing
-# includes daemon/ or cli/ from outside them), the core's purity (no file, socket, thread or
-# clock header) and the event loop that includes nothing of the daemon. Every include that
+# directory may include which (common <- core <- {daemon, cli}, common <- client, core <- sym
+# <- cli: the symbolizer is the CLI's only; nothing includes daemon/ or cli/ from outside them),
+# the core's purity (no file, socket, thread or clock header) and the event loop that includes
+# nothing of the daemon. Every include that
 # breaks a rule is listed with its file:line.
 set -u
 src=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -17,7 +18,8 @@ allowed() {
     core) echo "common core ttmem" ;;
     client) echo "client common ttmem" ;;
     daemon) echo "common core daemon ttmem" ;;
-    cli) echo "cli common core sim ttmem" ;;
+    cli) echo "cli common core sim sym ttmem" ;;
+    sym) echo "common core sym ttmem" ;;
     sim) echo "common core sim ttmem" ;;
     *) echo "" ;;
     esac

@@ -7,24 +7,14 @@
 # names. Then the text report of the same program against its JSON, --stack-depth, a run
 # without stacks, and bad flags.
 set -u
-build=$1
-src=$2
-ttmem="$build/ttmem"
-progs="$build/tests/stacks"
-. "$(dirname "$0")/lib/check.sh"
-export PYTHONPATH="$(dirname "$0")/lib"
-tmp=$(mktemp -d /tmp/ttmem-stacks.XXXXXX)
-priv="$tmp/priv"
-mkdir "$priv"
-trap 'rm -rf "$tmp"' EXIT
-rec() { TMPDIR="$priv" "$ttmem" record "$@"; }
+. "$(dirname "$0")/lib/stacks.sh"
 
 # check_c VARIANT: the C program built with (fp) or without (nofp) frame pointers
 check_c() {
     local v=$1
     rec --stacks --json -- "$progs/ttm_sites_$v" >"$tmp/$v.json" 2>"$tmp/$v.err"
     check "$v: record --stacks returns the program's 0 (got $?; $(head -c 300 "$tmp/$v.err"))" $?
-    python3 - "$tmp/$v.json" "$src/tests/stacks" "ttm_sites_$v" "libttm_sites_lib_$v.so" <<'PY'
+    python3 - "$tmp/$v.json" "$sources" "ttm_sites_$v" "libttm_sites_lib_$v.so" <<'PY'
 import sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[2]])
@@ -69,7 +59,7 @@ check_c nofp
 if [ -x "$progs/ttm_sites_cxx" ]; then
     rec --stacks --json -- "$progs/ttm_sites_cxx" >"$tmp/cxx.json" 2>"$tmp/cxx.err"
     check "c++: record --stacks returns 0 (got $?; $(head -c 300 "$tmp/cxx.err"))" $?
-    python3 - "$tmp/cxx.json" "$src/tests/stacks" <<'PY'
+    python3 - "$tmp/cxx.json" "$sources" <<'PY'
 import sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[2]])
@@ -93,7 +83,7 @@ fi
 # the text report of the same program agrees with its JSON
 rec --stacks -- "$progs/ttm_sites_fp" >"$tmp/fp.txt" 2>"$tmp/fp.err"
 check "text: record --stacks returns 0 (got $?)" $?
-python3 - "$tmp/fp.json" "$tmp/fp.txt" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/fp.json" "$tmp/fp.txt" "$sources" <<'PY'
 import re, sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[3]])
@@ -157,7 +147,7 @@ check "text: leak groups, the double free's two stacks and the breakdown agree w
 # --stack-depth N: N frames captured (JSON) and shown (text)
 rec --stacks --stack-depth 2 --json -- "$progs/ttm_sites_fp" >"$tmp/d2.json" 2>/dev/null
 check "--stack-depth 2: returns 0" $?
-python3 - "$tmp/d2.json" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/d2.json" "$sources" <<'PY'
 import sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[2]])

@@ -5,19 +5,11 @@
 # report, made after the process exited, must name each leak after the module that was mapped
 # when it happened, with the right function and line.
 set -u
-build=$1
-src=$2
-ttmem="$build/ttmem"
-prog="$build/tests/stacks/ttm_sites_dl"
-. "$(dirname "$0")/lib/check.sh"
-export PYTHONPATH="$(dirname "$0")/lib"
-tmp=$(mktemp -d /tmp/ttmem-stacks-dl.XXXXXX)
-mkdir "$tmp/priv"
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/stacks.sh"
 
-TMPDIR="$tmp/priv" "$ttmem" record --stacks --json -- "$prog" >"$tmp/r.json" 2>"$tmp/err"
+rec --stacks --json -- "$progs/ttm_sites_dl" >"$tmp/r.json" 2>"$tmp/err"
 check "record --stacks returns the program's 0 (got $?; $(head -c 300 "$tmp/err"))" $?
-python3 - "$tmp/r.json" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/r.json" "$sources" <<'PY'
 import sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[2]])

@@ -7,24 +7,16 @@
 # build the frames in it show module+offset (never another build's names), and with the
 # original back they are symbolized again: modules are matched by build-id.
 set -u
-build=$1
-src=$2
-ttmem="$build/ttmem"
+. "$(dirname "$0")/lib/stacks.sh"
 ttmemd="$build/ttmemd"
-progs="$build/tests/stacks"
-. "$(dirname "$0")/lib/check.sh"
-export PYTHONPATH="$(dirname "$0")/lib"
-tmp=$(mktemp -d /tmp/ttmem-stacks-live.XXXXXX)
 sock="$tmp/d.sock"
 dpid=""
 hpid=""
-cleanup() {
+on_exit() {
     [ -n "$hpid" ] && kill -9 "$hpid" 2>/dev/null
     [ -n "$dpid" ] && kill -9 "$dpid" 2>/dev/null
     wait 2>/dev/null
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
 "$ttmemd" --foreground --socket "$sock" --log-level warn 2>>"$tmp/ttmemd.log" &
 dpid=$!
 for _ in $(seq 1200); do [ -S "$sock.query" ] && break; sleep 0.05; done
@@ -46,7 +38,7 @@ check "the holder reported its buffers ($(cat "$tmp/hold.out" "$tmp/hold.err"))"
 check "dump --stacks exits 0" $?
 "$ttmem" dump --stacks --json --socket "$sock" >"$tmp/dump.json" 2>&1
 check "dump --stacks --json exits 0" $?
-python3 - "$tmp/dump.json" "$tmp/dump.txt" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/dump.json" "$tmp/dump.txt" "$sources" <<'PY'
 import re, sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[3]])
@@ -77,7 +69,7 @@ check "dump --stacks: each buffer's allocation site, JSON and text" $?
 check "status --stacks --json exits 0" $?
 "$ttmem" status --stacks --socket "$sock" >"$tmp/status.txt" 2>&1
 check "status --stacks exits 0" $?
-python3 - "$tmp/status.json" "$tmp/status.txt" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/status.json" "$tmp/status.txt" "$sources" <<'PY'
 import re, sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[3]])
@@ -100,8 +92,8 @@ check "status --stacks: live sites by bytes, hold_big then main_leak, JSON and t
 "$ttmem" top --once --view sites --width 160 --socket "$sock" --shm-dir "$tmp" >"$tmp/top.txt" 2>&1
 check "top --once --view sites exits 0" $?
 f=sites_main.c
-lb=$(grep -n 'SITE:hold_big' "$src/tests/stacks/$f" | cut -d: -f1)
-ll=$(grep -n 'SITE:main_leak' "$src/tests/stacks/$f" | cut -d: -f1)
+lb=$(grep -n 'SITE:hold_big' "$sources/$f" | cut -d: -f1)
+ll=$(grep -n 'SITE:main_leak' "$sources/$f" | cut -d: -f1)
 grep -Eq "^ +3\.00 MiB +3 +hold_big \(\S*/$f:$lb\) \[ttm_sites_fp\]" "$tmp/top.txt"
 check "top sites: 3.00 MiB in 3 buffers at hold_big first" $?
 grep -Eq "^ +4\.00 KiB +1 +main_leak \(\S*/$f:$ll\) \[ttm_sites_fp\]" "$tmp/top.txt"
@@ -127,7 +119,7 @@ cp "$progs/ttm_sites_nofp" "$tmp/bin/ttm_sites_fp"
 "$ttmem" status --stacks --socket "$sock" >"$tmp/rebuilt.txt" 2>&1
 cp "$progs/ttm_sites_fp" "$tmp/bin/ttm_sites_fp"
 "$ttmem" status --stacks --json --socket "$sock" >"$tmp/back.json" 2>&1
-python3 - "$tmp/exit.json" "$tmp/rebuilt.json" "$tmp/back.json" "$tmp/rebuilt.txt" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/exit.json" "$tmp/rebuilt.json" "$tmp/back.json" "$tmp/rebuilt.txt" "$sources" <<'PY'
 import re, sys
 from sites import Sites
 src = [sys.argv[5]]

@@ -5,25 +5,18 @@
 # main at its line — interleaved with the native ones; with --stacks (native only) no Python
 # frame appears.
 set -u
-build=$1
-src=$2
-ttmem="$build/ttmem"
+. "$(dirname "$0")/lib/stacks.sh"
 lib="$build/libttmem.so"
-script="$src/tests/stacks/py_sites.py"
-. "$(dirname "$0")/lib/check.sh"
-export PYTHONPATH="$(dirname "$0")/lib"
+script="$sources/py_sites.py"
 if ldd "$lib" 2>/dev/null | grep -q libasan; then
     echo "SKIP: libttmem is built with AddressSanitizer: python3 cannot load it"
     exit 0
 fi
-tmp=$(mktemp -d /tmp/ttmem-stacks-py.XXXXXX)
-mkdir "$tmp/priv"
-trap 'rm -rf "$tmp"' EXIT
 
-TMPDIR="$tmp/priv" "$ttmem" record --stacks=python --json -- python3 "$script" "$lib" \
+rec --stacks=python --json -- python3 "$script" "$lib" \
     >"$tmp/py.json" 2>"$tmp/err"
 check "record --stacks=python returns the script's 0 (got $?; $(head -c 300 "$tmp/err"))" $?
-python3 - "$tmp/py.json" "$src/tests/stacks" <<'PY'
+python3 - "$tmp/py.json" "$sources" <<'PY'
 import sys
 from sites import Sites
 r = Sites(sys.argv[1], [sys.argv[2]])
@@ -57,7 +50,7 @@ sys.exit(r.done())
 PY
 check "the script's frames: py_sites.py, function and line of each call, then main" $?
 
-TMPDIR="$tmp/priv" "$ttmem" record --stacks --json -- python3 "$script" "$lib" \
+rec --stacks --json -- python3 "$script" "$lib" \
     >"$tmp/native.json" 2>/dev/null
 python3 -c '
 import json, sys
