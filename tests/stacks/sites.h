@@ -21,7 +21,11 @@
 extern "C" {
 #endif
 
+#if defined(__clang__)
+#define SITES_NOINLINE __attribute__((noinline)) /* clang clones no function */
+#else
 #define SITES_NOINLINE __attribute__((noinline, noclone))
+#endif
 #define SITES_EXPORT __attribute__((visibility("default")))
 
 /* Addresses on device 0: the main program's, the shared library's, the dlopen'ed ones. */
