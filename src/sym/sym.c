@@ -31,15 +31,47 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SYM_BUILD_ID_MAX 64u /* longer build-ids are not matched (GNU ld writes 20 bytes) */
-#define SYM_EXEC_MAX 8u      /* executable PT_LOAD segments kept per module */
+#define SYM_EXEC_MAX     8u  /* executable PT_LOAD segments kept per module */
 #define SYM_DEFAULT_DIRS "/usr/lib/debug"
-#define SYM_STR_CHUNK 65536u
+#define SYM_STR_CHUNK    65536u
+#define SYM_INLINE_MAX   32u /* inlining depth followed at one address */
+
+/* A function's code range (in the DWARF's numbering) and its DIE. */
+typedef struct sym_fn {
+    Dwarf_Addr lo, hi;
+    Dwarf_Die die;
+} sym_fn;
+
+/* The functions of one compilation unit with code, sorted by start: found by a binary search
+ * instead of a walk of the CU's DIE tree per address (dwarf_getscopes), which costs tens of
+ * microseconds per address in a large CU. Present entries have key != 0. */
+typedef struct sym_cu {
+    Dwarf_Off key; /* the CU DIE's offset + 1 */
+    sym_fn *fns;
+    size_t n;
+} sym_cu;
+
+/* A function symbol of the module's symbol table, at its libdwfl address. */
+typedef struct sym_fsym {
+    Dwarf_Addr addr;
+    uint64_t size;
+    const char *name; /* in libdwfl's mapping of the string table: valid while dwfl is open */
+    int rank;         /* STB_GLOBAL 2, STB_WEAK 1, else 0: the best of aliases sorts last */
+} sym_fsym;
+
+/* A compilation unit's code range (in libdwfl's numbering), for files without .debug_aranges
+ * (clang does not write it): its CU DIE and the DWARF bias. */
+typedef struct sym_curange {
+    Dwarf_Addr lo, hi, bias;
+    Dwarf_Die cu;
+} sym_curange;
 
 /* One (path, build-id) pair asked for: usable (dwfl set) or known to have no matching file. */
 typedef struct sym_mod {
@@ -50,19 +82,31 @@ typedef struct sym_mod {
     Dwfl *dwfl; /* NULL: no matching file */
     Dwfl_Module *mod;
     Dwarf_Addr bias; /* libdwfl address = ELF virtual address + bias */
-    struct { uint64_t lo, hi; } exec[SYM_EXEC_MAX];
+    struct {
+        uint64_t lo, hi;
+    } exec[SYM_EXEC_MAX];
     unsigned nexec;
     bool main_symtab;  /* the file libdwfl reads as the module has a .symtab */
     uint8_t table_src; /* TTM_SYM_SYMTAB / _DYNSYM once known, 0 before */
+    ttm_table cus;     /* sym_cu: the function index of each CU looked at */
+    /* The function symbols sorted by address, built at the first lookup that needs them
+     * (dwfl_module_addrinfo scans the whole table on every call). */
+    sym_fsym *syms;
+    size_t nsyms;
+    bool syms_built;
+    /* The CU ranges sorted by start, built when .debug_aranges did not know an address. */
+    sym_curange *curs;
+    size_t ncurs;
+    bool curs_built;
 } sym_mod;
 
 /* An answer per (module id, offset); the module id is never reused, so answers of an evicted
  * module are never matched again. Present entries have mod_id != 0. */
 typedef struct sym_addr {
     uint64_t mod_id, offset;
-    const char *function, *file;
-    uint32_t line;
-    uint8_t source;
+    ttm_sym_frame f;            /* the innermost function (what ttm_sym_lookup answers) */
+    const ttm_sym_frame *outer; /* the functions it was inlined into (in the chunks) */
+    uint32_t nouter;
 } sym_addr;
 
 /* An interned string: its hash and text (in the chunks). */
@@ -79,27 +123,52 @@ typedef struct sym_str_key {
 typedef struct sym_chunk {
     struct sym_chunk *next;
     size_t used, cap;
-    char data[];
+    _Alignas(8) char data[];
 } sym_chunk;
 
 typedef char *(*sym_demangle_fn)(const char *, char *, size_t *, int *);
 
 struct ttm_sym {
     Dwfl_Callbacks cb;
-    char *dipath;  /* libdwfl's debuginfo_path: ":.debug:" then the roots */
-    char *roots;   /* the debug roots as given, ':'-separated */
+    char *dipath; /* libdwfl's debuginfo_path: ":.debug:" then the roots */
+    char *roots;  /* the debug roots as given, ':'-separated */
     sym_mod mods[TTM_SYM_MAX_MODULES];
     unsigned nmods;
+    unsigned last; /* index of the module of the previous lookup (checked against nmods) */
     uint64_t next_mod_id, tick;
     ttm_table addrs; /* sym_addr */
     ttm_table strs;  /* sym_str */
     sym_chunk *chunks;
-    void *cxx;            /* dlopen handle of libstdc++, or NULL */
+    void *cxx; /* dlopen handle of libstdc++, or NULL */
     sym_demangle_fn demangle;
     bool demangle_tried;
     bool oom; /* an intern() failed since the flag was last cleared */
     ttm_sym_stats st;
 };
+
+/* The sorted arrays below (function ranges, symbols, CU ranges) start each entry with its
+ * start address, so one search serves them all. */
+_Static_assert(offsetof(sym_fn, lo) == 0, "sym_fn starts with its key");
+_Static_assert(offsetof(sym_fsym, addr) == 0, "sym_fsym starts with its key");
+_Static_assert(offsetof(sym_curange, lo) == 0, "sym_curange starts with its key");
+
+/* How many of the n entries (of size bytes each, sorted by the Dwarf_Addr each starts with)
+ * start at or below addr: the entry that may hold addr is the one before that index. */
+static size_t upper_bound(const void *arr, size_t n, size_t size, Dwarf_Addr addr)
+{
+    const uint8_t *p = arr;
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Dwarf_Addr key;
+        memcpy(&key, p + mid * size, sizeof(key));
+        if (key <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
 
 /* ---- tables -------------------------------------------------------------------------------- */
 
@@ -156,17 +225,32 @@ static bool str_match(const void *e, const void *key)
 static const ttm_table_type str_type = {
     .entry_size = sizeof(sym_str), .hash = str_hash, .empty = str_empty, .match = str_match};
 
-/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short. */
-static const char *intern(ttm_sym *s, const char *text, size_t n)
+static uint64_t cu_hash(const void *e)
 {
-    sym_str_key key = {text, n};
-    uint64_t h = str_hash_of(text, n);
-    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
-    if (hit != NULL)
-        return hit->text;
+    return ttm__mix64(((const sym_cu *)e)->key);
+}
+
+static bool cu_empty(const void *e)
+{
+    return ((const sym_cu *)e)->key == 0;
+}
+
+static bool cu_match(const void *e, const void *key)
+{
+    return ((const sym_cu *)e)->key == ((const sym_cu *)key)->key;
+}
+
+static const ttm_table_type cu_type = {
+    .entry_size = sizeof(sym_cu), .hash = cu_hash, .empty = cu_empty, .match = cu_match};
+
+/* n bytes aligned to align (a power of two ≤ 8) from the chunks, kept until ttm_sym_close;
+ * NULL when memory is short (s->oom set). */
+static void *arena_take(ttm_sym *s, size_t n, size_t align)
+{
     sym_chunk *c = s->chunks;
-    if (c == NULL || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > SYM_STR_CHUNK ? n + 1 : SYM_STR_CHUNK;
+    size_t at = c != NULL ? (c->used + align - 1) & ~(align - 1) : 0;
+    if (c == NULL || at > c->cap || c->cap - at < n) {
+        size_t cap = n > SYM_STR_CHUNK ? n : SYM_STR_CHUNK;
         c = ttm__malloc(sizeof(*c) + cap);
         if (c == NULL) {
             s->oom = true;
@@ -176,16 +260,31 @@ static const char *intern(ttm_sym *s, const char *text, size_t n)
         c->used = 0;
         c->next = s->chunks;
         s->chunks = c;
+        at = 0;
     }
-    char *copy = c->data + c->used;
-    memcpy(copy, text, n);
-    copy[n] = '\0';
-    sym_str *e = ttm__table_add(&s->strs, &str_type, h);
-    if (e == NULL) {
+    c->used = at + n;
+    return c->data + at;
+}
+
+/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short (s->oom
+ * set). */
+static const char *intern(ttm_sym *s, const char *text, size_t n)
+{
+    sym_str_key key = {text, n};
+    uint64_t h = str_hash_of(text, n);
+    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
+    if (hit != NULL)
+        return hit->text;
+    if (!ttm__table_reserve(&s->strs)) {
         s->oom = true;
         return NULL;
     }
-    c->used += n + 1;
+    char *copy = arena_take(s, n + 1, 1);
+    if (copy == NULL)
+        return NULL;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    sym_str *e = ttm__table_add(&s->strs, &str_type, h); /* room was reserved: never NULL */
     e->hash = h;
     e->text = copy;
     return copy;
@@ -223,11 +322,11 @@ static const char *demangled(ttm_sym *s, const char *name)
 
 /* What a candidate file says about itself. */
 typedef struct sym_file {
-    bool matches;       /* an ELF file whose build-id is the one asked for */
+    bool matches; /* an ELF file whose build-id is the one asked for */
     bool main_symtab;
     uint64_t exec[SYM_EXEC_MAX][2];
     unsigned nexec;
-    char *debuglink;    /* its .gnu_debuglink name (owned), or NULL */
+    char *debuglink; /* its .gnu_debuglink name (owned), or NULL */
 } sym_file;
 
 /* Reads file's build-id, executable segments, .symtab presence and debuglink into *f.
@@ -413,6 +512,12 @@ out_link:
 
 static void mod_drop(sym_mod *m)
 {
+    size_t pos = 0;
+    for (sym_cu *c; (c = ttm__table_next(&m->cus, &cu_type, &pos)) != NULL;)
+        ttm__free(c->fns);
+    ttm__table_free(&m->cus);
+    ttm__free(m->syms);
+    ttm__free(m->curs);
     if (m->dwfl != NULL)
         dwfl_end(m->dwfl);
     ttm__free(m->path);
@@ -427,14 +532,26 @@ static uint64_t mod_hash_of(const char *path, const uint8_t *bid, size_t bid_len
 
 /* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
  * when no matching file was found). NULL when memory is short. */
+static bool mod_is(const sym_mod *m, const char *path, const uint8_t *bid, size_t bid_len)
+{
+    return m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 && strcmp(m->path, path) == 0;
+}
+
 static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len)
 {
+    /* The module of the previous lookup first: a stack's frames come in runs of one module,
+     * and this spares the hash of the path. */
+    sym_mod *last = s->last < s->nmods ? &s->mods[s->last] : NULL;
+    if (last != NULL && mod_is(last, path, bid, bid_len)) {
+        last->last_use = ++s->tick;
+        return last;
+    }
     uint64_t h = mod_hash_of(path, bid, bid_len);
     for (unsigned i = 0; i < s->nmods; i++) {
         sym_mod *m = &s->mods[i];
-        if (m->hash == h && m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 &&
-            strcmp(m->path, path) == 0) {
+        if (m->hash == h && mod_is(m, path, bid, bid_len)) {
             m->last_use = ++s->tick;
+            s->last = i;
             return m;
         }
     }
@@ -455,6 +572,7 @@ static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t
         s->st.modules_evicted++;
     }
     m->path = copy;
+    ttm__table_init(&m->cus, &cu_type, SIZE_MAX / 2);
     memcpy(m->bid, bid, bid_len);
     m->bid_len = bid_len;
     m->hash = h;
@@ -473,6 +591,7 @@ static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t
         s->st.modules_opened++;
     else
         s->st.modules_failed++;
+    s->last = (unsigned)(m - s->mods);
     return m;
 }
 
@@ -501,6 +620,71 @@ static uint8_t mod_table_src(sym_mod *m)
     return m->table_src;
 }
 
+static int fsym_cmp(const void *a, const void *b)
+{
+    const sym_fsym *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* Builds m's sorted function symbols from the table libdwfl chose for it (.symtab of the file
+ * or of its debug file, else .dynsym). Returns 0 or TTM_ENOMEM. */
+static int mod_symbols_build(sym_mod *m)
+{
+    int count = dwfl_module_getsymtab(m->mod);
+    size_t cap = 0, n = 0;
+    sym_fsym *v = NULL;
+    for (int i = 0; i < count; i++) {
+        GElf_Sym sym;
+        GElf_Addr addr;
+        GElf_Word shndx;
+        const char *name = dwfl_module_getsym_info(m->mod, i, &sym, &addr, &shndx, NULL, NULL);
+        unsigned type = GELF_ST_TYPE(sym.st_info), bind = GELF_ST_BIND(sym.st_info);
+        if (name == NULL || name[0] == '\0' || shndx == SHN_UNDEF ||
+            (type != STT_FUNC && type != STT_GNU_IFUNC))
+            continue;
+        sym_fsym *g = ttm__grow(v, &cap, n, sizeof(*v), 256);
+        if (g == NULL) {
+            ttm__free(v);
+            return TTM_ENOMEM;
+        }
+        v = g;
+        v[n++] = (sym_fsym){.addr = addr,
+                            .size = sym.st_size,
+                            .name = name,
+                            .rank = bind == STB_GLOBAL ? 2
+                                    : bind == STB_WEAK ? 1
+                                                       : 0};
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), fsym_cmp);
+    m->syms = v;
+    m->nsyms = n;
+    m->syms_built = true;
+    return 0;
+}
+
+/* The function symbol whose code holds addr: the one of the nearest start at or below it
+ * when its size covers addr (or it has no size and nothing sized nearer does), else one
+ * starting a little lower whose size covers it; NULL when none (s->oom set when memory was
+ * short). */
+static const sym_fsym *mod_symbol(ttm_sym *s, sym_mod *m, Dwarf_Addr addr)
+{
+    if (!m->syms_built && mod_symbols_build(m) != 0) {
+        s->oom = true;
+        return NULL;
+    }
+    size_t lo = upper_bound(m->syms, m->nsyms, sizeof(*m->syms), addr);
+    if (lo == 0)
+        return NULL;
+    const sym_fsym *near = &m->syms[lo - 1];
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
+        if (m->syms[i].size != 0 && addr - m->syms[i].addr < m->syms[i].size)
+            return &m->syms[i];
+    return near->size == 0 ? near : NULL;
+}
+
 /* ---- one address --------------------------------------------------------------------------- */
 
 /* The name of a function DIE (subprogram or inlined subroutine): its linkage name demangled,
@@ -517,11 +701,117 @@ static const char *die_function(ttm_sym *s, Dwarf_Die *die)
     return demangled(s, name);
 }
 
-static bool is_function_scope(Dwarf_Die *die)
+static int curange_cmp(const void *a, const void *b)
 {
-    int tag = dwarf_tag(die);
-    return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-           tag == DW_TAG_entry_point;
+    const sym_curange *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Builds m's CU ranges from every CU DIE's ranges. Returns 0 or TTM_ENOMEM. */
+static int mod_curanges_build(sym_mod *m)
+{
+    size_t cap = 0, n = 0;
+    sym_curange *v = NULL;
+    Dwarf_Addr bias;
+    for (Dwarf_Die *cu = NULL; (cu = dwfl_module_nextcu(m->mod, cu, &bias)) != NULL;) {
+        Dwarf_Addr base, lo, hi;
+        for (ptrdiff_t off = 0; (off = dwarf_ranges(cu, off, &base, &lo, &hi)) > 0;) {
+            sym_curange *g = ttm__grow(v, &cap, n, sizeof(*v), 64);
+            if (g == NULL) {
+                ttm__free(v);
+                return TTM_ENOMEM;
+            }
+            v = g;
+            v[n++] = (sym_curange){.lo = lo + bias, .hi = hi + bias, .bias = bias, .cu = *cu};
+        }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), curange_cmp);
+    m->curs = v;
+    m->ncurs = n;
+    m->curs_built = true;
+    return 0;
+}
+
+/* The CU DIE holding the libdwfl address addr of m and its DWARF bias: from .debug_aranges
+ * (libdwfl), else from the CU ranges; NULL when no CU has it (s->oom set when memory was
+ * short). */
+static Dwarf_Die *mod_cu_of(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, Dwarf_Addr *dbias)
+{
+    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, dbias);
+    if (cu != NULL)
+        return cu;
+    if (!m->curs_built && mod_curanges_build(m) != 0) {
+        s->oom = true;
+        return NULL;
+    }
+    size_t lo = upper_bound(m->curs, m->ncurs, sizeof(*m->curs), addr);
+    if (lo == 0 || addr >= m->curs[lo - 1].hi)
+        return NULL;
+    *dbias = m->curs[lo - 1].bias;
+    return &m->curs[lo - 1].cu;
+}
+
+/* Collects the code ranges of each function DIE dwarf_getfuncs hands over. */
+typedef struct fn_vec {
+    sym_fn *v;
+    size_t n, cap;
+    bool oom;
+} fn_vec;
+
+static int fn_collect(Dwarf_Die *die, void *arg)
+{
+    fn_vec *fv = arg;
+    Dwarf_Addr base, lo, hi;
+    for (ptrdiff_t off = 0; (off = dwarf_ranges(die, off, &base, &lo, &hi)) > 0;) {
+        sym_fn *v = ttm__grow(fv->v, &fv->cap, fv->n, sizeof(*v), 64);
+        if (v == NULL) {
+            fv->oom = true;
+            return DWARF_CB_ABORT;
+        }
+        fv->v = v;
+        v[fv->n++] = (sym_fn){.lo = lo, .hi = hi, .die = *die};
+    }
+    return DWARF_CB_OK;
+}
+
+static int fn_cmp(const void *a, const void *b)
+{
+    const sym_fn *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The function index of the CU cu of m, built at its first use; NULL when memory is short
+ * (s->oom set). */
+static const sym_cu *cu_index(ttm_sym *s, sym_mod *m, Dwarf_Die *cu)
+{
+    sym_cu key = {.key = dwarf_dieoffset(cu) + 1};
+    uint64_t h = ttm__mix64(key.key);
+    const sym_cu *hit = ttm__table_find(&m->cus, &cu_type, h, &key);
+    if (hit != NULL)
+        return hit;
+    fn_vec fv = {0};
+    dwarf_getfuncs(cu, fn_collect, &fv, 0);
+    sym_cu *e = fv.oom ? NULL : ttm__table_add(&m->cus, &cu_type, h);
+    if (e == NULL) {
+        ttm__free(fv.v);
+        s->oom = true;
+        return NULL;
+    }
+    if (fv.n > 1)
+        qsort(fv.v, fv.n, sizeof(*fv.v), fn_cmp);
+    *e = (sym_cu){.key = key.key, .fns = fv.v, .n = fv.n};
+    return e;
+}
+
+/* The function of c whose code holds pc (the innermost when ranges nest), or NULL. */
+static const sym_fn *cu_function(const sym_cu *c, Dwarf_Addr pc)
+{
+    size_t lo = upper_bound(c->fns, c->n, sizeof(*c->fns), pc);
+    for (size_t i = lo, k = 0; i-- > 0 && k < 16; k++)
+        if (pc < c->fns[i].hi)
+            return &c->fns[i];
+    return NULL;
 }
 
 /* The file and line an inlined subroutine was called from (DW_AT_call_file/_line). */
@@ -538,6 +828,14 @@ static void die_call_site(ttm_sym *s, Dwarf_Die *cu, Dwarf_Die *die, ttm_sym_fra
         f->file = intern_str(s, dwarf_filesrc(files, idx, NULL, NULL));
 }
 
+/* DIEs whose children may hold the inlined code at an address (variables, parameters, types
+ * and call sites do not: their pc attributes are not looked at). */
+static bool is_code_scope(int tag)
+{
+    return tag == DW_TAG_inlined_subroutine || tag == DW_TAG_lexical_block ||
+           tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+}
+
 /* Resolves the libdwfl address addr of m into out[0..cap): out[0] the innermost function with
  * the line table's file and line, then the functions it was inlined into. Returns the number
  * of frames filled (0: nothing known). */
@@ -546,54 +844,52 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
     size_t n = 0;
     memset(&out[0], 0, sizeof(out[0]));
     Dwarf_Addr dbias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(m->mod, addr, &dbias);
-    if (cu != NULL) {
-        Dwarf_Die *scopes = NULL;
-        int ns = dwarf_getscopes(cu, addr - dbias, &scopes);
-        /* For an inlined instance, dwarf_getscopes goes on with the scopes of its abstract
-         * definition; the chain of callers is the concrete instance's own parents. */
-        int k = 0;
-        while (k < ns && !is_function_scope(&scopes[k]))
-            k++;
-        if (k < ns && dwarf_tag(&scopes[k]) == DW_TAG_inlined_subroutine) {
-            Dwarf_Die inl = scopes[k];
-            free(scopes);
-            scopes = NULL;
-            ns = dwarf_getscopes_die(&inl, &scopes);
+    Dwarf_Die *cu = mod_cu_of(s, m, addr, &dbias);
+    const sym_cu *c = cu != NULL ? cu_index(s, m, cu) : NULL;
+    const sym_fn *fn = c != NULL ? cu_function(c, addr - dbias) : NULL;
+    if (fn != NULL) {
+        /* The concrete scopes inside the function that hold the address, outermost first:
+         * the function, then each inlined subroutine down to the innermost one. */
+        Dwarf_Die chain[SYM_INLINE_MAX];
+        size_t nc = 1;
+        chain[0] = fn->die;
+        Dwarf_Die cur = fn->die, child;
+        for (bool deeper = true; deeper;) {
+            deeper = false;
+            if (dwarf_child(&cur, &child) != 0)
+                break;
+            do {
+                if (is_code_scope(dwarf_tag(&child)) && dwarf_haspc(&child, addr - dbias) == 1) {
+                    deeper = true;
+                    break;
+                }
+            } while (dwarf_siblingof(&child, &child) == 0);
+            if (deeper && dwarf_tag(&child) == DW_TAG_inlined_subroutine && nc < SYM_INLINE_MAX)
+                chain[nc++] = child;
+            cur = child;
         }
-        Dwarf_Die *prev = NULL; /* the function scope inside the one being named */
-        for (int i = 0; i < ns && n < cap; i++) {
-            if (!is_function_scope(&scopes[i]))
-                continue;
+        for (size_t i = nc; i-- > 0 && n < cap;) {
             ttm_sym_frame *f = &out[n];
             if (n > 0) {
                 memset(f, 0, sizeof(*f));
-                die_call_site(s, cu, prev, f);
+                die_call_site(s, cu, &chain[i + 1], f);
             }
-            f->function = die_function(s, &scopes[i]);
+            f->function = die_function(s, &chain[i]);
             f->source = f->function != NULL ? TTM_SYM_DEBUG : TTM_SYM_NONE;
             n++;
-            prev = &scopes[i];
-            if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
-                break;
         }
-        free(scopes); /* dwarf_getscopes allocates with malloc */
     }
-    Dwfl_Line *l = dwfl_module_getsrc(m->mod, addr);
+    Dwarf_Line *l = cu != NULL ? dwarf_getsrc_die(cu, addr - dbias) : NULL;
     int line = 0;
-    const char *file = l != NULL ? dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
-    if (file != NULL && line > 0) {
+    const char *file = l != NULL ? dwarf_linesrc(l, NULL, NULL) : NULL;
+    if (file != NULL && dwarf_lineno(l, &line) == 0 && line > 0) {
         out[0].file = intern_str(s, file);
         out[0].line = (uint32_t)line;
     }
     if (out[0].function == NULL) {
-        GElf_Off off;
-        GElf_Sym sym;
-        const char *name = dwfl_module_addrinfo(m->mod, addr, &off, &sym, NULL, NULL, NULL);
-        unsigned type = GELF_ST_TYPE(sym.st_info);
-        if (name != NULL && (type == STT_FUNC || type == STT_GNU_IFUNC) &&
-            (sym.st_size == 0 || off < sym.st_size)) {
-            out[0].function = demangled(s, name);
+        const sym_fsym *fs = mod_symbol(s, m, addr);
+        if (fs != NULL) {
+            out[0].function = demangled(s, fs->name);
             if (out[0].function != NULL)
                 out[0].source = mod_table_src(m);
         }
@@ -605,9 +901,10 @@ static size_t resolve(ttm_sym *s, sym_mod *m, Dwarf_Addr addr, ttm_sym_frame *ou
 
 /* The module of a lookup and the libdwfl address of its offset - 1; TTM_ENOENT when the module
  * is unusable or the offset lies outside its executable segments. */
-static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len,
-                  uint64_t offset, sym_mod **mp, Dwarf_Addr *addr)
+static int locate(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len, uint64_t offset,
+                  sym_mod **mp, Dwarf_Addr *addr)
 {
+    s->st.lookups++;
     if (path == NULL || path[0] == '\0' || path[0] == '[' || offset == 0 ||
         bid_len > SYM_BUILD_ID_MAX || (bid == NULL && bid_len != 0))
         return TTM_ENOENT;
@@ -710,52 +1007,64 @@ int ttm_sym_set_debug_dirs(ttm_sym *s, const char *dirs)
     return 0;
 }
 
+/* The answer for (path, build-id, offset): from the address cache, or resolved now (the whole
+ * inline chain) and kept there. *e points at the cache entry, or at tmp when the cache had no
+ * room. Returns 0, TTM_ENOENT (nothing known: (*e)->f all unknown) or TTM_ENOMEM (an
+ * incomplete answer is neither given nor kept). */
+static int lookup_entry(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len,
+                        uint64_t offset, sym_addr *tmp, const sym_addr **e)
+{
+    sym_mod *m;
+    Dwarf_Addr addr;
+    int rc = locate(s, path, bid, bid_len, offset, &m, &addr);
+    if (rc != 0)
+        return rc;
+    sym_addr key = {.mod_id = m->id, .offset = offset};
+    uint64_t h = addr_hash_of(m->id, offset);
+    const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
+    if (hit != NULL) {
+        s->st.addr_hits++;
+        *e = hit;
+        return hit->f.function != NULL || hit->f.line != 0 ? 0 : TTM_ENOENT;
+    }
+    ttm_sym_frame chain[SYM_INLINE_MAX];
+    s->oom = false;
+    size_t n = resolve(s, m, addr, chain, SYM_INLINE_MAX);
+    *tmp = key;
+    tmp->f = chain[0];
+    if (n > 1 && !s->oom) {
+        ttm_sym_frame *outer = arena_take(s, (n - 1) * sizeof(*outer), 8);
+        if (outer != NULL) {
+            memcpy(outer, chain + 1, (n - 1) * sizeof(*outer));
+            tmp->outer = outer;
+            tmp->nouter = (uint32_t)(n - 1);
+        }
+    }
+    if (s->oom)
+        return TTM_ENOMEM;
+    if (s->addrs.live >= s->addrs.max) {
+        s->st.addrs_evicted += s->addrs.live;
+        ttm__table_clear(&s->addrs);
+    }
+    sym_addr *slot = ttm__table_add(&s->addrs, &addr_type, h);
+    if (slot != NULL) /* else out of memory for the cache: the answer still stands */
+        *slot = *tmp;
+    *e = slot != NULL ? slot : tmp;
+    return n > 0 ? 0 : TTM_ENOENT;
+}
+
 int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t build_id_len,
                    uint64_t offset, ttm_sym_frame *out)
 {
     if (s == NULL || out == NULL)
         return TTM_EINVAL;
     memset(out, 0, sizeof(*out));
-    s->st.lookups++;
-    sym_mod *m;
-    Dwarf_Addr addr;
-    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
-    if (rc != 0)
-        return rc;
-    sym_addr key = {.mod_id = m->id, .offset = offset};
-    uint64_t h = addr_hash_of(m->id, offset);
-    const sym_addr *hit = ttm__table_find(&s->addrs, &addr_type, h, &key);
-    if (hit == NULL) {
-        ttm_sym_frame f;
-        s->oom = false;
-        resolve(s, m, addr, &f, 1);
-        if (s->oom)
-            return TTM_ENOMEM; /* an incomplete answer is neither given nor kept */
-        if (s->addrs.live >= s->addrs.max) {
-            s->st.addrs_evicted += s->addrs.live;
-            ttm__table_clear(&s->addrs);
-        }
-        sym_addr *e = ttm__table_add(&s->addrs, &addr_type, h);
-        if (e == NULL) {
-            *out = f; /* out of memory for the cache: the answer still stands */
-        } else {
-            *e = key;
-            e->function = f.function;
-            e->file = f.file;
-            e->line = f.line;
-            e->source = f.source;
-            hit = e;
-        }
-    } else {
-        s->st.addr_hits++;
-    }
-    if (hit != NULL) {
-        out->function = hit->function;
-        out->file = hit->file;
-        out->line = hit->line;
-        out->source = hit->source;
-    }
-    return out->function != NULL || out->line != 0 ? 0 : TTM_ENOENT;
+    sym_addr tmp;
+    const sym_addr *e;
+    int rc = lookup_entry(s, path, build_id, build_id_len, offset, &tmp, &e);
+    if (rc == 0)
+        *out = e->f;
+    return rc;
 }
 
 int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
@@ -766,20 +1075,17 @@ int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
         return TTM_EINVAL;
     *n = 0;
     memset(out, 0, sizeof(*out));
-    s->st.lookups++;
-    sym_mod *m;
-    Dwarf_Addr addr;
-    int rc = locate(s, path, build_id, build_id_len, offset, &m, &addr);
+    sym_addr tmp;
+    const sym_addr *e;
+    int rc = lookup_entry(s, path, build_id, build_id_len, offset, &tmp, &e);
     if (rc != 0)
         return rc;
-    s->oom = false;
-    *n = resolve(s, m, addr, out, cap);
-    if (s->oom) {
-        *n = 0;
-        memset(out, 0, sizeof(*out));
-        return TTM_ENOMEM;
-    }
-    return *n > 0 ? 0 : TTM_ENOENT;
+    out[0] = e->f;
+    size_t k = e->nouter < cap - 1 ? e->nouter : cap - 1;
+    if (k > 0)
+        memcpy(out + 1, e->outer, k * sizeof(*out));
+    *n = 1 + k;
+    return 0;
 }
 
 void ttm_sym_stats_get(const ttm_sym *s, ttm_sym_stats *st)

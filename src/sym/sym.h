@@ -27,15 +27,15 @@
 #include <stdint.h>
 
 /* Where a frame's function name came from. */
-#define TTM_SYM_NONE 0u   /* nothing known */
-#define TTM_SYM_DEBUG 1u  /* DWARF (the innermost function, inlined ones included) */
+#define TTM_SYM_NONE   0u /* nothing known */
+#define TTM_SYM_DEBUG  1u /* DWARF (the innermost function, inlined ones included) */
 #define TTM_SYM_SYMTAB 2u /* the ELF symbol table .symtab (of the file or its debug file) */
 #define TTM_SYM_DYNSYM 3u /* the dynamic symbol table only (a fully stripped file) */
 
 /* Bounds of a handle's caches: modules kept open (the least recently used one is closed
  * beyond it), and addresses whose answers are kept (the cache is emptied when full). */
 #define TTM_SYM_MAX_MODULES 64u
-#define TTM_SYM_MAX_ADDRS (1u << 20)
+#define TTM_SYM_MAX_ADDRS   (1u << 20)
 
 typedef struct ttm_sym ttm_sym;
 
@@ -48,12 +48,12 @@ typedef struct ttm_sym_frame {
 
 /* Counters of a handle, for benches and tests. */
 typedef struct ttm_sym_stats {
-    uint64_t lookups;        /* ttm_sym_lookup / _inline calls with valid arguments */
-    uint64_t addr_hits;      /* answered from the per-address cache */
-    uint64_t modules_opened; /* (path, build-id) pairs opened with a matching file */
-    uint64_t modules_failed; /* pairs with no matching file (missing, other build-id) */
-    uint64_t modules_evicted;/* modules closed by the TTM_SYM_MAX_MODULES bound */
-    uint64_t addrs_evicted;  /* addresses dropped by the TTM_SYM_MAX_ADDRS bound */
+    uint64_t lookups;         /* ttm_sym_lookup / _inline calls with valid arguments */
+    uint64_t addr_hits;       /* answered from the per-address cache */
+    uint64_t modules_opened;  /* (path, build-id) pairs opened with a matching file */
+    uint64_t modules_failed;  /* pairs with no matching file (missing, other build-id) */
+    uint64_t modules_evicted; /* modules closed by the TTM_SYM_MAX_MODULES bound */
+    uint64_t addrs_evicted;   /* addresses dropped by the TTM_SYM_MAX_ADDRS bound */
 } ttm_sym_stats;
 
 /* Makes a symbolizer into *out. The debug directories start as $TTMEM_DEBUG_DIRS when set
@@ -85,9 +85,10 @@ int ttm_sym_lookup(ttm_sym *s, const char *path, const uint8_t *build_id, size_t
 /* Like ttm_sym_lookup, but reports the inlining chain at the address: out[0] is the innermost
  * function (the one ttm_sym_lookup names, with the same file and line), out[1] the function it
  * was inlined into with the file and line of that call site, and so on out to the real
- * (out-of-line) function; at most cap frames, *n set to the number filled (1 when nothing was
- * inlined or no DWARF is there). Same returns as ttm_sym_lookup; TTM_EINVAL also for cap 0 or
- * n NULL. */
+ * (out-of-line) function; at most cap frames (and at most 32 levels of inlining), *n set to
+ * the number filled (1 when nothing was inlined or no DWARF is there). Shares the address cache
+ * with ttm_sym_lookup (an address is resolved once, chain included, whichever asks first). Same
+ * returns as ttm_sym_lookup; TTM_EINVAL also for cap 0 or n NULL. */
 int ttm_sym_lookup_inline(ttm_sym *s, const char *path, const uint8_t *build_id,
                           size_t build_id_len, uint64_t offset, ttm_sym_frame *out, size_t cap,
                           size_t *n);

@@ -3,8 +3,7 @@
 # directory may include which (common <- core <- {daemon, cli}, common <- client, core <- sym
 # <- cli: the symbolizer is the CLI's only; nothing includes daemon/ or cli/ from outside them),
 # the core's purity (no file, socket, thread or clock header) and the event loop that includes
-# nothing of the daemon. Every include that
-# breaks a rule is listed with its file:line.
+# nothing of the daemon. Every include that breaks a rule is listed with its file:line.
 set -u
 src=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$(dirname "$0")/lib/check.sh"
@@ -19,8 +18,8 @@ allowed() {
     client) echo "client common ttmem" ;;
     daemon) echo "common core daemon ttmem" ;;
     cli) echo "cli common core sim sym ttmem" ;;
-    sym) echo "common core sym ttmem" ;;
     sim) echo "common core sim ttmem" ;;
+    sym) echo "common core sym ttmem" ;;
     *) echo "" ;;
     esac
 }

@@ -6,7 +6,8 @@
 
 static unsigned outer_line;
 
-namespace ttmsym {
+namespace ttmsym
+{
 __attribute__((noinline)) uintptr_t outer(int x)
 {
     outer_line = __LINE__ + 1;
