@@ -80,7 +80,7 @@ static int parse_count(const char *cmd, const char *opt, const char *arg, uint64
 
 int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_count(cmd, "--top", arg, 10000, &v) != 0)
         return 2;
     *out = (size_t)v;
@@ -89,7 +89,7 @@ int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out)
 
 int ttm_cli_parse_depth(const char *cmd, const char *arg, unsigned *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (parse_count(cmd, "--stack-depth", arg, TTM_CLI_DEPTH_MAX, &v) != 0)
         return 2;
     *out = (unsigned)v;
