@@ -32,6 +32,8 @@
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
 #include "cli/top_procs.c"
+#include "cli/top_sites.c"
+#include "cli/sites.c"
 
 #define NDEV 32
 #define NPROC 64

@@ -30,8 +30,14 @@ int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out);
 /* Parses a whole decimal or 0x-hex unsigned number; returns 0 or TTM_EINVAL / TTM_ERANGE. */
 int ttm_cli_parse_u64(const char *s, uint64_t *out);
 
-/* Renders a report. title may be NULL. */
+/* Renders a report. title may be NULL. Stacks show TTM_CLI_TEXT_DEPTH frames (cli/sites.h). */
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title);
+/* The same, stacks cut at depth frames (`--stack-depth`). */
+void ttm_render_text_depth(FILE *out, const ttm_report *r, const char *title, unsigned depth);
+/* The call-site part of the text report, depth frames per stack: the unmatched frees by call
+ * site, "Leaks by allocation site", "Live buffers by allocation site", "By phase", "By scope"
+ * (each only when there is something to show). `ttmem status --stacks` prints it alone. */
+void ttm_render_sites(FILE *out, const ttm_report *r, unsigned depth);
 /* The schema versions of the status (also `ttmem top --json`) and dump documents; 2: their
  * records are written by the report's tables (docs/REPORT_SCHEMA.md, "Changes"). */
 #define TTM_CLI_STATUS_SCHEMA_VERSION 2

@@ -1,7 +1,8 @@
 /*
  * cmd_dump.c — `ttmem dump`: every live buffer the running ttmemd holds, grouped by device,
  * memory type and process (the prototype's DUMP_REMAINING, returned to the caller instead of
- * printed in the server). Text, or JSON with schema "ttmem.dump" (docs/DAEMON.md).
+ * printed in the server). Text, or JSON with schema "ttmem.dump" (docs/DAEMON.md); --stacks
+ * adds each buffer's allocation site (its top frames, symbolized: cli/sites.h).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "common/fmt.h"
 #include "common/json.h"
 
@@ -59,7 +61,8 @@ static void run_sum(const ttm_report *s, size_t i, size_t end, uint64_t *bytes, 
             *bytes += s->live[i].size;
 }
 
-static void text_dump(FILE *out, const ttm_report *s)
+/* depth: frames shown under each buffer (0: none, without --stacks). */
+static void text_dump(FILE *out, const ttm_report *s, unsigned depth)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
     fprintf(out, "Live buffers: %s", ttm__fmt_count(a, s->live_total));
@@ -92,7 +95,12 @@ static void text_dump(FILE *out, const ttm_report *s)
                         fputs("  view", out);
                     if (l->refs > 1)
                         fprintf(out, "  refs %" PRIu32, l->refs);
-                    fputc('\n', out);
+                    char names[600] = "";
+                    if (depth)
+                        ttm_cli_names(s, l->scope, l->phase, names, sizeof names);
+                    fprintf(out, "%s%s\n", names[0] ? "  " : "", names);
+                    if (depth)
+                        ttm_cli_print_stack(out, s, l->stack, depth, 8);
                 }
                 p = pend;
             }
@@ -159,6 +167,8 @@ static void json_dump(FILE *out, const ttm_report *s, const char *socket)
         i = dend;
     }
     ttm__json_arr_end(&j);
+    /* --stacks: the stacks, modules and names the buffers' stack/scope/phase ids refer to */
+    ttm_render_json_sections(&j, s, TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
     ttm__json_obj_end(&j);
     ttm__json_finish(&j);
 }
@@ -170,11 +180,14 @@ int ttm_cli_dump(int argc, char **argv)
         {"socket", required_argument, NULL, 's'},
         {"query-socket", required_argument, NULL, 'q'},
         {"max", required_argument, NULL, 'm'},
+        {"stacks", no_argument, NULL, 'S'},
+        {"stack-depth", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *socket = NULL, *query = NULL;
     bool json = false;
+    unsigned depth = 0; /* frames per buffer; 0 without --stacks */
     uint64_t max = 0;
     int c;
     opterr = 0;
@@ -194,9 +207,18 @@ int ttm_cli_dump(int argc, char **argv)
             if (ttm_cli_parse_u64(optarg, &max) != TTM_OK || max == 0 || max > UINT32_MAX)
                 return ttm_cli_fail("dump: --max '%s' must be a positive number", optarg);
             break;
+        case 'S':
+            depth = depth ? depth : TTM_CLI_TEXT_DEPTH;
+            break;
+        case 'D':
+            if (ttm_cli_parse_depth("dump", optarg, &depth) != 0)
+                return 2;
+            break;
         case 'h':
-            printf("usage: ttmem dump [--json] [--max N] [--socket PATH] [--query-socket "
-                   "PATH]\n");
+            printf("usage: ttmem dump [--json] [--max N] [--stacks] [--stack-depth N] "
+                   "[--socket PATH]\n                  [--query-socket PATH]\n"
+                   "--stacks shows each buffer's allocation site (N frames, default %u).\n",
+                   TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
             if (optopt)
@@ -212,16 +234,20 @@ int ttm_cli_dump(int argc, char **argv)
     if (rc != 0)
         return rc;
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_DUMP, .max_live = (uint32_t)max};
+    if (depth)
+        q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     ttm_report s;
     rc = ttm_cli_fetch(sock, qpath, &q, &s);
     if (rc != 0)
         return rc;
+    if (depth)
+        ttm_cli_symbolize(&s, NULL);
     if (s.nlive > 1)
         qsort(s.live, s.nlive, sizeof *s.live, live_cmp);
     if (json)
         json_dump(stdout, &s, sock);
     else
-        text_dump(stdout, &s);
+        text_dump(stdout, &s, depth);
     ttm_report_clear(&s);
     return 0;
 }

@@ -5,7 +5,8 @@
  *
  * The private daemon lives in a fresh 0700 temporary directory, in its own process group (a
  * Ctrl-C at the terminal reaches CMD, not the daemon), and reports readiness through a pipe.
- * CMD runs with TTMEM=1 and TTMEM_SOCKET pointing there. SIGINT, SIGTERM, SIGHUP and SIGQUIT
+ * CMD runs with TTMEM=1 and TTMEM_SOCKET pointing there; --stacks adds TTMEM_STACKS (native or
+ * python) and --stack-depth TTMEM_STACK_DEPTH, which libttmem reads (docs/CLIENT.md). SIGINT, SIGTERM, SIGHUP and SIGQUIT
  * sent to ttmem by another process are forwarded to CMD; those the terminal sends reach CMD
  * directly and are not sent twice. ttmem exits with CMD's status (128 + signal if killed).
  */
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/fmt.h"
@@ -326,7 +328,10 @@ int ttm_cli_private_settle(ttm_cli_private *p, int timeout_ms)
 int ttm_cli_private_report(ttm_cli_private *p, uint32_t top, uint32_t max_leaks,
                            ttm_report *out)
 {
-    ttm_snap_query q = {.sections = TTM_SNAP_WANT_REPORT, .top = top, .max_leaks = max_leaks};
+    /* the call sites too: a report names them whenever the program sent any */
+    ttm_snap_query q = {.sections = TTM_SNAP_WANT_REPORT | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS),
+                        .top = top,
+                        .max_leaks = max_leaks};
     char msg[256];
     int err = ttm_report_fetch(p->query, &q, 10000, out, msg, sizeof msg);
     if (err != TTM_OK) {
@@ -435,11 +440,13 @@ static int wait_status(pid_t pid)
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
+#define RECORD_USAGE                                                                           \
+    "ttmem record [-o report.json] [--json] [--top N] [--stacks[=native|python]] "             \
+    "[--stack-depth N] -- CMD ARGS..."
+
 static int record_usage(const char *msg)
 {
-    return ttm_cli_fail("record: %s; usage: ttmem record [-o report.json] [--json] [--top N] "
-                        "-- CMD ARGS...",
-                        msg);
+    return ttm_cli_fail("record: %s; usage: " RECORD_USAGE, msg);
 }
 
 int ttm_cli_record(int argc, char **argv)
@@ -447,9 +454,12 @@ int ttm_cli_record(int argc, char **argv)
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 't'},    {"help", no_argument, NULL, 'h'},
+        {"stacks", optional_argument, NULL, 'S'}, {"stack-depth", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL;
+    const char *stacks = NULL; /* TTMEM_STACKS for CMD; NULL: left as it is */
+    unsigned depth = 0;        /* TTMEM_STACK_DEPTH for CMD; 0: left to libttmem (32) */
     bool json = false;
     uint64_t top = 10;
     int c;
@@ -467,10 +477,27 @@ int ttm_cli_record(int argc, char **argv)
             if (ttm_cli_parse_u64(optarg, &top) != TTM_OK || top == 0 || top > 10000)
                 return record_usage("--top must be a number from 1 to 10000");
             break;
+        case 'S':
+            if (optarg == NULL || strcmp(optarg, "native") == 0)
+                stacks = "native";
+            else if (strcmp(optarg, "python") == 0)
+                stacks = "python";
+            else
+                return record_usage("--stacks takes native or python");
+            break;
+        case 'D':
+            if (ttm_cli_parse_depth("record", optarg, &depth) != 0)
+                return 2;
+            break;
         case 'h':
-            printf("usage: ttmem record [-o report.json] [--json] [--top N] -- CMD ARGS...\n"
+            printf("usage: " RECORD_USAGE "\n"
                    "Runs CMD with tracking on, under a private ttmemd, and reports when it "
-                   "exits.\n");
+                   "exits.\n"
+                   "--stacks captures the call stack of every allocation and free (python: "
+                   "also the\nPython frames); the report shows where each finding comes from. "
+                   "--stack-depth N\ncaptures N frames (default 32) and shows N in the text "
+                   "(default %u); it implies --stacks.\n",
+                   TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
             if (optopt)
@@ -480,6 +507,8 @@ int ttm_cli_record(int argc, char **argv)
     }
     if (optind >= argc)
         return record_usage("no command given");
+    if (depth != 0 && stacks == NULL)
+        stacks = "native";
     char **cmd = &argv[optind];
     FILE *out_file = NULL;
     if (output != NULL) {
@@ -495,6 +524,14 @@ int ttm_cli_record(int argc, char **argv)
             unlink(output);
         }
         return 1;
+    }
+    /* CMD inherits them (the private daemon, started already, does not) */
+    if (stacks != NULL)
+        setenv("TTMEM_STACKS", stacks, 1);
+    if (depth != 0) {
+        char d[16];
+        snprintf(d, sizeof d, "%u", depth);
+        setenv("TTMEM_STACK_DEPTH", d, 1);
     }
     pid_t child = ttm_cli_private_spawn(p, cmd, -1);
     if (child < 0) {
@@ -523,7 +560,8 @@ int ttm_cli_record(int argc, char **argv)
             fclose(out_file);
         return status != 0 ? status : 1;
     }
-    const ttm_report *r = &snap; /* the daemon's report, as decoded */
+    ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
+    const ttm_report *r = &snap;
     char title[512];
     size_t off = (size_t)snprintf(title, sizeof title, "record");
     for (char **a = cmd; *a != NULL && off < sizeof title; a++)
@@ -538,7 +576,7 @@ int ttm_cli_record(int argc, char **argv)
     } else if (json) {
         ttm_render_json(stdout, r, title);
     } else {
-        ttm_render_text(stdout, r, title);
+        ttm_render_text_depth(stdout, r, title, depth != 0 ? depth : TTM_CLI_TEXT_DEPTH);
         ttm_cli_print_transport(stdout, &snap);
     }
     if ((out_file != NULL || json) && (snap.daemon.dropped > 0 || snap.daemon.prior_events > 0))

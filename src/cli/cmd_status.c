@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "common/alloc.h"
 #include "common/arch.h"
 #include "common/fmt.h"
@@ -296,8 +297,11 @@ static void json_snapshot(ttm_json *j, const ttm_report *s, const char *socket)
         }
         ttm__json_arr_end(j);
     }
+    /* the findings and call sites when they were asked for (--stacks; symbolized by the caller) */
     ttm_render_json_sections(j, s,
-                             TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE));
+                             TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
 }
 
 /* Counters of a region, by TT-Metal's names; KERNEL is null where the layout has none. */
@@ -527,12 +531,15 @@ int ttm_cli_status(int argc, char **argv)
         {"query-socket", required_argument, NULL, 'q'},
         {"shm-dir", required_argument, NULL, 'd'},
         {"reap", no_argument, NULL, 'r'},
+        {"stacks", no_argument, NULL, 'S'},
+        {"stack-depth", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *socket = NULL, *query = NULL;
     const char *shm_dir = getenv("TTMEM_SHM_DIR");
-    bool json = false, reap = false;
+    bool json = false, reap = false, stacks = false;
+    unsigned depth = TTM_CLI_TEXT_DEPTH;
     int c;
     opterr = 0;
     optind = 1;
@@ -553,9 +560,21 @@ int ttm_cli_status(int argc, char **argv)
         case 'r':
             reap = true;
             break;
+        case 'S':
+            stacks = true;
+            break;
+        case 'D':
+            if (ttm_cli_parse_depth("status", optarg, &depth) != 0)
+                return 2;
+            stacks = true;
+            break;
         case 'h':
             printf("usage: ttmem status [--json] [--socket PATH] [--query-socket PATH] "
-                   "[--shm-dir DIR] [--reap]\n");
+                   "[--shm-dir DIR] [--reap] [--stacks] [--stack-depth N]\n"
+                   "--stacks adds the call sites: live buffers and leaks by allocation site, "
+                   "the\nfindings' sites, the breakdown by phase and scope (N frames each, "
+                   "default %u).\n",
+                   TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
             if (optopt)
@@ -589,9 +608,13 @@ int ttm_cli_status(int argc, char **argv)
     shm.regions = regions;
 
     ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+    if (stacks)
+        q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
     ttm_report s;
     char msg[300] = "";
     int err = ttm_report_fetch(qpath, &q, 10000, &s, msg, sizeof msg);
+    if (err == TTM_OK && stacks)
+        ttm_cli_symbolize(&s, NULL);
     if (err != TTM_OK) {
         /* no daemon: TT-Metal's regions still tell something */
         ttm_cli_fetch_error(sock, qpath, err, msg);
@@ -619,6 +642,8 @@ int ttm_cli_status(int argc, char **argv)
             text_devices(stdout, sp);
             text_procs(stdout, sp);
             text_classes(stdout, sp);
+            if (stacks)
+                ttm_render_sites(stdout, sp, depth);
         }
         if (sp == NULL || shm.n > 0 || shm.left_out.entries_capped)
             text_shm(stdout, &shm, sp != NULL);

@@ -109,7 +109,8 @@ static void usage(FILE *out)
             "      --shm-dir DIR     where TT-Metal's regions are ($TTMEM_SHM_DIR, else /dev/shm)\n"
             "      --width N, --height N   size of a --once/--loop frame (terminal width, or\n"
             "                        $COLUMNS, or 100; unbounded height)\n"
-            "      --view VIEW       devices, processes, diagnosis or history\n"
+            "      --view VIEW       devices, processes, diagnosis, history or sites (the live\n"
+            "                        allocation sites of processes run with TTMEM_STACKS=1)\n"
             "      --sort COLUMN     pid, name, devices, dram, l1, l1_small, trace, cb, kernel,\n"
             "                        anomalies\n"
             "      --device N        show device N only\n"
@@ -187,7 +188,7 @@ static int parse_opts(int argc, char **argv, top_opts *o)
         case 'V':
             if (ttm__top_view_parse(optarg, &view) != TTM_OK)
                 return ttm_cli_fail("top: unknown view '%s'; the views are devices, processes, "
-                                    "diagnosis, history",
+                                    "diagnosis, history, sites",
                                     optarg);
             break;
         case 'S':
@@ -279,6 +280,7 @@ static int run_text(top_opts *o, ttm_top_model *m)
     o->st.plain = true;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
         uint64_t start = ttm__mono_ns();
+        m->want_sites = o->st.view == TTM_TOP_VIEW_SITES;
         if (ttm__top_model_refresh(m, 2000, start) != TTM_OK) {
             ttm_cli_fail("top: out of memory");
             rc = 1;
@@ -389,6 +391,7 @@ static int run_interactive(top_opts *o, ttm_top_model *m)
         if (!st->paused && now >= next) {
             if (o->iterations > 0 && refreshes >= o->iterations)
                 break; /* the last frame has been shown for one interval */
+            m->want_sites = st->view == TTM_TOP_VIEW_SITES;
             if (ttm__top_model_refresh(m, timeout_ms, now) != TTM_OK) {
                 rc = 1;
                 break;

@@ -2,6 +2,7 @@
  * main.c — the ttmem command: one table of subcommands, used for dispatch and for the help text.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "ttmem/ttmem.h"
 
 typedef struct cli_command {
@@ -66,12 +68,31 @@ int ttm_cli_bad_option(const char *cmd, char **argv)
                         cmd);
 }
 
+/* The value of cmd's option opt, a number from 1 to max, into *out; else one line, 2. */
+static int parse_count(const char *cmd, const char *opt, const char *arg, uint64_t max,
+                       uint64_t *out)
+{
+    if (ttm_cli_parse_u64(arg, out) != TTM_OK || *out == 0 || *out > max)
+        return ttm_cli_fail("%s: %s '%s' must be a number from 1 to %" PRIu64, cmd, opt, arg,
+                            max);
+    return 0;
+}
+
 int ttm_cli_parse_top(const char *cmd, const char *arg, size_t *out)
 {
-    uint64_t v;
-    if (ttm_cli_parse_u64(arg, &v) != TTM_OK || v == 0 || v > 10000)
-        return ttm_cli_fail("%s: --top '%s' must be a number from 1 to 10000", cmd, arg);
+    uint64_t v = 0;
+    if (parse_count(cmd, "--top", arg, 10000, &v) != 0)
+        return 2;
     *out = (size_t)v;
+    return 0;
+}
+
+int ttm_cli_parse_depth(const char *cmd, const char *arg, unsigned *out)
+{
+    uint64_t v = 0;
+    if (parse_count(cmd, "--stack-depth", arg, TTM_CLI_DEPTH_MAX, &v) != 0)
+        return 2;
+    *out = (unsigned)v;
     return 0;
 }
 

@@ -3,9 +3,12 @@
  * (schema: docs/REPORT_SCHEMA.md; bump TTM_REPORT_SCHEMA_VERSION on incompatible changes).
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "common/arch.h"
 #include "common/fmt.h"
 #include "common/json.h"
@@ -112,13 +115,74 @@ static void text_unmatched(FILE *out, const ttm_report *r)
     }
 }
 
-static void text_offenders(FILE *out, const ttm_report *r)
+static const char *times(uint64_t n)
+{
+    return n == 1 ? "time" : "times";
+}
+
+/* An offender's call sites: count, bytes, scope and phase, then the frames; a double free's
+ * with the stack of the second free and the one of the free that released the buffer. */
+static void text_sites(FILE *out, const ttm_report *r, const ttm_offender *o, unsigned depth)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], names[600];
+    for (unsigned i = 0; i < o->nsites; i++) {
+        const ttm_site *st = &o->sites[i];
+        ttm_cli_names(r, st->scope, st->phase, names, sizeof names);
+        fprintf(out, "    %s %s, %s%s%s\n", ttm__fmt_count(a, st->count), times(st->count),
+                ttm__fmt_bytes(b, st->bytes), names[0] ? "; " : "", names);
+        if (st->stack == 0 && (o->cls != TTM_CLASS_DOUBLE_FREE || st->release_stack == 0))
+            continue; /* a site of names only (tracked without stacks) */
+        if (o->cls == TTM_CLASS_DOUBLE_FREE) {
+            fputs("      freed again at\n", out);
+            ttm_cli_print_stack(out, r, st->stack, depth, 8);
+            fputs("      released at\n", out);
+            ttm_cli_print_stack(out, r, st->release_stack, depth, 8);
+        } else {
+            ttm_cli_print_stack(out, r, st->stack, depth, 6);
+        }
+    }
+    if (o->nsites > 0 && o->sites_other > 0)
+        fprintf(out, "    %s more %s at other sites or without one\n",
+                ttm__fmt_count(a, o->sites_other), times(o->sites_other));
+}
+
+static bool unmatched_class(unsigned k)
+{
+    return k == TTM_CLASS_EXCESS_FREE || k == TTM_CLASS_UNKNOWN_FREE ||
+           k == TTM_CLASS_DOUBLE_FREE;
+}
+
+/* The unmatched frees' offenders with their call sites (the table above has no room). */
+static void text_unmatched_sites(FILE *out, const ttm_report *r, unsigned depth)
+{
+    char a[TTM_FMT_LEN];
+    bool title = false;
+    for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
+        const ttm_report_class *rc = &r->classes[k];
+        if (!unmatched_class(k))
+            continue;
+        for (size_t i = 0; i < rc->noffenders; i++) {
+            const ttm_offender *o = &rc->offenders[i];
+            if (o->nsites == 0)
+                continue;
+            if (!title)
+                fprintf(out, "\nUnmatched frees by call site (top %d per address)\n",
+                        TTM_SITES_MAX);
+            title = true;
+            fprintf(out, "  %-14s device %u %-13s 0x%-16" PRIX64 " %s %s\n", ttm_class_name(k),
+                    o->device, ttm__memtype_name(o->memtype), o->addr,
+                    ttm__fmt_count(a, o->count), times(o->count));
+            text_sites(out, r, o, depth);
+        }
+    }
+}
+
+static void text_offenders(FILE *out, const ttm_report *r, unsigned depth)
 {
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
     for (unsigned k = 0; k < TTM_CLASS__COUNT; k++) {
         const ttm_report_class *rc = &r->classes[k];
-        if (rc->noffenders == 0 || k == TTM_CLASS_EXCESS_FREE || k == TTM_CLASS_UNKNOWN_FREE ||
-            k == TTM_CLASS_DOUBLE_FREE || k == TTM_CLASS_LEAKED_AT_EXIT)
+        if (rc->noffenders == 0 || unmatched_class(k) || k == TTM_CLASS_LEAKED_AT_EXIT)
             continue;
         fprintf(out, "\n%s: worst addresses\n", ttm_class_name(k));
         for (size_t i = 0; i < rc->noffenders; i++) {
@@ -128,6 +192,7 @@ static void text_offenders(FILE *out, const ttm_report *r)
                     o->count == 1 ? "time," : "times,", ttm__fmt_bytes(b, o->bytes));
             print_pids(out, o->pids, o->npids, o->more_pids);
             fputc('\n', out);
+            text_sites(out, r, o, depth);
         }
     }
 }
@@ -139,13 +204,131 @@ static void text_leaks(FILE *out, const ttm_report *r)
     char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
     fprintf(out, "\nLeaked at exit, oldest first (%zu of %s)\n", r->nleaks,
             ttm__fmt_count(a, r->leaked_count));
-    fprintf(out, "  %8s %6s %-13s %-18s %12s %18s\n", "pid", "device", "type", "address", "size",
-            "object");
+    bool sites = false;
+    for (size_t i = 0; i < r->nleaks; i++)
+        sites |= ttm_cli_stack(r, r->leaks[i].stack) != NULL;
+    fprintf(out, "  %8s %6s %-13s %-18s %12s %18s%s\n", "pid", "device", "type", "address", "size",
+            "object", sites ? "  allocated at" : "");
     for (size_t i = 0; i < r->nleaks; i++) {
         const ttm_leak *l = &r->leaks[i];
-        fprintf(out, "  %8" PRIu32 " %6u %-13s 0x%-16" PRIX64 " %12s %18s\n", l->pid, l->device,
+        fprintf(out, "  %8" PRIu32 " %6u %-13s 0x%-16" PRIX64 " %12s %18s", l->pid, l->device,
                 ttm__memtype_name(l->memtype), l->addr, ttm__fmt_bytes(a, l->size),
                 l->obj ? (snprintf(b, sizeof b, "0x%" PRIx64, l->obj), b) : "-");
+        const ttm_report_stack *st = ttm_cli_stack(r, l->stack);
+        if (st != NULL && st->nframes > 0) {
+            char frame[1024];
+            ttm_cli_frame_text(r, &st->frames[0], frame, sizeof frame);
+            fprintf(out, "  %s", frame);
+        }
+        fputc('\n', out);
+    }
+}
+
+/* "+1.234 s" / "+12.3 ms" / "+45 us": ns after the run's first event. */
+static const char *since(char *buf, size_t len, uint64_t ts, uint64_t first)
+{
+    uint64_t d = ts > first ? ts - first : 0;
+    if (d >= 1000000000u)
+        snprintf(buf, len, "+%.3f s", (double)d / 1e9);
+    else if (d >= 1000000u)
+        snprintf(buf, len, "+%.1f ms", (double)d / 1e6);
+    else
+        snprintf(buf, len, "+%" PRIu64 " us", d / 1000u);
+    return buf;
+}
+
+/* True when one of the n rows (size bytes each, a uint32_t stack id at offset off) has a
+ * stack: the sections by allocation site say nothing when none has. */
+static bool any_stack(const void *rows, size_t n, size_t size, size_t off)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t stack;
+        memcpy(&stack, (const char *)rows + i * size + off, sizeof stack);
+        if (stack != 0)
+            return true;
+    }
+    return false;
+}
+
+/* "  4.00 KiB in 3 buffers": the head of a site's lines. */
+static void site_head(FILE *out, uint64_t bytes, uint64_t count)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    fprintf(out, "  %s in %s buffer%s", ttm__fmt_bytes(a, bytes), ttm__fmt_count(b, count),
+            count == 1 ? "" : "s");
+}
+
+/* Leaks at exit grouped by allocation stack, largest first, as valgrind's loss records:
+ * bytes, buffers, the oldest allocation, the pids, then the stack. Nothing when no leak had
+ * a stack. */
+static void text_leak_groups(FILE *out, const ttm_report *r, unsigned depth)
+{
+    if (!any_stack(r->leak_groups, r->nleak_groups, sizeof *r->leak_groups,
+                   offsetof(ttm_leak_group, stack)))
+        return;
+    char c[32];
+    fprintf(out, "\nLeaks by allocation site, largest first (%zu site%s)\n", r->nleak_groups,
+            r->nleak_groups == 1 ? "" : "s");
+    for (size_t i = 0; i < r->nleak_groups; i++) {
+        const ttm_leak_group *g = &r->leak_groups[i];
+        site_head(out, g->bytes, g->count);
+        fprintf(out, " (record %zu of %zu), oldest %s, pid%s ", i + 1, r->nleak_groups,
+                since(c, sizeof c, g->oldest_ts, r->totals.first_ts),
+                g->npids == 1 && !g->more_pids ? "" : "s");
+        print_pids(out, g->pids, g->npids, g->more_pids);
+        fputc('\n', out);
+        ttm_cli_print_stack(out, r, g->stack, depth, 4);
+    }
+}
+
+static void text_live_sites(FILE *out, const ttm_report *r, unsigned depth)
+{
+    if (!any_stack(r->live_sites, r->nlive_sites, sizeof *r->live_sites,
+                   offsetof(ttm_live_site, stack)))
+        return;
+    fprintf(out, "\nLive buffers by allocation site, largest first (top %zu)\n", r->nlive_sites);
+    for (size_t i = 0; i < r->nlive_sites; i++) {
+        const ttm_live_site *ls = &r->live_sites[i];
+        site_head(out, ls->bytes, ls->count);
+        fputc('\n', out);
+        ttm_cli_print_stack(out, r, ls->stack, depth, 4);
+    }
+}
+
+/* "By phase" and "By scope": allocations, anomalies and leaks per name, the anomaly classes
+ * that happened there. Nothing for a kind without names. */
+static void text_breakdown(FILE *out, const ttm_report *r)
+{
+    static const struct {
+        uint8_t kind;
+        const char *title;
+    } kinds[] = {{TTM_BREAKDOWN_PHASE, "By phase"}, {TTM_BREAKDOWN_SCOPE, "By scope"}};
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN], e[TTM_FMT_LEN];
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        bool title = false;
+        for (size_t i = 0; i < r->nbreakdown; i++) {
+            const ttm_breakdown *bd = &r->breakdown[i];
+            if (bd->kind != kinds[k].kind)
+                continue;
+            if (!title)
+                fprintf(out, "\n%s\n  %-24s %10s %10s %10s %12s  %s\n", kinds[k].title,
+                        kinds[k].kind == TTM_BREAKDOWN_PHASE ? "phase" : "scope", "allocs",
+                        "anomalies", "leaked", "leaked bytes", "findings");
+            title = true;
+            const char *name = ttm_cli_string(r, bd->name);
+            fprintf(out, "  %-24s %10s %10s %10s %12s ", name != NULL ? name : "(others)",
+                    ttm__fmt_count(a, bd->allocs), ttm__fmt_count(b, bd->anomalies),
+                    ttm__fmt_count(c, bd->leaked_count), ttm__fmt_bytes(d, bd->leaked_bytes));
+            const char *sep = " ";
+            for (unsigned cl = 0; cl < TTM_CLASS__COUNT; cl++) {
+                if (!ttm_class_is_anomaly(cl) || bd->class_count[cl] == 0)
+                    continue;
+                fprintf(out, "%s%s %s", sep, ttm_class_name(cl),
+                        ttm__fmt_count(e, bd->class_count[cl]));
+                sep = ", ";
+            }
+            fputc('\n', out);
+        }
     }
 }
 
@@ -183,14 +366,28 @@ static void text_devices(FILE *out, const ttm_report *r)
 
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title)
 {
+    ttm_render_text_depth(out, r, title, TTM_CLI_TEXT_DEPTH);
+}
+
+void ttm_render_text_depth(FILE *out, const ttm_report *r, const char *title, unsigned depth)
+{
     if (title != NULL)
         fprintf(out, "ttmem report: %s\n\n", title);
     text_headline(out, r);
     text_classes(out, r);
     text_unmatched(out, r);
-    text_offenders(out, r);
+    text_offenders(out, r, depth);
     text_leaks(out, r);
+    ttm_render_sites(out, r, depth);
     text_devices(out, r);
+}
+
+void ttm_render_sites(FILE *out, const ttm_report *r, unsigned depth)
+{
+    text_unmatched_sites(out, r, depth);
+    text_leak_groups(out, r, depth);
+    text_live_sites(out, r, depth);
+    text_breakdown(out, r);
 }
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
@@ -206,7 +403,7 @@ void ttm_render_json(FILE *out, const ttm_report *r, const char *source)
     ttm__json_str(&j, "schema", "ttmem.report");
     ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
     ttm__json_str(&j, "source", source);
-    ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS);
+    ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
     ttm__json_obj_end(&j);
     ttm__json_finish(&j);
 }

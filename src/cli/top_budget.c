@@ -135,9 +135,24 @@ static void view_history(ttm_top_lay *L)
     ttm__top_history(L, left, first);
 }
 
+static void view_sites(ttm_top_lay *L)
+{
+    if (!L->bounded) {
+        ttm__top_sites(L, -1, 0);
+        return;
+    }
+    int left = L->limit - (int)L->f->nlines;
+    int visible = (left - 1) / (int)(1 + TTM_TOP_SITE_FRAMES);
+    int first = clamp_scroll(L, (int)L->m->snap.nlive_sites, visible < 1 ? 1 : visible);
+    ttm__top_sites(L, left, first);
+}
+
 void ttm__top_view_body(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
 {
     switch (L->st->view) {
+    case TTM_TOP_VIEW_SITES:
+        view_sites(L);
+        break;
     case TTM_TOP_VIEW_PROCESSES:
         view_processes(L, rows, nrows);
         break;

@@ -47,6 +47,15 @@ static ttm_top_action act_view(const ttm_top_keyctx *k, int arg)
     return TTM_TOP_ACT_REDRAW;
 }
 
+/* The sites view (fetched at once: the call sites are asked for only while it is shown). */
+static ttm_top_action act_sites(const ttm_top_keyctx *k, int arg)
+{
+    (void)arg;
+    k->st->view = TTM_TOP_VIEW_SITES;
+    k->st->scroll = 0;
+    return TTM_TOP_ACT_REFRESH;
+}
+
 /* arg: +1 the next column, -1 the previous one, each with its natural direction. */
 static ttm_top_action act_sort(const ttm_top_keyctx *k, int arg)
 {
@@ -170,7 +179,9 @@ const ttm_top_key ttm__top_keys[] = {
      {{'q'}, {'Q'}}, "quit"},
     {"view", TTM_TOP_KEYSEC_VIEW, VIEW, act_view,
      {{'v', 0, 1}, {'\t', 0, 1}, {TTM_TOP_KEY_BTAB, 0, -1, true}},
-     "cycle the view: devices, processes, diagnosis, history"},
+     "cycle the views"},
+    {"sites", TTM_TOP_KEYSEC_VIEW, VIEW, act_sites,
+     {{'l'}}, "live allocation sites"},
     {"sort", TTM_TOP_KEYSEC_SORT, VIEW, act_sort,
      {{'s', 0, 1}, {'>', 0, 1}, {'<', 0, -1, true}}, "sort by the next / previous column"},
     {"reverse", TTM_TOP_KEYSEC_SORT, VIEW, act_reverse,

@@ -35,7 +35,8 @@
     X(DEVICES, "devices")                                                                       \
     X(PROCESSES, "processes")                                                                   \
     X(DIAGNOSIS, "diagnosis")                                                                   \
-    X(HISTORY, "history")
+    X(HISTORY, "history")                                                                       \
+    X(SITES, "sites")
 
 typedef enum ttm_top_view {
 #define TTM__TOP_VIEW_ENUM(name, text) TTM_TOP_VIEW_##name,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/sites.h"
 #include "common/alloc.h"
 
 #define TTM_TOP_MAX_HIST 1024u /* distinct (source, device) histories kept */
@@ -26,10 +27,21 @@ int ttm__top_model_init(ttm_top_model *m, const char *host, const char *socket_p
     return TTM_OK;
 }
 
+static void site_text_clear(ttm_top_model *m)
+{
+    for (size_t i = 0; i < m->nsite_text; i++)
+        for (unsigned k = 0; k < m->site_text[i].nframes; k++)
+            ttm__free(m->site_text[i].frames[k]);
+    m->nsite_text = 0;
+}
+
 void ttm__top_model_free(ttm_top_model *m)
 {
     if (m == NULL)
         return;
+    site_text_clear(m);
+    ttm__free(m->site_text);
+    ttm_sym_close(m->sym);
     ttm_report_clear(&m->snap);
     ttm__free(m->devices);
     ttm__free(m->procs);
@@ -429,6 +441,51 @@ int ttm__top_model_ingest(ttm_top_model *m, ttm_report *snap, const char *daemon
     return TTM_OK;
 }
 
+const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t stack)
+{
+    for (size_t i = 0; i < m->nsite_text; i++)
+        if (m->site_text[i].stack == stack)
+            return &m->site_text[i];
+    return NULL;
+}
+
+/* Symbolizes the stacks of snap's live sites that site_text does not hold yet (each once per
+ * daemon: another pid or start time starts the cache over, as does a full one). I/O: it reads
+ * the modules' files. */
+static void sites_symbolize(ttm_top_model *m, ttm_report *snap)
+{
+    uint64_t start = snap->daemon.now_ns - snap->daemon.uptime_ns;
+    if (snap->daemon.pid != m->sites_pid || start != m->sites_start_ns ||
+        m->nsite_text + snap->nlive_sites > TTM_TOP_SITE_CACHE) {
+        site_text_clear(m);
+        m->sites_pid = snap->daemon.pid;
+        m->sites_start_ns = start;
+    }
+    if (m->sym == NULL && ttm_sym_open(&m->sym) != TTM_OK)
+        m->sym = NULL; /* frames stay module+offset */
+    for (size_t i = 0; i < snap->nlive_sites; i++) {
+        uint32_t id = snap->live_sites[i].stack;
+        ttm_report_stack *st = (ttm_report_stack *)ttm_cli_stack(snap, id);
+        if (st == NULL || ttm__top_model_site(m, id) != NULL)
+            continue;
+        void *grown = ttm__grow(m->site_text, &m->cap_site_text, m->nsite_text,
+                                sizeof *m->site_text, 64);
+        if (grown == NULL)
+            return;
+        m->site_text = grown;
+        if (m->sym != NULL)
+            ttm_cli_symbolize_stack(snap, st, m->sym);
+        ttm_top_site_text *t = &m->site_text[m->nsite_text++];
+        memset(t, 0, sizeof *t);
+        t->stack = id;
+        char text[512];
+        for (size_t k = 0; k < st->nframes && t->nframes < TTM_TOP_SITE_FRAMES; k++) {
+            ttm_cli_frame_text(snap, &st->frames[k], text, sizeof text);
+            t->frames[t->nframes++] = ttm__xstrdup(text);
+        }
+    }
+}
+
 int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
 {
     char qpath[300], msg[200] = "";
@@ -440,8 +497,12 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
         snprintf(msg, sizeof msg, "socket path too long");
     } else {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+        if (m->want_sites)
+            q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
         qerr = ttm_report_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
         have = qerr == TTM_OK;
+        if (have && m->want_sites)
+            sites_symbolize(m, &snap);
         if (!have && msg[0] == '\0')
             snprintf(msg, sizeof msg, "%s", ttm_strerror(qerr));
     }

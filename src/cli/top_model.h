@@ -28,6 +28,8 @@
 #define TTM_TOP_HIST_LEN 720u /* samples kept: 12 minutes at the default 1 s refresh */
 #define TTM_TOP_HIST_NONE UINT64_MAX /* a history cell with no sample for that device */
 #define TTM_TOP_NAME_LEN 64u
+#define TTM_TOP_SITE_FRAMES 3u   /* frames of an allocation site the sites view shows */
+#define TTM_TOP_SITE_CACHE 4096u /* stacks kept symbolized; the cache starts over beyond */
 
 /* Valid bits of a device or process row. */
 #define TTM_TOP_V_MEM(memtype) (1u << (memtype)) /* bytes[memtype] is known */
@@ -111,6 +113,14 @@ typedef struct ttm_top_hist {
     uint64_t used[2][TTM_TOP_HIST_LEN];
 } ttm_top_hist;
 
+/* An allocation stack as the sites view shows it: its first frames as text, symbolized once
+ * (cli/sites.h) for as long as the same daemon answers. */
+typedef struct ttm_top_site_text {
+    uint32_t stack;
+    uint8_t nframes;
+    char *frames[TTM_TOP_SITE_FRAMES]; /* "function (file:line) [module]", owned */
+} ttm_top_site_text;
+
 typedef struct ttm_top_model {
     /* identity of the monitor's inputs (set by init, or by the caller) */
     char host[64];
@@ -158,6 +168,16 @@ typedef struct ttm_top_model {
     size_t nhist, cap_hist;
     ttm_top_hist **hist;      /* one per (source, device) ever seen */
 
+    /* the sites view: set want_sites and the refresh asks for the call sites (snap.live_sites,
+     * by bytes); their stacks are symbolized once each into site_text, by stack id, while the
+     * same daemon (pid, start) answers */
+    bool want_sites;
+    struct ttm_sym *sym;      /* opened at the first symbolization */
+    uint32_t sites_pid;
+    uint64_t sites_start_ns;
+    size_t nsite_text, cap_site_text;
+    ttm_top_site_text *site_text;
+
     /* capacities of the arrays above */
     size_t cap_devices, cap_procs, cap_pdevs;
 } ttm_top_model;
@@ -195,6 +215,10 @@ uint64_t ttm__top_space_used(const uint64_t bytes[TTM_MEMTYPE_COUNT], uint32_t v
 
 /* True when there is nothing to show: no daemon rows ever and no shm region. */
 bool ttm__top_model_empty(const ttm_top_model *m);
+
+/* The text of an allocation stack of the sites view, or NULL when it was not symbolized (not
+ * among the snapshot's live sites). */
+const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t stack);
 
 /* The history of a device row, or NULL. */
 const ttm_top_hist *ttm__top_model_hist(const ttm_top_model *m, const ttm_top_device *d);

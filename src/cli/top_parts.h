@@ -6,6 +6,7 @@
  *   top_procs.c    the process table
  *   top_diag.c     the diagnosis counters, the transport counters, the per-device counters
  *   top_history.c  the history graphs
+ *   top_sites.c    the live allocation sites (bytes by allocation stack)
  *   top_help.c     the help screen (its key lines come from the key table, top_keys.c)
  *   top_budget.c   the row budget: which parts a view shows, in how many rows, what scrolls
  *
@@ -73,6 +74,13 @@ int ttm__top_diag_devices(ttm_top_lay *L, int rows, int first);
  * `first`; two lines a device (DRAM, L1) when they fit, else both graphs on one. Returns the
  * number of devices. */
 int ttm__top_history(ttm_top_lay *L, int rows, int first);
+
+/* ---- top_sites.c ---- */
+
+/* The live allocation sites of the daemon's snapshot, largest first: a line of bytes, buffers
+ * and the innermost frame, then up to TTM_TOP_SITE_FRAMES - 1 callers, in at most rows lines
+ * (-1: all), from site `first`. Returns the number of sites. */
+int ttm__top_sites(ttm_top_lay *L, int rows, int first);
 
 /* ---- top_help.c ---- */
 

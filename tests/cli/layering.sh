@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The layering of docs/ARCHITECTURE.md ("Layering"), checked on every #include in src/: which
-# directory may include which (common <- core <- {daemon, cli}, common <- client, nothing
-# includes daemon/ or cli/ from outside them), the core's purity (no file, socket, thread or
-# clock header) and the event loop that includes nothing of the daemon. Every include that
-# breaks a rule is listed with its file:line.
+# directory may include which (common <- core <- {daemon, cli}, common <- client, core <- sym
+# <- cli: the symbolizer is the CLI's only; nothing includes daemon/ or cli/ from outside them),
+# the core's purity (no file, socket, thread or clock header) and the event loop that includes
+# nothing of the daemon. Every include that breaks a rule is listed with its file:line.
 set -u
 src=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$(dirname "$0")/lib/check.sh"

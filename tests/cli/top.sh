@@ -259,7 +259,9 @@ capture pane4 "HISTORY" && grep -Eq "^ +1 DRAM \|" "$tmp/pane4"; check "Tab: the
 tm send-keys -t top h
 capture pane5 "^KEYS" "device filter"; check "h: help" $?
 tm send-keys -t top x v
-capture pane6 "DIAG .*dropped"; check "any key closes help; v wraps to devices" $?
+capture pane6s "^LIVE ALLOCATION SITES"; check "any key closes help; v: the sites view" $?
+tm send-keys -t top v
+capture pane6 "DIAG .*dropped"; check "v wraps to devices" $?
 # device filter by number, sort keys
 tm send-keys -t top 2
 capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R +$h2 " "$tmp/pane7" && ! grep -Eq "^R +$h1 " "$tmp/pane7"

@@ -30,6 +30,8 @@
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
 #include "cli/top_procs.c"
+#include "cli/top_sites.c"
+#include "cli/sites.c"
 
 #define GIB (1ull << 30)
 #define MIB (1ull << 20)
@@ -604,8 +606,23 @@ static void test_keys(void **state)
     assert_int_equal(st.view, TTM_TOP_VIEW_PROCESSES);
     ttm__top_state_key(&st, &m, '\t', t, 10);
     assert_int_equal(st.view, TTM_TOP_VIEW_DIAGNOSIS);
-    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
-    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
+    /* back and forth through the cycle, which wraps through the sites view */
+    static const struct {
+        int key;
+        ttm_top_view view;
+    } cycle[] = {
+        {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_PROCESSES}, {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_DEVICES},
+        {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_SITES},     {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_HISTORY},
+        {'v', TTM_TOP_VIEW_SITES},                  {'v', TTM_TOP_VIEW_DEVICES},
+        {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_SITES},     {TTM_TOP_KEY_BTAB, TTM_TOP_VIEW_HISTORY},
+    };
+    for (size_t i = 0; i < sizeof cycle / sizeof cycle[0]; i++) {
+        assert_int_equal(ttm__top_state_key(&st, &m, cycle[i].key, t, 10), TTM_TOP_ACT_REDRAW);
+        assert_int_equal(st.view, cycle[i].view);
+    }
+    /* l: straight to the sites view, fetched at once (the call sites are asked for there) */
+    assert_int_equal(ttm__top_state_key(&st, &m, 'l', t, 10), TTM_TOP_ACT_REFRESH);
+    assert_int_equal(st.view, TTM_TOP_VIEW_SITES);
     ttm__top_state_key(&st, &m, TTM_TOP_KEY_BTAB, t, 10);
     assert_int_equal(st.view, TTM_TOP_VIEW_HISTORY);
     /* sort: DRAM -> L1 -> back, reverse */
