@@ -15,6 +15,15 @@
  * registry's time per event to the bare table's, which the machine's speed and load largely
  * cancel out of.
  *
+ * Each scenario runs twice in every round: as the clients send it with stacks off (no stack,
+ * no scope), and "+sites": the same events carrying call sites as a daemon hands them over
+ * with stacks and scopes on (budget ≥ 5 M events/s): NSITES distinct stacks of SITE_DEPTH
+ * native frames over a few modules, interned in the registry's table before the timing, one
+ * chosen per ALLOC by its address and size and per FREE by its address (allocation and release
+ * sites differ), and one of NSCOPES scope names per run of 64 events; the prefilled buffers
+ * carry sites too, so the memory per live buffer with contexts is measured beside the one
+ * without.
+ *
  * `bench_core exit`: the settle rate of an exit (records reclaimed per second) of a process
  * holding EXIT_BIG live buffers while another holds EXIT_OTHER, in steps of the daemon's
  * per-turn budget (the longest step is printed: what one loop turn spends), and the cost of a
@@ -31,13 +40,13 @@
 #include "bench_util.h"
 #include "common/alloc.h"
 #include "core/registry.h"
+#include "core/store.h"
 #include "sim/sim.h"
 
 #ifndef PREFILL
 #define PREFILL 100000u
 #endif
 #define ROUNDS 7
-
 typedef struct stream {
     uint32_t *pid;
     ttm_event *ev;
@@ -56,9 +65,67 @@ static void collect(void *arg, uint32_t pid, const ttm_event *ev)
     s->pid[s->n++] = pid;
 }
 
+#define NSITES 512
+#define SITE_DEPTH 16
+#define NSCOPES 32
+
+/* The call sites of the "+sites" runs: the ids their interning gives in a fresh registry
+ * (the same in every one: ids are handed out in order of first sight). */
+static uint32_t site_stacks[NSITES], site_scopes[NSCOPES];
+
+static void intern_sites(ttm_registry *reg)
+{
+    ttm_stacks *st = ttm_registry_stacks(reg);
+    uint32_t mods[4];
+    for (unsigned m = 0; m < 4; m++) {
+        char path[32];
+        int n = snprintf(path, sizeof path, "/usr/lib/libbench%u.so", m);
+        uint8_t bid[20] = {(uint8_t)m, 0xbe, 0x7c};
+        mods[m] = ttm_stacks_module(st, bid, sizeof bid, path, (size_t)n);
+    }
+    for (unsigned i = 0; i < NSITES; i++) {
+        uint32_t frames[SITE_DEPTH];
+        for (unsigned d = 0; d < SITE_DEPTH; d++) {
+            /* shared outer frames (main, the runtime), distinct inner ones */
+            unsigned k = d < SITE_DEPTH / 2 ? i * SITE_DEPTH + d : d;
+            ttm_frame f = {.kind = TTM_FRAME_NATIVE,
+                           .module = mods[k % 4],
+                           .offset = 0x1000 + 0x10ull * k};
+            frames[d] = ttm_stacks_frame(st, &f);
+        }
+        uint32_t id = ttm_stacks_stack(st, frames, SITE_DEPTH);
+        if (id == 0 || (site_stacks[i] != 0 && site_stacks[i] != id)) {
+            fprintf(stderr, "bench_core: cannot intern the call sites\n");
+            exit(1);
+        }
+        site_stacks[i] = id;
+    }
+    for (unsigned i = 0; i < NSCOPES; i++) {
+        char name[16];
+        int n = snprintf(name, sizeof name, "op%u", i);
+        site_scopes[i] = ttm_stacks_string(st, name, (size_t)n);
+    }
+}
+
+/* The stream with call sites on its ALLOC and FREE events (intern_sites() done first). */
+static void add_sites(const stream *s, stream *out)
+{
+    *out = (stream){.n = s->n, .cap = s->n, .pid = s->pid};
+    out->ev = ttm__xmalloc(s->n * sizeof *out->ev);
+    memcpy(out->ev, s->ev, s->n * sizeof *out->ev);
+    for (size_t i = 0; i < s->n; i++) {
+        ttm_event *ev = &out->ev[i];
+        if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
+            continue;
+        uint64_t h = ttm__mix64(ev->addr ^ (ev->kind == TTM_EV_ALLOC ? ev->size << 48 : 0));
+        ev->stack = site_stacks[(h % (NSITES / 2)) + (ev->kind == TTM_EV_FREE ? NSITES / 2 : 0)];
+        ev->scope = site_scopes[(i / 64) % NSCOPES];
+    }
+}
+
 /* 100,000 live buffers owned by a long-running process, in an address range that the scenario
  * does not use (high DRAM and L1 addresses), so the scenario runs against a full registry. */
-static void prefill(ttm_registry *reg)
+static void prefill(ttm_registry *reg, bool sites)
 {
     for (uint32_t i = 0; i < PREFILL; i++) {
         ttm_event ev = {.kind = TTM_EV_ALLOC,
@@ -68,6 +135,10 @@ static void prefill(ttm_registry *reg)
                         .addr = 0x7f0000000000ull + (uint64_t)i * 4096,
                         .size = 4096,
                         .obj = 0x100000000ull + i};
+        if (sites) {
+            ev.stack = site_stacks[i % (NSITES / 2)];
+            ev.scope = site_scopes[i % NSCOPES];
+        }
         ttm_registry_apply(reg, 1, &ev);
     }
 }
@@ -77,14 +148,17 @@ static void prefill(ttm_registry *reg)
  * *cold receives the first pass's time, the return value the median of the later passes:
  * the sustained rate of a daemon whose tables have grown to their working size. */
 #define PASSES 5
-static double run_round(const stream *s, size_t *live_mem, uint64_t *live, double *cold)
+static double run_round(const stream *s, bool sites, size_t *live_mem, uint64_t *live,
+                        double *cold)
 {
     ttm_registry *reg = NULL;
     if (ttm_registry_open(&reg, NULL) != TTM_OK) {
         fprintf(stderr, "bench_core: cannot open a registry: out of memory\n");
         exit(1);
     }
-    prefill(reg);
+    if (sites)
+        intern_sites(reg);
+    prefill(reg, sites);
     ttm_totals t;
     ttm_registry_totals(reg, &t);
     *live = t.live_records;
@@ -326,33 +400,55 @@ int main(int argc, char **argv)
            PREFILL, ROUNDS);
     printf("ratio = ns/event of the registry / ns/event of a bare open-addressing insert/erase "
            "of the same keys\n");
-    printf("%-9s %9s %12s %10s %14s %14s %12s %12s %10s\n", "client", "events", "events/s",
+    printf("%-15s %9s %12s %10s %14s %14s %12s %12s %10s\n", "client", "events", "events/s",
            "ns/event", "cold events/s", "B/live buffer", "copy ns/ev", "bare ns/ev", "ratio");
+    {
+        /* the call sites' ids, once (every registry gives the same) */
+        ttm_registry *reg = NULL;
+        if (ttm_registry_open(&reg, NULL) != TTM_OK) {
+            fprintf(stderr, "bench_core: cannot open a registry: out of memory\n");
+            return 1;
+        }
+        intern_sites(reg);
+        ttm_registry_close(reg);
+    }
     for (int m = 0; m < 2; m++) {
         if (argc > 1 && strcmp(argv[1], modes[m]) != 0)
             continue;
-        stream s = {0};
+        stream s = {0}, ss;
         if (ttm_sim_run("llama", (ttm_sim_client)m, 42, collect, &s, NULL) != TTM_OK) {
             fprintf(stderr, "bench_core: the llama scenario is missing\n");
             return 1;
         }
-        double dts[ROUNDS], colds[ROUNDS], copies[ROUNDS], bares[ROUNDS];
-        size_t live_mem = 0;
-        uint64_t live = 0;
+        add_sites(&s, &ss);
+        double dts[2][ROUNDS], colds[2][ROUNDS], copies[ROUNDS], bares[ROUNDS];
+        size_t live_mem[2] = {0, 0};
+        uint64_t live[2] = {0, 0};
+        /* stacks off and "+sites" alternate within each round: the same machine state */
         for (int r = 0; r < ROUNDS; r++) {
-            dts[r] = run_round(&s, &live_mem, &live, &colds[r]);
+            dts[0][r] = run_round(&s, false, &live_mem[0], &live[0], &colds[0][r]);
+            dts[1][r] = run_round(&ss, true, &live_mem[1], &live[1], &colds[1][r]);
             copies[r] = copy_round(&s);
             bares[r] = bare_round(&s);
         }
-        qsort(dts, ROUNDS, sizeof dts[0], ttm_bench_cmp_double);
         qsort(copies, ROUNDS, sizeof copies[0], ttm_bench_cmp_double);
-        qsort(colds, ROUNDS, sizeof colds[0], ttm_bench_cmp_double);
         qsort(bares, ROUNDS, sizeof bares[0], ttm_bench_cmp_double);
-        double med = dts[ROUNDS / 2], bare = bares[ROUNDS / 2];
-        printf("%-9s %9zu %12.0f %10.1f %14.0f %14.1f %12.2f %12.2f %10.2f\n", modes[m], s.n,
-               (double)s.n / med, med * 1e9 / (double)s.n, (double)s.n / colds[ROUNDS / 2],
-               (double)live_mem / (double)live, copies[ROUNDS / 2] * 1e9 / (double)s.n,
-               bare * 1e9 / (double)s.n, med / bare);
+        double bare = bares[ROUNDS / 2];
+        for (int k = 0; k < 2; k++) {
+            qsort(dts[k], ROUNDS, sizeof dts[k][0], ttm_bench_cmp_double);
+            qsort(colds[k], ROUNDS, sizeof colds[k][0], ttm_bench_cmp_double);
+            double med = dts[k][ROUNDS / 2];
+            char name[32];
+            snprintf(name, sizeof name, "%s%s", modes[m], k ? "+sites" : "");
+            printf("%-15s %9zu %12.0f %10.1f %14.0f %14.1f %12.2f %12.2f %10.2f\n", name, s.n,
+                   (double)s.n / med, med * 1e9 / (double)s.n,
+                   (double)s.n / colds[k][ROUNDS / 2], (double)live_mem[k] / (double)live[k],
+                   copies[ROUNDS / 2] * 1e9 / (double)s.n, bare * 1e9 / (double)s.n,
+                   med / bare);
+        }
+        printf("%-15s +sites / stacks off: %.2f x the time per event\n", modes[m],
+               dts[1][ROUNDS / 2] / dts[0][ROUNDS / 2]);
+        ttm__free(ss.ev);
         ttm__free(s.ev);
         ttm__free(s.pid);
     }

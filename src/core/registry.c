@@ -92,11 +92,12 @@ static bool freed_contains(const ttm_registry *reg, uint32_t pid, uint64_t obj,
 
 /* Keeps the releasing free's context ctx of fingerprint fp in generation g (ctx not 0, or an
  * entry to update); a context that finds no room is lost (the double free then has no release
- * stack), never the freed object itself. */
-void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx)
+ * stack), never the freed object itself. fresh: fp was just added to the generation, so it has
+ * no entry here yet (the two are cleared together). */
+void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx, bool fresh)
 {
     ttm_table *t = &reg->freed_ctx[g];
-    freed_ctx_entry *e = ttm__table_find(t, &freed_ctx_type, fp, &fp);
+    freed_ctx_entry *e = fresh ? NULL : ttm__table_find(t, &freed_ctx_type, fp, &fp);
     if (e == NULL && ctx != 0 && (e = ttm__table_add(t, &freed_ctx_type, fp)) != NULL)
         e->fp = fp;
     if (e != NULL)
@@ -107,7 +108,8 @@ static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
 {
     uint64_t fp = obj_fingerprint(pid, obj);
     ttm_table *cur = &reg->freed[reg->freed_cur];
-    if (ttm__table_find(cur, &freed_type, fp, &fp) == NULL) {
+    bool added = ttm__table_find(cur, &freed_type, fp, &fp) == NULL;
+    if (added) {
         if (cur->live >= freed_gen_cap(reg)) {
             /* the current generation is full: forget the previous one and reuse its table */
             reg->freed_cur ^= 1;
@@ -124,11 +126,17 @@ static void freed_add(ttm_registry *reg, uint32_t pid, uint64_t obj)
         *slot = fp;
     }
     /* the latest release is the one a double free follows */
-    if (reg->cur.ctx != 0 || reg->freed_ctx[reg->freed_cur].live != 0)
-        ttm__reg_freed_ctx_put(reg, reg->freed_cur, fp, reg->cur.ctx);
+    if (__builtin_expect(reg->sites_on, 0))
+        ttm__reg_freed_ctx_put(reg, reg->freed_cur, fp, reg->cur.ctx, added);
 }
 
 /* ---- call sites ----------------------------------------------------------------------------- */
+
+/* The primary classes an ALLOC gets (short of being rejected: invalid, oversize). */
+#define ALLOC_CLASSES                                                                          \
+    (TTM_CLASS_BIT(TTM_CLASS_ALLOC_OK) | TTM_CLASS_BIT(TTM_CLASS_DUPLICATE_ALLOC) |            \
+     TTM_CLASS_BIT(TTM_CLASS_ALLOC_VIEW) | TTM_CLASS_BIT(TTM_CLASS_OVERLAP) |                  \
+     TTM_CLASS_BIT(TTM_CLASS_LIMIT))
 
 void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, uint32_t *scope,
                       uint32_t *phase)
@@ -141,11 +149,13 @@ void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, ui
     *phase = c.phase;
 }
 
-/* Makes (stack, scope, phase) the context the rules work for: interned (the last one is
- * remembered: events in a row often share it); a context the table refuses is none. */
+/* Makes (stack, scope, phase) the context the rules work for: interned, through a small
+ * direct-mapped cache of the contexts seen last (a process's events keep to a few call sites,
+ * its phase changes rarely); a context the table refuses is none. */
 static void cur_set_event(ttm_registry *reg, uint32_t stack, uint32_t scope, uint32_t phase)
 {
-    cur_ctx *l = &reg->last_ctx;
+    uint64_t key = (uint64_t)stack << 32 ^ (uint64_t)scope << 16 ^ phase;
+    cur_ctx *l = &reg->ctx_cache[ttm__mix64(key) & (CTX_CACHE_SIZE - 1)];
     if (l->ctx == 0 || l->stack != stack || l->scope != scope || l->phase != phase) {
         uint32_t id = ttm_stacks_context(reg->stacks, stack, scope, phase);
         if (id == 0) {
@@ -155,6 +165,7 @@ static void cur_set_event(ttm_registry *reg, uint32_t stack, uint32_t scope, uin
         *l = (cur_ctx){.ctx = id, .stack = stack, .scope = scope, .phase = phase};
     }
     reg->cur = *l;
+    reg->sites_on = true;
 }
 
 /* Makes a stored context id the one the rules work for. */
@@ -269,8 +280,9 @@ static void lgroup_note(ttm_registry *reg, uint32_t stack, uint32_t pid, uint64_
         g->more_pids = true;
 }
 
-ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name)
+ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name, bool *folded)
 {
+    *folded = false;
     if (name != 0) {
         ttm_breakdown key = {.kind = (uint8_t)kind, .name = name};
         uint64_t h = bd_hash_of(kind, name);
@@ -285,7 +297,7 @@ ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name)
             s->used = true;
             return &s->b;
         }
-        reg->t.breakdown_folded++;
+        *folded = true;
     }
     unsigned k = kind == TTM_BREAKDOWN_PHASE ? 0 : 1;
     if (!reg->bd_fold_used[k]) {
@@ -296,22 +308,31 @@ ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name)
     return &reg->bd_fold[k];
 }
 
-/* The breakdown rows of the current context: class cls given (bytes bytes), or, for
- * TTM_CLASS__COUNT, an ALLOC event. */
+/* The breakdown rows of the current context: class cls given (bytes bytes); an allocation
+ * class (alloc_ok, duplicate_alloc, alloc_view, overlap, limit) counts an ALLOC too. */
 static void bd_note(ttm_registry *reg, unsigned cls, uint64_t bytes)
 {
-    const uint32_t names[2] = {reg->cur.phase, reg->cur.scope};
+    /* the rows of the last (phase, scope), while the table has not moved since */
+    bd_cache *c = &reg->bdc;
+    if (c->names[0] != reg->cur.phase || c->names[1] != reg->cur.scope ||
+        c->slots != reg->bd.slots) {
+        c->names[0] = reg->cur.phase;
+        c->names[1] = reg->cur.scope;
+        do { /* a row added may move the other: again until the table stays put */
+            c->slots = reg->bd.slots;
+            for (unsigned k = 0; k < 2; k++)
+                c->rows[k] = c->names[k] == 0 ? NULL
+                             : ttm__reg_bd_row(reg, k == 0 ? TTM_BREAKDOWN_PHASE
+                                                           : TTM_BREAKDOWN_SCOPE,
+                                               c->names[k], &c->folded[k]);
+        } while (c->slots != reg->bd.slots);
+    }
     for (unsigned k = 0; k < 2; k++) {
-        if (names[k] == 0)
-            continue;
-        ttm_breakdown *b =
-            ttm__reg_bd_row(reg, k == 0 ? TTM_BREAKDOWN_PHASE : TTM_BREAKDOWN_SCOPE, names[k]);
+        ttm_breakdown *b = c->rows[k];
         if (b == NULL)
             continue;
-        if (cls == TTM_CLASS__COUNT) {
-            b->allocs++;
-            continue;
-        }
+        reg->t.breakdown_folded += c->folded[k];
+        b->allocs += (ALLOC_CLASSES >> cls) & 1;
         b->class_count[cls]++;
         if (class_table[cls].anomaly)
             b->anomalies++;
@@ -699,7 +720,7 @@ static inline rec *rec_at(const ttm_registry *reg, uint32_t i)
 static rec *rec_open(ttm_registry *reg, proc *p, uint32_t pid, const ttm_event *ev)
 {
     rec *r = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, ev->device, ev->memtype,
-                            ev->addr, reg->cur.ctx, NULL);
+                            ev->addr, reg->cur.ctx);
     if (r != NULL) {
         r->size = ev->size;
         r->obj = ev->obj;
@@ -795,7 +816,7 @@ static void count_class(ttm_registry *reg, dev *d, proc *p, unsigned cls, uint16
             p->anomalies++;
         offender_note(reg, cls, device, memtype, addr, bytes, pid, ts);
     }
-    if (reg->cur.phase != 0 || reg->cur.scope != 0)
+    if (__builtin_expect(reg->sites_on, 0) && (reg->cur.phase != 0 || reg->cur.scope != 0))
         bd_note(reg, cls, bytes);
 }
 
@@ -1074,7 +1095,6 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     if (cls != TTM_CLASS_FREE_OK && bytes == 0 && chosen == NULL)
         bytes = ev->size;
     count_class(reg, d, p, cls, ev->device, memtype, ev->addr, bytes, pid, ev->ts);
-    reg->cur.release_stack = 0;
     return TTM_CLASS_BIT(cls) | extra;
 }
 
@@ -1091,7 +1111,6 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     reg->info = info != NULL ? info : &reg->scratch_info;
     memset(reg->info, 0, sizeof *reg->info);
     reg->t.events++;
-    reg->cur = (cur_ctx){0};
     switch (ev->kind) {
     case TTM_EV_ALLOC:
     case TTM_EV_FREE:
@@ -1130,10 +1149,12 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         proc *p = ttm__reg_proc(reg, pid, ev->ts);
         if (p != NULL)
             p->phase = name;
+        reg->sites_on |= name != 0;
         (void)ttm__reg_phase_add(reg, pid, name, ev->ts);
         return 0;
     }
     default: {
+        reg->cur = (cur_ctx){0};
         dev *d = ttm__reg_dev(reg, ev->device);
         count_class(reg, d, ttm__reg_proc(reg, pid, ev->ts), TTM_CLASS_INVALID, ev->device,
                     TTM_MEM_ANY, 0, 0, pid, ev->ts);
@@ -1157,11 +1178,17 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         reg->t.allocs++;
     else
         reg->t.frees++;
-    uint32_t phase = p != NULL ? p->phase : 0;
-    if (__builtin_expect((ev->stack | ev->scope | phase) != 0, 0)) {
-        cur_set_event(reg, ev->stack, ev->scope, phase);
-        if (is_alloc && (reg->cur.phase != 0 || reg->cur.scope != 0))
-            bd_note(reg, TTM_CLASS__COUNT, 0);
+    /* stack and scope side by side, in one load: the test of a run without call sites */
+    uint64_t ids;
+    memcpy(&ids, (const char *)ev + offsetof(ttm_event, stack), sizeof ids);
+    _Static_assert(offsetof(ttm_event, scope) == offsetof(ttm_event, stack) + 4,
+                   "stack and scope are adjacent");
+    if (__builtin_expect((ids | reg->sites_on) != 0, 0)) {
+        uint32_t phase = p != NULL ? p->phase : 0;
+        if ((ev->stack | ev->scope | phase) != 0)
+            cur_set_event(reg, ev->stack, ev->scope, phase);
+        else if (reg->cur.ctx != 0)
+            reg->cur = (cur_ctx){0};
     }
 
     if (p == NULL && is_alloc && reg->nprocs < reg->cfg.max_processes) {
@@ -1534,7 +1561,8 @@ static void *rows_collect(const ttm_table *t, const ttm_table_type *type, size_t
     size_t pos = 0;
     for (const void *e; (e = ttm__table_next(t, type, &pos)) != NULL;)
         memcpy(rows + (*n)++ * row_size, e, row_size);
-    memcpy(rows + *n * row_size, extra, n_extra * row_size);
+    if (n_extra > 0) /* extra may be NULL then: memcpy's arguments must not be */
+        memcpy(rows + *n * row_size, extra, n_extra * row_size);
     *n += n_extra;
     return rows;
 }
@@ -1561,43 +1589,12 @@ size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, si
     return n;
 }
 
-typedef struct lsite_slot {
-    ttm_live_site s;
-    bool used;
-} lsite_slot;
-
-static inline uint64_t lsite_hash(const void *e)
-{
-    return ttm__mix64(((const lsite_slot *)e)->s.stack);
-}
-
-static inline bool lsite_empty(const void *e)
-{
-    return !((const lsite_slot *)e)->used;
-}
-
-static inline bool lsite_match(const void *e, const void *key)
-{
-    return ((const lsite_slot *)e)->s.stack == *(const uint32_t *)key;
-}
-
-static const ttm_table_type lsite_type = {
-    .entry_size = sizeof(lsite_slot), .hash = lsite_hash, .empty = lsite_empty, .match = lsite_match};
-
-static int lsite_cmp(const void *a, const void *b)
-{
-    const ttm_live_site *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
-}
-
 size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap)
 {
+    /* grouped as the leaks at exit are (a leak group's stack, count and bytes), stack 0
+     * included */
     ttm_table t;
-    ttm__table_init(&t, &lsite_type, reg->st.live + 1);
+    ttm__table_init(&t, &lgroup_type, reg->st.live + 1);
     size_t n = 0;
     for (uint32_t i = 0; i < reg->st.next_unused; i++) {
         const rec *r = rec_at(reg, i);
@@ -1607,22 +1604,30 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
         if (ctx != 0)
             ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
         uint64_t h = ttm__mix64(stack);
-        lsite_slot *e = ttm__table_find(&t, &lsite_type, h, &stack);
+        lgroup_slot *e = ttm__table_find(&t, &lgroup_type, h, &stack);
         if (e == NULL) {
-            e = ttm__table_add(&t, &lsite_type, h);
+            e = ttm__table_add(&t, &lgroup_type, h);
             if (e == NULL)
                 goto out_nomem;
             memset(e, 0, sizeof *e);
-            e->s.stack = stack;
+            e->g.stack = stack;
             e->used = true;
         }
-        e->s.count++;
-        e->s.bytes = sat_add(e->s.bytes, r->size);
+        e->g.count++;
+        e->g.bytes = sat_add(e->g.bytes, r->size);
     }
-    ttm_live_site *rows = rows_collect(&t, &lsite_type, sizeof *rows, NULL, 0, &n);
+    ttm_leak_group *rows = rows_collect(&t, &lgroup_type, sizeof *rows, NULL, 0, &n);
     if (rows == NULL)
         goto out_nomem;
-    rows_out(rows, n, sizeof *rows, lsite_cmp, out, cap);
+    if (out != NULL && cap > 0 && n > 0) {
+        qsort(rows, n, sizeof *rows, lgroup_cmp);
+        for (size_t i = 0; i < n && i < cap; i++) {
+            memset(&out[i], 0, sizeof out[i]);
+            out[i].stack = rows[i].stack;
+            out[i].count = rows[i].count;
+            out[i].bytes = rows[i].bytes;
+        }
+    }
     ttm__free(rows);
     ttm__table_free(&t);
     return n;

@@ -225,7 +225,7 @@ typedef struct ttm_totals {
     uint64_t first_ts, last_ts;   /* of ALLOC/FREE events */
     uint64_t phases_dropped;      /* marks not kept in the phase list (full) */
     uint64_t leak_groups_folded;  /* leaks counted in the group of stack 0 (groups full) */
-    uint64_t breakdown_folded;    /* events counted in a breakdown row of name 0 (rows full) */
+    uint64_t breakdown_folded;    /* classes counted in a breakdown row of name 0 (rows full) */
 } ttm_totals;
 
 void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
@@ -327,7 +327,8 @@ typedef struct ttm_breakdown {
     uint64_t class_count[TTM_CLASS__COUNT];
 } ttm_breakdown;
 
-/* Events broken down by phase and by scope: for each (kind, name) seen, the ALLOC events, the
+/* Events broken down by phase and by scope: for each (kind, name) seen, the ALLOC events (those
+ * given an allocation class: alloc_ok, duplicate_alloc, alloc_view, overlap, limit), the
  * anomaly classes given (one per class given, as ttm_proc_stats.anomalies), the class counts,
  * and the leaks at exit whose allocation had that phase (scope). An event counts in the phase
  * row of its context's phase and in the scope row of its scope, each only when not 0; the row
@@ -413,7 +414,9 @@ int ttm_registry_load(ttm_registry **out, const ttm_registry_config *cfg, const 
  * 8). Internal; exposed for the tests that forge states. */
 uint64_t ttm__registry_state_checksum(const uint8_t *p, size_t len);
 
-/* Bytes the registry uses for live records and their index (for the ≤ 64 B/buffer budget). */
+/* Bytes the registry uses for live records, their contexts' side arrays (none while no record
+ * had a context) and their index (for the ≤ 64 B/buffer budget, which holds without
+ * contexts; with a context on every record it is 4 bytes more). */
 size_t ttm_registry_live_memory(const ttm_registry *reg);
 
 #endif /* TTM_CORE_REGISTRY_H */

@@ -258,12 +258,28 @@ typedef struct cur_ctx {
     uint32_t release_stack;  /* while a double free is counted: the releasing free's stack */
 } cur_ctx;
 
+#define CTX_CACHE_SIZE 1024u
+
+/* The breakdown rows of the last (phase, scope) noted: valid while the table's slots have not
+ * moved (a row is a pointer into them, or to a folded row). */
+typedef struct bd_cache {
+    uint32_t names[2];        /* phase, scope */
+    ttm_breakdown *rows[2];   /* NULL for a name 0 */
+    bool folded[2];           /* the row is the folded one for want of room */
+    const uint8_t *slots;     /* reg->bd.slots when they were found */
+} bd_cache;
+
 struct ttm_registry {
     ttm_registry_config cfg;
 
     ttm_stacks *stacks; /* the call-site table (core/stacks.h) */
-    cur_ctx cur;
-    cur_ctx last_ctx;   /* the last context interned: events in a row often share theirs */
+    /* Once an event had a context or a mark a name (or a state loaded either): from then on
+     * the rules look at contexts; until then (stacks off, no marks) they do nothing for them,
+     * and cur stays all 0. */
+    bool sites_on;
+    cur_ctx cur;        /* all 0 while cur.ctx is 0 */
+    cur_ctx ctx_cache[CTX_CACHE_SIZE]; /* contexts interned lately, direct-mapped */
+    bd_cache bdc;
 
     ttm_store st; /* the live records */
 
@@ -345,8 +361,9 @@ ttm_memstat *ttm__reg_proc_mem(proc *p, uint16_t device, unsigned memtype);
 void ttm__reg_leaks_sort(ttm_registry *reg);
 
 /* Keeps ctx as the context of the free that released fingerprint fp in freed generation g
- * (registry.c; load uses it too). */
-void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx);
+ * (registry.c; load uses it too); fresh: fp is known to have no entry yet. */
+void ttm__reg_freed_ctx_put(ttm_registry *reg, unsigned g, uint64_t fp, uint32_t ctx,
+                            bool fresh);
 
 /* Resolves context id ctx into out (zeros for 0 or an id the table does not hold). */
 void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, uint32_t *scope,
@@ -357,9 +374,9 @@ void ttm__reg_ctx_get(const ttm_registry *reg, uint32_t ctx, uint32_t *stack, ui
 bool ttm__reg_phase_add(ttm_registry *reg, uint32_t pid, uint32_t name, uint64_t ts);
 
 /* The breakdown row of (kind, name), created zeroed when missing: name 0, or a table without
- * room, gives the kind's folded row (counted in breakdown_folded when name was not 0). NULL
- * only when memory is short. */
-ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name);
+ * room, gives the kind's folded row (*folded set when name was not 0: the caller counts it in
+ * breakdown_folded). Never NULL. */
+ttm_breakdown *ttm__reg_bd_row(ttm_registry *reg, unsigned kind, uint32_t name, bool *folded);
 
 /* The leak group of stack (stack 0, or a table without room: the group of stack 0, counted in
  * leak_groups_folded when stack was not 0). Never NULL. */

@@ -411,6 +411,7 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
 
     if (!r_count(r, 6, &n))
         BAD("the leak group count is wrong");
+    bool seen0 = false;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w[6];
         r_words(r, w, 6);
@@ -418,13 +419,16 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
         unsigned npids = (unsigned)(w[0] >> 32) & 0xff, more = (unsigned)(w[0] >> 40);
         if (!stack_ok(reg, stack) || npids > TTM_PROC_MAX_PIDS || more > 1 || w[1] == 0)
             BAD("leak group %llu is malformed", (unsigned long long)i);
+        bool dup = stack == 0 ? seen0 : ttm__table_find(&reg->lgroups, &lgroup_type,
+                                                       ttm__mix64(stack), &stack) != NULL;
+        if (dup)
+            BAD("leak group %llu appears twice", (unsigned long long)i);
+        seen0 |= stack == 0;
         /* room refused for want of memory is an error here, not a fold */
         if (stack != 0 && reg->lgroups.live < reg->lgroups.max &&
             !ttm__table_reserve(&reg->lgroups))
             return TTM_ENOMEM;
         ttm_leak_group *g = ttm__reg_lgroup(reg, stack);
-        if (g->count != 0 && g->stack == stack)
-            BAD("leak group %llu appears twice", (unsigned long long)i);
         ttm_leak_group in;
         memset(&in, 0, sizeof in); /* padding included: groups are compared whole */
         in.stack = g->stack;
@@ -462,6 +466,7 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
 
     if (!r_count(r, BD_WORDS, &n))
         BAD("the breakdown row count is wrong");
+    bool seen_fold[2] = {false, false};
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w[BD_WORDS];
         r_words(r, w, BD_WORDS);
@@ -469,13 +474,19 @@ static int load_call_sites(ttm_registry *reg, ttm_br *r, char *msg, size_t msg_l
         uint64_t name = w[0] >> 8;
         if ((kind != TTM_BREAKDOWN_PHASE && kind != TTM_BREAKDOWN_SCOPE) || !string_ok(reg, name))
             BAD("breakdown row %llu is malformed", (unsigned long long)i);
+        ttm_breakdown key = {.kind = (uint8_t)kind, .name = (uint32_t)name};
+        unsigned k = kind == TTM_BREAKDOWN_PHASE ? 0 : 1;
+        bool dup = name == 0 ? seen_fold[k]
+                             : ttm__table_find(&reg->bd, &bd_type, bd_hash_of(kind, key.name),
+                                               &key) != NULL;
+        if (dup)
+            BAD("breakdown row %llu appears twice", (unsigned long long)i);
+        seen_fold[k] |= name == 0;
         if (name != 0 && reg->bd.live < reg->bd.max && !ttm__table_reserve(&reg->bd))
             return TTM_ENOMEM;
-        ttm_breakdown *b = ttm__reg_bd_row(reg, kind, (uint32_t)name);
-        if (b == NULL)
-            return TTM_ENOMEM;
-        if (name != 0 && b->name == name && (b->allocs | b->anomalies) != 0)
-            BAD("breakdown row %llu appears twice", (unsigned long long)i);
+        bool folded;
+        ttm_breakdown *b = ttm__reg_bd_row(reg, kind, (uint32_t)name, &folded);
+        reg->t.breakdown_folded += folded;
         /* added, not set: a row the loader's bound folds joins the row of name 0 */
         b->allocs = sat_add(b->allocs, w[1]);
         b->anomalies = sat_add(b->anomalies, w[2]);
@@ -505,6 +516,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
             return err;
         if (err != TTM_OK)
             BAD("the call-site table is malformed");
+        ttm_stacks_stats ss;
+        ttm_stacks_stats_get(reg->stacks, &ss);
+        reg->sites_on = ss.contexts != 0;
     }
     ttm_totals *t = &reg->t;
     t->events = r64(r);
@@ -587,6 +601,7 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
             BAD("process %llu: phase %llu is not a name", (unsigned long long)pid,
                 (unsigned long long)phase);
         q->phase = (uint32_t)phase;
+        reg->sites_on |= phase != 0;
         uint64_t nd;
         if (!r_count(r, 1 + 4 * TTM_MEMTYPE_COUNT, &nd) || nd > MAX_DEVICES)
             BAD("process %llu: the device count is wrong", (unsigned long long)pid);
@@ -614,7 +629,6 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
         BAD("the live record count is wrong");
     for (uint64_t i = 0; i < n; i++) {
         uint64_t w[7] = {0};
-        uint32_t idx;
         r_words(r, w, rec_words);
         uint64_t addr = w[0], size = w[1], obj = w[2], ts = w[3], pr = w[4], dm = w[5];
         if (!ctx_ok(reg, w[6]))
@@ -633,8 +647,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
         /* the state lists each process's records in its list's order: appending them rebuilds
          * the lists as they were */
         rec *rc = ttm__store_new(&reg->st, p != NULL ? &p->recs : NULL, pid, (uint16_t)device,
-                                 memtype, addr, (uint32_t)w[6], &idx);
-        if (rc == NULL || ttm__store_ctx(&reg->st, idx) != w[6])
+                                 memtype, addr, (uint32_t)w[6]);
+        /* a new store: record i of the state is index i */
+        if (rc == NULL || ttm__store_ctx(&reg->st, (uint32_t)i) != w[6])
             return TTM_ENOMEM;
         rc->size = size;
         rc->obj = obj;
@@ -709,7 +724,7 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
                 continue;
             if (!ttm__table_reserve(&reg->freed_ctx[g]))
                 return TTM_ENOMEM; /* its bound is the freed set's: never full here */
-            ttm__reg_freed_ctx_put(reg, g, w[0], (uint32_t)w[1]);
+            ttm__reg_freed_ctx_put(reg, g, w[0], (uint32_t)w[1], false);
         }
     }
 

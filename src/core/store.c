@@ -91,7 +91,7 @@ bool ttm__store_ctx_set_slow(ttm_store *st, uint32_t i, uint32_t ctx)
 }
 
 rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, unsigned memtype,
-                    uint64_t addr, uint32_t ctx, uint32_t *index)
+                    uint64_t addr, uint32_t ctx)
 {
     /* the index doubles at 1.25 records a bucket: right after, it holds 6.4 bytes per live
      * record, so a record (56) and its share of the index stay within 64 bytes at any size */
@@ -139,9 +139,8 @@ rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, un
         l->head = i;
     l->tail = i;
     st->live++;
-    (void)ttm__store_ctx_set(st, i, ctx); /* a context that cannot be kept is 0 */
-    if (index != NULL)
-        *index = i;
+    if (__builtin_expect((ctx | st->nctx) != 0, 0))
+        (void)ttm__store_ctx_set(st, i, ctx); /* a context that cannot be kept is 0 */
     return r;
 }
 

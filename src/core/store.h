@@ -143,12 +143,12 @@ static inline bool ttm__store_ctx_set(ttm_store *st, uint32_t i, uint32_t ctx)
  * Takes a free record for pid at (device, memtype, addr), links it into its chain and at the
  * end of list l (NULL: the record is an orphan, on the store's orphan list), with one
  * reference and context ctx (0: none; when the side array cannot be allocated the record is
- * kept with context 0); the caller fills size, obj and ts. *index (may be NULL) receives the
- * record's index. Returns it, or NULL when memory is short (nothing changed). May grow the
- * index first.
+ * kept with context 0); the caller fills size, obj and ts. Returns it, or NULL when memory is
+ * short (nothing changed). May grow the index first. A new store hands out indices 0, 1, 2,
+ * ... until a record is deleted.
  */
 rec *ttm__store_new(ttm_store *st, reclist *l, uint32_t pid, uint16_t device, unsigned memtype,
-                    uint64_t addr, uint32_t ctx, uint32_t *index);
+                    uint64_t addr, uint32_t ctx);
 
 /* Unlinks record i from its chain and from its list (l, the list of the record's process, or
  * the orphans when the record is one; l may be NULL then) and frees it. */

@@ -550,7 +550,7 @@ static void test_breakdown_bounded(void **state)
     assert_non_null(fold);
     assert_int_equal(fold->allocs, 2);
     assert_int_equal(fold->class_count[TTM_CLASS_ALLOC_OK], 2);
-    assert_int_equal(totals(reg).breakdown_folded, 4); /* 2 events: an alloc and its class each */
+    assert_int_equal(totals(reg).breakdown_folded, 2); /* 2 events, a class each */
     ttm_registry_close(reg);
 }
 
@@ -727,6 +727,61 @@ static void test_state_round_trip(void **state)
     ttm_registry_close(b);
 }
 
+/* A loader with smaller bounds folds what does not fit, as the tables do when they fill: every
+ * leak still in one group, every class still in one row. */
+static void test_state_smaller_bounds(void **state)
+{
+    (void)state;
+    ttm_registry *a = built_with_sites();
+    alloc_at(a, 1, 0x7777000, 64, 0, 0, 0, 79999); /* a leak without a stack: group 0 */
+    for (uint32_t pid = 1; pid <= 3; pid++)
+        ttm_registry_process_exit(a, pid, 80000);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(ttm_registry_save(a, NULL, 0, &buf, &len), TTM_OK);
+    ttm_registry_config cfg = {.max_leak_groups = 2, .max_breakdown = 1, .max_phases = 1};
+    ttm_registry *b = NULL;
+    const uint8_t *annex;
+    size_t annex_len;
+    char msg[200];
+    assert_int_equal(ttm_registry_load(&b, &cfg, buf, len, &annex, &annex_len, msg, sizeof msg),
+                     TTM_OK);
+    ttm_leak_group ga[64], gb[64];
+    size_t na = ttm_registry_leak_groups(a, ga, 64), nb = ttm_registry_leak_groups(b, gb, 64);
+    assert_true(na > 3);
+    assert_int_equal(nb, 3); /* two groups and the group of stack 0 */
+    uint64_t ca = 0, cb = 0, ba = 0, bb = 0;
+    for (size_t i = 0; i < na; i++) {
+        ca += ga[i].count;
+        ba += ga[i].bytes;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        cb += gb[i].count;
+        bb += gb[i].bytes;
+    }
+    assert_int_equal(ca, cb);
+    assert_int_equal(ba, bb);
+    assert_true(totals(b).leak_groups_folded > totals(a).leak_groups_folded);
+    ttm_breakdown ra[64], rb[64];
+    size_t nra = ttm_registry_breakdown(a, ra, 64), nrb = ttm_registry_breakdown(b, rb, 64);
+    assert_true(nra > 1);
+    assert_true(nrb <= 3); /* one row, and the folded row of each kind */
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
+        uint64_t sa = 0, sb = 0;
+        for (size_t i = 0; i < nra; i++)
+            sa += ra[i].class_count[c];
+        for (size_t i = 0; i < nrb; i++)
+            sb += rb[i].class_count[c];
+        assert_int_equal(sa, sb);
+    }
+    assert_int_equal(ttm_registry_phases(b, NULL, 0), 1);
+    assert_int_equal(totals(b).phases_dropped,
+                     totals(a).phases_dropped + ttm_registry_phases(a, NULL, 0) - 1);
+    ttm__free(buf);
+    ttm_registry_close(a);
+    ttm_registry_close(b);
+}
+
 /* A state whose call-site data refer to ids its table does not hold is refused. */
 static void test_state_bad_ids(void **state)
 {
@@ -784,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_breakdown_bounded),
         cmocka_unit_test(test_verdicts_unchanged),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_smaller_bounds),
         cmocka_unit_test(test_state_bad_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
