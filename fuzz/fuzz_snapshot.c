@@ -56,9 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 /* ---- seeds: frames from the real encoders: a snapshot with every section, a status-only
- * snapshot, QUERY frames and an ERROR frame ---- */
+ * snapshot, QUERY frames, an ERROR frame, and the first snapshot with call sites (the STACKS
+ * section: its lists, a stack of each frame kind, and the sites it packs) ---- */
 
-#define NSEEDS 5
+#define NSEEDS 6
 static ttm_bytes seed_buf[NSEEDS];
 static const uint8_t *seed_list[NSEEDS];
 static size_t seed_sizes[NSEEDS];
@@ -113,6 +114,44 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
         if (ttm__snap_encode_query(&all, &seed_buf[2]) != TTM_OK ||
             ttm__snap_encode_query(&dflt, &seed_buf[3]) != TTM_OK ||
             ttm__snap_encode_error(TTM_EPROTO, "query: unknown section bit 0x40", &seed_buf[4]))
+            abort();
+        static char path[] = "/tmp/t", bid[] = "ab12", fn[] = "main", file[] = "t.py",
+                    scope[] = "matmul";
+        static ttm_report_frame frames[3] = {
+            {.kind = 1, .module = 1, .offset = 0x1139},
+            {.kind = 2, .function = fn, .file = file, .line = 7},
+            {.kind = 3, .function = fn},
+        };
+        static ttm_report_stack stacks[1] = {{.id = 1, .nframes = 3, .frames = frames}};
+        static ttm_report_module mods[1] = {{.id = 1, .path = path, .build_id = bid}};
+        static ttm_report_string strs[1] = {{.id = 2, .text = scope}};
+        static ttm_leak_group groups[1] = {{.stack = 1, .count = 1, .bytes = 64, .npids = 1,
+                                            .pids = {101}}};
+        static ttm_live_site sites[1] = {{.stack = 1, .count = 1, .bytes = 4096}};
+        static ttm_phase phases[1] = {{.pid = 100, .name = 2, .ts = 3}};
+        static ttm_breakdown bd[1] = {{.kind = 2, .name = 2, .allocs = 3, .anomalies = 2}};
+        off[0].nsites = 1;
+        off[0].sites[0] = (ttm_site){.stack = 1, .scope = 2, .release_stack = 1, .count = 2};
+        lk[0].stack = live[0].stack = 1;
+        live[1].scope = 2;
+        s.sections =
+            TTM_SNAP_WANT_REPORT | TTM_SNAP_WANT_DUMP | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+        s.nstacks = 1;
+        s.stacks = stacks;
+        s.nmodules = 1;
+        s.modules = mods;
+        s.nstrings = 1;
+        s.strings = strs;
+        s.nleak_groups = 1;
+        s.leak_groups = groups;
+        s.nlive_sites = 1;
+        s.live_sites = sites;
+        s.nphases = 1;
+        s.phases = phases;
+        s.nbreakdown = 1;
+        s.breakdown = bd;
+        s.stack_stats = (ttm_stacks_stats){.strings = 3, .modules = 1, .frames = 3, .stacks = 1};
+        if (ttm_report_encode(&s, &seed_buf[5]) != TTM_OK)
             abort();
         for (size_t i = 0; i < NSEEDS; i++) {
             seed_list[i] = seed_buf[i].data;

@@ -1561,7 +1561,7 @@ static void *rows_collect(const ttm_table *t, const ttm_table_type *type, size_t
     size_t pos = 0;
     for (const void *e; (e = ttm__table_next(t, type, &pos)) != NULL;)
         memcpy(rows + (*n)++ * row_size, e, row_size);
-    if (n_extra > 0) /* extra may be NULL then: memcpy's arguments must not be */
+    if (n_extra > 0)
         memcpy(rows + *n * row_size, extra, n_extra * row_size);
     *n += n_extra;
     return rows;
