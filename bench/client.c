@@ -1,9 +1,15 @@
 /*
  * bench/client.c — what one ttm_buffer_alloc() costs the application (the budgets in
- * docs/ARCHITECTURE.md): enabled with 1 thread (≤ 30 ns median), enabled with 2 threads contending
- * (≤ 100 ns), disabled (≤ 2 ns), and, in the same run, the legacy prototype's way as a baseline:
- * one blocking send() of a 72-byte message per event over a Unix socket to a reader thread (target:
- * ≥ 50x cheaper).
+ * docs/ARCHITECTURE.md): enabled with 1 thread (≤ 30 ns median), enabled with 2 threads
+ * contending (≤ 100 ns), disabled (≤ 1 ns: the header's inline gate; the exported function called directly
+ * beside it), and, in the same run, the legacy prototype's way as a baseline: one blocking send()
+ * of a 72-byte message per event over a Unix socket to a reader thread (target: ≥ 50x cheaper).
+ *
+ * Call stacks on (TTMEM_STACKS=1, depth 32), 1 thread, each in a forked child of its own (the
+ * stack settings are read with the gate, once per process) with its own consumer: the
+ * frame-pointer walk (TTMEM_STACK_UNWINDER=fp, budget ≤ 150 ns), the unwinder (=unwind, budget
+ * ≤ 600 ns) and the policy libttmem uses by default (=auto), each from a call chain 40 frames
+ * deep built with frame pointers; the stacks-off figure of the same run is the baseline.
  *
  * The enabled runs go through the real libttmem (shared library) into a real ring; the daemon
  * is replaced by a minimal consumer thread in this process that accepts the HELLO on a
@@ -169,14 +175,49 @@ static int consumer_start(consumer *c)
 
 /* ---- producers ------------------------------------------------------------------------- */
 
+/* What a producer calls: the header's call (inline gate), the exported function directly
+ * (what a dlsym or ctypes user calls), or an op. */
+#define OP_DIRECT ((int (*)(uint64_t, int))1)
+#define CHAIN_FRAMES 40 /* call chain under the producer loop: deeper than any stack depth */
+
 typedef struct run_arg {
     samples *out;
     int id;
     size_t events;
     pthread_barrier_t *start;
-    int (*op)(uint64_t i, int id); /* NULL: ttm_buffer_alloc() */
+    int (*op)(uint64_t i, int id); /* NULL: ttm_buffer_alloc(); OP_DIRECT: (ttm_buffer_alloc) */
     bool pin;
 } run_arg;
+
+static void produce_batches(run_arg *r, double *v, size_t nb)
+{
+    uint64_t i = 0;
+    uint16_t dev = (uint16_t)r->id;
+    for (size_t b = 0; b < nb; b++) {
+        uint64_t t0 = ttm_bench_now_ns();
+        if (r->op == NULL) { /* the library call itself, no indirection in the loop */
+            for (int k = 0; k < BATCH; k++, i++)
+                (void)ttm_buffer_alloc(dev, TTM_MEM_DRAM, 0x1000 * i, 4096, i + 1, 0);
+        } else if (r->op == OP_DIRECT) {
+            for (int k = 0; k < BATCH; k++, i++)
+                (void)(ttm_buffer_alloc)(dev, TTM_MEM_DRAM, 0x1000 * i, 4096, i + 1, 0);
+        } else {
+            for (int k = 0; k < BATCH; k++, i++)
+                (void)r->op(i, r->id);
+        }
+        v[b] = (double)(ttm_bench_now_ns() - t0) / BATCH;
+    }
+}
+
+/* k frames (with frame pointers: this file is built with them), then the batches. */
+static __attribute__((noinline)) void chain(int k, run_arg *r, double *v, size_t nb)
+{
+    if (k == 0)
+        produce_batches(r, v, nb);
+    else
+        chain(k - 1, r, v, nb);
+    __asm__ volatile("" ::: "memory"); /* not a tail call: each frame stays */
+}
 
 static void *producer_main(void *arg)
 {
@@ -192,19 +233,7 @@ static void *producer_main(void *arg)
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     }
     pthread_barrier_wait(r->start);
-    uint64_t i = 0;
-    uint16_t dev = (uint16_t)r->id;
-    for (size_t b = 0; b < nb; b++) {
-        uint64_t t0 = ttm_bench_now_ns();
-        if (r->op == NULL) { /* the library call itself, no indirection in the loop */
-            for (int k = 0; k < BATCH; k++, i++)
-                (void)ttm_buffer_alloc(dev, TTM_MEM_DRAM, 0x1000 * i, 4096, i + 1, 0);
-        } else {
-            for (int k = 0; k < BATCH; k++, i++)
-                (void)r->op(i, r->id);
-        }
-        v[b] = (double)(ttm_bench_now_ns() - t0) / BATCH;
-    }
+    chain(CHAIN_FRAMES, r, v, nb);
     samples_add(r->out, v, nb);
     free(v);
     return NULL;
@@ -264,6 +293,61 @@ static void quiet(int err, const char *msg, void *arg)
     (void)arg;
 }
 
+static void consumer_stop(consumer *c)
+{
+    ttm_client_set_log(quiet, NULL); /* the consumer going away is expected here */
+    atomic_store(&c->stop, 1);
+    pthread_join(c->thread, NULL);
+    close(c->listen_fd);
+    unlink(c->path);
+}
+
+/* One stacks-on figure, in a child of its own: median, p99, and per event the unwinder's
+ * share and the stacks interned. Returns 0, or -1 when the child failed. */
+typedef struct stack_fig {
+    double median, p99, unwinds_per_event;
+    uint64_t stacks, lost;
+} stack_fig;
+
+static int stacks_child(const char *walker, size_t events, stack_fig *out)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t child = fork();
+    if (child == 0) {
+        consumer c = {.listen_fd = -1};
+        if (consumer_start(&c) != 0)
+            _exit(1);
+        setenv("TTMEM_SOCKET", c.path, 1);
+        setenv("TTMEM", "1", 1);
+        setenv("TTMEM_STACKS", "1", 1);
+        setenv("TTMEM_STACK_DEPTH", "32", 1);
+        setenv("TTMEM_STACK_UNWINDER", walker, 1);
+        if (ttm_phase_mark("bench warmup") != TTM_OK || ttm_client_flush(2000) != TTM_OK)
+            _exit(1);
+        samples warm = {.mu = PTHREAD_MUTEX_INITIALIZER}, s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+        measure(1, RUN_EVENTS, NULL, &warm);
+        ttm_client_stats st0, st;
+        ttm_client_stats_get(&st0);
+        measure(1, events, NULL, &s);
+        ttm_client_stats_get(&st);
+        stack_fig f;
+        samples_stats(&s, &f.median, &f.p99);
+        f.unwinds_per_event = (double)(st.unwinds - st0.unwinds) / (double)(st.events - st0.events);
+        f.stacks = st.stacks;
+        f.lost = st.events - atomic_load(&c.received) + st.dropped + st.stacks_dropped;
+        consumer_stop(&c);
+        _exit(write(pfd[1], &f, sizeof f) == (ssize_t)sizeof f ? 0 : 1);
+    }
+    close(pfd[1]);
+    int ok = child > 0 && read(pfd[0], out, sizeof *out) == (ssize_t)sizeof *out ? 0 : -1;
+    close(pfd[0]);
+    if (child > 0)
+        waitpid(child, NULL, 0);
+    return ok;
+}
+
 int main(int argc, char **argv)
 {
     bool eager = argc > 1 && strcmp(argv[1], "--eager") == 0;
@@ -284,18 +368,31 @@ int main(int argc, char **argv)
     unsetenv("TT_ALLOC_TRACKING_ENABLED");
     pid_t child = fork();
     if (child == 0) {
-        samples s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+        samples s = {.mu = PTHREAD_MUTEX_INITIALIZER}, sc = {.mu = PTHREAD_MUTEX_INITIALIZER};
         measure(1, events * 4, NULL, &s);
-        double d[2];
+        measure(1, events * 4, OP_DIRECT, &sc);
+        double d[4];
         samples_stats(&s, &d[0], &d[1]);
+        samples_stats(&sc, &d[2], &d[3]);
         if (write(pfd[1], d, sizeof d) != (ssize_t)sizeof d)
             _exit(1);
         _exit(ttm_client_enabled() ? 1 : 0);
     }
-    double dis[2] = {0, 0};
+    double dis[4] = {0, 0, 0, 0};
     if (child < 0 || read(pfd[0], dis, sizeof dis) != (ssize_t)sizeof dis)
         fprintf(stderr, "bench_client: disabled run failed\n");
     waitpid(child, NULL, 0);
+
+    /* Stacks on, each walker in a child of its own (forked while this process has not read
+     * its gate yet), then the stacks-off figures of the same run. */
+    static const char *const walkers[] = {"fp", "unwind", "auto"};
+    stack_fig figs[3];
+    bool figs_ok = true;
+    for (int k = 0; k < 3; k++)
+        if (stacks_child(walkers[k], events / 4, &figs[k]) != 0) {
+            fprintf(stderr, "bench_client: the stacks run (%s) failed\n", walkers[k]);
+            figs_ok = false;
+        }
 
     /* Enabled, through a consumer thread standing in for the daemon. */
     consumer c = {.listen_fd = -1, .eager = eager};
@@ -316,6 +413,7 @@ int main(int argc, char **argv)
     ttm_client_stats st;
     ttm_client_stats_get(&st);
     uint64_t received = atomic_load(&c.received);
+
 
     /* Baseline. */
     int sv[2];
@@ -340,7 +438,16 @@ int main(int argc, char **argv)
            BATCH);
     printf("  enabled, 1 thread              %8.1f / %8.1f   (budget <= 30 median)\n", m1, p1);
     printf("  enabled, 2 threads contending  %8.1f / %8.1f   (budget <= 100 median)\n", m2, p2);
-    printf("  disabled                       %8.2f / %8.2f   (budget <= 2)\n", dis[0], dis[1]);
+    printf("  disabled, inline gate          %8.2f / %8.2f   (budget <= 1)\n", dis[0], dis[1]);
+    printf("  disabled, exported call        %8.2f / %8.2f\n", dis[2], dis[3]);
+    static const char *const budget[] = {"(budget <= 150 median)", "(budget <= 600 median)", ""};
+    for (int k = 0; figs_ok && k < 3; k++)
+        printf("  stacks on, depth 32, %-6s    %8.1f / %8.1f   %s, %.3f unwinds per event, "
+               "%llu stacks, %llu lost\n", walkers[k], figs[k].median, figs[k].p99, budget[k],
+               figs[k].unwinds_per_event, (unsigned long long)figs[k].stacks,
+               (unsigned long long)figs[k].lost);
+    if (figs_ok)
+        printf("  stacks on (auto) / stacks off  %8.1fx\n", figs[2].median / m1);
     printf("  baseline: blocking send() of a %d-byte message per event\n", LEGACY_MSG);
     printf("                                 %8.1f / %8.1f\n", mb, pb);
     printf("  baseline / enabled 1 thread    %8.1fx          (target >= 50x)\n", mb / m1);
@@ -348,16 +455,15 @@ int main(int argc, char **argv)
            (unsigned long long)st.events, (unsigned long long)received,
            (unsigned long long)st.waited, (unsigned long long)st.dropped);
 
-    ttm_client_set_log(quiet, NULL); /* the consumer going away is expected here */
-    atomic_store(&c.stop, 1);
-    pthread_join(c.thread, NULL);
-    close(c.listen_fd);
-    unlink(c.path);
+    consumer_stop(&c);
     printf("  doorbells rung by the producers: %llu\n",
            (unsigned long long)atomic_load(&c.doorbells));
     free(one.v);
     free(two.v);
     free(base.v);
     free(warm.v);
-    return received == st.events && st.dropped == 0 ? 0 : 2;
+    bool stacks_lost = false;
+    for (int k = 0; figs_ok && k < 3; k++)
+        stacks_lost |= figs[k].lost != 0;
+    return received == st.events && st.dropped == 0 && figs_ok && !stacks_lost ? 0 : 2;
 }

@@ -109,7 +109,9 @@ static void stacks_from_env(void)
             depth = (unsigned)d;
         }
     }
-    int walker = TTM__STACK_AUTO;
+    /* auto where frames are laid out as the walk expects (x86-64, aarch64), else the unwinder */
+    int walker =
+        ttm__stack_walker_default() == TTM__STACK_FP ? TTM__STACK_AUTO : TTM__STACK_UNWIND;
     v = getenv("TTMEM_STACK_UNWINDER");
     if (v != NULL && v[0] != '\0') {
         if (strcasecmp(v, "fp") == 0)
@@ -125,24 +127,23 @@ static void stacks_from_env(void)
     atomic_store(&stacks_what, what);
 }
 
-static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
-
-/* Reads the environment once; concurrent first callers agree on the result (and none goes on
- * before the stack settings are in place). */
+/* Reads the environment once; concurrent first callers agree on the result. No lock (a fork
+ * at any moment leaves nothing held): the first caller to claim the environment also reads the
+ * stack settings, before it opens the gate; another first caller may open it a moment before
+ * that, and its events then carry no stack, as if stacks had been switched on just after. */
 static int __attribute__((noinline, cold)) gate_init(void)
 {
-    pthread_mutex_lock(&gate_mu);
-    int g = __atomic_load_n(&ttm__gate_word, __ATOMIC_ACQUIRE);
-    if (g == TTM__GATE_UNKNOWN) {
-        g = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
-                ? TTM__GATE_ON
-                : TTM__GATE_OFF;
-        if (g == TTM__GATE_ON)
-            stacks_from_env();
-        __atomic_store_n(&ttm__gate_word, g, __ATOMIC_RELEASE);
-    }
-    pthread_mutex_unlock(&gate_mu);
-    return g;
+    static _Atomic int env_claimed;
+    int want = env_is_on(getenv("TTMEM")) || env_is_on(getenv("TT_ALLOC_TRACKING_ENABLED"))
+                   ? TTM__GATE_ON
+                   : TTM__GATE_OFF;
+    int unclaimed = 0;
+    if (want == TTM__GATE_ON && atomic_compare_exchange_strong(&env_claimed, &unclaimed, 1))
+        stacks_from_env();
+    int expected = TTM__GATE_UNKNOWN;
+    __atomic_compare_exchange_n(&ttm__gate_word, &expected, want, false, __ATOMIC_RELEASE,
+                                __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&ttm__gate_word, __ATOMIC_ACQUIRE);
 }
 
 /* The gate: TTM_EDISABLED after one branch when off. */
@@ -378,10 +379,15 @@ static uint32_t __attribute__((noinline)) event_stack(uintptr_t ret, const void 
     unsigned depth = atomic_load_explicit(&stacks_depth, memory_order_relaxed);
     ttm__stack_walker w =
         (ttm__stack_walker)atomic_load_explicit(&stacks_walker, memory_order_relaxed);
-    unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w);
-    if (what & TTM_STACKS_PYTHON)
+    uint32_t id = 0;
+    ttm__stack_table *t = table(); /* the process's, which the capture looks stacks up in */
+    unsigned n = ttm__stack_capture_at(pcs, depth, ret, fp, w, &id);
+    if (what & TTM_STACKS_PYTHON) {
         n = ttm__py_stack(pcs, n, TTM__STACK_INTERN_MAX);
-    uint32_t id = n > 0 ? ttm__stack_intern(table(), pcs, n) : 0;
+        id = 0; /* the native part's id is not the whole stack's */
+    }
+    if (id == 0 && n > 0)
+        id = ttm__stack_intern(t, pcs, n);
     if (unlikely(id == 0))
         atomic_fetch_add_explicit(&stacks_dropped, 1, memory_order_relaxed);
     return id;

@@ -1,10 +1,13 @@
 /*
- * client.h — libttmem's internal state, shared by its three files:
- *   api.c      the public calls: the enable gate, the producer hot path, flush, stats;
+ * client.h — libttmem's internal state, shared by its three core files:
+ *   api.c      the public calls: the enable gate, the producer hot path, stacks and scopes,
+ *              flush, stats;
  *   session.c  the ring's creation, the daemon session (HELLO, watcher thread, reconnect with
  *              back-off), fork and exit handling, diagnostics through the log callback;
  *   clock.c    the event timestamp: TSC scaled to CLOCK_MONOTONIC nanoseconds where the
  *              kernel itself trusts the TSC, else clock_gettime.
+ * The call-site pieces have headers of their own: stack.h (capture, interning), side_writer.h
+ * (the side log), unwind.h and pystack.h.
  *
  * One process has at most one ring at a time (a forked child makes its own). The ring pointer
  * is published with release order once the ring is fully initialised; producers read it with

@@ -1,8 +1,9 @@
 /*
  * session.c — libttmem's session with the daemon: the ring in a memfd, the HELLO that hands it
- * over (with the side log beside it, side_writer.h), the watcher thread that notices a lost daemon and hands the same ring to the next one
- * with exponential back-off, the descriptors' identity (an application that closes or reuses
- * them never has its own files touched), the fork and exit handlers, and diagnostics.
+ * over (with the side log beside it, side_writer.h), the watcher thread that notices a lost
+ * daemon and hands the same ring to the next one with exponential back-off, the descriptors'
+ * identity (an application that closes or reuses them never has its own files touched), the
+ * fork and exit handlers, and diagnostics.
  *
  * Threads: the first enabled call creates the ring and the watcher, then waits (bounded) for
  * the watcher's first connection attempt so that an application starting next to a running
@@ -599,9 +600,10 @@ static int recv_reply_patiently(int s, ttm_hello_reply *reply, uint32_t *peer_pi
     }
 }
 
-/* One attempt: connect, HELLO with the ring's descriptors and the side log's, read the verdict. Returns 0 attached
- * (ttm__g.sock is the session's socket), else a ttm_err; the failure is logged when it differs
- * from the previous attempt's (*last_err), so a daemon that stays away costs one line. */
+/* One attempt: connect, HELLO with the ring's descriptors and the side log's, read the
+ * verdict. Returns 0 attached (ttm__g.sock is the session's socket), else a ttm_err; the
+ * failure is logged when it differs from the previous attempt's (*last_err), so a daemon that
+ * stays away costs one line. */
 static int attempt(bool reattach, int *last_err)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)], why[300];

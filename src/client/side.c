@@ -5,8 +5,9 @@
  * validates return addresses for the frame-pointer walk.
  *
  * The string table keeps its bytes in an arena of its own (TTM__SIDE_STRING_ARENA, allocated
- * at the first string), never in the shared log, whose mapping a rebuild replaces. Lookups of a string or frame seen before take no lock (open addressing, the key published
- * last with release order, as in stack.c); inserts take the writer's mutex.
+ * at the first string), never in the shared log, whose mapping a rebuild replaces. Lookups of
+ * a string or frame seen before take no lock (open addressing, the key published last with
+ * release order, as in stack.c); inserts take the writer's mutex.
  *
  * Lock order: the stack table's mutex (stack.c) -> the writer's mutex -> the dynamic loader's
  * (inside dl_iterate_phdr). Nothing here calls back into the stack table.
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "client/side_writer.h"
+#include "client/stack.h"
 #include "common/bytes.h"
 #include "common/side.h"
 #include "ttmem/ttmem.h"
@@ -37,7 +39,7 @@
 /* ---- the log ----------------------------------------------------------------------------- */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static ttm_side_hdr *side_map;  /* NULL until made (or after a fork, until the child's copy) */
+static ttm_side_hdr *side_map; /* NULL until made (or after a fork, until the child's copy) */
 static size_t side_bytes;
 static int side_fd = -1;
 static uint64_t side_dev, side_ino; /* the memfd's identity, to tell it from a reused number */
@@ -47,8 +49,7 @@ static ttm_side_hdr *inherited;
 static size_t inherited_bytes;
 static uint64_t fork_committed; /* committed when the fork happened (set under mu) */
 
-static _Atomic uint64_t n_strings, n_pyframes, n_modules, n_unmaps, n_stacks, n_table_full,
-    n_syncs;
+static _Atomic uint64_t n_strings, n_pyframes, n_modules, n_unmaps, n_stacks, n_table_full, n_syncs;
 
 static size_t bytes_from_env(void)
 {
@@ -209,22 +210,12 @@ static char *str_arena; /* TTM__SIDE_STRING_ARENA bytes; written under mu, befor
 static uint32_t str_used;
 static itable pyframes = {.max = TTM__SIDE_MAX_PYFRAMES};
 
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
-}
-
 static uint64_t hash_bytes(unsigned kind, const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ kind; /* FNV-1a, then the finalizer */
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return mix(h);
+    return ttm__hash_finish(h);
 }
 
 /* Slots for twice the table's bound, at the first insert. Under mu. */
@@ -279,6 +270,35 @@ static bool str_eq(const islot *s, const void *what)
     return s->c == k->kind && s->b == k->n && memcmp(str_arena + s->a, k->s, k->n) == 0;
 }
 
+/* Under mu, for what (hash h) not found without the lock: the empty slot a new entry goes
+ * in, or NULL with *id = the entry's id when another thread inserted it meanwhile, or 0 when
+ * there is no room (a full table: counted). */
+static islot *insert_begin(itable *t, uint64_t h, islot_eq eq, const void *what, uint32_t *id)
+{
+    *id = 0;
+    islot *slot = itable_ready(t) ? iprobe(t, h, eq, what) : NULL;
+    *id = ifound(slot);
+    if (*id != 0 || slot == NULL)
+        return NULL;
+    if (t->count >= t->max) {
+        atomic_fetch_add(&n_table_full, 1);
+        return NULL;
+    }
+    return slot;
+}
+
+/* Under mu, once the entry's record is committed: publishes it as the next id. */
+static uint32_t insert_end(itable *t, islot *slot, uint64_t h, uint32_t a, uint32_t b, uint32_t c)
+{
+    uint32_t id = ++t->count;
+    slot->id = id;
+    slot->a = a;
+    slot->b = b;
+    slot->c = c;
+    atomic_store_explicit(&slot->key, h, memory_order_release);
+    return id;
+}
+
 uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
 {
     if (s == NULL || n == 0 || kind < TTM_SIDE_STR_SCOPE || kind > TTM_SIDE_STR_PYFUNC)
@@ -291,16 +311,12 @@ uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
     if (id != 0)
         return id;
     pthread_mutex_lock(&mu);
-    islot *slot = NULL;
-    if (itable_ready(&strings))
-        slot = iprobe(&strings, h, str_eq, &k);
-    id = ifound(slot);
-    if (id != 0 || slot == NULL)
+    islot *slot = insert_begin(&strings, h, str_eq, &k, &id);
+    if (slot == NULL)
         goto out_unlock;
     if (str_arena == NULL)
         str_arena = malloc(TTM__SIDE_STRING_ARENA);
-    if (strings.count >= strings.max || str_arena == NULL ||
-        TTM__SIDE_STRING_ARENA - str_used < n) {
+    if (str_arena == NULL || TTM__SIDE_STRING_ARENA - str_used < n) {
         atomic_fetch_add(&n_table_full, 1);
         goto out_unlock;
     }
@@ -308,19 +324,13 @@ uint32_t ttm__side_string(unsigned kind, const char *s, size_t n)
     uint8_t *p = rec_begin(TTM_SIDE_STRING, len);
     if (p == NULL)
         goto out_unlock;
-    id = strings.count + 1;
-    ttm__put_le32(p, id);
+    ttm__put_le32(p, strings.count + 1);
     ttm__put_le32(p + 4, kind);
     memcpy(p + 8, s, n);
-    memcpy(str_arena + str_used, s, n);
-    slot->id = id;
-    slot->a = str_used;
-    str_used += (uint32_t)n;
-    slot->b = (uint32_t)n;
-    slot->c = kind;
     rec_commit(len);
-    strings.count = id;
-    atomic_store_explicit(&slot->key, h, memory_order_release);
+    memcpy(str_arena + str_used, s, n);
+    id = insert_end(&strings, slot, h, str_used, (uint32_t)n, kind);
+    str_used += (uint32_t)n;
     atomic_fetch_add(&n_strings, 1);
 out_unlock:
     pthread_mutex_unlock(&mu);
@@ -338,39 +348,23 @@ uint32_t ttm__side_pyframe(uint32_t file, uint32_t func, uint32_t line)
     if (file == 0 || func == 0)
         return 0;
     uint32_t k[3] = {file, func, line};
-    uint64_t h = mix(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
-                     ((uint64_t)line << 52));
+    uint64_t h = ttm__hash_finish(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
+                                  ((uint64_t)line << 52));
     uint32_t id = ifound(iprobe(&pyframes, h, frame_eq, k));
     if (id != 0)
         return id;
     pthread_mutex_lock(&mu);
-    islot *slot = NULL;
-    if (itable_ready(&pyframes))
-        slot = iprobe(&pyframes, h, frame_eq, k);
-    id = ifound(slot);
-    if (id != 0 || slot == NULL)
-        goto out_unlock;
-    if (pyframes.count >= pyframes.max) {
-        atomic_fetch_add(&n_table_full, 1);
-        goto out_unlock;
+    islot *slot = insert_begin(&pyframes, h, frame_eq, k, &id);
+    uint8_t *p = slot != NULL ? rec_begin(TTM_SIDE_PYFRAME, 16) : NULL;
+    if (p != NULL) {
+        ttm__put_le32(p, pyframes.count + 1);
+        ttm__put_le32(p + 4, file);
+        ttm__put_le32(p + 8, func);
+        ttm__put_le32(p + 12, line);
+        rec_commit(16);
+        id = insert_end(&pyframes, slot, h, file, func, line);
+        atomic_fetch_add(&n_pyframes, 1);
     }
-    uint8_t *p = rec_begin(TTM_SIDE_PYFRAME, 16);
-    if (p == NULL)
-        goto out_unlock;
-    id = pyframes.count + 1;
-    ttm__put_le32(p, id);
-    ttm__put_le32(p + 4, file);
-    ttm__put_le32(p + 8, func);
-    ttm__put_le32(p + 12, line);
-    slot->id = id;
-    slot->a = file;
-    slot->b = func;
-    slot->c = line;
-    rec_commit(16);
-    pyframes.count = id;
-    atomic_store_explicit(&slot->key, h, memory_order_release);
-    atomic_fetch_add(&n_pyframes, 1);
-out_unlock:
     pthread_mutex_unlock(&mu);
     return id;
 }
@@ -444,10 +438,12 @@ static bool range_find(uintptr_t pc, uint32_t n, uint32_t *hint)
 
 bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n)
 {
-    for (;;) {
+    /* A writer preempted in the middle of its few stores must not hold readers for long:
+     * after a bounded number of tries the answer is "not known" (the caller then unwinds). */
+    for (int tries = 0; tries < 64; tries++) {
         uint32_t s1 = atomic_load_explicit(&ranges_seq, memory_order_acquire);
         if (s1 & 1u)
-            continue; /* the writer is changing it: a few stores */
+            continue;
         uint32_t nr = atomic_load_explicit(&nranges, memory_order_relaxed);
         if (nr > TTM__SIDE_MAX_MODULES)
             nr = TTM__SIDE_MAX_MODULES;
@@ -459,6 +455,7 @@ bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n)
         if (atomic_load_explicit(&ranges_seq, memory_order_relaxed) == s1)
             return known;
     }
+    return false;
 }
 
 static int counts_cb(struct dl_phdr_info *info, size_t size, void *arg)
@@ -491,8 +488,8 @@ static uint32_t build_id(const struct dl_phdr_info *info, uint8_t out[TTM_SIDE_B
                 break;
             if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
                 memcmp(p + sizeof nh, "GNU", 4) == 0) {
-                uint32_t n = nh.n_descsz < TTM_SIDE_BUILD_ID_MAX ? nh.n_descsz
-                                                                 : TTM_SIDE_BUILD_ID_MAX;
+                uint32_t n =
+                    nh.n_descsz < TTM_SIDE_BUILD_ID_MAX ? nh.n_descsz : TTM_SIDE_BUILD_ID_MAX;
                 memcpy(out, p + sizeof nh + name, n);
                 return n;
             }
@@ -512,8 +509,7 @@ static const char *module_path(const struct dl_phdr_info *info, bool first, size
     uintptr_t vdso = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
     for (int i = 0; vdso != 0 && i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && ph->p_offset == 0 &&
-            info->dlpi_addr + ph->p_vaddr == vdso) {
+        if (ph->p_type == PT_LOAD && ph->p_offset == 0 && info->dlpi_addr + ph->p_vaddr == vdso) {
             *len = strlen("[vdso]");
             return "[vdso]";
         }
@@ -585,8 +581,8 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
     memcpy(p + 32, bid, sizeof bid);
     memcpy(p + TTM_SIDE_MODULE_FIXED, path, plen);
     rec_commit(len);
-    mods[nmods++] = (module){.id = id, .seen = true, .bias = info->dlpi_addr, .lo = lo,
-                             .hi = hi, .name_hash = nh};
+    mods[nmods++] = (module){
+        .id = id, .seen = true, .bias = info->dlpi_addr, .lo = lo, .hi = hi, .name_hash = nh};
     atomic_fetch_add(&n_modules, 1);
     return 0;
 }

@@ -26,9 +26,9 @@
 
 #include "common/side.h"
 
-#define TTM__SIDE_MAX_STRINGS 16384u
+#define TTM__SIDE_MAX_STRINGS  16384u
 #define TTM__SIDE_MAX_PYFRAMES 65536u
-#define TTM__SIDE_MAX_MODULES 512u /* modules mapped at once (each: its executable range) */
+#define TTM__SIDE_MAX_MODULES  512u       /* modules mapped at once (each: its executable range) */
 #define TTM__SIDE_STRING_ARENA (1u << 20) /* bytes of all interned strings together */
 
 /* The process's side log: makes it if there is none yet (memfd of the configured size,
@@ -67,8 +67,8 @@ bool ttm__side_stack(uint32_t id, const uintptr_t *pcs, unsigned n);
 bool ttm__side_pcs_known(const uintptr_t *pcs, unsigned n);
 
 typedef struct ttm__side_stats {
-    uint64_t bytes;      /* committed bytes of records */
-    uint64_t full;       /* records refused for want of room (the header's `full`) */
+    uint64_t bytes; /* committed bytes of records */
+    uint64_t full;  /* records refused for want of room (the header's `full`) */
     uint64_t strings, pyframes, modules, unmaps, stacks; /* records written */
     uint64_t table_full; /* strings / frames / modules refused: their table was full */
     uint64_t syncs;      /* module rescans */

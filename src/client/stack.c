@@ -65,6 +65,8 @@ static uintptr_t thread_stack(uintptr_t *lo)
 static pthread_once_t text_once = PTHREAD_ONCE_INIT;
 static uintptr_t text_lo, text_hi; /* [lo, hi) of libttmem's executable segment; 0, 0 when
                                       libttmem is linked into the program itself */
+static uintptr_t libc_lo, libc_hi; /* the C library's (libc.so.*), 0, 0 when not found: where
+                                      the threads' and the program's start-up frames lie */
 
 typedef struct text_find {
     uintptr_t addr;
@@ -94,10 +96,39 @@ static int text_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+static int libc_find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    const char *name = info->dlpi_name != NULL ? strrchr(info->dlpi_name, '/') : NULL;
+    if (name == NULL || strncmp(name + 1, "libc.so", strlen("libc.so")) != 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            libc_lo = info->dlpi_addr + ph->p_vaddr;
+            libc_hi = libc_lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void text_init(void)
 {
     text_find f = {.addr = (uintptr_t)&ttm__stack_capture, .index = 0};
     dl_iterate_phdr(text_find_cb, &f);
+    dl_iterate_phdr(libc_find_cb, NULL);
+}
+
+/* True when the frames tail[0..n) are start-up frames: in the C library, but for the
+ * outermost one, which may be the program's _start. */
+static bool startup_frames(const uintptr_t *tail, unsigned n)
+{
+    for (unsigned i = 0; i + 1 < n; i++)
+        if (tail[i] < libc_lo || tail[i] >= libc_hi)
+            return false;
+    return libc_hi != 0;
 }
 
 /* ---- walkers ---- */
@@ -191,6 +222,9 @@ unsigned __attribute__((noinline)) ttm__stack_capture(uintptr_t *pcs, unsigned d
  * ending at one of them is whole. A small set, filled at the first sight of each. */
 #define TERMINAL_SLOTS 64u
 #define TERMINAL_TAIL 3u /* at most this many frames after a terminal one */
+/* libttmem's frames the unwinder reports before the application's return address (the
+ * public call's and the capture's caller's; more only through unusual inlining). */
+#define OWN_MAX 6u
 static _Atomic uintptr_t terminal[TERMINAL_SLOTS];
 static _Atomic uint64_t unwinds;
 
@@ -225,10 +259,15 @@ static void terminal_add(uintptr_t pc)
     }
 }
 
+static uint32_t lookup(ttm__stack_table *t, const uintptr_t *pcs, unsigned n);
+static ttm__stack_table *process_table;
+
 unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigned depth,
                                                          uintptr_t ret, const void *fp,
-                                                         ttm__stack_walker w)
+                                                         ttm__stack_walker w, uint32_t *id)
 {
+    if (id != NULL)
+        *id = 0;
     if (depth > TTM__STACK_DEPTH_MAX)
         depth = TTM__STACK_DEPTH_MAX;
     if (depth == 0 || ret == 0)
@@ -244,31 +283,45 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
             n = fp_walk(f, f, hi, pcs, depth, &whole);
         if (w == TTM__STACK_FP)
             return n;
-        if (n > 0 && pcs[0] == ret && ttm__side_pcs_known(pcs, n) &&
-            (whole || terminal_known(pcs[n - 1])))
-            return n;
+        if (n > 0 && pcs[0] == ret && (whole || terminal_known(pcs[n - 1]))) {
+            /* A stack the process's table holds was validated (or confirmed by the unwinder)
+             * when it was first seen: the same addresses need no second look at the modules. */
+            uint32_t found = id != NULL ? lookup(__atomic_load_n(&process_table, __ATOMIC_ACQUIRE),
+                                                 pcs, n)
+                                        : 0;
+            if (found != 0) {
+                *id = found;
+                return n;
+            }
+            if (ttm__side_pcs_known(pcs, n))
+                return n;
+        }
     }
     /* The unwinder, from here: this function's caller, then libttmem's public call, then the
      * application from ret on. */
-    uintptr_t buf[TTM__STACK_DEPTH_MAX + TRIM_MAX];
-    unsigned cap = (unsigned)(sizeof buf / sizeof buf[0]);
+    uintptr_t buf[TTM__STACK_DEPTH_MAX + OWN_MAX];
+    unsigned cap = depth + OWN_MAX; /* no frame unwound beyond what can be kept */
     unsigned m = ttm__unwind_capture(buf, cap, 0);
     atomic_fetch_add_explicit(&unwinds, 1, memory_order_relaxed);
     unsigned first = 0;
-    while (first < m && first < TRIM_MAX && buf[first] != ret)
+    while (first < m && first < OWN_MAX && buf[first] != ret)
         first++;
     if (first >= m || buf[first] != ret)
         return 0; /* the application's frame is not where the unwinder went */
     unsigned got = m - first;
     bool complete = m < cap; /* the unwinder reached the stack's end */
-    /* A walk the unwinder confirms, short of start-up frames only (start_thread's, libc's
-     * main glue): its last address is terminal, and the walk's stack is the one kept, so that
-     * the site keeps one id whichever walker captured it. */
-    if (w == TTM__STACK_AUTO && n > 0 && complete && got >= n && got <= n + TERMINAL_TAIL &&
+    /* A walk the unwinder confirms is the stack kept (so a call site keeps one id whichever
+     * walker captured it): a whole one, or one short of start-up frames only (start_thread
+     * and clone3, libc's main glue and _start), whose last address is then terminal. */
+    if (w == TTM__STACK_AUTO && n > 0 && got >= n &&
         memcmp(buf + first, pcs, n * sizeof *pcs) == 0) {
-        if (!whole)
+        if (whole)
+            return n; /* it was right: only its modules were not known yet */
+        pthread_once(&text_once, text_init);
+        if (complete && got <= n + TERMINAL_TAIL && startup_frames(buf + first + n, got - n)) {
             terminal_add(pcs[n - 1]);
-        return n;
+            return n;
+        }
     }
     if (got > depth)
         got = depth;
@@ -293,13 +346,12 @@ struct ttm__stack_table {
     uintptr_t *arena;
     uint32_t *by_id; /* id - 1 -> slot index */
     _Atomic uint32_t count;
-    _Atomic uint32_t taken;
     _Atomic uint64_t full;
     size_t arena_used; /* under mu */
     pthread_mutex_t mu; /* inserts */
     /* the process's table: writes each new stack's record (side log) before its id is
      * published; false refuses the stack (counted in full) */
-    bool (*emit)(uint32_t id, const uintptr_t *pcs, unsigned n);
+    ttm__stack_emit_fn emit;
 };
 
 ttm__stack_table *ttm__stack_table_new(uint32_t max_stacks, size_t arena_bytes)
@@ -352,13 +404,11 @@ void ttm__stack_table_free(ttm__stack_table *t)
 }
 
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
-static ttm__stack_table *process_table;
 
 static void process_table_init(void)
 {
     ttm__stack_table *t = ttm__stack_table_new(TTM__STACK_MAX_STACKS, TTM__STACK_ARENA_BYTES);
-    if (t != NULL)
-        t->emit = ttm__side_stack;
+    ttm__stack_table_set_emit(t, ttm__side_stack);
     __atomic_store_n(&process_table, t, __ATOMIC_RELEASE);
 }
 
@@ -374,21 +424,22 @@ ttm__stack_table *ttm__stack_table_process(void)
 static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
-    uint64_t l[4] = {n, 0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull};
+    /* four scalars, not an array: an array indexed in an inner loop was kept in memory, each
+     * step waiting on the previous store (~1.5 ns per address instead of ~0.3) */
+    uint64_t l0 = n, l1 = 0x243f6a8885a308d3ull, l2 = 0x13198a2e03707344ull,
+             l3 = 0xa4093822299f31d0ull;
     unsigned i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (unsigned j = 0; j < 4; j++)
-            l[j] = (l[j] + (uint64_t)pcs[i + j]) * k;
+    for (; i + 4 <= n; i += 4) {
+        l0 = (l0 + (uint64_t)pcs[i]) * k;
+        l1 = (l1 + (uint64_t)pcs[i + 1]) * k;
+        l2 = (l2 + (uint64_t)pcs[i + 2]) * k;
+        l3 = (l3 + (uint64_t)pcs[i + 3]) * k;
+    }
     for (; i < n; i++)
-        l[0] = (l[0] + (uint64_t)pcs[i]) * k;
-    uint64_t h = l[0] ^ ((l[1] << 17) | (l[1] >> 47)) ^ ((l[2] << 31) | (l[2] >> 33)) ^
-                 ((l[3] << 47) | (l[3] >> 17));
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
+        l0 = (l0 + (uint64_t)pcs[i]) * k;
+    uint64_t h =
+        l0 ^ ((l1 << 17) | (l1 >> 47)) ^ ((l2 << 31) | (l2 >> 33)) ^ ((l3 << 47) | (l3 >> 17));
+    return ttm__hash_finish(h);
 }
 
 /* The slot holding pcs, or the empty slot where it would go; NULL when neither is found in a
@@ -404,6 +455,15 @@ static slot *probe(ttm__stack_table *t, uint64_t h, const uintptr_t *pcs, unsign
             return s;
     }
     return NULL;
+}
+
+/* The id of pcs[0..n) when t holds it, else 0; no lock, no insert. */
+static uint32_t lookup(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)
+{
+    if (t == NULL || n == 0 || n > TTM__STACK_INTERN_MAX)
+        return 0;
+    slot *s = probe(t, stack_hash(pcs, n), pcs, n);
+    return s != NULL && atomic_load_explicit(&s->key, memory_order_relaxed) != 0 ? s->id : 0;
 }
 
 uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n)
@@ -445,21 +505,10 @@ out_unlock:
     return id;
 }
 
-bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out)
+void ttm__stack_table_set_emit(ttm__stack_table *t, ttm__stack_emit_fn emit)
 {
-    if (t == NULL)
-        return false;
-    uint32_t c = atomic_load_explicit(&t->taken, memory_order_relaxed);
-    do {
-        if (c >= atomic_load_explicit(&t->count, memory_order_acquire))
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&t->taken, &c, c + 1, memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    const slot *s = &t->slots[t->by_id[c]];
-    out->id = s->id;
-    out->depth = s->depth;
-    out->pcs = t->arena + s->off;
-    return true;
+    if (t != NULL)
+        t->emit = emit;
 }
 
 void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
@@ -472,7 +521,6 @@ void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st)
     st->arena_bytes = (uint64_t)t->arena_used * sizeof(uintptr_t);
     pthread_mutex_unlock(&t->mu);
     st->full = atomic_load(&t->full);
-    st->taken = atomic_load(&t->taken);
 }
 
 static ttm__stack_table *fork_locked; /* the table prepare locked (it may appear meanwhile) */

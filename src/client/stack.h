@@ -51,6 +51,17 @@ typedef enum ttm__stack_walker {
     TTM__STACK_AUTO = 3, /* ttm__stack_capture_at only */
 } ttm__stack_walker;
 
+/* murmur3's 64-bit finalizer, never 0 (0 marks an empty slot in libttmem's hash tables). */
+static inline uint64_t ttm__hash_finish(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h != 0 ? h : 1;
+}
+
 /* The walker this build uses unless told otherwise (docs/CLIENT.md says why). */
 ttm__stack_walker ttm__stack_walker_default(void);
 
@@ -66,10 +77,12 @@ unsigned ttm__stack_capture(uintptr_t *pcs, unsigned depth, unsigned skip, ttm__
  * the stack stored in pcs (room for depth, clamped to TTM__STACK_DEPTH_MAX) starts at ret, so
  * none of libttmem's frames is in it however its functions were inlined. w: TTM__STACK_FP
  * (the walk from fp, as it is), TTM__STACK_UNWIND (the unwinder, cut before ret), or
- * TTM__STACK_AUTO (the policy above). Returns the number of addresses (0: none could be
- * found). Takes no lock. */
+ * TTM__STACK_AUTO (the policy above). When id is not NULL and the walk's stack was found in
+ * the process's table while validating it (a stack seen before needs no module check), *id
+ * receives its id, else 0. Returns the number of addresses (0: none could be found). Takes no
+ * lock. */
 unsigned ttm__stack_capture_at(uintptr_t *pcs, unsigned depth, uintptr_t ret, const void *fp,
-                               ttm__stack_walker w);
+                               ttm__stack_walker w, uint32_t *id);
 /* How many times ttm__stack_capture_at ran the unwinder (for ttm_client_stats). */
 uint64_t ttm__stack_unwinds(void);
 
@@ -97,23 +110,18 @@ ttm__stack_table *ttm__stack_table_process(void);
  * when the stack was seen before. */
 uint32_t ttm__stack_intern(ttm__stack_table *t, const uintptr_t *pcs, unsigned n);
 
-/* One interned stack as handed out by ttm__stack_take: pcs points into the table and stays
- * valid until the table is freed. */
-typedef struct ttm__stack_rec {
-    uint32_t id;
-    unsigned depth;
-    const uintptr_t *pcs;
-} ttm__stack_rec;
-
-/* Takes the next stack not handed out yet, in id order: true and *out filled, or false when
- * every interned stack was taken. Each stack is handed out once, whichever thread asks. */
-bool ttm__stack_take(ttm__stack_table *t, ttm__stack_rec *out);
+/* The step that ships a new stack (the process's table: ttm__side_stack, which writes its
+ * STACK record): called under the table's mutex with the id the stack is about to get and its
+ * addresses, before the id is published; false refuses the stack (not interned, counted in
+ * full, its id given to the next one). NULL (a new table's default): none. Set it before the
+ * table is used. */
+typedef bool (*ttm__stack_emit_fn)(uint32_t id, const uintptr_t *pcs, unsigned n);
+void ttm__stack_table_set_emit(ttm__stack_table *t, ttm__stack_emit_fn emit);
 
 typedef struct ttm__stack_stats {
     uint64_t stacks;      /* interned */
     uint64_t arena_bytes; /* bytes of addresses they hold */
-    uint64_t full;        /* interns refused because a bound was reached */
-    uint64_t taken;       /* handed out by ttm__stack_take */
+    uint64_t full;        /* interns refused because a bound was reached or emit refused */
 } ttm__stack_stats;
 /* Fills *st with t's counters (all 0 for t == NULL). Thread-safe. */
 void ttm__stack_table_stats(ttm__stack_table *t, ttm__stack_stats *st);

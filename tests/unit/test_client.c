@@ -142,7 +142,10 @@ typedef struct sv_stack {
 typedef struct side_view {
     bool bad;         /* a record that breaks the format */
     uint64_t committed;
-    uint32_t nmods, nstacks, nstrs;
+    uint32_t nmods, nstacks, nstrs, npyframes;
+    struct {
+        uint32_t file, func, line;
+    } pyframes[SV_STRS];
     sv_mod mods[SV_MODS];
     sv_stack stacks[SV_STACKS];
     struct {
@@ -207,6 +210,12 @@ static void side_read(const ttm_side_hdr *h, side_view *v)
                       r.len != 8 + 8 * st->depth;
             if (!v->bad)
                 memcpy(st->pcs, p + 8, 8 * (size_t)st->depth);
+        } else if (r.type == TTM_SIDE_PYFRAME && v->npyframes < SV_STRS && r.len == 16) {
+            memcpy(&v->pyframes[v->npyframes].file, p + 4, 4);
+            memcpy(&v->pyframes[v->npyframes].func, p + 8, 4);
+            memcpy(&v->pyframes[v->npyframes].line, p + 12, 4);
+            v->npyframes++;
+            v->bad |= id != v->npyframes;
         } else if (r.type == TTM_SIDE_STRING && v->nstrs < SV_STRS) {
             v->strs[v->nstrs].id = id;
             memcpy(&v->strs[v->nstrs].kind, p + 4, 4);
@@ -1243,6 +1252,129 @@ static void case_fork_side(void)
     fake_stop(&f);
 }
 
+/* The descriptor number of the side log (its memfd's name), -1 when none is open. */
+static int side_fd_number(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strstr(target, "memfd:ttmem-side") != NULL)
+                found = atoi(e->d_name);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The application closes the side log's descriptor and reuses its number for a file of its
+ * own: the next daemon gets a new memfd holding the same records (the ids the events carry
+ * stay valid), and the application's file is never touched. */
+static void case_side_fd_lost(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    CHECK(ttm_scope_push("kept") == TTM_OK);
+    CHECK(ttmtest_site_alloc(1) == TTM_OK);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    int fd = side_fd_number();
+    CHECK(fd >= 0);
+    int mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(mine >= 0 && dup2(mine, fd) == fd); /* closes the side log's, reuses the number */
+    close(mine);
+    fake_crash(&f);
+    WAIT_FOR(stats().connected == 0, 5000);
+    fake_restart(&f);
+    CHECK(ttmtest_site_alloc(2) == TTM_OK);
+    WAIT_FOR(sessions(&f) == 2, 5000);
+    CHECK(ttm_client_flush(5000) == TTM_OK);
+    char target[64];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    CHECK(n > 0);
+    target[n] = '\0';
+    CHECK(strcmp(target, "/dev/null") == 0); /* still the application's */
+    pthread_mutex_lock(&f.mu);
+    fsess *a = &f.s[0], *b = &f.s[1];
+    CHECK(b->side != NULL && b->unknown_ids == 0 && a->unknown_ids == 0);
+    struct stat sa, sb;
+    CHECK(fstat(a->sidefd, &sa) == 0 && fstat(b->sidefd, &sb) == 0 && sa.st_ino != sb.st_ino);
+    CHECK(b->nev >= 1 && b->ev[b->nev - 1].addr == 2);
+    uint32_t stack = b->ev[b->nev - 1].stack, scope = b->ev[b->nev - 1].scope;
+    CHECK(stack != 0 && scope != 0);
+    side_read(b->side, &view);
+    CHECK(!view.bad && sv_stack_of(&view, stack) != NULL);
+    CHECK(strcmp(sv_string(&view, scope), "kept") == 0);
+    pthread_mutex_unlock(&f.mu);
+    fake_stop(&f);
+}
+
+/* A new image (exec) is a new session with a side log of its own; a Python program calling
+ * libttmem through ctypes with TTMEM_STACKS=python gets its own file, function and line in its
+ * stacks, beside the native frames. */
+static void case_exec_python(void)
+{
+    fake f;
+    fake_start(&f, 0, NULL);
+    static const char script[] =
+        "import ctypes, sys\n"
+        "lib = ctypes.CDLL(sys.argv[1])\n"
+        "def leak_here():\n"
+        "    return lib.ttm_buffer_alloc(0, 0, 0x5000, 64, 0, 0)\n"
+        "assert leak_here() == 0\n"
+        "assert lib.ttm_client_flush(5000) == 0\n";
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+#ifdef TTM_PY_PRELOAD /* a sanitized libttmem.so in an uninstrumented interpreter */
+        setenv("LD_PRELOAD", TTM_PY_PRELOAD, 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+#endif
+        execlp("python3", "python3", "-c", script, TTM_LIBTTMEM_SO, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* 127: no python3 in PATH */
+    WAIT_FOR(sessions(&f) == 1, 2000);
+    WAIT_FOR(session_ended(&f, 0), 2000);
+    view_of(&f, 0);
+    pthread_mutex_lock(&f.mu);
+    fsess *s = &f.s[0];
+    CHECK(s->pid == child && s->side->creator_pid == (uint32_t)child);
+    CHECK(s->nev == 1 && s->ev[0].addr == 0x5000 && s->unknown_ids == 0);
+    const sv_stack *st = sv_stack_of(&view, s->ev[0].stack);
+    pthread_mutex_unlock(&f.mu);
+    CHECK(st != NULL);
+    bool native = false, here = false, module = false;
+    for (unsigned i = 0; i < st->depth; i++) {
+        uint64_t e = st->pcs[i];
+        if (!(e & TTM_SIDE_PYFRAME_BIT)) {
+            native = true;
+            continue;
+        }
+        uint32_t id = (uint32_t)e;
+        CHECK(id >= 1 && id <= view.npyframes);
+        const char *file = sv_string(&view, view.pyframes[id - 1].file);
+        const char *func = sv_string(&view, view.pyframes[id - 1].func);
+        CHECK(file != NULL && func != NULL);
+        if (strcmp(func, "leak_here") == 0) {
+            CHECK(!here && !module); /* innermost first */
+            here = strcmp(file, "<string>") == 0 && view.pyframes[id - 1].line == 4;
+        }
+        module |= strcmp(func, "<module>") == 0 && view.pyframes[id - 1].line == 5;
+    }
+    CHECK(native && here && module);
+    fake_stop(&f);
+}
+
 /* ---- cmocka wrappers ---------------------------------------------------------------------- */
 
 static void test_disabled_by_default(void **state)
@@ -1400,6 +1532,20 @@ static void test_fork_side(void **state)
     run_case(case_fork_side, env);
 }
 
+static void test_side_fd_lost(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=1", NULL};
+    run_case(case_side_fd_lost, env);
+}
+
+static void test_exec_python(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"TTMEM=1", "TTMEM_STACKS=python", NULL};
+    run_case(case_exec_python, env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1420,6 +1566,8 @@ int main(void)
         cmocka_unit_test(test_dlopen_modules),
         cmocka_unit_test(test_side_full),
         cmocka_unit_test(test_fork_side),
+        cmocka_unit_test(test_side_fd_lost),
+        cmocka_unit_test(test_exec_python),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -94,17 +95,29 @@ static void send_raw(int sock, const void *buf, size_t len, const int *fdv, int 
     assert_int_equal(sendmsg(sock, &m, MSG_NOSIGNAL), (ssize_t)len);
 }
 
-static void test_hello_roundtrip(void **state)
+/* A HELLO and its descriptors over a socketpair, and back: with side, the side log's memfd
+ * rides as the third descriptor (TTM_HELLO_SIDE). */
+static void roundtrip(bool side)
 {
-    (void)state;
     int base = count_open_fds();
     int sv[2];
     pair(sv);
     fds f = make_fds(1024);
+    int sfd = -1;
+    if (side) {
+        sfd = memfd_create("test-side", MFD_CLOEXEC);
+        assert_true(sfd >= 0);
+        assert_int_equal(ftruncate(sfd, 4096), 0);
+    }
+    uint32_t flags = TTM_HELLO_REATTACH | (side ? TTM_HELLO_SIDE : 0u);
     ttm_hello h;
-    ttm__proto_hello_init(&h, 1024, 7, 1);
+    ttm__proto_hello_init(&h, 1024, 7, flags);
     assert_int_equal(h.ring_bytes, ttm__ring_bytes(1024));
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, -1), TTM_OK);
+    /* the flag and the descriptor must agree */
+    ttm_hello other;
+    ttm__proto_hello_init(&other, 1024, 7, flags ^ TTM_HELLO_SIDE);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &other, f.mem, f.ev, sfd), TTM_EINVAL);
+    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, sfd), TTM_OK);
 
     ttm_hello got;
     int memfd = -2, efd = -2, sidefd = -2;
@@ -113,7 +126,7 @@ static void test_hello_roundtrip(void **state)
                      TTM_OK);
     assert_memory_equal(&got, &h, sizeof h);
     assert_int_equal(got.dropped, 7);
-    assert_int_equal(got.flags, 1);
+    assert_int_equal(got.flags, flags);
     assert_true(memfd >= 0 && efd >= 0);
     struct stat st;
     assert_int_equal(fstat(memfd, &st), 0);
@@ -123,11 +136,26 @@ static void test_hello_roundtrip(void **state)
     assert_int_equal(write(f.ev, &one, sizeof one), 8); /* same eventfd on both ends */
     assert_int_equal(read(efd, &v, sizeof v), 8);
     assert_int_equal(v, 1);
+    if (side) {
+        assert_int_equal(fstat(sidefd, &st), 0);
+        assert_int_equal((size_t)st.st_size, 4096); /* the side log, not the ring */
+        assert_true((fcntl(sidefd, F_GETFD) & FD_CLOEXEC) != 0);
+        close(sidefd);
+        close(sfd);
+    } else {
+        assert_int_equal(sidefd, -1);
+    }
     close(memfd);
     close(efd);
     close_fds(f);
     close_pair(sv);
     assert_int_equal(count_open_fds(), base);
+}
+
+static void test_hello_roundtrip(void **state)
+{
+    (void)state;
+    roundtrip(false);
 }
 
 /* Sends hello (as bytes, len of them) with nfd descriptors, expects err and no fd leak. */
@@ -204,43 +232,7 @@ static void test_hello_rejected(void **state)
 static void test_hello_side(void **state)
 {
     (void)state;
-    int base = count_open_fds();
-    int sv[2];
-    pair(sv);
-    fds f = make_fds(1024);
-    int side = memfd_create("test-side", MFD_CLOEXEC);
-    assert_true(side >= 0);
-    assert_int_equal(ftruncate(side, 4096), 0);
-    ttm_hello h;
-    ttm__proto_hello_init(&h, 1024, 0, TTM_HELLO_SIDE);
-    /* the flag and the descriptor must agree */
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, -1), TTM_EINVAL);
-    ttm_hello plain;
-    ttm__proto_hello_init(&plain, 1024, 0, 0);
-    assert_int_equal(ttm__proto_send_hello(sv[0], &plain, f.mem, f.ev, side), TTM_EINVAL);
-    assert_int_equal(ttm__proto_send_hello(sv[0], &h, f.mem, f.ev, side), TTM_OK);
-
-    ttm_hello got;
-    int memfd = -2, efd = -2, sidefd = -2;
-    char msg[128];
-    assert_int_equal(ttm__proto_recv_hello(sv[1], &got, &memfd, &efd, &sidefd, msg, sizeof msg),
-                     TTM_OK);
-    assert_memory_equal(&got, &h, sizeof h);
-    assert_true(memfd >= 0 && efd >= 0 && sidefd >= 0);
-    struct stat st;
-    assert_int_equal(fstat(sidefd, &st), 0);
-    assert_int_equal((size_t)st.st_size, 4096); /* the side log, not the ring */
-    assert_int_equal(fstat(memfd, &st), 0);
-    assert_int_equal((size_t)st.st_size, ttm__ring_bytes(1024));
-    assert_true((fcntl(sidefd, F_GETFD) & FD_CLOEXEC) != 0);
-    close(memfd);
-    close(efd);
-    close(sidefd);
-    close(side);
-    close_fds(f);
-    close_pair(sv);
-    assert_int_equal(count_open_fds(), base);
-
+    roundtrip(true);
     /* with the flag: exactly three; without it: exactly two (the 3-descriptor case above) */
     ttm_hello hs;
     ttm__proto_hello_init(&hs, 64, 0, TTM_HELLO_SIDE);

@@ -9,7 +9,8 @@
  * one outside the stack, a misaligned one, a wild one) stop the walk without reading outside;
  * a corrupted saved frame pointer in a real chain stops the walk in a forked child without a
  * crash; on a coroutine's stack the walk records nothing; the same call site gives the same
- * id, different ones different ids; every new stack is taken once, in id order; both bounds
+ * id, different ones different ids; every new stack is emitted once, before its id is
+ * published, and a refused one gets none (its id goes to the next); both bounds
  * (stacks, arena) return id 0 and count; threads interning the same stacks concurrently agree
  * on every id; a new thread reads its own stack bounds.
  */
@@ -229,6 +230,26 @@ static void test_corrupt_fp_child(void **state)
     }
 }
 
+/* What an emit step was handed (record_emit), and whether it refuses. */
+static struct {
+    int n;
+    bool refuse;
+    uint32_t id[4];
+    unsigned depth[4];
+    uintptr_t pcs[4][4];
+} emitted;
+
+static bool record_emit(uint32_t id, const uintptr_t *pcs, unsigned n)
+{
+    if (emitted.n < 4) {
+        emitted.id[emitted.n] = id;
+        emitted.depth[emitted.n] = n;
+        memcpy(emitted.pcs[emitted.n], pcs, (n < 4 ? n : 4) * sizeof *pcs);
+        emitted.n++;
+    }
+    return !emitted.refuse;
+}
+
 /* Two call sites; their stacks are taken 2 deep (the return addresses into site_one or
  * site_two and into call_sites), so that they do not depend on how the compiler lays out the
  * tests' loops around call_sites. */
@@ -275,27 +296,30 @@ static void test_intern_ids(void **state)
     assert_int_equal(ttm__stack_intern(t, big, TTM__STACK_INTERN_MAX + 1), 0);
     assert_int_equal(ttm__stack_intern(NULL, big, 1), 0);
 
-    /* Taken once each, in id order, with their addresses. */
-    ttm__stack_rec r;
-    assert_true(ttm__stack_take(t, &r));
-    assert_int_equal(r.id, 1);
-    assert_int_equal(r.depth, 2);
-    assert_true(ttm__stack_take(t, &r));
-    assert_int_equal(r.id, 2);
-    assert_false(ttm__stack_take(t, &r));
-    uintptr_t three[3] = {1, 2, 3};
+    /* Each new stack is emitted once, under the lock, with the id it is about to get and its
+     * addresses; a refused one is not interned (counted) and its id goes to the next. */
+    uintptr_t three[3] = {1, 2, 3}, four[4] = {4, 3, 2, 1};
+    ttm__stack_table_set_emit(t, record_emit);
+    emitted.n = 0;
+    emitted.refuse = true;
+    assert_int_equal(ttm__stack_intern(t, four, 4), 0);
+    emitted.refuse = false;
     assert_int_equal(ttm__stack_intern(t, three, 3), 3);
-    assert_true(ttm__stack_take(t, &r));
-    assert_int_equal(r.id, 3);
-    assert_int_equal(r.depth, 3);
-    assert_memory_equal(r.pcs, three, sizeof three);
-    assert_false(ttm__stack_take(t, &r));
+    assert_int_equal(ttm__stack_intern(t, three, 3), 3); /* seen before: not emitted again */
+    assert_int_equal(ttm__stack_intern(t, four, 4), 4);
+    assert_int_equal(emitted.n, 3);
+    assert_int_equal(emitted.id[0], 3); /* the refused attempt */
+    assert_int_equal(emitted.id[1], 3);
+    assert_int_equal(emitted.depth[1], 3);
+    assert_memory_equal(emitted.pcs[1], three, sizeof three);
+    assert_int_equal(emitted.id[2], 4);
+    assert_memory_equal(emitted.pcs[2], four, sizeof four);
+    ttm__stack_table_set_emit(t, NULL);
 
     ttm__stack_stats st;
     ttm__stack_table_stats(t, &st);
-    assert_int_equal(st.stacks, 3);
-    assert_int_equal(st.taken, 3);
-    assert_int_equal(st.full, 0);
+    assert_int_equal(st.stacks, 4);
+    assert_int_equal(st.full, 1);
     ttm__stack_table_free(t);
     ttm__stack_table_free(NULL);
 }
