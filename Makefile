@@ -89,6 +89,7 @@ bench: build
 	./$(BUILD)/bench/bench_top
 	./$(BUILD)/bench/bench_metrics
 	./$(BUILD)/bench/bench_stacks
+	python3 bench/pystack.py ./$(BUILD)/tests/libttm_pyprobe.so
 
 # A packager's build in a tree of its own: Release, BUILD_TESTING=OFF (cmocka and the other test
 # dependencies are not looked for), warnings not fatal; then staged into DESTDIR (if given) +

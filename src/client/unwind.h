@@ -35,7 +35,8 @@ const char *ttm__unwind_name(void);
  * more. Returns the number stored (0 for depth 0 or when nothing could be unwound).
  * Thread-safe; the first call in the process loads the back end (dlopen, under a lock); later
  * calls take no lock and allocate nothing (libunwind's per-thread cache is allocated once per
- * thread, at that thread's first capture). Not for signal handlers interrupting the loader. */
+ * thread, at that thread's first capture). Not async-signal-safe: a signal handler must not
+ * capture while its thread is inside a capture or the dynamic loader. */
 unsigned ttm__unwind_capture(uintptr_t *pcs, unsigned depth, unsigned skip);
 
 /* Test hook: forgets the choice; the next capture chooses again, trying to dlopen `soname`

@@ -48,23 +48,18 @@ unsigned uw_c(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f);
 unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth);
 unsigned uw_glibc_capture(uintptr_t *pcs, unsigned depth, unsigned skip);
 
-/* One link of the chain: calls next, then does work so that the call is not a tail call. */
-#define LINK(name, next)                                                                       \
+/* One link of the chain: makes the call, then does work so that it is not a tail call. */
+#define LINK(name, call)                                                                       \
     CHAIN unsigned name(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)           \
     {                                                                                          \
-        unsigned n = next(pcs, depth, skip, f);                                                \
+        unsigned n = call;                                                                     \
         sink++;                                                                                \
         return n;                                                                              \
     }
 
-static inline unsigned call_capture(uintptr_t *pcs, unsigned depth, unsigned skip, capture_fn f)
-{
-    return f(pcs, depth, skip);
-}
-
-LINK(uw_c, call_capture)
-LINK(uw_b, uw_c)
-LINK(uw_a, uw_b)
+LINK(uw_c, f(pcs, depth, skip))
+LINK(uw_b, uw_c(pcs, depth, skip, f))
+LINK(uw_a, uw_b(pcs, depth, skip, f))
 
 CHAIN unsigned uw_recurse(unsigned k, uintptr_t *pcs, unsigned depth)
 {
@@ -91,6 +86,9 @@ static const char *global_owner(const char *name)
         return "";
     return info.dli_fname;
 }
+
+/* Owners of backtrace and _Unwind_Backtrace before anything here loaded libunwind (main). */
+static char bt_before[512], gcc_before[512];
 
 /* Chooses the back end: libunwind (loadable here: the test needs it), or libgcc by the
  * environment variable. */
@@ -210,12 +208,15 @@ static void test_backtrace_unchanged(void **state)
     assert_non_null(h);
     assert_non_null(dlsym(h, "backtrace"));
     dlclose(h);
-    /* libc's (or, in a sanitizer build, the sanitizer runtime's interceptor), never
+    /* The same objects as before the first capture (libc's backtrace, or in a sanitizer
+     * build the sanitizer runtime's interceptor; libgcc_s's _Unwind_Backtrace), never
      * libunwind's. */
     const char *bt = global_owner("backtrace");
+    assert_string_equal(bt, bt_before);
     assert_true(strstr(bt, "libc.so") != NULL || strstr(bt, "san") != NULL);
     assert_null(strstr(bt, "libunwind"));
     const char *gcc = global_owner("_Unwind_Backtrace");
+    assert_string_equal(gcc, gcc_before);
     assert_true(gcc[0] != 0);
     assert_null(strstr(gcc, "libunwind"));
     /* The glibc backtrace() still sees the chain. */
@@ -296,6 +297,12 @@ static void test_no_python(void **state)
 
 int main(void)
 {
+    if (dlopen("libunwind.so.8", RTLD_LAZY | RTLD_NOLOAD) != NULL) {
+        fprintf(stderr, "test_unwind: libunwind.so.8 is loaded before the first capture\n");
+        return 1;
+    }
+    snprintf(bt_before, sizeof bt_before, "%s", global_owner("backtrace"));
+    snprintf(gcc_before, sizeof gcc_before, "%s", global_owner("_Unwind_Backtrace"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chain_libunwind),     cmocka_unit_test(test_chain_libgcc),
         cmocka_unit_test(test_backends_agree),      cmocka_unit_test(test_fallback_unloadable),
