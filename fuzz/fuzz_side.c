@@ -68,7 +68,7 @@ static void read_log(const uint8_t *log, ttm_stacks *st, size_t budget, uint32_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *log = malloc(LOG_BYTES);
+    uint8_t *log = aligned_alloc(64, LOG_BYTES); /* the header is two cache lines */
     if (log == NULL)
         return 0;
     side_log l;
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* ---- seeds: logs written as side.h says (tests/integration/side_log.h) ---------------------- */
 
 #define NSEEDS 3
-static uint8_t seed_mem[NSEEDS][LOG_BYTES];
+static _Alignas(64) uint8_t seed_mem[NSEEDS][LOG_BYTES];
 static const uint8_t *seed_ptrs[NSEEDS];
 static size_t seed_lens[NSEEDS];
 

@@ -594,15 +594,43 @@ static int pack_contexts(const ttm_report *r, const ctx_list *l, ttm_report_pack
     return TTM_OK;
 }
 
+static bool side_set(const ttm_report_side *c)
+{
+    static const ttm_report_side zero;
+    return memcmp(c, &zero, sizeof zero) != 0;
+}
+
+/* The carriers of the side log counters: the daemon's, and those of the processes that have
+ * some (none when their section is not sent). */
+static int pack_sides(const ttm_report *r, ttm_report_packed *p)
+{
+    if (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON))
+        p->daemon_side = r->daemon.side;
+    size_t total = (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) ? r->nprocs : 0, n = 0;
+    for (size_t k = 0; k < total; k++)
+        n += side_set(&r->procs[k].side);
+    if (n == 0)
+        return TTM_OK;
+    if ((p->proc_sides = ttm__calloc(n, sizeof *p->proc_sides)) == NULL)
+        return TTM_ENOMEM;
+    for (size_t k = 0; k < total; k++)
+        if (side_set(&r->procs[k].side))
+            p->proc_sides[p->nproc_sides++] =
+                (ttm_report_proc_side){.index = (uint32_t)k, .side = r->procs[k].side};
+    return TTM_OK;
+}
+
 /* The carriers of r's packed rows into *p (zeroed first): the totals' counters, and of the
- * sections sent, the offenders that have sites, the leaks and live buffers that have a
- * context. */
+ * sections sent, the side log counters, the offenders that have sites, the leaks and live
+ * buffers that have a context. */
 static int pack(const ttm_report *r, ttm_report_packed *p)
 {
     memset(p, 0, sizeof *p);
     p->phases_dropped = r->totals.phases_dropped;
     p->leak_groups_folded = r->totals.leak_groups_folded;
     p->breakdown_folded = r->totals.breakdown_folded;
+    if (pack_sides(r, p) != TTM_OK)
+        goto out_nomem;
     size_t n = 0;
     unsigned nclasses = (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS)) ? TTM_CLASS__COUNT : 0;
     for (unsigned c = 0; c < nclasses; c++)
@@ -641,6 +669,17 @@ static int unpack(ttm_report *r, char *msg, size_t msg_len)
     r->totals.phases_dropped = p->phases_dropped;
     r->totals.leak_groups_folded = p->leak_groups_folded;
     r->totals.breakdown_folded = p->breakdown_folded;
+    r->daemon.side = p->daemon_side;
+    for (size_t i = 0; i < p->nproc_sides && err == TTM_OK; i++) {
+        if (p->proc_sides[i].index >= r->nprocs) {
+            err = TTM_EPROTO;
+            ttm__set_msg(msg, msg_len, "stacks: side log counters of process %u, which is not "
+                                       "there",
+                         (unsigned)p->proc_sides[i].index);
+            break;
+        }
+        r->procs[p->proc_sides[i].index].side = p->proc_sides[i].side;
+    }
     for (size_t i = 0; i < p->noffender_sites && err == TTM_OK; i++) {
         const ttm_report_offender_sites *os = &p->offender_sites[i];
         ttm_report_class *rc = &r->classes[os->cls]; /* a checked class: below the count */

@@ -205,8 +205,17 @@ typedef struct ttm_report_context {
     uint32_t stack, scope, phase;
 } ttm_report_context;
 
+/* A process's side log counters (ttm_report_proc.side), as the wire carries them. */
+typedef struct ttm_report_proc_side {
+    uint32_t index; /* procs[index] */
+    ttm_report_side side;
+} ttm_report_proc_side;
+
 typedef struct ttm_report_packed {
     uint64_t phases_dropped, leak_groups_folded, breakdown_folded; /* of totals */
+    ttm_report_side daemon_side; /* daemon.side */
+    size_t nproc_sides;
+    ttm_report_proc_side *proc_sides; /* of the processes whose counters are not all 0 */
     size_t noffender_sites;
     ttm_report_offender_sites *offender_sites;
     size_t nleak_contexts;
@@ -293,7 +302,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_service, ttm_rec_leak_group, ttm_rec_live_site, ttm_rec_phase, ttm_rec_breakdown,
     ttm_rec_report_string, ttm_rec_report_module, ttm_rec_report_frame, ttm_rec_report_stack,
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
-    ttm_rec_side, ttm_rec_report;
+    ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

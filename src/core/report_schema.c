@@ -345,8 +345,8 @@ static const ttm_field proc_rows[] = {
      .help = "events a previous daemon took from its ring"},
     {TTM_ROW(ttm_report_proc, sessions, TTM_FT_U64), .unit = "sessions",
      .help = "sessions opened"},
-    {TTM_ROW(ttm_report_proc, side, TTM_FT_REC), .rec = &ttm_rec_side,
-     .help = "its sessions' side logs"},
+    {TTM_ROW(ttm_report_proc, side, TTM_FT_REC), .rec = &ttm_rec_side, .flags = TTM_FF_PACKED,
+     .help = "its sessions' side logs (the stacks section carries them)"},
 };
 const ttm_record ttm_rec_proc =
     TTM_RECORD(ttm_report_proc, "process", "a process: statistics and transport counters",
@@ -402,8 +402,8 @@ static const ttm_field daemon_rows[] = {
      .help = "queries served"},
     {TTM_ROW(ttm_report_daemon, procs_dropped, TTM_FT_U64), .unit = "processes",
      .help = "process entries not kept (table full)"},
-    {TTM_ROW(ttm_report_daemon, side, TTM_FT_REC), .rec = &ttm_rec_side,
-     .help = "every session's side log"},
+    {TTM_ROW(ttm_report_daemon, side, TTM_FT_REC), .rec = &ttm_rec_side, .flags = TTM_FF_PACKED,
+     .help = "every session's side log (the stacks section carries them)"},
 };
 const ttm_record ttm_rec_daemon =
     TTM_RECORD(ttm_report_daemon, "daemon", "the daemon: identity, limits, clients, transport",
@@ -629,12 +629,28 @@ const ttm_record ttm_rec_report_context =
                "the allocation context of one leak or live buffer, as the wire carries it",
                report_context_rows);
 
+static const ttm_field report_proc_side_rows[] = {
+    {TTM_ROW(ttm_report_proc_side, index, TTM_FT_U32), .help = "its place in the processes"},
+    {TTM_ROW(ttm_report_proc_side, side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "its side log counters"},
+};
+const ttm_record ttm_rec_report_proc_side =
+    TTM_RECORD(ttm_report_proc_side, "proc_side",
+               "the side log counters of one process, as the wire carries them",
+               report_proc_side_rows);
+
 static const ttm_field report_packed_rows[] = {
     {TTM_ROW(ttm_report_packed, phases_dropped, TTM_FT_U64), .help = "totals.phases_dropped"},
     {TTM_ROW(ttm_report_packed, leak_groups_folded, TTM_FT_U64),
      .help = "totals.leak_groups_folded"},
     {TTM_ROW(ttm_report_packed, breakdown_folded, TTM_FT_U64),
      .help = "totals.breakdown_folded"},
+    {TTM_ROW(ttm_report_packed, daemon_side, TTM_FT_REC), .rec = &ttm_rec_side,
+     .help = "daemon.side"},
+    {TTM_ROW_DYN(ttm_report_packed, proc_sides, nproc_sides, &ttm_rec_report_proc_side),
+     .help = "the processes whose side log counters are not all 0"},
+    {TTM_ROW(ttm_report_packed, nproc_sides, TTM_FT_U64),
+     .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON, .help = "entries of proc_sides"},
     {TTM_ROW_DYN(ttm_report_packed, offender_sites, noffender_sites, &ttm_rec_offender_sites),
      .help = "the findings' offenders that have sites"},
     {TTM_ROW(ttm_report_packed, noffender_sites, TTM_FT_U64),
@@ -746,10 +762,11 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_site,          &ttm_rec_offender,       &ttm_rec_class,
     &ttm_rec_unmatched,     &ttm_rec_leak,           &ttm_rec_live,
     &ttm_rec_daemon,        &ttm_rec_legacy,         &ttm_rec_service,
+    &ttm_rec_side,          &ttm_rec_report_proc_side,
     &ttm_rec_leak_group,    &ttm_rec_live_site,      &ttm_rec_phase,
     &ttm_rec_breakdown,     &ttm_rec_report_string,  &ttm_rec_report_module,
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
-    &ttm_rec_side,          &ttm_rec_report,
+    &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

@@ -194,16 +194,18 @@ static void do_side_read(ttm_daemon *d, ttm_session *s, void *arg)
                                sizeof a->msg);
 }
 
-/* Reads s's side log as far as its client has committed (budget bytes at most; SIZE_MAX: all
- * of it), under the SIGBUS guard (the log is sealed, so a fault is not expected: one would
- * break the side log, not the session). Returns false when the budget stopped it: the events
- * copied from the ring may name records not read yet, so they wait for the next turn. Cheap
- * when nothing is new (one acquire load and a compare). */
-static bool side_sync(ttm_daemon *d, ttm_session *s, size_t budget)
+/* Reads s's side log as far as its client has committed, at most *left bytes of it (SIZE_MAX:
+ * all of it; *left goes down by what was read), under the SIGBUS guard (the log is sealed, so
+ * a fault is not expected: one would break the side log, not the session). Returns false when
+ * the budget stopped it: the events copied from the ring may name records not read yet, so
+ * they wait for the next turn. Cheap when nothing is new (one acquire load and a compare). */
+static bool side_sync(ttm_daemon *d, ttm_session *s, size_t *left)
 {
     if (!ttm__side_in_pending(s->side))
         return true;
-    side_args a = {.budget = budget};
+    if (*left == 0)
+        return false;
+    side_args a = {.budget = *left};
     bool ok = guarded(d, s, do_side_read, &a);
     if (!ok) {
         ttm__side_in_break(s->side, &a.c);
@@ -211,6 +213,8 @@ static bool side_sync(ttm_daemon *d, ttm_session *s, size_t budget)
         a.err = TTM_EPROTO;
     }
     side_count(d, s, &a.c);
+    if (*left != SIZE_MAX)
+        *left = a.c.bytes < *left ? *left - (size_t)a.c.bytes : 0;
     if (a.err == TTM_EPROTO)
         TTM_LOG(WARN, "pid %u (%s): %s; its later call stacks and scopes are 0 (counted)",
                 s->pid, s->pc.proc ? s->pc.proc->name : "?", a.msg);
@@ -480,6 +484,9 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
         return 0;
     }
     size_t total = 0;
+    /* the side log's bytes this drain may read: a client cannot buy a longer turn by writing
+     * records as fast as they are read (all of them at a clean stop) */
+    size_t side_left = d->stopping ? SIZE_MAX : TTM_SIDE_IN_BUDGET;
     while (total < budget) {
         uint64_t next;
         size_t n = guarded_peek(d, s, dead, &next);
@@ -495,7 +502,7 @@ static size_t session_drain(ttm_daemon *d, ttm_session *s, size_t budget)
         }
         /* what the events name was committed to the side log before them (side.h): read it
          * that far (within a budget; the whole of it at a clean stop), then translate */
-        if (!side_sync(d, s, d->stopping ? SIZE_MAX : 0)) {
+        if (!side_sync(d, s, &side_left)) {
             s->hot = true; /* not applied, not released: they wait in the ring */
             return total;
         }
@@ -878,10 +885,11 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
     atomic_store_explicit(&h->dropped_reported, s->dropped_base, memory_order_relaxed);
     if (!same_ring && tail > 0) {
         /* a previous daemon consumed these; this registry never saw them, except what a state
-         * reloaded at start holds or replays from the ring (state.c) */
-        /* a replay of the ring (state.c) translates its events' ids: the side log first */
+         * reloaded at start holds or replays from the ring (state.c; the replay translates the
+         * events' ids, so the side log is read first) */
+        size_t all = SIZE_MAX;
         if (s->pc.proc->restored)
-            side_sync(d, s, SIZE_MAX);
+            side_sync(d, s, &all);
         uint64_t unseen = ttm__state_reattach(d, s, tail);
         s->pc.proc->prior_events = ttm__sat_add(s->pc.proc->prior_events, unseen);
         d->prior_events = ttm__sat_add(d->prior_events, unseen);

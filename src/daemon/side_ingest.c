@@ -44,12 +44,18 @@ typedef struct side_range {
     uint32_t module; /* the registry's */
 } side_range;
 
-/* A dense map from client ids (1..max) to registry ids (0: not shipped, or refused). */
+/* A dense map from client ids (1..max) to registry ids (0: not shipped, or refused). The
+ * modules' map also keeps each module's range start (lo), so an UNMAP finds its range by
+ * binary search. */
 typedef struct id_map {
     uint32_t *ids;
-    size_t cap; /* ids[0..cap) allocated; ids[0] unused */
+    uint64_t *lo; /* modules only: lo[id], UNMAPPED once its range is gone; else NULL */
+    size_t cap;   /* ids[0..cap) (and lo) allocated; ids[0] unused */
     uint32_t max;
+    bool with_lo;
 } id_map;
+
+#define UNMAPPED UINT64_MAX /* never a range's lo (lo < hi) */
 
 struct ttm_side_in {
     const uint8_t *base; /* the whole log: header, then records */
@@ -122,6 +128,10 @@ int ttm__side_in_over(ttm_side_in **out, const void *map, size_t map_bytes, char
                       size_t len)
 {
     *out = NULL;
+    if ((uintptr_t)map % _Alignof(ttm_side_hdr) != 0) {
+        snprintf(msg, len, "side log not aligned to %zu bytes", _Alignof(ttm_side_hdr));
+        return TTM_EINVAL;
+    }
     int err = check_hdr(map, map_bytes, msg, len);
     if (err != TTM_OK)
         return err;
@@ -134,6 +144,7 @@ int ttm__side_in_over(ttm_side_in **out, const void *map, size_t map_bytes, char
     si->map_bytes = map_bytes;
     si->limit = map_bytes - sizeof(ttm_side_hdr);
     si->modules.max = TTM_SIDE_IN_MAX_MODULES;
+    si->modules.with_lo = true;
     si->stacks.max = TTM_SIDE_IN_MAX_STACKS;
     si->strings.max = TTM_SIDE_IN_MAX_STRINGS;
     si->pyframes.max = TTM_SIDE_IN_MAX_PYFRAMES;
@@ -184,6 +195,7 @@ void ttm__side_in_close(ttm_side_in *si)
     if (si->mapped)
         munmap((void *)(uintptr_t)si->base, si->map_bytes);
     ttm__free(si->modules.ids);
+    ttm__free(si->modules.lo);
     ttm__free(si->stacks.ids);
     ttm__free(si->strings.ids);
     ttm__free(si->pyframes.ids);
@@ -211,9 +223,15 @@ static bool map_set(id_map *m, uint32_t id, uint32_t reg)
             cap *= 2;
         if (cap > (size_t)m->max + 1)
             cap = (size_t)m->max + 1;
+        if (m->with_lo) {
+            uint64_t *lo = ttm__reallocarray(m->lo, cap, sizeof *lo);
+            if (lo == NULL)
+                return false;
+            m->lo = lo;
+        }
         uint32_t *ids = ttm__reallocarray(m->ids, cap, sizeof *ids);
         if (ids == NULL)
-            return false;
+            return false; /* lo grew alone: harmless, cap says what both hold */
         memset(ids + m->cap, 0, (cap - m->cap) * sizeof *ids);
         m->ids = ids;
         m->cap = cap;
@@ -308,10 +326,16 @@ static void rec_module(ttm_side_in *si, ttm_stacks *st, const uint8_t *p, size_t
                   c))
         return;
     r.module = ttm_stacks_module(st, bid, bid_len, path, path_len);
-    if (r.module == 0 || !map_set(&si->modules, id, r.module) || !range_add(si, &r)) {
+    if (r.module == 0 || !map_set(&si->modules, id, r.module)) {
         c->bound++;
         return;
     }
+    si->modules.lo[id] = UNMAPPED;
+    if (!range_add(si, &r)) {
+        c->bound++; /* its id stays (stacks get module 0 for its addresses) */
+        return;
+    }
+    si->modules.lo[id] = r.lo;
     c->modules++;
 }
 
@@ -324,12 +348,16 @@ static void rec_unmap(ttm_side_in *si, const uint8_t *p, size_t n, ttm_side_coun
         return;
     }
     uint32_t id = ttm__le32(p);
-    for (size_t i = 0; i < si->nranges; i++)
-        if (si->ranges[i].client == id) {
+    if (map_get(&si->modules, id) != 0 && si->modules.lo[id] != UNMAPPED) {
+        size_t i = range_find(si, si->modules.lo[id]);
+        if (i < si->nranges && si->ranges[i].client == id) {
             range_remove_at(si, i);
+            si->modules.lo[id] = UNMAPPED;
             c->unmaps++;
             return;
         }
+        si->modules.lo[id] = UNMAPPED; /* its range went to a module mapped over it */
+    }
     c->bad++; /* never mapped, or unmapped twice */
 }
 
@@ -534,13 +562,4 @@ void ttm__side_in_rewrite(const ttm_side_in *si, ttm_event *ev, size_t n, ttm_si
             c->scope_unknown += e->scope == 0;
         }
     }
-}
-
-size_t ttm__side_in_memory(const ttm_side_in *si)
-{
-    if (si == NULL)
-        return 0;
-    return sizeof *si + (si->modules.cap + si->stacks.cap + si->strings.cap + si->pyframes.cap) *
-                            sizeof(uint32_t) +
-           si->ranges_cap * sizeof(side_range);
 }

@@ -38,9 +38,10 @@
 #define TTM_SIDE_IN_MAX_STACKS (1u << 20)
 #define TTM_SIDE_IN_MAX_STRINGS (1u << 20)
 #define TTM_SIDE_IN_MAX_PYFRAMES (1u << 20)
-#define TTM_SIDE_IN_MAX_MODULES (1u << 16)
-/* Bytes of records one ttm__side_in_read() call goes through at most, unless told otherwise
- * (a full 256 MiB log is read in 64 loop turns). */
+#define TTM_SIDE_IN_MAX_MODULES 4096u /* a large Python process maps ~1,500; each MODULE
+                                        * record may shift the sorted ranges (memmove) */
+/* Bytes of records a session reads per drain (per loop turn) at most, and one
+ * ttm__side_in_read() call unless told otherwise (a full 256 MiB log is read in 64 turns). */
 #define TTM_SIDE_IN_BUDGET (4u << 20)
 
 typedef struct ttm_side_in ttm_side_in;
@@ -60,8 +61,9 @@ void ttm__side_counts_add(ttm_side_counts *to, const ttm_side_counts *from);
  * TTM_EPROTO (msg, len bytes, says why in one line) or TTM_ENOMEM; *out is NULL then. */
 int ttm__side_in_open(ttm_side_in **out, int fd, char *msg, size_t len);
 
-/* The same checks on a side log already in memory (map, map_bytes: the whole log), which the
- * reader does not own: it must stay valid until ttm__side_in_close(). For tests and fuzzing. */
+/* The same checks on a side log already in memory (map, map_bytes: the whole log; aligned as
+ * ttm_side_hdr is, 64 bytes, else TTM_EINVAL), which the reader does not own: it must stay
+ * valid until ttm__side_in_close(). For tests and fuzzing. */
 int ttm__side_in_over(ttm_side_in **out, const void *map, size_t map_bytes, char *msg,
                       size_t len);
 
@@ -88,8 +90,5 @@ void ttm__side_in_break(ttm_side_in *si, ttm_side_counts *c);
  * into the registry's: an id the log has not shipped becomes 0, counted in stack_unknown /
  * scope_unknown. si NULL (a session without a side log): every id becomes 0, counted. */
 void ttm__side_in_rewrite(const ttm_side_in *si, ttm_event *ev, size_t n, ttm_side_counts *c);
-
-/* Bytes the reader holds on the heap (its id arrays and ranges; the mapping not counted). */
-size_t ttm__side_in_memory(const ttm_side_in *si);
 
 #endif /* TTM_DAEMON_SIDE_INGEST_H */

@@ -14,6 +14,10 @@
  *              the ids read before keep working, the session and an innocent client go on
  *   reattach   a new daemon (after a clean stop) reads the same side log from its start: the
  *              reattached client's ids resolve there too
+ *   big        more side log than a turn reads before the first event: the events wait for
+ *              it, none with an unknown id
+ *   crash      after a daemon was killed, the next one replays from the ring what the killed
+ *              one took after the saved state, the ids translated through the side log too
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/snapshot.h"
+#include "daemon/side_ingest.h"
 #include "hand_client.h"
 #include "harness.h"
 
@@ -127,10 +132,12 @@ static bool has_events(const ttm_report_proc *p, void *arg)
     return p != NULL && p->events >= *(const uint64_t *)arg;
 }
 
-/* Waits until pid's events reached n; returns its entry (in *s, freed by the caller). */
+/* Waits until pid's events reached n, then takes a snapshot with the stacks section too (it
+ * carries the side log counters); returns pid's entry (in *s, freed by the caller). */
 static const ttm_report_proc *wait_events(pid_t pid, uint64_t n, ttm_report *s)
 {
-    it_wait_proc(g_query, pid, has_events, &n, WAIT_MS, "its events never arrived", s);
+    it_wait_proc(g_query, pid, has_events, &n, WAIT_MS, "its events never arrived", NULL);
+    it_snap(g_query, TTM_SNAP_WANT_STATUS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS), WAIT_MS, s);
     const ttm_report_proc *p = it_proc_of(s, (uint32_t)pid);
     CHECK(p != NULL, "pid %d missing", (int)pid);
     return p;
@@ -279,47 +286,127 @@ static void case_broken(void)
     CHECK_EQ(log_count("side log broken"), 1);
 }
 
-static void body_reattach(peer *p, void *arg)
+/* Round 0: 100 pairs of known ids; then, after each daemon goes (arg: how many times), the
+ * same ring and side log handed to the next one, and 100 pairs of known ids and 10 pairs of a
+ * stack id never shipped. */
+static void body_rounds(peer *p, void *arg)
 {
-    (void)arg;
+    int reattaches = *(const int *)arg;
     peer_start(p);
     peer_pairs(p, 100, 1, 1);
-    /* wait for the daemon to go, then for the next one, and hand it the same ring and log */
-    char c;
-    while (recv(p->sock, &c, 1, 0) != 0)
-        if (errno != EINTR)
-            break;
-    close(p->sock);
-    while (!peer_hello(p, TTM_HELLO_REATTACH))
-        it_sleep_ms(20);
-    peer_pairs(p, 100, 1, 1);
+    for (int r = 0; r < reattaches; r++) {
+        char c;
+        while (recv(p->sock, &c, 1, 0) != 0) /* until the daemon goes */
+            if (errno != EINTR)
+                break;
+        close(p->sock);
+        while (!peer_hello(p, TTM_HELLO_REATTACH))
+            it_sleep_ms(20);
+        peer_pairs(p, 100, 1, 1);
+        peer_pairs(p, 10, 99, 0);
+    }
 }
 
-static void case_reattach(void)
+/* A daemon stopped with SIGTERM (clean) or SIGKILL (a crash), after pid's events reached n. */
+static void stop_after(pid_t d, pid_t pid, uint64_t n, int sig)
 {
-    pid_t d = it_start_ttmemd(g_ttmemd, g_sock, g_log, NULL);
-    pid_t a = fork_client(body_reattach, NULL);
     ttm_report s;
-    const ttm_report_proc *p = wait_events(a, 200, &s);
-    CHECK_EQ(p->side.stacks, 2);
+    wait_events(pid, n, &s);
     ttm_report_clear(&s);
-    CHECK(kill(d, SIGTERM) == 0, "kill: %s", strerror(errno));
+    CHECK(kill(d, sig) == 0, "kill: %s", strerror(errno));
     it_wait_exit(d, WAIT_MS);
-    char log2[128];
-    snprintf(log2, sizeof log2, "%s/ttmemd2.err", it_dir);
-    it_start_ttmemd(g_ttmemd, g_sock, log2, NULL);
-    /* the new daemon's own counters (the state restores the events, not these): it read the
-     * whole log from its start */
-    uint64_t n = 400;
-    it_wait_proc(g_query, a, has_events, &n, WAIT_MS, "no events after the reattach", &s);
-    p = it_proc_of(&s, (uint32_t)a);
+}
+
+/* The n-th daemon of a case (saving its state only at a clean stop), logging to the case's
+ * log for the first (checked at the end), DIR/ttmemd-N.err for the others (path filled). */
+static pid_t next_daemon(int n, char *path, size_t len)
+{
+    static const char *const extra[] = {"--checkpoint-interval", "0", NULL};
+    if (n == 1)
+        snprintf(path, len, "%s", g_log);
+    else
+        snprintf(path, len, "%s/ttmemd-%d.err", it_dir, n);
+    return it_start_ttmemd(g_ttmemd, g_sock, path, extra);
+}
+
+/* pid's counters on the daemon now, once its events reached n: it read the whole side log from
+ * its start (records_written), and counted unknown the stack ids it was told to expect. */
+static void check_reread(pid_t pid, uint64_t n, uint64_t unknown)
+{
+    ttm_report s;
+    const ttm_report_proc *p = wait_events(pid, n, &s);
     CHECK(p->reattached, "not reattached");
     CHECK_EQ(p->side.logs, 1);
     CHECK_EQ(p->side.records, records_written(NULL));
     CHECK_EQ(p->side.stacks, 2);
-    CHECK_EQ(p->side.stack_unknown + p->side.scope_unknown, 0);
+    CHECK_EQ(p->side.stack_unknown, unknown);
+    CHECK_EQ(p->side.scope_unknown, 0);
     ttm_report_clear(&s);
-    CHECK(it_count_lines(log2, "Sanitizer") == 0, "sanitizer report in the second daemon's log");
+}
+
+static void case_reattach(void)
+{
+    static const int once = 1;
+    char log[128];
+    pid_t d = next_daemon(1, log, sizeof log);
+    pid_t a = fork_client(body_rounds, (void *)&once);
+    stop_after(d, a, 200, SIGTERM);
+    next_daemon(2, log, sizeof log);
+    /* the state restores the events, not these counters: they are the new daemon's own */
+    check_reread(a, 200 + 220, 20);
+    CHECK(it_count_lines(log, "Sanitizer") == 0, "sanitizer report in the second daemon's log");
+}
+
+/* A crash: the events the crashed daemon took after the last saved state are replayed from the
+ * ring by the next one (state.c), their ids translated through the side log like any others. */
+static void case_crash(void)
+{
+    static const int twice = 2;
+    char log[128];
+    pid_t d = next_daemon(1, log, sizeof log);
+    pid_t a = fork_client(body_rounds, (void *)&twice);
+    stop_after(d, a, 200, SIGTERM);      /* its state: 200 events */
+    d = next_daemon(2, log, sizeof log); /* takes 220 more, saves nothing */
+    stop_after(d, a, 200 + 220, SIGKILL);
+    next_daemon(3, log, sizeof log);     /* replays those 220, then takes 220 */
+    check_reread(a, 200 + 220 + 220, 20 + 20);
+    CHECK_EQ(it_count_lines(log, "were replayed from the ring"), 1);
+    CHECK(it_count_lines(log, "Sanitizer") == 0, "sanitizer report in the third daemon's log");
+}
+
+/* More records than a turn reads (TTM_SIDE_IN_BUDGET) before the first event: the events wait
+ * in the ring until the log is read as far as they need, none with an unknown id. */
+#define BIG_STRINGS 6000u /* of 1,000 bytes: 6 MB */
+
+static void body_big(peer *p, void *arg)
+{
+    (void)arg;
+    hc_side(p, TTM_SIDE_DEFAULT_BYTES, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    write_records(&p->side); /* strings 1..3 */
+    char name[1001];
+    memset(name, 'x', 1000);
+    name[1000] = '\0';
+    for (uint32_t i = 4; i < 4 + BIG_STRINGS; i++) {
+        snprintf(name, 12, "%010u", i); /* distinct strings */
+        name[10] = 'x';
+        side_log_string(&p->side, i, TTM_SIDE_STR_SCOPE, name);
+    }
+    side_log_commit(&p->side);
+    if (!peer_hello(p, 0))
+        hc_die("connect");
+    peer_pairs(p, 100, 1, 3 + BIG_STRINGS); /* the last string */
+}
+
+static void case_big(void)
+{
+    start_daemon();
+    pid_t a = fork_client(body_big, NULL);
+    ttm_report s;
+    const ttm_report_proc *p = wait_events(a, 200, &s);
+    CHECK(p->side.bytes > TTM_SIDE_IN_BUDGET, "only %llu bytes", (unsigned long long)p->side.bytes);
+    CHECK_EQ(p->side.strings, 3 + BIG_STRINGS);
+    CHECK_EQ(p->side.stack_unknown + p->side.scope_unknown + p->side.bad, 0);
+    ttm_report_clear(&s);
 }
 
 static const it_case_entry cases[] = {
@@ -327,6 +414,8 @@ static const it_case_entry cases[] = {
     {"refused", case_refused},
     {"broken", case_broken},
     {"reattach", case_reattach},
+    {"crash", case_crash},
+    {"big", case_big},
 };
 
 int main(int argc, char **argv)

@@ -248,6 +248,7 @@ static void test_incremental_and_budget(void **state)
 static void test_unmap(void **state)
 {
     fixture *f = *state;
+    const uint32_t *fr0;
     side_log_module(&f->log, 1, 0x10000, 0x11000, 0x12000, NULL, 0, "/lib/a.so");
     uint64_t pc = 0x11100;
     side_log_stack(&f->log, 1, &pc, 1);
@@ -256,10 +257,27 @@ static void test_unmap(void **state)
     side_log_module(&f->log, 2, 0x10000, 0x11000, 0x12000, NULL, 0, "/lib/b.so");
     side_log_stack(&f->log, 3, &pc, 1);
     side_log_unmap(&f->log, 1); /* twice: bad */
+    side_log_unmap(&f->log, 77); /* never mapped: bad */
+    /* mapped over b.so's range without its UNMAP: c.so holds the addresses, b.so's UNMAP
+     * finds no range of its own */
+    side_log_module(&f->log, 3, 0x10800, 0x11800, 0x11900, NULL, 0, "/lib/c.so");
+    uint64_t pc2 = 0x11810;
+    side_log_stack(&f->log, 4, &pc2, 1);
+    side_log_unmap(&f->log, 2);
+    side_log_unmap(&f->log, 3);
+    side_log_stack(&f->log, 5, &pc2, 1);
     side_log_commit(&f->log);
     assert_int_equal(read_all(f), TTM_OK);
-    assert_int_equal(f->c.unmaps, 1);
-    assert_int_equal(f->c.bad, 1);
+    assert_int_equal(f->c.unmaps, 2);
+    assert_int_equal(f->c.bad, 3);
+    assert_int_equal(ttm_stacks_stack_get(f->st, reg_stack(f, 4), &fr0), 1);
+    const ttm_frame *c4 = ttm_stacks_frame_get(f->st, fr0[0]);
+    ttm_module_info mi0;
+    assert_true(ttm_stacks_module_get(f->st, c4->module, &mi0));
+    assert_memory_equal(mi0.path, "/lib/c.so", mi0.path_len);
+    assert_int_equal(c4->offset, 0x11810 - 0x10800);
+    assert_int_equal(ttm_stacks_stack_get(f->st, reg_stack(f, 5), &fr0), 1);
+    assert_int_equal(ttm_stacks_frame_get(f->st, fr0[0])->module, 0); /* nothing mapped there */
     const uint32_t *fr;
     ttm_module_info mi;
     assert_int_equal(ttm_stacks_stack_get(f->st, reg_stack(f, 1), &fr), 1);
@@ -424,6 +442,7 @@ static void test_header(void **state)
     side_log_init(&l, mem, LOG_BYTES / 2); /* too small */
     assert_int_equal(ttm__side_in_over(&si, mem, LOG_BYTES / 2, msg, sizeof msg), TTM_EPROTO);
     side_log_init(&l, mem, 2 * LOG_BYTES);
+    assert_int_equal(ttm__side_in_over(&si, mem + 8, LOG_BYTES, msg, sizeof msg), TTM_EINVAL);
     assert_int_equal(ttm__side_in_over(&si, mem, 2 * LOG_BYTES, msg, sizeof msg), TTM_OK);
     ttm__side_in_close(si);
     free(mem);
