@@ -27,7 +27,6 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdbool.h>
@@ -109,10 +108,12 @@ typedef struct sym_addr {
     uint32_t nouter;
 } sym_addr;
 
-/* An interned string: its hash and text (in the chunks). */
+/* An interned string: its hash and text (in the chunks); for a mangled C++ name, its
+ * demangled form once asked for (so each name is demangled once). */
 typedef struct sym_str {
     uint64_t hash;
     const char *text;
+    const char *demangled;
 } sym_str;
 
 typedef struct sym_str_key {
@@ -142,7 +143,7 @@ struct ttm_sym {
     void *cxx; /* dlopen handle of libstdc++, or NULL */
     sym_demangle_fn demangle;
     bool demangle_tried;
-    bool oom; /* an intern() failed since the flag was last cleared */
+    bool oom; /* an allocation of a lookup failed since the flag was last cleared */
     ttm_sym_stats st;
 };
 
@@ -266,15 +267,15 @@ static void *arena_take(ttm_sym *s, size_t n, size_t align)
     return c->data + at;
 }
 
-/* The interned copy of s[0..n), valid until ttm_sym_close; NULL when memory is short (s->oom
- * set). */
-static const char *intern(ttm_sym *s, const char *text, size_t n)
+/* The entry of the interned copy of s[0..n), valid until the next intern; NULL when memory is
+ * short (s->oom set). */
+static sym_str *intern_entry(ttm_sym *s, const char *text, size_t n)
 {
     sym_str_key key = {text, n};
     uint64_t h = str_hash_of(text, n);
-    const sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
+    sym_str *hit = ttm__table_find(&s->strs, &str_type, h, &key);
     if (hit != NULL)
-        return hit->text;
+        return hit;
     if (!ttm__table_reserve(&s->strs)) {
         s->oom = true;
         return NULL;
@@ -285,14 +286,16 @@ static const char *intern(ttm_sym *s, const char *text, size_t n)
     memcpy(copy, text, n);
     copy[n] = '\0';
     sym_str *e = ttm__table_add(&s->strs, &str_type, h); /* room was reserved: never NULL */
-    e->hash = h;
-    e->text = copy;
-    return copy;
+    *e = (sym_str){.hash = h, .text = copy};
+    return e;
 }
 
+/* The interned copy of text (NULL for NULL), valid until ttm_sym_close; NULL when memory is
+ * short (s->oom set). */
 static const char *intern_str(ttm_sym *s, const char *text)
 {
-    return text != NULL ? intern(s, text, strlen(text)) : NULL;
+    const sym_str *e = text != NULL ? intern_entry(s, text, strlen(text)) : NULL;
+    return e != NULL ? e->text : NULL;
 }
 
 /* The demangled, interned form of a symbol or linkage name (itself when it is no C++ name or
@@ -309,12 +312,20 @@ static const char *demangled(ttm_sym *s, const char *name)
         void *fn = s->cxx != NULL ? dlsym(s->cxx, "__cxa_demangle") : NULL;
         memcpy(&s->demangle, &fn, sizeof(fn)); /* POSIX: a function's address as void * */
     }
-    if (s->demangle == NULL)
-        return intern_str(s, name);
+    sym_str *e = intern_entry(s, name, strlen(name));
+    if (e == NULL || s->demangle == NULL || e->demangled != NULL)
+        return e == NULL ? NULL : e->demangled != NULL ? e->demangled : e->text;
+    const char *mangled = e->text;
     int status = 0;
     char *d = s->demangle(name, NULL, NULL, &status);
-    const char *r = intern_str(s, status == 0 && d != NULL ? d : name);
+    const char *r = status == 0 && d != NULL ? intern_str(s, d) : mangled;
     free(d); /* __cxa_demangle allocates with malloc */
+    if (r == NULL)
+        return NULL;
+    /* The mangled name's entry again: interning the demangled one may have moved it. */
+    e = intern_entry(s, mangled, strlen(mangled)); /* present: found, never added */
+    if (e != NULL)
+        e->demangled = r;
     return r;
 }
 
@@ -433,8 +444,8 @@ static char *join3(const char *a, const char *b, const char *c)
     return r;
 }
 
-/* Calls try(s, m, ROOT + middle + tail) for each debug root until one returns other than
- * TTM_ENOENT. */
+/* Calls mod_try(s, m, ROOT + middle + tail) for each debug root ROOT until one returns other
+ * than TTM_ENOENT, and returns that (TTM_ENOENT when none did). */
 static int roots_try(ttm_sym *s, sym_mod *m, const char *middle, const char *tail)
 {
     const char *p = s->roots;
@@ -530,13 +541,14 @@ static uint64_t mod_hash_of(const char *path, const uint8_t *bid, size_t bid_len
     return ttm__mix64(h ^ str_hash_of((const char *)bid, bid_len));
 }
 
-/* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
- * when no matching file was found). NULL when memory is short. */
+/* True when m is the entry of (path, bid). */
 static bool mod_is(const sym_mod *m, const char *path, const uint8_t *bid, size_t bid_len)
 {
     return m->bid_len == bid_len && memcmp(m->bid, bid, bid_len) == 0 && strcmp(m->path, path) == 0;
 }
 
+/* The module entry of (path, bid): a cached one, or a new one (opened now; its dwfl stays NULL
+ * when no matching file was found). NULL when memory is short. */
 static sym_mod *mod_get(ttm_sym *s, const char *path, const uint8_t *bid, size_t bid_len)
 {
     /* The module of the previous lookup first: a stack's frames come in runs of one module,

@@ -135,6 +135,15 @@ static void check_frame(const ttm_sym_frame *f, const char *function, const char
     }
 }
 
+/* Looks up w (in the file path, or w's own when NULL) and checks the answer. */
+static void expect_frame(ttm_sym *s, const where *w, const char *path, const char *function,
+                         const char *file_tail, unsigned line, unsigned source)
+{
+    ttm_sym_frame f;
+    assert_int_equal(lookup(s, w, path, &f), 0);
+    check_frame(&f, function, file_tail, line, source);
+}
+
 static void test_c_function_file_line(void **state)
 {
     (void)state;
@@ -142,12 +151,9 @@ static void test_c_function_file_line(void **state)
     where w = where_of(symt_c_leaf(&line));
     assert_true(ends_with(w.path, "libsymtest.so"));
     ttm_sym *s = open_sym(empty_root);
-    ttm_sym_frame f;
-    assert_int_equal(lookup(s, &w, NULL, &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, NULL, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
     where w2 = where_of(symt_c_via_static(&line));
-    assert_int_equal(lookup(s, &w2, NULL, &f), 0);
-    check_frame(&f, "symt_c_static", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w2, NULL, "symt_c_static", "/symlib.c", line, TTM_SYM_DEBUG);
     ttm_sym_close(s);
 }
 
@@ -162,9 +168,7 @@ static void test_executable(void **state)
     self[n] = '\0';
     assert_string_equal(w.path, self);
     ttm_sym *s = open_sym(empty_root);
-    ttm_sym_frame f;
-    assert_int_equal(lookup(s, &w, NULL, &f), 0);
-    check_frame(&f, "symt_exe_leaf", "/symexe.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, NULL, "symt_exe_leaf", "/symexe.c", line, TTM_SYM_DEBUG);
     ttm_sym_close(s);
 }
 
@@ -174,14 +178,12 @@ static void test_cxx_demangled(void **state)
     unsigned line = 0;
     where w = where_of(symt_cxx_leaf(&line));
     ttm_sym *s = open_sym(empty_root);
-    ttm_sym_frame f;
-    assert_int_equal(lookup(s, &w, NULL, &f), 0);
-    check_frame(&f, "ttmsym::outer(int)", "/symlib_cxx.cpp", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, NULL, "ttmsym::outer(int)", "/symlib_cxx.cpp", line, TTM_SYM_DEBUG);
     /* The same name from the symbol tables, where it is mangled. */
-    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-nodebug.so", &f), 0);
-    check_frame(&f, "ttmsym::outer(int)", NULL, 0, TTM_SYM_SYMTAB);
-    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-stripped.so", &f), 0);
-    check_frame(&f, "ttmsym::outer(int)", NULL, 0, TTM_SYM_DYNSYM);
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-nodebug.so", "ttmsym::outer(int)", NULL, 0,
+                 TTM_SYM_SYMTAB);
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-stripped.so", "ttmsym::outer(int)", NULL, 0,
+                 TTM_SYM_DYNSYM);
     ttm_sym_close(s);
 }
 
@@ -191,9 +193,7 @@ static void test_inline_chain(void **state)
     unsigned line = 0, call_line = 0;
     where w = where_of(symt_c_inlined(&line, &call_line));
     ttm_sym *s = open_sym(empty_root);
-    ttm_sym_frame f;
-    assert_int_equal(lookup(s, &w, NULL, &f), 0);
-    check_frame(&f, "symt_c_inline_part", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, NULL, "symt_c_inline_part", "/symlib.c", line, TTM_SYM_DEBUG);
     ttm_sym_frame chain[4];
     size_t n = 0;
     assert_int_equal(ttm_sym_lookup_inline(s, w.path, w.bid, w.bid_len, w.offset, chain, 4, &n), 0);
@@ -228,15 +228,12 @@ static void test_stripped_copies(void **state)
     ttm_sym_frame f;
     /* --strip-debug: names from .symtab (static functions too), no lines. */
     const char *nodebug = SYMTEST_DIR "/symtest-nodebug.so";
-    assert_int_equal(lookup(s, &leaf, nodebug, &f), 0);
-    check_frame(&f, "symt_c_leaf", NULL, 0, TTM_SYM_SYMTAB);
-    assert_int_equal(lookup(s, &stat, nodebug, &f), 0);
-    check_frame(&f, "symt_c_static", NULL, 0, TTM_SYM_SYMTAB);
+    expect_frame(s, &leaf, nodebug, "symt_c_leaf", NULL, 0, TTM_SYM_SYMTAB);
+    expect_frame(s, &stat, nodebug, "symt_c_static", NULL, 0, TTM_SYM_SYMTAB);
     /* --strip-all: exported names from .dynsym; a static function has none, and gets no
      * neighbour's name either. */
     const char *stripped = SYMTEST_DIR "/symtest-stripped.so";
-    assert_int_equal(lookup(s, &leaf, stripped, &f), 0);
-    check_frame(&f, "symt_c_leaf", NULL, 0, TTM_SYM_DYNSYM);
+    expect_frame(s, &leaf, stripped, "symt_c_leaf", NULL, 0, TTM_SYM_DYNSYM);
     assert_int_equal(lookup(s, &stat, stripped, &f), TTM_ENOENT);
     assert_null(f.function);
     assert_null(f.file);
@@ -250,11 +247,53 @@ static void test_debuglink(void **state)
     unsigned line = 0;
     where w = where_of(symt_c_leaf(&line));
     ttm_sym *s = open_sym(empty_root);
-    ttm_sym_frame f;
     /* A stripped file whose .gnu_debuglink names symtest.debug beside it. */
-    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-linked.so", &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-linked.so", "symt_c_leaf", "/symlib.c", line,
+                 TTM_SYM_DEBUG);
     ttm_sym_close(s);
+}
+
+/* Removes a directory tree the test made under /tmp/ttm_sym_*. */
+static void remove_tree(const char *root)
+{
+    char cmd[PATH_MAX + 16];
+    assert_true(strncmp(root, "/tmp/ttm_sym_", 13) == 0 && strchr(root, '\'') == NULL);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* A rebuilt file whose debuglink names the first build's debug file: that file is found by
+ * the link (beside the file, or under a debug root followed by the file's directory) and used
+ * for the first build's frames; without it, nothing. */
+static void test_debuglink_of_rebuild(void **state)
+{
+    (void)state;
+    unsigned line = 0;
+    where w = where_of(symt_c_leaf(&line));
+    ttm_sym *s = open_sym(empty_root);
+    ttm_sym_frame f;
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-other-linked.so", "symt_c_leaf", "/symlib.c", line,
+                 TTM_SYM_DEBUG);
+    /* The same file seen from a directory without the debug file beside it... */
+    char dir[] = "/tmp/ttm_sym_link.XXXXXX", root[] = "/tmp/ttm_sym_root.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(mkdtemp(root));
+    char so[PATH_MAX], sub[2 * PATH_MAX], debug[3 * PATH_MAX];
+    snprintf(so, sizeof(so), "%s/rebuilt.so", dir);
+    assert_int_equal(symlink(SYMTEST_DIR "/symtest-other-linked.so", so), 0);
+    assert_int_equal(lookup(s, &w, so, &f), TTM_ENOENT);
+    /* ...finds it under a root followed by its directory. */
+    snprintf(sub, sizeof(sub), "%s/tmp", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(sub, sizeof(sub), "%s%s", root, dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(debug, sizeof(debug), "%s/symtest.debug", sub);
+    assert_int_equal(symlink(SYMTEST_DIR "/symtest.debug", debug), 0);
+    assert_int_equal(ttm_sym_set_debug_dirs(s, root), 0);
+    expect_frame(s, &w, so, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    ttm_sym_close(s);
+    remove_tree(root);
+    remove_tree(dir);
 }
 
 /* A debug root holding .build-id/xx/yyyy.debug for libsymtest.so; *root is set to it. */
@@ -275,15 +314,6 @@ static void make_build_id_root(const where *w, char *root, size_t cap)
     assert_int_equal(symlink(SYMTEST_DIR "/symtest.debug", link), 0);
 }
 
-static void remove_build_id_root(const where *w, const char *root)
-{
-    char cmd[PATH_MAX + 16];
-    (void)w;
-    assert_true(strncmp(root, "/tmp/ttm_sym_root.", 18) == 0);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    assert_int_equal(system(cmd), 0);
-}
-
 static void test_build_id_dir(void **state)
 {
     (void)state;
@@ -295,18 +325,16 @@ static void test_build_id_dir(void **state)
     /* Without the root: the stripped file gives the dynamic symbol only; a missing file
      * nothing. */
     ttm_sym *s = open_sym(empty_root);
-    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-stripped.so", &f), 0);
-    check_frame(&f, "symt_c_leaf", NULL, 0, TTM_SYM_DYNSYM);
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-stripped.so", "symt_c_leaf", NULL, 0, TTM_SYM_DYNSYM);
     assert_int_equal(lookup(s, &w, "/nonexistent/libsymtest.so", &f), TTM_ENOENT);
     /* With it: the stripped file gets its lines from the debug file... */
     assert_int_equal(ttm_sym_set_debug_dirs(s, root), 0);
-    assert_int_equal(lookup(s, &w, SYMTEST_DIR "/symtest-stripped.so", &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, SYMTEST_DIR "/symtest-stripped.so", "symt_c_leaf", "/symlib.c", line,
+                 TTM_SYM_DEBUG);
     /* ...and a file gone (or rebuilt) is answered by the debug file alone. */
-    assert_int_equal(lookup(s, &w, "/nonexistent/libsymtest.so", &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
-    assert_int_equal(lookup(s, &w, SYMTEST_OTHER, &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, "/nonexistent/libsymtest.so", "symt_c_leaf", "/symlib.c", line,
+                 TTM_SYM_DEBUG);
+    expect_frame(s, &w, SYMTEST_OTHER, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
     ttm_sym_close(s);
     /* The same root given through the environment, among other entries. */
     char env[PATH_MAX + 64];
@@ -314,10 +342,10 @@ static void test_build_id_dir(void **state)
     setenv("TTMEM_DEBUG_DIRS", env, 1);
     assert_int_equal(ttm_sym_open(&s), 0);
     unsetenv("TTMEM_DEBUG_DIRS");
-    assert_int_equal(lookup(s, &w, "/nonexistent/libsymtest.so", &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, "/nonexistent/libsymtest.so", "symt_c_leaf", "/symlib.c", line,
+                 TTM_SYM_DEBUG);
     ttm_sym_close(s);
-    remove_build_id_root(&w, root);
+    remove_tree(root);
 }
 
 static void test_other_build(void **state)
@@ -379,8 +407,7 @@ static void test_missing_and_garbage(void **state)
     data.offset += 1;
     assert_int_equal(lookup(s, &data, NULL, &f), TTM_ENOENT);
     /* The good address still answers after all that. */
-    assert_int_equal(lookup(s, &w, NULL, &f), 0);
-    check_frame(&f, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
+    expect_frame(s, &w, NULL, "symt_c_leaf", "/symlib.c", line, TTM_SYM_DEBUG);
     ttm_sym_close(s);
 }
 
@@ -504,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_inline_chain),
         cmocka_unit_test(test_stripped_copies),
         cmocka_unit_test(test_debuglink),
+        cmocka_unit_test(test_debuglink_of_rebuild),
         cmocka_unit_test(test_build_id_dir),
         cmocka_unit_test(test_other_build),
         cmocka_unit_test(test_missing_and_garbage),
