@@ -1,8 +1,9 @@
 /*
  * fuzz_poctrace.c — the stack-trace log reader on arbitrary bytes: never crashes; every record
  * it reports is well formed (a kind, a 19-byte time, a memtype, at most TTM_POCTRACE_FRAMES
- * frames whose module and function lie inside their text); and feeding the same
- * bytes in chunks of another size (from the first byte) gives the same records and counters.
+ * frames whose module, function, symbol and source file lie inside their text); and feeding
+ * the same bytes in chunks of another size (from the first byte), pausing after every record
+ * (ttm__poctrace_feed_part) and resuming, gives the same records and counters.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes);
 
 typedef struct tally {
     uint64_t n, frames, sum; /* records, their frames, a digest of their fields */
+    int pause;               /* the callback's return: 1 pauses the feed after each record */
 } tally;
 
 static int check(void *arg, const ttm_poctrace_record *rec)
@@ -32,28 +34,40 @@ static int check(void *arg, const ttm_poctrace_record *rec)
         const ttm_poctrace_frame *f = &rec->frames[i];
         size_t len = f->len;
         if (len >= sizeof f->text || f->text[len] != '\0' || f->module_len > len ||
-            (size_t)f->func_off + f->func_len > len)
+            (size_t)f->func_off + f->func_len > len || (size_t)f->sym_off + f->sym_len > len ||
+            (size_t)f->file_off + f->file_len > len || (f->line != 0) != (f->file_len != 0))
             abort();
         if (f->cut && (f->module_len || f->func_len || f->has_offset || f->has_addr))
             abort();
-        t->sum = t->sum * 31 + len + f->offset + f->addr;
+        t->sum = t->sum * 31 + len + f->offset + f->addr + f->line + f->sym_len;
     }
     t->n++;
     t->frames += rec->nframes;
     t->sum = t->sum * 31 + rec->number + rec->address + rec->size + (uint64_t)rec->device +
              rec->lineno + rec->pid;
-    return 0;
+    return t->pause;
 }
 
 static ttm_poctrace whole, chunked;
 
-static void run(ttm_poctrace *r, tally *t, const uint8_t *data, size_t size, size_t chunk)
+static void run(ttm_poctrace *r, tally *t, const uint8_t *data, size_t size, size_t chunk,
+                int pause)
 {
     memset(t, 0, sizeof *t);
+    t->pause = pause;
     ttm__poctrace_init(r, check, t);
-    for (size_t off = 0; off < size; off += chunk)
-        if (ttm__poctrace_feed(r, data + off, off + chunk > size ? size - off : chunk) != 0)
-            abort();
+    for (size_t off = 0; off < size; off += chunk) {
+        size_t n = off + chunk > size ? size - off : chunk, done = 0;
+        while (done < n) {
+            size_t used = 0;
+            int rc = ttm__poctrace_feed_part(r, data + off + done, n - done, &used);
+            if (rc != pause && rc != 0)
+                abort();
+            if (used > n - done || (rc == 0 && used != n - done))
+                abort();
+            done += used;
+        }
+    }
     if (ttm__poctrace_finish(r) != 0)
         abort();
 }
@@ -61,8 +75,8 @@ static void run(ttm_poctrace *r, tally *t, const uint8_t *data, size_t size, siz
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tally a, b;
-    run(&whole, &a, data, size, size ? size : 1);
-    run(&chunked, &b, data, size, size ? (size_t)data[0] % 17 + 1 : 1);
+    run(&whole, &a, data, size, size ? size : 1, 0);
+    run(&chunked, &b, data, size, size ? (size_t)data[0] % 17 + 1 : 1, 1);
     const ttm_poctrace_stats *st = &whole.st;
     if (a.n != st->records || st->records != st->allocs + st->frees || a.frames != st->frames)
         abort();

@@ -1,7 +1,11 @@
 /*
- * cmd_analyze_log.c — `ttmem analyze-log [--json] [--top N] FILE...`: rebuilds the event stream
- * from the allocation-server prototype's logs (plain or .gz, or standard input) and renders the
- * core's report on it.
+ * cmd_analyze_log.c — `ttmem analyze-log [--json] [--top N] [--stack-log TRACE] FILE...`:
+ * rebuilds the event stream from the allocation-server prototype's logs (plain or .gz, or
+ * standard input) and renders the core's report on it. With --stack-log, the prototype's
+ * stack-trace log is read beside them: each of its records' frames becomes a stack of TEXT
+ * frames in the registry's table and is attached to the matching event (the matcher of
+ * common/poctrace.h; docs/COMPAT.md section 4), so the report's findings and leaks have call
+ * sites. The stack-trace log alone (no FILE) is analysed as the events it records.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,8 +20,13 @@
 #include "common/alloc.h"
 #include "common/fmt.h"
 #include "common/poclog.h"
+#include "common/poctrace.h"
+#include "core/stacks.h"
 
 #define CHUNK (1u << 20)
+#define PID_BITS (1u << 22) /* Linux's largest pid_max */
+
+#define TRACE_HEADER "=== TT-Metal Buffer Allocation Stack Traces ==="
 
 typedef struct log_input {
 #ifdef TTM_HAVE_ZLIB
@@ -82,18 +91,159 @@ static void input_close(log_input *in)
 #endif
 }
 
-static void feed_line(ttm_registry *reg, ttm_poclog_stats *st, const char *line, size_t len)
+/* The stack-trace log, read ahead of the server log's events as far as the matcher's window. */
+typedef struct trace_side {
+    const char *path;
+    log_input in;
+    bool open, eof;
+    char *buf;
+    size_t off, len; /* unread bytes buf[off, len) */
+    ttm_poctrace *reader;
+    ttm_poctrace_matcher *m; /* NULL when the log is analysed alone */
+    ttm_stacks *stacks;
+    ttm_registry *reg;       /* alone: where its events go */
+    const uint8_t *pids;     /* the server log's pids (a bit per pid), NULL = unknown */
+    uint64_t other_pids;     /* records of processes the server log does not name: skipped */
+    uint64_t no_stack;       /* records whose stack could not be interned (bounds) */
+    uint64_t events_stacked; /* events with a stack */
+    uint64_t after_end;      /* records read after the server logs ended (matched nothing) */
+    bool draining;           /* the server logs ended: the rest is read to be counted */
+    bool failed;             /* a read error was reported */
+} trace_side;
+
+typedef struct analysis {
+    ttm_registry *reg;
+    ttm_poclog_stats st;
+    trace_side *trace; /* NULL without --stack-log */
+    uint8_t *pids;     /* pre-pass: the pids the server logs name */
+} analysis;
+
+/* The stack of a record's frames as TEXT frames: module name, the symbol as printed (offset
+ * included: "main+0x3c", "+0x271ca", or the whole line when it names no module), and the
+ * source file and line when the line ends in " at FILE:LINE". 0 for a record without frames
+ * and when a bound of the table is reached (counted there). */
+static uint32_t intern_stack(ttm_stacks *s, const ttm_poctrace_record *rec)
+{
+    uint32_t ids[TTM_POCTRACE_FRAMES];
+    for (uint32_t i = 0; i < rec->nframes; i++) {
+        const ttm_poctrace_frame *fr = &rec->frames[i];
+        ttm_frame f = {.kind = TTM_FRAME_TEXT, .line = fr->line};
+        f.module = fr->module_len ? ttm_stacks_string(s, fr->text, fr->module_len) : 0;
+        f.function = ttm_stacks_string(s, fr->text + fr->sym_off, fr->sym_len);
+        f.file = fr->file_len ? ttm_stacks_string(s, fr->text + fr->file_off, fr->file_len) : 0;
+        if ((fr->module_len && !f.module) || (fr->sym_len && !f.function) ||
+            (fr->file_len && !f.file) || (ids[i] = ttm_stacks_frame(s, &f)) == 0)
+            return 0;
+    }
+    return ttm_stacks_stack(s, ids, rec->nframes);
+}
+
+static bool pid_known(const uint8_t *pids, uint32_t pid)
+{
+    return pid < PID_BITS && (pids[pid >> 3] >> (pid & 7) & 1);
+}
+
+/* The reader's callback: a record into the window (pausing the feed when it is full), or,
+ * alone, the event it records into the registry. */
+static int on_record(void *arg, const ttm_poctrace_record *rec)
+{
+    trace_side *t = arg;
+    if (t->m != NULL && t->pids != NULL && rec->has_pid && !pid_known(t->pids, rec->pid)) {
+        t->other_pids++;
+        return 0;
+    }
+    if (t->draining) {
+        t->after_end++;
+        return 0;
+    }
+    uint32_t stack = intern_stack(t->stacks, rec);
+    if (stack == 0 && rec->nframes > 0)
+        t->no_stack++;
+    if (t->m != NULL) {
+        ttm__poctrace_matcher_add(t->m, rec, stack); /* never full here: see trace_pump */
+        return ttm__poctrace_matcher_full(t->m) ? 1 : 0;
+    }
+    ttm_event ev = {
+        .kind = rec->kind == TTM_POCTRACE_ALLOC ? TTM_EV_ALLOC : TTM_EV_FREE,
+        .memtype = rec->memtype,
+        .device = (uint16_t)rec->device,
+        .ts = rec->lineno,
+        .addr = rec->address,
+        .size = rec->size,
+        .stack = stack,
+    };
+    t->events_stacked += stack != 0;
+    ttm_registry_apply(t->reg, rec->has_pid ? rec->pid : 0, &ev);
+    return 0;
+}
+
+/* Reads the stack-trace log until the matcher's window is full (alone or draining: to its
+ * end). A read error is one line; what was read until then is used. */
+static void trace_pump(trace_side *t)
+{
+    while (!t->eof && (t->m == NULL || t->draining || !ttm__poctrace_matcher_full(t->m))) {
+        if (t->off == t->len) {
+            const char *why = NULL;
+            long got = input_read(&t->in, t->buf, CHUNK, &why);
+            if (got <= 0) {
+                if (got < 0) {
+                    ttm_cli_fail("analyze-log: error reading '%s': %s; the records before it "
+                                 "are used",
+                                 t->in.name, why);
+                    t->failed = true;
+                }
+                ttm__poctrace_finish(t->reader);
+                t->eof = true;
+                break;
+            }
+            t->off = 0;
+            t->len = (size_t)got;
+        }
+        size_t used = 0;
+        ttm__poctrace_feed_part(t->reader, t->buf + t->off, t->len - t->off, &used);
+        t->off += used;
+    }
+}
+
+static void feed_line(analysis *a, const char *line, size_t len)
 {
     if (len > 0 && line[len - 1] == '\r')
         len--;
     uint32_t pid;
     ttm_event ev;
-    if (ttm__poclog_parse_line(line, len, st, &pid, &ev) == TTM_POCLOG_EVENT)
-        ttm_registry_apply(reg, pid, &ev);
+    if (ttm__poclog_parse_line(line, len, &a->st, &pid, &ev) != TTM_POCLOG_EVENT)
+        return;
+    if (a->trace != NULL) {
+        trace_pump(a->trace);
+        ev.stack = ttm__poctrace_matcher_take(a->trace->m, &ev);
+        a->trace->events_stacked += ev.stack != 0;
+    }
+    ttm_registry_apply(a->reg, pid, &ev);
 }
 
-/* Feeds every line of one input to the registry. Returns 0 or prints one line and returns 1. */
-static int analyze_input(const char *path, ttm_registry *reg, ttm_poclog_stats *st, char *buf)
+/* Notes the pid of every event line (the pre-pass that tells the stack-trace log's records of
+ * this run from an earlier run's). */
+static void note_pid(analysis *a, const char *line, size_t len)
+{
+    ttm_poclog_stats st;
+    memset(&st, 0, sizeof st);
+    uint32_t pid;
+    ttm_event ev;
+    if (ttm__poclog_parse_line(line, len, &st, &pid, &ev) == TTM_POCLOG_EVENT && pid < PID_BITS)
+        a->pids[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+}
+
+static bool is_trace_header(const char *line, size_t len)
+{
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    return len == sizeof TRACE_HEADER - 1 && memcmp(line, TRACE_HEADER, len) == 0;
+}
+
+/* Feeds every line of one input to fn (the first line is checked: a stack-trace log is not a
+ * server log). Returns 0 or prints one line and returns 1. */
+static int analyze_input(const char *path, analysis *a, char *buf,
+                         void (*fn)(analysis *a, const char *line, size_t len))
 {
     log_input in = {0};
     if (input_open(&in, path) != 0) {
@@ -101,6 +251,7 @@ static int analyze_input(const char *path, ttm_registry *reg, ttm_poclog_stats *
         return 1;
     }
     size_t have = 0; /* bytes of an unfinished line at the start of buf */
+    bool first = true;
     int rc = 0;
     for (;;) {
         const char *why = NULL;
@@ -112,7 +263,7 @@ static int analyze_input(const char *path, ttm_registry *reg, ttm_poclog_stats *
         }
         if (got == 0) {
             if (have > 0) /* a last line without a newline, perhaps cut off */
-                feed_line(reg, st, buf, have);
+                fn(a, buf, have);
             break;
         }
         size_t n = have + (size_t)got;
@@ -121,12 +272,21 @@ static int analyze_input(const char *path, ttm_registry *reg, ttm_poclog_stats *
             const char *nl = memchr(p, '\n', (size_t)(end - p));
             if (nl == NULL)
                 break;
-            feed_line(reg, st, p, (size_t)(nl - p));
+            if (first && is_trace_header(p, (size_t)(nl - p))) {
+                ttm_cli_fail("analyze-log: '%s' is the prototype's stack-trace log, not a server "
+                             "log: give it with --stack-log (ttmem analyze-log --stack-log %s "
+                             "[SERVER.log])",
+                             in.name, in.name);
+                input_close(&in);
+                return 1;
+            }
+            first = false;
+            fn(a, p, (size_t)(nl - p));
             p = nl + 1;
         }
         have = (size_t)(end - p);
         if (have == CHUNK) { /* a line longer than the buffer: take it as it is */
-            feed_line(reg, st, buf, have);
+            fn(a, buf, have);
             have = 0;
         } else {
             memmove(buf, p, have);
@@ -152,15 +312,93 @@ static void print_parse_summary(FILE *out, const ttm_poclog_stats *st, int nfile
                 (unsigned long long)st->kept_lineno[i], st->kept[i]);
 }
 
+/* What the stack-trace log held and what became of it: one line, then its damaged lines. */
+static void print_trace_summary(FILE *out, const trace_side *t)
+{
+    const ttm_poctrace_stats *st = &t->reader->st;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], c[TTM_FMT_LEN], d[TTM_FMT_LEN], e[TTM_FMT_LEN];
+    fprintf(out, "Stacks      %s: %s records (%s allocations, %s deallocations) in %s lines",
+            t->in.name, ttm__fmt_count(a, st->records), ttm__fmt_count(b, st->allocs),
+            ttm__fmt_count(c, st->frees), ttm__fmt_count(d, st->lines));
+    if (t->m != NULL) {
+        ttm_poctrace_match_stats ms;
+        ttm__poctrace_matcher_stats(t->m, &ms);
+        fprintf(out, "; %s attached to events, %s matched no event", ttm__fmt_count(a, ms.taken),
+                ttm__fmt_count(b, ms.dropped + ms.left + t->after_end));
+        if (t->other_pids > 0)
+            fprintf(out, ", %s of processes the server log does not name skipped",
+                    ttm__fmt_count(c, t->other_pids));
+        if (ms.resyncs > 0)
+            fprintf(out, " (the logs were out of step %s time%s)", ttm__fmt_count(d, ms.resyncs),
+                    ms.resyncs == 1 ? "" : "s");
+        fprintf(out, "; %s events had no record", ttm__fmt_count(e, ms.missed));
+    } else {
+        fprintf(out, "; %s events with a stack", ttm__fmt_count(a, t->events_stacked));
+    }
+    if (t->no_stack > 0)
+        fprintf(out, "; %s stacks not kept (table full)", ttm__fmt_count(a, t->no_stack));
+    if (st->truncated + st->bad + st->garbage + st->partial_last > 0)
+        fprintf(out, "; damaged: %s blocks cut short, %s bad blocks, %s garbage lines%s",
+                ttm__fmt_count(a, st->truncated), ttm__fmt_count(b, st->bad),
+                ttm__fmt_count(c, st->garbage), st->partial_last ? ", a cut last line" : "");
+    fputc('\n', out);
+    if (st->records == 0 && st->lines > 0)
+        fprintf(out,
+                "            no stack-trace records in %s: is it the prototype's stack-trace "
+                "log (\"" TRACE_HEADER "\")?\n",
+                t->in.name);
+    for (size_t i = 0; i < st->nkept; i++)
+        fprintf(out, "            stack-trace log line %llu: %s\n",
+                (unsigned long long)st->kept_lineno[i], st->kept[i]);
+}
+
+/* Opens the stack-trace log for t (matched against the server logs unless alone). Returns 0
+ * or prints one line and returns 1. */
+static int trace_open(trace_side *t, const char *path, ttm_registry *reg, const uint8_t *pids,
+                      bool alone)
+{
+    t->path = path;
+    t->reg = reg;
+    t->pids = pids;
+    t->stacks = ttm_registry_stacks(reg);
+    if (input_open(&t->in, path) != 0)
+        return ttm_cli_fail("analyze-log: cannot open '%s': %s", path,
+                            strerror(errno ? errno : ENOENT)),
+               1;
+    t->open = true;
+    t->buf = ttm__xmalloc(CHUNK);
+    t->reader = ttm__xmalloc(sizeof *t->reader);
+    ttm__poctrace_init(t->reader, on_record, t);
+    if (!alone) {
+        int err = ttm__poctrace_matcher_open(&t->m, 0);
+        if (err != TTM_OK)
+            return ttm_cli_fail("analyze-log: cannot match the stack-trace log: %s",
+                                ttm_strerror(err)),
+                   1;
+    }
+    return 0;
+}
+
+static void trace_close(trace_side *t)
+{
+    if (t->open)
+        input_close(&t->in);
+    ttm__poctrace_matcher_close(t->m);
+    ttm__free(t->reader);
+    ttm__free(t->buf);
+}
+
 int ttm_cli_analyze_log(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 't'},
+        {"stack-log", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool json = false;
+    const char *stack_log = NULL;
     ttm_report_options ropt = {0};
     int c;
     opterr = 0;
@@ -174,51 +412,99 @@ int ttm_cli_analyze_log(int argc, char **argv)
             if (ttm_cli_parse_top("analyze-log", optarg, &ropt.top) != 0)
                 return 2;
             break;
+        case 's':
+            if (stack_log != NULL)
+                return ttm_cli_fail("analyze-log: --stack-log given twice (one stack-trace log "
+                                    "holds every process's records)");
+            stack_log = optarg;
+            break;
         case 'h':
-            printf("usage: ttmem analyze-log [--json] [--top N] [FILE...]   (- or none: standard "
-                   "input; .gz files are read as they are)\n");
+            printf("usage: ttmem analyze-log [--json] [--top N] [--stack-log TRACE] [FILE...]\n"
+                   "  FILE: the allocation server's log (- or none: standard input; .gz files "
+                   "are read as they are)\n"
+                   "  --stack-log TRACE: the stack-trace log of the prototype's client; its "
+                   "stacks go to the matching events (no FILE: TRACE's own events)\n");
             return 0;
         default:
             return ttm_cli_bad_option("analyze-log", argv);
         }
     }
 
-    ttm_registry *reg = NULL;
-    int err = ttm_registry_open(&reg, NULL);
+    char *stdin_only[] = {"-"};
+    bool alone = stack_log != NULL && optind == argc;
+    char **files = optind < argc ? argv + optind : stdin_only;
+    int count = optind < argc ? argc - optind : alone ? 0 : 1;
+    for (int i = 0; stack_log != NULL && strcmp(stack_log, "-") == 0 && i < count; i++)
+        if (strcmp(files[i], "-") == 0)
+            return ttm_cli_fail("analyze-log: the stack-trace log and a server log cannot both "
+                                "be standard input");
+
+    analysis a = {0};
+    int err = ttm_registry_open(&a.reg, NULL);
     if (err != TTM_OK)
         return ttm_cli_fail("analyze-log: cannot create the registry: %s", ttm_strerror(err)), 1;
     char *buf = ttm__xmalloc(CHUNK);
-    ttm_poclog_stats st;
-    memset(&st, 0, sizeof st);
     int rc = 0, nfiles = 0;
-    char *stdin_only[] = {"-"};
-    char **files = optind < argc ? argv + optind : stdin_only;
-    int count = optind < argc ? argc - optind : 1;
-    for (int i = 0; i < count; i++) {
+    trace_side trace = {0};
+
+    if (stack_log != NULL && !alone) {
+        /* the server logs' pids, when they can be read twice (not standard input) */
+        bool rereadable = true;
+        for (int i = 0; i < count; i++)
+            rereadable = rereadable && strcmp(files[i], "-") != 0;
+        if (rereadable) {
+            a.pids = ttm__xcalloc(PID_BITS / 8, 1);
+            for (int i = 0; i < count && rc == 0; i++)
+                rc = analyze_input(files[i], &a, buf, note_pid);
+        }
+    }
+    if (rc == 0 && stack_log != NULL) {
+        rc = trace_open(&trace, stack_log, a.reg, a.pids, alone);
+        if (rc == 0 && alone)
+            trace_pump(&trace);
+        a.trace = alone ? NULL : &trace;
+    }
+    for (int i = 0; i < count && rc == 0; i++) {
         nfiles++;
-        if (analyze_input(files[i], reg, &st, buf) != 0)
+        if (analyze_input(files[i], &a, buf, feed_line) != 0)
             rc = 1;
+    }
+    if (rc == 0 && a.trace != NULL) { /* the rest of the trace log, to account for all of it */
+        trace.draining = true;
+        trace_pump(&trace);
     }
     ttm__free(buf);
 
     ttm_report *r = NULL;
-    if (rc == 0 && (err = ttm_report_build(reg, &ropt, &r)) != TTM_OK) {
+    if (stack_log != NULL) /* the report carries the stacks its sites name */
+        ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    if (rc == 0 && (err = ttm_report_build(a.reg, &ropt, &r)) != TTM_OK) {
         ttm_cli_fail("analyze-log: cannot build the report: %s", ttm_strerror(err));
         rc = 1;
     }
     if (rc == 0) {
         char title[256];
-        snprintf(title, sizeof title, "analyze-log %s%s", files[0], count > 1 ? " ..." : "");
-        if (json) {
+        snprintf(title, sizeof title, "analyze-log %s%s%s%s", alone ? "" : files[0],
+                 count > 1 ? " ..." : "",
+                 alone       ? "--stack-log "
+                 : stack_log ? " --stack-log "
+                             : "",
+                 stack_log ? stack_log : "");
+        FILE *out = json ? stderr : stdout;
+        if (json)
             ttm_render_json(stdout, r, title);
-            print_parse_summary(stderr, &st, nfiles);
-        } else {
+        else
             printf("ttmem report: %s\n\n", title);
-            print_parse_summary(stdout, &st, nfiles);
+        if (!alone)
+            print_parse_summary(out, &a.st, nfiles);
+        if (stack_log != NULL)
+            print_trace_summary(out, &trace);
+        if (!json)
             ttm_render_text(stdout, r, NULL);
-        }
     }
+    trace_close(&trace);
+    ttm__free(a.pids);
     ttm_report_free(r);
-    ttm_registry_close(reg);
+    ttm_registry_close(a.reg);
     return rc;
 }

@@ -53,7 +53,9 @@ static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth
     int err = ttm_registry_open(&reg, NULL);
     if (err != TTM_OK)
         return ttm_cli_fail("cannot create the registry: %s", ttm_strerror(err)), 1;
-    err = ttm_sim_run(o->scenario, o->client, o->seed, apply_event, reg, truth);
+    /* the events carry call sites interned in the registry's own table */
+    err = ttm_sim_run_stacks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg), apply_event,
+                             reg, truth);
     if (err == TTM_ENOENT) {
         ttm_registry_close(reg);
         return ttm_cli_fail("unknown scenario '%s'; 'ttmem simulate --scenario list' lists them",
@@ -70,7 +72,8 @@ static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth
 static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out)
 {
     ttm_report *r = NULL;
-    ttm_report_options ropt = {.top = o->top};
+    ttm_report_options ropt = {.top = o->top,
+                               .sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
     int err = ttm_report_build(reg, &ropt, &r);
     if (err != TTM_OK)
         return ttm_cli_fail("cannot build the report: %s", ttm_strerror(err)), 1;

@@ -1,10 +1,12 @@
 /*
- * poctrace.c — the prototype's stack-trace log back into records, one line at a time.
+ * poctrace.c — the prototype's stack-trace log back into records, one line at a time, and the
+ * matcher that pairs those records with a server log's events.
  */
 #include "common/poctrace.h"
 
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/event.h"
 #include "common/scan.h"
 
@@ -132,14 +134,52 @@ static bool func_offset(ttm_poctrace_frame *f, const char *from, const char *to)
     return false;
 }
 
+/* A trailing " at FILE:LINE" (addr2line -p, gdb): sets file and line, returns where it
+ * starts (end when there is none). */
+static const char *source_line(ttm_poctrace_frame *f, const char *t, const char *end)
+{
+    const char *colon = end;
+    while (colon > t && colon[-1] >= '0' && colon[-1] <= '9')
+        colon--;
+    if (colon == end || colon == t || colon[-1] != ':' || end - colon > 9)
+        return end;
+    colon--;
+    for (const char *at = colon; at - t >= 4; at--) {
+        if (memcmp(at - 4, " at ", 4) != 0)
+            continue;
+        if (at == colon)
+            return end;
+        ttm_scan c = {colon + 1, end};
+        uint64_t line;
+        if (!ttm__scan_dec(&c, &line) || line == 0 || line > UINT32_MAX)
+            return end;
+        f->file_off = (uint16_t)(at - t);
+        f->file_len = (uint16_t)(colon - at);
+        f->line = (uint32_t)line;
+        return at - 4;
+    }
+    return end;
+}
+
+static void set_sym(ttm_poctrace_frame *f, const char *from, const char *to)
+{
+    f->sym_off = (uint16_t)(from - f->text);
+    f->sym_len = (uint16_t)(to - from);
+}
+
 /* The demangled form "MODULE : FUNCTION+0xOFF", else backtrace_symbols' own line
- * "MODULE(FUNCTION+0xOFF) [0xADDR]", "MODULE [0xADDR]" or "[0xADDR]". Anything else stays text. */
+ * "MODULE(FUNCTION+0xOFF) [0xADDR]", "MODULE [0xADDR]" or "[0xADDR]", each perhaps followed by
+ * " at FILE:LINE". Anything else stays text. */
 static void parse_frame(ttm_poctrace_frame *f, size_t n)
 {
-    const char *t = f->text, *end = t + n;
+    const char *t = f->text;
+    const char *end = source_line(f, t, t + n);
+    n = (size_t)(end - t);
+    set_sym(f, t, end);
     const char *sep = memmem(t, n, " : ", 3);
     if (sep != NULL) {
         f->module_len = (uint16_t)(sep - t);
+        set_sym(f, sep + 3, end);
         if (!func_offset(f, sep + 3, end))
             set_func(f, sep + 3, end);
         return;
@@ -157,6 +197,7 @@ static void parse_frame(ttm_poctrace_frame *f, size_t n)
     const char *paren = memchr(t, '(', (size_t)(mod_end - t));
     if (paren != NULL && mod_end > paren + 1 && mod_end[-1] == ')') {
         f->module_len = (uint16_t)(paren - t);
+        set_sym(f, paren + 1, mod_end - 1);
         if (!func_offset(f, paren + 1, mod_end - 1))
             set_func(f, paren + 1, mod_end - 1);
     } else {
@@ -176,6 +217,7 @@ static void add_frame(ttm_poctrace *r, const char *s, size_t n)
     memcpy(f->text, s, n);
     f->text[n] = '\0';
     f->len = (uint16_t)n;
+    f->sym_len = (uint16_t)n;
     f->cut = r->line_cut;
     if (!f->cut)
         parse_frame(f, n);
@@ -353,10 +395,10 @@ static int flush_line(ttm_poctrace *r)
     return rc;
 }
 
-int ttm__poctrace_feed(ttm_poctrace *r, const void *data, size_t len)
+int ttm__poctrace_feed_part(ttm_poctrace *r, const void *data, size_t len, size_t *used)
 {
-    const char *p = data, *end = p + len;
-    r->st.bytes += len;
+    const char *start = data, *p = start, *end = p + len;
+    int rc = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *stop = nl != NULL ? nl : end;
@@ -370,11 +412,21 @@ int ttm__poctrace_feed(ttm_poctrace *r, const void *data, size_t len)
         if (nl == NULL)
             break;
         p = nl + 1;
-        int rc = flush_line(r);
+        rc = flush_line(r);
         if (rc != 0)
-            return rc;
+            break;
     }
-    return 0;
+    if (rc == 0)
+        p = end;
+    r->st.bytes += (size_t)(p - start);
+    *used = (size_t)(p - start);
+    return rc;
+}
+
+int ttm__poctrace_feed(ttm_poctrace *r, const void *data, size_t len)
+{
+    size_t used;
+    return ttm__poctrace_feed_part(r, data, len, &used);
 }
 
 int ttm__poctrace_finish(ttm_poctrace *r)
@@ -388,4 +440,242 @@ int ttm__poctrace_finish(ttm_poctrace *r)
     }
     drop_open(r);
     return 0;
+}
+
+/* ---- the matcher ----------------------------------------------------------------------------
+ *
+ * Pending records live in a ring indexed by their sequence number (seq % window), oldest at
+ * head. Records with one key form a list in log order (oldest first) whose ends a key table
+ * (open addressing, linear probing, backward-shift deletion, at most half full) holds, so a
+ * match is one probe and, for allocations, a walk past records of another type. A record taken
+ * from the middle leaves a hole that the head skips when it gets there.
+ */
+
+#define NIL UINT32_MAX
+
+typedef struct pend {
+    uint64_t addr, size, seq;
+    uint32_t stack;
+    uint32_t next; /* slot of the next record with the same key, NIL at the end */
+    int32_t device;
+    uint8_t kind, memtype;
+    bool live;
+} pend;
+
+typedef struct keyent {
+    uint64_t addr, size;
+    int32_t device;
+    uint8_t kind;
+    bool used;
+    uint32_t first, last; /* slots */
+} keyent;
+
+struct ttm_poctrace_matcher {
+    uint32_t window;
+    pend *ring;
+    uint64_t head, tail; /* seq of the oldest slot, seq of the next record */
+    uint64_t pending;    /* live records */
+    uint64_t last_taken; /* seq + 1 of the newest record taken, 0 before any */
+    uint64_t misses;     /* events in a row that found nothing while the window was full */
+    keyent *keys;
+    size_t kmask;
+    ttm_poctrace_match_stats st;
+};
+
+static uint64_t key_hash(uint8_t kind, int32_t device, uint64_t addr, uint64_t size)
+{
+    uint64_t h = addr ^ (size * 0x9E3779B97F4A7C15u) ^ ((uint64_t)(uint32_t)device << 40) ^
+                 ((uint64_t)kind << 62);
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9u;
+    h ^= h >> 29;
+    return h;
+}
+
+/* The key's entry, or the empty entry where it would go. */
+static keyent *key_find(ttm_poctrace_matcher *m, uint8_t kind, int32_t device, uint64_t addr,
+                        uint64_t size)
+{
+    size_t i = (size_t)key_hash(kind, device, addr, size) & m->kmask;
+    for (;; i = (i + 1) & m->kmask) {
+        keyent *k = &m->keys[i];
+        if (!k->used ||
+            (k->kind == kind && k->device == device && k->addr == addr && k->size == size))
+            return k;
+    }
+}
+
+/* Removes entry k, shifting back the entries after it that probed past it. */
+static void key_remove(ttm_poctrace_matcher *m, keyent *k)
+{
+    size_t hole = (size_t)(k - m->keys);
+    for (size_t i = (hole + 1) & m->kmask; m->keys[i].used; i = (i + 1) & m->kmask) {
+        keyent *e = &m->keys[i];
+        size_t home = (size_t)key_hash(e->kind, e->device, e->addr, e->size) & m->kmask;
+        /* e may move into the hole when its home is not in (hole, i] (cyclically) */
+        if (((i - home) & m->kmask) >= ((i - hole) & m->kmask)) {
+            m->keys[hole] = *e;
+            hole = i;
+        }
+    }
+    m->keys[hole].used = false;
+}
+
+int ttm__poctrace_matcher_open(ttm_poctrace_matcher **out, uint32_t window)
+{
+    if (out == NULL)
+        return TTM_EINVAL;
+    *out = NULL;
+    if (window == 0)
+        window = TTM_POCTRACE_WINDOW;
+    if (window < 2 || window > (1u << 24))
+        return TTM_EINVAL;
+    size_t kcap = 4;
+    while (kcap < 2 * (size_t)window)
+        kcap *= 2;
+    ttm_poctrace_matcher *m = ttm__calloc(1, sizeof *m);
+    if (m == NULL)
+        return TTM_ENOMEM;
+    m->ring = ttm__calloc(window, sizeof *m->ring);
+    m->keys = ttm__calloc(kcap, sizeof *m->keys);
+    if (m->ring == NULL || m->keys == NULL) {
+        ttm__poctrace_matcher_close(m);
+        return TTM_ENOMEM;
+    }
+    m->window = window;
+    m->kmask = kcap - 1;
+    *out = m;
+    return TTM_OK;
+}
+
+void ttm__poctrace_matcher_close(ttm_poctrace_matcher *m)
+{
+    if (m == NULL)
+        return;
+    ttm__free(m->ring);
+    ttm__free(m->keys);
+    ttm__free(m);
+}
+
+bool ttm__poctrace_matcher_full(const ttm_poctrace_matcher *m)
+{
+    return m->tail - m->head >= m->window;
+}
+
+static pend *slot(const ttm_poctrace_matcher *m, uint64_t seq)
+{
+    return &m->ring[seq % m->window];
+}
+
+int ttm__poctrace_matcher_add(ttm_poctrace_matcher *m, const ttm_poctrace_record *rec,
+                              uint32_t stack)
+{
+    if (ttm__poctrace_matcher_full(m))
+        return TTM_ELIMIT;
+    uint8_t kind = rec->kind == TTM_POCTRACE_ALLOC ? TTM_EV_ALLOC : TTM_EV_FREE;
+    uint64_t size = kind == TTM_EV_ALLOC ? rec->size : 0;
+    uint32_t s = (uint32_t)(m->tail % m->window);
+    pend *p = &m->ring[s];
+    *p = (pend){.addr = rec->address,
+                .size = size,
+                .seq = m->tail,
+                .stack = stack,
+                .next = NIL,
+                .device = rec->device,
+                .kind = kind,
+                .memtype = rec->memtype,
+                .live = true};
+    keyent *k = key_find(m, kind, rec->device, rec->address, size);
+    if (k->used) {
+        m->ring[k->last].next = s;
+        k->last = s;
+    } else {
+        *k = (keyent){.addr = rec->address,
+                      .size = size,
+                      .device = rec->device,
+                      .kind = kind,
+                      .used = true,
+                      .first = s,
+                      .last = s};
+    }
+    m->tail++;
+    m->pending++;
+    m->st.added++;
+    if (m->pending > m->st.peak)
+        m->st.peak = m->pending;
+    return TTM_OK;
+}
+
+/* Unlinks live record at slot s (prev: the slot before it in its key's list, NIL when first). */
+static void unlink_rec(ttm_poctrace_matcher *m, keyent *k, uint32_t prev, uint32_t s)
+{
+    pend *p = &m->ring[s];
+    if (prev == NIL)
+        k->first = p->next;
+    else
+        m->ring[prev].next = p->next;
+    if (k->last == s)
+        k->last = prev;
+    if (k->first == NIL)
+        key_remove(m, k);
+    p->live = false;
+    m->pending--;
+}
+
+/* Moves the head past holes, and past live records older than `before` (given up). */
+static void advance_head(ttm_poctrace_matcher *m, uint64_t before)
+{
+    while (m->head < m->tail) {
+        pend *p = slot(m, m->head);
+        if (p->live) {
+            if (p->seq >= before)
+                return;
+            /* the oldest record is the first of its key's list */
+            keyent *k = key_find(m, p->kind, p->device, p->addr, p->size);
+            unlink_rec(m, k, NIL, (uint32_t)(m->head % m->window));
+            m->st.dropped++;
+        }
+        m->head++;
+    }
+}
+
+uint32_t ttm__poctrace_matcher_take(ttm_poctrace_matcher *m, const ttm_event *ev)
+{
+    if (ev->kind != TTM_EV_ALLOC && ev->kind != TTM_EV_FREE)
+        return 0;
+    uint64_t size = ev->kind == TTM_EV_ALLOC ? ev->size : 0;
+    keyent *k = key_find(m, ev->kind, ev->device, ev->addr, size);
+    uint32_t prev = NIL, s = k->used ? k->first : NIL;
+    while (s != NIL && ev->kind == TTM_EV_ALLOC && m->ring[s].memtype != TTM_MEM_ANY &&
+           m->ring[s].memtype != ev->memtype) {
+        prev = s;
+        s = m->ring[s].next;
+    }
+    if (s == NIL) {
+        m->st.missed++;
+        if (ttm__poctrace_matcher_full(m) && ++m->misses >= m->window / 2) {
+            /* out of step: give up the window (a read-ahead catches up at twice the pace of
+             * the events) */
+            m->misses = 0;
+            m->st.resyncs++;
+            advance_head(m, m->tail);
+        }
+        return 0;
+    }
+    m->misses = 0;
+    pend *p = &m->ring[s];
+    uint32_t stack = p->stack;
+    uint64_t seq = p->seq;
+    unlink_rec(m, k, prev, s);
+    m->st.taken++;
+    if (seq + 1 > m->last_taken)
+        m->last_taken = seq + 1;
+    advance_head(m, m->last_taken > m->window / 2 ? m->last_taken - m->window / 2 : 0);
+    return stack;
+}
+
+void ttm__poctrace_matcher_stats(const ttm_poctrace_matcher *m, ttm_poctrace_match_stats *out)
+{
+    *out = m->st;
+    out->left = m->pending;
 }

@@ -17,7 +17,8 @@
  *   Size: N bytes (K KB)                                    (allocations only)
  *   Address: 0xHEX
  *   Stack trace:
- *     MODULE : FUNCTION+0xOFF   or   MODULE(FUNCTION+0xOFF) [0xADDR]   (two-space indent)
+ *     MODULE : FUNCTION+0xOFF   or   MODULE(FUNCTION+0xOFF) [0xADDR]   (two-space indent;
+ *     a trailing " at FILE:LINE", as addr2line -p and gdb print it, gives the source line)
  *   (a blank line ends the block)
  * A block is reported only when it ends with its blank line: a block cut by another block, a
  * header or the end of the input is counted as truncated; a block with a line that is not the
@@ -25,6 +26,10 @@
  * block that are none of the above are counted as garbage. Lines longer than
  * TTM_POCTRACE_LINE_MAX are cut and counted; frames past TTM_POCTRACE_FRAMES are counted and
  * dropped.
+ *
+ * The second half is the matcher that `ttmem analyze-log --stack-log` uses to attach each
+ * record's stack to the matching event of a server log (ttm_poctrace_matcher below: a bounded
+ * window of pending records, docs/COMPAT.md section 4 gives the rule).
  */
 #ifndef TTM_COMMON_POCTRACE_H
 #define TTM_COMMON_POCTRACE_H
@@ -32,6 +37,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/event.h"
 
 #define TTM_POCTRACE_LINE_MAX 2048 /* bytes kept of a line (longer ones are cut) */
 #define TTM_POCTRACE_FRAMES   15   /* frames kept per record: the prototype prints 15 */
@@ -46,13 +53,19 @@ typedef enum ttm_poctrace_kind {
 /* One frame line. text is the line without its indent, len bytes (which may hold any byte, NUL
  * too) and a NUL after them; the module is
  * text[0, module_len), the function text[func_off, func_off + func_len) (both empty when the
- * line does not have them, e.g. a stripped frame "MODULE : +0x1d"). cut: the line was longer
- * than TTM_POCTRACE_LINE_MAX; text holds its start and nothing else was parsed. */
+ * line does not have them, e.g. a stripped frame "MODULE : +0x1d"), the source file
+ * text[file_off, file_off + file_len) and line when the line ends in " at FILE:LINE" (else
+ * both 0). sym_off/sym_len span the symbol as printed, offset included ("main+0x3c",
+ * "+0x1d"; the whole text when the line has no module). cut: the line was longer than
+ * TTM_POCTRACE_LINE_MAX; text holds its start and nothing else was parsed (sym = the text). */
 typedef struct ttm_poctrace_frame {
     char text[TTM_POCTRACE_LINE_MAX + 1];
     uint16_t len;
     uint16_t module_len;
     uint16_t func_off, func_len;
+    uint16_t sym_off, sym_len;
+    uint16_t file_off, file_len;
+    uint32_t line;
     bool has_offset; /* "+0xOFF" (or "-0xOFF": offset_neg) after the function */
     bool offset_neg;
     bool has_addr; /* "[0xADDR]" at the end (backtrace_symbols' raw form) */
@@ -119,8 +132,62 @@ void ttm__poctrace_init(ttm_poctrace *r, ttm_poctrace_fn fn, void *arg);
  * return of the callback (the rest of data is then not read). */
 int ttm__poctrace_feed(ttm_poctrace *r, const void *data, size_t len);
 
+/* ttm__poctrace_feed() that can be resumed: a nonzero return of the callback pauses the feed
+ * after the line that ended the record, *used receives the bytes read so far (all of them when
+ * it returns 0), and the caller feeds data + *used later. */
+int ttm__poctrace_feed_part(ttm_poctrace *r, const void *data, size_t len, size_t *used);
+
 /* Ends the input: a last line without a newline is counted (lines, partial_last) but not read,
  * and a block still open is counted as truncated. No record can end here: returns 0. */
 int ttm__poctrace_finish(ttm_poctrace *r);
+
+/* ---- matching records with a server log's events ---------------------------------------- */
+
+/*
+ * The matcher holds a bounded window of pending records (in the log's order, each with the
+ * stack id its caller interned for it) and hands each of a server log's events the stack of the
+ * oldest pending record with the same key:
+ *   ALLOC  kind, device, address, size, and type (a record of type UNKNOWN fits any type);
+ *   FREE   kind, device, address.
+ * The pid is not part of the key: the log names the pid of the last header before a block
+ * (another process's when processes share the file) and the server names a free by its
+ * buffer's owner. The server log has no times, so order is the only tie-breaker.
+ * A record is given up (counted in `dropped`) when a record 1/2 window newer than it has been
+ * taken (the events went past it), and the whole window is given up when it is full and 1/2
+ * window of events in a row found nothing in it (the logs are out of step, e.g. the log still
+ * holds an earlier run: a resynchronisation, counted; reading ahead again, the window catches
+ * up at twice the pace of the events). Records still pending at the end count as `left`.
+ */
+#define TTM_POCTRACE_WINDOW 65536u /* pending records, by default */
+
+typedef struct ttm_poctrace_match_stats {
+    uint64_t added;   /* records put in the window */
+    uint64_t taken;   /* events given a record's stack */
+    uint64_t missed;  /* events no pending record matched */
+    uint64_t dropped; /* records given up (the events went past them, or a resync) */
+    uint64_t resyncs; /* times the window was given up */
+    uint64_t left;    /* records pending at ttm__poctrace_matcher_stats() */
+    uint64_t peak;    /* most records pending at once */
+} ttm_poctrace_match_stats;
+
+typedef struct ttm_poctrace_matcher ttm_poctrace_matcher;
+
+/* A matcher of window pending records (0: TTM_POCTRACE_WINDOW; at least 2, at most 2^24).
+ * Returns 0, TTM_EINVAL or TTM_ENOMEM. */
+int ttm__poctrace_matcher_open(ttm_poctrace_matcher **out, uint32_t window);
+/* NULL is a no-op. */
+void ttm__poctrace_matcher_close(ttm_poctrace_matcher *m);
+/* True when the window is full: match events before adding. */
+bool ttm__poctrace_matcher_full(const ttm_poctrace_matcher *m);
+/* Adds rec (the next record of the log) with its stack id; returns TTM_ELIMIT (nothing added)
+ * when the window is full. */
+int ttm__poctrace_matcher_add(ttm_poctrace_matcher *m, const ttm_poctrace_record *rec,
+                              uint32_t stack);
+/* The stack of the record that matches the server log's event ev (ALLOC or FREE; the record
+ * leaves the window, counted in taken), or 0 when none does (counted in missed; any other kind
+ * of event is neither). */
+uint32_t ttm__poctrace_matcher_take(ttm_poctrace_matcher *m, const ttm_event *ev);
+/* The counters (left = the records pending now). */
+void ttm__poctrace_matcher_stats(const ttm_poctrace_matcher *m, ttm_poctrace_match_stats *out);
 
 #endif /* TTM_COMMON_POCTRACE_H */

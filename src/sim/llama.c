@@ -16,7 +16,7 @@
  *   the runtime frees twice, and every 8 steps an all-gather output MeshBuffer;
  * - close mesh: everything but the L1 system buffers is freed, MeshBuffers in varied orders.
  *
- * The spec's run tracked ~83,000 buffers (~49,000 DRAM, ~34,000 L1); this one is scaled to
+ * The real run tracked ~83,000 buffers (~49,000 DRAM, ~34,000 L1); this one is scaled to
  * keep the event count near 100,000 with either client (about 109,000 identity, 99,000
  * legacy), with DRAM buffers outnumbering L1 ones likewise (about 28,000 to 18,000
  * single-device buffers, plus the MeshBuffers in DRAM). With the legacy client the frees exceed
@@ -31,6 +31,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define A_OK     TTM__SIM_X(ALLOC_OK)
 #define F_OK     TTM__SIM_X(FREE_OK)
+#define TTM__SIM_FILE "src/sim/llama.c"
 
 #define LL_DEV        8
 #define LL_WEIGHTS    236
@@ -73,15 +74,20 @@ static void step_device(llama *L, uint16_t d, unsigned ndram, const uint64_t *ds
 {
     ttm__sim *S = L->S;
     uint32_t tmp[2];
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::operations::matmul::Matmul::create_output|"
+                                        "models::llama::Attention::forward"));
     for (unsigned k = 0; k < 2; k++)
         tmp[k] = ttm__sim_alloc(S, L->pid, d, TTM_MEM_L1, ttm__sim_pool_take(S, L->l1[d]),
                                 ttm__sim_pick(S, l1_sizes, NELEM(l1_sizes)), A_OK);
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::operations::transformer::SDPA::create_output|"
+                                        "models::llama::Attention::forward"));
     for (unsigned k = 0; k < ndram; k++)
         ttm__sim_list_push(&L->dram_live[d],
                            ttm__sim_alloc(S, L->pid, d, TTM_MEM_DRAM,
                                           ttm__sim_pool_take(S, L->dram[d]),
                                           ttm__sim_pick(S, dsizes, nsizes), A_OK));
     ttm__sim_shuffle(S, tmp, 2);
+    TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
     for (unsigned k = 0; k < 2; k++) {
         ttm__sim_free(S, L->pid, tmp[k], F_OK);
         ttm__sim_pool_give(L->l1[d], ttm__sim_rec_at(S, tmp[k])->addr);
@@ -113,48 +119,70 @@ void ttm__sim_scenario_llama(ttm__sim *S)
     ttm__sim_pool *dyn_pool = ttm__sim_pool_new(S, LL_MESH_DYN, MIB(4), 4);
 
     ttm__sim_mark(S, pid, "open mesh");
+    ttm__sim_scope(S, "ttnn::open_mesh_device");
     for (uint16_t d = 0; d < LL_DEV; d++) {
         uint64_t addr = LL_SYS_DRAM;
+        TTM__SIM_AT(S, TTM__SIM_SITE_OPEN);
         for (size_t i = 0; i < NELEM(sys_dram_sizes); i++) {
             sys_dram[d][i] = ttm__sim_alloc(S, pid, d, TTM_MEM_DRAM, addr, sys_dram_sizes[i], A_OK);
             addr += sys_dram_sizes[i];
         }
+        TTM__SIM_AT(S, "tt::tt_metal::Device::configure_fabric|tt::tt_metal::Device::initialize");
         for (size_t i = 0; i < NELEM(kernel_sizes); i++)
             kernels[d][i] =
                 ttm__sim_alloc(S, pid, d, TTM_MEM_KERNEL, kernel_addrs[i], kernel_sizes[i], A_OK);
+        TTM__SIM_AT(S, "tt::tt_metal::Device::init_command_queue_device|"
+                       "tt::tt_metal::Device::initialize");
         for (unsigned i = 0; i < 4; i++)
             ttm__sim_alloc(S, pid, d, TTM_MEM_L1, LL_L1_SYS + i * 256u, 256, A_OK);
     }
 
     ttm__sim_mark(S, pid, "load weights");
-    for (unsigned k = 0; k < LL_STATIC; k++)
+    ttm__sim_scope(S, "ttnn::as_tensor");
+    for (unsigned k = 0; k < LL_STATIC; k++) {
+        TTM__SIM_AT(S, k < LL_WEIGHTS ? TTM__SIM_SITE_TENSOR("ttnn::as_tensor|"
+                                                             "models::llama::load_weights")
+                                      : TTM__SIM_SITE_TENSOR("ttnn::zeros|"
+                                                             "models::llama::allocate_kv_cache"));
         ttm__sim_mesh_alloc(S, &stat[k], pid, 0, LL_DEV, TTM_MEM_DRAM, LL_MESH + k * MIB(4),
                             k < LL_WEIGHTS ? MIB(32) / LL_DEV : MIB(2));
+    }
 
     ttm__sim_mark(S, pid, "prefill");
+    ttm__sim_scope(S, "ttnn::matmul");
     for (unsigned s = 0; s < LL_PREFILL; s++)
         for (uint16_t d = 0; d < LL_DEV; d++)
             step_device(&L, d, 4, prefill_dram, NELEM(prefill_dram));
 
     ttm__sim_mark(S, pid, "trace capture");
+    ttm__sim_scope(S, "ttnn::begin_trace_capture");
+    TTM__SIM_AT(S, "tt::tt_metal::distributed::MeshDevice::begin_trace|ttnn::begin_trace_capture");
     for (uint16_t d = 0; d < LL_DEV; d++)
         trace[d] = ttm__sim_alloc(S, pid, d, TTM_MEM_TRACE, LL_TRACE, MIB(128), A_OK);
 
     ttm__sim_mark(S, pid, "decode");
     for (unsigned s = 0; s < LL_DECODE; s++) {
+        ttm__sim_scope(S, "ttnn::paged_scaled_dot_product_attention_decode");
         for (uint16_t d = 0; d < LL_DEV; d++)
             step_device(&L, d, 3, decode_dram, NELEM(decode_dram));
         /* argmax runs on device 1; its program buffer is freed by the program and again by
          * the program cache */
+        ttm__sim_scope(S, "ttnn::argmax");
+        TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
         uint32_t prog = ttm__sim_alloc(S, pid, 1, TTM_MEM_DRAM, LL_PROG,
                                        ttm__sim_pick(S, prog_sizes, NELEM(prog_sizes)), A_OK);
+        TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
         ttm__sim_free(S, pid, prog, F_OK);
+        TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
         ttm__sim_free(S, pid, prog, S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(DOUBLE_FREE));
+        ttm__sim_scope(S, "ttnn::all_gather");
         if (s % LL_MESH_EVERY == 0 && !dyn_live) {
+            TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::all_gather"));
             ttm__sim_mesh_alloc(S, &dyn, pid, 0, LL_DEV, TTM_MEM_DRAM,
                                 ttm__sim_pool_take(S, dyn_pool), MIB(1));
             dyn_live = true;
         } else if (s % LL_MESH_EVERY == LL_MESH_EVERY / 2 && dyn_live) {
+            TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
             ttm__sim_mesh_free(S, &dyn);
             ttm__sim_pool_give(dyn_pool, dyn.addr);
             dyn_live = false;
@@ -162,6 +190,8 @@ void ttm__sim_scenario_llama(ttm__sim *S)
     }
 
     ttm__sim_mark(S, pid, "close mesh");
+    ttm__sim_scope(S, "ttnn::close_mesh_device");
+    TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     if (dyn_live)
         ttm__sim_mesh_free(S, &dyn);
     for (uint16_t d = 0; d < LL_DEV; d++)

@@ -17,8 +17,8 @@
 
 /* ---- context ------------------------------------------------------------------------------- */
 
-void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm__sim_expect_fn fn,
-                   void *arg, ttm_sim_truth *truth)
+void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                   ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
 {
     memset(S, 0, sizeof *S);
     memset(truth, 0, sizeof *truth);
@@ -30,6 +30,8 @@ void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm__sim_e
     S->fn = fn;
     S->arg = arg;
     S->truth = truth;
+    S->where.stacks = stacks;
+    truth->has_sites = stacks != NULL;
 }
 
 void ttm__sim_fini(ttm__sim *S)
@@ -103,9 +105,35 @@ static ttm__sim_proc *proc_of(ttm__sim *S, uint32_t pid)
     return &S->procs[S->nprocs++];
 }
 
-/* Stamps ev (time, per-process sequence, thread), counts it into the truth and hands it on. */
+/* One more expected event of class cls from stack (runs with call sites only). */
+static void truth_site(ttm__sim *S, unsigned cls, uint32_t stack)
+{
+    ttm_sim_truth *t = S->truth;
+    if (S->where.stacks == NULL)
+        return;
+    for (size_t i = t->nsites; i > 0; i--) {
+        if (t->sites[i - 1].cls == cls && t->sites[i - 1].stack == stack) {
+            t->sites[i - 1].count++;
+            return;
+        }
+    }
+    if (t->nsites == TTM_SIM_MAX_SITES) {
+        t->sites_lost++;
+        return;
+    }
+    t->sites[t->nsites++] = (ttm_sim_site){.cls = (uint8_t)cls, .stack = stack, .count = 1};
+}
+
+/* Stamps ev (time, per-process sequence, thread, call site), counts it into the truth and
+ * hands it on. */
 static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
 {
+    if (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE) {
+        ttm__sim_context(S, ev);
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+            if ((expect & TTM_CLASS_BIT(c)) && ttm_class_is_anomaly(c))
+                truth_site(S, c, ev->stack);
+    }
     ev->ts = S->ts;
     S->ts += TTM__SIM_TS_STEP;
     ev->seq = proc_of(S, pid)->seq++;
@@ -262,6 +290,7 @@ void ttm__sim_proc_exit(ttm__sim *S, uint32_t pid)
         if (!r->view) {
             S->truth->class_count[TTM_CLASS_LEAKED_AT_EXIT]++;
             S->truth->leaked_bytes += r->size;
+            truth_site(S, TTM_CLASS_LEAKED_AT_EXIT, r->stack);
             bytes_sub(S, r);
         }
         r->refs = 0;
@@ -283,7 +312,8 @@ void ttm__sim_mark(ttm__sim *S, uint32_t pid, const char *name)
 
 /* ---- allocations and frees ----------------------------------------------------------------- */
 
-static void emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32_t expect)
+/* Emits an ALLOC of record r; returns the stack it carried. */
+static uint32_t emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32_t expect)
 {
     ttm_event ev;
     memset(&ev, 0, sizeof ev);
@@ -297,6 +327,7 @@ static void emit_alloc(ttm__sim *S, const ttm__sim_rec *r, uint64_t size, uint32
         ev.flags = r->view ? TTM_FLAG_VIEW : 0;
     }
     emit(S, r->pid, &ev, expect);
+    return ev.stack;
 }
 
 uint32_t ttm__sim_alloc_obj(ttm__sim *S, uint32_t pid, uint16_t device, unsigned memtype,
@@ -322,7 +353,8 @@ uint32_t ttm__sim_alloc_obj(ttm__sim *S, uint32_t pid, uint16_t device, unsigned
     }
     if (!view)
         hist_add(S, device, ttm__memtype_space(memtype), addr);
-    emit_alloc(S, r, size, expect);
+    uint32_t stack = emit_alloc(S, r, size, expect);
+    S->recs[i].stack = stack;
     return i;
 }
 
@@ -345,6 +377,7 @@ void ttm__sim_missed(ttm__sim *S, uint32_t rec)
     ttm__sim_rec *r = ttm__sim_rec_at(S, rec);
     assert(r->refs > 0 && !r->view);
     S->truth->class_count[TTM_CLASS_MISSED_FREE]++;
+    truth_site(S, TTM_CLASS_MISSED_FREE, r->stack);
     bytes_sub(S, r);
     r->refs = 0;
 }
@@ -491,6 +524,12 @@ void ttm__sim_list_free(ttm__sim_list *l)
 
 /* ---- mesh buffers -------------------------------------------------------------------------- */
 
+/* The mesh layer's frames (call sites) */
+#define MESH_CREATE       "tt::tt_metal::distributed::MeshBuffer::create"
+#define MESH_VIEW         "tt::tt_metal::distributed::MeshBuffer::create (per-device view)"
+#define MESH_DEALLOC      "tt::tt_metal::distributed::MeshBuffer::deallocate"
+#define MESH_DEALLOC_PART "tt::tt_metal::distributed::MeshBuffer::deallocate (per-device buffer)"
+
 void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t first, uint16_t ndev,
                          unsigned memtype, uint64_t addr, uint64_t size)
 {
@@ -507,6 +546,7 @@ void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t f
         m->backing[i] = TTM__SIM_NONE;
         m->part[i] = TTM__SIM_NONE;
     }
+    ttm__sim_layer(S, MESH_CREATE);
     if (S->legacy) {
         /* The prototype's client reported the backing buffer once, on the first device, and
          * the per-device buffers not at all. */
@@ -514,14 +554,17 @@ void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t f
                                            TTM__SIM_X(ALLOC_OK));
         for (uint16_t i = 0; i < ndev; i++)
             m->part[i] = ttm__sim_untracked(S, pid, (uint16_t)(first + i), memtype, addr, size);
+        ttm__sim_layer(S, NULL);
         return;
     }
     for (uint16_t i = 0; i < ndev; i++)
         m->backing[i] = ttm__sim_alloc_obj(S, pid, (uint16_t)(first + i), memtype, addr, size,
                                            backing, false, TTM__SIM_X(ALLOC_OK));
+    ttm__sim_layer(S, MESH_VIEW);
     for (uint16_t i = 0; i < ndev; i++)
         m->part[i] = ttm__sim_alloc_obj(S, pid, (uint16_t)(first + i), memtype, addr, size, 0, true,
                                         TTM__SIM_X(ALLOC_VIEW));
+    ttm__sim_layer(S, NULL);
 }
 
 enum { MESH_BACKING_FIRST, MESH_PARTS_FIRST, MESH_SHUFFLED };
@@ -563,6 +606,7 @@ void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
     for (size_t k = 0; k < n; k++) {
         uint32_t i = ops[k] & ~MESH_OP_BACKING;
         bool backing = (ops[k] & MESH_OP_BACKING) != 0;
+        ttm__sim_layer(S, backing ? MESH_DEALLOC : MESH_DEALLOC_PART);
         if (S->legacy) {
             if (i == 0) {
                 /* Both frees on the first device look alike: the first releases the backing
@@ -582,4 +626,5 @@ void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
                           released[i] ? TTM__SIM_X(VIEW_AFTER_OWNER) : TTM__SIM_X(FREE_VIEW));
         }
     }
+    ttm__sim_layer(S, NULL);
 }

@@ -18,6 +18,7 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define A_OK     TTM__SIM_X(ALLOC_OK)
 #define F_OK     TTM__SIM_X(FREE_OK)
+#define TTM__SIM_FILE "src/sim/scenarios.c"
 
 #define DRAM_SYS_BASE   0x01000000ull /* runtime-owned DRAM buffers of an open device */
 #define DRAM_PROG_BASE  0x02000000ull
@@ -38,6 +39,7 @@ static uint32_t second_free(const ttm__sim *S)
  * not NULL). */
 static void free_all(ttm__sim *S, uint32_t pid, ttm__sim_list *l, ttm__sim_pool *pool)
 {
+    TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
     while (l->n > 0) {
         uint32_t r = ttm__sim_list_take(S, l);
         ttm__sim_free(S, pid, r, F_OK);
@@ -71,6 +73,8 @@ static void mesh_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned ste
     ttm__sim_devices(S, ndev);
     ttm__sim_proc_start(S, pid);
     ttm__sim_mark(S, pid, "open mesh");
+    ttm__sim_scope(S, "ttnn::open_mesh_device");
+    TTM__SIM_AT(S, TTM__SIM_SITE_OPEN);
     for (uint16_t d = 0; d < ndev; d++) {
         sys_dram[d] = ttm__sim_alloc(S, pid, d, TTM_MEM_DRAM, DRAM_SYS_BASE, MIB(14), A_OK);
         sys_l1[d] = ttm__sim_alloc(S, pid, d, TTM_MEM_L1, L1_SYS_ADDR, 256, A_OK);
@@ -78,6 +82,8 @@ static void mesh_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned ste
     ttm__sim_pool *pool = ttm__sim_pool_new(S, DRAM_MESH_BASE, MIB(16), 64);
 
     ttm__sim_mark(S, pid, "load weights");
+    ttm__sim_scope(S, "ttnn::as_tensor");
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::as_tensor"));
     for (unsigned w = 0; w < nweights; w++)
         ttm__sim_mesh_alloc(S, &weights[w], pid, 0, ndev, TTM_MEM_DRAM, ttm__sim_pool_take(S, pool),
                             per_dev);
@@ -86,20 +92,28 @@ static void mesh_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned ste
     for (unsigned step = 0; step < steps; step++) {
         unsigned what = (unsigned)ttm__sim_below(S, 10);
         if (what < 4 && nact < MESH_LIVE_MAX && pool->nfree > 0) {
+            ttm__sim_scope(S, "ttnn::matmul");
+            TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::operations::matmul::Matmul::create_output"));
             uint64_t size = ttm__sim_chance(S, 50) ? per_dev : per_dev / 4;
             ttm__sim_mesh_alloc(S, &act[nact++], pid, 0, ndev, TTM_MEM_DRAM,
                                 ttm__sim_pool_take(S, pool), size);
         } else if (what < 6 && pool->nfree > 0) {
+            ttm__sim_scope(S, "ttnn::to_device");
+            TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::operations::core::to_device");
             uint16_t d = (uint16_t)ttm__sim_below(S, ndev);
             uint64_t size = ttm__sim_pick(S, single_sizes, NELEM(single_sizes));
             ttm__sim_list_push(&singles, ttm__sim_alloc(S, pid, d, TTM_MEM_DRAM,
                                                         ttm__sim_pool_take(S, pool), size, A_OK));
         } else if (nact > 0 && (singles.n == 0 || ttm__sim_chance(S, 50))) {
+            ttm__sim_scope(S, "ttnn::deallocate");
+            TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
             size_t k = (size_t)ttm__sim_below(S, nact);
             ttm__sim_mesh_free(S, &act[k]);
             ttm__sim_pool_give(pool, act[k].addr);
             act[k] = act[--nact];
         } else if (singles.n > 0) {
+            ttm__sim_scope(S, "ttnn::deallocate");
+            TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
             uint32_t r = ttm__sim_list_take(S, &singles);
             ttm__sim_free(S, pid, r, F_OK);
             ttm__sim_pool_give(pool, ttm__sim_rec_at(S, r)->addr);
@@ -107,11 +121,14 @@ static void mesh_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned ste
     }
 
     ttm__sim_mark(S, pid, "close mesh");
+    ttm__sim_scope(S, "ttnn::close_mesh_device");
+    TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     while (nact > 0) {
         ttm__sim_mesh_free(S, &act[--nact]);
         ttm__sim_pool_give(pool, act[nact].addr);
     }
     free_all(S, pid, &singles, pool);
+    TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     for (unsigned w = 0; w < nweights; w++)
         ttm__sim_mesh_free(S, &weights[w]);
     for (uint16_t d = 0; d < ndev; d++) {
@@ -166,39 +183,57 @@ void ttm__sim_scenario_program_pool(ttm__sim *S)
 
     for (unsigned batch = 0; batch < 12; batch++) {
         uint32_t prog[PROG_BATCH], order[PROG_BATCH];
+        ttm__sim_mark(S, pid, "compile");
+        ttm__sim_scope(S, "tt::tt_metal::CompileProgram");
+        TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
         for (unsigned i = 0; i < PROG_BATCH; i++) {
             prog[i] = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, ttm__sim_pool_take(S, pool),
                                      ttm__sim_pick(S, sizes, NELEM(sizes)), A_OK);
             order[i] = i;
         }
         ttm__sim_shuffle(S, order, PROG_BATCH);
+        ttm__sim_mark(S, pid, "release");
+        ttm__sim_scope(S, "tt::tt_metal::ProgramCache::clear");
         for (unsigned k = 0; k < PROG_BATCH; k++) {
             unsigned i = order[k];
             uint32_t r = prog[i];
             uint64_t addr = ttm__sim_rec_at(S, r)->addr;
             switch ((batch + i) % 4) {
             case 0: /* the pool freed twice */
+                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                 ttm__sim_free(S, pid, r, F_OK);
+                TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
                 ttm__sim_free(S, pid, r, second_free(S));
                 break;
             case 1: /* a cached program buffer re-reported, then released three times */
+                TTM__SIM_AT(S, "tt::tt_metal::ProgramCache::find|tt::tt_metal::EnqueueProgram");
                 ttm__sim_realloc(S, r, ttm__sim_rec_at(S, r)->size, TTM__SIM_X(DUPLICATE_ALLOC));
+                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                 ttm__sim_free(S, pid, r, F_OK);
                 ttm__sim_free(S, pid, r, F_OK);
+                TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
                 ttm__sim_free(S, pid, r, second_free(S));
                 break;
             case 2:
+                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                 ttm__sim_free(S, pid, r, F_OK);
                 break;
             default: { /* a stale second free after the address was handed out again */
+                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                 ttm__sim_free(S, pid, r, F_OK);
+                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
                 uint32_t next = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, addr,
                                                ttm__sim_pick(S, sizes, NELEM(sizes)), A_OK);
+                /* the pool's stale free, then the new program's own */
                 if (S->legacy) {
+                    TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
                     ttm__sim_free(S, pid, next, F_OK); /* the stale free, as the tracker sees it */
+                    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                     ttm__sim_free(S, pid, next, TTM__SIM_X(EXCESS_FREE));
                 } else {
+                    TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
                     ttm__sim_free(S, pid, r, TTM__SIM_X(DOUBLE_FREE));
+                    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
                     ttm__sim_free(S, pid, next, F_OK);
                 }
                 break;
@@ -242,6 +277,8 @@ void ttm__sim_scenario_pre_tracking(ttm__sim *S)
     for (unsigned step = 0; step < 240; step++) {
         unsigned what = (unsigned)ttm__sim_below(S, 10);
         if (what < 5) {
+            ttm__sim_scope(S, "ttnn::empty");
+            TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::empty"));
             bool in_l1 = ttm__sim_chance(S, 40);
             ttm__sim_pool *p = in_l1 ? l1 : dram;
             if (p->nfree == 0)
@@ -251,17 +288,23 @@ void ttm__sim_scenario_pre_tracking(ttm__sim *S)
             ttm__sim_list_push(&live, ttm__sim_alloc(S, pid, 0, in_l1 ? TTM_MEM_L1 : TTM_MEM_DRAM,
                                                      ttm__sim_pool_take(S, p), size, A_OK));
         } else if (what < 8 && live.n > 0) {
+            ttm__sim_scope(S, "ttnn::deallocate");
+            TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
             uint32_t r = ttm__sim_list_take(S, &live);
             ttm__sim_free(S, pid, r, F_OK);
             ttm__sim_rec *rec = ttm__sim_rec_at(S, r);
             ttm__sim_pool_give(rec->memtype == TTM_MEM_L1 ? l1 : dram, rec->addr);
         } else if (pre.n > 0) {
+            ttm__sim_scope(S, "ttnn::deallocate");
+            TTM__SIM_AT(S, "ttnn::Tensor::~Tensor|model::release_preloaded");
             uint32_t r = ttm__sim_list_take(S, &pre);
             ttm__sim_free(S, pid, r, TTM__SIM_X(UNKNOWN_FREE));
             ttm__sim_rec *rec = ttm__sim_rec_at(S, r);
             ttm__sim_pool_give(rec->memtype == TTM_MEM_L1 ? l1 : dram, rec->addr);
         }
     }
+    ttm__sim_scope(S, NULL);
+    TTM__SIM_AT(S, "ttnn::Tensor::~Tensor|model::release_preloaded");
     while (pre.n > 0)
         ttm__sim_free(S, pid, ttm__sim_list_take(S, &pre), TTM__SIM_X(UNKNOWN_FREE));
     free_all(S, pid, &live, NULL);
@@ -287,7 +330,9 @@ void ttm__sim_scenario_reuse(ttm__sim *S)
     ttm__sim_devices(S, 1);
     ttm__sim_proc_start(S, pid);
 
+    ttm__sim_scope(S, "ttnn::reshape");
     for (unsigned round = 0; round < 60; round++) {
+        TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::operations::data_movement::reshape");
         uint32_t d = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, a_dram, sizes[round % 3], A_OK);
         uint32_t l = ttm__sim_alloc(S, pid, 0, TTM_MEM_L1, a_l1,
                                     ttm__sim_pick(S, sizes, NELEM(sizes)), A_OK);
@@ -297,6 +342,7 @@ void ttm__sim_scenario_reuse(ttm__sim *S)
             second = d;
         }
         uint32_t both[2] = {first, second};
+        TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::operations::data_movement::reshape");
         for (unsigned k = 0; k < 2; k++) {
             uint64_t size = ttm__sim_rec_at(S, both[k])->size;
             if (!S->legacy && ttm__sim_chance(S, 25))
@@ -308,13 +354,16 @@ void ttm__sim_scenario_reuse(ttm__sim *S)
     }
 
     ttm__sim_mark(S, pid, "missed free");
+    TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|model::reuse_without_free");
     uint32_t x = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, a_dram, KIB(8), A_OK);
     if (S->legacy) {
         ttm__sim_realloc(S, x, KIB(256), TTM__SIM_X(DUPLICATE_ALLOC));
+        TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|model::reuse_without_free");
         ttm__sim_free(S, pid, x, F_OK); /* one reference stays: a leak at exit */
     } else {
         ttm__sim_missed(S, x);
         uint32_t y = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, a_dram, KIB(256), TTM__SIM_X(OVERLAP));
+        TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|model::reuse_without_free");
         ttm__sim_free(S, pid, y, F_OK);
     }
     ttm__sim_proc_exit(S, pid);
@@ -343,14 +392,24 @@ void ttm__sim_scenario_leaks(ttm__sim *S)
     pools[2] = ttm__sim_pool_new(S, 0xC0000, KIB(4), 24);
     pools[3] = ttm__sim_pool_new(S, SYSMEM_BASE, MIB(1), 24);
     static const uint64_t max_size[] = {MIB(4), KIB(16), KIB(4), MIB(1)};
+    static const char *const sites[] = {
+        TTM__SIM_SITE_TENSOR("model::KVCache::grow"),
+        TTM__SIM_SITE_TENSOR("model::Attention::scratch"),
+        "tt::tt_metal::CreateBuffer|model::Sampler::counters",
+        "tt::tt_metal::CreateBuffer|model::pin_host_buffer",
+    };
 
     ttm__sim_proc_start(S, p0);
+    ttm__sim_mark(S, p0, "run");
+    ttm__sim_scope(S, "model::forward");
     for (unsigned i = 0; i < 28; i++) {
         unsigned t = (unsigned)ttm__sim_below(S, 4);
+        TTM__SIM_AT(S, sites[t]);
         uint64_t size = 256 + ttm__sim_below(S, max_size[t] / 256) * 256;
         ttm__sim_list_push(&live, ttm__sim_alloc(S, p0, (uint16_t)ttm__sim_below(S, 2), types[t],
                                                  ttm__sim_pool_take(S, pools[t]), size, A_OK));
     }
+    TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
     for (unsigned i = 0; i < 14; i++) {
         uint32_t r = ttm__sim_list_take(S, &live);
         ttm__sim_free(S, p0, r, F_OK);
@@ -359,11 +418,14 @@ void ttm__sim_scenario_leaks(ttm__sim *S)
             if (types[t] == rec->memtype)
                 ttm__sim_pool_give(pools[t], rec->addr);
     }
+    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
     uint32_t prog =
         ttm__sim_alloc(S, p0, 0, TTM_MEM_DRAM, ttm__sim_pool_take(S, pools[0]), KIB(64), A_OK);
     ttm__sim_realloc(S, prog, KIB(64), TTM__SIM_X(DUPLICATE_ALLOC));
+    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
     ttm__sim_free(S, p0, prog, F_OK);
     ttm__sim_list_push(&live, prog);
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("model::Embedding::load"));
     ttm__sim_mesh_alloc(S, &mesh, p0, 0, 2, TTM_MEM_DRAM, ttm__sim_pool_take(S, pools[0]), MIB(4));
     for (unsigned i = 0; i < 2; i++)
         if (mesh.backing[i] != TTM__SIM_NONE)
@@ -372,6 +434,8 @@ void ttm__sim_scenario_leaks(ttm__sim *S)
 
     /* The leaked buffers were reclaimed: a new process gets their addresses. */
     ttm__sim_proc_start(S, p1);
+    ttm__sim_mark(S, p1, "run");
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("model::forward"));
     for (size_t i = 0; i < live.n; i++) {
         const ttm__sim_rec old = *ttm__sim_rec_at(S, live.v[i]);
         ttm__sim_list_push(
@@ -381,6 +445,8 @@ void ttm__sim_scenario_leaks(ttm__sim *S)
     ttm__sim_proc_exit(S, p1);
 
     ttm__sim_proc_start(S, p2);
+    ttm__sim_scope(S, "worker::run");
+    TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|worker::run");
     for (unsigned i = 0; i < 6; i++)
         ttm__sim_alloc(S, p2, (uint16_t)(i % 2), i % 3 ? TTM_MEM_L1 : TTM_MEM_CB,
                        0x100000 + i * KIB(8), KIB(1) << (i % 4), A_OK);
@@ -419,9 +485,11 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
         ttm__sim_proc_start(S, pid0 + p);
     }
     sys = ttm__sim_pool_new(S, SYSMEM_BASE, MIB(1), 8);
+    ttm__sim_scope(S, "worker::step");
 
     for (unsigned step = 0; step < 600; step++) {
         if (step == 150 && live[0].n > 0) { /* 1001 frees a buffer of 1000 */
+            TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|worker::release_shared");
             ttm__sim_free(S, pid0 + 1, live[0].v[ttm__sim_below(S, live[0].n)],
                           TTM__SIM_X(FOREIGN_FREE));
             continue;
@@ -431,6 +499,7 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
                 const ttm__sim_rec r = *ttm__sim_rec_at(S, live[0].v[i]);
                 if (r.memtype != TTM_MEM_DRAM)
                     continue;
+                TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|worker::map_fixed_address");
                 uint32_t o = ttm__sim_alloc(S, pid0 + 2, r.device, TTM_MEM_DRAM, r.addr, KIB(4),
                                             TTM__SIM_X(OVERLAP));
                 ttm__sim_free(S, pid0 + 2, o, F_OK);
@@ -446,6 +515,7 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
             continue;
         }
         if (step == 450 && leaked_of_1001 != TTM__SIM_NONE) {
+            TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|worker::release_shared");
             ttm__sim_free(S, pid0 + 2, leaked_of_1001,
                           S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(UNKNOWN_FREE));
             continue;
@@ -455,6 +525,7 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
             p = 0;
         uint32_t pid = pid0 + p;
         if (live[p].n < 16 && ttm__sim_chance(S, 60)) {
+            TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("worker::step"));
             uint16_t d = (uint16_t)ttm__sim_below(S, 2);
             unsigned what = (unsigned)ttm__sim_below(S, 10);
             uint32_t r;
@@ -471,6 +542,7 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
                 continue;
             ttm__sim_list_push(&live[p], r);
         } else if (live[p].n > 0) {
+            TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
             uint32_t r = ttm__sim_list_take(S, &live[p]);
             ttm__sim_free(S, pid, r, F_OK);
             const ttm__sim_rec *rec = ttm__sim_rec_at(S, r);
@@ -480,6 +552,7 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
                                rec->addr);
         }
     }
+    TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
     for (unsigned i = live[0].n / 2; i > 0; i--)
         ttm__sim_free(S, pid0, ttm__sim_list_take(S, &live[0]), F_OK);
     ttm__sim_proc_exit(S, pid0);
@@ -520,18 +593,24 @@ void ttm__sim_scenario_cb_kernel(ttm__sim *S)
     ttm__sim_pool *l1pool = ttm__sim_pool_new(S, 0xF0000, KIB(32), 8);
     ttm__sim_pool *smallpool = ttm__sim_pool_new(S, 0x130000, KIB(4), 8);
 
+    ttm__sim_mark(S, pid, "open device");
+    TTM__SIM_AT(S, "tt::tt_metal::Device::configure_fabric|tt::tt_metal::Device::initialize");
     persistent[0] = ttm__sim_alloc(S, pid, 0, TTM_MEM_KERNEL, 0x1000, 102400, A_OK);
     persistent[1] = ttm__sim_alloc(S, pid, 0, TTM_MEM_KERNEL, 0x1A000, KIB(64), A_OK);
     persistent[2] = ttm__sim_alloc(S, pid, 0, TTM_MEM_KERNEL, 0x2A000, KIB(40), A_OK);
 
+    ttm__sim_mark(S, pid, "launches");
     for (unsigned launch = 0; launch < 80; launch++) {
         unsigned prog = (unsigned)ttm__sim_below(S, CBK_PROGRAMS);
+        ttm__sim_scope(S, prog % 2 ? "ttnn::add" : "ttnn::matmul");
         if (!cached[prog]) {
             if (ncached == CBK_CACHE_MAX) { /* evict another cached program */
                 unsigned victim;
                 do
                     victim = (unsigned)ttm__sim_below(S, CBK_PROGRAMS);
                 while (!cached[victim]);
+                TTM__SIM_AT(S, "tt::tt_metal::detail::ProgramImpl::release_kernels|"
+                               "tt::tt_metal::ProgramCache::evict");
                 for (unsigned k = 0; k < nkernels[victim]; k++) {
                     ttm__sim_free(S, pid, kernels[victim][k], F_OK);
                     ttm__sim_pool_give(kpool, ttm__sim_rec_at(S, kernels[victim][k])->addr);
@@ -540,6 +619,8 @@ void ttm__sim_scenario_cb_kernel(ttm__sim *S)
                 ncached--;
             }
             nkernels[prog] = 2 + (unsigned)ttm__sim_below(S, 2);
+            TTM__SIM_AT(S, "tt::tt_metal::detail::ProgramImpl::load_kernels|"
+                           "tt::tt_metal::EnqueueProgram");
             for (unsigned k = 0; k < nkernels[prog]; k++)
                 kernels[prog][k] =
                     ttm__sim_alloc(S, pid, 0, TTM_MEM_KERNEL, ttm__sim_pool_take(S, kpool),
@@ -549,20 +630,25 @@ void ttm__sim_scenario_cb_kernel(ttm__sim *S)
         }
         uint32_t cbs[6];
         unsigned ncb = 2 + (unsigned)ttm__sim_below(S, 5);
+        TTM__SIM_AT(S, "tt::tt_metal::CreateCircularBuffer|tt::tt_metal::EnqueueProgram");
         for (unsigned k = 0; k < ncb; k++)
             cbs[k] = ttm__sim_alloc(S, pid, 0, TTM_MEM_CB, ttm__sim_pool_take(S, cbpool),
                                     ttm__sim_pick(S, cb_sizes, NELEM(cb_sizes)), A_OK);
         ttm__sim_shuffle(S, cbs, ncb);
+        TTM__SIM_AT(S, "tt::tt_metal::detail::ProgramImpl::release_circular_buffers|"
+                       "tt::tt_metal::Finish");
         for (unsigned k = 0; k < ncb; k++) {
             ttm__sim_free(S, pid, cbs[k], F_OK);
             ttm__sim_pool_give(cbpool, ttm__sim_rec_at(S, cbs[k])->addr);
         }
+        TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
         while (outputs.n >= 6) {
             uint32_t r = ttm__sim_list_take(S, &outputs);
             ttm__sim_free(S, pid, r, F_OK);
             const ttm__sim_rec *rec = ttm__sim_rec_at(S, r);
             ttm__sim_pool_give(rec->memtype == TTM_MEM_L1 ? l1pool : smallpool, rec->addr);
         }
+        TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::operations::binary::create_output"));
         if (ttm__sim_chance(S, 70))
             ttm__sim_list_push(&outputs,
                                ttm__sim_alloc(S, pid, 0, TTM_MEM_L1, ttm__sim_pool_take(S, l1pool),
@@ -572,7 +658,10 @@ void ttm__sim_scenario_cb_kernel(ttm__sim *S)
                                                         ttm__sim_pool_take(S, smallpool),
                                                         KIB(1) << ttm__sim_below(S, 3), A_OK));
     }
+    ttm__sim_mark(S, pid, "close device");
+    ttm__sim_scope(S, NULL);
     free_all(S, pid, &outputs, NULL);
+    TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     for (unsigned p = 0; p < CBK_PROGRAMS; p++)
         for (unsigned k = 0; cached[p] && k < nkernels[p]; k++)
             ttm__sim_free(S, pid, kernels[p][k], F_OK);
@@ -599,6 +688,8 @@ void ttm__sim_scenario_trace(ttm__sim *S)
     ttm__sim_pool *wpool = ttm__sim_pool_new(S, DRAM_MESH_BASE, MIB(64), 16);
     ttm__sim_pool *apool = ttm__sim_pool_new(S, DRAM_ACT_BASE, MIB(4), 16);
 
+    ttm__sim_scope(S, "ttnn::as_tensor");
+    TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::as_tensor"));
     for (uint16_t d = 0; d < 2; d++)
         for (unsigned i = 0; i < 6; i++)
             ttm__sim_list_push(&weights,
@@ -607,23 +698,32 @@ void ttm__sim_scenario_trace(ttm__sim *S)
     for (unsigned round = 0; round < 6; round++) {
         uint32_t tr[2];
         ttm__sim_mark(S, pid, "trace capture");
+        ttm__sim_scope(S, "ttnn::begin_trace_capture");
+        TTM__SIM_AT(S, "tt::tt_metal::distributed::MeshDevice::begin_trace|"
+                       "ttnn::begin_trace_capture");
         for (uint16_t d = 0; d < 2; d++)
             tr[d] = ttm__sim_alloc(
                 S, pid, d, TTM_MEM_TRACE, DRAM_TRACE_BASE,
                 round == 0 ? MIB(128) : ttm__sim_pick(S, trace_sizes, NELEM(trace_sizes)), A_OK);
         ttm__sim_mark(S, pid, "trace replay");
+        ttm__sim_scope(S, "ttnn::matmul");
         for (unsigned i = 0; i < 20; i++) {
             if (act.n < 8 && ttm__sim_chance(S, 55)) {
+                TTM__SIM_AT(
+                    S, TTM__SIM_SITE_TENSOR("ttnn::operations::matmul::Matmul::create_output"));
                 ttm__sim_list_push(&act, ttm__sim_alloc(S, pid, (uint16_t)ttm__sim_below(S, 2),
                                                         TTM_MEM_DRAM, ttm__sim_pool_take(S, apool),
                                                         KIB(256) << ttm__sim_below(S, 4), A_OK));
             } else if (act.n > 0) {
+                TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
                 uint32_t r = ttm__sim_list_take(S, &act);
                 ttm__sim_free(S, pid, r, F_OK);
                 ttm__sim_pool_give(apool, ttm__sim_rec_at(S, r)->addr);
             }
         }
         ttm__sim_mark(S, pid, "trace release");
+        ttm__sim_scope(S, "ttnn::release_trace");
+        TTM__SIM_AT(S, "tt::tt_metal::distributed::MeshDevice::release_trace|ttnn::release_trace");
         for (uint16_t d = 0; d < 2; d++)
             ttm__sim_free(S, pid, tr[d], F_OK);
     }
@@ -650,10 +750,13 @@ void ttm__sim_scenario_ambiguous(ttm__sim *S)
     const uint64_t a = 0x100000, b = 0x80000;
     ttm__sim_devices(S, 1);
     ttm__sim_proc_start(S, pid);
+    ttm__sim_scope(S, "ttnn::to_memory_config");
     for (unsigned round = 0; round < 8; round++) {
+        TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::to_memory_config");
         uint32_t d = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, a, MIB(1) << (round % 3), A_OK);
         uint32_t l = ttm__sim_alloc(S, pid, 0, round % 2 ? TTM_MEM_L1 : TTM_MEM_CB, a,
                                     KIB(16) << (round % 4), A_OK);
+        TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::to_memory_config");
         if (S->legacy) {
             ttm__sim_free(S, pid, l, F_OK | TTM__SIM_X(AMBIGUOUS_FREE));
             ttm__sim_free(S, pid, d, F_OK);
@@ -665,10 +768,15 @@ void ttm__sim_scenario_ambiguous(ttm__sim *S)
             ttm__sim_free(S, pid, d, F_OK);
         }
     }
+    TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::to_memory_config");
     uint32_t l = ttm__sim_alloc(S, pid, 0, TTM_MEM_L1, b, KIB(8), A_OK);
+    TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::to_memory_config");
     ttm__sim_free(S, pid, l, F_OK);
+    TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::Tensor::~Tensor");
     ttm__sim_free(S, pid, l, second_free(S));
+    TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::to_memory_config");
     uint32_t d = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, b, MIB(2), A_OK);
+    TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::to_memory_config");
     ttm__sim_free(S, pid, d, F_OK);
     ttm__sim_proc_exit(S, pid);
 }
@@ -686,10 +794,13 @@ void ttm__sim_scenario_invalid(ttm__sim *S)
     const uint32_t bad = TTM__SIM_X(INVALID);
     ttm__sim_devices(S, 1);
     ttm__sim_proc_start(S, pid);
+    ttm__sim_scope(S, "client::run");
     for (unsigned round = 0; round < 10; round++) {
         uint64_t addr = DRAM_ACT_BASE + round * MIB(1);
         uint64_t obj = S->legacy ? 0 : ttm__sim_new_obj(S);
+        TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|client::run");
         uint32_t r = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, addr, MIB(1), A_OK);
+        TTM__SIM_AT(S, "client::send_malformed|client::run");
         switch (ttm__sim_below(S, 5)) {
         case 0:
             ttm__sim_raw(S, pid, TTM_EV_ALLOC, 0, TTM_MEM_ANY, 0, addr, KIB(4), obj, bad);
@@ -708,6 +819,7 @@ void ttm__sim_scenario_invalid(ttm__sim *S)
             break;
         }
         ttm__sim_raw(S, pid, TTM_EV_FREE, 0, TTM_MEM_DRAM, 0x100, addr, 0, obj, bad);
+        TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|client::run");
         ttm__sim_free(S, pid, r, F_OK);
     }
     ttm__sim_proc_exit(S, pid);

@@ -35,7 +35,7 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count)
     return scenario_table;
 }
 
-int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
+int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
                         ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
 {
     size_t i = 0;
@@ -49,7 +49,7 @@ int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
     if (truth == NULL)
         truth = local = ttm__xmalloc(sizeof *local);
     ttm__sim S;
-    ttm__sim_init(&S, client, seed, fn, arg, truth);
+    ttm__sim_init(&S, client, seed, stacks, fn, arg, truth);
     scenario_fns[i](&S);
     ttm__sim_fini(&S);
     ttm__free(local);
@@ -68,13 +68,19 @@ static void emit_only(void *arg, uint32_t pid, const ttm_event *ev, uint32_t exp
     a->emit(a->arg, pid, ev);
 }
 
-int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
-                void *arg, ttm_sim_truth *truth)
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                       ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth)
 {
     if (emit == NULL)
         return TTM_EINVAL;
     emit_adapter a = {emit, arg};
-    return ttm__sim_run_expect(name, client, seed, emit_only, &a, truth);
+    return ttm__sim_run_expect(name, client, seed, stacks, emit_only, &a, truth);
+}
+
+int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
+                void *arg, ttm_sim_truth *truth)
+{
+    return ttm_sim_run_stacks(name, client, seed, NULL, emit, arg, truth);
 }
 
 /* ---- check --------------------------------------------------------------------------------- */
@@ -95,6 +101,84 @@ static void differ(diff_out *o, const char *what, uint64_t expected, uint64_t go
     char line[160];
     snprintf(line, sizeof line, "%s: expected %" PRIu64 ", got %" PRIu64, what, expected, got);
     o->fn(o->arg, line);
+}
+
+/* A (class, stack) count of the registry's: its offender entries' sites summed by stack, and
+ * its leak groups. */
+typedef struct site_sum {
+    ttm_sim_site *v;
+    size_t n, cap;
+} site_sum;
+
+static void site_add(site_sum *a, unsigned cls, uint32_t stack, uint64_t count)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->v[i].cls == cls && a->v[i].stack == stack) {
+            a->v[i].count += count;
+            return;
+        }
+    }
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 64;
+        a->v = ttm__xreallocarray(a->v, a->cap, sizeof *a->v);
+    }
+    a->v[a->n++] = (ttm_sim_site){.cls = (uint8_t)cls, .stack = stack, .count = count};
+}
+
+static uint64_t site_count(const ttm_sim_site *v, size_t n, unsigned cls, uint32_t stack)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].cls == cls && v[i].stack == stack)
+            return v[i].count;
+    return 0;
+}
+
+/* Each (class, stack) of the truth against the registry's sites, and each of the registry's
+ * against the truth (see sim.h). */
+static void check_sites(diff_out *o, const ttm_sim_truth *truth, const ttm_registry *reg)
+{
+    char what[96];
+    differ(o, "sites past the truth's bound", 0, truth->sites_lost);
+    site_sum got = {0};
+    bool inexact[TTM_CLASS__COUNT] = {false};
+    size_t noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, NULL, 0);
+    ttm_offender *offs = ttm__xcalloc(noffs ? noffs : 1, sizeof *offs);
+    noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, offs, noffs);
+    for (size_t i = 0; i < noffs; i++) {
+        if (offs[i].cls == TTM_CLASS_LEAKED_AT_EXIT)
+            continue; /* the leak groups below say it (by allocation stack, exactly) */
+        inexact[offs[i].cls] = inexact[offs[i].cls] || offs[i].sites_other > 0;
+        for (size_t k = 0; k < offs[i].nsites; k++)
+            site_add(&got, offs[i].cls, offs[i].sites[k].stack, offs[i].sites[k].count);
+    }
+    ttm__free(offs);
+    size_t ngroups = ttm_registry_leak_groups(reg, NULL, 0);
+    ttm_leak_group *groups = ttm__xcalloc(ngroups ? ngroups : 1, sizeof *groups);
+    ngroups = ttm_registry_leak_groups(reg, groups, ngroups);
+    for (size_t i = 0; i < ngroups; i++)
+        site_add(&got, TTM_CLASS_LEAKED_AT_EXIT, groups[i].stack, groups[i].count);
+    ttm__free(groups);
+
+    for (size_t i = 0; i < truth->nsites; i++) {
+        const ttm_sim_site *s = &truth->sites[i];
+        uint64_t n = site_count(got.v, got.n, s->cls, s->stack);
+        /* an entry that saw more sites than it keeps: space-saving never reports more than a
+         * site's true count */
+        if (inexact[s->cls] && n <= s->count)
+            continue;
+        snprintf(what, sizeof what, "class %s from stack %" PRIu32, ttm_class_name(s->cls),
+                 s->stack);
+        differ(o, what, s->count, n);
+    }
+    for (size_t i = 0; i < got.n; i++) {
+        const ttm_sim_site *s = &got.v[i];
+        if (site_count(truth->sites, truth->nsites, s->cls, s->stack) != 0)
+            continue;
+        snprintf(what, sizeof what, "class %s from stack %" PRIu32, ttm_class_name(s->cls),
+                 s->stack);
+        differ(o, what, 0, s->count);
+    }
+    ttm__free(got.v);
 }
 
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
@@ -125,5 +209,7 @@ size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
         differ(&o, what, p->bytes, got);
     }
     ttm__free(devs);
+    if (truth->has_sites)
+        check_sites(&o, truth, reg);
     return o.n;
 }

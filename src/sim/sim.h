@@ -16,6 +16,7 @@
 
 #include "common/event.h"
 #include "core/registry.h"
+#include "core/stacks.h"
 
 typedef enum ttm_sim_client { TTM_SIM_IDENTITY = 0, TTM_SIM_LEGACY = 1 } ttm_sim_client;
 
@@ -25,6 +26,15 @@ typedef enum ttm_sim_client { TTM_SIM_IDENTITY = 0, TTM_SIM_LEGACY = 1 } ttm_sim
 typedef void (*ttm_sim_emit_fn)(void *arg, uint32_t pid, const ttm_event *ev);
 
 #define TTM_SIM_MAX_PEAKS 64
+#define TTM_SIM_MAX_SITES 256
+
+/* How many events of one class came from one stack (runs with call sites only). */
+typedef struct ttm_sim_site {
+    uint8_t cls;    /* an anomaly class, or leaked_at_exit */
+    uint32_t stack; /* the event's stack; missed_free and leaked_at_exit: the stack of the lost
+                     * buffer's allocation */
+    uint64_t count;
+} ttm_sim_site;
 
 typedef struct ttm_sim_peak {
     uint16_t device;
@@ -38,6 +48,12 @@ typedef struct ttm_sim_truth {
     uint64_t leaked_bytes;                   /* expected bytes of leaked_at_exit */
     size_t npeaks;                           /* expected peak bytes per (device, memtype) */
     ttm_sim_peak peaks[TTM_SIM_MAX_PEAKS];   /* (only the pairs the scenario asserts) */
+    /* with call sites (ttm_sim_run_stacks): the expected sites of the anomaly classes and of
+     * the leaks at exit, in order of first sight */
+    bool has_sites;
+    size_t nsites;
+    uint64_t sites_lost; /* events of pairs past TTM_SIM_MAX_SITES */
+    ttm_sim_site sites[TTM_SIM_MAX_SITES];
 } ttm_sim_truth;
 
 typedef struct ttm_sim_scenario {
@@ -54,9 +70,20 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count);
 int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,
                 void *arg, ttm_sim_truth *truth);
 
+/* ttm_sim_run() whose ALLOC and FREE events carry call sites: a stack of TEXT frames naming the
+ * simulated code path (the buffer call, the MeshBuffer layer, the scenario's path, the scenario
+ * function) and the scope of the simulated op, interned into stacks (the registry's table,
+ * ttm_registry_stacks(), for the ids to mean something to it). stacks NULL: ttm_sim_run(). The
+ * events are otherwise the same as ttm_sim_run()'s, and so is the truth. */
+int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                       ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth);
+
 /* Compares truth with a registry that has applied the scenario's events. Each difference is
- * one line "class double_free: expected 3, got 2" passed to fn. Returns the number of
- * differences (0 = the core's verdict equals the ground truth). */
+ * one line "class double_free: expected 3, got 2" passed to fn. With call sites, also each
+ * (class, stack): the sites of the class's offender entries summed by stack, and the leak
+ * groups, must hold the truth's counts (exactly while no entry has more sites than it keeps;
+ * else each kept count at most the truth's and the rest in sites_other). Returns the number
+ * of differences (0 = the core's verdict equals the ground truth). */
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg);
 

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/stacks.h"
 #include "sim/sim.h"
 
 #define TTM__SIM_PID0        1000u /* the first simulated process */
@@ -48,7 +49,8 @@ typedef void (*ttm__sim_expect_fn)(void *arg, uint32_t pid, const ttm_event *ev,
 typedef struct ttm__sim_rec {
     uint64_t addr, size, obj;
     uint32_t pid;
-    uint32_t refs; /* the tracker's reference count; 0 = not live */
+    uint32_t refs;  /* the tracker's reference count; 0 = not live */
+    uint32_t stack; /* the allocation's stack (with call sites), which the tracker keeps */
     uint16_t device;
     uint8_t memtype;
     bool view;
@@ -88,6 +90,32 @@ typedef struct ttm__sim_mesh {
     uint32_t part[TTM__SIM_MAX_DEVICES];
 } ttm__sim_mesh;
 
+/* A call stack already interned: the (kind, layer, site) it was made for. */
+typedef struct ttm__sim_stack_memo {
+    const char *path, *func, *layer;
+    uint8_t kind;
+    uint32_t id;
+} ttm__sim_stack_memo;
+
+typedef struct ttm__sim_scope_memo {
+    const char *name;
+    uint32_t id;
+} ttm__sim_scope_memo;
+
+#define TTM__SIM_MEMO 64
+
+/* Where the events come from (only used with a stacks table). */
+typedef struct ttm__sim_where {
+    ttm_stacks *stacks;             /* NULL: no call sites, nothing below is used */
+    const char *path, *func, *file; /* the site (ttm__sim_site) */
+    const char *layer;              /* the MeshBuffer helper's frame, NULL outside */
+    const char *scope;              /* the scope's name, NULL = none */
+    ttm__sim_stack_memo stacks_memo[TTM__SIM_MEMO];
+    size_t nstacks, last;
+    ttm__sim_scope_memo scopes_memo[TTM__SIM_MEMO];
+    size_t nscopes;
+} ttm__sim_where;
+
 /* A growable list of record indices. */
 typedef struct ttm__sim_list {
     uint32_t *v;
@@ -120,20 +148,23 @@ typedef struct ttm__sim {
 
     ttm__sim_pool **pools;
     size_t npools;
+
+    ttm__sim_where where;
 } ttm__sim;
 
 /* ---- context ------------------------------------------------------------------------------- */
 
-/* Prepares S for one run. truth must not be NULL; it is zeroed. */
-void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm__sim_expect_fn fn,
-                   void *arg, ttm_sim_truth *truth);
+/* Prepares S for one run. truth must not be NULL; it is zeroed. stacks: where the events'
+ * call stacks and scope names are interned, NULL for none (ttm_sim_run_stacks()). */
+void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                   ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth);
 /* Writes the model's peaks into the truth (device-major, at most TTM_SIM_MAX_PEAKS pairs with
  * a non-zero peak) and frees everything S owns. */
 void ttm__sim_fini(ttm__sim *S);
 
-/* Runs scenario name; returns 0 or TTM_ENOENT. The private form of ttm_sim_run() that also
- * hands every event's expected class mask to fn. truth may be NULL. */
-int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed,
+/* Runs scenario name; returns 0 or TTM_ENOENT. The private form of ttm_sim_run_stacks() that
+ * also hands every event's expected class mask to fn. stacks and truth may be NULL. */
+int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
                         ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth);
 
 /* ---- randomness ---------------------------------------------------------------------------- */
@@ -210,6 +241,48 @@ uint32_t ttm__sim_legacy_stray(const ttm__sim *S, uint16_t device, uint64_t addr
 ttm__sim_rec *ttm__sim_rec_at(ttm__sim *S, uint32_t i);
 /* True when record i is live in the tracker. */
 bool ttm__sim_live(const ttm__sim *S, uint32_t i);
+
+/* ---- call sites (sites.c) ------------------------------------------------------------------ */
+
+/*
+ * With a stacks table, every ALLOC and FREE carries a stack of TEXT frames, innermost first:
+ *   1. the buffer call: "tt::tt_metal::Buffer::allocate_impl" or "...::deallocate_impl"
+ *      (module libtt_metal.so, file tt_metal/impl/buffers/buffer.cpp);
+ *   2. inside the MeshBuffer helpers, the mesh layer ("...distributed::MeshBuffer::create",
+ *      "... (per-device view)", "...::deallocate", "... (per-device buffer)");
+ *   3. the site's frames: the code path the scenario names, '|'-separated, innermost first
+ *      ("tt::tt_metal::ProgramCache::clear|ttnn::close_device");
+ *   4. the scenario's own function (__func__) with its source file;
+ * and the innermost scope's name (a ttnn op, as the runtime's op hooks would push it). Without
+ * a table, stack and scope stay 0 and nothing is interned.
+ */
+/* Sites more than one scenario uses */
+#define TTM__SIM_SITE_DEALLOC    "ttnn::deallocate|ttnn::Tensor::deallocate"
+#define TTM__SIM_SITE_TENSOR(op) "ttnn::allocate_tensor_on_device|" op
+#define TTM__SIM_SITE_PROG_ALLOC                                                                   \
+    "tt::tt_metal::detail::ProgramImpl::allocate_kernel_bin_buf_on_device|"                        \
+    "tt::tt_metal::EnqueueProgram"
+#define TTM__SIM_SITE_PROG_FREE                                                                    \
+    "tt::tt_metal::detail::ProgramImpl::deallocate_kernel_buffers|"                                \
+    "tt::tt_metal::detail::ProgramImpl::~ProgramImpl"
+/* the program buffer pool's own free of a buffer its program already freed */
+#define TTM__SIM_SITE_POOL_FREE                                                                    \
+    "tt::tt_metal::ProgramBufferPool::release|tt::tt_metal::ProgramCache::clear"
+#define TTM__SIM_SITE_OPEN                                                                         \
+    "tt::tt_metal::Device::initialize_allocator|tt::tt_metal::distributed::MeshDevice::create"
+#define TTM__SIM_SITE_CLOSE                                                                        \
+    "tt::tt_metal::Device::close|tt::tt_metal::distributed::MeshDevice::close"
+
+/* Sets the site of the events that follow; path is a string constant (kept by pointer). */
+void ttm__sim_site(ttm__sim *S, const char *path, const char *func, const char *file);
+#define TTM__SIM_AT(S, path) ttm__sim_site((S), (path), __func__, TTM__SIM_FILE)
+/* Sets the scope of the events that follow (a string constant; NULL = none). */
+void ttm__sim_scope(ttm__sim *S, const char *name);
+/* Sets the mesh layer frame (a string constant; NULL outside the MeshBuffer helpers). */
+void ttm__sim_layer(ttm__sim *S, const char *frame);
+/* Fills ev->stack and ev->scope for an ALLOC or FREE from the site, layer and scope (both 0
+ * without a table, or when the table is full). */
+void ttm__sim_context(ttm__sim *S, ttm_event *ev);
 
 /* ---- address pools, lists ------------------------------------------------------------------ */
 

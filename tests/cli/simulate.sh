@@ -43,6 +43,42 @@ assert r["totals"]["allocs"] > 0 and len(r["devices"]) == 8, len(r["devices"])
 PY
 check "identity mesh8 JSON: views explained, no unknown/excess frees" $?
 
+# call sites: the pool's double frees carry the stack of the pool's release and of the free
+# that released the buffer first (two different paths), every leak group a stack, and the
+# breakdown names the scenario's phases
+"$ttmem" simulate --scenario program-pool --client identity --json >"$tmp/pp.json"
+check "program-pool json exits 0" $?
+"$ttmem" simulate --scenario leaks --client identity --json >"$tmp/leaks.json"
+check "leaks json exits 0" $?
+python3 - "$tmp/pp.json" "$tmp/leaks.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+df = r["classes"]["double_free"]
+assert df["count"] > 0 and df["offenders"], df
+pairs = set()
+for o in df["offenders"]:
+    assert o["sites"], o
+    for s in o["sites"]:
+        assert s["stack"] != 0 and s["release_stack"] != 0 and s["stack"] != s["release_stack"], s
+        assert s["scope"] != 0 and s["phase"] != 0, s
+        pairs.add((s["stack"], s["release_stack"]))
+assert sum(s["count"] for o in df["offenders"] for s in o["sites"]) + \
+    sum(o["sites_other"] for o in df["offenders"]) == sum(o["count"] for o in df["offenders"])
+if "stacks" in r:
+    stacks = {s["id"]: s for s in r["stacks"]}
+    for st, rel in pairs:
+        assert stacks[st]["frames"][1]["function"] == "tt::tt_metal::ProgramBufferPool::release"
+        assert "ProgramImpl" in stacks[rel]["frames"][1]["function"], stacks[rel]
+l = json.load(open(sys.argv[2]))
+assert l["leaked_count"] > 0
+for k in l["leaks"]:
+    assert k["stack"] != 0, k
+if "leak_groups" in l:
+    assert l["leak_groups"] and all(g["stack"] != 0 for g in l["leak_groups"]), l["leak_groups"]
+    assert sum(g["count"] for g in l["leak_groups"]) == l["leaked_count"]
+PY
+check "simulate --json: sites of double frees and leaks name the simulated paths" $?
+
 # golden reports: the text a user reads, byte for byte (regenerate with UPDATE_GOLDEN=1 after a
 # deliberate change, and read the diff)
 src=${2:-$(dirname "$0")/../..}

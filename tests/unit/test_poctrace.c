@@ -2,8 +2,11 @@
  * test_poctrace.c — the prototype's stack-trace log back into records: a log in the exact form
  * its demo client writes (header, rule, fields, demangled frames, blank line), every field; the
  * same bytes in every chunking, with CRLF, cut at every byte; garbage, bad fields, interleaved
- * headers, long lines and too many frames. The reader never allocates, so there is no
- * allocation-failure case.
+ * headers, long lines and too many frames; a feed paused by its callback and resumed; frames
+ * with a source line. The reader never allocates, so there is no allocation-failure case.
+ * The matcher: logs written by a generator (address reuse, events the other log lacks, local
+ * reordering, a foreign run at the head) must give every event exactly the stack the generator
+ * attached to it, within a bounded window, and account for every record.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +20,7 @@
 
 #include "common/event.h"
 #include "common/poctrace.h"
+#include "ttmem/ttmem.h"
 
 #define RULE "─────────────────────────────────────────────────────\n"
 
@@ -446,6 +450,332 @@ static void test_callback_stops(void **state)
     assert_int_equal(reader.st.records, 2);
 }
 
+/* A paused feed resumes where it stopped and reads the same records as one feed. */
+static void test_feed_part_resumes(void **state)
+{
+    (void)state;
+    static seen whole;
+    read_text(fixture, sizeof fixture - 1, 0, &whole);
+    memset(&got, 0, sizeof got);
+    ttm__poctrace_init(&reader, collect, &got);
+    const char *p = fixture;
+    size_t left = sizeof fixture - 1, pauses = 0;
+    while (left > 0) {
+        got.stop_at = (int)got.n + 1; /* pause after every record */
+        size_t used = 0;
+        int rc = ttm__poctrace_feed_part(&reader, p, left, &used);
+        assert_true(used <= left);
+        assert_true(rc == 0 ? used == left : rc == 7);
+        pauses += rc != 0;
+        p += used;
+        left -= used;
+    }
+    assert_int_equal(ttm__poctrace_finish(&reader), 0);
+    assert_int_equal(pauses, whole.n);
+    assert_int_equal(got.n, whole.n);
+    assert_int_equal(reader.st.bytes, sizeof fixture - 1);
+    records_equal(&got, &whole, whole.n);
+}
+
+/* " at FILE:LINE" gives the source line; sym spans the symbol as printed. */
+static void test_frame_source_line(void **state)
+{
+    (void)state;
+    static const char text[] = RULE "Deallocation\nTime: 2025-10-14 09:31:08\nDevice: 0\n"
+                                    "Address: 0x10\nStack trace:\n"
+                                    "  ./app : free_twice(int)+0x1a at /src/app.cpp:42\n"
+                                    "  ./app(main+0x3c) [0x55d0] at app.c:7\n"
+                                    "  ./app : g at :3\n"
+                                    "  ./app : +0x12\n"
+                                    "  [0x7f00]\n"
+                                    "\n";
+    read_text(text, sizeof text - 1, 0, &got);
+    assert_int_equal(got.n, 1);
+    const ttm_poctrace_record *r = &got.rec[0];
+    assert_int_equal(r->nframes, 5);
+    const ttm_poctrace_frame *f = &r->frames[0];
+    check_frame(f, "./app", "free_twice(int)", 0x1a);
+    span_equal(f, f->file_off, f->file_len, "/src/app.cpp");
+    assert_int_equal(f->line, 42);
+    span_equal(f, f->sym_off, f->sym_len, "free_twice(int)+0x1a");
+    f = &r->frames[1];
+    check_frame(f, "./app", "main", 0x3c);
+    assert_true(f->has_addr);
+    span_equal(f, f->file_off, f->file_len, "app.c");
+    assert_int_equal(f->line, 7);
+    f = &r->frames[2]; /* an empty file is no source line */
+    assert_int_equal(f->line, 0);
+    span_equal(f, f->sym_off, f->sym_len, "g at :3");
+    f = &r->frames[3];
+    check_frame(f, "./app", "", 0x12);
+    span_equal(f, f->sym_off, f->sym_len, "+0x12");
+    assert_int_equal(f->line, 0);
+    f = &r->frames[4];
+    span_equal(f, f->sym_off, f->sym_len, "[0x7f00]");
+    assert_int_equal(f->module_len, 0);
+}
+
+/* ---- the matcher ---- */
+
+typedef struct gen_ev {
+    ttm_event ev;   /* as the server log gives it */
+    uint32_t stack; /* the stack the generator attached (0: not in the stack-trace log) */
+    bool in_server; /* the server log has it */
+} gen_ev;
+
+static uint64_t rnd_state;
+static uint64_t rnd(uint64_t n)
+{
+    rnd_state += 0x9E3779B97F4A7C15u;
+    uint64_t z = rnd_state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return (z ^ (z >> 31)) % n;
+}
+
+/* n events of a process that allocates and frees from a pool of 16 addresses of 3 sizes (so
+ * keys repeat), on device 0 and 1. Every fourth one is only in the server log (another
+ * process: device 7) or only in the stack-trace log (device 8) when `extras`. */
+static gen_ev *generate(size_t n, bool extras)
+{
+    gen_ev *g = calloc(n, sizeof *g);
+    assert_non_null(g);
+    static const uint64_t sizes[] = {4096, 65536, 1 << 20};
+    bool live[2][16] = {{false}};
+    uint64_t lsize[2][16] = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        ttm_event *e = &g[i].ev;
+        uint16_t dev = (uint16_t)rnd(2);
+        unsigned slot = (unsigned)rnd(16);
+        e->device = dev;
+        e->addr = 0x100000 + slot * 0x100000;
+        if (!live[dev][slot] || rnd(3) == 0) { /* an allocation (again: a duplicate) */
+            e->kind = TTM_EV_ALLOC;
+            e->memtype = (uint8_t)(rnd(2) ? TTM_MEM_DRAM : TTM_MEM_L1);
+            e->size = live[dev][slot] ? lsize[dev][slot] : sizes[rnd(3)];
+            live[dev][slot] = true;
+            lsize[dev][slot] = e->size;
+        } else {
+            e->kind = TTM_EV_FREE;
+            e->memtype = TTM_MEM_ANY;
+            live[dev][slot] = false;
+        }
+        g[i].stack = (uint32_t)i + 1;
+        g[i].in_server = true;
+        if (extras && rnd(4) == 0) {
+            if (rnd(2)) {
+                e->device = 7; /* a process the stack-trace log does not cover */
+                g[i].stack = 0;
+            } else {
+                e->device = 8; /* a record the server log lacks */
+                g[i].in_server = false;
+            }
+        }
+    }
+    return g;
+}
+
+static void to_record(const gen_ev *g, ttm_poctrace_record *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->kind = g->ev.kind == TTM_EV_ALLOC ? TTM_POCTRACE_ALLOC : TTM_POCTRACE_FREE;
+    rec->device = g->ev.device;
+    rec->address = g->ev.addr;
+    rec->size = g->ev.kind == TTM_EV_ALLOC ? g->ev.size : 0;
+    /* the log says UNKNOWN for some types: it fits any */
+    rec->memtype = g->ev.kind == TTM_EV_ALLOC && g->stack % 5 != 0 ? g->ev.memtype : TTM_MEM_ANY;
+}
+
+typedef struct match_run {
+    size_t events, with_stack, records;
+    size_t first_match;  /* index (in server order) of the first event given a stack */
+    size_t missed_after; /* events with a record that got none after the first match */
+    size_t wrong;        /* events given another record's stack */
+    size_t last_bad;     /* index + 1 of the last event with a record not given its stack */
+} match_run;
+
+/* Feeds the records (trace order: g[0..n), the stacked ones, after `head` foreign records)
+ * into a matcher of `window` as analyze-log does (read ahead until the window is full, then
+ * match one server event), the server events in server order (order[]). Checks every event's
+ * stack against want(). */
+static void run_matcher(const gen_ev *g, size_t n, const size_t *order, uint32_t window,
+                        size_t head, ttm_poctrace_match_stats *st, match_run *mr)
+{
+    ttm_poctrace_matcher *m = NULL;
+    assert_int_equal(ttm__poctrace_matcher_open(&m, window), TTM_OK);
+    memset(mr, 0, sizeof *mr);
+    size_t next = 0, foreign = 0;
+    ttm_poctrace_record rec;
+    for (size_t k = 0; k < n; k++) {
+        while (!ttm__poctrace_matcher_full(m) && (foreign < head || next < n)) {
+            if (foreign < head) { /* another run, on a device this one never uses */
+                gen_ev f = {.ev = {.kind = TTM_EV_ALLOC,
+                                   .device = 9,
+                                   .addr = foreign,
+                                   .size = 64,
+                                   .memtype = TTM_MEM_L1}};
+                to_record(&f, &rec);
+                assert_int_equal(ttm__poctrace_matcher_add(m, &rec, 1000000 + (uint32_t)foreign),
+                                 TTM_OK);
+                foreign++;
+                mr->records++;
+                continue;
+            }
+            if (g[next].stack != 0) {
+                to_record(&g[next], &rec);
+                assert_int_equal(ttm__poctrace_matcher_add(m, &rec, g[next].stack), TTM_OK);
+                mr->records++;
+            }
+            next++;
+        }
+        if (ttm__poctrace_matcher_full(m))
+            assert_int_equal(ttm__poctrace_matcher_add(m, &rec, 1), TTM_ELIMIT);
+        const gen_ev *e = &g[order[k]];
+        if (!e->in_server)
+            continue;
+        mr->events++;
+        uint32_t got_stack = ttm__poctrace_matcher_take(m, &e->ev);
+        if (got_stack != 0) {
+            mr->wrong += got_stack != e->stack;
+            if (mr->with_stack++ == 0)
+                mr->first_match = k;
+        } else if (mr->with_stack > 0 && e->stack != 0) {
+            mr->missed_after++;
+        }
+        if (e->stack != 0 && got_stack != e->stack)
+            mr->last_bad = k + 1;
+    }
+    ttm__poctrace_matcher_stats(m, st);
+    assert_true(st->peak <= window);
+    assert_int_equal(st->added, mr->records);
+    assert_int_equal(st->added, st->taken + st->dropped + st->left);
+    assert_int_equal(st->taken + st->missed, mr->events);
+    assert_int_equal(st->taken, mr->with_stack);
+    /* control events take nothing and count nowhere */
+    ttm_event mark = {.kind = TTM_EV_MARK};
+    assert_int_equal(ttm__poctrace_matcher_take(m, &mark), 0);
+    ttm_poctrace_match_stats again;
+    ttm__poctrace_matcher_stats(m, &again);
+    assert_int_equal(again.missed, st->missed);
+    ttm__poctrace_matcher_close(m);
+}
+
+/* The two logs in one order, then with neighbours swapped in the server log (when their keys
+ * differ, as two processes' messages may arrive), with and without events the other log lacks:
+ * every event that has a record gets exactly its stack. */
+static void test_matcher_generated(void **state)
+{
+    (void)state;
+    const size_t n = 20000;
+    size_t *order = malloc(n * sizeof *order);
+    assert_non_null(order);
+    for (int extras = 0; extras < 2; extras++) {
+        for (int swap = 0; swap < 2; swap++) {
+            rnd_state = 42 + (uint64_t)extras * 7 + (uint64_t)swap;
+            gen_ev *g = generate(n, extras != 0);
+            for (size_t i = 0; i < n; i++)
+                order[i] = i;
+            for (size_t i = 0; swap && i + 1 < n; i += 2) {
+                const ttm_event *a = &g[order[i]].ev, *b = &g[order[i + 1]].ev;
+                if (rnd(2) && (a->device != b->device || a->addr != b->addr)) {
+                    size_t t = order[i];
+                    order[i] = order[i + 1];
+                    order[i + 1] = t;
+                }
+            }
+            size_t expect = 0, server = 0;
+            for (size_t i = 0; i < n; i++) {
+                server += g[i].in_server;
+                expect += g[i].in_server && g[i].stack != 0;
+            }
+            for (uint32_t window = 64; window <= 4096; window *= 8) {
+                ttm_poctrace_match_stats st;
+                match_run mr;
+                run_matcher(g, n, order, window, 0, &st, &mr);
+                assert_int_equal(mr.events, server);
+                assert_int_equal(mr.with_stack, expect);
+                assert_int_equal(st.missed, server - expect);
+                assert_int_equal(st.resyncs, 0);
+                /* only the records the server log lacks are given up or left over (those past
+                 * the last event taken) */
+                assert_int_equal(st.dropped + st.left, mr.records - expect);
+                assert_true(st.left <= window / 2);
+                assert_int_equal(mr.missed_after, 0);
+                assert_int_equal(mr.wrong, 0);
+            }
+            free(g);
+        }
+    }
+    free(order);
+}
+
+/* A run's records after 3 windows of another run's (a log appended to by an earlier run): the
+ * window is resynchronised until it catches up, and from the first match on every event gets
+ * its stack. */
+static void test_matcher_resync(void **state)
+{
+    (void)state;
+    const size_t n = 4000;
+    const uint32_t window = 256;
+    rnd_state = 5;
+    gen_ev *g = generate(n, false);
+    size_t *order = malloc(n * sizeof *order);
+    assert_non_null(order);
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    ttm_poctrace_match_stats st;
+    match_run mr;
+    run_matcher(g, n, order, window, 3 * window, &st, &mr);
+    assert_true(st.resyncs >= 3); /* at least the foreign records' windows */
+    assert_true(st.dropped >= 3 * window);
+    assert_int_equal(st.left, 0);
+    /* each resync costs half a window of events and the read-ahead gains on the events: within
+     * a few windows every event gets its own stack (while it catches up, an event can take an
+     * earlier record with its key: these logs reuse 96 keys) */
+    assert_true(mr.last_bad > 3 * window / 2);
+    assert_true(mr.last_bad <= 8 * window);
+    assert_true(mr.with_stack >= n - mr.last_bad);
+    free(order);
+    free(g);
+}
+
+static void test_matcher_bounds(void **state)
+{
+    (void)state;
+    ttm_poctrace_matcher *m = (ttm_poctrace_matcher *)&m;
+    assert_int_equal(ttm__poctrace_matcher_open(&m, 1), TTM_EINVAL);
+    assert_null(m);
+    assert_int_equal(ttm__poctrace_matcher_open(&m, (1u << 24) + 1), TTM_EINVAL);
+    assert_int_equal(ttm__poctrace_matcher_open(NULL, 0), TTM_EINVAL);
+    assert_int_equal(ttm__poctrace_matcher_open(&m, 0), TTM_OK);
+    ttm_poctrace_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = TTM_POCTRACE_FREE;
+    for (uint32_t i = 0; i < TTM_POCTRACE_WINDOW; i++) {
+        rec.address = i;
+        assert_int_equal(ttm__poctrace_matcher_add(m, &rec, i + 1), TTM_OK);
+    }
+    assert_true(ttm__poctrace_matcher_full(m));
+    assert_int_equal(ttm__poctrace_matcher_add(m, &rec, 1), TTM_ELIMIT);
+    ttm_event ev = {.kind = TTM_EV_FREE, .addr = 77, .memtype = TTM_MEM_ANY};
+    assert_int_equal(ttm__poctrace_matcher_take(m, &ev), 78);
+    assert_int_equal(ttm__poctrace_matcher_take(m, &ev), 0);
+    assert_true(ttm__poctrace_matcher_full(m)); /* a hole in the middle frees no room */
+    ev.addr = 0;
+    assert_int_equal(ttm__poctrace_matcher_take(m, &ev), 1);
+    assert_false(ttm__poctrace_matcher_full(m));
+    ev.addr = TTM_POCTRACE_WINDOW / 2 + 100; /* half a window past the first records */
+    assert_int_equal(ttm__poctrace_matcher_take(m, &ev), TTM_POCTRACE_WINDOW / 2 + 101);
+    ttm_poctrace_match_stats st;
+    ttm__poctrace_matcher_stats(m, &st);
+    assert_int_equal(st.dropped, 100 - 1); /* 1..100 less the one taken: the events passed them */
+    assert_int_equal(st.left, TTM_POCTRACE_WINDOW - 3 - st.dropped);
+    assert_int_equal(st.taken, 3);
+    assert_int_equal(st.missed, 1);
+    ttm__poctrace_matcher_close(m);
+    ttm__poctrace_matcher_close(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +786,11 @@ int main(void)
         cmocka_unit_test(test_interleaved_headers),
         cmocka_unit_test(test_long_lines_and_many_frames),
         cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_feed_part_resumes),
+        cmocka_unit_test(test_frame_source_line),
+        cmocka_unit_test(test_matcher_generated),
+        cmocka_unit_test(test_matcher_resync),
+        cmocka_unit_test(test_matcher_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,9 @@
  * against the mask the scenario expects) and in total (ttm_sim_check()). Also: determinism, the
  * shape of the event streams each client sends, the llama run's figures (event count, the
  * legacy client's excess of frees and its worst address), the scenario table and the check's
- * difference lines.
+ * difference lines. Call sites: with a stacks table every ALLOC and FREE carries a stack of
+ * TEXT frames ending in the scenario's function, the stream is otherwise the same, and the
+ * frames name the path each expected class comes from (the pool's double free, the mesh views).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,7 +139,7 @@ static ttm_registry *run_checked(const char *name, ttm_sim_client client, uint64
              .client = client,
              .check_shape = strcmp(name, "invalid") != 0};
     assert_int_equal(ttm_registry_open(&r.reg, NULL), TTM_OK);
-    assert_int_equal(ttm__sim_run_expect(name, client, seed, on_event, &r, truth), TTM_OK);
+    assert_int_equal(ttm__sim_run_expect(name, client, seed, NULL, on_event, &r, truth), TTM_OK);
     char who[96];
     snprintf(who, sizeof who, "%s (%s client, seed %llu)", name, client_name(client),
              (unsigned long long)seed);
@@ -453,6 +455,208 @@ static void test_check_reports_differences(void **state)
     ttm_registry_close(reg);
 }
 
+/* ---- call sites ---------------------------------------------------------------------------- */
+
+typedef struct sites_run {
+    ttm_stacks *st;
+    uint64_t hash; /* the stream with stack and scope zeroed */
+    uint64_t events, scoped;
+    uint64_t bad; /* events whose stack breaks the rules below */
+    uint64_t pool_double_frees, view_events;
+    bool want_pool; /* every double_free comes from the pool's release */
+    char first_bad[320];
+} sites_run;
+
+/* The function of frame k of stack id (NULL when there is none), NUL-terminated in buf. */
+static const char *frame_function(const ttm_stacks *st, uint32_t stack, size_t k, char *buf,
+                                  size_t cap)
+{
+    const uint32_t *frames = NULL;
+    size_t n = ttm_stacks_stack_get(st, stack, &frames);
+    if (k >= n)
+        return NULL;
+    const ttm_frame *f = ttm_stacks_frame_get(st, frames[k]);
+    size_t len = 0;
+    const char *s = f != NULL && f->kind == TTM_FRAME_TEXT
+                        ? ttm_stacks_string_get(st, f->function, &len)
+                        : NULL;
+    if (s == NULL || len >= cap)
+        return NULL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static void sites_bad(sites_run *r, const char *why, uint32_t expect)
+{
+    char names[96];
+    class_names(expect, names, sizeof names);
+    if (r->bad++ == 0)
+        snprintf(r->first_bad, sizeof r->first_bad, "event %llu (%s): %s",
+                 (unsigned long long)r->events, names, why);
+}
+
+static void on_sited(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expect)
+{
+    sites_run *r = arg;
+    ttm_event plain = *ev;
+    r->events++;
+    if (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE) {
+        plain.stack = plain.scope = 0;
+        char fn[256];
+        const uint32_t *frames = NULL;
+        size_t n = ttm_stacks_stack_get(r->st, ev->stack, &frames);
+        const char *inner = frame_function(r->st, ev->stack, 0, fn, sizeof fn);
+        const char *want_inner = ev->kind == TTM_EV_ALLOC ? "tt::tt_metal::Buffer::allocate_impl"
+                                                          : "tt::tt_metal::Buffer::deallocate_impl";
+        const ttm_frame *outer = n > 0 ? ttm_stacks_frame_get(r->st, frames[n - 1]) : NULL;
+        size_t mlen = 0;
+        const char *module =
+            outer != NULL ? ttm_stacks_string_get(r->st, outer->module, &mlen) : NULL;
+        if (n < 3)
+            sites_bad(r, "fewer than 3 frames", expect);
+        else if (inner == NULL || strcmp(inner, want_inner) != 0)
+            sites_bad(r, "the innermost frame is not the buffer call", expect);
+        else if (module == NULL || mlen != 14 || memcmp(module, "ttmem simulate", 14) != 0 ||
+                 outer->file == 0)
+            sites_bad(r, "the outermost frame is not a scenario's function", expect);
+        if (ev->scope != 0) {
+            size_t len = 0;
+            if (ttm_stacks_string_get(r->st, ev->scope, &len) == NULL || len == 0)
+                sites_bad(r, "a scope id the table does not hold", expect);
+            r->scoped++;
+        }
+        if (expect & (TTM_CLASS_BIT(TTM_CLASS_ALLOC_VIEW) | TTM_CLASS_BIT(TTM_CLASS_FREE_VIEW) |
+                      TTM_CLASS_BIT(TTM_CLASS_VIEW_AFTER_OWNER))) {
+            const char *layer = frame_function(r->st, ev->stack, 1, fn, sizeof fn);
+            if (layer == NULL || strstr(layer, "MeshBuffer") == NULL ||
+                strstr(layer, "(per-device") == NULL)
+                sites_bad(r, "a view without the MeshBuffer view frame", expect);
+            r->view_events++;
+        }
+        if (expect & TTM_CLASS_BIT(TTM_CLASS_DOUBLE_FREE)) {
+            const char *site = frame_function(r->st, ev->stack, 1, fn, sizeof fn);
+            bool pool =
+                site != NULL && strcmp(site, "tt::tt_metal::ProgramBufferPool::release") == 0;
+            r->pool_double_frees += pool;
+            if (r->want_pool && !pool)
+                sites_bad(r, "a double free not from the pool's release", expect);
+        }
+    }
+    hash_bytes(&r->hash, &pid, sizeof pid);
+    hash_bytes(&r->hash, &plain, sizeof plain);
+}
+
+static void hash_plain(void *arg, uint32_t pid, const ttm_event *ev, uint32_t expect)
+{
+    (void)expect;
+    hash_bytes(arg, &pid, sizeof pid);
+    hash_bytes(arg, ev, sizeof *ev);
+}
+
+static void test_call_sites(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            ttm_stacks *st = NULL;
+            assert_int_equal(ttm_stacks_open(&st, NULL), TTM_OK);
+            sites_run r = {.st = st, .hash = 0xcbf29ce484222325ull};
+            r.want_pool = strcmp(s[i].name, "program-pool") == 0 || strcmp(s[i].name, "llama") == 0;
+            ttm_sim_truth with, without;
+            assert_int_equal(
+                ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, st, on_sited, &r, &with),
+                TTM_OK);
+            uint64_t plain = 0xcbf29ce484222325ull;
+            assert_int_equal(ttm__sim_run_expect(s[i].name, (ttm_sim_client)c, 3, NULL, hash_plain,
+                                                 &plain, &without),
+                             TTM_OK);
+            if (r.bad > 0)
+                fail_msg("%s (%s client): %llu events: %s", s[i].name,
+                         client_name((ttm_sim_client)c), (unsigned long long)r.bad, r.first_bad);
+            /* the same events and truth, but for the call sites */
+            assert_true(r.hash == plain);
+            assert_memory_equal(&with, &without, offsetof(ttm_sim_truth, has_sites));
+            assert_true(with.has_sites && !without.has_sites && without.nsites == 0);
+            if (r.scoped == 0)
+                fail_msg("%s: no event has a scope", s[i].name);
+            if (r.want_pool && c == TTM_SIM_IDENTITY)
+                assert_true(r.pool_double_frees > 0);
+            if (strncmp(s[i].name, "mesh", 4) == 0 && c == TTM_SIM_IDENTITY)
+                assert_true(r.view_events > 0);
+            ttm_stacks_stats ss;
+            ttm_stacks_stats_get(st, &ss);
+            assert_int_equal(ss.full + ss.invalid, 0);
+            assert_true(ss.stacks > 0 && ss.stacks < 200); /* a few paths, not one per event */
+            ttm_stacks_close(st);
+        }
+    }
+}
+
+static void apply_plain(void *arg, uint32_t pid, const ttm_event *ev)
+{
+    ttm_registry_apply(arg, pid, ev);
+}
+
+/* With call sites into the registry's own table, the check also holds every (class, stack) of
+ * the truth against the offenders' sites and the leak groups, and a truth with a site moved to
+ * another stack, or counted once more, is told apart. */
+static void test_sites_checked(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    static ttm_sim_truth truth, bad;
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            ttm_registry *reg = NULL;
+            assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
+            assert_int_equal(ttm_sim_run_stacks(s[i].name, (ttm_sim_client)c, 4,
+                                                ttm_registry_stacks(reg), apply_plain, reg, &truth),
+                             TTM_OK);
+            assert_true(truth.has_sites);
+            assert_int_equal(truth.sites_lost, 0);
+            size_t diffs = ttm_sim_check(&truth, reg, print_line, (void *)s[i].name);
+            assert_int_equal(diffs, 0);
+            /* every anomaly and leak is in the truth's sites (but invalid events of no known
+             * kind: they carry no call site) */
+            uint64_t per_class[TTM_CLASS__COUNT] = {0};
+            for (size_t k = 0; k < truth.nsites; k++) {
+                assert_int_not_equal(truth.sites[k].stack, 0);
+                per_class[truth.sites[k].cls] += truth.sites[k].count;
+            }
+            for (unsigned k = 0; k < TTM_CLASS__COUNT; k++)
+                if ((ttm_class_is_anomaly(k) || k == TTM_CLASS_LEAKED_AT_EXIT) &&
+                    (k == TTM_CLASS_INVALID ? per_class[k] > truth.class_count[k]
+                                            : per_class[k] != truth.class_count[k]))
+                    fail_msg("%s: %s: %llu in sites, %llu in all", s[i].name, ttm_class_name(k),
+                             (unsigned long long)per_class[k],
+                             (unsigned long long)truth.class_count[k]);
+            bool inexact[TTM_CLASS__COUNT] = {false};
+            size_t noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, NULL, 0);
+            ttm_offender *offs = calloc(noffs + 1, sizeof *offs);
+            assert_non_null(offs);
+            noffs = ttm_registry_offenders(reg, TTM_CLASS__COUNT, offs, noffs);
+            for (size_t k = 0; k < noffs; k++)
+                inexact[offs[k].cls] =
+                    inexact[offs[k].cls] ||
+                    (offs[k].sites_other > 0 && offs[k].cls != TTM_CLASS_LEAKED_AT_EXIT);
+            free(offs);
+            for (size_t k = 0; k < truth.nsites; k++) {
+                bad = truth;
+                bad.sites[k].count++; /* told apart unless the class's counts are bounds */
+                assert_true(ttm_sim_check(&bad, reg, NULL, NULL) >= !inexact[truth.sites[k].cls]);
+                bad = truth;
+                bad.sites[k].stack = truth.sites[k].stack + 1000;
+                assert_true(ttm_sim_check(&bad, reg, NULL, NULL) >= 1);
+            }
+            ttm_registry_close(reg);
+        }
+    }
+}
+
 int main(void)
 {
     size_t n = 0;
@@ -465,6 +669,8 @@ int main(void)
         cmocka_unit_test(test_scenario_findings),
         cmocka_unit_test(test_memtypes),
         cmocka_unit_test(test_llama_figures),
+        cmocka_unit_test(test_call_sites),
+        cmocka_unit_test(test_sites_checked),
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ntests = nfixed + 2 * n;
