@@ -28,16 +28,17 @@ static const cli_command commands[] = {
      "record simulated TT-Metal processes (one killed mid-run) through ttmemd, reported"},
     {"analyze-log", ttm_cli_analyze_log, "analyze-log [--json] [--top N] [FILE...]",
      "rebuild and diagnose the event stream of allocation-server prototype logs (.gz too)"},
-    {"status", ttm_cli_status, "status [--json] [--socket PATH]",
+    {"status", ttm_cli_status, "status [--json] [--stacks] [--socket PATH]",
      "what the running ttmemd sees: memory per device and process, diagnosis counters"},
-    {"dump", ttm_cli_dump, "dump [--json] [--max N] [--socket PATH]",
+    {"dump", ttm_cli_dump, "dump [--json] [--max N] [--stacks] [--socket PATH]",
      "the live buffers of the running ttmemd, by device, type and process"},
-    {"record", ttm_cli_record, "record [-o report.json] [--json] [--top N] -- CMD ARGS...",
+    {"record", ttm_cli_record,
+     "record [-o report.json] [--json] [--top N] [--stacks[=python]] -- CMD ARGS...",
      "run CMD with tracking under a private ttmemd; report when it exits"},
     {"metrics", ttm_cli_metrics, "metrics [--socket PATH] [--shm-dir DIR]",
      "print the Prometheus metrics once (node_exporter textfile collector)"},
     {"top", ttm_cli_top, "top [--once | -l SECONDS | --json] [-d SECONDS] [--socket PATH]",
-     "the live monitor: devices, processes, diagnosis counters, history (keys: h)"},
+     "the live monitor: devices, processes, diagnosis, history, sites (keys: h)"},
 };
 
 static void usage(FILE *out)

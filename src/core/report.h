@@ -302,7 +302,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_service, ttm_rec_leak_group, ttm_rec_live_site, ttm_rec_phase, ttm_rec_breakdown,
     ttm_rec_report_string, ttm_rec_report_module, ttm_rec_report_frame, ttm_rec_report_stack,
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
-    ttm_rec_report, ttm_rec_side, ttm_rec_report_proc_side;
+    ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;
