@@ -283,7 +283,11 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
             n = fp_walk(f, f, hi, pcs, depth, &whole);
         if (w == TTM__STACK_FP)
             return n;
-        if (n > 0 && pcs[0] == ret && (whole || terminal_known(pcs[n - 1]))) {
+        /* Trusted without the unwinder: a walk that filled the depth, or one that ended at an
+         * address the unwinder showed to be the outermost frame of a whole chain. A null link
+         * alone proves nothing: code without frame pointers leaves any value in the register,
+         * 0 included, so a short walk ending there may have skipped the rest of the stack. */
+        if (n > 0 && pcs[0] == ret && (n == depth || terminal_known(pcs[n - 1]))) {
             /* A stack the process's table holds was validated (or confirmed by the unwinder)
              * when it was first seen: the same addresses need no second look at the modules. */
             uint32_t found = id != NULL ? lookup(__atomic_load_n(&process_table, __ATOMIC_ACQUIRE),
@@ -315,8 +319,10 @@ unsigned __attribute__((noinline)) ttm__stack_capture_at(uintptr_t *pcs, unsigne
      * and clone3, libc's main glue and _start), whose last address is then terminal. */
     if (w == TTM__STACK_AUTO && n > 0 && got >= n &&
         memcmp(buf + first, pcs, n * sizeof *pcs) == 0) {
-        if (whole)
-            return n; /* it was right: only its modules were not known yet */
+        if (whole && complete && got == n) {
+            terminal_add(pcs[n - 1]); /* it was right: nothing lies beyond its last frame */
+            return n;
+        }
         pthread_once(&text_once, text_init);
         if (complete && got <= n + TERMINAL_TAIL && startup_frames(buf + first + n, got - n)) {
             terminal_add(pcs[n - 1]);
