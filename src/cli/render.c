@@ -133,9 +133,9 @@ static void text_sites(FILE *out, const ttm_report *r, const ttm_offender *o, un
         if (st->stack == 0 && (o->cls != TTM_CLASS_DOUBLE_FREE || st->release_stack == 0))
             continue; /* a site of names only (tracked without stacks) */
         if (o->cls == TTM_CLASS_DOUBLE_FREE) {
-            fputs("      freed again at\n", out);
+            fputs("      freed again:\n", out);
             ttm_cli_print_stack(out, r, st->stack, depth, 8);
-            fputs("      released at\n", out);
+            fputs("      released first by:\n", out);
             ttm_cli_print_stack(out, r, st->release_stack, depth, 8);
         } else {
             ttm_cli_print_stack(out, r, st->stack, depth, 6);

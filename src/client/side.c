@@ -29,6 +29,7 @@
 
 #include "client/side_writer.h"
 #include "client/stack.h"
+#include "common/hash.h"
 #include "common/bytes.h"
 #include "common/side.h"
 #include "ttmem/ttmem.h"
@@ -215,7 +216,7 @@ static uint64_t hash_bytes(unsigned kind, const char *s, size_t n)
     uint64_t h = 0xcbf29ce484222325ull ^ kind; /* FNV-1a, then the finalizer */
     for (size_t i = 0; i < n; i++)
         h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
-    return ttm__hash_finish(h);
+    return ttm__mix64_nz(h);
 }
 
 /* Slots for twice the table's bound, at the first insert. Under mu. */
@@ -348,7 +349,7 @@ uint32_t ttm__side_pyframe(uint32_t file, uint32_t func, uint32_t line)
     if (file == 0 || func == 0)
         return 0;
     uint32_t k[3] = {file, func, line};
-    uint64_t h = ttm__hash_finish(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
+    uint64_t h = ttm__mix64_nz(((uint64_t)file << 40) ^ ((uint64_t)func << 20) ^ line ^
                                   ((uint64_t)line << 52));
     uint32_t id = ifound(iprobe(&pyframes, h, frame_eq, k));
     if (id != 0)

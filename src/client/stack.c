@@ -17,6 +17,7 @@
 
 #include "client/side_writer.h"
 #include "client/stack.h"
+#include "common/hash.h"
 #include "client/unwind.h"
 
 #if defined(__aarch64__)
@@ -425,8 +426,8 @@ ttm__stack_table *ttm__stack_table_process(void)
 }
 
 /* A 64-bit hash of the addresses, never 0: four independent multiply-add lanes (a serial
- * chain of multiplies cost ~1.5 ns per address), folded and finished with murmur3's
- * finalizer. */
+ * chain of multiplies cost ~1.5 ns per address), folded and finished with the
+ * project's one mixing function (common/hash.h). */
 static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ull;
@@ -445,7 +446,7 @@ static inline uint64_t stack_hash(const uintptr_t *pcs, unsigned n)
         l0 = (l0 + (uint64_t)pcs[i]) * k;
     uint64_t h =
         l0 ^ ((l1 << 17) | (l1 >> 47)) ^ ((l2 << 31) | (l2 >> 33)) ^ ((l3 << 47) | (l3 >> 17));
-    return ttm__hash_finish(h);
+    return ttm__mix64_nz(h);
 }
 
 /* The slot holding pcs, or the empty slot where it would go; NULL when neither is found in a

@@ -51,16 +51,6 @@ typedef enum ttm__stack_walker {
     TTM__STACK_AUTO = 3, /* ttm__stack_capture_at only */
 } ttm__stack_walker;
 
-/* murmur3's 64-bit finalizer, never 0 (0 marks an empty slot in libttmem's hash tables). */
-static inline uint64_t ttm__hash_finish(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h != 0 ? h : 1;
-}
 
 /* The walker this build uses unless told otherwise (docs/CLIENT.md says why). */
 ttm__stack_walker ttm__stack_walker_default(void);

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
+#include "common/hash.h"
 
 #define NIL                   UINT32_MAX
 #define TTM_STORE_CHUNK_SHIFT 12
@@ -75,16 +76,6 @@ typedef struct ttm_store {
     uint32_t nctx_chunks; /* side arrays allocated */
 } ttm_store;
 
-/* The 64-bit finaliser of splitmix64: the core's one mixing function. */
-static inline uint64_t ttm__mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
 
 /* The hash of a key (device, space, addr): the record index's (with space 0) and the
  * history's. */

@@ -117,8 +117,8 @@ if find(at("main_leak", "main_leak", "ttm_sites_fp")) < 0:
     r.fail("text: no frame 'at main_leak (...sites_main.c:N) [ttm_sites_fp]'")
 # the double free: the second free, then the one that released the buffer
 j = find(re.compile(r"^  double_free +device 0 DRAM +0x10002000"))
-k = find(re.compile(r"^      freed again at$"), j) if j >= 0 else -1
-m = find(re.compile(r"^      released at$"), k) if k >= 0 else -1
+k = find(re.compile(r"^      freed again:$"), j) if j >= 0 else -1
+m = find(re.compile(r"^      released first by:$"), k) if k >= 0 else -1
 if j < 0 or k < 0 or m < 0:
     r.fail("text: the double free at 0x10002000 lacks its two stacks (%d %d %d)" % (j, k, m))
 else:
