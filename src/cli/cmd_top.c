@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/sites.h"
 #include "cli/top_layout.h"
 #include "cli/top_model.h"
 #include "common/alloc.h"
@@ -58,6 +59,7 @@ static void install_signals(void)
 
 typedef struct top_opts {
     bool once, json;
+    bool stacks;       /* --json --stacks: the findings and call sites too, symbolized */
     double loop_s;     /* 0: not looping */
     double delay_s;    /* interactive refresh */
     uint64_t iterations; /* 0: unlimited */
@@ -96,7 +98,7 @@ static void usage(FILE *out)
             "usage: ttmem top [-d SECONDS] [--iterations N] [--socket PATH] [--shm-dir DIR]\n"
             "                 [--view VIEW] [--sort COLUMN] [--device N]\n"
             "       ttmem top --once | -l SECONDS [--iterations N] [--width N] [--height N]\n"
-            "       ttmem top --json [-l SECONDS [--iterations N]]\n"
+            "       ttmem top --json [--stacks] [-l SECONDS [--iterations N]]\n"
             "\n"
             "The live monitor of ttmemd and of TT-Metal's shared-memory counters.\n"
             "  -d, --delay SECONDS   refresh interval of the interactive monitor (1)\n"
@@ -105,6 +107,8 @@ static void usage(FILE *out)
             "  -n, --iterations N    stop after N frames (interactive or --loop)\n"
             "      --json            the data as JSON (ttmem.status, plus \"shm\"); with --loop,\n"
             "                        one document per line\n"
+            "      --stacks          with --json: the findings and call sites as `ttmem status\n"
+            "                        --json --stacks` has them (frames symbolized)\n"
             "      --socket PATH     ttmemd's socket ($TTMEM_SOCKET, else the default)\n"
             "      --shm-dir DIR     where TT-Metal's regions are ($TTMEM_SHM_DIR, else /dev/shm)\n"
             "      --width N, --height N   size of a --once/--loop frame (terminal width, or\n"
@@ -128,6 +132,7 @@ static int parse_opts(int argc, char **argv, top_opts *o)
         {"delay", required_argument, NULL, 'd'},
         {"iterations", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
+        {"stacks", no_argument, NULL, 'k'},
         {"socket", required_argument, NULL, 's'},
         {"shm-dir", required_argument, NULL, 'D'},
         {"width", required_argument, NULL, 'W'},
@@ -168,6 +173,9 @@ static int parse_opts(int argc, char **argv, top_opts *o)
             break;
         case 'j':
             o->json = true;
+            break;
+        case 'k':
+            o->stacks = true;
             break;
         case 's':
             o->socket = optarg;
@@ -220,6 +228,9 @@ static int parse_opts(int argc, char **argv, top_opts *o)
                             "monitor uses the terminal's size");
     if (o->once && o->iterations > 0)
         return ttm_cli_fail("top: --iterations does not go with --once (one frame)");
+    if (o->stacks && !o->json)
+        return ttm_cli_fail("top: --stacks is for --json; the monitor shows call sites in its "
+                            "sites view (key l, or --view sites)");
     unsigned refresh_ms = (unsigned)((o->loop_s > 0 ? o->loop_s : o->delay_s) * 1000.0 + 0.5);
     ttm__top_state_init(&o->st, refresh_ms);
     o->st.view = view;
@@ -321,6 +332,10 @@ static int run_json(top_opts *o, ttm_top_model *m)
     if (ttm__snap_query_path(m->socket_path, qpath, sizeof qpath) != TTM_OK)
         return ttm_cli_fail("top: the query socket path '%s.query' is too long",
                             m->socket_path);
+    /* one symbolizer for every frame of a loop: its caches carry over */
+    ttm_sym *sym = NULL;
+    if (o->stacks && ttm_sym_open(&sym) != TTM_OK)
+        return ttm_cli_fail("top: out of memory opening the symbolizer");
     int rc = 0;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
         uint64_t start = ttm__mono_ns();
@@ -328,7 +343,11 @@ static int run_json(top_opts *o, ttm_top_model *m)
         memset(&s, 0, sizeof s);
         char msg[200] = "";
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
+        if (o->stacks)
+            q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
         int err = ttm_report_fetch(qpath, &q, 2000, &s, msg, sizeof msg);
+        if (err == TTM_OK && o->stacks)
+            ttm_cli_symbolize(&s, sym);
         ttm_ttshm_region *regions = NULL;
         size_t nregions = 0;
         (void)ttm__ttshm_scan(m->shm_dir, &regions, &nregions);
@@ -364,6 +383,7 @@ static int run_json(top_opts *o, ttm_top_model *m)
             nap(spent < interval_ms ? interval_ms - spent : 0);
         }
     }
+    ttm_sym_close(sym);
     return rc;
 }
 

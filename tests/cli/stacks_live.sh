@@ -101,6 +101,25 @@ check "top sites: 4.00 KiB at main_leak" $?
 [ "$(grep -En "hold_big \(|main_leak \(" "$tmp/top.txt" | head -1 | grep -c hold_big)" -eq 1 ]
 check "top sites: the largest first" $?
 grep -Eq "^ +<- main \(" "$tmp/top.txt"; check "top sites: the caller main under a site" $?
+# top --json --stacks: the same live sites, symbolized, in the status document
+"$ttmem" top --json --stacks --socket "$sock" --shm-dir "$tmp" >"$tmp/top.json" 2>&1
+check "top --json --stacks exits 0" $?
+python3 - "$tmp/top.json" "$sources" <<'PY'
+import sys
+from sites import Sites
+r = Sites(sys.argv[1], [sys.argv[2]])
+ls = r.doc.get("live_sites", [])
+if [(s["count"], s["bytes"]) for s in ls] != [(3, 3 << 20), (1, 4096)]:
+    r.fail("top --json --stacks: live_sites %s" % ls)
+else:
+    r.check_stack("top live site 1", ls[0]["stack"], "hold_big", "hold_big", "ttm_sites_fp")
+    r.check_stack("top live site 2", ls[1]["stack"], "main_leak", "main_leak", "ttm_sites_fp")
+sys.exit(r.done())
+PY
+check "top --json --stacks: live sites symbolized, hold_big then main_leak" $?
+"$ttmem" top --once --stacks --socket "$sock" --shm-dir "$tmp" >"$tmp/top_bad.txt" 2>&1
+[ $? -eq 2 ] && [ "$(wc -l <"$tmp/top_bad.txt")" -eq 1 ] && grep -q "is for --json" "$tmp/top_bad.txt"
+check "top --stacks without --json: one line, exit 2 ($(cat "$tmp/top_bad.txt"))" $?
 
 # the program exits: its 4 buffers are leaks, grouped by allocation site
 echo >&3
