@@ -1442,38 +1442,82 @@ static int offender_cmp(const void *a, const void *b)
     return (int)x->cls - (int)y->cls;
 }
 
-/* Keeps the k best entries (by cmp) of a stream in out[0..k), sorted, with no memory of its
- * own: each entry is inserted in place when it beats the worst one kept. */
-static void topk_insert(void *out, size_t *kept, size_t cap, size_t size, const void *entry,
-                        int (*cmp)(const void *, const void *))
+/* The k best entries (by cmp, smaller first; a total order) of a stream in out[0..k), with no
+ * memory of its own: while the stream lasts a heap whose root is the worst entry kept, so an
+ * entry costs O(log k) whatever k is (an insertion into a sorted array cost O(k), quadratic
+ * when k is near the stream's length); topk_finish() sorts what was kept. */
+typedef struct topk {
+    char *base;
+    size_t n, cap, size;
+    int (*cmp)(const void *, const void *);
+} topk;
+
+static inline void *topk_at(const topk *t, size_t i)
 {
-    char *base = out;
-    size_t n = *kept;
-    if (n == cap && cmp(entry, base + (n - 1) * size) >= 0)
-        return;
-    size_t at = n < cap ? n : n - 1;
-    while (at > 0 && cmp(entry, base + (at - 1) * size) < 0) {
-        memcpy(base + at * size, base + (at - 1) * size, size);
-        at--;
+    return t->base + i * t->size;
+}
+
+static void topk_swap(topk *t, size_t i, size_t j)
+{
+    unsigned char *x = topk_at(t, i), *y = topk_at(t, j);
+    for (size_t k = 0; k < t->size; k++) {
+        unsigned char c = x[k];
+        x[k] = y[k];
+        y[k] = c;
     }
-    memcpy(base + at * size, entry, size);
-    if (n < cap)
-        *kept = n + 1;
+}
+
+static void topk_push(topk *t, const void *entry)
+{
+    if (t->cap == 0)
+        return;
+    size_t i;
+    if (t->n < t->cap) {
+        i = t->n++;
+        memcpy(topk_at(t, i), entry, t->size);
+        while (i > 0 && t->cmp(topk_at(t, (i - 1) / 2), topk_at(t, i)) < 0) {
+            topk_swap(t, (i - 1) / 2, i);
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (t->cmp(entry, topk_at(t, 0)) >= 0)
+        return; /* no better than the worst kept */
+    memcpy(topk_at(t, 0), entry, t->size);
+    for (i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->n && t->cmp(topk_at(t, l), topk_at(t, m)) > 0)
+            m = l;
+        if (r < t->n && t->cmp(topk_at(t, r), topk_at(t, m)) > 0)
+            m = r;
+        if (m == i)
+            break;
+        topk_swap(t, i, m);
+        i = m;
+    }
+}
+
+static void topk_finish(topk *t)
+{
+    if (t->n > 1)
+        qsort(t->base, t->n, t->size, t->cmp);
 }
 
 size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offender *out,
                               size_t cap)
 {
-    size_t n = 0, kept = 0, pos = 0;
+    size_t n = 0, pos = 0;
+    topk k = {(char *)out, 0, out != NULL ? cap : 0, sizeof *out, offender_cmp};
     for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
         if (cls != TTM_CLASS__COUNT && s->o.cls != cls)
             continue;
         n++;
-        if (out != NULL && cap > 0) {
+        if (k.cap > 0) {
             ttm_offender o = offender_out(s);
-            topk_insert(out, &kept, cap, sizeof *out, &o, offender_cmp);
+            topk_push(&k, &o);
         }
     }
+    topk_finish(&k);
     return n;
 }
 
@@ -1492,8 +1536,8 @@ static int proc_cmp(const void *a, const void *b)
 
 size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size_t cap)
 {
-    size_t kept = 0;
-    for (size_t i = 0; out != NULL && cap > 0 && i < reg->nprocs; i++) {
+    topk k = {(char *)out, 0, out != NULL ? cap : 0, sizeof *out, proc_cmp};
+    for (size_t i = 0; k.cap > 0 && i < reg->nprocs; i++) {
         const proc *p = reg->procs[i];
         ttm_proc_stats ps = {
             .pid = p->pid,
@@ -1507,8 +1551,9 @@ size_t ttm_registry_processes(const ttm_registry *reg, ttm_proc_stats *out, size
             .ndevices = p->ndevices,
             .devices = p->devices,
         };
-        topk_insert(out, &kept, cap, sizeof *out, &ps, proc_cmp);
+        topk_push(&k, &ps);
     }
+    topk_finish(&k);
     return reg->nprocs;
 }
 

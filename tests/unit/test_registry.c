@@ -204,6 +204,42 @@ static void test_unknown_free(void **state)
     check_invariants(reg);
 }
 
+/* The top-k of the offender list: for every cap, the first cap entries of the whole list in
+ * its order (count descending, then device, addr), whether cap is small or near the length
+ * (the heap behind it), and the count of every entry whatever cap is. */
+static void test_offenders_top_k(void **state)
+{
+    ttm_registry *reg = *state;
+    enum { N = 200 };
+    uint64_t ts = 1;
+    /* address i freed (i * 37) % 11 + 1 times, never allocated: ties in count, told apart by
+     * the address; addresses visited in a scrambled order */
+    for (unsigned k = 0; k < N; k++) {
+        unsigned i = (k * 73u) % N;
+        for (unsigned f = 0; f < (i * 37u) % 11u + 1u; f++)
+            assert_int_equal(dealloc(reg, 1, 0, DRAM, 0x100000u + i * 0x1000u, 4096, 0, 0, ts++),
+                             B(UNKNOWN_FREE));
+    }
+    static ttm_offender all[N + 8], top[N + 8];
+    assert_int_equal(ttm_registry_offenders(reg, TTM_CLASS_UNKNOWN_FREE, all, N + 8), N);
+    for (unsigned i = 1; i < N; i++)
+        assert_true(all[i - 1].count > all[i].count ||
+                    (all[i - 1].count == all[i].count && all[i - 1].addr < all[i].addr));
+    static const size_t caps[] = {1, 2, 3, 10, 99, 100, 101, N - 1, N, N + 8};
+    for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+        memset(top, 0, sizeof top);
+        assert_int_equal(ttm_registry_offenders(reg, TTM_CLASS_UNKNOWN_FREE, top, caps[c]), N);
+        size_t want = caps[c] < N ? caps[c] : N;
+        for (size_t i = 0; i < want; i++) {
+            assert_int_equal(top[i].addr, all[i].addr);
+            assert_int_equal(top[i].count, all[i].count);
+        }
+        if (want < N + 8)
+            assert_int_equal(top[want].count, 0); /* nothing written past what was kept */
+    }
+    check_invariants(reg);
+}
+
 static void test_foreign_free(void **state)
 {
     ttm_registry *reg = *state;
@@ -1038,6 +1074,7 @@ int main(void)
         T(test_double_free),
         T(test_excess_free),
         T(test_unknown_free),
+        T(test_offenders_top_k),
         T(test_foreign_free),
         T(test_size_mismatch),
         T(test_ambiguous_free),
