@@ -48,6 +48,9 @@ enum {
     SEQUENCE_ID = 1, /* the one writer sequence of the file */
 };
 
+/* What a track is, kept per uuid (pf->kinds): events go only where Perfetto shows them. */
+enum { KIND_PROCESS = 1, KIND_DEVICE = 2, KIND_COUNTER = 3 };
+
 static void put_key(ttm_bw *w, unsigned field, unsigned wire)
 {
     ttm__bw_varint(w, (uint64_t)field << 3 | wire);
@@ -107,9 +110,22 @@ static int emit(ttm_perfetto *pf, ttm_bw *w)
     return pf->err;
 }
 
-static bool known_track(const ttm_perfetto *pf, uint64_t uuid)
+/* A new track's uuid, its kind recorded; 0 (and pf->err) when memory ran out. */
+static uint64_t new_track(ttm_perfetto *pf, uint8_t kind)
 {
-    return uuid >= 1 && uuid < pf->next_uuid;
+    ttm_bw k = ttm__bw_over(&pf->kinds);
+    ttm__bw_u8(&k, kind);
+    if (k.err != 0) {
+        pf->err = k.err;
+        return 0;
+    }
+    return pf->kinds.len; /* uuids 1, 2, 3, ...: kinds.data[uuid - 1] */
+}
+
+/* The kind of track uuid, 0 when this writer made no such track. */
+static uint8_t track_kind(const ttm_perfetto *pf, uint64_t uuid)
+{
+    return uuid >= 1 && uuid <= pf->kinds.len ? pf->kinds.data[uuid - 1] : 0;
 }
 
 int ttm__perfetto_open(ttm_perfetto *pf, FILE *f)
@@ -118,7 +134,6 @@ int ttm__perfetto_open(ttm_perfetto *pf, FILE *f)
         return TTM_EINVAL;
     memset(pf, 0, sizeof *pf);
     pf->f = f;
-    pf->next_uuid = 1;
     return 0;
 }
 
@@ -133,7 +148,9 @@ int ttm__perfetto_process(ttm_perfetto *pf, uint32_t pid, const char *name, uint
         snprintf(fallback, sizeof fallback, "pid %" PRIu32, pid);
         name = fallback;
     }
-    uint64_t id = pf->next_uuid++;
+    uint64_t id = new_track(pf, KIND_PROCESS);
+    if (id == 0)
+        return pf->err;
     ttm_bw pd = start(&pf->sub2);
     put_uint(&pd, PD_PID, pid);
     put_str(&pd, PD_PROCESS_NAME, name);
@@ -166,7 +183,9 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
     }
     char name[32];
     snprintf(name, sizeof name, "device %" PRIu32, device);
-    uint64_t id = pf->next_uuid++;
+    uint64_t id = new_track(pf, KIND_DEVICE);
+    if (id == 0)
+        return 0;
     ttm_bw td = start(&pf->sub);
     put_uint(&td, TD_UUID, id);
     put_str(&td, TD_NAME, name);
@@ -176,6 +195,19 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
         return 0;
     pf->devs[pf->ndevs++] = (ttm_perfetto_dev){.device = device, .uuid = id};
     return id;
+}
+
+int ttm__perfetto_device_track(ttm_perfetto *pf, uint32_t device, uint64_t *uuid)
+{
+    if (pf == NULL || uuid == NULL)
+        return TTM_EINVAL;
+    if (pf->err != 0)
+        return pf->err;
+    uint64_t id = device_track(pf, device);
+    if (id == 0)
+        return pf->err;
+    *uuid = id;
+    return 0;
 }
 
 int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memtype,
@@ -190,7 +222,9 @@ int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memt
     uint64_t parent = device_track(pf, device);
     if (parent == 0)
         return pf->err;
-    uint64_t id = pf->next_uuid++;
+    uint64_t id = new_track(pf, KIND_COUNTER);
+    if (id == 0)
+        return pf->err;
     ttm_bw cd = start(&pf->sub2);
     put_uint(&cd, CD_UNIT, CD_UNIT_SIZE_BYTES);
     ttm_bw td = start(&pf->sub);
@@ -208,7 +242,7 @@ int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memt
 
 int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int64_t value)
 {
-    if (pf == NULL || !known_track(pf, track))
+    if (pf == NULL || track_kind(pf, track) != KIND_COUNTER)
         return TTM_EINVAL;
     if (pf->err != 0)
         return pf->err;
@@ -224,7 +258,8 @@ int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int6
 
 int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, const char *name)
 {
-    if (pf == NULL || name == NULL || !known_track(pf, track))
+    uint8_t kind = pf == NULL ? 0 : track_kind(pf, track);
+    if (name == NULL || (kind != KIND_PROCESS && kind != KIND_DEVICE))
         return TTM_EINVAL;
     if (pf->err != 0)
         return pf->err;
@@ -249,6 +284,7 @@ int ttm__perfetto_close(ttm_perfetto *pf)
     ttm__bytes_free(&pf->pkt);
     ttm__bytes_free(&pf->sub);
     ttm__bytes_free(&pf->sub2);
+    ttm__bytes_free(&pf->kinds);
     ttm__free(pf->devs);
     memset(pf, 0, sizeof *pf);
     return err;

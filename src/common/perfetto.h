@@ -9,7 +9,7 @@
  *     plain track named "device D") and per (device, memtype) (a counter track in bytes, child
  *     of its device's track);
  *   - TrackEvents: COUNTER events (a counter track's value from that time on) and INSTANT events
- *     (a named marker on any track: an anomaly, a process's exit).
+ *     (a named marker on a process or device track: an anomaly, a process's exit).
  * Every packet carries trusted_packet_sequence_id 1; nothing is interned; timestamps are in ns
  * on Perfetto's default clock. Field numbers are those of Perfetto's protos/perfetto/trace/
  * (trace_packet.proto, track_event/track_descriptor.proto, track_event.proto,
@@ -32,7 +32,7 @@ typedef struct ttm_perfetto_dev {
 typedef struct ttm_perfetto {
     FILE *f;
     int err;            /* the first failure; every later call returns it and writes nothing */
-    uint64_t next_uuid; /* track uuids are handed out 1, 2, 3, ... */
+    ttm_bytes kinds;    /* each track's kind, by uuid (1, 2, 3, ...) */
     ttm_bytes head, pkt, sub, sub2; /* a packet's key and length, the packet being built and
                                      * its nested messages */
     ttm_perfetto_dev *devs; /* device tracks made so far */
@@ -47,19 +47,25 @@ int ttm__perfetto_open(ttm_perfetto *pf, FILE *f);
  * *uuid. Returns 0, TTM_EINVAL, TTM_ENOMEM or TTM_EIO (the write failed). */
 int ttm__perfetto_process(ttm_perfetto *pf, uint32_t pid, const char *name, uint64_t *uuid);
 
+/* The uuid of device's track (a plain track named "device D", parent of its counter tracks),
+ * writing the track the first time the device is seen, in *uuid. Returns 0, TTM_EINVAL,
+ * TTM_ENOMEM or TTM_EIO. */
+int ttm__perfetto_device_track(ttm_perfetto *pf, uint32_t device, uint64_t *uuid);
+
 /* Writes a counter track in bytes for (device, memtype) named name (NULL or "": "MEMTYPE" by
  * ttm__memtype_name), under the track of its device (written the first time a device is seen),
  * and stores its uuid in *uuid. Returns 0, TTM_EINVAL, TTM_ENOMEM or TTM_EIO. */
 int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memtype,
                                 const char *name, uint64_t *uuid);
 
-/* A counter track's value (bytes) from ts_ns on. track is a uuid this writer returned.
- * Returns 0, TTM_EINVAL (unknown track), TTM_ENOMEM or TTM_EIO. */
+/* A counter track's value (bytes) from ts_ns on. track is a counter track's uuid from this
+ * writer. Returns 0, TTM_EINVAL (not such a track), TTM_ENOMEM or TTM_EIO. */
 int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int64_t value);
 
-/* An instant event named name (not NULL) at ts_ns on track (a uuid this writer returned:
- * a process track for a process's exit or anomaly, a counter track for a device's).
- * Returns 0, TTM_EINVAL, TTM_ENOMEM or TTM_EIO. */
+/* An instant event named name (not NULL) at ts_ns on track: a process track's uuid (a
+ * process's exit, an anomaly of its) or a device track's (an anomaly of the device's), not a
+ * counter track's (Perfetto draws no markers there). Returns 0, TTM_EINVAL, TTM_ENOMEM or
+ * TTM_EIO. */
 int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, const char *name);
 
 /* Flushes the trace, releases the writer (not the FILE) and returns the first failure of any

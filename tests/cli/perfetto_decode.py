@@ -121,8 +121,8 @@ def decode(data):
                     raise Bad(f"counter event on a non-counter track or with a name: {te}")
                 records.append(("counter", tu, pkt["timestamp"], int64(te["counter_value"])))
             elif te.get("type") == TYPE_INSTANT:
-                if "counter_value" in te:
-                    raise Bad("an instant with a counter value")
+                if "counter_value" in te or "unit" in tracks[tu]:
+                    raise Bad(f"an instant with a counter value or on a counter track: {te}")
                 records.append(("instant", tu, pkt["timestamp"], te["name"].decode("utf-8")))
             else:
                 raise Bad(f"TrackEvent of type {te.get('type')}")
@@ -165,8 +165,10 @@ def check(tracks, records, expected):
             if a != b:
                 raise Bad(f"event {i}: decoded {a}, written {b}")
         raise Bad(f"{len(events)} events decoded, {len(want_events)} written")
-    if n_proc == 0 or n_counter == 0 or not any(e[0] == "instant" for e in events):
-        raise Bad("the expectations hold no process, counter track or instant")
+    on = {tracks[e[1]].get("pid") is None for e in events if e[0] == "instant"}
+    if n_proc == 0 or n_counter == 0 or on != {True, False}:
+        raise Bad("the expectations hold no process, counter track, or instant on a process"
+                  " track and on a device track")
     return n_proc, n_counter, len(devices), len(events)
 
 

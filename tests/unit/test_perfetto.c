@@ -84,7 +84,18 @@ static void test_bad_arguments(void **state)
     assert_int_equal(u, 2); /* the device's track is 1 */
     assert_int_equal(ttm__perfetto_counter(&pf, u, 10, 5), 0);
     assert_int_equal(ttm__perfetto_counter(&pf, u + 1, 10, 5), TTM_EINVAL);
-    assert_int_equal(ttm__perfetto_instant(&pf, u, 10, NULL), TTM_EINVAL);
+    assert_int_equal(ttm__perfetto_instant(&pf, 1, 10, NULL), TTM_EINVAL);
+    /* events only where Perfetto shows them: no instant on a counter track, no counter value
+     * on a device or process track */
+    assert_int_equal(ttm__perfetto_instant(&pf, u, 10, "x"), TTM_EINVAL);
+    assert_int_equal(ttm__perfetto_counter(&pf, 1, 10, 5), TTM_EINVAL);
+    uint64_t p = 0, d = 0;
+    assert_int_equal(ttm__perfetto_process(&pf, 9, NULL, &p), 0);
+    assert_int_equal(ttm__perfetto_counter(&pf, p, 10, 5), TTM_EINVAL);
+    assert_int_equal(ttm__perfetto_device_track(&pf, 0, &d), 0);
+    assert_int_equal(d, 1); /* the same track as before */
+    assert_int_equal(ttm__perfetto_instant(&pf, d, 10, "x"), 0);
+    assert_int_equal(ttm__perfetto_instant(&pf, p, 10, "x"), 0);
     assert_int_equal(ttm__perfetto_close(&pf), 0); /* argument errors are not sticky */
     assert_true(ftell(f) > 0);
     fclose(f);
@@ -163,13 +174,22 @@ static int emit(const char *trace_path, const char *expect_path)
         ts += 1 + rng() % 5000000;
         uint64_t r = rng();
         if (r % 23 == 0) {
-            int p = (int)(r / 23 % 3);
+            /* a process's anomaly on its track, now and then a device's on the device's */
+            uint64_t on = 0;
             char what[80];
-            snprintf(what, sizeof what, "anomaly: double free of 0x%llx",
-                     (unsigned long long)(r >> 20));
-            rc = ttm__perfetto_instant(&pf, ptrack[p], ts, what);
+            if (r % 5 == 0) {
+                unsigned d = (unsigned)(r >> 8) % 2 * 7;
+                rc = ttm__perfetto_device_track(&pf, d, &on);
+                snprintf(what, sizeof what, "anomaly: device %u over capacity", d);
+            } else {
+                on = ptrack[r / 23 % 3];
+                snprintf(what, sizeof what, "anomaly: double free of 0x%llx",
+                         (unsigned long long)(r >> 20));
+            }
             if (rc == 0)
-                fprintf(ef, "instant\t%llu\t%llu\t%s\n", (unsigned long long)ptrack[p],
+                rc = ttm__perfetto_instant(&pf, on, ts, what);
+            if (rc == 0)
+                fprintf(ef, "instant\t%llu\t%llu\t%s\n", (unsigned long long)on,
                         (unsigned long long)ts, what);
             continue;
         }
