@@ -110,6 +110,23 @@ static int emit(ttm_perfetto *pf, ttm_bw *w)
     return pf->err;
 }
 
+/* A packet of the TrackDescriptor in td. */
+static int emit_track(ttm_perfetto *pf, const ttm_bw *td)
+{
+    ttm_bw w = start(&pf->pkt);
+    put_msg(&w, PKT_TRACK_DESC, td);
+    return emit(pf, &w);
+}
+
+/* A packet of the TrackEvent in te at ts_ns. */
+static int emit_event(ttm_perfetto *pf, uint64_t ts_ns, const ttm_bw *te)
+{
+    ttm_bw w = start(&pf->pkt);
+    put_uint(&w, PKT_TIMESTAMP, ts_ns);
+    put_msg(&w, PKT_TRACK_EVENT, te);
+    return emit(pf, &w);
+}
+
 /* A new track's uuid, its kind recorded; 0 (and pf->err) when memory ran out. */
 static uint64_t new_track(ttm_perfetto *pf, uint8_t kind)
 {
@@ -157,9 +174,7 @@ int ttm__perfetto_process(ttm_perfetto *pf, uint32_t pid, const char *name, uint
     ttm_bw td = start(&pf->sub);
     put_uint(&td, TD_UUID, id);
     put_msg(&td, TD_PROCESS, &pd);
-    ttm_bw w = start(&pf->pkt);
-    put_msg(&w, PKT_TRACK_DESC, &td);
-    if (emit(pf, &w) != 0)
+    if (emit_track(pf, &td) != 0)
         return pf->err;
     *uuid = id;
     return 0;
@@ -189,9 +204,7 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
     ttm_bw td = start(&pf->sub);
     put_uint(&td, TD_UUID, id);
     put_str(&td, TD_NAME, name);
-    ttm_bw w = start(&pf->pkt);
-    put_msg(&w, PKT_TRACK_DESC, &td);
-    if (emit(pf, &w) != 0)
+    if (emit_track(pf, &td) != 0)
         return 0;
     pf->devs[pf->ndevs++] = (ttm_perfetto_dev){.device = device, .uuid = id};
     return id;
@@ -232,9 +245,7 @@ int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memt
     put_str(&td, TD_NAME, name);
     put_uint(&td, TD_PARENT_UUID, parent);
     put_msg(&td, TD_COUNTER, &cd);
-    ttm_bw w = start(&pf->pkt);
-    put_msg(&w, PKT_TRACK_DESC, &td);
-    if (emit(pf, &w) != 0)
+    if (emit_track(pf, &td) != 0)
         return pf->err;
     *uuid = id;
     return 0;
@@ -250,10 +261,7 @@ int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int6
     put_uint(&te, TE_TYPE, TE_TYPE_COUNTER);
     put_uint(&te, TE_TRACK_UUID, track);
     put_uint(&te, TE_COUNTER_VALUE, (uint64_t)value); /* int64: two's complement, 10 bytes */
-    ttm_bw w = start(&pf->pkt);
-    put_uint(&w, PKT_TIMESTAMP, ts_ns);
-    put_msg(&w, PKT_TRACK_EVENT, &te);
-    return emit(pf, &w);
+    return emit_event(pf, ts_ns, &te);
 }
 
 int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, const char *name)
@@ -267,10 +275,7 @@ int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, cons
     put_uint(&te, TE_TYPE, TE_TYPE_INSTANT);
     put_uint(&te, TE_TRACK_UUID, track);
     put_str(&te, TE_NAME, name);
-    ttm_bw w = start(&pf->pkt);
-    put_uint(&w, PKT_TIMESTAMP, ts_ns);
-    put_msg(&w, PKT_TRACK_EVENT, &te);
-    return emit(pf, &w);
+    return emit_event(pf, ts_ns, &te);
 }
 
 int ttm__perfetto_close(ttm_perfetto *pf)
