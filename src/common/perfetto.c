@@ -186,16 +186,12 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
     for (size_t i = 0; i < pf->ndevs; i++)
         if (pf->devs[i].device == device)
             return pf->devs[i].uuid;
-    if (pf->ndevs == pf->capdevs) {
-        size_t cap = pf->capdevs ? pf->capdevs * 2 : 8;
-        ttm_perfetto_dev *d = ttm__reallocarray(pf->devs, cap, sizeof *d);
-        if (d == NULL) {
-            pf->err = TTM_ENOMEM;
-            return 0;
-        }
-        pf->devs = d;
-        pf->capdevs = cap;
+    ttm_perfetto_dev *d = ttm__grow(pf->devs, &pf->capdevs, pf->ndevs, sizeof *d, 8);
+    if (d == NULL) {
+        pf->err = TTM_ENOMEM;
+        return 0;
     }
+    pf->devs = d;
     char name[32];
     snprintf(name, sizeof name, "device %" PRIu32, device);
     uint64_t id = new_track(pf, KIND_DEVICE);
@@ -281,7 +277,7 @@ int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, cons
 int ttm__perfetto_close(ttm_perfetto *pf)
 {
     if (pf == NULL)
-        return TTM_EINVAL;
+        return 0;
     int err = pf->err;
     if (pf->f != NULL && (fflush(pf->f) != 0 || ferror(pf->f)) && err == 0)
         err = TTM_EIO;

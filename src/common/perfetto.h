@@ -69,7 +69,8 @@ int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int6
 int ttm__perfetto_instant(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, const char *name);
 
 /* Flushes the trace, releases the writer (not the FILE) and returns the first failure of any
- * call on it (0, TTM_ENOMEM or TTM_EIO): a trace is complete only when this returns 0. */
+ * call on it (0, TTM_ENOMEM or TTM_EIO): a trace is complete only when this returns 0.
+ * close(NULL) does nothing and returns 0. */
 int ttm__perfetto_close(ttm_perfetto *pf);
 
 #endif /* TTM_COMMON_PERFETTO_H */

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "common/alloc.h"
 #include "common/bytes.h"
 #include "common/event.h"
 #include "common/hash.h"
@@ -126,6 +127,43 @@ static void test_write_error(void **state)
     fclose(f);
 }
 
+/* The same few calls with allocation N failing, for every N until none fails: each returns
+ * 0 or TTM_ENOMEM, the failure stays, close reports it and frees everything (ASan checks). */
+static void test_alloc_failure(void **state)
+{
+    (void)state;
+    for (unsigned long n = 1;; n++) {
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        ttm_perfetto pf;
+        assert_int_equal(ttm__perfetto_open(&pf, f), 0);
+        ttm__alloc_fail_at(n);
+        uint64_t p = 0, c = 0, d = 0;
+        int rc[5];
+        rc[0] = ttm__perfetto_process(&pf, 1, "one", &p);
+        rc[1] = ttm__perfetto_counter_track(&pf, 3, TTM_MEM_L1, NULL, &c);
+        rc[2] = rc[1] == 0 ? ttm__perfetto_counter(&pf, c, 5, 1 << 20) : rc[1];
+        rc[3] = ttm__perfetto_device_track(&pf, 4, &d);
+        rc[4] = rc[0] == 0 ? ttm__perfetto_instant(&pf, p, 6, "exit") : rc[0];
+        int first = 0;
+        for (int i = 0; i < 5; i++) {
+            assert_true(rc[i] == 0 || rc[i] == TTM_ENOMEM);
+            if (first != 0)
+                assert_int_equal(rc[i], TTM_ENOMEM); /* sticky */
+            if (first == 0)
+                first = rc[i];
+        }
+        unsigned long made = ttm__alloc_fail_at(0);
+        assert_int_equal(ttm__perfetto_close(&pf), first);
+        fclose(f);
+        if (first == 0) {
+            assert_true(made < n); /* every allocation of the sequence has been failed once */
+            break;
+        }
+    }
+    assert_int_equal(ttm__perfetto_close(NULL), 0);
+}
+
 /* ---- --emit: a trace and the list of what it holds ----------------------------------------- */
 
 static uint64_t rng_state = 0x1234;
@@ -142,6 +180,10 @@ static int emit(const char *trace_path, const char *expect_path)
     FILE *ef = fopen(expect_path, "w");
     if (tf == NULL || ef == NULL) {
         fprintf(stderr, "test_perfetto: cannot open the output files\n");
+        if (tf != NULL)
+            fclose(tf);
+        if (ef != NULL)
+            fclose(ef);
         return 1;
     }
     ttm_perfetto pf;
@@ -239,6 +281,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_varint_malformed),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_write_error),
+        cmocka_unit_test(test_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
