@@ -89,6 +89,18 @@ void ttm__bw_patch(ttm_bw *w, size_t at, uint64_t v, unsigned n)
         ttm__put_le(w->b->data + at, v, n);
 }
 
+void ttm__bw_varint(ttm_bw *w, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        tmp[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    tmp[n++] = (uint8_t)v;
+    ttm__bw_bytes(w, tmp, n);
+}
+
 void ttm__br_fail(ttm_br *r, const char *what)
 {
     if (!r->bad) {
@@ -123,6 +135,26 @@ uint8_t ttm__br_u8(ttm_br *r, const char *what) { return (uint8_t)br_le(r, 1, wh
 uint16_t ttm__br_u16(ttm_br *r, const char *what) { return (uint16_t)br_le(r, 2, what); }
 uint32_t ttm__br_u32(ttm_br *r, const char *what) { return (uint32_t)br_le(r, 4, what); }
 uint64_t ttm__br_u64(ttm_br *r, const char *what) { return br_le(r, 8, what); }
+
+uint64_t ttm__br_varint(ttm_br *r, const char *what)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 10; i++) {
+        const uint8_t *p = ttm__br_take(r, 1, what);
+        if (p == NULL)
+            return 0;
+        /* the tenth byte holds bit 63 only */
+        if (i == 9 && *p > 1) {
+            ttm__br_fail(r, what);
+            return 0;
+        }
+        v |= (uint64_t)(*p & 0x7f) << (7 * i);
+        if ((*p & 0x80) == 0)
+            return v;
+    }
+    ttm__br_fail(r, what);
+    return 0;
+}
 
 double ttm__br_f64(ttm_br *r, const char *what)
 {

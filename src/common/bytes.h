@@ -81,6 +81,9 @@ void ttm__bw_bytes(ttm_bw *w, const void *src, size_t n);
 void ttm__bw_str(ttm_bw *w, const char *s, size_t n);
 /* Overwrites an n-byte field written earlier at offset at (e.g. a length). */
 void ttm__bw_patch(ttm_bw *w, size_t at, uint64_t v, unsigned n);
+/* A base-128 varint (protobuf's): 7 bits a byte, least significant first, the high bit set on
+ * every byte but the last; 1..10 bytes. A negative int64 is written as its u64 (10 bytes). */
+void ttm__bw_varint(ttm_bw *w, uint64_t v);
 
 /* ---- a bounded reader ---------------------------------------------------------------------- */
 
@@ -107,6 +110,8 @@ uint8_t ttm__br_u8(ttm_br *r, const char *what);
 uint16_t ttm__br_u16(ttm_br *r, const char *what);
 uint32_t ttm__br_u32(ttm_br *r, const char *what);
 uint64_t ttm__br_u64(ttm_br *r, const char *what);
+/* A base-128 varint as ttm__bw_varint writes it; bad when it is cut short or over 10 bytes. */
+uint64_t ttm__br_varint(ttm_br *r, const char *what);
 double ttm__br_f64(ttm_br *r, const char *what);
 /* A byte that must be 0 or 1. */
 bool ttm__br_bool(ttm_br *r, const char *what);
