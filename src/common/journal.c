@@ -179,9 +179,13 @@ int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *op
     memcpy(hdr, FILE_MAGIC, 8);
     ttm__put_le16(hdr + 8, TTM_JOURNAL_VERSION);
     ttm__put_le16(hdr + 10, FILE_HDR_LEN);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    ttm__put_le64(hdr + 16, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
+    uint64_t created = o.created_ns;
+    if (created == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        created = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    }
+    ttm__put_le64(hdr + 16, created);
     char host[TTM_JOURNAL_HOST_MAX] = {0};
     if (o.host != NULL)
         snprintf(host, sizeof host, "%s", o.host);

@@ -74,6 +74,7 @@ typedef struct ttm_journal_opts {
     size_t block_size; /* uncompressed bytes per block before it is flushed; 0 = 1 MiB */
     uint64_t size_cap; /* bytes the file may reach; 0 = no cap */
     const char *host;  /* NULL = gethostname() */
+    uint64_t created_ns; /* the header's creation time (CLOCK_REALTIME ns); 0 = now */
 } ttm_journal_opts;
 
 typedef struct ttm_journal_writer ttm_journal_writer;
