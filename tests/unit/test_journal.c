@@ -212,6 +212,50 @@ static void read_fd(int fd, text *got, ttm_journal_stats *st)
 
 /* ---- tests --------------------------------------------------------------------------------- */
 
+/* CRC-32C bit by bit, as docs/JOURNAL.md defines it (independent of journal.c's table). */
+static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c & 1u) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* The documented layout: header fields, both checksums of the first block. */
+static void test_documented_layout(void **state)
+{
+    (void)state;
+    assert_int_equal(crc32c_bitwise((const uint8_t *)"123456789", 9), 0xE3069283u);
+    text want = {0};
+    uint64_t ends[NREC];
+    unsigned counts[NREC], nb;
+    int fd = write_journal(NREC, &want, ends, counts, &nb);
+    ttm_bytes f = {0};
+    file_bytes(fd, &f);
+    close(fd);
+    assert_int_equal(nb, 1);
+    assert_int_equal(f.len, ends[0]);
+    assert_memory_equal(f.data, "TTMJRNL", 8);
+    assert_int_equal(ttm__le16(f.data + 8), 1);
+    assert_int_equal(ttm__le16(f.data + 10), 96);
+    assert_string_equal((const char *)f.data + 24, "galaxy-07");
+    assert_int_equal(ttm__le32(f.data + 92), crc32c_bitwise(f.data, 92));
+    const uint8_t *b = f.data + 96;
+    assert_memory_equal(b, "TJBK", 4);
+    assert_int_equal(b[4], 1);
+    assert_int_equal(b[5], 1);
+    assert_int_equal(ttm__le32(b + 16), NREC);
+    uint32_t clen = ttm__le32(b + 12);
+    assert_int_equal(96 + 44 + clen, f.len);
+    assert_int_equal(ttm__le32(b + 20), crc32c_bitwise(b + 44, clen));
+    assert_int_equal(ttm__le32(b + 40), crc32c_bitwise(b, 40));
+    free(f.data);
+    free(want.s);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -472,6 +516,7 @@ static void test_refuses_other_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_documented_layout),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_cut_at_every_byte),
         cmocka_unit_test(test_flip_every_byte),
