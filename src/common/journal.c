@@ -61,30 +61,30 @@ static uint32_t crc32c(const uint8_t *p, size_t n)
 static inline uint64_t zz_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
 static inline int64_t zz_dec(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
 
-static void put_var(ttm_bw *w, uint64_t v)
+/* LEB128 of v at p (room for 10 bytes); returns the byte after it. */
+static inline uint8_t *put_var(uint8_t *p, uint64_t v)
 {
-    uint8_t *p = ttm__bw_room(w, 10);
-    if (p == NULL)
-        return;
-    size_t n = 0;
     while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
+        *p++ = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    p[n++] = (uint8_t)v;
-    w->b->len -= 10 - n;
+    *p++ = (uint8_t)v;
+    return p;
 }
 
-static uint64_t get_var(ttm_br *r, const char *what)
+static inline uint64_t get_var(ttm_br *r, const char *what)
 {
+    if (r->bad)
+        return 0;
+    const uint8_t *p = r->p + r->pos, *end = r->p + r->len;
     uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        const uint8_t *p = ttm__br_take(r, 1, what);
-        if (p == NULL)
-            return 0;
-        v |= (uint64_t)(*p & 0x7F) << shift;
-        if ((*p & 0x80) == 0)
+    for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if ((b & 0x80) == 0) {
+            r->pos = (size_t)(p - r->p);
             return v;
+        }
     }
     ttm__br_fail(r, what);
     return 0;
@@ -246,76 +246,85 @@ int ttm_journal_writer_flush(ttm_journal_writer *w)
     return rc;
 }
 
-/* Starts a record: flushes a full block first, then notes the record's time. */
-static int rec_begin(ttm_journal_writer *w, uint8_t tag, uint64_t ts, ttm_bw *bw)
+#define VAR_MAX 10u /* bytes of the longest varint */
+
+/* Starts a record of at most `most` bytes after its tag and time: flushes a full block first,
+ * writes the tag and the time delta, notes the time. Returns where the fields go, or NULL with
+ * *rc set. */
+static uint8_t *rec_begin(ttm_journal_writer *w, uint8_t tag, uint64_t ts, size_t most, int *rc)
 {
-    if (w->err != 0)
-        return w->err;
-    if (w->raw.len >= w->block_size) {
-        int rc = ttm_journal_writer_flush(w);
-        if (rc != 0)
-            return rc;
+    *rc = w->err;
+    if (*rc != 0)
+        return NULL;
+    if (w->raw.len >= w->block_size && (*rc = ttm_journal_writer_flush(w)) != 0)
+        return NULL;
+    ttm_bw bw = ttm__bw_over(&w->raw);
+    uint8_t *p = ttm__bw_room(&bw, 1 + VAR_MAX + most);
+    if (p == NULL) {
+        *rc = w->err = TTM_ENOMEM;
+        return NULL;
     }
-    *bw = ttm__bw_over(&w->raw);
-    ttm__bw_u8(bw, tag);
-    put_var(bw, zz_enc((int64_t)(ts - w->prev_ts)));
+    *p++ = tag;
+    p = put_var(p, zz_enc((int64_t)(ts - w->prev_ts)));
     w->prev_ts = ts;
     if (ts < w->first_ts)
         w->first_ts = ts;
     if (ts > w->last_ts)
         w->last_ts = ts;
-    return 0;
+    return p;
 }
 
-static int rec_end(ttm_journal_writer *w, ttm_bw *bw)
+/* Ends the record whose last byte is before end. */
+static int rec_end(ttm_journal_writer *w, const uint8_t *end)
 {
-    if (bw->err != 0)
-        return w->err = bw->err;
+    w->raw.len = (size_t)(end - w->raw.data);
     w->count++;
     return 0;
 }
 
-static void put_blob(ttm_bw *bw, const void *p, size_t n)
+static uint8_t *put_blob(uint8_t *p, const void *src, size_t n)
 {
-    put_var(bw, n);
-    ttm__bw_bytes(bw, p, n);
+    p = put_var(p, n);
+    if (n > 0)
+        memcpy(p, src, n);
+    return p + n;
 }
 
 int ttm_journal_writer_event(ttm_journal_writer *w, const ttm_journal_event *e)
 {
-    ttm_bw bw;
-    int rc = rec_begin(w, REC_EVENT, e->ts, &bw);
-    if (rc != 0)
+    int rc;
+    uint8_t *p = rec_begin(w, REC_EVENT, e->ts, 2 + 8 * VAR_MAX, &rc);
+    if (p == NULL)
         return rc;
-    ttm__bw_u8(&bw, e->kind);
-    ttm__bw_u8(&bw, e->memtype);
-    put_var(&bw, e->device);
-    put_var(&bw, e->classes);
-    put_var(&bw, e->pid);
-    put_var(&bw, e->stack);
-    put_var(&bw, e->scope);
-    put_var(&bw, zz_enc((int64_t)(e->addr - w->prev_addr)));
-    put_var(&bw, e->size);
-    put_var(&bw, zz_enc((int64_t)(e->obj - w->prev_obj)));
+    *p++ = e->kind;
+    *p++ = e->memtype;
+    p = put_var(p, e->device);
+    p = put_var(p, e->classes);
+    p = put_var(p, e->pid);
+    p = put_var(p, e->stack);
+    p = put_var(p, e->scope);
+    p = put_var(p, zz_enc((int64_t)(e->addr - w->prev_addr)));
+    p = put_var(p, e->size);
+    p = put_var(p, zz_enc((int64_t)(e->obj - w->prev_obj)));
     w->prev_addr = e->addr;
     w->prev_obj = e->obj;
-    return rec_end(w, &bw);
+    return rec_end(w, p);
 }
 
 int ttm_journal_writer_device(ttm_journal_writer *w, const ttm_journal_device *d)
 {
-    ttm_bw bw;
-    int rc = rec_begin(w, REC_DEVICE, d->ts, &bw);
-    if (rc != 0)
+    int rc;
+    uint8_t *p = rec_begin(w, REC_DEVICE, d->ts, 7 * VAR_MAX, &rc);
+    if (p == NULL)
         return rc;
-    put_var(&bw, d->device);
-    put_var(&bw, d->arch);
-    put_var(&bw, d->worker_cores);
-    put_var(&bw, d->l1_per_core);
-    put_var(&bw, d->dram_channels);
-    put_var(&bw, d->dram_capacity);
-    put_var(&bw, d->l1_capacity);
-    return rec_end(w, &bw);
+    p = put_var(p, d->device);
+    p = put_var(p, d->arch);
+    p = put_var(p, d->worker_cores);
+    p = put_var(p, d->l1_per_core);
+    p = put_var(p, d->dram_channels);
+    p = put_var(p, d->dram_capacity);
+    p = put_var(p, d->l1_capacity);
+    return rec_end(w, p);
 }
 
 int ttm_journal_writer_proc(ttm_journal_writer *w, const ttm_journal_proc *p)
@@ -325,16 +334,16 @@ int ttm_journal_writer_proc(ttm_journal_writer *w, const ttm_journal_proc *p)
     if (nlen > NAME_MAX_LEN || p->cmdline_len > NAME_MAX_LEN * 16 ||
         (p->cmdline_len > 0 && p->cmdline == NULL))
         return TTM_EINVAL;
-    ttm_bw bw;
-    int rc = rec_begin(w, REC_PROC, p->ts, &bw);
-    if (rc != 0)
+    int rc;
+    uint8_t *q = rec_begin(w, REC_PROC, p->ts, 1 + 4 * VAR_MAX + nlen + p->cmdline_len, &rc);
+    if (q == NULL)
         return rc;
-    ttm__bw_u8(&bw, p->exited ? 1 : 0);
-    put_var(&bw, p->pid);
-    put_var(&bw, zz_enc(p->status));
-    put_blob(&bw, name, nlen);
-    put_blob(&bw, p->cmdline, p->cmdline_len);
-    return rec_end(w, &bw);
+    *q++ = p->exited ? 1 : 0;
+    q = put_var(q, p->pid);
+    q = put_var(q, zz_enc(p->status));
+    q = put_blob(q, name, nlen);
+    q = put_blob(q, p->cmdline, p->cmdline_len);
+    return rec_end(w, q);
 }
 
 int ttm_journal_writer_mark(ttm_journal_writer *w, const ttm_journal_mark *m)
@@ -343,13 +352,13 @@ int ttm_journal_writer_mark(ttm_journal_writer *w, const ttm_journal_mark *m)
     size_t nlen = strlen(name);
     if (nlen > NAME_MAX_LEN)
         return TTM_EINVAL;
-    ttm_bw bw;
-    int rc = rec_begin(w, REC_MARK, m->ts, &bw);
-    if (rc != 0)
+    int rc;
+    uint8_t *p = rec_begin(w, REC_MARK, m->ts, 2 * VAR_MAX + nlen, &rc);
+    if (p == NULL)
         return rc;
-    put_var(&bw, m->pid);
-    put_blob(&bw, name, nlen);
-    return rec_end(w, &bw);
+    p = put_var(p, m->pid);
+    p = put_blob(p, name, nlen);
+    return rec_end(w, p);
 }
 
 int ttm_journal_writer_chunk(ttm_journal_writer *w, const ttm_journal_chunk *c)
@@ -361,13 +370,13 @@ int ttm_journal_writer_chunk(ttm_journal_writer *w, const ttm_journal_chunk *c)
         if (rc != 0)
             return rc;
     }
-    ttm_bw bw;
-    int rc = rec_begin(w, REC_CHUNK, c->ts, &bw);
-    if (rc != 0)
+    int rc;
+    uint8_t *p = rec_begin(w, REC_CHUNK, c->ts, 2 * VAR_MAX + c->len, &rc);
+    if (p == NULL)
         return rc;
-    put_var(&bw, c->kind);
-    put_blob(&bw, c->data, c->len);
-    return rec_end(w, &bw);
+    p = put_var(p, c->kind);
+    p = put_blob(p, c->data, c->len);
+    return rec_end(w, p);
 }
 
 int ttm_journal_writer_close(ttm_journal_writer *w)
