@@ -527,6 +527,25 @@ static int grow(uint8_t **buf, size_t *cap, size_t n)
     return 0;
 }
 
+/* A name (varint length, at most NAME_MAX_LEN bytes without NUL) into dst, NUL-terminated;
+ * "" once the reader is bad. */
+static void get_name(ttm_br *br, char dst[NAME_MAX_LEN + 1], const char *what)
+{
+    dst[0] = '\0';
+    uint64_t n = get_var(br, what);
+    if (n > NAME_MAX_LEN)
+        ttm__br_fail(br, what);
+    const uint8_t *p = ttm__br_take(br, (size_t)n, what);
+    if (p == NULL)
+        return;
+    if (memchr(p, 0, (size_t)n) != NULL) {
+        ttm__br_fail(br, what);
+        return;
+    }
+    memcpy(dst, p, (size_t)n);
+    dst[n] = '\0';
+}
+
 /* Walks the records of a block: checks them all (sink NULL) or delivers them. Returns 0, a
  * sink's nonzero return, or 1 when a record does not check (*what says which field). */
 static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, uint64_t last,
@@ -587,42 +606,24 @@ static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, ui
             if (st < INT32_MIN || st > INT32_MAX)
                 ttm__br_fail(&br, "process status");
             pr.status = (int32_t)st;
-            uint64_t nlen = get_var(&br, "process name length");
-            if (nlen > NAME_MAX_LEN)
-                ttm__br_fail(&br, "process name length");
-            const uint8_t *np = ttm__br_take(&br, (size_t)nlen, "process name");
-            if (np != NULL && memchr(np, 0, (size_t)nlen) != NULL)
-                ttm__br_fail(&br, "process name");
+            get_name(&br, name, "process name");
             uint64_t clen = get_var(&br, "process command line length");
             if (clen > NAME_MAX_LEN * 16)
                 ttm__br_fail(&br, "process command line length");
             pr.cmdline = (const char *)ttm__br_take(&br, (size_t)clen, "process command line");
             pr.cmdline_len = (size_t)clen;
-            if (!br.bad) {
-                memcpy(name, np, (size_t)nlen);
-                name[nlen] = '\0';
-                pr.name = name;
-                if (s != NULL && s->proc != NULL)
-                    rc = s->proc(s->ctx, &pr);
-            }
+            pr.name = name;
+            if (!br.bad && s != NULL && s->proc != NULL)
+                rc = s->proc(s->ctx, &pr);
             break;
         }
         case REC_MARK: {
             ttm_journal_mark m = {.ts = ts};
             m.pid = get_var32(&br, "mark pid");
-            uint64_t nlen = get_var(&br, "mark name length");
-            if (nlen > NAME_MAX_LEN)
-                ttm__br_fail(&br, "mark name length");
-            const uint8_t *np = ttm__br_take(&br, (size_t)nlen, "mark name");
-            if (np != NULL && memchr(np, 0, (size_t)nlen) != NULL)
-                ttm__br_fail(&br, "mark name");
-            if (!br.bad) {
-                memcpy(name, np, (size_t)nlen);
-                name[nlen] = '\0';
-                m.name = name;
-                if (s != NULL && s->mark != NULL)
-                    rc = s->mark(s->ctx, &m);
-            }
+            get_name(&br, name, "mark name");
+            m.name = name;
+            if (!br.bad && s != NULL && s->mark != NULL)
+                rc = s->mark(s->ctx, &m);
             break;
         }
         case REC_CHUNK: {

@@ -200,6 +200,15 @@ static int write_journal(unsigned per, text *want, uint64_t *ends, unsigned *cou
     return fd;
 }
 
+/* write_journal() and the file's bytes. */
+static void journal_bytes(unsigned per, text *want, uint64_t *ends, unsigned *counts,
+                          unsigned *nblocks, ttm_bytes *file)
+{
+    int fd = write_journal(per, want, ends, counts, nblocks);
+    file_bytes(fd, file);
+    close(fd);
+}
+
 static void read_fd(int fd, text *got, ttm_journal_stats *st)
 {
     ttm_journal_reader *r = NULL;
@@ -232,10 +241,8 @@ static void test_documented_layout(void **state)
     text want = {0};
     uint64_t ends[NREC];
     unsigned counts[NREC], nb;
-    int fd = write_journal(NREC, &want, ends, counts, &nb);
     ttm_bytes f = {0};
-    file_bytes(fd, &f);
-    close(fd);
+    journal_bytes(NREC, &want, ends, counts, &nb, &f);
     assert_int_equal(nb, 1);
     assert_int_equal(f.len, ends[0]);
     assert_memory_equal(f.data, "TTMJRNL", 8);
@@ -300,10 +307,8 @@ static void test_cut_at_every_byte(void **state)
     text want = {0};
     uint64_t ends[NREC];
     unsigned counts[NREC], nb;
-    int fd = write_journal(5, &want, ends, counts, &nb);
     ttm_bytes file = {0};
-    file_bytes(fd, &file);
-    close(fd);
+    journal_bytes(5, &want, ends, counts, &nb, &file);
     for (size_t cut = 96; cut <= file.len; cut++) {
         unsigned k = 0;
         while (k < nb && ends[k] <= cut)
@@ -338,10 +343,8 @@ static void test_flip_every_byte(void **state)
     text want = {0};
     uint64_t ends[NREC];
     unsigned counts[NREC], nb;
-    int fd = write_journal(8, &want, ends, counts, &nb);
     ttm_bytes file = {0};
-    file_bytes(fd, &file);
-    close(fd);
+    journal_bytes(8, &want, ends, counts, &nb, &file);
     for (size_t at = 96; at < file.len; at++) {
         unsigned b = 0;
         while (ends[b] <= at)
@@ -380,10 +383,8 @@ static void test_garbage_between_blocks(void **state)
     text want = {0};
     uint64_t ends[NREC];
     unsigned counts[NREC], nb;
-    int fd = write_journal(10, &want, ends, counts, &nb);
     ttm_bytes file = {0};
-    file_bytes(fd, &file);
-    close(fd);
+    journal_bytes(10, &want, ends, counts, &nb, &file);
     /* 300 bytes of noise (with a false block magic) after the first block */
     size_t g = 300, cut = (size_t)ends[0];
     uint8_t *buf = malloc(file.len + g);
