@@ -90,7 +90,15 @@ static inline uint64_t get_var(ttm_br *r, const char *what)
     return 0;
 }
 
-static uint32_t get_var32(ttm_br *r, const char *what)
+static inline uint8_t get_u8(ttm_br *r, const char *what)
+{
+    if (!r->bad && r->pos < r->len)
+        return r->p[r->pos++];
+    ttm__br_fail(r, what);
+    return 0;
+}
+
+static inline uint32_t get_var32(ttm_br *r, const char *what)
 {
     uint64_t v = get_var(r, what);
     if (v > UINT32_MAX)
@@ -555,7 +563,7 @@ static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, ui
     uint64_t ts = 0, addr = 0, obj = 0;
     char name[NAME_MAX_LEN + 1];
     for (uint32_t i = 0; i < count; i++) {
-        uint8_t tag = ttm__br_u8(&br, "record tag");
+        uint8_t tag = get_u8(&br, "record tag");
         ts += (uint64_t)zz_dec(get_var(&br, "record time"));
         if (!br.bad && (ts < first || ts > last))
             ttm__br_fail(&br, "record time outside the block's range");
@@ -563,8 +571,8 @@ static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, ui
         switch (tag) {
         case REC_EVENT: {
             ttm_journal_event e = {.ts = ts};
-            e.kind = ttm__br_u8(&br, "event kind");
-            e.memtype = ttm__br_u8(&br, "event memtype");
+            e.kind = get_u8(&br, "event kind");
+            e.memtype = get_u8(&br, "event memtype");
             uint32_t dev = get_var32(&br, "event device");
             if (dev > UINT16_MAX)
                 ttm__br_fail(&br, "event device");
