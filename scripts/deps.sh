@@ -16,8 +16,9 @@ set -eu
 # built without frame pointers); the build never links it, so no libunwind-dev (linking it
 # would reroute glibc's backtrace()). heaptrack: the baseline of bench_stacks only, never used
 # by a test or a program. python3: also the Python-frames tests (tests/python).
+# libzstd-dev: the run journal's compressed blocks (src/common/journal.c).
 pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
-libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack"
+libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

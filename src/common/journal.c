@@ -1,0 +1,767 @@
+/*
+ * journal.c — the run journal's writer and reader (format: docs/JOURNAL.md).
+ *
+ * A block is built in memory as a row of tagged records (varints, deltas of the time, address
+ * and object against the previous record of the same block), compressed with zstd level 1 and
+ * written with one write() sequence; a failed write cuts the file back to its last complete
+ * block. The reader holds one block at a time and checks, in order: the block magic, the
+ * header's CRC-32C, the lengths, the payload's CRC-32C, the decompression, and every record
+ * (in a first pass, before anything is delivered), so a block is delivered whole or not at all.
+ */
+#include "common/journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "common/alloc.h"
+#include "common/bytes.h"
+#include "ttmem/ttmem.h"
+
+#define FILE_MAGIC "TTMJRNL"    /* 8 bytes with its NUL */
+#define FILE_HDR_LEN 96u
+#define BLOCK_MAGIC 0x4B424A54u /* "TJBK" little-endian */
+#define BLOCK_HDR_LEN 44u
+#define BLOCK_KIND_RECORDS 1u
+#define CODEC_ZSTD 1u
+#define NAME_MAX_LEN 4096u
+
+enum { REC_EVENT = 1, REC_DEVICE = 2, REC_PROC = 3, REC_MARK = 4, REC_CHUNK = 5 };
+
+/* ---- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table-driven ------------------- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    if (crc_table[1] != 0)
+        return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = crc_table[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- varints ------------------------------------------------------------------------------- */
+
+static inline uint64_t zz_enc(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t zz_dec(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+/* LEB128 of v at p (room for 10 bytes); returns the byte after it. */
+static inline uint8_t *put_var(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint64_t get_var(ttm_br *r, const char *what)
+{
+    if (r->bad)
+        return 0;
+    const uint8_t *p = r->p + r->pos, *end = r->p + r->len;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
+        uint8_t b = *p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if ((b & 0x80) == 0) {
+            r->pos = (size_t)(p - r->p);
+            return v;
+        }
+    }
+    ttm__br_fail(r, what);
+    return 0;
+}
+
+static inline uint8_t get_u8(ttm_br *r, const char *what)
+{
+    if (!r->bad && r->pos < r->len)
+        return r->p[r->pos++];
+    ttm__br_fail(r, what);
+    return 0;
+}
+
+static inline uint32_t get_var32(ttm_br *r, const char *what)
+{
+    uint64_t v = get_var(r, what);
+    if (v > UINT32_MAX)
+        ttm__br_fail(r, what);
+    return (uint32_t)v;
+}
+
+/* ---- writer -------------------------------------------------------------------------------- */
+
+struct ttm_journal_writer {
+    int fd;
+    int err, sys_errno;
+    size_t block_size;
+    uint64_t cap, bytes;
+    ttm_bytes raw, out;
+    uint32_t count;
+    uint64_t first_ts, last_ts, prev_ts, prev_addr, prev_obj;
+    ZSTD_CCtx *zc;
+};
+
+/* Writes all n bytes; on failure cuts the file back to w->bytes and records the error. */
+static int write_all(ttm_journal_writer *w, const uint8_t *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = write(w->fd, p + done, n - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            w->sys_errno = k < 0 ? errno : ENOSPC;
+            if (done > 0 && ftruncate(w->fd, (off_t)w->bytes) == 0)
+                (void)lseek(w->fd, (off_t)w->bytes, SEEK_SET);
+            return w->err = TTM_EIO;
+        }
+        done += (size_t)k;
+    }
+    w->bytes += n;
+    return 0;
+}
+
+static void block_reset(ttm_journal_writer *w)
+{
+    w->raw.len = 0;
+    w->count = 0;
+    w->first_ts = UINT64_MAX;
+    w->last_ts = 0;
+    w->prev_ts = w->prev_addr = w->prev_obj = 0;
+}
+
+int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *opts,
+                            ttm_journal_writer **out)
+{
+    if (out == NULL || (path == NULL && fd < 0))
+        return TTM_EINVAL;
+    crc_init();
+    ttm_journal_opts o = opts != NULL ? *opts : (ttm_journal_opts){0};
+    if (o.block_size == 0)
+        o.block_size = 1u << 20;
+    if (o.block_size > TTM_JOURNAL_BLOCK_MAX / 2)
+        return TTM_EINVAL;
+    ttm_journal_writer *w = ttm__calloc(1, sizeof *w);
+    if (w == NULL)
+        return TTM_ENOMEM;
+    w->fd = -1;
+    w->block_size = o.block_size;
+    w->cap = o.size_cap;
+    int rc = TTM_ENOMEM;
+    w->zc = ZSTD_createCCtx();
+    if (w->zc == NULL)
+        goto free_writer;
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 1)))
+        goto free_writer;
+    if (path != NULL) {
+        w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (w->fd < 0) {
+            w->sys_errno = errno;
+            rc = TTM_EIO;
+            goto free_writer;
+        }
+    } else {
+        w->fd = fd;
+    }
+    block_reset(w);
+
+    uint8_t hdr[FILE_HDR_LEN] = {0};
+    memcpy(hdr, FILE_MAGIC, 8);
+    ttm__put_le16(hdr + 8, TTM_JOURNAL_VERSION);
+    ttm__put_le16(hdr + 10, FILE_HDR_LEN);
+    uint64_t created = o.created_ns;
+    if (created == 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        created = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    }
+    ttm__put_le64(hdr + 16, created);
+    char host[TTM_JOURNAL_HOST_MAX] = {0};
+    if (o.host != NULL)
+        snprintf(host, sizeof host, "%s", o.host);
+    else if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    memcpy(hdr + 24, host, sizeof host);
+    ttm__put_le32(hdr + 92, crc32c(hdr, 92));
+    if (w->cap != 0 && w->cap < FILE_HDR_LEN) {
+        rc = TTM_ELIMIT;
+        goto close_fd;
+    }
+    rc = write_all(w, hdr, sizeof hdr);
+    if (rc != 0)
+        goto close_fd;
+    *out = w;
+    return 0;
+
+close_fd:
+    close(w->fd);
+free_writer:
+    ZSTD_freeCCtx(w->zc);
+    ttm__free(w);
+    return rc;
+}
+
+int ttm_journal_writer_flush(ttm_journal_writer *w)
+{
+    if (w->err != 0)
+        return w->err;
+    if (w->count == 0)
+        return 0;
+    size_t bound = ZSTD_compressBound(w->raw.len);
+    w->out.len = 0;
+    ttm_bw bw = ttm__bw_over(&w->out);
+    uint8_t *dst = ttm__bw_room(&bw, BLOCK_HDR_LEN + bound);
+    if (dst == NULL)
+        return w->err = TTM_ENOMEM;
+    size_t clen = ZSTD_compress2(w->zc, dst + BLOCK_HDR_LEN, bound, w->raw.data, w->raw.len);
+    if (ZSTD_isError(clen))
+        return w->err = TTM_ENOMEM; /* zstd fails only for want of memory with a bound this size */
+    ttm__put_le32(dst, BLOCK_MAGIC);
+    dst[4] = BLOCK_KIND_RECORDS;
+    dst[5] = CODEC_ZSTD;
+    ttm__put_le16(dst + 6, 0);
+    ttm__put_le32(dst + 8, (uint32_t)w->raw.len);
+    ttm__put_le32(dst + 12, (uint32_t)clen);
+    ttm__put_le32(dst + 16, w->count);
+    ttm__put_le32(dst + 20, crc32c(dst + BLOCK_HDR_LEN, clen));
+    ttm__put_le64(dst + 24, w->first_ts);
+    ttm__put_le64(dst + 32, w->last_ts);
+    ttm__put_le32(dst + 40, crc32c(dst, 40));
+    size_t n = BLOCK_HDR_LEN + clen;
+    if (w->cap != 0 && w->bytes + n > w->cap)
+        return w->err = TTM_ELIMIT;
+    int rc = write_all(w, dst, n);
+    if (rc == 0)
+        block_reset(w);
+    return rc;
+}
+
+#define VAR_MAX 10u /* bytes of the longest varint */
+
+/* Starts a record of at most `most` bytes after its tag and time: flushes a full block first,
+ * writes the tag and the time delta, notes the time. Returns where the fields go, or NULL with
+ * *rc set. */
+static uint8_t *rec_begin(ttm_journal_writer *w, uint8_t tag, uint64_t ts, size_t most, int *rc)
+{
+    *rc = w->err;
+    if (*rc != 0)
+        return NULL;
+    if (w->raw.len >= w->block_size && (*rc = ttm_journal_writer_flush(w)) != 0)
+        return NULL;
+    ttm_bw bw = ttm__bw_over(&w->raw);
+    uint8_t *p = ttm__bw_room(&bw, 1 + VAR_MAX + most);
+    if (p == NULL) {
+        *rc = w->err = TTM_ENOMEM;
+        return NULL;
+    }
+    *p++ = tag;
+    p = put_var(p, zz_enc((int64_t)(ts - w->prev_ts)));
+    w->prev_ts = ts;
+    if (ts < w->first_ts)
+        w->first_ts = ts;
+    if (ts > w->last_ts)
+        w->last_ts = ts;
+    return p;
+}
+
+/* Ends the record whose last byte is before end. */
+static int rec_end(ttm_journal_writer *w, const uint8_t *end)
+{
+    w->raw.len = (size_t)(end - w->raw.data);
+    w->count++;
+    return 0;
+}
+
+static uint8_t *put_blob(uint8_t *p, const void *src, size_t n)
+{
+    p = put_var(p, n);
+    if (n > 0)
+        memcpy(p, src, n);
+    return p + n;
+}
+
+int ttm_journal_writer_event(ttm_journal_writer *w, const ttm_journal_event *e)
+{
+    int rc;
+    uint8_t *p = rec_begin(w, REC_EVENT, e->ts, 2 + 8 * VAR_MAX, &rc);
+    if (p == NULL)
+        return rc;
+    *p++ = e->kind;
+    *p++ = e->memtype;
+    p = put_var(p, e->device);
+    p = put_var(p, e->classes);
+    p = put_var(p, e->pid);
+    p = put_var(p, e->stack);
+    p = put_var(p, e->scope);
+    p = put_var(p, zz_enc((int64_t)(e->addr - w->prev_addr)));
+    p = put_var(p, e->size);
+    p = put_var(p, zz_enc((int64_t)(e->obj - w->prev_obj)));
+    w->prev_addr = e->addr;
+    w->prev_obj = e->obj;
+    return rec_end(w, p);
+}
+
+int ttm_journal_writer_device(ttm_journal_writer *w, const ttm_journal_device *d)
+{
+    int rc;
+    uint8_t *p = rec_begin(w, REC_DEVICE, d->ts, 7 * VAR_MAX, &rc);
+    if (p == NULL)
+        return rc;
+    p = put_var(p, d->device);
+    p = put_var(p, d->arch);
+    p = put_var(p, d->worker_cores);
+    p = put_var(p, d->l1_per_core);
+    p = put_var(p, d->dram_channels);
+    p = put_var(p, d->dram_capacity);
+    p = put_var(p, d->l1_capacity);
+    return rec_end(w, p);
+}
+
+int ttm_journal_writer_proc(ttm_journal_writer *w, const ttm_journal_proc *p)
+{
+    const char *name = p->name != NULL ? p->name : "";
+    size_t nlen = strlen(name);
+    if (nlen > NAME_MAX_LEN || p->cmdline_len > NAME_MAX_LEN * 16 ||
+        (p->cmdline_len > 0 && p->cmdline == NULL))
+        return TTM_EINVAL;
+    int rc;
+    uint8_t *q = rec_begin(w, REC_PROC, p->ts, 1 + 4 * VAR_MAX + nlen + p->cmdline_len, &rc);
+    if (q == NULL)
+        return rc;
+    *q++ = p->exited ? 1 : 0;
+    q = put_var(q, p->pid);
+    q = put_var(q, zz_enc(p->status));
+    q = put_blob(q, name, nlen);
+    q = put_blob(q, p->cmdline, p->cmdline_len);
+    return rec_end(w, q);
+}
+
+int ttm_journal_writer_mark(ttm_journal_writer *w, const ttm_journal_mark *m)
+{
+    const char *name = m->name != NULL ? m->name : "";
+    size_t nlen = strlen(name);
+    if (nlen > NAME_MAX_LEN)
+        return TTM_EINVAL;
+    int rc;
+    uint8_t *p = rec_begin(w, REC_MARK, m->ts, 2 * VAR_MAX + nlen, &rc);
+    if (p == NULL)
+        return rc;
+    p = put_var(p, m->pid);
+    p = put_blob(p, name, nlen);
+    return rec_end(w, p);
+}
+
+int ttm_journal_writer_chunk(ttm_journal_writer *w, const ttm_journal_chunk *c)
+{
+    if (c->len > TTM_JOURNAL_BLOCK_MAX / 2 || (c->len > 0 && c->data == NULL))
+        return TTM_EINVAL;
+    if (w->err == 0 && w->raw.len > 0 && w->raw.len + c->len > w->block_size) {
+        int rc = ttm_journal_writer_flush(w); /* a big chunk gets a block of its own */
+        if (rc != 0)
+            return rc;
+    }
+    int rc;
+    uint8_t *p = rec_begin(w, REC_CHUNK, c->ts, 2 * VAR_MAX + c->len, &rc);
+    if (p == NULL)
+        return rc;
+    p = put_var(p, c->kind);
+    p = put_blob(p, c->data, c->len);
+    return rec_end(w, p);
+}
+
+int ttm_journal_writer_close(ttm_journal_writer *w)
+{
+    if (w == NULL)
+        return 0;
+    int rc = ttm_journal_writer_flush(w);
+    if (close(w->fd) != 0 && rc == 0) {
+        w->sys_errno = errno;
+        rc = TTM_EIO;
+    }
+    ZSTD_freeCCtx(w->zc);
+    ttm__bytes_free(&w->raw);
+    ttm__bytes_free(&w->out);
+    ttm__free(w);
+    return rc;
+}
+
+uint64_t ttm_journal_writer_bytes(const ttm_journal_writer *w) { return w->bytes; }
+int ttm_journal_writer_errno(const ttm_journal_writer *w) { return w->sys_errno; }
+
+/* ---- reader -------------------------------------------------------------------------------- */
+
+struct ttm_journal_reader {
+    int fd;
+    uint64_t off;
+    bool in_damage; /* a damaged region was reported and no good block followed yet */
+    ttm_journal_header hdr;
+    ttm_journal_stats stats;
+    uint8_t *cbuf, *ubuf;
+    size_t ccap, ucap;
+    ZSTD_DCtx *zd;
+};
+
+/* Reads up to n bytes at off; returns how many (short only at end of file), or -1. */
+static ssize_t read_at(int fd, uint64_t off, uint8_t *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = pread(fd, p + done, n - done, (off_t)(off + done));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            break;
+        done += (size_t)k;
+    }
+    return (ssize_t)done;
+}
+
+int ttm_journal_reader_open(const char *path, int fd, ttm_journal_reader **out)
+{
+    if (out == NULL || (path == NULL && fd < 0))
+        return TTM_EINVAL;
+    crc_init();
+    if (path != NULL) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return errno == ENOENT ? TTM_ENOENT : TTM_EIO;
+    }
+    int rc = TTM_ENOMEM;
+    ttm_journal_reader *r = ttm__calloc(1, sizeof *r);
+    if (r == NULL)
+        goto close_fd;
+    r->fd = fd;
+    r->zd = ZSTD_createDCtx();
+    if (r->zd == NULL)
+        goto free_reader;
+    uint8_t hdr[FILE_HDR_LEN];
+    ssize_t got = read_at(fd, 0, hdr, sizeof hdr);
+    rc = TTM_EIO;
+    if (got < 0)
+        goto free_reader;
+    rc = TTM_EPROTO;
+    if ((size_t)got < sizeof hdr || memcmp(hdr, FILE_MAGIC, 8) != 0)
+        goto free_reader;
+    if (ttm__le16(hdr + 8) != TTM_JOURNAL_VERSION) {
+        rc = TTM_EVERSION;
+        goto free_reader;
+    }
+    if (ttm__le16(hdr + 10) != FILE_HDR_LEN || ttm__le32(hdr + 92) != crc32c(hdr, 92))
+        goto free_reader;
+    r->hdr.version = ttm__le16(hdr + 8);
+    r->hdr.created_ns = ttm__le64(hdr + 16);
+    memcpy(r->hdr.host, hdr + 24, TTM_JOURNAL_HOST_MAX);
+    r->hdr.host[TTM_JOURNAL_HOST_MAX - 1] = '\0';
+    r->off = FILE_HDR_LEN;
+    *out = r;
+    return 0;
+
+free_reader:
+    ZSTD_freeDCtx(r->zd);
+    ttm__free(r);
+close_fd:
+    close(fd);
+    return rc;
+}
+
+const ttm_journal_header *ttm_journal_reader_header(const ttm_journal_reader *r) { return &r->hdr; }
+const ttm_journal_stats *ttm_journal_reader_stats(const ttm_journal_reader *r) { return &r->stats; }
+
+static void damage(ttm_journal_reader *r, const ttm_journal_sink *s, const char *what)
+{
+    if (r->in_damage)
+        return;
+    r->in_damage = true;
+    r->stats.bad_blocks++;
+    if (s != NULL && s->damage != NULL)
+        s->damage(s->ctx, r->off, what);
+}
+
+/* Moves r->off to the next block magic after r->off (or to the end of the file), counting the
+ * bytes passed. Returns 0, or TTM_EIO. */
+static int resync(ttm_journal_reader *r)
+{
+    uint8_t win[65536];
+    uint64_t pos = r->off + 1;
+    for (;;) {
+        ssize_t got = read_at(r->fd, pos, win, sizeof win);
+        if (got < 0)
+            return TTM_EIO;
+        for (ssize_t i = 0; i + 4 <= got; i++) {
+            if (ttm__le32(win + i) == BLOCK_MAGIC) {
+                r->stats.skipped_bytes += pos + (uint64_t)i - r->off;
+                r->off = pos + (uint64_t)i;
+                return 0;
+            }
+        }
+        if ((size_t)got < sizeof win) {
+            r->stats.skipped_bytes += pos + (uint64_t)got - r->off;
+            r->off = pos + (uint64_t)got;
+            return 0;
+        }
+        pos += sizeof win - 3;
+    }
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    uint8_t *p = ttm__reallocarray(*buf, n, 1);
+    if (p == NULL)
+        return TTM_ENOMEM;
+    *buf = p;
+    *cap = n;
+    return 0;
+}
+
+/* A name (varint length, at most NAME_MAX_LEN bytes without NUL) into dst, NUL-terminated;
+ * "" once the reader is bad. */
+static void get_name(ttm_br *br, char dst[NAME_MAX_LEN + 1], const char *what)
+{
+    dst[0] = '\0';
+    uint64_t n = get_var(br, what);
+    if (n > NAME_MAX_LEN)
+        ttm__br_fail(br, what);
+    const uint8_t *p = ttm__br_take(br, (size_t)n, what);
+    if (p == NULL)
+        return;
+    if (memchr(p, 0, (size_t)n) != NULL) {
+        ttm__br_fail(br, what);
+        return;
+    }
+    memcpy(dst, p, (size_t)n);
+    dst[n] = '\0';
+}
+
+/* Walks the records of a block: checks them all (sink NULL) or delivers them. Returns 0, a
+ * sink's nonzero return, or 1 when a record does not check (*what says which field). */
+static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, uint64_t last,
+                const ttm_journal_sink *s, const char **what)
+{
+    ttm_br br = ttm__br_over(p, len);
+    uint64_t ts = 0, addr = 0, obj = 0;
+    char name[NAME_MAX_LEN + 1];
+    for (uint32_t i = 0; i < count; i++) {
+        uint8_t tag = get_u8(&br, "record tag");
+        ts += (uint64_t)zz_dec(get_var(&br, "record time"));
+        if (!br.bad && (ts < first || ts > last))
+            ttm__br_fail(&br, "record time outside the block's range");
+        int rc = 0;
+        switch (tag) {
+        case REC_EVENT: {
+            ttm_journal_event e = {.ts = ts};
+            e.kind = get_u8(&br, "event kind");
+            e.memtype = get_u8(&br, "event memtype");
+            uint32_t dev = get_var32(&br, "event device");
+            if (dev > UINT16_MAX)
+                ttm__br_fail(&br, "event device");
+            e.device = (uint16_t)dev;
+            e.classes = get_var32(&br, "event classes");
+            e.pid = get_var32(&br, "event pid");
+            e.stack = get_var32(&br, "event stack");
+            e.scope = get_var32(&br, "event scope");
+            addr += (uint64_t)zz_dec(get_var(&br, "event address"));
+            e.size = get_var(&br, "event size");
+            obj += (uint64_t)zz_dec(get_var(&br, "event object"));
+            e.addr = addr;
+            e.obj = obj;
+            if (!br.bad && s != NULL && s->event != NULL)
+                rc = s->event(s->ctx, &e);
+            break;
+        }
+        case REC_DEVICE: {
+            ttm_journal_device d = {.ts = ts};
+            uint32_t dev = get_var32(&br, "device id");
+            if (dev > UINT16_MAX)
+                ttm__br_fail(&br, "device id");
+            d.device = (uint16_t)dev;
+            d.arch = get_var32(&br, "device arch");
+            d.worker_cores = get_var32(&br, "device worker cores");
+            d.l1_per_core = get_var32(&br, "device l1 per core");
+            d.dram_channels = get_var32(&br, "device dram channels");
+            d.dram_capacity = get_var(&br, "device dram capacity");
+            d.l1_capacity = get_var(&br, "device l1 capacity");
+            if (!br.bad && s != NULL && s->device != NULL)
+                rc = s->device(s->ctx, &d);
+            break;
+        }
+        case REC_PROC: {
+            ttm_journal_proc pr = {.ts = ts};
+            pr.exited = ttm__br_bool(&br, "process exited");
+            pr.pid = get_var32(&br, "process pid");
+            int64_t st = zz_dec(get_var(&br, "process status"));
+            if (st < INT32_MIN || st > INT32_MAX)
+                ttm__br_fail(&br, "process status");
+            pr.status = (int32_t)st;
+            get_name(&br, name, "process name");
+            uint64_t clen = get_var(&br, "process command line length");
+            if (clen > NAME_MAX_LEN * 16)
+                ttm__br_fail(&br, "process command line length");
+            pr.cmdline = (const char *)ttm__br_take(&br, (size_t)clen, "process command line");
+            pr.cmdline_len = (size_t)clen;
+            pr.name = name;
+            if (!br.bad && s != NULL && s->proc != NULL)
+                rc = s->proc(s->ctx, &pr);
+            break;
+        }
+        case REC_MARK: {
+            ttm_journal_mark m = {.ts = ts};
+            m.pid = get_var32(&br, "mark pid");
+            get_name(&br, name, "mark name");
+            m.name = name;
+            if (!br.bad && s != NULL && s->mark != NULL)
+                rc = s->mark(s->ctx, &m);
+            break;
+        }
+        case REC_CHUNK: {
+            ttm_journal_chunk c = {.ts = ts};
+            c.kind = get_var32(&br, "chunk kind");
+            uint64_t clen = get_var(&br, "chunk length");
+            c.data = ttm__br_take(&br, (size_t)(clen > len ? len + 1 : clen), "chunk bytes");
+            c.len = (size_t)clen;
+            if (!br.bad && s != NULL && s->chunk != NULL)
+                rc = s->chunk(s->ctx, &c);
+            break;
+        }
+        default:
+            ttm__br_fail(&br, "record tag");
+        }
+        if (br.bad) {
+            *what = br.what;
+            return 1;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (ttm__br_left(&br) != 0) {
+        *what = "bytes after the last record";
+        return 1;
+    }
+    return 0;
+}
+
+int ttm_journal_read_block(ttm_journal_reader *r, const ttm_journal_sink *sink)
+{
+    for (;;) {
+        uint8_t h[BLOCK_HDR_LEN];
+        ssize_t got = read_at(r->fd, r->off, h, sizeof h);
+        if (got < 0)
+            return TTM_EIO;
+        if (got == 0)
+            return 0;
+        if ((size_t)got < sizeof h) { /* the file ends inside a block header */
+            r->stats.truncated = true;
+            r->stats.skipped_bytes += (uint64_t)got;
+            r->off += (uint64_t)got;
+            return 0;
+        }
+        const char *what = NULL;
+        bool trust_len = false;
+        uint32_t ulen = 0, clen = 0, count = 0;
+        if (ttm__le32(h) != BLOCK_MAGIC)
+            what = "block magic";
+        else if (ttm__le32(h + 40) != crc32c(h, 40))
+            what = "block header checksum";
+        else {
+            ulen = ttm__le32(h + 8);
+            clen = ttm__le32(h + 12);
+            count = ttm__le32(h + 16);
+            if (h[4] != BLOCK_KIND_RECORDS || h[5] != CODEC_ZSTD)
+                what = "block kind or codec";
+            else if (ulen > TTM_JOURNAL_BLOCK_MAX || clen == 0 || clen > ZSTD_compressBound(ulen) ||
+                     count == 0 || count > ulen)
+                what = "block lengths";
+        }
+        if (what == NULL) {
+            trust_len = true;
+            if (grow(&r->cbuf, &r->ccap, clen) != 0 || grow(&r->ubuf, &r->ucap, ulen) != 0)
+                return TTM_ENOMEM;
+            got = read_at(r->fd, r->off + BLOCK_HDR_LEN, r->cbuf, clen);
+            if (got < 0)
+                return TTM_EIO;
+            if ((size_t)got < clen) { /* a cut tail: the writer was killed or the disk filled */
+                r->stats.truncated = true;
+                r->stats.skipped_bytes += BLOCK_HDR_LEN + (uint64_t)got;
+                r->off += BLOCK_HDR_LEN + (uint64_t)got;
+                return 0;
+            }
+            if (ttm__le32(h + 20) != crc32c(r->cbuf, clen))
+                what = "block checksum";
+        }
+        if (what == NULL) {
+            size_t n = ZSTD_decompressDCtx(r->zd, r->ubuf, ulen, r->cbuf, clen);
+            if (ZSTD_isError(n) || n != ulen)
+                what = "block decompression";
+        }
+        uint64_t first = ttm__le64(h + 24), last = ttm__le64(h + 32);
+        if (what == NULL && walk(r->ubuf, ulen, count, first, last, NULL, &what) == 0) {
+            int rc = walk(r->ubuf, ulen, count, first, last, sink, &what);
+            r->in_damage = false;
+            r->stats.blocks++;
+            r->stats.records += count;
+            r->off += BLOCK_HDR_LEN + clen;
+            return rc != 0 ? rc : 1;
+        }
+        damage(r, sink, what);
+        if (trust_len) {
+            r->stats.skipped_bytes += BLOCK_HDR_LEN + clen;
+            r->off += BLOCK_HDR_LEN + clen;
+        } else if (resync(r) != 0) {
+            return TTM_EIO;
+        }
+    }
+}
+
+int ttm_journal_read_all(ttm_journal_reader *r, const ttm_journal_sink *sink)
+{
+    int rc;
+    while ((rc = ttm_journal_read_block(r, sink)) == 1)
+        ;
+    return rc;
+}
+
+void ttm_journal_reader_summary(const ttm_journal_reader *r, char *buf, size_t n)
+{
+    const ttm_journal_stats *s = &r->stats;
+    if (s->bad_blocks == 0 && !s->truncated) {
+        snprintf(buf, n, "%s", "");
+        return;
+    }
+    snprintf(buf, n, "journal: %llu damaged region(s) skipped%s, %llu bytes lost; %llu blocks "
+             "(%llu records) read",
+             (unsigned long long)s->bad_blocks, s->truncated ? ", file cut inside a block" : "",
+             (unsigned long long)s->skipped_bytes, (unsigned long long)s->blocks,
+             (unsigned long long)s->records);
+}
+
+void ttm_journal_reader_close(ttm_journal_reader *r)
+{
+    if (r == NULL)
+        return;
+    close(r->fd);
+    ZSTD_freeDCtx(r->zd);
+    ttm__free(r->cbuf);
+    ttm__free(r->ubuf);
+    ttm__free(r);
+}

@@ -1,0 +1,150 @@
+/*
+ * journal.h — the run journal: a versioned binary file of everything the daemon learned during
+ * a run (classified events, device descriptions, process start and exit, marks, call-site
+ * tables), written in self-contained zstd-compressed blocks with a CRC-32C each, so that a file
+ * cut at any byte or with a damaged block is still read up to (and past) the damage.
+ *
+ * The byte layout is documented in docs/JOURNAL.md. This is library code for ttmemd and the CLI;
+ * libttmem does not link it.
+ */
+#ifndef TTM_COMMON_JOURNAL_H
+#define TTM_COMMON_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TTM_JOURNAL_VERSION 1
+#define TTM_JOURNAL_HOST_MAX 64       /* bytes of the host name field, NUL included */
+#define TTM_JOURNAL_BLOCK_MAX (64u << 20) /* largest block payload a reader accepts */
+
+/* One event as the daemon classified it. */
+typedef struct ttm_journal_event {
+    uint8_t kind;       /* ttm_event_kind: ALLOC or FREE */
+    uint8_t memtype;    /* ttm_memtype, TTM_MEM_ANY allowed */
+    uint16_t device;
+    uint32_t classes;   /* the class mask the registry gave the event */
+    uint32_t pid;
+    uint32_t stack;     /* registry stack id, 0 = none */
+    uint32_t scope;     /* registry scope id, 0 = none */
+    uint64_t ts;        /* monotonic nanoseconds */
+    uint64_t addr;
+    uint64_t size;
+    uint64_t obj;
+} ttm_journal_event;
+
+typedef struct ttm_journal_device {
+    uint16_t device;
+    uint32_t arch; /* ttm_arch */
+    uint32_t worker_cores, l1_per_core, dram_channels;
+    uint64_t dram_capacity, l1_capacity;
+    uint64_t ts;
+} ttm_journal_device;
+
+/* Process start (exited false) or exit (exited true; status as waitpid's, or -1 unknown). */
+typedef struct ttm_journal_proc {
+    bool exited;
+    uint32_t pid;
+    int32_t status;
+    uint64_t ts;
+    const char *name;    /* NUL-terminated, may be "" */
+    const char *cmdline; /* arguments separated by NUL bytes */
+    size_t cmdline_len;
+} ttm_journal_proc;
+
+typedef struct ttm_journal_mark {
+    uint32_t pid;
+    uint64_t ts;
+    const char *name; /* NUL-terminated */
+} ttm_journal_mark;
+
+/* An opaque chunk: TTM_JOURNAL_CHUNK_STACKS holds the bytes of ttm_stacks_save (the call-site
+ * table: stacks, frames, modules); other kinds are free for later use. */
+#define TTM_JOURNAL_CHUNK_STACKS 1u
+typedef struct ttm_journal_chunk {
+    uint32_t kind;
+    uint64_t ts;
+    const uint8_t *data;
+    size_t len;
+} ttm_journal_chunk;
+
+/* ---- writer -------------------------------------------------------------------------------- */
+
+typedef struct ttm_journal_opts {
+    size_t block_size; /* uncompressed bytes per block before it is flushed; 0 = 1 MiB */
+    uint64_t size_cap; /* bytes the file may reach; 0 = no cap */
+    const char *host;  /* NULL = gethostname() */
+    uint64_t created_ns; /* the header's creation time (CLOCK_REALTIME ns); 0 = now */
+} ttm_journal_opts;
+
+typedef struct ttm_journal_writer ttm_journal_writer;
+
+/* Creates (truncates) path, or takes fd (path NULL; the writer closes it), and writes the file
+ * header. Returns 0 and *out, TTM_EINVAL, TTM_ENOMEM, TTM_EIO (errno kept: see _errno) or
+ * TTM_ELIMIT (the cap cannot hold the header). */
+int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *opts,
+                            ttm_journal_writer **out);
+/* Append one record to the current block (flushed once it reaches the block size). Return 0,
+ * TTM_EINVAL (name/chunk too long), TTM_ENOMEM, TTM_EIO or TTM_ELIMIT. A failure is sticky:
+ * every later call returns it and the file ends at its last complete block. */
+int ttm_journal_writer_event(ttm_journal_writer *w, const ttm_journal_event *e);
+int ttm_journal_writer_device(ttm_journal_writer *w, const ttm_journal_device *d);
+int ttm_journal_writer_proc(ttm_journal_writer *w, const ttm_journal_proc *p);
+int ttm_journal_writer_mark(ttm_journal_writer *w, const ttm_journal_mark *m);
+int ttm_journal_writer_chunk(ttm_journal_writer *w, const ttm_journal_chunk *c);
+/* Compresses and writes the current block (nothing when it is empty). Same returns. */
+int ttm_journal_writer_flush(ttm_journal_writer *w);
+/* Flushes, closes and frees (NULL is fine). Returns the flush's or close's error, or 0. */
+int ttm_journal_writer_close(ttm_journal_writer *w);
+/* Bytes written to the file so far (complete blocks and header). */
+uint64_t ttm_journal_writer_bytes(const ttm_journal_writer *w);
+/* errno of the last TTM_EIO (ENOSPC, EIO, EFBIG, ...), 0 when none. */
+int ttm_journal_writer_errno(const ttm_journal_writer *w);
+
+/* ---- reader -------------------------------------------------------------------------------- */
+
+typedef struct ttm_journal_header {
+    uint32_t version;
+    uint64_t created_ns; /* CLOCK_REALTIME nanoseconds */
+    char host[TTM_JOURNAL_HOST_MAX];
+} ttm_journal_header;
+
+/* Callbacks; any may be NULL. Pointers in the records are valid during the call only. A nonzero
+ * return stops the reading and is returned by ttm_journal_read_block. */
+typedef struct ttm_journal_sink {
+    void *ctx;
+    int (*event)(void *ctx, const ttm_journal_event *e);
+    int (*device)(void *ctx, const ttm_journal_device *d);
+    int (*proc)(void *ctx, const ttm_journal_proc *p);
+    int (*mark)(void *ctx, const ttm_journal_mark *m);
+    int (*chunk)(void *ctx, const ttm_journal_chunk *c);
+    /* A damaged block at file offset off, skipped; what names the first check that failed. */
+    void (*damage)(void *ctx, uint64_t off, const char *what);
+} ttm_journal_sink;
+
+typedef struct ttm_journal_stats {
+    uint64_t blocks, records;  /* delivered */
+    uint64_t bad_blocks;       /* damaged, skipped */
+    uint64_t skipped_bytes;    /* bytes not delivered: damaged blocks, garbage, a cut tail */
+    bool truncated;            /* the file ends inside a block (killed writer, full disk) */
+} ttm_journal_stats;
+
+typedef struct ttm_journal_reader ttm_journal_reader;
+
+/* Opens path, or reads fd (path NULL; must be seekable; the reader closes it), and checks the
+ * file header. Returns 0, TTM_ENOENT, TTM_EIO, TTM_EPROTO (not a journal), TTM_EVERSION or
+ * TTM_ENOMEM. Memory stays bounded by one block. */
+int ttm_journal_reader_open(const char *path, int fd, ttm_journal_reader **out);
+const ttm_journal_header *ttm_journal_reader_header(const ttm_journal_reader *r);
+/* Delivers the next good block's records to sink. Returns 1 (a block was delivered), 0 (end of
+ * file), a sink's nonzero return, TTM_EIO or TTM_ENOMEM. Damaged blocks are skipped on the way
+ * (counted, reported to sink->damage). */
+int ttm_journal_read_block(ttm_journal_reader *r, const ttm_journal_sink *sink);
+/* Every remaining block; returns 0 at end, or what read_block returned on failure. */
+int ttm_journal_read_all(ttm_journal_reader *r, const ttm_journal_sink *sink);
+const ttm_journal_stats *ttm_journal_reader_stats(const ttm_journal_reader *r);
+/* One line saying what was lost ("" when nothing) into buf. */
+void ttm_journal_reader_summary(const ttm_journal_reader *r, char *buf, size_t n);
+void ttm_journal_reader_close(ttm_journal_reader *r);
+
+#endif /* TTM_COMMON_JOURNAL_H */
