@@ -108,7 +108,7 @@ static void make_journal(ttm_bytes *out)
             ttm_journal_device d = {.device = (uint16_t)(i / 8), .arch = 2, .worker_cores = 64,
                                     .dram_capacity = 12ull << 30, .ts = ts};
             ttm_journal_proc p = {.pid = 77, .status = -1, .ts = ts, .name = "python3",
-                                  .cmdline = cmd, .cmdline_len = sizeof cmd, .exited = i == 16};
+                                  .cmdline = cmd, .cmdline_len = sizeof cmd, .state = i == 16};
             ttm_journal_mark m = {.pid = 77, .ts = ts, .name = "decode"};
             ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_STACKS, .ts = ts, .data = blob,
                                    .len = sizeof blob};

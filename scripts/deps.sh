@@ -16,9 +16,12 @@ set -eu
 # built without frame pointers); the build never links it, so no libunwind-dev (linking it
 # would reroute glibc's backtrace()). heaptrack: the baseline of bench_stacks only, never used
 # by a test or a program. python3: also the Python-frames tests (tests/python).
-# libzstd-dev: the run journal's compressed blocks (src/common/journal.c).
+# libzstd-dev: the run journal's compressed blocks (src/common/journal.c). libsqlite3-dev:
+# `ttmem export --format sqlite`. chromium: the headless browser tests/cli/timeline.sh renders
+# `ttmem timeline`'s HTML in (the test only; the HTML needs no browser of ours).
 pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
-libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev"
+libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev
+libsqlite3-dev chromium"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

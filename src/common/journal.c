@@ -20,10 +20,12 @@
 
 #include "common/alloc.h"
 #include "common/bytes.h"
+#include "common/event.h"
+#include "common/hash.h"
 #include "ttmem/ttmem.h"
 
 #define FILE_MAGIC "TTMJRNL"    /* 8 bytes with its NUL */
-#define FILE_HDR_LEN 96u
+#define FILE_HDR_LEN 112u
 #define BLOCK_MAGIC 0x4B424A54u /* "TJBK" little-endian */
 #define BLOCK_HDR_LEN 44u
 #define BLOCK_KIND_RECORDS 1u
@@ -200,7 +202,15 @@ int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *op
     else if (gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     memcpy(hdr + 24, host, sizeof host);
-    ttm__put_le32(hdr + 92, crc32c(hdr, 92));
+    uint64_t run = o.run_id;
+    while (run == 0) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        run = ttm__mix64_nz((uint64_t)getpid() << 32 ^ created ^ (uint64_t)t.tv_nsec);
+    }
+    ttm__put_le64(hdr + 88, run);
+    ttm__put_le32(hdr + 96, o.seq);
+    ttm__put_le32(hdr + 108, crc32c(hdr, 108));
     if (w->cap != 0 && w->cap < FILE_HDR_LEN) {
         rc = TTM_ELIMIT;
         goto close_fd;
@@ -301,11 +311,12 @@ static uint8_t *put_blob(uint8_t *p, const void *src, size_t n)
 int ttm_journal_writer_event(ttm_journal_writer *w, const ttm_journal_event *e)
 {
     int rc;
-    uint8_t *p = rec_begin(w, REC_EVENT, e->ts, 2 + 8 * VAR_MAX, &rc);
+    uint8_t *p = rec_begin(w, REC_EVENT, e->ts, 2 + 9 * VAR_MAX, &rc);
     if (p == NULL)
         return rc;
     *p++ = e->kind;
     *p++ = e->memtype;
+    p = put_var(p, e->flags);
     p = put_var(p, e->device);
     p = put_var(p, e->classes);
     p = put_var(p, e->pid);
@@ -346,7 +357,9 @@ int ttm_journal_writer_proc(ttm_journal_writer *w, const ttm_journal_proc *p)
     uint8_t *q = rec_begin(w, REC_PROC, p->ts, 1 + 4 * VAR_MAX + nlen + p->cmdline_len, &rc);
     if (q == NULL)
         return rc;
-    *q++ = p->exited ? 1 : 0;
+    if (p->state > TTM_JOURNAL_PROC_FORGET)
+        return TTM_EINVAL;
+    *q++ = p->state;
     q = put_var(q, p->pid);
     q = put_var(q, zz_enc(p->status));
     q = put_blob(q, name, nlen);
@@ -466,8 +479,10 @@ int ttm_journal_reader_open(const char *path, int fd, ttm_journal_reader **out)
         rc = TTM_EVERSION;
         goto free_reader;
     }
-    if (ttm__le16(hdr + 10) != FILE_HDR_LEN || ttm__le32(hdr + 92) != crc32c(hdr, 92))
+    if (ttm__le16(hdr + 10) != FILE_HDR_LEN || ttm__le32(hdr + 108) != crc32c(hdr, 108))
         goto free_reader;
+    r->hdr.run_id = ttm__le64(hdr + 88);
+    r->hdr.seq = ttm__le32(hdr + 96);
     r->hdr.version = ttm__le16(hdr + 8);
     r->hdr.created_ns = ttm__le64(hdr + 16);
     memcpy(r->hdr.host, hdr + 24, TTM_JOURNAL_HOST_MAX);
@@ -573,6 +588,10 @@ static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, ui
             ttm_journal_event e = {.ts = ts};
             e.kind = get_u8(&br, "event kind");
             e.memtype = get_u8(&br, "event memtype");
+            uint32_t fl = get_var32(&br, "event flags");
+            if (fl > UINT16_MAX)
+                ttm__br_fail(&br, "event flags");
+            e.flags = (uint16_t)fl;
             uint32_t dev = get_var32(&br, "event device");
             if (dev > UINT16_MAX)
                 ttm__br_fail(&br, "event device");
@@ -608,7 +627,9 @@ static int walk(const uint8_t *p, size_t len, uint32_t count, uint64_t first, ui
         }
         case REC_PROC: {
             ttm_journal_proc pr = {.ts = ts};
-            pr.exited = ttm__br_bool(&br, "process exited");
+            pr.state = get_u8(&br, "process state");
+            if (pr.state > TTM_JOURNAL_PROC_FORGET)
+                ttm__br_fail(&br, "process state");
             pr.pid = get_var32(&br, "process pid");
             int64_t st = zz_dec(get_var(&br, "process status"));
             if (st < INT32_MIN || st > INT32_MAX)
@@ -764,4 +785,30 @@ void ttm_journal_reader_close(ttm_journal_reader *r)
     ttm__free(r->cbuf);
     ttm__free(r->ubuf);
     ttm__free(r);
+}
+
+/* ---- between the registry's events and the journal's records ------------------------------- */
+
+void ttm_journal_event_from(ttm_journal_event *out, uint32_t pid, const ttm_event *ev,
+                            uint32_t mask)
+{
+    *out = (ttm_journal_event){.kind = ev->kind, .memtype = ev->memtype, .device = ev->device,
+                               .flags = ev->flags, .classes = mask, .pid = pid,
+                               .stack = ev->stack, .scope = ev->scope, .ts = ev->ts,
+                               .addr = ev->addr, .size = ev->size, .obj = ev->obj};
+}
+
+void ttm_journal_event_to(const ttm_journal_event *e, ttm_event *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = e->kind;
+    out->memtype = e->memtype;
+    out->flags = e->flags;
+    out->device = e->device;
+    out->ts = e->ts;
+    out->addr = e->addr;
+    out->size = e->size;
+    out->obj = e->obj;
+    out->stack = e->stack;
+    out->scope = e->scope;
 }

@@ -23,6 +23,7 @@ typedef struct ttm_journal_event {
     uint8_t kind;       /* ttm_event_kind: ALLOC or FREE */
     uint8_t memtype;    /* ttm_memtype, TTM_MEM_ANY allowed */
     uint16_t device;
+    uint16_t flags;     /* the event's TTM_FLAG_* (TTM_FLAG_VIEW) */
     uint32_t classes;   /* the class mask the registry gave the event */
     uint32_t pid;
     uint32_t stack;     /* registry stack id, 0 = none */
@@ -41,9 +42,13 @@ typedef struct ttm_journal_device {
     uint64_t ts;
 } ttm_journal_device;
 
-/* Process start (exited false) or exit (exited true; status as waitpid's, or -1 unknown). */
+/* What a process record says. START: the process is known (PROC_START applied); EXIT: it ended
+ * (the registry's process exit; status as waitpid's, or -1 unknown); FORGET: the daemon dropped
+ * it (ttm_registry_process_forget: its records and statistics are gone). */
+enum { TTM_JOURNAL_PROC_START = 0, TTM_JOURNAL_PROC_EXIT = 1, TTM_JOURNAL_PROC_FORGET = 2 };
+
 typedef struct ttm_journal_proc {
-    bool exited;
+    uint8_t state;       /* TTM_JOURNAL_PROC_* */
     uint32_t pid;
     int32_t status;
     uint64_t ts;
@@ -58,9 +63,23 @@ typedef struct ttm_journal_mark {
     const char *name; /* NUL-terminated */
 } ttm_journal_mark;
 
-/* An opaque chunk: TTM_JOURNAL_CHUNK_STACKS holds the bytes of ttm_stacks_save (the call-site
- * table: stacks, frames, modules); other kinds are free for later use. */
+/* An opaque chunk. The kinds (docs/JOURNAL.md says what each holds and when it is written):
+ *   STACKS  the bytes of ttm_stacks_save_since(): what the call-site table gained since the
+ *           previous STACKS chunk of the file (the first one: since the table was empty, or
+ *           since the STATE chunk). Written before the first event that uses a new id.
+ *   DAEMON  a snapshot frame (ttm_report_encode) with the sections DAEMON, PROCS, LEGACY and
+ *           SERVICE: the daemon's own records as of ts (each process's transport counters),
+ *           written when the daemon answers a full report and when the journal closes. A
+ *           report made from the journal takes them from the last one.
+ *   STATE   the bytes of ttm_registry_save(): the registry as it was when this file began
+ *           (a daemon that restored its state, a file opened by rotation). Replaying a file
+ *           starts from it.
+ *   CONFIG  the registry's configuration (core/jtap.h, ttm_jtap_config_encode), first in
+ *           every file. */
 #define TTM_JOURNAL_CHUNK_STACKS 1u
+#define TTM_JOURNAL_CHUNK_DAEMON 2u
+#define TTM_JOURNAL_CHUNK_STATE 3u
+#define TTM_JOURNAL_CHUNK_CONFIG 4u
 typedef struct ttm_journal_chunk {
     uint32_t kind;
     uint64_t ts;
@@ -75,6 +94,8 @@ typedef struct ttm_journal_opts {
     uint64_t size_cap; /* bytes the file may reach; 0 = no cap */
     const char *host;  /* NULL = gethostname() */
     uint64_t created_ns; /* the header's creation time (CLOCK_REALTIME ns); 0 = now */
+    uint64_t run_id;   /* the run this file belongs to (one daemon's life); 0 = random */
+    uint32_t seq;      /* the file's place in its run: 0 first, +1 per rotation */
 } ttm_journal_opts;
 
 typedef struct ttm_journal_writer ttm_journal_writer;
@@ -107,6 +128,8 @@ typedef struct ttm_journal_header {
     uint32_t version;
     uint64_t created_ns; /* CLOCK_REALTIME nanoseconds */
     char host[TTM_JOURNAL_HOST_MAX];
+    uint64_t run_id;     /* files of one run share it */
+    uint32_t seq;        /* 0 first, +1 per rotation */
 } ttm_journal_header;
 
 /* Callbacks; any may be NULL. Pointers in the records are valid during the call only. A nonzero
@@ -146,5 +169,16 @@ const ttm_journal_stats *ttm_journal_reader_stats(const ttm_journal_reader *r);
 /* One line saying what was lost ("" when nothing) into buf. */
 void ttm_journal_reader_summary(const ttm_journal_reader *r, char *buf, size_t n);
 void ttm_journal_reader_close(ttm_journal_reader *r);
+
+/* ---- between the registry's events and the journal's records ------------------------------- */
+
+struct ttm_event;
+
+/* The journal record of an ALLOC or FREE event ev applied for pid and given class mask. */
+void ttm_journal_event_from(ttm_journal_event *out, uint32_t pid, const struct ttm_event *ev,
+                            uint32_t mask);
+/* The ALLOC or FREE event a record holds (tid, seq zero), to apply again for e->pid. */
+void ttm_journal_event_to(const ttm_journal_event *e, struct ttm_event *out);
+
 
 #endif /* TTM_COMMON_JOURNAL_H */

@@ -19,7 +19,8 @@
 #include "core/table.h"
 #include "ttmem/ttmem.h"
 
-#define STACKS_SAVE_VERSION 1u
+#define STACKS_SAVE_VERSION 1u  /* the whole table */
+#define STACKS_DELTA_VERSION 2u /* what a table gained since a mark: each part has its first id */
 
 typedef struct module_rec {
     uint32_t path; /* string id, 0 = no path */
@@ -548,25 +549,34 @@ void ttm_stacks_stats_get(const ttm_stacks *s, ttm_stacks_stats *out)
  * Records appear in id order, so that the loader re-interns them and checks that each gets the
  * id of its position (a duplicate or a reference forward is damage).
  */
-void ttm_stacks_save(const ttm_stacks *s, ttm_bw *w)
+/* A table's part starts at its first id (a delta says it; a whole save starts at 1). */
+static void part_head(ttm_bw *w, bool delta, uint32_t done, uint32_t have)
 {
-    ttm__bw_u32(w, STACKS_SAVE_VERSION);
-    ttm__bw_u32(w, s->nstr);
-    for (uint32_t id = 1; id <= s->nstr; id++) {
+    if (delta)
+        ttm__bw_u32(w, done + 1);
+    ttm__bw_u32(w, have - done);
+}
+
+/* What was interned after from (all of it when from is zero). */
+static void save_from(const ttm_stacks *s, const ttm_stacks_mark *from, bool delta, ttm_bw *w)
+{
+    uint32_t first = from->strings + 1;
+    part_head(w, delta, from->strings, s->nstr);
+    for (uint32_t id = first; id <= s->nstr; id++) {
         size_t len;
         const char *b = str_at(s, id, &len);
         ttm__bw_u32(w, (uint32_t)len);
         ttm__bw_bytes(w, b, len);
     }
-    ttm__bw_u32(w, s->nmod);
-    for (uint32_t i = 0; i < s->nmod; i++) {
+    part_head(w, delta, from->modules, s->nmod);
+    for (uint32_t i = from->modules; i < s->nmod; i++) {
         const module_rec *m = &s->mods[i];
         ttm__bw_u8(w, m->build_id_len);
         ttm__bw_bytes(w, m->build_id, m->build_id_len);
         ttm__bw_u32(w, m->path);
     }
-    ttm__bw_u32(w, s->nframe);
-    for (uint32_t i = 0; i < s->nframe; i++) {
+    part_head(w, delta, from->frames, s->nframe);
+    for (uint32_t i = from->frames; i < s->nframe; i++) {
         const ttm_frame *f = &s->frames[i];
         ttm__bw_u8(w, f->kind);
         ttm__bw_u32(w, f->module);
@@ -575,22 +585,48 @@ void ttm_stacks_save(const ttm_stacks *s, ttm_bw *w)
         ttm__bw_u32(w, f->file);
         ttm__bw_u32(w, f->line);
     }
-    ttm__bw_u32(w, s->nstk);
-    for (uint32_t id = 1; id <= s->nstk; id++) {
+    part_head(w, delta, from->stacks, s->nstk);
+    for (uint32_t id = from->stacks + 1; id <= s->nstk; id++) {
         size_t n;
         const uint32_t *fr = stk_at(s, id, &n);
         ttm__bw_u32(w, (uint32_t)n);
         for (size_t i = 0; i < n; i++)
             ttm__bw_u32(w, fr[i]);
     }
-    ttm__bw_u32(w, s->nctx);
-    for (uint32_t i = 0; i < s->nctx; i++) {
+    part_head(w, delta, from->contexts, s->nctx);
+    for (uint32_t i = from->contexts; i < s->nctx; i++) {
         ttm__bw_u32(w, s->ctxs[i].stack);
         ttm__bw_u32(w, s->ctxs[i].scope);
         ttm__bw_u32(w, s->ctxs[i].phase);
     }
     ttm__bw_u64(w, s->full);
     ttm__bw_u64(w, s->invalid);
+}
+
+void ttm_stacks_save(const ttm_stacks *s, ttm_bw *w)
+{
+    static const ttm_stacks_mark none;
+    ttm__bw_u32(w, STACKS_SAVE_VERSION);
+    save_from(s, &none, false, w);
+}
+
+void ttm_stacks_mark_get(const ttm_stacks *s, ttm_stacks_mark *out)
+{
+    *out = (ttm_stacks_mark){.strings = s->nstr, .modules = s->nmod, .frames = s->nframe,
+                             .stacks = s->nstk, .contexts = s->nctx};
+}
+
+bool ttm_stacks_grew(const ttm_stacks *s, const ttm_stacks_mark *since)
+{
+    return s->nstr != since->strings || s->nmod != since->modules ||
+           s->nframe != since->frames || s->nstk != since->stacks;
+}
+
+void ttm_stacks_save_since(const ttm_stacks *s, ttm_stacks_mark *since, ttm_bw *w)
+{
+    ttm__bw_u32(w, STACKS_DELTA_VERSION);
+    save_from(s, since, true, w);
+    ttm_stacks_mark_get(s, since);
 }
 
 /* Checks a re-interned record got the id of its position; maps a refusal to the error. */
@@ -606,28 +642,40 @@ static int loaded(ttm_stacks *s, ttm_br *r, uint32_t got, uint32_t want, const c
     return TTM_EPROTO;
 }
 
-int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
+/* A table's part of a save: its first id (at most one past what s holds: no gap) and count. */
+static size_t load_part(ttm_br *r, bool delta, uint32_t have, size_t min_bytes,
+                        uint32_t *first, const char *what)
+{
+    *first = delta ? ttm__br_u32(r, what) : 1;
+    size_t n = ttm__br_count(r, min_bytes, what);
+    if (!r->bad && (*first == 0 || *first > have + 1 || n > UINT32_MAX - *first))
+        ttm__br_fail(r, what);
+    return r->bad ? 0 : n;
+}
+
+/* Interns every record of a save, in id order: a record s holds already must come back with
+ * its id (the content matches), a new one gets the next id. */
+static int load_body(ttm_stacks *s, ttm_br *r)
 {
     int rc;
-    if (s->nstr || s->nmod || s->nframe || s->nstk || s->nctx) {
-        ttm__br_fail(r, "stacks: table not empty");
-        return TTM_EINVAL;
-    }
-    if (ttm__br_u32(r, "stacks: version") != STACKS_SAVE_VERSION) {
+    uint32_t first;
+    uint32_t version = ttm__br_u32(r, "stacks: version");
+    if (version != STACKS_SAVE_VERSION && version != STACKS_DELTA_VERSION) {
         ttm__br_fail(r, "stacks: version");
         return TTM_EPROTO;
     }
+    bool delta = version == STACKS_DELTA_VERSION;
 
-    size_t n = ttm__br_count(r, 5, "stacks: string count");
+    size_t n = load_part(r, delta, s->nstr, 5, &first, "stacks: string count");
     for (size_t i = 0; i < n && !r->bad; i++) {
         uint32_t len = ttm__br_u32(r, "stacks: string length");
         const uint8_t *b = ttm__br_take(r, len, "stacks: string bytes");
         uint32_t id = r->bad ? 0 : ttm_stacks_string(s, (const char *)b, len);
-        if ((rc = loaded(s, r, id, (uint32_t)i + 1, "stacks: string")) != TTM_OK)
+        if ((rc = loaded(s, r, id, first + (uint32_t)i, "stacks: string")) != TTM_OK)
             return rc;
     }
 
-    n = ttm__br_count(r, 5, "stacks: module count");
+    n = load_part(r, delta, s->nmod, 5, &first, "stacks: module count");
     for (size_t i = 0; i < n && !r->bad; i++) {
         uint8_t bid_len = ttm__br_u8(r, "stacks: build-id length");
         if (bid_len > TTM_STACKS_BUILD_ID_MAX)
@@ -642,11 +690,11 @@ int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
             const char *p = path ? str_at(s, path, &plen) : NULL;
             id = ttm_stacks_module(s, bid, bid_len, p, plen);
         }
-        if ((rc = loaded(s, r, id, (uint32_t)i + 1, "stacks: module")) != TTM_OK)
+        if ((rc = loaded(s, r, id, first + (uint32_t)i, "stacks: module")) != TTM_OK)
             return rc;
     }
 
-    n = ttm__br_count(r, 25, "stacks: frame count");
+    n = load_part(r, delta, s->nframe, 25, &first, "stacks: frame count");
     for (size_t i = 0; i < n && !r->bad; i++) {
         ttm_frame f = {.kind = ttm__br_u8(r, "stacks: frame kind"),
                        .module = ttm__br_u32(r, "stacks: frame module"),
@@ -655,11 +703,11 @@ int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
                        .file = ttm__br_u32(r, "stacks: frame file"),
                        .line = ttm__br_u32(r, "stacks: frame line")};
         uint32_t id = r->bad ? 0 : ttm_stacks_frame(s, &f);
-        if ((rc = loaded(s, r, id, (uint32_t)i + 1, "stacks: frame")) != TTM_OK)
+        if ((rc = loaded(s, r, id, first + (uint32_t)i, "stacks: frame")) != TTM_OK)
             return rc;
     }
 
-    n = ttm__br_count(r, 8, "stacks: stack count");
+    n = load_part(r, delta, s->nstk, 8, &first, "stacks: stack count");
     uint32_t fr[TTM_STACKS_DEPTH_MAX];
     for (size_t i = 0; i < n && !r->bad; i++) {
         uint32_t depth = ttm__br_u32(r, "stacks: stack depth");
@@ -668,17 +716,17 @@ int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
         for (uint32_t j = 0; j < depth && !r->bad; j++)
             fr[j] = ttm__br_u32(r, "stacks: stack frame");
         uint32_t id = r->bad ? 0 : ttm_stacks_stack(s, fr, depth);
-        if ((rc = loaded(s, r, id, (uint32_t)i + 1, "stacks: stack")) != TTM_OK)
+        if ((rc = loaded(s, r, id, first + (uint32_t)i, "stacks: stack")) != TTM_OK)
             return rc;
     }
 
-    n = ttm__br_count(r, 12, "stacks: context count");
+    n = load_part(r, delta, s->nctx, 12, &first, "stacks: context count");
     for (size_t i = 0; i < n && !r->bad; i++) {
         uint32_t stack = ttm__br_u32(r, "stacks: context stack");
         uint32_t scope = ttm__br_u32(r, "stacks: context scope");
         uint32_t phase = ttm__br_u32(r, "stacks: context phase");
         uint32_t id = r->bad ? 0 : ttm_stacks_context(s, stack, scope, phase);
-        if ((rc = loaded(s, r, id, (uint32_t)i + 1, "stacks: context")) != TTM_OK)
+        if ((rc = loaded(s, r, id, first + (uint32_t)i, "stacks: context")) != TTM_OK)
             return rc;
     }
 
@@ -690,4 +738,18 @@ int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
     s->invalid = invalid;
     s->last = REFUSED_NONE;
     return TTM_OK;
+}
+
+int ttm_stacks_load(ttm_stacks *s, ttm_br *r)
+{
+    if (s->nstr || s->nmod || s->nframe || s->nstk || s->nctx) {
+        ttm__br_fail(r, "stacks: table not empty");
+        return TTM_EINVAL;
+    }
+    return load_body(s, r);
+}
+
+int ttm_stacks_load_more(ttm_stacks *s, ttm_br *r)
+{
+    return load_body(s, r);
 }

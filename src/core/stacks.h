@@ -126,9 +126,26 @@ void ttm_stacks_stats_get(const ttm_stacks *s, ttm_stacks_stats *out);
 
 /* Appends every table to w (bytes.h; sticky errors). */
 void ttm_stacks_save(const ttm_stacks *s, ttm_bw *w);
+
+/* How much of each table there was at some moment: what a later save can start from (the run
+ * journal's STACKS chunks carry only what the table gained since the previous one). */
+typedef struct ttm_stacks_mark {
+    uint32_t strings, modules, frames, stacks, contexts;
+} ttm_stacks_mark;
+void ttm_stacks_mark_get(const ttm_stacks *s, ttm_stacks_mark *out);
+/* Whether strings, modules, frames or stacks were interned since the mark (contexts are not
+ * counted: the registry makes them again when the events are applied again). */
+bool ttm_stacks_grew(const ttm_stacks *s, const ttm_stacks_mark *since);
+/* Appends what was interned since *since (in ttm_stacks_save's format, each table's part
+ * starting from its first new id) and moves *since to now. */
+void ttm_stacks_save_since(const ttm_stacks *s, ttm_stacks_mark *since, ttm_bw *w);
 /* Rebuilds the tables from r into an empty table s: every id keeps its value. Validates every
  * count, length and reference; returns 0, or TTM_EPROTO (r marked failed, what names the
  * part) / TTM_ENOMEM. */
 int ttm_stacks_load(ttm_stacks *s, ttm_br *r);
+/* Adds a save (whole or since a mark) to a table that may hold records already: each part's
+ * first id must be at most one past the table's end, and every record s holds already must
+ * match (it gets its id back); the rest are appended with their ids. Same returns as load. */
+int ttm_stacks_load_more(ttm_stacks *s, ttm_br *r);
 
 #endif /* TTM_CORE_STACKS_H */

@@ -71,7 +71,7 @@ static void add_hex(text *t, const uint8_t *p, size_t n)
 
 static int on_proc(void *ctx, const ttm_journal_proc *p)
 {
-    add(ctx, "P %d %u %d %llu [%s] ", p->exited, p->pid, p->status, (unsigned long long)p->ts,
+    add(ctx, "P %d %u %d %llu [%s] ", p->state, p->pid, p->status, (unsigned long long)p->ts,
         p->name);
     add_hex(ctx, (const uint8_t *)p->cmdline, p->cmdline_len);
     add(ctx, "\n");
@@ -125,7 +125,7 @@ static int write_rec(ttm_journal_writer *w, unsigned i, text *want)
     }
     case 1: {
         static const char cmd[] = "python3\0-m\0llama\0";
-        ttm_journal_proc p = {.exited = (i & 1) != 0, .pid = 4000000000u - i, .status = -1 - (int)i,
+        ttm_journal_proc p = {.state = (uint8_t)(i % 3), .pid = 4000000000u - i, .status = -1 - (int)i,
                               .ts = ts, .name = "python3", .cmdline = cmd, .cmdline_len = sizeof cmd};
         if (want != NULL)
             on_proc(want, &p);
@@ -219,6 +219,8 @@ static void read_fd(int fd, text *got, ttm_journal_stats *st)
     ttm_journal_reader_close(r);
 }
 
+#define HDR 112u /* the file header's length (docs/JOURNAL.md) */
+
 /* ---- tests --------------------------------------------------------------------------------- */
 
 /* CRC-32C bit by bit, as docs/JOURNAL.md defines it (independent of journal.c's table). */
@@ -247,16 +249,18 @@ static void test_documented_layout(void **state)
     assert_int_equal(f.len, ends[0]);
     assert_memory_equal(f.data, "TTMJRNL", 8);
     assert_int_equal(ttm__le16(f.data + 8), 1);
-    assert_int_equal(ttm__le16(f.data + 10), 96);
+    assert_int_equal(ttm__le16(f.data + 10), HDR);
     assert_string_equal((const char *)f.data + 24, "galaxy-07");
-    assert_int_equal(ttm__le32(f.data + 92), crc32c_bitwise(f.data, 92));
-    const uint8_t *b = f.data + 96;
+    assert_int_equal(ttm__le32(f.data + 108), crc32c_bitwise(f.data, 108));
+    assert_int_not_equal(ttm__le64(f.data + 88), 0); /* a run id */
+    assert_int_equal(ttm__le32(f.data + 96), 0);      /* the run's first file */
+    const uint8_t *b = f.data + HDR;
     assert_memory_equal(b, "TJBK", 4);
     assert_int_equal(b[4], 1);
     assert_int_equal(b[5], 1);
     assert_int_equal(ttm__le32(b + 16), NREC);
     uint32_t clen = ttm__le32(b + 12);
-    assert_int_equal(96 + 44 + clen, f.len);
+    assert_int_equal(HDR + 44 + clen, f.len);
     assert_int_equal(ttm__le32(b + 20), crc32c_bitwise(b + 44, clen));
     assert_int_equal(ttm__le32(b + 40), crc32c_bitwise(b, 40));
     free(f.data);
@@ -309,7 +313,7 @@ static void test_cut_at_every_byte(void **state)
     unsigned counts[NREC], nb;
     ttm_bytes file = {0};
     journal_bytes(5, &want, ends, counts, &nb, &file);
-    for (size_t cut = 96; cut <= file.len; cut++) {
+    for (size_t cut = HDR; cut <= file.len; cut++) {
         unsigned k = 0;
         while (k < nb && ends[k] <= cut)
             k++;
@@ -321,7 +325,7 @@ static void test_cut_at_every_byte(void **state)
         assert_int_equal(st.blocks, k);
         assert_int_equal(st.bad_blocks, 0);
         assert_int_equal(got.damages, 0);
-        assert_int_equal(st.truncated, cut != (k == 0 ? 96 : ends[k - 1]));
+        assert_int_equal(st.truncated, cut != (k == 0 ? HDR : ends[k - 1]));
         size_t pl = prefix_len(&want, nrec);
         assert_int_equal(got.len, pl);
         if (pl > 0)
@@ -329,7 +333,7 @@ static void test_cut_at_every_byte(void **state)
         free(got.s);
     }
     /* a cut inside the file header: not a journal */
-    for (size_t cut = 0; cut < 96; cut++) {
+    for (size_t cut = 0; cut < HDR; cut++) {
         ttm_journal_reader *r = NULL;
         assert_int_equal(ttm_journal_reader_open(NULL, memfd_with(file.data, cut), &r), TTM_EPROTO);
     }
@@ -345,7 +349,7 @@ static void test_flip_every_byte(void **state)
     unsigned counts[NREC], nb;
     ttm_bytes file = {0};
     journal_bytes(8, &want, ends, counts, &nb, &file);
-    for (size_t at = 96; at < file.len; at++) {
+    for (size_t at = HDR; at < file.len; at++) {
         unsigned b = 0;
         while (ends[b] <= at)
             b++; /* the damaged block */
