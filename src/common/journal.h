@@ -75,11 +75,14 @@ typedef struct ttm_journal_mark {
  *           (a daemon that restored its state, a file opened by rotation). Replaying a file
  *           starts from it.
  *   CONFIG  the registry's configuration (core/jtap.h, ttm_jtap_config_encode), first in
- *           every file. */
+ *           every file.
+ *   RUN     what the run was, as its report's title/source (UTF-8 text, no NUL; e.g. "record
+ *           ./app --x", given to ttmemd by `ttmem record`), written after CONFIG. */
 #define TTM_JOURNAL_CHUNK_STACKS 1u
 #define TTM_JOURNAL_CHUNK_DAEMON 2u
 #define TTM_JOURNAL_CHUNK_STATE 3u
 #define TTM_JOURNAL_CHUNK_CONFIG 4u
+#define TTM_JOURNAL_CHUNK_RUN 5u
 typedef struct ttm_journal_chunk {
     uint32_t kind;
     uint64_t ts;
