@@ -65,7 +65,20 @@ typedef struct ttm_replay_observer {
     void (*proc)(void *ctx, size_t run, const ttm_journal_proc *p);
     void (*mark)(void *ctx, size_t run, const ttm_journal_mark *m);
     void (*device)(void *ctx, size_t run, const ttm_journal_device *d);
+    /* The bytes in use on (device, memtype) became bytes, at record time ts: the registry's own
+     * accounting after the record was applied (an ALLOC, a FREE that closed a record, a process
+     * exit reclaiming its leaks, a STATE chunk), so the numbers are the report's. Called once
+     * per record and (device, memtype) that changed, in record order. Timelines, exports and
+     * the peak are drawn from it: nobody recomputes usage from the raw events. */
+    void (*usage)(void *ctx, size_t run, uint64_t ts, uint16_t device, uint8_t memtype,
+                  uint64_t bytes);
+    /* A chunk the replay does not consume itself (RUN, and kinds it does not know), or every
+     * chunk when a caller wants them; pointers valid during the call. */
+    void (*chunk)(void *ctx, size_t run, const ttm_journal_chunk *c);
 } ttm_replay_observer;
+
+/* Any device / the sum over devices (ttm_replay_peak). */
+#define TTM_REPLAY_ANY_DEVICE 0xFFFFFFFFu
 
 /* Opens n journal files (each read through ttm_journal_reader_open) and groups them into runs.
  * Returns 0, or the first file's error (TTM_ENOENT, TTM_EIO, TTM_EPROTO: not a journal,
@@ -93,6 +106,20 @@ void ttm_replay_span(const ttm_replay *rp, size_t run, uint64_t *first_ts, uint6
  * own: the same JSON for the same run). With several runs, one report keyed by (host,
  * device). Returns 0 or TTM_ENOMEM. */
 int ttm_replay_report(ttm_replay *rp, const ttm_report_options *opt, ttm_report *out);
+
+/* The peak of a run (after a whole ttm_replay_run): the first record at which the bytes in use
+ * on device (TTM_REPLAY_ANY_DEVICE: summed over devices) and memtype (TTM_MEM_ANY: summed over
+ * memtypes) were highest. *ts gets its time, *bytes the bytes, *rec the record's position in
+ * the run (0-based, counting every record the replay applied), which ttm_replay_run_to() stops
+ * at, so "live at the peak" is exact even when several records share a time. Returns 0 or
+ * TTM_ENOENT (nothing was ever in use there). */
+int ttm_replay_peak(const ttm_replay *rp, size_t run, uint32_t device, uint8_t memtype,
+                    uint64_t *ts, uint64_t *bytes, uint64_t *rec);
+/* Replays run `run` only, from its beginning through its record number rec (0-based, as
+ * ttm_replay_peak counts; UINT64_MAX: all), calling obs. Same returns as ttm_replay_run. */
+int ttm_replay_run_to(ttm_replay *rp, const ttm_replay_observer *obs, size_t run, uint64_t rec);
+/* A run's title (its RUN chunk), "" when it has none; after ttm_replay_run. */
+const char *ttm_replay_title(const ttm_replay *rp, size_t run);
 
 /* One line saying what was lost over all files (damaged blocks, cut tails), "" when nothing;
  * after ttm_replay_run. */
