@@ -5,6 +5,7 @@
  * (core/jtap.h), which `ttmem report FILE` reads back into the same report. (`ttmem demo`,
  * which runs simulated processes through a real daemon, is in cmd_demo.c.)
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,10 +63,12 @@ static void list_scenarios(void)
         printf("%-16s %s\n", s[i].name, s[i].summary);
 }
 
-/* One line for a journal that could not be written: the writer's errno when it has one. */
-static int journal_fail(const sim_opts *o, ttm_journal_writer *w, int err)
+/* One line for a journal that could not be written: the writer's errno when it has one (the
+ * open's, e, when there is no writer). */
+static int journal_fail(const sim_opts *o, ttm_journal_writer *w, int err, int e)
 {
-    int e = w != NULL ? ttm_journal_writer_errno(w) : 0;
+    if (w != NULL)
+        e = ttm_journal_writer_errno(w);
     return ttm_cli_fail("simulate: cannot write the journal '%s': %s", o->journal,
                         e != 0 ? strerror(e) : ttm_strerror(err)),
            1;
@@ -78,6 +81,7 @@ static int journal_open(const sim_opts *o, ttm_registry *reg, ttm_journal_writer
 {
     *w = NULL;
     int err = ttm_journal_writer_open(o->journal, -1, &(ttm_journal_opts){0}, w);
+    int open_errno = err == TTM_EIO ? errno : 0;
     if (err == TTM_OK)
         err = ttm_jtap_open(tap, reg, *w, NULL, 0);
     if (err == TTM_OK) {
@@ -86,7 +90,7 @@ static int journal_open(const sim_opts *o, ttm_registry *reg, ttm_journal_writer
         err = ttm_jtap_chunk(tap, TTM_JOURNAL_CHUNK_RUN, 0, title, strlen(title));
     }
     if (err != TTM_OK) {
-        int rc = journal_fail(o, *w, err);
+        int rc = journal_fail(o, *w, err, open_errno);
         ttm_journal_writer_close(*w);
         *w = NULL;
         return rc;

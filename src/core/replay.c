@@ -1188,6 +1188,14 @@ uint64_t ttm_replay_mismatches(const ttm_replay *rp)
     return n;
 }
 
+uint64_t ttm_replay_records(const ttm_replay *rp)
+{
+    uint64_t n = 0;
+    for (size_t k = 0; k < rp->nruns; k++)
+        n += rp->runs[k].nrec;
+    return n;
+}
+
 /* ---- what was lost --------------------------------------------------------------------------- */
 
 void ttm_replay_summary(const ttm_replay *rp, char *buf, size_t n)

@@ -134,4 +134,7 @@ bool ttm_replay_has_daemon(const ttm_replay *rp, size_t run);
  * the replay agrees with the daemon; also in ttm_replay_summary); after ttm_replay_run. */
 uint64_t ttm_replay_mismatches(const ttm_replay *rp);
 
+/* Records applied over every run by the last replay (0: nothing readable). */
+uint64_t ttm_replay_records(const ttm_replay *rp);
+
 #endif /* TTM_CORE_REPLAY_H */
