@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/fmt.h"
+#include "common/json.h"
 #include "core/jtap.h"
 #include "sim/sim.h"
 
@@ -25,6 +26,7 @@ typedef struct sim_opts {
     bool json;
     size_t top;
     const char *journal; /* --journal FILE, NULL without */
+    bool peaks;          /* --peaks: the ground truth's peaks instead of the report */
 } sim_opts;
 
 /* Where the scenario's events go: the registry, through the journal's tap when there is one. */
@@ -113,6 +115,50 @@ static int journal_close(const sim_opts *o, ttm_journal_writer *w, ttm_jtap *tap
            1;
 }
 
+/* --peaks: one peak of the model, with its live set, as a member of the "peaks" array. */
+static void peak_json(void *arg, const ttm_sim_peak_set *p)
+{
+    ttm_json *j = arg;
+    ttm__json_obj_begin(j, NULL);
+    ttm__json_u64(j, "device", p->device);
+    ttm__json_str(j, "memtype", ttm__memtype_name(p->memtype));
+    ttm__json_u64(j, "bytes", p->bytes);
+    ttm__json_u64(j, "ts", p->ts);
+    ttm__json_arr_begin(j, "buffers");
+    for (size_t i = 0; i < p->nlive; i++) {
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "pid", p->live[i].pid);
+        ttm__json_u64(j, "addr", p->live[i].addr);
+        ttm__json_u64(j, "size", p->live[i].size);
+        ttm__json_u64(j, "obj", p->live[i].obj);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+    ttm__json_obj_end(j);
+}
+
+/* The scenario run with its ground truth's peaks printed ("ttmem.sim_peaks": for each device
+ * and memtype, the first event reaching the most bytes in use and the buffers live then), the
+ * truth `ttmem report --at peak:D:M` is tested against. */
+static int peaks_run(const sim_opts *o, ttm_registry *reg, sim_sink *sink, ttm_sim_truth *truth)
+{
+    ttm_json j;
+    ttm__json_init(&j, stdout, true);
+    ttm__json_obj_begin(&j, NULL);
+    ttm__json_str(&j, "schema", "ttmem.sim_peaks");
+    ttm__json_u64(&j, "schema_version", 1);
+    char title[128];
+    sim_title(o, title, sizeof title);
+    ttm__json_str(&j, "source", title);
+    ttm__json_arr_begin(&j, "peaks");
+    int err = ttm_sim_run_peaks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg),
+                                apply_event, sink, truth, peak_json, &j);
+    ttm__json_arr_end(&j);
+    ttm__json_obj_end(&j);
+    ttm__json_finish(&j);
+    return err;
+}
+
 /* Runs one scenario into a fresh registry (and its journal with --journal). Returns 0, or an
  * exit status after printing the error. *reg_out and *truth receive the results. */
 static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth *truth)
@@ -133,8 +179,11 @@ static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth
         sink.tap = &tap;
     }
     /* the events carry call sites interned in the registry's own table */
-    err = ttm_sim_run_stacks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg), apply_event,
-                             &sink, truth);
+    if (o->peaks)
+        err = peaks_run(o, reg, &sink, truth);
+    else
+        err = ttm_sim_run_stacks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg),
+                                 apply_event, &sink, truth);
     int jrc = w != NULL ? journal_close(o, w, &tap) : 0;
     if (err == TTM_ENOENT) {
         ttm_registry_close(reg);
@@ -183,7 +232,7 @@ static int usage_error(const char *msg)
 {
     return ttm_cli_fail("simulate: %s; usage: ttmem simulate --scenario NAME|list "
                         "[--client identity|legacy] [--seed N] [--check] [--json] [--top N] "
-                        "[--journal FILE]",
+                        "[--journal FILE] [--peaks]",
                         msg);
 }
 
@@ -193,7 +242,8 @@ int ttm_cli_simulate(int argc, char **argv)
         {"scenario", required_argument, NULL, 's'}, {"client", required_argument, NULL, 'c'},
         {"seed", required_argument, NULL, 'S'},     {"check", no_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 't'},
-        {"journal", required_argument, NULL, 'J'},  {"help", no_argument, NULL, 'h'},
+        {"journal", required_argument, NULL, 'J'},  {"peaks", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     sim_opts o = {.client = TTM_SIM_IDENTITY, .seed = 1};
@@ -232,9 +282,14 @@ int ttm_cli_simulate(int argc, char **argv)
         case 'J':
             o.journal = optarg;
             break;
+        case 'P':
+            o.peaks = true;
+            break;
         case 'h':
             printf("usage: ttmem simulate --scenario NAME|list [--client identity|legacy] "
-                   "[--seed N] [--check] [--json] [--top N] [--journal FILE]\n\nscenarios:\n");
+                   "[--seed N] [--check] [--json] [--top N] [--journal FILE] [--peaks]\n\n"
+                   "--peaks prints the ground truth's peaks (each device and memtype's live set "
+                   "at its peak) instead of the report\n\nscenarios:\n");
             list_scenarios();
             return 0;
         default:
@@ -255,7 +310,8 @@ int ttm_cli_simulate(int argc, char **argv)
     int rc = run_scenario(&o, &reg, &truth);
     if (rc != 0)
         return rc;
-    rc = report_registry(reg, &o, stdout);
+    if (!o.peaks)
+        rc = report_registry(reg, &o, stdout);
     if (rc == 0 && o.check) {
         size_t diffs = ttm_sim_check(&truth, reg, print_difference, stderr);
         if (diffs > 0) {

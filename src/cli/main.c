@@ -23,7 +23,7 @@ typedef struct cli_command {
 static const cli_command commands[] = {
     {"simulate", ttm_cli_simulate,
      "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json] "
-     "[--journal FILE]",
+     "[--journal FILE] [--peaks]",
      "run a simulated TT-Metal workload through the core and report"},
     {"report", ttm_cli_report,
      "report FILE... [--json] [--top N] [--stack-depth N] [--at TIME|peak[:DEVICE[:MEMTYPE]]]",

@@ -24,7 +24,8 @@
 #include "core/table.h"
 
 #define NIL UINT32_MAX
-#define STOP 1 /* a sink's return: the replay reached where it was asked to stop */
+#define STOP 2 /* a sink's return: the replay reached where it was asked to stop (not 1:
+                * ttm_journal_read_block returns 1 for a block delivered) */
 #define MT TTM_MEMTYPE_COUNT
 
 /* ---- what a replay keeps ------------------------------------------------------------------ */
@@ -77,6 +78,14 @@ typedef struct rrun {
     uint64_t all_cur;
     peak all_pk;
     uint32_t mt_touched; /* memtypes changed by the record being applied */
+    /* the peaks of the last whole replay: a replay to a record (ttm_replay_run_to) keeps them */
+    struct {
+        devuse *devs;
+        size_t ndevs;
+        uint32_t *slot;
+        peak mt[MT], all;
+        bool valid;
+    } pk;
     /* what disagreed or was refused */
     uint64_t mismatches, bad_chunks, damage;
     char bad_what[96]; /* the first refused chunk's reason */
@@ -283,7 +292,9 @@ static void run_reset(rrun *r)
     uint64_t run_id = r->run_id, created = r->created_ns;
     char host[TTM_JOURNAL_HOST_MAX];
     memcpy(host, r->host, sizeof host);
+    __typeof__(r->pk) pk = r->pk;
     memset(r, 0, sizeof *r);
+    r->pk = pk;
     r->files = files;
     r->nfiles = nfiles;
     r->run_id = run_id;
@@ -295,8 +306,11 @@ void ttm_replay_close(ttm_replay *rp)
 {
     if (rp == NULL)
         return;
-    for (size_t k = 0; k < rp->nruns; k++)
+    for (size_t k = 0; k < rp->nruns; k++) {
         run_reset(&rp->runs[k]);
+        ttm__free(rp->runs[k].pk.devs);
+        ttm__free(rp->runs[k].pk.slot);
+    }
     ttm__free(rp->order);
     ttm__free(rp->runs);
     for (size_t i = 0; i < rp->nfiles; i++)
@@ -999,6 +1013,22 @@ static void lives_end(player *pl)
             pl->obs->buffer(pl->obs->ctx, pl->run, &rp->pool[i].b);
 }
 
+/* A whole replay's peaks become the run's (ttm_replay_peak). */
+static void keep_peaks(rrun *r)
+{
+    ttm__free(r->pk.devs);
+    ttm__free(r->pk.slot);
+    r->pk.devs = r->devs;
+    r->pk.ndevs = r->ndevs;
+    r->pk.slot = r->slot;
+    memcpy(r->pk.mt, r->mt_pk, sizeof r->pk.mt);
+    r->pk.all = r->all_pk;
+    r->pk.valid = true;
+    r->devs = NULL;
+    r->slot = NULL;
+    r->ndevs = r->cap_devs = 0;
+}
+
 static int replay_one(ttm_replay *rp, size_t k, const ttm_replay_observer *obs, uint64_t stop_ts,
                       uint64_t stop_rec)
 {
@@ -1033,6 +1063,8 @@ static int replay_one(ttm_replay *rp, size_t k, const ttm_replay_observer *obs, 
             return rc == TTM_ENOMEM ? TTM_ENOMEM : TTM_EIO;
     }
     lives_end(&pl);
+    if (!stopped)
+        keep_peaks(r);
     return TTM_OK;
 }
 
@@ -1099,12 +1131,14 @@ int ttm_replay_peak(const ttm_replay *rp, size_t run, uint32_t device, uint8_t m
     bool any_mt = memtype == TTM_MEM_ANY;
     if (!any_mt && memtype >= MT)
         return TTM_ENOENT;
+    if (!r->pk.valid)
+        return TTM_ENOENT;
     if (device == TTM_REPLAY_ANY_DEVICE) {
-        p = any_mt ? &r->all_pk : &r->mt_pk[memtype];
+        p = any_mt ? &r->pk.all : &r->pk.mt[memtype];
     } else {
-        if (device > UINT16_MAX || r->slot == NULL || r->slot[device] == 0)
+        if (device > UINT16_MAX || r->pk.slot == NULL || r->pk.slot[device] == 0)
             return TTM_ENOENT;
-        const devuse *d = &r->devs[r->slot[device] - 1];
+        const devuse *d = &r->pk.devs[r->pk.slot[device] - 1];
         p = any_mt ? &d->pk_total : &d->pk[memtype];
     }
     if (p->bytes == 0)

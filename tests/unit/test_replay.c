@@ -33,10 +33,35 @@ static void tap_event(void *arg, uint32_t pid, const ttm_event *ev)
     ttm_jtap_apply(arg, pid, ev);
 }
 
+/* The simulator's peaks with their live sets, copied. */
+typedef struct peaks {
+    size_t n;
+    ttm_sim_peak_set p[TTM_SIM_MAX_PEAKS * 4];
+} peaks;
+
+static void on_peak(void *arg, const ttm_sim_peak_set *p)
+{
+    peaks *ps = arg;
+    assert_true(ps->n < sizeof ps->p / sizeof ps->p[0]);
+    ttm_sim_peak_set *c = &ps->p[ps->n++];
+    *c = *p;
+    ttm_sim_live *v = calloc(p->nlive ? p->nlive : 1, sizeof *v);
+    assert_non_null(v);
+    memcpy(v, p->live, p->nlive * sizeof *v);
+    c->live = v;
+}
+
+static void peaks_free(peaks *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        free((void *)ps->p[i].live);
+    ps->n = 0;
+}
+
 /* Runs a scenario into a fresh registry through a journal at path (block_size small so that
- * the journal has many blocks). Returns the registry. */
+ * the journal has many blocks); ps (may be NULL) gets its peaks. Returns the registry. */
 static ttm_registry *write_journal(const char *scenario, ttm_sim_client client, const char *path,
-                                   size_t block_size, ttm_sim_truth *truth)
+                                   size_t block_size, peaks *ps)
 {
     ttm_registry *reg = NULL;
     assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
@@ -48,9 +73,11 @@ static ttm_registry *write_journal(const char *scenario, ttm_sim_client client, 
     const char title[] = "simulate test";
     assert_int_equal(ttm_jtap_chunk(&tap, TTM_JOURNAL_CHUNK_RUN, 0, title, strlen(title)),
                      TTM_OK);
-    assert_int_equal(ttm_sim_run_stacks(scenario, client, 1, ttm_registry_stacks(reg), tap_event,
-                                        &tap, truth),
+    peaks none = {0};
+    assert_int_equal(ttm_sim_run_peaks(scenario, client, 1, ttm_registry_stacks(reg), tap_event,
+                                       &tap, NULL, on_peak, ps != NULL ? ps : &none),
                      TTM_OK);
+    peaks_free(&none);
     assert_int_equal(ttm_jtap_close(&tap), TTM_OK);
     assert_int_equal(ttm_journal_writer_close(w), TTM_OK);
     return reg;
@@ -103,6 +130,78 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
     ((seen *)ctx)->events++;
 }
 
+/* ---- live at the peak ------------------------------------------------------------------ */
+
+typedef struct live_at {
+    uint16_t device;
+    uint8_t memtype;
+    ttm_sim_live v[1 << 16];
+    size_t n;
+} live_at;
+
+static void on_live(void *ctx, size_t run, const ttm_replay_buffer *b)
+{
+    (void)run;
+    live_at *l = ctx;
+    if (b->free_ts != 0 || (b->flags & TTM_FLAG_VIEW) || b->device != l->device ||
+        b->memtype != l->memtype)
+        return;
+    assert_true(l->n < sizeof l->v / sizeof l->v[0]);
+    l->v[l->n++] = (ttm_sim_live){.pid = b->pid, .device = b->device, .memtype = b->memtype,
+                                  .addr = b->addr, .size = b->size, .obj = b->obj};
+}
+
+static int sim_live_cmp(const void *a, const void *b)
+{
+    const ttm_sim_live *x = a, *y = b;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->obj != y->obj)
+        return x->obj < y->obj ? -1 : 1;
+    return x->size < y->size ? -1 : x->size > y->size;
+}
+
+/* Every peak of the simulator's model: the replay finds it at the same time with the same
+ * bytes, and replayed to it, the buffers open there are the model's live set. */
+static void check_peaks(ttm_replay *rp, const peaks *ps, const char *name)
+{
+    live_at *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    for (size_t i = 0; i < ps->n; i++) {
+        const ttm_sim_peak_set *p = &ps->p[i];
+        uint64_t ts, bytes, rec;
+        if (ttm_replay_peak(rp, 0, p->device, p->memtype, &ts, &bytes, &rec) != TTM_OK)
+            fail_msg("%s: no peak of device %u memtype %u in the replay; the model's is %llu B",
+                     name, p->device, p->memtype, (unsigned long long)p->bytes);
+        if (bytes != p->bytes || ts != p->ts)
+            fail_msg("%s: peak of device %u memtype %u: %llu B at %llu, the model says %llu B "
+                     "at %llu",
+                     name, p->device, p->memtype, (unsigned long long)bytes,
+                     (unsigned long long)ts, (unsigned long long)p->bytes,
+                     (unsigned long long)p->ts);
+        l->device = p->device;
+        l->memtype = p->memtype;
+        l->n = 0;
+        ttm_replay_observer obs = {.ctx = l, .buffer = on_live};
+        assert_int_equal(ttm_replay_run_to(rp, &obs, 0, rec), TTM_OK);
+        ttm_sim_live *want = calloc(p->nlive ? p->nlive : 1, sizeof *want);
+        memcpy(want, p->live, p->nlive * sizeof *want);
+        qsort(want, p->nlive, sizeof *want, sim_live_cmp);
+        qsort(l->v, l->n, sizeof l->v[0], sim_live_cmp);
+        uint64_t sum = 0;
+        for (size_t k = 0; k < l->n; k++)
+            sum += l->v[k].size;
+        assert_int_equal(sum, p->bytes);
+        if (l->n != p->nlive || memcmp(want, l->v, l->n * sizeof *want) != 0)
+            fail_msg("%s: device %u memtype %u: %zu buffers live at the peak, the model has %zu",
+                     name, p->device, p->memtype, l->n, p->nlive);
+        free(want);
+    }
+    free(l);
+}
+
 /* The replay of a whole scenario against the registry that wrote it. */
 static void check_scenario(const char *name, ttm_sim_client client)
 {
@@ -110,7 +209,9 @@ static void check_scenario(const char *name, ttm_sim_client client)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
-    ttm_registry *reg = write_journal(name, client, path, 4096, NULL);
+    peaks *ps = calloc(1, sizeof *ps);
+    assert_non_null(ps);
+    ttm_registry *reg = write_journal(name, client, path, 4096, ps);
 
     ttm_report want;
     assert_int_equal(ttm_report_fill(reg, &ropt, &want), TTM_OK);
@@ -168,6 +269,9 @@ static void check_scenario(const char *name, ttm_sim_client client)
     }
     free(devs);
     assert_int_equal(s.leaked, t.class_count[TTM_CLASS_LEAKED_AT_EXIT]);
+    check_peaks(rp, ps, name);
+    peaks_free(ps);
+    free(ps);
 
     ttm__bytes_free(&a);
     ttm__bytes_free(&b);
