@@ -293,10 +293,273 @@ static void test_every_scenario(void **state)
     }
 }
 
+
+/* ---- damage: cut files and corrupt blocks --------------------------------------------------- */
+
+#define FILE_HDR 112u
+#define BLOCK_HDR 44u
+
+typedef struct blocks {
+    size_t n;
+    uint64_t end[4096];     /* file offset just past block i */
+    uint64_t start[4096];
+    uint64_t records[4096]; /* records in blocks 0..i */
+} blocks;
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc(*len ? *len : 1);
+    assert_non_null(p);
+    assert_int_equal(fread(p, 1, *len, f), *len);
+    fclose(f);
+    return p;
+}
+
+static void spill(const char *path, const uint8_t *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+/* The blocks of a journal as docs/JOURNAL.md lays them out, read from the bytes themselves. */
+static void layout(const uint8_t *p, size_t len, blocks *b)
+{
+    b->n = 0;
+    uint64_t off = FILE_HDR, recs = 0;
+    while (off + BLOCK_HDR <= len) {
+        assert_memory_equal(p + off, "TJBK", 4);
+        uint32_t clen = ttm__le32(p + off + 12), count = ttm__le32(p + off + 16);
+        assert_true(b->n < 4096);
+        b->start[b->n] = off;
+        off += BLOCK_HDR + clen;
+        recs += count;
+        b->end[b->n] = off;
+        b->records[b->n++] = recs;
+    }
+    assert_int_equal(off, len);
+}
+
+/* The report (encoded) and totals of the journal at path replayed whole, or (rec set) to rec. */
+static void replay_report(const char *path, uint64_t rec, ttm_bytes *enc, ttm_totals *t,
+                          char *summary, size_t summary_len)
+{
+    ttm_replay *rp = NULL;
+    char msg[256];
+    const char *paths[] = {path};
+    assert_int_equal(ttm_replay_open(&rp, paths, 1, msg, sizeof msg), TTM_OK);
+    if (rec == UINT64_MAX)
+        assert_int_equal(ttm_replay_run(rp, NULL, UINT64_MAX), TTM_OK);
+    else
+        assert_int_equal(ttm_replay_run_to(rp, NULL, 0, rec), TTM_OK);
+    if (summary != NULL)
+        ttm_replay_summary(rp, summary, summary_len);
+    ttm_report r;
+    assert_int_equal(ttm_replay_report(rp, &ropt, &r), TTM_OK);
+    encode(&r, enc);
+    if (t != NULL)
+        *t = r.totals;
+    ttm_report_clear(&r);
+    ttm_replay_close(rp);
+}
+
+static bool same(const ttm_bytes *a, const ttm_bytes *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* A journal cut at many byte offsets reports exactly what the blocks before the cut hold (a
+ * replay of the whole file to the last record of the last complete block), and says so in one
+ * line unless the cut fell between two blocks. */
+static void test_cut_anywhere(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ttm_replay_XXXXXX", cut[] = "/tmp/ttm_replay_cut_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(cut));
+    ttm_registry_close(write_journal("multi-process", TTM_SIM_IDENTITY, path, 256, NULL));
+    size_t len = 0;
+    uint8_t *p = slurp(path, &len);
+    blocks *b = calloc(1, sizeof *b);
+    layout(p, len, b);
+    assert_true(b->n > 8);
+    ttm_bytes want = {0}, got = {0};
+    char summary[512];
+    for (size_t at = FILE_HDR; at <= len; at += at < FILE_HDR + 3 * BLOCK_HDR ? 1 : 37) {
+        spill(cut, p, at);
+        size_t k = 0; /* complete blocks */
+        while (k < b->n && b->end[k] <= at)
+            k++;
+        replay_report(cut, UINT64_MAX, &got, NULL, summary, sizeof summary);
+        if (k == 0) {
+            /* nothing complete: an empty registry's report */
+            ttm_registry *empty = NULL;
+            assert_int_equal(ttm_registry_open(&empty, NULL), TTM_OK);
+            ttm_report r;
+            assert_int_equal(ttm_report_fill(empty, &ropt, &r), TTM_OK);
+            encode(&r, &want);
+            ttm_report_clear(&r);
+            ttm_registry_close(empty);
+        } else {
+            replay_report(path, b->records[k - 1] - 1, &want, NULL, NULL, 0);
+        }
+        if (!same(&want, &got))
+            fail_msg("cut at %zu (%zu complete blocks): the report is not the prefix's", at, k);
+        bool boundary = at == FILE_HDR || (k > 0 && b->end[k - 1] == at);
+        assert_int_equal(summary[0] != '\0', !boundary);
+        assert_null(strchr(summary, '\n'));
+    }
+    ttm__bytes_free(&want);
+    ttm__bytes_free(&got);
+    free(b);
+    free(p);
+    unlink(path);
+    unlink(cut);
+}
+
+/* A block corrupted (one byte of its payload, or of its header, flipped): the replay skips it,
+ * reports up to it exactly as the intact file does, goes on after it, and says so in one line. */
+static void test_corrupt_block(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/ttm_replay_XXXXXX", bad[] = "/tmp/ttm_replay_bad_XXXXXX";
+    close(mkstemp(path));
+    close(mkstemp(bad));
+    ttm_registry_close(write_journal("llama", TTM_SIM_LEGACY, path, 16384, NULL));
+    size_t len = 0;
+    uint8_t *p = slurp(path, &len);
+    blocks *b = calloc(1, sizeof *b);
+    layout(p, len, b);
+    assert_true(b->n > 10);
+    ttm_bytes want = {0}, got = {0};
+    ttm_totals full, t;
+    char summary[512];
+    replay_report(path, UINT64_MAX, &want, &full, NULL, 0);
+    for (size_t k = 1; k < b->n; k += b->n / 7) {
+        for (int where = 0; where < 2; where++) {
+            uint8_t *q = malloc(len);
+            memcpy(q, p, len);
+            size_t off = where == 0 ? (size_t)(b->start[k] + BLOCK_HDR + 5) : (size_t)(b->start[k] + 9);
+            q[off] ^= 0x40;
+            spill(bad, q, len);
+            free(q);
+            /* before the damage: the same as the intact file */
+            replay_report(path, b->records[k - 1] - 1, &want, NULL, NULL, 0);
+            replay_report(bad, b->records[k - 1] - 1, &got, NULL, NULL, 0);
+            if (!same(&want, &got))
+                fail_msg("block %zu damaged: the report before it differs", k);
+            /* the whole file: one line, and only the damaged block's events missing */
+            replay_report(bad, UINT64_MAX, &got, &t, summary, sizeof summary);
+            assert_non_null(strstr(summary, "1 damaged region skipped"));
+            assert_null(strchr(summary, '\n'));
+            assert_true(t.allocs + t.frees < full.allocs + full.frees);
+            assert_true(t.allocs + t.frees >= full.allocs + full.frees - (b->records[k] - b->records[k - 1]));
+        }
+    }
+    ttm__bytes_free(&want);
+    ttm__bytes_free(&got);
+    free(b);
+    free(p);
+    unlink(path);
+    unlink(bad);
+}
+
+/* ---- rotation: a run in two files, the second starting with a STATE chunk -------------------- */
+
+typedef struct split {
+    ttm_jtap *tap;
+    ttm_journal_writer **w;
+    ttm_registry *reg;
+    const char *second;
+    uint64_t n, at;
+} split;
+
+static void split_event(void *arg, uint32_t pid, const ttm_event *ev)
+{
+    split *sp = arg;
+    if (sp->n++ == sp->at) { /* rotate: close file 0, open file 1 of the same run */
+        assert_int_equal(ttm_jtap_close(sp->tap), TTM_OK);
+        assert_int_equal(ttm_journal_writer_close(*sp->w), TTM_OK);
+        ttm_journal_opts o = {.block_size = 4096, .host = "hostA", .run_id = 7, .seq = 1};
+        assert_int_equal(ttm_journal_writer_open(sp->second, -1, &o, sp->w), TTM_OK);
+        assert_int_equal(ttm_jtap_open(sp->tap, sp->reg, *sp->w, NULL, 0), TTM_OK);
+    }
+    ttm_jtap_apply(sp->tap, pid, ev);
+}
+
+static void test_rotated(void **state)
+{
+    (void)state;
+    char a[] = "/tmp/ttm_replay_a_XXXXXX", b2[] = "/tmp/ttm_replay_b_XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b2));
+    ttm_registry *reg = NULL;
+    assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
+    ttm_journal_writer *w = NULL;
+    ttm_journal_opts o = {.block_size = 4096, .host = "hostA", .run_id = 7};
+    assert_int_equal(ttm_journal_writer_open(a, -1, &o, &w), TTM_OK);
+    ttm_jtap tap;
+    assert_int_equal(ttm_jtap_open(&tap, reg, w, NULL, 0), TTM_OK);
+    split sp = {.tap = &tap, .w = &w, .reg = reg, .second = b2, .at = 30000};
+    assert_int_equal(ttm_sim_run_stacks("llama", TTM_SIM_IDENTITY, 1, ttm_registry_stacks(reg),
+                                        split_event, &sp, NULL),
+                     TTM_OK);
+    assert_true(sp.n > sp.at);
+    assert_int_equal(ttm_jtap_close(&tap), TTM_OK);
+    assert_int_equal(ttm_journal_writer_close(w), TTM_OK);
+
+    ttm_report r;
+    assert_int_equal(ttm_report_fill(reg, &ropt, &r), TTM_OK);
+    ttm_bytes want = {0}, got = {0};
+    encode(&r, &want);
+    ttm_report_clear(&r);
+    const char *both[] = {b2, a}; /* in any order: seq decides */
+    for (size_t n = 1; n <= 2; n++) {
+        ttm_replay *rp = NULL;
+        char msg[256];
+        assert_int_equal(ttm_replay_open(&rp, both, n, msg, sizeof msg), TTM_OK);
+        assert_int_equal(ttm_replay_runs(rp), 1);
+        seen s;
+        memset(&s, 0, sizeof s);
+        ttm_replay_observer obs = {.ctx = &s, .usage = on_usage, .buffer = on_buffer};
+        assert_int_equal(ttm_replay_run(rp, &obs, UINT64_MAX), TTM_OK);
+        ttm_replay_summary(rp, msg, sizeof msg);
+        assert_string_equal(msg, "");
+        assert_int_equal(ttm_replay_mismatches(rp), 0);
+        assert_int_equal(ttm_replay_report(rp, &ropt, &r), TTM_OK);
+        encode(&r, &got);
+        ttm_report_clear(&r);
+        if (!same(&want, &got))
+            fail_msg("%zu file(s) of the rotated run: the report differs", n);
+        /* each buffer life reported once: as many as the registry counted allocations */
+        ttm_totals t;
+        ttm_registry_totals(reg, &t);
+        if (n == 2)
+            assert_int_equal(s.lives, t.class_count[TTM_CLASS_ALLOC_OK] +
+                                          t.class_count[TTM_CLASS_OVERLAP] +
+                                          t.class_count[TTM_CLASS_ALLOC_VIEW]);
+        ttm_replay_close(rp);
+    }
+    ttm__bytes_free(&want);
+    ttm__bytes_free(&got);
+    ttm_registry_close(reg);
+    unlink(a);
+    unlink(b2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_scenario),
+        cmocka_unit_test(test_cut_anywhere),
+        cmocka_unit_test(test_corrupt_block),
+        cmocka_unit_test(test_rotated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
