@@ -13,7 +13,9 @@
 #include "cli/report_at.h"
 #include "cli/sites.h"
 #include "common/alloc.h"
+#include "common/json.h"
 #include "core/replay.h"
+#include "core/report_merge.h"
 
 #define USAGE                                                                                    \
     "usage: ttmem report FILE... [--json] [--top N] [--stack-depth N] "                          \
@@ -37,6 +39,46 @@ static void report_title(const ttm_replay *rp, char *buf, size_t len)
     }
 }
 
+/* The hosts of a report of several runs: which device numbers and processes are whose
+ * (core/report_merge.h, ttm_report_join; docs/REPORT_SCHEMA.md, "Reports of several hosts"). */
+static void json_hosts(ttm_json *j, const ttm_replay *rp)
+{
+    ttm__json_arr_begin(j, "hosts");
+    for (size_t k = 0; k < ttm_replay_runs(rp); k++) {
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "index", k);
+        ttm__json_str(j, "host", ttm_replay_host(rp, k));
+        ttm__json_str(j, "source", ttm_replay_title(rp, k));
+        ttm__json_u64(j, "device_base", k * TTM_REPORT_JOIN_DEVICES);
+        ttm__json_u64(j, "procs", ttm_replay_report_procs(rp, k)); /* entries, in order */
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+}
+
+static void json_joined(FILE *out, const ttm_replay *rp, const ttm_report *r, const char *title)
+{
+    ttm_json j;
+    ttm__json_init(&j, out, true);
+    ttm__json_obj_begin(&j, NULL);
+    ttm__json_str(&j, "schema", "ttmem.report");
+    ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
+    ttm__json_str(&j, "source", title);
+    json_hosts(&j, rp);
+    ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
+    ttm__json_obj_end(&j);
+    ttm__json_finish(&j);
+}
+
+static void text_hosts(FILE *out, const ttm_replay *rp)
+{
+    fprintf(out, "\nHosts (device N of host k is shown as k*%u + N)\n", TTM_REPORT_JOIN_DEVICES);
+    for (size_t k = 0; k < ttm_replay_runs(rp); k++)
+        fprintf(out, "  %zu  %s: devices from %zu, %s\n", k, ttm_replay_host(rp, k),
+                k * TTM_REPORT_JOIN_DEVICES,
+                ttm_replay_title(rp, k)[0] ? ttm_replay_title(rp, k) : "ttmemd");
+}
+
 /* The whole run's report, printed as record and simulate print theirs. */
 static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char *title)
 {
@@ -45,16 +87,26 @@ static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char
                                .sections = TTM_REPORT_SECTIONS |
                                            TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
     int err = ttm_replay_report(rp, &ropt, &r);
+    if (err == TTM_ERANGE)
+        return ttm_cli_fail("report: cannot join %zu runs: at most %u hosts with device ids "
+                            "below %u each",
+                            ttm_replay_runs(rp), TTM_REPORT_JOIN_HOSTS, TTM_REPORT_JOIN_DEVICES),
+               1;
     if (err != TTM_OK)
         return ttm_cli_fail("report: cannot build the report: %s", ttm_strerror(err)), 1;
+    bool joined = ttm_replay_runs(rp) > 1;
     ttm_cli_symbolize(&r, NULL);
     bool daemon = (r.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)) != 0;
-    if (o->json) {
+    if (o->json && joined) {
+        json_joined(stdout, rp, &r, title);
+    } else if (o->json) {
         ttm_render_json(stdout, &r, title);
         if (daemon && (r.daemon.dropped > 0 || r.daemon.prior_events > 0))
             ttm_cli_print_transport(stderr, &r);
     } else {
         ttm_render_text_depth(stdout, &r, title, o->depth != 0 ? o->depth : TTM_CLI_TEXT_DEPTH);
+        if (joined)
+            text_hosts(stdout, rp);
         if (daemon)
             ttm_cli_print_transport(stdout, &r);
     }

@@ -88,6 +88,7 @@ typedef struct rrun {
     } pk;
     /* what disagreed or was refused */
     uint64_t mismatches, bad_chunks, damage;
+    size_t report_procs; /* processes it gave the last ttm_replay_report */
     char bad_what[96]; /* the first refused chunk's reason */
 } rrun;
 
@@ -1206,7 +1207,30 @@ int ttm_replay_report(ttm_replay *rp, const ttm_report_options *opt, ttm_report 
     memset(out, 0, sizeof *out);
     if (rp->nruns == 0)
         return TTM_OK;
-    return report_run(&rp->runs[0], opt, out);
+    if (rp->nruns == 1) { /* the daemon's report, byte for byte */
+        int err = report_run(&rp->runs[0], opt, out);
+        rp->runs[0].report_procs = out->nprocs;
+        return err;
+    }
+    ttm_report *parts = ttm__calloc(rp->nruns, sizeof *parts);
+    if (parts == NULL)
+        return TTM_ENOMEM;
+    int err = TTM_OK;
+    for (size_t k = 0; k < rp->nruns && err == TTM_OK; k++) {
+        err = report_run(&rp->runs[k], opt, &parts[k]);
+        rp->runs[k].report_procs = parts[k].nprocs;
+    }
+    if (err == TTM_OK)
+        err = ttm_report_join(out, parts, rp->nruns, opt);
+    for (size_t k = 0; k < rp->nruns; k++)
+        ttm_report_clear(&parts[k]);
+    ttm__free(parts);
+    return err;
+}
+
+size_t ttm_replay_report_procs(const ttm_replay *rp, size_t run)
+{
+    return run < rp->nruns ? rp->runs[run].report_procs : 0;
 }
 
 bool ttm_replay_has_daemon(const ttm_replay *rp, size_t run)

@@ -106,7 +106,9 @@ void ttm_replay_span(const ttm_replay *rp, size_t run, uint64_t *first_ts, uint6
 /* The report of the replayed runs, as the daemon that wrote them answered (opt as given to
  * ttm_report_fill; with the DAEMON chunk's records merged in exactly as the daemon merges its
  * own: the same JSON for the same run). With several runs, one report keyed by (host,
- * device). Returns 0 or TTM_ENOMEM. */
+ * device): each run's report joined by ttm_report_join (core/report_merge.h: device D of run k
+ * is k * 256 + D, the processes run after run). Returns 0, TTM_ENOMEM, or TTM_ERANGE (more than
+ * 256 runs, or a device id of 256 or more, with several runs). */
 int ttm_replay_report(ttm_replay *rp, const ttm_report_options *opt, ttm_report *out);
 
 /* The peak of a run (after a whole ttm_replay_run): the first record at which the bytes in use
@@ -134,6 +136,9 @@ bool ttm_replay_has_daemon(const ttm_replay *rp, size_t run);
  * the replay agrees with the daemon; also in ttm_replay_summary); after ttm_replay_run. */
 uint64_t ttm_replay_mismatches(const ttm_replay *rp);
 
+/* How many process entries run gave the last ttm_replay_report (in a report of several runs
+ * the processes are run 0's, then run 1's, ...). */
+size_t ttm_replay_report_procs(const ttm_replay *rp, size_t run);
 /* Records applied over every run by the last replay (0: nothing readable). */
 uint64_t ttm_replay_records(const ttm_replay *rp);
 

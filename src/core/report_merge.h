@@ -29,4 +29,20 @@ int ttm_report_merge_procs(ttm_report *r, const ttm_report_proc *daemon, size_t 
  * and their sections added to r->sections. Returns 0 or TTM_ENOMEM (r unchanged). */
 int ttm_report_merge_daemon(ttm_report *r, const ttm_report *d);
 
+/* A joined report's device id is host * TTM_REPORT_JOIN_DEVICES + the device's id on its host:
+ * at most TTM_REPORT_JOIN_HOSTS hosts with device ids below TTM_REPORT_JOIN_DEVICES each. */
+#define TTM_REPORT_JOIN_DEVICES 256u
+#define TTM_REPORT_JOIN_HOSTS 256u
+
+/* Joins the reports of n runs (parts[k]: run k's report, made with opt, hosts in the order of
+ * k) into out, one report keyed by (host, device): device D of part k becomes
+ * k * TTM_REPORT_JOIN_DEVICES + D; the processes are part 0's, then part 1's, ... (each
+ * ascending by pid, the pids as their hosts gave them); the string, module and stack ids of
+ * part k are moved past those of the parts before it; the counters are summed, the lists
+ * joined, sorted and cut (opt's top and max_leaks) as one run's are. The parts' arrays are moved
+ * into out or left to the caller to clear (ttm_report_clear each part after). Returns 0,
+ * TTM_ERANGE (more hosts, or a device id beyond, than the numbering holds) or TTM_ENOMEM (out
+ * empty). */
+int ttm_report_join(ttm_report *out, ttm_report *parts, size_t n, const ttm_report_options *opt);
+
 #endif /* TTM_CORE_REPORT_MERGE_H */

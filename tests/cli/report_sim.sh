@@ -98,6 +98,28 @@ check "a cut journal: one line says what was lost ($(cat "$tmp/err"))" $?
 python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$tmp/cut.json"
 check "a cut journal's report is JSON" $?
 
+# several runs: one report keyed by (host, device), the hosts listed
+"$ttmem" report "$tmp/mesh8-identity.ttmem" "$tmp/leaks-legacy.ttmem" --json >"$tmp/two.json" 2>"$tmp/err"
+check "report of two runs exits 0 ($(head -c 200 "$tmp/err"))" $?
+python3 - "$tmp/two.json" "$tmp/mesh8-identity.ttmem" "$tmp/leaks-legacy.ttmem" "$ttmem" <<'PY'
+import json, subprocess, sys
+two = json.load(open(sys.argv[1]))
+one = [json.loads(subprocess.run([sys.argv[4], "report", f, "--json"], capture_output=True,
+                                 text=True, check=True).stdout) for f in sys.argv[2:4]]
+assert len(two["hosts"]) == 2, two["hosts"]
+# the runs are ordered by host then creation: find which is which by their devices
+order = [h["source"] for h in two["hosts"]]
+parts = sorted(one, key=lambda r: order.index(r["source"]))
+assert sum(h["procs"] for h in two["hosts"]) == len(two["processes"])
+assert len(two["devices"]) == sum(len(p["devices"]) for p in parts)
+assert two["totals"]["events"] == sum(p["totals"]["events"] for p in parts)
+base = two["hosts"][1]["device_base"]
+assert base == 256, base
+assert sorted(d["device"] for d in two["devices"]) == sorted(
+    [d["device"] for d in parts[0]["devices"]] + [base + d["device"] for d in parts[1]["devices"]])
+PY
+check "two runs: hosts listed, devices keyed by (host, device), totals summed" $?
+
 # bad input: one line each
 "$ttmem" report "$tmp/nope.ttmem" 2>"$tmp/err" >/dev/null; st=$?
 [ $st -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "no such file" "$tmp/err"

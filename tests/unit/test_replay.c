@@ -17,6 +17,7 @@
 
 #include "common/bytes.h"
 #include "common/journal.h"
+#include "common/snapshot.h"
 #include "core/jtap.h"
 #include "core/replay.h"
 #include "core/report.h"
@@ -60,13 +61,14 @@ static void peaks_free(peaks *ps)
 
 /* Runs a scenario into a fresh registry through a journal at path (block_size small so that
  * the journal has many blocks); ps (may be NULL) gets its peaks. Returns the registry. */
-static ttm_registry *write_journal(const char *scenario, ttm_sim_client client, const char *path,
-                                   size_t block_size, peaks *ps)
+static ttm_registry *write_journal_on(const char *host, uint64_t run_id, const char *scenario,
+                                      ttm_sim_client client, const char *path, size_t block_size,
+                                      peaks *ps)
 {
     ttm_registry *reg = NULL;
     assert_int_equal(ttm_registry_open(&reg, NULL), TTM_OK);
     ttm_journal_writer *w = NULL;
-    ttm_journal_opts o = {.block_size = block_size, .host = "hostA", .run_id = 7};
+    ttm_journal_opts o = {.block_size = block_size, .host = host, .run_id = run_id};
     assert_int_equal(ttm_journal_writer_open(path, -1, &o, &w), TTM_OK);
     ttm_jtap tap;
     assert_int_equal(ttm_jtap_open(&tap, reg, w, NULL, 0), TTM_OK);
@@ -81,6 +83,12 @@ static ttm_registry *write_journal(const char *scenario, ttm_sim_client client, 
     assert_int_equal(ttm_jtap_close(&tap), TTM_OK);
     assert_int_equal(ttm_journal_writer_close(w), TTM_OK);
     return reg;
+}
+
+static ttm_registry *write_journal(const char *scenario, ttm_sim_client client, const char *path,
+                                   size_t block_size, peaks *ps)
+{
+    return write_journal_on("hostA", 7, scenario, client, path, block_size, ps);
 }
 
 static void encode(const ttm_report *r, ttm_bytes *out)
@@ -553,6 +561,115 @@ static void test_rotated(void **state)
     unlink(b2);
 }
 
+/* ---- several hosts: one report keyed by (host, device) -------------------------------------- */
+
+static const ttm_report_stack *stack_by_id(const ttm_report *r, uint32_t id)
+{
+    for (size_t i = 0; i < r->nstacks; i++)
+        if (r->stacks[i].id == id)
+            return &r->stacks[i];
+    return NULL;
+}
+
+/* The function names of a stack, one string, to compare stacks across id spaces. */
+static void stack_text(const ttm_report *r, uint32_t id, char *buf, size_t len)
+{
+    const ttm_report_stack *st = stack_by_id(r, id);
+    size_t off = (size_t)snprintf(buf, len, "%s", st == NULL ? "(none)" : "");
+    for (size_t k = 0; st != NULL && k < st->nframes && off < len; k++)
+        off += (size_t)snprintf(buf + off, len - off, "%s|",
+                                st->frames[k].function ? st->frames[k].function : "?");
+}
+
+static void test_multi_host(void **state)
+{
+    (void)state;
+    char a[] = "/tmp/ttm_replay_ha_XXXXXX", b2[] = "/tmp/ttm_replay_hb_XXXXXX";
+    close(mkstemp(a));
+    close(mkstemp(b2));
+    ttm_registry_close(write_journal_on("hostA", 1, "mesh8", TTM_SIM_IDENTITY, a, 65536, NULL));
+    ttm_registry_close(write_journal_on("hostB", 2, "leaks", TTM_SIM_IDENTITY, b2, 65536, NULL));
+    ttm_report part[2], joined;
+    const char *one[2][1] = {{a}, {b2}};
+    char msg[256];
+    for (int k = 0; k < 2; k++) {
+        ttm_replay *rp = NULL;
+        assert_int_equal(ttm_replay_open(&rp, one[k], 1, msg, sizeof msg), TTM_OK);
+        assert_int_equal(ttm_replay_run(rp, NULL, UINT64_MAX), TTM_OK);
+        assert_int_equal(ttm_replay_report(rp, &ropt, &part[k]), TTM_OK);
+        ttm_replay_close(rp);
+    }
+    const char *both[] = {b2, a}; /* runs are ordered by host, whatever the order given */
+    ttm_replay *rp = NULL;
+    assert_int_equal(ttm_replay_open(&rp, both, 2, msg, sizeof msg), TTM_OK);
+    assert_int_equal(ttm_replay_runs(rp), 2);
+    assert_string_equal(ttm_replay_host(rp, 0), "hostA");
+    assert_string_equal(ttm_replay_host(rp, 1), "hostB");
+    assert_int_equal(ttm_replay_run(rp, NULL, UINT64_MAX), TTM_OK);
+    assert_int_equal(ttm_replay_report(rp, &ropt, &joined), TTM_OK);
+    assert_int_equal(ttm_replay_report_procs(rp, 0), part[0].nprocs);
+    assert_int_equal(ttm_replay_report_procs(rp, 1), part[1].nprocs);
+    ttm_replay_close(rp);
+
+    /* counters add up */
+    assert_int_equal(joined.totals.events, part[0].totals.events + part[1].totals.events);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        assert_int_equal(joined.classes[c].count,
+                         part[0].classes[c].count + part[1].classes[c].count);
+    assert_int_equal(joined.leaked_bytes, part[0].leaked_bytes + part[1].leaked_bytes);
+    /* devices keyed by (host, device): host 1's device D is 256 + D, with its own numbers */
+    assert_int_equal(joined.ndevices, part[0].ndevices + part[1].ndevices);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < part[k].ndevices; i++) {
+            const ttm_device_stats *j = &joined.devices[(k ? part[0].ndevices : 0) + i];
+            ttm_device_stats want = part[k].devices[i];
+            want.device = (uint16_t)(k * 256 + want.device);
+            assert_memory_equal(j, &want, sizeof want);
+        }
+    /* processes: host 0's, then host 1's */
+    assert_int_equal(joined.nprocs, part[0].nprocs + part[1].nprocs);
+    for (size_t i = 0; i < part[1].nprocs; i++) {
+        const ttm_report_proc *j = &joined.procs[part[0].nprocs + i];
+        assert_int_equal(j->stats.pid, part[1].procs[i].stats.pid);
+        assert_int_equal(j->stats.leaked_bytes, part[1].procs[i].stats.leaked_bytes);
+        for (size_t d = 0; d < j->stats.ndevices; d++)
+            assert_int_equal(j->stats.devices[d].device, 256 + part[1].procs[i].stats.devices[d].device);
+    }
+    /* every leak group keeps its own stack (the ids renumbered, the frames the same) */
+    assert_int_equal(joined.nleak_groups, part[0].nleak_groups + part[1].nleak_groups);
+    assert_true(part[1].nleak_groups > 0);
+    for (size_t i = 0; i < part[1].nleak_groups; i++) {
+        const ttm_leak_group *g = &part[1].leak_groups[i];
+        char want[1024], got[1024];
+        stack_text(&part[1], g->stack, want, sizeof want);
+        bool found = false;
+        for (size_t k = 0; k < joined.nleak_groups && !found; k++) {
+            const ttm_leak_group *h = &joined.leak_groups[k];
+            if (h->bytes != g->bytes || h->count != g->count)
+                continue;
+            stack_text(&joined, h->stack, got, sizeof got);
+            found = strcmp(want, got) == 0;
+        }
+        if (!found)
+            fail_msg("host B's leak group %zu (%s) is not in the joined report", i, want);
+    }
+    /* the joined report goes over the wire as one */
+    ttm_bytes enc = {0};
+    encode(&joined, &enc);
+    ttm_report back;
+    assert_int_equal(ttm_report_decode(enc.data + TTM_SNAP_HDR_SIZE, enc.len - TTM_SNAP_HDR_SIZE,
+                                       &back, msg, sizeof msg),
+                     TTM_OK);
+    assert_int_equal(back.ndevices, joined.ndevices);
+    ttm_report_clear(&back);
+    ttm__bytes_free(&enc);
+    for (int k = 0; k < 2; k++)
+        ttm_report_clear(&part[k]);
+    ttm_report_clear(&joined);
+    unlink(a);
+    unlink(b2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_cut_anywhere),
         cmocka_unit_test(test_corrupt_block),
         cmocka_unit_test(test_rotated),
+        cmocka_unit_test(test_multi_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
