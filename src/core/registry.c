@@ -1265,7 +1265,7 @@ void ttm_registry_apply_batch(ttm_registry *reg, uint32_t pid, const ttm_event *
     }
 }
 
-static int leak_cmp(const void *a, const void *b)
+int ttm__leak_cmp(const void *a, const void *b)
 {
     const ttm_leak *x = a, *y = b;
     if (x->alloc_ts != y->alloc_ts)
@@ -1280,7 +1280,7 @@ static int leak_cmp(const void *a, const void *b)
 void ttm__reg_leaks_sort(ttm_registry *reg)
 {
     if (reg->nleaks > 1)
-        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, leak_cmp);
+        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, ttm__leak_cmp);
 }
 
 /* Settles record i of an exiting process (p its entry, or NULL): an owning record is counted
@@ -1436,7 +1436,7 @@ const ttm_device_stats *ttm_registry_device(const ttm_registry *reg, uint16_t de
     return d != NULL ? &d->s : NULL;
 }
 
-static int offender_cmp(const void *a, const void *b)
+int ttm__offender_cmp(const void *a, const void *b)
 {
     const ttm_offender *x = a, *y = b;
     if (x->count != y->count)
@@ -1513,7 +1513,7 @@ size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offende
                               size_t cap)
 {
     size_t n = 0, pos = 0;
-    topk k = {(char *)out, 0, out != NULL ? cap : 0, sizeof *out, offender_cmp};
+    topk k = {(char *)out, 0, out != NULL ? cap : 0, sizeof *out, ttm__offender_cmp};
     for (const offender_slot *s; (s = ttm__table_next(&reg->offs, &off_type, &pos)) != NULL;) {
         if (cls != TTM_CLASS__COUNT && s->o.cls != cls)
             continue;
@@ -1618,7 +1618,7 @@ static void *rows_collect(const ttm_table *t, const ttm_table_type *type, size_t
     return rows;
 }
 
-static int lgroup_cmp(const void *a, const void *b)
+int ttm__leak_group_cmp(const void *a, const void *b)
 {
     const ttm_leak_group *x = a, *y = b;
     if (x->bytes != y->bytes)
@@ -1635,7 +1635,7 @@ size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, si
                                         reg->lgroup0.count != 0, &n);
     if (rows == NULL)
         return 0;
-    rows_out(rows, n, sizeof *rows, lgroup_cmp, out, cap);
+    rows_out(rows, n, sizeof *rows, ttm__leak_group_cmp, out, cap);
     ttm__free(rows);
     return n;
 }
@@ -1671,7 +1671,7 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
     if (rows == NULL)
         goto out_nomem;
     if (out != NULL && cap > 0 && n > 0) {
-        qsort(rows, n, sizeof *rows, lgroup_cmp);
+        qsort(rows, n, sizeof *rows, ttm__leak_group_cmp);
         for (size_t i = 0; i < n && i < cap; i++) {
             memset(&out[i], 0, sizeof out[i]);
             out[i].stack = rows[i].stack;
@@ -1695,7 +1695,7 @@ size_t ttm_registry_phases(const ttm_registry *reg, ttm_phase *out, size_t cap)
     return reg->nphases;
 }
 
-static int bd_cmp(const void *a, const void *b)
+int ttm__breakdown_cmp(const void *a, const void *b)
 {
     const ttm_breakdown *x = a, *y = b;
     if (x->kind != y->kind)
@@ -1718,7 +1718,7 @@ size_t ttm_registry_breakdown(const ttm_registry *reg, ttm_breakdown *out, size_
     ttm_breakdown *rows = rows_collect(&reg->bd, &bd_type, sizeof *rows, fold, nfold, &n);
     if (rows == NULL)
         return 0;
-    rows_out(rows, n, sizeof *rows, bd_cmp, out, cap);
+    rows_out(rows, n, sizeof *rows, ttm__breakdown_cmp, out, cap);
     ttm__free(rows);
     return n;
 }

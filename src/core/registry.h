@@ -375,6 +375,16 @@ typedef struct ttm_live {
 void ttm_registry_foreach_live(const ttm_registry *reg, bool (*fn)(const ttm_live *, void *),
                                void *arg);
 
+/* The orders the queries above list their rows in, for a caller that joins the lists of several
+ * registries (core/report_merge.h): offenders by count descending, then device, addr, class;
+ * leaks oldest allocation first, then pid, device, addr; leak groups (and live sites) by bytes
+ * descending, then count descending, then stack; breakdown rows by kind, then anomalies and
+ * allocs descending, then name. qsort comparators. */
+int ttm__offender_cmp(const void *a, const void *b);
+int ttm__leak_cmp(const void *a, const void *b);
+int ttm__leak_group_cmp(const void *a, const void *b);
+int ttm__breakdown_cmp(const void *a, const void *b);
+
 /* ---- persistence (docs/DAEMON.md, "Restart") ---------------------------------------------- */
 
 #define TTM_REGISTRY_STATE_VERSION 2u /* 2: call sites (contexts, sites, phases, groups) */

@@ -331,7 +331,8 @@ typedef struct player {
     size_t run;
     const ttm_replay_observer *obs;
     uint64_t stop_ts, stop_rec;
-    int err; /* TTM_ENOMEM: the replay cannot go on */
+    bool lives; /* the caller wants buffer lives: only then are they followed */
+    int err;    /* TTM_ENOMEM: the replay cannot go on */
 } player;
 
 static void note_bad(rrun *r, const char *what)
@@ -779,7 +780,8 @@ static int on_event(void *ctx, const ttm_journal_event *e)
     if (mask != e->classes)
         r->mismatches++;
     span_note(r, e->ts);
-    lives_event(pl, e, mask, &info);
+    if (pl->lives)
+        lives_event(pl, e, mask, &info);
     usage_device(pl, e->device, e->ts);
     bool buffer_event = e->kind == TTM_EV_ALLOC || e->kind == TTM_EV_FREE;
     if (buffer_event && pl->obs != NULL && pl->obs->event != NULL)
@@ -837,7 +839,8 @@ static int on_proc(void *ctx, const ttm_journal_proc *jp)
         } else {
             ttm_registry_process_exit(r->reg, jp->pid, jp->ts);
         }
-        lives_exit(pl, jp->pid, jp->ts);
+        if (pl->lives)
+            lives_exit(pl, jp->pid, jp->ts);
         usage_all(pl, jp->ts);
     } else if (jp->state == TTM_JOURNAL_PROC_FORGET) {
         (void)ttm_registry_process_forget(r->reg, jp->pid);
@@ -914,7 +917,8 @@ static void chunk_state(player *pl, const ttm_journal_chunk *c)
         ttm_registry_set_default_arch(reg, (ttm_arch)r->arch);
     ttm_registry_close(r->reg);
     r->reg = reg;
-    lives_state(pl, c->ts);
+    if (pl->lives)
+        lives_state(pl, c->ts);
     usage_all(pl, c->ts);
 }
 
@@ -1040,7 +1044,7 @@ static int replay_one(ttm_replay *rp, size_t k, const ttm_replay_observer *obs, 
     if (err != TTM_OK)
         return err;
     player pl = {.rp = rp, .r = r, .run = k, .obs = obs, .stop_ts = stop_ts,
-                 .stop_rec = stop_rec};
+                 .stop_rec = stop_rec, .lives = obs != NULL && obs->buffer != NULL};
     ttm_journal_sink sink = {.ctx = &pl, .event = on_event, .device = on_device,
                              .proc = on_proc, .mark = on_mark, .chunk = on_chunk,
                              .damage = on_damage};

@@ -12,7 +12,7 @@
 #include "common/snapshot.h"
 #include "common/util.h"
 
-static int unmatched_cmp(const void *a, const void *b)
+int ttm__report_unmatched_cmp(const void *a, const void *b)
 {
     const ttm_report_unmatched *x = a, *y = b;
     if (x->total != y->total)
@@ -91,7 +91,7 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
             cur->more_pids = true;
     }
     ttm__free(all);
-    qsort(u, nu, sizeof *u, unmatched_cmp);
+    qsort(u, nu, sizeof *u, ttm__report_unmatched_cmp);
     r->unmatched_addrs = nu;
     r->nunmatched = nu < top ? nu : top;
     r->unmatched = u;

@@ -275,6 +275,9 @@ typedef struct ttm_report {
     ttm_report_packed packed;    /* the wire's carriers (see ttm_report_packed): always empty */
 } ttm_report;
 
+/* The order of r->unmatched: total descending, then device, then addr (a qsort comparator). */
+int ttm__report_unmatched_cmp(const void *a, const void *b);
+
 /* Builds a report from reg. opt may be NULL. Returns 0 or TTM_ENOMEM (nothing allocated). */
 int ttm_report_build(const ttm_registry *reg, const ttm_report_options *opt, ttm_report **out);
 /* Fills *r (zeroed first) as ttm_report_build() does, in the caller's storage; on failure

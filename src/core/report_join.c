@@ -41,49 +41,7 @@ static void site_shift(const shift *s, ttm_site *st)
     st->phase = id_of(s->strings, st->phase);
 }
 
-/* ---- the orders of the lists (as registry.h and report.c give them) ---------------------- */
-
-static int offender_cmp(const void *a, const void *b)
-{
-    const ttm_offender *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    if (x->device != y->device)
-        return x->device < y->device ? -1 : 1;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static int unmatched_cmp(const void *a, const void *b)
-{
-    const ttm_report_unmatched *x = a, *y = b;
-    if (x->total != y->total)
-        return x->total > y->total ? -1 : 1;
-    if (x->device != y->device)
-        return x->device < y->device ? -1 : 1;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static int leak_cmp(const void *a, const void *b)
-{
-    const ttm_leak *x = a, *y = b;
-    if (x->alloc_ts != y->alloc_ts)
-        return x->alloc_ts < y->alloc_ts ? -1 : 1;
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
-    if (x->device != y->device)
-        return x->device < y->device ? -1 : 1;
-    return x->addr < y->addr ? -1 : x->addr > y->addr;
-}
-
-static int group_cmp(const void *a, const void *b)
-{
-    const ttm_leak_group *x = a, *y = b;
-    if (x->bytes != y->bytes)
-        return x->bytes > y->bytes ? -1 : 1;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return x->stack < y->stack ? -1 : x->stack > y->stack;
-}
+/* ---- the orders of the lists: the registry's own (registry.h), but for live sites ---------- */
 
 static int live_site_cmp(const void *a, const void *b)
 {
@@ -93,18 +51,6 @@ static int live_site_cmp(const void *a, const void *b)
     if (x->count != y->count)
         return x->count > y->count ? -1 : 1;
     return x->stack < y->stack ? -1 : x->stack > y->stack;
-}
-
-static int breakdown_cmp(const void *a, const void *b)
-{
-    const ttm_breakdown *x = a, *y = b;
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
-    if (x->anomalies != y->anomalies)
-        return x->anomalies > y->anomalies ? -1 : 1;
-    if (x->allocs != y->allocs)
-        return x->allocs > y->allocs ? -1 : 1;
-    return x->name < y->name ? -1 : x->name > y->name;
 }
 
 /* ---- concatenation ------------------------------------------------------------------------ */
@@ -264,21 +210,21 @@ static void finish(ttm_report *out, size_t top, size_t max_leaks)
 {
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
         ttm_report_class *oc = &out->classes[c];
-        qsort(oc->offenders, oc->noffenders, sizeof *oc->offenders, offender_cmp);
+        qsort(oc->offenders, oc->noffenders, sizeof *oc->offenders, ttm__offender_cmp);
         if (oc->noffenders > top)
             oc->noffenders = top; /* the rest stay allocated, unlisted */
     }
-    qsort(out->unmatched, out->nunmatched, sizeof *out->unmatched, unmatched_cmp);
+    qsort(out->unmatched, out->nunmatched, sizeof *out->unmatched, ttm__report_unmatched_cmp);
     if (out->nunmatched > top)
         out->nunmatched = top;
-    qsort(out->leaks, out->nleaks, sizeof *out->leaks, leak_cmp);
+    qsort(out->leaks, out->nleaks, sizeof *out->leaks, ttm__leak_cmp);
     if (out->nleaks > max_leaks)
         out->nleaks = max_leaks;
-    qsort(out->leak_groups, out->nleak_groups, sizeof *out->leak_groups, group_cmp);
+    qsort(out->leak_groups, out->nleak_groups, sizeof *out->leak_groups, ttm__leak_group_cmp);
     qsort(out->live_sites, out->nlive_sites, sizeof *out->live_sites, live_site_cmp);
     if (out->nlive_sites > top)
         out->nlive_sites = top;
-    qsort(out->breakdown, out->nbreakdown, sizeof *out->breakdown, breakdown_cmp);
+    qsort(out->breakdown, out->nbreakdown, sizeof *out->breakdown, ttm__breakdown_cmp);
     const ttm_totals *t = &out->totals;
     out->excess_free_pct =
         t->allocs > 0 ? ((double)t->frees - (double)t->allocs) * 100.0 / (double)t->allocs : 0;
