@@ -635,9 +635,10 @@ static int analyze_all(analysis *a, trace_side *trace, const log_opts *o, char *
 static int print_report(const analysis *a, const trace_side *trace, const log_opts *o,
                         const char *title, bool alone, int nfiles)
 {
+    /* the sections every report of a run has (simulate, record, report), stacks included
+     * (empty without --stack-log): the report of the journal is the same document */
     ttm_report_options ropt = o->ropt;
-    if (o->stack_log != NULL) /* the report carries the stacks its sites name */
-        ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     ttm_report *r = NULL;
     int err = ttm_report_build(a->reg, &ropt, &r);
     if (err != TTM_OK) {

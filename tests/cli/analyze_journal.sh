@@ -42,8 +42,8 @@ if a != b:
 PY
 }
 
-# report_checks NAME JOURNAL LOG_JSON: `ttmem report` of the journal equals analyze-log's
-# report, and time travel to the peak answers
+# report_checks NAME JOURNAL LOG_JSON [EXPECT]: `ttmem report` of the journal equals
+# analyze-log's report, and time travel to the peak answers (with EXPECT: the right buffers)
 report_checks() {
     local name=$1 j=$2 want=$3
     "$ttmem" report --json --top "$TOP" "$j" >"$tmp/$name.report.json" 2>"$tmp/$name.report.err"
@@ -52,6 +52,52 @@ report_checks() {
     check "$name: ttmem report --json of the journal equals analyze-log --json" $?
     "$ttmem" report --at peak "$j" >"$tmp/$name.peak.txt" 2>"$tmp/$name.peak.err"
     check "$name: ttmem report --at peak answers ($(head -c 300 "$tmp/$name.peak.err"))" $?
+    if [ -n "${4:-}" ]; then
+        "$ttmem" report --at peak --json "$j" >"$tmp/$name.peak.json" 2>/dev/null
+        peak_check "$tmp/$name.peak.json" "$4"
+        check "$name: --at peak lists exactly the buffers the log left live at its peak" $?
+    fi
+}
+
+# peak_check AT.json EXPECT: the live set at the peak is the one the log's events make, as the
+# prototype counted them (a key's bytes from its first allocation to its last reference's
+# free), worked out here from the generator's list: the time of the first event to reach the
+# most bytes in use, and every buffer live then (owner, place, size, allocated at)
+peak_check() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+at, expect = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+MT = {0: "DRAM", 1: "L1", 2: "SYSTEM_MEMORY", 3: "L1_SMALL", 4: "TRACE"}
+live, total, best = {}, 0, (0, None, {})
+for line, pid, kind, dev, mt, addr, size in expect["events"]:
+    b = live.get((dev, addr))
+    if kind == 1 and b:
+        b[3] += 1
+    elif kind == 1:
+        live[(dev, addr)] = [pid, mt, size, 1, line]
+        total += size
+    elif b:
+        b[3] -= 1
+        if b[3] == 0:
+            del live[(dev, addr)]
+            total -= b[2]
+    if total > best[0]:
+        best = (total, line, {k: list(v) for k, v in live.items()})
+# (references not compared: `report --at` gives every buffer refs 1 for now)
+want = sorted((v[0], k[0], MT[v[1]], k[1], v[2], v[4]) for k, v in best[2].items())
+got = sorted((b["pid"], b["device"], b["memtype"], int(b["addr"], 16), b["size"], b["alloc_ts"])
+             for b in at["buffers"])
+bad = []
+if (at["at"]["ts"], at["at"]["peak_bytes"]) != (best[1], best[0]):
+    bad.append("peak at %s of %s bytes, the log's at line %s of %s" % (
+        at["at"]["ts"], at["at"]["peak_bytes"], best[1], best[0]))
+if got != want:
+    bad.append("%d buffers live at the peak, the log's %d (first difference %s)" % (
+        len(got), len(want), next(((g, w) for g, w in zip(got, want) if g != w), None)))
+if bad:
+    print("  " + "; ".join(bad))
+    sys.exit(1)
+PY
 }
 
 # journal_case NAME "ANALYZE-LOG ARGS" EXPECT|- [journal_check.py options]: analyze-log with
@@ -77,7 +123,7 @@ journal_case() {
     fi
     check "$name: the journal holds the log's events, processes, title and classes" $?
     if [ -n "$have_report" ]; then
-        report_checks "$name" "$tmp/$name.ttmem" "$tmp/$name.json"
+        report_checks "$name" "$tmp/$name.ttmem" "$tmp/$name.json" "$([ "$expect" = - ] || echo "$expect")"
     fi
 }
 
