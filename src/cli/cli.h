@@ -15,6 +15,8 @@ int ttm_cli_simulate(int argc, char **argv);
 int ttm_cli_demo(int argc, char **argv);
 int ttm_cli_analyze_log(int argc, char **argv);
 int ttm_cli_metrics(int argc, char **argv);
+/* `ttmem timeline` (cmd_timeline.c): a journal as one HTML page (docs/TIMELINE.md). */
+int ttm_cli_timeline(int argc, char **argv);
 
 /* Prints "ttmem: " + the formatted message + newline on stderr. Returns 2 (usage errors) so
  * callers can `return ttm_cli_fail(...)`. */

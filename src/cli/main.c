@@ -40,6 +40,8 @@ static const cli_command commands[] = {
      "print the Prometheus metrics once (node_exporter textfile collector)"},
     {"top", ttm_cli_top, "top [--once | -l SECONDS | --json] [-d SECONDS] [--socket PATH]",
      "the live monitor: devices, processes, diagnosis, history, sites (keys: h)"},
+    {"timeline", ttm_cli_timeline, "timeline FILE... [-o run.html] [--title TEXT]",
+     "one self-contained HTML page of a journal: memory over time, the live set at the peak"},
 };
 
 static void usage(FILE *out)
