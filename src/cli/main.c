@@ -46,6 +46,8 @@ static const cli_command commands[] = {
      "the live monitor: devices, processes, diagnosis, history, sites (keys: h)"},
     {"journal", ttm_cli_journal, "journal [--json] FILE...",
      "what run journals hold (header, blocks, records, classes, chunks, damage), no replay"},
+    {"timeline", ttm_cli_timeline, "timeline FILE... [-o run.html] [--title TEXT]",
+     "one self-contained HTML page of a journal: memory over time, the live set at the peak"},
 };
 
 static void usage(FILE *out)
