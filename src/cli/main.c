@@ -39,6 +39,8 @@ static const cli_command commands[] = {
      "print the Prometheus metrics once (node_exporter textfile collector)"},
     {"top", ttm_cli_top, "top [--once | -l SECONDS | --json] [-d SECONDS] [--socket PATH]",
      "the live monitor: devices, processes, diagnosis, history, sites (keys: h)"},
+    {"export", ttm_cli_export, "export FILE... --format perfetto|sqlite|csv [-o OUT|-]",
+     "a run journal as a Perfetto trace, an SQLite database or CSV (docs/EXPORT.md)"},
 };
 
 static void usage(FILE *out)

@@ -51,6 +51,7 @@ typedef struct ttm_replay_buffer {
     uint32_t stack, scope;   /* the allocation's call site and scope (registry ids) */
     uint32_t free_stack;     /* the closing FREE's stack, 0 when none */
     bool leaked;             /* reclaimed at its process's exit */
+    uint32_t reuse;          /* lives at (device, addr) before this one in the run (PLAN12 6) */
 } ttm_replay_buffer;
 
 /* What a replay tells its caller as it goes; any member may be NULL. run is the run's index
