@@ -28,8 +28,10 @@ const char *ttm_export_classes(uint32_t mask, char *buf, size_t len)
         if (!(mask & TTM_CLASS_BIT(c)))
             continue;
         int n = snprintf(buf + o, len - o, "%s%s", o > 0 ? "|" : "", ttm_class_name(c));
-        if (n < 0 || (size_t)n >= len - o)
+        if (n < 0 || (size_t)n >= len - o) {
+            buf[o] = '\0'; /* whole names only */
             break;
+        }
         o += (size_t)n;
     }
     return buf;
