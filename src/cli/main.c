@@ -22,7 +22,8 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"simulate", ttm_cli_simulate,
-     "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json]",
+     "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json] "
+     "[--journal FILE]",
      "run a simulated TT-Metal workload through the core and report"},
     {"demo", ttm_cli_demo, "demo",
      "record simulated TT-Metal processes (one killed mid-run) through ttmemd, reported"},
