@@ -78,10 +78,56 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
         x->inner.event(x->inner.ctx, run, e, mask, info);
 }
 
+/* The format's other callbacks, unchanged: the wrapper only swaps the context back. */
 static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
 {
     export_state *x = ctx;
     x->inner.buffer(x->inner.ctx, run, b);
+}
+
+static void on_proc(void *ctx, size_t run, const ttm_journal_proc *p)
+{
+    export_state *x = ctx;
+    x->inner.proc(x->inner.ctx, run, p);
+}
+
+static void on_mark(void *ctx, size_t run, const ttm_journal_mark *m)
+{
+    export_state *x = ctx;
+    x->inner.mark(x->inner.ctx, run, m);
+}
+
+static void on_device(void *ctx, size_t run, const ttm_journal_device *d)
+{
+    export_state *x = ctx;
+    x->inner.device(x->inner.ctx, run, d);
+}
+
+static void on_usage(void *ctx, size_t run, uint64_t ts, uint16_t device, uint8_t memtype,
+                     uint64_t bytes)
+{
+    export_state *x = ctx;
+    x->inner.usage(x->inner.ctx, run, ts, device, memtype, bytes);
+}
+
+static void on_chunk(void *ctx, size_t run, const ttm_journal_chunk *c)
+{
+    export_state *x = ctx;
+    x->inner.chunk(x->inner.ctx, run, c);
+}
+
+/* The format's observer with the scopes of its events noted on the way. */
+static ttm_replay_observer noting_scopes(export_state *x)
+{
+    const ttm_replay_observer *in = &x->inner;
+    return (ttm_replay_observer){.ctx = x,
+                                 .event = on_event,
+                                 .buffer = in->buffer != NULL ? on_buffer : NULL,
+                                 .proc = in->proc != NULL ? on_proc : NULL,
+                                 .mark = in->mark != NULL ? on_mark : NULL,
+                                 .device = in->device != NULL ? on_device : NULL,
+                                 .usage = in->usage != NULL ? on_usage : NULL,
+                                 .chunk = in->chunk != NULL ? on_chunk : NULL};
 }
 
 /* The ids of run's bit set, ascending, in a new array (*n its count); NULL when none. */
@@ -221,12 +267,7 @@ static int export_runs(ttm_replay *rp, const ttm_export_format *fmt, ttm_export_
     }
     export_state x = {0};
     fmt->observer(sink, &x.inner);
-    ttm_replay_observer obs = x.inner;
-    if (fmt->needs_sites) {
-        obs.ctx = &x;
-        obs.event = on_event;
-        obs.buffer = x.inner.buffer != NULL ? on_buffer : NULL;
-    }
+    ttm_replay_observer obs = fmt->needs_sites ? noting_scopes(&x) : x.inner;
     int rc = 0;
     err = ttm_replay_run(rp, &obs, UINT64_MAX);
     if (err != TTM_OK || x.scopes.nomem) {

@@ -72,6 +72,40 @@ const char *ttm_export_classes(uint32_t mask, char *buf, size_t len);
 /* The memory_viz-style name of a buffer life: "b<hexaddr>_<reuse>" (PLAN12.md, rule 6). */
 void ttm_export_buffer_name(const ttm_replay_buffer *b, char *buf, size_t len);
 
+/* How a buffer life ended, which the replay's buffer callback does not say for a replaced one:
+ * the replay reports a life the moment a record closes it, before that record's event callback
+ * (core/replay.c), so a writer holds the lives a record closed until the event says whether it
+ * was an ALLOC (which closes a live buffer only by replacing it: missed_free,
+ * docs/CLASSIFICATION.md) or a FREE. Leaks and lives live at the end need no wait. */
+typedef enum ttm_export_end {
+    TTM_EXPORT_LIVE,     /* live when the replay ended (free_ts 0) */
+    TTM_EXPORT_FREED,    /* freed, or dropped by anything but an ALLOC */
+    TTM_EXPORT_REPLACED, /* replaced by an overlapping ALLOC: its free was missed */
+    TTM_EXPORT_LEAKED,   /* reclaimed at its process's exit */
+} ttm_export_end;
+
+typedef void (*ttm_export_life_fn)(void *ctx, size_t run, const ttm_replay_buffer *b,
+                                   ttm_export_end end);
+
+typedef struct ttm_export_ends {
+    ttm_export_life_fn fn;
+    void *ctx;
+    ttm_replay_buffer *held;
+    size_t *runs;
+    size_t n, cap;
+    bool nomem; /* a life could not be held (it was handed over as freed) */
+} ttm_export_ends;
+
+/* A buffer callback's life: handed to fn now (live, leaked) or held until the next flush. */
+void ttm_export_ends_add(ttm_export_ends *x, size_t run, const ttm_replay_buffer *b);
+/* Hands the held lives to fn, as REPLACED when by_alloc (the event that closed them was an
+ * ALLOC), else FREED. Called from the event callback, and with false from any other callback
+ * and before the output closes. */
+void ttm_export_ends_flush(ttm_export_ends *x, bool by_alloc);
+void ttm_export_ends_free(ttm_export_ends *x);
+/* "live", "freed", "replaced", "leaked". */
+const char *ttm_export_end_name(ttm_export_end end);
+
 /* The command line (NUL-separated, len bytes) with its NULs as spaces, into buf (size cap,
  * cut, NUL-terminated). Returns buf. */
 const char *ttm_export_cmdline(const char *cmdline, size_t len, char *buf, size_t cap);

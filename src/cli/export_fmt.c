@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/export.h"
+#include "common/alloc.h"
 #include "core/registry.h"
 
 static const ttm_export_format *const formats[] = {&ttm_export_perfetto, &ttm_export_sqlite,
@@ -51,4 +52,50 @@ const char *ttm_export_cmdline(const char *cmdline, size_t len, char *buf, size_
         buf[i] = cmdline[i] == '\0' ? ' ' : cmdline[i];
     buf[n] = '\0';
     return buf;
+}
+
+void ttm_export_ends_add(ttm_export_ends *x, size_t run, const ttm_replay_buffer *b)
+{
+    if (b->free_ts == 0 || b->leaked) {
+        x->fn(x->ctx, run, b, b->leaked ? TTM_EXPORT_LEAKED : TTM_EXPORT_LIVE);
+        return;
+    }
+    if (x->n == x->cap) {
+        size_t cap = x->cap == 0 ? 16 : x->cap * 2;
+        ttm_replay_buffer *h = ttm__reallocarray(x->held, cap, sizeof *h);
+        size_t *r = h != NULL ? ttm__reallocarray(x->runs, cap, sizeof *r) : NULL;
+        if (h != NULL)
+            x->held = h;
+        if (r == NULL) {
+            x->nomem = true;
+            x->fn(x->ctx, run, b, TTM_EXPORT_FREED);
+            return;
+        }
+        x->runs = r;
+        x->cap = cap;
+    }
+    x->held[x->n] = *b;
+    x->runs[x->n++] = run;
+}
+
+void ttm_export_ends_flush(ttm_export_ends *x, bool by_alloc)
+{
+    for (size_t i = 0; i < x->n; i++)
+        x->fn(x->ctx, x->runs[i], &x->held[i], by_alloc ? TTM_EXPORT_REPLACED : TTM_EXPORT_FREED);
+    x->n = 0;
+}
+
+void ttm_export_ends_free(ttm_export_ends *x)
+{
+    ttm__free(x->held);
+    ttm__free(x->runs);
+    x->held = NULL;
+    x->runs = NULL;
+    x->n = x->cap = 0;
+}
+
+const char *ttm_export_end_name(ttm_export_end end)
+{
+    static const char *const names[] = {"live", "freed", "replaced", "leaked"};
+    return end <= TTM_EXPORT_LEAKED ? names[end] : "?";
 }

@@ -40,6 +40,7 @@ typedef struct pf_run {
 struct ttm_export_sink {
     ttm_perfetto pf;
     FILE *f;
+    ttm_export_ends ends; /* lives waiting for the event that closed them */
     pf_run *runs;
     size_t nruns;
     int err;
@@ -175,6 +176,7 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
 {
     (void)info;
     ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, e->kind == TTM_EV_ALLOC);
     for (unsigned c = 0; c < TTM_CLASS__COUNT && s->err == 0; c++) {
         if (!(mask & TTM_CLASS_BIT(c)) || !ttm_class_is_anomaly(c))
             continue;
@@ -185,22 +187,31 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
     }
 }
 
-/* A leak is an anomaly with no event of its own: an instant at its process's exit. */
-static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
+/* A leak and a replaced buffer (missed_free) are anomalies of a buffer, not of an event: an
+ * instant on its owner's track when its life ends (a leak: at its process's exit). */
+static void on_life(void *ctx, size_t run, const ttm_replay_buffer *b, ttm_export_end end)
 {
     ttm_export_sink *s = ctx;
-    if (!b->leaked)
+    if (end != TTM_EXPORT_LEAKED && end != TTM_EXPORT_REPLACED)
         return;
     char name[96];
     snprintf(name, sizeof name, "%s 0x%" PRIx64 " on device %u %s (%" PRIu64 " bytes)",
-             ttm_class_name(TTM_CLASS_LEAKED_AT_EXIT), b->addr, (unsigned)b->device,
-             ttm__memtype_name(b->memtype), b->size);
+             ttm_class_name(end == TTM_EXPORT_LEAKED ? TTM_CLASS_LEAKED_AT_EXIT
+                                                     : TTM_CLASS_MISSED_FREE),
+             b->addr, (unsigned)b->device, ttm__memtype_name(b->memtype), b->size);
     instant(s, run, b->pid, b->free_ts, name);
+}
+
+static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
+{
+    ttm_export_sink *s = ctx;
+    ttm_export_ends_add(&s->ends, run, b);
 }
 
 static void on_proc(void *ctx, size_t run, const ttm_journal_proc *p)
 {
     ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, false);
     if (p->state != TTM_JOURNAL_PROC_EXIT)
         return;
     char name[64];
@@ -214,6 +225,7 @@ static void on_proc(void *ctx, size_t run, const ttm_journal_proc *p)
 static void on_mark(void *ctx, size_t run, const ttm_journal_mark *m)
 {
     ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, false);
     char name[TTM_MARK_NAME_MAX + 8];
     snprintf(name, sizeof name, "mark %s", m->name);
     instant(s, run, m->pid, m->ts, name);
@@ -230,6 +242,7 @@ static int pf_open(ttm_export_sink **out, FILE *f, const char *path, char *msg, 
         return TTM_ENOMEM;
     }
     s->f = f;
+    s->ends = (ttm_export_ends){.fn = on_life, .ctx = s};
     ttm__perfetto_open(&s->pf, f);
     *out = s;
     return 0;
@@ -263,12 +276,17 @@ static int pf_end(ttm_export_sink *s, const ttm_export_run *run)
 
 static int pf_close(ttm_export_sink *s, bool ok, char *msg, size_t len)
 {
-    (void)ok;
     if (s == NULL)
         return 0;
+    if (ok)
+        ttm_export_ends_flush(&s->ends, false);
+    bool lost = s->ends.nomem;
+    ttm_export_ends_free(&s->ends);
     int err = ttm__perfetto_close(&s->pf);
     if (s->err != 0)
         err = s->err;
+    else if (ok && lost && err == 0)
+        err = TTM_ENOMEM; /* a missed_free instant could not be told */
     if (err != 0)
         ttm__set_msg(msg, len, "%s", err == TTM_EIO ? "write failed" : ttm_strerror(err));
     for (size_t i = 0; i < s->nruns; i++) {

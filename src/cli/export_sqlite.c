@@ -32,8 +32,8 @@ static const char schema[] =
     " size INTEGER, obj INTEGER, flags INTEGER, stack INTEGER, scope INTEGER);"
     "CREATE TABLE buffers(id INTEGER PRIMARY KEY, run INTEGER, name TEXT, pid INTEGER,"
     " device INTEGER, memtype TEXT, addr INTEGER, size INTEGER, obj INTEGER, view INTEGER,"
-    " alloc_ts INTEGER, free_ts INTEGER, leaked INTEGER, site INTEGER, scope INTEGER,"
-    " free_site INTEGER);"
+    " alloc_ts INTEGER, free_ts INTEGER, leaked INTEGER, ended TEXT, site INTEGER,"
+    " scope INTEGER, free_site INTEGER);"
     "CREATE TABLE usage(seq INTEGER PRIMARY KEY, run INTEGER, ts INTEGER, device INTEGER,"
     " memtype TEXT, bytes INTEGER);"
     "CREATE TABLE marks(seq INTEGER PRIMARY KEY, run INTEGER, ts INTEGER, pid INTEGER,"
@@ -62,7 +62,7 @@ enum { ST_EVENT, ST_BUFFER, ST_USAGE, ST_MARK, ST_PROC, ST_DEVICE, ST_STACK, ST_
 
 static const char *const inserts[ST__COUNT] = {
     [ST_EVENT] = "INSERT INTO events VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    [ST_BUFFER] = "INSERT INTO buffers VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    [ST_BUFFER] = "INSERT INTO buffers VALUES(NULL,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [ST_USAGE] = "INSERT INTO usage VALUES(NULL,?,?,?,?,?)",
     [ST_MARK] = "INSERT INTO marks VALUES(NULL,?,?,?,?)",
     [ST_PROC] = "INSERT OR REPLACE INTO processes VALUES(?,?,?,?,?,?,?,?,?,?)",
@@ -75,6 +75,7 @@ static const char *const inserts[ST__COUNT] = {
 
 struct ttm_export_sink {
     sqlite3 *db;
+    ttm_export_ends ends; /* lives waiting for the event that closed them */
     sqlite3_stmt *st[ST__COUNT];
     int err;       /* the first failure (TTM_EIO, TTM_ENOMEM) */
     char msg[256]; /* ... and what SQLite said */
@@ -128,6 +129,7 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
 {
     (void)info;
     ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, e->kind == TTM_EV_ALLOC);
     if (s->err != 0)
         return;
     char cls[512];
@@ -149,7 +151,7 @@ static void on_event(void *ctx, size_t run, const ttm_journal_event *e, uint32_t
     step(s, ST_EVENT);
 }
 
-static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
+static void on_life(void *ctx, size_t run, const ttm_replay_buffer *b, ttm_export_end end)
 {
     ttm_export_sink *s = ctx;
     if (s->err != 0)
@@ -170,10 +172,17 @@ static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
     if (b->free_ts != 0)
         b_int(q, 11, b->free_ts); /* else NULL: live at the end */
     b_int(q, 12, b->leaked);
-    b_int(q, 13, b->stack);
-    b_int(q, 14, b->scope);
-    b_int(q, 15, b->free_stack);
+    b_text(q, 13, ttm_export_end_name(end));
+    b_int(q, 14, b->stack);
+    b_int(q, 15, b->scope);
+    b_int(q, 16, b->free_stack);
     step(s, ST_BUFFER);
+}
+
+static void on_buffer(void *ctx, size_t run, const ttm_replay_buffer *b)
+{
+    ttm_export_sink *s = ctx;
+    ttm_export_ends_add(&s->ends, run, b);
 }
 
 static void on_usage(void *ctx, size_t run, uint64_t ts, uint16_t device, uint8_t memtype,
@@ -194,6 +203,7 @@ static void on_usage(void *ctx, size_t run, uint64_t ts, uint16_t device, uint8_
 static void on_mark(void *ctx, size_t run, const ttm_journal_mark *m)
 {
     ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, false);
     if (s->err != 0)
         return;
     sqlite3_stmt *q = s->st[ST_MARK];
@@ -202,6 +212,15 @@ static void on_mark(void *ctx, size_t run, const ttm_journal_mark *m)
     b_int(q, 3, m->pid);
     b_text(q, 4, m->name);
     step(s, ST_MARK);
+}
+
+/* A process record closes no life by an ALLOC: lives held are freed ones (or views dropped). */
+static void on_proc(void *ctx, size_t run, const ttm_journal_proc *p)
+{
+    (void)run;
+    (void)p;
+    ttm_export_sink *s = ctx;
+    ttm_export_ends_flush(&s->ends, false);
 }
 
 /* ---- what the run's info holds ----------------------------------------------------------------- */
@@ -313,6 +332,7 @@ static int sq_open(ttm_export_sink **out, FILE *f, const char *path, char *msg, 
         ttm__set_msg(msg, len, "out of memory");
         return TTM_ENOMEM;
     }
+    s->ends = (ttm_export_ends){.fn = on_life, .ctx = s};
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         db_fail(s, "cannot create the database");
@@ -340,7 +360,7 @@ out_fail:
 static void sq_observer(ttm_export_sink *s, ttm_replay_observer *obs)
 {
     *obs = (ttm_replay_observer){.ctx = s, .event = on_event, .buffer = on_buffer,
-                                 .mark = on_mark, .usage = on_usage};
+                                 .proc = on_proc, .mark = on_mark, .usage = on_usage};
 }
 
 static int sq_begin(ttm_export_sink *s, const ttm_export_run *run)
@@ -351,6 +371,7 @@ static int sq_begin(ttm_export_sink *s, const ttm_export_run *run)
 
 static int sq_end(ttm_export_sink *s, const ttm_export_run *run)
 {
+    ttm_export_ends_flush(&s->ends, false);
     if (s->err != 0)
         return s->err;
     sqlite3_stmt *q = s->st[ST_META];
@@ -371,6 +392,13 @@ static int sq_close(ttm_export_sink *s, bool ok, char *msg, size_t len)
 {
     if (s == NULL)
         return 0;
+    if (ok)
+        ttm_export_ends_flush(&s->ends, false);
+    ttm_export_ends_free(&s->ends);
+    if (ok && s->ends.nomem && s->err == 0) {
+        s->err = TTM_ENOMEM;
+        ttm__set_msg(s->msg, sizeof s->msg, "out of memory");
+    }
     if (ok) {
         exec(s, indexes, "indexes");
         exec(s, "COMMIT", "commit");

@@ -171,6 +171,9 @@ def check_synthetic(prog, work, md):
     got = db.execute("SELECT run, name, pid, device, memtype, addr, size, alloc_ts, free_ts,"
                      " leaked, site, scope FROM buffers ORDER BY id").fetchall()
     expect(got == [tuple(b[k] for k in names["buffers"]) for b in ex["buffers"]], "buffers table")
+    got = db.execute("SELECT ended FROM buffers ORDER BY id").fetchall()
+    expect(got == [("leaked" if b["leaked"] else "live" if b["free_ts"] is None else "freed",)
+                   for b in ex["buffers"]], "buffers.ended")
     got = db.execute("SELECT run, host, name FROM processes ORDER BY run, pid").fetchall()
     expect(got == [(r, hosts[r], n) for r in range(len(hosts)) for n in exp["names"]],
            f"processes table {got}")
@@ -262,6 +265,12 @@ def check_journal(report_path, base, md):
     by_class = Counter(name.split(" ")[0] for _, _, name in instants
                        if not name.startswith(("process exit", "mark ")))
     want = {c: n for c, n in cls.items() if n and c not in NOT_ANOMALIES}
+    # an event of a kind neither ALLOC nor FREE is classed invalid but reaches no observer
+    # callback (core/replay.h: the event callback is for ALLOC and FREE): at most that many
+    bad_kinds = want.get("invalid", 0) - by_class.get("invalid", 0)
+    expect(0 <= bad_kinds, f"more invalid instants than invalid events")
+    by_class["invalid"] = want.get("invalid", 0)
+    by_class = +by_class
     expect(dict(by_class) == want, f"instants by class {dict(by_class)} != {want}")
     exits = sum(1 for _, _, name in instants if name.startswith("process exit"))
     expect(exits == sum(1 for p in rep["processes"] if not p["alive"]), "an exit instant per exit")
@@ -269,9 +278,14 @@ def check_journal(report_path, base, md):
 
     with open(base + ".csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    expect(len(rows) == rep["totals"]["allocs"] + rep["totals"]["frees"], "a CSV row per event")
     csv_cls = Counter(c for r in rows for c in r["classes"].split("|") if c)
-    expect(dict(csv_cls) == {c: n for c, n in cls.items() if n}, f"CSV classes {dict(csv_cls)}")
+    # every class but leaked_at_exit is given to an event (a leak is given at its exit)
+    # ... nor missed_free (given to the buffer an ALLOC replaced, not to the ALLOC)
+    want = {c: n for c, n in cls.items() if n and c not in ("leaked_at_exit", "missed_free")}
+    want["invalid"] = want.get("invalid", 0) - bad_kinds
+    want = {c: n for c, n in want.items() if n}
+    expect(dict(csv_cls) == want, f"CSV classes {dict(csv_cls)} != {want}")
+    expect(len(rows) == rep["totals"]["allocs"] + rep["totals"]["frees"], "a CSV row per event")
 
     db = sqlite3.connect(base + ".sqlite")
     q = queries(md)

@@ -113,16 +113,19 @@ static void step_run(model *m)
                              .scope = (uint32_t)(r / 65536 % 3),
                              .size = 4096 * (1 + r / 1048576 % 64), .alloc_ts = m->ts,
                              .obj = r >> 40};
-            event(m, TTM_EV_ALLOC, pid, d, t, addr_of(a), b->size, b->obj, b->stack, b->scope,
-                  TTM_CLASS_BIT(TTM_CLASS_ALLOC_OK));
             m->used[d][t] += b->size;
             usage(m, d, t);
+            event(m, TTM_EV_ALLOC, pid, d, t, addr_of(a), b->size, b->obj, b->stack, b->scope,
+                  TTM_CLASS_BIT(TTM_CLASS_ALLOC_OK));
         } else {
-            event(m, TTM_EV_FREE, b->pid, d, t, addr_of(a), b->size, b->obj, 0, 0,
-                  TTM_CLASS_BIT(TTM_CLASS_FREE_OK));
-            m->used[d][t] -= b->size;
+            /* in the replay's order: the life closed, the usage, then the event */
+            uint32_t owner = b->pid;
+            uint64_t size = b->size, obj = b->obj;
+            m->used[d][t] -= size;
             life(m, d, t, a, m->ts, false);
             usage(m, d, t);
+            event(m, TTM_EV_FREE, owner, d, t, addr_of(a), size, obj, 0, 0,
+                  TTM_CLASS_BIT(TTM_CLASS_FREE_OK));
         }
         if (i % 500 == 250 && m->obs->mark != NULL) {
             ttm_journal_mark mk = {.pid = pid, .ts = m->ts, .name = i < 500 ? "warmup" : "run"};
