@@ -288,6 +288,11 @@ def check_journal(report_path, base, md):
     expect(len(rows) == rep["totals"]["allocs"] + rep["totals"]["frees"], "a CSV row per event")
 
     db = sqlite3.connect(base + ".sqlite")
+    # the usage table and the counter tracks come from the same callback: the same values
+    for (dev, mt), vals in keys.items():
+        rows_u = db.execute("SELECT ts, bytes FROM usage WHERE run = 0 AND device = ? AND"
+                            " memtype = ? ORDER BY seq", (dev, mt)).fetchall()
+        expect(rows_u == vals, f"usage of {dev} {mt} differs from its counter track")
     q = queries(md)
     n = 0
     for (dev, mt), st in mem.items():
