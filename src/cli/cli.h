@@ -137,4 +137,7 @@ void ttm_cli_sibling(const char *name, char *buf, size_t len);
 /* `ttmem top` (cmd_top.c): the live monitor, and --once / --loop / --json. */
 int ttm_cli_top(int argc, char **argv);
 
+/* `ttmem export` (cmd_export.c): journals to Perfetto, SQLite or CSV (docs/EXPORT.md). */
+int ttm_cli_export(int argc, char **argv);
+
 #endif /* TTM_CLI_CLI_H */

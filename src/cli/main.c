@@ -48,6 +48,8 @@ static const cli_command commands[] = {
      "what run journals hold (header, blocks, records, classes, chunks, damage), no replay"},
     {"timeline", ttm_cli_timeline, "timeline FILE... [-o run.html] [--title TEXT]",
      "one self-contained HTML page of a journal: memory over time, the live set at the peak"},
+    {"export", ttm_cli_export, "export FILE... --format perfetto|sqlite|csv [-o OUT|-]",
+     "a run journal as a Perfetto trace, an SQLite database or CSV (docs/EXPORT.md)"},
 };
 
 static void usage(FILE *out)
