@@ -8,7 +8,9 @@
 # docs/JOURNAL.md (lib/journal_read.py), holds exactly the log's events in order (time = line
 # number), a process record per pid, the RUN chunk = the report's source, class masks that
 # count up to the report's classes (lib/journal_check.py); `ttmem report OUT --json` equals
-# `ttmem analyze-log --json LOG` with the same --top, and `--at peak` answers. Errors: an
+# `ttmem analyze-log --json LOG` with the same --top, and `--at peak` lists the buffers the
+# generated log left live at its peak; `ttmem timeline` and `ttmem export --format sqlite`
+# work on such a journal (smoke tests). Errors: an
 # output that cannot be written is one line before any log is read; a write that fails midway
 # (a file size limit) is one line, the report whole, the journal readable up to its last block.
 set -u
@@ -122,13 +124,8 @@ journal_case() {
         python3 "$lib/journal_check.py" "$src" "$tmp/$name.ttmem" "$tmp/$name.json" "$expect" "$@"
     fi
     check "$name: the journal holds the log's events, processes, title and classes" $?
-    if [ -n "$have_report" ]; then
-        report_checks "$name" "$tmp/$name.ttmem" "$tmp/$name.json" "$([ "$expect" = - ] || echo "$expect")"
-    fi
+    report_checks "$name" "$tmp/$name.ttmem" "$tmp/$name.json" "$([ "$expect" = - ] || echo "$expect")"
 }
-
-have_report=
-"$ttmem" report --help >/dev/null 2>&1 && have_report=1
 
 # ---- generated logs ---------------------------------------------------------------------------
 g="$tmp/gen"
@@ -156,6 +153,25 @@ check "standard input: the journal holds the log's events" $?
 
 # the stack-trace log alone: its records are the events
 journal_case trace_alone "--stack-log $g/trace.log" - --stacks "$traced"
+
+# ---- the timeline and the SQLite export of a log's journal (smoke tests: the commands' own
+# tests are tests/cli/timeline*.sh and export.sh)
+"$ttmem" timeline -o "$tmp/gen.html" "$tmp/gen.ttmem" 2>"$tmp/timeline.err"
+check "timeline of a log's journal: exit 0 ($(head -c 300 "$tmp/timeline.err"))" $?
+grep -qi "<html" "$tmp/gen.html" && grep -qF "analyze-log $g/server.log" "$tmp/gen.html" &&
+    ! grep -Eq "(src|href)=[\"']?https?:" "$tmp/gen.html"
+check "timeline of a log's journal: one HTML page with the run's title, nothing fetched" $?
+"$ttmem" export --format sqlite -o "$tmp/gen.db" "$tmp/gen.ttmem" 2>"$tmp/export.err"
+check "export sqlite of a log's journal: exit 0 ($(head -c 300 "$tmp/export.err"))" $?
+python3 - "$tmp/gen.db" "$g/expect.json" <<'PY'
+import json, sqlite3, sys
+db, expect = sqlite3.connect(sys.argv[1]), json.load(open(sys.argv[2]))
+n = db.execute("select count(*) from events").fetchone()[0]
+if n != len(expect["events"]):
+    print("  %d events in the database, %d event lines in the log" % (n, len(expect["events"])))
+    sys.exit(1)
+PY
+check "export sqlite of a log's journal: it counts the log's event lines" $?
 
 # ---- the logs of ttmemd --poc-log for simulator scenarios -------------------------------------
 start_daemon() {
