@@ -21,6 +21,7 @@ ttmemd="$build/ttmemd"
 replay="$build/tests/it_poc_replay"
 lib="$(dirname "$0")/lib"
 . "$lib/check.sh"
+. "$lib/poc_daemon.sh"
 tmp=$(mktemp -d /tmp/ttmem-ajournal.XXXXXX)
 dpid=
 cleanup() {
@@ -174,24 +175,8 @@ PY
 check "export sqlite of a log's journal: it counts the log's event lines" $?
 
 # ---- the logs of ttmemd --poc-log for simulator scenarios -------------------------------------
-start_daemon() {
-    local log=$1
-    "$ttmemd" --foreground --socket "$tmp/d.sock" --poc-socket="$tmp/p.sock" --log-file "$log" --poc-log &
-    dpid=$!
-    for _ in $(seq 200); do [ -S "$tmp/p.sock" ] && [ -S "$tmp/d.sock.query" ] && return 0; sleep 0.02; done
-    echo "FAIL: ttmemd did not start ($log)"
-    return 1
-}
-stop_daemon() {
-    kill -TERM "$dpid"
-    timeout 10 tail --pid="$dpid" -f /dev/null
-    wait "$dpid"
-    local rc=$?
-    dpid=
-    return $rc
-}
 for sc in program-pool mesh8 cb-kernel; do
-    start_daemon "$tmp/$sc.log" || { check "$sc: daemon" 1; continue; }
+    start_daemon "$tmp/$sc.log" --poc-log || { check "$sc: daemon" 1; continue; }
     timeout 120 "$replay" "$sc" "$tmp/p.sock" >"$tmp/$sc.truth"
     check "$sc: replayed through the legacy socket" $?
     stop_daemon; check "$sc: the daemon stops cleanly" $?
