@@ -448,13 +448,26 @@ static const char *journal_why(const journal_out *j, int err)
     return err == TTM_EIO && e != 0 ? strerror(e) : ttm_strerror(err);
 }
 
+/* When the log was last written (its modification time, CLOCK_REALTIME ns): the journal of a
+ * converted log says when its run was, not when it was converted. 0 (now) for standard input
+ * and what is not a regular file. */
+static uint64_t log_time(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    return (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+}
+
 /* Creates the journal and starts tapping reg into it: the CONFIG chunk (analyze-log's registry
  * has the default configuration), then the RUN chunk, title, the report's own title. Done
  * before any log is read, so an output that cannot be written costs no reading. host NULL:
- * this host. Returns 0, or prints one line and returns 1. */
-static int journal_start(journal_out *j, ttm_registry *reg, const char *host, const char *title)
+ * this host; log: the first log, whose time the header takes. Returns 0, or prints one line
+ * and returns 1. */
+static int journal_start(journal_out *j, ttm_registry *reg, const char *host, const char *title,
+                         const char *log)
 {
-    ttm_journal_opts o = {.host = host};
+    ttm_journal_opts o = {.host = host, .created_ns = log_time(log)};
     errno = 0;
     int err = ttm_journal_writer_open(j->path, -1, &o, &j->w);
     if (err != TTM_OK) {
@@ -694,7 +707,7 @@ int ttm_cli_analyze_log(int argc, char **argv)
         return ttm_cli_fail("analyze-log: cannot create the registry: %s", ttm_strerror(err)), 1;
     journal_out j = {.path = o.journal};
     if (o.journal != NULL) {
-        if (journal_start(&j, a.reg, o.host, title) != 0) {
+        if (journal_start(&j, a.reg, o.host, title, alone ? o.stack_log : files[0]) != 0) {
             ttm_registry_close(a.reg);
             return 1;
         }

@@ -134,7 +134,16 @@ mkdir -p "$g"
 python3 "$lib/poclog_gen.py" "$g" 3000 7
 check "the generator writes the logs" $?
 traced=$(python3 -c "import json; print(json.load(open('$g/expect.json'))['traced'])")
+touch -d "2025-10-14 09:31:07.25 UTC" "$g/server.log"
 journal_case gen "$g/server.log" "$g/expect.json"
+python3 - "$lib" "$tmp/gen.ttmem" "$g/server.log" <<'PY'
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import journal_read
+got = journal_read.read(sys.argv[2])["header"]["created_ns"]
+sys.exit(0 if got == os.stat(sys.argv[3]).st_mtime_ns == 1760434267250000000 else 1)
+PY
+check "gen: the journal's creation time is the log's modification time" $?
 journal_case gen_stacks "$g/server.log --stack-log $g/trace.log" "$g/expect.json" --stacks "$traced"
 jopts="--host build-box-7"
 journal_case gen_host "$g/server.log" "$g/expect.json" --host build-box-7
