@@ -15,8 +15,12 @@ int ttm_cli_simulate(int argc, char **argv);
 int ttm_cli_demo(int argc, char **argv);
 int ttm_cli_analyze_log(int argc, char **argv);
 int ttm_cli_metrics(int argc, char **argv);
+/* `ttmem journal` (cmd_journal.c): what run journals hold, without replaying them. */
+int ttm_cli_journal(int argc, char **argv);
 /* `ttmem report FILE...` (cmd_report.c, cmd_report_at.c): a run's report from its journal. */
 int ttm_cli_report(int argc, char **argv);
+/* `ttmem timeline` (cmd_timeline.c): a journal as one HTML page (docs/TIMELINE.md). */
+int ttm_cli_timeline(int argc, char **argv);
 
 /* Prints "ttmem: " + the formatted message + newline on stderr. Returns 2 (usage errors) so
  * callers can `return ttm_cli_fail(...)`. */
@@ -132,5 +136,8 @@ void ttm_cli_sibling(const char *name, char *buf, size_t len);
 
 /* `ttmem top` (cmd_top.c): the live monitor, and --once / --loop / --json. */
 int ttm_cli_top(int argc, char **argv);
+
+/* `ttmem export` (cmd_export.c): journals to Perfetto, SQLite or CSV (docs/EXPORT.md). */
+int ttm_cli_export(int argc, char **argv);
 
 #endif /* TTM_CLI_CLI_H */

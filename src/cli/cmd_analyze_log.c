@@ -6,11 +6,18 @@
  * frames in the registry's table and is attached to the matching event (the matcher of
  * common/poctrace.h; docs/COMPAT.md section 4), so the report's findings and leaks have call
  * sites. The stack-trace log alone (no FILE) is analysed as the events it records.
+ *
+ * With --journal OUT every event goes to the registry through a journal tap (core/jtap.h), so
+ * OUT is a run journal of exactly what the report was made from: `ttmem report OUT` gives the
+ * same report, and the timeline, export and time travel work on old logs (docs/COMPAT.md,
+ * "Prototype logs as journals").
  */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifdef TTM_HAVE_ZLIB
 #include <zlib.h>
@@ -19,8 +26,10 @@
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/fmt.h"
+#include "common/journal.h"
 #include "common/poclog.h"
 #include "common/poctrace.h"
+#include "core/jtap.h"
 #include "core/stacks.h"
 
 #define CHUNK (1u << 20)
@@ -102,6 +111,7 @@ typedef struct trace_side {
     ttm_poctrace_matcher *m; /* NULL when the log is analysed alone */
     ttm_stacks *stacks;
     ttm_registry *reg;       /* alone: where its events go */
+    ttm_jtap *tap;           /* alone: the journal they go to (NULL: none) */
     const uint8_t *pids;     /* the server log's pids (a bit per pid), NULL = unknown */
     uint64_t other_pids;     /* records of processes the server log does not name: skipped */
     uint64_t no_stack;       /* records whose stack could not be interned (bounds) */
@@ -113,6 +123,7 @@ typedef struct trace_side {
 
 typedef struct analysis {
     ttm_registry *reg;
+    ttm_jtap *tap;     /* --journal: every event goes through it; NULL without */
     ttm_poclog_stats st;
     trace_side *trace; /* NULL without --stack-log */
     uint8_t *pids;     /* pre-pass: the pids the server logs name */
@@ -141,6 +152,25 @@ static uint32_t intern_stack(ttm_stacks *s, const ttm_poctrace_record *rec)
 static bool pid_known(const uint8_t *pids, uint32_t pid)
 {
     return pid < PID_BITS && (pids[pid >> 3] >> (pid & 7) & 1);
+}
+
+/* Applies ev for pid to reg, through the journal's tap when there is one. The logs name
+ * processes only by their pid: a pid the registry did not know yet gets a process record (start,
+ * no name) right after the event that made it known, so a replay knows the processes the log
+ * names and, the registry knowing the pid already, applies nothing more for it. */
+static void apply(ttm_registry *reg, ttm_jtap *tap, uint32_t pid, const ttm_event *ev)
+{
+    if (tap == NULL) {
+        ttm_registry_apply(reg, pid, ev);
+        return;
+    }
+    size_t known = ttm_registry_processes(reg, NULL, 0);
+    ttm_jtap_apply(tap, pid, ev);
+    if (ttm_registry_processes(reg, NULL, 0) > known) {
+        ttm_journal_proc p = {.state = TTM_JOURNAL_PROC_START, .pid = pid, .status = -1,
+                              .ts = ev->ts, .name = ""};
+        (void)ttm_jtap_proc(tap, &p); /* a failure is kept in the tap (journal_finish) */
+    }
 }
 
 /* The reader's callback: a record into the window (pausing the feed when it is full), or,
@@ -173,7 +203,7 @@ static int on_record(void *arg, const ttm_poctrace_record *rec)
         .stack = stack,
     };
     t->events_stacked += stack != 0;
-    ttm_registry_apply(t->reg, rec->has_pid ? rec->pid : 0, &ev);
+    apply(t->reg, t->tap, rec->has_pid ? rec->pid : 0, &ev);
     return 0;
 }
 
@@ -218,7 +248,7 @@ static void feed_line(analysis *a, const char *line, size_t len)
         ev.stack = ttm__poctrace_matcher_take(a->trace->m, &ev);
         a->trace->events_stacked += ev.stack != 0;
     }
-    ttm_registry_apply(a->reg, pid, &ev);
+    apply(a->reg, a->tap, pid, &ev);
 }
 
 /* Notes the pid of every event line (the pre-pass that tells the stack-trace log's records of
@@ -388,123 +418,312 @@ static void trace_close(trace_side *t)
     ttm__free(t->buf);
 }
 
-int ttm_cli_analyze_log(int argc, char **argv)
+/* The journal --journal writes: the writer, and the tap around the registry. */
+typedef struct journal_out {
+    const char *path;
+    ttm_journal_writer *w;
+    ttm_jtap tap;
+} journal_out;
+
+/* True when path is one of the logs (the stack-trace log included): creating the journal would
+ * truncate a log before it is read. */
+static bool is_an_input(const char *path, char **files, int count, const char *stack_log)
+{
+    struct stat out, in;
+    if (stat(path, &out) != 0)
+        return false;
+    for (int i = -1; i < count; i++) {
+        const char *f = i < 0 ? stack_log : files[i];
+        if (f != NULL && strcmp(f, "-") != 0 && stat(f, &in) == 0 && in.st_dev == out.st_dev &&
+            in.st_ino == out.st_ino)
+            return true;
+    }
+    return false;
+}
+
+/* Why a journal call failed, for a message: the system's word for TTM_EIO. */
+static const char *journal_why(const journal_out *j, int err)
+{
+    int e = j->w != NULL ? ttm_journal_writer_errno(j->w) : errno;
+    return err == TTM_EIO && e != 0 ? strerror(e) : ttm_strerror(err);
+}
+
+/* When the log was last written (its modification time, CLOCK_REALTIME ns): the journal of a
+ * converted log says when its run was, not when it was converted. 0 (now) for standard input
+ * and what is not a regular file. */
+static uint64_t log_time(const char *path)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    return (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+}
+
+/* Creates the journal and starts tapping reg into it: the CONFIG chunk (analyze-log's registry
+ * has the default configuration), then the RUN chunk, title, the report's own title. Done
+ * before any log is read, so an output that cannot be written costs no reading. host NULL:
+ * this host; log: the first log, whose time the header takes. Returns 0, or prints one line
+ * and returns 1. */
+static int journal_start(journal_out *j, ttm_registry *reg, const char *host, const char *title,
+                         const char *log)
+{
+    ttm_journal_opts o = {.host = host, .created_ns = log_time(log)};
+    errno = 0;
+    int err = ttm_journal_writer_open(j->path, -1, &o, &j->w);
+    if (err != TTM_OK) {
+        ttm_cli_fail("analyze-log: cannot write the journal '%s': %s", j->path,
+                     journal_why(j, err));
+        j->w = NULL;
+        return 1;
+    }
+    err = ttm_jtap_open(&j->tap, reg, j->w, NULL, 0);
+    if (err == TTM_OK)
+        err = ttm_jtap_chunk(&j->tap, TTM_JOURNAL_CHUNK_RUN, 0, title, strlen(title));
+    if (err != TTM_OK) {
+        ttm_cli_fail("analyze-log: cannot write the journal '%s': %s", j->path,
+                     journal_why(j, err));
+        ttm_journal_writer_close(j->w);
+        j->w = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+/* Writes the journal's last records and closes it. A write that failed on the way (a full disk)
+ * left the registry and the report whole but the journal short: one line says so (the file
+ * holds every record up to its last complete block, so it still reads). Returns 0 or 1. */
+static int journal_finish(journal_out *j)
+{
+    if (j->w == NULL)
+        return 0;
+    int err = ttm_jtap_close(&j->tap);
+    if (err == TTM_OK)
+        err = ttm_journal_writer_flush(j->w);
+    char why[128];
+    snprintf(why, sizeof why, "%s", err != TTM_OK ? journal_why(j, err) : "");
+    uint64_t bytes = ttm_journal_writer_bytes(j->w);
+    int cerr = ttm_journal_writer_close(j->w);
+    j->w = NULL;
+    if (err == TTM_OK && cerr != TTM_OK)
+        snprintf(why, sizeof why, "%s", ttm_strerror(err = cerr));
+    if (err == TTM_OK)
+        return 0;
+    char b[TTM_FMT_LEN];
+    ttm_cli_fail("analyze-log: the journal '%s' is incomplete: a write failed (%s); it holds "
+                 "the records up to its last complete block (%s bytes); the report is whole",
+                 j->path, why, ttm__fmt_count(b, bytes));
+    return 1;
+}
+
+/* A failed analysis prints no report: its journal goes too (a regular file of ours only). */
+static void journal_drop(journal_out *j)
+{
+    if (j->w == NULL)
+        return;
+    (void)ttm_jtap_close(&j->tap);
+    ttm_journal_writer_close(j->w);
+    j->w = NULL;
+    struct stat st;
+    if (stat(j->path, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(j->path);
+}
+
+/* What the command line asks for. */
+typedef struct log_opts {
+    bool json;
+    const char *stack_log;
+    const char *journal; /* --journal OUT, NULL: none */
+    const char *host;    /* --host NAME for the journal, NULL: this host */
+    ttm_report_options ropt;
+} log_opts;
+
+static void print_help(void)
+{
+    printf("usage: ttmem analyze-log [--json] [--top N] [--stack-log TRACE] [--journal OUT "
+           "[--host NAME]] [FILE...]\n"
+           "  FILE: the allocation server's log (- or none: standard input; .gz files "
+           "are read as they are)\n"
+           "  --stack-log TRACE: the stack-trace log of the prototype's client; its "
+           "stacks go to the matching events (no FILE: TRACE's own events)\n"
+           "  --journal OUT: also write the events as a run journal (ttmem report, timeline, "
+           "export read it); its times are the events' line numbers, in nanoseconds\n"
+           "  --host NAME: the host the logs came from, for the journal (the logs do not say; "
+           "default: this host)\n");
+}
+
+/* Parses the options into *o. Returns -1 to go on, else the exit status (help, bad option). */
+static int parse_options(int argc, char **argv, log_opts *o)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 't'},
         {"stack-log", required_argument, NULL, 's'},
+        {"journal", required_argument, NULL, 'J'},
+        {"host", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool json = false;
-    const char *stack_log = NULL;
-    ttm_report_options ropt = {0};
     int c;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'j':
-            json = true;
+            o->json = true;
             break;
         case 't':
-            if (ttm_cli_parse_top("analyze-log", optarg, &ropt.top) != 0)
+            if (ttm_cli_parse_top("analyze-log", optarg, &o->ropt.top) != 0)
                 return 2;
             break;
         case 's':
-            if (stack_log != NULL)
+            if (o->stack_log != NULL)
                 return ttm_cli_fail("analyze-log: --stack-log given twice (one stack-trace log "
                                     "holds every process's records)");
-            stack_log = optarg;
+            o->stack_log = optarg;
+            break;
+        case 'J':
+            if (strcmp(optarg, "-") == 0 || optarg[0] == '\0')
+                return ttm_cli_fail("analyze-log: --journal needs a file name (the report goes "
+                                    "to standard output)");
+            o->journal = optarg;
+            break;
+        case 'H':
+            if (optarg[0] == '\0' || strlen(optarg) >= TTM_JOURNAL_HOST_MAX)
+                return ttm_cli_fail("analyze-log: --host '%s' must be 1 to %d bytes", optarg,
+                                    TTM_JOURNAL_HOST_MAX - 1);
+            o->host = optarg;
             break;
         case 'h':
-            printf("usage: ttmem analyze-log [--json] [--top N] [--stack-log TRACE] [FILE...]\n"
-                   "  FILE: the allocation server's log (- or none: standard input; .gz files "
-                   "are read as they are)\n"
-                   "  --stack-log TRACE: the stack-trace log of the prototype's client; its "
-                   "stacks go to the matching events (no FILE: TRACE's own events)\n");
+            print_help();
             return 0;
         default:
             return ttm_cli_bad_option("analyze-log", argv);
         }
     }
+    if (o->host != NULL && o->journal == NULL)
+        return ttm_cli_fail("analyze-log: --host names the journal's host: give --journal OUT "
+                            "too");
+    return -1;
+}
 
-    char *stdin_only[] = {"-"};
-    bool alone = stack_log != NULL && optind == argc;
-    char **files = optind < argc ? argv + optind : stdin_only;
-    int count = optind < argc ? argc - optind : alone ? 0 : 1;
-    for (int i = 0; stack_log != NULL && strcmp(stack_log, "-") == 0 && i < count; i++)
-        if (strcmp(files[i], "-") == 0)
-            return ttm_cli_fail("analyze-log: the stack-trace log and a server log cannot both "
-                                "be standard input");
-
-    analysis a = {0};
-    int err = ttm_registry_open(&a.reg, NULL);
-    if (err != TTM_OK)
-        return ttm_cli_fail("analyze-log: cannot create the registry: %s", ttm_strerror(err)), 1;
+/* Reads the logs into a.reg (through a.tap when journaling): the pid pre-pass and the
+ * stack-trace log when there is one, then every server log. Returns 0, or 1 after one line. */
+static int analyze_all(analysis *a, trace_side *trace, const log_opts *o, char **files,
+                       int count, bool alone, int *nfiles)
+{
     char *buf = ttm__xmalloc(CHUNK);
-    int rc = 0, nfiles = 0;
-    trace_side trace = {0};
-
-    if (stack_log != NULL && !alone) {
+    int rc = 0;
+    if (o->stack_log != NULL && !alone) {
         /* the server logs' pids, when they can be read twice (not standard input) */
         bool rereadable = true;
         for (int i = 0; i < count; i++)
             rereadable = rereadable && strcmp(files[i], "-") != 0;
         if (rereadable) {
-            a.pids = ttm__xcalloc(PID_BITS / 8, 1);
+            a->pids = ttm__xcalloc(PID_BITS / 8, 1);
             for (int i = 0; i < count && rc == 0; i++)
-                rc = analyze_input(files[i], &a, buf, note_pid);
+                rc = analyze_input(files[i], a, buf, note_pid);
         }
     }
-    if (rc == 0 && stack_log != NULL) {
-        rc = trace_open(&trace, stack_log, a.reg, a.pids, alone);
+    if (rc == 0 && o->stack_log != NULL) {
+        trace->tap = a->tap;
+        rc = trace_open(trace, o->stack_log, a->reg, a->pids, alone);
         if (rc == 0 && alone)
-            trace_pump(&trace);
-        a.trace = alone ? NULL : &trace;
+            trace_pump(trace);
+        a->trace = alone ? NULL : trace;
     }
     for (int i = 0; i < count && rc == 0; i++) {
-        nfiles++;
-        if (analyze_input(files[i], &a, buf, feed_line) != 0)
+        (*nfiles)++;
+        if (analyze_input(files[i], a, buf, feed_line) != 0)
             rc = 1;
     }
-    if (rc == 0 && a.trace != NULL) { /* the rest of the trace log, to account for all of it */
-        trace.draining = true;
-        trace_pump(&trace);
+    if (rc == 0 && a->trace != NULL) { /* the rest of the trace log, to account for all of it */
+        trace->draining = true;
+        trace_pump(trace);
     }
     ttm__free(buf);
+    return rc;
+}
 
+/* The report of a.reg, with the Log and Stacks lines. Returns 0, or 1 after one line. */
+static int print_report(const analysis *a, const trace_side *trace, const log_opts *o,
+                        const char *title, bool alone, int nfiles)
+{
+    /* the sections every report of a run has (simulate, record, report), stacks included
+     * (empty without --stack-log): the report of the journal is the same document */
+    ttm_report_options ropt = o->ropt;
+    ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     ttm_report *r = NULL;
-    if (stack_log != NULL) /* the report carries the stacks its sites name */
-        ropt.sections = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
-    if (rc == 0 && (err = ttm_report_build(a.reg, &ropt, &r)) != TTM_OK) {
+    int err = ttm_report_build(a->reg, &ropt, &r);
+    if (err != TTM_OK) {
         ttm_cli_fail("analyze-log: cannot build the report: %s", ttm_strerror(err));
-        rc = 1;
+        return 1;
     }
-    if (rc == 0) {
-        char title[256];
-        snprintf(title, sizeof title, "analyze-log %s%s%s%s", alone ? "" : files[0],
-                 count > 1 ? " ..." : "",
-                 alone       ? "--stack-log "
-                 : stack_log ? " --stack-log "
-                             : "",
-                 stack_log ? stack_log : "");
-        FILE *out = json ? stderr : stdout;
-        if (json)
-            ttm_render_json(stdout, r, title);
-        else
-            printf("ttmem report: %s\n\n", title);
-        if (!alone)
-            print_parse_summary(out, &a.st, nfiles);
-        if (stack_log != NULL)
-            print_trace_summary(out, &trace);
-        if (!json)
-            ttm_render_text(stdout, r, NULL);
+    FILE *out = o->json ? stderr : stdout;
+    if (o->json)
+        ttm_render_json(stdout, r, title);
+    else
+        printf("ttmem report: %s\n\n", title);
+    if (!alone)
+        print_parse_summary(out, &a->st, nfiles);
+    if (o->stack_log != NULL)
+        print_trace_summary(out, trace);
+    if (!o->json)
+        ttm_render_text(stdout, r, NULL);
+    ttm_report_free(r);
+    return 0;
+}
+
+int ttm_cli_analyze_log(int argc, char **argv)
+{
+    log_opts o = {0};
+    int rc = parse_options(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    char *stdin_only[] = {"-"};
+    bool alone = o.stack_log != NULL && optind == argc;
+    char **files = optind < argc ? argv + optind : stdin_only;
+    int count = optind < argc ? argc - optind : alone ? 0 : 1;
+    for (int i = 0; o.stack_log != NULL && strcmp(o.stack_log, "-") == 0 && i < count; i++)
+        if (strcmp(files[i], "-") == 0)
+            return ttm_cli_fail("analyze-log: the stack-trace log and a server log cannot both "
+                                "be standard input");
+    if (o.journal != NULL && is_an_input(o.journal, files, count, o.stack_log))
+        return ttm_cli_fail("analyze-log: the journal '%s' is one of the logs: writing it "
+                            "would destroy the log",
+                            o.journal);
+
+    char title[256];
+    snprintf(title, sizeof title, "analyze-log %s%s%s%s", alone ? "" : files[0],
+             count > 1 ? " ..." : "",
+             alone         ? "--stack-log "
+             : o.stack_log ? " --stack-log "
+                           : "",
+             o.stack_log ? o.stack_log : "");
+
+    analysis a = {0};
+    int err = ttm_registry_open(&a.reg, NULL);
+    if (err != TTM_OK)
+        return ttm_cli_fail("analyze-log: cannot create the registry: %s", ttm_strerror(err)), 1;
+    journal_out j = {.path = o.journal};
+    if (o.journal != NULL) {
+        if (journal_start(&j, a.reg, o.host, title, alone ? o.stack_log : files[0]) != 0) {
+            ttm_registry_close(a.reg);
+            return 1;
+        }
+        a.tap = &j.tap;
     }
+    int nfiles = 0;
+    trace_side trace = {0};
+    rc = analyze_all(&a, &trace, &o, files, count, alone, &nfiles);
+    if (rc == 0)
+        rc = print_report(&a, &trace, &o, title, alone, nfiles);
+    if (rc == 0)
+        rc = journal_finish(&j);
+    else
+        journal_drop(&j);
     trace_close(&trace);
     ttm__free(a.pids);
-    ttm_report_free(r);
     ttm_registry_close(a.reg);
     return rc;
 }

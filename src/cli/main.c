@@ -30,7 +30,8 @@ static const cli_command commands[] = {
      "the report of a run from its journal(s), or what was live at one moment (--at)"},
     {"demo", ttm_cli_demo, "demo",
      "record simulated TT-Metal processes (one killed mid-run) through ttmemd, reported"},
-    {"analyze-log", ttm_cli_analyze_log, "analyze-log [--json] [--top N] [FILE...]",
+    {"analyze-log", ttm_cli_analyze_log,
+     "analyze-log [--json] [--top N] [--stack-log TRACE] [--journal OUT] [FILE...]",
      "rebuild and diagnose the event stream of allocation-server prototype logs (.gz too)"},
     {"status", ttm_cli_status, "status [--json] [--stacks] [--socket PATH]",
      "what the running ttmemd sees: memory per device and process, diagnosis counters"},
@@ -43,6 +44,12 @@ static const cli_command commands[] = {
      "print the Prometheus metrics once (node_exporter textfile collector)"},
     {"top", ttm_cli_top, "top [--once | -l SECONDS | --json] [-d SECONDS] [--socket PATH]",
      "the live monitor: devices, processes, diagnosis, history, sites (keys: h)"},
+    {"journal", ttm_cli_journal, "journal [--json] FILE...",
+     "what run journals hold (header, blocks, records, classes, chunks, damage), no replay"},
+    {"timeline", ttm_cli_timeline, "timeline FILE... [-o run.html] [--title TEXT]",
+     "one self-contained HTML page of a journal: memory over time, the live set at the peak"},
+    {"export", ttm_cli_export, "export FILE... --format perfetto|sqlite|csv [-o OUT|-]",
+     "a run journal as a Perfetto trace, an SQLite database or CSV (docs/EXPORT.md)"},
 };
 
 static void usage(FILE *out)

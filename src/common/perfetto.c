@@ -180,11 +180,11 @@ int ttm__perfetto_process(ttm_perfetto *pf, uint32_t pid, const char *name, uint
     return 0;
 }
 
-/* The uuid of device's track, writing the track the first time; 0 after a failure. */
-static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
+/* The uuid of (group, device)'s track, writing the track the first time; 0 after a failure. */
+static uint64_t device_track(ttm_perfetto *pf, uint32_t group, const char *host, uint32_t device)
 {
     for (size_t i = 0; i < pf->ndevs; i++)
-        if (pf->devs[i].device == device)
+        if (pf->devs[i].group == group && pf->devs[i].device == device)
             return pf->devs[i].uuid;
     ttm_perfetto_dev *d = ttm__grow(pf->devs, &pf->capdevs, pf->ndevs, sizeof *d, 8);
     if (d == NULL) {
@@ -192,8 +192,11 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
         return 0;
     }
     pf->devs = d;
-    char name[32];
-    snprintf(name, sizeof name, "device %" PRIu32, device);
+    char name[TTM_PERFETTO_NAME_MAX];
+    if (host != NULL)
+        snprintf(name, sizeof name, "%s device %" PRIu32, host, device);
+    else
+        snprintf(name, sizeof name, "device %" PRIu32, device);
     uint64_t id = new_track(pf, KIND_DEVICE);
     if (id == 0)
         return 0;
@@ -202,25 +205,32 @@ static uint64_t device_track(ttm_perfetto *pf, uint32_t device)
     put_str(&td, TD_NAME, name);
     if (emit_track(pf, &td) != 0)
         return 0;
-    pf->devs[pf->ndevs++] = (ttm_perfetto_dev){.device = device, .uuid = id};
+    pf->devs[pf->ndevs++] = (ttm_perfetto_dev){.group = group, .device = device, .uuid = id};
     return id;
 }
 
-int ttm__perfetto_device_track(ttm_perfetto *pf, uint32_t device, uint64_t *uuid)
+int ttm__perfetto_device_track_in(ttm_perfetto *pf, uint32_t group, const char *host,
+                                  uint32_t device, uint64_t *uuid)
 {
     if (pf == NULL || uuid == NULL)
         return TTM_EINVAL;
     if (pf->err != 0)
         return pf->err;
-    uint64_t id = device_track(pf, device);
+    uint64_t id = device_track(pf, group, host, device);
     if (id == 0)
         return pf->err;
     *uuid = id;
     return 0;
 }
 
-int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memtype,
-                                const char *name, uint64_t *uuid)
+int ttm__perfetto_device_track(ttm_perfetto *pf, uint32_t device, uint64_t *uuid)
+{
+    return ttm__perfetto_device_track_in(pf, 0, NULL, device, uuid);
+}
+
+int ttm__perfetto_counter_track_in(ttm_perfetto *pf, uint32_t group, const char *host,
+                                   uint32_t device, unsigned memtype, const char *name,
+                                   uint64_t *uuid)
 {
     if (pf == NULL || uuid == NULL || !ttm__memtype_valid(memtype))
         return TTM_EINVAL;
@@ -228,7 +238,7 @@ int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memt
         return pf->err;
     if (name == NULL || name[0] == '\0')
         name = ttm__memtype_name(memtype);
-    uint64_t parent = device_track(pf, device);
+    uint64_t parent = device_track(pf, group, host, device);
     if (parent == 0)
         return pf->err;
     uint64_t id = new_track(pf, KIND_COUNTER);
@@ -245,6 +255,12 @@ int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memt
         return pf->err;
     *uuid = id;
     return 0;
+}
+
+int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memtype,
+                                const char *name, uint64_t *uuid)
+{
+    return ttm__perfetto_counter_track_in(pf, 0, NULL, device, memtype, name, uuid);
 }
 
 int ttm__perfetto_counter(ttm_perfetto *pf, uint64_t track, uint64_t ts_ns, int64_t value)

@@ -23,7 +23,10 @@
 
 #include "common/bytes.h"
 
+#define TTM_PERFETTO_NAME_MAX 128 /* bytes of a device track's name, NUL included (longer: cut) */
+
 typedef struct ttm_perfetto_dev {
+    uint32_t group; /* which host's device (0 when the trace has one host) */
     uint32_t device;
     uint64_t uuid;
 } ttm_perfetto_dev;
@@ -57,6 +60,15 @@ int ttm__perfetto_device_track(ttm_perfetto *pf, uint32_t device, uint64_t *uuid
  * and stores its uuid in *uuid. Returns 0, TTM_EINVAL, TTM_ENOMEM or TTM_EIO. */
 int ttm__perfetto_counter_track(ttm_perfetto *pf, uint32_t device, unsigned memtype,
                                 const char *name, uint64_t *uuid);
+
+/* The same two for a trace of several hosts, whose device numbers repeat: devices are told
+ * apart by (group, device), and a device track of a group with host not NULL is named "HOST
+ * device D". Group 0 with host NULL is what the two calls above do. */
+int ttm__perfetto_device_track_in(ttm_perfetto *pf, uint32_t group, const char *host,
+                                  uint32_t device, uint64_t *uuid);
+int ttm__perfetto_counter_track_in(ttm_perfetto *pf, uint32_t group, const char *host,
+                                   uint32_t device, unsigned memtype, const char *name,
+                                   uint64_t *uuid);
 
 /* A counter track's value (bytes) from ts_ns on. track is a counter track's uuid from this
  * writer. Returns 0, TTM_EINVAL (not such a track), TTM_ENOMEM or TTM_EIO. */

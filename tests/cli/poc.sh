@@ -11,6 +11,7 @@ ttmem="$build/ttmem"
 ttmemd="$build/ttmemd"
 replay="$build/tests/it_poc_replay"
 . "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/poc_daemon.sh"
 tmp=$(mktemp -d /tmp/ttmem-poc.XXXXXX)
 dpid=
 cleanup() {
@@ -18,25 +19,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-# start_daemon LOG ARGS...: a foreground daemon on $tmp/d.sock with the legacy socket $tmp/p.sock
-start_daemon() {
-    local log=$1
-    shift
-    "$ttmemd" --foreground --socket "$tmp/d.sock" --poc-socket="$tmp/p.sock" --log-file "$log" "$@" &
-    dpid=$!
-    for _ in $(seq 200); do [ -S "$tmp/p.sock" ] && [ -S "$tmp/d.sock.query" ] && return 0; sleep 0.02; done
-    echo "FAIL: ttmemd did not start ($log)"
-    return 1
-}
-stop_daemon() {
-    kill -TERM "$dpid"
-    timeout 10 tail --pid="$dpid" -f /dev/null
-    wait "$dpid"
-    local rc=$?
-    dpid=
-    return $rc
-}
 
 # the Python client
 start_daemon "$tmp/py.log" --devices 2 --arch wormhole_b0 --poc-log
