@@ -69,6 +69,10 @@ const ttm_export_format *ttm_export_format_find(const char *name);
  * buf (cut at len bytes, NUL-terminated). Returns buf. */
 const char *ttm_export_classes(uint32_t mask, char *buf, size_t len);
 
+/* The end of a writer's close(): msg gets one line for err ("write failed" for TTM_EIO);
+ * returns err. */
+int ttm_export_close_msg(int err, char *msg, size_t len);
+
 /* The memory_viz-style name of a buffer life: "b<hexaddr>_<reuse>" (PLAN12.md, rule 6). */
 void ttm_export_buffer_name(const ttm_replay_buffer *b, char *buf, size_t len);
 

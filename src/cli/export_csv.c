@@ -110,11 +110,9 @@ static int csv_close(ttm_export_sink *s, bool ok, char *msg, size_t len)
     int err = s->err;
     if ((fflush(s->f) != 0 || ferror(s->f)) && err == 0)
         err = TTM_EIO;
-    if (err != 0)
-        ttm__set_msg(msg, len, "%s", err == TTM_EIO ? "write failed" : ttm_strerror(err));
     ttm__free(s->hosts);
     ttm__free(s);
-    return err;
+    return ttm_export_close_msg(err, msg, len);
 }
 
 const ttm_export_format ttm_export_csv = {

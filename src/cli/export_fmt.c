@@ -8,6 +8,7 @@
 
 #include "cli/export.h"
 #include "common/alloc.h"
+#include "common/util.h"
 #include "core/registry.h"
 
 static const ttm_export_format *const formats[] = {&ttm_export_perfetto, &ttm_export_sqlite,
@@ -98,4 +99,11 @@ const char *ttm_export_end_name(ttm_export_end end)
 {
     static const char *const names[] = {"live", "freed", "replaced", "leaked"};
     return end <= TTM_EXPORT_LEAKED ? names[end] : "?";
+}
+
+int ttm_export_close_msg(int err, char *msg, size_t len)
+{
+    if (err != 0)
+        ttm__set_msg(msg, len, "%s", err == TTM_EIO ? "write failed" : ttm_strerror(err));
+    return err;
 }

@@ -287,15 +287,13 @@ static int pf_close(ttm_export_sink *s, bool ok, char *msg, size_t len)
         err = s->err;
     else if (ok && lost && err == 0)
         err = TTM_ENOMEM; /* a missed_free instant could not be told */
-    if (err != 0)
-        ttm__set_msg(msg, len, "%s", err == TTM_EIO ? "write failed" : ttm_strerror(err));
     for (size_t i = 0; i < s->nruns; i++) {
         ttm__free(s->runs[i].procs);
         ttm__free(s->runs[i].counters);
     }
     ttm__free(s->runs);
     ttm__free(s);
-    return err;
+    return ttm_export_close_msg(err, msg, len);
 }
 
 const ttm_export_format ttm_export_perfetto = {

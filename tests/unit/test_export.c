@@ -156,6 +156,20 @@ static void step_run(model *m)
                     life(m, d, t, a, 0, false);
 }
 
+/* Every run of the model from its start, the same stream each time (the generator reset). */
+static void play(model *m)
+{
+    rng = 0x9e3779b97f4a7c15ull;
+    for (size_t r = 0; r < RUNS; r++) {
+        memset(m->bufs, 0, sizeof m->bufs);
+        memset(m->used, 0, sizeof m->used);
+        memset(m->lives, 0, sizeof m->lives);
+        m->run = r;
+        m->ts = 1000000000ull * (r + 1);
+        step_run(m);
+    }
+}
+
 /* The run's processes, and the call sites a replay would find: stacks 1 and 2 of text frames,
  * scope names 1 and 2. */
 static const ttm_replay_proc procs[PIDS] = {
@@ -186,7 +200,6 @@ static int drive(const ttm_export_format *fmt, FILE *f, const char *path)
     fmt->observer(s, &obs);
     model *m = ttm__xcalloc(1, sizeof *m);
     m->obs = &obs;
-    rng = 0x9e3779b97f4a7c15ull;
     for (size_t r = 0; r < RUNS; r++) {
         ttm_export_run ri = {.run = r, .nruns = RUNS, .host = hosts[r]};
         if (fmt->needs_procs) {
@@ -195,14 +208,7 @@ static int drive(const ttm_export_format *fmt, FILE *f, const char *path)
         }
         fmt->begin(s, &ri);
     }
-    for (size_t r = 0; r < RUNS; r++) {
-        memset(m->bufs, 0, sizeof m->bufs);
-        memset(m->used, 0, sizeof m->used);
-        memset(m->lives, 0, sizeof m->lives);
-        m->run = r;
-        m->ts = 1000000000ull * (r + 1);
-        step_run(m);
-    }
+    play(m);
     ttm_report sites = {.nstacks = 2, .stacks = stacks, .nstrings = 2, .strings = strings};
     for (size_t r = 0; r < RUNS; r++) {
         ttm_export_run ri = {.run = r, .nruns = RUNS, .host = hosts[r], .title = "synthetic",
@@ -307,16 +313,8 @@ static void write_expected(const char *path)
                                    .buffer = x_buffer, .proc = x_proc, .mark = x_mark};
         model *m = ttm__xcalloc(1, sizeof *m);
         m->obs = &obs;
-        rng = 0x9e3779b97f4a7c15ull;
         fprintf(f, ",\"%s\":[", keys[pass_kind]);
-        for (size_t r = 0; r < RUNS; r++) {
-            memset(m->bufs, 0, sizeof m->bufs);
-            memset(m->used, 0, sizeof m->used);
-            memset(m->lives, 0, sizeof m->lives);
-            m->run = r;
-            m->ts = 1000000000ull * (r + 1);
-            step_run(m);
-        }
+        play(m);
         fprintf(f, "]");
         ttm__free(m);
     }
