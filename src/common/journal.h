@@ -99,6 +99,11 @@ typedef struct ttm_journal_opts {
     uint64_t created_ns; /* the header's creation time (CLOCK_REALTIME ns); 0 = now */
     uint64_t run_id;   /* the run this file belongs to (one daemon's life); 0 = random */
     uint32_t seq;      /* the file's place in its run: 0 first, +1 per rotation */
+    unsigned threads;  /* 0: blocks are compressed and written by the caller; 1: by a thread
+                        * of the writer's own, fed filled blocks through a queue of 3 (the
+                        * caller only encodes records, and waits only when 3 blocks wait).
+                        * Errors stay sticky; the caller sees the thread's at its next call;
+                        * flush and close wait for every block handed over. */
 } ttm_journal_opts;
 
 typedef struct ttm_journal_writer ttm_journal_writer;
