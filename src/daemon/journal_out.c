@@ -64,6 +64,8 @@ typedef struct ttm_jout {
     char host[TTM_JOURNAL_HOST_MAX];
     uint64_t run_id;
     uint32_t seq;
+    uint64_t base;            /* the file's bytes after its opening chunks (CONFIG, RUN, STATE):
+                                 rotation counts the records after them */
     jout_file *old;           /* directory mode: the run's closed files kept */
     size_t nold, oldcap;
     uint64_t old_bytes;       /* their bytes together */
@@ -135,6 +137,8 @@ static int file_open(ttm_daemon *d, ttm_jout *j, uint32_t seq, char *msg, size_t
         j->w = NULL;
         return err;
     }
+    (void)ttm_journal_writer_flush(j->w); /* an error stays sticky: the first write sees it */
+    j->base = ttm_journal_writer_bytes(j->w);
     return TTM_OK;
 }
 
@@ -274,7 +278,7 @@ static void after_write(ttm_daemon *d)
     int err = ttm_jtap_error(&j->tap);
     if (err != TTM_OK)
         journal_fail(d, err);
-    else if (!j->single && ttm_journal_writer_bytes(j->w) >= d->cfg.journal_file_bytes)
+    else if (!j->single && ttm_journal_writer_bytes(j->w) - j->base >= d->cfg.journal_file_bytes)
         rotate(d);
 }
 
