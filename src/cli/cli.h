@@ -15,6 +15,8 @@ int ttm_cli_simulate(int argc, char **argv);
 int ttm_cli_demo(int argc, char **argv);
 int ttm_cli_analyze_log(int argc, char **argv);
 int ttm_cli_metrics(int argc, char **argv);
+/* `ttmem report FILE...` (cmd_report.c, cmd_report_at.c): a run's report from its journal. */
+int ttm_cli_report(int argc, char **argv);
 
 /* Prints "ttmem: " + the formatted message + newline on stderr. Returns 2 (usage errors) so
  * callers can `return ttm_cli_fail(...)`. */

@@ -1,16 +1,21 @@
 /*
  * cmd_simulate.c — `ttmem simulate`: runs a simulator scenario through the core registry,
  * prints the report, and with --check compares the core's verdict with the scenario's ground
- * truth. (`ttmem demo`, which runs simulated processes through a real daemon, is in
- * cmd_demo.c.)
+ * truth; with --journal FILE it writes the run journal of what the registry was fed
+ * (core/jtap.h), which `ttmem report FILE` reads back into the same report. (`ttmem demo`,
+ * which runs simulated processes through a real daemon, is in cmd_demo.c.)
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "common/alloc.h"
 #include "common/fmt.h"
+#include "common/json.h"
+#include "core/jtap.h"
 #include "sim/sim.h"
 
 typedef struct sim_opts {
@@ -20,12 +25,27 @@ typedef struct sim_opts {
     bool check;
     bool json;
     size_t top;
+    const char *journal; /* --journal FILE, NULL without */
+    bool peaks;          /* --peaks: the ground truth's peaks instead of the report */
 } sim_opts;
+
+/* Where the scenario's events go: the registry, through the journal's tap when there is one. */
+typedef struct sim_sink {
+    ttm_registry *reg;
+    ttm_jtap *tap; /* NULL without --journal */
+} sim_sink;
 
 static void apply_event(void *arg, uint32_t pid, const ttm_event *ev)
 {
-    ttm_registry_apply(arg, pid, ev);
+    sim_sink *s = arg;
+    if (s->tap != NULL)
+        ttm_jtap_apply(s->tap, pid, ev);
+    else
+        ttm_registry_apply(s->reg, pid, ev);
 }
+
+/* The report's title, and the journal's RUN chunk: `ttmem report` shows the same. */
+static void sim_title(const sim_opts *o, char *buf, size_t len);
 
 static void print_difference(void *arg, const char *line)
 {
@@ -45,19 +65,130 @@ static void list_scenarios(void)
         printf("%-16s %s\n", s[i].name, s[i].summary);
 }
 
-/* Runs one scenario into a fresh registry. Returns 0, or an exit status after printing the
- * error. *reg_out and *truth receive the results. */
+/* One line for a journal that could not be written: the writer's errno when it has one (the
+ * open's, e, when there is no writer). */
+static int journal_fail(const sim_opts *o, ttm_journal_writer *w, int err, int e)
+{
+    if (w != NULL)
+        e = ttm_journal_writer_errno(w);
+    return ttm_cli_fail("simulate: cannot write the journal '%s': %s", o->journal,
+                        e != 0 ? strerror(e) : ttm_strerror(err)),
+           1;
+}
+
+/* Opens --journal's writer and starts tapping reg into it: CONFIG, then the RUN chunk. Returns
+ * 0, or an exit status after printing the error (*w closed). */
+static int journal_open(const sim_opts *o, ttm_registry *reg, ttm_journal_writer **w,
+                        ttm_jtap *tap)
+{
+    *w = NULL;
+    int err = ttm_journal_writer_open(o->journal, -1, &(ttm_journal_opts){0}, w);
+    int open_errno = err == TTM_EIO ? errno : 0;
+    if (err == TTM_OK)
+        err = ttm_jtap_open(tap, reg, *w, NULL, 0);
+    if (err == TTM_OK) {
+        char title[128];
+        sim_title(o, title, sizeof title);
+        err = ttm_jtap_chunk(tap, TTM_JOURNAL_CHUNK_RUN, 0, title, strlen(title));
+    }
+    if (err != TTM_OK) {
+        int rc = journal_fail(o, *w, err, open_errno);
+        ttm_journal_writer_close(*w);
+        *w = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* Stops the tap and closes the journal. Returns 0, or 1 after printing the error. */
+static int journal_close(const sim_opts *o, ttm_journal_writer *w, ttm_jtap *tap)
+{
+    int err = ttm_jtap_close(tap);
+    int errno_w = ttm_journal_writer_errno(w);
+    int cerr = ttm_journal_writer_close(w);
+    if (err == TTM_OK)
+        err = cerr;
+    if (err == TTM_OK)
+        return 0;
+    return ttm_cli_fail("simulate: cannot write the journal '%s': %s", o->journal,
+                        errno_w != 0 ? strerror(errno_w) : ttm_strerror(err)),
+           1;
+}
+
+/* --peaks: one peak of the model, with its live set, as a member of the "peaks" array. */
+static void peak_json(void *arg, const ttm_sim_peak_set *p)
+{
+    ttm_json *j = arg;
+    ttm__json_obj_begin(j, NULL);
+    ttm__json_u64(j, "device", p->device);
+    ttm__json_str(j, "memtype", ttm__memtype_name(p->memtype));
+    ttm__json_u64(j, "bytes", p->bytes);
+    ttm__json_u64(j, "ts", p->ts);
+    ttm__json_arr_begin(j, "buffers");
+    for (size_t i = 0; i < p->nlive; i++) {
+        ttm__json_obj_begin(j, NULL);
+        ttm__json_u64(j, "pid", p->live[i].pid);
+        ttm__json_u64(j, "addr", p->live[i].addr);
+        ttm__json_u64(j, "size", p->live[i].size);
+        ttm__json_u64(j, "obj", p->live[i].obj);
+        ttm__json_obj_end(j);
+    }
+    ttm__json_arr_end(j);
+    ttm__json_obj_end(j);
+}
+
+/* The scenario run with its ground truth's peaks printed ("ttmem.sim_peaks": for each device
+ * and memtype, the first event reaching the most bytes in use and the buffers live then), the
+ * truth `ttmem report --at peak:D:M` is tested against. */
+static int peaks_run(const sim_opts *o, ttm_registry *reg, sim_sink *sink, ttm_sim_truth *truth)
+{
+    ttm_json j;
+    ttm__json_init(&j, stdout, true);
+    ttm__json_obj_begin(&j, NULL);
+    ttm__json_str(&j, "schema", "ttmem.sim_peaks");
+    ttm__json_u64(&j, "schema_version", 1);
+    char title[128];
+    sim_title(o, title, sizeof title);
+    ttm__json_str(&j, "source", title);
+    ttm__json_arr_begin(&j, "peaks");
+    int err = ttm_sim_run_peaks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg),
+                                apply_event, sink, truth, peak_json, &j);
+    ttm__json_arr_end(&j);
+    ttm__json_obj_end(&j);
+    ttm__json_finish(&j);
+    return err;
+}
+
+/* Runs one scenario into a fresh registry (and its journal with --journal). Returns 0, or an
+ * exit status after printing the error. *reg_out and *truth receive the results. */
 static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth *truth)
 {
     ttm_registry *reg = NULL;
     int err = ttm_registry_open(&reg, NULL);
     if (err != TTM_OK)
         return ttm_cli_fail("cannot create the registry: %s", ttm_strerror(err)), 1;
+    ttm_journal_writer *w = NULL;
+    ttm_jtap tap;
+    sim_sink sink = {.reg = reg};
+    if (o->journal != NULL) {
+        int rc = journal_open(o, reg, &w, &tap);
+        if (rc != 0) {
+            ttm_registry_close(reg);
+            return rc;
+        }
+        sink.tap = &tap;
+    }
     /* the events carry call sites interned in the registry's own table */
-    err = ttm_sim_run_stacks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg), apply_event,
-                             reg, truth);
+    if (o->peaks)
+        err = peaks_run(o, reg, &sink, truth);
+    else
+        err = ttm_sim_run_stacks(o->scenario, o->client, o->seed, ttm_registry_stacks(reg),
+                                 apply_event, &sink, truth);
+    int jrc = w != NULL ? journal_close(o, w, &tap) : 0;
     if (err == TTM_ENOENT) {
         ttm_registry_close(reg);
+        if (o->journal != NULL)
+            unlink(o->journal);
         return ttm_cli_fail("unknown scenario '%s'; 'ttmem simulate --scenario list' lists them",
                             o->scenario);
     }
@@ -65,8 +196,18 @@ static int run_scenario(const sim_opts *o, ttm_registry **reg_out, ttm_sim_truth
         ttm_registry_close(reg);
         return ttm_cli_fail("scenario '%s' failed: %s", o->scenario, ttm_strerror(err)), 1;
     }
+    if (jrc != 0) {
+        ttm_registry_close(reg);
+        return jrc;
+    }
     *reg_out = reg;
     return 0;
+}
+
+static void sim_title(const sim_opts *o, char *buf, size_t len)
+{
+    snprintf(buf, len, "simulate %s (%s client, seed %llu)", o->scenario, client_name(o->client),
+             (unsigned long long)o->seed);
 }
 
 static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out)
@@ -78,8 +219,7 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
     if (err != TTM_OK)
         return ttm_cli_fail("cannot build the report: %s", ttm_strerror(err)), 1;
     char title[128];
-    snprintf(title, sizeof title, "simulate %s (%s client, seed %llu)", o->scenario,
-             client_name(o->client), (unsigned long long)o->seed);
+    sim_title(o, title, sizeof title);
     if (o->json)
         ttm_render_json(out, r, title);
     else
@@ -91,7 +231,8 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
 static int usage_error(const char *msg)
 {
     return ttm_cli_fail("simulate: %s; usage: ttmem simulate --scenario NAME|list "
-                        "[--client identity|legacy] [--seed N] [--check] [--json] [--top N]",
+                        "[--client identity|legacy] [--seed N] [--check] [--json] [--top N] "
+                        "[--journal FILE] [--peaks]",
                         msg);
 }
 
@@ -101,7 +242,9 @@ int ttm_cli_simulate(int argc, char **argv)
         {"scenario", required_argument, NULL, 's'}, {"client", required_argument, NULL, 'c'},
         {"seed", required_argument, NULL, 'S'},     {"check", no_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"journal", required_argument, NULL, 'J'},  {"peaks", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     sim_opts o = {.client = TTM_SIM_IDENTITY, .seed = 1};
     uint64_t v;
@@ -136,9 +279,17 @@ int ttm_cli_simulate(int argc, char **argv)
             if (ttm_cli_parse_top("simulate", optarg, &o.top) != 0)
                 return 2;
             break;
+        case 'J':
+            o.journal = optarg;
+            break;
+        case 'P':
+            o.peaks = true;
+            break;
         case 'h':
             printf("usage: ttmem simulate --scenario NAME|list [--client identity|legacy] "
-                   "[--seed N] [--check] [--json] [--top N]\n\nscenarios:\n");
+                   "[--seed N] [--check] [--json] [--top N] [--journal FILE] [--peaks]\n\n"
+                   "--peaks prints the ground truth's peaks (each device and memtype's live set "
+                   "at its peak) instead of the report\n\nscenarios:\n");
             list_scenarios();
             return 0;
         default:
@@ -159,7 +310,8 @@ int ttm_cli_simulate(int argc, char **argv)
     int rc = run_scenario(&o, &reg, &truth);
     if (rc != 0)
         return rc;
-    rc = report_registry(reg, &o, stdout);
+    if (!o.peaks)
+        rc = report_registry(reg, &o, stdout);
     if (rc == 0 && o.check) {
         size_t diffs = ttm_sim_check(&truth, reg, print_difference, stderr);
         if (diffs > 0) {

@@ -22,8 +22,12 @@ typedef struct cli_command {
 
 static const cli_command commands[] = {
     {"simulate", ttm_cli_simulate,
-     "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json]",
+     "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json] "
+     "[--journal FILE] [--peaks]",
      "run a simulated TT-Metal workload through the core and report"},
+    {"report", ttm_cli_report,
+     "report FILE... [--json] [--top N] [--stack-depth N] [--at TIME|peak[:DEVICE[:MEMTYPE]]]",
+     "the report of a run from its journal(s), or what was live at one moment (--at)"},
     {"demo", ttm_cli_demo, "demo",
      "record simulated TT-Metal processes (one killed mid-run) through ttmemd, reported"},
     {"analyze-log", ttm_cli_analyze_log, "analyze-log [--json] [--top N] [FILE...]",

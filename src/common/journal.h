@@ -46,6 +46,11 @@ typedef struct ttm_journal_device {
  * (the registry's process exit; status as waitpid's, or -1 unknown); FORGET: the daemon dropped
  * it (ttm_registry_process_forget: its records and statistics are gone). */
 enum { TTM_JOURNAL_PROC_START = 0, TTM_JOURNAL_PROC_EXIT = 1, TTM_JOURNAL_PROC_FORGET = 2 };
+/* The status of a START or EXIT record that stands for a PROC_START / PROC_EXIT *event* the
+ * registry applied (ttm_jtap_event: counted among its events); a replay applies such a record as
+ * that event. Any other START record only names the process, any other EXIT record is a whole
+ * ttm_registry_process_exit() (status: waitpid's, or -1 unknown). */
+#define TTM_JOURNAL_STATUS_EVENT (-2)
 
 typedef struct ttm_journal_proc {
     uint8_t state;       /* TTM_JOURNAL_PROC_* */

@@ -106,11 +106,17 @@ int ttm_jtap_event(ttm_jtap *t, uint32_t pid, const ttm_event *ev, uint32_t mask
     case TTM_EV_PROC_EXIT: {
         ttm_journal_proc p = {.state = ev->kind == TTM_EV_PROC_START ? TTM_JOURNAL_PROC_START
                                                                       : TTM_JOURNAL_PROC_EXIT,
-                              .pid = pid, .status = -1, .ts = ev->ts, .name = ""};
+                              .pid = pid, .status = TTM_JOURNAL_STATUS_EVENT, .ts = ev->ts,
+                              .name = ""};
         return keep(t, ttm_journal_writer_proc(t->w, &p));
     }
-    default:
-        return TTM_OK;
+    default: {
+        /* a kind the registry refused (classed invalid): an event record all the same, so
+         * that a replay counts it as the registry did */
+        ttm_journal_event e;
+        ttm_journal_event_from(&e, pid, ev, mask);
+        return keep(t, ttm_journal_writer_event(t->w, &e));
+    }
     }
 }
 

@@ -52,8 +52,10 @@ int ttm_jtap_open_run(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
  * record functions below; a caller that interns and then writes records itself need not. */
 int ttm_jtap_sync(ttm_jtap *t);
 /* The record of an event applied for pid with class mask (ALLOC/FREE: event; MARK: mark;
- * DEVICE_INFO: device; PROC_START: process start without name; PROC_EXIT: exit, status -1).
- * Other kinds write nothing. Returns 0 or the writer's error. */
+ * DEVICE_INFO: device; PROC_START: process start without name; PROC_EXIT: exit; both with
+ * status TTM_JOURNAL_STATUS_EVENT, so that a replay applies them as the events they were).
+ * Any other kind (one the registry classed invalid) is written as an event record too. Returns
+ * 0 or the writer's error. */
 int ttm_jtap_event(ttm_jtap *t, uint32_t pid, const ttm_event *ev, uint32_t mask);
 /* The records of n events applied for pid with masks[i] each (a batch: one STACKS check for
  * all, then ALLOC/FREE records written straight; other kinds as ttm_jtap_event). Returns 0 or

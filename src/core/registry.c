@@ -1430,6 +1430,12 @@ size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size
     return reg->ndevs;
 }
 
+const ttm_device_stats *ttm_registry_device(const ttm_registry *reg, uint16_t device)
+{
+    const dev *d = reg->devs[device];
+    return d != NULL ? &d->s : NULL;
+}
+
 static int offender_cmp(const void *a, const void *b)
 {
     const ttm_offender *x = a, *y = b;

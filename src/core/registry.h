@@ -232,6 +232,10 @@ void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
 
 /* Devices seen, ascending. Returns the count; fills up to cap entries of out (may be NULL). */
 size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap);
+/* One device's statistics in place, NULL when it was never seen: a pointer into the registry,
+ * valid until the next change. O(1), for a caller that follows the bytes in use event by event
+ * (core/replay.h). */
+const ttm_device_stats *ttm_registry_device(const ttm_registry *reg, uint16_t device);
 
 #define TTM_PROC_MAX_PIDS 4
 

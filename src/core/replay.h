@@ -51,6 +51,8 @@ typedef struct ttm_replay_buffer {
     uint32_t stack, scope;   /* the allocation's call site and scope (registry ids) */
     uint32_t free_stack;     /* the closing FREE's stack, 0 when none */
     bool leaked;             /* reclaimed at its process's exit */
+    uint32_t reuse;          /* earlier lives at the same (device, addr) in the run: memory_viz's
+                              * block name is b<addr>_<reuse> */
 } ttm_replay_buffer;
 
 /* What a replay tells its caller as it goes; any member may be NULL. run is the run's index
@@ -124,5 +126,15 @@ const char *ttm_replay_title(const ttm_replay *rp, size_t run);
 /* One line saying what was lost over all files (damaged blocks, cut tails), "" when nothing;
  * after ttm_replay_run. */
 void ttm_replay_summary(const ttm_replay *rp, char *buf, size_t n);
+
+/* Whether run's report has daemon records (the journal held a DAEMON chunk that decodes);
+ * after ttm_replay_run. */
+bool ttm_replay_has_daemon(const ttm_replay *rp, size_t run);
+/* Events whose class mask, applied again, differed from the one the journal recorded (0 when
+ * the replay agrees with the daemon; also in ttm_replay_summary); after ttm_replay_run. */
+uint64_t ttm_replay_mismatches(const ttm_replay *rp);
+
+/* Records applied over every run by the last replay (0: nothing readable). */
+uint64_t ttm_replay_records(const ttm_replay *rp);
 
 #endif /* TTM_CORE_REPLAY_H */

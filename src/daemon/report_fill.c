@@ -12,6 +12,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "core/report.h"
+#include "core/report_merge.h"
 #include "daemon/daemon.h"
 
 static void fill_daemon(ttm_daemon *d, ttm_report_daemon *o)
@@ -45,6 +46,8 @@ static void fill_daemon(ttm_daemon *d, ttm_report_daemon *o)
 /* The daemon's view of a process (its transport) on the report's entry. */
 static void proc_transport(const ttm_dproc *dp, ttm_report_proc *o)
 {
+    o->stats.pid = dp->pid;
+    o->stats.alive = !dp->exited;
     o->uid = dp->uid;
     snprintf(o->name, sizeof o->name, "%s", dp->name);
     o->connected = dp->sessions_open > 0;
@@ -57,44 +60,20 @@ static void proc_transport(const ttm_dproc *dp, ttm_report_proc *o)
     o->side = dp->side;
 }
 
-/* Merges the daemon's processes (ascending by pid, as the registry's are) into r->procs:
- * the registry's entries get their transport counters, and those that never reached the
- * registry get an entry of their own (registered false). */
+/* Merges the daemon's processes (ascending by pid, as the registry's are) into r->procs with
+ * the core's merge (core/report_merge.h), the one a replay of the journal uses too. */
 static int merge_procs(ttm_daemon *d, ttm_report *r)
 {
-    size_t n = r->nprocs, cap = n + d->nprocs;
-    if (cap == 0)
-        return TTM_OK;
-    ttm_report_proc *out = ttm__calloc(cap, sizeof *out);
-    if (out == NULL)
+    if (d->nprocs == 0)
+        return ttm_report_merge_procs(r, NULL, 0);
+    ttm_report_proc *mine = ttm__calloc(d->nprocs, sizeof *mine);
+    if (mine == NULL)
         return TTM_ENOMEM;
-    size_t i = 0, j = 0, k = 0;
-    while (i < n || j < d->nprocs) {
-        ttm_report_proc *rp = i < n ? &r->procs[i] : NULL;
-        const ttm_dproc *dp = j < d->nprocs ? d->procs[j] : NULL;
-        if (rp != NULL && dp != NULL && rp->stats.pid != dp->pid) {
-            if (rp->stats.pid < dp->pid)
-                dp = NULL;
-            else
-                rp = NULL;
-        }
-        ttm_report_proc *o = &out[k++];
-        if (rp != NULL) {
-            *o = *rp; /* takes over stats.devices */
-            i++;
-        } else {
-            o->stats.pid = dp->pid;
-            o->stats.alive = !dp->exited;
-        }
-        if (dp != NULL) {
-            proc_transport(dp, o);
-            j++;
-        }
-    }
-    ttm__free(r->procs);
-    r->procs = out;
-    r->nprocs = k;
-    return TTM_OK;
+    for (size_t i = 0; i < d->nprocs; i++)
+        proc_transport(d->procs[i], &mine[i]);
+    int err = ttm_report_merge_procs(r, mine, d->nprocs);
+    ttm__free(mine);
+    return err;
 }
 
 typedef struct live_ctx {

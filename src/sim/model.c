@@ -34,9 +34,13 @@ void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks
     truth->has_sites = stacks != NULL;
 }
 
+static void report_peaks(ttm__sim *S);
+
 void ttm__sim_fini(ttm__sim *S)
 {
     ttm_sim_truth *t = S->truth;
+    if (S->peak_fn != NULL)
+        report_peaks(S);
     t->npeaks = 0;
     for (uint16_t d = 0; d < S->ndev; d++) {
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++) {
@@ -145,19 +149,54 @@ static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
     S->fn(S->arg, pid, ev, expect);
 }
 
-static void bytes_add(ttm__sim *S, const ttm__sim_rec *r)
+/* Bytes of r enter the counts with the event about to be emitted (the next one). A peak is the
+ * first event that reached it, as the registry and the replay count it. */
+static void bytes_add(ttm__sim *S, ttm__sim_rec *r)
 {
     assert(r->device < S->ndev && r->memtype < TTM_MEMTYPE_COUNT);
     uint64_t *live = &S->live[r->device][r->memtype];
     *live += r->size;
-    if (*live > S->peak[r->device][r->memtype])
+    r->born = S->truth->events;
+    r->died = UINT64_MAX;
+    if (*live > S->peak[r->device][r->memtype]) {
         S->peak[r->device][r->memtype] = *live;
+        S->peak_event[r->device][r->memtype] = S->truth->events;
+        S->peak_ts[r->device][r->memtype] = S->ts;
+    }
 }
 
-static void bytes_sub(ttm__sim *S, const ttm__sim_rec *r)
+/* Bytes of r leave the counts with event `at` (the next one, or a process exit's own). */
+static void bytes_sub(ttm__sim *S, ttm__sim_rec *r, uint64_t at)
 {
     assert(S->live[r->device][r->memtype] >= r->size);
     S->live[r->device][r->memtype] -= r->size;
+    r->died = at;
+}
+
+/* Tells peak_fn the owning buffers live right after the event that reached each peak. */
+static void report_peaks(ttm__sim *S)
+{
+    ttm_sim_live *v = ttm__xcalloc(S->nrecs ? S->nrecs : 1, sizeof *v);
+    for (uint16_t d = 0; d < S->ndev; d++) {
+        for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++) {
+            if (S->peak[d][m] == 0)
+                continue;
+            uint64_t at = S->peak_event[d][m];
+            size_t n = 0;
+            for (uint32_t i = 0; i < S->nrecs; i++) {
+                const ttm__sim_rec *r = &S->recs[i];
+                if (!r->view && r->device == d && r->memtype == m && r->born <= at &&
+                    at < r->died)
+                    v[n++] = (ttm_sim_live){.pid = r->pid, .device = d, .memtype = (uint8_t)m,
+                                            .addr = r->addr, .size = r->size,
+                                            .obj = S->legacy ? 0 : r->obj};
+            }
+            ttm_sim_peak_set p = {.device = d, .memtype = (uint8_t)m, .bytes = S->peak[d][m],
+                                  .ts = S->peak_ts[d][m], .nlive = n, .live = v};
+            S->peak_fn(S->peak_arg, &p);
+        }
+    }
+    ttm__free(v);
 }
 
 /* The primary class of an expected mask (the extras size_mismatch and ambiguous_free aside). */
@@ -224,7 +263,9 @@ static uint32_t rec_new(ttm__sim *S, uint32_t pid, uint16_t device, unsigned mem
                                        .pid = pid,
                                        .device = device,
                                        .memtype = (uint8_t)memtype,
-                                       .view = view};
+                                       .view = view,
+                                       .born = UINT64_MAX,
+                                       .died = UINT64_MAX};
     return S->nrecs++;
 }
 
@@ -291,7 +332,7 @@ void ttm__sim_proc_exit(ttm__sim *S, uint32_t pid)
             S->truth->class_count[TTM_CLASS_LEAKED_AT_EXIT]++;
             S->truth->leaked_bytes += r->size;
             truth_site(S, TTM_CLASS_LEAKED_AT_EXIT, r->stack);
-            bytes_sub(S, r);
+            bytes_sub(S, r, S->truth->events - 1); /* with the exit, emitted above */
         }
         r->refs = 0;
     }
@@ -378,7 +419,7 @@ void ttm__sim_missed(ttm__sim *S, uint32_t rec)
     assert(r->refs > 0 && !r->view);
     S->truth->class_count[TTM_CLASS_MISSED_FREE]++;
     truth_site(S, TTM_CLASS_MISSED_FREE, r->stack);
-    bytes_sub(S, r);
+    bytes_sub(S, r, S->truth->events);
     r->refs = 0;
 }
 
@@ -395,7 +436,7 @@ void ttm__sim_free_size(ttm__sim *S, uint32_t pid, uint32_t rec, uint64_t size, 
     case TTM_CLASS_FREE_OK:
         assert(r->refs > 0 && !r->view && r->pid == pid);
         if (--r->refs == 0)
-            bytes_sub(S, r);
+            bytes_sub(S, r, S->truth->events);
         break;
     case TTM_CLASS_FREE_VIEW:
     case TTM_CLASS_VIEW_AFTER_OWNER:

@@ -35,8 +35,10 @@ const ttm_sim_scenario *ttm_sim_scenarios(size_t *count)
     return scenario_table;
 }
 
-int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
-                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
+/* A scenario run with the peak sets told to peak_fn (NULL: not). */
+static int run_scenario(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth,
+                        ttm_sim_peak_fn peak_fn, void *peak_arg)
 {
     size_t i = 0;
     while (name != NULL && i < NSCENARIOS && strcmp(name, scenario_table[i].name) != 0)
@@ -50,10 +52,18 @@ int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, 
         truth = local = ttm__xmalloc(sizeof *local);
     ttm__sim S;
     ttm__sim_init(&S, client, seed, stacks, fn, arg, truth);
+    S.peak_fn = peak_fn;
+    S.peak_arg = peak_arg;
     scenario_fns[i](&S);
     ttm__sim_fini(&S);
     ttm__free(local);
     return TTM_OK;
+}
+
+int ttm__sim_run_expect(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                        ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth)
+{
+    return run_scenario(name, client, seed, stacks, fn, arg, truth, NULL, NULL);
 }
 
 typedef struct emit_adapter {
@@ -75,6 +85,16 @@ int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, t
         return TTM_EINVAL;
     emit_adapter a = {emit, arg};
     return ttm__sim_run_expect(name, client, seed, stacks, emit_only, &a, truth);
+}
+
+int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                      ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth,
+                      ttm_sim_peak_fn peak_fn, void *peak_arg)
+{
+    if (emit == NULL || peak_fn == NULL)
+        return TTM_EINVAL;
+    emit_adapter a = {emit, arg};
+    return run_scenario(name, client, seed, stacks, emit_only, &a, truth, peak_fn, peak_arg);
 }
 
 int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_emit_fn emit,

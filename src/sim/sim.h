@@ -78,6 +78,34 @@ int ttm_sim_run(const char *name, ttm_sim_client client, uint64_t seed, ttm_sim_
 int ttm_sim_run_stacks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
                        ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth);
 
+/* A buffer live at a peak: owning (views hold no bytes), as the scenario's model has it. */
+typedef struct ttm_sim_live {
+    uint32_t pid;
+    uint16_t device;
+    uint8_t memtype;
+    uint64_t addr, size;
+    uint64_t obj; /* 0 for the legacy client (it sends none) */
+} ttm_sim_live;
+
+/* The peak of one (device, memtype) as the model counts it: the most bytes ever in use there,
+ * the time of the first event that reached them (a later event that only equals them is not the
+ * peak, as ttm_replay_peak() counts), and the owning buffers live right after that event. */
+typedef struct ttm_sim_peak_set {
+    uint16_t device;
+    uint8_t memtype;
+    uint64_t bytes, ts;
+    size_t nlive;
+    const ttm_sim_live *live; /* valid during the call */
+} ttm_sim_peak_set;
+
+typedef void (*ttm_sim_peak_fn)(void *arg, const ttm_sim_peak_set *p);
+
+/* ttm_sim_run_stacks() that, at the end of the run, also tells peak_fn (not NULL) every
+ * (device, memtype) with a non-zero peak, device-major, with the live set at its peak. */
+int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
+                      ttm_sim_emit_fn emit, void *arg, ttm_sim_truth *truth,
+                      ttm_sim_peak_fn peak_fn, void *peak_arg);
+
 /* Compares truth with a registry that has applied the scenario's events. Each difference is
  * one line "class double_free: expected 3, got 2" passed to fn. With call sites, also each
  * (class, stack): the sites of the class's offender entries summed by stack, and the leak

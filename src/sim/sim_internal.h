@@ -54,6 +54,9 @@ typedef struct ttm__sim_rec {
     uint16_t device;
     uint8_t memtype;
     bool view;
+    /* the events (0-based, in emit order) at which its bytes entered and left the counts;
+     * UINT64_MAX: not (yet): the live set at a peak is read from them */
+    uint64_t born, died;
 } ttm__sim_rec;
 
 typedef struct ttm__sim_proc {
@@ -136,6 +139,11 @@ typedef struct ttm__sim {
     uint16_t ndev;
     uint64_t live[TTM__SIM_MAX_DEVICES][TTM_MEMTYPE_COUNT];
     uint64_t peak[TTM__SIM_MAX_DEVICES][TTM_MEMTYPE_COUNT];
+    /* the first event that reached each peak, and its time */
+    uint64_t peak_event[TTM__SIM_MAX_DEVICES][TTM_MEMTYPE_COUNT];
+    uint64_t peak_ts[TTM__SIM_MAX_DEVICES][TTM_MEMTYPE_COUNT];
+    ttm_sim_peak_fn peak_fn; /* told each peak's live set at the end (ttm_sim_run_peaks) */
+    void *peak_arg;
 
     ttm__sim_proc procs[TTM__SIM_MAX_PROCS];
     size_t nprocs;
@@ -159,7 +167,7 @@ typedef struct ttm__sim {
 void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks *stacks,
                    ttm__sim_expect_fn fn, void *arg, ttm_sim_truth *truth);
 /* Writes the model's peaks into the truth (device-major, at most TTM_SIM_MAX_PEAKS pairs with
- * a non-zero peak) and frees everything S owns. */
+ * a non-zero peak), tells S->peak_fn each peak's live set, and frees everything S owns. */
 void ttm__sim_fini(ttm__sim *S);
 
 /* Runs scenario name; returns 0 or TTM_ENOENT. The private form of ttm_sim_run_stacks() that

@@ -1,0 +1,151 @@
+/*
+ * cmd_report.c — `ttmem report FILE... [--json] [--top N] [--stack-depth N] [--at WHEN]`: the
+ * report of a run made again from its journal (core/replay.h), the same text and JSON that
+ * `ttmem record` and `ttmem simulate` printed for it; several runs (the journals of a
+ * multi-host job) in one report keyed by (host, device). `--at` (cmd_report_at.c) shows what
+ * was live at one moment instead.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/report_at.h"
+#include "cli/sites.h"
+#include "common/alloc.h"
+#include "core/replay.h"
+
+#define USAGE                                                                                    \
+    "usage: ttmem report FILE... [--json] [--top N] [--stack-depth N] "                          \
+    "[--at TIME|peak[:DEVICE[:MEMTYPE]]]"
+
+/* The report's title: the run's RUN chunk, else what wrote it; several runs: each one's. */
+static void report_title(const ttm_replay *rp, char *buf, size_t len)
+{
+    size_t n = ttm_replay_runs(rp), off = 0;
+    buf[0] = '\0';
+    for (size_t k = 0; k < n && off < len; k++) {
+        const char *t = ttm_replay_title(rp, k);
+        const char *sep = k == 0 ? "" : "; ";
+        if (t[0] != '\0')
+            off += (size_t)snprintf(buf + off, len - off, "%s%s", sep, t);
+        else
+            off += (size_t)snprintf(buf + off, len - off, "%sttmemd on %s", sep,
+                                    ttm_replay_host(rp, k)[0] ? ttm_replay_host(rp, k) : "?");
+        if (n > 1 && off < len)
+            off += (size_t)snprintf(buf + off, len - off, " [%s]", ttm_replay_host(rp, k));
+    }
+}
+
+/* The whole run's report, printed as record and simulate print theirs. */
+static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char *title)
+{
+    ttm_report r;
+    ttm_report_options ropt = {.top = o->top, .max_leaks = 20,
+                               .sections = TTM_REPORT_SECTIONS |
+                                           TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)};
+    int err = ttm_replay_report(rp, &ropt, &r);
+    if (err != TTM_OK)
+        return ttm_cli_fail("report: cannot build the report: %s", ttm_strerror(err)), 1;
+    ttm_cli_symbolize(&r, NULL);
+    bool daemon = (r.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)) != 0;
+    if (o->json) {
+        ttm_render_json(stdout, &r, title);
+        if (daemon && (r.daemon.dropped > 0 || r.daemon.prior_events > 0))
+            ttm_cli_print_transport(stderr, &r);
+    } else {
+        ttm_render_text_depth(stdout, &r, title, o->depth != 0 ? o->depth : TTM_CLI_TEXT_DEPTH);
+        if (daemon)
+            ttm_cli_print_transport(stdout, &r);
+    }
+    ttm_report_clear(&r);
+    return 0;
+}
+
+/* A run written by a daemon (no RUN chunk) whose DAEMON chunk is missing: its processes'
+ * transport counters are zero, which the report alone would not say. */
+static void note_no_daemon(const ttm_replay *rp)
+{
+    for (size_t k = 0; k < ttm_replay_runs(rp); k++)
+        if (ttm_replay_title(rp, k)[0] == '\0' && !ttm_replay_has_daemon(rp, k))
+            fprintf(stderr, "ttmem: report: no daemon records in the journal of %s (a daemon "
+                            "killed before it wrote them): transport counters are zero\n",
+                    ttm_replay_host(rp, k)[0] ? ttm_replay_host(rp, k) : "?");
+}
+
+static int parse_args(int argc, char **argv, ttm_cli_report_opts *o)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 't'},
+        {"at", required_argument, NULL, 'a'},       {"stack-depth", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            o->json = true;
+            break;
+        case 't':
+            if (ttm_cli_parse_top("report", optarg, &o->top) != 0)
+                return 2;
+            break;
+        case 'd':
+            if (ttm_cli_parse_depth("report", optarg, &o->depth) != 0)
+                return 2;
+            break;
+        case 'a':
+            if (ttm__cli_parse_at(optarg, &o->at) != 0)
+                return 2;
+            o->has_at = true;
+            break;
+        case 'h':
+            printf("%s\n", USAGE);
+            return -1;
+        default:
+            return ttm_cli_bad_option("report", argv);
+        }
+    }
+    if (optind >= argc)
+        return ttm_cli_fail("report: no journal given; " USAGE);
+    return 0;
+}
+
+int ttm_cli_report(int argc, char **argv)
+{
+    ttm_cli_report_opts o = {.top = 10};
+    int rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    ttm_replay *rp = NULL;
+    char msg[512];
+    int err = ttm_replay_open(&rp, (const char *const *)argv + optind, (size_t)(argc - optind),
+                              msg, sizeof msg);
+    if (err != TTM_OK)
+        return ttm_cli_fail("report: %s", msg), 1;
+    err = ttm_replay_run(rp, NULL, UINT64_MAX);
+    if (err != TTM_OK) {
+        ttm_replay_close(rp);
+        return ttm_cli_fail("report: cannot read the journal: %s", ttm_strerror(err)), 1;
+    }
+    ttm_replay_summary(rp, msg, sizeof msg);
+    if (msg[0] != '\0')
+        fprintf(stderr, "ttmem: report: %s\n", msg);
+    if (ttm_replay_records(rp) == 0) {
+        ttm_replay_close(rp);
+        return ttm_cli_fail("report: nothing readable in the journal"), 1;
+    }
+    char title[1024];
+    report_title(rp, title, sizeof title);
+    if (o.has_at)
+        rc = ttm__cli_report_at(rp, &o, title);
+    else
+        rc = print_report(rp, &o, title);
+    if (rc == 0 && !o.has_at)
+        note_no_daemon(rp);
+    fflush(stdout);
+    ttm_replay_close(rp);
+    return rc;
+}
