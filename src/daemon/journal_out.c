@@ -152,8 +152,17 @@ static void write_daemon_chunk(ttm_daemon *d, ttm_jout *j, uint32_t reason, cons
             return; /* out of memory: the replay takes an earlier chunk */
         r = &now;
     }
-    ttm_report part = *r; /* a shallow copy: only the sections to encode differ */
-    part.sections = r->sections & DAEMON_SECTIONS;
+    /* A shallow copy with only the daemon's sections, and STACKS emptied of everything but
+     * what the wire packs there for them: the side log counters of the daemon and of each
+     * process (ttm_report_packed), which a report shows. */
+    ttm_report part = *r;
+    part.sections = (r->sections & DAEMON_SECTIONS) | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    part.nleaks = part.nlive = 0;
+    part.nleak_groups = part.nlive_sites = part.nphases = part.nbreakdown = 0;
+    part.nstrings = part.nmodules = part.nstacks = 0;
+    memset(&part.stack_stats, 0, sizeof part.stack_stats);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        part.classes[c].noffenders = 0;
     j->chunk.len = 0;
     ttm_bw bw = ttm__bw_over(&j->chunk);
     ttm__bw_u32(&bw, reason);

@@ -94,6 +94,12 @@ if "$ttmem" report --help >/dev/null 2>&1; then
     check "ttmem report x.ttmem --json runs" $?
     cmp -s "$tmp/rec.json" "$tmp/rep.json"
     st=$?; check "ttmem report x.ttmem --json equals record's output ($(diff "$tmp/rec.json" "$tmp/rep.json" | head -5 | tr '\n' ' '))" $st
+    # the text too, and a run with call stacks (the side log's counters travel in the chunk)
+    (cd "$tmp" && TMPDIR="$priv" "$ttmem" record -o t.ttmem --stacks -- "$simproc" \
+        --scenario llama >"$tmp/rec.txt" 2>/dev/null)
+    "$ttmem" report "$tmp/t.ttmem" >"$tmp/rep.txt" 2>&1
+    cmp -s "$tmp/rec.txt" "$tmp/rep.txt"
+    st=$?; check "ttmem report t.ttmem (text, --stacks) equals record's output ($(diff "$tmp/rec.txt" "$tmp/rep.txt" | head -5 | tr '\n' ' '))" $st
 else
     echo "note: ttmem report is not in this build (helper B's part): the equality check is skipped"
 fi
@@ -131,6 +137,7 @@ check "the journal grows while the client runs" $?
 kill -9 "$dpid"
 wait "$dpid" 2>/dev/null
 kill -9 "$cpid" 2>/dev/null
+wait "$cpid" 2>/dev/null
 "$jcheck" "$tmp/kill.ttmem" >"$tmp/kill.check"
 check "the killed daemon's journal reads" $?
 "$jcheck" --events "$tmp/kill.ttmem" >"$tmp/kill.events"
@@ -220,6 +227,8 @@ start_daemon rot --journal "$tmp/rot" --journal-file-bytes 64K --journal-max-byt
 check "ttmemd --journal DIR starts" $?
 TTMEM=1 TTMEM_SOCKET="$tmp/rot.sock" "$simproc" --scenario llama >/dev/null 2>&1
 check "the client runs to its end" $?
+"$ttmem" status --socket "$tmp/rot.sock" --json >"$tmp/rot.status" 2>&1
+check "the rotating daemon answers its status" $?
 kill "$dpid"; wait "$dpid" 2>/dev/null
 check "ttmemd stops cleanly" $?
 "$jcheck" "$tmp"/rot/*.ttmem >"$tmp/rot.check"
@@ -247,6 +256,18 @@ assert total <= 3 * 1024 * 1024 + 64 * 1024 + 65536, total
 PY
 check "rotation: one run, seq increasing, CONFIG+RUN(+STATE) first, oldest deleted" $?
 grep -q "journal: deleted" "$tmp/rot.log"; check "the deletions are logged" $?
+if "$ttmem" report --help >/dev/null 2>&1; then
+    "$ttmem" report "$tmp"/rot/*.ttmem --json >"$tmp/rot.report" 2>"$tmp/rot.err"
+    check "ttmem report on the files left runs ($(head -c 200 "$tmp/rot.err"))" $?
+    python3 - "$tmp/rot.status" "$tmp/rot.report" <<'PY'
+import json, sys
+live = json.load(open(sys.argv[1]))["totals"]
+rep = json.load(open(sys.argv[2]))["totals"]
+diff = {k: (live[k], rep.get(k)) for k in live if live[k] != rep.get(k)}
+assert not diff, diff
+PY
+    check "ttmem report on the files left gives the live daemon's totals" $?
+fi
 
 # ---- bad options: one line, exit status 2 ------------------------------------------------------
 bad() {
