@@ -460,13 +460,6 @@ static int wait_status(pid_t pid)
     "ttmem record [-o report.json|run.ttmem] [--journal run.ttmem] [--json] [--top N] "        \
     "[--stacks[=native|python]] [--stack-depth N] -- CMD ARGS..."
 
-/* Whether path names a run journal (`-o run.ttmem`) rather than the report's JSON. */
-static bool is_journal_name(const char *path)
-{
-    size_t n = strlen(path);
-    return n > 6 && strcmp(path + n - 6, ".ttmem") == 0;
-}
-
 /* Makes sure the journal can be created before CMD runs (the private ttmemd truncates it
  * again). Returns 0, or prints one line and returns 1. */
 static int journal_check(const char *path)
@@ -545,13 +538,13 @@ int ttm_cli_record(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': /* a name ending in .ttmem is the journal (the report is printed as usual) */
-            if (is_journal_name(optarg))
+            if (ttm_journal_is_file_name(optarg))
                 journal = optarg;
             else
                 output = optarg;
             break;
         case 'J':
-            if (!is_journal_name(optarg))
+            if (!ttm_journal_is_file_name(optarg))
                 return record_usage("--journal takes a file name ending in .ttmem");
             journal = optarg;
             break;

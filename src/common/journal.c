@@ -937,6 +937,12 @@ void ttm_journal_reader_close(ttm_journal_reader *r)
     ttm__free(r);
 }
 
+bool ttm_journal_is_file_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 6 && strcmp(path + n - 6, ".ttmem") == 0;
+}
+
 /* ---- between the registry's events and the journal's records ------------------------------- */
 
 void ttm_journal_event_from(ttm_journal_event *out, uint32_t pid, const ttm_event *ev,

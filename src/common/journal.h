@@ -183,6 +183,10 @@ const ttm_journal_stats *ttm_journal_reader_stats(const ttm_journal_reader *r);
 void ttm_journal_reader_summary(const ttm_journal_reader *r, char *buf, size_t n);
 void ttm_journal_reader_close(ttm_journal_reader *r);
 
+/* Whether path names one journal file (it ends in ".ttmem"), not a directory of rotated ones
+ * (`ttmemd --journal`, `ttmem record -o`). */
+bool ttm_journal_is_file_name(const char *path);
+
 /* ---- between the registry's events and the journal's records ------------------------------- */
 
 struct ttm_event;

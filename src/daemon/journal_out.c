@@ -302,8 +302,7 @@ int ttm__journal_open(ttm_daemon *d, char *msg, size_t msg_len)
         ttm__set_msg(msg, msg_len, "cannot start the journal: out of memory");
         return TTM_ENOMEM;
     }
-    size_t n = strlen(d->cfg.journal_path);
-    j->single = n > 6 && strcmp(d->cfg.journal_path + n - 6, ".ttmem") == 0;
+    j->single = ttm_journal_is_file_name(d->cfg.journal_path);
     if (gethostname(j->host, sizeof j->host - 1) != 0 || j->host[0] == '\0')
         snprintf(j->host, sizeof j->host, "%s", "unknown");
     for (char *c = j->host; *c; c++) /* a file name: no slash */

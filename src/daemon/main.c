@@ -112,13 +112,6 @@ static int resolve_group(const char *s, gid_t *gid)
     return TTM_ENOENT;
 }
 
-/* Whether --journal names one file (a path ending in .ttmem) rather than a directory. */
-static bool journal_single(const ttm_daemon_config *cfg)
-{
-    size_t n = strlen(cfg->journal_path);
-    return n > 6 && strcmp(cfg->journal_path + n - 6, ".ttmem") == 0;
-}
-
 /* --journal PATH, made absolute (a detached daemon works in /). */
 static int journal_path(ttm_daemon_config *cfg, const char *path)
 {
@@ -362,7 +355,7 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         cfg->journal_max_bytes = cfg->journal_file_bytes > TTM_JOURNAL_MAX_BYTES_DEFAULT
                                      ? cfg->journal_file_bytes
                                      : TTM_JOURNAL_MAX_BYTES_DEFAULT;
-    if (cfg->journal_max_bytes < cfg->journal_file_bytes && !journal_single(cfg))
+    if (cfg->journal_max_bytes < cfg->journal_file_bytes && !ttm_journal_is_file_name(cfg->journal_path))
         return usage_fail("--journal-max-bytes (%llu) must be at least --journal-file-bytes "
                           "(%llu)",
                           (unsigned long long)cfg->journal_max_bytes,
