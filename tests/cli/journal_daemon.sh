@@ -117,10 +117,13 @@ check "record --journal x.json exits 2" $([ $? -eq 2 ]; echo $?)
 
 # ---- a SIGKILLed ttmemd -----------------------------------------------------------------------
 # start_daemon NAME ARGS...: a foreground ttmemd on $tmp/NAME.sock logging to $tmp/NAME.log
+# (appended), without a state file unless ARGS name one
 start_daemon() {
-    local name=$1
+    local name=$1 state=--no-state
     shift
-    "$ttmemd" --foreground --no-state --socket "$tmp/$name.sock" --log-file "$tmp/$name.log" \
+    case " $* " in *" --state-file "*) state=--foreground ;; esac
+    rm -f "$tmp/$name.ready"
+    "$ttmemd" --foreground $state --socket "$tmp/$name.sock" --log-file "$tmp/$name.log" \
         --log-level info "$@" 9>"$tmp/$name.ready" --ready-fd 9 &
     dpid=$!
     pids+=("$dpid")
@@ -267,6 +270,46 @@ diff = {k: (live[k], rep.get(k)) for k in live if live[k] != rep.get(k)}
 assert not diff, diff
 PY
     check "ttmem report on the files left gives the live daemon's totals" $?
+fi
+
+# ---- a restarted daemon: its journal begins with the STATE it reloaded --------------------------
+# the client runs on across the restart (its ring is handed to the next daemon); the second
+# journal alone gives the second daemon's totals
+if "$ttmem" report --help >/dev/null 2>&1; then
+    start_daemon rs --state-file "$tmp/rs.state" --journal "$tmp/rs1.ttmem"
+    check "ttmemd --state-file --journal starts" $?
+    TTMEM=1 TTMEM_SOCKET="$tmp/rs.sock" "$simproc" --scenario llama --pace-us 30 >/dev/null 2>&1 &
+    cpid=$!
+    pids+=("$cpid")
+    wait_for 60 bigger "$tmp/rs1.ttmem" 20000
+    check "the first daemon journals" $?
+    kill "$dpid"; wait "$dpid" 2>/dev/null
+    start_daemon rs --state-file "$tmp/rs.state" --journal "$tmp/rs2.ttmem"
+    check "the second daemon starts from the state" $?
+    wait "$cpid"
+    check "the client ran to its end across the restart" $?
+    settled() {
+        "$ttmem" status --socket "$tmp/rs.sock" --json 2>/dev/null | python3 -c \
+            "import json,sys; d=json.load(sys.stdin); sys.exit(d['daemon']['clients_connected'] != 0)"
+    }
+    wait_for 30 settled
+    check "the client's exit is settled" $?
+    "$ttmem" status --socket "$tmp/rs.sock" --json >"$tmp/rs.status" 2>&1
+    kill "$dpid"; wait "$dpid" 2>/dev/null
+    "$jcheck" "$tmp/rs2.ttmem" >"$tmp/rs2.check"
+    python3 -c "import json,sys; f=json.load(open(sys.argv[1]))[0]['first']; assert f[:2]==['CONFIG','STATE'], f" "$tmp/rs2.check"
+    check "the second journal begins with CONFIG and STATE" $?
+    "$ttmem" report "$tmp/rs2.ttmem" --json >"$tmp/rs2.report" 2>"$tmp/rs2.err"
+    check "ttmem report on the second journal runs ($(head -c 200 "$tmp/rs2.err"))" $?
+    python3 - "$tmp/rs.status" "$tmp/rs2.report" <<'PY'
+import json, sys
+live = json.load(open(sys.argv[1]))["totals"]
+rep = json.load(open(sys.argv[2]))["totals"]
+diff = {k: (live[k], rep.get(k)) for k in live if live[k] != rep.get(k)}
+assert not diff, diff
+assert live["events"] > 0, live["events"]
+PY
+    check "the second journal's report gives the restarted daemon's totals" $?
 fi
 
 # ---- bad options: one line, exit status 2 ------------------------------------------------------
