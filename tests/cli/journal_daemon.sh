@@ -100,6 +100,22 @@ if "$ttmem" report --help >/dev/null 2>&1; then
     "$ttmem" report "$tmp/t.ttmem" >"$tmp/rep.txt" 2>&1
     cmp -s "$tmp/rec.txt" "$tmp/rep.txt"
     st=$?; check "ttmem report t.ttmem (text, --stacks) equals record's output ($(diff "$tmp/rec.txt" "$tmp/rep.txt" | head -5 | tr '\n' ' '))" $st
+    # every scenario's first process through both clients, and two processes at once
+    for s in $("$ttmem" simulate --scenario list | awk '{print $1}'); do
+        for c in identity legacy; do
+            TMPDIR="$priv" "$ttmem" record -o "$tmp/s.ttmem" --json -- "$simproc" --scenario "$s" \
+                --client "$c" >"$tmp/s.rec" 2>/dev/null
+            "$ttmem" report "$tmp/s.ttmem" --json >"$tmp/s.rep" 2>&1
+            cmp -s "$tmp/s.rec" "$tmp/s.rep"
+            st=$?; check "scenario $s ($c): report of record's journal equals record's JSON ($(diff "$tmp/s.rec" "$tmp/s.rep" | head -3 | tr '\n' ' '))" $st
+        done
+    done
+    TMPDIR="$priv" "$ttmem" record -o "$tmp/mp.ttmem" --json -- sh -c "'$simproc' --scenario multi-process --process 0 & '$simproc' --scenario multi-process --process 1 & wait" \
+        >"$tmp/mp.rec" 2>/dev/null
+    "$ttmem" report "$tmp/mp.ttmem" --json >"$tmp/mp.rep" 2>&1
+    cmp -s "$tmp/mp.rec" "$tmp/mp.rep" &&
+        python3 -c "import json,sys; assert len(json.load(open(sys.argv[1]))['processes']) == 2" "$tmp/mp.rec"
+    st=$?; check "two processes at once: report of the journal equals record's JSON" $st
 else
     echo "note: ttmem report is not in this build (helper B's part): the equality check is skipped"
 fi
@@ -127,7 +143,7 @@ start_daemon() {
         --log-level info "$@" 9>"$tmp/$name.ready" --ready-fd 9 &
     dpid=$!
     pids+=("$dpid")
-    wait_for 10 grep -q ready "$tmp/$name.ready"
+    wait_for 10 grep -qs ready "$tmp/$name.ready"
 }
 start_daemon kill --journal "$tmp/kill.ttmem"
 check "ttmemd --journal FILE starts" $?
