@@ -7,8 +7,13 @@
  * /proc/PID/status), and the wall time from the first fork to the daemon having taken every
  * event. Baseline, same run: 1 process x M events against a fresh daemon; the ratios follow.
  *
- * Usage: bench_many [--ttmemd PATH] [--procs N] [--events M]   (defaults 64 x 1,000,000;
- * ttmemd defaults to the one next to the bench directory)
+ * Usage: bench_many [--ttmemd PATH] [--procs N] [--events M] [--journal FILE.ttmem]
+ * (defaults 64 x 1,000,000; ttmemd defaults to the one next to the bench directory)
+ *
+ * --journal (issue 12): instead, N x M twice in the same run, against a fresh ttmemd without a
+ * journal (the baseline) and one with --journal FILE: events/s end to end both ways, the
+ * daemon's CPU time per event (all its threads, /proc/PID/stat) both ways, the journal's bytes
+ * per event, and the ratios.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -86,8 +91,27 @@ typedef struct result {
     unsigned procs;
     uint64_t per, committed, taken, daemon_dropped, client_dropped, refused, rejected;
     uint64_t waited, detached, flush_failed, hwm_kib;
-    double wall_s;
+    double wall_s, cpu_s; /* cpu_s: the daemon's user + system time, every thread */
 } result;
+
+/* User + system seconds of pid (all its threads), from /proc/PID/stat; 0 when unreadable. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                            &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 static void fetch(ttm_report *s)
 {
@@ -97,14 +121,14 @@ static void fetch(ttm_report *s)
         die(msg);
 }
 
-static result run(const char *ttmemd, unsigned procs, uint64_t per)
+static result run(const char *ttmemd, unsigned procs, uint64_t per, const char *const *extra)
 {
     result r;
     memset(&r, 0, sizeof r);
     r.procs = procs;
     r.per = per & ~1ull;
     char err[256];
-    daemon_pid = ttm_bench_ttmemd_start(ttmemd, sock, NULL, err, sizeof err);
+    daemon_pid = ttm_bench_ttmemd_start(ttmemd, sock, extra, err, sizeof err);
     if (daemon_pid < 0)
         die(err);
     int p[2];
@@ -161,6 +185,7 @@ static result run(const char *ttmemd, unsigned procs, uint64_t per)
     r.rejected = s.daemon.clients_rejected;
     ttm_report_clear(&s);
     r.hwm_kib = vm_hwm_kib(daemon_pid);
+    r.cpu_s = cpu_seconds(daemon_pid);
     ttm_bench_ttmemd_stop(daemon_pid, sock, "");
     daemon_pid = -1;
     return r;
@@ -185,9 +210,42 @@ static void print(const char *name, const result *r)
            (double)r->procs * (double)r->per / r->wall_s / 1e6, r->waited, r->flush_failed);
 }
 
+/* --journal: the same load without and with the journal, in this run. */
+static int journal_compare(const char *ttmemd, unsigned procs, uint64_t per, const char *path)
+{
+    printf("bench_many --journal: %u processes x %" PRIu64 " events, one ttmemd without, then "
+           "with --journal %s\n",
+           procs, per, path);
+    const char *plain[] = {"--no-state", NULL}; /* both: no checkpoints in either figure */
+    result off = run(ttmemd, procs, per, plain);
+    print("no journal", &off);
+    const char *extra[] = {"--journal", path, "--no-state", NULL};
+    result on = run(ttmemd, procs, per, extra);
+    print("journal", &on);
+    FILE *f = fopen(path, "r");
+    long bytes = 0;
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+        bytes = ftell(f);
+    if (f != NULL)
+        fclose(f);
+    double n = (double)procs * (double)(per & ~1ull);
+    double cpu_off = off.cpu_s / n * 1e9, cpu_on = on.cpu_s / n * 1e9;
+    printf("  events/s  %.2f M without, %.2f M with the journal: ratio %.3f\n",
+           n / off.wall_s / 1e6, n / on.wall_s / 1e6, off.wall_s / on.wall_s);
+    printf("  daemon CPU %.1f ns/event without, %.1f ns/event with (every thread): the journal "
+           "costs %.1f ns/event = %.1f M events/s per core\n",
+           cpu_off, cpu_on, cpu_on - cpu_off,
+           cpu_on > cpu_off ? 1e3 / (cpu_on - cpu_off) : 0.0);
+    printf("  journal   %ld bytes, %.2f bytes/event\n", bytes, (double)bytes / n);
+    unlink(path);
+    rmdir(dir);
+    return lost(&off) == 0 && lost(&on) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     char ttmemd[PATH_MAX] = "";
+    const char *journal = NULL;
     unsigned procs = 64;
     uint64_t per = 1000000;
     for (int i = 1; i < argc; i++) {
@@ -197,8 +255,11 @@ int main(int argc, char **argv)
             procs = (unsigned)strtoul(argv[++i], NULL, 0);
         else if (strcmp(argv[i], "--events") == 0 && i + 1 < argc)
             per = strtoull(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--journal") == 0 && i + 1 < argc)
+            journal = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_many [--ttmemd PATH] [--procs N] [--events M]\n");
+            fprintf(stderr, "usage: bench_many [--ttmemd PATH] [--procs N] [--events M] "
+                            "[--journal FILE.ttmem]\n");
             return 2;
         }
     }
@@ -210,11 +271,13 @@ int main(int argc, char **argv)
     ttm_bench_private_paths("many", dir, sizeof dir, sock, sizeof sock, query, sizeof query);
 
     ttm_bench_machine();
+    if (journal != NULL)
+        return journal_compare(ttmemd, procs, per, journal);
     printf("bench_many: %u processes x %" PRIu64 " events, all at once, one ttmemd\n", procs,
            per);
-    result base = run(ttmemd, 1, per);
+    result base = run(ttmemd, 1, per, NULL);
     print("baseline", &base);
-    result many = run(ttmemd, procs, per);
+    result many = run(ttmemd, procs, per, NULL);
     print("many", &many);
     printf("  ratio     wall %.1fx for %ux the events (%.2fx the time per event), peak RSS "
            "%.2fx\n",

@@ -91,7 +91,7 @@ static void make_journal(ttm_bytes *out)
         abort();
     ttm_journal_writer *w = NULL;
     ttm_journal_opts o = {.block_size = 96, .host = "seed-host",
-                          .created_ns = 1764000000000000000ull};
+                          .created_ns = 1764000000000000000ull, .run_id = 0x5eed};
     if (ttm_journal_writer_open(NULL, dup(fd), &o, &w) != 0)
         abort();
     static const char cmd[] = "python3\0-m\0llama\0";

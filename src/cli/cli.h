@@ -118,6 +118,9 @@ void ttm_cli_print_transport(FILE *out, const ttm_report *s);
 typedef struct ttm_cli_private ttm_cli_private;
 /* Returns 0, or prints one line and returns 1. */
 int ttm_cli_private_start(ttm_cli_private **out);
+/* The same with extra ttmemd options (NULL-terminated; NULL: none), e.g. `ttmem record`'s
+ * --journal FILE --journal-title TEXT. */
+int ttm_cli_private_start_args(ttm_cli_private **out, const char *const *extra);
 const char *ttm_cli_private_socket(const ttm_cli_private *p);
 /* Starts argv with TTMEM=1 and TTMEM_SOCKET set. stdout_fd >= 0 replaces its stdout. Returns
  * the pid, or -1 after printing why. */

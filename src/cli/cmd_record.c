@@ -32,6 +32,7 @@
 #include "common/alloc.h"
 #include "common/clock.h"
 #include "common/fmt.h"
+#include "common/journal.h"
 
 struct ttm_cli_private {
     char dir[64];
@@ -137,6 +138,11 @@ static int wait_ready(int fd, pid_t pid, char *why, size_t len)
 
 int ttm_cli_private_start(ttm_cli_private **out)
 {
+    return ttm_cli_private_start_args(out, NULL);
+}
+
+int ttm_cli_private_start_args(ttm_cli_private **out, const char *const *extra)
+{
     *out = NULL;
     ttm_cli_private *p = ttm__xcalloc(1, sizeof *p);
     p->daemon = -1;
@@ -183,9 +189,19 @@ int ttm_cli_private_start(ttm_cli_private **out)
         if (dup2(pipefd[1], 3) < 0)
             _exit(127);
         /* --no-state: a private daemon lives for one command; its directory is removed after */
-        char *args[] = {daemon,         "--foreground", "--socket",   p->socket,
-                        "--ready-fd",   "3",            "--log-file", p->log,
-                        "--log-level", "info",         "--no-state", NULL};
+        const char *base[] = {daemon,        "--foreground", "--socket",   p->socket,
+                              "--ready-fd",  "3",            "--log-file", p->log,
+                              "--log-level", "info",         "--no-state"};
+        size_t nbase = sizeof base / sizeof base[0], nextra = 0;
+        while (extra != NULL && extra[nextra] != NULL)
+            nextra++;
+        char **args = calloc(nbase + nextra + 1, sizeof *args);
+        if (args == NULL)
+            _exit(127);
+        for (size_t i = 0; i < nbase; i++)
+            args[i] = (char *)base[i];
+        for (size_t i = 0; i < nextra; i++)
+            args[nbase + i] = (char *)extra[i];
         execvp(daemon, args);
         _exit(127);
     }
@@ -441,8 +457,60 @@ static int wait_status(pid_t pid)
 /* ---- the command ---------------------------------------------------------------------------- */
 
 #define RECORD_USAGE                                                                           \
-    "ttmem record [-o report.json] [--json] [--top N] [--stacks[=native|python]] "             \
-    "[--stack-depth N] -- CMD ARGS..."
+    "ttmem record [-o report.json|run.ttmem] [--journal run.ttmem] [--json] [--top N] "        \
+    "[--stacks[=native|python]] [--stack-depth N] -- CMD ARGS..."
+
+/* Makes sure the journal can be created before CMD runs (the private ttmemd truncates it
+ * again). Returns 0, or prints one line and returns 1. */
+static int journal_check(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ttm_cli_fail("record: cannot write the journal '%s': %s", path,
+                            strerror(errno)),
+               1;
+    close(fd);
+    return 0;
+}
+
+typedef struct journal_count {
+    uint64_t events;
+} journal_count;
+
+static int count_event(void *ctx, const ttm_journal_event *e)
+{
+    (void)e;
+    ((journal_count *)ctx)->events++;
+    return 0;
+}
+
+/* "journal written to FILE (N events, M bytes)", read back from the file the private ttmemd
+ * closed, with the reader's line when something in it is lost. */
+static void journal_said(const char *path)
+{
+    ttm_journal_reader *r = NULL;
+    int err = ttm_journal_reader_open(path, -1, &r);
+    if (err != TTM_OK) {
+        fprintf(stderr, "ttmem: record: the journal '%s' cannot be read: %s\n", path,
+                ttm_strerror(err));
+        return;
+    }
+    journal_count c = {0};
+    ttm_journal_sink sink = {.ctx = &c, .event = count_event};
+    err = ttm_journal_read_all(r, &sink);
+    char lost[256];
+    ttm_journal_reader_summary(r, lost, sizeof lost);
+    ttm_journal_reader_close(r);
+    struct stat st;
+    uint64_t bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+    fprintf(stderr, "ttmem: journal written to %s (%" PRIu64 " events, %" PRIu64 " bytes)\n",
+            path, c.events, bytes);
+    if (err != TTM_OK)
+        fprintf(stderr, "ttmem: record: reading the journal back failed: %s\n",
+                ttm_strerror(err));
+    if (lost[0] != '\0')
+        fprintf(stderr, "ttmem: %s\n", lost);
+}
 
 static int record_usage(const char *msg)
 {
@@ -455,9 +523,11 @@ int ttm_cli_record(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
         {"top", required_argument, NULL, 't'},    {"help", no_argument, NULL, 'h'},
         {"stacks", optional_argument, NULL, 'S'}, {"stack-depth", required_argument, NULL, 'D'},
+        {"journal", required_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
     const char *output = NULL;
+    const char *journal = NULL; /* the run journal the private ttmemd writes */
     const char *stacks = NULL; /* TTMEM_STACKS for CMD; NULL: left as it is */
     unsigned depth = 0;        /* TTMEM_STACK_DEPTH for CMD; 0: left to libttmem (32) */
     bool json = false;
@@ -467,8 +537,16 @@ int ttm_cli_record(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "+o:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'o':
-            output = optarg;
+        case 'o': /* a name ending in .ttmem is the journal (the report is printed as usual) */
+            if (ttm_journal_is_file_name(optarg))
+                journal = optarg;
+            else
+                output = optarg;
+            break;
+        case 'J':
+            if (!ttm_journal_is_file_name(optarg))
+                return record_usage("--journal takes a file name ending in .ttmem");
+            journal = optarg;
             break;
         case 'j':
             json = true;
@@ -496,7 +574,9 @@ int ttm_cli_record(int argc, char **argv)
                    "--stacks captures the call stack of every allocation and free (python: "
                    "also the\nPython frames); the report shows where each finding comes from. "
                    "--stack-depth N\ncaptures N frames (default 32) and shows N in the text "
-                   "(default %u); it implies --stacks.\n",
+                   "(default %u); it implies --stacks.\n"
+                   "-o run.ttmem (or --journal run.ttmem) also writes the run journal: every "
+                   "event, read\nagain by `ttmem report run.ttmem` (docs/JOURNAL.md).\n",
                    TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
@@ -510,6 +590,14 @@ int ttm_cli_record(int argc, char **argv)
     if (depth != 0 && stacks == NULL)
         stacks = "native";
     char **cmd = &argv[optind];
+    /* the report's title, and the journal's RUN chunk (the same words) */
+    char title[512];
+    size_t off = (size_t)snprintf(title, sizeof title, "record");
+    for (char **a = cmd; *a != NULL && off < sizeof title; a++)
+        off += (size_t)snprintf(title + off, sizeof title - off, " %s", *a);
+    if (journal != NULL && journal_check(journal) != 0)
+        return 1;
+    const char *extra[] = {"--journal", journal, "--journal-title", title, NULL};
     FILE *out_file = NULL;
     if (output != NULL) {
         out_file = fopen(output, "w");
@@ -518,7 +606,9 @@ int ttm_cli_record(int argc, char **argv)
     }
 
     ttm_cli_private *p = NULL;
-    if (ttm_cli_private_start(&p) != 0) {
+    if (ttm_cli_private_start_args(&p, journal != NULL ? extra : NULL) != 0) {
+        if (journal != NULL)
+            unlink(journal); /* made by journal_check: nothing was run */
         if (out_file != NULL) {
             fclose(out_file);
             unlink(output);
@@ -536,6 +626,8 @@ int ttm_cli_record(int argc, char **argv)
     pid_t child = ttm_cli_private_spawn(p, cmd, -1);
     if (child < 0) {
         ttm_cli_private_stop(p);
+        if (journal != NULL)
+            unlink(journal); /* CMD did not run */
         if (out_file != NULL) {
             fclose(out_file);
             unlink(output);
@@ -562,10 +654,6 @@ int ttm_cli_record(int argc, char **argv)
     }
     ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
     const ttm_report *r = &snap;
-    char title[512];
-    size_t off = (size_t)snprintf(title, sizeof title, "record");
-    for (char **a = cmd; *a != NULL && off < sizeof title; a++)
-        off += (size_t)snprintf(title + off, sizeof title - off, " %s", *a);
     if (out_file != NULL) {
         ttm_render_json(out_file, r, title);
         if (fclose(out_file) != 0)
@@ -588,6 +676,8 @@ int ttm_cli_record(int argc, char **argv)
                 cmd[0]);
     fflush(stdout);
     ttm_report_clear(&snap);
-    ttm_cli_private_stop(p);
+    ttm_cli_private_stop(p); /* the private ttmemd closes the journal as it stops */
+    if (journal != NULL)
+        journal_said(journal);
     return status;
 }

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -110,18 +112,39 @@ static inline uint32_t get_var32(ttm_br *r, const char *what)
 
 /* ---- writer -------------------------------------------------------------------------------- */
 
+#define QUEUE_BLOCKS 3u /* filled blocks waiting for the compressor thread at most */
+
+/* A filled block handed to the compressor thread. */
+typedef struct jblock {
+    ttm_bytes raw;
+    uint32_t count;
+    uint64_t first_ts, last_ts;
+} jblock;
+
 struct ttm_journal_writer {
     int fd;
-    int err, sys_errno;
+    int err, sys_errno;   /* err: the caller's thread's sticky error */
     size_t block_size;
-    uint64_t cap, bytes;
+    uint64_t cap;
+    _Atomic uint64_t bytes; /* complete blocks and header on file (the compressor's) */
     ttm_bytes raw, out;
     uint32_t count;
     uint64_t first_ts, last_ts, prev_ts, prev_addr, prev_obj;
     ZSTD_CCtx *zc;
+    /* threads = 1: the compressor thread owns zc, out, fd and bytes; the caller's thread
+     * fills raw and hands it over through q (a ring of QUEUE_BLOCKS, guarded by mu) */
+    bool threaded;
+    _Atomic int async_err; /* the compressor's first failure, seen by the caller's thread */
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t work, room;
+    jblock q[QUEUE_BLOCKS];
+    size_t qhead, qlen;   /* qlen counts the block being compressed too */
+    bool stop;
 };
 
-/* Writes all n bytes; on failure cuts the file back to w->bytes and records the error. */
+/* Writes all n bytes; on failure cuts the file back to w->bytes, keeps the errno and returns
+ * TTM_EIO (the caller makes it sticky). */
 static int write_all(ttm_journal_writer *w, const uint8_t *p, size_t n)
 {
     size_t done = 0;
@@ -133,13 +156,15 @@ static int write_all(ttm_journal_writer *w, const uint8_t *p, size_t n)
             w->sys_errno = k < 0 ? errno : ENOSPC;
             if (done > 0 && ftruncate(w->fd, (off_t)w->bytes) == 0)
                 (void)lseek(w->fd, (off_t)w->bytes, SEEK_SET);
-            return w->err = TTM_EIO;
+            return TTM_EIO;
         }
         done += (size_t)k;
     }
     w->bytes += n;
     return 0;
 }
+
+static int start_thread(ttm_journal_writer *w);
 
 static void block_reset(ttm_journal_writer *w)
 {
@@ -218,6 +243,8 @@ int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *op
     rc = write_all(w, hdr, sizeof hdr);
     if (rc != 0)
         goto close_fd;
+    if (o.threads > 0 && (rc = start_thread(w)) != 0)
+        goto close_fd;
     *out = w;
     return 0;
 
@@ -229,39 +256,146 @@ free_writer:
     return rc;
 }
 
-int ttm_journal_writer_flush(ttm_journal_writer *w)
+/* Compresses a block's records and writes the block. Returns 0, TTM_ENOMEM, TTM_ELIMIT or
+ * TTM_EIO (on the thread that owns zc, out, fd and bytes). */
+static int emit(ttm_journal_writer *w, const ttm_bytes *raw, uint32_t count, uint64_t first_ts,
+                uint64_t last_ts)
 {
-    if (w->err != 0)
-        return w->err;
-    if (w->count == 0)
-        return 0;
-    size_t bound = ZSTD_compressBound(w->raw.len);
+    size_t bound = ZSTD_compressBound(raw->len);
     w->out.len = 0;
     ttm_bw bw = ttm__bw_over(&w->out);
     uint8_t *dst = ttm__bw_room(&bw, BLOCK_HDR_LEN + bound);
     if (dst == NULL)
-        return w->err = TTM_ENOMEM;
-    size_t clen = ZSTD_compress2(w->zc, dst + BLOCK_HDR_LEN, bound, w->raw.data, w->raw.len);
+        return TTM_ENOMEM;
+    size_t clen = ZSTD_compress2(w->zc, dst + BLOCK_HDR_LEN, bound, raw->data, raw->len);
     if (ZSTD_isError(clen))
-        return w->err = TTM_ENOMEM; /* zstd fails only for want of memory with a bound this size */
+        return TTM_ENOMEM; /* zstd fails only for want of memory with a bound this size */
     ttm__put_le32(dst, BLOCK_MAGIC);
     dst[4] = BLOCK_KIND_RECORDS;
     dst[5] = CODEC_ZSTD;
     ttm__put_le16(dst + 6, 0);
-    ttm__put_le32(dst + 8, (uint32_t)w->raw.len);
+    ttm__put_le32(dst + 8, (uint32_t)raw->len);
     ttm__put_le32(dst + 12, (uint32_t)clen);
-    ttm__put_le32(dst + 16, w->count);
+    ttm__put_le32(dst + 16, count);
     ttm__put_le32(dst + 20, crc32c(dst + BLOCK_HDR_LEN, clen));
-    ttm__put_le64(dst + 24, w->first_ts);
-    ttm__put_le64(dst + 32, w->last_ts);
+    ttm__put_le64(dst + 24, first_ts);
+    ttm__put_le64(dst + 32, last_ts);
     ttm__put_le32(dst + 40, crc32c(dst, 40));
     size_t n = BLOCK_HDR_LEN + clen;
     if (w->cap != 0 && w->bytes + n > w->cap)
-        return w->err = TTM_ELIMIT;
-    int rc = write_all(w, dst, n);
-    if (rc == 0)
+        return TTM_ELIMIT;
+    return write_all(w, dst, n);
+}
+
+/* ---- the compressor thread (threads = 1) ------------------------------------------------------ */
+
+/* Takes the filled blocks in order, compresses and writes them; after a failure it drops the
+ * rest (the file ends at its last complete block, as without the thread). */
+static void *compressor(void *arg)
+{
+    ttm_journal_writer *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->qlen == 0 && !w->stop)
+            pthread_cond_wait(&w->work, &w->mu);
+        if (w->qlen == 0)
+            break;
+        jblock *b = &w->q[w->qhead];
+        pthread_mutex_unlock(&w->mu);
+        if (atomic_load(&w->async_err) == 0) {
+            int rc = emit(w, &b->raw, b->count, b->first_ts, b->last_ts);
+            if (rc != 0)
+                atomic_store(&w->async_err, rc);
+        }
+        b->raw.len = 0;
+        pthread_mutex_lock(&w->mu);
+        w->qhead = (w->qhead + 1) % QUEUE_BLOCKS;
+        w->qlen--;
+        pthread_cond_broadcast(&w->room);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+static int start_thread(ttm_journal_writer *w)
+{
+    if (pthread_mutex_init(&w->mu, NULL) != 0)
+        return TTM_ENOMEM;
+    if (pthread_cond_init(&w->work, NULL) != 0)
+        goto free_mu;
+    if (pthread_cond_init(&w->room, NULL) != 0)
+        goto free_work;
+    if (pthread_create(&w->thread, NULL, compressor, w) != 0)
+        goto free_room;
+    w->threaded = true;
+    return 0;
+free_room:
+    pthread_cond_destroy(&w->room);
+free_work:
+    pthread_cond_destroy(&w->work);
+free_mu:
+    pthread_mutex_destroy(&w->mu);
+    return TTM_ENOMEM;
+}
+
+/* The compressor's failure, made the caller's sticky error. */
+static inline int seen_err(ttm_journal_writer *w)
+{
+    if (w->err == 0 && w->threaded)
+        w->err = atomic_load_explicit(&w->async_err, memory_order_acquire);
+    return w->err;
+}
+
+/* Hands the current block to the compressor (waiting while QUEUE_BLOCKS wait already): the
+ * block's buffer is swapped with the slot's spare, nothing is copied. */
+static void submit(ttm_journal_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen == QUEUE_BLOCKS)
+        pthread_cond_wait(&w->room, &w->mu);
+    jblock *b = &w->q[(w->qhead + w->qlen) % QUEUE_BLOCKS];
+    ttm_bytes spare = b->raw;
+    b->raw = w->raw;
+    b->count = w->count;
+    b->first_ts = w->first_ts;
+    b->last_ts = w->last_ts;
+    w->raw = spare;
+    w->qlen++;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Waits until the compressor has written every block handed over. */
+static void drain(ttm_journal_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->qlen > 0)
+        pthread_cond_wait(&w->room, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Ends the current block: written now, or handed to the compressor (wait: and written). */
+static int block_end(ttm_journal_writer *w, bool wait)
+{
+    if (seen_err(w) != 0)
+        return w->err;
+    if (w->count > 0 && !w->threaded) {
+        int rc = emit(w, &w->raw, w->count, w->first_ts, w->last_ts);
+        if (rc != 0)
+            return w->err = rc;
+    } else if (w->count > 0) {
+        submit(w);
+    }
+    if (w->count > 0)
         block_reset(w);
-    return rc;
+    if (wait && w->threaded)
+        drain(w);
+    return seen_err(w);
+}
+
+int ttm_journal_writer_flush(ttm_journal_writer *w)
+{
+    return block_end(w, true);
 }
 
 #define VAR_MAX 10u /* bytes of the longest varint */
@@ -271,10 +405,10 @@ int ttm_journal_writer_flush(ttm_journal_writer *w)
  * *rc set. */
 static uint8_t *rec_begin(ttm_journal_writer *w, uint8_t tag, uint64_t ts, size_t most, int *rc)
 {
-    *rc = w->err;
+    *rc = seen_err(w);
     if (*rc != 0)
         return NULL;
-    if (w->raw.len >= w->block_size && (*rc = ttm_journal_writer_flush(w)) != 0)
+    if (w->raw.len >= w->block_size && (*rc = block_end(w, false)) != 0)
         return NULL;
     ttm_bw bw = ttm__bw_over(&w->raw);
     uint8_t *p = ttm__bw_room(&bw, 1 + VAR_MAX + most);
@@ -386,8 +520,8 @@ int ttm_journal_writer_chunk(ttm_journal_writer *w, const ttm_journal_chunk *c)
 {
     if (c->len > TTM_JOURNAL_BLOCK_MAX / 2 || (c->len > 0 && c->data == NULL))
         return TTM_EINVAL;
-    if (w->err == 0 && w->raw.len > 0 && w->raw.len + c->len > w->block_size) {
-        int rc = ttm_journal_writer_flush(w); /* a big chunk gets a block of its own */
+    if (seen_err(w) == 0 && w->raw.len > 0 && w->raw.len + c->len > w->block_size) {
+        int rc = block_end(w, false); /* a big chunk gets a block of its own */
         if (rc != 0)
             return rc;
     }
@@ -405,6 +539,18 @@ int ttm_journal_writer_close(ttm_journal_writer *w)
     if (w == NULL)
         return 0;
     int rc = ttm_journal_writer_flush(w);
+    if (w->threaded) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = true;
+        pthread_cond_signal(&w->work);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        pthread_cond_destroy(&w->room);
+        pthread_cond_destroy(&w->work);
+        pthread_mutex_destroy(&w->mu);
+        for (size_t i = 0; i < QUEUE_BLOCKS; i++)
+            ttm__bytes_free(&w->q[i].raw);
+    }
     if (close(w->fd) != 0 && rc == 0) {
         w->sys_errno = errno;
         rc = TTM_EIO;
@@ -416,8 +562,12 @@ int ttm_journal_writer_close(ttm_journal_writer *w)
     return rc;
 }
 
-uint64_t ttm_journal_writer_bytes(const ttm_journal_writer *w) { return w->bytes; }
-int ttm_journal_writer_errno(const ttm_journal_writer *w) { return w->sys_errno; }
+uint64_t ttm_journal_writer_bytes(const ttm_journal_writer *w) { return atomic_load(&w->bytes); }
+int ttm_journal_writer_errno(const ttm_journal_writer *w)
+{
+    /* the compressor sets it before it publishes its error */
+    return w->threaded && atomic_load(&w->async_err) == 0 ? 0 : w->sys_errno;
+}
 
 /* ---- reader -------------------------------------------------------------------------------- */
 
@@ -785,6 +935,12 @@ void ttm_journal_reader_close(ttm_journal_reader *r)
     ttm__free(r->cbuf);
     ttm__free(r->ubuf);
     ttm__free(r);
+}
+
+bool ttm_journal_is_file_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 6 && strcmp(path + n - 6, ".ttmem") == 0;
 }
 
 /* ---- between the registry's events and the journal's records ------------------------------- */

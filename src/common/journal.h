@@ -104,6 +104,11 @@ typedef struct ttm_journal_opts {
     uint64_t created_ns; /* the header's creation time (CLOCK_REALTIME ns); 0 = now */
     uint64_t run_id;   /* the run this file belongs to (one daemon's life); 0 = random */
     uint32_t seq;      /* the file's place in its run: 0 first, +1 per rotation */
+    unsigned threads;  /* 0: blocks are compressed and written by the caller; 1: by a thread
+                        * of the writer's own, fed filled blocks through a queue of 3 (the
+                        * caller only encodes records, and waits only when 3 blocks wait).
+                        * Errors stay sticky; the caller sees the thread's at its next call;
+                        * flush and close wait for every block handed over. */
 } ttm_journal_opts;
 
 typedef struct ttm_journal_writer ttm_journal_writer;
@@ -177,6 +182,10 @@ const ttm_journal_stats *ttm_journal_reader_stats(const ttm_journal_reader *r);
 /* One line saying what was lost ("" when nothing) into buf. */
 void ttm_journal_reader_summary(const ttm_journal_reader *r, char *buf, size_t n);
 void ttm_journal_reader_close(ttm_journal_reader *r);
+
+/* Whether path names one journal file (it ends in ".ttmem"), not a directory of rotated ones
+ * (`ttmemd --journal`, `ttmem record -o`). */
+bool ttm_journal_is_file_name(const char *path);
 
 /* ---- between the registry's events and the journal's records ------------------------------- */
 

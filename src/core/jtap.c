@@ -27,6 +27,12 @@ static int write_chunk(ttm_jtap *t, uint32_t kind, uint64_t ts, const void *data
 int ttm_jtap_open(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
                   const ttm_registry_config *cfg, uint32_t default_arch)
 {
+    return ttm_jtap_open_run(t, reg, w, cfg, default_arch, NULL);
+}
+
+int ttm_jtap_open_run(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
+                      const ttm_registry_config *cfg, uint32_t default_arch, const char *title)
+{
     memset(t, 0, sizeof *t);
     t->reg = reg;
     t->w = w;
@@ -36,6 +42,8 @@ int ttm_jtap_open(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
     int rc = ttm_jtap_config_encode(cfg, default_arch, &t->buf);
     if (rc == TTM_OK)
         rc = write_chunk(t, TTM_JOURNAL_CHUNK_CONFIG, ts, t->buf.data, t->buf.len);
+    if (rc == TTM_OK && title != NULL && title[0] != '\0')
+        rc = write_chunk(t, TTM_JOURNAL_CHUNK_RUN, ts, title, strlen(title));
     ttm_stacks_mark_get(ttm_registry_stacks_c(reg), &t->mark);
     bool empty = tot.events == 0 && t->mark.strings == 0 && t->mark.modules == 0 &&
                  t->mark.frames == 0 && t->mark.stacks == 0;
@@ -110,6 +118,22 @@ int ttm_jtap_event(ttm_jtap *t, uint32_t pid, const ttm_event *ev, uint32_t mask
         return keep(t, ttm_journal_writer_event(t->w, &e));
     }
     }
+}
+
+int ttm_jtap_events(ttm_jtap *t, uint32_t pid, const ttm_event *ev, const uint32_t *masks,
+                    size_t n)
+{
+    int rc = ttm_jtap_sync(t); /* once: the batch's ids were all interned before it */
+    for (size_t i = 0; i < n && rc == TTM_OK; i++) {
+        if (ev[i].kind == TTM_EV_ALLOC || ev[i].kind == TTM_EV_FREE) {
+            ttm_journal_event e;
+            ttm_journal_event_from(&e, pid, &ev[i], masks[i]);
+            rc = keep(t, ttm_journal_writer_event(t->w, &e));
+        } else {
+            rc = ttm_jtap_event(t, pid, &ev[i], masks[i]);
+        }
+    }
+    return rc;
 }
 
 uint32_t ttm_jtap_apply(ttm_jtap *t, uint32_t pid, const ttm_event *ev)

@@ -44,6 +44,10 @@ typedef struct ttm_jtap {
  * writer or ttm_registry_save returned (then *t writes nothing). */
 int ttm_jtap_open(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
                   const ttm_registry_config *cfg, uint32_t default_arch);
+/* ttm_jtap_open with the run's title (the report's title/source, "" or NULL: none) in a RUN
+ * chunk right after the CONFIG chunk. */
+int ttm_jtap_open_run(ttm_jtap *t, ttm_registry *reg, ttm_journal_writer *w,
+                      const ttm_registry_config *cfg, uint32_t default_arch, const char *title);
 /* Writes a STACKS chunk when the call-site table grew since the last one. Called by the
  * record functions below; a caller that interns and then writes records itself need not. */
 int ttm_jtap_sync(ttm_jtap *t);
@@ -53,6 +57,11 @@ int ttm_jtap_sync(ttm_jtap *t);
  * Any other kind (one the registry classed invalid) is written as an event record too. Returns
  * 0 or the writer's error. */
 int ttm_jtap_event(ttm_jtap *t, uint32_t pid, const ttm_event *ev, uint32_t mask);
+/* The records of n events applied for pid with masks[i] each (a batch: one STACKS check for
+ * all, then ALLOC/FREE records written straight; other kinds as ttm_jtap_event). Returns 0 or
+ * the first error. */
+int ttm_jtap_events(ttm_jtap *t, uint32_t pid, const ttm_event *ev, const uint32_t *masks,
+                    size_t n);
 /* ttm_registry_apply(reg, pid, ev), then its record. Returns the class mask. */
 uint32_t ttm_jtap_apply(ttm_jtap *t, uint32_t pid, const ttm_event *ev);
 /* A process record (start with name and command line, exit with status, forget). */

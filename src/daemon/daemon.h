@@ -21,6 +21,7 @@
 
 #include "common/clock.h"
 #include "common/event.h"
+#include "common/journal.h"
 #include "common/ring.h"
 #include "core/report.h"
 #include "core/registry.h"
@@ -84,6 +85,12 @@ typedef struct ttm_daemon_config {
     char group[64];           /* --group NAME|GID; "" = ttmem */
     gid_t gid;                /* group resolved by main.c */
     uint32_t keep_exited;     /* exited processes kept in the table; 0 = TTM_DAEMON_KEEP_EXITED */
+    /* the run journal (journal_out.c, docs/DAEMON.md "The journal") */
+    char journal_path[PATH_MAX]; /* --journal: a directory, or one file ending in .ttmem; "" off */
+    char journal_title[512];     /* --journal-title: the RUN chunk ("" = none) */
+    uint64_t journal_file_bytes; /* --journal-file-bytes: rotate at this size (directory) */
+    uint64_t journal_max_bytes;  /* --journal-max-bytes: the run's files in the directory, or
+                                    the one file's cap */
 } ttm_daemon_config;
 
 typedef enum ttm_session_state {
@@ -212,6 +219,8 @@ typedef struct ttm_daemon {
     uint64_t counters_rejected; /* implausible ring counters (also ring_errors) */
     /* added for issue 11 (session.c) */
     ttm_side_counts side;      /* what the side logs of every session did */
+    /* added for issue 12 (journal_out.c) */
+    struct ttm_jout *journal;  /* the run journal being written; NULL when off or stopped */
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */
@@ -318,6 +327,31 @@ void ttm__state_register(ttm_daemon *d);
  * the ring while it still holds them whole (at most TTM_STATE_REPLAY_MAX, the newest), and one
  * line is logged; for any other process that is all of tail. */
 uint64_t ttm__state_reattach(ttm_daemon *d, ttm_session *s, uint64_t tail);
+
+/* ---- journal_out.c: the run journal (docs/DAEMON.md "The journal", docs/JOURNAL.md) ------- */
+
+#define TTM_JOURNAL_FILE_BYTES_DEFAULT (256ull << 20)
+#define TTM_JOURNAL_MAX_BYTES_DEFAULT (4ull << 30)
+
+/* With --journal, opens the journal (call after the state is loaded: a restored registry
+ * begins the file with a STATE chunk). Returns 0, or an error with one line in msg. */
+int ttm__journal_open(ttm_daemon *d, char *msg, size_t msg_len);
+/* The records of n events applied for pid (masks: the classes the registry gave them), after
+ * they were applied. Cheap when off. */
+void ttm__journal_events(ttm_daemon *d, uint32_t pid, const ttm_event *ev,
+                         const uint32_t *masks, size_t n);
+/* One process record: START with the name the daemon knows and the command line from /proc
+ * (when it can still be read), EXIT (ts: the exit's time as the registry was given it, status
+ * -1: the daemon does not wait for its clients) or FORGET. */
+void ttm__journal_proc(ttm_daemon *d, uint8_t state, uint32_t pid, uint64_t ts);
+/* The DAEMON chunk of a full report the query socket answered (reason 1): r's DAEMON, PROCS,
+ * LEGACY and SERVICE sections as sent. */
+void ttm__journal_report(ttm_daemon *d, const ttm_report *r);
+/* Clean stop: a DAEMON chunk (reason 2), the last block, the file closed. */
+void ttm__journal_close(ttm_daemon *d);
+/* "SIZE" with an optional K, M or G suffix (powers of 1024) into *out. Returns 0 or
+ * TTM_EINVAL (not a number, 0, or too large). */
+int ttm__journal_parse_size(const char *s, uint64_t *out);
 
 /* ---- main.c ------------------------------------------------------------------------------- */
 

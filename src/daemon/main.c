@@ -45,6 +45,10 @@
 #define USAGE_POC                                                                                \
     "              [--poc-socket[=PATH]] [--poc-size 72|112|144] [--poc-log] [--devices N]\n"
 
+#define USAGE_JOURNAL                                                                            \
+    "              [--journal DIR|FILE.ttmem [--journal-title TEXT] [--journal-file-bytes N]\n" \
+    "               [--journal-max-bytes N]]\n"
+
 static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_fail(const char *fmt, ...)
 {
@@ -85,6 +89,9 @@ enum { OPT_METRICS_LISTEN = 0x200, OPT_SHM_DIR, OPT_SYSTEM, OPT_SYSTEM_DIR, OPT_
 /* Persistence across restarts (state.c, docs/DAEMON.md "Restart"). */
 enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE, OPT_CHECKPOINT };
 
+/* The run journal (journal_out.c, docs/DAEMON.md "The journal"). */
+enum { OPT_JOURNAL = 0x500, OPT_JOURNAL_TITLE, OPT_JOURNAL_FILE_BYTES, OPT_JOURNAL_MAX_BYTES };
+
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
 
@@ -103,6 +110,22 @@ static int resolve_group(const char *s, gid_t *gid)
         return TTM_OK;
     }
     return TTM_ENOENT;
+}
+
+/* --journal PATH, made absolute (a detached daemon works in /). */
+static int journal_path(ttm_daemon_config *cfg, const char *path)
+{
+    char cwd[PATH_MAX] = "";
+    if (path[0] == '\0')
+        return usage_fail("--journal needs a directory or a file ending in .ttmem");
+    if (path[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+        return usage_fail("--journal '%s': cannot tell the current directory: %s", path,
+                          strerror(errno));
+    int n = snprintf(cfg->journal_path, sizeof cfg->journal_path, "%s%s%s", cwd,
+                     cwd[0] != '\0' ? "/" : "", path);
+    if (n < 0 || (size_t)n > 3900) /* room for a rotated name (journal_out.c) */
+        return usage_fail("--journal '%s' is too long", path);
+    return 0;
 }
 
 /* Parses the command line into cfg. Returns -1 to go on, or an exit status. */
@@ -132,11 +155,16 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"system-dir", required_argument, NULL, OPT_SYSTEM_DIR},
         {"group", required_argument, NULL, OPT_GROUP},
         {"keep-exited", required_argument, NULL, OPT_KEEP_EXITED},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
+        {"journal-title", required_argument, NULL, OPT_JOURNAL_TITLE},
+        {"journal-file-bytes", required_argument, NULL, OPT_JOURNAL_FILE_BYTES},
+        {"journal-max-bytes", required_argument, NULL, OPT_JOURNAL_MAX_BYTES},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     bool have_socket = false, have_query = false, have_state = false, no_state = false;
+    bool journal_opts = false; /* a --journal-* option: needs --journal */
     char system_dir[TTM_SOCK_PATH_MAX] = "";
     uint32_t v;
     int c;
@@ -268,15 +296,43 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                 return usage_fail("--devices must be a number from 1 to 1024, not '%s'", optarg);
             cfg->devices = v;
             break;
+        case OPT_JOURNAL:
+            if (journal_path(cfg, optarg) != 0)
+                return 2;
+            break;
+        case OPT_JOURNAL_TITLE:
+            if (strlen(optarg) >= sizeof cfg->journal_title)
+                return usage_fail("--journal-title is longer than %zu bytes",
+                                  sizeof cfg->journal_title - 1);
+            snprintf(cfg->journal_title, sizeof cfg->journal_title, "%s", optarg);
+            journal_opts = true;
+            break;
+        case OPT_JOURNAL_FILE_BYTES:
+        case OPT_JOURNAL_MAX_BYTES: {
+            bool file = c == OPT_JOURNAL_FILE_BYTES;
+            uint64_t n;
+            if (ttm__journal_parse_size(optarg, &n) != TTM_OK || n < 4096)
+                return usage_fail("%s must be a size of at least 4096 bytes (K, M or G "
+                                  "suffix allowed), not '%s'",
+                                  file ? "--journal-file-bytes" : "--journal-max-bytes", optarg);
+            *(file ? &cfg->journal_file_bytes : &cfg->journal_max_bytes) = n;
+            journal_opts = true;
+            break;
+        }
         case 'h':
             fputs(USAGE, stdout);
             fputs(USAGE_POC, stdout);
+            fputs(USAGE_JOURNAL, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
                    "else /tmp/ttmem-$UID/ttmemd.sock;\nthe query socket to SOCKET.query. "
                    "--system: the host-wide daemon (as root), socket\n"
                    "DIR/ttmemd.sock (DIR: --system-dir, else $TTMEM_SYSTEM_DIR, else "
                    TTM_SYSTEM_DIR_DEFAULT ") of group\n--group (default "
-                   TTM_SYSTEM_GROUP_DEFAULT "). See docs/DAEMON.md.\n");
+                   TTM_SYSTEM_GROUP_DEFAULT "). See docs/DAEMON.md.\n"
+                   "--journal writes every event to a run journal: a directory gets files\n"
+                   "ttmem-HOST-RUNID-SEQ.ttmem rotated at --journal-file-bytes (default 256M), the "
+                   "oldest\ndeleted beyond --journal-max-bytes (default 4G); a path ending in "
+                   ".ttmem is one file\ncapped at --journal-max-bytes. See docs/JOURNAL.md.\n");
             return 0;
         case 'V':
             printf("ttmemd %s\n", TTM_VERSION);
@@ -290,6 +346,20 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
     }
     if (optind < argc)
         return usage_fail("unexpected argument '%s'", argv[optind]);
+    if (journal_opts && cfg->journal_path[0] == '\0')
+        return usage_fail("--journal-title, --journal-file-bytes and --journal-max-bytes go "
+                          "with --journal");
+    if (cfg->journal_file_bytes == 0)
+        cfg->journal_file_bytes = TTM_JOURNAL_FILE_BYTES_DEFAULT;
+    if (cfg->journal_max_bytes == 0)
+        cfg->journal_max_bytes = cfg->journal_file_bytes > TTM_JOURNAL_MAX_BYTES_DEFAULT
+                                     ? cfg->journal_file_bytes
+                                     : TTM_JOURNAL_MAX_BYTES_DEFAULT;
+    if (cfg->journal_max_bytes < cfg->journal_file_bytes && !ttm_journal_is_file_name(cfg->journal_path))
+        return usage_fail("--journal-max-bytes (%llu) must be at least --journal-file-bytes "
+                          "(%llu)",
+                          (unsigned long long)cfg->journal_max_bytes,
+                          (unsigned long long)cfg->journal_file_bytes);
     if (cfg->devices > 0 && cfg->default_arch == 0)
         return usage_fail("--devices needs --arch to say what the devices are");
     if ((system_dir[0] != '\0' || cfg->group[0] != '\0') && !cfg->system)
@@ -432,7 +502,8 @@ static void announce_devices(ttm_daemon *d)
         ev.worker_cores = p->worker_cores;
         ev.l1_per_core = p->l1_per_core;
         ev.dram_channels = p->dram_channels;
-        ttm_registry_apply(d->reg, 0, &ev);
+        uint32_t mask = ttm_registry_apply(d->reg, 0, &ev);
+        ttm__journal_events(d, 0, &ev, &mask, 1);
     }
 }
 
@@ -612,6 +683,11 @@ int main(int argc, char **argv)
         goto out_close_registry;
     }
     (void)ttm__state_load(d); /* under the daemon lock, before anyone is served */
+    err = ttm__journal_open(d, why, sizeof why); /* after the state: it begins the file */
+    if (err != TTM_OK) {
+        snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
+        goto out_close_listen;
+    }
     err = ttm__metrics_http_open(d, why, sizeof why);
     if (err != TTM_OK) {
         snprintf(msg, sizeof msg, "ttmemd: %.500s\n", why);
@@ -641,6 +717,7 @@ int main(int argc, char **argv)
     ttm__session_close_all(d);
     if (d->loop != NULL)
         ttm__loop_reap(d->loop);
+    ttm__journal_close(d); /* after the final drains: every event is in it */
     (void)ttm__state_save(d, "stopping");
     ttm__daemon_summary(d);
     ttm__pidfile_remove(d);
@@ -658,6 +735,7 @@ out_close_poc:
 out_close_metrics:
     ttm__metrics_http_close(d);
 out_close_listen:
+    ttm__journal_close(d);
     ttm__listen_close(d);
 out_close_registry:
     ttm_registry_close(d->reg);

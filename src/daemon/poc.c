@@ -440,7 +440,9 @@ static void poc_accept(ttm_daemon *d)
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
         start.ts = ttm__mono_ns();
-        ttm_registry_apply(d->reg, c->pid, &start); /* a no-op for a process already known */
+        uint32_t mask = ttm_registry_apply(d->reg, c->pid, &start); /* a no-op when known */
+        ttm__journal_events(d, c->pid, &start, &mask, 1);
+        ttm__journal_proc(d, TTM_JOURNAL_PROC_START, c->pid, start.ts); /* its name */
         if (ttm__loop_add(d->loop, &c->w, fd, EPOLLIN | EPOLLRDHUP) != TTM_OK) {
             POC_LOG(d, ERROR, "cannot watch a legacy client socket: %s", strerror(errno));
             conn_close(d, c, true, "cannot be watched");

@@ -93,6 +93,7 @@ static void apply_buffer(ttm_daemon *d, ttm_poc_xlate *x, uint32_t pid, ttm_dpro
     }
     ttm_apply_info info;
     uint32_t mask = ttm_registry_apply_ex(d->reg, pid, &ev, &info);
+    ttm__journal_events(d, pid, &ev, &mask, 1);
     if (proc != NULL)
         proc->events++;
     if (d->cfg.poc_log) {

@@ -73,7 +73,8 @@ static bool proc_evict_one(ttm_daemon *d, bool exited_only)
     }
     if (victim == SIZE_MAX)
         return false;
-    (void)ttm_registry_process_forget(d->reg, d->procs[victim]->pid);
+    if (ttm_registry_process_forget(d->reg, d->procs[victim]->pid) == TTM_OK)
+        ttm__journal_proc(d, TTM_JOURNAL_PROC_FORGET, d->procs[victim]->pid, ttm__mono_ns());
     ttm__free(d->procs[victim]);
     memmove(&d->procs[victim], &d->procs[victim + 1],
             (d->nprocs - victim - 1) * sizeof d->procs[0]);
@@ -419,8 +420,13 @@ bool ttm__proc_exit_step(ttm_daemon *d, const ttm_pconn *c, uint32_t pid, size_t
         return true;
     }
     ttm_exit_progress pr;
-    if (!ttm_registry_process_exit_step(d->reg, pid, ttm__mono_ns(), budget, &pr))
+    uint64_t now = ttm__mono_ns();
+    if (p != NULL && !ttm_registry_process_settling(d->reg, pid))
+        p->exit_ts = now; /* the exit's time is its first step's (registry.h) */
+    if (!ttm_registry_process_exit_step(d->reg, pid, now, budget, &pr))
         return false;
+    /* one record for the whole exit: the replay applies it at once */
+    ttm__journal_proc(d, TTM_JOURNAL_PROC_EXIT, pid, p != NULL ? p->exit_ts : now);
     if (p != NULL) {
         p->exited = true;
         p->restored = false;

@@ -37,6 +37,7 @@ typedef struct ttm_dproc {
     uint64_t state_ring_tail; /* state.c: its ring's tail when the state was written (0: none) */
     uint64_t state_ring_ino;  /* ... and that ring's inode */
     ttm_side_counts side;     /* what its sessions' side logs did (session.c) */
+    uint64_t exit_ts;         /* the time of its exit's first step (the journal's EXIT record) */
 } ttm_dproc;
 
 

@@ -232,6 +232,9 @@ static void answer(ttm_daemon *d, ttm_qconn *q)
     int err = ttm__daemon_snapshot(d, &q->req, &snap);
     if (err == TTM_OK) {
         err = ttm_report_encode(&snap, &q->out);
+        /* a full report (`ttmem record` asks for one): the journal keeps what it said */
+        if (err == TTM_OK && (q->req.sections & TTM_SNAP_WANT_REPORT) == TTM_SNAP_WANT_REPORT)
+            ttm__journal_report(d, &snap);
         ttm_report_clear(&snap);
     }
     if (err != TTM_OK) {

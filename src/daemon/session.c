@@ -257,6 +257,7 @@ static void apply_run(ttm_daemon *d, ttm_session *s, size_t from, size_t to)
     if (to <= from)
         return;
     ttm_registry_apply_batch(d->reg, s->pid, &d->batch[from], to - from, &d->masks[from]);
+    ttm__journal_events(d, s->pid, &d->batch[from], &d->masks[from], to - from);
     uint32_t seen = d->classes_seen;
     for (size_t i = from; i < to; i++)
         if (d->masks[i] & ~seen) {
@@ -920,8 +921,10 @@ static void handshake(ttm_daemon *d, ttm_session *s, uint32_t events)
         memset(&start, 0, sizeof start);
         start.kind = TTM_EV_PROC_START;
         start.ts = ttm__mono_ns();
-        ttm_registry_apply(d->reg, s->pid, &start);
+        uint32_t mask = ttm_registry_apply(d->reg, s->pid, &start);
+        ttm__journal_events(d, s->pid, &start, &mask, 1);
     }
+    ttm__journal_proc(d, TTM_JOURNAL_PROC_START, s->pid, ttm__mono_ns()); /* its name */
     if (hello.flags & TTM_HELLO_REATTACH)
         TTM_LOG(INFO, "pid %u (%s) uid %u reattached its ring of %u slots: %llu earlier events "
                       "went to a previous daemon, %llu dropped while none existed",

@@ -598,6 +598,7 @@ static uint64_t replay(ttm_daemon *d, ttm_session *s, uint64_t from, uint64_t ta
         }
         ttm__session_side_rewrite(d, s, d->batch, kept); /* client ids -> the registry's */
         ttm_registry_apply_batch(d->reg, s->pid, d->batch, kept, d->masks);
+        ttm__journal_events(d, s->pid, d->batch, d->masks, kept);
         d->events += ok;
         s->pc.proc->events += ok;
         replayed += ok;

@@ -1,8 +1,10 @@
 /*
  * test_journal.c — the run journal: every record kind round trip, a file cut at every byte, every
- * byte of the blocks flipped, a full disk (/dev/full and a file size limit), and the size cap.
+ * byte of the blocks flipped, a full disk (/dev/full and a file size limit), and the size cap;
+ * the compressor thread (threads = 1): the same bytes as without it, its errors sticky.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -411,13 +413,11 @@ static void test_garbage_between_blocks(void **state)
     free(want.s);
 }
 
-static void test_full_disk(void **state)
+/* A file size limit: write() fails with EFBIG part-way through a block (on the caller's
+ * thread, or on the compressor's with threads = 1): TTM_EIO, sticky, with its errno, and the
+ * file cut back to its last complete block, which a reader reads whole. */
+static void full_disk_case(unsigned threads)
 {
-    (void)state;
-    ttm_journal_writer *w = NULL;
-    assert_int_equal(ttm_journal_writer_open("/dev/full", -1, NULL, &w), TTM_EIO);
-
-    /* A file size limit: write() fails with EFBIG part-way through a block. */
     char path[] = "/tmp/ttm_journal_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -429,19 +429,18 @@ static void test_full_disk(void **state)
         struct rlimit rl = {.rlim_cur = 3000, .rlim_max = 3000};
         if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
             _exit(10);
-        ttm_journal_opts o = {.block_size = 200};
+        ttm_journal_writer *w = NULL;
+        ttm_journal_opts o = {.block_size = 200, .threads = threads};
         if (ttm_journal_writer_open(path, -1, &o, &w) != 0)
             _exit(11);
         int rc = 0;
-        unsigned i;
-        for (i = 0; i < 100000 && rc == 0; i++)
+        for (unsigned i = 0; i < 1000000 && rc == 0; i++)
             rc = write_rec(w, i % NREC, NULL);
         if (rc != TTM_EIO || ttm_journal_writer_errno(w) != EFBIG)
             _exit(12);
-        if (write_rec(w, 0, NULL) != TTM_EIO) /* sticky */
-            _exit(13);
-        uint64_t bytes = ttm_journal_writer_bytes(w);
-        if (ttm_journal_writer_close(w) != TTM_EIO || bytes > 3000)
+        if (write_rec(w, 0, NULL) != TTM_EIO || ttm_journal_writer_flush(w) != TTM_EIO)
+            _exit(13); /* sticky */
+        if (ttm_journal_writer_bytes(w) > 3000 || ttm_journal_writer_close(w) != TTM_EIO)
             _exit(14);
         _exit(0);
     }
@@ -449,20 +448,15 @@ static void test_full_disk(void **state)
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    /* the file ends at its last complete block: read whole, nothing damaged or cut */
-    text got = {0};
+    text got = {0}, want = {0};
     ttm_journal_stats st;
-    ttm_journal_reader *r = NULL;
-    assert_int_equal(ttm_journal_reader_open(path, -1, &r), 0);
-    ttm_journal_sink s = sink_of(&got);
-    assert_int_equal(ttm_journal_read_all(r, &s), 0);
-    st = *ttm_journal_reader_stats(r);
-    ttm_journal_reader_close(r);
+    int rfd = open(path, O_RDONLY);
+    assert_true(rfd >= 0);
+    read_fd(rfd, &got, &st);
     assert_true(st.blocks > 3);
     assert_int_equal(st.bad_blocks, 0);
     assert_false(st.truncated);
-    text want = {0};
-    ttm_journal_writer *ww = NULL;
+    ttm_journal_writer *ww = NULL; /* the text of the records a prefix should hold */
     assert_int_equal(ttm_journal_writer_open("/dev/null", -1, NULL, &ww), 0);
     for (unsigned i = 0; i < st.records; i++)
         assert_int_equal(write_rec(ww, i % NREC, &want), 0);
@@ -471,6 +465,14 @@ static void test_full_disk(void **state)
     unlink(path);
     free(got.s);
     free(want.s);
+}
+
+static void test_full_disk(void **state)
+{
+    (void)state;
+    ttm_journal_writer *w = NULL;
+    assert_int_equal(ttm_journal_writer_open("/dev/full", -1, NULL, &w), TTM_EIO);
+    full_disk_case(0);
 }
 
 static void test_size_cap(void **state)
@@ -503,6 +505,81 @@ static void test_size_cap(void **state)
     free(got.s);
 }
 
+
+/* ---- the compressor thread (threads = 1) ---------------------------------------------------- */
+
+/* n records written with the given threads into a memfd (same header for both modes); the
+ * file's bytes into *out. Returns the last call's status. */
+static int threads_file(unsigned threads, unsigned n, size_t block, uint64_t cap, ttm_bytes *out,
+                        text *want)
+{
+    int fd = memfd_create("journal", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    ttm_journal_writer *w = NULL;
+    ttm_journal_opts o = {.block_size = block, .size_cap = cap, .host = "h", .created_ns = 7,
+                          .run_id = 99, .seq = 3, .threads = threads};
+    assert_int_equal(ttm_journal_writer_open(NULL, dup(fd), &o, &w), 0);
+    int rc = 0;
+    for (unsigned i = 0; i < n && rc == 0; i++)
+        rc = write_rec(w, i % NREC, want);
+    if (rc == 0 && n % 3 == 0) /* a flush in the middle of the stream waits for the thread */
+        rc = ttm_journal_writer_flush(w);
+    int crc = ttm_journal_writer_close(w);
+    file_bytes(fd, out);
+    close(fd);
+    return rc != 0 ? rc : crc;
+}
+
+/* The thread changes who compresses, not what is written: the same bytes, block for block. */
+static void test_threaded_same_bytes(void **state)
+{
+    (void)state;
+    static const unsigned counts[] = {0, 1, 5, 999, 20000};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        ttm_bytes a = {0}, b = {0};
+        text want = {0}, got = {0};
+        assert_int_equal(threads_file(0, counts[k], 300, 0, &a, NULL), 0);
+        assert_int_equal(threads_file(1, counts[k], 300, 0, &b, &want), 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        ttm_journal_stats st;
+        read_fd(memfd_with(b.data, b.len), &got, &st);
+        assert_int_equal(st.records, counts[k]);
+        assert_int_equal(st.bad_blocks, 0);
+        assert_string_equal(got.s != NULL ? got.s : "", want.s != NULL ? want.s : "");
+        free(a.data);
+        free(b.data);
+        free(want.s);
+        free(got.s);
+    }
+}
+
+/* At the cap the thread's refusal becomes the caller's sticky TTM_ELIMIT; the file is under
+ * the cap and holds a prefix of what was written, undamaged. */
+static void test_threaded_size_cap(void **state)
+{
+    (void)state;
+    ttm_bytes f = {0};
+    text want = {0}, got = {0};
+    assert_int_equal(threads_file(1, 1000000, 300, 4000, &f, &want), TTM_ELIMIT);
+    assert_true(f.len <= 4000 && f.len > HDR);
+    ttm_journal_stats st;
+    read_fd(memfd_with(f.data, f.len), &got, &st);
+    assert_int_equal(st.bad_blocks, 0);
+    assert_false(st.truncated);
+    assert_true(st.records > 0);
+    assert_int_equal(strncmp(got.s, want.s, got.len), 0);
+    free(f.data);
+    free(want.s);
+    free(got.s);
+}
+
+static void test_threaded_full_disk(void **state)
+{
+    (void)state;
+    full_disk_case(1);
+}
+
 static void test_refuses_other_files(void **state)
 {
     (void)state;
@@ -529,6 +606,9 @@ int main(void)
         cmocka_unit_test(test_full_disk),
         cmocka_unit_test(test_size_cap),
         cmocka_unit_test(test_refuses_other_files),
+        cmocka_unit_test(test_threaded_same_bytes),
+        cmocka_unit_test(test_threaded_size_cap),
+        cmocka_unit_test(test_threaded_full_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

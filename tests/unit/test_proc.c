@@ -20,6 +20,8 @@
 #include "daemon/log.c"
 #include "daemon/loop.c"
 #include "daemon/proc.c"
+#include "daemon/journal_out.c" /* proc.c journals exits and forgets (off here) */
+#include "daemon/report_fill.c" /* journal_out.c's DAEMON chunks */
 #include "../integration/harness.c"
 
 static char log_path[64];
