@@ -189,7 +189,7 @@ static int parse(int argc, char **argv, tl_opts *o)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->out = optarg; break;
         case 't': o->title = optarg; break;
