@@ -172,9 +172,10 @@ static int write_page(ttm_timeline *t, const char *path)
         return ttm_cli_fail("timeline: cannot write %s: %s", path, strerror(saved)), 1;
     }
     fprintf(stderr,
-            "ttmem: timeline: %s: %zu devices, %zu series (%zu exact), %llu of %llu buffers, "
-            "%llu of %llu markers, %llu bytes\n",
-            path, st.lanes, st.series, st.series_exact, (unsigned long long)st.buffers_kept,
+            "ttmem: timeline: %s: %zu devices, %zu series (%zu exact, the others to %llu ns), "
+            "%llu of %llu buffers, %llu of %llu markers, %llu bytes\n",
+            path, st.lanes, st.series, st.series_exact, (unsigned long long)st.finest_ns,
+            (unsigned long long)st.buffers_kept,
             (unsigned long long)st.buffers, (unsigned long long)st.markers_kept,
             (unsigned long long)st.markers, (unsigned long long)st.html_bytes);
     return 0;
@@ -189,7 +190,7 @@ static int parse(int argc, char **argv, tl_opts *o)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->out = optarg; break;
         case 't': o->title = optarg; break;

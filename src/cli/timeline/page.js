@@ -601,8 +601,9 @@
   var paint = performance.now();
   measureDrawn();
   var probes = [];
-  var m = /probe=([0-9.,e+-]+)/.exec(location.hash);
-  if (m) probes = m[1].split(',').map(Number);
+  /* #at=T1,T2,...: record times (ns, as the journal has them) whose values are published */
+  var m = /at=([0-9,]+)/.exec(location.hash);
+  if (m) probes = m[1].split(',').map(function (x) { return Number(x) - META.t0; });
   var classes = {};
   META.classes.forEach(function (c, k) {
     if (!c.anomaly) return;
@@ -617,7 +618,7 @@
       var l = lanes[s.lane], p = peakOf(s);
       return { run: l.run, host: l.host, device: l.device, memtype: MT[s.memtype].name, exact: !!s.exact,
         changes: s.changes, peak: p.v, peak_ts: p.ts, drawn_peak: drawn[s.lane + ':' + s.memtype],
-        last: valueAt(s, span).v, probes: probes.map(function (t) { return valueAt(s, t).v; }) };
+        finest_w: s.exact ? 0 : finest(s).w, last: valueAt(s, span).v, probes: probes.map(function (t) { return valueAt(s, t).v; }) };
     })
   };
   var d = document.getElementById('ttm-drawn');
