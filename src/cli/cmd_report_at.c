@@ -18,6 +18,7 @@
 #include "common/alloc.h"
 #include "common/fmt.h"
 #include "common/json.h"
+#include "common/util.h"
 
 #define AT_SCHEMA_VERSION 1
 
@@ -169,7 +170,7 @@ static group *group_by(const at_set *s, key_fn key, size_t *n, bool *nomem)
     }
     for (size_t i = 0; i < s->n; i++)
         g[i] = (group){.key = key(&s->v[i]), .count = 1, .bytes = s->v[i].size};
-    qsort(g, s->n, sizeof *g, group_key_cmp);
+    ttm__qsort(g, s->n, sizeof *g, group_key_cmp);
     size_t k = 0;
     for (size_t i = 0; i < s->n; i++) {
         if (k > 0 && g[k - 1].key == g[i].key) {
@@ -179,7 +180,7 @@ static group *group_by(const at_set *s, key_fn key, size_t *n, bool *nomem)
             g[k++] = g[i];
         }
     }
-    qsort(g, k, sizeof *g, group_cmp);
+    ttm__qsort(g, k, sizeof *g, group_cmp);
     *n = k;
     return g;
 }
@@ -455,7 +456,7 @@ static int replay_to_moment(at_view *v)
         err = TTM_ENOMEM;
     if (err != TTM_OK)
         return ttm_cli_fail("report: cannot replay the journal: %s", ttm_strerror(err)), 1;
-    qsort(v->set.v, v->set.n, sizeof *v->set.v, buffer_cmp);
+    ttm__qsort(v->set.v, v->set.n, sizeof *v->set.v, buffer_cmp);
     return 0;
 }
 

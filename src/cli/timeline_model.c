@@ -14,6 +14,7 @@
 #include "common/event.h"
 #include "core/registry.h"
 #include "ttmem/ttmem.h"
+#include "common/util.h"
 
 #define DEFAULT_HTML_BYTES 20000000u
 #define DEFAULT_MAX_BUFFERS 250000u
@@ -423,7 +424,7 @@ void ttm_timeline_peak_observer(ttm_timeline *t, size_t run, ttm_replay_observer
  * (live at the peak); not found, it is one that was not kept. Returns how many are missing. */
 static size_t match_peaks(ttm_timeline *t)
 {
-    qsort(t->bufs, t->nbufs, sizeof *t->bufs, tl_buf_key_cmp);
+    ttm__qsort(t->bufs, t->nbufs, sizeof *t->bufs, tl_buf_key_cmp);
     t->bufs_sorted = true;
     size_t missing = 0;
     for (size_t r = 0; r < t->nruns; r++)
@@ -467,7 +468,7 @@ void ttm_timeline_fill_observer(ttm_timeline *t, ttm_replay_observer *obs)
         tl_run *rr = &t->runs[r];
         rr->live_sorted = ttm__xcalloc(rr->nlive + 1, sizeof *rr->live);
         memcpy(rr->live_sorted, rr->live, rr->nlive * sizeof *rr->live);
-        qsort(rr->live_sorted, rr->nlive, sizeof *rr->live, tl_buf_key_cmp);
+        ttm__qsort(rr->live_sorted, rr->nlive, sizeof *rr->live, tl_buf_key_cmp);
     }
     *obs = (ttm_replay_observer){.ctx = t, .buffer = fill_buffer_cb};
 }

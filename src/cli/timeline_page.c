@@ -18,6 +18,7 @@
 #include "common/json.h"
 #include "core/registry.h"
 #include "ttmem/ttmem.h"
+#include "common/util.h"
 
 #define BASE_BUCKETS 512u  /* buckets of the coarsest level over the whole span */
 #define LEVELS_MAX 14      /* each level has 4x the buckets of the previous one */
@@ -172,7 +173,7 @@ static uint64_t plan_choose(tl_plan *p, size_t n, uint64_t budget)
                 p[i].active = false;
         if (nc == 0)
             break;
-        qsort(cand, nc, sizeof *cand, cmp_size);
+        ttm__qsort(cand, nc, sizeof *cand, cmp_size);
         for (size_t c = 0; c < nc; c++) {
             tl_plan *q = &p[cand[c][1]];
             if (used + cand[c][0] <= budget) {
@@ -186,7 +187,7 @@ static uint64_t plan_choose(tl_plan *p, size_t n, uint64_t budget)
     size_t nc = 0;
     for (size_t i = 0; i < n; i++)
         cand[nc][0] = p[i].exact.len, cand[nc++][1] = i;
-    qsort(cand, nc, sizeof *cand, cmp_size);
+    ttm__qsort(cand, nc, sizeof *cand, cmp_size);
     for (size_t c = 0; c < nc; c++)
         if (used + cand[c][0] <= budget) {
             p[cand[c][1]].exact_in = true;
@@ -267,7 +268,7 @@ static int encode_buffers(ttm_timeline *t, uint64_t t0, uint64_t budget, tl_enco
     const tl_buf **v = ttm__xcalloc(n + 1, sizeof *v);
     for (size_t i = 0; i < n; i++)
         v[i] = i < t->nbufs ? &t->bufs[i] : &t->extra[i - t->nbufs];
-    qsort(v, n, sizeof *v, cmp_priority);
+    ttm__qsort(v, n, sizeof *v, cmp_priority);
     /* a life's bytes alone bound its bytes after a neighbour (its time as a delta) */
     uint64_t used = 0;
     size_t k = 0;
@@ -281,7 +282,7 @@ static int encode_buffers(ttm_timeline *t, uint64_t t0, uint64_t budget, tl_enco
             break;
         used += len;
     }
-    qsort(v, k, sizeof *v, cmp_alloc_ts);
+    ttm__qsort(v, k, sizeof *v, cmp_alloc_ts);
     ttm_bw w = ttm__bw_over(&e->bufs);
     uint64_t prev = 0;
     for (size_t i = 0; i < k; i++) {
@@ -318,7 +319,7 @@ static int encode_markers(ttm_timeline *t, uint64_t t0, uint64_t budget, tl_enco
             all[k++] = m->v[i];
         m->stride *= step; /* what the page says was kept */
     }
-    qsort(all, k, sizeof *all, cmp_marker);
+    ttm__qsort(all, k, sizeof *all, cmp_marker);
     ttm_bw w = ttm__bw_over(&e->marks);
     uint64_t prev = 0;
     for (size_t i = 0; i < k; i++) {

@@ -235,7 +235,7 @@ static ttm_offender offender_out(const offender_slot *s)
 {
     ttm_offender o = s->o;
     if (o.nsites > 1)
-        qsort(o.sites, o.nsites, sizeof o.sites[0], site_cmp);
+        ttm__qsort(o.sites, o.nsites, sizeof o.sites[0], site_cmp);
     uint64_t in = 0;
     for (unsigned i = 0; i < o.nsites; i++)
         in = sat_add(in, o.sites[i].count);
@@ -1280,7 +1280,7 @@ int ttm__leak_cmp(const void *a, const void *b)
 void ttm__reg_leaks_sort(ttm_registry *reg)
 {
     if (reg->nleaks > 1)
-        qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, ttm__leak_cmp);
+        ttm__qsort(reg->leaks, reg->nleaks, sizeof *reg->leaks, ttm__leak_cmp);
 }
 
 /* Settles record i of an exiting process (p its entry, or NULL): an owning record is counted
@@ -1506,7 +1506,7 @@ static void topk_push(topk *t, const void *entry)
 static void topk_finish(topk *t)
 {
     if (t->n > 1)
-        qsort(t->base, t->n, t->size, t->cmp);
+        ttm__qsort(t->base, t->n, t->size, t->cmp);
 }
 
 size_t ttm_registry_offenders(const ttm_registry *reg, unsigned cls, ttm_offender *out,
@@ -1596,7 +1596,7 @@ static void rows_out(void *base, size_t n, size_t size, int (*cmp)(const void *,
 {
     if (out == NULL || cap == 0 || n == 0)
         return;
-    qsort(base, n, size, cmp);
+    ttm__qsort(base, n, size, cmp);
     memcpy(out, base, (n < cap ? n : cap) * size);
 }
 
@@ -1671,7 +1671,7 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
     if (rows == NULL)
         goto out_nomem;
     if (out != NULL && cap > 0 && n > 0) {
-        qsort(rows, n, sizeof *rows, ttm__leak_group_cmp);
+        ttm__qsort(rows, n, sizeof *rows, ttm__leak_group_cmp);
         for (size_t i = 0; i < n && i < cap; i++) {
             memset(&out[i], 0, sizeof out[i]);
             out[i].stack = rows[i].stack;

@@ -22,6 +22,7 @@
 #include "core/jtap.h"
 #include "core/report_merge.h"
 #include "core/table.h"
+#include "common/util.h"
 
 #define NIL UINT32_MAX
 #define STOP 2 /* a sink's return: the replay reached where it was asked to stop (not 1:
@@ -221,7 +222,7 @@ static int group_runs(ttm_replay *rp, char *msg, size_t msg_len)
         }
     }
     /* runs in a stable order: host, then creation */
-    qsort(rp->runs, rp->nruns, sizeof *rp->runs, run_cmp);
+    ttm__qsort(rp->runs, rp->nruns, sizeof *rp->runs, run_cmp);
     return TTM_OK;
 }
 

@@ -65,7 +65,7 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
     n = 0;
     for (size_t c = 0; c < 3; c++)
         n += ttm_registry_offenders(reg, classes[c], all + n, counts[c]);
-    qsort(all, n, sizeof *all, offender_key_cmp);
+    ttm__qsort(all, n, sizeof *all, offender_key_cmp);
     size_t nu = 0;
     for (size_t i = 0; i < n; i++) {
         const ttm_offender *o = &all[i];
@@ -91,7 +91,7 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
             cur->more_pids = true;
     }
     ttm__free(all);
-    qsort(u, nu, sizeof *u, ttm__report_unmatched_cmp);
+    ttm__qsort(u, nu, sizeof *u, ttm__report_unmatched_cmp);
     r->unmatched_addrs = nu;
     r->nunmatched = nu < top ? nu : top;
     r->unmatched = u;
@@ -288,7 +288,7 @@ static void idset_seal(idset *s)
 {
     if (s->n == 0)
         return;
-    qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
+    ttm__qsort(s->ids, s->n, sizeof *s->ids, id_cmp);
     size_t k = 1;
     for (size_t i = 1; i < s->n; i++)
         if (s->ids[i] != s->ids[k - 1])

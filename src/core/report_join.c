@@ -16,6 +16,7 @@
 
 #include "common/alloc.h"
 #include "core/report_merge.h"
+#include "common/util.h"
 
 /* How one part's ids move. */
 typedef struct shift {
@@ -210,21 +211,21 @@ static void finish(ttm_report *out, size_t top, size_t max_leaks)
 {
     for (unsigned c = 0; c < TTM_CLASS__COUNT; c++) {
         ttm_report_class *oc = &out->classes[c];
-        qsort(oc->offenders, oc->noffenders, sizeof *oc->offenders, ttm__offender_cmp);
+        ttm__qsort(oc->offenders, oc->noffenders, sizeof *oc->offenders, ttm__offender_cmp);
         if (oc->noffenders > top)
             oc->noffenders = top; /* the rest stay allocated, unlisted */
     }
-    qsort(out->unmatched, out->nunmatched, sizeof *out->unmatched, ttm__report_unmatched_cmp);
+    ttm__qsort(out->unmatched, out->nunmatched, sizeof *out->unmatched, ttm__report_unmatched_cmp);
     if (out->nunmatched > top)
         out->nunmatched = top;
-    qsort(out->leaks, out->nleaks, sizeof *out->leaks, ttm__leak_cmp);
+    ttm__qsort(out->leaks, out->nleaks, sizeof *out->leaks, ttm__leak_cmp);
     if (out->nleaks > max_leaks)
         out->nleaks = max_leaks;
-    qsort(out->leak_groups, out->nleak_groups, sizeof *out->leak_groups, ttm__leak_group_cmp);
-    qsort(out->live_sites, out->nlive_sites, sizeof *out->live_sites, live_site_cmp);
+    ttm__qsort(out->leak_groups, out->nleak_groups, sizeof *out->leak_groups, ttm__leak_group_cmp);
+    ttm__qsort(out->live_sites, out->nlive_sites, sizeof *out->live_sites, live_site_cmp);
     if (out->nlive_sites > top)
         out->nlive_sites = top;
-    qsort(out->breakdown, out->nbreakdown, sizeof *out->breakdown, ttm__breakdown_cmp);
+    ttm__qsort(out->breakdown, out->nbreakdown, sizeof *out->breakdown, ttm__breakdown_cmp);
     const ttm_totals *t = &out->totals;
     out->excess_free_pct =
         t->allocs > 0 ? ((double)t->frees - (double)t->allocs) * 100.0 / (double)t->allocs : 0;

@@ -15,6 +15,7 @@
 #include "daemon/daemon.h"
 #include "daemon/log.h"
 #include "daemon/poc_xlate.h"
+#include "common/util.h"
 
 #define XLATE_DUMP_MAX 10000            /* buffers listed by one DUMP report */
 #define XLATE_DUMP_GAP_NS 1000000000ull /* one DUMP report of each kind per second at most */
@@ -232,7 +233,7 @@ static void dump_report(ttm_daemon *d, ttm_poc_xlate *x, uint32_t pid, bool kern
         return;
     }
     ttm_registry_foreach_live(d->reg, live_take, &ll);
-    qsort(ll.v, ll.n, sizeof *ll.v, live_cmp);
+    ttm__qsort(ll.v, ll.n, sizeof *ll.v, live_cmp);
 
     char *text = NULL;
     size_t len = 0;
