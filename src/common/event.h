@@ -68,6 +68,11 @@ typedef struct ttm_event {
 
 _Static_assert(sizeof(ttm_event) == 64, "an event is one cache line");
 
+/* Internal event flag (never from a client's ring: the daemon's ingest clears it): the source
+ * wrote the address in decimal (a prototype log's buffer_id=328467008), so reports show that
+ * form beside the hex for a user to grep the log. It decides no verdict. */
+#define TTM__FLAG_ADDR_DEC 0x8000u
+
 /* Address spaces: a registry key is (device, space, addr). */
 typedef enum ttm_space { TTM_SPACE_DRAM = 0, TTM_SPACE_L1 = 1, TTM_SPACE_SYSTEM = 2 } ttm_space;
 #define TTM_SPACE_COUNT 3

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
+#include "core/causes.h"
 #include "core/stacks.h"
 
 /*
@@ -89,6 +90,9 @@ typedef struct ttm_registry_config {
                                     * into the group of stack 0, counted) */
     uint32_t max_breakdown;        /* breakdown rows (phases and scopes together); 0 = 1024
                                     * (beyond: folded into the row of name 0, counted) */
+    /* causes of unmatched frees (core/causes.h, docs/CLASSIFICATION.md) */
+    bool no_causes;                /* true: no attribution at all (the verdicts are the same) */
+    uint32_t max_cause_keys;       /* per-address attribution state kept; 0 = 65536 */
 } ttm_registry_config;
 
 /* Creates a registry. cfg may be NULL for defaults. Returns 0 or TTM_ENOMEM / TTM_EINVAL. */
@@ -229,6 +233,12 @@ typedef struct ttm_totals {
 } ttm_totals;
 
 void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out);
+
+/* The causes of the unmatched frees (and duplicate allocs) of the address-only events applied
+ * so far (core/causes.h): out[c] for every cause c, provisional ones as they stand; info (may
+ * be NULL) what the attributor holds. With cfg.no_causes everything is zero. */
+void ttm_registry_causes(const ttm_registry *reg, ttm_cause_stats out[TTM_CAUSE__COUNT],
+                         ttm_causes_info *info);
 
 /* Devices seen, ascending. Returns the count; fills up to cap entries of out (may be NULL). */
 size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap);
