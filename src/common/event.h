@@ -68,9 +68,10 @@ typedef struct ttm_event {
 
 _Static_assert(sizeof(ttm_event) == 64, "an event is one cache line");
 
-/* Internal event flag (never from a client's ring: the daemon's ingest clears it): the source
- * wrote the address in decimal (a prototype log's buffer_id=328467008), so reports show that
- * form beside the hex for a user to grep the log. It decides no verdict. */
+/* Event flag set by the readers of prototype logs (not in the public header): the source wrote
+ * the address in decimal (a log's buffer_id=328467008), so reports show that form beside the
+ * hex for a user to grep the log. It only changes how an address is shown, never a verdict, so
+ * the registry accepts it from any source. */
 #define TTM__FLAG_ADDR_DEC 0x8000u
 
 /* Address spaces: a registry key is (device, space, addr). */
