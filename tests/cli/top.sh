@@ -173,6 +173,10 @@ python3 -c "import json,sys; ls=open(sys.argv[1]).read().splitlines(); assert le
 check "--json --loop: one document per line" $?
 
 # ---- the interactive monitor under tmux --------------------------------------------------------
+# A session of its own keeps the tmux server up between the monitor's sessions: the server
+# exits with its last session, and a new-session racing that exit failed ("server exited
+# unexpectedly").
+tm new-session -d -s keep -x 80 -y 24 "sleep 3600"
 tm new-session -d -s top -x 120 -y 40 \
     "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5; echo \"exit=\$?\"; sleep 30"
 capture pane1 "PROCESSES" && capture pane1 "DIAG .*dropped"
