@@ -276,6 +276,47 @@ static void test_mesh_needs_pid_and_window(void **state)
     free(s.v);
 }
 
+/* A stray and a release of one process with an allocation of it at the address between them
+ * are of two buffers: no burst. */
+static void test_mesh_other_buffer(void **state)
+{
+    (void)state;
+    stream s = stream_new();
+    /* a one-device buffer at (1, A) released, then a MeshBuffer at A whose per-device free on
+     * device 1 comes before its backing free: that free is the MeshBuffer's */
+    s_alloc(&s, 7, 1, A);
+    s_free(&s, 7, 1, A);
+    s_alloc(&s, 7, 0, A);
+    s_free(&s, 7, 1, A);
+    s_free(&s, 7, 0, A);
+    s_free(&s, 7, 0, A);
+    s_filler(&s, 7, 0, 100);
+    /* frees of a buffer allocated before tracking on three devices, then a one-device buffer
+     * allocated and released at the address: not its burst */
+    for (uint16_t d = 1; d < 4; d++)
+        s_free(&s, 7, d, A2);
+    s_alloc(&s, 7, 0, A2);
+    s_free(&s, 7, 0, A2);
+    s_filler(&s, 7, 0, 100);
+    /* a duplicate allocation after the buffer on the other device was allocated and freed */
+    s_alloc(&s, 7, 1, A3);
+    s_free(&s, 7, 1, A3);
+    s_alloc(&s, 7, 0, A3);
+    s_alloc(&s, 7, 0, A3);
+    s_filler(&s, 7, 0, 100);
+    ttm_registry *reg = fed(&s, NULL);
+    causes k = get_causes(reg);
+    check_sum(reg, &k);
+    expect(&k, MESH, 2);
+    expect(&k, DREL, 0);
+    expect(&k, PRE, 3);
+    assert_int_equal(k.c[MESH].groups, 1);
+    assert_int_equal(k.c[MESH].allocs, 0);
+    assert_int_equal(k.c[UNEX].allocs, 1);
+    ttm_registry_close(reg);
+    free(s.v);
+}
+
 /* ---- double release, unexplained, pre-tracking ---------------------------------------------- */
 
 static void test_double_release(void **state)
@@ -712,6 +753,7 @@ int main(void)
         cmocka_unit_test(test_mesh_8),
         cmocka_unit_test(test_mesh_32),
         cmocka_unit_test(test_mesh_needs_pid_and_window),
+        cmocka_unit_test(test_mesh_other_buffer),
         cmocka_unit_test(test_double_release),
         cmocka_unit_test(test_pre_tracking),
         cmocka_unit_test(test_storm),
