@@ -996,14 +996,15 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
             put(w, a->hist_frees[i]);
         }
     }
-    uint64_t lo = c->rel_next > RING ? c->rel_next - RING : 1, n = 0;
-    for (uint64_t q = lo; q < c->rel_next; q++)
-        n += rel_get(c, q) != NULL && rel_kept(c, rel_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->rel_next; q++) {
+    /* each ring's entries still in reach, after their count (patched once known) */
+    size_t at = w->b->len;
+    uint64_t n = 0;
+    put(w, 0);
+    for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++) {
         const cz_rel *r = rel_get(c, q);
         if (r == NULL || !rel_kept(c, r))
             continue;
+        n++;
         put(w, r->seq);
         put(w, r->prev);
         put(w, r->clock);
@@ -1015,21 +1016,24 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
                    (uint64_t)r->d0_member << 56 | (uint64_t)r->d0_stray << 57);
         put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16);
     }
-    lo = c->al_next > RING ? c->al_next - RING : 1;
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
+    at = w->b->len;
     n = 0;
-    for (uint64_t q = lo; q < c->al_next; q++)
-        n += al_get(c, q) != NULL && al_kept(c, al_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->al_next; q++) {
+    put(w, 0);
+    for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++) {
         const cz_alloc *al = al_get(c, q);
         if (al == NULL || !al_kept(c, al))
             continue;
+        n++;
         put(w, al->seq);
         put(w, al->prev);
         put(w, al->clock);
         put(w, al->addr);
         put(w, (uint64_t)al->pid | (uint64_t)al->device << 32);
     }
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
     put(w, c->st_next - c->st_fin);
     for (uint64_t q = c->st_fin; q < c->st_next; q++) {
         const cz_stray *s = &c->st[q & (RING - 1)];
