@@ -7,7 +7,8 @@
  * per second, bytes per live buffer) are in docs/ARCHITECTURE.md.
  *
  * Inside: registry.c (the rules, processes, devices, queries), store.c (the live records),
- * table.c (the side tables), registry_state.c (save and load).
+ * table.c (the side tables), causes.c (the causes of unmatched frees, core/causes.h),
+ * registry_state.c (save and load).
  *
  * Lifecycle: ttm_registry_open() creates a registry, ttm_registry_close() frees it and
  * everything it owns; close(NULL) is a no-op. Nothing returned by a query outlives the next
@@ -265,6 +266,8 @@ typedef struct ttm_offender {
     ttm_class cls;
     uint16_t device;
     uint8_t memtype;       /* last memtype seen (TTM_MEM_ANY if never known) */
+    bool addr_dec;         /* an event of the entry wrote its address in decimal
+                            * (TTM__FLAG_ADDR_DEC): reports show that form beside the hex */
     uint64_t addr;
     uint64_t count;
     uint64_t bytes;
@@ -397,7 +400,8 @@ int ttm__breakdown_cmp(const void *a, const void *b);
 
 /* ---- persistence (docs/DAEMON.md, "Restart") ---------------------------------------------- */
 
-#define TTM_REGISTRY_STATE_VERSION 2u /* 2: call sites (contexts, sites, phases, groups) */
+#define TTM_REGISTRY_STATE_VERSION 3u /* 2: call sites (contexts, sites, phases, groups);
+                                       * 3: the causes (attributor), offenders' addr_dec */
 
 /*
  * Serializes everything the verdicts depend on — devices and their capacities, live records
