@@ -159,11 +159,16 @@ static void pre_tracking(sbuf *b, const ttm_cause_stats *s)
 static void unexplained(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
-    put(b, "unexplained — on %s %s, none of the causes fits", ttm__fmt_count(a, s->addrs),
-        plural(s->addrs, "address", "addresses"));
-    if (s->allocs > 0)
-        put(b, "; %s duplicate %s outside any mesh burst", ttm__fmt_count(a, s->allocs),
-            plural(s->allocs, "allocation", "allocations"));
+    if (s->frees == 0) { /* duplicate allocations only: the count says how many */
+        put(b, "unexplained — duplicate allocations on %s %s outside any mesh burst",
+            ttm__fmt_count(a, s->addrs), plural(s->addrs, "address", "addresses"));
+    } else {
+        put(b, "unexplained — on %s %s, none of the causes fits", ttm__fmt_count(a, s->addrs),
+            plural(s->addrs, "address", "addresses"));
+        if (s->allocs > 0)
+            put(b, "; %s duplicate %s outside any mesh burst", ttm__fmt_count(a, s->allocs),
+                plural(s->allocs, "allocation", "allocations"));
+    }
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
 
