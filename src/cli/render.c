@@ -125,17 +125,10 @@ void ttm_render_causes(FILE *out, const ttm_report *r, const char *title)
 {
     if (r->ncauses == 0)
         return;
-    uint64_t total = ttm__report_causes_frees(r);
     fprintf(out, "\n%s\n", title);
-    bool first = true;
     for (size_t i = 0; i < r->ncauses; i++) {
-        const ttm_report_cause *c = &r->causes[i];
-        char count[128], words[512];
-        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
-        first = first && c->stats.frees == 0;
-        fprintf(out, "  %s: %s\n", count,
-                c->evidence != NULL ? c->evidence
-                                    : ttm_cause_describe(&c->stats, words, sizeof words));
+        char line[700];
+        fprintf(out, "  %s\n", ttm_cause_line(r, i, line, sizeof line));
     }
     const ttm_causes_info *in = &r->causes_info;
     if (in->dropped > 0) {

@@ -113,14 +113,12 @@ void ttm__top_diag_summary(ttm_top_lay *L)
     const ttm_report *s = &L->m->snap;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
         return;
-    uint64_t total = ttm__report_causes_frees(s);
     for (size_t i = 0; i < s->ncauses; i++) {
         const ttm_cause_stats *c = &s->causes[i].stats;
         char text[80];
         if (c->frees > 0)
             snprintf(text, sizeof text, "%s%s %.0f%%", i == 0 ? "causes " : "",
-                     ttm_cause_name(c->cause),
-                     total ? (double)c->frees * 100.0 / (double)total : 0.0);
+                     ttm_cause_name(c->cause), s->causes[i].share_pct);
         else
             snprintf(text, sizeof text, "%s%s %s", i == 0 ? "causes " : "",
                      ttm_cause_name(c->cause), ttm__top_fmt_num(buf, c->allocs));
@@ -162,16 +160,9 @@ static void diag_causes(ttm_top_lay *L)
     ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM,
                      L->st->filter ? "of the unmatched frees without object ids, all devices"
                                    : "of the unmatched frees without object ids");
-    uint64_t total = ttm__report_causes_frees(s);
-    bool first = true;
     for (size_t i = 0; i < s->ncauses; i++) {
-        const ttm_report_cause *c = &s->causes[i];
-        char count[128], words[512], text[700];
-        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
-        first = first && c->stats.frees == 0;
-        snprintf(text, sizeof text, "%s: %s", count,
-                 c->evidence != NULL ? c->evidence
-                                     : ttm_cause_describe(&c->stats, words, sizeof words));
+        char text[700];
+        ttm_cause_line(s, i, text, sizeof text);
         ascii_dashes(text);
         ttm__top_wrap(L, 2, TTM_TOP_A_NORMAL, text);
     }

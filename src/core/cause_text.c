@@ -178,27 +178,16 @@ char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len)
     if (len == 0)
         return buf;
     buf[0] = '\0';
+    static void (*const words[TTM_CAUSE__COUNT])(sbuf *, const ttm_cause_stats *) = {
+        [TTM_CAUSE_MESH_MULTIPLICITY] = mesh,   [TTM_CAUSE_DOUBLE_RELEASE] = double_release,
+        [TTM_CAUSE_EXCESS_STORM] = storm,       [TTM_CAUSE_PRE_TRACKING] = pre_tracking,
+        [TTM_CAUSE_UNEXPLAINED] = unexplained,
+    };
     char a[TTM_FMT_LEN];
-    switch (s->cause) {
-    case TTM_CAUSE_MESH_MULTIPLICITY:
-        mesh(&b, s);
-        break;
-    case TTM_CAUSE_DOUBLE_RELEASE:
-        double_release(&b, s);
-        break;
-    case TTM_CAUSE_EXCESS_STORM:
-        storm(&b, s);
-        break;
-    case TTM_CAUSE_PRE_TRACKING:
-        pre_tracking(&b, s);
-        break;
-    case TTM_CAUSE_UNEXPLAINED:
-        unexplained(&b, s);
-        break;
-    default:
+    if ((unsigned)s->cause < TTM_CAUSE__COUNT)
+        words[s->cause](&b, s);
+    else
         put(&b, "cause %u", (unsigned)s->cause); /* a newer peer's: its name is not known */
-        break;
-    }
     if (s->ambiguous > 0)
         put(&b, "; %s of them could also be %s", ttm__fmt_count(a, s->ambiguous),
             s->cause == TTM_CAUSE_DOUBLE_RELEASE ? "mesh multiplicity (a one-device mesh)"
@@ -238,5 +227,16 @@ char *ttm_cause_count_text(const ttm_report_cause *c, uint64_t total, bool first
         put(&b, "%s (", ttm__fmt_count(a, s->frees));
     put_share(&b, c->share_pct);
     put(&b, ")");
+    return buf;
+}
+
+char *ttm_cause_line(const ttm_report *r, size_t i, char *buf, size_t len)
+{
+    const ttm_report_cause *c = &r->causes[i];
+    char count[128], words[512];
+    /* frees descending: the first cause listed is the one with the most */
+    ttm_cause_count_text(c, ttm__report_causes_frees(r), i == 0, count, sizeof count);
+    snprintf(buf, len, "%s: %s", count,
+             c->evidence != NULL ? c->evidence : ttm_cause_describe(&c->stats, words, sizeof words));
     return buf;
 }

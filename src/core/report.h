@@ -347,6 +347,10 @@ char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len);
  * at most len bytes to buf and returns buf. */
 char *ttm_cause_count_text(const ttm_report_cause *c, uint64_t total, bool first, char *buf,
                            size_t len);
+/* Cause i of r's list as a line: its count and share, ": ", its evidence ("3,504 of 4,604
+ * unmatched frees (76%): mesh multiplicity — ..."). Writes at most len bytes to buf and
+ * returns buf. */
+char *ttm_cause_line(const ttm_report *r, size_t i, char *buf, size_t len);
 /* "0x2000000" or, when the input wrote it in decimal, "0x2000000 (33554432)": an address as
  * the text forms show it. Writes at most len bytes to buf and returns buf. */
 char *ttm_cause_addr_text(uint64_t addr, bool dec, char *buf, size_t len);
