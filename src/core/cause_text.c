@@ -136,6 +136,12 @@ static void storm(sbuf *b, const ttm_cause_stats *s)
     if (w->regular && w->period_ns > 0) {
         put(b, ", one extra free every ");
         put_period(b, w->period_ns);
+    } else if (w->regular && w->period_events > 0) { /* a stream without times */
+        put(b, ", one extra free every ~%" PRIu64 " events", w->period_events);
+    } else if (w->period_ns > 0) {
+        put(b, ", extra frees at irregular intervals (");
+        put_period(b, w->period_ns);
+        put(b, " apart on average)");
     } else {
         put(b, ", extra frees at irregular intervals");
     }

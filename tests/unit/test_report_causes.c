@@ -118,7 +118,16 @@ static void test_words(void **state)
     s.instances[0].npids = 0;
     assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
                         "excess storm on 2 addresses, the worst device 1 0x2000000, extra frees "
+                        "at irregular intervals (~2.1 ms apart on average) over 1,100 frees "
+                        "(allocated once)");
+    s.instances[0].period_ns = 0; /* no times at all */
+    assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
+                        "excess storm on 2 addresses, the worst device 1 0x2000000, extra frees "
                         "at irregular intervals over 1,100 frees (allocated once)");
+    s.instances[0].regular = true;
+    assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
+                        "excess storm on 2 addresses, the worst device 1 0x2000000, one extra "
+                        "free every ~42 events over 1,100 frees (allocated once)");
     s = (ttm_cause_stats){.cause = TTM_CAUSE_DOUBLE_RELEASE, .frees = 12, .groups = 12,
                           .ambiguous = 12, .pending = 3, .npids = 2, .pids = {1000, 1001}};
     assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
