@@ -51,8 +51,7 @@ static ttm_registry *stray_registry(unsigned keys)
 }
 
 /* Median µs of building the registry part of a reply with `sections` and encoding it. */
-static double reply_us(const ttm_registry *reg, uint32_t sections, unsigned rounds,
-                       size_t *bytes)
+static double reply_us(const ttm_registry *reg, uint32_t sections, unsigned rounds, size_t *bytes)
 {
     uint64_t *ns = ttm__xcalloc(rounds, sizeof *ns);
     ttm_bytes out = {0};
@@ -82,13 +81,13 @@ int main(int argc, char **argv)
     if (rounds < 3)
         rounds = 3;
     ttm_bench_machine();
-    const uint32_t totals = TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) |
-                            TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS);
+    const uint32_t totals = TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |
+                            TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS);
     const uint32_t causes = totals | TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES);
     const uint32_t findings = totals | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
     static const unsigned keys[] = {2433, 16384, 65536};
-    printf("%8s %12s %12s %14s %10s %14s %12s\n", "keys", "status us", "+causes us",
-           "+findings us", "reply KB", "causes/status", "causes/find");
+    printf("%8s %12s %12s %14s %10s %14s %12s\n", "keys", "status us", "+causes us", "+findings us",
+           "reply KB", "causes/status", "causes/find");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         ttm_registry *reg = stray_registry(keys[i]);
         if (reg == NULL) {
@@ -103,8 +102,8 @@ int main(int argc, char **argv)
         double t = reply_us(reg, totals, r, &bt);
         double c = reply_us(reg, causes, r, &bc);
         double f = reply_us(reg, findings, r, &bf);
-        printf("%8llu %12.1f %12.1f %14.1f %10.1f %14.1f %12.3f\n",
-               (unsigned long long)info.keys, t, c, f, (double)bc / 1024, c / t, c / f);
+        printf("%8llu %12.1f %12.1f %14.1f %10.1f %14.1f %12.3f\n", (unsigned long long)info.keys,
+               t, c, f, (double)bc / 1024, c / t, c / f);
         ttm_registry_close(reg);
     }
     return 0;

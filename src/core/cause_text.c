@@ -95,7 +95,8 @@ static void mesh(sbuf *b, const ttm_cause_stats *s)
     char a[TTM_FMT_LEN];
     put(b, "mesh multiplicity — ");
     if (s->groups > 0) {
-        put(b, "%s %s", ttm__fmt_count(a, s->groups), plural(s->groups, "MeshBuffer", "MeshBuffers"));
+        put(b, "%s %s", ttm__fmt_count(a, s->groups),
+            plural(s->groups, "MeshBuffer", "MeshBuffers"));
         if (s->mesh_devices > 0)
             put(b, " on %u devices", (unsigned)s->mesh_devices);
         if (s->frees_per_group > 0)
@@ -113,8 +114,9 @@ static void double_release(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
     uint64_t n = s->groups > 0 ? s->groups : s->frees;
-    put(b, "double release — %s %s freed again by the same process right after, before "
-           "anything was allocated there",
+    put(b,
+        "double release — %s %s freed again by the same process right after, before "
+        "anything was allocated there",
         ttm__fmt_count(a, n), plural(n, "release", "releases"));
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
@@ -156,8 +158,9 @@ static void storm(sbuf *b, const ttm_cause_stats *s)
 static void pre_tracking(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
-    put(b, "pre-tracking — frees of %s %s never allocated since tracking began, in no mesh "
-           "burst",
+    put(b,
+        "pre-tracking — frees of %s %s never allocated since tracking began, in no mesh "
+        "burst",
         ttm__fmt_count(a, s->addrs), plural(s->addrs, "address", "addresses"));
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
@@ -185,8 +188,8 @@ char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len)
         return buf;
     buf[0] = '\0';
     static void (*const words[TTM_CAUSE__COUNT])(sbuf *, const ttm_cause_stats *) = {
-        [TTM_CAUSE_MESH_MULTIPLICITY] = mesh,   [TTM_CAUSE_DOUBLE_RELEASE] = double_release,
-        [TTM_CAUSE_EXCESS_STORM] = storm,       [TTM_CAUSE_PRE_TRACKING] = pre_tracking,
+        [TTM_CAUSE_MESH_MULTIPLICITY] = mesh,  [TTM_CAUSE_DOUBLE_RELEASE] = double_release,
+        [TTM_CAUSE_EXCESS_STORM] = storm,      [TTM_CAUSE_PRE_TRACKING] = pre_tracking,
         [TTM_CAUSE_UNEXPLAINED] = unexplained,
     };
     char a[TTM_FMT_LEN];
@@ -243,6 +246,7 @@ char *ttm_cause_line(const ttm_report *r, size_t i, char *buf, size_t len)
     /* frees descending: the first cause listed is the one with the most */
     ttm_cause_count_text(c, ttm__report_causes_frees(r), i == 0, count, sizeof count);
     snprintf(buf, len, "%s: %s", count,
-             c->evidence != NULL ? c->evidence : ttm_cause_describe(&c->stats, words, sizeof words));
+             c->evidence != NULL ? c->evidence
+                                 : ttm_cause_describe(&c->stats, words, sizeof words));
     return buf;
 }
