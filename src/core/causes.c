@@ -101,7 +101,7 @@ typedef struct cz_stray {
 } cz_stray;
 
 #define RING       8192u /* entries of each ring: more than 2 W events' worth of each */
-#define BUCKETS    8192u
+#define BUCKETS    4096u
 #define W_CAP      4096u /* the burst window's bound */
 #define DR_WINDOW  4096u /* a double release follows its release within this many events */
 #define STORM_MIN  16u   /* non-mesh strays that make an address a storm */
@@ -159,6 +159,15 @@ static bool key_match(const void *e, const void *key)
 static const ttm_table_type key_type = {
     .entry_size = sizeof(cz_key), .hash = key_hash, .empty = key_empty, .match = key_match};
 
+/* The heads of the rings' chains for the addresses of one hash, side by side: an event reads
+ * one cache line of them. keyed: a per-address state exists at an address of this hash (an
+ * allocation elsewhere, most of them, skips the table's lookup); never cleared, as keys never
+ * are. */
+typedef struct cz_bucket {
+    uint64_t rel, al, st;
+    uint64_t keyed;
+} cz_bucket;
+
 /* Totals of one cause. */
 typedef struct cz_tot {
     uint64_t frees, allocs, ambiguous, groups;
@@ -190,7 +199,7 @@ struct ttm__causes {
     uint64_t rel_next, rel_closed; /* next seq; releases below rel_closed are closed */
     uint64_t al_next;
     uint64_t st_next, st_fin;      /* next seq; strays below st_fin are final */
-    uint64_t rel_head[BUCKETS], al_head[BUCKETS], st_head[BUCKETS];
+    cz_bucket bk[BUCKETS];
     cz_acc acc;
 };
 
@@ -209,7 +218,8 @@ static inline bool space_fits(unsigned a, unsigned b)
 
 static inline size_t bucket_of(uint64_t addr)
 {
-    return ttm__mix64(addr) & (BUCKETS - 1);
+    /* Fibonacci hashing: addresses are aligned, their middle bits vary */
+    return (size_t)(((addr >> 5) * 0x9e3779b97f4a7c15ull) >> 52) & (BUCKETS - 1);
 }
 
 static inline uint64_t window(const ttm__causes *c)
@@ -302,9 +312,11 @@ static cz_key *key_get(ttm__causes *c, uint16_t device, uint64_t addr)
     cz_key *k = key_find(&c->acc, device, addr);
     if (k != NULL)
         return k;
-    k = ttm__table_add(&c->acc.keys, &key_type, key_hash_of(device, addr));
+    uint64_t h = key_hash_of(device, addr);
+    k = ttm__table_add(&c->acc.keys, &key_type, h);
     if (k == NULL)
         return NULL;
+    c->bk[bucket_of(addr)].keyed = 1;
     memset(k, 0, sizeof *k);
     k->addr = addr;
     k->device = device;
@@ -341,7 +353,7 @@ static void key_note(cz_key *k, uint32_t pid, uint64_t ts)
 static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
 {
     unsigned steps = 0;
-    for (const cz_alloc *a = al_get(c, c->al_head[bucket_of(s->addr)]); a != NULL;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(s->addr)].al); a != NULL;
          a = al_get(c, a->prev)) {
         if (a->clock + w < s->clock || ++steps > WALK_MAX)
             break;
@@ -534,14 +546,14 @@ static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsign
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->rel_next++;
     cz_rel *r = &c->rel[seq & (RING - 1)];
-    *r = (cz_rel){.seq = seq, .prev = c->rel_head[b], .clock = clock, .ts = ev->ts,
+    *r = (cz_rel){.seq = seq, .prev = c->bk[b].rel, .clock = clock, .ts = ev->ts,
                   .addr = ev->addr, .cmin = clock, .cmax = clock, .pid = pid,
                   .device = ev->device, .space = space_of(memtype)};
-    c->rel_head[b] = seq;
+    c->bk[b].rel = seq;
     /* the strays at the address by pid that came before it, within the window, join it */
     uint64_t w = window(c);
     unsigned steps = 0;
-    for (cz_stray *s = st_get(c, c->st_head[b]); s != NULL; s = st_get(c, s->prev)) {
+    for (cz_stray *s = st_get(c, c->bk[b].st); s != NULL; s = st_get(c, s->prev)) {
         if (s->seq < c->st_fin || s->clock + w < clock || ++steps > WALK_MAX)
             break;
         /* not one on d0: the buffer released was allocated there after that stray */
@@ -574,12 +586,12 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->st_next++;
     cz_stray *s = &c->st[seq & (RING - 1)];
-    *s = (cz_stray){.seq = seq, .prev = c->st_head[b], .clock = clock, .ts = ev->ts,
+    *s = (cz_stray){.seq = seq, .prev = c->bk[b].st, .clock = clock, .ts = ev->ts,
                     .addr = ev->addr, .pid = pid, .device = ev->device,
                     .memtype = (uint8_t)memtype, .kind = (uint8_t)kind,
                     .space = space_of(memtype),
                     .unknown = cls == TTM_CLASS_UNKNOWN_FREE, .dec = dec};
-    c->st_head[b] = seq;
+    c->bk[b].st = seq;
     if (kind != ST_FREE)
         return;
     /* the releases at the address: the key's latest (a double release?) and the burst to join */
@@ -587,7 +599,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     bool key_seen = false;
     cz_rel *to = NULL;
     unsigned steps = 0;
-    for (cz_rel *r = rel_get(c, c->rel_head[b]); r != NULL; r = rel_get(c, r->prev)) {
+    for (cz_rel *r = rel_get(c, c->bk[b].rel); r != NULL; r = rel_get(c, r->prev)) {
         if (r->clock + DR_WINDOW < clock || ++steps > WALK_MAX)
             break;
         if (r->addr != ev->addr || !space_fits(r->space, s->space))
@@ -612,10 +624,10 @@ static void on_alloc(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
 {
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->al_next++;
-    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->al_head[b], .clock = clock,
+    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->bk[b].al, .clock = clock,
                                          .addr = ev->addr, .pid = pid, .device = ev->device};
-    c->al_head[b] = seq;
-    cz_key *k = c->acc.keys.live != 0 ? key_find(&c->acc, ev->device, ev->addr) : NULL;
+    c->bk[b].al = seq;
+    cz_key *k = c->bk[b].keyed ? key_find(&c->acc, ev->device, ev->addr) : NULL;
     if (k != NULL) {
         k->allocs++;
         k->memtype = (uint8_t)memtype;
@@ -1208,13 +1220,15 @@ int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, si
             BAD("address %llu of the causes is malformed", (unsigned long long)i);
         if (key_find(a, e.device, e.addr) != NULL)
             BAD("address %llu of the causes appears twice", (unsigned long long)i);
-        cz_key *k = ttm__table_add(&a->keys, &key_type, key_hash_of(e.device, e.addr));
+        uint64_t h = key_hash_of(e.device, e.addr);
+        cz_key *k = ttm__table_add(&a->keys, &key_type, h);
         if (k == NULL) {
             if (a->keys.live < c->max_keys)
                 return TTM_ENOMEM;
             c->dropped++;
             continue;
         }
+        c->bk[bucket_of(e.addr)].keyed = 1;
         *k = e;
     }
     if (r->bad || ttm__br_left(r) != 0)
@@ -1222,12 +1236,12 @@ int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, si
     /* the bucket heads: each ring's entries in order, newest last */
     for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++)
         if (rel_get(c, q) != NULL)
-            c->rel_head[bucket_of(rel_get(c, q)->addr)] = q;
+            c->bk[bucket_of(rel_get(c, q)->addr)].rel = q;
     for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++)
         if (al_get(c, q) != NULL)
-            c->al_head[bucket_of(al_get(c, q)->addr)] = q;
+            c->bk[bucket_of(al_get(c, q)->addr)].al = q;
     for (uint64_t q = c->st_fin; q < c->st_next; q++)
-        c->st_head[bucket_of(st_get(c, q)->addr)] = q;
+        c->bk[bucket_of(st_get(c, q)->addr)].st = q;
     return TTM_OK;
 #undef BAD
 }
