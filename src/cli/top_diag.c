@@ -2,11 +2,13 @@
  * top_diag.c — the diagnosis of `ttmem top`: the live counters (unknown, double and excess
  * frees, leaks at exit, dropped events) as the one-line summary of the devices view and as the
  * diagnosis view's table with what each one means (the class's definition from the core, see
- * docs/CLASSIFICATION.md), the other findings that happened, the daemon's transport counters
- * and the counters per device. TT-Metal's counters carry no buffer identity: without ttmemd
+ * docs/CLASSIFICATION.md), the other findings that happened, the causes of the unmatched
+ * frees of address-only events (legacy clients), the daemon's transport counters and the
+ * counters per device. TT-Metal's counters carry no buffer identity: without ttmemd
  * there is no diagnosis, and the section says so.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/top_parts.h"
 
@@ -107,6 +109,70 @@ void ttm__top_diag_summary(ttm_top_lay *L)
             col =
                 ttm__top_putf(L, line, col, TTM_TOP_A_WARN, " +%s", ttm__top_fmt_num(b2, v.delta));
     }
+    /* the causes of the unmatched frees, as many as fit: "causes mesh 76% storm 24%" */
+    const ttm_report *s = &L->m->snap;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
+        return;
+    /* short labels, as the counters' above (the diagnosis view words them in full) */
+    static const char *const short_causes[TTM_CAUSE__COUNT] = {
+        [TTM_CAUSE_MESH_MULTIPLICITY] = "mesh", [TTM_CAUSE_DOUBLE_RELEASE] = "double-release",
+        [TTM_CAUSE_EXCESS_STORM] = "storm",     [TTM_CAUSE_PRE_TRACKING] = "pre-tracking",
+        [TTM_CAUSE_UNEXPLAINED] = "unexplained",
+    };
+    for (size_t i = 0; i < s->ncauses; i++) {
+        const ttm_cause_stats *c = &s->causes[i].stats;
+        const char *label = (unsigned)c->cause < TTM_CAUSE__COUNT ? short_causes[c->cause] : "?";
+        char text[80];
+        if (c->frees > 0)
+            snprintf(text, sizeof text, "%s%s %.0f%%", i == 0 ? "causes " : "", label,
+                     s->causes[i].share_pct);
+        else
+            snprintf(text, sizeof text, "%s%s %s dup", i == 0 ? "causes " : "", label,
+                     ttm__top_fmt_num(buf, c->allocs));
+        int at = ttm__top_put_fit(L, line, col + (i == 0 ? 2 : 1), TTM_TOP_A_WARN, text);
+        if (at == col + (i == 0 ? 2 : 1))
+            return; /* no room for it: the diagnosis view lists them all */
+        col = at;
+    }
+}
+
+/* The words' dashes (U+2014, U+2026) as ASCII: the frame holds one byte per cell. */
+static void ascii_dashes(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p != '\0';) {
+        if (strncmp(p, "\xE2\x80\x94", 3) == 0) {
+            *o++ = '-';
+            p += 3;
+        } else if (strncmp(p, "\xE2\x80\xA6", 3) == 0) {
+            memcpy(o, "...", 3);
+            o += 3;
+            p += 3;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+}
+
+/* The causes of the unmatched frees (address-only events: legacy clients, the prototype's
+ * logs), one wrapped line each as the text report words them (core/cause_text.c). */
+static void diag_causes(ttm_top_lay *L)
+{
+    const ttm_report *s = &L->m->snap;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
+        return;
+    int line = ttm__top_line(L);
+    int col = ttm__top_put(L, line, 0, TTM_TOP_A_TITLE, "CAUSES");
+    ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM,
+                     L->st->filter ? "of the unmatched frees without object ids, all devices"
+                                   : "of the unmatched frees without object ids");
+    for (size_t i = 0; i < s->ncauses; i++) {
+        char text[700];
+        ttm_cause_line(s, i, text, sizeof text);
+        ascii_dashes(text);
+        ttm__top_wrap(L, 2, TTM_TOP_A_NORMAL, text);
+    }
 }
 
 /* The counters with count, +new, bytes and an explanation each. */
@@ -188,6 +254,7 @@ void ttm__top_diag_table(ttm_top_lay *L)
         else
             ttm__top_wrap(L, 4, TTM_TOP_A_DIM, ttm_class_help(c));
     }
+    diag_causes(L);
 }
 
 void ttm__top_transport(ttm_top_lay *L)

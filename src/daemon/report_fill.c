@@ -1,6 +1,6 @@
 /*
  * report_fill.c — the report a query is answered with: the core's report of the registry
- * (ttm_report_fill), the daemon's processes merged into it with their transport counters,
+ * (ttm_report_fill: with the causes of the unmatched frees when CAUSES is asked), the daemon's processes merged into it with their transport counters,
  * the live buffers (with STACKS, their stacks resolved too), and the daemon's own records
  * (daemon, legacy socket, query socket). The snapshot codec encodes it as it is: there is no
  * copy of any field here.
@@ -133,7 +133,7 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
     const uint32_t from_registry =
         TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |
         TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
-        TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+        TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES);
     const uint32_t live_stacks =
         TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE) | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     int err = TTM_OK;
