@@ -25,13 +25,13 @@ start_daemon "$tmp/py.log" --devices 2 --arch wormhole_b0 --poc-log
 timeout 30 python3 "$src/tests/integration/poc_client.py" "$tmp/p.sock"
 check "the Python client's checks pass" $?
 "$ttmem" status --socket "$tmp/d.sock" >"$tmp/status.txt"
-grep -Eq "^Legacy +$tmp/p.sock: 0 connected, 2 since start; 15 messages \(ALLOC 5, FREE 1, QUERY 5, DUMP_REMAINING 1, DEVICE_INFO_QUERY 3\)$" "$tmp/status.txt"
+grep -Eq "^Legacy +$tmp/p.sock: 0 connected, 2 since start; 16 messages \(ALLOC 6, FREE 1, QUERY 5, DUMP_REMAINING 1, DEVICE_INFO_QUERY 3\)$" "$tmp/status.txt"
 st=$?; check "status shows the legacy socket's counters ($(grep Legacy "$tmp/status.txt"))" $st
 "$ttmem" status --json --socket "$tmp/d.sock" | python3 -c "
 import json, sys
 l = json.load(sys.stdin)['legacy']
 assert l['path'] == '$tmp/p.sock' and l['connections'] == 2 and l['bad'] == 0, l
-assert l['messages']['ALLOC'] == 5 and l['messages']['DEVICE_INFO_QUERY'] == 3, l"
+assert l['messages']['ALLOC'] == 6 and l['messages']['DEVICE_INFO_QUERY'] == 3, l"
 check "status --json has the legacy member" $?
 stop_daemon; check "the daemon stops cleanly after the Python client" $?
 grep -q "REMAINING ALLOCATED BUFFERS" "$tmp/py.log"; check "DUMP_REMAINING prints the report" $?
