@@ -5,8 +5,9 @@
 # (tests/cli/lib/poc_stream.py), goes to a real ttmemd's legacy socket with --poc-log; the
 # daemon's `causes` (`ttmem status --json`, taken while the processes still run) must equal
 # those of `ttmem analyze-log --json` of the daemon's log, field by field, except the fields that
-# are times (the daemon's clock live, line numbers in a log: first_ts, last_ts, period_ns, and
-# the evidence words that say them) and addr_dec (the log wrote the addresses in decimal, the
+# are times (the daemon's clock live, line numbers in a log: first_ts, last_ts, period_ns, a
+# storm's `regular`, which is the spacing's in time when there are times, and the evidence
+# words that say them) and addr_dec (the log wrote the addresses in decimal, the
 # socket carries numbers: the log's instances must say so, the live ones must not).
 set -u
 build=$1
@@ -41,7 +42,7 @@ sent = json.load(open(sys.argv[1]))
 live = json.load(open(sys.argv[2]))
 log = json.load(open(sys.argv[3]))
 bad = []
-TIMES = ("first_ts", "last_ts", "period_ns", "evidence")
+TIMES = ("first_ts", "last_ts", "period_ns", "regular", "evidence")
 
 
 def norm(causes, want_dec, where):
