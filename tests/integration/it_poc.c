@@ -293,6 +293,30 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
     }
 }
 
+/* Forks a child that talks with this process over two pipes: *go carries the parent's word to
+ * the child, *ready the child's to the parent; each side gets its own ends (the others closed).
+ * Returns the child's pid in the parent (tracked), 0 in the child. */
+static pid_t fork_talking(int *go, int *ready)
+{
+    int g[2], r[2];
+    CHECK(pipe(g) == 0 && pipe(r) == 0, "pipe");
+    pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        close(g[1]);
+        close(r[0]);
+        *go = g[0];
+        *ready = r[1];
+        return 0;
+    }
+    it_track(child);
+    close(g[0]);
+    close(r[1]);
+    *go = g[1];
+    *ready = r[0];
+    return child;
+}
+
 /* ---- cases ----------------------------------------------------------------------------------- */
 
 /* One client of one message size: every message type, and every reply checked byte by byte. */
@@ -569,31 +593,24 @@ static void case_split(void)
 static void case_pid(void)
 {
     start_daemon(NULL);
-    int go[2], ready[2];
-    CHECK(pipe(go) == 0 && pipe(ready) == 0, "pipe");
-    pid_t child = fork();
-    CHECK(child >= 0, "fork");
+    int go, ready;
+    pid_t child = fork_talking(&go, &ready);
     if (child == 0) {
-        close(go[1]);
-        close(ready[0]);
         int fd = poc_connect();
         send_msg(fd, 72, ALLOC, 5, 4096, DRAM, 0x1000);
         send_msg(fd, 72, ALLOC, 5, 2048, L1, 0x2000);
         totals t = {.dram = 4096, .l1 = 2048};
         query(__LINE__, fd, 72, 5, &t);
-        (void)!write(ready[1], "r", 1);
+        (void)!write(ready, "r", 1);
         char x;
-        (void)!read(go[0], &x, 1); /* 1: close and stay; EOF: exit */
+        (void)!read(go, &x, 1); /* 1: close and stay; EOF: exit */
         close(fd);
-        (void)!write(ready[1], "c", 1);
-        (void)!read(go[0], &x, 1);
+        (void)!write(ready, "c", 1);
+        (void)!read(go, &x, 1);
         _exit(0);
     }
-    it_track(child);
-    close(go[0]);
-    close(ready[1]);
     char x;
-    CHECK(read(ready[0], &x, 1) == 1, "the child is ready");
+    CHECK(read(ready, &x, 1) == 1, "the child is ready");
 
     char cmd[512], out[128];
     snprintf(cmd, sizeof cmd, "%s status --json --socket %s > %s/status.json", g_ttmem, g_sock,
@@ -608,8 +625,8 @@ static void case_pid(void)
     CHECK(system(cmd) == 0, "status --json shows the real pid with its bytes, not the claimed");
 
     /* the connection closes, the process runs on: its buffers stay */
-    CHECK(write(go[1], "1", 1) == 1, "tell the child");
-    CHECK(read(ready[0], &x, 1) == 1, "the child closed its connection");
+    CHECK(write(go, "1", 1) == 1, "tell the child");
+    CHECK(read(ready, &x, 1) == 1, "the child closed its connection");
     it_sleep_us(300000);
     ttm_report s;
     snap(&s);
@@ -618,7 +635,8 @@ static void case_pid(void)
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     ttm_report_clear(&s);
     /* then it exits: leaked_at_exit within the once-a-second check */
-    close(go[1]);
+    close(go);
+    close(ready);
     CHECK(waitpid(child, NULL, 0) == child, "the child exits");
     it_untrack(child);
     wait_leaked((uint32_t)child, 2, 5000);
@@ -904,41 +922,34 @@ static void case_query(void)
     ttm_report_clear(&s);
 
     /* 3 and 4: another process */
-    int go[2], ready[2];
-    CHECK(pipe(go) == 0 && pipe(ready) == 0, "pipe");
-    pid_t child = fork();
-    CHECK(child >= 0, "fork");
+    int go, ready;
+    pid_t child = fork_talking(&go, &ready);
     if (child == 0) {
-        close(go[1]);
-        close(ready[0]);
         int cfd = poc_connect();
         send_msg(cfd, 144, ALLOC, 2, 4096, DRAM, 0x1000);
         totals c2 = {.dram = 4096};
         query(__LINE__, cfd, 144, 2, &c2);
-        (void)!write(ready[1], "a", 1);
+        (void)!write(ready, "a", 1);
         char x;
-        if (read(go[0], &x, 1) != 1)
+        if (read(go, &x, 1) != 1)
             _exit(1);
         send_msg(cfd, 144, FREE, 3, 0, 0, 0x2000); /* the parent's buffer */
         totals c3 = {.dram = 1000};                /* nothing released */
         query(__LINE__, cfd, 144, 3, &c3);
-        (void)!write(ready[1], "f", 1);
-        (void)!read(go[0], &x, 1); /* EOF: exit without freeing 0x1000 */
+        (void)!write(ready, "f", 1);
+        (void)!read(go, &x, 1); /* EOF: exit without freeing 0x1000 */
         _exit(0);
     }
-    it_track(child);
-    close(go[0]);
-    close(ready[1]);
     char x;
-    CHECK(read(ready[0], &x, 1) == 1, "the child allocated");
+    CHECK(read(ready, &x, 1) == 1, "the child allocated");
     send_msg(fd, 144, ALLOC, 2, 4096, DRAM, 0x1000);
     totals t2 = {.dram = 8192}; /* the prototype: 4096 (ref_count=2) */
     query(__LINE__, fd, 144, 2, &t2);
     send_msg(fd, 144, ALLOC, 3, 1000, DRAM, 0x2000);
     totals t3 = {.dram = 1000};
     query(__LINE__, fd, 144, 3, &t3);
-    CHECK(write(go[1], "g", 1) == 1, "tell the child");
-    CHECK(read(ready[0], &x, 1) == 1, "the child freed the parent's buffer");
+    CHECK(write(go, "g", 1) == 1, "tell the child");
+    CHECK(read(ready, &x, 1) == 1, "the child freed the parent's buffer");
     query(__LINE__, fd, 144, 3, &t3); /* still 1000; the prototype: 0 */
     snap(&s);
     CHECK_EQ(it_class(&s, TTM_CLASS_OVERLAP), 1);
@@ -957,7 +968,8 @@ static void case_query(void)
     t3.dram = 0;
     query(__LINE__, fd, 144, 3, &t3);
     /* the child exits holding its buffer: leaked_at_exit, released */
-    close(go[1]);
+    close(go);
+    close(ready);
     CHECK(waitpid(child, NULL, 0) == child, "the child exits");
     it_untrack(child);
     wait_leaked((uint32_t)child, 1, 5000);
