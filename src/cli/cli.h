@@ -44,6 +44,10 @@ void ttm_render_text_depth(FILE *out, const ttm_report *r, const char *title, un
  * site, "Leaks by allocation site", "Live buffers by allocation site", "By phase", "By scope"
  * (each only when there is something to show). `ttmem status --stacks` prints it alone. */
 void ttm_render_sites(FILE *out, const ttm_report *r, unsigned depth);
+/* The "Causes" section of r (its causes of the unmatched frees, one line each: count, share,
+ * evidence; what the attributor's bounds cut), prefixed by a blank line and `title`; nothing
+ * when r has no cause. The text report and `ttmem status` print it. */
+void ttm_render_causes(FILE *out, const ttm_report *r, const char *title);
 /* The schema versions of the status (also `ttmem top --json`) and dump documents; 2: their
  * records are written by the report's tables (docs/REPORT_SCHEMA.md, "Changes"). */
 #define TTM_CLI_STATUS_SCHEMA_VERSION 2

@@ -297,9 +297,11 @@ static void json_snapshot(ttm_json *j, const ttm_report *s, const char *socket)
         }
         ttm__json_arr_end(j);
     }
-    /* the findings and call sites when they were asked for (--stacks; symbolized by the caller) */
+    /* the causes of the unmatched frees, then the findings and call sites when they were asked
+     * for (--stacks; symbolized by the caller) */
     ttm_render_json_sections(j, s,
                              TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES) |
                                  TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
                                  TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
 }
@@ -642,6 +644,9 @@ int ttm_cli_status(int argc, char **argv)
             text_devices(stdout, sp);
             text_procs(stdout, sp);
             text_classes(stdout, sp);
+            ttm_render_causes(stdout, sp,
+                              "Causes of the unmatched frees (address-only events: legacy "
+                              "clients)");
             if (stacks)
                 ttm_render_sites(stdout, sp, depth);
         }

@@ -46,8 +46,11 @@ static void text_headline(FILE *out, const ttm_report *r)
                 ttm__fmt_count(d, cc[TTM_CLASS_EXCESS_FREE]),
                 ttm__fmt_count(e, cc[TTM_CLASS_DOUBLE_FREE]));
         const ttm_report_unmatched *w = &r->unmatched[0];
-        fprintf(out, "Worst       device %u %s 0x%" PRIX64 " freed %s more times than allocated (pid ",
-                w->device, ttm__memtype_name(w->memtype), w->addr, ttm__fmt_count(a, w->total));
+        char at[64];
+        fprintf(out, "Worst       device %u %s %s freed %s more times than allocated (pid ",
+                w->device, ttm__memtype_name(w->memtype),
+                ttm_cause_addr_text(w->addr, w->addr_dec, at, sizeof at),
+                ttm__fmt_count(a, w->total));
         print_pids(out, w->pids, w->npids, w->more_pids);
         fputs(")\n", out);
     } else {
@@ -106,12 +109,40 @@ static void text_unmatched(FILE *out, const ttm_report *r)
             "unmatched", "excess", "unknown", "double", "pids");
     for (size_t i = 0; i < r->nunmatched; i++) {
         const ttm_report_unmatched *u = &r->unmatched[i];
-        fprintf(out, "  %6u %-13s 0x%-16" PRIX64 " %10s %8s %8s %8s  ", u->device,
-                ttm__memtype_name(u->memtype), u->addr, ttm__fmt_count(a, u->total),
+        char at[64];
+        fprintf(out, "  %6u %-13s %-18s %10s %8s %8s %8s  ", u->device,
+                ttm__memtype_name(u->memtype),
+                ttm_cause_addr_text(u->addr, u->addr_dec, at, sizeof at),
+                ttm__fmt_count(a, u->total),
                 ttm__fmt_count(b, u->excess), ttm__fmt_count(c, u->unknown),
                 ttm__fmt_count(d, u->dbl));
         print_pids(out, u->pids, u->npids, u->more_pids);
         fputc('\n', out);
+    }
+}
+
+void ttm_render_causes(FILE *out, const ttm_report *r, const char *title)
+{
+    if (r->ncauses == 0)
+        return;
+    uint64_t total = ttm__report_causes_frees(r);
+    fprintf(out, "\n%s\n", title);
+    bool first = true;
+    for (size_t i = 0; i < r->ncauses; i++) {
+        const ttm_report_cause *c = &r->causes[i];
+        char count[128], words[512];
+        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
+        first = first && c->stats.frees == 0;
+        fprintf(out, "  %s: %s\n", count,
+                c->evidence != NULL ? c->evidence
+                                    : ttm_cause_describe(&c->stats, words, sizeof words));
+    }
+    const ttm_causes_info *in = &r->causes_info;
+    if (in->dropped > 0) {
+        char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+        fprintf(out, "  (attribution state full at %s addresses: %s given up, their later frees "
+                     "attributed without their history)\n",
+                ttm__fmt_count(a, in->keys_max), ttm__fmt_count(b, in->dropped));
     }
 }
 
@@ -375,6 +406,7 @@ void ttm_render_text_depth(FILE *out, const ttm_report *r, const char *title, un
         fprintf(out, "ttmem report: %s\n\n", title);
     text_headline(out, r);
     text_classes(out, r);
+    ttm_render_causes(out, r, "Causes of the unmatched frees (address-only events)");
     text_unmatched(out, r);
     text_offenders(out, r, depth);
     text_leaks(out, r);

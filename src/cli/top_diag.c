@@ -2,8 +2,9 @@
  * top_diag.c — the diagnosis of `ttmem top`: the live counters (unknown, double and excess
  * frees, leaks at exit, dropped events) as the one-line summary of the devices view and as the
  * diagnosis view's table with what each one means (the class's definition from the core, see
- * docs/CLASSIFICATION.md), the other findings that happened, the daemon's transport counters
- * and the counters per device. TT-Metal's counters carry no buffer identity: without ttmemd
+ * docs/CLASSIFICATION.md), the other findings that happened, the causes of the unmatched
+ * frees of address-only events (legacy clients), the daemon's transport counters and the
+ * counters per device. TT-Metal's counters carry no buffer identity: without ttmemd
  * there is no diagnosis, and the section says so.
  */
 #include <stdio.h>
@@ -107,6 +108,55 @@ void ttm__top_diag_summary(ttm_top_lay *L)
             col =
                 ttm__top_putf(L, line, col, TTM_TOP_A_WARN, " +%s", ttm__top_fmt_num(b2, v.delta));
     }
+    /* the causes of the unmatched frees, as many as fit: "causes mesh_multiplicity 76% ..." */
+    const ttm_report *s = &L->m->snap;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
+        return;
+    uint64_t total = ttm__report_causes_frees(s);
+    int at = ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM, "causes");
+    if (at == col + 2)
+        return;
+    col = at;
+    for (size_t i = 0; i < s->ncauses; i++) {
+        const ttm_cause_stats *c = &s->causes[i].stats;
+        char text[64];
+        if (c->frees > 0)
+            snprintf(text, sizeof text, "%s %.0f%%", ttm_cause_name(c->cause),
+                     total ? (double)c->frees * 100.0 / (double)total : 0.0);
+        else
+            snprintf(text, sizeof text, "%s %s", ttm_cause_name(c->cause),
+                     ttm__top_fmt_num(buf, c->allocs));
+        at = ttm__top_put_fit(L, line, col + 1, TTM_TOP_A_WARN, text);
+        if (at == col + 1)
+            return;
+        col = at;
+    }
+}
+
+/* The causes of the unmatched frees (address-only events: legacy clients, the prototype's
+ * logs), one wrapped line each as the text report words them (core/cause_text.c). */
+static void diag_causes(ttm_top_lay *L)
+{
+    const ttm_report *s = &L->m->snap;
+    if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
+        return;
+    int line = ttm__top_line(L);
+    int col = ttm__top_put(L, line, 0, TTM_TOP_A_TITLE, "CAUSES");
+    ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM,
+                     L->st->filter ? "of the unmatched frees without object ids, all devices"
+                                   : "of the unmatched frees without object ids");
+    uint64_t total = ttm__report_causes_frees(s);
+    bool first = true;
+    for (size_t i = 0; i < s->ncauses; i++) {
+        const ttm_report_cause *c = &s->causes[i];
+        char count[128], words[512], text[700];
+        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
+        first = first && c->stats.frees == 0;
+        snprintf(text, sizeof text, "%s: %s", count,
+                 c->evidence != NULL ? c->evidence
+                                     : ttm_cause_describe(&c->stats, words, sizeof words));
+        ttm__top_wrap(L, 2, TTM_TOP_A_NORMAL, text);
+    }
 }
 
 /* The counters with count, +new, bytes and an explanation each. */
@@ -188,6 +238,7 @@ void ttm__top_diag_table(ttm_top_lay *L)
         else
             ttm__top_wrap(L, 4, TTM_TOP_A_DIM, ttm_class_help(c));
     }
+    diag_causes(L);
 }
 
 void ttm__top_transport(ttm_top_lay *L)

@@ -59,7 +59,9 @@ typedef enum ttm_snap_msg {
     X(SERVICE, 8, "service")   /* the query socket's limits and what they cut */             \
     X(STACKS, 9, "stacks")     /* call sites: leak groups, live sites, phases, breakdown,     \
                                 * the stacks, modules and strings they refer to, and the sites \
-                                * of the findings' offenders, leaks and live buffers */
+                                * of the findings' offenders, leaks and live buffers */    \
+    X(CAUSES, 10, "causes")    /* the causes of the unmatched frees (core/causes.h): small, so \
+                                * status and top ask for it without the findings */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),
@@ -71,7 +73,8 @@ typedef enum ttm_snap_section {
 #define TTM_SNAP_WANT_STATUS                                                                    \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) |                   \
      TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                   \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |                   \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES))
 #define TTM_SNAP_WANT_DUMP                                                                      \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                    \
      TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE))

@@ -98,6 +98,97 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
     return TTM_OK;
 }
 
+static void free_list(const ttm_record *rec, void *arr, size_t n);
+
+/* ---- causes ------------------------------------------------------------------------------- */
+
+/* The order of r->causes: frees descending, then allocs descending, then the cause. */
+static int cause_cmp(const void *a, const void *b)
+{
+    const ttm_cause_stats *x = &((const ttm_report_cause *)a)->stats;
+    const ttm_cause_stats *y = &((const ttm_report_cause *)b)->stats;
+    if (x->frees != y->frees)
+        return x->frees > y->frees ? -1 : 1;
+    if (x->allocs != y->allocs)
+        return x->allocs > y->allocs ? -1 : 1;
+    return x->cause < y->cause ? -1 : x->cause > y->cause;
+}
+
+uint64_t ttm__report_causes_frees(const ttm_report *r)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < r->ncauses; i++)
+        total += r->causes[i].stats.frees;
+    return total;
+}
+
+int ttm__report_causes_finish(ttm_report *r)
+{
+    uint64_t total = ttm__report_causes_frees(r);
+    int err = TTM_OK;
+    for (size_t i = 0; i < r->ncauses; i++) {
+        ttm_report_cause *c = &r->causes[i];
+        c->share_pct = total > 0 ? (double)c->stats.frees * 100.0 / (double)total : 0;
+        char text[512];
+        ttm_cause_describe(&c->stats, text, sizeof text);
+        ttm__free(c->evidence);
+        size_t n = strlen(text);
+        if ((c->evidence = ttm__malloc(n + 1)) == NULL) {
+            err = TTM_ENOMEM;
+            continue;
+        }
+        memcpy(c->evidence, text, n + 1);
+    }
+    return err;
+}
+
+int ttm__report_causes_set(ttm_report *r, const ttm_cause_stats all[TTM_CAUSE__COUNT],
+                           const ttm_causes_info *info)
+{
+    free_list(&ttm_rec_report_cause, r->causes, r->ncauses);
+    r->causes = NULL;
+    r->ncauses = 0;
+    if (info != NULL)
+        r->causes_info = *info;
+    else
+        memset(&r->causes_info, 0, sizeof r->causes_info);
+    size_t n = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        n += all[c].frees > 0 || all[c].allocs > 0;
+    if (n == 0)
+        return TTM_OK;
+    if ((r->causes = ttm__calloc(n, sizeof *r->causes)) == NULL)
+        return TTM_ENOMEM;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        if (all[c].frees > 0 || all[c].allocs > 0) {
+            ttm_report_cause *rc = &r->causes[r->ncauses++];
+            rc->stats = all[c];
+            rc->stats.cause = (ttm_cause)c;
+            if (rc->stats.ninstances > TTM_CAUSE_INSTANCES)
+                rc->stats.ninstances = TTM_CAUSE_INSTANCES;
+            if (rc->stats.npids > TTM_CAUSE_PIDS)
+                rc->stats.npids = TTM_CAUSE_PIDS;
+        }
+    ttm__qsort(r->causes, r->ncauses, sizeof *r->causes, cause_cmp);
+    if (ttm__report_causes_finish(r) != TTM_OK) {
+        free_list(&ttm_rec_report_cause, r->causes, r->ncauses);
+        r->causes = NULL;
+        r->ncauses = 0;
+        return TTM_ENOMEM;
+    }
+    return TTM_OK;
+}
+
+static int fill_causes(ttm_report *r, const ttm_registry *reg)
+{
+    ttm_cause_stats all[TTM_CAUSE__COUNT];
+    ttm_causes_info info;
+    memset(all, 0, sizeof all);
+    memset(&info, 0, sizeof info);
+    ttm_registry_causes(reg, all, &info);
+    return ttm__report_causes_set(r, all, &info);
+}
+
 static int fill_findings(ttm_report *r, const ttm_registry *reg, size_t top, size_t max_leaks);
 static int fill_devices(ttm_report *r, const ttm_registry *reg);
 static int fill_procs(ttm_report *r, const ttm_registry *reg);
@@ -117,6 +208,8 @@ int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_
         if (fill_findings(r, reg, top, max_leaks) != TTM_OK)
             goto out_nomem;
     }
+    if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) && fill_causes(r, reg) != TTM_OK)
+        goto out_nomem;
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) && fill_devices(r, reg) != TTM_OK)
         goto out_nomem;
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) && fill_procs(r, reg) != TTM_OK)

@@ -52,7 +52,18 @@ typedef struct ttm_report_unmatched {
     uint32_t pids[TTM_PROC_MAX_PIDS];
     uint8_t npids;
     bool more_pids;
+    bool addr_dec;                 /* the input wrote the address in decimal (an offender's
+                                    * addr_dec): the text shows it beside the hex */
 } ttm_report_unmatched;
+
+/* One cause of the unmatched frees (core/causes.h): the attributor's figures, the share of the
+ * unmatched frees it explains, and its evidence in words (cause_text.c), which the text report,
+ * `ttmem status` and `ttmem top` print after "N (x%): ". */
+typedef struct ttm_report_cause {
+    ttm_cause_stats stats;
+    double share_pct; /* stats.frees * 100 / the frees of every cause; 0 when there are none */
+    char *evidence;   /* owned; NULL until ttm__report_causes_finish() */
+} ttm_report_cause;
 
 /* What side logs did (the call stacks, modules and scope names a client ships beside its
  * ring, docs/DAEMON.md "The side log"): of one process's sessions, or of all. */
@@ -227,7 +238,8 @@ typedef struct ttm_report_packed {
 /* The sections a report built from a registry holds (and `ttmem record`'s JSON document). */
 #define TTM_REPORT_SECTIONS                                                                     \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |                   \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |                   \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES))
 
 /* A report. Built by ttm_report_build() from a registry (sections: totals, devices,
  * processes, findings, and stacks when asked), completed by a daemon with its own records, or
@@ -246,6 +258,10 @@ typedef struct ttm_report {
     uint64_t leaked_count, leaked_bytes;
     size_t nleaks;               /* listed, oldest first */
     ttm_leak *leaks;
+    /* the CAUSES section: why the unmatched frees of address-only events happened */
+    size_t ncauses;              /* the causes with frees or allocs, frees descending */
+    ttm_report_cause *causes;
+    ttm_causes_info causes_info;
     size_t ndevices;
     ttm_device_stats *devices;
     size_t nprocs;
@@ -295,17 +311,50 @@ void ttm_report_clear(ttm_report *r);
 /* Frees a report made by ttm_report_build(); NULL is a no-op. */
 void ttm_report_free(ttm_report *r);
 
+/* ---- causes (report.c, cause_text.c) ------------------------------------------------------- */
+
+/* Sets r->causes from all[c] (every cause, as ttm_registry_causes() gives them; r's old list
+ * freed): the causes with frees or allocs, frees descending (then allocs, then cause), then
+ * their shares and evidence (ttm__report_causes_finish). info may be NULL (zeroes). Returns 0
+ * or TTM_ENOMEM (r->causes empty). */
+int ttm__report_causes_set(ttm_report *r, const ttm_cause_stats all[TTM_CAUSE__COUNT],
+                           const ttm_causes_info *info);
+/* Recomputes every cause's share_pct and evidence from its figures (after a merge changed
+ * them). Returns 0 or TTM_ENOMEM (the evidence of some then NULL). */
+int ttm__report_causes_finish(ttm_report *r);
+
+/* The evidence of one cause in words, without its count: "mesh multiplicity — 438 MeshBuffers
+ * on 8 devices, 8 frees each", "excess storm on device 1 DRAM 0x2000000 (33554432), one extra
+ * free every ~2.1 ms over 1,100 frees, pid 2604", with what the attributor is unsure of ("; 12
+ * of them could also be mesh multiplicity", "; 3 still provisional"). Writes at most len bytes
+ * (NUL included) to buf and returns buf. The one wording of the text report, `ttmem status`
+ * and `ttmem top`. */
+char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len);
+/* The count and share that open a cause's line: "3,504 of 4,604 unmatched frees (76%)" for
+ * the first cause listed (first true), "1,100 (24%)" for the others, "5 duplicate
+ * allocations" for a cause with allocations only. total is the frees of every cause. Writes
+ * at most len bytes to buf and returns buf. */
+char *ttm_cause_count_text(const ttm_report_cause *c, uint64_t total, bool first, char *buf,
+                           size_t len);
+/* "0x2000000" or, when the input wrote it in decimal, "0x2000000 (33554432)": an address as
+ * the text forms show it. Writes at most len bytes to buf and returns buf. */
+char *ttm_cause_addr_text(uint64_t addr, bool dec, char *buf, size_t len);
+/* The frees of every cause of r (the denominator of the shares). */
+uint64_t ttm__report_causes_frees(const ttm_report *r);
+
 /* ---- the tables (report_schema.c) ---------------------------------------------------------- */
 
 extern const ttm_schema_enum ttm_enum_class, ttm_enum_memtype, ttm_enum_space, ttm_enum_arch;
-extern const ttm_schema_enum ttm_enum_frame_kind, ttm_enum_breakdown_kind;
+extern const ttm_schema_enum ttm_enum_frame_kind, ttm_enum_breakdown_kind, ttm_enum_cause;
 extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec_proc_mem,
     ttm_rec_proc_stats, ttm_rec_proc, ttm_rec_site, ttm_rec_offender, ttm_rec_class,
     ttm_rec_unmatched, ttm_rec_leak, ttm_rec_live, ttm_rec_daemon, ttm_rec_legacy,
     ttm_rec_service, ttm_rec_leak_group, ttm_rec_live_site, ttm_rec_phase, ttm_rec_breakdown,
     ttm_rec_report_string, ttm_rec_report_module, ttm_rec_report_frame, ttm_rec_report_stack,
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
-    ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_report;
+    ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_cause_instance, ttm_rec_cause_stats,
+    ttm_rec_report_cause,
+    ttm_rec_causes_info, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

@@ -245,11 +245,16 @@ int ttm_report_join(ttm_report *out, ttm_report *parts, size_t n, const ttm_repo
     size_t max_leaks = opt && opt->max_leaks ? opt->max_leaks : 20;
     shift s = {0};
     int err = TTM_OK;
+    ttm_cause_stats causes[TTM_CAUSE__COUNT];
+    ttm_causes_info causes_info;
+    memset(causes, 0, sizeof causes);
+    memset(&causes_info, 0, sizeof causes_info);
     for (size_t k = 0; k < n && err == TTM_OK; k++) {
         ttm_report *p = &parts[k];
         s.host = (uint32_t)k;
         out->sections |= p->sections & (TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
         join_totals(out, p, k == 0);
+        ttm_report_causes_add(causes, &causes_info, p, dev_of(&s, 0));
         /* past every id the part's table gave, listed or not */
         uint32_t ns = max_id(p->strings, p->nstrings, sizeof *p->strings);
         uint32_t nm = max_id(p->modules, p->nmodules, sizeof *p->modules);
@@ -264,6 +269,8 @@ int ttm_report_join(ttm_report *out, ttm_report *parts, size_t n, const ttm_repo
         s.modules += nm;
         s.stacks += nk;
     }
+    if (err == TTM_OK)
+        err = ttm__report_causes_set(out, causes, &causes_info);
     if (err != TTM_OK) {
         ttm_report_clear(out);
         return err;

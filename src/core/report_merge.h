@@ -29,6 +29,16 @@ int ttm_report_merge_procs(ttm_report *r, const ttm_report_proc *daemon, size_t 
  * and their sections added to r->sections. Returns 0 or TTM_ENOMEM (r unchanged). */
 int ttm_report_merge_daemon(ttm_report *r, const ttm_report *d);
 
+/* Adds the causes of a report of another registry (part->causes and part->causes_info) into
+ * acc (indexed by cause, zeroed by the caller before the first part) and *info: the counts are
+ * summed, first_ts / last_ts the least and greatest, the pids joined (TTM_CAUSE_PIDS kept, then
+ * more_pids), the worst instances of both kept (by frees), each instance's device moved by
+ * device_base (a join's numbering; 0 for none); mesh_devices and frees_per_group are those of
+ * the part with more groups (a mode cannot be summed). ttm__report_causes_set(r, acc, info)
+ * then makes the report's list. */
+void ttm_report_causes_add(ttm_cause_stats acc[TTM_CAUSE__COUNT], ttm_causes_info *info,
+                           const ttm_report *part, uint32_t device_base);
+
 /* A joined report's device id is host * TTM_REPORT_JOIN_DEVICES + the device's id on its host:
  * at most TTM_REPORT_JOIN_HOSTS hosts with device ids below TTM_REPORT_JOIN_DEVICES each. */
 #define TTM_REPORT_JOIN_DEVICES 256u

@@ -50,6 +50,12 @@ static const char *breakdown_kind_label(unsigned k)
     return k == TTM_BREAKDOWN_PHASE ? "phase" : k == TTM_BREAKDOWN_SCOPE ? "scope" : "?";
 }
 
+static const char *cause_label(unsigned c)
+{
+    return ttm_cause_name(c);
+}
+
+const ttm_schema_enum ttm_enum_cause = {"cause", TTM_CAUSE__COUNT, cause_label};
 const ttm_schema_enum ttm_enum_frame_kind = {"frame kind", TTM_FRAME_TEXT + 1, frame_kind_label};
 const ttm_schema_enum ttm_enum_breakdown_kind = {"breakdown kind", TTM_BREAKDOWN_SCOPE + 1,
                                                  breakdown_kind_label};
@@ -283,10 +289,116 @@ static const ttm_field unmatched_rows[] = {
      .help = "how many of pids are set"},
     {TTM_ROW(ttm_report_unmatched, more_pids, TTM_FT_BOOL),
      .help = "more distinct pids than listed"},
+    {TTM_ROW(ttm_report_unmatched, addr_dec, TTM_FT_BOOL),
+     .help = "the input wrote the address in decimal (the text shows it beside the hex)"},
 };
 const ttm_record ttm_rec_unmatched =
     TTM_RECORD(ttm_report_unmatched, "unmatched",
                "frees matched to no allocation at one (device, address)", unmatched_rows);
+
+/* ---- causes.h: the causes of the unmatched frees (the CAUSES section) ---------------------- */
+
+static const ttm_field cause_instance_rows[] = {
+    {TTM_ROW(ttm_cause_instance, device, TTM_FT_U16), .help = "device number"},
+    {TTM_ROW(ttm_cause_instance, memtype, TTM_FT_U8), .values = &ttm_enum_memtype,
+     .help = "memtype of the buffer last allocated there (ANY if never known)"},
+    {TTM_ROW(ttm_cause_instance, addr, TTM_FT_U64), .flags = TTM_FF_HEX,
+     .help = "device address"},
+    {TTM_ROW(ttm_cause_instance, addr_dec, TTM_FT_BOOL),
+     .help = "the input wrote the address in decimal"},
+    {TTM_ROW(ttm_cause_instance, frees, TTM_FT_U64), .unit = "events",
+     .help = "unmatched frees of the cause here"},
+    {TTM_ROW(ttm_cause_instance, allocs, TTM_FT_U64), .unit = "events",
+     .help = "allocations seen at this (device, address) while tracked"},
+    {TTM_ROW(ttm_cause_instance, first_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the first"},
+    {TTM_ROW(ttm_cause_instance, last_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the last"},
+    {TTM_ROW(ttm_cause_instance, period_ns, TTM_FT_U64), .unit = "ns",
+     .help = "excess_storm: the mean spacing of its extra frees; 0 otherwise"},
+    {TTM_ROW(ttm_cause_instance, period_events, TTM_FT_U64), .unit = "events",
+     .help = "excess_storm: the same spacing in events applied"},
+    {TTM_ROW(ttm_cause_instance, regular, TTM_FT_BOOL),
+     .help = "excess_storm: the spacing is regular (coefficient of variation below 0.5)"},
+    {TTM_ROW_COUNTED(ttm_cause_instance, pids, TTM_FT_U32, npids),
+     .help = "distinct pids, first seen first"},
+    {TTM_ROW(ttm_cause_instance, npids, TTM_FT_U8), .flags = TTM_FF_NOJSON,
+     .help = "how many of pids are set"},
+    {TTM_ROW(ttm_cause_instance, more_pids, TTM_FT_BOOL),
+     .help = "more distinct pids than listed"},
+};
+const ttm_record ttm_rec_cause_instance =
+    TTM_RECORD(ttm_cause_instance, "cause_instance",
+               "one address of a cause: a storm's address, the worst addresses of the others",
+               cause_instance_rows);
+
+static const ttm_field cause_stats_rows[] = {
+    {TTM_ROW(ttm_cause_stats, cause, TTM_FT_U32), .values = &ttm_enum_cause,
+     .flags = TTM_FF_CHECKED, .help = "the cause (docs/CLASSIFICATION.md)"},
+    {TTM_ROW(ttm_cause_stats, frees, TTM_FT_U64), .unit = "events",
+     .help = "unmatched frees attributed to it (provisional ones included)"},
+    {TTM_ROW(ttm_cause_stats, allocs, TTM_FT_U64), .unit = "events",
+     .help = "duplicate_alloc events attributed to it"},
+    {TTM_ROW(ttm_cause_stats, pending, TTM_FT_U64), .unit = "events",
+     .help = "of frees, still provisional (later events may move them)"},
+    {TTM_ROW(ttm_cause_stats, ambiguous, TTM_FT_U64), .unit = "events",
+     .help = "of frees, those the stream cannot tell from another cause"},
+    {TTM_ROW(ttm_cause_stats, addrs, TTM_FT_U64), .key = "addresses", .unit = "addresses",
+     .help = "distinct (device, address) it fell on"},
+    {TTM_ROW(ttm_cause_stats, first_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the first"},
+    {TTM_ROW(ttm_cause_stats, last_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the last"},
+    {TTM_ROW(ttm_cause_stats, groups, TTM_FT_U64),
+     .help = "mesh_multiplicity: bursts (MeshBuffers); double_release: releases freed again; "
+             "excess_storm: storm addresses; 0 for the others"},
+    {TTM_ROW(ttm_cause_stats, mesh_devices, TTM_FT_U16), .unit = "devices",
+     .help = "mesh_multiplicity: the most common number of devices of a burst"},
+    {TTM_ROW(ttm_cause_stats, frees_per_group, TTM_FT_U16), .unit = "events",
+     .help = "mesh_multiplicity: the most common number of frees of a burst"},
+    {TTM_ROW_COUNTED(ttm_cause_stats, pids, TTM_FT_U32, npids),
+     .help = "distinct pids, first seen first"},
+    {TTM_ROW(ttm_cause_stats, npids, TTM_FT_U8), .flags = TTM_FF_NOJSON,
+     .help = "how many of pids are set"},
+    {TTM_ROW(ttm_cause_stats, more_pids, TTM_FT_BOOL), .help = "more distinct pids than listed"},
+    {TTM_ROW_COUNTED(ttm_cause_stats, instances, TTM_FT_REC, ninstances),
+     .rec = &ttm_rec_cause_instance, .help = "its worst addresses, by frees descending"},
+    {TTM_ROW(ttm_cause_stats, ninstances, TTM_FT_U64), .flags = TTM_FF_NOJSON,
+     .help = "how many of instances are set"},
+};
+const ttm_record ttm_rec_cause_stats =
+    TTM_RECORD(ttm_cause_stats, "cause_stats", "one cause's totals and evidence",
+               cause_stats_rows);
+
+static const ttm_field report_cause_rows[] = {
+    {TTM_ROW(ttm_report_cause, stats, TTM_FT_REC), .rec = &ttm_rec_cause_stats,
+     .flags = TTM_FF_FLAT, .help = "the attributor's figures"},
+    {TTM_ROW(ttm_report_cause, share_pct, TTM_FT_F64), .unit = "%",
+     .help = "frees * 100 / the unmatched frees of every cause"},
+    {TTM_ROW(ttm_report_cause, evidence, TTM_FT_VSTR),
+     .help = "the evidence in words, as the text report prints it after its count"},
+};
+const ttm_record ttm_rec_report_cause =
+    TTM_RECORD(ttm_report_cause, "cause",
+               "one cause of the unmatched frees of address-only events, with its evidence",
+               report_cause_rows);
+
+static const ttm_field causes_info_rows[] = {
+    {TTM_ROW(ttm_causes_info, enabled, TTM_FT_BOOL),
+     .help = "attribution runs (false: the registry was made with no_causes)"},
+    {TTM_ROW(ttm_causes_info, attributed, TTM_FT_U64), .unit = "events",
+     .help = "unmatched frees and duplicate allocs attributed, all causes"},
+    {TTM_ROW(ttm_causes_info, pending, TTM_FT_U64), .unit = "events",
+     .help = "provisional now"},
+    {TTM_ROW(ttm_causes_info, window_events, TTM_FT_U64), .unit = "events",
+     .help = "the mesh burst window now"},
+    {TTM_ROW(ttm_causes_info, devices, TTM_FT_U16), .unit = "devices",
+     .help = "the device set the window is derived from"},
+    {TTM_ROW(ttm_causes_info, keys, TTM_FT_U64), .unit = "addresses",
+     .help = "per-address attribution state held"},
+    {TTM_ROW(ttm_causes_info, keys_max, TTM_FT_U64), .unit = "addresses", .help = "its bound"},
+    {TTM_ROW(ttm_causes_info, dropped, TTM_FT_U64), .unit = "addresses",
+     .help = "addresses whose state was given up at the bound"},
+};
+const ttm_record ttm_rec_causes_info =
+    TTM_RECORD(ttm_causes_info, "causes_info", "what the cause attributor holds and what its "
+               "bounds cut", causes_info_rows);
 
 static const ttm_field side_rows[] = {
     {TTM_ROW(ttm_report_side, logs, TTM_FT_U64), .unit = "logs", .help = "side logs accepted"},
@@ -715,6 +827,12 @@ static const ttm_field report_rows[] = {
      .help = "leaks listed, oldest allocation first"},
     {TTM_ROW(ttm_report, nleaks, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
      .help = "entries of leaks"},
+    {TTM_ROW_DYN(ttm_report, causes, ncauses, &ttm_rec_report_cause), SEC(CAUSES),
+     .help = "the causes of the unmatched frees of address-only events, frees descending"},
+    {TTM_ROW(ttm_report, ncauses, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of causes"},
+    {TTM_ROW(ttm_report, causes_info, TTM_FT_REC), .rec = &ttm_rec_causes_info, SEC(CAUSES),
+     .help = "what the cause attributor holds"},
     {TTM_ROW(ttm_report, legacy, TTM_FT_REC), .rec = &ttm_rec_legacy, SEC(LEGACY),
      .help = "the legacy socket (snapshots only)"},
     {TTM_ROW(ttm_report, service, TTM_FT_REC), .rec = &ttm_rec_service, SEC(SERVICE),
@@ -767,6 +885,8 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_breakdown,     &ttm_rec_report_string,  &ttm_rec_report_module,
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
+    &ttm_rec_cause_instance, &ttm_rec_cause_stats,   &ttm_rec_report_cause,
+    &ttm_rec_causes_info,
     &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];
