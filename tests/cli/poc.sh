@@ -3,7 +3,8 @@
 # formats (tests/integration/poc_client.py), and the ground truth: a simulator scenario replayed
 # in the legacy client's behaviour through the socket (it_poc_replay), the daemon's --poc-log
 # output fed to `ttmem analyze-log --json`, whose class counts must equal the scenario's ground
-# truth (leaked_at_exit excepted: a log has no exits).
+# truth (leaked_at_exit excepted: a log has no exits), and whose causes of unmatched frees must
+# equal those the live daemon attributed (tests/cli/lib/causes_same.py).
 set -u
 build=$1
 src=$2
@@ -44,6 +45,8 @@ for sc in program-pool pre-tracking reuse mesh8 cb-kernel trace llama; do
     start_daemon "$tmp/$sc.log" --poc-log || { check "$sc: daemon" 1; continue; }
     timeout 120 "$replay" "$sc" "$tmp/p.sock" >"$tmp/$sc.truth"
     check "$sc: replayed through the legacy socket" $?
+    "$ttmem" status --json --socket "$tmp/d.sock" >"$tmp/$sc.live.json"
+    check "$sc: the live daemon's status" $?
     stop_daemon; check "$sc: the daemon stops cleanly" $?
     "$ttmem" analyze-log --json "$tmp/$sc.log" >"$tmp/$sc.json" 2>"$tmp/$sc.err"
     check "$sc: analyze-log reads the daemon's output" $?
@@ -65,6 +68,8 @@ if bad:
     sys.exit(1)
 PY
     check "$sc: analyze-log of the --poc-log output equals the ground truth" $?
+    python3 "$src/tests/cli/lib/causes_same.py" "$tmp/$sc.live.json" "$tmp/$sc.json"
+    check "$sc: analyze-log's causes equal the live daemon's (issue 13)" $?
 done
 # a scenario of several processes is refused in one line
 "$replay" multi-process "$tmp/p.sock" >/dev/null 2>"$tmp/multi.err"
