@@ -228,6 +228,33 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
     return 0;
 }
 
+/* --check: how many unmatched frees the core put on the cause the scenario knows (stderr,
+ * one line, before the verdict). */
+static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *reg)
+{
+    ttm_sim_cause_score sc;
+    ttm_sim_cause_score_of(truth, reg, &sc);
+    if (!sc.attributed) {
+        fprintf(stderr, "ttmem: causes: not attributed (the registry's attribution is off)\n");
+        return;
+    }
+    if (sc.truth_frees == 0 && sc.got_frees == 0) {
+        fprintf(stderr, "ttmem: causes: no address-only unmatched frees to attribute\n");
+        return;
+    }
+    char right[TTM_FMT_LEN], all[TTM_FMT_LEN], amb[TTM_FMT_LEN];
+    uint64_t ambiguous = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        ambiguous += truth->cause_ambiguous[c];
+    ttm__fmt_count(right, sc.right);
+    ttm__fmt_count(all, sc.truth_frees);
+    ttm__fmt_count(amb, ambiguous);
+    fprintf(stderr,
+            "ttmem: causes: %s of %s unmatched frees on the right cause (accuracy %u.%02u%%, "
+            "at least %u%% required); %s of them ambiguous in the stream itself\n",
+            right, all, sc.accuracy / 100, sc.accuracy % 100, TTM_SIM_CAUSE_ACCURACY / 100, amb);
+}
+
 static int usage_error(const char *msg)
 {
     return ttm_cli_fail("simulate: %s; usage: ttmem simulate --scenario NAME|list "
@@ -314,6 +341,7 @@ int ttm_cli_simulate(int argc, char **argv)
         rc = report_registry(reg, &o, stdout);
     if (rc == 0 && o.check) {
         size_t diffs = ttm_sim_check(&truth, reg, print_difference, stderr);
+        print_causes_score(&truth, reg);
         if (diffs > 0) {
             fprintf(stderr, "ttmem: check failed: %zu difference%s from the ground truth of "
                             "'%s' (%s client)\n",
