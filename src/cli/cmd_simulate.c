@@ -228,8 +228,8 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
     return 0;
 }
 
-/* --check: how many unmatched frees the core put on the cause the scenario knows (stderr,
- * one line, before the verdict). */
+/* --check: how many unmatched frees the core put on the cause the scenario knows, and per cause
+ * the core's count of the truth's (stderr, one line, before the verdict). */
 static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *reg)
 {
     ttm_sim_cause_score sc;
@@ -242,17 +242,24 @@ static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *r
         fprintf(stderr, "ttmem: causes: no address-only unmatched frees to attribute\n");
         return;
     }
-    char right[TTM_FMT_LEN], all[TTM_FMT_LEN], amb[TTM_FMT_LEN];
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], amb[TTM_FMT_LEN];
     uint64_t ambiguous = 0;
     for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
         ambiguous += truth->cause_ambiguous[c];
-    ttm__fmt_count(right, sc.right);
-    ttm__fmt_count(all, sc.truth_frees);
-    ttm__fmt_count(amb, ambiguous);
     fprintf(stderr,
-            "ttmem: causes: %s of %s unmatched frees on the right cause (accuracy %u.%02u%%, "
-            "at least %u%% required); %s of them ambiguous in the stream itself\n",
-            right, all, sc.accuracy / 100, sc.accuracy % 100, TTM_SIM_CAUSE_ACCURACY / 100, amb);
+            "ttmem: causes: %s of %s unmatched frees on the right cause (accuracy %u.%02u%%, at "
+            "least %u%% required; %s ambiguous in the stream itself):",
+            ttm__fmt_count(a, sc.right), ttm__fmt_count(b, sc.truth_frees), sc.accuracy / 100,
+            sc.accuracy % 100, TTM_SIM_CAUSE_ACCURACY / 100, ttm__fmt_count(amb, ambiguous));
+    const char *sep = " ";
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (sc.got[c] == 0 && truth->cause_count[c] == 0)
+            continue;
+        fprintf(stderr, "%s%s %s of %s", sep, ttm_cause_name(c), ttm__fmt_count(a, sc.got[c]),
+                ttm__fmt_count(b, truth->cause_count[c]));
+        sep = ", ";
+    }
+    fputc('\n', stderr);
 }
 
 static int usage_error(const char *msg)
