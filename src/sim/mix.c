@@ -18,7 +18,9 @@
  *   frees two buffers that 1002 left when it exited (unexplained).
  * - 1002, a worker on devices 0 and 1 that exits a third of the way in, holding buffers (leaked
  *   at exit).
- * - 1003, a worker that starts half way in and reuses 1002's addresses.
+ * - 1003, a worker that starts half way in and reuses 1002's addresses, and twice allocates a
+ *   MeshBuffer on a 1x1 mesh (device 1): its two frees on device 1 are, to an address-only
+ *   stream, a double release (mesh_multiplicity, stated ambiguous).
  *
  * Address ranges (DRAM from 16 MiB, L1 below one core's L1, as in scenarios.c) are apart by
  * process and by use: the argmax address and the stale handle lie outside every pool, and a
@@ -88,6 +90,8 @@ typedef struct mix {
     ttm__sim_list worker;  /* the live buffers of the worker of the moment */
     ttm__sim_list leftover; /* 1002's buffers at its exit */
     uint32_t stale;         /* 1001's stale handle */
+    ttm__sim_mesh solo;     /* 1003's MeshBuffer on a 1x1 mesh */
+    bool solo_live;
 } mix;
 
 static void model_init(mix *X, mix_model *m, uint32_t pid, uint16_t first, uint16_t ndev,
@@ -305,6 +309,22 @@ static void leftover_free(ttm__sim *S, mix *X)
                   S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(UNKNOWN_FREE));
 }
 
+/* 1003 allocates a MeshBuffer on a 1x1 mesh (device 1), or frees the one it has. */
+static void solo_mesh(ttm__sim *S, mix *X, uint32_t pid)
+{
+    ttm__sim_scope(S, "ttnn::to_device");
+    if (!X->solo_live) {
+        TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::to_device"));
+        ttm__sim_mesh_alloc(S, &X->solo, pid, 1, 1, TTM_MEM_DRAM, ttm__sim_pool_take(S, X->wdram),
+                            KIB(512));
+    } else {
+        TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
+        ttm__sim_mesh_free(S, &X->solo);
+        ttm__sim_pool_give(X->wdram, X->solo.addr);
+    }
+    X->solo_live = !X->solo_live;
+}
+
 /* ---- the run -------------------------------------------------------------------------------- */
 
 static void mix_open(mix *X)
@@ -406,6 +426,9 @@ static void mix_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned step
             ttm__sim_proc_start(S, w1);
         if (step == exit_at + 7 || step == exit_at + 20)
             leftover_free(S, &X);
+        if (step == start_at + 10 || step == start_at + 25 || step == start_at + 40 ||
+            step == start_at + 60)
+            solo_mesh(S, &X, w1);
         /* each process acts with its own odds, in an order that changes */
         unsigned who = (unsigned)ttm__sim_below(S, 10);
         if (who < 4)
