@@ -174,7 +174,9 @@ void ttm__sim_scenario_llama(ttm__sim *S)
         TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
         ttm__sim_free(S, pid, prog, F_OK);
         TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-        ttm__sim_free(S, pid, prog, S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(DOUBLE_FREE));
+        /* one address freed once more every decode step: an excess storm (each extra free is
+         * also a release freed again; the recurrence is what names it) */
+        ttm__sim_free(S, pid, prog, ttm__sim_free_again(S, TTM_CAUSE_EXCESS_STORM, false));
         ttm__sim_scope(S, "ttnn::all_gather");
         if (s % LL_MESH_EVERY == 0 && !dyn_live) {
             TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::all_gather"));
