@@ -23,7 +23,9 @@ cleanup() {
 trap cleanup EXIT
 
 for seed in 1 2 3; do
-    start_daemon "$tmp/d$seed.log" --poc-log || { check "seed $seed: daemon" 1; continue; }
+    # --no-state: a fresh registry for each seed (the state a daemon keeps across restarts
+    # would carry the previous seed's history into this run, which this log does not have)
+    start_daemon "$tmp/d$seed.log" --poc-log --no-state || { check "seed $seed: daemon" 1; continue; }
     timeout 120 python3 "$src/tests/cli/lib/poc_stream.py" "$tmp/p.sock" "$seed" -- \
         sh -c "\"$ttmem\" status --json --socket \"$tmp/d.sock\" >\"$tmp/live$seed.json\"" \
         >"$tmp/sent$seed.json"
