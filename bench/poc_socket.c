@@ -9,10 +9,12 @@
  *   (b) a real ttmemd's legacy socket (--poc-socket, the message size detected per connection,
  *       --no-state), the clock stopping when the daemon has applied every event: its legacy
  *       counters (query socket, legacy section of the snapshot) reach N.
- * With 1 and 4 clients, alternately, several rounds in the same run (a fresh sink and a fresh
- * daemon each time). Printed per round: events/s of each, the ratio ttmemd / sink, and each
- * server's CPU time per message (/proc/PID/stat: on a shared machine the wall ratio moves with
- * the neighbours, the CPU per message much less); then the median ratio and the spread.
+ * With 1 and 4 clients, several rounds in the same run, the sink and the daemon first in turn
+ * (a fresh sink and a fresh daemon each time). Printed per round: events/s of each, the ratio
+ * ttmemd / sink, each server's CPU time per message and the time it waited for a CPU while
+ * ready (/proc/PID/schedstat: on a machine shared with other work the wall ratio moves with
+ * the neighbours, and the wait says how much they took), the spread of the clients' end times
+ * (fairness); then the median ratio, its spread, and the median ratio of CPU per message.
  *
  * The clients connect first and wait at a gate; the clock runs from the gate's opening to the
  * server having taken the N-th message (for ttmemd: once every client has exited, its status
@@ -21,8 +23,10 @@
  * once before the gate.
  *
  * Usage: bench_poc_socket [--ttmemd PATH] [--messages N] [--size 72|112|144] [--rounds R]
- *                         [--clients K[,K...]]
+ *                         [--clients K[,K...]] [--poll-during]
  * (defaults: 1,000,000 messages of 144 bytes, 5 rounds, 1 and 4 clients)
+ * --poll-during: ask ttmemd's status every 0.2 ms from the gate's opening on, as a bench that
+ * does not wait for its clients first would; what that costs the daemon shows in its figures.
  * Exit status 1 when a server did not take every message (or a client failed).
  */
 #include <errno.h>
@@ -61,23 +65,47 @@ static void die(const char *what)
     exit(1);
 }
 
-/* User + system seconds of pid, from /proc/PID/stat; 0 when unreadable. */
-static double cpu_seconds(pid_t pid)
+/* What the scheduler says of pid's (single) thread: the time it ran (/proc/PID/schedstat, in
+ * ns), the time it was ready but waited for a CPU (the machine's contention), and its user time
+ * (/proc/PID/stat, clock ticks). Zeros when unreadable. */
+typedef struct cpu_time {
+    double run_s, wait_s, user_s;
+} cpu_time;
+
+static cpu_time cpu_seconds(pid_t pid)
 {
+    cpu_time t = {0, 0, 0};
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
     FILE *f = fopen(path, "r");
+    unsigned long long run = 0, wait = 0;
+    if (f != NULL && fscanf(f, "%llu %llu", &run, &wait) == 2) {
+        t.run_s = (double)run / 1e9;
+        t.wait_s = (double)wait / 1e9;
+    }
+    if (f != NULL)
+        fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
     if (f == NULL)
-        return 0;
+        return t;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
     const char *p = strrchr(buf, ')'); /* the name may hold spaces */
-    unsigned long long ut = 0, st = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    unsigned long long ut = 0;
+    if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu", &ut) == 1)
+        t.user_s = (double)ut / (double)sysconf(_SC_CLK_TCK);
+    return t;
+}
+
+static cpu_time cpu_since(pid_t pid, cpu_time t0)
+{
+    cpu_time t = cpu_seconds(pid);
+    t.run_s -= t0.run_s;
+    t.wait_s -= t0.wait_s;
+    t.user_s -= t0.user_s;
+    return t;
 }
 
 static int connect_unix(const char *path)
@@ -99,7 +127,7 @@ static int connect_unix(const char *path)
 /* A client process: connects, says so on ready, waits for the gate to close, sends its
  * messages one blocking send() each, and exits 0 when every byte went out. */
 static void client_main(unsigned idx, const char *path, uint64_t count, unsigned size, int ready,
-                        int gate)
+                        int gate, int done)
 {
     int fd = connect_unix(path);
     if (fd < 0)
@@ -140,14 +168,18 @@ static void client_main(unsigned idx, const char *path, uint64_t count, unsigned
                 _exit(6);
         }
     }
+    double t = ttm_bench_now_s(); /* when its last message went out: fairness */
     close(fd);
-    _exit(0);
+    _exit(write(done, &t, sizeof t) == (ssize_t)sizeof t ? 0 : 7);
 }
 
 typedef struct clients {
     pid_t pid[MAX_CLIENTS];
     unsigned n;
-    int gate; /* write end: closing it lets every client go */
+    int gate;                    /* write end: closing it lets every client go */
+    int done;                    /* read end: each client's end time */
+    double t0;                   /* the gate's opening */
+    double first_end, last_end;  /* seconds after t0: the first and the last client done */
 } clients;
 
 /* Forks k clients connected to path, each with its share of total messages (pairs), and
@@ -155,8 +187,8 @@ typedef struct clients {
 static void clients_start(clients *cl, unsigned k, const char *path, uint64_t total,
                           unsigned size)
 {
-    int ready[2], gate[2];
-    if (pipe(ready) != 0 || pipe(gate) != 0)
+    int ready[2], gate[2], done[2];
+    if (pipe(ready) != 0 || pipe(gate) != 0 || pipe(done) != 0)
         die("pipe");
     cl->n = k;
     uint64_t per = total / k;
@@ -169,12 +201,15 @@ static void clients_start(clients *cl, unsigned k, const char *path, uint64_t to
             prctl(PR_SET_PDEATHSIG, SIGKILL);
             close(ready[0]);
             close(gate[1]);
-            client_main(i, path, count, size, ready[1], gate[0]);
+            close(done[0]);
+            client_main(i, path, count, size, ready[1], gate[0], done[1]);
         }
         cl->pid[i] = pid;
     }
     close(ready[1]);
     close(gate[0]);
+    close(done[1]);
+    cl->done = done[0];
     for (unsigned i = 0; i < k; i++) {
         char c;
         if (read(ready[0], &c, 1) != 1)
@@ -186,13 +221,28 @@ static void clients_start(clients *cl, unsigned k, const char *path, uint64_t to
 
 static void clients_go(clients *cl)
 {
+    cl->t0 = ttm_bench_now_s();
     close(cl->gate);
 }
 
-/* Reaps the clients; false when one failed. */
+/* Waits for every client to be done, notes the first and last end, and reaps them; false
+ * when one failed. */
 static bool clients_wait(clients *cl)
 {
     bool ok = true;
+    cl->first_end = 1e30;
+    cl->last_end = 0;
+    for (unsigned i = 0; i < cl->n; i++) {
+        double t;
+        if (read(cl->done, &t, sizeof t) != (ssize_t)sizeof t) {
+            ok = false;
+            break;
+        }
+        t -= cl->t0;
+        cl->first_end = t < cl->first_end ? t : cl->first_end;
+        cl->last_end = t > cl->last_end ? t : cl->last_end;
+    }
+    close(cl->done);
     for (unsigned i = 0; i < cl->n; i++) {
         int st = 0;
         while (waitpid(cl->pid[i], &st, 0) < 0 && errno == EINTR) {
@@ -264,9 +314,13 @@ static void sink_main(int lfd, unsigned k, uint64_t total, unsigned size, int do
 }
 
 typedef struct result {
-    double wall_s, cpu_s;
+    double wall_s;
+    cpu_time cpu;               /* the server's, during the run */
+    double first_end, last_end; /* the first and the last client done (s after the gate) */
     uint64_t taken;
 } result;
+
+static bool poll_during; /* --poll-during: status queries while the clients send */
 
 static result run_sink(unsigned k, uint64_t total, unsigned size)
 {
@@ -292,16 +346,17 @@ static result run_sink(unsigned k, uint64_t total, unsigned size)
     close(lfd);
     clients cl;
     clients_start(&cl, k, sink_path, total, size);
-    double t0 = ttm_bench_now_s();
     clients_go(&cl);
     ssize_t n = read(done[0], &r.taken, sizeof r.taken);
-    r.wall_s = ttm_bench_now_s() - t0;
-    r.cpu_s = cpu_seconds(server_pid);
+    r.wall_s = ttm_bench_now_s() - cl.t0;
+    r.cpu = cpu_seconds(server_pid); /* it has done nothing but this run */
     close(done[0]);
     if (n != (ssize_t)sizeof r.taken)
         r.taken = 0;
     if (!clients_wait(&cl))
         die("a client of the sink failed");
+    r.first_end = cl.first_end;
+    r.last_end = cl.last_end;
     int st;
     waitpid(server_pid, &st, 0);
     server_pid = -1;
@@ -335,12 +390,12 @@ static result run_daemon(const char *ttmemd, unsigned k, uint64_t total, unsigne
         die(err);
     clients cl;
     clients_start(&cl, k, poc_path, total, size);
-    double cpu0 = cpu_seconds(server_pid);
-    double t0 = ttm_bench_now_s();
+    cpu_time cpu0 = cpu_seconds(server_pid);
     clients_go(&cl);
-    /* the daemon cannot be done before the last client sent its last message: no status
-     * query competes with the clients for the daemon until then */
-    if (!clients_wait(&cl))
+    /* The daemon cannot be done before the last client sent its last message: no status
+     * query competes with the clients for the daemon until then (--poll-during: it does). */
+    bool clients_ok = poll_during || clients_wait(&cl);
+    if (!clients_ok)
         die("a client of ttmemd failed");
     uint64_t bad = 0;
     for (;;) {
@@ -354,8 +409,12 @@ static result run_daemon(const char *ttmemd, unsigned k, uint64_t total, unsigne
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
-    r.wall_s = ttm_bench_now_s() - t0;
-    r.cpu_s = cpu_seconds(server_pid) - cpu0;
+    r.wall_s = ttm_bench_now_s() - cl.t0;
+    r.cpu = cpu_since(server_pid, cpu0);
+    if (poll_during && !clients_wait(&cl))
+        die("a client of ttmemd failed");
+    r.first_end = cl.first_end;
+    r.last_end = cl.last_end;
     ttm_bench_ttmemd_stop(server_pid, sock, "");
     server_pid = -1;
     unlink(poc_path);
@@ -363,6 +422,25 @@ static result run_daemon(const char *ttmemd, unsigned k, uint64_t total, unsigne
 }
 
 /* ---- main ------------------------------------------------------------------------------------- */
+
+static void print_row(const char *name, const result *r, uint64_t total)
+{
+    double n = (double)total;
+    printf("    %-7s %7.1f K events/s   CPU %4.0f ns/msg (user %3.0f), waited for a CPU %4.0f "
+           "ns/msg   clients done after %.3f-%.3f s",
+           name, n / r->wall_s / 1e3, r->cpu.run_s / n * 1e9, r->cpu.user_s / n * 1e9,
+           r->cpu.wait_s / n * 1e9, r->first_end, r->last_end);
+    if (r->taken != total)
+        printf("   TOOK %" PRIu64 " OF %" PRIu64, r->taken, total);
+    printf("\n");
+}
+
+/* Sorts v (n > 0) and returns its median. */
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof v[0], ttm_bench_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 int main(int argc, char **argv)
 {
@@ -377,6 +455,8 @@ int main(int argc, char **argv)
             total = strtoull(argv[++i], NULL, 0);
         else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
             size = (unsigned)strtoul(argv[++i], NULL, 0);
+        else if (strcmp(argv[i], "--poll-during") == 0)
+            poll_during = true;
         else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
             rounds = (unsigned)strtoul(argv[++i], NULL, 0);
         else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
@@ -392,7 +472,8 @@ int main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "usage: bench_poc_socket [--ttmemd PATH] [--messages N] "
-                            "[--size 72|112|144] [--rounds R] [--clients K[,K...]]\n");
+                            "[--size 72|112|144] [--rounds R] [--clients K[,K...]] "
+                            "[--poll-during]\n");
             return 2;
         }
     }
@@ -414,24 +495,34 @@ int main(int argc, char **argv)
     int status = 0;
     for (unsigned ki = 0; ki < nks; ki++) {
         unsigned k = ks[ki];
-        double ratio[MAX_ROUNDS];
+        double ratio[MAX_ROUNDS], cpu_ratio[MAX_ROUNDS];
         printf("%u client%s:\n", k, k == 1 ? "" : "s");
         for (unsigned round = 0; round < rounds; round++) {
-            result s = run_sink(k, total, size);
-            result d = run_daemon(ttmemd, k, total, size);
+            /* in turn first, so that neither gains from going second (a warm cache, a
+             * neighbour's burst ending) */
+            result s, d;
+            if (round % 2 == 0) {
+                s = run_sink(k, total, size);
+                d = run_daemon(ttmemd, k, total, size);
+            } else {
+                d = run_daemon(ttmemd, k, total, size);
+                s = run_sink(k, total, size);
+            }
             if (s.taken != total || d.taken != total)
                 status = 1;
-            double se = (double)total / s.wall_s, de = (double)total / d.wall_s;
-            ratio[round] = de / se;
-            printf("  round %u  sink %7.1f K events/s (%5.0f ns CPU/msg)   ttmemd %7.1f K "
-                   "events/s (%5.0f ns CPU/msg, took %" PRIu64 ")   ratio %.3f\n",
-                   round + 1, se / 1e3, s.cpu_s / (double)total * 1e9, de / 1e3,
-                   d.cpu_s / (double)total * 1e9, d.taken, ratio[round]);
+            ratio[round] = s.wall_s / d.wall_s;
+            cpu_ratio[round] = s.cpu.run_s > 0 ? d.cpu.run_s / s.cpu.run_s : 0;
+            printf("  round %u\n", round + 1);
+            print_row("sink", &s, total);
+            print_row("ttmemd", &d, total);
+            printf("    ratio   %.3f of the sink's events/s; %.2fx its CPU per message\n",
+                   ratio[round], cpu_ratio[round]);
             fflush(stdout);
         }
-        qsort(ratio, rounds, sizeof ratio[0], ttm_bench_cmp_double);
-        printf("  %u client%s: ttmemd / sink median %.3f (min %.3f, max %.3f over %u rounds)\n",
-               k, k == 1 ? "" : "s", ratio[rounds / 2], ratio[0], ratio[rounds - 1], rounds);
+        double med = median(ratio, rounds), cpu_med = median(cpu_ratio, rounds);
+        printf("  %u client%s over %u rounds: ttmemd / sink events/s median %.3f (min %.3f, "
+               "max %.3f); CPU per message %.2fx the sink's (median)\n",
+               k, k == 1 ? "" : "s", rounds, med, ratio[0], ratio[rounds - 1], cpu_med);
     }
     rmdir(dir);
     return status;
