@@ -267,17 +267,26 @@ static void conn_process(ttm_daemon *d, poc_conn *c)
     }
 }
 
+/* Reads and consumes what the connection has, up to POC_READ_BUDGET bytes a wake-up so that
+ * one busy client never keeps the loop from the others (the loop is level-triggered: what is
+ * left is reported again after the other connections of the batch had their turn). A read
+ * that did not fill the room it was given has emptied the socket: no further recv() only to
+ * hear EAGAIN (the next bytes come with the next wake-up). */
 static void conn_read(ttm_daemon *d, poc_conn *c)
 {
     size_t budget = POC_READ_BUDGET;
     while (!c->dead && !c->eof && !c->stalled && budget > 0 && c->inlen < POC_IN_CAP) {
-        ssize_t n = recv(c->fd, c->in + c->inlen, POC_IN_CAP - c->inlen, MSG_DONTWAIT);
+        size_t room = POC_IN_CAP - c->inlen;
+        ssize_t n = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
         if (n > 0) {
             c->inlen += (size_t)n;
             budget -= (size_t)n < budget ? (size_t)n : budget;
-            c->last_rx_ns = ttm__mono_ns();
+            if (c->size == 0) /* only the size detection asks when bytes last came */
+                c->last_rx_ns = ttm__mono_ns();
             c->idle = false;
             conn_process(d, c);
+            if ((size_t)n < room)
+                break;
             continue;
         }
         if (n == 0) {
