@@ -384,6 +384,7 @@ static void offender_note(ttm_registry *reg, unsigned cls, uint16_t device, unsi
         site_note(&reg->cur, s, bytes);
     if (memtype != TTM_MEM_ANY)
         o->memtype = (uint8_t)memtype;
+    o->addr_dec |= reg->addr_dec;
     for (unsigned i = 0; i < o->npids; i++)
         if (o->pids[i] == pid)
             return;
@@ -647,6 +648,11 @@ int ttm_registry_open(ttm_registry **out, const ttm_registry_config *cfg)
         ttm_registry_close(reg);
         return err;
     }
+    reg->cfg.max_cause_keys = cfg_or(reg->cfg.max_cause_keys, 65536);
+    if (!reg->cfg.no_causes && (err = ttm__causes_open(&reg->causes, reg->cfg.max_cause_keys))) {
+        ttm_registry_close(reg);
+        return err;
+    }
     *out = reg;
     return TTM_OK;
 }
@@ -655,6 +661,7 @@ void ttm_registry_close(ttm_registry *reg)
 {
     if (reg == NULL)
         return;
+    ttm__causes_close(reg->causes);
     ttm__store_free(&reg->st);
     ttm__table_free(&reg->hist);
     for (unsigned g = 0; g < 2; g++) {
@@ -1094,6 +1101,7 @@ static uint32_t apply_free(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
     }
     if (cls != TTM_CLASS_FREE_OK && bytes == 0 && chosen == NULL)
         bytes = ev->size;
+    reg->free_memtype = memtype;
     count_class(reg, d, p, cls, ev->device, memtype, ev->addr, bytes, pid, ev->ts);
     return TTM_CLASS_BIT(cls) | extra;
 }
@@ -1105,8 +1113,8 @@ uint32_t ttm_registry_apply(ttm_registry *reg, uint32_t pid, const ttm_event *ev
     return ttm_registry_apply_ex(reg, pid, ev, NULL);
 }
 
-uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
-                               ttm_apply_info *info)
+static uint32_t apply_one(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
+                          ttm_apply_info *info)
 {
     reg->info = info != NULL ? info : &reg->scratch_info;
     memset(reg->info, 0, sizeof *reg->info);
@@ -1200,7 +1208,7 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
     }
     bool bad_memtype = is_alloc ? !ttm__memtype_valid(ev->memtype)
                                 : !(ttm__memtype_valid(ev->memtype) || ev->memtype == TTM_MEM_ANY);
-    if (bad_memtype || (ev->flags & ~TTM_FLAG_VIEW) != 0 || d == NULL) {
+    if (bad_memtype || (ev->flags & ~(TTM_FLAG_VIEW | TTM__FLAG_ADDR_DEC)) != 0 || d == NULL) {
         count_class(reg, d, p, TTM_CLASS_INVALID, ev->device, TTM_MEM_ANY, ev->addr, ev->size,
                     pid, ev->ts);
         return TTM_CLASS_BIT(TTM_CLASS_INVALID);
@@ -1212,6 +1220,21 @@ uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event 
         return TTM_CLASS_BIT(TTM_CLASS_OVERSIZE);
     }
     return is_alloc ? apply_alloc(reg, pid, ev, d, p) : apply_free(reg, pid, ev, d, p);
+}
+
+uint32_t ttm_registry_apply_ex(ttm_registry *reg, uint32_t pid, const ttm_event *ev,
+                               ttm_apply_info *info)
+{
+    reg->addr_dec = (ev->flags & TTM__FLAG_ADDR_DEC) != 0;
+    uint32_t mask = apply_one(reg, pid, ev, info);
+    /* the attributor sees every address-only ALLOC and FREE (core/causes.h) */
+    if (reg->causes != NULL && (ev->kind == TTM_EV_ALLOC || ev->kind == TTM_EV_FREE) &&
+        ev->obj == 0)
+        ttm__causes_note(reg->causes, pid, ev, mask,
+                         ev->kind == TTM_EV_FREE ? reg->free_memtype : ev->memtype,
+                         reg->t.allocs + reg->t.frees);
+    reg->addr_dec = false;
+    return mask;
 }
 
 /* ---- batches ------------------------------------------------------------------------------- */
@@ -1421,6 +1444,14 @@ void ttm_registry_totals(const ttm_registry *reg, ttm_totals *out)
 {
     *out = reg->t;
     out->live_records = reg->st.live;
+}
+
+void ttm_registry_causes(const ttm_registry *reg, ttm_cause_stats out[TTM_CAUSE__COUNT],
+                         ttm_causes_info *info)
+{
+    ttm__causes_report(reg->causes, out, info);
+    if (info != NULL)
+        info->keys_max = reg->cfg.no_causes ? 0 : reg->cfg.max_cause_keys;
 }
 
 size_t ttm_registry_devices(const ttm_registry *reg, ttm_device_stats *out, size_t cap)

@@ -265,6 +265,8 @@ typedef struct ttm_offender {
     ttm_class cls;
     uint16_t device;
     uint8_t memtype;       /* last memtype seen (TTM_MEM_ANY if never known) */
+    bool addr_dec;         /* an event of the entry wrote its address in decimal
+                            * (TTM__FLAG_ADDR_DEC): reports show that form beside the hex */
     uint64_t addr;
     uint64_t count;
     uint64_t bytes;

@@ -227,6 +227,25 @@ static inline bool bd_match(const void *e, const void *key)
 static const ttm_table_type bd_type = {
     .entry_size = sizeof(bd_slot), .hash = bd_hash, .empty = bd_empty, .match = bd_match};
 
+/* ---- the attributor of causes (causes.c) ------------------------------------------------- */
+
+typedef struct ttm__causes ttm__causes;
+
+/* A new attributor keeping at most max_keys per-address states (0: 65536). Returns 0 with *out
+ * set, or TTM_ENOMEM (*out NULL). Closed with ttm__causes_close() (NULL is a no-op). */
+int ttm__causes_open(ttm__causes **out, uint32_t max_keys);
+void ttm__causes_close(ttm__causes *c);
+
+/* Feeds one address-only ALLOC or FREE applied on behalf of pid: mask is what the registry
+ * returned for it (its classes), memtype the memtype its class was counted under, clock the
+ * attribution clock after it (the count of ALLOC and FREE events applied). */
+void ttm__causes_note(ttm__causes *c, uint32_t pid, const ttm_event *ev, uint32_t mask,
+                      unsigned memtype, uint64_t clock);
+
+/* The causes so far (registry.h, ttm_registry_causes()); c may be NULL (all zero). */
+void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COUNT],
+                        ttm_causes_info *info);
+
 /* ---- processes and devices ------------------------------------------------------------------ */
 
 typedef struct proc {
@@ -316,6 +335,10 @@ struct ttm_registry {
     ttm_apply_info *info;        /* during one apply: the caller's or scratch_info */
 
     ttm_totals t;
+
+    ttm__causes *causes;   /* the attributor (causes.c); NULL with cfg.no_causes */
+    unsigned free_memtype; /* during a FREE: the memtype its class was counted under */
+    bool addr_dec;         /* during an ALLOC or FREE: the event carries TTM__FLAG_ADDR_DEC */
 };
 
 /* The history entry of (device, space, addr), or NULL. */

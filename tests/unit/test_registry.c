@@ -370,7 +370,7 @@ static void test_invalid_events(void **state)
     assert_int_equal(alloc(reg, 1, 0, 254, A, 4096, 0, 0, 11), B(INVALID));
     assert_int_equal(alloc(reg, 1, 0, ANY, A, 4096, 0, 0, 12), B(INVALID));
     assert_int_equal(alloc(reg, 1, 0, DRAM, A, 4096, 0, 0x0002, 13), B(INVALID));
-    assert_int_equal(alloc(reg, 1, 0, DRAM, A, 4096, 0, 0x8000 | VIEW, 14), B(INVALID));
+    assert_int_equal(alloc(reg, 1, 0, DRAM, A, 4096, 0, 0x4000 | VIEW, 14), B(INVALID));
     ttm_totals t = totals(reg);
     assert_int_equal(t.live_records, 0);
     assert_int_equal(t.class_count[TTM_CLASS_INVALID], 5);

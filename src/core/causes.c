@@ -1,0 +1,818 @@
+/*
+ * causes.c — the attributor: the cause of every unmatched free (and duplicate allocation) of an
+ * address-only stream (core/causes.h), online and in bounded memory.
+ *
+ * The registry (registry.c) hands it every ALLOC and FREE without an object id, with the class
+ * it gave the event and the attribution clock (the count of ALLOC and FREE events applied). The
+ * rules, windows and thresholds are written out in docs/CLASSIFICATION.md, "Causes of unmatched
+ * frees"; keep the two in step.
+ *
+ * What it holds:
+ * - three rings of the recent past, each with bucket heads by address and a link to the
+ *   previous entry of the same bucket (a chain newest first, checked entry by entry, so no
+ *   entry is ever erased): the releases (frees that matched), the allocations, and the
+ *   strays (unmatched frees and duplicate allocations) not yet final;
+ * - per (device, address) that had a stray: its counts per cause and the spacing of its
+ *   strays (a bounded table, cfg.max_cause_keys);
+ * - the totals per cause.
+ * A stray waits in its ring (pending) until no later event can change its cause: W events
+ * after it, or after the release of the burst it joined. A query finalizes a copy of the
+ * totals and the per-address table with every pending stray, as if the stream ended there.
+ */
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/hash.h"
+#include "core/registry_internal.h"
+
+/* ---- the cause table ------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    const char *help;
+} cause_table[TTM_CAUSE__COUNT] = {
+#define TTM__CAUSE_ROW(cname, text, chelp) [TTM_CAUSE_##cname] = {text, chelp},
+    TTM_CAUSE_MAP(TTM__CAUSE_ROW)
+#undef TTM__CAUSE_ROW
+};
+
+const char *ttm_cause_name(unsigned c)
+{
+    return c < TTM_CAUSE__COUNT ? cause_table[c].name : "?";
+}
+
+const char *ttm_cause_help(unsigned c)
+{
+    return c < TTM_CAUSE__COUNT ? cause_table[c].help : "?";
+}
+
+int ttm_cause_parse(const char *s, ttm_cause *out)
+{
+    for (unsigned c = 0; s != NULL && c < TTM_CAUSE__COUNT; c++) {
+        if (strcmp(s, cause_table[c].name) == 0) {
+            *out = (ttm_cause)c;
+            return TTM_OK;
+        }
+    }
+    return TTM_EINVAL;
+}
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+/* A release: a free that matched a live buffer (free_ok), and the burst of strays around it. */
+typedef struct cz_rel {
+    uint64_t seq;            /* 1, 2, ...; the slot is this entry's while ring[seq & mask] has it */
+    uint64_t prev;           /* the previous release of the same bucket (0: none) */
+    uint64_t clock, ts, addr;
+    uint64_t cmin, cmax;     /* the clocks of the burst: the release and its strays */
+    uint32_t pid;
+    uint16_t device;         /* d0 */
+    uint16_t nstrays;        /* strays joined (at most one per device) */
+    uint16_t noff;           /* of them on devices other than d0: the burst is a mesh's when > 0 */
+    uint8_t space;           /* ttm_space of the buffer released */
+    bool d0_member;          /* a stray on d0 joined */
+    bool d0_stray;           /* a stray at (d0, addr) came since: the next is not the first */
+} cz_rel;
+
+/* An allocation (alloc_ok, duplicate_alloc, overlap) of an address-only event. */
+typedef struct cz_alloc {
+    uint64_t seq, prev, clock, addr;
+    uint32_t pid;
+    uint16_t device;
+} cz_alloc;
+
+enum { ST_FREE = 0, ST_DUP = 1 };
+
+/* A stray: an unmatched free (excess_free, unknown_free, double_free without object) or a
+ * duplicate allocation, waiting for its cause to be final. */
+typedef struct cz_stray {
+    uint64_t seq, prev, clock, ts, addr;
+    uint64_t rel;            /* the release whose burst it joined (0: none) */
+    uint32_t pid;
+    uint16_t device;
+    uint8_t memtype;
+    uint8_t kind;            /* ST_FREE, ST_DUP */
+    uint8_t space;           /* ttm_space, SPACE_ANY for a free without memtype */
+    bool unknown;            /* unknown_free: the address was never allocated */
+    bool dr;                 /* the first stray at its key since that key's release by pid */
+    bool dec;                /* the address was written in decimal */
+} cz_stray;
+
+#define RING       8192u /* entries of each ring: more than 2 W events' worth of each */
+#define BUCKETS    8192u
+#define W_CAP      4096u /* the burst window's bound */
+#define DR_WINDOW  4096u /* a double release follows its release within this many events */
+#define STORM_MIN  16u   /* non-mesh strays that make an address a storm */
+#define WALK_MAX   32u   /* chain entries looked at, at most */
+#define HIST_MAX   256u  /* burst sizes beyond are counted as this */
+
+/* A (device, address) that had a stray. */
+typedef struct cz_key {
+    uint64_t addr;
+    uint16_t device;
+    uint8_t memtype;
+    uint8_t kflags;          /* KEY_* */
+    uint8_t npids;
+    uint32_t pids[TTM_CAUSE_PIDS];
+    uint64_t burst;          /* the release its last stray joined */
+    uint64_t allocs;         /* allocations at it since it is tracked */
+    uint32_t frees[TTM_CAUSE__COUNT];
+    uint32_t dups[TTM_CAUSE__COUNT];
+    uint32_t amb;            /* of frees[DOUBLE_RELEASE], the ambiguous ones */
+    uint32_t pend[TTM_CAUSE__COUNT]; /* of frees, the provisional ones (a query's copy only) */
+    uint32_t nm;             /* non-mesh strays (final) */
+    uint64_t first_ts, last_ts;
+    /* the non-mesh strays' spacing: first and last time and clock, sums of squared gaps */
+    uint64_t nm_first_ts, nm_last_ts, nm_first_clk, nm_last_clk;
+    double sq_ns, sq_ev;
+} cz_key;
+
+#define KEY_USED  1u
+#define KEY_DEC   2u
+#define KEY_STORM 4u
+#define KEY_MORE  8u /* more pids than kept */
+
+static inline uint64_t key_hash_of(uint16_t device, uint64_t addr)
+{
+    return ttm__mix64(addr ^ ((uint64_t)device << 48) ^ 0x5a5a5a5a5a5a5a5aull);
+}
+
+static uint64_t key_hash(const void *e)
+{
+    const cz_key *k = e;
+    return key_hash_of(k->device, k->addr);
+}
+
+static bool key_empty(const void *e)
+{
+    return ((const cz_key *)e)->kflags == 0;
+}
+
+static bool key_match(const void *e, const void *key)
+{
+    const cz_key *k = e, *q = key;
+    return k->addr == q->addr && k->device == q->device;
+}
+
+static const ttm_table_type key_type = {
+    .entry_size = sizeof(cz_key), .hash = key_hash, .empty = key_empty, .match = key_match};
+
+/* Totals of one cause. */
+typedef struct cz_tot {
+    uint64_t frees, allocs, ambiguous, groups;
+    uint64_t first_ts, last_ts;
+    uint32_t pids[TTM_CAUSE_PIDS];
+    uint8_t npids;
+    bool more_pids;
+} cz_tot;
+
+/* What finalizing changes: copied whole by a query that finalizes the pending strays. */
+typedef struct cz_acc {
+    cz_tot tot[TTM_CAUSE__COUNT];
+    uint64_t pending[TTM_CAUSE__COUNT]; /* only in a query's copy */
+    uint64_t hist_dev[HIST_MAX + 1], hist_frees[HIST_MAX + 1]; /* mesh bursts by size */
+    uint64_t attributed;
+    ttm_table keys;
+} cz_acc;
+
+struct ttm__causes {
+    uint32_t max_keys;
+    uint64_t clock;           /* of the last event */
+    uint64_t ndevices;
+    uint8_t devmap[65536 / 8];
+    uint64_t max_span;        /* the widest mesh burst seen (events) */
+    uint64_t dropped;         /* strays whose address found no room in the table */
+    cz_rel *rel;
+    cz_alloc *al;
+    cz_stray *st;
+    uint64_t rel_next, rel_closed; /* next seq; releases below rel_closed are closed */
+    uint64_t al_next;
+    uint64_t st_next, st_fin;      /* next seq; strays below st_fin are final */
+    uint64_t rel_head[BUCKETS], al_head[BUCKETS], st_head[BUCKETS];
+    cz_acc acc;
+};
+
+#define SPACE_ANY 3u
+
+static inline uint8_t space_of(unsigned memtype)
+{
+    return ttm__memtype_valid(memtype) ? (uint8_t)ttm__memtype_space(memtype) : SPACE_ANY;
+}
+
+/* True when two events may concern one buffer: the same address space, or one does not say. */
+static inline bool space_fits(unsigned a, unsigned b)
+{
+    return a == b || a == SPACE_ANY || b == SPACE_ANY;
+}
+
+static inline size_t bucket_of(uint64_t addr)
+{
+    return ttm__mix64(addr) & (BUCKETS - 1);
+}
+
+static inline uint64_t window(const ttm__causes *c)
+{
+    uint64_t w = 4 * c->ndevices + 16;
+    if (2 * c->max_span > w)
+        w = 2 * c->max_span;
+    return w < W_CAP ? w : W_CAP;
+}
+
+static inline cz_rel *rel_get(const ttm__causes *c, uint64_t seq)
+{
+    cz_rel *r = &c->rel[seq & (RING - 1)];
+    return seq != 0 && r->seq == seq ? r : NULL;
+}
+
+static inline cz_stray *st_get(const ttm__causes *c, uint64_t seq)
+{
+    cz_stray *s = &c->st[seq & (RING - 1)];
+    return seq != 0 && s->seq == seq ? s : NULL;
+}
+
+static inline cz_alloc *al_get(const ttm__causes *c, uint64_t seq)
+{
+    cz_alloc *a = &c->al[seq & (RING - 1)];
+    return seq != 0 && a->seq == seq ? a : NULL;
+}
+
+static inline uint32_t sat32(uint32_t v)
+{
+    return v < UINT32_MAX ? v + 1 : v;
+}
+
+static void pids_note(uint32_t *pids, uint8_t *npids, bool *more, uint32_t pid)
+{
+    for (unsigned i = 0; i < *npids; i++)
+        if (pids[i] == pid)
+            return;
+    if (*npids < TTM_CAUSE_PIDS)
+        pids[(*npids)++] = pid;
+    else
+        *more = true;
+}
+
+/* ---- open / close --------------------------------------------------------------------------- */
+
+int ttm__causes_open(ttm__causes **out, uint32_t max_keys)
+{
+    *out = NULL;
+    ttm__causes *c = ttm__calloc(1, sizeof *c);
+    if (c == NULL)
+        return TTM_ENOMEM;
+    c->max_keys = max_keys ? max_keys : 65536;
+    c->rel = ttm__calloc(RING, sizeof *c->rel);
+    c->al = ttm__calloc(RING, sizeof *c->al);
+    c->st = ttm__calloc(RING, sizeof *c->st);
+    if (c->rel == NULL || c->al == NULL || c->st == NULL) {
+        ttm__causes_close(c);
+        return TTM_ENOMEM;
+    }
+    c->rel_next = c->rel_closed = c->al_next = c->st_next = c->st_fin = 1;
+    ttm__table_init(&c->acc.keys, &key_type, c->max_keys);
+    *out = c;
+    return TTM_OK;
+}
+
+void ttm__causes_close(ttm__causes *c)
+{
+    if (c == NULL)
+        return;
+    ttm__free(c->rel);
+    ttm__free(c->al);
+    ttm__free(c->st);
+    ttm__table_free(&c->acc.keys);
+    ttm__free(c);
+}
+
+/* ---- per-address state ---------------------------------------------------------------------- */
+
+static cz_key *key_find(const cz_acc *a, uint16_t device, uint64_t addr)
+{
+    cz_key q = {.addr = addr, .device = device};
+    return ttm__table_find(&a->keys, &key_type, key_hash_of(device, addr), &q);
+}
+
+/* The key of (device, addr), created when missing; NULL when the table is full (the caller
+ * counts the drop) or memory is short. */
+static cz_key *key_get(ttm__causes *c, uint16_t device, uint64_t addr)
+{
+    cz_key *k = key_find(&c->acc, device, addr);
+    if (k != NULL)
+        return k;
+    k = ttm__table_add(&c->acc.keys, &key_type, key_hash_of(device, addr));
+    if (k == NULL)
+        return NULL;
+    memset(k, 0, sizeof *k);
+    k->addr = addr;
+    k->device = device;
+    k->memtype = TTM_MEM_ANY;
+    k->kflags = KEY_USED;
+    return k;
+}
+
+/* ---- finalizing ----------------------------------------------------------------------------- */
+
+static void tot_note(cz_tot *t, uint32_t pid, uint64_t ts)
+{
+    if (t->frees + t->allocs == 0 || ts < t->first_ts)
+        t->first_ts = ts;
+    if (ts > t->last_ts)
+        t->last_ts = ts;
+    pids_note(t->pids, &t->npids, &t->more_pids, pid);
+}
+
+static void key_note(cz_key *k, uint32_t pid, uint64_t ts)
+{
+    if ((k->first_ts == 0 && k->last_ts == 0) || ts < k->first_ts)
+        k->first_ts = ts;
+    if (ts > k->last_ts)
+        k->last_ts = ts;
+    bool more = (k->kflags & KEY_MORE) != 0;
+    pids_note(k->pids, &k->npids, &more, pid);
+    if (more)
+        k->kflags |= KEY_MORE;
+}
+
+/* True when some allocation at s's address by s's pid on another device lies within w events
+ * of s: s is part of a mesh's allocation burst. */
+static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
+{
+    unsigned steps = 0;
+    for (const cz_alloc *a = al_get(c, c->al_head[bucket_of(s->addr)]); a != NULL;
+         a = al_get(c, a->prev)) {
+        if (a->clock + w < s->clock || ++steps > WALK_MAX)
+            break;
+        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid)
+            continue;
+        if (a->device != s->device)
+            return true;
+    }
+    return false;
+}
+
+/* Gives stray s its final cause in a (the live totals, or a query's copy). pending: s is
+ * still provisional (a query's copy counts it). */
+static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pending)
+{
+    cz_key *k = key_find(a, s->device, s->addr);
+    ttm_cause cause;
+    a->attributed++;
+    if (s->kind == ST_DUP) {
+        cause = dup_in_mesh(c, s, window(c)) ? TTM_CAUSE_MESH_MULTIPLICITY : TTM_CAUSE_UNEXPLAINED;
+        cz_tot *t = &a->tot[cause];
+        tot_note(t, s->pid, s->ts);
+        t->allocs++;
+        if (k != NULL) {
+            k->dups[cause] = sat32(k->dups[cause]);
+            key_note(k, s->pid, s->ts);
+        }
+        a->pending[cause] += pending;
+        return;
+    }
+    const cz_rel *r = s->rel != 0 ? rel_get(c, s->rel) : NULL;
+    bool amb = false;
+    if (r != NULL && r->noff > 0) {
+        cause = TTM_CAUSE_MESH_MULTIPLICITY;
+    } else {
+        if (r != NULL) { /* a burst of d0 alone: a double release, or a 1-device mesh */
+            cause = TTM_CAUSE_DOUBLE_RELEASE;
+            amb = true;
+        } else if (s->dr) {
+            cause = TTM_CAUSE_DOUBLE_RELEASE;
+        } else if (s->unknown) {
+            cause = TTM_CAUSE_PRE_TRACKING;
+        } else {
+            cause = TTM_CAUSE_UNEXPLAINED;
+        }
+        if (k != NULL) {
+            /* the spacing of the address's non-mesh strays */
+            if (k->nm == 0) {
+                k->nm_first_ts = s->ts;
+                k->nm_first_clk = s->clock;
+            } else {
+                double gn = (double)(s->ts - k->nm_last_ts);
+                double ge = (double)(s->clock - k->nm_last_clk);
+                k->sq_ns += gn * gn;
+                k->sq_ev += ge * ge;
+            }
+            k->nm_last_ts = s->ts;
+            k->nm_last_clk = s->clock;
+            k->nm = sat32(k->nm);
+            if (!(k->kflags & KEY_STORM) && k->nm >= STORM_MIN) {
+                /* the address is a storm: its earlier non-mesh strays move over */
+                k->kflags |= KEY_STORM;
+                cz_tot *st = &a->tot[TTM_CAUSE_EXCESS_STORM];
+                st->groups++;
+                static const ttm_cause moved[] = {TTM_CAUSE_DOUBLE_RELEASE, TTM_CAUSE_PRE_TRACKING,
+                                                  TTM_CAUSE_UNEXPLAINED};
+                for (unsigned i = 0; i < sizeof moved / sizeof moved[0]; i++) {
+                    uint32_t n = k->frees[moved[i]];
+                    if (n == 0)
+                        continue;
+                    cz_tot *t = &a->tot[moved[i]];
+                    t->frees -= n;
+                    if (moved[i] == TTM_CAUSE_DOUBLE_RELEASE) {
+                        t->ambiguous -= k->amb;
+                        k->amb = 0;
+                    }
+                    st->frees += n;
+                    a->pending[moved[i]] -= k->pend[moved[i]];
+                    a->pending[TTM_CAUSE_EXCESS_STORM] += k->pend[moved[i]];
+                    k->pend[TTM_CAUSE_EXCESS_STORM] += k->pend[moved[i]];
+                    k->pend[moved[i]] = 0;
+                    if (st->frees == n || k->nm_first_ts < st->first_ts)
+                        st->first_ts = k->nm_first_ts;
+                    k->frees[TTM_CAUSE_EXCESS_STORM] += n;
+                    k->frees[moved[i]] = 0;
+                }
+                for (unsigned i = 0; i < k->npids; i++)
+                    pids_note(st->pids, &st->npids, &st->more_pids, k->pids[i]);
+            }
+            if (k->kflags & KEY_STORM) {
+                cause = TTM_CAUSE_EXCESS_STORM;
+                amb = false;
+            }
+        }
+    }
+    cz_tot *t = &a->tot[cause];
+    tot_note(t, s->pid, s->ts);
+    t->frees++;
+    t->ambiguous += amb;
+    a->pending[cause] += pending;
+    if (k != NULL) {
+        k->frees[cause] = sat32(k->frees[cause]);
+        k->amb += amb;
+        k->pend[cause] += pending;
+        key_note(k, s->pid, s->ts);
+    }
+}
+
+/* A release's burst is over: a mesh's counts its size. */
+static void close_release(cz_acc *a, const cz_rel *r)
+{
+    if (r->noff == 0)
+        return;
+    a->tot[TTM_CAUSE_MESH_MULTIPLICITY].groups++;
+    unsigned devs = r->noff + 1u, frees = r->nstrays;
+    a->hist_dev[devs < HIST_MAX ? devs : HIST_MAX]++;
+    a->hist_frees[frees < HIST_MAX ? frees : HIST_MAX]++;
+}
+
+/* The clock after which stray s can no longer change. */
+static uint64_t stray_deadline(const ttm__causes *c, const cz_stray *s, uint64_t w)
+{
+    const cz_rel *r = s->rel != 0 ? rel_get(c, s->rel) : NULL;
+    if (r != NULL && r->noff > 0)
+        return 0; /* a mesh's: final */
+    uint64_t base = r != NULL && r->clock > s->clock ? r->clock : s->clock;
+    return base + w;
+}
+
+/* Finalizes the strays and closes the releases whose windows have passed at clock now. */
+static void advance(ttm__causes *c, uint64_t now)
+{
+    uint64_t w = window(c);
+    while (c->st_fin < c->st_next) {
+        const cz_stray *s = &c->st[c->st_fin & (RING - 1)];
+        if (now <= stray_deadline(c, s, w))
+            break;
+        finalize(c, &c->acc, s, false);
+        c->st_fin++;
+    }
+    while (c->rel_closed < c->rel_next) {
+        const cz_rel *r = &c->rel[c->rel_closed & (RING - 1)];
+        if (now <= r->clock + w && c->rel_next - c->rel_closed < RING)
+            break;
+        close_release(&c->acc, r);
+        c->rel_closed++;
+    }
+}
+
+/* ---- the events ----------------------------------------------------------------------------- */
+
+/* Joins stray s (seq sseq) to release r. */
+static void join(ttm__causes *c, cz_rel *r, cz_stray *s, cz_key *k)
+{
+    s->rel = r->seq;
+    r->nstrays++;
+    if (s->device == r->device)
+        r->d0_member = true;
+    else
+        r->noff++;
+    if (s->clock < r->cmin)
+        r->cmin = s->clock;
+    if (s->clock > r->cmax)
+        r->cmax = s->clock;
+    if (k != NULL)
+        k->burst = r->seq;
+    if (r->noff > 0 && r->cmax - r->cmin > c->max_span)
+        c->max_span = r->cmax - r->cmin;
+}
+
+/* True when release r's burst has no stray on s's device yet (k: the key of s, or NULL). */
+static bool burst_lacks(const cz_rel *r, uint16_t device, const cz_key *k)
+{
+    if (device == r->device)
+        return !r->d0_member;
+    return k == NULL || k->burst != r->seq;
+}
+
+static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned memtype,
+                       uint64_t clock)
+{
+    if (c->rel_next - c->rel_closed >= RING) { /* never with W below RING events */
+        close_release(&c->acc, &c->rel[c->rel_closed & (RING - 1)]);
+        c->rel_closed++;
+    }
+    size_t b = bucket_of(ev->addr);
+    uint64_t seq = c->rel_next++;
+    cz_rel *r = &c->rel[seq & (RING - 1)];
+    *r = (cz_rel){.seq = seq, .prev = c->rel_head[b], .clock = clock, .ts = ev->ts,
+                  .addr = ev->addr, .cmin = clock, .cmax = clock, .pid = pid,
+                  .device = ev->device, .space = space_of(memtype)};
+    c->rel_head[b] = seq;
+    /* the strays at the address by pid that came before it, within the window, join it */
+    uint64_t w = window(c);
+    unsigned steps = 0;
+    for (cz_stray *s = st_get(c, c->st_head[b]); s != NULL; s = st_get(c, s->prev)) {
+        if (s->seq < c->st_fin || s->clock + w < clock || ++steps > WALK_MAX)
+            break;
+        /* not one on d0: the buffer released was allocated there after that stray */
+        if (s->kind != ST_FREE || s->rel != 0 || s->addr != ev->addr || s->pid != pid ||
+            s->device == ev->device || !space_fits(s->space, r->space))
+            continue;
+        cz_key *k = key_find(&c->acc, s->device, s->addr);
+        if (burst_lacks(r, s->device, k))
+            join(c, r, s, k);
+    }
+}
+
+static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned memtype,
+                     unsigned cls, uint64_t clock, unsigned kind)
+{
+    if (c->st_next - c->st_fin >= RING) { /* never with W below RING / 2 events */
+        finalize(c, &c->acc, &c->st[c->st_fin & (RING - 1)], false);
+        c->st_fin++;
+    }
+    cz_key *k = key_get(c, ev->device, ev->addr);
+    if (k == NULL)
+        c->dropped++;
+    bool dec = (ev->flags & TTM__FLAG_ADDR_DEC) != 0;
+    if (k != NULL) {
+        if (memtype != TTM_MEM_ANY)
+            k->memtype = (uint8_t)memtype;
+        if (dec)
+            k->kflags |= KEY_DEC;
+    }
+    size_t b = bucket_of(ev->addr);
+    uint64_t seq = c->st_next++;
+    cz_stray *s = &c->st[seq & (RING - 1)];
+    *s = (cz_stray){.seq = seq, .prev = c->st_head[b], .clock = clock, .ts = ev->ts,
+                    .addr = ev->addr, .pid = pid, .device = ev->device,
+                    .memtype = (uint8_t)memtype, .kind = (uint8_t)kind,
+                    .space = space_of(memtype),
+                    .unknown = cls == TTM_CLASS_UNKNOWN_FREE, .dec = dec};
+    c->st_head[b] = seq;
+    if (kind != ST_FREE)
+        return;
+    /* the releases at the address: the key's latest (a double release?) and the burst to join */
+    uint64_t w = window(c);
+    bool key_seen = false;
+    cz_rel *to = NULL;
+    unsigned steps = 0;
+    for (cz_rel *r = rel_get(c, c->rel_head[b]); r != NULL; r = rel_get(c, r->prev)) {
+        if (r->clock + DR_WINDOW < clock || ++steps > WALK_MAX)
+            break;
+        if (r->addr != ev->addr || !space_fits(r->space, s->space))
+            continue;
+        if (r->device == ev->device && !key_seen) {
+            key_seen = true;
+            s->dr = r->pid == pid && !r->d0_stray;
+            r->d0_stray = true;
+        }
+        if (to == NULL && r->pid == pid && r->clock + w >= clock && r->seq >= c->rel_closed &&
+            burst_lacks(r, ev->device, k))
+            to = r;
+        if (to != NULL && key_seen)
+            break;
+    }
+    if (to != NULL)
+        join(c, to, s, k);
+}
+
+static void on_alloc(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned memtype,
+                     uint64_t clock)
+{
+    size_t b = bucket_of(ev->addr);
+    uint64_t seq = c->al_next++;
+    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->al_head[b], .clock = clock,
+                                         .addr = ev->addr, .pid = pid, .device = ev->device};
+    c->al_head[b] = seq;
+    cz_key *k = c->acc.keys.live != 0 ? key_find(&c->acc, ev->device, ev->addr) : NULL;
+    if (k != NULL) {
+        k->allocs++;
+        k->memtype = (uint8_t)memtype;
+    }
+}
+
+void ttm__causes_note(ttm__causes *c, uint32_t pid, const ttm_event *ev, uint32_t mask,
+                      unsigned memtype, uint64_t clock)
+{
+    c->clock = clock;
+    uint16_t d = ev->device;
+    if (!(c->devmap[d >> 3] & (1u << (d & 7)))) {
+        c->devmap[d >> 3] |= (uint8_t)(1u << (d & 7));
+        c->ndevices++;
+    }
+    advance(c, clock);
+    if (ev->kind == TTM_EV_ALLOC) {
+        if (mask & (TTM_CLASS_BIT(TTM_CLASS_ALLOC_OK) | TTM_CLASS_BIT(TTM_CLASS_OVERLAP) |
+                    TTM_CLASS_BIT(TTM_CLASS_DUPLICATE_ALLOC)))
+            on_alloc(c, pid, ev, memtype, clock);
+        if (mask & TTM_CLASS_BIT(TTM_CLASS_DUPLICATE_ALLOC))
+            on_stray(c, pid, ev, memtype, TTM_CLASS_DUPLICATE_ALLOC, clock, ST_DUP);
+        return;
+    }
+    if (mask & TTM_CLASS_BIT(TTM_CLASS_FREE_OK)) {
+        on_release(c, pid, ev, memtype, clock);
+        return;
+    }
+    static const uint32_t stray = TTM_CLASS_BIT(TTM_CLASS_EXCESS_FREE) |
+                                  TTM_CLASS_BIT(TTM_CLASS_UNKNOWN_FREE) |
+                                  TTM_CLASS_BIT(TTM_CLASS_DOUBLE_FREE);
+    if (mask & stray)
+        on_stray(c, pid, ev, memtype,
+                 (mask & TTM_CLASS_BIT(TTM_CLASS_UNKNOWN_FREE)) ? TTM_CLASS_UNKNOWN_FREE
+                                                                 : TTM_CLASS_EXCESS_FREE,
+                 clock, ST_FREE);
+}
+
+/* ---- the query ------------------------------------------------------------------------------ */
+
+static bool acc_copy(cz_acc *dst, const cz_acc *src)
+{
+    *dst = *src;
+    dst->keys.slots = NULL;
+    if (src->keys.mask == 0)
+        return true;
+    size_t bytes = (src->keys.mask + 1) * sizeof(cz_key);
+    dst->keys.slots = ttm__malloc(bytes);
+    if (dst->keys.slots == NULL)
+        return false;
+    memcpy(dst->keys.slots, src->keys.slots, bytes);
+    return true;
+}
+
+static unsigned hist_mode(const uint64_t *h)
+{
+    unsigned best = 0;
+    for (unsigned i = 1; i <= HIST_MAX; i++)
+        if (h[i] > h[best])
+            best = i;
+    return h[best] != 0 ? best : 0;
+}
+
+/* The instance of cause at key k. */
+static ttm_cause_instance instance_of(const cz_key *k, unsigned cause)
+{
+    ttm_cause_instance in = {
+        .device = k->device,
+        .memtype = k->memtype,
+        .addr_dec = (k->kflags & KEY_DEC) != 0,
+        .addr = k->addr,
+        .frees = k->frees[cause],
+        .allocs = k->allocs,
+        .first_ts = k->first_ts,
+        .last_ts = k->last_ts,
+        .npids = k->npids,
+        .more_pids = (k->kflags & KEY_MORE) != 0,
+    };
+    memcpy(in.pids, k->pids, sizeof in.pids);
+    if (cause == TTM_CAUSE_EXCESS_STORM && k->nm >= 2) {
+        in.first_ts = k->nm_first_ts;
+        in.last_ts = k->nm_last_ts;
+        double n = (double)(k->nm - 1);
+        double mean_ns = (double)(k->nm_last_ts - k->nm_first_ts) / n;
+        double mean_ev = (double)(k->nm_last_clk - k->nm_first_clk) / n;
+        in.period_ns = (uint64_t)(mean_ns + 0.5);
+        in.period_events = (uint64_t)(mean_ev + 0.5);
+        /* coefficient of variation below 0.5: variance below a quarter of the squared mean
+         * (the spacing in events when the stream has no times) */
+        double mean = mean_ns > 0 ? mean_ns : mean_ev;
+        double var = (mean_ns > 0 ? k->sq_ns : k->sq_ev) / n - mean * mean;
+        in.regular = mean > 0 && var < 0.25 * mean * mean;
+    }
+    return in;
+}
+
+/* True when x ranks before y among a cause's instances: frees descending, device, addr. */
+static bool inst_before(const ttm_cause_instance *x, const ttm_cause_instance *y)
+{
+    if (x->frees + x->allocs != y->frees + y->allocs)
+        return x->frees + x->allocs > y->frees + y->allocs;
+    if (x->device != y->device)
+        return x->device < y->device;
+    return x->addr < y->addr;
+}
+
+static void inst_push(ttm_cause_stats *cs, const ttm_cause_instance *in)
+{
+    size_t n = cs->ninstances;
+    if (n == TTM_CAUSE_INSTANCES && !inst_before(in, &cs->instances[n - 1]))
+        return;
+    size_t at = n < TTM_CAUSE_INSTANCES ? n : n - 1;
+    while (at > 0 && inst_before(in, &cs->instances[at - 1])) {
+        cs->instances[at] = cs->instances[at - 1];
+        at--;
+    }
+    cs->instances[at] = *in;
+    if (n < TTM_CAUSE_INSTANCES)
+        cs->ninstances++;
+}
+
+static void fill(const ttm__causes *c, const cz_acc *a, ttm_cause_stats out[TTM_CAUSE__COUNT])
+{
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
+        const cz_tot *t = &a->tot[i];
+        ttm_cause_stats *cs = &out[i];
+        cs->cause = (ttm_cause)i;
+        cs->frees = t->frees;
+        cs->allocs = t->allocs;
+        cs->pending = a->pending[i];
+        cs->ambiguous = t->ambiguous;
+        cs->groups = t->groups;
+        cs->first_ts = t->first_ts;
+        cs->last_ts = t->last_ts;
+        memcpy(cs->pids, t->pids, sizeof cs->pids);
+        cs->npids = t->npids;
+        cs->more_pids = t->more_pids;
+        if (t->frees == 0 && t->allocs == 0) { /* everything it had moved to a storm */
+            cs->first_ts = cs->last_ts = 0;
+            cs->npids = 0;
+            cs->more_pids = false;
+            memset(cs->pids, 0, sizeof cs->pids);
+        }
+    }
+    out[TTM_CAUSE_MESH_MULTIPLICITY].mesh_devices = (uint16_t)hist_mode(a->hist_dev);
+    out[TTM_CAUSE_MESH_MULTIPLICITY].frees_per_group = (uint16_t)hist_mode(a->hist_frees);
+    if (a->keys.mask == 0)
+        return;
+    for (size_t i = 0; i <= a->keys.mask; i++) {
+        const cz_key *k = (const cz_key *)a->keys.slots + i;
+        if (k->kflags == 0)
+            continue;
+        for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++) {
+            if (k->frees[cause] == 0 && k->dups[cause] == 0)
+                continue;
+            out[cause].addrs++;
+            ttm_cause_instance in = instance_of(k, cause);
+            in.allocs = k->allocs;
+            if (k->frees[cause] == 0)
+                in.frees = 0;
+            inst_push(&out[cause], &in);
+        }
+    }
+    (void)c;
+}
+
+void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COUNT],
+                        ttm_causes_info *info)
+{
+    memset(out, 0, TTM_CAUSE__COUNT * sizeof *out);
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++)
+        out[i].cause = (ttm_cause)i;
+    if (info != NULL)
+        *info = (ttm_causes_info){0};
+    if (c == NULL)
+        return;
+    cz_acc copy;
+    const cz_acc *a = &c->acc;
+    bool copied = acc_copy(&copy, &c->acc);
+    if (copied) {
+        /* as if the stream ended now: every pending stray final, every burst closed */
+        memset(copy.pending, 0, sizeof copy.pending);
+        for (uint64_t q = c->st_fin; q < c->st_next; q++)
+            finalize(c, &copy, &c->st[q & (RING - 1)], true);
+        for (uint64_t q = c->rel_closed; q < c->rel_next; q++)
+            close_release(&copy, &c->rel[q & (RING - 1)]);
+        a = &copy;
+    }
+    fill(c, a, out);
+    if (info != NULL) {
+        *info = (ttm_causes_info){
+            .enabled = true,
+            .attributed = a->attributed,
+            .pending = c->st_next - c->st_fin,
+            .window_events = window(c),
+            .devices = (uint16_t)(c->ndevices < UINT16_MAX ? c->ndevices : UINT16_MAX),
+            .keys = c->acc.keys.live,
+            .keys_max = c->max_keys,
+            .dropped = c->dropped,
+        };
+        if (!copied)
+            info->attributed = c->acc.attributed;
+    }
+    if (copied)
+        ttm__free(copy.keys.slots);
+}
