@@ -271,7 +271,8 @@ static void conn_process(ttm_daemon *d, poc_conn *c)
  * one busy client never keeps the loop from the others (the loop is level-triggered: what is
  * left is reported again after the other connections of the batch had their turn). A read
  * that did not fill the room it was given has emptied the socket: no further recv() only to
- * hear EAGAIN (the next bytes come with the next wake-up). */
+ * hear EAGAIN (the next bytes come with the next wake-up). Held-back input consumed
+ * elsewhere (after a stall, by the tick) reads the clock per message. */
 static void conn_read(ttm_daemon *d, poc_conn *c)
 {
     size_t budget = POC_READ_BUDGET;
@@ -281,10 +282,14 @@ static void conn_read(ttm_daemon *d, poc_conn *c)
         if (n > 0) {
             c->inlen += (size_t)n;
             budget -= (size_t)n < budget ? (size_t)n : budget;
-            if (c->size == 0) /* only the size detection asks when bytes last came */
-                c->last_rx_ns = ttm__mono_ns();
+            /* the events of the messages this read completed carry its time: one clock
+             * read per read, not one per message */
+            uint64_t now = ttm__mono_ns();
+            c->last_rx_ns = now;
             c->idle = false;
+            d->poc->x.now_ns = now;
             conn_process(d, c);
+            d->poc->x.now_ns = 0;
             if ((size_t)n < room)
                 break;
             continue;
