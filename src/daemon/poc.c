@@ -167,13 +167,13 @@ static bool out_room(poc_conn *c)
 /* ---- messages -------------------------------------------------------------------------------- */
 
 /* Handles one plausible message of c->size bytes: counted, translated (poc_xlate.c), and its
- * reply, if any, queued (out_room() was checked). */
+ * reply, if any, queued (out_room() was checked). Only the prefix is decoded: the header was
+ * checked (ttm__poc_header_plausible) and no request means anything past it. */
 static void handle(ttm_daemon *d, poc_conn *c, const uint8_t *buf)
 {
     ttm_poc *P = d->poc;
     ttm_poc_msg m, r;
-    if (ttm__poc_decode(buf, c->size, &m, NULL) != TTM_OK)
-        return; /* plausible headers always decode; kept for safety */
+    ttm__poc_decode_prefix(buf, &m);
     P->messages[m.type]++;
     c->messages++;
     if (ttm__poc_translate(d, &P->x, c->pid, c->pc.proc, &m, &r)) {
