@@ -77,6 +77,18 @@ int ttm__poc_detect_size(const uint8_t *buf, size_t avail)
     return avail >= TTM_POC_V3_SIZE + TTM_POC_HEADER_SIZE ? -1 : 0;
 }
 
+void ttm__poc_decode_prefix(const uint8_t *buf, ttm_poc_msg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->type = buf[0];
+    out->device_id = (int32_t)ttm__le32(buf + 4);
+    out->size = ttm__le64(buf + 8);
+    out->buffer_type = buf[16];
+    out->process_id = (int32_t)ttm__le32(buf + 20);
+    out->buffer_id = ttm__le64(buf + 24);
+    out->timestamp = ttm__le64(buf + 32);
+}
+
 int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const char **why)
 {
     const char *reason = NULL;
@@ -91,14 +103,7 @@ int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const cha
             *why = reason;
         return TTM_EPROTO;
     }
-    memset(out, 0, sizeof *out);
-    out->type = buf[0];
-    out->device_id = (int32_t)ttm__le32(buf + 4);
-    out->size = ttm__le64(buf + 8);
-    out->buffer_type = buf[16];
-    out->process_id = (int32_t)ttm__le32(buf + 20);
-    out->buffer_id = ttm__le64(buf + 24);
-    out->timestamp = ttm__le64(buf + 32);
+    ttm__poc_decode_prefix(buf, out);
     out->dram_allocated = ttm__le64(buf + 40);
     out->l1_allocated = ttm__le64(buf + 48);
     out->l1_small_allocated = ttm__le64(buf + 56);

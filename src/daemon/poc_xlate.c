@@ -68,7 +68,7 @@ static void apply_buffer(ttm_daemon *d, ttm_poc_xlate *x, uint32_t pid, ttm_dpro
     memset(&ev, 0, sizeof ev);
     ev.device = (uint16_t)m->device_id;
     ev.addr = m->buffer_id;
-    ev.ts = ttm__mono_ns();
+    ev.ts = x->now_ns ? x->now_ns : ttm__mono_ns(); /* one clock read per socket read */
     switch (m->type) {
     case TTM_POC_ALLOC:
         ev.kind = TTM_EV_ALLOC;
