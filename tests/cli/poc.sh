@@ -41,7 +41,7 @@ check "--poc-log prints the prototype's allocation line (decimal id)" $?
 ! grep -q "\[PID 1\]" "$tmp/py.log"; check "the log never shows the pid the messages claim" $?
 
 # the ground truth, scenario by scenario
-for sc in program-pool pre-tracking reuse mesh8 cb-kernel trace llama; do
+for sc in program-pool pre-tracking reuse mesh2 mesh8 mesh32 ambiguous cb-kernel trace llama; do
     # --no-state: a fresh registry for each scenario (the state a daemon keeps across restarts
     # would carry the previous scenario's history into this one, which this log does not have)
     start_daemon "$tmp/$sc.log" --poc-log --no-state || { check "$sc: daemon" 1; continue; }
