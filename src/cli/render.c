@@ -125,17 +125,10 @@ void ttm_render_causes(FILE *out, const ttm_report *r, const char *title)
 {
     if (r->ncauses == 0)
         return;
-    uint64_t total = ttm__report_causes_frees(r);
     fprintf(out, "\n%s\n", title);
-    bool first = true;
     for (size_t i = 0; i < r->ncauses; i++) {
-        const ttm_report_cause *c = &r->causes[i];
-        char count[128], words[512];
-        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
-        first = first && c->stats.frees == 0;
-        fprintf(out, "  %s: %s\n", count,
-                c->evidence != NULL ? c->evidence
-                                    : ttm_cause_describe(&c->stats, words, sizeof words));
+        char line[700];
+        fprintf(out, "  %s\n", ttm_cause_line(r, i, line, sizeof line));
     }
     const ttm_causes_info *in = &r->causes_info;
     if (in->dropped > 0) {
@@ -200,8 +193,10 @@ static void text_unmatched_sites(FILE *out, const ttm_report *r, unsigned depth)
                 fprintf(out, "\nUnmatched frees by call site (top %d per address)\n",
                         TTM_SITES_MAX);
             title = true;
-            fprintf(out, "  %-14s device %u %-13s 0x%-16" PRIX64 " %s %s\n", ttm_class_name(k),
-                    o->device, ttm__memtype_name(o->memtype), o->addr,
+            char at[64];
+            fprintf(out, "  %-14s device %u %-13s %-18s %s %s\n", ttm_class_name(k), o->device,
+                    ttm__memtype_name(o->memtype),
+                    ttm_cause_addr_text(o->addr, o->addr_dec, at, sizeof at),
                     ttm__fmt_count(a, o->count), times(o->count));
             text_sites(out, r, o, depth);
         }
@@ -218,8 +213,11 @@ static void text_offenders(FILE *out, const ttm_report *r, unsigned depth)
         fprintf(out, "\n%s: worst addresses\n", ttm_class_name(k));
         for (size_t i = 0; i < rc->noffenders; i++) {
             const ttm_offender *o = &rc->offenders[i];
-            fprintf(out, "  device %u %-13s 0x%-16" PRIX64 " %8s %-5s %10s  pids ", o->device,
-                    ttm__memtype_name(o->memtype), o->addr, ttm__fmt_count(a, o->count),
+            char at[64];
+            fprintf(out, "  device %u %-13s %-18s %8s %-5s %10s  pids ", o->device,
+                    ttm__memtype_name(o->memtype),
+                    ttm_cause_addr_text(o->addr, o->addr_dec, at, sizeof at),
+                    ttm__fmt_count(a, o->count),
                     o->count == 1 ? "time," : "times,", ttm__fmt_bytes(b, o->bytes));
             print_pids(out, o->pids, o->npids, o->more_pids);
             fputc('\n', out);

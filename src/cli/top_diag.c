@@ -8,6 +8,7 @@
  * there is no diagnosis, and the section says so.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli/top_parts.h"
 
@@ -112,25 +113,39 @@ void ttm__top_diag_summary(ttm_top_lay *L)
     const ttm_report *s = &L->m->snap;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
         return;
-    uint64_t total = ttm__report_causes_frees(s);
-    int at = ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM, "causes");
-    if (at == col + 2)
-        return;
-    col = at;
     for (size_t i = 0; i < s->ncauses; i++) {
         const ttm_cause_stats *c = &s->causes[i].stats;
-        char text[64];
+        char text[80];
         if (c->frees > 0)
-            snprintf(text, sizeof text, "%s %.0f%%", ttm_cause_name(c->cause),
-                     total ? (double)c->frees * 100.0 / (double)total : 0.0);
+            snprintf(text, sizeof text, "%s%s %.0f%%", i == 0 ? "causes " : "",
+                     ttm_cause_name(c->cause), s->causes[i].share_pct);
         else
-            snprintf(text, sizeof text, "%s %s", ttm_cause_name(c->cause),
-                     ttm__top_fmt_num(buf, c->allocs));
-        at = ttm__top_put_fit(L, line, col + 1, TTM_TOP_A_WARN, text);
-        if (at == col + 1)
-            return;
+            snprintf(text, sizeof text, "%s%s %s", i == 0 ? "causes " : "",
+                     ttm_cause_name(c->cause), ttm__top_fmt_num(buf, c->allocs));
+        int at = ttm__top_put_fit(L, line, col + (i == 0 ? 2 : 1), TTM_TOP_A_WARN, text);
+        if (at == col + (i == 0 ? 2 : 1))
+            return; /* no room for it: the diagnosis view lists them all */
         col = at;
     }
+}
+
+/* The words' dashes (U+2014, U+2026) as ASCII: the frame holds one byte per cell. */
+static void ascii_dashes(char *s)
+{
+    char *o = s;
+    for (const char *p = s; *p != '\0';) {
+        if (strncmp(p, "\xE2\x80\x94", 3) == 0) {
+            *o++ = '-';
+            p += 3;
+        } else if (strncmp(p, "\xE2\x80\xA6", 3) == 0) {
+            memcpy(o, "...", 3);
+            o += 3;
+            p += 3;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
 }
 
 /* The causes of the unmatched frees (address-only events: legacy clients, the prototype's
@@ -145,16 +160,10 @@ static void diag_causes(ttm_top_lay *L)
     ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM,
                      L->st->filter ? "of the unmatched frees without object ids, all devices"
                                    : "of the unmatched frees without object ids");
-    uint64_t total = ttm__report_causes_frees(s);
-    bool first = true;
     for (size_t i = 0; i < s->ncauses; i++) {
-        const ttm_report_cause *c = &s->causes[i];
-        char count[128], words[512], text[700];
-        ttm_cause_count_text(c, total, first && c->stats.frees > 0, count, sizeof count);
-        first = first && c->stats.frees == 0;
-        snprintf(text, sizeof text, "%s: %s", count,
-                 c->evidence != NULL ? c->evidence
-                                     : ttm_cause_describe(&c->stats, words, sizeof words));
+        char text[700];
+        ttm_cause_line(s, i, text, sizeof text);
+        ascii_dashes(text);
         ttm__top_wrap(L, 2, TTM_TOP_A_NORMAL, text);
     }
 }

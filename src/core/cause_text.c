@@ -95,7 +95,8 @@ static void mesh(sbuf *b, const ttm_cause_stats *s)
     char a[TTM_FMT_LEN];
     put(b, "mesh multiplicity — ");
     if (s->groups > 0) {
-        put(b, "%s %s", ttm__fmt_count(a, s->groups), plural(s->groups, "MeshBuffer", "MeshBuffers"));
+        put(b, "%s %s", ttm__fmt_count(a, s->groups),
+            plural(s->groups, "MeshBuffer", "MeshBuffers"));
         if (s->mesh_devices > 0)
             put(b, " on %u devices", (unsigned)s->mesh_devices);
         if (s->frees_per_group > 0)
@@ -113,8 +114,9 @@ static void double_release(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
     uint64_t n = s->groups > 0 ? s->groups : s->frees;
-    put(b, "double release — %s %s freed again by the same process right after, before "
-           "anything was allocated there",
+    put(b,
+        "double release — %s %s freed again by the same process right after, before "
+        "anything was allocated there",
         ttm__fmt_count(a, n), plural(n, "release", "releases"));
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
@@ -136,6 +138,12 @@ static void storm(sbuf *b, const ttm_cause_stats *s)
     if (w->regular && w->period_ns > 0) {
         put(b, ", one extra free every ");
         put_period(b, w->period_ns);
+    } else if (w->regular && w->period_events > 0) { /* a stream without times */
+        put(b, ", one extra free every ~%" PRIu64 " events", w->period_events);
+    } else if (w->period_ns > 0) {
+        put(b, ", extra frees at irregular intervals (");
+        put_period(b, w->period_ns);
+        put(b, " apart on average)");
     } else {
         put(b, ", extra frees at irregular intervals");
     }
@@ -150,8 +158,9 @@ static void storm(sbuf *b, const ttm_cause_stats *s)
 static void pre_tracking(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
-    put(b, "pre-tracking — frees of %s %s never allocated since tracking began, in no mesh "
-           "burst",
+    put(b,
+        "pre-tracking — frees of %s %s never allocated since tracking began, in no mesh "
+        "burst",
         ttm__fmt_count(a, s->addrs), plural(s->addrs, "address", "addresses"));
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
@@ -159,11 +168,16 @@ static void pre_tracking(sbuf *b, const ttm_cause_stats *s)
 static void unexplained(sbuf *b, const ttm_cause_stats *s)
 {
     char a[TTM_FMT_LEN];
-    put(b, "unexplained — on %s %s, none of the causes fits", ttm__fmt_count(a, s->addrs),
-        plural(s->addrs, "address", "addresses"));
-    if (s->allocs > 0)
-        put(b, "; %s duplicate %s outside any mesh burst", ttm__fmt_count(a, s->allocs),
-            plural(s->allocs, "allocation", "allocations"));
+    if (s->frees == 0) { /* duplicate allocations only: the count says how many */
+        put(b, "unexplained — duplicate allocations on %s %s outside any mesh burst",
+            ttm__fmt_count(a, s->addrs), plural(s->addrs, "address", "addresses"));
+    } else {
+        put(b, "unexplained — on %s %s, none of the causes fits", ttm__fmt_count(a, s->addrs),
+            plural(s->addrs, "address", "addresses"));
+        if (s->allocs > 0)
+            put(b, "; %s duplicate %s outside any mesh burst", ttm__fmt_count(a, s->allocs),
+                plural(s->allocs, "allocation", "allocations"));
+    }
     put_pids(b, s->pids, s->npids, s->more_pids);
 }
 
@@ -173,27 +187,16 @@ char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len)
     if (len == 0)
         return buf;
     buf[0] = '\0';
+    static void (*const words[TTM_CAUSE__COUNT])(sbuf *, const ttm_cause_stats *) = {
+        [TTM_CAUSE_MESH_MULTIPLICITY] = mesh,  [TTM_CAUSE_DOUBLE_RELEASE] = double_release,
+        [TTM_CAUSE_EXCESS_STORM] = storm,      [TTM_CAUSE_PRE_TRACKING] = pre_tracking,
+        [TTM_CAUSE_UNEXPLAINED] = unexplained,
+    };
     char a[TTM_FMT_LEN];
-    switch (s->cause) {
-    case TTM_CAUSE_MESH_MULTIPLICITY:
-        mesh(&b, s);
-        break;
-    case TTM_CAUSE_DOUBLE_RELEASE:
-        double_release(&b, s);
-        break;
-    case TTM_CAUSE_EXCESS_STORM:
-        storm(&b, s);
-        break;
-    case TTM_CAUSE_PRE_TRACKING:
-        pre_tracking(&b, s);
-        break;
-    case TTM_CAUSE_UNEXPLAINED:
-        unexplained(&b, s);
-        break;
-    default:
+    if ((unsigned)s->cause < TTM_CAUSE__COUNT)
+        words[s->cause](&b, s);
+    else
         put(&b, "cause %u", (unsigned)s->cause); /* a newer peer's: its name is not known */
-        break;
-    }
     if (s->ambiguous > 0)
         put(&b, "; %s of them could also be %s", ttm__fmt_count(a, s->ambiguous),
             s->cause == TTM_CAUSE_DOUBLE_RELEASE ? "mesh multiplicity (a one-device mesh)"
@@ -233,5 +236,17 @@ char *ttm_cause_count_text(const ttm_report_cause *c, uint64_t total, bool first
         put(&b, "%s (", ttm__fmt_count(a, s->frees));
     put_share(&b, c->share_pct);
     put(&b, ")");
+    return buf;
+}
+
+char *ttm_cause_line(const ttm_report *r, size_t i, char *buf, size_t len)
+{
+    const ttm_report_cause *c = &r->causes[i];
+    char count[128], words[512];
+    /* frees descending: the first cause listed is the one with the most */
+    ttm_cause_count_text(c, ttm__report_causes_frees(r), i == 0, count, sizeof count);
+    snprintf(buf, len, "%s: %s", count,
+             c->evidence != NULL ? c->evidence
+                                 : ttm_cause_describe(&c->stats, words, sizeof words));
     return buf;
 }

@@ -78,6 +78,7 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
         }
         if (cur->memtype == TTM_MEM_ANY)
             cur->memtype = o->memtype;
+        cur->addr_dec = cur->addr_dec || o->addr_dec;
         if (o->cls == TTM_CLASS_EXCESS_FREE)
             cur->excess += o->count;
         else if (o->cls == TTM_CLASS_UNKNOWN_FREE)
@@ -810,15 +811,83 @@ static int unpack(ttm_report *r, char *msg, size_t msg_len)
     return err;
 }
 
+/* ---- the decimal addresses (report.h, ttm_report_dec_addr) --------------------------------- */
+
+static const uint32_t dec_sections =
+    TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) | TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES);
+
+/* The carriers of the findings' addr_dec into w->dec_addrs (none unless both FINDINGS and
+ * CAUSES are sent: FINDINGS holds the flags, CAUSES carries them). */
+static int pack_dec_addrs(const ttm_report *r, ttm_report *w)
+{
+    w->dec_addrs = NULL;
+    w->ndec_addrs = 0;
+    if ((r->sections & dec_sections) != dec_sections)
+        return TTM_OK;
+    size_t n = 0;
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        for (size_t k = 0; k < r->classes[c].noffenders; k++)
+            n += r->classes[c].offenders[k].addr_dec;
+    for (size_t k = 0; k < r->nunmatched; k++)
+        n += r->unmatched[k].addr_dec;
+    if (n == 0)
+        return TTM_OK;
+    if ((w->dec_addrs = ttm__calloc(n, sizeof *w->dec_addrs)) == NULL)
+        return TTM_ENOMEM;
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        for (size_t k = 0; k < r->classes[c].noffenders; k++) {
+            const ttm_offender *o = &r->classes[c].offenders[k];
+            if (o->addr_dec)
+                w->dec_addrs[w->ndec_addrs++] =
+                    (ttm_report_dec_addr){.device = o->device, .addr = o->addr};
+        }
+    for (size_t k = 0; k < r->nunmatched; k++) {
+        const ttm_report_unmatched *u = &r->unmatched[k];
+        if (u->addr_dec)
+            w->dec_addrs[w->ndec_addrs++] =
+                (ttm_report_dec_addr){.device = u->device, .addr = u->addr};
+    }
+    return TTM_OK;
+}
+
+static bool dec_listed(const ttm_report *r, uint16_t device, uint64_t addr)
+{
+    for (size_t i = 0; i < r->ndec_addrs; i++)
+        if (r->dec_addrs[i].device == device && r->dec_addrs[i].addr == addr)
+            return true;
+    return false;
+}
+
+/* Puts the carriers of the decimal addresses back on the offenders and unmatched entries at
+ * those (device, address) and frees them. */
+static void unpack_dec_addrs(ttm_report *r)
+{
+    if (r->ndec_addrs > 0) {
+        for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+            for (size_t k = 0; k < r->classes[c].noffenders; k++) {
+                ttm_offender *o = &r->classes[c].offenders[k];
+                o->addr_dec = dec_listed(r, o->device, o->addr);
+            }
+        for (size_t k = 0; k < r->nunmatched; k++)
+            r->unmatched[k].addr_dec =
+                dec_listed(r, r->unmatched[k].device, r->unmatched[k].addr);
+    }
+    ttm__free(r->dec_addrs);
+    r->dec_addrs = NULL;
+    r->ndec_addrs = 0;
+}
+
 int ttm_report_encode(const ttm_report *r, ttm_bytes *out)
 {
-    if (!(r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)))
-        return ttm__snap_encode_sections(&ttm_rec_report, r, r->sections, out);
     ttm_report w = *r; /* shallow: only its carriers are its own */
-    int err = pack(r, &w.packed);
+    memset(&w.packed, 0, sizeof w.packed);
+    int err = pack_dec_addrs(r, &w);
+    if (err == TTM_OK && (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)))
+        err = pack(r, &w.packed);
     if (err == TTM_OK)
         err = ttm__snap_encode_sections(&ttm_rec_report, &w, w.sections, out);
     ttm__schema_free(&ttm_rec_report_packed, &w.packed);
+    ttm__free(w.dec_addrs);
     return err;
 }
 
@@ -833,6 +902,7 @@ int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char 
         return err;
     out->schema_version = TTM_REPORT_SCHEMA_VERSION;
     out->sections = sections;
+    unpack_dec_addrs(out);
     if ((err = unpack(out, msg, msg_len)) != TTM_OK)
         ttm_report_clear(out);
     return err;

@@ -56,6 +56,15 @@ typedef struct ttm_report_unmatched {
                                     * addr_dec): the text shows it beside the hex */
 } ttm_report_unmatched;
 
+/* A (device, address) the input wrote in decimal, as the wire carries the addr_dec of the
+ * findings' offenders and unmatched entries: in the CAUSES section, so that FINDINGS keeps the
+ * bytes an older peer reads (ttm_report_encode() collects them, ttm_report_decode() puts them
+ * back). A report in memory never holds any. */
+typedef struct ttm_report_dec_addr {
+    uint16_t device;
+    uint64_t addr;
+} ttm_report_dec_addr;
+
 /* One cause of the unmatched frees (core/causes.h): the attributor's figures, the share of the
  * unmatched frees it explains, and its evidence in words (cause_text.c), which the text report,
  * `ttmem status` and `ttmem top` print after "N (x%): ". */
@@ -262,6 +271,8 @@ typedef struct ttm_report {
     size_t ncauses;              /* the causes with frees or allocs, frees descending */
     ttm_report_cause *causes;
     ttm_causes_info causes_info;
+    size_t ndec_addrs;           /* the wire's carriers of addr_dec (see ttm_report_dec_addr) */
+    ttm_report_dec_addr *dec_addrs;
     size_t ndevices;
     ttm_device_stats *devices;
     size_t nprocs;
@@ -336,6 +347,10 @@ char *ttm_cause_describe(const ttm_cause_stats *s, char *buf, size_t len);
  * at most len bytes to buf and returns buf. */
 char *ttm_cause_count_text(const ttm_report_cause *c, uint64_t total, bool first, char *buf,
                            size_t len);
+/* Cause i of r's list as a line: its count and share, ": ", its evidence ("3,504 of 4,604
+ * unmatched frees (76%): mesh multiplicity — ..."). Writes at most len bytes to buf and
+ * returns buf. */
+char *ttm_cause_line(const ttm_report *r, size_t i, char *buf, size_t len);
 /* "0x2000000" or, when the input wrote it in decimal, "0x2000000 (33554432)": an address as
  * the text forms show it. Writes at most len bytes to buf and returns buf. */
 char *ttm_cause_addr_text(uint64_t addr, bool dec, char *buf, size_t len);
@@ -354,7 +369,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
     ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_cause_instance, ttm_rec_cause_stats,
     ttm_rec_report_cause,
-    ttm_rec_causes_info, ttm_rec_report;
+    ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

@@ -163,6 +163,9 @@ static const ttm_field offender_rows[] = {
     {TTM_ROW(ttm_offender, memtype, TTM_FT_U8), .values = &ttm_enum_memtype,
      .help = "last memtype seen (ANY if never known)"},
     {TTM_ROW(ttm_offender, addr, TTM_FT_U64), .flags = TTM_FF_HEX, .help = "device address"},
+    {TTM_ROW(ttm_offender, addr_dec, TTM_FT_BOOL), .flags = TTM_FF_PACKED,
+     .help = "an event of it wrote the address in decimal (the text shows it beside the hex; "
+             "the causes section carries it)"},
     {TTM_ROW(ttm_offender, count, TTM_FT_U64), .unit = "events", .help = "events of the class here"},
     {TTM_ROW(ttm_offender, bytes, TTM_FT_U64), .unit = "bytes", .help = "bytes they named"},
     {TTM_ROW(ttm_offender, first_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the first"},
@@ -289,8 +292,9 @@ static const ttm_field unmatched_rows[] = {
      .help = "how many of pids are set"},
     {TTM_ROW(ttm_report_unmatched, more_pids, TTM_FT_BOOL),
      .help = "more distinct pids than listed"},
-    {TTM_ROW(ttm_report_unmatched, addr_dec, TTM_FT_BOOL),
-     .help = "the input wrote the address in decimal (the text shows it beside the hex)"},
+    {TTM_ROW(ttm_report_unmatched, addr_dec, TTM_FT_BOOL), .flags = TTM_FF_PACKED,
+     .help = "the input wrote the address in decimal (the text shows it beside the hex; the "
+             "causes section carries it)"},
 };
 const ttm_record ttm_rec_unmatched =
     TTM_RECORD(ttm_report_unmatched, "unmatched",
@@ -399,6 +403,17 @@ static const ttm_field causes_info_rows[] = {
 const ttm_record ttm_rec_causes_info =
     TTM_RECORD(ttm_causes_info, "causes_info", "what the cause attributor holds and what its "
                "bounds cut", causes_info_rows);
+
+static const ttm_field report_dec_addr_rows[] = {
+    {TTM_ROW(ttm_report_dec_addr, device, TTM_FT_U16), .help = "device number"},
+    {TTM_ROW(ttm_report_dec_addr, addr, TTM_FT_U64), .flags = TTM_FF_HEX,
+     .help = "device address"},
+};
+const ttm_record ttm_rec_report_dec_addr =
+    TTM_RECORD(ttm_report_dec_addr, "dec_addr",
+               "a (device, address) the input wrote in decimal, as the wire carries the "
+               "findings' addr_dec",
+               report_dec_addr_rows);
 
 static const ttm_field side_rows[] = {
     {TTM_ROW(ttm_report_side, logs, TTM_FT_U64), .unit = "logs", .help = "side logs accepted"},
@@ -833,6 +848,11 @@ static const ttm_field report_rows[] = {
      .help = "entries of causes"},
     {TTM_ROW(ttm_report, causes_info, TTM_FT_REC), .rec = &ttm_rec_causes_info, SEC(CAUSES),
      .help = "what the cause attributor holds"},
+    {TTM_ROW_DYN(ttm_report, dec_addrs, ndec_addrs, &ttm_rec_report_dec_addr), SEC(CAUSES),
+     .flags = TTM_FF_NOJSON,
+     .help = "the findings' addresses written in decimal (their addr_dec; wire only)"},
+    {TTM_ROW(ttm_report, ndec_addrs, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of dec_addrs"},
     {TTM_ROW(ttm_report, legacy, TTM_FT_REC), .rec = &ttm_rec_legacy, SEC(LEGACY),
      .help = "the legacy socket (snapshots only)"},
     {TTM_ROW(ttm_report, service, TTM_FT_REC), .rec = &ttm_rec_service, SEC(SERVICE),
@@ -886,7 +906,7 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
     &ttm_rec_cause_instance, &ttm_rec_cause_stats,   &ttm_rec_report_cause,
-    &ttm_rec_causes_info,
+    &ttm_rec_causes_info,    &ttm_rec_report_dec_addr,
     &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

@@ -59,6 +59,11 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         uint64_t top = q->top ? q->top : 10, leaks = q->max_leaks ? q->max_leaks : 20;
         est += (uint64_t)TTM_CLASS__COUNT * (32 + top * 80) + top * 80 + leaks * 48;
     }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) { /* every cause, its instances and words;
+                                                     * the findings' decimal addresses */
+        uint64_t top = q->top ? q->top : 10;
+        est += (uint64_t)TTM_CAUSE__COUNT * 1024 + (TTM_CLASS__COUNT + 1) * top * 10;
+    }
     return est;
 }
 

@@ -1,6 +1,6 @@
 /*
  * report_fill.c — the report a query is answered with: the core's report of the registry
- * (ttm_report_fill), the daemon's processes merged into it with their transport counters,
+ * (ttm_report_fill: with the causes of the unmatched frees when CAUSES is asked), the daemon's processes merged into it with their transport counters,
  * the live buffers (with STACKS, their stacks resolved too), and the daemon's own records
  * (daemon, legacy socket, query socket). The snapshot codec encodes it as it is: there is no
  * copy of any field here.

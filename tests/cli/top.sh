@@ -319,6 +319,60 @@ grep -q "no ttmemd at $sock" "$tmp/shmonly.txt" && grep -q "tt-metal-x" "$tmp/sh
     grep -q "^DIAG\|N/A: TT-Metal's shared-memory counters carry no buffer identity" "$tmp/shmonly.txt"
 check "--once: shm-only frame, diagnosis N/A" $?
 
+# ---- the causes of unmatched frees (issue 13): a daemon of its own fed address-only events ----
+# the simulator's legacy llama (no object ids, as the prototype's clients): the diagnosis view,
+# the one-line summary and --json show the causes `ttmem status --json` gives
+sock=$tmp/c.sock
+start_daemon; check "a ttmemd for the causes starts" $?
+TTMEM=1 TTMEM_SOCKET="$sock" "$simproc" --scenario llama --client legacy >"$tmp/llama.out" \
+    2>>"$tmp/clients.err"
+check "the legacy llama ran" $?
+# its exit settled: every event applied (the daemon's events equal what the process sent)
+for _ in $(seq 600); do
+    "$ttmem" status --json --socket "$sock" >"$tmp/cstatus.json" 2>/dev/null &&
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['processes'] and not d['processes'][0]['alive'] else 1)" "$tmp/cstatus.json" && break
+    sleep 0.1
+done
+"$ttmem" top --once --view diagnosis --socket "$sock" --shm-dir "$shm" --width 120 >"$tmp/ctop.txt" 2>&1
+check "--once --view diagnosis exits 0" $?
+"$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 160 --height 30 >"$tmp/csum.txt" 2>&1
+"$ttmem" top --json --socket "$sock" --shm-dir "$shm" >"$tmp/ctop.json" 2>&1
+python3 - "$tmp/cstatus.json" "$tmp/ctop.txt" "$tmp/csum.txt" "$tmp/ctop.json" <<'PY'
+import json, re, sys
+st = json.load(open(sys.argv[1]))
+view, summary = open(sys.argv[2]).read(), open(sys.argv[3]).read()
+top = json.load(open(sys.argv[4]))
+bad = []
+causes = st.get("causes", [])
+if not causes or sum(c["frees"] for c in causes) != st["totals"]["class_count"]["excess_free"] + st["totals"]["class_count"]["unknown_free"]:
+    bad.append("status: the causes do not add up to the unmatched frees: %r" % causes)
+names = [c["cause"] for c in causes]
+if "mesh_multiplicity" not in names or "excess_storm" not in names:
+    bad.append("status: no mesh multiplicity or storm in %r" % names)
+block = view.split("CAUSES", 1)[1] if "CAUSES" in view else ""
+flat = " ".join(block.split())
+total = sum(c["frees"] for c in causes)
+for i, c in enumerate(causes):
+    count = "{:,}".format(c["frees"])
+    head = ("%s of %s unmatched frees" % (count, "{:,}".format(total))) if i == 0 else count + " ("
+    words = " ".join(c["evidence"].replace("\u2014", "-").split())
+    if head not in flat or words not in flat:
+        bad.append("diagnosis view lacks %r / %r" % (head, words))
+line = next((l for l in summary.splitlines() if l.startswith("DIAG")), "")
+first = causes[0] if causes else {"cause": "?", "share_pct": 0}
+if not re.search(r"causes %s %d%%" % (first["cause"], round(first["share_pct"])), line):
+    bad.append("DIAG line lacks the first cause: %r" % line)
+if [(c["cause"], c["frees"]) for c in top.get("causes", [])] != [(c["cause"], c["frees"]) for c in causes]:
+    bad.append("top --json causes differ from status")
+for b in bad:
+    print("FAIL: " + b)
+sys.exit(1 if bad else 0)
+PY
+check "causes: top's diagnosis view, its DIAG line and --json say what status says" $?
+kill -TERM "$dpid"
+wait "$dpid" 2>/dev/null
+dpid=""
+
 echo done >&7
 echo done >&8
 exec 7>&- 8>&-

@@ -118,7 +118,16 @@ static void test_words(void **state)
     s.instances[0].npids = 0;
     assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
                         "excess storm on 2 addresses, the worst device 1 0x2000000, extra frees "
+                        "at irregular intervals (~2.1 ms apart on average) over 1,100 frees "
+                        "(allocated once)");
+    s.instances[0].period_ns = 0; /* no times at all */
+    assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
+                        "excess storm on 2 addresses, the worst device 1 0x2000000, extra frees "
                         "at irregular intervals over 1,100 frees (allocated once)");
+    s.instances[0].regular = true;
+    assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
+                        "excess storm on 2 addresses, the worst device 1 0x2000000, one extra "
+                        "free every ~42 events over 1,100 frees (allocated once)");
     s = (ttm_cause_stats){.cause = TTM_CAUSE_DOUBLE_RELEASE, .frees = 12, .groups = 12,
                           .ambiguous = 12, .pending = 3, .npids = 2, .pids = {1000, 1001}};
     assert_string_equal(ttm_cause_describe(&s, buf, sizeof buf),
@@ -369,9 +378,8 @@ static void test_text(void **state)
     assert_non_null(causes);
     assert_non_null(strstr(causes, "12 of them could also be mesh multiplicity (a one-device "
                                    "mesh); 3 still provisional\n"
-                                   "  5 duplicate allocations: unexplained — on 2 addresses, "
-                                   "none of the causes fits; 5 duplicate allocations outside "
-                                   "any mesh burst\n"
+                                   "  5 duplicate allocations: unexplained — duplicate "
+                                   "allocations on 2 addresses outside any mesh burst\n"
                                    "  (attribution state full at 65,536 addresses: 7 given up"));
     /* above the offender table, whose address shows its decimal form */
     const char *table = strstr(text, "Frees matched to no allocation, worst addresses");
@@ -391,6 +399,187 @@ static void test_text(void **state)
     ttm_report_clear(&r);
 }
 
+/* ---- from a registry fed an address-only stream --------------------------------------------- */
+
+#define PID 10
+#define MESH_ADDR 0x100000ull
+#define DBL_ADDR 0x500000ull
+#define PRE_ADDR 0x900000ull
+#define FILL_ADDR 0x700000ull
+
+typedef struct stream {
+    ttm_registry *reg;
+    uint64_t ts;
+} stream;
+
+static void ev(stream *s, uint8_t kind, uint16_t dev, unsigned memtype, uint64_t addr,
+               unsigned flags)
+{
+    s->ts += 1000;
+    ttm_event e = util_event(kind, dev, memtype, addr, kind == TTM_EV_ALLOC ? 4096 : 0, 0, flags,
+                             s->ts);
+    ttm_registry_apply(s->reg, PID, &e);
+}
+
+/* Events that touch none of the stream's addresses: an allocation and its free on device 2. */
+static void filler(stream *s, int pairs)
+{
+    for (int i = 0; i < pairs; i++) {
+        ev(s, TTM_EV_ALLOC, 2, TTM_MEM_L1, FILL_ADDR, 0);
+        ev(s, TTM_EV_FREE, 2, TTM_MEM_L1, FILL_ADDR, 0);
+    }
+}
+
+/* On 8 devices, by one process, without object ids: a MeshBuffer at MESH_ADDR (its backing
+ * buffer allocated and freed on device 0, then one free per other device); device 1's
+ * STORM_ADDR, written in decimal, allocated and freed once, then freed 20 more times, one every
+ * 6 events; DBL_ADDR on device 0 freed twice; PRE_ADDR on device 0 freed, never allocated. */
+static ttm_registry *causes_stream(void)
+{
+    stream s = {.reg = NULL};
+    assert_int_equal(ttm_registry_open(&s.reg, NULL), TTM_OK);
+    for (uint16_t d = 0; d < 8; d++) /* every device reports, so the window knows the mesh */
+        ev(&s, TTM_EV_ALLOC, d, TTM_MEM_L1, 0x10000u + d * 0x1000u, 0);
+    ev(&s, TTM_EV_ALLOC, 0, TTM_MEM_DRAM, MESH_ADDR, 0);
+    filler(&s, 2);
+    ev(&s, TTM_EV_FREE, 0, TTM_MEM_DRAM, MESH_ADDR, 0);
+    for (uint16_t d = 1; d < 8; d++)
+        ev(&s, TTM_EV_FREE, d, TTM_MEM_DRAM, MESH_ADDR, 0);
+    filler(&s, 40);
+    ev(&s, TTM_EV_ALLOC, 1, TTM_MEM_DRAM, STORM_ADDR, TTM__FLAG_ADDR_DEC);
+    ev(&s, TTM_EV_FREE, 1, TTM_MEM_DRAM, STORM_ADDR, TTM__FLAG_ADDR_DEC);
+    for (int i = 0; i < 20; i++) {
+        filler(&s, 3);
+        ev(&s, TTM_EV_FREE, 1, TTM_MEM_DRAM, STORM_ADDR, TTM__FLAG_ADDR_DEC);
+    }
+    filler(&s, 40);
+    ev(&s, TTM_EV_ALLOC, 0, TTM_MEM_DRAM, DBL_ADDR, 0);
+    ev(&s, TTM_EV_FREE, 0, TTM_MEM_DRAM, DBL_ADDR, 0);
+    ev(&s, TTM_EV_FREE, 0, TTM_MEM_DRAM, DBL_ADDR, 0);
+    filler(&s, 40);
+    ev(&s, TTM_EV_FREE, 0, TTM_MEM_DRAM, PRE_ADDR, 0);
+    filler(&s, 40); /* every stray past its window: nothing provisional */
+    return s.reg;
+}
+
+static const ttm_report_cause *cause_in(const ttm_report *r, ttm_cause c)
+{
+    for (size_t i = 0; i < r->ncauses; i++)
+        if (r->causes[i].stats.cause == c)
+            return &r->causes[i];
+    return NULL;
+}
+
+/* What the stream's report says of its causes, built or decoded. */
+static void check_stream_causes(const ttm_report *r)
+{
+    assert_true(r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES));
+    assert_int_equal(r->ncauses, 4);
+    assert_int_equal(r->causes[0].stats.cause, TTM_CAUSE_EXCESS_STORM);
+    assert_int_equal(r->causes[1].stats.cause, TTM_CAUSE_MESH_MULTIPLICITY);
+    const ttm_report_cause *storm = &r->causes[0], *mesh = &r->causes[1];
+    const ttm_report_cause *dbl = cause_in(r, TTM_CAUSE_DOUBLE_RELEASE);
+    const ttm_report_cause *pre = cause_in(r, TTM_CAUSE_PRE_TRACKING);
+    assert_non_null(dbl);
+    assert_non_null(pre);
+    assert_int_equal(storm->stats.frees, 20);
+    assert_int_equal(mesh->stats.frees, 7);
+    assert_int_equal(mesh->stats.groups, 1);
+    assert_int_equal(dbl->stats.frees, 1);
+    assert_int_equal(pre->stats.frees, 1);
+    assert_int_equal(ttm__report_causes_frees(r), r->unmatched_frees);
+    assert_int_equal(r->causes_info.pending, 0);
+    const ttm_cause_instance *w = &storm->stats.instances[0];
+    assert_int_equal(w->device, 1);
+    assert_int_equal(w->addr, STORM_ADDR);
+    assert_true(w->addr_dec);
+    assert_true(w->regular);
+    assert_int_equal(w->period_events, 7); /* 3 filler pairs and the free itself */
+    assert_int_equal(w->period_ns, 7000);
+    assert_non_null(strstr(storm->evidence, "excess storm on device 1 DRAM 0x2000000 (33554432), "
+                                            "one extra free every ~7.0 us over 20 frees"));
+    assert_non_null(strstr(mesh->evidence, "mesh multiplicity — 1 MeshBuffer on 8 devices"));
+    assert_non_null(strstr(pre->evidence, "pre-tracking — frees of 1 address"));
+    char words[512];
+    assert_string_equal(storm->evidence, ttm_cause_describe(&storm->stats, words, sizeof words));
+    /* the storm's address in the findings: written in decimal */
+    assert_int_equal(r->unmatched[0].addr, STORM_ADDR);
+    assert_true(r->unmatched[0].addr_dec);
+    const ttm_report_class *ex = &r->classes[TTM_CLASS_EXCESS_FREE];
+    for (size_t i = 0; i < ex->noffenders; i++)
+        assert_int_equal(ex->offenders[i].addr_dec, ex->offenders[i].addr == STORM_ADDR);
+}
+
+static void test_from_registry(void **state)
+{
+    (void)state;
+    ttm_registry *reg = causes_stream();
+    ttm_report *r = NULL;
+    assert_int_equal(ttm_report_build(reg, NULL, &r), TTM_OK);
+    check_stream_causes(r);
+
+    /* the wire: both sections, then the findings without the causes as an older peer reads
+     * them (the decimal flags travel in CAUSES, so FINDINGS keeps its bytes) */
+    ttm_bytes b = {0}, b2 = {0};
+    ttm_report back;
+    char msg[200];
+    assert_int_equal(ttm_report_encode(r, &b), TTM_OK);
+    assert_int_equal(decode_frame(&b, &back, msg, sizeof msg), TTM_OK);
+    check_stream_causes(&back);
+    assert_null(back.dec_addrs);
+    ttm_report_clear(&back);
+    ttm__bytes_free(&b);
+    r->sections &= ~TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES);
+    assert_int_equal(ttm_report_encode(r, &b), TTM_OK);
+    for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
+        for (size_t i = 0; i < r->classes[c].noffenders; i++)
+            r->classes[c].offenders[i].addr_dec = false;
+    for (size_t i = 0; i < r->nunmatched; i++)
+        r->unmatched[i].addr_dec = false;
+    assert_int_equal(ttm_report_encode(r, &b2), TTM_OK);
+    assert_int_equal(b.len, b2.len);
+    assert_memory_equal(b.data, b2.data, b.len);
+    ttm__bytes_free(&b);
+    ttm__bytes_free(&b2);
+    ttm_report_free(r);
+
+    /* the text and the JSON of the built report */
+    assert_int_equal(ttm_report_build(reg, NULL, &r), TTM_OK);
+    char *text = render_text(r);
+    const char *causes = strstr(text, "\nCauses of the unmatched frees (address-only events)\n"
+                                      "  20 of 29 unmatched frees (69%): excess storm on device 1 "
+                                      "DRAM 0x2000000 (33554432)");
+    assert_non_null(causes);
+    assert_non_null(strstr(causes, "\n  7 (24%): mesh multiplicity — 1 MeshBuffer on 8 "
+                                   "devices"));
+    const char *table = strstr(text, "Frees matched to no allocation, worst addresses");
+    assert_non_null(table);
+    assert_true(causes < table);
+    assert_non_null(strstr(table, "0x2000000 (33554432)         20"));
+    free(text);
+    char *json = json_text(&ttm_rec_report, r, false);
+    assert_non_null(strstr(json, "\"causes\":[{\"cause\":\"excess_storm\",\"frees\":20,"));
+    assert_non_null(strstr(json, "\"addr\":\"0x2000000\",\"addr_dec\":true,"));
+    free(json);
+    ttm_report_free(r);
+
+    /* a registry without attribution: no cause, no section line */
+    ttm_registry_config cfg = {.no_causes = true};
+    ttm_registry *off = NULL;
+    assert_int_equal(ttm_registry_open(&off, &cfg), TTM_OK);
+    ttm_event e = util_event(TTM_EV_FREE, 0, TTM_MEM_DRAM, PRE_ADDR, 0, 0, 0, 1);
+    ttm_registry_apply(off, PID, &e);
+    assert_int_equal(ttm_report_build(off, NULL, &r), TTM_OK);
+    assert_int_equal(r->ncauses, 0);
+    assert_false(r->causes_info.enabled);
+    text = render_text(r);
+    assert_null(strstr(text, "Causes of"));
+    free(text);
+    ttm_report_free(r);
+    ttm_registry_close(off);
+    ttm_registry_close(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_text),
+        cmocka_unit_test(test_from_registry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

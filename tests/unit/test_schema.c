@@ -137,6 +137,9 @@ static void fill_report(ttm_report *r)
     /* the wire's carriers of the packed rows are made by the encoder, never held */
     ttm__schema_free(&ttm_rec_report_packed, &r->packed);
     memset(&r->packed, 0, sizeof r->packed);
+    ttm__free(r->dec_addrs); /* ... and those of the findings' decimal addresses */
+    r->dec_addrs = NULL;
+    r->ndec_addrs = 0;
 }
 
 /* True when the rows flagged TTM_FF_PACKED (which ttm__schema_equal skips: the STACKS section
