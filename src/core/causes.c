@@ -23,6 +23,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/util.h"
 #include "core/registry_internal.h"
 
 /* ---- the cause table ------------------------------------------------------------------------ */
@@ -96,6 +97,7 @@ typedef struct cz_stray {
     bool unknown;            /* unknown_free: the address was never allocated */
     bool dr;                 /* the first stray at its key since that key's release by pid */
     bool dec;                /* the address was written in decimal */
+    bool settled;            /* its process exited: no later event can change it */
 } cz_stray;
 
 #define RING       8192u /* entries of each ring: more than 2 W events' worth of each */
@@ -481,7 +483,11 @@ static void advance(ttm__causes *c, uint64_t now)
         c->st_fin++;
     }
     while (c->rel_closed < c->rel_next) {
-        const cz_rel *r = &c->rel[c->rel_closed & (RING - 1)];
+        const cz_rel *r = rel_get(c, c->rel_closed);
+        if (r == NULL) { /* (only in a forged state) */
+            c->rel_closed++;
+            continue;
+        }
         if (now <= r->clock + w && c->rel_next - c->rel_closed < RING)
             break;
         close_release(&c->acc, r);
@@ -650,6 +656,20 @@ void ttm__causes_note(ttm__causes *c, uint32_t pid, const ttm_event *ev, uint32_
 
 /* ---- the query ------------------------------------------------------------------------------ */
 
+/* True when a later event may still change the cause of pending stray s. */
+static bool provisional(const ttm__causes *c, const cz_stray *s, uint64_t w)
+{
+    return !s->settled && stray_deadline(c, s, w) != 0;
+}
+
+static uint64_t pending_count(const ttm__causes *c)
+{
+    uint64_t w = window(c), n = 0;
+    for (uint64_t q = c->st_fin; q < c->st_next; q++)
+        n += provisional(c, &c->st[q & (RING - 1)], w);
+    return n;
+}
+
 static bool acc_copy(cz_acc *dst, const cz_acc *src)
 {
     *dst = *src;
@@ -792,10 +812,14 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
     if (copied) {
         /* as if the stream ended now: every pending stray final, every burst closed */
         memset(copy.pending, 0, sizeof copy.pending);
-        for (uint64_t q = c->st_fin; q < c->st_next; q++)
-            finalize(c, &copy, &c->st[q & (RING - 1)], true);
+        uint64_t w = window(c);
+        for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+            const cz_stray *s = &c->st[q & (RING - 1)];
+            finalize(c, &copy, s, provisional(c, s, w));
+        }
         for (uint64_t q = c->rel_closed; q < c->rel_next; q++)
-            close_release(&copy, &c->rel[q & (RING - 1)]);
+            if (rel_get(c, q) != NULL)
+                close_release(&copy, rel_get(c, q));
         a = &copy;
     }
     fill(c, a, out);
@@ -803,7 +827,7 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
         *info = (ttm_causes_info){
             .enabled = true,
             .attributed = a->attributed,
-            .pending = c->st_next - c->st_fin,
+            .pending = pending_count(c),
             .window_events = window(c),
             .devices = (uint16_t)(c->ndevices < UINT16_MAX ? c->ndevices : UINT16_MAX),
             .keys = c->acc.keys.live,
@@ -815,4 +839,395 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
     }
     if (copied)
         ttm__free(copy.keys.slots);
+}
+
+/* ---- process exits -------------------------------------------------------------------------- */
+
+void ttm__causes_exit(ttm__causes *c, uint32_t pid)
+{
+    /* a mesh burst needs a release by the stray's own process, a mesh allocation burst its
+     * allocations: once it has exited, its pending strays only wait for their turn */
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        cz_stray *s = &c->st[q & (RING - 1)];
+        if (s->pid == pid)
+            s->settled = true;
+    }
+}
+
+/* ---- persistence ---------------------------------------------------------------------------- */
+
+/*
+ * The attributor's part of the registry state (version 3), in 64-bit words:
+ *   clock, max_span, dropped, rel_next, rel_closed, al_next, st_next, st_fin, ndevices,
+ *   the devices (one word each), the totals per cause (9 words each), attributed,
+ *   the non-zero mesh-size counts (a count, then index | devices-or-frees << 16 and count),
+ *   the releases still in reach (a count, 9 words each), the allocations (a count, 5 words
+ *   each), the pending strays (a count, 7 words each), the per-address states (a count,
+ *   KEY_WORDS each).
+ * Bucket heads are rebuilt from the entries in order of their sequence numbers.
+ */
+#define TOT_WORDS 9
+#define REL_WORDS 9
+#define AL_WORDS  5
+#define ST_WORDS  7
+#define KEY_WORDS 20
+
+static void put(ttm_bw *w, uint64_t v)
+{
+    ttm__bw_u64(w, v);
+}
+
+static uint64_t pack32x2(uint32_t a, uint32_t b)
+{
+    return (uint64_t)a | (uint64_t)b << 32;
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double bitsd(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static bool rel_kept(const ttm__causes *c, const cz_rel *r)
+{
+    return r->seq >= c->rel_closed || r->clock + DR_WINDOW >= c->clock;
+}
+
+static bool al_kept(const ttm__causes *c, const cz_alloc *a)
+{
+    return a->clock + 2 * W_CAP >= c->clock;
+}
+
+void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
+{
+    put(w, c->clock);
+    put(w, c->max_span);
+    put(w, c->dropped);
+    put(w, c->rel_next);
+    put(w, c->rel_closed);
+    put(w, c->al_next);
+    put(w, c->st_next);
+    put(w, c->st_fin);
+    put(w, c->ndevices);
+    for (unsigned d = 0; d < 65536; d++)
+        if (c->devmap[d >> 3] & (1u << (d & 7)))
+            put(w, d);
+    const cz_acc *a = &c->acc;
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
+        const cz_tot *t = &a->tot[i];
+        put(w, t->frees);
+        put(w, t->allocs);
+        put(w, t->ambiguous);
+        put(w, t->groups);
+        put(w, t->first_ts);
+        put(w, t->last_ts);
+        put(w, pack32x2(t->pids[0], t->pids[1]));
+        put(w, pack32x2(t->pids[2], t->pids[3]));
+        put(w, (uint64_t)t->npids | (uint64_t)t->more_pids << 8);
+    }
+    put(w, a->attributed);
+    uint64_t nh = 0;
+    for (unsigned i = 0; i <= HIST_MAX; i++)
+        nh += (a->hist_dev[i] != 0) + (a->hist_frees[i] != 0);
+    put(w, nh);
+    for (unsigned i = 0; i <= HIST_MAX; i++) {
+        if (a->hist_dev[i] != 0) {
+            put(w, i);
+            put(w, a->hist_dev[i]);
+        }
+        if (a->hist_frees[i] != 0) {
+            put(w, i | 1u << 16);
+            put(w, a->hist_frees[i]);
+        }
+    }
+    uint64_t lo = c->rel_next > RING ? c->rel_next - RING : 1, n = 0;
+    for (uint64_t q = lo; q < c->rel_next; q++)
+        n += rel_get(c, q) != NULL && rel_kept(c, rel_get(c, q));
+    put(w, n);
+    for (uint64_t q = lo; q < c->rel_next; q++) {
+        const cz_rel *r = rel_get(c, q);
+        if (r == NULL || !rel_kept(c, r))
+            continue;
+        put(w, r->seq);
+        put(w, r->prev);
+        put(w, r->clock);
+        put(w, r->ts);
+        put(w, r->addr);
+        put(w, r->cmin);
+        put(w, r->cmax);
+        put(w, (uint64_t)r->pid | (uint64_t)r->device << 32 | (uint64_t)r->space << 48 |
+                   (uint64_t)r->d0_member << 56 | (uint64_t)r->d0_stray << 57);
+        put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16);
+    }
+    lo = c->al_next > RING ? c->al_next - RING : 1;
+    n = 0;
+    for (uint64_t q = lo; q < c->al_next; q++)
+        n += al_get(c, q) != NULL && al_kept(c, al_get(c, q));
+    put(w, n);
+    for (uint64_t q = lo; q < c->al_next; q++) {
+        const cz_alloc *al = al_get(c, q);
+        if (al == NULL || !al_kept(c, al))
+            continue;
+        put(w, al->seq);
+        put(w, al->prev);
+        put(w, al->clock);
+        put(w, al->addr);
+        put(w, (uint64_t)al->pid | (uint64_t)al->device << 32);
+    }
+    put(w, c->st_next - c->st_fin);
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        const cz_stray *s = &c->st[q & (RING - 1)];
+        put(w, s->prev);
+        put(w, s->clock);
+        put(w, s->ts);
+        put(w, s->addr);
+        put(w, s->rel);
+        put(w, (uint64_t)s->pid | (uint64_t)s->device << 32 | (uint64_t)s->memtype << 48 |
+                   (uint64_t)s->kind << 56);
+        put(w, (uint64_t)s->space | (uint64_t)s->unknown << 8 | (uint64_t)s->dr << 9 |
+                   (uint64_t)s->dec << 10 | (uint64_t)s->settled << 11);
+    }
+    put(w, a->keys.live);
+    for (size_t i = 0; a->keys.mask != 0 && i <= a->keys.mask; i++) {
+        const cz_key *k = (const cz_key *)a->keys.slots + i;
+        if (k->kflags == 0)
+            continue;
+        put(w, k->addr);
+        put(w, (uint64_t)k->device | (uint64_t)k->memtype << 16 | (uint64_t)k->kflags << 24 |
+                   (uint64_t)k->npids << 32);
+        put(w, pack32x2(k->pids[0], k->pids[1]));
+        put(w, pack32x2(k->pids[2], k->pids[3]));
+        put(w, k->burst);
+        put(w, k->allocs);
+        put(w, pack32x2(k->frees[0], k->frees[1]));
+        put(w, pack32x2(k->frees[2], k->frees[3]));
+        put(w, pack32x2(k->frees[4], k->amb));
+        put(w, pack32x2(k->dups[0], k->dups[1]));
+        put(w, pack32x2(k->dups[2], k->dups[3]));
+        put(w, pack32x2(k->dups[4], k->nm));
+        put(w, k->first_ts);
+        put(w, k->last_ts);
+        put(w, k->nm_first_ts);
+        put(w, k->nm_last_ts);
+        put(w, k->nm_first_clk);
+        put(w, k->nm_last_clk);
+        put(w, dbits(k->sq_ns));
+        put(w, dbits(k->sq_ev));
+    }
+}
+
+/* A count of entries of each words: at most what is left. */
+static bool get_count(ttm_br *r, size_t each, uint64_t *n)
+{
+    *n = ttm__br_u64(r, "the causes are truncated");
+    return !r->bad && *n <= ttm__br_left(r) / (8 * each);
+}
+
+static uint64_t get(ttm_br *r)
+{
+    return ttm__br_u64(r, "the causes are truncated");
+}
+
+int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, size_t msg_len)
+{
+#define BAD(...)                                                                               \
+    do {                                                                                       \
+        ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
+        return TTM_EPROTO;                                                                     \
+    } while (0)
+    ttm_br rd = ttm__br_over(p, len), *r = &rd;
+    c->clock = get(r);
+    c->max_span = get(r);
+    c->dropped = get(r);
+    c->rel_next = get(r);
+    c->rel_closed = get(r);
+    c->al_next = get(r);
+    c->st_next = get(r);
+    c->st_fin = get(r);
+    uint64_t nd;
+    if (r->bad || c->rel_next == 0 || c->rel_closed == 0 || c->rel_closed > c->rel_next ||
+        c->rel_next - c->rel_closed > RING || c->al_next == 0 || c->st_fin == 0 ||
+        c->st_fin > c->st_next ||
+        c->st_next - c->st_fin > RING || c->max_span > W_CAP || !get_count(r, 1, &nd) ||
+        nd > 65536)
+        BAD("the causes' counters are malformed");
+    for (uint64_t i = 0; i < nd; i++) {
+        uint64_t d = get(r);
+        if (d >= 65536 || (c->devmap[d >> 3] & (1u << (d & 7))))
+            BAD("the causes' device %llu is malformed", (unsigned long long)d);
+        c->devmap[d >> 3] |= (uint8_t)(1u << (d & 7));
+    }
+    c->ndevices = nd;
+    cz_acc *a = &c->acc;
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
+        cz_tot *t = &a->tot[i];
+        t->frees = get(r);
+        t->allocs = get(r);
+        t->ambiguous = get(r);
+        t->groups = get(r);
+        t->first_ts = get(r);
+        t->last_ts = get(r);
+        uint64_t p01 = get(r), p23 = get(r), np = get(r);
+        t->pids[0] = (uint32_t)p01;
+        t->pids[1] = (uint32_t)(p01 >> 32);
+        t->pids[2] = (uint32_t)p23;
+        t->pids[3] = (uint32_t)(p23 >> 32);
+        t->npids = (uint8_t)np;
+        t->more_pids = (np >> 8) != 0;
+        if ((np & 0xff) > TTM_CAUSE_PIDS || (np >> 8) > 1 || t->ambiguous > t->frees)
+            BAD("the totals of cause %s are malformed", ttm_cause_name(i));
+    }
+    a->attributed = get(r);
+    uint64_t n;
+    if (!get_count(r, 2, &n))
+        BAD("the mesh burst sizes are malformed");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = get(r), v = get(r);
+        unsigned idx = (unsigned)(k & 0xffff);
+        if (idx > HIST_MAX || (k >> 16) > 1 || v == 0)
+            BAD("a mesh burst size is malformed");
+        ((k >> 16) ? a->hist_frees : a->hist_dev)[idx] = v;
+    }
+    if (!get_count(r, REL_WORDS, &n) || n > RING)
+        BAD("the release count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        cz_rel e;
+        e.seq = get(r);
+        e.prev = get(r);
+        e.clock = get(r);
+        e.ts = get(r);
+        e.addr = get(r);
+        e.cmin = get(r);
+        e.cmax = get(r);
+        uint64_t k = get(r), m = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        e.space = (uint8_t)(k >> 48);
+        e.d0_member = (k >> 56) & 1;
+        e.d0_stray = (k >> 57) & 1;
+        e.nstrays = (uint16_t)m;
+        e.noff = (uint16_t)(m >> 16);
+        if (e.seq == 0 || e.seq >= c->rel_next || e.seq + RING < c->rel_next || e.prev >= e.seq ||
+            e.space > SPACE_ANY || (k >> 58) != 0 || (m >> 32) != 0 || e.noff > e.nstrays ||
+            e.cmin > e.clock || e.cmax < e.clock || e.clock > c->clock ||
+            c->rel[e.seq & (RING - 1)].seq != 0)
+            BAD("release %llu of the causes is malformed", (unsigned long long)i);
+        c->rel[e.seq & (RING - 1)] = e;
+    }
+    if (!get_count(r, AL_WORDS, &n) || n > RING)
+        BAD("the allocation count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        cz_alloc e;
+        e.seq = get(r);
+        e.prev = get(r);
+        e.clock = get(r);
+        e.addr = get(r);
+        uint64_t k = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        if (e.seq == 0 || e.seq >= c->al_next || e.seq + RING < c->al_next || e.prev >= e.seq ||
+            (k >> 48) != 0 || e.clock > c->clock || c->al[e.seq & (RING - 1)].seq != 0)
+            BAD("allocation %llu of the causes is malformed", (unsigned long long)i);
+        c->al[e.seq & (RING - 1)] = e;
+    }
+    if (!get_count(r, ST_WORDS, &n) || n != c->st_next - c->st_fin)
+        BAD("the pending stray count is wrong");
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        cz_stray e;
+        e.seq = q;
+        e.prev = get(r);
+        e.clock = get(r);
+        e.ts = get(r);
+        e.addr = get(r);
+        e.rel = get(r);
+        uint64_t k = get(r), f = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        e.memtype = (uint8_t)(k >> 48);
+        e.kind = (uint8_t)(k >> 56);
+        e.space = (uint8_t)f;
+        e.unknown = (f >> 8) & 1;
+        e.dr = (f >> 9) & 1;
+        e.dec = (f >> 10) & 1;
+        e.settled = (f >> 11) & 1;
+        if (e.prev >= q || e.rel >= c->rel_next || e.kind > ST_DUP || e.space > SPACE_ANY ||
+            (f >> 12) != 0 || !(ttm__memtype_valid(e.memtype) || e.memtype == TTM_MEM_ANY) ||
+            e.clock > c->clock)
+            BAD("pending stray %llu of the causes is malformed", (unsigned long long)(q - c->st_fin));
+        c->st[q & (RING - 1)] = e;
+    }
+    if (!get_count(r, KEY_WORDS, &n))
+        BAD("the address count of the causes is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w[KEY_WORDS];
+        for (unsigned j = 0; j < KEY_WORDS; j++)
+            w[j] = get(r);
+        cz_key e = {.addr = w[0]};
+        e.device = (uint16_t)w[1];
+        e.memtype = (uint8_t)(w[1] >> 16);
+        e.kflags = (uint8_t)(w[1] >> 24);
+        e.npids = (uint8_t)(w[1] >> 32);
+        e.pids[0] = (uint32_t)w[2];
+        e.pids[1] = (uint32_t)(w[2] >> 32);
+        e.pids[2] = (uint32_t)w[3];
+        e.pids[3] = (uint32_t)(w[3] >> 32);
+        e.burst = w[4];
+        e.allocs = w[5];
+        e.frees[0] = (uint32_t)w[6];
+        e.frees[1] = (uint32_t)(w[6] >> 32);
+        e.frees[2] = (uint32_t)w[7];
+        e.frees[3] = (uint32_t)(w[7] >> 32);
+        e.frees[4] = (uint32_t)w[8];
+        e.amb = (uint32_t)(w[8] >> 32);
+        e.dups[0] = (uint32_t)w[9];
+        e.dups[1] = (uint32_t)(w[9] >> 32);
+        e.dups[2] = (uint32_t)w[10];
+        e.dups[3] = (uint32_t)(w[10] >> 32);
+        e.dups[4] = (uint32_t)w[11];
+        e.nm = (uint32_t)(w[11] >> 32);
+        e.first_ts = w[12];
+        e.last_ts = w[13];
+        e.nm_first_ts = w[14];
+        e.nm_last_ts = w[15];
+        e.nm_first_clk = w[16];
+        e.nm_last_clk = w[17];
+        e.sq_ns = bitsd(w[18]);
+        e.sq_ev = bitsd(w[19]);
+        if (!(e.kflags & KEY_USED) || (e.kflags & ~15u) || e.npids > TTM_CAUSE_PIDS ||
+            (w[1] >> 40) != 0 || !(ttm__memtype_valid(e.memtype) || e.memtype == TTM_MEM_ANY) ||
+            e.amb > e.frees[TTM_CAUSE_DOUBLE_RELEASE] || !(e.sq_ns >= 0) || !(e.sq_ev >= 0) ||
+            e.nm_last_clk < e.nm_first_clk || e.nm_last_ts < e.nm_first_ts)
+            BAD("address %llu of the causes is malformed", (unsigned long long)i);
+        if (key_find(a, e.device, e.addr) != NULL)
+            BAD("address %llu of the causes appears twice", (unsigned long long)i);
+        cz_key *k = ttm__table_add(&a->keys, &key_type, key_hash_of(e.device, e.addr));
+        if (k == NULL) {
+            if (a->keys.live < c->max_keys)
+                return TTM_ENOMEM;
+            c->dropped++;
+            continue;
+        }
+        *k = e;
+    }
+    if (r->bad || ttm__br_left(r) != 0)
+        BAD("the causes have %zu bytes too many", ttm__br_left(r));
+    /* the bucket heads: each ring's entries in order, newest last */
+    for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++)
+        if (rel_get(c, q) != NULL)
+            c->rel_head[bucket_of(rel_get(c, q)->addr)] = q;
+    for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++)
+        if (al_get(c, q) != NULL)
+            c->al_head[bucket_of(al_get(c, q)->addr)] = q;
+    for (uint64_t q = c->st_fin; q < c->st_next; q++)
+        c->st_head[bucket_of(st_get(c, q)->addr)] = q;
+    return TTM_OK;
+#undef BAD
 }
