@@ -230,6 +230,22 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
     return 0;
 }
 
+/* The duplicate allocs per cause, the core's of the truth's, after lead (nothing without). */
+static void print_causes_allocs(const ttm_sim_truth *truth, const ttm_sim_cause_score *sc,
+                                const char *lead)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    const char *sep = "duplicate allocs: ";
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (sc->got_allocs[c] == 0 && truth->cause_allocs[c] == 0)
+            continue;
+        fprintf(stderr, "%s%s%s %s of %s", lead, sep, ttm_cause_name(c),
+                ttm__fmt_count(a, sc->got_allocs[c]), ttm__fmt_count(b, truth->cause_allocs[c]));
+        lead = "";
+        sep = ", ";
+    }
+}
+
 /* --check: how many unmatched frees the core put on the cause the scenario knows, and per cause
  * the core's count of the truth's (stderr, one line, before the verdict). */
 static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *reg)
@@ -240,11 +256,13 @@ static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *r
         fprintf(stderr, "ttmem: causes: not attributed (the registry's attribution is off)\n");
         return;
     }
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], amb[TTM_FMT_LEN];
     if (sc.truth_frees == 0 && sc.got_frees == 0) {
-        fprintf(stderr, "ttmem: causes: no address-only unmatched frees to attribute\n");
+        fprintf(stderr, "ttmem: causes: no address-only unmatched frees to attribute");
+        print_causes_allocs(truth, &sc, "; ");
+        fputc('\n', stderr);
         return;
     }
-    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], amb[TTM_FMT_LEN];
     uint64_t ambiguous = 0;
     for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
         ambiguous += truth->cause_ambiguous[c];
@@ -261,6 +279,7 @@ static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *r
                 ttm__fmt_count(b, truth->cause_count[c]));
         sep = ", ";
     }
+    print_causes_allocs(truth, &sc, "; ");
     fputc('\n', stderr);
 }
 

@@ -202,13 +202,10 @@ static void argmax(ttm__sim *S, uint32_t pid)
 {
     ttm__sim_scope(S, "ttnn::argmax");
     TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
-    uint32_t r = ttm__sim_alloc(S, pid, 1, TTM_MEM_DRAM, M0_STORM,
-                                ttm__sim_pick(S, prog_sizes, NELEM(prog_sizes)), A_OK);
-    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-    ttm__sim_free(S, pid, r, F_OK);
-    TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
     /* every few steps at one address: a storm, however much each looks like a double release */
-    ttm__sim_free(S, pid, r, ttm__sim_free_again(S, TTM_CAUSE_EXCESS_STORM, false));
+    ttm__sim_program_freed_again(S, pid, 1, M0_STORM,
+                                 ttm__sim_pick(S, prog_sizes, NELEM(prog_sizes)),
+                                 TTM_CAUSE_EXCESS_STORM);
 }
 
 /* 1000 frees one of its buffers from before tracking (the MeshBuffer among them), and gives

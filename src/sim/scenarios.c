@@ -159,6 +159,16 @@ void ttm__sim_scenario_mesh32(ttm__sim *S)
  * carry its caller's frames). */
 #define AT_CALLER(S, path) ttm__sim_site((S), (path), (S)->where.func, (S)->where.file)
 
+void ttm__sim_program_freed_again(ttm__sim *S, uint32_t pid, uint16_t device, uint64_t addr,
+                                  uint64_t size, ttm_cause cause)
+{
+    uint32_t r = ttm__sim_alloc(S, pid, device, TTM_MEM_DRAM, addr, size, A_OK);
+    AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+    ttm__sim_free(S, pid, r, F_OK);
+    AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+    ttm__sim_free(S, pid, r, ttm__sim_free_again(S, cause, false));
+}
+
 void ttm__sim_program_release(ttm__sim *S, uint32_t pid, uint32_t r, unsigned path,
                               const uint64_t *sizes, size_t nsizes)
 {

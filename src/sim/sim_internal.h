@@ -360,6 +360,12 @@ enum {
 void ttm__sim_program_release(ttm__sim *S, uint32_t pid, uint32_t r, unsigned path,
                               const uint64_t *sizes, size_t nsizes);
 
+/* A DRAM program buffer of size bytes allocated at (device, addr) (the allocation's site is the
+ * caller's, set before), freed by its program and once more by the program cache: the extra
+ * free's cause is stated (not ambiguous: an address freed so every step is a storm). */
+void ttm__sim_program_freed_again(ttm__sim *S, uint32_t pid, uint16_t device, uint64_t addr,
+                                  uint64_t size, ttm_cause cause);
+
 /* ---- scenarios ----------------------------------------------------------------------------- */
 
 /* The scenario table: X(identifier, name, summary). */

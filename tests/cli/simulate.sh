@@ -46,6 +46,12 @@ grep -q "^ttmem: causes: 4,604 of 4,604 unmatched frees on the right cause (accu
     grep -q "mesh_multiplicity 3,504 of 3,504, excess_storm 1,100 of 1,100$" "$tmp/err"
 check "llama legacy: 3,504 mesh and 1,100 storm frees, all on the right cause ($(grep causes "$tmp/err" | head -c 300))" $?
 
+# --check --seeds N-M: every seed's run checked, one line summing the causes
+"$ttmem" simulate --scenario program-pool --client legacy --check --seeds 4-6 >"$tmp/out" 2>"$tmp/err"
+st=$?; check "simulate --check --seeds 4-6 exits 0 ($(head -c 300 "$tmp/err"))" $st
+[ ! -s "$tmp/out" ] && grep -q "^ttmem: program-pool (legacy client), 3 seeds: 0 failed the check, 0 below 99% on the causes; causes over all seeds 108 of 108 unmatched frees" "$tmp/err"
+check "--seeds prints no report and sums 3 seeds ($(head -c 300 "$tmp/err"))" $?
+
 # the legacy llama report names the worst address and the excess percentage
 "$ttmem" simulate --scenario llama --client legacy >"$tmp/legacy.txt" 2>&1
 grep -Eq "^Worst +device [0-9]+ DRAM 0x[0-9A-F]+ freed [0-9,]+ more times than allocated" "$tmp/legacy.txt"
@@ -137,6 +143,9 @@ bad "missing scenario" "scenario is required" simulate
 bad "unknown flag" "unknown option" simulate --scenario llama --frobnicate
 bad "unknown command" "unknown command" frobnicate
 bad "missing value" "missing its value" simulate --scenario
+bad "seeds without check" "seeds goes with --check" simulate --scenario llama --seeds 1-3
+bad "seeds reversed" "is not N or N-M" simulate --scenario llama --check --seeds 5-2
+bad "seeds not a number" "is not N or N-M" simulate --scenario llama --check --seeds 1-x
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
