@@ -5,8 +5,11 @@
  * as a TT-Metal process instrumented for the prototype would send them. Circular buffers and
  * kernel code go as CB_ALLOC / CB_FREE and KERNEL_LOAD / KERNEL_UNLOAD.
  *
- *   it_poc_replay SCENARIO SOCKET [SEED]
+ *   it_poc_replay SCENARIO SOCKET [SEED [-- CMD...]]
  *
+ * CMD (e.g. `ttmem status --json`) runs once the daemon applied every message, while the
+ * senders are still connected and alive: what the daemon says then has no exit in it (an exit
+ * settles the process's provisional causes, and a log has no exits).
  * The daemon knows a process by its connection's (kernel's) pid, so a scenario of several
  * processes is sent by as many processes: one forked sender per simulated pid, each with its own
  * connection, and the stream cut into runs of consecutive messages of one pid, sent in order,
@@ -194,8 +197,33 @@ static void sender(const replay *r, const char *path, int cmd, int ack)
     _exit(0);
 }
 
-/* Several processes: one sender each, the runs handed out in order. 0, or 1 said. */
-static int replay_procs(const replay *r, const char *path)
+/* Runs cmd (NULL: nothing) and waits for it. 0 when it ran and exited 0, or 1 said. */
+static int run_cmd(char **cmd)
+{
+    if (cmd == NULL)
+        return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("it_poc_replay: fork");
+        return 1;
+    }
+    if (pid == 0) {
+        execvp(cmd[0], cmd);
+        fprintf(stderr, "it_poc_replay: cannot run %s: %s\n", cmd[0], strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "it_poc_replay: %s failed (0x%x)\n", cmd[0], status);
+        return 1;
+    }
+    return 0;
+}
+
+/* Several processes: one sender each, the runs handed out in order, then cmd while they are
+ * still connected. 0, or 1 said. */
+static int replay_procs(const replay *r, const char *path, char **then)
 {
     pid_t kids[MAX_PROCS];
     int cmd[MAX_PROCS], ack[MAX_PROCS];
@@ -234,6 +262,8 @@ static int replay_procs(const replay *r, const char *path)
             rc = 1;
         }
     }
+    if (rc == 0)
+        rc = run_cmd(then);
     for (unsigned k = 0; k < r->nprocs; k++) {
         close(cmd[k]);
         close(ack[k]);
@@ -249,8 +279,9 @@ static int replay_procs(const replay *r, const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 && argc != 4) {
-        fputs("usage: it_poc_replay SCENARIO SOCKET [SEED]\n", stderr);
+    char **then = argc > 5 && strcmp(argv[4], "--") == 0 ? argv + 5 : NULL;
+    if (argc != 3 && argc != 4 && then == NULL) {
+        fputs("usage: it_poc_replay SCENARIO SOCKET [SEED [-- CMD...]]\n", stderr);
         return 2;
     }
     struct sockaddr_un sa;
@@ -258,7 +289,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "it_poc_replay: socket path too long\n");
         return 2;
     }
-    uint64_t seed = argc == 4 ? strtoull(argv[3], NULL, 10) : 1;
+    uint64_t seed = argc >= 4 ? strtoull(argv[3], NULL, 10) : 1;
     replay r = {0};
     ttm_sim_truth truth;
     int err = ttm_sim_run(argv[1], TTM_SIM_LEGACY, seed, on_event, &r, &truth);
@@ -270,11 +301,11 @@ int main(int argc, char **argv)
     int rc;
     if (r.nprocs <= 1) { /* one process: one connection of this one */
         int fd = poc_connect(argv[2]);
-        rc = fd < 0 || send_run(fd, r.buf, r.len) != 0;
+        rc = fd < 0 || send_run(fd, r.buf, r.len) != 0 || run_cmd(then) != 0;
         if (fd >= 0)
             close(fd);
     } else {
-        rc = replay_procs(&r, argv[2]);
+        rc = replay_procs(&r, argv[2], then);
     }
     free(r.buf);
     free(r.runs);
