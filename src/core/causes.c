@@ -350,6 +350,40 @@ static void key_note(cz_key *k, uint32_t pid, uint64_t ts)
 
 /* True when some allocation at s's address by s's pid on another device lies within w events
  * of s: s is part of a mesh's allocation burst. */
+/* True when pid allocated at addr (on any device) after clock lo and before hi: a stray and a
+ * release with such an allocation between them are of two buffers. */
+static bool alloc_between(const ttm__causes *c, uint64_t addr, uint32_t pid, uint64_t lo,
+                          uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(addr)].al); a != NULL;
+         a = al_get(c, a->prev)) {
+        if (a->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (a->clock < hi && a->addr == addr && a->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when pid released its buffer at (device, addr) after clock lo and before hi. */
+static bool released_between(const ttm__causes *c, uint64_t addr, uint16_t device, uint32_t pid,
+                             uint64_t lo, uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_rel *r = rel_get(c, c->bk[bucket_of(addr)].rel); r != NULL;
+         r = rel_get(c, r->prev)) {
+        if (r->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (r->clock < hi && r->addr == addr && r->device == device && r->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when some allocation at s's address by s's pid on another device lies within w events
+ * of s, and was not released before s: s is part of a mesh's allocation burst (a mesh's
+ * per-device buffers are all live together). */
 static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
 {
     unsigned steps = 0;
@@ -357,9 +391,11 @@ static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
          a = al_get(c, a->prev)) {
         if (a->clock + w < s->clock || ++steps > WALK_MAX)
             break;
-        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid)
+        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid ||
+            a->device == s->device)
             continue;
-        if (a->device != s->device)
+        if (a->clock > s->clock ||
+            !released_between(c, s->addr, a->device, s->pid, a->clock, s->clock))
             return true;
     }
     return false;
@@ -561,7 +597,7 @@ static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsign
             s->device == ev->device || !space_fits(s->space, r->space))
             continue;
         cz_key *k = key_find(&c->acc, s->device, s->addr);
-        if (burst_lacks(r, s->device, k))
+        if (burst_lacks(r, s->device, k) && !alloc_between(c, ev->addr, pid, s->clock, clock))
             join(c, r, s, k);
     }
 }
@@ -610,7 +646,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
             r->d0_stray = true;
         }
         if (to == NULL && r->pid == pid && r->clock + w >= clock && r->seq >= c->rel_closed &&
-            burst_lacks(r, ev->device, k))
+            burst_lacks(r, ev->device, k) && !alloc_between(c, ev->addr, pid, r->clock, clock))
             to = r;
         if (to != NULL && key_seen)
             break;
@@ -960,14 +996,15 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
             put(w, a->hist_frees[i]);
         }
     }
-    uint64_t lo = c->rel_next > RING ? c->rel_next - RING : 1, n = 0;
-    for (uint64_t q = lo; q < c->rel_next; q++)
-        n += rel_get(c, q) != NULL && rel_kept(c, rel_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->rel_next; q++) {
+    /* each ring's entries still in reach, after their count (patched once known) */
+    size_t at = w->b->len;
+    uint64_t n = 0;
+    put(w, 0);
+    for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++) {
         const cz_rel *r = rel_get(c, q);
         if (r == NULL || !rel_kept(c, r))
             continue;
+        n++;
         put(w, r->seq);
         put(w, r->prev);
         put(w, r->clock);
@@ -979,21 +1016,24 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
                    (uint64_t)r->d0_member << 56 | (uint64_t)r->d0_stray << 57);
         put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16);
     }
-    lo = c->al_next > RING ? c->al_next - RING : 1;
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
+    at = w->b->len;
     n = 0;
-    for (uint64_t q = lo; q < c->al_next; q++)
-        n += al_get(c, q) != NULL && al_kept(c, al_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->al_next; q++) {
+    put(w, 0);
+    for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++) {
         const cz_alloc *al = al_get(c, q);
         if (al == NULL || !al_kept(c, al))
             continue;
+        n++;
         put(w, al->seq);
         put(w, al->prev);
         put(w, al->clock);
         put(w, al->addr);
         put(w, (uint64_t)al->pid | (uint64_t)al->device << 32);
     }
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
     put(w, c->st_next - c->st_fin);
     for (uint64_t q = c->st_fin; q < c->st_next; q++) {
         const cz_stray *s = &c->st[q & (RING - 1)];
