@@ -144,37 +144,20 @@ static uint32_t *scope_list(const scope_sets *ss, size_t run, size_t *n)
     return ids;
 }
 
-/* A report holding every stack of reg's call-site table and the names of the scopes, resolved
- * and symbolized as the text report's: one entry per stack in live_sites and per scope in the
- * breakdown is what ttm_report_resolve() reads its ids from. Returns 0 or TTM_ENOMEM. */
+/* A report naming every stack of reg's call-site table and the given scopes (sites.h). */
 static int build_sites(const ttm_registry *reg, const uint32_t *scopes, size_t nscopes,
                        ttm_report *r)
 {
-    memset(r, 0, sizeof *r);
-    const ttm_stacks *st = ttm_registry_stacks_c(reg);
     ttm_stacks_stats ss;
-    ttm_stacks_stats_get(st, &ss);
-    if (ss.stacks > 0) {
-        r->live_sites = ttm__calloc((size_t)ss.stacks, sizeof *r->live_sites);
-        if (r->live_sites == NULL)
-            return TTM_ENOMEM;
-        for (size_t i = 0; i < ss.stacks; i++)
-            r->live_sites[i].stack = (uint32_t)(i + 1);
-        r->nlive_sites = (size_t)ss.stacks;
-    }
-    if (nscopes > 0) {
-        r->breakdown = ttm__calloc(nscopes, sizeof *r->breakdown);
-        if (r->breakdown == NULL)
-            return TTM_ENOMEM;
-        for (size_t i = 0; i < nscopes; i++)
-            r->breakdown[i] = (ttm_breakdown){.kind = TTM_BREAKDOWN_SCOPE, .name = scopes[i]};
-        r->nbreakdown = nscopes;
-    }
-    int err = ttm_report_resolve(r, st);
-    if (err != TTM_OK)
-        return err;
-    ttm_cli_symbolize(r, NULL);
-    return 0;
+    ttm_stacks_stats_get(ttm_registry_stacks_c(reg), &ss);
+    uint32_t *ids = ttm__calloc((size_t)ss.stacks + 1, sizeof *ids);
+    if (ids == NULL)
+        return TTM_ENOMEM;
+    for (size_t i = 0; i < ss.stacks; i++)
+        ids[i] = (uint32_t)(i + 1);
+    int err = ttm_cli_name_ids(reg, ids, (size_t)ss.stacks, scopes, nscopes, NULL, r);
+    ttm__free(ids);
+    return err;
 }
 
 /* ---- the output --------------------------------------------------------------------------------- */

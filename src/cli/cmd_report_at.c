@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/export.h"
 #include "cli/report_at.h"
 #include "cli/sites.h"
 #include "common/alloc.h"
@@ -370,7 +371,7 @@ static void json_buffers(ttm_json *j, const at_view *v)
     for (size_t i = 0; i < v->set.n; i++) {
         const ttm_replay_buffer *b = &v->set.v[i];
         char name[48];
-        snprintf(name, sizeof name, "b%" PRIx64 "_%u", b->addr, (unsigned)b->reuse);
+        ttm_export_buffer_name(b, name, sizeof name);
         ttm__json_obj_begin(j, NULL);
         ttm__json_str(j, "name", name);
         ttm__schema_json(j, &ttm_rec_live, &v->r.live[i], 0);

@@ -55,21 +55,19 @@ static void name_sites(ttm_timeline *t, ttm_replay *rp, size_t run, ttm_sym *sym
     size_t nst = ttm_timeline_stacks(t, NULL, NULL, 0), nsc = ttm_timeline_scopes(t, NULL, NULL, 0);
     size_t *sruns = ttm__xcalloc(nst + nsc + 1, sizeof *sruns);
     uint32_t *ids = ttm__xcalloc(nst + nsc + 1, sizeof *ids);
-    ttm_report r = {0};
-    r.live_sites = ttm__xcalloc(nst + 1, sizeof *r.live_sites);
-    r.breakdown = ttm__xcalloc(nsc + 1, sizeof *r.breakdown);
+    size_t nrs = 0, nrc = 0;
     ttm_timeline_stacks(t, sruns, ids, nst);
     for (size_t i = 0; i < nst; i++)
         if (sruns[i] == run)
-            r.live_sites[r.nlive_sites++] = (ttm_live_site){.stack = ids[i]};
-    ttm_timeline_scopes(t, sruns + nst, ids + nst, nsc);
+            ids[nrs++] = ids[i];
+    uint32_t *scopes = ids + nst;
+    ttm_timeline_scopes(t, sruns + nst, scopes, nsc);
     for (size_t i = 0; i < nsc; i++)
         if (sruns[nst + i] == run)
-            r.breakdown[r.nbreakdown++] =
-                (ttm_breakdown){.kind = TTM_BREAKDOWN_SCOPE, .name = ids[nst + i]};
+            scopes[nrc++] = scopes[i];
     ttm_registry *reg = ttm_replay_registry(rp, run);
-    if (reg != NULL && ttm_report_resolve(&r, ttm_registry_stacks_c(reg)) == TTM_OK) {
-        ttm_cli_symbolize(&r, sym);
+    ttm_report r = {0};
+    if (reg != NULL && ttm_cli_name_ids(reg, ids, nrs, scopes, nrc, sym, &r) == TTM_OK) {
         for (size_t i = 0; i < r.nstacks; i++) {
             const ttm_report_stack *st = &r.stacks[i];
             char text[4096] = "", frame[1024];

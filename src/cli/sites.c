@@ -9,6 +9,7 @@
 
 #include "cli/sites.h"
 #include "common/alloc.h"
+#include "core/stacks.h"
 #include "ttmem/ttmem.h"
 
 /* ---- lookups --------------------------------------------------------------------------------- */
@@ -215,4 +216,24 @@ const char *ttm_cli_names(const ttm_report *r, uint32_t scope, uint32_t phase, c
     snprintf(buf, len, "%s%s%s%s%s", s ? "scope " : "", s ? s : "", s && p ? ", " : "",
              p ? "phase " : "", p ? p : "");
     return buf;
+}
+
+int ttm_cli_name_ids(const ttm_registry *reg, const uint32_t *stacks, size_t nstacks,
+                     const uint32_t *scopes, size_t nscopes, ttm_sym *sym, ttm_report *r)
+{
+    memset(r, 0, sizeof *r);
+    r->live_sites = ttm__calloc(nstacks + 1, sizeof *r->live_sites);
+    r->breakdown = ttm__calloc(nscopes + 1, sizeof *r->breakdown);
+    if (r->live_sites == NULL || r->breakdown == NULL)
+        return TTM_ENOMEM;
+    for (size_t i = 0; i < nstacks; i++)
+        r->live_sites[r->nlive_sites++] = (ttm_live_site){.stack = stacks[i]};
+    for (size_t i = 0; i < nscopes; i++)
+        r->breakdown[r->nbreakdown++] =
+            (ttm_breakdown){.kind = TTM_BREAKDOWN_SCOPE, .name = scopes[i]};
+    int err = ttm_report_resolve(r, ttm_registry_stacks_c(reg));
+    if (err != TTM_OK)
+        return err;
+    ttm_cli_symbolize(r, sym);
+    return 0;
 }

@@ -14,6 +14,7 @@
 
 #include <stdio.h>
 
+#include "core/registry.h"
 #include "core/report.h"
 #include "sym/sym.h"
 
@@ -35,6 +36,14 @@ const char *ttm_cli_string(const ttm_report *r, uint32_t id);
  * ttmem.h's inline gate (ttm__gated_*) are left out, as libttmem leaves out its own frames.
  * Frames whose module cannot be used keep function NULL (shown as module+offset). Returns the number of native frames resolved. */
 size_t ttm_cli_symbolize(ttm_report *r, ttm_sym *sym);
+
+/* A report that names the given stacks and scopes of reg's call-site table, resolved and
+ * symbolized as the text report's (through sym; NULL: a handle of its own): one live site per
+ * stack id and one scope per scope id are what ttm_report_resolve() reads its ids from, so
+ * r->stacks holds every stack named and ttm_cli_string() every scope's name. r is overwritten
+ * (ttm_report_clear() it after). Returns 0 or TTM_ENOMEM. */
+int ttm_cli_name_ids(const ttm_registry *reg, const uint32_t *stacks, size_t nstacks,
+                     const uint32_t *scopes, size_t nscopes, ttm_sym *sym, ttm_report *r);
 
 /* ttm_cli_symbolize() of one stack of r (sym not NULL). */
 size_t ttm_cli_symbolize_stack(const ttm_report *r, ttm_report_stack *st, ttm_sym *sym);

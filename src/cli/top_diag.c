@@ -109,19 +109,26 @@ void ttm__top_diag_summary(ttm_top_lay *L)
             col =
                 ttm__top_putf(L, line, col, TTM_TOP_A_WARN, " +%s", ttm__top_fmt_num(b2, v.delta));
     }
-    /* the causes of the unmatched frees, as many as fit: "causes mesh_multiplicity 76% ..." */
+    /* the causes of the unmatched frees, as many as fit: "causes mesh 76% storm 24%" */
     const ttm_report *s = &L->m->snap;
     if (!(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES)) || s->ncauses == 0)
         return;
+    /* short labels, as the counters' above (the diagnosis view words them in full) */
+    static const char *const short_causes[TTM_CAUSE__COUNT] = {
+        [TTM_CAUSE_MESH_MULTIPLICITY] = "mesh", [TTM_CAUSE_DOUBLE_RELEASE] = "double-release",
+        [TTM_CAUSE_EXCESS_STORM] = "storm",     [TTM_CAUSE_PRE_TRACKING] = "pre-tracking",
+        [TTM_CAUSE_UNEXPLAINED] = "unexplained",
+    };
     for (size_t i = 0; i < s->ncauses; i++) {
         const ttm_cause_stats *c = &s->causes[i].stats;
+        const char *label = (unsigned)c->cause < TTM_CAUSE__COUNT ? short_causes[c->cause] : "?";
         char text[80];
         if (c->frees > 0)
-            snprintf(text, sizeof text, "%s%s %.0f%%", i == 0 ? "causes " : "",
-                     ttm_cause_name(c->cause), s->causes[i].share_pct);
+            snprintf(text, sizeof text, "%s%s %.0f%%", i == 0 ? "causes " : "", label,
+                     s->causes[i].share_pct);
         else
-            snprintf(text, sizeof text, "%s%s %s", i == 0 ? "causes " : "",
-                     ttm_cause_name(c->cause), ttm__top_fmt_num(buf, c->allocs));
+            snprintf(text, sizeof text, "%s%s %s dup", i == 0 ? "causes " : "", label,
+                     ttm__top_fmt_num(buf, c->allocs));
         int at = ttm__top_put_fit(L, line, col + (i == 0 ? 2 : 1), TTM_TOP_A_WARN, text);
         if (at == col + (i == 0 ? 2 : 1))
             return; /* no room for it: the diagnosis view lists them all */

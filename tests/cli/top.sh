@@ -337,12 +337,20 @@ done
 check "--once --view diagnosis exits 0" $?
 "$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 160 --height 30 >"$tmp/csum.txt" 2>&1
 "$ttmem" top --json --socket "$sock" --shm-dir "$shm" >"$tmp/ctop.json" 2>&1
-python3 - "$tmp/cstatus.json" "$tmp/ctop.txt" "$tmp/csum.txt" "$tmp/ctop.json" <<'PY'
+"$ttmem" status --socket "$sock" --shm-dir "$shm" >"$tmp/cstatus.txt" 2>&1
+python3 - "$tmp/cstatus.json" "$tmp/ctop.txt" "$tmp/csum.txt" "$tmp/ctop.json" "$tmp/cstatus.txt" <<'PY'
 import json, re, sys
 st = json.load(open(sys.argv[1]))
 view, summary = open(sys.argv[2]).read(), open(sys.argv[3]).read()
 top = json.load(open(sys.argv[4]))
+status_text = open(sys.argv[5]).read()
 bad = []
+# status's text: the section, one line per cause, its evidence as the JSON words it
+if "\nCauses of the unmatched frees" not in status_text:
+    bad.append("status text has no Causes section")
+for c in st.get("causes", []):
+    if not re.search(r"^  [0-9,]+ .*: " + re.escape(c["evidence"]) + "$", status_text, re.M):
+        bad.append("status text lacks the line of %s" % c["cause"])
 causes = st.get("causes", [])
 if not causes or sum(c["frees"] for c in causes) != st["totals"]["class_count"]["excess_free"] + st["totals"]["class_count"]["unknown_free"]:
     bad.append("status: the causes do not add up to the unmatched frees: %r" % causes)
@@ -360,7 +368,9 @@ for i, c in enumerate(causes):
         bad.append("diagnosis view lacks %r / %r" % (head, words))
 line = next((l for l in summary.splitlines() if l.startswith("DIAG")), "")
 first = causes[0] if causes else {"cause": "?", "share_pct": 0}
-if not re.search(r"causes %s %d%%" % (first["cause"], round(first["share_pct"])), line):
+short = {"mesh_multiplicity": "mesh", "double_release": "double-release", "excess_storm": "storm",
+         "pre_tracking": "pre-tracking", "unexplained": "unexplained"}.get(first["cause"], "?")
+if not re.search(r"causes %s %d%%" % (short, round(first["share_pct"])), line):
     bad.append("DIAG line lacks the first cause: %r" % line)
 if [(c["cause"], c["frees"]) for c in top.get("causes", [])] != [(c["cause"], c["frees"]) for c in causes]:
     bad.append("top --json causes differ from status")
@@ -368,7 +378,7 @@ for b in bad:
     print("FAIL: " + b)
 sys.exit(1 if bad else 0)
 PY
-check "causes: top's diagnosis view, its DIAG line and --json say what status says" $?
+check "causes: status's text, top's diagnosis view, its DIAG line and --json say what status --json says" $?
 kill -TERM "$dpid"
 wait "$dpid" 2>/dev/null
 dpid=""
