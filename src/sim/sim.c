@@ -118,7 +118,7 @@ static void differ(diff_out *o, const char *what, uint64_t expected, uint64_t go
     o->n++;
     if (o->fn == NULL)
         return;
-    char line[160];
+    char line[320];
     snprintf(line, sizeof line, "%s: expected %" PRIu64 ", got %" PRIu64, what, expected, got);
     o->fn(o->arg, line);
 }
