@@ -118,7 +118,7 @@ static void differ(diff_out *o, const char *what, uint64_t expected, uint64_t go
     o->n++;
     if (o->fn == NULL)
         return;
-    char line[160];
+    char line[320];
     snprintf(line, sizeof line, "%s: expected %" PRIu64 ", got %" PRIu64, what, expected, got);
     o->fn(o->arg, line);
 }
@@ -215,6 +215,7 @@ void ttm_sim_cause_score_of(const ttm_sim_truth *truth, const ttm_registry *reg,
     for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
         uint64_t want = truth->cause_count[c], amb = truth->cause_ambiguous[c];
         out->got[c] = st[c].frees;
+        out->got_ambiguous[c] = st[c].ambiguous;
         out->got_allocs[c] = st[c].allocs;
         out->low[c] = want - (amb < want ? amb : want);
         out->high[c] = want + (ambiguous - amb);
@@ -252,6 +253,16 @@ static void check_causes(diff_out *o, const ttm_sim_truth *truth, const ttm_regi
                      "cause %s: expected %" PRIu64 " frees (%" PRIu64 " to %" PRIu64
                      " with the ambiguous ones), got %" PRIu64,
                      ttm_cause_name(c), truth->cause_count[c], sc.low[c], sc.high[c], sc.got[c]);
+            differ_line(o, what);
+        }
+        /* the report says how sure it is: frees it puts on c beyond the truth's are ones it
+         * calls ambiguous itself */
+        if (sc.got[c] > truth->cause_count[c] + sc.got_ambiguous[c]) {
+            snprintf(what, sizeof what,
+                     "cause %s: %" PRIu64 " frees beyond the truth's %" PRIu64
+                     ", of which the registry calls only %" PRIu64 " ambiguous",
+                     ttm_cause_name(c), sc.got[c] - truth->cause_count[c], truth->cause_count[c],
+                     sc.got_ambiguous[c]);
             differ_line(o, what);
         }
         snprintf(what, sizeof what, "cause %s duplicate allocs", ttm_cause_name(c));

@@ -124,9 +124,10 @@ int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, tt
  * groups, must hold the truth's counts (exactly while no entry has more sites than it keeps;
  * else each kept count at most the truth's and the rest in sites_other). Causes (when the
  * registry attributes them, i.e. not cfg.no_causes): the frees of all causes sum to the
- * truth's, and so do the duplicate allocs; each cause's frees lie within what the truth's
- * ambiguity allows (ttm_sim_cause_score()); the accuracy is at least TTM_SIM_CAUSE_ACCURACY;
- * each cause's duplicate allocs equal the truth's. Returns the number of differences (0 = the
+ * truth's; each cause's frees lie within what the truth's ambiguity allows
+ * (ttm_sim_cause_score); what a cause has beyond the truth's the registry itself calls
+ * ambiguous; the accuracy is at least TTM_SIM_CAUSE_ACCURACY; each cause's duplicate allocs
+ * equal the truth's. Returns the number of differences (0 = the
  * core's verdict equals the ground truth). */
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg);
@@ -146,6 +147,7 @@ typedef struct ttm_sim_cause_score {
     /* per cause c: the bounds the truth allows, truth(c) - ambiguous(c) <= got(c) <= truth(c)
      * + the ambiguous frees of the other causes, and the registry's figure */
     uint64_t low[TTM_CAUSE__COUNT], high[TTM_CAUSE__COUNT], got[TTM_CAUSE__COUNT];
+    uint64_t got_ambiguous[TTM_CAUSE__COUNT]; /* of got, what the registry calls ambiguous */
     uint64_t got_allocs[TTM_CAUSE__COUNT];
 } ttm_sim_cause_score;
 

@@ -751,24 +751,44 @@ static void test_causes_checked(void **state)
         assert_int_equal(sc.got_frees, sc.truth_frees);
         assert_true(sc.accuracy >= TTM_SIM_CAUSE_ACCURACY);
 
-        /* 5 pre-tracking frees more than the registry found: below the least it allows */
+        /* 5 mesh frees the truth calls pre-tracking: the registry's mesh frees beyond the
+         * truth's are not ones it calls ambiguous, and its pre-tracking frees are below the
+         * least allowed */
         ttm_sim_truth bad = truth;
         bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] -= 5;
         bad.cause_count[TTM_CAUSE_PRE_TRACKING] += 5;
         lines l = {0};
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 2);
+        assert_non_null(strstr(l.first, "cause mesh_multiplicity: "));
+        assert_non_null(strstr(l.first, " frees beyond the truth's"));
+        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] += 5;
+        bad.cause_count[TTM_CAUSE_UNEXPLAINED] -= 2;
+        bad.cause_count[TTM_CAUSE_PRE_TRACKING] -= 3;
+        memset(&l, 0, sizeof l);
         assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
         assert_non_null(strstr(l.first, "cause pre_tracking: expected"));
 
-        /* every mesh free called unexplained-or-else (ambiguous): within the bounds, but the
-         * accuracy fails */
+        /* every double release a mesh free (ambiguous) in the truth: within the bounds, and
+         * the registry calls its double releases ambiguous, but the accuracy fails */
         bad = truth;
-        uint64_t mesh = bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY];
-        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] = 0;
-        bad.cause_count[TTM_CAUSE_UNEXPLAINED] += mesh;
-        bad.cause_ambiguous[TTM_CAUSE_UNEXPLAINED] += mesh;
+        uint64_t dr = bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE];
+        bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE] = 0;
+        bad.cause_ambiguous[TTM_CAUSE_DOUBLE_RELEASE] = 0;
+        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] += dr;
+        bad.cause_ambiguous[TTM_CAUSE_MESH_MULTIPLICITY] += dr;
+        assert_true(sc.got_ambiguous[TTM_CAUSE_DOUBLE_RELEASE] == sc.got[TTM_CAUSE_DOUBLE_RELEASE]);
         memset(&l, 0, sizeof l);
         assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
         assert_non_null(strstr(l.first, "causes: expected at least 99.00%"));
+
+        /* a storm free the truth calls a double release: within the bounds (the double
+         * releases are ambiguous), but the registry does not call its storm frees ambiguous */
+        bad = truth;
+        bad.cause_count[TTM_CAUSE_EXCESS_STORM]--;
+        bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE]++;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "cause excess_storm: 1 frees beyond the truth's"));
 
         bad = truth;
         bad.cause_allocs[TTM_CAUSE_UNEXPLAINED]++;
