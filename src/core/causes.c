@@ -23,6 +23,7 @@
 
 #include "common/alloc.h"
 #include "common/hash.h"
+#include "common/util.h"
 #include "core/registry_internal.h"
 
 /* ---- the cause table ------------------------------------------------------------------------ */
@@ -96,10 +97,11 @@ typedef struct cz_stray {
     bool unknown;            /* unknown_free: the address was never allocated */
     bool dr;                 /* the first stray at its key since that key's release by pid */
     bool dec;                /* the address was written in decimal */
+    bool settled;            /* its process exited: no later event can change it */
 } cz_stray;
 
 #define RING       8192u /* entries of each ring: more than 2 W events' worth of each */
-#define BUCKETS    8192u
+#define BUCKETS    4096u
 #define W_CAP      4096u /* the burst window's bound */
 #define DR_WINDOW  4096u /* a double release follows its release within this many events */
 #define STORM_MIN  16u   /* non-mesh strays that make an address a storm */
@@ -157,6 +159,15 @@ static bool key_match(const void *e, const void *key)
 static const ttm_table_type key_type = {
     .entry_size = sizeof(cz_key), .hash = key_hash, .empty = key_empty, .match = key_match};
 
+/* The heads of the rings' chains for the addresses of one hash, side by side: an event reads
+ * one cache line of them. keyed: a per-address state exists at an address of this hash (an
+ * allocation elsewhere, most of them, skips the table's lookup); never cleared, as keys never
+ * are. */
+typedef struct cz_bucket {
+    uint64_t rel, al, st;
+    uint64_t keyed;
+} cz_bucket;
+
 /* Totals of one cause. */
 typedef struct cz_tot {
     uint64_t frees, allocs, ambiguous, groups;
@@ -188,7 +199,7 @@ struct ttm__causes {
     uint64_t rel_next, rel_closed; /* next seq; releases below rel_closed are closed */
     uint64_t al_next;
     uint64_t st_next, st_fin;      /* next seq; strays below st_fin are final */
-    uint64_t rel_head[BUCKETS], al_head[BUCKETS], st_head[BUCKETS];
+    cz_bucket bk[BUCKETS];
     cz_acc acc;
 };
 
@@ -207,7 +218,8 @@ static inline bool space_fits(unsigned a, unsigned b)
 
 static inline size_t bucket_of(uint64_t addr)
 {
-    return ttm__mix64(addr) & (BUCKETS - 1);
+    /* Fibonacci hashing: addresses are aligned, their middle bits vary */
+    return (size_t)(((addr >> 5) * 0x9e3779b97f4a7c15ull) >> 52) & (BUCKETS - 1);
 }
 
 static inline uint64_t window(const ttm__causes *c)
@@ -300,9 +312,11 @@ static cz_key *key_get(ttm__causes *c, uint16_t device, uint64_t addr)
     cz_key *k = key_find(&c->acc, device, addr);
     if (k != NULL)
         return k;
-    k = ttm__table_add(&c->acc.keys, &key_type, key_hash_of(device, addr));
+    uint64_t h = key_hash_of(device, addr);
+    k = ttm__table_add(&c->acc.keys, &key_type, h);
     if (k == NULL)
         return NULL;
+    c->bk[bucket_of(addr)].keyed = 1;
     memset(k, 0, sizeof *k);
     k->addr = addr;
     k->device = device;
@@ -336,16 +350,52 @@ static void key_note(cz_key *k, uint32_t pid, uint64_t ts)
 
 /* True when some allocation at s's address by s's pid on another device lies within w events
  * of s: s is part of a mesh's allocation burst. */
+/* True when pid allocated at addr (on any device) after clock lo and before hi: a stray and a
+ * release with such an allocation between them are of two buffers. */
+static bool alloc_between(const ttm__causes *c, uint64_t addr, uint32_t pid, uint64_t lo,
+                          uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(addr)].al); a != NULL;
+         a = al_get(c, a->prev)) {
+        if (a->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (a->clock < hi && a->addr == addr && a->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when pid released its buffer at (device, addr) after clock lo and before hi. */
+static bool released_between(const ttm__causes *c, uint64_t addr, uint16_t device, uint32_t pid,
+                             uint64_t lo, uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_rel *r = rel_get(c, c->bk[bucket_of(addr)].rel); r != NULL;
+         r = rel_get(c, r->prev)) {
+        if (r->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (r->clock < hi && r->addr == addr && r->device == device && r->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when some allocation at s's address by s's pid on another device lies within w events
+ * of s, and was not released before s: s is part of a mesh's allocation burst (a mesh's
+ * per-device buffers are all live together). */
 static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
 {
     unsigned steps = 0;
-    for (const cz_alloc *a = al_get(c, c->al_head[bucket_of(s->addr)]); a != NULL;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(s->addr)].al); a != NULL;
          a = al_get(c, a->prev)) {
         if (a->clock + w < s->clock || ++steps > WALK_MAX)
             break;
-        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid)
+        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid ||
+            a->device == s->device)
             continue;
-        if (a->device != s->device)
+        if (a->clock > s->clock ||
+            !released_between(c, s->addr, a->device, s->pid, a->clock, s->clock))
             return true;
     }
     return false;
@@ -481,7 +531,11 @@ static void advance(ttm__causes *c, uint64_t now)
         c->st_fin++;
     }
     while (c->rel_closed < c->rel_next) {
-        const cz_rel *r = &c->rel[c->rel_closed & (RING - 1)];
+        const cz_rel *r = rel_get(c, c->rel_closed);
+        if (r == NULL) { /* (only in a forged state) */
+            c->rel_closed++;
+            continue;
+        }
         if (now <= r->clock + w && c->rel_next - c->rel_closed < RING)
             break;
         close_release(&c->acc, r);
@@ -528,14 +582,14 @@ static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsign
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->rel_next++;
     cz_rel *r = &c->rel[seq & (RING - 1)];
-    *r = (cz_rel){.seq = seq, .prev = c->rel_head[b], .clock = clock, .ts = ev->ts,
+    *r = (cz_rel){.seq = seq, .prev = c->bk[b].rel, .clock = clock, .ts = ev->ts,
                   .addr = ev->addr, .cmin = clock, .cmax = clock, .pid = pid,
                   .device = ev->device, .space = space_of(memtype)};
-    c->rel_head[b] = seq;
+    c->bk[b].rel = seq;
     /* the strays at the address by pid that came before it, within the window, join it */
     uint64_t w = window(c);
     unsigned steps = 0;
-    for (cz_stray *s = st_get(c, c->st_head[b]); s != NULL; s = st_get(c, s->prev)) {
+    for (cz_stray *s = st_get(c, c->bk[b].st); s != NULL; s = st_get(c, s->prev)) {
         if (s->seq < c->st_fin || s->clock + w < clock || ++steps > WALK_MAX)
             break;
         /* not one on d0: the buffer released was allocated there after that stray */
@@ -543,7 +597,7 @@ static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsign
             s->device == ev->device || !space_fits(s->space, r->space))
             continue;
         cz_key *k = key_find(&c->acc, s->device, s->addr);
-        if (burst_lacks(r, s->device, k))
+        if (burst_lacks(r, s->device, k) && !alloc_between(c, ev->addr, pid, s->clock, clock))
             join(c, r, s, k);
     }
 }
@@ -568,12 +622,12 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->st_next++;
     cz_stray *s = &c->st[seq & (RING - 1)];
-    *s = (cz_stray){.seq = seq, .prev = c->st_head[b], .clock = clock, .ts = ev->ts,
+    *s = (cz_stray){.seq = seq, .prev = c->bk[b].st, .clock = clock, .ts = ev->ts,
                     .addr = ev->addr, .pid = pid, .device = ev->device,
                     .memtype = (uint8_t)memtype, .kind = (uint8_t)kind,
                     .space = space_of(memtype),
                     .unknown = cls == TTM_CLASS_UNKNOWN_FREE, .dec = dec};
-    c->st_head[b] = seq;
+    c->bk[b].st = seq;
     if (kind != ST_FREE)
         return;
     /* the releases at the address: the key's latest (a double release?) and the burst to join */
@@ -581,7 +635,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     bool key_seen = false;
     cz_rel *to = NULL;
     unsigned steps = 0;
-    for (cz_rel *r = rel_get(c, c->rel_head[b]); r != NULL; r = rel_get(c, r->prev)) {
+    for (cz_rel *r = rel_get(c, c->bk[b].rel); r != NULL; r = rel_get(c, r->prev)) {
         if (r->clock + DR_WINDOW < clock || ++steps > WALK_MAX)
             break;
         if (r->addr != ev->addr || !space_fits(r->space, s->space))
@@ -592,7 +646,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
             r->d0_stray = true;
         }
         if (to == NULL && r->pid == pid && r->clock + w >= clock && r->seq >= c->rel_closed &&
-            burst_lacks(r, ev->device, k))
+            burst_lacks(r, ev->device, k) && !alloc_between(c, ev->addr, pid, r->clock, clock))
             to = r;
         if (to != NULL && key_seen)
             break;
@@ -606,10 +660,10 @@ static void on_alloc(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
 {
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->al_next++;
-    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->al_head[b], .clock = clock,
+    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->bk[b].al, .clock = clock,
                                          .addr = ev->addr, .pid = pid, .device = ev->device};
-    c->al_head[b] = seq;
-    cz_key *k = c->acc.keys.live != 0 ? key_find(&c->acc, ev->device, ev->addr) : NULL;
+    c->bk[b].al = seq;
+    cz_key *k = c->bk[b].keyed ? key_find(&c->acc, ev->device, ev->addr) : NULL;
     if (k != NULL) {
         k->allocs++;
         k->memtype = (uint8_t)memtype;
@@ -649,6 +703,20 @@ void ttm__causes_note(ttm__causes *c, uint32_t pid, const ttm_event *ev, uint32_
 }
 
 /* ---- the query ------------------------------------------------------------------------------ */
+
+/* True when a later event may still change the cause of pending stray s. */
+static bool provisional(const ttm__causes *c, const cz_stray *s, uint64_t w)
+{
+    return !s->settled && stray_deadline(c, s, w) != 0;
+}
+
+static uint64_t pending_count(const ttm__causes *c)
+{
+    uint64_t w = window(c), n = 0;
+    for (uint64_t q = c->st_fin; q < c->st_next; q++)
+        n += provisional(c, &c->st[q & (RING - 1)], w);
+    return n;
+}
 
 static bool acc_copy(cz_acc *dst, const cz_acc *src)
 {
@@ -792,10 +860,14 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
     if (copied) {
         /* as if the stream ended now: every pending stray final, every burst closed */
         memset(copy.pending, 0, sizeof copy.pending);
-        for (uint64_t q = c->st_fin; q < c->st_next; q++)
-            finalize(c, &copy, &c->st[q & (RING - 1)], true);
+        uint64_t w = window(c);
+        for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+            const cz_stray *s = &c->st[q & (RING - 1)];
+            finalize(c, &copy, s, provisional(c, s, w));
+        }
         for (uint64_t q = c->rel_closed; q < c->rel_next; q++)
-            close_release(&copy, &c->rel[q & (RING - 1)]);
+            if (rel_get(c, q) != NULL)
+                close_release(&copy, rel_get(c, q));
         a = &copy;
     }
     fill(c, a, out);
@@ -803,7 +875,7 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
         *info = (ttm_causes_info){
             .enabled = true,
             .attributed = a->attributed,
-            .pending = c->st_next - c->st_fin,
+            .pending = pending_count(c),
             .window_events = window(c),
             .devices = (uint16_t)(c->ndevices < UINT16_MAX ? c->ndevices : UINT16_MAX),
             .keys = c->acc.keys.live,
@@ -815,4 +887,397 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
     }
     if (copied)
         ttm__free(copy.keys.slots);
+}
+
+/* ---- process exits -------------------------------------------------------------------------- */
+
+void ttm__causes_exit(ttm__causes *c, uint32_t pid)
+{
+    /* a mesh burst needs a release by the stray's own process, a mesh allocation burst its
+     * allocations: once it has exited, its pending strays only wait for their turn */
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        cz_stray *s = &c->st[q & (RING - 1)];
+        if (s->pid == pid)
+            s->settled = true;
+    }
+}
+
+/* ---- persistence ---------------------------------------------------------------------------- */
+
+/*
+ * The attributor's part of the registry state (version 3), in 64-bit words:
+ *   clock, max_span, dropped, rel_next, rel_closed, al_next, st_next, st_fin, ndevices,
+ *   the devices (one word each), the totals per cause (9 words each), attributed,
+ *   the non-zero mesh-size counts (a count, then index | devices-or-frees << 16 and count),
+ *   the releases still in reach (a count, 9 words each), the allocations (a count, 5 words
+ *   each), the pending strays (a count, 7 words each), the per-address states (a count,
+ *   KEY_WORDS each).
+ * Bucket heads are rebuilt from the entries in order of their sequence numbers.
+ */
+#define TOT_WORDS 9
+#define REL_WORDS 9
+#define AL_WORDS  5
+#define ST_WORDS  7
+#define KEY_WORDS 20
+
+static void put(ttm_bw *w, uint64_t v)
+{
+    ttm__bw_u64(w, v);
+}
+
+static uint64_t pack32x2(uint32_t a, uint32_t b)
+{
+    return (uint64_t)a | (uint64_t)b << 32;
+}
+
+static uint64_t dbits(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+static double bitsd(uint64_t u)
+{
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static bool rel_kept(const ttm__causes *c, const cz_rel *r)
+{
+    return r->seq >= c->rel_closed || r->clock + DR_WINDOW >= c->clock;
+}
+
+static bool al_kept(const ttm__causes *c, const cz_alloc *a)
+{
+    return a->clock + 2 * W_CAP >= c->clock;
+}
+
+void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
+{
+    put(w, c->clock);
+    put(w, c->max_span);
+    put(w, c->dropped);
+    put(w, c->rel_next);
+    put(w, c->rel_closed);
+    put(w, c->al_next);
+    put(w, c->st_next);
+    put(w, c->st_fin);
+    put(w, c->ndevices);
+    for (unsigned d = 0; d < 65536; d++)
+        if (c->devmap[d >> 3] & (1u << (d & 7)))
+            put(w, d);
+    const cz_acc *a = &c->acc;
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
+        const cz_tot *t = &a->tot[i];
+        put(w, t->frees);
+        put(w, t->allocs);
+        put(w, t->ambiguous);
+        put(w, t->groups);
+        put(w, t->first_ts);
+        put(w, t->last_ts);
+        put(w, pack32x2(t->pids[0], t->pids[1]));
+        put(w, pack32x2(t->pids[2], t->pids[3]));
+        put(w, (uint64_t)t->npids | (uint64_t)t->more_pids << 8);
+    }
+    put(w, a->attributed);
+    uint64_t nh = 0;
+    for (unsigned i = 0; i <= HIST_MAX; i++)
+        nh += (a->hist_dev[i] != 0) + (a->hist_frees[i] != 0);
+    put(w, nh);
+    for (unsigned i = 0; i <= HIST_MAX; i++) {
+        if (a->hist_dev[i] != 0) {
+            put(w, i);
+            put(w, a->hist_dev[i]);
+        }
+        if (a->hist_frees[i] != 0) {
+            put(w, i | 1u << 16);
+            put(w, a->hist_frees[i]);
+        }
+    }
+    uint64_t lo = c->rel_next > RING ? c->rel_next - RING : 1, n = 0;
+    for (uint64_t q = lo; q < c->rel_next; q++)
+        n += rel_get(c, q) != NULL && rel_kept(c, rel_get(c, q));
+    put(w, n);
+    for (uint64_t q = lo; q < c->rel_next; q++) {
+        const cz_rel *r = rel_get(c, q);
+        if (r == NULL || !rel_kept(c, r))
+            continue;
+        put(w, r->seq);
+        put(w, r->prev);
+        put(w, r->clock);
+        put(w, r->ts);
+        put(w, r->addr);
+        put(w, r->cmin);
+        put(w, r->cmax);
+        put(w, (uint64_t)r->pid | (uint64_t)r->device << 32 | (uint64_t)r->space << 48 |
+                   (uint64_t)r->d0_member << 56 | (uint64_t)r->d0_stray << 57);
+        put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16);
+    }
+    lo = c->al_next > RING ? c->al_next - RING : 1;
+    n = 0;
+    for (uint64_t q = lo; q < c->al_next; q++)
+        n += al_get(c, q) != NULL && al_kept(c, al_get(c, q));
+    put(w, n);
+    for (uint64_t q = lo; q < c->al_next; q++) {
+        const cz_alloc *al = al_get(c, q);
+        if (al == NULL || !al_kept(c, al))
+            continue;
+        put(w, al->seq);
+        put(w, al->prev);
+        put(w, al->clock);
+        put(w, al->addr);
+        put(w, (uint64_t)al->pid | (uint64_t)al->device << 32);
+    }
+    put(w, c->st_next - c->st_fin);
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        const cz_stray *s = &c->st[q & (RING - 1)];
+        put(w, s->prev);
+        put(w, s->clock);
+        put(w, s->ts);
+        put(w, s->addr);
+        put(w, s->rel);
+        put(w, (uint64_t)s->pid | (uint64_t)s->device << 32 | (uint64_t)s->memtype << 48 |
+                   (uint64_t)s->kind << 56);
+        put(w, (uint64_t)s->space | (uint64_t)s->unknown << 8 | (uint64_t)s->dr << 9 |
+                   (uint64_t)s->dec << 10 | (uint64_t)s->settled << 11);
+    }
+    put(w, a->keys.live);
+    for (size_t i = 0; a->keys.mask != 0 && i <= a->keys.mask; i++) {
+        const cz_key *k = (const cz_key *)a->keys.slots + i;
+        if (k->kflags == 0)
+            continue;
+        put(w, k->addr);
+        put(w, (uint64_t)k->device | (uint64_t)k->memtype << 16 | (uint64_t)k->kflags << 24 |
+                   (uint64_t)k->npids << 32);
+        put(w, pack32x2(k->pids[0], k->pids[1]));
+        put(w, pack32x2(k->pids[2], k->pids[3]));
+        put(w, k->burst);
+        put(w, k->allocs);
+        put(w, pack32x2(k->frees[0], k->frees[1]));
+        put(w, pack32x2(k->frees[2], k->frees[3]));
+        put(w, pack32x2(k->frees[4], k->amb));
+        put(w, pack32x2(k->dups[0], k->dups[1]));
+        put(w, pack32x2(k->dups[2], k->dups[3]));
+        put(w, pack32x2(k->dups[4], k->nm));
+        put(w, k->first_ts);
+        put(w, k->last_ts);
+        put(w, k->nm_first_ts);
+        put(w, k->nm_last_ts);
+        put(w, k->nm_first_clk);
+        put(w, k->nm_last_clk);
+        put(w, dbits(k->sq_ns));
+        put(w, dbits(k->sq_ev));
+    }
+}
+
+/* A count of entries of each words: at most what is left. */
+static bool get_count(ttm_br *r, size_t each, uint64_t *n)
+{
+    *n = ttm__br_u64(r, "the causes are truncated");
+    return !r->bad && *n <= ttm__br_left(r) / (8 * each);
+}
+
+static uint64_t get(ttm_br *r)
+{
+    return ttm__br_u64(r, "the causes are truncated");
+}
+
+int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, size_t msg_len)
+{
+#define BAD(...)                                                                               \
+    do {                                                                                       \
+        ttm__set_msg(msg, msg_len, __VA_ARGS__);                                               \
+        return TTM_EPROTO;                                                                     \
+    } while (0)
+    ttm_br rd = ttm__br_over(p, len), *r = &rd;
+    c->clock = get(r);
+    c->max_span = get(r);
+    c->dropped = get(r);
+    c->rel_next = get(r);
+    c->rel_closed = get(r);
+    c->al_next = get(r);
+    c->st_next = get(r);
+    c->st_fin = get(r);
+    uint64_t nd;
+    if (r->bad || c->rel_next == 0 || c->rel_closed == 0 || c->rel_closed > c->rel_next ||
+        c->rel_next - c->rel_closed > RING || c->al_next == 0 || c->st_fin == 0 ||
+        c->st_fin > c->st_next ||
+        c->st_next - c->st_fin > RING || c->max_span > W_CAP || !get_count(r, 1, &nd) ||
+        nd > 65536)
+        BAD("the causes' counters are malformed");
+    for (uint64_t i = 0; i < nd; i++) {
+        uint64_t d = get(r);
+        if (d >= 65536 || (c->devmap[d >> 3] & (1u << (d & 7))))
+            BAD("the causes' device %llu is malformed", (unsigned long long)d);
+        c->devmap[d >> 3] |= (uint8_t)(1u << (d & 7));
+    }
+    c->ndevices = nd;
+    cz_acc *a = &c->acc;
+    for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
+        cz_tot *t = &a->tot[i];
+        t->frees = get(r);
+        t->allocs = get(r);
+        t->ambiguous = get(r);
+        t->groups = get(r);
+        t->first_ts = get(r);
+        t->last_ts = get(r);
+        uint64_t p01 = get(r), p23 = get(r), np = get(r);
+        t->pids[0] = (uint32_t)p01;
+        t->pids[1] = (uint32_t)(p01 >> 32);
+        t->pids[2] = (uint32_t)p23;
+        t->pids[3] = (uint32_t)(p23 >> 32);
+        t->npids = (uint8_t)np;
+        t->more_pids = (np >> 8) != 0;
+        if ((np & 0xff) > TTM_CAUSE_PIDS || (np >> 8) > 1 || t->ambiguous > t->frees)
+            BAD("the totals of cause %s are malformed", ttm_cause_name(i));
+    }
+    a->attributed = get(r);
+    uint64_t n;
+    if (!get_count(r, 2, &n))
+        BAD("the mesh burst sizes are malformed");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t k = get(r), v = get(r);
+        unsigned idx = (unsigned)(k & 0xffff);
+        if (idx > HIST_MAX || (k >> 16) > 1 || v == 0)
+            BAD("a mesh burst size is malformed");
+        ((k >> 16) ? a->hist_frees : a->hist_dev)[idx] = v;
+    }
+    if (!get_count(r, REL_WORDS, &n) || n > RING)
+        BAD("the release count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        cz_rel e;
+        e.seq = get(r);
+        e.prev = get(r);
+        e.clock = get(r);
+        e.ts = get(r);
+        e.addr = get(r);
+        e.cmin = get(r);
+        e.cmax = get(r);
+        uint64_t k = get(r), m = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        e.space = (uint8_t)(k >> 48);
+        e.d0_member = (k >> 56) & 1;
+        e.d0_stray = (k >> 57) & 1;
+        e.nstrays = (uint16_t)m;
+        e.noff = (uint16_t)(m >> 16);
+        if (e.seq == 0 || e.seq >= c->rel_next || e.seq + RING < c->rel_next || e.prev >= e.seq ||
+            e.space > SPACE_ANY || (k >> 58) != 0 || (m >> 32) != 0 || e.noff > e.nstrays ||
+            e.cmin > e.clock || e.cmax < e.clock || e.clock > c->clock ||
+            c->rel[e.seq & (RING - 1)].seq != 0)
+            BAD("release %llu of the causes is malformed", (unsigned long long)i);
+        c->rel[e.seq & (RING - 1)] = e;
+    }
+    if (!get_count(r, AL_WORDS, &n) || n > RING)
+        BAD("the allocation count is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        cz_alloc e;
+        e.seq = get(r);
+        e.prev = get(r);
+        e.clock = get(r);
+        e.addr = get(r);
+        uint64_t k = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        if (e.seq == 0 || e.seq >= c->al_next || e.seq + RING < c->al_next || e.prev >= e.seq ||
+            (k >> 48) != 0 || e.clock > c->clock || c->al[e.seq & (RING - 1)].seq != 0)
+            BAD("allocation %llu of the causes is malformed", (unsigned long long)i);
+        c->al[e.seq & (RING - 1)] = e;
+    }
+    if (!get_count(r, ST_WORDS, &n) || n != c->st_next - c->st_fin)
+        BAD("the pending stray count is wrong");
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        cz_stray e;
+        e.seq = q;
+        e.prev = get(r);
+        e.clock = get(r);
+        e.ts = get(r);
+        e.addr = get(r);
+        e.rel = get(r);
+        uint64_t k = get(r), f = get(r);
+        e.pid = (uint32_t)k;
+        e.device = (uint16_t)(k >> 32);
+        e.memtype = (uint8_t)(k >> 48);
+        e.kind = (uint8_t)(k >> 56);
+        e.space = (uint8_t)f;
+        e.unknown = (f >> 8) & 1;
+        e.dr = (f >> 9) & 1;
+        e.dec = (f >> 10) & 1;
+        e.settled = (f >> 11) & 1;
+        if (e.prev >= q || e.rel >= c->rel_next || e.kind > ST_DUP || e.space > SPACE_ANY ||
+            (f >> 12) != 0 || !(ttm__memtype_valid(e.memtype) || e.memtype == TTM_MEM_ANY) ||
+            e.clock > c->clock)
+            BAD("pending stray %llu of the causes is malformed", (unsigned long long)(q - c->st_fin));
+        c->st[q & (RING - 1)] = e;
+    }
+    if (!get_count(r, KEY_WORDS, &n))
+        BAD("the address count of the causes is wrong");
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t w[KEY_WORDS];
+        for (unsigned j = 0; j < KEY_WORDS; j++)
+            w[j] = get(r);
+        cz_key e = {.addr = w[0]};
+        e.device = (uint16_t)w[1];
+        e.memtype = (uint8_t)(w[1] >> 16);
+        e.kflags = (uint8_t)(w[1] >> 24);
+        e.npids = (uint8_t)(w[1] >> 32);
+        e.pids[0] = (uint32_t)w[2];
+        e.pids[1] = (uint32_t)(w[2] >> 32);
+        e.pids[2] = (uint32_t)w[3];
+        e.pids[3] = (uint32_t)(w[3] >> 32);
+        e.burst = w[4];
+        e.allocs = w[5];
+        e.frees[0] = (uint32_t)w[6];
+        e.frees[1] = (uint32_t)(w[6] >> 32);
+        e.frees[2] = (uint32_t)w[7];
+        e.frees[3] = (uint32_t)(w[7] >> 32);
+        e.frees[4] = (uint32_t)w[8];
+        e.amb = (uint32_t)(w[8] >> 32);
+        e.dups[0] = (uint32_t)w[9];
+        e.dups[1] = (uint32_t)(w[9] >> 32);
+        e.dups[2] = (uint32_t)w[10];
+        e.dups[3] = (uint32_t)(w[10] >> 32);
+        e.dups[4] = (uint32_t)w[11];
+        e.nm = (uint32_t)(w[11] >> 32);
+        e.first_ts = w[12];
+        e.last_ts = w[13];
+        e.nm_first_ts = w[14];
+        e.nm_last_ts = w[15];
+        e.nm_first_clk = w[16];
+        e.nm_last_clk = w[17];
+        e.sq_ns = bitsd(w[18]);
+        e.sq_ev = bitsd(w[19]);
+        if (!(e.kflags & KEY_USED) || (e.kflags & ~15u) || e.npids > TTM_CAUSE_PIDS ||
+            (w[1] >> 40) != 0 || !(ttm__memtype_valid(e.memtype) || e.memtype == TTM_MEM_ANY) ||
+            e.amb > e.frees[TTM_CAUSE_DOUBLE_RELEASE] || !(e.sq_ns >= 0) || !(e.sq_ev >= 0) ||
+            e.nm_last_clk < e.nm_first_clk || e.nm_last_ts < e.nm_first_ts)
+            BAD("address %llu of the causes is malformed", (unsigned long long)i);
+        if (key_find(a, e.device, e.addr) != NULL)
+            BAD("address %llu of the causes appears twice", (unsigned long long)i);
+        uint64_t h = key_hash_of(e.device, e.addr);
+        cz_key *k = ttm__table_add(&a->keys, &key_type, h);
+        if (k == NULL) {
+            if (a->keys.live < c->max_keys)
+                return TTM_ENOMEM;
+            c->dropped++;
+            continue;
+        }
+        c->bk[bucket_of(e.addr)].keyed = 1;
+        *k = e;
+    }
+    if (r->bad || ttm__br_left(r) != 0)
+        BAD("the causes have %zu bytes too many", ttm__br_left(r));
+    /* the bucket heads: each ring's entries in order, newest last */
+    for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++)
+        if (rel_get(c, q) != NULL)
+            c->bk[bucket_of(rel_get(c, q)->addr)].rel = q;
+    for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++)
+        if (al_get(c, q) != NULL)
+            c->bk[bucket_of(al_get(c, q)->addr)].al = q;
+    for (uint64_t q = c->st_fin; q < c->st_next; q++)
+        c->bk[bucket_of(st_get(c, q)->addr)].st = q;
+    return TTM_OK;
+#undef BAD
 }

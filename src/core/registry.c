@@ -1360,6 +1360,8 @@ bool ttm_registry_process_exit_step(ttm_registry *reg, uint32_t pid, uint64_t ts
         p->exiting = true;
         p->exiting_ts = ts;
         p->exit_leaked_count = p->exit_leaked_bytes = 0;
+        if (reg->causes != NULL)
+            ttm__causes_exit(reg->causes, pid); /* its pending strays can no longer change */
     }
     if (p != NULL)
         ts = p->exiting_ts; /* every step settles at the time of the first */

@@ -399,7 +399,8 @@ int ttm__breakdown_cmp(const void *a, const void *b);
 
 /* ---- persistence (docs/DAEMON.md, "Restart") ---------------------------------------------- */
 
-#define TTM_REGISTRY_STATE_VERSION 2u /* 2: call sites (contexts, sites, phases, groups) */
+#define TTM_REGISTRY_STATE_VERSION 3u /* 2: call sites (contexts, sites, phases, groups);
+                                       * 3: the causes (attributor), offenders' addr_dec */
 
 /*
  * Serializes everything the verdicts depend on — devices and their capacities, live records

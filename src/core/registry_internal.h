@@ -2,7 +2,7 @@
  * registry_internal.h — the registry's private structures, shared by the files that make it up:
  * registry.c (the rules, the process and device tables, the queries), registry_state.c (the
  * persistence codec), on top of store.c (the live records) and table.c (the side tables).
- * Nothing outside src/core/registry*.c includes it.
+ * Nothing outside src/core/registry*.c and causes.c (the attributor) includes it.
  *
  * What outlives a record sits in open-addressing tables (table.h): the keys ever allocated
  * (history), the freed object ids (for double frees) and their releasing frees' contexts, the
@@ -11,6 +11,7 @@
 #ifndef TTM_CORE_REGISTRY_INTERNAL_H
 #define TTM_CORE_REGISTRY_INTERNAL_H
 
+#include "common/bytes.h"
 #include "core/registry.h"
 #include "core/store.h"
 #include "core/table.h"
@@ -245,6 +246,16 @@ void ttm__causes_note(ttm__causes *c, uint32_t pid, const ttm_event *ev, uint32_
 /* The causes so far (registry.h, ttm_registry_causes()); c may be NULL (all zero). */
 void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COUNT],
                         ttm_causes_info *info);
+
+/* Process pid began to exit: its pending strays wait no more for its own later events. */
+void ttm__causes_exit(ttm__causes *c, uint32_t pid);
+
+/* Appends the attributor's state to a registry state (registry_state.c, version 3). */
+void ttm__causes_save(const ttm__causes *c, ttm_bw *w);
+
+/* Fills a fresh attributor from the len bytes ttm__causes_save() wrote. Returns 0, TTM_EPROTO
+ * (msg says what is wrong) or TTM_ENOMEM. Entries beyond its max_keys are dropped (counted). */
+int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, size_t msg_len);
 
 /* ---- processes and devices ------------------------------------------------------------------ */
 

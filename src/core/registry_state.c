@@ -21,7 +21,9 @@
  *   to a word (it comes first: everything after refers to its ids);
  *   totals, devices, processes, live records, history, freed objects (current generation,
  *   then the previous one), offenders, leaks listed, (v2) phases, leak groups, breakdown rows,
- *   and the caller's annex. Version 2 adds to the entries of version 1: three totals, each
+ *   (v3) the attributor's state (causes.c: ttm__causes_save(), after its length in words),
+ *   and the caller's annex. Version 3 adds each offender's addr_dec (bit 48 of its first
+ *   word) and the causes; a state of version 1 or 2 loads with empty attribution. Version 2 adds to the entries of version 1: three totals, each
  *   process's current phase, each record's context, each freed generation's release contexts,
  *   each offender's sites (space-saving state included), each leak's context. Version 1 is
  *   still read (no call sites: every context 0).
@@ -221,7 +223,8 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         sec_words(&sec,
                 (const uint64_t[]){(uint64_t)o->cls | (uint64_t)o->device << 8 |
                                        (uint64_t)o->memtype << 24 | (uint64_t)o->npids << 32 |
-                                       (uint64_t)o->more_pids << 40,
+                                       (uint64_t)o->more_pids << 40 |
+                                       (uint64_t)o->addr_dec << 48,
                                    o->addr, o->count, o->bytes, o->first_ts, o->last_ts,
                                    (uint64_t)o->pids[0] | (uint64_t)o->pids[1] << 32,
                                    (uint64_t)o->pids[2] | (uint64_t)o->pids[3] << 32, o->nsites},
@@ -298,6 +301,14 @@ int ttm_registry_save(const ttm_registry *reg, const void *annex, size_t annex_l
         sec_words(&sec, b->class_count, TTM_CLASS__COUNT);
     }
     sec_done(&sec);
+
+    /* (v3) the attributor's state, in words, after its length in words (0 without one) */
+    at = buf.len;
+    ttm__bw_u64(&w, 0);
+    if (reg->causes != NULL)
+        ttm__causes_save(reg->causes, &w);
+    if (w.err == 0)
+        ttm__bw_patch(&w, at, (buf.len - at - 8) / 8, 8);
 
     /* the annex in whole words, its last one zero-padded */
     ttm__bw_u64(&w, annex_len);
@@ -737,6 +748,7 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
         uint64_t site_err[TTM_SITES_MAX] = {0};
         unsigned cls = (unsigned)k & 0xff, memtype = (unsigned)(k >> 24) & 0xff;
         unsigned npids = (unsigned)(k >> 32) & 0xff, more = (unsigned)(k >> 40) & 0xff;
+        unsigned dec = (unsigned)(k >> 48);
         o.device = (uint16_t)(k >> 8);
         o.addr = r64(r);
         o.count = r64(r);
@@ -774,8 +786,9 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
         o.nsites = (uint8_t)nsites;
         if (cls >= TTM_CLASS__COUNT || !ttm_class_is_anomaly(cls) ||
             !(ttm__memtype_valid(memtype) || memtype == TTM_MEM_ANY) ||
-            npids > TTM_PROC_MAX_PIDS || more > 1 || (k >> 41) != 0)
+            npids > TTM_PROC_MAX_PIDS || more > 1 || dec > (version >= 3 ? 1u : 0u))
             BAD("offender entry %llu is malformed", (unsigned long long)i);
+        o.addr_dec = dec != 0;
         o.cls = (ttm_class)cls;
         o.memtype = (uint8_t)memtype;
         o.npids = (uint8_t)npids;
@@ -832,6 +845,19 @@ static int load_body(ttm_registry *reg, ttm_br *r, unsigned version, const uint8
         int err = load_call_sites(reg, r, msg, msg_len);
         if (err != TTM_OK)
             return err;
+    }
+
+    if (version >= 3) {
+        uint64_t words;
+        if (!r_count(r, 1, &words))
+            BAD("the causes' length is wrong");
+        const uint8_t *cz = ttm__br_take(r, (size_t)words * 8, "the state is truncated");
+        /* a loader without attribution (cfg.no_causes) skips it */
+        if (cz != NULL && words != 0 && reg->causes != NULL) {
+            int err = ttm__causes_load(reg->causes, cz, (size_t)words * 8, msg, msg_len);
+            if (err != TTM_OK)
+                return err;
+        }
     }
 
     /* what the counters say must agree with what the entries hold */

@@ -349,8 +349,8 @@ static void test_damaged(void **state)
         memcpy(copy, buf, len);
         copy[i] ^= (uint8_t)(1u << (i % 8));
         int rc = load(&b, NULL, copy, len, msg, sizeof msg);
-        if (i >= 8 && i < 16)
-            assert_int_equal(rc, TTM_EVERSION);
+        if (i >= 8 && i < 16) /* another version; one this build reads finds its body wrong */
+            assert_true(rc == TTM_EVERSION || rc == TTM_EPROTO);
         else
             assert_int_equal(rc, TTM_EPROTO);
     }
