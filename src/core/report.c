@@ -86,7 +86,6 @@ static int build_unmatched(ttm_report *r, const ttm_registry *reg, size_t top)
         else
             cur->dbl += o->count;
         cur->total += o->count;
-        cur->addr_dec |= o->addr_dec;
         for (unsigned p = 0; p < o->npids; p++)
             add_pid(cur, o->pids[p]);
         if (o->more_pids)
