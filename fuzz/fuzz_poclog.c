@@ -1,6 +1,6 @@
 /*
  * fuzz_poclog.c — the prototype log parser on arbitrary lines: never crashes, and a parsed
- * event always has a valid kind, device and memtype.
+ * event always has a valid kind, device and memtype, and no flag but TTM__FLAG_ADDR_DEC.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ev.kind != TTM_EV_ALLOC && ev.kind != TTM_EV_FREE)
             abort();
         if (ev.kind == TTM_EV_ALLOC && !ttm__memtype_valid(ev.memtype))
+            abort();
+        if ((ev.flags & ~TTM__FLAG_ADDR_DEC) != 0) /* the decimal-address flag and no other */
             abort();
     }
     if (st.lines != 1 || st.events + st.skipped + st.bad != 1)

@@ -27,6 +27,8 @@ typedef struct sim_opts {
     size_t top;
     const char *journal; /* --journal FILE, NULL without */
     bool peaks;          /* --peaks: the ground truth's peaks instead of the report */
+    bool sweep;          /* --seeds FIRST-LAST: --check over each seed, no report */
+    uint64_t seed_last;  /* (the first is seed) */
 } sim_opts;
 
 /* Where the scenario's events go: the registry, through the journal's tap when there is one. */
@@ -228,11 +230,140 @@ static int report_registry(const ttm_registry *reg, const sim_opts *o, FILE *out
     return 0;
 }
 
+/* The duplicate allocs per cause, the core's of the truth's, after lead (nothing without). */
+static void print_causes_allocs(const ttm_sim_truth *truth, const ttm_sim_cause_score *sc,
+                                const char *lead)
+{
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    const char *sep = "duplicate allocs: ";
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (sc->got_allocs[c] == 0 && truth->cause_allocs[c] == 0)
+            continue;
+        fprintf(stderr, "%s%s%s %s of %s", lead, sep, ttm_cause_name(c),
+                ttm__fmt_count(a, sc->got_allocs[c]), ttm__fmt_count(b, truth->cause_allocs[c]));
+        lead = "";
+        sep = ", ";
+    }
+}
+
+/* --check: how many unmatched frees the core put on the cause the scenario knows, and per cause
+ * the core's count of the truth's (stderr, one line, before the verdict). */
+static void print_causes_score(const ttm_sim_truth *truth, const ttm_registry *reg)
+{
+    ttm_sim_cause_score sc;
+    ttm_sim_cause_score_of(truth, reg, &sc);
+    if (!sc.attributed) {
+        fprintf(stderr, "ttmem: causes: not attributed (the registry's attribution is off)\n");
+        return;
+    }
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], amb[TTM_FMT_LEN];
+    if (sc.truth_frees == 0 && sc.got_frees == 0) {
+        fprintf(stderr, "ttmem: causes: no address-only unmatched frees to attribute");
+        print_causes_allocs(truth, &sc, "; ");
+        fputc('\n', stderr);
+        return;
+    }
+    uint64_t ambiguous = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        ambiguous += truth->cause_ambiguous[c];
+    fprintf(stderr,
+            "ttmem: causes: %s of %s unmatched frees on the right cause (accuracy %u.%02u%%, at "
+            "least %u%% required; %s ambiguous in the stream itself):",
+            ttm__fmt_count(a, sc.right), ttm__fmt_count(b, sc.truth_frees), sc.accuracy / 100,
+            sc.accuracy % 100, TTM_SIM_CAUSE_ACCURACY / 100, ttm__fmt_count(amb, ambiguous));
+    const char *sep = " ";
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (sc.got[c] == 0 && truth->cause_count[c] == 0)
+            continue;
+        fprintf(stderr, "%s%s %s of %s", sep, ttm_cause_name(c), ttm__fmt_count(a, sc.got[c]),
+                ttm__fmt_count(b, truth->cause_count[c]));
+        sep = ", ";
+    }
+    print_causes_allocs(truth, &sc, "; ");
+    fputc('\n', stderr);
+}
+
+/* --seeds: the first difference of a seed's check and how many there were. */
+typedef struct seed_diffs {
+    size_t n;
+    char first[200];
+} seed_diffs;
+
+static void keep_first(void *arg, const char *line)
+{
+    seed_diffs *d = arg;
+    if (d->n++ == 0)
+        snprintf(d->first, sizeof d->first, "%s", line);
+}
+
+/* --check --seeds FIRST-LAST: every seed's run checked, a line per seed that fails (stderr) and
+ * one summing the causes over the seeds. Returns the exit status. */
+static int sweep_seeds(sim_opts *o)
+{
+    uint64_t runs = 0, failed = 0, below = 0, truth_frees = 0, right = 0, ambiguous = 0;
+    for (uint64_t seed = o->seed;; seed++) {
+        o->seed = seed;
+        ttm_registry *reg = NULL;
+        ttm_sim_truth truth;
+        int rc = run_scenario(o, &reg, &truth);
+        if (rc != 0)
+            return rc;
+        seed_diffs d = {0};
+        ttm_sim_check(&truth, reg, keep_first, &d);
+        ttm_sim_cause_score sc;
+        ttm_sim_cause_score_of(&truth, reg, &sc);
+        ttm_registry_close(reg);
+        runs++;
+        truth_frees += sc.truth_frees;
+        right += sc.right;
+        for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+            ambiguous += truth.cause_ambiguous[c];
+        below += sc.accuracy < TTM_SIM_CAUSE_ACCURACY;
+        if (d.n > 0) {
+            failed++;
+            fprintf(stderr, "ttmem: check failed: seed %llu: %zu difference%s (%s); causes %u.%02u%%\n",
+                    (unsigned long long)seed, d.n, d.n == 1 ? "" : "s", d.first, sc.accuracy / 100,
+                    sc.accuracy % 100);
+        }
+        if (seed == o->seed_last)
+            break;
+    }
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN], amb[TTM_FMT_LEN];
+    double pct = truth_frees > 0 ? 100.0 * (double)right / (double)truth_frees : 100.0;
+    fprintf(stderr,
+            "ttmem: %s (%s client), %llu seed%s: %llu failed the check, %llu below %u%% on the "
+            "causes; causes over all seeds %s of %s unmatched frees on the right cause (%.3f%%), "
+            "%s ambiguous in the stream itself\n",
+            o->scenario, client_name(o->client), (unsigned long long)runs, runs == 1 ? "" : "s",
+            (unsigned long long)failed, (unsigned long long)below, TTM_SIM_CAUSE_ACCURACY / 100,
+            ttm__fmt_count(a, right), ttm__fmt_count(b, truth_frees), pct,
+            ttm__fmt_count(amb, ambiguous));
+    return failed > 0 ? 1 : 0;
+}
+
+/* "N" or "N-M" (N <= M, at most 100,000 seeds) into *first, *last. */
+static int parse_seeds(const char *arg, uint64_t *first, uint64_t *last)
+{
+    char buf[64];
+    if (strlen(arg) >= sizeof buf)
+        return TTM_EINVAL;
+    strcpy(buf, arg);
+    char *dash = strchr(buf, '-');
+    if (dash != NULL)
+        *dash = '\0';
+    if (ttm_cli_parse_u64(buf, first) != TTM_OK)
+        return TTM_EINVAL;
+    *last = *first;
+    if (dash != NULL && ttm_cli_parse_u64(dash + 1, last) != TTM_OK)
+        return TTM_EINVAL;
+    return *last >= *first && *last - *first < 100000 ? TTM_OK : TTM_EINVAL;
+}
+
 static int usage_error(const char *msg)
 {
     return ttm_cli_fail("simulate: %s; usage: ttmem simulate --scenario NAME|list "
-                        "[--client identity|legacy] [--seed N] [--check] [--json] [--top N] "
-                        "[--journal FILE] [--peaks]",
+                        "[--client identity|legacy] [--seed N] [--check [--seeds N-M]] [--json] "
+                        "[--top N] [--journal FILE] [--peaks]",
                         msg);
 }
 
@@ -243,7 +374,7 @@ int ttm_cli_simulate(int argc, char **argv)
         {"seed", required_argument, NULL, 'S'},     {"check", no_argument, NULL, 'k'},
         {"json", no_argument, NULL, 'j'},           {"top", required_argument, NULL, 't'},
         {"journal", required_argument, NULL, 'J'},  {"peaks", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},
+        {"seeds", required_argument, NULL, 'R'},    {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     sim_opts o = {.client = TTM_SIM_IDENTITY, .seed = 1};
@@ -272,6 +403,13 @@ int ttm_cli_simulate(int argc, char **argv)
         case 'k':
             o.check = true;
             break;
+        case 'R':
+            if (parse_seeds(optarg, &o.seed, &o.seed_last) != TTM_OK)
+                return ttm_cli_fail("simulate: --seeds '%s' is not N or N-M (N <= M, at most "
+                                    "100000 seeds)",
+                                    optarg);
+            o.sweep = true;
+            break;
         case 'j':
             o.json = true;
             break;
@@ -287,9 +425,12 @@ int ttm_cli_simulate(int argc, char **argv)
             break;
         case 'h':
             printf("usage: ttmem simulate --scenario NAME|list [--client identity|legacy] "
-                   "[--seed N] [--check] [--json] [--top N] [--journal FILE] [--peaks]\n\n"
+                   "[--seed N] [--check [--seeds N-M]] [--json] [--top N] [--journal FILE] "
+                   "[--peaks]\n\n"
                    "--peaks prints the ground truth's peaks (each device and memtype's live set "
-                   "at its peak) instead of the report\n\nscenarios:\n");
+                   "at its peak) instead of the report\n"
+                   "--check --seeds N-M checks the run of every seed from N to M and sums the "
+                   "causes' accuracy, without a report\n\nscenarios:\n");
             list_scenarios();
             return 0;
         default:
@@ -305,6 +446,11 @@ int ttm_cli_simulate(int argc, char **argv)
         return 0;
     }
 
+    if (o.sweep) {
+        if (!o.check || o.journal != NULL || o.peaks || o.json)
+            return usage_error("--seeds goes with --check, without --journal, --peaks or --json");
+        return sweep_seeds(&o);
+    }
     ttm_registry *reg = NULL;
     ttm_sim_truth truth;
     int rc = run_scenario(&o, &reg, &truth);
@@ -314,6 +460,7 @@ int ttm_cli_simulate(int argc, char **argv)
         rc = report_registry(reg, &o, stdout);
     if (rc == 0 && o.check) {
         size_t diffs = ttm_sim_check(&truth, reg, print_difference, stderr);
+        print_causes_score(&truth, reg);
         if (diffs > 0) {
             fprintf(stderr, "ttmem: check failed: %zu difference%s from the ground truth of "
                             "'%s' (%s client)\n",

@@ -43,12 +43,11 @@ bool ttm__poc_size_valid(size_t size)
     return size == TTM_POC_V1_SIZE || size == TTM_POC_V2_SIZE || size == TTM_POC_V3_SIZE;
 }
 
-static bool zero(const uint8_t *p, size_t n)
+/* The header's two 3-byte pads (after the type at 0 and the buffer type at 16) are zero: each
+ * word's top three bytes, one load each (checked for every message a server reads). */
+static bool pads_zero(const uint8_t *buf)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return false;
-    return true;
+    return (ttm__le32(buf) >> 8) == 0 && (ttm__le32(buf + 16) >> 8) == 0;
 }
 
 bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail)
@@ -56,8 +55,8 @@ bool ttm__poc_header_plausible(const uint8_t *buf, size_t avail)
     if (avail < TTM_POC_HEADER_SIZE)
         return false;
     int32_t dev = (int32_t)ttm__le32(buf + 4);
-    return buf[0] >= TTM_POC_TYPE_MIN && buf[0] <= TTM_POC_TYPE_MAX && zero(buf + 1, 3) &&
-           zero(buf + 17, 3) && dev >= -1 && dev <= 65535;
+    return buf[0] >= TTM_POC_TYPE_MIN && buf[0] <= TTM_POC_TYPE_MAX && pads_zero(buf) &&
+           dev >= -1 && dev <= 65535;
 }
 
 int ttm__poc_detect_size(const uint8_t *buf, size_t avail)
@@ -77,20 +76,8 @@ int ttm__poc_detect_size(const uint8_t *buf, size_t avail)
     return avail >= TTM_POC_V3_SIZE + TTM_POC_HEADER_SIZE ? -1 : 0;
 }
 
-int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const char **why)
+void ttm__poc_decode_prefix(const uint8_t *buf, ttm_poc_msg *out)
 {
-    const char *reason = NULL;
-    if (!ttm__poc_size_valid(size))
-        reason = "message size is not 72, 112 or 144 bytes";
-    else if (buf[0] < TTM_POC_TYPE_MIN || buf[0] > TTM_POC_TYPE_MAX)
-        reason = "message type is not 1.." TTM__POC_XSTR(TTM_POC_TYPE_MAX);
-    else if (!zero(buf + 1, 3) || !zero(buf + 17, 3))
-        reason = "padding bytes are not zero";
-    if (reason != NULL) {
-        if (why != NULL)
-            *why = reason;
-        return TTM_EPROTO;
-    }
     memset(out, 0, sizeof *out);
     out->type = buf[0];
     out->device_id = (int32_t)ttm__le32(buf + 4);
@@ -99,6 +86,23 @@ int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const cha
     out->process_id = (int32_t)ttm__le32(buf + 20);
     out->buffer_id = ttm__le64(buf + 24);
     out->timestamp = ttm__le64(buf + 32);
+}
+
+int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const char **why)
+{
+    const char *reason = NULL;
+    if (!ttm__poc_size_valid(size))
+        reason = "message size is not 72, 112 or 144 bytes";
+    else if (buf[0] < TTM_POC_TYPE_MIN || buf[0] > TTM_POC_TYPE_MAX)
+        reason = "message type is not 1.." TTM__POC_XSTR(TTM_POC_TYPE_MAX);
+    else if (!pads_zero(buf))
+        reason = "padding bytes are not zero";
+    if (reason != NULL) {
+        if (why != NULL)
+            *why = reason;
+        return TTM_EPROTO;
+    }
+    ttm__poc_decode_prefix(buf, out);
     out->dram_allocated = ttm__le64(buf + 40);
     out->l1_allocated = ttm__le64(buf + 48);
     out->l1_small_allocated = ttm__le64(buf + 56);

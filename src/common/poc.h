@@ -82,6 +82,11 @@ bool ttm__poc_size_valid(size_t size);
 /* Decodes one message of `size` bytes (72, 112 or 144). Returns 0, or TTM_EPROTO with a
  * one-line reason in why (may be NULL): bad size, type out of 1..12, non-zero pad. */
 int ttm__poc_decode(const uint8_t *buf, size_t size, ttm_poc_msg *out, const char **why);
+/* Decodes the 40-byte prefix every version shares (type, device, size, buffer type, pid,
+ * buffer id, timestamp) of a message whose header ttm__poc_header_plausible() accepted; every
+ * other field of *out is zero. What a server needs of a request: no request carries meaning past
+ * the prefix (the rest of the struct is the replies' room), so ttmemd decodes only that. */
+void ttm__poc_decode_prefix(const uint8_t *buf, ttm_poc_msg *out);
 /* Encodes m as a message of `size` bytes into buf (size bytes). Returns 0 or TTM_EINVAL. */
 int ttm__poc_encode(const ttm_poc_msg *m, size_t size, uint8_t *buf);
 

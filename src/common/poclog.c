@@ -19,6 +19,18 @@ static bool number(ttm_scan *c, uint64_t *out)
     return ttm__scan_dec(c, out);
 }
 
+/* The buffer id: a number, and the event remembers when the line wrote it in decimal (older
+ * builds of the prototype, and `ttmemd --poc-log`), so a report can show that form too. */
+static bool buffer_id(ttm_scan *c, ttm_event *ev)
+{
+    bool hex = c->end - c->p > 2 && c->p[0] == '0' && (c->p[1] == 'x' || c->p[1] == 'X');
+    if (!number(c, &ev->addr))
+        return false;
+    if (!hex)
+        ev->flags |= TTM__FLAG_ADDR_DEC;
+    return true;
+}
+
 static bool device(ttm_scan *c, uint16_t *out)
 {
     uint64_t v;
@@ -71,9 +83,9 @@ static bool has_glyph(const char *from, const char *to)
 
 static ttm_poclog_kind parse_alloc(ttm_scan *c, ttm_event *ev)
 {
-    uint64_t size, id, refs;
+    uint64_t size, refs;
     if (!number(c, &size) || !ttm__scan_lit(c, " bytes of ") || !memtype_word(c, &ev->memtype) ||
-        !device(c, &ev->device) || !ttm__scan_lit(c, " (buffer_id=") || !number(c, &id))
+        !device(c, &ev->device) || !ttm__scan_lit(c, " (buffer_id=") || !buffer_id(c, ev))
         return TTM_POCLOG_BAD;
     if (ttm__scan_lit(c, ", ref_count=") && !number(c, &refs))
         return TTM_POCLOG_BAD;
@@ -81,14 +93,13 @@ static ttm_poclog_kind parse_alloc(ttm_scan *c, ttm_event *ev)
         return TTM_POCLOG_BAD;
     ev->kind = TTM_EV_ALLOC;
     ev->size = size;
-    ev->addr = id;
     return TTM_POCLOG_EVENT;
 }
 
 static ttm_poclog_kind parse_freed(ttm_scan *c, ttm_event *ev)
 {
-    uint64_t size, id, refs;
-    if (!number(c, &id) || !device(c, &ev->device) || !ttm__scan_lit(c, " (") ||
+    uint64_t size, refs;
+    if (!buffer_id(c, ev) || !device(c, &ev->device) || !ttm__scan_lit(c, " (") ||
         !number(c, &size) || !ttm__scan_lit(c, " bytes, "))
         return TTM_POCLOG_BAD;
     if (!ttm__scan_lit(c, "FINAL") &&
@@ -98,21 +109,18 @@ static ttm_poclog_kind parse_freed(ttm_scan *c, ttm_event *ev)
         return TTM_POCLOG_BAD;
     ev->kind = TTM_EV_FREE;
     ev->memtype = TTM_MEM_ANY;
-    ev->addr = id;
     ev->size = size;
     return TTM_POCLOG_EVENT;
 }
 
 static ttm_poclog_kind parse_unknown(ttm_scan *c, ttm_event *ev)
 {
-    uint64_t id;
-    if (!number(c, &id) || !device(c, &ev->device))
+    if (!buffer_id(c, ev) || !device(c, &ev->device))
         return TTM_POCLOG_BAD;
     if (c->p < c->end && *c->p != ' ')
         return TTM_POCLOG_BAD;
     ev->kind = TTM_EV_FREE;
     ev->memtype = TTM_MEM_ANY;
-    ev->addr = id;
     return TTM_POCLOG_EVENT;
 }
 

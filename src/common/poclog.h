@@ -9,6 +9,8 @@
  *   ⚠ [PID p] Deallocation for unknown buffer ID on device D (...)
  * IDs are decimal or 0x-hex. An allocation becomes ALLOC(memtype TYPE, size N, obj 0); a free
  * or an unknown-buffer line becomes FREE(memtype ANY, obj 0), as the prototype's client sent it.
+ * An event whose buffer id the line wrote in decimal carries TTM__FLAG_ADDR_DEC (reports then
+ * show the decimal form beside the hex, for a user to grep the log); no other flag is set.
  * Event timestamps are the line numbers (the logs carry none), so order is preserved.
  *
  * Every other line is classified: noise that the prototype also printed (banners, statistics

@@ -167,13 +167,13 @@ static bool out_room(poc_conn *c)
 /* ---- messages -------------------------------------------------------------------------------- */
 
 /* Handles one plausible message of c->size bytes: counted, translated (poc_xlate.c), and its
- * reply, if any, queued (out_room() was checked). */
+ * reply, if any, queued (out_room() was checked). Only the prefix is decoded: the header was
+ * checked (ttm__poc_header_plausible) and no request means anything past it. */
 static void handle(ttm_daemon *d, poc_conn *c, const uint8_t *buf)
 {
     ttm_poc *P = d->poc;
     ttm_poc_msg m, r;
-    if (ttm__poc_decode(buf, c->size, &m, NULL) != TTM_OK)
-        return; /* plausible headers always decode; kept for safety */
+    ttm__poc_decode_prefix(buf, &m);
     P->messages[m.type]++;
     c->messages++;
     if (ttm__poc_translate(d, &P->x, c->pid, c->pc.proc, &m, &r)) {
@@ -267,17 +267,31 @@ static void conn_process(ttm_daemon *d, poc_conn *c)
     }
 }
 
+/* Reads and consumes what the connection has, up to POC_READ_BUDGET bytes a wake-up so that
+ * one busy client never keeps the loop from the others (the loop is level-triggered: what is
+ * left is reported again after the other connections of the batch had their turn). A read
+ * that did not fill the room it was given has emptied the socket: no further recv() only to
+ * hear EAGAIN (the next bytes come with the next wake-up). Held-back input consumed
+ * elsewhere (after a stall, by the tick) reads the clock per message. */
 static void conn_read(ttm_daemon *d, poc_conn *c)
 {
     size_t budget = POC_READ_BUDGET;
     while (!c->dead && !c->eof && !c->stalled && budget > 0 && c->inlen < POC_IN_CAP) {
-        ssize_t n = recv(c->fd, c->in + c->inlen, POC_IN_CAP - c->inlen, MSG_DONTWAIT);
+        size_t room = POC_IN_CAP - c->inlen;
+        ssize_t n = recv(c->fd, c->in + c->inlen, room, MSG_DONTWAIT);
         if (n > 0) {
             c->inlen += (size_t)n;
             budget -= (size_t)n < budget ? (size_t)n : budget;
-            c->last_rx_ns = ttm__mono_ns();
+            /* the events of the messages this read completed carry its time: one clock
+             * read per read, not one per message */
+            uint64_t now = ttm__mono_ns();
+            c->last_rx_ns = now;
             c->idle = false;
+            d->poc->x.now_ns = now;
             conn_process(d, c);
+            d->poc->x.now_ns = 0;
+            if ((size_t)n < room)
+                break;
             continue;
         }
         if (n == 0) {

@@ -68,7 +68,7 @@ static void apply_buffer(ttm_daemon *d, ttm_poc_xlate *x, uint32_t pid, ttm_dpro
     memset(&ev, 0, sizeof ev);
     ev.device = (uint16_t)m->device_id;
     ev.addr = m->buffer_id;
-    ev.ts = ttm__mono_ns();
+    ev.ts = x->now_ns ? x->now_ns : ttm__mono_ns(); /* one clock read per socket read */
     switch (m->type) {
     case TTM_POC_ALLOC:
         ev.kind = TTM_EV_ALLOC;
@@ -140,15 +140,21 @@ static uint32_t clamp32(uint64_t v)
     return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 }
 
+/* RESPONSE: the live bytes of the device per type, all processes together, as the registry
+ * keeps them (docs/COMPAT.md, "What a QUERY counts": each decision and why). The one field
+ * that follows the prototype rather than the registry's types is l1_small_allocated: the
+ * prototype added SYSTEM_MEMORY to it (the protocol has no field of its own for it), and a
+ * monitor shows that field, so SYSTEM_MEMORY stays visible to it. Sums saturate. */
 static void reply_query(ttm_daemon *d, const ttm_poc_msg *m, ttm_poc_msg *r)
 {
     r->type = TTM_POC_RESPONSE;
     ttm_device_stats s;
     if (!device_stats(d, m->device_id, &s))
         return;
+    uint64_t small = s.mem[TTM_MEM_L1_SMALL].live_bytes, sys = s.mem[TTM_MEM_SYSTEM].live_bytes;
     r->dram_allocated = s.mem[TTM_MEM_DRAM].live_bytes;
     r->l1_allocated = s.mem[TTM_MEM_L1].live_bytes;
-    r->l1_small_allocated = s.mem[TTM_MEM_L1_SMALL].live_bytes;
+    r->l1_small_allocated = small > UINT64_MAX - sys ? UINT64_MAX : small + sys;
     r->trace_allocated = s.mem[TTM_MEM_TRACE].live_bytes;
     r->cb_allocated = s.mem[TTM_MEM_CB].live_bytes;
     r->kernel_allocated = s.mem[TTM_MEM_KERNEL].live_bytes;

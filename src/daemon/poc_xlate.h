@@ -27,6 +27,8 @@ typedef struct ttm_poc_xlate {
     uint64_t dumps_skipped;   /* DUMP requests within a second of the previous one */
     uint64_t last_dump_ns[2]; /* DUMP_REMAINING, DUMP_KERNELS */
     bool rejected_logged, response_logged;
+    uint64_t now_ns;          /* set by the framing (poc.c): the time the messages being
+                               * translated were read, their events' ts; 0: the clock's now */
     size_t loglen;
     char logbuf[TTM_POC_LOG_CAP];
 } ttm_poc_xlate;

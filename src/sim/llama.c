@@ -169,12 +169,11 @@ void ttm__sim_scenario_llama(ttm__sim *S)
          * the program cache */
         ttm__sim_scope(S, "ttnn::argmax");
         TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
-        uint32_t prog = ttm__sim_alloc(S, pid, 1, TTM_MEM_DRAM, LL_PROG,
-                                       ttm__sim_pick(S, prog_sizes, NELEM(prog_sizes)), A_OK);
-        TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-        ttm__sim_free(S, pid, prog, F_OK);
-        TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-        ttm__sim_free(S, pid, prog, S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(DOUBLE_FREE));
+        /* one address freed once more every decode step: an excess storm (each extra free is
+         * also a release freed again; the recurrence is what names it) */
+        ttm__sim_program_freed_again(S, pid, 1, LL_PROG,
+                                     ttm__sim_pick(S, prog_sizes, NELEM(prog_sizes)),
+                                     TTM_CAUSE_EXCESS_STORM);
         ttm__sim_scope(S, "ttnn::all_gather");
         if (s % LL_MESH_EVERY == 0 && !dyn_live) {
             TTM__SIM_AT(S, TTM__SIM_SITE_TENSOR("ttnn::all_gather"));

@@ -31,6 +31,7 @@ void ttm__sim_init(ttm__sim *S, ttm_sim_client client, uint64_t seed, ttm_stacks
     S->arg = arg;
     S->truth = truth;
     S->where.stacks = stacks;
+    S->cause = TTM_CAUSE__COUNT;
     truth->has_sites = stacks != NULL;
 }
 
@@ -128,6 +129,40 @@ static void truth_site(ttm__sim *S, unsigned cls, uint32_t stack)
     t->sites[t->nsites++] = (ttm_sim_site){.cls = (uint8_t)cls, .stack = stack, .count = 1};
 }
 
+/* The classes whose address-only events get a cause (core/causes.h). */
+#define UNMATCHED_FREES                                                                            \
+    (TTM__SIM_X(EXCESS_FREE) | TTM__SIM_X(UNKNOWN_FREE) | TTM__SIM_X(DOUBLE_FREE))
+
+void ttm__sim_because(ttm__sim *S, ttm_cause cause, bool ambiguous)
+{
+    assert(cause < TTM_CAUSE__COUNT);
+    S->cause = cause;
+    S->cause_ambiguous = ambiguous;
+}
+
+/* The cause stated for ALLOC or FREE ev into the truth, when it is address-only and unmatched;
+ * the statement is used up. */
+static void truth_cause(ttm__sim *S, const ttm_event *ev, uint32_t expect)
+{
+    ttm_sim_truth *t = S->truth;
+    ttm_cause c = S->cause;
+    S->cause = TTM_CAUSE__COUNT;
+    bool is_free = ev->kind == TTM_EV_FREE;
+    uint32_t unmatched = is_free ? UNMATCHED_FREES : TTM__SIM_X(DUPLICATE_ALLOC);
+    if (ev->obj != 0 || (expect & unmatched) == 0)
+        return;
+    if (c == TTM_CAUSE__COUNT) {
+        t->cause_unstated++;
+        return;
+    }
+    if (is_free) {
+        t->cause_count[c]++;
+        t->cause_ambiguous[c] += S->cause_ambiguous;
+    } else {
+        t->cause_allocs[c]++;
+    }
+}
+
 /* Stamps ev (time, per-process sequence, thread, call site), counts it into the truth and
  * hands it on. */
 static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
@@ -137,6 +172,7 @@ static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
         for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             if ((expect & TTM_CLASS_BIT(c)) && ttm_class_is_anomaly(c))
                 truth_site(S, c, ev->stack);
+        truth_cause(S, ev, expect);
     }
     ev->ts = S->ts;
     S->ts += TTM__SIM_TS_STEP;
@@ -490,6 +526,17 @@ void ttm__sim_raw(ttm__sim *S, uint32_t pid, uint8_t kind, uint16_t device, unsi
     emit(S, pid, &ev, expect);
 }
 
+uint32_t ttm__sim_free_again(ttm__sim *S, ttm_cause cause, bool ambiguous)
+{
+    ttm__sim_because(S, cause, ambiguous);
+    return S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(DOUBLE_FREE);
+}
+
+uint32_t ttm__sim_second_free(ttm__sim *S)
+{
+    return ttm__sim_free_again(S, TTM_CAUSE_DOUBLE_RELEASE, true);
+}
+
 uint32_t ttm__sim_legacy_stray(const ttm__sim *S, uint16_t device, uint64_t addr)
 {
     for (unsigned s = 0; s < TTM_SPACE_COUNT; s++)
@@ -652,10 +699,14 @@ void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
             if (i == 0) {
                 /* Both frees on the first device look alike: the first releases the backing
                  * record, the second finds nothing live at an address allocated before. */
+                /* (a MeshBuffer on one device looks exactly like a double release) */
+                if (released[0])
+                    ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, m->ndev == 1);
                 ttm__sim_free(S, m->pid, m->backing[0],
                               released[0] ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(FREE_OK));
                 released[0] = true;
             } else {
+                ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, false);
                 ttm__sim_free(S, m->pid, m->part[i],
                               ttm__sim_legacy_stray(S, (uint16_t)(m->first + i), m->addr));
             }

@@ -28,13 +28,6 @@
 #define SYSMEM_BASE     0x100000000ull
 #define L1_SYS_ADDR     0x34000ull /* 256 B L1 system buffer */
 
-/* The second free of a buffer already released: the identity client's object id tells it is a
- * double free; the legacy client sends an address only, which was allocated before. */
-static uint32_t second_free(const ttm__sim *S)
-{
-    return S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(DOUBLE_FREE);
-}
-
 /* Frees every record of a list (in random order) and gives its address back to pool (when
  * not NULL). */
 static void free_all(ttm__sim *S, uint32_t pid, ttm__sim_list *l, ttm__sim_pool *pool)
@@ -162,6 +155,70 @@ void ttm__sim_scenario_mesh32(ttm__sim *S)
 
 /* ---- program-pool -------------------------------------------------------------------------- */
 
+/* The site of the events that follow, in the function that set the last one (a helper's events
+ * carry its caller's frames). */
+#define AT_CALLER(S, path) ttm__sim_site((S), (path), (S)->where.func, (S)->where.file)
+
+void ttm__sim_program_freed_again(ttm__sim *S, uint32_t pid, uint16_t device, uint64_t addr,
+                                  uint64_t size, ttm_cause cause)
+{
+    uint32_t r = ttm__sim_alloc(S, pid, device, TTM_MEM_DRAM, addr, size, A_OK);
+    AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+    ttm__sim_free(S, pid, r, F_OK);
+    AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+    ttm__sim_free(S, pid, r, ttm__sim_free_again(S, cause, false));
+}
+
+void ttm__sim_program_release(ttm__sim *S, uint32_t pid, uint32_t r, unsigned path,
+                              const uint64_t *sizes, size_t nsizes)
+{
+    const ttm__sim_rec rec = *ttm__sim_rec_at(S, r);
+    switch (path) {
+    case TTM__SIM_PROG_TWICE: /* the pool freed twice */
+        AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+        ttm__sim_free(S, pid, r, F_OK);
+        AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+        ttm__sim_free(S, pid, r, ttm__sim_second_free(S));
+        break;
+    case TTM__SIM_PROG_CACHED: /* a cached program buffer re-reported, then released three times */
+        AT_CALLER(S, "tt::tt_metal::ProgramCache::find|tt::tt_metal::EnqueueProgram");
+        ttm__sim_because(S, TTM_CAUSE_UNEXPLAINED, false); /* a re-report: no cause */
+        ttm__sim_realloc(S, r, rec.size, TTM__SIM_X(DUPLICATE_ALLOC));
+        AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+        ttm__sim_free(S, pid, r, F_OK);
+        ttm__sim_free(S, pid, r, F_OK);
+        AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+        ttm__sim_free(S, pid, r, ttm__sim_second_free(S));
+        break;
+    case TTM__SIM_PROG_ONCE:
+        AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+        ttm__sim_free(S, pid, r, F_OK);
+        break;
+    default: { /* a stale second free after the address was handed out again */
+        AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+        ttm__sim_free(S, pid, r, F_OK);
+        AT_CALLER(S, TTM__SIM_SITE_PROG_ALLOC);
+        uint32_t next = ttm__sim_alloc(S, pid, rec.device, rec.memtype, rec.addr,
+                                       ttm__sim_pick(S, sizes, nsizes), A_OK);
+        /* the pool's stale free, then the new program's own */
+        if (S->legacy) {
+            AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+            ttm__sim_free(S, pid, next, F_OK); /* the stale free, as the tracker sees it */
+            AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+            /* to the stream, the release just before is freed again */
+            ttm__sim_because(S, TTM_CAUSE_DOUBLE_RELEASE, true);
+            ttm__sim_free(S, pid, next, TTM__SIM_X(EXCESS_FREE));
+        } else {
+            AT_CALLER(S, TTM__SIM_SITE_POOL_FREE);
+            ttm__sim_free(S, pid, r, TTM__SIM_X(DOUBLE_FREE));
+            AT_CALLER(S, TTM__SIM_SITE_PROG_FREE);
+            ttm__sim_free(S, pid, next, F_OK);
+        }
+        break;
+    }
+    }
+}
+
 #define PROG_BATCH 4
 
 /*
@@ -198,47 +255,7 @@ void ttm__sim_scenario_program_pool(ttm__sim *S)
             unsigned i = order[k];
             uint32_t r = prog[i];
             uint64_t addr = ttm__sim_rec_at(S, r)->addr;
-            switch ((batch + i) % 4) {
-            case 0: /* the pool freed twice */
-                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                ttm__sim_free(S, pid, r, F_OK);
-                TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-                ttm__sim_free(S, pid, r, second_free(S));
-                break;
-            case 1: /* a cached program buffer re-reported, then released three times */
-                TTM__SIM_AT(S, "tt::tt_metal::ProgramCache::find|tt::tt_metal::EnqueueProgram");
-                ttm__sim_realloc(S, r, ttm__sim_rec_at(S, r)->size, TTM__SIM_X(DUPLICATE_ALLOC));
-                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                ttm__sim_free(S, pid, r, F_OK);
-                ttm__sim_free(S, pid, r, F_OK);
-                TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-                ttm__sim_free(S, pid, r, second_free(S));
-                break;
-            case 2:
-                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                ttm__sim_free(S, pid, r, F_OK);
-                break;
-            default: { /* a stale second free after the address was handed out again */
-                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                ttm__sim_free(S, pid, r, F_OK);
-                TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
-                uint32_t next = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, addr,
-                                               ttm__sim_pick(S, sizes, NELEM(sizes)), A_OK);
-                /* the pool's stale free, then the new program's own */
-                if (S->legacy) {
-                    TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-                    ttm__sim_free(S, pid, next, F_OK); /* the stale free, as the tracker sees it */
-                    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                    ttm__sim_free(S, pid, next, TTM__SIM_X(EXCESS_FREE));
-                } else {
-                    TTM__SIM_AT(S, TTM__SIM_SITE_POOL_FREE);
-                    ttm__sim_free(S, pid, r, TTM__SIM_X(DOUBLE_FREE));
-                    TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
-                    ttm__sim_free(S, pid, next, F_OK);
-                }
-                break;
-            }
-            }
+            ttm__sim_program_release(S, pid, r, (batch + i) % 4, sizes, NELEM(sizes));
             ttm__sim_pool_give(pool, addr);
         }
     }
@@ -298,6 +315,7 @@ void ttm__sim_scenario_pre_tracking(ttm__sim *S)
             ttm__sim_scope(S, "ttnn::deallocate");
             TTM__SIM_AT(S, "ttnn::Tensor::~Tensor|model::release_preloaded");
             uint32_t r = ttm__sim_list_take(S, &pre);
+            ttm__sim_because(S, TTM_CAUSE_PRE_TRACKING, false);
             ttm__sim_free(S, pid, r, TTM__SIM_X(UNKNOWN_FREE));
             ttm__sim_rec *rec = ttm__sim_rec_at(S, r);
             ttm__sim_pool_give(rec->memtype == TTM_MEM_L1 ? l1 : dram, rec->addr);
@@ -305,8 +323,10 @@ void ttm__sim_scenario_pre_tracking(ttm__sim *S)
     }
     ttm__sim_scope(S, NULL);
     TTM__SIM_AT(S, "ttnn::Tensor::~Tensor|model::release_preloaded");
-    while (pre.n > 0)
+    while (pre.n > 0) {
+        ttm__sim_because(S, TTM_CAUSE_PRE_TRACKING, false);
         ttm__sim_free(S, pid, ttm__sim_list_take(S, &pre), TTM__SIM_X(UNKNOWN_FREE));
+    }
     free_all(S, pid, &live, NULL);
     ttm__sim_proc_exit(S, pid);
     ttm__sim_list_free(&pre);
@@ -357,6 +377,7 @@ void ttm__sim_scenario_reuse(ttm__sim *S)
     TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|model::reuse_without_free");
     uint32_t x = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, a_dram, KIB(8), A_OK);
     if (S->legacy) {
+        ttm__sim_because(S, TTM_CAUSE_UNEXPLAINED, false); /* an address handed out again */
         ttm__sim_realloc(S, x, KIB(256), TTM__SIM_X(DUPLICATE_ALLOC));
         TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|model::reuse_without_free");
         ttm__sim_free(S, pid, x, F_OK); /* one reference stays: a leak at exit */
@@ -421,6 +442,7 @@ void ttm__sim_scenario_leaks(ttm__sim *S)
     TTM__SIM_AT(S, TTM__SIM_SITE_PROG_ALLOC);
     uint32_t prog =
         ttm__sim_alloc(S, p0, 0, TTM_MEM_DRAM, ttm__sim_pool_take(S, pools[0]), KIB(64), A_OK);
+    ttm__sim_because(S, TTM_CAUSE_UNEXPLAINED, false); /* a cached buffer re-reported */
     ttm__sim_realloc(S, prog, KIB(64), TTM__SIM_X(DUPLICATE_ALLOC));
     TTM__SIM_AT(S, TTM__SIM_SITE_PROG_FREE);
     ttm__sim_free(S, p0, prog, F_OK);
@@ -516,6 +538,8 @@ void ttm__sim_scenario_multi_process(ttm__sim *S)
         }
         if (step == 450 && leaked_of_1001 != TTM__SIM_NONE) {
             TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|worker::release_shared");
+            /* a free of another process's buffer after it was reclaimed: nothing explains it */
+            ttm__sim_because(S, TTM_CAUSE_UNEXPLAINED, false);
             ttm__sim_free(S, pid0 + 2, leaked_of_1001,
                           S->legacy ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(UNKNOWN_FREE));
             continue;
@@ -773,7 +797,7 @@ void ttm__sim_scenario_ambiguous(ttm__sim *S)
     TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::to_memory_config");
     ttm__sim_free(S, pid, l, F_OK);
     TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::Tensor::~Tensor");
-    ttm__sim_free(S, pid, l, second_free(S));
+    ttm__sim_free(S, pid, l, ttm__sim_second_free(S));
     TTM__SIM_AT(S, "tt::tt_metal::CreateBuffer|ttnn::to_memory_config");
     uint32_t d = ttm__sim_alloc(S, pid, 0, TTM_MEM_DRAM, b, MIB(2), A_OK);
     TTM__SIM_AT(S, "tt::tt_metal::DeallocateBuffer|ttnn::to_memory_config");

@@ -118,7 +118,7 @@ static void differ(diff_out *o, const char *what, uint64_t expected, uint64_t go
     o->n++;
     if (o->fn == NULL)
         return;
-    char line[160];
+    char line[320];
     snprintf(line, sizeof line, "%s: expected %" PRIu64 ", got %" PRIu64, what, expected, got);
     o->fn(o->arg, line);
 }
@@ -201,6 +201,83 @@ static void check_sites(diff_out *o, const ttm_sim_truth *truth, const ttm_regis
     ttm__free(got.v);
 }
 
+void ttm_sim_cause_score_of(const ttm_sim_truth *truth, const ttm_registry *reg,
+                            ttm_sim_cause_score *out)
+{
+    memset(out, 0, sizeof *out);
+    ttm_cause_stats st[TTM_CAUSE__COUNT];
+    ttm_causes_info info;
+    ttm_registry_causes(reg, st, &info);
+    out->attributed = info.enabled;
+    uint64_t ambiguous = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        ambiguous += truth->cause_ambiguous[c];
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        uint64_t want = truth->cause_count[c], amb = truth->cause_ambiguous[c];
+        out->got[c] = st[c].frees;
+        out->got_ambiguous[c] = st[c].ambiguous;
+        out->got_allocs[c] = st[c].allocs;
+        out->low[c] = want - (amb < want ? amb : want);
+        out->high[c] = want + (ambiguous - amb);
+        out->truth_frees += want;
+        out->got_frees += st[c].frees;
+        out->right += st[c].frees < want ? st[c].frees : want;
+    }
+    if (out->truth_frees > 0)
+        out->accuracy = (uint32_t)(out->right * 10000 / out->truth_frees);
+    else
+        out->accuracy = out->got_frees == 0 ? 10000 : 0;
+}
+
+/* A difference line of its own wording. */
+static void differ_line(diff_out *o, const char *line)
+{
+    o->n++;
+    if (o->fn != NULL)
+        o->fn(o->arg, line);
+}
+
+/* The causes of the registry against the truth's (see sim.h). */
+static void check_causes(diff_out *o, const ttm_sim_truth *truth, const ttm_registry *reg)
+{
+    char what[200];
+    differ(o, "address-only unmatched events without a stated cause", 0, truth->cause_unstated);
+    ttm_sim_cause_score sc;
+    ttm_sim_cause_score_of(truth, reg, &sc);
+    if (!sc.attributed)
+        return;
+    differ(o, "unmatched frees of all causes", sc.truth_frees, sc.got_frees);
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (sc.got[c] < sc.low[c] || sc.got[c] > sc.high[c]) {
+            snprintf(what, sizeof what,
+                     "cause %s: expected %" PRIu64 " frees (%" PRIu64 " to %" PRIu64
+                     " with the ambiguous ones), got %" PRIu64,
+                     ttm_cause_name(c), truth->cause_count[c], sc.low[c], sc.high[c], sc.got[c]);
+            differ_line(o, what);
+        }
+        /* the report says how sure it is: frees it puts on c beyond the truth's are ones it
+         * calls ambiguous itself */
+        if (sc.got[c] > truth->cause_count[c] + sc.got_ambiguous[c]) {
+            snprintf(what, sizeof what,
+                     "cause %s: %" PRIu64 " frees beyond the truth's %" PRIu64
+                     ", of which the registry calls only %" PRIu64 " ambiguous",
+                     ttm_cause_name(c), sc.got[c] - truth->cause_count[c], truth->cause_count[c],
+                     sc.got_ambiguous[c]);
+            differ_line(o, what);
+        }
+        snprintf(what, sizeof what, "cause %s duplicate allocs", ttm_cause_name(c));
+        differ(o, what, truth->cause_allocs[c], sc.got_allocs[c]);
+    }
+    if (sc.accuracy < TTM_SIM_CAUSE_ACCURACY) {
+        snprintf(what, sizeof what,
+                 "causes: expected at least %u.%02u%% of the unmatched frees on the right cause, "
+                 "got %u.%02u%% (%" PRIu64 " of %" PRIu64 ")",
+                 TTM_SIM_CAUSE_ACCURACY / 100, TTM_SIM_CAUSE_ACCURACY % 100, sc.accuracy / 100,
+                 sc.accuracy % 100, sc.right, sc.truth_frees);
+        differ_line(o, what);
+    }
+}
+
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg)
 {
@@ -231,5 +308,6 @@ size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
     ttm__free(devs);
     if (truth->has_sites)
         check_sites(&o, truth, reg);
+    check_causes(&o, truth, reg);
     return o.n;
 }

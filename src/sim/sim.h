@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "common/event.h"
+#include "core/causes.h"
 #include "core/registry.h"
 #include "core/stacks.h"
 
@@ -54,6 +55,17 @@ typedef struct ttm_sim_truth {
     size_t nsites;
     uint64_t sites_lost; /* events of pairs past TTM_SIM_MAX_SITES */
     ttm_sim_site sites[TTM_SIM_MAX_SITES];
+    /* causes (core/causes.h) of the address-only events (no object id) the scenario emitted
+     * unmatched: cause_count[c] the unmatched frees (excess, unknown and double frees) it
+     * emitted for cause c, cause_allocs[c] the duplicate_allocs; cause_ambiguous[c] how many of
+     * cause_count[c] the stream itself cannot tell from another cause (docs/SIMULATOR.md lists
+     * the cases). cause_unstated: address-only unmatched events the scenario emitted without
+     * stating their cause (a scenario's bug; ttm_sim_check() reports it). Zero for the identity
+     * client, which sends object ids. */
+    uint64_t cause_count[TTM_CAUSE__COUNT];
+    uint64_t cause_allocs[TTM_CAUSE__COUNT];
+    uint64_t cause_ambiguous[TTM_CAUSE__COUNT];
+    uint64_t cause_unstated;
 } ttm_sim_truth;
 
 typedef struct ttm_sim_scenario {
@@ -110,9 +122,37 @@ int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, tt
  * one line "class double_free: expected 3, got 2" passed to fn. With call sites, also each
  * (class, stack): the sites of the class's offender entries summed by stack, and the leak
  * groups, must hold the truth's counts (exactly while no entry has more sites than it keeps;
- * else each kept count at most the truth's and the rest in sites_other). Returns the number
- * of differences (0 = the core's verdict equals the ground truth). */
+ * else each kept count at most the truth's and the rest in sites_other). Causes (when the
+ * registry attributes them, i.e. not cfg.no_causes): the frees of all causes sum to the
+ * truth's; each cause's frees lie within what the truth's ambiguity allows
+ * (ttm_sim_cause_score); what a cause has beyond the truth's the registry itself calls
+ * ambiguous; the accuracy is at least TTM_SIM_CAUSE_ACCURACY; each cause's duplicate allocs
+ * equal the truth's. Returns the number of differences (0 = the
+ * core's verdict equals the ground truth). */
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg);
+
+/* The least accuracy of the causes ttm_sim_check() accepts, in hundredths of a percent (99%). */
+#define TTM_SIM_CAUSE_ACCURACY 9900u
+
+/* How the registry's causes compare with the truth's. */
+typedef struct ttm_sim_cause_score {
+    bool attributed;          /* the registry attributes causes (not cfg.no_causes) */
+    uint64_t truth_frees;     /* sum of truth->cause_count */
+    uint64_t got_frees;       /* sum of the registry's frees over the causes */
+    uint64_t right;           /* sum over causes of min(got, truth): frees on the right cause */
+    /* right / truth_frees in hundredths of a percent (10000 when there is nothing to attribute
+     * and nothing was attributed) */
+    uint32_t accuracy;
+    /* per cause c: the bounds the truth allows, truth(c) - ambiguous(c) <= got(c) <= truth(c)
+     * + the ambiguous frees of the other causes, and the registry's figure */
+    uint64_t low[TTM_CAUSE__COUNT], high[TTM_CAUSE__COUNT], got[TTM_CAUSE__COUNT];
+    uint64_t got_ambiguous[TTM_CAUSE__COUNT]; /* of got, what the registry calls ambiguous */
+    uint64_t got_allocs[TTM_CAUSE__COUNT];
+} ttm_sim_cause_score;
+
+/* Scores the registry's causes against the truth (see ttm_sim_cause_score). */
+void ttm_sim_cause_score_of(const ttm_sim_truth *truth, const ttm_registry *reg,
+                            ttm_sim_cause_score *out);
 
 #endif /* TTM_SIM_SIM_H */

@@ -135,6 +135,9 @@ typedef struct ttm__sim {
     ttm__sim_expect_fn fn;
     void *arg;
     ttm_sim_truth *truth;
+    /* the cause stated for the next event (ttm__sim_because()): TTM_CAUSE__COUNT = none */
+    ttm_cause cause;
+    bool cause_ambiguous;
 
     uint16_t ndev;
     uint64_t live[TTM__SIM_MAX_DEVICES][TTM_MEMTYPE_COUNT];
@@ -241,6 +244,23 @@ void ttm__sim_free_size(ttm__sim *S, uint32_t pid, uint32_t rec, uint64_t size, 
 /* Emits an event with every field given (malformed events); no effect on the model. */
 void ttm__sim_raw(ttm__sim *S, uint32_t pid, uint8_t kind, uint16_t device, unsigned memtype,
                   unsigned flags, uint64_t addr, uint64_t size, uint64_t obj, uint32_t expect);
+/*
+ * States why the next event is emitted unmatched, for the ground truth's causes: when it goes
+ * out address-only (the legacy client: no object id) as an unmatched free (excess, unknown or
+ * double free) or a duplicate_alloc, it counts into truth->cause_count[cause] (or
+ * cause_allocs), and into cause_ambiguous[cause] too when ambiguous (the stream itself cannot
+ * tell it from another cause). Events with an object id (the identity client) have no cause:
+ * the statement is dropped. Applies to the next ALLOC or FREE only; an unmatched address-only
+ * event without a statement counts in truth->cause_unstated.
+ */
+void ttm__sim_because(ttm__sim *S, ttm_cause cause, bool ambiguous);
+/* A free of a buffer already released, with its cause stated (ttm__sim_because()): returns
+ * its class, X(DOUBLE_FREE) for the identity client (its object id tells), X(EXCESS_FREE) for
+ * the legacy one (an address allocated before). */
+uint32_t ttm__sim_free_again(ttm__sim *S, ttm_cause cause, bool ambiguous);
+/* ttm__sim_free_again() of a double release: ambiguous, since an address-only stream cannot
+ * tell it from the frees of a MeshBuffer on one device (docs/SIMULATOR.md). */
+uint32_t ttm__sim_second_free(ttm__sim *S);
 /* The class of an address-only free (memtype ANY, no object) that matches no live record:
  * X(EXCESS_FREE) when any space of (device, addr) was ever allocated, else X(UNKNOWN_FREE). */
 uint32_t ttm__sim_legacy_stray(const ttm__sim *S, uint16_t device, uint64_t addr);
@@ -322,6 +342,30 @@ void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t f
  * free is an excess or unknown free (ttm__sim_legacy_stray()). */
 void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m);
 
+/* ---- program buffers (scenarios.c) --------------------------------------------------------- */
+
+/* How a program's buffer is released (TT-Metal's program and its buffer pool both free it). */
+enum {
+    TTM__SIM_PROG_TWICE,  /* freed by the program, then again by the pool: a double release */
+    TTM__SIM_PROG_CACHED, /* a cached program's buffer re-reported (duplicate_alloc), freed
+                           * twice to no reference, then once more by the pool */
+    TTM__SIM_PROG_ONCE,   /* freed once */
+    TTM__SIM_PROG_STALE,  /* freed, its address handed to a new program (a size from sizes),
+                           * then the pool's stale free and the new program's own */
+    TTM__SIM_PROG__COUNT
+};
+
+/* Releases live program buffer record r of pid by path (above), with the call sites of the
+ * program's and the pool's frees under the caller's function. */
+void ttm__sim_program_release(ttm__sim *S, uint32_t pid, uint32_t r, unsigned path,
+                              const uint64_t *sizes, size_t nsizes);
+
+/* A DRAM program buffer of size bytes allocated at (device, addr) (the allocation's site is the
+ * caller's, set before), freed by its program and once more by the program cache: the extra
+ * free's cause is stated (not ambiguous: an address freed so every step is a storm). */
+void ttm__sim_program_freed_again(ttm__sim *S, uint32_t pid, uint16_t device, uint64_t addr,
+                                  uint64_t size, ttm_cause cause);
+
 /* ---- scenarios ----------------------------------------------------------------------------- */
 
 /* The scenario table: X(identifier, name, summary). */
@@ -348,10 +392,16 @@ void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m);
       "a DRAM and an L1 buffer at one address: typeless frees are ambiguous")                      \
     X(invalid, "invalid", "malformed events among valid ones: bad memtypes, flags and kinds")      \
     X(llama, "llama",                                                                              \
-      "llama on an 8-device mesh: ~100k events, weights, KV cache, traces, 1,100 decode steps")
+      "llama on an 8-device mesh: ~100k events, weights, KV cache, traces, 1,100 decode steps")   \
+    X(mix2, "mix2",                                                                                \
+      "every cause of unmatched frees on a 2-device mesh: four processes, addresses reused")       \
+    X(mix8, "mix8",                                                                                \
+      "every cause of unmatched frees on an 8-device mesh and a 4-device sub-mesh, 4 processes")   \
+    X(mix32, "mix32",                                                                              \
+      "every cause of unmatched frees on a 32-device mesh and a 16-device sub-mesh, 4 processes")
 
 /* Each scenario emits its whole run into S (DEVICE_INFO first, every process ending with
- * PROC_EXIT). Defined in scenarios.c and llama.c. */
+ * PROC_EXIT). Defined in scenarios.c, llama.c and mix.c. */
 #define TTM__SIM_DECLARE(id, name, summary) void ttm__sim_scenario_##id(ttm__sim *S);
 TTM__SIM_SCENARIO_MAP(TTM__SIM_DECLARE)
 #undef TTM__SIM_DECLARE

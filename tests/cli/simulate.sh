@@ -19,6 +19,39 @@ for s in $scenarios; do
     done
 done
 
+# causes: every scenario, several seeds, in the legacy client (addresses only): --check holds
+# the attributed causes against the scenario's own, and says the accuracy (at least 99%)
+for s in $scenarios; do
+    for seed in 1 2 3 11; do
+        "$ttmem" simulate --scenario "$s" --client legacy --seed "$seed" --check >/dev/null \
+            2>"$tmp/err"
+        st=$?; check "simulate $s --client legacy --seed $seed --check exits 0 ($(head -c 400 "$tmp/err"))" $st
+        acc=$(sed -n 's/^ttmem: causes: .*(accuracy \([0-9.]*\)%.*/\1/p' "$tmp/err")
+        if grep -q "^ttmem: causes: no address-only unmatched frees" "$tmp/err"; then acc=100; fi
+        awk -v a="${acc:-0}" 'BEGIN { exit !(a >= 99) }'
+        check "simulate $s legacy seed $seed: causes on the right cause >= 99% (${acc:-none})" $?
+    done
+done
+# the mixes have every cause, and the llama run the issue's 3,504 mesh frees and 1,100 storm frees
+for s in mix2 mix8 mix32; do
+    "$ttmem" simulate --scenario "$s" --client legacy --check >/dev/null 2>"$tmp/err"
+    for c in mesh_multiplicity double_release excess_storm pre_tracking unexplained; do
+        grep -Eq "^ttmem: causes: .*[:,] $c [1-9][0-9,]* of [1-9]" "$tmp/err"
+        check "$s: --check counts $c frees ($(grep causes "$tmp/err" | head -c 300))" $?
+    done
+done
+"$ttmem" simulate --scenario llama --client legacy --check >/dev/null 2>"$tmp/err"
+grep -q "^ttmem: causes: 4,604 of 4,604 unmatched frees on the right cause (accuracy 100.00%" \
+    "$tmp/err" &&
+    grep -q "mesh_multiplicity 3,504 of 3,504, excess_storm 1,100 of 1,100$" "$tmp/err"
+check "llama legacy: 3,504 mesh and 1,100 storm frees, all on the right cause ($(grep causes "$tmp/err" | head -c 300))" $?
+
+# --check --seeds N-M: every seed's run checked, one line summing the causes
+"$ttmem" simulate --scenario program-pool --client legacy --check --seeds 4-6 >"$tmp/out" 2>"$tmp/err"
+st=$?; check "simulate --check --seeds 4-6 exits 0 ($(head -c 300 "$tmp/err"))" $st
+[ ! -s "$tmp/out" ] && grep -q "^ttmem: program-pool (legacy client), 3 seeds: 0 failed the check, 0 below 99% on the causes; causes over all seeds 108 of 108 unmatched frees" "$tmp/err"
+check "--seeds prints no report and sums 3 seeds ($(head -c 300 "$tmp/err"))" $?
+
 # the legacy llama report names the worst address and the excess percentage
 "$ttmem" simulate --scenario llama --client legacy >"$tmp/legacy.txt" 2>&1
 grep -Eq "^Worst +device [0-9]+ DRAM 0x[0-9A-F]+ freed [0-9,]+ more times than allocated" "$tmp/legacy.txt"
@@ -110,6 +143,9 @@ bad "missing scenario" "scenario is required" simulate
 bad "unknown flag" "unknown option" simulate --scenario llama --frobnicate
 bad "unknown command" "unknown command" frobnicate
 bad "missing value" "missing its value" simulate --scenario
+bad "seeds without check" "seeds goes with --check" simulate --scenario llama --seeds 1-3
+bad "seeds reversed" "is not N or N-M" simulate --scenario llama --check --seeds 5-2
+bad "seeds not a number" "is not N or N-M" simulate --scenario llama --check --seeds 1-x
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -293,6 +293,30 @@ static void wait_leaked(uint32_t pid, uint64_t leaked, int timeout_ms)
     }
 }
 
+/* Forks a child that talks with this process over two pipes: *go carries the parent's word to
+ * the child, *ready the child's to the parent; each side gets its own ends (the others closed).
+ * Returns the child's pid in the parent (tracked), 0 in the child. */
+static pid_t fork_talking(int *go, int *ready)
+{
+    int g[2], r[2];
+    CHECK(pipe(g) == 0 && pipe(r) == 0, "pipe");
+    pid_t child = fork();
+    CHECK(child >= 0, "fork");
+    if (child == 0) {
+        close(g[1]);
+        close(r[0]);
+        *go = g[0];
+        *ready = r[1];
+        return 0;
+    }
+    it_track(child);
+    close(g[0]);
+    close(r[1]);
+    *go = g[1];
+    *ready = r[0];
+    return child;
+}
+
 /* ---- cases ----------------------------------------------------------------------------------- */
 
 /* One client of one message size: every message type, and every reply checked byte by byte. */
@@ -310,7 +334,8 @@ static void run_size(size_t size)
     send_msg(fd, size, ALLOC, 1, 8192, DRAM, 0x10000);
     send_msg(fd, size, ALLOC, 1, 2048, L1, 0x2000);
     send_msg(fd, size, ALLOC, 0, 4096, DRAM, 0x10000); /* again: reference count 2 */
-    totals t0 = {.dram = 4096, .l1 = 1024, .l1_small = 512, .trace = 65536};
+    /* SYSTEM_MEMORY is in l1_small_allocated, as the prototype had it (case_query) */
+    totals t0 = {.dram = 4096, .l1 = 1024, .l1_small = 512 + (1 << 20), .trace = 65536};
     totals t1 = {.dram = 8192, .l1 = 2048};
     if (size == 144) {
         send_msg(fd, size, CB_ALLOC, 0, 3000, 0, 0x5000);
@@ -568,31 +593,24 @@ static void case_split(void)
 static void case_pid(void)
 {
     start_daemon(NULL);
-    int go[2], ready[2];
-    CHECK(pipe(go) == 0 && pipe(ready) == 0, "pipe");
-    pid_t child = fork();
-    CHECK(child >= 0, "fork");
+    int go, ready;
+    pid_t child = fork_talking(&go, &ready);
     if (child == 0) {
-        close(go[1]);
-        close(ready[0]);
         int fd = poc_connect();
         send_msg(fd, 72, ALLOC, 5, 4096, DRAM, 0x1000);
         send_msg(fd, 72, ALLOC, 5, 2048, L1, 0x2000);
         totals t = {.dram = 4096, .l1 = 2048};
         query(__LINE__, fd, 72, 5, &t);
-        (void)!write(ready[1], "r", 1);
+        (void)!write(ready, "r", 1);
         char x;
-        (void)!read(go[0], &x, 1); /* 1: close and stay; EOF: exit */
+        (void)!read(go, &x, 1); /* 1: close and stay; EOF: exit */
         close(fd);
-        (void)!write(ready[1], "c", 1);
-        (void)!read(go[0], &x, 1);
+        (void)!write(ready, "c", 1);
+        (void)!read(go, &x, 1);
         _exit(0);
     }
-    it_track(child);
-    close(go[0]);
-    close(ready[1]);
     char x;
-    CHECK(read(ready[0], &x, 1) == 1, "the child is ready");
+    CHECK(read(ready, &x, 1) == 1, "the child is ready");
 
     char cmd[512], out[128];
     snprintf(cmd, sizeof cmd, "%s status --json --socket %s > %s/status.json", g_ttmem, g_sock,
@@ -607,8 +625,8 @@ static void case_pid(void)
     CHECK(system(cmd) == 0, "status --json shows the real pid with its bytes, not the claimed");
 
     /* the connection closes, the process runs on: its buffers stay */
-    CHECK(write(go[1], "1", 1) == 1, "tell the child");
-    CHECK(read(ready[0], &x, 1) == 1, "the child closed its connection");
+    CHECK(write(go, "1", 1) == 1, "tell the child");
+    CHECK(read(ready, &x, 1) == 1, "the child closed its connection");
     it_sleep_us(300000);
     ttm_report s;
     snap(&s);
@@ -617,7 +635,8 @@ static void case_pid(void)
     CHECK_EQ(it_class(&s, TTM_CLASS_LEAKED_AT_EXIT), 0);
     ttm_report_clear(&s);
     /* then it exits: leaked_at_exit within the once-a-second check */
-    close(go[1]);
+    close(go);
+    close(ready);
     CHECK(waitpid(child, NULL, 0) == child, "the child exits");
     it_untrack(child);
     wait_leaked((uint32_t)child, 2, 5000);
@@ -850,11 +869,121 @@ static void case_overflow(void)
     stop_daemon();
 }
 
+/* The QUERY decisions of docs/COMPAT.md ("What a QUERY counts"), each against a real daemon and
+ * with the value the prototype would have replied beside it:
+ *  1. SYSTEM_MEMORY is in l1_small_allocated (the prototype's choice, kept);
+ *  2. one address allocated as L1 then as DRAM on one device is two buffers, each in its own
+ *     field (the prototype: one buffer, L1, the DRAM one a reference), and a FREE releases the
+ *     most recent of them first;
+ *  3. two processes at one key are both counted (the prototype: once, the second a reference);
+ *  4. a non-owner's free releases nothing (the prototype released the owner's buffer); the
+ *     bytes go when the owner frees them or exits.
+ * A QUERY on a connection is the barrier between its messages and another connection's: the
+ * daemon answers it after everything sent before it on that connection. */
+static void case_query(void)
+{
+    start_daemon(NULL);
+    int fd = poc_connect();
+
+    /* 1. SYSTEM_MEMORY; the 72-byte layout too (a v1 monitor has the field) */
+    send_msg(fd, 144, ALLOC, 0, 512, L1_SMALL, 0x3000);
+    send_msg(fd, 144, ALLOC, 0, 1 << 20, SYSTEM_MEMORY, 0x100000000ull);
+    totals t0 = {.l1_small = 512 + (1 << 20)}; /* the prototype: the same */
+    query(__LINE__, fd, 144, 0, &t0);
+    int v1 = poc_connect();
+    query(__LINE__, v1, 72, 0, &t0);
+    close(v1);
+    send_msg(fd, 144, FREE, 0, 0, 0, 0x100000000ull);
+    t0.l1_small = 512;
+    query(__LINE__, fd, 144, 0, &t0);
+    send_msg(fd, 144, FREE, 0, 0, 0, 0x3000);
+    t0.l1_small = 0;
+    query(__LINE__, fd, 144, 0, &t0);
+
+    /* 2. L1 then DRAM at one address of one device */
+    send_msg(fd, 144, ALLOC, 1, 4096, L1, 0x40000);
+    totals t1 = {.l1 = 4096};
+    query(__LINE__, fd, 144, 1, &t1); /* the two allocations in two reads: two times */
+    send_msg(fd, 144, ALLOC, 1, 8192, DRAM, 0x40000);
+    t1.dram = 8192; /* the prototype: dram 0, l1 4096 (ref_count=2) */
+    query(__LINE__, fd, 144, 1, &t1);
+    send_msg(fd, 144, FREE, 1, 0, 0, 0x40000);
+    t1.dram = 0; /* the most recent; the prototype: dram 0, l1 4096 (ref_count=1 remaining) */
+    query(__LINE__, fd, 144, 1, &t1);
+    send_msg(fd, 144, FREE, 1, 0, 0, 0x40000);
+    t1.l1 = 0;
+    query(__LINE__, fd, 144, 1, &t1);
+    ttm_report s;
+    snap(&s);
+    CHECK_EQ(it_class(&s, TTM_CLASS_AMBIGUOUS_FREE), 1); /* the first FREE had two candidates */
+    CHECK_EQ(it_class(&s, TTM_CLASS_DUPLICATE_ALLOC), 0);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FREE_OK), 4);
+    CHECK_EQ(s.totals.live_records, 0);
+    ttm_report_clear(&s);
+
+    /* 3 and 4: another process */
+    int go, ready;
+    pid_t child = fork_talking(&go, &ready);
+    if (child == 0) {
+        int cfd = poc_connect();
+        send_msg(cfd, 144, ALLOC, 2, 4096, DRAM, 0x1000);
+        totals c2 = {.dram = 4096};
+        query(__LINE__, cfd, 144, 2, &c2);
+        (void)!write(ready, "a", 1);
+        char x;
+        if (read(go, &x, 1) != 1)
+            _exit(1);
+        send_msg(cfd, 144, FREE, 3, 0, 0, 0x2000); /* the parent's buffer */
+        totals c3 = {.dram = 1000};                /* nothing released */
+        query(__LINE__, cfd, 144, 3, &c3);
+        (void)!write(ready, "f", 1);
+        (void)!read(go, &x, 1); /* EOF: exit without freeing 0x1000 */
+        _exit(0);
+    }
+    char x;
+    CHECK(read(ready, &x, 1) == 1, "the child allocated");
+    send_msg(fd, 144, ALLOC, 2, 4096, DRAM, 0x1000);
+    totals t2 = {.dram = 8192}; /* the prototype: 4096 (ref_count=2) */
+    query(__LINE__, fd, 144, 2, &t2);
+    send_msg(fd, 144, ALLOC, 3, 1000, DRAM, 0x2000);
+    totals t3 = {.dram = 1000};
+    query(__LINE__, fd, 144, 3, &t3);
+    CHECK(write(go, "g", 1) == 1, "tell the child");
+    CHECK(read(ready, &x, 1) == 1, "the child freed the parent's buffer");
+    query(__LINE__, fd, 144, 3, &t3); /* still 1000; the prototype: 0 */
+    snap(&s);
+    CHECK_EQ(it_class(&s, TTM_CLASS_OVERLAP), 1);
+    CHECK_EQ(it_class(&s, TTM_CLASS_FOREIGN_FREE), 1);
+    const ttm_report_proc *me = it_proc_of(&s, (uint32_t)getpid());
+    const ttm_report_proc *other = it_proc_of(&s, (uint32_t)child);
+    CHECK(me != NULL && other != NULL, "both processes are known");
+    CHECK_EQ(me->stats.live_records, 2);
+    CHECK_EQ(other->stats.live_records, 1);
+    ttm_report_clear(&s);
+    /* the owner's own frees: each process's record is its own */
+    send_msg(fd, 144, FREE, 2, 0, 0, 0x1000);
+    t2.dram = 4096; /* the child's; the prototype: 4096 (ref_count=1 remaining) */
+    query(__LINE__, fd, 144, 2, &t2);
+    send_msg(fd, 144, FREE, 3, 0, 0, 0x2000);
+    t3.dram = 0;
+    query(__LINE__, fd, 144, 3, &t3);
+    /* the child exits holding its buffer: leaked_at_exit, released */
+    close(go);
+    close(ready);
+    CHECK(waitpid(child, NULL, 0) == child, "the child exits");
+    it_untrack(child);
+    wait_leaked((uint32_t)child, 1, 5000);
+    t2.dram = 0;
+    query(__LINE__, fd, 144, 2, &t2);
+    close(fd);
+    stop_daemon();
+}
+
 static const it_case_entry cases[] = {
     {"v1", case_v1},         {"v2", case_v2},     {"v3", case_v3},
     {"mixed", case_mixed},   {"garbage", case_garbage}, {"split", case_split},
     {"pid", case_pid},       {"stall", case_stall}, {"options", case_options},
-    {"random", case_random}, {"overflow", case_overflow},
+    {"random", case_random}, {"overflow", case_overflow}, {"query", case_query},
 };
 
 int main(int argc, char **argv)

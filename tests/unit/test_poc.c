@@ -136,6 +136,38 @@ static void test_round_trip_every_type_and_size(void **state)
     assert_int_equal(ttm__poc_type_since(0), 0);
 }
 
+/* The prefix decode (what ttmemd uses for requests): the seven shared fields as the full decode
+ * gives them, everything past the prefix zero, for every size. */
+static void test_decode_prefix(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {72, 112, 144};
+    for (size_t s = 0; s < 3; s++) {
+        uint8_t b[144];
+        memset(b, 0xA5, sizeof b); /* every byte past the prefix set */
+        memset(b + 1, 0, 3);
+        memset(b + 17, 0, 3);
+        prefix(b, TTM_POC_FREE, 65535, 1ull << 40, 4, -7, 0xFEDCBA9876543210ull, 99);
+        ttm_poc_msg full, got, want;
+        assert_int_equal(ttm__poc_decode(b, sizes[s], &full, NULL), TTM_OK);
+        assert_int_not_equal(full.dram_allocated, 0);
+        memset(&want, 0, sizeof want);
+        want.type = full.type;
+        want.device_id = full.device_id;
+        want.size = full.size;
+        want.buffer_type = full.buffer_type;
+        want.process_id = full.process_id;
+        want.buffer_id = full.buffer_id;
+        want.timestamp = full.timestamp;
+        memset(&got, 0x5A, sizeof got);
+        ttm__poc_decode_prefix(b, &got);
+        assert_memory_equal(&want, &got, sizeof want);
+        assert_int_equal(got.device_id, 65535);
+        assert_int_equal(got.process_id, -7);
+        assert_int_equal(got.buffer_id, 0xFEDCBA9876543210ull);
+    }
+}
+
 static void test_decode_rejects(void **state)
 {
     (void)state;
@@ -221,6 +253,7 @@ int main(void)
         cmocka_unit_test(test_v1_decode),
         cmocka_unit_test(test_v2_v3_offsets),
         cmocka_unit_test(test_round_trip_every_type_and_size),
+        cmocka_unit_test(test_decode_prefix),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_detect_size),
         cmocka_unit_test(test_describe),

@@ -4,6 +4,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -163,6 +164,34 @@ static void test_invalid_utf8_and_binary(void **state)
     assert_int_equal(st.lines, 3);
 }
 
+/* Issue 13: an event whose buffer id the line wrote in decimal carries TTM__FLAG_ADDR_DEC; one
+ * written in 0x-hex carries no flag; the other numbers of the line (pid, size, device) do not
+ * count. */
+static void test_decimal_ids_flagged(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        bool dec;
+    } cases[] = {
+        {"✓ [PID 1] Allocated 16 bytes of DRAM on device 0 (buffer_id=328467008)", true},
+        {"✓ [PID 1] Allocated 16 bytes of DRAM on device 0 (buffer_id=0x1393F040)", false},
+        {"✓ [PID 1] Allocated 16 bytes of DRAM on device 0 (buffer_id=0, ref_count=2)", true},
+        {"✗ [PID 1] Freed buffer 3700768 on device 0 (16 bytes, FINAL)", true},
+        {"✗ [PID 1] Freed buffer 0x387820 on device 0x1 (16 bytes, ref_count=1 remaining)", false},
+        {"⚠ [PID 1] Deallocation for unknown buffer 694960736 on device 4 (allocated before "
+         "tracking started)", true},
+        {"⚠ [PID 1] Deallocation for unknown buffer 0X296C4260 on device 4", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ttm_poclog_stats st = {0};
+        uint32_t pid = 0;
+        ttm_event ev;
+        assert_int_equal(parse(cases[i].line, &st, &pid, &ev), TTM_POCLOG_EVENT);
+        assert_int_equal(ev.flags, cases[i].dec ? TTM__FLAG_ADDR_DEC : 0);
+    }
+}
+
 static void test_timestamps_follow_lines(void **state)
 {
     (void)state;
@@ -189,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_bad_lines_counted_and_kept),
         cmocka_unit_test(test_invalid_utf8_and_binary),
         cmocka_unit_test(test_timestamps_follow_lines),
+        cmocka_unit_test(test_decimal_ids_flagged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

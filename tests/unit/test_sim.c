@@ -8,6 +8,9 @@
  * difference lines. Call sites: with a stacks table every ALLOC and FREE carries a stack of
  * TEXT frames ending in the scenario's function, the stream is otherwise the same, and the
  * frames name the path each expected class comes from (the pool's double free, the mesh views).
+ * Causes: the legacy client's every address-only unmatched free has its cause in the truth,
+ * the registry's attribution matches it (ttm_sim_check(), in every run above), and the check
+ * tells a truth with causes moved apart.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -361,7 +364,8 @@ static void test_table(void **state)
     (void)state;
     static const char *const required[] = {"mesh2",        "mesh8", "mesh32", "program-pool",
                                            "pre-tracking", "reuse", "leaks",  "multi-process",
-                                           "cb-kernel",    "trace", "llama"};
+                                           "cb-kernel",    "trace", "llama",  "mix2",
+                                           "mix8",         "mix32"};
     size_t n = 0;
     const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
     assert_non_null(s);
@@ -657,6 +661,165 @@ static void test_sites_checked(void **state)
     }
 }
 
+/* ---- causes -------------------------------------------------------------------------------- */
+
+static uint64_t sum_causes(const uint64_t v[TTM_CAUSE__COUNT])
+{
+    uint64_t n = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+        n += v[c];
+    return n;
+}
+
+/* The truth of causes: the legacy client's every address-only unmatched free and duplicate
+ * alloc has its cause stated, the identity client's events (object ids) none; the figures of
+ * the scenarios built around a cause. */
+static void test_causes_truth(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    const ttm_sim_scenario *s = ttm_sim_scenarios(&n);
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < 2; c++) {
+            uint64_t events = 0;
+            ttm_sim_truth t;
+            assert_int_equal(ttm_sim_run(s[i].name, (ttm_sim_client)c, 1, count_only, &events, &t),
+                             TTM_OK);
+            assert_int_equal(t.cause_unstated, 0);
+            if (c == TTM_SIM_IDENTITY) {
+                assert_int_equal(sum_causes(t.cause_count) + sum_causes(t.cause_allocs), 0);
+                continue;
+            }
+            assert_int_equal(sum_causes(t.cause_count),
+                             t.class_count[TTM_CLASS_EXCESS_FREE] +
+                                 t.class_count[TTM_CLASS_UNKNOWN_FREE] +
+                                 t.class_count[TTM_CLASS_DOUBLE_FREE]);
+            assert_int_equal(sum_causes(t.cause_allocs), t.class_count[TTM_CLASS_DUPLICATE_ALLOC]);
+            for (unsigned k = 0; k < TTM_CAUSE__COUNT; k++)
+                assert_true(t.cause_ambiguous[k] <= t.cause_count[k]);
+        }
+    }
+    ttm_sim_truth t;
+    uint64_t events = 0;
+    /* the figures: 3,504 mesh-view frees and 1,100 extra frees at the argmax address */
+    assert_int_equal(ttm_sim_run("llama", TTM_SIM_LEGACY, 7, count_only, &events, &t), TTM_OK);
+    assert_int_equal(t.cause_count[TTM_CAUSE_MESH_MULTIPLICITY], 3504);
+    assert_int_equal(t.cause_count[TTM_CAUSE_EXCESS_STORM], 1100);
+    assert_int_equal(sum_causes(t.cause_count), 4604);
+    assert_int_equal(sum_causes(t.cause_ambiguous), 0);
+    assert_int_equal(ttm_sim_run("program-pool", TTM_SIM_LEGACY, 1, count_only, &events, &t),
+                     TTM_OK);
+    assert_int_equal(t.cause_count[TTM_CAUSE_DOUBLE_RELEASE], 36);
+    assert_int_equal(t.cause_ambiguous[TTM_CAUSE_DOUBLE_RELEASE], 36);
+    assert_int_equal(t.cause_allocs[TTM_CAUSE_UNEXPLAINED], 12);
+    assert_int_equal(ttm_sim_run("pre-tracking", TTM_SIM_LEGACY, 1, count_only, &events, &t),
+                     TTM_OK);
+    assert_int_equal(t.cause_count[TTM_CAUSE_PRE_TRACKING], 24);
+    assert_int_equal(ttm_sim_run("multi-process", TTM_SIM_LEGACY, 1, count_only, &events, &t),
+                     TTM_OK);
+    assert_int_equal(t.cause_count[TTM_CAUSE_UNEXPLAINED], 1);
+    /* the mixes: every cause, for every seed */
+    static const char *const mixes[] = {"mix2", "mix8", "mix32"};
+    for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+        for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+            assert_int_equal(ttm_sim_run(mixes[m], TTM_SIM_LEGACY, seeds[k], count_only, &events,
+                                         &t),
+                             TTM_OK);
+            for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+                if (t.cause_count[c] == 0)
+                    fail_msg("%s seed %llu: no unmatched free of cause %s", mixes[m],
+                             (unsigned long long)seeds[k], ttm_cause_name(c));
+            assert_true(t.cause_count[TTM_CAUSE_EXCESS_STORM] >= 2 * 16); /* two storms */
+            assert_true(t.cause_allocs[TTM_CAUSE_UNEXPLAINED] > 0);
+        }
+    }
+}
+
+/* The check of causes: the mixes pass, and a truth with frees moved to another cause, the
+ * accuracy below 99%, a duplicate alloc more or a cause not stated is told apart; with the
+ * registry's attribution off only the statements are checked. */
+static void test_causes_checked(void **state)
+{
+    (void)state;
+    static const char *const mixes[] = {"mix2", "mix8", "mix32"};
+    for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+        ttm_sim_truth truth;
+        ttm_registry *reg = run_checked(mixes[m], TTM_SIM_LEGACY, 3, &truth, NULL);
+        ttm_sim_cause_score sc;
+        ttm_sim_cause_score_of(&truth, reg, &sc);
+        assert_true(sc.attributed);
+        assert_int_equal(sc.got_frees, sc.truth_frees);
+        assert_true(sc.accuracy >= TTM_SIM_CAUSE_ACCURACY);
+
+        /* 5 mesh frees the truth calls pre-tracking: the registry's mesh frees beyond the
+         * truth's are not ones it calls ambiguous, and its pre-tracking frees are below the
+         * least allowed */
+        ttm_sim_truth bad = truth;
+        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] -= 5;
+        bad.cause_count[TTM_CAUSE_PRE_TRACKING] += 5;
+        lines l = {0};
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 2);
+        assert_non_null(strstr(l.first, "cause mesh_multiplicity: "));
+        assert_non_null(strstr(l.first, " frees beyond the truth's"));
+        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] += 5;
+        bad.cause_count[TTM_CAUSE_UNEXPLAINED] -= 2;
+        bad.cause_count[TTM_CAUSE_PRE_TRACKING] -= 3;
+        memset(&l, 0, sizeof l);
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
+        assert_non_null(strstr(l.first, "cause pre_tracking: expected"));
+
+        /* every double release a mesh free (ambiguous) in the truth: within the bounds, and
+         * the registry calls its double releases ambiguous, but the accuracy fails */
+        bad = truth;
+        uint64_t dr = bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE];
+        bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE] = 0;
+        bad.cause_ambiguous[TTM_CAUSE_DOUBLE_RELEASE] = 0;
+        bad.cause_count[TTM_CAUSE_MESH_MULTIPLICITY] += dr;
+        bad.cause_ambiguous[TTM_CAUSE_MESH_MULTIPLICITY] += dr;
+        assert_true(sc.got_ambiguous[TTM_CAUSE_DOUBLE_RELEASE] == sc.got[TTM_CAUSE_DOUBLE_RELEASE]);
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "causes: expected at least 99.00%"));
+
+        /* a storm free the truth calls a double release: within the bounds (the double
+         * releases are ambiguous), but the registry does not call its storm frees ambiguous */
+        bad = truth;
+        bad.cause_count[TTM_CAUSE_EXCESS_STORM]--;
+        bad.cause_count[TTM_CAUSE_DOUBLE_RELEASE]++;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "cause excess_storm: 1 frees beyond the truth's"));
+
+        bad = truth;
+        bad.cause_allocs[TTM_CAUSE_UNEXPLAINED]++;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "cause unexplained duplicate allocs: expected"));
+
+        bad = truth;
+        bad.cause_count[TTM_CAUSE_EXCESS_STORM]++;
+        memset(&l, 0, sizeof l);
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
+        assert_non_null(strstr(l.first, "unmatched frees of all causes: expected"));
+
+        bad = truth;
+        bad.cause_unstated = 2;
+        assert_int_equal(ttm_sim_check(&bad, reg, NULL, NULL), 1);
+        ttm_registry_close(reg);
+
+        /* attribution off: nothing to compare but the statements */
+        ttm_registry_config cfg = {.no_causes = true};
+        assert_int_equal(ttm_registry_open(&reg, &cfg), TTM_OK);
+        assert_int_equal(ttm_sim_run(mixes[m], TTM_SIM_LEGACY, 3, apply_plain, reg, &truth),
+                         TTM_OK);
+        ttm_sim_cause_score_of(&truth, reg, &sc);
+        assert_false(sc.attributed);
+        assert_int_equal(sc.got_frees, 0);
+        assert_int_equal(ttm_sim_check(&truth, reg, print_line, (void *)mixes[m]), 0);
+        ttm_registry_close(reg);
+    }
+}
+
 int main(void)
 {
     size_t n = 0;
@@ -671,6 +834,8 @@ int main(void)
         cmocka_unit_test(test_llama_figures),
         cmocka_unit_test(test_call_sites),
         cmocka_unit_test(test_sites_checked),
+        cmocka_unit_test(test_causes_truth),
+        cmocka_unit_test(test_causes_checked),
     };
     size_t nfixed = sizeof fixed / sizeof fixed[0];
     size_t ntests = nfixed + 2 * n;
