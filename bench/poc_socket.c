@@ -1,6 +1,6 @@
 /*
  * bench/poc_socket.c — the legacy socket's throughput (issue 13): K client processes send N
- * ALLOC/FREE messages in all of the allocation-server prototype's protocol (docs/COMPAT.md,
+ * ALLOC/FREE messages in all, in the allocation-server prototype's protocol (docs/COMPAT.md,
  * "The wire format"), the way its C++ client does (one blocking send() per message, short
  * writes retried), to
  *   (a) a read-only sink: one process, one epoll loop, that reads each connection as fast as it
@@ -18,9 +18,9 @@
  *
  * The clients connect first and wait at a gate; the clock runs from the gate's opening to the
  * server having taken the N-th message (for ttmemd: once every client has exited, its status
- * asked every 0.2 ms, so that no query competes with the clients). Each client sends N/K messages: ALLOC (DRAM, 16 KiB,
- * device client % 8) then FREE of the same address, over 4,096 addresses of its own, encoded
- * once before the gate.
+ * asked every 0.2 ms, so that no query competes with the clients). Each client sends N/K
+ * messages: ALLOC (DRAM, 16 KiB, device client % 8) then FREE of the same address, over 4,096
+ * addresses of its own, encoded once before the gate.
  *
  * Usage: bench_poc_socket [--ttmemd PATH] [--messages N] [--size 72|112|144] [--rounds R]
  *                         [--clients K[,K...]] [--poll-during]
