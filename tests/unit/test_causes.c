@@ -61,13 +61,19 @@ static void s_free(stream *s, uint32_t pid, uint16_t dev, uint64_t addr)
     push(s, pid, TTM_EV_FREE, dev, DRAM, addr, 0);
 }
 
+/* A buffer at (dev, addr) allocated and released. */
+static void s_released(stream *s, uint32_t pid, uint16_t dev, uint64_t addr)
+{
+    s_alloc(s, pid, dev, addr);
+    s_free(s, pid, dev, addr);
+}
+
 /* n events that are no finding: allocations and frees of fresh addresses on device dev */
 static void s_filler(stream *s, uint32_t pid, uint16_t dev, unsigned n)
 {
     static uint64_t next = 0x40000000;
     for (unsigned i = 0; i + 1 < n; i += 2, next += 0x1000) {
-        s_alloc(s, pid, dev, next);
-        s_free(s, pid, dev, next);
+        s_released(s, pid, dev, next);
     }
     if (n % 2) {
         s_alloc(s, pid, dev, next);
@@ -122,6 +128,20 @@ static void check_sum(const ttm_registry *reg, const causes *k)
                                 t.class_count[TTM_CLASS_UNKNOWN_FREE]);
     assert_int_equal(allocs, t.class_count[TTM_CLASS_DUPLICATE_ALLOC]);
     assert_int_equal(k->info.attributed, frees + allocs);
+}
+
+/* The causes of a registry fed the whole of s (checked to sum up to its unmatched frees); s is
+ * freed. */
+static causes run(stream *s, const ttm_registry_config *cfg)
+{
+    ttm_registry *reg = fed(s, cfg);
+    causes k = get_causes(reg);
+    check_sum(reg, &k);
+    ttm_registry_close(reg);
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
+    return k;
 }
 
 static void expect(const causes *k, unsigned cause, uint64_t frees)
@@ -267,13 +287,9 @@ static void test_mesh_needs_pid_and_window(void **state)
     s_free(&s, 8, 1, A);          /* another process: pre_tracking */
     s_filler(&s, 7, 0, 200);      /* far beyond the window */
     s_free(&s, 7, 1, A);          /* too late: pre_tracking */
-    ttm_registry *reg = fed(&s, NULL);
-    causes k = get_causes(reg);
-    check_sum(reg, &k);
+    causes k = run(&s, NULL);
     expect(&k, MESH, 0);
     expect(&k, PRE, 2);
-    ttm_registry_close(reg);
-    free(s.v);
 }
 
 /* A stray and a release of one process with an allocation of it at the address between them
@@ -284,8 +300,7 @@ static void test_mesh_other_buffer(void **state)
     stream s = stream_new();
     /* a one-device buffer at (1, A) released, then a MeshBuffer at A whose per-device free on
      * device 1 comes before its backing free: that free is the MeshBuffer's */
-    s_alloc(&s, 7, 1, A);
-    s_free(&s, 7, 1, A);
+    s_released(&s, 7, 1, A);
     s_alloc(&s, 7, 0, A);
     s_free(&s, 7, 1, A);
     s_free(&s, 7, 0, A);
@@ -295,26 +310,20 @@ static void test_mesh_other_buffer(void **state)
      * allocated and released at the address: not its burst */
     for (uint16_t d = 1; d < 4; d++)
         s_free(&s, 7, d, A2);
-    s_alloc(&s, 7, 0, A2);
-    s_free(&s, 7, 0, A2);
+    s_released(&s, 7, 0, A2);
     s_filler(&s, 7, 0, 100);
     /* a duplicate allocation after the buffer on the other device was allocated and freed */
-    s_alloc(&s, 7, 1, A3);
-    s_free(&s, 7, 1, A3);
+    s_released(&s, 7, 1, A3);
     s_alloc(&s, 7, 0, A3);
     s_alloc(&s, 7, 0, A3);
     s_filler(&s, 7, 0, 100);
-    ttm_registry *reg = fed(&s, NULL);
-    causes k = get_causes(reg);
-    check_sum(reg, &k);
+    causes k = run(&s, NULL);
     expect(&k, MESH, 2);
     expect(&k, DREL, 0);
     expect(&k, PRE, 3);
     assert_int_equal(k.c[MESH].groups, 1);
     assert_int_equal(k.c[MESH].allocs, 0);
     assert_int_equal(k.c[UNEX].allocs, 1);
-    ttm_registry_close(reg);
-    free(s.v);
 }
 
 /* ---- double release, unexplained, pre-tracking ---------------------------------------------- */
@@ -324,31 +333,25 @@ static void test_double_release(void **state)
     (void)state;
     stream s = stream_new();
     /* right after its release, within the burst window: a 1-device burst, ambiguous */
-    s_alloc(&s, 3, 0, A);
-    s_free(&s, 3, 0, A);
+    s_released(&s, 3, 0, A);
     s_free(&s, 3, 0, A);
     s_filler(&s, 3, 0, 100);
     /* beyond the burst window, within 4096 events: a double release, not ambiguous */
-    s_alloc(&s, 3, 0, A2);
-    s_free(&s, 3, 0, A2);
+    s_released(&s, 3, 0, A2);
     s_filler(&s, 3, 0, 100);
     s_free(&s, 3, 0, A2);
     /* a second stray after the first: unexplained */
     s_filler(&s, 3, 0, 100);
     s_free(&s, 3, 0, A2);
     /* beyond 4096 events of its release: unexplained */
-    s_alloc(&s, 3, 0, A3);
-    s_free(&s, 3, 0, A3);
+    s_released(&s, 3, 0, A3);
     s_filler(&s, 3, 0, 4200);
     s_free(&s, 3, 0, A3);
     /* another process frees a released address: unexplained */
-    s_alloc(&s, 3, 0, 0x400000);
-    s_free(&s, 3, 0, 0x400000);
+    s_released(&s, 3, 0, 0x400000);
     s_free(&s, 4, 0, 0x400000);
     s_filler(&s, 3, 0, 100);
-    ttm_registry *reg = fed(&s, NULL);
-    causes k = get_causes(reg);
-    check_sum(reg, &k);
+    causes k = run(&s, NULL);
     expect(&k, DREL, 2);
     expect(&k, UNEX, 3);
     expect(&k, MESH, 0);
@@ -356,8 +359,6 @@ static void test_double_release(void **state)
     assert_int_equal(k.c[DREL].addrs, 2);
     assert_int_equal(k.c[DREL].pending, 0);
     assert_int_equal(k.c[UNEX].npids, 2);
-    ttm_registry_close(reg);
-    free(s.v);
 }
 
 static void test_pre_tracking(void **state)
@@ -391,8 +392,7 @@ static void test_pre_tracking(void **state)
 static void storm(stream *s, uint32_t pid, uint16_t dev, uint64_t addr, unsigned n, unsigned gap,
                   uint64_t (*ns_of)(unsigned))
 {
-    s_alloc(s, pid, dev, addr);
-    s_free(s, pid, dev, addr);
+    s_released(s, pid, dev, addr);
     for (unsigned i = 0; i < n; i++) {
         s_filler(s, pid, dev, gap);
         s->ts += ns_of(i) - s->step * (gap + 1);
@@ -466,14 +466,10 @@ static void test_duplicate_alloc(void **state)
     s_alloc(&s, 5, 2, A2);
     s_alloc(&s, 5, 2, A2);
     s_filler(&s, 5, 0, 100);
-    ttm_registry *reg = fed(&s, NULL);
-    causes k = get_causes(reg);
-    check_sum(reg, &k);
+    causes k = run(&s, NULL);
     assert_int_equal(k.c[MESH].allocs, 1);
     assert_int_equal(k.c[UNEX].allocs, 1);
     assert_int_equal(k.c[MESH].frees + k.c[UNEX].frees, 0);
-    ttm_registry_close(reg);
-    free(s.v);
 }
 
 /* ---- provisional causes --------------------------------------------------------------------- */
@@ -542,8 +538,7 @@ static void test_key_bound(void **state)
     for (unsigned i = 0; i < 10; i++)
         s_free(&s, 3, 0, 0x800000 + i * 0x1000ull);
     /* a storm at an address that found no room: counted, without its history */
-    s_alloc(&s, 3, 0, A);
-    s_free(&s, 3, 0, A);
+    s_released(&s, 3, 0, A);
     for (unsigned i = 0; i < 20; i++) {
         s_filler(&s, 3, 0, 30);
         s_free(&s, 3, 0, A);
@@ -583,8 +578,7 @@ static stream mixed(void)
     }
     storm(&s, 12, 1, 0x2000000, 30, 2, regular_ns);
     s_filler(&s, 12, 2, 60); /* past the window: the storm's strays final */
-    s_alloc(&s, 13, 0, A);
-    s_free(&s, 13, 0, A);
+    s_released(&s, 13, 0, A);
     s_free(&s, 13, 0, A);
     s_free(&s, 13, 3, 0x6000000);
     s_alloc(&s, 13, 3, A2);
