@@ -1,6 +1,6 @@
 /*
  * bench/poc_socket.c — the legacy socket's throughput (issue 13): K client processes send N
- * ALLOC/FREE messages in all of the allocation-server prototype's protocol (docs/COMPAT.md,
+ * ALLOC/FREE messages in all, in the allocation-server prototype's protocol (docs/COMPAT.md,
  * "The wire format"), the way its C++ client does (one blocking send() per message, short
  * writes retried), to
  *   (a) a read-only sink: one process, one epoll loop, that reads each connection as fast as it
@@ -18,9 +18,9 @@
  *
  * The clients connect first and wait at a gate; the clock runs from the gate's opening to the
  * server having taken the N-th message (for ttmemd: once every client has exited, its status
- * asked every 0.2 ms, so that no query competes with the clients). Each client sends N/K messages: ALLOC (DRAM, 16 KiB,
- * device client % 8) then FREE of the same address, over 4,096 addresses of its own, encoded
- * once before the gate.
+ * asked every 0.2 ms, so that no query competes with the clients). Each client sends N/K
+ * messages: ALLOC (DRAM, 16 KiB, device client % 8) then FREE of the same address, over 4,096
+ * addresses of its own, encoded once before the gate.
  *
  * Usage: bench_poc_socket [--ttmemd PATH] [--messages N] [--size 72|112|144] [--rounds R]
  *                         [--clients K[,K...]] [--poll-during]
@@ -495,7 +495,8 @@ int main(int argc, char **argv)
     int status = 0;
     for (unsigned ki = 0; ki < nks; ki++) {
         unsigned k = ks[ki];
-        double ratio[MAX_ROUNDS], cpu_ratio[MAX_ROUNDS];
+        double ratio[MAX_ROUNDS], cpu_ratio[MAX_ROUNDS], sink_spread[MAX_ROUNDS],
+            daemon_spread[MAX_ROUNDS];
         printf("%u client%s:\n", k, k == 1 ? "" : "s");
         for (unsigned round = 0; round < rounds; round++) {
             /* in turn first, so that neither gains from going second (a warm cache, a
@@ -512,6 +513,9 @@ int main(int argc, char **argv)
                 status = 1;
             ratio[round] = s.wall_s / d.wall_s;
             cpu_ratio[round] = s.cpu.run_s > 0 ? d.cpu.run_s / s.cpu.run_s : 0;
+            /* fairness: how far apart the clients finished, as a share of the last one's time */
+            sink_spread[round] = s.last_end > 0 ? (s.last_end - s.first_end) / s.last_end : 0;
+            daemon_spread[round] = d.last_end > 0 ? (d.last_end - d.first_end) / d.last_end : 0;
             printf("  round %u\n", round + 1);
             print_row("sink", &s, total);
             print_row("ttmemd", &d, total);
@@ -521,8 +525,12 @@ int main(int argc, char **argv)
         }
         double med = median(ratio, rounds), cpu_med = median(cpu_ratio, rounds);
         printf("  %u client%s over %u rounds: ttmemd / sink events/s median %.3f (min %.3f, "
-               "max %.3f); CPU per message %.2fx the sink's (median)\n",
+               "max %.3f); CPU per message %.2fx the sink's (median)",
                k, k == 1 ? "" : "s", rounds, med, ratio[0], ratio[rounds - 1], cpu_med);
+        if (k > 1)
+            printf("; the clients' ends %.0f%% apart with the sink, %.0f%% with ttmemd (median)",
+                   median(sink_spread, rounds) * 100, median(daemon_spread, rounds) * 100);
+        printf("\n");
     }
     rmdir(dir);
     return status;
