@@ -741,8 +741,8 @@ static void case_options(void)
     /* the optional path as a separate word, with a detached daemon */
     char cmd[600], path[160];
     snprintf(cmd, sizeof cmd,
-             "%s --socket %s/y.sock --poc-socket %s/z.sock --pid-file %s/y.pid --log-file "
-             "%s/y.log",
+             "%s --no-state --socket %s/y.sock --poc-socket %s/z.sock --pid-file %s/y.pid "
+             "--log-file %s/y.log",
              g_ttmemd, it_dir, it_dir, it_dir, it_dir);
     CHECK(system(cmd) == 0, "a detached ttmemd with --poc-socket PATH starts");
     snprintf(path, sizeof path, "%s/y.pid", it_dir);
