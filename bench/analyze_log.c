@@ -8,7 +8,13 @@
  * added until the text reaches 64 MiB. Each round then splits it into lines, parses them and
  * applies the events to a fresh registry, as analyze-log does. Baseline from the same run: only
  * splitting the text into lines (memchr), the floor any line-oriented parser pays.
+ *
+ * Cause attribution (core/causes.h; budget: at most 20% of analyze-log's throughput) is
+ * measured in the same run: the rounds alternate a registry with attribution (the default,
+ * ttm_registry_causes() read at the end, as the report does) and one with cfg.no_causes, and
+ * the ratio of their medians is printed.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +28,7 @@
 #include "sim/sim.h"
 
 #define TARGET_BYTES (64u << 20)
-#define ROUNDS 5
+#define ROUNDS 7
 
 typedef struct text {
     char *buf;
@@ -59,10 +65,11 @@ static void emit_line(void *arg, uint32_t pid, const ttm_event *ev)
         append(t, line, n);
 }
 
-static double analyze(const text *t, uint64_t *events)
+static double analyze(const text *t, bool causes, uint64_t *events, uint64_t *attributed)
 {
     ttm_registry *reg = NULL;
-    if (ttm_registry_open(&reg, NULL) != TTM_OK)
+    ttm_registry_config cfg = {.no_causes = !causes};
+    if (ttm_registry_open(&reg, &cfg) != TTM_OK)
         exit(1);
     ttm_poclog_stats st;
     memset(&st, 0, sizeof st);
@@ -77,8 +84,12 @@ static double analyze(const text *t, uint64_t *events)
             ttm_registry_apply(reg, pid, &ev);
         p += n + 1;
     }
+    ttm_cause_stats cs[TTM_CAUSE__COUNT];
+    ttm_causes_info info;
+    ttm_registry_causes(reg, cs, &info);
     double dt = ttm_bench_now_s() - t0;
     *events = st.events;
+    *attributed = info.attributed;
     ttm_registry_close(reg);
     return dt;
 }
@@ -109,21 +120,32 @@ int main(void)
         }
         ttm_registry_close(t.reg);
     }
-    double dts[ROUNDS], splits[ROUNDS];
-    uint64_t events = 0;
+    double dts[ROUNDS], offs[ROUNDS], splits[ROUNDS];
+    uint64_t events = 0, attributed = 0, none = 0;
     size_t lines = 0;
     for (int r = 0; r < ROUNDS; r++) {
-        dts[r] = analyze(&t, &events);
+        dts[r] = analyze(&t, true, &events, &attributed);
+        offs[r] = analyze(&t, false, &events, &none);
         splits[r] = split_only(&t, &lines);
     }
     qsort(dts, ROUNDS, sizeof dts[0], ttm_bench_cmp_double);
+    qsort(offs, ROUNDS, sizeof offs[0], ttm_bench_cmp_double);
     qsort(splits, ROUNDS, sizeof splits[0], ttm_bench_cmp_double);
     double mb = (double)t.len / 1e6;
     printf("bench_analyze_log: %.1f MB of prototype log text, %zu lines, %llu events; median of "
            "%d rounds\n",
            mb, lines, (unsigned long long)events, ROUNDS);
-    printf("  parse + classify (analyze-log): %8.1f MB/s  %6.1f ns/line\n", mb / dts[ROUNDS / 2],
-           dts[ROUNDS / 2] * 1e9 / (double)lines);
+    printf("  parse + classify (analyze-log): %8.1f MB/s  %6.1f ns/line  (%llu unmatched frees "
+           "and duplicate allocs attributed)\n",
+           mb / dts[ROUNDS / 2], dts[ROUNDS / 2] * 1e9 / (double)lines,
+           (unsigned long long)attributed);
+    printf("  ... without causes (no_causes): %8.1f MB/s  %6.1f ns/line\n", mb / offs[ROUNDS / 2],
+           offs[ROUNDS / 2] * 1e9 / (double)lines);
+    /* the machine may be shared: the best rounds are the least disturbed */
+    printf("  attribution: throughput with causes %.1f%% of without (medians; best rounds "
+           "%.1f%%), cost %.1f%% (budget 20%%)\n",
+           100.0 * offs[ROUNDS / 2] / dts[ROUNDS / 2], 100.0 * offs[0] / dts[0],
+           100.0 * (1.0 - offs[ROUNDS / 2] / dts[ROUNDS / 2]));
     printf("  baseline, split lines only    : %8.1f MB/s  %6.1f ns/line\n",
            mb / splits[ROUNDS / 2], splits[ROUNDS / 2] * 1e9 / (double)lines);
     ttm__free(t.buf);

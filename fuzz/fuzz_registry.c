@@ -9,11 +9,13 @@
  * Input: a first byte choosing the configuration (bit 0: small bounds, bit 1: a default
  * architecture), then records of 1 control byte + one 64-byte ttm_event. Control byte: bits
  * 0-1 the process (pid 100..103), bit 6 apply through ttm_registry_apply_batch, bit 7 the
- * process exits after the event.
+ * process exits after the event. The causes of the unmatched frees (core/causes.h) are read
+ * back and checked against the classes, and survive a save and load unchanged.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "core/legacy.h"
 #include "core/registry.h"
 #include "core/report.h"
@@ -31,8 +33,52 @@ static bool count_live(const ttm_live *l, void *arg)
     return ++*(size_t *)arg < 100000;
 }
 
+/* The causes hold their invariants: one cause for every unmatched free and duplicate alloc. */
+static void check_causes(const ttm_registry *reg, ttm_cause_stats *cs, ttm_causes_info *info)
+{
+    ttm_registry_causes(reg, cs, info);
+    ttm_totals t;
+    ttm_registry_totals(reg, &t);
+    uint64_t frees = 0, allocs = 0;
+    for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++) {
+        if (cs[c].cause != c || cs[c].ambiguous > cs[c].frees ||
+            cs[c].pending > cs[c].frees + cs[c].allocs || cs[c].ninstances > TTM_CAUSE_INSTANCES ||
+            cs[c].npids > TTM_CAUSE_PIDS)
+            abort();
+        frees += cs[c].frees;
+        allocs += cs[c].allocs;
+    }
+    /* (frees of an object id have no cause: only address-only events are attributed) */
+    if (info->enabled && (frees > t.class_count[TTM_CLASS_EXCESS_FREE] +
+                                      t.class_count[TTM_CLASS_UNKNOWN_FREE] ||
+                          allocs > t.class_count[TTM_CLASS_DUPLICATE_ALLOC] ||
+                          info->attributed != frees + allocs || info->keys > info->keys_max))
+        abort();
+}
+
 static void query_all(ttm_registry *reg)
 {
+    static ttm_cause_stats cs[TTM_CAUSE__COUNT], cs2[TTM_CAUSE__COUNT];
+    ttm_causes_info info, info2;
+    check_causes(reg, cs, &info);
+    uint8_t *buf;
+    size_t len;
+    if (ttm_registry_save(reg, NULL, 0, &buf, &len) == TTM_OK) {
+        ttm_registry *b;
+        const uint8_t *annex;
+        size_t alen;
+        char msg[160];
+        ttm_registry_config cfg = {.max_cause_keys = (uint32_t)info.keys_max};
+        if (ttm_registry_load(&b, &cfg, buf, len, &annex, &alen, msg, sizeof msg) != TTM_OK)
+            abort();
+        check_causes(b, cs2, &info2);
+        for (unsigned c = 0; c < TTM_CAUSE__COUNT; c++)
+            if (cs[c].frees != cs2[c].frees || cs[c].allocs != cs2[c].allocs ||
+                cs[c].pending != cs2[c].pending || cs[c].addrs != cs2[c].addrs)
+                abort();
+        ttm_registry_close(b);
+        ttm__free(buf);
+    }
     ttm_totals t;
     ttm_registry_totals(reg, &t);
     static ttm_device_stats devs[CAP];
@@ -63,7 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     ttm_registry_config small = {.max_live_per_pid = 8, .max_offenders = 16,
                                  .max_history = 64, .max_freed_objs = 16,
-                                 .max_leaks_listed = 4, .max_processes = 3};
+                                 .max_leaks_listed = 4, .max_processes = 3,
+                                 .max_cause_keys = 4};
     ttm_registry *reg;
     if (ttm_registry_open(&reg, (data[0] & 1) ? &small : NULL) != TTM_OK)
         return 0;
@@ -97,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 /* ---- seeds: event sequences as libttmem writes them, covering every class ---- */
 
 #define NSEEDS 3
-#define SEED_EVENTS 24
+#define SEED_EVENTS 25
 static uint8_t seed_buf[NSEEDS][1 + SEED_EVENTS * REC];
 static const uint8_t *seed_ptrs[NSEEDS];
 static size_t seed_lens[NSEEDS];
@@ -157,6 +204,9 @@ size_t ttm__fuzz_seeds(const uint8_t *const **seeds, const size_t **sizes)
         e = ev_mem(TTM_EV_FREE, TTM_MEM_DRAM, 0, 0x1000, 4096, 0, q++);
         off = put(b, off, 0, &e);
         e = ev_mem(TTM_EV_FREE, TTM_MEM_DRAM, 0, 0x1000, 4096, 0, q++); /* double free */
+        e.flags = TTM__FLAG_ADDR_DEC; /* written in decimal */
+        off = put(b, off, 0, &e);
+        e = ev_mem(TTM_EV_FREE, TTM_MEM_DRAM, 1, 0x1000, 4096, 0, q++); /* a mesh burst's */
         off = put(b, off, 0, &e);
         e = ev_mem(TTM_EV_FREE, TTM_MEM_ANY, 0, 0x99000, 0, 0, q++); /* unknown free */
         off = put(b, off, 0x40, &e);

@@ -71,6 +71,7 @@ typedef struct cz_rel {
     uint16_t nstrays;        /* strays joined (at most one per device) */
     uint16_t noff;           /* of them on devices other than d0: the burst is a mesh's when > 0 */
     uint8_t space;           /* ttm_space of the buffer released */
+    uint8_t memtype;         /* its memtype */
     bool d0_member;          /* a stray on d0 joined */
     bool d0_stray;           /* a stray at (d0, addr) came since: the next is not the first */
 } cz_rel;
@@ -101,7 +102,7 @@ typedef struct cz_stray {
 } cz_stray;
 
 #define RING       8192u /* entries of each ring: more than 2 W events' worth of each */
-#define BUCKETS    8192u
+#define BUCKETS    4096u
 #define W_CAP      4096u /* the burst window's bound */
 #define DR_WINDOW  4096u /* a double release follows its release within this many events */
 #define STORM_MIN  16u   /* non-mesh strays that make an address a storm */
@@ -159,6 +160,15 @@ static bool key_match(const void *e, const void *key)
 static const ttm_table_type key_type = {
     .entry_size = sizeof(cz_key), .hash = key_hash, .empty = key_empty, .match = key_match};
 
+/* The heads of the rings' chains for the addresses of one hash, side by side: an event reads
+ * one cache line of them. keyed: a per-address state exists at an address of this hash (an
+ * allocation elsewhere, most of them, skips the table's lookup); never cleared, as keys never
+ * are. */
+typedef struct cz_bucket {
+    uint64_t rel, al, st;
+    uint64_t keyed;
+} cz_bucket;
+
 /* Totals of one cause. */
 typedef struct cz_tot {
     uint64_t frees, allocs, ambiguous, groups;
@@ -168,13 +178,36 @@ typedef struct cz_tot {
     bool more_pids;
 } cz_tot;
 
-/* What finalizing changes: copied whole by a query that finalizes the pending strays. */
+/* A cause's worst addresses: the TOP_KEEP with the most of its frees and duplicate allocs
+ * (weight), in order (weight descending, device, address), kept as the weights grow: an address
+ * enters when it passes the last one (or finds a free place). An address whose weight falls to 0
+ * (its frees moved to a storm) leaves a free place, which the next address counted takes:
+ * exact while no address left, the first TOP_KEEP - (addresses that left) exact after. Saved
+ * with the state, so a loaded registry keeps the same list. */
+#define TOP_KEEP 8
+
+typedef struct cz_top_e {
+    uint64_t addr;
+    uint64_t weight;
+    uint16_t device;
+} cz_top_e;
+
+typedef struct cz_top {
+    unsigned n;
+    cz_top_e e[TOP_KEEP];
+} cz_top;
+
+/* What finalizing changes. A query works on a copy whose keys table is an overlay: the
+ * per-address states it changes, copied from base (the live table) when first touched. */
 typedef struct cz_acc {
     cz_tot tot[TTM_CAUSE__COUNT];
     uint64_t pending[TTM_CAUSE__COUNT]; /* only in a query's copy */
     uint64_t hist_dev[HIST_MAX + 1], hist_frees[HIST_MAX + 1]; /* mesh bursts by size */
     uint64_t attributed;
+    uint64_t addrs[TTM_CAUSE__COUNT];   /* per-address states with weight in the cause */
+    cz_top top[TTM_CAUSE__COUNT];
     ttm_table keys;
+    const ttm_table *base;              /* NULL: keys is the live table */
 } cz_acc;
 
 struct ttm__causes {
@@ -190,7 +223,7 @@ struct ttm__causes {
     uint64_t rel_next, rel_closed; /* next seq; releases below rel_closed are closed */
     uint64_t al_next;
     uint64_t st_next, st_fin;      /* next seq; strays below st_fin are final */
-    uint64_t rel_head[BUCKETS], al_head[BUCKETS], st_head[BUCKETS];
+    cz_bucket bk[BUCKETS];
     cz_acc acc;
 };
 
@@ -209,7 +242,8 @@ static inline bool space_fits(unsigned a, unsigned b)
 
 static inline size_t bucket_of(uint64_t addr)
 {
-    return ttm__mix64(addr) & (BUCKETS - 1);
+    /* Fibonacci hashing: addresses are aligned, their middle bits vary */
+    return (size_t)(((addr >> 5) * 0x9e3779b97f4a7c15ull) >> 52) & (BUCKETS - 1);
 }
 
 static inline uint64_t window(const ttm__causes *c)
@@ -289,28 +323,106 @@ void ttm__causes_close(ttm__causes *c)
 
 /* ---- per-address state ---------------------------------------------------------------------- */
 
-static cz_key *key_find(const cz_acc *a, uint16_t device, uint64_t addr)
+static cz_key *table_key(const ttm_table *t, uint16_t device, uint64_t addr)
 {
     cz_key q = {.addr = addr, .device = device};
-    return ttm__table_find(&a->keys, &key_type, key_hash_of(device, addr), &q);
+    return ttm__table_find(t, &key_type, key_hash_of(device, addr), &q);
 }
 
 /* The key of (device, addr), created when missing; NULL when the table is full (the caller
  * counts the drop) or memory is short. */
 static cz_key *key_get(ttm__causes *c, uint16_t device, uint64_t addr)
 {
-    cz_key *k = key_find(&c->acc, device, addr);
+    cz_key *k = table_key(&c->acc.keys, device, addr);
     if (k != NULL)
         return k;
-    k = ttm__table_add(&c->acc.keys, &key_type, key_hash_of(device, addr));
+    uint64_t h = key_hash_of(device, addr);
+    k = ttm__table_add(&c->acc.keys, &key_type, h);
     if (k == NULL)
         return NULL;
+    c->bk[bucket_of(addr)].keyed = 1;
     memset(k, 0, sizeof *k);
     k->addr = addr;
     k->device = device;
     k->memtype = TTM_MEM_ANY;
     k->kflags = KEY_USED;
     return k;
+}
+
+/* The per-address state finalizing changes in a: the live one, or in a query's copy the
+ * overlay's, copied from the live table when first touched (NULL: none, or no memory). */
+static cz_key *acc_key(cz_acc *a, uint16_t device, uint64_t addr)
+{
+    cz_key *k = table_key(&a->keys, device, addr);
+    if (k != NULL || a->base == NULL)
+        return k;
+    const cz_key *b = table_key(a->base, device, addr);
+    if (b == NULL || (k = ttm__table_add(&a->keys, &key_type, key_hash_of(device, addr))) == NULL)
+        return NULL;
+    *k = *b;
+    return k;
+}
+
+/* The state of (device, addr) as a sees it (overlay first). */
+static const cz_key *acc_key_c(const cz_acc *a, uint16_t device, uint64_t addr)
+{
+    const cz_key *k = table_key(&a->keys, device, addr);
+    return k != NULL || a->base == NULL ? k : table_key(a->base, device, addr);
+}
+
+static inline uint64_t weight(const cz_key *k, unsigned cause)
+{
+    return (uint64_t)k->frees[cause] + k->dups[cause];
+}
+
+static bool top_before(const cz_top_e *x, const cz_top_e *y)
+{
+    if (x->weight != y->weight)
+        return x->weight > y->weight;
+    if (x->device != y->device)
+        return x->device < y->device;
+    return x->addr < y->addr;
+}
+
+/* Puts e in its place in the list (it is not in it), when it ranks among the TOP_KEEP. */
+static void top_insert(cz_top *t, const cz_top_e *e)
+{
+    if (t->n == TOP_KEEP && !top_before(e, &t->e[TOP_KEEP - 1]))
+        return;
+    unsigned at = t->n < TOP_KEEP ? t->n++ : TOP_KEEP - 1;
+    while (at > 0 && top_before(e, &t->e[at - 1])) {
+        t->e[at] = t->e[at - 1];
+        at--;
+    }
+    t->e[at] = *e;
+}
+
+/* k's weight in cause changed from old: the counts of addresses and the worst ones follow. */
+static void key_weighed(cz_acc *a, const cz_key *k, unsigned cause, uint64_t old)
+{
+    uint64_t w = weight(k, cause);
+    if (w == old)
+        return;
+    a->addrs[cause] += (old == 0) - (w == 0);
+    cz_top *t = &a->top[cause];
+    for (unsigned i = 0; i < t->n; i++) {
+        if (t->e[i].addr != k->addr || t->e[i].device != k->device)
+            continue;
+        if (w == 0) { /* it left the cause (moved to a storm): its place is free */
+            memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof t->e[0]);
+            t->n--;
+            return;
+        }
+        cz_top_e e = t->e[i]; /* weights only grow but by a move to zero: it moves up */
+        e.weight = w;
+        memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof t->e[0]);
+        t->n--;
+        top_insert(t, &e);
+        return;
+    }
+    cz_top_e e = {.addr = k->addr, .weight = w, .device = k->device};
+    if (w != 0)
+        top_insert(t, &e);
 }
 
 /* ---- finalizing ----------------------------------------------------------------------------- */
@@ -338,16 +450,52 @@ static void key_note(cz_key *k, uint32_t pid, uint64_t ts)
 
 /* True when some allocation at s's address by s's pid on another device lies within w events
  * of s: s is part of a mesh's allocation burst. */
+/* True when pid allocated at addr (on any device) after clock lo and before hi: a stray and a
+ * release with such an allocation between them are of two buffers. */
+static bool alloc_between(const ttm__causes *c, uint64_t addr, uint32_t pid, uint64_t lo,
+                          uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(addr)].al); a != NULL;
+         a = al_get(c, a->prev)) {
+        if (a->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (a->clock < hi && a->addr == addr && a->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when pid released its buffer at (device, addr) after clock lo and before hi. */
+static bool released_between(const ttm__causes *c, uint64_t addr, uint16_t device, uint32_t pid,
+                             uint64_t lo, uint64_t hi)
+{
+    unsigned steps = 0;
+    for (const cz_rel *r = rel_get(c, c->bk[bucket_of(addr)].rel); r != NULL;
+         r = rel_get(c, r->prev)) {
+        if (r->clock <= lo || ++steps > WALK_MAX)
+            break;
+        if (r->clock < hi && r->addr == addr && r->device == device && r->pid == pid)
+            return true;
+    }
+    return false;
+}
+
+/* True when some allocation at s's address by s's pid on another device lies within w events
+ * of s, and was not released before s: s is part of a mesh's allocation burst (a mesh's
+ * per-device buffers are all live together). */
 static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
 {
     unsigned steps = 0;
-    for (const cz_alloc *a = al_get(c, c->al_head[bucket_of(s->addr)]); a != NULL;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(s->addr)].al); a != NULL;
          a = al_get(c, a->prev)) {
         if (a->clock + w < s->clock || ++steps > WALK_MAX)
             break;
-        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid)
+        if (a->clock > s->clock + w || a->addr != s->addr || a->pid != s->pid ||
+            a->device == s->device)
             continue;
-        if (a->device != s->device)
+        if (a->clock > s->clock ||
+            !released_between(c, s->addr, a->device, s->pid, a->clock, s->clock))
             return true;
     }
     return false;
@@ -357,7 +505,7 @@ static bool dup_in_mesh(const ttm__causes *c, const cz_stray *s, uint64_t w)
  * still provisional (a query's copy counts it). */
 static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pending)
 {
-    cz_key *k = key_find(a, s->device, s->addr);
+    cz_key *k = acc_key(a, s->device, s->addr);
     ttm_cause cause;
     a->attributed++;
     if (s->kind == ST_DUP) {
@@ -366,8 +514,10 @@ static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pe
         tot_note(t, s->pid, s->ts);
         t->allocs++;
         if (k != NULL) {
+            uint64_t old = weight(k, cause);
             k->dups[cause] = sat32(k->dups[cause]);
             key_note(k, s->pid, s->ts);
+            key_weighed(a, k, cause, old);
         }
         a->pending[cause] += pending;
         return;
@@ -412,6 +562,7 @@ static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pe
                     uint32_t n = k->frees[moved[i]];
                     if (n == 0)
                         continue;
+                    uint64_t old = weight(k, moved[i]), old_storm = weight(k, TTM_CAUSE_EXCESS_STORM);
                     cz_tot *t = &a->tot[moved[i]];
                     t->frees -= n;
                     if (moved[i] == TTM_CAUSE_DOUBLE_RELEASE) {
@@ -427,6 +578,8 @@ static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pe
                         st->first_ts = k->nm_first_ts;
                     k->frees[TTM_CAUSE_EXCESS_STORM] += n;
                     k->frees[moved[i]] = 0;
+                    key_weighed(a, k, moved[i], old);
+                    key_weighed(a, k, TTM_CAUSE_EXCESS_STORM, old_storm);
                 }
                 for (unsigned i = 0; i < k->npids; i++)
                     pids_note(st->pids, &st->npids, &st->more_pids, k->pids[i]);
@@ -443,10 +596,12 @@ static void finalize(const ttm__causes *c, cz_acc *a, const cz_stray *s, bool pe
     t->ambiguous += amb;
     a->pending[cause] += pending;
     if (k != NULL) {
+        uint64_t old = weight(k, cause);
         k->frees[cause] = sat32(k->frees[cause]);
         k->amb += amb;
         k->pend[cause] += pending;
         key_note(k, s->pid, s->ts);
+        key_weighed(a, k, cause, old);
     }
 }
 
@@ -510,8 +665,11 @@ static void join(ttm__causes *c, cz_rel *r, cz_stray *s, cz_key *k)
         r->cmin = s->clock;
     if (s->clock > r->cmax)
         r->cmax = s->clock;
-    if (k != NULL)
+    if (k != NULL) {
         k->burst = r->seq;
+        if (k->memtype == TTM_MEM_ANY) /* a free that did not say: the buffer released's */
+            k->memtype = r->memtype;
+    }
     if (r->noff > 0 && r->cmax - r->cmin > c->max_span)
         c->max_span = r->cmax - r->cmin;
 }
@@ -534,22 +692,23 @@ static void on_release(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsign
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->rel_next++;
     cz_rel *r = &c->rel[seq & (RING - 1)];
-    *r = (cz_rel){.seq = seq, .prev = c->rel_head[b], .clock = clock, .ts = ev->ts,
+    *r = (cz_rel){.seq = seq, .prev = c->bk[b].rel, .clock = clock, .ts = ev->ts,
                   .addr = ev->addr, .cmin = clock, .cmax = clock, .pid = pid,
-                  .device = ev->device, .space = space_of(memtype)};
-    c->rel_head[b] = seq;
+                  .device = ev->device, .space = space_of(memtype),
+                  .memtype = (uint8_t)memtype};
+    c->bk[b].rel = seq;
     /* the strays at the address by pid that came before it, within the window, join it */
     uint64_t w = window(c);
     unsigned steps = 0;
-    for (cz_stray *s = st_get(c, c->st_head[b]); s != NULL; s = st_get(c, s->prev)) {
+    for (cz_stray *s = st_get(c, c->bk[b].st); s != NULL; s = st_get(c, s->prev)) {
         if (s->seq < c->st_fin || s->clock + w < clock || ++steps > WALK_MAX)
             break;
         /* not one on d0: the buffer released was allocated there after that stray */
         if (s->kind != ST_FREE || s->rel != 0 || s->addr != ev->addr || s->pid != pid ||
             s->device == ev->device || !space_fits(s->space, r->space))
             continue;
-        cz_key *k = key_find(&c->acc, s->device, s->addr);
-        if (burst_lacks(r, s->device, k))
+        cz_key *k = table_key(&c->acc.keys, s->device, s->addr);
+        if (burst_lacks(r, s->device, k) && !alloc_between(c, ev->addr, pid, s->clock, clock))
             join(c, r, s, k);
     }
 }
@@ -574,12 +733,12 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->st_next++;
     cz_stray *s = &c->st[seq & (RING - 1)];
-    *s = (cz_stray){.seq = seq, .prev = c->st_head[b], .clock = clock, .ts = ev->ts,
+    *s = (cz_stray){.seq = seq, .prev = c->bk[b].st, .clock = clock, .ts = ev->ts,
                     .addr = ev->addr, .pid = pid, .device = ev->device,
                     .memtype = (uint8_t)memtype, .kind = (uint8_t)kind,
                     .space = space_of(memtype),
                     .unknown = cls == TTM_CLASS_UNKNOWN_FREE, .dec = dec};
-    c->st_head[b] = seq;
+    c->bk[b].st = seq;
     if (kind != ST_FREE)
         return;
     /* the releases at the address: the key's latest (a double release?) and the burst to join */
@@ -587,7 +746,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
     bool key_seen = false;
     cz_rel *to = NULL;
     unsigned steps = 0;
-    for (cz_rel *r = rel_get(c, c->rel_head[b]); r != NULL; r = rel_get(c, r->prev)) {
+    for (cz_rel *r = rel_get(c, c->bk[b].rel); r != NULL; r = rel_get(c, r->prev)) {
         if (r->clock + DR_WINDOW < clock || ++steps > WALK_MAX)
             break;
         if (r->addr != ev->addr || !space_fits(r->space, s->space))
@@ -598,7 +757,7 @@ static void on_stray(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
             r->d0_stray = true;
         }
         if (to == NULL && r->pid == pid && r->clock + w >= clock && r->seq >= c->rel_closed &&
-            burst_lacks(r, ev->device, k))
+            burst_lacks(r, ev->device, k) && !alloc_between(c, ev->addr, pid, r->clock, clock))
             to = r;
         if (to != NULL && key_seen)
             break;
@@ -612,10 +771,10 @@ static void on_alloc(ttm__causes *c, uint32_t pid, const ttm_event *ev, unsigned
 {
     size_t b = bucket_of(ev->addr);
     uint64_t seq = c->al_next++;
-    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->al_head[b], .clock = clock,
+    c->al[seq & (RING - 1)] = (cz_alloc){.seq = seq, .prev = c->bk[b].al, .clock = clock,
                                          .addr = ev->addr, .pid = pid, .device = ev->device};
-    c->al_head[b] = seq;
-    cz_key *k = c->acc.keys.live != 0 ? key_find(&c->acc, ev->device, ev->addr) : NULL;
+    c->bk[b].al = seq;
+    cz_key *k = c->bk[b].keyed ? table_key(&c->acc.keys, ev->device, ev->addr) : NULL;
     if (k != NULL) {
         k->allocs++;
         k->memtype = (uint8_t)memtype;
@@ -670,18 +829,13 @@ static uint64_t pending_count(const ttm__causes *c)
     return n;
 }
 
-static bool acc_copy(cz_acc *dst, const cz_acc *src)
+/* A query's copy of src: everything but the per-address states, which it sees through an
+ * overlay (acc_key()). Owns the overlay's array (freed with ttm__table_free). */
+static void acc_overlay(cz_acc *dst, const cz_acc *src)
 {
     *dst = *src;
-    dst->keys.slots = NULL;
-    if (src->keys.mask == 0)
-        return true;
-    size_t bytes = (src->keys.mask + 1) * sizeof(cz_key);
-    dst->keys.slots = ttm__malloc(bytes);
-    if (dst->keys.slots == NULL)
-        return false;
-    memcpy(dst->keys.slots, src->keys.slots, bytes);
-    return true;
+    ttm__table_init(&dst->keys, &key_type, 2 * RING);
+    dst->base = &src->keys;
 }
 
 static unsigned hist_mode(const uint64_t *h)
@@ -726,32 +880,7 @@ static ttm_cause_instance instance_of(const cz_key *k, unsigned cause)
     return in;
 }
 
-/* True when x ranks before y among a cause's instances: frees descending, device, addr. */
-static bool inst_before(const ttm_cause_instance *x, const ttm_cause_instance *y)
-{
-    if (x->frees + x->allocs != y->frees + y->allocs)
-        return x->frees + x->allocs > y->frees + y->allocs;
-    if (x->device != y->device)
-        return x->device < y->device;
-    return x->addr < y->addr;
-}
-
-static void inst_push(ttm_cause_stats *cs, const ttm_cause_instance *in)
-{
-    size_t n = cs->ninstances;
-    if (n == TTM_CAUSE_INSTANCES && !inst_before(in, &cs->instances[n - 1]))
-        return;
-    size_t at = n < TTM_CAUSE_INSTANCES ? n : n - 1;
-    while (at > 0 && inst_before(in, &cs->instances[at - 1])) {
-        cs->instances[at] = cs->instances[at - 1];
-        at--;
-    }
-    cs->instances[at] = *in;
-    if (n < TTM_CAUSE_INSTANCES)
-        cs->ninstances++;
-}
-
-static void fill(const ttm__causes *c, const cz_acc *a, ttm_cause_stats out[TTM_CAUSE__COUNT])
+static void fill(const cz_acc *a, ttm_cause_stats out[TTM_CAUSE__COUNT])
 {
     for (unsigned i = 0; i < TTM_CAUSE__COUNT; i++) {
         const cz_tot *t = &a->tot[i];
@@ -776,24 +905,16 @@ static void fill(const ttm__causes *c, const cz_acc *a, ttm_cause_stats out[TTM_
     }
     out[TTM_CAUSE_MESH_MULTIPLICITY].mesh_devices = (uint16_t)hist_mode(a->hist_dev);
     out[TTM_CAUSE_MESH_MULTIPLICITY].frees_per_group = (uint16_t)hist_mode(a->hist_frees);
-    if (a->keys.mask == 0)
-        return;
-    for (size_t i = 0; i <= a->keys.mask; i++) {
-        const cz_key *k = (const cz_key *)a->keys.slots + i;
-        if (k->kflags == 0)
-            continue;
-        for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++) {
-            if (k->frees[cause] == 0 && k->dups[cause] == 0)
-                continue;
-            out[cause].addrs++;
-            ttm_cause_instance in = instance_of(k, cause);
-            in.allocs = k->allocs;
-            if (k->frees[cause] == 0)
-                in.frees = 0;
-            inst_push(&out[cause], &in);
+    for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++) {
+        ttm_cause_stats *cs = &out[cause];
+        cs->addrs = a->addrs[cause];
+        const cz_top *t = &a->top[cause];
+        for (unsigned i = 0; i < t->n && cs->ninstances < TTM_CAUSE_INSTANCES; i++) {
+            const cz_key *k = acc_key_c(a, t->e[i].device, t->e[i].addr);
+            if (k != NULL)
+                cs->instances[cs->ninstances++] = instance_of(k, cause);
         }
     }
-    (void)c;
 }
 
 void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COUNT],
@@ -806,23 +927,19 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
         *info = (ttm_causes_info){0};
     if (c == NULL)
         return;
-    cz_acc copy;
-    const cz_acc *a = &c->acc;
-    bool copied = acc_copy(&copy, &c->acc);
-    if (copied) {
-        /* as if the stream ended now: every pending stray final, every burst closed */
-        memset(copy.pending, 0, sizeof copy.pending);
-        uint64_t w = window(c);
-        for (uint64_t q = c->st_fin; q < c->st_next; q++) {
-            const cz_stray *s = &c->st[q & (RING - 1)];
-            finalize(c, &copy, s, provisional(c, s, w));
-        }
-        for (uint64_t q = c->rel_closed; q < c->rel_next; q++)
-            if (rel_get(c, q) != NULL)
-                close_release(&copy, rel_get(c, q));
-        a = &copy;
+    /* as if the stream ended now: every pending stray final, every burst closed, in a copy */
+    cz_acc copy, *a = &copy;
+    acc_overlay(&copy, &c->acc);
+    memset(copy.pending, 0, sizeof copy.pending);
+    uint64_t w = window(c);
+    for (uint64_t q = c->st_fin; q < c->st_next; q++) {
+        const cz_stray *s = &c->st[q & (RING - 1)];
+        finalize(c, &copy, s, provisional(c, s, w));
     }
-    fill(c, a, out);
+    for (uint64_t q = c->rel_closed; q < c->rel_next; q++)
+        if (rel_get(c, q) != NULL)
+            close_release(&copy, rel_get(c, q));
+    fill(a, out);
     if (info != NULL) {
         *info = (ttm_causes_info){
             .enabled = true,
@@ -834,11 +951,8 @@ void ttm__causes_report(const ttm__causes *c, ttm_cause_stats out[TTM_CAUSE__COU
             .keys_max = c->max_keys,
             .dropped = c->dropped,
         };
-        if (!copied)
-            info->attributed = c->acc.attributed;
     }
-    if (copied)
-        ttm__free(copy.keys.slots);
+    ttm__table_free(&copy.keys);
 }
 
 /* ---- process exits -------------------------------------------------------------------------- */
@@ -863,7 +977,8 @@ void ttm__causes_exit(ttm__causes *c, uint32_t pid)
  *   the non-zero mesh-size counts (a count, then index | devices-or-frees << 16 and count),
  *   the releases still in reach (a count, 9 words each), the allocations (a count, 5 words
  *   each), the pending strays (a count, 7 words each), the per-address states (a count,
- *   KEY_WORDS each).
+ *   KEY_WORDS each), and per cause its worst addresses (a count, then address and weight |
+ *   device << 48).
  * Bucket heads are rebuilt from the entries in order of their sequence numbers.
  */
 #define TOT_WORDS 9
@@ -948,14 +1063,15 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
             put(w, a->hist_frees[i]);
         }
     }
-    uint64_t lo = c->rel_next > RING ? c->rel_next - RING : 1, n = 0;
-    for (uint64_t q = lo; q < c->rel_next; q++)
-        n += rel_get(c, q) != NULL && rel_kept(c, rel_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->rel_next; q++) {
+    /* each ring's entries still in reach, after their count (patched once known) */
+    size_t at = w->b->len;
+    uint64_t n = 0;
+    put(w, 0);
+    for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++) {
         const cz_rel *r = rel_get(c, q);
         if (r == NULL || !rel_kept(c, r))
             continue;
+        n++;
         put(w, r->seq);
         put(w, r->prev);
         put(w, r->clock);
@@ -965,23 +1081,26 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
         put(w, r->cmax);
         put(w, (uint64_t)r->pid | (uint64_t)r->device << 32 | (uint64_t)r->space << 48 |
                    (uint64_t)r->d0_member << 56 | (uint64_t)r->d0_stray << 57);
-        put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16);
+        put(w, (uint64_t)r->nstrays | (uint64_t)r->noff << 16 | (uint64_t)r->memtype << 32);
     }
-    lo = c->al_next > RING ? c->al_next - RING : 1;
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
+    at = w->b->len;
     n = 0;
-    for (uint64_t q = lo; q < c->al_next; q++)
-        n += al_get(c, q) != NULL && al_kept(c, al_get(c, q));
-    put(w, n);
-    for (uint64_t q = lo; q < c->al_next; q++) {
+    put(w, 0);
+    for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++) {
         const cz_alloc *al = al_get(c, q);
         if (al == NULL || !al_kept(c, al))
             continue;
+        n++;
         put(w, al->seq);
         put(w, al->prev);
         put(w, al->clock);
         put(w, al->addr);
         put(w, (uint64_t)al->pid | (uint64_t)al->device << 32);
     }
+    if (w->err == 0)
+        ttm__bw_patch(w, at, n, 8);
     put(w, c->st_next - c->st_fin);
     for (uint64_t q = c->st_fin; q < c->st_next; q++) {
         const cz_stray *s = &c->st[q & (RING - 1)];
@@ -1021,6 +1140,14 @@ void ttm__causes_save(const ttm__causes *c, ttm_bw *w)
         put(w, k->nm_last_clk);
         put(w, dbits(k->sq_ns));
         put(w, dbits(k->sq_ev));
+    }
+    for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++) {
+        const cz_top *t = &a->top[cause];
+        put(w, t->n);
+        for (unsigned i = 0; i < t->n; i++) {
+            put(w, t->e[i].addr);
+            put(w, t->e[i].weight | (uint64_t)t->e[i].device << 48);
+        }
     }
 }
 
@@ -1115,8 +1242,10 @@ int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, si
         e.d0_stray = (k >> 57) & 1;
         e.nstrays = (uint16_t)m;
         e.noff = (uint16_t)(m >> 16);
+        e.memtype = (uint8_t)(m >> 32);
         if (e.seq == 0 || e.seq >= c->rel_next || e.seq + RING < c->rel_next || e.prev >= e.seq ||
-            e.space > SPACE_ANY || (k >> 58) != 0 || (m >> 32) != 0 || e.noff > e.nstrays ||
+            e.space > SPACE_ANY || (k >> 58) != 0 || (m >> 40) != 0 || e.noff > e.nstrays ||
+            !(ttm__memtype_valid(e.memtype) || e.memtype == TTM_MEM_ANY) ||
             e.cmin > e.clock || e.cmax < e.clock || e.clock > c->clock ||
             c->rel[e.seq & (RING - 1)].seq != 0)
             BAD("release %llu of the causes is malformed", (unsigned long long)i);
@@ -1206,28 +1335,47 @@ int ttm__causes_load(ttm__causes *c, const uint8_t *p, size_t len, char *msg, si
             e.amb > e.frees[TTM_CAUSE_DOUBLE_RELEASE] || !(e.sq_ns >= 0) || !(e.sq_ev >= 0) ||
             e.nm_last_clk < e.nm_first_clk || e.nm_last_ts < e.nm_first_ts)
             BAD("address %llu of the causes is malformed", (unsigned long long)i);
-        if (key_find(a, e.device, e.addr) != NULL)
+        if (table_key(&a->keys, e.device, e.addr) != NULL)
             BAD("address %llu of the causes appears twice", (unsigned long long)i);
-        cz_key *k = ttm__table_add(&a->keys, &key_type, key_hash_of(e.device, e.addr));
+        uint64_t h = key_hash_of(e.device, e.addr);
+        cz_key *k = ttm__table_add(&a->keys, &key_type, h);
         if (k == NULL) {
             if (a->keys.live < c->max_keys)
                 return TTM_ENOMEM;
             c->dropped++;
             continue;
         }
+        c->bk[bucket_of(e.addr)].keyed = 1;
         *k = e;
+        for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++)
+            a->addrs[cause] += weight(k, cause) != 0;
+    }
+    for (unsigned cause = 0; cause < TTM_CAUSE__COUNT; cause++) {
+        cz_top *t = &a->top[cause];
+        uint64_t nt = get(r);
+        if (nt > TOP_KEEP)
+            BAD("the worst addresses of cause %s are malformed", ttm_cause_name(cause));
+        for (t->n = 0; t->n < nt; t->n++) {
+            cz_top_e *e = &t->e[t->n];
+            e->addr = get(r);
+            uint64_t v = get(r);
+            e->weight = v & ((1ull << 48) - 1);
+            e->device = (uint16_t)(v >> 48);
+            if (e->weight == 0 || (t->n > 0 && !top_before(&t->e[t->n - 1], e)))
+                BAD("the worst addresses of cause %s are malformed", ttm_cause_name(cause));
+        }
     }
     if (r->bad || ttm__br_left(r) != 0)
         BAD("the causes have %zu bytes too many", ttm__br_left(r));
     /* the bucket heads: each ring's entries in order, newest last */
     for (uint64_t q = c->rel_next > RING ? c->rel_next - RING : 1; q < c->rel_next; q++)
         if (rel_get(c, q) != NULL)
-            c->rel_head[bucket_of(rel_get(c, q)->addr)] = q;
+            c->bk[bucket_of(rel_get(c, q)->addr)].rel = q;
     for (uint64_t q = c->al_next > RING ? c->al_next - RING : 1; q < c->al_next; q++)
         if (al_get(c, q) != NULL)
-            c->al_head[bucket_of(al_get(c, q)->addr)] = q;
+            c->bk[bucket_of(al_get(c, q)->addr)].al = q;
     for (uint64_t q = c->st_fin; q < c->st_next; q++)
-        c->st_head[bucket_of(st_get(c, q)->addr)] = q;
+        c->bk[bucket_of(st_get(c, q)->addr)].st = q;
     return TTM_OK;
 #undef BAD
 }

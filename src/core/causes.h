@@ -92,7 +92,9 @@ typedef struct ttm_cause_stats {
     uint32_t pids[TTM_CAUSE_PIDS];
     uint8_t npids;
     bool more_pids;
-    size_t ninstances;    /* by frees descending */
+    size_t ninstances;    /* by the cause's frees + allocs at the address descending, then
+                           * device, then address (docs/CLASSIFICATION.md, "Addresses and
+                           * instances") */
     ttm_cause_instance instances[TTM_CAUSE_INSTANCES];
 } ttm_cause_stats;
 
@@ -104,8 +106,9 @@ typedef struct ttm_causes_info {
     uint64_t window_events;  /* the mesh burst window now (events) */
     uint16_t devices;        /* the device set the window is derived from */
     uint64_t keys, keys_max; /* per-address state held, and its bound */
-    uint64_t dropped;        /* addresses whose state was given up at the bound (their later
-                              * frees are attributed without their history) */
+    uint64_t dropped;        /* strays (unmatched frees, duplicate allocs) whose address found
+                              * no room for its state at the bound: attributed without its
+                              * history (no storm, no instance) */
 } ttm_causes_info;
 
 #endif /* TTM_CORE_CAUSES_H */
