@@ -583,6 +583,11 @@ static void test_call_sites(void **state)
             /* the same events and truth, but for the call sites */
             assert_true(r.hash == plain);
             assert_memory_equal(&with, &without, offsetof(ttm_sim_truth, has_sites));
+            assert_memory_equal(with.cause_count, without.cause_count, sizeof with.cause_count);
+            assert_memory_equal(with.cause_allocs, without.cause_allocs, sizeof with.cause_allocs);
+            assert_memory_equal(with.cause_ambiguous, without.cause_ambiguous,
+                                sizeof with.cause_ambiguous);
+            assert_int_equal(with.cause_unstated, without.cause_unstated);
             assert_true(with.has_sites && !without.has_sites && without.nsites == 0);
             if (r.scoped == 0)
                 fail_msg("%s: no event has a scope", s[i].name);
