@@ -685,38 +685,52 @@ static size_t mesh_ops(ttm__sim *S, const ttm__sim_mesh *m, unsigned order, uint
     return n;
 }
 
-void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
+void ttm__sim_mesh_free_begin(ttm__sim *S, ttm__sim_mesh *m, ttm__sim_mesh_freeing *f)
 {
-    uint32_t ops[2 * TTM__SIM_MAX_DEVICES];
-    unsigned order = S->mesh_frees++ % 3;
-    size_t n = mesh_ops(S, m, order, ops);
-    bool released[TTM__SIM_MAX_DEVICES] = {false};
-    for (size_t k = 0; k < n; k++) {
-        uint32_t i = ops[k] & ~MESH_OP_BACKING;
-        bool backing = (ops[k] & MESH_OP_BACKING) != 0;
-        ttm__sim_layer(S, backing ? MESH_DEALLOC : MESH_DEALLOC_PART);
-        if (S->legacy) {
-            if (i == 0) {
-                /* Both frees on the first device look alike: the first releases the backing
-                 * record, the second finds nothing live at an address allocated before. */
-                /* (a MeshBuffer on one device looks exactly like a double release) */
-                if (released[0])
-                    ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, m->ndev == 1);
-                ttm__sim_free(S, m->pid, m->backing[0],
-                              released[0] ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(FREE_OK));
-                released[0] = true;
-            } else {
-                ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, false);
-                ttm__sim_free(S, m->pid, m->part[i],
-                              ttm__sim_legacy_stray(S, (uint16_t)(m->first + i), m->addr));
-            }
-        } else if (backing) {
-            ttm__sim_free(S, m->pid, m->backing[i], TTM__SIM_X(FREE_OK));
-            released[i] = true;
+    memset(f, 0, sizeof *f);
+    f->m = m;
+    f->n = mesh_ops(S, m, S->mesh_frees++ % 3, f->ops);
+}
+
+bool ttm__sim_mesh_free_step(ttm__sim *S, ttm__sim_mesh_freeing *f)
+{
+    if (f->k == f->n)
+        return false;
+    ttm__sim_mesh *m = f->m;
+    uint32_t i = f->ops[f->k] & ~MESH_OP_BACKING;
+    bool backing = (f->ops[f->k] & MESH_OP_BACKING) != 0;
+    f->k++;
+    ttm__sim_layer(S, backing ? MESH_DEALLOC : MESH_DEALLOC_PART);
+    if (S->legacy) {
+        if (i == 0) {
+            /* Both frees on the first device look alike: the first releases the backing
+             * record, the second finds nothing live at an address allocated before. */
+            /* (a MeshBuffer on one device looks exactly like a double release) */
+            if (f->released[0])
+                ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, m->ndev == 1);
+            ttm__sim_free(S, m->pid, m->backing[0],
+                          f->released[0] ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(FREE_OK));
+            f->released[0] = true;
         } else {
+            ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, false);
             ttm__sim_free(S, m->pid, m->part[i],
-                          released[i] ? TTM__SIM_X(VIEW_AFTER_OWNER) : TTM__SIM_X(FREE_VIEW));
+                          ttm__sim_legacy_stray(S, (uint16_t)(m->first + i), m->addr));
         }
+    } else if (backing) {
+        ttm__sim_free(S, m->pid, m->backing[i], TTM__SIM_X(FREE_OK));
+        f->released[i] = true;
+    } else {
+        ttm__sim_free(S, m->pid, m->part[i],
+                      f->released[i] ? TTM__SIM_X(VIEW_AFTER_OWNER) : TTM__SIM_X(FREE_VIEW));
     }
     ttm__sim_layer(S, NULL);
+    return true;
+}
+
+void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
+{
+    ttm__sim_mesh_freeing f;
+    ttm__sim_mesh_free_begin(S, m, &f);
+    while (ttm__sim_mesh_free_step(S, &f))
+        ;
 }

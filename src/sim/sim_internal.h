@@ -342,6 +342,19 @@ void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t f
  * free is an excess or unknown free (ttm__sim_legacy_stray()). */
 void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m);
 
+/* A MeshBuffer's frees one at a time (ttm__sim_mesh_free() in steps), so that other processes'
+ * events can come between them: begin picks the order, each step emits the next free and
+ * returns false when there is none left. m must stay valid until then. */
+typedef struct ttm__sim_mesh_freeing {
+    ttm__sim_mesh *m;
+    uint32_t ops[2 * TTM__SIM_MAX_DEVICES];
+    size_t n, k;
+    bool released[TTM__SIM_MAX_DEVICES];
+} ttm__sim_mesh_freeing;
+
+void ttm__sim_mesh_free_begin(ttm__sim *S, ttm__sim_mesh *m, ttm__sim_mesh_freeing *f);
+bool ttm__sim_mesh_free_step(ttm__sim *S, ttm__sim_mesh_freeing *f);
+
 /* ---- program buffers (scenarios.c) --------------------------------------------------------- */
 
 /* How a program's buffer is released (TT-Metal's program and its buffer pool both free it). */
