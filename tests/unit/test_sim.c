@@ -239,6 +239,21 @@ static void test_scenario_findings(void **state)
     assert_int_equal(count_of("ambiguous", I, TTM_CLASS_AMBIGUOUS_FREE), 0);
     assert_true(count_of("invalid", I, TTM_CLASS_INVALID) > 0);
     assert_true(count_of("llama", I, TTM_CLASS_LEAKED_AT_EXIT) > 0);
+    /* the mixes: with object ids, views, double frees (pools, storms) and unknown frees
+     * (pre-tracking, another process's leftovers), no excess free; addresses only, excess and
+     * unknown frees, no double free; leaks at a worker's exit with either client */
+    static const char *const mixes[] = {"mix2", "mix8", "mix32"};
+    for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+        assert_true(count_of(mixes[m], I, TTM_CLASS_FREE_VIEW) > 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_DOUBLE_FREE) > 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_UNKNOWN_FREE) > 0);
+        assert_int_equal(count_of(mixes[m], I, TTM_CLASS_EXCESS_FREE), 0);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_EXCESS_FREE) > 0);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_UNKNOWN_FREE) > 0);
+        assert_int_equal(count_of(mixes[m], L, TTM_CLASS_DOUBLE_FREE), 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_LEAKED_AT_EXIT) >= 3);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_LEAKED_AT_EXIT) >= 3);
+    }
 }
 
 /* Memtypes the scenarios exercise: CB and KERNEL in cb-kernel, TRACE in trace. */
