@@ -16,8 +16,10 @@
  *   strays (a bounded table, cfg.max_cause_keys);
  * - the totals per cause.
  * A stray waits in its ring (pending) until no later event can change its cause: W events
- * after it, or after the release of the burst it joined. A query finalizes a copy of the
- * totals and the per-address table with every pending stray, as if the stream ended there.
+ * after it, or after the release of the burst it joined. A query finalizes every pending stray
+ * in a copy of the totals, seeing the per-address states through an overlay of those it
+ * touches, as if the stream ended there; the counts of addresses and the worst ones are kept
+ * as the counts change, so a query never walks the per-address table.
  */
 #include <string.h>
 

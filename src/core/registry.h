@@ -7,7 +7,8 @@
  * per second, bytes per live buffer) are in docs/ARCHITECTURE.md.
  *
  * Inside: registry.c (the rules, processes, devices, queries), store.c (the live records),
- * table.c (the side tables), registry_state.c (save and load).
+ * table.c (the side tables), causes.c (the causes of unmatched frees, core/causes.h),
+ * registry_state.c (save and load).
  *
  * Lifecycle: ttm_registry_open() creates a registry, ttm_registry_close() frees it and
  * everything it owns; close(NULL) is a no-op. Nothing returned by a query outlives the next
