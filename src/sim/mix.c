@@ -445,7 +445,12 @@ static void mix_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned step
     const uint32_t w0 = TTM__SIM_PID0 + 2, w1 = TTM__SIM_PID0 + 3;
     const unsigned exit_at = steps / 3, start_at = steps / 2;
     ttm__sim_mark(S, X.m0.pid, "run");
+    /* the steps start on a cadence with some jitter (a decode step every few tens of
+     * microseconds, more on a larger mesh), so the storms recur regularly in time however
+     * many events a step has */
+    const uint64_t t0 = S->ts, cadence = 2 * (16 + 4 * (uint64_t)ndev) * TTM__SIM_TS_STEP;
     for (unsigned step = 0; step < steps; step++) {
+        ttm__sim_clock_at_least(S, t0 + step * cadence + ttm__sim_below(S, cadence / 4));
         if (step % MIX_STORM0_EVERY == 0)
             argmax(S, X.m0.pid);
         if (step % MIX_STORM1_EVERY == 3)

@@ -140,9 +140,32 @@ void ttm__sim_because(ttm__sim *S, ttm_cause cause, bool ambiguous)
     S->cause_ambiguous = ambiguous;
 }
 
+/* One more storm free at ev's address, at time ts. */
+static void truth_storm(ttm_sim_truth *t, uint32_t pid, uint64_t ts, const ttm_event *ev)
+{
+    ttm_sim_storm *st = NULL;
+    for (size_t i = 0; i < t->nstorms && st == NULL; i++)
+        if (t->storms[i].device == ev->device && t->storms[i].addr == ev->addr)
+            st = &t->storms[i];
+    if (st == NULL) {
+        if (t->nstorms == TTM_SIM_MAX_STORMS) {
+            t->storms_lost++;
+            return;
+        }
+        st = &t->storms[t->nstorms++];
+        *st = (ttm_sim_storm){.device = ev->device, .pid = pid, .addr = ev->addr,
+                              .first_ts = ts};
+    } else {
+        double gap = (double)(ts - st->last_ts);
+        st->gaps_sq += gap * gap;
+    }
+    st->frees++;
+    st->last_ts = ts;
+}
+
 /* The cause stated for ALLOC or FREE ev into the truth, when it is address-only and unmatched;
  * the statement is used up. */
-static void truth_cause(ttm__sim *S, const ttm_event *ev, uint32_t expect)
+static void truth_cause(ttm__sim *S, uint32_t pid, const ttm_event *ev, uint32_t expect)
 {
     ttm_sim_truth *t = S->truth;
     ttm_cause c = S->cause;
@@ -158,6 +181,8 @@ static void truth_cause(ttm__sim *S, const ttm_event *ev, uint32_t expect)
     if (is_free) {
         t->cause_count[c]++;
         t->cause_ambiguous[c] += S->cause_ambiguous;
+        if (c == TTM_CAUSE_EXCESS_STORM)
+            truth_storm(t, pid, S->ts, ev); /* (the time ev is about to get) */
     } else {
         t->cause_allocs[c]++;
     }
@@ -172,7 +197,7 @@ static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
         for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             if ((expect & TTM_CLASS_BIT(c)) && ttm_class_is_anomaly(c))
                 truth_site(S, c, ev->stack);
-        truth_cause(S, ev, expect);
+        truth_cause(S, pid, ev, expect);
     }
     ev->ts = S->ts;
     S->ts += TTM__SIM_TS_STEP;
@@ -342,6 +367,12 @@ void ttm__sim_devices(ttm__sim *S, uint16_t ndev)
         ev.dram_channels = p->dram_channels;
         emit(S, TTM__SIM_PID0, &ev, 0);
     }
+}
+
+void ttm__sim_clock_at_least(ttm__sim *S, uint64_t ts)
+{
+    if (S->ts < ts)
+        S->ts = ts;
 }
 
 void ttm__sim_proc_start(ttm__sim *S, uint32_t pid)

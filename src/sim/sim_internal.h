@@ -196,6 +196,9 @@ void ttm__sim_shuffle(ttm__sim *S, uint32_t *v, size_t n);
 /* Emits one DEVICE_INFO per device 0..ndev-1 (Wormhole B0: 12 GiB DRAM, 64 x 1,499,136 B L1),
  * on behalf of the first process. Call it first; ndev <= TTM__SIM_MAX_DEVICES. */
 void ttm__sim_devices(ttm__sim *S, uint16_t ndev);
+/* Moves the clock on to ts when it is behind (a step of a loop that starts on a fixed
+ * cadence, e.g. one decode step every so many microseconds). */
+void ttm__sim_clock_at_least(ttm__sim *S, uint64_t ts);
 /* Emits PROC_START for pid. */
 void ttm__sim_proc_start(ttm__sim *S, uint32_t pid);
 /* Emits PROC_EXIT for pid; every owning record of pid still live is expected as

@@ -603,6 +603,7 @@ static void test_call_sites(void **state)
             assert_memory_equal(with.cause_ambiguous, without.cause_ambiguous,
                                 sizeof with.cause_ambiguous);
             assert_int_equal(with.cause_unstated, without.cause_unstated);
+            assert_memory_equal(with.storms, without.storms, sizeof with.storms);
             assert_true(with.has_sites && !without.has_sites && without.nsites == 0);
             if (r.scoped == 0)
                 fail_msg("%s: no event has a scope", s[i].name);
@@ -821,6 +822,32 @@ static void test_causes_checked(void **state)
         memset(&l, 0, sizeof l);
         assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
         assert_non_null(strstr(l.first, "unmatched frees of all causes: expected"));
+
+        /* the storms: both found with their evidence; one moved, one free more, an
+         * irregular one, another pid: told apart */
+        assert_int_equal(truth.nstorms, 2);
+        assert_true(ttm_sim_storm_regular(&truth.storms[0]) &&
+                    ttm_sim_storm_regular(&truth.storms[1]));
+        assert_int_equal(truth.storms[0].pid, 1000);
+        assert_int_equal(truth.storms[1].pid, 1001);
+        bad = truth;
+        bad.storms[0].addr += 0x100;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "storm at device 1 0x2000100: not among the registry's"));
+        bad = truth;
+        bad.storms[1].frees++;
+        memset(&l, 0, sizeof l);
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
+        assert_non_null(strstr(l.first, " frees: expected"));
+        bad = truth;
+        bad.storms[0].gaps_sq *= 4;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, " regular: expected 0, got 1"));
+        bad = truth;
+        bad.storms[1].pid = 4242;
+        assert_int_equal(ttm_sim_check(&bad, reg, NULL, NULL), 1);
 
         bad = truth;
         bad.cause_unstated = 2;
