@@ -1,9 +1,9 @@
 /*
  * mix.c — the mix2, mix8 and mix32 scenarios: every cause of unmatched frees (core/causes.h) in
  * one run on a 2-, 8- or 32-device mesh, from several processes whose events interleave (also
- * between the frees of one MeshBuffer), with addresses reused. The scenario states the cause of each unmatched free it emits
- * (ttm__sim_because()); docs/SIMULATOR.md describes the run and which of its frees an
- * address-only stream cannot tell apart.
+ * between the frees of one MeshBuffer), with addresses reused. The scenario states the cause of
+ * each unmatched free it emits (ttm__sim_because()); docs/SIMULATOR.md describes the run and which
+ * of its frees an address-only stream cannot tell apart.
  *
  * The processes and what they free unmatched, in the legacy client (addresses only):
  * - 1000, the model, on the whole mesh: weights and activations as MeshBuffers and single-device
@@ -34,31 +34,31 @@
 
 #include "common/alloc.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define A_OK     TTM__SIM_X(ALLOC_OK)
-#define F_OK     TTM__SIM_X(FREE_OK)
+#define NELEM(a)      (sizeof(a) / sizeof((a)[0]))
+#define A_OK          TTM__SIM_X(ALLOC_OK)
+#define F_OK          TTM__SIM_X(FREE_OK)
 #define TTM__SIM_FILE "src/sim/mix.c"
 
-#define MIX_NPROC     4
-#define MIX_ACT_MAX   10 /* MeshBuffer activations live at once, per model */
-#define MIX_SINGLE_MAX 12
-#define MIX_PRE       10 /* single-device buffers allocated before tracking */
-#define MIX_PROG_SLOTS 16
-#define MIX_DR_MAX    6 /* double releases per program buffer address */
+#define MIX_NPROC        4
+#define MIX_ACT_MAX      10 /* MeshBuffer activations live at once, per model */
+#define MIX_SINGLE_MAX   12
+#define MIX_PRE          10 /* single-device buffers allocated before tracking */
+#define MIX_PROG_SLOTS   16
+#define MIX_DR_MAX       6 /* double releases per program buffer address */
 #define MIX_STORM0_EVERY 4
 #define MIX_STORM1_EVERY 6
 
 /* The model (1000) */
-#define M0_STORM      0x02000000ull /* the argmax program buffer, device 1 */
-#define M0_PROG_BASE  0x02400000ull
-#define M0_POOL_BASE  0x20000000ull
+#define M0_STORM     0x02000000ull /* the argmax program buffer, device 1 */
+#define M0_PROG_BASE 0x02400000ull
+#define M0_POOL_BASE 0x20000000ull
 /* The second model (1001) */
-#define M1_PROG_BASE  0x03000000ull
-#define M1_STALE      0x05800000ull /* the stale handle, on its last device */
-#define M1_POOL_BASE  0x80000000ull
+#define M1_PROG_BASE 0x03000000ull
+#define M1_STALE     0x05800000ull /* the stale handle, on its last device */
+#define M1_POOL_BASE 0x80000000ull
 /* The workers (1002, then 1003) */
-#define W_DRAM_BASE   0x08000000ull
-#define W_L1_BASE     0x40000ull
+#define W_DRAM_BASE 0x08000000ull
+#define W_L1_BASE   0x40000ull
 
 static const uint64_t prog_sizes[] = {KIB(16), KIB(24), KIB(32), KIB(64)};
 static const uint64_t single_sizes[] = {KIB(2), KIB(64), KIB(512), MIB(1), MIB(4)};
@@ -84,16 +84,16 @@ typedef struct mix {
     mix_model m0, m1;
     ttm__sim_mesh *weights;
     unsigned nweights;
-    ttm__sim_list pre;     /* 1000's buffers from before tracking */
+    ttm__sim_list pre;      /* 1000's buffers from before tracking */
     ttm__sim_mesh pre_mesh; /* and a MeshBuffer from before tracking (records untracked) */
     bool pre_mesh_live;
     ttm__sim_pool *wdram, *wl1;
-    ttm__sim_list worker;  /* the live buffers of the worker of the moment */
+    ttm__sim_list worker;   /* the live buffers of the worker of the moment */
     ttm__sim_list leftover; /* 1002's buffers at its exit */
     uint32_t stale;         /* 1001's stale handle */
     ttm__sim_mesh solo;     /* 1003's MeshBuffer on a 1x1 mesh */
     bool solo_live;
-    uint32_t worker_pid;    /* the worker running (0: none) */
+    uint32_t worker_pid; /* the worker running (0: none) */
 } mix;
 
 static void model_init(mix *X, mix_model *m, uint32_t pid, uint16_t first, uint16_t ndev,
@@ -376,10 +376,10 @@ static void mix_open(mix *X)
 
     /* 1000's buffers from before tracking: single-device ones and a MeshBuffer */
     for (unsigned i = 0; i < MIX_PRE; i++)
-        ttm__sim_list_push(&X->pre, ttm__sim_untracked(S, m0->pid, (uint16_t)ttm__sim_below(S, n),
-                                                       TTM_MEM_DRAM,
-                                                       ttm__sim_pool_take(S, m0->pool),
-                                                       ttm__sim_pick(S, single_sizes, 4)));
+        ttm__sim_list_push(&X->pre,
+                           ttm__sim_untracked(S, m0->pid, (uint16_t)ttm__sim_below(S, n),
+                                              TTM_MEM_DRAM, ttm__sim_pool_take(S, m0->pool),
+                                              ttm__sim_pick(S, single_sizes, 4)));
     ttm__sim_mesh *pm = &X->pre_mesh;
     memset(pm, 0, sizeof *pm);
     pm->pid = m0->pid;

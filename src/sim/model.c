@@ -153,8 +153,7 @@ static void truth_storm(ttm_sim_truth *t, uint32_t pid, uint64_t ts, const ttm_e
             return;
         }
         st = &t->storms[t->nstorms++];
-        *st = (ttm_sim_storm){.device = ev->device, .pid = pid, .addr = ev->addr,
-                              .first_ts = ts};
+        *st = (ttm_sim_storm){.device = ev->device, .pid = pid, .addr = ev->addr, .first_ts = ts};
     } else {
         double gap = (double)(ts - st->last_ts);
         st->gaps_sq += gap * gap;

@@ -146,8 +146,8 @@ int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, tt
  * (ttm_sim_cause_score); what a cause has beyond the truth's the registry itself calls
  * ambiguous; the accuracy is at least TTM_SIM_CAUSE_ACCURACY; each cause's duplicate allocs
  * equal the truth's; each storm of the truth is among the registry's storm instances with its
- * frees, first and last time, pid, mean period and regularity. Returns the number of differences (0 = the
- * core's verdict equals the ground truth). */
+ * frees, first and last time, pid, mean period and regularity. Returns the number of
+ * differences (0 = the core's verdict equals the ground truth). */
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg);
 
