@@ -1,9 +1,9 @@
 /*
  * mix.c — the mix2, mix8 and mix32 scenarios: every cause of unmatched frees (core/causes.h) in
- * one run on a 2-, 8- or 32-device mesh, from several processes whose events interleave, with
- * addresses reused. The scenario states the cause of each unmatched free it emits
- * (ttm__sim_because()); docs/SIMULATOR.md describes the run and which of its frees an
- * address-only stream cannot tell apart.
+ * one run on a 2-, 8- or 32-device mesh, from several processes whose events interleave (also
+ * between the frees of one MeshBuffer), with addresses reused. The scenario states the cause of
+ * each unmatched free it emits (ttm__sim_because()); docs/SIMULATOR.md describes the run and which
+ * of its frees an address-only stream cannot tell apart.
  *
  * The processes and what they free unmatched, in the legacy client (addresses only):
  * - 1000, the model, on the whole mesh: weights and activations as MeshBuffers and single-device
@@ -34,31 +34,31 @@
 
 #include "common/alloc.h"
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define A_OK     TTM__SIM_X(ALLOC_OK)
-#define F_OK     TTM__SIM_X(FREE_OK)
+#define NELEM(a)      (sizeof(a) / sizeof((a)[0]))
+#define A_OK          TTM__SIM_X(ALLOC_OK)
+#define F_OK          TTM__SIM_X(FREE_OK)
 #define TTM__SIM_FILE "src/sim/mix.c"
 
-#define MIX_NPROC     4
-#define MIX_ACT_MAX   10 /* MeshBuffer activations live at once, per model */
-#define MIX_SINGLE_MAX 12
-#define MIX_PRE       10 /* single-device buffers allocated before tracking */
-#define MIX_PROG_SLOTS 16
-#define MIX_DR_MAX    6 /* double releases per program buffer address */
+#define MIX_NPROC        4
+#define MIX_ACT_MAX      10 /* MeshBuffer activations live at once, per model */
+#define MIX_SINGLE_MAX   12
+#define MIX_PRE          10 /* single-device buffers allocated before tracking */
+#define MIX_PROG_SLOTS   16
+#define MIX_DR_MAX       6 /* double releases per program buffer address */
 #define MIX_STORM0_EVERY 4
 #define MIX_STORM1_EVERY 6
 
 /* The model (1000) */
-#define M0_STORM      0x02000000ull /* the argmax program buffer, device 1 */
-#define M0_PROG_BASE  0x02400000ull
-#define M0_POOL_BASE  0x20000000ull
+#define M0_STORM     0x02000000ull /* the argmax program buffer, device 1 */
+#define M0_PROG_BASE 0x02400000ull
+#define M0_POOL_BASE 0x20000000ull
 /* The second model (1001) */
-#define M1_PROG_BASE  0x03000000ull
-#define M1_STALE      0x05800000ull /* the stale handle, on its last device */
-#define M1_POOL_BASE  0x80000000ull
+#define M1_PROG_BASE 0x03000000ull
+#define M1_STALE     0x05800000ull /* the stale handle, on its last device */
+#define M1_POOL_BASE 0x80000000ull
 /* The workers (1002, then 1003) */
-#define W_DRAM_BASE   0x08000000ull
-#define W_L1_BASE     0x40000ull
+#define W_DRAM_BASE 0x08000000ull
+#define W_L1_BASE   0x40000ull
 
 static const uint64_t prog_sizes[] = {KIB(16), KIB(24), KIB(32), KIB(64)};
 static const uint64_t single_sizes[] = {KIB(2), KIB(64), KIB(512), MIB(1), MIB(4)};
@@ -75,6 +75,7 @@ typedef struct mix_model {
     ttm__sim_mesh act[MIX_ACT_MAX];
     size_t nact;
     ttm__sim_list singles;
+    bool exited;
 } mix_model;
 
 typedef struct mix {
@@ -83,15 +84,16 @@ typedef struct mix {
     mix_model m0, m1;
     ttm__sim_mesh *weights;
     unsigned nweights;
-    ttm__sim_list pre;     /* 1000's buffers from before tracking */
+    ttm__sim_list pre;      /* 1000's buffers from before tracking */
     ttm__sim_mesh pre_mesh; /* and a MeshBuffer from before tracking (records untracked) */
     bool pre_mesh_live;
     ttm__sim_pool *wdram, *wl1;
-    ttm__sim_list worker;  /* the live buffers of the worker of the moment */
+    ttm__sim_list worker;   /* the live buffers of the worker of the moment */
     ttm__sim_list leftover; /* 1002's buffers at its exit */
     uint32_t stale;         /* 1001's stale handle */
     ttm__sim_mesh solo;     /* 1003's MeshBuffer on a 1x1 mesh */
     bool solo_live;
+    uint32_t worker_pid; /* the worker running (0: none) */
 } mix;
 
 static void model_init(mix *X, mix_model *m, uint32_t pid, uint16_t first, uint16_t ndev,
@@ -117,11 +119,20 @@ static void model_mesh_alloc(ttm__sim *S, mix_model *m)
                         ttm__sim_pool_take(S, m->pool), size);
 }
 
-static void model_mesh_free(ttm__sim *S, mix_model *m, size_t k)
+static void interleave(mix *X, const mix_model *m);
+
+/* A MeshBuffer activation freed, other processes' events now and then between its frees (the
+ * daemon interleaves its clients' messages). */
+static void model_mesh_free(mix *X, mix_model *m, size_t k)
 {
+    ttm__sim *S = X->S;
     ttm__sim_scope(S, "ttnn::deallocate");
     TTM__SIM_AT(S, TTM__SIM_SITE_DEALLOC);
-    ttm__sim_mesh_free(S, &m->act[k]);
+    ttm__sim_mesh_freeing f;
+    ttm__sim_mesh_free_begin(S, &m->act[k], &f);
+    while (ttm__sim_mesh_free_step(S, &f))
+        if (f.k < f.n && ttm__sim_chance(S, 30))
+            interleave(X, m);
     ttm__sim_pool_give(m->pool, m->act[k].addr);
     m->act[k] = m->act[--m->nact];
 }
@@ -172,24 +183,26 @@ static void model_programs(ttm__sim *S, mix_model *m)
 }
 
 /* One random action of a model: a MeshBuffer or a single buffer allocated or freed. */
-static void model_step(ttm__sim *S, mix_model *m)
+static void model_step(mix *X, mix_model *m)
 {
+    ttm__sim *S = X->S;
     unsigned what = (unsigned)ttm__sim_below(S, 10);
     if (what < 3 && m->nact < MIX_ACT_MAX && m->pool->nfree > 0)
         model_mesh_alloc(S, m);
     else if (what < 5 && m->singles.n < MIX_SINGLE_MAX && m->pool->nfree > 0)
         model_single_alloc(S, m);
     else if (what < 8 && m->nact > 0)
-        model_mesh_free(S, m, (size_t)ttm__sim_below(S, m->nact));
+        model_mesh_free(X, m, (size_t)ttm__sim_below(S, m->nact));
     else if (m->singles.n > 0)
         model_single_free(S, m);
 }
 
 /* Frees everything a model holds (its weights are the caller's). */
-static void model_close(ttm__sim *S, mix_model *m)
+static void model_close(mix *X, mix_model *m)
 {
+    ttm__sim *S = X->S;
     while (m->nact > 0)
-        model_mesh_free(S, m, m->nact - 1);
+        model_mesh_free(X, m, m->nact - 1);
     while (m->singles.n > 0)
         model_single_free(S, m);
     ttm__sim_list_free(&m->singles);
@@ -275,6 +288,29 @@ static void worker_step(ttm__sim *S, mix *X, uint32_t pid)
     }
 }
 
+/* Between two frees of model m's MeshBuffer: one to four actions of the other processes (the
+ * worker of the moment, or the other model's single-device buffers), the site and scope of
+ * the frees kept. */
+static void interleave(mix *X, const mix_model *m)
+{
+    ttm__sim *S = X->S;
+    const ttm__sim_where keep = S->where;
+    mix_model *other = m == &X->m0 ? &X->m1 : &X->m0;
+    for (unsigned n = 1 + (unsigned)ttm__sim_below(S, 4); n > 0; n--) {
+        if (X->worker_pid != 0 && ttm__sim_chance(S, 50))
+            worker_step(S, X, X->worker_pid);
+        else if (other->exited)
+            continue;
+        else if (other->singles.n < MIX_SINGLE_MAX && other->pool->nfree > 0 &&
+                 (other->singles.n == 0 || ttm__sim_chance(S, 50)))
+            model_single_alloc(S, other);
+        else if (other->singles.n > 0)
+            model_single_free(S, other);
+    }
+    ttm__sim_site(S, keep.path, keep.func, keep.file);
+    ttm__sim_scope(S, keep.scope);
+}
+
 /* 1002 exits holding its buffers (three at least); the allocator reclaims their addresses for
  * the next worker. */
 static void worker_exit(ttm__sim *S, mix *X, uint32_t pid)
@@ -340,10 +376,10 @@ static void mix_open(mix *X)
 
     /* 1000's buffers from before tracking: single-device ones and a MeshBuffer */
     for (unsigned i = 0; i < MIX_PRE; i++)
-        ttm__sim_list_push(&X->pre, ttm__sim_untracked(S, m0->pid, (uint16_t)ttm__sim_below(S, n),
-                                                       TTM_MEM_DRAM,
-                                                       ttm__sim_pool_take(S, m0->pool),
-                                                       ttm__sim_pick(S, single_sizes, 4)));
+        ttm__sim_list_push(&X->pre,
+                           ttm__sim_untracked(S, m0->pid, (uint16_t)ttm__sim_below(S, n),
+                                              TTM_MEM_DRAM, ttm__sim_pool_take(S, m0->pool),
+                                              ttm__sim_pick(S, single_sizes, 4)));
     ttm__sim_mesh *pm = &X->pre_mesh;
     memset(pm, 0, sizeof *pm);
     pm->pid = m0->pid;
@@ -381,9 +417,10 @@ static void mix_close(mix *X)
     TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     while (X->pre.n > 0 || X->pre_mesh_live)
         pre_free(X);
-    model_close(S, &X->m1);
+    model_close(X, &X->m1);
     ttm__sim_proc_exit(S, X->m1.pid);
-    model_close(S, &X->m0);
+    X->m1.exited = true;
+    model_close(X, &X->m0);
     TTM__SIM_AT(S, TTM__SIM_SITE_CLOSE);
     for (unsigned w = 0; w < X->nweights; w++)
         ttm__sim_mesh_free(S, &X->weights[w]);
@@ -408,7 +445,12 @@ static void mix_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned step
     const uint32_t w0 = TTM__SIM_PID0 + 2, w1 = TTM__SIM_PID0 + 3;
     const unsigned exit_at = steps / 3, start_at = steps / 2;
     ttm__sim_mark(S, X.m0.pid, "run");
+    /* the steps start on a cadence with some jitter (a decode step every few tens of
+     * microseconds, more on a larger mesh), so the storms recur regularly in time however
+     * many events a step has */
+    const uint64_t t0 = S->ts, cadence = 2 * (16 + 4 * (uint64_t)ndev) * TTM__SIM_TS_STEP;
     for (unsigned step = 0; step < steps; step++) {
+        ttm__sim_clock_at_least(S, t0 + step * cadence + ttm__sim_below(S, cadence / 4));
         if (step % MIX_STORM0_EVERY == 0)
             argmax(S, X.m0.pid);
         if (step % MIX_STORM1_EVERY == 3)
@@ -417,6 +459,7 @@ static void mix_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned step
             model_programs(S, &X.m0);
         if (step % 15 == 9)
             model_programs(S, &X.m1);
+        X.worker_pid = step < exit_at ? w0 : step >= start_at ? w1 : 0;
         if (step == exit_at)
             worker_exit(S, &X, w0);
         if (step == start_at)
@@ -429,9 +472,9 @@ static void mix_run(ttm__sim *S, uint16_t ndev, unsigned nweights, unsigned step
         /* each process acts with its own odds, in an order that changes */
         unsigned who = (unsigned)ttm__sim_below(S, 10);
         if (who < 4)
-            model_step(S, &X.m0);
+            model_step(&X, &X.m0);
         else if (who < 7)
-            model_step(S, &X.m1);
+            model_step(&X, &X.m1);
         else if (who < 9 && step < exit_at)
             worker_step(S, &X, w0);
         else if (who < 9 && step >= start_at)

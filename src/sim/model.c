@@ -140,9 +140,31 @@ void ttm__sim_because(ttm__sim *S, ttm_cause cause, bool ambiguous)
     S->cause_ambiguous = ambiguous;
 }
 
+/* One more storm free at ev's address, at time ts. */
+static void truth_storm(ttm_sim_truth *t, uint32_t pid, uint64_t ts, const ttm_event *ev)
+{
+    ttm_sim_storm *st = NULL;
+    for (size_t i = 0; i < t->nstorms && st == NULL; i++)
+        if (t->storms[i].device == ev->device && t->storms[i].addr == ev->addr)
+            st = &t->storms[i];
+    if (st == NULL) {
+        if (t->nstorms == TTM_SIM_MAX_STORMS) {
+            t->storms_lost++;
+            return;
+        }
+        st = &t->storms[t->nstorms++];
+        *st = (ttm_sim_storm){.device = ev->device, .pid = pid, .addr = ev->addr, .first_ts = ts};
+    } else {
+        double gap = (double)(ts - st->last_ts);
+        st->gaps_sq += gap * gap;
+    }
+    st->frees++;
+    st->last_ts = ts;
+}
+
 /* The cause stated for ALLOC or FREE ev into the truth, when it is address-only and unmatched;
  * the statement is used up. */
-static void truth_cause(ttm__sim *S, const ttm_event *ev, uint32_t expect)
+static void truth_cause(ttm__sim *S, uint32_t pid, const ttm_event *ev, uint32_t expect)
 {
     ttm_sim_truth *t = S->truth;
     ttm_cause c = S->cause;
@@ -158,6 +180,8 @@ static void truth_cause(ttm__sim *S, const ttm_event *ev, uint32_t expect)
     if (is_free) {
         t->cause_count[c]++;
         t->cause_ambiguous[c] += S->cause_ambiguous;
+        if (c == TTM_CAUSE_EXCESS_STORM)
+            truth_storm(t, pid, S->ts, ev); /* (the time ev is about to get) */
     } else {
         t->cause_allocs[c]++;
     }
@@ -172,7 +196,7 @@ static void emit(ttm__sim *S, uint32_t pid, ttm_event *ev, uint32_t expect)
         for (unsigned c = 0; c < TTM_CLASS__COUNT; c++)
             if ((expect & TTM_CLASS_BIT(c)) && ttm_class_is_anomaly(c))
                 truth_site(S, c, ev->stack);
-        truth_cause(S, ev, expect);
+        truth_cause(S, pid, ev, expect);
     }
     ev->ts = S->ts;
     S->ts += TTM__SIM_TS_STEP;
@@ -342,6 +366,12 @@ void ttm__sim_devices(ttm__sim *S, uint16_t ndev)
         ev.dram_channels = p->dram_channels;
         emit(S, TTM__SIM_PID0, &ev, 0);
     }
+}
+
+void ttm__sim_clock_at_least(ttm__sim *S, uint64_t ts)
+{
+    if (S->ts < ts)
+        S->ts = ts;
 }
 
 void ttm__sim_proc_start(ttm__sim *S, uint32_t pid)
@@ -685,38 +715,52 @@ static size_t mesh_ops(ttm__sim *S, const ttm__sim_mesh *m, unsigned order, uint
     return n;
 }
 
-void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
+void ttm__sim_mesh_free_begin(ttm__sim *S, ttm__sim_mesh *m, ttm__sim_mesh_freeing *f)
 {
-    uint32_t ops[2 * TTM__SIM_MAX_DEVICES];
-    unsigned order = S->mesh_frees++ % 3;
-    size_t n = mesh_ops(S, m, order, ops);
-    bool released[TTM__SIM_MAX_DEVICES] = {false};
-    for (size_t k = 0; k < n; k++) {
-        uint32_t i = ops[k] & ~MESH_OP_BACKING;
-        bool backing = (ops[k] & MESH_OP_BACKING) != 0;
-        ttm__sim_layer(S, backing ? MESH_DEALLOC : MESH_DEALLOC_PART);
-        if (S->legacy) {
-            if (i == 0) {
-                /* Both frees on the first device look alike: the first releases the backing
-                 * record, the second finds nothing live at an address allocated before. */
-                /* (a MeshBuffer on one device looks exactly like a double release) */
-                if (released[0])
-                    ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, m->ndev == 1);
-                ttm__sim_free(S, m->pid, m->backing[0],
-                              released[0] ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(FREE_OK));
-                released[0] = true;
-            } else {
-                ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, false);
-                ttm__sim_free(S, m->pid, m->part[i],
-                              ttm__sim_legacy_stray(S, (uint16_t)(m->first + i), m->addr));
-            }
-        } else if (backing) {
-            ttm__sim_free(S, m->pid, m->backing[i], TTM__SIM_X(FREE_OK));
-            released[i] = true;
+    memset(f, 0, sizeof *f);
+    f->m = m;
+    f->n = mesh_ops(S, m, S->mesh_frees++ % 3, f->ops);
+}
+
+bool ttm__sim_mesh_free_step(ttm__sim *S, ttm__sim_mesh_freeing *f)
+{
+    if (f->k == f->n)
+        return false;
+    ttm__sim_mesh *m = f->m;
+    uint32_t i = f->ops[f->k] & ~MESH_OP_BACKING;
+    bool backing = (f->ops[f->k] & MESH_OP_BACKING) != 0;
+    f->k++;
+    ttm__sim_layer(S, backing ? MESH_DEALLOC : MESH_DEALLOC_PART);
+    if (S->legacy) {
+        if (i == 0) {
+            /* Both frees on the first device look alike: the first releases the backing
+             * record, the second finds nothing live at an address allocated before. */
+            /* (a MeshBuffer on one device looks exactly like a double release) */
+            if (f->released[0])
+                ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, m->ndev == 1);
+            ttm__sim_free(S, m->pid, m->backing[0],
+                          f->released[0] ? TTM__SIM_X(EXCESS_FREE) : TTM__SIM_X(FREE_OK));
+            f->released[0] = true;
         } else {
+            ttm__sim_because(S, TTM_CAUSE_MESH_MULTIPLICITY, false);
             ttm__sim_free(S, m->pid, m->part[i],
-                          released[i] ? TTM__SIM_X(VIEW_AFTER_OWNER) : TTM__SIM_X(FREE_VIEW));
+                          ttm__sim_legacy_stray(S, (uint16_t)(m->first + i), m->addr));
         }
+    } else if (backing) {
+        ttm__sim_free(S, m->pid, m->backing[i], TTM__SIM_X(FREE_OK));
+        f->released[i] = true;
+    } else {
+        ttm__sim_free(S, m->pid, m->part[i],
+                      f->released[i] ? TTM__SIM_X(VIEW_AFTER_OWNER) : TTM__SIM_X(FREE_VIEW));
     }
     ttm__sim_layer(S, NULL);
+    return true;
+}
+
+void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m)
+{
+    ttm__sim_mesh_freeing f;
+    ttm__sim_mesh_free_begin(S, m, &f);
+    while (ttm__sim_mesh_free_step(S, &f))
+        ;
 }

@@ -229,12 +229,68 @@ void ttm_sim_cause_score_of(const ttm_sim_truth *truth, const ttm_registry *reg,
         out->accuracy = out->got_frees == 0 ? 10000 : 0;
 }
 
+uint64_t ttm_sim_storm_period_ns(const ttm_sim_storm *s)
+{
+    if (s->frees < 2)
+        return 0;
+    return (uint64_t)((double)(s->last_ts - s->first_ts) / (double)(s->frees - 1) + 0.5);
+}
+
+bool ttm_sim_storm_regular(const ttm_sim_storm *s)
+{
+    if (s->frees < 2)
+        return false;
+    double n = (double)(s->frees - 1);
+    double mean = (double)(s->last_ts - s->first_ts) / n;
+    return mean > 0 && s->gaps_sq / n - mean * mean < 0.25 * mean * mean;
+}
+
 /* A difference line of its own wording. */
 static void differ_line(diff_out *o, const char *line)
 {
     o->n++;
     if (o->fn != NULL)
         o->fn(o->arg, line);
+}
+
+/* Each storm of the truth among the registry's storm instances, with its evidence. */
+static void check_storms(diff_out *o, const ttm_sim_truth *truth, const ttm_registry *reg)
+{
+    char what[200];
+    differ(o, "storm frees past the truth's bound", 0, truth->storms_lost);
+    ttm_cause_stats st[TTM_CAUSE__COUNT];
+    ttm_registry_causes(reg, st, NULL);
+    const ttm_cause_stats *cs = &st[TTM_CAUSE_EXCESS_STORM];
+    for (size_t i = 0; i < truth->nstorms; i++) {
+        const ttm_sim_storm *t = &truth->storms[i];
+        const ttm_cause_instance *in = NULL;
+        for (size_t k = 0; k < cs->ninstances && in == NULL; k++)
+            if (cs->instances[k].device == t->device && cs->instances[k].addr == t->addr)
+                in = &cs->instances[k];
+        snprintf(what, sizeof what, "storm at device %u 0x%" PRIX64, t->device, t->addr);
+        if (in == NULL) {
+            char line[240];
+            snprintf(line, sizeof line, "%s: not among the registry's storms", what);
+            differ_line(o, line);
+            continue;
+        }
+        size_t n = strlen(what);
+        bool pid = false;
+        for (uint8_t k = 0; k < in->npids; k++)
+            pid = pid || in->pids[k] == t->pid;
+        snprintf(what + n, sizeof what - n, " frees");
+        differ(o, what, t->frees, in->frees);
+        snprintf(what + n, sizeof what - n, " first time");
+        differ(o, what, t->first_ts, in->first_ts);
+        snprintf(what + n, sizeof what - n, " last time");
+        differ(o, what, t->last_ts, in->last_ts);
+        snprintf(what + n, sizeof what - n, " period (ns)");
+        differ(o, what, ttm_sim_storm_period_ns(t), in->period_ns);
+        snprintf(what + n, sizeof what - n, " regular");
+        differ(o, what, ttm_sim_storm_regular(t), in->regular);
+        snprintf(what + n, sizeof what - n, " has pid %" PRIu32, t->pid);
+        differ(o, what, 1, pid);
+    }
 }
 
 /* The causes of the registry against the truth's (see sim.h). */
@@ -268,6 +324,7 @@ static void check_causes(diff_out *o, const ttm_sim_truth *truth, const ttm_regi
         snprintf(what, sizeof what, "cause %s duplicate allocs", ttm_cause_name(c));
         differ(o, what, truth->cause_allocs[c], sc.got_allocs[c]);
     }
+    check_storms(o, truth, reg);
     if (sc.accuracy < TTM_SIM_CAUSE_ACCURACY) {
         snprintf(what, sizeof what,
                  "causes: expected at least %u.%02u%% of the unmatched frees on the right cause, "

@@ -43,6 +43,19 @@ typedef struct ttm_sim_peak {
     uint64_t bytes;
 } ttm_sim_peak;
 
+#define TTM_SIM_MAX_STORMS 4
+
+/* One storm address of the truth: its extra frees, their first and last times and the sums
+ * behind their spacing. */
+typedef struct ttm_sim_storm {
+    uint16_t device;
+    uint32_t pid;
+    uint64_t addr;
+    uint64_t frees;
+    uint64_t first_ts, last_ts;
+    double gaps_sq; /* sum of the squared gaps between consecutive frees (ns) */
+} ttm_sim_storm;
+
 typedef struct ttm_sim_truth {
     uint64_t events;                         /* events emitted (control events included) */
     uint64_t class_count[TTM_CLASS__COUNT];  /* expected count of every class */
@@ -66,6 +79,11 @@ typedef struct ttm_sim_truth {
     uint64_t cause_allocs[TTM_CAUSE__COUNT];
     uint64_t cause_ambiguous[TTM_CAUSE__COUNT];
     uint64_t cause_unstated;
+    /* the storms (excess_storm frees by address, first seen first): the evidence the registry
+     * must give for each (ttm_sim_check()) */
+    size_t nstorms;
+    uint64_t storms_lost; /* storm frees at addresses past TTM_SIM_MAX_STORMS */
+    ttm_sim_storm storms[TTM_SIM_MAX_STORMS];
 } ttm_sim_truth;
 
 typedef struct ttm_sim_scenario {
@@ -127,8 +145,9 @@ int ttm_sim_run_peaks(const char *name, ttm_sim_client client, uint64_t seed, tt
  * truth's; each cause's frees lie within what the truth's ambiguity allows
  * (ttm_sim_cause_score); what a cause has beyond the truth's the registry itself calls
  * ambiguous; the accuracy is at least TTM_SIM_CAUSE_ACCURACY; each cause's duplicate allocs
- * equal the truth's. Returns the number of differences (0 = the
- * core's verdict equals the ground truth). */
+ * equal the truth's; each storm of the truth is among the registry's storm instances with its
+ * frees, first and last time, pid, mean period and regularity. Returns the number of
+ * differences (0 = the core's verdict equals the ground truth). */
 size_t ttm_sim_check(const ttm_sim_truth *truth, const ttm_registry *reg,
                      void (*fn)(void *arg, const char *line), void *arg);
 
@@ -150,6 +169,12 @@ typedef struct ttm_sim_cause_score {
     uint64_t got_ambiguous[TTM_CAUSE__COUNT]; /* of got, what the registry calls ambiguous */
     uint64_t got_allocs[TTM_CAUSE__COUNT];
 } ttm_sim_cause_score;
+
+/* The evidence of a truth's storm: the mean spacing of its frees (ns, rounded) and whether
+ * they recur regularly (coefficient of variation of the spacing below 0.5), as
+ * docs/CLASSIFICATION.md defines them. */
+uint64_t ttm_sim_storm_period_ns(const ttm_sim_storm *s);
+bool ttm_sim_storm_regular(const ttm_sim_storm *s);
 
 /* Scores the registry's causes against the truth (see ttm_sim_cause_score). */
 void ttm_sim_cause_score_of(const ttm_sim_truth *truth, const ttm_registry *reg,

@@ -196,6 +196,9 @@ void ttm__sim_shuffle(ttm__sim *S, uint32_t *v, size_t n);
 /* Emits one DEVICE_INFO per device 0..ndev-1 (Wormhole B0: 12 GiB DRAM, 64 x 1,499,136 B L1),
  * on behalf of the first process. Call it first; ndev <= TTM__SIM_MAX_DEVICES. */
 void ttm__sim_devices(ttm__sim *S, uint16_t ndev);
+/* Moves the clock on to ts when it is behind (a step of a loop that starts on a fixed
+ * cadence, e.g. one decode step every so many microseconds). */
+void ttm__sim_clock_at_least(ttm__sim *S, uint64_t ts);
 /* Emits PROC_START for pid. */
 void ttm__sim_proc_start(ttm__sim *S, uint32_t pid);
 /* Emits PROC_EXIT for pid; every owning record of pid still live is expected as
@@ -341,6 +344,19 @@ void ttm__sim_mesh_alloc(ttm__sim *S, ttm__sim_mesh *m, uint32_t pid, uint16_t f
  * device the earlier of the two frees is free_ok and the later excess_free; on the others each
  * free is an excess or unknown free (ttm__sim_legacy_stray()). */
 void ttm__sim_mesh_free(ttm__sim *S, ttm__sim_mesh *m);
+
+/* A MeshBuffer's frees one at a time (ttm__sim_mesh_free() in steps), so that other processes'
+ * events can come between them: begin picks the order, each step emits the next free and
+ * returns false when there is none left. m must stay valid until then. */
+typedef struct ttm__sim_mesh_freeing {
+    ttm__sim_mesh *m;
+    uint32_t ops[2 * TTM__SIM_MAX_DEVICES];
+    size_t n, k;
+    bool released[TTM__SIM_MAX_DEVICES];
+} ttm__sim_mesh_freeing;
+
+void ttm__sim_mesh_free_begin(ttm__sim *S, ttm__sim_mesh *m, ttm__sim_mesh_freeing *f);
+bool ttm__sim_mesh_free_step(ttm__sim *S, ttm__sim_mesh_freeing *f);
 
 /* ---- program buffers (scenarios.c) --------------------------------------------------------- */
 

@@ -239,6 +239,21 @@ static void test_scenario_findings(void **state)
     assert_int_equal(count_of("ambiguous", I, TTM_CLASS_AMBIGUOUS_FREE), 0);
     assert_true(count_of("invalid", I, TTM_CLASS_INVALID) > 0);
     assert_true(count_of("llama", I, TTM_CLASS_LEAKED_AT_EXIT) > 0);
+    /* the mixes: with object ids, views, double frees (pools, storms) and unknown frees
+     * (pre-tracking, another process's leftovers), no excess free; addresses only, excess and
+     * unknown frees, no double free; leaks at a worker's exit with either client */
+    static const char *const mixes[] = {"mix2", "mix8", "mix32"};
+    for (size_t m = 0; m < sizeof mixes / sizeof mixes[0]; m++) {
+        assert_true(count_of(mixes[m], I, TTM_CLASS_FREE_VIEW) > 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_DOUBLE_FREE) > 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_UNKNOWN_FREE) > 0);
+        assert_int_equal(count_of(mixes[m], I, TTM_CLASS_EXCESS_FREE), 0);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_EXCESS_FREE) > 0);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_UNKNOWN_FREE) > 0);
+        assert_int_equal(count_of(mixes[m], L, TTM_CLASS_DOUBLE_FREE), 0);
+        assert_true(count_of(mixes[m], I, TTM_CLASS_LEAKED_AT_EXIT) >= 3);
+        assert_true(count_of(mixes[m], L, TTM_CLASS_LEAKED_AT_EXIT) >= 3);
+    }
 }
 
 /* Memtypes the scenarios exercise: CB and KERNEL in cb-kernel, TRACE in trace. */
@@ -583,6 +598,12 @@ static void test_call_sites(void **state)
             /* the same events and truth, but for the call sites */
             assert_true(r.hash == plain);
             assert_memory_equal(&with, &without, offsetof(ttm_sim_truth, has_sites));
+            assert_memory_equal(with.cause_count, without.cause_count, sizeof with.cause_count);
+            assert_memory_equal(with.cause_allocs, without.cause_allocs, sizeof with.cause_allocs);
+            assert_memory_equal(with.cause_ambiguous, without.cause_ambiguous,
+                                sizeof with.cause_ambiguous);
+            assert_int_equal(with.cause_unstated, without.cause_unstated);
+            assert_memory_equal(with.storms, without.storms, sizeof with.storms);
             assert_true(with.has_sites && !without.has_sites && without.nsites == 0);
             if (r.scoped == 0)
                 fail_msg("%s: no event has a scope", s[i].name);
@@ -801,6 +822,32 @@ static void test_causes_checked(void **state)
         memset(&l, 0, sizeof l);
         assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
         assert_non_null(strstr(l.first, "unmatched frees of all causes: expected"));
+
+        /* the storms: both found with their evidence; one moved, one free more, an
+         * irregular one, another pid: told apart */
+        assert_int_equal(truth.nstorms, 2);
+        assert_true(ttm_sim_storm_regular(&truth.storms[0]) &&
+                    ttm_sim_storm_regular(&truth.storms[1]));
+        assert_int_equal(truth.storms[0].pid, 1000);
+        assert_int_equal(truth.storms[1].pid, 1001);
+        bad = truth;
+        bad.storms[0].addr += 0x100;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, "storm at device 1 0x2000100: not among the registry's"));
+        bad = truth;
+        bad.storms[1].frees++;
+        memset(&l, 0, sizeof l);
+        assert_true(ttm_sim_check(&bad, reg, collect_line, &l) >= 1);
+        assert_non_null(strstr(l.first, " frees: expected"));
+        bad = truth;
+        bad.storms[0].gaps_sq *= 4;
+        memset(&l, 0, sizeof l);
+        assert_int_equal(ttm_sim_check(&bad, reg, collect_line, &l), 1);
+        assert_non_null(strstr(l.first, " regular: expected 0, got 1"));
+        bad = truth;
+        bad.storms[1].pid = 4242;
+        assert_int_equal(ttm_sim_check(&bad, reg, NULL, NULL), 1);
 
         bad = truth;
         bad.cause_unstated = 2;
