@@ -274,6 +274,12 @@ static inline cz_alloc *al_get(const ttm__causes *c, uint64_t seq)
     return seq != 0 && a->seq == seq ? a : NULL;
 }
 
+/* An allocation the attributor still consults (and a save keeps). */
+static bool al_kept(const ttm__causes *c, const cz_alloc *a)
+{
+    return a->clock + 2 * W_CAP >= c->clock;
+}
+
 static inline uint32_t sat32(uint32_t v)
 {
     return v < UINT32_MAX ? v + 1 : v;
@@ -348,6 +354,13 @@ static cz_key *key_get(ttm__causes *c, uint16_t device, uint64_t addr)
     k->device = device;
     k->memtype = TTM_MEM_ANY;
     k->kflags = KEY_USED;
+    /* the allocations at it before its first stray, as far as the allocation ring keeps them
+     * (those a save keeps: al_kept), so that a storm's count includes the first buffer */
+    unsigned steps = 0;
+    for (const cz_alloc *a = al_get(c, c->bk[bucket_of(addr)].al);
+         a != NULL && al_kept(c, a) && ++steps <= WALK_MAX; a = al_get(c, a->prev))
+        if (a->addr == addr && a->device == device)
+            k->allocs++;
     return k;
 }
 
@@ -1016,11 +1029,6 @@ static double bitsd(uint64_t u)
 static bool rel_kept(const ttm__causes *c, const cz_rel *r)
 {
     return r->seq >= c->rel_closed || r->clock + DR_WINDOW >= c->clock;
-}
-
-static bool al_kept(const ttm__causes *c, const cz_alloc *a)
-{
-    return a->clock + 2 * W_CAP >= c->clock;
 }
 
 void ttm__causes_save(const ttm__causes *c, ttm_bw *w)

@@ -62,7 +62,8 @@ typedef struct ttm_cause_instance {
     bool addr_dec;     /* the input wrote this address in decimal (TTM__FLAG_ADDR_DEC) */
     uint64_t addr;
     uint64_t frees;    /* unmatched frees of the cause at this address */
-    uint64_t allocs;   /* allocations seen at this (device, address) while tracked */
+    uint64_t allocs;   /* allocations at this (device, address): every one since its first
+                        * stray, and those of the 2 x 4096 events before it */
     uint64_t first_ts, last_ts;
     /* excess_storm: the mean spacing of its extra frees (ns and events) and whether they
      * recur regularly (coefficient of variation of the spacing below 0.5) */

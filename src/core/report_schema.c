@@ -313,7 +313,8 @@ static const ttm_field cause_instance_rows[] = {
     {TTM_ROW(ttm_cause_instance, frees, TTM_FT_U64), .unit = "events",
      .help = "unmatched frees of the cause here"},
     {TTM_ROW(ttm_cause_instance, allocs, TTM_FT_U64), .unit = "events",
-     .help = "allocations seen at this (device, address) while tracked"},
+     .help = "allocations at this (device, address): every one since its first stray, and "
+             "those of the 8,192 events before it"},
     {TTM_ROW(ttm_cause_instance, first_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the first"},
     {TTM_ROW(ttm_cause_instance, last_ts, TTM_FT_U64), .unit = "ns", .help = "ts of the last"},
     {TTM_ROW(ttm_cause_instance, period_ns, TTM_FT_U64), .unit = "ns",
