@@ -30,7 +30,8 @@ uint8_t *ttm__bw_room(ttm_bw *w, size_t n)
         w->err = TTM_ENOMEM;
         return NULL;
     }
-    if (b->len + n > b->cap) {
+    /* (an empty buffer gets its storage even for n == 0: the room is then a real pointer) */
+    if (b->data == NULL || b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)
             cap = cap > SIZE_MAX / 2 ? b->len + n : cap * 2;

@@ -19,6 +19,7 @@
 
 #include "common/alloc.h"
 #include "common/arch.h"
+#include "common/bytes.h"
 #include "common/event.h"
 #include "common/util.h"
 #include "ttmem/ttmem.h"
@@ -402,6 +403,26 @@ static void test_proc_stat_field(void **state)
     assert_int_equal(errno, ENOENT);
 }
 
+/* An empty writer asked for no room still hands out a real pointer (no NULL + 0: UBSan), and
+ * zero bytes written to it leave it empty; the replay fuzzer found a journal whose empty
+ * DAEMON chunk did this. */
+static void test_bw_empty_room(void **state)
+{
+    (void)state;
+    ttm_bytes b = {0};
+    ttm_bw w = ttm__bw_over(&b);
+    uint8_t *p = ttm__bw_room(&w, 0);
+    assert_non_null(p);
+    assert_int_equal(b.len, 0);
+    ttm__bw_bytes(&w, NULL, 0);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(b.len, 0);
+    ttm__bw_bytes(&w, "ab", 2);
+    assert_int_equal(b.len, 2);
+    assert_memory_equal(b.data, "ab", 2);
+    ttm__bytes_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_arch_profiles),
         cmocka_unit_test(test_arch_parse),
         cmocka_unit_test(test_proc_stat_field),
+        cmocka_unit_test(test_bw_empty_room),
         T(test_alloc_fail_hook),
         T(test_alloc_fail_first),
         T(test_reallocarray),
