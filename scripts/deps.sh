@@ -22,6 +22,10 @@ set -eu
 pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
 libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev
 libsqlite3-dev chromium"
+# part M (issue 14): zsh parses and registers the generated zsh completion
+# (tests/cli/completion.sh); man-db renders the generated man pages with man -l
+# (tests/cli/man.sh).
+pkgs="$pkgs zsh man-db"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
