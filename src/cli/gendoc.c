@@ -12,7 +12,7 @@
 #include "cli/cli.h"
 
 #define OPT_NAME_MAX 48
-#define OPT_ARG_MAX 96
+#define OPT_ARG_MAX  96
 
 /* One option of a usage string: its name, its argument word ("" when it takes none; "[=X]" when
  * optional, given only as --name=X). */
@@ -314,6 +314,15 @@ static int gen_man3(const char *header_path)
     FILE *f = fopen(header_path, "r");
     if (f == NULL)
         return ttm_cli_fail("gen-docs man3: cannot open '%s'", header_path);
+    char line[512];
+    int any = 0;
+    while (!any && fgets(line, sizeof line, f) != NULL)
+        any = strncmp(line, "TTM_API", 7) == 0 && strchr(line, '(') != NULL;
+    if (!any) {
+        fclose(f);
+        return ttm_cli_fail("gen-docs man3: no TTM_API function in '%s'", header_path);
+    }
+    rewind(f);
     man_header("LIBTTMEM", "3", "Library Functions Manual");
     printf(".SH NAME\nlibttmem \\- report device\\-memory events of a TT\\-Metal process to "
            "ttmem\n.SH SYNOPSIS\n.nf\n.B #include <ttmem/ttmem.h>\n.fi\n.PP\nLink with "
@@ -322,10 +331,9 @@ static int gen_man3(const char *header_path)
            ".SH DESCRIPTION\nTracking is off unless the environment turns it on "
            "(TTMEM=1); then every call below sends its event to ttmemd(8). With tracking off "
            "every call returns TTM_EDISABLED.\n.SH FUNCTIONS\n");
-    char line[512];
     char comment[4096] = "";
     char decl[1024] = "";
-    int in_comment = 0, in_decl = 0, nfun = 0;
+    int in_comment = 0, in_decl = 0;
     while (fgets(line, sizeof line, f) != NULL) {
         char *p = line;
         while (*p == ' ')
@@ -366,12 +374,9 @@ static int gen_man3(const char *header_path)
             roff(decl, strlen(decl));
             printf("\"\n");
             roff_line(comment[0] != '\0' ? comment : "(see above)");
-            nfun++;
         }
     }
     fclose(f);
-    if (nfun == 0)
-        return ttm_cli_fail("gen-docs man3: no TTM_API function in '%s'", header_path);
     printf(".SH RETURN VALUE\n0 on success, else a negative TTM_E* error; ttm_strerror() and "
            "ttm_err_name() name it.\n.SH SEE ALSO\n.BR ttmem (1),\n.BR ttmemd (8)\n");
     return 0;

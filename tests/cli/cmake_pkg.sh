@@ -55,7 +55,7 @@ cmake -S "$tmp/proj" -B "$tmp/proj/b" -DCMAKE_PREFIX_PATH="$root" >"$tmp/cfg.out
 cfgrc=$?
 check "find_package(ttmem) finds the staged package ($(grep -m1 -i error "$tmp/cfg.out"))" $cfgrc
 [ "$(sed -n 1p "$tmp/proj/b/found.txt" 2>/dev/null)" = "$cfg" ]
-check "from the staged tree ($(sed -n 1p "$tmp/proj/b/found.txt" 2>/dev/null))" $?
+st=$?; check "from the staged tree ($(sed -n 1p "$tmp/proj/b/found.txt" 2>/dev/null))" $st
 want=$(sed -nE 's/^CMAKE_PROJECT_VERSION:STATIC=(.*)/\1/p' "$build/CMakeCache.txt")
 [ "$(sed -n 2p "$tmp/proj/b/found.txt" 2>/dev/null)" = "$want" ]
 check "its version is the project's ($want)" $?

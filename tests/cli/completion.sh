@@ -21,14 +21,14 @@ check "build/completion/_ttmem is what 'ttmem gen-docs zsh' prints" $?
 "$ttmem" gen-docs nonsense >"$tmp/bad.out" 2>"$tmp/bad.err"
 rc=$?
 [ "$rc" -eq 2 ] && [ "$(wc -l <"$tmp/bad.err")" -eq 1 ] && [ ! -s "$tmp/bad.out" ]
-check "gen-docs with an unknown kind: one line, exit 2 ($rc: $(cat "$tmp/bad.err"))" $?
+st=$?; check "gen-docs with an unknown kind: one line, exit 2 ($rc: $(cat "$tmp/bad.err"))" $st
 
 # the table as `ttmem help` prints it: "  NAME  summary" then the usage indented by 13
 "$ttmem" help >"$tmp/help"
 sed -nE 's/^  ([a-z][a-z-]*) .*/\1/p' "$tmp/help" | grep -v '^ttmem$' >"$tmp/cmds"
 sed -nE 's/^             ([a-z][a-z-]*)( .*)?$/\1\2/p' "$tmp/help" >"$tmp/usages"
 [ "$(wc -l <"$tmp/cmds")" -ge 10 ] && [ "$(wc -l <"$tmp/cmds")" -eq "$(wc -l <"$tmp/usages")" ]
-check "ttmem help lists the commands with their usage ($(wc -l <"$tmp/cmds") commands)" $?
+st=$?; check "ttmem help lists the commands with their usage ($(wc -l <"$tmp/cmds") commands)" $st
 
 # comp WORDS...: what the bash completion offers for the last word
 cat >"$tmp/drive.sh" <<'SH'
@@ -48,7 +48,7 @@ check "complete -p ttmem works after sourcing ($spec)" $?
 comp ttmem '' >"$tmp/all"
 missing=$(comm -23 <(sort "$tmp/cmds") "$tmp/all" | tr '\n' ' ')
 [ -z "$missing" ]; check "ttmem <TAB> offers every command (missing: $missing)" $?
-[ "$(comp ttmem st)" = "status" ]; check "ttmem st<TAB> is status ($(comp ttmem st | tr '\n' ' '))" $?
+[ "$(comp ttmem st)" = "status" ]; st=$?; check "ttmem st<TAB> is status ($(comp ttmem st | tr '\n' ' '))" $st
 
 bad=""
 while read -r usage; do
