@@ -12,8 +12,9 @@
 
 /* One entry of main.c's command table: dispatch, the help text, and (gendoc.c) the man page and
  * the shell completion. usage names every option of the command: an option is a word starting
- * with '-' after a space, '[' or '|'; a following word not starting with '-', '[' or '|' is its
- * argument, and an argument of lowercase alternatives (a|b|c) lists its values. */
+ * with '-' after a space, '[' or '|'; the word after it is its argument unless that word starts
+ * with '-', ']', '|' or "[-" ("--stacks[=python]": an optional one), and an argument of
+ * lowercase alternatives (a|b|c) lists its values. */
 typedef struct cli_command {
     const char *name;
     int (*fn)(int argc, char **argv);

@@ -38,12 +38,6 @@ done
 tr -s ' ' <"$tmp/ttmem.1.txt" >"$tmp/t1"
 bad=""
 n=0
-while read -r line; do
-    case $line in
-    "") ;;
-    *) ;;
-    esac
-done </dev/null
 # help: "  NAME  summary" then "             usage"
 awk '/^  [a-z][a-z-]* /{name=$1; sub(/^  [a-z][a-z-]* +/, ""); summary=$0; next}
      /^             [a-z]/{sub(/^ +/, ""); print name "\t" $0 "\t" summary}' "$tmp/help" \
@@ -96,9 +90,11 @@ ok=0
 for page in man1/ttmem.1 man8/ttmemd.8 man3/libttmem.3; do
     [ -f "$tmp/p/$mandir/$page" ] || ok=1
 done
-[ "$rc" -eq 0 ] && [ "$ok" -eq 0 ] && [ -f "$tmp/p/share/bash-completion/completions/ttmem" ] &&
-    [ -f "$tmp/p/share/zsh/vendor-completions/_ttmem" ]
-check "an install puts the pages in $mandir/man{1,8,3} and the completion in share ($rc)" $?
+bashdir=$(sed -nE 's/^TTM_BASH_COMPLETIONDIR:STRING=(.*)/\1/p' "$build/CMakeCache.txt")
+zshdir=$(sed -nE 's/^TTM_ZSH_COMPLETIONDIR:STRING=(.*)/\1/p' "$build/CMakeCache.txt")
+[ "$rc" -eq 0 ] && [ "$ok" -eq 0 ] && [ -n "$bashdir" ] && [ -f "$tmp/p/$bashdir/ttmem" ] &&
+    [ -n "$zshdir" ] && [ -f "$tmp/p/$zshdir/_ttmem" ]
+check "an install puts the pages in $mandir/man{1,8,3}, the completion in $bashdir and $zshdir ($rc)" $?
 MANPATH="$tmp/p/$mandir" man -w ttmemd >"$tmp/w" 2>&1
 [ "$(cat "$tmp/w")" = "$tmp/p/$mandir/man8/ttmemd.8" ]; st=$?; check "man finds the installed ttmemd(8) ($(cat "$tmp/w"))" $st
 
