@@ -84,6 +84,26 @@ if command -v zsh >/dev/null; then
         done
     done <"$tmp/usages"
     [ -z "$bad" ]; check "_ttmem names every command and its options ($bad)" $?
+    # a real interactive zsh (zpty): each read waits for what the completion must print, so a
+    # completion that does not work fails by the timeout, never by a race
+    cat >"$tmp/drive.zsh" <<ZSH
+zmodload zsh/zpty
+zpty z 'HOME=$tmp zsh -f -i'
+zpty -w z "fpath=($tmp/fp \\\$fpath); autoload -Uz compinit; compinit -u -d $tmp/zcomp; print READY"
+zpty -r z out '*READY*'
+zpty -w -n z \$'ttmem stat\t'
+zpty -r z out '*status*' && print STATUS
+zpty -w -n z \$' --js\t'
+zpty -r z out '*--json*' && print JSON
+zpty -w -n z \$'\x15ttmem simulate --cli\t'
+zpty -r z out '*--client*' && print CLIENT
+zpty -w -n z \$' \t'
+zpty -r z out '*identity*legacy*' && print VALUES
+zpty -d z
+ZSH
+    got=$(timeout 20 zsh -f "$tmp/drive.zsh" 2>&1 | tr -d '\r' | tr '\n' ' ')
+    [ "$got" = "STATUS JSON CLIENT VALUES " ]
+    st=$?; check "in an interactive zsh: stat<TAB> status, --js<TAB> --json, --client <TAB> its values ($got)" $st
 else
     check "zsh is installed (scripts/deps.sh)" 1
 fi
