@@ -29,8 +29,10 @@
 #include <unordered_map>
 #include <vector>
 
-namespace ttmem_tt {
-namespace {
+namespace ttmem_tt
+{
+namespace
+{
 
 using namespace tt::tt_metal;
 
@@ -42,15 +44,18 @@ ttm_memtype memtype_of(BufferType type)
     return v <= TTM_MEM_TRACE ? static_cast<ttm_memtype>(v) : TTM_MEM_ANY;
 }
 
-uint16_t device_id(const IDevice* device) { return static_cast<uint16_t>(device->id()); }
+uint16_t device_id(const IDevice *device)
+{
+    return static_cast<uint16_t>(device->id());
+}
 
 // The devices an event lands on: a MeshDevice stands for each of its devices (its lock-step
 // allocator gives the same device-local range on every one), any other device for itself.
-std::vector<uint16_t> devices_of(const IDevice* device)
+std::vector<uint16_t> devices_of(const IDevice *device)
 {
     std::vector<uint16_t> ids;
-    if (auto mesh = dynamic_cast<const distributed::MeshDevice*>(device)) {
-        for (IDevice* d : mesh->get_devices())
+    if (auto mesh = dynamic_cast<const distributed::MeshDevice *>(device)) {
+        for (IDevice *d : mesh->get_devices())
             ids.push_back(device_id(d));
     } else {
         ids.push_back(device_id(device));
@@ -74,13 +79,17 @@ struct CbRecord {
 };
 
 std::mutex g_mutex; // guards g_views and g_cbs (buffers end on any thread)
-std::unordered_map<const Buffer*, ViewRecord> g_views;
+std::unordered_map<const Buffer *, ViewRecord> g_views;
 std::vector<CbRecord> g_cbs;
 
 // One per attached thread. It never turns graph capture on (is_capture_processor() false).
-class ScopeProcessor final : public IGraphProcessor {
-public:
-    bool is_capture_processor() const override { return false; }
+class ScopeProcessor final : public IGraphProcessor
+{
+  public:
+    bool is_capture_processor() const override
+    {
+        return false;
+    }
 
     void track_function_start(std::string_view name, std::span<TrackedArgument>) override
     {
@@ -90,11 +99,17 @@ public:
         else
             refused_++; // tracking off or 64 deep: its end must not pop an outer name
     }
-    void track_function_end() override { end(); }
-    void track_function_end(const std::any&) override { end(); }
+    void track_function_end() override
+    {
+        end();
+    }
+    void track_function_end(const std::any &) override
+    {
+        end();
+    }
 
-    void track_allocate_cb(const CoreRangeSet& cores, uint64_t addr, uint64_t size,
-                           bool is_globally_allocated, const IDevice* device) override
+    void track_allocate_cb(const tt::tt_metal::CoreRangeSet &cores, uint64_t addr, uint64_t size,
+                           bool is_globally_allocated, const IDevice *device) override
     {
         // A globally allocated CB lives in a Buffer already reported by the allocation hook.
         if (is_globally_allocated || !ttm_client_enabled())
@@ -103,7 +118,7 @@ public:
         std::lock_guard<std::mutex> lock(g_mutex);
         for (uint16_t dev : devices_of(device)) {
             bool live = false; // a program dispatched again allocates its CBs again
-            for (const CbRecord& cb : g_cbs)
+            for (const CbRecord &cb : g_cbs)
                 live = live || (cb.device == dev && cb.addr == addr && cb.size == bytes);
             if (live)
                 continue;
@@ -112,7 +127,7 @@ public:
         }
     }
 
-    void track_deallocate_cb(const IDevice* device) override
+    void track_deallocate_cb(const IDevice *device) override
     {
         if (!ttm_client_enabled())
             return;
@@ -130,7 +145,7 @@ public:
         }
     }
 
-private:
+  private:
     void end()
     {
         if (refused_ > 0)
@@ -153,7 +168,7 @@ void attach_thread()
     GraphTracker::instance().push_processor(std::make_shared<ScopeProcessor>());
 }
 
-void buffer_allocated(const Buffer* buffer, bool hooked)
+void buffer_allocated(const Buffer *buffer, bool hooked)
 {
     if (hooked || !ttm_client_enabled())
         return;
@@ -163,7 +178,7 @@ void buffer_allocated(const Buffer* buffer, bool hooked)
         ttm_buffer_alloc(dev, type, buffer->address(), buffer->size(), buffer->unique_id(), 0);
 }
 
-void buffer_deallocated(const Buffer* buffer, bool hooked)
+void buffer_deallocated(const Buffer *buffer, bool hooked)
 {
     if (hooked || !ttm_client_enabled())
         return;
@@ -172,14 +187,14 @@ void buffer_deallocated(const Buffer* buffer, bool hooked)
         ttm_buffer_free(dev, type, buffer->address(), buffer->size(), buffer->unique_id(), 0);
 }
 
-void view_created(const Buffer* buffer)
+void view_created(const Buffer *buffer)
 {
     if (!ttm_client_enabled())
         return;
     // A view on a MeshDevice (a view of a backing buffer) is not fanned out: the per-device
     // buffers are the views that land on each device.
-    ViewRecord v{device_id(buffer->device()), memtype_of(buffer->buffer_type()),
-                 buffer->address(), buffer->size(), buffer->unique_id()};
+    ViewRecord v{device_id(buffer->device()), memtype_of(buffer->buffer_type()), buffer->address(),
+                 buffer->size(), buffer->unique_id()};
     {
         std::lock_guard<std::mutex> lock(g_mutex);
         g_views[buffer] = v;
@@ -187,7 +202,7 @@ void view_created(const Buffer* buffer)
     ttm_buffer_alloc(v.device, v.memtype, v.addr, v.size, v.obj, TTM_FLAG_VIEW);
 }
 
-void view_destroyed(const Buffer* buffer)
+void view_destroyed(const Buffer *buffer)
 {
     if (!ttm_client_enabled())
         return;

@@ -20,14 +20,16 @@
 #include <string_view>
 #include <vector>
 
-// core_coord.hpp
-class CoreRangeSet {
-public:
+namespace tt::tt_metal
+{
+
+// core_coord.hpp (in tt::tt_metal, with a deprecated global alias, in current trees)
+class CoreRangeSet
+{
+  public:
     uint32_t num_cores() const;
     uint32_t test_cores = 0; // test storage
 };
-
-namespace tt::tt_metal {
 
 using ChipId = int;          // umd: using ChipId = int (older trees: chip_id_t)
 using DeviceAddr = uint64_t; // buffer_types.hpp / hal_types.hpp
@@ -42,36 +44,40 @@ enum class BufferType {
 };
 
 // device.hpp: the abstract device (a MeshDevice is one too)
-class IDevice {
-public:
+class IDevice
+{
+  public:
     virtual ~IDevice() = default;
     virtual ChipId id() const = 0;
 };
 
-namespace distributed {
+namespace distributed
+{
 // mesh_device.hpp
-class MeshDevice : public IDevice {
-public:
+class MeshDevice : public IDevice
+{
+  public:
     ChipId id() const override;
     // Returns the devices in the mesh in row-major order.
-    std::vector<IDevice*> get_devices() const;
+    std::vector<IDevice *> get_devices() const;
     // test storage
     ChipId test_id = 0;
-    std::vector<IDevice*> test_devices;
+    std::vector<IDevice *> test_devices;
 };
 } // namespace distributed
 
 // buffer.hpp
-class Buffer final : public std::enable_shared_from_this<Buffer> {
-public:
-    IDevice* device() const;
+class Buffer final : public std::enable_shared_from_this<Buffer>
+{
+  public:
+    IDevice *device() const;
     DeviceAddr size() const;
     // Returns address of buffer in the first bank
     uint32_t address() const;
     BufferType buffer_type() const;
     size_t unique_id() const;
     // test storage
-    IDevice* test_device = nullptr;
+    IDevice *test_device = nullptr;
     DeviceAddr test_size = 0;
     uint32_t test_address = 0;
     BufferType test_type = BufferType::DRAM;
@@ -81,36 +87,53 @@ public:
 // graph_tracking.hpp
 struct TrackedArgument {
     std::any value;
-    std::string (*to_string_fn)(const std::any&);
+    std::string (*to_string_fn)(const std::any &);
 };
 
-class IGraphProcessor {
-public:
+class IGraphProcessor
+{
+  public:
     enum class RunMode { NORMAL, NO_DISPATCH };
     IGraphProcessor() = default;
-    virtual bool is_capture_processor() const { return true; }
-    virtual void track_allocate(const tt::tt_metal::Buffer* buffer) {}
-    virtual void track_deallocate(tt::tt_metal::Buffer* buffer) {}
-    virtual void track_allocate_cb(const CoreRangeSet& core_range_set, uint64_t addr, uint64_t size,
-                                   bool is_globally_allocated, const IDevice* device)
+    virtual bool is_capture_processor() const
+    {
+        return true;
+    }
+    virtual void track_allocate(const tt::tt_metal::Buffer *buffer)
     {
     }
-    virtual void track_deallocate_cb(const IDevice* device) {}
+    virtual void track_deallocate(tt::tt_metal::Buffer *buffer)
+    {
+    }
+    virtual void track_allocate_cb(const CoreRangeSet &core_range_set, uint64_t addr, uint64_t size,
+                                   bool is_globally_allocated, const IDevice *device)
+    {
+    }
+    virtual void track_deallocate_cb(const IDevice *device)
+    {
+    }
     virtual void track_function_start(std::string_view function_name,
                                       std::span<TrackedArgument> input_parameters)
     {
     }
-    virtual void track_function_end() {}
-    virtual void track_function_end(const std::any& output_tensors) {}
-    virtual void begin_capture(RunMode mode) {}
+    virtual void track_function_end()
+    {
+    }
+    virtual void track_function_end(const std::any &output_tensors)
+    {
+    }
+    virtual void begin_capture(RunMode mode)
+    {
+    }
     virtual ~IGraphProcessor() = default;
 };
 
-class GraphTracker {
-public:
-    static GraphTracker& instance();
-    void push_processor(const std::shared_ptr<IGraphProcessor>& processor);
-    const std::vector<std::shared_ptr<IGraphProcessor>>& get_processors() const;
+class GraphTracker
+{
+  public:
+    static GraphTracker &instance();
+    void push_processor(const std::shared_ptr<IGraphProcessor> &processor);
+    const std::vector<std::shared_ptr<IGraphProcessor>> &get_processors() const;
 };
 
 } // namespace tt::tt_metal

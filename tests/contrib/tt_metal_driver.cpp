@@ -21,44 +21,76 @@
 using namespace tt::tt_metal;
 
 // ---- the transcribed members, over the test storage ----
-uint32_t CoreRangeSet::num_cores() const { return test_cores; }
-ChipId distributed::MeshDevice::id() const { return test_id; }
-std::vector<IDevice*> distributed::MeshDevice::get_devices() const { return test_devices; }
-IDevice* Buffer::device() const { return test_device; }
-DeviceAddr Buffer::size() const { return test_size; }
-uint32_t Buffer::address() const { return test_address; }
-BufferType Buffer::buffer_type() const { return test_type; }
-size_t Buffer::unique_id() const { return test_unique_id; }
+uint32_t CoreRangeSet::num_cores() const
+{
+    return test_cores;
+}
+ChipId distributed::MeshDevice::id() const
+{
+    return test_id;
+}
+std::vector<IDevice *> distributed::MeshDevice::get_devices() const
+{
+    return test_devices;
+}
+IDevice *Buffer::device() const
+{
+    return test_device;
+}
+DeviceAddr Buffer::size() const
+{
+    return test_size;
+}
+uint32_t Buffer::address() const
+{
+    return test_address;
+}
+BufferType Buffer::buffer_type() const
+{
+    return test_type;
+}
+size_t Buffer::unique_id() const
+{
+    return test_unique_id;
+}
 
-namespace {
+namespace
+{
 thread_local std::vector<std::shared_ptr<IGraphProcessor>> t_processors;
 }
-GraphTracker& GraphTracker::instance()
+GraphTracker &GraphTracker::instance()
 {
     static GraphTracker tracker;
     return tracker;
 }
-void GraphTracker::push_processor(const std::shared_ptr<IGraphProcessor>& p)
+void GraphTracker::push_processor(const std::shared_ptr<IGraphProcessor> &p)
 {
     t_processors.push_back(p);
 }
-const std::vector<std::shared_ptr<IGraphProcessor>>& GraphTracker::get_processors() const
+const std::vector<std::shared_ptr<IGraphProcessor>> &GraphTracker::get_processors() const
 {
     return t_processors;
 }
 
-namespace {
+namespace
+{
 
-class Chip final : public IDevice {
-public:
-    explicit Chip(ChipId id) : id_(id) {}
-    ChipId id() const override { return id_; }
+class Chip final : public IDevice
+{
+  public:
+    explicit Chip(ChipId id) : id_(id)
+    {
+    }
+    ChipId id() const override
+    {
+        return id_;
+    }
 
-private:
+  private:
     ChipId id_;
 };
 
-Buffer make(IDevice* dev, BufferType type, uint32_t addr, DeviceAddr size, size_t uid)
+Buffer make(IDevice *dev, BufferType type, uint32_t addr, DeviceAddr size, size_t uid)
 {
     Buffer b;
     b.test_device = dev;
@@ -71,18 +103,18 @@ Buffer make(IDevice* dev, BufferType type, uint32_t addr, DeviceAddr size, size_
 
 // What GraphTracker::track_function_start/end and track_*_cb do: every processor of the
 // calling thread, in order.
-void op_start(const char* name)
+void op_start(const char *name)
 {
-    for (auto& p : GraphTracker::instance().get_processors())
+    for (auto &p : GraphTracker::instance().get_processors())
         p->track_function_start(name, {});
 }
 void op_end()
 {
-    for (auto& p : GraphTracker::instance().get_processors())
+    for (auto &p : GraphTracker::instance().get_processors())
         p->track_function_end(std::any());
 }
 
-int fail(const char* what)
+int fail(const char *what)
 {
     std::fprintf(stderr, "tt_metal_driver: %s\n", what);
     return 1;
@@ -128,11 +160,11 @@ int main()
     CoreRangeSet cores;
     cores.test_cores = 4;
     for (int dispatch = 0; dispatch < 2; dispatch++)
-        for (auto& p : GraphTracker::instance().get_processors())
+        for (auto &p : GraphTracker::instance().get_processors())
             p->track_allocate_cb(cores, 0x30000, 1024, false, &chip0);
-    for (auto& p : GraphTracker::instance().get_processors())
+    for (auto &p : GraphTracker::instance().get_processors())
         p->track_allocate_cb(cores, 0x40000, 1024, true, &chip0); // in a reported Buffer
-    for (auto& p : GraphTracker::instance().get_processors())
+    for (auto &p : GraphTracker::instance().get_processors())
         p->track_deallocate_cb(&chip0);
 
     Buffer hooked = make(&chip1, BufferType::DRAM, 0, 65536, 8);
