@@ -4,17 +4,18 @@
 # driver's TT-Metal calls reach the real daemon as docs/TT-METAL.md says: buffers by unique_id,
 # a mesh backing buffer on each device with its per-device buffers as views, circular buffers,
 # hooked allocations left out, TT-NN op names as the scopes of each thread's allocations.
-# Usage: tt_metal.sh CXX LIBTTMEM TTMEM SRCDIR
+# Usage: tt_metal.sh CXX LIBTTMEM TTMEM SRCDIR [CXXFLAGS] (CXXFLAGS: a sanitizer build's flags)
 set -u
 cxx=$1
 lib=$2
 ttmem=$3
 src=$4
+read -r -a extra <<<"${5:-}"
 . "$src/tests/cli/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-ttmetal.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-"$cxx" -std=c++20 -Wall -Wextra -Werror -pthread -isystem "$src/tests/contrib" \
+"$cxx" -std=c++20 -Wall -Wextra -Werror -pthread "${extra[@]}" -isystem "$src/tests/contrib" \
     -I"$src/include" -I"$src/contrib/tt-metal" -DTTMEM_TT_METAL_DECLS='<tt_metal_decls.hpp>' \
     "$src/contrib/tt-metal/ttmem_tt_metal.cpp" "$src/tests/contrib/tt_metal_driver.cpp" \
     "$lib" -Wl,-rpath,"$(dirname "$lib")" -o "$tmp/driver" 2>"$tmp/cc.err"

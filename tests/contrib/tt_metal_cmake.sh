@@ -4,10 +4,12 @@
 # -DCMAKE_PROJECT_INCLUDE=contrib/tt-metal/ttmem.cmake builds the ttmem hooks into its tt_metal
 # target and links the installed libttmem found through ttmem.pc; the driver linked with it
 # reports to a real ttmemd. A project without a tt_metal target stops with ttmem.cmake's message.
-# Usage: tt_metal_cmake.sh BUILDDIR SRCDIR
+# Usage: tt_metal_cmake.sh BUILDDIR SRCDIR CXX [CXXFLAGS] (CXXFLAGS: a sanitizer build's flags)
 set -u
 build=$1
 src=$2
+cxx=$3
+flags=${4:-}
 . "$src/tests/cli/lib/check.sh"
 tmp=$(mktemp -d /tmp/ttmem-ttcmake.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
@@ -19,6 +21,7 @@ pc=$(find "$tmp/p" -name ttmem.pc | head -1)
 export PKG_CONFIG_PATH=$(dirname "$pc")
 
 cmake -S "$src/tests/contrib/standin" -B "$tmp/b" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
     -DCMAKE_PROJECT_INCLUDE="$src/contrib/tt-metal/ttmem.cmake" \
     -DTTMEM_CONTRIB_DIR="$src/contrib/tt-metal" >"$tmp/cfg.log" 2>&1
 st=$?; check "the stand-in project configures ($(tail -c 600 "$tmp/cfg.log"))" $st
@@ -44,7 +47,7 @@ check "the events went through the installed libttmem to the daemon" $?
 # a project without the target: one clear message from ttmem.cmake
 mkdir "$tmp/empty"
 printf 'cmake_minimum_required(VERSION 3.19)\nproject(empty LANGUAGES CXX)\n' >"$tmp/empty/CMakeLists.txt"
-cmake -S "$tmp/empty" -B "$tmp/eb" -DCMAKE_PROJECT_INCLUDE="$src/contrib/tt-metal/ttmem.cmake" \
+cmake -S "$tmp/empty" -B "$tmp/eb" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PROJECT_INCLUDE="$src/contrib/tt-metal/ttmem.cmake" \
     >"$tmp/ecfg.log" 2>&1
 check "without a tt_metal target the configure fails" $([ $? -ne 0 ]; echo $?)
 grep -q "ttmem.cmake: no target 'tt_metal'" "$tmp/ecfg.log"; check "and says which target is missing" $?
