@@ -78,9 +78,19 @@ struct CbRecord {
     uint64_t addr, size;
 };
 
-std::mutex g_mutex; // guards g_views and g_cbs (buffers end on any thread)
-std::unordered_map<const Buffer *, ViewRecord> g_views;
-std::vector<CbRecord> g_cbs;
+// The live views and CBs. Made once and never destroyed: TT-Metal's buffers end during static
+// destruction too (a Python interpreter's teardown, a static MeshDevice), after any global of
+// this file would be gone.
+struct Live {
+    std::mutex mutex; // buffers and programs end on any thread
+    std::unordered_map<const Buffer *, ViewRecord> views;
+    std::vector<CbRecord> cbs;
+};
+Live &live_state()
+{
+    static Live *live = new Live();
+    return *live;
+}
 
 // One per attached thread. It never turns graph capture on (is_capture_processor() false).
 class ScopeProcessor final : public IGraphProcessor
@@ -115,14 +125,15 @@ class ScopeProcessor final : public IGraphProcessor
         if (is_globally_allocated || !ttm_client_enabled())
             return;
         uint64_t bytes = size * cores.num_cores();
-        std::lock_guard<std::mutex> lock(g_mutex);
+        Live &st = live_state();
+        std::lock_guard<std::mutex> lock(st.mutex);
         for (uint16_t dev : devices_of(device)) {
             bool live = false; // a program dispatched again allocates its CBs again
-            for (const CbRecord &cb : g_cbs)
+            for (const CbRecord &cb : st.cbs)
                 live = live || (cb.device == dev && cb.addr == addr && cb.size == bytes);
             if (live)
                 continue;
-            g_cbs.push_back({dev, addr, bytes});
+            st.cbs.push_back({dev, addr, bytes});
             ttm_buffer_alloc(dev, TTM_MEM_CB, addr, bytes, 0, 0);
         }
     }
@@ -131,16 +142,17 @@ class ScopeProcessor final : public IGraphProcessor
     {
         if (!ttm_client_enabled())
             return;
-        std::lock_guard<std::mutex> lock(g_mutex);
+        Live &st = live_state();
+        std::lock_guard<std::mutex> lock(st.mutex);
         for (uint16_t dev : devices_of(device)) {
-            for (size_t i = 0; i < g_cbs.size();) {
-                if (g_cbs[i].device != dev) {
+            for (size_t i = 0; i < st.cbs.size();) {
+                if (st.cbs[i].device != dev) {
                     i++;
                     continue;
                 }
-                ttm_buffer_free(dev, TTM_MEM_CB, g_cbs[i].addr, g_cbs[i].size, 0, 0);
-                g_cbs[i] = g_cbs.back();
-                g_cbs.pop_back();
+                ttm_buffer_free(dev, TTM_MEM_CB, st.cbs[i].addr, st.cbs[i].size, 0, 0);
+                st.cbs[i] = st.cbs.back();
+                st.cbs.pop_back();
             }
         }
     }
@@ -196,8 +208,9 @@ void view_created(const Buffer *buffer)
     ViewRecord v{device_id(buffer->device()), memtype_of(buffer->buffer_type()), buffer->address(),
                  buffer->size(), buffer->unique_id()};
     {
-        std::lock_guard<std::mutex> lock(g_mutex);
-        g_views[buffer] = v;
+        Live &st = live_state();
+        std::lock_guard<std::mutex> lock(st.mutex);
+        st.views[buffer] = v;
     }
     ttm_buffer_alloc(v.device, v.memtype, v.addr, v.size, v.obj, TTM_FLAG_VIEW);
 }
@@ -208,12 +221,13 @@ void view_destroyed(const Buffer *buffer)
         return;
     ViewRecord v;
     {
-        std::lock_guard<std::mutex> lock(g_mutex);
-        auto it = g_views.find(buffer);
-        if (it == g_views.end())
+        Live &st = live_state();
+        std::lock_guard<std::mutex> lock(st.mutex);
+        auto it = st.views.find(buffer);
+        if (it == st.views.end())
             return; // created before tracking was on
         v = it->second;
-        g_views.erase(it);
+        st.views.erase(it);
     }
     ttm_buffer_free(v.device, v.memtype, v.addr, v.size, v.obj, TTM_FLAG_VIEW);
 }
