@@ -1,0 +1,5 @@
+# For pip versions and setuptools that still want a setup.py beside pyproject.toml; every
+# setting is in pyproject.toml.
+from setuptools import setup
+
+setup()
