@@ -1,0 +1,196 @@
+"""The ttmem package against a real ttmemd: the write calls reach the daemon, status(), dump()
+and report() return the documented documents, record() reports its block, scopes and phases
+are attributed, bad input raises one clear error, the TT-NN hook is inert without ttnn."""
+import importlib.util
+import json
+import os
+import subprocess
+
+import pytest
+
+import ttmem
+
+# A process that reports three buffers and frees one, then waits (the buffers stay live)
+# until its stdin says go; "ready" on stdout once the daemon took every event.
+HOLDER = r"""
+import sys, ttmem
+assert ttmem.enabled()
+assert ttmem.describe(0, "wormhole_b0")
+assert ttmem.alloc(0, "DRAM", 0x100000, 4096, obj=11)
+assert ttmem.alloc(0, "L1", 0x2000, 256, obj=12)
+assert ttmem.alloc(1, "DRAM", 0x300000, 1 << 20, obj=13)
+assert ttmem.free(0, "DRAM", 0x100000, 4096, obj=11)
+assert ttmem.flush(5000)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_status_and_dump_see_a_live_process(daemon, spawn_py):
+    p = spawn_py(HOLDER, socket=daemon.socket)
+    assert p.stdout.readline() == "ready\n"
+    s = ttmem.status(socket=daemon.socket)
+    assert s["schema"] == "ttmem.status" and s["schema_version"] == 2
+    assert s["socket"] == daemon.socket
+    assert s["totals"]["allocs"] == 3 and s["totals"]["frees"] == 1
+    assert s["totals"]["live_records"] == 2
+    pids = [pr["pid"] for pr in s["processes"]]
+    assert p.pid in pids, pids
+
+    d = ttmem.dump(socket=daemon.socket)
+    assert d["schema"] == "ttmem.dump"
+    assert d["live_total"] == 2
+    by_dev = {dev["device"]: dev["bytes"] for dev in d["devices"]}
+    assert by_dev == {0: 256, 1: 1 << 20}, by_dev
+    assert ttmem.dump(socket=daemon.socket, max=1)["listed"] == 1
+
+    p.stdin.write("go\n")
+    p.stdin.close()
+    assert p.wait(timeout=30) == 0
+
+
+def test_record_reports_its_block_scopes_and_phases(run_py, tmpdir_short):
+    journal = os.path.join(tmpdir_short, "kept.ttmem")
+    code = r"""
+import json, os, ttmem
+with ttmem.record(keep=%r) as r:
+    assert r.tracked_self
+    ttmem.mark("warmup")
+    with ttmem.scope("matmul"):
+        ttmem.alloc(0, "DRAM", 0x1000, 4096, obj=1)
+        ttmem.alloc(0, "DRAM", 0x9000, 512, obj=2)
+    ttmem.free(0, "DRAM", 0x1000, 4096, obj=1)
+    ttmem.free(0, "DRAM", 0x1000, 4096, obj=1)
+    live = r.dump()["live_total"]
+print(json.dumps({"report": r.report, "pid": os.getpid(), "live": live, "dir": r.directory,
+                  "env": [os.environ.get("TTMEM"), os.environ.get("TTMEM_SOCKET")]}))
+""" % journal
+    out = run_py(code, track=False)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    rep = got["report"]
+    assert got["live"] == 1
+    assert rep["schema"] == "ttmem.report"
+    assert rep["classes"]["alloc_ok"]["count"] == 2
+    assert rep["classes"]["free_ok"]["count"] == 1
+    assert rep["classes"]["double_free"]["count"] == 1
+    assert [pr["pid"] for pr in rep["processes"]] == [got["pid"]]
+    strings = {s["id"]: s["text"] for s in rep["strings"]}
+    scopes = {strings[b["name"]]: b["allocs"] for b in rep["breakdown"] if b["kind"] == "scope"}
+    assert scopes.get("matmul") == 2, rep["breakdown"]
+    assert [strings[ph["name"]] for ph in rep["phases"]] == ["warmup"]
+    # the kept journal gives the same report again
+    again = ttmem.report(journal)
+    assert again["classes"] == rep["classes"] and again["totals"] == rep["totals"]
+    # the private daemon's directory is gone, the environment is as it was
+    assert got["dir"] and not os.path.exists(got["dir"])
+    assert got["env"] == [None, None]
+
+
+def test_record_covers_subprocesses(run_py):
+    code = r"""
+import json, subprocess, sys, ttmem
+child = "import ttmem; ttmem.alloc(2, 'L1', 0x4000, 2048, obj=5); ttmem.alloc(2, 'L1', 0x8000, 64, obj=6)"
+with ttmem.record() as r:
+    pid = subprocess.run([sys.executable, "-c", child + "; import os; print(os.getpid())"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+print(json.dumps({"report": r.report, "child": int(pid)}))
+"""
+    out = run_py(code, track=False)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    rep = got["report"]
+    assert got["child"] in [pr["pid"] for pr in rep["processes"]]
+    assert rep["leaked_count"] == 2 and rep["leaked_bytes"] == 2048 + 64
+    assert sorted(l["addr"] for l in rep["leaks"]) == ["0x4000", "0x8000"]
+
+
+def test_report_reads_a_json_report_file(tmpdir_short, daemon):
+    cli = os.environ.get("TTMEM_CLI", "ttmem")
+    out = os.path.join(tmpdir_short, "r.json")
+    env = dict(os.environ, TMPDIR=tmpdir_short)
+    holder = "import ttmem; ttmem.alloc(0, 'DRAM', 0x7000, 100, obj=9)"
+    import sys
+    from conftest import PKG_DIR
+    env["PYTHONPATH"] = PKG_DIR
+    rc = subprocess.run([cli, "record", "-o", out, "--", sys.executable, "-c", holder],
+                        env=env, capture_output=True, check=False).returncode
+    assert rc == 0
+    rep = ttmem.report(out)
+    assert rep["schema"] == "ttmem.report"
+    assert rep["leaked_count"] == 1 and rep["leaks"][0]["addr"] == "0x7000"
+
+
+def test_bad_input_gets_one_clear_error(tmpdir_short, run_py):
+    with pytest.raises(ttmem.QueryError) as e:
+        ttmem.report(os.path.join(tmpdir_short, "missing.ttmem"))
+    assert "missing.ttmem" in str(e.value) and "\n" not in str(e.value)
+    junk = os.path.join(tmpdir_short, "junk.ttmem")
+    with open(junk, "wb") as f:
+        f.write(b"not a journal at all\n" * 10)
+    with pytest.raises(ttmem.QueryError) as e:
+        ttmem.report(junk)
+    assert e.value.status != 0 and "\n" not in str(e.value)
+    bad_json = os.path.join(tmpdir_short, "x.json")
+    with open(bad_json, "w") as f:
+        f.write('{"schema": "something.else"}')
+    with pytest.raises(ttmem.QueryError, match="not a ttmem document"):
+        ttmem.report(bad_json)
+    with pytest.raises(ttmem.QueryError) as e:
+        ttmem.status(socket=os.path.join(tmpdir_short, "nobody.sock"))
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="unknown memtype"):
+        ttmem.alloc(0, "HBM", 0, 1)
+    with pytest.raises(ValueError, match="unknown arch"):
+        ttmem.describe(0, "pentium")
+    with pytest.raises(ValueError):
+        ttmem.scope("")
+    # libttmem's own refusals become TtmemError with its error name
+    out = run_py(r"""
+import ttmem
+try:
+    with ttmem.record():
+        ttmem.alloc(0, "ANY", 0x10, 64)
+except ttmem.TtmemError as e:
+    print(e.name)
+""", track=False)
+    assert out.stdout.strip() == "TTM_EINVAL", (out.stdout, out.stderr)
+
+
+def test_disabled_calls_are_no_ops(run_py):
+    out = run_py(r"""
+import ttmem
+print(ttmem.enabled(), ttmem.alloc(0, "DRAM", 0x1000, 64), ttmem.free(0, "ANY", 0x1000),
+      ttmem.mark("x"), ttmem.flush())
+with ttmem.scope("nothing"):
+    pass
+print(ttmem.stats()["events"])
+""", track=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False", "False", "False", "False", "0"]
+
+
+def test_ttnn_hook_is_inert_without_ttnn():
+    assert importlib.util.find_spec("ttnn") is None, "this test is for a host without ttnn"
+    with ttmem.ttnn_scopes() as on:
+        assert on is False
+
+
+def test_ttnn_hook_functions_push_the_op_name(run_py):
+    # the functions ttnn_scopes() registers with ttnn, called as ttnn calls them
+    out = run_py(r"""
+import json, ttmem
+class Op:
+    python_fully_qualified_name = "ttnn.matmul"
+with ttmem.record() as r:
+    ttmem._ttnn_pre(Op(), (1, 2), {})
+    ttmem.alloc(0, "L1", 0x100, 32, obj=3)
+    ttmem._ttnn_post(Op(), (1, 2), {}, None)
+    ttmem.alloc(0, "L1", 0x200, 32, obj=4)
+print(json.dumps(r.report))
+""", track=False)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    strings = {s["id"]: s["text"] for s in rep["strings"]}
+    scopes = {strings[b["name"]]: b["allocs"] for b in rep["breakdown"] if b["kind"] == "scope"}
+    assert scopes == {"ttnn.matmul": 1}, rep["breakdown"]
