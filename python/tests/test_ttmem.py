@@ -194,3 +194,30 @@ print(json.dumps(r.report))
     strings = {s["id"]: s["text"] for s in rep["strings"]}
     scopes = {strings[b["name"]]: b["allocs"] for b in rep["breakdown"] if b["kind"] == "scope"}
     assert scopes == {"ttnn.matmul": 1}, rep["breakdown"]
+
+
+def test_pip_install_offline_in_a_fresh_venv(tmpdir_short, daemon, spawn_py):
+    import sys
+    from conftest import PKG_DIR
+    venv = os.path.join(tmpdir_short, "venv")
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, capture_output=True)
+    py = os.path.join(venv, "bin", "python")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") and k != "PYTHONPATH"}
+    env["PIP_NO_INDEX"] = "1"  # offline: no index at all, not even a configured one
+    env["PIP_FIND_LINKS"] = ""
+    env["PIP_NO_CACHE_DIR"] = "1"
+    p = subprocess.run([py, "-m", "pip", "install", "--no-index", PKG_DIR], env=env,
+                       capture_output=True, text=True, check=False, cwd=tmpdir_short)
+    assert p.returncode == 0, p.stdout + p.stderr
+    holder = spawn_py(HOLDER, socket=daemon.socket)
+    assert holder.stdout.readline() == "ready\n"
+    code = ("import ttmem, json; print(json.dumps([ttmem.__file__, "
+            "ttmem.dump(socket=%r)['live_total']]))" % daemon.socket)
+    out = subprocess.run([py, "-c", code], env=env, capture_output=True, text=True,
+                         check=False, cwd=tmpdir_short)
+    assert out.returncode == 0, out.stderr
+    where, live = json.loads(out.stdout)
+    assert where.startswith(venv + os.sep), where
+    assert live == 2
+    holder.stdin.close()
+    assert holder.wait(timeout=30) == 0
