@@ -187,7 +187,7 @@ def _daemon_path():
         beside = os.path.join(os.path.dirname(os.path.abspath(cli)), "ttmemd")
         if os.access(beside, os.X_OK):
             return beside
-    found = shutil.which("ttmemd")
+    found = _cli.installed("ttmemd") or shutil.which("ttmemd")
     if found is None:
         raise QueryError("ttmem: ttmemd is not in PATH; set TTMEMD to its path", 2)
     return found

@@ -5,7 +5,7 @@ field tables (docs/DAEMON.md); the `ttmem` command is the one decoder of it and 
 of the documented JSON schema (docs/REPORT_SCHEMA.md), so this module runs `ttmem ... --json`
 and parses what it prints: the dicts are exactly what `ttmem status --json`, `ttmem dump
 --json` and `ttmem report --json` print. The command is $TTMEM_CLI when set, else `ttmem` in
-PATH.
+PATH (or the one `make install` put beside the package).
 """
 import json
 import os
@@ -21,12 +21,22 @@ class QueryError(RuntimeError):
         self.status = status
 
 
+def installed(program):
+    """PROGRAM in the bin directory `make install` put beside the package, or None."""
+    try:
+        from . import _paths  # written by `make install` only
+    except ImportError:
+        return None
+    path = os.path.join(_paths.BINDIR, program)
+    return path if os.access(path, os.X_OK) else None
+
+
 def cli_path():
     """The ttmem command to run; raises QueryError when there is none."""
     env = os.environ.get("TTMEM_CLI")
     if env:
         return env
-    found = shutil.which("ttmem")
+    found = installed("ttmem") or shutil.which("ttmem")
     if found is None:
         raise QueryError("ttmem: the ttmem command is not in PATH; set TTMEM_CLI to its path", 2)
     return found

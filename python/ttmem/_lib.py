@@ -1,7 +1,8 @@
 """libttmem through ctypes: finding the library, the prototypes of include/ttmem/ttmem.h.
 
-The library is $TTMEM_LIBRARY when set, else libttmem.so.0 as the dynamic loader finds it (an
-installed libttmem), else libttmem.so. It is loaded once, at the first call that needs it.
+The library is $TTMEM_LIBRARY when set, else the one `make install` put beside the package
+(_paths.py), else libttmem.so.0 as the dynamic loader finds it (an installed libttmem), else
+libttmem.so. It is loaded once, at the first call that needs it.
 """
 import atexit
 import ctypes
@@ -102,7 +103,14 @@ def _candidates():
     env = os.environ.get("TTMEM_LIBRARY")
     if env:
         return [env]
-    names = ["libttmem.so.0"]
+    names = []
+    try:
+        from . import _paths  # written by `make install` only
+        if os.path.exists(_paths.LIBTTMEM):
+            names.append(_paths.LIBTTMEM)
+    except ImportError:
+        pass
+    names.append("libttmem.so.0")
     found = ctypes.util.find_library("ttmem")
     if found:
         names.append(found)
