@@ -221,3 +221,38 @@ def test_pip_install_offline_in_a_fresh_venv(tmpdir_short, daemon, spawn_py):
     assert live == 2
     holder.stdin.close()
     assert holder.wait(timeout=30) == 0
+
+
+def test_record_reports_a_block_that_raised_and_knows_who_is_tracked(run_py):
+    out = run_py(r"""
+import json, subprocess, sys, ttmem
+assert not ttmem.enabled()          # libttmem read the environment already: tracking off
+rec = None
+try:
+    with ttmem.record() as r:
+        rec = r
+        subprocess.run([sys.executable, "-c",
+                        "import ttmem; ttmem.alloc(0, 'DRAM', 0x5000, 10, obj=1)"], check=True)
+        ttmem.alloc(0, "DRAM", 0x6000, 10, obj=2)   # off in this process: not reported
+        raise KeyError("the block's own error")
+except KeyError as e:
+    err = str(e)
+print(json.dumps({"err": err, "self": rec.tracked_self, "allocs": rec.report["totals"]["allocs"]}))
+""", track=False)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got == {"err": "\"the block's own error\"", "self": False, "allocs": 1}, got
+
+
+def test_record_says_why_its_daemon_did_not_start(run_py, tmpdir_short):
+    out = run_py(r"""
+import os, ttmem
+os.environ["TTMEMD"] = "/bin/false"
+try:
+    with ttmem.record():
+        raise SystemExit("the block ran")
+except ttmem.QueryError as e:
+    print(e)
+""", track=False)
+    assert out.stdout.startswith("ttmem: the private ttmemd did not start"), out
+    assert out.stdout.count("\n") == 1

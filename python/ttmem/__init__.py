@@ -220,28 +220,26 @@ _record_lock = threading.Lock()
 
 def _start_daemon(rec):
     rfd, wfd = os.pipe()
+    errpath = os.path.join(rec.directory, "ttmemd.stderr")
     try:
-        rec._daemon = subprocess.Popen(
-            [_daemon_path(), "--foreground", "--no-state", "--socket", rec.socket,
-             "--log-file", rec.log, "--ready-fd", str(wfd), "--journal", rec.journal],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            pass_fds=(wfd,))
+        with open(errpath, "wb") as err:
+            rec._daemon = subprocess.Popen(
+                [_daemon_path(), "--foreground", "--no-state", "--socket", rec.socket,
+                 "--log-file", rec.log, "--ready-fd", str(wfd), "--journal", rec.journal],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                pass_fds=(wfd,))
     except OSError as e:
         os.close(rfd)
         os.close(wfd)
         raise QueryError("ttmem: cannot start ttmemd: %s" % e.strerror, 2) from e
     os.close(wfd)
-    got = b""
     with os.fdopen(rfd, "rb") as r:
-        while not got.endswith(b"\n"):
-            chunk = r.read(1)
-            if not chunk:
-                break
-            got += chunk
+        got = r.readline()  # "ready\n", or the daemon's error line, or nothing if it died
     if got != b"ready\n":
         rec._daemon.wait()
-        err = rec._daemon.stderr.read().decode(errors="replace").strip()
-        line = got.decode(errors="replace").strip() or (err.splitlines() or ["died starting"])[-1]
+        with open(errpath, "rb") as f:
+            err = f.read().decode(errors="replace").strip().splitlines()
+        line = got.decode(errors="replace").strip() or (err or ["it died while starting"])[-1]
         raise QueryError("ttmem: the private ttmemd did not start: %s" % line, 2)
 
 
@@ -258,6 +256,35 @@ def _stop_daemon(rec):
         raise QueryError("ttmem: the private ttmemd did not stop in 30 s", 2)
 
 
+def _restore_env(saved):
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _gate_unread():
+    """True while libttmem has not read the environment yet (its gate word is still 0)."""
+    import ctypes
+    return ctypes.c_int.in_dll(_lib.lib(), "ttm__gate_word").value == 0
+
+
+def _finish(rec, saved, top, keep):
+    """The end of a record() block: flush, restore, stop, replay."""
+    if rec.tracked_self:
+        try:
+            flush(5000)
+        except TtmemError:
+            pass  # what did not reach the daemon is not in the report; nothing else to do
+        _lib.quiet()  # the private daemon goes away on purpose: its lost connection is no news
+    _restore_env(saved)
+    _stop_daemon(rec)
+    rec.report = report(rec.journal, top=top)
+    if keep is not None:
+        shutil.copyfile(rec.journal, os.fspath(keep))
+
+
 @contextlib.contextmanager
 def record(keep=None, top=None):
     """`with ttmem.record() as r:` runs the block under a private ttmemd and sets r.report.
@@ -265,9 +292,9 @@ def record(keep=None, top=None):
     While the block runs, TTMEM=1 and TTMEM_SOCKET name the private daemon in os.environ, so
     subprocesses started in the block report to it, and so does this process when its libttmem
     is first used inside the block (libttmem reads the environment once: r.tracked_self tells).
-    After the block the daemon takes what this process committed, stops, and its run journal
-    is replayed into r.report (`ttmem report --json`). keep: a path to copy the journal to.
-    One record() at a time per process.
+    After the block (also when it raised) the daemon takes what this process committed, stops,
+    and its run journal is replayed into r.report (`ttmem report --json`). keep: a path to copy
+    the journal to. One record() at a time per process.
     """
     if not _record_lock.acquire(blocking=False):
         raise RuntimeError("ttmem: record() is already running in this process")
@@ -278,35 +305,18 @@ def record(keep=None, top=None):
         _start_daemon(rec)
         os.environ["TTMEM"] = "1"
         os.environ["TTMEM_SOCKET"] = rec.socket
-        rec.tracked_self = enabled()
-        ok = False
+        rec.tracked_self = _gate_unread() and enabled()
         try:
             yield rec
-            ok = True
-        finally:
-            if rec.tracked_self:
-                try:
-                    flush(5000)
-                except TtmemError:
-                    if ok:
-                        raise
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            if rec.tracked_self:
-                _lib.quiet()
-            _stop_daemon(rec)
-        rec.report = report(rec.journal, top=top)
-        if keep is not None:
-            shutil.copyfile(rec.journal, os.fspath(keep))
+        except BaseException:
+            try:
+                _finish(rec, saved, top, keep)
+            except (QueryError, OSError):
+                pass  # the block's own exception is the one to see
+            raise
+        _finish(rec, saved, top, keep)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore_env(saved)
         if rec._daemon is not None and rec._daemon.poll() is None:
             rec._daemon.kill()
             rec._daemon.wait()
