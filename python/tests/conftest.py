@@ -2,7 +2,7 @@
 processes for the write side (libttmem reads the environment once per process).
 
 The programs under test: $TTMEM_LIBRARY (libttmem.so), $TTMEM_CLI (ttmem), $TTMEMD (ttmemd);
-unset, the installed ones. The package: the python/ directory beside these tests.
+unset, those of the build tree (below), else the installed ones. The package: the python/ directory beside these tests.
 """
 import os
 import shutil
@@ -15,6 +15,14 @@ import pytest
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if PKG_DIR not in sys.path:
     sys.path.insert(0, PKG_DIR)
+
+# Run by hand from a checkout (`python3 -m pytest python/tests`), the programs are those of
+# the build tree $TTMEM_BUILD (default: build/ beside python/) when it has them.
+_build = os.environ.get("TTMEM_BUILD", os.path.join(os.path.dirname(PKG_DIR), "build"))
+for _var, _name in (("TTMEM_LIBRARY", "libttmem.so"), ("TTMEM_CLI", "ttmem"),
+                    ("TTMEMD", "ttmemd")):
+    if not os.environ.get(_var) and os.path.exists(os.path.join(_build, _name)):
+        os.environ[_var] = os.path.join(_build, _name)
 
 import ttmem  # noqa: E402
 
