@@ -13,12 +13,14 @@ Pure Python, no compiled extension:
 """
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+import time
 
 from . import _cli, _lib
 from ._cli import QueryError
@@ -270,13 +272,34 @@ def _gate_unread():
     return ctypes.c_int.in_dll(_lib.lib(), "ttm__gate_word").value == 0
 
 
+def _settle(rec, timeout_s=5.0):
+    """Waits (up to timeout_s) until the private daemon has settled the sessions of every
+    other process (as `ttmem record` does): a process that exited in the block is then
+    reported with its leaks at exit, not as live. One that still runs stays live."""
+    deadline = time.monotonic() + timeout_s
+    me = os.getpid()
+    while True:
+        procs = status(socket=rec.socket).get("processes", [])
+        open_ = [p["pid"] for p in procs if p.get("connected") and p.get("pid") != me]
+        if not open_:
+            return
+        if time.monotonic() >= deadline:
+            logging.getLogger("ttmem").warning(
+                "ttmem: %d tracked process(es) still connected at the end of record(); their "
+                "buffers are reported as live", len(open_))
+            return
+        time.sleep(0.02)  # polled, as the daemon announces no settlement
+
+
 def _finish(rec, saved, top, keep):
-    """The end of a record() block: flush, restore, stop, replay."""
+    """The end of a record() block: flush, settle, restore, stop, replay."""
     if rec.tracked_self:
         try:
             flush(5000)
         except TtmemError:
             pass  # what did not reach the daemon is not in the report; nothing else to do
+    _settle(rec)
+    if rec.tracked_self:
         _lib.quiet()  # the private daemon goes away on purpose: its lost connection is no news
     _restore_env(saved)
     _stop_daemon(rec)
