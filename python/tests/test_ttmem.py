@@ -256,3 +256,31 @@ except ttmem.QueryError as e:
 """, track=False)
     assert out.stdout.startswith("ttmem: the private ttmemd did not start"), out
     assert out.stdout.count("\n") == 1
+
+
+def test_one_scope_object_on_many_threads_and_as_a_decorator(run_py):
+    out = run_py(r"""
+import json, threading, ttmem
+op = ttmem.scope("shared")
+@ttmem.scope("decorated")
+def work(i):
+    ttmem.alloc(0, "L1", 0x1000 * (i + 1), 16, obj=100 + i)
+barrier = threading.Barrier(4)
+def thread(i):
+    with op:
+        barrier.wait()
+        ttmem.alloc(1, "L1", 0x1000 * (i + 1), 16, obj=i + 1)
+        barrier.wait()
+with ttmem.record() as r:
+    ts = [threading.Thread(target=thread, args=(i,)) for i in range(4)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    for i in range(3): work(i)
+    ttmem.alloc(2, "L1", 0x100, 16, obj=999)   # outside every scope
+print(json.dumps(r.report))
+""", track=False)
+    assert out.returncode == 0, out.stderr
+    rep = json.loads(out.stdout)
+    strings = {s["id"]: s["text"] for s in rep["strings"]}
+    scopes = {strings[b["name"]]: b["allocs"] for b in rep["breakdown"] if b["kind"] == "scope"}
+    assert scopes == {"shared": 4, "decorated": 3}, rep["breakdown"]

@@ -97,15 +97,15 @@ class scope:
         self.name = name
         self._encoded = _name(name, "scope()")
 
+    # No state in the object: one scope object may be entered by several threads at once.
+    # A push either succeeded or tracking is off (then the pop is TTM_EDISABLED as well); a
+    # push that failed raised, and its block never ran.
     def __enter__(self):
-        rc = _lib.lib().ttm_scope_push(self._encoded)
-        _lib.check("ttm_scope_push", rc)
-        self._pushed = rc == 0
+        _lib.check("ttm_scope_push", _lib.lib().ttm_scope_push(self._encoded))
         return self
 
     def __exit__(self, *exc):
-        if self._pushed:
-            _lib.check("ttm_scope_pop", _lib.lib().ttm_scope_pop())
+        _lib.check("ttm_scope_pop", _lib.lib().ttm_scope_pop())
         return False
 
     def __call__(self, fn):
