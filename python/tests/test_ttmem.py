@@ -284,3 +284,46 @@ print(json.dumps(r.report))
     strings = {s["id"]: s["text"] for s in rep["strings"]}
     scopes = {strings[b["name"]]: b["allocs"] for b in rep["breakdown"] if b["kind"] == "scope"}
     assert scopes == {"shared": 4, "decorated": 3}, rep["breakdown"]
+
+
+def test_ping_speaks_the_query_socket(daemon, tmpdir_short):
+    import re
+    import socket
+    import threading
+    from conftest import PKG_DIR
+    from ttmem import _wire
+    d = ttmem.ping(socket=daemon.socket)
+    s = ttmem.status(socket=daemon.socket)["daemon"]
+    for k in ("version", "pid", "max_clients", "max_live_per_client"):
+        assert d[k] == s[k], (k, d[k], s[k])
+    assert d["pid"] == daemon.proc.pid
+    assert ttmem.ping(socket=daemon.socket)["queries"] > d["queries"]
+    # the layout is the generated table of docs/DAEMON.md (`daemon`: field, wire, bytes)
+    doc = open(os.path.join(os.path.dirname(PKG_DIR), "docs", "DAEMON.md")).read()
+    table = doc.split("\n`daemon`:\n", 1)[1].strip().split("\n\n", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \| [^|]+ \| (\d+) \|$", table, re.M)
+    import struct
+    assert len(rows) > 10
+    assert [(n, struct.calcsize("<" + c)) for n, c in _wire.DAEMON_FIELDS] == \
+        [(n, int(b)) for n, b in rows]
+    # no daemon, and a peer that is not one: one line each
+    with pytest.raises(ttmem.WireError) as e:
+        ttmem.ping(socket=os.path.join(tmpdir_short, "none.sock"))
+    assert "cannot connect" in str(e.value) and "\n" not in str(e.value)
+    fake = os.path.join(tmpdir_short, "fake.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(fake + ".query")
+    srv.listen(1)
+
+    def serve():
+        c, _ = srv.accept()
+        c.recv(64)
+        c.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+        c.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    with pytest.raises(ttmem.WireError, match="not a ttmem query socket"):
+        ttmem.ping(socket=fake)
+    t.join()
+    srv.close()

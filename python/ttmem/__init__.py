@@ -8,6 +8,7 @@ Pure Python, no compiled extension:
   libttmem's first call; otherwise every call is a no-op returning False.
 - the read side returns plain dicts of the documented JSON schema (docs/REPORT_SCHEMA.md):
   status() and dump() from a running ttmemd, report(path) from a run journal or a JSON report.
+- ping() asks a ttmemd's query socket directly for its daemon record.
 - record() tracks a block under a private ttmemd and gives its report afterwards.
 - ttnn_scopes() tags every TT-NN operation as a scope when ttnn is importable.
 """
@@ -24,12 +25,13 @@ import time
 
 from . import _cli, _lib
 from ._cli import QueryError
+from ._wire import WireError, ping
 from ._lib import ClientStats, TtmemError
 
 __all__ = [
     "alloc", "free", "describe", "mark", "scope", "flush", "stats", "enabled",
-    "status", "dump", "report", "record", "Recording", "ttnn_scopes",
-    "TtmemError", "QueryError", "MEMTYPES", "FLAG_VIEW",
+    "status", "dump", "report", "record", "Recording", "ttnn_scopes", "ping",
+    "TtmemError", "QueryError", "WireError", "MEMTYPES", "FLAG_VIEW",
 ]
 __version__ = "0.1.0"
 
