@@ -15,7 +15,7 @@ site=$(cat "$build/python/sitedir")
 DESTDIR="$tmp" cmake --install "$build" >"$tmp/install.log" 2>&1
 check "cmake --install with DESTDIR ($(tail -1 "$tmp/install.log"))" $?
 pkg="$tmp$prefix/$site/ttmem"
-for f in __init__.py _lib.py _cli.py _paths.py; do
+for f in __init__.py _lib.py _cli.py _wire.py _paths.py; do
     [ -f "$pkg/$f" ]; check "ttmem/$f is in $prefix/$site" $?
 done
 "$py" - "$prefix" "$prefix/$site" <<'PY'
