@@ -26,6 +26,9 @@ libsqlite3-dev chromium"
 # (tests/cli/completion.sh); man-db renders the generated man pages with man -l
 # (tests/cli/man.sh).
 pkgs="$pkgs zsh man-db"
+# part P (issue 14): python3-pytest runs the Python package's tests (ctest python.pytest);
+# python3-setuptools, -venv and -pip: `pip install ./python` offline in a fresh venv.
+pkgs="$pkgs python3-pytest python3-setuptools python3-venv python3-pip"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
