@@ -123,7 +123,7 @@ fi
 # record's journal cannot be created: one line, CMD not run
 TMPDIR="$priv" "$ttmem" record -o "$tmp/nodir/x.ttmem" -- sh -c "touch '$tmp/ran'" \
     >/dev/null 2>"$tmp/err"
-check "record -o into a missing directory exits 1" $([ $? -eq 1 ]; echo $?)
+check "record -o into a missing directory exits 2" $([ $? -eq 2 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cannot write the journal" "$tmp/err"
 st=$?; check "... with one line ($(head -c 200 "$tmp/err"))" $st
 [ ! -e "$tmp/ran" ]; check "... and CMD did not run" $?

@@ -69,8 +69,26 @@ st=$?; check "a missing program: one clear line ($(cat "$tmp/err"))" $st
 "$ttmem" record >/dev/null 2>"$tmp/err"
 check "record without a command exits 2" $([ $? -eq 2 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ]; check "record without a command: one line" $?
-"$ttmem" record -o /nonexistent/dir/r.json -- true >/dev/null 2>"$tmp/err"
-check "record -o into a missing directory exits 1" $([ $? -eq 1 ]; echo $?)
+# an output that cannot be written is said before the command runs: one line, 2, not run
+for bad in /nonexistent/dir/r.json "$tmp" /nonexistent/dir/run.ttmem; do
+    rm -f "$tmp/ran"
+    TMPDIR="$priv" "$ttmem" record -o "$bad" -- touch "$tmp/ran" >/dev/null 2>"$tmp/err"
+    check "record -o $bad exits 2 (got $?)" $([ $? -eq 2 ]; echo $?)
+    [ ! -e "$tmp/ran" ]; check "record -o $bad: the command never ran" $?
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cannot write the .*'$bad'" "$tmp/err"
+    st=$?; check "record -o $bad: one line naming it ($(cat "$tmp/err"))" $st
+done
+# an earlier report is kept whole until the new one replaces it, and a new file that gets no
+# report (the command cannot be run) is not left behind
+printf 'old report\n' >"$tmp/keep.json"
+TMPDIR="$priv" "$ttmem" record -o "$tmp/keep.json" -- /nonexistent/program >/dev/null 2>&1
+grep -qx "old report" "$tmp/keep.json"; check "a failed run leaves the earlier report whole" $?
+TMPDIR="$priv" "$ttmem" record -o "$tmp/new.json" -- /nonexistent/program >/dev/null 2>&1
+[ ! -e "$tmp/new.json" ]; check "a failed run leaves no empty report behind" $?
+TMPDIR="$priv" "$ttmem" record -o "$tmp/keep.json" -- true >/dev/null 2>&1
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['schema']=='ttmem.report'" \
+    "$tmp/keep.json"
+check "a new report replaces the earlier one entirely" $?
 no_leftovers; check "no private directory left behind" $?
 
 # SIGTERM sent to ttmem reaches the program
