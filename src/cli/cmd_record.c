@@ -713,15 +713,17 @@ int ttm_cli_record(int argc, char **argv)
     }
     ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
     const ttm_report *r = &snap;
+    /* the report says what ran and how it ended: CMD ARGS, the title's words after "record " */
+    const ttm_cli_made made = {.command = title + strlen("record "), .exit_status = status};
     if (out_file != NULL) {
-        ttm_render_json(out_file, r, title);
+        ttm_render_json_made_by(out_file, r, title, &made);
         if (fclose(out_file) != 0)
             fprintf(stderr, "ttmem: record: writing '%s' failed: %s\n", output,
                     strerror(errno));
         else
             fprintf(stderr, "ttmem: report written to %s\n", output);
     } else if (json) {
-        ttm_render_json(stdout, r, title);
+        ttm_render_json_made_by(stdout, r, title, &made);
     } else {
         ttm_render_text_depth(stdout, r, title, depth != 0 ? depth : TTM_CLI_TEXT_DEPTH);
         ttm_cli_print_transport(stdout, &snap);

@@ -36,10 +36,17 @@ no_leftovers; check "the private directory is removed" $?
 TMPDIR="$priv" "$ttmem" record -o "$tmp/r.json" -- "$leaker" >"$tmp/out" 2>"$tmp/err"
 check "record -o returns 3" $([ $? -eq 3 ]; echo $?)
 grep -q "report written to $tmp/r.json" "$tmp/err"; check "record -o says where" $?
-python3 - "$tmp/r.json" <<'PY'
-import json, sys
+python3 - "$tmp/r.json" "$leaker" "$("$ttmem" --version)" <<'PY'
+import json, socket, sys, time
 r = json.load(open(sys.argv[1]))
 assert r["schema"] == "ttmem.report", r["schema"]
+# the report stands alone: when, where, by which ttmem, what ran and how it ended
+m = r["made"]
+assert m["command"] == sys.argv[2] and m["exit_status"] == 3, m
+assert m["host"] == socket.gethostname(), m
+assert "ttmem " + m["ttmem_version"] == sys.argv[3], (m, sys.argv[3])
+assert abs(m["time_ns"] / 1e9 - time.time()) < 300, m
+assert m["time"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["time_ns"] // 10**9)), m
 c = {k: v["count"] for k, v in r["classes"].items()}
 assert c["alloc_ok"] == 5 and c["free_ok"] == 2, c
 assert c["double_free"] == 1 and c["leaked_at_exit"] == 3, c
@@ -56,6 +63,13 @@ TMPDIR="$priv" "$ttmem" record --json -- sh -c "exec '$leaker' >/dev/null" >"$tm
 check "record --json returns 3" $([ $? -eq 3 ]; echo $?)
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['classes']['leaked_at_exit']['count']==3" "$tmp/r2.json"
 check "record --json prints the JSON report" $?
+python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['made']; assert m['exit_status']==3 and m['command']==sys.argv[2], m" \
+    "$tmp/r2.json" "sh -c exec '$leaker' >/dev/null"
+check "record --json says the command and its exit status" $?
+# SOURCE_DATE_EPOCH makes the time reproducible; a document that is no command's run has none
+SOURCE_DATE_EPOCH=1700000000 "$ttmem" simulate --scenario mesh2 --json >"$tmp/sim.json"
+python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['made']; assert m['time']=='2023-11-14T22:13:20Z' and m['time_ns']==1700000000*10**9 and m['command'] is None and m['exit_status'] is None, m" "$tmp/sim.json"
+check "SOURCE_DATE_EPOCH sets made.time; simulate has no command or exit status" $?
 
 # exit statuses and bad input
 TMPDIR="$priv" "$ttmem" record -- sh -c 'kill -9 $$' >/dev/null 2>&1
