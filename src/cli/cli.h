@@ -66,6 +66,9 @@ typedef struct ttm_cli_made {
  * is in. The time is now (CLOCK_REALTIME), or SOURCE_DATE_EPOCH's when that is set to a whole
  * number of seconds (reproducible documents); m NULL: no command, no exit status (null). */
 void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m);
+/* The same as one text line, "Made        TIME on HOST by ttmem VERSION", with m's command
+ * and exit status after a colon when m has them: the last line of record's text report. */
+void ttm_render_text_made(FILE *out, const ttm_cli_made *m);
 /* ttm_render_json() with the command and exit status of m (may be NULL) in its "made". */
 void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,
                              const ttm_cli_made *m);

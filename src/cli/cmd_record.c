@@ -727,6 +727,7 @@ int ttm_cli_record(int argc, char **argv)
     } else {
         ttm_render_text_depth(stdout, r, title, depth != 0 ? depth : TTM_CLI_TEXT_DEPTH);
         ttm_cli_print_transport(stdout, &snap);
+        ttm_render_text_made(stdout, &made);
     }
     if ((out_file != NULL || json) && (snap.daemon.dropped > 0 || snap.daemon.prior_events > 0))
         ttm_cli_print_transport(stderr, &snap);

@@ -451,22 +451,44 @@ static uint64_t made_time_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Where and when a document is being made: the time in both forms and the host name. */
+typedef struct made_now {
+    uint64_t ns;
+    char when[40]; /* "2026-12-08T00:50:00Z"; "" when the time cannot be converted */
+    char host[256];
+} made_now;
+
+static void made_now_fill(made_now *n)
+{
+    n->ns = made_time_ns();
+    time_t sec = (time_t)(n->ns / 1000000000u);
+    struct tm tm;
+    n->when[0] = '\0';
+    if (gmtime_r(&sec, &tm) != NULL)
+        strftime(n->when, sizeof n->when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (gethostname(n->host, sizeof n->host) != 0)
+        n->host[0] = '\0';
+    n->host[sizeof n->host - 1] = '\0';
+}
+
+void ttm_render_text_made(FILE *out, const ttm_cli_made *m)
+{
+    made_now n;
+    made_now_fill(&n);
+    fprintf(out, "Made        %s on %s by ttmem %s", n.when, n.host, TTM_VERSION);
+    if (m != NULL && m->command != NULL && m->exit_status >= 0)
+        fprintf(out, ": '%s' exited with status %d", m->command, m->exit_status);
+    fputc('\n', out);
+}
+
 void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m)
 {
-    uint64_t ns = made_time_ns();
-    time_t sec = (time_t)(ns / 1000000000u);
-    struct tm tm;
-    char when[40] = "";
-    if (gmtime_r(&sec, &tm) != NULL)
-        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    char host[256];
-    if (gethostname(host, sizeof host) != 0)
-        host[0] = '\0';
-    host[sizeof host - 1] = '\0';
+    made_now n;
+    made_now_fill(&n);
     ttm__json_obj_begin(j, "made");
-    ttm__json_str(j, "time", when);
-    ttm__json_u64(j, "time_ns", ns);
-    ttm__json_str(j, "host", host);
+    ttm__json_str(j, "time", n.when);
+    ttm__json_u64(j, "time_ns", n.ns);
+    ttm__json_str(j, "host", n.host);
     ttm__json_str(j, "ttmem_version", TTM_VERSION);
     ttm__json_str(j, "command", m != NULL ? m->command : NULL);
     if (m != NULL && m->exit_status >= 0)

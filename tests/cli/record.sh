@@ -32,6 +32,11 @@ grep -Eq "^Transport +8 events from 1 process through the ring; 0 waited for roo
 check "record says nothing was lost" $?
 [ ! -s "$tmp/err" ]; st=$?; check "record writes nothing on stderr ($(head -c 200 "$tmp/err"))" $st
 no_leftovers; check "the private directory is removed" $?
+tail -n 1 "$tmp/out" | grep -Eqx "Made {8}[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z on $(hostname) by $("$ttmem" --version): '$leaker' exited with status 3"
+st=$?; check "the text report ends saying when, where and what ran ($(tail -n 1 "$tmp/out"))" $st
+SOURCE_DATE_EPOCH=1700000000 TMPDIR="$priv" "$ttmem" record -- sh -c 'exit 5' >"$tmp/out5" 2>/dev/null
+[ "$(tail -n 1 "$tmp/out5")" = "Made        2023-11-14T22:13:20Z on $(hostname) by $("$ttmem" --version): 'sh -c exit 5' exited with status 5" ]
+st=$?; check "... at SOURCE_DATE_EPOCH's time, with the status ($(tail -n 1 "$tmp/out5"))" $st
 
 TMPDIR="$priv" "$ttmem" record -o "$tmp/r.json" -- "$leaker" >"$tmp/out" 2>"$tmp/err"
 check "record -o returns 3" $([ $? -eq 3 ]; echo $?)
