@@ -71,6 +71,24 @@ void ttm_render_causes(FILE *out, const ttm_report *r, const char *title);
 #define TTM_CLI_DUMP_SCHEMA_VERSION 2
 
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
+
+/* When, where and by what a document was made: the "made" member every report and status
+ * document carries (docs/REPORT_SCHEMA.md, "When and where a document was made"). */
+typedef struct ttm_cli_made {
+    const char *command; /* the command the document is the run of; NULL: none */
+    int exit_status;     /* its exit status (shell convention, 128 + signal); < 0: none */
+} ttm_cli_made;
+
+/* Writes "made": {time, time_ns, host, ttmem_version, command, exit_status} into the object j
+ * is in. The time is now (CLOCK_REALTIME), or SOURCE_DATE_EPOCH's when that is set to a whole
+ * number of seconds (reproducible documents); m NULL: no command, no exit status (null). */
+void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m);
+/* The same as one text line, "Made        TIME on HOST by ttmem VERSION", with m's command
+ * and exit status after a colon when m has them: the last line of record's text report. */
+void ttm_render_text_made(FILE *out, const ttm_cli_made *m);
+/* ttm_render_json() with the command and exit status of m (may be NULL) in its "made". */
+void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,
+                             const ttm_cli_made *m);
 /* Writes the members of the sections of r that are set in sections (TTM_SNAP_BIT set) into the
  * object j is in, through the report's tables: the one JSON vocabulary of report, status and
  * dump. */

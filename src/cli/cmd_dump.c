@@ -117,6 +117,7 @@ static void json_dump(FILE *out, const ttm_report *s, const char *socket)
     ttm__json_obj_begin(&j, NULL);
     ttm__json_str(&j, "schema", "ttmem.dump");
     ttm__json_u64(&j, "schema_version", TTM_CLI_DUMP_SCHEMA_VERSION);
+    ttm_render_json_made(&j, NULL);
     ttm_cli_json_daemon(&j, s, socket);
     ttm__json_u64(&j, "live_total", s->live_total);
     ttm__json_u64(&j, "listed", s->nlive);

@@ -6,9 +6,11 @@
  * The private daemon lives in a fresh 0700 temporary directory, in its own process group (a
  * Ctrl-C at the terminal reaches CMD, not the daemon), and reports readiness through a pipe.
  * CMD runs with TTMEM=1 and TTMEM_SOCKET pointing there; --stacks adds TTMEM_STACKS (native or
- * python) and --stack-depth TTMEM_STACK_DEPTH, which libttmem reads (docs/CLIENT.md). SIGINT, SIGTERM, SIGHUP and SIGQUIT
- * sent to ttmem by another process are forwarded to CMD; those the terminal sends reach CMD
- * directly and are not sent twice. ttmem exits with CMD's status (128 + signal if killed).
+ * python) and --stack-depth TTMEM_STACK_DEPTH, which libttmem reads (docs/CLIENT.md). SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT sent to ttmem by another process are forwarded to CMD; those the
+ * terminal sends reach CMD directly and are not sent twice. ttmem exits with CMD's status (128 +
+ * signal if killed). The outputs of -o and --journal are opened before anything runs: one that
+ * cannot be written is one line and exit status 2, CMD never started.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -461,16 +463,75 @@ static int wait_status(pid_t pid)
     "[--stacks[=native|python]] [--stack-depth N] -- CMD ARGS..."
 
 /* Makes sure the journal can be created before CMD runs (the private ttmemd truncates it
- * again). Returns 0, or prints one line and returns 1. */
+ * again). Returns 0, or prints one line and returns 2 (bad input: CMD is not run). */
 static int journal_check(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return ttm_cli_fail("record: cannot write the journal '%s': %s", path,
-                            strerror(errno)),
-               1;
+                            strerror(errno));
     close(fd);
     return 0;
+}
+
+/* The report file of -o, opened before CMD runs so that a path that cannot be written is said
+ * at once instead of after a run that may have taken hours. */
+typedef struct report_out {
+    const char *path;
+    int fd;       /* open for writing; -1 when there is no -o */
+    bool created; /* the file did not exist: removed again when no report is written */
+} report_out;
+
+/* Opens out->path for writing without truncating it (an earlier report stays whole until the
+ * new one replaces it). A directory, a missing directory or a refused permission is one line
+ * naming the path. Returns 0, or prints that line and returns 2. */
+static int report_out_open(report_out *out, const char *path)
+{
+    out->path = path;
+    out->fd = -1;
+    out->created = false;
+    struct stat st;
+    bool existed = stat(path, &st) == 0;
+    if (existed && S_ISDIR(st.st_mode))
+        return ttm_cli_fail("record: cannot write the report '%s': %s", path, strerror(EISDIR));
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ttm_cli_fail("record: cannot write the report '%s': %s", path, strerror(errno));
+    out->fd = fd;
+    out->created = !existed;
+    return 0;
+}
+
+/* Gives up the report file: one that record made is removed (nothing was written to it). */
+static void report_out_abandon(report_out *out)
+{
+    if (out->fd < 0)
+        return;
+    close(out->fd);
+    out->fd = -1;
+    if (out->created)
+        unlink(out->path);
+}
+
+/* The stream the report is written to, truncated now (a FIFO or a terminal cannot be, and
+ * need not be). NULL after one line on stderr; the descriptor is the stream's from now on. */
+static FILE *report_out_stream(report_out *out)
+{
+    struct stat st;
+    if (fstat(out->fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(out->fd, 0) != 0) {
+        fprintf(stderr, "ttmem: record: cannot truncate '%s': %s\n", out->path,
+                strerror(errno));
+        report_out_abandon(out);
+        return NULL;
+    }
+    FILE *f = fdopen(out->fd, "w");
+    if (f == NULL) {
+        fprintf(stderr, "ttmem: record: cannot write '%s': %s\n", out->path, strerror(errno));
+        report_out_abandon(out);
+        return NULL;
+    }
+    out->fd = -1;
+    return f;
 }
 
 typedef struct journal_count {
@@ -595,24 +656,21 @@ int ttm_cli_record(int argc, char **argv)
     size_t off = (size_t)snprintf(title, sizeof title, "record");
     for (char **a = cmd; *a != NULL && off < sizeof title; a++)
         off += (size_t)snprintf(title + off, sizeof title - off, " %s", *a);
-    if (journal != NULL && journal_check(journal) != 0)
-        return 1;
-    const char *extra[] = {"--journal", journal, "--journal-title", title, NULL};
-    FILE *out_file = NULL;
-    if (output != NULL) {
-        out_file = fopen(output, "w");
-        if (out_file == NULL)
-            return ttm_cli_fail("record: cannot write '%s': %s", output, strerror(errno)), 1;
+    /* both outputs are checked before anything runs: a bad path is bad input (2) */
+    report_out rout = {.path = NULL, .fd = -1, .created = false};
+    if (output != NULL && report_out_open(&rout, output) != 0)
+        return 2;
+    if (journal != NULL && journal_check(journal) != 0) {
+        report_out_abandon(&rout);
+        return 2;
     }
+    const char *extra[] = {"--journal", journal, "--journal-title", title, NULL};
 
     ttm_cli_private *p = NULL;
     if (ttm_cli_private_start_args(&p, journal != NULL ? extra : NULL) != 0) {
         if (journal != NULL)
             unlink(journal); /* made by journal_check: nothing was run */
-        if (out_file != NULL) {
-            fclose(out_file);
-            unlink(output);
-        }
+        report_out_abandon(&rout);
         return 1;
     }
     /* CMD inherits them (the private daemon, started already, does not) */
@@ -628,10 +686,7 @@ int ttm_cli_record(int argc, char **argv)
         ttm_cli_private_stop(p);
         if (journal != NULL)
             unlink(journal); /* CMD did not run */
-        if (out_file != NULL) {
-            fclose(out_file);
-            unlink(output);
-        }
+        report_out_abandon(&rout);
         return 127;
     }
     forward_install(child);
@@ -642,30 +697,37 @@ int ttm_cli_record(int argc, char **argv)
     int failed = ttm_cli_private_settle(p, 5000);
     if (failed && !daemon_alive(p)) {
         ttm_cli_private_stop(p);
-        if (out_file != NULL)
-            fclose(out_file);
+        report_out_abandon(&rout);
         return status != 0 ? status : 1;
     }
     if (ttm_cli_private_report(p, (uint32_t)top, 20, &snap) != 0) {
         ttm_cli_private_stop(p);
-        if (out_file != NULL)
-            fclose(out_file);
+        report_out_abandon(&rout);
+        return status != 0 ? status : 1;
+    }
+    FILE *out_file = NULL;
+    if (output != NULL && (out_file = report_out_stream(&rout)) == NULL) {
+        ttm_report_clear(&snap);
+        ttm_cli_private_stop(p);
         return status != 0 ? status : 1;
     }
     ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
     const ttm_report *r = &snap;
+    /* the report says what ran and how it ended: CMD ARGS, the title's words after "record " */
+    const ttm_cli_made made = {.command = title + strlen("record "), .exit_status = status};
     if (out_file != NULL) {
-        ttm_render_json(out_file, r, title);
+        ttm_render_json_made_by(out_file, r, title, &made);
         if (fclose(out_file) != 0)
             fprintf(stderr, "ttmem: record: writing '%s' failed: %s\n", output,
                     strerror(errno));
         else
             fprintf(stderr, "ttmem: report written to %s\n", output);
     } else if (json) {
-        ttm_render_json(stdout, r, title);
+        ttm_render_json_made_by(stdout, r, title, &made);
     } else {
         ttm_render_text_depth(stdout, r, title, depth != 0 ? depth : TTM_CLI_TEXT_DEPTH);
         ttm_cli_print_transport(stdout, &snap);
+        ttm_render_text_made(stdout, &made);
     }
     if ((out_file != NULL || json) && (snap.daemon.dropped > 0 || snap.daemon.prior_events > 0))
         ttm_cli_print_transport(stderr, &snap);

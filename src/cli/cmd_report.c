@@ -64,6 +64,7 @@ static void json_joined(FILE *out, const ttm_replay *rp, const ttm_report *r, co
     ttm__json_str(&j, "schema", "ttmem.report");
     ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
     ttm__json_str(&j, "source", title);
+    ttm_render_json_made(&j, NULL);
     json_hosts(&j, rp);
     ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
     ttm__json_obj_end(&j);

@@ -385,6 +385,7 @@ static void json_shm(ttm_json *j, const ttm_cli_shm *shm)
 void ttm_cli_json_status(ttm_json *j, const ttm_report *s, const char *socket,
                          const char *daemon_err, const ttm_cli_shm *shm)
 {
+    ttm_render_json_made(j, NULL); /* when and where the document was made */
     if (s != NULL) {
         json_snapshot(j, s, socket);
     } else {

@@ -2,10 +2,14 @@
  * render.c — the report model as text for people and as JSON for programs
  * (schema: docs/REPORT_SCHEMA.md; bump TTM_REPORT_SCHEMA_VERSION on incompatible changes).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/sites.h"
@@ -427,12 +431,83 @@ void ttm_render_sites(FILE *out, const ttm_report *r, unsigned depth)
  * same tables). */
 void ttm_render_json(FILE *out, const ttm_report *r, const char *source)
 {
+    ttm_render_json_made_by(out, r, source, NULL);
+}
+
+/* The document's time in nanoseconds since the epoch: SOURCE_DATE_EPOCH's (whole seconds) when
+ * it is set and valid, so that two documents of the same run can be compared byte for byte. */
+static uint64_t made_time_ns(void)
+{
+    const char *e = getenv("SOURCE_DATE_EPOCH");
+    if (e != NULL && e[0] >= '0' && e[0] <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long s = strtoull(e, &end, 10);
+        if (errno == 0 && *end == '\0' && s <= UINT64_MAX / 1000000000u)
+            return (uint64_t)s * 1000000000u;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Where and when a document is being made: the time in both forms and the host name. */
+typedef struct made_now {
+    uint64_t ns;
+    char when[40]; /* "2026-12-08T00:50:00Z"; "" when the time cannot be converted */
+    char host[256];
+} made_now;
+
+static void made_now_fill(made_now *n)
+{
+    n->ns = made_time_ns();
+    time_t sec = (time_t)(n->ns / 1000000000u);
+    struct tm tm;
+    n->when[0] = '\0';
+    if (gmtime_r(&sec, &tm) != NULL)
+        strftime(n->when, sizeof n->when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (gethostname(n->host, sizeof n->host) != 0)
+        n->host[0] = '\0';
+    n->host[sizeof n->host - 1] = '\0';
+}
+
+void ttm_render_text_made(FILE *out, const ttm_cli_made *m)
+{
+    made_now n;
+    made_now_fill(&n);
+    fprintf(out, "Made        %s on %s by ttmem %s", n.when, n.host, TTM_VERSION);
+    if (m != NULL && m->command != NULL && m->exit_status >= 0)
+        fprintf(out, ": '%s' exited with status %d", m->command, m->exit_status);
+    fputc('\n', out);
+}
+
+void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m)
+{
+    made_now n;
+    made_now_fill(&n);
+    ttm__json_obj_begin(j, "made");
+    ttm__json_str(j, "time", n.when);
+    ttm__json_u64(j, "time_ns", n.ns);
+    ttm__json_str(j, "host", n.host);
+    ttm__json_str(j, "ttmem_version", TTM_VERSION);
+    ttm__json_str(j, "command", m != NULL ? m->command : NULL);
+    if (m != NULL && m->exit_status >= 0)
+        ttm__json_u64(j, "exit_status", (uint64_t)m->exit_status);
+    else
+        ttm__json_str(j, "exit_status", NULL);
+    ttm__json_obj_end(j);
+}
+
+void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,
+                             const ttm_cli_made *m)
+{
     ttm_json j;
     ttm__json_init(&j, out, true);
     ttm__json_obj_begin(&j, NULL);
     ttm__json_str(&j, "schema", "ttmem.report");
     ttm__json_u64(&j, "schema_version", (uint64_t)r->schema_version);
     ttm__json_str(&j, "source", source);
+    ttm_render_json_made(&j, m);
     ttm_render_json_sections(&j, r, TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
     ttm__json_obj_end(&j);
     ttm__json_finish(&j);

@@ -21,6 +21,7 @@ ttmemd="$build/ttmemd"
 replay="$build/tests/it_poc_replay"
 lib="$(dirname "$0")/lib"
 . "$lib/check.sh"
+. "$lib/made.sh"
 . "$lib/poc_daemon.sh"
 tmp=$(mktemp -d /tmp/ttmem-ajournal.XXXXXX)
 dpid=
@@ -31,11 +32,14 @@ cleanup() {
 trap cleanup EXIT
 TOP=7
 
-# same_json A B: the two JSON documents are equal (printed: the first difference)
+# same_json A B: the two JSON documents are equal but for when they were made (their "made",
+# lib/made.sh) (printed: the first difference)
 same_json() {
     python3 - "$1" "$2" <<'PY'
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for d in (a, b):
+    d.pop("made", None)
 if a != b:
     for k in sorted(set(a) | set(b)):
         if a.get(k) != b.get(k):
@@ -117,7 +121,7 @@ journal_case() {
     "$ttmem" analyze-log --json --top "$TOP" --journal "$tmp/$name.ttmem" $jopts $args \
         >"$tmp/$name.json" 2>"$tmp/$name.err"
     check "$name: analyze-log --journal succeeds ($(head -c 300 "$tmp/$name.err"))" $?
-    cmp -s "$tmp/$name.plain.json" "$tmp/$name.json" && cmp -s "$tmp/$name.plain.err" "$tmp/$name.err"
+    same_report "$tmp/$name.plain.json" "$tmp/$name.json" && cmp -s "$tmp/$name.plain.err" "$tmp/$name.err"
     check "$name: the report and its Log/Stacks lines are the same with --journal" $?
     if [ "$expect" = - ]; then
         python3 "$lib/journal_check.py" "$src" "$tmp/$name.ttmem" "$tmp/$name.json" "$@"
@@ -238,7 +242,7 @@ limit_kib=$(($(stat -c %s "$big/full.ttmem") / 2048))
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 1 ] && [ "$(grep -c '^ttmem: ' "$big/cut.err")" -eq 1 ] && grep -q "the journal '$big/cut.ttmem' is incomplete" "$big/cut.err"
 check "a write failure midway: one line, exit 1 (rc $rc: $(grep '^ttmem' "$big/cut.err"))" $?
-cmp -s "$big/full.json" "$big/cut.json"; check "a write failure midway: the report is whole" $?
+same_report "$big/full.json" "$big/cut.json"; check "a write failure midway: the report is whole" $?
 python3 - "$lib" "$big/cut.ttmem" "$big/full.ttmem" "$((limit_kib * 1024))" <<'PY'
 import os, sys
 sys.path.insert(0, sys.argv[1])

@@ -115,6 +115,19 @@ assert dram["pid"] == int(sys.argv[2]) and dram["buffers"][0]["addr"] == "0x7000
 assert dram["buffers"][0]["size"] == 4096
 PY
 check "dump --json groups device > type > process" $?
+# issue 14, part R: the status and dump documents say when, where and by which ttmem they were
+# made (docs/REPORT_SCHEMA.md, "made"); neither is a command's run
+SOURCE_DATE_EPOCH=1700000000 "$ttmem" status --json --socket "$sock" >"$tmp/status_made.json"
+SOURCE_DATE_EPOCH=1700000000 "$ttmem" dump --json --socket "$sock" >"$tmp/dump_made.json"
+python3 - "$tmp/status_made.json" "$tmp/dump_made.json" "$("$ttmem" --version)" <<'PY'
+import json, socket, sys
+for path in sys.argv[1:3]:
+    m = json.load(open(path))["made"]
+    assert m == {"time": "2023-11-14T22:13:20Z", "time_ns": 1700000000 * 10**9,
+                 "host": socket.gethostname(), "ttmem_version": sys.argv[3].split()[1],
+                 "command": None, "exit_status": None}, (path, m)
+PY
+check "status --json and dump --json carry made" $?
 
 # the holder goes: its buffers are leaked_at_exit
 echo done >&7

@@ -32,14 +32,26 @@ grep -Eq "^Transport +8 events from 1 process through the ring; 0 waited for roo
 check "record says nothing was lost" $?
 [ ! -s "$tmp/err" ]; st=$?; check "record writes nothing on stderr ($(head -c 200 "$tmp/err"))" $st
 no_leftovers; check "the private directory is removed" $?
+tail -n 1 "$tmp/out" | grep -Eqx "Made {8}[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z on $(hostname) by $("$ttmem" --version): '$leaker' exited with status 3"
+st=$?; check "the text report ends saying when, where and what ran ($(tail -n 1 "$tmp/out"))" $st
+SOURCE_DATE_EPOCH=1700000000 TMPDIR="$priv" "$ttmem" record -- sh -c 'exit 5' >"$tmp/out5" 2>/dev/null
+[ "$(tail -n 1 "$tmp/out5")" = "Made        2023-11-14T22:13:20Z on $(hostname) by $("$ttmem" --version): 'sh -c exit 5' exited with status 5" ]
+st=$?; check "... at SOURCE_DATE_EPOCH's time, with the status ($(tail -n 1 "$tmp/out5"))" $st
 
 TMPDIR="$priv" "$ttmem" record -o "$tmp/r.json" -- "$leaker" >"$tmp/out" 2>"$tmp/err"
 check "record -o returns 3" $([ $? -eq 3 ]; echo $?)
 grep -q "report written to $tmp/r.json" "$tmp/err"; check "record -o says where" $?
-python3 - "$tmp/r.json" <<'PY'
-import json, sys
+python3 - "$tmp/r.json" "$leaker" "$("$ttmem" --version)" <<'PY'
+import json, socket, sys, time
 r = json.load(open(sys.argv[1]))
 assert r["schema"] == "ttmem.report", r["schema"]
+# the report stands alone: when, where, by which ttmem, what ran and how it ended
+m = r["made"]
+assert m["command"] == sys.argv[2] and m["exit_status"] == 3, m
+assert m["host"] == socket.gethostname(), m
+assert "ttmem " + m["ttmem_version"] == sys.argv[3], (m, sys.argv[3])
+assert abs(m["time_ns"] / 1e9 - time.time()) < 300, m
+assert m["time"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(m["time_ns"] // 10**9)), m
 c = {k: v["count"] for k, v in r["classes"].items()}
 assert c["alloc_ok"] == 5 and c["free_ok"] == 2, c
 assert c["double_free"] == 1 and c["leaked_at_exit"] == 3, c
@@ -56,6 +68,13 @@ TMPDIR="$priv" "$ttmem" record --json -- sh -c "exec '$leaker' >/dev/null" >"$tm
 check "record --json returns 3" $([ $? -eq 3 ]; echo $?)
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['classes']['leaked_at_exit']['count']==3" "$tmp/r2.json"
 check "record --json prints the JSON report" $?
+python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['made']; assert m['exit_status']==3 and m['command']==sys.argv[2], m" \
+    "$tmp/r2.json" "sh -c exec '$leaker' >/dev/null"
+check "record --json says the command and its exit status" $?
+# SOURCE_DATE_EPOCH makes the time reproducible; a document that is no command's run has none
+SOURCE_DATE_EPOCH=1700000000 "$ttmem" simulate --scenario mesh2 --json >"$tmp/sim.json"
+python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['made']; assert m['time']=='2023-11-14T22:13:20Z' and m['time_ns']==1700000000*10**9 and m['command'] is None and m['exit_status'] is None, m" "$tmp/sim.json"
+check "SOURCE_DATE_EPOCH sets made.time; simulate has no command or exit status" $?
 
 # exit statuses and bad input
 TMPDIR="$priv" "$ttmem" record -- sh -c 'kill -9 $$' >/dev/null 2>&1
@@ -69,8 +88,26 @@ st=$?; check "a missing program: one clear line ($(cat "$tmp/err"))" $st
 "$ttmem" record >/dev/null 2>"$tmp/err"
 check "record without a command exits 2" $([ $? -eq 2 ]; echo $?)
 [ "$(wc -l <"$tmp/err")" -eq 1 ]; check "record without a command: one line" $?
-"$ttmem" record -o /nonexistent/dir/r.json -- true >/dev/null 2>"$tmp/err"
-check "record -o into a missing directory exits 1" $([ $? -eq 1 ]; echo $?)
+# an output that cannot be written is said before the command runs: one line, 2, not run
+for bad in /nonexistent/dir/r.json "$tmp" /nonexistent/dir/run.ttmem; do
+    rm -f "$tmp/ran"
+    TMPDIR="$priv" "$ttmem" record -o "$bad" -- touch "$tmp/ran" >/dev/null 2>"$tmp/err"
+    check "record -o $bad exits 2 (got $?)" $([ $? -eq 2 ]; echo $?)
+    [ ! -e "$tmp/ran" ]; check "record -o $bad: the command never ran" $?
+    [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "cannot write the .*'$bad'" "$tmp/err"
+    st=$?; check "record -o $bad: one line naming it ($(cat "$tmp/err"))" $st
+done
+# an earlier report is kept whole until the new one replaces it, and a new file that gets no
+# report (the command cannot be run) is not left behind
+printf 'old report\n' >"$tmp/keep.json"
+TMPDIR="$priv" "$ttmem" record -o "$tmp/keep.json" -- /nonexistent/program >/dev/null 2>&1
+grep -qx "old report" "$tmp/keep.json"; check "a failed run leaves the earlier report whole" $?
+TMPDIR="$priv" "$ttmem" record -o "$tmp/new.json" -- /nonexistent/program >/dev/null 2>&1
+[ ! -e "$tmp/new.json" ]; check "a failed run leaves no empty report behind" $?
+TMPDIR="$priv" "$ttmem" record -o "$tmp/keep.json" -- true >/dev/null 2>&1
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['schema']=='ttmem.report'" \
+    "$tmp/keep.json"
+check "a new report replaces the earlier one entirely" $?
 no_leftovers; check "no private directory left behind" $?
 
 # SIGTERM sent to ttmem reaches the program

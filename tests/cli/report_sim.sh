@@ -8,6 +8,7 @@ set -u
 build=$1
 ttmem="$build/ttmem"
 . "$(dirname "$0")/lib/check.sh"
+. "$(dirname "$0")/lib/made.sh"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -22,7 +23,7 @@ for s in $scenarios; do
         "$ttmem" report "$j" --json --top 7 >"$tmp/rep.json" 2>"$tmp/err"
         check "report $s $c exits 0 ($(head -c 200 "$tmp/err"))" $?
         [ ! -s "$tmp/err" ]; check "report $s $c says nothing on stderr ($(head -c 200 "$tmp/err"))" $?
-        cmp -s "$tmp/sim.json" "$tmp/rep.json"
+        same_report "$tmp/sim.json" "$tmp/rep.json"
         check "report $s $c --json equals simulate's ($(diff "$tmp/sim.json" "$tmp/rep.json" | head -5))" $?
         "$ttmem" simulate --scenario "$s" --client "$c" --seed 3 --journal "$j.2" >"$tmp/sim.txt"
         "$ttmem" report "$j.2" >"$tmp/rep.txt"
