@@ -22,7 +22,8 @@ mkdir -p "$tmp/src" "$tmp/root"
 
 # the source: git's files (tracked, and untracked but not ignored), no build trees
 if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$src" && git ls-files -z -c -o --exclude-standard |
+    # (obj-<triplet>/: dh's build tree, when someone built the packages in the source tree)
+    (cd "$src" && git ls-files -z -c -o --exclude-standard | grep -zv '^obj-' |
         tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$tmp/src"
 else
     tar -C "$src" --exclude='./build*' --exclude='./obj-*' -cf - . | tar -xf - -C "$tmp/src"
