@@ -19,12 +19,16 @@ set -eu
 # libzstd-dev: the run journal's compressed blocks (src/common/journal.c). libsqlite3-dev:
 # `ttmem export --format sqlite`. chromium: the headless browser tests/cli/timeline.sh renders
 # `ttmem timeline`'s HTML in (the test only; the HTML needs no browser of ours).
-# Issue 14, part D: debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages
-# with dpkg-buildpackage (debian/rules is dh with compat 13; Rules-Requires-Root: no, no fakeroot).
 pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
 libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev
-libsqlite3-dev chromium
-debhelper dpkg-dev"
+libsqlite3-dev chromium"
+# part M (issue 14): zsh parses and registers the generated zsh completion
+# (tests/cli/completion.sh); man-db renders the generated man pages with man -l
+# (tests/cli/man.sh).
+pkgs="$pkgs zsh man-db"
+# part D (issue 14): debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages with
+# dpkg-buildpackage (debian/rules is dh with compat 13; Rules-Requires-Root: no, no fakeroot).
+pkgs="$pkgs debhelper dpkg-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -10,6 +10,23 @@
 
 #include "core/report.h"
 
+/* One entry of main.c's command table: dispatch, the help text, and (gendoc.c) the man page and
+ * the shell completion. usage names every option of the command: an option is a word starting
+ * with '-' after a space, '[' or '|'; the word after it is its argument unless that word starts
+ * with '-', ']', '|' or "[-" ("--stacks[=python]": an optional one), and an argument of
+ * lowercase alternatives (a|b|c) lists its values. */
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+    const char *summary;
+} cli_command;
+
+/* `ttmem gen-docs bash|zsh|man1|man8 HELP|man3 HEADER` (hidden; gendoc.c): the bash or zsh
+ * completion, or the roff source of ttmem(1) from the table, of ttmemd(8) from the daemon's
+ * --help text in file HELP, or of libttmem(3) from the public header, on stdout. */
+int ttm_cli_gendoc(const cli_command *cmds, size_t n, int argc, char **argv);
+
 /* Every subcommand: argv[0] is the subcommand's name. Returns the process exit status. */
 int ttm_cli_simulate(int argc, char **argv);
 int ttm_cli_demo(int argc, char **argv);

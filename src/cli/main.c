@@ -13,13 +13,6 @@
 #include "cli/sites.h"
 #include "ttmem/ttmem.h"
 
-typedef struct cli_command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *usage;
-    const char *summary;
-} cli_command;
-
 static const cli_command commands[] = {
     {"simulate", ttm_cli_simulate,
      "simulate --scenario NAME|list [--client identity|legacy] [--seed N] [--check] [--json] "
@@ -138,6 +131,9 @@ int main(int argc, char **argv)
         printf("ttmem %s\n", TTM_VERSION);
         return 0;
     }
+    /* hidden: the man pages and the shell completion, generated from this table (gendoc.c) */
+    if (strcmp(cmd, "gen-docs") == 0)
+        return ttm_cli_gendoc(commands, sizeof commands / sizeof commands[0], argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
