@@ -56,13 +56,15 @@ dpkg-deb -c "$deb_bin" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/bin.list"
 dpkg-deb -c "$deb_dev" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/dev.list"
 for f in /usr/bin/ttmem /usr/bin/ttmemd /usr/libexec/ttmem/ttmem-simproc \
     /lib/systemd/system/ttmemd.service /usr/lib/sysusers.d/ttmem.conf \
-    /usr/share/ttmem/prometheus.yml; do
+    /usr/share/ttmem/prometheus.yml /usr/share/man/man1/ttmem.1.gz /usr/share/man/man8/ttmemd.8.gz \
+    /usr/share/bash-completion/completions/ttmem /usr/share/zsh/vendor-completions/_ttmem; do
     grep -qx "$f" "$tmp/bin.list"; check "ttmem holds $f" $?
 done
 grep -qE '^/usr/lib/[^/]+/libttmem\.so\.[0-9]+$' "$tmp/bin.list"
 check "ttmem holds libttmem's shared library (soname link)" $?
 for re in '/usr/include/ttmem/ttmem\.h' '/usr/lib/[^/]+/libttmem\.so' '/usr/lib/[^/]+/libttmem\.a' \
-    '/usr/lib/[^/]+/pkgconfig/ttmem\.pc'; do
+    '/usr/lib/[^/]+/pkgconfig/ttmem\.pc' '/usr/share/man/man3/libttmem\.3\.gz' \
+    '/usr/lib/[^/]+/cmake/ttmem/ttmemConfig\.cmake'; do
     grep -qxE "$re" "$tmp/dev.list"; check "libttmem-dev holds $re" $?
 done
 ! grep -qE '/ttmem-simproc$|/bin/(it_|test_|bench_)' "$tmp/dev.list"
@@ -116,6 +118,30 @@ out=$("$tmp/prog" 2>&1)
 [ "$out" = linked ]; check "and runs against the packaged libttmem ($out)" $?
 ldd "$tmp/prog" | grep -q "$libdir/libttmem.so"
 check "the packaged shared library, not another ($(ldd "$tmp/prog" | grep ttmem))" $?
+
+# and with the packaged CMake package (find_package(ttmem), ttmem::ttmem)
+mkdir -p "$tmp/cm"
+cp "$tmp/prog.c" "$tmp/cm/prog.c"
+printf '%s\n' 'cmake_minimum_required(VERSION 3.18)' 'project(p C)' \
+    'find_package(ttmem REQUIRED)' 'add_executable(prog prog.c)' \
+    'target_link_libraries(prog PRIVATE ttmem::ttmem)' >"$tmp/cm/CMakeLists.txt"
+(cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$r/usr" && cmake --build "$tmp/cm/b") \
+    >"$tmp/cm.out" 2>&1
+check "find_package(ttmem) in the packaged tree builds a program ($(tail -3 "$tmp/cm.out"))" $?
+out=$("$tmp/cm/b/prog" 2>&1)
+[ "$out" = linked ]; check "which runs ($out)" $?
+
+# the packaged man pages render, the packaged bash completion registers
+if command -v man >/dev/null 2>&1; then
+    for m in man1/ttmem.1 man8/ttmemd.8 man3/libttmem.3; do
+        MANWIDTH=80 man -l "$r/usr/share/man/$m.gz" >"$tmp/man.out" 2>&1 &&
+            [ "$(wc -l <"$tmp/man.out")" -gt 10 ]
+        check "man -l renders the packaged $m ($(head -2 "$tmp/man.out"))" $?
+    done
+fi
+out=$(bash -c '. "$1" && complete -p ttmem' _ "$r/usr/share/bash-completion/completions/ttmem" 2>&1)
+case "$out" in "complete "*ttmem) st=0 ;; *) st=1 ;; esac
+check "the packaged bash completion registers ttmem ($out)" $st
 
 # the packaged unit: ExecStart names /usr/bin/ttmemd; verify it with the scratch root's binary
 unit="$tmp/ttmemd.service"
