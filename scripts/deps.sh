@@ -29,6 +29,9 @@ pkgs="$pkgs zsh man-db"
 # part P (issue 14): python3-pytest runs the Python package's tests (ctest python.pytest);
 # python3-setuptools, -venv and -pip: `pip install ./python` offline in a fresh venv.
 pkgs="$pkgs python3-pytest python3-setuptools python3-venv python3-pip"
+# part D (issue 14): debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages with
+# dpkg-buildpackage (debian/rules is dh with compat 13; Rules-Requires-Root: no, no fakeroot).
+pkgs="$pkgs debhelper dpkg-dev"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
