@@ -22,14 +22,14 @@ set -eu
 pkgs="gcc g++ binutils make cmake pkg-config libcmocka-dev python3 zlib1g-dev libncurses-dev tmux
 libmicrohttpd-dev prometheus systemd clang libdw-dev libunwind8 heaptrack libzstd-dev
 libsqlite3-dev chromium"
-# part M (issue 14): zsh parses and registers the generated zsh completion
+# zsh parses and registers the generated zsh completion
 # (tests/cli/completion.sh); man-db renders the generated man pages with man -l
 # (tests/cli/man.sh).
 pkgs="$pkgs zsh man-db"
-# part P (issue 14): python3-pytest runs the Python package's tests (ctest python.pytest);
+# python3-pytest runs the Python package's tests (ctest python.pytest);
 # python3-setuptools, -venv and -pip: `pip install ./python` offline in a fresh venv.
 pkgs="$pkgs python3-pytest python3-setuptools python3-venv python3-pip"
-# part D (issue 14): debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages with
+# debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages with
 # dpkg-buildpackage (debian/rules is dh with compat 13; Rules-Requires-Root: no, no fakeroot).
 pkgs="$pkgs debhelper dpkg-dev"
 missing=""
