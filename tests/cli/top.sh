@@ -328,11 +328,14 @@ TTMEM=1 TTMEM_SOCKET="$sock" "$simproc" --scenario llama --client legacy >"$tmp/
     2>>"$tmp/clients.err"
 check "the legacy llama ran" $?
 # its exit settled: every event applied (the daemon's events equal what the process sent)
+settled=1
 for _ in $(seq 600); do
     "$ttmem" status --json --socket "$sock" >"$tmp/cstatus.json" 2>/dev/null &&
-        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['processes'] and not d['processes'][0]['alive'] else 1)" "$tmp/cstatus.json" && break
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if d['processes'] and not d['processes'][0]['alive'] else 1)" "$tmp/cstatus.json" &&
+        { settled=0; break; }
     sleep 0.1
 done
+check "the daemon settled the legacy llama's exit (within 60 s)" $settled
 "$ttmem" top --once --view diagnosis --socket "$sock" --shm-dir "$shm" --width 120 >"$tmp/ctop.txt" 2>&1
 check "--once --view diagnosis exits 0" $?
 "$ttmem" top --once --socket "$sock" --shm-dir "$shm" --width 160 --height 30 >"$tmp/csum.txt" 2>&1
