@@ -61,7 +61,10 @@ typedef enum ttm_snap_msg {
                                 * the stacks, modules and strings they refer to, and the sites \
                                 * of the findings' offenders, leaks and live buffers */    \
     X(CAUSES, 10, "causes")    /* the causes of the unmatched frees (core/causes.h): small, so \
-                                * status and top ask for it without the findings */
+                                * status and top ask for it without the findings */          \
+    X(PROCINFO, 11, "procinfo") /* what identifies each process of PROCS beyond its name: its \
+                                 * command line (a section of its own, so that PROCS keeps the \
+                                 * bytes an older peer reads) */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),
@@ -74,10 +77,10 @@ typedef enum ttm_snap_section {
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) |                   \
      TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                   \
      TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |                   \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO))
 #define TTM_SNAP_WANT_DUMP                                                                      \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                    \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO))
 #define TTM_SNAP_WANT_REPORT (TTM_SNAP_WANT_STATUS | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS))
 
 /* Frame header as decoded. status is 0, or a negative ttm_err on an ERROR frame. */

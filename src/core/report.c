@@ -876,17 +876,72 @@ static void unpack_dec_addrs(ttm_report *r)
     r->ndec_addrs = 0;
 }
 
+/* ---- the command lines (report.h, ttm_report_proc_info) ------------------------------------ */
+
+/* The carriers of the processes' cmdline into w->proc_infos, borrowing the strings (none
+ * unless PROCS and PROCINFO are both sent). */
+static int pack_proc_infos(const ttm_report *r, ttm_report *w)
+{
+    static const uint32_t both = TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO);
+    w->proc_infos = NULL;
+    w->nproc_infos = 0;
+    if ((r->sections & both) != both)
+        return TTM_OK;
+    size_t n = 0;
+    for (size_t k = 0; k < r->nprocs; k++)
+        n += r->procs[k].cmdline != NULL;
+    if (n == 0)
+        return TTM_OK;
+    if ((w->proc_infos = ttm__calloc(n, sizeof *w->proc_infos)) == NULL)
+        return TTM_ENOMEM;
+    for (size_t k = 0; k < r->nprocs; k++)
+        if (r->procs[k].cmdline != NULL)
+            w->proc_infos[w->nproc_infos++] =
+                (ttm_report_proc_info){.index = (uint32_t)k, .cmdline = r->procs[k].cmdline};
+    return TTM_OK;
+}
+
+/* Moves the carried command lines onto their processes and frees the carriers: TTM_EPROTO (msg
+ * says which) when one names a process the report does not hold. */
+static int unpack_proc_infos(ttm_report *r, char *msg, size_t msg_len)
+{
+    int err = TTM_OK;
+    for (size_t i = 0; i < r->nproc_infos; i++) {
+        ttm_report_proc_info *pi = &r->proc_infos[i];
+        if (pi->index >= r->nprocs) {
+            if (err == TTM_OK)
+                ttm__set_msg(msg, msg_len, "procinfo: command line of process %u, which is not "
+                                           "there",
+                             (unsigned)pi->index);
+            err = TTM_EPROTO;
+        } else {
+            ttm__free(r->procs[pi->index].cmdline); /* a second carrier of one process wins */
+            r->procs[pi->index].cmdline = pi->cmdline;
+            pi->cmdline = NULL;
+        }
+        ttm__free(pi->cmdline);
+    }
+    ttm__free(r->proc_infos);
+    r->proc_infos = NULL;
+    r->nproc_infos = 0;
+    return err;
+}
+
 int ttm_report_encode(const ttm_report *r, ttm_bytes *out)
 {
     ttm_report w = *r; /* shallow: only its carriers are its own */
     memset(&w.packed, 0, sizeof w.packed);
     int err = pack_dec_addrs(r, &w);
+    if (err == TTM_OK)
+        err = pack_proc_infos(r, &w);
     if (err == TTM_OK && (r->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)))
         err = pack(r, &w.packed);
     if (err == TTM_OK)
         err = ttm__snap_encode_sections(&ttm_rec_report, &w, w.sections, out);
     ttm__schema_free(&ttm_rec_report_packed, &w.packed);
     ttm__free(w.dec_addrs);
+    ttm__free(w.proc_infos); /* the strings are r's */
     return err;
 }
 
@@ -902,7 +957,9 @@ int ttm_report_decode(const uint8_t *payload, size_t len, ttm_report *out, char 
     out->schema_version = TTM_REPORT_SCHEMA_VERSION;
     out->sections = sections;
     unpack_dec_addrs(out);
-    if ((err = unpack(out, msg, msg_len)) != TTM_OK)
+    if ((err = unpack_proc_infos(out, msg, msg_len)) == TTM_OK)
+        err = unpack(out, msg, msg_len);
+    if (err != TTM_OK)
         ttm_report_clear(out);
     return err;
 }

@@ -65,6 +65,14 @@ typedef struct ttm_report_dec_addr {
     uint64_t addr;
 } ttm_report_dec_addr;
 
+/* The command line of procs[index], as the wire carries ttm_report_proc.cmdline: in the
+ * PROCINFO section, so that PROCS keeps the bytes an older peer reads (ttm_report_encode()
+ * collects them, ttm_report_decode() puts them back). A report in memory never holds any. */
+typedef struct ttm_report_proc_info {
+    uint32_t index;
+    char *cmdline; /* owned while on the wire side */
+} ttm_report_proc_info;
+
 /* One cause of the unmatched frees (core/causes.h): the attributor's figures, the share of the
  * unmatched frees it explains, and its evidence in words (cause_text.c), which the text report,
  * `ttmem status` and `ttmem top` print after "N (x%): ". */
@@ -167,6 +175,9 @@ typedef struct ttm_report_proc {
     uint64_t prior_events;          /* events a previous daemon took from its ring */
     uint64_t sessions;              /* sessions opened */
     ttm_report_side side;           /* its sessions' side logs */
+    char *cmdline;                  /* its command line, the arguments joined by spaces (ttmemd
+                                     * reads /proc/PID/cmdline when it connects), owned; NULL
+                                     * when unknown. The PROCINFO section carries it. */
 } ttm_report_proc;
 
 /* ---- call sites (the STACKS section) ------------------------------------------------------
@@ -273,6 +284,8 @@ typedef struct ttm_report {
     ttm_causes_info causes_info;
     size_t ndec_addrs;           /* the wire's carriers of addr_dec (see ttm_report_dec_addr) */
     ttm_report_dec_addr *dec_addrs;
+    size_t nproc_infos;          /* the wire's carriers of procs' cmdline (ttm_report_proc_info) */
+    ttm_report_proc_info *proc_infos;
     size_t ndevices;
     ttm_device_stats *devices;
     size_t nprocs;
@@ -369,7 +382,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
     ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_cause_instance, ttm_rec_cause_stats,
     ttm_rec_report_cause,
-    ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report;
+    ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report_proc_info, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

@@ -410,6 +410,14 @@ static const ttm_field report_dec_addr_rows[] = {
     {TTM_ROW(ttm_report_dec_addr, addr, TTM_FT_U64), .flags = TTM_FF_HEX,
      .help = "device address"},
 };
+static const ttm_field report_proc_info_rows[] = {
+    {TTM_ROW(ttm_report_proc_info, index, TTM_FT_U32), .help = "its place in the processes"},
+    {TTM_ROW(ttm_report_proc_info, cmdline, TTM_FT_VSTR), .help = "its command line"},
+};
+const ttm_record ttm_rec_report_proc_info =
+    TTM_RECORD(ttm_report_proc_info, "proc_info",
+               "the command line of one process, as the wire carries it", report_proc_info_rows);
+
 const ttm_record ttm_rec_report_dec_addr =
     TTM_RECORD(ttm_report_dec_addr, "dec_addr",
                "a (device, address) the input wrote in decimal, as the wire carries the "
@@ -475,6 +483,9 @@ static const ttm_field proc_rows[] = {
      .help = "sessions opened"},
     {TTM_ROW(ttm_report_proc, side, TTM_FT_REC), .rec = &ttm_rec_side, .flags = TTM_FF_PACKED,
      .help = "its sessions' side logs (the stacks section carries them)"},
+    {TTM_ROW(ttm_report_proc, cmdline, TTM_FT_VSTR), .flags = TTM_FF_PACKED,
+     .help = "its command line, arguments joined by spaces; null when unknown (the procinfo "
+             "section carries it)"},
 };
 const ttm_record ttm_rec_proc =
     TTM_RECORD(ttm_report_proc, "process", "a process: statistics and transport counters",
@@ -854,6 +865,11 @@ static const ttm_field report_rows[] = {
      .help = "the findings' addresses written in decimal (their addr_dec; wire only)"},
     {TTM_ROW(ttm_report, ndec_addrs, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
      .help = "entries of dec_addrs"},
+    {TTM_ROW_DYN(ttm_report, proc_infos, nproc_infos, &ttm_rec_report_proc_info),
+     SEC(PROCINFO), .flags = TTM_FF_NOJSON,
+     .help = "the processes' command lines (their cmdline; wire only)"},
+    {TTM_ROW(ttm_report, nproc_infos, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of proc_infos"},
     {TTM_ROW(ttm_report, legacy, TTM_FT_REC), .rec = &ttm_rec_legacy, SEC(LEGACY),
      .help = "the legacy socket (snapshots only)"},
     {TTM_ROW(ttm_report, service, TTM_FT_REC), .rec = &ttm_rec_service, SEC(SERVICE),
@@ -907,7 +923,7 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_report_frame,  &ttm_rec_report_stack,   &ttm_rec_stack_stats,
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
     &ttm_rec_cause_instance, &ttm_rec_cause_stats,   &ttm_rec_report_cause,
-    &ttm_rec_causes_info,    &ttm_rec_report_dec_addr,
+    &ttm_rec_causes_info,    &ttm_rec_report_dec_addr, &ttm_rec_report_proc_info,
     &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

@@ -140,6 +140,11 @@ static void fill_report(ttm_report *r)
     ttm__free(r->dec_addrs); /* ... and those of the findings' decimal addresses */
     r->dec_addrs = NULL;
     r->ndec_addrs = 0;
+    for (size_t i = 0; i < r->nproc_infos; i++) /* ... and those of the command lines */
+        ttm__free(r->proc_infos[i].cmdline);
+    ttm__free(r->proc_infos);
+    r->proc_infos = NULL;
+    r->nproc_infos = 0;
 }
 
 /* True when the rows flagged TTM_FF_PACKED (which ttm__schema_equal skips: the STACKS section
@@ -158,8 +163,18 @@ static bool packed_equal(const ttm_record *rec, const void *a, const void *b, ch
                 size_t c = (size_t)ttm__schema_get_uint(pa + f->count_off, f->count_size);
                 n = (c < f->count ? c : f->count) * f->stride;
             }
-            if (f->type == TTM_FT_BOOL ? *(const bool *)x != *(const bool *)y
-                                       : memcmp(x, y, n) != 0) {
+            bool differ;
+            if (f->type == TTM_FT_BOOL) {
+                differ = *(const bool *)x != *(const bool *)y;
+            } else if (f->type == TTM_FT_VSTR) { /* the strings, not the pointers */
+                const char *sx, *sy;
+                memcpy(&sx, x, sizeof sx);
+                memcpy(&sy, y, sizeof sy);
+                differ = (sx == NULL) != (sy == NULL) || (sx != NULL && strcmp(sx, sy) != 0);
+            } else {
+                differ = memcmp(x, y, n) != 0;
+            }
+            if (differ) {
                 snprintf(where, len, "%s.%s", rec->name, f->name);
                 return false;
             }
