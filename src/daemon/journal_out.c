@@ -6,7 +6,8 @@
  * Who calls what: the appliers (session.c's batches and process starts, poc.c and
  * poc_xlate.c's legacy events, main.c's device announcements, state.c's reattach replay) call
  * ttm__journal_events after they applied; proc.c writes the exits (one record when an exit
- * completes) and forgets; session.c and poc.c the process names; query.c hands over each full
+ * completes) and forgets; session.c and poc.c the process names and command lines (those the
+ * process table read when the process connected); query.c hands over each full
  * report it answers (a DAEMON chunk, reason 1); main.c opens it after the state was loaded and
  * closes it at a clean stop (a DAEMON chunk, reason 2).
  *
@@ -43,12 +44,13 @@
 #define DAEMON_REASON_REPORT 1u /* the daemon answered a full report: the snapshot it sent */
 #define DAEMON_REASON_CLOSE 2u  /* the file closes: a clean stop or a rotation */
 #define JOURNAL_BLOCK_MAX (1u << 20)
-#define CMDLINE_MAX 4096u       /* bytes of /proc/PID/cmdline kept */
 
-/* The sections of a snapshot a DAEMON chunk carries: the daemon's own records. */
+/* The sections of a snapshot a DAEMON chunk carries: the daemon's own records, the processes'
+ * command lines among them (a reader that does not know PROCINFO skips it). */
 #define DAEMON_SECTIONS                                                                          \
     (TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) |                    \
-     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE))
+     TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |                  \
+     TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO))
 
 /* A closed file of this run still on disk (directory mode), oldest first. */
 typedef struct jout_file {
@@ -346,35 +348,16 @@ void ttm__journal_events(ttm_daemon *d, uint32_t pid, const ttm_event *ev,
     after_write(d);
 }
 
-/* /proc/PID/cmdline (NUL-separated), at most len bytes; 0 when it cannot be read. */
-static size_t read_cmdline(uint32_t pid, char *buf, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%u/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    size_t off = 0;
-    ssize_t k;
-    while (off < len && ((k = read(fd, buf + off, len - off)) > 0 || (k < 0 && errno == EINTR)))
-        off += k > 0 ? (size_t)k : 0;
-    close(fd);
-    while (off > 0 && buf[off - 1] == '\0') /* the last argument's NUL is not a separator */
-        off--;
-    return off;
-}
-
 void ttm__journal_proc(ttm_daemon *d, uint8_t state, uint32_t pid, uint64_t ts)
 {
     if (d->journal == NULL)
         return;
     const ttm_dproc *p = ttm__proc_find(d, pid);
-    char cmdline[CMDLINE_MAX];
     ttm_journal_proc r = {.state = state, .pid = pid, .status = -1, .ts = ts,
                           .name = p != NULL ? p->name : ""};
-    if (state == TTM_JOURNAL_PROC_START) {
-        r.cmdline_len = read_cmdline(pid, cmdline, sizeof cmdline);
-        r.cmdline = cmdline;
+    if (state == TTM_JOURNAL_PROC_START && p != NULL && p->cmdline != NULL) {
+        r.cmdline = p->cmdline; /* as the process table read it when the process connected */
+        r.cmdline_len = p->cmdline_len;
     }
     (void)ttm_jtap_proc(&d->journal->tap, &r);
     after_write(d);

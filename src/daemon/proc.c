@@ -75,6 +75,7 @@ static bool proc_evict_one(ttm_daemon *d, bool exited_only)
         return false;
     if (ttm_registry_process_forget(d->reg, d->procs[victim]->pid) == TTM_OK)
         ttm__journal_proc(d, TTM_JOURNAL_PROC_FORGET, d->procs[victim]->pid, ttm__mono_ns());
+    ttm__free(d->procs[victim]->cmdline);
     ttm__free(d->procs[victim]);
     memmove(&d->procs[victim], &d->procs[victim + 1],
             (d->nprocs - victim - 1) * sizeof d->procs[0]);
@@ -114,6 +115,43 @@ static void read_comm(uint32_t pid, char *name, size_t len)
     ttm__proc_name_clean(name);
 }
 
+size_t ttm__proc_read_cmdline(uint32_t pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/cmdline", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t off = 0;
+    ssize_t k;
+    while (off < len && ((k = read(fd, buf + off, len - off)) > 0 || (k < 0 && errno == EINTR)))
+        off += k > 0 ? (size_t)k : 0;
+    close(fd);
+    while (off > 0 && buf[off - 1] == '\0') /* the last argument's NUL is not a separator */
+        off--;
+    return off;
+}
+
+/* Keeps p's command line as /proc gives it now; when it cannot be read (the process is gone
+ * already, or it is a kernel thread, or hidepid hides it) or memory runs out, what an earlier
+ * connection read stays (NULL when none did). */
+static void note_cmdline(ttm_dproc *p)
+{
+    char buf[TTM_DAEMON_CMDLINE_MAX];
+    size_t n = ttm__proc_read_cmdline(p->pid, buf, sizeof buf);
+    if (n == 0)
+        return;
+    if (p->cmdline != NULL && p->cmdline_len == n && memcmp(p->cmdline, buf, n) == 0)
+        return;
+    char *copy = ttm__malloc(n);
+    if (copy == NULL)
+        return;
+    memcpy(copy, buf, n);
+    ttm__free(p->cmdline);
+    p->cmdline = copy;
+    p->cmdline_len = n;
+}
+
 /* The entry for a process opening a connection: found, reused (a new process with a reused
  * pid) or created. NULL only when the table is full of connected processes or memory ran
  * out. */
@@ -123,6 +161,7 @@ static ttm_dproc *proc_get(ttm_daemon *d, uint32_t pid)
     size_t i = proc_index(d, pid, &found);
     ttm_dproc *p = found ? d->procs[i] : NULL;
     if (p != NULL && p->sessions_open == 0 && p->exited) {
+        ttm__free(p->cmdline);
         memset(p, 0, sizeof *p); /* the pid was reused */
         p->pid = pid;
     }
@@ -169,6 +208,7 @@ ttm_dproc *ttm__proc_attach(ttm_daemon *d, ttm_pconn *c, uint32_t pid, uint32_t 
         snprintf(p->name, sizeof p->name, "%.*s", (int)sizeof p->name - 1, comm);
         ttm__proc_name_clean(p->name);
     }
+    note_cmdline(p);
     p->exited = false;
     p->sessions_open++;
     p->sessions++;
@@ -219,8 +259,10 @@ void ttm__proc_table_free(ttm_daemon *d)
         d->exit_epfd = -1;
         d->exit_epoll_on = false;
     }
-    for (size_t i = 0; i < d->nprocs; i++)
+    for (size_t i = 0; i < d->nprocs; i++) {
+        ttm__free(d->procs[i]->cmdline);
         ttm__free(d->procs[i]);
+    }
     ttm__free(d->procs);
     ttm__free(d->released);
     d->procs = NULL;

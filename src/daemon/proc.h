@@ -38,7 +38,14 @@ typedef struct ttm_dproc {
     uint64_t state_ring_ino;  /* ... and that ring's inode */
     ttm_side_counts side;     /* what its sessions' side logs did (session.c) */
     uint64_t exit_ts;         /* the time of its exit's first step (the journal's EXIT record) */
+    char *cmdline;            /* /proc/PID/cmdline as read when it last connected: the arguments
+                               * separated by NUL bytes, cmdline_len bytes (at most
+                               * TTM_DAEMON_CMDLINE_MAX), owned; NULL when it could not be read
+                               * (the process already gone, a kernel thread, hidepid) */
+    size_t cmdline_len;
 } ttm_dproc;
+
+#define TTM_DAEMON_CMDLINE_MAX 4096u /* bytes of a process's /proc/PID/cmdline kept */
 
 
 /* How a connection's process was found gone. */
@@ -72,7 +79,8 @@ void ttm__pconn_init(ttm_pconn *c, void *owner);
 void ttm__proc_register(ttm_daemon *d);
 
 /* Attaches c to the entry of pid (found, reused for a new process with a reused pid, or
- * created; its name read from /proc, else comm marked): counts the connection. Returns the
+ * created; its name read from /proc, else comm marked; its command line read from /proc, else
+ * the one read at an earlier connection kept): counts the connection. Returns the
  * entry, or NULL when the table is full of connected processes or memory ran out. */
 ttm_dproc *ttm__proc_attach(ttm_daemon *d, ttm_pconn *c, uint32_t pid, uint32_t uid,
                             const char *comm);
@@ -84,6 +92,10 @@ bool ttm__proc_held(const ttm_daemon *d, uint32_t pid, const ttm_pconn *except, 
 /* Replaces the characters of a process name that cannot be shown in a one-line log or a
  * table with '?'. */
 void ttm__proc_name_clean(char *name);
+/* Reads /proc/PID/cmdline into buf (at most len bytes: the arguments separated by NUL bytes,
+ * the last one's NUL dropped). Returns the bytes read, 0 when it cannot be read or is empty.
+ * The one reader of command lines in the daemon: attaching keeps what it gives (ttm_dproc). */
+size_t ttm__proc_read_cmdline(uint32_t pid, char *buf, size_t len);
 /* The entry of pid, or NULL. */
 ttm_dproc *ttm__proc_find(const ttm_daemon *d, uint32_t pid);
 

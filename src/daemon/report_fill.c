@@ -1,6 +1,8 @@
 /*
  * report_fill.c — the report a query is answered with: the core's report of the registry
- * (ttm_report_fill: with the causes of the unmatched frees when CAUSES is asked), the daemon's processes merged into it with their transport counters,
+ * (ttm_report_fill: with the causes of the unmatched frees when CAUSES is asked), the daemon's
+ * processes merged into it with their transport counters (and, with PROCINFO, the command
+ * lines read when they connected),
  * the live buffers (with STACKS, their stacks resolved too), and the daemon's own records
  * (daemon, legacy socket, query socket). The snapshot codec encodes it as it is: there is no
  * copy of any field here.
@@ -11,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/clock.h"
+#include "common/cmdline.h"
 #include "core/report.h"
 #include "core/report_merge.h"
 #include "daemon/daemon.h"
@@ -74,6 +77,21 @@ static int merge_procs(ttm_daemon *d, ttm_report *r)
     int err = ttm_report_merge_procs(r, mine, d->nprocs);
     ttm__free(mine);
     return err;
+}
+
+/* The command line of each of r's processes the daemon read one for (proc.c), as text: asked
+ * with PROCINFO only, as only that section carries them. */
+static int fill_cmdlines(ttm_daemon *d, ttm_report *r)
+{
+    for (size_t k = 0; k < r->nprocs; k++) {
+        const ttm_dproc *dp = ttm__proc_find(d, r->procs[k].stats.pid);
+        if (dp == NULL || dp->cmdline == NULL || r->procs[k].cmdline != NULL)
+            continue;
+        int err = ttm__cmdline_text(dp->cmdline, dp->cmdline_len, &r->procs[k].cmdline);
+        if (err != TTM_OK)
+            return err;
+    }
+    return TTM_OK;
 }
 
 typedef struct live_ctx {
@@ -144,6 +162,9 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
     }
     if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)))
         err = merge_procs(d, out);
+    if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) &&
+        (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO)))
+        err = fill_cmdlines(d, out);
     if (err == TTM_OK && (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)))
         err = fill_live(d, q, out);
     if (err == TTM_OK && (want & live_stacks) == live_stacks) /* the live buffers' stacks too */
