@@ -17,6 +17,7 @@
 
 #include "common/alloc.h"
 #include "common/bytes.h"
+#include "common/cmdline.h"
 #include "common/hash.h"
 #include "common/snapshot.h"
 #include "core/jtap.h"
@@ -1185,7 +1186,51 @@ static int daemon_records(rrun *r, ttm_report *d)
     return err;
 }
 
-/* The report of one run, as its daemon answered: the registry's, with the daemon's records. */
+/* The journal's process record of pid in run r, or NULL. */
+static const ttm_replay_proc *run_proc(const rrun *r, uint32_t pid)
+{
+    size_t lo = 0, hi = r->nprocs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (r->procs[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->nprocs && r->procs[lo].pid == pid ? &r->procs[lo] : NULL;
+}
+
+/* The command line of each of out's processes: the one the DAEMON chunk's snapshot carried
+ * (d, PROCINFO; NULL or without them: a journal of an older daemon, or none kept), else the
+ * last one the journal's PROC records gave (joined as the daemon joins them), else NULL. Both
+ * lists are ascending by pid. Returns 0 or TTM_ENOMEM. */
+static int run_cmdlines(const rrun *r, const ttm_report *d, ttm_report *out)
+{
+    size_t j = 0;
+    for (size_t k = 0; k < out->nprocs; k++) {
+        ttm_report_proc *o = &out->procs[k];
+        uint32_t pid = o->stats.pid;
+        while (d != NULL && j < d->nprocs && d->procs[j].stats.pid < pid)
+            j++;
+        const char *kept = d != NULL && j < d->nprocs && d->procs[j].stats.pid == pid
+                               ? d->procs[j].cmdline
+                               : NULL;
+        const ttm_replay_proc *jp = kept == NULL ? run_proc(r, pid) : NULL;
+        int err = TTM_OK;
+        if (o->cmdline != NULL)
+            continue;
+        if (kept != NULL)
+            err = ttm__cmdline_text(kept, strlen(kept), &o->cmdline);
+        else if (jp != NULL && jp->cmdline_len > 0)
+            err = ttm__cmdline_text(jp->cmdline, jp->cmdline_len, &o->cmdline);
+        if (err != TTM_OK)
+            return err;
+    }
+    return TTM_OK;
+}
+
+/* The report of one run, as its daemon answered: the registry's, with the daemon's records and
+ * the processes' command lines. */
 static int report_run(rrun *r, const ttm_report_options *opt, ttm_report *out)
 {
     memset(out, 0, sizeof *out);
@@ -1198,9 +1243,11 @@ static int report_run(rrun *r, const ttm_report_options *opt, ttm_report *out)
     err = daemon_records(r, &d);
     if (err == TTM_OK) {
         err = ttm_report_merge_daemon(out, &d);
+        if (err == TTM_OK)
+            err = run_cmdlines(r, &d, out);
         ttm_report_clear(&d);
     } else if (err != TTM_ENOMEM) {
-        err = TTM_OK; /* none, or refused: the daemon's records stay zero */
+        err = run_cmdlines(r, NULL, out); /* none, or refused: the daemon's records stay zero */
     }
     if (err != TTM_OK)
         ttm_report_clear(out);
