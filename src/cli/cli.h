@@ -94,6 +94,25 @@ void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,
  * dump. */
 void ttm_render_json_sections(ttm_json *j, const ttm_report *r, uint32_t sections);
 
+/* The processes' command lines in text (ttm_report_proc.cmdline): a COMMAND column last in
+ * the process tables of status, the report and dump, cut with "…" to the terminal's width
+ * (that of out when it is one, else $COLUMNS) or, with neither, to TTM_RENDER_CMDLINE_COLS
+ * characters; never narrower than TTM_RENDER_CMDLINE_MIN. JSON has the whole string. */
+#define TTM_RENDER_CMDLINE_COLS 60
+#define TTM_RENDER_CMDLINE_MIN 20
+/* The columns of out's terminal, else $COLUMNS, else 0 (unknown). */
+int ttm_render_width(FILE *out);
+/* Whether a process of r has a command line (the tables show the column only then: a report of
+ * an analyze-log or simulate run, or of an older daemon, looks as it did). */
+bool ttm_render_any_cmdline(const ttm_report *r);
+/* The characters a command line may take after used columns of its line. */
+int ttm_render_cmdline_room(FILE *out, int used);
+/* Writes cmdline cut to room characters (the last one "…" when cut); NULL: "N/A". */
+void ttm_render_cmdline(FILE *out, const char *cmdline, int room);
+/* The report's and dump's "Processes" table (pid, name, state, events, leaked, command), only
+ * when a process has a command line. */
+void ttm_render_procs(FILE *out, const ttm_report *r);
+
 /* Reads from fd until a newline, end of file, a full buffer or timeout_ms, into buf (len
  * bytes, always NUL-terminated). Returns the bytes read (0: end of file with nothing), or -1
  * when the time ran out first. */

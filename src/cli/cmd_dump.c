@@ -29,12 +29,18 @@ static int live_cmp(const void *a, const void *b)
     return 0;
 }
 
-static const char *proc_name(const ttm_report *s, uint32_t pid)
+static const ttm_report_proc *proc_of(const ttm_report *s, uint32_t pid)
 {
     for (size_t i = 0; i < s->nprocs; i++)
         if (s->procs[i].stats.pid == pid)
-            return s->procs[i].name[0] ? s->procs[i].name : "?";
-    return "?";
+            return &s->procs[i];
+    return NULL;
+}
+
+static const char *proc_name(const ttm_report *s, uint32_t pid)
+{
+    const ttm_report_proc *p = proc_of(s, pid);
+    return p != NULL && p->name[0] ? p->name : "?";
 }
 
 /* The end of the run [i, end) of entries with the same key (level 0 device, 1 memtype, 2 pid). */
@@ -108,6 +114,7 @@ static void text_dump(FILE *out, const ttm_report *s, unsigned depth)
         }
         i = dend;
     }
+    ttm_render_procs(out, s);
 }
 
 static void json_dump(FILE *out, const ttm_report *s, const char *socket)
@@ -145,6 +152,8 @@ static void json_dump(FILE *out, const ttm_report *s, const char *socket)
                 ttm__json_obj_begin(&j, NULL);
                 ttm__json_u64(&j, "pid", s->live[p].pid);
                 ttm__json_str(&j, "name", proc_name(s, s->live[p].pid));
+                const ttm_report_proc *pr = proc_of(s, s->live[p].pid);
+                ttm__json_str(&j, "cmdline", pr != NULL ? pr->cmdline : NULL);
                 ttm__json_u64(&j, "count", n);
                 ttm__json_u64(&j, "bytes", bytes);
                 ttm__json_arr_begin(&j, "buffers");

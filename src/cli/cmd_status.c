@@ -216,11 +216,15 @@ static void text_procs(FILE *out, const ttm_report *s)
         fputs("  none yet\n", out);
         return;
     }
-    fprintf(out, "  %8s %-16s %-9s", "pid", "name", "state");
+    /* the command line last, cut to what is left of the line (only when the daemon gave one) */
+    bool command = ttm_render_any_cmdline(s);
+    int width = fprintf(out, "  %8s %-16s %-9s", "pid", "name", "state");
     for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
         if (used[m])
-            fprintf(out, " %10s", ttm__memtype_name(m));
-    fprintf(out, " %11s %8s %8s %8s\n", "events", "waited", "dropped", "leaked");
+            width += fprintf(out, " %10s", ttm__memtype_name(m));
+    width += fprintf(out, " %11s %8s %8s %8s", "events", "waited", "dropped", "leaked");
+    fputs(command ? "  command\n" : "\n", out);
+    int room = ttm_render_cmdline_room(out, width + 2);
     for (size_t i = 0; i < s->nprocs; i++) {
         const ttm_report_proc *p = &s->procs[i];
         uint64_t bytes[TTM_MEMTYPE_COUNT];
@@ -230,10 +234,14 @@ static void text_procs(FILE *out, const ttm_report *s)
         for (unsigned m = 0; m < TTM_MEMTYPE_COUNT; m++)
             if (used[m])
                 fprintf(out, " %10s", ttm__fmt_bytes(a, bytes[m]));
-        fprintf(out, " %11s %8s %8s %8s%s\n", ttm__fmt_count(b, p->events),
+        fprintf(out, " %11s %8s %8s %8s", ttm__fmt_count(b, p->events),
                 ttm__fmt_count(c, p->waited), ttm__fmt_count(e, p->dropped),
-                ttm__fmt_count(a, p->stats.leaked_count),
-                p->prior_events ? " (ring reattached)" : "");
+                ttm__fmt_count(a, p->stats.leaked_count));
+        if (command) {
+            fputs("  ", out);
+            ttm_render_cmdline(out, p->cmdline, room - (p->prior_events ? 18 : 0));
+        }
+        fputs(p->prior_events ? " (ring reattached)\n" : "\n", out);
     }
     if (s->daemon.procs_dropped > 0) /* the daemon keeps only the most recent exited ones */
         fprintf(out, "  ... and %" PRIu64 " earlier exited processes not shown (their leaks "

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -397,6 +398,81 @@ static void text_devices(FILE *out, const ttm_report *r)
     }
 }
 
+/* ---- the processes' command lines ---------------------------------------------------------- */
+
+int ttm_render_width(FILE *out)
+{
+    struct winsize ws;
+    int fd = fileno(out);
+    if (fd >= 0 && isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    const char *cols = getenv("COLUMNS");
+    char *end = NULL;
+    long v = cols != NULL ? strtol(cols, &end, 10) : 0;
+    return cols != NULL && end != cols && *end == '\0' && v > 0 && v < 100000 ? (int)v : 0;
+}
+
+bool ttm_render_any_cmdline(const ttm_report *r)
+{
+    for (size_t i = 0; i < r->nprocs; i++)
+        if (r->procs[i].cmdline != NULL)
+            return true;
+    return false;
+}
+
+int ttm_render_cmdline_room(FILE *out, int used)
+{
+    int width = ttm_render_width(out);
+    int room = width > 0 ? width - used : TTM_RENDER_CMDLINE_COLS;
+    return room < TTM_RENDER_CMDLINE_MIN ? TTM_RENDER_CMDLINE_MIN : room;
+}
+
+void ttm_render_cmdline(FILE *out, const char *cmdline, int room)
+{
+    if (cmdline == NULL) {
+        fputs("N/A", out);
+        return;
+    }
+    /* room counts characters (UTF-8 sequences), not bytes: the last one shown becomes "…"
+     * when the rest does not fit */
+    int chars = 0;
+    size_t cut = 0, n = 0;
+    for (; cmdline[n] != '\0'; n++) {
+        if (((unsigned char)cmdline[n] & 0xC0) == 0x80)
+            continue;
+        if (chars == room - 1)
+            cut = n;
+        if (++chars > room)
+            break;
+    }
+    if (chars <= room) {
+        fputs(cmdline, out);
+        return;
+    }
+    fwrite(cmdline, 1, cut, out);
+    fputs("…", out);
+}
+
+void ttm_render_procs(FILE *out, const ttm_report *r)
+{
+    if (!ttm_render_any_cmdline(r))
+        return;
+    char a[TTM_FMT_LEN], b[TTM_FMT_LEN];
+    fprintf(out, "\nProcesses\n");
+    int used = fprintf(out, "  %8s %-16s %-7s %11s %8s  ", "pid", "name", "state", "events",
+                       "leaked");
+    fputs("command\n", out);
+    int room = ttm_render_cmdline_room(out, used);
+    for (size_t i = 0; i < r->nprocs; i++) {
+        const ttm_report_proc *p = &r->procs[i];
+        fprintf(out, "  %8" PRIu32 " %-16s %-7s %11s %8s  ", p->stats.pid,
+                p->name[0] ? p->name : "?", p->stats.alive ? "running" : "exited",
+                ttm__fmt_count(a, p->events), ttm__fmt_count(b, p->stats.leaked_count));
+        ttm_render_cmdline(out, p->cmdline, room);
+        fputc('\n', out);
+    }
+}
+
 void ttm_render_text(FILE *out, const ttm_report *r, const char *title)
 {
     ttm_render_text_depth(out, r, title, TTM_CLI_TEXT_DEPTH);
@@ -414,6 +490,7 @@ void ttm_render_text_depth(FILE *out, const ttm_report *r, const char *title, un
     text_leaks(out, r);
     ttm_render_sites(out, r, depth);
     text_devices(out, r);
+    ttm_render_procs(out, r);
 }
 
 void ttm_render_sites(FILE *out, const ttm_report *r, unsigned depth)
