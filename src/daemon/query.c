@@ -45,6 +45,9 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         uint64_t np = ttm_registry_processes(d->reg, NULL, 0) + d->nprocs;
         est += np * (256 + ndev * (8 + TTM_MEMTYPE_COUNT * 48));
     }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCINFO)) /* the command lines (at most 4 KiB each) */
+        for (size_t i = 0; i < d->nprocs; i++)
+            est += 16 + d->procs[i]->cmdline_len;
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE)) {
         ttm_totals t;
         ttm_registry_totals(d->reg, &t);
