@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Each process's command line, as ttmemd reads it from /proc/PID/cmdline when the process
 # connects: two native clients started with distinctive arguments (one under another argv[0],
-# `exec -a`) are shown with them by `ttmem status --json` (the whole string), `ttmem status`
+# `exec -a`) and a legacy client are shown with them by `ttmem status --json` (the whole string), `ttmem status`
 # (a command column, cut with … to $COLUMNS) and `ttmem dump`; a legacy client that exited before
 # the daemon accepted its connection (the daemon was stopped meanwhile) has none (null, N/A) and
 # breaks nothing; the journal route, `ttmem record -o run.ttmem -- CMD ARGS` then `ttmem report
@@ -53,6 +53,21 @@ wait_for "$tmp/c2.out" "ready 0"; check "client 2 is ready" $?
 want1="$client --alloc-at 0x7000 --leak 3 --device 1 --hold"
 want2="tagged-abc-$$ --alloc-at 0x9000 --leak 2 --device 2 --hold"
 
+# a legacy client that stays connected, started with a multi-line program and an argument of its
+# own: its command line is read at accept, the program's newlines cleaned to '?'
+mkfifo "$tmp/h3"
+legacy_prog='import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(struct.pack("=BxxxiQBxxxiQQQQQQ", 1, 0, 8192, 0, 1, 0x6000, 0, 0, 0, 0, 0))
+print("ready", flush=True)
+sys.stdin.readline()'
+python3 -c "$legacy_prog" "$tmp/p.sock" "legacy-tag-$$" <"$tmp/h3" >"$tmp/c3.out" 2>>"$tmp/clients.err" &
+c3=$!
+pids+=("$c3")
+exec 9>"$tmp/h3"
+wait_for "$tmp/c3.out" "ready"; check "the legacy client is ready" $?
+
 # a legacy client that connects, sends and exits while the daemon is stopped: when the daemon
 # accepts it, /proc has nothing of it any more
 kill -STOP "$dpid"
@@ -74,26 +89,30 @@ kill -CONT "$dpid"
 settled=1
 for _ in $(seq 200); do
     "$ttmem" status --json --socket "$sock" >"$tmp/status.json" 2>"$tmp/status.err" &&
-        python3 - "$tmp/status.json" "$gone" <<'PY' && { settled=0; break; }
+        python3 - "$tmp/status.json" "$gone" "$c3" <<'PY' && { settled=0; break; }
 import json, sys
 s = json.load(open(sys.argv[1]))
 p = [p for p in s["processes"] if p["pid"] == int(sys.argv[2])]
-sys.exit(0 if p and p[0]["state"] == "exited" else 1)
+live = [p for p in s["processes"] if p["pid"] == int(sys.argv[3]) and p["events"] > 0]
+sys.exit(0 if p and p[0]["state"] == "exited" and live else 1)
 PY
     sleep 0.05
 done
-check "the legacy client's exit is settled" $settled
-python3 - "$tmp/status.json" "$c1" "$want1" "$c2" "$want2" "$gone" >"$tmp/json.err" 2>&1 <<'PY'
+check "the gone legacy client's exit is settled, the other one's event applied" $settled
+python3 - "$tmp/status.json" "$c1" "$want1" "$c2" "$want2" "$gone" "$c3" "$$" >"$tmp/json.err" 2>&1 <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 by = {p["pid"]: p for p in s["processes"]}
+legacy = by[int(sys.argv[7])]["cmdline"]
+assert " -c import socket, struct, sys?s = socket.socket(" in legacy and \
+    legacy.endswith(" legacy-tag-" + sys.argv[8]) and all(ord(c) >= 0x20 for c in legacy), legacy
 for pid, want in ((sys.argv[2], sys.argv[3]), (sys.argv[4], sys.argv[5])):
     got = by[int(pid)].get("cmdline")
     assert got == want, (pid, got, want)
 assert "cmdline" in by[int(sys.argv[6])] and by[int(sys.argv[6])]["cmdline"] is None, \
     by[int(sys.argv[6])]
 PY
-st=$?; check "status --json: both clients' command lines, null for the gone one ($(cat "$tmp/json.err"))" $st
+st=$?; check "status --json: both clients' command lines, the legacy one's cleaned, null for the gone one ($(cat "$tmp/json.err"))" $st
 
 # status text: a command column, last; cut with … to $COLUMNS, else (not a terminal) to 60
 # characters
@@ -132,8 +151,8 @@ PY
 check "dump --json: client 2's command line" $?
 
 # the daemon's own journal: its DAEMON chunk (written at the stop) carries the command lines
-exec 7>&- 8>&-
-wait "$c1" "$c2"
+exec 7>&- 8>&- 9>&-
+wait "$c1" "$c2" "$c3"
 kill -TERM "$dpid"
 for _ in $(seq 200); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$dpid" 2>/dev/null; check "ttmemd stops" $([ $? -ne 0 ]; echo $?)
