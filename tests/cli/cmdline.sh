@@ -2,7 +2,8 @@
 # Each process's command line, as ttmemd reads it from /proc/PID/cmdline when the process
 # connects: two native clients started with distinctive arguments (one under another argv[0],
 # `exec -a`) and a legacy client are shown with them by `ttmem status --json` (the whole string), `ttmem status`
-# (a command column, cut with … to $COLUMNS) and `ttmem dump`; a legacy client that exited before
+# (a command column, cut with … to $COLUMNS, counted in characters: the argv[0] is not ASCII) and
+# `ttmem dump`; a legacy client that exited before
 # the daemon accepted its connection (the daemon was stopped meanwhile) has none (null, N/A) and
 # breaks nothing; the journal route, `ttmem record -o run.ttmem -- CMD ARGS` then `ttmem report
 # run.ttmem`, shows CMD's arguments in text and JSON; a daemon's own journal (--journal) too.
@@ -43,7 +44,7 @@ TTMEM=1 TTMEM_SOCKET="$sock" "$client" --alloc-at 0x7000 --leak 3 --device 1 --h
     <"$tmp/h1" >"$tmp/c1.out" 2>>"$tmp/clients.err" &
 c1=$!
 pids+=("$c1")
-(TTMEM=1 TTMEM_SOCKET="$sock" exec -a "tagged-abc-$$" "$client" --alloc-at 0x9000 --leak 2 \
+(TTMEM=1 TTMEM_SOCKET="$sock" exec -a "tagged-äbc-$$" "$client" --alloc-at 0x9000 --leak 2 \
     --device 2 --hold <"$tmp/h2" >"$tmp/c2.out" 2>>"$tmp/clients.err") &
 c2=$!
 pids+=("$c2")
@@ -51,7 +52,7 @@ exec 7>"$tmp/h1" 8>"$tmp/h2"
 wait_for "$tmp/c1.out" "ready 0"; check "client 1 is ready" $?
 wait_for "$tmp/c2.out" "ready 0"; check "client 2 is ready" $?
 want1="$client --alloc-at 0x7000 --leak 3 --device 1 --hold"
-want2="tagged-abc-$$ --alloc-at 0x9000 --leak 2 --device 2 --hold"
+want2="tagged-äbc-$$ --alloc-at 0x9000 --leak 2 --device 2 --hold"
 
 # a legacy client that stays connected, started with a multi-line program and an argument of its
 # own: its command line is read at accept, the program's newlines cleaned to '?'
@@ -134,7 +135,7 @@ check "status: N/A for the client gone before it was read" $?
 COLUMNS=130 "$ttmem" status --socket "$sock" >"$tmp/status100.txt" 2>&1
 row=$(grep -E "^ +$c2 " "$tmp/status100.txt")
 python3 -c 'import sys; r = sys.argv[1]; sys.exit(not (len(r) == 130 and r.endswith("…")))' "$row" &&
-    printf '%s' "$row" | grep -Fq " tagged-abc-$$ --"
+    printf '%s' "$row" | grep -Fq " tagged-äbc-$$ --"
 st=$?; check "COLUMNS=130: the row is cut to 130 characters with … ($row)" $st
 
 # dump: text and JSON
