@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Each process's command line, as ttmemd reads it from /proc/PID/cmdline when the process
 # connects: two native clients started with distinctive arguments (one under another argv[0],
-# `exec -a`) and a legacy client are shown with them by `ttmem status --json` (the whole string), `ttmem status`
-# (a command column, cut with … to $COLUMNS, counted in characters: the argv[0] is not ASCII) and
-# `ttmem dump`; a legacy client that exited before
-# the daemon accepted its connection (the daemon was stopped meanwhile) has none (null, N/A) and
-# breaks nothing; the journal route, `ttmem record -o run.ttmem -- CMD ARGS` then `ttmem report
-# run.ttmem`, shows CMD's arguments in text and JSON; a daemon's own journal (--journal) too.
+# `exec -a`, not ASCII) and a legacy client are shown with them by `ttmem status --json` (the
+# whole string), `ttmem status` (a command column, cut with … to $COLUMNS, counted in
+# characters) and `ttmem dump`; a legacy client that exited before the daemon accepted its
+# connection (the daemon was stopped meanwhile) has none (null, N/A) and breaks nothing; the
+# journal route, `ttmem record -o run.ttmem -- CMD ARGS` then `ttmem report run.ttmem`, shows
+# CMD's arguments in text and JSON; a daemon's own journal (--journal) too.
 set -u
 build=$1
 ttmem="$build/ttmem"
