@@ -10,7 +10,9 @@
  * SIGTERM, SIGHUP and SIGQUIT sent to ttmem by another process are forwarded to CMD; those the
  * terminal sends reach CMD directly and are not sent twice. ttmem exits with CMD's status (128 +
  * signal if killed). The outputs of -o and --journal are opened before anything runs: one that
- * cannot be written is one line and exit status 2, CMD never started.
+ * cannot be written is one line and exit status 2, CMD never started. After the private ttmemd
+ * closed the journal, record appends its MADE chunk (CMD's arguments, exit status, times, host,
+ * version); an append that fails is one line and changes neither the journal nor the status.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -735,7 +737,8 @@ int ttm_cli_record(int argc, char **argv)
                    "--stack-depth N\ncaptures N frames (default 32) and shows N in the text "
                    "(default %u); it implies --stacks.\n"
                    "-o run.ttmem (or --journal run.ttmem) also writes the run journal: every "
-                   "event, read\nagain by `ttmem report run.ttmem` (docs/JOURNAL.md).\n",
+                   "event, and at its\nend CMD's arguments, exit status, times and host; read "
+                   "again by `ttmem report run.ttmem`\n(docs/JOURNAL.md).\n",
                    TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
