@@ -694,6 +694,7 @@ static void test_append_after_damage(void **state)
     free(got.s);
 
     /* garbage after the last block (no block magic in it) */
+    free(f.data);
     journal_bytes(7, NULL, ends, counts, &nblocks, &f);
     uint8_t *g = malloc(f.len + 30);
     memcpy(g, f.data, f.len);
