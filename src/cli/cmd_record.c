@@ -823,9 +823,11 @@ int ttm_cli_record(int argc, char **argv)
     }
     ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
     const ttm_report *r = &snap;
-    /* the report says what ran and how it ended: CMD ARGS, the title's words after "record " */
-    const ttm_cli_made made = {.command = title + strlen("record "), .exit_status = status,
-                               .recorded = &recorded};
+    /* the report says what ran and how it ended: CMD ARGS joined as a journal's report joins
+     * them (the title may be cut shorter) */
+    char words[4096];
+    ttm_cli_made_command(&recorded, words, sizeof words);
+    const ttm_cli_made made = {.command = words, .exit_status = status, .recorded = &recorded};
     if (out_file != NULL) {
         ttm_render_json_made_by(out_file, r, title, &made);
         if (fclose(out_file) != 0)

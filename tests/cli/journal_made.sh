@@ -4,6 +4,7 @@
 #     file: `ttmem report run.ttmem` (JSON "made" and "recorded", the text's Recorded line) and
 #     `ttmem journal` repeat the arguments as given (one with a space), the exit status, the
 #     times and the host; record's own JSON carries the same "recorded";
+#   - a command with a 700-byte argument: "made"'s command is the whole of it in both documents;
 #   - a command killed by a signal: the signal, exit status 128 + N;
 #   - a journal without MADE (ttmem simulate --journal): no "recorded", no Recorded line,
 #     "made"'s command and exit status null;
@@ -104,6 +105,19 @@ check "the report's text has the Recorded line ($(grep '^Recorded' "$tmp/rep.txt
 check "one Recorded line, the report's last" $?
 grep -qF "$line" "$tmp/jn.txt" && grep -q "^Chunks .*MADE 1 (" "$tmp/jn.txt"
 check "ttmem journal shows the Recorded line and the MADE chunk" $?
+
+# ---- a long command: made's command is the whole of it, in record's document and the report's --
+long=$(printf '%0700d' 7)
+(cd "$tmp" && "$ttmem" record -o long.ttmem --json -- sh -c 'exit 0' "$long" >"$tmp/long.json" 2>/dev/null)
+"$ttmem" report "$tmp/long.ttmem" --json 2>/dev/null >"$tmp/long.rep"
+python3 - "$tmp/long.json" "$tmp/long.rep" "$long" <<'PY'
+import json, sys
+rec, rep = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+want = "sh -c exit 0 " + sys.argv[3]
+ok = rec["made"]["command"] == rep["made"]["command"] == rep["recorded"]["command"] == want
+sys.exit(0 if ok and rep["recorded"]["argv"][-1] == sys.argv[3] else 1)
+PY
+check "a 700-byte argument: made's command whole in record's document and the journal's report" $?
 
 # ---- a command killed by a signal ------------------------------------------------------------
 (cd "$tmp" && "$ttmem" record -o sig.ttmem -- sh -c '"$0" --scenario llama; kill -TERM $$' \
