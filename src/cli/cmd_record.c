@@ -655,7 +655,10 @@ static void made_append(const char *path, const ttm_journal_made *m)
     else if (err != TTM_OK)
         fprintf(stderr, "ttmem: record: cannot add the command and its exit status to the "
                         "journal '%s': %s (the journal is kept without them)\n",
-                path, ttm_strerror(err));
+                path,
+                err == TTM_EPROTO     ? "it is not a journal (its header does not check)"
+                : err == TTM_EVERSION ? "it is a journal of another format version"
+                                      : ttm_strerror(err));
     else if (info.cut_bytes > 0)
         fprintf(stderr, "ttmem: record: the journal '%s' ended inside a block; %" PRIu64
                         " bytes cut off before the command's record was added\n",
