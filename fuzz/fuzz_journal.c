@@ -3,7 +3,8 @@
  * crashes nor reads out of bounds, always reaches the end (no error but the sink's), and its
  * counts add up: the bytes it skipped fit in the file, every delivered record was counted. The
  * seeds are journals made by the real writer (ttm__fuzz_seeds): every record kind over several
- * blocks, one cut inside a block, and one with a block damaged.
+ * blocks, one cut inside a block, and one with a block damaged. Every chunk's bytes also go
+ * through the MADE chunk's decoder.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,18 @@ static int count_chunk(void *ctx, const ttm_journal_chunk *c)
 {
     if (c->len > 0 && c->data == NULL)
         abort();
+    /* every chunk's bytes through the MADE decoder: what it accepts is argc strings */
+    ttm_journal_made m;
+    if (ttm_journal_made_decode(c->data, c->len, &m) == TTM_OK) {
+        size_t nuls = 0;
+        for (size_t i = 0; i < m.args_len; i++)
+            nuls += m.args[i] == '\0';
+        if (nuls != m.argc || ttm_journal_made_status(&m) < 0 || ttm_journal_made_status(&m) > 255)
+            abort();
+    } else if (m.args != NULL || m.argc != 0) {
+        abort();
+    }
+    ttm_journal_made_clear(&m);
     (*(uint64_t *)ctx)++;
     return 0;
 }

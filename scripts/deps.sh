@@ -32,6 +32,9 @@ pkgs="$pkgs python3-pytest python3-setuptools python3-venv python3-pip"
 # debhelper and dpkg-dev: tests/cli/deb.sh builds the Debian packages with
 # dpkg-buildpackage (debian/rules is dh with compat 13; Rules-Requires-Root: no, no fakeroot).
 pkgs="$pkgs debhelper dpkg-dev"
+# lintian: tests/cli/deb.sh checks the built packages with it and fails on its errors
+# (debian/*.lintian-overrides keep the warnings that are no defect, each with its reason).
+pkgs="$pkgs lintian"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

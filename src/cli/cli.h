@@ -74,9 +74,13 @@ void ttm_render_json(FILE *out, const ttm_report *r, const char *source);
 
 /* When, where and by what a document was made: the "made" member every report and status
  * document carries (docs/REPORT_SCHEMA.md, "When and where a document was made"). */
+struct ttm_journal_made;
 typedef struct ttm_cli_made {
     const char *command; /* the command the document is the run of; NULL: none */
     int exit_status;     /* its exit status (shell convention, 128 + signal); < 0: none */
+    /* how that command ran, as `record` saw it (its journal's MADE chunk): written as the
+     * document's "recorded" member after "made"; NULL: none (no "recorded" member) */
+    const struct ttm_journal_made *recorded;
 } ttm_cli_made;
 
 /* Writes "made": {time, time_ns, host, ttmem_version, command, exit_status} into the object j
@@ -86,6 +90,15 @@ void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m);
 /* The same as one text line, "Made        TIME on HOST by ttmem VERSION", with m's command
  * and exit status after a colon when m has them: the last line of record's text report. */
 void ttm_render_text_made(FILE *out, const ttm_cli_made *m);
+/* "recorded": {command, argv, exit_status, exit_code, signal, core_dumped, start, start_ns, end,
+ * end_ns, run_ns, host, ttmem_version} of a journal's MADE chunk into the object j is in; m
+ * NULL: "recorded": null (docs/REPORT_SCHEMA.md, "When and where a document was made"). */
+void ttm_render_json_recorded(ttm_json *j, const struct ttm_journal_made *m);
+/* The same as one text line, "Recorded    `CMD ARGS` on HOST at TIME, exit status N (ran
+ * 3.2 s)"; nothing when m is NULL. */
+void ttm_render_text_recorded(FILE *out, const struct ttm_journal_made *m);
+/* m's arguments joined by spaces (as "made"'s command) into buf of n bytes; "" without any. */
+void ttm_cli_made_command(const struct ttm_journal_made *m, char *buf, size_t n);
 /* ttm_render_json() with the command and exit status of m (may be NULL) in its "made". */
 void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,
                              const ttm_cli_made *m);

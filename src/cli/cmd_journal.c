@@ -22,7 +22,7 @@
 #include "core/registry.h"
 
 #define MASK_BITS 32     /* a class mask is a u32 */
-#define CHUNK_KINDS 6    /* kinds 1..5 by name, [0] for any other */
+#define CHUNK_KINDS 7    /* kinds 1..6 by name, [0] for any other */
 #define DAMAGE_KEPT 10   /* damaged regions listed (all are counted) */
 #define RUN_TITLE_MAX 256
 
@@ -33,6 +33,7 @@ static const char *const chunk_names[CHUNK_KINDS] = {
     [TTM_JOURNAL_CHUNK_STATE] = "STATE",
     [TTM_JOURNAL_CHUNK_CONFIG] = "CONFIG",
     [TTM_JOURNAL_CHUNK_RUN] = "RUN",
+    [TTM_JOURNAL_CHUNK_MADE] = "MADE",
 };
 
 static const char *const proc_states[3] = {"start", "exit", "forget"};
@@ -52,6 +53,8 @@ typedef struct inventory {
     span ev_time, rec_time; /* ALLOC/FREE records; every record */
     char run[RUN_TITLE_MAX]; /* the last RUN chunk's text */
     bool has_run;
+    ttm_journal_made made; /* the last MADE chunk: how the recorded command ran */
+    bool has_made, bad_made; /* bad: a MADE chunk that does not decode */
     size_t ndamage;
     uint64_t damage_off[DAMAGE_KEPT];
     const char *damage_what[DAMAGE_KEPT]; /* the reader's static strings */
@@ -117,6 +120,16 @@ static int on_chunk(void *ctx, const ttm_journal_chunk *c)
         memcpy(inv->run, c->data, n);
         inv->run[n] = '\0';
         inv->has_run = true;
+    }
+    if (c->kind == TTM_JOURNAL_CHUNK_MADE) {
+        ttm_journal_made m;
+        if (ttm_journal_made_decode(c->data, c->len, &m) == TTM_OK) {
+            ttm_journal_made_clear(&inv->made);
+            inv->made = m;
+            inv->has_made = true;
+        } else {
+            inv->bad_made = true;
+        }
     }
     span_add(&inv->rec_time, c->ts);
     return 0;
@@ -194,6 +207,10 @@ static void text_header(FILE *out, const char *path, const ttm_journal_header *h
             path, h->version, h->host[0] ? h->host : "(none)", created, h->run_id, h->seq);
     if (inv->has_run)
         fprintf(out, "Run         %s\n", inv->run);
+    if (inv->has_made)
+        ttm_render_text_recorded(out, &inv->made);
+    else if (inv->bad_made)
+        fputs("Recorded    (a MADE chunk that does not decode)\n", out);
 }
 
 static void text_counts(FILE *out, const char *path, const ttm_journal_stats *st,
@@ -385,6 +402,7 @@ static void print_json(ttm_json *j, const char *path, const ttm_journal_reader *
     ttm__json_u64(j, "bytes", file_bytes(path));
     json_header(j, ttm_journal_reader_header(r));
     ttm__json_str(j, "run", inv->has_run ? inv->run : NULL);
+    ttm_render_json_recorded(j, inv->has_made ? &inv->made : NULL);
     ttm__json_u64(j, "blocks", st->blocks);
     json_records(j, st, inv);
     json_span(j, "records_time", &inv->rec_time);
@@ -443,6 +461,7 @@ int ttm_cli_journal(int argc, char **argv)
             if (i + 1 < argc)
                 fputc('\n', stdout);
         }
+        ttm_journal_made_clear(&inv.made);
         ttm_journal_reader_close(r);
     }
     if (json) {

@@ -10,7 +10,9 @@
  * SIGTERM, SIGHUP and SIGQUIT sent to ttmem by another process are forwarded to CMD; those the
  * terminal sends reach CMD directly and are not sent twice. ttmem exits with CMD's status (128 +
  * signal if killed). The outputs of -o and --journal are opened before anything runs: one that
- * cannot be written is one line and exit status 2, CMD never started.
+ * cannot be written is one line and exit status 2, CMD never started. After the private ttmemd
+ * closed the journal, record appends its MADE chunk (CMD's arguments, exit status, times, host,
+ * version); an append that fails is one line and changes neither the journal nor the status.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -441,14 +443,17 @@ static void forward_stop(void)
     forward_pid = 0;
 }
 
-/* Waits for pid; returns its exit status in shell convention (128 + signal when killed). */
-static int wait_status(pid_t pid)
+/* Waits for pid; returns its exit status in shell convention (128 + signal when killed), and
+ * waitpid's status in *raw (-1 when waiting failed). */
+static int wait_status(pid_t pid, int *raw)
 {
     int status;
+    *raw = -1;
     while (waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR)
             return 1;
     }
+    *raw = status;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     if (WIFSIGNALED(status))
@@ -573,6 +578,104 @@ static void journal_said(const char *path)
         fprintf(stderr, "ttmem: %s\n", lost);
 }
 
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* How CMD ran, for the journal's MADE chunk and the report's "recorded": its arguments as given
+ * (made->args allocated; ttm_journal_made_clear frees them), host, version; the times and the
+ * status are filled in by made_end. */
+static void made_begin(ttm_journal_made *m, char *const *cmd)
+{
+    memset(m, 0, sizeof *m);
+    size_t len = 0;
+    for (char *const *a = cmd; *a != NULL; a++) {
+        size_t n = strlen(*a) + 1;
+        if (len + n > TTM_JOURNAL_MADE_ARGS_MAX)
+            break; /* the arguments that fit, whole */
+        len += n;
+        m->argc++;
+    }
+    m->args = ttm__xmalloc(len > 0 ? len : 1);
+    m->args_len = len;
+    size_t off = 0;
+    for (uint32_t i = 0; i < m->argc; i++) {
+        size_t n = strlen(cmd[i]) + 1;
+        memcpy(m->args + off, cmd[i], n);
+        off += n;
+    }
+    if (gethostname(m->host, sizeof m->host) != 0)
+        m->host[0] = '\0';
+    m->host[sizeof m->host - 1] = '\0';
+    snprintf(m->version, sizeof m->version, "%s", TTM_VERSION);
+    m->start_ns = wall_ns();
+}
+
+/* The end of CMD: waitpid's status raw (-1 unknown: the shell status given stands as an
+ * exit code), its run time since start_mono_ns (CLOCK_MONOTONIC). */
+static void made_end(ttm_journal_made *m, int raw, int status, uint64_t start_mono_ns)
+{
+    m->end_ns = wall_ns();
+    m->run_ns = ttm__mono_ns() - start_mono_ns;
+    if (raw >= 0 && WIFSIGNALED(raw)) {
+        m->how = TTM_JOURNAL_MADE_SIGNALED;
+        m->code = (uint32_t)WTERMSIG(raw);
+        m->core_dumped = WCOREDUMP(raw) != 0;
+    } else {
+        m->how = TTM_JOURNAL_MADE_EXITED;
+        m->code = (uint32_t)(raw >= 0 && WIFEXITED(raw) ? WEXITSTATUS(raw) : status);
+    }
+}
+
+/* Appends the MADE chunk to the journal the private ttmemd closed. A failure is one line; the
+ * journal stays as the daemon left it (less a torn tail) and record's status is CMD's. */
+static void made_append(const char *path, const ttm_journal_made *m)
+{
+    ttm_bytes b = {0};
+    int err = ttm_journal_made_encode(m, &b);
+    ttm_journal_append_info info = {0};
+    if (err == TTM_OK) {
+        ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_MADE, .ts = ttm__mono_ns(),
+                               .data = b.data, .len = b.len};
+        /* a file size limit must not kill record before it returns CMD's status */
+        struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGXFSZ, &ign, &old);
+        err = ttm_journal_append_chunk(path, &c, &info);
+        sigaction(SIGXFSZ, &old, NULL);
+    }
+    ttm__bytes_free(&b);
+    if (err == TTM_EIO && info.sys_errno != 0)
+        fprintf(stderr, "ttmem: record: cannot add the command and its exit status to the "
+                        "journal '%s': %s (the journal is kept without them)\n",
+                path, strerror(info.sys_errno));
+    else if (err != TTM_OK)
+        fprintf(stderr, "ttmem: record: cannot add the command and its exit status to the "
+                        "journal '%s': %s (the journal is kept without them)\n",
+                path,
+                err == TTM_EPROTO     ? "it is not a journal (its header does not check)"
+                : err == TTM_EVERSION ? "it is a journal of another format version"
+                                      : ttm_strerror(err));
+    else if (info.cut_bytes > 0)
+        fprintf(stderr, "ttmem: record: the journal '%s' ended inside a block; %" PRIu64
+                        " bytes cut off before the command's record was added\n",
+                path, info.cut_bytes);
+}
+
+/* After the private ttmemd stopped: the MADE chunk appended to the journal (path NULL: none),
+ * the journal's line, and m freed. */
+static void journal_end(const char *path, ttm_journal_made *m)
+{
+    if (path != NULL) {
+        made_append(path, m);
+        journal_said(path);
+    }
+    ttm_journal_made_clear(m);
+}
+
 static int record_usage(const char *msg)
 {
     return ttm_cli_fail("record: %s; usage: " RECORD_USAGE, msg);
@@ -637,7 +740,8 @@ int ttm_cli_record(int argc, char **argv)
                    "--stack-depth N\ncaptures N frames (default 32) and shows N in the text "
                    "(default %u); it implies --stacks.\n"
                    "-o run.ttmem (or --journal run.ttmem) also writes the run journal: every "
-                   "event, read\nagain by `ttmem report run.ttmem` (docs/JOURNAL.md).\n",
+                   "event, and at its\nend CMD's arguments, exit status, times and host; read "
+                   "again by `ttmem report run.ttmem`\n(docs/JOURNAL.md).\n",
                    TTM_CLI_TEXT_DEPTH);
             return 0;
         default:
@@ -681,8 +785,12 @@ int ttm_cli_record(int argc, char **argv)
         snprintf(d, sizeof d, "%u", depth);
         setenv("TTMEM_STACK_DEPTH", d, 1);
     }
+    ttm_journal_made recorded;
+    made_begin(&recorded, cmd);
+    uint64_t start_mono = ttm__mono_ns();
     pid_t child = ttm_cli_private_spawn(p, cmd, -1);
     if (child < 0) {
+        ttm_journal_made_clear(&recorded);
         ttm_cli_private_stop(p);
         if (journal != NULL)
             unlink(journal); /* CMD did not run */
@@ -690,31 +798,39 @@ int ttm_cli_record(int argc, char **argv)
         return 127;
     }
     forward_install(child);
-    int status = wait_status(child);
+    int raw;
+    int status = wait_status(child, &raw);
     forward_stop();
+    made_end(&recorded, raw, status, start_mono);
 
     ttm_report snap;
     int failed = ttm_cli_private_settle(p, 5000);
     if (failed && !daemon_alive(p)) {
         ttm_cli_private_stop(p);
         report_out_abandon(&rout);
+        journal_end(journal, &recorded);
         return status != 0 ? status : 1;
     }
     if (ttm_cli_private_report(p, (uint32_t)top, 20, &snap) != 0) {
         ttm_cli_private_stop(p);
         report_out_abandon(&rout);
+        journal_end(journal, &recorded);
         return status != 0 ? status : 1;
     }
     FILE *out_file = NULL;
     if (output != NULL && (out_file = report_out_stream(&rout)) == NULL) {
         ttm_report_clear(&snap);
         ttm_cli_private_stop(p);
+        journal_end(journal, &recorded);
         return status != 0 ? status : 1;
     }
     ttm_cli_symbolize(&snap, NULL); /* after the exit: modules are matched by build-id */
     const ttm_report *r = &snap;
-    /* the report says what ran and how it ended: CMD ARGS, the title's words after "record " */
-    const ttm_cli_made made = {.command = title + strlen("record "), .exit_status = status};
+    /* the report says what ran and how it ended: CMD ARGS joined as a journal's report joins
+     * them (the title may be cut shorter) */
+    char words[4096];
+    ttm_cli_made_command(&recorded, words, sizeof words);
+    const ttm_cli_made made = {.command = words, .exit_status = status, .recorded = &recorded};
     if (out_file != NULL) {
         ttm_render_json_made_by(out_file, r, title, &made);
         if (fclose(out_file) != 0)
@@ -739,7 +855,6 @@ int ttm_cli_record(int argc, char **argv)
     fflush(stdout);
     ttm_report_clear(&snap);
     ttm_cli_private_stop(p); /* the private ttmemd closes the journal as it stops */
-    if (journal != NULL)
-        journal_said(journal);
+    journal_end(journal, &recorded);
     return status;
 }

@@ -13,6 +13,7 @@
 #include "cli/report_at.h"
 #include "cli/sites.h"
 #include "common/alloc.h"
+#include "common/journal.h"
 #include "common/json.h"
 #include "core/replay.h"
 #include "core/report_merge.h"
@@ -80,8 +81,32 @@ static void text_hosts(FILE *out, const ttm_replay *rp)
                 ttm_replay_title(rp, k)[0] ? ttm_replay_title(rp, k) : "ttmemd");
 }
 
-/* The whole run's report, printed as record and simulate print theirs. */
-static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char *title)
+/* How the recorded command ran: the last MADE chunk of a report of one run (docs/JOURNAL.md,
+ * "Chunks"); a journal without one has none and says nothing of it. */
+typedef struct made_seen {
+    ttm_journal_made made;
+    bool has, bad;
+} made_seen;
+
+static void on_made_chunk(void *ctx, size_t run, const ttm_journal_chunk *c)
+{
+    made_seen *m = ctx;
+    if (run != 0 || c->kind != TTM_JOURNAL_CHUNK_MADE)
+        return;
+    ttm_journal_made d;
+    if (ttm_journal_made_decode(c->data, c->len, &d) != TTM_OK) {
+        m->bad = true;
+        return;
+    }
+    ttm_journal_made_clear(&m->made);
+    m->made = d;
+    m->has = true;
+}
+
+/* The whole run's report, printed as record and simulate print theirs; recorded (NULL: none)
+ * is how the command of a run of `ttmem record` ran. */
+static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char *title,
+                        const ttm_journal_made *recorded)
 {
     ttm_report r;
     ttm_report_options ropt = {.top = o->top, .max_leaks = 20,
@@ -101,7 +126,13 @@ static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char
     if (o->json && joined) {
         json_joined(stdout, rp, &r, title);
     } else if (o->json) {
-        ttm_render_json(stdout, &r, title);
+        char cmd[4096] = "";
+        if (recorded != NULL)
+            ttm_cli_made_command(recorded, cmd, sizeof cmd);
+        const ttm_cli_made made = {.command = cmd,
+                                   .exit_status = recorded ? ttm_journal_made_status(recorded) : 0,
+                                   .recorded = recorded};
+        ttm_render_json_made_by(stdout, &r, title, recorded != NULL ? &made : NULL);
         if (daemon && (r.daemon.dropped > 0 || r.daemon.prior_events > 0))
             ttm_cli_print_transport(stderr, &r);
     } else {
@@ -110,6 +141,8 @@ static int print_report(ttm_replay *rp, const ttm_cli_report_opts *o, const char
             text_hosts(stdout, rp);
         if (daemon)
             ttm_cli_print_transport(stdout, &r);
+        if (!joined)
+            ttm_render_text_recorded(stdout, recorded);
     }
     ttm_report_clear(&r);
     return 0;
@@ -178,8 +211,14 @@ int ttm_cli_report(int argc, char **argv)
                               msg, sizeof msg);
     if (err != TTM_OK)
         return ttm_cli_fail("report: %s", msg), 1;
-    err = ttm_replay_run(rp, NULL, UINT64_MAX);
+    made_seen seen = {.has = false};
+    const ttm_replay_observer obs = {.ctx = &seen, .chunk = on_made_chunk};
+    err = ttm_replay_run(rp, &obs, UINT64_MAX);
+    if (seen.bad)
+        fprintf(stderr, "ttmem: report: the journal's record of the command (its MADE chunk) "
+                        "does not decode: the command and its exit status are not shown\n");
     if (err != TTM_OK) {
+        ttm_journal_made_clear(&seen.made);
         ttm_replay_close(rp);
         return ttm_cli_fail("report: cannot read the journal: %s", ttm_strerror(err)), 1;
     }
@@ -187,6 +226,7 @@ int ttm_cli_report(int argc, char **argv)
     if (msg[0] != '\0')
         fprintf(stderr, "ttmem: report: %s\n", msg);
     if (ttm_replay_records(rp) == 0) {
+        ttm_journal_made_clear(&seen.made);
         ttm_replay_close(rp);
         return ttm_cli_fail("report: nothing readable in the journal"), 1;
     }
@@ -195,10 +235,12 @@ int ttm_cli_report(int argc, char **argv)
     if (o.has_at)
         rc = ttm__cli_report_at(rp, &o, title);
     else
-        rc = print_report(rp, &o, title);
+        rc = print_report(rp, &o, title,
+                          seen.has && ttm_replay_runs(rp) == 1 ? &seen.made : NULL);
     if (rc == 0 && !o.has_at)
         note_no_daemon(rp);
     fflush(stdout);
+    ttm_journal_made_clear(&seen.made);
     ttm_replay_close(rp);
     return rc;
 }

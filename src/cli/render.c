@@ -16,6 +16,7 @@
 #include "cli/sites.h"
 #include "common/arch.h"
 #include "common/fmt.h"
+#include "common/journal.h"
 #include "common/json.h"
 
 static const char *arch_name(unsigned arch)
@@ -573,6 +574,89 @@ void ttm_render_json_made(ttm_json *j, const ttm_cli_made *m)
     else
         ttm__json_str(j, "exit_status", NULL);
     ttm__json_obj_end(j);
+    if (m != NULL && m->recorded != NULL)
+        ttm_render_json_recorded(j, m->recorded);
+}
+
+/* A wall time (ns since the epoch) as "2026-12-08T00:50:00Z"; "" when it cannot be shown. */
+static void utc_time(uint64_t ns, char *buf, size_t n)
+{
+    time_t sec = (time_t)(ns / 1000000000u);
+    struct tm tm;
+    buf[0] = '\0';
+    if (gmtime_r(&sec, &tm) != NULL)
+        strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void ttm_cli_made_command(const ttm_journal_made *m, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    const char *a = m->args, *end = m->args + m->args_len;
+    for (uint32_t i = 0; i < m->argc && a < end && off < n; i++) {
+        off += (size_t)snprintf(buf + off, n - off, "%s%s", i ? " " : "", a);
+        a += strlen(a) + 1;
+    }
+}
+
+void ttm_render_json_recorded(ttm_json *j, const ttm_journal_made *m)
+{
+    if (m == NULL) {
+        ttm__json_str(j, "recorded", NULL);
+        return;
+    }
+    char cmd[4096], start[40], end[40];
+    ttm_cli_made_command(m, cmd, sizeof cmd);
+    utc_time(m->start_ns, start, sizeof start);
+    utc_time(m->end_ns, end, sizeof end);
+    ttm__json_obj_begin(j, "recorded");
+    ttm__json_str(j, "command", cmd);
+    ttm__json_arr_begin(j, "argv");
+    const char *a = m->args;
+    for (uint32_t i = 0; i < m->argc; i++) {
+        ttm__json_str(j, NULL, a);
+        a += strlen(a) + 1;
+    }
+    ttm__json_arr_end(j);
+    ttm__json_u64(j, "exit_status", (uint64_t)ttm_journal_made_status(m));
+    bool sig = m->how == TTM_JOURNAL_MADE_SIGNALED;
+    if (sig)
+        ttm__json_str(j, "exit_code", NULL);
+    else
+        ttm__json_u64(j, "exit_code", m->code);
+    if (sig)
+        ttm__json_u64(j, "signal", m->code);
+    else
+        ttm__json_str(j, "signal", NULL);
+    ttm__json_bool(j, "core_dumped", m->core_dumped);
+    ttm__json_str(j, "start", start);
+    ttm__json_u64(j, "start_ns", m->start_ns);
+    ttm__json_str(j, "end", end);
+    ttm__json_u64(j, "end_ns", m->end_ns);
+    ttm__json_u64(j, "run_ns", m->run_ns);
+    ttm__json_str(j, "host", m->host);
+    ttm__json_str(j, "ttmem_version", m->version);
+    ttm__json_obj_end(j);
+}
+
+void ttm_render_text_recorded(FILE *out, const ttm_journal_made *m)
+{
+    if (m == NULL)
+        return;
+    char cmd[4096], start[40], ran[32];
+    ttm_cli_made_command(m, cmd, sizeof cmd);
+    utc_time(m->start_ns, start, sizeof start);
+    if (m->run_ns < 1000000000u)
+        snprintf(ran, sizeof ran, "%" PRIu64 " ms", m->run_ns / 1000000u);
+    else
+        snprintf(ran, sizeof ran, "%.1f s", (double)m->run_ns / 1e9);
+    fprintf(out, "Recorded    `%s` on %s at %s, ", cmd, m->host[0] ? m->host : "?", start);
+    if (m->how == TTM_JOURNAL_MADE_SIGNALED)
+        fprintf(out, "killed by signal %" PRIu32 "%s, exit status %d", m->code,
+                m->core_dumped ? ", core dumped" : "", ttm_journal_made_status(m));
+    else
+        fprintf(out, "exit status %" PRIu32, m->code);
+    fprintf(out, " (ran %s, ttmem %s)\n", ran, m->version);
 }
 
 void ttm_render_json_made_by(FILE *out, const ttm_report *r, const char *source,

@@ -15,7 +15,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -175,6 +177,25 @@ static void block_reset(ttm_journal_writer *w)
     w->prev_ts = w->prev_addr = w->prev_obj = 0;
 }
 
+/* A writer without a file yet (fd -1) and its compressor; NULL when memory ran out. */
+static ttm_journal_writer *writer_new(size_t block_size, uint64_t cap)
+{
+    ttm_journal_writer *w = ttm__calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->fd = -1;
+    w->block_size = block_size;
+    w->cap = cap;
+    w->zc = ZSTD_createCCtx();
+    if (w->zc == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 1))) {
+        ZSTD_freeCCtx(w->zc);
+        ttm__free(w);
+        return NULL;
+    }
+    block_reset(w);
+    return w;
+}
+
 int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *opts,
                             ttm_journal_writer **out)
 {
@@ -186,18 +207,10 @@ int ttm_journal_writer_open(const char *path, int fd, const ttm_journal_opts *op
         o.block_size = 1u << 20;
     if (o.block_size > TTM_JOURNAL_BLOCK_MAX / 2)
         return TTM_EINVAL;
-    ttm_journal_writer *w = ttm__calloc(1, sizeof *w);
+    ttm_journal_writer *w = writer_new(o.block_size, o.size_cap);
     if (w == NULL)
         return TTM_ENOMEM;
-    w->fd = -1;
-    w->block_size = o.block_size;
-    w->cap = o.size_cap;
     int rc = TTM_ENOMEM;
-    w->zc = ZSTD_createCCtx();
-    if (w->zc == NULL)
-        goto free_writer;
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel, 1)))
-        goto free_writer;
     if (path != NULL) {
         w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (w->fd < 0) {
@@ -599,6 +612,18 @@ static ssize_t read_at(int fd, uint64_t off, uint8_t *p, size_t n)
     return (ssize_t)done;
 }
 
+/* Checks a file header of got bytes: 0, TTM_EPROTO (not a journal) or TTM_EVERSION. */
+static int header_check(const uint8_t *hdr, size_t got)
+{
+    if (got < FILE_HDR_LEN || memcmp(hdr, FILE_MAGIC, 8) != 0)
+        return TTM_EPROTO;
+    if (ttm__le16(hdr + 8) != TTM_JOURNAL_VERSION)
+        return TTM_EVERSION;
+    if (ttm__le16(hdr + 10) != FILE_HDR_LEN || ttm__le32(hdr + 108) != crc32c(hdr, 108))
+        return TTM_EPROTO;
+    return 0;
+}
+
 int ttm_journal_reader_open(const char *path, int fd, ttm_journal_reader **out)
 {
     if (out == NULL || (path == NULL && fd < 0))
@@ -622,14 +647,8 @@ int ttm_journal_reader_open(const char *path, int fd, ttm_journal_reader **out)
     rc = TTM_EIO;
     if (got < 0)
         goto free_reader;
-    rc = TTM_EPROTO;
-    if ((size_t)got < sizeof hdr || memcmp(hdr, FILE_MAGIC, 8) != 0)
-        goto free_reader;
-    if (ttm__le16(hdr + 8) != TTM_JOURNAL_VERSION) {
-        rc = TTM_EVERSION;
-        goto free_reader;
-    }
-    if (ttm__le16(hdr + 10) != FILE_HDR_LEN || ttm__le32(hdr + 108) != crc32c(hdr, 108))
+    rc = header_check(hdr, (size_t)got);
+    if (rc != 0)
         goto free_reader;
     r->hdr.run_id = ttm__le64(hdr + 88);
     r->hdr.seq = ttm__le32(hdr + 96);
@@ -941,6 +960,270 @@ bool ttm_journal_is_file_name(const char *path)
 {
     size_t n = strlen(path);
     return n > 6 && strcmp(path + n - 6, ".ttmem") == 0;
+}
+
+/* ---- appending to a closed journal -------------------------------------------------------- */
+
+/* Whether the block header h (BLOCK_HDR_LEN bytes) checks as the reader checks it before it
+ * reads the payload; *clen is then the compressed payload's length. */
+static bool block_header_ok(const uint8_t *h, uint32_t *clen)
+{
+    if (ttm__le32(h) != BLOCK_MAGIC || ttm__le32(h + 40) != crc32c(h, 40))
+        return false;
+    uint32_t ulen = ttm__le32(h + 8), count = ttm__le32(h + 16);
+    *clen = ttm__le32(h + 12);
+    return h[4] == BLOCK_KIND_RECORDS && h[5] == CODEC_ZSTD && ulen <= TTM_JOURNAL_BLOCK_MAX &&
+           *clen != 0 && *clen <= ZSTD_compressBound(ulen) && count != 0 && count <= ulen;
+}
+
+/* The offset of the next block magic after off in a file of size bytes, or size. */
+static int next_magic(int fd, uint64_t off, uint64_t size, uint64_t *at)
+{
+    uint8_t win[65536];
+    uint64_t pos = off + 1;
+    while (pos < size) {
+        ssize_t got = read_at(fd, pos, win, sizeof win);
+        if (got < 0)
+            return TTM_EIO;
+        for (ssize_t i = 0; i + 4 <= got; i++) {
+            if (ttm__le32(win + i) == BLOCK_MAGIC) {
+                *at = pos + (uint64_t)i;
+                return 0;
+            }
+        }
+        if ((size_t)got < sizeof win)
+            break;
+        pos += sizeof win - 3;
+    }
+    *at = size;
+    return 0;
+}
+
+/* The end of the last complete block of a journal of size bytes (FILE_HDR_LEN when it has
+ * none): block headers are walked without reading payloads; a block the file does not hold
+ * whole ends the walk (a torn tail), bytes that are no block header are passed by to the next
+ * block magic, as the reader does. */
+static int complete_end(int fd, uint64_t size, uint64_t *end)
+{
+    uint64_t off = FILE_HDR_LEN;
+    *end = FILE_HDR_LEN;
+    while (off < size) {
+        uint8_t h[BLOCK_HDR_LEN];
+        ssize_t got = read_at(fd, off, h, sizeof h);
+        if (got < 0)
+            return TTM_EIO;
+        if ((size_t)got < sizeof h)
+            return 0; /* the file ends inside a block header */
+        uint32_t clen = 0;
+        if (block_header_ok(h, &clen)) {
+            if (off + BLOCK_HDR_LEN + clen > size)
+                return 0; /* the file ends inside this block's payload */
+            off += BLOCK_HDR_LEN + clen;
+            *end = off;
+            continue;
+        }
+        int rc = next_magic(fd, off, size, &off);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int ttm_journal_append_chunk(const char *path, const ttm_journal_chunk *c,
+                             ttm_journal_append_info *info)
+{
+    ttm_journal_append_info none;
+    if (info == NULL)
+        info = &none;
+    *info = (ttm_journal_append_info){0};
+    if (path == NULL || c == NULL || c->len > TTM_JOURNAL_BLOCK_MAX / 2 ||
+        (c->len > 0 && c->data == NULL))
+        return TTM_EINVAL;
+    crc_init();
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        info->sys_errno = errno;
+        return errno == ENOENT ? TTM_ENOENT : TTM_EIO;
+    }
+    int rc = TTM_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        info->sys_errno = errno;
+        goto out_close_fd;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    uint8_t hdr[FILE_HDR_LEN];
+    ssize_t got = read_at(fd, 0, hdr, sizeof hdr);
+    if (got < 0) {
+        info->sys_errno = errno;
+        goto out_close_fd;
+    }
+    rc = header_check(hdr, (size_t)got);
+    if (rc != 0)
+        goto out_close_fd;
+    uint64_t end;
+    rc = complete_end(fd, size, &end);
+    if (rc != 0) {
+        info->sys_errno = errno;
+        goto out_close_fd;
+    }
+    info->bytes = size;
+    if (end < size) {
+        if (ftruncate(fd, (off_t)end) != 0) {
+            info->sys_errno = errno;
+            rc = TTM_EIO;
+            goto out_close_fd;
+        }
+        info->cut_bytes = size - end;
+        info->bytes = end;
+    }
+    if (lseek(fd, (off_t)end, SEEK_SET) < 0) {
+        info->sys_errno = errno;
+        rc = TTM_EIO;
+        goto out_close_fd;
+    }
+    /* one block: large enough that the chunk does not start a second one */
+    size_t block = c->len + 64 > (1u << 20) ? c->len + 64 : (1u << 20);
+    ttm_journal_writer *w = writer_new(block, 0);
+    if (w == NULL) {
+        rc = TTM_ENOMEM;
+        goto out_close_fd;
+    }
+    w->fd = fd;
+    w->bytes = end;
+    rc = ttm_journal_writer_chunk(w, c);
+    if (rc == 0)
+        rc = ttm_journal_writer_flush(w);
+    if (rc == 0 && fdatasync(fd) != 0 && errno != EINVAL) {
+        w->sys_errno = errno;
+        rc = TTM_EIO;
+    }
+    if (rc != 0 && ftruncate(fd, (off_t)end) == 0)
+        w->bytes = end; /* the journal reads as it did */
+    info->bytes = w->bytes;
+    info->sys_errno = w->sys_errno;
+    int close_rc = ttm_journal_writer_close(w); /* closes fd; its errno is the writer's */
+    if (rc == 0 && close_rc != 0) {
+        rc = close_rc;
+        info->sys_errno = errno;
+    }
+    return rc;
+
+out_close_fd:
+    close(fd);
+    return rc;
+}
+
+/* ---- the MADE chunk ------------------------------------------------------------------------ */
+
+int ttm_journal_made_encode(const ttm_journal_made *m, ttm_bytes *out)
+{
+    size_t hl = strnlen(m->host, sizeof m->host), vl = strnlen(m->version, sizeof m->version);
+    if (hl >= sizeof m->host || vl >= sizeof m->version ||
+        m->args_len > TTM_JOURNAL_MADE_ARGS_MAX || (m->args_len > 0 && m->args == NULL))
+        return TTM_EINVAL;
+    size_t nuls = 0;
+    for (size_t i = 0; i < m->args_len; i++)
+        nuls += m->args[i] == '\0';
+    if (nuls != m->argc || (m->args_len > 0 && m->args[m->args_len - 1] != '\0'))
+        return TTM_EINVAL;
+    ttm_bw w = ttm__bw_over(out);
+    ttm__bw_u32(&w, TTM_JOURNAL_MADE_VERSION);
+    ttm__bw_u64(&w, m->start_ns);
+    ttm__bw_u64(&w, m->end_ns);
+    ttm__bw_u64(&w, m->run_ns);
+    ttm__bw_u8(&w, m->how);
+    ttm__bw_u8(&w, m->core_dumped ? 1 : 0);
+    ttm__bw_u32(&w, m->code);
+    ttm__bw_varint(&w, hl);
+    ttm__bw_bytes(&w, m->host, hl);
+    ttm__bw_varint(&w, vl);
+    ttm__bw_bytes(&w, m->version, vl);
+    ttm__bw_u32(&w, m->argc);
+    ttm__bw_varint(&w, m->args_len);
+    ttm__bw_bytes(&w, m->args, m->args_len);
+    return w.err;
+}
+
+/* A varint-length text field into dst (cap bytes, NUL included); no NUL inside. */
+static void made_text(ttm_br *r, char *dst, size_t cap, const char *what)
+{
+    dst[0] = '\0';
+    uint64_t n = ttm__br_varint(r, what);
+    if (n >= cap) {
+        ttm__br_fail(r, what);
+        return;
+    }
+    const uint8_t *p = ttm__br_take(r, (size_t)n, what);
+    if (p == NULL || memchr(p, 0, (size_t)n) != NULL) {
+        ttm__br_fail(r, what);
+        return;
+    }
+    memcpy(dst, p, (size_t)n);
+    dst[n] = '\0';
+}
+
+int ttm_journal_made_decode(const uint8_t *p, size_t n, ttm_journal_made *out)
+{
+    memset(out, 0, sizeof *out);
+    ttm_br r = ttm__br_over(p, n);
+    uint32_t version = ttm__br_u32(&r, "version");
+    if (!r.bad && version != TTM_JOURNAL_MADE_VERSION)
+        return TTM_EVERSION;
+    out->start_ns = ttm__br_u64(&r, "start");
+    out->end_ns = ttm__br_u64(&r, "end");
+    out->run_ns = ttm__br_u64(&r, "run time");
+    out->how = ttm__br_u8(&r, "how");
+    if (out->how > TTM_JOURNAL_MADE_SIGNALED)
+        ttm__br_fail(&r, "how");
+    out->core_dumped = ttm__br_bool(&r, "core dumped");
+    out->code = ttm__br_u32(&r, "code");
+    if (out->how == TTM_JOURNAL_MADE_EXITED && out->code > 255)
+        ttm__br_fail(&r, "exit code");
+    if (out->how == TTM_JOURNAL_MADE_SIGNALED && (out->code == 0 || out->code > 127))
+        ttm__br_fail(&r, "signal");
+    made_text(&r, out->host, sizeof out->host, "host");
+    made_text(&r, out->version, sizeof out->version, "version");
+    uint32_t argc = ttm__br_u32(&r, "argc");
+    uint64_t alen = ttm__br_varint(&r, "args length");
+    if (alen > TTM_JOURNAL_MADE_ARGS_MAX)
+        ttm__br_fail(&r, "args length");
+    const uint8_t *a = ttm__br_take(&r, (size_t)alen, "args");
+    if (r.bad) {
+        memset(out, 0, sizeof *out);
+        return TTM_EPROTO;
+    }
+    size_t nuls = 0;
+    for (size_t i = 0; i < alen; i++)
+        nuls += a[i] == 0;
+    if (nuls != argc || (alen > 0 && a[alen - 1] != 0)) {
+        memset(out, 0, sizeof *out);
+        return TTM_EPROTO;
+    }
+    if (alen > 0) {
+        out->args = ttm__malloc((size_t)alen);
+        if (out->args == NULL) {
+            memset(out, 0, sizeof *out);
+            return TTM_ENOMEM;
+        }
+        memcpy(out->args, a, (size_t)alen);
+    }
+    out->argc = argc;
+    out->args_len = (size_t)alen;
+    return 0;
+}
+
+void ttm_journal_made_clear(ttm_journal_made *m)
+{
+    if (m == NULL)
+        return;
+    ttm__free(m->args);
+    memset(m, 0, sizeof *m);
+}
+
+int ttm_journal_made_status(const ttm_journal_made *m)
+{
+    return m->how == TTM_JOURNAL_MADE_SIGNALED ? 128 + (int)m->code : (int)m->code;
 }
 
 /* ---- between the registry's events and the journal's records ------------------------------- */

@@ -82,12 +82,16 @@ typedef struct ttm_journal_mark {
  *   CONFIG  the registry's configuration (core/jtap.h, ttm_jtap_config_encode), first in
  *           every file.
  *   RUN     what the run was, as its report's title/source (UTF-8 text, no NUL; e.g. "record
- *           ./app --x", given to ttmemd by `ttmem record`), written after CONFIG. */
+ *           ./app --x", given to ttmemd by `ttmem record`), written after CONFIG.
+ *   MADE    how the recorded command ran (ttm_journal_made_encode: its arguments, exit status,
+ *           start and end wall time, host, ttmem version), appended by `ttmem record` after its
+ *           private ttmemd closed the file (ttm_journal_append_chunk): the last block. */
 #define TTM_JOURNAL_CHUNK_STACKS 1u
 #define TTM_JOURNAL_CHUNK_DAEMON 2u
 #define TTM_JOURNAL_CHUNK_STATE 3u
 #define TTM_JOURNAL_CHUNK_CONFIG 4u
 #define TTM_JOURNAL_CHUNK_RUN 5u
+#define TTM_JOURNAL_CHUNK_MADE 6u
 typedef struct ttm_journal_chunk {
     uint32_t kind;
     uint64_t ts;
@@ -186,6 +190,65 @@ void ttm_journal_reader_close(ttm_journal_reader *r);
 /* Whether path names one journal file (it ends in ".ttmem"), not a directory of rotated ones
  * (`ttmemd --journal`, `ttmem record -o`). */
 bool ttm_journal_is_file_name(const char *path);
+
+/* ---- appending to a closed journal -------------------------------------------------------- */
+
+/* What an append found and did. */
+typedef struct ttm_journal_append_info {
+    uint64_t cut_bytes; /* bytes of a torn tail (a partial last block) cut off before writing */
+    uint64_t bytes;     /* the file's size after the append (or where it was left on failure) */
+    int sys_errno;      /* errno of a TTM_EIO (EACCES, EROFS, ENOSPC, EFBIG, ...), else 0 */
+} ttm_journal_append_info;
+
+/* Appends one block holding chunk c to the closed journal at path: checks the file header (not
+ * a journal: TTM_EPROTO; another format version: TTM_EVERSION), finds the end of the last
+ * complete block by walking the block headers (a block whose header checks but whose payload
+ * the file does not hold whole is a torn tail, cut off as a reader would stop there; bytes
+ * that are no block are searched past for the next block magic as the reader does), and writes
+ * the block there. Returns 0, TTM_ENOENT, TTM_EIO (info->sys_errno), TTM_EPROTO, TTM_EVERSION,
+ * TTM_EINVAL or TTM_ENOMEM. A failed write cuts the file back to where the block began, so the
+ * journal reads as it did (less a torn tail). info may be NULL. No writer may have the file
+ * open. */
+int ttm_journal_append_chunk(const char *path, const ttm_journal_chunk *c,
+                             ttm_journal_append_info *info);
+
+/* ---- the MADE chunk: how the recorded command ran -------------------------------------------- */
+
+enum {
+    TTM_JOURNAL_MADE_EXITED = 0,   /* code is the exit code */
+    TTM_JOURNAL_MADE_SIGNALED = 1, /* code is the signal that ended it */
+};
+#define TTM_JOURNAL_MADE_VERSION 1u
+#define TTM_JOURNAL_MADE_ARGS_MAX (1u << 20) /* bytes of the arguments, NULs included */
+#define TTM_JOURNAL_MADE_TEXT_MAX 256        /* bytes of host and version, NUL included */
+
+/* The decoded chunk. args holds argc NUL-terminated strings back to back (args_len bytes);
+ * owned by the struct when it was decoded (ttm_journal_made_clear frees it). */
+typedef struct ttm_journal_made {
+    uint64_t start_ns, end_ns; /* CLOCK_REALTIME nanoseconds: the command started, ended */
+    uint64_t run_ns;           /* how long it ran, on CLOCK_MONOTONIC */
+    uint8_t how;               /* TTM_JOURNAL_MADE_EXITED or _SIGNALED */
+    bool core_dumped;
+    uint32_t code;             /* the exit code (0..255), or the signal number */
+    char host[TTM_JOURNAL_MADE_TEXT_MAX];    /* where it ran */
+    char version[TTM_JOURNAL_MADE_TEXT_MAX]; /* the ttmem that recorded it */
+    uint32_t argc;
+    char *args;
+    size_t args_len;
+} ttm_journal_made;
+
+struct ttm_bytes;
+/* The chunk's bytes for m (appended to out). Returns 0, TTM_EINVAL (args that are not argc
+ * NUL-terminated strings, too long) or TTM_ENOMEM. */
+int ttm_journal_made_encode(const ttm_journal_made *m, struct ttm_bytes *out);
+/* Decodes a MADE chunk's bytes into *out (its args allocated). Returns 0, TTM_EPROTO (bytes
+ * that do not check; *out is then cleared), TTM_EVERSION or TTM_ENOMEM. Bytes after the fields
+ * this version knows are ignored (later versions add fields at the end). */
+int ttm_journal_made_decode(const uint8_t *p, size_t n, ttm_journal_made *out);
+/* Frees what decode allocated and zeroes m (NULL is fine). */
+void ttm_journal_made_clear(ttm_journal_made *m);
+/* The shell's exit status of m: code when it exited, 128 + signal when a signal ended it. */
+int ttm_journal_made_status(const ttm_journal_made *m);
 
 /* ---- between the registry's events and the journal's records ------------------------------- */
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deb.sh BUILD SRC — the Debian packages (ctest: packaging.deb; TTM_KEEP=1 keeps the temporary
 # directory). A copy of the source tree (what git tracks and the new files it does not ignore)
-# is built by `dpkg-buildpackage -us -uc -b` with parallel=2; both packages, ttmem and
-# libttmem-dev, must come out, be extracted with `dpkg -x` into a scratch root (never installed
-# on the machine), and from there: ttmem and ttmemd print the changelog's version, `ttmem demo`
-# runs, a program built with the packaged ttmem.pc links libttmem and runs, and the packaged
+# is built by `dpkg-buildpackage -us -uc -b` with parallel=2; the packages, ttmem, libttmem-dev
+# and python3-ttmem, must come out, pass lintian without an error (when lintian is installed;
+# debian/*.lintian-overrides hold the warnings that are no defect, each with its reason), be
+# extracted with `dpkg -x` into a scratch root (never installed on the machine), and from
+# there: ttmem and ttmemd print the changelog's version, `ttmem demo` runs, a program built with
+# the packaged ttmem.pc links libttmem and runs, the Python package imports, and the packaged
 # unit passes `systemd-analyze verify`. Skipped (passes) where dpkg-buildpackage or debhelper
 # is missing (scripts/deps.sh installs them).
 set -u
@@ -42,7 +44,8 @@ check "dpkg-buildpackage -us -uc -b builds ($(grep -E 'error|missing' "$tmp/buil
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 deb_bin="$tmp/ttmem_${version}_${arch}.deb"
 deb_dev="$tmp/libttmem-dev_${version}_${arch}.deb"
-if [ "$built" -ne 0 ] || [ ! -f "$deb_bin" ] || [ ! -f "$deb_dev" ]; then
+deb_py="$tmp/python3-ttmem_${version}_${arch}.deb"
+if [ "$built" -ne 0 ] || [ ! -f "$deb_bin" ] || [ ! -f "$deb_dev" ] || [ ! -f "$deb_py" ]; then
     echo "deb.sh: no packages to check ($(ls "$tmp"/*.deb 2>/dev/null | tr '\n' ' ')):"
     tail -25 "$tmp/build.out"
     echo "deb.sh: $pass passed, $fail failed"
@@ -51,9 +54,35 @@ fi
 ! grep -q 'dh_missing: warning' "$tmp/build.out"
 check "every installed file is in a package ($(grep 'dh_missing' "$tmp/build.out" | head -3))" $?
 
+# lintian on the .changes (every package of the build): no error; what it still warns of is
+# printed (the overrides in debian/ keep those that are no defect)
+if command -v lintian >/dev/null 2>&1; then
+    changes="$tmp/ttmem_${version}_${arch}.changes"
+    lintian --fail-on error "$changes" >"$tmp/lintian.out" 2>&1
+    st=$?
+    check "lintian finds no error in the packages ($(grep -E '^E:' "$tmp/lintian.out" | head -5 | tr '\n' ' '))" $st
+    grep -qE '^E:' "$tmp/lintian.out" && st=1 || st=0
+    check "and names none in its output" $st
+    grep -E '^W:' "$tmp/lintian.out" | sed 's/^/deb.sh: lintian: /'
+else
+    echo "deb.sh: lintian is not installed (scripts/deps.sh installs it); the packages are not linted"
+fi
+
 # what each package holds
 dpkg-deb -c "$deb_bin" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/bin.list"
 dpkg-deb -c "$deb_dev" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/dev.list"
+dpkg-deb -c "$deb_py" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/py.list"
+for f in /usr/lib/python3/dist-packages/ttmem/__init__.py /usr/lib/python3/dist-packages/ttmem/_paths.py \
+    /usr/share/doc/python3-ttmem/copyright; do
+    grep -qx "$f" "$tmp/py.list"; check "python3-ttmem holds $f" $?
+done
+! grep -q '/python3' "$tmp/bin.list"; check "ttmem holds no Python module" $?
+for f in /usr/share/doc/ttmem/copyright; do
+    grep -qx "$f" "$tmp/bin.list"; check "ttmem holds $f" $?
+done
+dep=$(dpkg-deb -f "$deb_py" Depends)
+case "$dep" in *"python3 ("*"ttmem (= $version)"*) st=0 ;; *) st=1 ;; esac
+check "python3-ttmem depends on python3 and ttmem (= $version) ($dep)" $st
 for f in /usr/bin/ttmem /usr/bin/ttmemd /usr/libexec/ttmem/ttmem-simproc \
     /lib/systemd/system/ttmemd.service /usr/lib/sysusers.d/ttmem.conf \
     /usr/share/ttmem/prometheus.yml /usr/share/man/man1/ttmem.1.gz /usr/share/man/man8/ttmemd.8.gz \
@@ -82,8 +111,8 @@ dpkg-deb -I "$deb_bin" postinst | grep -q 'systemd-sysusers'
 check "whose postinst creates the group with systemd-sysusers" $?
 
 # extracted into a scratch root, never installed on the machine
-dpkg -x "$deb_bin" "$tmp/root" && dpkg -x "$deb_dev" "$tmp/root"
-check "dpkg -x extracts both packages" $?
+dpkg -x "$deb_bin" "$tmp/root" && dpkg -x "$deb_dev" "$tmp/root" && dpkg -x "$deb_py" "$tmp/root"
+check "dpkg -x extracts the three packages" $?
 r="$tmp/root"
 libdir=$(dirname "$(ls "$r"/usr/lib/*/libttmem.so | head -1)")
 export LD_LIBRARY_PATH="$libdir"
@@ -98,6 +127,12 @@ env -u TTMEM -u TTMEM_SOCKET TMPDIR="$tmp" timeout 120 "$r/usr/bin/ttmem" demo >
 check "the packaged ttmem demo runs ($(tail -2 "$tmp/demo.out"))" $?
 grep -q "from 3 processes" "$tmp/demo.out"
 check "with its three simulated processes, ttmem-simproc found in libexec" $?
+# the Python package imports from the scratch root and names the packaged library's path
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+out=$(cd "$tmp" && PYTHONPATH="$r/usr/lib/python3/dist-packages" python3 -c \
+    'import ttmem, ttmem._paths as p; print(p.LIBTTMEM, ttmem.__file__)' 2>&1)
+case "$out" in "/usr/lib/$multiarch/libttmem.so.0 $r/usr/lib/python3/dist-packages/ttmem/"*) st=0 ;; *) st=1 ;; esac
+check "the packaged Python package imports and names /usr/lib/$multiarch/libttmem.so.0 ($out)" $st
 
 # a program built against the packaged header, ttmem.pc and library
 cat >"$tmp/prog.c" <<'C'

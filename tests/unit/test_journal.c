@@ -1,7 +1,9 @@
 /*
  * test_journal.c — the run journal: every record kind round trip, a file cut at every byte, every
  * byte of the blocks flipped, a full disk (/dev/full and a file size limit), and the size cap;
- * the compressor thread (threads = 1): the same bytes as without it, its errors sticky.
+ * the compressor thread (threads = 1): the same bytes as without it, its errors sticky; a chunk
+ * appended to a closed journal (cut at every byte, damaged, a write that fails) and the MADE
+ * chunk's codec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -595,6 +598,245 @@ static void test_refuses_other_files(void **state)
     assert_int_equal(ttm_journal_writer_open(NULL, -1, NULL, &w), TTM_EINVAL);
 }
 
+/* ---- appending a chunk to a closed journal, the MADE chunk ----------------------------------- */
+
+/* A temporary file holding n bytes of p; its path into path (room for 64). */
+static void temp_file(char *path, const uint8_t *p, size_t n)
+{
+    snprintf(path, 64, "/tmp/ttm-test-append.XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    close(fd);
+}
+
+static void read_path(const char *path, text *got, ttm_journal_stats *st)
+{
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    read_fd(fd, got, st);
+}
+
+static const uint8_t made_bytes[] = {'M', 'A', 'D', 'E', 0, 1, 2, 0xff};
+
+/* A journal cut at every byte from its header on, then appended to: the records of its complete
+ * blocks, then the chunk, no damage and no cut tail; the torn tail's bytes are what was cut. */
+static void test_append_every_cut(void **state)
+{
+    (void)state;
+    uint64_t ends[NREC];
+    unsigned counts[NREC], nblocks;
+    ttm_bytes f = {0};
+    journal_bytes(7, NULL, ends, counts, &nblocks, &f);
+    assert_true(nblocks >= 5);
+    ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_MADE, .ts = 5000000, .data = made_bytes,
+                           .len = sizeof made_bytes};
+    text chunk_line = {0};
+    on_chunk(&chunk_line, &c);
+    for (size_t cut = HDR; cut <= f.len; cut++) {
+        char path[64];
+        temp_file(path, f.data, cut);
+        text before = {0}, got = {0};
+        ttm_journal_stats st;
+        read_path(path, &before, &st);
+        uint64_t whole = HDR; /* the end of the last complete block at or before cut */
+        for (unsigned k = 0; k < nblocks; k++)
+            if (ends[k] <= cut)
+                whole = ends[k];
+        ttm_journal_append_info info;
+        assert_int_equal(ttm_journal_append_chunk(path, &c, &info), 0);
+        assert_int_equal(info.cut_bytes, cut - whole);
+        assert_int_equal(info.sys_errno, 0);
+        read_path(path, &got, &st);
+        assert_int_equal(st.bad_blocks, 0);
+        assert_false(st.truncated);
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(info.bytes, (uint64_t)sb.st_size);
+        assert_int_equal(got.len, before.len + chunk_line.len);
+        assert_memory_equal(got.s, before.s != NULL ? before.s : "", before.len);
+        assert_string_equal(got.s + before.len, chunk_line.s);
+        unlink(path);
+        free(before.s);
+        free(got.s);
+    }
+    free(chunk_line.s);
+    free(f.data);
+}
+
+/* A block damaged inside (its header checks) is kept: the reader skips it as before and reads
+ * the chunk after it. Bytes after the last block that are no block are cut off. */
+static void test_append_after_damage(void **state)
+{
+    (void)state;
+    uint64_t ends[NREC];
+    unsigned counts[NREC], nblocks;
+    ttm_bytes f = {0};
+    journal_bytes(7, NULL, ends, counts, &nblocks, &f);
+    f.data[ends[1] + 44 + 2] ^= 0x40; /* the third block's payload */
+    ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_MADE, .ts = 1, .data = made_bytes,
+                           .len = sizeof made_bytes};
+    char path[64];
+    temp_file(path, f.data, f.len);
+    text before = {0}, got = {0};
+    ttm_journal_stats st;
+    read_path(path, &before, &st);
+    assert_int_equal(st.bad_blocks, 1);
+    ttm_journal_append_info info;
+    assert_int_equal(ttm_journal_append_chunk(path, &c, &info), 0);
+    assert_int_equal(info.cut_bytes, 0);
+    read_path(path, &got, &st);
+    assert_int_equal(st.bad_blocks, 1);
+    assert_int_equal(strncmp(got.s, before.s, before.len), 0);
+    assert_string_equal(got.s + before.len, "C 6 1 4d414445000102ff\n");
+    unlink(path);
+    free(before.s);
+    free(got.s);
+
+    /* garbage after the last block (no block magic in it) */
+    free(f.data);
+    journal_bytes(7, NULL, ends, counts, &nblocks, &f);
+    uint8_t *g = malloc(f.len + 30);
+    memcpy(g, f.data, f.len);
+    memset(g + f.len, 'x', 30);
+    temp_file(path, g, f.len + 30);
+    assert_int_equal(ttm_journal_append_chunk(path, &c, &info), 0);
+    assert_int_equal(info.cut_bytes, 30);
+    text g2 = {0};
+    read_path(path, &g2, &st);
+    assert_int_equal(st.bad_blocks, 0);
+    assert_int_equal(st.records, NREC + 1);
+    unlink(path);
+    free(g2.s);
+    free(g);
+    free(f.data);
+}
+
+static void test_append_refuses(void **state)
+{
+    (void)state;
+    ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_MADE, .data = made_bytes, .len = 8};
+    ttm_journal_append_info info;
+    assert_int_equal(ttm_journal_append_chunk("/nonexistent/run.ttmem", &c, &info), TTM_ENOENT);
+    char path[64];
+    uint8_t junk[300];
+    memset(junk, 'j', sizeof junk);
+    temp_file(path, junk, sizeof junk);
+    assert_int_equal(ttm_journal_append_chunk(path, &c, &info), TTM_EPROTO);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, sizeof junk); /* untouched */
+    unlink(path);
+    assert_int_equal(ttm_journal_append_chunk(NULL, &c, &info), TTM_EINVAL);
+}
+
+/* A write that fails part-way (a file size limit inside the block): TTM_EIO with EFBIG, and the
+ * file is cut back to where the block began, reading as before. */
+static void test_append_write_fails(void **state)
+{
+    (void)state;
+    uint64_t ends[NREC];
+    unsigned counts[NREC], nblocks;
+    ttm_bytes f = {0};
+    journal_bytes(7, NULL, ends, counts, &nblocks, &f);
+    char path[64];
+    temp_file(path, f.data, f.len);
+    text before = {0};
+    ttm_journal_stats st;
+    read_path(path, &before, &st);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = {.rlim_cur = f.len + 20, .rlim_max = RLIM_INFINITY};
+        if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+            _exit(10);
+        uint8_t big[4096]; /* does not compress below 20 bytes */
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (uint8_t)(i * 2654435761u >> 13);
+        ttm_journal_chunk c = {.kind = TTM_JOURNAL_CHUNK_MADE, .data = big, .len = sizeof big};
+        ttm_journal_append_info info;
+        if (ttm_journal_append_chunk(path, &c, &info) != TTM_EIO)
+            _exit(11);
+        if (info.sys_errno != EFBIG || info.bytes != f.len)
+            _exit(12);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, f.len);
+    text got = {0};
+    read_path(path, &got, &st);
+    assert_int_equal(st.bad_blocks, 0);
+    assert_false(st.truncated);
+    assert_string_equal(got.s, before.s);
+    unlink(path);
+    free(before.s);
+    free(got.s);
+    free(f.data);
+}
+
+static void test_made_round_trip(void **state)
+{
+    (void)state;
+    static char args[] = "sh\0-c\0exit 3\0\0";
+    ttm_journal_made m = {.start_ns = 1796694509000000000u, .end_ns = 1796694512200000000u,
+                          .run_ns = 3200000000u, .how = TTM_JOURNAL_MADE_SIGNALED,
+                          .core_dumped = true, .code = 9, .host = "galaxy-07",
+                          .version = "0.1.0", .argc = 4, .args = args, .args_len = sizeof args - 1};
+    ttm_bytes b = {0};
+    assert_int_equal(ttm_journal_made_encode(&m, &b), 0);
+    ttm_journal_made d;
+    assert_int_equal(ttm_journal_made_decode(b.data, b.len, &d), 0);
+    assert_int_equal(d.start_ns, m.start_ns);
+    assert_int_equal(d.end_ns, m.end_ns);
+    assert_int_equal(d.run_ns, m.run_ns);
+    assert_int_equal(d.how, TTM_JOURNAL_MADE_SIGNALED);
+    assert_true(d.core_dumped);
+    assert_int_equal(d.code, 9);
+    assert_int_equal(ttm_journal_made_status(&d), 137);
+    assert_string_equal(d.host, "galaxy-07");
+    assert_string_equal(d.version, "0.1.0");
+    assert_int_equal(d.argc, 4);
+    assert_int_equal(d.args_len, m.args_len);
+    assert_memory_equal(d.args, args, m.args_len); /* an empty argument stays one */
+    ttm_journal_made_clear(&d);
+    /* cut anywhere: refused, nothing left allocated */
+    for (size_t n = 0; n < b.len; n++) {
+        assert_int_equal(ttm_journal_made_decode(b.data, n, &d), TTM_EPROTO);
+        assert_null(d.args);
+    }
+    /* later versions add fields at the end: ignored */
+    uint8_t longer[512];
+    memcpy(longer, b.data, b.len);
+    memset(longer + b.len, 0xee, 16);
+    assert_int_equal(ttm_journal_made_decode(longer, b.len + 16, &d), 0);
+    ttm_journal_made_clear(&d);
+    longer[0] = 2;
+    assert_int_equal(ttm_journal_made_decode(longer, b.len, &d), TTM_EVERSION);
+    /* the args must be argc strings */
+    memcpy(longer, b.data, b.len);
+    longer[b.len - 1] = 'x';
+    assert_int_equal(ttm_journal_made_decode(longer, b.len, &d), TTM_EPROTO);
+    m.argc = 3;
+    b.len = 0;
+    assert_int_equal(ttm_journal_made_encode(&m, &b), TTM_EINVAL);
+    m.argc = 4;
+    m.how = TTM_JOURNAL_MADE_EXITED;
+    m.code = 3;
+    m.core_dumped = false;
+    assert_int_equal(ttm_journal_made_encode(&m, &b), 0);
+    assert_int_equal(ttm_journal_made_decode(b.data, b.len, &d), 0);
+    assert_int_equal(ttm_journal_made_status(&d), 3);
+    ttm_journal_made_clear(&d);
+    ttm_journal_made_clear(NULL);
+    ttm__bytes_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -609,6 +851,11 @@ int main(void)
         cmocka_unit_test(test_threaded_same_bytes),
         cmocka_unit_test(test_threaded_size_cap),
         cmocka_unit_test(test_threaded_full_disk),
+        cmocka_unit_test(test_append_every_cut),
+        cmocka_unit_test(test_append_after_damage),
+        cmocka_unit_test(test_append_refuses),
+        cmocka_unit_test(test_append_write_fails),
+        cmocka_unit_test(test_made_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
