@@ -4,6 +4,11 @@
  * a device first seen later, the interval (early ticks, late ones, a stalled loop), the bounds
  * of the options, a disabled history, and the HISTORY section through the snapshot codec.
  *
+ * Then `ttmem top`'s side (src/cli/top_model.c): the daemon's samples seeded into its ring in
+ * cells of its refresh interval (the highest sample of a cell; a coarser daemon's sample held
+ * over the cells until the next), moved onto its clock, only after what the ring holds, once
+ * per daemon (pid, start), and a history whose device does not fit its timestamps skipped.
+ *
  * `test_history --bench` prints the cost of a sample at 32 devices and the section's size at
  * 32 devices x 720 samples instead of running the tests.
  */
@@ -19,6 +24,8 @@
 
 #include "common/clock.h"
 #include "core/report.h"
+#include "cli/sites.c"
+#include "cli/top_model.c"
 #include "daemon/history.c"
 #include "registry_util.h"
 #include "report_util.h"
@@ -236,6 +243,132 @@ static void test_wire(void **state)
     ttm_registry_close(reg);
 }
 
+/* A snapshot of daemon pid 7 (started at 1 s on its clock, now dnow) with n samples every
+ * interval ending at dnow, device 0's l1 = the sample's index + 1, dram 0. */
+static void seed_snap(ttm_report *r, uint64_t dnow, uint64_t interval, size_t n)
+{
+    memset(r, 0, sizeof *r);
+    r->sections = TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) | TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY);
+    r->daemon.pid = 7;
+    r->daemon.now_ns = dnow;
+    r->daemon.uptime_ns = dnow - 1000 * MS;
+    ttm_report_history *h = &r->history;
+    h->interval_ns = interval;
+    h->capacity = (uint32_t)n;
+    h->taken = n;
+    h->nts = n;
+    h->ts = ttm__xcalloc(n, sizeof *h->ts);
+    for (size_t k = 0; k < n; k++)
+        h->ts[k].ts = dnow - (n - 1 - k) * interval;
+    h->ndevices = 1;
+    h->devices = ttm__xcalloc(1, sizeof *h->devices);
+    h->devices[0].nsamples = n;
+    h->devices[0].samples = ttm__xcalloc(n, sizeof *h->devices[0].samples);
+    for (size_t k = 0; k < n; k++)
+        h->devices[0].samples[k].l1 = k + 1;
+}
+
+/* The ring's cell c back from the newest: its time and device 0's L1 value. */
+static uint64_t cell_l1(const ttm_top_model *m, size_t back, uint64_t *ts)
+{
+    size_t slot = (m->hist_head + m->hist_count - 1 - back) % TTM_TOP_HIST_LEN;
+    *ts = m->hist_ts[slot];
+    return m->hist[0]->used[TTM_SPACE_L1][slot];
+}
+
+static void test_seed_cells(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "h", "", "");
+    m.hist_step_ms = 1000;
+    ttm_report r;
+    /* 40 samples every 250 ms (10 s) up to the daemon's 20 s, which is the model's 500 s */
+    const uint64_t dnow = 20000 * MS, now = 500000 * MS;
+    seed_snap(&r, dnow, 250 * MS, 40);
+    assert_true(ttm__top_model_seed_due(&m, &r));
+    size_t n = ttm__top_model_seed_history(&m, &r, now);
+    assert_false(ttm__top_model_seed_due(&m, &r));
+    /* cells 1 s apart ending 1 s before now; the oldest sample (now - 9.75 s) is in cell 10 */
+    assert_int_equal(n, 10);
+    assert_int_equal(m.hist_count, 10);
+    for (size_t back = 0; back < 10; back++) {
+        uint64_t ts;
+        uint64_t v = cell_l1(&m, back, &ts);
+        assert_int_equal(ts, now - (back + 1) * 1000 * MS);
+        /* cell [tc - 0.5 s, tc + 0.5 s): the samples there are the 4 of those times, the
+         * highest the newest: index 39 - 4 * (back + 1) + 2 ... of value index + 1 */
+        uint64_t tc = now - (back + 1) * 1000 * MS;
+        uint64_t best = 0;
+        for (size_t k = 0; k < 40; k++) {
+            uint64_t t = now - (39 - k) * 250 * MS;
+            if (t >= tc - 500 * MS && t < tc + 500 * MS)
+                best = k + 1;
+        }
+        assert_true(best > 0);
+        assert_int_equal(v, best);
+        assert_int_equal(m.hist[0]->used[TTM_SPACE_DRAM][(m.hist_head + m.hist_count - 1 - back) %
+                                                         TTM_TOP_HIST_LEN],
+                         0);
+    }
+    /* the refresh's own sample follows them */
+    ttm_report snap = r;
+    memset(&r, 0, sizeof r);
+    assert_int_equal(ttm__top_model_ingest(&m, &snap, NULL, NULL, 0, NULL, now), TTM_OK);
+    assert_int_equal(m.hist_count, 11);
+    /* the same daemon again: nothing more; after what the ring holds only */
+    seed_snap(&r, dnow + 3000 * MS, 250 * MS, 40);
+    assert_false(ttm__top_model_seed_due(&m, &r));
+    r.daemon.pid = 8; /* a restart: another daemon */
+    assert_true(ttm__top_model_seed_due(&m, &r));
+    n = ttm__top_model_seed_history(&m, &r, now + 3000 * MS);
+    assert_int_equal(n, 2); /* cells now + 1 s and now + 2 s: after the ring's newest (now) */
+    assert_int_equal(m.hist_count, 13);
+    r.daemon.uptime_ns -= 1; /* the same pid, started again */
+    assert_true(ttm__top_model_seed_due(&m, &r));
+    ttm_report_clear(&r);
+    ttm__top_model_free(&m);
+}
+
+/* A daemon sampling every 2 s under a 1 s refresh: every cell holds the sample before it (up
+ * to 1.5 of the daemon's intervals), none beyond the oldest sample. */
+static void test_seed_coarse(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "h", "", "");
+    m.hist_step_ms = 1000;
+    ttm_report r;
+    const uint64_t now = 100000 * MS;
+    seed_snap(&r, now, 2000 * MS, 5); /* samples at now - 8, -6, -4, -2, 0 s */
+    size_t n = ttm__top_model_seed_history(&m, &r, now);
+    assert_int_equal(n, 8);
+    static const uint64_t want[] = {4, 4, 3, 3, 2, 2, 1, 1}; /* cells now - 1 s ... now - 8 s */
+    for (size_t back = 0; back < 8; back++) {
+        uint64_t ts;
+        assert_int_equal(cell_l1(&m, back, &ts), want[back]);
+    }
+    ttm_report_clear(&r);
+    ttm__top_model_free(&m);
+
+    /* a device whose samples run past the timestamps is skipped; no DAEMON: nothing at all */
+    ttm__top_model_init(&m, "h", "", "");
+    seed_snap(&r, now, 1000 * MS, 5);
+    r.history.devices[0].first = 1;
+    assert_int_equal(ttm__top_model_seed_history(&m, &r, now), 0);
+    assert_int_equal(m.hist_count, 0);
+    r.history.devices[0].first = 0;
+    r.sections &= ~TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON);
+    assert_false(ttm__top_model_seed_due(&m, &r));
+    assert_int_equal(ttm__top_model_seed_history(&m, &r, now), 0);
+    /* an answer without HISTORY (an older daemon) marks it seeded: it is not asked again */
+    r.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON);
+    assert_int_equal(ttm__top_model_seed_history(&m, &r, now), 0);
+    assert_false(ttm__top_model_seed_due(&m, &r));
+    ttm_report_clear(&r);
+    ttm__top_model_free(&m);
+}
+
 /* The figures docs/DAEMON.md quotes: ns per sample at 32 devices, and the section's bytes and
  * the history's memory at 32 devices x 720 samples. */
 static int bench(void)
@@ -286,6 +419,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_disabled), cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_spaces),   cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_interval), cmocka_unit_test(test_wire),
+        cmocka_unit_test(test_seed_cells), cmocka_unit_test(test_seed_coarse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
