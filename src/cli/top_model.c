@@ -469,6 +469,30 @@ size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uin
         have_after ? m->hist_ts[(m->hist_head + m->hist_count - 1) % TTM_TOP_HIST_LEN] : 0;
     if (mt[0] >= now_ns)
         goto out_free;
+    /* the cells the ring holds where a device the history covers has no value (refreshes
+     * while the daemon was restarting, or before top saw the device): filled from it */
+    size_t kb = 0;
+    for (size_t s = 0; s < m->hist_count; s++) {
+        size_t slot = (m->hist_head + s) % TTM_TOP_HIST_LEN;
+        uint64_t tc = m->hist_ts[slot], lo = tc > step / 2 ? tc - step / 2 : 0;
+        while (kb < h->nts && mt[kb] < lo)
+            kb++;
+        size_t kend = kb;
+        while (kend < h->nts && mt[kend] < tc + step / 2)
+            kend++;
+        bool filled = false;
+        for (size_t i = 0; i < h->ndevices; i++) {
+            uint64_t v[2];
+            if (idx[i] == SIZE_MAX || m->hist[idx[i]]->used[0][slot] != TTM_TOP_HIST_NONE ||
+                m->hist[idx[i]]->used[1][slot] != TTM_TOP_HIST_NONE ||
+                !seed_value(&h->devices[i], mt, kb, kend, tc, hold, v))
+                continue;
+            m->hist[idx[i]]->used[0][slot] = v[0];
+            m->hist[idx[i]]->used[1][slot] = v[1];
+            filled = true;
+        }
+        m->seeded += filled;
+    }
     uint64_t cmax = (now_ns - mt[0] + step / 2) / step;
     if (cmax > TTM_TOP_HIST_LEN - 1) /* room for the refresh's own sample */
         cmax = TTM_TOP_HIST_LEN - 1;

@@ -172,7 +172,7 @@ typedef struct ttm_top_model {
     uint32_t hist_step_ms;    /* the refresh interval, the width of a ring cell (0: 1000) */
     uint32_t seeded_pid;      /* the daemon whose history was seeded (0: none yet) */
     uint64_t seeded_start_ns; /* ... and its start (its clock) */
-    size_t seeded;            /* cells the last seeding added */
+    size_t seeded;            /* cells the last seeding added or filled */
 
     /* the sites view: set want_sites and the refresh asks for the call sites (snap.live_sites,
      * by bytes); their stacks are symbolized once each into site_text, by stack id, while the
@@ -234,8 +234,10 @@ const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t st
  * with the highest sample in it, or the sample before it when the daemon's interval is the
  * longer one (the use holds until the next sample, for at most 1.5 of its intervals). Only
  * cells after the ring's newest sample are added, at most TTM_TOP_HIST_LEN - 1 of them (the
- * newest). A device whose samples do not fit the section's timestamps is skipped. Marks the
- * daemon (pid, start) as seeded. Returns the cells added (0 when snap has no history).
+ * newest); a cell the ring holds where a device of the history has no value (the refreshes of
+ * a restart) gets the value the same way. A device whose samples do not fit the section's
+ * timestamps is skipped. Marks the daemon (pid, start) as seeded. Returns the cells added or
+ * filled (0 when snap has no history).
  */
 size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uint64_t now_ns);
 

@@ -322,8 +322,20 @@ static void test_seed_cells(void **state)
     r.daemon.pid = 8; /* a restart: another daemon */
     assert_true(ttm__top_model_seed_due(&m, &r));
     n = ttm__top_model_seed_history(&m, &r, now + 3000 * MS);
-    assert_int_equal(n, 2); /* cells now + 1 s and now + 2 s: after the ring's newest (now) */
+    /* cells now + 1 s and now + 2 s, after the ring's newest (now); and the refresh at now,
+     * which had no device rows, filled: the highest of the samples within 0.5 s of it */
+    assert_int_equal(n, 3);
     assert_int_equal(m.hist_count, 13);
+    uint64_t ts;
+    assert_int_equal(cell_l1(&m, 2, &ts), 29);
+    assert_int_equal(ts, now);
+    assert_int_equal(cell_l1(&m, 0, &ts), 37); /* now + 2 s: samples 33..36 of the 40 */
+    assert_int_equal(ts, now + 2000 * MS);
+    /* a cell that holds a value keeps it */
+    size_t s10 = (m.hist_head + 2) % TTM_TOP_HIST_LEN; /* the third oldest: now - 8 s */
+    uint64_t before = m.hist[0]->used[TTM_SPACE_L1][s10];
+    assert_int_equal(ttm__top_model_seed_history(&m, &r, now + 3000 * MS), 0);
+    assert_int_equal(m.hist[0]->used[TTM_SPACE_L1][s10], before);
     r.daemon.uptime_ns -= 1; /* the same pid, started again */
     assert_true(ttm__top_model_seed_due(&m, &r));
     ttm_report_clear(&r);
