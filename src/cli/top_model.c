@@ -500,7 +500,8 @@ size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uin
         cmax = now_ns / step;
     size_t k = 0;
     for (uint64_t c = cmax; c >= 1; c--) {
-        uint64_t tc = now_ns - c * step, lo = tc - step / 2, hi = tc + step / 2;
+        uint64_t tc = now_ns - c * step, lo = tc > step / 2 ? tc - step / 2 : 0;
+        uint64_t hi = tc + step / 2;
         while (k < h->nts && mt[k] < lo)
             k++;
         size_t kend = k;
