@@ -29,8 +29,12 @@ static void collect(const ttm_record *rec, const ttm_record **seen, size_t *n, s
     for (size_t i = 0; i < *n; i++)
         if (seen[i] == rec)
             return;
-    if (*n < cap)
-        seen[(*n)++] = rec;
+    if (*n >= cap) { /* a table cut short would be a wrong document: refuse */
+        fprintf(stderr, "gendocs: more than %zu records under the report; raise the bound\n",
+                cap);
+        exit(1);
+    }
+    seen[(*n)++] = rec;
     for (size_t i = 0; i < rec->nfields; i++)
         if (rec->fields[i].rec != NULL && !(rec->fields[i].flags & TTM_FF_OFFWIRE))
             collect(rec->fields[i].rec, seen, n, cap);
@@ -38,7 +42,7 @@ static void collect(const ttm_record *rec, const ttm_record **seen, size_t *n, s
 
 static void block_snapshot_sections(FILE *out)
 {
-    const ttm_record *seen[32];
+    const ttm_record *seen[128];
     size_t nseen = 0;
     fprintf(out, "| id | name | rows of the report it carries |\n|---|---|---|\n");
     for (unsigned id = 1; id < 32; id++) {

@@ -311,7 +311,8 @@ static void json_snapshot(ttm_json *j, const ttm_report *s, const char *socket)
                              TTM_SNAP_BIT(TTM_SNAP_SEC_LEGACY) | TTM_SNAP_BIT(TTM_SNAP_SEC_SERVICE) |
                                  TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES) |
                                  TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
-                                 TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS));
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) |
+                                 TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY));
 }
 
 /* Counters of a region, by TT-Metal's names; KERNEL is null where the layout has none. */

@@ -345,6 +345,8 @@ static int run_json(top_opts *o, ttm_top_model *m)
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
         if (o->stacks)
             q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS);
+        if (i == 0) /* the daemon's history: the first document shows the last minutes */
+            q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY);
         int err = ttm_report_fetch(qpath, &q, 2000, &s, msg, sizeof msg);
         if (err == TTM_OK && o->stacks)
             ttm_cli_symbolize(&s, sym);
@@ -474,6 +476,7 @@ int ttm_cli_top(int argc, char **argv)
 
     ttm_top_model *m = ttm__xcalloc(1, sizeof *m);
     ttm__top_model_init(m, host, sock, o.shm_dir);
+    m->hist_step_ms = o.st.refresh_ms; /* the daemon's history is seeded in cells of this */
     quit_signal = 0;
     install_signals();
     if (o.json)

@@ -366,6 +366,190 @@ static void record_sample(ttm_top_model *m)
     }
 }
 
+/* ---- the daemon's history seeded into the ring ---------------------------------------------- */
+
+/* The daemon's start on its clock: the same value in every snapshot of one daemon. */
+static uint64_t daemon_start(const ttm_report *snap)
+{
+    return snap->daemon.now_ns - snap->daemon.uptime_ns;
+}
+
+bool ttm__top_model_seed_due(const ttm_top_model *m, const ttm_report *snap)
+{
+    if (!(snap->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
+        return false;
+    return m->seeded_pid == 0 || snap->daemon.pid != m->seeded_pid ||
+           daemon_start(snap) != m->seeded_start_ns;
+}
+
+/* A daemon's sample time on the model's clock (dnow on the daemon's is now on the model's);
+ * one from before the model's clock began is 0 (older than any cell). */
+static uint64_t seed_time(uint64_t ts, uint64_t dnow, uint64_t now)
+{
+    if (now >= dnow)
+        return ts + (now - dnow);
+    return ts >= dnow - now ? ts - (dnow - now) : 0;
+}
+
+/* A new cell at the ring's end, every history's value NONE in it (the oldest cell goes when
+ * the ring is full). */
+static size_t seed_slot(ttm_top_model *m, uint64_t ts)
+{
+    size_t slot;
+    if (m->hist_count < TTM_TOP_HIST_LEN) {
+        slot = (m->hist_head + m->hist_count) % TTM_TOP_HIST_LEN;
+        m->hist_count++;
+    } else {
+        slot = m->hist_head;
+        m->hist_head = (m->hist_head + 1) % TTM_TOP_HIST_LEN;
+    }
+    m->hist_ts[slot] = ts;
+    for (size_t i = 0; i < m->nhist; i++)
+        m->hist[i]->used[0][slot] = m->hist[i]->used[1][slot] = TTM_TOP_HIST_NONE;
+    return slot;
+}
+
+/* One device's value in the cell [lo, hi) of centre tc: the highest of its samples in ts
+ * indices [k, kend), else the sample k - 1 before the cell when it is at most hold older than
+ * tc. False when it has neither. */
+static bool seed_value(const ttm_report_hist_device *d, const uint64_t *mt, size_t k, size_t kend,
+                       uint64_t tc, uint64_t hold, uint64_t v[2])
+{
+    size_t from = k > d->first ? k : d->first, to = d->first + d->nsamples;
+    if (kend < to)
+        to = kend;
+    bool any = false;
+    for (size_t j = from; j < to; j++) {
+        const ttm_report_hist_use *u = &d->samples[j - d->first];
+        if (!any || u->dram > v[0])
+            v[0] = u->dram;
+        if (!any || u->l1 > v[1])
+            v[1] = u->l1;
+        any = true;
+    }
+    if (any || k == 0)
+        return any;
+    size_t j = k - 1;
+    if (j < d->first || j >= d->first + d->nsamples || tc - mt[j] > hold)
+        return false;
+    v[0] = d->samples[j - d->first].dram;
+    v[1] = d->samples[j - d->first].l1;
+    return true;
+}
+
+size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uint64_t now_ns)
+{
+    if (!(snap->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON)))
+        return 0;
+    m->seeded_pid = snap->daemon.pid;
+    m->seeded_start_ns = daemon_start(snap);
+    m->seeded = 0;
+    const ttm_report_history *h = &snap->history;
+    if (!(snap->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY)) || h->nts == 0 ||
+        h->interval_ns == 0)
+        return 0;
+    uint64_t step = (uint64_t)(m->hist_step_ms ? m->hist_step_ms : 1000) * 1000000ull;
+    uint64_t hold = h->interval_ns + h->interval_ns / 2;
+    uint64_t *mt = ttm__calloc(h->nts, sizeof *mt);          /* the samples' times, our clock */
+    size_t *idx = ttm__calloc(h->ndevices + 1, sizeof *idx); /* each device's history */
+    if (mt == NULL || idx == NULL)
+        goto out_free;
+    for (size_t k = 0; k < h->nts; k++) {
+        mt[k] = seed_time(h->ts[k].ts, snap->daemon.now_ns, now_ns);
+        if (k > 0 && mt[k] < mt[k - 1])
+            goto out_free; /* not oldest first: not a history this can place */
+    }
+    for (size_t i = 0; i < h->ndevices; i++) {
+        const ttm_report_hist_device *d = &h->devices[i];
+        bool fits = d->first <= h->nts && d->nsamples <= h->nts - d->first;
+        idx[i] = fits ? find_hist(m, TTM_TOP_SRC_DAEMON, d->device) : SIZE_MAX;
+    }
+    bool have_after = m->hist_count > 0;
+    uint64_t after =
+        have_after ? m->hist_ts[(m->hist_head + m->hist_count - 1) % TTM_TOP_HIST_LEN] : 0;
+    if (mt[0] >= now_ns)
+        goto out_free;
+    /* the cells the ring holds where a device the history covers has no value (refreshes
+     * while the daemon was restarting, or before top saw the device): filled from it */
+    size_t kb = 0;
+    for (size_t s = 0; s < m->hist_count; s++) {
+        size_t slot = (m->hist_head + s) % TTM_TOP_HIST_LEN;
+        uint64_t tc = m->hist_ts[slot], lo = tc > step / 2 ? tc - step / 2 : 0;
+        while (kb < h->nts && mt[kb] < lo)
+            kb++;
+        size_t kend = kb;
+        while (kend < h->nts && mt[kend] < tc + step / 2)
+            kend++;
+        bool filled = false;
+        for (size_t i = 0; i < h->ndevices; i++) {
+            uint64_t v[2];
+            if (idx[i] == SIZE_MAX || m->hist[idx[i]]->used[0][slot] != TTM_TOP_HIST_NONE ||
+                m->hist[idx[i]]->used[1][slot] != TTM_TOP_HIST_NONE ||
+                !seed_value(&h->devices[i], mt, kb, kend, tc, hold, v))
+                continue;
+            m->hist[idx[i]]->used[0][slot] = v[0];
+            m->hist[idx[i]]->used[1][slot] = v[1];
+            filled = true;
+        }
+        m->seeded += filled;
+    }
+    uint64_t cmax = (now_ns - mt[0] + step / 2) / step;
+    if (cmax > TTM_TOP_HIST_LEN - 1) /* room for the refresh's own sample */
+        cmax = TTM_TOP_HIST_LEN - 1;
+    if (cmax * step > now_ns)
+        cmax = now_ns / step;
+    size_t k = 0;
+    for (uint64_t c = cmax; c >= 1; c--) {
+        uint64_t tc = now_ns - c * step, lo = tc > step / 2 ? tc - step / 2 : 0;
+        uint64_t hi = tc + step / 2;
+        while (k < h->nts && mt[k] < lo)
+            k++;
+        size_t kend = k;
+        while (kend < h->nts && mt[kend] < hi)
+            kend++;
+        if (have_after && tc <= after + step / 2)
+            continue; /* the ring has this time already */
+        size_t slot = SIZE_MAX;
+        for (size_t i = 0; i < h->ndevices; i++) {
+            uint64_t v[2];
+            if (idx[i] == SIZE_MAX || !seed_value(&h->devices[i], mt, k, kend, tc, hold, v))
+                continue;
+            if (slot == SIZE_MAX) {
+                slot = seed_slot(m, tc);
+                m->seeded++;
+            }
+            m->hist[idx[i]]->used[0][slot] = v[0];
+            m->hist[idx[i]]->used[1][slot] = v[1];
+        }
+    }
+out_free:
+    ttm__free(mt);
+    ttm__free(idx);
+    return m->seeded;
+}
+
+/* At a daemon's first answer (the first frame, or a restart: another pid or start), asks for
+ * its history (one query of DAEMON and HISTORY) and seeds the ring with it, before the ingest
+ * of snap records this refresh's sample. An answer without the section (a daemon that keeps
+ * none, or does not know it) marks the daemon seeded all the same. */
+static void seed_from_daemon(ttm_top_model *m, const ttm_report *snap, const char *qpath,
+                             int timeout_ms, uint64_t now_ns)
+{
+    if (!ttm__top_model_seed_due(m, snap))
+        return;
+    ttm_report hs;
+    memset(&hs, 0, sizeof hs);
+    char msg[200];
+    ttm_snap_query q = {.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_DAEMON) |
+                                    TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY)};
+    if (ttm_report_fetch(qpath, &q, timeout_ms, &hs, msg, sizeof msg) == TTM_OK)
+        (void)ttm__top_model_seed_history(m, &hs, now_ns);
+    ttm_report_clear(&hs);
+    /* asked once per daemon, whatever the answer */
+    m->seeded_pid = snap->daemon.pid;
+    m->seeded_start_ns = daemon_start(snap);
+}
+
 /* ---- ingest -------------------------------------------------------------------------------- */
 
 static int cmp_device(const void *a, const void *b)
@@ -501,6 +685,8 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
             q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
         qerr = ttm_report_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
         have = qerr == TTM_OK;
+        if (have)
+            seed_from_daemon(m, &snap, qpath, timeout_ms, now_ns);
         if (have && m->want_sites)
             sites_symbolize(m, &snap);
         if (!have && msg[0] == '\0')

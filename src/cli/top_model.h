@@ -167,6 +167,12 @@ typedef struct ttm_top_model {
     uint64_t hist_ts[TTM_TOP_HIST_LEN];
     size_t nhist, cap_hist;
     ttm_top_hist **hist;      /* one per (source, device) ever seen */
+    /* the daemon's own history (its HISTORY section) seeded into the ring above at the first
+     * answer of each daemon (pid, start): ttm__top_model_seed_history() */
+    uint32_t hist_step_ms;    /* the refresh interval, the width of a ring cell (0: 1000) */
+    uint32_t seeded_pid;      /* the daemon whose history was seeded (0: none yet) */
+    uint64_t seeded_start_ns; /* ... and its start (its clock) */
+    size_t seeded;            /* cells the last seeding added or filled */
 
     /* the sites view: set want_sites and the refresh asks for the call sites (snap.live_sites,
      * by bytes); their stacks are symbolized once each into site_text, by stack id, while the
@@ -219,6 +225,24 @@ bool ttm__top_model_empty(const ttm_top_model *m);
 /* The text of an allocation stack of the sites view, or NULL when it was not symbolized (not
  * among the snapshot's live sites). */
 const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t stack);
+
+/*
+ * Seeds the history ring from the daemon's history (snap's HISTORY section, daemon/history.h),
+ * before the ingest of the refresh at now_ns records its own sample: the daemon's samples are
+ * moved onto the model's clock (snap's daemon.now_ns is the daemon's time at now_ns) and put
+ * into cells of the refresh interval (hist_step_ms) ending one interval before now_ns, each
+ * with the highest sample in it, or the sample before it when the daemon's interval is the
+ * longer one (the use holds until the next sample, for at most 1.5 of its intervals). Only
+ * cells after the ring's newest sample are added, at most TTM_TOP_HIST_LEN - 1 of them (the
+ * newest); a cell the ring holds where a device of the history has no value (the refreshes of
+ * a restart) gets the value the same way. A device whose samples do not fit the section's
+ * timestamps is skipped. Marks the daemon (pid, start) as seeded. Returns the cells added or
+ * filled (0 when snap has no history).
+ */
+size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uint64_t now_ns);
+
+/* True when snap comes from a daemon (pid, start) whose history was not seeded yet. */
+bool ttm__top_model_seed_due(const ttm_top_model *m, const ttm_report *snap);
 
 /* The history of a device row, or NULL. */
 const ttm_top_hist *ttm__top_model_hist(const ttm_top_model *m, const ttm_top_device *d);

@@ -114,7 +114,7 @@ typedef struct ttm_field {
 
 /* The most rows a record's table may have (ttm__schema_check refuses more): the wire walkers
  * compile a table into at most this many steps. */
-#define TTM_SCHEMA_MAX_ROWS 48u
+#define TTM_SCHEMA_MAX_ROWS 64u /* the report record is the longest table */
 
 /* One step of a record's wire plan (schema.c): a run of rows copied as they are, or one row. */
 typedef struct ttm_plan_op {

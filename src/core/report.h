@@ -73,6 +73,38 @@ typedef struct ttm_report_proc_info {
     char *cmdline; /* owned while on the wire side */
 } ttm_report_proc_info;
 
+/* ---- the usage history ttmemd keeps (the HISTORY section, daemon/history.h) -----------------
+ * Samples of every device's used bytes taken at a fixed interval, oldest first: ts[k] is the
+ * time of sample k (CLOCK_MONOTONIC ns, as daemon.now_ns), and a device's samples[j] is sample
+ * first + j (a device first seen later starts later; first + nsamples <= nts, which a reader
+ * checks). */
+typedef struct ttm_report_hist_ts {
+    uint64_t ts;
+} ttm_report_hist_ts;
+
+typedef struct ttm_report_hist_use {
+    uint64_t dram; /* DRAM + TRACE */
+    uint64_t l1;   /* L1 + L1_SMALL + CB + KERNEL */
+} ttm_report_hist_use;
+
+typedef struct ttm_report_hist_device {
+    uint32_t device;
+    uint32_t first;                /* index in ts of samples[0] */
+    size_t nsamples;
+    ttm_report_hist_use *samples;
+} ttm_report_hist_device;
+
+typedef struct ttm_report_history {
+    uint64_t interval_ns;          /* the sampling interval; 0: the history is off */
+    uint32_t capacity;             /* samples kept at most (--history-len) */
+    uint32_t devices_dropped;      /* devices seen beyond those kept */
+    uint64_t taken;                /* samples taken since the daemon started */
+    size_t nts;
+    ttm_report_hist_ts *ts;
+    size_t ndevices;
+    ttm_report_hist_device *devices;
+} ttm_report_history;
+
 /* One cause of the unmatched frees (core/causes.h): the attributor's figures, the share of the
  * unmatched frees it explains, and its evidence in words (cause_text.c), which the text report,
  * `ttmem status` and `ttmem top` print after "N (x%): ". */
@@ -286,6 +318,7 @@ typedef struct ttm_report {
     ttm_report_dec_addr *dec_addrs;
     size_t nproc_infos;          /* the wire's carriers of procs' cmdline (ttm_report_proc_info) */
     ttm_report_proc_info *proc_infos;
+    ttm_report_history history;  /* the daemon's usage history (HISTORY) */
     size_t ndevices;
     ttm_device_stats *devices;
     size_t nprocs;
@@ -382,7 +415,9 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_stack_stats, ttm_rec_offender_sites, ttm_rec_report_context, ttm_rec_report_packed,
     ttm_rec_side, ttm_rec_report_proc_side, ttm_rec_cause_instance, ttm_rec_cause_stats,
     ttm_rec_report_cause,
-    ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report_proc_info, ttm_rec_report;
+    ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report_proc_info,
+    ttm_rec_report_hist_ts, ttm_rec_report_hist_use, ttm_rec_report_hist_device,
+    ttm_rec_report_history, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

@@ -418,6 +418,57 @@ const ttm_record ttm_rec_report_proc_info =
     TTM_RECORD(ttm_report_proc_info, "proc_info",
                "the command line of one process, as the wire carries it", report_proc_info_rows);
 
+static const ttm_field report_hist_ts_rows[] = {
+    {TTM_ROW(ttm_report_hist_ts, ts, TTM_FT_U64), .unit = "ns",
+     .help = "when the sample was taken (CLOCK_MONOTONIC, as daemon.now_ns)"},
+};
+const ttm_record ttm_rec_report_hist_ts =
+    TTM_RECORD(ttm_report_hist_ts, "hist_ts", "the time of one sample of the history",
+               report_hist_ts_rows);
+static const ttm_field report_hist_use_rows[] = {
+    {TTM_ROW(ttm_report_hist_use, dram, TTM_FT_U64), .unit = "bytes",
+     .help = "DRAM in use (DRAM + TRACE)"},
+    {TTM_ROW(ttm_report_hist_use, l1, TTM_FT_U64), .unit = "bytes",
+     .help = "L1 in use (L1 + L1_SMALL + CB + KERNEL)"},
+};
+const ttm_record ttm_rec_report_hist_use =
+    TTM_RECORD(ttm_report_hist_use, "hist_use", "one device's use at one sample of the history",
+               report_hist_use_rows);
+static const ttm_field report_hist_device_rows[] = {
+    {TTM_ROW(ttm_report_hist_device, device, TTM_FT_U32), .help = "logical device id"},
+    {TTM_ROW(ttm_report_hist_device, first, TTM_FT_U32),
+     .help = "the sample (index in ts) of samples[0]: a device first seen later starts later"},
+    {TTM_ROW(ttm_report_hist_device, nsamples, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of samples"},
+    {TTM_ROW_DYN(ttm_report_hist_device, samples, nsamples, &ttm_rec_report_hist_use),
+     .help = "its use at samples first, first + 1, ..."},
+};
+const ttm_record ttm_rec_report_hist_device =
+    TTM_RECORD(ttm_report_hist_device, "hist_device", "one device's samples of the history",
+               report_hist_device_rows);
+static const ttm_field report_history_rows[] = {
+    {TTM_ROW(ttm_report_history, interval_ns, TTM_FT_U64), .unit = "ns",
+     .help = "the sampling interval (--history-interval); 0: the history is off"},
+    {TTM_ROW(ttm_report_history, capacity, TTM_FT_U32), .unit = "samples",
+     .help = "samples kept at most (--history-len)"},
+    {TTM_ROW(ttm_report_history, devices_dropped, TTM_FT_U32), .unit = "devices",
+     .help = "devices seen beyond those the history keeps"},
+    {TTM_ROW(ttm_report_history, taken, TTM_FT_U64), .unit = "samples",
+     .help = "samples taken since the daemon started (also those no longer kept)"},
+    {TTM_ROW(ttm_report_history, nts, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of ts"},
+    {TTM_ROW_DYN(ttm_report_history, ts, nts, &ttm_rec_report_hist_ts),
+     .help = "the samples' times, oldest first"},
+    {TTM_ROW(ttm_report_history, ndevices, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of devices"},
+    {TTM_ROW_DYN(ttm_report_history, devices, ndevices, &ttm_rec_report_hist_device),
+     .help = "every device's samples, by device id"},
+};
+const ttm_record ttm_rec_report_history =
+    TTM_RECORD(ttm_report_history, "history",
+               "the daemon's usage history: every device's DRAM and L1 use at a fixed interval",
+               report_history_rows);
+
 const ttm_record ttm_rec_report_dec_addr =
     TTM_RECORD(ttm_report_dec_addr, "dec_addr",
                "a (device, address) the input wrote in decimal, as the wire carries the "
@@ -870,6 +921,8 @@ static const ttm_field report_rows[] = {
      .help = "the processes' command lines (their cmdline; wire only)"},
     {TTM_ROW(ttm_report, nproc_infos, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
      .help = "entries of proc_infos"},
+    {TTM_ROW(ttm_report, history, TTM_FT_REC), .rec = &ttm_rec_report_history, SEC(HISTORY),
+     .help = "the daemon's usage history (snapshots that ask for it)"},
     {TTM_ROW(ttm_report, legacy, TTM_FT_REC), .rec = &ttm_rec_legacy, SEC(LEGACY),
      .help = "the legacy socket (snapshots only)"},
     {TTM_ROW(ttm_report, service, TTM_FT_REC), .rec = &ttm_rec_service, SEC(SERVICE),
@@ -924,6 +977,8 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_offender_sites, &ttm_rec_report_context, &ttm_rec_report_packed,
     &ttm_rec_cause_instance, &ttm_rec_cause_stats,   &ttm_rec_report_cause,
     &ttm_rec_causes_info,    &ttm_rec_report_dec_addr, &ttm_rec_report_proc_info,
+    &ttm_rec_report_hist_ts, &ttm_rec_report_hist_use, &ttm_rec_report_hist_device,
+    &ttm_rec_report_history,
     &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

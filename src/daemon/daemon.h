@@ -91,6 +91,10 @@ typedef struct ttm_daemon_config {
     uint64_t journal_file_bytes; /* --journal-file-bytes: rotate at this size (directory) */
     uint64_t journal_max_bytes;  /* --journal-max-bytes: the run's files in the directory, or
                                     the one file's cap */
+    /* the usage history (history.h, docs/DAEMON.md "History") */
+    uint32_t history_interval_ms; /* --history-interval; 0 = TTM_HISTORY_INTERVAL_MS_DEFAULT */
+    uint32_t history_len;         /* --history-len: samples kept (TTM_HISTORY_LEN_DEFAULT);
+                                   * 0 = off */
 } ttm_daemon_config;
 
 typedef enum ttm_session_state {
@@ -221,6 +225,10 @@ typedef struct ttm_daemon {
     ttm_side_counts side;      /* what the side logs of every session did */
     /* added for issue 12 (journal_out.c) */
     struct ttm_jout *journal;  /* the run journal being written; NULL when off or stopped */
+    /* the usage history (history.h): sampled at the tick, the HISTORY section's part */
+    struct ttm_history *history; /* NULL when off */
+    ttm_loop_hook history_tick;
+    ttm_report_part history_part;
 
     ttm_event batch[TTM_DAEMON_BATCH];
     uint32_t masks[TTM_DAEMON_BATCH]; /* class masks of the batch's events */

@@ -28,6 +28,7 @@
 #include "common/poc.h"
 #include "common/snapshot.h"
 #include "daemon/daemon.h"
+#include "daemon/history.h"
 #include "daemon/loop.h"
 #include "daemon/log.h"
 #include "daemon/metrics_http.h"
@@ -48,6 +49,9 @@
 #define USAGE_JOURNAL                                                                            \
     "              [--journal DIR|FILE.ttmem [--journal-title TEXT] [--journal-file-bytes N]\n" \
     "               [--journal-max-bytes N]]\n"
+
+#define USAGE_HISTORY                                                                            \
+    "              [--history-interval MS] [--history-len N]\n"
 
 static int usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_fail(const char *fmt, ...)
@@ -91,6 +95,8 @@ enum { OPT_STATE_FILE = 0x400, OPT_NO_STATE, OPT_CHECKPOINT };
 
 /* The run journal (journal_out.c, docs/DAEMON.md "The journal"). */
 enum { OPT_JOURNAL = 0x500, OPT_JOURNAL_TITLE, OPT_JOURNAL_FILE_BYTES, OPT_JOURNAL_MAX_BYTES };
+/* The usage history (history.h, docs/DAEMON.md "History"). */
+enum { OPT_HISTORY_INTERVAL = 0x600, OPT_HISTORY_LEN };
 
 /* The legacy allocation-server protocol's options (poc.c, docs/COMPAT.md). */
 enum { OPT_POC_SOCKET = 0x300, OPT_POC_SIZE, OPT_POC_LOG, OPT_DEVICES };
@@ -159,6 +165,8 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
         {"journal-title", required_argument, NULL, OPT_JOURNAL_TITLE},
         {"journal-file-bytes", required_argument, NULL, OPT_JOURNAL_FILE_BYTES},
         {"journal-max-bytes", required_argument, NULL, OPT_JOURNAL_MAX_BYTES},
+        {"history-interval", required_argument, NULL, OPT_HISTORY_INTERVAL},
+        {"history-len", required_argument, NULL, OPT_HISTORY_LEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -319,10 +327,27 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
             journal_opts = true;
             break;
         }
+        case OPT_HISTORY_INTERVAL:
+            if (parse_u32(optarg, TTM_HISTORY_INTERVAL_MS_MIN, TTM_HISTORY_INTERVAL_MS_MAX, &v) !=
+                TTM_OK)
+                return usage_fail("--history-interval must be milliseconds from %u (the "
+                                  "daemon's tick) to %u, not '%s'",
+                                  TTM_HISTORY_INTERVAL_MS_MIN, TTM_HISTORY_INTERVAL_MS_MAX,
+                                  optarg);
+            cfg->history_interval_ms = v;
+            break;
+        case OPT_HISTORY_LEN:
+            if (parse_u32(optarg, 0, TTM_HISTORY_LEN_MAX, &v) != TTM_OK)
+                return usage_fail("--history-len must be a number of samples from 0 (no "
+                                  "history) to %u, not '%s'",
+                                  TTM_HISTORY_LEN_MAX, optarg);
+            cfg->history_len = v;
+            break;
         case 'h':
             fputs(USAGE, stdout);
             fputs(USAGE_POC, stdout);
             fputs(USAGE_JOURNAL, stdout);
+            fputs(USAGE_HISTORY, stdout);
             printf("\nThe socket defaults to $TTMEM_SOCKET, else $XDG_RUNTIME_DIR/ttmem/ttmemd.sock, "
                    "else /tmp/ttmem-$UID/ttmemd.sock;\nthe query socket to SOCKET.query. "
                    "--system: the host-wide daemon (as root), socket\n"
@@ -332,7 +357,10 @@ static int parse_options(int argc, char **argv, ttm_daemon_config *cfg)
                    "--journal writes every event to a run journal: a directory gets files\n"
                    "ttmem-HOST-RUNID-SEQ.ttmem rotated at --journal-file-bytes (default 256M), the "
                    "oldest\ndeleted beyond --journal-max-bytes (default 4G); a path ending in "
-                   ".ttmem is one file\ncapped at --journal-max-bytes. See docs/JOURNAL.md.\n");
+                   ".ttmem is one file\ncapped at --journal-max-bytes. See docs/JOURNAL.md.\n"
+                   "--history-interval (default 1000 ms) and --history-len (default 720 samples, "
+                   "0 = off):\nevery device's DRAM and L1 use kept for `ttmem top`'s first "
+                   "frame.\n");
             return 0;
         case 'V':
             printf("ttmemd %s\n", TTM_VERSION);
@@ -534,11 +562,28 @@ static void daemon_tick(ttm_loop *l, void *arg, uint64_t ticks)
         ttm__log_tick();
 }
 
+/* The usage history's sample, when due (history.h: it reads the registry's counters). */
+static void history_tick(ttm_loop *l, void *arg, uint64_t ticks)
+{
+    (void)l;
+    (void)ticks;
+    ttm_daemon *d = arg;
+    (void)ttm__history_tick(d->history, d->reg, ttm__mono_ns());
+}
+
+/* The HISTORY section of a snapshot: the samples the ring holds (none when out of memory). */
+static void history_fill(const ttm_daemon *d, const void *owner, ttm_report *out)
+{
+    (void)owner;
+    ttm__schema_free(&ttm_rec_report_history, &out->history);
+    (void)ttm__history_fill(d->history, &out->history);
+}
+
 /* Wires every module into the loop: signals, the daemon's tick, the native sessions, the
  * query socket, the Prometheus endpoint, the legacy socket, the process table's
- * once-a-second check and the state's checkpoints. The
+ * once-a-second check, the state's checkpoints and the usage history. The
  * order is the order of their ticks and before-sleep hooks: rings are drained before queries
- * are answered. Returns 0 or TTM_EIO (errno says why). */
+ * are answered. Returns 0, TTM_EIO (errno says why) or TTM_ENOMEM (the history's rings). */
 static int wire(ttm_daemon *d)
 {
     static const int signos[] = {SIGINT, SIGTERM, SIGHUP};
@@ -553,13 +598,30 @@ static int wire(ttm_daemon *d)
         return TTM_EIO;
     ttm__proc_register(d);
     ttm__state_register(d);
+    if (d->cfg.history_len > 0) {
+        uint32_t iv = d->cfg.history_interval_ms ? d->cfg.history_interval_ms
+                                                 : TTM_HISTORY_INTERVAL_MS_DEFAULT;
+        if ((err = ttm__history_open(&d->history, iv, d->cfg.history_len)) != TTM_OK)
+            return err;
+        ttm__loop_on_tick(d->loop, &d->history_tick, history_tick, d);
+    }
+    /* a disabled history answers too: interval 0, no samples */
+    d->history_part = (ttm_report_part){.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY),
+                                        .fill = history_fill};
+    ttm__report_part_add(d, &d->history_part);
     return TTM_OK;
 }
 
 /* Runs the daemon's loop until a stop signal. Returns 0 or TTM_EIO. */
 static int run(ttm_daemon *d)
 {
-    if (wire(d) != TTM_OK) {
+    int err = wire(d);
+    if (err == TTM_ENOMEM) {
+        TTM_LOG(ERROR, "cannot set up the event loop: out of memory for the usage history "
+                       "(--history-len)");
+        return TTM_EIO;
+    }
+    if (err != TTM_OK) {
         TTM_LOG(ERROR, "cannot set up the event loop: %s", strerror(errno));
         return TTM_EIO;
     }
@@ -615,6 +677,7 @@ int main(int argc, char **argv)
     d->cfg.ready_fd = -1;
     d->cfg.max_clients = 256;
     d->cfg.checkpoint_ms = TTM_STATE_CHECKPOINT_MS;
+    d->cfg.history_len = TTM_HISTORY_LEN_DEFAULT;
     int rc = parse_options(argc, argv, &d->cfg);
     if (rc >= 0) {
         free(d);
@@ -724,6 +787,7 @@ int main(int argc, char **argv)
     ttm__listen_close(d);
     ttm__proc_table_free(d);
     ttm__loop_close(d->loop);
+    ttm__history_close(d->history);
     ttm_registry_close(d->reg);
     TTM_LOG(INFO, "stopped");
     ttm__log_open(NULL);

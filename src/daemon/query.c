@@ -19,6 +19,7 @@
 #include "common/alloc.h"
 #include "core/report.h"
 #include "daemon/daemon.h"
+#include "daemon/history.h"
 #include "daemon/log.h"
 
 /* ---- connections ----------------------------------------------------------------------------- */
@@ -67,6 +68,8 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         uint64_t top = q->top ? q->top : 10;
         est += (uint64_t)TTM_CAUSE__COUNT * 1024 + (TTM_CLASS__COUNT + 1) * top * 10;
     }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY)) /* the samples the history holds */
+        est += ttm__history_wire_bound(d->history);
     return est;
 }
 
