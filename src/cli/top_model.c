@@ -180,6 +180,7 @@ static int daemon_rows(ttm_top_model *m, const ttm_report *s)
             p->src = TTM_TOP_SRC_DAEMON;
             p->pid = sp->stats.pid;
             copy_name(p->name, sizeof p->name, sp->name, sizeof sp->name);
+            p->cmdline = sp->cmdline;
             p->valid = TTM_TOP_V_MEM_ALL | TTM_TOP_V_ANOM;
             p->alive = sp->stats.alive;
             p->connected = sp->connected;

@@ -98,6 +98,7 @@ typedef struct ttm_top_proc {
     ttm_top_src src;
     uint32_t pid;
     char name[TTM_TOP_NAME_LEN];
+    const char *cmdline; /* the arguments joined by spaces (in m->snap), NULL = unknown */
     uint32_t valid;      /* TTM_TOP_V_MEM bits (same on every device), TTM_TOP_V_ANOM */
     bool alive;          /* not yet exited (shm: kill(pid, 0) did not say ESRCH) */
     bool connected;      /* daemon: a session holds its ring */

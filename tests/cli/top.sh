@@ -141,7 +141,7 @@ grep -q "^ ttmem top" "$tmp/once.txt" && grep -q "^PROCESSES" "$tmp/once.txt" &&
     grep -q "^TRANSPORT" "$tmp/once.txt" && ! grep -q "q quit" "$tmp/once.txt"
 check "--once prints every section, no key hints" $?
 [ "$(awk '{ if (length($0) > 100) n++ } END { print n + 0 }' "$tmp/once.txt")" -eq 0 ]; check "--once --width 100 fits" $?
-grep -Eq "^R +$h1 +it_client +1 +4.00K +3.00K +0B +0B +0B +0B +1$" "$tmp/once.txt"; check "--once: holder 1's row" $?
+grep -Eq "^R +$h1 +it_client +1 +4.00K +3.00K +0B +0B +0B +0B +1( +.*)?$" "$tmp/once.txt"; check "--once: holder 1's row" $?
 grep -Eq "^R +$h2 +it_client +2 +4.00K +5.00K " "$tmp/once.txt"; check "--once: holder 2's row" $?
 grep -Eq "^ +s5 counters only +DRAM \[ +capacity N/A +\] +N/A +2.12G / N/A +peak N/A" "$tmp/once.txt"
 check "--once: the TT-Metal device, counters only, N/A where unknown" $?
@@ -219,21 +219,36 @@ for d in s["devices"]:
         pat = re.escape(fb(used)) + r" ?/ ?" + re.escape(fb(d["capacity"][key]))
         need(re.search(pat, rows), "device %d %s %s in %r" % (d["device"], key, pat, rows))
 need(re.search(r"^ +s5 +(shm|counters only)", text, re.M), "the TT-Metal region's device s5")
-# every process row: bytes per type, devices and anomalies as status says
+# every process row: bytes per type, devices and anomalies as status says, the command line
+# last (N/A while the daemon does not know it); exited processes hidden, and counted
 cols = ["DRAM", "L1", "L1_SMALL", "TRACE", "CB", "KERNEL"]
+head = next((l for l in pane if re.match(r"^S +PID NAME", l)), "")
+cx = head.find("COMMAND")
+need(cx > head.find("ANOM") > 0, "a COMMAND column last: " + head)
+def cut(l):
+    return l[:cx].rstrip() if cx > 0 else l.rstrip()
+exited = [p for p in s["processes"] if not p["alive"]]
+need(len(exited) >= 1 and "%d exited hidden (x shows)" % len(exited) in text,
+     "the title counts %d exited processes as hidden" % len(exited))
 for p in s["processes"]:
-    row = next((l for l in pane if re.match(r"^[RrX] +%d " % p["pid"], l)), None)
+    row = next((l for l in pane if re.match(r"^[RrX][ >] +%d " % p["pid"], l)), None)
+    if not p["alive"]:
+        need(row is None, "exited pid %d hidden: %r" % (p["pid"], row))
+        continue
     if row is None:
         errors.append("no row for pid %d" % p["pid"]); continue
     want = " +".join(re.escape(fb(p["bytes"].get(c, 0))) for c in cols) + r" +%d$" % p["anomalies"]
-    need(re.search(want, row.rstrip()), "pid %d: %r !~ %r" % (p["pid"], row, want))
-    need(p["name"][:15] in row, "pid %d name" % p["pid"])
-    need(row[0] == ("R" if p["connected"] else "X" if not p["alive"] else "r"), "pid %d state %r" % (p["pid"], row[0]))
-row = next((l for l in pane if re.match(r"^R +%d " % h1, l)), "")
-need(re.search(r" 1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +1$", row.rstrip()), "holder 1 sent values: " + row)
-row = next((l for l in pane if re.match(r"^R +%d " % sim, l)), "")
+    need(re.search(want, cut(row)), "pid %d: %r !~ %r" % (p["pid"], row, want))
+    need(p["name"][:10] in row, "pid %d name" % p["pid"])
+    need(row[0] == ("R" if p["connected"] else "r"), "pid %d state %r" % (p["pid"], row[0]))
+    cmd = p.get("cmdline")
+    need(row[cx:].startswith(cmd[:20] if cmd else "N/A"), "pid %d command %r" % (p["pid"], row[cx:]))
+row = next((l for l in pane if re.match(r"^R[ >] +%d " % h1, l)), "")
+need(re.search(r" 1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +1$", cut(row)), "holder 1 sent values: " + row)
+row = next((l for l in pane if re.match(r"^R[ >] +%d " % sim, l)), "")
 need(re.search(r" 8-15 ", row), "the simulator process is on devices 8-15: " + row)
-need(re.search(r"^C +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$", text, re.M),
+need(re.search(r"^C[ >] +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$",
+               "\n".join(cut(l) for l in pane), re.M),
      "the counters-only process with N/A for KERNEL and anomalies")
 c = {k: {"count": n} for k, n in s["totals"]["class_count"].items()}
 diag = next((l for l in pane if l.startswith("DIAG")), "")
@@ -266,9 +281,49 @@ tm send-keys -t top x v
 capture pane6s "^LIVE ALLOCATION SITES"; check "any key closes help; v: the sites view" $?
 tm send-keys -t top v
 capture pane6 "DIAG .*dropped"; check "v wraps to devices" $?
+# selection: Home marks the first row; Down moves the mark to holder 1's row (the selection
+# follows the pid while the rows refresh); Enter opens its process view, Esc goes back
+tm send-keys -t top Home
+capture pane6a "^[RrC]> "; check "Home: the first process row is selected" $?
+first=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
+for _ in $(seq 20); do
+    grep -Eq "^R> +$h1 " "$tmp/pane6a" && break
+    tm send-keys -t top Down
+    prev=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
+    for _ in $(seq 100); do # the mark has left the previous row
+        tm capture-pane -p -t top >"$tmp/pane6a"
+        now=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
+        [ -n "$now" ] && [ "$now" != "$prev" ] && break
+        grep -Eq "^R> +$h1 " "$tmp/pane6a" && break
+        sleep 0.1
+    done
+done
+grep -Eq "^R> +$h1 " "$tmp/pane6a" && [ "$(grep -Ec "^.> " "$tmp/pane6a")" -eq 1 ] && [ "$first" != "$h1" ]
+check "Down: the selection moves to holder 1 (pid $h1, from $first), one row marked" $?
+tm send-keys -t top Enter
+capture pane6b "^PROCESS $h1  it_client  R  running" "^BYTES BY DEVICE  1 device" \
+    "^ +1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +7\.00 KiB *$" "anomalies 1 " "^command "
+check "Enter: holder 1's process view (who, counters, its bytes on device 1)" $?
+! grep -q "^PROCESSES" "$tmp/pane6b" && grep -q "Esc back" "$tmp/pane6b"
+check "the process view replaces the table; its footer says Esc goes back" $?
+tm send-keys -t top v
+sleep 0.3 # a key with no action: nothing to wait for but the absence of a change
+tm capture-pane -p -t top >"$tmp/pane6c"
+grep -q "^PROCESS $h1 " "$tmp/pane6c"; check "v does nothing in the process view" $?
+tm send-keys -t top Escape
+capture pane6d "^PROCESSES" "^R> +$h1 "; check "Esc: back to the table, holder 1 still selected" $?
+# exited processes: hidden by default (the title counts them), x shows them dimmed, x hides
+xpid=$(python3 -c "import json,sys; print(' '.join(str(p['pid']) for p in json.load(open(sys.argv[1]))['processes'] if not p['alive']))" "$tmp/status.json")
+! grep -Eq "^X +$xpid " "$tmp/pane6d" && grep -q "1 exited hidden (x shows)" "$tmp/pane6d"
+check "the exited client (pid $xpid) is hidden, counted in the title" $?
+tm send-keys -t top x
+capture pane6e "^X +$xpid +it_client" "exited shown .x hides."; check "x: the exited client is shown" $?
+tm send-keys -t top x
+capture pane6f "1 exited hidden .x shows." && ! grep -Eq "^X +$xpid " "$tmp/pane6f"
+check "x again: hidden" $?
 # device filter by number, sort keys
 tm send-keys -t top 2
-capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R +$h2 " "$tmp/pane7" && ! grep -Eq "^R +$h1 " "$tmp/pane7"
+capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R[ >] +$h2 " "$tmp/pane7" && ! grep -Eq "^R[ >] +$h1 " "$tmp/pane7"
 check "2: only device 2 and its process" $?
 tm send-keys -t top a s
 capture pane8 "sort l1 descending" && ! grep -q "device 2 only" "$tmp/pane8"; check "a: all devices; s: next sort column" $?
@@ -292,7 +347,7 @@ kill -TERM "$dpid"
 wait "$dpid" 2>/dev/null
 old=$dpid
 dpid=""
-capture pane13 "STALE" "lost .* ago" "^R +$h1 "
+capture pane13 "STALE" "lost .* ago" "^R[ >] +$h1 "
 check "daemon gone: STALE, the last frame kept" $?
 start_daemon; check "a new ttmemd starts" $?
 capture pane14 "ttmemd [0-9.]+ pid $dpid " && ! grep -q STALE "$tmp/pane14"
