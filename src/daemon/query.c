@@ -64,6 +64,9 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
         uint64_t top = q->top ? q->top : 10;
         est += (uint64_t)TTM_CAUSE__COUNT * 1024 + (TTM_CLASS__COUNT + 1) * top * 10;
     }
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES)) /* top sites of every process */
+        est += (ttm_registry_processes(d->reg, NULL, 0) + 1) * (q->top ? q->top : 10) *
+               (24 + TTM_MEMTYPE_COUNT * 10);
     return est;
 }
 
