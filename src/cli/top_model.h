@@ -173,6 +173,9 @@ typedef struct ttm_top_model {
      * by bytes); their stacks are symbolized once each into site_text, by stack id, while the
      * same daemon (pid, start) answers */
     bool want_sites;
+    /* the process view: set want_procsites and the refresh asks for each process's call sites
+     * too (snap.proc_sites, PROCSITES with STACKS), symbolized into the same cache */
+    bool want_procsites;
     struct ttm_sym *sym;      /* opened at the first symbolization */
     uint32_t sites_pid;
     uint64_t sites_start_ns;
@@ -217,8 +220,8 @@ uint64_t ttm__top_space_used(const uint64_t bytes[TTM_MEMTYPE_COUNT], uint32_t v
 /* True when there is nothing to show: no daemon rows ever and no shm region. */
 bool ttm__top_model_empty(const ttm_top_model *m);
 
-/* The text of an allocation stack of the sites view, or NULL when it was not symbolized (not
- * among the snapshot's live sites). */
+/* The text of an allocation stack of the sites view or the process view, or NULL when it was
+ * not symbolized (not among the snapshot's live sites or processes' sites). */
 const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t stack);
 
 /* The history of a device row, or NULL. */

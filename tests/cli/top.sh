@@ -58,7 +58,7 @@ capture() { # NAME PATTERN...: the pane into $tmp/NAME once every PATTERN is in 
     local name=$1 pat ok
     shift
     for _ in $(seq 600); do
-        tm capture-pane -p -t top >"$tmp/$name" 2>/dev/null
+        tm capture-pane -p -t "${tsess:-top}" >"$tmp/$name" 2>/dev/null
         ok=1
         for pat in "$@"; do
             grep -Eq -- "$pat" "$tmp/$name" || { ok=0; break; }
@@ -67,6 +67,42 @@ capture() { # NAME PATTERN...: the pane into $tmp/NAME once every PATTERN is in 
         sleep 0.1
     done
     echo "--- pane $name never matched all of: $*"
+    cat "$tmp/$name"
+    return 1
+}
+
+# to_top NAME: Up until the selection mark is on the table's first row (arrows, not Home: the
+# pane's terminal may send a Home the monitor's terminfo does not know); the pane in $tmp/NAME
+to_top() {
+    tm send-keys -t top Up Up Up Up Up Up Up Up Up Up Up Up
+    for _ in $(seq 600); do
+        tm capture-pane -p -t top >"$tmp/$1"
+        grep -A1 -E "^S +PID NAME" "$tmp/$1" | tail -1 | grep -Eq "^[RrC]> " && return 0
+        sleep 0.1
+    done
+    echo "--- pane $1: the first row is never selected:"
+    cat "$tmp/$1"
+    return 1
+}
+# select_pid NAME PID: to the first row, then Down until the selection mark is on PID's row
+# (each Down waits for the mark to leave the row it was on); the pane in $tmp/NAME
+select_pid() {
+    local name=$1 pid=$2 prev now
+    to_top "$name" || return 1
+    for _ in $(seq 30); do
+        grep -Eq "^[RrC]> +$pid " "$tmp/$name" && return 0
+        prev=$(grep -E "^[RrC]> " "$tmp/$name" | awk '{ print $2 }')
+        tm send-keys -t top Down
+        for _ in $(seq 100); do
+            tm capture-pane -p -t top >"$tmp/$name"
+            now=$(grep -E "^[RrC]> " "$tmp/$name" | awk '{ print $2 }')
+            [ -n "$now" ] && [ "$now" != "$prev" ] && break
+            sleep 0.1
+        done
+        [ "$now" = "$prev" ] && break # the last row: no further down
+    done
+    grep -Eq "^[RrC]> +$pid " "$tmp/$name" && return 0
+    echo "--- pane $name: pid $pid never selected:"
     cat "$tmp/$name"
     return 1
 }
@@ -88,6 +124,8 @@ bad "bad --width" 2 "--width wants a whole number" --once --width 5
 bad "unknown view" 2 "unknown view 'nope'" --once --view nope
 bad "unknown sort column" 2 "unknown column 'size'" --once --sort size
 bad "--once with --loop" 2 "exclude each other" --once --loop 1
+bad "--pid with --json" 2 "--pid opens the process view, which --json does not draw" --json --pid 5
+bad "a bad --pid" 2 "--pid wants a whole number" --once --pid 0
 bad "a missing value" 2 "missing its value" --once --socket
 bad "interactive without a terminal" 2 "not a terminal; use 'ttmem top --once'" --socket "$sock"
 bad "--once with nothing to monitor" 1 "nothing to monitor: ttmemd is not running at $sock" \
@@ -281,24 +319,11 @@ tm send-keys -t top x v
 capture pane6s "^LIVE ALLOCATION SITES"; check "any key closes help; v: the sites view" $?
 tm send-keys -t top v
 capture pane6 "DIAG .*dropped"; check "v wraps to devices" $?
-# selection: Home marks the first row; Down moves the mark to holder 1's row (the selection
+# selection: Up marks the first row; Down moves the mark to holder 1's row (the selection
 # follows the pid while the rows refresh); Enter opens its process view, Esc goes back
-tm send-keys -t top Home
-capture pane6a "^[RrC]> "; check "Home: the first process row is selected" $?
+to_top pane6a; check "Up: the first process row is selected" $?
 first=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
-for _ in $(seq 20); do
-    grep -Eq "^R> +$h1 " "$tmp/pane6a" && break
-    tm send-keys -t top Down
-    prev=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
-    for _ in $(seq 100); do # the mark has left the previous row
-        tm capture-pane -p -t top >"$tmp/pane6a"
-        now=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
-        [ -n "$now" ] && [ "$now" != "$prev" ] && break
-        grep -Eq "^R> +$h1 " "$tmp/pane6a" && break
-        sleep 0.1
-    done
-done
-grep -Eq "^R> +$h1 " "$tmp/pane6a" && [ "$(grep -Ec "^.> " "$tmp/pane6a")" -eq 1 ] && [ "$first" != "$h1" ]
+select_pid pane6a "$h1" && [ "$(grep -Ec "^.> " "$tmp/pane6a")" -eq 1 ] && [ "$first" != "$h1" ]
 check "Down: the selection moves to holder 1 (pid $h1, from $first), one row marked" $?
 tm send-keys -t top Enter
 capture pane6b "^PROCESS $h1  it_client  R  running" "^BYTES BY DEVICE  1 device" \
@@ -321,6 +346,53 @@ capture pane6e "^X +$xpid +it_client" "exited shown .x hides."; check "x: the ex
 tm send-keys -t top x
 capture pane6f "1 exited hidden .x shows." && ! grep -Eq "^X +$xpid " "$tmp/pane6f"
 check "x again: hidden" $?
+# the process view's allocation sites: a program run with TTMEM_STACKS=1 holds three 1 MiB
+# buffers allocated in hold_big and 4 KiB in main_leak; its view lists both, symbolized
+mkfifo "$tmp/sfifo"
+TTMEM=1 TTMEM_SOCKET="$sock" TTMEM_STACKS=1 "$build/tests/stacks/ttm_sites_fp" hold \
+    <"$tmp/sfifo" >"$tmp/sites.out" 2>>"$tmp/clients.err" &
+spid=$!
+pids+=("$spid")
+exec 9>"$tmp/sfifo"
+for _ in $(seq 1200); do grep -q . "$tmp/sites.out" && break; sleep 0.05; done
+[ "$(cat "$tmp/sites.out")" = held ]; check "the sites holder (pid $spid) holds its buffers" $?
+lb=$(grep -n 'SITE:hold_big' "$2/tests/stacks/sites_main.c" | cut -d: -f1)
+ll=$(grep -n 'SITE:main_leak' "$2/tests/stacks/sites_main.c" | cut -d: -f1)
+site_big="^ +3\.00 MiB +3 +99\.9% +DRAM +hold_big \(\S*/sites_main\.c:$lb\) \[ttm_sites_fp\]"
+site_leak="^ +4\.00 KiB +1 +0\.1% +DRAM +main_leak \(\S*/sites_main\.c:$ll\) \[ttm_sites_fp\]"
+# (a monitor of its own opened on the holder with --pid, beside the first one)
+tm new-session -d -s pv -x 160 -y 40 \
+    "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5 --pid $spid; echo \"exit=\$?\"; sleep 30"
+tsess=pv capture pane6h "^PROCESS $spid  ttm_sites_fp  R  running" \
+    "^LIVE ALLOCATION SITES  2 sites of pid $spid, bytes by allocation stack" "$site_big" \
+    "^ +<- hold \(\S*/sites_main\.c:[0-9]+\) \[ttm_sites_fp\]" "$site_leak"
+check "--pid: its process view, hold_big's 3 MiB first, then main_leak, with their callers" $?
+t=$(grep -n "^LIVE ALLOCATION SITES" "$tmp/pane6h" | cut -d: -f1)
+b=$(grep -En "$site_big" "$tmp/pane6h" | cut -d: -f1)
+l=$(grep -En "$site_leak" "$tmp/pane6h" | cut -d: -f1)
+[ -n "$t" ] && [ -n "$b" ] && [ -n "$l" ] && [ "$((t + 2))" -eq "$b" ] && [ "$b" -lt "$l" ]
+check "the sites are in bytes order under their title and header (lines $t, $b, $l)" $?
+tm send-keys -t pv Escape
+tsess=pv capture pane6i "^PROCESSES" "^R> +$spid "; check "Esc: back to the table, the holder selected" $?
+tm send-keys -t pv q
+tsess=pv capture pane6j "^exit=0"; check "q quits that monitor" $?
+tm kill-session -t pv
+# the same view as plain text: --once --pid
+"$ttmem" top --once --pid "$spid" --width 160 --socket "$sock" --shm-dir "$shm" >"$tmp/pid.txt" 2>&1
+check "--once --pid exits 0" $?
+grep -q "^PROCESS $spid  ttm_sites_fp" "$tmp/pid.txt" && grep -Eq "$site_big" "$tmp/pid.txt" &&
+    grep -Eq "$site_leak" "$tmp/pid.txt" && grep -q "^BYTES BY DEVICE  1 device" "$tmp/pid.txt" &&
+    ! grep -q "^PROCESSES" "$tmp/pid.txt"
+check "--once --pid: the process view, sites symbolized, no process table" $?
+"$ttmem" top --once --pid $$ --width 100 --socket "$sock" --shm-dir "$shm" >"$tmp/pidc.txt" 2>&1
+grep -q "^PROCESS $$  tt-metal-x  C  TT-Metal counters only" "$tmp/pidc.txt" &&
+    grep -q "LIVE ALLOCATION SITES  N/A: TT-Metal's regions have no call sites" "$tmp/pidc.txt"
+check "--once --pid of a TT-Metal counters-only process: no sites, N/A" $?
+"$ttmem" top --once --pid 999999 --width 100 --socket "$sock" --shm-dir "$shm" >"$tmp/pidx.txt" 2>&1
+grep -q "this process is no longer reported" "$tmp/pidx.txt"; check "--once --pid of an unknown pid says so" $?
+echo done >&9
+exec 9>&-
+for _ in $(seq 600); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 # device filter by number, sort keys
 tm send-keys -t top 2
 capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R[ >] +$h2 " "$tmp/pane7" && ! grep -Eq "^R[ >] +$h1 " "$tmp/pane7"

@@ -1277,6 +1277,77 @@ static void test_process_view(void **state)
     ttm__top_model_free(&m);
 }
 
+/* The process view's sites: the snapshot's PROCSITES rows of its pid, largest first, with
+ * share, memtypes and the frames symbolized (the model's cache); scrolled; the states. */
+static void test_process_view_sites(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "testhost", "/s", "/dev/shm");
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.proc_open = true;
+    st.proc_pid = 1005;
+    ttm_top_frame f = {0};
+    /* a daemon that sends no PROCSITES (an older one, or before the first answer with it) */
+    feed(&m, make_snap(4, 6, 3), NULL, 0, SEC);
+    layout(&m, &st, 120, 40, &f);
+    assert_true(has(&f, "waiting for the daemon's call sites of this process"));
+    /* pid 1005 holds 36 MiB: a site of 9 MiB (DRAM 6 + L1 3), one of 1 MiB without a stack;
+     * pid 1004's site is not its */
+    ttm_report *s = make_snap(4, 6, 3);
+    s->sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
+    s->nproc_sites = 12;
+    s->proc_sites = ttm__xcalloc(12, sizeof *s->proc_sites);
+    s->proc_sites[0] = (ttm_proc_site){.pid = 1004, .stack = 9, .count = 1, .bytes = 5 * MIB};
+    s->proc_sites[1] = (ttm_proc_site){.pid = 1005, .stack = 7, .count = 3, .bytes = 9 * MIB};
+    s->proc_sites[1].mem_bytes[TTM_MEM_DRAM] = 6 * MIB;
+    s->proc_sites[1].mem_bytes[TTM_MEM_L1] = 3 * MIB;
+    s->proc_sites[2] = (ttm_proc_site){.pid = 1005, .stack = 0, .count = 1, .bytes = MIB};
+    s->proc_sites[2].mem_bytes[TTM_MEM_TRACE] = MIB;
+    for (unsigned i = 3; i < 12; i++) /* more sites than a small terminal shows */
+        s->proc_sites[i] = (ttm_proc_site){.pid = 1005, .stack = 100 + i, .count = 1,
+                                           .bytes = 1024 - i};
+    feed(&m, s, NULL, 0, 2 * SEC);
+    static const char *const frames[] = {"hold_big (/src/app.c:44) [app]", "main (/src/app.c:60) [app]"};
+    m.site_text = ttm__xcalloc(1, sizeof *m.site_text);
+    m.cap_site_text = m.nsite_text = 1;
+    m.site_text[0].stack = 7;
+    m.site_text[0].nframes = 2;
+    for (unsigned k = 0; k < 2; k++)
+        m.site_text[0].frames[k] = ttm__xstrdup(frames[k]);
+    layout(&m, &st, 120, 60, &f);
+    int l = find_line(&f, "LIVE ALLOCATION SITES  11 sites of pid 1005, bytes by allocation stack");
+    if (l < 0)
+        dump(&f);
+    assert_true(l > find_line(&f, "BYTES BY DEVICE"));
+    assert_true(has(&f, "     bytes  buffers  share  memtypes       allocated at"));
+    assert_int_equal(find_line(&f, "  9.00 MiB        3  25.0%  DRAM+L1        hold_big (/src/app.c:44) [app]"),
+                     l + 2);
+    assert_int_equal(find_line(&f, "<- main (/src/app.c:60) [app]"), l + 3);
+    assert_int_equal(find_line(&f, "  1.00 MiB        1   2.8%  TRACE          (no call stack"), l + 4);
+    assert_true(has(&f, "(stack not in the snapshot)"));
+    assert_false(has(&f, "5.00 MiB        1")); /* pid 1004's */
+    /* a small terminal scrolls the list: from the third site */
+    st.scroll = 2;
+    layout(&m, &st, 100, 24, &f);
+    assert_int_equal(f.scroll, 2);
+    assert_true(f.scroll_max > 2);
+    assert_false(has(&f, "hold_big"));
+    assert_true(has(&f, "(stack not in the snapshot)"));
+    st.scroll = 1000;
+    layout(&m, &st, 100, 24, &f);
+    assert_int_equal(f.scroll, f.scroll_max);
+    /* a process without live buffers */
+    st.scroll = 0;
+    st.proc_pid = 1001;
+    layout(&m, &st, 120, 60, &f);
+    assert_true(has(&f, "LIVE ALLOCATION SITES  0 sites of pid 1001"));
+    assert_true(has(&f, "  no live buffers"));
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
 /* The COMMAND column: last, in the width left, cut with "...", N/A when unknown. */
 static void test_command_column(void **state)
 {
@@ -1372,6 +1443,7 @@ int main(void)
         cmocka_unit_test(test_selection),
         cmocka_unit_test(test_selection_scrolls),
         cmocka_unit_test(test_process_view),
+        cmocka_unit_test(test_process_view_sites),
         cmocka_unit_test(test_command_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
