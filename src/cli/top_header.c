@@ -111,8 +111,12 @@ void ttm__top_footer(ttm_top_lay *L)
         const char *key, *what;
     } hint;
     const hint view_items[] = {
-        {"h", "help"},     {"v", text[0]}, {"s<>", text[1]},
-        {"d0-9", text[2]}, {"c", text[3]}, {"p", st->paused ? "resume" : "pause"},
+        {"h", "help"},
+        {"v", text[0]},
+        {"s<>", text[1]},
+        {"d0-9", text[2]},
+        {"c", text[3]},
+        {"p", st->paused ? "resume" : "pause"},
         {"x", st->show_exited ? "hide exited" : "show exited"},
     };
     const hint proc_items[] = {

@@ -361,8 +361,8 @@ ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int
 
 const char *ttm__top_key_name(int key, char *buf, size_t len)
 {
-    static const char *const special[] = {"Up",  "Down", "PgUp",  "PgDn",
-                                          "Home", "End", "S-Tab", "Left"};
+    static const char *const special[] = {"Up",   "Down", "PgUp",  "PgDn",
+                                          "Home", "End",  "S-Tab", "Left"};
     if (key >= TTM_TOP_KEY_UP && key <= TTM_TOP_KEY_LEFT)
         snprintf(buf, len, "%s", special[key - TTM_TOP_KEY_UP]);
     else if (key == TTM_TOP_KEY_ENTER)

@@ -18,15 +18,13 @@ static const char *pv_state(const ttm_top_proc *p)
 }
 
 #define PV_NMEM 6 /* the memtypes the table shows, in the process table's order */
-static const unsigned pv_mem_order[PV_NMEM] = {TTM_MEM_DRAM,  TTM_MEM_L1,
-                                                      TTM_MEM_L1_SMALL, TTM_MEM_TRACE,
-                                                      TTM_MEM_CB,    TTM_MEM_KERNEL};
-static const char *const pv_mem_head[PV_NMEM] = {"DRAM",  "L1", "L1SML",
-                                                        "TRACE", "CB", "KERNL"};
+static const unsigned pv_mem_order[PV_NMEM] = {TTM_MEM_DRAM,  TTM_MEM_L1, TTM_MEM_L1_SMALL,
+                                               TTM_MEM_TRACE, TTM_MEM_CB, TTM_MEM_KERNEL};
+static const char *const pv_mem_head[PV_NMEM] = {"DRAM", "L1", "L1SML", "TRACE", "CB", "KERNL"};
 
 /* One line of the device table: label, the bytes per memtype and their sum. */
 static void pv_dev_line(ttm_top_lay *L, const char *label, const uint64_t bytes[TTM_MEMTYPE_COUNT],
-                     uint32_t valid)
+                        uint32_t valid)
 {
     char buf[TTM_FMT_LEN];
     int line = ttm__top_line(L);
@@ -112,8 +110,7 @@ static void pv_sites(ttm_top_lay *L, const ttm_top_proc *p)
     int line = ttm__top_line(L);
     int col = ttm__top_put(L, line, 0, TTM_TOP_A_TITLE, "LIVE ALLOCATION SITES");
     if (p->src == TTM_TOP_SRC_SHM) {
-        ttm__top_put(L, line, col + 2, TTM_TOP_A_NA,
-                     "N/A: TT-Metal's regions have no call sites");
+        ttm__top_put(L, line, col + 2, TTM_TOP_A_NA, "N/A: TT-Metal's regions have no call sites");
         return;
     }
     if (m->dstate == TTM_TOP_DAEMON_NONE || !(s->sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES))) {
@@ -128,8 +125,9 @@ static void pv_sites(ttm_top_lay *L, const ttm_top_proc *p)
     while (first + n < s->nproc_sites && s->proc_sites[first + n].pid == p->pid)
         n++;
     const ttm_proc_site *sites = &s->proc_sites[first];
-    ttm__top_putf(L, line, col, TTM_TOP_A_TITLE, "  %zu site%s of pid %u, bytes by allocation stack",
-                  n, n == 1 ? "" : "s", p->pid);
+    ttm__top_putf(L, line, col, TTM_TOP_A_TITLE,
+                  "  %zu site%s of pid %u, bytes by allocation stack", n, n == 1 ? "" : "s",
+                  p->pid);
     if (n == 0) {
         ttm__top_wrap(L, 2, TTM_TOP_A_DIM, "no live buffers");
         return;

@@ -1769,8 +1769,7 @@ static int proc_site_cmp(const void *a, const void *b)
     return x->stack < y->stack ? -1 : x->stack > y->stack;
 }
 
-size_t ttm_registry_proc_sites(const ttm_registry *reg, size_t top, ttm_proc_site *out,
-                               size_t cap)
+size_t ttm_registry_proc_sites(const ttm_registry *reg, size_t top, ttm_proc_site *out, size_t cap)
 {
     ttm_table t;
     ttm__table_init(&t, &psite_type, reg->st.live + 1);

@@ -149,8 +149,8 @@ static void test_report_section(void **state)
     /* the same report sent without the section (as an older daemon answers): none decoded */
     r.sections &= ~TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
     assert_int_equal(ttm_report_encode(&r, &b), TTM_OK);
-    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE,
-                                       &back, msg, sizeof msg),
+    assert_int_equal(ttm_report_decode(b.data + TTM_SNAP_HDR_SIZE, b.len - TTM_SNAP_HDR_SIZE, &back,
+                                       msg, sizeof msg),
                      TTM_OK);
     assert_false(back.sections & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES));
     assert_int_equal(back.nproc_sites, 0);
