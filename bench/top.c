@@ -31,6 +31,7 @@
 #include "cli/top_keys.c"
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
+#include "cli/top_proc.c"
 #include "cli/top_procs.c"
 #include "cli/top_sites.c"
 #include "cli/sites.c"

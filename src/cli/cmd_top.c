@@ -96,7 +96,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: ttmem top [-d SECONDS] [--iterations N] [--socket PATH] [--shm-dir DIR]\n"
-            "                 [--view VIEW] [--sort COLUMN] [--device N]\n"
+            "                 [--view VIEW] [--sort COLUMN] [--device N] [--exited] [--pid PID]\n"
             "       ttmem top --once | -l SECONDS [--iterations N] [--width N] [--height N]\n"
             "       ttmem top --json [--stacks] [-l SECONDS [--iterations N]]\n"
             "\n"
@@ -118,6 +118,9 @@ static void usage(FILE *out)
             "      --sort COLUMN     pid, name, devices, dram, l1, l1_small, trace, cb, kernel,\n"
             "                        anomalies\n"
             "      --device N        show device N only\n"
+            "      --exited          show the exited processes too (key x; hidden by default)\n"
+            "      --pid PID         open the process view of PID (its devices and allocation\n"
+            "                        sites; Esc goes back in the monitor)\n"
             "keys of the monitor (h shows them there):\n");
     char line[256];
     for (unsigned s = 0; s < TTM_TOP_KEYSEC__COUNT; s++)
@@ -140,6 +143,8 @@ static int parse_opts(int argc, char **argv, top_opts *o)
         {"view", required_argument, NULL, 'V'},
         {"sort", required_argument, NULL, 'S'},
         {"device", required_argument, NULL, 'F'},
+        {"exited", no_argument, NULL, 'X'},
+        {"pid", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -149,8 +154,8 @@ static int parse_opts(int argc, char **argv, top_opts *o)
     o->shm_dir = getenv("TTMEM_SHM_DIR");
     ttm_top_view view = TTM_TOP_VIEW_DEVICES;
     ttm_top_col sort = TTM_TOP_COL_DRAM;
-    bool filter = false;
-    uint64_t device = 0, v = 0;
+    bool filter = false, exited = false, pid_given = false;
+    uint64_t device = 0, v = 0, pid = 0;
     int c;
     opterr = 0;
     optind = 1;
@@ -208,6 +213,14 @@ static int parse_opts(int argc, char **argv, top_opts *o)
                 return 2;
             filter = true;
             break;
+        case 'X':
+            exited = true;
+            break;
+        case 'P':
+            if (parse_int("--pid", optarg, 1, INT32_MAX, &pid))
+                return 2;
+            pid_given = true;
+            break;
         case 'h':
             usage(stdout);
             return -1;
@@ -231,13 +244,37 @@ static int parse_opts(int argc, char **argv, top_opts *o)
     if (o->stacks && !o->json)
         return ttm_cli_fail("top: --stacks is for --json; the monitor shows call sites in its "
                             "sites view (key l, or --view sites)");
+    if (pid_given && o->json)
+        return ttm_cli_fail("top: --pid opens the process view, which --json does not draw; "
+                            "the JSON document has every process");
     unsigned refresh_ms = (unsigned)((o->loop_s > 0 ? o->loop_s : o->delay_s) * 1000.0 + 0.5);
     ttm__top_state_init(&o->st, refresh_ms);
     o->st.view = view;
     ttm__top_state_sort(&o->st, sort);
     o->st.filter = filter;
     o->st.filter_device = (uint32_t)device;
+    o->st.show_exited = exited;
+    if (pid_given) { /* the daemon's process; a TT-Metal one once the first refresh shows it */
+        o->st.proc_open = o->st.sel_set = true;
+        o->st.proc_src = o->st.sel_src = TTM_TOP_SRC_DAEMON;
+        o->st.proc_pid = o->st.sel_pid = (uint32_t)pid;
+    }
     return 0;
+}
+
+/* What the next refresh asks for: the call sites of the view shown. --pid names a pid, not a
+ * source: a pid only TT-Metal's regions report is theirs. */
+static void top_wants(ttm_top_model *m, ttm_top_state *st)
+{
+    m->want_sites = !st->proc_open && st->view == TTM_TOP_VIEW_SITES;
+    m->want_procsites = st->proc_open && st->proc_src == TTM_TOP_SRC_DAEMON;
+}
+
+static void top_pid_source(ttm_top_model *m, ttm_top_state *st)
+{
+    if (st->proc_open && ttm__top_proc_find(m, st->proc_src, st->proc_pid) == NULL &&
+        ttm__top_proc_find(m, TTM_TOP_SRC_SHM, st->proc_pid) != NULL)
+        st->proc_src = st->sel_src = TTM_TOP_SRC_SHM;
 }
 
 /* ---- plain text ---------------------------------------------------------------------------- */
@@ -291,12 +328,13 @@ static int run_text(top_opts *o, ttm_top_model *m)
     o->st.plain = true;
     for (uint64_t i = 0; !quit_signal && (frames == 0 || i < frames); i++) {
         uint64_t start = ttm__mono_ns();
-        m->want_sites = o->st.view == TTM_TOP_VIEW_SITES;
+        top_wants(m, &o->st);
         if (ttm__top_model_refresh(m, 2000, start) != TTM_OK) {
             ttm_cli_fail("top: out of memory");
             rc = 1;
             break;
         }
+        top_pid_source(m, &o->st);
         if (i == 0 && ttm__top_model_empty(m)) {
             rc = nothing_error(m);
             break;
@@ -413,11 +451,12 @@ static int run_interactive(top_opts *o, ttm_top_model *m)
         if (!st->paused && now >= next) {
             if (o->iterations > 0 && refreshes >= o->iterations)
                 break; /* the last frame has been shown for one interval */
-            m->want_sites = st->view == TTM_TOP_VIEW_SITES;
+            top_wants(m, st);
             if (ttm__top_model_refresh(m, timeout_ms, now) != TTM_OK) {
                 rc = 1;
                 break;
             }
+            top_pid_source(m, st);
             refreshes++;
             now = ttm__mono_ns();
             next = now + interval_ns;

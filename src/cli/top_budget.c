@@ -22,6 +22,20 @@ static int clamp_scroll(ttm_top_lay *L, int entries, int visible)
     return s;
 }
 
+/* clamp_scroll() of a list with a selection: the scroll moves just enough to show row sel. */
+static int follow_sel(ttm_top_lay *L, int entries, int visible, size_t sel)
+{
+    int s = clamp_scroll(L, entries, visible);
+    if (sel < (size_t)entries) {
+        if ((int)sel < s)
+            s = (int)sel;
+        else if ((int)sel >= s + visible)
+            s = (int)sel - visible + 1;
+    }
+    L->f->scroll = s;
+    return s;
+}
+
 static ttm_top_devmode pick_mode(const ttm_top_lay *L, size_t ndev, int budget)
 {
     if (L->st->devmode != TTM_TOP_DEV_AUTO)
@@ -35,7 +49,7 @@ static ttm_top_devmode pick_mode(const ttm_top_lay *L, size_t ndev, int budget)
     return TTM_TOP_DEV_LINE; /* scrolls */
 }
 
-static void view_devices(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
+static void view_devices(ttm_top_lay *L, ttm_top_row *rows, size_t nrows, size_t sel)
 {
     const ttm_top_model *m = L->m;
     size_t ndev = L->ndev;
@@ -46,7 +60,7 @@ static void view_devices(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
             ttm__top_put(L, ttm__top_line(L), 2, TTM_TOP_A_DIM, "no device has reported yet");
         ttm__top_devices_list(L, mode, -1, 0);
         ttm__top_line(L);
-        ttm__top_proc_table(L, rows, nrows, -1, 0, false);
+        ttm__top_proc_table(L, rows, nrows, -1, 0, false, sel);
         ttm__top_line(L);
         ttm__top_diag_table(L);
         ttm__top_transport(L);
@@ -81,11 +95,14 @@ static void view_devices(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
     }
     int left = L->limit - (int)L->f->nlines - 1; /* the diag line */
     if (dev_scroll) {
-        ttm__top_proc_table(L, rows, nrows, left, 0, true);
+        /* the scroll is the devices': the table starts where its selection shows */
+        int room = left - 3 < 1 ? 1 : left - 3;
+        int pfirst = (int)sel >= room ? (int)sel - room + 1 : 0;
+        ttm__top_proc_table(L, rows, nrows, left, pfirst, true, sel);
     } else {
         int pvisible = left - 2;
-        int pfirst = clamp_scroll(L, (int)nrows, pvisible < 1 ? 1 : pvisible);
-        ttm__top_proc_table(L, rows, nrows, left, pfirst, false);
+        int pfirst = follow_sel(L, (int)nrows, pvisible < 1 ? 1 : pvisible, sel);
+        ttm__top_proc_table(L, rows, nrows, left, pfirst, false, sel);
     }
     /* the diagnosis line sits right above the footer */
     while ((int)L->f->nlines < L->limit - 1 && ttm__top_line(L) >= 0) {
@@ -93,15 +110,15 @@ static void view_devices(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
     ttm__top_diag_summary(L);
 }
 
-static void view_processes(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
+static void view_processes(ttm_top_lay *L, ttm_top_row *rows, size_t nrows, size_t sel)
 {
     if (!L->bounded) {
-        ttm__top_proc_table(L, rows, nrows, -1, 0, false);
+        ttm__top_proc_table(L, rows, nrows, -1, 0, false, sel);
         return;
     }
     int left = L->limit - (int)L->f->nlines;
-    int first = clamp_scroll(L, (int)nrows, left - 2 < 1 ? 1 : left - 2);
-    ttm__top_proc_table(L, rows, nrows, left, first, false);
+    int first = follow_sel(L, (int)nrows, left - 2 < 1 ? 1 : left - 2, sel);
+    ttm__top_proc_table(L, rows, nrows, left, first, false, sel);
 }
 
 static void view_diagnosis(ttm_top_lay *L)
@@ -149,12 +166,17 @@ static void view_sites(ttm_top_lay *L)
 
 void ttm__top_view_body(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
 {
+    if (L->st->proc_open) {
+        ttm__top_proc_view(L);
+        return;
+    }
+    size_t sel = ttm__top_sel_row(L->m, L->st, rows, nrows);
     switch (L->st->view) {
     case TTM_TOP_VIEW_SITES:
         view_sites(L);
         break;
     case TTM_TOP_VIEW_PROCESSES:
-        view_processes(L, rows, nrows);
+        view_processes(L, rows, nrows, sel);
         break;
     case TTM_TOP_VIEW_DIAGNOSIS:
         view_diagnosis(L);
@@ -163,7 +185,7 @@ void ttm__top_view_body(ttm_top_lay *L, ttm_top_row *rows, size_t nrows)
         view_history(L);
         break;
     default:
-        view_devices(L, rows, nrows);
+        view_devices(L, rows, nrows, sel);
         break;
     }
 }

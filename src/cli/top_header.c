@@ -107,16 +107,31 @@ void ttm__top_footer(ttm_top_lay *L)
     else
         snprintf(text[2], sizeof text[2], "dev all");
     snprintf(text[3], sizeof text[3], "%s", modes[st->devmode % TTM_TOP_DEV__COUNT]);
-    const struct {
+    typedef struct {
         const char *key, *what;
-    } items[] = {
-        {"h", "help"},     {"v", text[0]}, {"s<>", text[1]},
-        {"d0-9", text[2]}, {"c", text[3]}, {"p", st->paused ? "resume" : "pause"},
+    } hint;
+    const hint view_items[] = {
+        {"h", "help"},
+        {"v", text[0]},
+        {"s<>", text[1]},
+        {"d0-9", text[2]},
+        {"c", text[3]},
+        {"p", st->paused ? "resume" : "pause"},
+        {"x", st->show_exited ? "hide exited" : "show exited"},
     };
+    const hint proc_items[] = {
+        {"h", "help"},
+        {"Esc", "back"},
+        {"Up/Down", "scroll"},
+        {"p", st->paused ? "resume" : "pause"},
+    };
+    const hint *items = st->proc_open ? proc_items : view_items;
+    size_t nitems = st->proc_open ? sizeof proc_items / sizeof proc_items[0]
+                                  : sizeof view_items / sizeof view_items[0];
     int line = ttm__top_line(L);
     int col = 0;
     int quit_at = L->w - 7; /* " q quit" sits at the right edge */
-    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+    for (size_t i = 0; i < nitems; i++) {
         int need = 1 + (int)strlen(items[i].key) + 1 + (int)strlen(items[i].what);
         if (col + need > quit_at)
             break;

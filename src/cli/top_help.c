@@ -11,8 +11,7 @@ static const char *const reading[] = {
     "  DRAM = DRAM(#)+TRACE(t)   L1 = L1(#)+L1_SMALL(s)+CB(c)+KERNEL(k)",
     "  green below 75% of capacity, yellow from 75%, red from 90%",
     "  S: R running, r no session, X exited, C TT-Metal counters, G ghost",
-    "  N/A: the source lacks the value (TT-Metal counters: capacity,",
-    "       peak, anomalies, KERNEL); never shown as 0",
+    "  N/A: the source lacks it (TT-Metal: capacity, peak, anomalies)",
     "  STALE: ttmemd stopped answering; last frame kept, retrying",
 };
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli/top_layout.h"
+#include "common/alloc.h"
 
 /* ---- the actions --------------------------------------------------------------------------- */
 
@@ -130,8 +131,72 @@ static ttm_top_action act_display(const ttm_top_keyctx *k, int arg)
     return TTM_TOP_ACT_REDRAW;
 }
 
-/* The scroll moves of the scroll row's bindings. */
+/* Shows or hides the exited processes; a selection that is hidden falls to the first row. */
+static ttm_top_action act_exited(const ttm_top_keyctx *k, int arg)
+{
+    (void)arg;
+    k->st->show_exited = !k->st->show_exited;
+    return TTM_TOP_ACT_REDRAW;
+}
+
+/* The moves of the move row's bindings. */
 enum { SCROLL_UP = 1, SCROLL_DOWN, SCROLL_PGUP, SCROLL_PGDN, SCROLL_HOME, SCROLL_END };
+
+/* The views with a process table, where the moves select a process. */
+static bool table_view(const ttm_top_state *st)
+{
+    return !st->proc_open &&
+           (st->view == TTM_TOP_VIEW_DEVICES || st->view == TTM_TOP_VIEW_PROCESSES);
+}
+
+/* The process table's rows as the frame shows them (rows: room for m->nprocs, freed by the
+ * caller); returns how many (0 also when memory is short). */
+static size_t table_rows(const ttm_top_keyctx *k, ttm_top_row **rows)
+{
+    *rows = NULL;
+    if (k->m->nprocs == 0 || (*rows = ttm__calloc(k->m->nprocs, sizeof **rows)) == NULL)
+        return 0;
+    return ttm__top_proc_rows(k->m, k->st, *rows, NULL);
+}
+
+/* Moves the selection by a move of the move row; the selected row is kept by pid. */
+static ttm_top_action select_move(const ttm_top_keyctx *k, int arg)
+{
+    ttm_top_state *st = k->st;
+    ttm_top_row *rows;
+    size_t n = table_rows(k, &rows);
+    if (n == 0) {
+        ttm__free(rows);
+        return TTM_TOP_ACT_REDRAW;
+    }
+    size_t cur = ttm__top_sel_row(k->m, st, rows, n), page = (size_t)k->page, to = cur;
+    switch (arg) {
+    case SCROLL_UP:
+        to = cur > 0 ? cur - 1 : 0;
+        break;
+    case SCROLL_DOWN:
+        to = cur + 1 < n ? cur + 1 : n - 1;
+        break;
+    case SCROLL_PGUP:
+        to = cur > page ? cur - page : 0;
+        break;
+    case SCROLL_PGDN:
+        to = cur + page < n ? cur + page : n - 1;
+        break;
+    case SCROLL_HOME:
+        to = 0;
+        break;
+    default:
+        to = n - 1;
+        break;
+    }
+    const ttm_top_proc *p = &k->m->procs[rows[to].proc];
+    st->sel_set = true;
+    st->sel_src = p->src;
+    st->sel_pid = p->pid;
+    ttm__free(rows);
+    return TTM_TOP_ACT_REDRAW;
+}
 
 /* Moves the first row shown of the list that does not fit; the layout clamps it. */
 static ttm_top_action act_scroll(const ttm_top_keyctx *k, int arg)
@@ -161,21 +226,57 @@ static ttm_top_action act_scroll(const ttm_top_keyctx *k, int arg)
     return TTM_TOP_ACT_REDRAW;
 }
 
+/* In a process table the moves select a process; elsewhere they scroll. */
+static ttm_top_action act_move(const ttm_top_keyctx *k, int arg)
+{
+    return table_view(k->st) ? select_move(k, arg) : act_scroll(k, arg);
+}
+
+/* Opens the process view of the selected process (fetched at once: its call sites are asked
+ * for while the view is shown). */
+static ttm_top_action act_open(const ttm_top_keyctx *k, int arg)
+{
+    (void)arg;
+    ttm_top_state *st = k->st;
+    ttm_top_row *rows;
+    size_t n = table_rows(k, &rows);
+    if (n == 0) {
+        ttm__free(rows);
+        return TTM_TOP_ACT_NONE;
+    }
+    const ttm_top_proc *p = &k->m->procs[rows[ttm__top_sel_row(k->m, st, rows, n)].proc];
+    st->sel_set = st->proc_open = true;
+    st->sel_src = st->proc_src = p->src;
+    st->sel_pid = st->proc_pid = p->pid;
+    st->scroll = 0;
+    ttm__free(rows);
+    return TTM_TOP_ACT_REFRESH;
+}
+
+static ttm_top_action act_back(const ttm_top_keyctx *k, int arg)
+{
+    (void)arg;
+    k->st->proc_open = false;
+    k->st->scroll = 0;
+    return TTM_TOP_ACT_REDRAW;
+}
+
 /* ---- the table ----------------------------------------------------------------------------- */
 
 #define VIEW TTM_TOP_MODE_VIEW
 #define HELP TTM_TOP_MODE_HELP
+#define PROC TTM_TOP_MODE_PROC
 
 /* In help-screen order; a section's rows share one line of it, which fits the smallest
  * terminal (TTM_TOP_MIN_WIDTH columns): tests/unit/test_top_layout.c checks it. A row is its
  * name, section, modes and action, then its bindings and help on the lines under them. */
 /* clang-format off */
 const ttm_top_key ttm__top_keys[] = {
-    {"help", TTM_TOP_KEYSEC_GENERAL, VIEW, act_help,
+    {"help", TTM_TOP_KEYSEC_GENERAL, VIEW | PROC, act_help,
      {{'h'}, {'?'}}, "help (any key closes it)"},
-    {"pause", TTM_TOP_KEYSEC_GENERAL, VIEW, act_pause,
+    {"pause", TTM_TOP_KEYSEC_GENERAL, VIEW | PROC, act_pause,
      {{'p'}, {' '}}, "pause/resume"},
-    {"quit", TTM_TOP_KEYSEC_GENERAL, VIEW | HELP, act_quit,
+    {"quit", TTM_TOP_KEYSEC_GENERAL, VIEW | HELP | PROC, act_quit,
      {{'q'}, {'Q'}}, "quit"},
     {"view", TTM_TOP_KEYSEC_VIEW, VIEW, act_view,
      {{'v', 0, 1}, {'\t', 0, 1}, {TTM_TOP_KEY_BTAB, 0, -1, true}},
@@ -194,17 +295,25 @@ const ttm_top_key ttm__top_keys[] = {
      {{'a'}}, "all devices"},
     {"display", TTM_TOP_KEYSEC_DISPLAY, VIEW, act_display,
      {{'c'}}, "device display: auto, full, line (1 per device), grid"},
-    {"scroll", TTM_TOP_KEYSEC_SCROLL, VIEW, act_scroll,
+    {"open", TTM_TOP_KEYSEC_PROCESS, VIEW, act_open,
+     {{TTM_TOP_KEY_ENTER}}, "open process"},
+    {"back", TTM_TOP_KEYSEC_PROCESS, PROC, act_back,
+     {{TTM_TOP_KEY_ESC}, {TTM_TOP_KEY_BACKSPACE}, {TTM_TOP_KEY_LEFT}}, "back"},
+    {"exited", TTM_TOP_KEYSEC_PROCESS, VIEW, act_exited,
+     {{'x'}}, "show/hide exited"},
+    {"move", TTM_TOP_KEYSEC_SCROLL, VIEW | PROC, act_move,
      {{TTM_TOP_KEY_UP, 0, SCROLL_UP}, {TTM_TOP_KEY_DOWN, 0, SCROLL_DOWN},
+      {'k', 0, SCROLL_UP}, {'j', 0, SCROLL_DOWN},
       {TTM_TOP_KEY_PGUP, 0, SCROLL_PGUP}, {TTM_TOP_KEY_PGDN, 0, SCROLL_PGDN},
       {TTM_TOP_KEY_HOME, 0, SCROLL_HOME}, {TTM_TOP_KEY_END, 0, SCROLL_END}},
-     "scroll the list that does not fit"},
+     "select a process, else scroll"},
 };
 /* clang-format on */
 const size_t ttm__top_nkeys = sizeof ttm__top_keys / sizeof ttm__top_keys[0];
 
 #undef VIEW
 #undef HELP
+#undef PROC
 
 /* ---- lookup and dispatch ------------------------------------------------------------------- */
 
@@ -232,7 +341,9 @@ ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int
         return TTM_TOP_ACT_NONE;
     if (key == TTM_TOP_KEY_RESIZE)
         return TTM_TOP_ACT_REDRAW;
-    unsigned mode = st->help ? TTM_TOP_MODE_HELP : TTM_TOP_MODE_VIEW;
+    unsigned mode = st->help        ? TTM_TOP_MODE_HELP
+                    : st->proc_open ? TTM_TOP_MODE_PROC
+                                    : TTM_TOP_MODE_VIEW;
     int arg = 0;
     const ttm_top_key *k = ttm__top_key_find(key, mode, &arg);
     ttm_top_keyctx c = {st, m, key, now_ns, page < 1 ? 1 : page, st->typing};
@@ -250,9 +361,16 @@ ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int
 
 const char *ttm__top_key_name(int key, char *buf, size_t len)
 {
-    static const char *const special[] = {"Up", "Down", "PgUp", "PgDn", "Home", "End", "S-Tab"};
-    if (key >= TTM_TOP_KEY_UP && key <= TTM_TOP_KEY_BTAB)
+    static const char *const special[] = {"Up",   "Down", "PgUp",  "PgDn",
+                                          "Home", "End",  "S-Tab", "Left"};
+    if (key >= TTM_TOP_KEY_UP && key <= TTM_TOP_KEY_LEFT)
         snprintf(buf, len, "%s", special[key - TTM_TOP_KEY_UP]);
+    else if (key == TTM_TOP_KEY_ENTER)
+        snprintf(buf, len, "Enter");
+    else if (key == TTM_TOP_KEY_ESC)
+        snprintf(buf, len, "Esc");
+    else if (key == TTM_TOP_KEY_BACKSPACE)
+        snprintf(buf, len, "BS");
     else if (key == ' ')
         snprintf(buf, len, "space");
     else if (key == '\t')
@@ -289,6 +407,30 @@ const char *ttm__top_key_label(const ttm_top_key *k, bool markdown, char *buf, s
             o = cat(buf, len, o, ttm__top_key_name(b->last, name, sizeof name));
             o = cat(buf, len, o, q);
         }
+    }
+    return buf;
+}
+
+const char *ttm__top_key_works(const ttm_top_key *k, char *buf, size_t len)
+{
+    static const struct {
+        unsigned mode;
+        const char *where;
+    } where[] = {{TTM_TOP_MODE_VIEW, "in a view"},
+                 {TTM_TOP_MODE_PROC, "the process view"},
+                 {TTM_TOP_MODE_HELP, "the help screen"}};
+    size_t o = 0, n = 0, total = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++)
+        total += (k->modes & where[i].mode) != 0;
+    for (size_t i = 0; i < sizeof where / sizeof where[0]; i++) {
+        if (!(k->modes & where[i].mode))
+            continue;
+        if (n > 0)
+            o = cat(buf, len, o, n + 1 == total ? " and " : ", ");
+        o = cat(buf, len, o, n == 0 && where[i].mode != TTM_TOP_MODE_VIEW ? "in " : "");
+        o = cat(buf, len, o, where[i].where);
+        n++;
     }
     return buf;
 }

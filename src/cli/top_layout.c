@@ -152,7 +152,8 @@ int ttm__top_layout(const ttm_top_model *m, const ttm_top_state *st, int width, 
         f->rows = r;
         f->cap_rows = m->nprocs;
     }
-    size_t nrows = m->nprocs ? ttm__top_proc_rows(m, st, f->rows) : 0;
+    f->hidden = 0;
+    size_t nrows = m->nprocs ? ttm__top_proc_rows(m, st, f->rows, &f->hidden) : 0;
     if (m->ndevices > f->cap_devs) {
         size_t *d = ttm__reallocarray(f->devs, m->ndevices, sizeof *d);
         if (d == NULL) {

@@ -92,6 +92,13 @@ typedef struct ttm_top_state {
     bool typing;             /* digits typed for a device number ... */
     uint32_t typed;          /* ... their value so far */
     uint64_t typed_ns;       /* ... and when the last one came */
+    bool show_exited;        /* exited (X) and ghost (G) processes in the table (key x) */
+    bool sel_set;            /* a process is selected (else the table's first row is) ... */
+    ttm_top_src sel_src;     /* ... this one: the selection follows it across refreshes */
+    uint32_t sel_pid;
+    bool proc_open;          /* the process view of (proc_src, proc_pid) is shown */
+    ttm_top_src proc_src;
+    uint32_t proc_pid;
 } ttm_top_state;
 
 /* Attributes of spans. Colours are the view's business; the layout says what a cell means. */
@@ -108,6 +115,7 @@ typedef enum ttm_top_attr {
     TTM_TOP_A_STALE,   /* the daemon was lost: the frame shows old data */
     TTM_TOP_A_KEY,     /* a key in the hints */
     TTM_TOP_A_SHM,     /* counters-only rows (TT-Metal shared memory) */
+    TTM_TOP_A_SELECTED, /* the selected process's row */
     TTM_TOP_A__COUNT
 } ttm_top_attr;
 #define TTM_TOP_A_GRAPH 0x80u /* or'ed into an attribute: history graph level glyphs */
@@ -139,6 +147,7 @@ typedef struct ttm_top_frame {
     bool too_small;           /* the frame is the one-line "too small" message */
     int scroll;               /* the scroll applied */
     int scroll_max;           /* the largest useful scroll of the view's list */
+    size_t hidden;            /* exited processes the table does not show (st->show_exited) */
     /* owned storage */
     size_t cap_lines, cap_spans, cap_rows, cap_devs;
     ttm_top_row *rows;
@@ -160,9 +169,20 @@ void ttm__top_frame_free(ttm_top_frame *f);
 /* Line i of a frame (width bytes, NUL-terminated). i must be < f->nlines. */
 const char *ttm__top_frame_line(const ttm_top_frame *f, size_t i);
 
-/* The process rows the table would show, sorted and filtered as st says, into rows (room for
- * m->nprocs). Returns how many. */
-size_t ttm__top_proc_rows(const ttm_top_model *m, const ttm_top_state *st, ttm_top_row *rows);
+/* The process rows the table would show, sorted and filtered as st says (exited ones only
+ * with st->show_exited), into rows (room for m->nprocs). Returns how many; *hidden (may be
+ * NULL) gets how many exited processes were left out. */
+size_t ttm__top_proc_rows(const ttm_top_model *m, const ttm_top_state *st, ttm_top_row *rows,
+                          size_t *hidden);
+
+/* The index in rows of the selected process: the row of (st->sel_src, st->sel_pid), else 0
+ * (the first row: nothing selected yet, or the selected process is no longer shown). */
+size_t ttm__top_sel_row(const ttm_top_model *m, const ttm_top_state *st, const ttm_top_row *rows,
+                        size_t nrows);
+
+/* The model's process (st->proc_src, st->proc_pid) of the process view, or NULL when it is no
+ * longer reported. */
+const ttm_top_proc *ttm__top_proc_find(const ttm_top_model *m, ttm_top_src src, uint32_t pid);
 
 /* The attribute of a use level: OK below 75% of capacity, WARN from 75%, CRIT from 90%; NA when
  * the capacity is unknown (0). */
@@ -191,8 +211,12 @@ enum {
     TTM_TOP_KEY_HOME,
     TTM_TOP_KEY_END,
     TTM_TOP_KEY_BTAB,
+    TTM_TOP_KEY_LEFT,
     TTM_TOP_KEY_RESIZE
 };
+#define TTM_TOP_KEY_ENTER '\r'   /* Enter (the view maps the keypad's Enter to it) */
+#define TTM_TOP_KEY_ESC 27
+#define TTM_TOP_KEY_BACKSPACE 127 /* the view maps the terminal's Backspace to it */
 
 /* What the loop must do after a key. */
 typedef enum ttm_top_action {
@@ -218,6 +242,8 @@ ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int
 /* The modes a key works in, as bits. */
 #define TTM_TOP_MODE_VIEW 0x1u /* a view is shown */
 #define TTM_TOP_MODE_HELP 0x2u /* the help screen is shown (a key bound in no row closes it) */
+#define TTM_TOP_MODE_PROC 0x4u /* the process view is shown */
+#define TTM_TOP_MODE_ALL 0x7u
 
 /* The sections of the help screen in their order, X(name, title): each is one line of it. */
 #define TTM_TOP_KEYSEC_MAP(X)                                                                   \
@@ -226,7 +252,8 @@ ttm_top_action ttm__top_state_key(ttm_top_state *st, const ttm_top_model *m, int
     X(SORT, "sorting")                                                                          \
     X(FILTER, "device filter")                                                                  \
     X(DISPLAY, "device display")                                                                \
-    X(SCROLL, "scrolling")
+    X(PROCESS, "processes")                                                                     \
+    X(SCROLL, "selection and scrolling")
 
 typedef enum ttm_top_keysec {
 #define TTM__TOP_KEYSEC_ENUM(name, title) TTM_TOP_KEYSEC_##name,
@@ -253,7 +280,7 @@ typedef struct ttm_top_keyctx {
     bool typing;     /* a device number was being typed before this key */
 } ttm_top_keyctx;
 
-#define TTM_TOP_KEY_BINDS 7 /* bindings of a row, with the ending 0 */
+#define TTM_TOP_KEY_BINDS 9 /* bindings of a row, with the ending 0 */
 
 /* One row of the key table: a key (its bindings), what it does, the modes it works in, its
  * help line and its section of the help screen. The state machine, the help screen, the
@@ -278,6 +305,10 @@ const ttm_top_key *ttm__top_key_find(int key, unsigned mode, int *arg);
 /* A key's name as the help shows it: "v", "Tab", "S-Tab", "space", "PgUp" (at least 8 bytes;
  * returns buf). */
 const char *ttm__top_key_name(int key, char *buf, size_t len);
+
+/* Where a row's keys work, as docs/TOP.md's key list says it: "in a view", "in a view and
+ * the process view", ... Returns buf (cut to len). */
+const char *ttm__top_key_works(const ttm_top_key *k, char *buf, size_t len);
 
 /* A row's keys as the help shows them, "v Tab / S-Tab", "0-9"; with backticks around each
  * name (markdown), "`v` `Tab` / `S-Tab`". Returns buf (cut to len). */

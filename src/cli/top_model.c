@@ -180,6 +180,7 @@ static int daemon_rows(ttm_top_model *m, const ttm_report *s)
             p->src = TTM_TOP_SRC_DAEMON;
             p->pid = sp->stats.pid;
             copy_name(p->name, sizeof p->name, sp->name, sizeof sp->name);
+            p->cmdline = sp->cmdline;
             p->valid = TTM_TOP_V_MEM_ALL | TTM_TOP_V_ANOM;
             p->alive = sp->stats.alive;
             p->connected = sp->connected;
@@ -633,22 +634,30 @@ const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t st
     return NULL;
 }
 
-/* Symbolizes the stacks of snap's live sites that site_text does not hold yet (each once per
- * daemon: another pid or start time starts the cache over, as does a full one). I/O: it reads
- * the modules' files. */
+/* The stack of the i-th site to symbolize: the live sites, then the processes' sites. */
+static uint32_t site_stack(const ttm_report *snap, size_t i)
+{
+    return i < snap->nlive_sites ? snap->live_sites[i].stack
+                                 : snap->proc_sites[i - snap->nlive_sites].stack;
+}
+
+/* Symbolizes the stacks of snap's live sites and processes' sites that site_text does not hold
+ * yet (each once per daemon: another pid or start time starts the cache over, as does a full
+ * one). I/O: it reads the modules' files. */
 static void sites_symbolize(ttm_top_model *m, ttm_report *snap)
 {
     uint64_t start = snap->daemon.now_ns - snap->daemon.uptime_ns;
+    size_t nsites = snap->nlive_sites + snap->nproc_sites;
     if (snap->daemon.pid != m->sites_pid || start != m->sites_start_ns ||
-        m->nsite_text + snap->nlive_sites > TTM_TOP_SITE_CACHE) {
+        m->nsite_text + nsites > TTM_TOP_SITE_CACHE) {
         site_text_clear(m);
         m->sites_pid = snap->daemon.pid;
         m->sites_start_ns = start;
     }
     if (m->sym == NULL && ttm_sym_open(&m->sym) != TTM_OK)
         m->sym = NULL; /* frames stay module+offset */
-    for (size_t i = 0; i < snap->nlive_sites; i++) {
-        uint32_t id = snap->live_sites[i].stack;
+    for (size_t i = 0; i < nsites && i < TTM_TOP_SITE_CACHE; i++) {
+        uint32_t id = site_stack(snap, i);
         ttm_report_stack *st = (ttm_report_stack *)ttm_cli_stack(snap, id);
         if (st == NULL || ttm__top_model_site(m, id) != NULL)
             continue;
@@ -681,13 +690,15 @@ int ttm__top_model_refresh(ttm_top_model *m, int timeout_ms, uint64_t now_ns)
         snprintf(msg, sizeof msg, "socket path too long");
     } else {
         ttm_snap_query q = {.sections = TTM_SNAP_WANT_STATUS};
-        if (m->want_sites)
+        if (m->want_sites || m->want_procsites)
             q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+        if (m->want_procsites)
+            q.sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
         qerr = ttm_report_fetch(qpath, &q, timeout_ms, &snap, msg, sizeof msg);
         have = qerr == TTM_OK;
         if (have)
             seed_from_daemon(m, &snap, qpath, timeout_ms, now_ns);
-        if (have && m->want_sites)
+        if (have && (m->want_sites || m->want_procsites))
             sites_symbolize(m, &snap);
         if (!have && msg[0] == '\0')
             snprintf(msg, sizeof msg, "%s", ttm_strerror(qerr));

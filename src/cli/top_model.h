@@ -98,6 +98,7 @@ typedef struct ttm_top_proc {
     ttm_top_src src;
     uint32_t pid;
     char name[TTM_TOP_NAME_LEN];
+    const char *cmdline; /* the arguments joined by spaces (in m->snap), NULL = unknown */
     uint32_t valid;      /* TTM_TOP_V_MEM bits (same on every device), TTM_TOP_V_ANOM */
     bool alive;          /* not yet exited (shm: kill(pid, 0) did not say ESRCH) */
     bool connected;      /* daemon: a session holds its ring */
@@ -178,6 +179,9 @@ typedef struct ttm_top_model {
      * by bytes); their stacks are symbolized once each into site_text, by stack id, while the
      * same daemon (pid, start) answers */
     bool want_sites;
+    /* the process view: set want_procsites and the refresh asks for each process's call sites
+     * too (snap.proc_sites, PROCSITES with STACKS), symbolized into the same cache */
+    bool want_procsites;
     struct ttm_sym *sym;      /* opened at the first symbolization */
     uint32_t sites_pid;
     uint64_t sites_start_ns;
@@ -222,8 +226,8 @@ uint64_t ttm__top_space_used(const uint64_t bytes[TTM_MEMTYPE_COUNT], uint32_t v
 /* True when there is nothing to show: no daemon rows ever and no shm region. */
 bool ttm__top_model_empty(const ttm_top_model *m);
 
-/* The text of an allocation stack of the sites view, or NULL when it was not symbolized (not
- * among the snapshot's live sites). */
+/* The text of an allocation stack of the sites view or the process view, or NULL when it was
+ * not symbolized (not among the snapshot's live sites or processes' sites). */
 const ttm_top_site_text *ttm__top_model_site(const ttm_top_model *m, uint32_t stack);
 
 /*

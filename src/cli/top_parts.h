@@ -48,10 +48,18 @@ int ttm__top_devices_list(ttm_top_lay *L, ttm_top_devmode mode, int rows, int fi
 /* ---- top_procs.c ---- */
 
 /* The process table: title, header and rows in at most `lines` lines (-1: all rows), from
- * row `first`; hint_more ends a cut table with "... N more" instead of a scroll note.
- * Returns how many rows did not fit. */
+ * row `first`; hint_more ends a cut table with "... N more" instead of a scroll note; row sel
+ * is marked as the selection (SIZE_MAX: none; never in a plain frame). The title says how many
+ * exited processes are hidden (L->f->hidden). Returns how many rows did not fit. */
 size_t ttm__top_proc_table(ttm_top_lay *L, const ttm_top_row *rows, size_t nrows, int lines,
-                           int first, bool hint_more);
+                           int first, bool hint_more, size_t sel);
+
+/* ---- top_proc.c ---- */
+
+/* The process view of (st->proc_src, st->proc_pid): who it is (pid, name, state, command
+ * line), its counters, its bytes by device and memtype, then its live allocation sites from
+ * the snapshot's PROCSITES section, scrolled from site st->scroll (clamped: f->scroll). */
+void ttm__top_proc_view(ttm_top_lay *L);
 
 /* ---- top_diag.c ---- */
 

@@ -1,7 +1,8 @@
 /*
  * top_procs.c — the process table of `ttmem top`: the rows (restricted to the filtered device,
  * sorted by any column, N/A last) and their drawing: state, pid, name, devices, bytes per
- * memtype, anomalies; exited processes dimmed, the sorted column's header highlighted.
+ * memtype, anomalies, the command line in what is left of the width; exited processes hidden
+ * unless shown (then dimmed), the selected row marked, the sorted column's header highlighted.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,9 +69,10 @@ static int cmp_row(const void *a, const void *b, void *arg)
     return px->src < py->src ? -1 : px->src > py->src;
 }
 
-size_t ttm__top_proc_rows(const ttm_top_model *m, const ttm_top_state *st, ttm_top_row *rows)
+size_t ttm__top_proc_rows(const ttm_top_model *m, const ttm_top_state *st, ttm_top_row *rows,
+                          size_t *hidden)
 {
-    size_t n = 0;
+    size_t n = 0, nhidden = 0;
     for (size_t i = 0; i < m->nprocs; i++) {
         const ttm_top_proc *p = &m->procs[i];
         ttm_top_row *r = &rows[n];
@@ -87,13 +89,40 @@ size_t ttm__top_proc_rows(const ttm_top_model *m, const ttm_top_state *st, ttm_t
             for (unsigned t = 0; t < TTM_MEMTYPE_COUNT; t++)
                 r->bytes[t] += pd->bytes[t];
         }
+        if (on && !p->alive && !st->show_exited) {
+            nhidden++;
+            on = false;
+        }
         if (on)
             n++;
     }
     sort_ctx c = {m, st->sort, st->ascending};
     if (n > 1)
         qsort_r(rows, n, sizeof *rows, cmp_row, &c);
+    if (hidden != NULL)
+        *hidden = nhidden;
     return n;
+}
+
+size_t ttm__top_sel_row(const ttm_top_model *m, const ttm_top_state *st, const ttm_top_row *rows,
+                        size_t nrows)
+{
+    if (!st->sel_set)
+        return 0;
+    for (size_t i = 0; i < nrows; i++) {
+        const ttm_top_proc *p = &m->procs[rows[i].proc];
+        if (p->pid == st->sel_pid && p->src == st->sel_src)
+            return i;
+    }
+    return 0;
+}
+
+const ttm_top_proc *ttm__top_proc_find(const ttm_top_model *m, ttm_top_src src, uint32_t pid)
+{
+    for (size_t i = 0; i < m->nprocs; i++)
+        if (m->procs[i].pid == pid && m->procs[i].src == src)
+            return &m->procs[i];
+    return NULL;
 }
 
 /* "0-7", "0,2,5", "32 devs"; under a filter, the filtered device. */
@@ -138,15 +167,23 @@ static void fmt_devs(const ttm_top_lay *L, const ttm_top_proc *p, char *buf, siz
 typedef struct ptab {
     int x[TTM_TOP_COL__COUNT];
     int w[TTM_TOP_COL__COUNT];
+    int cmd_x, cmd_w; /* the COMMAND column: what is left of the width (cmd_w 0: no room) */
 } ptab;
+
+#define TTM_TOP_CMD_MIN 9 /* the COMMAND column's narrowest width */
 
 static void ptab_geometry(const ttm_top_lay *L, ptab *g)
 {
     int bw = L->wide ? 9 : 5;
     int fixed = 2 + 7 + 1 + 1 + 7 + 6 * (1 + bw) + (1 + bw);
-    int nw = L->w - fixed;
-    if (nw > (L->wide ? 32 : 20))
-        nw = L->wide ? 32 : 20;
+    int cap = L->wide ? 32 : 20, avail = L->w - fixed;
+    /* the COMMAND column gets 22 cells or more while the name keeps 10 (at 80 columns the
+     * name has 10 and the command 9); narrower, the name takes it all */
+    int nw = avail - 1 - 22;
+    if (nw < 10)
+        nw = avail - 1 - TTM_TOP_CMD_MIN >= 10 ? 10 : avail;
+    if (nw > cap)
+        nw = cap;
     if (nw < 4)
         nw = 4;
     int x = 2;
@@ -164,6 +201,20 @@ static void ptab_geometry(const ttm_top_lay *L, ptab *g)
         g->w[c] = bw;
         x += 1 + bw;
     }
+    g->cmd_x = x + 1;
+    g->cmd_w = L->w - g->cmd_x >= TTM_TOP_CMD_MIN ? L->w - g->cmd_x : 0;
+}
+
+/* s left-aligned from col in width cells, its end replaced by "..." when it is longer. */
+static void put_cut(ttm_top_lay *L, int line, int col, int width, unsigned attr, const char *s)
+{
+    size_t n = strlen(s);
+    if ((int)n <= width) {
+        ttm__top_putl(L, line, col, width, attr, s);
+        return;
+    }
+    ttm__top_putl(L, line, col, width - 3, attr, s);
+    ttm__top_put(L, line, col + width - 3, TTM_TOP_A_DIM, "...");
 }
 
 static const char *col_header(const ttm_top_lay *L, ttm_top_col c)
@@ -187,13 +238,17 @@ static void proc_header(ttm_top_lay *L, const ptab *g)
         else
             ttm__top_putr(L, line, g->x[c], g->w[c], attr, col_header(L, (ttm_top_col)c));
     }
+    if (g->cmd_w > 0)
+        ttm__top_putl(L, line, g->cmd_x, g->cmd_w, TTM_TOP_A_TITLE, "COMMAND");
 }
 
-static void proc_row(ttm_top_lay *L, const ptab *g, const ttm_top_row *r)
+static void proc_row(ttm_top_lay *L, const ptab *g, const ttm_top_row *r, bool selected)
 {
     const ttm_top_proc *p = &L->m->procs[r->proc];
     char buf[256];
     int line = ttm__top_line(L);
+    if (selected) /* a mark the text keeps too, under the highlight */
+        ttm__top_put(L, line, 1, TTM_TOP_A_SELECTED, ">");
     bool dim = !p->alive;
     unsigned base = dim ? TTM_TOP_A_DIM : TTM_TOP_A_NORMAL;
     const char *state = p->src == TTM_TOP_SRC_SHM ? (p->alive ? "C" : "G")
@@ -217,12 +272,20 @@ static void proc_row(ttm_top_lay *L, const ptab *g, const ttm_top_row *r)
                       p->anomalies ? TTM_TOP_A_CRIT : base, ttm__top_fmt_num(buf, p->anomalies));
     else
         ttm__top_putr(L, line, g->x[TTM_TOP_COL_ANOM], g->w[TTM_TOP_COL_ANOM], TTM_TOP_A_NA, "N/A");
+    if (g->cmd_w > 0) {
+        if (p->cmdline != NULL && p->cmdline[0] != '\0')
+            put_cut(L, line, g->cmd_x, g->cmd_w, base, p->cmdline);
+        else
+            ttm__top_putl(L, line, g->cmd_x, g->cmd_w, TTM_TOP_A_NA, "N/A");
+    }
+    if (selected) /* the highlight covers the row's own attributes, as a selection bar does */
+        ttm__top_span(L, line, 0, L->w, TTM_TOP_A_SELECTED);
 }
 
 /* Title, header and rows in at most `lines` lines (-1: all rows); `first` is the first row
  * shown when scrolling. Returns how many rows did not fit. */
 size_t ttm__top_proc_table(ttm_top_lay *L, const ttm_top_row *rows, size_t nrows, int lines,
-                           int first, bool hint_more)
+                           int first, bool hint_more, size_t sel)
 {
     const ttm_top_state *st = L->st;
     int room = lines < 0 ? (int)nrows : lines - 2;
@@ -244,6 +307,11 @@ size_t ttm__top_proc_table(ttm_top_lay *L, const ttm_top_row *rows, size_t nrows
                         st->ascending ? "ascending" : "descending");
     if (st->filter)
         col = ttm__top_putf(L, line, col + 2, TTM_TOP_A_WARN, "device %u only", st->filter_device);
+    if (L->f->hidden > 0)
+        col = ttm__top_putf(L, line, col + 2, TTM_TOP_A_WARN, "%zu exited hidden (x shows)",
+                            L->f->hidden);
+    else if (st->show_exited)
+        col = ttm__top_put(L, line, col + 2, TTM_TOP_A_DIM, "exited shown (x hides)");
     ttm__top_put_fit(L, line, col + 2, TTM_TOP_A_DIM,
                      "S: R running, X exited, C TT-Metal counters only, G ghost");
     ptab g;
@@ -254,12 +322,14 @@ size_t ttm__top_proc_table(ttm_top_lay *L, const ttm_top_row *rows, size_t nrows
         if (st->filter)
             ttm__top_putf(L, line, 2, TTM_TOP_A_DIM, "no process holds memory on device %u",
                           st->filter_device);
+        else if (L->f->hidden > 0)
+            ttm__top_put(L, line, 2, TTM_TOP_A_DIM, "every process has exited (x shows them)");
         else
             ttm__top_put(L, line, 2, TTM_TOP_A_DIM, "no process has reported yet");
         return 0;
     }
     for (size_t i = start; i < end; i++)
-        proc_row(L, &g, &rows[i]);
+        proc_row(L, &g, &rows[i], i == sel && !st->plain);
     if (cut) {
         line = ttm__top_line(L);
         ttm__top_putf(L, line, 2, TTM_TOP_A_DIM, "... %zu more (v: processes view)", nrows - end);

@@ -34,6 +34,7 @@ static void set_attrs(ttm_top_term *t)
     a[TTM_TOP_A_SORTED] = A_BOLD | A_REVERSE;
     a[TTM_TOP_A_DIM] = A_DIM;
     a[TTM_TOP_A_NA] = A_DIM;
+    a[TTM_TOP_A_SELECTED] = A_REVERSE;
     if (!t->colors) {
         a[TTM_TOP_A_HEADER] = A_REVERSE;
         a[TTM_TOP_A_WARN] = A_BOLD;
@@ -69,6 +70,7 @@ int ttm__top_term_open(ttm_top_term **out, char *err, size_t len)
     noecho();
     nonl();
     keypad(stdscr, TRUE);
+    set_escdelay(25); /* Esc is a key of its own (back from the process view) */
     intrflush(stdscr, FALSE);
     curs_set(0);
     if (has_colors()) {
@@ -171,6 +173,14 @@ int ttm__top_term_key(ttm_top_term *t, int timeout_ms)
         return TTM_TOP_KEY_END;
     case KEY_BTAB:
         return TTM_TOP_KEY_BTAB;
+    case KEY_LEFT:
+        return TTM_TOP_KEY_LEFT;
+    case KEY_ENTER:
+    case '\n':
+        return TTM_TOP_KEY_ENTER;
+    case KEY_BACKSPACE:
+    case 8:
+        return TTM_TOP_KEY_BACKSPACE;
     case KEY_RESIZE:
         return TTM_TOP_KEY_RESIZE;
     default:

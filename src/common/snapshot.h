@@ -64,10 +64,13 @@ typedef enum ttm_snap_msg {
                                 * status and top ask for it without the findings */          \
     X(PROCINFO, 11, "procinfo") /* what identifies each process of PROCS beyond its name: its \
                                  * command line (a section of its own, so that PROCS keeps the \
-                                 * bytes an older peer reads) */                          \
+                                 * bytes an older peer reads) */                                \
     X(HISTORY, 12, "history")   /* the daemon's usage history: every device's DRAM and L1 use \
-                                 * sampled at a fixed interval (daemon/history.h); asked for \
-                                 * by a monitor's first frame, not by status */
+                                 * sampled at a fixed interval (daemon/history.h); asked for  \
+                                 * by a monitor's first frame, not by status */              \
+    X(PROCSITES, 13, "procsites") /* each process's top live allocation sites (the stacks they \
+                                   * name are in STACKS when it is asked too): `ttmem top`'s  \
+                                   * process view asks for it while it is shown */
 
 typedef enum ttm_snap_section {
 #define TTM__SNAP_SEC_ENUM(name, value, text) TTM_SNAP_SEC_##name = (value),

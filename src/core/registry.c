@@ -1721,6 +1721,104 @@ out_nomem:
     return 0;
 }
 
+/* The transient table of ttm_registry_proc_sites(): one entry per (pid, stack). */
+typedef struct psite_slot {
+    ttm_proc_site s;
+    bool used;
+} psite_slot;
+
+typedef struct psite_key {
+    uint32_t pid, stack;
+} psite_key;
+
+static uint64_t psite_hash_of(uint32_t pid, uint32_t stack)
+{
+    return ttm__mix64(((uint64_t)pid << 32) | stack);
+}
+
+static uint64_t ps_hash(const void *e)
+{
+    const psite_slot *p = e;
+    return psite_hash_of(p->s.pid, p->s.stack);
+}
+
+static bool ps_empty(const void *e)
+{
+    return !((const psite_slot *)e)->used;
+}
+
+static bool ps_match(const void *e, const void *key)
+{
+    const psite_slot *p = e;
+    const psite_key *k = key;
+    return p->s.pid == k->pid && p->s.stack == k->stack;
+}
+
+static const ttm_table_type psite_type = {
+    .entry_size = sizeof(psite_slot), .hash = ps_hash, .empty = ps_empty, .match = ps_match};
+
+static int proc_site_cmp(const void *a, const void *b)
+{
+    const ttm_proc_site *x = a, *y = b;
+    if (x->pid != y->pid)
+        return x->pid < y->pid ? -1 : 1;
+    if (x->bytes != y->bytes)
+        return x->bytes > y->bytes ? -1 : 1;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->stack < y->stack ? -1 : x->stack > y->stack;
+}
+
+size_t ttm_registry_proc_sites(const ttm_registry *reg, size_t top, ttm_proc_site *out, size_t cap)
+{
+    ttm_table t;
+    ttm__table_init(&t, &psite_type, reg->st.live + 1);
+    for (uint32_t i = 0; i < reg->st.next_unused; i++) {
+        const rec *r = rec_at(reg, i);
+        if (!(r->rflags & REC_USED) || (r->rflags & REC_VIEW))
+            continue;
+        uint32_t stack = 0, scope, phase, ctx = ttm__store_ctx(&reg->st, i);
+        if (ctx != 0)
+            ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
+        psite_key key = {r->pid, stack};
+        uint64_t h = psite_hash_of(r->pid, stack);
+        psite_slot *e = ttm__table_find(&t, &psite_type, h, &key);
+        if (e == NULL) {
+            e = ttm__table_add(&t, &psite_type, h);
+            if (e == NULL) {
+                ttm__table_free(&t);
+                return 0;
+            }
+            memset(e, 0, sizeof *e);
+            e->s.pid = r->pid;
+            e->s.stack = stack;
+            e->used = true;
+        }
+        e->s.count++;
+        e->s.bytes = sat_add(e->s.bytes, r->size);
+        if (r->memtype < TTM_MEMTYPE_COUNT)
+            e->s.mem_bytes[r->memtype] = sat_add(e->s.mem_bytes[r->memtype], r->size);
+    }
+    size_t n;
+    ttm_proc_site *rows = rows_collect(&t, &psite_type, sizeof *rows, NULL, 0, &n);
+    ttm__table_free(&t);
+    if (rows == NULL)
+        return 0;
+    if (n > 1)
+        ttm__qsort(rows, n, sizeof *rows, proc_site_cmp);
+    /* each process's first `top` rows, in place */
+    size_t kept = 0, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        run = i > 0 && rows[i].pid == rows[i - 1].pid ? run + 1 : 0;
+        if (run < top)
+            rows[kept++] = rows[i];
+    }
+    if (out != NULL && cap > 0 && kept > 0)
+        memcpy(out, rows, (kept < cap ? kept : cap) * sizeof *out);
+    ttm__free(rows);
+    return kept;
+}
+
 size_t ttm_registry_phases(const ttm_registry *reg, ttm_phase *out, size_t cap)
 {
     if (out != NULL && reg->nphases > 0)

@@ -327,6 +327,21 @@ typedef struct ttm_live_site { uint32_t stack; uint64_t count, bytes; } ttm_live
  * number of groups (0 also when memory is short). */
 size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap);
 
+/* Live owning buffers of one process grouped by allocation stack (0: without a stack). */
+typedef struct ttm_proc_site {
+    uint32_t pid, stack;
+    uint64_t count, bytes;
+    uint64_t mem_bytes[TTM_MEMTYPE_COUNT]; /* bytes by memtype (they sum to bytes) */
+} ttm_proc_site;
+
+/* The top `top` allocation sites of every process: one walk of the live records (views not
+ * counted) with a transient table of the distinct (pid, stack) pairs. Ordered by pid
+ * ascending, then as ttm_registry_live_sites() orders them (bytes, count descending, stack
+ * ascending). Fills up to cap (out may be NULL); returns the number of sites the processes'
+ * top lists hold together (0 also when memory is short). */
+size_t ttm_registry_proc_sites(const ttm_registry *reg, size_t top, ttm_proc_site *out,
+                               size_t cap);
+
 typedef struct ttm_phase { uint32_t pid, name; uint64_t ts; } ttm_phase;   /* a mark */
 
 /* The marks kept (the first cfg.max_phases; the rest counted in totals.phases_dropped), in the

@@ -195,11 +195,27 @@ static int fill_devices(ttm_report *r, const ttm_registry *reg);
 static int fill_procs(ttm_report *r, const ttm_registry *reg);
 static int fill_stacks(ttm_report *r, const ttm_registry *reg, size_t top);
 
+/* Each process's top `top` live allocation sites (one walk of the live records). */
+static int fill_proc_sites(ttm_report *r, const ttm_registry *reg, size_t top)
+{
+    size_t n = ttm_registry_proc_sites(reg, top, NULL, 0);
+    if (n == 0) /* no live buffer (or memory short for the walk's table: then none listed) */
+        return TTM_OK;
+    if ((r->proc_sites = ttm__calloc(n, sizeof *r->proc_sites)) == NULL)
+        return TTM_ENOMEM;
+    size_t got = ttm_registry_proc_sites(reg, top, r->proc_sites, n);
+    if (got == 0)
+        return TTM_ENOMEM;
+    r->nproc_sites = got < n ? got : n;
+    return TTM_OK;
+}
+
 int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_report *r)
 {
     size_t top = opt && opt->top ? opt->top : 10;
     size_t max_leaks = opt && opt->max_leaks ? opt->max_leaks : 20;
-    const uint32_t all = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
+    const uint32_t all = TTM_REPORT_SECTIONS | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) |
+                         TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
     uint32_t want = opt && opt->sections ? opt->sections & all : TTM_REPORT_SECTIONS;
     memset(r, 0, sizeof *r);
     r->schema_version = TTM_REPORT_SCHEMA_VERSION;
@@ -214,6 +230,8 @@ int ttm_report_fill(const ttm_registry *reg, const ttm_report_options *opt, ttm_
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES)) && fill_devices(r, reg) != TTM_OK)
         goto out_nomem;
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS)) && fill_procs(r, reg) != TTM_OK)
+        goto out_nomem;
+    if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES)) && fill_proc_sites(r, reg, top) != TTM_OK)
         goto out_nomem;
     if ((want & TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS)) &&
         (fill_stacks(r, reg, top) != TTM_OK ||
@@ -418,6 +436,8 @@ static void collect_refs(const ttm_report *r, idset *stacks, idset *strings)
         idset_add(stacks, r->leak_groups[i].stack);
     for (size_t i = 0; i < r->nlive_sites; i++)
         idset_add(stacks, r->live_sites[i].stack);
+    for (size_t i = 0; i < r->nproc_sites; i++)
+        idset_add(stacks, r->proc_sites[i].stack);
     for (size_t i = 0; i < r->nphases; i++)
         idset_add(strings, r->phases[i].name);
     for (size_t i = 0; i < r->nbreakdown; i++)

@@ -346,6 +346,10 @@ typedef struct ttm_report {
     ttm_report_stack *stacks;
     ttm_stacks_stats stack_stats; /* the registry's call-site table */
     ttm_report_packed packed;    /* the wire's carriers (see ttm_report_packed): always empty */
+    /* the PROCSITES section: each process's top opt.top live allocation sites
+     * (ttm_registry_proc_sites), by pid, then bytes descending */
+    size_t nproc_sites;
+    ttm_proc_site *proc_sites;
 } ttm_report;
 
 /* The order of r->unmatched: total descending, then device, then addr (a qsort comparator). */
@@ -417,7 +421,7 @@ extern const ttm_record ttm_rec_totals, ttm_rec_memstat, ttm_rec_device, ttm_rec
     ttm_rec_report_cause,
     ttm_rec_causes_info, ttm_rec_report_dec_addr, ttm_rec_report_proc_info,
     ttm_rec_report_hist_ts, ttm_rec_report_hist_use, ttm_rec_report_hist_device,
-    ttm_rec_report_history, ttm_rec_report;
+    ttm_rec_report_history, ttm_rec_proc_site, ttm_rec_report;
 /* Every record above, the report last: for the docs and the tests. */
 extern const ttm_record *const ttm_report_records[];
 extern const size_t ttm_report_nrecords;

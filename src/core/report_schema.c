@@ -703,6 +703,19 @@ static const ttm_field live_site_rows[] = {
 const ttm_record ttm_rec_live_site =
     TTM_RECORD(ttm_live_site, "live_site", "live buffers grouped by allocation stack",
                live_site_rows);
+static const ttm_field proc_site_rows[] = {
+    {TTM_ROW(ttm_proc_site, pid, TTM_FT_U32), .help = "the process"},
+    {TTM_ROW(ttm_proc_site, stack, TTM_FT_U32),
+     .help = "the allocation stack (an id of stacks; 0: buffers without a stack)"},
+    {TTM_ROW(ttm_proc_site, count, TTM_FT_U64), .unit = "buffers",
+     .help = "its live owning buffers allocated there"},
+    {TTM_ROW(ttm_proc_site, bytes, TTM_FT_U64), .unit = "bytes", .help = "their bytes"},
+    {TTM_ROW_ARR(ttm_proc_site, mem_bytes, TTM_FT_U64), .index = &ttm_enum_memtype,
+     .unit = "bytes", .help = "their bytes by memtype"},
+};
+const ttm_record ttm_rec_proc_site =
+    TTM_RECORD(ttm_proc_site, "proc_site",
+               "one process's live buffers grouped by allocation stack", proc_site_rows);
 
 static const ttm_field phase_rows[] = {
     {TTM_ROW(ttm_phase, pid, TTM_FT_U32), .help = "the process that marked it"},
@@ -960,6 +973,10 @@ static const ttm_field report_rows[] = {
     {TTM_ROW(ttm_report, packed, TTM_FT_REC), .rec = &ttm_rec_report_packed, SEC(STACKS),
      .flags = TTM_FF_NOJSON,
      .help = "the call sites of totals, offenders, leaks and live buffers (wire only)"},
+    {TTM_ROW_DYN(ttm_report, proc_sites, nproc_sites, &ttm_rec_proc_site), SEC(PROCSITES),
+     .help = "each process's top live allocation sites, by pid, then most bytes first"},
+    {TTM_ROW(ttm_report, nproc_sites, TTM_FT_U64), .flags = TTM_FF_NOWIRE | TTM_FF_NOJSON,
+     .help = "entries of proc_sites"},
 };
 const ttm_record ttm_rec_report =
     TTM_RECORD(ttm_report, "report", "a report, or a snapshot's sections of it", report_rows);
@@ -979,6 +996,7 @@ const ttm_record *const ttm_report_records[] = {
     &ttm_rec_causes_info,    &ttm_rec_report_dec_addr, &ttm_rec_report_proc_info,
     &ttm_rec_report_hist_ts, &ttm_rec_report_hist_use, &ttm_rec_report_hist_device,
     &ttm_rec_report_history,
+    &ttm_rec_proc_site,
     &ttm_rec_report,
 };
 const size_t ttm_report_nrecords = sizeof ttm_report_records / sizeof ttm_report_records[0];

@@ -70,6 +70,9 @@ static uint64_t reply_estimate(ttm_daemon *d, const ttm_snap_query *q)
     }
     if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY)) /* the samples the history holds */
         est += ttm__history_wire_bound(d->history);
+    if (want & TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES)) /* top sites of every process */
+        est += (ttm_registry_processes(d->reg, NULL, 0) + 1) * (q->top ? q->top : 10) *
+               (24 + TTM_MEMTYPE_COUNT * 10);
     return est;
 }
 

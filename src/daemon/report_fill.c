@@ -151,7 +151,8 @@ int ttm__daemon_snapshot(ttm_daemon *d, const ttm_snap_query *q, ttm_report *out
     const uint32_t from_registry =
         TTM_SNAP_BIT(TTM_SNAP_SEC_TOTALS) | TTM_SNAP_BIT(TTM_SNAP_SEC_DEVICES) |
         TTM_SNAP_BIT(TTM_SNAP_SEC_PROCS) | TTM_SNAP_BIT(TTM_SNAP_SEC_FINDINGS) |
-        TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES);
+        TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS) | TTM_SNAP_BIT(TTM_SNAP_SEC_CAUSES) |
+        TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
     const uint32_t live_stacks =
         TTM_SNAP_BIT(TTM_SNAP_SEC_LIVE) | TTM_SNAP_BIT(TTM_SNAP_SEC_STACKS);
     int err = TTM_OK;

@@ -58,7 +58,7 @@ capture() { # NAME PATTERN...: the pane into $tmp/NAME once every PATTERN is in 
     local name=$1 pat ok
     shift
     for _ in $(seq 600); do
-        tm capture-pane -p -t top >"$tmp/$name" 2>/dev/null
+        tm capture-pane -p -t "${tsess:-top}" >"$tmp/$name" 2>/dev/null
         ok=1
         for pat in "$@"; do
             grep -Eq -- "$pat" "$tmp/$name" || { ok=0; break; }
@@ -67,6 +67,42 @@ capture() { # NAME PATTERN...: the pane into $tmp/NAME once every PATTERN is in 
         sleep 0.1
     done
     echo "--- pane $name never matched all of: $*"
+    cat "$tmp/$name"
+    return 1
+}
+
+# to_top NAME: Up until the selection mark is on the table's first row (arrows, not Home: the
+# pane's terminal may send a Home the monitor's terminfo does not know); the pane in $tmp/NAME
+to_top() {
+    tm send-keys -t top Up Up Up Up Up Up Up Up Up Up Up Up
+    for _ in $(seq 600); do
+        tm capture-pane -p -t top >"$tmp/$1"
+        grep -A1 -E "^S +PID NAME" "$tmp/$1" | tail -1 | grep -Eq "^[RrC]> " && return 0
+        sleep 0.1
+    done
+    echo "--- pane $1: the first row is never selected:"
+    cat "$tmp/$1"
+    return 1
+}
+# select_pid NAME PID: to the first row, then Down until the selection mark is on PID's row
+# (each Down waits for the mark to leave the row it was on); the pane in $tmp/NAME
+select_pid() {
+    local name=$1 pid=$2 prev now
+    to_top "$name" || return 1
+    for _ in $(seq 30); do
+        grep -Eq "^[RrC]> +$pid " "$tmp/$name" && return 0
+        prev=$(grep -E "^[RrC]> " "$tmp/$name" | awk '{ print $2 }')
+        tm send-keys -t top Down
+        for _ in $(seq 100); do
+            tm capture-pane -p -t top >"$tmp/$name"
+            now=$(grep -E "^[RrC]> " "$tmp/$name" | awk '{ print $2 }')
+            [ -n "$now" ] && [ "$now" != "$prev" ] && break
+            sleep 0.1
+        done
+        [ "$now" = "$prev" ] && break # the last row: no further down
+    done
+    grep -Eq "^[RrC]> +$pid " "$tmp/$name" && return 0
+    echo "--- pane $name: pid $pid never selected:"
     cat "$tmp/$name"
     return 1
 }
@@ -88,6 +124,8 @@ bad "bad --width" 2 "--width wants a whole number" --once --width 5
 bad "unknown view" 2 "unknown view 'nope'" --once --view nope
 bad "unknown sort column" 2 "unknown column 'size'" --once --sort size
 bad "--once with --loop" 2 "exclude each other" --once --loop 1
+bad "--pid with --json" 2 "--pid opens the process view, which --json does not draw" --json --pid 5
+bad "a bad --pid" 2 "--pid wants a whole number" --once --pid 0
 bad "a missing value" 2 "missing its value" --once --socket
 bad "interactive without a terminal" 2 "not a terminal; use 'ttmem top --once'" --socket "$sock"
 bad "--once with nothing to monitor" 1 "nothing to monitor: ttmemd is not running at $sock" \
@@ -141,7 +179,7 @@ grep -q "^ ttmem top" "$tmp/once.txt" && grep -q "^PROCESSES" "$tmp/once.txt" &&
     grep -q "^TRANSPORT" "$tmp/once.txt" && ! grep -q "q quit" "$tmp/once.txt"
 check "--once prints every section, no key hints" $?
 [ "$(awk '{ if (length($0) > 100) n++ } END { print n + 0 }' "$tmp/once.txt")" -eq 0 ]; check "--once --width 100 fits" $?
-grep -Eq "^R +$h1 +it_client +1 +4.00K +3.00K +0B +0B +0B +0B +1$" "$tmp/once.txt"; check "--once: holder 1's row" $?
+grep -Eq "^R +$h1 +it_client +1 +4.00K +3.00K +0B +0B +0B +0B +1( +.*)?$" "$tmp/once.txt"; check "--once: holder 1's row" $?
 grep -Eq "^R +$h2 +it_client +2 +4.00K +5.00K " "$tmp/once.txt"; check "--once: holder 2's row" $?
 grep -Eq "^ +s5 counters only +DRAM \[ +capacity N/A +\] +N/A +2.12G / N/A +peak N/A" "$tmp/once.txt"
 check "--once: the TT-Metal device, counters only, N/A where unknown" $?
@@ -219,21 +257,36 @@ for d in s["devices"]:
         pat = re.escape(fb(used)) + r" ?/ ?" + re.escape(fb(d["capacity"][key]))
         need(re.search(pat, rows), "device %d %s %s in %r" % (d["device"], key, pat, rows))
 need(re.search(r"^ +s5 +(shm|counters only)", text, re.M), "the TT-Metal region's device s5")
-# every process row: bytes per type, devices and anomalies as status says
+# every process row: bytes per type, devices and anomalies as status says, the command line
+# last (N/A while the daemon does not know it); exited processes hidden, and counted
 cols = ["DRAM", "L1", "L1_SMALL", "TRACE", "CB", "KERNEL"]
+head = next((l for l in pane if re.match(r"^S +PID NAME", l)), "")
+cx = head.find("COMMAND")
+need(cx > head.find("ANOM") > 0, "a COMMAND column last: " + head)
+def cut(l):
+    return l[:cx].rstrip() if cx > 0 else l.rstrip()
+exited = [p for p in s["processes"] if not p["alive"]]
+need(len(exited) >= 1 and "%d exited hidden (x shows)" % len(exited) in text,
+     "the title counts %d exited processes as hidden" % len(exited))
 for p in s["processes"]:
-    row = next((l for l in pane if re.match(r"^[RrX] +%d " % p["pid"], l)), None)
+    row = next((l for l in pane if re.match(r"^[RrX][ >] +%d " % p["pid"], l)), None)
+    if not p["alive"]:
+        need(row is None, "exited pid %d hidden: %r" % (p["pid"], row))
+        continue
     if row is None:
         errors.append("no row for pid %d" % p["pid"]); continue
     want = " +".join(re.escape(fb(p["bytes"].get(c, 0))) for c in cols) + r" +%d$" % p["anomalies"]
-    need(re.search(want, row.rstrip()), "pid %d: %r !~ %r" % (p["pid"], row, want))
-    need(p["name"][:15] in row, "pid %d name" % p["pid"])
-    need(row[0] == ("R" if p["connected"] else "X" if not p["alive"] else "r"), "pid %d state %r" % (p["pid"], row[0]))
-row = next((l for l in pane if re.match(r"^R +%d " % h1, l)), "")
-need(re.search(r" 1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +1$", row.rstrip()), "holder 1 sent values: " + row)
-row = next((l for l in pane if re.match(r"^R +%d " % sim, l)), "")
+    need(re.search(want, cut(row)), "pid %d: %r !~ %r" % (p["pid"], row, want))
+    need(p["name"][:10] in row, "pid %d name" % p["pid"])
+    need(row[0] == ("R" if p["connected"] else "r"), "pid %d state %r" % (p["pid"], row[0]))
+    cmd = p.get("cmdline")
+    need(row[cx:].startswith(cmd[:20] if cmd else "N/A"), "pid %d command %r" % (p["pid"], row[cx:]))
+row = next((l for l in pane if re.match(r"^R[ >] +%d " % h1, l)), "")
+need(re.search(r" 1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +1$", cut(row)), "holder 1 sent values: " + row)
+row = next((l for l in pane if re.match(r"^R[ >] +%d " % sim, l)), "")
 need(re.search(r" 8-15 ", row), "the simulator process is on devices 8-15: " + row)
-need(re.search(r"^C +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$", text, re.M),
+need(re.search(r"^C[ >] +\d+ +tt-metal-x +5 +2\.00 GiB +1\.00 MiB +0 B +128 MiB +0 B +N/A +N/A$",
+               "\n".join(cut(l) for l in pane), re.M),
      "the counters-only process with N/A for KERNEL and anomalies")
 c = {k: {"count": n} for k, n in s["totals"]["class_count"].items()}
 diag = next((l for l in pane if l.startswith("DIAG")), "")
@@ -266,9 +319,83 @@ tm send-keys -t top x v
 capture pane6s "^LIVE ALLOCATION SITES"; check "any key closes help; v: the sites view" $?
 tm send-keys -t top v
 capture pane6 "DIAG .*dropped"; check "v wraps to devices" $?
+# selection: Up marks the first row; Down moves the mark to holder 1's row (the selection
+# follows the pid while the rows refresh); Enter opens its process view, Esc goes back
+to_top pane6a; check "Up: the first process row is selected" $?
+first=$(grep -E "^[RrC]> " "$tmp/pane6a" | awk '{ print $2 }')
+select_pid pane6a "$h1" && [ "$(grep -Ec "^.> " "$tmp/pane6a")" -eq 1 ] && [ "$first" != "$h1" ]
+check "Down: the selection moves to holder 1 (pid $h1, from $first), one row marked" $?
+tm send-keys -t top Enter
+capture pane6b "^PROCESS $h1  it_client  R  running" "^BYTES BY DEVICE  1 device" \
+    "^ +1 +4\.00 KiB +3\.00 KiB +0 B +0 B +0 B +0 B +7\.00 KiB *$" "anomalies 1 " "^command "
+check "Enter: holder 1's process view (who, counters, its bytes on device 1)" $?
+! grep -q "^PROCESSES" "$tmp/pane6b" && grep -q "Esc back" "$tmp/pane6b"
+check "the process view replaces the table; its footer says Esc goes back" $?
+tm send-keys -t top v
+sleep 0.3 # a key with no action: nothing to wait for but the absence of a change
+tm capture-pane -p -t top >"$tmp/pane6c"
+grep -q "^PROCESS $h1 " "$tmp/pane6c"; check "v does nothing in the process view" $?
+tm send-keys -t top Escape
+capture pane6d "^PROCESSES" "^R> +$h1 "; check "Esc: back to the table, holder 1 still selected" $?
+# exited processes: hidden by default (the title counts them), x shows them dimmed, x hides
+xpid=$(python3 -c "import json,sys; print(' '.join(str(p['pid']) for p in json.load(open(sys.argv[1]))['processes'] if not p['alive']))" "$tmp/status.json")
+! grep -Eq "^X +$xpid " "$tmp/pane6d" && grep -q "1 exited hidden (x shows)" "$tmp/pane6d"
+check "the exited client (pid $xpid) is hidden, counted in the title" $?
+tm send-keys -t top x
+capture pane6e "^X +$xpid +it_client" "exited shown .x hides."; check "x: the exited client is shown" $?
+tm send-keys -t top x
+capture pane6f "1 exited hidden .x shows." && ! grep -Eq "^X +$xpid " "$tmp/pane6f"
+check "x again: hidden" $?
+# the process view's allocation sites: a program run with TTMEM_STACKS=1 holds three 1 MiB
+# buffers allocated in hold_big and 4 KiB in main_leak; its view lists both, symbolized
+mkfifo "$tmp/sfifo"
+TTMEM=1 TTMEM_SOCKET="$sock" TTMEM_STACKS=1 "$build/tests/stacks/ttm_sites_fp" hold \
+    <"$tmp/sfifo" >"$tmp/sites.out" 2>>"$tmp/clients.err" &
+spid=$!
+pids+=("$spid")
+exec 9>"$tmp/sfifo"
+for _ in $(seq 1200); do grep -q . "$tmp/sites.out" && break; sleep 0.05; done
+[ "$(cat "$tmp/sites.out")" = held ]; check "the sites holder (pid $spid) holds its buffers" $?
+lb=$(grep -n 'SITE:hold_big' "$2/tests/stacks/sites_main.c" | cut -d: -f1)
+ll=$(grep -n 'SITE:main_leak' "$2/tests/stacks/sites_main.c" | cut -d: -f1)
+site_big="^ +3\.00 MiB +3 +99\.9% +DRAM +hold_big \(\S*/sites_main\.c:$lb\) \[ttm_sites_fp\]"
+site_leak="^ +4\.00 KiB +1 +0\.1% +DRAM +main_leak \(\S*/sites_main\.c:$ll\) \[ttm_sites_fp\]"
+# (a monitor of its own opened on the holder with --pid, beside the first one)
+tm new-session -d -s pv -x 160 -y 40 \
+    "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5 --pid $spid; echo \"exit=\$?\"; sleep 30"
+tsess=pv capture pane6h "^PROCESS $spid  ttm_sites_fp  R  running" \
+    "^LIVE ALLOCATION SITES  2 sites of pid $spid, bytes by allocation stack" "$site_big" \
+    "^ +<- hold \(\S*/sites_main\.c:[0-9]+\) \[ttm_sites_fp\]" "$site_leak"
+check "--pid: its process view, hold_big's 3 MiB first, then main_leak, with their callers" $?
+t=$(grep -n "^LIVE ALLOCATION SITES" "$tmp/pane6h" | cut -d: -f1)
+b=$(grep -En "$site_big" "$tmp/pane6h" | cut -d: -f1)
+l=$(grep -En "$site_leak" "$tmp/pane6h" | cut -d: -f1)
+[ -n "$t" ] && [ -n "$b" ] && [ -n "$l" ] && [ "$((t + 2))" -eq "$b" ] && [ "$b" -lt "$l" ]
+check "the sites are in bytes order under their title and header (lines $t, $b, $l)" $?
+tm send-keys -t pv Escape
+tsess=pv capture pane6i "^PROCESSES" "^R> +$spid "; check "Esc: back to the table, the holder selected" $?
+tm send-keys -t pv q
+tsess=pv capture pane6j "^exit=0"; check "q quits that monitor" $?
+tm kill-session -t pv
+# the same view as plain text: --once --pid
+"$ttmem" top --once --pid "$spid" --width 160 --socket "$sock" --shm-dir "$shm" >"$tmp/pid.txt" 2>&1
+check "--once --pid exits 0" $?
+grep -q "^PROCESS $spid  ttm_sites_fp" "$tmp/pid.txt" && grep -Eq "$site_big" "$tmp/pid.txt" &&
+    grep -Eq "$site_leak" "$tmp/pid.txt" && grep -q "^BYTES BY DEVICE  1 device" "$tmp/pid.txt" &&
+    ! grep -q "^PROCESSES" "$tmp/pid.txt"
+check "--once --pid: the process view, sites symbolized, no process table" $?
+"$ttmem" top --once --pid $$ --width 100 --socket "$sock" --shm-dir "$shm" >"$tmp/pidc.txt" 2>&1
+grep -q "^PROCESS $$  tt-metal-x  C  TT-Metal counters only" "$tmp/pidc.txt" &&
+    grep -q "LIVE ALLOCATION SITES  N/A: TT-Metal's regions have no call sites" "$tmp/pidc.txt"
+check "--once --pid of a TT-Metal counters-only process: no sites, N/A" $?
+"$ttmem" top --once --pid 999999 --width 100 --socket "$sock" --shm-dir "$shm" >"$tmp/pidx.txt" 2>&1
+grep -q "this process is no longer reported" "$tmp/pidx.txt"; check "--once --pid of an unknown pid says so" $?
+echo done >&9
+exec 9>&-
+for _ in $(seq 600); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 # device filter by number, sort keys
 tm send-keys -t top 2
-capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R +$h2 " "$tmp/pane7" && ! grep -Eq "^R +$h1 " "$tmp/pane7"
+capture pane7 "DEVICES 1 .device 2 only" && grep -Eq "^R[ >] +$h2 " "$tmp/pane7" && ! grep -Eq "^R[ >] +$h1 " "$tmp/pane7"
 check "2: only device 2 and its process" $?
 tm send-keys -t top a s
 capture pane8 "sort l1 descending" && ! grep -q "device 2 only" "$tmp/pane8"; check "a: all devices; s: next sort column" $?
@@ -292,7 +419,7 @@ kill -TERM "$dpid"
 wait "$dpid" 2>/dev/null
 old=$dpid
 dpid=""
-capture pane13 "STALE" "lost .* ago" "^R +$h1 "
+capture pane13 "STALE" "lost .* ago" "^R[ >] +$h1 "
 check "daemon gone: STALE, the last frame kept" $?
 start_daemon; check "a new ttmemd starts" $?
 capture pane14 "ttmemd [0-9.]+ pid $dpid " && ! grep -q STALE "$tmp/pane14"

@@ -29,6 +29,7 @@
 #include "cli/top_keys.c"
 #include "cli/top_layout.c"
 #include "cli/top_model.c"
+#include "cli/top_proc.c"
 #include "cli/top_procs.c"
 #include "cli/top_sites.c"
 #include "cli/sites.c"
@@ -339,7 +340,7 @@ static void test_sort_every_column(void **state)
             ttm__top_state_sort(&st, (ttm_top_col)c);
             if (dir)
                 st.ascending = !st.ascending;
-            size_t n = ttm__top_proc_rows(&m, &st, rows);
+            size_t n = ttm__top_proc_rows(&m, &st, rows, NULL);
             assert_int_equal(n, 20);
             for (size_t i = 1; i < n; i++) {
                 int cmp;
@@ -395,7 +396,7 @@ static void test_sort_na_last(void **state)
             ttm__top_state_init(&st, 1000);
             ttm__top_state_sort(&st, (ttm_top_col)c);
             st.ascending = dir;
-            size_t n = ttm__top_proc_rows(&m, &st, rows);
+            size_t n = ttm__top_proc_rows(&m, &st, rows, NULL);
             assert_int_equal(n, 5);
             /* the two counters-only processes know no KERNEL and no anomalies: last */
             assert_int_equal(m.procs[rows[3].proc].src, TTM_TOP_SRC_SHM);
@@ -415,7 +416,7 @@ static void test_filter(void **state)
     st.filter = true;
     st.filter_device = 3;
     ttm_top_row rows[6];
-    size_t n = ttm__top_proc_rows(&m, &st, rows);
+    size_t n = ttm__top_proc_rows(&m, &st, rows, NULL);
     /* process i is on devices i and i+1 (odd ones on i only): 2 and 3 hold device 3 */
     assert_int_equal(n, 2);
     for (size_t i = 0; i < n; i++) {
@@ -674,7 +675,7 @@ static void test_keys(void **state)
     assert_int_equal(st.scroll, 0);
     ttm__top_state_key(&st, &m, 'c', t, 10);
     assert_int_equal(st.devmode, TTM_TOP_DEV_FULL);
-    assert_int_equal(ttm__top_state_key(&st, &m, 'x', t, 10), TTM_TOP_ACT_NONE);
+    assert_int_equal(ttm__top_state_key(&st, &m, 'z', t, 10), TTM_TOP_ACT_NONE);
     assert_int_equal(ttm__top_state_key(&st, &m, -1, t, 10), TTM_TOP_ACT_NONE);
     assert_int_equal(ttm__top_state_key(&st, &m, TTM_TOP_KEY_RESIZE, t, 10), TTM_TOP_ACT_REDRAW);
     assert_int_equal(ttm__top_state_key(&st, &m, 'q', t, 10), TTM_TOP_ACT_QUIT);
@@ -845,7 +846,11 @@ static bool same_state(const ttm_top_state *a, const ttm_top_state *b)
            a->filter == b->filter && a->filter_device == b->filter_device &&
            a->scroll == b->scroll && a->paused == b->paused && a->help == b->help &&
            a->plain == b->plain && a->devmode == b->devmode && a->refresh_ms == b->refresh_ms &&
-           a->typing == b->typing && a->typed == b->typed && a->typed_ns == b->typed_ns;
+           a->typing == b->typing && a->typed == b->typed && a->typed_ns == b->typed_ns &&
+           a->show_exited == b->show_exited && a->sel_set == b->sel_set &&
+           a->sel_src == b->sel_src && a->sel_pid == b->sel_pid &&
+           a->proc_open == b->proc_open && a->proc_src == b->proc_src &&
+           a->proc_pid == b->proc_pid;
 }
 
 /* A state away from the defaults, so that every action changes something visible. */
@@ -855,8 +860,10 @@ static void busy_state(ttm_top_state *st, unsigned mode)
     st->view = TTM_TOP_VIEW_DIAGNOSIS;
     st->scroll = 5;
     st->filter = true;
-    st->filter_device = 3;
+    st->filter_device = 0; /* a device with a process: Enter has one to open */
     st->help = mode == TTM_TOP_MODE_HELP;
+    st->proc_open = mode == TTM_TOP_MODE_PROC;
+    st->proc_pid = 1001;
 }
 
 /* Every key of every row, in every mode the row names, reaches the row's action through the
@@ -876,7 +883,7 @@ static void test_key_table_dispatch(void **state)
         for (const ttm_top_keybind *b = k->keys; b->key != 0; b++) {
             int last = b->last ? b->last : b->key;
             for (int key = b->key; key <= last; key++) {
-                for (unsigned mode = 1; mode <= TTM_TOP_MODE_HELP; mode <<= 1) {
+                for (unsigned mode = 1; mode <= TTM_TOP_MODE_PROC; mode <<= 1) {
                     if (!(k->modes & mode))
                         continue;
                     int arg = -99;
@@ -1007,10 +1014,10 @@ static void keys_markdown(char *buf, size_t len)
     for (size_t i = 0; i < ttm__top_nkeys && o < len; i++) {
         const ttm_top_key *k = &ttm__top_keys[i];
         char label[128];
+        char works[128];
         o += (size_t)snprintf(buf + o, len - o, "| %s | %s | %s |\n",
                               ttm__top_key_label(k, true, label, sizeof label), k->help,
-                              k->modes & TTM_TOP_MODE_HELP ? "in a view and on the help screen"
-                                                           : "in a view");
+                              ttm__top_key_works(k, works, sizeof works));
     }
 }
 
@@ -1041,6 +1048,348 @@ static void test_key_table_docs(void **state)
     if (strlen(want) != (size_t)(b - a) || strncmp(a, want, (size_t)(b - a)) != 0)
         fail_msg("the key list of %s differs from the key table; it should read:\n%s", path,
                  want);
+}
+
+/* ---- selection, exited processes, the process view, the command column --------------------- */
+
+/* The line that carries the selection mark ('>' in column 1), or -1. */
+static int sel_line(const ttm_top_frame *f)
+{
+    for (size_t i = 0; i < f->nlines; i++)
+        if (ttm__top_frame_line(f, i)[1] == '>')
+            return (int)i;
+    return -1;
+}
+
+static bool sel_is(const ttm_top_frame *f, uint32_t pid)
+{
+    int l = sel_line(f);
+    char want[16];
+    snprintf(want, sizeof want, " %u ", pid);
+    return l >= 0 && strstr(ttm__top_frame_line(f, (size_t)l), want) != NULL &&
+           attr_at(f, l, 40) == TTM_TOP_A_SELECTED;
+}
+
+/* 6 processes (pid 1000 + i holds (i + 1) MiB of DRAM); pid 1004 exited when exited4. */
+static ttm_report *select_snap(bool exited4)
+{
+    ttm_report *s = make_snap(4, 6, 1);
+    s->procs[4].stats.alive = !exited4;
+    s->procs[4].connected = !exited4;
+    s->procs[5].cmdline = ttm__xstrdup("python3 -m app --tag abc");
+    return s;
+}
+
+static void test_selection(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "testhost", "/s", "/dev/shm");
+    feed(&m, select_snap(false), NULL, 0, SEC);
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.view = TTM_TOP_VIEW_PROCESSES;
+    ttm_top_frame f = {0};
+    uint64_t t = 50 * SEC;
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1005)); /* nothing chosen yet: the first row (most DRAM) */
+    assert_int_equal(ttm__top_state_key(&st, &m, TTM_TOP_KEY_DOWN, t, 10), TTM_TOP_ACT_REDRAW);
+    assert_true(st.sel_set);
+    assert_int_equal(st.sel_pid, 1004);
+    ttm__top_state_key(&st, &m, 'j', t, 10);
+    assert_int_equal(st.sel_pid, 1003);
+    ttm__top_state_key(&st, &m, 'k', t, 10);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1004));
+    /* the selection follows the pid through a re-sort */
+    ttm__top_state_sort(&st, TTM_TOP_COL_PID);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1004));
+    assert_int_equal(sel_line(&f), find_line(&f, "PROCESSES") + 2 + 4);
+    /* ... and through a refresh; Home and End reach the ends */
+    feed(&m, select_snap(false), NULL, 0, 2 * SEC);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1004));
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_END, t, 10);
+    assert_int_equal(st.sel_pid, 1005);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_HOME, t, 10);
+    assert_int_equal(st.sel_pid, 1000);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_UP, t, 10); /* stays at the top */
+    assert_int_equal(st.sel_pid, 1000);
+    /* pid 1004 exits: hidden by default, counted in the title; the moves skip it */
+    feed(&m, select_snap(true), NULL, 0, 3 * SEC);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(has(&f, "PROCESSES 5"));
+    assert_true(has(&f, "1 exited hidden (x shows)"));
+    assert_false(has(&f, " 1004 "));
+    for (int i = 0; i < 3; i++)
+        ttm__top_state_key(&st, &m, TTM_TOP_KEY_DOWN, t, 10);
+    assert_int_equal(st.sel_pid, 1003);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_DOWN, t, 10);
+    assert_int_equal(st.sel_pid, 1005);
+    /* x shows it (dimmed), x hides it again */
+    assert_int_equal(ttm__top_state_key(&st, &m, 'x', t, 10), TTM_TOP_ACT_REDRAW);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(has(&f, "PROCESSES 6"));
+    assert_true(has(&f, "exited shown (x hides)"));
+    int l = find_line(&f, " 1004 ");
+    assert_true(l >= 0);
+    assert_int_equal(ttm__top_frame_line(&f, (size_t)l)[0], 'X');
+    assert_int_equal(attr_at(&f, l, 10), TTM_TOP_A_DIM);
+    ttm__top_state_key(&st, &m, 'x', t, 10);
+    /* a selected process that becomes hidden leaves the selection on the first row */
+    st.sel_pid = 1004;
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1000));
+    /* every process exited: the table says so */
+    ttm_report *gone = make_snap(4, 2, 1);
+    gone->procs[0].stats.alive = gone->procs[1].stats.alive = false;
+    feed(&m, gone, NULL, 0, 4 * SEC);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(has(&f, "every process has exited (x shows them)"));
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
+/* A long table scrolls so that the selection stays on screen, and back. */
+static void test_selection_scrolls(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    model_with(&m, 2, 60, 1);
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.view = TTM_TOP_VIEW_PROCESSES;
+    ttm__top_state_sort(&st, TTM_TOP_COL_PID);
+    ttm_top_frame f = {0};
+    uint64_t t = 50 * SEC;
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_END, t, 10);
+    assert_int_equal(st.sel_pid, 1059);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1059));
+    assert_true(f.scroll > 0);
+    st.scroll = f.scroll; /* as the monitor's loop keeps it */
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_PGUP, t, 10);
+    assert_int_equal(st.sel_pid, 1049);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1049));
+    st.scroll = f.scroll;
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_HOME, t, 10);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1000));
+    assert_int_equal(f.scroll, 0);
+    /* in the devices view too */
+    st.view = TTM_TOP_VIEW_DEVICES;
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_END, t, 10);
+    layout(&m, &st, 100, 24, &f);
+    assert_true(sel_is(&f, 1059));
+    /* where there is no process table the same keys scroll */
+    st.view = TTM_TOP_VIEW_DIAGNOSIS;
+    st.scroll = 0;
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_DOWN, t, 10);
+    assert_int_equal(st.scroll, 1);
+    assert_int_equal(st.sel_pid, 1059);
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
+static void test_process_view(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "testhost", "/s", "/dev/shm");
+    ttm_report *s = make_snap(4, 6, 3);
+    s->procs[5].cmdline = ttm__xstrdup("python3 -m app --tag abc");
+    s->procs[5].events = 1234;
+    s->procs[5].stats.leaked_count = 3;
+    s->procs[5].stats.leaked_bytes = 3 * 1024;
+    feed(&m, s, NULL, 0, SEC);
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    ttm__top_state_sort(&st, TTM_TOP_COL_PID);
+    st.ascending = false;
+    ttm_top_frame f = {0};
+    uint64_t t = 50 * SEC;
+    /* Enter opens the selected process (the first row: pid 1005) and asks for a fetch */
+    assert_int_equal(ttm__top_state_key(&st, &m, TTM_TOP_KEY_ENTER, t, 10), TTM_TOP_ACT_REFRESH);
+    assert_true(st.proc_open);
+    assert_int_equal(st.proc_pid, 1005);
+    layout(&m, &st, 100, 30, &f);
+    assert_int_equal(find_line(&f, "PROCESS 1005  proc05  R  running"), 2);
+    assert_int_equal(attr_at(&f, 2, 0), TTM_TOP_A_TITLE);
+    assert_true(has(&f, "command  python3 -m app --tag abc"));
+    assert_true(has(&f, "events 1234  dropped 0  anomalies 3  leaked 3 (3.00K)"));
+    assert_true(has(&f, "BYTES BY DEVICE  2 devices"));
+    /* pid 1005 (i = 5) is on devices 1 and 2 with 6 MiB of DRAM each, 1 KiB of L1 */
+    int l1 = find_line(&f, "    1  6.00M  1.00K");
+    int l2 = find_line(&f, "    2  6.00M  1.00K");
+    int la = find_line(&f, "  all  12.0M  2.00K");
+    if (!(l1 > 0 && l2 == l1 + 1 && la == l2 + 1))
+        dump(&f);
+    assert_true(l1 > 0 && l2 == l1 + 1 && la == l2 + 1);
+    assert_true(has(&f, "Esc back"));
+    /* keys of the views do nothing here; Esc goes back to the view, q still quits */
+    assert_int_equal(ttm__top_state_key(&st, &m, 'v', t, 10), TTM_TOP_ACT_NONE);
+    assert_int_equal(st.view, TTM_TOP_VIEW_DEVICES);
+    assert_int_equal(ttm__top_state_key(&st, &m, 'q', t, 10), TTM_TOP_ACT_QUIT);
+    assert_int_equal(ttm__top_state_key(&st, &m, TTM_TOP_KEY_ESC, t, 10), TTM_TOP_ACT_REDRAW);
+    assert_false(st.proc_open);
+    layout(&m, &st, 100, 30, &f);
+    assert_true(has(&f, "PROCESSES 6"));
+    assert_true(sel_is(&f, 1005));
+    /* Backspace and Left go back too; a process without a command line says N/A */
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_DOWN, t, 10);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_ENTER, t, 10);
+    assert_int_equal(st.proc_pid, 1004);
+    layout(&m, &st, 100, 30, &f);
+    assert_true(has(&f, "command  N/A (the daemon does not know it)"));
+    int cl = find_line(&f, "command  N/A");
+    assert_int_equal(attr_at(&f, cl, 9), TTM_TOP_A_NA);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_BACKSPACE, t, 10);
+    assert_false(st.proc_open);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_ENTER, t, 10);
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_LEFT, t, 10);
+    assert_false(st.proc_open);
+    /* a process that is no longer reported */
+    ttm__top_state_key(&st, &m, TTM_TOP_KEY_ENTER, t, 10);
+    feed(&m, make_snap(4, 2, 1), NULL, 0, 2 * SEC);
+    layout(&m, &st, 100, 30, &f);
+    assert_true(has(&f, "PROCESS 1004"));
+    assert_true(has(&f, "this process is no longer reported"));
+    /* a TT-Metal counters-only process: no command line, no counters */
+    ttm_ttshm_region r;
+    make_region(&r, 5, 4242);
+    feed(&m, make_snap(1, 0, 0), &r, 1, 3 * SEC);
+    st.proc_src = TTM_TOP_SRC_SHM;
+    st.proc_pid = 4242;
+    layout(&m, &st, 100, 30, &f);
+    assert_true(has(&f, "PROCESS 4242  tt-metal-app  C  TT-Metal counters only"));
+    assert_true(has(&f, "command  N/A (TT-Metal's regions have no command line)"));
+    assert_true(has(&f, "events, anomalies, leaks N/A"));
+    assert_true(has(&f, "   s5  2.00G  1.00M     0B"));
+    /* every size of the process view lays out, to the smallest */
+    for (int w = TTM_TOP_MIN_WIDTH; w <= 200; w += 65)
+        for (int h = TTM_TOP_MIN_HEIGHT; h <= 60; h += 22) {
+            layout(&m, &st, w, h, &f);
+            assert_int_equal((int)f.nlines, h);
+        }
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
+/* The process view's sites: the snapshot's PROCSITES rows of its pid, largest first, with
+ * share, memtypes and the frames symbolized (the model's cache); scrolled; the states. */
+static void test_process_view_sites(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "testhost", "/s", "/dev/shm");
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.proc_open = true;
+    st.proc_pid = 1005;
+    ttm_top_frame f = {0};
+    /* a daemon that sends no PROCSITES (an older one, or before the first answer with it) */
+    feed(&m, make_snap(4, 6, 3), NULL, 0, SEC);
+    layout(&m, &st, 120, 40, &f);
+    assert_true(has(&f, "waiting for the daemon's call sites of this process"));
+    /* pid 1005 holds 36 MiB: a site of 9 MiB (DRAM 6 + L1 3), one of 1 MiB without a stack;
+     * pid 1004's site is not its */
+    ttm_report *s = make_snap(4, 6, 3);
+    s->sections |= TTM_SNAP_BIT(TTM_SNAP_SEC_PROCSITES);
+    s->nproc_sites = 12;
+    s->proc_sites = ttm__xcalloc(12, sizeof *s->proc_sites);
+    s->proc_sites[0] = (ttm_proc_site){.pid = 1004, .stack = 9, .count = 1, .bytes = 5 * MIB};
+    s->proc_sites[1] = (ttm_proc_site){.pid = 1005, .stack = 7, .count = 3, .bytes = 9 * MIB};
+    s->proc_sites[1].mem_bytes[TTM_MEM_DRAM] = 6 * MIB;
+    s->proc_sites[1].mem_bytes[TTM_MEM_L1] = 3 * MIB;
+    s->proc_sites[2] = (ttm_proc_site){.pid = 1005, .stack = 0, .count = 1, .bytes = MIB};
+    s->proc_sites[2].mem_bytes[TTM_MEM_TRACE] = MIB;
+    for (unsigned i = 3; i < 12; i++) /* more sites than a small terminal shows */
+        s->proc_sites[i] = (ttm_proc_site){.pid = 1005, .stack = 100 + i, .count = 1,
+                                           .bytes = 1024 - i};
+    feed(&m, s, NULL, 0, 2 * SEC);
+    static const char *const frames[] = {"hold_big (/src/app.c:44) [app]", "main (/src/app.c:60) [app]"};
+    m.site_text = ttm__xcalloc(1, sizeof *m.site_text);
+    m.cap_site_text = m.nsite_text = 1;
+    m.site_text[0].stack = 7;
+    m.site_text[0].nframes = 2;
+    for (unsigned k = 0; k < 2; k++)
+        m.site_text[0].frames[k] = ttm__xstrdup(frames[k]);
+    layout(&m, &st, 120, 60, &f);
+    int l = find_line(&f, "LIVE ALLOCATION SITES  11 sites of pid 1005, bytes by allocation stack");
+    if (l < 0)
+        dump(&f);
+    assert_true(l > find_line(&f, "BYTES BY DEVICE"));
+    assert_true(has(&f, "     bytes  buffers  share  memtypes       allocated at"));
+    assert_int_equal(find_line(&f, "  9.00 MiB        3  25.0%  DRAM+L1        hold_big (/src/app.c:44) [app]"),
+                     l + 2);
+    assert_int_equal(find_line(&f, "<- main (/src/app.c:60) [app]"), l + 3);
+    assert_int_equal(find_line(&f, "  1.00 MiB        1   2.8%  TRACE          (no call stack"), l + 4);
+    assert_true(has(&f, "(stack not in the snapshot)"));
+    assert_false(has(&f, "5.00 MiB        1")); /* pid 1004's */
+    /* a small terminal scrolls the list: from the third site */
+    st.scroll = 2;
+    layout(&m, &st, 100, 24, &f);
+    assert_int_equal(f.scroll, 2);
+    assert_true(f.scroll_max > 2);
+    assert_false(has(&f, "hold_big"));
+    assert_true(has(&f, "(stack not in the snapshot)"));
+    st.scroll = 1000;
+    layout(&m, &st, 100, 24, &f);
+    assert_int_equal(f.scroll, f.scroll_max);
+    /* a process without live buffers */
+    st.scroll = 0;
+    st.proc_pid = 1001;
+    layout(&m, &st, 120, 60, &f);
+    assert_true(has(&f, "LIVE ALLOCATION SITES  0 sites of pid 1001"));
+    assert_true(has(&f, "  no live buffers"));
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
+}
+
+/* The COMMAND column: last, in the width left, cut with "...", N/A when unknown. */
+static void test_command_column(void **state)
+{
+    (void)state;
+    ttm_top_model m;
+    ttm__top_model_init(&m, "testhost", "/s", "/dev/shm");
+    ttm_report *s = make_snap(2, 3, 1);
+    s->procs[2].cmdline = ttm__xstrdup("python3 -m pytest tests/ops/test_matmul.py -k "
+                                       "'bf16 and not slow' --tag abcdefghijklmnopqrstuvwxyz");
+    s->procs[1].cmdline = ttm__xstrdup("./app --short");
+    feed(&m, s, NULL, 0, SEC);
+    ttm_top_state st;
+    ttm__top_state_init(&st, 1000);
+    st.view = TTM_TOP_VIEW_PROCESSES;
+    st.sel_set = true; /* the selection bar on another row than the ones checked */
+    st.sel_pid = 1001;
+    ttm_top_frame f = {0};
+    for (int w = 80; w <= 200; w += 40) {
+        layout(&m, &st, w, 24, &f);
+        int hl = find_line(&f, "COMMAND");
+        if (hl <= 0)
+            dump(&f);
+        assert_true(hl > 0);
+        const char *head = ttm__top_frame_line(&f, (size_t)hl);
+        int cx = (int)(strstr(head, "COMMAND") - head);
+        assert_true(cx > (int)(strstr(head, "ANOM") - head)); /* last */
+        int ll = find_line(&f, " 1002 ");
+        const char *row = ttm__top_frame_line(&f, (size_t)ll);
+        int cw = w - cx;
+        assert_memory_equal(row + cx, "python3 -m pytest", (size_t)(cw - 3 < 17 ? cw - 3 : 17));
+        if (w < 200) {
+            assert_memory_equal(row + w - 3, "...", 3);
+            assert_int_equal(attr_at(&f, ll, w - 1), TTM_TOP_A_DIM);
+        }
+        assert_true(strstr(ttm__top_frame_line(&f, (size_t)find_line(&f, " 1001 ")),
+                           cw >= 13 ? "./app --short" : "./app ") != NULL);
+        int nl = find_line(&f, " 1000 ");
+        assert_memory_equal(ttm__top_frame_line(&f, (size_t)nl) + cx, "N/A", 3);
+        assert_int_equal(attr_at(&f, nl, cx), TTM_TOP_A_NA);
+    }
+    ttm__top_frame_free(&f);
+    ttm__top_model_free(&m);
 }
 
 static void test_names(void **state)
@@ -1091,6 +1440,11 @@ int main(void)
         cmocka_unit_test(test_key_table_help),
         cmocka_unit_test(test_key_table_docs),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_selection),
+        cmocka_unit_test(test_selection_scrolls),
+        cmocka_unit_test(test_process_view),
+        cmocka_unit_test(test_process_view_sites),
+        cmocka_unit_test(test_command_column),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
