@@ -340,7 +340,9 @@ static size_t find_hist(ttm_top_model *m, ttm_top_src src, uint32_t device)
     return m->nhist++;
 }
 
-static void record_sample(ttm_top_model *m)
+/* A new cell at the ring's end stamped ts, every history's value NONE in it (the oldest cell
+ * goes when the ring is full). */
+static size_t new_slot(ttm_top_model *m, uint64_t ts)
 {
     size_t slot;
     if (m->hist_count < TTM_TOP_HIST_LEN) {
@@ -350,9 +352,15 @@ static void record_sample(ttm_top_model *m)
         slot = m->hist_head;
         m->hist_head = (m->hist_head + 1) % TTM_TOP_HIST_LEN;
     }
-    m->hist_ts[slot] = m->now_ns;
+    m->hist_ts[slot] = ts;
     for (size_t i = 0; i < m->nhist; i++)
         m->hist[i]->used[0][slot] = m->hist[i]->used[1][slot] = TTM_TOP_HIST_NONE;
+    return slot;
+}
+
+static void record_sample(ttm_top_model *m)
+{
+    size_t slot = new_slot(m, m->now_ns);
     bool fresh_daemon = m->dstate == TTM_TOP_DAEMON_OK;
     for (size_t i = 0; i < m->ndevices; i++) {
         ttm_top_device *d = &m->devices[i];
@@ -390,24 +398,6 @@ static uint64_t seed_time(uint64_t ts, uint64_t dnow, uint64_t now)
     if (now >= dnow)
         return ts + (now - dnow);
     return ts >= dnow - now ? ts - (dnow - now) : 0;
-}
-
-/* A new cell at the ring's end, every history's value NONE in it (the oldest cell goes when
- * the ring is full). */
-static size_t seed_slot(ttm_top_model *m, uint64_t ts)
-{
-    size_t slot;
-    if (m->hist_count < TTM_TOP_HIST_LEN) {
-        slot = (m->hist_head + m->hist_count) % TTM_TOP_HIST_LEN;
-        m->hist_count++;
-    } else {
-        slot = m->hist_head;
-        m->hist_head = (m->hist_head + 1) % TTM_TOP_HIST_LEN;
-    }
-    m->hist_ts[slot] = ts;
-    for (size_t i = 0; i < m->nhist; i++)
-        m->hist[i]->used[0][slot] = m->hist[i]->used[1][slot] = TTM_TOP_HIST_NONE;
-    return slot;
 }
 
 /* One device's value in the cell [lo, hi) of centre tc: the highest of its samples in ts
@@ -516,7 +506,7 @@ size_t ttm__top_model_seed_history(ttm_top_model *m, const ttm_report *snap, uin
             if (idx[i] == SIZE_MAX || !seed_value(&h->devices[i], mt, k, kend, tc, hold, v))
                 continue;
             if (slot == SIZE_MAX) {
-                slot = seed_slot(m, tc);
+                slot = new_slot(m, tc);
                 m->seeded++;
             }
             m->hist[idx[i]]->used[0][slot] = v[0];

@@ -89,6 +89,10 @@ int ttm__top_history(ttm_top_lay *L, int rows, int first);
  * and the innermost frame, then up to TTM_TOP_SITE_FRAMES - 1 callers, in at most rows lines
  * (-1: all), from site `first`. Returns the number of sites. */
 int ttm__top_sites(ttm_top_lay *L, int rows, int first);
+/* The frames of allocation stack `stack` from column col: the innermost on `line`, then a line
+ * "<- caller" for each further frame symbolized (cli/top_model.h), or one dim line saying why
+ * there are none. */
+void ttm__top_site_frames(ttm_top_lay *L, int line, int col, uint32_t stack);
 
 /* ---- top_help.c ---- */
 

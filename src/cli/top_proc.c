@@ -168,19 +168,7 @@ static void pv_sites(ttm_top_lay *L, const ttm_top_proc *p)
             ttm__top_putr(L, line, 20, 6, TTM_TOP_A_NA, "N/A");
         pv_mix(ps, mix, sizeof mix);
         ttm__top_putl(L, line, 28, 14, TTM_TOP_A_NORMAL, mix);
-        const ttm_top_site_text *t = ttm__top_model_site(m, ps->stack);
-        if (t == NULL || t->nframes == 0) {
-            ttm__top_put(L, line, 43, TTM_TOP_A_DIM,
-                         ps->stack == 0 ? "(no call stack: the process runs without TTMEM_STACKS)"
-                                        : "(stack not in the snapshot)");
-            continue;
-        }
-        ttm__top_put(L, line, 43, TTM_TOP_A_NORMAL, t->frames[0]);
-        for (unsigned k = 1; k < t->nframes; k++) {
-            int l2 = ttm__top_line(L);
-            ttm__top_put(L, l2, 45, TTM_TOP_A_DIM, "<- ");
-            ttm__top_put(L, l2, 48, TTM_TOP_A_DIM, t->frames[k]);
-        }
+        ttm__top_site_frames(L, line, 43, ps->stack);
     }
 }
 

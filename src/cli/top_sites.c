@@ -7,6 +7,23 @@
 
 #include "cli/top_parts.h"
 
+void ttm__top_site_frames(ttm_top_lay *L, int line, int col, uint32_t stack)
+{
+    const ttm_top_site_text *t = ttm__top_model_site(L->m, stack);
+    if (t == NULL || t->nframes == 0) {
+        ttm__top_put(L, line, col, TTM_TOP_A_DIM,
+                     stack == 0 ? "(no call stack: the process runs without TTMEM_STACKS)"
+                                : "(stack not in the snapshot)");
+        return;
+    }
+    ttm__top_put(L, line, col, TTM_TOP_A_NORMAL, t->frames[0]);
+    for (unsigned k = 1; k < t->nframes; k++) {
+        int l2 = ttm__top_line(L);
+        ttm__top_put(L, l2, col + 2, TTM_TOP_A_DIM, "<- ");
+        ttm__top_put(L, l2, col + 5, TTM_TOP_A_DIM, t->frames[k]);
+    }
+}
+
 int ttm__top_sites(ttm_top_lay *L, int rows, int first)
 {
     const ttm_top_model *m = L->m;
@@ -46,20 +63,7 @@ int ttm__top_sites(ttm_top_lay *L, int rows, int first)
             break;
         ttm__top_putr(L, line, 0, 10, TTM_TOP_A_NORMAL, ttm__top_fmt_size(L, a, ls->bytes));
         ttm__top_putr(L, line, 11, 8, TTM_TOP_A_NORMAL, ttm__top_fmt_num(b, ls->count));
-        const ttm_top_site_text *t = ttm__top_model_site(m, ls->stack);
-        if (t == NULL || t->nframes == 0) {
-            ttm__top_put(L, line, 21, TTM_TOP_A_DIM,
-                         ls->stack == 0 ? "(no call stack: the process runs without "
-                                          "TTMEM_STACKS)"
-                                        : "(stack not in the snapshot)");
-            continue;
-        }
-        ttm__top_put(L, line, 21, TTM_TOP_A_NORMAL, t->frames[0]);
-        for (unsigned k = 1; k < t->nframes; k++) {
-            int l2 = ttm__top_line(L);
-            ttm__top_put(L, l2, 23, TTM_TOP_A_DIM, "<- ");
-            ttm__top_put(L, l2, 26, TTM_TOP_A_DIM, t->frames[k]);
-        }
+        ttm__top_site_frames(L, line, 21, ls->stack);
     }
     L->limit = limit;
     return n;

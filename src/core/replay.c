@@ -664,9 +664,10 @@ static void lives_state(player *pl, uint64_t ts)
 
 /* -- processes -- */
 
-static ttm_replay_proc *proc_get(player *pl, uint32_t pid)
+/* The place of pid among run r's processes (ascending by pid): its index, or where it would
+ * go. */
+static size_t proc_place(const rrun *r, uint32_t pid)
 {
-    rrun *r = pl->r;
     size_t lo = 0, hi = r->nprocs;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -675,6 +676,13 @@ static ttm_replay_proc *proc_get(player *pl, uint32_t pid)
         else
             hi = mid;
     }
+    return lo;
+}
+
+static ttm_replay_proc *proc_get(player *pl, uint32_t pid)
+{
+    rrun *r = pl->r;
+    size_t lo = proc_place(r, pid);
     if (lo < r->nprocs && r->procs[lo].pid == pid)
         return &r->procs[lo];
     ttm_replay_proc *p = ttm__grow(r->procs, &r->cap_procs, r->nprocs, sizeof *p, 16);
@@ -1189,14 +1197,7 @@ static int daemon_records(rrun *r, ttm_report *d)
 /* The journal's process record of pid in run r, or NULL. */
 static const ttm_replay_proc *run_proc(const rrun *r, uint32_t pid)
 {
-    size_t lo = 0, hi = r->nprocs;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (r->procs[mid].pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = proc_place(r, pid);
     return lo < r->nprocs && r->procs[lo].pid == pid ? &r->procs[lo] : NULL;
 }
 

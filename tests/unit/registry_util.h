@@ -17,6 +17,7 @@
 
 #include "common/event.h"
 #include "core/registry.h"
+#include "core/stacks.h"
 
 /* The bit of a class by its short name: B(FREE_OK). */
 /* Short names for the hand-built sequences. */
@@ -35,6 +36,18 @@
 #define A3 0x300000ull
 
 /* cmocka fixtures: a fresh registry with defaults in *state. */
+/* A stack of one native frame at offset pc (module 0: a raw address), interned in reg. */
+static inline uint32_t util_stack(ttm_registry *reg, uint64_t pc)
+{
+    ttm_stacks *s = ttm_registry_stacks(reg);
+    ttm_frame f = {.kind = TTM_FRAME_NATIVE, .offset = pc};
+    uint32_t fid = ttm_stacks_frame(s, &f);
+    assert_int_not_equal(fid, 0);
+    uint32_t id = ttm_stacks_stack(s, &fid, 1);
+    assert_int_not_equal(id, 0);
+    return id;
+}
+
 static inline int setup(void **state)
 {
     ttm_registry *reg = NULL;

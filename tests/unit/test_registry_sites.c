@@ -22,18 +22,6 @@
  * names would shadow). */
 #define CHUNK 4096u
 
-/* A stack of one native frame at offset pc (module 0: a raw address), interned in reg. */
-static uint32_t stack_of(ttm_registry *reg, uint64_t pc)
-{
-    ttm_stacks *s = ttm_registry_stacks(reg);
-    ttm_frame f = {.kind = TTM_FRAME_NATIVE, .offset = pc};
-    uint32_t fid = ttm_stacks_frame(s, &f);
-    assert_int_not_equal(fid, 0);
-    uint32_t id = ttm_stacks_stack(s, &fid, 1);
-    assert_int_not_equal(id, 0);
-    return id;
-}
-
 static uint32_t name_of(ttm_registry *reg, const char *name)
 {
     uint32_t id = ttm_stacks_string(ttm_registry_stacks(reg), name, strlen(name));
@@ -105,7 +93,7 @@ static void test_no_context(void **state)
 
     /* one context stored: one side array for the chunk that holds it (and nothing else grows:
      * the record fits the last chunk, the index keeps its size), so there was none before */
-    uint32_t s1 = stack_of(reg, 0x1111);
+    uint32_t s1 = util_stack(reg, 0x1111);
     assert_int_equal(alloc_at(reg, 1, A2 + 0x10000000, 64, 0, s1, 0, 9100), B(ALLOC_OK));
     assert_int_equal(ttm_registry_live_memory(reg),
                      mem + CHUNK * sizeof(uint32_t) + chunks * sizeof(uint32_t *));
@@ -117,7 +105,7 @@ static void test_no_context(void **state)
 static void test_sites_exact(void **state)
 {
     ttm_registry *reg = *state;
-    uint32_t s1 = stack_of(reg, 0x1001), s2 = stack_of(reg, 0x1002), s3 = stack_of(reg, 0x1003);
+    uint32_t s1 = util_stack(reg, 0x1001), s2 = util_stack(reg, 0x1002), s3 = util_stack(reg, 0x1003);
     uint32_t sc = name_of(reg, "matmul");
     uint64_t ts = 1;
     /* unknown frees at one address: 5 from s2, 3 from s1, 1 from s3 in scope sc, 2 bare */
@@ -162,7 +150,7 @@ static void test_sites_bounded(void **state)
     uint32_t ids[NSTACKS];
     uint64_t truth[NSTACKS] = {0};
     for (unsigned i = 0; i < NSTACKS; i++)
-        ids[i] = stack_of(reg, 0x2000 + i);
+        ids[i] = util_stack(reg, 0x2000 + i);
     uint64_t x = 88172645463325252ull, total = 0;
     for (unsigned n = 0; n < 20040; n++) {
         x ^= x << 13;
@@ -206,7 +194,7 @@ static void test_sites_bounded(void **state)
 static void test_double_free_both_stacks(void **state)
 {
     ttm_registry *reg = *state;
-    uint32_t sa = stack_of(reg, 0xa), sr = stack_of(reg, 0xb), sd = stack_of(reg, 0xc);
+    uint32_t sa = util_stack(reg, 0xa), sr = util_stack(reg, 0xb), sd = util_stack(reg, 0xc);
     assert_int_equal(alloc_at(reg, 1, A, 64, 7, sa, 0, 1), B(ALLOC_OK));
     assert_int_equal(free_at(reg, 1, A, 64, 7, sr, 0, 2), B(FREE_OK));
     assert_int_equal(free_at(reg, 1, A, 64, 7, sd, 0, 3), B(DOUBLE_FREE));
@@ -218,7 +206,7 @@ static void test_double_free_both_stacks(void **state)
     assert_int_equal(o.sites[0].count, 2);
 
     /* reallocated and released again elsewhere: the latest release is the one followed */
-    uint32_t sr2 = stack_of(reg, 0xd);
+    uint32_t sr2 = util_stack(reg, 0xd);
     assert_int_equal(alloc_at(reg, 1, A, 64, 7, sa, 0, 5), B(ALLOC_OK));
     assert_int_equal(free_at(reg, 1, A, 64, 7, sr2, 0, 6), B(FREE_OK));
     assert_int_equal(free_at(reg, 1, A, 64, 7, sd, 0, 7), B(DOUBLE_FREE));
@@ -245,7 +233,7 @@ static void test_double_free_both_stacks(void **state)
 static void test_missed_free_site(void **state)
 {
     ttm_registry *reg = *state;
-    uint32_t s1 = stack_of(reg, 0x51), s2 = stack_of(reg, 0x52);
+    uint32_t s1 = util_stack(reg, 0x51), s2 = util_stack(reg, 0x52);
     assert_int_equal(alloc_at(reg, 1, A, 64, 1, s1, 0, 1), B(ALLOC_OK));
     assert_int_equal(alloc_at(reg, 1, A, 64, 2, s2, 0, 2), B(OVERLAP));
     ttm_offender o = offender_at(reg, TTM_CLASS_MISSED_FREE, 0, A);
@@ -277,7 +265,7 @@ static void test_unknown_ids(void **state)
 static void test_leak_groups(void **state)
 {
     ttm_registry *reg = *state;
-    uint32_t s1 = stack_of(reg, 0x61), s2 = stack_of(reg, 0x62);
+    uint32_t s1 = util_stack(reg, 0x61), s2 = util_stack(reg, 0x62);
     uint32_t sc = name_of(reg, "conv");
     alloc_at(reg, 1, A + 0x000, 100, 0, s1, 0, 10);
     alloc_at(reg, 1, A + 0x100, 200, 0, s1, sc, 20);
@@ -344,7 +332,7 @@ static void test_leak_groups_bounded(void **state)
     ttm_registry *reg = open_reg(&cfg);
     uint32_t s[4];
     for (unsigned i = 0; i < 4; i++)
-        s[i] = stack_of(reg, 0x70 + i);
+        s[i] = util_stack(reg, 0x70 + i);
     for (unsigned i = 0; i < 4; i++)
         alloc_at(reg, 1, A + 0x100ull * i, 10 * (i + 1), 0, s[i], 0, i + 1);
     alloc_at(reg, 1, A2, 1, 0, 0, 0, 9);
@@ -375,7 +363,7 @@ static void test_leak_groups_bounded(void **state)
 static void test_live_sites(void **state)
 {
     ttm_registry *reg = *state;
-    uint32_t s1 = stack_of(reg, 0x81), s2 = stack_of(reg, 0x82);
+    uint32_t s1 = util_stack(reg, 0x81), s2 = util_stack(reg, 0x82);
     for (unsigned i = 0; i < 10; i++)
         alloc_at(reg, 1, A + 0x100ull * i, 100, 0, s1, 0, i + 1);
     for (unsigned i = 0; i < 3; i++)
@@ -485,7 +473,7 @@ static void test_breakdown(void **state)
 {
     ttm_registry *reg = *state;
     uint32_t mm = name_of(reg, "matmul"), cv = name_of(reg, "conv");
-    uint32_t s1 = stack_of(reg, 0x91);
+    uint32_t s1 = util_stack(reg, 0x91);
     mark(reg, 1, "load", 1);
     alloc_at(reg, 1, A, 64, 1, s1, mm, 2);        /* load, matmul: alloc_ok */
     alloc_at(reg, 1, A + 0x100, 32, 2, 0, cv, 3); /* load, conv: alloc_ok (leaks) */
@@ -568,7 +556,7 @@ static void test_verdicts_unchanged(void **state)
     ttm_registry *a = open_reg(NULL), *b = open_reg(NULL);
     uint32_t stacks[7], scopes[3];
     for (unsigned i = 0; i < 7; i++)
-        stacks[i] = stack_of(b, 0xc000 + i);
+        stacks[i] = util_stack(b, 0xc000 + i);
     for (unsigned i = 0; i < 3; i++) {
         char nm[8];
         snprintf(nm, sizeof nm, "op%u", i);
@@ -670,7 +658,7 @@ static ttm_registry *built_with_sites(void)
     ttm_registry *reg = open_reg(NULL);
     uint32_t stacks[9];
     for (unsigned i = 0; i < 9; i++)
-        stacks[i] = stack_of(reg, 0xd000 + i);
+        stacks[i] = util_stack(reg, 0xd000 + i);
     uint32_t sc = name_of(reg, "scope");
     for (size_t i = 0; i < n; i++) {
         ttm_event ev = seq[i].ev;
@@ -708,9 +696,9 @@ static void test_state_round_trip(void **state)
     assert_same_sites(a, c);
     ttm_registry_close(c);
     /* and goes on the same way: the same events give the same sites on both */
-    uint32_t sr = stack_of(a, 0xe1), sd = stack_of(a, 0xe2);
-    assert_int_equal(stack_of(b, 0xe1), sr);
-    assert_int_equal(stack_of(b, 0xe2), sd);
+    uint32_t sr = util_stack(a, 0xe1), sd = util_stack(a, 0xe2);
+    assert_int_equal(util_stack(b, 0xe1), sr);
+    assert_int_equal(util_stack(b, 0xe2), sd);
     for (ttm_registry *r = a; r != NULL; r = r == a ? b : NULL) {
         assert_int_equal(alloc_at(r, 1, 0xfff000, 64, 4242, sr, 0, 60000), B(ALLOC_OK));
         assert_int_equal(free_at(r, 1, 0xfff000, 64, 4242, sr, 0, 60001), B(FREE_OK));
@@ -787,7 +775,7 @@ static void test_state_bad_ids(void **state)
 {
     (void)state;
     ttm_registry *a = open_reg(NULL);
-    uint32_t s1 = stack_of(a, 0xf1);
+    uint32_t s1 = util_stack(a, 0xf1);
     alloc_at(a, 1, A, 64, 0, s1, 0, 1);
     uint8_t *buf = NULL;
     size_t len = 0;

@@ -16,17 +16,6 @@
 #include "core/report.h"
 #include "registry_util.h"
 
-static uint32_t stack_of(ttm_registry *reg, uint64_t pc)
-{
-    ttm_stacks *s = ttm_registry_stacks(reg);
-    ttm_frame f = {.kind = TTM_FRAME_NATIVE, .offset = pc};
-    uint32_t fid = ttm_stacks_frame(s, &f);
-    assert_int_not_equal(fid, 0);
-    uint32_t id = ttm_stacks_stack(s, &fid, 1);
-    assert_int_not_equal(id, 0);
-    return id;
-}
-
 static void ev(ttm_registry *reg, uint32_t pid, uint8_t kind, unsigned memtype, uint64_t addr,
                uint64_t size, unsigned flags, uint32_t stack, uint64_t ts)
 {
@@ -39,8 +28,8 @@ static void ev(ttm_registry *reg, uint32_t pid, uint8_t kind, unsigned memtype, 
  * pid 2: stack s1 5 x 10 B; a view and freed buffers not counted. */
 static void fill(ttm_registry *reg, uint32_t *s1, uint32_t *s2)
 {
-    *s1 = stack_of(reg, 0x91);
-    *s2 = stack_of(reg, 0x92);
+    *s1 = util_stack(reg, 0x91);
+    *s2 = util_stack(reg, 0x92);
     uint64_t ts = 1;
     for (unsigned i = 0; i < 3; i++)
         ev(reg, 1, TTM_EV_ALLOC, DRAM, A + 0x100ull * i, 100, 0, *s1, ts++);
