@@ -1673,6 +1673,20 @@ size_t ttm_registry_leak_groups(const ttm_registry *reg, ttm_leak_group *out, si
     return n;
 }
 
+/* Record i when it is a live owning buffer (not a view), with its allocation stack (0: none);
+ * else NULL. */
+static const rec *live_owner(const ttm_registry *reg, uint32_t i, uint32_t *stack)
+{
+    const rec *r = rec_at(reg, i);
+    if (!(r->rflags & REC_USED) || (r->rflags & REC_VIEW))
+        return NULL;
+    uint32_t scope, phase, ctx = ttm__store_ctx(&reg->st, i);
+    *stack = 0;
+    if (ctx != 0)
+        ttm__reg_ctx_get(reg, ctx, stack, &scope, &phase);
+    return r;
+}
+
 size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size_t cap)
 {
     /* grouped as the leaks at exit are (a leak group's stack, count and bytes), stack 0
@@ -1681,12 +1695,10 @@ size_t ttm_registry_live_sites(const ttm_registry *reg, ttm_live_site *out, size
     ttm__table_init(&t, &lgroup_type, reg->st.live + 1);
     size_t n = 0;
     for (uint32_t i = 0; i < reg->st.next_unused; i++) {
-        const rec *r = rec_at(reg, i);
-        if (!(r->rflags & REC_USED) || (r->rflags & REC_VIEW))
+        uint32_t stack;
+        const rec *r = live_owner(reg, i, &stack);
+        if (r == NULL)
             continue;
-        uint32_t stack = 0, scope, phase, ctx = ttm__store_ctx(&reg->st, i);
-        if (ctx != 0)
-            ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
         uint64_t h = ttm__mix64(stack);
         lgroup_slot *e = ttm__table_find(&t, &lgroup_type, h, &stack);
         if (e == NULL) {
@@ -1774,12 +1786,10 @@ size_t ttm_registry_proc_sites(const ttm_registry *reg, size_t top, ttm_proc_sit
     ttm_table t;
     ttm__table_init(&t, &psite_type, reg->st.live + 1);
     for (uint32_t i = 0; i < reg->st.next_unused; i++) {
-        const rec *r = rec_at(reg, i);
-        if (!(r->rflags & REC_USED) || (r->rflags & REC_VIEW))
+        uint32_t stack;
+        const rec *r = live_owner(reg, i, &stack);
+        if (r == NULL)
             continue;
-        uint32_t stack = 0, scope, phase, ctx = ttm__store_ctx(&reg->st, i);
-        if (ctx != 0)
-            ttm__reg_ctx_get(reg, ctx, &stack, &scope, &phase);
         psite_key key = {r->pid, stack};
         uint64_t h = psite_hash_of(r->pid, stack);
         psite_slot *e = ttm__table_find(&t, &psite_type, h, &key);
