@@ -9,8 +9,7 @@
  * over the cells until the next), moved onto its clock, only after what the ring holds, once
  * per daemon (pid, start), and a history whose device does not fit its timestamps skipped.
  *
- * `test_history --bench` prints the cost of a sample at 32 devices and the section's size at
- * 32 devices x 720 samples instead of running the tests.
+ * The cost of a sample and the section's size are bench/history.c's (bench_history).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -381,52 +380,8 @@ static void test_seed_coarse(void **state)
     ttm__top_model_free(&m);
 }
 
-/* The figures docs/DAEMON.md quotes: ns per sample at 32 devices, and the section's bytes and
- * the history's memory at 32 devices x 720 samples. */
-static int bench(void)
+int main(void)
 {
-    ttm_registry *reg = NULL;
-    ttm_history *h = NULL;
-    if (ttm_registry_open(&reg, NULL) != TTM_OK ||
-        ttm__history_open(&h, 1000, TTM_HISTORY_LEN_DEFAULT) != TTM_OK)
-        return 1;
-    for (unsigned dev = 0; dev < 32; dev++)
-        for (unsigned k = 0; k < 64; k++) {
-            ttm_event ev = util_event(TTM_EV_ALLOC, (uint16_t)dev, k % 2 ? L1 : DRAM,
-                                      A + k * 0x10000, 4096, 0, 0, T0 + k);
-            ttm_registry_apply(reg, 10, &ev);
-        }
-    const unsigned n = 200000;
-    uint64_t t0 = ttm__mono_ns();
-    for (unsigned i = 0; i < n; i++)
-        (void)ttm__history_sample(h, reg, T0 + i);
-    uint64_t t1 = ttm__mono_ns();
-    ttm_report r;
-    memset(&r, 0, sizeof r);
-    r.schema_version = TTM_REPORT_SCHEMA_VERSION;
-    r.sections = TTM_SNAP_BIT(TTM_SNAP_SEC_HISTORY);
-    ttm_bytes b;
-    memset(&b, 0, sizeof b);
-    uint64_t t2 = ttm__mono_ns();
-    int err = ttm__history_fill(h, &r.history);
-    if (err == TTM_OK)
-        err = ttm_report_encode(&r, &b);
-    uint64_t t3 = ttm__mono_ns();
-    printf("history: %.1f ns per sample at 32 devices; section of 32 devices x %u samples: "
-           "%zu bytes (fill + encode %.2f ms); memory %zu bytes\n",
-           (double)(t1 - t0) / n, TTM_HISTORY_LEN_DEFAULT, b.len, (double)(t3 - t2) / 1e6,
-           ttm__history_memory(h));
-    ttm__bytes_free(&b);
-    ttm_report_clear(&r);
-    ttm__history_close(h);
-    ttm_registry_close(reg);
-    return err == TTM_OK ? 0 : 1;
-}
-
-int main(int argc, char **argv)
-{
-    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
-        return bench();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disabled), cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_spaces),   cmocka_unit_test(test_wrap),

@@ -86,14 +86,20 @@ static void causes_report(ttm_report *r)
     assert_int_equal(ttm__report_causes_set(r, all, &some_info), TTM_OK);
 }
 
+/* The text report of r in a string of its own (the caller frees it). A copy of the stream's
+ * buffer: gcc 12's -Wdangling-pointer at -O2 takes a pointer into the buffer whose address
+ * open_memstream() was given for a pointer to that local variable. */
 static char *render_text(const ttm_report *r)
 {
-    char *text = NULL;
+    char *buf = NULL;
     size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
+    FILE *out = open_memstream(&buf, &len);
     assert_non_null(out);
     ttm_render_text(out, r, NULL);
     fclose(out);
+    char *text = strdup(buf);
+    assert_non_null(text);
+    free(buf);
     return text;
 }
 
