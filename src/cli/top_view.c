@@ -70,6 +70,18 @@ int ttm__top_term_open(ttm_top_term **out, char *err, size_t len)
     noecho();
     nonl();
     keypad(stdscr, TRUE);
+    /* Home and End as the terminals and multiplexers send them whatever TERM's terminfo says
+     * (tmux and screen send ESC [ 1 ~ / ESC [ 4 ~ under an xterm TERM, rxvt ESC [ 7 ~ / 8 ~,
+     * xterm in cursor mode ESC [ H / F): unknown, they would arrive as Esc, '[', a digit (a
+     * device filter) and '~'. */
+    static const struct { const char *seq; int key; } alt_keys[] = {
+        {"\033[1~", KEY_HOME}, {"\033[4~", KEY_END}, {"\033[7~", KEY_HOME},
+        {"\033[8~", KEY_END},  {"\033[H", KEY_HOME}, {"\033[F", KEY_END},
+        {"\033OH", KEY_HOME},  {"\033OF", KEY_END},
+    };
+    for (size_t i = 0; i < sizeof alt_keys / sizeof alt_keys[0]; i++)
+        if (key_defined(alt_keys[i].seq) == 0) /* not bound yet (a terminfo key stays) */
+            (void)define_key(alt_keys[i].seq, alt_keys[i].key);
     set_escdelay(25); /* Esc is a key of its own (back from the process view) */
     intrflush(stdscr, FALSE);
     curs_set(0);

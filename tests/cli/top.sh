@@ -353,6 +353,22 @@ capture pane6e "^X +$xpid +it_client" "exited shown .x hides."; check "x: the ex
 tm send-keys -t top x
 capture pane6f "1 exited hidden .x shows." && ! grep -Eq "^X +$xpid " "$tmp/pane6f"
 check "x again: hidden" $?
+# Home and End: the first and the last row
+sel_at() { # first|last NAME: until the mark is on the table's first or last row (of $tsess)
+    for _ in $(seq 100); do
+        tm capture-pane -p -t "${tsess:-top}" >"$tmp/$2"
+        awk -v want="$1" '/^S +PID NAME/ { t = 1; next } t && /^[RrXCG][ >] / { n++; if ($0 ~ /^.> /) at = n; next } t { exit }
+            END { exit !(at > 0 && (want == "first" ? at == 1 : at == n)) }' "$tmp/$2" && return 0
+        sleep 0.1
+    done
+    cat "$tmp/$2"
+    return 1
+}
+tm send-keys -t top End
+sel_at last pane6g && ! grep -q "device 1 only\|filter.*1" "$tmp/pane6g"
+check "End: the last process row is selected (no device filter)" $?
+tm send-keys -t top Home
+sel_at first pane6h; check "Home: the first process row is selected" $?
 # the process view's allocation sites: a program run with TTMEM_STACKS=1 holds three 1 MiB
 # buffers allocated in hold_big and 4 KiB in main_leak; its view lists both, symbolized
 mkfifo "$tmp/sfifo"
@@ -369,7 +385,7 @@ site_big="^ +3\.00 MiB +3 +99\.9% +DRAM +hold_big \(\S*/sites_main\.c:$lb\) \[tt
 site_leak="^ +4\.00 KiB +1 +0\.1% +DRAM +main_leak \(\S*/sites_main\.c:$ll\) \[ttm_sites_fp\]"
 # (a monitor of its own opened on the holder with --pid, beside the first one)
 tm new-session -d -s pv -x 160 -y 40 \
-    "'$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5 --pid $spid; echo \"exit=\$?\"; sleep 30"
+    "TERM=xterm-256color '$ttmem' top --socket '$sock' --shm-dir '$shm' -d 0.5 --pid $spid; echo \"exit=\$?\"; sleep 30"
 tsess=pv capture pane6h "^PROCESS $spid  ttm_sites_fp  R  running" \
     "^LIVE ALLOCATION SITES  2 sites of pid $spid, bytes by allocation stack" "$site_big" \
     "^ +<- hold \(\S*/sites_main\.c:[0-9]+\) \[ttm_sites_fp\]" "$site_leak"
@@ -381,6 +397,14 @@ l=$(grep -En "$site_leak" "$tmp/pane6h" | cut -d: -f1)
 check "the sites are in bytes order under their title and header (lines $t, $b, $l)" $?
 tm send-keys -t pv Escape
 tsess=pv capture pane6i "^PROCESSES" "^R> +$spid "; check "Esc: back to the table, the holder selected" $?
+# this monitor's TERM is xterm's while tmux sends Home and End as its own terminal does
+# (ESC [ 1 ~, ESC [ 4 ~, which xterm's terminfo does not name): still Home and End, not Esc,
+# '[', a device filter of "1" and '~'
+tm send-keys -t pv End
+tsess=pv sel_at last pane6k && ! grep -q "^DEVICES.*device 1\b" "$tmp/pane6k" && ! grep -q "^PROCESS " "$tmp/pane6k"
+check "End under a TERM that does not name tmux's sequence: the last row" $?
+tm send-keys -t pv Home
+tsess=pv sel_at first pane6l; check "Home under that TERM: the first row" $?
 tm send-keys -t pv q
 tsess=pv capture pane6j "^exit=0"; check "q quits that monitor" $?
 tm kill-session -t pv
