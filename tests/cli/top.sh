@@ -338,10 +338,17 @@ capture pane6b "^PROCESS $h1  it_client  R  running" "^BYTES BY DEVICE  1 device
 check "Enter: holder 1's process view (who, counters, its bytes on device 1)" $?
 ! grep -q "^PROCESSES" "$tmp/pane6b" && grep -q "Esc back" "$tmp/pane6b"
 check "the process view replaces the table; its footer says Esc goes back" $?
-tm send-keys -t top v
-sleep 0.3 # a key with no action: nothing to wait for but the absence of a change
-tm capture-pane -p -t top >"$tmp/pane6c"
-grep -q "^PROCESS $h1 " "$tmp/pane6c"; check "v does nothing in the process view" $?
+# v, then p, whose PAUSED shows that the keys before it were handled: v changed nothing
+tm send-keys -t top v p
+capture pane6c "PAUSED" && grep -q "^PROCESS $h1 " "$tmp/pane6c"
+check "v does nothing in the process view" $?
+tm send-keys -t top p
+for _ in $(seq 600); do # until the frame without PAUSED is drawn
+    tm capture-pane -p -t top >"$tmp/pane6c2"
+    grep -q "PAUSED" "$tmp/pane6c2" || break
+    sleep 0.1
+done
+grep -q "^PROCESS $h1 " "$tmp/pane6c2" && ! grep -q "PAUSED" "$tmp/pane6c2"; check "p resumes" $?
 tm send-keys -t top Escape
 capture pane6d "^PROCESSES" "^R> +$h1 "; check "Esc: back to the table, holder 1 still selected" $?
 # exited processes: hidden by default (the title counts them), x shows them dimmed, x hides
